@@ -1,0 +1,351 @@
+"""The guard's policy engine: facts in, verdicts out.
+
+Theory of operation
+-------------------
+:meth:`Engine.inspect` judges one message, described by a :class:`Facts`:
+
+1. *Origin.* The calling global title says who sent it: the platform's own
+   GTs, the home network, a roaming partner, or a foreign network (cached per
+   GT). A message that the link says came in from the interconnect but carries
+   a home or platform calling GT is spoofed (``address-mismatch``).
+2. *Dialogue.* TC-CONTINUE/END/ABORT are matched to the TC-BEGIN that opened
+   their dialogue (keyed by originator GT and transaction id), which supplies
+   the application context when the message has no dialogue portion, and the
+   operation a result answers. Every message of a dialogue whose BEGIN was
+   blocked is blocked by the same rule (the HLR's InsertSubscriberData inside a
+   blocked UpdateLocation, an answer to a blocked AnyTimeInterrogation).
+3. *Observation.* An SRI-SM result carrying an IMSI is remembered as a
+   correlation (requester GT, hashed IMSI): the MT-ForwardSM that may follow it,
+   and a pending lookup that must be followed by a delivery before the
+   lookup-only window ends (:meth:`Engine.expire` turns the ones that were not
+   into late alerts).
+4. *Rules.* Messages carrying operations run the rule table of their origin
+   (:mod:`herald.signaling.policy.rules`): partner and foreign traffic is
+   screened, platform traffic is held to egress correlation, home traffic is
+   only observed. The first rule whose action is *block* decides; otherwise
+   the first *alert*; otherwise the message is allowed.
+5. *Commit.* A message that is let through updates what it changed: an
+   UpdateLocation moves the subscriber's last known network; a delivery
+   clears its pending lookup.
+
+The engine is pure: no I/O, no clock. ``Facts.time`` is the only time it sees,
+and :meth:`Engine.expire` takes ``now`` from the caller, who should call it at
+:meth:`Engine.next_deadline` (or on every message: it is cheap when idle).
+"""
+
+from __future__ import annotations
+
+from herald.signaling.policy.categories import Category, Op, operation_name
+from herald.signaling.policy.config import Policy
+from herald.signaling.policy.egress import PendingMessages
+from herald.signaling.policy.facts import Direction, Facts, TcapKind
+from herald.signaling.policy.rules import (
+    EGRESS_RULES,
+    SCREEN_RULES,
+    Finding,
+    Message,
+    RuleFn,
+)
+from herald.signaling.policy.state import (
+    ORIGIN_CACHE_LIMIT,
+    Compiled,
+    Correlation,
+    Dialogue,
+    Location,
+    PendingLookup,
+    State,
+    bounded_put,
+)
+from herald.signaling.policy.verdict import Action, Origin, Rule, Verdict
+
+__all__ = ["Engine"]
+
+_SRI_SM_NAME = operation_name(Op.SEND_ROUTING_INFO_FOR_SM)
+
+_RULES_BY_ORIGIN: dict[Origin, tuple[RuleFn, ...]] = {
+    Origin.PARTNER: SCREEN_RULES,
+    Origin.FOREIGN: SCREEN_RULES,
+    Origin.PLATFORM: EGRESS_RULES,
+    Origin.HOME: (),
+}
+
+
+class Engine:
+    """Judges messages against one policy, keeping bounded state between them.
+
+    ``store`` answers whether a customer message is queued for a number (the
+    platform egress check); without one, every SRI-SM and MT-ForwardSM from a
+    platform GT is blocked (fail closed).
+    """
+
+    def __init__(self, policy: Policy, store: PendingMessages | None = None) -> None:
+        self._c = Compiled(policy)
+        self._s = State()
+        self._store = store
+        self.policy = policy
+        self.counts: dict[Action, int] = dict.fromkeys(Action, 0)
+
+    # ------------------------------------------------------------ public API
+
+    def inspect(self, f: Facts) -> Verdict:
+        """The verdict on one message. Never raises on any ``Facts`` value."""
+        verdict = self._inspect(f)
+        self.counts[verdict.action] += 1
+        return verdict
+
+    def expire(self, now: float) -> list[Verdict]:
+        """Late alerts: successful SRI-SM lookups whose delivery did not follow
+        within the lookup-only window, as of ``now``. Call it periodically (at
+        :meth:`next_deadline`); each pending lookup is reported at most once."""
+        pending = self._s.pending
+        out: list[Verdict] = []
+        actions = self._c.actions
+        while pending:
+            key = next(iter(pending))
+            entry = pending[key]
+            if entry.deadline > now:
+                break
+            del pending[key]
+            rule = Rule.PLATFORM_EGRESS if entry.platform else Rule.LOOKUP_ONLY
+            if actions[rule] is Action.ALLOW:
+                continue
+            reason = (
+                "SRI-SM from a platform GT not followed by its MT-ForwardSM"
+                if entry.platform
+                else "SRI-SM answered but not followed by an MT-ForwardSM: a lookup only"
+            )
+            out.append(
+                Verdict(
+                    Action.ALERT,
+                    rule,
+                    Category.SMS,
+                    reason,
+                    entry.deadline,
+                    operation=_SRI_SM_NAME,
+                    origin=Origin.PLATFORM if entry.platform else Origin.FOREIGN,
+                    subscriber=entry.subscriber,
+                    sender=entry.sender,
+                    late=True,
+                )
+            )
+            self.counts[Action.ALERT] += 1
+        return out
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`expire` next has something to report (``None``: nothing pending)."""
+        pending = self._s.pending
+        if not pending:
+            return None
+        return pending[next(iter(pending))].deadline
+
+    def subscriber_hash(self, kind: str, identifier: str) -> str:
+        """The salted hash this engine publishes for an identifier (``imsi``,
+        ``msisdn`` or ``gt``): for joining an operator's own records to verdicts."""
+        return self._c.hash(kind, identifier)
+
+    @property
+    def state_sizes(self) -> dict[str, int]:
+        s = self._s
+        return {
+            "dialogues": len(s.dialogues),
+            "correlations": len(s.correlations),
+            "pending_lookups": len(s.pending),
+            "locations": len(s.locations),
+            "senders": len(s.gt_buckets),
+            "subscriber_buckets": len(s.subscriber_buckets),
+            "lookup_counters": len(s.lookup_times),
+            "sweep_senders": len(s.sweeps),
+        }
+
+    # ------------------------------------------------------------- internals
+
+    def _inspect(self, f: Facts) -> Verdict:
+        c, s = self._c, self._s
+        gt = f.calling_gt
+        found = s.origin_cache.get(gt)
+        if found is None:
+            if len(s.origin_cache) >= ORIGIN_CACHE_LIMIT:
+                s.origin_cache.clear()
+            found = s.origin_cache[gt] = c.origin(gt)
+        origin, partner = found
+
+        tcap = f.tcap
+        dialogue: Dialogue | None = None
+        key: tuple[str, bytes] | None = None
+        if tcap is not TcapKind.BEGIN and tcap is not TcapKind.UNIDIRECTIONAL:
+            if f.dtid:
+                key = (f.called_gt, f.dtid)
+                dialogue = s.dialogues.get(key)
+            if dialogue is None and f.otid:
+                key = (gt, f.otid)
+                dialogue = s.dialogues.get(key)
+            if dialogue is not None and (tcap is TcapKind.END or tcap is TcapKind.ABORT):
+                assert key is not None
+                del s.dialogues[key]
+
+        m = Message(c, f, origin, partner, dialogue, self._store)
+        if dialogue is not None and dialogue.blocked is not None:
+            return self._verdict(
+                m,
+                Action.BLOCK,
+                (dialogue.blocked, "continues a dialogue whose first message was blocked"),
+                dialogue.category,
+                opcode=dialogue.opcode,
+            )
+
+        if c.deny_gts and c.deny_gts.longest(gt) is not None:
+            finding: Finding = (Rule.DENY_LIST, "calling GT is on the deny list")
+            return self._decided(m, Action.BLOCK, finding)
+
+        if (
+            f.direction is Direction.INBOUND
+            and origin in (Origin.HOME, Origin.PLATFORM)
+            and c.actions[Rule.ADDRESS_MISMATCH] is not Action.ALLOW
+        ):
+            finding = (
+                Rule.ADDRESS_MISMATCH,
+                "home or platform calling GT arriving from the interconnect (spoofed)",
+            )
+            return self._decided(m, c.actions[Rule.ADDRESS_MISMATCH], finding)
+
+        if f.component is not None and f.is_result:
+            self._observe_result(m)
+
+        if not f.invokes and not f.global_opcode:
+            return Verdict(
+                Action.ALLOW,
+                None,
+                Category.NONE,
+                "",
+                f.time,
+                operation=operation_name(f.opcode if dialogue is None else dialogue.opcode),
+                origin=origin,
+            )
+
+        m.classify()
+        decided: Finding | None = None
+        action = Action.ALLOW
+        actions = c.actions
+        for rule in _RULES_BY_ORIGIN[origin]:
+            result = rule(c, s, m)
+            if result is None:
+                continue
+            chosen = actions[result[0]]
+            if chosen is Action.BLOCK:
+                decided, action = result, chosen
+                break
+            if chosen is Action.ALERT and decided is None:
+                decided, action = result, chosen
+        return self._decided(m, action, decided)
+
+    def _decided(self, m: Message, action: Action, finding: Finding | None) -> Verdict:
+        """Record the dialogue and commit the message's effects, then build the verdict."""
+        f = m.f
+        if m.categories == () and f.invokes:
+            m.classify()
+        if f.tcap is TcapKind.BEGIN and f.otid:
+            blocked = finding[0] if action is Action.BLOCK and finding is not None else None
+            platform_sri = m.origin is Origin.PLATFORM and f.opcode == Op.SEND_ROUTING_INFO_FOR_SM
+            bounded_put(
+                self._s.dialogues,
+                (f.calling_gt, f.otid),
+                Dialogue(
+                    ac=f.ac,
+                    ac_other=f.ac_other,
+                    opcode=f.opcode,
+                    origin=m.origin,
+                    blocked=blocked,
+                    category=m.category,
+                    msisdn=f.msisdn if platform_sri else "",
+                    subscriber=m.msisdn_hash if f.opcode == Op.SEND_ROUTING_INFO_FOR_SM else "",
+                    lookup_only=f.delivery_not_intended,
+                ),
+                self.policy.limits.dialogues,
+            )
+        if action is not Action.BLOCK:
+            self._commit(m)
+        return self._verdict(m, action, finding, m.category, f.opcode)
+
+    def _verdict(
+        self,
+        m: Message,
+        action: Action,
+        finding: Finding | None,
+        category: Category,
+        opcode: int | None,
+    ) -> Verdict:
+        if finding is None:
+            return Verdict(
+                action,
+                None,
+                category,
+                "",
+                m.f.time,
+                operation=operation_name(opcode),
+                origin=m.origin,
+                subscriber=m.subscriber,
+                sender=m.sender,
+            )
+        return Verdict(
+            action,
+            finding[0],
+            category,
+            finding[1],
+            m.f.time,
+            operation=operation_name(opcode),
+            origin=m.origin,
+            subscriber=m.subscriber,
+            sender=m.sender,
+        )
+
+    def _observe_result(self, m: Message) -> None:
+        """Remember an answered SRI-SM (TS 29.002 §12.1: RoutingInfoForSM-Res
+        carries the IMSI and the serving node's number)."""
+        f, d = m.f, m.dialogue
+        opcode = f.opcode if f.opcode is not None else (d.opcode if d is not None else None)
+        if opcode != Op.SEND_ROUTING_INFO_FOR_SM or not f.imsi:
+            return
+        c, s = self._c, self._s
+        requester = f.called_gt
+        platform = requester in c.platform_gts
+        if not platform and not m.home_imsi:
+            return  # someone else's subscriber: not ours to correlate
+        key = (requester, m.imsi_hash)
+        subscriber = (d.subscriber if d is not None else "") or m.imsi_hash
+        node = c.hash("gt", f.msc_number) if f.msc_number else ""
+        msisdn = d.msisdn if (platform and d is not None) else ""
+        limits = self.policy.limits
+        bounded_put(
+            s.correlations, key, Correlation(f.time, node, subscriber, msisdn), limits.correlations
+        )
+        if d is not None and d.lookup_only:
+            # TS 29.002 §12.1.1: sm-deliveryNotIntended declares a lookup (e.g.
+            # number portability); no delivery is owed. The lookup rules still
+            # counted it when it was asked.
+            return
+        entry = PendingLookup(
+            f.time + self.policy.sms.lookup_only_s,
+            subscriber,
+            c.hash("gt", requester),
+            platform,
+        )
+        if key not in s.pending and len(s.pending) >= limits.correlations:
+            s.evicted_pending += 1
+        bounded_put(s.pending, key, entry, limits.correlations)
+
+    def _commit(self, m: Message) -> None:
+        f, s = m.f, self._s
+        if m.mt and f.imsi:
+            s.pending.pop((f.calling_gt, m.imsi_hash), None)
+        if (
+            Op.UPDATE_LOCATION in f.invokes
+            and m.home_imsi
+            and m.origin in (Origin.PARTNER, Origin.HOME)
+        ):
+            partner = m.partner if m.origin is Origin.PARTNER else -1
+            bounded_put(
+                s.locations,
+                m.imsi_hash,
+                Location(partner, self._c.region_of(partner), f.time),
+                self.policy.limits.subscribers,
+            )

@@ -1,0 +1,236 @@
+"""The engine's compiled policy and its bounded memory.
+
+:class:`Compiled` turns a :class:`Policy` into the lookup structures the hot path
+uses (prefix maps, the category table with overrides applied, action table).
+:class:`State` is everything the engine remembers between messages. Every
+container is bounded by a named limit from ``Policy.limits`` and evicts its
+oldest entry when full (``dict`` keeps insertion order; re-inserting an entry
+moves it to the young end).
+
+What the state holds, by the red line (ARCHITECTURE.md): subscribers only as
+salted hashes, networks only as a partner index and region name, senders as
+global titles (network node addresses, never printed). The single exception is
+the platform's own SRI-SM correlation, which keeps the MSISDN of the customer
+message it serves (herald's store holds that number anyway) so the MT-ForwardSM
+can be checked against the store again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from herald.signaling.policy.categories import (
+    CATEGORY_TABLE,
+    OPCODE_FALLBACK,
+    Category,
+)
+from herald.signaling.policy.config import ListEntry, Partner, Policy
+from herald.signaling.policy.prefix import PrefixMap, SubscriberHasher
+from herald.signaling.policy.verdict import Action, Origin, Rule
+
+__all__ = [
+    "ORIGIN_CACHE_LIMIT",
+    "Bucket",
+    "Compiled",
+    "Correlation",
+    "Dialogue",
+    "Location",
+    "PendingLookup",
+    "State",
+    "bounded_put",
+    "distance_km",
+]
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+# Calling GTs whose origin (platform/home/partner/foreign) is cached. A GT is a
+# node address, not a subscriber; the cache is dropped whole when full.
+ORIGIN_CACHE_LIMIT = 65_536
+
+# Mean Earth radius (IUGG), for great-circle distances between region centres.
+EARTH_RADIUS_KM = 6371.0
+
+
+def bounded_put(table: dict[K, V], key: K, value: V, limit: int) -> None:
+    """Insert or refresh ``key`` as the youngest entry, evicting the oldest
+    entries while the table is over ``limit``."""
+    if key in table:
+        del table[key]
+    elif len(table) >= limit:
+        del table[next(iter(table))]
+    table[key] = value
+
+
+def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Great-circle (haversine) distance between two (lat, lon) points in degrees."""
+    lat1, lon1, lat2, lon2 = map(math.radians, (a[0], a[1], b[0], b[1]))
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
+
+
+class _ListMatcher:
+    """An allow- or deny-list entry compiled for matching."""
+
+    __slots__ = ("gts", "ops")
+
+    def __init__(self, entry: ListEntry) -> None:
+        self.gts: PrefixMap[bool] | None = (
+            PrefixMap((p, True) for p in entry.gt_prefixes) if entry.gt_prefixes else None
+        )
+        self.ops = entry.operations or None
+
+    def matches(self, gt: str, opcode: int) -> bool:
+        return (self.gts is None or self.gts.longest(gt) is not None) and (
+            self.ops is None or opcode in self.ops
+        )
+
+
+class Compiled:
+    """A policy turned into lookup tables. Immutable after construction."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.hash = SubscriberHasher(policy.salt)
+        self.actions: dict[Rule, Action] = dict(policy.actions)
+        self.platform_gts = frozenset(policy.platform_gts)
+        self.home_gts: PrefixMap[bool] = PrefixMap((p, True) for p in policy.home.gt_prefixes)
+        self.home_imsi: PrefixMap[bool] = PrefixMap((p, True) for p in policy.home.imsi_prefixes)
+        self.home_msisdn: PrefixMap[bool] = PrefixMap(
+            (p, True) for p in policy.home.msisdn_prefixes
+        )
+        self.partner_gts: PrefixMap[int] = PrefixMap(
+            (prefix, i) for i, p in enumerate(policy.partners) for prefix in p.gt_prefixes
+        )
+        self.partner_imsi: PrefixMap[int] = PrefixMap(
+            (prefix, i) for i, p in enumerate(policy.partners) for prefix in p.imsi_prefixes
+        )
+        self.partners: tuple[Partner, ...] = policy.partners
+        self.regions = {name: (r.lat, r.lon) for name, r in policy.regions.items()}
+        self.home_region = policy.home.region
+        self.deny_gts: PrefixMap[bool] = PrefixMap((p, True) for p in policy.deny.gt_prefixes)
+        self.deny_ops = policy.deny.operations
+        self.allow = tuple(_ListMatcher(e) for e in policy.allow)
+        self.unknown_category = policy.unknown_category
+        table = dict(CATEGORY_TABLE)
+        fallback = dict(OPCODE_FALLBACK)
+        # Opcode-wide overrides first, then (opcode, AC)-specific ones win.
+        for (code, ac_id, _version), category in policy.category_overrides.items():
+            if ac_id is None:
+                fallback[code] = category
+                for key in [k for k in table if k[0] == code]:
+                    table[key] = category
+        for (code, ac_id, version), category in policy.category_overrides.items():
+            if ac_id is not None and version is not None:
+                table[(code, ac_id, version)] = category
+        self.categories = table
+        self.fallback = fallback
+
+    def category(self, opcode: int, ac: tuple[int, int] | None, ac_other: bool) -> Category:
+        if ac_other:
+            # A non-MAP application context: this engine does not know its
+            # operations, so it gets the policy's category for unknown pairs.
+            return self.unknown_category
+        if ac is not None:
+            found = self.categories.get((opcode, ac[0], ac[1]))
+        else:
+            found = self.fallback.get(opcode)
+        return self.unknown_category if found is None else found
+
+    def allow_listed(self, gt: str, opcode: int) -> bool:
+        return any(m.matches(gt, opcode) for m in self.allow)
+
+    def origin(self, gt: str) -> tuple[Origin, int]:
+        """Classify a calling GT: (origin, partner index or -1)."""
+        if gt in self.platform_gts:
+            return Origin.PLATFORM, -1
+        if self.home_gts.longest(gt) is not None:
+            return Origin.HOME, -1
+        partner = self.partner_gts.longest(gt)
+        if partner is not None:
+            return Origin.PARTNER, partner
+        return Origin.FOREIGN, -1
+
+    def region_of(self, partner: int) -> str:
+        return self.home_region if partner < 0 else self.partners[partner].region
+
+
+@dataclass(slots=True)
+class Dialogue:
+    """An open TCAP dialogue, keyed by (originator GT, originating transaction id)."""
+
+    ac: tuple[int, int] | None
+    ac_other: bool
+    opcode: int | None
+    origin: Origin
+    blocked: Rule | None = None
+    category: Category = Category.NONE
+    msisdn: str = ""  # only for the platform's own SRI-SM (see module docstring)
+    subscriber: str = ""  # salted hash
+    lookup_only: bool = False  # an SRI-SM declaring sm-deliveryNotIntended
+
+
+@dataclass(slots=True)
+class Correlation:
+    """An SRI-SM answered with an IMSI: the MT-ForwardSM that may follow it."""
+
+    time: float
+    node: str  # salted hash of the serving node the HLR named ("" if none)
+    subscriber: str  # salted hash of the MSISDN looked up
+    msisdn: str = ""  # only for the platform's own lookups
+
+
+@dataclass(slots=True)
+class PendingLookup:
+    deadline: float
+    subscriber: str
+    sender: str
+    platform: bool
+
+
+@dataclass(slots=True)
+class Location:
+    partner: int  # -1: the home network
+    region: str
+    time: float
+
+
+@dataclass(slots=True)
+class Bucket:
+    """A token bucket: ``tokens`` available at time ``last``."""
+
+    tokens: float
+    last: float
+
+    def take(self, now: float, rate: float, burst: float) -> bool:
+        self.tokens = min(burst, self.tokens + max(0.0, now - self.last) * rate)
+        self.last = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+@dataclass(slots=True)
+class State:
+    """Everything the engine remembers. Keys are hashes or node addresses."""
+
+    dialogues: dict[tuple[str, bytes], Dialogue] = field(default_factory=dict)
+    correlations: dict[tuple[str, str], Correlation] = field(default_factory=dict)
+    pending: dict[tuple[str, str], PendingLookup] = field(default_factory=dict)
+    locations: dict[str, Location] = field(default_factory=dict)
+    gt_buckets: dict[str, Bucket] = field(default_factory=dict)
+    subscriber_buckets: dict[str, Bucket] = field(default_factory=dict)
+    lookup_times: dict[str, deque[float]] = field(default_factory=dict)
+    # sender GT -> number block -> {hashed number: last time seen}; at most
+    # lookups_per_sender // sweep_distinct blocks per sender, sweep_distinct
+    # numbers per block (enough to decide), so lookups_per_sender in all.
+    sweeps: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    origin_cache: dict[str, tuple[Origin, int]] = field(default_factory=dict)
+    evicted_pending: int = 0

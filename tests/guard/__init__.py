@@ -1,0 +1,1 @@
+"""Tests of the signaling guard: policy engine, audit log, scan, proxy, CLI, corpus."""
