@@ -153,12 +153,13 @@ class Reassembler:
             raise ReassemblyError(f"total {total} outside 1..{MAX_PARTS_PER_MESSAGE}")
         if not 1 <= seq <= total:
             raise ReassemblyError(f"part {seq} of {total}")
-        if total == 1:
-            return Reassembled(key, (payload,))
         slot = (key, total)
         self._forget_done(now)
         if slot in self._done:
             return None
+        if total == 1:
+            self._remember(slot, now)
+            return Reassembled(key, (payload,))
         pending = self._pending.get(slot)
         if pending is not None and seq in pending.parts:
             return None
@@ -176,8 +177,7 @@ class Reassembler:
             return None
         del self._pending[slot]
         self._octets -= pending.octets
-        if self._window > 0 and len(self._done) < self._max_messages:
-            self._done[slot] = now + self._window
+        self._remember(slot, now)
         return Reassembled(key, tuple(pending.parts[i] for i in range(1, total + 1)))
 
     def expire(self, now: float) -> list[Incomplete]:
@@ -204,6 +204,12 @@ class Reassembler:
         if not self._pending:
             return None
         return self._pending[next(iter(self._pending))].deadline
+
+    def _remember(self, slot: tuple[Hashable, int], now: float) -> None:
+        # Bounded like the pending table; past the bound, duplicates of the
+        # overflow simply are not recognised.
+        if self._window > 0 and len(self._done) < self._max_messages:
+            self._done[slot] = now + self._window
 
     def _forget_done(self, now: float) -> None:
         while self._done:  # pops one per pass: bounded by len(self._done)

@@ -10,7 +10,10 @@ octet (0x1B) at the end of a part moves back by one, and a cut that would
 leave a high surrogate (0xD800..0xDBFF) at the end of a UCS-2 part moves
 back by two: no part ever ends in half a character. Packing to 7-bit, when
 asked for, happens per part after the cut, with the fill bits that follow
-the part's UDH.
+the part's UDH; a packed part that would end exactly on an octet boundary
+with a CR gives that CR to the next part, since a receiver without a septet
+count takes such a CR for padding (TS 23.038 §6.1.2.3.1). Only a message's
+very last character can still be read that way.
 
 Capacities (TS 23.040 §9.2.3.24.1 and §9.2.3.24.8; 140 octets of user data):
 
@@ -85,6 +88,7 @@ _UDH_OCTETS: Final = {Method.UDH8: 6, Method.UDH16: 7, Method.SAR: 7}
 _REFERENCE_MAX: Final = {Method.UDH8: 0xFF, Method.UDH16: 0xFFFF, Method.SAR: 0xFFFF}
 # Encoded octets per unit: septets are one octet each in unpacked form.
 _OCTETS_PER_UNIT: Final = {Encoding.UCS2: 2}
+_CR: Final = 0x0D
 
 
 def _octet_capacity(encoding: Encoding, udh_octets: int) -> int:
@@ -163,8 +167,13 @@ class Analysis:
     per_part: int  # capacity of each part, in `units`
 
 
-def _cut(data: bytes, encoding: Encoding, per_part: int, max_parts: int) -> list[int]:
-    """End offsets of the parts of `data`, never inside an escape or surrogate pair."""
+def _cut(
+    data: bytes, encoding: Encoding, per_part: int, max_parts: int, packed_fill: int | None
+) -> list[int]:
+    """End offsets of the parts of `data`, never inside an escape or surrogate pair.
+
+    `packed_fill` is the fill-bit count when GSM parts will be packed, else None.
+    """
     if len(data) > 2 * max_parts * per_part:
         raise TooManyParts(-(-len(data) // per_part), max_parts)
     ends: list[int] = []
@@ -175,8 +184,17 @@ def _cut(data: bytes, encoding: Encoding, per_part: int, max_parts: int) -> list
         end = pos + per_part
         if end >= len(data):
             end = len(data)
-        elif encoding is Encoding.GSM7 and data[end - 1] == ESCAPE:
-            end -= 1  # TS 23.038 §6.2.1.1: keep the escape with its code
+        elif encoding is Encoding.GSM7:
+            if data[end - 1] == ESCAPE:
+                end -= 1  # TS 23.038 §6.2.1.1: keep the escape with its code
+            elif (
+                packed_fill is not None
+                and data[end - 1] == _CR
+                and (packed_fill + 7 * (end - pos)) % 8 == 0
+            ):
+                # A packed part ending on an octet boundary with CR reads like
+                # CR padding (see pack_septets): carry the CR over instead.
+                end -= 1
         elif encoding is Encoding.UCS2 and 0xD8 <= data[end - 2] <= 0xDB:
             end -= 2  # high surrogate: keep the pair together
         ends.append(end)
@@ -197,7 +215,9 @@ def _units(encoding: Encoding, octets: int) -> int:
     return octets // _OCTETS_PER_UNIT.get(encoding, 1)
 
 
-def _plan(data: bytes, encoding: Encoding, method: Method, max_parts: int) -> tuple[list[int], int]:
+def _plan(
+    data: bytes, encoding: Encoding, method: Method, max_parts: int, packed: bool
+) -> tuple[list[int], int]:
     """Part end offsets and the per-part capacity in encoded octets."""
     if method is Method.PAYLOAD:
         if len(data) > MAX_PAYLOAD_OCTETS:
@@ -207,7 +227,8 @@ def _plan(data: bytes, encoding: Encoding, method: Method, max_parts: int) -> tu
     if len(data) <= single:
         return [len(data)], single
     per_part = _octet_capacity(encoding, _UDH_OCTETS[method])
-    return _cut(data, encoding, per_part, max_parts), per_part
+    fill = 0 if method is Method.SAR else fill_bits_after(_UDH_OCTETS[method])
+    return _cut(data, encoding, per_part, max_parts, fill if packed else None), per_part
 
 
 def _build(
@@ -220,7 +241,7 @@ def _build(
     max_parts: int,
 ) -> Segmented:
     _check(method, reference, max_parts)
-    ends, _ = _plan(data, encoding, method, max_parts)
+    ends, _ = _plan(data, encoding, method, max_parts, packed)
     total = len(ends)
     parts: list[Part] = []
     start = 0
@@ -234,7 +255,7 @@ def _build(
             udh = build_udh([concat_element(reference, total, seq, wide=method is Method.UDH16)])
         payload = chunk
         if packed and encoding is Encoding.GSM7:
-            payload = pack_septets(chunk, fill_bits=fill_bits_after(len(udh)) if udh else 0)
+            payload = pack_septets(chunk, fill_bits=fill_bits_after(len(udh)))
         parts.append(Part(payload, udh, sar, data_coding, _units(encoding, len(chunk))))
         start = end
     return Segmented(
@@ -299,6 +320,7 @@ def analyze(
     smsc_default: SmscDefault = SmscDefault.GSM7,
     allow_latin1: bool = False,
     message_class: MessageClass | None = None,
+    packed: bool = False,
     max_parts: int = MAX_PARTS,
 ) -> Analysis:
     """Encoding, data_coding, units and segment count of `text`, as `split_text` would cut it.
@@ -312,7 +334,7 @@ def analyze(
     if method is not Method.PAYLOAD and len(text) > 2 * max_parts * MAX_USER_DATA_OCTETS:
         raise TooManyParts(len(text) // MAX_USER_DATA_OCTETS, max_parts)
     data = encode(text, encoding)
-    ends, per_part = _plan(data, encoding, method, max_parts)
+    ends, per_part = _plan(data, encoding, method, max_parts, packed)
     return Analysis(
         encoding,
         data_coding,

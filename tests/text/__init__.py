@@ -1,0 +1,1 @@
+"""Tests of herald.text (pure core: encoding, segmentation, UDH, reassembly)."""
