@@ -1,0 +1,290 @@
+"""The store port: what the platform needs from a database.
+
+Three small protocols, joined into :class:`Store`. Any implementation (SQLite
+today, PostgreSQL later) passes the contract suite in ``tests/store``.
+
+The guarantees every implementation gives:
+
+- **Durable before acknowledged.** A write's coroutine returns only after the
+  write is committed. ``accept`` returning means the messages survive a crash
+  of the process.
+- **Monotonic status.** A status never moves to a smaller :class:`Status`, and a
+  final status is never replaced, whatever order updates arrive in. The store
+  enforces this itself; callers may send updates in any order.
+- **Segments decide.** A message is ``sent`` when all its segments are recorded
+  upstream and ``delivered`` when all are delivered; the first segment that
+  ends otherwise (undelivered, expired, rejected) ends the message.
+- **Receipts are never lost.** A receipt for an upstream id no segment carries
+  yet is parked and applied when the segment is recorded.
+- **Events are transactional.** Outbox events are written in the same commit as
+  the status change or inbound message they report.
+- **The store is the queue.** ``claim`` hands each ready message to one caller
+  under a lease; an expired lease makes it claimable again.
+
+Every method may raise :class:`StoreBusy` or :class:`StoreUnavailable` (retry
+later; nothing was written) and :class:`StoreClosed`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from herald.store._model import (
+    Account,
+    ApiKeyRecord,
+    Channel,
+    IdempotencyRecord,
+    InboundMessage,
+    Message,
+    MessageFilter,
+    MessagePage,
+    NewMessage,
+    OutboxEvent,
+    Segment,
+    SmppCredentialRecord,
+    Status,
+)
+
+__all__ = ["AccountStore", "MessageStore", "OutboxStore", "Store"]
+
+
+class AccountStore(Protocol):
+    """Accounts and their credentials (hashes only; see :mod:`herald.accounts`)."""
+
+    async def create_account(
+        self,
+        name: str,
+        now: float,
+        *,
+        rate_limit: float,
+        bind_limit: int,
+        callback_url: str | None = None,
+    ) -> Account:
+        """Create an account. Raises :class:`AccountExists` if the name is taken."""
+        ...
+
+    async def update_account(self, account: Account) -> None:
+        """Write an account's settings (all fields but ``id``, ``name``, ``created_at``).
+
+        Raises :class:`UnknownAccount`.
+        """
+        ...
+
+    async def get_account(self, account_id: int) -> Account:
+        """Raises :class:`UnknownAccount`."""
+        ...
+
+    async def get_account_by_name(self, name: str) -> Account:
+        """Raises :class:`UnknownAccount`."""
+        ...
+
+    async def list_accounts(self) -> tuple[Account, ...]:
+        """Every account, oldest first."""
+        ...
+
+    async def add_api_key(self, account_id: int, key_id: str, key_hash: str, now: float) -> None:
+        """Store a key's hash. Raises :class:`CredentialExists`, :class:`UnknownAccount`."""
+        ...
+
+    async def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
+        """The key with this id (revoked or not), or ``None``."""
+        ...
+
+    async def list_api_keys(self, account_id: int) -> tuple[ApiKeyRecord, ...]:
+        ...
+
+    async def revoke_api_key(self, key_id: str, now: float) -> bool:
+        """Revoke a key; ``False`` if no such key or revoked already."""
+        ...
+
+    async def add_smpp_credential(
+        self, account_id: int, system_id: str, password_hash: str, now: float
+    ) -> None:
+        """Raises :class:`CredentialExists` (system_id taken), :class:`UnknownAccount`."""
+        ...
+
+    async def get_smpp_credential(self, system_id: str) -> SmppCredentialRecord | None:
+        ...
+
+    async def list_smpp_credentials(self, account_id: int) -> tuple[SmppCredentialRecord, ...]:
+        ...
+
+    async def remove_smpp_credential(self, system_id: str) -> bool:
+        """``False`` if there was no such credential."""
+        ...
+
+
+class MessageStore(Protocol):
+    """Messages, their segments and receipts, inbound messages, idempotency keys."""
+
+    async def accept(
+        self,
+        messages: Sequence[NewMessage],
+        *,
+        idempotency: IdempotencyRecord | None = None,
+    ) -> IdempotencyRecord | None:
+        """Store ``messages`` (all or none) with status ``accepted``; return after commit.
+
+        With ``idempotency``: if an unexpired record with the same account and
+        key exists, nothing is stored and that earlier record is returned
+        (replay its answer) — unless its ``request_hash`` differs, which raises
+        :class:`IdempotencyMismatch`. Otherwise the record is stored with the
+        messages, in the same commit, and ``None`` is returned.
+        Raises :class:`DuplicateMessageId` (generate new ids and retry).
+        """
+        ...
+
+    async def get_message(self, message_id: str, *, account_id: int | None = None) -> Message:
+        """Raises :class:`MessageNotFound` (also when it belongs to another account)."""
+        ...
+
+    async def list_messages(self, query: MessageFilter, cursor: str | None = None) -> MessagePage:
+        """Newest first. Raises :class:`InvalidRecord` for a cursor not from this store."""
+        ...
+
+    async def get_segments(self, message_id: str) -> tuple[Segment, ...]:
+        """The recorded segments, by index (empty if none or no such message)."""
+        ...
+
+    async def get_idempotency(
+        self, account_id: int, key: str, now: float
+    ) -> IdempotencyRecord | None:
+        """The unexpired record for this key, if any (a read-only early check)."""
+        ...
+
+    async def claim(self, limit: int, now: float, lease: float) -> tuple[Message, ...]:
+        """Hand out up to ``limit`` ready messages, oldest due first.
+
+        Ready: ``accepted`` or ``queued``, not a test message, ``send_at``
+        (or the last reschedule time) reached, and no unexpired lease.
+        Claimed messages become ``queued`` and leased until ``now + lease``;
+        their ``attempt`` is incremented (pass it to :meth:`reschedule`).
+        A ready message whose ``expires_at`` has passed is not handed out: the
+        store marks it ``expired`` instead.
+        """
+        ...
+
+    async def reschedule(self, message_id: str, attempt: int, ready_at: float) -> None:
+        """Give a claimed message back, claimable again from ``ready_at``.
+
+        For throttling backoff (ESME_RTHROTTLED, ESME_RMSGQFUL) and for releasing
+        work at shutdown (``ready_at = now``). A no-op unless ``attempt`` is the
+        current one and the message is still ``accepted``/``queued``: a caller
+        whose lease expired cannot release someone else's claim.
+        """
+        ...
+
+    async def update_status(
+        self,
+        message_id: str,
+        status: Status,
+        now: float,
+        *,
+        error_code: int | None = None,
+        permanent: bool = False,
+    ) -> None:
+        """Move a message forward to ``status`` (``queued``, ``sent`` or final).
+
+        A no-op if the message is at or past ``status`` or already final (so
+        callers never need to read first). ``error_code`` and ``permanent`` are
+        kept with a final status. Raises :class:`InvalidRecord` for ``accepted``.
+        """
+        ...
+
+    async def record_segment(
+        self,
+        message_id: str,
+        index: int,
+        connector: str,
+        upstream_id: str,
+        upstream_key: str,
+        now: float,
+    ) -> None:
+        """Record that segment ``index`` (0-based) was accepted upstream.
+
+        Applies any receipt parked for ``(connector, upstream_key)``. Recording
+        the same index again (a resend after a crash) replaces the upstream ids
+        and keeps the segment's status.
+        """
+        ...
+
+    async def apply_receipt(
+        self,
+        connector: str,
+        upstream_key: str,
+        status: Status,
+        now: float,
+        *,
+        error_code: int | None = None,
+    ) -> None:
+        """Apply a final receipt to the segment with this normalised upstream id.
+
+        If no segment carries it yet (the receipt beat the submit_sm_resp), the
+        receipt is parked and applied by :meth:`record_segment`. Non-final
+        statuses (ENROUTE, ACCEPTD) change nothing and are not parked.
+        """
+        ...
+
+    async def expire_sent(self, cutoff: float, now: float, limit: int) -> int:
+        """Mark ``expired`` up to ``limit`` ``sent`` messages whose ``expires_at`` <= ``cutoff``.
+
+        For messages whose receipt never came; dispatch calls it with
+        ``cutoff = now - grace``. Returns how many were expired.
+        """
+        ...
+
+    async def add_inbound(self, message: InboundMessage) -> None:
+        """Store an inbound message (and its events). Raises :class:`DuplicateMessageId`."""
+        ...
+
+    async def get_inbound(self, inbound_id: str) -> InboundMessage:
+        """Raises :class:`MessageNotFound`."""
+        ...
+
+
+class OutboxStore(Protocol):
+    """The durable outbox of webhook and SMPP events, and housekeeping."""
+
+    async def claim_outbox(
+        self,
+        channel: Channel,
+        now: float,
+        lease: float,
+        limit: int,
+        *,
+        account_id: int | None = None,
+    ) -> tuple[OutboxEvent, ...]:
+        """Hand out up to ``limit`` due events, oldest due first, leased until ``now + lease``.
+
+        Each claim counts as an attempt. ``account_id`` restricts to one account
+        (SMPP receipts go only to accounts that have a receiver bound).
+        """
+        ...
+
+    async def complete_outbox(self, event_ids: Sequence[int]) -> None:
+        """The events were delivered: forget them."""
+        ...
+
+    async def retry_outbox(
+        self, event_id: int, next_attempt_at: float | None, error: str
+    ) -> None:
+        """Delivery failed: try again at ``next_attempt_at``, or never (``None``: give up).
+
+        Events given up on are kept (with ``error``) until :meth:`purge`.
+        """
+        ...
+
+    async def purge(self, now: float, *, parked_before: float, dead_before: float) -> int:
+        """Delete expired idempotency records, receipts parked before ``parked_before``
+        (their segment never came) and events given up on before ``dead_before``.
+        Returns the number of rows deleted."""
+        ...
+
+
+class Store(AccountStore, MessageStore, OutboxStore, Protocol):
+    """Everything the platform stores. Close with :meth:`aclose`."""
+
+    async def aclose(self) -> None:
+        """Commit what is pending, then close. Later calls raise :class:`StoreClosed`."""
+        ...

@@ -1,0 +1,252 @@
+"""The SQLite schema, as an ordered list of migrations.
+
+``MIGRATIONS[n]`` takes a database from ``PRAGMA user_version = n`` to ``n + 1``.
+Each runs in its own transaction together with the ``user_version`` bump, so a
+crash mid-migration leaves the previous version intact. Never edit a shipped
+migration: append a new one.
+
+Design notes for the first schema:
+
+- Integer primary keys (``seq``) for joins and B-tree locality; the public id
+  is a separate ``UNIQUE`` column. herald's ids are time-ordered (see
+  :mod:`herald.ids`), so inserts append to the right edge of that index too.
+- The claim queue is the partial index ``messages_claim``: only messages not
+  yet sent are in it, so it stays as small as the backlog. ``due_at`` is the
+  time a message may next be claimed: ``send_at`` (or acceptance), a lease's
+  end, or a reschedule time, all in one column so one range scan finds work.
+- The rules that must hold whatever order updates arrive in live in SQL, in
+  the ``WHERE`` clauses of the writer's statements and in the triggers below:
+  a status only grows (``Status`` codes are ordered, finals are >= 10); a
+  segment's final status rolls up to its message; a receipt parked before its
+  segment existed is applied when the segment is recorded; status changes and
+  inbound messages write their outbox events in the same transaction.
+- SMPP 3.4 §5.2.17 registered_delivery bits 1..0: 01 = receipt on success or
+  failure, 10 = receipt on failure only (delivered messages get none).
+"""
+
+from __future__ import annotations
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
+
+_V1 = """
+CREATE TABLE accounts (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL,
+    rate_limit REAL NOT NULL,
+    bind_limit INTEGER NOT NULL,
+    callback_url TEXT,
+    webhook_secret_version INTEGER NOT NULL DEFAULT 1
+);
+
+CREATE TABLE api_keys (
+    key_id TEXT PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    key_hash TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    revoked_at REAL
+) WITHOUT ROWID;
+CREATE INDEX api_keys_account ON api_keys(account_id);
+
+CREATE TABLE smpp_credentials (
+    system_id TEXT PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    password_hash TEXT NOT NULL,
+    created_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX smpp_credentials_account ON smpp_credentials(account_id);
+
+CREATE TABLE messages (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    account_id INTEGER NOT NULL,
+    source INTEGER NOT NULL,
+    to_addr TEXT NOT NULL,
+    from_addr TEXT NOT NULL,
+    body BLOB NOT NULL,
+    encoding TEXT NOT NULL,
+    data_coding INTEGER NOT NULL,
+    udhi INTEGER NOT NULL,
+    segments INTEGER NOT NULL,
+    reference TEXT,
+    metadata TEXT,
+    callback_url TEXT,
+    registered_delivery INTEGER NOT NULL,
+    test INTEGER NOT NULL,
+    send_at REAL,
+    expires_at REAL NOT NULL,
+    status INTEGER NOT NULL,
+    error_code INTEGER,
+    error_permanent INTEGER NOT NULL DEFAULT 0,
+    accepted_at REAL NOT NULL,
+    queued_at REAL,
+    sent_at REAL,
+    done_at REAL,
+    due_at REAL,
+    attempt INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX messages_claim ON messages(due_at) WHERE status < 2;
+CREATE INDEX messages_sent_expiry ON messages(expires_at) WHERE status = 2;
+CREATE INDEX messages_account ON messages(account_id, seq);
+CREATE INDEX messages_account_to ON messages(account_id, to_addr, seq);
+CREATE INDEX messages_account_reference ON messages(account_id, reference, seq)
+    WHERE reference IS NOT NULL;
+
+CREATE TABLE segments (
+    message_seq INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    connector TEXT NOT NULL,
+    upstream_id TEXT NOT NULL,
+    upstream_key TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    error_code INTEGER,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (message_seq, idx)
+) WITHOUT ROWID;
+CREATE INDEX segments_upstream ON segments(connector, upstream_key);
+
+CREATE TABLE parked_receipts (
+    id INTEGER PRIMARY KEY,
+    connector TEXT NOT NULL,
+    upstream_key TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    error_code INTEGER,
+    received_at REAL NOT NULL
+);
+CREATE INDEX parked_receipts_upstream ON parked_receipts(connector, upstream_key);
+
+CREATE TABLE inbound (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    account_id INTEGER NOT NULL,
+    to_addr TEXT NOT NULL,
+    from_addr TEXT NOT NULL,
+    body BLOB NOT NULL,
+    encoding TEXT NOT NULL,
+    data_coding INTEGER NOT NULL,
+    connector TEXT NOT NULL,
+    received_at REAL NOT NULL
+);
+
+-- next_attempt_at NULL: given up on (kept for inspection until purged).
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY,
+    channel INTEGER NOT NULL,
+    kind INTEGER NOT NULL,
+    account_id INTEGER NOT NULL,
+    subject_id TEXT NOT NULL,
+    status INTEGER,
+    url TEXT,
+    created_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL,
+    last_error TEXT
+);
+CREATE INDEX outbox_due ON outbox(channel, next_attempt_at)
+    WHERE next_attempt_at IS NOT NULL;
+
+CREATE TABLE idempotency (
+    account_id INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    request_hash BLOB NOT NULL,
+    status_code INTEGER NOT NULL,
+    response BLOB NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    PRIMARY KEY (account_id, key)
+) WITHOUT ROWID;
+CREATE INDEX idempotency_expiry ON idempotency(expires_at);
+
+-- All segments recorded upstream: the message is sent.
+CREATE TRIGGER segments_sent AFTER INSERT ON segments BEGIN
+    UPDATE messages SET status = 2, sent_at = NEW.updated_at
+    WHERE seq = NEW.message_seq AND status < 2
+      AND segments <= (SELECT count(*) FROM segments WHERE message_seq = NEW.message_seq);
+END;
+
+-- A receipt that arrived before this segment was recorded: the first final
+-- one parked wins (it is what applying them in arrival order would give).
+CREATE TRIGGER segments_unpark_insert AFTER INSERT ON segments
+WHEN EXISTS (SELECT 1 FROM parked_receipts
+             WHERE connector = NEW.connector AND upstream_key = NEW.upstream_key)
+BEGIN
+    UPDATE segments SET (status, error_code, updated_at) = (
+        SELECT p.status, p.error_code, p.received_at FROM parked_receipts p
+        WHERE p.connector = NEW.connector AND p.upstream_key = NEW.upstream_key
+        ORDER BY p.id LIMIT 1)
+    WHERE message_seq = NEW.message_seq AND idx = NEW.idx AND status < 10;
+    DELETE FROM parked_receipts
+    WHERE connector = NEW.connector AND upstream_key = NEW.upstream_key;
+END;
+
+CREATE TRIGGER segments_unpark_update AFTER UPDATE OF upstream_key ON segments
+WHEN EXISTS (SELECT 1 FROM parked_receipts
+             WHERE connector = NEW.connector AND upstream_key = NEW.upstream_key)
+BEGIN
+    UPDATE segments SET (status, error_code, updated_at) = (
+        SELECT p.status, p.error_code, p.received_at FROM parked_receipts p
+        WHERE p.connector = NEW.connector AND p.upstream_key = NEW.upstream_key
+        ORDER BY p.id LIMIT 1)
+    WHERE message_seq = NEW.message_seq AND idx = NEW.idx AND status < 10;
+    DELETE FROM parked_receipts
+    WHERE connector = NEW.connector AND upstream_key = NEW.upstream_key;
+END;
+
+-- Every segment delivered: the message is delivered.
+CREATE TRIGGER segments_delivered AFTER UPDATE OF status ON segments
+WHEN NEW.status = 10 AND OLD.status < 10
+BEGIN
+    UPDATE messages SET status = 10, done_at = NEW.updated_at
+    WHERE seq = NEW.message_seq AND status < 10
+      AND segments <= (SELECT count(*) FROM segments
+                       WHERE message_seq = NEW.message_seq AND status = 10);
+END;
+
+-- One segment ended otherwise: so does the message.
+CREATE TRIGGER segments_ended AFTER UPDATE OF status ON segments
+WHEN NEW.status > 10 AND OLD.status < 10
+BEGIN
+    UPDATE messages SET status = NEW.status, done_at = NEW.updated_at,
+                        error_code = NEW.error_code
+    WHERE seq = NEW.message_seq AND status < 10;
+END;
+
+-- Webhook events: sent and final statuses, to the message's or account's URL.
+CREATE TRIGGER messages_webhook AFTER UPDATE OF status ON messages
+WHEN NEW.status > OLD.status AND NEW.status >= 2 AND NEW.test = 0
+BEGIN
+    INSERT INTO outbox (channel, kind, account_id, subject_id, status, url,
+                        created_at, next_attempt_at)
+    SELECT 1, 1, NEW.account_id, NEW.id, NEW.status, u.url, u.at, u.at
+    FROM (SELECT COALESCE(NEW.callback_url,
+                          (SELECT callback_url FROM accounts WHERE id = NEW.account_id)) AS url,
+                 CASE WHEN NEW.status >= 10 THEN NEW.done_at ELSE NEW.sent_at END AS at) u
+    WHERE u.url IS NOT NULL;
+END;
+
+-- SMPP receipts for SMPP customers who asked for one.
+CREATE TRIGGER messages_smpp_receipt AFTER UPDATE OF status ON messages
+WHEN NEW.status >= 10 AND OLD.status < 10 AND NEW.source = 2 AND NEW.test = 0
+     AND ((NEW.registered_delivery & 3) = 1
+          OR ((NEW.registered_delivery & 3) = 2 AND NEW.status <> 10))
+BEGIN
+    INSERT INTO outbox (channel, kind, account_id, subject_id, status, url,
+                        created_at, next_attempt_at)
+    VALUES (2, 1, NEW.account_id, NEW.id, NEW.status, NULL, NEW.done_at, NEW.done_at);
+END;
+
+CREATE TRIGGER inbound_events AFTER INSERT ON inbound BEGIN
+    INSERT INTO outbox (channel, kind, account_id, subject_id, status, url,
+                        created_at, next_attempt_at)
+    SELECT 1, 2, NEW.account_id, NEW.id, NULL, a.callback_url, NEW.received_at, NEW.received_at
+    FROM accounts a WHERE a.id = NEW.account_id AND a.callback_url IS NOT NULL;
+    INSERT INTO outbox (channel, kind, account_id, subject_id, status, url,
+                        created_at, next_attempt_at)
+    SELECT 2, 2, NEW.account_id, NEW.id, NULL, NULL, NEW.received_at, NEW.received_at
+    WHERE EXISTS (SELECT 1 FROM smpp_credentials WHERE account_id = NEW.account_id);
+END;
+"""
+
+#: Applied in order; the database's ``user_version`` counts those applied.
+MIGRATIONS: tuple[str, ...] = (_V1,)
+SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,280 @@
+"""Group commit: one writer thread, one transaction per batch of writes.
+
+Theory of operation
+-------------------
+Callers on the event loop call :meth:`GroupCommitWriter.submit` with either a
+*batched* write (a :class:`Group` and the rows for its statements) or an
+*individual* write (a function of the connection, for writes that read or
+return something: claims, account creation, idempotent accepts). ``submit``
+returns an asyncio future at once.
+
+The writer thread takes the first waiting write, then everything else already
+queued (up to ``max_batch`` rows; optionally waiting ``commit_interval``
+seconds for more), and runs them in one ``BEGIN IMMEDIATE … COMMIT``:
+
+1. batched writes, grouped by :class:`Group` in a fixed order, each group one
+   ``executemany`` per statement (prepared statements are reused from the
+   connection's statement cache);
+2. individual writes, in arrival order, each in its own ``SAVEPOINT``.
+
+Only after ``COMMIT`` returns does it resolve the futures, with one
+``call_soon_threadsafe`` per event loop per batch. So an awaited write is
+durable, and a crash loses only writes nobody was told about.
+
+Running groups in a fixed order rather than arrival order is safe because the
+store's statements commute: status updates only move forward and a receipt
+that runs before its segment is parked and applied when the segment arrives.
+A caller cannot update a message before ``accept`` has returned its id.
+
+If a group's ``executemany`` fails (one bad row: a duplicate id), the group is
+rolled back to its savepoint and its writes are retried one by one, so only
+the offending caller gets the error. If ``BEGIN`` or ``COMMIT`` fails (disk
+full, I/O error), every write of the batch fails with :class:`StoreUnavailable`
+and nothing of it is visible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from herald.store._errors import StoreBusy, StoreClosed, StoreError, StoreUnavailable
+
+__all__ = ["Group", "GroupCommitWriter"]
+
+log = logging.getLogger("herald.store")
+
+Row = Sequence[object]
+IndividualWrite = Callable[[sqlite3.Connection], object]
+
+
+@dataclass(frozen=True, slots=True, eq=False)  # identity: a dict key per batch
+class Group:
+    """A kind of batched write: statements run with ``executemany`` over all rows.
+
+    ``order`` fixes when the group runs inside a batch (lower first).
+    ``on_integrity_error`` builds the error a caller gets when its rows break a
+    constraint (for example a duplicate public id).
+    """
+
+    name: str
+    order: int
+    statements: tuple[str, ...]
+    on_integrity_error: Callable[[sqlite3.IntegrityError], StoreError]
+
+
+# (group or None, rows or function, future, weight)
+_Op = tuple[Group | None, Any, "asyncio.Future[Any]", int]
+_Outcome = tuple["asyncio.Future[Any]", object, BaseException | None]
+_STOP = object()
+
+
+def _settle(outcomes: list[_Outcome]) -> None:
+    for future, value, error in outcomes:
+        if future.done():  # the caller was cancelled; the write happened anyway
+            continue
+        if error is None:
+            future.set_result(value)
+        else:
+            future.set_exception(error)
+
+
+def _unavailable(exc: BaseException) -> StoreUnavailable:
+    err = StoreUnavailable(f"database error: {exc}")
+    err.__cause__ = exc
+    return err
+
+
+class GroupCommitWriter:
+    """Owns the one write connection and the thread that uses it."""
+
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        *,
+        max_batch: int,
+        max_pending: int,
+        commit_interval: float,
+        name: str = "herald-store-writer",
+    ) -> None:
+        self._connect = connect
+        self._max_batch = max_batch
+        self._max_pending = max_pending
+        self._commit_interval = commit_interval
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._closed = False
+        self.commits = 0  # transactions committed
+        self.writes = 0  # writes they carried
+        self._started = threading.Event()
+        self._start_error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+        self._started.wait()
+        if self._start_error is not None:
+            raise _unavailable(self._start_error)
+
+    # -- event-loop side -------------------------------------------------------------
+
+    def submit(self, group: Group | None, payload: Any, weight: int = 1) -> asyncio.Future[Any]:
+        """Queue a write; the future resolves after its commit.
+
+        ``group`` with a list of rows, or ``None`` with a function of the
+        connection whose return value becomes the future's result.
+        Raises :class:`StoreClosed` or :class:`StoreBusy` at once.
+        """
+        if self._closed:
+            raise StoreClosed("the store is closed")
+        if self._queue.qsize() >= self._max_pending:
+            raise StoreBusy(f"{self._max_pending} writes are waiting for a commit")
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.put((group, payload, future, weight))
+        return future
+
+    async def aclose(self) -> None:
+        """Stop taking writes, commit those queued, close the connection."""
+        if not self._closed:
+            self._closed = True
+            self._queue.put(_STOP)
+        await asyncio.to_thread(self._thread.join)
+
+    def close_blocking(self) -> None:
+        """:meth:`aclose` for code outside an event loop (tests, the CLI's error paths)."""
+        if not self._closed:
+            self._closed = True
+            self._queue.put(_STOP)
+        self._thread.join()
+
+    # -- writer thread ---------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            conn = self._connect()
+        except BaseException as exc:  # reported to the opener
+            self._start_error = exc
+            self._started.set()
+            return
+        self._started.set()
+        try:
+            stopping = False
+            while not stopping:
+                first = self._queue.get()
+                if first is _STOP:
+                    break
+                batch: list[_Op] = [first]  # type: ignore[list-item]
+                stopping = self._fill(batch)
+                self._execute(conn, batch)
+        finally:
+            conn.close()
+
+    def _fill(self, batch: list[_Op]) -> bool:
+        """Add queued writes to ``batch``; True if the stop marker was reached."""
+        weight = batch[0][3]
+        deadline: float | None = None
+        get = self._queue.get
+        while weight < self._max_batch:
+            try:
+                op = get(block=False)
+            except queue.Empty:
+                if self._commit_interval <= 0:
+                    return False
+                if deadline is None:
+                    deadline = time.monotonic() + self._commit_interval
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                try:
+                    op = get(timeout=remaining)
+                except queue.Empty:
+                    return False
+            if op is _STOP:
+                return True
+            batch.append(op)  # type: ignore[arg-type]
+            weight += op[3]  # type: ignore[index]
+        return False
+
+    def _execute(self, conn: sqlite3.Connection, batch: list[_Op]) -> None:
+        groups: dict[Group, list[_Op]] = {}
+        individual: list[_Op] = []
+        for op in batch:
+            if op[0] is None:
+                individual.append(op)
+            else:
+                groups.setdefault(op[0], []).append(op)
+        outcomes: list[_Outcome] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for group in sorted(groups, key=lambda g: g.order):
+                    self._run_group(conn, group, groups[group], outcomes)
+                for op in individual:
+                    self._run_individual(conn, op, outcomes)
+                conn.execute("COMMIT")
+                self.commits += 1
+                self.writes += len(batch)
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+        except Exception as exc:
+            log.error("store batch of %d writes failed: %s", len(batch), exc)
+            outcomes = [(op[2], None, _unavailable(exc)) for op in batch]
+        self._deliver(outcomes)
+
+    @staticmethod
+    def _run_group(
+        conn: sqlite3.Connection, group: Group, ops: list[_Op], outcomes: list[_Outcome]
+    ) -> None:
+        rows = ops[0][1] if len(ops) == 1 else [row for op in ops for row in op[1]]
+        conn.execute("SAVEPOINT grp")
+        try:
+            for sql in group.statements:
+                conn.executemany(sql, rows)
+        except sqlite3.IntegrityError:
+            # One caller's rows broke a constraint: find whose, fail only them.
+            conn.execute("ROLLBACK TO grp")
+            for op in ops:
+                conn.execute("SAVEPOINT one")
+                try:
+                    for sql in group.statements:
+                        conn.executemany(sql, op[1])
+                except sqlite3.IntegrityError as exc:
+                    conn.execute("ROLLBACK TO one")
+                    outcomes.append((op[2], None, group.on_integrity_error(exc)))
+                else:
+                    outcomes.append((op[2], None, None))
+                conn.execute("RELEASE one")
+        else:
+            outcomes.extend((op[2], None, None) for op in ops)
+        conn.execute("RELEASE grp")
+
+    @staticmethod
+    def _run_individual(conn: sqlite3.Connection, op: _Op, outcomes: list[_Outcome]) -> None:
+        conn.execute("SAVEPOINT one")
+        try:
+            value = op[1](conn)
+        except sqlite3.OperationalError:
+            raise  # disk, I/O, lock: the whole batch fails
+        except Exception as exc:  # this caller's write only
+            conn.execute("ROLLBACK TO one")
+            error = exc if isinstance(exc, StoreError) else _unavailable(exc)
+            outcomes.append((op[2], None, error))
+        else:
+            outcomes.append((op[2], value, None))
+        conn.execute("RELEASE one")
+
+    @staticmethod
+    def _deliver(outcomes: list[_Outcome]) -> None:
+        loops: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
+        for outcome in outcomes:
+            loops.setdefault(outcome[0].get_loop(), []).append(outcome)
+        for loop, items in loops.items():
+            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
+                loop.call_soon_threadsafe(_settle, items)

@@ -1,0 +1,190 @@
+"""Store contract: the outbox of webhook and SMPP events, and housekeeping."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from herald.store import (
+    Account,
+    Channel,
+    EventKind,
+    IdempotencyRecord,
+    InboundMessage,
+    Source,
+    Status,
+    Store,
+)
+
+from .conftest import T0, MessageFactory
+
+HOOK = "https://example.test/hook"
+
+
+async def _events(store: Store, channel: Channel) -> list[tuple[object, ...]]:
+    events = await store.claim_outbox(channel, T0 + 1000, lease=60, limit=100)
+    return [(e.kind, e.subject_id, e.status, e.url) for e in events]
+
+
+async def test_webhook_events_for_sent_and_final_statuses(
+    store: Store, make_message: MessageFactory
+) -> None:
+    new = make_message(callback_url=HOOK)
+    await store.accept([new])
+    await store.update_status(new.id, Status.QUEUED, T0 + 1)
+    await store.update_status(new.id, Status.SENT, T0 + 2)
+    await store.update_status(new.id, Status.DELIVERED, T0 + 3)
+    await store.update_status(new.id, Status.FAILED, T0 + 4)  # ignored: already final
+    events = await store.claim_outbox(Channel.WEBHOOK, T0 + 10, lease=60, limit=100)
+    assert [(e.kind, e.subject_id, e.status, e.url, e.created_at) for e in events] == [
+        (EventKind.STATUS, new.id, Status.SENT, HOOK, T0 + 2),
+        (EventKind.STATUS, new.id, Status.DELIVERED, HOOK, T0 + 3),
+    ]
+
+
+async def test_webhooks_fall_back_to_the_accounts_url(
+    store: Store, account: Account, make_message: MessageFactory
+) -> None:
+    silent = make_message()
+    await store.accept([silent])
+    await store.update_status(silent.id, Status.SENT, T0 + 1)
+    assert await _events(store, Channel.WEBHOOK) == []  # nowhere to send it
+
+    await store.update_account(dataclasses.replace(account, callback_url=HOOK + "/acct"))
+    own = make_message(callback_url=HOOK)
+    default = make_message()
+    await store.accept([own, default])
+    await store.update_status(own.id, Status.REJECTED, T0 + 2, error_code=0x45)
+    await store.update_status(default.id, Status.REJECTED, T0 + 3)
+    assert await _events(store, Channel.WEBHOOK) == [
+        (EventKind.STATUS, own.id, Status.REJECTED, HOOK),
+        (EventKind.STATUS, default.id, Status.REJECTED, HOOK + "/acct"),
+    ]
+
+
+async def test_segment_receipts_raise_the_events_of_their_message(
+    store: Store, make_message: MessageFactory
+) -> None:
+    new = make_message(callback_url=HOOK, segments=2)
+    await store.accept([new])
+    await store.apply_receipt("up1", "b", Status.DELIVERED, T0 + 1)  # parked
+    await store.record_segment(new.id, 0, "up1", "a", "a", T0 + 2)
+    await store.record_segment(new.id, 1, "up1", "b", "b", T0 + 3)
+    await store.apply_receipt("up1", "a", Status.DELIVERED, T0 + 4)
+    assert await _events(store, Channel.WEBHOOK) == [
+        (EventKind.STATUS, new.id, Status.SENT, HOOK),
+        (EventKind.STATUS, new.id, Status.DELIVERED, HOOK),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("registered_delivery", "receipted"),
+    [
+        (0x00, set()),
+        (0x01, {Status.DELIVERED, Status.UNDELIVERED}),  # SMPP 3.4 §5.2.17: success or failure
+        (0x02, {Status.UNDELIVERED}),  # failure only
+        (0x11, {Status.DELIVERED, Status.UNDELIVERED}),  # intermediate bit: finals as for 01
+    ],
+)
+async def test_smpp_receipts_follow_registered_delivery(
+    store: Store, make_message: MessageFactory, registered_delivery: int, receipted: set[Status]
+) -> None:
+    ok = make_message(source=Source.SMPP, registered_delivery=registered_delivery)
+    bad = make_message(source=Source.SMPP, registered_delivery=registered_delivery)
+    http = make_message(registered_delivery=registered_delivery)
+    await store.accept([ok, bad, http])
+    await store.update_status(ok.id, Status.SENT, T0 + 1)
+    await store.update_status(ok.id, Status.DELIVERED, T0 + 2)
+    await store.update_status(bad.id, Status.UNDELIVERED, T0 + 2)
+    await store.update_status(http.id, Status.DELIVERED, T0 + 2)
+    events = await store.claim_outbox(Channel.SMPP, T0 + 10, lease=60, limit=100)
+    expected = {ok.id: Status.DELIVERED, bad.id: Status.UNDELIVERED}
+    assert {(e.subject_id, e.status) for e in events} == {
+        (mid, status) for mid, status in expected.items() if status in receipted
+    }
+    assert await _events(store, Channel.WEBHOOK) == []  # no URL anywhere
+
+
+async def test_inbound_messages_raise_webhook_and_smpp_events(
+    store: Store, account: Account
+) -> None:
+    def mo(n: int) -> InboundMessage:
+        return InboundMessage(
+            id=f"in-{n}", account_id=account.id, to="+447000", sender="+447999",
+            body=b"hi", encoding="gsm7", data_coding=0, connector="up1", received_at=T0 + n,
+        )  # fmt: skip
+
+    await store.add_inbound(mo(1))
+    assert await _events(store, Channel.WEBHOOK) == []
+    assert await _events(store, Channel.SMPP) == []
+    await store.update_account(dataclasses.replace(account, callback_url=HOOK))
+    await store.add_smpp_credential(account.id, "acme", "$argon2id$...", T0)
+    await store.add_inbound(mo(2))
+    assert await _events(store, Channel.WEBHOOK) == [(EventKind.INBOUND, "in-2", None, HOOK)]
+    assert await _events(store, Channel.SMPP) == [(EventKind.INBOUND, "in-2", None, None)]
+
+
+async def test_outbox_claims_lease_retry_and_complete(
+    store: Store, make_message: MessageFactory
+) -> None:
+    messages = [make_message(callback_url=HOOK) for _ in range(3)]
+    await store.accept(messages)
+    for n, m in enumerate(messages):
+        await store.update_status(m.id, Status.FAILED, T0 + n)
+    first = await store.claim_outbox(Channel.WEBHOOK, T0 + 10, lease=30, limit=2)
+    assert [(e.subject_id, e.attempts, e.next_attempt_at) for e in first] == [
+        (messages[0].id, 1, T0 + 40),
+        (messages[1].id, 1, T0 + 40),
+    ]
+    [third] = await store.claim_outbox(Channel.WEBHOOK, T0 + 11, lease=30, limit=10)
+    assert third.subject_id == messages[2].id
+
+    await store.complete_outbox([first[0].id])
+    await store.retry_outbox(first[1].id, T0 + 100, "HTTP 503")
+    await store.retry_outbox(third.id, None, "HTTP 410: gone")  # give up
+    assert await store.claim_outbox(Channel.WEBHOOK, T0 + 99, lease=30, limit=10) == ()
+    [retried] = await store.claim_outbox(Channel.WEBHOOK, T0 + 100, lease=30, limit=10)
+    assert (retried.id, retried.attempts, retried.last_error) == (first[1].id, 2, "HTTP 503")
+    # A claimer that dies leaves the event to be claimed again after the lease.
+    [reclaimed] = await store.claim_outbox(Channel.WEBHOOK, T0 + 130, lease=30, limit=10)
+    assert (reclaimed.id, reclaimed.attempts) == (retried.id, 3)
+
+
+async def test_outbox_claims_can_be_limited_to_one_account(
+    store: Store, account: Account, make_message: MessageFactory
+) -> None:
+    other = await store.create_account("other", T0, rate_limit=1.0, bind_limit=1)
+    mine = make_message(source=Source.SMPP, registered_delivery=1)
+    theirs = make_message(source=Source.SMPP, registered_delivery=1, account_id=other.id)
+    await store.accept([mine, theirs])
+    await store.update_status(mine.id, Status.DELIVERED, T0 + 1)
+    await store.update_status(theirs.id, Status.DELIVERED, T0 + 1)
+    events = await store.claim_outbox(
+        Channel.SMPP, T0 + 2, lease=30, limit=10, account_id=other.id
+    )
+    assert [(e.account_id, e.subject_id) for e in events] == [(other.id, theirs.id)]
+
+
+async def test_purge_forgets_what_is_no_longer_needed(
+    store: Store, account: Account, make_message: MessageFactory
+) -> None:
+    record = IdempotencyRecord(
+        account_id=account.id, key="k", request_hash=b"h", status_code=202, response=b"{}",
+        created_at=T0, expires_at=T0 + 100,
+    )  # fmt: skip
+    dead = make_message(callback_url=HOOK)
+    await store.accept([dead], idempotency=record)
+    await store.update_status(dead.id, Status.FAILED, T0 + 1)
+    [event] = await store.claim_outbox(Channel.WEBHOOK, T0 + 2, lease=30, limit=10)
+    await store.retry_outbox(event.id, None, "gave up")
+    await store.apply_receipt("up1", "orphan", Status.DELIVERED, T0 + 3)
+
+    assert await store.purge(T0 + 50, parked_before=T0, dead_before=T0) == 0
+    assert await store.purge(T0 + 100, parked_before=T0 + 4, dead_before=T0 + 4) == 3
+    assert await store.get_idempotency(account.id, "k", T0 + 50) is None
+    # The parked receipt is gone: a late segment with that id stays "sent".
+    late = make_message()
+    await store.accept([late])
+    await store.record_segment(late.id, 0, "up1", "orphan", "orphan", T0 + 200)
+    assert (await store.get_message(late.id)).status is Status.SENT

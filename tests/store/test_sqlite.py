@@ -1,0 +1,280 @@
+"""The SQLite store itself: files, migrations, group commit, back-pressure, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import stat
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from herald.ids import SortableIdGenerator
+from herald.store import (
+    DuplicateMessageId,
+    NewMessage,
+    SchemaError,
+    Source,
+    SQLiteConfig,
+    SQLiteStore,
+    Status,
+    StoreBusy,
+    StoreClosed,
+)
+from herald.store._schema import SCHEMA_VERSION
+from herald.store.sqlite import _migrate
+
+from .conftest import T0
+
+IDS = SortableIdGenerator()
+
+
+def _message(account_id: int, n: int = 0, **fields: object) -> NewMessage:
+    values: dict[str, object] = {
+        "id": IDS.new_id(T0), "account_id": account_id, "source": Source.HTTP,
+        "to": f"+44770{n:07d}", "sender": "ACME", "body": b"hello", "encoding": "gsm7",
+        "data_coding": 0, "segments": 1, "accepted_at": T0, "expires_at": T0 + 60,
+    }  # fmt: skip
+    values.update(fields)
+    return NewMessage(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def opened(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    store = SQLiteStore.open(SQLiteConfig(data_dir=tmp_path / "data"))
+    try:
+        yield store
+    finally:
+        await store.aclose()
+
+
+def _pragma(path: Path, name: str) -> object:
+    with sqlite3.connect(path) as db:
+        value = db.execute(f"PRAGMA {name}").fetchone()[0]
+    db.close()
+    return value
+
+
+# -- files and migrations ------------------------------------------------------------
+
+
+async def test_a_fresh_data_dir_is_created_private_and_migrated(tmp_path: Path) -> None:
+    data = tmp_path / "nested" / "data"
+    store = SQLiteStore.open(SQLiteConfig(data_dir=data))
+    account = await store.create_account("acme", T0, rate_limit=1.0, bind_limit=1)
+    await store.accept([_message(account.id)])
+    await store.aclose()
+    db = data / "herald.db"
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    assert _pragma(db, "user_version") == SCHEMA_VERSION
+    assert _pragma(db, "journal_mode") == "wal"
+
+
+async def test_reopening_keeps_data_and_schema(tmp_path: Path) -> None:
+    config = SQLiteConfig(data_dir=tmp_path)
+    store = SQLiteStore.open(config)
+    account = await store.create_account("acme", T0, rate_limit=1.0, bind_limit=1)
+    message = _message(account.id)
+    await store.accept([message])
+    await store.aclose()
+    store = SQLiteStore.open(config)
+    try:
+        assert (await store.get_message(message.id)).to == message.to
+        assert await store.list_accounts() == (account,)
+    finally:
+        await store.aclose()
+    assert _pragma(tmp_path / "herald.db", "user_version") == SCHEMA_VERSION
+
+
+def test_migrations_apply_in_order_and_only_once(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    config = SQLiteConfig(data_dir=tmp_path)
+    steps = [
+        "CREATE TABLE t (a INTEGER);",
+        "INSERT INTO t VALUES (1);",
+        "ALTER TABLE t ADD COLUMN b TEXT; UPDATE t SET b = 'x';",
+    ]
+    _migrate(path, config, steps[:2])
+    assert _pragma(path, "user_version") == 2
+    _migrate(path, config, steps)  # only the third runs: one row, not two
+    _migrate(path, config, steps)
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT a, b FROM t").fetchall() == [(1, "x")]
+    db.close()
+    assert _pragma(path, "user_version") == 3
+
+
+def test_a_failed_migration_leaves_the_previous_version(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    config = SQLiteConfig(data_dir=tmp_path)
+    steps = ["CREATE TABLE t (a INTEGER);", "CREATE TABLE half (x); CREATE TABL oops;"]
+    with pytest.raises(SchemaError, match="migration 2"):
+        _migrate(path, config, steps)
+    assert _pragma(path, "user_version") == 1
+    with sqlite3.connect(path) as db:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    db.close()
+    assert tables == {"t"}
+
+
+def test_a_newer_foreign_or_missing_database_is_refused(tmp_path: Path) -> None:
+    newer = tmp_path / "newer"
+    SQLiteStore.open(SQLiteConfig(data_dir=newer)).close()
+    with sqlite3.connect(newer / "herald.db") as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.close()
+    with pytest.raises(SchemaError, match="schema version"):
+        SQLiteStore.open(SQLiteConfig(data_dir=newer))
+
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "herald.db").write_bytes(b"this is not a database, it is a text file" * 100)
+    with pytest.raises(SchemaError, match="not a herald database"):
+        SQLiteStore.open(SQLiteConfig(data_dir=foreign))
+
+    with pytest.raises(SchemaError, match="no herald database"):
+        SQLiteStore.open(SQLiteConfig(data_dir=tmp_path / "missing", create=False))
+    assert not (tmp_path / "missing").exists()
+
+
+@pytest.mark.parametrize(("mode", "code"), [("NORMAL", 1), ("FULL", 2)])
+async def test_the_synchronous_mode_is_what_the_config_says(
+    tmp_path: Path, mode: str, code: int
+) -> None:
+    store = SQLiteStore.open(SQLiteConfig(data_dir=tmp_path, synchronous=mode))  # type: ignore[arg-type]
+    try:
+        got = await store._write(lambda c: c.execute("PRAGMA synchronous").fetchone()[0])
+        assert got == code
+    finally:
+        await store.aclose()
+
+
+def test_bad_settings_are_refused() -> None:
+    for bad in (
+        {"synchronous": "OFF"}, {"commit_interval": -1.0}, {"max_batch": 0},
+        {"max_pending": 0}, {"readers": 0}, {"busy_timeout": -1.0},
+    ):  # fmt: skip
+        with pytest.raises(ValueError):
+            SQLiteConfig(**bad)
+
+
+# -- group commit --------------------------------------------------------------------
+
+
+class _Gate:
+    """Holds the writer thread inside a transaction until opened."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, conn: sqlite3.Connection) -> None:
+        self.entered.set()
+        self.release.wait(10)
+
+    async def close_on(self, store: SQLiteStore) -> asyncio.Future[object]:
+        future = store._writer.submit(None, self)
+        assert await asyncio.to_thread(self.entered.wait, 10)
+        return future
+
+
+async def test_an_acknowledged_write_is_already_committed(opened: SQLiteStore) -> None:
+    """Another connection sees each write the moment its writer is answered."""
+    account = await opened.create_account("acme", T0, rate_limit=1.0, bind_limit=1)
+    raw = sqlite3.connect(opened.config.path, check_same_thread=False)
+
+    async def accept_then_look(n: int) -> bool:
+        message = _message(account.id, n)
+        await opened.accept([message])
+        row = raw.execute("SELECT status FROM messages WHERE id = ?", (message.id,)).fetchone()
+        return bool(row == (Status.ACCEPTED,))
+
+    try:
+        assert all(await asyncio.gather(*(accept_then_look(n) for n in range(300))))
+    finally:
+        raw.close()
+    assert opened.commits < opened.writes  # and they did share transactions
+
+
+async def test_writes_queued_together_commit_together(opened: SQLiteStore) -> None:
+    account = await opened.create_account("acme", T0, rate_limit=1.0, bind_limit=1)
+    gate = _Gate()
+    held = await gate.close_on(opened)
+    tasks = [asyncio.create_task(opened.accept([_message(account.id, n)])) for n in range(50)]
+    await asyncio.sleep(0.05)
+    assert not any(t.done() for t in tasks)  # nobody is told before the commit
+    commits = opened.commits
+    gate.release.set()
+    await held
+    await asyncio.gather(*tasks)
+    assert opened.commits == commits + 2  # the gate's transaction, then all fifty in one
+
+
+async def test_a_bad_write_fails_only_its_own_caller(opened: SQLiteStore) -> None:
+    account = await opened.create_account("acme", T0, rate_limit=1.0, bind_limit=1)
+    taken = _message(account.id)
+    await opened.accept([taken])
+    gate = _Gate()
+    held = await gate.close_on(opened)
+    good = [_message(account.id, n) for n in range(5)]
+    tasks = [asyncio.create_task(opened.accept([m])) for m in good[:2]]
+    tasks.append(asyncio.create_task(opened.accept([_message(account.id, id=taken.id)])))
+    tasks += [asyncio.create_task(opened.accept([m])) for m in good[2:]]
+    await asyncio.sleep(0.01)
+    gate.release.set()
+    await held
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert [type(r) for r in results] == [type(None)] * 2 + [DuplicateMessageId] + [type(None)] * 3
+    for m in good:
+        assert (await opened.get_message(m.id)).id == m.id
+
+
+async def test_the_writer_pushes_back_when_too_much_is_queued(tmp_path: Path) -> None:
+    store = SQLiteStore.open(SQLiteConfig(data_dir=tmp_path, max_pending=3))
+    try:
+        account = await store.create_account("acme", T0, rate_limit=1.0, bind_limit=1)
+        gate = _Gate()
+        held = await gate.close_on(store)
+        queued = [asyncio.create_task(store.accept([_message(account.id, n)])) for n in range(3)]
+        await asyncio.sleep(0.01)
+        with pytest.raises(StoreBusy):
+            await store.accept([_message(account.id, 9)])
+        gate.release.set()
+        await held
+        await asyncio.gather(*queued)
+        await store.accept([_message(account.id, 10)])  # room again
+    finally:
+        await store.aclose()
+
+
+async def test_closing_commits_what_was_queued_then_refuses(tmp_path: Path) -> None:
+    config = SQLiteConfig(data_dir=tmp_path)
+    store = SQLiteStore.open(config)
+    account = await store.create_account("acme", T0, rate_limit=1.0, bind_limit=1)
+    messages = [_message(account.id, n) for n in range(40)]
+    tasks = [asyncio.create_task(store.accept([m])) for m in messages]
+    await asyncio.sleep(0)  # every task has queued its write
+    await store.aclose()
+    await asyncio.gather(*tasks)
+    with pytest.raises(StoreClosed):
+        await store.accept([_message(account.id)])
+    store = SQLiteStore.open(config)
+    try:
+        for m in messages:
+            assert (await store.get_message(m.id)).id == m.id
+    finally:
+        await store.aclose()
+
+
+async def test_a_commit_interval_gathers_writes_into_fewer_transactions(tmp_path: Path) -> None:
+    store = SQLiteStore.open(SQLiteConfig(data_dir=tmp_path, commit_interval=0.05))
+    try:
+        account = await store.create_account("acme", T0, rate_limit=1.0, bind_limit=1)
+        before = store.commits
+        await asyncio.gather(*(store.accept([_message(account.id, n)]) for n in range(100)))
+        assert store.commits - before <= 3
+    finally:
+        await store.aclose()
