@@ -24,14 +24,14 @@ from herald.store import (
     StoreClosed,
 )
 from herald.store._schema import SCHEMA_VERSION
-from herald.store.sqlite import _migrate
+from herald.store._sqlite_conn import migrate
 
 from .conftest import T0
 
 IDS = SortableIdGenerator()
 
 
-def _message(account_id: int, n: int = 0, **fields: object) -> NewMessage:
+def new_message(account_id: int, n: int = 0, **fields: object) -> NewMessage:
     values: dict[str, object] = {
         "id": IDS.new_id(T0), "account_id": account_id, "source": Source.HTTP,
         "to": f"+44770{n:07d}", "sender": "ACME", "body": b"hello", "encoding": "gsm7",
@@ -64,7 +64,7 @@ async def test_a_fresh_data_dir_is_created_private_and_migrated(tmp_path: Path) 
     data = tmp_path / "nested" / "data"
     store = SQLiteStore.open(SQLiteConfig(data_dir=data))
     account = await store.create_account("acme", T0, rate_limit=1.0, bind_limit=1)
-    await store.accept([_message(account.id)])
+    await store.accept([new_message(account.id)])
     await store.aclose()
     db = data / "herald.db"
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
@@ -77,7 +77,7 @@ async def test_reopening_keeps_data_and_schema(tmp_path: Path) -> None:
     config = SQLiteConfig(data_dir=tmp_path)
     store = SQLiteStore.open(config)
     account = await store.create_account("acme", T0, rate_limit=1.0, bind_limit=1)
-    message = _message(account.id)
+    message = new_message(account.id)
     await store.accept([message])
     await store.aclose()
     store = SQLiteStore.open(config)
@@ -97,10 +97,10 @@ def test_migrations_apply_in_order_and_only_once(tmp_path: Path) -> None:
         "INSERT INTO t VALUES (1);",
         "ALTER TABLE t ADD COLUMN b TEXT; UPDATE t SET b = 'x';",
     ]
-    _migrate(path, config, steps[:2])
+    migrate(path, config, steps[:2])
     assert _pragma(path, "user_version") == 2
-    _migrate(path, config, steps)  # only the third runs: one row, not two
-    _migrate(path, config, steps)
+    migrate(path, config, steps)  # only the third runs: one row, not two
+    migrate(path, config, steps)
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT a, b FROM t").fetchall() == [(1, "x")]
     db.close()
@@ -112,7 +112,7 @@ def test_a_failed_migration_leaves_the_previous_version(tmp_path: Path) -> None:
     config = SQLiteConfig(data_dir=tmp_path)
     steps = ["CREATE TABLE t (a INTEGER);", "CREATE TABLE half (x); CREATE TABL oops;"]
     with pytest.raises(SchemaError, match="migration 2"):
-        _migrate(path, config, steps)
+        migrate(path, config, steps)
     assert _pragma(path, "user_version") == 1
     with sqlite3.connect(path) as db:
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -187,7 +187,7 @@ async def test_an_acknowledged_write_is_already_committed(opened: SQLiteStore) -
     raw = sqlite3.connect(opened.config.path, check_same_thread=False)
 
     async def accept_then_look(n: int) -> bool:
-        message = _message(account.id, n)
+        message = new_message(account.id, n)
         await opened.accept([message])
         row = raw.execute("SELECT status FROM messages WHERE id = ?", (message.id,)).fetchone()
         return bool(row == (Status.ACCEPTED,))
@@ -203,7 +203,7 @@ async def test_writes_queued_together_commit_together(opened: SQLiteStore) -> No
     account = await opened.create_account("acme", T0, rate_limit=1.0, bind_limit=1)
     gate = _Gate()
     held = await gate.close_on(opened)
-    tasks = [asyncio.create_task(opened.accept([_message(account.id, n)])) for n in range(50)]
+    tasks = [asyncio.create_task(opened.accept([new_message(account.id, n)])) for n in range(50)]
     await asyncio.sleep(0.05)
     assert not any(t.done() for t in tasks)  # nobody is told before the commit
     commits = opened.commits
@@ -215,13 +215,13 @@ async def test_writes_queued_together_commit_together(opened: SQLiteStore) -> No
 
 async def test_a_bad_write_fails_only_its_own_caller(opened: SQLiteStore) -> None:
     account = await opened.create_account("acme", T0, rate_limit=1.0, bind_limit=1)
-    taken = _message(account.id)
+    taken = new_message(account.id)
     await opened.accept([taken])
     gate = _Gate()
     held = await gate.close_on(opened)
-    good = [_message(account.id, n) for n in range(5)]
+    good = [new_message(account.id, n) for n in range(5)]
     tasks = [asyncio.create_task(opened.accept([m])) for m in good[:2]]
-    tasks.append(asyncio.create_task(opened.accept([_message(account.id, id=taken.id)])))
+    tasks.append(asyncio.create_task(opened.accept([new_message(account.id, id=taken.id)])))
     tasks += [asyncio.create_task(opened.accept([m])) for m in good[2:]]
     await asyncio.sleep(0.01)
     gate.release.set()
@@ -238,14 +238,14 @@ async def test_the_writer_pushes_back_when_too_much_is_queued(tmp_path: Path) ->
         account = await store.create_account("acme", T0, rate_limit=1.0, bind_limit=1)
         gate = _Gate()
         held = await gate.close_on(store)
-        queued = [asyncio.create_task(store.accept([_message(account.id, n)])) for n in range(3)]
+        queued = [asyncio.create_task(store.accept([new_message(account.id, n)])) for n in range(3)]
         await asyncio.sleep(0.01)
         with pytest.raises(StoreBusy):
-            await store.accept([_message(account.id, 9)])
+            await store.accept([new_message(account.id, 9)])
         gate.release.set()
         await held
         await asyncio.gather(*queued)
-        await store.accept([_message(account.id, 10)])  # room again
+        await store.accept([new_message(account.id, 10)])  # room again
     finally:
         await store.aclose()
 
@@ -254,13 +254,13 @@ async def test_closing_commits_what_was_queued_then_refuses(tmp_path: Path) -> N
     config = SQLiteConfig(data_dir=tmp_path)
     store = SQLiteStore.open(config)
     account = await store.create_account("acme", T0, rate_limit=1.0, bind_limit=1)
-    messages = [_message(account.id, n) for n in range(40)]
+    messages = [new_message(account.id, n) for n in range(40)]
     tasks = [asyncio.create_task(store.accept([m])) for m in messages]
     await asyncio.sleep(0)  # every task has queued its write
     await store.aclose()
     await asyncio.gather(*tasks)
     with pytest.raises(StoreClosed):
-        await store.accept([_message(account.id)])
+        await store.accept([new_message(account.id)])
     store = SQLiteStore.open(config)
     try:
         for m in messages:
@@ -274,7 +274,7 @@ async def test_a_commit_interval_gathers_writes_into_fewer_transactions(tmp_path
     try:
         account = await store.create_account("acme", T0, rate_limit=1.0, bind_limit=1)
         before = store.commits
-        await asyncio.gather(*(store.accept([_message(account.id, n)]) for n in range(100)))
+        await asyncio.gather(*(store.accept([new_message(account.id, n)]) for n in range(100)))
         assert store.commits - before <= 3
     finally:
         await store.aclose()

@@ -1,0 +1,213 @@
+"""SQLite statements and row conversions of the SQLite store (private).
+
+Every statement that enforces a store rule says so in its ``WHERE``: statuses
+only grow (``status < new``), finals are never replaced (``status < 10``), a
+reschedule only applies to the current claim (``attempt = ?``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from herald.store._errors import DuplicateMessageId, InvalidRecord, StoreError, StoreUnavailable
+from herald.store._model import (
+    Account,
+    Channel,
+    EventKind,
+    IdempotencyRecord,
+    Message,
+    NewMessage,
+    OutboxEvent,
+    Source,
+    Status,
+)
+from herald.store._writer import Group
+
+#: SMPP 3.4 §4.4.2: message_id in submit_sm_resp is a C-string of at most 65 octets.
+MAX_UPSTREAM_ID_LENGTH = 65
+#: Connector names come from the config file; this bounds what is indexed.
+MAX_CONNECTOR_LENGTH = 64
+#: ``retry_outbox`` keeps the start of a delivery error for the operator.
+MAX_ERROR_LENGTH = 500
+#: The largest ``claim`` / ``claim_outbox`` / ``expire_sent`` in one call.
+MAX_CLAIM = 10_000
+
+
+# -- rows <-> values ---------------------------------------------------------------
+
+MESSAGE_COLUMNS = (
+    "seq, id, account_id, source, to_addr, from_addr, body, encoding, data_coding, udhi,"
+    " segments, reference, metadata, callback_url, registered_delivery, test, send_at,"
+    " expires_at, status, error_code, error_permanent, accepted_at, queued_at, sent_at,"
+    " done_at, attempt"
+)
+
+
+def message_from_row(row: Sequence[Any]) -> Message:
+    return Message(
+        id=row[1],
+        account_id=row[2],
+        source=Source(row[3]),
+        to=row[4],
+        sender=row[5],
+        body=row[6],
+        encoding=row[7],
+        data_coding=row[8],
+        udhi=bool(row[9]),
+        segments=row[10],
+        reference=row[11],
+        metadata=row[12],
+        callback_url=row[13],
+        registered_delivery=row[14],
+        test=bool(row[15]),
+        send_at=row[16],
+        expires_at=row[17],
+        status=Status(row[18]),
+        error_code=row[19],
+        error_permanent=bool(row[20]),
+        accepted_at=row[21],
+        queued_at=row[22],
+        sent_at=row[23],
+        done_at=row[24],
+        attempt=row[25],
+    )
+
+
+ACCOUNT_COLUMNS = (
+    "id, name, created_at, rate_limit, bind_limit, callback_url, webhook_secret_version"
+)
+
+
+def account_from_row(row: Sequence[Any]) -> Account:
+    return Account(*row)
+
+
+OUTBOX_COLUMNS = (
+    "id, channel, kind, account_id, subject_id, status, url, created_at, attempts,"
+    " next_attempt_at, last_error"
+)
+
+
+def event_from_row(row: Sequence[Any]) -> OutboxEvent:
+    return OutboxEvent(
+        id=row[0],
+        channel=Channel(row[1]),
+        kind=EventKind(row[2]),
+        account_id=row[3],
+        subject_id=row[4],
+        status=None if row[5] is None else Status(row[5]),
+        url=row[6],
+        created_at=row[7],
+        attempts=row[8],
+        next_attempt_at=row[9],
+        last_error=row[10],
+    )
+
+
+def row_from_message(m: NewMessage) -> tuple[object, ...]:
+    due = None if m.test else (m.accepted_at if m.send_at is None else m.send_at)
+    return (
+        m.id, m.account_id, m.source, m.to, m.sender, m.body, m.encoding, m.data_coding,
+        m.udhi, m.segments, m.reference, m.metadata, m.callback_url,
+        m.registered_delivery, m.test, m.send_at, m.expires_at, m.accepted_at, due,
+    )  # fmt: skip
+
+
+# -- statements ----------------------------------------------------------------------
+
+INSERT_MESSAGE = (
+    "INSERT INTO messages (id, account_id, source, to_addr, from_addr, body, encoding,"
+    " data_coding, udhi, segments, reference, metadata, callback_url, registered_delivery,"
+    " test, send_at, expires_at, status, accepted_at, due_at)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,?)"
+)
+INSERT_INBOUND = (
+    "INSERT INTO inbound (id, account_id, to_addr, from_addr, body, encoding, data_coding,"
+    " connector, received_at) VALUES (?,?,?,?,?,?,?,?,?)"
+)
+# Segment beyond the message's count: ignored (it would make "all delivered" lie).
+RECORD_SEGMENT = (
+    "INSERT INTO segments (message_seq, idx, connector, upstream_id, upstream_key, status,"
+    " updated_at) SELECT seq, ?2, ?3, ?4, ?5, 2, ?6 FROM messages WHERE id = ?1 AND ?2 < segments"
+    " ON CONFLICT (message_seq, idx) DO UPDATE SET connector = excluded.connector,"
+    " upstream_id = excluded.upstream_id, upstream_key = excluded.upstream_key,"
+    " updated_at = excluded.updated_at"
+)
+RECEIPT_APPLY = (
+    "UPDATE segments SET status = ?3, error_code = ?4, updated_at = ?5"
+    " WHERE connector = ?1 AND upstream_key = ?2 AND status < 10"
+)
+RECEIPT_PARK = (
+    "INSERT INTO parked_receipts (connector, upstream_key, status, error_code, received_at)"
+    " SELECT ?1, ?2, ?3, ?4, ?5 WHERE NOT EXISTS"
+    " (SELECT 1 FROM segments WHERE connector = ?1 AND upstream_key = ?2)"
+)
+SET_QUEUED = (
+    "UPDATE messages SET status = 1, queued_at = COALESCE(queued_at, ?2)"
+    " WHERE id = ?1 AND status < 1"
+)
+SET_SENT = "UPDATE messages SET status = 2, sent_at = ?2 WHERE id = ?1 AND status < 2"
+SET_FINAL = (
+    "UPDATE messages SET status = ?2, done_at = ?3, error_code = ?4, error_permanent = ?5"
+    " WHERE id = ?1 AND status < 10"
+)
+RESCHEDULE = "UPDATE messages SET due_at = ?3 WHERE id = ?1 AND attempt = ?2 AND status < 2"
+CLAIM_SELECT = (
+    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE status < 2 AND due_at <= ?"
+    " ORDER BY due_at LIMIT ?"
+)
+CLAIM_EXPIRE = "UPDATE messages SET status = 12, done_at = ?2 WHERE seq = ?1 AND status < 2"
+CLAIM_LEASE = (
+    "UPDATE messages SET status = 1, queued_at = COALESCE(queued_at, ?2), due_at = ?3,"
+    " attempt = attempt + 1 WHERE seq = ?1"
+)
+OUTBOX_DONE = "DELETE FROM outbox WHERE id = ?"
+OUTBOX_RETRY = "UPDATE outbox SET next_attempt_at = ?2, last_error = ?3 WHERE id = ?1"
+
+
+def duplicate_id(exc: sqlite3.IntegrityError) -> StoreError:
+    err = DuplicateMessageId("a message with this id exists")
+    err.__cause__ = exc
+    return err
+
+
+def never(exc: sqlite3.IntegrityError) -> StoreError:
+    err = StoreUnavailable(f"unexpected constraint failure: {exc}")
+    err.__cause__ = exc
+    return err
+
+
+G_ACCEPT = Group("accept", 0, (INSERT_MESSAGE,), duplicate_id)
+G_INBOUND = Group("inbound", 1, (INSERT_INBOUND,), duplicate_id)
+G_QUEUED = Group("queued", 2, (SET_QUEUED,), never)
+G_SEGMENT = Group("segment", 3, (RECORD_SEGMENT,), never)
+G_RECEIPT = Group("receipt", 4, (RECEIPT_APPLY, RECEIPT_PARK), never)
+G_SENT = Group("sent", 5, (SET_SENT,), never)
+G_FINAL = Group("final", 6, (SET_FINAL,), never)
+G_RESCHEDULE = Group("reschedule", 7, (RESCHEDULE,), never)
+G_OUTBOX_DONE = Group("outbox-done", 8, (OUTBOX_DONE,), never)
+G_OUTBOX_RETRY = Group("outbox-retry", 9, (OUTBOX_RETRY,), never)
+
+
+def check_text(name: str, value: str, limit: int) -> None:
+    if not value or len(value) > limit:
+        raise InvalidRecord(name, f"must be 1..{limit} characters")
+
+
+def check_count(name: str, value: int) -> None:
+    if not 1 <= value <= MAX_CLAIM:
+        raise InvalidRecord(name, f"must be 1..{MAX_CLAIM}")
+
+
+
+def read_idempotency(
+    conn: sqlite3.Connection, account_id: int, key: str, now: float
+) -> IdempotencyRecord | None:
+    row = conn.execute(
+        "SELECT account_id, key, request_hash, status_code, response, created_at, expires_at"
+        " FROM idempotency WHERE account_id = ? AND key = ? AND expires_at > ?",
+        (account_id, key, now),
+    ).fetchone()
+    return None if row is None else IdempotencyRecord(*row)
