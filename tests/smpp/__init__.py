@@ -1,0 +1,1 @@
+"""Tests of herald.smpp (pure core: codec, receipts, session)."""
