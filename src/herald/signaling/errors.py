@@ -45,6 +45,7 @@ __all__ = [
     "ReturnCause",
     "SccpError",
     "SignalingError",
+    "TcapComponentError",
     "TcapError",
 ]
 
@@ -207,6 +208,20 @@ class TcapError(DecodeError):
         super().__init__(reason, offset)
         self.abort_cause = abort_cause
         self.problem = problem
+
+
+class TcapComponentError(TcapError):
+    """A fault inside one component: answer it with a Reject carrying
+    ``problem`` (the transaction itself was well formed)."""
+
+    def __init__(
+        self,
+        reason: str,
+        offset: int,
+        abort_cause: PAbortCause | None = None,
+        problem: RejectProblem | None = RejectProblem.GENERAL_BADLY_STRUCTURED_COMPONENT,
+    ) -> None:
+        super().__init__(reason, offset, abort_cause, problem)
 
 
 class MapError(DecodeError):

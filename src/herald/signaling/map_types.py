@@ -2,8 +2,13 @@
 
 Only the fields a signaling policy needs are kept; everything else in the
 argument stays in the raw ``parameter`` bytes of the TCAP component. One class
-per operation argument, named after the ASN.1 type; each class's ``OPCODES``
-lists the local operation codes whose argument it decodes.
+per operation argument, named after the ASN.1 type; :data:`OPCODES` lists the
+local operation codes whose argument (or result) each class decodes.
+
+The values are ``NamedTuple`` classes made *type-strict* by :func:`value`
+(two values are equal only if they have the same class and fields): immutable
+and typed like frozen dataclasses, but about 3x cheaper to build, which is most
+of the decoder's per-message cost on the guard's hot path.
 
 Digits are strings: IMSIs as their TBCD digits (``"001010123456789"``),
 addresses as :class:`AddressString` (nature of address, numbering plan, digits),
@@ -13,14 +18,14 @@ LMSIs as 4 raw bytes. Every ``repr`` masks subscriber and node digits
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
-from typing import ClassVar, Final
+from typing import Final, NamedTuple
 
 from herald.signaling.map_ops import MapOperation as Op
-from herald.signaling.privacy import masked_repr
+from herald.signaling.privacy import masked_repr, value
 
 __all__ = [
+    "OPCODES",
     "SILENT_SMS_PID",
     "AddressString",
     "AnyTimeInterrogationArg",
@@ -77,8 +82,8 @@ class NumberingPlan(IntEnum):
     PRIVATE = 9
 
 
-@dataclass(frozen=True, slots=True, repr=False)
-class AddressString:
+@value
+class AddressString(NamedTuple):
     """TS 29.002 AddressString / ISDN-AddressString: TON, NPI and TBCD digits.
 
     Digits are ``0-9`` plus ``* # a b c`` (TBCD, TS 29.002 §17.7.8).
@@ -110,8 +115,8 @@ class SmRpOaKind(IntEnum):
     NONE = 5
 
 
-@dataclass(frozen=True, slots=True, repr=False)
-class SmRpDa:
+@value
+class SmRpDa(NamedTuple):
     """Destination of a forwarded short message: an IMSI (MT), an LMSI (MT,
     after SRI-SM), a service centre (MO) or nothing."""
 
@@ -124,16 +129,16 @@ class SmRpDa:
         return masked_repr(self, ("lmsi",), ("imsi",))
 
 
-@dataclass(frozen=True, slots=True)
-class SmRpOa:
+@value
+class SmRpOa(NamedTuple):
     """Originator of a forwarded short message: the SMSC (MT) or the MSISDN (MO)."""
 
     kind: SmRpOaKind
     address: AddressString | None = None
 
 
-@dataclass(frozen=True, slots=True, repr=False)
-class TpAddress:
+@value
+class TpAddress(NamedTuple):
     """TS 23.040 §9.1.2.5 address (TP-OA / TP-DA): type of number, numbering
     plan, and digits; an alphanumeric sender (TON 5) is decoded from the GSM
     7-bit default alphabet into ``digits``."""
@@ -146,8 +151,8 @@ class TpAddress:
         return masked_repr(self, ("digits",))
 
 
-@dataclass(frozen=True, slots=True)
-class SmsTpdu:
+@value
+class SmsTpdu(NamedTuple):
     """The few TPDU fields a policy reads (TS 23.040 §9.2.2).
 
     ``mti`` 0 is SMS-DELIVER (network to phone; ``address`` is TP-OA), 1 is
@@ -168,15 +173,14 @@ class SmsTpdu:
 # --------------------------------------------------------------------- arguments
 
 
-@dataclass(frozen=True, slots=True, repr=False)
-class RoutingInfoForSmArg:
+@value
+class RoutingInfoForSmArg(NamedTuple):
     """sendRoutingInfoForSM (45): which MSC/SGSN serves ``msisdn``, and its IMSI.
 
     ``delivery_not_intended`` (0 onlyIMSI-requested, 1 onlyMCC-MNC-requested)
     marks a lookup that will not be followed by an MT-ForwardSM.
     """
 
-    OPCODES: ClassVar[tuple[int, ...]] = (Op.SEND_ROUTING_INFO_FOR_SM,)
 
     msisdn: AddressString
     sm_rp_pri: bool
@@ -188,15 +192,14 @@ class RoutingInfoForSmArg:
         return masked_repr(self, (), ("imsi",))
 
 
-@dataclass(frozen=True, slots=True, repr=False)
-class ForwardSmArg:
+@value
+class ForwardSmArg(NamedTuple):
     """mt-ForwardSM (44), and forwardSM / mo-ForwardSM (46): one short message.
 
     ``tpdu`` is the decoded sm-RP-UI when it is an SMS-DELIVER or SMS-SUBMIT the
     codec understands, else None (the raw bytes are in ``user_data``).
     """
 
-    OPCODES: ClassVar[tuple[int, ...]] = (Op.MT_FORWARD_SM, Op.MO_FORWARD_SM)
 
     da: SmRpDa
     oa: SmRpOa
@@ -209,12 +212,11 @@ class ForwardSmArg:
         return masked_repr(self, ("user_data",))
 
 
-@dataclass(frozen=True, slots=True, repr=False)
-class ProvideSubscriberInfoArg:
+@value
+class ProvideSubscriberInfoArg(NamedTuple):
     """provideSubscriberInfo (70): HLR asks a VLR for a subscriber's location
     and state; from anywhere but the home HLR it is a tracking query."""
 
-    OPCODES: ClassVar[tuple[int, ...]] = (Op.PROVIDE_SUBSCRIBER_INFO,)
 
     imsi: str
     lmsi: bytes | None = None
@@ -225,12 +227,11 @@ class ProvideSubscriberInfoArg:
         return masked_repr(self, ("lmsi",), ("imsi",))
 
 
-@dataclass(frozen=True, slots=True, repr=False)
-class AnyTimeInterrogationArg:
+@value
+class AnyTimeInterrogationArg(NamedTuple):
     """anyTimeInterrogation (71): a gsmSCF asks the HLR for location/state of a
     subscriber named by exactly one of ``imsi`` / ``msisdn``."""
 
-    OPCODES: ClassVar[tuple[int, ...]] = (Op.ANY_TIME_INTERROGATION,)
 
     gsm_scf: AddressString
     imsi: str | None = None
@@ -242,23 +243,21 @@ class AnyTimeInterrogationArg:
         return masked_repr(self, (), ("imsi",))
 
 
-@dataclass(frozen=True, slots=True)
-class SendRoutingInfoArg:
+@value
+class SendRoutingInfoArg(NamedTuple):
     """sendRoutingInfo (22): routing for a call to ``msisdn``."""
 
-    OPCODES: ClassVar[tuple[int, ...]] = (Op.SEND_ROUTING_INFO,)
 
     msisdn: AddressString
     interrogation_type: int | None = None
     gmsc: AddressString | None = None
 
 
-@dataclass(frozen=True, slots=True, repr=False)
-class UpdateLocationArg:
+@value
+class UpdateLocationArg(NamedTuple):
     """updateLocation (2): a VLR tells the HLR the subscriber is now served by
     ``msc_number`` / ``vlr_number``."""
 
-    OPCODES: ClassVar[tuple[int, ...]] = (Op.UPDATE_LOCATION,)
 
     imsi: str
     msc_number: AddressString
@@ -269,12 +268,11 @@ class UpdateLocationArg:
         return masked_repr(self, ("lmsi",), ("imsi",))
 
 
-@dataclass(frozen=True, slots=True, repr=False)
-class InsertSubscriberDataArg:
+@value
+class InsertSubscriberDataArg(NamedTuple):
     """insertSubscriberData (7): the HLR pushes a profile to the serving VLR/SGSN.
     Both fields are optional in the ASN.1 (a follow-up ISD may carry neither)."""
 
-    OPCODES: ClassVar[tuple[int, ...]] = (Op.INSERT_SUBSCRIBER_DATA,)
 
     imsi: str | None = None
     msisdn: AddressString | None = None
@@ -283,12 +281,11 @@ class InsertSubscriberDataArg:
         return masked_repr(self, (), ("imsi",))
 
 
-@dataclass(frozen=True, slots=True, repr=False)
-class CancelLocationArg:
+@value
+class CancelLocationArg(NamedTuple):
     """cancelLocation (3). ``version3`` records the [3]-tagged v3 encoding
     (v1/v2 carry the bare Identity CHOICE)."""
 
-    OPCODES: ClassVar[tuple[int, ...]] = (Op.CANCEL_LOCATION,)
 
     imsi: str
     lmsi: bytes | None = None
@@ -299,11 +296,10 @@ class CancelLocationArg:
         return masked_repr(self, ("lmsi",), ("imsi",))
 
 
-@dataclass(frozen=True, slots=True, repr=False)
-class ProvideRoamingNumberArg:
+@value
+class ProvideRoamingNumberArg(NamedTuple):
     """provideRoamingNumber (4): the HLR asks the serving VLR for an MSRN."""
 
-    OPCODES: ClassVar[tuple[int, ...]] = (Op.PROVIDE_ROAMING_NUMBER,)
 
     imsi: str
     msc_number: AddressString
@@ -313,12 +309,11 @@ class ProvideRoamingNumberArg:
         return masked_repr(self, (), ("imsi",))
 
 
-@dataclass(frozen=True, slots=True, repr=False)
-class SendAuthenticationInfoArg:
+@value
+class SendAuthenticationInfoArg(NamedTuple):
     """sendAuthenticationInfo (56). v2 carries the bare IMSI (``version3``
     False, ``requested_vectors`` None); v3 a SEQUENCE."""
 
-    OPCODES: ClassVar[tuple[int, ...]] = (Op.SEND_AUTHENTICATION_INFO,)
 
     imsi: str
     requested_vectors: int | None = None
@@ -328,21 +323,19 @@ class SendAuthenticationInfoArg:
         return masked_repr(self, (), ("imsi",))
 
 
-@dataclass(frozen=True, slots=True)
-class SendImsiArg:
+@value
+class SendImsiArg(NamedTuple):
     """sendIMSI (58): the argument is the bare ISDN-AddressString."""
 
-    OPCODES: ClassVar[tuple[int, ...]] = (Op.SEND_IMSI,)
 
     msisdn: AddressString
 
 
-@dataclass(frozen=True, slots=True, repr=False)
-class ProvideSubscriberLocationArg:
+@value
+class ProvideSubscriberLocationArg(NamedTuple):
     """provideSubscriberLocation (83): a GMLC (``mlc_number``) asks for a
     location estimate of the subscriber named by ``msisdn`` and/or ``imsi``."""
 
-    OPCODES: ClassVar[tuple[int, ...]] = (Op.PROVIDE_SUBSCRIBER_LOCATION,)
 
     location_estimate_type: int
     mlc_number: AddressString
@@ -356,12 +349,11 @@ class ProvideSubscriberLocationArg:
 # ----------------------------------------------------------------------- results
 
 
-@dataclass(frozen=True, slots=True, repr=False)
-class RoutingInfoForSmRes:
+@value
+class RoutingInfoForSmRes(NamedTuple):
     """Result of sendRoutingInfoForSM: the IMSI and the serving node to which
     the MT-ForwardSM must go (``network_node``), plus an optional LMSI."""
 
-    OPCODES: ClassVar[tuple[int, ...]] = (Op.SEND_ROUTING_INFO_FOR_SM,)
 
     imsi: str
     network_node: AddressString
@@ -371,11 +363,10 @@ class RoutingInfoForSmRes:
         return masked_repr(self, ("lmsi",), ("imsi",))
 
 
-@dataclass(frozen=True, slots=True)
-class UpdateLocationRes:
+@value
+class UpdateLocationRes(NamedTuple):
     """Result of updateLocation: the HLR's own number."""
 
-    OPCODES: ClassVar[tuple[int, ...]] = (Op.UPDATE_LOCATION,)
 
     hlr_number: AddressString
 
@@ -396,3 +387,22 @@ MapArgument = (
 )
 
 MapResult = RoutingInfoForSmRes | UpdateLocationRes
+
+
+#: The local operation codes whose argument (or result) each class decodes.
+OPCODES: Final[dict[type, tuple[int, ...]]] = {
+    RoutingInfoForSmArg: (Op.SEND_ROUTING_INFO_FOR_SM,),
+    ForwardSmArg: (Op.MT_FORWARD_SM, Op.MO_FORWARD_SM),
+    ProvideSubscriberInfoArg: (Op.PROVIDE_SUBSCRIBER_INFO,),
+    AnyTimeInterrogationArg: (Op.ANY_TIME_INTERROGATION,),
+    SendRoutingInfoArg: (Op.SEND_ROUTING_INFO,),
+    UpdateLocationArg: (Op.UPDATE_LOCATION,),
+    InsertSubscriberDataArg: (Op.INSERT_SUBSCRIBER_DATA,),
+    CancelLocationArg: (Op.CANCEL_LOCATION,),
+    ProvideRoamingNumberArg: (Op.PROVIDE_ROAMING_NUMBER,),
+    SendAuthenticationInfoArg: (Op.SEND_AUTHENTICATION_INFO,),
+    SendImsiArg: (Op.SEND_IMSI,),
+    ProvideSubscriberLocationArg: (Op.PROVIDE_SUBSCRIBER_LOCATION,),
+    RoutingInfoForSmRes: (Op.SEND_ROUTING_INFO_FOR_SM,),
+    UpdateLocationRes: (Op.UPDATE_LOCATION,),
+}

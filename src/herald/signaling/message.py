@@ -48,6 +48,12 @@ ABORT have ``dtid`` only, CONTINUE both; ``Invoke`` has exactly one of
 ``opcode`` / ``global_opcode``; digits contain only ``0-9`` (and ``* # a b c``
 where TBCD allows them).
 
+The values are ``NamedTuple`` classes made type-strict by
+:func:`herald.signaling.privacy.value` (equal only to the same class with the
+same fields): immutable and typed like frozen dataclasses, about 3x cheaper to
+construct, and the decoder builds several per message. Build modified copies
+with ``value._replace(field=...)``.
+
 Identifiers: the value holds IMSIs and MSC/VLR numbers because rules need
 them. ``repr()`` masks them (and all raw bytes); never log a field directly, log
 :func:`herald.signaling.privacy.salted_hash` of it.
@@ -55,11 +61,11 @@ them. ``repr()`` masks them (and all raw bytes); never log a field directly, log
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum, StrEnum
+from typing import NamedTuple
 
 from herald.signaling.map_types import MapArgument, MapResult
-from herald.signaling.privacy import masked_repr
+from herald.signaling.privacy import masked_repr, value
 
 __all__ = [
     "Component",
@@ -84,8 +90,8 @@ __all__ = [
 # -------------------------------------------------------------------------- M3UA
 
 
-@dataclass(frozen=True, slots=True)
-class RoutingLabel:
+@value
+class RoutingLabel(NamedTuple):
     """RFC 4666 §3.3.1 Protocol Data: the MTP3 routing label M3UA carries.
 
     Point codes are the 32-bit fields as sent (ITU: 14 bits used). ``si`` 3 is
@@ -119,8 +125,8 @@ class RoutingIndicator(IntEnum):
     SSN = 1
 
 
-@dataclass(frozen=True, slots=True, repr=False)
-class GlobalTitle:
+@value
+class GlobalTitle(NamedTuple):
     """Q.713 §3.4.2.3: a global title, digits BCD-encoded on the wire.
 
     ``indicator`` (GTI) says which fields are present: 1 nature only; 2
@@ -139,8 +145,8 @@ class GlobalTitle:
         return masked_repr(self, ("digits",))
 
 
-@dataclass(frozen=True, slots=True)
-class SccpAddress:
+@value
+class SccpAddress(NamedTuple):
     """Q.713 §3.4 called/calling party address."""
 
     routing: RoutingIndicator
@@ -156,8 +162,8 @@ class SccpAddress:
         return None if self.gt is None else self.gt.digits
 
 
-@dataclass(frozen=True, slots=True, repr=False)
-class Unitdata:
+@value
+class Unitdata(NamedTuple):
     """A connectionless SCCP message (Q.713 §4.10 UDT, §4.11 UDTS, §4.18 XUDT,
     §4.19 XUDTS).
 
@@ -204,8 +210,8 @@ class DialogueKind(StrEnum):
     UNIDIRECTIONAL = "AUDT"
 
 
-@dataclass(frozen=True, slots=True, repr=False)
-class Dialogue:
+@value
+class Dialogue(NamedTuple):
     """The dialogue portion (Q.773 §4.2.3): the application context and, for an
     AARE, the result (0 accepted, 1 reject-permanent) and diagnostic
     ``(source, value)`` with source 1 = service user, 2 = service provider; for
@@ -224,8 +230,8 @@ class Dialogue:
         return masked_repr(self, ("user_information",))
 
 
-@dataclass(frozen=True, slots=True, repr=False)
-class Invoke:
+@value
+class Invoke(NamedTuple):
     """An invoke component (Q.773 §3.2). Exactly one of ``opcode`` (local) and
     ``global_opcode`` (OID) is set. ``parameter`` is the argument's complete
     BER encoding (tag, length, contents) or None; ``argument`` its decoded MAP
@@ -242,8 +248,8 @@ class Invoke:
         return masked_repr(self, ("parameter",))
 
 
-@dataclass(frozen=True, slots=True, repr=False)
-class ReturnResult:
+@value
+class ReturnResult(NamedTuple):
     """returnResultLast (``last`` True) or returnResultNotLast. ``opcode`` /
     ``parameter`` are None for an empty result (no SEQUENCE)."""
 
@@ -258,8 +264,8 @@ class ReturnResult:
         return masked_repr(self, ("parameter",))
 
 
-@dataclass(frozen=True, slots=True, repr=False)
-class ReturnError:
+@value
+class ReturnError(NamedTuple):
     """returnError: ``error_code`` local (TS 29.002 §17.6.6) or ``global_error``."""
 
     invoke_id: int
@@ -271,8 +277,8 @@ class ReturnError:
         return masked_repr(self, ("parameter",))
 
 
-@dataclass(frozen=True, slots=True)
-class Reject:
+@value
+class Reject(NamedTuple):
     """reject: ``invoke_id`` None when the peer could not derive it (NULL);
     ``problem_type`` 0 general, 1 invoke, 2 return result, 3 return error."""
 
@@ -284,8 +290,8 @@ class Reject:
 Component = Invoke | ReturnResult | ReturnError | Reject
 
 
-@dataclass(frozen=True, slots=True)
-class TcapMessage:
+@value
+class TcapMessage(NamedTuple):
     """A TCAP message (Q.773 §3.1). Transaction ids are the raw 1-4 octets.
 
     ``abort_cause`` is the P-AbortCause of a provider abort; a user abort
@@ -307,8 +313,8 @@ class TcapMessage:
 # ------------------------------------------------------------------------- stack
 
 
-@dataclass(frozen=True, slots=True)
-class SignalingMessage:
+@value
+class SignalingMessage(NamedTuple):
     """One M3UA DATA message decoded through SCCP and TCAP down to MAP.
 
     See the module docstring for how a policy engine reads it.

@@ -17,10 +17,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterable
-from dataclasses import fields
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
-__all__ = ["HASH_HEX_CHARS", "MIN_SALT_BYTES", "mask", "masked_repr", "salted_hash"]
+__all__ = ["HASH_HEX_CHARS", "MIN_SALT_BYTES", "mask", "masked_repr", "salted_hash", "value"]
+
+_T = TypeVar("_T")
 
 #: Hex characters kept from the HMAC: 80 bits, far beyond any subscriber base,
 #: short enough for a table column.
@@ -54,7 +55,7 @@ def salted_hash(salt: bytes, identifier: str, *, kind: str = "") -> str:
 
 
 def masked_repr(obj: Any, sensitive: Iterable[str], imsi_fields: Iterable[str] = ()) -> str:
-    """``ClassName(field=value, ...)`` of a dataclass with sensitive fields masked.
+    """``ClassName(field=value, ...)`` of a NamedTuple with sensitive fields masked.
 
     Fields named in ``sensitive`` are masked entirely (str digits starred,
     bytes shown as their length);
@@ -64,15 +65,33 @@ def masked_repr(obj: Any, sensitive: Iterable[str], imsi_fields: Iterable[str] =
     hidden = frozenset(sensitive)
     imsi = frozenset(imsi_fields)
     parts = []
-    for f in fields(obj):
-        value = getattr(obj, f.name)
-        if value is not None and f.name in imsi and isinstance(value, str):
-            shown = repr(mask(value, IMSI_KEPT_DIGITS))
-        elif isinstance(value, str) and f.name in hidden:
-            shown = repr(mask(value))
-        elif isinstance(value, bytes) and f.name in hidden:
-            shown = f"<{len(value)} bytes>"
+    for name in obj._fields:
+        field = getattr(obj, name)
+        if name in imsi and isinstance(field, str):
+            shown = repr(mask(field, IMSI_KEPT_DIGITS))
+        elif name in hidden and isinstance(field, str):
+            shown = repr(mask(field))
+        elif name in hidden and isinstance(field, bytes):
+            shown = f"<{len(field)} bytes>"
         else:
-            shown = repr(value)
-        parts.append(f"{f.name}={shown}")
+            shown = repr(field)
+        parts.append(f"{name}={shown}")
     return f"{type(obj).__name__}({', '.join(parts)})"
+
+
+def _same_class_eq(self: tuple[object, ...], other: object) -> bool:
+    return type(self) is type(other) and tuple.__eq__(self, other)
+
+
+def _same_class_ne(self: tuple[object, ...], other: object) -> bool:
+    return not _same_class_eq(self, other)
+
+
+def value(cls: type[_T]) -> type[_T]:
+    """Make a NamedTuple class compare like a value type: equal only to an
+    instance of the same class with equal fields (a plain NamedTuple equals
+    any tuple with the same items, e.g. two argument types with one IMSI)."""
+    setattr(cls, "__eq__", _same_class_eq)  # noqa: B010
+    setattr(cls, "__ne__", _same_class_ne)  # noqa: B010
+    setattr(cls, "__hash__", tuple.__hash__)  # noqa: B010
+    return cls

@@ -1,0 +1,694 @@
+"""MAP argument and result codec (3GPP TS 29.002 §17.6-17.7), hand-written.
+
+Theory of operation
+-------------------
+The TCAP decoder hands each invoke's parameter (a complete BER TLV, given as
+offsets into the message buffer) to :func:`decode_argument` with the local
+opcode and the dialogue's application context. A table maps the opcode to one
+small function that walks the argument's SEQUENCE and keeps the fields of the
+matching :mod:`herald.signaling.map_types` class; unknown fields are skipped
+(MAP types are extensible: ``...`` markers), known ones are type- and
+size-checked. Operations not in the table, and dialogues under a non-MAP
+application context (CAP shares opcode numbers), decode to None.
+
+Versions differ in shape, not just content: cancelLocation v3 is ``[3]``-tagged
+while v1/v2 is the bare Identity; sendAuthenticationInfo v2 is the bare IMSI;
+updateLocation results may be the bare hlr-Number (v2). The decoders branch on
+the outer tag, which is what actually arrived, rather than on the AC version.
+
+Failures raise :class:`~herald.signaling.errors.MapError` (answer: a Reject
+with mistypedParameter).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+from herald.signaling._ber import decode_integer, encode_integer, read_tlv, tlv
+from herald.signaling._digits import decode_gsm7, decode_tbcd, encode_tbcd
+from herald.signaling.errors import EncodeError, MapError, RejectProblem
+from herald.signaling.map_ops import MAP_AC_PREFIX
+from herald.signaling.map_ops import MapOperation as Op
+from herald.signaling.map_types import (
+    AddressString,
+    AnyTimeInterrogationArg,
+    CancelLocationArg,
+    ForwardSmArg,
+    InsertSubscriberDataArg,
+    MapArgument,
+    MapResult,
+    ProvideRoamingNumberArg,
+    ProvideSubscriberInfoArg,
+    ProvideSubscriberLocationArg,
+    RoutingInfoForSmArg,
+    RoutingInfoForSmRes,
+    SendAuthenticationInfoArg,
+    SendImsiArg,
+    SendRoutingInfoArg,
+    SmRpDa,
+    SmRpDaKind,
+    SmRpOa,
+    SmRpOaKind,
+    SmsTpdu,
+    TpAddress,
+    UpdateLocationArg,
+    UpdateLocationRes,
+)
+
+__all__ = [
+    "decode_argument",
+    "decode_result",
+    "decode_tpdu",
+    "encode_argument",
+    "encode_result",
+    "encode_tpdu",
+]
+
+#: TS 29.002 §17.7.8: maxAddressLength, maxISDN-AddressLength (octets).
+MAX_ADDRESS_OCTETS: Final = 20
+MAX_ISDN_ADDRESS_OCTETS: Final = 9
+#: TS 29.002 §17.7.8: IMSI ::= TBCD-STRING (SIZE (3..8)); LMSI (SIZE (4)).
+IMSI_OCTETS: Final = (3, 8)
+LMSI_OCTETS: Final = 4
+#: Fields walked in one SEQUENCE (known and skipped extensions together).
+MAX_FIELDS: Final = 48
+#: TS 23.040 §9.2.3.16: user data is at most 140 octets / 160 septets.
+MAX_USER_DATA_OCTETS: Final = 140
+#: TS 23.040 §9.1.2.5: an address field carries at most 20 semi-octets.
+MAX_TP_ADDRESS_DIGITS: Final = 20
+#: AddressStrings remembered by their encoding (service centres, HLR numbers
+#: repeat on every message); bounded like the SCCP address cache.
+ADDRESS_CACHE_SIZE: Final = 1024
+
+_BAD = RejectProblem.INVOKE_MISTYPED_PARAMETER
+_Span = tuple[int, int, int]  # tag, content start, content end
+
+_ADDRESS_CACHE: dict[bytes, AddressString] = {}
+
+
+# ------------------------------------------------------------------ primitives
+
+
+def _outer(buf: bytes, start: int, end: int, tag: int, what: str) -> tuple[int, int]:
+    t, s, e, nxt = read_tlv(buf, start, end, MapError)
+    if t != tag or nxt != end:
+        raise MapError(f"{what}: expected tag 0x{tag:02x}, got 0x{t:02x}", start)
+    return s, e
+
+
+def _children(buf: bytes, s: int, e: int) -> list[_Span]:
+    out: list[_Span] = []
+    while s < e:
+        if len(out) == MAX_FIELDS:
+            raise MapError(f"more than {MAX_FIELDS} fields", s)
+        tag, cs, ce, s = read_tlv(buf, s, e, MapError)
+        out.append((tag, cs, ce))
+    return out
+
+
+def _by_tag(fields: list[_Span], known: frozenset[int], at: int) -> dict[int, tuple[int, int]]:
+    found: dict[int, tuple[int, int]] = {}
+    for tag, s, e in fields:
+        if tag in known:
+            if tag in found:
+                raise MapError(f"field 0x{tag:02x} repeated", s)
+            found[tag] = (s, e)
+    return found
+
+
+def _need(found: dict[int, tuple[int, int]], tag: int, what: str, at: int) -> tuple[int, int]:
+    span = found.get(tag)
+    if span is None:
+        raise MapError(f"missing {what}", at)
+    return span
+
+
+def _imsi(buf: bytes, s: int, e: int) -> str:
+    if not IMSI_OCTETS[0] <= e - s <= IMSI_OCTETS[1]:
+        raise MapError(f"IMSI of {e - s} octets", s)
+    digits = decode_tbcd(buf[s:e], digits_only=True)
+    if not digits:
+        raise MapError("IMSI is not TBCD digits", s)
+    return digits
+
+
+def _lmsi(buf: bytes, s: int, e: int) -> bytes:
+    if e - s != LMSI_OCTETS:
+        raise MapError(f"LMSI of {e - s} octets", s)
+    return buf[s:e]
+
+
+def _address(buf: bytes, s: int, e: int, isdn: bool = True) -> AddressString:
+    """TS 29.002 §17.7.8 (ISDN-)AddressString: ext/TON/NPI octet + TBCD."""
+    raw = buf[s:e]
+    cached = _ADDRESS_CACHE.get(raw)
+    if cached is not None and (not isdn or len(raw) <= MAX_ISDN_ADDRESS_OCTETS):
+        return cached
+    limit = MAX_ISDN_ADDRESS_OCTETS if isdn else MAX_ADDRESS_OCTETS
+    if not 1 <= len(raw) <= limit:
+        raise MapError(f"address of {len(raw)} octets (1..{limit})", s)
+    head = raw[0]
+    if not head & 0x80:
+        raise MapError("address with the extension bit clear", s)
+    digits = decode_tbcd(raw[1:])
+    if digits is None:
+        raise MapError("address digits are not TBCD", s + 1)
+    value = AddressString(digits, (head >> 4) & 0x07, head & 0x0F)
+    if len(_ADDRESS_CACHE) >= ADDRESS_CACHE_SIZE:
+        _ADDRESS_CACHE.clear()
+    _ADDRESS_CACHE[raw] = value
+    return value
+
+
+def _int(buf: bytes, s: int, e: int) -> int:
+    return decode_integer(buf, s, e, MapError)
+
+
+def _null(s: int, e: int) -> None:
+    if e != s:
+        raise MapError("NULL with contents", s)
+
+
+def _bool(buf: bytes, s: int, e: int) -> bool:
+    if e - s != 1:
+        raise MapError("BOOLEAN is not one octet", s)
+    return buf[s] != 0
+
+
+# ------------------------------------------------------------------- arguments
+
+
+def _sri_sm(buf: bytes, start: int, end: int) -> RoutingInfoForSmArg:
+    s, e = _outer(buf, start, end, 0x30, "RoutingInfoForSM-Arg")
+    f = _by_tag(_children(buf, s, e), frozenset({0x80, 0x81, 0x82, 0x8A, 0x8C}), s)
+    msisdn = _address(buf, *_need(f, 0x80, "msisdn", s))
+    pri = _bool(buf, *_need(f, 0x81, "sm-RP-PRI", s))
+    sca = _address(buf, *_need(f, 0x82, "serviceCentreAddress", s), isdn=False)
+    dni = None
+    if 0x8A in f:
+        dni = _int(buf, *f[0x8A])
+        if dni not in (0, 1):  # onlyIMSI-requested, onlyMCC-MNC-requested
+            raise MapError(f"sm-deliveryNotIntended {dni}", f[0x8A][0])
+    imsi = _imsi(buf, *f[0x8C]) if 0x8C in f else None
+    return RoutingInfoForSmArg(msisdn, pri, sca, dni, imsi)
+
+
+def _forward_sm(buf: bytes, start: int, end: int) -> ForwardSmArg:
+    s, e = _outer(buf, start, end, 0x30, "ForwardSM-Arg")
+    fields = _children(buf, s, e)
+    if len(fields) < 3:
+        raise MapError("forwardSM without sm-RP-DA, sm-RP-OA and sm-RP-UI", s)
+    (dt, ds, de), (ot, os_, oe), (ut, us, ue) = fields[:3]
+    kind = dt & 0x1F
+    if dt & 0xE0 != 0x80 or kind not in SmRpDaKind._value2member_map_:
+        raise MapError(f"sm-RP-DA tag 0x{dt:02x}", ds)
+    da_kind = SmRpDaKind(kind)
+    if da_kind is SmRpDaKind.IMSI:
+        da = SmRpDa(da_kind, imsi=_imsi(buf, ds, de))
+    elif da_kind is SmRpDaKind.LMSI:
+        da = SmRpDa(da_kind, lmsi=_lmsi(buf, ds, de))
+    elif da_kind is SmRpDaKind.NONE:
+        _null(ds, de)
+        da = SmRpDa(da_kind)
+    else:
+        isdn = da_kind is SmRpDaKind.ROAMING_NUMBER
+        da = SmRpDa(da_kind, address=_address(buf, ds, de, isdn=isdn))
+    kind = ot & 0x1F
+    if ot & 0xE0 != 0x80 or kind not in SmRpOaKind._value2member_map_:
+        raise MapError(f"sm-RP-OA tag 0x{ot:02x}", os_)
+    oa_kind = SmRpOaKind(kind)
+    if oa_kind is SmRpOaKind.NONE:
+        _null(os_, oe)
+        oa = SmRpOa(oa_kind)
+    else:
+        oa = SmRpOa(oa_kind, _address(buf, os_, oe, isdn=oa_kind is SmRpOaKind.MSISDN))
+    if ut != 0x04:
+        raise MapError("sm-RP-UI is not an OCTET STRING", us)
+    more = False
+    for tag, fs, fe in fields[3:]:
+        if tag == 0x05:
+            _null(fs, fe)
+            more = True
+    ui = buf[us:ue]
+    return ForwardSmArg(da, oa, ui, decode_tpdu(ui, us), more)
+
+
+def _requested_info(buf: bytes, s: int, e: int) -> tuple[bool, bool]:
+    tags = {tag for tag, _, _ in _children(buf, s, e)}
+    return 0x80 in tags, 0x81 in tags
+
+
+def _psi(buf: bytes, start: int, end: int) -> ProvideSubscriberInfoArg:
+    s, e = _outer(buf, start, end, 0x30, "ProvideSubscriberInfoArg")
+    f = _by_tag(_children(buf, s, e), frozenset({0x80, 0x81, 0xA2}), s)
+    imsi = _imsi(buf, *_need(f, 0x80, "imsi", s))
+    lmsi = _lmsi(buf, *f[0x81]) if 0x81 in f else None
+    loc, state = _requested_info(buf, *_need(f, 0xA2, "requestedInfo", s))
+    return ProvideSubscriberInfoArg(imsi, lmsi, loc, state)
+
+
+def _ati(buf: bytes, start: int, end: int) -> AnyTimeInterrogationArg:
+    s, e = _outer(buf, start, end, 0x30, "AnyTimeInterrogationArg")
+    f = _by_tag(_children(buf, s, e), frozenset({0xA0, 0xA1, 0x83}), s)
+    is_, ie = _need(f, 0xA0, "subscriberIdentity", s)
+    tag, cs, ce, nxt = read_tlv(buf, is_, ie, MapError)
+    if nxt != ie or tag not in (0x80, 0x81):
+        raise MapError("subscriberIdentity is neither imsi nor msisdn", is_)
+    imsi = _imsi(buf, cs, ce) if tag == 0x80 else None
+    msisdn = _address(buf, cs, ce) if tag == 0x81 else None
+    loc, state = _requested_info(buf, *_need(f, 0xA1, "requestedInfo", s))
+    scf = _address(buf, *_need(f, 0x83, "gsmSCF-Address", s))
+    return AnyTimeInterrogationArg(scf, imsi, msisdn, loc, state)
+
+
+def _sri(buf: bytes, start: int, end: int) -> SendRoutingInfoArg:
+    s, e = _outer(buf, start, end, 0x30, "SendRoutingInfoArg")
+    f = _by_tag(_children(buf, s, e), frozenset({0x80, 0x83, 0x86}), s)
+    msisdn = _address(buf, *_need(f, 0x80, "msisdn", s))
+    itype = _int(buf, *f[0x83]) if 0x83 in f else None
+    gmsc = _address(buf, *f[0x86]) if 0x86 in f else None
+    return SendRoutingInfoArg(msisdn, itype, gmsc)
+
+
+def _update_location(buf: bytes, start: int, end: int) -> UpdateLocationArg:
+    s, e = _outer(buf, start, end, 0x30, "UpdateLocationArg")
+    fields = _children(buf, s, e)
+    if len(fields) < 3 or [t for t, _, _ in fields[:3]] != [0x04, 0x81, 0x04]:
+        raise MapError("UpdateLocationArg is not imsi, msc-Number, vlr-Number", s)
+    (_, i_s, i_e), (_, m_s, m_e), (_, v_s, v_e) = fields[:3]
+    lmsi = None
+    for tag, fs, fe in fields[3:]:
+        if tag == 0x8A:
+            lmsi = _lmsi(buf, fs, fe)
+    return UpdateLocationArg(_imsi(buf, i_s, i_e), _address(buf, m_s, m_e),
+                             _address(buf, v_s, v_e), lmsi)
+
+
+def _isd(buf: bytes, start: int, end: int) -> InsertSubscriberDataArg:
+    s, e = _outer(buf, start, end, 0x30, "InsertSubscriberDataArg")
+    f = _by_tag(_children(buf, s, e), frozenset({0x80, 0x81}), s)
+    imsi = _imsi(buf, *f[0x80]) if 0x80 in f else None
+    msisdn = _address(buf, *f[0x81]) if 0x81 in f else None
+    return InsertSubscriberDataArg(imsi, msisdn)
+
+
+def _identity(buf: bytes, tag: int, s: int, e: int) -> tuple[str, bytes | None]:
+    """Identity ::= CHOICE { imsi IMSI, imsi-WithLMSI SEQUENCE {imsi, lmsi} }."""
+    if tag == 0x04:
+        return _imsi(buf, s, e), None
+    if tag == 0x30:
+        fields = _children(buf, s, e)
+        if len(fields) < 2 or fields[0][0] != 0x04 or fields[1][0] != 0x04:
+            raise MapError("IMSI-WithLMSI is not imsi, lmsi", s)
+        return _imsi(buf, fields[0][1], fields[0][2]), _lmsi(buf, fields[1][1], fields[1][2])
+    raise MapError(f"Identity tag 0x{tag:02x}", s)
+
+
+def _cancel_location(buf: bytes, start: int, end: int) -> CancelLocationArg:
+    tag, s, e, nxt = read_tlv(buf, start, end, MapError)
+    if nxt != end:
+        raise MapError("octets after CancelLocationArg", nxt)
+    if tag != 0xA3:  # v1/v2: the bare Identity
+        imsi, lmsi = _identity(buf, tag, s, e)
+        return CancelLocationArg(imsi, lmsi, None, version3=False)
+    fields = _children(buf, s, e)
+    if not fields:
+        raise MapError("CancelLocationArg without identity", s)
+    imsi, lmsi = _identity(buf, *fields[0])
+    ctype = None
+    for t, fs, fe in fields[1:]:
+        if t == 0x0A:
+            ctype = _int(buf, fs, fe)
+    return CancelLocationArg(imsi, lmsi, ctype, version3=True)
+
+
+def _prn(buf: bytes, start: int, end: int) -> ProvideRoamingNumberArg:
+    s, e = _outer(buf, start, end, 0x30, "ProvideRoamingNumberArg")
+    f = _by_tag(_children(buf, s, e), frozenset({0x80, 0x81, 0x82}), s)
+    imsi = _imsi(buf, *_need(f, 0x80, "imsi", s))
+    msc = _address(buf, *_need(f, 0x81, "msc-Number", s))
+    msisdn = _address(buf, *f[0x82]) if 0x82 in f else None
+    return ProvideRoamingNumberArg(imsi, msc, msisdn)
+
+
+def _sai(buf: bytes, start: int, end: int) -> SendAuthenticationInfoArg:
+    tag, s, e, nxt = read_tlv(buf, start, end, MapError)
+    if nxt != end:
+        raise MapError("octets after SendAuthenticationInfoArg", nxt)
+    if tag == 0x04:  # v2: the bare IMSI
+        return SendAuthenticationInfoArg(_imsi(buf, s, e), None, version3=False)
+    if tag != 0x30:
+        raise MapError(f"SendAuthenticationInfoArg tag 0x{tag:02x}", start)
+    f = _by_tag(_children(buf, s, e), frozenset({0x80, 0x02}), s)
+    imsi = _imsi(buf, *_need(f, 0x80, "imsi", s))
+    vectors = _int(buf, *_need(f, 0x02, "numberOfRequestedVectors", s))
+    if not 1 <= vectors <= 5:  # NumberOfRequestedVectors ::= INTEGER (1..5)
+        raise MapError(f"numberOfRequestedVectors {vectors}", f[0x02][0])
+    return SendAuthenticationInfoArg(imsi, vectors, version3=True)
+
+
+def _send_imsi(buf: bytes, start: int, end: int) -> SendImsiArg:
+    s, e = _outer(buf, start, end, 0x04, "sendIMSI argument")
+    return SendImsiArg(_address(buf, s, e))
+
+
+def _psl(buf: bytes, start: int, end: int) -> ProvideSubscriberLocationArg:
+    s, e = _outer(buf, start, end, 0x30, "ProvideSubscriberLocation-Arg")
+    fields = _children(buf, s, e)
+    if len(fields) < 2 or fields[0][0] != 0x30 or fields[1][0] != 0x04:
+        raise MapError("ProvideSubscriberLocation-Arg is not locationType, mlc-Number", s)
+    lt = _by_tag(_children(buf, fields[0][1], fields[0][2]), frozenset({0x80}), s)
+    estimate = _int(buf, *_need(lt, 0x80, "locationEstimateType", fields[0][1]))
+    mlc = _address(buf, fields[1][1], fields[1][2])
+    f = _by_tag(fields[2:], frozenset({0x82, 0x83}), s)
+    imsi = _imsi(buf, *f[0x82]) if 0x82 in f else None
+    msisdn = _address(buf, *f[0x83]) if 0x83 in f else None
+    return ProvideSubscriberLocationArg(estimate, mlc, msisdn, imsi)
+
+
+_ArgDecoder = Callable[[bytes, int, int], MapArgument]
+_ARGUMENTS: Final[dict[int, _ArgDecoder]] = {
+    Op.SEND_ROUTING_INFO_FOR_SM: _sri_sm,
+    Op.MT_FORWARD_SM: _forward_sm,
+    Op.MO_FORWARD_SM: _forward_sm,
+    Op.PROVIDE_SUBSCRIBER_INFO: _psi,
+    Op.ANY_TIME_INTERROGATION: _ati,
+    Op.SEND_ROUTING_INFO: _sri,
+    Op.UPDATE_LOCATION: _update_location,
+    Op.INSERT_SUBSCRIBER_DATA: _isd,
+    Op.CANCEL_LOCATION: _cancel_location,
+    Op.PROVIDE_ROAMING_NUMBER: _prn,
+    Op.SEND_AUTHENTICATION_INFO: _sai,
+    Op.SEND_IMSI: _send_imsi,
+    Op.PROVIDE_SUBSCRIBER_LOCATION: _psl,
+}
+
+
+def _is_map(ac: tuple[int, ...] | None) -> bool:
+    # No AC (MAP v1, or a Continue/End after the dialogue opened): decode by
+    # opcode. A non-MAP AC (CAP reuses the opcode numbers): do not.
+    return ac is None or ac[:6] == MAP_AC_PREFIX
+
+
+def decode_argument(
+    opcode: int, buf: bytes, start: int, end: int, ac: tuple[int, ...] | None = None
+) -> MapArgument | None:
+    """Decode the invoke parameter TLV ``buf[start:end]`` of operation
+    ``opcode``; None for operations (or non-MAP dialogues) not decoded."""
+    decoder = _ARGUMENTS.get(opcode)
+    if decoder is None or not _is_map(ac):
+        return None
+    return decoder(buf, start, end)
+
+
+# --------------------------------------------------------------------- results
+
+
+def _sri_sm_res(buf: bytes, start: int, end: int) -> RoutingInfoForSmRes:
+    s, e = _outer(buf, start, end, 0x30, "RoutingInfoForSM-Res")
+    fields = _children(buf, s, e)
+    if len(fields) < 2 or fields[0][0] != 0x04 or fields[1][0] != 0xA0:
+        raise MapError("RoutingInfoForSM-Res is not imsi, locationInfoWithLMSI", s)
+    imsi = _imsi(buf, fields[0][1], fields[0][2])
+    inner = _children(buf, fields[1][1], fields[1][2])
+    if not inner or inner[0][0] != 0x81:
+        raise MapError("locationInfoWithLMSI without networkNode-Number", fields[1][1])
+    node = _address(buf, inner[0][1], inner[0][2])
+    lmsi = None
+    if len(inner) > 1 and inner[1][0] == 0x04:
+        lmsi = _lmsi(buf, inner[1][1], inner[1][2])
+    return RoutingInfoForSmRes(imsi, node, lmsi)
+
+
+def _ul_res(buf: bytes, start: int, end: int) -> UpdateLocationRes:
+    tag, s, e, nxt = read_tlv(buf, start, end, MapError)
+    if nxt != end:
+        raise MapError("octets after UpdateLocationRes", nxt)
+    if tag == 0x04:  # v2 CHOICE: the bare hlr-Number
+        return UpdateLocationRes(_address(buf, s, e))
+    if tag != 0x30:
+        raise MapError(f"UpdateLocationRes tag 0x{tag:02x}", start)
+    fields = _children(buf, s, e)
+    if not fields or fields[0][0] != 0x04:
+        raise MapError("UpdateLocationRes without hlr-Number", s)
+    return UpdateLocationRes(_address(buf, fields[0][1], fields[0][2]))
+
+
+_RESULTS: Final[dict[int, Callable[[bytes, int, int], MapResult]]] = {
+    Op.SEND_ROUTING_INFO_FOR_SM: _sri_sm_res,
+    Op.UPDATE_LOCATION: _ul_res,
+}
+
+
+def decode_result(
+    opcode: int, buf: bytes, start: int, end: int, ac: tuple[int, ...] | None = None
+) -> MapResult | None:
+    """Decode a return-result parameter TLV, like :func:`decode_argument`."""
+    decoder = _RESULTS.get(opcode)
+    if decoder is None or not _is_map(ac):
+        return None
+    return decoder(buf, start, end)
+
+
+# ------------------------------------------------------------------------ TPDU
+
+
+def _tp_address(raw: bytes, pos: int, base: int) -> tuple[TpAddress, int]:
+    """TS 23.040 §9.1.2.5: length in semi-octets, type of address, value."""
+    if pos + 2 > len(raw):
+        raise MapError("TPDU truncated in an address", base + pos)
+    count, toa = raw[pos], raw[pos + 1]
+    if count > MAX_TP_ADDRESS_DIGITS:
+        raise MapError(f"TP address of {count} semi-octets", base + pos)
+    octets = (count + 1) // 2
+    stop = pos + 2 + octets
+    if stop > len(raw):
+        raise MapError("TPDU truncated in an address", base + pos)
+    value = raw[pos + 2 : stop]
+    ton, npi = (toa >> 4) & 0x07, toa & 0x0F
+    if ton == 5:  # alphanumeric, GSM 7-bit packed (§9.1.2.5)
+        digits = decode_gsm7(value, count * 4 // 7)
+    else:
+        digits = decode_tbcd(value)
+        if digits is not None and len(digits) != count:
+            digits = None
+    if digits is None:
+        raise MapError("TP address value does not match its length", base + pos + 2)
+    return TpAddress(digits, ton, npi), stop
+
+
+def _user_data_octets(dcs: int, udl: int) -> int:
+    """Octets of TP-UD for TP-UDL ``udl`` under data coding scheme ``dcs``
+    (TS 23.038 §4): septets for the GSM default alphabet, octets otherwise."""
+    group = dcs >> 4
+    if group <= 0x7:  # general data coding (00xx) and automatic deletion (01xx)
+        septets = not dcs & 0x20 and (dcs >> 2) & 0x03 in (0, 3)
+    elif group == 0xE:
+        septets = False  # UCS2 message waiting
+    elif group == 0xF:
+        septets = not dcs & 0x04
+    else:  # 1000-1011 reserved (treated as default alphabet), 1100-1101 GSM7 MWI
+        septets = True
+    return (udl * 7 + 7) // 8 if septets else udl
+
+
+def decode_tpdu(raw: bytes, base: int = 0) -> SmsTpdu | None:
+    """SMS-DELIVER / SMS-SUBMIT fields of sm-RP-UI; None for other TPDU types.
+
+    Raises MapError when a DELIVER/SUBMIT is malformed (lengths inconsistent).
+    """
+    if not raw:
+        raise MapError("empty sm-RP-UI", base)
+    first = raw[0]
+    mti = first & 0x03
+    if mti == 0:  # SMS-DELIVER: first octet, TP-OA, PID, DCS, SCTS(7), UDL
+        address, pos = _tp_address(raw, 1, base)
+        tail = 2 + 7
+    elif mti == 1:  # SMS-SUBMIT: first octet, MR, TP-DA, PID, DCS, VP, UDL
+        address, pos = _tp_address(raw, 2, base)
+        vpf = (first >> 3) & 0x03
+        tail = 2 + (0, 7, 1, 7)[vpf]
+    else:
+        return None
+    if pos + tail + 1 > len(raw):
+        raise MapError("TPDU truncated before TP-UDL", base + len(raw))
+    pid, dcs = raw[pos], raw[pos + 1]
+    udl = raw[pos + tail]
+    octets = _user_data_octets(dcs, udl)
+    if octets > MAX_USER_DATA_OCTETS or pos + tail + 1 + octets != len(raw):
+        raise MapError(f"TP-UDL {udl} does not match the {len(raw)}-octet TPDU", base + pos + tail)
+    return SmsTpdu(mti, address, pid, dcs)
+
+
+# -------------------------------------------------------------------- encoding
+
+
+def _enc_address(a: AddressString, isdn: bool = True) -> bytes:
+    digits = encode_tbcd(a.digits)
+    if digits is None or not 0 <= a.nature <= 7 or not 0 <= a.numbering_plan <= 15:
+        raise EncodeError("address digits must be TBCD; nature 0..7, plan 0..15")
+    raw = bytes((0x80 | (a.nature << 4) | a.numbering_plan,)) + digits
+    if len(raw) > (MAX_ISDN_ADDRESS_OCTETS if isdn else MAX_ADDRESS_OCTETS):
+        raise EncodeError(f"address of {len(a.digits)} digits is too long")
+    return raw
+
+
+def _enc_imsi(imsi: str) -> bytes:
+    raw = encode_tbcd(imsi)
+    if raw is None or not imsi.isdigit() or not 6 <= len(imsi) <= 15:
+        raise EncodeError("an IMSI is 6..15 decimal digits")
+    return raw
+
+
+def _enc_lmsi(lmsi: bytes) -> bytes:
+    if len(lmsi) != LMSI_OCTETS:
+        raise EncodeError("an LMSI is 4 octets")
+    return lmsi
+
+
+def _enc_int(tag: int, value: int) -> bytes:
+    try:
+        return tlv(tag, encode_integer(value))
+    except ValueError as exc:
+        raise EncodeError(str(exc)) from None
+
+
+def _opt(tag: int, value: bytes | None) -> bytes:
+    return b"" if value is None else tlv(tag, value)
+
+
+def encode_argument(arg: MapArgument) -> bytes:
+    """The invoke parameter (complete TLV) for ``arg``. Raises EncodeError."""
+    match arg:
+        case RoutingInfoForSmArg():
+            return tlv(0x30, tlv(0x80, _enc_address(arg.msisdn))
+                       + tlv(0x81, b"\xff" if arg.sm_rp_pri else b"\x00")
+                       + tlv(0x82, _enc_address(arg.service_centre, isdn=False))
+                       + (b"" if arg.delivery_not_intended is None
+                          else _enc_int(0x8A, arg.delivery_not_intended))
+                       + _opt(0x8C, None if arg.imsi is None else _enc_imsi(arg.imsi)))
+        case ForwardSmArg():
+            return tlv(0x30, _enc_da(arg.da) + _enc_oa(arg.oa) + tlv(0x04, arg.user_data)
+                       + (b"\x05\x00" if arg.more_messages else b""))
+        case ProvideSubscriberInfoArg():
+            return tlv(0x30, tlv(0x80, _enc_imsi(arg.imsi))
+                       + _opt(0x81, None if arg.lmsi is None else _enc_lmsi(arg.lmsi))
+                       + tlv(0xA2, _enc_requested(arg.location_requested, arg.state_requested)))
+        case AnyTimeInterrogationArg():
+            if arg.imsi is not None and arg.msisdn is None:
+                ident = tlv(0x80, _enc_imsi(arg.imsi))
+            elif arg.msisdn is not None and arg.imsi is None:
+                ident = tlv(0x81, _enc_address(arg.msisdn))
+            else:
+                raise EncodeError("ATI names exactly one of imsi and msisdn")
+            return tlv(0x30, tlv(0xA0, ident)
+                       + tlv(0xA1, _enc_requested(arg.location_requested, arg.state_requested))
+                       + tlv(0x83, _enc_address(arg.gsm_scf)))
+        case SendRoutingInfoArg():
+            return tlv(0x30, tlv(0x80, _enc_address(arg.msisdn))
+                       + (b"" if arg.interrogation_type is None
+                          else _enc_int(0x83, arg.interrogation_type))
+                       + _opt(0x86, None if arg.gmsc is None else _enc_address(arg.gmsc)))
+        case UpdateLocationArg():
+            return tlv(0x30, tlv(0x04, _enc_imsi(arg.imsi))
+                       + tlv(0x81, _enc_address(arg.msc_number))
+                       + tlv(0x04, _enc_address(arg.vlr_number))
+                       + _opt(0x8A, None if arg.lmsi is None else _enc_lmsi(arg.lmsi)))
+        case InsertSubscriberDataArg():
+            return tlv(0x30, _opt(0x80, None if arg.imsi is None else _enc_imsi(arg.imsi))
+                       + _opt(0x81, None if arg.msisdn is None else _enc_address(arg.msisdn)))
+        case CancelLocationArg():
+            ident = tlv(0x04, _enc_imsi(arg.imsi))
+            if arg.lmsi is not None:
+                ident = tlv(0x30, ident + tlv(0x04, _enc_lmsi(arg.lmsi)))
+            if not arg.version3:
+                if arg.cancellation_type is not None:
+                    raise EncodeError("cancellationType exists only in v3")
+                return ident
+            return tlv(0xA3, ident + (b"" if arg.cancellation_type is None
+                                      else _enc_int(0x0A, arg.cancellation_type)))
+        case ProvideRoamingNumberArg():
+            return tlv(0x30, tlv(0x80, _enc_imsi(arg.imsi))
+                       + tlv(0x81, _enc_address(arg.msc_number))
+                       + _opt(0x82, None if arg.msisdn is None else _enc_address(arg.msisdn)))
+        case SendAuthenticationInfoArg():
+            if not arg.version3:
+                return tlv(0x04, _enc_imsi(arg.imsi))
+            vectors = 1 if arg.requested_vectors is None else arg.requested_vectors
+            return tlv(0x30, tlv(0x80, _enc_imsi(arg.imsi)) + _enc_int(0x02, vectors))
+        case SendImsiArg():
+            return tlv(0x04, _enc_address(arg.msisdn))
+        case ProvideSubscriberLocationArg():
+            return tlv(0x30, tlv(0x30, _enc_int(0x80, arg.location_estimate_type))
+                       + tlv(0x04, _enc_address(arg.mlc_number))
+                       + _opt(0x82, None if arg.imsi is None else _enc_imsi(arg.imsi))
+                       + _opt(0x83, None if arg.msisdn is None else _enc_address(arg.msisdn)))
+    raise EncodeError(f"not a MAP argument: {type(arg).__name__}")  # pragma: no cover
+
+
+def _enc_requested(location: bool, state: bool) -> bytes:
+    return (b"\x80\x00" if location else b"") + (b"\x81\x00" if state else b"")
+
+
+def _enc_da(da: SmRpDa) -> bytes:
+    tag = 0x80 | da.kind
+    if da.kind is SmRpDaKind.IMSI and da.imsi is not None:
+        return tlv(tag, _enc_imsi(da.imsi))
+    if da.kind is SmRpDaKind.LMSI and da.lmsi is not None:
+        return tlv(tag, _enc_lmsi(da.lmsi))
+    if da.kind is SmRpDaKind.NONE:
+        return tlv(tag, b"")
+    if da.address is not None and da.kind in (SmRpDaKind.SERVICE_CENTRE,
+                                              SmRpDaKind.ROAMING_NUMBER):
+        return tlv(tag, _enc_address(da.address, isdn=da.kind is SmRpDaKind.ROAMING_NUMBER))
+    raise EncodeError(f"sm-RP-DA {da.kind.name} without its value")
+
+
+def _enc_oa(oa: SmRpOa) -> bytes:
+    tag = 0x80 | oa.kind
+    if oa.kind is SmRpOaKind.NONE:
+        return tlv(tag, b"")
+    if oa.address is None:
+        raise EncodeError(f"sm-RP-OA {oa.kind.name} without its address")
+    return tlv(tag, _enc_address(oa.address, isdn=oa.kind is SmRpOaKind.MSISDN))
+
+
+def encode_result(res: MapResult) -> bytes:
+    """The return-result parameter (complete TLV) for ``res``."""
+    match res:
+        case RoutingInfoForSmRes():
+            inner = tlv(0x81, _enc_address(res.network_node)) + _opt(
+                0x04, None if res.lmsi is None else _enc_lmsi(res.lmsi))
+            return tlv(0x30, tlv(0x04, _enc_imsi(res.imsi)) + tlv(0xA0, inner))
+        case UpdateLocationRes():
+            return tlv(0x30, tlv(0x04, _enc_address(res.hlr_number)))
+    raise EncodeError(f"not a MAP result: {type(res).__name__}")  # pragma: no cover
+
+
+def encode_tpdu(
+    tpdu: SmsTpdu, user_data: bytes = b"", udl: int | None = None,
+    timestamp: bytes = bytes(7), message_reference: int = 0,
+) -> bytes:
+    """An SMS-DELIVER (mti 0) or SMS-SUBMIT (mti 1, no validity period) TPDU.
+
+    ``udl`` defaults to ``len(user_data)`` (right for 8-bit/UCS2 data; pass the
+    septet count for GSM 7-bit). TON 5 (alphanumeric) addresses are not encoded.
+    """
+    a = tpdu.address
+    digits = encode_tbcd(a.digits)
+    if digits is None or a.type_of_number == 5 or len(a.digits) > MAX_TP_ADDRESS_DIGITS:
+        raise EncodeError("TP address must be up to 20 TBCD digits")
+    address = bytes((len(a.digits), 0x80 | (a.type_of_number << 4) | a.numbering_plan)) + digits
+    length = len(user_data) if udl is None else udl
+    if _user_data_octets(tpdu.dcs, length) != len(user_data) or len(user_data) > 140:
+        raise EncodeError("TP-UDL does not match the user data")
+    if tpdu.mti == 0:
+        if len(timestamp) != 7:
+            raise EncodeError("TP-SCTS is 7 octets")
+        return (bytes((0x04,)) + address + bytes((tpdu.pid, tpdu.dcs)) + timestamp
+                + bytes((length,)) + user_data)
+    if tpdu.mti == 1:
+        return (bytes((0x01, message_reference & 0xFF)) + address
+                + bytes((tpdu.pid, tpdu.dcs, length)) + user_data)
+    raise EncodeError(f"TPDU type {tpdu.mti} is not encoded")
