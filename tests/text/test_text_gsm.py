@@ -21,7 +21,7 @@ from herald.text import (
     unpack_septets,
 )
 
-from .strategies import GSM_CHARS, gsm_text
+from .strategies import GSM_CHARS, GSM_EXTENSION, ascii_text, gsm_text
 
 # (character, septet) pairs read off the TS 23.038 §6.2.1 code table: the
 # places where GSM differs from ASCII, plus the controls it keeps.
@@ -177,3 +177,18 @@ def test_pack_and_unpack_reject_bad_arguments() -> None:
 def test_every_table_character_is_gsm() -> None:
     assert is_gsm("".join(GSM_CHARS))
     assert len(gsm_encode("".join(GSM_CHARS))) == 127 + 2 * 10
+
+
+@given(ascii_text)
+def test_ascii_fast_path_agrees_with_the_tables(text: str) -> None:
+    table = set(GSM_CHARS)
+    bad = [i for i, c in enumerate(text) if c not in table]
+    if bad:
+        with pytest.raises(EncodeError) as info:
+            gsm_encode(text)
+        assert info.value.position == bad[0]
+        assert not is_gsm(text)
+    else:
+        assert is_gsm(text)
+        assert pack_septets(gsm_encode(text)) == TS23038.encode_7b(text)[0]
+        assert len(gsm_encode(text)) == len(text) + sum(c in GSM_EXTENSION for c in text)

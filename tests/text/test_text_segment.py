@@ -22,7 +22,9 @@ from herald.text import (
     SmscDefault,
     TooManyParts,
     analyze,
+    build_udh,
     capacity,
+    concat_element,
     decode,
     fill_bits_after,
     parse_udh,
@@ -95,6 +97,15 @@ def test_ucs2_71_characters() -> None:
     assert split_text("ж" * 70).segments == 1
     assert [p.units for p in split_text("ж" * 71).parts] == [67, 4]
     assert [p.units for p in split_text("ж" * 71, method=Method.UDH16).parts] == [66, 5]
+
+
+@pytest.mark.parametrize(("method", "reference"), [(Method.UDH8, 0xFE), (Method.UDH16, 0xABCD)])
+def test_udh_equals_the_generic_builder(method: Method, reference: int) -> None:
+    result = split_text("a" * 500, method=method, reference=reference)
+    wide = method is Method.UDH16
+    assert [p.udh for p in result.parts] == [
+        build_udh([concat_element(reference, 4, seq, wide=wide)]) for seq in range(1, 5)
+    ]
 
 
 def test_udh16_layout() -> None:

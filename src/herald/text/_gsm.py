@@ -8,7 +8,9 @@ data_coding 0 in practice, and it makes counting, cutting and validating a
 matter of `len`, slicing and one table lookup per character done in C:
 
 * encoding is `codecs.charmap_encode` with a dict that maps each code point to
-  its septet or to its two-octet escape pair;
+  its septet or to its two-octet escape pair; plain ASCII text (most A2P
+  traffic) takes a faster path: one `bytes.translate` through a 256-octet
+  table, plus one `bytes.replace` per distinct escaped character present;
 * decoding is `codecs.charmap_decode` with a 256-entry table (octets above
   0x7F are undefined there, so strict decoding rejects them for free), then
   one regular-expression pass that folds escape pairs, run only when the text
@@ -48,6 +50,7 @@ __all__ = [
     "fill_bits_after",
     "gsm_decode",
     "gsm_encode",
+    "gsm_encode_or_none",
     "is_gsm",
     "pack_septets",
     "unpack_septets",
@@ -110,6 +113,38 @@ _BAD_ESCAPE: Final = re.compile(
 )
 
 
+# ASCII fast path for encoding (most A2P traffic is plain ASCII): the ASCII
+# characters that are one GSM septet, the ones that are escape pairs, and one
+# 256-octet table mapping the former to their septets (the latter to themselves).
+_ASCII_DIRECT: Final = bytes(
+    b for b in range(128) if chr(b) in BASIC_TABLE and b != ESCAPE
+)
+_ASCII_ESCAPED: Final[dict[int, bytes]] = {
+    ord(char): bytes((ESCAPE, code)) for code, char in EXTENSION_TABLE.items() if char.isascii()
+}
+_ASCII_TO_GSM: Final = bytes(
+    BASIC_TABLE.index(chr(b)) if b in _ASCII_DIRECT else b for b in range(256)
+)
+# No septet produced from a direct character equals an escaped character's
+# octet, so escapes can be substituted after the table translation.
+assert not set(_ASCII_TO_GSM[b] for b in _ASCII_DIRECT) & set(_ASCII_ESCAPED)
+_ASCII_ESCAPED_OCTETS: Final = bytes(sorted(_ASCII_ESCAPED))
+
+
+def _encode_ascii(text: str) -> bytes | None:
+    """Septets for ASCII `text` in a few C passes, or None to take the general path."""
+    raw = text.encode("ascii")
+    rest = raw.translate(None, _ASCII_DIRECT)
+    if not rest:
+        return raw.translate(_ASCII_TO_GSM)
+    if rest.translate(None, _ASCII_ESCAPED_OCTETS):
+        return None  # a character outside the tables: let charmap report where
+    septets = raw.translate(_ASCII_TO_GSM)
+    for octet in set(rest):  # at most 8 distinct escaped characters
+        septets = septets.replace(bytes((octet,)), _ASCII_ESCAPED[octet])
+    return septets
+
+
 def _fold_lenient(match: re.Match[str]) -> str:
     follower = match[1]
     if not follower:
@@ -129,19 +164,31 @@ def gsm_encode(text: str) -> bytes:
     Raises `EncodeError` (with the position) if a character is in neither the
     basic nor the extension table; the caller then picks UCS-2 or rejects.
     """
+    if text.isascii():
+        septets = _encode_ascii(text)
+        if septets is not None:
+            return septets
     try:
         return codecs.charmap_encode(text, "strict", _ENCODE_MAP)[0]
     except UnicodeEncodeError as exc:
         raise EncodeError("GSM 7-bit", text, exc.start, "not in TS 23.038 tables") from None
 
 
+def gsm_encode_or_none(text: str) -> bytes | None:
+    """`gsm_encode(text)`, or None when the text is not GSM (no exception built)."""
+    if text.isascii():
+        septets = _encode_ascii(text)
+        if septets is not None:
+            return septets
+    try:
+        return codecs.charmap_encode(text, "strict", _ENCODE_MAP)[0]
+    except UnicodeEncodeError:
+        return None
+
+
 def is_gsm(text: str) -> bool:
     """True if every character of `text` is in the basic or extension table."""
-    try:
-        codecs.charmap_encode(text, "strict", _ENCODE_MAP)
-    except UnicodeEncodeError:
-        return False
-    return True
+    return gsm_encode_or_none(text) is not None
 
 
 def gsm_decode(septets: bytes, *, strict: bool = True) -> str:

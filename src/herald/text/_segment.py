@@ -51,8 +51,8 @@ from ._codec import (
     encode,
 )
 from ._errors import LocalTextError, MessageTooLong, TooManyParts
-from ._gsm import ESCAPE, fill_bits_after, pack_septets
-from ._udh import MAX_USER_DATA_OCTETS, Concat, build_udh, concat_element
+from ._gsm import ESCAPE, fill_bits_after, gsm_encode_or_none, pack_septets
+from ._udh import IEI_CONCAT_8, IEI_CONCAT_16, MAX_USER_DATA_OCTETS, Concat
 
 __all__ = [
     "MAX_PARTS",
@@ -82,12 +82,25 @@ class Method(enum.Enum):
     PAYLOAD = "payload"  # one PDU, whole body in message_payload
 
 
-# Octets of the concatenation UDH each method costs (UDHL included). SAR is
-# charged the 16-bit IE that the SMSC may add on the air (module docstring).
-_UDH_OCTETS: Final = {Method.UDH8: 6, Method.UDH16: 7, Method.SAR: 7}
-_REFERENCE_MAX: Final = {Method.UDH8: 0xFF, Method.UDH16: 0xFFFF, Method.SAR: 0xFFFF}
-# Encoded octets per unit: septets are one octet each in unpacked form.
-_OCTETS_PER_UNIT: Final = {Encoding.UCS2: 2}
+
+# Hot-path helpers compare members by identity: on Python 3.11 an Enum-keyed
+# dict lookup runs Enum.__hash__ in Python, which dominated the per-part cost.
+
+
+def _octets_per_unit(encoding: Encoding) -> int:
+    """Encoded octets per unit: septets are one octet each in unpacked form."""
+    return 2 if encoding is Encoding.UCS2 else 1
+
+
+def _udh_octets(method: Method) -> int:
+    """Octets of the concatenation UDH a method costs (UDHL included).
+
+    SAR is charged the 16-bit IE that the SMSC may add on the air (module
+    docstring); PAYLOAD has no parts to number.
+    """
+    if method is Method.UDH8:
+        return 6
+    return 0 if method is Method.PAYLOAD else 7
 _CR: Final = 0x0D
 
 
@@ -108,9 +121,9 @@ def capacity(encoding: Encoding, method: Method, *, multipart: bool) -> int:
     per-part limit short of MAX_PAYLOAD_OCTETS.
     """
     if method is Method.PAYLOAD:
-        return MAX_PAYLOAD_OCTETS // _OCTETS_PER_UNIT.get(encoding, 1)
-    udh = _UDH_OCTETS[method] if multipart else 0
-    return _octet_capacity(encoding, udh) // _OCTETS_PER_UNIT.get(encoding, 1)
+        return MAX_PAYLOAD_OCTETS // _octets_per_unit(encoding)
+    udh = _udh_octets(method) if multipart else 0
+    return _octet_capacity(encoding, udh) // _octets_per_unit(encoding)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +189,8 @@ def _cut(
     """
     if len(data) > 2 * max_parts * per_part:
         raise TooManyParts(-(-len(data) // per_part), max_parts)
+    gsm = encoding is Encoding.GSM7
+    ucs2 = encoding is Encoding.UCS2
     ends: list[int] = []
     pos = 0
     # Each pass advances by per_part - 2 > 0 octets and the input is bounded
@@ -184,7 +199,7 @@ def _cut(
         end = pos + per_part
         if end >= len(data):
             end = len(data)
-        elif encoding is Encoding.GSM7:
+        elif gsm:
             if data[end - 1] == ESCAPE:
                 end -= 1  # TS 23.038 §6.2.1.1: keep the escape with its code
             elif (
@@ -195,7 +210,7 @@ def _cut(
                 # A packed part ending on an octet boundary with CR reads like
                 # CR padding (see pack_septets): carry the CR over instead.
                 end -= 1
-        elif encoding is Encoding.UCS2 and 0xD8 <= data[end - 2] <= 0xDB:
+        elif ucs2 and 0xD8 <= data[end - 2] <= 0xDB:
             end -= 2  # high surrogate: keep the pair together
         ends.append(end)
         pos = end
@@ -205,14 +220,17 @@ def _cut(
 
 
 def _check(method: Method, reference: int, max_parts: int) -> None:
-    if method is not Method.PAYLOAD and not 0 <= reference <= _REFERENCE_MAX[method]:
+    # 8-bit IE: one octet; 16-bit IE and sar_msg_ref_num (SMPP 3.4 §5.3.2.22): two.
+    if method is not Method.PAYLOAD and not 0 <= reference <= (
+        0xFF if method is Method.UDH8 else 0xFFFF
+    ):
         raise LocalTextError(f"reference {reference} out of range for {method.value}")
     if not 1 <= max_parts <= MAX_PARTS:
         raise LocalTextError(f"max_parts must be 1..{MAX_PARTS}, got {max_parts}")
 
 
 def _units(encoding: Encoding, octets: int) -> int:
-    return octets // _OCTETS_PER_UNIT.get(encoding, 1)
+    return octets // 2 if encoding is Encoding.UCS2 else octets
 
 
 def _plan(
@@ -226,9 +244,25 @@ def _plan(
     single = _octet_capacity(encoding, 0)
     if len(data) <= single:
         return [len(data)], single
-    per_part = _octet_capacity(encoding, _UDH_OCTETS[method])
-    fill = 0 if method is Method.SAR else fill_bits_after(_UDH_OCTETS[method])
+    per_part = _octet_capacity(encoding, _udh_octets(method))
+    fill = 0 if method is Method.SAR else fill_bits_after(_udh_octets(method))
     return _cut(data, encoding, per_part, max_parts, fill if packed else None), per_part
+
+
+_SEQ_OCTET: Final = tuple(bytes((seq,)) for seq in range(256))
+
+
+def _udh_prefix(method: Method, reference: int, total: int) -> bytes:
+    """The concatenation UDH of every part but its last octet (the sequence number).
+
+    Equal to `build_udh([concat_element(reference, total, seq, ...)])[:-1]`,
+    which the tests check; built once per message instead of once per part.
+    """
+    if method is Method.UDH8:
+        return bytes((5, IEI_CONCAT_8, 3, reference, total))
+    if method is Method.UDH16:
+        return bytes((6, IEI_CONCAT_16, 4, reference >> 8, reference & 0xFF, total))
+    return b""  # SAR and PAYLOAD carry no UDH
 
 
 def _build(
@@ -243,20 +277,25 @@ def _build(
     _check(method, reference, max_parts)
     ends, _ = _plan(data, encoding, method, max_parts, packed)
     total = len(ends)
+    # Everything that does not depend on the part is settled before the loop.
+    prefix = _udh_prefix(method, reference, total) if total > 1 else b""
+    fill = fill_bits_after(len(prefix) + 1) if prefix else 0
+    pack = packed and encoding is Encoding.GSM7
+    sar = total > 1 and method is Method.SAR
+    per_unit = _octets_per_unit(encoding)
     parts: list[Part] = []
     start = 0
     for seq, end in enumerate(ends, start=1):
         chunk = data[start:end]
-        udh = b""
-        sar = None
-        if total > 1 and method is Method.SAR:
-            sar = Concat(reference, total, seq)
-        elif total > 1:
-            udh = build_udh([concat_element(reference, total, seq, wide=method is Method.UDH16)])
-        payload = chunk
-        if packed and encoding is Encoding.GSM7:
-            payload = pack_septets(chunk, fill_bits=fill_bits_after(len(udh)))
-        parts.append(Part(payload, udh, sar, data_coding, _units(encoding, len(chunk))))
+        parts.append(
+            Part(
+                pack_septets(chunk, fill_bits=fill) if pack else chunk,
+                prefix + _SEQ_OCTET[seq] if prefix else b"",
+                Concat(reference, total, seq) if sar else None,
+                data_coding,
+                (end - start) // per_unit,
+            )
+        )
         start = end
     return Segmented(
         encoding, data_coding, method, packed, _units(encoding, len(data)), tuple(parts)
@@ -284,15 +323,31 @@ def split_text(
     `EncodingUnavailable` (no data_coding for it on this upstream),
     `TooManyParts`/`MessageTooLong`, or `LocalTextError` for a bad argument.
     """
-    if encoding is None:
-        encoding = choose_encoding(text, smsc_default=smsc_default, allow_latin1=allow_latin1)
-    data_coding = data_coding_for(encoding, smsc_default, message_class)
     _check(method, reference, max_parts)
+    encoding, data = _encode_cheapest(text, encoding, smsc_default, allow_latin1, method, max_parts)
+    data_coding = data_coding_for(encoding, smsc_default, message_class)
+    return _build(data, encoding, data_coding, method, reference, packed, max_parts)
+
+
+def _encode_cheapest(
+    text: str,
+    encoding: Encoding | None,
+    smsc_default: SmscDefault,
+    allow_latin1: bool,
+    method: Method,
+    max_parts: int,
+) -> tuple[Encoding, bytes]:
+    """`encoding` (or the cheapest one) and the text encoded in it, encoding once."""
     if method is not Method.PAYLOAD and len(text) > 2 * max_parts * MAX_USER_DATA_OCTETS:
         # Every character costs at least one encoded octet: refuse before encoding.
         raise TooManyParts(len(text) // MAX_USER_DATA_OCTETS, max_parts)
-    data = encode(text, encoding)
-    return _build(data, encoding, data_coding, method, reference, packed, max_parts)
+    if encoding is None and smsc_default is SmscDefault.GSM7:
+        septets = gsm_encode_or_none(text)
+        if septets is not None:
+            return Encoding.GSM7, septets
+    if encoding is None:
+        encoding = choose_encoding(text, smsc_default=smsc_default, allow_latin1=allow_latin1)
+    return encoding, encode(text, encoding)
 
 
 def split_binary(
@@ -327,13 +382,9 @@ def analyze(
 
     Raises what `split_text` raises.
     """
-    if encoding is None:
-        encoding = choose_encoding(text, smsc_default=smsc_default, allow_latin1=allow_latin1)
-    data_coding = data_coding_for(encoding, smsc_default, message_class)
     _check(method, 0, max_parts)
-    if method is not Method.PAYLOAD and len(text) > 2 * max_parts * MAX_USER_DATA_OCTETS:
-        raise TooManyParts(len(text) // MAX_USER_DATA_OCTETS, max_parts)
-    data = encode(text, encoding)
+    encoding, data = _encode_cheapest(text, encoding, smsc_default, allow_latin1, method, max_parts)
+    data_coding = data_coding_for(encoding, smsc_default, message_class)
     ends, per_part = _plan(data, encoding, method, max_parts, packed)
     return Analysis(
         encoding,
