@@ -137,6 +137,9 @@ def test_packed_round_trip_without_count(text: str, fill: int) -> None:
         (b"a\x1b\x01", 1, "0x01"),  # no such extension character
         (b"\x1b\x1b", 0, "0x1B"),  # escape to an undefined second table
         (b"\x1b\x0d", 0, "0x0D"),  # CR2: not one of the ten characters
+        (b"a\x90\x1b\x01", 1, "0x90"),  # the first of two faults is reported
+        (b"a\x1b\x01\x90", 1, "0x01"),
+        (b"\x1b\x90", 0, "0x90"),
     ],
 )
 def test_strict_decoding_names_the_bad_octet(data: bytes, offset: int, fragment: str) -> None:

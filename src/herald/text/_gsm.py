@@ -108,8 +108,10 @@ _ESCAPED_STRICT: Final[dict[str, str]] = {
     BASIC_TABLE[code]: char for code, char in EXTENSION_TABLE.items()
 }
 _ESCAPE_PAIR: Final = re.compile("\x1b(.?)", re.DOTALL)
-_BAD_ESCAPE: Final = re.compile(
-    b"\x1b(?:[^" + re.escape(bytes(sorted(EXTENSION_TABLE))) + b"]|\\Z)"
+# Strict mode: the first octet above 0x7F, or escape not followed by one of
+# the ten extension codes, whichever comes first.
+_STRICT_BAD: Final = re.compile(
+    b"[\x80-\xff]|\x1b(?:[^" + re.escape(bytes(sorted(EXTENSION_TABLE))) + b"]|\\Z)"
 )
 
 
@@ -125,9 +127,11 @@ _ASCII_ESCAPED: Final[dict[int, bytes]] = {
 _ASCII_TO_GSM: Final = bytes(
     BASIC_TABLE.index(chr(b)) if b in _ASCII_DIRECT else b for b in range(256)
 )
-# No septet produced from a direct character equals an escaped character's
-# octet, so escapes can be substituted after the table translation.
-assert not set(_ASCII_TO_GSM[b] for b in _ASCII_DIRECT) & set(_ASCII_ESCAPED)
+# No septet produced from a direct character, and no octet of an escape pair,
+# equals an escaped character's octet: escapes can be substituted one after
+# the other once the table translation is done.
+assert not {_ASCII_TO_GSM[b] for b in _ASCII_DIRECT} & set(_ASCII_ESCAPED)
+assert not set(b"".join(_ASCII_ESCAPED.values())) & set(_ASCII_ESCAPED)
 _ASCII_ESCAPED_OCTETS: Final = bytes(sorted(_ASCII_ESCAPED))
 
 
@@ -155,7 +159,7 @@ def _fold_lenient(match: re.Match[str]) -> str:
 
 
 def _fold_strict(match: re.Match[str]) -> str:
-    return _ESCAPED_STRICT[match[1]]  # validated beforehand by _BAD_ESCAPE
+    return _ESCAPED_STRICT[match[1]]  # validated beforehand by _STRICT_BAD
 
 
 def gsm_encode(text: str) -> bytes:
@@ -197,18 +201,17 @@ def gsm_decode(septets: bytes, *, strict: bool = True) -> str:
     Raises `DecodeError` in strict mode only; never raises in lenient mode.
     """
     if strict:
-        bad = _BAD_ESCAPE.search(septets)
+        bad = _STRICT_BAD.search(septets)
         if bad is not None:
-            reason = "escape at end of data" if bad.end() - bad.start() == 1 else (
-                f"unknown extension code 0x{septets[bad.start() + 1]:02X}"
-            )
-            raise DecodeError("GSM 7-bit", bad.start(), reason)
-        try:
-            text = codecs.charmap_decode(septets, "strict", _DECODE_TABLE)[0]
-        except UnicodeDecodeError as exc:
-            raise DecodeError(
-                "GSM 7-bit", exc.start, f"octet 0x{septets[exc.start]:02X} is not a septet"
-            ) from None
+            at = bad.start()
+            if septets[at] != ESCAPE:
+                reason = f"octet 0x{septets[at]:02X} is not a septet"
+            elif bad.end() - at == 1:
+                reason = "escape at end of data"
+            else:
+                reason = f"unknown extension code 0x{septets[at + 1]:02X}"
+            raise DecodeError("GSM 7-bit", at, reason)
+        text = codecs.charmap_decode(septets, "strict", _DECODE_TABLE)[0]
         return _ESCAPE_PAIR.sub(_fold_strict, text) if "\x1b" in text else text
     text = codecs.charmap_decode(septets, "replace", _DECODE_TABLE)[0]
     return _ESCAPE_PAIR.sub(_fold_lenient, text) if "\x1b" in text else text

@@ -82,6 +82,8 @@ class Method(enum.Enum):
     PAYLOAD = "payload"  # one PDU, whole body in message_payload
 
 
+_CR: Final = 0x0D
+_SEQ_OCTET: Final = tuple(bytes((seq,)) for seq in range(256))
 
 # Hot-path helpers compare members by identity: on Python 3.11 an Enum-keyed
 # dict lookup runs Enum.__hash__ in Python, which dominated the per-part cost.
@@ -101,7 +103,6 @@ def _udh_octets(method: Method) -> int:
     if method is Method.UDH8:
         return 6
     return 0 if method is Method.PAYLOAD else 7
-_CR: Final = 0x0D
 
 
 def _octet_capacity(encoding: Encoding, udh_octets: int) -> int:
@@ -230,7 +231,7 @@ def _check(method: Method, reference: int, max_parts: int) -> None:
 
 
 def _units(encoding: Encoding, octets: int) -> int:
-    return octets // 2 if encoding is Encoding.UCS2 else octets
+    return octets // _octets_per_unit(encoding)
 
 
 def _plan(
@@ -247,9 +248,6 @@ def _plan(
     per_part = _octet_capacity(encoding, _udh_octets(method))
     fill = 0 if method is Method.SAR else fill_bits_after(_udh_octets(method))
     return _cut(data, encoding, per_part, max_parts, fill if packed else None), per_part
-
-
-_SEQ_OCTET: Final = tuple(bytes((seq,)) for seq in range(256))
 
 
 def _udh_prefix(method: Method, reference: int, total: int) -> bytes:
