@@ -111,6 +111,10 @@ function smOptions(spec) {
   for (const key of passthrough) {
     if (spec[key] !== undefined) options[key] = spec[key];
   }
+  // Any other optional parameter node-smpp knows by name (SMPP 3.4 §5.3.2).
+  for (const key of Object.keys(spec)) {
+    if (smpp.tlvs[key] !== undefined && options[key] === undefined) options[key] = spec[key];
+  }
   if (spec.payload) {
     options.message_payload = messageValue(spec);
   } else {
