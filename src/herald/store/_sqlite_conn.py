@@ -30,8 +30,8 @@ class SQLiteConfig:
     - ``synchronous``: ``"NORMAL"`` survives a process crash, ``"FULL"`` also
       power loss (see the module docstring).
     - ``commit_interval``: seconds the writer waits for more writes after the
-      first of a batch, 0 to commit as soon as the previous commit is done
-      (writes that arrive meanwhile form the next batch).
+      first of a batch; 0 (the default) commits as soon as the previous
+      commit is done, and writes that arrive meanwhile form the next batch.
     - ``max_batch``: rows per transaction at most.
     - ``max_pending``: writes waiting for the writer before new ones get
       :class:`StoreBusy` (memory bound under overload).
