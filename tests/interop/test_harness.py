@@ -192,8 +192,8 @@ RECEIPT_FIRST = "4915100001"
 def test_kannel_through_node_server_texts_receipts_mo_and_early_receipt() -> None:
     with NodeSmppServer(accounts=ACCOUNT, receipt_before_resp=[RECEIPT_FIRST]) as smsc, \
             Kannel(Smsc(port=smsc.port, system_id="esme1", password="secret12")) as kannel:
-        gsm = kannel.send(PHONE, GSM_TEXT, from_="herald")
-        ucs2 = kannel.send(PHONE, UCS2_TEXT, from_="herald", coding=Coding.UCS2)
+        gsm = kannel.send(PHONE, "herald", GSM_TEXT)
+        ucs2 = kannel.send(PHONE, "herald", UCS2_TEXT, coding=Coding.UCS2)
         delivered = [kannel.wait_for_dlr(t.ref, DlrType.DELIVERED) for t in (gsm, ucs2)]
         acks = [kannel.wait_for_dlr(t.ref, DlrType.SMSC_ACK) for t in (gsm, ucs2)]
         received = smsc.submits(2)
@@ -204,7 +204,7 @@ def test_kannel_through_node_server_texts_receipts_mo_and_early_receipt() -> Non
         # Kannel 1.4.5 quirk, pinned: a receipt that overtakes its submit_sm_resp
         # is acknowledged to the SMSC and then lost (the receipts above, in the
         # usual order, show that the harness itself delivers them).
-        lost = kannel.send(RECEIPT_FIRST, "receipt first", from_="herald")
+        lost = kannel.send(RECEIPT_FIRST, "herald", "receipt first")
         kannel.wait_for_dlr(lost.ref, DlrType.SMSC_ACK)
         early = smsc.wait_for(lambda e: e.get("event") == "deliver_sm_resp"
                               and e.get("tag") == f"receipt:{smsc.submits()[-1].message_id}")

@@ -11,7 +11,7 @@ shows the SMPP connection online and the smsbox attached. ``stop()`` always
 terminates both (SIGTERM, then SIGKILL) and removes the temporary directory.
 
     with Kannel(Smsc(port=server_port, system_id="esme1", password="secret12")) as k:
-        ticket = k.send("4915112345", "Hello €", from_="herald")
+        ticket = k.send("4915112345", "herald", "Hello €")
         dlr = k.wait_for_dlr(ticket.ref, DlrType.DELIVERED, timeout=5)
         assert dlr.foreign_id == the_id_the_server_gave
 
@@ -492,7 +492,7 @@ class Kannel:
     # ---- sending -------------------------------------------------------------------
 
     def send(
-        self, to: str, text: str | bytes, *, from_: str = "4900000", coding: Coding | None = None,
+        self, to: str, from_: str, text: str | bytes, *, coding: Coding | None = None,
         dlr_mask: DlrType | None = ALL_DLR, dlr_url: str | None = None,
         udh: bytes | None = None, extra: Mapping[str, str] | None = None,
     ) -> SendTicket:
@@ -536,12 +536,12 @@ class Kannel:
                               status=exc.code, logs=self.log_tails()) from exc
 
     async def asend(
-        self, to: str, text: str | bytes, *, from_: str = "4900000", coding: Coding | None = None,
+        self, to: str, from_: str, text: str | bytes, *, coding: Coding | None = None,
         dlr_mask: DlrType | None = ALL_DLR, dlr_url: str | None = None,
         udh: bytes | None = None, extra: Mapping[str, str] | None = None,
     ) -> SendTicket:
         return await asyncio.to_thread(
-            lambda: self.send(to, text, from_=from_, coding=coding, dlr_mask=dlr_mask,
+            lambda: self.send(to, from_, text, coding=coding, dlr_mask=dlr_mask,
                               dlr_url=dlr_url, udh=udh, extra=extra)
         )
 
