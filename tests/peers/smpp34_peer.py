@@ -241,7 +241,14 @@ class Smpp34Server:
     def _spawn(self, coro: Any) -> None:
         task: asyncio.Task[None] = asyncio.create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        """Keep a failed answer task's error (for the test to see) instead of losing it
+        to asyncio's "exception was never retrieved" at garbage collection."""
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.failure = task.exception()
 
     async def _answer(self, event: Any) -> None:
         esme = self._esmes.get(event.session_id)
