@@ -409,8 +409,8 @@ def parse_data(buf: bytes) -> tuple[RoutingLabel, int, int, int | None, int | No
     if pd is None:
         raise M3uaError("DATA without protocol data", n, Code.MISSING_PARAMETER)
     start, stop = pd
-    if stop - start < _LABEL_LENGTH:
-        raise M3uaError("protocol data shorter than the routing label", start - 2,
+    if stop - start <= _LABEL_LENGTH:
+        raise M3uaError("protocol data without user data", start - 2,
                         Code.PARAMETER_FIELD_ERROR)
     raw = buf[start : start + _LABEL_LENGTH]
     label = _LABEL_CACHE.get(raw)
