@@ -159,7 +159,24 @@ def _fold_lenient(match: re.Match[str]) -> str:
 
 
 def _fold_strict(match: re.Match[str]) -> str:
-    return _ESCAPED_STRICT[match[1]]  # validated beforehand by _STRICT_BAD
+    follower = match[1]
+    folded = _ESCAPED_STRICT.get(follower)
+    if folded is None:
+        # The follower is a basic-table character: its index is the octet.
+        raise _fault(b"\x1b" + bytes((BASIC_TABLE.index(follower),)) if follower else b"\x1b",
+                     0, match.start())
+    return folded
+
+
+def _fault(septets: bytes, at: int, offset: int) -> DecodeError:
+    """The error for the bad octet or escape at `septets[at]`, reported at `offset`."""
+    if septets[at] != ESCAPE:
+        reason = f"octet 0x{septets[at]:02X} is not a septet"
+    elif at + 1 == len(septets):
+        reason = "escape at end of data"
+    else:
+        reason = f"unknown extension code 0x{septets[at + 1]:02X}"
+    return DecodeError("GSM 7-bit", offset, reason)
 
 
 def gsm_encode(text: str) -> bytes:
@@ -201,17 +218,13 @@ def gsm_decode(septets: bytes, *, strict: bool = True) -> str:
     Raises `DecodeError` in strict mode only; never raises in lenient mode.
     """
     if strict:
-        bad = _STRICT_BAD.search(septets)
-        if bad is not None:
-            at = bad.start()
-            if septets[at] != ESCAPE:
-                reason = f"octet 0x{septets[at]:02X} is not a septet"
-            elif bad.end() - at == 1:
-                reason = "escape at end of data"
-            else:
-                reason = f"unknown extension code 0x{septets[at + 1]:02X}"
-            raise DecodeError("GSM 7-bit", at, reason)
+        if not septets.isascii():
+            # Always an error; report whichever fault comes first.
+            bad = _STRICT_BAD.search(septets)
+            at = bad.start() if bad is not None else 0
+            raise _fault(septets, at, at)
         text = codecs.charmap_decode(septets, "strict", _DECODE_TABLE)[0]
+        # One octet per character, so a match position is the byte offset.
         return _ESCAPE_PAIR.sub(_fold_strict, text) if "\x1b" in text else text
     text = codecs.charmap_decode(septets, "replace", _DECODE_TABLE)[0]
     return _ESCAPE_PAIR.sub(_fold_lenient, text) if "\x1b" in text else text
