@@ -1,0 +1,375 @@
+"""herald's configuration: one typed, validated object per component.
+
+Read from ``herald.toml`` (TOML) at the edge, by `load_config`; everything
+below receives the typed objects. Every field is documented with its unit.
+A bad value raises `ConfigError` naming the field path (``connectors[1].tps``),
+so a user can fix the file without reading code.
+
+Secrets (connector passwords) may be written inline or, better, named by
+``password_env``; they never appear in ``repr``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from herald.smpp.message_id import IdPolicy
+from herald.text import SmscDefault
+
+__all__ = [
+    "DEFAULT_DATA_DIR",
+    "ConfigError",
+    "ConnectorConfig",
+    "HeraldConfig",
+    "HttpConfig",
+    "RouteConfig",
+    "SmppServerConfig",
+    "WebhookConfig",
+    "load_config",
+    "parse_config",
+    "parse_listen",
+]
+
+DEFAULT_DATA_DIR: Final = Path("herald-data")
+BIND_TYPES: Final = ("transmitter", "receiver", "transceiver")
+
+# Hostile or mistyped values that would make herald misbehave rather than fail.
+MAX_BINDS_PER_CONNECTOR: Final = 64
+MAX_WINDOW: Final = 1024
+MAX_TPS: Final = 100_000.0
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; ``path`` names the offending field."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
+        self.message = message
+
+
+def parse_listen(value: str, path: str, default_port: int) -> tuple[str, int]:
+    """``"127.0.0.1:2775"``, ``"[::1]:2775"``, ``":2775"`` or ``"host"`` -> (host, port)."""
+    text = value.strip()
+    host, port = text, default_port
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise ConfigError(path, f"unterminated IPv6 literal in {value!r}")
+        host, rest = text[1:end], text[end + 1 :]
+        if rest:
+            if not rest.startswith(":"):
+                raise ConfigError(path, f"expected ':port' after ']' in {value!r}")
+            port = _port(rest[1:], path)
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+        port = _port(port_text, path)
+    host = host or "127.0.0.1"
+    if host != "localhost":
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ConfigError(path, f"{host!r} is not an IP address") from None
+    return host, port
+
+
+def _port(text: str, path: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise ConfigError(path, f"port must be 0..65535, got {text!r}")
+    return int(text)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpConfig:
+    host: str = "127.0.0.1"  # binding wider is an explicit setting
+    port: int = 8080
+    # Requests per second each account may make to the API (token bucket, burst = 2 s).
+    default_account_rate: float = 5000.0
+
+
+@dataclass(frozen=True, slots=True)
+class SmppServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 2775
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # Seconds a new connection may stay unbound before it is closed.
+    session_init_timeout: float = 10.0
+    # Seconds of silence before herald sends enquire_link to a customer bind.
+    enquire_link_interval: float = 30.0
+    # Requests a customer may leave unanswered before herald stops reading.
+    window: int = 64
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorConfig:
+    """One upstream operator connection (herald is the ESME)."""
+
+    name: str
+    host: str
+    port: int
+    system_id: str
+    password: str = field(repr=False)
+    system_type: str = ""
+    bind_type: str = "transceiver"
+    binds: int = 1  # simultaneous binds; they share one token bucket
+    window: int = 10  # unacknowledged submit_sm per bind
+    tps: float = 50.0  # submit_sm per second across all binds of this connector
+    receipt_id_policy: IdPolicy = IdPolicy.AS_IS
+    smsc_default: SmscDefault = SmscDefault.GSM7  # what data_coding 0 means upstream
+    tls: bool = False
+    tls_verify: bool = True
+    enquire_link_interval: float = 30.0  # seconds
+    response_timeout: float = 30.0  # seconds before an unanswered submit_sm is retried
+    reconnect_min: float = 1.0  # seconds; backoff doubles up to reconnect_max
+    reconnect_max: float = 60.0
+    source_ton: int | None = None  # override the customer's TON/NPI when set
+    source_npi: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RouteConfig:
+    """Destinations starting with ``prefix`` (E.164 digits, no '+') go to ``connectors``,
+    tried in order; the first that accepts wins, a permanent failure moves on."""
+
+    prefix: str
+    connectors: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookConfig:
+    timeout: float = 10.0  # seconds per POST
+    max_attempts: int = 12
+    backoff_min: float = 1.0  # seconds; doubles per attempt up to backoff_max
+    backoff_max: float = 600.0
+    concurrency: int = 32  # POSTs in flight at once
+
+
+@dataclass(frozen=True, slots=True)
+class HeraldConfig:
+    data_dir: Path = DEFAULT_DATA_DIR
+    http: HttpConfig = HttpConfig()
+    smpp: SmppServerConfig = SmppServerConfig()
+    webhooks: WebhookConfig = WebhookConfig()
+    connectors: tuple[ConnectorConfig, ...] = ()
+    routes: tuple[RouteConfig, ...] = ()
+
+    def connector(self, name: str) -> ConnectorConfig:
+        for c in self.connectors:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+
+# -- parsing --------------------------------------------------------------------
+
+
+class _Table:
+    """Typed reads from one TOML table, each error naming its path; unknown keys rejected."""
+
+    def __init__(self, data: Mapping[str, Any], path: str) -> None:
+        if not isinstance(data, Mapping):
+            raise ConfigError(path, "must be a table")
+        self.data = data
+        self.path = path
+        self.used: set[str] = set()
+
+    def at(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+        self.used.add(key)
+        if key not in self.data:
+            return default
+        value = self.data[key]
+        if isinstance(value, bool) and kind in (int, float, (int, float)):
+            raise ConfigError(self.at(key), "must be a number, not a boolean")
+        if not isinstance(value, kind):
+            names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+            raise ConfigError(self.at(key), f"must be {names}, got {type(value).__name__}")
+        return value
+
+    def number(self, key: str, default: float, low: float, high: float) -> float:
+        value = float(self.get(key, (int, float), default))
+        if not (math.isfinite(value) and low <= value <= high):
+            raise ConfigError(self.at(key), f"must be between {low:g} and {high:g}, got {value:g}")
+        return value
+
+    def integer(self, key: str, default: int, low: int, high: int) -> int:
+        value = int(self.get(key, int, default))
+        if not low <= value <= high:
+            raise ConfigError(self.at(key), f"must be between {low} and {high}, got {value}")
+        return value
+
+    def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
+        value = str(self.get(key, str, default))
+        if value not in choices:
+            raise ConfigError(self.at(key), f"must be one of {', '.join(choices)}; got {value!r}")
+        return value
+
+    def required(self, key: str, kind: type) -> Any:
+        if key not in self.data:
+            raise ConfigError(self.at(key), "is required")
+        return self.get(key, kind, None)
+
+    def finish(self) -> None:
+        unknown = sorted(set(self.data) - self.used)
+        if unknown:
+            raise ConfigError(self.at(unknown[0]), "unknown setting")
+
+
+def _http(t: _Table) -> HttpConfig:
+    host, port = parse_listen(t.get("listen", str, "127.0.0.1:8080"), t.at("listen"), 8080)
+    rate = t.number("default_account_rate", 5000.0, 0.1, MAX_TPS)
+    t.finish()
+    return HttpConfig(host=host, port=port, default_account_rate=rate)
+
+
+def _smpp(t: _Table, base: Path) -> SmppServerConfig:
+    host, port = parse_listen(t.get("listen", str, "127.0.0.1:2775"), t.at("listen"), 2775)
+    cert, key = t.get("tls_cert", str, None), t.get("tls_key", str, None)
+    if (cert is None) != (key is None):
+        raise ConfigError(t.at("tls_cert"), "tls_cert and tls_key go together")
+    config = SmppServerConfig(
+        host=host,
+        port=port,
+        tls_cert=base / cert if cert else None,
+        tls_key=base / key if key else None,
+        session_init_timeout=t.number("session_init_timeout", 10.0, 0.1, 3600),
+        enquire_link_interval=t.number("enquire_link_interval", 30.0, 1, 3600),
+        window=t.integer("window", 64, 1, MAX_WINDOW),
+    )
+    t.finish()
+    return config
+
+
+def _webhooks(t: _Table) -> WebhookConfig:
+    config = WebhookConfig(
+        timeout=t.number("timeout", 10.0, 0.1, 300),
+        max_attempts=t.integer("max_attempts", 12, 1, 100),
+        backoff_min=t.number("backoff_min", 1.0, 0.01, 3600),
+        backoff_max=t.number("backoff_max", 600.0, 0.01, 86400),
+        concurrency=t.integer("concurrency", 32, 1, 1024),
+    )
+    if config.backoff_max < config.backoff_min:
+        raise ConfigError(t.at("backoff_max"), "must not be below backoff_min")
+    t.finish()
+    return config
+
+
+def _password(t: _Table, env: Mapping[str, str]) -> str:
+    inline = t.get("password", str, None)
+    var = t.get("password_env", str, None)
+    if (inline is None) == (var is None):
+        raise ConfigError(t.at("password"), "give exactly one of password or password_env")
+    if var is not None:
+        if var not in env:
+            raise ConfigError(t.at("password_env"), f"environment variable {var} is not set")
+        return env[var]
+    return str(inline)
+
+
+def _enum(t: _Table, key: str, enum_type: Any, default: Any) -> Any:
+    names = tuple(m.value for m in enum_type)
+    return enum_type(t.choice(key, default.value, names))
+
+
+def _connector(t: _Table, env: Mapping[str, str]) -> ConnectorConfig:
+    name = t.required("name", str)
+    if not name or not name.replace("-", "").replace("_", "").isalnum():
+        raise ConfigError(t.at("name"), "must be letters, digits, '-' or '_'")
+    tls = t.get("tls", bool, False)
+    config = ConnectorConfig(
+        name=name,
+        host=t.required("host", str),
+        port=_port(str(t.required("port", int)), t.at("port")),
+        system_id=t.required("system_id", str),
+        password=_password(t, env),
+        system_type=t.get("system_type", str, ""),
+        bind_type=t.choice("bind_type", "transceiver", BIND_TYPES),
+        binds=t.integer("binds", 1, 1, MAX_BINDS_PER_CONNECTOR),
+        window=t.integer("window", 10, 1, MAX_WINDOW),
+        tps=t.number("tps", 50.0, 0.01, MAX_TPS),
+        receipt_id_policy=_enum(t, "receipt_id_policy", IdPolicy, IdPolicy.AS_IS),
+        smsc_default=_enum(t, "data_coding_0", SmscDefault, SmscDefault.GSM7),
+        tls=tls,
+        tls_verify=t.get("tls_verify", bool, True),
+        enquire_link_interval=t.number("enquire_link_interval", 30.0, 1, 3600),
+        response_timeout=t.number("response_timeout", 30.0, 0.1, 3600),
+        reconnect_min=t.number("reconnect_min", 1.0, 0.01, 3600),
+        reconnect_max=t.number("reconnect_max", 60.0, 0.01, 86400),
+        source_ton=t.get("source_ton", int, None),
+        source_npi=t.get("source_npi", int, None),
+    )
+    if len(config.system_id) > 15:
+        raise ConfigError(t.at("system_id"), "SMPP 3.4 allows at most 15 characters")
+    if config.reconnect_max < config.reconnect_min:
+        raise ConfigError(t.at("reconnect_max"), "must not be below reconnect_min")
+    t.finish()
+    return config
+
+
+def _route(t: _Table, known: set[str]) -> RouteConfig:
+    prefix = t.get("prefix", str, "").lstrip("+")
+    if prefix and not prefix.isdigit():
+        raise ConfigError(t.at("prefix"), f"must be digits (an E.164 prefix), got {prefix!r}")
+    names = t.required("connectors", list)
+    if not names:
+        raise ConfigError(t.at("connectors"), "must name at least one connector")
+    for i, name in enumerate(names):
+        if name not in known:
+            raise ConfigError(f"{t.at('connectors')}[{i}]", f"no connector named {name!r}")
+    t.finish()
+    return RouteConfig(prefix=prefix, connectors=tuple(names))
+
+
+def parse_config(
+    data: Mapping[str, Any], *, base: Path = Path("."), env: Mapping[str, str] | None = None
+) -> HeraldConfig:
+    """Validate a parsed TOML document into a `HeraldConfig` (raises `ConfigError`)."""
+    env = os.environ if env is None else env
+    top = _Table(data, "")
+    data_dir = Path(top.get("data_dir", str, str(DEFAULT_DATA_DIR)))
+    http = _http(_Table(top.get("http", dict, {}), "http"))
+    smpp = _smpp(_Table(top.get("smpp", dict, {}), "smpp"), base)
+    webhooks = _webhooks(_Table(top.get("webhooks", dict, {}), "webhooks"))
+    connectors = tuple(
+        _connector(_Table(c, f"connectors[{i}]"), env)
+        for i, c in enumerate(top.get("connectors", list, []))
+    )
+    seen: set[str] = set()
+    for i, c in enumerate(connectors):
+        if c.name in seen:
+            raise ConfigError(f"connectors[{i}].name", f"duplicate connector name {c.name!r}")
+        seen.add(c.name)
+    routes = tuple(
+        _route(_Table(r, f"routes[{i}]"), seen) for i, r in enumerate(top.get("routes", list, []))
+    )
+    top.finish()
+    return HeraldConfig(
+        data_dir=data_dir if data_dir.is_absolute() else base / data_dir,
+        http=http,
+        smpp=smpp,
+        webhooks=webhooks,
+        connectors=connectors,
+        routes=routes,
+    )
+
+
+def load_config(path: Path, *, env: Mapping[str, str] | None = None) -> HeraldConfig:
+    """Read and validate ``herald.toml``; relative paths are relative to the file."""
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError("", f"{path}: no such file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("", f"{path}: {exc}") from None
+    return parse_config(data, base=path.parent, env=env)

@@ -1,0 +1,104 @@
+"""herald.toml validation: every mistake names its field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from herald.config import ConfigError, load_config, parse_config, parse_listen
+from herald.smpp.message_id import IdPolicy
+from herald.text import SmscDefault
+
+GOOD = {
+    "data_dir": "data",
+    "http": {"listen": "127.0.0.1:9080"},
+    "smpp": {"listen": "[::1]:2776", "window": 32},
+    "connectors": [
+        {
+            "name": "op-a", "host": "127.0.0.1", "port": 2775, "system_id": "herald",
+            "password_env": "OPA_PW", "binds": 2, "window": 20, "tps": 30,
+            "receipt_id_policy": "hex_to_dec", "data_coding_0": "latin1",
+        },
+        {"name": "op-b", "host": "127.0.0.1", "port": 2776, "system_id": "h", "password": "pw"},
+    ],
+    "routes": [
+        {"prefix": "+44", "connectors": ["op-a", "op-b"]},
+        {"prefix": "", "connectors": ["op-b"]},
+    ],
+}
+
+
+def test_a_full_config_parses_into_typed_values(tmp_path: Path) -> None:
+    config = parse_config(GOOD, base=tmp_path, env={"OPA_PW": "s3cret-long-pw"})
+    assert config.data_dir == tmp_path / "data"
+    assert (config.http.host, config.http.port) == ("127.0.0.1", 9080)
+    assert (config.smpp.host, config.smpp.port, config.smpp.window) == ("::1", 2776, 32)
+    a = config.connector("op-a")
+    assert a.password == "s3cret-long-pw"
+    assert a.receipt_id_policy is IdPolicy.HEX_TO_DEC
+    assert a.smsc_default is SmscDefault.LATIN1
+    assert (a.binds, a.window, a.tps) == (2, 20, 30.0)
+    assert config.routes[0].prefix == "44"
+    assert config.routes[0].connectors == ("op-a", "op-b")
+
+
+def test_secrets_stay_out_of_repr(tmp_path: Path) -> None:
+    config = parse_config(GOOD, base=tmp_path, env={"OPA_PW": "s3cret-long-pw"})
+    assert "s3cret-long-pw" not in repr(config)
+    assert "'pw'" not in repr(config.connector("op-b"))
+
+
+@pytest.mark.parametrize(
+    ("patch", "path"),
+    [
+        ({"http": {"listen": "example.org:80"}}, "http.listen"),
+        ({"http": {"listen": "127.0.0.1:99999"}}, "http.listen"),
+        ({"smpp": {"window": 0}}, "smpp.window"),
+        ({"smpp": {"colour": "blue"}}, "smpp.colour"),
+        ({"connectors": [{"name": "x", "host": "h", "port": 1, "system_id": "s"}]},
+         "connectors[0].password"),
+        ({"connectors": [{"name": "x", "host": "h", "port": 1, "system_id": "s",
+                          "password": "p", "tps": True}]}, "connectors[0].tps"),
+        ({"connectors": [{"name": "x", "host": "h", "port": 1, "system_id": "s",
+                          "password": "p", "bind_type": "both"}]}, "connectors[0].bind_type"),
+        ({"connectors": [{"name": "x", "host": "h", "port": 1, "system_id": "s" * 16,
+                          "password": "p"}]}, "connectors[0].system_id"),
+        ({"routes": [{"prefix": "44", "connectors": ["nobody"]}]}, "routes[0].connectors[0]"),
+        ({"routes": [{"prefix": "4x", "connectors": ["op-b"]}]}, "routes[0].prefix"),
+    ],
+)
+def test_each_mistake_names_its_field(patch: dict[str, object], path: str) -> None:
+    data = {**GOOD, **patch}
+    if "routes" not in patch and "connectors" in patch:
+        data["routes"] = []
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, env={"OPA_PW": "x"})
+    assert info.value.path == path, str(info.value)
+
+
+def test_missing_password_env_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="OPA_PW is not set") as info:
+        parse_config(GOOD, env={})
+    assert info.value.path == "connectors[0].password_env"
+
+
+def test_listen_forms() -> None:
+    assert parse_listen(":2775", "x", 1) == ("127.0.0.1", 2775)
+    assert parse_listen("0.0.0.0:80", "x", 1) == ("0.0.0.0", 80)
+    assert parse_listen("[::1]", "x", 7) == ("::1", 7)
+
+
+def test_load_reports_syntax_errors_and_missing_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config(tmp_path / "nope.toml")
+    bad = tmp_path / "herald.toml"
+    bad.write_text("[http\nlisten=1")
+    with pytest.raises(ConfigError, match=r"herald\.toml"):
+        load_config(bad)
+
+
+def test_the_shipped_example_is_valid() -> None:
+    example = Path(__file__).resolve().parents[2] / "herald.example.toml"
+    config = load_config(example, env={"OPERATOR_A_PASSWORD": "x", "OPERATOR_B_PASSWORD": "y"})
+    assert config.connectors and config.routes
