@@ -1,0 +1,132 @@
+"""``herald accounts``: secrets printed once, usable, and stored nowhere in clear."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import pytest
+
+from herald.accounts import Accounts, InvalidCredentials, Principal
+from herald.cli import main
+from herald.store import SQLiteConfig, SQLiteStore
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = main(["accounts", *argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def _authenticate(
+    data: Path, *, key: str | None = None, login: tuple[str, str] | None = None
+) -> Principal:
+    async def check() -> Principal:
+        store = SQLiteStore.open(SQLiteConfig(data_dir=data, create=False))
+        accounts = Accounts(store)
+        try:
+            if key is not None:
+                return await accounts.authenticate_api_key(key, 0)
+            assert login is not None
+            return await accounts.authenticate_smpp(*login, 0)
+        finally:
+            accounts.close()
+            await store.aclose()
+
+    return asyncio.run(check())
+
+
+def _stored_bytes(data: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in data.iterdir() if p.is_file())
+
+
+def test_create_prints_a_working_api_key_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    status, out, err = _run(
+        capsys, "create", "acme", "--data-dir", str(data), "--rate-limit", "25",
+        "--callback-url", "https://acme.test/hook",
+    )  # fmt: skip
+    assert (status, err) == (0, "")
+    [key] = re.findall(r"hk_[a-z0-9]{12}_[A-Za-z0-9]{40}", out)
+    assert re.search(r"whsec_[A-Za-z0-9_-]{43}", out)
+    assert _authenticate(data, key=key).account_id == 1
+    assert key.split("_")[2].encode() not in _stored_bytes(data)
+
+    status, out, _ = _run(capsys, "list", "--data-dir", str(data))
+    assert status == 0
+    assert re.search(r"^1\s+acme\s+25\s+4\s+" + key.split("_")[1], out, re.M)
+    assert "https://acme.test/hook" in out
+    assert key not in out and "$argon2" not in out
+
+
+def test_add_smpp_prints_a_working_password_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = str(tmp_path / "data")
+    assert _run(capsys, "create", "acme", "--data-dir", data)[0] == 0
+    status, out, err = _run(
+        capsys, "add-smpp", "acme", "--system-id", "acme_trx", "--data-dir", data
+    )
+    assert (status, err) == (0, "")
+    password = re.search(r"password:\s+(\S+)", out)
+    assert password is not None and len(password[1]) == 8
+    assert _authenticate(Path(data), login=("acme_trx", password[1])).credential == "acme_trx"
+    assert password[1].encode() not in _stored_bytes(Path(data))
+    status, out, _ = _run(capsys, "list", "--data-dir", data)
+    assert "acme_trx" in out and password[1] not in out
+
+    status, out, _ = _run(
+        capsys, "add-smpp", "acme", "--system-id", "long", "--password-length", "20",
+        "--data-dir", data,
+    )  # fmt: skip
+    longer = re.search(r"password:\s+(\S+)", out)
+    assert status == 0 and longer is not None and len(longer[1]) == 20
+
+
+def test_keys_can_be_added_and_revoked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = str(tmp_path / "data")
+    _, first_out, _ = _run(capsys, "create", "acme", "--data-dir", data)
+    status, out, _ = _run(capsys, "issue-key", "acme", "--data-dir", data)
+    [first] = re.findall(r"hk_\S+", first_out)
+    [second] = re.findall(r"hk_\S+", out)
+    assert status == 0 and first != second
+    status, out, _ = _run(capsys, "revoke-key", first.split("_")[1], "--data-dir", data)
+    assert status == 0
+    with pytest.raises(InvalidCredentials, match="revoked"):
+        _authenticate(Path(data), key=first)
+    assert _authenticate(Path(data), key=second).account_id == 1
+    status, _, err = _run(capsys, "revoke-key", first.split("_")[1], "--data-dir", data)
+    assert status == 1 and "no active API key" in err
+
+
+def test_mistakes_get_a_message_and_a_failing_status(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = str(tmp_path / "data")
+    status, out, err = _run(capsys, "list", "--data-dir", data)
+    assert status == 1 and "no herald database" in err
+    assert not (tmp_path / "data").exists()  # looking did not create anything
+    assert _run(capsys, "create", "acme", "--data-dir", data)[0] == 0
+    cases = [
+        (("create", "acme"), "exists"),
+        (("create", "bad name"), "account name"),
+        (("add-smpp", "nobody", "--system-id", "x"), "no account named"),
+        (("add-smpp", "acme", "--system-id", "sixteen-chars-xx"), "system_id"),
+        (("add-smpp", "acme", "--system-id", "ok", "--password-length", "4"), "password length"),
+    ]
+    for argv, message in cases:
+        status, out, err = _run(capsys, *argv, "--data-dir", data)
+        assert status == 1, argv
+        assert message in err, (argv, err)
+        assert "hk_" not in out
+
+
+def test_list_without_accounts_says_how_to_make_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    SQLiteStore.open(SQLiteConfig(data_dir=tmp_path)).close()
+    status, out, _ = _run(capsys, "list", "--data-dir", str(tmp_path))
+    assert status == 0 and "herald accounts create NAME" in out
