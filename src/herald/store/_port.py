@@ -276,9 +276,12 @@ class OutboxStore(Protocol):
         ...
 
     async def purge(self, now: float, *, parked_before: float, dead_before: float) -> int:
-        """Delete expired idempotency records, receipts parked before ``parked_before``
-        (their segment never came) and events given up on before ``dead_before``.
-        Returns the number of rows deleted."""
+        """Delete what is no longer needed; returns the number of rows deleted.
+
+        That is: idempotency records expired at ``now``; receipts parked before
+        ``parked_before`` (their segment never came); events given up on
+        (``retry_outbox(..., None, ...)``) that were created before ``dead_before``.
+        """
         ...
 
 
