@@ -536,8 +536,9 @@ def _enc_address(a: AddressString, isdn: bool = True) -> bytes:
 
 def _enc_imsi(imsi: str) -> bytes:
     raw = encode_tbcd(imsi)
-    if raw is None or not imsi.isdigit() or not 6 <= len(imsi) <= 15:
-        raise EncodeError("an IMSI is 6..15 decimal digits")
+    # TS 29.002 §17.7.8: TBCD-STRING (SIZE (3..8)), i.e. 5..16 digits.
+    if raw is None or not imsi.isdigit() or not 5 <= len(imsi) <= 16:
+        raise EncodeError("an IMSI is 5..16 decimal digits")
     return raw
 
 
