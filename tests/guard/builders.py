@@ -7,8 +7,6 @@ an agreement (GTs 4666...).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from herald.signaling.map_ops import MapAc
 from herald.signaling.map_types import SmRpDaKind
 from herald.signaling.policy import (
@@ -178,4 +176,4 @@ def continue_from_responder(t: float, begin: Facts, opcode: int, **fields: objec
 
 
 def at(f: Facts, t: float) -> Facts:
-    return replace(f, time=t, otid=tid() if f.otid else b"")
+    return f._replace(time=t, otid=tid() if f.otid else b"")

@@ -151,3 +151,31 @@ def test_default_categories_key_on_operation_and_context(
     opcode: int, ac: tuple[int, int] | None, category: Category
 ) -> None:
     assert category_of(opcode, ac) is category
+
+
+@pytest.mark.parametrize("salt", [b"s" * 16, b"t" * 64, b"u" * 65, "sel-ünïcode-salt!".encode()])
+def test_the_engines_hash_is_the_codecs_salted_hash(salt: bytes) -> None:
+    """One published hash across herald: HMAC-SHA256(salt, "kind:id"), truncated."""
+    from herald.signaling.policy.prefix import SubscriberHasher
+    from herald.signaling.privacy import salted_hash
+
+    hasher = SubscriberHasher(salt)
+    for kind, ident in (("imsi", "001010000000001"), ("msisdn", "19995550001"), ("gt", "")):
+        assert hasher(kind, ident) == salted_hash(salt, ident, kind=kind)
+    assert hasher("imsi", "001010000000001") != hasher("msisdn", "001010000000001")
+
+
+def test_prefix_map_finds_the_longest_prefix() -> None:
+    from herald.signaling.policy.prefix import PrefixMap
+
+    table = PrefixMap([("1", "a"), ("199", "b"), ("1999", "c"), ("44", "d")])
+    assert [table.longest(d) for d in ("19990", "1998", "12", "1", "44", "4", "")] == [
+        "c",
+        "b",
+        "a",
+        "a",
+        "d",
+        None,
+        None,
+    ]
+    assert not PrefixMap() and "4455" in table and "55" not in table

@@ -28,6 +28,7 @@ from herald.signaling.map_types import (
     SendAuthenticationInfoArg,
     SendImsiArg,
     SendRoutingInfoArg,
+    SmRpDaKind,
     SmRpOaKind,
     UpdateLocationArg,
     UpdateLocationRes,
@@ -52,84 +53,134 @@ def _lmsi(value: bytes | None) -> str:
     return "" if value is None else value.hex()
 
 
-# Each extractor returns the MAP keyword arguments of Facts for one type.
-_Fields = dict[str, Any]
+# Each extractor returns the MAP fields of Facts, in Facts' order:
+# (imsi, msisdn, lmsi, msc_number, vlr_number, service_centre, sm_rp_da,
+#  tp_pid, delivery_not_intended).
+_Fields = tuple[str, str, str, str, str, str, SmRpDaKind | None, int | None, bool]
+_NONE: _Fields = ("", "", "", "", "", "", None, None, False)
+_MAP_FIELDS = (
+    "imsi",
+    "msisdn",
+    "lmsi",
+    "msc_number",
+    "vlr_number",
+    "service_centre",
+    "sm_rp_da",
+    "tp_pid",
+    "delivery_not_intended",
+)
+_HEAD_FIELDS = (
+    "time",
+    "calling_gt",
+    "called_gt",
+    "calling_ssn",
+    "called_ssn",
+    "opc",
+    "dpc",
+    "direction",
+    "sccp",
+    "tcap",
+    "otid",
+    "dtid",
+    "ac",
+    "ac_other",
+    "component",
+    "opcode",
+    "invokes",
+    "global_opcode",
+)
+# facts_from_message builds Facts positionally: fail at import, not silently,
+# if the two ever disagree.
+if Facts._fields != _HEAD_FIELDS + _MAP_FIELDS:  # pragma: no cover
+    raise ImportError("bridge.py and Facts disagree on the field order")
 
 
 def _sri_sm(a: RoutingInfoForSmArg) -> _Fields:
-    return {
-        "msisdn": a.msisdn.digits,
-        "service_centre": a.service_centre.digits,
-        "delivery_not_intended": a.delivery_not_intended is not None,
-    }
+    return (
+        "",
+        a.msisdn.digits,
+        "",
+        "",
+        "",
+        a.service_centre.digits,
+        None,
+        None,
+        a.delivery_not_intended is not None,
+    )
 
 
 def _forward_sm(a: ForwardSmArg) -> _Fields:
-    oa = a.oa
-    out: _Fields = {
-        "sm_rp_da": a.da.kind,
-        "imsi": a.da.imsi or "",
-        "lmsi": _lmsi(a.da.lmsi),
-        "tp_pid": None if a.tpdu is None else a.tpdu.pid,
-    }
-    if oa.kind is SmRpOaKind.SERVICE_CENTRE:
-        out["service_centre"] = _digits(oa.address)
-    elif oa.kind is SmRpOaKind.MSISDN:
-        out["msisdn"] = _digits(oa.address)
-    return out
+    oa, da = a.oa, a.da
+    oa_digits = _digits(oa.address)
+    return (
+        da.imsi or "",
+        oa_digits if oa.kind == SmRpOaKind.MSISDN else "",
+        _lmsi(da.lmsi),
+        "",
+        "",
+        oa_digits if oa.kind == SmRpOaKind.SERVICE_CENTRE else "",
+        da.kind,
+        None if a.tpdu is None else a.tpdu.pid,
+        False,
+    )
 
 
 def _psi(a: ProvideSubscriberInfoArg) -> _Fields:
-    return {"imsi": a.imsi, "lmsi": _lmsi(a.lmsi)}
+    return (a.imsi, "", _lmsi(a.lmsi), "", "", "", None, None, False)
 
 
 def _ati(a: AnyTimeInterrogationArg) -> _Fields:
-    return {"imsi": a.imsi or "", "msisdn": _digits(a.msisdn)}
+    return (a.imsi or "", _digits(a.msisdn), "", "", "", "", None, None, False)
 
 
 def _sri(a: SendRoutingInfoArg) -> _Fields:
-    return {"msisdn": a.msisdn.digits}
+    return ("", a.msisdn.digits, "", "", "", "", None, None, False)
 
 
 def _ul(a: UpdateLocationArg) -> _Fields:
-    return {
-        "imsi": a.imsi,
-        "msc_number": a.msc_number.digits,
-        "vlr_number": a.vlr_number.digits,
-        "lmsi": _lmsi(a.lmsi),
-    }
+    return (
+        a.imsi,
+        "",
+        _lmsi(a.lmsi),
+        a.msc_number.digits,
+        a.vlr_number.digits,
+        "",
+        None,
+        None,
+        False,
+    )
 
 
 def _isd(a: InsertSubscriberDataArg) -> _Fields:
-    return {"imsi": a.imsi or "", "msisdn": _digits(a.msisdn)}
+    return (a.imsi or "", _digits(a.msisdn), "", "", "", "", None, None, False)
 
 
 def _cl(a: CancelLocationArg) -> _Fields:
-    return {"imsi": a.imsi, "lmsi": _lmsi(a.lmsi)}
+    return (a.imsi, "", _lmsi(a.lmsi), "", "", "", None, None, False)
 
 
 def _prn(a: ProvideRoamingNumberArg) -> _Fields:
-    return {"imsi": a.imsi, "msc_number": a.msc_number.digits, "msisdn": _digits(a.msisdn)}
+    return (a.imsi, _digits(a.msisdn), "", a.msc_number.digits, "", "", None, None, False)
 
 
 def _sai(a: SendAuthenticationInfoArg) -> _Fields:
-    return {"imsi": a.imsi}
+    return (a.imsi, "", "", "", "", "", None, None, False)
 
 
 def _send_imsi(a: SendImsiArg) -> _Fields:
-    return {"msisdn": a.msisdn.digits}
+    return ("", a.msisdn.digits, "", "", "", "", None, None, False)
 
 
 def _psl(a: ProvideSubscriberLocationArg) -> _Fields:
-    return {"imsi": a.imsi or "", "msisdn": _digits(a.msisdn)}
+    return (a.imsi or "", _digits(a.msisdn), "", "", "", "", None, None, False)
 
 
 def _sri_sm_res(r: RoutingInfoForSmRes) -> _Fields:
-    return {"imsi": r.imsi, "msc_number": r.network_node.digits, "lmsi": _lmsi(r.lmsi)}
+    return (r.imsi, "", _lmsi(r.lmsi), r.network_node.digits, "", "", None, None, False)
 
 
 def _ul_res(r: UpdateLocationRes) -> _Fields:
-    return {}
+    return _NONE
 
 
 _EXTRACTORS: dict[type, Callable[[Any], _Fields]] = {
@@ -149,17 +200,28 @@ _EXTRACTORS: dict[type, Callable[[Any], _Fields]] = {
     UpdateLocationRes: _ul_res,
 }
 
+_KIND_OF: dict[type, ComponentKind] = {
+    Invoke: ComponentKind.INVOKE,
+    ReturnError: ComponentKind.RETURN_ERROR,
+    Reject: ComponentKind.REJECT,
+}
 
-def _component_kind(c: Invoke | ReturnResult | ReturnError | Reject) -> ComponentKind:
-    if isinstance(c, Invoke):
-        return ComponentKind.INVOKE
-    if isinstance(c, ReturnResult):
-        return (
-            ComponentKind.RETURN_RESULT_LAST if c.last else ComponentKind.RETURN_RESULT_NOT_LAST
-        )
-    if isinstance(c, ReturnError):
-        return ComponentKind.RETURN_ERROR
-    return ComponentKind.REJECT
+# Application-context OID -> (id, version) or None; a handful of distinct
+# values in practice. Cleared whole if hostile traffic floods it.
+_AC_CACHE: dict[tuple[int, ...], tuple[int, int] | None] = {}
+AC_CACHE_LIMIT = 4096
+
+
+def _map_ac(oid: tuple[int, ...]) -> tuple[int, int] | None:
+    found = _AC_CACHE.get(oid, False)
+    if found is not False:
+        return found  # type: ignore[return-value]
+    ac = map_ac(oid)
+    value = None if ac is None else (int(ac[0]), ac[1])
+    if len(_AC_CACHE) >= AC_CACHE_LIMIT:
+        _AC_CACHE.clear()
+    _AC_CACHE[oid] = value
+    return value
 
 
 def facts_from_message(
@@ -169,51 +231,73 @@ def facts_from_message(
     clock). Never raises on a value the decoder produced."""
     sccp, tcap = msg.sccp, msg.tcap
     calling, called = sccp.calling, sccp.called
-    oid = None if tcap.dialogue is None else tcap.dialogue.application_context
-    ac = map_ac(oid)
+    dialogue = tcap.dialogue
+    oid = None if dialogue is None else dialogue.application_context
+    ac = None if oid is None else _map_ac(oid)
     components = tcap.components
 
     invokes: list[int] = []
     global_opcode = False
     opcode: int | None = None
     payload: object = None
+    first_result: ReturnResult | None = None
     for comp in components:
-        if isinstance(comp, Invoke):
-            if comp.opcode is None:
+        kind = type(comp)
+        if kind is Invoke:
+            code = comp.opcode  # type: ignore[union-attr]
+            if code is None:
                 global_opcode = True
                 continue
             if not invokes:
-                payload = comp.argument
-                opcode = comp.opcode
-            invokes.append(comp.opcode)
-        elif isinstance(comp, ReturnResult) and comp.global_opcode is not None:
-            global_opcode = True
-    if not invokes:
-        for comp in components:
-            if isinstance(comp, ReturnResult):
-                opcode, payload = comp.opcode, comp.result
-                break
+                payload = comp.argument  # type: ignore[union-attr]
+                opcode = code
+            invokes.append(code)
+        elif kind is ReturnResult:
+            if comp.global_opcode is not None:  # type: ignore[union-attr]
+                global_opcode = True
+            if first_result is None:
+                first_result = comp  # type: ignore[assignment]
+    if not invokes and first_result is not None:
+        opcode, payload = first_result.opcode, first_result.result
 
     extract = _EXTRACTORS.get(type(payload)) if payload is not None else None
-    fields = extract(payload) if extract is not None else {}
-    return Facts(
-        time=time,
-        calling_gt=calling.gt.digits if calling.gt is not None else "",
-        called_gt=called.gt.digits if called.gt is not None else "",
-        calling_ssn=calling.ssn or 0,
-        called_ssn=called.ssn or 0,
-        opc=msg.label.opc,
-        dpc=msg.label.dpc,
-        direction=direction,
-        sccp=sccp.kind,
-        tcap=tcap.kind,
-        otid=tcap.otid or b"",
-        dtid=tcap.dtid or b"",
-        ac=None if ac is None else (int(ac[0]), ac[1]),
-        ac_other=oid is not None and ac is None,
-        component=_component_kind(components[0]) if components else None,
-        opcode=opcode,
-        invokes=tuple(invokes),
-        global_opcode=global_opcode,
-        **fields,
+    fields = _NONE if extract is None else extract(payload)
+    if components:
+        first = components[0]
+        if type(first) is ReturnResult:
+            component: ComponentKind | None = (
+                ComponentKind.RETURN_RESULT_LAST
+                if first.last
+                else ComponentKind.RETURN_RESULT_NOT_LAST
+            )
+        else:
+            component = _KIND_OF.get(type(first))
+    else:
+        component = None
+    cgt, dgt = calling.gt, called.gt
+    # Positional, in Facts' field order (see facts.py): the fastest way to
+    # build a NamedTuple.
+    return tuple.__new__(
+        Facts,
+        (
+            time,
+            "" if cgt is None else cgt.digits,
+            "" if dgt is None else dgt.digits,
+            calling.ssn or 0,
+            called.ssn or 0,
+            msg.label.opc,
+            msg.label.dpc,
+            direction,
+            sccp.kind,
+            tcap.kind,
+            tcap.otid or b"",
+            tcap.dtid or b"",
+            ac,
+            oid is not None and ac is None,
+            component,
+            opcode,
+            tuple(invokes),
+            global_opcode,
+            *fields,
+        ),
     )

@@ -42,12 +42,15 @@ class Category(Enum):
     SMS = "sms"  # SMS interworking: guarded by consistency, rates, lookups
     NONE = "none"  # not an operation (results, aborts)
 
+    __hash__ = object.__hash__
+
     @property
     def rank(self) -> int:
-        return _RANK[self]
+        """Restrictiveness: CAT1 highest, NONE lowest."""
+        return _RANK[self.value]
 
 
-_RANK = {Category.NONE: 0, Category.SMS: 1, Category.CAT3: 2, Category.CAT2: 3, Category.CAT1: 4}
+_RANK = {"none": 0, "sms": 1, "cat3": 2, "cat2": 3, "cat1": 4}
 
 
 OPERATION_NAMES: dict[int, str] = {

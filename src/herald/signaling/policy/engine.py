@@ -38,13 +38,15 @@ from __future__ import annotations
 from herald.signaling.policy.categories import Category, Op, operation_name
 from herald.signaling.policy.config import Policy
 from herald.signaling.policy.egress import PendingMessages
-from herald.signaling.policy.facts import Direction, Facts, TcapKind
+from herald.signaling.policy.facts import ComponentKind, Direction, Facts, TcapKind
 from herald.signaling.policy.rules import (
     EGRESS_RULES,
     SCREEN_RULES,
     Finding,
     Message,
     RuleFn,
+    node_key,
+    plan,
 )
 from herald.signaling.policy.state import (
     ORIGIN_CACHE_LIMIT,
@@ -61,6 +63,24 @@ from herald.signaling.policy.verdict import Action, Origin, Rule, Verdict
 __all__ = ["Engine"]
 
 _SRI_SM_NAME = operation_name(Op.SEND_ROUTING_INFO_FOR_SM)
+_INBOUND = Direction.INBOUND
+_HOME, _PLATFORM, _PARTNER = Origin.HOME, Origin.PLATFORM, Origin.PARTNER
+_RESULT_LAST = ComponentKind.RETURN_RESULT_LAST
+_RESULT_NOT_LAST = ComponentKind.RETURN_RESULT_NOT_LAST
+# Compared with == (IntEnum): a decoder may hand plain ints.
+_BEGIN, _END, _CONTINUE, _ABORT, _UNIDIRECTIONAL = (
+    TcapKind.BEGIN,
+    TcapKind.END,
+    TcapKind.CONTINUE,
+    TcapKind.ABORT,
+    TcapKind.UNIDIRECTIONAL,
+)
+_OP_NAMES = {code: operation_name(code) for code in range(256)}
+
+_Plan = tuple[tuple[Category, ...], Category, bool, tuple[RuleFn, ...]]
+# Distinct (opcode, AC) pairs planned per origin before the cache is reset
+# (256 opcodes x the ACs in use is far below it; hostile variety is not).
+PLAN_CACHE_LIMIT = 4096
 
 _RULES_BY_ORIGIN: dict[Origin, tuple[RuleFn, ...]] = {
     Origin.PARTNER: SCREEN_RULES,
@@ -83,7 +103,15 @@ class Engine:
         self._s = State()
         self._store = store
         self.policy = policy
+        self._dialogue_limit = policy.limits.dialogues
+        self._deny_gts = bool(self._c.deny_gts)
+        self._spoof_check = self._c.actions[Rule.ADDRESS_MISMATCH] is not Action.ALLOW
         self.counts: dict[Action, int] = dict.fromkeys(Action, 0)
+        # origin -> (opcode, AC) -> (categories, category, MT, the rules that
+        # can apply: see rules.plan). Bounded by the (opcode, AC) pairs seen.
+        self._plans: dict[Origin, dict[tuple[int, tuple[int, int] | None], _Plan]] = {
+            o: {} for o in Origin
+        }
 
     # ------------------------------------------------------------ public API
 
@@ -124,7 +152,7 @@ class Engine:
                     operation=_SRI_SM_NAME,
                     origin=Origin.PLATFORM if entry.platform else Origin.FOREIGN,
                     subscriber=entry.subscriber,
-                    sender=entry.sender,
+                    sender=self._c.hash("gt", entry.requester),
                     late=True,
                 )
             )
@@ -172,14 +200,14 @@ class Engine:
         tcap = f.tcap
         dialogue: Dialogue | None = None
         key: tuple[str, bytes] | None = None
-        if tcap is not TcapKind.BEGIN and tcap is not TcapKind.UNIDIRECTIONAL:
+        if tcap != _BEGIN and tcap != _UNIDIRECTIONAL:
             if f.dtid:
                 key = (f.called_gt, f.dtid)
                 dialogue = s.dialogues.get(key)
             if dialogue is None and f.otid:
                 key = (gt, f.otid)
                 dialogue = s.dialogues.get(key)
-            if dialogue is not None and (tcap is TcapKind.END or tcap is TcapKind.ABORT):
+            if dialogue is not None and tcap in (_END, _ABORT):
                 assert key is not None
                 del s.dialogues[key]
 
@@ -193,14 +221,14 @@ class Engine:
                 opcode=dialogue.opcode,
             )
 
-        if c.deny_gts and c.deny_gts.longest(gt) is not None:
+        if self._deny_gts and c.deny_gts.longest(gt) is not None:
             finding: Finding = (Rule.DENY_LIST, "calling GT is on the deny list")
             return self._decided(m, Action.BLOCK, finding)
 
         if (
-            f.direction is Direction.INBOUND
-            and origin in (Origin.HOME, Origin.PLATFORM)
-            and c.actions[Rule.ADDRESS_MISMATCH] is not Action.ALLOW
+            f.direction == _INBOUND
+            and (origin is _HOME or origin is _PLATFORM)
+            and self._spoof_check
         ):
             finding = (
                 Rule.ADDRESS_MISMATCH,
@@ -208,7 +236,8 @@ class Engine:
             )
             return self._decided(m, c.actions[Rule.ADDRESS_MISMATCH], finding)
 
-        if f.component is not None and f.is_result:
+        component = f.component
+        if component is _RESULT_LAST or component is _RESULT_NOT_LAST:
             self._observe_result(m)
 
         if not f.invokes and not f.global_opcode:
@@ -218,15 +247,37 @@ class Engine:
                 Category.NONE,
                 "",
                 f.time,
-                operation=operation_name(f.opcode if dialogue is None else dialogue.opcode),
-                origin=origin,
+                operation_name(f.opcode if dialogue is None else dialogue.opcode),
+                origin,
             )
 
-        m.classify()
+        f_invokes = f.invokes
+        if len(f_invokes) == 1 and not m.ac_other:
+            # (opcode, AC) fixes the category, whether it is an MT delivery and
+            # so the rules that can apply: computed once per pair and origin.
+            plans = self._plans[origin]
+            plan_key = (f_invokes[0], m.ac)
+            cached = plans.get(plan_key)
+            if cached is None:
+                if len(plans) >= PLAN_CACHE_LIMIT:
+                    plans.clear()
+                m.classify()
+                cached = plans[plan_key] = (
+                    m.categories,
+                    m.category,
+                    m.mt,
+                    plan(_RULES_BY_ORIGIN[origin], c, m.category, f_invokes[0], m.mt),
+                )
+            else:
+                m.categories, m.category, m.mt = cached[0], cached[1], cached[2]
+            rules = cached[3]
+        else:
+            m.classify()
+            rules = _RULES_BY_ORIGIN[origin]
         decided: Finding | None = None
         action = Action.ALLOW
         actions = c.actions
-        for rule in _RULES_BY_ORIGIN[origin]:
+        for rule in rules:
             result = rule(c, s, m)
             if result is None:
                 continue
@@ -241,26 +292,25 @@ class Engine:
     def _decided(self, m: Message, action: Action, finding: Finding | None) -> Verdict:
         """Record the dialogue and commit the message's effects, then build the verdict."""
         f = m.f
-        if m.categories == () and f.invokes:
+        if not m.categories and f.invokes:
             m.classify()
-        if f.tcap is TcapKind.BEGIN and f.otid:
+        if f.tcap == _BEGIN and f.otid:
             blocked = finding[0] if action is Action.BLOCK and finding is not None else None
             platform_sri = m.origin is Origin.PLATFORM and f.opcode == Op.SEND_ROUTING_INFO_FOR_SM
             bounded_put(
                 self._s.dialogues,
                 (f.calling_gt, f.otid),
                 Dialogue(
-                    ac=f.ac,
-                    ac_other=f.ac_other,
-                    opcode=f.opcode,
-                    origin=m.origin,
-                    blocked=blocked,
-                    category=m.category,
-                    msisdn=f.msisdn if platform_sri else "",
-                    subscriber=m.msisdn_hash if f.opcode == Op.SEND_ROUTING_INFO_FOR_SM else "",
-                    lookup_only=f.delivery_not_intended,
+                    f.ac,
+                    f.ac_other,
+                    f.opcode,
+                    m.origin,
+                    blocked,
+                    m.category,
+                    f.msisdn if platform_sri else "",
+                    f.delivery_not_intended,
                 ),
-                self.policy.limits.dialogues,
+                self._dialogue_limit,
             )
         if action is not Action.BLOCK:
             self._commit(m)
@@ -274,28 +324,29 @@ class Engine:
         category: Category,
         opcode: int | None,
     ) -> Verdict:
-        if finding is None:
+        if action is Action.ALLOW:
+            # Allowed messages publish no hashes: nothing prints or audits them
+            # by default, and an HMAC per message would cost more than the rules.
             return Verdict(
                 action,
                 None,
                 category,
                 "",
                 m.f.time,
-                operation=operation_name(opcode),
-                origin=m.origin,
-                subscriber=m.subscriber,
-                sender=m.sender,
+                _OP_NAMES.get(opcode, "") if opcode is not None else "",
+                m.origin,
             )
+        assert finding is not None
         return Verdict(
             action,
             finding[0],
             category,
             finding[1],
             m.f.time,
-            operation=operation_name(opcode),
-            origin=m.origin,
-            subscriber=m.subscriber,
-            sender=m.sender,
+            operation_name(opcode),
+            m.origin,
+            m.subscriber,
+            m.sender,
         )
 
     def _observe_result(self, m: Message) -> None:
@@ -310,24 +361,18 @@ class Engine:
         platform = requester in c.platform_gts
         if not platform and not m.home_imsi:
             return  # someone else's subscriber: not ours to correlate
-        key = (requester, m.imsi_hash)
-        subscriber = (d.subscriber if d is not None else "") or m.imsi_hash
-        node = c.hash("gt", f.msc_number) if f.msc_number else ""
+        key = (requester, m.imsi_key)
+        node = node_key(f.msc_number) if f.msc_number else 0
         msisdn = d.msisdn if (platform and d is not None) else ""
         limits = self.policy.limits
-        bounded_put(
-            s.correlations, key, Correlation(f.time, node, subscriber, msisdn), limits.correlations
-        )
+        bounded_put(s.correlations, key, Correlation(f.time, node, msisdn), limits.correlations)
         if d is not None and d.lookup_only:
             # TS 29.002 §12.1.1: sm-deliveryNotIntended declares a lookup (e.g.
             # number portability); no delivery is owed. The lookup rules still
             # counted it when it was asked.
             return
         entry = PendingLookup(
-            f.time + self.policy.sms.lookup_only_s,
-            subscriber,
-            c.hash("gt", requester),
-            platform,
+            f.time + self.policy.sms.lookup_only_s, c.hash("imsi", f.imsi), requester, platform
         )
         if key not in s.pending and len(s.pending) >= limits.correlations:
             s.evicted_pending += 1
@@ -336,16 +381,16 @@ class Engine:
     def _commit(self, m: Message) -> None:
         f, s = m.f, self._s
         if m.mt and f.imsi:
-            s.pending.pop((f.calling_gt, m.imsi_hash), None)
+            s.pending.pop((f.calling_gt, m.imsi_key), None)
         if (
-            Op.UPDATE_LOCATION in f.invokes
+            f.opcode == Op.UPDATE_LOCATION
             and m.home_imsi
-            and m.origin in (Origin.PARTNER, Origin.HOME)
+            and (m.origin is _PARTNER or m.origin is _HOME)
         ):
-            partner = m.partner if m.origin is Origin.PARTNER else -1
+            partner = m.partner if m.origin is _PARTNER else -1
             bounded_put(
                 s.locations,
-                m.imsi_hash,
+                m.imsi_key,
                 Location(partner, self._c.region_of(partner), f.time),
                 self.policy.limits.subscribers,
             )

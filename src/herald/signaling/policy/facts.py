@@ -18,8 +18,8 @@ proxy). All windows in the policy are compared against it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
 from enum import IntEnum
+from typing import NamedTuple
 
 from herald.signaling.map_types import SmRpDaKind
 from herald.signaling.message import SccpMessageType as SccpKind
@@ -73,9 +73,11 @@ _MASKED = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Facts:
+class Facts(NamedTuple):
     """One message as the rules see it. Absent string fields are ``""``.
+
+    A ``NamedTuple`` rather than a frozen dataclass: immutable and typed, and
+    several times cheaper to build, which matters at 50,000 messages/s.
 
     ``opcode`` is the local operation code of the first invoke (or of the
     first result, when the message carries no invoke and the result names its
@@ -129,9 +131,8 @@ class Facts:
 
     def __repr__(self) -> str:
         parts = []
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name in _MASKED and value:
+        for name, value in zip(self._fields, self, strict=True):
+            if name in _MASKED and isinstance(value, str) and value:
                 value = f"<{len(value)} digits>"
-            parts.append(f"{f.name}={value!r}")
+            parts.append(f"{name}={value!r}")
         return f"Facts({', '.join(parts)})"

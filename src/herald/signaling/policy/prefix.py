@@ -10,7 +10,6 @@ a handful), whatever the number of prefixes.
 from __future__ import annotations
 
 import hashlib
-import hmac
 from collections.abc import Iterable
 from typing import Generic, TypeVar
 
@@ -20,33 +19,37 @@ __all__ = ["PrefixMap", "SubscriberHasher"]
 
 T = TypeVar("T")
 
+# RFC 2104 §2: SHA-256's block size, and the inner and outer pads.
+_BLOCK = 64
+_IPAD = bytes((x ^ 0x36) for x in range(256))
+_OPAD = bytes((x ^ 0x5C) for x in range(256))
+
 
 class PrefixMap(Generic[T]):
     """Maps digit prefixes to values; :meth:`longest` finds the longest match."""
 
-    __slots__ = ("_by_length", "_lengths")
+    __slots__ = ("_tables",)
 
     def __init__(self, entries: Iterable[tuple[str, T]] = ()) -> None:
         by_length: dict[int, dict[str, T]] = {}
         for prefix, value in entries:
             by_length.setdefault(len(prefix), {})[prefix] = value
-        self._lengths = tuple(sorted(by_length, reverse=True))
-        self._by_length = tuple(by_length[n] for n in self._lengths)
+        # Longest first. A slice longer than the digits is just the digits,
+        # which no key of that length equals: no length check needed.
+        self._tables = tuple((n, by_length[n]) for n in sorted(by_length, reverse=True))
 
     def longest(self, digits: str) -> T | None:
-        size = len(digits)
-        for length, table in zip(self._lengths, self._by_length, strict=True):
-            if length <= size:
-                found = table.get(digits[:length])
-                if found is not None:
-                    return found
+        for length, table in self._tables:
+            found = table.get(digits[:length])
+            if found is not None:
+                return found
         return None
 
     def __contains__(self, digits: object) -> bool:
         return isinstance(digits, str) and self.longest(digits) is not None
 
     def __bool__(self) -> bool:
-        return bool(self._lengths)
+        return bool(self._tables)
 
 
 class SubscriberHasher:
@@ -55,19 +58,26 @@ class SubscriberHasher:
     state is keyed on). Equal to :func:`herald.signaling.privacy.salted_hash`,
     with the HMAC key schedule done once instead of per call."""
 
-    __slots__ = ("_base",)
+    __slots__ = ("_inner", "_outer")
 
     def __init__(self, salt: bytes) -> None:
         if len(salt) < MIN_SALT_BYTES:
             raise ValueError(f"the hash salt must be at least {MIN_SALT_BYTES} bytes")
-        self._base = hmac.new(salt, digestmod=hashlib.sha256)
+        # RFC 2104 with the padded key's inner and outer states computed once:
+        # each hash is then two SHA-256 copies and updates, no key schedule.
+        key = hashlib.sha256(salt).digest() if len(salt) > _BLOCK else salt
+        key = key.ljust(_BLOCK, b"\0")
+        self._inner = hashlib.sha256(key.translate(_IPAD))
+        self._outer = hashlib.sha256(key.translate(_OPAD))
 
     def __call__(self, kind: str, identifier: str) -> str:
         """Hash ``identifier`` in the namespace ``kind`` (``imsi``, ``msisdn``,
         ``gt``): the same digits as an IMSI and as an MSISDN hash differently."""
-        h = self._base.copy()
-        h.update(f"{kind}:{identifier}".encode())
-        return h.hexdigest()[:HASH_HEX_CHARS]
+        inner = self._inner.copy()
+        inner.update(f"{kind}:{identifier}".encode())
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()[:HASH_HEX_CHARS]
 
     def __repr__(self) -> str:
         return "SubscriberHasher(<salt>)"

@@ -46,6 +46,8 @@ __all__ = [
     "Message",
     "RuleFn",
     "is_mt_delivery",
+    "node_key",
+    "plan",
 ]
 
 Finding = tuple[Rule, str]
@@ -69,12 +71,21 @@ def is_mt_delivery(opcode: int, ac: tuple[int, int] | None) -> bool:
 
 
 class Message:
-    """One message being judged: its facts plus what the engine derived."""
+    """One message being judged: its facts plus what the engine derived.
+
+    Two kinds of identifier digest, both cached per message:
+
+    - *keys* (``imsi_key``, ``msisdn_key``): the interpreter's keyed hash of
+      the identifier, used to index the engine's in-memory state; they never
+      leave the process, and cost nanoseconds;
+    - *published hashes* (``subscriber``, ``sender``): HMAC-SHA256 with the
+      policy's salt, computed only for the verdicts that are printed or audited.
+    """
 
     __slots__ = (
-        "_imsi_hash",
-        "_msisdn_hash",
-        "_sender",
+        "_home_imsi",
+        "_imsi_key",
+        "_msisdn_key",
         "ac",
         "ac_other",
         "c",
@@ -110,48 +121,66 @@ class Message:
         self.categories: tuple[Category, ...] = ()
         self.category = Category.NONE
         self.mt = False
-        self._sender = ""
-        self._imsi_hash = ""
-        self._msisdn_hash = ""
+        self._imsi_key: int | None = None
+        self._msisdn_key: int | None = None
+        self._home_imsi: bool | None = None
 
     def classify(self) -> None:
         """Fill ``categories`` (one per invoke), ``category`` (the most
         restrictive) and ``mt`` (whether this delivers a short message)."""
-        ac, other = self.ac, self.ac_other
-        cats = tuple(self.c.category(op, ac, other) for op in self.f.invokes)
+        ac, other, category = self.ac, self.ac_other, self.c.category
+        invokes = self.f.invokes
+        if len(invokes) == 1:
+            op = invokes[0]
+            worst = category(op, ac, other)
+            self.categories = (worst,)
+            self.category = worst
+            self.mt = is_mt_delivery(op, ac)
+            return
+        cats = tuple(category(op, ac, other) for op in invokes)
         self.categories = cats
-        worst = Category.NONE
-        for cat in cats:
-            if cat.rank > worst.rank:
-                worst = cat
-        self.category = worst
-        self.mt = any(is_mt_delivery(op, ac) for op in self.f.invokes)
+        self.category = max(cats, key=lambda cat: cat.rank, default=Category.NONE)
+        self.mt = any(is_mt_delivery(op, ac) for op in invokes)
 
     @property
-    def sender(self) -> str:
-        if not self._sender:
-            self._sender = self.c.hash("gt", self.f.calling_gt)
-        return self._sender
+    def imsi_key(self) -> int:
+        if self._imsi_key is None:
+            self._imsi_key = hash(("imsi", self.f.imsi))
+        return self._imsi_key
 
     @property
-    def imsi_hash(self) -> str:
-        if not self._imsi_hash and self.f.imsi:
-            self._imsi_hash = self.c.hash("imsi", self.f.imsi)
-        return self._imsi_hash
-
-    @property
-    def msisdn_hash(self) -> str:
-        if not self._msisdn_hash and self.f.msisdn:
-            self._msisdn_hash = self.c.hash("msisdn", self.f.msisdn)
-        return self._msisdn_hash
+    def msisdn_key(self) -> int:
+        if self._msisdn_key is None:
+            self._msisdn_key = hash(("msisdn", self.f.msisdn))
+        return self._msisdn_key
 
     @property
     def subscriber(self) -> str:
-        return self.imsi_hash or self.msisdn_hash
+        """The published hash of the subscriber (IMSI, else MSISDN), or ""."""
+        f = self.f
+        if f.imsi:
+            return self.c.hash("imsi", f.imsi)
+        if f.msisdn:
+            return self.c.hash("msisdn", f.msisdn)
+        return ""
+
+    @property
+    def sender(self) -> str:
+        """The published hash of the calling GT."""
+        return self.c.hash("gt", self.f.calling_gt)
 
     @property
     def home_imsi(self) -> bool:
-        return bool(self.f.imsi) and self.c.home_imsi.longest(self.f.imsi) is not None
+        """Whether the message names an IMSI of the home network."""
+        if self._home_imsi is None:
+            imsi = self.f.imsi
+            self._home_imsi = bool(imsi) and self.c.home_imsi.longest(imsi) is not None
+        return self._home_imsi
+
+
+def node_key(digits: str) -> int:
+    """In-memory key of a node address (see :class:`Message`)."""
+    return hash(("gt", digits))
 
 
 RuleFn = Callable[[Compiled, State, Message], Finding | None]
@@ -182,7 +211,7 @@ def tcap_sanity(c: Compiled, s: State, m: Message) -> Finding | None:
         # map-operations.md: MAP uses local operation codes; a global (OID) code
         # at the interconnect is an evasion attempt.
         return Rule.TCAP_SANITY, "global operation code at the interconnect"
-    if (f.tcap is TcapKind.BEGIN or f.tcap is TcapKind.UNIDIRECTIONAL) and (
+    if (f.tcap == TcapKind.BEGIN or f.tcap == TcapKind.UNIDIRECTIONAL) and (
         f.ac is None and not f.ac_other
     ):
         # Q.773 §3.1: without a dialogue portion there is no application context,
@@ -265,7 +294,7 @@ def cat3_velocity(c: Compiled, s: State, m: Message) -> Finding | None:
             Rule.CAT3_VELOCITY,
             f"{name} about a home subscriber from a network without a roaming agreement",
         )
-    last = s.locations.get(m.imsi_hash)
+    last = s.locations.get(m.imsi_key)
     if last is None or last.partner == m.partner:
         return None
     here = c.regions.get(c.region_of(m.partner))
@@ -286,15 +315,15 @@ def cat3_velocity(c: Compiled, s: State, m: Message) -> Finding | None:
 
 def sms_consistency(c: Compiled, s: State, m: Message) -> Finding | None:
     f = m.f
-    if not m.mt or f.sm_rp_da is not SmRpDaKind.IMSI or not m.home_imsi:
+    if not m.mt or f.sm_rp_da != SmRpDaKind.IMSI or not m.home_imsi:
         return None
-    corr = s.correlations.get((f.calling_gt, m.imsi_hash))
+    corr = s.correlations.get((f.calling_gt, m.imsi_key))
     if corr is None or f.time - corr.time > c.policy.sms.consistency_s:
         return (
             Rule.SMS_CONSISTENCY,
             "MT-ForwardSM to a home subscriber with no SRI-SM answered to the same sender",
         )
-    if corr.node and f.called_gt and c.hash("gt", f.called_gt) != corr.node:
+    if corr.node and f.called_gt and node_key(f.called_gt) != corr.node:
         return Rule.SMS_CONSISTENCY, "MT-ForwardSM sent to another node than its SRI-SM named"
     return None
 
@@ -305,21 +334,31 @@ def silent_sms(c: Compiled, s: State, m: Message) -> Finding | None:
     return None
 
 
+def _take(bucket: Bucket, now: float, rate: float, burst: float) -> bool:
+    tokens = bucket.tokens + (now - bucket.last) * rate if now > bucket.last else bucket.tokens
+    bucket.last = now
+    if tokens >= 1.0:
+        bucket.tokens = (burst if tokens > burst else tokens) - 1.0
+        return True
+    bucket.tokens = tokens
+    return False
+
+
 def rate_limit(c: Compiled, s: State, m: Message) -> Finding | None:
     f, r, now = m.f, c.policy.rates, m.f.time
     bucket = s.gt_buckets.get(f.calling_gt)
     if bucket is None:
         bucket = Bucket(r.per_gt_burst, now)
         bounded_put(s.gt_buckets, f.calling_gt, bucket, c.policy.limits.senders)
-    if not bucket.take(now, r.per_gt_per_s, r.per_gt_burst):
+    if not _take(bucket, now, r.per_gt_per_s, r.per_gt_burst):
         return Rule.RATE_LIMIT, f"sender above {r.per_gt_per_s:g} operations/s"
-    subscriber = m.subscriber
-    if subscriber:
-        bucket = s.subscriber_buckets.get(subscriber)
+    if f.imsi or f.msisdn:
+        key = m.imsi_key if f.imsi else m.msisdn_key
+        bucket = s.subscriber_buckets.get(key)
         if bucket is None:
             bucket = Bucket(r.per_subscriber_burst, now)
-            bounded_put(s.subscriber_buckets, subscriber, bucket, c.policy.limits.subscribers)
-        if not bucket.take(now, r.per_subscriber_per_min / 60.0, r.per_subscriber_burst):
+            bounded_put(s.subscriber_buckets, key, bucket, c.policy.limits.subscribers)
+        if not _take(bucket, now, r.per_subscriber_per_min / 60.0, r.per_subscriber_burst):
             return (
                 Rule.RATE_LIMIT,
                 f"above {r.per_subscriber_per_min:g} operations/min about one subscriber",
@@ -327,17 +366,12 @@ def rate_limit(c: Compiled, s: State, m: Message) -> Finding | None:
     return None
 
 
-def _lookup_key(m: Message) -> str:
-    return m.msisdn_hash or m.imsi_hash
-
-
 def repeated_lookup(c: Compiled, s: State, m: Message) -> Finding | None:
-    if m.f.opcode not in LOOKUP_OPCODES:
+    f = m.f
+    if f.opcode not in LOOKUP_OPCODES or not (f.msisdn or f.imsi):
         return None
-    key = _lookup_key(m)
-    if not key:
-        return None
-    lk, now = c.policy.lookups, m.f.time
+    key = m.msisdn_key if f.msisdn else m.imsi_key
+    lk, now = c.policy.lookups, f.time
     times = s.lookup_times.get(key)
     if times is None:
         times = deque(maxlen=lk.repeated_max + 1)
@@ -369,7 +403,7 @@ def range_sweep(c: Compiled, s: State, m: Message) -> Finding | None:
         numbers = {}
         max_blocks = max(1, c.policy.limits.lookups_per_sender // lk.sweep_distinct)
         bounded_put(blocks, block, numbers, max_blocks)
-    bounded_put(numbers, m.msisdn_hash, now, lk.sweep_distinct)
+    bounded_put(numbers, m.msisdn_key, now, lk.sweep_distinct)
     for key in [k for k, t in numbers.items() if now - t > lk.sweep_window_s]:
         del numbers[key]
     if len(numbers) >= lk.sweep_distinct:
@@ -406,8 +440,8 @@ def platform_egress(c: Compiled, s: State, m: Message) -> Finding | None:
             )
     if m.mt:
         corr = (
-            s.correlations.get((f.calling_gt, m.imsi_hash))
-            if f.sm_rp_da is SmRpDaKind.IMSI and f.imsi
+            s.correlations.get((f.calling_gt, m.imsi_key))
+            if f.sm_rp_da == SmRpDaKind.IMSI and f.imsi
             else None
         )
         if (
@@ -421,12 +455,42 @@ def platform_egress(c: Compiled, s: State, m: Message) -> Finding | None:
                 Rule.PLATFORM_EGRESS,
                 "MT-ForwardSM from a platform GT without an SRI-SM for a queued customer message",
             )
-        if corr.node and f.called_gt and c.hash("gt", f.called_gt) != corr.node:
+        if corr.node and f.called_gt and node_key(f.called_gt) != corr.node:
             return (
                 Rule.PLATFORM_EGRESS,
                 "MT-ForwardSM from a platform GT to another node than its SRI-SM named",
             )
     return None
+
+
+# When a rule can say anything at all, from what is known before it runs: the
+# plan for (origin, category, opcode, MT) keeps only these, so a message runs
+# the three or four rules that concern it rather than all of them.
+Applies = Callable[[Compiled, Category, int | None, bool], bool]
+
+
+def _always(c: Compiled, cat: Category, op: int | None, mt: bool) -> bool:
+    return True
+
+
+_APPLIES: dict[RuleFn, Applies] = {
+    deny_list: lambda c, cat, op, mt: bool(c.deny_ops),
+    cat1: lambda c, cat, op, mt: cat is Category.CAT1,
+    cat2: lambda c, cat, op, mt: cat is Category.CAT2,
+    address_mismatch: lambda c, cat, op, mt: op in (Op.UPDATE_LOCATION, Op.PROVIDE_ROAMING_NUMBER),
+    cat3_velocity: lambda c, cat, op, mt: cat is Category.CAT3,
+    sms_consistency: lambda c, cat, op, mt: mt,
+    silent_sms: lambda c, cat, op, mt: mt,
+    repeated_lookup: lambda c, cat, op, mt: op in LOOKUP_OPCODES,
+    range_sweep: lambda c, cat, op, mt: op in LOOKUP_OPCODES,
+}
+
+
+def plan(
+    rules: tuple[RuleFn, ...], c: Compiled, category: Category, opcode: int | None, mt: bool
+) -> tuple[RuleFn, ...]:
+    """The rules of ``rules`` that can apply to a single-invoke message."""
+    return tuple(r for r in rules if _APPLIES.get(r, _always)(c, category, opcode, mt))
 
 
 # Traffic from roaming partners and foreign networks, in decision order.

@@ -7,12 +7,15 @@ container is bounded by a named limit from ``Policy.limits`` and evicts its
 oldest entry when full (``dict`` keeps insertion order; re-inserting an entry
 moves it to the young end).
 
-What the state holds, by the red line (ARCHITECTURE.md): subscribers only as
-salted hashes, networks only as a partner index and region name, senders as
-global titles (network node addresses, never printed). The single exception is
-the platform's own SRI-SM correlation, which keeps the MSISDN of the customer
-message it serves (herald's store holds that number anyway) so the MT-ForwardSM
-can be checked against the store again.
+What the state holds, by the red line (ARCHITECTURE.md): subscribers and
+serving nodes only as keyed hashes (the interpreter's per-process SipHash of the
+identifier: in-memory keys that never leave the process), networks only as a
+partner index and region name, senders as global titles (network node
+addresses, never printed). Published hashes (HMAC-SHA256 with the policy's salt)
+are computed only for what is printed or audited. The single exception is the
+platform's own SRI-SM correlation, which keeps the MSISDN of the customer
+message it serves (herald's store holds that number anyway) so the
+MT-ForwardSM can be checked against the store again.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from herald.signaling.policy.categories import (
     CATEGORY_TABLE,
@@ -161,8 +164,7 @@ class Compiled:
         return self.home_region if partner < 0 else self.partners[partner].region
 
 
-@dataclass(slots=True)
-class Dialogue:
+class Dialogue(NamedTuple):
     """An open TCAP dialogue, keyed by (originator GT, originating transaction id)."""
 
     ac: tuple[int, int] | None
@@ -172,7 +174,6 @@ class Dialogue:
     blocked: Rule | None = None
     category: Category = Category.NONE
     msisdn: str = ""  # only for the platform's own SRI-SM (see module docstring)
-    subscriber: str = ""  # salted hash
     lookup_only: bool = False  # an SRI-SM declaring sm-deliveryNotIntended
 
 
@@ -181,16 +182,15 @@ class Correlation:
     """An SRI-SM answered with an IMSI: the MT-ForwardSM that may follow it."""
 
     time: float
-    node: str  # salted hash of the serving node the HLR named ("" if none)
-    subscriber: str  # salted hash of the MSISDN looked up
+    node: int  # key of the serving node the HLR named (0: none)
     msisdn: str = ""  # only for the platform's own lookups
 
 
 @dataclass(slots=True)
 class PendingLookup:
     deadline: float
-    subscriber: str
-    sender: str
+    subscriber: str  # published hash of the IMSI looked up
+    requester: str  # the calling GT of the SRI-SM (hashed when reported)
     platform: bool
 
 
@@ -208,29 +208,21 @@ class Bucket:
     tokens: float
     last: float
 
-    def take(self, now: float, rate: float, burst: float) -> bool:
-        self.tokens = min(burst, self.tokens + max(0.0, now - self.last) * rate)
-        self.last = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
-
 
 @dataclass(slots=True)
 class State:
     """Everything the engine remembers. Keys are hashes or node addresses."""
 
     dialogues: dict[tuple[str, bytes], Dialogue] = field(default_factory=dict)
-    correlations: dict[tuple[str, str], Correlation] = field(default_factory=dict)
-    pending: dict[tuple[str, str], PendingLookup] = field(default_factory=dict)
-    locations: dict[str, Location] = field(default_factory=dict)
+    correlations: dict[tuple[str, int], Correlation] = field(default_factory=dict)
+    pending: dict[tuple[str, int], PendingLookup] = field(default_factory=dict)
+    locations: dict[int, Location] = field(default_factory=dict)
     gt_buckets: dict[str, Bucket] = field(default_factory=dict)
-    subscriber_buckets: dict[str, Bucket] = field(default_factory=dict)
-    lookup_times: dict[str, deque[float]] = field(default_factory=dict)
+    subscriber_buckets: dict[int, Bucket] = field(default_factory=dict)
+    lookup_times: dict[int, deque[float]] = field(default_factory=dict)
     # sender GT -> number block -> {hashed number: last time seen}; at most
     # lookups_per_sender // sweep_distinct blocks per sender, sweep_distinct
     # numbers per block (enough to decide), so lookups_per_sender in all.
-    sweeps: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    sweeps: dict[str, dict[str, dict[int, float]]] = field(default_factory=dict)
     origin_cache: dict[str, tuple[Origin, int]] = field(default_factory=dict)
     evicted_pending: int = 0

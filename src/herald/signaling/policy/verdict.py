@@ -7,9 +7,8 @@ the sender only by salted hashes: it is safe to print, log, audit and export.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 from herald.signaling.policy.categories import Category
 
@@ -22,6 +21,10 @@ class Action(Enum):
     ALLOW = "allow"
     ALERT = "alert"  # pass it on, but record it and tell someone
     BLOCK = "block"  # do not pass it on; record it
+
+    # Members are singletons compared by identity: hash them by identity too
+    # (Enum's own __hash__ is Python code, on the hot path of every dict lookup).
+    __hash__ = object.__hash__
 
 
 class Rule(Enum):
@@ -43,6 +46,8 @@ class Rule(Enum):
     # Not a policy rule: the message could not be decoded at all (strict parse).
     MALFORMED = "malformed"
 
+    __hash__ = object.__hash__
+
 
 class Origin(Enum):
     """Who sent the message, judged by its calling global title."""
@@ -52,13 +57,15 @@ class Origin(Enum):
     PARTNER = "partner"  # a roaming partner
     FOREIGN = "foreign"  # any other network
 
+    __hash__ = object.__hash__
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+
+class Verdict(NamedTuple):
     """The decision about one message (or a late alert about an earlier one).
 
-    ``subscriber`` and ``sender`` are salted hashes (empty when the message
-    names no subscriber); ``late`` marks a verdict produced by the timer
+    ``subscriber`` and ``sender`` are salted hashes, given for blocks and
+    alerts (empty for allowed messages, and when the message names no
+    subscriber); ``late`` marks a verdict produced by the timer
     (:meth:`Engine.expire`) rather than by a message.
     """
 

@@ -1,0 +1,314 @@
+"""Inline mode: the guard between two M3UA peers.
+
+Each connection accepted on the listening address gets its own connection to
+the peer address; bytes flow both ways through an M3UA framer (over a stream,
+the common header's length field delimits messages, RFC 4666 §3.1). Every
+DATA message is judged (:class:`~herald.guard.inspector.Inspector`):
+
+- allowed or alerted: forwarded unchanged, byte for byte;
+- blocked: dropped, or, with ``on_block="udts"`` and when the sender asked for
+  it (Q.714 §4.2: the return option of a UDT/XUDT), answered with a UDTS/XUDTS
+  carrying the policy's return cause, sent back on the connection it came from.
+
+Messages without SCCP user data (ASP management, heartbeats, SSNM) pass
+through unjudged. A framing error closes both connections (a stream cannot be
+resynchronised). The time from a message's last octet arriving to its
+forwarding is recorded in :attr:`GuardProxy.latency`.
+
+SCTP (one-to-one style sockets) is offered when the kernel has it; see
+:func:`sctp_support`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import itertools
+import logging
+import socket
+import time
+from collections import deque
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from herald.guard.inspector import Inspector
+from herald.signaling import DecodeError, SignalingError, udts_response
+from herald.signaling.m3ua import Framer
+from herald.signaling.policy import Direction
+from herald.signaling.policy.config import OnBlock
+
+__all__ = [
+    "GuardProxy",
+    "LatencyHistogram",
+    "ProxyStats",
+    "parse_address",
+    "sctp_support",
+]
+
+log = logging.getLogger("herald.guard.proxy")
+
+# Bytes asked of the socket per read. The framer holds at most one message
+# beyond what it returns (its own bound), so memory per connection is bounded.
+READ_CHUNK = 65_536
+# Latency samples kept for percentiles (the oldest are dropped).
+LATENCY_SAMPLES = 100_000
+# Histogram bucket upper bounds, seconds.
+LATENCY_BUCKETS: tuple[float, ...] = (
+    10e-6, 20e-6, 50e-6, 100e-6, 200e-6, 500e-6,
+    1e-3, 2e-3, 5e-3, 10e-3, 20e-3, 50e-3, 100e-3, float("inf"),
+)  # fmt: skip
+# How often the lookup-only timer is checked, seconds.
+EXPIRE_INTERVAL = 1.0
+# Bound on connecting to the peer, seconds.
+CONNECT_TIMEOUT = 10.0
+
+# RFC 4666 §3.1.2: message class 1 (transfer), type 1 (DATA).
+_TRANSFER, _DATA = 1, 1
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """``host:port`` or ``[v6]:port`` to a (host, port) pair; ValueError if not."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535 or not host:
+        raise ValueError(f"{text!r} is not HOST:PORT")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port)
+
+
+def sctp_support() -> tuple[bool, str]:
+    """Whether SCTP sockets can be made here, and why not."""
+    proto = getattr(socket, "IPPROTO_SCTP", None)
+    if proto is None:
+        return False, "this Python has no socket.IPPROTO_SCTP"
+    try:
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM, proto).close()
+    except OSError as exc:
+        return False, f"the kernel refuses SCTP sockets ({exc.strerror or exc})"
+    return True, ""
+
+
+class LatencyHistogram:
+    """Per-message processing latency: bucket counts plus recent samples."""
+
+    def __init__(self, bounds: tuple[float, ...] = LATENCY_BUCKETS) -> None:
+        self.bounds = bounds
+        self.counts = [0] * len(bounds)
+        self.samples: deque[float] = deque(maxlen=LATENCY_SAMPLES)
+        self.total = 0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, seconds)] += 1
+        self.samples.append(seconds)
+        self.total += 1
+
+    def percentile(self, q: float) -> float | None:
+        if not self.samples:
+            return None
+        ordered = sorted(self.samples)
+        return ordered[min(len(ordered) - 1, int(q / 100.0 * len(ordered)))]
+
+    def summary_lines(self) -> list[str]:
+        if not self.total:
+            return ["latency: no messages judged"]
+        p50, p99 = self.percentile(50), self.percentile(99)
+        assert p50 is not None and p99 is not None
+        lines = [f"latency: {self.total} messages, p50 {p50 * 1e6:.0f} us, p99 {p99 * 1e6:.0f} us"]
+        lower = 0.0
+        for bound, count in zip(self.bounds, self.counts, strict=True):
+            if count:
+                top = "inf" if bound == float("inf") else f"{bound * 1e6:.0f}us"
+                lines.append(f"  {lower * 1e6:>6.0f}us - {top:>8}: {count}")
+            lower = bound
+        return lines
+
+
+@dataclass(slots=True)
+class ProxyStats:
+    connections: int = 0
+    forwarded: int = 0  # DATA allowed or alerted, forwarded
+    blocked: int = 0
+    udts_sent: int = 0
+    passed_through: int = 0  # non-DATA M3UA (ASP management etc.)
+    framing_errors: int = 0
+    late_alerts: int = 0
+    by_rule: dict[str, int] = field(default_factory=dict)
+
+
+class GuardProxy:
+    """The proxy. ``interconnect`` names the side facing the interconnect
+    (``"listen"`` or ``"peer"``): messages from it are judged as inbound, so a
+    home GT arriving from there is caught as spoofed. None: direction unknown.
+    """
+
+    def __init__(
+        self,
+        inspector: Inspector,
+        peer: tuple[str, int],
+        *,
+        on_block: str = OnBlock.DROP,
+        return_cause: int = 1,
+        transport: str = "tcp",
+        interconnect: str | None = None,
+    ) -> None:
+        if on_block not in (OnBlock.DROP, OnBlock.UDTS):
+            raise ValueError(f"on_block must be {OnBlock.DROP!r} or {OnBlock.UDTS!r}")
+        if transport not in ("tcp", "sctp"):
+            raise ValueError("transport must be 'tcp' or 'sctp'")
+        if transport == "sctp":
+            ok, why = sctp_support()
+            if not ok:
+                raise OSError(f"SCTP unavailable: {why}")
+        if interconnect not in (None, "listen", "peer"):
+            raise ValueError("interconnect must be 'listen', 'peer' or None")
+        self.inspector = inspector
+        self.peer = peer
+        self.on_block = on_block
+        self.return_cause = return_cause
+        self.transport = transport
+        self.interconnect = interconnect
+        self.stats = ProxyStats()
+        self.latency = LatencyHistogram()
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._ids = itertools.count(1)
+
+    async def start(self, host: str, port: int) -> tuple[str, int]:
+        """Listen; returns the bound address (port 0 picks a free one)."""
+        if self.transport == "sctp":
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_SCTP)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(16)
+            sock.setblocking(False)
+            self._server = await asyncio.start_server(self._handle, sock=sock)
+        else:
+            self._server = await asyncio.start_server(self._handle, host, port)
+        self._spawn(self._expire_loop())
+        address = self._server.sockets[0].getsockname()
+        return str(address[0]), int(address[1])
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _connect_peer(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        host, port = self.peer
+        if self.transport == "sctp":
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_SCTP)
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, (host, port))
+            return await asyncio.open_connection(sock=sock)
+        return await asyncio.open_connection(host, port)
+
+    async def _handle(self, a_reader: asyncio.StreamReader, a_writer: asyncio.StreamWriter) -> None:
+        conn = next(self._ids)
+        self.stats.connections += 1
+        try:
+            b_reader, b_writer = await asyncio.wait_for(self._connect_peer(), CONNECT_TIMEOUT)
+        except (OSError, TimeoutError) as exc:
+            log.warning("connection %d: cannot reach the peer: %s", conn, exc)
+            a_writer.close()
+            return
+        if self.interconnect == "listen":
+            from_a, from_b = Direction.INBOUND, Direction.OUTBOUND
+        elif self.interconnect == "peer":
+            from_a, from_b = Direction.OUTBOUND, Direction.INBOUND
+        else:
+            from_a = from_b = Direction.UNKNOWN
+        pumps = [
+            asyncio.ensure_future(self._pump(a_reader, b_writer, a_writer, from_a, conn, "a>b")),
+            asyncio.ensure_future(self._pump(b_reader, a_writer, b_writer, from_b, conn, "b>a")),
+        ]
+        try:
+            await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for p in pumps:
+                p.cancel()
+            for p in pumps:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await p
+            for w in (a_writer, b_writer):
+                w.close()
+                with contextlib.suppress(Exception):
+                    await w.wait_closed()
+
+    async def _pump(
+        self,
+        reader: asyncio.StreamReader,
+        forward: asyncio.StreamWriter,
+        back: asyncio.StreamWriter,
+        direction: Direction,
+        conn: int,
+        way: str,
+    ) -> None:
+        framer = Framer()
+        loop = asyncio.get_running_loop()
+        inspector, stats = self.inspector, self.stats
+        clock = time.perf_counter
+        while True:
+            data = await reader.read(READ_CHUNK)
+            if not data:
+                return
+            arrived = clock()
+            try:
+                messages = framer.feed(data)
+            except DecodeError as exc:
+                stats.framing_errors += 1
+                log.warning("connection %d %s: framing error at offset %d", conn, way, exc.offset)
+                return
+            now = loop.time()
+            answered = False
+            for msg in messages:
+                if msg[2] != _TRANSFER or msg[3] != _DATA:
+                    forward.write(msg)
+                    stats.passed_through += 1
+                    continue
+                result = inspector.inspect(msg, now, direction, mode="proxy", conn=conn, way=way)
+                verdict = result.verdict
+                if verdict is None or verdict.allowed:
+                    forward.write(msg)
+                    stats.forwarded += 1
+                else:
+                    stats.blocked += 1
+                    rule = verdict.rule.value if verdict.rule is not None else "?"
+                    stats.by_rule[rule] = stats.by_rule.get(rule, 0) + 1
+                    if self.on_block == OnBlock.UDTS and self._wants_return(result.message):
+                        try:
+                            back.write(udts_response(msg, self.return_cause))
+                            stats.udts_sent += 1
+                            answered = True
+                        except SignalingError:
+                            pass  # a service message, or no SCCP to answer: drop
+                self.latency.observe(clock() - arrived)
+            await forward.drain()
+            if answered:
+                await back.drain()
+
+    @staticmethod
+    def _wants_return(message: object) -> bool:
+        sccp = getattr(message, "sccp", None)
+        return bool(getattr(sccp, "return_on_error", False))
+
+    async def _expire_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(EXPIRE_INTERVAL)
+            late = self.inspector.expire(loop.time(), mode="proxy")
+            self.stats.late_alerts += len(late)
