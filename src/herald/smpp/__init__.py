@@ -10,6 +10,9 @@ arguments, PDUs, events and bytes go out. Modules:
 * ``codec``: ``PduDecoder`` (streaming, explicit outcomes) and ``decode``.
 * ``limits``: every bound hostile input can push, with its reason.
 * ``errors``: the exception hierarchy; each error carries its command_status.
+* ``receipts``: delivery receipt text and TLVs; ``message_id``: id policies.
+* ``states``: the session state table; ``session``: the sans-I/O session
+  (its docstring documents the API for shells); ``events``: what it reports.
 """
 
 from herald.smpp.codec import (
@@ -32,8 +35,12 @@ from herald.smpp.errors import (
     RemoteProtocolError,
     SmppError,
 )
+from herald.smpp.events import *  # noqa: F403 - events are the session's vocabulary
+from herald.smpp.events import __all__ as _events_all
 from herald.smpp.pdus import *  # noqa: F403 - the PDU classes are the package's vocabulary
 from herald.smpp.pdus import __all__ as _pdus_all
+from herald.smpp.session import Session, SessionConfig
+from herald.smpp.states import Role, State
 from herald.smpp.tlv import Tlv
 
 __all__ = [
@@ -51,11 +58,16 @@ __all__ = [
     "PduDecodeError",
     "PduDecoder",
     "RemoteProtocolError",
+    "Role",
+    "Session",
+    "SessionConfig",
     "SmppError",
+    "State",
     "Tag",
     "Tlv",
     "UnparsedPdu",
     "decode",
     "encode",
+    *_events_all,
     *_pdus_all,
 ]
