@@ -1,0 +1,342 @@
+"""``herald guard ...``: scan captures, run the inline proxy, verify the audit log,
+check and record policy changes.
+
+Exit status (all subcommands): 0 success and nothing found; 1 findings (``scan``:
+at least one block or alert; ``audit verify``: the log was tampered with;
+``policy check``: invalid policy); 2 usage or input errors (unreadable files,
+invalid policy for ``scan``/``proxy``).
+
+Secrets never go on the command line (where ``ps`` shows them): the audit
+key is read from ``--audit-key-file`` or the ``HERALD_AUDIT_KEY`` environment
+variable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    guard = subparsers.add_parser(
+        "guard",
+        help="SS7 signaling guard: scan, proxy, audit, policy",
+        description="The SS7/SIGTRAN signaling guard (docs/guard.md).",
+    )
+    sub = guard.add_subparsers(dest="guard_command", metavar="COMMAND", required=True)
+
+    scan = sub.add_parser("scan", help="judge every message of a pcap/pcapng capture")
+    scan.add_argument("capture", type=Path)
+    scan.add_argument("--policy", type=Path, required=True)
+    scan.add_argument("--format", choices=("table", "json"), default="table")
+    scan.add_argument("--audit", type=Path, help="append blocks and alerts to this audit log")
+    _key_option(scan)
+    scan.add_argument(
+        "--pending",
+        type=Path,
+        help="numbers with a queued customer message, one per line (platform egress)",
+    )
+    scan.add_argument(
+        "--labels",
+        type=Path,
+        help="JSON lines with each record's scenario label (as the corpus writes them)",
+    )
+    scan.set_defaults(func=_scan)
+
+    proxy = sub.add_parser("proxy", help="run inline between two M3UA peers")
+    proxy.add_argument("--listen", required=True, help="HOST:PORT to accept M3UA on")
+    proxy.add_argument("--peer", required=True, help="HOST:PORT of the M3UA peer")
+    proxy.add_argument("--policy", type=Path, required=True)
+    proxy.add_argument("--audit", type=Path)
+    _key_option(proxy)
+    proxy.add_argument(
+        "--on-block", choices=("drop", "udts"), help="override the policy's [proxy] on_block"
+    )
+    proxy.add_argument("--transport", choices=("tcp", "sctp"), default="tcp")
+    proxy.add_argument(
+        "--interconnect",
+        choices=("listen", "peer"),
+        help="which side faces the interconnect (enables spoofing checks)",
+    )
+    proxy.add_argument("--pending", type=Path)
+    proxy.add_argument("--duration", type=float, help="stop after this many seconds")
+    proxy.set_defaults(func=_proxy)
+
+    audit = sub.add_parser("audit", help="audit log tools")
+    audit_sub = audit.add_subparsers(dest="audit_command", metavar="COMMAND", required=True)
+    verify = audit_sub.add_parser("verify", help="verify an audit log's hash chain")
+    verify.add_argument("file", type=Path)
+    _key_option(verify)
+    verify.set_defaults(func=_audit_verify)
+
+    policy = sub.add_parser("policy", help="policy file tools")
+    policy_sub = policy.add_subparsers(dest="policy_command", metavar="COMMAND", required=True)
+    check = policy_sub.add_parser("check", help="validate a policy file")
+    check.add_argument("file", type=Path)
+    check.set_defaults(func=_policy_check)
+    diff = policy_sub.add_parser(
+        "diff", help="show (and with --audit, record) the change between two policy files"
+    )
+    diff.add_argument("old", type=Path)
+    diff.add_argument("new", type=Path)
+    diff.add_argument("--audit", type=Path, help="record the change in this audit log")
+    diff.add_argument("--who", help="who made the change (required with --audit)")
+    _key_option(diff)
+    diff.set_defaults(func=_policy_diff)
+
+
+def _key_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--audit-key-file",
+        type=Path,
+        help="file holding the audit log's HMAC key (default: $HERALD_AUDIT_KEY, else none)",
+    )
+
+
+def _audit_key(args: argparse.Namespace) -> bytes | None:
+    if args.audit_key_file is not None:
+        return args.audit_key_file.read_bytes().strip() or None
+    env = os.environ.get("HERALD_AUDIT_KEY", "")
+    return env.encode() or None
+
+
+def _fail(message: str) -> int:
+    print(f"herald guard: {message}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _read_lines(path: Path) -> list[str]:
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+
+
+def _store(path: Path | None) -> Any:
+    from herald.signaling.policy import InMemoryPendingMessages
+
+    return InMemoryPendingMessages(_read_lines(path) if path is not None else ())
+
+
+def _inspector(args: argparse.Namespace) -> Any:
+    from herald.guard.audit import AuditLog
+    from herald.guard.inspector import Inspector
+    from herald.guard.policyfile import load_policy
+    from herald.signaling.policy import Engine
+
+    policy = load_policy(args.policy)
+    audit = AuditLog(args.audit, key=_audit_key(args)) if args.audit is not None else None
+    return Inspector(Engine(policy, _store(args.pending)), audit)
+
+
+def _records(path: Path) -> Iterable[tuple[float, bytes]]:
+    from herald.guard import pcap
+
+    for record in pcap.read_capture(path):
+        yield record.timestamp, record.data
+
+
+def _labels(path: Path | None) -> Callable[[int], str | None]:
+    if path is None:
+        return lambda index: None
+    scenario: dict[int, str] = {}
+    for line in _read_lines(path):
+        entry = json.loads(line)
+        scenario[int(entry["index"])] = str(entry["scenario"])
+    return scenario.get
+
+
+# ------------------------------------------------------------------- commands
+
+
+def _scan(args: argparse.Namespace) -> int:
+    from herald.guard.audit import AuditError
+    from herald.guard.policyfile import PolicyFileError
+    from herald.guard.scan import Summary, scan
+
+    try:
+        inspector = _inspector(args)
+        label_of = _labels(args.labels)
+    except (PolicyFileError, AuditError, OSError, ValueError, KeyError) as exc:
+        return _fail(str(exc))
+    summary = Summary()
+    out = sys.stdout
+    try:
+        for item in scan(
+            _records(args.capture), inspector, source=args.capture.name, summary=summary
+        ):
+            scenario = label_of(item.index) if item.index is not None else None
+            if scenario is not None:
+                summary.scenarios.setdefault(scenario, type(summary.actions)())[
+                    item.verdict.action.value
+                ] += 1
+            if args.format == "json":
+                row = item.as_dict()
+                if scenario is not None:
+                    row["scenario"] = scenario
+                out.write(json.dumps(row, separators=(",", ":")) + "\n")
+    except (OSError, ValueError) as exc:
+        return _fail(f"{args.capture}: {exc}")
+    finally:
+        if inspector.audit is not None:
+            inspector.audit.close()
+    if args.format == "table":
+        _print_summary(summary, args.capture.name)
+    return EXIT_FINDINGS if summary.findings else EXIT_OK
+
+
+def _print_summary(summary: Any, name: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    totals = Table(title=f"herald guard scan: {name}")
+    for column in ("records", "judged", "skipped", "allow", "alert", "block"):
+        totals.add_column(column, justify="right")
+    totals.add_row(
+        str(summary.records),
+        str(summary.judged),
+        str(summary.skipped),
+        *(str(summary.actions[a]) for a in ("allow", "alert", "block")),
+    )
+    console.print(totals)
+    if summary.rules:
+        rules = Table(title="findings by rule")
+        rules.add_column("rule")
+        rules.add_column("action")
+        rules.add_column("messages", justify="right")
+        for (rule, action), count in sorted(summary.rules.items()):
+            rules.add_row(rule, action, str(count))
+        console.print(rules)
+    if summary.scenarios:
+        table = Table(title="by scenario")
+        for column in ("scenario", "allow", "alert", "block"):
+            table.add_column(column, justify="left" if column == "scenario" else "right")
+        for scenario, counts in sorted(summary.scenarios.items()):
+            table.add_row(scenario, *(str(counts[a]) for a in ("allow", "alert", "block")))
+        console.print(table)
+
+
+def _proxy(args: argparse.Namespace) -> int:
+    from herald.guard.audit import AuditError
+    from herald.guard.policyfile import PolicyFileError
+    from herald.guard.proxy import GuardProxy, parse_address
+
+    try:
+        listen = parse_address(args.listen)
+        peer = parse_address(args.peer)
+        inspector = _inspector(args)
+    except (PolicyFileError, AuditError, OSError, ValueError) as exc:
+        return _fail(str(exc))
+    settings = inspector.engine.policy.proxy
+    try:
+        proxy = GuardProxy(
+            inspector,
+            peer,
+            on_block=args.on_block or settings.on_block,
+            return_cause=settings.return_cause,
+            transport=args.transport,
+            interconnect=args.interconnect,
+        )
+    except (OSError, ValueError) as exc:
+        return _fail(str(exc))
+
+    async def run() -> None:
+        host, port = await proxy.start(*listen)
+        print(f"herald guard proxy: listening on {host}:{port}, peer {args.peer}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        try:
+            await asyncio.wait_for(stop.wait(), args.duration)
+        except TimeoutError:
+            pass
+        finally:
+            await proxy.close()
+
+    try:
+        asyncio.run(run())
+    except OSError as exc:
+        return _fail(str(exc))
+    finally:
+        if inspector.audit is not None:
+            inspector.audit.close()
+    s = proxy.stats
+    print(
+        f"connections {s.connections}, forwarded {s.forwarded}, blocked {s.blocked}, "
+        f"udts sent {s.udts_sent}, passed through {s.passed_through}, "
+        f"framing errors {s.framing_errors}, late alerts {s.late_alerts}"
+    )
+    for rule, count in sorted(s.by_rule.items()):
+        print(f"  blocked by {rule}: {count}")
+    for line in proxy.latency.summary_lines():
+        print(line)
+    return EXIT_OK
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    from herald.guard.audit import AuditError, verify
+
+    try:
+        report = verify(args.file, _audit_key(args))
+    except (AuditError, OSError) as exc:
+        return _fail(str(exc))
+    if report.ok:
+        print(f"OK: {report.records} records, last seq {report.last_seq}, head {report.head}")
+        return EXIT_OK
+    print(f"TAMPERED: {args.file}: {len(report.findings)} finding(s)")
+    for f in report.findings:
+        where = f" (line {f.line})" if f.line is not None else ""
+        print(f"  {f.kind}: {f.message}{where}")
+    return EXIT_FINDINGS
+
+
+def _policy_check(args: argparse.Namespace) -> int:
+    from herald.guard.policyfile import PolicyFileError, load_policy
+
+    try:
+        policy = load_policy(args.file)
+    except PolicyFileError as exc:
+        print(f"INVALID: {exc}")
+        return EXIT_FINDINGS
+    print(
+        f"OK: policy {policy.name!r}: home {policy.home.mcc}-{policy.home.mnc}, "
+        f"{len(policy.partners)} partners, {len(policy.platform_gts)} platform GTs"
+    )
+    return EXIT_OK
+
+
+def _policy_diff(args: argparse.Namespace) -> int:
+    from herald.guard.audit import AuditError, AuditLog
+    from herald.guard.policyfile import PolicyFileError, diff_policies, read_policy
+
+    if args.audit is not None and not args.who:
+        return _fail("--who is required with --audit")
+    try:
+        _, old = read_policy(args.old)
+        new_policy, new = read_policy(args.new)
+    except PolicyFileError as exc:
+        return _fail(str(exc))
+    change = diff_policies(old, new, str(args.old), str(args.new))
+    sys.stdout.write(change.diff or "no change\n")
+    if change.secret_changed:
+        print("note: the salt changed; subscriber hashes before and after will not match")
+    if args.audit is not None and change.changed:
+        try:
+            with AuditLog(args.audit, key=_audit_key(args)) as audit:
+                record = audit.policy_change(
+                    args.who, change.diff, change.old_sha256, change.new_sha256, new_policy.name
+                )
+        except AuditError as exc:
+            return _fail(str(exc))
+        print(f"recorded as audit seq {record['seq']}")
+    return EXIT_OK
