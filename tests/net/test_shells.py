@@ -1,0 +1,319 @@
+"""herald's asyncio SMPP client against herald's server, over real loopback sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+import trustme
+
+from herald.net import (
+    ClientHandler,
+    ClientSettings,
+    ConnectionClosed,
+    NotBound,
+    ResponseTimeout,
+    ServerConnection,
+    ServerHandler,
+    ServerSettings,
+    SmppClient,
+    SmppConnection,
+    SmppServer,
+)
+from herald.smpp.constants import CommandStatus
+from herald.smpp.events import CloseReason
+from herald.smpp.pdus import (
+    BindReceiver,
+    BindRequest,
+    BindResponse,
+    BindTransceiver,
+    BindTransmitter,
+    DeliverSm,
+    Request,
+    SubmitSm,
+)
+from herald.smpp.session import SessionConfig
+from herald.smpp.states import Role, State
+
+S = CommandStatus
+
+
+class Recorder(ServerHandler):
+    """Accepts system_id 'acme' / password 'secret-pw'; answers submits with ids."""
+
+    def __init__(self, *, answer: bool = True) -> None:
+        self.answer = answer
+        self.requests: list[Request] = []
+        self.held: list[tuple[ServerConnection, Request]] = []
+        self.bound: list[ServerConnection] = []
+        self.closed: list[CloseReason] = []
+        self.auth_calls = 0
+
+    async def authenticate(self, conn: ServerConnection, bind: BindRequest) -> BindResponse:
+        self.auth_calls += 1
+        if bind.system_id != "acme":
+            return bind.response(S.ESME_RINVSYSID)
+        if bind.password != "secret-pw":
+            return bind.response(S.ESME_RINVPASWD)
+        return bind.response(system_id="herald")
+
+    def on_bound(self, conn: ServerConnection) -> None:
+        self.bound.append(conn)
+
+    def on_request(self, conn: ServerConnection, request: Request) -> None:
+        self.requests.append(request)
+        if not self.answer:
+            self.held.append((conn, request))
+            return
+        assert isinstance(request, SubmitSm)
+        conn.respond(request.response(message_id=f"id{len(self.requests)}"))
+
+    def on_closed(self, conn: ServerConnection, reason: CloseReason) -> None:
+        self.closed.append(reason)
+
+
+async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.01)
+
+
+def submit(n: int = 0) -> SubmitSm:
+    return SubmitSm(source_addr="HERALD", destination_addr="447700900123",
+                    short_message=f"hello {n}".encode())
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[SmppServer, Recorder]]:
+    handler = Recorder()
+    srv = SmppServer(handler, ServerSettings(port=0))
+    await srv.start()
+    yield srv, handler
+    await srv.stop(timeout=1)
+
+
+def settings(port: int, bind: BindRequest | None = None, **kw: object) -> ClientSettings:
+    return ClientSettings(
+        "127.0.0.1", port, bind or BindTransceiver(system_id="acme", password="secret-pw"),
+        reconnect_min=0.02, reconnect_max=0.1, **kw,  # type: ignore[arg-type]
+    )
+
+
+async def test_bind_submit_and_unbind(server: tuple[SmppServer, Recorder]) -> None:
+    srv, handler = server
+    client = SmppClient(settings(srv.port))
+    await client.start()
+    await client.wait_bound(5)
+    responses = await asyncio.gather(*(client.submit(submit(i)) for i in range(25)))
+    assert [r.command_status for r in responses] == [0] * 25
+    assert sorted(r.message_id for r in responses) == sorted(f"id{i}" for i in range(1, 26))  # type: ignore[attr-defined]
+    assert [r.short_message for r in handler.requests] == [  # type: ignore[attr-defined]
+        f"hello {i}".encode() for i in range(25)
+    ]
+    await client.stop()
+    await eventually(lambda: handler.closed == [CloseReason.UNBOUND])
+    assert not srv.connections
+
+
+@pytest.mark.parametrize(
+    ("bind", "status"),
+    [
+        (BindTransceiver(system_id="acme", password="wrong"), S.ESME_RINVPASWD),
+        (BindTransmitter(system_id="nobody", password="secret-pw"), S.ESME_RINVSYSID),
+    ],
+)
+async def test_refused_binds_report_the_status(
+    server: tuple[SmppServer, Recorder], bind: BindRequest, status: int
+) -> None:
+    srv, handler = server
+    client = SmppClient(settings(srv.port, bind))
+    await client.start()
+    await eventually(lambda: client.last_error is not None)
+    assert getattr(client.last_error, "status", None) == status
+    assert not client.bound
+    with pytest.raises(NotBound):
+        await client.submit(submit())
+    await client.stop()
+    assert handler.bound == []
+
+
+async def test_server_delivers_to_a_receiver_bind(server: tuple[SmppServer, Recorder]) -> None:
+    srv, handler = server
+    got: list[DeliverSm] = []
+
+    class Collect(ClientHandler):
+        def on_request(self, client: SmppClient, conn: SmppConnection, request: Request) -> None:
+            assert isinstance(request, DeliverSm)
+            got.append(request)
+            conn.respond(request.response())
+
+    client = SmppClient(settings(srv.port, BindReceiver(system_id="acme", password="secret-pw")),
+                        Collect())
+    await client.start()
+    await client.wait_bound(5)
+    await eventually(lambda: len(handler.bound) == 1)
+    conn = handler.bound[0]
+    assert conn.state is State.BOUND_RX
+    receipt = DeliverSm(source_addr="447700900123", destination_addr="HERALD", esm_class=0x04,
+                        short_message=b"id:1 stat:DELIVRD")
+    resp = await conn.request(receipt)
+    assert resp.command_status == 0
+    assert got[0].short_message == b"id:1 stat:DELIVRD"
+    # a receiver may not submit: the session refuses before anything is sent
+    with pytest.raises(Exception, match="may not be sent"):
+        await client.submit(submit())
+    await client.stop()
+
+
+async def test_window_limits_requests_in_flight() -> None:
+    handler = Recorder(answer=False)
+    srv = SmppServer(handler, ServerSettings(port=0))
+    await srv.start()
+    window = 4
+    client = SmppClient(settings(srv.port, session=SessionConfig(role=Role.ESME, window=window)))
+    await client.start()
+    await client.wait_bound(5)
+    tasks = [asyncio.ensure_future(client.submit(submit(i))) for i in range(10)]
+    for expected in (4, 8, 10):  # each round of answers lets the next window through
+        await eventually(lambda: len(handler.requests) == expected)  # noqa: B023
+        await asyncio.sleep(0.1)
+        assert len(handler.requests) == expected  # the rest wait for room, unsent
+        held, handler.held = handler.held, []
+        for conn, request in held:
+            conn.respond(request.response(message_id="x"))  # type: ignore[call-arg]
+    results = await asyncio.gather(*tasks)
+    assert all(r.command_status == 0 for r in results)
+    await client.stop()
+    await srv.stop(1)
+
+
+async def test_server_stops_reading_while_the_application_owes_answers() -> None:
+    handler = Recorder(answer=False)
+    srv = SmppServer(handler, ServerSettings(port=0, max_unanswered=8))
+    await srv.start()
+    client = SmppClient(settings(srv.port, session=SessionConfig(role=Role.ESME, window=200)))
+    await client.start()
+    await client.wait_bound(5)
+    tasks = [asyncio.ensure_future(client.submit(submit(i))) for i in range(100)]
+    await eventually(lambda: len(handler.held) >= 8)
+    await asyncio.sleep(0.2)
+    assert len(handler.held) == 8  # the rest waits in buffers until answers free room
+    while len(handler.requests) < 100 or handler.held:
+        held, handler.held = handler.held, []
+        for conn, request in held:
+            conn.respond(request.response(message_id="z"))  # type: ignore[call-arg]
+        await asyncio.sleep(0.01)
+    assert all(r.command_status == 0 for r in await asyncio.gather(*tasks))
+    await client.stop()
+    await srv.stop(1)
+
+
+async def test_unanswered_request_times_out_and_frees_the_window() -> None:
+    handler = Recorder(answer=False)
+    srv = SmppServer(handler, ServerSettings(port=0))
+    await srv.start()
+    client = SmppClient(settings(
+        srv.port, session=SessionConfig(role=Role.ESME, window=1, response_timeout=0.2)))
+    await client.start()
+    await client.wait_bound(5)
+    with pytest.raises(ResponseTimeout):
+        await client.submit(submit())
+    assert client.window_room == 1
+    await client.stop()
+    await srv.stop(1)
+
+
+async def test_client_reconnects_after_the_server_goes_away() -> None:
+    handler = Recorder()
+    srv = SmppServer(handler, ServerSettings(port=0))
+    await srv.start()
+    port = srv.port
+    client = SmppClient(settings(port))
+    await client.start()
+    await client.wait_bound(5)
+    pending = asyncio.ensure_future(client.conn.request(submit()))  # type: ignore[union-attr]
+    await pending
+    for conn in list(srv.connections):  # the peer vanishes without unbinding
+        assert conn.transport is not None
+        conn.transport.abort()
+    await srv.stop(1)
+    await eventually(lambda: not client.bound)
+    srv2 = SmppServer(handler, ServerSettings(port=port))
+    await srv2.start()
+    await client.wait_bound(5)
+    assert client.binds == 2
+    assert (await client.submit(submit(2))).command_status == 0
+    await client.stop()
+    await srv2.stop(1)
+
+
+async def test_in_flight_requests_fail_when_the_connection_drops() -> None:
+    handler = Recorder(answer=False)
+    srv = SmppServer(handler, ServerSettings(port=0))
+    await srv.start()
+    client = SmppClient(settings(srv.port))
+    await client.start()
+    await client.wait_bound(5)
+    task = asyncio.ensure_future(client.submit(submit()))
+    await eventually(lambda: len(handler.held) == 1)
+    conn, _ = handler.held[0]
+    assert conn.transport is not None
+    conn.transport.abort()
+    with pytest.raises(ConnectionClosed):
+        await task
+    await client.stop()
+    await srv.stop(1)
+
+
+async def test_unbound_connection_is_closed_after_session_init_timeout() -> None:
+    handler = Recorder()
+    srv = SmppServer(handler, ServerSettings(
+        port=0, session=SessionConfig(role=Role.SMSC, session_init_timeout=0.2)))
+    await srv.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+    data = await asyncio.wait_for(reader.read(100), 5)  # EOF once the server closes
+    assert data == b""
+    writer.close()
+    await srv.stop(1)
+
+
+async def test_garbage_gets_generic_nack_and_close() -> None:
+    handler = Recorder()
+    srv = SmppServer(handler, ServerSettings(port=0))
+    await srv.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+    writer.write(b"\x00\x00\x00\x05GARBAGE-GARBAGE!")  # command_length 5 < 16: framing error
+    answer = await asyncio.wait_for(reader.read(100), 5)
+    assert answer[4:8] == b"\x80\x00\x00\x00"  # generic_nack
+    assert int.from_bytes(answer[8:12], "big") == S.ESME_RINVCMDLEN
+    assert await asyncio.wait_for(reader.read(100), 5) == b""
+    writer.close()
+    await srv.stop(1)
+
+
+async def test_tls_on_both_sides() -> None:
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(server_ctx)
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+    handler = Recorder()
+    srv = SmppServer(handler, ServerSettings(port=0, ssl=server_ctx))
+    await srv.start()
+    client = SmppClient(settings(srv.port, ssl=client_ctx, server_hostname="127.0.0.1"))
+    await client.start()
+    await client.wait_bound(5)
+    assert (await client.submit(submit())).command_status == 0
+    await client.stop()
+    # a plain-text client cannot bind to the TLS listener
+    plain = SmppClient(settings(srv.port))
+    await plain.start()
+    with pytest.raises(TimeoutError):
+        await plain.wait_bound(0.5)
+    await plain.stop()
+    await srv.stop(1)
