@@ -1,0 +1,57 @@
+"""Issue 4's acceptance: on the shipped scenario corpus every attack is blocked
+or alerted by the intended rule and no benign message is blocked; the
+detection table in docs/guard.md is the one the corpus produces today."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from herald.cli import main
+from herald.guard.corpus import SCENARIOS, write_corpus
+from herald.guard.detection import BEGIN, END, evaluate, markdown
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "guard.md"
+
+
+def test_scan_of_the_corpus_matches_every_label(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = write_corpus(tmp_path)
+    code = main(
+        ["guard", "scan", str(files.pcap), "--policy", str(files.policy),
+         "--pending", str(files.pending), "--labels", str(files.labels), "--format", "json"]
+    )  # fmt: skip
+    assert code == 1  # attacks were found
+    verdicts = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    labels = [json.loads(line) for line in files.labels.read_text().splitlines()]
+    by_index = {v["index"]: v for v in verdicts if v["index"] is not None}
+    assert sorted(by_index) == [label["index"] for label in labels]  # one verdict each
+
+    wrong = []
+    caught: dict[str, set[str]] = {}
+    for label in labels:
+        v = by_index[label["index"]]
+        got = (v["action"], v["rule"] if v["action"] != "allow" else None)
+        if got != (label["expected"], label["rule"]):
+            wrong.append((label["index"], label["scenario"], label["expected"], got))
+        if label["attack"] and v["action"] != "allow" and v["rule"] == label["rule"]:
+            caught.setdefault(label["scenario"], set()).add(v["rule"])
+        if not label["attack"]:
+            assert v["action"] == "allow", (label, v)  # no benign message blocked
+    assert not wrong, wrong
+    attacks = {name for name, (attack, _) in SCENARIOS.items() if attack}
+    assert set(caught) == attacks, attacks - set(caught)
+
+
+def test_the_documented_detection_table_is_current(tmp_path: Path) -> None:
+    evaluation = evaluate(tmp_path)
+    assert not evaluation.mismatches and not evaluation.benign_blocked
+    text = DOC.read_text()
+    documented = text.split(BEGIN, 1)[1].split(END, 1)[0].strip()
+    assert documented == markdown(evaluation).strip(), (
+        "docs/guard.md's detection table is stale: run "
+        "`.venv/bin/python -m herald.guard.detection --write docs/guard.md`"
+    )
