@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
+from herald.guard.corpus import build_corpus
 from herald.signaling import DecodeError, decode, encode
 from herald.signaling.m3ua import decode_m3ua
 from herald.signaling.map_codec import decode_argument
@@ -21,8 +22,10 @@ from herald.signaling.sccp import decode_unitdata
 from herald.signaling.tcap import decode_tcap
 
 from . import vectors as v
+from .samples import extra_messages
 
-SEEDS = [v.UL_M3UA, v.ASPUP, v.BEAT, v.NTFY, v.ERR, v.DUNA, v.ASPAC]
+SEEDS = [v.UL_M3UA, v.ASPUP, v.BEAT, v.NTFY, v.ERR, v.DUNA, v.ASPAC, *extra_messages(),
+         *(m.data for m in build_corpus().messages[::3])]
 INNER: list[tuple[bytes, Callable[[bytes], object]]] = [
     (v.UL_UDT, decode_unitdata),
     (v.XUDT, decode_unitdata),

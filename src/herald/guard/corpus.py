@@ -417,9 +417,10 @@ def _sai(f: _Flow, t: float, label: Label, inbound: bool, vlr: str, hlr: str,
     vlr_a, hlr_a = _address(vlr, SSN_VLR), _address(hlr, SSN_HLR)
     otid = f.begin(t, label, inbound, vlr_a, hlr_a, AC_INFO,
                    _inv(SendAuthenticationInfoArg(imsi, 2)))
-    # The vectors themselves are opaque here: an empty SEQUENCE stands for them.
+    # TS 29.002 §8.5.2: SendAuthenticationInfoRes (v3) ::= [3] SEQUENCE {...};
+    # every field is optional and the vectors are irrelevant here: send none.
     f.answer(t + 0.1, label, not inbound, hlr_a, vlr_a, otid,
-             (ReturnResult(1, True, OP.SEND_AUTHENTICATION_INFO, b"\x30\x00"),), ac=AC_INFO)
+             (ReturnResult(1, True, OP.SEND_AUTHENTICATION_INFO, b"\xa3\x00"),), ac=AC_INFO)
 
 
 def roaming_outbound(f: _Flow, t: float) -> None:
