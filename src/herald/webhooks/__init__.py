@@ -1,0 +1,114 @@
+"""Webhooks: signed, durable, retried status and inbound notifications.
+
+- :class:`WebhookSender` POSTs the store's ``Channel.WEBHOOK`` outbox events
+  (see :mod:`herald.webhooks.sender` for how it claims, retries and stops).
+- :func:`verify_signature` is what a receiver calls to check a request
+  (``docs/webhooks.md`` shows how); :func:`signature_header` is how herald
+  signs.
+- :func:`status_payload` / :func:`inbound_payload` build the JSON bodies;
+  :func:`check_url` is the callback URL rule the HTTP API can apply at intake.
+
+The ``_``-modules are private; import from here.
+"""
+
+from herald.webhooks._errors import (
+    BlockedAddress,
+    DeliveryError,
+    DeliveryTimeout,
+    InvalidWebhookUrl,
+    MalformedSignature,
+    NonSuccessStatus,
+    SignatureError,
+    SignatureMismatch,
+    SubjectGone,
+    TimestampOutsideTolerance,
+    Unreachable,
+    WebhookError,
+)
+from herald.webhooks._payload import (
+    INBOUND_EVENT_TYPE,
+    STATUS_EVENT_TYPE,
+    inbound_payload,
+    rfc3339,
+    status_payload,
+    webhook_event_id,
+)
+from herald.webhooks._policy import (
+    ALLOWED_SCHEMES,
+    JITTER,
+    IPAddress,
+    RetryPolicy,
+    WebhookTarget,
+    address_allowed,
+    check_url,
+    redact_url,
+)
+from herald.webhooks._signature import (
+    DEFAULT_TOLERANCE,
+    EVENT_ID_HEADER,
+    MAX_SIGNATURE_HEADER_LENGTH,
+    SIGNATURE_HEADER,
+    SIGNATURE_SCHEME,
+    TIMESTAMP_HEADER,
+    sign,
+    signature_header,
+    verify_signature,
+)
+from herald.webhooks.sender import (
+    LEASE_MARGIN,
+    MAX_CLAIM_BATCH,
+    MAX_ERROR_BODY,
+    DeliveryResult,
+    Outcome,
+    Resolver,
+    SenderOptions,
+    WebhookSender,
+    WebhookStore,
+)
+
+__all__ = [
+    "ALLOWED_SCHEMES",
+    "DEFAULT_TOLERANCE",
+    "EVENT_ID_HEADER",
+    "INBOUND_EVENT_TYPE",
+    "JITTER",
+    "LEASE_MARGIN",
+    "MAX_CLAIM_BATCH",
+    "MAX_ERROR_BODY",
+    "MAX_SIGNATURE_HEADER_LENGTH",
+    "SIGNATURE_HEADER",
+    "SIGNATURE_SCHEME",
+    "STATUS_EVENT_TYPE",
+    "TIMESTAMP_HEADER",
+    "BlockedAddress",
+    "DeliveryError",
+    "DeliveryResult",
+    "DeliveryTimeout",
+    "IPAddress",
+    "InvalidWebhookUrl",
+    "MalformedSignature",
+    "NonSuccessStatus",
+    "Outcome",
+    "Resolver",
+    "RetryPolicy",
+    "SenderOptions",
+    "SignatureError",
+    "SignatureMismatch",
+    "SubjectGone",
+    "TimestampOutsideTolerance",
+    "Unreachable",
+    "WebhookError",
+    "WebhookSender",
+    "WebhookStore",
+    "WebhookTarget",
+    "address_allowed",
+    "check_url",
+    "inbound_payload",
+    "redact_url",
+    "rfc3339",
+    "sign",
+    "signature_header",
+    "status_payload",
+    "verify_signature",
+    "webhook_event_id",
+]
