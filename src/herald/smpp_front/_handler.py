@@ -1,0 +1,286 @@
+"""herald as the SMSC of its SMPP customers: binds, submits, queries.
+
+Theory of operation
+-------------------
+``CustomerSmpp`` is the ``ServerHandler`` of herald's SMPP listener.
+
+* Binds are checked by ``Accounts.authenticate_smpp`` (argon2 behind a cache)
+  and by the account's bind limit (ESME_RBINDFAIL beyond it).
+* submit_sm / data_sm / submit_multi become ``NewMessage`` rows
+  (``_messages``). The rows of every submit received in one loop turn are
+  accepted in one ``store.accept`` call — one group commit — and each submit
+  is answered with its herald id only after that commit. A refused submit is
+  answered at once with its status; a store failure answers the whole batch
+  with the store error's SMPP status (ESME_RMSGQFUL when busy: retry).
+* The account's rate (``Account.rate_limit``, messages per second, a token
+  bucket with one second of burst) is enforced per account across its binds:
+  ESME_RTHROTTLED beyond it.
+* query_sm reads the store (ESME_RQUERYFAIL for an unknown id or one of
+  another account). cancel_sm and replace_sm are refused (ESME_RCANCELFAIL /
+  ESME_RREPLACEFAIL): herald does not rewrite accepted messages.
+* Receiver and transceiver binds are registered so the notifier
+  (``_notifier``) can send receipts and MO messages on them.
+
+While the store is slower than a customer, the server stops reading from
+that customer (``SmppServer``'s ``max_unanswered``): TCP applies the brakes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from herald.accounts import Accounts, InvalidCredentials
+from herald.metrics import Metrics
+from herald.net import ServerConnection, ServerHandler
+from herald.smpp.constants import CommandId, CommandStatus, MessageState
+from herald.smpp.events import CloseReason
+from herald.smpp.pdus import (
+    BindRequest,
+    BindResponse,
+    CancelSm,
+    DataSm,
+    QuerySm,
+    ReplaceSm,
+    Request,
+    SubmitMulti,
+    SubmitSm,
+)
+from herald.smpp_front._messages import FrontLimits, Refused, messages_from
+from herald.store import MessageNotFound, NewMessage, Status, Store, StoreError
+
+__all__ = ["Binding", "CustomerSmpp"]
+
+log = logging.getLogger("herald.smpp.front")
+S = CommandStatus
+
+#: Seconds of burst an account's rate allows.
+BURST_SECONDS: Final = 1.0
+
+MESSAGE_STATE_OF: Final = {
+    Status.ACCEPTED: MessageState.ACCEPTED,
+    Status.QUEUED: MessageState.ENROUTE,
+    Status.SENT: MessageState.ENROUTE,
+    Status.DELIVERED: MessageState.DELIVERED,
+    Status.UNDELIVERED: MessageState.UNDELIVERABLE,
+    Status.EXPIRED: MessageState.EXPIRED,
+    Status.REJECTED: MessageState.REJECTED,
+    Status.FAILED: MessageState.UNDELIVERABLE,
+}
+
+
+@dataclass(slots=True)
+class Binding:
+    """What herald knows about a bound customer connection (``conn.context``)."""
+
+    account_id: int
+    system_id: str
+    receives: bool  # receiver or transceiver: receipts and MO may go here
+    bind_limit: int
+
+
+@dataclass(slots=True)
+class _Bucket:
+    rate: float
+    tokens: float
+    at: float
+
+    def take(self, n: int, now: float) -> bool:
+        self.tokens = min(self.rate * BURST_SECONDS, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= n:
+            self.tokens -= n
+            return True
+        return False
+
+
+@dataclass(slots=True)
+class _Pending:
+    conn: ServerConnection
+    request: SubmitSm | DataSm | SubmitMulti
+    messages: list[NewMessage] = field(default_factory=list)
+
+
+def smpp_time(epoch: float) -> str:
+    """An absolute SMPP time in UTC (SMPP 3.4 §7.1.1), as query_sm_resp carries."""
+    moment = datetime.fromtimestamp(epoch, UTC)
+    return moment.strftime("%y%m%d%H%M%S") + f"{moment.microsecond // 100_000}00+"
+
+
+class CustomerSmpp(ServerHandler):
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        store: Store,
+        accounts: Accounts,
+        new_id: Callable[[float], str],
+        clock: Callable[[], float],
+        metrics: Metrics,
+        *,
+        on_accepted: Callable[[Sequence[NewMessage]], None] = lambda _: None,
+        on_receiver: Callable[[int], None] = lambda _: None,
+        limits: FrontLimits | None = None,
+    ) -> None:
+        self.store = store
+        self.accounts = accounts
+        self.new_id = new_id
+        self.clock = clock
+        self.metrics = metrics
+        self.on_accepted = on_accepted
+        self.on_receiver = on_receiver
+        self.limits = limits or FrontLimits()
+        self.binds: dict[int, set[ServerConnection]] = {}
+        self._buckets: dict[int, _Bucket] = {}
+        self._batch: list[_Pending] = []
+        self._flush_scheduled = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.accepting = True
+
+    # ------------------------------------------------------------------ binds
+
+    def receivers(self, account_id: int) -> list[ServerConnection]:
+        """The account's open connections that may receive deliver_sm."""
+        return [c for c in self.binds.get(account_id, ()) if c.is_open
+                and isinstance(c.context, Binding) and c.context.receives]
+
+    async def authenticate(self, conn: ServerConnection, bind: BindRequest) -> BindResponse:
+        if not self.accepting:
+            return bind.response(S.ESME_RBINDFAIL)
+        now = self.clock()
+        try:
+            principal = await self.accounts.authenticate_smpp(bind.system_id, bind.password, now)
+        except InvalidCredentials as exc:
+            return bind.response(S(int(exc.smpp_status)))
+        account = await self.store.get_account(principal.account_id)
+        if len(self.binds.get(account.id, ())) >= account.bind_limit:
+            log.info("%s: %s is at its bind limit (%d)", conn.name, bind.system_id,
+                     account.bind_limit)
+            return bind.response(S.ESME_RBINDFAIL)
+        receives = bind.command_id != CommandId.BIND_TRANSMITTER
+        conn.context = Binding(account.id, bind.system_id, receives, account.bind_limit)
+        self._buckets.setdefault(account.id, _Bucket(account.rate_limit,
+                                                     account.rate_limit * BURST_SECONDS, now))
+        return bind.response(system_id="herald")
+
+    def on_bound(self, conn: ServerConnection) -> None:
+        binding = conn.context
+        assert isinstance(binding, Binding)
+        conns = self.binds.setdefault(binding.account_id, set())
+        if len(conns) >= binding.bind_limit:
+            # several binds passed authentication at once; the late ones go
+            log.info("%s: %s over its bind limit, closing", conn.name, binding.system_id)
+            conn.context = None
+            conn.close()
+            return
+        conns.add(conn)
+        self.metrics.binds.labels("customer", binding.system_id).inc()
+        if binding.receives:
+            self.on_receiver(binding.account_id)
+
+    def on_closed(self, conn: ServerConnection, reason: CloseReason) -> None:
+        binding = conn.context
+        if isinstance(binding, Binding):
+            conns = self.binds.get(binding.account_id)
+            if conns is not None and conn in conns:
+                conns.discard(conn)
+                self.metrics.binds.labels("customer", binding.system_id).dec()
+
+    # --------------------------------------------------------------- requests
+
+    def on_request(self, conn: ServerConnection, request: Request) -> None:
+        binding = conn.context
+        assert isinstance(binding, Binding)
+        match request:
+            case SubmitSm() | DataSm() | SubmitMulti():
+                self._submit(conn, binding, request)
+            case QuerySm():
+                self._spawn(self._query(conn, binding, request))
+            case CancelSm():
+                conn.respond(request.response(S.ESME_RCANCELFAIL))
+            case ReplaceSm():
+                conn.respond(request.response(S.ESME_RREPLACEFAIL))
+            case _:
+                conn.respond(request.response(S.ESME_RINVCMDID))
+
+    def _submit(self, conn: ServerConnection, binding: Binding,
+                request: SubmitSm | DataSm | SubmitMulti) -> None:
+        now = self.clock()
+        if not self.accepting:
+            conn.respond(request.response(S.ESME_RSYSERR))
+            return
+        try:
+            messages = messages_from(request, account_id=binding.account_id,
+                                     new_id=self.new_id, now=now, limits=self.limits)
+        except Refused as refused:
+            self.metrics.rejected_at_intake.labels("smpp", refused.status.name).inc()
+            conn.respond(request.response(refused.status))
+            return
+        bucket = self._buckets.get(binding.account_id)
+        if bucket is not None and not bucket.take(len(messages), now):
+            self.metrics.rejected_at_intake.labels("smpp", "ESME_RTHROTTLED").inc()
+            conn.respond(request.response(S.ESME_RTHROTTLED))
+            return
+        self._batch.append(_Pending(conn, request, messages))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        batch, self._batch = self._batch, []
+        if batch:
+            self._spawn(self._commit(batch))
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        rows = [m for p in batch for m in p.messages]
+        try:
+            await self.store.accept(rows)
+        except StoreError as exc:
+            log.warning("accepting %d SMPP messages failed: %s", len(rows), exc)
+            status = S(int(exc.smpp_status))
+            for p in batch:
+                p.conn.respond(p.request.response(status))
+            return
+        except Exception:
+            log.exception("accepting %d SMPP messages failed", len(rows))
+            for p in batch:
+                p.conn.respond(p.request.response(S.ESME_RSYSERR))
+            return
+        self.metrics.accepted.labels("smpp").inc(len(rows))
+        for p in batch:
+            p.conn.respond(p.request.response(message_id=p.messages[0].id))
+        self.on_accepted(rows)
+
+    async def _query(self, conn: ServerConnection, binding: Binding, request: QuerySm) -> None:
+        try:
+            message = await self.store.get_message(request.message_id,
+                                                   account_id=binding.account_id)
+        except MessageNotFound:
+            conn.respond(request.response(S.ESME_RQUERYFAIL))
+            return
+        except StoreError as exc:
+            conn.respond(request.response(S(int(exc.smpp_status))))
+            return
+        state = MESSAGE_STATE_OF[message.status]
+        final = smpp_time(message.done_at) if message.done_at is not None else ""
+        error = (message.error_code or 0) & 0xFF
+        conn.respond(request.response(final_date=final, message_state=int(state),
+                                      error_code=error))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Stop accepting; wait for the commits under way (graceful shutdown)."""
+        self.accepting = False
+        self._flush()
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+

@@ -1,0 +1,182 @@
+"""Receipts and MO messages to SMPP customers, from the store's durable outbox.
+
+The store writes an SMPP outbox event in the same commit as the change it
+reports: a message became final and its ``registered_delivery`` asked for a
+receipt, or an inbound message arrived for the account. ``SmppNotifier``
+claims the events of every account that has a receiver or transceiver bound,
+sends each as a deliver_sm on one of those binds (round robin), and completes
+the event only when the customer answered ESME_ROK. A refusal, a timeout or a
+lost connection puts the event back with an exponential backoff; an account
+with no receiver bound keeps its events until one binds (the store holds them:
+a restart loses nothing).
+
+Receipt deliver_sm (SMPP 3.4 §4.6.1, Appendix B): source is the handset, the
+destination the customer's sender; esm_class 0x04; the short_message is the
+receipt text (``id:… sub:001 dlvrd:… submit date:… done date:… stat:… err:…
+text:…`` with the first 20 characters of the text); TLVs receipted_message_id
+and message_state. Nothing about where the handset is goes into it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Final
+
+from herald.net import ServerConnection, SmppNetError
+from herald.smpp.constants import CommandStatus, EsmType
+from herald.smpp.pdus import DeliverSm
+from herald.smpp.receipts import Receipt, format_receipt, stat_from_state
+from herald.smpp.tlv import MESSAGE_PAYLOAD, MESSAGE_STATE, RECEIPTED_MESSAGE_ID
+from herald.smpp_front._handler import MESSAGE_STATE_OF, CustomerSmpp
+from herald.store import Channel, EventKind, Message, NotFound, OutboxEvent, Store, StoreError
+from herald.text import Encoding, TextError, decode
+
+__all__ = ["SmppNotifier"]
+
+log = logging.getLogger("herald.smpp.notify")
+
+#: Events claimed per account per round; also the deliver_sm in flight per account.
+BATCH: Final = 256
+#: Seconds an event stays leased to this process while it is being delivered.
+LEASE: Final = 60.0
+#: Retry backoff bounds, seconds.
+RETRY_MIN: Final = 1.0
+RETRY_MAX: Final = 300.0
+#: Poll interval when nothing wakes the notifier, seconds.
+IDLE_POLL: Final = 1.0
+#: Characters of the message text quoted in a receipt (SMPP 3.4 Appendix B).
+RECEIPT_TEXT_CHARS: Final = 20
+
+
+def _receipt_text(message: Message) -> str:
+    text = ""
+    if not message.udhi:  # a customer-made part starts with a header, not words
+        try:
+            text = decode(message.body, Encoding(message.encoding), strict=False)
+        except (TextError, ValueError):
+            text = ""
+    state = MESSAGE_STATE_OF[message.status]
+    return format_receipt(Receipt(
+        message_id=message.id,
+        stat=stat_from_state(state),
+        state=state,
+        sub=1,
+        dlvrd=1 if message.status.name == "DELIVERED" else 0,
+        submit_date=datetime.fromtimestamp(message.accepted_at, UTC).replace(tzinfo=None),
+        done_date=(datetime.fromtimestamp(message.done_at, UTC).replace(tzinfo=None)
+                   if message.done_at is not None else None),
+        err=f"{(message.error_code or 0) % 1000:03d}",
+        text=text[:RECEIPT_TEXT_CHARS],
+    ))
+
+
+def receipt_pdu(message: Message) -> DeliverSm:
+    state = MESSAGE_STATE_OF[message.status]
+    return DeliverSm(
+        source_addr_ton=1 if message.to.isdigit() else 0,
+        source_addr=message.to,
+        dest_addr_ton=1 if message.sender.isdigit() else 5,
+        destination_addr=message.sender,
+        esm_class=EsmType.DELIVERY_RECEIPT,
+        short_message=_receipt_text(message).encode("ascii", "replace"),
+        tlvs=(RECEIPTED_MESSAGE_ID(message.id), MESSAGE_STATE(int(state))),
+    )
+
+
+class SmppNotifier:
+    """See the module docstring. ``start()``, ``wake(account_id)``, ``stop()``."""
+
+    def __init__(self, store: Store, front: CustomerSmpp, clock: Callable[[], float]) -> None:
+        self.store = store
+        self.front = front
+        self.clock = clock
+        self.delivered = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._turn = 0
+
+    def wake(self, account_id: int | None = None) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="smpp-notifier")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            busy = False
+            for account_id in [a for a, conns in self.front.binds.items() if conns]:
+                if self.front.receivers(account_id):
+                    try:
+                        busy |= await self._round(account_id)
+                    except StoreError as exc:
+                        log.warning("SMPP notifications paused: %s", exc)
+            if not busy:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), IDLE_POLL)
+
+    async def _round(self, account_id: int) -> bool:
+        now = self.clock()
+        events = await self.store.claim_outbox(Channel.SMPP, now, LEASE, BATCH,
+                                               account_id=account_id)
+        if not events:
+            return False
+        results = await asyncio.gather(*(self._deliver(account_id, e) for e in events))
+        done = [e.id for e, ok in zip(events, results, strict=True) if ok]
+        await self.store.complete_outbox(done)
+        self.delivered += len(done)
+        return len(events) == BATCH or len(done) > 0
+
+    async def _deliver(self, account_id: int, event: OutboxEvent) -> bool:
+        try:
+            pdu = await self._pdu(event)
+        except NotFound:
+            return True  # its subject is gone (purged): nothing to say
+        conns = self.front.receivers(account_id)
+        if not conns:
+            await self._retry(event, "no receiver bound")
+            return False
+        self._turn += 1
+        conn: ServerConnection = conns[self._turn % len(conns)]
+        try:
+            response = await conn.request(pdu)
+        except SmppNetError as exc:
+            await self._retry(event, f"deliver_sm failed: {exc}")
+            return False
+        if response.command_status != CommandStatus.ESME_ROK:
+            await self._retry(event, f"customer answered 0x{response.command_status:08X}")
+            return False
+        return True
+
+    async def _pdu(self, event: OutboxEvent) -> DeliverSm:
+        if event.kind is EventKind.STATUS:
+            return receipt_pdu(await self.store.get_message(event.subject_id))
+        inbound = await self.store.get_inbound(event.subject_id)
+        return DeliverSm(
+            source_addr_ton=1 if inbound.sender.isdigit() else 5,
+            source_addr=inbound.sender,
+            dest_addr_ton=1 if inbound.to.isdigit() else 0,
+            destination_addr=inbound.to,
+            data_coding=inbound.data_coding,
+            short_message=inbound.body if len(inbound.body) <= 254 else b"",
+            tlvs=() if len(inbound.body) <= 254 else (MESSAGE_PAYLOAD(inbound.body),),
+        )
+
+    async def _retry(self, event: OutboxEvent, error: str) -> None:
+        delay = min(RETRY_MAX, RETRY_MIN * 2 ** min(event.attempts, 16))
+        await self.store.retry_outbox(
+            event.id, self.clock() + delay * (0.5 + random.random() / 2), error)
+

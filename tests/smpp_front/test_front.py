@@ -1,0 +1,294 @@
+"""herald as its customers' SMSC: real SQLite store, real accounts, real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from argon2 import PasswordHasher
+from prometheus_client import CollectorRegistry
+
+from herald.accounts import Accounts
+from herald.ids import SortableIdGenerator
+from herald.metrics import Metrics
+from herald.net import (
+    ClientHandler,
+    ClientSettings,
+    ServerSettings,
+    SmppClient,
+    SmppConnection,
+    SmppServer,
+)
+from herald.smpp.constants import CommandStatus, MessageState
+from herald.smpp.pdus import (
+    BindReceiver,
+    BindTransceiver,
+    BindTransmitter,
+    CancelSm,
+    DataSm,
+    DeliverSm,
+    QuerySm,
+    Request,
+    SmeAddress,
+    SubmitMulti,
+    SubmitSm,
+)
+from herald.smpp.receipts import receipt_of
+from herald.smpp.tlv import MESSAGE_PAYLOAD, SAR_MSG_REF_NUM, SAR_SEGMENT_SEQNUM, SAR_TOTAL_SEGMENTS
+from herald.smpp_front import CustomerSmpp, SmppNotifier, parse_smpp_time
+from herald.store import InboundMessage, SQLiteConfig, SQLiteStore, Status
+from herald.text import Encoding, encode, parse_udh
+
+S = CommandStatus
+DEST = "447700900123"
+
+
+@dataclass
+class Front:
+    store: SQLiteStore
+    accounts: Accounts
+    handler: CustomerSmpp
+    notifier: SmppNotifier
+    server: SmppServer
+    account_id: int
+    system_id: str
+    password: str
+    accepted: list[str]
+
+    def client(self, bind: type = BindTransceiver, password: str | None = None,
+               handler: ClientHandler | None = None) -> SmppClient:
+        pdu = bind(system_id=self.system_id, password=password or self.password)
+        return SmppClient(ClientSettings("127.0.0.1", self.server.port, pdu, reconnect_min=0.05,
+                                         reconnect_max=0.2), handler)
+
+
+@pytest.fixture
+async def front(tmp_path: Path) -> AsyncIterator[Front]:
+    store = SQLiteStore.open(SQLiteConfig(data_dir=tmp_path / "data"))
+    accounts = Accounts(store, hasher=PasswordHasher(time_cost=1, memory_cost=1024,
+                                                      parallelism=1))
+    account, _ = await accounts.create("acme", time.time(), rate_limit=200, bind_limit=2)
+    issued = await accounts.add_smpp(account.id, "acme", time.time())
+    ids = SortableIdGenerator()
+    accepted: list[str] = []
+    handler = CustomerSmpp(store, accounts, ids.new_id, time.time, Metrics(_registry()),
+                           on_accepted=lambda rows: accepted.extend(m.id for m in rows))
+    notifier = SmppNotifier(store, handler, time.time)
+    handler.on_receiver = notifier.wake
+    server = SmppServer(handler, ServerSettings(port=0))
+    await server.start()
+    notifier.start()
+    yield Front(store, accounts, handler, notifier, server, account.id, "acme",
+                issued.password, accepted)
+    await notifier.stop()
+    await server.stop(1)
+    accounts.close()
+    await store.aclose()
+
+
+def _registry() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+async def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.02)
+
+
+async def bound(client: SmppClient) -> SmppClient:
+    await client.start()
+    await client.wait_bound(10)
+    return client
+
+
+async def test_submit_is_stored_before_its_id_is_returned(front: Front) -> None:
+    client = await bound(front.client())
+    resp = await client.submit(SubmitSm(source_addr="ACME", source_addr_ton=5,
+                                        destination_addr="+" + DEST, registered_delivery=1,
+                                        short_message=b"Your code is 1234"))
+    assert resp.command_status == 0
+    message = await front.store.get_message(resp.message_id)  # type: ignore[attr-defined]
+    assert (message.to, message.sender, message.body) == (DEST, "ACME", b"Your code is 1234")
+    assert message.status is Status.ACCEPTED and message.registered_delivery == 1
+    assert message.account_id == front.account_id
+    assert front.accepted == [message.id]
+    await client.stop()
+
+
+@pytest.mark.parametrize(
+    ("pdu", "status"),
+    [
+        (SubmitSm(source_addr="ACME", destination_addr="12ab"), S.ESME_RINVDSTADR),
+        (SubmitSm(source_addr="ACME", destination_addr="999"), S.ESME_RINVDSTADR),
+        (SubmitSm(source_addr="A-VERY-LONG-SENDER", source_addr_ton=5, destination_addr=DEST),
+         S.ESME_RINVSRCADR),
+        (SubmitSm(source_addr="", destination_addr=DEST), S.ESME_RINVSRCADR),
+        (SubmitSm(source_addr="ACME", destination_addr=DEST, validity_period="270115120000xx4+"),
+         S.ESME_RINVEXPIRY),
+        (SubmitSm(source_addr="ACME", destination_addr=DEST,
+                  schedule_delivery_time="991301000000000+"), S.ESME_RINVSCHED),
+        (SubmitSm(source_addr="ACME", destination_addr=DEST, short_message=b"x",
+                  tlvs=(MESSAGE_PAYLOAD(b"y"),)), S.ESME_RINVOPTPARSTREAM),
+        (SubmitSm(source_addr="ACME", destination_addr=DEST, esm_class=0x40,
+                  short_message=b"\x09no header"), S.ESME_RINVESMCLASS),
+        (SubmitMulti(source_addr="ACME", dest_addresses=(SmeAddress(1, 1, "12x"),)),
+         S.ESME_RINVDSTADR),
+        (CancelSm(message_id="x", source_addr="ACME", destination_addr=DEST),
+         S.ESME_RCANCELFAIL),
+    ],
+)
+async def test_bad_submits_get_the_specific_status(front: Front, pdu: Request,
+                                                   status: int) -> None:
+    client = await bound(front.client())
+    resp = await client.submit(pdu)
+    assert resp.command_status == status
+    # and the bind keeps serving
+    ok = await client.submit(SubmitSm(source_addr="ACME", destination_addr=DEST,
+                                      short_message=b"ok"))
+    assert ok.command_status == 0
+    assert len(front.accepted) == 1
+    await client.stop()
+
+
+async def test_long_message_forms_are_stored_for_dispatch(front: Front) -> None:
+    client = await bound(front.client())
+    text = "x" * 300
+    payload = await client.submit(SubmitSm(source_addr="ACME", destination_addr=DEST,
+                                           tlvs=(MESSAGE_PAYLOAD(text.encode()),)))
+    stored = await front.store.get_message(payload.message_id)  # type: ignore[attr-defined]
+    assert stored.segments == 2 and not stored.udhi and stored.body == text.encode()
+    sar = await client.submit(SubmitSm(
+        source_addr="ACME", destination_addr=DEST, short_message=b"part two",
+        tlvs=(SAR_MSG_REF_NUM(0x1234), SAR_TOTAL_SEGMENTS(2), SAR_SEGMENT_SEQNUM(2))))
+    part = await front.store.get_message(sar.message_id)  # type: ignore[attr-defined]
+    udh, rest = parse_udh(part.body)
+    assert part.udhi and udh.concat is not None
+    assert (udh.concat.reference, udh.concat.total, udh.concat.seq) == (0x1234, 2, 2)
+    assert rest == b"part two"
+    ucs2 = encode("Привет 👋", Encoding.UCS2)
+    data = await client.submit(DataSm(source_addr="ACME", destination_addr=DEST,
+                                      data_coding=8, tlvs=(MESSAGE_PAYLOAD(ucs2),)))
+    stored = await front.store.get_message(data.message_id)  # type: ignore[attr-defined]
+    assert (stored.encoding, stored.body, stored.segments) == ("ucs2", ucs2, 1)
+    multi = await client.submit(SubmitMulti(
+        source_addr="ACME",
+        dest_addresses=(SmeAddress(1, 1, DEST), SmeAddress(1, 1, "33612345678")),
+        short_message=b"to two"))
+    assert multi.command_status == 0
+    assert len(front.accepted) == 5
+    await client.stop()
+
+
+async def test_wrong_password_unknown_system_id_and_bind_limit(front: Front) -> None:
+    wrong = front.client(password="nope1234")
+    await wrong.start()
+    await eventually(lambda: wrong.last_error is not None)
+    assert getattr(wrong.last_error, "status", None) == S.ESME_RINVPASWD
+    await wrong.stop()
+    first = await bound(front.client())
+    second = await bound(front.client(BindTransmitter))
+    third = front.client(BindReceiver)
+    await third.start()
+    await eventually(lambda: third.last_error is not None)
+    assert getattr(third.last_error, "status", None) == S.ESME_RBINDFAIL  # limit is 2
+    await third.stop()
+    await first.stop()
+    await second.stop()
+
+
+async def test_bind_flood_does_not_stop_service(front: Front) -> None:
+    good = await bound(front.client())
+    floods = [front.client(password=f"wrong{i:03d}") for i in range(20)]
+    for f in floods:
+        await f.start()
+    resp = await good.submit(SubmitSm(source_addr="ACME", destination_addr=DEST,
+                                      short_message=b"still here"))
+    assert resp.command_status == 0
+    await eventually(lambda: all(f.last_error is not None for f in floods))
+    assert all(getattr(f.last_error, "status", None) == S.ESME_RINVPASWD for f in floods)
+    for f in floods:
+        await f.stop()
+    await good.stop()
+
+
+async def test_account_rate_is_enforced_with_throttled(front: Front) -> None:
+    client = await bound(front.client())
+    burst = [SubmitSm(source_addr="ACME", destination_addr=DEST, short_message=b"b")
+             for _ in range(400)]  # rate 200/s with one second of burst
+    results = await asyncio.gather(*(client.submit(p) for p in burst))
+    statuses = [r.command_status for r in results]
+    assert statuses.count(S.ESME_RTHROTTLED) > 0
+    assert statuses.count(0) >= 200
+    assert set(statuses) <= {0, S.ESME_RTHROTTLED}
+    await client.stop()
+
+
+class Collect(ClientHandler):
+    def __init__(self) -> None:
+        self.got: list[DeliverSm] = []
+
+    def on_request(self, client: SmppClient, conn: SmppConnection, request: Request) -> None:
+        assert isinstance(request, DeliverSm)
+        self.got.append(request)
+        conn.respond(request.response())
+
+
+async def test_receipts_reach_the_customer_even_if_it_binds_later(front: Front) -> None:
+    tx = await bound(front.client(BindTransmitter))
+    resp = await tx.submit(SubmitSm(source_addr="ACME", source_addr_ton=5,
+                                    destination_addr=DEST, registered_delivery=1,
+                                    short_message=b"Your code is 1234"))
+    message_id = resp.message_id  # type: ignore[attr-defined]
+    await front.store.update_status(message_id, Status.QUEUED, time.time())
+    await front.store.record_segment(message_id, 0, "op", "up-1", "up-1", time.time())
+    await front.store.apply_receipt("op", "up-1", Status.DELIVERED, time.time())
+    assert (await front.store.get_message(message_id)).status is Status.DELIVERED
+    collect = Collect()
+    rx = await bound(front.client(BindReceiver, handler=collect))
+    await eventually(lambda: len(collect.got) == 1)
+    receipt = receipt_of(collect.got[0])
+    assert receipt.message_id == message_id
+    assert receipt.state is MessageState.DELIVERED and receipt.stat == "DELIVRD"
+    assert receipt.text == "Your code is 1234"
+    assert collect.got[0].esm_class & 0x04
+    assert (collect.got[0].source_addr, collect.got[0].destination_addr) == (DEST, "ACME")
+    assert front.notifier.delivered == 1
+    # a query agrees
+    query = await tx.submit(QuerySm(message_id=message_id, source_addr="ACME"))
+    assert query.message_state == MessageState.DELIVERED  # type: ignore[attr-defined]
+    await rx.stop()
+    await tx.stop()
+
+
+async def test_inbound_messages_reach_a_receiver(front: Front) -> None:
+    collect = Collect()
+    rx = await bound(front.client(BindTransceiver, handler=collect))
+    await front.store.add_inbound(InboundMessage(
+        id="in-1", account_id=front.account_id, to="ACME", sender=DEST, body=b"STOP",
+        encoding="gsm7", data_coding=0, connector="op", received_at=time.time()))
+    front.notifier.wake()
+    await eventually(lambda: len(collect.got) == 1)
+    mo = collect.got[0]
+    assert (mo.short_message, mo.source_addr, mo.esm_class) == (b"STOP", DEST, 0)
+    await rx.stop()
+
+
+def test_smpp_time_forms() -> None:
+    now = 1_800_000_000.0
+    assert parse_smpp_time("", now) is None
+    assert parse_smpp_time("000000010000000R", now) == now + 3600
+    assert parse_smpp_time("000001000000000R", now) == now + 86400
+    # 2027-01-15 12:00:00 at UTC+1 (4 quarter hours) is 11:00 UTC
+    assert parse_smpp_time("270115120000004+", now) == _utc(2027, 1, 15, 11)
+    assert parse_smpp_time("270115120000004-", now) == _utc(2027, 1, 15, 13)
+
+
+def _utc(year: int, month: int, day: int, hour: int) -> float:
+    return datetime(year, month, day, hour, tzinfo=UTC).timestamp()
