@@ -41,10 +41,14 @@ __all__ = [
     "MessagePage",
     "NewMessage",
     "OutboxEvent",
+    "ReceiptUpdate",
+    "Reschedule",
     "Segment",
+    "SegmentRecord",
     "SmppCredentialRecord",
     "Source",
     "Status",
+    "StatusUpdate",
 ]
 
 # -- limits: every one of them can be pushed by a customer's request ----------------
@@ -247,6 +251,54 @@ class Segment:
     status: Status
     error_code: int | None
     updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentRecord:
+    """One row of :meth:`~herald.store.Store.record_segments`: segment ``index``
+    (0-based) of ``message_id`` was accepted by ``connector`` at ``at`` under
+    ``upstream_id`` (raw) and ``upstream_key`` (normalised, see :class:`Segment`)."""
+
+    message_id: str
+    index: int
+    connector: str
+    upstream_id: str
+    upstream_key: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptUpdate:
+    """One row of :meth:`~herald.store.Store.apply_receipts`: a receipt from
+    ``connector`` for the segment whose normalised upstream id is ``upstream_key``."""
+
+    connector: str
+    upstream_key: str
+    status: Status
+    at: float
+    error_code: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdate:
+    """One row of :meth:`~herald.store.Store.update_statuses` (the arguments of
+    :meth:`~herald.store.Store.update_status`)."""
+
+    message_id: str
+    status: Status
+    at: float
+    error_code: int | None = None
+    permanent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Reschedule:
+    """One row of :meth:`~herald.store.Store.reschedule_many` (the arguments of
+    :meth:`~herald.store.Store.reschedule`)."""
+
+    message_id: str
+    attempt: int
+    ready_at: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,9 +41,13 @@ from herald.store._model import (
     MessagePage,
     NewMessage,
     OutboxEvent,
+    ReceiptUpdate,
+    Reschedule,
     Segment,
+    SegmentRecord,
     SmppCredentialRecord,
     Status,
+    StatusUpdate,
 )
 
 __all__ = ["AccountStore", "MessageStore", "OutboxStore", "Store"]
@@ -224,6 +228,39 @@ class MessageStore(Protocol):
         receipt is parked and applied by :meth:`record_segment`. Non-final
         statuses (ENROUTE, ACCEPTD) change nothing and are not parked.
         """
+        ...
+
+    async def reschedule_many(self, items: Sequence[Reschedule]) -> None:
+        """:meth:`reschedule` for many claims in one write.
+
+        Dispatch also uses it to *extend* the leases of messages it still
+        holds (``ready_at = now + lease``): the same rule applies, so a lease
+        extension never revives a message that was sent, ended or re-claimed.
+        """
+        ...
+
+    async def set_segments(self, message_id: str, attempt: int, segments: int) -> bool:
+        """Change how many segments a claimed message needs (a connector re-split it).
+
+        Applies only to the current claim (``attempt``) of a message not yet
+        ``sent``; segments recorded at an index ``>= segments`` (an earlier
+        split's) are forgotten so that they cannot count towards ``sent`` or
+        ``delivered``. Returns whether it applied. Raises :class:`InvalidRecord`
+        unless ``1 <= segments <= MAX_SEGMENTS``.
+        """
+        ...
+
+    async def update_statuses(self, updates: Sequence[StatusUpdate]) -> None:
+        """:meth:`update_status` for many messages in one write (same rules)."""
+        ...
+
+    async def record_segments(self, segments: Sequence[SegmentRecord]) -> None:
+        """:meth:`record_segment` for many segments in one write (same rules)."""
+        ...
+
+    async def apply_receipts(self, receipts: Sequence[ReceiptUpdate]) -> None:
+        """:meth:`apply_receipt` for many receipts in one write (same rules;
+        non-final ones are skipped)."""
         ...
 
     async def expire_sent(self, cutoff: float, now: float, limit: int) -> int:

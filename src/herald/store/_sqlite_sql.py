@@ -154,6 +154,15 @@ SET_FINAL = (
     " WHERE id = ?1 AND status < 10"
 )
 RESCHEDULE = "UPDATE messages SET due_at = ?3 WHERE id = ?1 AND attempt = ?2 AND status < 2"
+# A re-split (set_segments) applies to the current claim of an unsent message
+# only, and forgets the segments an earlier split recorded beyond the new count.
+SET_SEGMENTS = (
+    "UPDATE messages SET segments = ?3 WHERE id = ?1 AND attempt = ?2 AND status < 2"
+)
+SET_SEGMENTS_FORGET = (
+    "DELETE FROM segments WHERE idx >= ?3 AND message_seq ="
+    " (SELECT seq FROM messages WHERE id = ?1 AND attempt = ?2 AND status < 2)"
+)
 CLAIM_SELECT = (
     f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE status < 2 AND due_at <= ?"
     " ORDER BY due_at LIMIT ?"

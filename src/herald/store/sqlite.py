@@ -60,9 +60,13 @@ from herald.store._model import (
     MessagePage,
     NewMessage,
     OutboxEvent,
+    ReceiptUpdate,
+    Reschedule,
     Segment,
+    SegmentRecord,
     SmppCredentialRecord,
     Status,
+    StatusUpdate,
 )
 from herald.store._sqlite_conn import DB_FILENAME, Readers, SQLiteConfig, connect, migrate
 from herald.store._sqlite_sql import (
@@ -86,6 +90,8 @@ from herald.store._sqlite_sql import (
     MAX_UPSTREAM_ID_LENGTH,
     MESSAGE_COLUMNS,
     OUTBOX_COLUMNS,
+    SET_SEGMENTS,
+    SET_SEGMENTS_FORGET,
     account_from_row,
     check_count,
     check_text,
@@ -497,6 +503,68 @@ class SQLiteStore:
         check_text("upstream_key", upstream_key, MAX_UPSTREAM_ID_LENGTH)
         row = (connector, upstream_key, status, error_code, now)
         await self._writer.submit(G_RECEIPT, (row,))
+
+    # -- the same, many at a time (dispatch's batches) --------------------------------
+
+    async def reschedule_many(self, items: Sequence[Reschedule]) -> None:
+        if items:
+            rows = [(r.message_id, r.attempt, r.ready_at) for r in items]
+            await self._writer.submit(G_RESCHEDULE, rows, len(rows))
+
+    async def set_segments(self, message_id: str, attempt: int, segments: int) -> bool:
+        if not 1 <= segments <= MAX_SEGMENTS:
+            raise InvalidRecord("segments", f"must be 1..{MAX_SEGMENTS}")
+        params = (message_id, attempt, segments)
+
+        def resize(conn: sqlite3.Connection) -> bool:
+            conn.execute(SET_SEGMENTS_FORGET, params)
+            return conn.execute(SET_SEGMENTS, params).rowcount == 1
+
+        return await self._write(resize)
+
+    async def update_statuses(self, updates: Sequence[StatusUpdate]) -> None:
+        final: list[tuple[object, ...]] = []
+        sent: list[tuple[object, ...]] = []
+        queued: list[tuple[object, ...]] = []
+        for u in updates:
+            if u.status >= Status.DELIVERED:
+                final.append((u.message_id, u.status, u.at, u.error_code, u.permanent))
+            elif u.status is Status.SENT:
+                sent.append((u.message_id, u.at))
+            elif u.status is Status.QUEUED:
+                queued.append((u.message_id, u.at))
+            else:
+                raise InvalidRecord("status", "a message cannot be moved to accepted")
+        futures = [
+            self._writer.submit(group, rows, len(rows))
+            for group, rows in ((G_QUEUED, queued), (G_SENT, sent), (G_FINAL, final))
+            if rows
+        ]
+        if futures:
+            await asyncio.gather(*futures)
+
+    async def record_segments(self, segments: Sequence[SegmentRecord]) -> None:
+        rows = []
+        for s in segments:
+            if not 0 <= s.index < MAX_SEGMENTS:
+                raise InvalidRecord("index", f"must be 0..{MAX_SEGMENTS - 1}")
+            check_text("connector", s.connector, MAX_CONNECTOR_LENGTH)
+            check_text("upstream_id", s.upstream_id, MAX_UPSTREAM_ID_LENGTH)
+            check_text("upstream_key", s.upstream_key, MAX_UPSTREAM_ID_LENGTH)
+            rows.append((s.message_id, s.index, s.connector, s.upstream_id, s.upstream_key, s.at))
+        if rows:
+            await self._writer.submit(G_SEGMENT, rows, len(rows))
+
+    async def apply_receipts(self, receipts: Sequence[ReceiptUpdate]) -> None:
+        rows = []
+        for r in receipts:
+            if not r.status.final:
+                continue  # ENROUTE / ACCEPTD: nothing to keep (see apply_receipt)
+            check_text("connector", r.connector, MAX_CONNECTOR_LENGTH)
+            check_text("upstream_key", r.upstream_key, MAX_UPSTREAM_ID_LENGTH)
+            rows.append((r.connector, r.upstream_key, r.status, r.error_code, r.at))
+        if rows:
+            await self._writer.submit(G_RECEIPT, rows, len(rows))
 
     async def expire_sent(self, cutoff: float, now: float, limit: int) -> int:
         check_count("limit", limit)
