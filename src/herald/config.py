@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from herald.smpp.message_id import IdPolicy
-from herald.text import SmscDefault
+from herald.text import Method, SmscDefault
 
 __all__ = [
     "DEFAULT_DATA_DIR",
@@ -29,6 +29,7 @@ __all__ = [
     "ConnectorConfig",
     "HeraldConfig",
     "HttpConfig",
+    "InboundConfig",
     "RouteConfig",
     "SmppServerConfig",
     "WebhookConfig",
@@ -132,6 +133,9 @@ class ConnectorConfig:
     reconnect_max: float = 60.0
     source_ton: int | None = None  # override the customer's TON/NPI when set
     source_npi: int | None = None
+    # How a long message travels upstream: UDH with an 8- or 16-bit reference,
+    # SAR TLVs, or one PDU with the whole body in message_payload.
+    concatenation: Method = Method.UDH8
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +145,18 @@ class RouteConfig:
 
     prefix: str
     connectors: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class InboundConfig:
+    """Mobile-originated messages to ``number`` (exactly) or to numbers starting
+    with ``prefix`` belong to ``account`` (an account name). An exact number
+    beats a prefix, a longer prefix a shorter one; ``prefix = ""`` names the
+    default account."""
+
+    account: str
+    number: str | None = None
+    prefix: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +176,7 @@ class HeraldConfig:
     webhooks: WebhookConfig = WebhookConfig()
     connectors: tuple[ConnectorConfig, ...] = ()
     routes: tuple[RouteConfig, ...] = ()
+    inbound: tuple[InboundConfig, ...] = ()
 
     def connector(self, name: str) -> ConnectorConfig:
         for c in self.connectors:
@@ -307,6 +324,7 @@ def _connector(t: _Table, env: Mapping[str, str]) -> ConnectorConfig:
         reconnect_max=t.number("reconnect_max", 60.0, 0.01, 86400),
         source_ton=t.get("source_ton", int, None),
         source_npi=t.get("source_npi", int, None),
+        concatenation=_enum(t, "concatenation", Method, Method.UDH8),
     )
     if len(config.system_id) > 15:
         raise ConfigError(t.at("system_id"), "SMPP 3.4 allows at most 15 characters")
@@ -328,6 +346,29 @@ def _route(t: _Table, known: set[str]) -> RouteConfig:
             raise ConfigError(f"{t.at('connectors')}[{i}]", f"no connector named {name!r}")
     t.finish()
     return RouteConfig(prefix=prefix, connectors=tuple(names))
+
+
+def _digits(t: _Table, key: str) -> str | None:
+    value = t.get(key, str, None)
+    if value is None:
+        return None
+    digits: str = value.removeprefix("+")
+    if len(digits) > 20 or (digits and not (digits.isascii() and digits.isdigit())):
+        raise ConfigError(t.at(key), f"must be up to 20 digits, got {value!r}")
+    return digits
+
+
+def _inbound(t: _Table) -> InboundConfig:
+    account = t.required("account", str)
+    if not account:
+        raise ConfigError(t.at("account"), "must name an account")
+    number, prefix = _digits(t, "number"), _digits(t, "prefix")
+    if (number is None) == (prefix is None):
+        raise ConfigError(t.at("number"), "give exactly one of number or prefix")
+    if number == "":
+        raise ConfigError(t.at("number"), "must not be empty (prefix = \"\" is the default)")
+    t.finish()
+    return InboundConfig(account=account, number=number, prefix=prefix)
 
 
 def parse_config(
@@ -352,6 +393,15 @@ def parse_config(
     routes = tuple(
         _route(_Table(r, f"routes[{i}]"), seen) for i, r in enumerate(top.get("routes", list, []))
     )
+    inbound = tuple(
+        _inbound(_Table(r, f"inbound[{i}]")) for i, r in enumerate(top.get("inbound", list, []))
+    )
+    claimed: set[tuple[str, str]] = set()
+    for i, rule in enumerate(inbound):
+        key = ("number", rule.number) if rule.number is not None else ("prefix", rule.prefix or "")
+        if key in claimed:
+            raise ConfigError(f"inbound[{i}].{key[0]}", f"another rule has {key[0]} {key[1]!r}")
+        claimed.add(key)
     top.finish()
     return HeraldConfig(
         data_dir=data_dir if data_dir.is_absolute() else base / data_dir,
@@ -360,6 +410,7 @@ def parse_config(
         webhooks=webhooks,
         connectors=connectors,
         routes=routes,
+        inbound=inbound,
     )
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from herald.config import ConfigError, load_config, parse_config, parse_listen
 from herald.smpp.message_id import IdPolicy
-from herald.text import SmscDefault
+from herald.text import Method, SmscDefault
 
 GOOD = {
     "data_dir": "data",
@@ -102,3 +102,54 @@ def test_the_shipped_example_is_valid() -> None:
     example = Path(__file__).resolve().parents[2] / "herald.example.toml"
     config = load_config(example, env={"OPERATOR_A_PASSWORD": "x", "OPERATOR_B_PASSWORD": "y"})
     assert config.connectors and config.routes
+
+
+def test_inbound_rules_and_concatenation_parse() -> None:
+    data = {
+        **GOOD,
+        "connectors": [{**GOOD["connectors"][1], "concatenation": "sar"}],
+        "routes": [],
+        "inbound": [
+            {"number": "+447700900123", "account": "acme"},
+            {"prefix": "4477009", "account": "beta"},
+            {"prefix": "", "account": "house"},
+        ],
+    }
+    config = parse_config(data, env={})
+    assert config.connectors[0].concatenation is Method.SAR
+    assert config.connector("op-b").concatenation is Method.SAR
+    assert [(r.number, r.prefix, r.account) for r in config.inbound] == [
+        ("447700900123", None, "acme"), (None, "4477009", "beta"), (None, "", "house"),
+    ]  # fmt: skip
+    assert parse_config({}, env={}).inbound == ()
+    assert parse_config(GOOD, env={"OPA_PW": "x"}).connector("op-a").concatenation is Method.UDH8
+
+
+@pytest.mark.parametrize(
+    ("inbound", "path"),
+    [
+        ([{"account": "acme"}], "inbound[0].number"),
+        ([{"number": "1", "prefix": "1", "account": "acme"}], "inbound[0].number"),
+        ([{"number": "12ab", "account": "acme"}], "inbound[0].number"),
+        ([{"prefix": "4" * 21, "account": "acme"}], "inbound[0].prefix"),
+        ([{"number": "", "account": "acme"}], "inbound[0].number"),
+        ([{"prefix": "44"}], "inbound[0].account"),
+        ([{"prefix": "44", "account": ""}], "inbound[0].account"),
+        ([{"prefix": "44", "account": "a", "keyword": "STOP"}], "inbound[0].keyword"),
+        ([{"prefix": "44", "account": "a"}, {"prefix": "+44", "account": "b"}],
+         "inbound[1].prefix"),
+        ([{"number": "1", "account": "a"}, {"number": "1", "account": "b"}],
+         "inbound[1].number"),
+    ],
+)
+def test_each_inbound_mistake_names_its_field(inbound: list[object], path: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({"inbound": inbound}, env={})
+    assert info.value.path == path, str(info.value)
+
+
+def test_an_unknown_concatenation_is_named() -> None:
+    bad = {**GOOD["connectors"][1], "concatenation": "udh7"}
+    with pytest.raises(ConfigError) as info:
+        parse_config({"connectors": [bad]}, env={})
+    assert info.value.path == "connectors[0].concatenation"
