@@ -358,3 +358,41 @@ def test_every_standard_tag_has_a_definition() -> None:
     assert set(T.TLV_DEFS) == set(Tag)
     assert Tlv(0x0424, b"").name == "message_payload"
     assert Tlv(0x1401, b"").name == "tlv_0x1401"
+
+
+# ------------------------------------------------------- frozen, fast or not
+
+
+def test_pdus_are_frozen_whichever_way_they_were_built() -> None:
+    import dataclasses
+
+    built = SubmitSm(source_addr="HERALD", sequence_number=3)
+    decoded = codec.decode(bytes(built))
+    copied = built.with_header(4)
+    replaced = dataclasses.replace(built, source_addr="OTHER")
+    for pdu in (built, decoded, copied, replaced):
+        assert type(pdu) is SubmitSm
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            pdu.source_addr = "x"  # type: ignore[misc]
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            del pdu.sequence_number  # type: ignore[misc]
+    assert decoded == built and hash(decoded) == hash(built)
+    assert replaced.source_addr == "OTHER" and replaced.sequence_number == 3
+
+
+def test_subclasses_of_a_pdu_keep_their_class() -> None:
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+    class Tagged(SubmitSm):
+        note: str = ""
+
+    tagged = Tagged(source_addr="HERALD", note="n")
+    assert type(tagged) is Tagged and tagged.note == "n" and tagged.source_addr == "HERALD"
+
+
+def test_construction_rejects_unknown_fields_like_a_dataclass() -> None:
+    with pytest.raises(TypeError):
+        SubmitSm(sourceaddr="HERALD")  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        SubmitSm("HERALD")  # type: ignore[misc]

@@ -8,9 +8,10 @@ functions, the way ``dataclasses`` writes ``__init__``:
 * ``decode(buf, seq, status) -> pdu`` reads the body of one whole PDU
   (``buf[16:]``), then its TLVs, and builds the instance without running
   ``__init__``. A bad field raises ``Malformed`` with that field's status.
-* ``encode(o) -> bytes`` returns the body. The fast path does cheap checks
-  inline; when a value is wrong it calls the spec's ``check`` (slow, precise),
-  which raises ``InvalidField`` naming the field.
+* ``encode(o) -> bytes`` returns the body. It does cheap checks inline and
+  calls a spec's ``check`` (slow, precise; raises ``InvalidField``) when one
+  fails; a value of the wrong type or range surfaces as ValueError/TypeError,
+  which ``explain`` turns into the ``InvalidField`` naming the field.
 
 ``source_of(cls)`` returns the generated code, to read or to debug it.
 """
@@ -23,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from herald.smpp._fields import U8, Field
-from herald.smpp._wire import Malformed, builder
+from herald.smpp._wire import Malformed, builder, construction
 from herald.smpp.constants import CommandStatus
 from herald.smpp.errors import InvalidField
 from herald.smpp.tlv import pull_tlvs, push_tlvs
@@ -40,7 +41,10 @@ _SOURCES: dict[type, str] = {}
 @dataclasses.dataclass(frozen=True)
 class Compiled:
     decode: Callable[[bytes, int, int], Any]
+    #: the body's octets; raises ValueError/TypeError/... on a bad value, which
+    #: ``explain`` turns into the InvalidField naming the field
     encode: Callable[[Any], bytes]
+    explain: Callable[[Any, Exception], InvalidField]
     build: Callable[..., Any]
     #: rebuild(o, sequence_number, command_status): a copy with a new header
     rebuild: Callable[[Any, int, int], Any]
@@ -117,8 +121,6 @@ def compile_pdu(cls: type) -> Compiled:
         "pull_tlvs": pull_tlvs,
         "push_tlvs": push_tlvs,
         "build": build,
-        "_new": object.__new__,
-        "_cls": cls,
         "NUL": b"\0",
         "BYTE": _BYTE,
     }
@@ -130,11 +132,9 @@ def compile_pdu(cls: type) -> Compiled:
     dec += [f"    {line}" for line in body]
     dec.append("    tlvs = pull_tlvs(buf, pos, end) if pos < end else ()")
     # Build the instance inline (no call to `build`): this is the hot path.
-    dec.append("    o = _new(_cls)")
-    for n in names:
-        namespace[f"_set_{n}"] = getattr(cls, n).__set__
-        value = "seq" if n == "sequence_number" else "status" if n == "command_status" else n
-        dec.append(f"    _set_{n}(o, {value})")
+    values = ["seq" if n == "sequence_number" else "status" if n == "command_status" else n
+              for n in names]
+    dec += [f"    {line}" for line in construction(cls, names, values, namespace)]
     dec.append("    return o")
 
     copy = ", ".join("seq" if n == "sequence_number" else "status" if n == "command_status"
@@ -151,20 +151,17 @@ def compile_pdu(cls: type) -> Compiled:
     # The source is built from field names and specs only, never from input.
     exec(compile(source, f"<smpp codec for {cls.__name__}>", "exec"), namespace)
     _SOURCES[cls] = source
-    fast_encode: Callable[[Any], bytes] = namespace["encode"]
-
-    def encode(o: Any) -> bytes:
+    def explain(o: Any, exc: Exception) -> InvalidField:
+        """The encoder met a bad value: find and name it."""
         try:
-            return fast_encode(o)
-        except InvalidField:
-            raise
-        except (ValueError, TypeError, AttributeError, OverflowError) as exc:
-            # The fast path met a bad value; find and name it.
             for name, spec in specs:
                 spec.check(name, getattr(o, name))
-            raise InvalidField(cls.__name__, str(exc), CommandStatus.ESME_RSYSERR) from exc
+        except InvalidField as found:
+            return found
+        return InvalidField(cls.__name__, str(exc), CommandStatus.ESME_RSYSERR)
 
-    return Compiled(namespace["decode"], encode, build, namespace["rebuild"])
+    return Compiled(namespace["decode"], namespace["encode"], explain, build,
+                    namespace["rebuild"])
 
 
 def source_of(cls: type) -> str:

@@ -17,8 +17,8 @@ straight-line decoder and one encoder per class, so the hot path runs no
 per-field generic machinery; ``check`` explains a failed encode, and the tests
 read the same specs to generate valid values.
 
-Generated decoders read ``buf`` (the whole PDU, bytes) from ``pos`` up to
-``end`` and raise ``Malformed`` with the field's status.
+Generated decoders read ``buf`` (exactly one whole PDU, as bytes) from ``pos``
+up to ``end == len(buf)`` and raise ``Malformed`` with the field's status.
 """
 
 from __future__ import annotations
@@ -88,13 +88,15 @@ class CString(Field):
         self.status = status
 
     def decode_lines(self, name: str, ref: str) -> list[str]:
-        # One find() for the terminator; `0 <= i - pos < max` also rejects a
-        # missing terminator (find returns -1, and pos >= 16).
+        # One find() for the terminator (buf is exactly one PDU, so it cannot
+        # run into the next); `0 <= i - pos < max` also rejects a missing
+        # terminator (find returns -1, and pos >= 16). Empty strings, common
+        # (service_type, times), skip the slice and decode.
         return [
-            "i = buf.find(0, pos, end)",
+            "i = buf.find(0, pos)",
             f"if not 0 <= i - pos < {self.max}:",
             f"    raise Malformed({ref}.status_for(i), {name!r}, {ref}.why(i, pos))",
-            f"{name} = buf[pos:i].decode('latin-1')",
+            f"{name} = buf[pos:i].decode('latin-1') if i != pos else ''",
             "pos = i + 1",
         ]
 
@@ -141,10 +143,10 @@ class Time(CString):
 
     def decode_lines(self, name: str, ref: str) -> list[str]:
         return [
-            "i = buf.find(0, pos, end)",
+            "i = buf.find(0, pos)",
             "if i - pos not in (0, 16):",
             f"    raise Malformed({ref}.status_for(i), {name!r}, {ref}.why(i, pos))",
-            f"{name} = buf[pos:i].decode('latin-1')",
+            f"{name} = buf[pos:i].decode('latin-1') if i != pos else ''",
             "pos = i + 1",
         ]
 

@@ -29,6 +29,7 @@ Use :class:`PduDecoder` on a byte stream (``feed`` then ``next_outcome`` until
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import Final
 
@@ -118,6 +119,7 @@ _unpack_header = HEADER.unpack_from
 
 # Dispatch table keyed by command_id: (class, generated decoder).
 _DECODERS = {cid: (cls, cls._codec.decode) for cid, cls in PDU_CLASSES.items()}
+_DECODE = {cid: cls._codec.decode for cid, cls in PDU_CLASSES.items()}
 
 
 def decode_pdu(data: bytes, command_id: int, command_status: int,
@@ -154,16 +156,24 @@ class PduDecoder:
 
     ``feed`` raises BufferLimitExceeded when more than ``max_buffered`` octets
     wait undecoded: pull outcomes between feeds.
+
+    Fed chunks are kept as they are and joined only when a whole PDU (or a
+    header) can be cut from them, so each octet is copied a bounded number of
+    times however the stream is chunked (a 70 kB PDU fed one octet at a time
+    is joined once, not 70 000 times).
     """
 
-    __slots__ = ("_broken", "_buf", "_max_buffered", "_max_pdu_size", "_pos")
+    __slots__ = ("_broken", "_buf", "_max_buffered", "_max_pdu_size", "_pos", "_tail",
+                 "_tail_size")
 
     def __init__(self, max_pdu_size: int = MAX_PDU_SIZE,
                  max_buffered: int = MAX_BUFFERED_BYTES) -> None:
         if max_buffered < max_pdu_size:
             raise ValueError("max_buffered must hold at least one PDU of max_pdu_size")
-        self._buf = bytearray()
+        self._buf = b""  # joined input; what is unread starts at _pos
         self._pos = 0
+        self._tail: list[bytes] = []  # chunks fed since the last join
+        self._tail_size = 0
         self._max_pdu_size = max_pdu_size
         self._max_buffered = max_buffered
         self._broken: BrokenFraming | None = None
@@ -171,45 +181,75 @@ class PduDecoder:
     @property
     def buffered(self) -> int:
         """Octets fed and not yet consumed by an outcome."""
-        return len(self._buf) - self._pos
+        return len(self._buf) - self._pos + self._tail_size
+
+    @property
+    def max_buffered(self) -> int:
+        return self._max_buffered
 
     def feed(self, data: bytes) -> None:
-        if self._pos:
-            del self._buf[: self._pos]  # O(1) for a bytearray's head
-            self._pos = 0
-        if len(self._buf) + len(data) > self._max_buffered:
+        size = self.buffered + len(data)
+        if size > self._max_buffered:
             raise BufferLimitExceeded(
-                f"{len(self._buf) + len(data)} undecoded octets, the limit is "
-                f"{self._max_buffered}: pull outcomes before feeding more"
+                f"{size} undecoded octets, the limit is {self._max_buffered}: pull outcomes "
+                "before feeding more"
             )
-        self._buf += data
+        if data:
+            self._tail.append(data if type(data) is bytes else bytes(data))
+            self._tail_size += len(data)
+
+    def _contiguous(self, size: int) -> bool:
+        """Make ``size`` unread octets contiguous in ``_buf`` if they are here."""
+        unread = len(self._buf) - self._pos
+        if unread >= size:
+            return True
+        if unread + self._tail_size < size:
+            return False
+        self._buf = b"".join([self._buf[self._pos:], *self._tail])
+        self._pos = 0
+        self._tail.clear()
+        self._tail_size = 0
+        return True
 
     def next_outcome(self) -> Outcome:
         if self._broken is not None:
             return self._broken
         buf = self._buf
         pos = self._pos
-        available = len(buf) - pos
-        if available < HEADER_SIZE:
-            if available >= 4:
-                # command_length alone can already be judged: reject a bad one
-                # now rather than wait for a header that may never come.
-                length = int.from_bytes(buf[pos:pos + 4], "big")
-                reason = _check_length(length, self._max_pdu_size)
-                if reason is not None:
-                    self._broken = BrokenFraming(length, reason)
-                    return self._broken
-            return NEED_DATA
-        length, command_id, status, seq = HEADER.unpack_from(buf, pos)
+        if len(buf) - pos < HEADER_SIZE:
+            if not self._contiguous(HEADER_SIZE):
+                if self._contiguous(4):
+                    # command_length alone can already be judged: reject a bad
+                    # one now rather than wait for a header that may not come.
+                    length = int.from_bytes(self._buf[self._pos:self._pos + 4], "big")
+                    reason = _check_length(length, self._max_pdu_size)
+                    if reason is not None:
+                        self._broken = BrokenFraming(length, reason)
+                        return self._broken
+                return NEED_DATA
+            buf = self._buf
+            pos = self._pos
+        length, command_id, status, seq = _unpack_header(buf, pos)
         if length < HEADER_SIZE or length > self._max_pdu_size:
             self._broken = BrokenFraming(
                 length, _check_length(length, self._max_pdu_size) or "", seq
             )
             return self._broken
-        if available < length:
-            return NEED_DATA
+        if len(buf) - pos < length:
+            if not self._contiguous(length):
+                return NEED_DATA
+            buf = self._buf
+            pos = self._pos
         self._pos = pos + length
-        return decode_pdu(bytes(buf[pos:pos + length]), command_id, status, seq)
+        data = buf if length == len(buf) else buf[pos:pos + length]
+        decoder = _DECODE.get(command_id)
+        if decoder is not None:
+            try:
+                pdu: Pdu = decoder(data, seq, status)
+                return pdu
+            except Malformed:
+                pass  # decode_pdu says what, or decodes leniently
+        return decode_pdu(data, command_id, status, seq)
 
 
 def decode(data: bytes, max_pdu_size: int = MAX_PDU_SIZE) -> Pdu:
@@ -221,19 +261,21 @@ def decode(data: bytes, max_pdu_size: int = MAX_PDU_SIZE) -> Pdu:
     body is bad.
     """
     size = len(data)
-    if size < HEADER_SIZE:
-        raise FramingError(f"{size} octets cannot hold a 16-octet header")
-    length, command_id, status, seq = _unpack_header(data, 0)
+    try:
+        length, command_id, status, seq = _unpack_header(data, 0)
+    except struct.error:
+        raise FramingError(f"{size} octets cannot hold a 16-octet header") from None
     if length != size or length > max_pdu_size:
         raise FramingError(
             _check_length(length, max_pdu_size)
             or f"command_length {length} but {size} octets given"
         )
-    data = bytes(data)
-    entry = _DECODERS.get(command_id)
-    if entry is not None:
+    if type(data) is not bytes:
+        data = bytes(data)  # the decoders slice it: slices must be bytes
+    decoder = _DECODE.get(command_id)
+    if decoder is not None:
         try:
-            pdu: Pdu = entry[1](data, seq, status)
+            pdu: Pdu = decoder(data, seq, status)
             return pdu
         except Malformed:
             pass  # the slow path below says what, or decodes leniently

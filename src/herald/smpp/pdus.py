@@ -22,7 +22,7 @@ from typing import Annotated, Any, ClassVar, TypeVar
 
 from herald.smpp._codegen import Compiled, compile_pdu
 from herald.smpp._fields import U8, CString, Field, ShortMessage, Time
-from herald.smpp._wire import HEADER, Malformed
+from herald.smpp._wire import HEADER, Malformed, fast_init
 from herald.smpp.constants import INTERFACE_VERSION, CommandId, CommandStatus, DestFlag
 from herald.smpp.errors import InvalidField, LocalProtocolError
 from herald.smpp.limits import MAX_DESTINATIONS, MAX_UNSUCCESS
@@ -77,11 +77,26 @@ P = TypeVar("P", bound="Pdu")
 LENIENT_PASSWORD_MAX = 65
 
 PDU_CLASSES: dict[int, type["Pdu"]] = {}
+_pack_header = HEADER.pack
 
 
 # --------------------------------------------------------------------------- bases
 
 
+def _thaw(base: type) -> type:
+    """Remove the frozen ``__setattr__``/``__delattr__`` from an abstract base.
+
+    Every concrete PDU class is a frozen dataclass with its own, so instances
+    stay immutable; the bases are never instantiated. Without them the
+    decoders can fill instances at full speed (see ``_wire.unfrozen_twin``).
+    """
+    del base.__setattr__, base.__delattr__
+    return base
+
+
+
+
+@_thaw
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Pdu:
     """Base of every PDU: the header fields and the optional parameters."""
@@ -94,9 +109,12 @@ class Pdu:
     tlvs: tuple[Tlv, ...] = ()
 
     def __bytes__(self) -> bytes:
-        body = self._codec.encode(self)
         try:
-            header = HEADER.pack(
+            body = self._codec.encode(self)
+        except (ValueError, TypeError, AttributeError, OverflowError, struct.error) as exc:
+            raise self._codec.explain(self, exc) from exc
+        try:
+            header = _pack_header(
                 16 + len(body), self.command_id, self.command_status, self.sequence_number
             )
         except struct.error as exc:
@@ -115,11 +133,13 @@ class Pdu:
         return copy
 
 
+@_thaw
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Response(Pdu):
     """A response PDU (command_id with bit 31 set)."""
 
 
+@_thaw
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Request(Pdu):
     """A request PDU. ``response_class`` is None for outbind and
@@ -136,6 +156,7 @@ class Request(Pdu):
 
 
 def _register(cls: type[P]) -> type[P]:
+    cls.__init__ = fast_init(cls)  # type: ignore[method-assign]
     cls._codec = compile_pdu(cls)
     PDU_CLASSES[cls.command_id] = cls
     return cls
@@ -178,7 +199,7 @@ _DL_NAME = CString(21, S.ESME_RINVDLNAME)
 
 
 def _pull_cstring(spec: CString, name: str, buf: bytes, pos: int, end: int) -> tuple[str, int]:
-    i = buf.find(0, pos, end)
+    i = buf.find(0, pos, end)  # end: these helpers also serve slices of a PDU
     if not 0 <= i - pos < spec.max:
         raise Malformed(spec.status_for(i), name, spec.why(i, pos))
     return buf[pos:i].decode("latin-1"), i + 1
@@ -332,6 +353,7 @@ ShortMessageField = Annotated[bytes, ShortMessage()]
 # --------------------------------------------------------------- session management
 
 
+@_thaw
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BindResponse(Response):
     """bind_transmitter_resp / bind_receiver_resp / bind_transceiver_resp
@@ -359,6 +381,7 @@ class BindTransceiverResp(BindResponse):
     command_id = CommandId.BIND_TRANSCEIVER_RESP
 
 
+@_thaw
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BindRequest(Request):
     """bind_transmitter / bind_receiver / bind_transceiver (SMPP 3.4 §4.1.1,

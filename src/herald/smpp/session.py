@@ -81,6 +81,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from herald.smpp._wire import builder
 from herald.smpp.codec import NEED_DATA, BrokenFraming, PduDecoder, UnparsedPdu
 from herald.smpp.constants import CommandId, CommandStatus
 from herald.smpp.errors import LocalProtocolError, SessionStateError, WindowFull
@@ -125,8 +126,16 @@ _CONTROL: Final = frozenset({C.ENQUIRE_LINK, C.UNBIND})
 _BINDS: Final = frozenset({C.BIND_TRANSMITTER, C.BIND_RECEIVER, C.BIND_TRANSCEIVER})
 _BIND_RESPONSES: Final = frozenset({C.BIND_TRANSMITTER_RESP, C.BIND_RECEIVER_RESP,
                                     C.BIND_TRANSCEIVER_RESP})
-# Requests that drive the session rather than carry messages.
+# Requests and responses that drive the session rather than carry messages.
 _SESSION_REQUESTS: Final = _BINDS | {C.OUTBIND}
+_SESSION_RESPONSES: Final = _BIND_RESPONSES | {C.ENQUIRE_LINK_RESP, C.UNBIND_RESP,
+                                               C.GENERIC_NACK}
+# Plain ints for the comparisons on the per-PDU path.
+_ENQUIRE_LINK: Final = int(C.ENQUIRE_LINK)
+_GENERIC_NACK: Final = int(C.GENERIC_NACK)
+# The events of the per-PDU path, built without a frozen __init__.
+_request_received = builder(RequestReceived, ("request",))
+_response_received = builder(ResponseReceived, ("request", "response"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +200,10 @@ class Session:
         self._unbind_deadline: float | None = None
         self.peer_system_id: str | None = None
         self._state = State.OPEN
+        self._closed = False
+        self._max_awaiting = config.max_awaiting
+        # a PDU is at least 16 octets: the decoder cannot hold more outcomes
+        self._max_outcomes = self._decoder.max_buffered // HEADER_SIZE + 1
         self._rx: Mapping[int, State] = {}
         self._tx: Mapping[int, State] = {}
         self._set_state(State.OPEN)
@@ -242,60 +255,69 @@ class Session:
         events = self._events
         if events:
             return events.popleft()
-        decoder = self._decoder
-        # Bounded: every pass consumes a whole PDU (>= 16 octets) or returns.
-        for _ in range(decoder.buffered // HEADER_SIZE + 1):
-            if self._state is State.CLOSED:
+        next_outcome = self._decoder.next_outcome
+        # Bounded: each pass consumes a whole PDU (>= 16 octets) or returns, and
+        # the decoder holds at most max_buffered octets.
+        for _ in range(self._max_outcomes):
+            if self._closed:
                 return None
-            outcome = decoder.next_outcome()
+            outcome = next_outcome()
             if outcome is NEED_DATA:
                 return None
+            # Handlers return the event on the hot paths, or queue events
+            # (several, in order) and return None.
+            event: Event | None = None
             if isinstance(outcome, Request):
-                self._on_request(outcome)
+                event = self._on_request(outcome)
             elif isinstance(outcome, Response):
-                self._on_response(outcome)
+                event = self._on_response(outcome)
             elif isinstance(outcome, UnparsedPdu):
-                self._on_unparsed(outcome)
+                event = self._on_unparsed(outcome)
             elif isinstance(outcome, BrokenFraming):
-                self._queue(outcome.answer())
-                self._events.append(ProtocolError(outcome.error, outcome.reason,
-                                                  outcome.sequence_number, fatal=True))
-                self._close(CloseReason.FRAMING_ERROR)
+                self._on_broken_framing(outcome)
+            if event is not None:
+                return event
             if events:
                 return events.popleft()
         return None
 
-    def _on_request(self, pdu: Request) -> None:
+    def _on_broken_framing(self, outcome: BrokenFraming) -> None:
+        self._queue(outcome.answer())
+        self._events.append(ProtocolError(outcome.error, outcome.reason,
+                                          outcome.sequence_number, fatal=True))
+        self._close(CloseReason.FRAMING_ERROR)
+
+    def _on_request(self, pdu: Request) -> Event | None:
         command_id = pdu.command_id
         seq = pdu.sequence_number
         response_class = pdu.response_class
         nxt = self._rx.get(command_id)
         if nxt is None or (command_id in _BINDS and self._bind_pending):
-            self._refuse(pdu, rejection_status(self._state, command_id),
-                         f"{type(pdu).__name__} not allowed in {self._state.name}")
-            return
-        if command_id == C.ENQUIRE_LINK:
+            return self._refuse(pdu, rejection_status(self._state, command_id),
+                                f"{type(pdu).__name__} not allowed in {self._state.name}")
+        if command_id == _ENQUIRE_LINK:
             self._queue(EnquireLinkResp(sequence_number=seq))
-            return
+            return None
         if isinstance(pdu, Unbind):
             self._on_unbind(pdu)
-            return
+            return None
+        awaiting = self._awaiting
         if response_class is not None:
-            if len(self._awaiting) >= self.config.max_awaiting:
+            if len(awaiting) >= self._max_awaiting:
                 status = (CommandStatus.ESME_RTHROTTLED if self._role is Role.SMSC
                           else CommandStatus.ESME_RX_T_APPN)
-                self._refuse(pdu, status, f"{len(self._awaiting)} requests await our answer")
-                return
-            self._awaiting[seq] = response_class
+                return self._refuse(pdu, status, f"{len(awaiting)} requests await our answer")
+            awaiting[seq] = response_class
         if command_id not in _SESSION_REQUESTS:  # the hot path: one set lookup
-            self._events.append(RequestReceived(pdu))
-        elif isinstance(pdu, BindRequest):
+            return _request_received(pdu)
+        if isinstance(pdu, BindRequest):
             self._bind_pending = True
             self.peer_system_id = pdu.system_id
-            self._events.append(BindRequested(pdu))
-        elif isinstance(pdu, Outbind):
+            return BindRequested(pdu)
+        if isinstance(pdu, Outbind):
             self._set_state(nxt)
-            self._events.append(OutbindReceived(pdu))
+            return OutbindReceived(pdu)
+        return None  # unreachable: _SESSION_REQUESTS holds binds and outbind only
 
     def _on_unbind(self, pdu: Unbind) -> None:
         self._set_state(State.UNBOUND)
@@ -304,50 +326,45 @@ class Session:
         self._events.append(UnbindRequested(pdu))
         self._finish_peer_unbind()
 
-    def _refuse(self, pdu: Request, status: CommandStatus, reason: str) -> None:
+    def _refuse(self, pdu: Request, status: CommandStatus, reason: str) -> ProtocolError:
         if pdu.response_class is None:
             self._queue(GenericNack(sequence_number=pdu.sequence_number, command_status=status))
         else:
             self._queue(pdu.response(status))
-        self._events.append(ProtocolError(status, reason, pdu.sequence_number))
+        return ProtocolError(status, reason, pdu.sequence_number)
 
-    def _on_response(self, pdu: Response) -> None:
+    def _on_response(self, pdu: Response) -> Event | None:
         command_id = pdu.command_id
         seq = pdu.sequence_number
         nxt = self._rx.get(command_id)
         if nxt is None:
-            self._events.append(ProtocolError(
-                CommandStatus.ESME_RINVBNDSTS,
-                f"{type(pdu).__name__} not allowed in {self._state.name}", seq))
-            return
+            return ProtocolError(CommandStatus.ESME_RINVBNDSTS,
+                                 f"{type(pdu).__name__} not allowed in {self._state.name}", seq)
         entry = self._in_flight.get(seq)
         if entry is None or (
-            command_id != C.GENERIC_NACK
-            and entry[0].response_class is not type(pdu)
+            command_id != _GENERIC_NACK and entry[0].response_class is not type(pdu)
         ):
-            self._events.append(UnmatchedResponse(pdu))
-            return
+            return UnmatchedResponse(pdu)
         request = entry[0]
         self._forget(seq, request)
+        if command_id not in _SESSION_RESPONSES:  # the hot path: one set lookup
+            return _response_received(request, pdu)
         if seq == self._enquire_seq:
             self._enquire_seq = None
-            return
-        status = pdu.command_status
+            return None
         if isinstance(request, BindRequest):
             self._bind_pending = False
-            if status == 0 and isinstance(pdu, BindResponse):
+            if pdu.command_status == 0 and isinstance(pdu, BindResponse):
                 self.peer_system_id = pdu.system_id
                 self._set_state(nxt)
-                self._events.append(Bound(nxt, pdu))
-            else:
-                self._events.append(BindRejected(pdu))
-            return
+                return Bound(nxt, pdu)
+            return BindRejected(pdu)
         if isinstance(request, Unbind):
             self._close(CloseReason.UNBOUND)
-            return
-        self._events.append(ResponseReceived(request, pdu))
+            return None
+        return _response_received(request, pdu)  # a generic_nack for a message
 
-    def _on_unparsed(self, outcome: UnparsedPdu) -> None:
+    def _on_unparsed(self, outcome: UnparsedPdu) -> Event | None:
         seq = outcome.sequence_number
         if outcome.is_response:
             entry = self._in_flight.get(seq)
@@ -358,12 +375,11 @@ class Session:
             ):
                 request = entry[0]
                 self._forget(seq, request)
-            self._events.append(ResponseUnparsed(request, outcome))
-            return
+            return ResponseUnparsed(request, outcome)
         answer = outcome.answer()
         if answer is not None:
             self._queue(answer)
-        self._events.append(ProtocolError(outcome.error, outcome.reason, seq))
+        return ProtocolError(outcome.error, outcome.reason, seq)
 
     # ---------------------------------------------------------------- output
 
@@ -405,7 +421,7 @@ class Session:
             raise SessionStateError(
                 f"{type(response).__name__} may not be sent by an {self._role.name} "
                 f"in {self._state.name} (SMPP 3.4 §2.3)")
-        if command_id != C.GENERIC_NACK:
+        if command_id != _GENERIC_NACK:
             expected = self._awaiting.get(seq)
             if expected is None:
                 raise LocalProtocolError(f"no request with sequence_number {seq} awaits "
@@ -510,6 +526,7 @@ class Session:
 
     def _set_state(self, state: State) -> None:
         self._state = state
+        self._closed = state is State.CLOSED
         self._rx = allowed(self._role, state, _RECEIVE)
         self._tx = allowed(self._role, state, _SEND)
         if state in BOUND_STATES:

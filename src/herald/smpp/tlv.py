@@ -23,11 +23,12 @@ such a submit_sm does).
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from herald.smpp._wire import TL, Malformed, builder
+from herald.smpp._wire import TL, Malformed
 from herald.smpp.constants import CommandStatus, Tag
 from herald.smpp.errors import InvalidField, InvalidTlvValue
 from herald.smpp.limits import MAX_TLV_VALUE, MAX_TLVS_PER_PDU
@@ -70,31 +71,42 @@ class Tlv:
         return known.name if known is not None else f"tlv_0x{self.tag:04x}"
 
 
-_build_tlv = builder(Tlv, ("tag", "value"))
+# pull_tlvs builds Tlv without __init__ (a frozen dataclass's costs an
+# object.__setattr__ per field): it is on the hot path of every receipt.
+_new = object.__new__
+_set_tag = getattr(Tlv, "tag").__set__  # noqa: B009 - the slot descriptor, not a value
+_set_value = getattr(Tlv, "value").__set__  # noqa: B009
+_unpack_tl = TL.unpack_from
 
 
 def pull_tlvs(buf: bytes, pos: int, end: int) -> tuple[Tlv, ...]:
-    """Read the TLVs in ``buf[pos:end]`` (the rest of a PDU body).
+    """Read the TLVs in ``buf[pos:end]``, the rest of a PDU body; ``end`` must
+    be ``len(buf)`` (decoders hold exactly one PDU).
 
     Raises the internal ``Malformed`` (ESME_RINVOPTPARSTREAM) when a TLV runs
     past the PDU (never truncate silently: npm ``smpp`` does, reference/smpp.md)
     or when there are more than ``MAX_TLVS_PER_PDU``.
     """
     out: list[Tlv] = []
-    unpack = TL.unpack_from
-    while pos < end:  # bounded: each pass consumes >= 4 octets, at most MAX_TLVS_PER_PDU passes
-        if len(out) == MAX_TLVS_PER_PDU:
-            raise Malformed(_INVSTREAM, "tlvs", f"more than {MAX_TLVS_PER_PDU} TLVs")
-        if end - pos < 4:
-            raise Malformed(_INVSTREAM, "tlvs", f"{end - pos} trailing octets, not a TLV")
-        tag, length = unpack(buf, pos)
-        pos += 4
-        stop = pos + length
-        if stop > end:
-            raise Malformed(_INVSTREAM, f"tlv 0x{tag:04x}", "length runs past the PDU")
-        out.append(_build_tlv(tag, buf[pos:stop]))
-        pos = stop
-    return tuple(out)
+    if pos >= end:
+        return ()
+    try:
+        for _ in range(MAX_TLVS_PER_PDU):
+            tag, length = _unpack_tl(buf, pos)  # struct.error if < 4 octets are left
+            pos += 4
+            stop = pos + length
+            if stop > end:
+                raise Malformed(_INVSTREAM, f"tlv 0x{tag:04x}", "length runs past the PDU")
+            tlv = _new(Tlv)
+            _set_tag(tlv, tag)
+            _set_value(tlv, buf[pos:stop])
+            out.append(tlv)
+            if stop == end:
+                return tuple(out)
+            pos = stop
+    except struct.error:
+        raise Malformed(_INVSTREAM, "tlvs", f"{end - pos} trailing octets, not a TLV") from None
+    raise Malformed(_INVSTREAM, "tlvs", f"more than {MAX_TLVS_PER_PDU} TLVs")
 
 
 def push_tlvs(tlvs: Iterable[Tlv]) -> bytes:
