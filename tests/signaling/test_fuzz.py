@@ -35,6 +35,12 @@ INNER: list[tuple[bytes, Callable[[bytes], object]]] = [
     (v.SRI_SM_ARGUMENT, lambda b: decode_argument(45, b, 0, len(b))),
     (v.MT_FSM_ARGUMENT, lambda b: decode_argument(44, b, 0, len(b))),
 ]
+# Whole TCAP and SCCP messages of the corpus, fuzzed without their outer layers
+# (so a decoder reading past its end cannot hide behind the outer padding).
+for _m in build_corpus().messages[::5]:
+    _sccp = decode_m3ua(_m.data).user_data  # type: ignore[union-attr]
+    INNER.append((_sccp, decode_unitdata))
+    INNER.append((decode_unitdata(_sccp).data, decode_tcap))
 INTERESTING = (0x00, 0x01, 0x02, 0x03, 0x04, 0x7F, 0x80, 0x81, 0x82, 0x83, 0xFF)
 
 
@@ -94,6 +100,11 @@ def run(iterations: int, seed: int, budget_s: float) -> int:
         decoded += _check_stack(data)
         inner, decoder = rng.choice(INNER)
         _check_inner(decoder, mutate(rng, inner))
+        # Tiny inputs that start like a real message exercise the bounds checks:
+        # random octets, and the first TLV cut short with a consistent length.
+        _check_inner(decoder, inner[:1] + rng.randbytes(rng.randint(0, 6)))
+        k = rng.randint(0, 12)
+        _check_inner(decoder, inner[:1] + bytes((k,)) + inner[2 : 2 + k])
         with contextlib.suppress(DecodeError):
             decode_m3ua(data)
     return decoded

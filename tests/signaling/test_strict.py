@@ -218,8 +218,11 @@ INVOKE = hx("6c 08 a1 06 02 01 01 02 01 2d")  # invoke 1, opcode 45, no paramete
         (_begin(hx("48 01 01 6b 0b 28 09 06 07 00 11 86 05 01 02 01")),  # uni AS in a Begin
          PAbortCause.BADLY_FORMATTED_TRANSACTION_PORTION),
         (hx("67 06 49 01 01 4a 01 85"), PAbortCause.BADLY_FORMATTED_TRANSACTION_PORTION),
+        (hx("62 00"), PAbortCause.INCORRECT_TRANSACTION_PORTION),  # empty Begin
+        (hx("65 03 48 01 01"), PAbortCause.INCORRECT_TRANSACTION_PORTION),  # Continue, no dtid
     ],
-    ids=["type", "otid-5", "otid-0", "no-otid", "end-otid", "trailing-tag", "uni-as", "cause"],
+    ids=["type", "otid-5", "otid-0", "no-otid", "end-otid", "trailing-tag", "uni-as", "cause",
+         "empty-begin", "no-dtid"],
 )
 def test_tcap_transaction_errors_carry_a_p_abort_cause(wire: bytes, cause: PAbortCause) -> None:
     with pytest.raises(TcapError) as info:
@@ -236,8 +239,11 @@ def test_tcap_transaction_errors_carry_a_p_abort_cause(wire: bytes, cause: PAbor
         (hx("6c 0c a1 0a 02 01 01 02 01 2d 30 00 30 00"),
          RejectProblem.GENERAL_BADLY_STRUCTURED_COMPONENT),  # two parameters
         (hx("6c 00"), RejectProblem.GENERAL_BADLY_STRUCTURED_COMPONENT),
+        (hx("6c 09 a1 07 02 01 01 02 01 2d 30"),  # a lone octet after the opcode
+         RejectProblem.GENERAL_BADLY_STRUCTURED_COMPONENT),
     ],
-    ids=["unknown-component", "invoke-id-type", "no-opcode", "two-parameters", "empty"],
+    ids=["unknown-component", "invoke-id-type", "no-opcode", "two-parameters", "empty",
+         "lone-octet"],
 )
 def test_tcap_component_errors_carry_a_reject_problem(
     components: bytes, problem: RejectProblem

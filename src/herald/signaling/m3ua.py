@@ -356,6 +356,8 @@ def _parameters(buf: bytes, kind: Kind) -> dict[int, tuple[int, int]]:
 LABEL_CACHE_SIZE: Final = 1024
 _LABEL_CACHE: dict[bytes, RoutingLabel] = {}
 _DATA_TAGS: Final = frozenset({Tag.PROTOCOL_DATA, _NA, _RC, _T.CORRELATION_ID})
+_RC_HEAD: Final = b"\x00\x06\x00\x08"  # Routing Context, one value
+_PD_TAG: Final = b"\x02\x10"
 
 
 def parse_data(buf: bytes) -> tuple[RoutingLabel, int, int, int | None, int | None, int | None]:
@@ -372,6 +374,38 @@ def parse_data(buf: bytes) -> tuple[RoutingLabel, int, int, int | None, int | No
         raise M3uaError(f"{kind.name} is not DATA", 2, Code.UNEXPECTED_MESSAGE)
     if int.from_bytes(buf[4:8], "big") != n or n % 4 or n > MAX_MESSAGE_LENGTH:
         _header(buf)
+    # Fast path for the two usual layouts, [Routing Context] + Protocol Data
+    # ending the message: nothing else can be present, so the general walk
+    # below would find exactly this.
+    pos, rc = HEADER_LENGTH, None
+    if buf[8:12] == _RC_HEAD:
+        rc = int.from_bytes(buf[12:16], "big")
+        pos = 16
+    if buf[pos : pos + 2] == _PD_TAG and pos + 4 <= n:
+        length = (buf[pos + 2] << 8) | buf[pos + 3]
+        stop = pos + length
+        if length > 4 + _LABEL_LENGTH and stop + (-length % 4) == n:
+            return _label(buf, pos + 4), pos + 4 + _LABEL_LENGTH, stop, rc, None, None
+    return _parse_data(buf, n)
+
+
+def _label(buf: bytes, start: int) -> RoutingLabel:
+    raw = buf[start : start + _LABEL_LENGTH]
+    label = _LABEL_CACHE.get(raw)
+    if label is None:
+        opc, dpc, si, ni, mp, sls = _LABEL.unpack(raw)
+        if opc >> 24 or dpc >> 24:
+            raise M3uaError("point code wider than 24 bits", start, Code.INVALID_PARAMETER_VALUE)
+        label = RoutingLabel(opc, dpc, si, ni, mp, sls)
+        if len(_LABEL_CACHE) >= LABEL_CACHE_SIZE:
+            _LABEL_CACHE.clear()
+        _LABEL_CACHE[raw] = label
+    return label
+
+
+def _parse_data(
+    buf: bytes, n: int
+) -> tuple[RoutingLabel, int, int, int | None, int | None, int | None]:
     pd = rc = na = corr = None
     seen: set[int] = set()
     pos = HEADER_LENGTH
@@ -412,17 +446,7 @@ def parse_data(buf: bytes) -> tuple[RoutingLabel, int, int, int | None, int | No
     if stop - start <= _LABEL_LENGTH:
         raise M3uaError("protocol data without user data", start - 2,
                         Code.PARAMETER_FIELD_ERROR)
-    raw = buf[start : start + _LABEL_LENGTH]
-    label = _LABEL_CACHE.get(raw)
-    if label is None:
-        opc, dpc, si, ni, mp, sls = _LABEL.unpack(raw)
-        if opc >> 24 or dpc >> 24:
-            raise M3uaError("point code wider than 24 bits", start, Code.INVALID_PARAMETER_VALUE)
-        label = RoutingLabel(opc, dpc, si, ni, mp, sls)
-        if len(_LABEL_CACHE) >= LABEL_CACHE_SIZE:
-            _LABEL_CACHE.clear()
-        _LABEL_CACHE[raw] = label
-    return label, start + _LABEL_LENGTH, stop, rc, na, corr
+    return _label(buf, start), start + _LABEL_LENGTH, stop, rc, na, corr
 
 
 def _u32(buf: bytes, params: dict[int, tuple[int, int]], tag: int) -> int | None:

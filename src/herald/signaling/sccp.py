@@ -176,20 +176,6 @@ def _global_title(raw: bytes, pos: int, gti: int, base: int) -> GlobalTitle:
     return GlobalTitle(digits, gti, tt, np, nai)
 
 
-def _variable(buf: bytes, ptr_at: int, end: int, what: str) -> tuple[int, int]:
-    """Start and end of the variable part whose pointer octet is at ``ptr_at``."""
-    ptr = buf[ptr_at]
-    if ptr == 0:
-        raise SccpError(f"null pointer to the {what}", ptr_at)
-    at = ptr_at + ptr
-    if at >= end:
-        raise SccpError(f"pointer to the {what} beyond the message", ptr_at)
-    length = buf[at]
-    if at + 1 + length > end:
-        raise SccpError(f"{what} length {length} beyond the message", at)
-    return at + 1, at + 1 + length
-
-
 def parse_unitdata(buf: bytes, pos: int, end: int) -> tuple[Unitdata, int, int]:
     """The hot path: decode the SCCP message in ``buf[pos:end]``.
 
@@ -198,19 +184,22 @@ def parse_unitdata(buf: bytes, pos: int, end: int) -> tuple[Unitdata, int, int]:
     """
     if pos >= end:
         raise SccpError("empty SCCP message", pos)
-    kind = _TYPES.get(buf[pos])
-    if kind is None:
-        raise SccpError(f"message type 0x{buf[pos]:02x} not supported", pos,
+    t = buf[pos]
+    if t == 0x09 or t == 0x0A:  # UDT, UDTS: 3 pointers after 2 octets
+        ptr0, pointers = pos + 2, 3
+    elif t == 0x11 or t == 0x12:  # XUDT, XUDTS: 4 pointers after 3 octets
+        ptr0, pointers = pos + 3, 4
+    else:
+        raise SccpError(f"message type 0x{t:02x} not supported", pos,
                         ReturnCause.ERROR_IN_LOCAL_PROCESSING)
-    fixed, pointers = _LAYOUT[kind]
-    ptr0 = pos + fixed
+    kind = _TYPES[t]
     if ptr0 + pointers > end:
         raise SccpError(f"{kind.name} truncated in its fixed part", pos)
     second = buf[pos + 1]
     protocol_class = 0
     return_on_error = False
     cause: int | None = None
-    if kind in _SERVICE:
+    if t == 0x0A or t == 0x12:
         cause = second
     else:
         # §3.6: bits 1-4 class (0 or 1 connectionless), bits 5-8 handling.
@@ -219,33 +208,43 @@ def parse_unitdata(buf: bytes, pos: int, end: int) -> tuple[Unitdata, int, int]:
             raise SccpError(f"protocol class {protocol_class} in {kind.name}", pos + 1,
                             ReturnCause.ERROR_IN_LOCAL_PROCESSING)
         handling = second >> 4
-        if handling not in (0, 8):
+        if handling and handling != 8:
             raise SccpError(f"message handling 0x{handling:x}", pos + 1)
         return_on_error = handling == 8
     hop = None
-    if kind in _EXTENDED:
+    if pointers == 4:
         hop = buf[pos + 2]
         if not 1 <= hop <= MAX_HOP_COUNTER:
             raise SccpError(f"hop counter {hop}", pos + 2, ReturnCause.HOP_COUNTER_VIOLATION)
-    cd_s, cd_e = _variable(buf, ptr0, end, "called party address")
-    cg_s, cg_e = _variable(buf, ptr0 + 1, end, "calling party address")
-    d_s, d_e = _variable(buf, ptr0 + 2, end, "data")
+    # §2.3: each pointer counts from its own octet to its part's length octet.
+    # The parts must follow each other exactly (called, calling, data, then the
+    # optional part): octets that no pointer owns are refused.
+    at = ptr0 + pointers
+    if buf[ptr0] != pointers or at >= end:
+        raise SccpError("pointer to the called party address is not to the first part", ptr0)
+    cd_s = at + 1
+    cd_e = cd_s + buf[at]
+    if cd_e >= end or buf[ptr0 + 1] != cd_e - ptr0 - 1:
+        raise SccpError("called party address and calling pointer disagree", at)
+    cg_s = cd_e + 1
+    cg_e = cg_s + buf[cd_e]
+    if cg_e >= end or buf[ptr0 + 2] != cg_e - ptr0 - 2:
+        raise SccpError("calling party address and data pointer disagree", cd_e)
+    d_s = cg_e + 1
+    d_e = d_s + buf[cg_e]
+    if d_e > end:
+        raise SccpError(f"data length {buf[cg_e]} beyond the message", cg_e)
     if d_e == d_s:
-        raise SccpError("empty data", d_s - 1)
+        raise SccpError("empty data", cg_e)
     segmentation = importance = None
-    data_limit = end
     if pointers == 4 and buf[ptr0 + 3]:
-        opt_at = ptr0 + 3 + buf[ptr0 + 3]
-        if opt_at >= end:
-            raise SccpError("pointer to the optional part beyond the message", ptr0 + 3)
-        segmentation, importance = _optional(buf, opt_at, end)
-        data_limit = opt_at
-    # The parts must follow each other exactly: called, calling, data, optional.
-    if not (ptr0 + pointers == cd_s - 1 and cd_e == cg_s - 1 and cg_e == d_s - 1
-            and d_e == data_limit):
-        raise SccpError("variable parts overlap, leave gaps or trail", d_e)
-    called = decode_address(buf[cd_s:cd_e], cd_s)
-    calling = decode_address(buf[cg_s:cg_e], cg_s)
+        if ptr0 + 3 + buf[ptr0 + 3] != d_e or d_e >= end:
+            raise SccpError("pointer to the optional part is not after the data", ptr0 + 3)
+        segmentation, importance = _optional(buf, d_e, end)
+    elif d_e != end:
+        raise SccpError("octets after the data", d_e)
+    called = _ADDRESS_CACHE.get(buf[cd_s:cd_e]) or decode_address(buf[cd_s:cd_e], cd_s)
+    calling = _ADDRESS_CACHE.get(buf[cg_s:cg_e]) or decode_address(buf[cg_s:cg_e], cg_s)
     value = Unitdata(kind, called, calling, buf[d_s:d_e], protocol_class, return_on_error,
                      cause, hop, segmentation, importance)
     return value, d_s, d_e

@@ -132,9 +132,19 @@ def parse_tcap(
     want_otid, want_dtid = _TIDS[kind]
     otid = dtid = None
     if want_otid:
-        otid, p = _tid(buf, p, stop, _OTID, "originating")
+        n = buf[p + 1] if p + 1 < stop else 0
+        if 1 <= n <= MAX_TID_OCTETS and buf[p] == _OTID and p + 2 + n <= stop:
+            otid = buf[p + 2 : p + 2 + n]
+            p += 2 + n
+        else:
+            otid, p = _tid(buf, p, stop, _OTID, "originating")
     if want_dtid:
-        dtid, p = _tid(buf, p, stop, _DTID, "destination")
+        n = buf[p + 1] if p + 1 < stop else 0
+        if 1 <= n <= MAX_TID_OCTETS and buf[p] == _DTID and p + 2 + n <= stop:
+            dtid = buf[p + 2 : p + 2 + n]
+            p += 2 + n
+        else:
+            dtid, p = _tid(buf, p, stop, _DTID, "destination")
     dialogue = None
     abort_cause = None
     components: tuple[Component, ...] = ()
@@ -355,20 +365,32 @@ def _code(
 
 def _invoke(buf: bytes, p: int, end: int, ac: tuple[int, ...] | None,
             decode_argument: ArgumentDecoder | None) -> Invoke:
-    invoke_id, p = _invoke_id(buf, p, end)
+    # Fast path: one-octet invoke id and local opcode (02 01 xx), as MAP sends.
+    if p + 3 <= end and buf[p] == _INTEGER and buf[p + 1] == 1:
+        invoke_id = buf[p + 2] - 256 if buf[p + 2] > 127 else buf[p + 2]
+        p += 3
+    else:
+        invoke_id, p = _invoke_id(buf, p, end)
     linked = None
     if p < end and buf[p] == 0x80:
         _, s, e, p = read_tlv(buf, p, end, _CE)
         linked = decode_integer(buf, s, e, _CE)
     if p >= end:
         raise _CE("invoke without operation code", p, None, _BAD_COMPONENT)
-    opcode, global_op, p = _code(buf, p, end, "operation code")
+    global_op = None
+    if p + 3 <= end and buf[p] == _INTEGER and buf[p + 1] == 1:
+        opcode: int | None = buf[p + 2] - 256 if buf[p + 2] > 127 else buf[p + 2]
+        p += 3
+    else:
+        opcode, global_op, p = _code(buf, p, end, "operation code")
     parameter = argument = None
     if p < end:
         start = p
-        _, _, _, p = read_tlv(buf, p, end, _CE)
-        if p != end:
-            raise _CE("octets after the invoke parameter", p, None, _BAD_COMPONENT)
+        if not (p + 1 < end and buf[p + 1] < 0x80 and p + 2 + buf[p + 1] == end
+                and buf[p] & 0x1F != 0x1F):
+            _, _, _, p = read_tlv(buf, p, end, _CE)
+            if p != end:
+                raise _CE("octets after the invoke parameter", p, None, _BAD_COMPONENT)
         parameter = buf[start:end]
         if opcode is not None and decode_argument is not None:
             argument = decode_argument(opcode, buf, start, end, ac)
@@ -377,14 +399,23 @@ def _invoke(buf: bytes, p: int, end: int, ac: tuple[int, ...] | None,
 
 def _return_result(buf: bytes, p: int, end: int, last: bool, ac: tuple[int, ...] | None,
                    decode_result: ResultDecoder | None) -> ReturnResult:
-    invoke_id, p = _invoke_id(buf, p, end)
+    if p + 3 <= end and buf[p] == _INTEGER and buf[p + 1] == 1:
+        invoke_id = buf[p + 2] - 256 if buf[p + 2] > 127 else buf[p + 2]
+        p += 3
+    else:
+        invoke_id, p = _invoke_id(buf, p, end)
     if p == end:
         return ReturnResult(invoke_id, last)
     tag, s, e, p = read_tlv(buf, p, end, _CE)
     if tag != _SEQUENCE or p != end:
         raise _CE("return result is not invoke id + SEQUENCE", s - 2, None,
                         RejectProblem.GENERAL_MISTYPED_COMPONENT)
-    opcode, global_op, q = _code(buf, s, e, "operation code")
+    global_op = None
+    if s + 3 <= e and buf[s] == _INTEGER and buf[s + 1] == 1:
+        opcode: int | None = buf[s + 2] - 256 if buf[s + 2] > 127 else buf[s + 2]
+        q = s + 3
+    else:
+        opcode, global_op, q = _code(buf, s, e, "operation code")
     parameter = result = None
     if q < e:
         start = q
