@@ -51,6 +51,8 @@ async def test_a_status_event_is_posted_signed_with_its_event_id_and_completed(
     assert outcomes(results) == [Outcome.DELIVERED]
     assert (request.method, request.path) == ("POST", "/hook")
     assert request.header("Content-Type") == "application/json"
+    assert request.header("Accept-Encoding") == "identity"  # nothing to decompress
+    assert (request.header("User-Agent") or "").startswith("herald-webhooks/")
     signed_at = verify_signature(
         world.secret, request.header("Herald-Signature"), request.body, now=world.clock.now
     )
@@ -477,8 +479,22 @@ async def test_run_ends_with_store_closed_when_the_store_closes_under_it(
     await world.reopen()  # the fixture closes a live store
 
 
-async def test_a_sender_runs_once(world: World) -> None:
+async def test_a_sender_stopped_before_it_ran_does_nothing_and_runs_once(
+    world: World, receiver: Receiver
+) -> None:
+    await world.sent(receiver.url())
     sender = world.sender()
     await sender.stop()
+    async with asyncio.timeout(5):
+        await sender.run()  # returns at once
+    assert receiver.requests == []
     with pytest.raises(RuntimeError):
-        await sender.run()
+        await sender.run_once()
+
+    again = world.sender()
+    task = asyncio.create_task(again.run())
+    await receiver.wait_for(1)
+    with pytest.raises(RuntimeError):
+        await again.run()  # already running
+    await again.stop()
+    await task

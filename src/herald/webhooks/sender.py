@@ -294,9 +294,12 @@ class WebhookSender:
     async def run(self) -> None:
         """Deliver events until :meth:`stop` (or cancellation); then drain and close.
 
-        Raises :class:`~herald.store.StoreClosed` if the store is closed first.
+        Returns at once if :meth:`stop` came first; raises :class:`RuntimeError`
+        if called twice. Raises :class:`~herald.store.StoreClosed` if the store is closed first.
         Transient store errors are logged and retried after ``poll_interval``.
         """
+        if self._stopping and not self._running:
+            return  # stopped before it started: nothing to do
         if self._running or self._closed:
             raise RuntimeError("a WebhookSender runs once")
         self._running = True
