@@ -9,16 +9,9 @@ from hypothesis import strategies as st
 
 from herald.smpp._codegen import field_specs
 from herald.smpp._fields import U8, CString, Field, ShortMessage, Time
+from herald.smpp._multi import DestAddresses, UnsuccessSmes
 from herald.smpp.constants import Tag
-from herald.smpp.pdus import (
-    PDU_CLASSES,
-    DestAddresses,
-    DistributionList,
-    Pdu,
-    SmeAddress,
-    UnsuccessSme,
-    UnsuccessSmes,
-)
+from herald.smpp.pdus import PDU_CLASSES, DistributionList, Pdu, SmeAddress, UnsuccessSme
 from herald.smpp.tlv import Tlv
 
 # Any octet but NUL, as Latin-1 text: what a C-Octet String can carry.

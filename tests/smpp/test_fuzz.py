@@ -118,3 +118,27 @@ def test_fuzz_stream_of_mutants_in_random_chunks() -> None:
                 if outcome is codec.NEED_DATA or isinstance(outcome, codec.BrokenFraming):
                     break
                 assert isinstance(outcome, Pdu | codec.UnparsedPdu)
+
+
+def test_fuzz_sessions_never_raise_on_peer_input() -> None:
+    """Whatever a peer sends, a session answers or closes; it never raises."""
+    from herald.smpp.events import Closed
+    from herald.smpp.states import Role, State
+
+    from .pair import drain, session_in
+
+    rng = random.Random(11)
+    closed = 0
+    for case in range(300):
+        role = Role.SMSC if case % 2 else Role.ESME
+        session = session_in(role, rng.choice([State.OPEN, State.BOUND_TRX, State.BOUND_RX]))
+        for _ in range(rng.randint(1, 8)):
+            session.receive_data(_mutate(rng, rng.choice(SEEDS)), float(case))
+            events = drain(session)
+            session.data_to_send()
+            if any(isinstance(e, Closed) for e in events):
+                closed += 1
+                break
+        session.handle_timer(float(case) + 1000.0)  # every timer due at once
+        drain(session)
+    assert closed  # framing errors do close sessions
