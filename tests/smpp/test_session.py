@@ -508,3 +508,29 @@ def test_unbind_pdu_round_trip_through_raw_bytes() -> None:
     smsc.receive_data(bytes(Unbind(sequence_number=12)), 0.0)
     assert [type(e) for e in drain(smsc)] == [UnbindRequested, Closed]
     assert sent(smsc) == [UnbindResp(sequence_number=12)]
+
+
+def test_an_unreadable_bind_response_ends_the_pending_bind() -> None:
+    esme = Session(SessionConfig(role=Role.ESME), 0.0)
+    seq = esme.send_request(BindTransceiver(system_id="acme"), 0.0)
+    # bind_transceiver_resp, status 0, body "ff" without its NUL
+    esme.receive_data((17).to_bytes(4, "big") + bytes.fromhex("80000009 00000000")
+                      + seq.to_bytes(4, "big") + b"\xff", 0.0)
+    [event] = drain(esme)
+    assert isinstance(event, ResponseUnparsed) and event.request.sequence_number == seq
+    assert esme.state is State.OPEN and esme.can_send(BindTransceiver.command_id)
+    esme.send_request(BindTransceiver(system_id="acme"), 0.0)  # may bind again
+
+
+def test_an_unreadable_enquire_link_response_does_not_stop_keepalives() -> None:
+    esme = session_in(Role.ESME, State.BOUND_TRX, enquire_link_interval=30.0,
+                      inactivity_timeout=None)
+    esme.handle_timer(30.0)
+    [link] = sent(esme)
+    # enquire_link_resp with 3 trailing octets: not a TLV
+    esme.receive_data((19).to_bytes(4, "big") + bytes.fromhex("80000015 00000000")
+                      + link.sequence_number.to_bytes(4, "big") + b"abc", 31.0)
+    assert [type(e) for e in drain(esme)] == [ResponseUnparsed]
+    assert esme.get_timer() == 61.0
+    esme.handle_timer(61.0)
+    assert [type(p) for p in sent(esme)] == [EnquireLink]

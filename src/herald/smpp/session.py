@@ -349,11 +349,9 @@ class Session:
         self._forget(seq, request)
         if command_id not in _SESSION_RESPONSES:  # the hot path: one set lookup
             return _response_received(request, pdu)
-        if seq == self._enquire_seq:
-            self._enquire_seq = None
-            return None
+        if request.command_id == _ENQUIRE_LINK:
+            return None  # the link is alive; nothing for the application
         if isinstance(request, BindRequest):
-            self._bind_pending = False
             if pdu.command_status == 0 and isinstance(pdu, BindResponse):
                 self.peer_system_id = pdu.system_id
                 self._set_state(nxt)
@@ -509,8 +507,6 @@ class Session:
                 self._close(CloseReason.UNBIND_TIMEOUT)
                 return
             self._forget(seq, request)
-            if isinstance(request, BindRequest):
-                self._bind_pending = False
             self._events.append(RequestTimedOut(request))
         due = self._enquire_due()
         if due is not None and now >= due:
@@ -547,9 +543,15 @@ class Session:
         raise AssertionError("unreachable: more sequence numbers than requests in flight")
 
     def _forget(self, seq: int, request: Request) -> None:
+        """Our request ``seq`` is answered, unreadably answered or timed out."""
         del self._in_flight[seq]
-        if request.command_id not in _CONTROL:
+        command_id = request.command_id
+        if command_id not in _CONTROL:
             self._window_used -= 1
+            if command_id in _BINDS:
+                self._bind_pending = False
+        elif seq == self._enquire_seq:
+            self._enquire_seq = None
 
     def _finish_peer_unbind(self) -> None:
         """Answer the peer's unbind once nothing else awaits our answer."""
