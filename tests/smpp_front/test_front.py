@@ -45,7 +45,7 @@ from herald.store import InboundMessage, SQLiteConfig, SQLiteStore, Status
 from herald.text import Encoding, encode, parse_udh
 
 S = CommandStatus
-DEST = "447700900123"
+DEST = "447911123456"
 
 
 @dataclass
@@ -125,15 +125,20 @@ async def test_submit_is_stored_before_its_id_is_returned(front: Front) -> None:
 @pytest.mark.parametrize(
     ("pdu", "status"),
     [
-        (SubmitSm(source_addr="ACME", destination_addr="12ab"), S.ESME_RINVDSTADR),
-        (SubmitSm(source_addr="ACME", destination_addr="999"), S.ESME_RINVDSTADR),
-        (SubmitSm(source_addr="A-VERY-LONG-SENDER", source_addr_ton=5, destination_addr=DEST),
-         S.ESME_RINVSRCADR),
-        (SubmitSm(source_addr="", destination_addr=DEST), S.ESME_RINVSRCADR),
-        (SubmitSm(source_addr="ACME", destination_addr=DEST, validity_period="270115120000xx4+"),
+        (SubmitSm(source_addr="ACME", destination_addr="12ab", short_message=b"x"),
+         S.ESME_RINVDSTADR),
+        (SubmitSm(source_addr="ACME", destination_addr="999", short_message=b"x"),
+         S.ESME_RINVDSTADR),
+        (SubmitSm(source_addr="A-VERY-LONG-SENDER", source_addr_ton=5, destination_addr=DEST,
+                  short_message=b"x"), S.ESME_RINVSRCADR),
+        (SubmitSm(source_addr="", destination_addr=DEST, short_message=b"x"), S.ESME_RINVSRCADR),
+        (SubmitSm(source_addr="ACME", destination_addr=DEST), S.ESME_RSUBMITFAIL),  # empty,
+        (SubmitSm(source_addr="ACME", destination_addr=DEST, validity_period="270115120000xx4+",
+                  short_message=b"x"),
          S.ESME_RINVEXPIRY),
         (SubmitSm(source_addr="ACME", destination_addr=DEST,
-                  schedule_delivery_time="991301000000000+"), S.ESME_RINVSCHED),
+                  schedule_delivery_time="991301000000000+", short_message=b"x"),
+         S.ESME_RINVSCHED),
         (SubmitSm(source_addr="ACME", destination_addr=DEST, short_message=b"x",
                   tlvs=(MESSAGE_PAYLOAD(b"y"),)), S.ESME_RINVOPTPARSTREAM),
         (SubmitSm(source_addr="ACME", destination_addr=DEST, esm_class=0x40,

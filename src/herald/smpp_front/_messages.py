@@ -1,48 +1,46 @@
 """From a customer's submit_sm / data_sm / submit_multi to ``NewMessage`` rows.
 
-Each check answers with the status SMPP 3.4 §5.1.3 names for its field, as a
-``Refused(status, reason)``; the handler turns it into the response. The
-rules (herald as an SMSC):
+The field checks are herald's shared intake rules (:mod:`herald.intake`: the
+same destination, sender and body rules as the HTTP API); each refusal
+answers with the status SMPP 3.4 §5.1.3 names for its field, raised here as
+``Refused(status, reason)``. What is SMPP's own:
 
-* destination: digits (a leading ``+`` is tolerated), 1..15 of them, a
-  possible E.164 number when TON is international/unknown; else
-  ESME_RINVDSTADR;
-* source: alphanumeric (TON 5) up to 11 characters, or 1..15 digits; else
-  ESME_RINVSRCADR;
+* the sender's kind comes from its TON (5 alphanumeric, 3 short code,
+  1 international; otherwise inferred from its form);
 * body: ``short_message`` or the ``message_payload`` TLV, never both
   (ESME_RINVOPTPARSTREAM); a UDH (esm_class 0x40) must parse
   (ESME_RINVESMCLASS); SAR TLVs are turned into a 16-bit-reference UDH so
-  dispatch treats both forms alike (a customer-made part is one segment and
-  is sent as it came);
-* data_coding: read with herald's convention that 0 means GSM 03.38; a value
-  herald cannot interpret is relayed as opaque octets;
-* schedule_delivery_time / validity_period: SMPP times (ESME_RINVSCHED /
+  dispatch treats both forms alike (a customer-made part is one segment and is
+  sent as it came);
+* data_coding is read with herald's convention that 0 means GSM 03.38;
+* schedule_delivery_time / validity_period are SMPP times (ESME_RINVSCHED /
   ESME_RINVEXPIRY); validity defaults to ``default_validity`` and is capped at
   ``max_validity``.
 """
 
 from __future__ import annotations
 
-import string
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-import phonenumbers
-
+from herald.intake import (
+    IntakeError,
+    SenderKind,
+    normalize_destination,
+    prepare_encoded,
+    validate_sender,
+)
 from herald.smpp.constants import CommandStatus
 from herald.smpp.pdus import DataSm, SmeAddress, SubmitMulti, SubmitSm
 from herald.smpp.tlv import MESSAGE_PAYLOAD, SAR_MSG_REF_NUM, SAR_SEGMENT_SEQNUM, SAR_TOTAL_SEGMENTS
 from herald.smpp_front._time import SmppTimeError, parse_smpp_time
 from herald.store import MAX_BODY_OCTETS, NewMessage, Source
 from herald.text import (
-    Encoding,
     SmscDefault,
     TextError,
-    analyze,
     build_udh,
     concat_element,
-    decode,
     parse_data_coding,
     parse_udh,
 )
@@ -51,10 +49,12 @@ __all__ = ["FrontLimits", "Refused", "messages_from"]
 
 S = CommandStatus
 UDHI: Final = 0x40
-TON_ALPHANUMERIC: Final = 5
-MAX_ALPHANUMERIC: Final = 11  # GSM 03.40 TP-OA: 11 characters in 7-bit
-MAX_E164_DIGITS: Final = 15  # ITU-T E.164
-_ALNUM: Final = frozenset(string.ascii_letters + string.digits + " -_.&'!?@#")
+#: SMPP 3.4 §5.2.5 type of number -> herald's sender kind (others: inferred).
+SENDER_KIND_OF_TON: Final = {
+    1: SenderKind.INTERNATIONAL,
+    3: SenderKind.SHORT_CODE,
+    5: SenderKind.ALPHANUMERIC,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,31 +72,24 @@ class Refused(Exception):
         self.status = status
         self.reason = reason
 
+    @classmethod
+    def of(cls, error: IntakeError) -> Refused:
+        return cls(CommandStatus(error.smpp_status), str(error))
 
-def destination(address: str, ton: int) -> str:
-    digits = address[1:] if address.startswith("+") else address
-    if not digits.isdigit() or not 1 <= len(digits) <= MAX_E164_DIGITS:
-        raise Refused(S.ESME_RINVDSTADR, "destination must be 1..15 digits")
-    if ton in (0, 1):
-        try:
-            number = phonenumbers.parse("+" + digits)
-        except phonenumbers.NumberParseException:
-            raise Refused(S.ESME_RINVDSTADR, "destination is not an E.164 number") from None
-        if not phonenumbers.is_possible_number(number):
-            raise Refused(S.ESME_RINVDSTADR, "destination is not a possible number")
-    return digits
+
+def destination(address: str) -> str:
+    try:
+        return normalize_destination(address, field="destination_addr")
+    except IntakeError as exc:
+        raise Refused.of(exc) from None
 
 
 def source(address: str, ton: int) -> str:
-    if ton == TON_ALPHANUMERIC or not address.lstrip("+").isdigit():
-        if not address or len(address) > MAX_ALPHANUMERIC or not set(address) <= _ALNUM:
-            raise Refused(S.ESME_RINVSRCADR,
-                          f"alphanumeric source must be 1..{MAX_ALPHANUMERIC} plain characters")
-        return address
-    digits = address.lstrip("+")
-    if not 1 <= len(digits) <= MAX_E164_DIGITS:
-        raise Refused(S.ESME_RINVSRCADR, "numeric source must be 1..15 digits")
-    return digits
+    try:
+        return validate_sender(address, kind=SENDER_KIND_OF_TON.get(ton),
+                               field="source_addr").value
+    except IntakeError as exc:
+        raise Refused.of(exc) from None
 
 
 def _body(pdu: SubmitSm | DataSm | SubmitMulti) -> tuple[bytes, bool]:
@@ -122,16 +115,13 @@ def _body(pdu: SubmitSm | DataSm | SubmitMulti) -> tuple[bytes, bool]:
     return body, False
 
 
-def _segments(body: bytes, udhi: bool, encoding: Encoding, smsc_default: SmscDefault) -> int:
-    if udhi or not body:
+def _segments(body: bytes, udhi: bool, data_coding: int, smsc_default: SmscDefault) -> int:
+    if udhi:
         return 1
-    if encoding is Encoding.BINARY:
-        return 1 if len(body) <= 140 else -(-len(body) // 134)
     try:
-        text = decode(body, encoding, strict=False)
-        return analyze(text, encoding=encoding, smsc_default=smsc_default).segments
-    except TextError as exc:
-        raise Refused(S.ESME_RINVMSGLEN, str(exc)) from None
+        return prepare_encoded(body, data_coding, smsc_default=smsc_default).segments
+    except IntakeError as exc:
+        raise Refused.of(exc) from None
 
 
 def messages_from(
@@ -143,13 +133,23 @@ def messages_from(
     limits: FrontLimits,
 ) -> list[NewMessage]:
     """The rows a submit creates (one per destination). Raises ``Refused``."""
+    if isinstance(pdu, SubmitMulti):
+        targets = []
+        for dest in pdu.dest_addresses:
+            if not isinstance(dest, SmeAddress):
+                raise Refused(S.ESME_RINVDESTFLAG, "distribution lists are not supported")
+            targets.append(destination(dest.address))
+    else:
+        targets = [destination(pdu.destination_addr)]
     sender = source(pdu.source_addr, pdu.source_addr_ton)
     body, udhi = _body(pdu)
     if len(body) > MAX_BODY_OCTETS:
         raise Refused(S.ESME_RINVMSGLEN, f"body longer than {MAX_BODY_OCTETS} octets")
-    coding = parse_data_coding(pdu.data_coding, limits.smsc_default)
-    encoding = coding.encoding
-    segments = _segments(body, udhi, encoding, limits.smsc_default)
+    segments = _segments(body, udhi, pdu.data_coding, limits.smsc_default)
+    try:
+        encoding = parse_data_coding(pdu.data_coding, limits.smsc_default).encoding.value
+    except TextError:
+        encoding = "binary"  # a coding herald cannot read is relayed as octets
     schedule = "" if isinstance(pdu, DataSm) else pdu.schedule_delivery_time
     validity = "" if isinstance(pdu, DataSm) else pdu.validity_period
     try:
@@ -168,14 +168,6 @@ def messages_from(
         raise Refused(S.ESME_RINVEXPIRY, "validity ends before the message could be sent")
     if send_at is not None and send_at <= now:
         send_at = None
-    if isinstance(pdu, SubmitMulti):
-        targets = []
-        for dest in pdu.dest_addresses:
-            if not isinstance(dest, SmeAddress):
-                raise Refused(S.ESME_RINVDESTFLAG, "distribution lists are not supported")
-            targets.append(destination(dest.address, dest.ton))
-    else:
-        targets = [destination(pdu.destination_addr, pdu.dest_addr_ton)]
     return [
         NewMessage(
             id=new_id(now),
@@ -184,7 +176,7 @@ def messages_from(
             to=to,
             sender=sender,
             body=body,
-            encoding=encoding.value,
+            encoding=encoding,
             data_coding=pdu.data_coding,
             segments=segments,
             accepted_at=now,
