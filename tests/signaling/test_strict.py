@@ -298,3 +298,17 @@ def test_framer_splits_a_stream_fed_byte_by_byte() -> None:
     assert pieces == whole and framer.buffered == 0
     with pytest.raises(M3uaError):
         Framer().feed(b"\x02" + UL_M3UA[1:])  # version 2: a framing error
+
+
+def test_long_form_lengths_decode_like_short_ones() -> None:
+    # X.690 §8.1.3.5: the long form is valid BER even where the short form
+    # would do; the fast paths must not mistake its length octets for content.
+    from herald.signaling.map_types import AddressString, RoutingInfoForSmArg
+
+    short = hx("30 0d 80 03 91 21 f3 81 01 ff 82 03 91 21 f3")
+    long = hx("30 81 0d 80 03 91 21 f3 81 01 ff 82 03 91 21 f3")
+    padded = hx("30 81 80 80 03 91 21 f3 81 01 ff 82 03 91 21 f3") + hx("a6 71 30 6f") + bytes(
+        [0x04, 0x6D] + [0] * 0x6D)  # an extensionContainer filling the SEQUENCE to 128 octets
+    expected = RoutingInfoForSmArg(AddressString("123"), True, AddressString("123"))
+    for wire in (short, long, padded):
+        assert decode_argument(45, wire, 0, len(wire)) == expected

@@ -102,8 +102,14 @@ def _children(buf: bytes, s: int, e: int) -> list[_Span]:
     while s < e:
         if len(out) == MAX_FIELDS:
             raise MapError(f"more than {MAX_FIELDS} fields", s)
-        tag, cs, ce, s = read_tlv(buf, s, e, MapError)
-        out.append((tag, cs, ce))
+        # Inline fast path of read_tlv: low tag number, short definite length.
+        n = buf[s + 1] if s + 1 < e else 0x80
+        if n < 0x80 and s + 2 + n <= e and buf[s] & 0x1F != 0x1F:
+            out.append((buf[s], s + 2, s + 2 + n))
+            s += 2 + n
+        else:
+            tag, cs, ce, s = read_tlv(buf, s, e, MapError)
+            out.append((tag, cs, ce))
     return out
 
 
@@ -115,6 +121,14 @@ def _by_tag(fields: list[_Span], known: frozenset[int], at: int) -> dict[int, tu
                 raise MapError(f"field 0x{tag:02x} repeated", s)
             found[tag] = (s, e)
     return found
+
+
+def _sequence(buf: bytes, start: int, end: int, what: str) -> list[_Span]:
+    """The fields of the SEQUENCE that must fill ``buf[start:end]``."""
+    if start + 1 < end and buf[start] == 0x30 and buf[start + 1] < 0x80 and (
+            start + 2 + buf[start + 1] == end):
+        return _children(buf, start + 2, end)  # short definite length: the usual case
+    return _children(buf, *_outer(buf, start, end, 0x30, what))
 
 
 def _need(found: dict[int, tuple[int, int]], tag: int, what: str, at: int) -> tuple[int, int]:
@@ -179,12 +193,15 @@ def _bool(buf: bytes, s: int, e: int) -> bool:
 # ------------------------------------------------------------------- arguments
 
 
+_SRI_SM_FIELDS: Final = frozenset({0x80, 0x81, 0x82, 0x8A, 0x8C})
+
+
 def _sri_sm(buf: bytes, start: int, end: int) -> RoutingInfoForSmArg:
-    s, e = _outer(buf, start, end, 0x30, "RoutingInfoForSM-Arg")
-    f = _by_tag(_children(buf, s, e), frozenset({0x80, 0x81, 0x82, 0x8A, 0x8C}), s)
-    msisdn = _address(buf, *_need(f, 0x80, "msisdn", s))
-    pri = _bool(buf, *_need(f, 0x81, "sm-RP-PRI", s))
-    sca = _address(buf, *_need(f, 0x82, "serviceCentreAddress", s), isdn=False)
+    fields = _sequence(buf, start, end, "RoutingInfoForSM-Arg")
+    f = _by_tag(fields, _SRI_SM_FIELDS, start)
+    msisdn = _address(buf, *_need(f, 0x80, "msisdn", start))
+    pri = _bool(buf, *_need(f, 0x81, "sm-RP-PRI", start))
+    sca = _address(buf, *_need(f, 0x82, "serviceCentreAddress", start), isdn=False)
     dni = None
     if 0x8A in f:
         dni = _int(buf, *f[0x8A])
@@ -195,10 +212,9 @@ def _sri_sm(buf: bytes, start: int, end: int) -> RoutingInfoForSmArg:
 
 
 def _forward_sm(buf: bytes, start: int, end: int) -> ForwardSmArg:
-    s, e = _outer(buf, start, end, 0x30, "ForwardSM-Arg")
-    fields = _children(buf, s, e)
+    fields = _sequence(buf, start, end, "ForwardSM-Arg")
     if len(fields) < 3:
-        raise MapError("forwardSM without sm-RP-DA, sm-RP-OA and sm-RP-UI", s)
+        raise MapError("forwardSM without sm-RP-DA, sm-RP-OA and sm-RP-UI", start)
     (dt, ds, de), (ot, os_, oe), (ut, us, ue) = fields[:3]
     kind = dt & 0x1F
     if dt & 0xE0 != 0x80 or kind not in SmRpDaKind._value2member_map_:
@@ -272,10 +288,9 @@ def _sri(buf: bytes, start: int, end: int) -> SendRoutingInfoArg:
 
 
 def _update_location(buf: bytes, start: int, end: int) -> UpdateLocationArg:
-    s, e = _outer(buf, start, end, 0x30, "UpdateLocationArg")
-    fields = _children(buf, s, e)
-    if len(fields) < 3 or [t for t, _, _ in fields[:3]] != [0x04, 0x81, 0x04]:
-        raise MapError("UpdateLocationArg is not imsi, msc-Number, vlr-Number", s)
+    fields = _sequence(buf, start, end, "UpdateLocationArg")
+    if len(fields) < 3 or (fields[0][0], fields[1][0], fields[2][0]) != (0x04, 0x81, 0x04):
+        raise MapError("UpdateLocationArg is not imsi, msc-Number, vlr-Number", start)
     (_, i_s, i_e), (_, m_s, m_e), (_, v_s, v_e) = fields[:3]
     lmsi = None
     for tag, fs, fe in fields[3:]:
@@ -406,10 +421,9 @@ def decode_argument(
 
 
 def _sri_sm_res(buf: bytes, start: int, end: int) -> RoutingInfoForSmRes:
-    s, e = _outer(buf, start, end, 0x30, "RoutingInfoForSM-Res")
-    fields = _children(buf, s, e)
+    fields = _sequence(buf, start, end, "RoutingInfoForSM-Res")
     if len(fields) < 2 or fields[0][0] != 0x04 or fields[1][0] != 0xA0:
-        raise MapError("RoutingInfoForSM-Res is not imsi, locationInfoWithLMSI", s)
+        raise MapError("RoutingInfoForSM-Res is not imsi, locationInfoWithLMSI", start)
     imsi = _imsi(buf, fields[0][1], fields[0][2])
     inner = _children(buf, fields[1][1], fields[1][2])
     if not inner or inner[0][0] != 0x81:
