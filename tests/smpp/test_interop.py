@@ -30,7 +30,6 @@ from herald.smpp.pdus import (
 from peers import executable, missing, node_smpp_dir
 
 from .test_vectors import VECTORS
-from .wire import wire
 
 pytestmark = pytest.mark.interop
 
