@@ -46,6 +46,7 @@ from herald.smpp.pdus import (
 from herald.smpp.receipts import receipt_of
 from herald.smpp.session import Session, SessionConfig
 from herald.smpp.states import Role, State
+from herald.smpp.tlv import Tlv
 
 from .pair import Pair, drain, sent, session_in
 
@@ -534,3 +535,15 @@ def test_an_unreadable_enquire_link_response_does_not_stop_keepalives() -> None:
     assert esme.get_timer() == 61.0
     esme.handle_timer(61.0)
     assert [type(p) for p in sent(esme)] == [EnquireLink]
+
+
+def test_max_pdu_size_is_the_sessions_to_choose() -> None:
+    # 120 kB: two 60 kB vendor TLVs, over the default 72 kB maximum
+    big = SubmitSm(sequence_number=5, source_addr="HERALD",
+                   tlvs=tuple(Tlv(0x1400, b"x" * 60_000) for _ in range(2)))
+    roomy = session_in(Role.SMSC, State.BOUND_TRX, max_pdu_size=1_000_000)
+    roomy.receive_data(bytes(big), 0.0)
+    assert drain(roomy) == [RequestReceived(big)]
+    strict = session_in(Role.SMSC, State.BOUND_TRX)
+    strict.receive_data(bytes(big), 0.0)
+    assert [type(e) for e in drain(strict)] == [ProtocolError, Closed]

@@ -101,7 +101,13 @@ from herald.smpp.events import (
     UnbindRequested,
     UnmatchedResponse,
 )
-from herald.smpp.limits import HEADER_SIZE, MAX_PDU_SIZE, MAX_SEQUENCE_NUMBER, MAX_WINDOW
+from herald.smpp.limits import (
+    HEADER_SIZE,
+    MAX_BUFFERED_BYTES,
+    MAX_PDU_SIZE,
+    MAX_SEQUENCE_NUMBER,
+    MAX_WINDOW,
+)
 from herald.smpp.pdus import (
     BindRequest,
     BindResponse,
@@ -180,7 +186,11 @@ class Session:
     def __init__(self, config: SessionConfig, now: float) -> None:
         self.config = config
         self._role = config.role
-        self._decoder = PduDecoder(max_pdu_size=config.max_pdu_size)
+        self._decoder = PduDecoder(
+            max_pdu_size=config.max_pdu_size,
+            max_buffered=max(MAX_BUFFERED_BYTES, config.max_pdu_size + MAX_BUFFERED_BYTES
+                             - MAX_PDU_SIZE),
+        )
         self._events: deque[Event] = deque()
         self._out: list[bytes] = []
         self._next_seq = config.first_sequence_number
