@@ -31,6 +31,10 @@ What the caller should do:
 from __future__ import annotations
 
 from enum import IntEnum, StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # a type-only import: m3ua imports this module at run time
+    from herald.signaling.m3ua import M3uaMessage
 
 __all__ = [
     "DecodeError",
@@ -174,7 +178,7 @@ class M3uaError(DecodeError):
 class NotUserData(M3uaError):
     """A valid M3UA message that carries no SCCP user data (see module doc)."""
 
-    def __init__(self, message: object, reason: str) -> None:
+    def __init__(self, message: M3uaMessage, reason: str) -> None:
         super().__init__(reason, 0, M3uaErrorCode.UNEXPECTED_MESSAGE)
         self.message = message
 
