@@ -155,3 +155,27 @@ async def test_set_segments_forgets_parts_of_an_earlier_split(
     await store.apply_receipts([ReceiptUpdate("up2", "y", Status.DELIVERED, T0 + 14)])
     got = await store.get_message(new.id)
     assert (got.status, got.segments, got.done_at) == (Status.DELIVERED, 1, T0 + 14)
+
+
+async def test_expire_unsent_ends_unclaimed_messages_past_their_validity(
+    store: Store, make_message: MessageFactory
+) -> None:
+    old = make_message(accepted_at=T0, expires_at=T0 + 10)
+    leased = make_message(accepted_at=T0, expires_at=T0 + 10)
+    young = make_message(accepted_at=T0, expires_at=T0 + 100)
+    test = make_message(accepted_at=T0, expires_at=T0 + 10, test=True)
+    sent = make_message(accepted_at=T0, expires_at=T0 + 10)
+    await store.accept([old, leased, young, test, sent])
+    await store.update_status(sent.id, Status.SENT, T0 + 1)
+    claimed = await store.claim(10, T0 + 5, lease=1000)
+    assert {m.id for m in claimed} == {old.id, leased.id, young.id}
+    await store.reschedule_many([Reschedule(m.id, m.attempt, T0 + 5)
+                                 for m in claimed if m.id != leased.id])
+    assert await store.expire_unsent(T0 + 20, 10) == 1
+    got = {m: (await store.get_message(m)) for m in (old.id, leased.id, young.id, test.id, sent.id)}
+    assert (got[old.id].status, got[old.id].done_at) == (Status.EXPIRED, T0 + 20)
+    assert got[leased.id].status is Status.QUEUED  # dispatch still holds it
+    assert got[young.id].status is Status.QUEUED
+    assert got[test.id].status is Status.ACCEPTED
+    assert got[sent.id].status is Status.SENT  # expire_sent's business
+    assert await store.expire_unsent(T0 + 20, 10) == 0

@@ -263,6 +263,15 @@ class MessageStore(Protocol):
         non-final ones are skipped)."""
         ...
 
+    async def expire_unsent(self, now: float, limit: int) -> int:
+        """Mark ``expired`` up to ``limit`` unclaimed messages whose validity ended.
+
+        ``claim`` expires the messages it comes across; this finds the others
+        (nobody claims while every upstream is down). Messages under a live
+        lease and test messages are left alone. Returns how many were expired.
+        """
+        ...
+
     async def expire_sent(self, cutoff: float, now: float, limit: int) -> int:
         """Mark ``expired`` up to ``limit`` ``sent`` messages whose ``expires_at`` <= ``cutoff``.
 

@@ -566,6 +566,20 @@ class SQLiteStore:
         if rows:
             await self._writer.submit(G_RECEIPT, rows, len(rows))
 
+    async def expire_unsent(self, now: float, limit: int) -> int:
+        check_count("limit", limit)
+
+        def expire(conn: sqlite3.Connection) -> int:
+            # due_at <= now: not under a live lease (and not a test message,
+            # whose due_at is NULL); the partial index messages_claim serves it.
+            return conn.execute(
+                "UPDATE messages SET status = 12, done_at = ?1 WHERE seq IN (SELECT seq FROM"
+                " messages WHERE status < 2 AND due_at <= ?1 AND expires_at <= ?1 LIMIT ?2)",
+                (now, limit),
+            ).rowcount
+
+        return await self._write(expire)
+
     async def expire_sent(self, cutoff: float, now: float, limit: int) -> int:
         check_count("limit", limit)
 
