@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from herald.smpp import tlv as T
@@ -192,6 +192,7 @@ _extra_key = st.from_regex(r"[a-z]{2,8}", fullmatch=True).filter(
                         "lat", "lon", "lng", "mscaddr", "submit", "done"})
 
 
+@settings(deadline=None)  # no per-example deadline: the machine is shared
 @given(
     message_id=_word, state=st.sampled_from(MessageState), sub=st.none() | st.integers(0, 999),
     dlvrd=st.none() | st.integers(0, 999), submit=st.none() | _date, done=st.none() | _date,
@@ -249,6 +250,7 @@ def test_overlong_ids_are_not_read_as_numbers() -> None:
     assert receipt_id_keys("9" * 5000, IdPolicy.ANY) == ("9" * 5000,)
 
 
+@settings(deadline=None)
 @given(n=st.integers(0, 2**64), pad=st.integers(0, 12), upper=st.booleans())
 def test_hex_and_padded_decimal_forms_of_one_number_match(n: int, pad: int,
                                                           upper: bool) -> None:
