@@ -11,7 +11,13 @@ Pure code: ``now`` is an argument (seconds, any monotonic clock).
 
 from __future__ import annotations
 
+from typing import Final
+
 __all__ = ["TokenBucket"]
+
+#: Tokens are floats: a client pacing itself at exactly ``rate`` refills
+#: 0.1 s * 10/s = 0.99999... of a token; that much rounding still counts as one.
+_ROUNDING: Final = 1e-9
 
 
 class TokenBucket:
@@ -35,8 +41,8 @@ class TokenBucket:
         if elapsed > 0:  # a clock that steps back adds nothing
             self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
             self._at = now
-        if self._tokens >= 1:
-            self._tokens -= 1
+        if self._tokens >= 1 - _ROUNDING:
+            self._tokens = max(0.0, self._tokens - 1)
             return True
         return False
 

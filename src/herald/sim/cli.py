@@ -55,6 +55,8 @@ other rules:
   is sent anyway).
   --tps applies per system_id before the destination is looked at; a submit
   over the limit is answered ESME_RTHROTTLED and takes no token.
+  a swallowed submit (99902) holds an answer slot for good: an unbind on that
+  connection is not answered and the connection is closed 5 s later.
   with --seed, the k-th accepted message gets the same id, outcome and delay
   in every run.
   --record appends one tab-separated line per submit (time, system_id,

@@ -22,6 +22,7 @@ Pure code: no I/O, no clock.
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from enum import Enum
 from typing import Final
@@ -123,8 +124,12 @@ def plan_for(destination: str) -> Plan:
     return plan
 
 
-def describe_scheme() -> str:
-    """The behaviour table as plain text (for ``--help``)."""
+def describe_scheme(columns: int = 79) -> str:
+    """The behaviour table as plain text (for ``--help``), wrapped to ``columns``."""
     width = max(len(example) for _, example, _ in BEHAVIOURS)
-    lines = [f"  {example:<{width}}  {text}" for _, example, text in BEHAVIOURS]
+    indent = " " * (width + 4)
+    lines: list[str] = []
+    for _, example, text in BEHAVIOURS:
+        lines.extend(textwrap.wrap(text, columns, initial_indent=f"  {example:<{width}}  ",
+                                   subsequent_indent=indent))
     return "\n".join(lines)

@@ -532,7 +532,7 @@ class Simulator(ServerHandler):
         writer = self._writer
         content = content_of(body, writer.content if writer is not None
                              else self.config.record_content)
-        record = SubmitRecord(wall, system_id, _COMMAND_NAMES[type(request)], destination,
+        record = SubmitRecord(round(wall, 6), system_id, _COMMAND_NAMES[type(request)], destination,
                               request.data_coding, request.esm_class, content, message_id,
                               status)
         if self.config.keep_records:
