@@ -37,6 +37,7 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+import functools
 import json
 import math
 import re
@@ -87,6 +88,7 @@ __all__ = [
     "MAX_VALIDITY_PERIOD",
     "MIN_SHORT_CODE_DIGITS",
     "MIN_VALIDITY_PERIOD",
+    "NUMBER_CACHE_SIZE",
     "SEND_AT_SKEW",
     "Body",
     "EncodingChoice",
@@ -120,6 +122,8 @@ __all__ = [
 
 # -- limits ------------------------------------------------------------------------
 
+#: Numbers whose verdict is remembered (about 200 octets each).
+NUMBER_CACHE_SIZE: Final = 16_384
 #: ITU-T E.164 §6.1: at most 15 digits including the country code.
 MAX_E164_DIGITS: Final = 15
 #: Raw number input looked at, formatting included (``"+1 (415) 555-2671"``);
@@ -301,6 +305,20 @@ def _e164(
             raise error(field, f"is longer than {MAX_E164_DIGITS} digits", "too_long")
         raise error(field, "is not a phone number (E.164: '+' and up to 15 digits)", "not_a_number")
     digits = compact.lstrip("+")
+    refusal = _judge_number(digits, require_valid)
+    if refusal is not None:
+        raise error(field, refusal[1], refusal[0])
+    return digits
+
+
+@functools.lru_cache(maxsize=NUMBER_CACHE_SIZE)
+def _judge_number(digits: str, require_valid: bool) -> tuple[str, str] | None:
+    """``None`` if ``digits`` is an acceptable E.164 number, else (code, message).
+
+    Cached: ``phonenumbers`` takes tens of microseconds per number, and the
+    same numbers come back (one-time codes, repeated campaigns). The result
+    depends only on the arguments and the library's metadata.
+    """
     try:
         # Digits without '+' are read as international too: E.164 is the only
         # form herald accepts, and SMPP carries TON=1 numbers without the '+'.
@@ -308,16 +326,14 @@ def _e164(
     except NumberParseException as exc:
         if exc.error_type == NumberParseException.NOT_A_NUMBER:
             # Only digits reach the parser, so "not a number" means too few of them.
-            raise error(field, "is too short to be a number", "too_short") from None
-        code, message = _PARSE_ERRORS.get(exc.error_type, ("not_a_number", "is not a phone number"))
-        raise error(field, message, code) from None
+            return "too_short", "is too short to be a number"
+        return _PARSE_ERRORS.get(exc.error_type, ("not_a_number", "is not a phone number"))
     reason = phonenumbers.is_possible_number_with_reason(number)
     if reason != ValidationResult.IS_POSSIBLE:
-        code, message = _POSSIBLE_ERRORS.get(reason, ("not_possible", "is not a possible number"))
-        raise error(field, message, code)
+        return _POSSIBLE_ERRORS.get(reason, ("not_possible", "is not a possible number"))
     if require_valid and not phonenumbers.is_valid_number(number):
-        raise error(field, "is not an assigned number in its country's numbering plan", "not_valid")
-    return digits
+        return "not_valid", "is not an assigned number in its country's numbering plan"
+    return None
 
 
 def normalize_destination(

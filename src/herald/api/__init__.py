@@ -1,0 +1,32 @@
+"""herald's HTTP API (FastAPI): send messages, follow their status.
+
+Build the app with :func:`create_app` from an :class:`ApiContext` (the store,
+the accounts service, the id generator, a clock, the metrics, the HTTP
+config and an ``on_accepted`` callback) and serve it with any ASGI server.
+Endpoints, errors and limits are described in ``docs/api.md``; the OpenAPI
+document is served at ``/openapi.json`` and rendered at ``/docs``.
+"""
+
+from herald.api._app import create_app
+from herald.api._context import (
+    MAX_BATCH_BODY_OCTETS,
+    MAX_BATCH_MESSAGES,
+    MAX_BODY_OCTETS,
+    ApiContext,
+    ApiKeyVerifier,
+    ApiLimits,
+)
+from herald.api._problems import PROBLEM_TYPES, ApiProblem, FieldError
+
+__all__ = [
+    "MAX_BATCH_BODY_OCTETS",
+    "MAX_BATCH_MESSAGES",
+    "MAX_BODY_OCTETS",
+    "PROBLEM_TYPES",
+    "ApiContext",
+    "ApiKeyVerifier",
+    "ApiLimits",
+    "ApiProblem",
+    "FieldError",
+    "create_app",
+]

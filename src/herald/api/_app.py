@@ -1,0 +1,267 @@
+"""The FastAPI application: routes, error translation, health, metrics, OpenAPI."""
+
+from __future__ import annotations
+
+import logging
+from enum import Enum
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import Counter as PromCounter
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from herald import __version__
+from herald.store import StoreError, StoreUnavailable
+
+from ._auth import Gate
+from ._context import ApiContext
+from ._messages import MessageRoutes
+from ._models import BatchRequest, BatchResponse, Health, MessageList, MessageRequest, MessageView
+from ._models import Problem as ProblemModel
+from ._problems import (
+    PROBLEM_MEDIA_TYPE,
+    ApiProblem,
+    problem_response,
+    pydantic_field_errors,
+    store_problem,
+)
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("herald.api")
+
+_DESCRIPTION = """\
+Send SMS through herald and follow their status.
+
+Authenticate with `Authorization: Bearer <api key>` (`herald accounts create`).
+Errors are RFC 9457 problem details (`application/problem+json`) whose `errors`
+list names each refused field. See docs/api.md in the repository.
+"""
+
+_PROBLEM_DESCRIPTIONS = {
+    400: "Malformed JSON, header or cursor",
+    401: "Missing or invalid API key",
+    404: "No such message",
+    413: "Body too large",
+    415: "Body is not application/json",
+    422: "Invalid fields (each named in `errors`), or Idempotency-Key reused for another body",
+    429: "Rate limit or failed-login throttle; see Retry-After",
+    503: "Store busy or unavailable; see Retry-After",
+}
+
+
+def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+    ref = {"$ref": "#/components/schemas/Problem"}
+    return {
+        code: {
+            "description": _PROBLEM_DESCRIPTIONS[code],
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": ref}},
+        }
+        for code in codes
+    }
+
+
+def _body(model: str) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model}"}}},
+        },
+        "security": [{"bearer": []}],
+        "parameters": [{
+            "name": "Idempotency-Key", "in": "header", "required": False,
+            "description": "Same key and body within 24 h: the first answer is replayed;"
+            " same key, other body: 422.",
+            "schema": {"type": "string", "maxLength": 255},
+        }],
+    }  # fmt: skip
+
+
+class _Boundary:
+    """Outermost: counts requests by route and code, and turns a bug into a bare 500.
+
+    A pure ASGI middleware (no per-request task), so it costs microseconds.
+    """
+
+    def __init__(self, app: ASGIApp, counter: PromCounter) -> None:
+        self.app = app
+        self.counter = counter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 0
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception:
+            log.exception("unhandled error in %s %s", scope.get("method"), _route(scope))
+            if status:
+                raise  # the answer has begun: let the server close the connection
+            status = 500
+            await problem_response(
+                ApiProblem(500, "internal-error", "herald failed to handle the request")
+            )(scope, receive, send)
+        finally:
+            self.counter.labels(route=_route(scope), code=str(status)).inc()
+
+
+def _route(scope: Scope) -> str:
+    # The route's template, never the raw path (ids must not become label values).
+    return str(getattr(scope.get("route"), "path", "unmatched"))
+
+
+def create_app(context: ApiContext) -> FastAPI:
+    """The HTTP API on ``context``. Serve it with any ASGI server (uvicorn).
+
+    No global state: every call builds an independent app (rate limits,
+    caches), so tests build one per test.
+    """
+    app = FastAPI(
+        title="herald",
+        version=__version__,
+        description=_DESCRIPTION,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.context = context
+    gate = Gate(context)
+    routes = MessageRoutes(context, gate)
+    tags: list[str | Enum] = ["messages"]
+
+    app.add_api_route(
+        "/v1/messages", routes.send, methods=["POST"], status_code=202, tags=tags,
+        summary="Send one message",
+        description="202 with the message once it is durably stored. With `test: true`:"
+        " validated only, 200 with the same shape, no id, nothing stored or sent.",
+        responses={202: {"model": MessageView, "description": "Accepted"},
+                   200: {"model": MessageView, "description": "Validated (test: true)"},
+                   **_problems(400, 401, 413, 415, 422, 429, 503)},
+        openapi_extra=_body("MessageRequest"),
+    )  # fmt: skip
+    app.add_api_route(
+        "/v1/messages/batch", routes.send_batch, methods=["POST"], status_code=202, tags=tags,
+        summary="Send up to 10,000 messages",
+        description="Each message is validated on its own and the valid ones are stored in"
+        " one commit. 202 when at least one was accepted (200 if all valid ones were tests);"
+        " 422 when none was. `results` gives, per index, the id or the field errors.",
+        responses={202: {"model": BatchResponse, "description": "Some or all accepted"},
+                   200: {"model": BatchResponse, "description": "Only test messages"},
+                   **_problems(400, 401, 413, 415, 422, 429, 503)},
+        openapi_extra=_body("BatchRequest"),
+    )  # fmt: skip
+    app.add_api_route(
+        "/v1/messages/{message_id}", routes.get, methods=["GET"], tags=tags,
+        summary="A message and its status history",
+        responses={200: {"model": MessageView}, **_problems(401, 404, 429, 503)},
+        openapi_extra={"security": [{"bearer": []}]},
+    )  # fmt: skip
+    app.add_api_route(
+        "/v1/messages", routes.list_messages, methods=["GET"], tags=tags,
+        summary="The account's messages, newest first",
+        responses={200: {"model": MessageList}, **_problems(400, 401, 422, 429, 503)},
+        openapi_extra={"security": [{"bearer": []}]},
+    )  # fmt: skip
+
+    ops: list[str | Enum] = ["operations"]
+
+    async def health() -> Response:
+        try:
+            await context.store.get_api_key("-")  # a read through the store's pool
+        except StoreError as exc:
+            return problem_response(store_problem(exc))
+        except Exception:  # a probe answers "unhealthy" whatever the failure
+            log.exception("health check: the store did not answer")
+            return problem_response(store_problem(StoreUnavailable("no answer")))
+        return Response(b'{"status":"ok"}', media_type="application/json")
+
+    async def metrics() -> Response:
+        return Response(generate_latest(context.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_api_route(
+        "/healthz", health, methods=["GET"], tags=ops,
+        summary="200 when the store answers", responses={200: {"model": Health},
+                                                         **_problems(503)},
+    )  # fmt: skip
+    app.add_api_route(
+        "/metrics", metrics, methods=["GET"], tags=ops,
+        summary="Prometheus metrics",
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+                         "description": "Prometheus text format"}},
+    )  # fmt: skip
+    _install_handlers(app)
+    app.add_middleware(_Boundary, counter=context.metrics.http_requests)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _install_handlers(app: FastAPI) -> None:
+    async def on_problem(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiProblem)
+        return problem_response(exc)
+
+    async def on_validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        errors = pydantic_field_errors(exc.errors(), location_from_loc=True)
+        return problem_response(
+            ApiProblem(422, "invalid-request", "the request has invalid parameters", errors)
+        )
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "bad-request")
+        detail = "no such resource" if exc.status_code == 404 else str(exc.detail)
+        problem = ApiProblem(exc.status_code, slug, detail, headers=dict(exc.headers or {}))
+        return problem_response(problem)
+
+    async def on_store(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StoreError)
+        log.error("store error in %s: %r", request.url.path, exc)
+        return problem_response(store_problem(exc))
+
+    app.add_exception_handler(ApiProblem, on_problem)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(StoreError, on_store)
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    components = schema.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    for model in (MessageRequest, BatchRequest, ProblemModel):
+        js = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(js.pop("$defs", {}))
+        schemas[model.__name__] = js
+    # FastAPI documents its own validation errors with its schema; herald answers
+    # them as problem details (see _install_handlers).
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            answer = operation.get("responses", {}).get("422")
+            if answer and "HTTPValidationError" in str(answer):
+                operation["responses"]["422"] = _problems(422)[422]
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    components["securitySchemes"] = {
+        "bearer": {"type": "http", "scheme": "bearer", "description": "An herald API key"}
+    }
+    app.openapi_schema = schema
+    return schema

@@ -1,0 +1,198 @@
+"""Who is calling, and may they: API keys, failed-login throttling, rate limits.
+
+Theory of operation
+-------------------
+A request's ``Authorization: Bearer <key>`` is checked by
+:meth:`Accounts.authenticate_api_key`, which answers from its cache for a key
+that verified recently and otherwise spends an argon2 verification (about
+100 ms of a core, on a pool of two threads). Two things protect that pool:
+
+- **Failed logins are throttled per client address** (a token bucket of
+  ``auth_failure_burst`` tokens refilled at ``auth_failure_rate`` per
+  second). A verification *holds* a token while it runs and gives it back if
+  the key was right, so one address can have at most ``burst`` unverified
+  keys in flight and, after that, one wrong key per ``1/rate`` seconds; its
+  further requests get 429 with Retry-After at no cost. An honest client
+  elsewhere finds the pool free for its first login. A cached key takes and
+  returns its token in the same step, so it never waits.
+- **Concurrent requests with the same key share one verification**
+  (single flight), so a client opening 64 connections at once costs one
+  argon2, not 64, and does not exhaust its own failure budget.
+
+The in-flight table is keyed by HMAC-SHA256 of the key under a random
+per-process key, as the accounts cache is: no secret is held longer than the
+request. Behind a reverse proxy every client has the proxy's address; put
+the throttling in the proxy then.
+
+Accounts are re-read from the store at most every ``account_cache_ttl``
+seconds (their rate limit may change). Rate limits are token buckets in this
+process's memory: ``config.default_account_rate`` requests per second per
+account on every endpoint, and ``Account.rate_limit`` messages per second on
+the sending endpoints (a batch counts its messages; see ``_ratelimit``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import os
+
+from starlette.requests import Request
+
+from herald.accounts import InvalidCredentials, Principal
+from herald.store import Account, StoreError, UnknownAccount
+
+from ._context import ApiContext
+from ._problems import ApiProblem, rate_limited, store_problem
+from ._ratelimit import BucketTable, TokenBucket
+
+__all__ = ["Gate"]
+
+log = logging.getLogger("herald.api")
+
+_CHALLENGE = 'Bearer realm="herald"'
+
+
+def _unauthorized(detail: str, *, presented: bool) -> ApiProblem:
+    # RFC 6750 §3: a request with a bad token gets error="invalid_token".
+    challenge = _CHALLENGE + (', error="invalid_token"' if presented else "")
+    return ApiProblem(401, "unauthorized", detail, headers={"WWW-Authenticate": challenge})
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of ``Authorization: Bearer <token>`` (scheme case-insensitive,
+    RFC 9110 §11.1), or ``None``."""
+    if not header:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return token
+
+
+class Gate:
+    """Authenticates requests and applies the rate limits (one per app)."""
+
+    def __init__(self, ctx: ApiContext) -> None:
+        self._ctx = ctx
+        limits = ctx.limits
+        self._failures = BucketTable(limits.max_tracked_keys)
+        self._requests = BucketTable(limits.max_tracked_keys)
+        self._messages = BucketTable(limits.max_tracked_keys)
+        self._accounts: dict[int, tuple[Account, float]] = {}
+        self._inflight: dict[bytes, asyncio.Future[Principal]] = {}
+        self._key = os.urandom(32)
+
+    # -- authentication ----------------------------------------------------------------
+
+    async def authenticate(self, request: Request, now: float) -> Account:
+        """The calling account, charged one request; raises :class:`ApiProblem`
+        (401, 429 for failed logins or the request rate, 503 if the store fails)."""
+        limits = self._ctx.limits
+        client = request.client.host if request.client else ""
+        failures = self._failures.bucket(
+            client, limits.auth_failure_rate, limits.auth_failure_burst, now
+        )
+        wait = failures.wait(1, now)
+        if wait:
+            raise rate_limited(
+                "too-many-failed-logins",
+                "too many failed authentications from this address; retry later",
+                wait,
+            )
+        presented = bearer_token(request.headers.get("authorization"))
+        if presented is None:
+            failures.take(1, now)
+            raise _unauthorized("send 'Authorization: Bearer <api key>'", presented=False)
+        principal = await self._verify(presented, failures, client, now)
+        account = await self._account(principal.account_id, now)
+        rate = self._ctx.config.default_account_rate
+        bucket = self._requests.bucket(account.id, rate, rate * limits.burst_seconds, now)
+        wait = bucket.take(1, now)
+        if wait:
+            raise rate_limited(
+                "rate-limited", f"more than {rate:g} API requests per second", wait
+            )
+        return account
+
+    async def _verify(
+        self, presented: str, failures: TokenBucket, client: str, now: float
+    ) -> Principal:
+        digest = hmac.new(
+            self._key, presented.encode("utf-8", "surrogateescape"), hashlib.sha256
+        ).digest()
+        pending = self._inflight.get(digest)
+        if pending is not None:
+            try:
+                return await asyncio.shield(pending)
+            except InvalidCredentials:
+                failures.take(1, now)
+                raise _unauthorized("the API key is not valid", presented=True) from None
+        if failures.take(1, now):  # held while the key is verified
+            raise rate_limited(
+                "too-many-failed-logins",
+                "too many failed authentications from this address; retry later",
+                failures.wait(1, now),
+            )
+        future: asyncio.Future[Principal] = asyncio.get_running_loop().create_future()
+        self._inflight[digest] = future
+        try:
+            principal = await self._ctx.accounts.authenticate_api_key(presented, now)
+        except InvalidCredentials as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: no "never retrieved" report if nobody waited
+            log.info("authentication failed from %s: %s", client or "-", exc.reason)
+            raise _unauthorized("the API key is not valid", presented=True) from None
+        except StoreError as exc:
+            failures.give(1)
+            future.set_exception(exc)
+            future.exception()
+            raise store_problem(exc) from None
+        except BaseException:
+            failures.give(1)
+            future.cancel()
+            raise
+        finally:
+            del self._inflight[digest]
+        failures.give(1)
+        future.set_result(principal)
+        return principal
+
+    async def _account(self, account_id: int, now: float) -> Account:
+        cached = self._accounts.get(account_id)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        try:
+            account = await self._ctx.store.get_account(account_id)
+        except UnknownAccount:
+            raise _unauthorized("the API key's account no longer exists", presented=True) from None
+        except StoreError as exc:
+            raise store_problem(exc) from None
+        if len(self._accounts) >= self._ctx.limits.max_tracked_keys:
+            self._accounts.clear()  # rare: more accounts than that, all active at once
+        self._accounts[account_id] = (account, now + self._ctx.limits.account_cache_ttl)
+        return account
+
+    # -- message rate ----------------------------------------------------------------
+
+    def charge_messages(self, account: Account, count: int, now: float) -> None:
+        """Take ``count`` messages from the account's budget, or raise 429."""
+        if count <= 0:
+            return
+        rate = account.rate_limit
+        capacity = max(1.0, rate * self._ctx.limits.burst_seconds)
+        wait = self._messages.bucket(account.id, rate, capacity, now).take(count, now)
+        if wait:
+            raise rate_limited(
+                "rate-limited", f"the account may send {rate:g} messages per second", wait
+            )
+
+    def refund_messages(self, account: Account, count: int, now: float) -> None:
+        """Give back the budget of messages that were refused or not stored."""
+        if count > 0:
+            rate = account.rate_limit
+            capacity = max(1.0, rate * self._ctx.limits.burst_seconds)
+            self._messages.bucket(account.id, rate, capacity, now).give(count)

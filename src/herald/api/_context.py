@@ -1,0 +1,108 @@
+"""What the HTTP API is built from: :class:`ApiContext` and its limits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Final, Protocol
+
+from herald.accounts import Principal
+from herald.config import HttpConfig
+from herald.ids import IdGenerator
+from herald.intake import DEFAULT_POLICY, IntakePolicy
+from herald.metrics import Metrics
+from herald.store import MAX_IDEMPOTENCY_RESPONSE_OCTETS, NewMessage, Store
+
+__all__ = [
+    "MAX_BATCH_BODY_OCTETS",
+    "MAX_BATCH_MESSAGES",
+    "MAX_BODY_OCTETS",
+    "ApiContext",
+    "ApiKeyVerifier",
+    "ApiLimits",
+]
+
+#: One message: a 255-part GSM text is 39,015 characters; as UCS-2 JSON escapes
+#: (``\\uXXXX``, 6 octets each) 17,085 characters are 102,510 octets; plus
+#: metadata (4 KiB) and the other fields. 256 KiB holds every valid message.
+MAX_BODY_OCTETS: Final = 256 * 1024
+#: The issue's limit for one batch call.
+MAX_BATCH_MESSAGES: Final = 10_000
+#: A batch body: 10,000 messages of 3 KiB each on average. Larger requests
+#: are refused before they are read (memory bound; split the batch).
+MAX_BATCH_BODY_OCTETS: Final = 32 * 1024 * 1024
+#: Failed authentications per client address: refill rate (per second) and
+#: burst. Each failure of a key that is not cached costs an argon2
+#: verification (about 100 ms of a core); see ``_auth``.
+AUTH_FAILURE_RATE: Final = 1.0
+AUTH_FAILURE_BURST: Final = 10.0
+#: Client addresses (and accounts) whose buckets are remembered at once.
+MAX_TRACKED_KEYS: Final = 10_000
+#: Seconds an account's settings (its rate limit) are used without a re-read.
+ACCOUNT_CACHE_TTL: Final = 30.0
+#: Idempotency records answer replays for 24 hours (the issue's figure).
+IDEMPOTENCY_TTL: Final = 24 * 3600.0
+#: Seconds of traffic an account may send at once (token bucket capacity).
+BURST_SECONDS: Final = 2.0
+
+
+class ApiKeyVerifier(Protocol):
+    """What the API needs from :class:`herald.accounts.Accounts`."""
+
+    async def authenticate_api_key(self, presented: str, now: float) -> Principal:
+        """Raises :class:`herald.accounts.InvalidCredentials`."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ApiLimits:
+    """Limits of the HTTP API; the defaults are the named constants above."""
+
+    max_body_octets: int = MAX_BODY_OCTETS
+    max_batch_body_octets: int = MAX_BATCH_BODY_OCTETS
+    max_batch_messages: int = MAX_BATCH_MESSAGES
+    auth_failure_rate: float = AUTH_FAILURE_RATE
+    auth_failure_burst: float = AUTH_FAILURE_BURST
+    max_tracked_keys: int = MAX_TRACKED_KEYS
+    account_cache_ttl: float = ACCOUNT_CACHE_TTL
+    idempotency_ttl: float = IDEMPOTENCY_TTL
+    burst_seconds: float = BURST_SECONDS
+    max_idempotent_response_octets: int = MAX_IDEMPOTENCY_RESPONSE_OCTETS
+
+    def __post_init__(self) -> None:
+        if min(self.max_body_octets, self.max_batch_body_octets, self.max_batch_messages) < 1:
+            raise ValueError("body and batch limits must be positive")
+        if self.auth_failure_rate <= 0 or self.auth_failure_burst < 1:
+            raise ValueError("auth_failure_rate must be positive and the burst at least 1")
+        if self.max_tracked_keys < 1 or self.burst_seconds <= 0:
+            raise ValueError("max_tracked_keys and burst_seconds must be positive")
+        if self.account_cache_ttl < 0 or self.idempotency_ttl <= 0:
+            raise ValueError("account_cache_ttl must not be negative, idempotency_ttl positive")
+
+
+def _ignore(messages: Sequence[NewMessage]) -> None:
+    del messages
+
+
+@dataclass(frozen=True, slots=True)
+class ApiContext:
+    """Everything :func:`herald.api.create_app` needs; nothing global.
+
+    - ``clock``: epoch seconds (the service passes ``time.time``; tests a
+      settable clock). Used for acceptance times, expiry, rate limits, the
+      credential cache.
+    - ``on_accepted``: called after each commit with the messages just
+      accepted (the service wakes dispatch). It must not block or raise.
+    - ``config.default_account_rate``: API requests per second per account
+      (any endpoint); ``Account.rate_limit`` bounds messages per second.
+    """
+
+    store: Store
+    accounts: ApiKeyVerifier
+    ids: IdGenerator
+    clock: Callable[[], float]
+    metrics: Metrics
+    config: HttpConfig = field(default_factory=HttpConfig)
+    on_accepted: Callable[[Sequence[NewMessage]], None] = _ignore
+    intake: IntakePolicy = DEFAULT_POLICY
+    limits: ApiLimits = field(default_factory=ApiLimits)

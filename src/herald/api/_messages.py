@@ -1,0 +1,483 @@
+"""The ``/v1/messages`` endpoints: send one, send a batch, read one, list.
+
+Theory of operation
+-------------------
+A send runs, in order: authentication and the request rate (``_auth``), the
+Idempotency-Key header, reading the body within its size limit, JSON
+parsing, an idempotent replay if the key was seen, the message rate (a batch
+counts its messages), the request model (pydantic, strict), the intake
+checks (:mod:`herald.intake`), id generation and one ``store.accept`` for
+every valid message of the request. The answer is rendered *before* the
+commit so the idempotency record (the exact answer, for replay) is written
+in the same transaction as the messages; the client hears the ids only after
+that commit. ``on_accepted`` then wakes dispatch.
+
+The per-request work is small on purpose: no store read on the hot path
+(accounts and verified keys are cached, the idempotency read happens only
+when the header is present), one write, JSON in and out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import zlib
+from collections import Counter
+from collections.abc import Sequence
+from typing import Annotated, Any, Final, Literal
+
+from fastapi import Query
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from herald.ids import is_valid_id
+from herald.intake import IntakeError, IntakePolicy, normalize_destination, parse_time
+from herald.store import (
+    MAX_IDEMPOTENCY_KEY_LENGTH,
+    MAX_PAGE_SIZE,
+    Account,
+    IdempotencyMismatch,
+    IdempotencyRecord,
+    InvalidRecord,
+    MessageFilter,
+    NewMessage,
+    Status,
+    StoreError,
+)
+
+from ._auth import Gate
+from ._context import ApiContext
+from ._models import MessageRequest
+from ._problems import (
+    ApiProblem,
+    FieldError,
+    intake_field_errors,
+    pydantic_field_errors,
+    store_problem,
+)
+from ._render import accepted_view, message_view
+from ._submission import Prepared, Submission, validate_submission
+
+__all__ = ["MessageRoutes", "StatusLabel"]
+
+log = logging.getLogger("herald.api")
+
+JSON_MEDIA_TYPE: Final = "application/json"
+#: Field errors listed at the top of a refused batch's problem (every refusal
+#: is in its ``results`` anyway).
+MAX_LISTED_ERRORS: Final = 100
+#: A batch is validated in slices of this many messages, giving the event loop
+#: to other requests in between (validation is CPU work: ~50 us a message).
+YIELD_EVERY: Final = 256
+#: Stored answers are compressed: a 10,000-message batch answer (about 1 MB
+#: of JSON) must fit the store's idempotency record limit with room to spare.
+_IDEMPOTENCY_COMPRESSION: Final = 1
+
+StatusLabel = Literal[
+    "accepted", "queued", "sent", "delivered", "undelivered", "expired", "rejected", "failed"
+]
+_SUBMISSION_FIELDS: Final = frozenset(MessageRequest.model_fields) - {"from_"} | {"from"}
+_LISTING_POLICY: Final = IntakePolicy(require_valid_number=False)
+
+# The query parameters of GET /v1/messages (FastAPI validates them: 422 problem).
+_StatusQuery = Annotated[StatusLabel | None, Query(description="Only this status.")]
+_ToQuery = Annotated[
+    str | None, Query(description="Only to this number (E.164).", max_length=32)
+]
+_ReferenceQuery = Annotated[
+    str | None, Query(description="Only with this reference.", max_length=128)
+]
+_SinceQuery = Annotated[
+    str | None, Query(description="Accepted at or after (epoch seconds or RFC 3339).")
+]
+_UntilQuery = Annotated[
+    str | None, Query(description="Accepted before (epoch seconds or RFC 3339).")
+]
+_LimitQuery = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size.")]
+_CursorQuery = Annotated[
+    str | None, Query(description="next_cursor of the previous page.", max_length=64)
+]
+
+
+def _dumps(value: object) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _json(value: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(_dumps(value), status, headers, media_type=JSON_MEDIA_TYPE)
+
+
+def _invalid(detail: str, errors: Sequence[FieldError], **extra: Any) -> ApiProblem:
+    return ApiProblem(422, "invalid-request", detail, errors, extra=extra)
+
+
+async def read_json(request: Request, limit: int) -> tuple[bytes, object]:
+    """The raw body (at most ``limit`` octets) and its JSON value; raises 415/413/400."""
+    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    structured = media.startswith("application/") and media.endswith("+json")  # RFC 6839
+    if media != JSON_MEDIA_TYPE and not structured:
+        raise ApiProblem(
+            415, "unsupported-media-type",
+            f"send the body as {JSON_MEDIA_TYPE} (Content-Type was {media or 'missing'})",
+        )
+    too_large = ApiProblem(413, "payload-too-large", f"the body may have at most {limit} octets")
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    try:
+        return raw, json.loads(raw)
+    except json.JSONDecodeError as exc:
+        detail = f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+    except (ValueError, RecursionError):  # not UTF-8/16/32, or nested too deep
+        detail = "the body is not a JSON document in UTF-8"
+    raise ApiProblem(400, "malformed-json", detail)
+
+
+def _idempotency_key(request: Request) -> str | None:
+    value = request.headers.get("idempotency-key")
+    if value is None:
+        return None
+    if not (
+        0 < len(value) <= MAX_IDEMPOTENCY_KEY_LENGTH and value.isascii() and value.isprintable()
+    ):
+        raise ApiProblem(
+            400, "bad-request", "the Idempotency-Key header is malformed",
+            [FieldError(
+                ("Idempotency-Key",), "invalid",
+                f"1..{MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters", "header",
+            )],
+        )  # fmt: skip
+    return value
+
+
+def _replay(record: IdempotencyRecord) -> Response:
+    return Response(
+        zlib.decompress(record.response), record.status_code,
+        {"Idempotent-Replayed": "true"}, media_type=JSON_MEDIA_TYPE,
+    )  # fmt: skip
+
+
+def _mismatch() -> ApiProblem:
+    return ApiProblem(
+        422, "idempotency-mismatch",
+        "this Idempotency-Key was used in the last 24 hours for a different request",
+        [FieldError(("Idempotency-Key",), "mismatch", "was used with another body", "header")],
+    )  # fmt: skip
+
+
+def _submission(model: MessageRequest) -> Submission:
+    return Submission(
+        model.to, model.from_, model.text, model.binary, model.encoding, model.reference,
+        model.metadata, model.callback_url, model.validity_period, model.send_at, model.test,
+    )  # fmt: skip
+
+
+class MessageRoutes:
+    """The handlers, bound to one :class:`ApiContext`."""
+
+    def __init__(self, ctx: ApiContext, gate: Gate) -> None:
+        self._ctx = ctx
+        self._gate = gate
+        self._accepted = ctx.metrics.accepted.labels(source="http")
+
+    # -- shared steps --------------------------------------------------------------
+
+    def _refused(self, codes: Counter[str]) -> None:
+        for code, n in codes.items():
+            self._ctx.metrics.rejected_at_intake.labels(source="http", reason=code).inc(n)
+
+    async def _begin(
+        self, request: Request, limit: int
+    ) -> tuple[float, Account, object, str | None, bytes, Response | None]:
+        """Authenticate, read the body, and replay if the Idempotency-Key was seen."""
+        ctx = self._ctx
+        now = ctx.clock()
+        account = await self._gate.authenticate(request, now)
+        key = _idempotency_key(request)
+        raw, payload = await read_json(request, limit)
+        digest = b""
+        if key is not None:
+            digest = hashlib.sha256(
+                f"{request.method} {request.url.path}\n".encode() + raw
+            ).digest()
+            try:
+                earlier = await ctx.store.get_idempotency(account.id, key, now)
+            except StoreError as exc:
+                raise store_problem(exc) from None
+            if earlier is not None:
+                if earlier.request_hash != digest:
+                    raise _mismatch()
+                return now, account, payload, key, digest, _replay(earlier)
+        return now, account, payload, key, digest, None
+
+    async def _commit(
+        self,
+        messages: list[NewMessage],
+        account: Account,
+        key: str | None,
+        digest: bytes,
+        status: int,
+        content: bytes,
+        now: float,
+    ) -> Response | None:
+        """Store the messages (and the answer, under ``key``); a replay if one raced us."""
+        ctx = self._ctx
+        record = None
+        if key is not None:
+            stored = zlib.compress(content, _IDEMPOTENCY_COMPRESSION)
+            if len(stored) > ctx.limits.max_idempotent_response_octets:
+                raise ApiProblem(
+                    413, "payload-too-large",
+                    "the answer is too large to keep for Idempotency-Key replay; send fewer"
+                    " messages per request",
+                )  # fmt: skip
+            record = IdempotencyRecord(
+                account.id, key, digest, status, stored, now, now + ctx.limits.idempotency_ttl
+            )
+        try:
+            earlier = await ctx.store.accept(messages, idempotency=record)
+        except IdempotencyMismatch:
+            self._gate.refund_messages(account, len(messages), now)
+            raise _mismatch() from None
+        except StoreError as exc:
+            self._gate.refund_messages(account, len(messages), now)
+            raise store_problem(exc) from None
+        if earlier is not None:  # the same request, concurrently: answer as it was answered
+            self._gate.refund_messages(account, len(messages), now)
+            return _replay(earlier)
+        self._accepted.inc(len(messages))
+        try:
+            ctx.on_accepted(messages)
+        except Exception:  # the messages are durable; dispatch will find them anyway
+            log.exception("on_accepted failed for %d messages", len(messages))
+        return None
+
+    def _prepare(
+        self, item: object, prefix: tuple[str | int, ...], now: float, codes: Counter[str]
+    ) -> tuple[MessageRequest, Prepared] | list[FieldError]:
+        if not isinstance(item, dict):
+            codes["wrong_type"] += 1
+            return [FieldError(prefix, "wrong_type", "must be a JSON object")]
+        try:
+            model = MessageRequest.model_validate(item)
+        except ValidationError as exc:
+            errors = pydantic_field_errors(exc.errors(include_url=False), prefix)
+            errors.extend(self._partial(item, {e.path[len(prefix)] for e in errors
+                                               if len(e.path) > len(prefix)}, prefix, now))
+        else:
+            try:
+                return model, validate_submission(_submission(model), now, self._ctx.intake)
+            except IntakeError as exc:
+                errors = intake_field_errors(exc, prefix)
+        codes.update(e.code for e in errors)
+        return errors
+
+    def _partial(
+        self, item: dict[str, Any], bad: set[str | int], prefix: tuple[str | int, ...], now: float
+    ) -> list[FieldError]:
+        """Intake errors of the fields that passed the type checks, so one answer
+        names every problem even when some fields have the wrong type."""
+        fields = {k: v for k, v in item.items() if k in _SUBMISSION_FIELDS and k not in bad}
+        fields.setdefault("encoding", "auto")
+        sub = Submission(
+            fields.get("to", ""), fields.get("from", ""), fields.get("text"),
+            fields.get("binary"), fields["encoding"], fields.get("reference"),
+            fields.get("metadata"), fields.get("callback_url"), fields.get("validity_period"),
+            fields.get("send_at"),
+        )  # fmt: skip
+        try:
+            validate_submission(sub, now, self._ctx.intake)
+        except IntakeError as exc:
+            return [e for e in intake_field_errors(exc, prefix) if e.path[-1] not in bad
+                    and (e.path[-1] in fields or e.code != "required")]  # fmt: skip
+        return []
+
+    # -- POST /v1/messages -------------------------------------------------------
+
+    async def send(self, request: Request) -> Response:
+        ctx = self._ctx
+        now, account, payload, key, digest, replay = await self._begin(
+            request, ctx.limits.max_body_octets
+        )
+        if replay is not None:
+            return replay
+        test = isinstance(payload, dict) and payload.get("test") is True
+        self._gate.charge_messages(account, 0 if test else 1, now)
+        codes: Counter[str] = Counter()
+        outcome = self._prepare(payload, (), now, codes)
+        if isinstance(outcome, list):
+            self._gate.refund_messages(account, 0 if test else 1, now)
+            self._refused(codes)
+            raise _invalid("the message was refused; see errors", outcome)
+        model, prepared = outcome
+        if model.test:
+            return _json(accepted_view(prepared.message("test", account.id, now), model.metadata,
+                                       test=True))  # fmt: skip
+        message = prepared.message(ctx.ids.new_id(now), account.id, now)
+        content = _dumps(accepted_view(message, model.metadata, test=False))
+        replay = await self._commit([message], account, key, digest, 202, content, now)
+        if replay is not None:
+            return replay
+        return Response(
+            content, 202, {"Location": f"/v1/messages/{message.id}"}, media_type=JSON_MEDIA_TYPE
+        )
+
+    # -- POST /v1/messages/batch -------------------------------------------------
+
+    async def send_batch(self, request: Request) -> Response:
+        ctx = self._ctx
+        now, account, payload, key, digest, replay = await self._begin(
+            request, ctx.limits.max_batch_body_octets
+        )
+        if replay is not None:
+            return replay
+        items = self._batch_items(payload)
+        count = sum(
+            1 for item in items if not (isinstance(item, dict) and item.get("test") is True)
+        )
+        self._gate.charge_messages(account, count, now)
+        results: list[dict[str, Any]] = []
+        messages: list[NewMessage] = []
+        refusals: list[FieldError] = []
+        codes: Counter[str] = Counter()
+        new_id = ctx.ids.new_id
+        for index, item in enumerate(items):
+            if index % YIELD_EVERY == YIELD_EVERY - 1:
+                await asyncio.sleep(0)  # let other requests in: a full batch takes a while
+            outcome = self._prepare(item, ("messages", index), now, codes)
+            if isinstance(outcome, list):
+                refusals.extend(outcome)
+                results.append({"index": index, "status": "refused",
+                                "errors": [e.as_json() for e in outcome]})  # fmt: skip
+                continue
+            model, prepared = outcome
+            body = prepared.body
+            entry: dict[str, Any] = {"index": index, "status": "validated"}
+            if not model.test:
+                message = prepared.message(new_id(now), account.id, now)
+                messages.append(message)
+                entry = {"index": index, "status": "accepted", "id": message.id}
+            entry["segments"] = body.segments
+            entry["encoding"] = body.encoding.value
+            results.append(entry)
+        self._gate.refund_messages(account, count - len(messages), now)
+        self._refused(codes)
+        refused = len(items) - sum(1 for r in results if r["status"] != "refused")
+        summary = {"accepted": len(messages), "refused": refused, "results": results}
+        if refused == len(items):
+            shown = refusals[:MAX_LISTED_ERRORS]
+            more = f" (the first {len(shown)} of {len(refusals)} are listed)" if len(
+                refusals) > len(shown) else ""  # fmt: skip
+            raise _invalid(f"none of the {len(items)} messages was accepted{more}", shown,
+                           **summary)  # fmt: skip
+        status = 202 if messages else 200
+        content = _dumps(summary)
+        if messages:
+            replay = await self._commit(messages, account, key, digest, status, content, now)
+            if replay is not None:
+                return replay
+        return Response(content, status, media_type=JSON_MEDIA_TYPE)
+
+    def _batch_items(self, payload: object) -> list[object]:
+        limit = self._ctx.limits.max_batch_messages
+        if not isinstance(payload, dict):
+            raise _invalid("the body must be a JSON object",
+                           [FieldError((), "wrong_type", "must be a JSON object")])  # fmt: skip
+        unknown = [FieldError((k,), "unknown_field", "Extra inputs are not permitted")
+                   for k in payload if k != "messages"]  # fmt: skip
+        if unknown:
+            raise _invalid("the batch has unknown fields", unknown)
+        items = payload.get("messages")
+        if not isinstance(items, list):
+            code = "required" if items is None else "wrong_type"
+            raise _invalid("messages must be a list of messages",
+                           [FieldError(("messages",), code, "must be a list")])  # fmt: skip
+        if not 1 <= len(items) <= limit:
+            code = "too_short" if not items else "too_long"
+            raise _invalid(f"a batch has 1 to {limit} messages",
+                           [FieldError(("messages",), code, f"has {len(items)} messages;"
+                                       f" a batch has 1 to {limit}")])  # fmt: skip
+        return items
+
+    # -- GET /v1/messages/{id} ---------------------------------------------------------
+
+    async def get(self, request: Request, message_id: str) -> Response:
+        ctx = self._ctx
+        account = await self._gate.authenticate(request, ctx.clock())
+        if not is_valid_id(message_id):
+            raise ApiProblem(404, "not-found", "no such message")
+        try:
+            message = await ctx.store.get_message(message_id, account_id=account.id)
+        except StoreError as exc:
+            raise store_problem(exc) from None
+        return _json(message_view(message))
+
+    # -- GET /v1/messages ----------------------------------------------------------
+
+    async def list_messages(
+        self,
+        request: Request,
+        status: _StatusQuery = None,
+        to: _ToQuery = None,
+        reference: _ReferenceQuery = None,
+        since: _SinceQuery = None,
+        until: _UntilQuery = None,
+        limit: _LimitQuery = 100,
+        cursor: _CursorQuery = None,
+    ) -> Response:
+        ctx = self._ctx
+        account = await self._gate.authenticate(request, ctx.clock())
+        errors: list[FieldError] = []
+
+        def checked(name: str, fn: Any, value: str | None) -> Any:
+            if value is None:
+                return None
+            try:
+                return fn(value)
+            except IntakeError as exc:
+                errors.append(FieldError((name,), exc.code, exc.message, "query"))
+                return None
+
+        number = checked("to", lambda v: normalize_destination(
+            v, field="to", policy=_LISTING_POLICY), to)  # fmt: skip
+        start = checked("since", lambda v: _query_time(v, "since"), since)
+        end = checked("until", lambda v: _query_time(v, "until"), until)
+        if errors:
+            raise _invalid("the query has invalid parameters", errors)
+        query = MessageFilter(
+            account.id, None if status is None else Status[status.upper()], number, reference,
+            start, end, limit,
+        )  # fmt: skip
+        try:
+            page = await ctx.store.list_messages(query, cursor)
+        except InvalidRecord as exc:
+            if exc.field != "cursor":
+                raise
+            raise ApiProblem(400, "bad-request", "the cursor is not one this API returned",
+                             [FieldError(("cursor",), "invalid", "not a next_cursor of this API",
+                                         "query")]) from None  # fmt: skip
+        except StoreError as exc:
+            raise store_problem(exc) from None
+        return _json({
+            "messages": [message_view(m) for m in page.messages],
+            "next_cursor": page.next_cursor,
+        })  # fmt: skip
+
+
+def _query_time(value: str, name: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        return parse_time(value, field=name)
+    return parse_time(number, field=name)

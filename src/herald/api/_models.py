@@ -1,0 +1,156 @@
+"""The API's JSON shapes as pydantic models: request bodies (validated with
+them) and answers (documented with them in ``/openapi.json``; the tests check
+every answer against its model).
+
+Request models are strict (``1`` is not ``true``, ``"3600"`` is not a number)
+and forbid unknown fields, so a typo such as ``"form"`` is refused by name
+instead of silently ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from herald.intake import MAX_VALIDITY_PERIOD, MIN_VALIDITY_PERIOD
+
+__all__ = [
+    "BatchEntry",
+    "BatchRequest",
+    "BatchResponse",
+    "ErrorInfo",
+    "Health",
+    "MessageList",
+    "MessageRequest",
+    "MessageView",
+    "Problem",
+    "ProblemField",
+]
+
+_STATUSES = Literal[
+    "accepted", "queued", "sent", "delivered", "undelivered", "expired", "rejected", "failed",
+    "validated",
+]
+
+
+class MessageRequest(BaseModel):
+    """One message to send."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    to: str = Field(
+        description="Destination, E.164 ('+' optional; spaces, '-', '.', '()' ignored).",
+        examples=["+14155552671"],
+    )
+    from_: str = Field(
+        alias="from",
+        description="Sender: an alphanumeric name (at most 11 GSM characters),"
+        " a short code (3-8 digits) or an E.164 number.",
+        examples=["ACME"],
+    )
+    text: str | None = Field(None, description="The text. Give text or binary, not both.")
+    binary: str | None = Field(
+        None, description="Opaque octets, base64 (RFC 4648 §4), sent with data_coding 4."
+    )
+    encoding: Literal["auto", "gsm7", "ucs2", "binary"] = Field(
+        "auto", description="auto picks GSM 7-bit when every character allows it, else UCS-2."
+    )
+    reference: str | None = Field(
+        None, description="Your own reference (1-128 characters); filterable."
+    )
+    metadata: dict[str, Any] | None = Field(
+        None, description="Any JSON object (at most 4096 characters); echoed in webhooks."
+    )
+    callback_url: str | None = Field(
+        None, description="http(s) URL for this message's status webhooks."
+    )
+    validity_period: float | None = Field(
+        None,
+        description=f"Seconds from acceptance before the message expires"
+        f" ({MIN_VALIDITY_PERIOD:g}-{MAX_VALIDITY_PERIOD:g}; default 48 h from when it is due).",
+    )
+    send_at: Any = Field(
+        None,
+        description="When to send: epoch seconds or an RFC 3339 date-time with offset.",
+        json_schema_extra={"anyOf": [{"type": "number"}, {"type": "string"}, {"type": "null"}]},
+    )
+    test: bool = Field(False, description="Validate and answer (200) without storing or sending.")
+
+
+class BatchRequest(BaseModel):
+    """Up to 10,000 messages; each is validated on its own."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    messages: list[MessageRequest] = Field(min_length=1, max_length=10_000)
+
+
+class ErrorInfo(BaseModel):
+    code: int | None = Field(description="The upstream or herald error code.")
+    permanent: bool = Field(description="Whether retrying the same message can succeed.")
+
+
+class MessageView(BaseModel):
+    """A message as the API shows it."""
+
+    id: str | None = Field(description="herald's id; null for a test answer.")
+    status: _STATUSES
+    test: bool
+    to: str
+    from_: str = Field(alias="from")
+    encoding: str
+    segments: int
+    reference: str | None
+    metadata: dict[str, Any] | None
+    callback_url: str | None
+    send_at: str | None
+    expires_at: str
+    timestamps: dict[str, str] = Field(
+        description="RFC 3339 time at which the message reached each status it went through."
+    )
+    error: ErrorInfo | None
+
+
+class MessageList(BaseModel):
+    messages: list[MessageView]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null: last.")
+
+
+class ProblemField(BaseModel):
+    field: str = Field(description="Dotted path, query parameter or header name.")
+    pointer: str | None = Field(None, description="RFC 6901 JSON pointer into the body.")
+    in_: Literal["body", "query", "path", "header"] = Field(alias="in")
+    code: str
+    detail: str
+
+
+class BatchEntry(BaseModel):
+    index: int
+    status: Literal["accepted", "refused", "validated"]
+    id: str | None = None
+    segments: int | None = None
+    encoding: str | None = None
+    errors: list[ProblemField] | None = None
+
+
+class BatchResponse(BaseModel):
+    accepted: int
+    refused: int
+    results: list[BatchEntry]
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details (a refused batch adds its summary and ``results``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[ProblemField] | None = None
+
+
+class Health(BaseModel):
+    status: Literal["ok"]

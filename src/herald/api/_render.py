@@ -1,0 +1,79 @@
+"""Messages as the API shows them (the JSON of :class:`~herald.api._models.MessageView`).
+
+Times are RFC 3339 in UTC with milliseconds (``2027-01-15T08:00:00.123Z``).
+A destination is shown in E.164 form with its ``+``; the store keeps digits.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from herald.store import Message, NewMessage, Status
+
+__all__ = ["accepted_view", "message_view", "rfc3339"]
+
+
+def rfc3339(seconds: float) -> str:
+    """Epoch seconds as an RFC 3339 UTC date-time with milliseconds."""
+    text = datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
+    return text[:-6] + "Z"  # "+00:00" -> "Z" (RFC 3339 §5.6 allows both)
+
+
+def _maybe(seconds: float | None) -> str | None:
+    return None if seconds is None else rfc3339(seconds)
+
+
+def message_view(m: Message) -> dict[str, Any]:
+    """A stored message, with one timestamp per status it reached."""
+    stamps = {"accepted": rfc3339(m.accepted_at)}
+    if m.queued_at is not None:
+        stamps["queued"] = rfc3339(m.queued_at)
+    if m.sent_at is not None:
+        stamps["sent"] = rfc3339(m.sent_at)
+    if m.status.final and m.done_at is not None:
+        stamps[m.status.label] = rfc3339(m.done_at)
+    error = None
+    if m.status.final and m.status is not Status.DELIVERED:
+        error = {"code": m.error_code, "permanent": m.error_permanent}
+    return {
+        "id": m.id,
+        "status": m.status.label,
+        "test": m.test,
+        "to": "+" + m.to,
+        "from": m.sender,
+        "encoding": m.encoding,
+        "segments": m.segments,
+        "reference": m.reference,
+        "metadata": None if m.metadata is None else json.loads(m.metadata),
+        "callback_url": m.callback_url,
+        "send_at": _maybe(m.send_at),
+        "expires_at": rfc3339(m.expires_at),
+        "timestamps": stamps,
+        "error": error,
+    }
+
+
+def accepted_view(m: NewMessage, metadata: object, *, test: bool) -> dict[str, Any]:
+    """The answer to a message just accepted (or, with ``test``, just validated).
+
+    ``metadata`` is the customer's object as sent (no need to parse it back).
+    A test answer has no id, status ``validated`` and no timestamps.
+    """
+    return {
+        "id": None if test else m.id,
+        "status": "validated" if test else "accepted",
+        "test": test,
+        "to": "+" + m.to,
+        "from": m.sender,
+        "encoding": m.encoding,
+        "segments": m.segments,
+        "reference": m.reference,
+        "metadata": metadata,
+        "callback_url": m.callback_url,
+        "send_at": _maybe(m.send_at),
+        "expires_at": rfc3339(m.expires_at),
+        "timestamps": {} if test else {"accepted": rfc3339(m.accepted_at)},
+        "error": None,
+    }

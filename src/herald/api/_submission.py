@@ -1,0 +1,149 @@
+"""An HTTP message request as :mod:`herald.intake` checks it: every field at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from herald.intake import (
+    Body,
+    EncodingChoice,
+    IntakeError,
+    IntakePolicy,
+    InvalidBody,
+    InvalidSubmission,
+    Schedule,
+    Sender,
+    build_message,
+    check_callback_url,
+    check_reference,
+    decode_base64,
+    normalize_destination,
+    prepare_binary,
+    prepare_text,
+    schedule,
+    serialize_metadata,
+    validate_sender,
+)
+from herald.store import NewMessage, Source
+
+__all__ = ["Prepared", "Submission", "validate_submission"]
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """One message as the HTTP API receives it (types already JSON-checked).
+
+    ``binary`` is base64 text; ``send_at`` epoch seconds or RFC 3339;
+    ``metadata`` a JSON object. Validate with :func:`validate_submission`.
+    """
+
+    to: str
+    sender: str
+    text: str | None = None
+    binary: str | None = None
+    encoding: str = "auto"
+    reference: str | None = None
+    metadata: object = None
+    callback_url: str | None = None
+    validity_period: object = None
+    send_at: object = None
+    test: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A validated submission, ready to become a :class:`NewMessage` with an id."""
+
+    to: str
+    sender: Sender
+    body: Body
+    schedule: Schedule
+    reference: str | None
+    metadata: str | None
+    callback_url: str | None
+    test: bool
+
+    def message(
+        self, message_id: str, account_id: int, now: float, source: Source = Source.HTTP
+    ) -> NewMessage:
+        return build_message(
+            message_id=message_id,
+            account_id=account_id,
+            source=source,
+            to=self.to,
+            sender=self.sender,
+            body=self.body,
+            schedule=self.schedule,
+            now=now,
+            reference=self.reference,
+            metadata=self.metadata,
+            callback_url=self.callback_url,
+            test=self.test,
+        )
+
+
+def _body_of(sub: Submission, policy: IntakePolicy) -> Body:
+    try:
+        choice = EncodingChoice(sub.encoding)
+    except ValueError:
+        raise InvalidBody(
+            "encoding", "must be one of auto, gsm7, ucs2, binary", "invalid_choice"
+        ) from None
+    if sub.text is not None and sub.binary is not None:
+        raise InvalidBody("binary", "give either text or binary, not both", "conflict")
+    if sub.binary is not None:
+        if choice not in (EncodingChoice.AUTO, EncodingChoice.BINARY):
+            raise InvalidBody(
+                "encoding", f"{choice.value!r} is a text encoding; binary is sent as is", "conflict"
+            )
+        return prepare_binary(decode_base64(sub.binary), policy=policy)
+    if sub.text is None:
+        raise InvalidBody("text", "text or binary is required", "required")
+    return prepare_text(sub.text, choice, policy=policy)
+
+
+def validate_submission(sub: Submission, now: float, policy: IntakePolicy) -> Prepared:
+    """Check every field of ``sub``; raise :class:`InvalidSubmission` with all refusals.
+
+    Fields are checked independently, so one answer names every problem.
+    """
+    errors: list[IntakeError] = []
+    to = sender = body = when = None
+    try:
+        to = normalize_destination(sub.to, policy=policy)
+    except IntakeError as exc:
+        errors.append(exc)
+    try:
+        sender = validate_sender(sub.sender, policy=policy)
+    except IntakeError as exc:
+        errors.append(exc)
+    try:
+        body = _body_of(sub, policy)
+    except IntakeError as exc:
+        errors.append(exc)
+    try:
+        when = schedule(
+            now, validity_period=sub.validity_period, send_at=sub.send_at, policy=policy
+        )
+    except IntakeError as exc:
+        errors.append(exc)
+    reference = metadata = callback_url = None
+    if sub.reference is not None:
+        try:
+            reference = check_reference(sub.reference)
+        except IntakeError as exc:
+            errors.append(exc)
+    if sub.metadata is not None:
+        try:
+            metadata = serialize_metadata(sub.metadata)
+        except IntakeError as exc:
+            errors.append(exc)
+    if sub.callback_url is not None:
+        try:
+            callback_url = check_callback_url(sub.callback_url)
+        except IntakeError as exc:
+            errors.append(exc)
+    if errors:
+        raise InvalidSubmission(tuple(errors))
+    assert to is not None and sender is not None and body is not None and when is not None
+    return Prepared(to, sender, body, when, reference, metadata, callback_url, sub.test)
