@@ -17,7 +17,9 @@ from collections.abc import Sequence
 from herald import __version__
 
 # Modules contributing sub-commands, in the order they appear in --help.
-COMMAND_MODULES: tuple[str, ...] = ("herald.accounts.cli", "herald.guard.cli", "herald.sim.cli", "herald.send_cli")
+COMMAND_MODULES: tuple[str, ...] = (
+    "herald.accounts.cli", "herald.guard.cli", "herald.sim.cli", "herald.send_cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
