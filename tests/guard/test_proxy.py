@@ -204,3 +204,19 @@ def test_addresses_parse() -> None:
     for bad in ("2905", "host:", "host:70000", ":1"):
         with pytest.raises(ValueError):
             parse_address(bad)
+
+
+async def test_close_ends_open_connections_cleanly(caplog: pytest.LogCaptureFixture) -> None:
+    r, server = await _rig("drop")
+    try:
+        await r.a.send(fx.aspup())
+        assert await r.b.next() == fx.aspup()
+        await asyncio.wait_for(r.proxy.close(), WAIT)  # connections still open
+        assert r.a.task is not None and r.b.task is not None
+        await asyncio.wait_for(asyncio.gather(r.a.task, r.b.task), WAIT)  # both see EOF
+        assert not r.proxy._handlers
+    finally:
+        await r.a.close()
+        await r.b.close()
+        server.close()
+    assert "Exception in callback" not in caplog.text

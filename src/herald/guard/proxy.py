@@ -63,6 +63,8 @@ LATENCY_BUCKETS: tuple[float, ...] = (
 EXPIRE_INTERVAL = 1.0
 # Bound on connecting to the peer, seconds.
 CONNECT_TIMEOUT = 10.0
+# Bound on waiting for connection handlers to finish at close, seconds.
+CLOSE_TIMEOUT = 5.0
 
 # RFC 4666 §3.1.2: message class 1 (transfer), type 1 (DATA).
 _TRANSFER, _DATA = 1, 1
@@ -173,6 +175,8 @@ class GuardProxy:
         self.latency = LatencyHistogram()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._handlers: set[asyncio.Task[Any]] = set()
+        self._connections: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
         self._ids = itertools.count(1)
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
@@ -192,12 +196,21 @@ class GuardProxy:
         return str(address[0]), int(address[1])
 
     async def close(self) -> None:
+        """Stop accepting, close every connection (each handler then ends on
+        its own), wait for the handlers, stop the timer."""
         if self._server is not None:
             self._server.close()
+        for a_writer, b_writer in list(self._connections):
+            a_writer.close()
+            b_writer.close()
+        handlers = [t for t in self._handlers if not t.done()]
+        if handlers:
+            _, stuck = await asyncio.wait(handlers, timeout=CLOSE_TIMEOUT)
+            for task in stuck:  # e.g. still connecting to the peer
+                task.cancel()
         for task in list(self._tasks):
             task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            with contextlib.suppress(asyncio.CancelledError):
                 await task
         if self._server is not None:
             await self._server.wait_closed()
@@ -220,12 +233,18 @@ class GuardProxy:
     async def _handle(self, a_reader: asyncio.StreamReader, a_writer: asyncio.StreamWriter) -> None:
         conn = next(self._ids)
         self.stats.connections += 1
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
         try:
             b_reader, b_writer = await asyncio.wait_for(self._connect_peer(), CONNECT_TIMEOUT)
         except (OSError, TimeoutError) as exc:
             log.warning("connection %d: cannot reach the peer: %s", conn, exc)
             a_writer.close()
             return
+        pair = (a_writer, b_writer)
+        self._connections.add(pair)
         if self.interconnect == "listen":
             from_a, from_b = Direction.INBOUND, Direction.OUTBOUND
         elif self.interconnect == "peer":
@@ -239,6 +258,7 @@ class GuardProxy:
         try:
             await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self._connections.discard(pair)
             for p in pumps:
                 p.cancel()
             for p in pumps:

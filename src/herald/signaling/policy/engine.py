@@ -49,11 +49,15 @@ from herald.signaling.policy.rules import (
     plan,
 )
 from herald.signaling.policy.state import (
+    D_BLOCKED,
+    D_CATEGORY,
+    D_LOOKUP_ONLY,
+    D_MSISDN,
+    D_OPCODE,
     ORIGIN_CACHE_LIMIT,
+    ORIGIN_INDEX,
     Compiled,
-    Correlation,
     Dialogue,
-    Location,
     PendingLookup,
     State,
     bounded_put,
@@ -131,15 +135,16 @@ class Engine:
         while pending:
             key = next(iter(pending))
             entry = pending[key]
-            if entry.deadline > now:
+            deadline, subscriber, requester, platform = entry
+            if deadline > now:
                 break
             del pending[key]
-            rule = Rule.PLATFORM_EGRESS if entry.platform else Rule.LOOKUP_ONLY
+            rule = Rule.PLATFORM_EGRESS if platform else Rule.LOOKUP_ONLY
             if actions[rule] is Action.ALLOW:
                 continue
             reason = (
                 "SRI-SM from a platform GT not followed by its MT-ForwardSM"
-                if entry.platform
+                if platform
                 else "SRI-SM answered but not followed by an MT-ForwardSM: a lookup only"
             )
             out.append(
@@ -148,11 +153,11 @@ class Engine:
                     rule,
                     Category.SMS,
                     reason,
-                    entry.deadline,
+                    deadline,
                     operation=_SRI_SM_NAME,
-                    origin=Origin.PLATFORM if entry.platform else Origin.FOREIGN,
-                    subscriber=entry.subscriber,
-                    sender=self._c.hash("gt", entry.requester),
+                    origin=Origin.PLATFORM if platform else Origin.FOREIGN,
+                    subscriber=subscriber,
+                    sender=self._c.hash("gt", requester),
                     late=True,
                 )
             )
@@ -164,7 +169,7 @@ class Engine:
         pending = self._s.pending
         if not pending:
             return None
-        return pending[next(iter(pending))].deadline
+        return pending[next(iter(pending))][0]
 
     def subscriber_hash(self, kind: str, identifier: str) -> str:
         """The salted hash this engine publishes for an identifier (``imsi``,
@@ -212,13 +217,16 @@ class Engine:
                 del s.dialogues[key]
 
         m = Message(c, f, origin, partner, dialogue, self._store)
-        if dialogue is not None and dialogue.blocked is not None:
+        if dialogue is not None and dialogue[D_BLOCKED] is not None:
             return self._verdict(
                 m,
                 Action.BLOCK,
-                (dialogue.blocked, "continues a dialogue whose first message was blocked"),
-                dialogue.category,
-                opcode=dialogue.opcode,
+                (
+                    Rule(dialogue[D_BLOCKED]),
+                    "continues a dialogue whose first message was blocked",
+                ),
+                Category(dialogue[D_CATEGORY]),
+                opcode=dialogue[D_OPCODE],
             )
 
         if self._deny_gts and c.deny_gts.longest(gt) is not None:
@@ -247,7 +255,7 @@ class Engine:
                 Category.NONE,
                 "",
                 f.time,
-                operation_name(f.opcode if dialogue is None else dialogue.opcode),
+                operation_name(f.opcode if dialogue is None else dialogue[D_OPCODE]),
                 origin,
             )
 
@@ -300,13 +308,13 @@ class Engine:
             bounded_put(
                 self._s.dialogues,
                 (f.calling_gt, f.otid),
-                Dialogue(
+                (
                     f.ac,
                     f.ac_other,
                     f.opcode,
-                    m.origin,
-                    blocked,
-                    m.category,
+                    ORIGIN_INDEX[m.origin],
+                    None if blocked is None else blocked.value,
+                    m.category.value,
                     f.msisdn if platform_sri else "",
                     f.delivery_not_intended,
                 ),
@@ -353,7 +361,7 @@ class Engine:
         """Remember an answered SRI-SM (TS 29.002 §12.1: RoutingInfoForSM-Res
         carries the IMSI and the serving node's number)."""
         f, d = m.f, m.dialogue
-        opcode = f.opcode if f.opcode is not None else (d.opcode if d is not None else None)
+        opcode = f.opcode if f.opcode is not None else (d[D_OPCODE] if d is not None else None)
         if opcode != Op.SEND_ROUTING_INFO_FOR_SM or not f.imsi:
             return
         c, s = self._c, self._s
@@ -363,16 +371,19 @@ class Engine:
             return  # someone else's subscriber: not ours to correlate
         key = (requester, m.imsi_key)
         node = node_key(f.msc_number) if f.msc_number else 0
-        msisdn = d.msisdn if (platform and d is not None) else ""
+        msisdn = d[D_MSISDN] if (platform and d is not None) else ""
         limits = self.policy.limits
-        bounded_put(s.correlations, key, Correlation(f.time, node, msisdn), limits.correlations)
-        if d is not None and d.lookup_only:
+        bounded_put(s.correlations, key, (f.time, node, msisdn), limits.correlations)
+        if d is not None and d[D_LOOKUP_ONLY]:
             # TS 29.002 §12.1.1: sm-deliveryNotIntended declares a lookup (e.g.
             # number portability); no delivery is owed. The lookup rules still
             # counted it when it was asked.
             return
-        entry = PendingLookup(
-            f.time + self.policy.sms.lookup_only_s, c.hash("imsi", f.imsi), requester, platform
+        entry: PendingLookup = (
+            f.time + self.policy.sms.lookup_only_s,
+            c.hash("imsi", f.imsi),
+            requester,
+            platform,
         )
         if key not in s.pending and len(s.pending) >= limits.correlations:
             s.evicted_pending += 1
@@ -391,6 +402,6 @@ class Engine:
             bounded_put(
                 s.locations,
                 m.imsi_key,
-                Location(partner, self._c.region_of(partner), f.time),
+                (partner, self._c.region_of(partner), f.time),
                 self.policy.limits.subscribers,
             )

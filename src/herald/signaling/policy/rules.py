@@ -15,8 +15,8 @@ logged and audited.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
+from typing import TypeVar
 
 from herald.signaling.map_ops import MapAc
 from herald.signaling.map_types import SILENT_SMS_PID, SmRpDaKind
@@ -29,6 +29,8 @@ from herald.signaling.policy.categories import (
 from herald.signaling.policy.egress import PendingMessages
 from herald.signaling.policy.facts import Facts, TcapKind
 from herald.signaling.policy.state import (
+    D_AC,
+    D_AC_OTHER,
     Bucket,
     Compiled,
     Dialogue,
@@ -51,6 +53,7 @@ __all__ = [
 ]
 
 Finding = tuple[Rule, str]
+K = TypeVar("K")
 
 # TS 23.040 §9.2.3.9: TP-PID 0x40 is "Short Message Type 0": the handset
 # acknowledges it and discards it without telling the user (a "silent SMS").
@@ -117,7 +120,7 @@ class Message:
         if f.ac is not None or f.ac_other or dialogue is None:
             self.ac, self.ac_other = f.ac, f.ac_other
         else:
-            self.ac, self.ac_other = dialogue.ac, dialogue.ac_other
+            self.ac, self.ac_other = dialogue[D_AC], dialogue[D_AC_OTHER]
         self.categories: tuple[Category, ...] = ()
         self.category = Category.NONE
         self.mt = False
@@ -295,13 +298,16 @@ def cat3_velocity(c: Compiled, s: State, m: Message) -> Finding | None:
             f"{name} about a home subscriber from a network without a roaming agreement",
         )
     last = s.locations.get(m.imsi_key)
-    if last is None or last.partner == m.partner:
+    if last is None:
+        return None
+    last_partner, last_region, last_time = last
+    if last_partner == m.partner:
         return None
     here = c.regions.get(c.region_of(m.partner))
-    there = c.regions.get(last.region)
+    there = c.regions.get(last_region)
     if here is None or there is None:
         return None  # no coordinates: velocity cannot be judged
-    elapsed = max(0.0, f.time - last.time)
+    elapsed = max(0.0, f.time - last_time)
     v = c.policy.velocity
     needed = distance_km(here, there) - v.slack_km
     if needed > 0 and needed > v.max_speed_kmh * elapsed / 3600.0:
@@ -318,12 +324,12 @@ def sms_consistency(c: Compiled, s: State, m: Message) -> Finding | None:
     if not m.mt or f.sm_rp_da != SmRpDaKind.IMSI or not m.home_imsi:
         return None
     corr = s.correlations.get((f.calling_gt, m.imsi_key))
-    if corr is None or f.time - corr.time > c.policy.sms.consistency_s:
+    if corr is None or f.time - corr[0] > c.policy.sms.consistency_s:
         return (
             Rule.SMS_CONSISTENCY,
             "MT-ForwardSM to a home subscriber with no SRI-SM answered to the same sender",
         )
-    if corr.node and f.called_gt and node_key(f.called_gt) != corr.node:
+    if corr[1] and f.called_gt and node_key(f.called_gt) != corr[1]:
         return Rule.SMS_CONSISTENCY, "MT-ForwardSM sent to another node than its SRI-SM named"
     return None
 
@@ -334,31 +340,39 @@ def silent_sms(c: Compiled, s: State, m: Message) -> Finding | None:
     return None
 
 
-def _take(bucket: Bucket, now: float, rate: float, burst: float) -> bool:
-    tokens = bucket.tokens + (now - bucket.last) * rate if now > bucket.last else bucket.tokens
-    bucket.last = now
-    if tokens >= 1.0:
-        bucket.tokens = (burst if tokens > burst else tokens) - 1.0
-        return True
-    bucket.tokens = tokens
-    return False
+def _take(
+    table: dict[K, Bucket], key: K, now: float, rate: float, burst: float, limit: int
+) -> bool:
+    """Take one token from ``key``'s bucket (a new bucket starts full)."""
+    bucket = table.get(key)
+    if bucket is None:
+        tokens = burst
+    else:
+        tokens, last = bucket
+        if now > last:
+            tokens += (now - last) * rate
+            if tokens > burst:
+                tokens = burst
+    ok = tokens >= 1.0
+    value = (tokens - 1.0 if ok else tokens, now)
+    if bucket is None:
+        bounded_put(table, key, value, limit)
+    else:
+        table[key] = value
+    return ok
 
 
 def rate_limit(c: Compiled, s: State, m: Message) -> Finding | None:
     f, r, now = m.f, c.policy.rates, m.f.time
-    bucket = s.gt_buckets.get(f.calling_gt)
-    if bucket is None:
-        bucket = Bucket(r.per_gt_burst, now)
-        bounded_put(s.gt_buckets, f.calling_gt, bucket, c.policy.limits.senders)
-    if not _take(bucket, now, r.per_gt_per_s, r.per_gt_burst):
+    limits = c.policy.limits
+    if not _take(s.gt_buckets, f.calling_gt, now, r.per_gt_per_s, r.per_gt_burst, limits.senders):
         return Rule.RATE_LIMIT, f"sender above {r.per_gt_per_s:g} operations/s"
     if f.imsi or f.msisdn:
         key = m.imsi_key if f.imsi else m.msisdn_key
-        bucket = s.subscriber_buckets.get(key)
-        if bucket is None:
-            bucket = Bucket(r.per_subscriber_burst, now)
-            bounded_put(s.subscriber_buckets, key, bucket, c.policy.limits.subscribers)
-        if not _take(bucket, now, r.per_subscriber_per_min / 60.0, r.per_subscriber_burst):
+        rate = r.per_subscriber_per_min / 60.0
+        if not _take(
+            s.subscriber_buckets, key, now, rate, r.per_subscriber_burst, limits.subscribers
+        ):
             return (
                 Rule.RATE_LIMIT,
                 f"above {r.per_subscriber_per_min:g} operations/min about one subscriber",
@@ -372,13 +386,15 @@ def repeated_lookup(c: Compiled, s: State, m: Message) -> Finding | None:
         return None
     key = m.msisdn_key if f.msisdn else m.imsi_key
     lk, now = c.policy.lookups, f.time
-    times = s.lookup_times.get(key)
-    if times is None:
-        times = deque(maxlen=lk.repeated_max + 1)
+    before = s.lookup_times.get(key)
+    window = lk.repeated_window_s
+    if before is None:
+        times: tuple[float, ...] = (now,)
         bounded_put(s.lookup_times, key, times, c.policy.limits.subscribers)
-    times.append(now)
-    while times and now - times[0] > lk.repeated_window_s:
-        times.popleft()
+    else:
+        # Keep only what can still count: the window's last repeated_max + 1.
+        times = (*(t for t in before[-lk.repeated_max :] if now - t <= window), now)
+        s.lookup_times[key] = times
     if len(times) > lk.repeated_max:
         return (
             Rule.REPEATED_LOOKUP,
@@ -446,16 +462,16 @@ def platform_egress(c: Compiled, s: State, m: Message) -> Finding | None:
         )
         if (
             corr is None
-            or now - corr.time > c.policy.sms.consistency_s
-            or not corr.msisdn
+            or now - corr[0] > c.policy.sms.consistency_s
+            or not corr[2]
             or store is None
-            or not store.has_pending(corr.msisdn, now)
+            or not store.has_pending(corr[2], now)
         ):
             return (
                 Rule.PLATFORM_EGRESS,
                 "MT-ForwardSM from a platform GT without an SRI-SM for a queued customer message",
             )
-        if corr.node and f.called_gt and node_key(f.called_gt) != corr.node:
+        if corr[1] and f.called_gt and node_key(f.called_gt) != corr[1]:
             return (
                 Rule.PLATFORM_EGRESS,
                 "MT-ForwardSM from a platform GT to another node than its SRI-SM named",

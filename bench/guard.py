@@ -1,0 +1,355 @@
+"""The signaling guard's throughput and proxy latency, against pycrate, in one run.
+
+    .venv/bin/python bench/guard.py [--quick] [--messages N] [--pycrate N] [--round-trips N]
+
+1. *Verdicts per second per core*: the corpus generator's big mixed capture
+   (``herald.guard.corpus.big_capture``: SMS delivery, platform SMS, roaming,
+   authentication, ~10% attacks) judged message by message on one core:
+   ``decode`` (herald's strict M3UA/SCCP/TCAP/MAP decoder) + ``facts`` (the
+   bridge) + ``engine`` (the policy engine with its state), and each part alone.
+2. *pycrate*: the same messages fully decoded by pycrate 0.8 (M3UA
+   ``parse_M3UA`` -> SCCP ``parse_SCCP`` -> TCAP+MAP ``TCAP_MAP_Message.from_ber``
+   with the MAP argument decoded), on a bounded evenly spaced subset because
+   it is slow; herald's decode + engine on the same subset gives the ratio.
+3. *Proxy latency*: ``herald guard proxy`` in its own process between two M3UA
+   endpoints on loopback TCP; one SRI-SM at a time, answered by the peer with
+   its SRI-SM result; round-trip times direct and through the proxy (rounds
+   alternate), and the proxy's own per-message histogram (printed at its exit).
+
+Figures are the best of a few repeats (throughput) or percentiles over all
+samples (latency). Nothing here is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import platform
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pycrate_mobile.M3UA as PM3UA
+import pycrate_mobile.SCCP as PSCCP
+from pycrate_asn1dir import TCAP_MAPv2v3
+
+from herald.guard.corpus import POLICY_TOML, big_capture
+from herald.signaling import decode
+from herald.signaling.m3ua import Framer
+from herald.signaling.policy import Engine, InMemoryPendingMessages, parse_policy
+from herald.signaling.policy.bridge import facts_from_message
+
+_TCAP_MAP = TCAP_MAPv2v3.TCAP_MAP_Messages.TCAP_MAP_Message
+_PROTOCOL_DATA = 0x0210  # RFC 4666 §3.3.1
+
+
+def pycrate_decode(data: bytes) -> object:
+    """M3UA -> SCCP -> TCAP -> MAP argument, all by pycrate."""
+    m3ua, err = PM3UA.parse_M3UA(data)
+    if err:
+        raise ValueError(f"pycrate M3UA error {err}")
+    user = next(p["Val"]["Data"].get_val() for p in m3ua[1] if p["Tag"].get_val() == _PROTOCOL_DATA)
+    sccp, err = PSCCP.parse_SCCP(user)
+    if err:
+        raise ValueError(f"pycrate SCCP error {err}")
+    _TCAP_MAP.from_ber(sccp["Data"]["Value"].get_val())
+    return _TCAP_MAP.get_val()
+
+
+def _best(fn: Callable[[], int], repeats: int) -> float:
+    """Best rate (items/s) of ``repeats`` runs of ``fn`` (which returns its item count)."""
+    best = 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        n = fn()
+        best = max(best, n / (time.perf_counter() - start))
+    return best
+
+
+# -------------------------------------------------------------- throughput
+
+
+def throughput(
+    records: list[tuple[float, bytes]], policy_text: str, pending: list[str], repeats: int
+) -> dict[str, float]:
+    policy = parse_policy(policy_text)
+    decoded = [decode(data) for _, data in records]
+    facts = [facts_from_message(m, t) for (t, _), m in zip(records, decoded, strict=True)]
+
+    def full() -> int:
+        engine = Engine(policy, InMemoryPendingMessages(pending))
+        inspect = engine.inspect
+        for t, data in records:
+            inspect(facts_from_message(decode(data), t))
+        return len(records)
+
+    def decode_only() -> int:
+        for _, data in records:
+            decode(data)
+        return len(records)
+
+    def facts_only() -> int:
+        for (t, _), m in zip(records, decoded, strict=True):
+            facts_from_message(m, t)
+        return len(records)
+
+    def engine_only() -> int:
+        engine = Engine(policy, InMemoryPendingMessages(pending))
+        inspect = engine.inspect
+        for f in facts:
+            inspect(f)
+        return len(facts)
+
+    return {
+        "decode + facts + engine": _best(full, repeats),
+        "decode": _best(decode_only, repeats),
+        "facts (bridge)": _best(facts_only, repeats),
+        "engine": _best(engine_only, repeats),
+    }
+
+
+def verdict_mix(
+    records: list[tuple[float, bytes]], policy_text: str, pending: list[str]
+) -> Counter[str]:
+    engine = Engine(parse_policy(policy_text), InMemoryPendingMessages(pending))
+    mix: Counter[str] = Counter()
+    for t, data in records:
+        v = engine.inspect(facts_from_message(decode(data), t))
+        mix[v.action.value if v.rule is None else f"{v.action.value} {v.rule.value}"] += 1
+    for v in engine.expire(float("inf")):
+        mix[f"late {v.rule.value if v.rule else '?'}"] += 1
+    return mix
+
+
+def against_pycrate(
+    subset: list[tuple[float, bytes]], policy_text: str, pending: list[str], repeats: int
+) -> tuple[float, float, int]:
+    # Same messages, same operation read by both (checked, not assumed).
+    agree = 0
+    for _, data in subset:
+        value = pycrate_decode(data)
+        ours = decode(data).operation
+        if f"'opcode': ('local', {ours})" in repr(value) or ours is None:
+            agree += 1
+    policy = parse_policy(policy_text)
+
+    def ours() -> int:
+        engine = Engine(policy, InMemoryPendingMessages(pending))
+        for t, data in subset:
+            engine.inspect(facts_from_message(decode(data), t))
+        return len(subset)
+
+    def theirs() -> int:
+        for _, data in subset:
+            pycrate_decode(data)
+        return len(subset)
+
+    return _best(ours, repeats), _best(theirs, max(1, repeats - 1)), agree
+
+
+# ------------------------------------------------------------------ latency
+
+
+def _pairs(records: list[tuple[float, bytes]], count: int) -> list[tuple[bytes, bytes]]:
+    """(SRI-SM TC-BEGIN, its TC-END answer) pairs from benign SMS flows."""
+    begins: dict[bytes, bytes] = {}
+    pairs: list[tuple[bytes, bytes]] = []
+    for _, data in records:
+        m = decode(data)
+        if m.operation != 45:
+            continue
+        if m.tcap.otid is not None and m.tcap.dtid is None and m.invokes:
+            begins[m.tcap.otid] = data
+        elif m.tcap.dtid in begins:
+            pairs.append((begins.pop(m.tcap.dtid), data))
+            if len(pairs) >= count:
+                break
+    return pairs
+
+
+class _Peer:
+    """Endpoint B: answers each request with its paired answer."""
+
+    def __init__(self, answers: dict[bytes, bytes]) -> None:
+        self.answers = answers
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        framer = Framer()
+        while data := await reader.read(65536):
+            for msg in framer.feed(data):
+                answer = self.answers.get(msg)
+                if answer is not None:
+                    writer.write(answer)
+            await writer.drain()
+        writer.close()
+
+
+async def _round_trips(
+    host: str, port: int, pairs: list[tuple[bytes, bytes]], timeout: float
+) -> tuple[list[float], int]:
+    reader, writer = await asyncio.open_connection(host, port)
+    framer = Framer()
+    samples: list[float] = []
+    lost = 0
+    for request, answer in pairs:
+        start = time.perf_counter()
+        writer.write(request)
+        await writer.drain()
+        got: list[bytes] = []
+        try:
+            while not got:
+                data = await asyncio.wait_for(reader.read(65536), timeout)
+                if not data:
+                    raise ConnectionError("closed")
+                got = framer.feed(data)
+        except TimeoutError:
+            lost += 1
+            continue
+        samples.append(time.perf_counter() - start)
+        if got[0] != answer:
+            raise AssertionError("the answer arrived altered")
+    writer.close()
+    return samples, lost
+
+
+def _pct(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+
+def latency(
+    records: list[tuple[float, bytes]], policy_text: str, round_trips: int, rounds: int = 4
+) -> dict[str, object]:
+    pairs = _pairs(records, round_trips)
+    with tempfile.TemporaryDirectory(prefix="herald-bench-") as tmp:
+        policy = Path(tmp) / "policy.toml"
+        # One SMSC asks far faster than the corpus policy's per-GT rate allows.
+        policy.write_text(policy_text + "\n[rates]\nper_gt_per_s = 1e6\nper_gt_burst = 1e6\n")
+
+        async def run() -> dict[str, object]:
+            peer = _Peer(dict(pairs))
+            server = await asyncio.start_server(peer.handle, "127.0.0.1", 0)
+            b_port = server.sockets[0].getsockname()[1]
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "herald",
+                "guard",
+                "proxy",
+                "--listen",
+                "127.0.0.1:0",
+                "--peer",
+                f"127.0.0.1:{b_port}",
+                "--policy",
+                str(policy),
+                "--duration",
+                "600",
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+            assert proc.stdout is not None
+            line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+            found = re.search(r"listening on ([\d.]+):(\d+)", line)
+            if found is None:
+                raise RuntimeError(f"the proxy did not start: {line!r}")
+            p_port = int(found.group(2))
+            direct: list[float] = []
+            proxied: list[float] = []
+            lost = 0
+            chunk = max(1, len(pairs) // rounds)
+            for r in range(rounds):
+                part = pairs[r * chunk : (r + 1) * chunk]
+                d, _ = await _round_trips("127.0.0.1", b_port, part, 5.0)
+                p, n = await _round_trips("127.0.0.1", p_port, part, 5.0)
+                direct += d
+                proxied += p
+                lost += n
+            proc.send_signal(signal.SIGINT)
+            out = (await asyncio.wait_for(proc.stdout.read(), 30)).decode()
+            await proc.wait()
+            server.close()
+            return {"direct": direct, "proxied": proxied, "lost": lost, "proxy_output": out}
+
+        return asyncio.run(run())
+
+
+# -------------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller runs (a smoke test)")
+    parser.add_argument("--messages", type=int, default=200_000)
+    parser.add_argument("--pycrate", type=int, default=2_000, help="messages pycrate decodes")
+    parser.add_argument("--round-trips", type=int, default=4_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    if args.quick:
+        args.messages, args.pycrate, args.round_trips, args.repeats = 20_000, 300, 400, 2
+
+    print(
+        f"herald guard benchmark: Python {platform.python_version()}, "
+        f"{platform.machine()}, {os.cpu_count()} CPUs (shared), GC enabled"
+    )
+    t = time.perf_counter()
+    corpus = big_capture(args.messages)
+    records = corpus.records()
+    print(
+        f"capture: {len(records)} messages from big_capture() "
+        f"(built in {time.perf_counter() - t:.1f} s)\n"
+    )
+
+    mix = verdict_mix(records, corpus.policy, corpus.pending)
+    print("verdicts on the capture: " + ", ".join(f"{k} {v}" for k, v in mix.most_common()))
+    print()
+
+    rates = throughput(records, corpus.policy, corpus.pending, args.repeats)
+    full = rates["decode + facts + engine"]
+    print(f"{'one core, whole capture':32s} {'msg/s':>10s} {'us/msg':>8s}")
+    for name, rate in rates.items():
+        print(f"{name:32s} {rate:10,.0f} {1e6 / rate:8.2f}")
+    print(f"goal: 50,000 msg/s for decode + engine -> {full / 50_000:.2f}x the goal\n")
+
+    step = max(1, len(records) // args.pycrate)
+    subset = records[::step][: args.pycrate]
+    ours, theirs, agree = against_pycrate(subset, corpus.policy, corpus.pending, args.repeats)
+    print(f"{'same ' + str(len(subset)) + ' messages':32s} {'msg/s':>10s} {'ratio':>8s}")
+    print(f"{'herald decode + facts + engine':32s} {ours:10,.0f} {ours / theirs:7.0f}x")
+    print(f"{'pycrate M3UA>SCCP>TCAP>MAP':32s} {theirs:10,.0f} {1:7.0f}x")
+    print(f"(operation codes agree on {agree} of {len(subset)} messages; goal: 100x)\n")
+
+    gc.collect()
+    lat = latency(records, POLICY_TOML, corpus.pending, args.round_trips)
+    direct, proxied = lat["direct"], lat["proxied"]
+    assert isinstance(direct, list) and isinstance(proxied, list)
+    print(
+        f"proxy on loopback TCP, {len(proxied)} SRI-SM round trips "
+        f"(request and answer both judged), lost {lat['lost']}"
+    )
+    print(f"{'round trip':32s} {'p50 us':>10s} {'p99 us':>10s} {'mean us':>10s}")
+    for name, xs in (("direct (A <-> B)", direct), ("through the proxy", proxied)):
+        print(
+            f"{name:32s} {_pct(xs, 50) * 1e6:10.0f} {_pct(xs, 99) * 1e6:10.0f} "
+            f"{statistics.fmean(xs) * 1e6:10.0f}"
+        )
+    print(
+        f"{'added by the proxy (2 hops)':32s} {(_pct(proxied, 50) - _pct(direct, 50)) * 1e6:10.0f}"
+        f" {(_pct(proxied, 99) - _pct(direct, 99)) * 1e6:10.0f}"
+    )
+    print("the proxy's own report (per message, last octet in -> forwarded):")
+    for line in str(lat["proxy_output"]).splitlines()[:4]:
+        if line.strip():
+            print("  " + line.strip())
+
+
+if __name__ == "__main__":
+    main()
