@@ -179,3 +179,21 @@ async def test_expire_unsent_ends_unclaimed_messages_past_their_validity(
     assert got[test.id].status is Status.ACCEPTED
     assert got[sent.id].status is Status.SENT  # expire_sent's business
     assert await store.expire_unsent(T0 + 20, 10) == 0
+
+
+async def test_a_parked_receipt_still_lets_the_message_pass_through_sent(
+    store: Store, make_message: MessageFactory
+) -> None:
+    """Receipt before submit_sm_resp: the message is sent (with its time) and then delivered."""
+    one, two = make_message(), make_message(segments=2)
+    await store.accept([one, two])
+    await store.apply_receipts([ReceiptUpdate("up1", "k1", Status.DELIVERED, T0 + 1),
+                                ReceiptUpdate("up1", "k2a", Status.DELIVERED, T0 + 1)])
+    await store.record_segments([SegmentRecord(one.id, 0, "up1", "K1", "k1", T0 + 2)])
+    got = await store.get_message(one.id)
+    assert (got.status, got.sent_at, got.done_at) == (Status.DELIVERED, T0 + 2, T0 + 1)
+    await store.record_segments([SegmentRecord(two.id, 0, "up1", "K2a", "k2a", T0 + 3)])
+    assert (await store.get_message(two.id)).status is Status.ACCEPTED  # one part of two
+    await store.record_segments([SegmentRecord(two.id, 1, "up1", "K2b", "k2b", T0 + 4)])
+    got = await store.get_message(two.id)
+    assert (got.status, got.sent_at) == (Status.SENT, T0 + 4)

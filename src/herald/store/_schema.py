@@ -247,6 +247,30 @@ CREATE TRIGGER inbound_events AFTER INSERT ON inbound BEGIN
 END;
 """
 
+# V2: a receipt parked before its segment made the message "delivered" without
+# ever being "sent" (no sent_at, no "sent" webhook): SQLite runs the triggers
+# of one statement newest first, so segments_unpark_insert ran before
+# segments_sent. The unpark trigger now applies the "sent" rule itself first,
+# whatever the order (the rule is idempotent: status < 2).
+_V2 = """
+DROP TRIGGER segments_unpark_insert;
+CREATE TRIGGER segments_unpark_insert AFTER INSERT ON segments
+WHEN EXISTS (SELECT 1 FROM parked_receipts
+             WHERE connector = NEW.connector AND upstream_key = NEW.upstream_key)
+BEGIN
+    UPDATE messages SET status = 2, sent_at = NEW.updated_at
+    WHERE seq = NEW.message_seq AND status < 2
+      AND segments <= (SELECT count(*) FROM segments WHERE message_seq = NEW.message_seq);
+    UPDATE segments SET (status, error_code, updated_at) = (
+        SELECT p.status, p.error_code, p.received_at FROM parked_receipts p
+        WHERE p.connector = NEW.connector AND p.upstream_key = NEW.upstream_key
+        ORDER BY p.id LIMIT 1)
+    WHERE message_seq = NEW.message_seq AND idx = NEW.idx AND status < 10;
+    DELETE FROM parked_receipts
+    WHERE connector = NEW.connector AND upstream_key = NEW.upstream_key;
+END;
+"""
+
 #: Applied in order; the database's ``user_version`` counts those applied.
-MIGRATIONS: tuple[str, ...] = (_V1,)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 SCHEMA_VERSION = len(MIGRATIONS)
