@@ -1,0 +1,421 @@
+"""One upstream connector: its binds, its token bucket, its queue and its pump (private).
+
+Theory of operation
+-------------------
+A connector owns ``binds`` :class:`~herald.net.SmppClient` sessions (each
+reconnects on its own, with backoff) and **one pump task**. The dispatcher
+puts parts in its queue (``enqueue``); the pump sends them, in order, as
+fast as three limits allow:
+
+1. the connector's **token bucket** (``tps``, shared by every bind: one pump,
+   one bucket, so the rate holds however many binds there are);
+2. a bound session with **window room** (the least loaded one is picked);
+3. a **pause** after ESME_RTHROTTLED / ESME_RMSGQFUL (short, doubling while the
+   upstream keeps throttling, reset by the next accepted submit).
+
+Sending is ``conn.send(pdu)`` plus a done-callback on the response future:
+no task per message. The callback classifies the answer
+(:func:`herald.dispatch._errors.classify`); a throttled part waits its own
+backoff in the connector's ``delayed`` heap (the rest of the queue keeps
+flowing after the brief pause); everything else goes to the dispatcher's
+``part_done``, which owns what a job does next.
+
+When the connector has no bound session for ``down_grace`` seconds while it
+holds work, it hands every queued job back to the dispatcher
+(``connector_down``), which tries the route's next connector or returns the
+message to the store. Entries of jobs that moved on are recognised by their
+generation (``Job.gen``) and dropped when they reach the front.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import random
+import ssl
+from collections import deque
+from collections.abc import Callable
+from functools import partial
+from math import ceil
+from typing import Final, Protocol
+
+from herald.config import ConnectorConfig
+from herald.dispatch._errors import Outcome, classify
+from herald.dispatch._job import Failing, Job
+from herald.dispatch._pace import Backoff, TokenBucket
+from herald.dispatch._plan import Upstream
+from herald.dispatch._settings import DispatchSettings
+from herald.metrics import Metrics
+from herald.net import ClientHandler, ClientSettings, SmppClient, SmppConnection, SmppNetError
+from herald.smpp.errors import SmppError
+from herald.smpp.message_id import IdPolicy
+from herald.smpp.pdus import (
+    BindReceiver,
+    BindRequest,
+    BindTransceiver,
+    BindTransmitter,
+    Request,
+    Response,
+)
+from herald.smpp.session import SessionConfig
+from herald.smpp.states import Role
+from herald.text import SmscDefault
+
+__all__ = ["Connector", "ConnectorOwner"]
+
+log = logging.getLogger("herald.dispatch")
+
+#: Sends in one pump pass before it yields to the event loop, so a connector
+#: with a deep queue and a generous TPS cannot starve receipts and other pumps.
+SENDS_PER_PASS: Final = 64
+#: A queue entry: the job, its generation when queued, the part index.
+Item = tuple[Job, int, int]
+
+
+class ConnectorOwner(Protocol):
+    """What a connector reports to the dispatcher (all called on the event loop)."""
+
+    def part_done(self, connector: Connector, job: Job, gen: int, index: int,
+                  outcome: Outcome, status: int | None, message_id: str) -> None: ...
+
+    def part_expired(self, connector: Connector, job: Job, gen: int) -> None: ...
+
+    def connector_down(self, connector: Connector, jobs: list[Job]) -> None: ...
+
+    def room(self) -> None: ...
+
+    def on_upstream_request(
+        self, connector: Connector, conn: SmppConnection, request: Request
+    ) -> None: ...
+
+
+def _bind_pdu(config: ConnectorConfig, kind: str) -> BindRequest:
+    classes: dict[str, type[BindRequest]] = {
+        "transmitter": BindTransmitter, "receiver": BindReceiver, "transceiver": BindTransceiver,
+    }
+    return classes[kind](system_id=config.system_id, password=config.password,
+                         system_type=config.system_type)
+
+
+def _ssl_context(config: ConnectorConfig) -> ssl.SSLContext | None:
+    if not config.tls:
+        return None
+    context = ssl.create_default_context()
+    if not config.tls_verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class Connector(ClientHandler):
+    """See the module docstring. Built by the dispatcher; ``start`` / ``stop``."""
+
+    def __init__(
+        self,
+        config: ConnectorConfig,
+        owner: ConnectorOwner,
+        metrics: Metrics,
+        settings: DispatchSettings,
+        clock: Callable[[], float],
+    ) -> None:
+        self.name = config.name
+        self.config = config
+        self.upstream = Upstream(config.smsc_default, config.concatenation,
+                                 config.source_ton, config.source_npi)
+        self._owner = owner
+        self._settings = settings
+        self._clock = clock
+        self._metrics = metrics
+        self._outcomes = {o: metrics.submitted.labels(config.name, o.value) for o in Outcome}
+        self._timeouts = metrics.submitted.labels(config.name, "no_response")
+        self._bind_gauge = metrics.binds.labels("upstream", config.name)
+        # Queue bound: about queue_seconds of TPS, never less than two windows a bind.
+        self.capacity = max(ceil(config.tps * settings.queue_seconds),
+                            2 * config.binds * config.window)
+        self.clients: list[SmppClient] = []
+        self.senders: list[SmppClient] = []  # the binds that may submit
+        kinds = [config.bind_type] * config.binds
+        if config.bind_type == "transmitter":
+            kinds.append("receiver")  # receipts and MO need a receiving bind
+        context = _ssl_context(config)
+        session = SessionConfig(
+            role=Role.ESME, window=config.window, response_timeout=config.response_timeout,
+            enquire_link_interval=config.enquire_link_interval,
+            inactivity_timeout=4 * config.enquire_link_interval,
+        )
+        for n, kind in enumerate(kinds):
+            client = SmppClient(
+                ClientSettings(
+                    config.host, config.port, _bind_pdu(config, kind), ssl=context,
+                    server_hostname=config.host if context else None, session=session,
+                    reconnect_min=config.reconnect_min, reconnect_max=config.reconnect_max,
+                    name=f"{config.name}-{n}",
+                ),
+                self,
+            )
+            self.clients.append(client)
+            if kind != "receiver":
+                self.senders.append(client)
+        self._ready: deque[Item] = deque()
+        self._delayed: list[tuple[float, int, Item]] = []
+        self._delay_seq = 0
+        self.inflight = 0
+        self._bound = 0
+        self._bucket: TokenBucket | None = None
+        self._pause = Backoff(settings.throttle_pause_initial, settings.throttle_pause_max)
+        self._paused_until = 0.0
+        self.down_since = 0.0
+        self._reference = random.randrange(0x10000)
+        self._waiter: asyncio.Future[None] | None = None
+        self._pump_task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._drained: asyncio.Event | None = None
+
+    # ------------------------------------------------------------------ control
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._bucket = TokenBucket(self.config.tps, loop.time())
+        self.down_since = loop.time()
+        for client in self.clients:
+            await client.start()
+        self._pump_task = asyncio.create_task(self._pump(), name=f"dispatch-{self.name}")
+
+    async def stop_sending(self, timeout: float) -> None:
+        """Stop the pump; wait (bounded) for the answers to parts in flight."""
+        self._closing = True
+        self._poke()
+        if self._pump_task is not None:
+            await self._pump_task
+            self._pump_task = None
+        if self.inflight:
+            self._drained = asyncio.Event()
+            try:
+                await asyncio.wait_for(self._drained.wait(), timeout)
+            except TimeoutError:
+                log.warning("%s: %d submits unanswered at stop", self.name, self.inflight)
+
+    async def close(self, timeout: float) -> None:
+        """Unbind every session (bounded) and stop reconnecting."""
+        await asyncio.gather(*(c.stop(timeout) for c in self.clients), return_exceptions=True)
+        self._bind_gauge.set(0)
+
+    # ------------------------------------------------------------------- state
+
+    @property
+    def policy(self) -> IdPolicy:
+        """How this upstream's receipt ids relate to its submit_sm_resp ids."""
+        return self.config.receipt_id_policy
+
+    @property
+    def smsc_default(self) -> SmscDefault:
+        """What data_coding 0 means on this upstream."""
+        return self.config.smsc_default
+
+    @property
+    def bound(self) -> int:
+        """Bound sessions that may submit."""
+        return self._bound
+
+    def accepting(self, now: float) -> bool:
+        """Whether to give this connector work: bound, or down for less than the grace."""
+        return self._bound > 0 or now - self.down_since < self._settings.down_grace
+
+    @property
+    def load(self) -> int:
+        return len(self._ready) + len(self._delayed) + self.inflight
+
+    def room(self) -> int:
+        return self.capacity - self.load
+
+    def next_reference(self) -> int:
+        """A concatenation reference (16 bits; UDH8 uses its low octet)."""
+        self._reference = (self._reference + 1) & 0xFFFF
+        return self._reference
+
+    def enqueue(self, job: Job) -> None:
+        gen = job.gen
+        self._ready.extend((job, gen, i) for i in range(len(job.pdus)))
+        self._poke()
+
+    def retry_later(self, job: Job, gen: int, index: int, delay: float) -> None:
+        loop_now = asyncio.get_running_loop().time()
+        self._delay_seq += 1
+        heapq.heappush(self._delayed, (loop_now + delay, self._delay_seq, (job, gen, index)))
+        self._poke()
+
+    # ------------------------------------------------------------- ClientHandler
+
+    def on_bound(self, client: SmppClient, conn: SmppConnection) -> None:
+        if client in self.senders:
+            self._bound += 1
+            self._bind_gauge.set(self._bound)
+            log.info("%s: bound (%d of %d)", client.settings.name, self._bound, len(self.senders))
+        self._poke()
+
+    def on_unbound(self, client: SmppClient, conn: SmppConnection) -> None:
+        if client in self.senders and self._bound > 0:
+            self._bound -= 1
+            self._bind_gauge.set(self._bound)
+            if self._bound == 0:
+                self.down_since = asyncio.get_running_loop().time()
+            log.info("%s: unbound (%d of %d left)", client.settings.name, self._bound,
+                     len(self.senders))
+        self._poke()
+
+    def on_request(self, client: SmppClient, conn: SmppConnection, request: Request) -> None:
+        self._owner.on_upstream_request(self, conn, request)
+
+    # -------------------------------------------------------------------- pump
+
+    def _poke(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _sleep(self, until: float | None) -> None:
+        """Wait until ``until`` (loop time) or a poke, whichever comes first."""
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        handle = None if until is None else loop.call_at(until, self._poke)
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+            if handle is not None:
+                handle.cancel()
+
+    def _front(self, now: float) -> Item | None:
+        """The next live entry, with due retries moved to the front; stale ones dropped."""
+        delayed, ready = self._delayed, self._ready
+        while delayed and delayed[0][0] <= now:  # bounded by the heap's size
+            ready.appendleft(heapq.heappop(delayed)[2])
+        while ready:  # bounded by the queue's size
+            item = ready[0]
+            job = item[0]
+            if job.gen == item[1] and job.failing is None:
+                return item
+            ready.popleft()
+        return None
+
+    def _pick(self) -> SmppClient | None:
+        best, room = None, 0
+        for client in self.senders:
+            r = client.window_room
+            if r > room:
+                best, room = client, r
+        return best
+
+    async def _pump(self) -> None:
+        loop = asyncio.get_running_loop()
+        bucket = self._bucket
+        assert bucket is not None
+        sent = 0
+        while not self._closing:
+            now = loop.time()
+            item = self._front(now)
+            if item is None:
+                self._maybe_room()
+                await self._sleep(self._delayed[0][0] if self._delayed else None)
+                continue
+            if now < self._paused_until:
+                await self._sleep(self._paused_until)
+                continue
+            client = self._pick()
+            if client is None:
+                if self._bound == 0:
+                    give_up = self.down_since + self._settings.down_grace
+                    if now >= give_up:
+                        self._hand_on()
+                        continue
+                    await self._sleep(give_up)
+                else:
+                    await self._sleep(None)  # a response frees window room
+                continue
+            wait = bucket.take(now)
+            if wait > 0:
+                await self._sleep(now + wait)
+                continue
+            self._ready.popleft()
+            self._send(client, item)
+            sent += 1
+            if sent >= SENDS_PER_PASS:
+                sent = 0
+                await asyncio.sleep(0)
+
+    def _send(self, client: SmppClient, item: Item) -> None:
+        job, gen, index = item
+        if index == 0 and job.message.expires_at <= self._clock():
+            self._owner.part_expired(self, job, gen)
+            return
+        conn = client.conn
+        try:
+            assert conn is not None
+            future = conn.send(job.pdus[index])
+        except (SmppNetError, SmppError, AssertionError) as exc:
+            # The session closed or its window filled between _pick and now:
+            # nothing was sent; the entry goes back to the front.
+            log.debug("%s: send refused (%s)", self.name, exc)
+            self._ready.appendleft(item)
+            return
+        job.inflight += 1
+        self.inflight += 1
+        if not job.sent:
+            job.sent = True
+            self._metrics.latency.observe(max(0.0, self._clock() - job.message.accepted_at))
+        future.add_done_callback(partial(self._answered, job, gen, index))
+
+    def _answered(self, job: Job, gen: int, index: int, future: asyncio.Future[Response]) -> None:
+        self.inflight -= 1
+        job.inflight -= 1
+        status: int | None = None
+        message_id = ""
+        if future.cancelled():
+            outcome = Outcome.TRANSIENT
+        elif future.exception() is not None:
+            outcome = Outcome.TRANSIENT  # timeout or lost session: the outcome is unknown
+            self._timeouts.inc()
+        else:
+            response = future.result()
+            status = response.command_status
+            outcome = classify(status)
+            message_id = getattr(response, "message_id", "")
+        self._outcomes[outcome].inc()
+        if outcome is Outcome.THROTTLED:
+            now = asyncio.get_running_loop().time()
+            self._paused_until = max(self._paused_until, now + self._pause.next())
+            if job.gen == gen and job.failing is None:
+                job.throttles += 1
+                s = self._settings
+                delay = Backoff.delay(job.throttles, s.throttle_retry_initial,
+                                      s.throttle_retry_max)
+                self.retry_later(job, gen, index, delay)
+            else:
+                self._owner.part_done(self, job, gen, index, outcome, status, message_id)
+        else:
+            if outcome is Outcome.OK:
+                self._pause.reset()
+            self._owner.part_done(self, job, gen, index, outcome, status, message_id)
+        if self._drained is not None and self.inflight == 0:
+            self._drained.set()
+        self._poke()
+
+    def _maybe_room(self) -> None:
+        if self.load < self.capacity // 2:
+            self._owner.room()
+
+    def _hand_on(self) -> None:
+        """No bind for down_grace: give every queued job back to the dispatcher."""
+        jobs: dict[int, Job] = {}
+        for job, gen, _ in (*self._ready, *(entry[2] for entry in self._delayed)):
+            if job.gen == gen and job.failing is None:
+                jobs[id(job)] = job
+        self._ready.clear()
+        self._delayed.clear()
+        if jobs:
+            log.warning("%s: no bound session for %.1f s; %d messages handed on", self.name,
+                        self._settings.down_grace, len(jobs))
+            for job in jobs.values():
+                job.failing = Failing.DOWN
+            self._owner.connector_down(self, list(jobs.values()))

@@ -1,0 +1,460 @@
+"""The dispatcher: claims messages from the store and drives them to a final upstream answer.
+
+Theory of operation
+-------------------
+The store is the queue. One **claim loop** asks it for as many ready messages
+as the connectors that can take work have room for (about a second of each
+one's TPS, see ``DispatchSettings.queue_seconds``), routes each
+(:class:`~herald.routing.RouteTable`) and gives it, as a :class:`Job`, to
+the first connector of its route that is up and can carry the body. It
+sleeps ``poll_interval`` when there is nothing to do, unless :meth:`wake` is
+called (intake calls it after each commit) or a connector drains.
+
+A job's parts go through its connector's pump (``_connector``). Answers come
+back through :meth:`part_done`:
+
+- ESME_ROK: the segment is recorded (batched ``Store.record_segments``); the
+  store marks the message ``sent`` when all its segments are.
+- transient (timeout, lost session, ESME_RSYSERR, unknown codes): the part is
+  retried on the same connector after a backoff, ``retries_per_connector``
+  times, then the job moves to the route's next connector.
+- permanent (ESME_RINVDSTADR, …): the job moves to the next connector; with
+  none left it ends ``rejected`` with the code. If some of its parts were
+  already accepted it ends there (a message cannot be half-recalled).
+- throttling never reaches the dispatcher: the connector pauses and resends.
+
+A job that leaves a connector does so once its parts in flight are answered
+(``Job.failing`` marks the decision, ``_resolve`` takes it). When no
+connector of the route can take a job now (all down, or all failed it
+transiently), the message goes back to the store (``reschedule``) with a
+backoff that grows with its claim count; connectors being down never fail a
+message: its validity ends it (``expired``).
+
+Leases: a claim leases the message for ``lease`` seconds; the **lease keeper**
+extends the leases of every job still held, so a message is never claimed
+twice by a live herald, and a crashed herald's messages come back within one
+lease. All store writes from callbacks are batched (``_tasks.Batcher``); the
+only per-message awaits are in those batchers' single tasks.
+
+**Housekeeping** (every ``housekeeping_interval``): ``expire_unsent`` (validity
+ended while nothing could claim them), ``expire_sent`` (``sent`` and no receipt
+``receipt_grace`` after the validity ended), MO reassembly timeouts, and
+``purge`` every ``purge_interval``.
+
+``stop()``: stop claiming, stop the pumps and wait (bounded) for answers in
+flight, hand every message still held back to the store (claimable at
+once), write what is batched, unbind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from functools import partial
+from typing import Final
+
+from herald.config import HeraldConfig
+from herald.dispatch._connector import Connector
+from herald.dispatch._errors import ErrorCode, Outcome
+from herald.dispatch._inbox import Inbox
+from herald.dispatch._job import Failing, Job
+from herald.dispatch._pace import Backoff
+from herald.dispatch._plan import Unsendable, build_submits
+from herald.dispatch._settings import DispatchSettings
+from herald.dispatch._tasks import Batcher, Signal, retry_store
+from herald.ids import IdGenerator, SortableIdGenerator
+from herald.metrics import Metrics
+from herald.net import SmppConnection
+from herald.routing import InboundTable, InvalidNumber, NoRoute, RouteTable
+from herald.smpp.message_id import submit_id_keys
+from herald.smpp.pdus import Request
+from herald.store import (
+    Message,
+    Reschedule,
+    SegmentRecord,
+    Status,
+    StatusUpdate,
+    Store,
+    StoreError,
+)
+
+__all__ = ["Dispatcher"]
+
+log = logging.getLogger("herald.dispatch")
+
+#: ``expire_unsent`` / ``expire_sent`` rows per call, and calls per housekeeping
+#: round: a backlog larger than this expires over several rounds.
+EXPIRE_BATCH: Final = 5000
+EXPIRE_ROUNDS: Final = 10
+#: A connector's queue may overshoot its capacity by this factor (a claim is
+#: sized on the sum of the connectors' room, not on each one's) before new
+#: jobs for it go back to the store.
+QUEUE_OVERSHOOT: Final = 2
+
+
+class Dispatcher:
+    """Dispatch for one herald process. ``await start()``; ``wake()``; ``await stop()``.
+
+    ``clock`` returns epoch seconds (store timestamps, validity); pacing and
+    timers use the event loop's monotonic clock. Raises ``ValueError`` at
+    construction for a route or inbound rule the tables refuse.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        config: HeraldConfig,
+        metrics: Metrics,
+        clock: Callable[[], float],
+        *,
+        settings: DispatchSettings | None = None,
+        ids: IdGenerator | None = None,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._metrics = metrics
+        self.settings = s = settings or DispatchSettings()
+        self._routes = RouteTable(config.routes)
+        self.connectors: dict[str, Connector] = {
+            c.name: Connector(c, self, metrics, s, clock) for c in config.connectors
+        }
+        missing = self._routes.connectors - set(self.connectors)
+        if missing:
+            raise ValueError(f"routes name unknown connectors: {sorted(missing)}")
+        self.inbox = Inbox(store, InboundTable(config.inbound), metrics, clock,
+                           ids or SortableIdGenerator())
+        self._jobs: dict[str, Job] = {}
+        self._segments: Batcher[SegmentRecord] = Batcher("segments", self._write_segments)
+        self._finals: Batcher[StatusUpdate] = Batcher("finals", self._write_finals)
+        self._handbacks: Batcher[Reschedule] = Batcher("handbacks", self._write_handbacks)
+        self._resizes: Batcher[tuple[Job, int, Connector]] = Batcher(
+            "resizes", self._write_resizes)
+        self._batchers = (self._resizes, self._segments, self._finals, self._handbacks)
+        self._final_counters = {st: metrics.final.labels(st.label) for st in Status if st.final}
+        self._claim_signal = Signal()
+        self._stopping = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self.claimed = 0  # messages claimed since start (for tests and benchmarks)
+
+    # ------------------------------------------------------------------ control
+
+    async def start(self) -> None:
+        """Bind every connector (in the background) and start claiming."""
+        await self.inbox.start()
+        for batcher in self._batchers:
+            batcher.start()
+        for connector in self.connectors.values():
+            await connector.start()
+        self._tasks = [
+            asyncio.create_task(self._claim_loop(), name="dispatch-claim"),
+            asyncio.create_task(self._keep_leases(), name="dispatch-leases"),
+            asyncio.create_task(self._housekeeping(), name="dispatch-housekeeping"),
+        ]
+
+    def wake(self) -> None:
+        """New messages were committed: claim now rather than at the next poll."""
+        self._claim_signal.set()
+
+    def room(self) -> None:
+        """A connector drained (ConnectorOwner)."""
+        self._claim_signal.set()
+
+    async def stop(self) -> None:
+        """Graceful stop; see the module docstring. Bounded by ``stop_timeout`` per stage."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self._claim_signal.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        timeout = self.settings.stop_timeout
+        await asyncio.gather(*(c.stop_sending(timeout) for c in self.connectors.values()))
+        await self._resizes.close()
+        now = self._clock()
+        for job in list(self._jobs.values()):
+            self._handback(job, now)
+        for batcher in self._batchers[1:]:
+            await batcher.close()
+        await asyncio.gather(*(c.close(timeout) for c in self.connectors.values()))
+        await self.inbox.close()
+
+    @property
+    def held(self) -> int:
+        """Messages held in memory now (claimed, not yet finished or handed back)."""
+        return len(self._jobs)
+
+    # ------------------------------------------------------------- claim loop
+
+    async def _claim_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        s = self.settings
+        while not self._stopping:
+            now = loop.time()
+            room = sum(max(0, c.room()) for c in self.connectors.values() if c.accepting(now))
+            limit = min(room, s.max_claim)
+            if limit <= 0:
+                await self._claim_signal.wait(s.poll_interval)
+                continue
+            try:
+                claimed = await self._store.claim(limit, self._clock(), s.lease)
+            except StoreError as exc:
+                log.warning("claim failed (%s); retrying", exc)
+                await self._claim_signal.wait(s.poll_interval)
+                continue
+            self.claimed += len(claimed)
+            lease_until = self._clock() + s.lease
+            for message in claimed:
+                self._admit(message, lease_until)
+            if len(claimed) < limit:
+                await self._claim_signal.wait(s.poll_interval)
+
+    def _admit(self, message: Message, lease_until: float) -> None:
+        try:
+            route = self._routes.lookup(message.to)
+        except NoRoute:
+            self._end(message, Status.FAILED, ErrorCode.NO_ROUTE, permanent=True)
+            return
+        except InvalidNumber:
+            self._end(message, Status.FAILED, ErrorCode.INVALID_DESTINATION, permanent=True)
+            return
+        job = Job(message, route, lease_until)
+        self._jobs[message.id] = job
+        self._assign(job, 0)
+
+    def _assign(self, job: Job, start: int) -> None:
+        """Give ``job`` to the first usable connector of its route from ``start``."""
+        now = asyncio.get_running_loop().time()
+        for pos in range(start, len(job.route)):
+            connector = self.connectors[job.route[pos]]
+            if not connector.accepting(now):
+                job.down_seen = True
+                continue
+            try:
+                pdus = build_submits(job.message, connector.upstream,
+                                     reference=connector.next_reference())
+            except Unsendable as exc:
+                job.unsendable = True
+                log.info("message %s cannot go via %s: %s", job.id, connector.name, exc)
+                continue
+            if connector.load >= QUEUE_OVERSHOOT * connector.capacity:
+                self._handback(job, self._clock() + self.settings.handback_initial)
+                return
+            job.pos = pos
+            job.connector = connector.name
+            gen = job.reset_parts(pdus)
+            if len(pdus) != job.segments:
+                self._resizes.add((job, gen, connector))
+            else:
+                connector.enqueue(job)
+            return
+        self._exhausted(job)
+
+    def _exhausted(self, job: Job) -> None:
+        """No connector of the route (from where the job was) can take it now."""
+        s = self.settings
+        now = self._clock()
+        if job.down_seen:
+            self._handback(job, now + self._handback_delay(job))
+        elif job.permanent_status is not None:
+            self._finish(job, Status.REJECTED, job.permanent_status, permanent=True)
+        elif job.unsendable:
+            self._finish(job, Status.FAILED, ErrorCode.UNSENDABLE, permanent=True)
+        elif job.message.attempt >= s.max_transient_claims:
+            self._finish(job, Status.FAILED, job.last_status or ErrorCode.NO_RESPONSE,
+                         permanent=False)
+        else:
+            self._handback(job, now + self._handback_delay(job))
+
+    def _handback_delay(self, job: Job) -> float:
+        s = self.settings
+        return Backoff.delay(job.message.attempt, s.handback_initial, s.handback_max)
+
+    # ------------------------------------------------------- ConnectorOwner
+
+    def part_done(self, connector: Connector, job: Job, gen: int, index: int,
+                  outcome: Outcome, status: int | None, message_id: str) -> None:
+        if job.gen != gen:
+            return  # the job moved on (or left); this answer is about an old assignment
+        if status:
+            job.last_status = status
+        s = self.settings
+        if outcome is Outcome.OK:
+            self._record(connector, job, index, message_id)
+            job.accepted += 1
+            if job.failing is None:
+                if job.accepted == len(job.pdus):
+                    self._done(job)
+                return
+        elif outcome is Outcome.PERMANENT:
+            job.permanent_status = status
+            job.failing = Failing.PERMANENT
+        elif job.failing is None:  # transient (or throttled after the job started failing)
+            job.retries += 1
+            if job.retries <= s.retries_per_connector:
+                delay = Backoff.delay(job.retries, s.retry_initial, s.retry_max)
+                connector.retry_later(job, gen, index, delay)
+                return
+            job.failing = Failing.TRANSIENT
+        if job.inflight == 0:
+            self._resolve(job)
+
+    def part_expired(self, connector: Connector, job: Job, gen: int) -> None:
+        if job.gen == gen:
+            job.failing = Failing.EXPIRED
+            if job.inflight == 0:
+                self._resolve(job)
+
+    def connector_down(self, connector: Connector, jobs: list[Job]) -> None:
+        for job in jobs:
+            if job.inflight == 0:
+                self._resolve(job)
+
+    def on_upstream_request(
+        self, connector: Connector, conn: SmppConnection, request: Request
+    ) -> None:
+        self.inbox.handle(connector, conn, request)
+
+    # ------------------------------------------------------------ decisions
+
+    def _resolve(self, job: Job) -> None:
+        """The job's parts in flight are all answered: act on ``job.failing``."""
+        failing = job.failing
+        if failing is Failing.EXPIRED:
+            self._finish(job, Status.EXPIRED, None, permanent=False)
+        elif failing is Failing.PERMANENT and job.accepted > 0:
+            self._finish(job, Status.REJECTED, job.permanent_status, permanent=True)
+        else:
+            if failing is Failing.DOWN:
+                job.down_seen = True
+            self._assign(job, job.pos + 1)
+
+    def _record(self, connector: Connector, job: Job, index: int, message_id: str) -> None:
+        if not message_id:
+            # ESME_ROK without an id: nothing a receipt could name. Record a key
+            # no receipt can match, so the message is still "sent" (and expires).
+            log.warning("%s: submit_sm_resp without message_id for %s", connector.name, job.id)
+            message_id = f"-{job.id}.{index}"
+        key = submit_id_keys(message_id, connector.policy)[0]
+        self._segments.add(SegmentRecord(job.id, index, connector.name, message_id, key,
+                                         self._clock()))
+
+    def _done(self, job: Job) -> None:
+        """Every part accepted: the store marks it sent; dispatch lets go."""
+        self._jobs.pop(job.id, None)
+        job.retire()
+
+    def _finish(self, job: Job, status: Status, code: int | None, *, permanent: bool) -> None:
+        self._jobs.pop(job.id, None)
+        job.retire()
+        self._end(job.message, status, code, permanent=permanent)
+
+    def _end(self, message: Message, status: Status, code: int | None, *,
+             permanent: bool) -> None:
+        self._final_counters[status].inc()
+        error = None if code is None else int(code)
+        self._finals.add(StatusUpdate(message.id, status, self._clock(), error, permanent))
+
+    def _handback(self, job: Job, ready_at: float) -> None:
+        self._jobs.pop(job.id, None)
+        job.retire()
+        self._handbacks.add(Reschedule(job.id, job.message.attempt, ready_at))
+
+    # --------------------------------------------------------- batched writes
+
+    async def _write_segments(self, batch: list[SegmentRecord]) -> None:
+        try:
+            await retry_store("record segments", partial(self._store.record_segments, batch))
+        except StoreError as exc:
+            # The upstream has these parts; without the record their receipts
+            # park and the messages end "expired". Nothing better is possible.
+            log.error("%d segment records lost: %s", len(batch), exc)
+
+    async def _write_finals(self, batch: list[StatusUpdate]) -> None:
+        try:
+            await retry_store("final statuses", partial(self._store.update_statuses, batch))
+        except StoreError as exc:
+            log.error("%d final statuses not written (they will be retried by claim): %s",
+                      len(batch), exc)
+
+    async def _write_handbacks(self, batch: list[Reschedule]) -> None:
+        try:
+            await retry_store("hand back", partial(self._store.reschedule_many, batch))
+        except StoreError as exc:
+            log.error("%d hand-backs not written (their leases will lapse): %s",
+                      len(batch), exc)
+
+    async def _write_resizes(self, batch: list[tuple[Job, int, Connector]]) -> None:
+        results = await asyncio.gather(
+            *(self._store.set_segments(job.id, job.message.attempt, len(job.pdus))
+              for job, _, _ in batch),
+            return_exceptions=True,
+        )
+        for (job, gen, connector), result in zip(batch, results, strict=True):
+            if job.gen != gen:
+                continue
+            if result is True:
+                job.segments = len(job.pdus)
+                connector.enqueue(job)
+            elif result is False:  # the claim is not ours any more
+                self._jobs.pop(job.id, None)
+                job.retire()
+            else:
+                log.warning("re-split of %s not written (%s)", job.id, result)
+                self._handback(job, self._clock() + self.settings.handback_initial)
+
+    # ------------------------------------------------------ leases, housekeeping
+
+    async def _keep_leases(self) -> None:
+        s = self.settings
+        while not self._stopping:
+            await asyncio.sleep(s.lease / 4)  # stop() cancels this task
+            now = self._clock()
+            horizon = now + s.lease / 2
+            due = [job for job in self._jobs.values() if job.lease_until < horizon]
+            for job in due:
+                job.lease_until = now + s.lease
+            if due:
+                items = [Reschedule(j.id, j.message.attempt, j.lease_until) for j in due]
+                try:
+                    await retry_store("extend leases", partial(self._store.reschedule_many, items))
+                except StoreError as exc:
+                    log.error("leases of %d messages not extended: %s", len(items), exc)
+
+    async def _housekeeping(self) -> None:
+        s = self.settings
+        loop = asyncio.get_running_loop()
+        next_purge = self._clock() + s.purge_interval
+        while not self._stopping:
+            await asyncio.sleep(s.housekeeping_interval)  # stop() cancels this task
+            now = self._clock()
+            try:
+                await self._expire(now)
+                if now >= next_purge:
+                    next_purge = now + s.purge_interval
+                    purged = await self._store.purge(
+                        now, parked_before=now - s.parked_ttl, dead_before=now - s.dead_ttl)
+                    if purged:
+                        log.info("purged %d rows", purged)
+            except StoreError as exc:
+                log.warning("housekeeping: %s", exc)
+            self.inbox.housekeeping(loop.time())
+
+    async def _expire(self, now: float) -> None:
+        for _ in range(EXPIRE_ROUNDS):
+            n = await self._store.expire_unsent(now, EXPIRE_BATCH)
+            if n:
+                self._final_counters[Status.EXPIRED].inc(n)
+            if n < EXPIRE_BATCH:
+                break
+        cutoff = now - self.settings.receipt_grace
+        for _ in range(EXPIRE_ROUNDS):
+            n = await self._store.expire_sent(cutoff, now, EXPIRE_BATCH)
+            if n:
+                self._final_counters[Status.EXPIRED].inc(n)
+            if n < EXPIRE_BATCH:
+                break

@@ -1,0 +1,365 @@
+"""What upstreams send us: delivery receipts and mobile-originated messages (private).
+
+Theory of operation
+-------------------
+Every deliver_sm / data_sm from an upstream arrives through its connector's
+:meth:`Inbox.handle`, on the event loop, and is answered **only after the
+store has committed what it carried**: a crash before the commit leaves the
+PDU unanswered, and the SMSC sends it again (SMPP 3.4 §4.6.1: it keeps a
+deliver_sm until it is acknowledged). Both kinds go through a
+:class:`~herald.dispatch._tasks.Batcher`, so a burst of receipts is one store
+write followed by all their responses.
+
+Receipts (esm_class message type 0x04 / 0x10, or a receipted_message_id
+TLV): :func:`~herald.smpp.receipts.receipt_of` reads the TLVs first and the
+text second; the id becomes the connector's keys
+(:func:`~herald.smpp.message_id.receipt_id_keys`) and the state a
+:class:`~herald.store.Status`. Non-final states (ENROUTE, ACCEPTD) are
+answered at once and change nothing. A receipt the store cannot place yet
+(it beat the submit_sm_resp) is parked by the store itself. An unreadable
+receipt is answered ESME_ROK and counted: sending it again would not help.
+
+MO messages: the destination number picks the account (``[[inbound]]``
+rules); the body is decoded per the connector's ``data_coding_0`` and stored
+with herald's own data_coding (0 = GSM 7-bit), so what reaches the customer
+means the same on every upstream. Concatenated MO (UDH or SAR) is reassembled
+in memory: parts before the last are acknowledged when they arrive, so a
+crash while a long MO is incomplete loses its parts (the SMSC will not
+resend them). A number no rule covers is answered ESME_ROK, counted and
+logged without the number (the red line: no subscriber data in logs).
+
+Temporary failures (store busy, an account named in the config that does
+not exist yet, the reassembly buffer full) are answered ESME_RX_T_APPN, so
+the SMSC retries later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from typing import Final, Protocol
+
+from herald.dispatch._tasks import Batcher
+from herald.ids import IdGenerator
+from herald.metrics import Metrics
+from herald.net import SmppConnection
+from herald.routing import InboundTable, RoutingError
+from herald.smpp.constants import CommandStatus, MessageState
+from herald.smpp.errors import InvalidTlvValue, ReceiptError
+from herald.smpp.message_id import IdPolicy, receipt_id_keys
+from herald.smpp.pdus import DataSm, DeliverSm, Request
+from herald.smpp.receipts import Receipt, is_receipt, receipt_of
+from herald.smpp.tlv import (
+    MESSAGE_PAYLOAD,
+    SAR_MSG_REF_NUM,
+    SAR_SEGMENT_SEQNUM,
+    SAR_TOTAL_SEGMENTS,
+)
+from herald.store import (
+    InboundMessage,
+    InvalidRecord,
+    ReceiptUpdate,
+    Status,
+    Store,
+    StoreError,
+    UnknownAccount,
+)
+from herald.text import (
+    Concat,
+    DecodeError,
+    Encoding,
+    Reassembler,
+    ReassemblyError,
+    ReassemblyFull,
+    SmscDefault,
+    TextError,
+    data_coding_for,
+    read_message,
+)
+
+__all__ = ["RECEIPT_STATUS", "Inbox", "receipt_error_code", "receipt_updates"]
+
+log = logging.getLogger("herald.dispatch")
+S = CommandStatus
+M = MessageState
+
+#: SMPP 3.4 §5.2.28 message_state -> the message status it means. ENROUTE and
+#: ACCEPTED are not final: they are answered and change nothing.
+RECEIPT_STATUS: Final[dict[MessageState, Status]] = {
+    M.DELIVERED: Status.DELIVERED,
+    M.EXPIRED: Status.EXPIRED,
+    M.DELETED: Status.UNDELIVERED,
+    M.UNDELIVERABLE: Status.UNDELIVERED,
+    M.UNKNOWN: Status.UNDELIVERED,
+    M.REJECTED: Status.REJECTED,
+}
+#: SMPP 3.4 §4.4.2: a message id is at most 65 octets; a longer key is no id.
+_MAX_KEY: Final = 65
+#: An ``err:`` value longer than this is not a number we keep.
+_MAX_ERR_DIGITS: Final = 9
+#: Seconds between attempts to find an account the [[inbound]] rules name.
+_ACCOUNT_RETRY: Final = 5.0
+
+
+class InboxConnector(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def policy(self) -> IdPolicy: ...
+    @property
+    def smsc_default(self) -> SmscDefault: ...
+
+
+def receipt_error_code(receipt: Receipt) -> int | None:
+    """The error a receipt reports: the network_error_code TLV's, else a numeric
+    ``err:`` field; None for a delivered message or no error."""
+    if receipt.state is M.DELIVERED:
+        return None
+    if receipt.network_error is not None:
+        return receipt.network_error.error_code
+    err = receipt.err
+    if err is not None and err.isdigit() and len(err) <= _MAX_ERR_DIGITS:
+        return int(err) or None
+    return None
+
+
+def receipt_updates(
+    pdu: DeliverSm | DataSm, connector: str, policy: IdPolicy, now: float
+) -> tuple[ReceiptUpdate, ...]:
+    """The store updates a receipt PDU asks for: none for a non-final state.
+
+    Raises :class:`~herald.smpp.errors.ReceiptError` when the PDU carries no
+    usable id and state.
+    """
+    receipt = receipt_of(pdu)
+    status = RECEIPT_STATUS.get(receipt.state)
+    if status is None:
+        return ()
+    error = receipt_error_code(receipt)
+    keys = receipt_id_keys(receipt.message_id, policy)
+    if not keys or any(not k or len(k) > _MAX_KEY for k in keys):
+        raise ReceiptError("the receipt's message id is empty or too long")
+    return tuple(ReceiptUpdate(connector, key, status, now, error) for key in keys)
+
+
+_Pending = tuple[SmppConnection, DeliverSm | DataSm]
+
+
+class Inbox:
+    """Receipts and MO from every connector; see the module docstring."""
+
+    def __init__(
+        self,
+        store: Store,
+        table: InboundTable,
+        metrics: Metrics,
+        clock: Callable[[], float],
+        ids: IdGenerator,
+    ) -> None:
+        self._store = store
+        self._table = table
+        self._clock = clock
+        self._ids = ids
+        self._accounts: dict[str, int] = {}
+        self._resolved_at = -_ACCOUNT_RETRY
+        self._resolving: asyncio.Task[None] | None = None
+        self._reassembler = Reassembler()
+        self._receipts: Batcher[tuple[tuple[ReceiptUpdate, ...], _Pending]] = Batcher(
+            "receipts", self._write_receipts)
+        self._inbound: Batcher[tuple[InboundMessage, _Pending | None]] = Batcher(
+            "inbound", self._write_inbound)
+        self._mo_stored = metrics.accepted.labels("mo")
+        self._mo_unknown = metrics.rejected_at_intake.labels("mo", "unknown_number")
+        self._mo_refused = metrics.rejected_at_intake.labels("mo", "invalid")
+        self.receipts_applied = 0
+        self.receipts_unreadable = 0
+
+    async def start(self) -> None:
+        await self._resolve_accounts()
+        self._receipts.start()
+        self._inbound.start()
+
+    async def close(self) -> None:
+        await self._receipts.close()
+        await self._inbound.close()
+        if self._resolving is not None:
+            self._resolving.cancel()
+
+    def housekeeping(self, now: float) -> None:
+        """Drop MO parts that waited too long for the rest (``now``: loop time)."""
+        expired = self._reassembler.expire(now)
+        if expired:
+            log.warning("%d incomplete MO messages dropped after waiting for their parts",
+                        len(expired))
+
+    # ---------------------------------------------------------------- accounts
+
+    async def _resolve_accounts(self) -> None:
+        self._resolved_at = asyncio.get_running_loop().time()
+        for name in sorted(self._table.accounts - set(self._accounts)):
+            try:
+                self._accounts[name] = (await self._store.get_account_by_name(name)).id
+            except UnknownAccount:
+                log.warning("inbound rules name account %r, which does not exist", name)
+            except StoreError as exc:
+                log.warning("cannot look up inbound account %r: %s", name, exc)
+
+    def _resolve_soon(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if (self._resolving is None or self._resolving.done()) and (
+            now - self._resolved_at >= _ACCOUNT_RETRY
+        ):
+            self._resolving = asyncio.create_task(self._resolve_accounts())
+
+    # ------------------------------------------------------------------ intake
+
+    def handle(self, connector: InboxConnector, conn: SmppConnection, request: Request) -> None:
+        if not isinstance(request, DeliverSm | DataSm):
+            conn.respond(request.response())  # nothing else is expected from an SMSC
+            return
+        if is_receipt(request):
+            self._receipt(connector, conn, request)
+        else:
+            self._mo(connector, conn, request)
+
+    def _receipt(self, connector: InboxConnector, conn: SmppConnection,
+                 pdu: DeliverSm | DataSm) -> None:
+        try:
+            updates = receipt_updates(pdu, connector.name, connector.policy, self._clock())
+        except ReceiptError as exc:
+            self.receipts_unreadable += 1
+            log.warning("%s: unreadable receipt answered and dropped (%s)", connector.name, exc)
+            conn.respond(pdu.response())
+            return
+        if not updates:
+            conn.respond(pdu.response())  # ENROUTE / ACCEPTD: nothing to record
+            return
+        self._receipts.add((updates, (conn, pdu)))
+
+    async def _write_receipts(
+        self, batch: list[tuple[tuple[ReceiptUpdate, ...], _Pending]]
+    ) -> None:
+        updates = [u for item in batch for u in item[0]]
+        status = S.ESME_ROK
+        try:
+            await self._store.apply_receipts(updates)
+            self.receipts_applied += len(batch)
+        except StoreError as exc:
+            log.warning("%d receipts not stored (%s); upstreams will resend them",
+                        len(batch), exc)
+            status = S.ESME_RX_T_APPN
+        _respond_all([item[1] for item in batch], status)
+
+    def _mo(self, connector: InboxConnector, conn: SmppConnection,
+            pdu: DeliverSm | DataSm) -> None:
+        try:
+            name = self._table.lookup(pdu.destination_addr)
+        except RoutingError:
+            self._mo_unknown.inc()
+            log.info("%s: MO to a number no inbound rule covers: acknowledged, dropped",
+                     connector.name)
+            conn.respond(pdu.response())
+            return
+        account_id = self._accounts.get(name)
+        if account_id is None:
+            self._resolve_soon()
+            conn.respond(pdu.response(S.ESME_RX_T_APPN))
+            return
+        try:
+            body, encoding, data_coding, concat = _read_body(pdu, connector.smsc_default)
+        except TextError:
+            self._mo_refused.inc()
+            conn.respond(pdu.response(S.ESME_RX_P_APPN))
+            return
+        pending: _Pending | None = (conn, pdu)
+        if concat is not None and concat.total > 1:
+            key = (connector.name, pdu.source_addr, pdu.destination_addr, concat.reference)
+            try:
+                whole = self._reassembler.feed(key, concat.total, concat.seq, body,
+                                               asyncio.get_running_loop().time())
+            except ReassemblyFull:
+                conn.respond(pdu.response(S.ESME_RX_T_APPN))
+                return
+            except ReassemblyError:
+                whole = None  # impossible numbering: the part is a message of its own
+            else:
+                conn.respond(pdu.response())  # see the module docstring
+                if whole is None:
+                    return  # more parts to come
+                body, pending = whole.payload, None
+        now = self._clock()
+        try:
+            message = InboundMessage(
+                id=self._ids.new_id(now), account_id=account_id,
+                to=pdu.destination_addr or "-", sender=pdu.source_addr or "-", body=body,
+                encoding=encoding.value, data_coding=data_coding, connector=connector.name,
+                received_at=now,
+            )
+        except InvalidRecord as exc:
+            self._mo_refused.inc()
+            log.warning("%s: MO refused (%s)", connector.name, exc.field)
+            _respond_all([pending], S.ESME_RX_P_APPN)
+            return
+        self._inbound.add((message, pending))
+
+    async def _write_inbound(
+        self, batch: list[tuple[InboundMessage, _Pending | None]]
+    ) -> None:
+        results = await asyncio.gather(*(self._store.add_inbound(m) for m, _ in batch),
+                                       return_exceptions=True)
+        ok: list[_Pending | None] = []
+        failed: list[_Pending | None] = []
+        for (_, pending), result in zip(batch, results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("MO not stored (%s); the upstream will resend it", result)
+                failed.append(pending)
+            else:
+                self._mo_stored.inc()
+                ok.append(pending)
+        _respond_all(ok, S.ESME_ROK)
+        _respond_all(failed, S.ESME_RX_T_APPN)
+
+
+def _respond_all(pending: Sequence[_Pending | None], status: int) -> None:
+    """Answer each PDU (None: a reassembled MO's parts were answered as they came)."""
+    for item in pending:
+        if item is not None:
+            item[0].respond(item[1].response(status))
+
+
+def _read_body(
+    pdu: DeliverSm | DataSm, smsc_default: SmscDefault
+) -> tuple[bytes, Encoding, int, Concat | None]:
+    """(body without UDH, encoding, herald's data_coding, concatenation) of an MO PDU.
+
+    A data_coding herald cannot decode keeps the octets as binary. Raises
+    TextError for a header that claims more than the body holds.
+    """
+    raw = pdu.short_message if isinstance(pdu, DeliverSm) else b""
+    try:
+        if not raw:
+            raw = pdu.tlv(MESSAGE_PAYLOAD) or b""
+        sar = (pdu.tlv(SAR_MSG_REF_NUM), pdu.tlv(SAR_TOTAL_SEGMENTS), pdu.tlv(SAR_SEGMENT_SEQNUM))
+    except InvalidTlvValue as exc:
+        raise DecodeError("tlv", 0, str(exc)) from None
+    try:
+        read = read_message(raw, esm_class=pdu.esm_class, data_coding=pdu.data_coding,
+                            smsc_default=smsc_default, strict=False)
+    except TextError:
+        if pdu.esm_class & 0x40:
+            raise
+        return raw, Encoding.BINARY, pdu.data_coding, None
+    encoding = read.coding.encoding
+    data_coding = pdu.data_coding
+    if data_coding == 0 and encoding is not Encoding.BINARY:
+        # The upstream's "default" in herald's terms (herald's default is GSM 7-bit).
+        data_coding = data_coding_for(encoding, SmscDefault.GSM7)
+    concat = read.udh.concat if read.udh is not None else None
+    if concat is None:
+        ref, total, seq = sar
+        if ref is not None and total is not None and seq is not None:
+            concat = Concat(ref, total, seq)
+    if concat is not None and not concat.valid:
+        concat = None
+    return read.body, encoding, data_coding, concat
