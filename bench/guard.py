@@ -221,16 +221,41 @@ async def _round_trips(
     return samples, lost
 
 
+async def _stream(host: str, port: int, pairs: list[tuple[bytes, bytes]], timeout: float) -> float:
+    """Send every request back to back; seconds until every answer is back."""
+    reader, writer = await asyncio.open_connection(host, port)
+    framer = Framer()
+    start = time.perf_counter()
+    for request, _ in pairs:
+        writer.write(request)
+    await writer.drain()
+    got = 0
+    while got < len(pairs):
+        data = await asyncio.wait_for(reader.read(1 << 20), timeout)
+        if not data:
+            raise ConnectionError("closed")
+        got += len(framer.feed(data))
+    elapsed = time.perf_counter() - start
+    writer.close()
+    return elapsed
+
+
 def _pct(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
 
 
 def latency(
-    records: list[tuple[float, bytes]], policy_text: str, round_trips: int, rounds: int = 4
+    records: list[tuple[float, bytes]],
+    policy_text: str,
+    pending: list[str],
+    round_trips: int,
+    rounds: int = 4,
 ) -> dict[str, object]:
     pairs = _pairs(records, round_trips)
     with tempfile.TemporaryDirectory(prefix="herald-bench-") as tmp:
+        pending_file = Path(tmp) / "pending.txt"
+        pending_file.write_text("".join(n + "\n" for n in pending))
         policy = Path(tmp) / "policy.toml"
         # One SMSC asks far faster than the corpus policy's per-GT rate allows.
         policy.write_text(policy_text + "\n[rates]\nper_gt_per_s = 1e6\nper_gt_burst = 1e6\n")
@@ -253,6 +278,8 @@ def latency(
                 str(policy),
                 "--duration",
                 "600",
+                "--pending",
+                str(pending_file),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
             )
@@ -273,11 +300,19 @@ def latency(
                 direct += d
                 proxied += p
                 lost += n
+            stream_direct = await _stream("127.0.0.1", b_port, pairs, 30.0)
+            stream_proxied = await _stream("127.0.0.1", p_port, pairs, 30.0)
             proc.send_signal(signal.SIGINT)
             out = (await asyncio.wait_for(proc.stdout.read(), 30)).decode()
             await proc.wait()
             server.close()
-            return {"direct": direct, "proxied": proxied, "lost": lost, "proxy_output": out}
+            return {
+                "direct": direct,
+                "proxied": proxied,
+                "lost": lost,
+                "proxy_output": out,
+                "stream": (len(pairs), stream_direct, stream_proxied),
+            }
 
         return asyncio.run(run())
 
@@ -344,6 +379,12 @@ def main() -> None:
     print(
         f"{'added by the proxy (2 hops)':32s} {(_pct(proxied, 50) - _pct(direct, 50)) * 1e6:10.0f}"
         f" {(_pct(proxied, 99) - _pct(direct, 99)) * 1e6:10.0f}"
+    )
+    n, s_direct, s_proxied = lat["stream"]  # type: ignore[misc]
+    print(
+        f"streamed: {n} requests back to back, answers back in {s_direct * 1e3:.0f} ms direct, "
+        f"{s_proxied * 1e3:.0f} ms through the proxy = {2 * n / s_proxied:,.0f} messages/s "
+        "judged and forwarded by the proxy"
     )
     print("the proxy's own report (per message, last octet in -> forwarded):")
     for line in str(lat["proxy_output"]).splitlines()[:4]:

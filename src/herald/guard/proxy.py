@@ -36,7 +36,7 @@ from typing import Any
 from herald.guard.inspector import Inspector
 from herald.signaling import DecodeError, SignalingError, udts_response
 from herald.signaling.m3ua import Framer
-from herald.signaling.policy import Direction
+from herald.signaling.policy import Direction, Rule
 from herald.signaling.policy.config import OnBlock
 
 __all__ = [
@@ -52,6 +52,9 @@ log = logging.getLogger("herald.guard.proxy")
 # Bytes asked of the socket per read. The framer holds at most one message
 # beyond what it returns (its own bound), so memory per connection is bounded.
 READ_CHUNK = 65_536
+# Messages forwarded per write at most: one system call per batch, without
+# holding the first message of a large read while the rest are judged.
+FLUSH_EVERY = 32
 # Latency samples kept for percentiles (the oldest are dropped).
 LATENCY_SAMPLES = 100_000
 # Histogram bucket upper bounds, seconds.
@@ -294,32 +297,66 @@ class GuardProxy:
                 log.warning("connection %d %s: framing error at offset %d", conn, way, exc.offset)
                 return
             now = loop.time()
-            answered = False
+            out: list[bytes] = []
+            back_out: list[bytes] = []
+            judged = 0
             for msg in messages:
                 if msg[2] != _TRANSFER or msg[3] != _DATA:
-                    forward.write(msg)
+                    out.append(msg)
                     stats.passed_through += 1
-                    continue
-                result = inspector.inspect(msg, now, direction, mode="proxy", conn=conn, way=way)
-                verdict = result.verdict
-                if verdict is None or verdict.allowed:
-                    forward.write(msg)
-                    stats.forwarded += 1
                 else:
-                    stats.blocked += 1
-                    rule = verdict.rule.value if verdict.rule is not None else "?"
-                    stats.by_rule[rule] = stats.by_rule.get(rule, 0) + 1
-                    if self.on_block == OnBlock.UDTS and self._wants_return(result.message):
-                        try:
-                            back.write(udts_response(msg, self.return_cause))
-                            stats.udts_sent += 1
-                            answered = True
-                        except SignalingError:
-                            pass  # a service message, or no SCCP to answer: drop
-                self.latency.observe(clock() - arrived)
+                    judged += 1
+                    result = inspector.inspect(
+                        msg, now, direction, mode="proxy", conn=conn, way=way
+                    )
+                    verdict = result.verdict
+                    if verdict is None or verdict.allowed:
+                        out.append(msg)
+                        stats.forwarded += 1
+                    else:
+                        self._blocked(msg, verdict.rule, result.message, back_out)
+                if len(out) >= FLUSH_EVERY:
+                    self._flush(forward, out, back, back_out, arrived, judged)
+                    judged = 0
+            self._flush(forward, out, back, back_out, arrived, judged)
             await forward.drain()
-            if answered:
-                await back.drain()
+            await back.drain()
+
+    def _blocked(
+        self, msg: bytes, rule: Rule | None, decoded: object, back_out: list[bytes]
+    ) -> None:
+        stats = self.stats
+        stats.blocked += 1
+        name = rule.value if rule is not None else "?"
+        stats.by_rule[name] = stats.by_rule.get(name, 0) + 1
+        if self.on_block == OnBlock.UDTS and self._wants_return(decoded):
+            try:
+                back_out.append(udts_response(msg, self.return_cause))
+                stats.udts_sent += 1
+            except SignalingError:
+                pass  # a service message, or no SCCP to answer: drop
+
+    def _flush(
+        self,
+        forward: asyncio.StreamWriter,
+        out: list[bytes],
+        back: asyncio.StreamWriter,
+        back_out: list[bytes],
+        arrived: float,
+        judged: int,
+    ) -> None:
+        """Write what is ready in one call per direction (one system call,
+        not one per message), and record each judged message's latency."""
+        if out:
+            forward.write(b"".join(out))
+            out.clear()
+        if back_out:
+            back.write(b"".join(back_out))
+            back_out.clear()
+        if judged:
+            elapsed = time.perf_counter() - arrived
+            for _ in range(judged):
+                self.latency.observe(elapsed)
 
     @staticmethod
     def _wants_return(message: object) -> bool:
