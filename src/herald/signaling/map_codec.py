@@ -92,8 +92,10 @@ _ADDRESS_CACHE: dict[bytes, AddressString] = {}
 
 def _outer(buf: bytes, start: int, end: int, tag: int, what: str) -> tuple[int, int]:
     t, s, e, nxt = read_tlv(buf, start, end, MapError)
-    if t != tag or nxt != end:
+    if t != tag:
         raise MapError(f"{what}: expected tag 0x{tag:02x}, got 0x{t:02x}", start)
+    if nxt != end:
+        raise MapError(f"{what}: octets after the value", nxt)
     return s, e
 
 
@@ -153,12 +155,18 @@ def _lmsi(buf: bytes, s: int, e: int) -> bytes:
     return buf[s:e]
 
 
-def _address(buf: bytes, s: int, e: int, isdn: bool = True) -> AddressString:
-    """TS 29.002 §17.7.8 (ISDN-)AddressString: ext/TON/NPI octet + TBCD."""
+def _address(buf: bytes, s: int, e: int, isdn: bool = True, cache: bool = True) -> AddressString:
+    """TS 29.002 §17.7.8 (ISDN-)AddressString: ext/TON/NPI octet + TBCD.
+
+    ``cache``: remember it by its encoding (node addresses: service centres,
+    HLRs, VLRs repeat); subscriber numbers are not cached, so that a stream
+    of distinct MSISDNs cannot flush the node addresses out.
+    """
     raw = buf[s:e]
-    cached = _ADDRESS_CACHE.get(raw)
-    if cached is not None and (not isdn or len(raw) <= MAX_ISDN_ADDRESS_OCTETS):
-        return cached
+    if cache:
+        cached = _ADDRESS_CACHE.get(raw)
+        if cached is not None and (not isdn or len(raw) <= MAX_ISDN_ADDRESS_OCTETS):
+            return cached
     limit = MAX_ISDN_ADDRESS_OCTETS if isdn else MAX_ADDRESS_OCTETS
     if not 1 <= len(raw) <= limit:
         raise MapError(f"address of {len(raw)} octets (1..{limit})", s)
@@ -169,9 +177,10 @@ def _address(buf: bytes, s: int, e: int, isdn: bool = True) -> AddressString:
     if digits is None:
         raise MapError("address digits are not TBCD", s + 1)
     value = AddressString(digits, (head >> 4) & 0x07, head & 0x0F)
-    if len(_ADDRESS_CACHE) >= ADDRESS_CACHE_SIZE:
-        _ADDRESS_CACHE.clear()
-    _ADDRESS_CACHE[raw] = value
+    if cache:
+        if len(_ADDRESS_CACHE) >= ADDRESS_CACHE_SIZE:
+            _ADDRESS_CACHE.clear()
+        _ADDRESS_CACHE[raw] = value
     return value
 
 
@@ -193,22 +202,48 @@ def _bool(buf: bytes, s: int, e: int) -> bool:
 # ------------------------------------------------------------------- arguments
 
 
-_SRI_SM_FIELDS: Final = frozenset({0x80, 0x81, 0x82, 0x8A, 0x8C})
-
-
 def _sri_sm(buf: bytes, start: int, end: int) -> RoutingInfoForSmArg:
-    fields = _sequence(buf, start, end, "RoutingInfoForSM-Arg")
-    f = _by_tag(fields, _SRI_SM_FIELDS, start)
-    msisdn = _address(buf, *_need(f, 0x80, "msisdn", start))
-    pri = _bool(buf, *_need(f, 0x81, "sm-RP-PRI", start))
-    sca = _address(buf, *_need(f, 0x82, "serviceCentreAddress", start), isdn=False)
+    # One pass over the fields, dispatching on the context tag (TS 29.002
+    # §7.6.8: msisdn [0], sm-RP-PRI [1], serviceCentreAddress [2],
+    # sm-deliveryNotIntended [10], imsi [12]); unknown tags are extensions.
+    msisdn = sca = None
+    pri: bool | None = None
     dni = None
-    if 0x8A in f:
-        dni = _int(buf, *f[0x8A])
-        if dni not in (0, 1):  # onlyIMSI-requested, onlyMCC-MNC-requested
-            raise MapError(f"sm-deliveryNotIntended {dni}", f[0x8A][0])
-    imsi = _imsi(buf, *f[0x8C]) if 0x8C in f else None
+    imsi = None
+    for tag, s, e in _sequence(buf, start, end, "RoutingInfoForSM-Arg"):
+        if tag == 0x80:
+            if msisdn is not None:
+                raise MapError("msisdn repeated", s)
+            msisdn = _address(buf, s, e, cache=False)
+        elif tag == 0x81:
+            if pri is not None:
+                raise MapError("sm-RP-PRI repeated", s)
+            pri = _bool(buf, s, e)
+        elif tag == 0x82:
+            if sca is not None:
+                raise MapError("serviceCentreAddress repeated", s)
+            sca = _address(buf, s, e, isdn=False)
+        elif tag == 0x8A:
+            if dni is not None:
+                raise MapError("sm-deliveryNotIntended repeated", s)
+            dni = _int(buf, s, e)
+            if dni not in (0, 1):  # onlyIMSI-requested, onlyMCC-MNC-requested
+                raise MapError(f"sm-deliveryNotIntended {dni}", s)
+        elif tag == 0x8C:
+            if imsi is not None:
+                raise MapError("imsi repeated", s)
+            imsi = _imsi(buf, s, e)
+    if msisdn is None or pri is None or sca is None:
+        raise MapError("RoutingInfoForSM-Arg without msisdn, sm-RP-PRI and "
+                       "serviceCentreAddress", start)
     return RoutingInfoForSmArg(msisdn, pri, sca, dni, imsi)
+
+
+_DA_KINDS: Final = {k.value: k for k in SmRpDaKind}
+_OA_KINDS: Final = {k.value: k for k in SmRpOaKind}
+#: sm-RP-OA values remembered by their encoding (the same few SMSCs send).
+OA_CACHE_SIZE: Final = 256
+_OA_CACHE: dict[bytes, SmRpOa] = {}
 
 
 def _forward_sm(buf: bytes, start: int, end: int) -> ForwardSmArg:
@@ -216,10 +251,9 @@ def _forward_sm(buf: bytes, start: int, end: int) -> ForwardSmArg:
     if len(fields) < 3:
         raise MapError("forwardSM without sm-RP-DA, sm-RP-OA and sm-RP-UI", start)
     (dt, ds, de), (ot, os_, oe), (ut, us, ue) = fields[:3]
-    kind = dt & 0x1F
-    if dt & 0xE0 != 0x80 or kind not in SmRpDaKind._value2member_map_:
+    da_kind = _DA_KINDS.get(dt & 0x1F)
+    if dt & 0xE0 != 0x80 or da_kind is None:
         raise MapError(f"sm-RP-DA tag 0x{dt:02x}", ds)
-    da_kind = SmRpDaKind(kind)
     if da_kind is SmRpDaKind.IMSI:
         da = SmRpDa(da_kind, imsi=_imsi(buf, ds, de))
     elif da_kind is SmRpDaKind.LMSI:
@@ -230,15 +264,25 @@ def _forward_sm(buf: bytes, start: int, end: int) -> ForwardSmArg:
     else:
         isdn = da_kind is SmRpDaKind.ROAMING_NUMBER
         da = SmRpDa(da_kind, address=_address(buf, ds, de, isdn=isdn))
-    kind = ot & 0x1F
-    if ot & 0xE0 != 0x80 or kind not in SmRpOaKind._value2member_map_:
-        raise MapError(f"sm-RP-OA tag 0x{ot:02x}", os_)
-    oa_kind = SmRpOaKind(kind)
-    if oa_kind is SmRpOaKind.NONE:
-        _null(os_, oe)
-        oa = SmRpOa(oa_kind)
+    oa_raw = buf[os_ - 2 : oe] if os_ >= 2 and buf[os_ - 2] == ot else b""
+    cached = _OA_CACHE.get(oa_raw) if oa_raw else None
+    if cached is not None:
+        oa = cached
     else:
-        oa = SmRpOa(oa_kind, _address(buf, os_, oe, isdn=oa_kind is SmRpOaKind.MSISDN))
+        oa_kind = _OA_KINDS.get(ot & 0x1F)
+        if ot & 0xE0 != 0x80 or oa_kind is None:
+            raise MapError(f"sm-RP-OA tag 0x{ot:02x}", os_)
+        if oa_kind is SmRpOaKind.NONE:
+            _null(os_, oe)
+            oa = SmRpOa(oa_kind)
+        elif oa_kind is SmRpOaKind.MSISDN:  # a subscriber (MO): not cached
+            oa = SmRpOa(oa_kind, _address(buf, os_, oe, cache=False))
+        else:
+            oa = SmRpOa(oa_kind, _address(buf, os_, oe, isdn=False))
+            if oa_raw:
+                if len(_OA_CACHE) >= OA_CACHE_SIZE:
+                    _OA_CACHE.clear()
+                _OA_CACHE[oa_raw] = oa
     if ut != 0x04:
         raise MapError("sm-RP-UI is not an OCTET STRING", us)
     more = False
@@ -272,7 +316,7 @@ def _ati(buf: bytes, start: int, end: int) -> AnyTimeInterrogationArg:
     if nxt != ie or tag not in (0x80, 0x81):
         raise MapError("subscriberIdentity is neither imsi nor msisdn", is_)
     imsi = _imsi(buf, cs, ce) if tag == 0x80 else None
-    msisdn = _address(buf, cs, ce) if tag == 0x81 else None
+    msisdn = _address(buf, cs, ce, cache=False) if tag == 0x81 else None
     loc, state = _requested_info(buf, *_need(f, 0xA1, "requestedInfo", s))
     scf = _address(buf, *_need(f, 0x83, "gsmSCF-Address", s))
     return AnyTimeInterrogationArg(scf, imsi, msisdn, loc, state)
@@ -281,7 +325,7 @@ def _ati(buf: bytes, start: int, end: int) -> AnyTimeInterrogationArg:
 def _sri(buf: bytes, start: int, end: int) -> SendRoutingInfoArg:
     s, e = _outer(buf, start, end, 0x30, "SendRoutingInfoArg")
     f = _by_tag(_children(buf, s, e), frozenset({0x80, 0x83, 0x86}), s)
-    msisdn = _address(buf, *_need(f, 0x80, "msisdn", s))
+    msisdn = _address(buf, *_need(f, 0x80, "msisdn", s), cache=False)
     itype = _int(buf, *f[0x83]) if 0x83 in f else None
     gmsc = _address(buf, *f[0x86]) if 0x86 in f else None
     return SendRoutingInfoArg(msisdn, itype, gmsc)
@@ -304,7 +348,7 @@ def _isd(buf: bytes, start: int, end: int) -> InsertSubscriberDataArg:
     s, e = _outer(buf, start, end, 0x30, "InsertSubscriberDataArg")
     f = _by_tag(_children(buf, s, e), frozenset({0x80, 0x81}), s)
     imsi = _imsi(buf, *f[0x80]) if 0x80 in f else None
-    msisdn = _address(buf, *f[0x81]) if 0x81 in f else None
+    msisdn = _address(buf, *f[0x81], cache=False) if 0x81 in f else None
     return InsertSubscriberDataArg(imsi, msisdn)
 
 
@@ -343,7 +387,7 @@ def _prn(buf: bytes, start: int, end: int) -> ProvideRoamingNumberArg:
     f = _by_tag(_children(buf, s, e), frozenset({0x80, 0x81, 0x82}), s)
     imsi = _imsi(buf, *_need(f, 0x80, "imsi", s))
     msc = _address(buf, *_need(f, 0x81, "msc-Number", s))
-    msisdn = _address(buf, *f[0x82]) if 0x82 in f else None
+    msisdn = _address(buf, *f[0x82], cache=False) if 0x82 in f else None
     return ProvideRoamingNumberArg(imsi, msc, msisdn)
 
 
@@ -365,7 +409,7 @@ def _sai(buf: bytes, start: int, end: int) -> SendAuthenticationInfoArg:
 
 def _send_imsi(buf: bytes, start: int, end: int) -> SendImsiArg:
     s, e = _outer(buf, start, end, 0x04, "sendIMSI argument")
-    return SendImsiArg(_address(buf, s, e))
+    return SendImsiArg(_address(buf, s, e, cache=False))
 
 
 def _psl(buf: bytes, start: int, end: int) -> ProvideSubscriberLocationArg:
@@ -378,7 +422,7 @@ def _psl(buf: bytes, start: int, end: int) -> ProvideSubscriberLocationArg:
     mlc = _address(buf, fields[1][1], fields[1][2])
     f = _by_tag(fields[2:], frozenset({0x82, 0x83}), s)
     imsi = _imsi(buf, *f[0x82]) if 0x82 in f else None
-    msisdn = _address(buf, *f[0x83]) if 0x83 in f else None
+    msisdn = _address(buf, *f[0x83], cache=False) if 0x83 in f else None
     return ProvideSubscriberLocationArg(estimate, mlc, msisdn, imsi)
 
 
