@@ -14,10 +14,10 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
-from herald.net import SmppServer
+from herald.net import ClientSettings, SmppClient, SmppServer
 from herald.smpp.constants import CommandId, CommandStatus
 from herald.smpp.limits import MAX_PDU_SIZE
-from herald.smpp.pdus import BindTransceiver, EnquireLink, SubmitSm
+from herald.smpp.pdus import BindTransceiver, BindTransceiverResp, DeliverSm, EnquireLink, SubmitSm
 from peers.smpplib_client import SmpplibClient
 
 from .conftest import PHONE, WAIT, HeraldSmsc
@@ -196,3 +196,57 @@ async def test_bad_pdus_get_their_status_and_the_session_goes_on(
         (C.SUBMIT_SM_RESP, S.ESME_ROK, 20),
     ]
     assert [m.text for m in smsc.messages if m.system_id == "esme1"] == ["fine"]
+
+
+# More PDUs than Python's recursion limit allows frames for, in one TCP read
+# (about 37 octets each: 74 KiB, which loopback delivers in one or two reads).
+BURST = 2000
+
+
+async def test_a_burst_of_pipelined_submits_is_answered_in_full(
+    bystander: tuple[SmppServer, HeraldSmsc, SmpplibClient],
+) -> None:
+    """A peer may pipeline far more requests than herald's own window: each
+    must be answered, however many arrive in one read."""
+    server, smsc, _ = bystander
+    burst = b"".join(bytes(SubmitSm(destination_addr=PHONE, short_message=b"x",
+                                    sequence_number=seq)) for seq in range(2, BURST + 2))
+    answers = await exchange(server.port, [(BIND, 1), (burst, BURST)], stays_open=True)
+    assert answers[1:] == [(C.SUBMIT_SM_RESP, S.ESME_ROK, seq) for seq in range(2, BURST + 2)]
+    assert sum(m.system_id == "esme1" for m in smsc.messages) == BURST
+
+
+async def test_herald_client_answers_a_burst_of_deliver_sm() -> None:
+    """An SMSC flushing its receipt queue after a reconnect sends deliver_sm
+    back to back: herald's client answers every one."""
+    answers: list[Answer] = []
+    done = asyncio.Event()
+
+    async def smsc(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        wire = Wire(reader, writer)
+        await wire.read(1)  # the bind
+        writer.write(bytes(BindTransceiverResp(system_id="raw", sequence_number=1)))
+        writer.write(b"".join(bytes(DeliverSm(
+            source_addr=PHONE, destination_addr="HERALD", esm_class=0x04,
+            short_message=f"id:{seq} stat:DELIVRD".encode(), sequence_number=seq))
+            for seq in range(1, BURST + 1)))
+        try:
+            await wire.read(1 + BURST)
+        finally:
+            answers.extend(wire.answers[1:])
+            done.set()
+            writer.close()
+
+    raw = await asyncio.start_server(smsc, "127.0.0.1", 0)
+    port = raw.sockets[0].getsockname()[1]
+    client = SmppClient(ClientSettings("127.0.0.1", port, BindTransceiver(
+        system_id="herald", password="pw")))
+    await client.start()
+    try:
+        await asyncio.wait_for(done.wait(), WAIT * 2)
+        assert client.bound
+    finally:
+        await client.stop(timeout=1)
+        raw.close()
+        await raw.wait_closed()
+    assert answers == [(C.DELIVER_SM_RESP, S.ESME_ROK, seq) for seq in range(1, BURST + 1)]

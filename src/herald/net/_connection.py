@@ -112,6 +112,7 @@ class SmppConnection(asyncio.Protocol):
         self._pending: dict[int, asyncio.Future[Response]] = {}
         self._window_waiters: deque[asyncio.Future[None]] = deque()
         self._flush_scheduled = False
+        self._draining = False  # inside _drain: an answer must not start another
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._max_unanswered = max(1, max_unanswered)
@@ -222,6 +223,12 @@ class SmppConnection(asyncio.Protocol):
         if self.session.state is State.CLOSED:
             return  # the peer is gone; the answer has nowhere to go
         self.session.send_response(response)
+        if self._draining:
+            # Answered from an event handler: the _drain loop below us goes on
+            # decoding. Draining again here would recurse once per PDU waiting
+            # in the buffer, and a peer can pipeline thousands in one read.
+            self._schedule_flush()
+            return
         if not self._reading_paused or self.session.awaiting_response < self._resume_below:
             # decode what waited in the buffer (reading resumes once it is
             # empty); answering may also complete the peer's unbind
@@ -256,6 +263,13 @@ class SmppConnection(asyncio.Protocol):
         """Hand out the session's events. Unless ``force``d, stop (and stop
         reading) once the application owes ``max_unanswered`` answers: the
         session decodes lazily, so the rest waits in its buffer."""
+        outer, self._draining = self._draining, True
+        try:
+            self._drain_events(force)
+        finally:
+            self._draining = outer
+
+    def _drain_events(self, force: bool) -> None:
         session = self.session
         owner = self.owner
         freed = False
