@@ -76,7 +76,7 @@ MAX_TID_OCTETS: Final = 4
 #: Dialogue portions remembered by (message type, encoding): a link repeats a
 #: few dozen AARQ/AARE forms. Bounded: a peer varying them only churns it.
 DIALOGUE_CACHE_SIZE: Final = 512
-_DIALOGUE_CACHE: dict[tuple[TcapMessageType, bytes], Dialogue] = {}
+_DIALOGUE_CACHE: dict[bytes, Dialogue] = {}
 
 #: Decodes an invoke's parameter: (opcode, buffer, TLV start, TLV end,
 #: application context) -> value or None. Raises MapError.
@@ -93,6 +93,7 @@ _INVOKE, _RRL, _RE, _REJECT, _RRNL = 0xA1, 0xA2, 0xA3, 0xA4, 0xA7
 _INTEGER, _NULL, _SEQUENCE = 0x02, 0x05, 0x30
 
 _TYPES: Final = {t.value: t for t in TcapMessageType}
+_ABORT, _UNI = TcapMessageType.ABORT, TcapMessageType.UNIDIRECTIONAL
 # Which transaction ids each message type carries (Q.773 §3.1, table 3).
 _TIDS: Final = {
     TcapMessageType.UNIDIRECTIONAL: (False, False),
@@ -148,7 +149,7 @@ def parse_tcap(
     dialogue = None
     abort_cause = None
     components: tuple[Component, ...] = ()
-    if kind is TcapMessageType.ABORT:
+    if kind is _ABORT:
         if p < stop:
             tag, s, e, p = read_tlv(buf, p, stop, TcapError)
             if tag == _PABORT:
@@ -162,7 +163,9 @@ def parse_tcap(
     else:
         if p < stop and buf[p] == _DIALOGUE_PORTION:
             _, s, e, p = read_tlv(buf, p, stop, TcapError)
-            key = (kind, buf[s:e])
+            # The cache key includes the message type octet: an AARQ is
+            # valid in a Begin only, so validity depends on it.
+            key = buf[pos : pos + 1] + buf[s:e]
             dialogue = _DIALOGUE_CACHE.get(key)
             if dialogue is None:
                 dialogue = _dialogue(buf, s, e, kind)
@@ -173,7 +176,7 @@ def parse_tcap(
             _, s, e, p = read_tlv(buf, p, stop, TcapError)
             ac = None if dialogue is None else dialogue.application_context
             components = _components(buf, s, e, ac, decode_argument, decode_result)
-        if kind is TcapMessageType.UNIDIRECTIONAL and not components:
+        if kind is _UNI and not components:
             raise TcapError("unidirectional message without components", p, _BAD_TP)
     if p != stop:
         raise TcapError(f"unexpected tag 0x{buf[p]:02x} in {kind.name}", p,
