@@ -15,7 +15,8 @@ receipt (receipts/s: complete messages per second).
 
 The simulators:
 
-- ``herald sim``: ``python -m herald sim --receipt-delay 0``;
+- ``herald sim``: ``python -m herald sim --receipt-delay 0`` (``herald sim+rec``
+  with ``--record``, when asked for with ``--record``);
 - ``npm smpp``: tests/peers/node/server.js (node 20, npm smpp 0.5.1; it writes
   one JSON line per event, to a file here, as its harness reads them);
 - ``smpp34``: the Rust-core server of PyPI smpp34 1.5.0 with the Python
@@ -143,10 +144,11 @@ class Smsc:
         self.log.close()
 
 
-def _command(name: str) -> list[str]:
-    if name == "herald sim":
+def _command(name: str, record: Path) -> list[str]:
+    if name.startswith("herald sim"):
+        extra = ["--record", str(record)] if name.endswith("+rec") else []
         return [sys.executable, "-m", "herald", "sim", "--listen", "127.0.0.1:0",
-                "--receipt-delay", "0", "--seed", "1"]
+                "--receipt-delay", "0", "--seed", "1", *extra]
     if name == "npm smpp":
         node = shutil.which("node")
         if node is None:
@@ -157,9 +159,9 @@ def _command(name: str) -> list[str]:
     raise ValueError(name)
 
 
-def start(name: str) -> Smsc:
+def start(name: str, record: Path) -> Smsc:
     log = tempfile.TemporaryFile()  # noqa: SIM115 - Smsc.stop (or the failure path) closes it
-    proc = subprocess.Popen(_command(name), stdin=subprocess.PIPE, stdout=log,
+    proc = subprocess.Popen(_command(name, record), stdin=subprocess.PIPE, stdout=log,
                             stderr=subprocess.DEVNULL, cwd=ROOT)
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:  # bounded: START_TIMEOUT
@@ -252,7 +254,13 @@ async def drive(port: int, window: int, binds: int, count: int) -> dict[str, flo
 
 
 def measure(name: str, window: int, binds: int, count: int) -> dict[str, float]:
-    smsc = start(name)
+    with tempfile.TemporaryDirectory() as tmp:
+        return _measure(name, window, binds, count, Path(tmp) / "record.tsv")
+
+
+def _measure(name: str, window: int, binds: int, count: int,
+             record: Path) -> dict[str, float]:
+    smsc = start(name, record)
     try:
         cpu_before = cpu_seconds(smsc.proc.pid)
         result = asyncio.run(drive(smsc.port, window, binds, count))
@@ -280,14 +288,16 @@ def main() -> None:
     parser.add_argument("--binds", type=int, default=1, help="transceiver binds (default 1)")
     parser.add_argument("--peers", nargs="*", default=["npm smpp", "smpp34"],
                         help="peer simulators to measure (default: npm smpp, smpp34)")
+    parser.add_argument("--record", action="store_true",
+                        help="also herald sim with --record (the record's cost)")
     args = parser.parse_args()
     count = QUICK_COUNT if args.quick else COUNT
     rounds = args.rounds or (1 if args.quick else 3)
-    names = ["herald sim", *args.peers]
+    names = ["herald sim", *(["herald sim+rec"] if args.record else []), *args.peers]
     print(f"herald SmppClient ({args.binds} bind(s)) -> SMSC simulator -> receipts; "
           f"{count} messages per run, median of {rounds} round(s); "
           f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
-    header = (f"{'simulator':<11} {'window':>6} {'submits/s':>10} {'receipts/s':>11} "
+    header = (f"{'simulator':<14} {'window':>6} {'submits/s':>10} {'receipts/s':>11} "
               f"{'sim us/msg':>11} {'sim core':>9} {'client us/msg':>14} "
               f"{'rate ratio':>11} {'cpu ratio':>10}")
     print(header)
@@ -309,7 +319,7 @@ def main() -> None:
             rate, cpu = med(name, "receipts_per_s"), med(name, "server_us")
             ratios = ("" if name == "herald sim" else
                       f"{ours_rate / rate:>10.2f}x {ours_cpu / cpu:>9.2f}x")
-            print(f"{name:<11} {window:>6} {med(name, 'submits_per_s'):>10.0f} {rate:>11.0f} "
+            print(f"{name:<14} {window:>6} {med(name, 'submits_per_s'):>10.0f} {rate:>11.0f} "
                   f"{cpu:>11.1f} {med(name, 'server_core'):>8.0%} "
                   f"{med(name, 'client_us'):>14.1f} {ratios}")
 

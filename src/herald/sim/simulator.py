@@ -123,6 +123,11 @@ RETRY_DELAY: Final = 1.0
 MAX_DELIVERY_ATTEMPTS: Final = 10
 #: Destinations of ACCEPT_ONCE remembered; the oldest is forgotten first.
 MAX_ONCE_DESTINATIONS: Final = 100_000
+#: In-memory records kept with ``keep_records`` (a test's volume, not a soak's);
+#: later submits still go to the record file.
+MAX_KEPT_RECORDS: Final = 1_000_000
+#: Log a dropped deliver_sm once, then every this many, not per message.
+DROP_LOG_EVERY: Final = 1000
 
 # The behaviours that refuse a submit, and the status each answers.
 _REFUSALS: Final = {
@@ -223,7 +228,8 @@ class Simulator(ServerHandler):
         self._ids = IdGenerator(config.id_style, config.receipt_id,
                                 random.Random(f"herald-sim:{self.seed}:ids"))
         self.counters = SimCounters()
-        #: every record, when ``config.keep_records`` (else stays empty)
+        #: every record, when ``config.keep_records`` (else stays empty; at
+        #: most MAX_KEPT_RECORDS)
         self.records: list[SubmitRecord] = []
         self.server = SmppServer(self, ServerSettings(
             host=config.host, port=config.port,
@@ -231,6 +237,7 @@ class Simulator(ServerHandler):
             max_connections=config.max_connections,
         ))
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopped = False
         self._receivers: dict[str, list[ServerConnection]] = {}
         self._next_receiver: dict[str, int] = {}
         self._outbox: dict[str, deque[_Delivery]] = {}
@@ -278,6 +285,7 @@ class Simulator(ServerHandler):
         stop listening, flush and close the record. Pending receipts are lost."""
         if self._answers:
             self._flush_answers()
+        self._stopped = True  # no more receipt timers (retries scheduled while closing)
         if self._timer is not None:
             self._timer.cancel()
             self._timer, self._timer_at = None, math.inf
@@ -535,7 +543,7 @@ class Simulator(ServerHandler):
         record = SubmitRecord(round(wall, 6), system_id, _COMMAND_NAMES[type(request)], destination,
                               request.data_coding, request.esm_class, content, message_id,
                               status)
-        if self.config.keep_records:
+        if self.config.keep_records and len(self.records) < MAX_KEPT_RECORDS:
             self.records.append(record)
         if writer is not None:
             try:
@@ -591,7 +599,7 @@ class Simulator(ServerHandler):
 
     def _at(self, due: float, item: _Fire | _Delivery) -> None:
         self._schedule.push(due, item)
-        if due < self._timer_at - TICK:
+        if due < self._timer_at - TICK and not self._stopped:
             self._arm(due)
 
     def _arm(self, when: float) -> None:
@@ -629,7 +637,7 @@ class Simulator(ServerHandler):
         for system_id in touched:
             self._pump(system_id)
         nxt = self._schedule.next_due()
-        if nxt is not None:
+        if nxt is not None and not self._stopped:
             self._arm(max(nxt, now))
 
     # --------------------------------------------------------------- delivery
@@ -637,8 +645,9 @@ class Simulator(ServerHandler):
     def _enqueue(self, delivery: _Delivery, *, front: bool = False) -> None:
         if self._held >= self.config.max_held_receipts:
             self.counters.dropped += 1
-            log.warning("outbox full (%d held): a deliver_sm for %s dropped", self._held,
-                        delivery.system_id)
+            if self.counters.dropped % DROP_LOG_EVERY == 1:
+                log.warning("outbox full (%d held): deliver_sm for %s dropped (%d so far)",
+                            self._held, delivery.system_id, self.counters.dropped)
             return
         queue = self._outbox.get(delivery.system_id)
         if queue is None:
