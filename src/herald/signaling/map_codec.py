@@ -444,10 +444,21 @@ _ARGUMENTS: Final[dict[int, _ArgDecoder]] = {
 }
 
 
+_AC_IS_MAP: dict[tuple[int, ...], bool] = {}
+
+
 def _is_map(ac: tuple[int, ...] | None) -> bool:
     # No AC (MAP v1, or a Continue/End after the dialogue opened): decode by
     # opcode. A non-MAP AC (CAP reuses the opcode numbers): do not.
-    return ac is None or ac[:6] == MAP_AC_PREFIX
+    if ac is None:
+        return True
+    known = _AC_IS_MAP.get(ac)
+    if known is None:
+        known = ac[:6] == MAP_AC_PREFIX
+        if len(_AC_IS_MAP) >= ADDRESS_CACHE_SIZE:  # bounded like the other caches
+            _AC_IS_MAP.clear()
+        _AC_IS_MAP[ac] = known
+    return known
 
 
 def decode_argument(
