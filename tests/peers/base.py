@@ -11,7 +11,6 @@ deadlocking until a timeout.
 
 # Async waits take `timeout` like their blocking twins: their error names what was
 # awaited and carries the peer's log tails, which asyncio.timeout() cannot.
-# ruff: noqa: ASYNC109
 from __future__ import annotations
 
 import asyncio

@@ -25,7 +25,6 @@ Kannel's quirks (receipt-before-response dropped, DLR address swap, ...) are in
 tests/peers/README.md.
 """
 
-# ruff: noqa: ASYNC109
 from __future__ import annotations
 
 import asyncio

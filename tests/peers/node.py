@@ -27,7 +27,6 @@ How node-smpp encodes text (data_coding 1 for GSM!) and its other quirks are in
 tests/peers/README.md.
 """
 
-# ruff: noqa: ASYNC109
 from __future__ import annotations
 
 import asyncio

@@ -27,7 +27,6 @@ A background task drains every deliver_sm (smpp34 acknowledges them itself) into
 ``delivered``. Quirks of smpp34 1.5.0 are listed in tests/peers/README.md.
 """
 
-# ruff: noqa: ASYNC109
 from __future__ import annotations
 
 import asyncio

@@ -20,7 +20,6 @@ wrapper refuses longer credentials (``CredentialsTooLong``) unless
 Its other quirks are in tests/peers/README.md.
 """
 
-# ruff: noqa: ASYNC109
 from __future__ import annotations
 
 import asyncio
