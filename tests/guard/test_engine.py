@@ -271,6 +271,24 @@ def test_a_sweep_of_one_number_range_is_blocked() -> None:
     check(verdicts[-1], Action.BLOCK, Rule.RANGE_SWEEP)
 
 
+def test_many_scattered_numbers_of_one_block_are_not_a_sweep() -> None:
+    """A busy SMSC looks up many subscribers of one 1000-number block; only
+    numbers close together make a sweep."""
+    engine = Engine(policy())
+    n = engine.policy.lookups.sweep_distinct
+    scattered = [
+        engine.inspect(sri_sm(i, FOREIGN, msisdn=f"1999555{(i * 97) % 1000:04d}"))
+        for i in range(3 * n)
+    ]
+    assert {v.action for v in scattered} == {Action.ALLOW}
+    # ... and a sweep hidden among them is still found
+    swept = [
+        engine.inspect(sri_sm(100 + i, FOREIGN, msisdn=f"1999555{500 + 2 * i:04d}"))
+        for i in range(n)
+    ]
+    check(swept[-1], Action.BLOCK, Rule.RANGE_SWEEP)
+
+
 def test_lookups_spread_over_ranges_or_senders_are_not_a_sweep() -> None:
     engine = Engine(policy())
     n = engine.policy.lookups.sweep_distinct

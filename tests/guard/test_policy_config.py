@@ -91,6 +91,8 @@ return_cause = 7
         ("[deny]\noperations = ['locateEveryone']\n", "deny.operations[0]"),
         ("[[allow]]\n", "allow[0]"),
         ("[lookups]\nsweep_distinct = 1\n", "lookups.sweep_distinct"),
+        ("[lookups]\nsweep_distinct = 10\nsweep_span = 5\n", "lookups.sweep_span"),
+        ("[lookups]\nsweep_block_digits = 2\nsweep_span = 101\n", "lookups.sweep_span"),
         ("[limits]\nsubscribers = 'many'\n", "limits.subscribers"),
         ("[proxy]\non_block = 'reject'\n", "proxy.on_block"),
         (

@@ -136,7 +136,8 @@ class Lookups:
     repeated_window_s: float = 600.0
     repeated_max: int = 5  # lookups of one number in the window before it is flagged
     sweep_window_s: float = 300.0
-    sweep_distinct: int = 8  # distinct numbers in one block from one sender
+    sweep_distinct: int = 8  # distinct numbers looked up by one sender ...
+    sweep_span: int = 32  # ... within this many consecutive numbers
     sweep_block_digits: int = 3  # a block is the numbers sharing all but this many digits
 
 
@@ -473,11 +474,18 @@ def parse_policy(text: str) -> Policy:
         repeated_max=lk.get("repeated_max", _integer(1, 10_000), _D_LOOKUPS.repeated_max),
         sweep_window_s=lk.get("sweep_window_s", _number(1, 86_400), _D_LOOKUPS.sweep_window_s),
         sweep_distinct=lk.get("sweep_distinct", _integer(2, 10_000), _D_LOOKUPS.sweep_distinct),
+        sweep_span=lk.get("sweep_span", _integer(2, 1_000_000), _D_LOOKUPS.sweep_span),
         sweep_block_digits=lk.get(
             "sweep_block_digits", _integer(1, 6), _D_LOOKUPS.sweep_block_digits
         ),
     )
     lk.done()
+    if lookups.sweep_span < lookups.sweep_distinct:
+        raise PolicyError("lookups.sweep_span", "must be at least lookups.sweep_distinct")
+    if lookups.sweep_span > 10**lookups.sweep_block_digits:
+        raise PolicyError(
+            "lookups.sweep_span", "must fit in a block (10 ** lookups.sweep_block_digits)"
+        )
 
     r = root.table("rates")
     rates = Rates(

@@ -403,30 +403,59 @@ def repeated_lookup(c: Compiled, s: State, m: Message) -> Finding | None:
     return None
 
 
+# Numbers remembered per block, as a multiple of sweep_distinct: room for a
+# sweep interleaved with ordinary lookups into the same block.
+SWEEP_BLOCK_FACTOR = 4
+
+
+def _dense(suffixes: list[int], distinct: int, span: int) -> bool:
+    """Whether ``distinct`` of the sorted ``suffixes`` lie within ``span``."""
+    suffixes.sort()
+    return any(
+        suffixes[i + distinct - 1] - suffixes[i] < span for i in range(len(suffixes) - distinct + 1)
+    )
+
+
 def range_sweep(c: Compiled, s: State, m: Message) -> Finding | None:
+    """Many distinct numbers close together, looked up by one sender.
+
+    Numbers are grouped in blocks (all but the last ``sweep_block_digits``
+    digits); a block holds each number's position in it (the block itself is
+    keyed by hash, so the state never spells a number). A sweep is
+    ``sweep_distinct`` distinct positions within ``sweep_span`` consecutive
+    numbers in the window: consecutive-ish, which a busy SMSC's lookups of
+    random subscribers in the same block are not.
+    """
     f = m.f
     lk = c.policy.lookups
-    if f.opcode not in LOOKUP_OPCODES or len(f.msisdn) <= lk.sweep_block_digits:
+    digits = lk.sweep_block_digits
+    msisdn = f.msisdn
+    if f.opcode not in LOOKUP_OPCODES or len(msisdn) <= digits or not msisdn.isdigit():
         return None
     now = f.time
     blocks = s.sweeps.get(f.calling_gt)
     if blocks is None:
         blocks = {}
         bounded_put(s.sweeps, f.calling_gt, blocks, c.policy.limits.senders)
-    block = f.msisdn[: -lk.sweep_block_digits]
+    block = hash(("block", msisdn[:-digits]))
     numbers = blocks.get(block)
+    per_block = SWEEP_BLOCK_FACTOR * lk.sweep_distinct
     if numbers is None:
         numbers = {}
-        max_blocks = max(1, c.policy.limits.lookups_per_sender // lk.sweep_distinct)
-        bounded_put(blocks, block, numbers, max_blocks)
-    bounded_put(numbers, m.msisdn_key, now, lk.sweep_distinct)
-    for key in [k for k, t in numbers.items() if now - t > lk.sweep_window_s]:
+        bounded_put(blocks, block, numbers, max(1, c.policy.limits.lookups_per_sender // per_block))
+    bounded_put(numbers, int(msisdn[-digits:]), now, per_block)
+    if len(numbers) < lk.sweep_distinct:
+        return None
+    window = lk.sweep_window_s
+    for key in [k for k, t in numbers.items() if now - t > window]:
         del numbers[key]
-    if len(numbers) >= lk.sweep_distinct:
+    if len(numbers) >= lk.sweep_distinct and _dense(
+        list(numbers), lk.sweep_distinct, lk.sweep_span
+    ):
         return (
             Rule.RANGE_SWEEP,
-            f"{len(numbers)} numbers of one {10**lk.sweep_block_digits}-number range "
-            f"looked up by one sender within {lk.sweep_window_s:g} s",
+            f"{lk.sweep_distinct} numbers within {lk.sweep_span} consecutive numbers "
+            f"looked up by one sender within {window:g} s",
         )
     return None
 

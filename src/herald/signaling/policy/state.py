@@ -224,9 +224,9 @@ class State:
     gt_buckets: dict[str, Bucket] = field(default_factory=dict)
     subscriber_buckets: dict[int, Bucket] = field(default_factory=dict)
     lookup_times: dict[int, tuple[float, ...]] = field(default_factory=dict)
-    # sender GT -> number block -> {hashed number: last time seen}; at most
-    # lookups_per_sender // sweep_distinct blocks per sender, sweep_distinct
-    # numbers per block (enough to decide), so lookups_per_sender in all.
-    sweeps: dict[str, dict[str, dict[int, float]]] = field(default_factory=dict)
+    # sender GT -> number block (hashed) -> {position in the block: last time
+    # seen}; per sender at most lookups_per_sender numbers in all (see
+    # rules.range_sweep and SWEEP_BLOCK_FACTOR).
+    sweeps: dict[str, dict[int, dict[int, float]]] = field(default_factory=dict)
     origin_cache: dict[str, tuple[Origin, int]] = field(default_factory=dict)
     evicted_pending: int = 0
