@@ -88,14 +88,15 @@ class Rig:
             await d.start()
         return d
 
-    async def send(self, count: int = 1, **fields: Any) -> list[str]:
+    async def send(self, count: int = 1, *, to_prefix: str = "4477009",
+                   **fields: Any) -> list[str]:
         """Accept ``count`` messages; wake the dispatchers; return their ids."""
         now = time.time()
         rows = []
         for n in range(count):
             values: dict[str, Any] = {
                 "id": self.ids.new_id(now), "account_id": self.account.id,
-                "source": Source.HTTP, "to": f"4477009{n:05d}", "sender": "HERALD",
+                "source": Source.HTTP, "to": f"{to_prefix}{n:05d}", "sender": "HERALD",
                 "body": f"code {n}".encode(), "encoding": "gsm7", "data_coding": 0,
                 "segments": 1, "accepted_at": now, "expires_at": now + 600,
             }
@@ -120,7 +121,8 @@ class Rig:
             await eventually(done, timeout)
         except AssertionError:
             got = await self.statuses(ids)
-            raise AssertionError(f"expected all {status.label}, got {[s.label for s in got]}")
+            raise AssertionError(
+                f"expected all {status.label}, got {[s.label for s in got]}") from None
 
     def counter(self, name: str, **labels: str) -> float:
         value = self.metrics.registry.get_sample_value(name, labels)

@@ -42,6 +42,10 @@ class Answer:
 
 OK = Answer()
 
+#: Message ids are unique across upstream instances (a restarted upstream does
+#: not reuse the ids it gave before, as real SMSCs avoid doing).
+_NUMBERS = itertools.count(1000)
+
 
 def decimal_ids(n: int) -> tuple[str, str]:
     return str(n), str(n)
@@ -69,7 +73,10 @@ class Upstream(ServerHandler):
     silent: list[tuple[ServerConnection, SubmitSm]] = field(default_factory=list)
     binds: int = 0
     server: SmppServer | None = None
-    _numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
+    #: Receipts owed for accepted submits, until acknowledged; a restarted
+    #: upstream built with ``owed=old.owed`` sends them when herald binds again
+    #: (a real SMSC keeps them across its restarts).
+    owed: list[DeliverSm] = field(default_factory=list)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def start(self, port: int = 0) -> int:
@@ -87,11 +94,16 @@ class Upstream(ServerHandler):
         self.binds += 1
         return bind.response(system_id="upstream")
 
+    def on_bound(self, conn: ServerConnection) -> None:
+        owed, self.owed = self.owed, []
+        if owed:
+            self._spawn(self._send(conn, owed))
+
     def on_request(self, conn: ServerConnection, request: Request) -> None:
         if not isinstance(request, SubmitSm):
             conn.respond(request.response(S.ESME_RINVCMDID))
             return
-        n = next(self._numbers)
+        n = next(_NUMBERS)
         resp_id, receipt_id = self.ids(n)
         self.submits.append(Submit(conn.loop.time(), request, resp_id))
         answer = self.decide(request, len(self.submits))
@@ -102,6 +114,7 @@ class Upstream(ServerHandler):
             conn.respond(request.response(answer.status))
             return
         receipts = [self.receipt(request, receipt_id, state) for state in answer.receipts]
+        self.owed.extend(receipts)
         if answer.receipt_first:
             self._spawn(self._receipts_then_response(conn, request, resp_id, receipts))
             return
@@ -132,9 +145,12 @@ class Upstream(ServerHandler):
 
     async def _send(self, conn: ServerConnection, receipts: list[DeliverSm]) -> None:
         for receipt in receipts:  # in order: the next waits for the previous answer
+            if not any(r is receipt for r in self.owed):
+                self.owed.append(receipt)
             response = await conn.request(receipt)
             if response.command_status == S.ESME_ROK:
                 self.receipts_acked += 1
+                self.owed = [r for r in self.owed if r is not receipt]
 
     async def _receipts_then_response(
         self, conn: ServerConnection, submit: SubmitSm, resp_id: str, receipts: list[DeliverSm]

@@ -123,10 +123,10 @@ class Dispatcher:
         missing = self._routes.connectors - set(self.connectors)
         if missing:
             raise ValueError(f"routes name unknown connectors: {sorted(missing)}")
-        self.inbox = Inbox(store, InboundTable(config.inbound), metrics, clock,
-                           ids or SortableIdGenerator())
-        self._jobs: dict[str, Job] = {}
         self._segments: Batcher[SegmentRecord] = Batcher("segments", self._write_segments)
+        self.inbox = Inbox(store, InboundTable(config.inbound), metrics, clock,
+                           ids or SortableIdGenerator(), before_receipts=self._segments.drain)
+        self._jobs: dict[str, Job] = {}
         self._finals: Batcher[StatusUpdate] = Batcher("finals", self._write_finals)
         self._handbacks: Batcher[Reschedule] = Batcher("handbacks", self._write_handbacks)
         self._resizes: Batcher[tuple[Job, int, Connector]] = Batcher(

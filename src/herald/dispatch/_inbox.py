@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Final, Protocol
 
 from herald.dispatch._tasks import Batcher
@@ -156,8 +156,11 @@ class Inbox:
         metrics: Metrics,
         clock: Callable[[], float],
         ids: IdGenerator,
+        *,
+        before_receipts: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._store = store
+        self._before_receipts = before_receipts
         self._table = table
         self._clock = clock
         self._ids = ids
@@ -242,6 +245,8 @@ class Inbox:
     ) -> None:
         updates = [u for item in batch for u in item[0]]
         status = S.ESME_ROK
+        if self._before_receipts is not None:
+            await self._before_receipts()  # segments recorded first: fewer receipts park
         try:
             await self._store.apply_receipts(updates)
             self.receipts_applied += len(batch)

@@ -42,6 +42,9 @@ class Batcher(Generic[T]):
         self._closing = False
         self._task: asyncio.Task[None] | None = None
         self.busy = False  # a write is in progress
+        self._added = 0  # items ever added
+        self._written = 0  # items ever handed to write (and finished)
+        self._written_event = asyncio.Event()
 
     def __len__(self) -> int:
         return len(self._items)
@@ -52,8 +55,21 @@ class Batcher(Generic[T]):
 
     def add(self, item: T) -> None:
         self._items.append(item)
+        self._added += 1
         if not self._wakeup.is_set():
             self._wakeup.set()
+
+    async def drain(self) -> None:
+        """Return once everything added before this call has been written.
+
+        The inbox calls it on the segment batcher before it applies receipts,
+        so a receipt that arrived after its submit_sm_resp finds its segment
+        (and is not parked) even though the two go through different batchers.
+        """
+        target = self._added
+        while self._written < target and self._task is not None:  # one pass per write
+            self._written_event.clear()
+            await self._written_event.wait()
 
     async def close(self) -> None:
         """Write what is queued, then stop."""
@@ -62,7 +78,7 @@ class Batcher(Generic[T]):
         if self._task is not None:
             await self._task
             self._task = None
-        elif self._items:  # never started: write inline
+        while self._items:  # never started (or added to after the task ended): write inline
             await self._flush()
 
     async def _flush(self) -> None:
@@ -75,6 +91,8 @@ class Batcher(Generic[T]):
             log.exception("dispatch %s: a batch of %d was not written", self.name, len(items))
         finally:
             self.busy = False
+            self._written += len(items)
+            self._written_event.set()
 
     async def _run(self) -> None:
         while True:
