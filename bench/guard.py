@@ -42,7 +42,7 @@ import pycrate_mobile.M3UA as PM3UA
 import pycrate_mobile.SCCP as PSCCP
 from pycrate_asn1dir import TCAP_MAPv2v3
 
-from herald.guard.corpus import POLICY_TOML, big_capture
+from herald.guard.corpus import POLICY_TOML, Corpus, big_capture
 from herald.signaling import decode
 from herald.signaling.m3ua import Framer
 from herald.signaling.policy import Engine, InMemoryPendingMessages, parse_policy
@@ -117,17 +117,22 @@ def throughput(
     }
 
 
-def verdict_mix(
-    records: list[tuple[float, bytes]], policy_text: str, pending: list[str]
-) -> Counter[str]:
-    engine = Engine(parse_policy(policy_text), InMemoryPendingMessages(pending))
+def verdict_mix(corpus: Corpus) -> tuple[Counter[str], int, int]:
+    """Verdicts on the capture; how many differ from their labels; how many
+    benign messages were blocked or alerted."""
+    engine = Engine(parse_policy(corpus.policy), InMemoryPendingMessages(corpus.pending))
     mix: Counter[str] = Counter()
-    for t, data in records:
-        v = engine.inspect(facts_from_message(decode(data), t))
-        mix[v.action.value if v.rule is None else f"{v.action.value} {v.rule.value}"] += 1
+    differ = benign_hit = 0
+    for m in corpus.messages:
+        v = engine.inspect(facts_from_message(decode(m.data), m.timestamp))
+        got = v.action.value if v.rule is None else f"{v.action.value} {v.rule.value}"
+        want = "allow" if m.label.expected == "allow" else f"{m.label.expected} {m.label.rule}"
+        mix[got] += 1
+        differ += got != want
+        benign_hit += not m.label.attack and got != "allow"
     for v in engine.expire(float("inf")):
         mix[f"late {v.rule.value if v.rule else '?'}"] += 1
-    return mix
+    return mix, differ, benign_hit
 
 
 def against_pycrate(
@@ -343,9 +348,12 @@ def main() -> None:
         f"(built in {time.perf_counter() - t:.1f} s)\n"
     )
 
-    mix = verdict_mix(records, corpus.policy, corpus.pending)
+    mix, differ, benign_hit = verdict_mix(corpus)
     print("verdicts on the capture: " + ", ".join(f"{k} {v}" for k, v in mix.most_common()))
-    print()
+    print(
+        f"messages whose verdict differs from its label: {differ}; "
+        f"benign messages blocked or alerted: {benign_hit}\n"
+    )
 
     rates = throughput(records, corpus.policy, corpus.pending, args.repeats)
     full = rates["decode + facts + engine"]

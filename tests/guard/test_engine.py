@@ -454,7 +454,10 @@ def test_home_gt_arriving_from_the_interconnect_is_spoofed() -> None:
 
 def test_state_is_bounded_and_evicts_the_oldest() -> None:
     engine = Engine(
-        policy("[limits]\nsubscribers = 16\ndialogues = 16\ncorrelations = 16\nsenders = 16\n")
+        policy(
+            "[limits]\nsubscribers = 16\ndialogues = 16\ncorrelations = 16\nsenders = 16\n"
+            "sweep_senders = 16\n"
+        )
     )
     for i in range(100):
         imsi = f"00101{i:010d}"

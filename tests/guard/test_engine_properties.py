@@ -29,7 +29,7 @@ from .builders import policy
 LIMIT = 16
 POLICY = policy(
     f"[limits]\nsubscribers = {LIMIT}\nsenders = {LIMIT}\nlookups_per_sender = {LIMIT}\n"
-    f"dialogues = {LIMIT}\ncorrelations = {LIMIT}\n"
+    f"dialogues = {LIMIT}\ncorrelations = {LIMIT}\nsweep_senders = {LIMIT}\n"
 )
 # Calling/called GTs from every origin class, and identifiers from a small pool
 # so that dialogues, correlations and lookups collide.

@@ -155,7 +155,8 @@ class Limits:
 
     subscribers: int = 200_000  # locations, lookup counts and rate buckets per subscriber
     senders: int = 20_000  # calling GTs with rate buckets and sweep windows
-    lookups_per_sender: int = 512  # lookups remembered per sender for sweep detection
+    lookups_per_sender: int = 1024  # numbers remembered per sender for sweep detection
+    sweep_senders: int = 1000  # senders with sweep state (x lookups_per_sender in all)
     dialogues: int = 200_000  # open TCAP dialogues remembered
     correlations: int = 200_000  # SRI-SM results awaiting their MT-ForwardSM
 
@@ -507,6 +508,7 @@ def parse_policy(text: str) -> Policy:
         lookups_per_sender=lim.get(
             "lookups_per_sender", _integer(16, 1_000_000), _D_LIMITS.lookups_per_sender
         ),
+        sweep_senders=lim.get("sweep_senders", _integer(16, 10_000_000), _D_LIMITS.sweep_senders),
         dialogues=lim.get("dialogues", _integer(16, 100_000_000), _D_LIMITS.dialogues),
         correlations=lim.get("correlations", _integer(16, 100_000_000), _D_LIMITS.correlations),
     )

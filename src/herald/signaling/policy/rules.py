@@ -405,7 +405,7 @@ def repeated_lookup(c: Compiled, s: State, m: Message) -> Finding | None:
 
 # Numbers remembered per block, as a multiple of sweep_distinct: room for a
 # sweep interleaved with ordinary lookups into the same block.
-SWEEP_BLOCK_FACTOR = 4
+SWEEP_BLOCK_FACTOR = 2
 
 
 def _dense(suffixes: list[int], distinct: int, span: int) -> bool:
@@ -436,7 +436,7 @@ def range_sweep(c: Compiled, s: State, m: Message) -> Finding | None:
     blocks = s.sweeps.get(f.calling_gt)
     if blocks is None:
         blocks = {}
-        bounded_put(s.sweeps, f.calling_gt, blocks, c.policy.limits.senders)
+        bounded_put(s.sweeps, f.calling_gt, blocks, c.policy.limits.sweep_senders)
     block = hash(("block", msisdn[:-digits]))
     numbers = blocks.get(block)
     per_block = SWEEP_BLOCK_FACTOR * lk.sweep_distinct

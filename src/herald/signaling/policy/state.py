@@ -225,8 +225,8 @@ class State:
     subscriber_buckets: dict[int, Bucket] = field(default_factory=dict)
     lookup_times: dict[int, tuple[float, ...]] = field(default_factory=dict)
     # sender GT -> number block (hashed) -> {position in the block: last time
-    # seen}; per sender at most lookups_per_sender numbers in all (see
-    # rules.range_sweep and SWEEP_BLOCK_FACTOR).
+    # seen}; at most sweep_senders senders, each with at most
+    # lookups_per_sender numbers (see rules.range_sweep, SWEEP_BLOCK_FACTOR).
     sweeps: dict[str, dict[int, dict[int, float]]] = field(default_factory=dict)
     origin_cache: dict[str, tuple[Origin, int]] = field(default_factory=dict)
     evicted_pending: int = 0
