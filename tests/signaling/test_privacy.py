@@ -65,3 +65,15 @@ def test_mask_keeps_only_the_requested_prefix() -> None:
     assert mask("001010123456789", 5) == "00101**********"
     assert mask("12345") == "*****"
     assert mask("12", 5) == "12"
+
+
+def test_raw_payloads_stay_out_of_reprs() -> None:
+    # The M3UA and capture wrappers hold the whole SS7 payload (IMSIs in BCD).
+    from herald.guard.pcap import CaptureRecord
+    from herald.signaling.m3ua import decode_m3ua
+
+    imsi_bcd = bytes.fromhex("00010121436587f9")
+    for value in (decode_m3ua(UL_M3UA), CaptureRecord(0.0, UL_M3UA)):
+        text = repr(value)
+        assert repr(imsi_bcd)[2:-1] not in text and imsi_bcd.hex() not in text
+        assert "user_data" not in text and "data=" not in text

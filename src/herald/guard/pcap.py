@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 from typing import BinaryIO, Final, TypeVar
@@ -99,7 +99,8 @@ class CaptureRecord:
     """
 
     timestamp: float
-    data: bytes
+    #: Not in repr: the SS7 payload carries subscriber identities.
+    data: bytes = field(repr=False)
     src: str = ""
     dst: str = ""
     transport: str = "raw"

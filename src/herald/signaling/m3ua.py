@@ -24,7 +24,7 @@ Errors are :class:`~herald.signaling.errors.M3uaError` carrying the ERR code.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Final
 
@@ -193,7 +193,8 @@ class Data:
     """DATA (§3.3.1): the routing label and the SS7 user part's bytes."""
 
     label: RoutingLabel
-    user_data: bytes
+    #: Not in repr: the SS7 payload carries subscriber identities.
+    user_data: bytes = field(repr=False)
     routing_context: int | None = None
     network_appearance: int | None = None
     correlation_id: int | None = None
