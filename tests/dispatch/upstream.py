@@ -61,6 +61,7 @@ class Submit:
     at: float  # server loop time when the submit_sm was read
     pdu: SubmitSm
     upstream_id: str
+    conn_id: int  # which of herald's binds carried it
 
 
 @dataclass
@@ -105,7 +106,7 @@ class Upstream(ServerHandler):
             return
         n = next(_NUMBERS)
         resp_id, receipt_id = self.ids(n)
-        self.submits.append(Submit(conn.loop.time(), request, resp_id))
+        self.submits.append(Submit(conn.loop.time(), request, resp_id, conn.conn_id))
         answer = self.decide(request, len(self.submits))
         if answer.status is None:
             self.silent.append((conn, request))

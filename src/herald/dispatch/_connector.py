@@ -399,6 +399,8 @@ class Connector(ClientHandler):
             self._owner.part_done(self, job, gen, index, outcome, status, message_id)
         if self._drained is not None and self.inflight == 0:
             self._drained.set()
+        if self.load < self.capacity // 2:
+            self._owner.room()  # ask for more before the queue runs dry
         self._poke()
 
     def _maybe_room(self) -> None:

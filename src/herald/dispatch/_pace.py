@@ -29,6 +29,9 @@ BURST_SECONDS: Final = 0.05
 #: At least two tokens, so one late wake-up (up to a whole token interval)
 #: costs no throughput; see the module docstring.
 MIN_CAPACITY: Final = 2.0
+#: Float accrual (rate x elapsed) misses a whole token by ~1e-15 at exact
+#: intervals; without this slack the caller would sleep for femtoseconds.
+_EPSILON: Final = 1e-9
 
 
 class TokenBucket:
@@ -55,14 +58,14 @@ class TokenBucket:
     def take(self, now: float) -> float:
         """Take a token and return 0, or return the seconds until one is there."""
         tokens = self._refill(now)
-        if tokens >= 1.0:
-            self._tokens = tokens - 1.0
+        if tokens >= 1.0 - _EPSILON:
+            self._tokens = max(0.0, tokens - 1.0)
             return 0.0
         return (1.0 - tokens) / self.rate
 
     def available(self, now: float) -> int:
         """Whole tokens there now (what may be sent without waiting)."""
-        return int(self._refill(now))
+        return int(self._refill(now) + _EPSILON)
 
 
 class Backoff:
