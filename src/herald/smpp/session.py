@@ -356,11 +356,12 @@ class Session:
         ):
             return UnmatchedResponse(pdu)
         request = entry[0]
+        keep_alive = seq == self._enquire_seq  # read before _forget clears it
         self._forget(seq, request)
         if command_id not in _SESSION_RESPONSES:  # the hot path: one set lookup
             return _response_received(request, pdu)
-        if request.command_id == _ENQUIRE_LINK:
-            return None  # the link is alive; nothing for the application
+        if keep_alive:
+            return None  # our own probe: the link is alive, nothing for the application
         if isinstance(request, BindRequest):
             if pdu.command_status == 0 and isinstance(pdu, BindResponse):
                 self.peer_system_id = pdu.system_id
@@ -417,7 +418,8 @@ class Session:
             self._bind_pending = True
         elif command_id == C.UNBIND:
             self._unbind_deadline = now + self.config.unbind_timeout
-        self._set_state(nxt)
+        if nxt is not self._state:  # most requests keep the state: skip the table lookups
+            self._set_state(nxt)
         return seq
 
     def send_response(self, response: Response) -> None:
