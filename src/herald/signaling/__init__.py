@@ -6,8 +6,8 @@ decoded value the policy engine reads) and :func:`decode`:
 >>> msg = decode(m3ua_bytes)                       # doctest: +SKIP
 >>> msg.calling_digits, msg.operation, msg.argument  # doctest: +SKIP
 
-Modules: ``m3ua``, ``sccp``, ``tcap``, ``map_codec`` (one layer each, decoders
-and encoders), ``codec`` (the whole stack), ``message`` and ``map_types`` (the
+Modules: ``m3ua``, ``sccp``, ``tcap``, ``map_codec`` and ``sms`` (one layer
+each, decoders and encoders), ``codec`` (the whole stack), ``message`` and ``map_types`` (the
 values), ``map_ops`` (operation codes and application contexts), ``errors``
 (typed failures carrying wire codes), ``privacy`` (masking and salted hashes).
 """
