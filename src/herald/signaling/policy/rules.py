@@ -443,18 +443,18 @@ def range_sweep(c: Compiled, s: State, m: Message) -> Finding | None:
     if numbers is None:
         numbers = {}
         bounded_put(blocks, block, numbers, max(1, c.policy.limits.lookups_per_sender // per_block))
-    bounded_put(numbers, int(msisdn[-digits:]), now, per_block)
-    if len(numbers) < lk.sweep_distinct:
+    position = int(msisdn[-digits:])
+    bounded_put(numbers, position, now, per_block)
+    distinct, span, window = lk.sweep_distinct, lk.sweep_span, lk.sweep_window_s
+    if len(numbers) < distinct:
         return None
-    window = lk.sweep_window_s
-    for key in [k for k, t in numbers.items() if now - t > window]:
-        del numbers[key]
-    if len(numbers) >= lk.sweep_distinct and _dense(
-        list(numbers), lk.sweep_distinct, lk.sweep_span
-    ):
+    # Only numbers within span of this one can make a cluster with it (any
+    # cluster without it was judged when its own last number came).
+    near = [k for k, t in numbers.items() if -span < k - position < span and now - t <= window]
+    if len(near) >= distinct and _dense(near, distinct, span):
         return (
             Rule.RANGE_SWEEP,
-            f"{lk.sweep_distinct} numbers within {lk.sweep_span} consecutive numbers "
+            f"{distinct} numbers within {span} consecutive numbers "
             f"looked up by one sender within {window:g} s",
         )
     return None
