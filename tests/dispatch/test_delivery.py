@@ -8,6 +8,7 @@ from herald.dispatch import ErrorCode
 from herald.smpp.constants import MessageState
 from herald.smpp.message_id import IdPolicy
 from herald.store import Status
+from herald.text import Method, SmscDefault, gsm_encode
 
 from .conftest import Rig, connector, eventually
 from .upstream import Answer, Upstream, hex_then_decimal
@@ -116,3 +117,27 @@ async def test_a_three_part_message_is_delivered_only_when_all_parts_are(rig: Ri
         assert await rig.statuses(ids) == [Status.SENT]
     up.release(1)
     await rig.wait_all(ids, Status.DELIVERED)
+
+
+@pytest.mark.parametrize(("method", "parts"), [(Method.UDH16, 3), (Method.PAYLOAD, 1)])
+async def test_a_connector_that_splits_otherwise_records_its_own_part_count(
+    rig: Rig, method: Method, parts: int
+) -> None:
+    """306 septets: intake counted 2 parts (UDH8); UDH16 needs 3, payload 1."""
+    up = await rig.upstream()
+    await rig.dispatcher([connector("a", up.server.port, concatenation=method)])  # type: ignore[union-attr]
+    ids = await rig.send(1, body=b"x" * 306, segments=2)
+    await rig.wait_all(ids, Status.DELIVERED)
+    assert len(up.submits) == parts
+    message = await rig.get(ids[0])
+    assert message.segments == parts
+    assert len(await rig.store.get_segments(ids[0])) == parts
+
+
+async def test_a_latin1_upstream_gets_latin1_text(rig: Rig) -> None:
+    up = await rig.upstream()
+    await rig.dispatcher([connector("a", up.server.port, smsc_default=SmscDefault.LATIN1)])  # type: ignore[union-attr]
+    ids = await rig.send(1, body=gsm_encode("£10 off"))
+    await rig.wait_all(ids, Status.DELIVERED)
+    assert (up.submits[0].pdu.short_message, up.submits[0].pdu.data_coding) == (
+        "£10 off".encode("latin-1"), 0)
