@@ -216,10 +216,9 @@ class Engine:
                 assert key is not None
                 del s.dialogues[key]
 
-        m = Message(c, f, origin, partner, dialogue, self._store)
         if dialogue is not None and dialogue[D_BLOCKED] is not None:
             return self._verdict(
-                m,
+                Message(c, f, origin, partner, dialogue, self._store),
                 Action.BLOCK,
                 (
                     Rule(dialogue[D_BLOCKED]),
@@ -231,6 +230,7 @@ class Engine:
 
         if self._deny_gts and c.deny_gts.longest(gt) is not None:
             finding: Finding = (Rule.DENY_LIST, "calling GT is on the deny list")
+            m = Message(c, f, origin, partner, dialogue, self._store)
             return self._decided(m, Action.BLOCK, finding)
 
         if (
@@ -242,22 +242,28 @@ class Engine:
                 Rule.ADDRESS_MISMATCH,
                 "home or platform calling GT arriving from the interconnect (spoofed)",
             )
+            m = Message(c, f, origin, partner, dialogue, self._store)
             return self._decided(m, c.actions[Rule.ADDRESS_MISMATCH], finding)
 
-        component = f.component
-        if component is _RESULT_LAST or component is _RESULT_NOT_LAST:
-            self._observe_result(m)
-
         if not f.invokes and not f.global_opcode:
+            component = f.component
+            if f.imsi and (component is _RESULT_LAST or component is _RESULT_NOT_LAST):
+                self._observe_result(Message(c, f, origin, partner, dialogue, self._store))
+            opcode = f.opcode if dialogue is None else dialogue[D_OPCODE]
             return Verdict(
                 Action.ALLOW,
                 None,
                 Category.NONE,
                 "",
                 f.time,
-                operation_name(f.opcode if dialogue is None else dialogue[D_OPCODE]),
+                "" if opcode is None else (_OP_NAMES.get(opcode) or operation_name(opcode)),
                 origin,
             )
+
+        m = Message(c, f, origin, partner, dialogue, self._store)
+        component = f.component
+        if component is _RESULT_LAST or component is _RESULT_NOT_LAST:
+            self._observe_result(m)
 
         f_invokes = f.invokes
         if len(f_invokes) == 1 and not m.ac_other:
