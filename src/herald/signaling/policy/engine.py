@@ -347,7 +347,7 @@ class Engine:
                 category,
                 "",
                 m.f.time,
-                _OP_NAMES.get(opcode, "") if opcode is not None else "",
+                "" if opcode is None else (_OP_NAMES.get(opcode) or operation_name(opcode)),
                 m.origin,
             )
         assert finding is not None
