@@ -20,6 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from herald.intake import (
+    DEFAULT_POLICY,
+    DEFAULT_VALIDITY_PERIOD,
+    MAX_VALIDITY_PERIOD,
+    MIN_VALIDITY_PERIOD,
+    IntakePolicy,
+)
 from herald.smpp.message_id import IdPolicy
 from herald.text import Method, SmscDefault
 
@@ -166,6 +173,10 @@ class WebhookConfig:
     backoff_min: float = 1.0  # seconds; doubles per attempt up to backoff_max
     backoff_max: float = 600.0
     concurrency: int = 32  # POSTs in flight at once
+    # Refuse callback URLs that resolve to private, loopback or link-local
+    # addresses (SSRF). Off by default so local receivers work; turn it on
+    # when customers are not trusted with the network herald sits in.
+    block_private_addresses: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +188,7 @@ class HeraldConfig:
     connectors: tuple[ConnectorConfig, ...] = ()
     routes: tuple[RouteConfig, ...] = ()
     inbound: tuple[InboundConfig, ...] = ()
+    intake: IntakePolicy = DEFAULT_POLICY
 
     def connector(self, name: str) -> ConnectorConfig:
         for c in self.connectors:
@@ -274,11 +286,32 @@ def _webhooks(t: _Table) -> WebhookConfig:
         backoff_min=t.number("backoff_min", 1.0, 0.01, 3600),
         backoff_max=t.number("backoff_max", 600.0, 0.01, 86400),
         concurrency=t.integer("concurrency", 32, 1, 1024),
+        block_private_addresses=t.get("block_private_addresses", bool, False),
     )
     if config.backoff_max < config.backoff_min:
         raise ConfigError(t.at("backoff_max"), "must not be below backoff_min")
     t.finish()
     return config
+
+
+def _intake(t: _Table) -> IntakePolicy:
+    prefixes = t.get("test_prefixes", list, [])
+    for i, prefix in enumerate(prefixes):
+        if not isinstance(prefix, str) or not prefix.lstrip("+").isdigit():
+            raise ConfigError(f"{t.at('test_prefixes')}[{i}]", "must be E.164 digits")
+    default = t.number("default_validity", DEFAULT_VALIDITY_PERIOD, 60, 30 * 86400)
+    longest = t.number("max_validity", MAX_VALIDITY_PERIOD, 60, 30 * 86400)
+    if longest < default:
+        raise ConfigError(t.at("max_validity"), "must not be below default_validity")
+    policy = IntakePolicy(
+        require_valid_number=t.get("require_valid_number", bool, True),
+        test_prefixes=tuple(p.lstrip("+") for p in prefixes),
+        default_validity=default,
+        min_validity=min(MIN_VALIDITY_PERIOD, default),
+        max_validity=longest,
+    )
+    t.finish()
+    return policy
 
 
 def _password(t: _Table, env: Mapping[str, str]) -> str:
@@ -396,6 +429,7 @@ def parse_config(
     inbound = tuple(
         _inbound(_Table(r, f"inbound[{i}]")) for i, r in enumerate(top.get("inbound", list, []))
     )
+    intake = _intake(_Table(top.get("intake", dict, {}), "intake"))
     claimed: set[tuple[str, str]] = set()
     for i, rule in enumerate(inbound):
         key = ("number", rule.number) if rule.number is not None else ("prefix", rule.prefix or "")
@@ -411,6 +445,7 @@ def parse_config(
         connectors=connectors,
         routes=routes,
         inbound=inbound,
+        intake=intake,
     )
 
 

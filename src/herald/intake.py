@@ -248,9 +248,14 @@ class IntakePolicy:
     - ``max_schedule_ahead``: seconds a send_at may lie in the future.
     - ``max_parts``: parts a message may need (at most 255, TS 23.040
       §9.2.3.24.1).
+    - ``test_prefixes``: E.164-digit prefixes of an operator's test range
+      (e.g. ``"999"``, the unassigned country code ``herald sim`` uses for its
+      scripted behaviours): such destinations skip the numbering-plan checks
+      and need only be 1..15 digits. Empty by default; ``--demo`` sets it.
     """
 
     require_valid_number: bool = True
+    test_prefixes: tuple[str, ...] = ()
     default_validity: float = DEFAULT_VALIDITY_PERIOD
     min_validity: float = MIN_VALIDITY_PERIOD
     max_validity: float = MAX_VALIDITY_PERIOD
@@ -265,6 +270,8 @@ class IntakePolicy:
             raise ValueError("send_at_skew and max_schedule_ahead must not be negative")
         if not 1 <= self.max_parts <= MAX_SEGMENTS:
             raise ValueError(f"max_parts must be 1..{MAX_SEGMENTS}")
+        if not all(p.isdigit() and p.isascii() for p in self.test_prefixes):
+            raise ValueError("test_prefixes must be E.164 digits")
 
 
 DEFAULT_POLICY: Final = IntakePolicy()
@@ -347,6 +354,10 @@ def normalize_destination(
     ``not_a_number``, ``invalid_country_code``, ``too_short``, ``not_possible``
     or ``not_valid``.
     """
+    if policy.test_prefixes and isinstance(value, str):
+        compact = value.translate(_NUMBER_FORMATTING).lstrip("+")
+        if compact.startswith(policy.test_prefixes) and _E164_DIGITS.fullmatch(compact):
+            return compact
     return _e164(value, field, InvalidDestination, policy.require_valid_number)
 
 

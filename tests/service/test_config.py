@@ -83,6 +83,21 @@ def test_missing_password_env_is_named(tmp_path: Path) -> None:
     assert info.value.path == "connectors[0].password_env"
 
 
+def test_intake_section_sets_the_policy(tmp_path: Path) -> None:
+    config = parse_config({"intake": {"test_prefixes": ["+999", "00"], "require_valid_number":
+                                      False, "default_validity": 3600, "max_validity": 7200}},
+                          base=tmp_path)
+    assert config.intake.test_prefixes == ("999", "00")
+    assert not config.intake.require_valid_number
+    assert (config.intake.default_validity, config.intake.max_validity) == (3600, 7200)
+    with pytest.raises(ConfigError) as info:
+        parse_config({"intake": {"test_prefixes": ["99x"]}})
+    assert info.value.path == "intake.test_prefixes[0]"
+    with pytest.raises(ConfigError) as info:
+        parse_config({"intake": {"default_validity": 7200, "max_validity": 3600}})
+    assert info.value.path == "intake.max_validity"
+
+
 def test_listen_forms() -> None:
     assert parse_listen(":2775", "x", 1) == ("127.0.0.1", 2775)
     assert parse_listen("0.0.0.0:80", "x", 1) == ("0.0.0.0", 80)

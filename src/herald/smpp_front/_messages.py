@@ -14,8 +14,8 @@ answers with the status SMPP 3.4 §5.1.3 names for its field, raised here as
   sent as it came);
 * data_coding is read with herald's convention that 0 means GSM 03.38;
 * schedule_delivery_time / validity_period are SMPP times (ESME_RINVSCHED /
-  ESME_RINVEXPIRY); validity defaults to ``default_validity`` and is capped at
-  ``max_validity``.
+  ESME_RINVEXPIRY); validity defaults to the intake policy's
+  ``default_validity`` and is capped at its ``max_validity``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ from dataclasses import dataclass
 from typing import Final
 
 from herald.intake import (
+    DEFAULT_POLICY,
     IntakeError,
+    IntakePolicy,
     SenderKind,
     normalize_destination,
     prepare_encoded,
@@ -59,9 +61,10 @@ SENDER_KIND_OF_TON: Final = {
 
 @dataclass(frozen=True, slots=True)
 class FrontLimits:
-    default_validity: float = 48 * 3600.0  # seconds, when the customer gives none
-    max_validity: float = 7 * 86400.0  # seconds; longer requests are capped
-    smsc_default: SmscDefault = SmscDefault.GSM7  # what the customer's data_coding 0 means
+    #: the operator's intake rules (number checks, test ranges, validity bounds)
+    intake: IntakePolicy = DEFAULT_POLICY
+    #: what the customer's data_coding 0 means
+    smsc_default: SmscDefault = SmscDefault.GSM7
 
 
 class Refused(Exception):
@@ -77,17 +80,17 @@ class Refused(Exception):
         return cls(CommandStatus(error.smpp_status), str(error))
 
 
-def destination(address: str) -> str:
+def destination(address: str, policy: IntakePolicy) -> str:
     try:
-        return normalize_destination(address, field="destination_addr")
+        return normalize_destination(address, field="destination_addr", policy=policy)
     except IntakeError as exc:
         raise Refused.of(exc) from None
 
 
-def source(address: str, ton: int) -> str:
+def source(address: str, ton: int, policy: IntakePolicy) -> str:
     try:
         return validate_sender(address, kind=SENDER_KIND_OF_TON.get(ton),
-                               field="source_addr").value
+                               field="source_addr", policy=policy).value
     except IntakeError as exc:
         raise Refused.of(exc) from None
 
@@ -115,11 +118,12 @@ def _body(pdu: SubmitSm | DataSm | SubmitMulti) -> tuple[bytes, bool]:
     return body, False
 
 
-def _segments(body: bytes, udhi: bool, data_coding: int, smsc_default: SmscDefault) -> int:
+def _segments(body: bytes, udhi: bool, data_coding: int, limits: FrontLimits) -> int:
     if udhi:
         return 1
     try:
-        return prepare_encoded(body, data_coding, smsc_default=smsc_default).segments
+        return prepare_encoded(body, data_coding, smsc_default=limits.smsc_default,
+                               policy=limits.intake).segments
     except IntakeError as exc:
         raise Refused.of(exc) from None
 
@@ -138,14 +142,14 @@ def messages_from(
         for dest in pdu.dest_addresses:
             if not isinstance(dest, SmeAddress):
                 raise Refused(S.ESME_RINVDESTFLAG, "distribution lists are not supported")
-            targets.append(destination(dest.address))
+            targets.append(destination(dest.address, limits.intake))
     else:
-        targets = [destination(pdu.destination_addr)]
-    sender = source(pdu.source_addr, pdu.source_addr_ton)
+        targets = [destination(pdu.destination_addr, limits.intake)]
+    sender = source(pdu.source_addr, pdu.source_addr_ton, limits.intake)
     body, udhi = _body(pdu)
     if len(body) > MAX_BODY_OCTETS:
         raise Refused(S.ESME_RINVMSGLEN, f"body longer than {MAX_BODY_OCTETS} octets")
-    segments = _segments(body, udhi, pdu.data_coding, limits.smsc_default)
+    segments = _segments(body, udhi, pdu.data_coding, limits)
     try:
         encoding = parse_data_coding(pdu.data_coding, limits.smsc_default).encoding.value
     except TextError:
@@ -162,8 +166,8 @@ def messages_from(
         raise Refused(S.ESME_RINVEXPIRY, str(exc)) from None
     start = max(now, send_at or now)
     if expires_at is None:
-        expires_at = start + limits.default_validity
-    expires_at = min(expires_at, start + limits.max_validity)
+        expires_at = start + limits.intake.default_validity
+    expires_at = min(expires_at, start + limits.intake.max_validity)
     if expires_at <= start:
         raise Refused(S.ESME_RINVEXPIRY, "validity ends before the message could be sent")
     if send_at is not None and send_at <= now:

@@ -1,0 +1,323 @@
+"""The composition root: one process running the whole platform.
+
+``Platform.start(config)`` opens the store, then starts, in order: dispatch
+(upstream binds), the webhook sender, the SMPP notifier, the SMPP listener
+and the HTTP API. ``stop()`` is the reverse, gracefully:
+
+1. intake stops (the HTTP server stops accepting connections and finishes its
+   requests; the SMPP listener refuses new binds and new submits, and the
+   commits under way complete and are answered);
+2. dispatch stops claiming, finishes or hands back its in-flight work, and
+   unbinds from the operators;
+3. the notifier and the webhook sender return what they hold to the outbox;
+4. customers' SMPP sessions are unbound; the store commits and closes.
+
+Nothing accepted is lost at any step: what is not finished stays in the store
+(the store is the queue) and the next start picks it up.
+
+``--demo`` adds an embedded SMSC simulator as the only upstream, a catch-all
+route to it, and a demo account whose credentials are printed and written to
+``<data-dir>/demo.env`` (mode 0600).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Final
+
+import uvicorn
+from prometheus_client import CollectorRegistry
+
+from herald.accounts import Accounts, load_master_key
+from herald.api import ApiContext, create_app
+from herald.config import (
+    ConnectorConfig,
+    HeraldConfig,
+    InboundConfig,
+    RouteConfig,
+)
+from herald.dispatch import Dispatcher
+from herald.ids import SortableIdGenerator
+from herald.metrics import Metrics
+from herald.net import ServerSettings, SmppServer
+from herald.smpp.session import SessionConfig
+from herald.smpp.states import Role
+from herald.smpp_front import CustomerSmpp, FrontLimits, SmppNotifier
+from herald.store import NewMessage, SQLiteConfig, SQLiteStore, Store, UnknownAccount
+from herald.webhooks import SenderOptions, WebhookSender
+
+__all__ = ["DEMO_ACCOUNT", "DemoCredentials", "Platform", "demo_config", "run"]
+
+log = logging.getLogger("herald")
+
+DEMO_ACCOUNT: Final = "demo"
+DEMO_ENV: Final = "demo.env"
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn without its own signal handling: the platform owns the signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass
+class DemoCredentials:
+    api_key: str
+    system_id: str
+    password: str = field(repr=False)
+
+
+@dataclass
+class Platform:
+    """A running herald. Build with :meth:`start`; end with :meth:`stop`."""
+
+    config: HeraldConfig
+    store: Store
+    accounts: Accounts
+    metrics: Metrics
+    dispatcher: Dispatcher
+    webhooks: WebhookSender
+    front: CustomerSmpp
+    notifier: SmppNotifier
+    smpp: SmppServer
+    http: _Uvicorn
+    tasks: list[asyncio.Task[Any]]
+    extras: list[Any] = field(default_factory=list)  # e.g. the demo simulator
+
+    @property
+    def http_port(self) -> int:
+        for server in self.http.servers:
+            for sock in server.sockets:
+                return int(sock.getsockname()[1])
+        raise RuntimeError("the HTTP server is not listening")
+
+    @classmethod
+    async def start(
+        cls,
+        config: HeraldConfig,
+        *,
+        registry: CollectorRegistry | None = None,
+        store: Store | None = None,
+        prepare: Callable[[Store, Accounts], Awaitable[None]] | None = None,
+    ) -> Platform:
+        """Open the store (unless given), run ``prepare`` (e.g. create the demo
+        account) and start every component."""
+        clock = time.time
+        metrics = Metrics(registry or CollectorRegistry())
+        if store is None:
+            store = SQLiteStore.open(SQLiteConfig(data_dir=config.data_dir))
+        accounts = Accounts(store)
+        ids = SortableIdGenerator()
+        dispatcher = Dispatcher(store, config, metrics=metrics, clock=clock)
+        webhooks = WebhookSender(
+            store, load_master_key(config.data_dir), config.webhooks, metrics=metrics,
+            clock=clock,
+            options=SenderOptions(block_private_addresses=config.webhooks.block_private_addresses),
+        )
+
+        def accepted(messages: Sequence[NewMessage]) -> None:
+            dispatcher.wake()
+
+        front = CustomerSmpp(store, accounts, ids.new_id, clock, metrics, on_accepted=accepted,
+                             limits=FrontLimits(intake=config.intake))
+        notifier = SmppNotifier(store, front, clock)
+        front.on_receiver = notifier.wake
+        smpp = SmppServer(front, ServerSettings(
+            host=config.smpp.host, port=config.smpp.port, ssl=_server_tls(config),
+            session=SessionConfig(role=Role.SMSC, window=config.smpp.window,
+                                  enquire_link_interval=config.smpp.enquire_link_interval,
+                                  session_init_timeout=config.smpp.session_init_timeout),
+        ))
+        app = create_app(ApiContext(store=store, accounts=accounts, ids=ids, clock=clock,
+                                    metrics=metrics, config=config.http, on_accepted=accepted,
+                                    intake=config.intake))
+        http = _Uvicorn(uvicorn.Config(app, host=config.http.host, port=config.http.port,
+                                       log_level="warning", lifespan="off", access_log=False))
+        tasks: list[asyncio.Task[Any]] = []
+        platform = cls(config, store, accounts, metrics, dispatcher, webhooks, front, notifier,
+                       smpp, http, tasks)
+        try:
+            if prepare is not None:
+                await prepare(store, accounts)
+            await dispatcher.start()
+            tasks.append(asyncio.create_task(webhooks.run(), name="webhooks"))
+            notifier.start()
+            await smpp.start()
+            tasks.append(asyncio.create_task(http.serve(), name="http"))
+            while not http.started:
+                if tasks[-1].done():
+                    await tasks[-1]  # raises why it could not start (a taken port...)
+                    raise OSError(f"the HTTP API could not listen on "
+                                  f"{config.http.host}:{config.http.port}")
+                await asyncio.sleep(0.01)
+        except BaseException:
+            await platform.stop()
+            raise
+        return platform
+
+    async def stop(self) -> None:
+        """Graceful shutdown; see the module docstring."""
+        self.smpp.stop_accepting()
+        self.http.should_exit = True
+        await self.front.drain()
+        await self.dispatcher.stop()
+        await self.notifier.stop()
+        await self.webhooks.stop()
+        await self.smpp.stop(timeout=5)
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        for extra in reversed(self.extras):
+            await extra.stop()
+        self.accounts.close()
+        await self.store.aclose()
+
+
+def _server_tls(config: HeraldConfig) -> Any:
+    if config.smpp.tls_cert is None or config.smpp.tls_key is None:
+        return None
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(config.smpp.tls_cert, config.smpp.tls_key)
+    return context
+
+
+# -- demo -------------------------------------------------------------------------
+
+
+def demo_config(config: HeraldConfig, sim_port: int) -> HeraldConfig:
+    """``config`` with the embedded simulator as its only upstream."""
+    sim = ConnectorConfig(name="sim", host="127.0.0.1", port=sim_port, system_id="herald",
+                          password="demo", binds=2, window=64, tps=10_000.0)
+    # The simulator's scripted behaviours live on the unassigned country code 999.
+    intake = replace(config.intake, test_prefixes=(*config.intake.test_prefixes, "999"))
+    return replace(config, connectors=(sim,), routes=(RouteConfig(prefix="", connectors=("sim",)),),
+                   inbound=(InboundConfig(prefix="", account=DEMO_ACCOUNT),), intake=intake)
+
+
+async def ensure_demo_account(store: Store, accounts: Accounts, data_dir: Path) -> DemoCredentials:
+    """The demo account's credentials: created once, then read back from demo.env."""
+    env_path = data_dir / DEMO_ENV
+    now = time.time()
+    saved = _read_env(env_path)
+    try:
+        account = await store.get_account_by_name(DEMO_ACCOUNT)
+    except UnknownAccount:
+        account = None
+    if account is not None and {"HERALD_API_KEY", "HERALD_SMPP_SYSTEM_ID",
+                                "HERALD_SMPP_PASSWORD"} <= saved.keys():
+        return DemoCredentials(saved["HERALD_API_KEY"], saved["HERALD_SMPP_SYSTEM_ID"],
+                               saved["HERALD_SMPP_PASSWORD"])
+    if account is None:
+        account, key = await accounts.create(DEMO_ACCOUNT, now, rate_limit=10_000, bind_limit=8)
+    else:  # the file is gone: issue fresh credentials
+        key = await accounts.issue_api_key(account.id, now)
+    await accounts.remove_smpp(DEMO_ACCOUNT)
+    smpp = await accounts.add_smpp(account.id, DEMO_ACCOUNT, now)
+    creds = DemoCredentials(key.key, DEMO_ACCOUNT, smpp.password)
+    _write_env(env_path, {
+        "HERALD_API_KEY": creds.api_key,
+        "HERALD_SMPP_SYSTEM_ID": creds.system_id,
+        "HERALD_SMPP_PASSWORD": creds.password,
+    })
+    return creds
+
+
+def _read_env(path: Path) -> dict[str, str]:
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        return {}
+    pairs = (line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def _write_env(path: Path, values: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("# herald demo credentials (herald serve --demo); keep this file private\n")
+        fh.writelines(f"{k}={v}\n" for k, v in values.items())
+    os.chmod(path, 0o600)
+
+
+# -- running ----------------------------------------------------------------------
+
+
+async def run(config: HeraldConfig, *, demo: bool = False, out: Any = None) -> None:
+    """Run until SIGINT/SIGTERM, then stop gracefully."""
+    import sys
+
+    out = out or sys.stdout
+    extras: list[Any] = []
+    if demo:
+        from herald.sim import SimConfig, Simulator
+
+        sim = Simulator(SimConfig(port=0, receipt_delay=(0.5, 2.0)))
+        await sim.start()
+        extras.append(sim)
+        config = demo_config(config, sim.port)
+    creds: list[DemoCredentials] = []
+
+    async def prepare(store: Store, accounts: Accounts) -> None:
+        if demo:
+            creds.append(await ensure_demo_account(store, accounts, config.data_dir))
+
+    try:
+        platform = await Platform.start(config, prepare=prepare)
+    except BaseException:
+        for extra in extras:
+            await extra.stop()
+        raise
+    platform.extras.extend(extras)
+    if demo:
+        _print_demo(out, config, platform, creds[0])
+    else:
+        print(f"herald: HTTP API on http://{config.http.host}:{platform.http_port}, "
+              f"SMPP on {config.smpp.host}:{platform.smpp.port}, data in {config.data_dir}",
+              file=out, flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        print("herald: stopping (finishing in-flight work)...", file=out, flush=True)
+        await platform.stop()
+        print("herald: stopped", file=out, flush=True)
+
+
+def _print_demo(out: Any, config: HeraldConfig, platform: Platform,
+                creds: DemoCredentials) -> None:
+    api = f"http://{config.http.host}:{platform.http_port}"
+    print(f"""herald demo is running (an embedded simulator plays the operator).
+
+  HTTP API   {api}   (docs: {api}/docs)
+  SMPP       {config.smpp.host}:{platform.smpp.port}   system_id={creds.system_id} \
+password={creds.password}
+  API key    {creds.api_key}
+  saved in   {config.data_dir / DEMO_ENV} (mode 0600)
+
+Send a message and watch it become delivered:
+
+  ./scripts/herald send --to +447911123456 --text "Hello from herald"
+
+or with curl:
+
+  curl -s {api}/v1/messages -H "Authorization: Bearer $HERALD_API_KEY" \\
+       -H 'Content-Type: application/json' -d '{{"to":"+447911123456","from":"herald",\
+"text":"Hello"}}'
+
+Stop with Ctrl+C.""", file=out, flush=True)
