@@ -64,6 +64,7 @@ from herald.dispatch._pace import Backoff
 from herald.dispatch._plan import Unsendable, build_submits
 from herald.dispatch._settings import DispatchSettings
 from herald.dispatch._tasks import Batcher, Signal, retry_store
+from herald.dispatch._writes import UpstreamWrites
 from herald.ids import IdGenerator, SortableIdGenerator
 from herald.metrics import Metrics
 from herald.net import SmppConnection
@@ -123,15 +124,15 @@ class Dispatcher:
         missing = self._routes.connectors - set(self.connectors)
         if missing:
             raise ValueError(f"routes name unknown connectors: {sorted(missing)}")
-        self._segments: Batcher[SegmentRecord] = Batcher("segments", self._write_segments)
+        self._writes = UpstreamWrites(store)
         self.inbox = Inbox(store, InboundTable(config.inbound), metrics, clock,
-                           ids or SortableIdGenerator(), before_receipts=self._segments.drain)
+                           ids or SortableIdGenerator(), self._writes)
         self._jobs: dict[str, Job] = {}
         self._finals: Batcher[StatusUpdate] = Batcher("finals", self._write_finals)
         self._handbacks: Batcher[Reschedule] = Batcher("handbacks", self._write_handbacks)
         self._resizes: Batcher[tuple[Job, int, Connector]] = Batcher(
             "resizes", self._write_resizes)
-        self._batchers = (self._resizes, self._segments, self._finals, self._handbacks)
+        self._batchers = (self._resizes, self._finals, self._handbacks)
         self._final_counters = {st: metrics.final.labels(st.label) for st in Status if st.final}
         self._claim_signal = Signal()
         self._stopping = False
@@ -143,6 +144,7 @@ class Dispatcher:
     async def start(self) -> None:
         """Bind every connector (in the background) and start claiming."""
         await self.inbox.start()
+        self._writes.start()
         for batcher in self._batchers:
             batcher.start()
         for connector in self.connectors.values():
@@ -181,6 +183,7 @@ class Dispatcher:
         for batcher in self._batchers[1:]:
             await batcher.close()
         await asyncio.gather(*(c.close(timeout) for c in self.connectors.values()))
+        await self._writes.close()  # after the unbinds: receipts may arrive until then
         await self.inbox.close()
 
     @property
@@ -340,8 +343,8 @@ class Dispatcher:
             log.warning("%s: submit_sm_resp without message_id for %s", connector.name, job.id)
             message_id = f"-{job.id}.{index}"
         key = submit_id_keys(message_id, connector.policy)[0]
-        self._segments.add(SegmentRecord(job.id, index, connector.name, message_id, key,
-                                         self._clock()))
+        self._writes.segment(SegmentRecord(job.id, index, connector.name, message_id, key,
+                                           self._clock()))
 
     def _done(self, job: Job) -> None:
         """Every part accepted: the store marks it sent; dispatch lets go."""
@@ -365,14 +368,6 @@ class Dispatcher:
         self._handbacks.add(Reschedule(job.id, job.message.attempt, ready_at))
 
     # --------------------------------------------------------- batched writes
-
-    async def _write_segments(self, batch: list[SegmentRecord]) -> None:
-        try:
-            await retry_store("record segments", partial(self._store.record_segments, batch))
-        except StoreError as exc:
-            # The upstream has these parts; without the record their receipts
-            # park and the messages end "expired". Nothing better is possible.
-            log.error("%d segment records lost: %s", len(batch), exc)
 
     async def _write_finals(self, batch: list[StatusUpdate]) -> None:
         try:

@@ -6,9 +6,10 @@ Every deliver_sm / data_sm from an upstream arrives through its connector's
 :meth:`Inbox.handle`, on the event loop, and is answered **only after the
 store has committed what it carried**: a crash before the commit leaves the
 PDU unanswered, and the SMSC sends it again (SMPP 3.4 §4.6.1: it keeps a
-deliver_sm until it is acknowledged). Both kinds go through a
-:class:`~herald.dispatch._tasks.Batcher`, so a burst of receipts is one store
-write followed by all their responses.
+deliver_sm until it is acknowledged). Both kinds are batched, so a burst of
+receipts is one store write followed by all their responses; receipts share
+the stream of segment records (``_writes``), so they follow the
+submit_sm_resp they refer to into the store.
 
 Receipts (esm_class message type 0x04 / 0x10, or a receipted_message_id
 TLV): :func:`~herald.smpp.receipts.receipt_of` reads the TLVs first and the
@@ -37,10 +38,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 from typing import Final, Protocol
 
 from herald.dispatch._tasks import Batcher
+from herald.dispatch._writes import Pending, UpstreamWrites, respond_all
 from herald.ids import IdGenerator
 from herald.metrics import Metrics
 from herald.net import SmppConnection
@@ -52,6 +54,9 @@ from herald.smpp.pdus import DataSm, DeliverSm, Request
 from herald.smpp.receipts import Receipt, is_receipt, receipt_of
 from herald.smpp.tlv import (
     MESSAGE_PAYLOAD,
+    MESSAGE_STATE,
+    NETWORK_ERROR_CODE,
+    RECEIPTED_MESSAGE_ID,
     SAR_MSG_REF_NUM,
     SAR_SEGMENT_SEQNUM,
     SAR_TOTAL_SEGMENTS,
@@ -132,18 +137,48 @@ def receipt_updates(
     Raises :class:`~herald.smpp.errors.ReceiptError` when the PDU carries no
     usable id and state.
     """
-    receipt = receipt_of(pdu)
-    status = RECEIPT_STATUS.get(receipt.state)
+    message_id, state, error = _from_tlvs(pdu)
+    if message_id is None or state is None or (
+        error is None and state is not M.DELIVERED and state in RECEIPT_STATUS
+    ):
+        # No usable TLVs (or a failure whose error only the text gives): read
+        # it all, TLVs first and text second (receipt_of's rule).
+        receipt = receipt_of(pdu)
+        message_id, state, error = receipt.message_id, receipt.state, receipt_error_code(receipt)
+    status = RECEIPT_STATUS.get(state)
     if status is None:
         return ()
-    error = receipt_error_code(receipt)
-    keys = receipt_id_keys(receipt.message_id, policy)
+    if status is Status.DELIVERED:
+        error = None
+    keys = receipt_id_keys(message_id, policy)
     if not keys or any(not k or len(k) > _MAX_KEY for k in keys):
         raise ReceiptError("the receipt's message id is empty or too long")
     return tuple(ReceiptUpdate(connector, key, status, now, error) for key in keys)
 
 
-_Pending = tuple[SmppConnection, DeliverSm | DataSm]
+_ID_TAG: Final = RECEIPTED_MESSAGE_ID.tag
+_STATE_TAG: Final = MESSAGE_STATE.tag
+_ERROR_TAG: Final = NETWORK_ERROR_CODE.tag
+
+
+def _from_tlvs(pdu: DeliverSm | DataSm) -> tuple[str | None, MessageState | None, int | None]:
+    """Id, state and network error from the receipt TLVs alone (the fast path:
+    the receipt text, with its dates, is not parsed). Malformed TLVs count as absent."""
+    message_id: str | None = None
+    state: MessageState | None = None
+    error: int | None = None
+    for tlv in pdu.tlvs:
+        tag = tlv.tag
+        try:
+            if tag == _ID_TAG:
+                message_id = RECEIPTED_MESSAGE_ID.decode(tlv.value) or None
+            elif tag == _STATE_TAG:
+                state = MessageState(MESSAGE_STATE.decode(tlv.value))
+            elif tag == _ERROR_TAG:
+                error = NETWORK_ERROR_CODE.decode(tlv.value).error_code
+        except (InvalidTlvValue, ValueError):
+            continue
+    return message_id, state, error
 
 
 class Inbox:
@@ -156,11 +191,10 @@ class Inbox:
         metrics: Metrics,
         clock: Callable[[], float],
         ids: IdGenerator,
-        *,
-        before_receipts: Callable[[], Awaitable[None]] | None = None,
+        writes: UpstreamWrites,
     ) -> None:
         self._store = store
-        self._before_receipts = before_receipts
+        self._writes = writes
         self._table = table
         self._clock = clock
         self._ids = ids
@@ -168,23 +202,18 @@ class Inbox:
         self._resolved_at = -_ACCOUNT_RETRY
         self._resolving: asyncio.Task[None] | None = None
         self._reassembler = Reassembler()
-        self._receipts: Batcher[tuple[tuple[ReceiptUpdate, ...], _Pending]] = Batcher(
-            "receipts", self._write_receipts)
-        self._inbound: Batcher[tuple[InboundMessage, _Pending | None]] = Batcher(
+        self._inbound: Batcher[tuple[InboundMessage, Pending]] = Batcher(
             "inbound", self._write_inbound)
         self._mo_stored = metrics.accepted.labels("mo")
         self._mo_unknown = metrics.rejected_at_intake.labels("mo", "unknown_number")
         self._mo_refused = metrics.rejected_at_intake.labels("mo", "invalid")
-        self.receipts_applied = 0
         self.receipts_unreadable = 0
 
     async def start(self) -> None:
         await self._resolve_accounts()
-        self._receipts.start()
         self._inbound.start()
 
     async def close(self) -> None:
-        await self._receipts.close()
         await self._inbound.close()
         if self._resolving is not None:
             self._resolving.cancel()
@@ -238,23 +267,7 @@ class Inbox:
         if not updates:
             conn.respond(pdu.response())  # ENROUTE / ACCEPTD: nothing to record
             return
-        self._receipts.add((updates, (conn, pdu)))
-
-    async def _write_receipts(
-        self, batch: list[tuple[tuple[ReceiptUpdate, ...], _Pending]]
-    ) -> None:
-        updates = [u for item in batch for u in item[0]]
-        status = S.ESME_ROK
-        if self._before_receipts is not None:
-            await self._before_receipts()  # segments recorded first: fewer receipts park
-        try:
-            await self._store.apply_receipts(updates)
-            self.receipts_applied += len(batch)
-        except StoreError as exc:
-            log.warning("%d receipts not stored (%s); upstreams will resend them",
-                        len(batch), exc)
-            status = S.ESME_RX_T_APPN
-        _respond_all([item[1] for item in batch], status)
+        self._writes.receipts(updates, (conn, pdu))
 
     def _mo(self, connector: InboxConnector, conn: SmppConnection,
             pdu: DeliverSm | DataSm) -> None:
@@ -277,7 +290,7 @@ class Inbox:
             self._mo_refused.inc()
             conn.respond(pdu.response(S.ESME_RX_P_APPN))
             return
-        pending: _Pending | None = (conn, pdu)
+        pending: Pending = (conn, pdu)
         if concat is not None and concat.total > 1:
             key = (connector.name, pdu.source_addr, pdu.destination_addr, concat.reference)
             try:
@@ -304,17 +317,15 @@ class Inbox:
         except InvalidRecord as exc:
             self._mo_refused.inc()
             log.warning("%s: MO refused (%s)", connector.name, exc.field)
-            _respond_all([pending], S.ESME_RX_P_APPN)
+            respond_all([pending], S.ESME_RX_P_APPN)
             return
         self._inbound.add((message, pending))
 
-    async def _write_inbound(
-        self, batch: list[tuple[InboundMessage, _Pending | None]]
-    ) -> None:
+    async def _write_inbound(self, batch: list[tuple[InboundMessage, Pending]]) -> None:
         results = await asyncio.gather(*(self._store.add_inbound(m) for m, _ in batch),
                                        return_exceptions=True)
-        ok: list[_Pending | None] = []
-        failed: list[_Pending | None] = []
+        ok: list[Pending] = []
+        failed: list[Pending] = []
         for (_, pending), result in zip(batch, results, strict=True):
             if isinstance(result, BaseException):
                 log.warning("MO not stored (%s); the upstream will resend it", result)
@@ -322,15 +333,8 @@ class Inbox:
             else:
                 self._mo_stored.inc()
                 ok.append(pending)
-        _respond_all(ok, S.ESME_ROK)
-        _respond_all(failed, S.ESME_RX_T_APPN)
-
-
-def _respond_all(pending: Sequence[_Pending | None], status: int) -> None:
-    """Answer each PDU (None: a reassembled MO's parts were answered as they came)."""
-    for item in pending:
-        if item is not None:
-            item[0].respond(item[1].response(status))
+        respond_all(ok, S.ESME_ROK)
+        respond_all(failed, S.ESME_RX_T_APPN)
 
 
 def _read_body(

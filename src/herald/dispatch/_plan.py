@@ -107,6 +107,10 @@ _NEUTRAL: Final = {
 }
 
 
+_DEFAULT_ENCODING: Final = {d: d.encoding for d in SmscDefault}
+_ENCODINGS: Final = {e.value: e for e in Encoding}
+
+
 class Unsendable(Exception):
     """This connector cannot carry this body (the reason says why)."""
 
@@ -137,13 +141,22 @@ def source_ton_npi(sender: str) -> tuple[str, int, int]:
     return (sender, *_ALPHANUMERIC)
 
 
+_last_validity: list[tuple[int, str]] = [(-1, "")]
+
+
 def validity_period(expires_at: float) -> str:
     """``expires_at`` (epoch seconds) as an SMPP 3.4 §7.1.1 absolute time in UTC.
 
     ``YYMMDDhhmmss`` then tenths of a second, the quarter-hour offset from UTC
     (00) and its direction (``+``).
     """
-    return datetime.fromtimestamp(int(expires_at), UTC).strftime("%y%m%d%H%M%S") + "000+"
+    second = int(expires_at)
+    last = _last_validity[0]
+    if last[0] == second:  # messages accepted in the same second share it
+        return last[1]
+    text = datetime.fromtimestamp(second, UTC).strftime("%y%m%d%H%M%S") + "000+"
+    _last_validity[0] = (second, text)
+    return text
 
 
 def _cheapest(text: str, upstream: Upstream) -> tuple[Encoding, bytes, int]:
@@ -156,6 +169,8 @@ def _target(message: Message, encoding: Encoding, upstream: Upstream) -> int | N
     """The data_coding to send the body with as it is, or None if it must be re-encoded."""
     if encoding is Encoding.BINARY or message.data_coding != 0:
         return message.data_coding
+    if encoding is _DEFAULT_ENCODING[upstream.smsc_default]:
+        return 0  # the common case, without data_coding_for's enum lookups
     try:
         return data_coding_for(encoding, upstream.smsc_default)
     except EncodingUnavailable:
@@ -227,10 +242,9 @@ def build_submits(message: Message, upstream: Upstream, *, reference: int) -> tu
     ``reference`` is the concatenation reference the connector allocated
     (only its low 8 bits are used with UDH8). Raises :class:`Unsendable`.
     """
-    try:
-        encoding = Encoding(message.encoding)
-    except ValueError:
-        raise Unsendable(f"unknown encoding {message.encoding!r}") from None
+    encoding = _ENCODINGS.get(message.encoding)
+    if encoding is None:
+        raise Unsendable(f"unknown encoding {message.encoding!r}")
     source, ton, npi = source_ton_npi(message.sender)
     envelope = _Envelope(
         source,

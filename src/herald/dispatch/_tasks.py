@@ -30,21 +30,26 @@ R = TypeVar("R")
 
 
 class Batcher(Generic[T]):
-    """See the module docstring. ``start()``, ``add(item)`` …, ``await close()``."""
+    """See the module docstring. ``start()``, ``add(item)`` …, ``await close()``.
+
+    Up to ``concurrency`` writes may be in flight at once (each a batch taken
+    in arrival order): the store's single writer commits them in the order
+    they were submitted, and the next batch is already queued when a commit
+    ends, so a slow commit does not leave the writer idle.
+    """
 
     def __init__(self, name: str, write: Callable[[list[T]], Awaitable[None]],
-                 *, max_batch: int = 4096) -> None:
+                 *, max_batch: int = 4096, concurrency: int = 1) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
         self.name = name
         self._write = write
         self._max_batch = max_batch
+        self._concurrency = concurrency
         self._items: list[T] = []
         self._wakeup = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
-        self.busy = False  # a write is in progress
-        self._added = 0  # items ever added
-        self._written = 0  # items ever handed to write (and finished)
-        self._written_event = asyncio.Event()
 
     def __len__(self) -> int:
         return len(self._items)
@@ -55,21 +60,8 @@ class Batcher(Generic[T]):
 
     def add(self, item: T) -> None:
         self._items.append(item)
-        self._added += 1
         if not self._wakeup.is_set():
             self._wakeup.set()
-
-    async def drain(self) -> None:
-        """Return once everything added before this call has been written.
-
-        The inbox calls it on the segment batcher before it applies receipts,
-        so a receipt that arrived after its submit_sm_resp finds its segment
-        (and is not parked) even though the two go through different batchers.
-        """
-        target = self._added
-        while self._written < target and self._task is not None:  # one pass per write
-            self._written_event.clear()
-            await self._written_event.wait()
 
     async def close(self) -> None:
         """Write what is queued, then stop."""
@@ -79,30 +71,35 @@ class Batcher(Generic[T]):
             await self._task
             self._task = None
         while self._items:  # never started (or added to after the task ended): write inline
-            await self._flush()
+            await self._flush(self._take())
 
-    async def _flush(self) -> None:
+    def _take(self) -> list[T]:
         items = self._items[: self._max_batch]
         del self._items[: len(items)]
-        self.busy = True
+        return items
+
+    async def _flush(self, items: list[T]) -> None:
         try:
             await self._write(items)
         except Exception:  # a bug in write: log it, keep the batcher alive
             log.exception("dispatch %s: a batch of %d was not written", self.name, len(items))
-        finally:
-            self.busy = False
-            self._written += len(items)
-            self._written_event.set()
 
     async def _run(self) -> None:
+        flying: set[asyncio.Task[None]] = set()
         while True:
+            if len(flying) >= self._concurrency:
+                _, flying = await asyncio.wait(flying, return_when=asyncio.FIRST_COMPLETED)
+                continue
             if not self._items:
                 if self._closing:
-                    return
+                    break
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            await self._flush()
+            # Tasks start in creation order, so their store writes are queued in order.
+            flying.add(asyncio.create_task(self._flush(self._take())))
+        if flying:
+            await asyncio.wait(flying)
 
 
 async def retry_store(what: str, call: Callable[[], Awaitable[R]], *, attempts: int = 8,
