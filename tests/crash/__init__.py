@@ -1,0 +1,1 @@
+"""Crash safety of the whole platform: herald SIGKILLed under load, restarted, checked."""
