@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import random
 
+import phonenumbers
 import pytest
 
 from herald.intake import (
     DEFAULT_VALIDITY_PERIOD,
+    MAX_E164_DIGITS,
     MAX_VALIDITY_PERIOD,
     MIN_VALIDITY_PERIOD,
     SEND_AT_SKEW,
@@ -85,6 +88,62 @@ def test_bad_destination_names_field_and_reason(given: str, code: str) -> None:
     assert caught.value.code == code
     assert caught.value.smpp_status is CommandStatus.ESME_RINVDSTADR
     assert caught.value.http_status == 422
+
+
+def _oracle(digits: str) -> str | None:
+    """What phonenumbers' own parse makes of ``+digits``: E.164 digits, or None if refused."""
+    try:
+        number = phonenumbers.parse("+" + digits, None)
+    except phonenumbers.NumberParseException:
+        return None
+    # herald also refuses numbers only dialable locally (IS_POSSIBLE_LOCAL_ONLY).
+    possible = phonenumbers.is_possible_number_with_reason(number)
+    if possible != phonenumbers.ValidationResult.IS_POSSIBLE:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
+
+
+def _example_numbers() -> list[str]:
+    found = set()
+    for region in phonenumbers.SUPPORTED_REGIONS:
+        for kind in range(12):  # every PhoneNumberType with examples
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is not None:
+                found.add(phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164))
+    for code in phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS:
+        example = phonenumbers.example_number_for_non_geo_entity(code)
+        if example is not None:
+            found.add(phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164))
+    return sorted(n[1:] for n in found)
+
+
+def test_fast_path_agrees_with_phonenumbers_parse_everywhere() -> None:
+    # Every region's example numbers, and near misses: a digit changed, one more,
+    # one less, a trunk prefix ('0', '8') after the country code.
+    rng = random.Random(3)
+    samples = []
+    for digits in _example_numbers():
+        samples.append(digits)
+        for _ in range(3):
+            i = rng.randrange(len(digits))
+            samples.append(digits[:i] + str(rng.randrange(10)) + digits[i + 1 :])
+        samples += [digits + "7", digits[:-1]]
+        samples += [digits[:k] + p + digits[k:] for k in (1, 2, 3) for p in "08"]
+    samples = [s for s in samples if len(s) <= MAX_E164_DIGITS]
+    assert len(samples) > 5000
+    for digits in samples:
+        try:
+            ours: str | None = normalize_destination(digits)
+        except InvalidDestination:
+            ours = None
+        assert ours == _oracle(digits), digits
+
+
+def test_a_trunk_prefix_after_the_country_code_is_dropped() -> None:
+    assert normalize_destination("+7 8 912 345 67 89") == "79123456789"
+    assert normalize_destination("+49 0 30 123456") == "4930123456"
 
 
 def test_lenient_policy_accepts_possible_but_unassigned_numbers() -> None:
