@@ -326,8 +326,20 @@ class Engine:
                 ),
                 self._dialogue_limit,
             )
-        if action is not Action.BLOCK:
-            self._commit(m)
+        if action is Action.BLOCK:
+            return self._verdict(m, action, finding, m.category, f.opcode)
+        self._commit(m)
+        if action is Action.ALLOW:
+            opcode = f.opcode
+            return Verdict(
+                action,
+                None,
+                m.category,
+                "",
+                f.time,
+                "" if opcode is None else (_OP_NAMES.get(opcode) or operation_name(opcode)),
+                m.origin,
+            )
         return self._verdict(m, action, finding, m.category, f.opcode)
 
     def _verdict(

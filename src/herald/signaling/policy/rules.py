@@ -393,7 +393,10 @@ def repeated_lookup(c: Compiled, s: State, m: Message) -> Finding | None:
         bounded_put(s.lookup_times, key, times, c.policy.limits.subscribers)
     else:
         # Keep only what can still count: the window's last repeated_max + 1.
-        times = (*(t for t in before[-lk.repeated_max :] if now - t <= window), now)
+        kept = before[-lk.repeated_max :]
+        if now - kept[0] > window:
+            kept = tuple(t for t in kept if now - t <= window)
+        times = (*kept, now)
         s.lookup_times[key] = times
     if len(times) > lk.repeated_max:
         return (
