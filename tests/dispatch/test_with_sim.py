@@ -98,3 +98,17 @@ def _mo_acked(sim: Simulator):  # type: ignore[no-untyped-def]
         return sim.counters.mo_acked >= 1
 
     return check
+
+
+async def test_a_transmitter_connector_gets_its_receipts_on_an_extra_receiver_bind(
+    rig: Rig,
+) -> None:
+    sim = await _sim()
+    try:
+        d = await rig.dispatcher([connector("a", sim.port, bind_type="transmitter", binds=2)])
+        ids = await rig.send(10)
+        await rig.wait_all(ids, Status.DELIVERED)
+        assert sim.counters.binds == 3  # two transmitters and the receiver herald added
+        assert d.connectors["a"].bound == 2  # only the transmitters submit
+    finally:
+        await sim.stop(1)

@@ -289,8 +289,11 @@ class Connector(ClientHandler):
     def _front(self, now: float) -> Item | None:
         """The next live entry, with due retries moved to the front; stale ones dropped."""
         delayed, ready = self._delayed, self._ready
-        while delayed and delayed[0][0] <= now:  # bounded by the heap's size
-            ready.appendleft(heapq.heappop(delayed)[2])
+        if delayed and delayed[0][0] <= now:
+            due = []
+            while delayed and delayed[0][0] <= now:  # bounded by the heap's size
+                due.append(heapq.heappop(delayed)[2])
+            ready.extendleft(reversed(due))  # retries first, in their own order
         while ready:  # bounded by the queue's size
             item = ready[0]
             job = item[0]

@@ -225,6 +225,13 @@ class Dispatcher:
         except InvalidNumber:
             self._end(message, Status.FAILED, ErrorCode.INVALID_DESTINATION, permanent=True)
             return
+        held = self._jobs.get(message.id)
+        if held is not None:
+            # Our own lease lapsed (a store outage kept the keeper from extending
+            # it) and the claim came back to us: carry on under the new claim.
+            held.message = message
+            held.lease_until = lease_until
+            return
         job = Job(message, route, lease_until)
         self._jobs[message.id] = job
         self._assign(job, 0)
