@@ -4,6 +4,7 @@ against `herald sim`, with a bare SmppClient on the same simulator as the yardst
     .venv/bin/python bench/dispatch.py                 # 20,000 messages, 2 binds x window 64
     .venv/bin/python bench/dispatch.py --quick         # 5,000 messages
     .venv/bin/python bench/dispatch.py --profile       # + the dispatch run's top functions
+    .venv/bin/python bench/dispatch.py --tps 50 500    # rate accuracy at these TPS only
 
 What runs, in this order, against one `herald sim` process (receipts at once,
 ``--receipt-delay 0``) on 127.0.0.1:
@@ -21,6 +22,9 @@ What runs, in this order, against one `herald sim` process (receipts at once,
    does) and the latencies are read from the store and the simulator's
    record: acceptance -> submit_sm read by the upstream, acceptance ->
    receipt committed (``done_at``).
+4. **rate accuracy**: for each ``--tps``, three seconds of traffic through a
+   connector configured at that rate; the achieved rate is count / elapsed
+   between the first and last submit the simulator recorded.
 
 CPU is this process's (event loop + the store's writer and reader threads)
 over the timed part, per message; the simulator's CPU is shown apart (it
@@ -158,11 +162,11 @@ async def raw_client(port: int, binds: int, window: int, count: int) -> dict[str
 # ---- 2 and 3: herald's Dispatcher -----------------------------------------------------
 
 
-def herald_config(port: int, binds: int, window: int) -> HeraldConfig:
+def herald_config(port: int, binds: int, window: int, tps: float = 100_000.0) -> HeraldConfig:
     return HeraldConfig(
         connectors=(ConnectorConfig(
             name="sim", host="127.0.0.1", port=port, system_id="herald", password="pw",
-            binds=binds, window=window, tps=100_000.0, response_timeout=60.0),),
+            binds=binds, window=window, tps=tps, response_timeout=60.0),),
         routes=(RouteConfig("", ("sim",)),),
     )
 
@@ -261,6 +265,28 @@ async def steady(port: int, binds: int, window: int, rate: float, seconds: float
     return {"submit": sorted(submit), "done": sorted(done)}
 
 
+async def rate_accuracy(port: int, binds: int, window: int, tps: float, data: Path,
+                        record: Path) -> float:
+    """Achieved submits/s at the simulator (count / elapsed between the first and
+    the last submit it recorded) for a connector configured at ``tps``."""
+    store = SQLiteStore.open(SQLiteConfig(data_dir=data))
+    account = (await store.create_account("bench", time.time(), rate_limit=1e6,
+                                          bind_limit=10)).id
+    count = int(tps * 3)  # three seconds of traffic
+    await store.accept(rows(SortableIdGenerator(), account, 0, count, time.time()))
+    metrics = Metrics(__import__("prometheus_client").CollectorRegistry())
+    d = Dispatcher(store, herald_config(port, binds, window, tps), metrics, time.time)
+    await d.start()
+    await wait_count(store.config.path, 10, count)
+    await d.stop()
+    await store.aclose()
+    await asyncio.sleep(1.5)  # the simulator flushes its record every second
+    times = sorted(float(line.split("\t")[0])
+                   for line in (await asyncio.to_thread(record.read_text)).splitlines()
+                   if line and not line.startswith("#"))
+    return (len(times) - 1) / (times[-1] - times[0])
+
+
 def pct(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -277,6 +303,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=2000.0, help="steady: messages/s offered")
     parser.add_argument("--seconds", type=float, default=5.0, help="steady: how long")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--tps", type=float, nargs="*", default=[50.0, 200.0, 1000.0],
+                        help="rate accuracy runs (3 s each); none: skip")
     args = parser.parse_args()
     count = args.count or (QUICK if args.quick else COUNT)
     print(f"dispatch -> herald sim (receipts at once); {count} messages, {args.binds} binds x "
@@ -330,6 +358,19 @@ def main() -> None:
                           ("accept -> receipt stored", lat["done"])):
         print(f"  {label:<26} {pct(values, 50):>7.1f} {pct(values, 95):>7.1f} "
               f"{pct(values, 99):>7.1f} {pct(values, 100):>7.1f}   ({len(values)} messages)")
+    if args.tps:
+        print(f"\nrate accuracy ({args.binds} binds, one token bucket): "
+              f"{'configured':>10} {'achieved':>9} {'error':>7}")
+        for tps in args.tps:
+            with tempfile.TemporaryDirectory() as tmp:
+                record = Path(tmp) / "record.tsv"
+                sim = Sim(record)
+                try:
+                    got = asyncio.run(rate_accuracy(sim.port, args.binds, args.window, tps,
+                                                    Path(tmp) / "data", record))
+                finally:
+                    sim.stop()
+            print(f"{'':<43}{tps:>10.0f} {got:>9.1f} {got / tps - 1:>+7.2%}")
     if profile:
         out = io.StringIO()
         pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(25)
