@@ -137,6 +137,9 @@ def create_app(context: ApiContext) -> FastAPI:
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        # herald exports its own Prometheus metrics; FastAPI's OpenTelemetry hooks
+        # stay off so installing opentelemetry does not add work to every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.context = context
     gate = Gate(context)
