@@ -152,6 +152,19 @@ def test_lenient_policy_accepts_possible_but_unassigned_numbers() -> None:
         normalize_destination("+1415", policy=LENIENT)
 
 
+def test_operator_test_prefixes_skip_the_numbering_plan() -> None:
+    policy = IntakePolicy(test_prefixes=("999",))
+    assert normalize_destination("+999 0001", policy=policy) == "9990001"
+    with pytest.raises(InvalidDestination) as caught:
+        normalize_destination("+999 0001")  # not without the policy
+    assert caught.value.code == "invalid_country_code"
+    with pytest.raises(InvalidDestination):
+        normalize_destination("+999" + "1" * 13, policy=policy)  # still at most 15 digits
+    assert normalize_destination("+14155552671", policy=policy) == "14155552671"
+    with pytest.raises(ValueError):
+        IntakePolicy(test_prefixes=("+999",))
+
+
 def test_destination_field_name_is_the_callers() -> None:
     with pytest.raises(InvalidDestination) as caught:
         normalize_destination("x", field="destination_addr")

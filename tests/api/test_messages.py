@@ -6,6 +6,7 @@ import base64
 from typing import Any
 
 from herald.api._models import MessageList, MessageView
+from herald.intake import IntakePolicy
 from herald.store import MessageFilter, Status
 
 from .conftest import T0, VALID_TO, Api, ApiFactory, message
@@ -162,3 +163,11 @@ async def test_health_fails_when_the_store_is_closed(api: Api) -> None:
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
     assert response.json()["type"] == "urn:herald:problem:unavailable"
+
+
+async def test_operator_intake_policy_applies(make_api: ApiFactory) -> None:
+    api: Api = await make_api(intake=IntakePolicy(test_prefixes=("999",)))
+    sent = await api.send(message(to="+999 0001"))
+    assert sent.status_code == 202 and sent.json()["to"] == "+9990001"
+    listed = await api.client.get("/v1/messages", params={"to": "+9990001"}, headers=api.auth)
+    assert [m["id"] for m in listed.json()["messages"]] == [sent.json()["id"]]

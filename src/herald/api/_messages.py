@@ -26,6 +26,7 @@ import logging
 import zlib
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Annotated, Any, Final, Literal
 
 from fastapi import Query
@@ -34,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from herald.ids import is_valid_id
-from herald.intake import IntakeError, IntakePolicy, normalize_destination, parse_time
+from herald.intake import IntakeError, normalize_destination, parse_time
 from herald.store import (
     MAX_IDEMPOTENCY_KEY_LENGTH,
     MAX_PAGE_SIZE,
@@ -80,7 +81,6 @@ StatusLabel = Literal[
     "accepted", "queued", "sent", "delivered", "undelivered", "expired", "rejected", "failed"
 ]
 _SUBMISSION_FIELDS: Final = frozenset(MessageRequest.model_fields) - {"from_"} | {"from"}
-_LISTING_POLICY: Final = IntakePolicy(require_valid_number=False)
 
 # The query parameters of GET /v1/messages (FastAPI validates them: 422 problem).
 _StatusQuery = Annotated[StatusLabel | None, Query(description="Only this status.")]
@@ -190,6 +190,9 @@ class MessageRoutes:
         self._ctx = ctx
         self._gate = gate
         self._accepted = ctx.metrics.accepted.labels(source="http")
+        # A listing filter names a number already accepted: it need only be
+        # possible (the numbering plan may have changed since), test ranges included.
+        self._listing_policy = replace(ctx.intake, require_valid_number=False)
 
     # -- shared steps --------------------------------------------------------------
 
@@ -450,7 +453,7 @@ class MessageRoutes:
                 return None
 
         number = checked("to", lambda v: normalize_destination(
-            v, field="to", policy=_LISTING_POLICY), to)  # fmt: skip
+            v, field="to", policy=self._listing_policy), to)  # fmt: skip
         start = checked("since", lambda v: _query_time(v, "since"), since)
         end = checked("until", lambda v: _query_time(v, "until"), until)
         if errors:
