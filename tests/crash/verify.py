@@ -36,7 +36,7 @@ from herald.store import Status
 
 from .load import STAT_OF_STATUS, Ledger, content_hash
 
-__all__ = ["Report", "final_count", "verify"]
+__all__ = ["Duplicates", "Report", "duplicates", "final_count", "verify"]
 
 #: Lists of ids in a report show at most this many (the counts are exact).
 SHOWN: int = 10
@@ -62,6 +62,8 @@ class Report:
     smpp_acked: int
     webhooks: int  # HTTP-acknowledged messages with a final webhook
     http_acked: int
+    duplicate_reach: list[float] = field(default_factory=list)  # see Duplicates.oldest
+    kill_times: list[float] = field(default_factory=list)
     restart_seconds: list[float] = field(default_factory=list)
     recovery_seconds: list[float] = field(default_factory=list)
 
@@ -105,14 +107,25 @@ def final_count(db: Path, ids: Sequence[str]) -> int:
     return sum(1 for i in ids if i in statuses and statuses[i].final)
 
 
-def _duplicates(records: Sequence[SubmitRecord], hashes: Mapping[str, str],
-                kills: Sequence[float]) -> tuple[int, list[int], int]:
-    """(extra submits, extra submits per kill, extra submits with no kill in between)."""
+@dataclass
+class Duplicates:
+    total: int
+    per_kill: list[int]
+    without_kill: int
+    #: per kill: how long before the kill the earliest duplicated copy was
+    #: submitted (seconds), i.e. how far back herald's unrecorded sends reach
+    oldest: list[float]
+
+
+def duplicates(records: Sequence[SubmitRecord], hashes: Mapping[str, str],
+               kills: Sequence[float]) -> Duplicates:
+    """Extra submits of a text, each put on the first kill between it and the copy before."""
     times: dict[str, list[float]] = {}
     for r in records:
         if r.content in hashes:
             times.setdefault(r.content, []).append(r.time)
     per_kill = [0] * len(kills)
+    oldest = [0.0] * len(kills)
     without = total = 0
     for seen in times.values():
         seen.sort()
@@ -124,7 +137,8 @@ def _duplicates(records: Sequence[SubmitRecord], hashes: Mapping[str, str],
                 without += 1
             else:
                 per_kill[index] += 1
-    return total, per_kill, without
+                oldest[index] = max(oldest[index], kills[index] - before)
+    return Duplicates(total, per_kill, without, oldest)
 
 
 def _check(conflicts: list[str], message_id: str, reported: set[str], status: Status | None,
@@ -154,7 +168,7 @@ def verify(*, db: Path, records: Sequence[SubmitRecord], ledger: Ledger,
         if finals:
             _check(conflicts, message_id, finals, statuses.get(message_id), receipt=False)
     hashes = {content_hash(a.text): a.text for a in ledger.attempts.values()}
-    total, per_kill, without = _duplicates(records, hashes, kills)
+    dups = duplicates(records, hashes, kills)
     smpp = [a for a in acked if a.channel == "smpp"]
     http = [a for a in acked if a.channel == "http"]
     return Report(
@@ -168,9 +182,11 @@ def verify(*, db: Path, records: Sequence[SubmitRecord], ledger: Ledger,
         not_final=not_final,
         conflicts=conflicts,
         submits_upstream=sum(1 for r in records if r.content in hashes),
-        duplicates=total,
-        duplicates_per_kill=per_kill,
-        duplicates_without_kill=without,
+        duplicates=dups.total,
+        duplicates_per_kill=dups.per_kill,
+        duplicates_without_kill=dups.without_kill,
+        duplicate_reach=dups.oldest,
+        kill_times=list(kills),
         bound=bound,
         receipts=sum(1 for a in smpp if a.id in receipts),
         smpp_acked=len(smpp),
