@@ -178,3 +178,19 @@ async def test_stop_hands_unanswered_messages_back_for_the_next_run(rig: Rig) ->
     # Handed back: claimable at once by the next run, not after the lease.
     reclaimed = await rig.store.claim(10, time.time(), lease=5)
     assert sorted(m.id for m in reclaimed) == sorted(ids)
+
+
+async def test_validity_ending_while_an_upstream_throttles_expires_the_message(
+    rig: Rig,
+) -> None:
+    """The message is held (throttled, retried) when its validity ends: it is not
+    sent again, and ends expired."""
+    up = await rig.upstream(Upstream(decide=lambda pdu, n: Answer(S.ESME_RTHROTTLED)))
+    d = await rig.dispatcher([connector("a", up.server.port)])  # type: ignore[union-attr]
+    ids = await rig.send(2, expires_at=time.time() + 0.8)
+    await rig.wait_all(ids, Status.EXPIRED)
+    tried = len(up.submits)
+    assert tried >= 2
+    await asyncio.sleep(0.3)
+    assert len(up.submits) == tried  # nothing more was sent for them
+    assert d.held == 0
