@@ -53,7 +53,9 @@ from phonenumbers import (
     NumberParseException,
     PhoneMetadata,
     PhoneNumber,
+    PhoneNumberType,
     ValidationResult,
+    phonenumberutil,
 )
 
 from herald.smpp.constants import CommandStatus
@@ -348,11 +350,43 @@ def _judge_number(digits: str, require_valid: bool) -> str | tuple[str, str]:
     reason = phonenumbers.is_possible_number_with_reason(number)
     if reason != ValidationResult.IS_POSSIBLE:
         return _POSSIBLE_ERRORS.get(reason, ("not_possible", "is not a possible number"))
-    if require_valid and not phonenumbers.is_valid_number(number):
+    if require_valid and not _is_valid(number):
         return "not_valid", "is not an assigned number in its country's numbering plan"
     if direct:  # built from these very digits: their E.164 form is themselves
         return digits
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
+
+
+# phonenumbers' own per-region type check (private; absent in another version,
+# the public is_valid_number is used instead).
+_type_of = getattr(phonenumberutil, "_number_type_helper", None)
+
+
+def _is_valid(number: PhoneNumber) -> bool:
+    """``phonenumbers.is_valid_number``, with one numbering-plan match instead of two
+    for country codes that several regions share (+1, +7, +44, ...).
+
+    The library finds the region by matching the number against each region's
+    plan, then matches it again against the region it found. When the region
+    was found by that match (it has no leading-digits rule) the second match
+    can only agree, so it is skipped; otherwise this does what the library
+    does. ``tests/test_intake.py`` compares the verdicts on every region's
+    example numbers.
+    """
+    regions = COUNTRY_CODE_TO_REGION_CODE.get(number.country_code or 0, ())
+    if _type_of is None or len(regions) < 2:
+        return bool(phonenumbers.is_valid_number(number))
+    national = phonenumbers.national_significant_number(number)
+    for region in regions:
+        metadata = PhoneMetadata.metadata_for_region(region)
+        if metadata is None:
+            continue
+        if metadata.leading_digits is not None:
+            if re.match(metadata.leading_digits, national):
+                return bool(_type_of(national, metadata) != PhoneNumberType.UNKNOWN)
+        elif _type_of(national, metadata) != PhoneNumberType.UNKNOWN:
+            return True
+    return False
 
 
 def _direct(digits: str) -> PhoneNumber | None:
