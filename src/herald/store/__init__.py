@@ -55,6 +55,7 @@ from herald.store._model import (
     StatusUpdate,
 )
 from herald.store._port import AccountStore, MessageStore, OutboxStore, Store
+from herald.store.pending import SQLitePendingMessages
 from herald.store.sqlite import SQLiteConfig, SQLiteStore
 
 __all__ = [
@@ -94,6 +95,7 @@ __all__ = [
     "ReceiptUpdate",
     "Reschedule",
     "SQLiteConfig",
+    "SQLitePendingMessages",
     "SQLiteStore",
     "SchemaError",
     "Segment",

@@ -271,6 +271,13 @@ BEGIN
 END;
 """
 
+# V3: the signaling guard's platform-egress check asks "is a customer message
+# to this number waiting?" for every SRI-SM / MT-ForwardSM the platform sends
+# (herald.store.pending): an index lookup, not a scan.
+_V3 = """
+CREATE INDEX messages_pending_to ON messages(to_addr) WHERE status < 10 AND test = 0;
+"""
+
 #: Applied in order; the database's ``user_version`` counts those applied.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)

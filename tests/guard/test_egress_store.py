@@ -1,0 +1,65 @@
+"""Platform egress against herald's real store: a lookup is allowed only while a
+customer message to that number waits in the SQLite store."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from herald.guard.egress import PlatformEgress
+from herald.signaling.policy import Action, Rule
+from herald.store import (
+    NewMessage,
+    Source,
+    SQLiteConfig,
+    SQLitePendingMessages,
+    SQLiteStore,
+    Status,
+)
+
+from . import m3ua_fixtures as fx
+from .builders import HOME_MSISDN, PLATFORM, policy
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    opened = SQLiteStore.open(SQLiteConfig(data_dir=tmp_path / "data"))
+    yield opened
+    await opened.aclose()
+
+
+async def queue_message(store: SQLiteStore, to: str, now: float) -> str:
+    account = await store.create_account("shop", now, rate_limit=10, bind_limit=1)
+    message = NewMessage(id="m1", account_id=account.id, source=Source.HTTP, to=to,
+                         sender="SHOP", body=b"code 1234", encoding="gsm7", data_coding=0,
+                         segments=1, accepted_at=now, expires_at=now + 3600)
+    await store.accept([message])
+    return message.id
+
+
+async def test_lookups_follow_the_store(store: SQLiteStore, tmp_path: Path) -> None:
+    now = time.time()
+    pending = SQLitePendingMessages(tmp_path / "data")
+    egress = PlatformEgress(policy(), pending)
+    sri, _ = fx.sri_sm(PLATFORM)  # a lookup of HOME_MSISDN from the platform's GT
+    before = egress.check(sri, now)
+    assert (before.action, before.rule) == (Action.BLOCK, Rule.PLATFORM_EGRESS)
+
+    message_id = await queue_message(store, HOME_MSISDN, now)
+    assert pending.has_pending(HOME_MSISDN, now)
+    assert pending.has_pending("+" + HOME_MSISDN, now)
+    assert not pending.has_pending(HOME_MSISDN, now + 7200)  # past its validity
+    assert egress.check(sri, now).action is Action.ALLOW
+
+    await store.update_status(message_id, Status.FAILED, now, error_code=1, permanent=True)
+    assert not pending.has_pending(HOME_MSISDN, now)
+    assert egress.check(sri, now).action is Action.BLOCK
+    pending.close()
+
+
+def test_a_missing_store_fails_closed(tmp_path: Path) -> None:
+    pending = SQLitePendingMessages(tmp_path / "nowhere")
+    assert not pending.has_pending(HOME_MSISDN, time.time())
