@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 
 from herald.smpp.constants import CommandStatus
 from herald.smpp.pdus import SubmitSm
@@ -167,12 +168,13 @@ def _has(up: Upstream, n: int):  # type: ignore[no-untyped-def]
 
 async def test_stop_hands_unanswered_messages_back_for_the_next_run(rig: Rig) -> None:
     up = await rig.upstream(Upstream(decide=lambda pdu, n: Answer(status=None)))
-    d = await rig.dispatcher([connector("a", up.server.port)])  # type: ignore[union-attr]
+    settings = replace(FAST, stop_timeout=0.3)
+    d = await rig.dispatcher([connector("a", up.server.port)], settings=settings)  # type: ignore[union-attr]
     ids = await rig.send(3)
     await eventually(_has(up, 3))
     started = time.time()
     await d.stop()
-    assert time.time() - started < FAST.stop_timeout + 2
+    assert time.time() - started < settings.stop_timeout + 2
     messages = [await rig.get(i) for i in ids]
     assert {m.status for m in messages} == {Status.QUEUED}
     # Handed back: claimable at once by the next run, not after the lease.

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from herald.config import InboundConfig
-from herald.dispatch import DispatchSettings
 from herald.sim import IdStyle, OutcomeMix, ReceiptIdForm, SimConfig, Simulator
 from herald.smpp.constants import CommandStatus
 from herald.smpp.message_id import IdPolicy
@@ -63,17 +64,13 @@ async def test_a_rate_limited_simulator_slows_dispatch_but_loses_nothing(rig: Ri
     sim = await _sim(tps=100.0, tps_burst=5.0)
     try:
         await rig.dispatcher([connector("a", sim.port, tps=400.0)],
-                             settings=DispatchSettings(**{**_fast(), "max_claim": 50}))
+                             settings=replace(FAST, max_claim=50))
         ids = await rig.send(150)
         await rig.wait_all(ids, Status.DELIVERED, timeout=20)
         assert sim.counters.throttled > 0
         assert sim.counters.accepted == 150
     finally:
         await sim.stop(1)
-
-
-def _fast() -> dict[str, object]:
-    return {name: getattr(FAST, name) for name in FAST.__dataclass_fields__}
 
 
 async def test_mo_echo_reaches_the_owning_account(rig: Rig) -> None:
