@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi.routing import APIRoute
+from starlette.routing import Route
 
 from .conftest import Api
 
@@ -23,11 +24,12 @@ async def test_every_endpoint_is_documented(api: Api) -> None:
     assert response.status_code == 200
     doc = response.json()
     documented = {(path, method.upper()) for path, ops in doc["paths"].items() for method in ops}
-    served = {
+    served = {  # every route the app serves (FastAPI's and plain Starlette ones)
         (route.path, method)
         for route in api.app.routes
-        if isinstance(route, APIRoute)
-        for method in route.methods
+        if isinstance(route, Route | APIRoute) and route.include_in_schema
+        for method in route.methods or ()
+        if method != "HEAD"
     }
     assert documented == served
     assert served >= {
@@ -61,6 +63,11 @@ async def test_request_bodies_errors_and_security_are_described(api: Api) -> Non
         "status", "to", "reference", "since", "until", "limit", "cursor",
     }
     assert "HTTPValidationError" not in schemas  # validation errors are problems too
+    batch = doc["paths"]["/v1/messages/batch"]["post"]
+    assert batch["responses"]["202"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/BatchResponse"
+    }
+    assert {"MessageView", "BatchResponse", "BatchEntry", "Problem"} <= set(schemas)
 
 
 async def test_docs_page(api: Api) -> None:
