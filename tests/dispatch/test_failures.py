@@ -172,9 +172,9 @@ async def test_stop_hands_unanswered_messages_back_for_the_next_run(rig: Rig) ->
     d = await rig.dispatcher([connector("a", up.server.port)], settings=settings)  # type: ignore[union-attr]
     ids = await rig.send(3)
     await eventually(_has(up, 3))
-    started = time.time()
-    await d.stop()
-    assert time.time() - started < settings.stop_timeout + 2
+    # The upstream never answers: stop must give up waiting (after stop_timeout)
+    # rather than hang. The bound here only catches a hang; it is not a timing test.
+    await asyncio.wait_for(d.stop(), 60)
     messages = [await rig.get(i) for i in ids]
     assert {m.status for m in messages} == {Status.QUEUED}
     # Handed back: claimable at once by the next run, not after the lease.

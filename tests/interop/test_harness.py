@@ -12,7 +12,6 @@ in test_smpplib.py and test_node.py.
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
@@ -61,10 +60,8 @@ def test_receiver_records_exact_octets_and_configured_answer() -> None:
 def test_recorder_wait_is_bounded_and_names_what_it_waited_for() -> None:
     recorder: Recorder[int] = Recorder("numbers", logs=lambda: "log tail here")
     recorder.append(1)
-    started = time.monotonic()
-    with pytest.raises(PeerTimeout) as timeout:
+    with pytest.raises(PeerTimeout) as timeout:  # returns (raises) rather than waiting forever
         recorder.wait_for(lambda n: n > 5, timeout=0.1, what="a big number")
-    assert time.monotonic() - started < 2
     assert "a big number" in str(timeout.value)
     assert "log tail here" in str(timeout.value)
     assert recorder.wait_for(lambda n: n == 1, timeout=0.1) == (1,)
