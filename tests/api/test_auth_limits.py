@@ -11,6 +11,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from herald.accounts import Accounts
+from herald.api import ApiLimits
 from herald.config import HttpConfig
 from herald.store import MessageFilter
 
@@ -241,3 +242,12 @@ async def test_malformed_idempotency_key(api: Api, key: str) -> None:
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == "Idempotency-Key"
     assert await _count(api) == 0
+
+
+async def test_answer_too_large_to_keep_for_replay_stores_nothing(make_api: ApiFactory) -> None:
+    api: Api = await make_api(limits=ApiLimits(max_idempotent_response_octets=64))
+    response = await api.send(message(), **{"Idempotency-Key": "big"})
+    assert response.status_code == 413
+    assert response.json()["type"] == "urn:herald:problem:payload-too-large"
+    assert await _count(api) == 0
+    assert (await api.send(message())).status_code == 202  # without the key it is fine

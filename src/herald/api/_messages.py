@@ -240,6 +240,7 @@ class MessageRoutes:
         if key is not None:
             stored = zlib.compress(content, _IDEMPOTENCY_COMPRESSION)
             if len(stored) > ctx.limits.max_idempotent_response_octets:
+                self._gate.refund_messages(account, len(messages), now)
                 raise ApiProblem(
                     413, "payload-too-large",
                     "the answer is too large to keep for Idempotency-Key replay; send fewer"
