@@ -29,7 +29,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from typing import Final
+from typing import Final, cast
 
 from herald.smpp.events import (
     BindRejected,
@@ -124,8 +124,9 @@ class SmppConnection(asyncio.Protocol):
     # ------------------------------------------------------------- asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport, but not necessarily an asyncio.Transport subclass:
+        # uvloop's TCPTransport implements the interface without inheriting it.
+        self.transport = cast(asyncio.Transport, transport)
         self.peer = transport.get_extra_info("peername")
         self._flush()
 
