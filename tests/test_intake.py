@@ -266,7 +266,7 @@ def test_binary_encoding_with_text_is_a_conflict_on_encoding() -> None:
     ("text", "needle"),
     [
         ("☃" * (67 * 255 + 1), "needs 256 parts; at most 255"),
-        ("z" * (153 * 234), f"at most {MAX_BODY_OCTETS} fit"),  # the store's octet limit
+        ("z" * (153 * 255 + 1), "needs 256 parts; at most 255"),  # GSM: 255 x 153 septets
         ("z" * 100_000, "at most 255"),
     ],
 )
@@ -280,8 +280,8 @@ def test_oversized_text_names_field_and_limit(text: str, needle: str) -> None:
 
 def test_largest_texts_that_fit() -> None:
     assert prepare_text("☃" * (67 * 255)).segments == 255
-    gsm = prepare_text("z" * MAX_BODY_OCTETS)
-    assert gsm.segments == 234 and len(gsm.data) == MAX_BODY_OCTETS
+    gsm = prepare_text("z" * MAX_BODY_OCTETS)  # the store holds a whole 255-part GSM text
+    assert gsm.segments == 255 and len(gsm.data) == MAX_BODY_OCTETS == 153 * 255
 
 
 def test_policy_can_lower_the_part_limit() -> None:

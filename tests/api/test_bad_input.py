@@ -176,15 +176,29 @@ async def test_bad_query_parameters(api: Api) -> None:
     assert _fields(problem) == {"cursor": "invalid"}
 
 
-async def test_a_bug_becomes_a_bare_500(api: Api, caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_bug_becomes_a_bare_500(
+    api: Api, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sent = (await api.send(message())).json()
-    await api.store.aclose()  # reads on a closed store fail in a way the API does not expect
+
+    async def bug(*args: Any, **kwargs: Any) -> Any:  # a fault the API cannot expect
+        raise RuntimeError("sqlite3.ProgrammingError: something internal")
+
+    monkeypatch.setattr(api.store, "get_message", bug)
     with caplog.at_level(logging.ERROR, logger="herald.api"):
         response = await api.client.get(f"/v1/messages/{sent['id']}", headers=api.auth)
     problem = _problem(response, 500, "internal-error")
     assert problem["detail"] == "herald failed to handle the request"
     assert "Traceback" not in response.text and "sqlite" not in response.text.lower()
     assert any(r.exc_info for r in caplog.records)  # the traceback is in the log
+
+
+async def test_a_closed_store_is_503_not_500(api: Api) -> None:
+    sent = (await api.send(message())).json()
+    await api.store.aclose()
+    response = await api.client.get(f"/v1/messages/{sent['id']}", headers=api.auth)
+    assert response.status_code == 503
+    assert "Traceback" not in response.text
 
 
 async def test_on_accepted_failure_does_not_lose_the_answer(make_api: ApiFactory) -> None:

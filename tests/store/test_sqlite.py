@@ -278,3 +278,12 @@ async def test_a_commit_interval_gathers_writes_into_fewer_transactions(tmp_path
         assert store.commits - before <= 3
     finally:
         await store.aclose()
+
+
+async def test_reads_after_close_raise_store_closed(tmp_path: Path) -> None:
+    from herald.store import StoreClosed
+
+    store = SQLiteStore.open(SQLiteConfig(data_dir=tmp_path / "closed"))
+    await store.aclose()
+    with pytest.raises(StoreClosed):
+        await store.get_message("nope")

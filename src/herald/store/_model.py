@@ -61,9 +61,10 @@ MAX_ID_LENGTH = 64
 MAX_ADDRESS_LENGTH = 20
 #: 3GPP TS 23.040 §9.2.3.24.1: at most 255 parts of a concatenated message.
 MAX_SEGMENTS = 255
-#: 255 parts x 140 octets of user data (TS 23.040 §9.2.3.16): nothing longer
-#: can be delivered as one message.
-MAX_BODY_OCTETS = MAX_SEGMENTS * 140
+#: The longest body that fits 255 parts (TS 23.040 §9.2.3.24.1): GSM 7-bit is
+#: stored unpacked, one septet per octet, and a concatenated part carries 153
+#: septets; 8-bit and UCS-2 parts carry at most 134 octets. 255 x 153.
+MAX_BODY_OCTETS = MAX_SEGMENTS * 153
 #: A customer's own reference: long enough for a UUID or an order number.
 MAX_REFERENCE_LENGTH = 128
 #: Metadata is echoed back in every webhook; keep it small.

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from herald.store._errors import SchemaError, StoreUnavailable
+from herald.store._errors import SchemaError, StoreClosed, StoreUnavailable
 from herald.store._schema import MIGRATIONS
 
 __all__ = ["DB_FILENAME", "SQLiteConfig"]
@@ -133,6 +133,7 @@ class Readers:
         self._lock = threading.Lock()
         self._conns: list[sqlite3.Connection] = []
         self._pool = ThreadPoolExecutor(config.readers, thread_name_prefix="herald-store-read")
+        self._closed = False
 
     def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -147,9 +148,15 @@ class Readers:
             raise StoreUnavailable(f"database error: {exc}") from exc
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, self._call, fn)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, self._call, fn)
+        except RuntimeError as exc:  # the executor is shut down: the store was closed
+            if self._closed:
+                raise StoreClosed("the store is closed") from exc
+            raise
 
     def close(self) -> None:
+        self._closed = True
         self._pool.shutdown(wait=True)
         with self._lock:
             for conn in self._conns:
