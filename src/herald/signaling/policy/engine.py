@@ -67,6 +67,18 @@ from herald.signaling.policy.verdict import Action, Origin, Rule, Verdict
 __all__ = ["Engine"]
 
 _SRI_SM_NAME = operation_name(Op.SEND_ROUTING_INFO_FOR_SM)
+# Plain ints and module constants on the hot path: an IntEnum member or an
+# Enum class attribute costs an attribute lookup through the enum machinery.
+_SRI_SM = int(Op.SEND_ROUTING_INFO_FOR_SM)
+_UPDATE_LOCATION = int(Op.UPDATE_LOCATION)
+_ALLOW, _ALERT, _BLOCK = Action.ALLOW, Action.ALERT, Action.BLOCK
+_NO_CATEGORY = Category.NONE
+# Enum.value is a Python-level property: read it once here.
+_CATEGORY_VALUES = {category: category.value for category in Category}
+_RULE_VALUES = {rule: rule.value for rule in Rule}
+# Verdicts are built with tuple.__new__ and every field given: a NamedTuple's
+# own __new__ is a Python function with defaults, twice the cost.
+_new = tuple.__new__
 _INBOUND = Direction.INBOUND
 _HOME, _PLATFORM, _PARTNER = Origin.HOME, Origin.PLATFORM, Origin.PARTNER
 _RESULT_LAST = ComponentKind.RETURN_RESULT_LAST
@@ -204,73 +216,80 @@ class Engine:
 
         tcap = f.tcap
         dialogue: Dialogue | None = None
-        key: tuple[str, bytes] | None = None
         if tcap != _BEGIN and tcap != _UNIDIRECTIONAL:
+            dialogues = s.dialogues
+            key: tuple[str, bytes] | None = None
             if f.dtid:
                 key = (f.called_gt, f.dtid)
-                dialogue = s.dialogues.get(key)
+                dialogue = dialogues.get(key)
             if dialogue is None and f.otid:
                 key = (gt, f.otid)
-                dialogue = s.dialogues.get(key)
-            if dialogue is not None and tcap in (_END, _ABORT):
-                assert key is not None
-                del s.dialogues[key]
-
-        if dialogue is not None and dialogue[D_BLOCKED] is not None:
-            return self._verdict(
-                Message(c, f, origin, partner, dialogue, self._store),
-                Action.BLOCK,
-                (
-                    Rule(dialogue[D_BLOCKED]),
-                    "continues a dialogue whose first message was blocked",
-                ),
-                Category(dialogue[D_CATEGORY]),
-                opcode=dialogue[D_OPCODE],
-            )
+                dialogue = dialogues.get(key)
+            if dialogue is not None:
+                if tcap in (_END, _ABORT):
+                    del dialogues[key]  # type: ignore[arg-type]
+                if dialogue[D_BLOCKED] is not None:
+                    return self._verdict(
+                        Message(c, f, origin, partner, dialogue, self._store),
+                        _BLOCK,
+                        (
+                            Rule(dialogue[D_BLOCKED]),
+                            "continues a dialogue whose first message was blocked",
+                        ),
+                        Category(dialogue[D_CATEGORY]),
+                        dialogue[D_OPCODE],
+                    )
 
         if self._deny_gts and c.deny_gts.longest(gt) is not None:
             finding: Finding = (Rule.DENY_LIST, "calling GT is on the deny list")
             m = Message(c, f, origin, partner, dialogue, self._store)
-            return self._decided(m, Action.BLOCK, finding)
+            m.classify()
+            return self._decided(m, _BLOCK, finding)
 
         if (
-            f.direction == _INBOUND
+            self._spoof_check
+            and f.direction == _INBOUND
             and (origin is _HOME or origin is _PLATFORM)
-            and self._spoof_check
         ):
             finding = (
                 Rule.ADDRESS_MISMATCH,
                 "home or platform calling GT arriving from the interconnect (spoofed)",
             )
             m = Message(c, f, origin, partner, dialogue, self._store)
+            m.classify()
             return self._decided(m, c.actions[Rule.ADDRESS_MISMATCH], finding)
 
-        if not f.invokes and not f.global_opcode:
-            component = f.component
+        invokes = f.invokes
+        component = f.component
+        if not invokes and not f.global_opcode:
             if f.imsi and (component is _RESULT_LAST or component is _RESULT_NOT_LAST):
                 self._observe_result(Message(c, f, origin, partner, dialogue, self._store))
             opcode = f.opcode if dialogue is None else dialogue[D_OPCODE]
-            return Verdict(
-                Action.ALLOW,
-                None,
-                Category.NONE,
-                "",
-                f.time,
-                "" if opcode is None else (_OP_NAMES.get(opcode) or operation_name(opcode)),
-                origin,
+            return _new(
+                Verdict,
+                (
+                    _ALLOW,
+                    None,
+                    _NO_CATEGORY,
+                    "",
+                    f.time,
+                    "" if opcode is None else (_OP_NAMES.get(opcode) or operation_name(opcode)),
+                    origin,
+                    "",
+                    "",
+                    False,
+                ),
             )
 
         m = Message(c, f, origin, partner, dialogue, self._store)
-        component = f.component
         if component is _RESULT_LAST or component is _RESULT_NOT_LAST:
             self._observe_result(m)
 
-        f_invokes = f.invokes
-        if len(f_invokes) == 1 and not m.ac_other:
+        if len(invokes) == 1 and not m.ac_other:
             # (opcode, AC) fixes the category, whether it is an MT delivery and
             # so the rules that can apply: computed once per pair and origin.
             plans = self._plans[origin]
-            plan_key = (f_invokes[0], m.ac)
+            plan_key = (invokes[0], m.ac)
             cached = plans.get(plan_key)
             if cached is None:
                 if len(plans) >= PLAN_CACHE_LIMIT:
@@ -280,7 +299,7 @@ class Engine:
                     m.categories,
                     m.category,
                     m.mt,
-                    plan(_RULES_BY_ORIGIN[origin], c, m.category, f_invokes[0], m.mt),
+                    plan(_RULES_BY_ORIGIN[origin], c, m.category, invokes[0], m.mt),
                 )
             else:
                 m.categories, m.category, m.mt = cached[0], cached[1], cached[2]
@@ -289,28 +308,26 @@ class Engine:
             m.classify()
             rules = _RULES_BY_ORIGIN[origin]
         decided: Finding | None = None
-        action = Action.ALLOW
+        action = _ALLOW
         actions = c.actions
         for rule in rules:
             result = rule(c, s, m)
-            if result is None:
-                continue
-            chosen = actions[result[0]]
-            if chosen is Action.BLOCK:
-                decided, action = result, chosen
-                break
-            if chosen is Action.ALERT and decided is None:
-                decided, action = result, chosen
+            if result is not None:
+                chosen = actions[result[0]]
+                if chosen is _BLOCK:
+                    decided, action = result, chosen
+                    break
+                if chosen is _ALERT and decided is None:
+                    decided, action = result, chosen
         return self._decided(m, action, decided)
 
     def _decided(self, m: Message, action: Action, finding: Finding | None) -> Verdict:
-        """Record the dialogue and commit the message's effects, then build the verdict."""
+        """Record the dialogue and commit the message's effects, then build the
+        verdict. ``m`` is classified."""
         f = m.f
-        if not m.categories and f.invokes:
-            m.classify()
         if f.tcap == _BEGIN and f.otid:
-            blocked = finding[0] if action is Action.BLOCK and finding is not None else None
-            platform_sri = m.origin is Origin.PLATFORM and f.opcode == Op.SEND_ROUTING_INFO_FOR_SM
+            blocked = finding[0] if action is _BLOCK and finding is not None else None
+            platform_sri = m.origin is _PLATFORM and f.opcode == _SRI_SM
             bounded_put(
                 self._s.dialogues,
                 (f.calling_gt, f.otid),
@@ -319,26 +336,33 @@ class Engine:
                     f.ac_other,
                     f.opcode,
                     ORIGIN_INDEX[m.origin],
-                    None if blocked is None else blocked.value,
-                    m.category.value,
+                    None if blocked is None else _RULE_VALUES[blocked],
+                    _CATEGORY_VALUES[m.category],
                     f.msisdn if platform_sri else "",
                     f.delivery_not_intended,
                 ),
                 self._dialogue_limit,
             )
-        if action is Action.BLOCK:
+        if action is _BLOCK:
             return self._verdict(m, action, finding, m.category, f.opcode)
-        self._commit(m)
-        if action is Action.ALLOW:
+        if f.imsi and (m.mt or f.opcode == _UPDATE_LOCATION):
+            self._commit(m)
+        if action is _ALLOW:
             opcode = f.opcode
-            return Verdict(
-                action,
-                None,
-                m.category,
-                "",
-                f.time,
-                "" if opcode is None else (_OP_NAMES.get(opcode) or operation_name(opcode)),
-                m.origin,
+            return _new(
+                Verdict,
+                (
+                    _ALLOW,
+                    None,
+                    m.category,
+                    "",
+                    f.time,
+                    "" if opcode is None else (_OP_NAMES.get(opcode) or operation_name(opcode)),
+                    m.origin,
+                    "",
+                    "",
+                    False,
+                ),
             )
         return self._verdict(m, action, finding, m.category, f.opcode)
 
@@ -350,18 +374,10 @@ class Engine:
         category: Category,
         opcode: int | None,
     ) -> Verdict:
-        if action is Action.ALLOW:
-            # Allowed messages publish no hashes: nothing prints or audits them
-            # by default, and an HMAC per message would cost more than the rules.
-            return Verdict(
-                action,
-                None,
-                category,
-                "",
-                m.f.time,
-                "" if opcode is None else (_OP_NAMES.get(opcode) or operation_name(opcode)),
-                m.origin,
-            )
+        """A block or alert verdict: with the published hashes of the
+        subscriber and the sender (allowed messages publish none: nothing
+        prints or audits them by default, and an HMAC per message would cost
+        more than the rules)."""
         assert finding is not None
         return Verdict(
             action,
@@ -412,7 +428,7 @@ class Engine:
         if m.mt and f.imsi:
             s.pending.pop((f.calling_gt, m.imsi_key), None)
         if (
-            f.opcode == Op.UPDATE_LOCATION
+            f.opcode == _UPDATE_LOCATION
             and m.home_imsi
             and (m.origin is _PARTNER or m.origin is _HOME)
         ):
