@@ -12,7 +12,7 @@ What to do with each error: see :mod:`herald.signaling.errors`.
 from __future__ import annotations
 
 from herald.signaling import m3ua
-from herald.signaling.errors import EncodeError, NotUserData, ReturnCause, SccpError
+from herald.signaling.errors import EncodeError, M3uaError, NotUserData, ReturnCause, SccpError
 from herald.signaling.m3ua import Data, decode_m3ua, encode_m3ua, parse_data
 from herald.signaling.map_codec import decode_argument, decode_result, encode_argument
 from herald.signaling.map_types import OPCODES, MapArgument
@@ -40,6 +40,11 @@ __all__ = [
 #: MTP3 service indicator for SCCP (Q.704 §14.2.1).
 SI_SCCP = 3
 
+# Decoded values are NamedTuples built with every field given to
+# tuple.__new__: their own __new__ is a Python function with defaults, which
+# costs as much again (see herald.signaling.message).
+_new = tuple.__new__
+
 
 def decode(data: bytes | bytearray | memoryview) -> SignalingMessage:
     """Decode one M3UA DATA message carrying SCCP/TCAP/MAP.
@@ -49,15 +54,22 @@ def decode(data: bytes | bytearray | memoryview) -> SignalingMessage:
     valid M3UA message that is not DATA.
     """
     buf = data if type(data) is bytes else bytes(data)
-    if len(buf) >= 4 and (buf[2] != 1 or buf[3] != 1):
+    try:
+        label, start, stop, rc, na, corr = parse_data(buf)
+    except M3uaError:
+        if len(buf) < 4 or (buf[2] == 1 and buf[3] == 1):
+            raise
+        data_message = False
+    else:
+        data_message = True
+    if not data_message:
         # Not Transfer/DATA: decode it fully (raises M3uaError if invalid).
         raise NotUserData(decode_m3ua(buf), "not a DATA message")
-    label, start, stop, rc, na, corr = parse_data(buf)
     if label.si != SI_SCCP:
         raise NotUserData(decode_m3ua(buf), f"service indicator {label.si} is not SCCP")
     sccp, d_s, d_e = parse_unitdata(buf, start, stop)
     tcap = parse_tcap(buf, d_s, d_e, decode_argument, decode_result)
-    return SignalingMessage(label, sccp, tcap, rc, na, corr)
+    return _new(SignalingMessage, (label, sccp, tcap, rc, na, corr))
 
 
 def encode(message: SignalingMessage) -> bytes:
