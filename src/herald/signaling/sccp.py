@@ -14,6 +14,11 @@ optional part) begins: bytes nobody points at are refused, as trailing junk.
 Addresses (§3.4) are an address indicator octet, then point code, SSN and
 global title as the indicator announces. Parsed addresses are memoised by their
 bytes (a link sees the same few dozen GTs over and over); the cache is bounded.
+So is the whole *head* of a valid message (type to data length, see
+``_HEAD_CACHE``): a message whose head was seen before costs one dictionary
+probe and a check that its data ends the message. Called addresses that carry
+a subscriber's number (an SRI-SM routed on the MSISDN) miss it and take the
+full walk.
 
 LUDT/LUDTS (two-octet pointers) and the connection-oriented classes are not
 decoded: they raise :class:`SccpError`. Every error carries the Q.713 return
@@ -76,6 +81,20 @@ _EXTENDED: Final = frozenset({SccpMessageType.XUDT, SccpMessageType.XUDTS})
 _TYPES: Final = {t.value: t for t in SccpMessageType}
 
 _ADDRESS_CACHE: dict[bytes, SccpAddress] = {}
+
+#: Heads of valid messages without an optional part, remembered with what
+#: they decoded to. A head is every octet from the message type to the data's
+#: length octet: type, class, hop counter, pointers, both addresses and the
+#: data length, i.e. everything the validity of the message depends on but
+#: the data itself, which must then end the message exactly. Between a pair
+#: of nodes the head repeats from message to message; a peer varying it only
+#: churns this many entries.
+HEAD_CACHE_SIZE: Final = 1024
+_HEAD_CACHE: dict[bytes, tuple[SccpMessageType, SccpAddress, SccpAddress, int, bool,
+                               int | None, int | None]] = {}
+
+# Values are built with every field given to tuple.__new__ (see codec._new).
+_new = tuple.__new__
 
 
 # ---------------------------------------------------------------------- decoding
@@ -182,6 +201,28 @@ def parse_unitdata(buf: bytes, pos: int, end: int) -> tuple[Unitdata, int, int]:
     Returns the value and the offsets of its user data in ``buf`` (the value's
     ``data`` holds a copy). Raises SccpError.
     """
+    # A head seen before (see _HEAD_CACHE): the pointer to the data sits at
+    # pos + 4 in a UDT/UDTS and at pos + 5 in an XUDT/XUDTS (Q.713 §4.10,
+    # §4.18). Any other message type is never in the cache, whatever octet
+    # this reads; a key cut short by the buffer's end matches no head (its
+    # own pointer would make it longer).
+    if pos + 5 < end:
+        at = pos + 4 if buf[pos] < 0x11 else pos + 5
+        d_s = at + buf[at] + 1
+        head = _HEAD_CACHE.get(buf[pos:d_s])
+        if head is not None:
+            d_e = d_s + buf[d_s - 1]
+            if d_e == end:
+                kind, called, calling, protocol_class, return_on_error, cause, hop = head
+                value = _new(Unitdata, (kind, called, calling, buf[d_s:d_e], protocol_class,
+                                        return_on_error, cause, hop, None, None))
+                return value, d_s, d_e
+    return _parse_unitdata(buf, pos, end)
+
+
+def _parse_unitdata(buf: bytes, pos: int, end: int) -> tuple[Unitdata, int, int]:
+    """parse_unitdata without the head cache; remembers the head of a valid
+    message without an optional part."""
     if pos >= end:
         raise SccpError("empty SCCP message", pos)
     t = buf[pos]
@@ -237,7 +278,8 @@ def parse_unitdata(buf: bytes, pos: int, end: int) -> tuple[Unitdata, int, int]:
     if d_e == d_s:
         raise SccpError("empty data", cg_e)
     segmentation = importance = None
-    if pointers == 4 and buf[ptr0 + 3]:
+    optional = pointers == 4 and buf[ptr0 + 3]
+    if optional:
         if ptr0 + 3 + buf[ptr0 + 3] != d_e or d_e >= end:
             raise SccpError("pointer to the optional part is not after the data", ptr0 + 3)
         segmentation, importance = _optional(buf, d_e, end)
@@ -245,8 +287,13 @@ def parse_unitdata(buf: bytes, pos: int, end: int) -> tuple[Unitdata, int, int]:
         raise SccpError("octets after the data", d_e)
     called = _ADDRESS_CACHE.get(buf[cd_s:cd_e]) or decode_address(buf[cd_s:cd_e], cd_s)
     calling = _ADDRESS_CACHE.get(buf[cg_s:cg_e]) or decode_address(buf[cg_s:cg_e], cg_s)
-    value = Unitdata(kind, called, calling, buf[d_s:d_e], protocol_class, return_on_error,
-                     cause, hop, segmentation, importance)
+    if not optional:
+        if len(_HEAD_CACHE) >= HEAD_CACHE_SIZE:
+            _HEAD_CACHE.clear()
+        _HEAD_CACHE[buf[pos:d_s]] = (kind, called, calling, protocol_class, return_on_error,
+                                     cause, hop)
+    value = _new(Unitdata, (kind, called, calling, buf[d_s:d_e], protocol_class,
+                            return_on_error, cause, hop, segmentation, importance))
     return value, d_s, d_e
 
 
