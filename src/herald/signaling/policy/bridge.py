@@ -200,6 +200,11 @@ _EXTRACTORS: dict[type, Callable[[Any], _Fields]] = {
     UpdateLocationRes: _ul_res,
 }
 
+_INVOKE = ComponentKind.INVOKE
+_RESULT_LAST = ComponentKind.RETURN_RESULT_LAST
+_RESULT_NOT_LAST = ComponentKind.RETURN_RESULT_NOT_LAST
+_new = tuple.__new__
+
 _KIND_OF: dict[type, ComponentKind] = {
     Invoke: ComponentKind.INVOKE,
     ReturnError: ComponentKind.RETURN_ERROR,
@@ -229,55 +234,74 @@ def facts_from_message(
 ) -> Facts:
     """The facts of one decoded message seen at ``time`` (seconds, the caller's
     clock). Never raises on a value the decoder produced."""
-    sccp, tcap = msg.sccp, msg.tcap
+    label, sccp, tcap = msg.label, msg.sccp, msg.tcap
     calling, called = sccp.calling, sccp.called
     dialogue = tcap.dialogue
     oid = None if dialogue is None else dialogue.application_context
     ac = None if oid is None else _map_ac(oid)
     components = tcap.components
 
-    invokes: list[int] = []
     global_opcode = False
     opcode: int | None = None
     payload: object = None
-    first_result: ReturnResult | None = None
-    for comp in components:
-        kind = type(comp)
+    component: ComponentKind | None = None
+    if len(components) == 1:
+        # The usual message: one invoke or one result.
+        first = components[0]
+        kind = type(first)
         if kind is Invoke:
-            code = comp.opcode  # type: ignore[union-attr]
-            if code is None:
+            component = _INVOKE
+            opcode = first.opcode  # type: ignore[union-attr]
+            if opcode is None:
                 global_opcode = True
-                continue
-            if not invokes:
-                payload = comp.argument  # type: ignore[union-attr]
-                opcode = code
-            invokes.append(code)
-        elif kind is ReturnResult:
-            if comp.global_opcode is not None:  # type: ignore[union-attr]
-                global_opcode = True
-            if first_result is None:
-                first_result = comp  # type: ignore[assignment]
-    if not invokes and first_result is not None:
-        opcode, payload = first_result.opcode, first_result.result
-
-    extract = _EXTRACTORS.get(type(payload)) if payload is not None else None
-    fields = _NONE if extract is None else extract(payload)
-    if components:
+                invokes: tuple[int, ...] = ()
+            else:
+                invokes = (opcode,)
+                payload = first.argument  # type: ignore[union-attr]
+        else:
+            invokes = ()
+            if kind is ReturnResult:
+                component = _RESULT_LAST if first.last else _RESULT_NOT_LAST  # type: ignore[union-attr]
+                opcode = first.opcode  # type: ignore[union-attr]
+                payload = first.result  # type: ignore[union-attr]
+                global_opcode = first.global_opcode is not None  # type: ignore[union-attr]
+            else:
+                component = _KIND_OF.get(kind)
+    elif components:
+        codes: list[int] = []
+        first_result: ReturnResult | None = None
+        for comp in components:
+            kind = type(comp)
+            if kind is Invoke:
+                code = comp.opcode  # type: ignore[union-attr]
+                if code is None:
+                    global_opcode = True
+                    continue
+                if not codes:
+                    payload = comp.argument  # type: ignore[union-attr]
+                    opcode = code
+                codes.append(code)
+            elif kind is ReturnResult:
+                if comp.global_opcode is not None:  # type: ignore[union-attr]
+                    global_opcode = True
+                if first_result is None:
+                    first_result = comp  # type: ignore[assignment]
+        if not codes and first_result is not None:
+            opcode, payload = first_result.opcode, first_result.result
+        invokes = tuple(codes)
         first = components[0]
         if type(first) is ReturnResult:
-            component: ComponentKind | None = (
-                ComponentKind.RETURN_RESULT_LAST
-                if first.last
-                else ComponentKind.RETURN_RESULT_NOT_LAST
-            )
+            component = _RESULT_LAST if first.last else _RESULT_NOT_LAST
         else:
             component = _KIND_OF.get(type(first))
     else:
-        component = None
+        invokes = ()
+
+    extract = None if payload is None else _EXTRACTORS.get(type(payload))
     cgt, dgt = calling.gt, called.gt
     # Positional, in Facts' field order (see facts.py): the fastest way to
     # build a NamedTuple.
-    return tuple.__new__(
+    return _new(
         Facts,
         (
             time,
@@ -285,8 +309,8 @@ def facts_from_message(
             "" if dgt is None else dgt.digits,
             calling.ssn or 0,
             called.ssn or 0,
-            msg.label.opc,
-            msg.label.dpc,
+            label.opc,
+            label.dpc,
             direction,
             sccp.kind,
             tcap.kind,
@@ -296,8 +320,8 @@ def facts_from_message(
             oid is not None and ac is None,
             component,
             opcode,
-            tuple(invokes),
+            invokes,
             global_opcode,
-            *fields,
-        ),
+        )
+        + (_NONE if extract is None else extract(payload)),
     )
