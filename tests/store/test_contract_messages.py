@@ -79,6 +79,21 @@ async def test_unknown_or_foreign_message_is_not_found(
     assert (await store.get_message(new.id, account_id=account.id)).id == new.id
 
 
+async def test_many_messages_read_back_at_once(
+    store: Store, make_message: MessageFactory
+) -> None:
+    news = [make_message() for _ in range(1203)]  # more than one query's worth of ids
+    await store.accept(news)
+    await store.update_status(news[7].id, Status.DELIVERED, T0 + 5)
+    asked = [n.id for n in reversed(news)] + [news[0].id, "no-such-id", "x" * 500]
+    got = await store.get_messages(asked)
+    assert set(got) == {n.id for n in news}  # unknown ids absent, repeats once
+    one = await store.get_message(news[7].id)
+    assert got[news[7].id] == one and one.status is Status.DELIVERED
+    assert got[news[8].id].body == news[8].body
+    assert await store.get_messages([]) == {}
+
+
 async def test_accept_is_all_or_nothing(store: Store, make_message: MessageFactory) -> None:
     first = make_message()
     await store.accept([first])

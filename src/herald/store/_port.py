@@ -143,6 +143,15 @@ class MessageStore(Protocol):
         """Raises :class:`MessageNotFound` (also when it belongs to another account)."""
         ...
 
+    async def get_messages(self, message_ids: Sequence[str]) -> dict[str, Message]:
+        """The stored messages among ``message_ids``, by id, in one read.
+
+        Ids with no message (never stored, purged, not an id) are absent from
+        the result. For callers that hold many ids at once (the SMPP notifier's
+        receipts): one round trip instead of one :meth:`get_message` each.
+        """
+        ...
+
     async def list_messages(self, query: MessageFilter, cursor: str | None = None) -> MessagePage:
         """Newest first. Raises :class:`InvalidRecord` for a cursor not from this store."""
         ...

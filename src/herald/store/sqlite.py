@@ -107,6 +107,10 @@ __all__ = ["DB_FILENAME", "SQLiteConfig", "SQLiteStore"]
 
 T = TypeVar("T")
 
+#: Ids bound in one ``IN (...)`` of :meth:`SQLiteStore.get_messages`; SQLite
+#: builds before 3.32 allow 999 host parameters per statement.
+MAX_IDS_PER_QUERY = 500
+
 
 class SQLiteStore:
     """The :class:`~herald.store.Store` on SQLite. See the module docstring."""
@@ -378,6 +382,23 @@ class SQLiteStore:
         if row is None or (account_id is not None and row[2] != account_id):
             raise MessageNotFound("no such message")
         return message_from_row(row)
+
+    async def get_messages(self, message_ids: Sequence[str]) -> dict[str, Message]:
+        wanted = [i for i in dict.fromkeys(message_ids) if len(i) <= MAX_ID_LENGTH]
+        if not wanted:
+            return {}
+
+        def read(conn: sqlite3.Connection) -> dict[str, Message]:
+            found: dict[str, Message] = {}
+            for start in range(0, len(wanted), MAX_IDS_PER_QUERY):
+                chunk = wanted[start:start + MAX_IDS_PER_QUERY]
+                sql = (f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id IN"
+                       f" ({','.join('?' * len(chunk))})")
+                for row in conn.execute(sql, chunk):
+                    found[row[1]] = message_from_row(row)
+            return found
+
+        return await self._readers.run(read)
 
     async def list_messages(self, query: MessageFilter, cursor: str | None = None) -> MessagePage:
         where = ["account_id = ?"]
