@@ -41,7 +41,16 @@ from herald.smpp.pdus import (
 from herald.smpp.receipts import receipt_of
 from herald.smpp.tlv import MESSAGE_PAYLOAD, SAR_MSG_REF_NUM, SAR_SEGMENT_SEQNUM, SAR_TOTAL_SEGMENTS
 from herald.smpp_front import CustomerSmpp, SmppNotifier, parse_smpp_time
-from herald.store import InboundMessage, SQLiteConfig, SQLiteStore, Status
+from herald.smpp_front._notifier import MAX_IN_FLIGHT
+from herald.store import (
+    InboundMessage,
+    NewMessage,
+    Source,
+    SQLiteConfig,
+    SQLiteStore,
+    Status,
+    StatusUpdate,
+)
 from herald.text import Encoding, encode, parse_udh
 
 S = CommandStatus
@@ -270,6 +279,31 @@ async def test_receipts_reach_the_customer_even_if_it_binds_later(front: Front) 
     assert query.message_state == MessageState.DELIVERED  # type: ignore[attr-defined]
     await rx.stop()
     await tx.stop()
+
+
+async def test_a_backlog_of_receipts_arrives_once_each(front: Front) -> None:
+    # more than the notifier keeps in flight (two rounds), so rounds overlap and follow on
+    count = 2 * MAX_IN_FLIGHT + 37
+    ids = SortableIdGenerator()
+    now = time.time()
+    rows = [NewMessage(id=ids.new_id(now), account_id=front.account_id, source=Source.SMPP,
+                       to=DEST, sender="ACME", body=f"code {n}".encode(), encoding="gsm7",
+                       data_coding=0, segments=1, registered_delivery=1, accepted_at=now,
+                       expires_at=now + 3600) for n in range(count)]
+    await front.store.accept(rows)
+    outcomes = [Status.DELIVERED, Status.UNDELIVERED]
+    await front.store.update_statuses([StatusUpdate(m.id, outcomes[n % 2], now)
+                                       for n, m in enumerate(rows)])
+    collect = Collect()
+    rx = await bound(front.client(BindTransceiver, handler=collect))
+    await eventually(lambda: len(collect.got) >= count, timeout=60)
+    await asyncio.sleep(0.2)  # nothing more comes
+    receipts = [receipt_of(d) for d in collect.got]
+    assert sorted(r.message_id for r in receipts) == sorted(m.id for m in rows)
+    expected = {m.id: ("DELIVRD", "UNDELIV")[n % 2] for n, m in enumerate(rows)}
+    assert all(r.stat == expected[r.message_id] for r in receipts)
+    await eventually(lambda: front.notifier.delivered == count)
+    await rx.stop()
 
 
 async def test_inbound_messages_reach_a_receiver(front: Front) -> None:

@@ -25,6 +25,7 @@ import logging
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Final
 
 from herald.net import ServerConnection, SmppNetError
@@ -33,15 +34,28 @@ from herald.smpp.pdus import DeliverSm
 from herald.smpp.receipts import Receipt, format_receipt, stat_from_state
 from herald.smpp.tlv import MESSAGE_PAYLOAD, MESSAGE_STATE, RECEIPTED_MESSAGE_ID
 from herald.smpp_front._handler import MESSAGE_STATE_OF, CustomerSmpp
-from herald.store import Channel, EventKind, Message, NotFound, OutboxEvent, Store, StoreError
+from herald.store import (
+    Channel,
+    EventKind,
+    Message,
+    MessageNotFound,
+    NotFound,
+    OutboxEvent,
+    Store,
+    StoreError,
+)
 from herald.text import Encoding, TextError, decode
 
 __all__ = ["SmppNotifier"]
 
 log = logging.getLogger("herald.smpp.notify")
 
-#: Events claimed per account per round; also the deliver_sm in flight per account.
+#: Events claimed per account per round.
 BATCH: Final = 256
+#: Events being delivered per account at once (claimed, deliver_sm sent or
+#: waiting for window room): two rounds, so a claim overlaps the deliveries
+#: of the round before instead of waiting for its last deliver_sm_resp.
+MAX_IN_FLIGHT: Final = 2 * BATCH
 #: Seconds an event stays leased to this process while it is being delivered.
 LEASE: Final = 60.0
 #: Retry backoff bounds, seconds.
@@ -99,6 +113,8 @@ class SmppNotifier:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._turn = 0
+        self._in_flight: dict[int, int] = {}  # account -> events being delivered
+        self._rounds: set[asyncio.Task[None]] = set()
 
     def wake(self, account_id: int | None = None) -> None:
         self._wake.set()
@@ -108,41 +124,67 @@ class SmppNotifier:
             self._task = asyncio.create_task(self._run(), name="smpp-notifier")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Stop claiming; deliveries under way are cancelled (their events stay
+        leased and are delivered again after the lease, by this or another herald)."""
+        tasks = [t for t in (self._task, *self._rounds) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._task = None
 
     async def _run(self) -> None:
         while True:
             self._wake.clear()
             busy = False
             for account_id in [a for a, conns in self.front.binds.items() if conns]:
-                if self.front.receivers(account_id):
+                if (self._in_flight.get(account_id, 0) + BATCH <= MAX_IN_FLIGHT
+                        and self.front.receivers(account_id)):
                     try:
                         busy |= await self._round(account_id)
                     except StoreError as exc:
                         log.warning("SMPP notifications paused: %s", exc)
-            if not busy:
+            if not busy:  # a round ending wakes us too (room to claim again)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), IDLE_POLL)
 
     async def _round(self, account_id: int) -> bool:
+        """Claim a batch and start delivering it; True if more may be waiting.
+
+        The deliveries (and the batch's completion) run in their own task, so
+        the next claim overlaps them, up to MAX_IN_FLIGHT events per account.
+        """
         now = self.clock()
         events = await self.store.claim_outbox(Channel.SMPP, now, LEASE, BATCH,
                                                account_id=account_id)
         if not events:
             return False
-        results = await asyncio.gather(*(self._deliver(account_id, e) for e in events))
+        messages = await self.store.get_messages(
+            [e.subject_id for e in events if e.kind is EventKind.STATUS])
+        self._in_flight[account_id] = self._in_flight.get(account_id, 0) + len(events)
+        task = asyncio.create_task(self._deliver_all(account_id, events, messages),
+                                   name="smpp-notifier-round")
+        self._rounds.add(task)
+        task.add_done_callback(partial(self._round_done, account_id, len(events)))
+        return len(events) == BATCH
+
+    def _round_done(self, account_id: int, count: int, task: asyncio.Task[None]) -> None:
+        self._rounds.discard(task)
+        self._in_flight[account_id] -= count
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("SMPP notifications: %s", task.exception())
+        self._wake.set()
+
+    async def _deliver_all(self, account_id: int, events: tuple[OutboxEvent, ...],
+                           messages: dict[str, Message]) -> None:
+        results = await asyncio.gather(*(self._deliver(account_id, e, messages) for e in events))
         done = [e.id for e, ok in zip(events, results, strict=True) if ok]
         await self.store.complete_outbox(done)
         self.delivered += len(done)
-        return len(events) == BATCH or len(done) > 0
 
-    async def _deliver(self, account_id: int, event: OutboxEvent) -> bool:
+    async def _deliver(self, account_id: int, event: OutboxEvent,
+                       messages: dict[str, Message]) -> bool:
         try:
-            pdu = await self._pdu(event)
+            pdu = await self._pdu(event, messages)
         except NotFound:
             return True  # its subject is gone (purged): nothing to say
         conns = self.front.receivers(account_id)
@@ -161,9 +203,12 @@ class SmppNotifier:
             return False
         return True
 
-    async def _pdu(self, event: OutboxEvent) -> DeliverSm:
+    async def _pdu(self, event: OutboxEvent, messages: dict[str, Message]) -> DeliverSm:
         if event.kind is EventKind.STATUS:
-            return receipt_pdu(await self.store.get_message(event.subject_id))
+            message = messages.get(event.subject_id)
+            if message is None:
+                raise MessageNotFound("the message is gone")
+            return receipt_pdu(message)
         inbound = await self.store.get_inbound(event.subject_id)
         return DeliverSm(
             source_addr_ton=1 if inbound.sender.isdigit() else 5,
