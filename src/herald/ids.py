@@ -34,6 +34,14 @@ _RANDOM_BITS = 80
 _RANDOM_MASK = (1 << _RANDOM_BITS) - 1
 _TIME_MASK = (1 << 48) - 1
 _ID_RE = re.compile(r"[0-9a-v]{25}[0-9a-v]")
+# base32hex (RFC 4648 §7) of 128 bits is 26 digits of 5 bits: the value shifted
+# left by 2 (the padding bits of the last digit), read 10 bits (two digits) at a
+# time through a table of every digit pair. Same text as
+# base64.b32hexencode(...)[:26].lower(), without its byte-chunk loop (about 2x
+# faster, and an id is made per accepted message).
+_ALPHABET = "0123456789abcdefghijklmnopqrstuv"
+_PAIRS = tuple(a + b for a in _ALPHABET for b in _ALPHABET)
+_PAIR_SHIFTS = tuple(range(120, -1, -10))
 
 
 class IdGenerator(Protocol):
@@ -59,8 +67,9 @@ class SortableIdGenerator:
             self._last_random = (self._last_random + 1) & _RANDOM_MASK
             if self._last_random == 0:  # 2**80 ids in one millisecond: borrow the next
                 self._last_ms += 1
-        value = (self._last_ms << _RANDOM_BITS) | self._last_random
-        return base64.b32hexencode(value.to_bytes(16, "big"))[:ID_LENGTH].decode().lower()
+        value = ((self._last_ms << _RANDOM_BITS) | self._last_random) << 2
+        pairs = _PAIRS
+        return "".join([pairs[(value >> shift) & 0x3FF] for shift in _PAIR_SHIFTS])
 
 
 def is_valid_id(text: str) -> bool:
