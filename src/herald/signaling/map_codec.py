@@ -81,6 +81,10 @@ _Span = tuple[int, int, int]  # tag, content start, content end
 
 _ADDRESS_CACHE: dict[bytes, AddressString] = {}
 
+# Values on the hot path are built with every field given to tuple.__new__
+# (see herald.signaling.codec._new).
+_new = tuple.__new__
+
 
 # ------------------------------------------------------------------ primitives
 
@@ -157,21 +161,21 @@ def _address(buf: bytes, s: int, e: int, isdn: bool = True, cache: bool = True) 
     HLRs, VLRs repeat); subscriber numbers are not cached, so that a stream
     of distinct MSISDNs cannot flush the node addresses out.
     """
-    raw = buf[s:e]
     if cache:
+        raw = buf[s:e]
         cached = _ADDRESS_CACHE.get(raw)
-        if cached is not None and (not isdn or len(raw) <= MAX_ISDN_ADDRESS_OCTETS):
+        if cached is not None and (not isdn or e - s <= MAX_ISDN_ADDRESS_OCTETS):
             return cached
     limit = MAX_ISDN_ADDRESS_OCTETS if isdn else MAX_ADDRESS_OCTETS
-    if not 1 <= len(raw) <= limit:
-        raise MapError(f"address of {len(raw)} octets (1..{limit})", s)
-    head = raw[0]
+    if not 1 <= e - s <= limit:
+        raise MapError(f"address of {e - s} octets (1..{limit})", s)
+    head = buf[s]
     if not head & 0x80:
         raise MapError("address with the extension bit clear", s)
-    digits = decode_tbcd(raw[1:])
+    digits = decode_tbcd(buf[s + 1 : e])
     if digits is None:
         raise MapError("address digits are not TBCD", s + 1)
-    value = AddressString(digits, (head >> 4) & 0x07, head & 0x0F)
+    value = _new(AddressString, (digits, (head >> 4) & 0x07, head & 0x0F))
     if cache:
         if len(_ADDRESS_CACHE) >= ADDRESS_CACHE_SIZE:
             _ADDRESS_CACHE.clear()
@@ -231,7 +235,7 @@ def _sri_sm(buf: bytes, start: int, end: int) -> RoutingInfoForSmArg:
     if msisdn is None or pri is None or sca is None:
         raise MapError("RoutingInfoForSM-Arg without msisdn, sm-RP-PRI and "
                        "serviceCentreAddress", start)
-    return RoutingInfoForSmArg(msisdn, pri, sca, dni, imsi)
+    return _new(RoutingInfoForSmArg, (msisdn, pri, sca, dni, imsi))
 
 
 _DA_KINDS: Final = {k.value: k for k in SmRpDaKind}
@@ -250,7 +254,7 @@ def _forward_sm(buf: bytes, start: int, end: int) -> ForwardSmArg:
     if dt & 0xE0 != 0x80 or da_kind is None:
         raise MapError(f"sm-RP-DA tag 0x{dt:02x}", ds)
     if da_kind is SmRpDaKind.IMSI:
-        da = SmRpDa(da_kind, imsi=_imsi(buf, ds, de))
+        da = _new(SmRpDa, (da_kind, _imsi(buf, ds, de), None, None))
     elif da_kind is SmRpDaKind.LMSI:
         da = SmRpDa(da_kind, lmsi=_lmsi(buf, ds, de))
     elif da_kind is SmRpDaKind.NONE:
@@ -286,7 +290,7 @@ def _forward_sm(buf: bytes, start: int, end: int) -> ForwardSmArg:
             _null(fs, fe)
             more = True
     ui = buf[us:ue]
-    return ForwardSmArg(da, oa, ui, decode_tpdu(ui, us), more)
+    return _new(ForwardSmArg, (da, oa, ui, decode_tpdu(ui, us), more))
 
 
 def _requested_info(buf: bytes, s: int, e: int) -> tuple[bool, bool]:
@@ -462,7 +466,9 @@ def decode_argument(
     """Decode the invoke parameter TLV ``buf[start:end]`` of operation
     ``opcode``; None for operations (or non-MAP dialogues) not decoded."""
     decoder = _ARGUMENTS.get(opcode)
-    if decoder is None or not _is_map(ac):
+    if decoder is None:
+        return None
+    if ac is not None and not (_AC_IS_MAP.get(ac) or _is_map(ac)):
         return None
     return decoder(buf, start, end)
 
@@ -482,7 +488,7 @@ def _sri_sm_res(buf: bytes, start: int, end: int) -> RoutingInfoForSmRes:
     lmsi = None
     if len(inner) > 1 and inner[1][0] == 0x04:
         lmsi = _lmsi(buf, inner[1][1], inner[1][2])
-    return RoutingInfoForSmRes(imsi, node, lmsi)
+    return _new(RoutingInfoForSmRes, (imsi, node, lmsi))
 
 
 def _ul_res(buf: bytes, start: int, end: int) -> UpdateLocationRes:
@@ -510,7 +516,9 @@ def decode_result(
 ) -> MapResult | None:
     """Decode a return-result parameter TLV, like :func:`decode_argument`."""
     decoder = _RESULTS.get(opcode)
-    if decoder is None or not _is_map(ac):
+    if decoder is None:
+        return None
+    if ac is not None and not (_AC_IS_MAP.get(ac) or _is_map(ac)):
         return None
     return decoder(buf, start, end)
 

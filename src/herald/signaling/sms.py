@@ -23,6 +23,9 @@ __all__ = [
     "encode_tpdu",
 ]
 
+# Values are built with every field given to tuple.__new__ (see codec._new).
+_new = tuple.__new__
+
 #: TS 23.040 §9.2.3.16: user data is at most 140 octets / 160 septets.
 MAX_USER_DATA_OCTETS: Final = 140
 #: TS 23.040 §9.1.2.5: an address field carries at most 20 semi-octets.
@@ -50,7 +53,7 @@ def _tp_address(raw: bytes, pos: int, base: int) -> tuple[TpAddress, int]:
             digits = None
     if digits is None:
         raise MapError("TP address value does not match its length", base + pos + 2)
-    return TpAddress(digits, ton, npi), stop
+    return _new(TpAddress, (digits, ton, npi)), stop
 
 
 def _user_data_octets(dcs: int, udl: int) -> int:
@@ -93,7 +96,7 @@ def decode_tpdu(raw: bytes, base: int = 0) -> SmsTpdu | None:
     octets = _user_data_octets(dcs, udl)
     if octets > MAX_USER_DATA_OCTETS or pos + tail + 1 + octets != len(raw):
         raise MapError(f"TP-UDL {udl} does not match the {len(raw)}-octet TPDU", base + pos + tail)
-    return SmsTpdu(mti, address, pid, dcs)
+    return _new(SmsTpdu, (mti, address, pid, dcs))
 
 
 def encode_tpdu(

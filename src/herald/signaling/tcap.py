@@ -76,7 +76,12 @@ MAX_TID_OCTETS: Final = 4
 #: Dialogue portions remembered by (message type, encoding): a link repeats a
 #: few dozen AARQ/AARE forms. Bounded: a peer varying them only churns it.
 DIALOGUE_CACHE_SIZE: Final = 512
-_DIALOGUE_CACHE: dict[bytes, Dialogue] = {}
+_DIALOGUE_CACHES: Final[dict[TcapMessageType, dict[bytes, Dialogue]]] = {
+    t: {} for t in TcapMessageType
+}
+
+# Values are built with every field given to tuple.__new__ (see codec._new).
+_new = tuple.__new__
 
 #: Decodes an invoke's parameter: (opcode, buffer, TLV start, TLV end,
 #: application context) -> value or None. Raises MapError.
@@ -127,9 +132,15 @@ def parse_tcap(
     if kind is None:
         raise TcapError(f"message type tag 0x{buf[pos]:02x}", pos,
                         PAbortCause.UNRECOGNIZED_MESSAGE_TYPE)
-    _, p, stop, nxt = read_tlv(buf, pos, end, TcapError)
-    if nxt != end:
-        raise TcapError("octets after the TCAP message", nxt, _BAD_TP)
+    # read_tlv's fast path inline (the tag is a known low tag): a short length
+    # that ends the buffer exactly; anything else takes the general reader.
+    p = pos + 2
+    if p <= end and buf[pos + 1] < 0x80 and p + buf[pos + 1] == end:
+        stop = end
+    else:
+        _, p, stop, nxt = read_tlv(buf, pos, end, TcapError)
+        if nxt != end:
+            raise TcapError("octets after the TCAP message", nxt, _BAD_TP)
     want_otid, want_dtid = _TIDS[kind]
     otid = dtid = None
     if want_otid:
@@ -163,15 +174,16 @@ def parse_tcap(
     else:
         if p < stop and buf[p] == _DIALOGUE_PORTION:
             _, s, e, p = read_tlv(buf, p, stop, TcapError)
-            # The cache key includes the message type octet: an AARQ is
-            # valid in a Begin only, so validity depends on it.
-            key = buf[pos : pos + 1] + buf[s:e]
-            dialogue = _DIALOGUE_CACHE.get(key)
+            # One cache per message type: an AARQ is valid in a Begin only,
+            # so validity depends on it.
+            cache = _DIALOGUE_CACHES[kind]
+            key = buf[s:e]
+            dialogue = cache.get(key)
             if dialogue is None:
                 dialogue = _dialogue(buf, s, e, kind)
-                if len(_DIALOGUE_CACHE) >= DIALOGUE_CACHE_SIZE:
-                    _DIALOGUE_CACHE.clear()
-                _DIALOGUE_CACHE[key] = dialogue
+                if len(cache) >= DIALOGUE_CACHE_SIZE:
+                    cache.clear()
+                cache[key] = dialogue
         if p < stop and buf[p] == _COMPONENT_PORTION:
             _, s, e, p = read_tlv(buf, p, stop, TcapError)
             ac = None if dialogue is None else dialogue.application_context
@@ -181,7 +193,7 @@ def parse_tcap(
     if p != stop:
         raise TcapError(f"unexpected tag 0x{buf[p]:02x} in {kind.name}", p,
                         PAbortCause.INCORRECT_TRANSACTION_PORTION)
-    return TcapMessage(kind, otid, dtid, dialogue, components, abort_cause)
+    return _new(TcapMessage, (kind, otid, dtid, dialogue, components, abort_cause))
 
 
 def _tid(buf: bytes, pos: int, end: int, tag: int, which: str) -> tuple[bytes, int]:
@@ -325,7 +337,14 @@ def _components(
         if len(out) == MAX_COMPONENTS:
             raise _CE(f"more than {MAX_COMPONENTS} components", p,
                             PAbortCause.RESOURCE_LIMITATION)
-        tag, s, e, p = read_tlv(buf, p, end, _CE)
+        # read_tlv's fast path inline: low tag, short length.
+        tag = buf[p]
+        n = buf[p + 1] if p + 1 < end else 0x80
+        if n < 0x80 and p + 2 + n <= end and tag & 0x1F != 0x1F:
+            s = p + 2
+            e = p = s + n
+        else:
+            tag, s, e, p = read_tlv(buf, p, end, _CE)
         if tag == _INVOKE:
             out.append(_invoke(buf, s, e, ac, decode_argument))
         elif tag in (_RRL, _RRNL):
@@ -397,7 +416,7 @@ def _invoke(buf: bytes, p: int, end: int, ac: tuple[int, ...] | None,
         parameter = buf[start:end]
         if opcode is not None and decode_argument is not None:
             argument = decode_argument(opcode, buf, start, end, ac)
-    return Invoke(invoke_id, opcode, parameter, argument, linked, global_op)
+    return _new(Invoke, (invoke_id, opcode, parameter, argument, linked, global_op))
 
 
 def _return_result(buf: bytes, p: int, end: int, last: bool, ac: tuple[int, ...] | None,
@@ -408,7 +427,7 @@ def _return_result(buf: bytes, p: int, end: int, last: bool, ac: tuple[int, ...]
     else:
         invoke_id, p = _invoke_id(buf, p, end)
     if p == end:
-        return ReturnResult(invoke_id, last)
+        return _new(ReturnResult, (invoke_id, last, None, None, None, None))
     tag, s, e, p = read_tlv(buf, p, end, _CE)
     if tag != _SEQUENCE or p != end:
         raise _CE("return result is not invoke id + SEQUENCE", s - 2, None,
@@ -428,7 +447,7 @@ def _return_result(buf: bytes, p: int, end: int, last: bool, ac: tuple[int, ...]
         parameter = buf[start:e]
         if opcode is not None and decode_result is not None:
             result = decode_result(opcode, buf, start, e, ac)
-    return ReturnResult(invoke_id, last, opcode, parameter, result, global_op)
+    return _new(ReturnResult, (invoke_id, last, opcode, parameter, result, global_op))
 
 
 def _return_error(buf: bytes, p: int, end: int) -> ReturnError:
