@@ -122,7 +122,12 @@ class Engine:
         self._dialogue_limit = policy.limits.dialogues
         self._deny_gts = bool(self._c.deny_gts)
         self._spoof_check = self._c.actions[Rule.ADDRESS_MISMATCH] is not Action.ALLOW
-        self.counts: dict[Action, int] = dict.fromkeys(Action, 0)
+        # Verdicts given: every inspect() counts one; blocks and alerts are
+        # counted where they are built (rare), allows by difference.
+        self._inspected = 0
+        self._blocked = 0
+        self._alerted = 0
+        self._late_alerts = 0
         # origin -> (opcode, AC) -> (categories, category, MT, the rules that
         # can apply: see rules.plan). Bounded by the (opcode, AC) pairs seen.
         self._plans: dict[Origin, dict[tuple[int, tuple[int, int] | None], _Plan]] = {
@@ -131,11 +136,14 @@ class Engine:
 
     # ------------------------------------------------------------ public API
 
-    def inspect(self, f: Facts) -> Verdict:
-        """The verdict on one message. Never raises on any ``Facts`` value."""
-        verdict = self._inspect(f)
-        self.counts[verdict.action] += 1
-        return verdict
+    @property
+    def counts(self) -> dict[Action, int]:
+        """Verdicts given so far, by action (late alerts included)."""
+        return {
+            Action.ALLOW: self._inspected - self._blocked - self._alerted,
+            Action.ALERT: self._alerted + self._late_alerts,
+            Action.BLOCK: self._blocked,
+        }
 
     def expire(self, now: float) -> list[Verdict]:
         """Late alerts: successful SRI-SM lookups whose delivery did not follow
@@ -173,7 +181,7 @@ class Engine:
                     late=True,
                 )
             )
-            self.counts[Action.ALERT] += 1
+            self._late_alerts += 1
         return out
 
     def next_deadline(self) -> float | None:
@@ -202,9 +210,15 @@ class Engine:
             "sweep_senders": len(s.sweeps),
         }
 
-    # ------------------------------------------------------------- internals
+    # ------------------------------------------------- the verdict path
 
-    def _inspect(self, f: Facts) -> Verdict:
+    def inspect(self, f: Facts) -> Verdict:
+        """The verdict on one message. Never raises on any ``Facts`` value.
+
+        (The hot path, hence long: one call per message, the steps of the
+        module docstring in order.)
+        """
+        self._inspected += 1
         c, s = self._c, self._s
         gt = f.calling_gt
         found = s.origin_cache.get(gt)
@@ -321,6 +335,8 @@ class Engine:
                     decided, action = result, chosen
         return self._decided(m, action, decided)
 
+    # ------------------------------------------------------------- internals
+
     def _decided(self, m: Message, action: Action, finding: Finding | None) -> Verdict:
         """Record the dialogue and commit the message's effects, then build the
         verdict. ``m`` is classified."""
@@ -379,6 +395,10 @@ class Engine:
         prints or audits them by default, and an HMAC per message would cost
         more than the rules)."""
         assert finding is not None
+        if action is _BLOCK:
+            self._blocked += 1
+        else:
+            self._alerted += 1
         return Verdict(
             action,
             finding[0],

@@ -59,16 +59,30 @@ K = TypeVar("K")
 # acknowledges it and discards it without telling the user (a "silent SMS").
 TP_PID_SHORT_MESSAGE_TYPE_0 = SILENT_SMS_PID
 
+# Enum members and IntEnum values as module constants: reading ``Category.CAT1``
+# goes through the enum class's attribute machinery (about as costly as a
+# small rule), a module global does not.
+_CAT1, _CAT2, _CAT3, _NO_CATEGORY = Category.CAT1, Category.CAT2, Category.CAT3, Category.NONE
+_FOREIGN, _HOME = Origin.FOREIGN, Origin.HOME
+_DA_IMSI = SmRpDaKind.IMSI
+_BEGIN, _UNIDIRECTIONAL = int(TcapKind.BEGIN), int(TcapKind.UNIDIRECTIONAL)
+_UPDATE_LOCATION = int(Op.UPDATE_LOCATION)
+_PROVIDE_ROAMING_NUMBER = int(Op.PROVIDE_ROAMING_NUMBER)
+_SRI_SM = int(Op.SEND_ROUTING_INFO_FOR_SM)
+_MT_FORWARD_SM = int(Op.MT_FORWARD_SM)
+_MO_FORWARD_SM = int(Op.MO_FORWARD_SM)
+_MT_RELAY = int(MapAc.SHORT_MSG_MT_RELAY)
+
 
 def is_mt_delivery(opcode: int, ac: tuple[int, int] | None) -> bool:
     """mt-ForwardSM (44), or forwardSM (46) in a shortMsgMT-Relay (AC 25) v1/v2
     dialogue (TS 29.002 §12.9, §17.6.5)."""
-    if opcode == Op.MT_FORWARD_SM:
+    if opcode == _MT_FORWARD_SM:
         return True
     return (
-        opcode == Op.MO_FORWARD_SM
+        opcode == _MO_FORWARD_SM
         and ac is not None
-        and ac[0] == MapAc.SHORT_MSG_MT_RELAY
+        and ac[0] == _MT_RELAY
         and ac[1] <= 2
     )
 
@@ -122,7 +136,7 @@ class Message:
         else:
             self.ac, self.ac_other = dialogue[D_AC], dialogue[D_AC_OTHER]
         self.categories: tuple[Category, ...] = ()
-        self.category = Category.NONE
+        self.category = _NO_CATEGORY
         self.mt = False
         self._imsi_key: int | None = None
         self._msisdn_key: int | None = None
@@ -142,7 +156,7 @@ class Message:
             return
         cats = tuple(category(op, ac, other) for op in invokes)
         self.categories = cats
-        self.category = max(cats, key=lambda cat: cat.rank, default=Category.NONE)
+        self.category = max(cats, key=lambda cat: cat.rank, default=_NO_CATEGORY)
         self.mt = any(is_mt_delivery(op, ac) for op in invokes)
 
     @property
@@ -214,7 +228,7 @@ def tcap_sanity(c: Compiled, s: State, m: Message) -> Finding | None:
         # map-operations.md: MAP uses local operation codes; a global (OID) code
         # at the interconnect is an evasion attempt.
         return Rule.TCAP_SANITY, "global operation code at the interconnect"
-    if (f.tcap == TcapKind.BEGIN or f.tcap == TcapKind.UNIDIRECTIONAL) and (
+    if (f.tcap == _BEGIN or f.tcap == _UNIDIRECTIONAL) and (
         f.ac is None and not f.ac_other
     ):
         # Q.773 §3.1: without a dialogue portion there is no application context,
@@ -225,7 +239,7 @@ def tcap_sanity(c: Compiled, s: State, m: Message) -> Finding | None:
 
 def cat1(c: Compiled, s: State, m: Message) -> Finding | None:
     for op, cat in zip(m.f.invokes, m.categories, strict=True):
-        if cat is Category.CAT1 and not c.allow_listed(m.f.calling_gt, op):
+        if cat is _CAT1 and not c.allow_listed(m.f.calling_gt, op):
             return (
                 Rule.CAT1,
                 f"{operation_name(op)} under {_ac_text(m)} is category 1: "
@@ -237,27 +251,27 @@ def cat1(c: Compiled, s: State, m: Message) -> Finding | None:
 def cat2(c: Compiled, s: State, m: Message) -> Finding | None:
     f = m.f
     for op, cat in zip(f.invokes, m.categories, strict=True):
-        if cat is not Category.CAT2 or c.allow_listed(f.calling_gt, op):
+        if cat is not _CAT2 or c.allow_listed(f.calling_gt, op):
             continue
         name = operation_name(op)
         if f.imsi:
             if m.home_imsi:
                 return Rule.CAT2, f"{name} about a home subscriber from another network"
-            if m.origin is Origin.FOREIGN:
+            if m.origin is _FOREIGN:
                 return Rule.CAT2, f"{name} from a network without a roaming agreement"
             if c.partner_imsi.longest(f.imsi) != m.partner:
                 return (
                     Rule.CAT2,
                     f"{name} about a subscriber whose home network is not the sender's",
                 )
-        elif m.origin is Origin.FOREIGN:
+        elif m.origin is _FOREIGN:
             return Rule.CAT2, f"{name} from a network without a roaming agreement"
     return None
 
 
 def address_mismatch(c: Compiled, s: State, m: Message) -> Finding | None:
     f = m.f
-    if Op.UPDATE_LOCATION in f.invokes:
+    if _UPDATE_LOCATION in f.invokes:
         # TS 29.002 §8.1.2: the VLR number is the address of the VLR sending the
         # update, i.e. the calling party; anything else redirects the HLR's
         # InsertSubscriberData and later traffic to a node that did not ask.
@@ -274,9 +288,9 @@ def address_mismatch(c: Compiled, s: State, m: Message) -> Finding | None:
     # The roaming number is asked of the VLR serving the subscriber here, so
     # the MSC it names must be ours.
     if (
-        Op.PROVIDE_ROAMING_NUMBER in f.invokes
+        _PROVIDE_ROAMING_NUMBER in f.invokes
         and f.msc_number
-        and c.origin(f.msc_number)[0] is not Origin.HOME
+        and c.origin(f.msc_number)[0] is not _HOME
     ):
         return (
             Rule.ADDRESS_MISMATCH,
@@ -286,11 +300,11 @@ def address_mismatch(c: Compiled, s: State, m: Message) -> Finding | None:
 
 
 def cat3_velocity(c: Compiled, s: State, m: Message) -> Finding | None:
-    if m.category is not Category.CAT3 or not m.home_imsi:
+    if m.category is not _CAT3 or not m.home_imsi:
         return None  # only our outbound roamers are ours to judge
     f = m.f
     name = operation_name(f.opcode)
-    if m.origin is Origin.FOREIGN:
+    if m.origin is _FOREIGN:
         if any(c.allow_listed(f.calling_gt, op) for op in f.invokes):
             return None
         return (
@@ -321,7 +335,7 @@ def cat3_velocity(c: Compiled, s: State, m: Message) -> Finding | None:
 
 def sms_consistency(c: Compiled, s: State, m: Message) -> Finding | None:
     f = m.f
-    if not m.mt or f.sm_rp_da != SmRpDaKind.IMSI or not m.home_imsi:
+    if not m.mt or f.sm_rp_da != _DA_IMSI or not m.home_imsi:
         return None
     corr = s.correlations.get((f.calling_gt, m.imsi_key))
     if corr is None or f.time - corr[0] > c.policy.sms.consistency_s:
@@ -468,14 +482,14 @@ def platform_egress(c: Compiled, s: State, m: Message) -> Finding | None:
     if f.global_opcode:
         return Rule.PLATFORM_EGRESS, "global operation code from a platform GT"
     for op in f.invokes:
-        if op != Op.SEND_ROUTING_INFO_FOR_SM and not is_mt_delivery(op, m.ac):
+        if op != _SRI_SM and not is_mt_delivery(op, m.ac):
             return (
                 Rule.PLATFORM_EGRESS,
                 f"{operation_name(op)} from a platform GT: only SRI-SM and MT-ForwardSM "
                 "serving a queued customer message may leave the platform",
             )
     now, store = f.time, m.store
-    if Op.SEND_ROUTING_INFO_FOR_SM in f.invokes:
+    if _SRI_SM in f.invokes:
         if f.delivery_not_intended:
             return (
                 Rule.PLATFORM_EGRESS,
@@ -489,7 +503,7 @@ def platform_egress(c: Compiled, s: State, m: Message) -> Finding | None:
     if m.mt:
         corr = (
             s.correlations.get((f.calling_gt, m.imsi_key))
-            if f.sm_rp_da == SmRpDaKind.IMSI and f.imsi
+            if f.sm_rp_da == _DA_IMSI and f.imsi
             else None
         )
         if (
@@ -523,10 +537,10 @@ def _always(c: Compiled, cat: Category, op: int | None, mt: bool) -> bool:
 
 _APPLIES: dict[RuleFn, Applies] = {
     deny_list: lambda c, cat, op, mt: bool(c.deny_ops),
-    cat1: lambda c, cat, op, mt: cat is Category.CAT1,
-    cat2: lambda c, cat, op, mt: cat is Category.CAT2,
-    address_mismatch: lambda c, cat, op, mt: op in (Op.UPDATE_LOCATION, Op.PROVIDE_ROAMING_NUMBER),
-    cat3_velocity: lambda c, cat, op, mt: cat is Category.CAT3,
+    cat1: lambda c, cat, op, mt: cat is _CAT1,
+    cat2: lambda c, cat, op, mt: cat is _CAT2,
+    address_mismatch: lambda c, cat, op, mt: op in (_UPDATE_LOCATION, _PROVIDE_ROAMING_NUMBER),
+    cat3_velocity: lambda c, cat, op, mt: cat is _CAT3,
     sms_consistency: lambda c, cat, op, mt: mt,
     silent_sms: lambda c, cat, op, mt: mt,
     repeated_lookup: lambda c, cat, op, mt: op in LOOKUP_OPCODES,
