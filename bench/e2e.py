@@ -10,7 +10,8 @@ Three processes on 127.0.0.1, sharing the machine's 2 cores (with whatever
 else runs there: the load average is printed before and after):
 
 - ``herald serve --config FILE`` (fresh data dir; SQLite WAL, synchronous
-  NORMAL, group commit: every id is answered after its commit), one
+  NORMAL, group commit: every id is answered after its commit; with
+  ``--herald-src DIR`` herald's code comes from another tree), one
   connector to the simulator: 2 transceiver binds x window 64, TPS 100,000;
 - ``herald sim --receipt-delay 0 --record FILE`` (the upstream SMSC; its
   record gives when each submit_sm arrived upstream);
@@ -143,6 +144,7 @@ class Part:
     deliver_seconds: float | None
     cpu: dict[str, float]  # process -> CPU seconds over the part
     to_upstream: tuple[float, float, float] | None = None  # p50/p90/p99, seconds
+    to_final: tuple[float, float, float] | None = None  # receipt applied in the store
     to_receipt: tuple[float, float, float] | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -222,12 +224,13 @@ class Customer(ClientHandler):
         return max(self.receipts[i] for i in ids)
 
 
-def accepted_at(db: Path, ids: list[str]) -> dict[str, float]:
+def accepted_at(db: Path, ids: list[str]) -> dict[str, tuple[float, float | None]]:
+    """id -> (accepted_at, done_at) from the store."""
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
     try:
         wanted = set(ids)
-        return {i: at for i, at in conn.execute("SELECT id, accepted_at FROM messages")
-                if i in wanted}
+        return {i: (at, done) for i, at, done in
+                conn.execute("SELECT id, accepted_at, done_at FROM messages") if i in wanted}
     finally:
         conn.close()
 
@@ -251,6 +254,7 @@ class Bench:
         self.sim = SimProcess(workdir, record=self.record, receipt_delay="0", seed=1)
         self.herald: HeraldProcess | None = None
         self.serial = 0
+        self.profiles: dict[str, list[str]] = {}
 
     def texts(self, n: int, tag: str) -> list[str]:
         start, self.serial = self.serial, self.serial + n
@@ -275,7 +279,8 @@ class Bench:
             python = (sys.executable, str(SCRIPT), "_uvloop")
         self.herald = HeraldProcess(self.workdir, herald_config(
             data, self.http_port, self.smpp_port, self.sim.port, binds=UPSTREAM_BINDS,
-            window=UPSTREAM_WINDOW, tps=UPSTREAM_TPS), python=python)
+            window=UPSTREAM_WINDOW, tps=UPSTREAM_TPS), python=python,
+            env={"PYTHONPATH": str(self.args.herald_src)} if self.args.herald_src else None)
         await self.herald.start()
 
     async def stop(self) -> None:
@@ -303,7 +308,8 @@ class Bench:
             warm_ids = [customer.acked[t][0] for t in warm if t in customer.acked]
             await customer.wait_receipts(warm_ids, PART_TIMEOUT)
             texts = self.texts(a.count, "raw" if raw else "smpp")
-            profiler = None if raw or not a.profile else Profiler(self.herald, self.workdir)
+            profiler = None if raw or not a.profile else Profiler(self.herald, self.workdir,
+                                                                  "smpp")
             if profiler is not None:
                 await profiler.start()
             before = self.cpu()
@@ -312,7 +318,7 @@ class Bench:
             last_receipt = await customer.wait_receipts(ids, PART_TIMEOUT)
             after = self.cpu()
             if profiler is not None:
-                self.profile = await profiler.stop()
+                self.profiles["smpp"] = await profiler.stop()
         finally:
             await customer.stop()
         part = Part("raw (no herald)" if raw else "smpp", len(ids), last_ack - first,
@@ -326,19 +332,23 @@ class Bench:
             await asyncio.sleep(RECORD_FLUSH)
             accepted = accepted_at(self.db, ids)
             upstream = upstream_times(self.record)
-            to_up, to_rc = [], []
+            to_up, to_final, to_rc = [], [], []
             for text in texts:
                 if text not in customer.acked:
                     continue
                 message_id = customer.acked[text][0]
-                at = accepted.get(message_id)
-                if at is None:
+                times = accepted.get(message_id)
+                if times is None:
                     continue
+                at, done = times
+                if done is not None:
+                    to_final.append(done - at)
                 if (up := upstream.get(content_hash(text))) is not None:
                     to_up.append(up - at)
                 if (rc := customer.receipts.get(message_id)) is not None:
                     to_rc.append(rc - at)
             part.to_upstream, part.to_receipt = percentiles(to_up), percentiles(to_rc)
+            part.to_final = percentiles(to_final)
         return part
 
     # HTTP ------------------------------------------------------------------------------
@@ -347,6 +357,7 @@ class Bench:
         a = self.args
         receiver = WebhookReceiver()
         await receiver.start()
+        name = f"http batch of {a.batch_size}" if batch else "http single"
         n = a.http_batch if batch else a.http_single
         workers = a.batch_workers if batch else a.http_workers
         texts = self.texts(n, "batch" if batch else "http")
@@ -364,6 +375,9 @@ class Bench:
             # warm-up: a few requests open the connections and fill the caches
             await asyncio.gather(*(client.post("/v1/messages", json=item(f"warm {k}", k))
                                    for k in range(workers)))
+            profiler = Profiler(self.herald, self.workdir, name) if a.profile else None
+            if profiler is not None:
+                await profiler.start()
             before = self.cpu()
             first = time.time()
             if batch:
@@ -397,9 +411,11 @@ class Bench:
         finals = receiver.final_times
         await wait_until(lambda: all(i in finals for i in ids), PART_TIMEOUT)
         after = self.cpu()
+        if profiler is not None:
+            self.profiles[name] = await profiler.stop()
         done = all(i in finals for i in ids)
         await receiver.close()
-        part = Part(f"http batch of {a.batch_size}" if batch else "http single", len(ids),
+        part = Part(name, len(ids),
                     last_ack - first,
                     max(finals[i] for i in ids) - first if done and ids else None,
                     {k: after[k] - before[k] for k in after if k in before})
@@ -421,10 +437,10 @@ def _spawn(command: list[str]) -> subprocess.Popen[bytes]:
 class Profiler:
     """py-spy sampling herald (all threads, not the idle ones) until stopped."""
 
-    def __init__(self, herald: HeraldProcess | None, workdir: Path) -> None:
+    def __init__(self, herald: HeraldProcess | None, workdir: Path, name: str) -> None:
         assert herald is not None
         self.pid = herald.pid
-        self.out = workdir / "profile.txt"
+        self.out = workdir / f"profile-{name}.txt"
         self.proc: subprocess.Popen[bytes] | None = None
 
     async def start(self) -> None:
@@ -467,10 +483,36 @@ def _thread_kind(frames: list[str]) -> str:
     return "other threads"
 
 
+#: Where a sample's time belongs: the innermost frame from one of these files decides.
+COMPONENTS = (
+    ("herald/store/_writer.py", "store writer (SQLite writes, group commit)"),
+    ("herald/store/_sqlite_conn.py", "store readers (SQLite reads)"),
+    ("herald/smpp_front/_notifier.py", "SMPP notifier (receipts to customers)"),
+    ("herald/smpp_front/", "SMPP intake (submit_sm -> rows -> accept)"),
+    ("herald/intake.py", "SMPP intake (submit_sm -> rows -> accept)"),
+    ("herald/dispatch/", "dispatch (claim, submit, segments, receipts in)"),
+    ("herald/webhooks/", "webhook sender"),
+    ("herald/api/", "HTTP API"),
+    ("herald/net/", "SMPP I/O shell (net) and session/codec"),
+    ("herald/smpp/", "SMPP I/O shell (net) and session/codec"),
+    ("asyncio/", "event loop (select, transports, callbacks)"),
+    ("selectors.py", "event loop (select, transports, callbacks)"),
+)
+
+
+def _component(frames: list[str]) -> str:
+    for frame in reversed(frames):
+        for marker, name in COMPONENTS:
+            if marker in frame:
+                return name
+    return "other"
+
+
 def profile_tables(lines: list[str], top: int) -> str:
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     threads: Counter[str] = Counter()
+    components: Counter[str] = Counter()
     total = 0
     for line in lines:
         stack, _, count_text = line.rpartition(" ")
@@ -482,6 +524,7 @@ def profile_tables(lines: list[str], top: int) -> str:
             continue
         total += count
         threads[_thread_kind(frames)] += count
+        components[_component(frames)] += count
         names = [_frame(f) for f in frames]
         own[names[-1]] += count
         for name in set(names):
@@ -490,6 +533,9 @@ def profile_tables(lines: list[str], top: int) -> str:
         return "(no samples)"
     out = [f"samples: {total} (non-idle, all threads); by thread: " + ", ".join(
         f"{k} {100 * v / total:.0f}%" for k, v in threads.most_common())]
+    out += ["", f"| {'by component (innermost herald/asyncio frame)':<80} | {'%':>6} |",
+            f"|{'-' * 82}|{'-' * 8}|"]
+    out += [f"| {name:<80} | {100 * n / total:>6.1f} |" for name, n in components.most_common()]
     generic = ("herald/cli.py", "herald/__main__.py", "herald/serve_cli.py")
     mine: Counter[str] = Counter({k: v for k, v in inclusive.items()
                                   if "(herald/" in k and not any(g in k for g in generic)})
@@ -511,9 +557,10 @@ def ms(triple: tuple[float, float, float] | None) -> str:
 def table(parts: list[Part], raw: Part | None) -> str:
     head = (f"| {'part':<18} | {'msgs':>6} | {'accepted/s':>10} | {'delivered/s':>11} |"
             f" {'ratio':>5} | {'accept->upstream p50/90/99 ms':>29} |"
-            f" {'accept->receipt p50/90/99 ms':>28} | {'CPU s herald/sim/load':>21} |"
+            f" {'accept->final p50/90/99 ms':>26} | {'accept->receipt p50/90/99 ms':>28} |"
+            f" {'CPU s herald/sim/load':>21} |"
             f" {'CPU ms/msg herald':>17} |")
-    lines = [head, "|" + "|".join("-" * (len(c) + 2) for c in head.split("|")[1:-1]) + "|"]
+    lines = [head, "|" + "|".join("-" * len(c) for c in head.split("|")[1:-1]) + "|"]
     for p in ([raw] if raw else []) + parts:
         ratio = "-"
         if raw is not None and p is not raw and p.name == "smpp" and p.delivered_rate \
@@ -524,7 +571,8 @@ def table(parts: list[Part], raw: Part | None) -> str:
         per = f"{1000 * p.cpu['herald'] / p.count:.3f}" if "herald" in p.cpu and p.count else "-"
         lines.append(
             f"| {p.name:<18} | {p.count:>6} | {p.accepted_rate:>10,.0f} | {delivered:>11} |"
-            f" {ratio:>5} | {ms(p.to_upstream):>29} | {ms(p.to_receipt):>28} | {cpu:>21} |"
+            f" {ratio:>5} | {ms(p.to_upstream):>29} | {ms(p.to_final):>26} |"
+            f" {ms(p.to_receipt):>28} | {cpu:>21} |"
             f" {per:>17} |")
     return "\n".join(lines)
 
@@ -553,10 +601,10 @@ async def run(args: argparse.Namespace) -> None:
     for p in ([raw] if raw else []) + parts:
         for note in p.notes:
             print(f"# {p.name}: {note}")
-    if getattr(bench, "profile", None):
+    for name, lines in bench.profiles.items():
         print()
-        print(f"## herald under the SMPP load, py-spy (rate 200/s, {args.count} messages)")
-        print(profile_tables(bench.profile, args.top))
+        print(f"## herald during '{name}', py-spy (200 samples/s)")
+        print(profile_tables(lines, args.top))
     if args.keep:
         print(f"# work directory kept: {workdir}")
     else:
@@ -586,7 +634,10 @@ def main() -> None:
     parser.add_argument("--only", choices=("smpp", "http", "batch"))
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio",
                         help="herald's event loop")
-    parser.add_argument("--profile", action="store_true", help="py-spy herald during SMPP")
+    parser.add_argument("--herald-src", type=Path,
+                        help="run herald from this src dir (e.g. a git worktree of an older "
+                             "commit) to compare before/after; the load generator stays")
+    parser.add_argument("--profile", action="store_true", help="py-spy herald in each part")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
@@ -597,7 +648,8 @@ def main() -> None:
     print(f"# bench/e2e.py: SMPP {args.count} messages ({args.binds} binds x window "
           f"{args.window}), HTTP {args.http_single} single ({args.http_workers} workers) + "
           f"{args.http_batch} in batches of {args.batch_size}; herald loop {args.loop}; "
-          f"upstream {UPSTREAM_BINDS} binds x window {UPSTREAM_WINDOW}")
+          f"upstream {UPSTREAM_BINDS} binds x window {UPSTREAM_WINDOW}"
+          + (f"; herald from {args.herald_src}" if args.herald_src else ""))
     print(f"# load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
           f"on {os.cpu_count()} CPUs", flush=True)
     asyncio.run(run(args))
