@@ -99,18 +99,31 @@ def _outer(buf: bytes, start: int, end: int, tag: int, what: str) -> tuple[int, 
 
 
 def _children(buf: bytes, s: int, e: int) -> list[_Span]:
+    if e - s > 2 * MAX_FIELDS:
+        return _children_bounded(buf, s, e)
+    # Every TLV takes at least 2 octets: this many octets cannot hold more
+    # than MAX_FIELDS fields, so the loop needs no count.
+    out: list[_Span] = []
+    while s < e:
+        # Inline fast path of read_tlv: low tag number, short definite length.
+        n = buf[s + 1] if s + 1 < e else 0x80
+        t = s + 2 + n
+        if n < 0x80 and t <= e and buf[s] & 0x1F != 0x1F:
+            out.append((buf[s], s + 2, t))
+            s = t
+        else:
+            tag, cs, ce, s = read_tlv(buf, s, e, MapError)
+            out.append((tag, cs, ce))
+    return out
+
+
+def _children_bounded(buf: bytes, s: int, e: int) -> list[_Span]:
     out: list[_Span] = []
     while s < e:
         if len(out) == MAX_FIELDS:
             raise MapError(f"more than {MAX_FIELDS} fields", s)
-        # Inline fast path of read_tlv: low tag number, short definite length.
-        n = buf[s + 1] if s + 1 < e else 0x80
-        if n < 0x80 and s + 2 + n <= e and buf[s] & 0x1F != 0x1F:
-            out.append((buf[s], s + 2, s + 2 + n))
-            s += 2 + n
-        else:
-            tag, cs, ce, s = read_tlv(buf, s, e, MapError)
-            out.append((tag, cs, ce))
+        tag, cs, ce, s = read_tlv(buf, s, e, MapError)
+        out.append((tag, cs, ce))
     return out
 
 

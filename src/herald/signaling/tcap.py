@@ -173,7 +173,13 @@ def parse_tcap(
                 raise TcapError(f"abort reason tag 0x{tag:02x}", s - 2, _BAD_TP)
     else:
         if p < stop and buf[p] == _DIALOGUE_PORTION:
-            _, s, e, p = read_tlv(buf, p, stop, TcapError)
+            # read_tlv inline, as above (and for the component portion).
+            n = buf[p + 1] if p + 1 < stop else 0x80
+            if n < 0x80 and p + 2 + n <= stop:
+                s = p + 2
+                e = p = s + n
+            else:
+                _, s, e, p = read_tlv(buf, p, stop, TcapError)
             # One cache per message type: an AARQ is valid in a Begin only,
             # so validity depends on it.
             cache = _DIALOGUE_CACHES[kind]
@@ -185,7 +191,12 @@ def parse_tcap(
                     cache.clear()
                 cache[key] = dialogue
         if p < stop and buf[p] == _COMPONENT_PORTION:
-            _, s, e, p = read_tlv(buf, p, stop, TcapError)
+            n = buf[p + 1] if p + 1 < stop else 0x80
+            if n < 0x80 and p + 2 + n <= stop:
+                s = p + 2
+                e = p = s + n
+            else:
+                _, s, e, p = read_tlv(buf, p, stop, TcapError)
             ac = None if dialogue is None else dialogue.application_context
             components = _components(buf, s, e, ac, decode_argument, decode_result)
         if kind is _UNI and not components:
