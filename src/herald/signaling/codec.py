@@ -11,7 +11,9 @@ What to do with each error: see :mod:`herald.signaling.errors`.
 
 from __future__ import annotations
 
-from herald.signaling import m3ua
+from typing import Any
+
+from herald.signaling import _ber, m3ua, map_codec, sccp, tcap
 from herald.signaling.errors import EncodeError, M3uaError, NotUserData, ReturnCause, SccpError
 from herald.signaling.m3ua import Data, decode_m3ua, encode_m3ua, parse_data
 from herald.signaling.map_codec import decode_argument, decode_result, encode_argument
@@ -31,6 +33,7 @@ from herald.signaling.tcap import encode_tcap, parse_tcap
 __all__ = [
     "SI_SCCP",
     "build",
+    "clear_caches",
     "decode",
     "encode",
     "invoke",
@@ -70,6 +73,29 @@ def decode(data: bytes | bytearray | memoryview) -> SignalingMessage:
     sccp, d_s, d_e = parse_unitdata(buf, start, stop)
     tcap = parse_tcap(buf, d_s, d_e, decode_argument, decode_result)
     return _new(SignalingMessage, (label, sccp, tcap, rc, na, corr))
+
+
+def clear_caches() -> None:
+    """Forget everything the decoder memoises: routing labels, SCCP heads and
+    addresses, dialogue portions, OIDs, MAP node addresses.
+
+    The caches only save work: a message decodes to the same value, or fails
+    with the same error, whether they are warm or cold
+    (``tests/signaling/test_caches.py``). Call it to release their memory or
+    to measure the decoder cold (``bench/guard.py`` does).
+    """
+    caches: tuple[dict[Any, Any], ...] = (
+        _ber._OID_CACHE,
+        m3ua._LABEL_CACHE,
+        sccp._ADDRESS_CACHE,
+        sccp._HEAD_CACHE,
+        map_codec._ADDRESS_CACHE,
+        map_codec._OA_CACHE,
+        map_codec._AC_IS_MAP,
+        *tcap._DIALOGUE_CACHES.values(),
+    )
+    for cache in caches:
+        cache.clear()
 
 
 def encode(message: SignalingMessage) -> bytes:
