@@ -4,7 +4,7 @@
     .venv/bin/python bench/e2e.py --quick          # 10,000 SMPP messages, smaller HTTP runs
     .venv/bin/python bench/e2e.py --profile        # + py-spy profile of herald under SMPP load
     .venv/bin/python bench/e2e.py --loop uvloop    # herald on uvloop (pip install uvloop)
-    .venv/bin/python bench/e2e.py --only smpp      # one part: smpp | http | batch
+    .venv/bin/python bench/e2e.py --only smpp      # one part: smpp | http | hooks | batch
 
 Three processes on 127.0.0.1, sharing the machine's 2 cores (with whatever
 else runs there: the load average is printed before and after):
@@ -37,11 +37,15 @@ customers: Kannel is an ESME gateway; it is the HTTP rows' subject in
 ``tests/interop``, not a throughput peer.)
 
 **HTTP** (``http single``, ``http batch`` rows): ``--http-workers``
-concurrent keep-alive clients POSTing one message each to /v1/messages, then
-batches of ``--batch-size`` to /v1/messages/batch (``--batch-workers`` at
-once); each message names a webhook URL served by this script, and a message
-counts as delivered when its ``delivered`` webhook arrives (herald POSTs a
-``sent`` and a ``delivered`` event per message).
+keep-alive connections POSTing one message each to /v1/messages, then
+``--batch-workers`` POSTing batches of ``--batch-size`` to
+/v1/messages/batch; the load generator is a minimal HTTP/1.1 client
+(``RawHttp``: httpx itself costs ~4 ms of CPU per request here and would set
+the pace). These messages carry no callback_url: delivered = final in the
+store (``done_at``, polled read-only). The ``http single +hooks`` row sends
+``--http-webhooks`` messages with a callback_url served by this script, and
+a message counts as delivered when its ``delivered`` webhook arrives (herald
+POSTs a ``sent`` and a ``delivered`` event per message).
 
 CPU seconds per process over each timed part: herald, sim, this load
 generator (from /proc/PID/stat), and per message. ``--profile`` samples
@@ -56,6 +60,7 @@ import argparse
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -75,8 +80,6 @@ from typing import Any
 SCRIPT = Path(__file__).resolve()
 ROOT = SCRIPT.parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-
-import httpx  # noqa: E402
 
 from crash.load import WebhookReceiver  # noqa: E402
 from crash.procs import (  # noqa: E402
@@ -99,6 +102,7 @@ COUNT, QUICK_COUNT = 50_000, 10_000
 WARMUP = 2_000
 HTTP_SINGLE, QUICK_HTTP_SINGLE = 10_000, 3_000
 HTTP_BATCH, QUICK_HTTP_BATCH = 50_000, 10_000
+HTTP_WEBHOOKS, QUICK_HTTP_WEBHOOKS = 5_000, 2_000
 #: Bound on one timed part (submits, receipts, webhooks), seconds.
 PART_TIMEOUT = 600.0
 #: Seconds the sim needs to flush its record (it flushes every 0.5 s).
@@ -243,6 +247,45 @@ def upstream_times(record: Path) -> dict[str, float]:
     return times
 
 
+class RawHttp:
+    """One keep-alive HTTP/1.1 connection POSTing JSON, one request at a time.
+
+    The load generator's client: httpx costs about 4 ms of CPU per request
+    here with 64 pooled connections (its pool polls every idle socket on each
+    request, encode/httpcore#928), so it, not herald, would set the pace.
+    This speaks just enough HTTP/1.1 for herald's answers (Content-Length).
+    """
+
+    def __init__(self, host: str, port: int, api_key: str) -> None:
+        self.host, self.port = host, port
+        self.head = (f"Host: {host}:{port}\r\nAuthorization: Bearer {api_key}\r\n"
+                     "Content-Type: application/json\r\n").encode()
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, payload: object) -> tuple[int, Any]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        body = json.dumps(payload).encode()
+        self.writer.write(b"POST " + path.encode() + b" HTTP/1.1\r\n" + self.head
+                          + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+                          + body)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.lower() == b"content-length":
+                length = int(value)
+        answer = await self.reader.readexactly(length)
+        return status, json.loads(answer) if answer else None
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
 # -- parts ------------------------------------------------------------------------------
 
 
@@ -353,28 +396,30 @@ class Bench:
 
     # HTTP ------------------------------------------------------------------------------
 
-    async def http(self, *, batch: bool) -> Part:
+    async def http(self, *, batch: bool, webhooks: bool = False) -> Part:
         a = self.args
         receiver = WebhookReceiver()
         await receiver.start()
         name = f"http batch of {a.batch_size}" if batch else "http single"
         n = a.http_batch if batch else a.http_single
+        if webhooks:
+            name, n = name + " +hooks", a.http_webhooks
         workers = a.batch_workers if batch else a.http_workers
         texts = self.texts(n, "batch" if batch else "http")
         ids: list[str] = []
         errors: Counter[str] = Counter()
-        limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
-        headers = {"Authorization": f"Bearer {self.creds.api_key}"}
-
         def item(text: str, k: int) -> dict[str, Any]:
-            return {"to": f"+{NUMBER_PREFIX}{k % 100_000:05d}", "from": SENDER, "text": text,
-                    "callback_url": receiver.url}
+            fields = {"to": f"+{NUMBER_PREFIX}{k % 100_000:05d}", "from": SENDER, "text": text}
+            if webhooks:
+                fields["callback_url"] = receiver.url
+            return fields
 
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.http_port}",
-                                     headers=headers, timeout=120, limits=limits) as client:
-            # warm-up: a few requests open the connections and fill the caches
-            await asyncio.gather(*(client.post("/v1/messages", json=item(f"warm {k}", k))
-                                   for k in range(workers)))
+        clients = [RawHttp("127.0.0.1", self.http_port, self.creds.api_key)
+                   for _ in range(workers)]
+        try:
+            # warm-up: open the connections and fill herald's caches (API key...)
+            await asyncio.gather(*(c.post("/v1/messages", item(f"warm {k}", k))
+                                   for k, c in enumerate(clients)))
             profiler = Profiler(self.herald, self.workdir, name) if a.profile else None
             if profiler is not None:
                 await profiler.start()
@@ -384,32 +429,44 @@ class Bench:
                 chunks = [texts[i:i + a.batch_size] for i in range(0, n, a.batch_size)]
                 work = iter(chunks)
 
-                async def batch_worker() -> None:
+                async def batch_worker(client: RawHttp) -> None:
                     for chunk in work:
-                        r = await client.post("/v1/messages/batch", json={
+                        status, body = await client.post("/v1/messages/batch", {
                             "messages": [item(t, k) for k, t in enumerate(chunk)]})
-                        if r.status_code != 202:
-                            errors[str(r.status_code)] += len(chunk)
+                        if status != 202:
+                            errors[str(status)] += len(chunk)
                             continue
-                        ids.extend(x["id"] for x in r.json()["results"]
-                                   if x["status"] == "accepted")
+                        ids.extend(x["id"] for x in body["results"] if x["status"] == "accepted")
 
-                await asyncio.gather(*(batch_worker() for _ in range(workers)))
+                await asyncio.gather(*(batch_worker(c) for c in clients))
             else:
                 work_single = iter(enumerate(texts))
 
-                async def single_worker() -> None:
+                async def single_worker(client: RawHttp) -> None:
                     for k, text in work_single:
-                        r = await client.post("/v1/messages", json=item(text, k))
-                        if r.status_code == 202:
-                            ids.append(r.json()["id"])
+                        status, body = await client.post("/v1/messages", item(text, k))
+                        if status == 202:
+                            ids.append(body["id"])
                         else:
-                            errors[str(r.status_code)] += 1
+                            errors[str(status)] += 1
 
-                await asyncio.gather(*(single_worker() for _ in range(workers)))
+                await asyncio.gather(*(single_worker(c) for c in clients))
             last_ack = time.time()
-        finals = receiver.final_times
-        await wait_until(lambda: all(i in finals for i in ids), PART_TIMEOUT)
+        finally:
+            for c in clients:
+                c.close()
+        if webhooks:
+            finals = receiver.final_times
+        else:  # delivered = final in the store (done_at), polled
+            finals = {}
+
+            def poll() -> bool:
+                finals.update((i, done) for i, (_, done) in accepted_at(self.db, ids).items()
+                              if done is not None)
+                return len(finals) >= len(ids)
+
+        await wait_until((lambda: all(i in finals for i in ids)) if webhooks else poll,
+                         PART_TIMEOUT)
         after = self.cpu()
         if profiler is not None:
             self.profiles[name] = await profiler.stop()
@@ -419,7 +476,8 @@ class Bench:
                     last_ack - first,
                     max(finals[i] for i in ids) - first if done and ids else None,
                     {k: after[k] - before[k] for k in after if k in before})
-        part.notes.append(f"webhook POSTs received: {receiver.posts}")
+        part.notes.append(f"webhook POSTs received: {receiver.posts}" if webhooks else
+                          "no callback_url: delivered = final in the store (done_at), polled")
         if errors:
             part.notes.append(f"errors {dict(errors)}")
         if not done:
@@ -593,6 +651,8 @@ async def run(args: argparse.Namespace) -> None:
             parts.append(await bench.smpp(raw=False))
         if args.only in (None, "http"):
             parts.append(await bench.http(batch=False))
+        if args.only in (None, "hooks") and args.http_webhooks:
+            parts.append(await bench.http(batch=False, webhooks=True))
         if args.only in (None, "batch"):
             parts.append(await bench.http(batch=True))
     finally:
@@ -631,7 +691,9 @@ def main() -> None:
     parser.add_argument("--http-batch", type=int)
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--batch-workers", type=int, default=4)
-    parser.add_argument("--only", choices=("smpp", "http", "batch"))
+    parser.add_argument("--http-webhooks", type=int,
+                        help="messages in the HTTP single part with webhooks (0: skip it)")
+    parser.add_argument("--only", choices=("smpp", "http", "hooks", "batch"))
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio",
                         help="herald's event loop")
     parser.add_argument("--herald-src", type=Path,
@@ -643,6 +705,8 @@ def main() -> None:
     args = parser.parse_args()
     args.count = args.count or (QUICK_COUNT if args.quick else COUNT)
     args.http_single = args.http_single or (QUICK_HTTP_SINGLE if args.quick else HTTP_SINGLE)
+    if args.http_webhooks is None:
+        args.http_webhooks = QUICK_HTTP_WEBHOOKS if args.quick else HTTP_WEBHOOKS
     args.http_batch = args.http_batch or (QUICK_HTTP_BATCH if args.quick else HTTP_BATCH)
     logging.basicConfig(level=logging.ERROR)
     print(f"# bench/e2e.py: SMPP {args.count} messages ({args.binds} binds x window "
