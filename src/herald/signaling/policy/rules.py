@@ -15,6 +15,7 @@ logged and audited.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -355,7 +356,7 @@ def silent_sms(c: Compiled, s: State, m: Message) -> Finding | None:
 
 
 def _take(
-    table: dict[K, Bucket], key: K, now: float, rate: float, burst: float, limit: int
+    table: OrderedDict[K, Bucket], key: K, now: float, rate: float, burst: float, limit: int
 ) -> bool:
     """Take one token from ``key``'s bucket (a new bucket starts full)."""
     bucket = table.get(key)
