@@ -16,6 +16,7 @@ from typing import Final
 
 __all__ = [
     "decode_bcd",
+    "decode_digits",
     "decode_gsm7",
     "decode_tbcd",
     "encode_bcd",
@@ -47,6 +48,16 @@ def decode_tbcd(raw: bytes, *, digits_only: bool = False) -> str | None:
     if digits_only or "f" in h:
         return None
     return h.translate(_TBCD_FROM_HEX)
+
+
+def decode_digits(raw: bytes) -> str | None:
+    """TBCD of decimal digits only (an IMSI, TS 29.002 §17.7.8): at least one
+    digit, a 1111 filler only as the last nibble; None otherwise. The same as
+    ``decode_tbcd(raw, digits_only=True) or None``, without its branches."""
+    h = raw.translate(_SWAP).hex()
+    if h[-1:] == "f":
+        h = h[:-1]
+    return h if h.isdigit() else None
 
 
 def encode_tbcd(digits: str) -> bytes | None:

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Final
 
 from herald.signaling._ber import decode_integer, encode_integer, read_tlv, tlv
-from herald.signaling._digits import decode_tbcd, encode_tbcd
+from herald.signaling._digits import decode_digits, decode_tbcd, encode_tbcd
 from herald.signaling.errors import EncodeError, MapError, RejectProblem
 from herald.signaling.map_ops import MAP_AC_PREFIX
 from herald.signaling.map_ops import MapOperation as Op
@@ -155,8 +155,8 @@ def _need(found: dict[int, tuple[int, int]], tag: int, what: str, at: int) -> tu
 def _imsi(buf: bytes, s: int, e: int) -> str:
     if not IMSI_OCTETS[0] <= e - s <= IMSI_OCTETS[1]:
         raise MapError(f"IMSI of {e - s} octets", s)
-    digits = decode_tbcd(buf[s:e], digits_only=True)
-    if not digits:
+    digits = decode_digits(buf[s:e])
+    if digits is None:
         raise MapError("IMSI is not TBCD digits", s)
     return digits
 
@@ -252,6 +252,10 @@ def _sri_sm(buf: bytes, start: int, end: int) -> RoutingInfoForSmArg:
 
 
 _DA_KINDS: Final = {k.value: k for k in SmRpDaKind}
+# Members as module constants: an Enum class attribute read is costly.
+_DA_IMSI, _DA_LMSI, _DA_NONE = SmRpDaKind.IMSI, SmRpDaKind.LMSI, SmRpDaKind.NONE
+_DA_ROAMING_NUMBER = SmRpDaKind.ROAMING_NUMBER
+_OA_NONE, _OA_MSISDN = SmRpOaKind.NONE, SmRpOaKind.MSISDN
 _OA_KINDS: Final = {k.value: k for k in SmRpOaKind}
 #: sm-RP-OA values remembered by their encoding (the same few SMSCs send).
 OA_CACHE_SIZE: Final = 256
@@ -266,15 +270,15 @@ def _forward_sm(buf: bytes, start: int, end: int) -> ForwardSmArg:
     da_kind = _DA_KINDS.get(dt & 0x1F)
     if dt & 0xE0 != 0x80 or da_kind is None:
         raise MapError(f"sm-RP-DA tag 0x{dt:02x}", ds)
-    if da_kind is SmRpDaKind.IMSI:
+    if da_kind is _DA_IMSI:
         da = _new(SmRpDa, (da_kind, _imsi(buf, ds, de), None, None))
-    elif da_kind is SmRpDaKind.LMSI:
+    elif da_kind is _DA_LMSI:
         da = SmRpDa(da_kind, lmsi=_lmsi(buf, ds, de))
-    elif da_kind is SmRpDaKind.NONE:
+    elif da_kind is _DA_NONE:
         _null(ds, de)
         da = SmRpDa(da_kind)
     else:
-        isdn = da_kind is SmRpDaKind.ROAMING_NUMBER
+        isdn = da_kind is _DA_ROAMING_NUMBER
         da = SmRpDa(da_kind, address=_address(buf, ds, de, isdn=isdn))
     oa_raw = buf[os_ - 2 : oe] if os_ >= 2 and buf[os_ - 2] == ot else b""
     cached = _OA_CACHE.get(oa_raw) if oa_raw else None
@@ -284,10 +288,10 @@ def _forward_sm(buf: bytes, start: int, end: int) -> ForwardSmArg:
         oa_kind = _OA_KINDS.get(ot & 0x1F)
         if ot & 0xE0 != 0x80 or oa_kind is None:
             raise MapError(f"sm-RP-OA tag 0x{ot:02x}", os_)
-        if oa_kind is SmRpOaKind.NONE:
+        if oa_kind is _OA_NONE:
             _null(os_, oe)
             oa = SmRpOa(oa_kind)
-        elif oa_kind is SmRpOaKind.MSISDN:  # a subscriber (MO): not cached
+        elif oa_kind is _OA_MSISDN:  # a subscriber (MO): not cached
             oa = SmRpOa(oa_kind, _address(buf, os_, oe, cache=False))
         else:
             oa = SmRpOa(oa_kind, _address(buf, os_, oe, isdn=False))

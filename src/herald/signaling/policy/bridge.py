@@ -109,16 +109,20 @@ def _sri_sm(a: RoutingInfoForSmArg) -> _Fields:
     )
 
 
+# Enum members as module constants (an Enum class attribute read is costly).
+_OA_MSISDN, _OA_SERVICE_CENTRE = SmRpOaKind.MSISDN, SmRpOaKind.SERVICE_CENTRE
+
+
 def _forward_sm(a: ForwardSmArg) -> _Fields:
     oa, da = a.oa, a.da
     oa_digits = _digits(oa.address)
     return (
         da.imsi or "",
-        oa_digits if oa.kind == SmRpOaKind.MSISDN else "",
+        oa_digits if oa.kind == _OA_MSISDN else "",
         _lmsi(da.lmsi),
         "",
         "",
-        oa_digits if oa.kind == SmRpOaKind.SERVICE_CENTRE else "",
+        oa_digits if oa.kind == _OA_SERVICE_CENTRE else "",
         da.kind,
         None if a.tpdu is None else a.tpdu.pid,
         False,

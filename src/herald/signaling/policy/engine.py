@@ -344,20 +344,22 @@ class Engine:
         if f.tcap == _BEGIN and f.otid:
             blocked = finding[0] if action is _BLOCK and finding is not None else None
             platform_sri = m.origin is _PLATFORM and f.opcode == _SRI_SM
-            bounded_put(
-                self._s.dialogues,
-                (f.calling_gt, f.otid),
-                (
-                    f.ac,
-                    f.ac_other,
-                    f.opcode,
-                    ORIGIN_INDEX[m.origin],
-                    None if blocked is None else _RULE_VALUES[blocked],
-                    _CATEGORY_VALUES[m.category],
-                    f.msisdn if platform_sri else "",
-                    f.delivery_not_intended,
-                ),
-                self._dialogue_limit,
+            # bounded_put, inline: once per TC-BEGIN.
+            dialogues = self._s.dialogues
+            key = (f.calling_gt, f.otid)
+            if key in dialogues:
+                del dialogues[key]
+            elif len(dialogues) >= self._dialogue_limit:
+                dialogues.popitem(last=False)
+            dialogues[key] = (
+                f.ac,
+                f.ac_other,
+                f.opcode,
+                ORIGIN_INDEX[m.origin],
+                None if blocked is None else _RULE_VALUES[blocked],
+                _CATEGORY_VALUES[m.category],
+                f.msisdn if platform_sri else "",
+                f.delivery_not_intended,
             )
         if action is _BLOCK:
             return self._verdict(m, action, finding, m.category, f.opcode)
@@ -416,7 +418,7 @@ class Engine:
         carries the IMSI and the serving node's number)."""
         f, d = m.f, m.dialogue
         opcode = f.opcode if f.opcode is not None else (d[D_OPCODE] if d is not None else None)
-        if opcode != Op.SEND_ROUTING_INFO_FOR_SM or not f.imsi:
+        if opcode != _SRI_SM or not f.imsi:
             return
         c, s = self._c, self._s
         requester = f.called_gt

@@ -132,13 +132,15 @@ class Message:
         self.partner = partner
         self.dialogue = dialogue
         self.store = store
-        if f.ac is not None or f.ac_other or dialogue is None:
+        if dialogue is None or f.ac is not None or f.ac_other:
             self.ac, self.ac_other = f.ac, f.ac_other
         else:
             self.ac, self.ac_other = dialogue[D_AC], dialogue[D_AC_OTHER]
-        self.categories: tuple[Category, ...] = ()
-        self.category = _NO_CATEGORY
-        self.mt = False
+        # categories, category and mt are set by classify() or from the
+        # engine's plan cache before any rule runs.
+        self.categories: tuple[Category, ...]
+        self.category: Category
+        self.mt: bool
         self._imsi_key: int | None = None
         self._msisdn_key: int | None = None
         self._home_imsi: bool | None = None
