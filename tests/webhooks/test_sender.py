@@ -67,19 +67,6 @@ async def test_a_status_event_is_posted_signed_with_its_event_id_and_completed(
     assert await pending_events(world) == 0  # completed: nothing left to send
 
 
-async def test_successful_posts_reuse_one_connection(world: World, receiver: Receiver) -> None:
-    for n in range(5):
-        await world.sent(receiver.url(), reference=f"r{n}")
-    sender = world.sender()
-    try:
-        for _ in range(5):  # one at a time: each POST can reuse the last one's connection
-            assert outcomes(await sender.run_once(limit=1)) == [Outcome.DELIVERED]
-    finally:
-        await sender.aclose()
-    assert len(receiver.requests) == 5
-    assert receiver.connections == 1
-
-
 async def test_a_500_is_retried_and_the_event_delivered_once(
     world: World, receiver: Receiver
 ) -> None:

@@ -39,14 +39,12 @@ Only ``http``/``https`` URLs; no redirects followed; no proxy or ``.netrc``
 from the environment (``trust_env=False``: a customer URL must never receive
 the host's proxy credentials); a total time limit per POST (``asyncio.timeout``
 around httpx's per-phase timeouts, so a receiver trickling bytes cannot hold a
-slot); at most :data:`MAX_ERROR_BODY` octets of any answer read (a successful
-one's body is read, bounded, only so that its connection can be reused: httpx
-closes a connection whose response was not read to the end). With
-``block_private_addresses`` the host name is resolved by the sender, every
-address checked by ``address_filter``, and the connection made to the checked
-address (the URL's host stays in ``Host`` and in TLS SNI and certificate
-checks), so DNS cannot answer differently between the check and the
-connection; keep-alive is then off, so that no connection opened for
+slot); at most :data:`MAX_ERROR_BODY` octets of a failed answer read, none of
+a successful one. With ``block_private_addresses`` the host name is resolved
+by the sender, every address checked by ``address_filter``, and the connection
+made to the checked address (the URL's host stays in ``Host`` and in TLS SNI
+and certificate checks), so DNS cannot answer differently between the check
+and the connection; keep-alive is then off, so that no connection opened for
 one host name is reused for another that resolves to the same address.
 """
 
@@ -488,10 +486,7 @@ class WebhookSender:
                 response = await self._client.send(request, stream=True)
                 try:
                     if 200 <= response.status_code < 300:
-                        # Nothing in the body matters, but a body left unread makes
-                        # httpx drop the connection: one TCP handshake per POST.
-                        await self._read_success(response)
-                        return
+                        return  # the body is not read: nothing in it matters
                     raise NonSuccessStatus(await self._describe(response), response.status_code)
                 finally:
                     await response.aclose()
@@ -520,16 +515,6 @@ class WebhookSender:
         if refused:
             raise BlockedAddress(f"{host} resolves to {refused[0]}, which is not allowed")
         return url.copy_with(host=str(addresses[0])), url.netloc.decode("ascii")
-
-    @staticmethod
-    async def _read_success(response: httpx.Response) -> None:
-        """Read a (short) success body so the connection goes back to the pool;
-        past MAX_ERROR_BODY octets stop (the connection is then closed)."""
-        read = 0
-        async for chunk in response.aiter_raw():
-            read += len(chunk)
-            if read > MAX_ERROR_BODY:
-                break
 
     @staticmethod
     async def _describe(response: httpx.Response) -> str:
