@@ -294,7 +294,8 @@ class Bench:
         self.args = args
         self.workdir = workdir
         self.record = workdir / "upstream.tsv"
-        self.sim = SimProcess(workdir, record=self.record, receipt_delay="0", seed=1)
+        self.sim = SimProcess(workdir, record=self.record, receipt_delay="0", seed=1,
+                              extra=("--window", str(args.sim_window)))
         self.herald: HeraldProcess | None = None
         self.serial = 0
         self.profiles: dict[str, list[str]] = {}
@@ -693,6 +694,8 @@ def main() -> None:
     parser.add_argument("--batch-workers", type=int, default=4)
     parser.add_argument("--http-webhooks", type=int,
                         help="messages in the HTTP single part with webhooks (0: skip it)")
+    parser.add_argument("--sim-window", type=int, default=64,
+                        help="deliver_sm (receipts) in flight per bind from the sim (default 64)")
     parser.add_argument("--only", choices=("smpp", "http", "hooks", "batch"))
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio",
                         help="herald's event loop")
@@ -712,7 +715,8 @@ def main() -> None:
     print(f"# bench/e2e.py: SMPP {args.count} messages ({args.binds} binds x window "
           f"{args.window}), HTTP {args.http_single} single ({args.http_workers} workers) + "
           f"{args.http_batch} in batches of {args.batch_size}; herald loop {args.loop}; "
-          f"upstream {UPSTREAM_BINDS} binds x window {UPSTREAM_WINDOW}"
+          f"upstream {UPSTREAM_BINDS} binds x window {UPSTREAM_WINDOW}, sim receipt window "
+          f"{args.sim_window}"
           + (f"; herald from {args.herald_src}" if args.herald_src else ""))
     print(f"# load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
           f"on {os.cpu_count()} CPUs", flush=True)
