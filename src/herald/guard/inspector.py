@@ -4,28 +4,54 @@ Shared by the scan and proxy modes and the platform egress call. Messages that
 carry no SCCP user data (ASP management, SSNM) get no verdict: they are
 passed through by a proxy and skipped by a scan. Messages the strict decoder
 refuses get a ``malformed`` verdict (blocked by default).
+
+Judging is two steps: :func:`prepare` (decode, then the facts the engine
+reads: pure, no state) and :meth:`Inspector.judge` (the engine, in message
+order, and the audit). :meth:`Inspector.inspect` does both for one message;
+:meth:`Inspector.inspect_many` prepares a whole batch (a proxy read, a slice
+of a capture) before judging it in order. The verdicts are the same, since
+preparing touches no state; the batch is faster because the decoder's and the
+engine's code each stay hot in the CPU's caches while they run, instead of
+evicting each other once per message (measured by ``bench/guard.py``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from typing import NamedTuple
 
 from herald.guard.audit import AuditLog
 from herald.signaling import DecodeError, NotUserData, SignalingMessage, decode
-from herald.signaling.policy import Action, Category, Direction, Engine, Rule, Verdict
+from herald.signaling.policy import Action, Category, Direction, Engine, Facts, Rule, Verdict
 from herald.signaling.policy.bridge import facts_from_message
 from herald.signaling.policy.verdict import Origin
 
-__all__ = ["Inspection", "Inspector", "malformed_verdict"]
+__all__ = ["Inspection", "Inspector", "Prepared", "malformed_verdict", "prepare"]
+
+#: What :func:`prepare` makes of one message: the decoded message and its
+#: facts; or the decoder's error; or neither for a message that is not SCCP
+#: user data.
+Prepared = tuple[SignalingMessage | None, Facts | None, DecodeError | None]
+
+_NOT_USER_DATA: Prepared = (None, None, None)
+_ALLOW = Action.ALLOW
 
 
-@dataclass(frozen=True, slots=True)
-class Inspection:
-    """``verdict`` is None for a message that is not SCCP user data."""
+class Inspection(NamedTuple):
+    """``verdict`` is None for a message that is not SCCP user data.
+
+    A NamedTuple rather than a frozen dataclass: one is made per message, and
+    a frozen dataclass's ``__init__`` sets each field through
+    ``object.__setattr__``.
+    """
 
     verdict: Verdict | None
     message: SignalingMessage | None = None
     error: DecodeError | None = None
+
+
+_NO_VERDICT = Inspection(None)
+_new = tuple.__new__
 
 
 def malformed_verdict(exc: DecodeError, now: float, action: Action) -> Verdict:
@@ -38,6 +64,19 @@ def malformed_verdict(exc: DecodeError, now: float, action: Action) -> Verdict:
         now,
         origin=Origin.FOREIGN,
     )
+
+
+def prepare(data: bytes, now: float, direction: Direction = Direction.UNKNOWN) -> Prepared:
+    """Decode one message seen at ``now`` and derive its facts. Never raises:
+    a decoding error is returned (without its traceback, so that a batch of
+    them holds no frames)."""
+    try:
+        msg = decode(data)
+    except NotUserData:
+        return _NOT_USER_DATA
+    except DecodeError as exc:
+        return None, None, exc.with_traceback(None)
+    return msg, facts_from_message(msg, now, direction), None
 
 
 class Inspector:
@@ -57,17 +96,35 @@ class Inspector:
         **context: object,
     ) -> Inspection:
         """Decode and judge one message seen at ``now`` (the engine's clock)."""
-        try:
-            msg = decode(data)
-        except NotUserData:
-            return Inspection(None)
-        except DecodeError as exc:
-            verdict = malformed_verdict(exc, now, self._malformed_action)
+        return self.judge(prepare(data, now, direction), now, context)
+
+    def inspect_many(
+        self,
+        messages: Iterable[bytes],
+        now: float,
+        direction: Direction = Direction.UNKNOWN,
+        **context: object,
+    ) -> list[Inspection]:
+        """:meth:`inspect` on each message, in order, all seen at ``now``:
+        the batch is prepared first, then judged (see the module doc)."""
+        prepared = [prepare(data, now, direction) for data in messages]
+        judge = self.judge
+        return [judge(p, now, context) for p in prepared]
+
+    def judge(self, prepared: Prepared, now: float, context: dict[str, object]) -> Inspection:
+        """The verdict on a message made ready by :func:`prepare` (whose
+        ``now`` it must be): the engine's, or ``malformed``; audited."""
+        msg, facts, error = prepared
+        if facts is None:
+            if error is None:
+                return _NO_VERDICT
+            verdict = malformed_verdict(error, now, self._malformed_action)
             self.record(verdict, context)
-            return Inspection(verdict, None, exc)
-        verdict = self.engine.inspect(facts_from_message(msg, now, direction))
-        self.record(verdict, context)
-        return Inspection(verdict, msg)
+            return Inspection(verdict, None, error)
+        verdict = self.engine.inspect(facts)
+        if verdict.action is not _ALLOW:
+            self.record(verdict, context)
+        return _new(Inspection, (verdict, msg, None))
 
     def inspect_message(
         self,

@@ -52,8 +52,9 @@ log = logging.getLogger("herald.guard.proxy")
 # Bytes asked of the socket per read. The framer holds at most one message
 # beyond what it returns (its own bound), so memory per connection is bounded.
 READ_CHUNK = 65_536
-# Messages forwarded per write at most: one system call per batch, without
-# holding the first message of a large read while the rest are judged.
+# Messages judged as one batch and forwarded per write at most: one system
+# call per batch, without holding the first message of a large read while the
+# rest are judged.
 FLUSH_EVERY = 32
 # Latency samples kept for percentiles (the oldest are dropped).
 LATENCY_SAMPLES = 100_000
@@ -299,26 +300,28 @@ class GuardProxy:
             now = loop.time()
             out: list[bytes] = []
             back_out: list[bytes] = []
-            judged = 0
-            for msg in messages:
-                if msg[2] != _TRANSFER or msg[3] != _DATA:
-                    out.append(msg)
-                    stats.passed_through += 1
-                else:
-                    judged += 1
-                    result = inspector.inspect(
-                        msg, now, direction, mode="proxy", conn=conn, way=way
-                    )
+            # FLUSH_EVERY messages at a time: the DATA among them judged as a
+            # batch (prepared, then judged in order: see Inspector), then
+            # forwarded in their arrival order with what passes through.
+            for first in range(0, len(messages), FLUSH_EVERY):
+                group = messages[first : first + FLUSH_EVERY]
+                judged = [m for m in group if m[2] == _TRANSFER and m[3] == _DATA]
+                results = iter(
+                    inspector.inspect_many(judged, now, direction, mode="proxy", conn=conn, way=way)
+                )
+                for msg in group:
+                    if msg[2] != _TRANSFER or msg[3] != _DATA:
+                        out.append(msg)
+                        stats.passed_through += 1
+                        continue
+                    result = next(results)
                     verdict = result.verdict
                     if verdict is None or verdict.allowed:
                         out.append(msg)
                         stats.forwarded += 1
                     else:
                         self._blocked(msg, verdict.rule, result.message, back_out)
-                if len(out) >= FLUSH_EVERY:
-                    self._flush(forward, out, back, back_out, arrived, judged)
-                    judged = 0
-            self._flush(forward, out, back, back_out, arrived, judged)
+                self._flush(forward, out, back, back_out, arrived, len(judged))
             await forward.drain()
             await back.drain()
 
