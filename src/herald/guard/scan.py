@@ -4,6 +4,8 @@
 with the capture's timestamps as the engine's clock: before each message the
 lookup-only timer is run up to that message's time, and at the end it is run
 past the last lookup window, so late alerts appear where they fall due.
+Records are decoded :data:`SCAN_BATCH` at a time ahead of being judged (the
+same verdicts, faster: see :mod:`herald.guard.inspector`).
 :class:`Summary` counts verdicts per action, rule and (when the caller knows
 the records' labels) scenario.
 """
