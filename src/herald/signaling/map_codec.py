@@ -226,7 +226,7 @@ def _sri_sm(buf: bytes, start: int, end: int) -> RoutingInfoForSmArg:
         if tag == 0x80:
             if msisdn is not None:
                 raise MapError("msisdn repeated", s)
-            msisdn = _address(buf, s, e, cache=False)
+            msisdn = _address(buf, s, e, True, False)  # a subscriber: not cached
         elif tag == 0x81:
             if pri is not None:
                 raise MapError("sm-RP-PRI repeated", s)
@@ -234,7 +234,7 @@ def _sri_sm(buf: bytes, start: int, end: int) -> RoutingInfoForSmArg:
         elif tag == 0x82:
             if sca is not None:
                 raise MapError("serviceCentreAddress repeated", s)
-            sca = _address(buf, s, e, isdn=False)
+            sca = _address(buf, s, e, False)
         elif tag == 0x8A:
             if dni is not None:
                 raise MapError("sm-deliveryNotIntended repeated", s)

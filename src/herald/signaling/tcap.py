@@ -343,6 +343,14 @@ def _components(
     decode_argument: ArgumentDecoder | None,
     decode_result: ResultDecoder | None,
 ) -> tuple[Component, ...]:
+    # The usual portion: one invoke or one returnResultLast filling it, with a
+    # short length (what the loop below would find in one pass).
+    if p + 2 <= end and buf[p + 1] < 0x80 and p + 2 + buf[p + 1] == end:
+        tag = buf[p]
+        if tag == _INVOKE:
+            return (_invoke(buf, p + 2, end, ac, decode_argument),)
+        if tag == _RRL:
+            return (_return_result(buf, p + 2, end, True, ac, decode_result),)
     out: list[Component] = []
     while p < end:
         if len(out) == MAX_COMPONENTS:
