@@ -38,6 +38,9 @@ from .load import STAT_OF_STATUS, Ledger, content_hash
 
 __all__ = ["Duplicates", "Report", "duplicates", "final_count", "verify"]
 
+#: Seconds a submit herald wrote before a kill may reach the sim's record after
+#: it (socket buffers); kills are seconds apart, so this cannot pick the wrong one.
+KILL_SLACK: float = 0.5
 #: Lists of ids in a report show at most this many (the counts are exact).
 SHOWN: int = 10
 
@@ -131,13 +134,16 @@ def duplicates(records: Sequence[SubmitRecord], hashes: Mapping[str, str],
         seen.sort()
         for before, after in itertools.pairwise(seen):
             total += 1
-            # the first copy was in flight when herald died: a kill between them
-            index = next((k for k, t in enumerate(kills) if before <= t <= after), None)
+            # the first copy was in flight (or answered, unrecorded) when herald
+            # died: the first kill after it. The sim may read a submit herald
+            # wrote just before its death a moment after the kill, hence the slack.
+            index = next((k for k, t in enumerate(kills)
+                          if before - KILL_SLACK <= t <= after), None)
             if index is None:
                 without += 1
             else:
                 per_kill[index] += 1
-                oldest[index] = max(oldest[index], kills[index] - before)
+                oldest[index] = max(oldest[index], kills[index] - before, 0.0)
     return Duplicates(total, per_kill, without, oldest)
 
 
