@@ -161,6 +161,12 @@ class Connector(ClientHandler):
         self._delayed: list[tuple[float, int, Item]] = []
         self._delay_seq = 0
         self.inflight = 0
+        # Parts sent whose outcome is not yet durable: in flight, or accepted
+        # upstream with the segment record not yet committed. A SIGKILL resends
+        # exactly these, so keeping them under binds x window bounds the
+        # duplicates a crash can cause (the issue's promise), whatever the rate.
+        self.uncommitted = 0
+        self.uncommitted_limit = len(self.senders) * config.window
         self._bound = 0
         self._bucket: TokenBucket | None = None
         self._pause = Backoff(settings.throttle_pause_initial, settings.throttle_pause_max)
@@ -325,6 +331,9 @@ class Connector(ClientHandler):
             if now < self._paused_until:
                 await self._sleep(self._paused_until)
                 continue
+            if self.uncommitted >= self.uncommitted_limit:
+                await self._sleep(None)  # a commit (or a failed answer) frees room
+                continue
             client = self._pick()
             if client is None:
                 if self._bound == 0:
@@ -364,6 +373,7 @@ class Connector(ClientHandler):
             return
         job.inflight += 1
         self.inflight += 1
+        self.uncommitted += 1
         if not job.sent:
             job.sent = True
             self._metrics.latency.observe(max(0.0, self._clock() - job.message.accepted_at))
@@ -385,6 +395,8 @@ class Connector(ClientHandler):
             outcome = classify(status)
             message_id = getattr(response, "message_id", "")
         self._outcomes[outcome].inc()
+        if outcome is not Outcome.OK:
+            self.uncommitted -= 1  # nothing will be recorded for this part
         if outcome is Outcome.THROTTLED:
             now = asyncio.get_running_loop().time()
             self._paused_until = max(self._paused_until, now + self._pause.next())
@@ -404,6 +416,11 @@ class Connector(ClientHandler):
             self._drained.set()
         if self.load < self.capacity // 2:
             self._owner.room()  # ask for more before the queue runs dry
+        self._poke()
+
+    def committed(self, count: int) -> None:
+        """``count`` accepted parts are recorded (or given up): room to send again."""
+        self.uncommitted -= count
         self._poke()
 
     def _maybe_room(self) -> None:

@@ -289,6 +289,8 @@ class Dispatcher:
     def part_done(self, connector: Connector, job: Job, gen: int, index: int,
                   outcome: Outcome, status: int | None, message_id: str) -> None:
         if job.gen != gen:
+            if outcome is Outcome.OK:
+                connector.committed(1)  # nothing to record for an old assignment
             return  # the job moved on (or left); this answer is about an old assignment
         if status:
             job.last_status = status
@@ -351,7 +353,7 @@ class Dispatcher:
             message_id = f"-{job.id}.{index}"
         key = submit_id_keys(message_id, connector.policy)[0]
         self._writes.segment(SegmentRecord(job.id, index, connector.name, message_id, key,
-                                           self._clock()))
+                                           self._clock()), connector.committed)
 
     def _done(self, job: Job) -> None:
         """Every part accepted: the store marks it sent; dispatch lets go."""

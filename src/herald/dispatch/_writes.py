@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Final
 
@@ -40,6 +41,9 @@ Pending = tuple[SmppConnection, DeliverSm | DataSm] | None
 CONCURRENCY: Final = 4
 
 _Receipts = tuple[tuple[ReceiptUpdate, ...], Pending]
+#: Called with a count once that many segment writes are done (committed or given up).
+Committed = Callable[[int], None]
+_Segment = tuple[SegmentRecord, Committed | None]
 
 
 def respond_all(pending: Sequence[Pending], status: int) -> None:
@@ -54,7 +58,7 @@ class UpstreamWrites:
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._batcher: Batcher[SegmentRecord | _Receipts] = Batcher(
+        self._batcher: Batcher[_Segment | _Receipts] = Batcher(
             "upstream-writes", self._write, concurrency=CONCURRENCY)
         self.receipts_applied = 0
 
@@ -64,24 +68,33 @@ class UpstreamWrites:
     async def close(self) -> None:
         await self._batcher.close()
 
-    def segment(self, record: SegmentRecord) -> None:
-        self._batcher.add(record)
+    def segment(self, record: SegmentRecord, committed: Committed | None = None) -> None:
+        """Queue a segment record; ``committed(n)`` runs once it is written (the
+        connector keeps the part counted against its window until then)."""
+        self._batcher.add((record, committed))
 
     def receipts(self, updates: tuple[ReceiptUpdate, ...], pending: Pending) -> None:
         self._batcher.add((updates, pending))
 
-    async def _write(self, batch: list[SegmentRecord | _Receipts]) -> None:
+    async def _write(self, batch: list[_Segment | _Receipts]) -> None:
         segments: list[SegmentRecord] = []
+        done: Counter[Committed] = Counter()
         updates: list[ReceiptUpdate] = []
         pending: list[Pending] = []
         for item in batch:
-            if isinstance(item, SegmentRecord):
-                segments.append(item)
+            if isinstance(item[0], SegmentRecord):
+                segments.append(item[0])
+                if item[1] is not None:
+                    done[item[1]] += 1
             else:
                 updates.extend(item[0])
                 pending.append(item[1])
         # gather starts its tasks in order, so the segment write is queued first.
-        await asyncio.gather(self._record(segments), self._apply(updates, pending))
+        try:
+            await asyncio.gather(self._record(segments), self._apply(updates, pending))
+        finally:
+            for committed, count in done.items():
+                committed(count)
 
     async def _apply(self, updates: list[ReceiptUpdate], pending: list[Pending]) -> None:
         if not pending:
