@@ -18,6 +18,15 @@
 
 Figures are the best of a few repeats (throughput) or percentiles over all
 samples (latency). Nothing here is asserted.
+
+``--instructions`` instead counts CPU instructions per message with valgrind's
+callgrind (deterministic, unlike the wall clock of a shared machine): each
+part runs over the same ``--messages`` messages once and twice in separate
+processes, and the difference divided by the message count is the steady-state
+cost (start-up, imports and the capture cancel out). Parts: each decoder layer
+on top of the ones below (M3UA, +SCCP, +TCAP without MAP, the whole decode),
+the bridge, the engine, one message at a time, batched, and pycrate on every
+100th message. About two minutes per part under valgrind.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ import argparse
 import asyncio
 import gc
 import os
+import pickle
 import platform
 import re
 import signal
@@ -471,14 +481,110 @@ def latency(
 # -------------------------------------------------------------------- main
 
 
+# ------------------------------------------------------------ instructions
+
+PARTS = ("m3ua", "+sccp", "+tcap", "decode", "facts", "engine", "one by one", "batched",
+         "pycrate")
+
+
+def count_part(part: str, passes: int, path: str) -> None:
+    """Run ``part`` ``passes`` times over the pickled capture at ``path``
+    (the loop callgrind measures; see --instructions)."""
+    from herald.signaling.m3ua import parse_data
+    from herald.signaling.sccp import parse_unitdata
+    from herald.signaling.tcap import parse_tcap
+
+    with open(path, "rb") as fh:
+        records, policy_text, pending = pickle.load(fh)
+    policy = parse_policy(policy_text)
+    decoded = [decode(d) for _, d in records]
+    facts = [facts_from_message(m, t) for (t, _), m in zip(records, decoded, strict=True)]
+    gc.collect()
+    gc.freeze()
+    for _ in range(passes):
+        if part == "m3ua":
+            for _, d in records:
+                parse_data(d)
+        elif part == "+sccp":
+            for _, d in records:
+                _, start, stop, *_ = parse_data(d)
+                parse_unitdata(d, start, stop)
+        elif part == "+tcap":
+            for _, d in records:
+                _, start, stop, *_ = parse_data(d)
+                _, d_s, d_e = parse_unitdata(d, start, stop)
+                parse_tcap(d, d_s, d_e)
+        elif part == "decode":
+            for _, d in records:
+                decode(d)
+        elif part == "facts":
+            for (t, _), m in zip(records, decoded, strict=True):
+                facts_from_message(m, t)
+        elif part == "engine":
+            inspect = Engine(policy, InMemoryPendingMessages(pending)).inspect
+            for f in facts:
+                inspect(f)
+        elif part == "one by one":
+            inspect = Engine(policy, InMemoryPendingMessages(pending)).inspect
+            for t, d in records:
+                inspect(facts_from_message(decode(d), t))
+        elif part == "batched":
+            judge_batched(Inspector(Engine(policy, InMemoryPendingMessages(pending))), records)
+        elif part == "pycrate":
+            for _, d in records[::100]:
+                pycrate_decode(d)
+
+
+def instructions(messages: int) -> None:
+    """Instructions per message of each part, by callgrind (see the docstring)."""
+    corpus = big_capture(messages)
+    records = corpus.records()
+    print(f"instructions per message (callgrind), {len(records)} messages of big_capture()")
+    with tempfile.TemporaryDirectory(prefix="herald-bench-") as tmp:
+        path = str(Path(tmp) / "capture.pickle")
+        with open(path, "wb") as fh:
+            pickle.dump((records, corpus.policy, corpus.pending), fh)
+        counts: dict[str, float] = {}
+        for part in PARTS:
+            total = []
+            for passes in (1, 2):
+                out = subprocess.run(
+                    ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                     sys.executable, __file__, "--count", part, str(passes), path],
+                    capture_output=True, text=True, check=True,
+                    env={**os.environ, "PYTHONHASHSEED": "0"},
+                ).stderr
+                found = re.search(r"Collected : (\d+)", out)
+                if found is None:
+                    raise RuntimeError(f"no callgrind total for {part}: {out[-500:]}")
+                total.append(int(found.group(1)))
+            n = len(records[::100]) if part == "pycrate" else len(records)
+            counts[part] = (total[1] - total[0]) / n
+            print(f"{part:12s} {counts[part]:12,.0f}", flush=True)
+    layers = [("M3UA", counts["m3ua"]), ("SCCP", counts["+sccp"] - counts["m3ua"]),
+              ("TCAP", counts["+tcap"] - counts["+sccp"]),
+              ("MAP and the value", counts["decode"] - counts["+tcap"])]
+    print("per layer: " + ", ".join(f"{name} {v:,.0f}" for name, v in layers))
+    print(f"pycrate / batched: {counts['pycrate'] / counts['batched']:.0f}x")
+
+
 def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "--count":  # a child of --instructions
+        count_part(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller runs (a smoke test)")
     parser.add_argument("--messages", type=int, default=200_000)
     parser.add_argument("--pycrate", type=int, default=2_000, help="messages pycrate decodes")
     parser.add_argument("--round-trips", type=int, default=4_000)
     parser.add_argument("--repeats", type=int, default=4)
+    parser.add_argument("--instructions", action="store_true",
+                        help="count instructions per message with callgrind instead "
+                        "(--messages defaults to 20,000 here)")
     args = parser.parse_args()
+    if args.instructions:
+        instructions(20_000 if args.messages == 200_000 else args.messages)
+        return
     if args.quick:
         args.messages, args.pycrate, args.round_trips, args.repeats = 20_000, 300, 400, 2
 
