@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import math
 import re
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import pytest
 
 from herald.accounts import Accounts, InvalidCredentials, Principal
 from herald.cli import main
-from herald.store import SQLiteConfig, SQLiteStore
+from herald.store import Account, SQLiteConfig, SQLiteStore, StatusEvents
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -130,3 +132,73 @@ def test_list_without_accounts_says_how_to_make_one(
     SQLiteStore.open(SQLiteConfig(data_dir=tmp_path)).close()
     status, out, _ = _run(capsys, "list", "--data-dir", str(tmp_path))
     assert status == 0 and "herald accounts create NAME" in out
+
+
+def _account(data: Path, name: str) -> Account:
+    async def read() -> Account:
+        store = SQLiteStore.open(SQLiteConfig(data_dir=data, create=False))
+        try:
+            return await store.get_account_by_name(name)
+        finally:
+            await store.aclose()
+
+    return asyncio.run(read())
+
+
+def test_set_changes_webhook_subscriptions_batching_and_limits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    assert _run(capsys, "create", "acme", "--data-dir", str(data))[0] == 0
+    fresh = _account(data, "acme")
+    assert (fresh.webhook_events, fresh.inbound_webhooks, fresh.webhook_batch_max) == (
+        StatusEvents.FINAL, True, 1)  # the documented defaults
+
+    status, out, err = _run(
+        capsys, "set", "acme", "--data-dir", str(data), "--callback-url", "https://acme.test/h",
+        "--callback-events", "sent,undelivered", "--inbound", "off",
+        "--inbound-url", "https://acme.test/mo", "--webhook-batch", "100",
+        "--webhook-batch-wait", "20", "--rate-limit", "unlimited", "--bind-limit", "3",
+    )  # fmt: skip
+    assert (status, err) == (0, ""), err
+    assert "callback events: sent,undelivered" in out and "rate limit:      unlimited" in out
+    changed = _account(data, "acme")
+    assert changed == dataclasses.replace(
+        fresh, callback_url="https://acme.test/h", inbound_url="https://acme.test/mo",
+        webhook_events=StatusEvents.SENT | StatusEvents.UNDELIVERED, inbound_webhooks=False,
+        webhook_batch_max=100, webhook_batch_wait=0.02, rate_limit=math.inf, bind_limit=3,
+    )  # fmt: skip
+
+    # Only what is given changes; "none" removes a URL.
+    assert _run(capsys, "set", "acme", "--data-dir", str(data), "--callback-url", "none",
+                "--callback-events", "all")[0] == 0  # fmt: skip
+    assert _account(data, "acme") == dataclasses.replace(
+        changed, callback_url=None, webhook_events=StatusEvents.ALL
+    )
+    status, out, _ = _run(capsys, "list", "--data-dir", str(data))
+    assert re.search(r"^1\s+acme\s+unlimited\s+3\s.*\sall$", out, re.M), out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("--callback-events", "read"), "'read' is not a status"),
+        (("--callback-events", "accepted"), "never posted"),
+        (("--callback-url", "ftp://x"), "http"),
+        (("--inbound", "maybe"), "on or off"),
+        (("--webhook-batch", "0"), "1..1000"),
+        (("--webhook-batch-wait", "20000"), "0..10000 milliseconds"),
+        (("--rate-limit", "0"), "positive"),
+    ],
+)
+def test_set_refuses_bad_values_by_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], message: str
+) -> None:
+    data = tmp_path / "data"
+    assert _run(capsys, "create", "acme", "--data-dir", str(data))[0] == 0
+    before = _account(data, "acme")
+    with pytest.raises(SystemExit) as exit_:
+        _run(capsys, "set", "acme", "--data-dir", str(data), *argv)
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+    assert _account(data, "acme") == before

@@ -67,6 +67,7 @@ from herald.store import (
     MAX_SEGMENTS,
     NewMessage,
     Source,
+    StatusEvents,
 )
 from herald.text import (
     DataCodingError,
@@ -114,6 +115,7 @@ __all__ = [
     "SenderKind",
     "TooLong",
     "build_message",
+    "check_callback_events",
     "check_callback_url",
     "check_reference",
     "decode_base64",
@@ -901,6 +903,25 @@ def check_callback_url(value: object, *, field: str = "callback_url") -> str | N
     return value
 
 
+def check_callback_events(value: object, *, field: str = "callback_events") -> StatusEvents | None:
+    """``"all"``, ``"final"``, ``"none"`` or a list of status labels; ``None``: the account's."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value.strip().lower() not in ("all", "final", "none"):
+            raise InvalidField(
+                field, 'must be "all", "final", "none" or a list of statuses', "invalid_choice"
+            )
+    elif not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        raise InvalidField(
+            field, 'must be "all", "final", "none" or a list of status names', "wrong_type"
+        )
+    try:
+        return StatusEvents.parse(value)
+    except ValueError as exc:
+        raise InvalidField(field, str(exc), "invalid_choice") from None
+
+
 # -- the message ------------------------------------------------------------------
 
 
@@ -919,6 +940,7 @@ def build_message(
     callback_url: str | None = None,
     registered_delivery: int = 0,
     test: bool = False,
+    callback_events: StatusEvents | None = None,
 ) -> NewMessage:
     """The :class:`NewMessage` for validated parts, accepted at ``now``."""
     return NewMessage(
@@ -939,4 +961,5 @@ def build_message(
         callback_url=callback_url,
         registered_delivery=registered_delivery,
         test=test,
+        callback_events=callback_events,
     )

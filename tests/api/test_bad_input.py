@@ -67,6 +67,10 @@ async def _still_serving(api: Api) -> None:
         (message(send_at="yesterday"), {"send_at": "invalid_time"}),
         (message(send_at=1_700_000_000), {"send_at": "in_the_past"}),
         (message(callback_url="ftp://x"), {"callback_url": "invalid_url"}),
+        (message(callback_events="some"), {"callback_events": "invalid_choice"}),
+        (message(callback_events=["sent", "read"]), {"callback_events": "invalid_choice"}),
+        (message(callback_events=["accepted"]), {"callback_events": "invalid_choice"}),
+        (message(callback_events=5), {"callback_events": "wrong_type"}),
         (message(reference="r" * 200), {"reference": "too_long"}),
         # several at once: every field is named, whatever kind of check refused it
         (

@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import pytest
+
 from herald.api._models import MessageList, MessageView
 from herald.intake import IntakePolicy
-from herald.store import MessageFilter, Status
+from herald.store import MessageFilter, Status, StatusEvents
 
 from .conftest import T0, VALID_TO, Api, ApiFactory, message
 
@@ -79,6 +81,30 @@ async def test_test_mode_validates_without_storing(api: Api) -> None:
     assert page.messages == () and api.accepted == []
     refused = await api.send(message(test=True, to="+1415"))
     assert refused.status_code == 422  # test mode still validates
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        (None, None),
+        ("final", StatusEvents.FINAL),
+        ("all", StatusEvents.ALL),
+        ("none", StatusEvents.NONE),
+        (["sent", "undelivered"], StatusEvents.SENT | StatusEvents.UNDELIVERED),
+    ],
+)
+async def test_a_message_chooses_its_webhook_events(
+    api: Api, given: object, stored: StatusEvents | None
+) -> None:
+    fields = {} if given is None else {"callback_events": given}
+    response = await api.send(message(callback_url="https://example.test/h", **fields))
+    assert response.status_code == 202, response.text
+    assert response.json()["callback_events"] == given
+    [accepted] = api.accepted
+    assert accepted.callback_events == stored
+    shown = await api.client.get(f"/v1/messages/{accepted.id}", headers=api.auth)
+    assert shown.json()["callback_events"] == given
+    assert (await api.store.get_message(accepted.id)).callback_events == stored
 
 
 async def test_binary_and_encodings(api: Api) -> None:

@@ -14,6 +14,7 @@ from herald.store import (
     InboundMessage,
     Source,
     Status,
+    StatusEvents,
     Store,
 )
 
@@ -30,7 +31,7 @@ async def _events(store: Store, channel: Channel) -> list[tuple[object, ...]]:
 async def test_webhook_events_for_sent_and_final_statuses(
     store: Store, make_message: MessageFactory
 ) -> None:
-    new = make_message(callback_url=HOOK)
+    new = make_message(callback_url=HOOK, callback_events=StatusEvents.ALL)
     await store.accept([new])
     await store.update_status(new.id, Status.QUEUED, T0 + 1)
     await store.update_status(new.id, Status.SENT, T0 + 2)
@@ -41,6 +42,51 @@ async def test_webhook_events_for_sent_and_final_statuses(
         (EventKind.STATUS, new.id, Status.SENT, HOOK, T0 + 2),
         (EventKind.STATUS, new.id, Status.DELIVERED, HOOK, T0 + 3),
     ]
+
+
+async def test_a_new_account_hears_of_final_statuses_only(
+    store: Store, account: Account, make_message: MessageFactory
+) -> None:
+    assert account.webhook_events == StatusEvents.FINAL
+    new = make_message(callback_url=HOOK)
+    await store.accept([new])
+    await store.update_status(new.id, Status.SENT, T0 + 1)
+    await store.update_status(new.id, Status.UNDELIVERED, T0 + 2)
+    assert await _events(store, Channel.WEBHOOK) == [
+        (EventKind.STATUS, new.id, Status.UNDELIVERED, HOOK)
+    ]
+
+
+async def test_a_message_overrides_its_accounts_subscription(
+    store: Store, account: Account, make_message: MessageFactory
+) -> None:
+    await store.update_account(dataclasses.replace(
+        account, callback_url=HOOK, webhook_events=StatusEvents.of([Status.SENT, Status.FAILED])
+    ))  # fmt: skip
+    default = make_message()
+    everything = make_message(callback_events=StatusEvents.ALL)
+    nothing = make_message(callback_events=StatusEvents.NONE)
+    await store.accept([default, everything, nothing])
+    for m in (default, everything, nothing):
+        await store.update_status(m.id, Status.SENT, T0 + 1)
+        await store.update_status(m.id, Status.DELIVERED, T0 + 2)
+    assert await _events(store, Channel.WEBHOOK) == [
+        (EventKind.STATUS, default.id, Status.SENT, HOOK),
+        (EventKind.STATUS, everything.id, Status.SENT, HOOK),
+        (EventKind.STATUS, everything.id, Status.DELIVERED, HOOK),
+    ]
+    read = await store.get_message(everything.id)
+    assert read.callback_events == StatusEvents.ALL
+    assert (await store.get_message(default.id)).callback_events is None
+
+
+async def test_account_subscription_settings_round_trip(store: Store, account: Account) -> None:
+    changed = dataclasses.replace(
+        account, webhook_events=StatusEvents.of([Status.DELIVERED]), inbound_webhooks=False,
+        inbound_url=HOOK + "/mo", webhook_batch_max=100, webhook_batch_wait=0.02,
+    )  # fmt: skip
+    await store.update_account(changed)
+    assert await store.get_account(account.id) == changed
 
 
 async def test_webhooks_fall_back_to_the_accounts_url(
@@ -66,7 +112,7 @@ async def test_webhooks_fall_back_to_the_accounts_url(
 async def test_segment_receipts_raise_the_events_of_their_message(
     store: Store, make_message: MessageFactory
 ) -> None:
-    new = make_message(callback_url=HOOK, segments=2)
+    new = make_message(callback_url=HOOK, segments=2, callback_events=StatusEvents.ALL)
     await store.accept([new])
     await store.apply_receipt("up1", "b", Status.DELIVERED, T0 + 1)  # parked
     await store.record_segment(new.id, 0, "up1", "a", "a", T0 + 2)
@@ -123,6 +169,20 @@ async def test_inbound_messages_raise_webhook_and_smpp_events(
     await store.add_inbound(mo(2))
     assert await _events(store, Channel.WEBHOOK) == [(EventKind.INBOUND, "in-2", None, HOOK)]
     assert await _events(store, Channel.SMPP) == [(EventKind.INBOUND, "in-2", None, None)]
+
+    # Inbound messages are subscribed apart from statuses: their own URL, or none.
+    await store.update_account(dataclasses.replace(
+        account, callback_url=HOOK, inbound_url=HOOK + "/mo", webhook_events=StatusEvents.NONE
+    ))  # fmt: skip
+    await store.add_inbound(mo(3))
+    assert await _events(store, Channel.WEBHOOK) == [
+        (EventKind.INBOUND, "in-3", None, HOOK + "/mo")
+    ]
+    await store.update_account(dataclasses.replace(account, callback_url=HOOK,
+                                                   inbound_webhooks=False))  # fmt: skip
+    await store.add_inbound(mo(4))
+    assert await _events(store, Channel.WEBHOOK) == []
+    assert [e[1] for e in await _events(store, Channel.SMPP)] == ["in-3", "in-4"]
 
 
 async def test_outbox_claims_lease_retry_and_complete(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import random
 import time
@@ -21,7 +22,16 @@ import pytest
 from herald.accounts import load_master_key, webhook_secret
 from herald.config import WebhookConfig
 from herald.ids import SortableIdGenerator
-from herald.store import Account, Channel, NewMessage, Source, SQLiteConfig, SQLiteStore, Status
+from herald.store import (
+    Account,
+    Channel,
+    NewMessage,
+    Source,
+    SQLiteConfig,
+    SQLiteStore,
+    Status,
+    StatusEvents,
+)
 from herald.webhooks import DeliveryResult, SenderOptions, WebhookSender
 
 from .receiver import Receiver
@@ -113,6 +123,10 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     data_dir = tmp_path / "data"
     store = SQLiteStore.open(SQLiteConfig(data_dir=data_dir))
     account = await store.create_account("acme", T0, rate_limit=100.0, bind_limit=2)
+    # Every status change is an event here (a new account hears of finals only):
+    # these tests use "sent" as the quickest way to make one.
+    account = dataclasses.replace(account, webhook_events=StatusEvents.ALL)
+    await store.update_account(account)
     w = World(data_dir, store, account, load_master_key(data_dir), FakeClock())
     try:
         yield w

@@ -12,16 +12,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import functools
+import math
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from herald.accounts._credentials import DEFAULT_SMPP_PASSWORD_LENGTH, AccountsError
 from herald.accounts._service import DEFAULT_BIND_LIMIT, DEFAULT_RATE_LIMIT, Accounts
 from herald.accounts._webhook import load_master_key, webhook_secret
-from herald.store import SQLiteConfig, SQLiteStore, StoreError
+from herald.intake import IntakeError, check_callback_url
+from herald.store import (
+    MAX_WEBHOOK_BATCH,
+    MAX_WEBHOOK_BATCH_WAIT,
+    Account,
+    SQLiteConfig,
+    SQLiteStore,
+    StatusEvents,
+    StoreError,
+)
 
 __all__ = ["DEFAULT_DATA_DIR", "register"]
 
@@ -51,9 +63,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     create.add_argument("name", help="account name: letters, digits, '.', '_', '-'")
     create.add_argument(
         "--rate-limit",
-        type=float,
+        type=_rate,
         default=DEFAULT_RATE_LIMIT,
-        help=f"messages per second (default {DEFAULT_RATE_LIMIT:g})",
+        help=f"messages per second, or 'unlimited' (default {DEFAULT_RATE_LIMIT:g})",
     )
     create.add_argument(
         "--bind-limit",
@@ -61,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         default=DEFAULT_BIND_LIMIT,
         help=f"simultaneous SMPP binds (default {DEFAULT_BIND_LIMIT})",
     )
-    create.add_argument("--callback-url", help="default webhook URL for status and inbound events")
+    _webhook_options(create)
     create.set_defaults(func=_command(_create, create_store=True))
 
     smpp = actions.add_parser(
@@ -86,9 +98,115 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     issue.add_argument("name", help="the account")
     issue.set_defaults(func=_command(_issue_key))
 
+    settings = actions.add_parser(
+        "set", parents=[common],
+        help="change an account's limits and webhook settings",
+        description="Change the settings given; the others stay. Webhook settings apply to"
+        " events written from then on; a running server reads them within a few seconds.",
+    )  # fmt: skip
+    settings.add_argument("name", help="the account")
+    settings.add_argument("--rate-limit", type=_rate, help="messages per second, or 'unlimited'")
+    settings.add_argument("--bind-limit", type=int, help="simultaneous SMPP binds")
+    _webhook_options(settings)
+    settings.set_defaults(func=_command(_set))
+
     revoke = actions.add_parser("revoke-key", parents=[common], help="revoke an API key")
     revoke.add_argument("key_id", help="the key id (the part after 'hk_')")
     revoke.set_defaults(func=_command(_revoke_key))
+
+
+def _rate(value: str) -> float:
+    if value.strip().lower() in ("unlimited", "inf", "none"):
+        return math.inf
+    try:
+        rate = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number or 'unlimited'") from None
+    if not rate > 0:
+        raise argparse.ArgumentTypeError("the rate limit must be positive (or 'unlimited')")
+    return rate
+
+
+def _url_or_none(value: str) -> str | None:
+    if value.strip().lower() == "none":
+        return None
+    try:
+        return check_callback_url(value, field="URL")
+    except IntakeError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+
+
+def _events(value: str) -> StatusEvents:
+    try:
+        return StatusEvents.parse(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _on_off(value: str) -> bool:
+    word = value.strip().lower()
+    if word not in ("on", "off"):
+        raise argparse.ArgumentTypeError("say on or off")
+    return word == "on"
+
+
+def _batch(value: str) -> int:
+    try:
+        size = int(value)
+    except ValueError:
+        size = 0
+    if not 1 <= size <= MAX_WEBHOOK_BATCH:
+        raise argparse.ArgumentTypeError(f"a batch holds 1..{MAX_WEBHOOK_BATCH} events")
+    return size
+
+
+def _batch_wait(value: str) -> float:
+    try:
+        ms = float(value)
+    except ValueError:
+        ms = -1.0
+    if not 0 <= ms <= MAX_WEBHOOK_BATCH_WAIT * 1000:
+        raise argparse.ArgumentTypeError(
+            f"the wait is 0..{MAX_WEBHOOK_BATCH_WAIT * 1000:g} milliseconds"
+        )
+    return ms / 1000
+
+
+def _webhook_options(parser: argparse.ArgumentParser) -> None:
+    """The webhook options of ``create`` and ``set``; absent from ``args`` unless given."""
+    option = functools.partial(parser.add_argument, default=argparse.SUPPRESS)
+    option("--callback-url", type=_url_or_none, metavar="URL",
+           help="default webhook URL for status events (and inbound, unless --inbound-url);"
+           " 'none' removes it")
+    option("--callback-events", type=_events, metavar="EVENTS",
+           help="status changes posted: 'final' (the default for a new account: delivered,"
+           " undelivered, expired, rejected, failed), 'all' (sent too), 'none', or statuses"
+           " separated by commas; a message may choose its own")
+    option("--inbound", type=_on_off, metavar="on|off", help="post inbound messages (default on)")
+    option("--inbound-url", type=_url_or_none, metavar="URL",
+           help="webhook URL for inbound messages ('none': the callback URL)")
+    option("--webhook-batch", type=_batch, metavar="N",
+           help='up to N events per POST, as {"events": [...]} (1, the default: one event'
+           " per POST)")
+    option("--webhook-batch-wait", type=_batch_wait, metavar="MS",
+           help="milliseconds a batch waits for more events (default 0: it takes what is due)")
+
+
+#: ``herald accounts`` option -> Account field.
+_WEBHOOK_FIELDS: Final = {
+    "callback_url": "callback_url",
+    "callback_events": "webhook_events",
+    "inbound": "inbound_webhooks",
+    "inbound_url": "inbound_url",
+    "webhook_batch": "webhook_batch_max",
+    "webhook_batch_wait": "webhook_batch_wait",
+}
+
+
+def _apply_webhook_options(account: Account, args: argparse.Namespace) -> Account:
+    given = vars(args)
+    changes = {field: given[option] for option, field in _WEBHOOK_FIELDS.items() if option in given}
+    return dataclasses.replace(account, **changes)
 
 
 def _command(action: Action, *, create_store: bool = False) -> Callable[[argparse.Namespace], int]:
@@ -119,8 +237,12 @@ async def _create(args: argparse.Namespace, store: SQLiteStore, accounts: Accoun
         time.time(),
         rate_limit=args.rate_limit,
         bind_limit=args.bind_limit,
-        callback_url=args.callback_url,
+        callback_url=getattr(args, "callback_url", None),
     )
+    configured = _apply_webhook_options(account, args)
+    if configured != account:
+        await store.update_account(configured)
+        account = configured
     master_key = load_master_key(args.data_dir)
     secret = webhook_secret(master_key, account.id, account.webhook_secret_version)
     print(f"Created account {account.name!r} (id {account.id}).")
@@ -147,6 +269,37 @@ async def _issue_key(args: argparse.Namespace, store: SQLiteStore, accounts: Acc
     print(f"  {key.key}")
 
 
+async def _set(args: argparse.Namespace, store: SQLiteStore, accounts: Accounts) -> None:
+    account = await store.get_account_by_name(args.name)
+    changed = _apply_webhook_options(account, args)
+    if args.rate_limit is not None:
+        changed = dataclasses.replace(changed, rate_limit=args.rate_limit)
+    if args.bind_limit is not None:
+        if args.bind_limit < 0:
+            raise ValueError("the bind limit must not be negative")
+        changed = dataclasses.replace(changed, bind_limit=args.bind_limit)
+    await store.update_account(changed)
+    print(f"Account {changed.name!r}:")
+    for line in _describe(changed):
+        print(f"  {line}")
+
+
+def _describe(a: Account) -> list[str]:
+    batch = ("one event per POST" if a.webhook_batch_max == 1 else
+             f"up to {a.webhook_batch_max} events per POST, waiting up to"
+             f" {a.webhook_batch_wait * 1000:g} ms")  # fmt: skip
+    rate = "unlimited" if math.isinf(a.rate_limit) else f"{a.rate_limit:g} messages/s"
+    return [
+        f"rate limit:      {rate}",
+        f"bind limit:      {a.bind_limit}",
+        f"callback URL:    {a.callback_url or '-'}",
+        f"callback events: {a.webhook_events.describe()}",
+        f"inbound:         {'on' if a.inbound_webhooks else 'off'}"
+        f" ({a.inbound_url or a.callback_url or 'no URL'})",
+        f"batching:        {batch}",
+    ]
+
+
 async def _revoke_key(args: argparse.Namespace, store: SQLiteStore, accounts: Accounts) -> None:
     if not await accounts.revoke_api_key(args.key_id, time.time()):
         raise ValueError(f"no active API key {args.key_id!r}")
@@ -154,13 +307,16 @@ async def _revoke_key(args: argparse.Namespace, store: SQLiteStore, accounts: Ac
 
 
 async def _list(args: argparse.Namespace, store: SQLiteStore, accounts: Accounts) -> None:
-    rows = [("ID", "NAME", "RATE/S", "BINDS", "API KEYS", "SMPP SYSTEM IDS", "CALLBACK URL")]
+    rows = [("ID", "NAME", "RATE/S", "BINDS", "API KEYS", "SMPP SYSTEM IDS", "CALLBACK URL",
+             "EVENTS")]  # fmt: skip
     for account in await store.list_accounts():
         keys = [k.key_id for k in await store.list_api_keys(account.id) if not k.revoked]
         logins = [c.system_id for c in await store.list_smpp_credentials(account.id)]
+        rate = "unlimited" if math.isinf(account.rate_limit) else f"{account.rate_limit:g}"
         rows.append((
-            str(account.id), account.name, f"{account.rate_limit:g}", str(account.bind_limit),
+            str(account.id), account.name, rate, str(account.bind_limit),
             " ".join(keys) or "-", " ".join(logins) or "-", account.callback_url or "-",
+            account.webhook_events.describe(),
         ))  # fmt: skip
     if len(rows) == 1:
         print("No accounts yet: herald accounts create NAME")

@@ -37,6 +37,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import math
 import os
 
 from starlette.requests import Request
@@ -180,7 +181,7 @@ class Gate:
 
     def charge_messages(self, account: Account, count: int, now: float) -> None:
         """Take ``count`` messages from the account's budget, or raise 429."""
-        if count <= 0:
+        if count <= 0 or account.rate_limit == math.inf:
             return
         rate = account.rate_limit
         capacity = max(1.0, rate * self._ctx.limits.burst_seconds)
@@ -192,7 +193,7 @@ class Gate:
 
     def refund_messages(self, account: Account, count: int, now: float) -> None:
         """Give back the budget of messages that were refused or not stored."""
-        if count > 0:
+        if count > 0 and account.rate_limit != math.inf:
             rate = account.rate_limit
             capacity = max(1.0, rate * self._ctx.limits.burst_seconds)
             self._messages.bucket(account.id, rate, capacity, now).give(count)

@@ -180,6 +180,7 @@ def _submission(model: MessageRequest) -> Submission:
     return Submission(
         model.to, model.from_, model.text, model.binary, model.encoding, model.reference,
         model.metadata, model.callback_url, model.validity_period, model.send_at, model.test,
+        model.callback_events,
     )  # fmt: skip
 
 
@@ -298,7 +299,7 @@ class MessageRoutes:
             fields.get("to", ""), fields.get("from", ""), fields.get("text"),
             fields.get("binary"), fields["encoding"], fields.get("reference"),
             fields.get("metadata"), fields.get("callback_url"), fields.get("validity_period"),
-            fields.get("send_at"),
+            fields.get("send_at"), False, fields.get("callback_events"),
         )  # fmt: skip
         try:
             validate_submission(sub, now, self._ctx.intake)

@@ -65,6 +65,18 @@ class MessageRequest(BaseModel):
     callback_url: str | None = Field(
         None, description="http(s) URL for this message's status webhooks."
     )
+    callback_events: Any = Field(
+        None,
+        description='Which status changes are posted for this message: "all" (sent and the'
+        ' final status), "final", "none", or a list of statuses (sent, delivered, undelivered,'
+        " expired, rejected, failed). Default: the account's setting.",
+        json_schema_extra={"anyOf": [
+            {"type": "string", "enum": ["all", "final", "none"]},
+            {"type": "array", "items": {"type": "string", "enum": [
+                "sent", "delivered", "undelivered", "expired", "rejected", "failed"]}},
+            {"type": "null"},
+        ]},
+    )  # fmt: skip
     validity_period: float | None = Field(
         None,
         description=f"Seconds from acceptance before the message expires"
@@ -104,6 +116,9 @@ class MessageView(BaseModel):
     reference: str | None
     metadata: dict[str, Any] | None
     callback_url: str | None
+    callback_events: str | list[str] | None = Field(
+        description="The message's own event choice; null: the account's."
+    )
     send_at: str | None
     expires_at: str
     timestamps: dict[str, str] = Field(

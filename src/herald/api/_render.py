@@ -10,7 +10,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from herald.store import Message, NewMessage, Status
+from herald.store import Message, NewMessage, Status, StatusEvents
 
 __all__ = ["accepted_view", "message_view", "rfc3339"]
 
@@ -48,11 +48,20 @@ def message_view(m: Message) -> dict[str, Any]:
         "reference": m.reference,
         "metadata": None if m.metadata is None else json.loads(m.metadata),
         "callback_url": m.callback_url,
+        "callback_events": events_view(m.callback_events),
         "send_at": _maybe(m.send_at),
         "expires_at": rfc3339(m.expires_at),
         "timestamps": stamps,
         "error": error,
     }
+
+
+def events_view(events: StatusEvents | None) -> str | list[str] | None:
+    """A message's event choice as it was given: a word, or a list of statuses."""
+    if events is None:
+        return None
+    word = events.describe()
+    return word if word in ("all", "final", "none") else [s.label for s in events.statuses]
 
 
 def accepted_view(m: NewMessage, metadata: object, *, test: bool) -> dict[str, Any]:
@@ -72,6 +81,7 @@ def accepted_view(m: NewMessage, metadata: object, *, test: bool) -> dict[str, A
         "reference": m.reference,
         "metadata": metadata,
         "callback_url": m.callback_url,
+        "callback_events": events_view(m.callback_events),
         "send_at": _maybe(m.send_at),
         "expires_at": rfc3339(m.expires_at),
         "timestamps": {} if test else {"accepted": rfc3339(m.accepted_at)},

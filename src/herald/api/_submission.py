@@ -14,6 +14,7 @@ from herald.intake import (
     Schedule,
     Sender,
     build_message,
+    check_callback_events,
     check_callback_url,
     check_reference,
     decode_base64,
@@ -24,7 +25,7 @@ from herald.intake import (
     serialize_metadata,
     validate_sender,
 )
-from herald.store import NewMessage, Source
+from herald.store import NewMessage, Source, StatusEvents
 
 __all__ = ["Prepared", "Submission", "validate_submission"]
 
@@ -48,6 +49,7 @@ class Submission:
     validity_period: object = None
     send_at: object = None
     test: bool = False
+    callback_events: object = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,7 @@ class Prepared:
     metadata: str | None
     callback_url: str | None
     test: bool
+    callback_events: StatusEvents | None = None
 
     def message(
         self, message_id: str, account_id: int, now: float, source: Source = Source.HTTP
@@ -79,6 +82,7 @@ class Prepared:
             metadata=self.metadata,
             callback_url=self.callback_url,
             test=self.test,
+            callback_events=self.callback_events,
         )
 
 
@@ -143,7 +147,13 @@ def validate_submission(sub: Submission, now: float, policy: IntakePolicy) -> Pr
             callback_url = check_callback_url(sub.callback_url)
         except IntakeError as exc:
             errors.append(exc)
+    events = None
+    if sub.callback_events is not None:
+        try:
+            events = check_callback_events(sub.callback_events)
+        except IntakeError as exc:
+            errors.append(exc)
     if errors:
         raise InvalidSubmission(tuple(errors))
     assert to is not None and sender is not None and body is not None and when is not None
-    return Prepared(to, sender, body, when, reference, metadata, callback_url, sub.test)
+    return Prepared(to, sender, body, when, reference, metadata, callback_url, sub.test, events)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -90,6 +91,8 @@ class _Bucket:
     at: float
 
     def take(self, n: int, now: float) -> bool:
+        if self.rate == math.inf:
+            return True  # an account without a rate limit
         self.tokens = min(self.rate * BURST_SECONDS, self.tokens + (now - self.at) * self.rate)
         self.at = now
         if self.tokens >= n:

@@ -23,6 +23,7 @@ from herald.store._errors import (
     UnknownAccount,
 )
 from herald.store._model import (
+    DEFAULT_STATUS_EVENTS,
     FINAL_STATUSES,
     MAX_ADDRESS_LENGTH,
     MAX_BODY_OCTETS,
@@ -34,6 +35,8 @@ from herald.store._model import (
     MAX_PAGE_SIZE,
     MAX_REFERENCE_LENGTH,
     MAX_SEGMENTS,
+    MAX_WEBHOOK_BATCH,
+    MAX_WEBHOOK_BATCH_WAIT,
     Account,
     ApiKeyRecord,
     Channel,
@@ -52,6 +55,7 @@ from herald.store._model import (
     SmppCredentialRecord,
     Source,
     Status,
+    StatusEvents,
     StatusUpdate,
 )
 from herald.store._port import AccountStore, MessageStore, OutboxStore, Store
@@ -59,6 +63,7 @@ from herald.store.pending import SQLitePendingMessages
 from herald.store.sqlite import SQLiteConfig, SQLiteStore
 
 __all__ = [
+    "DEFAULT_STATUS_EVENTS",
     "FINAL_STATUSES",
     "MAX_ADDRESS_LENGTH",
     "MAX_BODY_OCTETS",
@@ -70,6 +75,8 @@ __all__ = [
     "MAX_PAGE_SIZE",
     "MAX_REFERENCE_LENGTH",
     "MAX_SEGMENTS",
+    "MAX_WEBHOOK_BATCH",
+    "MAX_WEBHOOK_BATCH_WAIT",
     "Account",
     "AccountExists",
     "AccountStore",
@@ -104,6 +111,7 @@ __all__ = [
     "SmppStatus",
     "Source",
     "Status",
+    "StatusEvents",
     "StatusUpdate",
     "Store",
     "StoreBusy",

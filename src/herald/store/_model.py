@@ -13,12 +13,14 @@ refuses to move a message backwards.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from enum import IntEnum
+from enum import IntEnum, IntFlag
 
 from herald.store._errors import InvalidRecord
 
 __all__ = [
+    "DEFAULT_STATUS_EVENTS",
     "FINAL_STATUSES",
     "MAX_ADDRESS_LENGTH",
     "MAX_BODY_OCTETS",
@@ -30,6 +32,8 @@ __all__ = [
     "MAX_PAGE_SIZE",
     "MAX_REFERENCE_LENGTH",
     "MAX_SEGMENTS",
+    "MAX_WEBHOOK_BATCH",
+    "MAX_WEBHOOK_BATCH_WAIT",
     "Account",
     "ApiKeyRecord",
     "Channel",
@@ -48,6 +52,7 @@ __all__ = [
     "SmppCredentialRecord",
     "Source",
     "Status",
+    "StatusEvents",
     "StatusUpdate",
 ]
 
@@ -77,6 +82,11 @@ MAX_IDEMPOTENCY_KEY_LENGTH = 255
 MAX_IDEMPOTENCY_RESPONSE_OCTETS = 4 * 1024 * 1024
 #: One page of ``list_messages``.
 MAX_PAGE_SIZE = 1000
+#: Events in one batched webhook POST: a few hundred KB of JSON at most.
+MAX_WEBHOOK_BATCH = 1000
+#: Seconds a batch may wait for more events: receipts are news; a batch that
+#: waits longer than this is a report, and reports are what the API's list is for.
+MAX_WEBHOOK_BATCH_WAIT = 10.0
 
 
 class Status(IntEnum):
@@ -107,6 +117,79 @@ class Status(IntEnum):
 
 
 FINAL_STATUSES = frozenset(s for s in Status if s.final)
+
+
+class StatusEvents(IntFlag):
+    """Which status changes a customer hears about by webhook: one bit per :class:`Status`.
+
+    Bit ``n`` stands for ``Status(n)``, so the store's SQL tests a status with
+    ``(mask >> status) & 1``. ``accepted`` is the API's answer itself and
+    ``queued`` is herald's own business: neither is ever posted.
+    """
+
+    NONE = 0
+    SENT = 1 << Status.SENT
+    DELIVERED = 1 << Status.DELIVERED
+    UNDELIVERED = 1 << Status.UNDELIVERED
+    EXPIRED = 1 << Status.EXPIRED
+    REJECTED = 1 << Status.REJECTED
+    FAILED = 1 << Status.FAILED
+    FINAL = DELIVERED | UNDELIVERED | EXPIRED | REJECTED | FAILED
+    ALL = SENT | FINAL
+
+    @classmethod
+    def of(cls, statuses: Iterable[Status]) -> StatusEvents:
+        """The set of ``statuses``; :class:`ValueError` for one that is never posted."""
+        events = cls.NONE
+        for status in statuses:
+            bit = 1 << status
+            if not bit & cls.ALL:
+                raise ValueError(f"{status.label!r} is not an event (it is never posted)")
+            events |= cls(bit)
+        return events
+
+    @classmethod
+    def parse(cls, value: str | Iterable[str]) -> StatusEvents:
+        """``"all"``, ``"final"``, ``"none"``, or status labels (a list, or one
+        comma-separated string). Raises :class:`ValueError` saying what is wrong."""
+        if isinstance(value, str):
+            word = value.strip().lower()
+            if word in _EVENT_WORDS:
+                return _EVENT_WORDS[word]
+            value = [v for v in (part.strip() for part in word.split(",")) if v]
+        statuses = []
+        for label in value:
+            try:
+                statuses.append(Status[label.upper()])
+            except (KeyError, AttributeError):
+                choices = ", ".join(s.label for s in Status if 1 << s & cls.ALL)
+                raise ValueError(
+                    f"{label!r} is not a status; use all, final, none or some of {choices}"
+                ) from None
+        return cls.of(statuses)
+
+    @property
+    def statuses(self) -> tuple[Status, ...]:
+        """The statuses in the set, in lifecycle order."""
+        return tuple(s for s in Status if self & (1 << s))
+
+    def describe(self) -> str:
+        """``all``, ``final``, ``none`` or the labels joined by commas (see :meth:`parse`)."""
+        for word, events in _EVENT_WORDS.items():
+            if self == events:
+                return word
+        return ",".join(s.label for s in self.statuses)
+
+
+_EVENT_WORDS: dict[str, StatusEvents] = {
+    "all": StatusEvents.ALL, "final": StatusEvents.FINAL, "none": StatusEvents.NONE,
+}  # fmt: skip
+#: What a new account is told about when it does not choose: the final status
+#: only. That is what a sender acts on (delivered, or fall back to another
+#: channel); ``sent`` says no more than the API's own answer did (herald took it
+#: on), and posting it doubles the callbacks both sides pay for. SMS APIs that
+#: report receipts by callback mostly default to final reports for the same reason.
+DEFAULT_STATUS_EVENTS = StatusEvents.FINAL
 
 
 class Source(IntEnum):
@@ -178,6 +261,7 @@ class NewMessage:
     callback_url: str | None = None
     registered_delivery: int = 0
     test: bool = False
+    callback_events: StatusEvents | None = None  # None: the account's webhook_events
 
     def __post_init__(self) -> None:
         _check_length("id", self.id, MAX_ID_LENGTH, empty=False)
@@ -232,6 +316,7 @@ class Message:
     sent_at: float | None
     done_at: float | None
     attempt: int
+    callback_events: StatusEvents | None = None  # None: the account's webhook_events
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,10 +465,18 @@ class IdempotencyRecord:
 class Account:
     """A customer account. It holds no secret: credentials live in their own records.
 
-    ``rate_limit`` is messages per second over all intake; ``bind_limit`` the
-    number of simultaneous SMPP binds; ``callback_url`` the default webhook
-    endpoint; ``webhook_secret_version`` which derived signing secret is
-    current (see :func:`herald.accounts.webhook_secret`).
+    ``rate_limit`` is messages per second over all intake (``inf``: no
+    limit); ``bind_limit`` the number of simultaneous SMPP binds;
+    ``callback_url`` the default webhook endpoint; ``webhook_secret_version``
+    which derived signing secret is current (see
+    :func:`herald.accounts.webhook_secret`).
+
+    Webhook subscriptions: ``webhook_events`` are the status changes posted
+    for a message that does not choose its own (``callback_events``);
+    ``inbound_webhooks`` says whether inbound messages are posted, to
+    ``inbound_url`` or else ``callback_url``. Batching, per endpoint: up to
+    ``webhook_batch_max`` events in one POST, waiting at most
+    ``webhook_batch_wait`` seconds for more (1 and 0: one event per POST).
     """
 
     id: int
@@ -393,6 +486,21 @@ class Account:
     bind_limit: int
     callback_url: str | None
     webhook_secret_version: int
+    webhook_events: StatusEvents = DEFAULT_STATUS_EVENTS
+    inbound_webhooks: bool = True
+    inbound_url: str | None = None
+    webhook_batch_max: int = 1
+    webhook_batch_wait: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.webhook_batch_max <= MAX_WEBHOOK_BATCH:
+            raise InvalidRecord("webhook_batch_max", f"must be 1..{MAX_WEBHOOK_BATCH}")
+        if not 0 <= self.webhook_batch_wait <= MAX_WEBHOOK_BATCH_WAIT:
+            raise InvalidRecord(
+                "webhook_batch_wait", f"must be 0..{MAX_WEBHOOK_BATCH_WAIT:g} seconds"
+            )
+        _check_length("callback_url", self.callback_url, MAX_CALLBACK_URL_LENGTH, empty=False)
+        _check_length("inbound_url", self.inbound_url, MAX_CALLBACK_URL_LENGTH, empty=False)
 
 
 @dataclass(frozen=True, slots=True)

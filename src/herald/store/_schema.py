@@ -26,6 +26,8 @@ Design notes for the first schema:
 
 from __future__ import annotations
 
+from herald.store._model import Status, StatusEvents
+
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
 
 _V1 = """
@@ -278,6 +280,51 @@ _V3 = """
 CREATE INDEX messages_pending_to ON messages(to_addr) WHERE status < 10 AND test = 0;
 """
 
+# V4: webhook subscriptions (issue 7). An account chooses the status changes
+# it hears about (``webhook_events``, a bit per status: see StatusEvents) and a
+# message may choose its own (``messages.webhook_events``, NULL: the account's);
+# inbound messages are subscribed apart (``inbound_webhooks``, ``inbound_url``);
+# batching per endpoint (``webhook_batch_max`` events, ``webhook_batch_wait`` s).
+# Accounts that exist keep every event they had (sent and final: the bits of
+# 2 and 10..14); new accounts get the store's default, written by create_account.
+_V4 = f"""
+ALTER TABLE accounts ADD COLUMN webhook_events INTEGER NOT NULL DEFAULT {int(StatusEvents.ALL)};
+ALTER TABLE accounts ADD COLUMN inbound_webhooks INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE accounts ADD COLUMN inbound_url TEXT;
+ALTER TABLE accounts ADD COLUMN webhook_batch_max INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE accounts ADD COLUMN webhook_batch_wait REAL NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN webhook_events INTEGER;
+
+DROP TRIGGER messages_webhook;
+CREATE TRIGGER messages_webhook AFTER UPDATE OF status ON messages
+WHEN NEW.status > OLD.status AND NEW.status >= {int(Status.SENT)} AND NEW.test = 0
+BEGIN
+    INSERT INTO outbox (channel, kind, account_id, subject_id, status, url,
+                        created_at, next_attempt_at)
+    SELECT 1, 1, NEW.account_id, NEW.id, NEW.status, u.url, u.at, u.at
+    FROM (SELECT COALESCE(NEW.callback_url, a.callback_url) AS url,
+                 COALESCE(NEW.webhook_events, a.webhook_events, {int(StatusEvents.ALL)}) AS events,
+                 CASE WHEN NEW.status >= {int(Status.DELIVERED)} THEN NEW.done_at
+                      ELSE NEW.sent_at END AS at
+          FROM (SELECT NEW.account_id AS id) n LEFT JOIN accounts a ON a.id = n.id) u
+    WHERE u.url IS NOT NULL AND (u.events >> NEW.status) & 1;
+END;
+
+DROP TRIGGER inbound_events;
+CREATE TRIGGER inbound_events AFTER INSERT ON inbound BEGIN
+    INSERT INTO outbox (channel, kind, account_id, subject_id, status, url,
+                        created_at, next_attempt_at)
+    SELECT 1, 2, NEW.account_id, NEW.id, NULL, COALESCE(a.inbound_url, a.callback_url),
+           NEW.received_at, NEW.received_at
+    FROM accounts a WHERE a.id = NEW.account_id AND a.inbound_webhooks
+                      AND COALESCE(a.inbound_url, a.callback_url) IS NOT NULL;
+    INSERT INTO outbox (channel, kind, account_id, subject_id, status, url,
+                        created_at, next_attempt_at)
+    SELECT 2, 2, NEW.account_id, NEW.id, NULL, NULL, NEW.received_at, NEW.received_at
+    WHERE EXISTS (SELECT 1 FROM smpp_credentials WHERE account_id = NEW.account_id);
+END;
+"""
+
 #: Applied in order; the database's ``user_version`` counts those applied.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -22,6 +22,7 @@ from herald.store._model import (
     OutboxEvent,
     Source,
     Status,
+    StatusEvents,
 )
 from herald.store._writer import Group
 
@@ -41,7 +42,7 @@ MESSAGE_COLUMNS = (
     "seq, id, account_id, source, to_addr, from_addr, body, encoding, data_coding, udhi,"
     " segments, reference, metadata, callback_url, registered_delivery, test, send_at,"
     " expires_at, status, error_code, error_permanent, accepted_at, queued_at, sent_at,"
-    " done_at, attempt"
+    " done_at, attempt, webhook_events"
 )
 
 
@@ -72,16 +73,21 @@ def message_from_row(row: Sequence[Any]) -> Message:
         sent_at=row[23],
         done_at=row[24],
         attempt=row[25],
+        callback_events=None if row[26] is None else StatusEvents(row[26]),
     )
 
 
 ACCOUNT_COLUMNS = (
-    "id, name, created_at, rate_limit, bind_limit, callback_url, webhook_secret_version"
+    "id, name, created_at, rate_limit, bind_limit, callback_url, webhook_secret_version,"
+    " webhook_events, inbound_webhooks, inbound_url, webhook_batch_max, webhook_batch_wait"
 )
 
 
 def account_from_row(row: Sequence[Any]) -> Account:
-    return Account(*row)
+    return Account(
+        row[0], row[1], row[2], row[3], row[4], row[5], row[6],
+        StatusEvents(row[7]), bool(row[8]), row[9], row[10], row[11],
+    )  # fmt: skip
 
 
 OUTBOX_COLUMNS = (
@@ -112,6 +118,7 @@ def row_from_message(m: NewMessage) -> tuple[object, ...]:
         m.id, m.account_id, m.source, m.to, m.sender, m.body, m.encoding, m.data_coding,
         m.udhi, m.segments, m.reference, m.metadata, m.callback_url,
         m.registered_delivery, m.test, m.send_at, m.expires_at, m.accepted_at, due,
+        None if m.callback_events is None else int(m.callback_events),
     )  # fmt: skip
 
 
@@ -120,8 +127,8 @@ def row_from_message(m: NewMessage) -> tuple[object, ...]:
 INSERT_MESSAGE = (
     "INSERT INTO messages (id, account_id, source, to_addr, from_addr, body, encoding,"
     " data_coding, udhi, segments, reference, metadata, callback_url, registered_delivery,"
-    " test, send_at, expires_at, status, accepted_at, due_at)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,?)"
+    " test, send_at, expires_at, status, accepted_at, due_at, webhook_events)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,?,?)"
 )
 INSERT_INBOUND = (
     "INSERT INTO inbound (id, account_id, to_addr, from_addr, body, encoding, data_coding,"

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -189,27 +190,37 @@ class SQLiteStore:
         bind_limit: int,
         callback_url: str | None = None,
     ) -> Account:
+        account = Account(0, name, now, rate_limit, bind_limit, callback_url, 1)
+
         def create(conn: sqlite3.Connection) -> Account:
+            a = account
             try:
                 cur = conn.execute(
-                    "INSERT INTO accounts (name, created_at, rate_limit, bind_limit, callback_url)"
-                    " VALUES (?,?,?,?,?)",
-                    (name, now, rate_limit, bind_limit, callback_url),
-                )
+                    "INSERT INTO accounts (name, created_at, rate_limit, bind_limit, callback_url,"
+                    " webhook_events, inbound_webhooks, inbound_url, webhook_batch_max,"
+                    " webhook_batch_wait) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (a.name, a.created_at, a.rate_limit, a.bind_limit, a.callback_url,
+                     int(a.webhook_events), a.inbound_webhooks, a.inbound_url,
+                     a.webhook_batch_max, a.webhook_batch_wait),
+                )  # fmt: skip
             except sqlite3.IntegrityError as exc:
                 raise AccountExists(f"an account named {name!r} exists") from exc
             assert cur.lastrowid is not None
-            return Account(cur.lastrowid, name, now, rate_limit, bind_limit, callback_url, 1)
+            return dataclasses.replace(a, id=cur.lastrowid)
 
         return await self._write(create)
 
     async def update_account(self, account: Account) -> None:
+        a = account
+
         def update(conn: sqlite3.Connection) -> None:
             cur = conn.execute(
                 "UPDATE accounts SET rate_limit = ?, bind_limit = ?, callback_url = ?,"
-                " webhook_secret_version = ? WHERE id = ?",
-                (account.rate_limit, account.bind_limit, account.callback_url,
-                 account.webhook_secret_version, account.id),
+                " webhook_secret_version = ?, webhook_events = ?, inbound_webhooks = ?,"
+                " inbound_url = ?, webhook_batch_max = ?, webhook_batch_wait = ? WHERE id = ?",
+                (a.rate_limit, a.bind_limit, a.callback_url, a.webhook_secret_version,
+                 int(a.webhook_events), a.inbound_webhooks, a.inbound_url, a.webhook_batch_max,
+                 a.webhook_batch_wait, a.id),
             )  # fmt: skip
             if cur.rowcount == 0:
                 raise UnknownAccount(f"no account {account.id}")
@@ -464,7 +475,7 @@ class SQLiteStore:
             # Read back what the rows now hold: queued, first queued_at kept, attempt + 1.
             return tuple(
                 message_from_row((*r[:18], 1, *r[19:22], now if r[22] is None else r[22], *r[23:25],
-                          r[25] + 1))
+                          r[25] + 1, r[26]))
                 for r in live
             )  # fmt: skip
 
