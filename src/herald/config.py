@@ -172,7 +172,8 @@ class WebhookConfig:
     max_attempts: int = 12
     backoff_min: float = 1.0  # seconds; doubles per attempt up to backoff_max
     backoff_max: float = 600.0
-    concurrency: int = 32  # POSTs in flight at once
+    concurrency: int = 32  # POSTs in flight at once, over all endpoints
+    per_endpoint: int = 16  # connections (so POSTs in flight) per endpoint at most
     # Refuse callback URLs that resolve to private, loopback or link-local
     # addresses (SSRF). Off by default so local receivers work; turn it on
     # when customers are not trusted with the network herald sits in.
@@ -286,6 +287,7 @@ def _webhooks(t: _Table) -> WebhookConfig:
         backoff_min=t.number("backoff_min", 1.0, 0.01, 3600),
         backoff_max=t.number("backoff_max", 600.0, 0.01, 86400),
         concurrency=t.integer("concurrency", 32, 1, 1024),
+        per_endpoint=t.integer("per_endpoint", 16, 1, 1024),
         block_private_addresses=t.get("block_private_addresses", bool, False),
     )
     if config.backoff_max < config.backoff_min:

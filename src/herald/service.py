@@ -51,7 +51,14 @@ from herald.net import ServerSettings, SmppServer
 from herald.smpp.session import SessionConfig
 from herald.smpp.states import Role
 from herald.smpp_front import CustomerSmpp, FrontLimits, SmppNotifier
-from herald.store import NewMessage, SQLiteConfig, SQLiteStore, Store, UnknownAccount
+from herald.store import (
+    Channel,
+    NewMessage,
+    SQLiteConfig,
+    SQLiteStore,
+    Store,
+    UnknownAccount,
+)
 from herald.webhooks import SenderOptions, WebhookSender
 
 __all__ = ["DEMO_ACCOUNT", "DemoCredentials", "Platform", "demo_config", "run"]
@@ -132,6 +139,15 @@ class Platform:
                              limits=FrontLimits(intake=config.intake))
         notifier = SmppNotifier(store, front, clock)
         front.on_receiver = notifier.wake
+
+        def committed(channels: frozenset[Channel]) -> None:
+            # The commit that wrote events wakes whoever delivers them: no polling delay.
+            if Channel.WEBHOOK in channels:
+                webhooks.wake()
+            if Channel.SMPP in channels:
+                notifier.wake()
+
+        store.watch_outbox(committed)
         smpp = SmppServer(front, ServerSettings(
             host=config.smpp.host, port=config.smpp.port, ssl=_server_tls(config),
             session=SessionConfig(role=Role.SMSC, window=config.smpp.window,

@@ -248,3 +248,38 @@ async def test_purge_forgets_what_is_no_longer_needed(
     await store.accept([late])
     await store.record_segment(late.id, 0, "up1", "orphan", "orphan", T0 + 200)
     assert (await store.get_message(late.id)).status is Status.SENT
+
+
+async def test_a_claimed_event_carries_its_subject(
+    store: Store, account: Account, make_message: MessageFactory
+) -> None:
+    await store.update_account(dataclasses.replace(account, callback_url=HOOK))
+    new = make_message(reference="order-1")
+    await store.accept([new])
+    await store.update_status(new.id, Status.DELIVERED, T0 + 2)
+    mo = InboundMessage(
+        id="in-1", account_id=account.id, to="447000", sender="447999", body=b"hi",
+        encoding="gsm7", data_coding=0, connector="up1", received_at=T0 + 3,
+    )  # fmt: skip
+    await store.add_inbound(mo)
+    status, inbound = await store.claim_outbox(Channel.WEBHOOK, T0 + 10, lease=60, limit=10)
+    assert status.subject == await store.get_message(new.id)
+    assert inbound.subject == mo
+
+
+async def test_commits_that_write_events_wake_their_watchers(
+    store: Store, account: Account, make_message: MessageFactory
+) -> None:
+    seen: list[frozenset[Channel]] = []
+    store.watch_outbox(seen.append)
+    await store.update_account(dataclasses.replace(account, callback_url=HOOK))
+    quiet = make_message()
+    await store.accept([quiet])
+    await store.update_status(quiet.id, Status.SENT, T0 + 1)  # final events only: none
+    assert seen == []
+    await store.update_status(quiet.id, Status.DELIVERED, T0 + 2)
+    assert seen == [frozenset({Channel.WEBHOOK})]  # told before the writer's caller resumes
+    smpp = make_message(source=Source.SMPP, registered_delivery=1, callback_url=HOOK)
+    await store.accept([smpp])
+    await store.update_status(smpp.id, Status.UNDELIVERED, T0 + 3)
+    assert seen[1:] == [frozenset({Channel.WEBHOOK, Channel.SMPP})]

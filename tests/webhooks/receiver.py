@@ -67,6 +67,7 @@ class Receiver:
         self.requests: list[Request] = []
         self.active = 0  # requests being answered right now
         self.max_active = 0
+        self.connections = 0  # TCP connections accepted so far
         self.release = asyncio.Event()  # set: hanging requests end (with a 200)
         self._server: asyncio.Server | None = None
         self._port = 0
@@ -143,6 +144,7 @@ class Receiver:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
+        self.connections += 1
         try:
             while await self._one(reader, writer):
                 pass

@@ -420,7 +420,9 @@ class OutboxEvent:
     ``registered_delivery`` asks for a receipt, or when an inbound message
     arrives for an account with SMPP credentials. ``subject_id`` is the
     message or inbound id; ``status`` the status reported (``None`` for
-    inbound). ``attempts`` counts claims.
+    inbound). ``attempts`` counts claims. ``subject`` is the message or inbound
+    message itself, as the claim read it (``None`` if it no longer exists), so
+    that whoever delivers the event needs no second read.
     """
 
     id: int
@@ -434,6 +436,7 @@ class OutboxEvent:
     attempts: int
     next_attempt_at: float | None
     last_error: str | None
+    subject: Message | InboundMessage | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

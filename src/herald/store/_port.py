@@ -27,7 +27,7 @@ later; nothing was written) and :class:`StoreClosed`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from herald.store._model import (
@@ -300,6 +300,11 @@ class MessageStore(Protocol):
 
 class OutboxStore(Protocol):
     """The durable outbox of webhook and SMPP events, and housekeeping."""
+
+    def watch_outbox(self, callback: Callable[[frozenset[Channel]], None]) -> None:
+        """After each commit that wrote outbox events, call ``callback`` on the
+        caller's event loop with the channels written to. Call from that loop."""
+        ...
 
     async def claim_outbox(
         self,

@@ -17,6 +17,7 @@ from herald.store._model import (
     Channel,
     EventKind,
     IdempotencyRecord,
+    InboundMessage,
     Message,
     NewMessage,
     OutboxEvent,
@@ -96,20 +97,43 @@ OUTBOX_COLUMNS = (
 )
 
 
-def event_from_row(row: Sequence[Any]) -> OutboxEvent:
+INBOUND_COLUMNS = (
+    "id, account_id, to_addr, from_addr, body, encoding, data_coding, connector, received_at"
+)
+
+
+def _prefixed(table: str, columns: str) -> str:
+    return ", ".join(f"{table}.{c.strip()}" for c in columns.split(","))
+
+
+#: An outbox row, then the message it reports (or NULLs), then the inbound
+#: message (or NULLs): what a claim hands out, in one read.
+CLAIM_OUTBOX_SELECT = (
+    f"SELECT {_prefixed('o', OUTBOX_COLUMNS)}, {_prefixed('m', MESSAGE_COLUMNS)},"
+    f" {_prefixed('i', INBOUND_COLUMNS)} FROM outbox o"
+    f" LEFT JOIN messages m ON o.kind = {int(EventKind.STATUS)} AND m.id = o.subject_id"
+    f" LEFT JOIN inbound i ON o.kind = {int(EventKind.INBOUND)} AND i.id = o.subject_id"
+    " WHERE o.channel = ? AND o.next_attempt_at <= ?"
+)
+_OUTBOX_WIDTH = len(OUTBOX_COLUMNS.split(","))
+_MESSAGE_WIDTH = len(MESSAGE_COLUMNS.split(","))
+
+
+def claimed_event_from_row(row: Sequence[Any], attempts: int, until: float) -> OutboxEvent:
+    """A row of :data:`CLAIM_OUTBOX_SELECT` as the claim leaves it (one more attempt,
+    leased until ``until``), with its subject."""
+    subject: Message | InboundMessage | None = None
+    message = row[_OUTBOX_WIDTH:_OUTBOX_WIDTH + _MESSAGE_WIDTH]
+    inbound = row[_OUTBOX_WIDTH + _MESSAGE_WIDTH:]
+    if message[0] is not None:
+        subject = message_from_row(message)
+    elif inbound[0] is not None:
+        subject = InboundMessage(*inbound)
     return OutboxEvent(
-        id=row[0],
-        channel=Channel(row[1]),
-        kind=EventKind(row[2]),
-        account_id=row[3],
-        subject_id=row[4],
-        status=None if row[5] is None else Status(row[5]),
-        url=row[6],
-        created_at=row[7],
-        attempts=row[8],
-        next_attempt_at=row[9],
-        last_error=row[10],
-    )
+        row[0], Channel(row[1]), EventKind(row[2]), row[3], row[4],
+        None if row[5] is None else Status(row[5]), row[6], row[7], attempts, until, row[10],
+        subject,
+    )  # fmt: skip
 
 
 def row_from_message(m: NewMessage) -> tuple[object, ...]:

@@ -19,7 +19,10 @@ seconds for more), and runs them in one ``BEGIN IMMEDIATE … COMMIT``:
 
 Only after ``COMMIT`` returns does it resolve the futures, with one
 ``call_soon_threadsafe`` per event loop per batch. So an awaited write is
-durable, and a crash loses only writes nobody was told about.
+durable, and a crash loses only writes nobody was told about. An
+``after_commit`` callback, run in the writer thread after each ``COMMIT``,
+lets the store tell others what the transaction created (the outbox events
+that wake the webhook sender and the SMPP notifier).
 
 Running groups in a fixed order rather than arrival order is safe because the
 store's statements commute: status updates only move forward and a receipt
@@ -104,8 +107,10 @@ class GroupCommitWriter:
         max_pending: int,
         commit_interval: float,
         name: str = "herald-store-writer",
+        after_commit: Callable[[], None] | None = None,
     ) -> None:
         self._connect = connect
+        self._after_commit = after_commit
         self._max_batch = max_batch
         self._max_pending = max_pending
         self._commit_interval = commit_interval
@@ -219,6 +224,8 @@ class GroupCommitWriter:
                 conn.execute("COMMIT")
                 self.commits += 1
                 self.writes += len(batch)
+                if self._after_commit is not None:
+                    self._after_commit()
             except BaseException:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")

@@ -74,6 +74,7 @@ from herald.store._sqlite_sql import (
     ACCOUNT_COLUMNS,
     CLAIM_EXPIRE,
     CLAIM_LEASE,
+    CLAIM_OUTBOX_SELECT,
     CLAIM_SELECT,
     G_ACCEPT,
     G_FINAL,
@@ -90,14 +91,13 @@ from herald.store._sqlite_sql import (
     MAX_ERROR_LENGTH,
     MAX_UPSTREAM_ID_LENGTH,
     MESSAGE_COLUMNS,
-    OUTBOX_COLUMNS,
     SET_SEGMENTS,
     SET_SEGMENTS_FORGET,
     account_from_row,
     check_count,
     check_text,
+    claimed_event_from_row,
     duplicate_id,
-    event_from_row,
     message_from_row,
     read_idempotency,
     row_from_message,
@@ -113,6 +113,48 @@ T = TypeVar("T")
 MAX_IDS_PER_QUERY = 500
 
 
+class _OutboxWatch:
+    """Which outbox channels the writer's transaction wrote to, told after its commit.
+
+    A temporary trigger on the writer's connection calls a Python function for
+    every outbox row inserted (the rows the lifecycle triggers write: a few
+    hundred nanoseconds each); after ``COMMIT`` the writer thread calls
+    :meth:`after_commit`, which hands the channels to each listener's loop.
+    A rolled-back transaction may leave a mark behind: its only effect is one
+    wake-up with nothing new to claim.
+    """
+
+    def __init__(self) -> None:
+        self._marks = 0
+        self._listeners: list[
+            tuple[asyncio.AbstractEventLoop, Callable[[frozenset[Channel]], None]]
+        ] = []
+
+    def install(self, conn: sqlite3.Connection) -> None:
+        conn.create_function("herald_outbox_event", 1, self._mark)
+        conn.execute(
+            "CREATE TEMP TRIGGER IF NOT EXISTS outbox_watch AFTER INSERT ON main.outbox"
+            " BEGIN SELECT herald_outbox_event(NEW.channel); END"
+        )
+
+    def listen(
+        self, loop: asyncio.AbstractEventLoop, callback: Callable[[frozenset[Channel]], None]
+    ) -> None:
+        self._listeners.append((loop, callback))
+
+    def _mark(self, channel: int) -> None:  # writer thread, inside the transaction
+        self._marks |= 1 << channel
+
+    def after_commit(self) -> None:  # writer thread, after COMMIT
+        marks, self._marks = self._marks, 0
+        if not marks or not self._listeners:
+            return
+        channels = frozenset(c for c in Channel if marks & (1 << c))
+        for loop, callback in self._listeners:
+            with contextlib.suppress(RuntimeError):  # that loop is closed
+                loop.call_soon_threadsafe(callback, channels)
+
+
 class SQLiteStore:
     """The :class:`~herald.store.Store` on SQLite. See the module docstring."""
 
@@ -120,6 +162,7 @@ class SQLiteStore:
         self.config = config
         self._writer = writer
         self._readers = readers
+        self._watch = _OutboxWatch()  # replaced by open()'s, which the writer feeds
 
     @classmethod
     def open(cls, config: SQLiteConfig | None = None) -> SQLiteStore:
@@ -140,13 +183,33 @@ class SQLiteStore:
             with contextlib.suppress(FileExistsError):
                 os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         migrate(path, config)
+        watch = _OutboxWatch()
+
+        def connect_writer() -> sqlite3.Connection:
+            conn = connect(path, config)
+            watch.install(conn)
+            return conn
+
         writer = GroupCommitWriter(
-            lambda: connect(path, config),
+            connect_writer,
             max_batch=config.max_batch,
             max_pending=config.max_pending,
             commit_interval=config.commit_interval,
+            after_commit=watch.after_commit,
         )
-        return cls(config, writer, Readers(path, config))
+        store = cls(config, writer, Readers(path, config))
+        store._watch = watch
+        return store
+
+    def watch_outbox(self, callback: Callable[[frozenset[Channel]], None]) -> None:
+        """Call ``callback`` (on this event loop) after each commit that wrote outbox
+        events, with their channels: how the webhook sender and the SMPP notifier
+        are woken by the commit that gives them work, instead of polling for it.
+
+        Events due later (a retry's backoff) wake nobody when they come due.
+        Call from the event loop's thread.
+        """
+        self._watch.listen(asyncio.get_running_loop(), callback)
 
     @property
     def commits(self) -> int:
@@ -656,12 +719,12 @@ class SQLiteStore:
         check_count("limit", limit)
         if lease <= 0:
             raise InvalidRecord("lease", "must be positive")
-        sql = f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE channel = ? AND next_attempt_at <= ?"
+        sql = CLAIM_OUTBOX_SELECT
         params: tuple[object, ...] = (channel, now)
         if account_id is not None:
-            sql += " AND account_id = ?"
+            sql += " AND o.account_id = ?"
             params += (account_id,)
-        sql += " ORDER BY next_attempt_at LIMIT ?"
+        sql += " ORDER BY o.next_attempt_at LIMIT ?"
         params += (limit,)
         until = now + lease
 
@@ -671,7 +734,7 @@ class SQLiteStore:
                 "UPDATE outbox SET next_attempt_at = ?, attempts = attempts + 1 WHERE id = ?",
                 [(until, r[0]) for r in rows],
             )
-            return tuple(event_from_row((*r[:8], r[8] + 1, until, r[10])) for r in rows)
+            return tuple(claimed_event_from_row(r, r[8] + 1, until) for r in rows)
 
         return await self._write(claim)
 

@@ -1,7 +1,8 @@
 """Webhooks: signed, durable, retried status and inbound notifications.
 
 - :class:`WebhookSender` POSTs the store's ``Channel.WEBHOOK`` outbox events
-  (see :mod:`herald.webhooks.sender` for how it claims, retries and stops).
+  (see :mod:`herald.webhooks.sender` for how it claims, batches, retries and
+  stops) over herald's own kept-alive HTTP/1.1 client (``_http``).
 - :func:`verify_signature` is what a receiver calls to check a request
   (``docs/webhooks.md`` shows how); :func:`signature_header` is how herald
   signs.
@@ -28,6 +29,7 @@ from herald.webhooks._errors import (
 from herald.webhooks._payload import (
     INBOUND_EVENT_TYPE,
     STATUS_EVENT_TYPE,
+    batch_body,
     inbound_payload,
     rfc3339,
     status_payload,
@@ -55,9 +57,12 @@ from herald.webhooks._signature import (
     verify_signature,
 )
 from herald.webhooks.sender import (
+    ACCOUNT_TTL,
+    BATCH_COUNT_HEADER,
     LEASE_MARGIN,
     MAX_CLAIM_BATCH,
     MAX_ERROR_BODY,
+    PIN_TTL,
     DeliveryResult,
     Outcome,
     Resolver,
@@ -67,7 +72,9 @@ from herald.webhooks.sender import (
 )
 
 __all__ = [
+    "ACCOUNT_TTL",
     "ALLOWED_SCHEMES",
+    "BATCH_COUNT_HEADER",
     "DEFAULT_TOLERANCE",
     "EVENT_ID_HEADER",
     "INBOUND_EVENT_TYPE",
@@ -76,6 +83,7 @@ __all__ = [
     "MAX_CLAIM_BATCH",
     "MAX_ERROR_BODY",
     "MAX_SIGNATURE_HEADER_LENGTH",
+    "PIN_TTL",
     "SIGNATURE_HEADER",
     "SIGNATURE_SCHEME",
     "STATUS_EVENT_TYPE",
@@ -102,6 +110,7 @@ __all__ = [
     "WebhookStore",
     "WebhookTarget",
     "address_allowed",
+    "batch_body",
     "check_url",
     "inbound_payload",
     "redact_url",

@@ -2,74 +2,88 @@
 
 Theory of operation
 -------------------
-All state is in the store's outbox; the sender keeps none that matters.
+All state that matters is in the store's outbox; the sender keeps none.
 
-1. **Claim.** Whenever a delivery slot is free (``concurrency`` of them), the
-   sender claims due ``Channel.WEBHOOK`` events, at most as many as it has
-   free slots, under a lease of ``timeout`` + :data:`LEASE_MARGIN` seconds:
-   long enough for one POST and its bookkeeping, so an event is never handed
-   to a second sender while the first is still trying. Each claim counts as
-   an attempt (the store increments ``attempts``).
-2. **Deliver.** Each claimed event gets its own task: read the message (or
-   inbound message) and the account, build the body
+1. **Woken by the commit.** The store calls :meth:`WebhookSender.wake` after
+   every commit that wrote webhook events (``Store.watch_outbox``), so an
+   event is claimed as soon as it exists; a poll every ``poll_interval``
+   seconds only picks up retries as they come due.
+2. **Claim.** While a delivery slot is free (``concurrency`` of them), the
+   sender claims due ``Channel.WEBHOOK`` events: at most ``free slots x the
+   widest batch`` at once, under a lease long enough for every one of them
+   to get a slot and its POST (``(timeout + LEASE_MARGIN) x the widest
+   batch + the longest batch wait``), so an event is never handed to a second
+   sender while this one still holds it. Each claim counts as an attempt. The
+   claim reads each event's message (or inbound message) with it; accounts
+   are cached for :data:`ACCOUNT_TTL` seconds.
+3. **Group.** An event of an account that does not batch is one delivery. An
+   account that batches (``webhook_batch_max`` > 1) has its events gathered
+   per endpoint (account, URL) until ``webhook_batch_max`` of them are there
+   or ``webhook_batch_wait`` seconds passed since the first: then they are one
+   delivery, one POST of ``{"events": [...]}``.
+4. **Deliver.** Each delivery takes a slot and a task: build the body
    (:mod:`herald.webhooks._payload`), sign it with the account's current
-   secret, POST it. 2xx completes the event (the store forgets it).
-3. **Retry.** Anything else — another status, a redirect (never followed), a
-   timeout, a refused connection — schedules the next attempt by
-   :class:`RetryPolicy` (exponential, jittered, capped), or gives the event
-   up with its error once ``max_attempts`` attempts were made or when
-   retrying cannot help (a bad URL, a blocked address, a deleted message).
-4. **Wait.** With nothing due, the sender sleeps until :meth:`wake` (the
-   service calls it after committing new events), until a slot frees up when
-   it was the limit, or for ``poll_interval`` seconds at most (retries become
-   due without anyone waking it).
+   secret, POST it through :class:`~herald.webhooks._http.HttpClient`, whose
+   connections are kept alive and bounded per endpoint (``per_endpoint``).
+   2xx completes every event of the delivery (the store forgets them).
+5. **Retry.** Anything else (another status, a redirect, never followed, a
+   timeout, a refused connection) schedules each event's next attempt by
+   :class:`RetryPolicy` (exponential, jittered, capped), or gives it up with
+   its error after ``max_attempts`` attempts or when retrying cannot help (a
+   bad URL, a blocked address, a deleted message). A batch that fails is
+   retried event by event: the next attempts may batch them differently, and
+   every event keeps its ``event_id``.
 
 Durability follows: a sender that dies leaves its claimed events leased, and
-they become claimable again when the lease runs out; a restarted sender on
-the same store picks up every pending event. Delivery is *at least once*: a
-POST that reached the receiver just before a crash is sent again, with the
-same ``Herald-Event-Id`` (receivers de-duplicate on it).
+they become claimable again when the lease runs out; a restarted sender on the
+same store picks up every pending event. Delivery is *at least once*: a POST
+that reached the receiver just before a crash is sent again, with the same
+event ids (receivers de-duplicate on them).
 
 :meth:`stop` lets in-flight POSTs finish for ``grace`` seconds, then cancels
-the rest and *returns* their events (due again at once).
+the rest and *returns* their events, and those still waiting for a slot or a
+batch, to the store (due again at once).
 
 Server-side request forgery hygiene
 -----------------------------------
 Only ``http``/``https`` URLs; no redirects followed; no proxy or ``.netrc``
-from the environment (``trust_env=False``: a customer URL must never receive
-the host's proxy credentials); a total time limit per POST (``asyncio.timeout``
-around httpx's per-phase timeouts, so a receiver trickling bytes cannot hold a
-slot); at most :data:`MAX_ERROR_BODY` octets of a failed answer read, none of
-a successful one. With ``block_private_addresses`` the host name is resolved
-by the sender, every address checked by ``address_filter``, and the connection
-made to the checked address (the URL's host stays in ``Host`` and in TLS SNI
-and certificate checks), so DNS cannot answer differently between the check
-and the connection; keep-alive is then off, so that no connection opened for
-one host name is reused for another that resolves to the same address.
+from the environment (a customer URL must never receive the host's proxy
+credentials); a total time limit per POST, waiting for a connection included
+(``asyncio.timeout``, so a receiver trickling bytes cannot hold a slot); at
+most :data:`MAX_ERROR_BODY` octets of a failed answer kept. With
+``block_private_addresses`` the host name is resolved by the sender, every
+address checked by ``address_filter``, and the connection made to the
+checked address (the URL's host stays in ``Host`` and in TLS SNI and
+certificate checks), so DNS cannot answer differently between the check and
+the connection. Connections are pooled per (scheme, host name, port, checked
+address): a connection opened for one host name is never reused for another,
+even one that resolves to the same address. A checked resolution is reused
+for :data:`PIN_TTL` seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
-import functools
 import ipaddress
 import logging
+import math
 import random
 import socket
 import time
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Final, Protocol
+from urllib.parse import unquote, urlsplit
 
-import httpx
-
-from herald import __version__
 from herald.accounts import webhook_secret
 from herald.config import WebhookConfig
 from herald.metrics import Metrics
 from herald.store import (
+    MAX_WEBHOOK_BATCH_WAIT,
     Account,
     Channel,
     EventKind,
@@ -89,7 +103,21 @@ from herald.webhooks._errors import (
     SubjectGone,
     Unreachable,
 )
-from herald.webhooks._payload import inbound_payload, status_payload, webhook_event_id
+from herald.webhooks._http import (
+    ClientError,
+    ConnectFailed,
+    HttpClient,
+    InvalidRequest,
+    Origin,
+    ProtocolViolation,
+    Response,
+)
+from herald.webhooks._payload import (
+    batch_body,
+    inbound_payload,
+    status_payload,
+    webhook_event_id,
+)
 from herald.webhooks._policy import (
     IPAddress,
     RetryPolicy,
@@ -106,9 +134,12 @@ from herald.webhooks._signature import (
 )
 
 __all__ = [
+    "ACCOUNT_TTL",
+    "BATCH_COUNT_HEADER",
     "LEASE_MARGIN",
     "MAX_CLAIM_BATCH",
     "MAX_ERROR_BODY",
+    "PIN_TTL",
     "DeliveryResult",
     "Outcome",
     "Resolver",
@@ -119,17 +150,28 @@ __all__ = [
 
 log = logging.getLogger("herald.webhooks")
 
-#: Seconds a claim's lease lasts beyond the POST timeout: reading the message,
-#: signing, and writing the outcome through a busy group-commit writer.
+#: Seconds a claim's lease lasts beyond the POST timeout: signing, and writing
+#: the outcome through a busy group-commit writer.
 LEASE_MARGIN: Final = 30.0
 #: Octets of a non-2xx answer kept in the error (the rest is not read): enough
 #: to say "maintenance" or show a framework's error page title, no more.
 MAX_ERROR_BODY: Final = 256
 #: Events claimed in one store transaction, whatever the free slots.
 MAX_CLAIM_BATCH: Final = 500
+#: Seconds an account's settings (secret version, batching) are reused before
+#: they are read again: how long ``herald accounts set`` takes to apply here.
+ACCOUNT_TTL: Final = 5.0
+#: Accounts cached at most (least recently used forgotten first).
+MAX_CACHED_ACCOUNTS: Final = 10_000
+#: Seconds a resolved-and-checked host name is reused (``block_private_addresses``):
+#: a resolver call per POST would cost more than the POST.
+PIN_TTL: Final = 10.0
+#: Parsed callback URLs and checked host names kept (least recently used first out).
+MAX_CACHED_URLS: Final = 4096
+#: A batched POST says how many events it carries (the body's ``events`` list).
+BATCH_COUNT_HEADER: Final = "Herald-Event-Count"
 #: Seconds a returned event (at stop) waits before it is due again: none.
 _RETURN_DELAY: Final = 0.0
-_USER_AGENT: Final = f"herald-webhooks/{__version__}"
 
 Resolver = Callable[[str, int], Awaitable[Sequence[IPAddress]]]
 
@@ -147,10 +189,6 @@ class WebhookStore(Protocol):
     async def retry_outbox(
         self, event_id: int, next_attempt_at: float | None, error: str
     ) -> None: ...
-
-    async def get_message(self, message_id: str, *, account_id: int | None = None) -> Message: ...
-
-    async def get_inbound(self, inbound_id: str) -> InboundMessage: ...
 
     async def get_account(self, account_id: int) -> Account: ...
 
@@ -193,7 +231,7 @@ class Outcome(Enum):
 
 @dataclass(frozen=True, slots=True)
 class DeliveryResult:
-    """One attempt's outcome, handed to ``on_result`` and returned by ``run_once``."""
+    """One event's outcome, handed to ``on_result`` and returned by ``run_once``."""
 
     outbox_id: int
     event_id: str
@@ -219,15 +257,63 @@ def _public_id(event: OutboxEvent) -> str:
         return f"outbox-{event.id}"  # status_payload refuses it too: given up as SubjectGone
 
 
+@dataclass(frozen=True, slots=True)
+class _Url:
+    """A checked callback URL, parsed once: the pool key without a pinned address,
+    the request target, and the ``Authorization`` its user info asks for."""
+
+    target: WebhookTarget
+    origin: Origin
+    path: bytes
+    authorization: bytes | None
+
+
+def _parse_url(url: str) -> _Url:
+    target = check_url(url)
+    parts = urlsplit(url)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        raw_path = path.encode("ascii")
+    except UnicodeEncodeError:
+        raise InvalidWebhookUrl("the callback URL's path is not ASCII: percent-encode it") from None
+    authorization = None
+    if parts.username is not None:  # a common way to protect a receiver: HTTP Basic
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+        authorization = b"Basic " + base64.b64encode(pair)
+    host = target.host
+    try:
+        host = host.encode("idna").decode("ascii") if not host.isascii() else host
+    except UnicodeError:
+        raise InvalidWebhookUrl("the callback URL's host is not a valid name") from None
+    return _Url(target, Origin(target.scheme, host, target.port), raw_path, authorization)
+
+
+@dataclass(slots=True, eq=False)
+class _Delivery:
+    """Events for one endpoint, to go in one POST (one event unless the account batches)."""
+
+    account: Account
+    url: str
+    events: list[OutboxEvent]
+
+
+@dataclass(slots=True, eq=False)
+class _Batch:
+    """Events gathered for one batching endpoint, until full or its wait is over."""
+
+    delivery: _Delivery
+    timer: asyncio.TimerHandle | None = None
+
+
 class WebhookSender:
     """Delivers webhook events from a store until stopped. See the module docstring.
 
     ``clock`` gives epoch seconds (the store's time scale); ``rng`` draws the
-    jitter; ``transport`` replaces httpx's network transport (tests);
-    ``resolver`` replaces the system resolver when addresses are checked;
-    ``on_result`` is called with every :class:`DeliveryResult`. Errors never
-    escape :meth:`run` except :class:`~herald.store.StoreClosed` (the store
-    was closed under it: the service is shutting down or broken).
+    jitter; ``client`` replaces the HTTP client (tests); ``resolver``
+    replaces the system resolver when addresses are checked; ``on_result``
+    is called with every :class:`DeliveryResult`. Errors never escape
+    :meth:`run` except :class:`~herald.store.StoreClosed` (the store was
+    closed under it: the service is shutting down or broken).
     """
 
     def __init__(
@@ -240,7 +326,7 @@ class WebhookSender:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         metrics: Metrics | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        client: HttpClient | None = None,
         resolver: Resolver | None = None,
         on_result: Callable[[DeliveryResult], None] | None = None,
     ) -> None:
@@ -251,25 +337,28 @@ class WebhookSender:
         self._master_key = master_key
         self._clock = clock
         self._rng = rng or random.Random()
-        self._metrics = metrics
+        self._counters = (
+            {} if metrics is None else
+            {o: metrics.webhooks.labels(outcome=o) for o in _OUTCOME_LABELS}
+        )  # fmt: skip
         self._resolver = resolver or _system_resolver
         self._on_result = on_result
-        self._lease = self.config.timeout + LEASE_MARGIN
-        pooled = 0 if self.options.block_private_addresses else self.config.concurrency
-        self._client = httpx.AsyncClient(
-            transport=transport,
-            timeout=httpx.Timeout(self.config.timeout),
-            follow_redirects=False,
-            trust_env=False,
-            limits=httpx.Limits(
-                max_connections=self.config.concurrency, max_keepalive_connections=pooled
-            ),
-            headers={"User-Agent": _USER_AGENT},
+        self._client = client or HttpClient(
+            max_per_origin=self.config.per_endpoint, max_error_body=MAX_ERROR_BODY
         )
-        self._inflight: dict[int, tuple[OutboxEvent, asyncio.Task[DeliveryResult]]] = {}
+        self._accounts: OrderedDict[int, tuple[Account, str, float]] = OrderedDict()
+        self._urls: OrderedDict[str, _Url | InvalidWebhookUrl] = OrderedDict()
+        self._pins: OrderedDict[tuple[str, int], tuple[str | DeliveryError, float]] = (
+            OrderedDict()
+        )
+        self._widest = 1  # the largest webhook_batch_max among cached accounts
+        self._active: dict[asyncio.Task[None], _Delivery] = {}  # deliveries posting
+        self._ready: deque[_Delivery] = deque()  # deliveries waiting for a slot
+        self._batches: dict[tuple[int, str], _Batch] = {}  # endpoints gathering a batch
         self._settled: set[int] = set()  # outbox ids whose outcome write has been made
+        self._results: list[DeliveryResult] | None = None  # run_once collects here
         self._nudge = asyncio.Event()
-        self._starved = False  # the last claim filled every free slot
+        self._starved = False  # the last claim took as many events as it asked for
         self._stopping = False
         self._running = False
         self._finished = asyncio.Event()
@@ -277,8 +366,12 @@ class WebhookSender:
 
     # -- control ---------------------------------------------------------------------
 
-    def wake(self) -> None:
-        """Claim now: new events were committed. Safe to call often, from the loop's thread."""
+    def wake(self, channels: object = None) -> None:
+        """Claim now: new events were committed. Safe to call often, from the loop's
+        thread; ``channels`` (as ``Store.watch_outbox`` passes them) is ignored
+        unless it lacks :attr:`Channel.WEBHOOK`."""
+        if isinstance(channels, frozenset) and Channel.WEBHOOK not in channels:
+            return
         self._nudge.set()
 
     @property
@@ -288,8 +381,14 @@ class WebhookSender:
 
     @property
     def in_flight(self) -> int:
-        """Events being delivered right now."""
-        return len(self._inflight)
+        """Events being delivered, waiting for a slot, or gathered into a batch."""
+        held = self._active.values(), self._ready, (b.delivery for b in self._batches.values())
+        return sum(len(d.events) for group in held for d in group)
+
+    @property
+    def connections_opened(self) -> int:
+        """TCP connections the HTTP client opened so far."""
+        return self._client.connections_opened
 
     async def run(self) -> None:
         """Deliver events until :meth:`stop` (or cancellation); then drain and close.
@@ -306,13 +405,13 @@ class WebhookSender:
         try:
             while not self._stopping:
                 self._nudge.clear()
-                free = self.config.concurrency - len(self._inflight)
-                asked = min(free, MAX_CLAIM_BATCH)
-                claimed = await self._claim_and_start(asked) if asked > 0 else 0
-                self._starved = asked == 0 or claimed == asked
+                free = self.config.concurrency - len(self._active) - len(self._ready)
+                asked = min(free * self._widest, MAX_CLAIM_BATCH)
+                claimed = await self._claim_and_route(asked) if asked > 0 else 0
+                self._starved = asked <= 0 or claimed == asked
                 if self.stopping:  # stop() was called while we were claiming
                     break
-                if asked > 0 and claimed == asked and len(self._inflight) < self.config.concurrency:
+                if asked > 0 and claimed == asked and len(self._active) < self.config.concurrency:
                     continue  # the batch bound, not the slots, stopped us: more may be due
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.options.poll_interval):
@@ -336,30 +435,42 @@ class WebhookSender:
             await self._close()
 
     async def run_once(self, limit: int | None = None) -> tuple[DeliveryResult, ...]:
-        """Claim the events due now (up to ``limit``, default ``concurrency``), deliver them.
+        """Claim the events due now (up to ``limit``, default ``concurrency``), deliver
+        them (batches go out at once, without waiting), and return every outcome.
 
-        Returns when every claimed event has an outcome. For tests, tools and
-        one-shot runs; do not call it while :meth:`run` is running.
+        For tests, tools and one-shot runs; do not call it while :meth:`run` is running.
         """
         if self._running or self._closed:
             raise RuntimeError("run_once is for a sender that is not running")
-        asked = min(limit or self.config.concurrency, MAX_CLAIM_BATCH)
-        events = await self._store.claim_outbox(Channel.WEBHOOK, self._clock(), self._lease, asked)
+        results: list[DeliveryResult] = []
+        self._results = results
         try:
-            return tuple(await asyncio.gather(*(self._attempt(e) for e in events)))
+            asked = min(limit or self.config.concurrency, MAX_CLAIM_BATCH)
+            await self._claim_and_route(asked, wait=False)
+            while self._active or self._ready:
+                self._start_ready()
+                await asyncio.gather(*self._active, return_exceptions=True)
+            return tuple(results)
         finally:
+            self._results = None
             self._settled.clear()
 
     async def aclose(self) -> None:
         """Release the HTTP client of a sender used only through :meth:`run_once`."""
         await self.stop()
 
-    # -- the loop's parts --------------------------------------------------------------
+    # -- claiming and grouping ---------------------------------------------------------
 
-    async def _claim_and_start(self, limit: int) -> int:
+    def _lease(self) -> float:
+        """Long enough for every event of a full claim to get a slot and its POST."""
+        return (self.config.timeout + LEASE_MARGIN) * self._widest + (
+            MAX_WEBHOOK_BATCH_WAIT if self._widest > 1 else 0.0
+        )
+
+    async def _claim_and_route(self, limit: int, *, wait: bool = True) -> int:
         try:
             events = await self._store.claim_outbox(
-                Channel.WEBHOOK, self._clock(), self._lease, limit
+                Channel.WEBHOOK, self._clock(), self._lease(), limit
             )
         except StoreClosed:
             raise
@@ -367,209 +478,344 @@ class WebhookSender:
             log.warning("webhooks: claiming events failed (%s); retrying", exc)
             return 0
         for event in events:
-            task = asyncio.create_task(self._attempt(event), name=f"webhook-{event.id}")
-            self._inflight[event.id] = (event, task)
-            task.add_done_callback(functools.partial(self._task_done, event.id))
+            account = await self._account(event)
+            if account is None:
+                continue  # given up on: the account is gone (or unreadable: left leased)
+            if account.webhook_batch_max <= 1:
+                self._ready.append(_Delivery(account, event.url or "", [event]))
+            else:
+                self._gather(account, event, wait)
+        if not wait:
+            for key in list(self._batches):
+                self._flush(key)
+        self._start_ready()
         return len(events)
 
-    def _task_done(self, event_id: int, _task: object) -> None:
-        self._inflight.pop(event_id, None)
-        self._settled.discard(event_id)
-        if self._starved:
+    async def _account(self, event: OutboxEvent) -> Account | None:
+        cached = self._accounts.get(event.account_id)
+        now = self._clock()
+        if cached is not None and cached[2] > now:
+            return cached[0]
+        try:
+            account = await self._store.get_account(event.account_id)
+        except NotFound:
+            self._ready.append(_Delivery(_NO_ACCOUNT, event.url or "", [event]))
+            return None
+        except StoreError as exc:
+            self._report(self._left_leased(event, _public_id(event), exc))
+            return None
+        secret = webhook_secret(self._master_key, account.id, account.webhook_secret_version)
+        self._accounts[account.id] = (account, secret, now + ACCOUNT_TTL)
+        self._accounts.move_to_end(account.id)
+        if len(self._accounts) > MAX_CACHED_ACCOUNTS:
+            self._accounts.popitem(last=False)
+        self._widest = max(1, *(a.webhook_batch_max for a, _, _ in self._accounts.values()))
+        return account
+
+    def _gather(self, account: Account, event: OutboxEvent, wait: bool) -> None:
+        key = (account.id, event.url or "")
+        batch = self._batches.get(key)
+        if batch is None:
+            batch = self._batches[key] = _Batch(_Delivery(account, key[1], []))
+            if wait and account.webhook_batch_wait > 0:
+                loop = asyncio.get_running_loop()
+                batch.timer = loop.call_later(account.webhook_batch_wait, self._flush, key)
+        batch.delivery.events.append(event)
+        if len(batch.delivery.events) >= account.webhook_batch_max or (
+            wait and account.webhook_batch_wait <= 0
+        ):
+            self._flush(key)
+
+    def _flush(self, key: tuple[int, str]) -> None:
+        batch = self._batches.pop(key, None)
+        if batch is None:
+            return
+        if batch.timer is not None:
+            batch.timer.cancel()
+        self._ready.append(batch.delivery)
+        self._start_ready()
+
+    def _start_ready(self) -> None:
+        while self._ready and len(self._active) < self.config.concurrency:
+            delivery = self._ready.popleft()
+            task = asyncio.create_task(self._deliver(delivery), name="webhook")
+            self._active[task] = delivery
+            task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        delivery = self._active.pop(task, None)
+        if delivery is not None:
+            for event in delivery.events:
+                self._settled.discard(event.id)
+        if self._stopping:
+            return
+        self._start_ready()
+        if self._starved and self._running:
             self._nudge.set()  # a slot was what we lacked: claim again
 
     async def _drain(self) -> None:
         """Wait for in-flight work up to the grace period; return what is left."""
-        if not self._inflight:
-            return
-        grace = self.options.stop_grace
-        tasks = [task for _, task in self._inflight.values()]
-        _, pending = await asyncio.wait(
-            tasks, timeout=self.config.timeout if grace is None else grace
-        )
-        # Cancelled before its outcome was written: hand the event back. (One whose
-        # outcome write was under way keeps it: that write is shielded.)
-        unsettled = [
-            event for event, task in self._inflight.values()
-            if task in pending and event.id not in self._settled
-        ]  # fmt: skip
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        for key in list(self._batches):  # gathered, not sent: back to the store
+            batch = self._batches.pop(key)
+            if batch.timer is not None:
+                batch.timer.cancel()
+            self._ready.append(batch.delivery)
+        waiting = [event for delivery in self._ready for event in delivery.events]
+        self._ready.clear()
+        unsettled: list[OutboxEvent] = []
+        if self._active:
+            grace = self.options.stop_grace
+            tasks = list(self._active)
+            _, pending = await asyncio.wait(
+                tasks, timeout=self.config.timeout if grace is None else grace
+            )
+            # Cancelled before its outcome was written: hand the event back. (One whose
+            # outcome write was under way keeps it: that write is shielded.)
+            unsettled = [
+                event for task in pending for event in self._active[task].events
+                if event.id not in self._settled
+            ]  # fmt: skip
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         now = self._clock()
         error = "returned: the sender stopped mid-attempt"
-        for event in unsettled:
+        for event in waiting + unsettled:
             try:
                 await self._store.retry_outbox(event.id, now + _RETURN_DELAY, error)
             except StoreError as exc:  # its lease will run out instead
                 log.warning("webhooks: could not return event %d (%s)", event.id, exc)
                 continue
-            result = DeliveryResult(event.id, _public_id(event), Outcome.RETURNED,
-                                    event.attempts, now, now + _RETURN_DELAY, error)  # fmt: skip
-            self._report(result)
+            returned = now + _RETURN_DELAY
+            self._report(DeliveryResult(event.id, _public_id(event), Outcome.RETURNED,
+                                        event.attempts, now, returned, error))  # fmt: skip
 
     async def _close(self) -> None:
         if not self._closed:
             self._closed = True
             await self._client.aclose()
 
-    # -- one attempt ---------------------------------------------------------------------
+    # -- one delivery ------------------------------------------------------------------
 
-    async def _attempt(self, event: OutboxEvent) -> DeliveryResult:
-        """Deliver one claimed event and record the outcome. Never raises but to cancel."""
-        event_id = _public_id(event)
+    async def _deliver(self, delivery: _Delivery) -> None:
+        """POST one delivery and record each event's outcome. Never raises but to cancel."""
+        bodies: list[bytes] = []
+        sending: list[OutboxEvent] = []
+        for event in delivery.events:
+            try:
+                bodies.append(self._body(event, delivery.account))
+                sending.append(event)
+            except DeliveryError as err:
+                await self._failed([event], err)
+        if not sending:
+            return
         try:
-            target = check_url(event.url or "")
-            body, secret = await self._prepare(event)
-            await self._post(target, event_id, body, secret)
-        except DeliveryError as err:
-            return await self._failed(event, event_id, err)
-        except StoreError as exc:
-            return self._left_leased(event, event_id, exc)
-        except Exception:
-            # A bug: say so loudly, keep the loop alive; the lease makes the event due again.
-            log.exception("webhooks: unexpected error delivering event %d", event.id)
-            return self._left_leased(event, event_id, None)
-        now = self._clock()
-        self._count("delivered")
-        self._settled.add(event.id)
-        try:
-            await asyncio.shield(self._store.complete_outbox([event.id]))
-        except StoreError as exc:
-            log.warning("webhooks: delivered event %d, could not record it (%s)", event.id, exc)
-            return self._left_leased(event, event_id, exc)
-        return self._report(DeliveryResult(event.id, event_id, Outcome.DELIVERED,
-                                           event.attempts, now))  # fmt: skip
-
-    async def _prepare(self, event: OutboxEvent) -> tuple[bytes, str]:
-        """The body and the signing secret; :class:`SubjectGone` if a record vanished."""
-        try:
-            account = await self._store.get_account(event.account_id)
-            if event.kind is EventKind.INBOUND:
-                inbound = await self._store.get_inbound(event.subject_id)
-                body = inbound_payload(event, inbound)
+            url = self._url(delivery.url)
+            secret = self._secret(delivery.account)
+            if len(sending) == 1 and delivery.account.webhook_batch_max <= 1:
+                await self._post(url, bodies[0], secret, event_id=_public_id(sending[0]))
             else:
-                message = await self._store.get_message(
-                    event.subject_id, account_id=event.account_id
-                )
-                body = status_payload(event, message)
-        except NotFound as exc:
-            raise SubjectGone(f"{exc} (event {event.id})") from None
+                await self._post(url, batch_body(bodies), secret, count=len(sending))
+        except DeliveryError as err:
+            await self._failed(sending, err)
+            return
+        except Exception:
+            # A bug: say so loudly, keep the loop alive; the lease makes the events due again.
+            log.exception("webhooks: unexpected error delivering %d events", len(sending))
+            for event in sending:
+                self._report(self._left_leased(event, _public_id(event), None))
+            return
+        await self._delivered(sending)
+
+    def _body(self, event: OutboxEvent, account: Account) -> bytes:
+        """The event's body; :class:`SubjectGone` if its record (or account) vanished."""
+        if account is _NO_ACCOUNT:
+            raise SubjectGone(f"no account {event.account_id} (event {event.id})")
+        subject = event.subject
+        try:
+            if event.kind is EventKind.INBOUND and isinstance(subject, InboundMessage):
+                return inbound_payload(event, subject)
+            if event.kind is EventKind.STATUS and isinstance(subject, Message):
+                return status_payload(event, subject)
         except ValueError as exc:  # an event the payload builders refuse: nothing to send
             raise SubjectGone(str(exc)) from None
-        secret = webhook_secret(self._master_key, account.id, account.webhook_secret_version)
-        return body, secret
+        raise SubjectGone(f"the {event.kind.name.lower()} record {event.subject_id} is gone"
+                          f" (event {event.id})")  # fmt: skip
 
-    async def _post(self, target: WebhookTarget, event_id: str, body: bytes, secret: str) -> None:
+    def _secret(self, account: Account) -> str:
+        cached = self._accounts.get(account.id)
+        if cached is not None and cached[0] is account:
+            return cached[1]
+        return webhook_secret(self._master_key, account.id, account.webhook_secret_version)
+
+    def _url(self, url: str) -> _Url:
+        parsed = self._urls.get(url)
+        if parsed is None:
+            try:
+                parsed = _parse_url(url)
+            except InvalidWebhookUrl as err:
+                parsed = err
+            self._urls[url] = parsed
+            if len(self._urls) > MAX_CACHED_URLS:
+                self._urls.popitem(last=False)
+        if isinstance(parsed, InvalidWebhookUrl):
+            raise parsed
+        return parsed
+
+    async def _post(
+        self, url: _Url, body: bytes, secret: str, *, event_id: str | None = None,
+        count: int | None = None,
+    ) -> None:  # fmt: skip
         """POST once; return on 2xx, else raise the :class:`DeliveryError` that says why."""
-        url = httpx.URL(target.url)
-        headers = {
-            "Content-Type": "application/json",
-            # Read raw and bounded (MAX_ERROR_BODY): no decompression of what a receiver sends.
-            "Accept-Encoding": "identity",
-            EVENT_ID_HEADER: event_id,
-        }
-        extensions: dict[str, str] = {}
+        timestamp = int(self._clock())
+        headers = [
+            (b"Content-Type", b"application/json"),
+            (b"Accept-Encoding", b"identity"),  # no decompression of what a receiver sends
+            (TIMESTAMP_HEADER.encode(), str(timestamp).encode()),
+            (SIGNATURE_HEADER.encode(), signature_header(secret, timestamp, body).encode()),
+        ]
+        if event_id is not None:
+            headers.append((EVENT_ID_HEADER.encode(), event_id.encode()))
+        if count is not None:
+            headers.append((BATCH_COUNT_HEADER.encode(), str(count).encode()))
+        if url.authorization is not None:
+            headers.append((b"Authorization", url.authorization))
         try:
             async with asyncio.timeout(self.config.timeout):
+                origin = url.origin
                 if self.options.block_private_addresses:
-                    url, host = await self._pin(url, target)
-                    headers["Host"] = host
-                    if target.scheme == "https":
-                        extensions["sni_hostname"] = target.host  # TLS checks the name
-                timestamp = int(self._clock())
-                headers[TIMESTAMP_HEADER] = str(timestamp)
-                headers[SIGNATURE_HEADER] = signature_header(secret, timestamp, body)
-                request = self._client.build_request(
-                    "POST", url, content=body, headers=headers, extensions=extensions
-                )
-                response = await self._client.send(request, stream=True)
-                try:
-                    if 200 <= response.status_code < 300:
-                        return  # the body is not read: nothing in it matters
-                    raise NonSuccessStatus(await self._describe(response), response.status_code)
-                finally:
-                    await response.aclose()
+                    origin = await self._pin(url)
+                response = await self._client.post(origin, url.path, headers, body)
         except TimeoutError:
             raise DeliveryTimeout(f"no answer within {self.config.timeout:g} s") from None
-        except httpx.TimeoutException as exc:
-            raise DeliveryTimeout(f"{type(exc).__name__} after {self.config.timeout:g} s") from None
-        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-            raise InvalidWebhookUrl(f"httpx refused the URL: {exc}") from None
-        except httpx.TransportError as exc:
+        except InvalidRequest as exc:
+            raise InvalidWebhookUrl(f"not a request herald sends: {exc}") from None
+        except ConnectFailed as exc:
+            raise Unreachable(f"cannot connect: {exc}") from None
+        except ProtocolViolation as exc:
+            raise Unreachable(f"not an HTTP/1.1 answer: {exc}") from None
+        except ClientError as exc:
             raise Unreachable(f"{type(exc).__name__}: {exc or 'connection failed'}") from None
+        if not 200 <= response.status < 300:
+            raise NonSuccessStatus(_describe(response), response.status)
 
-    async def _pin(self, url: httpx.URL, target: WebhookTarget) -> tuple[httpx.URL, str]:
-        """Resolve the host, check every address, return the URL on the first and ``Host``."""
-        host = url.raw_host.decode("ascii")  # IDNA-encoded, no brackets
+    async def _pin(self, url: _Url) -> Origin:
+        """The URL's origin with the address to connect to: resolved, every address checked."""
+        target = url.target
+        key = (target.host, target.port)
+        now = self._clock()
+        cached = self._pins.get(key)
+        if cached is None or cached[1] <= now:
+            cached = (await self._check(target), now + PIN_TTL)
+            self._pins[key] = cached
+            if len(self._pins) > MAX_CACHED_URLS:
+                self._pins.popitem(last=False)
+        checked = cached[0]
+        if isinstance(checked, DeliveryError):
+            raise checked
+        o = url.origin
+        return Origin(o.scheme, o.host, o.port, checked)
+
+    async def _check(self, target: WebhookTarget) -> str | DeliveryError:
+        host = target.host
         literal = target.ip
         try:
             addresses = (
                 [literal] if literal is not None else list(await self._resolver(host, target.port))
             )
         except OSError as exc:
-            raise Unreachable(f"cannot resolve {host}: {exc}") from None
+            return Unreachable(f"cannot resolve {host}: {exc}")
         if not addresses:
-            raise Unreachable(f"{host} resolves to no address")
+            return Unreachable(f"{host} resolves to no address")
         refused = [a for a in addresses if not self.options.address_filter(a)]
         if refused:
-            raise BlockedAddress(f"{host} resolves to {refused[0]}, which is not allowed")
-        return url.copy_with(host=str(addresses[0])), url.netloc.decode("ascii")
+            return BlockedAddress(f"{host} resolves to {refused[0]}, which is not allowed")
+        return str(addresses[0])
 
-    @staticmethod
-    async def _describe(response: httpx.Response) -> str:
-        """``HTTP 503 Service Unavailable: <first octets of the body>``, read bounded."""
-        head = bytearray()
-        async for chunk in response.aiter_raw():
-            head += chunk[: MAX_ERROR_BODY - len(head)]
-            if len(head) >= MAX_ERROR_BODY:
-                break
-        text = bytes(head).decode("utf-8", "replace")
-        text = " ".join(text.split())  # one line, whatever the receiver sent
-        status = f"HTTP {response.status_code} {response.reason_phrase}".rstrip()
-        if 300 <= response.status_code < 400:
-            status += " (redirects are not followed)"
-        return f"{status}: {text}" if text else status
+    # -- outcomes ----------------------------------------------------------------------
 
-    async def _failed(
-        self, event: OutboxEvent, event_id: str, err: DeliveryError
-    ) -> DeliveryResult:
+    async def _delivered(self, events: list[OutboxEvent]) -> None:
         now = self._clock()
-        self._count(err.outcome)
-        next_at = self.policy.next_attempt_at(
-            now, event.attempts, retryable=err.retryable, draw=self._rng.random()
-        )
-        error = f"{err.outcome}: {err}"
-        self._settled.add(event.id)
+        self._count("delivered", len(events))
+        self._settled.update(e.id for e in events)
         try:
-            await asyncio.shield(self._store.retry_outbox(event.id, next_at, error))
+            await asyncio.shield(self._store.complete_outbox([e.id for e in events]))
         except StoreError as exc:
-            return self._left_leased(event, event_id, exc)
-        where = redact_url(event.url or "")
-        if next_at is None:
-            log.warning("webhooks: gave up on %s to %s after %d attempts: %s",
-                        event_id, where, event.attempts, error)  # fmt: skip
-            outcome = Outcome.GAVE_UP
-        else:
-            log.info("webhooks: %s to %s failed (attempt %d): %s; next in %.1f s",
-                     event_id, where, event.attempts, error, next_at - now)  # fmt: skip
-            outcome = Outcome.RETRY
-        return self._report(
-            DeliveryResult(event.id, event_id, outcome, event.attempts, now, next_at, error)
-        )
+            log.warning("webhooks: delivered %d events, could not record it (%s)",
+                        len(events), exc)  # fmt: skip
+            for event in events:
+                self._report(self._left_leased(event, _public_id(event), exc))
+            return
+        for event in events:
+            self._report(DeliveryResult(event.id, _public_id(event), Outcome.DELIVERED,
+                                        event.attempts, now))  # fmt: skip
+
+    async def _failed(self, events: list[OutboxEvent], err: DeliveryError) -> None:
+        now = self._clock()
+        self._count(err.outcome, len(events))
+        error = f"{err.outcome}: {err}"
+        plans = [
+            (event, self.policy.next_attempt_at(
+                now, event.attempts, retryable=err.retryable, draw=self._rng.random()))
+            for event in events
+        ]  # fmt: skip
+        self._settled.update(e.id for e in events)
+        writes = asyncio.gather(
+            *(self._store.retry_outbox(e.id, next_at, error) for e, next_at in plans),
+            return_exceptions=True,
+        )  # one commit for them all: the writer batches what is queued together
+        written = await asyncio.shield(writes)
+        for (event, next_at), outcome in zip(plans, written, strict=True):
+            event_id = _public_id(event)
+            if isinstance(outcome, StoreError):
+                self._report(self._left_leased(event, event_id, outcome))
+                continue
+            if isinstance(outcome, BaseException):
+                raise outcome
+            where = redact_url(event.url or "")
+            if next_at is None:
+                log.warning("webhooks: gave up on %s to %s after %d attempts: %s",
+                            event_id, where, event.attempts, error)  # fmt: skip
+                result = Outcome.GAVE_UP
+            else:
+                log.info("webhooks: %s to %s failed (attempt %d): %s; next in %.1f s",
+                         event_id, where, event.attempts, error, next_at - now)  # fmt: skip
+                result = Outcome.RETRY
+            self._report(
+                DeliveryResult(event.id, event_id, result, event.attempts, now, next_at, error)
+            )
 
     def _left_leased(
         self, event: OutboxEvent, event_id: str, exc: StoreError | None
     ) -> DeliveryResult:
         error = f"store: {exc}" if exc is not None else "internal error"
-        return self._report(DeliveryResult(event.id, event_id, Outcome.LEFT_LEASED,
-                                           event.attempts, self._clock(), None, error))  # fmt: skip
+        return DeliveryResult(event.id, event_id, Outcome.LEFT_LEASED, event.attempts,
+                              self._clock(), None, error)  # fmt: skip
 
-    def _report(self, result: DeliveryResult) -> DeliveryResult:
+    def _report(self, result: DeliveryResult) -> None:
+        if self._results is not None:
+            self._results.append(result)
         if self._on_result is not None:
             self._on_result(result)
-        return result
 
-    def _count(self, outcome: str) -> None:
-        if self._metrics is not None:
-            self._metrics.webhooks.labels(outcome=outcome).inc()
+    def _count(self, outcome: str, n: int = 1) -> None:
+        counter = self._counters.get(outcome)
+        if counter is not None:
+            counter.inc(n)
+
+
+#: Metric labels of ``herald_webhook_deliveries_total{outcome}``.
+_OUTCOME_LABELS: Final = ("delivered", "http_error", "timeout", "unreachable", "invalid_url",
+                          "blocked", "gone", "error")  # fmt: skip
+#: Stands for an account that no longer exists: its events are given up.
+_NO_ACCOUNT: Final = Account(0, "-", 0.0, math.inf, 0, None, 0)
+
+
+def _describe(response: Response) -> str:
+    """``HTTP 503 Service Unavailable: <first octets of the body>``."""
+    text = response.head.decode("utf-8", "replace")
+    text = " ".join(text.split())  # one line, whatever the receiver sent
+    status = f"HTTP {response.status} {response.reason}".rstrip()
+    if 300 <= response.status < 400:
+        status += " (redirects are not followed)"
+    return f"{status}: {text}" if text else status
