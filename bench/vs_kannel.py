@@ -38,7 +38,9 @@ cores; the load average is printed before each run):
   default: sendsms answers 202 "0: Accepted for delivery" once bearerbox has
   taken the message, the moment closest to herald's "stored, then 202"). No
   message store by default (Kannel then keeps its queue in memory only, which
-  herald never does); ``--kannel-store file`` adds ``store-type = file``.
+  herald never does); ``--kannel-store file`` adds ``store-type = file``
+  (each message appended and fflush()ed, no fsync: it survives a crash of
+  the process, as herald's SQLite WAL with synchronous NORMAL does).
   ``log-level = 2`` and ``-v 2`` (warnings, in the log files and on the
   console) and no access logs, like herald's default
   (``--log-level warning``, no access log). Each message is ``GET
