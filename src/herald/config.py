@@ -129,7 +129,7 @@ class ConnectorConfig:
     bind_type: str = "transceiver"
     binds: int = 1  # simultaneous binds; they share one token bucket
     window: int = 10  # unacknowledged submit_sm per bind
-    tps: float = 50.0  # submit_sm per second across all binds of this connector
+    tps: float = 50.0  # submit_sm per second across all binds of this connector (inf: no limit)
     receipt_id_policy: IdPolicy = IdPolicy.AS_IS
     smsc_default: SmscDefault = SmscDefault.GSM7  # what data_coding 0 means upstream
     tls: bool = False
@@ -280,6 +280,18 @@ def _smpp(t: _Table, base: Path) -> SmppServerConfig:
     return config
 
 
+def _tps(t: _Table) -> float:
+    """``tps``: submits per second, or ``"unlimited"`` (also TOML's ``inf``): the
+    operator sets no rate and the binds' windows set the pace."""
+    value = t.data.get("tps")
+    if isinstance(value, str) or value == math.inf:
+        t.used.add("tps")
+        if value not in ("unlimited", math.inf):
+            raise ConfigError(t.at("tps"), f'must be a number or "unlimited", got {value!r}')
+        return math.inf
+    return t.number("tps", 50.0, 0.01, MAX_TPS)
+
+
 def _webhooks(t: _Table) -> WebhookConfig:
     config = WebhookConfig(
         timeout=t.number("timeout", 10.0, 0.1, 300),
@@ -348,7 +360,7 @@ def _connector(t: _Table, env: Mapping[str, str]) -> ConnectorConfig:
         bind_type=t.choice("bind_type", "transceiver", BIND_TYPES),
         binds=t.integer("binds", 1, 1, MAX_BINDS_PER_CONNECTOR),
         window=t.integer("window", 10, 1, MAX_WINDOW),
-        tps=t.number("tps", 50.0, 0.01, MAX_TPS),
+        tps=_tps(t),
         receipt_id_policy=_enum(t, "receipt_id_policy", IdPolicy, IdPolicy.AS_IS),
         smsc_default=_enum(t, "data_coding_0", SmscDefault, SmscDefault.GSM7),
         tls=tls,

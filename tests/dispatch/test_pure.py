@@ -3,6 +3,8 @@ status classes, and what a receipt PDU asks of the store."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from herald.dispatch import (
@@ -15,6 +17,7 @@ from herald.dispatch import (
     classify,
     receipt_updates,
 )
+from herald.dispatch._pace import UNLIMITED_TOKENS
 from herald.smpp.constants import CommandStatus, MessageState
 from herald.smpp.errors import ReceiptError
 from herald.smpp.message_id import IdPolicy
@@ -32,6 +35,12 @@ def test_a_new_bucket_holds_one_token_then_paces_at_its_rate() -> None:
     assert bucket.take(100.0) == pytest.approx(0.1)
     assert bucket.take(100.05) == pytest.approx(0.05)
     assert bucket.take(100.1) == 0.0
+
+
+def test_an_unlimited_bucket_never_waits() -> None:
+    bucket = TokenBucket(math.inf, now=0.0)
+    assert all(bucket.take(0.0) == 0.0 for _ in range(10_000))
+    assert bucket.available(0.0) == UNLIMITED_TOKENS
 
 
 def test_a_late_wake_up_keeps_its_surplus_up_to_the_capacity() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from herald.store import Status
 
 from .conftest import Rig, connector
@@ -22,3 +24,11 @@ async def test_the_achieved_rate_is_the_configured_tps_within_five_percent(rig: 
     assert abs(rate / TPS - 1) < 0.05, f"{rate:.1f}/s for {TPS}/s"
     # both binds carried traffic: one bucket shared by the binds, not one each
     assert len({s.conn_id for s in up.submits}) == 2
+
+
+async def test_a_connector_without_a_tps_limit_is_paced_by_its_window(rig: Rig) -> None:
+    up = await rig.upstream()
+    await rig.dispatcher([connector("a", up.server.port, tps=math.inf, binds=1, window=8)])  # type: ignore[union-attr]
+    ids = await rig.send(COUNT)
+    await rig.wait_all(ids, Status.DELIVERED, timeout=30)
+    assert len(up.submits) == COUNT

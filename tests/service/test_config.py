@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,16 @@ def test_secrets_stay_out_of_repr(tmp_path: Path) -> None:
     config = parse_config(GOOD, base=tmp_path, env={"OPA_PW": "s3cret-long-pw"})
     assert "s3cret-long-pw" not in repr(config)
     assert "'pw'" not in repr(config.connector("op-b"))
+
+
+@pytest.mark.parametrize("tps", ["unlimited", math.inf])
+def test_a_connector_without_a_tps_limit(tps: object) -> None:
+    data = {**GOOD, "connectors": [{"name": "x", "host": "h", "port": 1, "system_id": "s",
+                                    "password": "p", "tps": tps}], "routes": []}  # fmt: skip
+    assert parse_config(data).connectors[0].tps == math.inf
+    data["connectors"][0]["tps"] = "fast"  # type: ignore[index]
+    with pytest.raises(ConfigError, match='must be a number or "unlimited"'):
+        parse_config(data)
 
 
 @pytest.mark.parametrize(

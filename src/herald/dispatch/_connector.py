@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+import math
 import random
 import ssl
 from collections import deque
@@ -69,6 +70,9 @@ log = logging.getLogger("herald.dispatch")
 #: Sends in one pump pass before it yields to the event loop, so a connector
 #: with a deep queue and a generous TPS cannot starve receipts and other pumps.
 SENDS_PER_PASS: Final = 64
+#: Queue of a connector without a TPS limit, in windows of all its binds: the
+#: windows set its pace, and a few of them keep every bind busy between claims.
+UNLIMITED_QUEUE_WINDOWS: Final = 8
 #: A queue entry: the job, its generation when queued, the part index.
 Item = tuple[Job, int, int]
 
@@ -130,9 +134,11 @@ class Connector(ClientHandler):
         self._outcomes = {o: metrics.submitted.labels(config.name, o.value) for o in Outcome}
         self._timeouts = metrics.submitted.labels(config.name, "no_response")
         self._bind_gauge = metrics.binds.labels("upstream", config.name)
-        # Queue bound: about queue_seconds of TPS, never less than two windows a bind.
-        self.capacity = max(ceil(config.tps * settings.queue_seconds),
-                            2 * config.binds * config.window)
+        # Queue bound: about queue_seconds of TPS, never less than two windows a bind;
+        # without a TPS limit the windows set the pace: UNLIMITED_QUEUE_WINDOWS of them.
+        tps_queue = (UNLIMITED_QUEUE_WINDOWS * config.binds * config.window
+                     if math.isinf(config.tps) else ceil(config.tps * settings.queue_seconds))
+        self.capacity = max(tps_queue, 2 * config.binds * config.window)
         self.clients: list[SmppClient] = []
         self.senders: list[SmppClient] = []  # the binds that may submit
         kinds = [config.bind_type] * config.binds

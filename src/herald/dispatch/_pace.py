@@ -18,9 +18,10 @@ that starts with the first submit is not inflated by a full bucket.
 
 from __future__ import annotations
 
+import math
 from typing import Final
 
-__all__ = ["BURST_SECONDS", "MIN_CAPACITY", "Backoff", "TokenBucket"]
+__all__ = ["BURST_SECONDS", "MIN_CAPACITY", "UNLIMITED_TOKENS", "Backoff", "TokenBucket"]
 
 #: Tokens the bucket holds at most, in seconds of the configured rate. Upstream
 #: TPS limits are enforced over windows of a second or more; a 50 ms burst at
@@ -32,6 +33,9 @@ MIN_CAPACITY: Final = 2.0
 #: Float accrual (rate x elapsed) misses a whole token by ~1e-15 at exact
 #: intervals; without this slack the caller would sleep for femtoseconds.
 _EPSILON: Final = 1e-9
+#: What :meth:`TokenBucket.available` says without a rate limit: more than any
+#: window or queue, small enough to count with.
+UNLIMITED_TOKENS: Final = 1 << 30
 
 
 class TokenBucket:
@@ -49,7 +53,14 @@ class TokenBucket:
         self._tokens = 1.0
         self._last = now
 
+    @property
+    def unlimited(self) -> bool:
+        """No rate at all (``tps = "unlimited"``): every take succeeds."""
+        return self.rate == math.inf
+
     def _refill(self, now: float) -> float:
+        if self.unlimited:
+            return math.inf
         if now > self._last:  # a clock that steps back adds nothing
             self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
             self._last = now
@@ -58,6 +69,8 @@ class TokenBucket:
     def take(self, now: float) -> float:
         """Take a token and return 0, or return the seconds until one is there."""
         tokens = self._refill(now)
+        if self.unlimited:
+            return 0.0
         if tokens >= 1.0 - _EPSILON:
             self._tokens = max(0.0, tokens - 1.0)
             return 0.0
@@ -65,6 +78,8 @@ class TokenBucket:
 
     def available(self, now: float) -> int:
         """Whole tokens there now (what may be sent without waiting)."""
+        if self.unlimited:
+            return UNLIMITED_TOKENS
         return int(self._refill(now) + _EPSILON)
 
 
