@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import sqlite3
 import stat
 import threading
@@ -25,6 +26,7 @@ from herald.store import (
 )
 from herald.store._schema import SCHEMA_VERSION
 from herald.store._sqlite_conn import migrate
+from herald.store.sqlite import WRITE_LOCK_SUFFIX
 
 from .conftest import T0
 
@@ -287,3 +289,34 @@ async def test_reads_after_close_raise_store_closed(tmp_path: Path) -> None:
     await store.aclose()
     with pytest.raises(StoreClosed):
         await store.get_message("nope")
+
+
+async def test_writers_of_every_process_queue_on_the_write_lock(tmp_path: Path) -> None:
+    """A transaction starts only under the database's write lock, so writers in
+    several processes (intake and dispatch) take turns in the kernel's queue
+    instead of SQLite's sleeping busy handler."""
+    config = SQLiteConfig(data_dir=tmp_path / "data")
+    first, second = SQLiteStore.open(config), SQLiteStore.open(config)  # two writers, one file
+    lock_path = config.path.with_name(config.path.name + WRITE_LOCK_SUFFIX)
+    try:
+        # Another writer holds the lock: this process's write must wait for it...
+        with lock_path.open("a") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            create = first.create_account("a", T0, rate_limit=1, bind_limit=1)
+            waiting = asyncio.ensure_future(create)
+            await asyncio.sleep(0.2)
+            assert not waiting.done()
+            fcntl.flock(held, fcntl.LOCK_UN)
+            async with asyncio.timeout(5):
+                await waiting  # ...and go on the moment it is released
+        # Two writers at once: every write lands, none is refused as busy.
+        async with asyncio.timeout(30):
+            await asyncio.gather(*(
+                (first if n % 2 else second).create_account(f"n{n}", T0, rate_limit=1,
+                                                            bind_limit=1)
+                for n in range(200)
+            ))  # fmt: skip
+        assert len(await first.list_accounts()) == 201
+    finally:
+        await first.aclose()
+        await second.aclose()

@@ -104,10 +104,14 @@ from herald.store._sqlite_sql import (
 )
 from herald.store._writer import GroupCommitWriter
 
-__all__ = ["DB_FILENAME", "SQLiteConfig", "SQLiteStore"]
+__all__ = ["DB_FILENAME", "WRITE_LOCK_SUFFIX", "SQLiteConfig", "SQLiteStore"]
 
 T = TypeVar("T")
 
+#: ``herald.db`` + this: the file every writer of the database locks (``flock``)
+#: for the length of a transaction, so that writers in several processes queue
+#: in the kernel instead of in SQLite's sleeping busy handler (see ``_writer``).
+WRITE_LOCK_SUFFIX = "-writelock"
 #: Ids bound in one ``IN (...)`` of :meth:`SQLiteStore.get_messages`; SQLite
 #: builds before 3.32 allow 999 host parameters per statement.
 MAX_IDS_PER_QUERY = 500
@@ -196,6 +200,7 @@ class SQLiteStore:
             max_pending=config.max_pending,
             commit_interval=config.commit_interval,
             after_commit=watch.after_commit,
+            lock_path=path.with_name(path.name + WRITE_LOCK_SUFFIX),
         )
         store = cls(config, writer, Readers(path, config))
         store._watch = watch
