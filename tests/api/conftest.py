@@ -101,7 +101,7 @@ async def make_api(
 
     async def make(
         *, rate_limit: float = 1000.0, name: str = "acme", client: str = "127.0.0.1",
-        store: SQLiteStore = store, **context: Any,
+        store: SQLiteStore = store, fast_send: bool = True, **context: Any,
     ) -> Api:  # fmt: skip
         service = accounts
         if store is not default_store:  # a test's own store: its own accounts service
@@ -119,7 +119,7 @@ async def make_api(
             on_accepted=accepted.extend,
         )
         ctx = replace(ctx, **context)
-        app = create_app(ctx)
+        app = create_app(ctx, fast_send=fast_send)
         http = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app, client=(client, 40000)),
             base_url="http://herald.test",

@@ -23,12 +23,14 @@ from herald.store import StoreError, StoreUnavailable
 
 from ._auth import Gate
 from ._context import ApiContext
+from ._fast import SEND_PATH, FastSend
 from ._messages import MessageRoutes
 from ._models import BatchRequest, BatchResponse, Health, MessageList, MessageRequest, MessageView
 from ._models import Problem as ProblemModel
 from ._problems import (
     PROBLEM_MEDIA_TYPE,
     ApiProblem,
+    internal_error,
     problem_response,
     pydantic_field_errors,
     store_problem,
@@ -149,9 +151,7 @@ class _Boundary:
             if status:
                 raise  # the answer has begun: let the server close the connection
             status = 500
-            await problem_response(
-                ApiProblem(500, "internal-error", "herald failed to handle the request")
-            )(scope, receive, send)
+            await problem_response(internal_error())(scope, receive, send)
         finally:
             self.counter.labels(route=self._route(scope), code=str(status)).inc()
 
@@ -163,13 +163,35 @@ class _Boundary:
         return self.paths.get(scope.get("endpoint"), "unmatched")
 
 
-def create_app(context: ApiContext) -> FastAPI:
+class _Api(FastAPI):
+    """The FastAPI app with :class:`FastSend` in front of ``POST /v1/messages``."""
+
+    fast_send: FastSend | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fast = self.fast_send
+        if (
+            fast is not None
+            and scope["type"] == "http"
+            and scope["path"] == SEND_PATH
+            and scope["method"] == "POST"
+        ):
+            route_receive = await fast.serve(scope, receive, send)
+            if route_receive is None:
+                return
+            receive = route_receive
+        await super().__call__(scope, receive, send)
+
+
+def create_app(context: ApiContext, *, fast_send: bool = True) -> FastAPI:
     """The HTTP API on ``context``. Serve it with any ASGI server (uvicorn).
 
     No global state: every call builds an independent app (rate limits,
-    caches), so tests build one per test.
+    caches), so tests build one per test. ``fast_send=False`` serves every
+    ``POST /v1/messages`` through the FastAPI route (answers are the same;
+    for comparisons: ``bench/api.py``, the tests).
     """
-    app = FastAPI(
+    app = _Api(
         title="herald",
         version=__version__,
         description=_DESCRIPTION,
@@ -238,6 +260,8 @@ def create_app(context: ApiContext) -> FastAPI:
         counter=context.metrics.http_requests,
         paths={routes.send: "/v1/messages", routes.send_batch: "/v1/messages/batch"},
     )
+    if fast_send:
+        app.fast_send = FastSend(context, gate, routes, context.metrics.http_requests)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -92,8 +92,12 @@ class Gate:
     async def authenticate(self, request: Request, now: float) -> Account:
         """The calling account, charged one request; raises :class:`ApiProblem`
         (401, 429 for failed logins or the request rate, 503 if the store fails)."""
-        limits = self._ctx.limits
         client = request.client.host if request.client else ""
+        return await self.admit(client, request.headers.get("authorization"), now)
+
+    async def admit(self, client: str, authorization: str | None, now: float) -> Account:
+        """:meth:`authenticate` from the client's address and its Authorization header."""
+        limits = self._ctx.limits
         failures = self._failures.bucket(
             client, limits.auth_failure_rate, limits.auth_failure_burst, now
         )
@@ -104,7 +108,7 @@ class Gate:
                 "too many failed authentications from this address; retry later",
                 wait,
             )
-        presented = bearer_token(request.headers.get("authorization"))
+        presented = bearer_token(authorization)
         if presented is None:
             failures.take(1, now)
             raise _unauthorized("send 'Authorization: Bearer <api key>'", presented=False)

@@ -5,8 +5,9 @@ Theory of operation
 A send runs, in order: authentication and the request rate (``_auth``), the
 Idempotency-Key header, reading the body within its size limit, JSON
 parsing, an idempotent replay if the key was seen, the message rate (a batch
-counts its messages), the request model (pydantic, strict), the intake
-checks (:mod:`herald.intake`), id generation and one ``store.accept`` for
+counts its messages), the field types (``plain_submission``; the strict
+pydantic model only for a message it leaves, to name each wrong field), the
+intake checks (:mod:`herald.intake`), id generation and one ``store.accept`` for
 every valid message of the request. The answer is rendered *before* the
 commit so the idempotency record (the exact answer, for replay) is written
 in the same transaction as the messages; the client hears the ids only after
@@ -14,7 +15,10 @@ that commit. ``on_accepted`` then wakes dispatch.
 
 The per-request work is small on purpose: no store read on the hot path
 (accounts and verified keys are cached, the idempotency read happens only
-when the header is present), one write, JSON in and out.
+when the header is present), one write, JSON in and out. A plain single send
+does not even reach these handlers: ``_fast`` serves it before the framework
+with the same steps (:meth:`MessageRoutes.commit` among them) and hands
+everything else here.
 """
 
 from __future__ import annotations
@@ -60,9 +64,15 @@ from ._problems import (
     store_problem,
 )
 from ._render import accepted_view, message_view
-from ._submission import Prepared, Submission, validate_submission
+from ._submission import (
+    SUBMISSION_FIELDS,
+    Prepared,
+    Submission,
+    plain_submission,
+    validate_submission,
+)
 
-__all__ = ["MessageRoutes", "StatusLabel"]
+__all__ = ["JSON_MEDIA_TYPE", "MessageRoutes", "StatusLabel", "is_json", "media_type"]
 
 log = logging.getLogger("herald.api")
 
@@ -80,7 +90,6 @@ _IDEMPOTENCY_COMPRESSION: Final = 1
 StatusLabel = Literal[
     "accepted", "queued", "sent", "delivered", "undelivered", "expired", "rejected", "failed"
 ]
-_SUBMISSION_FIELDS: Final = frozenset(MessageRequest.model_fields) - {"from_"} | {"from"}
 
 # The query parameters of GET /v1/messages (FastAPI validates them: 422 problem).
 _StatusQuery = Annotated[StatusLabel | None, Query(description="Only this status.")]
@@ -114,11 +123,21 @@ def _invalid(detail: str, errors: Sequence[FieldError], **extra: Any) -> ApiProb
     return ApiProblem(422, "invalid-request", detail, errors, extra=extra)
 
 
+def media_type(content_type: str) -> str:
+    """The media type of a Content-Type header, lower case, without parameters."""
+    return content_type.partition(";")[0].strip().lower()
+
+
+def is_json(media: str) -> bool:
+    """Whether a body of this media type is read as JSON."""
+    structured = media.startswith("application/") and media.endswith("+json")  # RFC 6839
+    return media == JSON_MEDIA_TYPE or structured
+
+
 async def read_json(request: Request, limit: int) -> tuple[bytes, object]:
     """The raw body (at most ``limit`` octets) and its JSON value; raises 415/413/400."""
-    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    structured = media.startswith("application/") and media.endswith("+json")  # RFC 6839
-    if media != JSON_MEDIA_TYPE and not structured:
+    media = media_type(request.headers.get("content-type", ""))
+    if not is_json(media):
         raise ApiProblem(
             415, "unsupported-media-type",
             f"send the body as {JSON_MEDIA_TYPE} (Content-Type was {media or 'missing'})",
@@ -225,7 +244,7 @@ class MessageRoutes:
                 return now, account, payload, key, digest, _replay(earlier)
         return now, account, payload, key, digest, None
 
-    async def _commit(
+    async def commit(
         self,
         messages: list[NewMessage],
         account: Account,
@@ -270,21 +289,26 @@ class MessageRoutes:
 
     def _prepare(
         self, item: object, prefix: tuple[str | int, ...], now: float, codes: Counter[str]
-    ) -> tuple[MessageRequest, Prepared] | list[FieldError]:
+    ) -> tuple[Submission, Prepared] | list[FieldError]:
         if not isinstance(item, dict):
             codes["wrong_type"] += 1
             return [FieldError(prefix, "wrong_type", "must be a JSON object")]
-        try:
-            model = MessageRequest.model_validate(item)
-        except ValidationError as exc:
-            errors = pydantic_field_errors(exc.errors(include_url=False), prefix)
-            errors.extend(self._partial(item, {e.path[len(prefix)] for e in errors
-                                               if len(e.path) > len(prefix)}, prefix, now))
-        else:
+        # The model only when a field is unknown, missing or of another type: it
+        # names each; otherwise both give the same submission (see _submission).
+        submission = plain_submission(item)
+        if submission is None:
             try:
-                return model, validate_submission(_submission(model), now, self._ctx.intake)
-            except IntakeError as exc:
-                errors = intake_field_errors(exc, prefix)
+                submission = _submission(MessageRequest.model_validate(item))
+            except ValidationError as exc:
+                errors = pydantic_field_errors(exc.errors(include_url=False), prefix)
+                errors.extend(self._partial(item, {e.path[len(prefix)] for e in errors
+                                                   if len(e.path) > len(prefix)}, prefix, now))
+                codes.update(e.code for e in errors)
+                return errors
+        try:
+            return submission, validate_submission(submission, now, self._ctx.intake)
+        except IntakeError as exc:
+            errors = intake_field_errors(exc, prefix)
         codes.update(e.code for e in errors)
         return errors
 
@@ -293,7 +317,7 @@ class MessageRoutes:
     ) -> list[FieldError]:
         """Intake errors of the fields that passed the type checks, so one answer
         names every problem even when some fields have the wrong type."""
-        fields = {k: v for k, v in item.items() if k in _SUBMISSION_FIELDS and k not in bad}
+        fields = {k: v for k, v in item.items() if k in SUBMISSION_FIELDS and k not in bad}
         fields.setdefault("encoding", "auto")
         sub = Submission(
             fields.get("to", ""), fields.get("from", ""), fields.get("text"),
@@ -325,13 +349,13 @@ class MessageRoutes:
             self._gate.refund_messages(account, 0 if test else 1, now)
             self._refused(codes)
             raise _invalid("the message was refused; see errors", outcome)
-        model, prepared = outcome
-        if model.test:
-            return _json(accepted_view(prepared.message("test", account.id, now), model.metadata,
-                                       test=True))  # fmt: skip
+        submission, prepared = outcome
+        if submission.test:
+            return _json(accepted_view(prepared.message("test", account.id, now),
+                                       submission.metadata, test=True))  # fmt: skip
         message = prepared.message(ctx.ids.new_id(now), account.id, now)
-        content = _dumps(accepted_view(message, model.metadata, test=False))
-        replay = await self._commit([message], account, key, digest, 202, content, now)
+        content = _dumps(accepted_view(message, submission.metadata, test=False))
+        replay = await self.commit([message], account, key, digest, 202, content, now)
         if replay is not None:
             return replay
         return Response(
@@ -366,10 +390,10 @@ class MessageRoutes:
                 results.append({"index": index, "status": "refused",
                                 "errors": [e.as_json() for e in outcome]})  # fmt: skip
                 continue
-            model, prepared = outcome
+            submission, prepared = outcome
             body = prepared.body
             entry: dict[str, Any] = {"index": index, "status": "validated"}
-            if not model.test:
+            if not submission.test:
                 message = prepared.message(new_id(now), account.id, now)
                 messages.append(message)
                 entry = {"index": index, "status": "accepted", "id": message.id}
@@ -389,7 +413,7 @@ class MessageRoutes:
         status = 202 if messages else 200
         content = _dumps(summary)
         if messages:
-            replay = await self._commit(messages, account, key, digest, status, content, now)
+            replay = await self.commit(messages, account, key, digest, status, content, now)
             if replay is not None:
                 return replay
         return Response(content, status, media_type=JSON_MEDIA_TYPE)

@@ -36,6 +36,7 @@ __all__ = [
     "ApiProblem",
     "FieldError",
     "intake_field_errors",
+    "internal_error",
     "problem_response",
     "pydantic_field_errors",
     "store_problem",
@@ -196,6 +197,11 @@ def store_problem(exc: StoreError) -> ApiProblem:
         )
     if exc.http_status == 404:
         return ApiProblem(404, "not-found", "no such message")
+    return internal_error()
+
+
+def internal_error() -> ApiProblem:
+    """The answer to a bug: no detail (the traceback goes to the log)."""
     return ApiProblem(500, "internal-error", "herald failed to handle the request")
 
 

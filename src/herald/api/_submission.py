@@ -1,8 +1,17 @@
-"""An HTTP message request as :mod:`herald.intake` checks it: every field at once."""
+"""An HTTP message request as :mod:`herald.intake` checks it: every field at once.
+
+:func:`plain_submission` reads a JSON object whose every field already has a
+type the request model (:class:`~herald.api._models.MessageRequest`, strict)
+allows, without pydantic; anything else is left to the model, which names
+each wrong field. Both give the same :class:`Submission` for the same object
+(``tests/api/test_fast_send.py`` checks it field by field).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Final, cast
 
 from herald.intake import (
     Body,
@@ -27,7 +36,10 @@ from herald.intake import (
 )
 from herald.store import NewMessage, Source, StatusEvents
 
-__all__ = ["Prepared", "Submission", "validate_submission"]
+__all__ = [
+    "ENCODINGS",
+    "SUBMISSION_FIELDS",
+    "Prepared", "Submission", "plain_submission", "validate_submission"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +62,59 @@ class Submission:
     send_at: object = None
     test: bool = False
     callback_events: object = None
+
+
+_NULL: Final[type] = type(None)
+_TEXT: Final[frozenset[type]] = frozenset({str})
+_OPTIONAL_TEXT: Final[frozenset[type]] = frozenset({str, _NULL})
+#: The model's float takes an integer (converted) but not a flag: ``type(True)``
+#: is ``bool``, so exact types keep ``true`` out.
+_OPTIONAL_NUMBER: Final[frozenset[type]] = frozenset({int, float, _NULL})
+
+#: The request's JSON fields and the exact types of the values the strict
+#: model takes as they are (``None``: any value; ``validate_submission`` checks it).
+SUBMISSION_FIELDS: Final[Mapping[str, frozenset[type] | None]] = {
+    "to": _TEXT,
+    "from": _TEXT,
+    "text": _OPTIONAL_TEXT,
+    "binary": _OPTIONAL_TEXT,
+    "encoding": _TEXT,  # and one of ENCODINGS
+    "reference": _OPTIONAL_TEXT,
+    "metadata": frozenset({dict, _NULL}),
+    "callback_url": _OPTIONAL_TEXT,
+    "callback_events": None,
+    "validity_period": _OPTIONAL_NUMBER,
+    "send_at": None,
+    "test": frozenset({bool}),
+}
+#: The model's ``encoding`` choices.
+ENCODINGS: Final = frozenset({"auto", "gsm7", "ucs2", "binary"})
+
+
+def plain_submission(item: dict[str, object]) -> Submission | None:
+    """The :class:`Submission` of a JSON object whose fields the request model
+    would take unchanged, or ``None``: a field is unknown, missing or of
+    another type (validate it with the model then, to name what is wrong)."""
+    fields = SUBMISSION_FIELDS
+    for key, value in item.items():
+        if key not in fields:
+            return None
+        types = fields[key]
+        if types is not None and type(value) not in types:
+            return None
+    get = item.get
+    to, sender, encoding = get("to"), get("from"), get("encoding", "auto")
+    if to is None or sender is None or encoding not in ENCODINGS:
+        return None
+    validity = get("validity_period")
+    return Submission(
+        cast(str, to), cast(str, sender), cast("str | None", get("text")),
+        cast("str | None", get("binary")), encoding,
+        cast("str | None", get("reference")), get("metadata"),
+        cast("str | None", get("callback_url")),
+        None if validity is None else float(cast(float, validity)),  # the model's float
+        get("send_at"), cast(bool, get("test", False)), get("callback_events"),
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

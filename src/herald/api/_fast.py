@@ -1,0 +1,197 @@
+"""``POST /v1/messages`` for the plain request, without the framework.
+
+Theory of operation
+-------------------
+Through FastAPI/Starlette a single send cost about 220-290 us of server CPU
+in ``bench/api.py``, most of it the framework's per-request machinery
+(middleware, ``Request``, exception wrappers), not the checks. :class:`FastSend`
+is called by the app (``_app``) before the framework for ``POST /v1/messages``
+and serves the common request itself. It first decides, with nothing yet
+charged or stored, whether the request is *plain*:
+
+- no root path, no ``Idempotency-Key``, a Content-Type the route reads as
+  JSON and a Content-Length within ``max_body_octets``;
+- the whole body, parsed by orjson, is an object whose every field has a type
+  the request model takes unchanged (:func:`plain_submission`), not a test,
+  and whose ``metadata`` holds no number with a fraction or exponent (orjson
+  reads integers beyond 64 bits as floats, the route's parser as integers;
+  and the two print some floats differently);
+- :func:`validate_submission` accepts it.
+
+Anything else goes to the FastAPI route with the body replayed: it answers
+every refusal as it always has (a problem naming the field, 413, 415, ...),
+and nothing was counted. A plain request then runs the route's own steps:
+:meth:`Gate.admit` (the key, the failed-login throttle, the request rate),
+:meth:`Gate.charge_messages`, the id, the answer (rendered by orjson: the same
+bytes as the route's ``json`` for such a body), :meth:`MessageRoutes.commit`
+(one ``store.accept``, metrics, ``on_accepted``; the id is answered only after
+the commit), then ``202`` with ``Location``. Its refusals from here on (401,
+429, 503) are the route's :class:`ApiProblem` answered by the same builder,
+and it counts ``herald_http_requests_total`` as the app's boundary does.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Final
+
+import orjson
+from prometheus_client import Counter as PromCounter
+from starlette.types import Message, Receive, Scope, Send
+
+from herald.intake import IntakeError
+
+from ._auth import Gate
+from ._context import ApiContext
+from ._messages import JSON_MEDIA_TYPE, MessageRoutes, is_json, media_type
+from ._problems import ApiProblem, internal_error, problem_response
+from ._render import accepted_view
+from ._submission import Submission, plain_submission, validate_submission
+
+__all__ = ["SEND_PATH", "FastSend"]
+
+log = logging.getLogger("herald.api")
+
+SEND_PATH: Final = "/v1/messages"
+_CONTENT_TYPE: Final = JSON_MEDIA_TYPE.encode()
+
+
+def _has_float(value: object) -> bool:
+    """Whether a JSON value holds a float anywhere (iterative: orjson nests 1,024 deep)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif type(item) is float:
+            return True
+    return False
+
+
+def _replaying(messages: list[Message], receive: Receive) -> Receive:
+    """``receive`` as the route sees it: the messages already read, then the rest."""
+    pending = messages[::-1]
+
+    async def replay() -> Message:
+        if pending:
+            return pending.pop()
+        return await receive()
+
+    return replay
+
+
+class FastSend:
+    """Serves plain ``POST /v1/messages`` requests; see the module docstring."""
+
+    def __init__(
+        self, ctx: ApiContext, gate: Gate, routes: MessageRoutes, requests: PromCounter
+    ) -> None:
+        self._ctx = ctx
+        self._gate = gate
+        self._routes = routes
+        self._limit = ctx.limits.max_body_octets
+        self._requests = requests
+        self._counters: dict[int, Callable[[], None]] = {}
+
+    def _count(self, status: int) -> None:
+        count = self._counters.get(status)
+        if count is None:
+            count = self._requests.labels(route=SEND_PATH, code=str(status)).inc
+            self._counters[status] = count
+        count()
+
+    async def serve(self, scope: Scope, receive: Receive, send: Send) -> Receive | None:
+        """Answer the request and return ``None``, or return the ``receive`` to
+        give the FastAPI route (which then sees the request as it came)."""
+        if scope.get("root_path"):
+            return receive
+        authorization = content_type = content_length = None
+        for name, value in scope["headers"]:  # ASGI: names in lower case; the first counts
+            if name == b"authorization":
+                authorization = value if authorization is None else authorization
+            elif name == b"content-type":
+                content_type = value if content_type is None else content_type
+            elif name == b"content-length":
+                content_length = value if content_length is None else content_length
+            elif name == b"idempotency-key":
+                return receive
+        if not (
+            content_type is not None
+            and is_json(media_type(content_type.decode("latin-1")))
+            and content_length is not None
+            and content_length.isdigit()
+            and int(content_length) <= self._limit
+        ):
+            return receive
+        read: list[Message] = []
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            read.append(message)
+            if message["type"] != "http.request":
+                return _replaying(read, receive)  # the client left: the route says so
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self._limit:
+                return _replaying(read, receive)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        submission = self._plain(b"".join(chunks))
+        if submission is None:
+            return _replaying(read, receive)
+        now = self._ctx.clock()
+        try:
+            prepared = validate_submission(submission, now, self._ctx.intake)
+        except IntakeError:
+            return _replaying(read, receive)
+        client = scope.get("client")
+        status = 0
+        try:
+            account = await self._gate.admit(
+                client[0] if client else "",
+                None if authorization is None else authorization.decode("latin-1"),
+                now,
+            )
+            self._gate.charge_messages(account, 1, now)
+            accepted = prepared.message(self._ctx.ids.new_id(now), account.id, now)
+            content = orjson.dumps(accepted_view(accepted, submission.metadata, test=False))
+            await self._routes.commit([accepted], account, None, b"", 202, content, now)
+            status = 202
+            await send({"type": "http.response.start", "status": 202, "headers": [
+                (b"location", f"{SEND_PATH}/{accepted.id}".encode()),
+                (b"content-length", str(len(content)).encode()),
+                (b"content-type", _CONTENT_TYPE),
+            ]})  # fmt: skip
+            await send({"type": "http.response.body", "body": content})
+        except ApiProblem as problem:
+            status = problem.status
+            await problem_response(problem)(scope, receive, send)
+        except Exception:
+            log.exception("unhandled error in POST %s", SEND_PATH)
+            if status:
+                raise  # the answer has begun: let the server close the connection
+            status = 500
+            await problem_response(internal_error())(scope, receive, send)
+        finally:
+            self._count(status)
+        return None
+
+    @staticmethod
+    def _plain(body: bytes) -> Submission | None:
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        if type(payload) is not dict:
+            return None
+        submission = plain_submission(payload)
+        if submission is None or submission.test:
+            return None
+        if submission.metadata is not None and _has_float(submission.metadata):
+            return None
+        return submission
