@@ -111,15 +111,25 @@ def main() -> int:
     parser.add_argument("--smpp-rate", type=float, default=600.0, help="messages/s (default 600)")
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--targets", default="serve,dispatch",
+                        help="what the kills hit, in turn: serve (herald serve, restarted by"
+                        " this script), dispatch (its dispatch process, restarted by herald)"
+                        " (default serve,dispatch)")
+    parser.add_argument("--processes", type=int, default=2, choices=(1, 2))
     args = parser.parse_args()
+    targets = tuple(args.targets.split(","))
+    if args.processes == 1 and "dispatch" in targets:
+        parser.error("--processes 1 has no dispatch process to kill: --targets serve")
     kills = args.kills or (5 if args.quick else 20)
     plan = CrashPlan(
         kills=kills, load_before_kill=(2.0, 6.0), downtime=(0.0, 1.0), load_after=5.0,
         http_rate=args.http_rate, http_workers=8, smpp_rate=args.smpp_rate, smpp_binds=2,
         smpp_window=16, receipt_delay="0.1:1.0", await_notifications=True,
-        drain_timeout=300.0, notify_timeout=300.0, seed=args.seed)
+        drain_timeout=300.0, notify_timeout=300.0, seed=args.seed, targets=targets,
+        processes=args.processes)
     logging.basicConfig(level=logging.ERROR)  # the customers' reconnect warnings are expected
-    print(f"# bench/crash.py: {kills} kills, HTTP {args.http_rate:g}/s, SMPP "
+    print(f"# bench/crash.py: {kills} kills of {'/'.join(targets)} in turn ({args.processes}"
+          f" processes), HTTP {args.http_rate:g}/s, SMPP "
           f"{args.smpp_rate:g}/s, upstream {plan.upstream_binds} binds x window "
           f"{plan.upstream_window}, seed {args.seed}; load average {os.getloadavg()[0]:.2f} "
           f"on {os.cpu_count()} CPUs", flush=True)

@@ -52,6 +52,8 @@ BIND_TYPES: Final = ("transmitter", "receiver", "transceiver")
 MAX_BINDS_PER_CONNECTOR: Final = 64
 MAX_WINDOW: Final = 1024
 MAX_TPS: Final = 100_000.0
+#: Event loops ``herald serve`` can run on.
+LOOPS: Final = ("asyncio", "uvloop")
 
 
 class ConfigError(ValueError):
@@ -190,6 +192,18 @@ class HeraldConfig:
     routes: tuple[RouteConfig, ...] = ()
     inbound: tuple[InboundConfig, ...] = ()
     intake: IntakePolicy = DEFAULT_POLICY
+    # Processes of `herald serve`: 1 = everything in one; 2 = the front (HTTP,
+    # customers' SMPP, webhooks, receipts out) and dispatch (operators) apart;
+    # 0 = "auto": 2 when this process may use 2 CPUs or more, else 1.
+    processes: int = 0
+    # The event loop: "asyncio" (the standard library's) or "uvloop".
+    loop: str = "asyncio"
+
+    def process_count(self) -> int:
+        """``processes`` with "auto" resolved for this machine."""
+        if self.processes:
+            return self.processes
+        return 2 if len(os.sched_getaffinity(0)) >= 2 else 1
 
     def connector(self, name: str) -> ConnectorConfig:
         for c in self.connectors:
@@ -444,6 +458,8 @@ def parse_config(
         _inbound(_Table(r, f"inbound[{i}]")) for i, r in enumerate(top.get("inbound", list, []))
     )
     intake = _intake(_Table(top.get("intake", dict, {}), "intake"))
+    processes = parse_processes(top.get("processes", (str, int), "auto"), top.at("processes"))
+    loop = top.choice("loop", "asyncio", LOOPS)
     claimed: set[tuple[str, str]] = set()
     for i, rule in enumerate(inbound):
         key = ("number", rule.number) if rule.number is not None else ("prefix", rule.prefix or "")
@@ -460,7 +476,20 @@ def parse_config(
         routes=routes,
         inbound=inbound,
         intake=intake,
+        processes=processes,
+        loop=loop,
     )
+
+
+def parse_processes(value: object, path: str) -> int:
+    """``"auto"`` (0) or 1 or 2: the processes ``herald serve`` runs."""
+    if value == "auto":
+        return 0
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value not in (1, 2):
+        raise ConfigError(path, f'must be "auto", 1 or 2, got {value!r}')
+    return value
 
 
 def load_config(path: Path, *, env: Mapping[str, str] | None = None) -> HeraldConfig:

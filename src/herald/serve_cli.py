@@ -15,7 +15,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from herald.config import ConfigError, HeraldConfig, load_config, parse_listen
+from herald.config import (
+    LOOPS,
+    ConfigError,
+    HeraldConfig,
+    load_config,
+    parse_listen,
+    parse_processes,
+)
 
 DEFAULT_CONFIG = Path("herald.toml")
 
@@ -37,6 +44,11 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                         help="HTTP API listen address (default 127.0.0.1:8080)")
     parser.add_argument("--smpp", metavar="HOST:PORT",
                         help="SMPP listen address (default 127.0.0.1:2775)")
+    parser.add_argument("--processes", metavar="N|auto",
+                        help="1: everything in one process; 2: dispatch in a second one"
+                        " (default: the config's, else auto = 2 on 2 or more CPUs)")
+    parser.add_argument("--loop", choices=LOOPS, help="event loop (default: the config's,"
+                        " else asyncio)")
     parser.add_argument("--log-level", default="warning",
                         choices=("debug", "info", "warning", "error"))
     parser.set_defaults(func=_serve)
@@ -61,6 +73,10 @@ def _config(args: argparse.Namespace) -> HeraldConfig:
     if args.smpp:
         host, port = parse_listen(args.smpp, "--smpp", 2775)
         config = replace(config, smpp=replace(config.smpp, host=host, port=port))
+    if args.processes is not None:
+        config = replace(config, processes=parse_processes(args.processes, "--processes"))
+    if args.loop is not None:
+        config = replace(config, loop=args.loop)
     return config
 
 
@@ -74,8 +90,14 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     from herald.service import run
 
+    main = run(config, demo=args.demo, log_level=args.log_level)
     try:
-        asyncio.run(run(config, demo=args.demo))
+        if config.loop == "uvloop":
+            import uvloop
+
+            uvloop.run(main)
+        else:
+            asyncio.run(main)
     except OSError as exc:  # e.g. the port is taken
         print(f"herald serve: {exc}", file=sys.stderr)
         return 1

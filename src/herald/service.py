@@ -60,6 +60,7 @@ from herald.store import (
     UnknownAccount,
 )
 from herald.webhooks import SenderOptions, WebhookSender
+from herald.workers import DispatchWorker
 
 __all__ = ["DEMO_ACCOUNT", "DemoCredentials", "Platform", "demo_config", "run"]
 
@@ -92,7 +93,7 @@ class Platform:
     store: Store
     accounts: Accounts
     metrics: Metrics
-    dispatcher: Dispatcher
+    dispatcher: Dispatcher | None  # None when dispatch runs in its own process (worker)
     webhooks: WebhookSender
     front: CustomerSmpp
     notifier: SmppNotifier
@@ -100,6 +101,7 @@ class Platform:
     http: _Uvicorn
     tasks: list[asyncio.Task[Any]]
     extras: list[Any] = field(default_factory=list)  # e.g. the demo simulator
+    worker: DispatchWorker | None = None  # the dispatch process, with processes=2
 
     @property
     def http_port(self) -> int:
@@ -116,16 +118,28 @@ class Platform:
         registry: CollectorRegistry | None = None,
         store: Store | None = None,
         prepare: Callable[[Store, Accounts], Awaitable[None]] | None = None,
+        processes: int = 1,
+        log_level: str = "WARNING",
     ) -> Platform:
         """Open the store (unless given), run ``prepare`` (e.g. create the demo
-        account) and start every component."""
+        account) and start every component; with ``processes=2`` dispatch runs
+        in a child process (:mod:`herald.workers`) over the same data directory."""
         clock = time.time
         metrics = Metrics(registry or CollectorRegistry())
         if store is None:
             store = SQLiteStore.open(SQLiteConfig(data_dir=config.data_dir))
         accounts = Accounts(store)
         ids = SortableIdGenerator()
-        dispatcher = Dispatcher(store, config, metrics=metrics, clock=clock)
+        worker: DispatchWorker | None = None
+        dispatcher: Dispatcher | None = None
+        if processes >= 2:
+            worker = DispatchWorker(config, lambda channels: committed(channels),
+                                    log_level=log_level, loop=config.loop)  # fmt: skip
+            metrics.include(worker.metrics_snapshot)
+            claim: Callable[[], None] = worker.wake
+        else:
+            dispatcher = Dispatcher(store, config, metrics=metrics, clock=clock)
+            claim = dispatcher.wake
         webhooks = WebhookSender(
             store, load_master_key(config.data_dir), config.webhooks, metrics=metrics,
             clock=clock,
@@ -133,7 +147,7 @@ class Platform:
         )
 
         def accepted(messages: Sequence[NewMessage]) -> None:
-            dispatcher.wake()
+            claim()
 
         front = CustomerSmpp(store, accounts, ids.new_id, clock, metrics, on_accepted=accepted,
                              limits=FrontLimits(intake=config.intake))
@@ -161,11 +175,14 @@ class Platform:
                                        log_level="warning", lifespan="off", access_log=False))
         tasks: list[asyncio.Task[Any]] = []
         platform = cls(config, store, accounts, metrics, dispatcher, webhooks, front, notifier,
-                       smpp, http, tasks)
+                       smpp, http, tasks, worker=worker)
         try:
             if prepare is not None:
                 await prepare(store, accounts)
-            await dispatcher.start()
+            if dispatcher is not None:
+                await dispatcher.start()
+            if worker is not None:
+                await worker.start()
             tasks.append(asyncio.create_task(webhooks.run(), name="webhooks"))
             notifier.start()
             await smpp.start()
@@ -186,7 +203,10 @@ class Platform:
         self.smpp.stop_accepting()
         self.http.should_exit = True
         await self.front.drain()
-        await self.dispatcher.stop()
+        if self.dispatcher is not None:
+            await self.dispatcher.stop()
+        if self.worker is not None:
+            await self.worker.stop()
         await self.notifier.stop()
         await self.webhooks.stop()
         await self.smpp.stop(timeout=5)
@@ -269,7 +289,8 @@ def _write_env(path: Path, values: dict[str, str]) -> None:
 # -- running ----------------------------------------------------------------------
 
 
-async def run(config: HeraldConfig, *, demo: bool = False, out: Any = None) -> None:
+async def run(config: HeraldConfig, *, demo: bool = False, out: Any = None,
+              log_level: str = "WARNING") -> None:
     """Run until SIGINT/SIGTERM, then stop gracefully."""
     import sys
 
@@ -289,7 +310,8 @@ async def run(config: HeraldConfig, *, demo: bool = False, out: Any = None) -> N
             creds.append(await ensure_demo_account(store, accounts, config.data_dir))
 
     try:
-        platform = await Platform.start(config, prepare=prepare)
+        platform = await Platform.start(config, prepare=prepare, log_level=log_level,
+                                        processes=config.process_count())
     except BaseException:
         for extra in extras:
             await extra.stop()
@@ -298,8 +320,11 @@ async def run(config: HeraldConfig, *, demo: bool = False, out: Any = None) -> N
     if demo:
         _print_demo(out, config, platform, creds[0])
     else:
+        where = (f"dispatch in process {platform.worker.pid}" if platform.worker is not None
+                 else "one process")  # fmt: skip
         print(f"herald: HTTP API on http://{config.http.host}:{platform.http_port}, "
-              f"SMPP on {config.smpp.host}:{platform.smpp.port}, data in {config.data_dir}",
+              f"SMPP on {config.smpp.host}:{platform.smpp.port}, data in {config.data_dir},"
+              f" {where}",
               file=out, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -103,11 +103,13 @@ async def create_account(data_dir: Path, name: str, *, rate_limit: float = 1e6,
 
 def herald_config(data_dir: Path, http_port: int, smpp_port: int, sim_port: int, *,
                   binds: int, window: int, tps: float, customer_window: int = 64,
-                  http_rate: float = 100_000) -> str:
-    """A herald.toml: loopback listeners, one connector to the simulator, a catch-all route."""
+                  http_rate: float = 100_000, processes: int | None = None) -> str:
+    """A herald.toml: loopback listeners, one connector to the simulator, a catch-all
+    route; ``processes`` as given (else herald's default, "auto")."""
+    top = "" if processes is None else f"processes = {processes}\n"
     return f"""\
 data_dir = "{data_dir}"
-
+{top}
 [http]
 listen = "127.0.0.1:{http_port}"
 default_account_rate = {http_rate}
@@ -194,6 +196,38 @@ class HeraldProcess:
                 stdout=out, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
         await _wait_for_line(self.proc, self.log, READY_LINE, timeout)
         return time.monotonic() - began
+
+    def dispatch_pid(self) -> int | None:
+        """The pid of herald's dispatch process (a child of ``herald serve``), if one runs."""
+        if not self.running:
+            return None
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            ppid = int(stat.rpartition(")")[2].split()[1])
+            if ppid == self.pid and b"_dispatch_process" in cmdline:
+                return int(entry.name)
+        return None
+
+    async def kill_dispatch(self, timeout: float = START_TIMEOUT) -> float:
+        """SIGKILL the dispatch process only; returns the seconds until ``herald
+        serve`` runs a new one (it restarts it by itself)."""
+        began = time.monotonic()
+        old = self.dispatch_pid()
+        if old is None:
+            raise ProcessError(f"herald runs no dispatch process\n{tail(self.log)}")
+        os.kill(old, signal.SIGKILL)
+        while time.monotonic() - began < timeout:
+            new = self.dispatch_pid()
+            if new is not None and new != old and "runs again" in self.log.read_text():
+                return time.monotonic() - began
+            await asyncio.sleep(POLL)
+        raise ProcessError(f"no new dispatch process within {timeout:.0f} s\n{tail(self.log)}")
 
     async def kill(self) -> None:
         """SIGKILL: no cleanup, no flush, no graceful anything."""

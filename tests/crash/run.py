@@ -48,6 +48,10 @@ class CrashPlan:
     """What a crash run does; rates are messages per second, times seconds."""
 
     kills: int = 3
+    # What each kill hits, in turn: "serve" (herald serve, then restarted) or
+    # "dispatch" (its dispatch process, which herald serve restarts itself).
+    targets: tuple[str, ...] = ("serve",)
+    processes: int = 2
     load_before_kill: tuple[float, float] = (2.0, 4.0)  # drawn per kill
     downtime: tuple[float, float] = (0.0, 0.5)  # between the kill and the restart
     load_after: float = 3.0  # after the last restart
@@ -110,7 +114,7 @@ async def crash_run(workdir: Path, plan: CrashPlan,
         http_port, smpp_port = free_port(), free_port()
         herald = HeraldProcess(workdir, herald_config(
             data, http_port, smpp_port, sim.port, binds=plan.upstream_binds,
-            window=plan.upstream_window, tps=plan.upstream_tps))
+            window=plan.upstream_window, tps=plan.upstream_tps, processes=plan.processes))
         restarts = [await herald.start()]
         await receiver.start()
         ledger = Ledger(tag="crash")
@@ -128,10 +132,14 @@ async def crash_run(workdir: Path, plan: CrashPlan,
             if load.done():
                 load.result()  # a load generator failed: raise its error
             kills.append(time.time())
-            await herald.kill()
-            await asyncio.sleep(rng.uniform(*plan.downtime))
-            restarts.append(await herald.start())
-            log(f"kill {n + 1}/{plan.kills}: restarted in {restarts[-1]:.2f} s, "
+            target = plan.targets[n % len(plan.targets)]
+            if target == "dispatch":
+                restarts.append(await herald.kill_dispatch())
+            else:
+                await herald.kill()
+                await asyncio.sleep(rng.uniform(*plan.downtime))
+                restarts.append(await herald.start())
+            log(f"kill {n + 1}/{plan.kills} ({target}): restarted in {restarts[-1]:.2f} s, "
                 f"{len(list(ledger.acked()))} acknowledged so far")
         await asyncio.sleep(plan.load_after)
         stop.set()

@@ -1,0 +1,128 @@
+"""The dispatch process of ``herald serve``: connectors to the operators, nothing else.
+
+Started by :class:`~herald.workers.DispatchWorker` in the front process as
+``python -c "from herald.workers._dispatch_process import main; main()"``
+with the link's socket inherited (its descriptor in ``HERALD_LINK_FD``) and
+the pickled :class:`~herald.config.HeraldConfig` on standard input (from the
+parent, which read and checked it: nothing else writes that pipe).
+
+It opens the store on the same data directory (the parent created and
+migrated it), runs a :class:`~herald.dispatch.Dispatcher` and:
+
+- claims when the front says messages were accepted (``ACCEPTED``);
+- tells the front after each of its commits that wrote outbox events
+  (receipts applied, messages ended, MO stored): ``EVENTS_WEBHOOK`` /
+  ``EVENTS_SMPP``;
+- sends its metrics every :data:`METRICS_INTERVAL` seconds;
+- stops gracefully on ``QUIT`` or SIGTERM (hands its messages back, unbinds),
+  and at once when the front is gone: on Linux the kernel kills it with the
+  front (``PR_SET_PDEATHSIG``), and the link's end of file stops it anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import os
+import pickle
+import signal
+import socket
+import sys
+import time
+from typing import Final
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+from herald.config import HeraldConfig
+from herald.dispatch import Dispatcher
+from herald.metrics import Metrics
+from herald.store import Channel, SQLiteConfig, SQLiteStore
+from herald.workers._link import (
+    ACCEPTED,
+    EVENTS_SMPP,
+    EVENTS_WEBHOOK,
+    METRICS,
+    QUIT,
+    READY,
+    Link,
+)
+
+__all__ = ["LINK_FD_ENV", "LOG_LEVEL_ENV", "LOOP_ENV", "PARENT_ENV", "main"]
+
+log = logging.getLogger("herald.workers")
+
+LINK_FD_ENV: Final = "HERALD_LINK_FD"
+PARENT_ENV: Final = "HERALD_PARENT_PID"
+LOG_LEVEL_ENV: Final = "HERALD_LOG_LEVEL"
+LOOP_ENV: Final = "HERALD_LOOP"
+#: Seconds between metrics snapshots sent to the front (what ``/metrics`` shows
+#: of dispatch is at most this old).
+METRICS_INTERVAL: Final = 1.0
+#: linux/prctl.h
+_PR_SET_PDEATHSIG: Final = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask the kernel for SIGKILL when the parent dies (Linux); exit if it already did."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # it died before the request took effect
+        os._exit(1)
+
+
+def main() -> None:
+    """Entry point of the child; see the module docstring."""
+    _die_with_parent(int(os.environ[PARENT_ENV]))
+    logging.basicConfig(level=os.environ.get(LOG_LEVEL_ENV, "WARNING"),
+                        format="%(asctime)s %(levelname)s %(name)s[dispatch]: %(message)s")
+    config: HeraldConfig = pickle.loads(sys.stdin.buffer.read())
+    sock = socket.socket(fileno=int(os.environ[LINK_FD_ENV]))
+    if os.environ.get(LOOP_ENV) == "uvloop":
+        import uvloop
+
+        uvloop.run(_run(config, sock))
+    else:
+        asyncio.run(_run(config, sock))
+
+
+async def _run(config: HeraldConfig, sock: socket.socket) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    store = SQLiteStore.open(SQLiteConfig(data_dir=config.data_dir, create=False))
+    registry = CollectorRegistry()
+    dispatcher = Dispatcher(store, config, metrics=Metrics(registry), clock=time.time)
+
+    def received(kind: bytes, _payload: bytes) -> None:
+        if kind == ACCEPTED:
+            dispatcher.wake()
+        elif kind == QUIT:
+            stop.set()
+
+    link = Link(sock, received, on_closed=stop.set)
+
+    def committed(channels: frozenset[Channel]) -> None:
+        if Channel.WEBHOOK in channels:
+            link.send(EVENTS_WEBHOOK)
+        if Channel.SMPP in channels:
+            link.send(EVENTS_SMPP)
+
+    store.watch_outbox(committed)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await dispatcher.start()
+        link.send(READY)
+        while not stop.is_set():
+            link.send_now(METRICS, generate_latest(registry))
+            try:
+                async with asyncio.timeout(METRICS_INTERVAL):
+                    await stop.wait()
+            except TimeoutError:
+                pass
+        await dispatcher.stop()
+        link.send_now(METRICS, generate_latest(registry))
+    finally:
+        link.close()
+        await store.aclose()

@@ -1,0 +1,228 @@
+"""The dispatch process seen from the front: start it, wake it, restart it, stop it (private).
+
+:class:`DispatchWorker` spawns :mod:`herald.workers._dispatch_process` with
+one end of a :func:`~herald.workers._link.link_pair`, hands it the
+configuration, and waits (bounded) until it says it started. From then on:
+
+- :meth:`DispatchWorker.wake` tells it messages were accepted;
+- its ``EVENTS_*`` messages become ``on_events(channels)`` calls, as if this
+  process's own store had committed those events;
+- its metrics snapshots are kept for ``/metrics`` (:meth:`metrics_snapshot`);
+- if it exits while it should be running (a crash, an OOM kill, SIGKILL),
+  it is started again after :data:`RESTART_MIN` seconds, doubling up to
+  :data:`RESTART_MAX` while it keeps dying young. Its claimed messages come
+  back when their leases end, as after any crash; nothing acknowledged is lost.
+
+:meth:`DispatchWorker.stop` asks it to stop gracefully (it hands its messages
+back and unbinds), waits, and kills it only past ``timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import pickle
+import sys
+import time
+from collections.abc import Callable
+from typing import Final
+
+from herald.config import HeraldConfig
+from herald.store import Channel
+from herald.workers._dispatch_process import LINK_FD_ENV, LOG_LEVEL_ENV, LOOP_ENV, PARENT_ENV
+from herald.workers._link import (
+    ACCEPTED,
+    EVENTS_SMPP,
+    EVENTS_WEBHOOK,
+    METRICS,
+    QUIT,
+    READY,
+    Link,
+    link_pair,
+)
+
+__all__ = ["RESTART_MAX", "RESTART_MIN", "START_TIMEOUT", "DispatchWorker"]
+
+log = logging.getLogger("herald.workers")
+
+#: Seconds a dispatch process may take to start (import, open the store,
+#: start the connectors) before ``start`` fails.
+START_TIMEOUT: Final = 30.0
+#: Seconds before a dead dispatch process is started again, doubling while it
+#: keeps dying within :data:`_HEALTHY_AFTER` seconds, up to RESTART_MAX.
+RESTART_MIN: Final = 0.5
+RESTART_MAX: Final = 30.0
+_HEALTHY_AFTER: Final = 60.0
+_WEBHOOK_ONLY: Final = frozenset({Channel.WEBHOOK})
+_SMPP_ONLY: Final = frozenset({Channel.SMPP})
+_CHILD_CODE: Final = "from herald.workers._dispatch_process import main; main()"
+
+
+class DispatchWorker:
+    """See the module docstring. ``await start()``, ``wake()``, ``await stop()``."""
+
+    def __init__(
+        self,
+        config: HeraldConfig,
+        on_events: Callable[[frozenset[Channel]], None],
+        *,
+        log_level: str = "WARNING",
+        loop: str = "asyncio",
+    ) -> None:
+        self._config = config
+        self._on_events = on_events
+        self._env = {LOG_LEVEL_ENV: log_level.upper(), LOOP_ENV: loop}
+        self._proc: asyncio.subprocess.Process | None = None
+        self._link: Link | None = None
+        self._ready: asyncio.Event = asyncio.Event()
+        self._snapshot = b""
+        self._stopping = False
+        self._watcher: asyncio.Task[None] | None = None
+        self._delay = RESTART_MIN
+        self._started_at = 0.0
+        self.restarts = 0  # times the process was started again after dying
+
+    @property
+    def pid(self) -> int | None:
+        """The running dispatch process's id (``None`` between a death and its restart)."""
+        return None if self._proc is None else self._proc.pid
+
+    def metrics_snapshot(self) -> bytes:
+        """The dispatch process's latest metrics (Prometheus text; empty before the first)."""
+        return self._snapshot
+
+    def wake(self) -> None:
+        """Messages were accepted: the dispatch process claims now."""
+        if self._link is not None:
+            self._link.send(ACCEPTED)
+
+    async def start(self, timeout: float = START_TIMEOUT) -> None:
+        """Start the process and wait until it runs; raises :class:`RuntimeError` if it
+        exits first or does not start within ``timeout`` seconds."""
+        await self._spawn()
+        try:
+            await self._until_ready(timeout)
+        except BaseException:
+            await self._kill()
+            raise
+        self._watcher = asyncio.create_task(self._watch(), name="dispatch-process")
+
+    async def stop(self, timeout: float = 30.0) -> None:
+        """Ask the process to stop gracefully; kill it if it has not within ``timeout``."""
+        self._stopping = True
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        proc = self._proc
+        if proc is None:
+            return
+        if self._link is not None:
+            self._link.send_now(QUIT)
+        try:
+            async with asyncio.timeout(timeout):
+                await proc.wait()
+        except TimeoutError:
+            log.error("dispatch process %d did not stop within %g s; killing it",
+                      proc.pid, timeout)  # fmt: skip
+            await self._kill()
+        self._close_link()
+
+    # -- the process ------------------------------------------------------------------
+
+    async def _spawn(self) -> asyncio.subprocess.Process:
+        ours, theirs = link_pair()
+        env = {**os.environ, **self._env, LINK_FD_ENV: str(theirs.fileno()),
+               PARENT_ENV: str(os.getpid())}  # fmt: skip
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-c", _CHILD_CODE, stdin=asyncio.subprocess.PIPE,
+                pass_fds=(theirs.fileno(),), env=env,
+            )  # fmt: skip
+        finally:
+            theirs.close()
+        assert proc.stdin is not None
+        proc.stdin.write(pickle.dumps(self._config))
+        with contextlib.suppress(ConnectionError):
+            await proc.stdin.drain()
+        proc.stdin.close()
+        self._proc = proc
+        self._ready = asyncio.Event()
+        self._link = Link(ours, self._received)
+        self._started_at = time.monotonic()
+        return proc
+
+    async def _until_ready(self, timeout: float) -> None:
+        assert self._proc is not None
+        ready = asyncio.create_task(self._ready.wait())
+        exited = asyncio.create_task(self._proc.wait())
+        try:
+            done, _ = await asyncio.wait({ready, exited}, timeout=timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+        finally:
+            ready.cancel()
+            exited.cancel()
+        if exited in done:
+            raise RuntimeError(
+                f"the dispatch process exited while starting (code {self._proc.returncode})"
+            )
+        if ready not in done:
+            raise RuntimeError(f"the dispatch process did not start within {timeout:g} s")
+
+    async def _watch(self) -> None:
+        """Restart the process whenever it dies while it should run."""
+        proc = self._proc
+        while proc is not None:
+            code = await proc.wait()
+            if self.stopping:
+                return
+            self._close_link()
+            self._proc = None
+            if time.monotonic() - self._started_at > _HEALTHY_AFTER:
+                self._delay = RESTART_MIN
+            log.error("the dispatch process %d exited (code %s); starting it again in %.1f s",
+                      proc.pid, code, self._delay)  # fmt: skip
+            await asyncio.sleep(self._delay)
+            self._delay = min(RESTART_MAX, self._delay * 2)
+            try:
+                proc = await self._spawn()
+                await self._until_ready(START_TIMEOUT)
+            except (OSError, RuntimeError) as exc:
+                log.error("restarting the dispatch process failed: %s", exc)
+                await self._kill()
+                continue  # wait() on the dead one returns at once: retry after a delay
+            self.restarts += 1
+            log.warning("the dispatch process runs again (pid %d)", proc.pid)
+            # Whatever was accepted meanwhile waits in the store: claim it now.
+            self.wake()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    async def _kill(self) -> None:
+        proc = self._proc
+        if proc is not None and proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5):
+                    await proc.wait()
+        self._close_link()
+
+    def _close_link(self) -> None:
+        if self._link is not None:
+            self._link.close()
+            self._link = None
+
+    def _received(self, kind: bytes, payload: bytes) -> None:
+        if kind == EVENTS_WEBHOOK:
+            self._on_events(_WEBHOOK_ONLY)
+        elif kind == EVENTS_SMPP:
+            self._on_events(_SMPP_ONLY)
+        elif kind == METRICS:
+            self._snapshot = payload
+        elif kind == READY:
+            self._ready.set()
