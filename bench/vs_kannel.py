@@ -138,7 +138,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Final, cast
 
 SCRIPT: Final = Path(__file__).resolve()
 ROOT: Final = SCRIPT.parents[1]
@@ -155,7 +155,7 @@ from herald.sim import read_records  # noqa: E402
 try:  # the sink's parser when available (a project dependency since f47a4ff)
     import httptools
 except ImportError:  # pragma: no cover - the hand-rolled parser takes over
-    httptools = None
+    httptools = None  # type: ignore[assignment]
 
 # -- settings and bounds ---------------------------------------------------------------
 
@@ -315,7 +315,8 @@ class Conn:
         try:
             head = await self.reader.readuntil(b"\r\n\r\n")
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
-            if not reused or getattr(exc, "partial", b""):
+            partial = exc.partial if isinstance(exc, asyncio.IncompleteReadError) else b""
+            if not reused or partial:
                 raise
             # the server closed an idle keep-alive connection (Kannel does after a
             # while): nothing was answered, so the request goes again on a new one
@@ -686,6 +687,10 @@ class Gateway:
     def logs(self) -> str:
         return ""
 
+    def unmatched_receipts(self) -> int:
+        """Receipts the gateway said it could not match to a message, so far."""
+        return 0
+
 
 class Kannel(Gateway):
     """bearerbox + smsbox with the kannel.conf of the module docstring."""
@@ -1051,6 +1056,7 @@ class Bench:
                 result.notes.append("warm-up: not every final receipt arrived")
             n = a.count if rate is None else round(rate * a.duration)
             msgs = self.messages(gateway, n, "m")
+            unmatched0 = gateway.unmatched_receipts()
             roots = gateway.roots()
             cpu0 = (tree_cpu(roots), tree_cpu([sim.pid]), tree_cpu([sink.pid]), self_cpu())
             posts0, events0, nonfinal0 = sink.posts, sink.events, Counter(sink.nonfinal)
@@ -1064,27 +1070,8 @@ class Bench:
                                               - time.time()), a.quiet)
             cpu1 = (tree_cpu(roots), tree_cpu([sim.pid]), tree_cpu([sink.pid]), self_cpu())
             self.figures(result, msgs, load, sink, cpu0, cpu1, posts0, events0)
-            if not done:
-                result.notes.append(f"{result.lost} accepted messages had no final receipt "
-                                    f"(waited until {a.quiet:.0f} s without one, at most "
-                                    f"{a.drain_timeout:.0f} s after the last accept)")
-            if isinstance(gateway, Kannel) and (unmatched := gateway.unmatched_receipts()):
-                result.notes.append(
-                    f"Kannel logged {unmatched} receipts it could not match ('got DLR but "
-                    "could not find message'), warm-up included: a receipt read before its "
-                    "submit_sm_resp is dropped by Kannel (tests/peers/README.md)")
-            if system == BATCHED and result.posts and result.events <= 1.05 * result.posts:
-                result.notes.append("batching was accepted by the CLI, but herald posted "
-                                    "about one event per POST")
-            if load.errors:
-                result.notes.append(f"request errors {dict(load.errors)}")
-            refused = {s: c for s, c in load.statuses.items() if s != 202}
-            if refused:
-                result.notes.append(f"refused {refused}")
-            if sink.problems:
-                result.notes.append(f"sink problems {dict(sink.problems)}")
-            if nonfinal := sink.nonfinal - nonfinal0:
-                result.notes.append(f"non-final events at the sink (not counted) {dict(nonfinal)}")
+            unmatched = (unmatched0, gateway.unmatched_receipts() - unmatched0)
+            self.notes(result, load, sink, sink.nonfinal - nonfinal0, unmatched, done=done)
             await asyncio.sleep(RECORD_FLUSH)
             upstream = upstream_times(record)
             result.upstream_lat = pcts([upstream[h] - m.sent for m in msgs
@@ -1106,6 +1093,31 @@ class Bench:
             if not a.keep:
                 shutil.rmtree(workdir, ignore_errors=True)
         return result
+
+    def notes(self, r: Run, load: Load, sink: Sink, nonfinal: Counter[str],
+              unmatched: tuple[int, int], *, done: bool) -> None:
+        """What a reader of the table should know about one run."""
+        a = self.args
+        if not done:
+            r.notes.append(f"{r.lost} accepted messages had no final receipt (waited until "
+                           f"{a.quiet:.0f} s passed without one, at most {a.drain_timeout:.0f} "
+                           "s after the last accept)")
+        if any(unmatched):
+            r.notes.append(
+                f"the gateway logged {unmatched[1]} receipts it could not match in the timed "
+                f"part ({unmatched[0]} in the warm-up): Kannel drops a receipt read before its "
+                "submit_sm_resp ('got DLR but could not find message'; see the docstring)")
+        if r.system == BATCHED and r.posts and r.events <= 1.05 * r.posts:
+            r.notes.append("batching was accepted by the CLI, but herald posted about one "
+                           "event per POST")
+        if load.errors:
+            r.notes.append(f"request errors {dict(load.errors)}")
+        if refused := {s: c for s, c in load.statuses.items() if s != 202}:
+            r.notes.append(f"refused {refused}")
+        if sink.problems:
+            r.notes.append(f"sink problems {dict(sink.problems)}")
+        if nonfinal:
+            r.notes.append(f"non-final events at the sink (not counted) {dict(nonfinal)}")
 
     @staticmethod
     def figures(r: Run, msgs: list[Msg], load: Load, sink: Sink,
@@ -1140,9 +1152,9 @@ Getter = Callable[[Run], float | None]
 def _pick(attr: str, index: int | None = None) -> Getter:
     def get(r: Run) -> float | None:
         value = getattr(r, attr)
-        if index is not None:
-            return None if value is None else value[index]
-        return value
+        if index is not None and value is not None:
+            value = value[index]
+        return cast(float | None, value)
 
     return get
 
