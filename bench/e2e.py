@@ -307,7 +307,9 @@ class Bench:
     def cpu(self) -> dict[str, float]:
         out = {"sim": cpu_seconds(self.sim.pid), "load generator": self_cpu()}
         if self.herald is not None and self.herald.running:
-            out["herald"] = cpu_seconds(self.herald.pid)
+            # herald serve and its dispatch process, when it runs one
+            pids = [self.herald.pid, self.herald.dispatch_pid()]
+            out["herald"] = sum(cpu_seconds(pid) for pid in pids if pid is not None)
         return out
 
     async def start_sim(self) -> None:
@@ -318,12 +320,16 @@ class Bench:
         self.creds = await create_account(data, "shop")
         self.db = data / "herald.db"
         self.http_port, self.smpp_port = free_port(), free_port()
-        python = HERALD
+        python, loop = HERALD, None
         if self.args.loop == "uvloop":
-            python = (sys.executable, str(SCRIPT), "_uvloop")
+            if self.args.herald_src:  # an older herald may not know `loop`: install it here
+                python = (sys.executable, str(SCRIPT), "_uvloop")
+            else:  # herald.toml's `loop`: both of its processes
+                loop = "uvloop"
         self.herald = HeraldProcess(self.workdir, herald_config(
             data, self.http_port, self.smpp_port, self.sim.port, binds=UPSTREAM_BINDS,
-            window=UPSTREAM_WINDOW, tps=UPSTREAM_TPS), python=python,
+            window=UPSTREAM_WINDOW, tps=UPSTREAM_TPS, processes=self.args.processes,
+            loop=loop), python=python,
             env={"PYTHONPATH": str(self.args.herald_src)} if self.args.herald_src else None)
         await self.herald.start()
 
@@ -509,7 +515,8 @@ class Profiler:
             raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
         self.proc = _spawn(
             [spy, "record", "--pid", str(self.pid), "--rate", "200", "--format", "raw",
-             "--threads", "--nonblocking", "--duration", "3600", "-o", str(self.out)])
+             "--threads", "--subprocesses", "--nonblocking", "--duration", "3600",
+             "-o", str(self.out)])
         await asyncio.sleep(1.0)  # py-spy attaches
 
     async def stop(self) -> list[str]:
@@ -697,6 +704,8 @@ def main() -> None:
     parser.add_argument("--sim-window", type=int, default=64,
                         help="deliver_sm (receipts) in flight per bind from the sim (default 64)")
     parser.add_argument("--only", choices=("smpp", "http", "hooks", "batch"))
+    parser.add_argument("--processes", type=int, choices=(1, 2),
+                        help="herald serve's processes (default: its own, auto)")
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio",
                         help="herald's event loop")
     parser.add_argument("--herald-src", type=Path,

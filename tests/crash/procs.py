@@ -103,10 +103,12 @@ async def create_account(data_dir: Path, name: str, *, rate_limit: float = 1e6,
 
 def herald_config(data_dir: Path, http_port: int, smpp_port: int, sim_port: int, *,
                   binds: int, window: int, tps: float, customer_window: int = 64,
-                  http_rate: float = 100_000, processes: int | None = None) -> str:
+                  http_rate: float = 100_000, processes: int | None = None,
+                  loop: str | None = None) -> str:
     """A herald.toml: loopback listeners, one connector to the simulator, a catch-all
-    route; ``processes`` as given (else herald's default, "auto")."""
+    route; ``processes`` and ``loop`` as given (else herald's defaults)."""
     top = "" if processes is None else f"processes = {processes}\n"
+    top += "" if loop is None else f'loop = "{loop}"\n'
     return f"""\
 data_dir = "{data_dir}"
 {top}
