@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -100,3 +101,14 @@ async def test_a_full_batch_of_ten_thousand(api: Api) -> None:
     assert len(api.accepted) == 10_000
     last = await api.store.get_message(ids[-1], account_id=api.account.id)
     assert last.reference == "9999"
+
+
+async def test_the_answer_is_compact_json_as_json_dumps_writes_it(api: Api) -> None:
+    # The summary is rendered by orjson; its bytes are the standard library's.
+    odd = "ünknown\n\"\\\u2028\x7f"  # a field name with what JSON escapes, and not
+    batch = [message(), message(to="x"), {"to": "+1", odd: 1}, message(test=True)]
+    response = await _post(api, {"messages": batch})
+    assert response.status_code == 202
+    assert response.content == json.dumps(
+        response.json(), ensure_ascii=False, separators=(",", ":")
+    ).encode()
