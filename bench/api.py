@@ -1,35 +1,50 @@
-"""HTTP API throughput: messages/s through uvicorn on loopback into a real SQLite store.
+"""HTTP API throughput: messages/s and server CPU through an ASGI server on loopback into
+a real SQLite store.
 
-    .venv/bin/python bench/api.py              # the full table (about a minute)
+    .venv/bin/python bench/api.py              # the table, then single sends per server
     .venv/bin/python bench/api.py --quick      # shorter runs
+    .venv/bin/python bench/api.py --front uvicorn/h11/asyncio --fronts none
+    .venv/bin/python bench/api.py --fronts all --rounds 3 --cases single
     .venv/bin/python bench/api.py --profile    # then a profiled herald pass: top functions
 
-Each server runs in its own process (uvicorn, asyncio loop, h11, no access
-log) on a fresh data directory; the load comes from this process over
-keep-alive loopback connections, with pre-built requests and a minimal HTTP/1.1
-client (so the client costs far less than the server; on a 2-core machine it
-still takes some of the second core). Every message has its own destination
-number, so herald's per-number verdict cache never hits.
+Each server runs in its own process (no access log) on a fresh data directory;
+the load comes from this process over keep-alive loopback connections, with
+pre-built requests and a minimal HTTP/1.1 client (so the client costs far less
+than the server; on a 2-core machine it still takes some of the second core).
+Every message has its own destination number, so herald's per-number verdict
+cache never hits.
 
 Cases: ``single``: POST /v1/messages, one message per request, 64
 connections; ``batch N``: POST /v1/messages/batch with N messages, a few
 connections.
 
-Servers, measured in the same run:
+Apps, measured in the same run:
 
 - ``herald``: :func:`herald.api.create_app` as ``herald serve`` mounts it:
-  bearer key (argon2id, cached after the first request), rate limits,
-  pydantic, every intake check (phonenumbers, GSM/UCS-2 encoding and parts),
-  ``store.accept``, problem handling, metrics.
+  bearer key (argon2id, cached after the first request), rate limits, every
+  intake check (phonenumbers, GSM/UCS-2 encoding and parts), ``store.accept``,
+  problem handling, metrics. A plain single send takes the app's fast path
+  (``herald.api._fast``).
+- ``herald-route``: the same app with ``fast_send=False``: every send through
+  the FastAPI route (pydantic, Starlette's request and middleware), as before
+  the fast path.
 - ``asgi+store`` (peer): a bare ASGI app that parses the JSON and
-  ``store.accept``-s a record built with no checks at all: uvicorn plus the
-  store, the floor for an API that stores before it answers.
-- ``asgi`` (peer): the same without the store: uvicorn's own ceiling here.
+  ``store.accept``-s a record built with no checks at all: the server plus
+  the store, the floor for an API that stores before it answers.
+- ``asgi`` (peer): the same without the store: the server's own ceiling here.
+
+Fronts (ASGI server / HTTP parser / event loop): ``uvicorn/h11/asyncio``,
+``uvicorn/h11/uvloop``, ``uvicorn/httptools/asyncio``,
+``uvicorn/httptools/uvloop``, ``granian/asyncio``, ``granian/uvloop``
+(granian embedded in the process's loop, one runtime thread; only if granian
+is installed: it is not a dependency). The first table runs every case on
+``--front``; the second runs ``--cases`` on each of ``--fronts``, apps
+interleaved, ``--rounds`` times, and prints medians.
 
 ``herald/peer`` is herald's rate over ``asgi+store``'s. Server CPU is the
-server process's user+system time (all threads, including the store's
-writer) per 1,000 messages. Figures move with the machine's load; compare
-rows of one run. Nothing here is asserted.
+server process's user+system time (all threads: the store's writer, granian's
+runtime) per message, in microseconds. Figures move with the machine's load;
+compare rows of one run. Nothing here is asserted.
 """
 
 from __future__ import annotations
@@ -44,6 +59,7 @@ import multiprocessing
 import os
 import pstats
 import re
+import socket
 import statistics
 import sys
 import tempfile
@@ -64,10 +80,23 @@ from herald.ids import SortableIdGenerator
 from herald.metrics import Metrics
 from herald.store import NewMessage, Source, SQLiteConfig, SQLiteStore
 
-SERVERS = ("herald", "asgi+store", "asgi")
+APPS = ("herald", "herald-route", "asgi+store", "asgi")
+FRONTS = (
+    "uvicorn/h11/asyncio", "uvicorn/h11/uvloop", "uvicorn/httptools/asyncio",
+    "uvicorn/httptools/uvloop", "granian/asyncio", "granian/uvloop",
+)  # fmt: skip
+DEFAULT_FRONT = "uvicorn/httptools/uvloop"
 TEXT = "Your code is 123456"
 _AREAS = ("415", "212", "310", "646", "617", "312", "206", "305", "404", "512", "702", "303")
 _ACCEPTED = re.compile(rb'^\{"accepted":(\d+)')
+
+
+def _granian_installed() -> bool:
+    try:
+        import granian  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 # -- servers (child processes) ---------------------------------------------------------
@@ -111,30 +140,73 @@ def _bare_app(store: SQLiteStore | None, account_id: int) -> Any:
     return app
 
 
-async def _serve(kind: str, data_dir: str, conn: Connection, profile: bool) -> None:
+class _Listener:
+    """One ASGI server in this process's loop: uvicorn or granian (embedded)."""
+
+    def __init__(self, front: str, app: Any) -> None:
+        self.server = front.split("/")[0]
+        if self.server == "uvicorn":
+            http = front.split("/")[1]
+            self._uvicorn = uvicorn.Server(uvicorn.Config(
+                app, host="127.0.0.1", port=0, log_level="warning", access_log=False,
+                lifespan="off", http=http,
+            ))  # fmt: skip
+        else:
+            from granian.constants import Interfaces
+            from granian.server.embed import Server
+
+            with socket.socket() as probe:  # granian binds per worker: give it a free port
+                probe.bind(("127.0.0.1", 0))
+                self.port = probe.getsockname()[1]
+            self._granian = Server(
+                app, address="127.0.0.1", port=self.port, interface=Interfaces.ASGINL,
+                log_enabled=False,
+            )  # fmt: skip
+
+    async def start(self) -> int:
+        if self.server == "uvicorn":
+            self._task = asyncio.create_task(self._uvicorn.serve())
+            for _ in range(200):
+                if self._uvicorn.started:
+                    break
+                await asyncio.sleep(0.05)
+            port: int = self._uvicorn.servers[0].sockets[0].getsockname()[1]
+            return port
+        self._task = asyncio.create_task(self._granian.serve())
+        for _ in range(200):
+            with contextlib.suppress(OSError):
+                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+                writer.close()
+                break
+            await asyncio.sleep(0.05)
+        return self.port
+
+    async def stop(self) -> None:
+        if self.server == "uvicorn":
+            self._uvicorn.should_exit = True
+        else:
+            self._granian.signal_handler_interrupt()
+        await self._task
+
+
+async def _serve(app_kind: str, front: str, data_dir: str, conn: Connection,
+                 profile: bool) -> None:  # fmt: skip
     store = SQLiteStore.open(SQLiteConfig(data_dir=Path(data_dir)))
     accounts = None
-    if kind == "herald":
+    if app_kind.startswith("herald"):
         accounts = Accounts(store)  # real argon2id parameters
         account, issued = await accounts.create("bench", time.time(), rate_limit=1e9)
         key = issued.key
         app: Any = create_app(ApiContext(
             store=store, accounts=accounts, ids=SortableIdGenerator(), clock=time.time,
             metrics=Metrics(CollectorRegistry()), config=HttpConfig(default_account_rate=1e9),
-        ))  # fmt: skip
+        ), fast_send=app_kind == "herald")  # fmt: skip
     else:
         account = await store.create_account("bench", time.time(), rate_limit=1e9, bind_limit=1)
         key = "-"
-        app = _bare_app(store if kind == "asgi+store" else None, account.id)
-    server = uvicorn.Server(uvicorn.Config(
-        app, host="127.0.0.1", port=0, log_level="warning", access_log=False, lifespan="off",
-    ))  # fmt: skip
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started:
-            break
-        await asyncio.sleep(0.05)
-    conn.send((server.servers[0].sockets[0].getsockname()[1], key))
+        app = _bare_app(store if app_kind == "asgi+store" else None, account.id)
+    listener = _Listener(front, app)
+    conn.send((await listener.start(), key))
     profiler = cProfile.Profile() if profile else None
     while True:  # commands from the parent: "profile-on", "stop"
         command = await asyncio.to_thread(conn.recv)
@@ -148,16 +220,23 @@ async def _serve(kind: str, data_dir: str, conn: Connection, profile: bool) -> N
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(18)
         report = out.getvalue()
-    server.should_exit = True
-    await task
+    await listener.stop()
     await store.aclose()
     if accounts is not None:
         accounts.close()
     conn.send(report)
 
 
-def _server_main(kind: str, data_dir: str, conn: Connection, profile: bool) -> None:
-    asyncio.run(_serve(kind, data_dir, conn, profile))
+def _server_main(app_kind: str, front: str, data_dir: str, conn: Connection,
+                 profile: bool) -> None:  # fmt: skip
+    coro = _serve(app_kind, front, data_dir, conn, profile)
+    if front.endswith("/uvloop"):
+        import uvloop
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(coro)
+    else:
+        asyncio.run(coro)
 
 
 # -- client ------------------------------------------------------------------------------
@@ -173,6 +252,9 @@ def _numbers() -> Any:
         n += 1
 
 
+_NUMBERS = _numbers()  # one sequence for the whole run: no number is sent twice
+
+
 def _request(path: str, key: str, payload: object) -> bytes:
     body = json.dumps(payload, separators=(",", ":")).encode()
     head = (
@@ -182,7 +264,7 @@ def _request(path: str, key: str, payload: object) -> bytes:
     return head.encode() + body
 
 
-@dataclass
+@dataclass(frozen=True)
 class Case:
     name: str
     per_request: int
@@ -190,9 +272,17 @@ class Case:
     requests: int
 
 
+CASES = (
+    Case("single", 1, 64, 30_000),
+    Case("batch 1,000", 1_000, 4, 150),
+    Case("batch 10,000", 10_000, 2, 20),
+)
+
+
 @dataclass
 class Outcome:
-    server: str
+    app: str
+    front: str
     case: Case
     requests: int
     messages: int
@@ -204,6 +294,11 @@ class Outcome:
     @property
     def rate(self) -> float:
         return self.messages / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_us(self) -> float:
+        """Server CPU per message, microseconds."""
+        return self.cpu_seconds / self.messages * 1e6 if self.messages else 0.0
 
 
 async def _load(port: int, requests: list[bytes], connections: int, seconds: float) -> tuple[
@@ -249,25 +344,27 @@ def _cpu(pid: int) -> float:
 
 
 def _run_server(
-    kind: str, cases: list[Case], seconds: float, profile: bool
+    app_kind: str, front: str, cases: list[Case], seconds: float, profile: bool
 ) -> tuple[list[Outcome], str]:
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
     with tempfile.TemporaryDirectory(prefix="herald-bench-api-") as tmp:
-        proc = ctx.Process(
-            target=_server_main, args=(kind, tmp, child, profile and kind == "herald")
-        )
+        proc = ctx.Process(target=_server_main, args=(app_kind, front, tmp, child, profile))
         proc.start()
         report = ""
         try:
-            if not parent.poll(60):
-                raise RuntimeError(f"the {kind} server did not start")
+            for _ in range(600):  # a minute at most; at once if the child died
+                if parent.poll(0.1) or not proc.is_alive():
+                    break
+            if not parent.poll():
+                raise RuntimeError(f"the {app_kind} server on {front} did not start")
             port, key = parent.recv()
-            outcomes = _run_cases(proc.pid, parent, port, key, kind, cases, seconds, profile)
+            outcomes = _run_cases(proc.pid, parent, port, key, app_kind, front, cases, seconds,
+                                  profile)  # fmt: skip
         finally:
             with contextlib.suppress(OSError):
                 parent.send("stop")
-                report = parent.recv() if parent.poll(60) else ""
+                report = parent.recv() if proc.is_alive() and parent.poll(60) else ""
             proc.join(30)
             if proc.is_alive():
                 proc.kill()
@@ -275,11 +372,10 @@ def _run_server(
 
 
 def _run_cases(
-    pid: int, parent: Connection, port: int, key: str, kind: str, cases: list[Case],
-    seconds: float, profile: bool,
+    pid: int, parent: Connection, port: int, key: str, app_kind: str, front: str,
+    cases: list[Case], seconds: float, profile: bool,
 ) -> list[Outcome]:  # fmt: skip
-    numbers = _numbers()
-    warm = [_request("/v1/messages", key, {"to": next(numbers), "from": "ACME", "text": TEXT})]
+    warm = [_request("/v1/messages", key, {"to": next(_NUMBERS), "from": "ACME", "text": TEXT})]
     asyncio.run(_load(port, warm, 1, 30))  # the first request verifies the key (argon2)
     if profile:
         parent.send("profile-on")
@@ -288,7 +384,7 @@ def _run_cases(
         path = "/v1/messages" if case.per_request == 1 else "/v1/messages/batch"
         requests = []
         for _ in range(case.requests):
-            items = [{"to": next(numbers), "from": "ACME", "text": TEXT}
+            items = [{"to": next(_NUMBERS), "from": "ACME", "text": TEXT}
                      for _ in range(case.per_request)]  # fmt: skip
             payload = items[0] if case.per_request == 1 else {"messages": items}
             requests.append(_request(path, key, payload))
@@ -297,8 +393,10 @@ def _run_cases(
             _load(port, requests, case.connections, seconds)
         )
         cpu = _cpu(pid) - cpu
-        outcomes.append(Outcome(kind, case, done, messages, elapsed, latencies, codes, cpu))
-        print(f"  {kind:<11} {case.name:<13} {messages / elapsed:>9,.0f} msgs/s", flush=True)
+        outcome = Outcome(app_kind, front, case, done, messages, elapsed, latencies, codes, cpu)
+        outcomes.append(outcome)
+        print(f"  {front:<26} {app_kind:<12} {case.name:<13} {outcome.rate:>9,.0f} msgs/s"
+              f" {outcome.cpu_us:>7.1f} us/msg", flush=True)  # fmt: skip
     return outcomes
 
 
@@ -308,44 +406,108 @@ def _ms(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] * 1000
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="shorter runs")
-    parser.add_argument("--profile", action="store_true", help="profile the herald server")
-    args = parser.parse_args()
-    seconds = 2.0 if args.quick else 6.0
-    cases = [
-        Case("single", 1, 64, 30_000),
-        Case("batch 1,000", 1_000, 4, 150),
-        Case("batch 10,000", 10_000, 2, 20),
-    ]
-    print(f"# bench/api.py: {seconds:g} s per case, {os.cpu_count()} CPUs, load average "
-          f"{os.getloadavg()[0]:.1f}, Python {sys.version.split()[0]}, uvicorn "
-          f"{uvicorn.__version__} (asyncio loop, h11)")  # fmt: skip
+def _table(front: str, apps: list[str], cases: list[Case], seconds: float) -> None:
+    """Every case on one front, one server process per app (as before the fronts)."""
     results: dict[tuple[str, str], Outcome] = {}
-    for kind in SERVERS:
-        outcomes, _ = _run_server(kind, cases, seconds, profile=False)
+    for app_kind in apps:
+        outcomes, _ = _run_server(app_kind, front, cases, seconds, profile=False)
         for outcome in outcomes:
-            results[(kind, outcome.case.name)] = outcome
+            results[(app_kind, outcome.case.name)] = outcome
+    print(f"\n# every case on {front}")
     header = (
-        f"{'case':<13} {'server':<11} {'conns':>5} {'requests':>8} {'msgs/s':>9} {'p50 ms':>8}"
-        f" {'p99 ms':>8} {'CPU ms/1k':>9} {'non-2xx':>7} {'herald/peer':>11}"
+        f"{'case':<13} {'app':<12} {'conns':>5} {'requests':>8} {'msgs/s':>9} {'p50 ms':>8}"
+        f" {'p99 ms':>8} {'CPU us/msg':>10} {'non-2xx':>7} {'herald/peer':>11}"
     )
     print(header)
     print("-" * len(header))
     for case in cases:
-        peer = results[("asgi+store", case.name)].rate
-        for kind in SERVERS:
-            r = results[(kind, case.name)]
+        peer = results[("asgi+store", case.name)].rate if "asgi+store" in apps else 0.0
+        for app_kind in apps:
+            r = results[(app_kind, case.name)]
             bad = sum(n for code, n in r.codes.items() if code >= 300)
-            cpu = r.cpu_seconds / r.messages * 1e6 if r.messages else 0.0
-            ratio = f"{r.rate / peer:.2f}" if kind == "herald" and peer else ""
-            print(f"{case.name:<13} {kind:<11} {case.connections:>5} {r.requests:>8} "
+            ratio = f"{r.rate / peer:.2f}" if app_kind.startswith("herald") and peer else ""
+            print(f"{case.name:<13} {app_kind:<12} {case.connections:>5} {r.requests:>8} "
                   f"{r.rate:>9,.0f} {_ms(r.latencies, 50):>8.1f} {_ms(r.latencies, 99):>8.1f} "
-                  f"{cpu:>9.1f} {bad:>7} {ratio:>11}")  # fmt: skip
-    if args.profile:  # a separate pass: the profiler slows the server several times
-        print("\n# herald server under cProfile (all cases again), by own time:", flush=True)
-        print(_run_server("herald", cases, seconds, profile=True)[1])
+                  f"{r.cpu_us:>10.1f} {bad:>7} {ratio:>11}")  # fmt: skip
+    print()
+
+
+def _fronts_table(
+    fronts: list[str], apps: list[str], cases: list[Case], seconds: float, rounds: int
+) -> None:
+    """``cases`` on each front: one process per (front, app) and round, rounds
+    interleaved; medians of the rounds (CPU per message and rate), then the range."""
+    runs: dict[tuple[str, str, str], list[Outcome]] = {}
+    for round_ in range(rounds):
+        print(f"# round {round_ + 1} of {rounds}", flush=True)
+        for front in fronts:
+            for app_kind in apps:
+                outcomes, _ = _run_server(app_kind, front, cases, seconds, profile=False)
+                for outcome in outcomes:
+                    runs.setdefault((front, app_kind, outcome.case.name), []).append(outcome)
+    for case in cases:
+        print(f"\n# {case.name}: server CPU per message (us), median of {rounds} round(s)"
+              f" [min-max]; msgs/s median")  # fmt: skip
+        header = f"{'front':<26}" + "".join(f" {a:>22}" for a in apps)
+        print(header)
+        print("-" * len(header))
+        for front in fronts:
+            cells = []
+            for app_kind in apps:
+                got = runs[(front, app_kind, case.name)]
+                cpu = [o.cpu_us for o in got]
+                rate = statistics.median(o.rate for o in got)
+                bad = sum(n for o in got for code, n in o.codes.items() if code >= 300)
+                span = f"[{min(cpu):.0f}-{max(cpu):.0f}]" if rounds > 1 else ""
+                flag = "!" if bad else ""
+                cells.append(f"{statistics.median(cpu):>5.0f}{span:<10}{rate:>6,.0f}/s{flag}")
+            print(f"{front:<26}" + "".join(f" {c:>22}" for c in cells))
+        if any(c.endswith("!") for c in cells):
+            print("('!': some answers were not 2xx)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="shorter runs")
+    parser.add_argument("--profile", action="store_true", help="profile the herald server")
+    parser.add_argument("--front", default=DEFAULT_FRONT, choices=(*FRONTS, "none"),
+                        help=f"the front of the first table (default {DEFAULT_FRONT})")
+    parser.add_argument("--fronts", default="all",
+                        help="comma-separated fronts of the second table, 'all' or 'none'")
+    parser.add_argument("--cases", default="single",
+                        help="cases of the second table: comma-separated names or 'all'")
+    parser.add_argument("--apps", default=",".join(APPS), help="comma-separated apps")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of the second table")
+    args = parser.parse_args()  # fmt: skip
+    seconds = 2.0 if args.quick else 6.0
+    apps = [a for a in args.apps.split(",") if a]
+    unknown = set(apps) - set(APPS)
+    if unknown:
+        parser.error(f"unknown apps {sorted(unknown)}; choose from {APPS}")
+    if args.fronts == "all":
+        fronts = [f for f in FRONTS if _granian_installed() or not f.startswith("granian")]
+    elif args.fronts == "none":
+        fronts = []
+    else:
+        fronts = args.fronts.split(",")
+        if set(fronts) - set(FRONTS):
+            parser.error(f"unknown fronts {sorted(set(fronts) - set(FRONTS))}")
+    by_name = {c.name.replace(",", "").replace(" ", ""): c for c in CASES}
+    chosen = list(CASES) if args.cases == "all" else [
+        by_name[n.replace(",", "").replace(" ", "")] for n in args.cases.split(",")
+    ]  # fmt: skip
+    granian = "granian installed" if _granian_installed() else "granian not installed"
+    print(f"# bench/api.py: {seconds:g} s per case, {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.1f}, Python {sys.version.split()[0]}, uvicorn "
+          f"{uvicorn.__version__}, {granian}")  # fmt: skip
+    if args.front != "none":
+        _table(args.front, apps, list(CASES), seconds)
+    if fronts:
+        _fronts_table(fronts, apps, chosen, seconds, args.rounds)
+    if args.profile and args.front != "none":  # a separate pass: the profiler slows the server
+        print(f"\n# herald server on {args.front} under cProfile (all cases again), by own time:",
+              flush=True)  # fmt: skip
+        print(_run_server("herald", args.front, list(CASES), seconds, profile=True)[1])
     return 0
 
 
