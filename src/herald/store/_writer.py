@@ -21,8 +21,10 @@ Only after ``COMMIT`` returns does it resolve the futures, with one
 ``call_soon_threadsafe`` per event loop per batch. So an awaited write is
 durable, and a crash loses only writes nobody was told about. An
 ``after_commit`` callback, run in the writer thread after each ``COMMIT``,
-lets the store tell others what the transaction created (the outbox events
-that wake the webhook sender and the SMPP notifier).
+returns calls to make on event loops: how the store tells others what the
+transaction created (the outbox events that wake the webhook sender and the
+SMPP notifier). They ride in the same ``call_soon_threadsafe`` as the
+futures, and run before them.
 
 Several processes may write one database (``herald serve`` runs intake and
 dispatch apart). SQLite lets one write transaction run at a time and makes
@@ -68,6 +70,8 @@ __all__ = ["Group", "GroupCommitWriter"]
 log = logging.getLogger("herald.store")
 
 Row = Sequence[object]
+#: Something to call on an event loop after a commit (see ``after_commit``).
+Note = tuple[asyncio.AbstractEventLoop, Callable[[], None]]
 IndividualWrite = Callable[[sqlite3.Connection], object]
 
 
@@ -92,7 +96,12 @@ _Outcome = tuple["asyncio.Future[Any]", object, BaseException | None]
 _STOP = object()
 
 
-def _settle(outcomes: list[_Outcome]) -> None:
+def _settle(outcomes: list[_Outcome], notes: Sequence[Callable[[], None]] = ()) -> None:
+    for note in notes:  # before the writers resume: they may rely on having been told
+        try:
+            note()
+        except Exception:
+            log.exception("a commit notification failed")
     for future, value, error in outcomes:
         if future.done():  # the caller was cancelled; the write happened anyway
             continue
@@ -119,7 +128,7 @@ class GroupCommitWriter:
         max_pending: int,
         commit_interval: float,
         name: str = "herald-store-writer",
-        after_commit: Callable[[], None] | None = None,
+        after_commit: Callable[[], Sequence[Note]] | None = None,
         lock_path: Path | None = None,
     ) -> None:
         self._connect = connect
@@ -233,6 +242,7 @@ class GroupCommitWriter:
             else:
                 groups.setdefault(op[0], []).append(op)
         outcomes: list[_Outcome] = []
+        notes: Sequence[Note] = ()
         try:
             if self._lock_fd is not None:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_EX)  # blocks without the GIL
@@ -246,7 +256,7 @@ class GroupCommitWriter:
                 self.commits += 1
                 self.writes += len(batch)
                 if self._after_commit is not None:
-                    self._after_commit()
+                    notes = self._after_commit()
             except BaseException:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
@@ -257,7 +267,7 @@ class GroupCommitWriter:
         finally:
             if self._lock_fd is not None:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-        self._deliver(outcomes)
+        self._deliver(outcomes, notes)
 
     @staticmethod
     def _run_group(
@@ -302,10 +312,15 @@ class GroupCommitWriter:
         conn.execute("RELEASE one")
 
     @staticmethod
-    def _deliver(outcomes: list[_Outcome]) -> None:
-        loops: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
+    def _deliver(outcomes: list[_Outcome], notes: Sequence[Note] = ()) -> None:
+        """Hand each loop its settled futures and notes in one ``call_soon_threadsafe``
+        (each call is a write to the loop's wake-up pipe: one per commit, not two)."""
+        loops: dict[asyncio.AbstractEventLoop, tuple[list[_Outcome], list[Callable[[], None]]]]
+        loops = {}
         for outcome in outcomes:
-            loops.setdefault(outcome[0].get_loop(), []).append(outcome)
-        for loop, items in loops.items():
+            loops.setdefault(outcome[0].get_loop(), ([], []))[0].append(outcome)
+        for loop, note in notes:
+            loops.setdefault(loop, ([], []))[1].append(note)
+        for loop, (items, calls) in loops.items():
             with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
-                loop.call_soon_threadsafe(_settle, items)
+                loop.call_soon_threadsafe(_settle, items, calls)

@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import os
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -102,7 +103,7 @@ from herald.store._sqlite_sql import (
     read_idempotency,
     row_from_message,
 )
-from herald.store._writer import GroupCommitWriter
+from herald.store._writer import GroupCommitWriter, Note
 
 __all__ = ["DB_FILENAME", "WRITE_LOCK_SUFFIX", "SQLiteConfig", "SQLiteStore"]
 
@@ -123,7 +124,8 @@ class _OutboxWatch:
     A temporary trigger on the writer's connection calls a Python function for
     every outbox row inserted (the rows the lifecycle triggers write: a few
     hundred nanoseconds each); after ``COMMIT`` the writer thread calls
-    :meth:`after_commit`, which hands the channels to each listener's loop.
+    :meth:`after_commit` for the calls to make on each listener's loop (with
+    the futures of that commit, in one wake-up of the loop).
     A rolled-back transaction may leave a mark behind: its only effect is one
     wake-up with nothing new to claim.
     """
@@ -149,14 +151,12 @@ class _OutboxWatch:
     def _mark(self, channel: int) -> None:  # writer thread, inside the transaction
         self._marks |= 1 << channel
 
-    def after_commit(self) -> None:  # writer thread, after COMMIT
+    def after_commit(self) -> list[Note]:  # writer thread, after COMMIT
         marks, self._marks = self._marks, 0
         if not marks or not self._listeners:
-            return
+            return []
         channels = frozenset(c for c in Channel if marks & (1 << c))
-        for loop, callback in self._listeners:
-            with contextlib.suppress(RuntimeError):  # that loop is closed
-                loop.call_soon_threadsafe(callback, channels)
+        return [(loop, functools.partial(callback, channels)) for loop, callback in self._listeners]
 
 
 class SQLiteStore:
