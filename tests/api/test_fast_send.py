@@ -431,3 +431,54 @@ def test_plain_reading_accepts_what_the_model_accepts_unchanged(
 )
 def test_plain_reading_cases(item: dict[str, Any]) -> None:
     assert plain_submission(item) == _model_submission(item)
+
+
+async def test_a_bug_before_any_effect_leaves_the_request_to_the_route(
+    api: Api, monkeypatch: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(item: object) -> None:
+        raise RuntimeError("a bug in the plain reading")
+
+    monkeypatch.setattr("herald.api._fast.plain_submission", broken)
+    seen = spy(api)
+    with caplog.at_level(logging.ERROR, logger="herald.api"):
+        response = await api.send(message())
+    assert response.status_code == 202  # the route read it its own way
+    assert seen.paths == ["POST /v1/messages"]
+    assert any(r.exc_info for r in caplog.records)
+    assert len(api.accepted) == 1
+
+
+async def _leave_mid_body(api: Api) -> list[Any]:
+    """Run the app on the first part of a body, then ``http.disconnect``; what it sent."""
+    content = _json(message())
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+        "method": "POST", "scheme": "http", "path": "/v1/messages",
+        "raw_path": b"/v1/messages", "query_string": b"", "root_path": "",
+        "headers": [(b"authorization", f"Bearer {api.key}".encode()),
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(content)).encode())],
+        "client": ("127.0.0.1", 40000), "server": ("herald.test", 80),
+    }  # fmt: skip
+    incoming = [
+        {"type": "http.request", "body": content[:10], "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    out: list[Any] = []
+
+    async def receive() -> Any:
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(event: Any) -> None:
+        out.append(event)
+
+    await api.app(scope, receive, send)
+    return out
+
+
+async def test_a_client_that_leaves_mid_body_is_the_routes(pair: tuple[Api, Api]) -> None:
+    fast, route = pair
+    # (the route treats a vanished client as a failure: 500; unchanged)
+    assert await _leave_mid_body(fast) == await _leave_mid_body(route)
+    assert fast.accepted == route.accepted == []

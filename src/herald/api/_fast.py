@@ -20,7 +20,8 @@ charged or stored, whether the request is *plain*:
 
 Anything else goes to the FastAPI route with the body replayed: it answers
 every refusal as it always has (a problem naming the field, 413, 415, ...),
-and nothing was counted. A plain request then runs the route's own steps:
+and nothing was counted. So does a request this reading fails on (a bug:
+logged with its traceback). A plain request then runs the route's own steps:
 :meth:`Gate.admit` (the key, the failed-login throttle, the request rate),
 :meth:`Gate.charge_messages`, the id, the answer (rendered by orjson: the same
 bytes as the route's ``json`` for such a body), :meth:`MessageRoutes.commit`
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Final
 
 import orjson
@@ -47,7 +49,7 @@ from ._context import ApiContext
 from ._messages import JSON_MEDIA_TYPE, MessageRoutes, is_json, media_type
 from ._problems import ApiProblem, internal_error, problem_response
 from ._render import accepted_view
-from ._submission import Submission, plain_submission, validate_submission
+from ._submission import Prepared, Submission, plain_submission, validate_submission
 
 __all__ = ["SEND_PATH", "FastSend"]
 
@@ -83,6 +85,16 @@ def _replaying(messages: list[Message], receive: Receive) -> Receive:
     return replay
 
 
+@dataclass(slots=True)
+class _Plain:
+    """A plain request, read and validated; nothing charged or stored yet."""
+
+    submission: Submission
+    prepared: Prepared
+    now: float
+    authorization: str | None
+
+
 class FastSend:
     """Serves plain ``POST /v1/messages`` requests; see the module docstring."""
 
@@ -106,8 +118,22 @@ class FastSend:
     async def serve(self, scope: Scope, receive: Receive, send: Send) -> Receive | None:
         """Answer the request and return ``None``, or return the ``receive`` to
         give the FastAPI route (which then sees the request as it came)."""
+        read: list[Message] = []
+        try:
+            plain = await self._read(scope, receive, read)
+        except Exception:  # nothing has happened yet: the route will say what is wrong
+            log.exception("the fast path of POST %s failed; the route serves it", SEND_PATH)
+            plain = None
+        if plain is None:
+            return _replaying(read, receive) if read else receive
+        await self._accept(scope, receive, send, plain)
+        return None
+
+    async def _read(self, scope: Scope, receive: Receive, read: list[Message]) -> _Plain | None:
+        """The request if it is plain (see the module docstring), else ``None``;
+        ``read`` gets each message taken from ``receive``. No effect."""
         if scope.get("root_path"):
-            return receive
+            return None
         authorization = content_type = content_length = None
         for name, value in scope["headers"]:  # ASGI: names in lower case; the first counts
             if name == b"authorization":
@@ -117,7 +143,7 @@ class FastSend:
             elif name == b"content-length":
                 content_length = value if content_length is None else content_length
             elif name == b"idempotency-key":
-                return receive
+                return None
         if not (
             content_type is not None
             and is_json(media_type(content_type.decode("latin-1")))
@@ -125,41 +151,42 @@ class FastSend:
             and content_length.isdigit()
             and int(content_length) <= self._limit
         ):
-            return receive
-        read: list[Message] = []
+            return None
         chunks: list[bytes] = []
         size = 0
         while True:
             message = await receive()
             read.append(message)
             if message["type"] != "http.request":
-                return _replaying(read, receive)  # the client left: the route says so
+                return None  # the client left: the route says so
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self._limit:
-                return _replaying(read, receive)
+                return None
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         submission = self._plain(b"".join(chunks))
         if submission is None:
-            return _replaying(read, receive)
+            return None
         now = self._ctx.clock()
         try:
             prepared = validate_submission(submission, now, self._ctx.intake)
         except IntakeError:
-            return _replaying(read, receive)
+            return None
+        key = None if authorization is None else authorization.decode("latin-1")
+        return _Plain(submission, prepared, now, key)
+
+    async def _accept(self, scope: Scope, receive: Receive, send: Send, plain: _Plain) -> None:
+        """The route's steps from authentication on, for a plain request."""
         client = scope.get("client")
+        now = plain.now
         status = 0
         try:
-            account = await self._gate.admit(
-                client[0] if client else "",
-                None if authorization is None else authorization.decode("latin-1"),
-                now,
-            )
+            account = await self._gate.admit(client[0] if client else "", plain.authorization, now)
             self._gate.charge_messages(account, 1, now)
-            accepted = prepared.message(self._ctx.ids.new_id(now), account.id, now)
-            content = orjson.dumps(accepted_view(accepted, submission.metadata, test=False))
+            accepted = plain.prepared.message(self._ctx.ids.new_id(now), account.id, now)
+            content = orjson.dumps(accepted_view(accepted, plain.submission.metadata, test=False))
             await self._routes.commit([accepted], account, None, b"", 202, content, now)
             status = 202
             await send({"type": "http.response.start", "status": 202, "headers": [
@@ -179,7 +206,6 @@ class FastSend:
             await problem_response(internal_error())(scope, receive, send)
         finally:
             self._count(status)
-        return None
 
     @staticmethod
     def _plain(body: bytes) -> Submission | None:
