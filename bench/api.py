@@ -439,7 +439,8 @@ def _fronts_table(
     interleaved; medians of the rounds (CPU per message and rate), then the range."""
     runs: dict[tuple[str, str, str], list[Outcome]] = {}
     for round_ in range(rounds):
-        print(f"# round {round_ + 1} of {rounds}", flush=True)
+        print(f"# round {round_ + 1} of {rounds} (load average {os.getloadavg()[0]:.1f})",
+              flush=True)  # fmt: skip
         for front in fronts:
             for app_kind in apps:
                 outcomes, _ = _run_server(app_kind, front, cases, seconds, profile=False)
