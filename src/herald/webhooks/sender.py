@@ -136,6 +136,7 @@ from herald.webhooks._signature import (
 __all__ = [
     "ACCOUNT_TTL",
     "BATCH_COUNT_HEADER",
+    "CLAIM_AHEAD",
     "LEASE_MARGIN",
     "MAX_CLAIM_BATCH",
     "MAX_ERROR_BODY",
@@ -158,6 +159,9 @@ LEASE_MARGIN: Final = 30.0
 MAX_ERROR_BODY: Final = 256
 #: Events claimed in one store transaction, whatever the free slots.
 MAX_CLAIM_BATCH: Final = 500
+#: Deliveries kept posting or ready to post, in ``concurrency``s: the sender
+#: claims ahead so that a free slot starts its next POST without a store round trip.
+CLAIM_AHEAD: Final = 2
 #: Seconds an account's settings (secret version, batching) are reused before
 #: they are read again: how long ``herald accounts set`` takes to apply here.
 ACCOUNT_TTL: Final = 5.0
@@ -353,6 +357,7 @@ class WebhookSender:
         )
         self._widest = 1  # the largest webhook_batch_max among cached accounts
         self._active: dict[asyncio.Task[None], _Delivery] = {}  # deliveries posting
+        self._finishing: dict[asyncio.Task[None], _Delivery] = {}  # writing their outcomes
         self._ready: deque[_Delivery] = deque()  # deliveries waiting for a slot
         self._batches: dict[tuple[int, str], _Batch] = {}  # endpoints gathering a batch
         self._settled: set[int] = set()  # outbox ids whose outcome write has been made
@@ -382,7 +387,8 @@ class WebhookSender:
     @property
     def in_flight(self) -> int:
         """Events being delivered, waiting for a slot, or gathered into a batch."""
-        held = self._active.values(), self._ready, (b.delivery for b in self._batches.values())
+        held = (self._active.values(), self._finishing.values(), self._ready,
+                (b.delivery for b in self._batches.values()))  # fmt: skip
         return sum(len(d.events) for group in held for d in group)
 
     @property
@@ -405,7 +411,7 @@ class WebhookSender:
         try:
             while not self._stopping:
                 self._nudge.clear()
-                free = self.config.concurrency - len(self._active) - len(self._ready)
+                free = self._room()
                 asked = min(free * self._widest, MAX_CLAIM_BATCH)
                 claimed = await self._claim_and_route(asked) if asked > 0 else 0
                 self._starved = asked <= 0 or claimed == asked
@@ -447,9 +453,9 @@ class WebhookSender:
         try:
             asked = min(limit or self.config.concurrency, MAX_CLAIM_BATCH)
             await self._claim_and_route(asked, wait=False)
-            while self._active or self._ready:
+            while self._active or self._finishing or self._ready:
                 self._start_ready()
-                await asyncio.gather(*self._active, return_exceptions=True)
+                await asyncio.gather(*self._active, *self._finishing, return_exceptions=True)
             return tuple(results)
         finally:
             self._results = None
@@ -461,9 +467,15 @@ class WebhookSender:
 
     # -- claiming and grouping ---------------------------------------------------------
 
+    def _room(self) -> int:
+        """Deliveries the sender may claim now: it keeps up to :data:`CLAIM_AHEAD` x
+        ``concurrency`` of them posting or ready, so that a slot that frees up
+        never waits for a claim's round trip through the store."""
+        return CLAIM_AHEAD * self.config.concurrency - len(self._active) - len(self._ready)
+
     def _lease(self) -> float:
         """Long enough for every event of a full claim to get a slot and its POST."""
-        return (self.config.timeout + LEASE_MARGIN) * self._widest + (
+        return (self.config.timeout + LEASE_MARGIN) * self._widest * CLAIM_AHEAD + (
             MAX_WEBHOOK_BATCH_WAIT if self._widest > 1 else 0.0
         )
 
@@ -543,10 +555,22 @@ class WebhookSender:
             task.add_done_callback(self._task_done)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
-        delivery = self._active.pop(task, None)
+        delivery = self._active.pop(task, None) or self._finishing.pop(task, None)
         if delivery is not None:
             for event in delivery.events:
                 self._settled.discard(event.id)
+        self._slot_freed()
+
+    def _release_slot(self) -> None:
+        """The POST is over: its slot goes to the next delivery while this one's
+        outcome is written (a store round trip the next POST need not wait for)."""
+        task = asyncio.current_task()
+        delivery = None if task is None else self._active.pop(task, None)
+        if delivery is not None and task is not None:
+            self._finishing[task] = delivery
+            self._slot_freed()
+
+    def _slot_freed(self) -> None:
         if self._stopping:
             return
         self._start_ready()
@@ -563,16 +587,16 @@ class WebhookSender:
         waiting = [event for delivery in self._ready for event in delivery.events]
         self._ready.clear()
         unsettled: list[OutboxEvent] = []
-        if self._active:
+        if self._active or self._finishing:
             grace = self.options.stop_grace
-            tasks = list(self._active)
+            held = {**self._active, **self._finishing}
             _, pending = await asyncio.wait(
-                tasks, timeout=self.config.timeout if grace is None else grace
+                held, timeout=self.config.timeout if grace is None else grace
             )
             # Cancelled before its outcome was written: hand the event back. (One whose
             # outcome write was under way keeps it: that write is shielded.)
             unsettled = [
-                event for task in pending for event in self._active[task].events
+                event for task in pending for event in held[task].events
                 if event.id not in self._settled
             ]  # fmt: skip
             for task in pending:
@@ -617,6 +641,7 @@ class WebhookSender:
             else:
                 await self._post(url, batch_body(bodies), secret, count=len(sending))
         except DeliveryError as err:
+            self._release_slot()
             await self._failed(sending, err)
             return
         except Exception:
@@ -625,6 +650,7 @@ class WebhookSender:
             for event in sending:
                 self._report(self._left_leased(event, _public_id(event), None))
             return
+        self._release_slot()
         await self._delivered(sending)
 
     def _body(self, event: OutboxEvent, account: Account) -> bytes:
