@@ -4,7 +4,10 @@ Build the app with :func:`create_app` from an :class:`ApiContext` (the store,
 the accounts service, the id generator, a clock, the metrics, the HTTP
 config and an ``on_accepted`` callback) and serve it with any ASGI server.
 Endpoints, errors and limits are described in ``docs/api.md``; the OpenAPI
-document is served at ``/openapi.json`` and rendered at ``/docs``.
+document is served at ``/openapi.json`` and rendered at ``/docs``. A plain
+``POST /v1/messages`` is served before the framework, with the same answers
+(``_fast``); serve the app with uvicorn's httptools parser (``bench/api.py``
+compares the servers).
 """
 
 from herald.api._app import create_app
