@@ -111,15 +111,15 @@ def main() -> int:
     parser.add_argument("--smpp-rate", type=float, default=600.0, help="messages/s (default 600)")
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
-    parser.add_argument("--targets", default="serve,dispatch",
+    parser.add_argument("--targets", default="serve,delivery",
                         help="what the kills hit, in turn: serve (herald serve, restarted by"
-                        " this script), dispatch (its dispatch process, restarted by herald)"
-                        " (default serve,dispatch)")
+                        " this script), delivery (its delivery process, restarted by herald)"
+                        " (default serve,delivery)")
     parser.add_argument("--processes", type=int, default=2, choices=(1, 2))
     args = parser.parse_args()
     targets = tuple(args.targets.split(","))
-    if args.processes == 1 and "dispatch" in targets:
-        parser.error("--processes 1 has no dispatch process to kill: --targets serve")
+    if args.processes == 1 and "delivery" in targets:
+        parser.error("--processes 1 has no delivery process to kill: --targets serve")
     kills = args.kills or (5 if args.quick else 20)
     plan = CrashPlan(
         kills=kills, load_before_kill=(2.0, 6.0), downtime=(0.0, 1.0), load_after=5.0,

@@ -307,8 +307,8 @@ class Bench:
     def cpu(self) -> dict[str, float]:
         out = {"sim": cpu_seconds(self.sim.pid), "load generator": self_cpu()}
         if self.herald is not None and self.herald.running:
-            # herald serve and its dispatch process, when it runs one
-            pids = [self.herald.pid, self.herald.dispatch_pid()]
+            # herald serve and its delivery process, when it runs one
+            pids = [self.herald.pid, self.herald.delivery_pid()]
             out["herald"] = sum(cpu_seconds(pid) for pid in pids if pid is not None)
         return out
 

@@ -63,7 +63,7 @@ class Metrics:
 
     def include(self, snapshot: Snapshot) -> None:
         """Show another process's metrics with this one's (``herald serve``'s
-        dispatch process): :attr:`registry`, which ``/metrics`` renders, sums
+        delivery process): :attr:`registry`, which ``/metrics`` renders, sums
         the samples both have and adds the others."""
         if not isinstance(self.registry, Combined):
             self.registry = Combined(self.local)

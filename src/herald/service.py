@@ -1,14 +1,18 @@
-"""The composition root: one process running the whole platform.
+"""The composition root: the platform in one process, or the front of two.
 
 ``Platform.start(config)`` opens the store, then starts, in order: dispatch
 (upstream binds), the webhook sender, the SMPP notifier, the SMPP listener
-and the HTTP API. ``stop()`` is the reverse, gracefully:
+and the HTTP API. With ``processes=2`` (``herald serve``'s default on two
+CPUs or more) dispatch and the webhook sender run in the delivery process
+instead (:mod:`herald.workers`), which this one starts and supervises.
+``stop()`` is the reverse, gracefully:
 
 1. intake stops (the HTTP server stops accepting connections and finishes its
    requests; the SMPP listener refuses new binds and new submits, and the
    commits under way complete and are answered);
 2. dispatch stops claiming, finishes or hands back its in-flight work, and
-   unbinds from the operators;
+   unbinds from the operators (the delivery process, told to stop, does
+   this and 3. for its webhooks, then exits);
 3. the notifier and the webhook sender return what they hold to the outbox;
 4. customers' SMPP sessions are unbound; the store commits and closes.
 
@@ -36,7 +40,7 @@ from typing import Any, Final
 import uvicorn
 from prometheus_client import CollectorRegistry
 
-from herald.accounts import Accounts, load_master_key
+from herald.accounts import Accounts
 from herald.api import ApiContext, create_app
 from herald.config import (
     ConnectorConfig,
@@ -59,8 +63,8 @@ from herald.store import (
     Store,
     UnknownAccount,
 )
-from herald.webhooks import SenderOptions, WebhookSender
-from herald.workers import DispatchWorker
+from herald.webhooks import WebhookSender, sender_for
+from herald.workers import DeliveryWorker
 
 __all__ = ["DEMO_ACCOUNT", "DemoCredentials", "Platform", "demo_config", "run"]
 
@@ -94,14 +98,14 @@ class Platform:
     accounts: Accounts
     metrics: Metrics
     dispatcher: Dispatcher | None  # None when dispatch runs in its own process (worker)
-    webhooks: WebhookSender
+    webhooks: WebhookSender | None  # None when the delivery process runs it
     front: CustomerSmpp
     notifier: SmppNotifier
     smpp: SmppServer
     http: _Uvicorn
     tasks: list[asyncio.Task[Any]]
     extras: list[Any] = field(default_factory=list)  # e.g. the demo simulator
-    worker: DispatchWorker | None = None  # the dispatch process, with processes=2
+    worker: DeliveryWorker | None = None  # the delivery process, with processes=2
 
     @property
     def http_port(self) -> int:
@@ -130,21 +134,20 @@ class Platform:
             store = SQLiteStore.open(SQLiteConfig(data_dir=config.data_dir))
         accounts = Accounts(store)
         ids = SortableIdGenerator()
-        worker: DispatchWorker | None = None
+        worker: DeliveryWorker | None = None
         dispatcher: Dispatcher | None = None
         if processes >= 2:
-            worker = DispatchWorker(config, lambda channels: committed(channels),
+            worker = DeliveryWorker(config, lambda channels: committed(channels),
                                     log_level=log_level, loop=config.loop)  # fmt: skip
             metrics.include(worker.metrics_snapshot)
             claim: Callable[[], None] = worker.wake
         else:
             dispatcher = Dispatcher(store, config, metrics=metrics, clock=clock)
             claim = dispatcher.wake
-        webhooks = WebhookSender(
-            store, load_master_key(config.data_dir), config.webhooks, metrics=metrics,
-            clock=clock,
-            options=SenderOptions(block_private_addresses=config.webhooks.block_private_addresses),
-        )
+        # Webhooks go out from the process whose commits create their events: the
+        # delivery process when there is one (receipts and MO arrive there).
+        webhooks = None if worker is not None else sender_for(
+            store, config.data_dir, config.webhooks, metrics)
 
         def accepted(messages: Sequence[NewMessage]) -> None:
             claim()
@@ -156,7 +159,7 @@ class Platform:
 
         def committed(channels: frozenset[Channel]) -> None:
             # The commit that wrote events wakes whoever delivers them: no polling delay.
-            if Channel.WEBHOOK in channels:
+            if Channel.WEBHOOK in channels and webhooks is not None:
                 webhooks.wake()
             if Channel.SMPP in channels:
                 notifier.wake()
@@ -183,7 +186,8 @@ class Platform:
                 await dispatcher.start()
             if worker is not None:
                 await worker.start()
-            tasks.append(asyncio.create_task(webhooks.run(), name="webhooks"))
+            if webhooks is not None:
+                tasks.append(asyncio.create_task(webhooks.run(), name="webhooks"))
             notifier.start()
             await smpp.start()
             tasks.append(asyncio.create_task(http.serve(), name="http"))
@@ -208,7 +212,8 @@ class Platform:
         if self.worker is not None:
             await self.worker.stop()
         await self.notifier.stop()
-        await self.webhooks.stop()
+        if self.webhooks is not None:
+            await self.webhooks.stop()
         await self.smpp.stop(timeout=5)
         await asyncio.gather(*self.tasks, return_exceptions=True)
         for extra in reversed(self.extras):
@@ -320,7 +325,7 @@ async def run(config: HeraldConfig, *, demo: bool = False, out: Any = None,
     if demo:
         _print_demo(out, config, platform, creds[0])
     else:
-        where = (f"dispatch in process {platform.worker.pid}" if platform.worker is not None
+        where = (f"delivery in process {platform.worker.pid}" if platform.worker is not None
                  else "one process")  # fmt: skip
         print(f"herald: HTTP API on http://{config.http.host}:{platform.http_port}, "
               f"SMPP on {config.smpp.host}:{platform.smpp.port}, data in {config.data_dir},"

@@ -199,8 +199,8 @@ class HeraldProcess:
         await _wait_for_line(self.proc, self.log, READY_LINE, timeout)
         return time.monotonic() - began
 
-    def dispatch_pid(self) -> int | None:
-        """The pid of herald's dispatch process (a child of ``herald serve``), if one runs."""
+    def delivery_pid(self) -> int | None:
+        """The pid of herald's delivery process (a child of ``herald serve``), if one runs."""
         if not self.running:
             return None
         for entry in Path("/proc").iterdir():
@@ -212,24 +212,24 @@ class HeraldProcess:
             except OSError:
                 continue
             ppid = int(stat.rpartition(")")[2].split()[1])
-            if ppid == self.pid and b"_dispatch_process" in cmdline:
+            if ppid == self.pid and b"_delivery_process" in cmdline:
                 return int(entry.name)
         return None
 
-    async def kill_dispatch(self, timeout: float = START_TIMEOUT) -> float:
-        """SIGKILL the dispatch process only; returns the seconds until ``herald
+    async def kill_delivery(self, timeout: float = START_TIMEOUT) -> float:
+        """SIGKILL the delivery process only; returns the seconds until ``herald
         serve`` runs a new one (it restarts it by itself)."""
         began = time.monotonic()
-        old = self.dispatch_pid()
+        old = self.delivery_pid()
         if old is None:
-            raise ProcessError(f"herald runs no dispatch process\n{tail(self.log)}")
+            raise ProcessError(f"herald runs no delivery process\n{tail(self.log)}")
         os.kill(old, signal.SIGKILL)
         while time.monotonic() - began < timeout:
-            new = self.dispatch_pid()
+            new = self.delivery_pid()
             if new is not None and new != old and "runs again" in self.log.read_text():
                 return time.monotonic() - began
             await asyncio.sleep(POLL)
-        raise ProcessError(f"no new dispatch process within {timeout:.0f} s\n{tail(self.log)}")
+        raise ProcessError(f"no new delivery process within {timeout:.0f} s\n{tail(self.log)}")
 
     async def kill(self) -> None:
         """SIGKILL: no cleanup, no flush, no graceful anything."""

@@ -49,7 +49,7 @@ class CrashPlan:
 
     kills: int = 3
     # What each kill hits, in turn: "serve" (herald serve, then restarted) or
-    # "dispatch" (its dispatch process, which herald serve restarts itself).
+    # "delivery" (its delivery process, which herald serve restarts itself).
     targets: tuple[str, ...] = ("serve",)
     processes: int = 2
     load_before_kill: tuple[float, float] = (2.0, 4.0)  # drawn per kill
@@ -133,8 +133,8 @@ async def crash_run(workdir: Path, plan: CrashPlan,
                 load.result()  # a load generator failed: raise its error
             kills.append(time.time())
             target = plan.targets[n % len(plan.targets)]
-            if target == "dispatch":
-                restarts.append(await herald.kill_dispatch())
+            if target == "delivery":
+                restarts.append(await herald.kill_delivery())
             else:
                 await herald.kill()
                 await asyncio.sleep(rng.uniform(*plan.downtime))

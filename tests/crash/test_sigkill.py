@@ -1,7 +1,7 @@
 """herald under HTTP and SMPP load, SIGKILLed three times and restarted: nothing
 acknowledged is lost, every stored message ends final, duplicates upstream stay
 within binds x window per kill. herald serve runs its two processes; the kills
-hit herald serve itself (restarted by the test) and its dispatch process
+hit herald serve itself (restarted by the test) and its delivery process
 (restarted by herald serve while intake goes on).
 
 About 45 s on a loaded 2-core machine (most of it the wait for the leases a
@@ -25,7 +25,7 @@ from .run import CrashPlan, crash_run
 
 async def test_sigkill_under_load_loses_nothing_acknowledged(tmp_path: Path) -> None:
     # herald serve runs two processes (intake and dispatch): each is killed in turn.
-    plan = CrashPlan(kills=3, targets=("serve", "dispatch", "serve"), http_rate=60.0,
+    plan = CrashPlan(kills=3, targets=("serve", "delivery", "serve"), http_rate=60.0,
                      smpp_rate=60.0, seed=20261125)  # fmt: skip
     report = await crash_run(tmp_path, plan)
     assert report.problems() == [], report

@@ -10,7 +10,7 @@ import asyncio
 import time
 
 from herald.workers import Link, link_pair
-from herald.workers._link import ACCEPTED, EVENTS_WEBHOOK, METRICS, QUIT
+from herald.workers._link import ACCEPTED, EVENTS_SMPP, METRICS, QUIT
 
 
 class Inbox:
@@ -58,7 +58,7 @@ async def test_a_peer_that_does_not_read_costs_dropped_wake_ups_not_errors() -> 
     front = Link(front_sock, lambda kind, payload: None)
     child_sock.setblocking(False)  # nobody reads this end
     try:
-        sent = [front.send_now(EVENTS_WEBHOOK) for _ in range(100_000)]
+        sent = [front.send_now(EVENTS_SMPP) for _ in range(100_000)]
         assert sent[0] and not all(sent)  # the buffer filled; the rest were dropped
         assert not front.closed
     finally:
@@ -72,9 +72,9 @@ async def test_the_other_end_closing_is_reported_once_and_unknown_kinds_ignored(
     front = Link(front_sock, got.received, on_closed=got.gone)
     try:
         child_sock.send(b"Zgarbage")  # not a kind the link knows: logged, ignored
-        child_sock.send(EVENTS_WEBHOOK)
+        child_sock.send(EVENTS_SMPP)
         await until(lambda: got.messages)
-        assert got.messages == [(EVENTS_WEBHOOK, b"")]
+        assert got.messages == [(EVENTS_SMPP, b"")]
         child_sock.close()  # the process died
         await until(lambda: got.closed)
         await asyncio.sleep(0.05)

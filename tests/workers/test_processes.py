@@ -85,46 +85,46 @@ def alive(pid: int) -> bool:
 
 
 async def test_two_processes_deliver_and_show_one_set_of_metrics(rig: Rig) -> None:
-    dispatch = rig.herald.dispatch_pid()
+    dispatch = rig.herald.delivery_pid()
     assert dispatch is not None and dispatch != rig.herald.pid
-    assert f"dispatch in process {dispatch}" in rig.herald.log.read_text()
+    assert f"delivery in process {dispatch}" in rig.herald.log.read_text()
     async with httpx.AsyncClient(timeout=10) as client:
         ids = [await send(rig, client, n) for n in range(5)]
         await delivered(rig, ids)  # accepted in one process, sent in the other, posted back
-        await asyncio.sleep(1.5)  # the dispatch process reports its metrics every second
+        await asyncio.sleep(1.5)  # the delivery process reports its metrics every second
         metrics = (await client.get(f"{rig.http}/metrics")).text
     assert 'herald_messages_accepted_total{source="http"} 5.0' in metrics  # the front's
     assert 'herald_smpp_binds{name="sim",side="upstream"} 1.0' in metrics  # dispatch's
     assert 'herald_upstream_submits_total{connector="sim",outcome="ok"} 5.0' in metrics
 
 
-async def test_a_killed_dispatch_process_is_restarted_and_intake_goes_on(rig: Rig) -> None:
+async def test_a_killed_delivery_process_is_restarted_and_intake_goes_on(rig: Rig) -> None:
     async with httpx.AsyncClient(timeout=10) as client:
         await delivered(rig, [await send(rig, client, 0)])
-        old = rig.herald.dispatch_pid()
+        old = rig.herald.delivery_pid()
         assert old is not None
         os.kill(old, signal.SIGKILL)
         during = [await send(rig, client, n) for n in range(1, 6)]  # accepted while it is down
         deadline = time.monotonic() + WAIT
-        while rig.herald.dispatch_pid() in (None, old):
-            assert time.monotonic() < deadline, "no new dispatch process"
+        while rig.herald.delivery_pid() in (None, old):
+            assert time.monotonic() < deadline, "no new delivery process"
             await asyncio.sleep(0.05)
         await delivered(rig, during)
-    assert "the dispatch process runs again" in rig.herald.log.read_text()
+    assert "the delivery process runs again" in rig.herald.log.read_text()
 
 
-async def test_killing_herald_serve_takes_its_dispatch_process_with_it(rig: Rig) -> None:
-    dispatch = rig.herald.dispatch_pid()
+async def test_killing_herald_serve_takes_its_delivery_process_with_it(rig: Rig) -> None:
+    dispatch = rig.herald.delivery_pid()
     assert dispatch is not None
     await rig.herald.kill()
     deadline = time.monotonic() + 10
     while alive(dispatch):  # the kernel kills it with its parent (PR_SET_PDEATHSIG)
-        assert time.monotonic() < deadline, "the dispatch process outlived herald serve"
+        assert time.monotonic() < deadline, "the delivery process outlived herald serve"
         await asyncio.sleep(0.05)
 
 
 async def test_sigterm_stops_both_processes_gracefully(rig: Rig) -> None:
-    dispatch = rig.herald.dispatch_pid()
+    dispatch = rig.herald.delivery_pid()
     assert dispatch is not None
     assert await rig.herald.stop() == 0
     assert not alive(dispatch)

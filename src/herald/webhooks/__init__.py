@@ -69,6 +69,7 @@ from herald.webhooks.sender import (
     SenderOptions,
     WebhookSender,
     WebhookStore,
+    sender_for,
 )
 
 __all__ = [
@@ -115,6 +116,7 @@ __all__ = [
     "inbound_payload",
     "redact_url",
     "rfc3339",
+    "sender_for",
     "sign",
     "signature_header",
     "status_payload",

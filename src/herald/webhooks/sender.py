@@ -76,10 +76,11 @@ from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Final, Protocol
 from urllib.parse import unquote, urlsplit
 
-from herald.accounts import webhook_secret
+from herald.accounts import load_master_key, webhook_secret
 from herald.config import WebhookConfig
 from herald.metrics import Metrics
 from herald.store import (
@@ -147,6 +148,7 @@ __all__ = [
     "SenderOptions",
     "WebhookSender",
     "WebhookStore",
+    "sender_for",
 ]
 
 log = logging.getLogger("herald.webhooks")
@@ -828,6 +830,16 @@ class WebhookSender:
         counter = self._counters.get(outcome)
         if counter is not None:
             counter.inc(n)
+
+
+def sender_for(
+    store: WebhookStore, data_dir: Path, config: WebhookConfig, metrics: Metrics | None = None
+) -> WebhookSender:
+    """The sender ``herald serve`` runs: signing with ``data_dir``'s master key, the
+    address policy from ``config`` (in whichever of its processes runs it)."""
+    options = SenderOptions(block_private_addresses=config.block_private_addresses)
+    return WebhookSender(store, load_master_key(data_dir), config, metrics=metrics,
+                         options=options)  # fmt: skip
 
 
 #: Metric labels of ``herald_webhook_deliveries_total{outcome}``.

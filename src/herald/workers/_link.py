@@ -1,7 +1,8 @@
 """The link between ``herald serve``'s processes: wake-ups and metrics (private).
 
 One ``AF_UNIX`` ``SOCK_SEQPACKET`` socket pair joins the front process
-(intake, webhooks, receipts to customers) and the dispatch process. Each
+(intake, receipts to customers' binds) and the delivery process (dispatch,
+webhooks). Each
 datagram is one message: a kind octet, then a payload for the kinds that
 carry one. The store carries the work itself; the link only says *when* to
 look at it, so it may lose nothing that matters:
@@ -30,7 +31,6 @@ from typing import Final
 __all__ = [
     "ACCEPTED",
     "EVENTS_SMPP",
-    "EVENTS_WEBHOOK",
     "MAX_MESSAGE",
     "METRICS",
     "QUIT",
@@ -41,24 +41,22 @@ __all__ = [
 
 log = logging.getLogger("herald.workers")
 
-#: Front -> dispatch: messages were accepted (committed): claim.
+#: Front -> delivery: messages were accepted (committed): claim.
 ACCEPTED: Final = b"A"
-#: Dispatch -> front: the dispatch process committed webhook events.
-EVENTS_WEBHOOK: Final = b"W"
-#: Dispatch -> front: it committed SMPP events (receipts, MO for customers).
+#: Delivery -> front: it committed SMPP events (receipts, MO for customers' binds).
 EVENTS_SMPP: Final = b"S"
-#: Dispatch -> front: started (binds being made); the front may announce itself.
+#: Delivery -> front: started (binds being made); the front may announce itself.
 READY: Final = b"R"
-#: Front -> dispatch: stop gracefully (hand work back, unbind) and exit.
+#: Front -> delivery: stop gracefully (hand work back, unbind) and exit.
 QUIT: Final = b"Q"
-#: Dispatch -> front: ``M`` + its metrics in the Prometheus text format.
+#: Delivery -> front: ``M`` + its metrics in the Prometheus text format.
 METRICS: Final = b"M"
 #: The largest datagram read or sent: a metrics snapshot is a few KiB; the
 #: bound keeps a confused peer from making this process allocate without end.
 MAX_MESSAGE: Final = 256 * 1024
 #: Datagrams read per wake-up of the reader before the loop gets a turn.
 _READS_PER_TURN: Final = 64
-_SIGNALS: Final = frozenset({ACCEPTED, EVENTS_WEBHOOK, EVENTS_SMPP, READY, QUIT})
+_SIGNALS: Final = frozenset({ACCEPTED, EVENTS_SMPP, READY, QUIT})
 
 
 def link_pair() -> tuple[socket.socket, socket.socket]:

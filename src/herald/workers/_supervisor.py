@@ -1,19 +1,20 @@
-"""The dispatch process seen from the front: start it, wake it, restart it, stop it (private).
+"""The delivery process seen from the front: start it, wake it, restart it, stop it (private).
 
-:class:`DispatchWorker` spawns :mod:`herald.workers._dispatch_process` with
+:class:`DeliveryWorker` spawns :mod:`herald.workers._delivery_process` with
 one end of a :func:`~herald.workers._link.link_pair`, hands it the
 configuration, and waits (bounded) until it says it started. From then on:
 
-- :meth:`DispatchWorker.wake` tells it messages were accepted;
-- its ``EVENTS_*`` messages become ``on_events(channels)`` calls, as if this
-  process's own store had committed those events;
+- :meth:`DeliveryWorker.wake` tells it messages were accepted;
+- its ``EVENTS_SMPP`` messages become ``on_events(channels)`` calls, as if
+  this process's own store had committed those events (receipts and MO for
+  the customers' binds, which are here);
 - its metrics snapshots are kept for ``/metrics`` (:meth:`metrics_snapshot`);
 - if it exits while it should be running (a crash, an OOM kill, SIGKILL),
   it is started again after :data:`RESTART_MIN` seconds, doubling up to
   :data:`RESTART_MAX` while it keeps dying young. Its claimed messages come
   back when their leases end, as after any crash; nothing acknowledged is lost.
 
-:meth:`DispatchWorker.stop` asks it to stop gracefully (it hands its messages
+:meth:`DeliveryWorker.stop` asks it to stop gracefully (it hands its messages
 back and unbinds), waits, and kills it only past ``timeout``.
 """
 
@@ -31,11 +32,10 @@ from typing import Final
 
 from herald.config import HeraldConfig
 from herald.store import Channel
-from herald.workers._dispatch_process import LINK_FD_ENV, LOG_LEVEL_ENV, LOOP_ENV, PARENT_ENV
+from herald.workers._delivery_process import LINK_FD_ENV, LOG_LEVEL_ENV, LOOP_ENV, PARENT_ENV
 from herald.workers._link import (
     ACCEPTED,
     EVENTS_SMPP,
-    EVENTS_WEBHOOK,
     METRICS,
     QUIT,
     READY,
@@ -43,24 +43,23 @@ from herald.workers._link import (
     link_pair,
 )
 
-__all__ = ["RESTART_MAX", "RESTART_MIN", "START_TIMEOUT", "DispatchWorker"]
+__all__ = ["RESTART_MAX", "RESTART_MIN", "START_TIMEOUT", "DeliveryWorker"]
 
 log = logging.getLogger("herald.workers")
 
-#: Seconds a dispatch process may take to start (import, open the store,
+#: Seconds a delivery process may take to start (import, open the store,
 #: start the connectors) before ``start`` fails.
 START_TIMEOUT: Final = 30.0
-#: Seconds before a dead dispatch process is started again, doubling while it
+#: Seconds before a dead delivery process is started again, doubling while it
 #: keeps dying within :data:`_HEALTHY_AFTER` seconds, up to RESTART_MAX.
 RESTART_MIN: Final = 0.5
 RESTART_MAX: Final = 30.0
 _HEALTHY_AFTER: Final = 60.0
-_WEBHOOK_ONLY: Final = frozenset({Channel.WEBHOOK})
 _SMPP_ONLY: Final = frozenset({Channel.SMPP})
-_CHILD_CODE: Final = "from herald.workers._dispatch_process import main; main()"
+_CHILD_CODE: Final = "from herald.workers._delivery_process import main; main()"
 
 
-class DispatchWorker:
+class DeliveryWorker:
     """See the module docstring. ``await start()``, ``wake()``, ``await stop()``."""
 
     def __init__(
@@ -86,15 +85,15 @@ class DispatchWorker:
 
     @property
     def pid(self) -> int | None:
-        """The running dispatch process's id (``None`` between a death and its restart)."""
+        """The running delivery process's id (``None`` between a death and its restart)."""
         return None if self._proc is None else self._proc.pid
 
     def metrics_snapshot(self) -> bytes:
-        """The dispatch process's latest metrics (Prometheus text; empty before the first)."""
+        """The delivery process's latest metrics (Prometheus text; empty before the first)."""
         return self._snapshot
 
     def wake(self) -> None:
-        """Messages were accepted: the dispatch process claims now."""
+        """Messages were accepted: the delivery process claims now."""
         if self._link is not None:
             self._link.send(ACCEPTED)
 
@@ -125,7 +124,7 @@ class DispatchWorker:
             async with asyncio.timeout(timeout):
                 await proc.wait()
         except TimeoutError:
-            log.error("dispatch process %d did not stop within %g s; killing it",
+            log.error("delivery process %d did not stop within %g s; killing it",
                       proc.pid, timeout)  # fmt: skip
             await self._kill()
         self._close_link()
@@ -166,10 +165,10 @@ class DispatchWorker:
             exited.cancel()
         if exited in done:
             raise RuntimeError(
-                f"the dispatch process exited while starting (code {self._proc.returncode})"
+                f"the delivery process exited while starting (code {self._proc.returncode})"
             )
         if ready not in done:
-            raise RuntimeError(f"the dispatch process did not start within {timeout:g} s")
+            raise RuntimeError(f"the delivery process did not start within {timeout:g} s")
 
     async def _watch(self) -> None:
         """Restart the process whenever it dies while it should run."""
@@ -182,7 +181,7 @@ class DispatchWorker:
             self._proc = None
             if time.monotonic() - self._started_at > _HEALTHY_AFTER:
                 self._delay = RESTART_MIN
-            log.error("the dispatch process %d exited (code %s); starting it again in %.1f s",
+            log.error("the delivery process %d exited (code %s); starting it again in %.1f s",
                       proc.pid, code, self._delay)  # fmt: skip
             await asyncio.sleep(self._delay)
             self._delay = min(RESTART_MAX, self._delay * 2)
@@ -190,11 +189,11 @@ class DispatchWorker:
                 proc = await self._spawn()
                 await self._until_ready(START_TIMEOUT)
             except (OSError, RuntimeError) as exc:
-                log.error("restarting the dispatch process failed: %s", exc)
+                log.error("restarting the delivery process failed: %s", exc)
                 await self._kill()
                 continue  # wait() on the dead one returns at once: retry after a delay
             self.restarts += 1
-            log.warning("the dispatch process runs again (pid %d)", proc.pid)
+            log.warning("the delivery process runs again (pid %d)", proc.pid)
             # Whatever was accepted meanwhile waits in the store: claim it now.
             self.wake()
 
@@ -218,9 +217,7 @@ class DispatchWorker:
             self._link = None
 
     def _received(self, kind: bytes, payload: bytes) -> None:
-        if kind == EVENTS_WEBHOOK:
-            self._on_events(_WEBHOOK_ONLY)
-        elif kind == EVENTS_SMPP:
+        if kind == EVENTS_SMPP:
             self._on_events(_SMPP_ONLY)
         elif kind == METRICS:
             self._snapshot = payload

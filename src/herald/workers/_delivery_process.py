@@ -1,18 +1,20 @@
-"""The dispatch process of ``herald serve``: connectors to the operators, nothing else.
+"""The delivery process of ``herald serve``: dispatch to the operators and webhooks out.
 
-Started by :class:`~herald.workers.DispatchWorker` in the front process as
-``python -c "from herald.workers._dispatch_process import main; main()"``
+Started by :class:`~herald.workers.DeliveryWorker` in the front process as
+``python -c "from herald.workers._delivery_process import main; main()"``
 with the link's socket inherited (its descriptor in ``HERALD_LINK_FD``) and
 the pickled :class:`~herald.config.HeraldConfig` on standard input (from the
 parent, which read and checked it: nothing else writes that pipe).
 
 It opens the store on the same data directory (the parent created and
-migrated it), runs a :class:`~herald.dispatch.Dispatcher` and:
+migrated it), runs a :class:`~herald.dispatch.Dispatcher` and the
+:class:`~herald.webhooks.WebhookSender`, and:
 
 - claims when the front says messages were accepted (``ACCEPTED``);
-- tells the front after each of its commits that wrote outbox events
-  (receipts applied, messages ended, MO stored): ``EVENTS_WEBHOOK`` /
-  ``EVENTS_SMPP``;
+- wakes its webhook sender after each of its commits that wrote webhook
+  events (the receipts and MO that create them arrive here), and tells the
+  front after those that wrote SMPP events (``EVENTS_SMPP``: receipts and MO
+  for customers' binds, which live in the front);
 - sends its metrics every :data:`METRICS_INTERVAL` seconds;
 - stops gracefully on ``QUIT`` or SIGTERM (hands its messages back, unbinds),
   and at once when the front is gone: on Linux the kernel kills it with the
@@ -38,10 +40,10 @@ from herald.config import HeraldConfig
 from herald.dispatch import Dispatcher
 from herald.metrics import Metrics
 from herald.store import Channel, SQLiteConfig, SQLiteStore
+from herald.webhooks import sender_for
 from herald.workers._link import (
     ACCEPTED,
     EVENTS_SMPP,
-    EVENTS_WEBHOOK,
     METRICS,
     QUIT,
     READY,
@@ -92,7 +94,9 @@ async def _run(config: HeraldConfig, sock: socket.socket) -> None:
     stop = asyncio.Event()
     store = SQLiteStore.open(SQLiteConfig(data_dir=config.data_dir, create=False))
     registry = CollectorRegistry()
-    dispatcher = Dispatcher(store, config, metrics=Metrics(registry), clock=time.time)
+    metrics = Metrics(registry)
+    dispatcher = Dispatcher(store, config, metrics=metrics, clock=time.time)
+    webhooks = sender_for(store, config.data_dir, config.webhooks, metrics)
 
     def received(kind: bytes, _payload: bytes) -> None:
         if kind == ACCEPTED:
@@ -104,13 +108,14 @@ async def _run(config: HeraldConfig, sock: socket.socket) -> None:
 
     def committed(channels: frozenset[Channel]) -> None:
         if Channel.WEBHOOK in channels:
-            link.send(EVENTS_WEBHOOK)
+            webhooks.wake()
         if Channel.SMPP in channels:
             link.send(EVENTS_SMPP)
 
     store.watch_outbox(committed)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    sending = asyncio.create_task(webhooks.run(), name="webhooks")
     try:
         await dispatcher.start()
         link.send(READY)
@@ -122,7 +127,11 @@ async def _run(config: HeraldConfig, sock: socket.socket) -> None:
             except TimeoutError:
                 pass
         await dispatcher.stop()
+        await webhooks.stop()
         link.send_now(METRICS, generate_latest(registry))
     finally:
+        if not sending.done():
+            await webhooks.stop()
+        await asyncio.gather(sending, return_exceptions=True)
         link.close()
         await store.aclose()
