@@ -135,6 +135,7 @@ class Dispatcher:
         self._batchers = (self._resizes, self._finals, self._handbacks)
         self._final_counters = {st: metrics.final.labels(st.label) for st in Status if st.final}
         self._claim_signal = Signal()
+        self._more_waiting = True  # the last claim may have left ready messages behind
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self.claimed = 0  # messages claimed since start (for tests and benchmarks)
@@ -160,8 +161,16 @@ class Dispatcher:
         self._claim_signal.set()
 
     def room(self) -> None:
-        """A connector drained (ConnectorOwner)."""
-        self._claim_signal.set()
+        """A connector drained (ConnectorOwner): claim, if the store may hold more.
+
+        Only when the last claim was cut short by the connectors' room (it took
+        all it asked for, or could ask for nothing): otherwise everything ready
+        was claimed then, and new messages come with their own :meth:`wake`.
+        Connectors drain after every send at low rates, and an empty claim is
+        a write transaction for nothing.
+        """
+        if self._more_waiting:
+            self._claim_signal.set()
 
     async def stop(self) -> None:
         """Graceful stop; see the module docstring. Bounded by ``stop_timeout`` per stage."""
@@ -201,6 +210,7 @@ class Dispatcher:
             room = sum(max(0, c.room()) for c in self.connectors.values() if c.accepting(now))
             limit = min(room, s.max_claim)
             if limit <= 0:
+                self._more_waiting = True  # unknown: look again when room opens up
                 await self._claim_signal.wait(s.poll_interval)
                 continue
             try:
@@ -210,6 +220,7 @@ class Dispatcher:
                 await self._claim_signal.wait(s.poll_interval)
                 continue
             self.claimed += len(claimed)
+            self._more_waiting = len(claimed) >= limit
             lease_until = self._clock() + s.lease
             for message in claimed:
                 self._admit(message, lease_until)

@@ -138,6 +138,7 @@ __all__ = [
     "ACCOUNT_TTL",
     "BATCH_COUNT_HEADER",
     "CLAIM_AHEAD",
+    "COMPLETE_DELAY",
     "LEASE_MARGIN",
     "MAX_CLAIM_BATCH",
     "MAX_ERROR_BODY",
@@ -161,6 +162,9 @@ LEASE_MARGIN: Final = 30.0
 MAX_ERROR_BODY: Final = 256
 #: Events claimed in one store transaction, whatever the free slots.
 MAX_CLAIM_BATCH: Final = 500
+#: Seconds delivered events wait for others to be forgotten with them in one
+#: store write (see ``WebhookSender._complete``).
+COMPLETE_DELAY: Final = 0.02
 #: Deliveries kept posting or ready to post, in ``concurrency``s: the sender
 #: claims ahead so that a free slot starts its next POST without a store round trip.
 CLAIM_AHEAD: Final = 2
@@ -363,6 +367,8 @@ class WebhookSender:
         self._ready: deque[_Delivery] = deque()  # deliveries waiting for a slot
         self._batches: dict[tuple[int, str], _Batch] = {}  # endpoints gathering a batch
         self._settled: set[int] = set()  # outbox ids whose outcome write has been made
+        # delivered events waiting for their completion write, and its outcome
+        self._completing: tuple[list[int], asyncio.Future[None]] | None = None
         self._results: list[DeliveryResult] | None = None  # run_once collects here
         self._nudge = asyncio.Event()
         self._starved = False  # the last claim took as many events as it asked for
@@ -767,7 +773,7 @@ class WebhookSender:
         self._count("delivered", len(events))
         self._settled.update(e.id for e in events)
         try:
-            await asyncio.shield(self._store.complete_outbox([e.id for e in events]))
+            await asyncio.shield(self._complete([e.id for e in events]))
         except StoreError as exc:
             log.warning("webhooks: delivered %d events, could not record it (%s)",
                         len(events), exc)  # fmt: skip
@@ -777,6 +783,41 @@ class WebhookSender:
         for event in events:
             self._report(DeliveryResult(event.id, _public_id(event), Outcome.DELIVERED,
                                         event.attempts, now))  # fmt: skip
+
+    def _complete(self, ids: list[int]) -> asyncio.Future[None]:
+        """Forget delivered events in the store, with the others delivered within
+        :data:`COMPLETE_DELAY` seconds: one write for them all (at a few hundred
+        events a second, one per event would be most of the sender's store work).
+        A crash before that write makes them due again: sent twice, which at-least-once
+        delivery allows and their event ids make harmless."""
+        pending = self._completing
+        if pending is None:
+            loop = asyncio.get_running_loop()
+            pending = self._completing = ([], loop.create_future())
+            loop.call_later(COMPLETE_DELAY, self._flush_completions)
+        pending[0].extend(ids)
+        if len(pending[0]) >= MAX_CLAIM_BATCH:
+            self._flush_completions()
+        return pending[1]
+
+    def _flush_completions(self) -> None:
+        pending, self._completing = self._completing, None
+        if pending is None:
+            return
+        ids, done = pending
+        task = asyncio.ensure_future(self._store.complete_outbox(ids))
+
+        def written(task: asyncio.Future[None]) -> None:
+            if done.done():
+                return
+            if task.cancelled():
+                done.cancel()
+            elif task.exception() is not None:
+                done.set_exception(task.exception())  # type: ignore[arg-type]
+            else:
+                done.set_result(None)
+
+        task.add_done_callback(written)
 
     async def _failed(self, events: list[OutboxEvent], err: DeliveryError) -> None:
         now = self._clock()
