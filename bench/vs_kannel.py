@@ -891,11 +891,16 @@ class Herald(Gateway):
                 return
         self.port, smpp_port = free_ports(2)
         python: tuple[str, ...] = HERALD
+        loop = None
         if self.args.loop == "uvloop":
-            python = (sys.executable, str(ROOT / "bench" / "e2e.py"), "_uvloop")
+            if self.args.herald_src:  # an older herald may not know `loop`: install it here
+                python = (sys.executable, str(ROOT / "bench" / "e2e.py"), "_uvloop")
+            else:  # herald.toml's `loop`: every process of herald serve
+                loop = "uvloop"
         self.proc = HeraldProcess(self.workdir, herald_config(
             data, self.port, smpp_port, sim_port, binds=1, window=UPSTREAM_WINDOW,
-            tps=UPSTREAM_TPS, http_rate=100_000), python=python, env=self.env())
+            tps=UPSTREAM_TPS, http_rate=100_000, processes=self.args.processes, loop=loop),
+            python=python, env=self.env())
         self.head = (f"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
                      f"Authorization: Bearer {api_key}\r\n"
                      "Content-Type: application/json\r\n").encode()
@@ -1345,7 +1350,10 @@ def main() -> None:
                         help="run herald from this src dir (e.g. a worktree of an older "
                              "commit); the sim, sink and load generator stay")
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio",
-                        help="herald's event loop (uvloop via bench/e2e.py _uvloop)")
+                        help="herald's event loop (herald.toml's loop; with --herald-src,"
+                        " uvloop installed by bench/e2e.py _uvloop)")
+    parser.add_argument("--processes", type=int, choices=(1, 2),
+                        help="herald serve's processes (default: its own, auto)")
     parser.add_argument("--no-batched", action="store_true",
                         help="skip the 'herald, batched callbacks' system")
     parser.add_argument("--no-smpp", action="store_true", help="skip bench/e2e.py --only smpp")
