@@ -37,6 +37,7 @@ from herald.smpp_front._handler import MESSAGE_STATE_OF, CustomerSmpp
 from herald.store import (
     Channel,
     EventKind,
+    InboundMessage,
     Message,
     MessageNotFound,
     NotFound,
@@ -102,6 +103,26 @@ def receipt_pdu(message: Message) -> DeliverSm:
     )
 
 
+def _pdu(event: OutboxEvent) -> DeliverSm:
+    """The deliver_sm of an event, from the record its claim read (the receipt of a
+    message, or the MO itself); :class:`MessageNotFound` if that record is gone."""
+    subject = event.subject
+    if event.kind is EventKind.STATUS and isinstance(subject, Message):
+        return receipt_pdu(subject)
+    if event.kind is EventKind.INBOUND and isinstance(subject, InboundMessage):
+        short = len(subject.body) <= 254
+        return DeliverSm(
+            source_addr_ton=1 if subject.sender.isdigit() else 5,
+            source_addr=subject.sender,
+            dest_addr_ton=1 if subject.to.isdigit() else 0,
+            destination_addr=subject.to,
+            data_coding=subject.data_coding,
+            short_message=subject.body if short else b"",
+            tlvs=() if short else (MESSAGE_PAYLOAD(subject.body),),
+        )
+    raise MessageNotFound(f"the {event.kind.name.lower()} record {event.subject_id} is gone")
+
+
 class SmppNotifier:
     """See the module docstring. ``start()``, ``wake(account_id)``, ``stop()``."""
 
@@ -158,10 +179,8 @@ class SmppNotifier:
                                                account_id=account_id)
         if not events:
             return False
-        messages = await self.store.get_messages(
-            [e.subject_id for e in events if e.kind is EventKind.STATUS])
         self._in_flight[account_id] = self._in_flight.get(account_id, 0) + len(events)
-        task = asyncio.create_task(self._deliver_all(account_id, events, messages),
+        task = asyncio.create_task(self._deliver_all(account_id, events),
                                    name="smpp-notifier-round")
         self._rounds.add(task)
         task.add_done_callback(partial(self._round_done, account_id, len(events)))
@@ -174,17 +193,15 @@ class SmppNotifier:
             log.warning("SMPP notifications: %s", task.exception())
         self._wake.set()
 
-    async def _deliver_all(self, account_id: int, events: tuple[OutboxEvent, ...],
-                           messages: dict[str, Message]) -> None:
-        results = await asyncio.gather(*(self._deliver(account_id, e, messages) for e in events))
+    async def _deliver_all(self, account_id: int, events: tuple[OutboxEvent, ...]) -> None:
+        results = await asyncio.gather(*(self._deliver(account_id, e) for e in events))
         done = [e.id for e, ok in zip(events, results, strict=True) if ok]
         await self.store.complete_outbox(done)
         self.delivered += len(done)
 
-    async def _deliver(self, account_id: int, event: OutboxEvent,
-                       messages: dict[str, Message]) -> bool:
+    async def _deliver(self, account_id: int, event: OutboxEvent) -> bool:
         try:
-            pdu = await self._pdu(event, messages)
+            pdu = _pdu(event)
         except NotFound:
             return True  # its subject is gone (purged): nothing to say
         conns = self.front.receivers(account_id)
@@ -202,23 +219,6 @@ class SmppNotifier:
             await self._retry(event, f"customer answered 0x{response.command_status:08X}")
             return False
         return True
-
-    async def _pdu(self, event: OutboxEvent, messages: dict[str, Message]) -> DeliverSm:
-        if event.kind is EventKind.STATUS:
-            message = messages.get(event.subject_id)
-            if message is None:
-                raise MessageNotFound("the message is gone")
-            return receipt_pdu(message)
-        inbound = await self.store.get_inbound(event.subject_id)
-        return DeliverSm(
-            source_addr_ton=1 if inbound.sender.isdigit() else 5,
-            source_addr=inbound.sender,
-            dest_addr_ton=1 if inbound.to.isdigit() else 0,
-            destination_addr=inbound.to,
-            data_coding=inbound.data_coding,
-            short_message=inbound.body if len(inbound.body) <= 254 else b"",
-            tlvs=() if len(inbound.body) <= 254 else (MESSAGE_PAYLOAD(inbound.body),),
-        )
 
     async def _retry(self, event: OutboxEvent, error: str) -> None:
         delay = min(RETRY_MAX, RETRY_MIN * 2 ** min(event.attempts, 16))
