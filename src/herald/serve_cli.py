@@ -48,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                         help="1: everything in one process; 2: dispatch in a second one"
                         " (default: the config's, else auto = 2 on 2 or more CPUs)")
     parser.add_argument("--loop", choices=LOOPS, help="event loop (default: the config's,"
-                        " else asyncio)")
+                        " else auto: uvloop where installed)")
     parser.add_argument("--log-level", default="warning",
                         choices=("debug", "info", "warning", "error"))
     parser.set_defaults(func=_serve)
@@ -92,7 +92,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     main = run(config, demo=args.demo, log_level=args.log_level)
     try:
-        if config.loop == "uvloop":
+        if config.event_loop() == "uvloop":
             import uvloop
 
             uvloop.run(main)

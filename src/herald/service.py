@@ -138,7 +138,7 @@ class Platform:
         dispatcher: Dispatcher | None = None
         if processes >= 2:
             worker = DeliveryWorker(config, lambda channels: committed(channels),
-                                    log_level=log_level, loop=config.loop)  # fmt: skip
+                                    log_level=log_level, loop=config.event_loop())  # fmt: skip
             metrics.include(worker.metrics_snapshot)
             claim: Callable[[], None] = worker.wake
         else:

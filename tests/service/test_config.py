@@ -50,6 +50,20 @@ def test_secrets_stay_out_of_repr(tmp_path: Path) -> None:
     assert "'pw'" not in repr(config.connector("op-b"))
 
 
+def test_processes_and_event_loop() -> None:
+    default = parse_config(GOOD, env={"OPA_PW": "x"})
+    assert (default.processes, default.loop, default.event_loop()) == (0, "auto", "uvloop")
+    assert default.process_count() in (1, 2)  # "auto": by the CPUs this process may use
+    chosen = parse_config({**GOOD, "processes": 1, "loop": "asyncio"}, env={"OPA_PW": "x"})
+    assert (chosen.process_count(), chosen.event_loop()) == (1, "asyncio")
+    assert parse_config({**GOOD, "processes": "2"}, env={"OPA_PW": "x"}).process_count() == 2
+    for bad, path in (({"processes": 3}, "processes"), ({"processes": True}, "processes"),
+                      ({"loop": "tokio"}, "loop")):
+        with pytest.raises(ConfigError) as info:
+            parse_config({**GOOD, **bad}, env={"OPA_PW": "x"})
+        assert info.value.path == path
+
+
 @pytest.mark.parametrize("tps", ["unlimited", math.inf])
 def test_a_connector_without_a_tps_limit(tps: object) -> None:
     data = {**GOOD, "connectors": [{"name": "x", "host": "h", "port": 1, "system_id": "s",
