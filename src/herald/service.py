@@ -131,7 +131,7 @@ class Platform:
         clock = time.time
         metrics = Metrics(registry or CollectorRegistry())
         if store is None:
-            store = SQLiteStore.open(SQLiteConfig(data_dir=config.data_dir))
+            store = SQLiteStore.open(SQLiteConfig(data_dir=config.data_dir, writer="loop"))
         accounts = Accounts(store)
         ids = SortableIdGenerator()
         worker: DeliveryWorker | None = None

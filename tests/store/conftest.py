@@ -20,10 +20,12 @@ from herald.store import Account, NewMessage, Source, SQLiteConfig, SQLiteStore,
 T0 = 1_800_000_000.0  # a fixed "now" for tests; the store never reads a clock
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "sqlite-loop-writer"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     if request.param == "sqlite":
         opened: Store = SQLiteStore.open(SQLiteConfig(data_dir=tmp_path / "data"))
+    elif request.param == "sqlite-loop-writer":  # commits on the event loop (herald serve's)
+        opened = SQLiteStore.open(SQLiteConfig(data_dir=tmp_path / "data", writer="loop"))
     else:  # pragma: no cover - new implementations add a branch here
         raise AssertionError(request.param)
     try:

@@ -320,3 +320,26 @@ async def test_writers_of_every_process_queue_on_the_write_lock(tmp_path: Path) 
     finally:
         await first.aclose()
         await second.aclose()
+
+
+async def test_the_loop_writer_commits_one_turns_writes_together(tmp_path: Path) -> None:
+    store = SQLiteStore.open(SQLiteConfig(data_dir=tmp_path / "data", writer="loop"))
+    try:
+        account = await store.create_account("acme", T0, rate_limit=1.0, bind_limit=1)
+        before = store.commits
+        messages = [new_message(account.id, n) for n in range(50)]
+        # Fifty writers in one loop turn: one transaction, every one answered after it.
+        await asyncio.gather(*(store.accept([m]) for m in messages))
+        assert store.commits == before + 1 and store.writes >= 51
+        with sqlite3.connect(store.config.path) as raw:
+            assert raw.execute("SELECT count(*) FROM messages").fetchone() == (50,)
+        raw.close()
+        # Closing commits what is queued, then refuses.
+        late = asyncio.ensure_future(store.accept([new_message(account.id, 99)]))
+        await asyncio.sleep(0)  # submitted, not yet flushed
+        await store.aclose()
+        await late
+        with pytest.raises(StoreClosed):
+            await store.accept([new_message(account.id, 100)])
+    finally:
+        await store.aclose()

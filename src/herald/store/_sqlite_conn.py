@@ -40,6 +40,10 @@ class SQLiteConfig:
       writing while ``herald serve`` runs) before :class:`StoreUnavailable`.
     - ``create``: create the directory and database if missing; if ``False``
       a missing database raises :class:`SchemaError`.
+    - ``writer``: ``"thread"`` commits on a writer thread (what a caller that
+      blocks its loop, or has none, wants), ``"loop"`` on the event loop of the
+      writing coroutines, once per loop turn (what ``herald serve`` runs: see
+      :class:`~herald.store._writer.LoopCommitWriter`).
     """
 
     data_dir: Path = Path("herald-data")
@@ -50,6 +54,7 @@ class SQLiteConfig:
     readers: int = 2
     busy_timeout: float = 5.0
     create: bool = True
+    writer: Literal["thread", "loop"] = "thread"
 
     def __post_init__(self) -> None:
         if self.synchronous not in ("NORMAL", "FULL"):
@@ -64,6 +69,8 @@ class SQLiteConfig:
             raise ValueError("readers must be 1..64")
         if self.busy_timeout < 0:
             raise ValueError("busy_timeout must not be negative")
+        if self.writer not in ("thread", "loop"):
+            raise ValueError("writer must be 'thread' or 'loop'")
 
     @property
     def path(self) -> Path:

@@ -103,7 +103,7 @@ from herald.store._sqlite_sql import (
     read_idempotency,
     row_from_message,
 )
-from herald.store._writer import GroupCommitWriter, Note
+from herald.store._writer import GroupCommitWriter, LoopCommitWriter, Note
 
 __all__ = ["DB_FILENAME", "WRITE_LOCK_SUFFIX", "SQLiteConfig", "SQLiteStore"]
 
@@ -194,7 +194,8 @@ class SQLiteStore:
             watch.install(conn)
             return conn
 
-        writer = GroupCommitWriter(
+        kind = LoopCommitWriter if config.writer == "loop" else GroupCommitWriter
+        writer = kind(
             connect_writer,
             max_batch=config.max_batch,
             max_pending=config.max_pending,

@@ -92,7 +92,7 @@ def main() -> None:
 async def _run(config: HeraldConfig, sock: socket.socket) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    store = SQLiteStore.open(SQLiteConfig(data_dir=config.data_dir, create=False))
+    store = SQLiteStore.open(SQLiteConfig(data_dir=config.data_dir, create=False, writer="loop"))
     registry = CollectorRegistry()
     metrics = Metrics(registry)
     dispatcher = Dispatcher(store, config, metrics=metrics, clock=time.time)
