@@ -13,6 +13,7 @@ from typing import Any
 
 from herald.store._errors import DuplicateMessageId, InvalidRecord, StoreError, StoreUnavailable
 from herald.store._model import (
+    STATUS_OF_CODE,
     Account,
     Channel,
     EventKind,
@@ -22,7 +23,6 @@ from herald.store._model import (
     NewMessage,
     OutboxEvent,
     Source,
-    Status,
     StatusEvents,
 )
 from herald.store._writer import Group
@@ -39,6 +39,11 @@ MAX_CLAIM = 10_000
 
 # -- rows <-> values ---------------------------------------------------------------
 
+# Enums by stored code: dict lookups on the hot paths (see STATUS_OF_CODE).
+_SOURCE_OF_CODE = {int(s): s for s in Source}
+_CHANNEL_OF_CODE = {int(c): c for c in Channel}
+_KIND_OF_CODE = {int(k): k for k in EventKind}
+
 MESSAGE_COLUMNS = (
     "seq, id, account_id, source, to_addr, from_addr, body, encoding, data_coding, udhi,"
     " segments, reference, metadata, callback_url, registered_delivery, test, send_at,"
@@ -51,7 +56,7 @@ def message_from_row(row: Sequence[Any]) -> Message:
     return Message(
         id=row[1],
         account_id=row[2],
-        source=Source(row[3]),
+        source=_SOURCE_OF_CODE[row[3]],
         to=row[4],
         sender=row[5],
         body=row[6],
@@ -66,7 +71,7 @@ def message_from_row(row: Sequence[Any]) -> Message:
         test=bool(row[15]),
         send_at=row[16],
         expires_at=row[17],
-        status=Status(row[18]),
+        status=STATUS_OF_CODE[row[18]],
         error_code=row[19],
         error_permanent=bool(row[20]),
         accepted_at=row[21],
@@ -130,8 +135,9 @@ def claimed_event_from_row(row: Sequence[Any], attempts: int, until: float) -> O
     elif inbound[0] is not None:
         subject = InboundMessage(*inbound)
     return OutboxEvent(
-        row[0], Channel(row[1]), EventKind(row[2]), row[3], row[4],
-        None if row[5] is None else Status(row[5]), row[6], row[7], attempts, until, row[10],
+        row[0], _CHANNEL_OF_CODE[row[1]], _KIND_OF_CODE[row[2]], row[3], row[4],
+        None if row[5] is None else STATUS_OF_CODE[row[5]], row[6], row[7], attempts, until,
+        row[10],
         subject,
     )  # fmt: skip
 
