@@ -321,11 +321,12 @@ class Bench:
         self.db = data / "herald.db"
         self.http_port, self.smpp_port = free_port(), free_port()
         python, loop = HERALD, None
-        if self.args.loop == "uvloop":
-            if self.args.herald_src:  # an older herald may not know `loop`: install it here
-                python = (sys.executable, str(SCRIPT), "_uvloop")
+        if self.args.loop is not None:
+            if self.args.herald_src:  # an older herald may not know `loop`
+                if self.args.loop == "uvloop":
+                    python = (sys.executable, str(SCRIPT), "_uvloop")
             else:  # herald.toml's `loop`: both of its processes
-                loop = "uvloop"
+                loop = self.args.loop
         self.herald = HeraldProcess(self.workdir, herald_config(
             data, self.http_port, self.smpp_port, self.sim.port, binds=UPSTREAM_BINDS,
             window=UPSTREAM_WINDOW, tps=UPSTREAM_TPS, processes=self.args.processes,
@@ -706,8 +707,9 @@ def main() -> None:
     parser.add_argument("--only", choices=("smpp", "http", "hooks", "batch"))
     parser.add_argument("--processes", type=int, choices=(1, 2),
                         help="herald serve's processes (default: its own, auto)")
-    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio",
-                        help="herald's event loop")
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"),
+                        help="herald's event loop (default: herald's own, auto: uvloop where"
+                        " installed)")
     parser.add_argument("--herald-src", type=Path,
                         help="run herald from this src dir (e.g. a git worktree of an older "
                              "commit) to compare before/after; the load generator stays")
@@ -721,9 +723,10 @@ def main() -> None:
         args.http_webhooks = QUICK_HTTP_WEBHOOKS if args.quick else HTTP_WEBHOOKS
     args.http_batch = args.http_batch or (QUICK_HTTP_BATCH if args.quick else HTTP_BATCH)
     logging.basicConfig(level=logging.ERROR)
+    loop_name = args.loop or "herald's default"
     print(f"# bench/e2e.py: SMPP {args.count} messages ({args.binds} binds x window "
           f"{args.window}), HTTP {args.http_single} single ({args.http_workers} workers) + "
-          f"{args.http_batch} in batches of {args.batch_size}; herald loop {args.loop}; "
+          f"{args.http_batch} in batches of {args.batch_size}; herald loop {loop_name}; "
           f"upstream {UPSTREAM_BINDS} binds x window {UPSTREAM_WINDOW}, sim receipt window "
           f"{args.sim_window}"
           + (f"; herald from {args.herald_src}" if args.herald_src else ""))

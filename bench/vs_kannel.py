@@ -892,11 +892,12 @@ class Herald(Gateway):
         self.port, smpp_port = free_ports(2)
         python: tuple[str, ...] = HERALD
         loop = None
-        if self.args.loop == "uvloop":
-            if self.args.herald_src:  # an older herald may not know `loop`: install it here
-                python = (sys.executable, str(ROOT / "bench" / "e2e.py"), "_uvloop")
+        if self.args.loop is not None:
+            if self.args.herald_src:  # an older herald may not know `loop`
+                if self.args.loop == "uvloop":
+                    python = (sys.executable, str(ROOT / "bench" / "e2e.py"), "_uvloop")
             else:  # herald.toml's `loop`: every process of herald serve
-                loop = "uvloop"
+                loop = self.args.loop
         self.proc = HeraldProcess(self.workdir, herald_config(
             data, self.port, smpp_port, sim_port, binds=1, window=UPSTREAM_WINDOW,
             tps=UPSTREAM_TPS, http_rate=100_000, processes=self.args.processes, loop=loop),
@@ -1248,7 +1249,7 @@ def smpp_path(args: argparse.Namespace) -> None:
         command += ["--warmup", "500"]
     if args.herald_src:
         command += ["--herald-src", str(args.herald_src)]
-    if args.loop != "asyncio":
+    if args.loop is not None:
         command += ["--loop", args.loop]
     if args.sim_window:
         command += ["--sim-window", str(args.sim_window)]
@@ -1349,9 +1350,9 @@ def main() -> None:
     parser.add_argument("--herald-src", type=Path,
                         help="run herald from this src dir (e.g. a worktree of an older "
                              "commit); the sim, sink and load generator stay")
-    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio",
-                        help="herald's event loop (herald.toml's loop; with --herald-src,"
-                        " uvloop installed by bench/e2e.py _uvloop)")
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"),
+                        help="herald's event loop (herald.toml's loop; default: herald's own;"
+                        " with --herald-src, uvloop installed by bench/e2e.py _uvloop)")
     parser.add_argument("--processes", type=int, choices=(1, 2),
                         help="herald serve's processes (default: its own, auto)")
     parser.add_argument("--no-batched", action="store_true",
@@ -1374,7 +1375,7 @@ def main() -> None:
           f"open loop {args.duration:.0f} s, max {args.max_in_flight} in flight; warm-up "
           f"{args.warmup}/run; Kannel store {args.kannel_store}; sim receipt delay "
           f"{args.receipt_delay}, receipt window {args.sim_window or '64 (the sim default)'}; "
-          f"herald loop {args.loop}"
+          f"herald loop {args.loop or 'its default'}"
           + (f"; herald from {args.herald_src}" if args.herald_src else ""))
     print(f"# load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on "
           f"{os.cpu_count()} CPUs; fd limit {max(soft, hard)}", flush=True)
