@@ -189,9 +189,19 @@ def test_no_enquire_link_before_the_bind_response_but_answer_one() -> None:
     for role in Role:
         for state in (State.OPEN, State.OUTBOUND, State.UNBOUND):
             assert not can(role, state, D.SEND, C.ENQUIRE_LINK)
-            assert can(role, state, D.RECEIVE, C.ENQUIRE_LINK)
         for state in BOUND_STATES:
             assert can(role, state, D.SEND, C.ENQUIRE_LINK)
+            assert can(role, state, D.RECEIVE, C.ENQUIRE_LINK)
+    # An ESME answers an SMSC's early link check; both answer one while unbinding.
+    for state in (State.OPEN, State.OUTBOUND, State.UNBOUND):
+        assert can(Role.ESME, state, D.RECEIVE, C.ENQUIRE_LINK)
+    assert can(Role.SMSC, State.UNBOUND, D.RECEIVE, C.ENQUIRE_LINK)
+
+
+def test_an_smsc_refuses_a_link_check_before_the_bind() -> None:
+    # SMPP 3.4 §4.11: enquire_link belongs to a bound session; answering it to
+    # whoever connects tells a scanner what listens without a login (issue 8).
+    assert not can(Role.SMSC, State.OPEN, D.RECEIVE, C.ENQUIRE_LINK)
 
 
 def test_unbound_admits_no_new_requests_and_closed_admits_nothing() -> None:

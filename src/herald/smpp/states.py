@@ -151,10 +151,17 @@ def _mirror(rows: Mapping[State, _Row]) -> dict[State, _Row]:
             for state, row in rows.items()}
 
 
-# Lenient, and the same for both roles (so outside the mirror): a peer's link
-# check is answered even when not bound, but we send none before the bind
-# response (reference/smpp.md) nor after unbinding.
-_LINK_CHECK_ANSWERED_IN = (State.OPEN, State.OUTBOUND, State.UNBOUND)
+# Lenient where it harms nobody (outside the mirror): a link check is answered
+# by an ESME in OPEN and OUTBOUND (an SMSC may probe before its bind or outbind
+# answer) and by both roles while unbinding; we send none before the bind
+# response (reference/smpp.md) nor after unbinding. An SMSC answers a link
+# check before the bind with ESME_RINVBNDSTS: SMPP 3.4 §4.11 allows it only in
+# a bound session, and answering ESME_ROK to anyone who connects tells a
+# scanner what listens without a login.
+_LINK_CHECK_ANSWERED_IN: Mapping[Role, tuple[State, ...]] = {
+    Role.ESME: (State.OPEN, State.OUTBOUND, State.UNBOUND),
+    Role.SMSC: (State.UNBOUND,),
+}
 
 
 def _table() -> dict[tuple[Role, State, Direction, CommandId], State]:
@@ -163,7 +170,7 @@ def _table() -> dict[tuple[Role, State, Direction, CommandId], State]:
         for state, row in rows.items():
             for (direction, command), nxt in row.items():
                 table[(role, state, direction, command)] = nxt
-        for state in _LINK_CHECK_ANSWERED_IN:
+        for state in _LINK_CHECK_ANSWERED_IN[role]:
             table[(role, state, R, C.ENQUIRE_LINK)] = state
             table[(role, state, S, C.ENQUIRE_LINK_RESP)] = state
     return table
