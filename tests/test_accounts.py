@@ -218,12 +218,14 @@ async def test_failed_binds_carry_the_smpp_status_to_answer(accounts: Accounts) 
     account, _ = await accounts.create("acme", T0)
     issued = await accounts.add_smpp(account.id, "acme", T0)
     wrong = "x" + issued.password[1:] if issued.password[0] != "x" else "y" + issued.password[1:]
+    # One answer whatever was wrong: an unknown system_id must not be told apart
+    # from a wrong password, or anyone could list the system_ids (issue 8).
     cases = [
         ("acme", wrong, SmppBindStatus.ESME_RINVPASWD),
-        ("nobody", issued.password, SmppBindStatus.ESME_RINVSYSID),
+        ("nobody", issued.password, SmppBindStatus.ESME_RINVPASWD),
         ("acme", "p" * (MAX_SMPP_PASSWORD_LENGTH + 1), SmppBindStatus.ESME_RINVPASWD),
-        ("", issued.password, SmppBindStatus.ESME_RINVSYSID),
-        ("s" * 16, issued.password, SmppBindStatus.ESME_RINVSYSID),
+        ("", issued.password, SmppBindStatus.ESME_RINVPASWD),
+        ("s" * 16, issued.password, SmppBindStatus.ESME_RINVPASWD),
     ]
     for system_id, password, status in cases:
         with pytest.raises(InvalidCredentials) as caught:

@@ -70,8 +70,9 @@ class Front:
     accepted: list[str]
 
     def client(self, bind: type = BindTransceiver, password: str | None = None,
-               handler: ClientHandler | None = None) -> SmppClient:
-        pdu = bind(system_id=self.system_id, password=password or self.password)
+               handler: ClientHandler | None = None, system_id: str | None = None,
+               ) -> SmppClient:  # fmt: skip
+        pdu = bind(system_id=system_id or self.system_id, password=password or self.password)
         return SmppClient(ClientSettings("127.0.0.1", self.server.port, pdu, reconnect_min=0.05,
                                          reconnect_max=0.2), handler)
 
@@ -206,6 +207,14 @@ async def test_wrong_password_unknown_system_id_and_bind_limit(front: Front) -> 
     await eventually(lambda: wrong.last_error is not None)
     assert getattr(wrong.last_error, "status", None) == S.ESME_RINVPASWD
     await wrong.stop()
+    # An unknown system_id is answered exactly as a wrong password: a different
+    # status (ESME_RINVSYSID) would let anyone list the system_ids (issue 8).
+    for system_id in ("nobody", "x" * 15):
+        stranger = front.client(system_id=system_id)
+        await stranger.start()
+        await eventually(lambda c=stranger: c.last_error is not None)  # type: ignore[misc]
+        assert getattr(stranger.last_error, "status", None) == S.ESME_RINVPASWD
+        await stranger.stop()
     first = await bound(front.client())
     second = await bound(front.client(BindTransmitter))
     third = front.client(BindReceiver)

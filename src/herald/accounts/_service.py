@@ -56,7 +56,6 @@ from herald.accounts._credentials import (
     IssuedApiKey,
     IssuedSmppPassword,
     Principal,
-    SmppBindStatus,
     check_account_name,
     check_system_id,
     new_api_key,
@@ -250,11 +249,12 @@ class Accounts:
         """The account an SMPP bind opens.
 
         Raises :class:`InvalidCredentials`; answer the bind with its
-        ``smpp_status`` (ESME_RINVSYSID for an unknown system_id,
-        ESME_RINVPASWD for a wrong password) and close.
+        ``smpp_status`` and close. That status is ESME_RINVPASWD whatever was
+        wrong: answering an unknown system_id differently (ESME_RINVSYSID)
+        would let anyone list the system_ids by trying them.
         """
         if not 0 < len(system_id) <= MAX_SYSTEM_ID_LENGTH:
-            raise InvalidCredentials("system_id of bad length", SmppBindStatus.ESME_RINVSYSID)
+            raise InvalidCredentials("system_id of bad length")
         if len(password) > MAX_SMPP_PASSWORD_LENGTH:
             raise InvalidCredentials(f"password too long for {system_id}")
         digest = self._cache.digest(b"smpp", system_id, password)
@@ -264,9 +264,7 @@ class Accounts:
         epoch = self._cache.epoch
         record = await self._store.get_smpp_credential(system_id)
         if record is None:
-            raise InvalidCredentials(
-                f"unknown system_id {system_id}", SmppBindStatus.ESME_RINVSYSID
-            )
+            raise InvalidCredentials(f"unknown system_id {system_id}")
         if not await self._verify(record.password_hash, password):
             raise InvalidCredentials(f"wrong password for system_id {system_id}")
         principal = Principal(record.account_id, system_id)
