@@ -500,6 +500,24 @@ async def test_a_forged_cursor_is_refused(store: Store, account: Account) -> Non
         await store.list_messages(MessageFilter(account.id), "1; DROP TABLE messages")
 
 
+async def test_a_cursor_says_nothing_about_other_accounts(
+    store: Store, account: Account, make_message: MessageFactory
+) -> None:
+    # A row number would tell how many messages the whole platform took in
+    # between two pages (issue 8): the cursor is the page's last message's id.
+    other = await store.create_account("other", T0, rate_limit=1.0, bind_limit=1)
+    mine = [make_message() for _ in range(3)]
+    theirs = make_message(account_id=other.id)
+    await store.accept([mine[0], theirs, mine[1], mine[2]])
+    page = await store.list_messages(MessageFilter(account.id, limit=2))
+    assert page.next_cursor == mine[1].id
+    rest = await store.list_messages(MessageFilter(account.id, limit=2), page.next_cursor)
+    assert [m.id for m in rest.messages] == [mine[0].id] and rest.next_cursor is None
+    for foreign in (theirs.id, "1", "12345"):  # another account's id; an old-style number
+        with pytest.raises(InvalidRecord):
+            await store.list_messages(MessageFilter(account.id), foreign)
+
+
 # -- inbound -------------------------------------------------------------------------
 
 

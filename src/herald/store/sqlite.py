@@ -38,7 +38,7 @@ import functools
 import os
 import sqlite3
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from herald.store._errors import (
     AccountExists,
@@ -481,13 +481,16 @@ class SQLiteStore:
         return await self._readers.run(read)
 
     async def list_messages(self, query: MessageFilter, cursor: str | None = None) -> MessagePage:
+        # The cursor is the id of the page's last message: the customer's own,
+        # and nothing about other accounts (a row number would tell how many
+        # messages the whole platform took in between).
         where = ["account_id = ?"]
         params: list[object] = [query.account_id]
         if cursor is not None:
-            if not (cursor.isdigit() and len(cursor) <= 19):
+            if not (0 < len(cursor) <= MAX_ID_LENGTH and cursor.isascii() and cursor.isalnum()):
                 raise InvalidRecord("cursor", "not a cursor this store returned")
             where.append("seq < ?")
-            params.append(int(cursor))
+            params.append(cursor)
         for column, value in (
             ("status", query.status),
             ("to_addr", query.to),
@@ -507,11 +510,23 @@ class SQLiteStore:
             " ORDER BY seq DESC LIMIT ?"
         )
         params.append(query.limit + 1)
-        rows = await self._readers.run(lambda c: c.execute(sql, params).fetchall())
+
+        def read(conn: sqlite3.Connection) -> list[Any] | None:
+            if cursor is not None:
+                found = conn.execute("SELECT seq FROM messages WHERE id = ? AND account_id = ?",
+                                     (cursor, query.account_id)).fetchone()  # fmt: skip
+                if found is None:
+                    return None
+                params[1] = found[0]  # seq < ?: the cursor's place, right after account_id
+            return conn.execute(sql, params).fetchall()
+
+        rows = await self._readers.run(read)
+        if rows is None:
+            raise InvalidRecord("cursor", "not a cursor this store returned")
         more = len(rows) > query.limit
         rows = rows[: query.limit]
         return MessagePage(
-            tuple(message_from_row(r) for r in rows), str(rows[-1][0]) if more and rows else None
+            tuple(message_from_row(r) for r in rows), rows[-1][1] if more and rows else None
         )
 
     async def get_segments(self, message_id: str) -> tuple[Segment, ...]:
