@@ -62,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "send",
         help="send a message through the HTTP API and follow its status",
-        description=__doc__,
+        description=(__doc__ or "").replace("``", ""),
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

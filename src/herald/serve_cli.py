@@ -1,8 +1,6 @@
-"""``herald serve``: the HTTP API, the SMPP listener and dispatch in one process.
+"""``herald serve``: the HTTP API, the SMPP listener, dispatch and webhooks.
 
-Configuration comes from ``--config FILE`` (default ``./herald.toml`` when it
-exists; see ``herald.example.toml``). ``--demo`` needs no file: an embedded
-simulator is the upstream and a demo account is created for you.
+See :data:`DESCRIPTION` (what ``herald serve --help`` prints).
 """
 
 from __future__ import annotations
@@ -25,13 +23,23 @@ from herald.config import (
 )
 
 DEFAULT_CONFIG = Path("herald.toml")
+DESCRIPTION = """\
+Run herald: the HTTP API, the SMPP listener for customers, dispatch to the
+operators and webhooks. On a machine with 2 CPUs or more it runs two
+processes (intake, and delivery: dispatch and webhooks); see `processes` in
+herald.example.toml.
+
+Configuration comes from --config FILE (default ./herald.toml when it exists;
+see herald.example.toml). --demo needs no file: an embedded simulator is the
+upstream and a demo account is created for you.
+"""
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "serve",
         help="run the platform (HTTP API, SMPP listener, dispatch)",
-        description=__doc__,
+        description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", type=Path,
