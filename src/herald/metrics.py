@@ -8,11 +8,15 @@ account name chosen by the operator, rule names).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
+
+if TYPE_CHECKING:
+    from herald.store import Status
 
 __all__ = ["REGISTRY", "Metrics", "Snapshot"]
 
@@ -60,6 +64,13 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=registry,
         )
+
+    def count_finals(self, counts: Mapping[Status, int]) -> None:
+        """``herald_messages_final_total``: how many messages reached each final
+        status in a commit (a store's ``watch_finals`` calls this): every way a
+        message ends is counted, receipts included, and each once."""
+        for status, n in counts.items():
+            self.final.labels(status.label).inc(n)
 
     def include(self, snapshot: Snapshot) -> None:
         """Show another process's metrics with this one's (``herald serve``'s

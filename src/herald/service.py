@@ -165,6 +165,7 @@ class Platform:
                 notifier.wake()
 
         store.watch_outbox(committed)
+        store.watch_finals(metrics.count_finals)
         smpp = SmppServer(front, ServerSettings(
             host=config.smpp.host, port=config.smpp.port, ssl=_server_tls(config),
             session=SessionConfig(role=Role.SMSC, window=config.smpp.window,

@@ -134,6 +134,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     store = SQLiteStore.open(SQLiteConfig(data_dir=tmp_path / "data"))
     account = await store.create_account("acme", time.time(), rate_limit=1000, bind_limit=4)
     r = Rig(store, account, Metrics(CollectorRegistry()))
+    store.watch_finals(r.metrics.count_finals)  # as herald serve wires it
     try:
         yield r
     finally:

@@ -15,6 +15,7 @@ from herald.store import (
     Source,
     Status,
     StatusEvents,
+    StatusUpdate,
     Store,
 )
 
@@ -283,3 +284,25 @@ async def test_commits_that_write_events_wake_their_watchers(
     await store.accept([smpp])
     await store.update_status(smpp.id, Status.UNDELIVERED, T0 + 3)
     assert seen[1:] == [frozenset({Channel.WEBHOOK, Channel.SMPP})]
+
+
+async def test_commits_that_end_messages_count_them_by_status(
+    store: Store, make_message: MessageFactory
+) -> None:
+    counted: list[dict[Status, int]] = []
+    store.watch_finals(lambda counts: counted.append(dict(counts)))
+    a, b, c = make_message(), make_message(), make_message()
+    test = make_message(test=True)
+    await store.accept([a, b, c, test])
+    await store.update_statuses([
+        StatusUpdate(a.id, Status.DELIVERED, T0 + 1), StatusUpdate(b.id, Status.DELIVERED, T0 + 1),
+        StatusUpdate(c.id, Status.REJECTED, T0 + 1), StatusUpdate(test.id, Status.FAILED, T0 + 1),
+    ])  # fmt: skip
+    await store.update_status(a.id, Status.FAILED, T0 + 2)  # already final: not counted again
+    assert counted == [{Status.DELIVERED: 2, Status.REJECTED: 1}]
+    # Ended by a receipt, through the segment triggers, counts the same.
+    d = make_message()
+    await store.accept([d])
+    await store.record_segment(d.id, 0, "up1", "X1", "x1", T0 + 3)
+    await store.apply_receipt("up1", "x1", Status.UNDELIVERED, T0 + 4)
+    assert counted[1:] == [{Status.UNDELIVERED: 1}]

@@ -133,7 +133,6 @@ class Dispatcher:
         self._resizes: Batcher[tuple[Job, int, Connector]] = Batcher(
             "resizes", self._write_resizes)
         self._batchers = (self._resizes, self._finals, self._handbacks)
-        self._final_counters = {st: metrics.final.labels(st.label) for st in Status if st.final}
         self._claim_signal = Signal()
         self._more_waiting = True  # the last claim may have left ready messages behind
         self._stopping = False
@@ -378,7 +377,6 @@ class Dispatcher:
 
     def _end(self, message: Message, status: Status, code: int | None, *,
              permanent: bool) -> None:
-        self._final_counters[status].inc()
         error = None if code is None else int(code)
         self._finals.add(StatusUpdate(message.id, status, self._clock(), error, permanent))
 
@@ -462,14 +460,10 @@ class Dispatcher:
     async def _expire(self, now: float) -> None:
         for _ in range(EXPIRE_ROUNDS):
             n = await self._store.expire_unsent(now, EXPIRE_BATCH)
-            if n:
-                self._final_counters[Status.EXPIRED].inc(n)
             if n < EXPIRE_BATCH:
                 break
         cutoff = now - self.settings.receipt_grace
         for _ in range(EXPIRE_ROUNDS):
             n = await self._store.expire_sent(cutoff, now, EXPIRE_BATCH)
-            if n:
-                self._final_counters[Status.EXPIRED].inc(n)
             if n < EXPIRE_BATCH:
                 break

@@ -27,7 +27,7 @@ later; nothing was written) and :class:`StoreClosed`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from herald.store._model import (
@@ -304,6 +304,12 @@ class OutboxStore(Protocol):
     def watch_outbox(self, callback: Callable[[frozenset[Channel]], None]) -> None:
         """After each commit that wrote outbox events, call ``callback`` on the
         caller's event loop with the channels written to. Call from that loop."""
+        ...
+
+    def watch_finals(self, callback: Callable[[Mapping[Status, int]], None]) -> None:
+        """After each commit that ended messages (test messages aside), call
+        ``callback`` on the caller's event loop with the count per final status.
+        Call from that loop."""
         ...
 
     async def claim_outbox(

@@ -37,7 +37,7 @@ import dataclasses
 import functools
 import os
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from herald.store._errors import (
@@ -52,6 +52,7 @@ from herald.store._errors import (
 from herald.store._model import (
     MAX_ID_LENGTH,
     MAX_SEGMENTS,
+    STATUS_OF_CODE,
     Account,
     ApiKeyRecord,
     Channel,
@@ -118,29 +119,41 @@ WRITE_LOCK_SUFFIX = "-writelock"
 MAX_IDS_PER_QUERY = 500
 
 
-class _OutboxWatch:
-    """Which outbox channels the writer's transaction wrote to, told after its commit.
+class _CommitWatch:
+    """What the writer's transaction did that others wait for, told after its commit.
 
-    A temporary trigger on the writer's connection calls a Python function for
-    every outbox row inserted (the rows the lifecycle triggers write: a few
-    hundred nanoseconds each); after ``COMMIT`` the writer thread calls
-    :meth:`after_commit` for the calls to make on each listener's loop (with
-    the futures of that commit, in one wake-up of the loop).
-    A rolled-back transaction may leave a mark behind: its only effect is one
-    wake-up with nothing new to claim.
+    Temporary triggers on the writer's connection call Python functions for
+    every outbox row inserted (the rows the lifecycle triggers write) and every
+    message that reached a final status (a few hundred nanoseconds each);
+    after ``COMMIT`` the writer calls :meth:`after_commit` for the calls to
+    make on each listener's loop (with the futures of that commit, in one
+    wake-up of the loop): the outbox channels written to, and the finals
+    counted by status. A rolled-back transaction may leave its marks behind:
+    one wake-up with nothing new to claim, or finals counted that did not
+    happen (only a failed commit, a disk error, rolls back status changes).
     """
 
     def __init__(self) -> None:
         self._marks = 0
+        self._finals: dict[int, int] = {}
         self._listeners: list[
             tuple[asyncio.AbstractEventLoop, Callable[[frozenset[Channel]], None]]
+        ] = []
+        self._final_listeners: list[
+            tuple[asyncio.AbstractEventLoop, Callable[[Mapping[Status, int]], None]]
         ] = []
 
     def install(self, conn: sqlite3.Connection) -> None:
         conn.create_function("herald_outbox_event", 1, self._mark)
+        conn.create_function("herald_final", 1, self._final)
         conn.execute(
             "CREATE TEMP TRIGGER IF NOT EXISTS outbox_watch AFTER INSERT ON main.outbox"
             " BEGIN SELECT herald_outbox_event(NEW.channel); END"
+        )
+        conn.execute(
+            "CREATE TEMP TRIGGER IF NOT EXISTS final_watch AFTER UPDATE OF status ON main.messages"
+            f" WHEN NEW.status >= {int(Status.DELIVERED)} AND OLD.status < {int(Status.DELIVERED)}"
+            " AND NEW.test = 0 BEGIN SELECT herald_final(NEW.status); END"
         )
 
     def listen(
@@ -148,15 +161,29 @@ class _OutboxWatch:
     ) -> None:
         self._listeners.append((loop, callback))
 
-    def _mark(self, channel: int) -> None:  # writer thread, inside the transaction
+    def listen_finals(
+        self, loop: asyncio.AbstractEventLoop, callback: Callable[[Mapping[Status, int]], None]
+    ) -> None:
+        self._final_listeners.append((loop, callback))
+
+    def _mark(self, channel: int) -> None:  # writer, inside the transaction
         self._marks |= 1 << channel
 
-    def after_commit(self) -> list[Note]:  # writer thread, after COMMIT
+    def _final(self, status: int) -> None:  # writer, inside the transaction
+        self._finals[status] = self._finals.get(status, 0) + 1
+
+    def after_commit(self) -> list[Note]:  # writer, after COMMIT
         marks, self._marks = self._marks, 0
-        if not marks or not self._listeners:
-            return []
-        channels = frozenset(c for c in Channel if marks & (1 << c))
-        return [(loop, functools.partial(callback, channels)) for loop, callback in self._listeners]
+        finals, self._finals = self._finals, {}
+        notes: list[Note] = []
+        if marks and self._listeners:
+            channels = frozenset(c for c in Channel if marks & (1 << c))
+            notes += [(loop, functools.partial(call, channels)) for loop, call in self._listeners]
+        if finals and self._final_listeners:
+            counts = {STATUS_OF_CODE[code]: n for code, n in finals.items()}
+            notes += [(loop, functools.partial(call, counts))
+                      for loop, call in self._final_listeners]  # fmt: skip
+        return notes
 
 
 class SQLiteStore:
@@ -166,7 +193,7 @@ class SQLiteStore:
         self.config = config
         self._writer = writer
         self._readers = readers
-        self._watch = _OutboxWatch()  # replaced by open()'s, which the writer feeds
+        self._watch = _CommitWatch()  # replaced by open()'s, which the writer feeds
 
     @classmethod
     def open(cls, config: SQLiteConfig | None = None) -> SQLiteStore:
@@ -187,7 +214,7 @@ class SQLiteStore:
             with contextlib.suppress(FileExistsError):
                 os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         migrate(path, config)
-        watch = _OutboxWatch()
+        watch = _CommitWatch()
 
         def connect_writer() -> sqlite3.Connection:
             conn = connect(path, config)
@@ -216,6 +243,13 @@ class SQLiteStore:
         Call from the event loop's thread.
         """
         self._watch.listen(asyncio.get_running_loop(), callback)
+
+    def watch_finals(self, callback: Callable[[Mapping[Status, int]], None]) -> None:
+        """Call ``callback`` (on this event loop) after each commit that ended
+        messages, with how many reached each final status: however they ended
+        (a receipt, dispatch's verdict, an expiry), counted where it happened.
+        Test messages are not counted. Call from the event loop's thread."""
+        self._watch.listen_finals(asyncio.get_running_loop(), callback)
 
     @property
     def commits(self) -> int:

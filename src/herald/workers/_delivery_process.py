@@ -113,6 +113,7 @@ async def _run(config: HeraldConfig, sock: socket.socket) -> None:
             link.send(EVENTS_SMPP)
 
     store.watch_outbox(committed)
+    store.watch_finals(metrics.count_finals)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     sending = asyncio.create_task(webhooks.run(), name="webhooks")
