@@ -18,6 +18,7 @@ from herald.smpp.constants import MessageState
 from herald.smpp.events import CloseReason
 from herald.smpp.pdus import DeliverSm
 from herald.smpp.receipts import parse_receipt
+from peers import executable, node_smpp_dir
 from peers.node import NodeMessage, run_node_client_async
 
 from .conftest import PHONE, SENDER, WAIT, HeraldSmsc
@@ -37,6 +38,9 @@ async def test_node_client_binds_submits_gsm_latin1_ucs2_and_receives_deliver_sm
     herald: tuple[SmppServer, HeraldSmsc],
 ) -> None:
     server, smsc = herald
+    # Look for the peer here, not in the task below: a missing peer must skip
+    # (or fail under CI) this test, not vanish inside a task (issue 8 item 12).
+    executable("node"), node_smpp_dir()
     messages = [
         NodeMessage(PHONE, text=PLAIN, source_addr=SENDER, registered_delivery=1),
         NodeMessage(PHONE, text=UCS2_TEXT, source_addr=SENDER, registered_delivery=1),
