@@ -70,7 +70,8 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
 
 
 async def _herald(*args: str, env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
-    environ = {k: v for k, v in os.environ.items() if k != "HERALD_API_KEY"} | (env or {})
+    environ = {k: v for k, v in os.environ.items()
+               if k not in ("HERALD_API_KEY", "HERALD_API")} | (env or {})
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "herald", "send", *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=environ,
@@ -170,3 +171,27 @@ async def test_send_to_an_api_that_is_not_there(tmp_path: Path) -> None:
                          "--api", f"http://127.0.0.1:{port}", "--api-key", "hk_x")  # fmt: skip
     code, _, err = await _finish(proc)
     assert code == EXIT_UNREACHABLE and "cannot reach the API" in err
+
+
+async def test_send_finds_the_api_and_key_in_the_environment_or_demo_env(
+    served: Served, tmp_path: Path
+) -> None:
+    # What `herald serve --demo` writes: the key and where the API really listens.
+    demo = tmp_path / "demo-data"
+    demo.mkdir()
+    (demo / "demo.env").write_text(f"HERALD_API_KEY={served.key}\nHERALD_API={served.url}\n")
+    proc = await _herald("--to", "+14155552671", "--text", "hi", "--wait", "0",
+                         "--data-dir", str(demo))  # fmt: skip
+    header = await _line(proc)
+    assert header.startswith("id ")
+    await _finish(proc)
+    # $HERALD_API beats demo.env, and --api beats both.
+    (demo / "demo.env").write_text(f"HERALD_API_KEY={served.key}\nHERALD_API=http://127.0.0.1:9\n")
+    proc = await _herald("--to", "+14155552671", "--text", "hi", "--wait", "0",
+                         "--data-dir", str(demo), env={"HERALD_API": served.url})  # fmt: skip
+    assert (await _line(proc)).startswith("id ")
+    await _finish(proc)
+    proc = await _herald("--to", "+14155552671", "--text", "hi", "--wait", "0",
+                         "--data-dir", str(demo), "--api", "http://127.0.0.1:9")  # fmt: skip
+    code, _, err = await _finish(proc)
+    assert code == EXIT_UNREACHABLE and "127.0.0.1:9" in err

@@ -2,7 +2,8 @@
 
 The key comes from ``--api-key``, else ``$HERALD_API_KEY``, else the
 ``HERALD_API_KEY=...`` line of ``<data-dir>/demo.env`` (written by
-``herald serve --demo``). After the 202 the command polls
+``herald serve --demo``); the API's address likewise from ``--api``,
+``$HERALD_API``, demo.env, else http://127.0.0.1:8080. After the 202 the command polls
 ``GET /v1/messages/{id}`` every ``--interval`` seconds for at most ``--wait``
 seconds and prints each status the message reaches, with the time herald
 recorded for it.
@@ -43,6 +44,7 @@ DEFAULT_API: Final = "http://127.0.0.1:8080"
 DEFAULT_SENDER: Final = "herald"
 DEMO_ENV: Final = "demo.env"
 KEY_VARIABLE: Final = "HERALD_API_KEY"
+API_VARIABLE: Final = "HERALD_API"
 #: Seconds one HTTP request may take (the whole wait is bounded by --wait).
 REQUEST_TIMEOUT: Final = 10.0
 #: Status order, so statuses reached between two polls print in order.
@@ -72,7 +74,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--from", dest="sender", default=DEFAULT_SENDER,
         help=f"sender: name (<= 11 characters), short code or E.164 (default {DEFAULT_SENDER})",
     )  # fmt: skip
-    parser.add_argument("--api", default=DEFAULT_API, help=f"API base URL (default {DEFAULT_API})")
+    parser.add_argument("--api", help=f"API base URL (default ${API_VARIABLE}, then demo.env,"
+                        f" then {DEFAULT_API})")
     parser.add_argument("--api-key", help=f"API key (default ${KEY_VARIABLE}, then demo.env)")
     parser.add_argument(
         "--data-dir", type=Path, default=DEFAULT_DATA_DIR,
@@ -88,23 +91,31 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run)
 
 
-def find_api_key(
-    explicit: str | None, environ: Mapping[str, str], data_dir: Path
+def find_setting(
+    explicit: str | None, variable: str, environ: Mapping[str, str], data_dir: Path
 ) -> str | None:
-    """``--api-key``, else the environment, else ``<data_dir>/demo.env``."""
+    """The option, else ``$variable``, else the ``variable=...`` line of
+    ``<data_dir>/demo.env``, else ``None``."""
     if explicit:
         return explicit
-    if environ.get(KEY_VARIABLE):
-        return environ[KEY_VARIABLE]
+    if environ.get(variable):
+        return environ[variable]
     try:
         lines = (data_dir / DEMO_ENV).read_text().splitlines()
     except OSError:
         return None
     for line in lines:
         name, sep, value = line.strip().partition("=")
-        if sep and name.strip() == KEY_VARIABLE and value.strip():
+        if sep and name.strip() == variable and value.strip():
             return value.strip().strip("'\"")
     return None
+
+
+def find_api_key(
+    explicit: str | None, environ: Mapping[str, str], data_dir: Path
+) -> str | None:
+    """``--api-key``, else the environment, else ``<data_dir>/demo.env``."""
+    return find_setting(explicit, KEY_VARIABLE, environ, data_dir)
 
 
 def _describe_refusal(response: httpx.Response) -> str:
@@ -130,7 +141,9 @@ def run(
     """Send and follow; returns the exit status (see the ``EXIT_*`` constants)."""
     out = out or sys.stdout
     err = err or sys.stderr
-    key = find_api_key(args.api_key, os.environ if environ is None else environ, args.data_dir)
+    environ = os.environ if environ is None else environ
+    key = find_api_key(args.api_key, environ, args.data_dir)
+    args.api = find_setting(args.api, API_VARIABLE, environ, args.data_dir) or DEFAULT_API
     if key is None:
         print(
             f"no API key: pass --api-key, set {KEY_VARIABLE}, or run 'herald serve --demo'"

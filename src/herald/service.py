@@ -327,6 +327,10 @@ async def run(config: HeraldConfig, *, demo: bool = False, out: Any = None,
         raise
     platform.extras.extend(extras)
     if demo:
+        # `herald send` finds the API where the demo really listens (--http may move it).
+        env_path = config.data_dir / DEMO_ENV
+        _write_env(env_path, {**_read_env(env_path),
+                              "HERALD_API": f"http://{config.http.host}:{platform.http_port}"})
         _print_demo(out, config, platform, creds[0])
     else:
         where = (f"delivery in process {platform.worker.pid}" if platform.worker is not None
@@ -366,6 +370,7 @@ Send a message and watch it become delivered:
 
 or with curl:
 
+  export HERALD_API_KEY={creds.api_key}
   curl -s {api}/v1/messages -H "Authorization: Bearer $HERALD_API_KEY" \\
        -H 'Content-Type: application/json' -d '{{"to":"+447911123456","from":"herald",\
 "text":"Hello"}}'

@@ -78,9 +78,10 @@ def test_demo_then_send_shows_delivered(tmp_path: Path) -> None:
         saved = dict(line.split("=", 1) for line in demo_env.read_text().splitlines()
                      if "=" in line and not line.startswith("#"))
         assert saved["HERALD_API_KEY"] in banner  # printed once, and kept for `send`
-        sent = subprocess.run(
-            [*HERALD, "send", "--api", f"http://127.0.0.1:{http}", "--to", TO,
-             "--text", "Hello from herald"],
+        assert f"export HERALD_API_KEY={saved['HERALD_API_KEY']}" in banner  # for the curl
+        assert saved["HERALD_API"] == f"http://127.0.0.1:{http}"  # where it really listens
+        sent = subprocess.run(  # the README's command: no --api, no key
+            [*HERALD, "send", "--to", TO, "--text", "Hello from herald"],
             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
         )
         assert sent.returncode == 0, sent.stdout + sent.stderr
