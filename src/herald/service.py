@@ -106,6 +106,7 @@ class Platform:
     tasks: list[asyncio.Task[Any]]
     extras: list[Any] = field(default_factory=list)  # e.g. the demo simulator
     worker: DeliveryWorker | None = None  # the delivery process, with processes=2
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)  # stop() began
 
     @property
     def http_port(self) -> int:
@@ -172,9 +173,10 @@ class Platform:
                                   enquire_link_interval=config.smpp.enquire_link_interval,
                                   session_init_timeout=config.smpp.session_init_timeout),
         ))
+        stopping = asyncio.Event()  # set first thing in stop(): no send is stored after it
         app = create_app(ApiContext(store=store, accounts=accounts, ids=ids, clock=clock,
                                     metrics=metrics, config=config.http, on_accepted=accepted,
-                                    intake=config.intake))
+                                    intake=config.intake, stopping=stopping.is_set))
         # httptools, not "auto": h11 costs ~80 us more per request (bench/api.py),
         # and a missing parser should fail loudly rather than slow herald down.
         http = _Uvicorn(uvicorn.Config(app, host=config.http.host, port=config.http.port,
@@ -182,7 +184,7 @@ class Platform:
                                        access_log=False))
         tasks: list[asyncio.Task[Any]] = []
         platform = cls(config, store, accounts, metrics, dispatcher, webhooks, front, notifier,
-                       smpp, http, tasks, worker=worker)
+                       smpp, http, tasks, worker=worker, stopping=stopping)
         try:
             if prepare is not None:
                 await prepare(store, accounts)
@@ -208,6 +210,7 @@ class Platform:
 
     async def stop(self) -> None:
         """Graceful shutdown; see the module docstring."""
+        self.stopping.set()  # HTTP sends: 503 + Retry-After from now on
         self.smpp.stop_accepting()
         self.http.should_exit = True
         await self.front.drain()

@@ -197,3 +197,26 @@ async def test_operator_intake_policy_applies(make_api: ApiFactory) -> None:
     assert sent.status_code == 202 and sent.json()["to"] == "+9990001"
     listed = await api.client.get("/v1/messages", params={"to": "+9990001"}, headers=api.auth)
     assert [m["id"] for m in listed.json()["messages"]] == [sent.json()["id"]]
+
+
+@pytest.mark.parametrize("fast_send", [True, False])
+async def test_once_herald_stops_sends_get_503_and_nothing_is_stored(
+    make_api: ApiFactory, fast_send: bool
+) -> None:
+    stopping = [False]
+    api = await make_api(rate_limit=2.0, fast_send=fast_send, stopping=lambda: stopping[0])
+    assert (await api.send(message())).status_code == 202
+    stopping[0] = True  # herald serve's stop() began (issue 8 item 8)
+    for _ in range(3):  # more than the rate allows: nothing is charged either
+        answer = await api.send(message())
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["Retry-After"] == "2"
+        assert answer.json()["type"].endswith("shutting-down")
+    batch = await api.client.post("/v1/messages/batch", json={"messages": [message()]},
+                                  headers=api.auth)  # fmt: skip
+    assert batch.status_code == 503
+    assert len(api.accepted) == 1
+    page = await api.store.list_messages(MessageFilter(api.account.id))
+    assert len(page.messages) == 1
+    stopping[0] = False  # (a test only: a real herald does not come back)
+    assert (await api.send(message())).status_code == 202  # the rate was refunded

@@ -340,3 +340,16 @@ def test_smpp_time_forms() -> None:
 
 def _utc(year: int, month: int, day: int, hour: int) -> float:
     return datetime(year, month, day, hour, tzinfo=UTC).timestamp()
+
+
+async def test_a_submit_while_stopping_is_answered_throttled_and_not_stored(front: Front) -> None:
+    client = await bound(front.client())
+    ok = await client.submit(SubmitSm(source_addr="ACME", destination_addr=DEST,
+                                      short_message=b"before"))
+    assert ok.command_status == 0
+    await front.handler.drain()  # herald serve's stop() began (issue 8 item 8)
+    late = await client.submit(SubmitSm(source_addr="ACME", destination_addr=DEST,
+                                        short_message=b"during the stop"))
+    assert late.command_status == S.ESME_RTHROTTLED  # retryable: send it again later
+    assert front.accepted == [ok.message_id]
+    await client.stop()

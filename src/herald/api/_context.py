@@ -80,6 +80,10 @@ class ApiLimits:
             raise ValueError("account_cache_ttl must not be negative, idempotency_ttl positive")
 
 
+def _never() -> bool:
+    return False
+
+
 def _ignore(messages: Sequence[NewMessage]) -> None:
     del messages
 
@@ -104,5 +108,6 @@ class ApiContext:
     metrics: Metrics
     config: HttpConfig = field(default_factory=HttpConfig)
     on_accepted: Callable[[Sequence[NewMessage]], None] = _ignore
+    stopping: Callable[[], bool] = _never  # True once herald stops: sends get 503
     intake: IntakePolicy = DEFAULT_POLICY
     limits: ApiLimits = field(default_factory=ApiLimits)

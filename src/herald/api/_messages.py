@@ -62,6 +62,7 @@ from ._problems import (
     FieldError,
     intake_field_errors,
     pydantic_field_errors,
+    shutting_down,
     store_problem,
 )
 from ._render import accepted_view, message_view
@@ -255,8 +256,15 @@ class MessageRoutes:
         content: bytes,
         now: float,
     ) -> Response | None:
-        """Store the messages (and the answer, under ``key``); a replay if one raced us."""
+        """Store the messages (and the answer, under ``key``); a replay if one raced us.
+
+        Once herald is stopping nothing more is stored: 503 with Retry-After
+        (another herald, or this one restarted, will take the message).
+        """
         ctx = self._ctx
+        if ctx.stopping():
+            self._gate.refund_messages(account, len(messages), now)
+            raise shutting_down()
         record = None
         if key is not None:
             stored = zlib.compress(content, _IDEMPOTENCY_COMPRESSION)

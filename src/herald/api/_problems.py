@@ -39,6 +39,7 @@ __all__ = [
     "internal_error",
     "problem_response",
     "pydantic_field_errors",
+    "shutting_down",
     "store_problem",
 ]
 
@@ -59,6 +60,7 @@ PROBLEM_TYPES: Final[Mapping[str, str]] = {
     "idempotency-mismatch": "The Idempotency-Key was used for a different request",
     "store-busy": "herald is busy; retry later",
     "unavailable": "herald cannot serve this now; retry later",
+    "shutting-down": "herald is stopping; retry shortly",
     "internal-error": "Internal error",
 }
 
@@ -66,6 +68,8 @@ PROBLEM_TYPES: Final[Mapping[str, str]] = {
 #: for a store that failed (an operator has to look).
 STORE_BUSY_RETRY_AFTER: Final = 1
 STORE_UNAVAILABLE_RETRY_AFTER: Final = 5
+#: Retry-After for a send that arrives while herald stops: a restart takes a second or two.
+SHUTDOWN_RETRY_AFTER: Final = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +202,14 @@ def store_problem(exc: StoreError) -> ApiProblem:
     if exc.http_status == 404:
         return ApiProblem(404, "not-found", "no such message")
     return internal_error()
+
+
+def shutting_down() -> ApiProblem:
+    """The answer to a send that arrives while herald stops: retryable, nothing stored."""
+    return ApiProblem(
+        503, "shutting-down", "herald is stopping; send the request again shortly",
+        headers={"Retry-After": str(SHUTDOWN_RETRY_AFTER)},
+    )
 
 
 def internal_error() -> ApiProblem:

@@ -213,8 +213,8 @@ class CustomerSmpp(ServerHandler):
     def _submit(self, conn: ServerConnection, binding: Binding,
                 request: SubmitSm | DataSm | SubmitMulti) -> None:
         now = self.clock()
-        if not self.accepting:
-            conn.respond(request.response(S.ESME_RSYSERR))
+        if not self.accepting:  # stopping: retryable, and nothing stored
+            conn.respond(request.response(S.ESME_RTHROTTLED))
             return
         try:
             messages = messages_from(request, account_id=binding.account_id,
