@@ -202,3 +202,18 @@ def test_set_refuses_bad_values_by_name(
     assert exit_.value.code == 2
     assert message in capsys.readouterr().err
     assert _account(data, "acme") == before
+
+
+def test_a_private_callback_url_needs_saying_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    assert _run(capsys, "create", "acme", "--data-dir", str(data))[0] == 0
+    for url in ("http://169.254.169.254/x", "http://localhost:6379/", "http://127.1/"):
+        status, _, err = _run(capsys, "set", "acme", "--data-dir", str(data),
+                              "--callback-url", url)  # fmt: skip
+        assert status == 1 and "not allowed" in err, (url, err)
+        assert _account(data, "acme").callback_url is None
+    status, _, _ = _run(capsys, "set", "acme", "--data-dir", str(data), "--callback-url",
+                        "http://127.0.0.1:9000/hook", "--allow-private-url")  # fmt: skip
+    assert status == 0 and _account(data, "acme").callback_url == "http://127.0.0.1:9000/hook"

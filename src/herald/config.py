@@ -176,10 +176,11 @@ class WebhookConfig:
     backoff_max: float = 600.0
     concurrency: int = 32  # POSTs in flight at once, over all endpoints
     per_endpoint: int = 16  # connections (so POSTs in flight) per endpoint at most
-    # Refuse callback URLs that resolve to private, loopback or link-local
-    # addresses (SSRF). Off by default so local receivers work; turn it on
-    # when customers are not trusted with the network herald sits in.
-    block_private_addresses: bool = False
+    # Refuse callback URLs that name or resolve to private, loopback,
+    # link-local or reserved addresses (SSRF: cloud metadata, local services).
+    # On by default; the demo, tests and benchmarks turn it off to post to
+    # receivers on 127.0.0.1.
+    block_private_addresses: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,7 +326,7 @@ def _webhooks(t: _Table) -> WebhookConfig:
         backoff_max=t.number("backoff_max", 600.0, 0.01, 86400),
         concurrency=t.integer("concurrency", 32, 1, 1024),
         per_endpoint=t.integer("per_endpoint", 16, 1, 1024),
-        block_private_addresses=t.get("block_private_addresses", bool, False),
+        block_private_addresses=t.get("block_private_addresses", bool, True),
     )
     if config.backoff_max < config.backoff_min:
         raise ConfigError(t.at("backoff_max"), "must not be below backoff_min")

@@ -176,7 +176,8 @@ class Platform:
         stopping = asyncio.Event()  # set first thing in stop(): no send is stored after it
         app = create_app(ApiContext(store=store, accounts=accounts, ids=ids, clock=clock,
                                     metrics=metrics, config=config.http, on_accepted=accepted,
-                                    intake=config.intake, stopping=stopping.is_set))
+                                    intake=config.intake, stopping=stopping.is_set,
+                                    block_private_callbacks=config.webhooks.block_private_addresses))
         # httptools, not "auto": h11 costs ~80 us more per request (bench/api.py),
         # and a missing parser should fail loudly rather than slow herald down.
         http = _Uvicorn(uvicorn.Config(app, host=config.http.host, port=config.http.port,
@@ -248,8 +249,11 @@ def demo_config(config: HeraldConfig, sim_port: int) -> HeraldConfig:
                           password="demo", binds=2, window=64, tps=10_000.0)
     # The simulator's scripted behaviours live on the unassigned country code 999.
     intake = replace(config.intake, test_prefixes=(*config.intake.test_prefixes, "999"))
+    # A demo posts its webhooks to a receiver on this machine.
+    webhooks = replace(config.webhooks, block_private_addresses=False)
     return replace(config, connectors=(sim,), routes=(RouteConfig(prefix="", connectors=("sim",)),),
-                   inbound=(InboundConfig(prefix="", account=DEMO_ACCOUNT),), intake=intake)
+                   inbound=(InboundConfig(prefix="", account=DEMO_ACCOUNT),), intake=intake,
+                   webhooks=webhooks)
 
 
 async def ensure_demo_account(store: Store, accounts: Accounts, data_dir: Path) -> DemoCredentials:

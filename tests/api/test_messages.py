@@ -220,3 +220,19 @@ async def test_once_herald_stops_sends_get_503_and_nothing_is_stored(
     assert len(page.messages) == 1
     stopping[0] = False  # (a test only: a real herald does not come back)
     assert (await api.send(message())).status_code == 202  # the rate was refunded
+
+
+@pytest.mark.parametrize("fast_send", [True, False])
+async def test_a_callback_url_naming_a_private_address_is_refused_when_blocking(
+    make_api: ApiFactory, fast_send: bool
+) -> None:
+    api = await make_api(block_private_callbacks=True, fast_send=fast_send)
+    for url in ("http://169.254.169.254/", "http://localhost/", "http://[::1]:22/",
+                "http://0x7f000001/", "http://2130706433/", "http://192.168.1.1/"):
+        answer = await api.send(message(callback_url=url))
+        assert answer.status_code == 422, (url, answer.text)
+        [error] = answer.json()["errors"]
+        assert (error["field"], error["code"]) == ("callback_url", "blocked_address")
+    public = await api.send(message(callback_url="https://hooks.example.com/h"))
+    assert public.status_code == 202  # a name: checked when resolved, at delivery
+    assert len(api.accepted) == 1

@@ -123,6 +123,7 @@ window = {customer_window}
 [webhooks]
 backoff_min = 0.2
 backoff_max = 2
+block_private_addresses = false  # the receivers are on 127.0.0.1
 
 [[connectors]]
 name = "sim"

@@ -168,11 +168,42 @@ async def deployment(tmp_path: Path) -> AsyncIterator[tuple[Platform, Simulator]
         "connectors": [{"name": "sim", "host": "127.0.0.1", "port": sim.port,
                         "system_id": "herald", "password": "pw", "binds": 2, "tps": 500}],
         "routes": [{"prefix": "", "connectors": ["sim"]}],
+        "webhooks": {"block_private_addresses": False},  # the receiver is on 127.0.0.1
     })
     platform = await Platform.start(config)
     yield platform, sim
     await platform.stop()
     await sim.stop()
+
+
+async def test_private_callback_urls_are_refused_by_default(tmp_path: Path) -> None:
+    # [webhooks] block_private_addresses is on unless a config says otherwise
+    # (issue 8): a callback_url naming a private, loopback or link-local address
+    # is refused at submission, naming the field; nothing is stored or posted.
+    config = parse_config({"data_dir": str(tmp_path / "data"), "http": {"listen": "127.0.0.1:0"},
+                           "smpp": {"listen": "127.0.0.1:0"}})  # fmt: skip
+    assert config.webhooks.block_private_addresses
+    keys: list[str] = []
+
+    async def prepare(store: Store, accounts: Accounts) -> None:
+        keys.append((await accounts.create("shop", time.time()))[1].key)
+
+    platform = await Platform.start(config, prepare=prepare)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{platform.http_port}",
+                                     headers={"Authorization": f"Bearer {keys[0]}"}) as client:
+            for url in ("http://169.254.169.254/latest/meta-data", "http://localhost:6379/",
+                        "http://[::1]:22/", "http://0x7f000001/internal-admin",
+                        "http://10.0.0.7/hook"):
+                answer = await client.post("/v1/messages", json={
+                    "to": TO, "from": "SHOP", "text": "hi", "callback_url": url})
+                assert answer.status_code == 422, (url, answer.text)
+                [error] = answer.json()["errors"]
+                assert (error["field"], error["code"]) == ("callback_url", "blocked_address")
+            listed = await client.get("/v1/messages")
+            assert listed.json()["messages"] == []
+    finally:
+        await platform.stop()
 
 
 async def test_http_and_smpp_messages_come_back_delivered(
@@ -242,6 +273,7 @@ async def test_mo_reaches_the_owning_account(tmp_path: Path) -> None:
         "routes": [{"prefix": "", "connectors": ["sim"]}],
         "inbound": [{"prefix": "", "account": "shop"}],
         "intake": {"test_prefixes": ["999"]},
+        "webhooks": {"block_private_addresses": False},  # the receiver is on 127.0.0.1
     })
     created: list[str] = []
 

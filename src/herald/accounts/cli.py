@@ -34,6 +34,7 @@ from herald.store import (
     StatusEvents,
     StoreError,
 )
+from herald.webhooks import blocked_destination
 
 __all__ = ["DEFAULT_DATA_DIR", "register"]
 
@@ -190,6 +191,9 @@ def _webhook_options(parser: argparse.ArgumentParser) -> None:
            " per POST)")
     option("--webhook-batch-wait", type=_batch_wait, metavar="MS",
            help="milliseconds a batch waits for more events (default 0: it takes what is due)")
+    option("--allow-private-url", action="store_true",
+           help="accept a URL naming a private, loopback or link-local address (for a herald"
+           " with [webhooks] block_private_addresses = false)")
 
 
 #: ``herald accounts`` option -> Account field.
@@ -206,6 +210,13 @@ _WEBHOOK_FIELDS: Final = {
 def _apply_webhook_options(account: Account, args: argparse.Namespace) -> Account:
     given = vars(args)
     changes = {field: given[option] for option, field in _WEBHOOK_FIELDS.items() if option in given}
+    if not given.get("allow_private_url"):
+        for field in ("callback_url", "inbound_url"):
+            blocked = blocked_destination(changes.get(field) or "")
+            if blocked is not None:
+                raise ValueError(f"the {field.replace('_', ' ')} is not allowed: {blocked}"
+                                 " (--allow-private-url if this herald posts to private"
+                                 " addresses: block_private_addresses = false)")
     return dataclasses.replace(account, **changes)
 
 

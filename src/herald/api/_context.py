@@ -109,5 +109,8 @@ class ApiContext:
     config: HttpConfig = field(default_factory=HttpConfig)
     on_accepted: Callable[[Sequence[NewMessage]], None] = _ignore
     stopping: Callable[[], bool] = _never  # True once herald stops: sends get 503
+    # Refuse a callback_url naming a private, loopback or link-local address
+    # (herald serve: [webhooks] block_private_addresses, on by default).
+    block_private_callbacks: bool = False
     intake: IntakePolicy = DEFAULT_POLICY
     limits: ApiLimits = field(default_factory=ApiLimits)

@@ -171,7 +171,8 @@ class FastSend:
             return None
         now = self._ctx.clock()
         try:
-            prepared = validate_submission(submission, now, self._ctx.intake)
+            prepared = validate_submission(submission, now, self._ctx.intake,
+                                    block_private=self._ctx.block_private_callbacks)
         except IntakeError:
             return None
         key = None if authorization is None else authorization.decode("latin-1")

@@ -315,7 +315,8 @@ class MessageRoutes:
                 codes.update(e.code for e in errors)
                 return errors
         try:
-            return submission, validate_submission(submission, now, self._ctx.intake)
+            return submission, validate_submission(submission, now, self._ctx.intake,
+                                    block_private=self._ctx.block_private_callbacks)
         except IntakeError as exc:
             errors = intake_field_errors(exc, prefix)
         codes.update(e.code for e in errors)
@@ -335,7 +336,8 @@ class MessageRoutes:
             fields.get("send_at"), False, fields.get("callback_events"),
         )  # fmt: skip
         try:
-            validate_submission(sub, now, self._ctx.intake)
+            validate_submission(sub, now, self._ctx.intake,
+                                block_private=self._ctx.block_private_callbacks)
         except IntakeError as exc:
             return [e for e in intake_field_errors(exc, prefix) if e.path[-1] not in bad
                     and (e.path[-1] in fields or e.code != "required")]  # fmt: skip

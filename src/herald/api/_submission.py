@@ -19,6 +19,7 @@ from herald.intake import (
     IntakeError,
     IntakePolicy,
     InvalidBody,
+    InvalidField,
     InvalidSubmission,
     Schedule,
     Sender,
@@ -35,6 +36,7 @@ from herald.intake import (
     validate_sender,
 )
 from herald.store import NewMessage, Source, StatusEvents
+from herald.webhooks import blocked_destination
 
 __all__ = [
     "ENCODINGS",
@@ -171,10 +173,15 @@ def _body_of(sub: Submission, policy: IntakePolicy) -> Body:
     return prepare_text(sub.text, choice, policy=policy)
 
 
-def validate_submission(sub: Submission, now: float, policy: IntakePolicy) -> Prepared:
+def validate_submission(
+    sub: Submission, now: float, policy: IntakePolicy, *, block_private: bool = False
+) -> Prepared:
     """Check every field of ``sub``; raise :class:`InvalidSubmission` with all refusals.
 
-    Fields are checked independently, so one answer names every problem.
+    Fields are checked independently, so one answer names every problem. With
+    ``block_private``, a ``callback_url`` naming a private, loopback or
+    link-local address (or ``localhost``) is refused here, where the customer
+    hears of it, not dropped at delivery.
     """
     errors: list[IntakeError] = []
     to = sender = body = when = None
@@ -210,6 +217,9 @@ def validate_submission(sub: Submission, now: float, policy: IntakePolicy) -> Pr
     if sub.callback_url is not None:
         try:
             callback_url = check_callback_url(sub.callback_url)
+            blocked = blocked_destination(callback_url) if block_private and callback_url else None
+            if blocked is not None:
+                raise InvalidField("callback_url", f"is not allowed: {blocked}", "blocked_address")
         except IntakeError as exc:
             errors.append(exc)
     events = None

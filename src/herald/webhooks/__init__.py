@@ -42,7 +42,9 @@ from herald.webhooks._policy import (
     RetryPolicy,
     WebhookTarget,
     address_allowed,
+    blocked_destination,
     check_url,
+    literal_address,
     redact_url,
 )
 from herald.webhooks._signature import (
@@ -112,8 +114,10 @@ __all__ = [
     "WebhookTarget",
     "address_allowed",
     "batch_body",
+    "blocked_destination",
     "check_url",
     "inbound_payload",
+    "literal_address",
     "redact_url",
     "rfc3339",
     "sender_for",

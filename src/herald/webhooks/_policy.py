@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
@@ -26,7 +27,9 @@ __all__ = [
     "RetryPolicy",
     "WebhookTarget",
     "address_allowed",
+    "blocked_destination",
     "check_url",
+    "literal_address",
     "redact_url",
 ]
 
@@ -184,3 +187,61 @@ def address_allowed(address: IPAddress) -> bool:
         if embedded is not None:
             return address_allowed(embedded)
     return address.is_global and not address.is_multicast
+
+
+def _ipv4_number(part: str) -> int | None:
+    """One part of an IPv4 literal as C's ``inet_aton`` reads it: decimal, 0x hex, 0 octal."""
+    try:
+        if part[:2].lower() == "0x":
+            return int(part[2:], 16) if part[2:] else 0
+        if len(part) > 1 and part[0] == "0":
+            return int(part[1:], 8)
+        return int(part, 10) if part.isdigit() else None
+    except ValueError:
+        return None
+
+
+def literal_address(host: str) -> IPAddress | None:
+    """The address a URL's host names without any lookup, or ``None`` for a name.
+
+    IPv6 and dotted-quad IPv4, and also the IPv4 forms C's ``inet_aton`` (so
+    ``getaddrinfo``, curl and most HTTP clients) takes: ``2130706433``,
+    ``0x7f000001``, ``127.1``, ``0177.0.0.1`` are all 127.0.0.1.
+    """
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        pass
+    parts = host.split(".")
+    if not 1 <= len(parts) <= 4 or not all(parts):
+        return None
+    numbers = [_ipv4_number(p) for p in parts]
+    if any(n is None for n in numbers):
+        return None
+    *head, last = [n for n in numbers if n is not None]
+    if any(n > 0xFF for n in head) or last >= 1 << (8 * (4 - len(head))):
+        return None
+    value = 0
+    for n in head:
+        value = value << 8 | n
+    return ipaddress.IPv4Address(value << (8 * (4 - len(head))) | last)
+
+
+def blocked_destination(
+    url: str, address_filter: Callable[[IPAddress], bool] = address_allowed
+) -> str | None:
+    """Why herald will not post to ``url`` when private destinations are blocked,
+    when that is known without resolving it: a literal address ``address_filter``
+    refuses, or ``localhost`` (RFC 6761: always loopback). ``None`` otherwise
+    (a name is checked when it is resolved, at each delivery)."""
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return None
+    if host == "localhost" or host.endswith(".localhost"):
+        return f"{host} is this machine (loopback)"
+    address = literal_address(host)
+    if address is not None and not address_filter(address):
+        named = host if host.strip("[]") == str(address) else f"{host} ({address})"
+        return f"{named} is a private, loopback, link-local or reserved address"
+    return None
