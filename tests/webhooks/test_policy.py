@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 
 import pytest
 from hypothesis import given
@@ -15,7 +16,9 @@ from herald.webhooks import (
     InvalidWebhookUrl,
     RetryPolicy,
     address_allowed,
+    blocked_destination,
     check_url,
+    literal_address,
     redact_url,
 )
 
@@ -170,3 +173,52 @@ def test_user_info_is_redacted_for_logs() -> None:
 )
 def test_only_globally_routable_unicast_addresses_are_allowed(address: str, allowed: bool) -> None:
     assert address_allowed(ipaddress.ip_address(address)) is allowed
+
+
+@pytest.mark.parametrize(
+    ("host", "address"),
+    [
+        ("127.0.0.1", "127.0.0.1"), ("::1", "::1"), ("[::1]", "::1"),
+        # the IPv4 forms C's inet_aton, resolvers and HTTP clients read as addresses
+        ("2130706433", "127.0.0.1"), ("0x7f000001", "127.0.0.1"), ("127.1", "127.0.0.1"),
+        ("0177.0.0.1", "127.0.0.1"), ("10.1", "10.0.0.1"),
+        ("0xa9.0xfe.0xa9.0xfe", "169.254.169.254"),
+        # names, and numbers no resolver reads as one address
+        ("hooks.example.com", None), ("256.1.1.1", None), ("1.2.3.4.5", None), ("0x", None),
+        ("1.2.3.99999999", None), ("08.1.1.1", None),
+    ],
+)
+def test_literal_addresses_in_every_form_a_client_reads(host: str, address: str | None) -> None:
+    found = literal_address(host)
+    assert (None if found is None else str(found)) == address
+    if ":" not in host:  # and it reads them as the C library does
+        try:
+            expected: str | None = socket.inet_ntoa(socket.inet_aton(host))
+        except OSError:
+            expected = None
+        assert address == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "blocked"),
+    [
+        ("http://169.254.169.254/latest/meta-data", True), ("http://localhost:6379/", True),
+        ("http://api.localhost/", True), ("http://[::1]:22/", True),
+        ("http://0x7f000001/internal-admin", True), ("http://[::ffff:10.0.0.1]/", True),
+        ("https://hooks.example.com/h", False), ("http://8.8.8.8/", False),
+    ],
+)
+def test_a_destination_known_blocked_without_resolving(url: str, blocked: bool) -> None:
+    reason = blocked_destination(url)
+    assert (reason is not None) is blocked, reason
+
+
+@given(st.text(alphabet="0123456789.xXabcdefABF_+-", min_size=1, max_size=20))
+def test_literal_addresses_agree_with_the_c_library(host: str) -> None:
+    # A URL host cannot hold whitespace, where inet_aton stops reading.
+    try:
+        expected: str | None = socket.inet_ntoa(socket.inet_aton(host))
+    except OSError:
+        expected = None
+    found = literal_address(host)
+    assert (None if found is None else str(found)) == expected

@@ -189,16 +189,24 @@ def address_allowed(address: IPAddress) -> bool:
     return address.is_global and not address.is_multicast
 
 
+_HEX: Final = frozenset("0123456789abcdefABCDEF")
+_OCTAL: Final = frozenset("01234567")
+_DECIMAL: Final = frozenset("0123456789")
+
+
 def _ipv4_number(part: str) -> int | None:
     """One part of an IPv4 literal as C's ``inet_aton`` reads it: decimal, 0x hex, 0 octal."""
-    try:
-        if part[:2].lower() == "0x":
-            return int(part[2:], 16) if part[2:] else 0
-        if len(part) > 1 and part[0] == "0":
-            return int(part[1:], 8)
-        return int(part, 10) if part.isdigit() else None
-    except ValueError:
+    if not part.isascii():
         return None
+    if part[:2].lower() == "0x":
+        digits, base, allowed = part[2:], 16, _HEX
+    elif len(part) > 1 and part[0] == "0":
+        digits, base, allowed = part[1:], 8, _OCTAL
+    else:
+        digits, base, allowed = part, 10, _DECIMAL
+    if not digits or not set(digits) <= allowed:
+        return None  # int() would take what C does not: "0x" again, "_", signs, spaces
+    return int(digits, base)
 
 
 def literal_address(host: str) -> IPAddress | None:
