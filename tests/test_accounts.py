@@ -198,7 +198,7 @@ async def test_smpp_passwords_are_eight_characters_and_stored_hashed(
     assert len(issued.password) == DEFAULT_SMPP_PASSWORD_LENGTH == 8
     assert set(issued.password) <= set(string.ascii_letters + string.digits)
     principal = await accounts.authenticate_smpp("acme_trx", issued.password, 0)
-    assert principal == Principal(account.id, "acme_trx")
+    assert principal == Principal(account.id, "acme_trx", T0)  # issued at T0
     record = await store.get_smpp_credential("acme_trx")
     assert record is not None and record.password_hash.startswith("$argon2id$")
     assert issued.password not in record.password_hash
@@ -287,3 +287,26 @@ def test_webhook_secrets_are_derived_from_a_private_master_key(tmp_path: Path) -
     (tmp_path / "short" / "master.key").write_bytes(b"too short")
     with pytest.raises(ValueError, match="not a herald master key"):
         load_master_key(tmp_path / "short")
+
+
+async def test_a_login_removed_or_reset_elsewhere_stops_working_at_once(
+    store: SQLiteStore, accounts: Accounts
+) -> None:
+    # Another process (herald accounts) removes or resets the login: this one's
+    # cache of verified passwords must not keep it alive (issue 8 item 4).
+    other = Accounts(store, hasher=CountingHasher())
+    try:
+        account, _ = await accounts.create("acme", T0)
+        issued = await accounts.add_smpp(account.id, "acme", T0)
+        assert (await accounts.authenticate_smpp("acme", issued.password, 0)).account_id
+        await other.remove_smpp("acme")
+        renewed = await other.add_smpp(account.id, "acme", T0 + 5)  # a reset
+        with pytest.raises(InvalidCredentials):
+            await accounts.authenticate_smpp("acme", issued.password, 1)  # the old one
+        principal = await accounts.authenticate_smpp("acme", renewed.password, 2)
+        assert principal.issued_at == T0 + 5
+        await other.remove_smpp("acme")
+        with pytest.raises(InvalidCredentials):
+            await accounts.authenticate_smpp("acme", renewed.password, 3)
+    finally:
+        other.close()

@@ -217,3 +217,32 @@ def test_a_private_callback_url_needs_saying_so(
     status, _, _ = _run(capsys, "set", "acme", "--data-dir", str(data), "--callback-url",
                         "http://127.0.0.1:9000/hook", "--allow-private-url")  # fmt: skip
     assert status == 0 and _account(data, "acme").callback_url == "http://127.0.0.1:9000/hook"
+
+
+def test_logins_are_removed_reset_and_accounts_disabled(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    status, out, _ = _run(capsys, "create", "acme", "--data-dir", str(data))
+    [key] = re.findall(r"hk_[a-z0-9]{12}_[A-Za-z0-9]{40}", out)
+    _run(capsys, "add-smpp", "acme", "--system-id", "acme1", "--data-dir", str(data))
+    status, out, _ = _run(capsys, "reset-smpp", "acme1", "--data-dir", str(data))
+    [password] = re.findall(r"password:\s+(\S+)", out)
+    assert status == 0 and _authenticate(data, login=("acme1", password)).account_id == 1
+    assert _run(capsys, "remove-smpp", "acme1", "--data-dir", str(data))[0] == 0
+    with pytest.raises(InvalidCredentials):
+        _authenticate(data, login=("acme1", password))
+    status, _, err = _run(capsys, "remove-smpp", "acme1", "--data-dir", str(data))
+    assert status == 1 and "no SMPP login" in err
+
+    assert _run(capsys, "disable", "acme", "--data-dir", str(data))[0] == 0
+    assert _account(data, "acme").disabled
+    assert _run(capsys, "enable", "acme", "--data-dir", str(data))[0] == 0
+    assert not _account(data, "acme").disabled
+
+    # revoke-key takes the key as it was printed
+    assert _run(capsys, "revoke-key", key, "--data-dir", str(data))[0] == 0
+    with pytest.raises(InvalidCredentials):
+        _authenticate(data, key=key)
+    status, _, err = _run(capsys, "revoke-key", "hk_bad", "--data-dir", str(data))
+    assert status == 1 and "not an API key" in err

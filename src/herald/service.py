@@ -54,13 +54,14 @@ from herald.metrics import Metrics
 from herald.net import ServerSettings, SmppServer
 from herald.smpp.session import SessionConfig
 from herald.smpp.states import Role
-from herald.smpp_front import CustomerSmpp, FrontLimits, SmppNotifier
+from herald.smpp_front import ACCOUNT_RECHECK, CustomerSmpp, FrontLimits, SmppNotifier
 from herald.store import (
     Channel,
     NewMessage,
     SQLiteConfig,
     SQLiteStore,
     Store,
+    StoreClosed,
     UnknownAccount,
 )
 from herald.webhooks import WebhookSender, sender_for
@@ -196,6 +197,7 @@ class Platform:
             if webhooks is not None:
                 tasks.append(asyncio.create_task(webhooks.run(), name="webhooks"))
             notifier.start()
+            tasks.append(asyncio.create_task(_recheck_accounts(front), name="account-recheck"))
             await smpp.start()
             tasks.append(asyncio.create_task(http.serve(), name="http"))
             while not http.started:
@@ -223,11 +225,27 @@ class Platform:
         if self.webhooks is not None:
             await self.webhooks.stop()
         await self.smpp.stop(timeout=5)
+        for task in self.tasks:
+            if task.get_name() == "account-recheck":
+                task.cancel()  # it loops until cancelled
         await asyncio.gather(*self.tasks, return_exceptions=True)
         for extra in reversed(self.extras):
             await extra.stop()
         self.accounts.close()
         await self.store.aclose()
+
+
+async def _recheck_accounts(front: CustomerSmpp) -> None:
+    """Close the binds of disabled accounts and removed or reset logins, every
+    ACCOUNT_RECHECK seconds."""
+    while True:
+        await asyncio.sleep(ACCOUNT_RECHECK)
+        try:
+            await front.close_revoked()
+        except StoreClosed:
+            return
+        except Exception:
+            log.exception("looking for disabled accounts failed")
 
 
 def _server_tls(config: HeraldConfig) -> Any:

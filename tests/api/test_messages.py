@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 from typing import Any
 
 import pytest
 
+from herald.api._context import ACCOUNT_CACHE_TTL
 from herald.api._models import MessageList, MessageView
 from herald.intake import IntakePolicy
 from herald.store import MessageFilter, Status, StatusEvents
@@ -235,4 +237,14 @@ async def test_a_callback_url_naming_a_private_address_is_refused_when_blocking(
         assert (error["field"], error["code"]) == ("callback_url", "blocked_address")
     public = await api.send(message(callback_url="https://hooks.example.com/h"))
     assert public.status_code == 202  # a name: checked when resolved, at delivery
+    assert len(api.accepted) == 1
+
+
+async def test_a_disabled_accounts_keys_are_refused(api: Api) -> None:
+    assert (await api.send(message())).status_code == 202
+    await api.store.update_account(dataclasses.replace(api.account, disabled=True))
+    api.clock.advance(ACCOUNT_CACHE_TTL + 1)  # the account is re-read within that long
+    refused = await api.send(message())
+    assert refused.status_code == 401
+    assert "disabled" in refused.json()["detail"]
     assert len(api.accepted) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -353,3 +354,30 @@ async def test_a_submit_while_stopping_is_answered_throttled_and_not_stored(fron
     assert late.command_status == S.ESME_RTHROTTLED  # retryable: send it again later
     assert front.accepted == [ok.message_id]
     await client.stop()
+
+
+async def test_disabling_an_account_or_removing_a_login_ends_its_binds(front: Front) -> None:
+    # herald accounts disable / remove-smpp / reset-smpp, seen by a running front
+    # (the service runs close_revoked every ACCOUNT_RECHECK seconds; issue 8 item 4).
+    client = await bound(front.client())
+    assert await front.handler.close_revoked() == 0  # nothing changed: nothing closed
+    account = await front.store.get_account(front.account_id)
+    await front.store.update_account(dataclasses.replace(account, disabled=True))
+    assert await front.handler.close_revoked() == 1
+    await eventually(lambda: client.conn is None or not client.conn.is_open)
+    await client.stop()
+    refused = front.client()
+    await refused.start()
+    await eventually(lambda: refused.last_error is not None)
+    assert getattr(refused.last_error, "status", None) == S.ESME_RBINDFAIL
+    await refused.stop()
+
+    await front.store.update_account(dataclasses.replace(account, disabled=False))
+    again = await bound(front.client())
+    renewed = await front.accounts.add_smpp(front.account_id, "other", time.time())
+    await front.accounts.remove_smpp(front.system_id)  # the login `again` bound with
+    assert await front.handler.close_revoked() == 1
+    await again.stop()
+    other = await bound(front.client(system_id="other", password=renewed.password))
+    assert await front.handler.close_revoked() == 0
+    await other.stop()

@@ -108,6 +108,7 @@ class Principal:
 
     account_id: int
     credential: str  # the API key id or the SMPP system_id
+    issued_at: float = 0.0  # when that credential was issued (an SMPP password: its reset)
 
 
 @dataclass(frozen=True, slots=True)

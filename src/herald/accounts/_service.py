@@ -259,14 +259,17 @@ class Accounts:
             raise InvalidCredentials(f"password too long for {system_id}")
         digest = self._cache.digest(b"smpp", system_id, password)
         cached = self._cache.get(digest, now)
-        if cached is not None:
-            return cached
         epoch = self._cache.epoch
+        # One indexed read a bind (binds are rare) even when the password is cached:
+        # a login removed or reset by another process (herald accounts) stops
+        # working at once, not when this process's cache forgets it.
         record = await self._store.get_smpp_credential(system_id)
+        if cached is not None and record is not None and record.created_at == cached.issued_at:
+            return cached
         if record is None:
             raise InvalidCredentials(f"unknown system_id {system_id}")
         if not await self._verify(record.password_hash, password):
             raise InvalidCredentials(f"wrong password for system_id {system_id}")
-        principal = Principal(record.account_id, system_id)
+        principal = Principal(record.account_id, system_id, record.created_at)
         self._cache.put(digest, principal, now, epoch)
         return principal

@@ -21,7 +21,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Final
 
-from herald.accounts._credentials import DEFAULT_SMPP_PASSWORD_LENGTH, AccountsError
+from herald.accounts._credentials import (
+    API_KEY_PREFIX,
+    DEFAULT_SMPP_PASSWORD_LENGTH,
+    AccountsError,
+    InvalidCredentials,
+    parse_api_key,
+)
 from herald.accounts._service import DEFAULT_BIND_LIMIT, DEFAULT_RATE_LIMIT, Accounts
 from herald.accounts._webhook import load_master_key, webhook_secret
 from herald.intake import IntakeError, check_callback_url
@@ -112,8 +118,29 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     settings.set_defaults(func=_command(_set))
 
     revoke = actions.add_parser("revoke-key", parents=[common], help="revoke an API key")
-    revoke.add_argument("key_id", help="the key id (the part after 'hk_')")
+    revoke.add_argument("key_id", metavar="KEY",
+                        help="the key as printed (hk_<id>_<secret>), or its id (the part after"
+                        " 'hk_')")
     revoke.set_defaults(func=_command(_revoke_key))
+
+    remove = actions.add_parser("remove-smpp", parents=[common],
+                                help="remove an SMPP login (its binds are refused from then on)")
+    remove.add_argument("system_id")
+    remove.set_defaults(func=_command(_remove_smpp))
+
+    reset = actions.add_parser("reset-smpp", parents=[common],
+                               help="give an SMPP login a new password, printed once")
+    reset.add_argument("system_id")
+    reset.add_argument("--password-length", type=int, default=DEFAULT_SMPP_PASSWORD_LENGTH,
+                       help="password length (default 8)")
+    reset.set_defaults(func=_command(_reset_smpp))
+
+    for verb, disabled, what in (("disable", True, "refuse its API keys and SMPP logins and"
+                                  " close its binds (within seconds on a running server)"),
+                                 ("enable", False, "accept its credentials again")):
+        toggle = actions.add_parser(verb, parents=[common], help=f"{verb} an account: {what}")
+        toggle.add_argument("name", help="the account")
+        toggle.set_defaults(func=_command(functools.partial(_toggle, disabled=disabled)))
 
 
 def _rate(value: str) -> float:
@@ -312,9 +339,42 @@ def _describe(a: Account) -> list[str]:
 
 
 async def _revoke_key(args: argparse.Namespace, store: SQLiteStore, accounts: Accounts) -> None:
-    if not await accounts.revoke_api_key(args.key_id, time.time()):
-        raise ValueError(f"no active API key {args.key_id!r}")
-    print(f"Revoked API key {args.key_id}.")
+    key_id = args.key_id
+    if key_id.startswith(API_KEY_PREFIX + "_"):  # the whole key, as it was printed
+        try:
+            key_id, _ = parse_api_key(key_id)
+        except InvalidCredentials:
+            raise ValueError("that is not an API key as herald prints them") from None
+    if not await accounts.revoke_api_key(key_id, time.time()):
+        raise ValueError(f"no active API key {key_id!r}")
+    print(f"Revoked API key {key_id}.")
+
+
+async def _remove_smpp(args: argparse.Namespace, store: SQLiteStore, accounts: Accounts) -> None:
+    if not await accounts.remove_smpp(args.system_id):
+        raise ValueError(f"no SMPP login {args.system_id!r}")
+    print(f"Removed SMPP login {args.system_id}; a running server refuses it within a minute"
+          " (its verified-login cache) and its binds go when they next bind.")
+
+
+async def _reset_smpp(args: argparse.Namespace, store: SQLiteStore, accounts: Accounts) -> None:
+    record = await store.get_smpp_credential(args.system_id)
+    if record is None:
+        raise ValueError(f"no SMPP login {args.system_id!r}")
+    await accounts.remove_smpp(args.system_id)
+    issued = await accounts.add_smpp(record.account_id, args.system_id, time.time(),
+                                     password_length=args.password_length)  # fmt: skip
+    print(f"New password for SMPP login {issued.system_id} (shown once; herald keeps only a"
+          " hash):")
+    print(f"  password:  {issued.password}")
+
+
+async def _toggle(args: argparse.Namespace, store: SQLiteStore, accounts: Accounts, *,
+                  disabled: bool) -> None:
+    account = await store.get_account_by_name(args.name)
+    await store.update_account(dataclasses.replace(account, disabled=disabled))
+    state = "disabled: its keys and logins are refused" if disabled else "enabled"
+    print(f"Account {account.name!r} {state} (within seconds on a running server).")
 
 
 async def _list(args: argparse.Namespace, store: SQLiteStore, accounts: Accounts) -> None:

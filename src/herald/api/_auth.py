@@ -114,6 +114,9 @@ class Gate:
             raise _unauthorized("send 'Authorization: Bearer <api key>'", presented=False)
         principal = await self._verify(presented, failures, client, now)
         account = await self._account(principal.account_id, now)
+        if account.disabled:
+            log.warning("refused API key of disabled account %s from %s", account.name, client)
+            raise _unauthorized("the API key's account is disabled", presented=True)
         rate = self._ctx.config.default_account_rate
         bucket = self._requests.bucket(account.id, rate, rate * limits.burst_seconds, now)
         wait = bucket.take(1, now)

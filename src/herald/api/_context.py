@@ -38,8 +38,9 @@ AUTH_FAILURE_RATE: Final = 1.0
 AUTH_FAILURE_BURST: Final = 10.0
 #: Client addresses (and accounts) whose buckets are remembered at once.
 MAX_TRACKED_KEYS: Final = 10_000
-#: Seconds an account's settings (its rate limit) are used without a re-read.
-ACCOUNT_CACHE_TTL: Final = 30.0
+#: Seconds an account's settings (its rate limit, whether it is disabled) are used
+#: without a re-read: how long ``herald accounts set`` or ``disable`` takes to apply.
+ACCOUNT_CACHE_TTL: Final = 5.0
 #: Idempotency records answer replays for 24 hours (the issue's figure).
 IDEMPOTENCY_TTL: Final = 24 * 3600.0
 #: Seconds of traffic an account may send at once (token bucket capacity).

@@ -6,12 +6,13 @@ binds, submits (durably accepted before the answer), queries.
 customers' receiver binds.
 """
 
-from herald.smpp_front._handler import Binding, CustomerSmpp
+from herald.smpp_front._handler import ACCOUNT_RECHECK, Binding, CustomerSmpp
 from herald.smpp_front._messages import FrontLimits, Refused, messages_from
 from herald.smpp_front._notifier import SmppNotifier, receipt_pdu
 from herald.smpp_front._time import SmppTimeError, parse_smpp_time
 
 __all__ = [
+    "ACCOUNT_RECHECK",
     "Binding",
     "CustomerSmpp",
     "FrontLimits",

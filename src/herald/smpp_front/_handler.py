@@ -54,13 +54,15 @@ from herald.smpp.pdus import (
 from herald.smpp_front._messages import FrontLimits, Refused, messages_from
 from herald.store import MessageNotFound, NewMessage, Status, Store, StoreError
 
-__all__ = ["Binding", "CustomerSmpp"]
+__all__ = ["ACCOUNT_RECHECK", "Binding", "CustomerSmpp"]
 
 log = logging.getLogger("herald.smpp.front")
 S = CommandStatus
 
 #: Seconds of burst an account's rate allows.
 BURST_SECONDS: Final = 1.0
+#: Seconds between looks for binds of accounts disabled since they bound.
+ACCOUNT_RECHECK: Final = 5.0
 
 MESSAGE_STATE_OF: Final = {
     Status.ACCEPTED: MessageState.ACCEPTED,
@@ -82,6 +84,7 @@ class Binding:
     system_id: str
     receives: bool  # receiver or transceiver: receipts and MO may go here
     bind_limit: int
+    issued_at: float = 0.0  # when the login it bound with was issued (see close_revoked)
 
 
 @dataclass(slots=True)
@@ -160,12 +163,17 @@ class CustomerSmpp(ServerHandler):
         except InvalidCredentials as exc:
             return bind.response(S(int(exc.smpp_status)))
         account = await self.store.get_account(principal.account_id)
+        if account.disabled:
+            log.warning("%s: refused a bind of %s: its account is disabled", conn.name,
+                        bind.system_id)  # fmt: skip
+            return bind.response(S.ESME_RBINDFAIL)
         if len(self.binds.get(account.id, ())) >= account.bind_limit:
             log.info("%s: %s is at its bind limit (%d)", conn.name, bind.system_id,
                      account.bind_limit)
             return bind.response(S.ESME_RBINDFAIL)
         receives = bind.command_id != CommandId.BIND_TRANSMITTER
-        conn.context = Binding(account.id, bind.system_id, receives, account.bind_limit)
+        conn.context = Binding(account.id, bind.system_id, receives, account.bind_limit,
+                               principal.issued_at)
         self._buckets.setdefault(account.id, _Bucket(account.rate_limit,
                                                      account.rate_limit * BURST_SECONDS, now))
         return bind.response(system_id="herald")
@@ -192,6 +200,41 @@ class CustomerSmpp(ServerHandler):
             if conns is not None and conn in conns:
                 conns.discard(conn)
                 self.metrics.binds.labels("customer", binding.system_id).dec()
+
+    async def close_revoked(self) -> int:
+        """Close the binds that their account or login no longer allows; how many.
+
+        That is: the account was disabled, or the login the bind used was removed
+        or given a new password since (``herald accounts disable / remove-smpp /
+        reset-smpp``). The service calls it every :data:`ACCOUNT_RECHECK` seconds.
+        """
+        closed = 0
+        for account_id, conns in list(self.binds.items()):
+            if not conns:
+                continue
+            try:
+                account = await self.store.get_account(account_id)
+                logins = {c.context.system_id: await self.store.get_smpp_credential(
+                    c.context.system_id) for c in conns if isinstance(c.context, Binding)}
+            except StoreError:
+                continue  # deleted or unreadable: the next round looks again
+            for conn in list(conns):
+                binding = conn.context
+                if not isinstance(binding, Binding):
+                    continue
+                login = logins.get(binding.system_id)
+                if account.disabled:
+                    why = "its account is disabled"
+                elif login is None:
+                    why = "its login was removed"
+                elif login.created_at != binding.issued_at:
+                    why = "its login has a new password"
+                else:
+                    continue
+                log.warning("%s: closing the bind of %s: %s", conn.name, binding.system_id, why)
+                conn.close()
+                closed += 1
+        return closed
 
     # --------------------------------------------------------------- requests
 

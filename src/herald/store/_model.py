@@ -501,6 +501,7 @@ class Account:
     inbound_url: str | None = None
     webhook_batch_max: int = 1
     webhook_batch_wait: float = 0.0
+    disabled: bool = False  # its API keys and SMPP logins are refused, its binds closed
 
     def __post_init__(self) -> None:
         if not 1 <= self.webhook_batch_max <= MAX_WEBHOOK_BATCH:

@@ -325,6 +325,11 @@ CREATE TRIGGER inbound_events AFTER INSERT ON inbound BEGIN
 END;
 """
 
+# V5: an account can be disabled (issue 8): its keys and binds are refused.
+_V5 = """
+ALTER TABLE accounts ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+"""
+
 #: Applied in order; the database's ``user_version`` counts those applied.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
 SCHEMA_VERSION = len(MIGRATIONS)

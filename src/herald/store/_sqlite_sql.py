@@ -85,14 +85,15 @@ def message_from_row(row: Sequence[Any]) -> Message:
 
 ACCOUNT_COLUMNS = (
     "id, name, created_at, rate_limit, bind_limit, callback_url, webhook_secret_version,"
-    " webhook_events, inbound_webhooks, inbound_url, webhook_batch_max, webhook_batch_wait"
+    " webhook_events, inbound_webhooks, inbound_url, webhook_batch_max, webhook_batch_wait,"
+    " disabled"
 )
 
 
 def account_from_row(row: Sequence[Any]) -> Account:
     return Account(
         row[0], row[1], row[2], row[3], row[4], row[5], row[6],
-        StatusEvents(row[7]), bool(row[8]), row[9], row[10], row[11],
+        StatusEvents(row[7]), bool(row[8]), row[9], row[10], row[11], bool(row[12]),
     )  # fmt: skip
 
 

@@ -301,10 +301,10 @@ class SQLiteStore:
                 cur = conn.execute(
                     "INSERT INTO accounts (name, created_at, rate_limit, bind_limit, callback_url,"
                     " webhook_events, inbound_webhooks, inbound_url, webhook_batch_max,"
-                    " webhook_batch_wait) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    " webhook_batch_wait, disabled) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                     (a.name, a.created_at, a.rate_limit, a.bind_limit, a.callback_url,
                      int(a.webhook_events), a.inbound_webhooks, a.inbound_url,
-                     a.webhook_batch_max, a.webhook_batch_wait),
+                     a.webhook_batch_max, a.webhook_batch_wait, a.disabled),
                 )  # fmt: skip
             except sqlite3.IntegrityError as exc:
                 raise AccountExists(f"an account named {name!r} exists") from exc
@@ -320,10 +320,11 @@ class SQLiteStore:
             cur = conn.execute(
                 "UPDATE accounts SET rate_limit = ?, bind_limit = ?, callback_url = ?,"
                 " webhook_secret_version = ?, webhook_events = ?, inbound_webhooks = ?,"
-                " inbound_url = ?, webhook_batch_max = ?, webhook_batch_wait = ? WHERE id = ?",
+                " inbound_url = ?, webhook_batch_max = ?, webhook_batch_wait = ?, disabled = ?"
+                " WHERE id = ?",
                 (a.rate_limit, a.bind_limit, a.callback_url, a.webhook_secret_version,
                  int(a.webhook_events), a.inbound_webhooks, a.inbound_url, a.webhook_batch_max,
-                 a.webhook_batch_wait, a.id),
+                 a.webhook_batch_wait, a.disabled, a.id),
             )  # fmt: skip
             if cur.rowcount == 0:
                 raise UnknownAccount(f"no account {account.id}")
