@@ -174,3 +174,35 @@ def test_the_herald_command_has_the_guard(tmp_path: Path) -> None:
     )  # fmt: skip
     for command in ("scan", "proxy", "audit", "policy"):
         assert command in out.stdout
+
+
+def _damage(path: Path, how: str) -> Path:
+    """The issue 8 captures: a record whose length is 0x7FFFFFFF, or a file cut in half."""
+    data = bytearray(path.read_bytes())
+    if how == "length":
+        second = 24 + 16 + int.from_bytes(data[24 + 8 : 24 + 12], "little")  # record 1's header
+        data[second + 8 : second + 12] = (0x7FFFFFFF).to_bytes(4, "little")
+    else:
+        del data[len(data) // 2 :]
+    damaged = path.with_name(f"{how}-{path.name}")
+    damaged.write_bytes(bytes(data))
+    return damaged
+
+
+@pytest.mark.parametrize("how", ["length", "truncated"])
+@pytest.mark.parametrize("fmt", ["json", "table"])
+def test_a_damaged_capture_is_reported_and_not_passed(
+    tmp_path: Path, policy_file: Path, capsys: pytest.CaptureFixture[str], how: str, fmt: str
+) -> None:
+    # A pipeline gate must not pass traffic the scan did not read (issue 8 item 9).
+    capture = _capture(tmp_path, *(_benign() * 25))
+    assert main(["guard", "scan", str(capture), "--policy", str(policy_file),
+                 "--format", fmt]) in (0, 1)  # whole: judged (repeats raise findings)  # fmt: skip
+    capsys.readouterr()
+    code = main(["guard", "scan", str(_damage(capture, how)), "--policy", str(policy_file),
+                 "--format", fmt])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 3, err
+    assert "was not fully judged" in err
+    assert ("claims 2147483647 octets" in err) if how == "length" else ("not read" in err
+                                                                        or "not a whole" in err)

@@ -187,3 +187,28 @@ def test_raw_m3ua_file(tmp_path: Path) -> None:
 def test_unreadable_containers_raise_capture_error(data: bytes) -> None:
     with pytest.raises(CaptureError):
         list(read_capture(data))
+
+
+def test_damage_is_reported_not_swallowed() -> None:
+    # A cut or corrupt capture yields what it can and says what it could not read
+    # (herald guard scan then exits 3: issue 8 item 9).
+    frames = [_eth(_ip4(_sctp(ASPUP)))] * 10
+    data = _pcap(frames, 1)
+    intact: list[str] = []
+    assert len(list(read_capture(data, intact))) == 10 and intact == []
+    for cut in (len(data) - 5, len(data) // 2):
+        damage: list[str] = []
+        assert len(list(read_capture(data[:cut], damage))) < 10
+        assert len(damage) == 1, damage
+    huge = bytearray(data)
+    huge[24 + 8 : 24 + 12] = (0x7FFFFFFF).to_bytes(4, "little")  # record 0's captured length
+    damage = []
+    assert list(read_capture(bytes(huge), damage)) == []
+    assert damage and "claims 2147483647 octets" in damage[0]
+    buf = io.BytesIO()
+    writer = dpkt.pcapng.Writer(buf, snaplen=65535, linktype=1)
+    for n in range(4):
+        writer.writepkt(_eth(_ip4(_sctp(ASPUP))), ts=1_650_000_000.0 + n)
+    damage = []
+    assert len(list(read_capture(buf.getvalue()[:-7], damage))) == 3
+    assert len(damage) == 1 and "not read" in damage[0]

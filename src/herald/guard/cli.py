@@ -26,6 +26,9 @@ from pathlib import Path
 from typing import Any
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+#: ``scan``: part of the capture could not be read (truncated or corrupt), so
+#: it was not fully judged; whatever the verdicts on the rest, a gate must fail.
+EXIT_INCOMPLETE = 3
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -137,10 +140,10 @@ def _inspector(args: argparse.Namespace) -> Any:
     return Inspector(Engine(policy, _store(args.pending)), audit)
 
 
-def _records(path: Path) -> Iterable[tuple[float, bytes]]:
+def _records(path: Path, damage: list[str]) -> Iterable[tuple[float, bytes]]:
     from herald.guard import pcap
 
-    for record in pcap.read_capture(path):
+    for record in pcap.read_capture(path, damage):
         yield record.timestamp, record.data
 
 
@@ -169,10 +172,12 @@ def _scan(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     summary = Summary()
     out = sys.stdout
+    damage: list[str] = []
     try:
         for item in scan(
-            _records(args.capture), inspector, source=args.capture.name, summary=summary
-        ):
+            _records(args.capture, damage), inspector, source=args.capture.name,
+            summary=summary,
+        ):  # fmt: skip
             scenario = label_of(item.index) if item.index is not None else None
             if scenario is not None:
                 summary.scenarios.setdefault(scenario, type(summary.actions)())[
@@ -190,6 +195,13 @@ def _scan(args: argparse.Namespace) -> int:
             inspector.audit.close()
     if args.format == "table":
         _print_summary(summary, args.capture.name)
+    if damage:
+        # A gate must not pass traffic it did not see: say what was not read.
+        for problem in damage:
+            print(f"herald guard scan: {args.capture}: {problem}", file=sys.stderr)
+        print(f"herald guard scan: {args.capture} was not fully judged"
+              f" ({summary.records} records read)", file=sys.stderr)  # fmt: skip
+        return EXIT_INCOMPLETE
     return EXIT_FINDINGS if summary.findings else EXIT_OK
 
 

@@ -111,24 +111,33 @@ class CaptureRecord:
 # ---------------------------------------------------------------- containers
 
 
-def read_capture(source: Path | str | bytes) -> Iterator[CaptureRecord]:
+def read_capture(
+    source: Path | str | bytes, damage: list[str] | None = None
+) -> Iterator[CaptureRecord]:
     """Every M3UA message in the capture (a path, or the file's bytes).
 
-    Raises CaptureError when the container itself cannot be read.
+    Raises CaptureError when the container itself cannot be read. A capture
+    that stops being readable part way (a record whose length runs past the
+    end of the file or beyond :data:`MAX_PACKET`, a cut-off last record, a
+    broken pcapng block) yields what came before, and appends to ``damage``
+    where and how much was not read: a scan that judged part of a capture must
+    be able to say so (``herald guard scan`` exits non-zero).
     """
+    if damage is None:
+        damage = []
     if isinstance(source, bytes):
-        yield from _read(source)
+        yield from _read(source, damage)
         return
     data = Path(source).read_bytes()
-    yield from _read(data)
+    yield from _read(data, damage)
 
 
-def _read(data: bytes) -> Iterator[CaptureRecord]:
+def _read(data: bytes, damage: list[str]) -> Iterator[CaptureRecord]:
     magic = data[:4]
     if magic in _PCAP_MAGIC:
-        packets = _pcap_packets(data)
+        packets = _pcap_packets(data, damage)
     elif magic == _PCAPNG_SHB:
-        packets = _pcapng_packets(data)
+        packets = _pcapng_packets(data, damage)
     elif len(data) >= HEADER_LENGTH and data[0] == 1 and data[1] == 0:
         yield from _raw_records(data)
         return
@@ -151,23 +160,32 @@ def _raw_records(data: bytes) -> Iterator[CaptureRecord]:
         yield CaptureRecord(0.0, message, packet=i)
 
 
-def _pcap_packets(data: bytes) -> Iterator[tuple[float, int, bytes]]:
+def _pcap_packets(data: bytes, damage: list[str]) -> Iterator[tuple[float, int, bytes]]:
     order, unit = _PCAP_MAGIC[data[:4]]
     if len(data) < 24:
         raise CaptureError("truncated pcap header")
     linktype = struct.unpack_from(order + "I", data, 20)[0] & 0x0FFFFFFF
     record = struct.Struct(order + "IIII")
     pos = 24
+    number = 0
     while pos + 16 <= len(data):
         sec, frac, caplen, _origlen = record.unpack_from(data, pos)
+        if caplen > MAX_PACKET or pos + 16 + caplen > len(data):
+            damage.append(
+                f"record {number} at offset {pos} claims {caplen} octets"
+                f" ({'more than the file holds' if caplen <= MAX_PACKET else 'over the limit'}):"
+                f" {len(data) - pos} octets from there on not read"
+            )
+            return
         pos += 16
-        if caplen > MAX_PACKET or pos + caplen > len(data):
-            return  # a truncated last record (a capture cut short): stop there
         yield sec + frac * unit, linktype, data[pos : pos + caplen]
         pos += caplen
+        number += 1
+    if pos < len(data):
+        damage.append(f"{len(data) - pos} octets after record {number - 1} are not a whole record")
 
 
-def _pcapng_packets(data: bytes) -> Iterator[tuple[float, int, bytes]]:
+def _pcapng_packets(data: bytes, damage: list[str]) -> Iterator[tuple[float, int, bytes]]:
     interfaces: list[tuple[int, float]] = []  # per section: (linktype, seconds per tick)
     order = "<"
     pos = 0
@@ -183,6 +201,8 @@ def _pcapng_packets(data: bytes) -> Iterator[tuple[float, int, bytes]]:
         if length < 12 or length % 4 or pos + length > len(data):
             if pos == 0:
                 raise CaptureError("truncated pcapng header")
+            damage.append(f"block at offset {pos} claims {length} octets: {len(data) - pos}"
+                          " octets from there on not read")  # fmt: skip
             return
         body = data[pos + 8 : pos + length - 4]
         if btype == 1:  # Interface Description Block
@@ -193,10 +213,15 @@ def _pcapng_packets(data: bytes) -> Iterator[tuple[float, int, bytes]]:
             if iface < len(interfaces) and caplen <= min(MAX_PACKET, len(body) - 20):
                 linktype, unit = interfaces[iface]
                 yield ((hi << 32) | lo) * unit, linktype, body[20 : 20 + caplen]
+            else:
+                damage.append(f"packet block at offset {pos} is unreadable (interface {iface},"
+                              f" {caplen} octets captured in a {length}-octet block): skipped")
         elif btype == 3 and len(body) >= 4 and interfaces:  # Simple Packet Block
             linktype, _ = interfaces[0]
             yield 0.0, linktype, body[4:]
         pos += length
+    if pos < len(data):
+        damage.append(f"{len(data) - pos} octets at the end are not a whole block")
 
 
 def _if_tsresol(options: bytes, order: str) -> float:
