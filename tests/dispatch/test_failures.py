@@ -196,3 +196,41 @@ async def test_validity_ending_while_an_upstream_throttles_expires_the_message(
     await asyncio.sleep(0.3)
     assert len(up.submits) == tried  # nothing more was sent for them
     assert d.held == 0
+
+
+async def test_throttling_and_full_queue_hand_backs_are_not_failed_tries(rig: Rig) -> None:
+    """Issue 8: a throttling first connector made its queue overflow, every
+    overflow hand-back counted as an attempt, and later one transient error
+    failed messages. Now only claims ending in a transient failure count."""
+    phase = "throttle"
+    seen: dict[str, int] = {}
+
+    def decides(pdu: SubmitSm, n: int) -> Answer:
+        if phase == "throttle":
+            return Answer(S.ESME_RTHROTTLED)
+        # One failed claim per message: one error on each connector, then back.
+        count = seen[pdu.destination_addr] = seen.get(pdu.destination_addr, 0) + 1
+        return Answer(S.ESME_RSYSERR) if count <= 2 else OK
+
+    a = await rig.upstream(Upstream(decide=decides))
+    b = await rig.upstream(Upstream(decide=lambda pdu, n: decides(pdu, n)))
+    slow = connector("a", a.server.port, tps=10.0, window=1)  # type: ignore[union-attr]
+    await rig.dispatcher([slow, connector("b", b.server.port)],  # type: ignore[union-attr]
+                         routes=[("", ("a", "b"))],
+                         settings=replace(FAST, retries_per_connector=0))
+    ids = await rig.send(30)  # far more than a's queue holds: the rest is handed back
+
+    async def claimed_often() -> bool:
+        messages = [await rig.get(i) for i in ids]
+        return max(m.attempt for m in messages) > FAST.max_transient_claims + 1
+
+    await eventually(claimed_often, timeout=20.0)
+    messages = [await rig.get(i) for i in ids]
+    assert all(m.status is Status.QUEUED for m in messages)
+    assert [m.tries for m in messages] == [0] * 30  # throttling and overflow are no tries
+
+    phase = "errors"
+    await rig.wait_all(ids, Status.DELIVERED, timeout=30.0)
+    messages = [await rig.get(i) for i in ids]
+    assert [m.tries for m in messages] == [1] * 30  # exactly the one failed claim each
+    assert all(m.error_code is None for m in messages)

@@ -117,6 +117,25 @@ async def test_reschedule_many_releases_and_extends_only_current_claims(
     assert [m.id for m in await store.claim(10, T0 + 100, lease=30)] == [b.id]
 
 
+async def test_only_failed_hand_backs_count_as_tries(
+    store: Store, make_message: MessageFactory
+) -> None:
+    """``attempt`` counts claims (the lease token); ``tries`` only the claims a
+    hand-back marks ``failed`` (throttling or a full queue are no failure)."""
+    new = make_message()
+    await store.accept([new])
+    now = T0 + 10
+    for failed in (False, True, False, True, True):
+        (m,) = await store.claim(1, now, lease=30)
+        await store.reschedule_many([Reschedule(m.id, m.attempt, now, failed)])
+        await store.reschedule_many([Reschedule(m.id, m.attempt - 1, now, True)])  # stale
+        now += 1
+    got = await store.get_message(new.id)
+    assert (got.attempt, got.tries) == (5, 3)
+    (m,) = await store.claim(1, now, lease=30)
+    assert (m.attempt, m.tries) == (6, 3)  # the claim reads back what is stored
+
+
 async def test_set_segments_resizes_the_current_claim_only(
     store: Store, make_message: MessageFactory
 ) -> None:

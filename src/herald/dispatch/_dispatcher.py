@@ -279,20 +279,20 @@ class Dispatcher:
         s = self.settings
         now = self._clock()
         if job.down_seen:
-            self._handback(job, now + self._handback_delay(job))
+            # Not a failure: back off by claims, never give up (validity ends it).
+            delay = Backoff.delay(job.message.attempt, s.handback_initial, s.handback_max)
+            self._handback(job, now + delay)
         elif job.permanent_status is not None:
             self._finish(job, Status.REJECTED, job.permanent_status, permanent=True)
         elif job.unsendable:
             self._finish(job, Status.FAILED, ErrorCode.UNSENDABLE, permanent=True)
-        elif job.message.attempt >= s.max_transient_claims:
+        elif job.message.tries + 1 >= s.max_transient_claims:
             self._finish(job, Status.FAILED, job.last_status or ErrorCode.NO_RESPONSE,
                          permanent=False)
         else:
-            self._handback(job, now + self._handback_delay(job))
-
-    def _handback_delay(self, job: Job) -> float:
-        s = self.settings
-        return Backoff.delay(job.message.attempt, s.handback_initial, s.handback_max)
+            # A failed try: only these count towards max_transient_claims.
+            delay = Backoff.delay(job.message.tries + 1, s.handback_initial, s.handback_max)
+            self._handback(job, now + delay, failed=True)
 
     # ------------------------------------------------------- ConnectorOwner
 
@@ -380,10 +380,12 @@ class Dispatcher:
         error = None if code is None else int(code)
         self._finals.add(StatusUpdate(message.id, status, self._clock(), error, permanent))
 
-    def _handback(self, job: Job, ready_at: float) -> None:
+    def _handback(self, job: Job, ready_at: float, *, failed: bool = False) -> None:
+        """Give ``job`` back to the store until ``ready_at``; ``failed`` counts
+        a failed try (throttling, a full queue, a stop or a down connector do not)."""
         self._jobs.pop(job.id, None)
         job.retire()
-        self._handbacks.add(Reschedule(job.id, job.message.attempt, ready_at))
+        self._handbacks.add(Reschedule(job.id, job.message.attempt, ready_at, failed))
 
     # --------------------------------------------------------- batched writes
 

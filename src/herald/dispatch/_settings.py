@@ -28,10 +28,14 @@ class DispatchSettings:
       route's next connector.
     - ``handback_initial`` / ``handback_max``: when no connector of a route can
       take a message now (all down, or all failed transiently), it goes back to
-      the store for ``handback_initial * 2**(claims - 1)`` seconds, capped.
-    - ``max_transient_claims``: claims after which transient failures end the
-      message ``failed`` (it would otherwise wait for its validity to end).
-      Connectors being down never count: that ends in ``expired``.
+      the store for ``handback_initial * 2**(n - 1)`` seconds, capped; ``n``
+      counts failed tries (all failed transiently) or claims (all down). A
+      connector whose queue is full hands it back for ``handback_initial``.
+    - ``max_transient_claims``: failed tries (claims that ended with every
+      connector of the route failing transiently) after which the message ends
+      ``failed`` (it would otherwise wait for its validity to end). Hand-backs
+      for throttling, a full queue, a stop or connectors being down never
+      count: an upstream being down ends in ``expired``.
     - ``down_grace``: a connector without a bound session keeps its queue this
       long (a reconnect is usually quicker) before handing it on.
     - ``throttle_pause_initial`` / ``throttle_pause_max``: a connector's pause

@@ -324,6 +324,7 @@ class Message:
     done_at: float | None
     attempt: int
     callback_events: StatusEvents | None = None  # None: the account's webhook_events
+    tries: int = 0  # claims that ended in a transient failure (``attempt`` counts them all)
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,6 +393,7 @@ class Reschedule:
     message_id: str
     attempt: int
     ready_at: float
+    failed: bool = False  # the claim ended in a transient failure: one more try counted
 
 
 @dataclass(frozen=True, slots=True)

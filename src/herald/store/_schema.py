@@ -330,6 +330,13 @@ _V5 = """
 ALTER TABLE accounts ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
 """
 
+# V6: a message's failed tries apart from its claims (issue 8): hand-backs for
+# a throttled or full connector re-claim it (``attempt``, the lease token) but
+# are no failure; only transient failures count towards giving up.
+_V6 = """
+ALTER TABLE messages ADD COLUMN tries INTEGER NOT NULL DEFAULT 0;
+"""
+
 #: Applied in order; the database's ``user_version`` counts those applied.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -48,7 +48,7 @@ MESSAGE_COLUMNS = (
     "seq, id, account_id, source, to_addr, from_addr, body, encoding, data_coding, udhi,"
     " segments, reference, metadata, callback_url, registered_delivery, test, send_at,"
     " expires_at, status, error_code, error_permanent, accepted_at, queued_at, sent_at,"
-    " done_at, attempt, webhook_events"
+    " done_at, attempt, webhook_events, tries"
 )
 
 
@@ -80,6 +80,7 @@ def message_from_row(row: Sequence[Any]) -> Message:
         done_at=row[24],
         attempt=row[25],
         callback_events=None if row[26] is None else StatusEvents(row[26]),
+        tries=row[27],
     )
 
 
@@ -191,7 +192,10 @@ SET_FINAL = (
     "UPDATE messages SET status = ?2, done_at = ?3, error_code = ?4, error_permanent = ?5"
     " WHERE id = ?1 AND status < 10"
 )
-RESCHEDULE = "UPDATE messages SET due_at = ?3 WHERE id = ?1 AND attempt = ?2 AND status < 2"
+RESCHEDULE = (
+    "UPDATE messages SET due_at = ?3, tries = tries + ?4"
+    " WHERE id = ?1 AND attempt = ?2 AND status < 2"
+)
 # A re-split (set_segments) applies to the current claim of an unsent message
 # only, and forgets the segments an earlier split recorded beyond the new count.
 SET_SEGMENTS = (

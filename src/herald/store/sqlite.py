@@ -594,14 +594,14 @@ class SQLiteStore:
             # Read back what the rows now hold: queued, first queued_at kept, attempt + 1.
             return tuple(
                 message_from_row((*r[:18], 1, *r[19:22], now if r[22] is None else r[22], *r[23:25],
-                          r[25] + 1, r[26]))
+                          r[25] + 1, r[26], r[27]))
                 for r in live
             )  # fmt: skip
 
         return await self._write(claim)
 
     async def reschedule(self, message_id: str, attempt: int, ready_at: float) -> None:
-        await self._writer.submit(G_RESCHEDULE, ((message_id, attempt, ready_at),))
+        await self._writer.submit(G_RESCHEDULE, ((message_id, attempt, ready_at, 0),))
 
     async def update_status(
         self,
@@ -659,7 +659,7 @@ class SQLiteStore:
 
     async def reschedule_many(self, items: Sequence[Reschedule]) -> None:
         if items:
-            rows = [(r.message_id, r.attempt, r.ready_at) for r in items]
+            rows = [(r.message_id, r.attempt, r.ready_at, 1 if r.failed else 0) for r in items]
             await self._writer.submit(G_RESCHEDULE, rows, len(rows))
 
     async def set_segments(self, message_id: str, attempt: int, segments: int) -> bool:
