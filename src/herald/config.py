@@ -111,11 +111,17 @@ class SmppServerConfig:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     # Seconds a new connection may stay unbound before it is closed.
-    session_init_timeout: float = 10.0
+    session_init_timeout: float = 5.0
     # Seconds of silence before herald sends enquire_link to a customer bind.
     enquire_link_interval: float = 30.0
-    # Requests a customer may leave unanswered before herald stops reading.
+    # deliver_sm (receipts, MO) herald leaves unanswered on one bind.
     window: int = 64
+    # Connection admission (herald.net.server): in all, per client address,
+    # and not yet bound (in all and per address).
+    max_connections: int = 1000
+    max_per_address: int = 100
+    max_unbound: int = 64
+    max_unbound_per_address: int = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,9 +304,13 @@ def _smpp(t: _Table, base: Path) -> SmppServerConfig:
         port=port,
         tls_cert=base / cert if cert else None,
         tls_key=base / key if key else None,
-        session_init_timeout=t.number("session_init_timeout", 10.0, 0.1, 3600),
+        session_init_timeout=t.number("session_init_timeout", 5.0, 0.1, 3600),
         enquire_link_interval=t.number("enquire_link_interval", 30.0, 1, 3600),
         window=t.integer("window", 64, 1, MAX_WINDOW),
+        max_connections=t.integer("max_connections", 1000, 1, 1_000_000),
+        max_per_address=t.integer("max_per_address", 100, 1, 1_000_000),
+        max_unbound=t.integer("max_unbound", 64, 1, 1_000_000),
+        max_unbound_per_address=t.integer("max_unbound_per_address", 8, 1, 1_000_000),
     )
     t.finish()
     return config

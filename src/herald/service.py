@@ -173,6 +173,13 @@ class Platform:
             session=SessionConfig(role=Role.SMSC, window=config.smpp.window,
                                   enquire_link_interval=config.smpp.enquire_link_interval,
                                   session_init_timeout=config.smpp.session_init_timeout),
+            max_connections=config.smpp.max_connections,
+            max_per_address=config.smpp.max_per_address,
+            max_unbound=config.smpp.max_unbound,
+            max_unbound_per_address=config.smpp.max_unbound_per_address,
+            # Every unbound connection may have its bind checked at once: the
+            # hashing itself is bounded and ordered by Accounts (HashLanes).
+            max_concurrent_auth=config.smpp.max_unbound,
         ))
         stopping = asyncio.Event()  # set first thing in stop(): no send is stored after it
         app = create_app(ApiContext(store=store, accounts=accounts, ids=ids, clock=clock,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from typing import Any, Literal
 
@@ -251,3 +252,25 @@ async def test_answer_too_large_to_keep_for_replay_stores_nothing(make_api: ApiF
     assert response.json()["type"] == "urn:herald:problem:payload-too-large"
     assert await _count(api) == 0
     assert (await api.send(message())).status_code == 202  # without the key it is fine
+
+
+async def test_failed_logins_and_the_lockout_are_logged_at_warning_without_secrets(
+    make_api: ApiFactory, store: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "herald.api")
+    verifier = Accounts(store, hasher=CountingHasher())
+    try:
+        api: Api = await make_api(accounts=verifier)
+        attacker = _client(api, "10.0.0.66")
+        async with attacker:
+            for n in range(14):
+                await attacker.get("/v1/messages",
+                                   headers={"Authorization": f"Bearer {_wrong(api.key, n)}"})
+    finally:
+        verifier.close()
+    failed = [r for r in caplog.records if "authentication failed from 10.0.0.66" in r.message]
+    assert len(failed) == 10 and all(r.levelno == logging.WARNING for r in failed)
+    locked = [r for r in caplog.records if "from 10.0.0.66 locked out" in r.message]
+    assert len(locked) == 1 and locked[0].levelno == logging.WARNING  # once, not per request
+    secret = api.key.split("_")[2]
+    assert not any(secret[:-4] in r.message for r in caplog.records)

@@ -22,6 +22,7 @@ from herald.net import (
     SmppConnection,
     SmppServer,
 )
+from herald.smpp.codec import encode
 from herald.smpp.constants import CommandStatus
 from herald.smpp.events import CloseReason
 from herald.smpp.pdus import (
@@ -317,3 +318,92 @@ async def test_tls_on_both_sides() -> None:
         await plain.wait_bound(0.5)
     await plain.stop()
     await srv.stop(1)
+
+
+# ------------------------------------------------------------------ admission
+# Hostile clients connect from other loopback addresses (127.0.0.2, ...): Linux
+# routes all of 127/8 to lo, so each is a distinct client address to the server.
+
+
+async def _hold(address: str, port: int, count: int) -> list[asyncio.StreamWriter]:
+    """Open ``count`` connections from ``address`` that never bind."""
+    writers = []
+    for _ in range(count):
+        _, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(address, 0))
+        writers.append(writer)
+    return writers
+
+
+async def test_one_address_holds_at_most_its_share_of_unbound_connections() -> None:
+    """Issue 8: 1,000 connections that never bind, from one address, locked
+    every customer out. Now that address keeps a few; a customer binds."""
+    handler = Recorder()
+    srv = SmppServer(handler, ServerSettings(port=0, max_unbound_per_address=8))
+    await srv.start()
+    flood = await _hold("127.0.0.2", srv.port, 200)
+    await eventually(lambda: srv.refused == 192)
+    assert srv.unbound == 8
+    client = SmppClient(settings(srv.port))
+    await client.start()
+    await client.wait_bound(5)
+    assert (await client.submit(submit())).command_status == 0
+    await client.stop()
+    for writer in flood:
+        writer.close()
+    await srv.stop(1)
+
+
+async def test_a_flood_from_many_addresses_evicts_its_own_not_the_customer() -> None:
+    """All unbound slots taken: a new connection evicts the oldest unbound one
+    of the most crowded address, never a customer's single connection."""
+    handler = Recorder()
+    srv = SmppServer(handler, ServerSettings(port=0, max_unbound=16, max_unbound_per_address=8))
+    await srv.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)  # the customer's
+    floods = [await _hold(f"127.0.0.{n}", srv.port, 8) for n in range(2, 6)]  # 32 > 16
+    await eventually(lambda: srv.refused == 32 + 1 - 16)
+    assert srv.unbound == 16
+    writer.write(encode(BindTransceiver(system_id="acme", password="secret-pw",
+                                        sequence_number=1)))
+    answer = await asyncio.wait_for(reader.read(16), 5)
+    assert answer[4:8] == b"\x80\x00\x00\x09" and answer[8:12] == b"\x00\x00\x00\x00"
+    await eventually(lambda: len(handler.bound) == 1)
+    assert srv.unbound == 15  # the customer is bound: it counts no more
+    writer.close()
+    for flood in floods:
+        for w in flood:
+            w.close()
+    await srv.stop(1)
+
+
+async def test_connections_per_address_are_limited_bound_or_not() -> None:
+    handler = Recorder()
+    srv = SmppServer(handler, ServerSettings(port=0, max_per_address=2))
+    await srv.start()
+    clients = [SmppClient(settings(srv.port)) for _ in range(2)]
+    for client in clients:
+        await client.start()
+        await client.wait_bound(5)
+    reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+    assert await asyncio.wait_for(reader.read(100), 5) == b""  # closed at once
+    assert srv.refused == 1
+    _, other = await asyncio.open_connection("127.0.0.1", srv.port, local_addr=("127.0.0.2", 0))
+    await eventually(lambda: srv.unbound == 1)  # another address is not affected
+    other.close()
+    writer.close()
+    for client in clients:
+        await client.stop()
+    await srv.stop(1)
+
+
+async def test_a_refused_bind_is_answered_then_the_connection_closed(
+    server: tuple[SmppServer, Recorder],
+) -> None:
+    srv, _ = server
+    reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+    writer.write(encode(BindTransmitter(system_id="acme", password="wrong", sequence_number=7)))
+    answer = await asyncio.wait_for(reader.read(100), 5)
+    assert int.from_bytes(answer[8:12], "big") == S.ESME_RINVPASWD
+    assert int.from_bytes(answer[12:16], "big") == 7
+    assert await asyncio.wait_for(reader.read(100), 5) == b""
+    writer.close()

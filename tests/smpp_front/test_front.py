@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from herald.net import (
     SmppConnection,
     SmppServer,
 )
+from herald.smpp.codec import encode as encode_pdu
 from herald.smpp.constants import CommandStatus, MessageState
 from herald.smpp.pdus import (
     BindReceiver,
@@ -236,7 +239,12 @@ async def test_bind_flood_does_not_stop_service(front: Front) -> None:
                                       short_message=b"still here"))
     assert resp.command_status == 0
     await eventually(lambda: all(f.last_error is not None for f in floods))
-    assert all(getattr(f.last_error, "status", None) == S.ESME_RINVPASWD for f in floods)
+    # wrong passwords, then (the address locked out) refused without a check;
+    # connections beyond the address's unbound share are closed before a bind
+    statuses = {getattr(f.last_error, "status", None) for f in floods}
+    assert S.ESME_RINVPASWD in statuses
+    assert statuses <= {S.ESME_RINVPASWD, S.ESME_RBINDFAIL, None}
+    assert not any(f.bound for f in floods)
     for f in floods:
         await f.stop()
     await good.stop()
@@ -381,3 +389,70 @@ async def test_disabling_an_account_or_removing_a_login_ends_its_binds(front: Fr
     other = await bound(front.client(system_id="other", password=renewed.password))
     assert await front.handler.close_revoked() == 0
     await other.stop()
+
+
+# -------------------------------------------------------------- failed binds
+# Clients bind from distinct loopback addresses (all of 127/8 is lo on Linux).
+
+
+async def raw_bind(front: Front, address: str, password: str,
+                   system_id: str | None = None) -> int:
+    """Bind once from ``address``; the bind_resp's status. Asserts herald then
+    closes the connection if it refused the bind."""
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1", front.server.port, local_addr=(address, 0))
+    writer.write(encode_pdu(BindTransmitter(system_id=system_id or front.system_id,
+                                            password=password, sequence_number=1)))
+    answer = await asyncio.wait_for(reader.readexactly(16), 5)
+    status = int.from_bytes(answer[8:12], "big")
+    if status:
+        length = int.from_bytes(answer[:4], "big")
+        await asyncio.wait_for(reader.readexactly(length - 16), 5)
+        assert await asyncio.wait_for(reader.read(100), 5) == b""  # closed by herald
+    writer.close()
+    return status
+
+
+async def test_failed_binds_are_throttled_per_address(
+    front: Front, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 8: 50 wrong passwords were all checked. Now an address gets a few
+    checks, then ESME_RBINDFAIL without one; other addresses are unaffected."""
+    caplog.set_level(logging.WARNING, "herald.smpp")
+    checks = 0
+    verify = front.accounts._verify_blocking
+
+    def counted(encoded: str, secret: str) -> bool:
+        nonlocal checks
+        checks += 1
+        return verify(encoded, secret)
+
+    front.accounts._verify_blocking = counted  # type: ignore[method-assign]
+    statuses = [await raw_bind(front, "127.0.0.2", f"wrong{i}") for i in range(20)]
+    assert statuses == [S.ESME_RINVPASWD] * 5 + [S.ESME_RBINDFAIL] * 15
+    assert checks == 5
+    # locked out: even the right password is not checked from there now
+    assert await raw_bind(front, "127.0.0.2", front.password) == S.ESME_RBINDFAIL
+    assert await raw_bind(front, "127.0.0.3", front.password) == 0
+    assert checks == 6
+    failed = [r for r in caplog.records if "failed bind from 127.0.0.2" in r.getMessage()]
+    assert len(failed) == 5 and all(r.levelno == logging.WARNING for r in failed)
+    locked = [r for r in caplog.records if "too many failed binds from address 127.0.0.2"
+              in r.getMessage()]
+    assert len(locked) == 1 and locked[0].levelno == logging.WARNING  # once per lockout
+    assert not any(re.search(r"wrong\d", r.getMessage()) or front.password in r.getMessage()
+                   for r in caplog.records)  # no password, right or wrong, is logged
+
+
+async def test_failed_binds_are_throttled_per_system_id_but_not_where_it_bound(
+    front: Front,
+) -> None:
+    """Guessing a system_id's password from many addresses locks that system_id
+    out, except from the addresses it bound from lately (the customer's)."""
+    assert await raw_bind(front, "127.0.0.9", front.password) == 0  # the customer's address
+    statuses = [await raw_bind(front, f"127.0.1.{n}", "guess") for n in range(1, 13)]
+    assert statuses == [S.ESME_RINVPASWD] * 10 + [S.ESME_RBINDFAIL] * 2
+    assert await raw_bind(front, "127.0.2.1", front.password) == S.ESME_RBINDFAIL
+    assert await raw_bind(front, "127.0.0.9", front.password) == 0  # the customer still binds
+    # an unknown system_id is answered as a wrong password, throttled alike
+    assert await raw_bind(front, "127.0.3.1", "x", system_id="nobody") == S.ESME_RINVPASWD

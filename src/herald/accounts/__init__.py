@@ -32,6 +32,13 @@ from herald.accounts._service import (
     MAX_CACHE_ENTRIES,
     Accounts,
 )
+from herald.accounts._throttle import (
+    SUSPECT_SECONDS,
+    FailedLogins,
+    HashLanes,
+    LoginsBusy,
+    RecentKeys,
+)
 from herald.accounts._webhook import MASTER_KEY_FILENAME, load_master_key, webhook_secret
 
 __all__ = [
@@ -46,13 +53,18 @@ __all__ = [
     "MAX_CACHE_ENTRIES",
     "MAX_SMPP_PASSWORD_LENGTH",
     "MAX_SYSTEM_ID_LENGTH",
+    "SUSPECT_SECONDS",
     "Accounts",
     "AccountsError",
+    "FailedLogins",
+    "HashLanes",
     "InvalidCredentials",
     "InvalidName",
     "IssuedApiKey",
     "IssuedSmppPassword",
+    "LoginsBusy",
     "Principal",
+    "RecentKeys",
     "SmppBindStatus",
     "check_account_name",
     "check_system_id",

@@ -9,9 +9,14 @@ digests in constant time) and costs, on purpose, 64 MiB of memory and tens
 of milliseconds of CPU (about 100 ms on the 2-CPU development VM). It runs on
 a small dedicated thread pool (:data:`HASH_THREADS`), which also bounds the
 memory a flood of bad logins can take and keeps the event loop serving; it
-also caps failed verifications at about 20/s here, so the layers above must
-rate-limit failed logins per client, or a flood of wrong secrets delays
-honest first logins.
+also caps failed verifications at about 20/s here, so the layers above
+rate-limit failed logins per client and mark the logins of clients that
+failed lately *suspect*: those wait behind every other verification
+(``_throttle.HashLanes``), so a flood of wrong secrets cannot delay honest
+first logins by more than the verifications already running.
+
+An unknown system_id costs no hashing, but its answer waits about as long as
+a verification takes, so that timing does not tell which system_ids exist.
 
 The HTTP API must check a key on every request, thousands per second; argon2
 at that rate is impossible. So a key that verified is remembered for
@@ -62,6 +67,7 @@ from herald.accounts._credentials import (
     new_smpp_password,
     parse_api_key,
 )
+from herald.accounts._throttle import HashLanes
 from herald.store import Account, AccountStore
 
 __all__ = ["DEFAULT_CACHE_TTL", "HASH_THREADS", "MAX_CACHE_ENTRIES", "Accounts", "VerifiedCache"]
@@ -142,6 +148,8 @@ class Accounts:
         self._hasher = hasher or PasswordHasher()
         self._cache = VerifiedCache(cache_ttl, cache_size)
         self._pool = ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="herald-argon2")
+        self._lanes = HashLanes(HASH_THREADS)
+        self._verify_seconds = 0.05  # a running average of one verification's time
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -158,9 +166,18 @@ class Accounts:
         except (VerificationError, InvalidHashError):
             return False
 
-    async def _verify(self, encoded: str, secret: str) -> bool:
+    async def _verify(self, encoded: str, secret: str, suspect: bool = False) -> bool:
+        """Verify on the pool, behind the other logins if ``suspect``; raises
+        :class:`LoginsBusy` when too many suspect ones wait."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self._verify_blocking, encoded, secret)
+        await self._lanes.acquire(suspect=suspect)
+        try:
+            start = loop.time()
+            ok = await loop.run_in_executor(self._pool, self._verify_blocking, encoded, secret)
+            self._verify_seconds += 0.2 * (loop.time() - start - self._verify_seconds)
+            return ok
+        finally:
+            self._lanes.release(suspect=suspect)
 
     # -- issuing -------------------------------------------------------------------------
 
@@ -223,10 +240,14 @@ class Accounts:
 
     # -- verifying -----------------------------------------------------------------------
 
-    async def authenticate_api_key(self, presented: str, now: float) -> Principal:
+    async def authenticate_api_key(
+        self, presented: str, now: float, *, suspect: bool = False
+    ) -> Principal:
         """The account an ``Authorization: Bearer`` key opens.
 
-        Raises :class:`InvalidCredentials` (answer 401; log its ``reason``).
+        Raises :class:`InvalidCredentials` (answer 401; log its ``reason``), and
+        :class:`LoginsBusy` for a ``suspect`` login (its client failed lately)
+        when too many of those wait for verification.
         """
         key_id, secret = parse_api_key(presented)
         digest = self._cache.digest(b"api", presented)
@@ -239,19 +260,23 @@ class Accounts:
             raise InvalidCredentials(f"unknown API key {key_id}")
         if record.revoked:
             raise InvalidCredentials(f"API key {key_id} is revoked")
-        if not await self._verify(record.key_hash, secret):
+        if not await self._verify(record.key_hash, secret, suspect):
             raise InvalidCredentials(f"wrong secret for API key {key_id}")
         principal = Principal(record.account_id, key_id)
         self._cache.put(digest, principal, now, epoch)
         return principal
 
-    async def authenticate_smpp(self, system_id: str, password: str, now: float) -> Principal:
+    async def authenticate_smpp(
+        self, system_id: str, password: str, now: float, *, suspect: bool = False
+    ) -> Principal:
         """The account an SMPP bind opens.
 
         Raises :class:`InvalidCredentials`; answer the bind with its
         ``smpp_status`` and close. That status is ESME_RINVPASWD whatever was
-        wrong: answering an unknown system_id differently (ESME_RINVSYSID)
-        would let anyone list the system_ids by trying them.
+        wrong, and an unknown system_id is answered after about the time a
+        verification takes: answering it differently (ESME_RINVSYSID) or
+        faster would let anyone list the system_ids by trying them. Raises
+        :class:`LoginsBusy` as :meth:`authenticate_api_key` does.
         """
         if not 0 < len(system_id) <= MAX_SYSTEM_ID_LENGTH:
             raise InvalidCredentials("system_id of bad length")
@@ -267,8 +292,9 @@ class Accounts:
         if cached is not None and record is not None and record.created_at == cached.issued_at:
             return cached
         if record is None:
+            await asyncio.sleep(self._verify_seconds)
             raise InvalidCredentials(f"unknown system_id {system_id}")
-        if not await self._verify(record.password_hash, password):
+        if not await self._verify(record.password_hash, password, suspect):
             raise InvalidCredentials(f"wrong password for system_id {system_id}")
         principal = Principal(record.account_id, system_id, record.created_at)
         self._cache.put(digest, principal, now, epoch)

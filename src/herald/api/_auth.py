@@ -15,6 +15,11 @@ that verified recently and otherwise spends an argon2 verification (about
   further requests get 429 with Retry-After at no cost. An honest client
   elsewhere finds the pool free for its first login. A cached key takes and
   returns its token in the same step, so it never waits.
+- **Clients that failed lately wait behind the others**: a key from an
+  address whose last failure is recent is verified only when no other
+  verification waits (``herald.accounts.HashLanes``); too many of those
+  waiting get 429 at once. Failed logins and lockouts are logged at warning
+  (the key id and the address; never the secret).
 - **Concurrent requests with the same key share one verification**
   (single flight), so a client opening 64 connections at once costs one
   argon2, not 64, and does not exhaust its own failure budget.
@@ -28,7 +33,7 @@ Accounts are re-read from the store at most every ``account_cache_ttl``
 seconds (their rate limit may change). Rate limits are token buckets in this
 process's memory: ``config.default_account_rate`` requests per second per
 account on every endpoint, and ``Account.rate_limit`` messages per second on
-the sending endpoints (a batch counts its messages; see ``_ratelimit``).
+the sending endpoints (a batch counts its messages; see ``herald.ratelimit``).
 """
 
 from __future__ import annotations
@@ -42,12 +47,12 @@ import os
 
 from starlette.requests import Request
 
-from herald.accounts import InvalidCredentials, Principal
+from herald.accounts import FailedLogins, InvalidCredentials, LoginsBusy, Principal
+from herald.ratelimit import BucketTable, TokenBucket
 from herald.store import Account, StoreError, UnknownAccount
 
 from ._context import ApiContext
 from ._problems import ApiProblem, rate_limited, store_problem
-from ._ratelimit import BucketTable, TokenBucket
 
 __all__ = ["Gate"]
 
@@ -60,6 +65,11 @@ def _unauthorized(detail: str, *, presented: bool) -> ApiProblem:
     # RFC 6750 §3: a request with a bad token gets error="invalid_token".
     challenge = _CHALLENGE + (', error="invalid_token"' if presented else "")
     return ApiProblem(401, "unauthorized", detail, headers={"WWW-Authenticate": challenge})
+
+
+def _logins_busy() -> ApiProblem:
+    return rate_limited("too-many-failed-logins",
+                        "too many logins from failing clients wait; retry later", 1.0)
 
 
 def bearer_token(header: str | None) -> str | None:
@@ -80,7 +90,8 @@ class Gate:
     def __init__(self, ctx: ApiContext) -> None:
         self._ctx = ctx
         limits = ctx.limits
-        self._failures = BucketTable(limits.max_tracked_keys)
+        self._failures = FailedLogins(limits.auth_failure_rate, limits.auth_failure_burst,
+                                      max_keys=limits.max_tracked_keys)
         self._requests = BucketTable(limits.max_tracked_keys)
         self._messages = BucketTable(limits.max_tracked_keys)
         self._accounts: dict[int, tuple[Account, float]] = {}
@@ -98,11 +109,12 @@ class Gate:
     async def admit(self, client: str, authorization: str | None, now: float) -> Account:
         """:meth:`authenticate` from the client's address and its Authorization header."""
         limits = self._ctx.limits
-        failures = self._failures.bucket(
-            client, limits.auth_failure_rate, limits.auth_failure_burst, now
-        )
+        failures = self._failures.bucket(client, now)
         wait = failures.wait(1, now)
         if wait:
+            if self._failures.first_refusal(client, wait, now):
+                log.warning("API logins from %s locked out for %.0f s: too many failures",
+                            client or "-", wait)
             raise rate_limited(
                 "too-many-failed-logins",
                 "too many failed authentications from this address; retry later",
@@ -111,6 +123,7 @@ class Gate:
         presented = bearer_token(authorization)
         if presented is None:
             failures.take(1, now)
+            self._failures.failed(client, now)
             raise _unauthorized("send 'Authorization: Bearer <api key>'", presented=False)
         principal = await self._verify(presented, failures, client, now)
         account = await self._account(principal.account_id, now)
@@ -138,7 +151,10 @@ class Gate:
                 return await asyncio.shield(pending)
             except InvalidCredentials:
                 failures.take(1, now)
+                self._failures.failed(client, now)
                 raise _unauthorized("the API key is not valid", presented=True) from None
+            except LoginsBusy:
+                raise _logins_busy() from None
         if failures.take(1, now):  # held while the key is verified
             raise rate_limited(
                 "too-many-failed-logins",
@@ -148,12 +164,19 @@ class Gate:
         future: asyncio.Future[Principal] = asyncio.get_running_loop().create_future()
         self._inflight[digest] = future
         try:
-            principal = await self._ctx.accounts.authenticate_api_key(presented, now)
+            principal = await self._ctx.accounts.authenticate_api_key(
+                presented, now, suspect=self._failures.suspect(client, now))
         except InvalidCredentials as exc:
+            self._failures.failed(client, now)
             future.set_exception(exc)
             future.exception()  # retrieved: no "never retrieved" report if nobody waited
-            log.info("authentication failed from %s: %s", client or "-", exc.reason)
+            log.warning("authentication failed from %s: %s", client or "-", exc.reason)
             raise _unauthorized("the API key is not valid", presented=True) from None
+        except LoginsBusy as exc:
+            failures.give(1)
+            future.set_exception(exc)
+            future.exception()
+            raise _logins_busy() from None
         except StoreError as exc:
             failures.give(1)
             future.set_exception(exc)

@@ -50,8 +50,11 @@ BURST_SECONDS: Final = 2.0
 class ApiKeyVerifier(Protocol):
     """What the API needs from :class:`herald.accounts.Accounts`."""
 
-    async def authenticate_api_key(self, presented: str, now: float) -> Principal:
-        """Raises :class:`herald.accounts.InvalidCredentials`."""
+    async def authenticate_api_key(
+        self, presented: str, now: float, *, suspect: bool = False
+    ) -> Principal:
+        """Raises :class:`herald.accounts.InvalidCredentials`, and
+        :class:`herald.accounts.LoginsBusy` for a ``suspect`` login."""
         ...
 
 

@@ -26,9 +26,8 @@ from typing import Any, Final
 from starlette.responses import Response
 
 from herald.intake import IntakeError, InvalidSubmission
+from herald.ratelimit import retry_after
 from herald.store import StoreBusy, StoreError, StoreUnavailable
-
-from ._ratelimit import retry_after
 
 __all__ = [
     "PROBLEM_MEDIA_TYPE",

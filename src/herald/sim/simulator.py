@@ -234,7 +234,11 @@ class Simulator(ServerHandler):
         self.server = SmppServer(self, ServerSettings(
             host=config.host, port=config.port,
             session=SessionConfig(role=Role.SMSC, window=config.window),
-            max_connections=config.max_connections,
+            # A stand-in operator: its clients all come from one address, and
+            # its only connection limit is the one configured.
+            max_connections=config.max_connections, max_per_address=config.max_connections,
+            max_unbound=config.max_connections,
+            max_unbound_per_address=config.max_connections,
         ))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped = False

@@ -5,7 +5,11 @@ Theory of operation
 ``CustomerSmpp`` is the ``ServerHandler`` of herald's SMPP listener.
 
 * Binds are checked by ``Accounts.authenticate_smpp`` (argon2 behind a cache)
-  and by the account's bind limit (ESME_RBINDFAIL beyond it).
+  and by the account's bind limit (ESME_RBINDFAIL beyond it). Failed binds
+  are throttled per client address and per system_id (``BindThrottle``): a
+  locked-out bind is answered ESME_RBINDFAIL without any password check, and
+  the connection closed (as after every refused bind). Failed binds and
+  lockouts are logged at warning, never with the password.
 * submit_sm / data_sm / submit_multi become ``NewMessage`` rows
   (``_messages``). The rows of every submit received in one loop turn are
   accepted in one ``store.accept`` call — one group commit — and each submit
@@ -35,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from herald.accounts import Accounts, InvalidCredentials
+from herald.accounts import Accounts, FailedLogins, InvalidCredentials, LoginsBusy, RecentKeys
 from herald.metrics import Metrics
 from herald.net import ServerConnection, ServerHandler
 from herald.smpp.constants import CommandId, CommandStatus, MessageState
@@ -63,6 +67,16 @@ S = CommandStatus
 BURST_SECONDS: Final = 1.0
 #: Seconds between looks for binds of accounts disabled since they bound.
 ACCOUNT_RECHECK: Final = 5.0
+#: Failed binds from one client address: this many at once, then one per 10 s.
+ADDRESS_FAILURE_BURST: Final = 5.0
+ADDRESS_FAILURE_RATE: Final = 0.1
+#: Failed binds as one system_id (from anywhere): 10 at once, then one per 20 s.
+SYSTEM_ID_FAILURE_BURST: Final = 10.0
+SYSTEM_ID_FAILURE_RATE: Final = 0.05
+#: A system_id that bound from an address lately is not locked out there by
+#: failures of that system_id elsewhere (someone guessing a customer's password
+#: must not keep the customer out).
+KNOWN_ADDRESS_SECONDS: Final = 7 * 86400.0
 
 MESSAGE_STATE_OF: Final = {
     Status.ACCEPTED: MessageState.ACCEPTED,
@@ -111,6 +125,66 @@ class _Pending:
     messages: list[NewMessage] = field(default_factory=list)
 
 
+class BindThrottle:
+    """Failed binds per client address and per system_id (``FailedLogins`` each),
+    and the addresses each system_id bound from lately.
+
+    Times are the event loop's (monotonic). A bind checks :meth:`admit` (a
+    lockout answer, or the tokens to hold), is verified (``suspect`` if either
+    key failed lately), then reports :meth:`passed` or :meth:`failed`.
+    """
+
+    def __init__(self) -> None:
+        self.addresses = FailedLogins(ADDRESS_FAILURE_RATE, ADDRESS_FAILURE_BURST)
+        self.system_ids = FailedLogins(SYSTEM_ID_FAILURE_RATE, SYSTEM_ID_FAILURE_BURST)
+        self.known = RecentKeys(KNOWN_ADDRESS_SECONDS)
+
+    def admit(self, address: str, system_id: str, now: float) -> str | None:
+        """Take one failure token of each key, or say why the bind is locked out."""
+        by_address = self.addresses.bucket(address, now)
+        wait = by_address.wait(1, now)
+        if wait:
+            return self._locked(self.addresses, address, wait, now, f"address {address}")
+        known = self.known.recent((system_id, address), now)
+        by_id = self.system_ids.bucket(system_id, now)
+        wait = 0.0 if known else by_id.wait(1, now)
+        if wait:
+            return self._locked(self.system_ids, system_id, wait, now,
+                                f"system_id {system_id!r}")
+        by_address.take(1, now)
+        if not known:
+            by_id.take(1, now)
+        return None
+
+    @staticmethod
+    def _locked(table: FailedLogins, key: str, wait: float, now: float, who: str) -> str:
+        why = f"too many failed binds from {who}; locked for {wait:.0f} s"
+        if table.first_refusal(key, wait, now):
+            log.warning("bind refused: %s", why)
+        return why
+
+    def suspect(self, address: str, system_id: str, now: float) -> bool:
+        return self.addresses.suspect(address, now) or self.system_ids.suspect(system_id, now)
+
+    def passed(self, address: str, system_id: str, now: float) -> None:
+        """Give the tokens back; remember the address for the system_id."""
+        known = self.known.recent((system_id, address), now)
+        self.addresses.bucket(address, now).give(1)
+        if not known:
+            self.system_ids.bucket(system_id, now).give(1)
+        self.known.note((system_id, address), now)
+
+    def failed(self, address: str, system_id: str, now: float) -> None:
+        self.addresses.failed(address, now)
+        self.system_ids.failed(system_id, now)
+
+    def returned(self, address: str, system_id: str, now: float) -> None:
+        """The check did not happen (busy, store error): give the tokens back."""
+        self.addresses.bucket(address, now).give(1)
+        if not self.known.recent((system_id, address), now):
+            self.system_ids.bucket(system_id, now).give(1)
+
+
 def smpp_time(epoch: float) -> str:
     """An absolute SMPP time in UTC (SMPP 3.4 §7.1.1), as query_sm_resp carries."""
     moment = datetime.fromtimestamp(epoch, UTC)
@@ -146,6 +220,7 @@ class CustomerSmpp(ServerHandler):
         self._flush_scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
         self.accepting = True
+        self.throttle = BindThrottle()
 
     # ------------------------------------------------------------------ binds
 
@@ -158,10 +233,27 @@ class CustomerSmpp(ServerHandler):
         if not self.accepting:
             return bind.response(S.ESME_RBINDFAIL)
         now = self.clock()
+        address, system_id = conn.address, bind.system_id
+        t = conn.loop.time()
+        if self.throttle.admit(address, system_id, t) is not None:
+            return bind.response(S.ESME_RBINDFAIL)
+        suspect = self.throttle.suspect(address, system_id, t)
         try:
-            principal = await self.accounts.authenticate_smpp(bind.system_id, bind.password, now)
+            principal = await self.accounts.authenticate_smpp(system_id, bind.password, now,
+                                                              suspect=suspect)
         except InvalidCredentials as exc:
+            self.throttle.failed(address, system_id, conn.loop.time())
+            log.warning("%s: failed bind from %s: %s", conn.name, address or "-", exc.reason)
             return bind.response(S(int(exc.smpp_status)))
+        except LoginsBusy:
+            self.throttle.returned(address, system_id, conn.loop.time())
+            log.warning("%s: bind as %r from %s refused: too many suspect binds wait",
+                        conn.name, system_id, address or "-")
+            return bind.response(S.ESME_RBINDFAIL)
+        except BaseException:
+            self.throttle.returned(address, system_id, conn.loop.time())
+            raise
+        self.throttle.passed(address, system_id, conn.loop.time())
         account = await self.store.get_account(principal.account_id)
         if account.disabled:
             log.warning("%s: refused a bind of %s: its account is disabled", conn.name,
