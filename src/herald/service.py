@@ -177,9 +177,10 @@ class Platform:
             max_per_address=config.smpp.max_per_address,
             max_unbound=config.smpp.max_unbound,
             max_unbound_per_address=config.smpp.max_unbound_per_address,
-            # Every unbound connection may have its bind checked at once: the
-            # hashing itself is bounded and ordered by Accounts (HashLanes).
-            max_concurrent_auth=config.smpp.max_unbound,
+            # No limit of its own (a locked-out bind waits for its answer, and
+            # must not hold up others): the connection limits bound the binds in
+            # flight, Accounts (HashLanes) bounds and orders the hashing.
+            max_concurrent_auth=config.smpp.max_connections,
         ))
         stopping = asyncio.Event()  # set first thing in stop(): no send is stored after it
         app = create_app(ApiContext(store=store, accounts=accounts, ids=ids, clock=clock,

@@ -92,6 +92,7 @@ async def front(tmp_path: Path) -> AsyncIterator[Front]:
     accepted: list[str] = []
     handler = CustomerSmpp(store, accounts, ids.new_id, time.time, Metrics(_registry()),
                            on_accepted=lambda rows: accepted.extend(m.id for m in rows))
+    handler.lockout_delay = 0.05  # (2 s in service: see test_a_locked_out_bind_...)
     notifier = SmppNotifier(store, handler, time.time)
     handler.on_receiver = notifier.wake
     server = SmppServer(handler, ServerSettings(port=0))
@@ -242,9 +243,11 @@ async def test_bind_flood_does_not_stop_service(front: Front) -> None:
     # wrong passwords, then (the address locked out) refused without a check;
     # connections beyond the address's unbound share are closed before a bind
     statuses = {getattr(f.last_error, "status", None) for f in floods}
-    assert S.ESME_RINVPASWD in statuses
     assert statuses <= {S.ESME_RINVPASWD, S.ESME_RBINDFAIL, None}
     assert not any(f.bound for f in floods)
+    resp = await good.submit(SubmitSm(source_addr="ACME", destination_addr=DEST,
+                                      short_message=b"and still here"))
+    assert resp.command_status == 0
     for f in floods:
         await f.stop()
     await good.stop()
@@ -456,3 +459,14 @@ async def test_failed_binds_are_throttled_per_system_id_but_not_where_it_bound(
     assert await raw_bind(front, "127.0.0.9", front.password) == 0  # the customer still binds
     # an unknown system_id is answered as a wrong password, throttled alike
     assert await raw_bind(front, "127.0.3.1", "x", system_id="nobody") == S.ESME_RINVPASWD
+
+
+async def test_a_locked_out_bind_waits_for_its_answer(front: Front) -> None:
+    """A locked-out client waiting for answers tries slowly: the refusal comes
+    after ``lockout_delay`` (a floor, so this cannot flake)."""
+    for n in range(5):
+        assert await raw_bind(front, "127.0.0.4", f"wrong{n}") == S.ESME_RINVPASWD
+    front.handler.lockout_delay = 0.3
+    start = time.monotonic()
+    assert await raw_bind(front, "127.0.0.4", "wrong5") == S.ESME_RBINDFAIL
+    assert time.monotonic() - start >= 0.3

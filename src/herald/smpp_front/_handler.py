@@ -73,6 +73,10 @@ ADDRESS_FAILURE_RATE: Final = 0.1
 #: Failed binds as one system_id (from anywhere): 10 at once, then one per 20 s.
 SYSTEM_ID_FAILURE_BURST: Final = 10.0
 SYSTEM_ID_FAILURE_RATE: Final = 0.05
+#: Seconds a locked-out bind waits for its ESME_RBINDFAIL: a client that waits
+#: for answers then tries at most ``max_unbound_per_address`` binds per this
+#: many seconds per address, instead of as fast as herald can refuse them.
+LOCKOUT_ANSWER_DELAY: Final = 2.0
 #: A system_id that bound from an address lately is not locked out there by
 #: failures of that system_id elsewhere (someone guessing a customer's password
 #: must not keep the customer out).
@@ -221,6 +225,7 @@ class CustomerSmpp(ServerHandler):
         self._tasks: set[asyncio.Task[None]] = set()
         self.accepting = True
         self.throttle = BindThrottle()
+        self.lockout_delay = LOCKOUT_ANSWER_DELAY
 
     # ------------------------------------------------------------------ binds
 
@@ -236,6 +241,7 @@ class CustomerSmpp(ServerHandler):
         address, system_id = conn.address, bind.system_id
         t = conn.loop.time()
         if self.throttle.admit(address, system_id, t) is not None:
+            await asyncio.sleep(self.lockout_delay)
             return bind.response(S.ESME_RBINDFAIL)
         suspect = self.throttle.suspect(address, system_id, t)
         try:
