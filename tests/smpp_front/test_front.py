@@ -27,6 +27,7 @@ from herald.net import (
     SmppConnection,
     SmppServer,
 )
+from herald.smpp.codec import decode
 from herald.smpp.codec import encode as encode_pdu
 from herald.smpp.constants import CommandStatus, MessageState
 from herald.smpp.pdus import (
@@ -43,8 +44,16 @@ from herald.smpp.pdus import (
     SubmitSm,
 )
 from herald.smpp.receipts import receipt_of
-from herald.smpp.tlv import MESSAGE_PAYLOAD, SAR_MSG_REF_NUM, SAR_SEGMENT_SEQNUM, SAR_TOTAL_SEGMENTS
+from herald.smpp.tlv import (
+    MESSAGE_PAYLOAD,
+    SAR_MSG_REF_NUM,
+    SAR_SEGMENT_SEQNUM,
+    SAR_TOTAL_SEGMENTS,
+    SC_INTERFACE_VERSION,
+    Tlv,
+)
 from herald.smpp_front import CustomerSmpp, SmppNotifier, parse_smpp_time
+from herald.smpp_front._handler import customer_error
 from herald.smpp_front._notifier import MAX_IN_FLIGHT
 from herald.store import (
     InboundMessage,
@@ -160,6 +169,17 @@ async def test_submit_is_stored_before_its_id_is_returned(front: Front) -> None:
                   short_message=b"\x09no header"), S.ESME_RINVESMCLASS),
         (SubmitMulti(source_addr="ACME", dest_addresses=(SmeAddress(1, 1, "12x"),)),
          S.ESME_RINVDSTADR),
+        # issue 8 review: these were never answered, or dropped the connection
+        (SubmitMulti(source_addr="ACME", dest_addresses=(), short_message=b"x"),
+         S.ESME_RINVNUMDESTS),
+        (SubmitSm(source_addr="ACME", destination_addr=DEST, short_message=b"x",
+                  tlvs=(Tlv(0x020C, b"\x01"), SAR_TOTAL_SEGMENTS(2), SAR_SEGMENT_SEQNUM(1))),
+         S.ESME_RINVPARLEN),  # sar_msg_ref_num is two octets
+        # the same bounds as the HTTP API (validity at least 30 s, schedule within 30 days)
+        (SubmitSm(source_addr="ACME", destination_addr=DEST, short_message=b"x",
+                  validity_period="000000000010000R"), S.ESME_RINVEXPIRY),
+        (SubmitSm(source_addr="ACME", destination_addr=DEST, short_message=b"x",
+                  schedule_delivery_time="000060000000000R"), S.ESME_RINVSCHED),
         (CancelSm(message_id="x", source_addr="ACME", destination_addr=DEST),
          S.ESME_RCANCELFAIL),
     ],
@@ -470,3 +490,113 @@ async def test_a_locked_out_bind_waits_for_its_answer(front: Front) -> None:
     start = time.monotonic()
     assert await raw_bind(front, "127.0.0.4", "wrong5") == S.ESME_RBINDFAIL
     assert time.monotonic() - start >= 0.3
+
+
+async def test_a_submit_multi_beyond_the_burst_is_admitted_once_the_bucket_is_full(
+    front: Front,
+) -> None:
+    """The rate allows 200/s with one second of burst: 300 destinations once
+    (the account then owes the difference), not refused for ever."""
+    client = await bound(front.client())
+    many = tuple(SmeAddress(1, 1, f"4479111{n:05d}") for n in range(250))
+    resp = await client.submit(SubmitMulti(source_addr="ACME", dest_addresses=many,
+                                           short_message=b"to many"))
+    assert resp.command_status == 0
+    again = await client.submit(SubmitSm(source_addr="ACME", destination_addr=DEST,
+                                         short_message=b"in debt"))
+    assert again.command_status == S.ESME_RTHROTTLED
+    await client.stop()
+
+
+async def test_a_rate_change_reaches_bound_customers(front: Front) -> None:
+    client = await bound(front.client())
+    account = await front.store.get_account(front.account_id)
+    await front.store.update_account(dataclasses.replace(account, rate_limit=1.0))
+    assert await front.handler.close_revoked() == 0  # the recheck the service runs
+    answers = [await client.submit(SubmitSm(source_addr="ACME", destination_addr=DEST,
+                                            short_message=b"x")) for _ in range(3)]
+    assert [a.command_status for a in answers] == [0] + [S.ESME_RTHROTTLED] * 2
+    await client.stop()
+
+
+def test_error_codes_fit_one_octet_alike_in_receipts_and_queries() -> None:
+    assert [customer_error(c) for c in (None, 0, 0x45, 0xFE, 0x10001, 0x10004, 0x401)] == [
+        0, 0, 0x45, 0xFE, 0xF1, 0xF4, 0xFF]
+
+
+# ------------------------------------------------ receipts: addresses, versions
+# (issue 8 review: a short code came back as TON 1, "+44..." as TON 5 with its
+# "+", SMPP 3.3 clients got TLVs, ESME_RX_P_APPN was retried for ever)
+
+
+async def _final(front: Front, senders: list[str], status: Status = Status.DELIVERED,
+                 ) -> list[str]:
+    ids = SortableIdGenerator()
+    now = time.time()
+    rows = [NewMessage(id=ids.new_id(now), account_id=front.account_id, source=Source.SMPP,
+                       to=DEST, sender=sender, body=b"hi", encoding="gsm7", data_coding=0,
+                       segments=1, registered_delivery=1, accepted_at=now,
+                       expires_at=now + 3600) for sender in senders]
+    await front.store.accept(rows)
+    await front.store.update_statuses([StatusUpdate(m.id, status, now) for m in rows])
+    return [m.id for m in rows]
+
+
+async def test_receipts_give_the_sender_back_with_the_ton_it_was_submitted_with(
+    front: Front,
+) -> None:
+    ids = await _final(front, ["+447911000001", "12345", "ACME"])
+    collect = Collect()
+    rx = await bound(front.client(BindTransceiver, handler=collect))
+    await eventually(lambda: len(collect.got) == 3)
+    got = {receipt_of(d).message_id: d for d in collect.got}
+    addresses = [(got[i].dest_addr_ton, got[i].dest_addr_npi, got[i].destination_addr)
+                 for i in ids]
+    assert addresses == [(1, 1, "447911000001"), (3, 0, "12345"), (5, 0, "ACME")]
+    assert {(d.source_addr_ton, d.source_addr_npi, d.source_addr) for d in collect.got} == {
+        (1, 1, DEST)}
+    await rx.stop()
+
+
+async def test_an_smpp33_bind_gets_receipts_without_tlvs(front: Front) -> None:
+    def bind33(**fields: str) -> BindTransceiver:
+        return BindTransceiver(interface_version=0x33, **fields)
+
+    (message_id,) = await _final(front, ["ACME"])
+    collect = Collect()
+    rx = await bound(front.client(bind33, handler=collect))  # type: ignore[arg-type]
+    await eventually(lambda: len(collect.got) == 1)
+    assert collect.got[0].tlvs == ()
+    assert receipt_of(collect.got[0]).message_id == message_id  # the text still says it
+    await rx.stop()
+
+
+async def test_bind_resp_names_the_version_only_to_a_34_client(front: Front) -> None:
+    for version, tlvs in ((0x34, (SC_INTERFACE_VERSION(0x34),)), (0x33, ())):
+        reader, writer = await asyncio.open_connection("127.0.0.1", front.server.port)
+        writer.write(encode_pdu(BindTransmitter(system_id=front.system_id,
+                                                password=front.password,
+                                                interface_version=version)))
+        header = await asyncio.wait_for(reader.readexactly(16), 5)
+        body = await reader.readexactly(int.from_bytes(header[:4], "big") - 16)
+        resp = decode(header + body)
+        assert resp.command_status == 0 and resp.tlvs == tlvs
+        writer.close()
+
+
+class Refuse(Collect):
+    def on_request(self, client: SmppClient, conn: SmppConnection, request: Request) -> None:
+        assert isinstance(request, DeliverSm)
+        self.got.append(request)
+        conn.respond(request.response(S.ESME_RX_P_APPN))
+
+
+async def test_a_receipt_refused_for_good_is_not_sent_again(front: Front) -> None:
+    await _final(front, ["ACME"])
+    refuse = Refuse()
+    rx = await bound(front.client(BindTransceiver, handler=refuse))
+    await eventually(lambda: len(refuse.got) == 1)
+    front.notifier.wake()
+    await asyncio.sleep(1.5)  # past the first retry's backoff (1 s)
+    assert len(refuse.got) == 1
+    await rx.stop()

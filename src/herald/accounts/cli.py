@@ -353,8 +353,8 @@ async def _revoke_key(args: argparse.Namespace, store: SQLiteStore, accounts: Ac
 async def _remove_smpp(args: argparse.Namespace, store: SQLiteStore, accounts: Accounts) -> None:
     if not await accounts.remove_smpp(args.system_id):
         raise ValueError(f"no SMPP login {args.system_id!r}")
-    print(f"Removed SMPP login {args.system_id}; a running server refuses it within a minute"
-          " (its verified-login cache) and its binds go when they next bind.")
+    print(f"Removed SMPP login {args.system_id}; a running server refuses its binds from now"
+          " on and closes those open within 5 s.")
 
 
 async def _reset_smpp(args: argparse.Namespace, store: SQLiteStore, accounts: Accounts) -> None:

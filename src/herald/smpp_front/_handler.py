@@ -55,14 +55,17 @@ from herald.smpp.pdus import (
     SubmitMulti,
     SubmitSm,
 )
+from herald.smpp.tlv import SC_INTERFACE_VERSION
 from herald.smpp_front._messages import FrontLimits, Refused, messages_from
-from herald.store import MessageNotFound, NewMessage, Status, Store, StoreError
+from herald.store import Account, MessageNotFound, NewMessage, Status, Store, StoreError
 
-__all__ = ["ACCOUNT_RECHECK", "Binding", "CustomerSmpp"]
+__all__ = ["ACCOUNT_RECHECK", "SMPP_34", "Binding", "CustomerSmpp", "customer_error"]
 
 log = logging.getLogger("herald.smpp.front")
 S = CommandStatus
 
+#: interface_version from which a client knows TLVs (SMPP 3.4 §5.2.4).
+SMPP_34: Final = 0x34
 #: Seconds of burst an account's rate allows.
 BURST_SECONDS: Final = 1.0
 #: Seconds between looks for binds of accounts disabled since they bound.
@@ -94,6 +97,26 @@ MESSAGE_STATE_OF: Final = {
 }
 
 
+#: herald's own error codes (``herald.dispatch.ErrorCode``: 0x10001 ...) as
+#: one octet: 0xF0 + their low nibble (unassigned in SMPP 3.4 §5.1.3).
+HERALD_CODES: Final = 0x10000
+HERALD_CODE_OCTET: Final = 0xF0
+
+
+def customer_error(code: int | None) -> int:
+    """A message's error code as the one octet query_sm_resp carries and the
+    three digits of a receipt's ``err:``: an SMPP status below 0x100 as it is,
+    herald's own codes as 0xF1..0xFF, any other code as 0xFF (the API gives the
+    whole code)."""
+    if not code:
+        return 0
+    if code < 0x100:
+        return code
+    if HERALD_CODES < code < HERALD_CODES + 0x10:
+        return HERALD_CODE_OCTET + (code - HERALD_CODES)
+    return 0xFF
+
+
 @dataclass(slots=True)
 class Binding:
     """What herald knows about a bound customer connection (``conn.context``)."""
@@ -103,6 +126,7 @@ class Binding:
     receives: bool  # receiver or transceiver: receipts and MO may go here
     bind_limit: int
     issued_at: float = 0.0  # when the login it bound with was issued (see close_revoked)
+    version: int = 0x34  # the bind's interface_version: below 0x34, no TLVs to it
 
 
 @dataclass(slots=True)
@@ -112,11 +136,15 @@ class _Bucket:
     at: float
 
     def take(self, n: int, now: float) -> bool:
+        """Admit ``n`` messages once the bucket holds ``min(n, burst)`` tokens; a
+        submit_multi larger than the burst leaves it in debt (and is not refused
+        for ever)."""
         if self.rate == math.inf:
             return True  # an account without a rate limit
-        self.tokens = min(self.rate * BURST_SECONDS, self.tokens + (now - self.at) * self.rate)
+        burst = self.rate * BURST_SECONDS
+        self.tokens = min(burst, self.tokens + (now - self.at) * self.rate)
         self.at = now
-        if self.tokens >= n:
+        if self.tokens >= min(n, burst):
             self.tokens -= n
             return True
         return False
@@ -271,10 +299,23 @@ class CustomerSmpp(ServerHandler):
             return bind.response(S.ESME_RBINDFAIL)
         receives = bind.command_id != CommandId.BIND_TRANSMITTER
         conn.context = Binding(account.id, bind.system_id, receives, account.bind_limit,
-                               principal.issued_at)
-        self._buckets.setdefault(account.id, _Bucket(account.rate_limit,
-                                                     account.rate_limit * BURST_SECONDS, now))
-        return bind.response(system_id="herald")
+                               principal.issued_at, bind.interface_version)
+        self._rate(account, now)
+        if bind.interface_version < SMPP_34:
+            return bind.response(system_id="herald")
+        # §4.1.2: a 3.4 SMSC tells a 3.4 (or later) client the version it speaks
+        return bind.response(system_id="herald", tlvs=(SC_INTERFACE_VERSION(SMPP_34),))
+
+    def _rate(self, account: Account, now: float) -> None:
+        """The account's bucket, created or set to its current rate (``herald
+        accounts set --rate-limit`` takes effect at the next bind or recheck)."""
+        bucket = self._buckets.get(account.id)
+        if bucket is None:
+            self._buckets[account.id] = _Bucket(account.rate_limit,
+                                                account.rate_limit * BURST_SECONDS, now)
+        elif bucket.rate != account.rate_limit:
+            bucket.rate = account.rate_limit
+            bucket.tokens = min(bucket.tokens, account.rate_limit * BURST_SECONDS)
 
     def on_bound(self, conn: ServerConnection) -> None:
         binding = conn.context
@@ -301,6 +342,7 @@ class CustomerSmpp(ServerHandler):
 
     async def close_revoked(self) -> int:
         """Close the binds that their account or login no longer allows; how many.
+        (It also applies the account's current rate limit to its binds.)
 
         That is: the account was disabled, or the login the bind used was removed
         or given a new password since (``herald accounts disable / remove-smpp /
@@ -316,6 +358,7 @@ class CustomerSmpp(ServerHandler):
                     c.context.system_id) for c in conns if isinstance(c.context, Binding)}
             except StoreError:
                 continue  # deleted or unreadable: the next round looks again
+            self._rate(account, self.clock())
             for conn in list(conns):
                 binding = conn.context
                 if not isinstance(binding, Binding):
@@ -363,6 +406,10 @@ class CustomerSmpp(ServerHandler):
         except Refused as refused:
             self.metrics.rejected_at_intake.labels("smpp", refused.status.name).inc()
             conn.respond(request.response(refused.status))
+            return
+        except Exception:  # a bug must cost one answer, not the session
+            log.exception("%s: a submit could not be read", conn.name)
+            conn.respond(request.response(S.ESME_RSYSERR))
             return
         bucket = self._buckets.get(binding.account_id)
         if bucket is not None and not bucket.take(len(messages), now):
@@ -412,9 +459,8 @@ class CustomerSmpp(ServerHandler):
             return
         state = MESSAGE_STATE_OF[message.status]
         final = smpp_time(message.done_at) if message.done_at is not None else ""
-        error = (message.error_code or 0) & 0xFF
         conn.respond(request.response(final_date=final, message_state=int(state),
-                                      error_code=error))
+                                      error_code=customer_error(message.error_code)))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)

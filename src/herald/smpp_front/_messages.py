@@ -15,14 +15,16 @@ answers with the status SMPP 3.4 §5.1.3 names for its field, raised here as
 * data_coding is read with herald's convention that 0 means GSM 03.38;
 * schedule_delivery_time / validity_period are SMPP times (ESME_RINVSCHED /
   ESME_RINVEXPIRY); validity defaults to the intake policy's
-  ``default_validity`` and is capped at its ``max_validity``.
+  ``default_validity``, is capped at its ``max_validity`` (SMPP's custom: the
+  HTTP API refuses instead) and refused below its ``min_validity``; a schedule
+  beyond ``max_schedule_ahead`` is refused, one in the past means "now".
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 
 from herald.intake import (
     DEFAULT_POLICY,
@@ -34,8 +36,15 @@ from herald.intake import (
     validate_sender,
 )
 from herald.smpp.constants import CommandStatus
+from herald.smpp.errors import InvalidTlvValue
 from herald.smpp.pdus import DataSm, SmeAddress, SubmitMulti, SubmitSm
-from herald.smpp.tlv import MESSAGE_PAYLOAD, SAR_MSG_REF_NUM, SAR_SEGMENT_SEQNUM, SAR_TOTAL_SEGMENTS
+from herald.smpp.tlv import (
+    MESSAGE_PAYLOAD,
+    SAR_MSG_REF_NUM,
+    SAR_SEGMENT_SEQNUM,
+    SAR_TOTAL_SEGMENTS,
+    TlvDef,
+)
 from herald.smpp_front._time import SmppTimeError, parse_smpp_time
 from herald.store import MAX_BODY_OCTETS, NewMessage, Source
 from herald.text import (
@@ -50,6 +59,7 @@ from herald.text import (
 __all__ = ["FrontLimits", "Refused", "messages_from"]
 
 S = CommandStatus
+V = TypeVar("V")
 UDHI: Final = 0x40
 #: SMPP 3.4 §5.2.5 type of number -> herald's sender kind (others: inferred).
 SENDER_KIND_OF_TON: Final = {
@@ -95,9 +105,18 @@ def source(address: str, ton: int, policy: IntakePolicy) -> str:
         raise Refused.of(exc) from None
 
 
+def _tlv(pdu: SubmitSm | DataSm | SubmitMulti, tag: TlvDef[V]) -> V | None:
+    """A TLV's value; one that breaks its definition is refused with its status
+    (ESME_RINVPARLEN for a wrong length)."""
+    try:
+        return pdu.tlv(tag)
+    except InvalidTlvValue as exc:
+        raise Refused(exc.status, str(exc)) from None
+
+
 def _body(pdu: SubmitSm | DataSm | SubmitMulti) -> tuple[bytes, bool]:
     """The octets to store and whether they begin with a UDH."""
-    payload = pdu.tlv(MESSAGE_PAYLOAD)
+    payload = _tlv(pdu, MESSAGE_PAYLOAD)
     short = b"" if isinstance(pdu, DataSm) else pdu.short_message
     if payload is not None and short:
         raise Refused(S.ESME_RINVOPTPARSTREAM, "short_message and message_payload both set")
@@ -109,8 +128,8 @@ def _body(pdu: SubmitSm | DataSm | SubmitMulti) -> tuple[bytes, bool]:
         except TextError:
             raise Refused(S.ESME_RINVESMCLASS, "esm_class says UDH, the body has none") from None
         return body, True
-    ref, total, seq = (pdu.tlv(SAR_MSG_REF_NUM), pdu.tlv(SAR_TOTAL_SEGMENTS),
-                       pdu.tlv(SAR_SEGMENT_SEQNUM))
+    ref, total, seq = (_tlv(pdu, SAR_MSG_REF_NUM), _tlv(pdu, SAR_TOTAL_SEGMENTS),
+                       _tlv(pdu, SAR_SEGMENT_SEQNUM))
     if ref is not None or total is not None or seq is not None:
         if ref is None or not total or not seq or seq > total:
             raise Refused(S.ESME_RINVOPTPARSTREAM, "incomplete or inconsistent SAR TLVs")
@@ -138,6 +157,8 @@ def messages_from(
 ) -> list[NewMessage]:
     """The rows a submit creates (one per destination). Raises ``Refused``."""
     if isinstance(pdu, SubmitMulti):
+        if not pdu.dest_addresses:
+            raise Refused(S.ESME_RINVNUMDESTS, "submit_multi without a destination")
         targets = []
         for dest in pdu.dest_addresses:
             if not isinstance(dest, SmeAddress):
@@ -164,12 +185,18 @@ def messages_from(
         expires_at = parse_smpp_time(validity, now)
     except SmppTimeError as exc:
         raise Refused(S.ESME_RINVEXPIRY, str(exc)) from None
+    policy = limits.intake
+    if send_at is not None and send_at > now + policy.max_schedule_ahead:
+        raise Refused(S.ESME_RINVSCHED, f"more than {policy.max_schedule_ahead / 86400:g} "
+                                        "days ahead")
     start = max(now, send_at or now)
     if expires_at is None:
-        expires_at = start + limits.intake.default_validity
-    expires_at = min(expires_at, start + limits.intake.max_validity)
+        expires_at = start + policy.default_validity
+    expires_at = min(expires_at, start + policy.max_validity)
     if expires_at <= start:
         raise Refused(S.ESME_RINVEXPIRY, "validity ends before the message could be sent")
+    if expires_at < start + policy.min_validity:
+        raise Refused(S.ESME_RINVEXPIRY, f"validity shorter than {policy.min_validity:g} s")
     if send_at is not None and send_at <= now:
         send_at = None
     return [

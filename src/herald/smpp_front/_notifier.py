@@ -5,7 +5,8 @@ reports: a message became final and its ``registered_delivery`` asked for a
 receipt, or an inbound message arrived for the account. ``SmppNotifier``
 claims the events of every account that has a receiver or transceiver bound,
 sends each as a deliver_sm on one of those binds (round robin), and completes
-the event only when the customer answered ESME_ROK. A refusal, a timeout or a
+the event only when the customer answered ESME_ROK. ESME_RX_P_APPN gives it up
+(kept with the error until purged); any other refusal, a timeout or a
 lost connection puts the event back with an exponential backoff; an account
 with no receiver bound keeps its events until one binds (the store holds them:
 a restart loses nothing).
@@ -14,13 +15,15 @@ Receipt deliver_sm (SMPP 3.4 §4.6.1, Appendix B): source is the handset, the
 destination the customer's sender; esm_class 0x04; the short_message is the
 receipt text (``id:… sub:001 dlvrd:… submit date:… done date:… stat:… err:…
 text:…`` with the first 20 characters of the text); TLVs receipted_message_id
-and message_state. Nothing about where the handset is goes into it.
+and message_state, left out for a bind with interface_version below 0x34
+(SMPP 3.3 has no TLVs). Nothing about where the handset is goes into it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 from collections.abc import Callable
@@ -28,12 +31,19 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Final
 
+from herald.intake import SenderKind, sender_kind
 from herald.net import ServerConnection, SmppNetError
 from herald.smpp.constants import CommandStatus, EsmType
 from herald.smpp.pdus import DeliverSm
 from herald.smpp.receipts import Receipt, format_receipt, stat_from_state
 from herald.smpp.tlv import MESSAGE_PAYLOAD, MESSAGE_STATE, RECEIPTED_MESSAGE_ID
-from herald.smpp_front._handler import MESSAGE_STATE_OF, CustomerSmpp
+from herald.smpp_front._handler import (
+    MESSAGE_STATE_OF,
+    SMPP_34,
+    Binding,
+    CustomerSmpp,
+    customer_error,
+)
 from herald.store import (
     Channel,
     EventKind,
@@ -66,6 +76,15 @@ RETRY_MAX: Final = 300.0
 IDLE_POLL: Final = 1.0
 #: Characters of the message text quoted in a receipt (SMPP 3.4 Appendix B).
 RECEIPT_TEXT_CHARS: Final = 20
+#: SMPP 3.4 §5.2.5 / §5.2.6.
+TON_INTERNATIONAL: Final = 1
+TON_NETWORK_SPECIFIC: Final = 3
+TON_ALPHANUMERIC: Final = 5
+NPI_UNKNOWN: Final = 0
+NPI_E164: Final = 1
+#: deliver_sm_resp statuses that say the customer will never take this
+#: deliver_sm (SMPP 3.4 §5.1.3: a permanent application error): give it up.
+GIVE_UP_STATUSES: Final = frozenset({CommandStatus.ESME_RX_P_APPN})
 
 
 def _receipt_text(message: Message) -> str:
@@ -85,18 +104,34 @@ def _receipt_text(message: Message) -> str:
         submit_date=datetime.fromtimestamp(message.accepted_at, UTC).replace(tzinfo=None),
         done_date=(datetime.fromtimestamp(message.done_at, UTC).replace(tzinfo=None)
                    if message.done_at is not None else None),
-        err=f"{(message.error_code or 0) % 1000:03d}",
+        err=f"{customer_error(message.error_code):03d}",
         text=text[:RECEIPT_TEXT_CHARS],
     ))
 
 
+def sender_address(stored: str) -> tuple[int, int, str]:
+    """(TON, NPI, address) of a message's sender as SMPP carries it back: an
+    international number as TON 1 / NPI 1 (E.164) without its ``+``, a short
+    code as TON 3 (network specific) / NPI 0, a name as TON 5 / NPI 0 — the
+    TONs a customer submits them with."""
+    kind = sender_kind(stored)
+    if kind is SenderKind.INTERNATIONAL:
+        return TON_INTERNATIONAL, NPI_E164, stored[1:]
+    if kind is SenderKind.SHORT_CODE:
+        return TON_NETWORK_SPECIFIC, NPI_UNKNOWN, stored
+    return TON_ALPHANUMERIC, NPI_UNKNOWN, stored
+
+
 def receipt_pdu(message: Message) -> DeliverSm:
     state = MESSAGE_STATE_OF[message.status]
+    ton, npi, sender = sender_address(message.sender)
     return DeliverSm(
-        source_addr_ton=1 if message.to.isdigit() else 0,
+        source_addr_ton=TON_INTERNATIONAL if message.to.isdigit() else 0,
+        source_addr_npi=NPI_E164 if message.to.isdigit() else 0,
         source_addr=message.to,
-        dest_addr_ton=1 if message.sender.isdigit() else 5,
-        destination_addr=message.sender,
+        dest_addr_ton=ton,
+        dest_addr_npi=npi,
+        destination_addr=sender,
         esm_class=EsmType.DELIVERY_RECEIPT,
         short_message=_receipt_text(message).encode("ascii", "replace"),
         tlvs=(RECEIPTED_MESSAGE_ID(message.id), MESSAGE_STATE(int(state))),
@@ -210,13 +245,23 @@ class SmppNotifier:
             return False
         self._turn += 1
         conn: ServerConnection = conns[self._turn % len(conns)]
+        binding = conn.context
+        if (isinstance(binding, Binding) and binding.version < SMPP_34
+                and pdu.esm_class == EsmType.DELIVERY_RECEIPT):
+            pdu = dataclasses.replace(pdu, tlvs=())  # an SMPP 3.3 client knows no TLVs
         try:
             response = await conn.request(pdu)
         except SmppNetError as exc:
             await self._retry(event, f"deliver_sm failed: {exc}")
             return False
-        if response.command_status != CommandStatus.ESME_ROK:
-            await self._retry(event, f"customer answered 0x{response.command_status:08X}")
+        status = response.command_status
+        if status in GIVE_UP_STATUSES:
+            log.warning("%s refused a deliver_sm for good (0x%08X); not sending it again",
+                        conn.name, status)
+            await self.store.retry_outbox(event.id, None, f"customer answered 0x{status:08X}")
+            return False
+        if status != CommandStatus.ESME_ROK:
+            await self._retry(event, f"customer answered 0x{status:08X}")
             return False
         return True
 
