@@ -32,8 +32,9 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
@@ -41,7 +42,7 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 
 from herald.accounts import Accounts
-from herald.api import ApiContext, create_app
+from herald.api import ApiContext, UpstreamState, create_app
 from herald.config import (
     ConnectorConfig,
     HeraldConfig,
@@ -145,7 +146,9 @@ class Platform:
             claim: Callable[[], None] = worker.wake
         else:
             dispatcher = Dispatcher(store, config, metrics=metrics, clock=clock)
+            metrics.watch_connectors(dispatcher.connectors.values())
             claim = dispatcher.wake
+        metrics.watch_backlog(store, clock)  # this process serves /metrics
         # Webhooks go out from the process whose commits create their events: the
         # delivery process when there is one (receipts and MO arrive there).
         webhooks = None if worker is not None else sender_for(
@@ -186,7 +189,8 @@ class Platform:
         app = create_app(ApiContext(store=store, accounts=accounts, ids=ids, clock=clock,
                                     metrics=metrics, config=config.http, on_accepted=accepted,
                                     intake=config.intake, stopping=stopping.is_set,
-                                    block_private_callbacks=config.webhooks.block_private_addresses))
+                                    block_private_callbacks=config.webhooks.block_private_addresses,
+                                    upstreams=partial(_upstreams, config, dispatcher, worker)))
         # httptools, not "auto": h11 costs ~80 us more per request (bench/api.py),
         # and a missing parser should fail loudly rather than slow herald down.
         http = _Uvicorn(uvicorn.Config(app, host=config.http.host, port=config.http.port,
@@ -241,6 +245,21 @@ class Platform:
             await extra.stop()
         self.accounts.close()
         await self.store.aclose()
+
+
+def _upstreams(
+    config: HeraldConfig, dispatcher: Dispatcher | None, worker: DeliveryWorker | None
+) -> dict[str, UpstreamState] | None:
+    """The connectors' binds for ``/healthz``: this process's dispatch, or what the
+    delivery process last reported (``None`` while it is not running or reporting)."""
+    if dispatcher is not None:
+        bound: Mapping[str, int] | None = {n: c.bound for n, c in dispatcher.connectors.items()}
+    else:
+        bound = worker.upstream_binds() if worker is not None else None
+    if bound is None:
+        return None
+    return {c.name: UpstreamState(bound.get(c.name, 0), 0 if c.bind_type == "receiver" else c.binds)
+            for c in config.connectors}  # fmt: skip
 
 
 async def _recheck_accounts(front: CustomerSmpp) -> None:

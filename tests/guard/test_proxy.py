@@ -68,7 +68,9 @@ class Rig:
     b: Endpoint
 
 
-async def _rig(on_block: str, audit: AuditLog | None = None) -> tuple[Rig, asyncio.Server]:
+async def _rig(
+    on_block: str, audit: AuditLog | None = None, extra_policy: str = ""
+) -> tuple[Rig, asyncio.Server]:
     accepted: asyncio.Queue[Endpoint] = asyncio.Queue()
 
     async def on_b(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -78,7 +80,7 @@ async def _rig(on_block: str, audit: AuditLog | None = None) -> tuple[Rig, async
 
     server_b = await asyncio.start_server(on_b, "127.0.0.1", 0)
     b_host, b_port = server_b.sockets[0].getsockname()[:2]
-    inspector = Inspector(Engine(policy()), audit)
+    inspector = Inspector(Engine(policy(extra_policy)), audit)
     proxy = GuardProxy(inspector, (b_host, b_port), on_block=on_block, return_cause=3)
     host, port = await proxy.start("127.0.0.1", 0)
     reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), WAIT)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
-from herald.workers import Link, link_pair
-from herald.workers._link import ACCEPTED, EVENTS_SMPP, METRICS, QUIT
+from herald.config import parse_config
+from herald.workers import DeliveryWorker, Link, link_pair
+from herald.workers._link import ACCEPTED, EVENTS_SMPP, METRICS, QUIT, UPSTREAMS
 
 
 class Inbox:
@@ -83,3 +85,25 @@ async def test_the_other_end_closing_is_reported_once_and_unknown_kinds_ignored(
         assert not front.send_now(ACCEPTED)
     finally:
         front.close()
+
+
+async def test_upstream_binds_reach_the_front_and_bad_reports_are_ignored(
+    tmp_path: Path,
+) -> None:
+    events: list[object] = []
+    worker = DeliveryWorker(parse_config({"data_dir": str(tmp_path)}), events.append)
+    front_sock, child_sock = link_pair()
+    front = Link(front_sock, worker._received)  # the front's end, as DeliveryWorker makes it
+    try:
+        assert worker.upstream_binds() is None  # nothing reported yet
+        for bad in (b"{", b"[1]", b'{"a": "2"}', b'{"a": true}'):
+            child_sock.send(UPSTREAMS + bad)
+        child_sock.send(EVENTS_SMPP)  # after them in order: they were all handled by then
+        await until(lambda: events)
+        assert worker.upstream_binds() is None
+        child_sock.send(UPSTREAMS + b'{"a": 2, "b": 0}')
+        await until(lambda: worker.upstream_binds() is not None)
+        assert worker.upstream_binds() == {"a": 2, "b": 0}
+    finally:
+        front.close()
+        child_sock.close()

@@ -18,6 +18,8 @@ from herald.api._context import (
     ApiContext,
     ApiKeyVerifier,
     ApiLimits,
+    Upstreams,
+    UpstreamState,
 )
 from herald.api._problems import PROBLEM_TYPES, ApiProblem, FieldError
 
@@ -31,5 +33,7 @@ __all__ = [
     "ApiLimits",
     "ApiProblem",
     "FieldError",
+    "UpstreamState",
+    "Upstreams",
     "create_app",
 ]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from enum import Enum
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -22,10 +23,17 @@ from herald import __version__
 from herald.store import StoreError, StoreUnavailable
 
 from ._auth import Gate
-from ._context import ApiContext
+from ._context import ApiContext, Upstreams
 from ._fast import SEND_PATH, FastSend
 from ._messages import MessageRoutes
-from ._models import BatchRequest, BatchResponse, Health, MessageList, MessageRequest, MessageView
+from ._models import (
+    BatchRequest,
+    BatchResponse,
+    Health,
+    MessageList,
+    MessageRequest,
+    MessageView,
+)
 from ._models import Problem as ProblemModel
 from ._problems import (
     PROBLEM_MEDIA_TYPE,
@@ -230,7 +238,7 @@ def create_app(context: ApiContext, *, fast_send: bool = True) -> FastAPI:
 
     ops: list[str | Enum] = ["operations"]
 
-    async def health() -> Response:
+    async def health(require: Literal["upstream"] | None = None) -> Response:
         try:
             await context.store.get_api_key("-")  # a read through the store's pool
         except StoreError as exc:
@@ -238,15 +246,31 @@ def create_app(context: ApiContext, *, fast_send: bool = True) -> FastAPI:
         except Exception:  # a probe answers "unhealthy" whatever the failure
             log.exception("health check: the store did not answer")
             return problem_response(store_problem(StoreUnavailable("no answer")))
-        return Response(b'{"status":"ok"}', media_type="application/json")
+        body, degraded = _health(context.upstreams)
+        # Degraded is 200: intake still stores what it accepts and sends it once a
+        # bind is up, so a load balancer must keep sending here. A monitor that
+        # wants a failing probe asks for it (?require=upstream).
+        code = 503 if degraded and require == "upstream" else 200
+        return Response(body, status_code=code, media_type="application/json")
 
     async def metrics() -> Response:
+        await context.metrics.refresh()  # the store's backlog, read again when it is old
         return Response(generate_latest(context.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.add_api_route(
         "/healthz", health, methods=["GET"], tags=ops,
-        summary="200 when the store answers", responses={200: {"model": Health},
-                                                         **_problems(503)},
+        summary="200 when the store answers; says whether an upstream bind is up",
+        description="`status` is `ok`, or `degraded` when no upstream bind is up (messages"
+        " are still accepted and stored, and sent once a bind is up): 200 either way, so a"
+        " load balancer keeps sending. With `require=upstream` a degraded answer is 503"
+        " (for monitors). 503 problem: the store does not answer.",
+        responses={200: {"model": Health}, 422: _problems(422)[422],
+                   503: {"description": "The store does not answer (a problem), or"
+                         " require=upstream and no upstream bind is up (the Health body)",
+                         "content": {PROBLEM_MEDIA_TYPE: {
+                             "schema": {"$ref": "#/components/schemas/Problem"}},
+                             "application/json": {
+                             "schema": {"$ref": "#/components/schemas/Health"}}}}},
     )  # fmt: skip
     app.add_api_route(
         "/metrics", metrics, methods=["GET"], tags=ops,
@@ -264,6 +288,27 @@ def create_app(context: ApiContext, *, fast_send: bool = True) -> FastAPI:
         app.fast_send = FastSend(context, gate, routes, context.metrics.http_requests)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _health(upstreams: Upstreams | None) -> tuple[bytes, bool]:
+    """``/healthz``'s body once the store answered, and whether it is degraded."""
+    if upstreams is None:  # an API without dispatch: its health is its store's
+        return b'{"status":"ok"}', False
+    state = upstreams()
+    body: dict[str, Any] = {"status": "ok"}
+    if state is None:
+        body["reason"] = "dispatch is not running or not reporting"
+    else:
+        body["upstreams"] = {name: {"bound": s.bound, "binds": s.binds}
+                             for name, s in state.items()}  # fmt: skip
+        if not state:
+            body["reason"] = "no upstream connector is configured"
+        elif not any(s.bound for s in state.values()):
+            body["reason"] = "no upstream bind is up"
+    degraded = "reason" in body
+    if degraded:
+        body["status"] = "degraded"
+    return json.dumps(body, separators=(",", ":")).encode(), degraded
 
 
 def _install_handlers(app: FastAPI) -> None:

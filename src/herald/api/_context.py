@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
@@ -20,6 +20,8 @@ __all__ = [
     "ApiContext",
     "ApiKeyVerifier",
     "ApiLimits",
+    "UpstreamState",
+    "Upstreams",
 ]
 
 #: One message: a 255-part GSM text is 39,015 characters; as UCS-2 JSON escapes
@@ -84,6 +86,19 @@ class ApiLimits:
             raise ValueError("account_cache_ttl must not be negative, idempotency_ttl positive")
 
 
+@dataclass(frozen=True, slots=True)
+class UpstreamState:
+    """One connector's binds, as ``/healthz`` reports them."""
+
+    bound: int  # sessions that may submit (transmitter or transceiver), bound now
+    binds: int  # such sessions configured
+
+
+#: The connectors' binds now, by connector name; ``None`` when dispatch cannot
+#: say (``herald serve``'s delivery process is not running or not reporting).
+Upstreams = Callable[[], Mapping[str, UpstreamState] | None]
+
+
 def _never() -> bool:
     return False
 
@@ -103,6 +118,8 @@ class ApiContext:
       accepted (the service wakes dispatch). It must not block or raise.
     - ``config.default_account_rate``: API requests per second per account
       (any endpoint); ``Account.rate_limit`` bounds messages per second.
+    - ``upstreams``: the connectors' binds, for ``/healthz`` (``None``: an API
+      without dispatch, whose health is its store's).
     """
 
     store: Store
@@ -118,3 +135,4 @@ class ApiContext:
     block_private_callbacks: bool = False
     intake: IntakePolicy = DEFAULT_POLICY
     limits: ApiLimits = field(default_factory=ApiLimits)
+    upstreams: Upstreams | None = None

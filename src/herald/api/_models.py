@@ -26,6 +26,7 @@ __all__ = [
     "MessageView",
     "Problem",
     "ProblemField",
+    "UpstreamBinds",
 ]
 
 _STATUSES = Literal[
@@ -167,5 +168,16 @@ class Problem(BaseModel):
     errors: list[ProblemField] | None = None
 
 
+class UpstreamBinds(BaseModel):
+    bound: int = Field(description="Sessions that may submit, bound now")
+    binds: int = Field(description="Such sessions configured")
+
+
 class Health(BaseModel):
-    status: Literal["ok"]
+    """``ok``: the store answers and an upstream bind is up; ``degraded``: the
+    store answers (messages are accepted and stored) but no upstream bind is up,
+    so nothing is sent until one is (``reason`` says why)."""
+
+    status: Literal["ok", "degraded"]
+    reason: str | None = None
+    upstreams: dict[str, UpstreamBinds] | None = None

@@ -73,6 +73,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="which side faces the interconnect (enables spoofing checks)",
     )
     proxy.add_argument("--pending", type=Path)
+    proxy.add_argument(
+        "--metrics",
+        metavar="[HOST:]PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (HOST: 127.0.0.1)",
+    )
     proxy.add_argument("--duration", type=float, help="stop after this many seconds")
     proxy.set_defaults(func=_proxy)
 
@@ -237,14 +242,30 @@ def _print_summary(summary: Any, name: str) -> None:
         console.print(table)
 
 
+def _metrics_address(text: str | None) -> tuple[str, int] | None:
+    from herald.guard.metrics import DEFAULT_HOST
+    from herald.guard.proxy import parse_address
+
+    if text is None:
+        return None
+    if text.isdigit():
+        text = f"{DEFAULT_HOST}:{text}"
+    try:
+        return parse_address(text)
+    except ValueError:
+        raise ValueError(f"--metrics: {text!r} is not PORT or HOST:PORT") from None
+
+
 def _proxy(args: argparse.Namespace) -> int:
     from herald.guard.audit import AuditError
+    from herald.guard.metrics import MetricsServer, proxy_registry
     from herald.guard.policyfile import PolicyFileError
     from herald.guard.proxy import GuardProxy, parse_address
 
     try:
         listen = parse_address(args.listen)
         peer = parse_address(args.peer)
+        metrics_at = _metrics_address(args.metrics)
         inspector = _inspector(args)
     except (PolicyFileError, AuditError, OSError, ValueError) as exc:
         return _fail(str(exc))
@@ -262,13 +283,24 @@ def _proxy(args: argparse.Namespace) -> int:
         return _fail(str(exc))
 
     async def run() -> None:
-        host, port = await proxy.start(*listen)
+        metrics = MetricsServer(proxy_registry(proxy))
+        served = ""
+        if metrics_at is not None:  # first: a taken port stops the proxy before it listens
+            m_host, m_port = await metrics.start(*metrics_at)
+            served = f"herald guard proxy: metrics on http://{m_host}:{m_port}/metrics"
+        try:
+            host, port = await proxy.start(*listen)
+        except BaseException:
+            await metrics.close()
+            raise
         # Everything built so far (modules, policy, compiled tables) lives as
         # long as the process: out of the collector's sight, so that its full
         # passes only walk what the traffic creates.
         gc.collect()
         gc.freeze()
         print(f"herald guard proxy: listening on {host}:{port}, peer {args.peer}", flush=True)
+        if served:
+            print(served, flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -280,6 +312,7 @@ def _proxy(args: argparse.Namespace) -> int:
             pass
         finally:
             await proxy.close()
+            await metrics.close()
 
     try:
         asyncio.run(run())

@@ -13,7 +13,9 @@ DATA message is judged (:class:`~herald.guard.inspector.Inspector`):
 Messages without SCCP user data (ASP management, heartbeats, SSNM) pass
 through unjudged. A framing error closes both connections (a stream cannot be
 resynchronised). The time from a message's last octet arriving to its
-forwarding is recorded in :attr:`GuardProxy.latency`.
+forwarding is recorded in :attr:`GuardProxy.latency`, the verdicts by action,
+rule and category in :attr:`GuardProxy.stats` (plain counters on the hot path;
+:mod:`herald.guard.metrics` serves them to Prometheus).
 
 SCTP (one-to-one style sockets) is offered when the kernel has it; see
 :func:`sctp_support`.
@@ -36,13 +38,14 @@ from typing import Any
 from herald.guard.inspector import Inspector
 from herald.signaling import DecodeError, SignalingError, udts_response
 from herald.signaling.m3ua import Framer
-from herald.signaling.policy import Direction, Rule
+from herald.signaling.policy import Action, Category, Direction, Rule
 from herald.signaling.policy.config import OnBlock
 
 __all__ = [
     "GuardProxy",
     "LatencyHistogram",
     "ProxyStats",
+    "VerdictKey",
     "parse_address",
     "sctp_support",
 ]
@@ -104,11 +107,13 @@ class LatencyHistogram:
         self.counts = [0] * len(bounds)
         self.samples: deque[float] = deque(maxlen=LATENCY_SAMPLES)
         self.total = 0
+        self.sum = 0.0  # seconds, over every message observed
 
     def observe(self, seconds: float) -> None:
         self.counts[bisect.bisect_left(self.bounds, seconds)] += 1
         self.samples.append(seconds)
         self.total += 1
+        self.sum += seconds
 
     def percentile(self, q: float) -> float | None:
         if not self.samples:
@@ -131,16 +136,23 @@ class LatencyHistogram:
         return lines
 
 
+#: What :attr:`ProxyStats.verdicts` counts messages by: no subscriber data.
+VerdictKey = tuple[Action, Rule | None, Category]
+
+
 @dataclass(slots=True)
 class ProxyStats:
     connections: int = 0
+    open_connections: int = 0
     forwarded: int = 0  # DATA allowed or alerted, forwarded
     blocked: int = 0
     udts_sent: int = 0
     passed_through: int = 0  # non-DATA M3UA (ASP management etc.)
     framing_errors: int = 0
     late_alerts: int = 0
-    by_rule: dict[str, int] = field(default_factory=dict)
+    by_rule: dict[str, int] = field(default_factory=dict)  # blocks
+    verdicts: dict[VerdictKey, int] = field(default_factory=dict)  # every judged DATA
+    late_by_rule: dict[str, int] = field(default_factory=dict)
 
 
 class GuardProxy:
@@ -249,6 +261,7 @@ class GuardProxy:
             return
         pair = (a_writer, b_writer)
         self._connections.add(pair)
+        self.stats.open_connections += 1
         if self.interconnect == "listen":
             from_a, from_b = Direction.INBOUND, Direction.OUTBOUND
         elif self.interconnect == "peer":
@@ -263,6 +276,7 @@ class GuardProxy:
             await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self._connections.discard(pair)
+            self.stats.open_connections -= 1
             for p in pumps:
                 p.cancel()
             for p in pumps:
@@ -285,6 +299,7 @@ class GuardProxy:
         framer = Framer()
         loop = asyncio.get_running_loop()
         inspector, stats = self.inspector, self.stats
+        verdicts = stats.verdicts
         clock = time.perf_counter
         while True:
             data = await reader.read(READ_CHUNK)
@@ -316,6 +331,9 @@ class GuardProxy:
                         continue
                     result = next(results)
                     verdict = result.verdict
+                    if verdict is not None:
+                        key = (verdict.action, verdict.rule, verdict.category)
+                        verdicts[key] = verdicts.get(key, 0) + 1
                     if verdict is None or verdict.allowed:
                         out.append(msg)
                         stats.forwarded += 1
@@ -372,3 +390,7 @@ class GuardProxy:
             await asyncio.sleep(EXPIRE_INTERVAL)
             late = self.inspector.expire(loop.time(), mode="proxy")
             self.stats.late_alerts += len(late)
+            by_rule = self.stats.late_by_rule
+            for verdict in late:
+                name = verdict.rule.value if verdict.rule is not None else "none"
+                by_rule[name] = by_rule.get(name, 0) + 1

@@ -37,6 +37,7 @@ __all__ = [
     "STATUS_OF_CODE",
     "Account",
     "ApiKeyRecord",
+    "Backlog",
     "Channel",
     "EventKind",
     "IdempotencyRecord",
@@ -570,3 +571,23 @@ class MessagePage:
 
     messages: tuple[Message, ...]
     next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """What waits in the store (:meth:`~herald.store.Store.backlog`), for metrics.
+
+    - ``unsent``: messages accepted and not yet sent (test messages aside),
+      whether dispatch holds them now or not;
+    - ``due``: of those, the ones claimable now (due, under no lease): what
+      waits for dispatch to claim it. It grows when dispatch cannot keep up or
+      no connector takes work;
+    - ``webhooks`` and ``smpp_events``: outbox events waiting to be delivered
+      (due now or retrying later; those given up on are not counted). SMPP
+      events wait for a customer's receiving bind.
+    """
+
+    unsent: int
+    due: int
+    webhooks: int
+    smpp_events: int

@@ -23,6 +23,7 @@ from herald.store._model import (
     NewMessage,
     OutboxEvent,
     Source,
+    Status,
     StatusEvents,
 )
 from herald.store._writer import Group
@@ -216,6 +217,15 @@ CLAIM_LEASE = (
 )
 OUTBOX_DONE = "DELETE FROM outbox WHERE id = ?"
 OUTBOX_RETRY = "UPDATE outbox SET next_attempt_at = ?2, last_error = ?3 WHERE id = ?1"
+# Store.backlog: counts over the claim index and the outbox's due index (partial
+# indexes of what waits), never over the tables. Test messages have no due_at.
+BACKLOG_UNSENT = (
+    f"SELECT count(*) FROM messages WHERE status < {int(Status.SENT)} AND due_at IS NOT NULL"
+)
+BACKLOG_DUE = f"SELECT count(*) FROM messages WHERE status < {int(Status.SENT)} AND due_at <= ?"
+BACKLOG_OUTBOX = (
+    "SELECT count(*) FROM outbox WHERE channel = ? AND next_attempt_at IS NOT NULL"
+)
 
 
 def duplicate_id(exc: sqlite3.IntegrityError) -> StoreError:

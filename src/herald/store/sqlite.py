@@ -55,6 +55,7 @@ from herald.store._model import (
     STATUS_OF_CODE,
     Account,
     ApiKeyRecord,
+    Backlog,
     Channel,
     IdempotencyRecord,
     InboundMessage,
@@ -74,6 +75,9 @@ from herald.store._model import (
 from herald.store._sqlite_conn import DB_FILENAME, Readers, SQLiteConfig, connect, migrate
 from herald.store._sqlite_sql import (
     ACCOUNT_COLUMNS,
+    BACKLOG_DUE,
+    BACKLOG_OUTBOX,
+    BACKLOG_UNSENT,
     CLAIM_EXPIRE,
     CLAIM_LEASE,
     CLAIM_OUTBOX_SELECT,
@@ -802,6 +806,20 @@ class SQLiteStore:
     async def retry_outbox(self, event_id: int, next_attempt_at: float | None, error: str) -> None:
         row = (event_id, next_attempt_at, error[:MAX_ERROR_LENGTH])
         await self._writer.submit(G_OUTBOX_RETRY, (row,))
+
+    async def backlog(self, now: float) -> Backlog:
+        def count(conn: sqlite3.Connection) -> Backlog:
+            def one(sql: str, *params: object) -> int:
+                return int(conn.execute(sql, params).fetchone()[0])
+
+            return Backlog(
+                unsent=one(BACKLOG_UNSENT),
+                due=one(BACKLOG_DUE, now),
+                webhooks=one(BACKLOG_OUTBOX, int(Channel.WEBHOOK)),
+                smpp_events=one(BACKLOG_OUTBOX, int(Channel.SMPP)),
+            )
+
+        return await self._readers.run(count)
 
     async def purge(self, now: float, *, parked_before: float, dead_before: float) -> int:
         def purge(conn: sqlite3.Connection) -> int:

@@ -18,6 +18,20 @@ why this split and what it measured.
 """
 
 from herald.workers._link import Link, link_pair
-from herald.workers._supervisor import RESTART_MAX, RESTART_MIN, START_TIMEOUT, DeliveryWorker
+from herald.workers._supervisor import (
+    RESTART_MAX,
+    RESTART_MIN,
+    START_TIMEOUT,
+    UPSTREAMS_STALE,
+    DeliveryWorker,
+)
 
-__all__ = ["RESTART_MAX", "RESTART_MIN", "START_TIMEOUT", "DeliveryWorker", "Link", "link_pair"]
+__all__ = [
+    "RESTART_MAX",
+    "RESTART_MIN",
+    "START_TIMEOUT",
+    "UPSTREAMS_STALE",
+    "DeliveryWorker",
+    "Link",
+    "link_pair",
+]

@@ -15,7 +15,8 @@ migrated it), runs a :class:`~herald.dispatch.Dispatcher` and the
   events (the receipts and MO that create them arrive here), and tells the
   front after those that wrote SMPP events (``EVENTS_SMPP``: receipts and MO
   for customers' binds, which live in the front);
-- sends its metrics every :data:`METRICS_INTERVAL` seconds;
+- sends its metrics and its connectors' bound sessions (``UPSTREAMS``, which
+  the front's ``/healthz`` reports) every :data:`METRICS_INTERVAL` seconds;
 - stops gracefully on ``QUIT`` or SIGTERM (hands its messages back, unbinds),
   and at once when the front is gone: on Linux the kernel kills it with the
   front (``PR_SET_PDEATHSIG``), and the link's end of file stops it anyway.
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import json
 import logging
 import os
 import pickle
@@ -47,6 +49,7 @@ from herald.workers._link import (
     METRICS,
     QUIT,
     READY,
+    UPSTREAMS,
     Link,
 )
 
@@ -96,6 +99,7 @@ async def _run(config: HeraldConfig, sock: socket.socket) -> None:
     registry = CollectorRegistry()
     metrics = Metrics(registry)
     dispatcher = Dispatcher(store, config, metrics=metrics, clock=time.time)
+    metrics.watch_connectors(dispatcher.connectors.values())
     webhooks = sender_for(store, config.data_dir, config.webhooks, metrics)
 
     def received(kind: bytes, _payload: bytes) -> None:
@@ -117,11 +121,17 @@ async def _run(config: HeraldConfig, sock: socket.socket) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     sending = asyncio.create_task(webhooks.run(), name="webhooks")
+
+    def report() -> None:
+        link.send_now(METRICS, generate_latest(registry))
+        bound = {name: c.bound for name, c in dispatcher.connectors.items()}
+        link.send_now(UPSTREAMS, json.dumps(bound).encode())
+
     try:
         await dispatcher.start()
         link.send(READY)
         while not stop.is_set():
-            link.send_now(METRICS, generate_latest(registry))
+            report()
             try:
                 async with asyncio.timeout(METRICS_INTERVAL):
                     await stop.wait()
@@ -129,7 +139,7 @@ async def _run(config: HeraldConfig, sock: socket.socket) -> None:
                 pass
         await dispatcher.stop()
         await webhooks.stop()
-        link.send_now(METRICS, generate_latest(registry))
+        report()
     finally:
         if not sending.done():
             await webhooks.stop()

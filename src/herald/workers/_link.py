@@ -12,7 +12,8 @@ look at it, so it may lose nothing that matters:
   wake-up that cannot be sent because the peer is not reading (its buffer is
   full) is dropped: the peer has wake-ups of that kind waiting already, and
   every component also polls the store at a low rate.
-- A metrics snapshot that cannot be sent is dropped; the next one follows.
+- A report (metrics, the upstream binds) that cannot be sent is dropped; the
+  next one follows.
 - End of file (the peer died or closed) is reported once through ``on_closed``.
 
 No process trusts the link beyond this: a message of an unknown kind is
@@ -35,6 +36,7 @@ __all__ = [
     "METRICS",
     "QUIT",
     "READY",
+    "UPSTREAMS",
     "Link",
     "link_pair",
 ]
@@ -51,12 +53,15 @@ READY: Final = b"R"
 QUIT: Final = b"Q"
 #: Delivery -> front: ``M`` + its metrics in the Prometheus text format.
 METRICS: Final = b"M"
+#: Delivery -> front: ``U`` + its connectors' bound sessions, JSON ``{"name": bound}``.
+UPSTREAMS: Final = b"U"
 #: The largest datagram read or sent: a metrics snapshot is a few KiB; the
 #: bound keeps a confused peer from making this process allocate without end.
 MAX_MESSAGE: Final = 256 * 1024
 #: Datagrams read per wake-up of the reader before the loop gets a turn.
 _READS_PER_TURN: Final = 64
 _SIGNALS: Final = frozenset({ACCEPTED, EVENTS_SMPP, READY, QUIT})
+_REPORTS: Final = frozenset({METRICS, UPSTREAMS})  # the kinds with a payload
 
 
 def link_pair() -> tuple[socket.socket, socket.socket]:
@@ -141,7 +146,7 @@ class Link:
                 self._peer_gone()
                 return
             kind, payload = data[:1], data[1:]
-            if kind not in _SIGNALS and kind != METRICS:
+            if kind not in _SIGNALS and kind not in _REPORTS:
                 log.warning("link: ignoring a message of unknown kind %r", kind)
                 continue
             try:

@@ -8,7 +8,10 @@ configuration, and waits (bounded) until it says it started. From then on:
 - its ``EVENTS_SMPP`` messages become ``on_events(channels)`` calls, as if
   this process's own store had committed those events (receipts and MO for
   the customers' binds, which are here);
-- its metrics snapshots are kept for ``/metrics`` (:meth:`metrics_snapshot`);
+- its metrics snapshots are kept for ``/metrics`` (:meth:`metrics_snapshot`),
+  and its connectors' bound sessions for ``/healthz`` (:meth:`upstream_binds`);
+  both are forgotten when it dies, so that neither shows the binds of a dead
+  process;
 - if it exits while it should be running (a crash, an OOM kill, SIGKILL),
   it is started again after :data:`RESTART_MIN` seconds, doubling up to
   :data:`RESTART_MAX` while it keeps dying young. Its claimed messages come
@@ -22,28 +25,36 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import pickle
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Final
 
 from herald.config import HeraldConfig
 from herald.store import Channel
-from herald.workers._delivery_process import LINK_FD_ENV, LOG_LEVEL_ENV, LOOP_ENV, PARENT_ENV
+from herald.workers._delivery_process import (
+    LINK_FD_ENV,
+    LOG_LEVEL_ENV,
+    LOOP_ENV,
+    METRICS_INTERVAL,
+    PARENT_ENV,
+)
 from herald.workers._link import (
     ACCEPTED,
     EVENTS_SMPP,
     METRICS,
     QUIT,
     READY,
+    UPSTREAMS,
     Link,
     link_pair,
 )
 
-__all__ = ["RESTART_MAX", "RESTART_MIN", "START_TIMEOUT", "DeliveryWorker"]
+__all__ = ["RESTART_MAX", "RESTART_MIN", "START_TIMEOUT", "UPSTREAMS_STALE", "DeliveryWorker"]
 
 log = logging.getLogger("herald.workers")
 
@@ -55,6 +66,9 @@ START_TIMEOUT: Final = 30.0
 RESTART_MIN: Final = 0.5
 RESTART_MAX: Final = 30.0
 _HEALTHY_AFTER: Final = 60.0
+#: Seconds after its last report of the upstream binds that the delivery process
+#: counts as not reporting (it reports every METRICS_INTERVAL): hung, or stopped.
+UPSTREAMS_STALE: Final = 3 * METRICS_INTERVAL
 _SMPP_ONLY: Final = frozenset({Channel.SMPP})
 _CHILD_CODE: Final = "from herald.workers._delivery_process import main; main()"
 
@@ -77,6 +91,8 @@ class DeliveryWorker:
         self._link: Link | None = None
         self._ready: asyncio.Event = asyncio.Event()
         self._snapshot = b""
+        self._binds: dict[str, int] | None = None
+        self._binds_at = 0.0
         self._stopping = False
         self._watcher: asyncio.Task[None] | None = None
         self._delay = RESTART_MIN
@@ -91,6 +107,13 @@ class DeliveryWorker:
     def metrics_snapshot(self) -> bytes:
         """The delivery process's latest metrics (Prometheus text; empty before the first)."""
         return self._snapshot
+
+    def upstream_binds(self) -> Mapping[str, int] | None:
+        """Bound sessions per connector, as the delivery process last reported them;
+        ``None`` if it is not running or has not reported for UPSTREAMS_STALE seconds."""
+        if self._binds is None or time.monotonic() - self._binds_at > UPSTREAMS_STALE:
+            return None
+        return self._binds
 
     def wake(self) -> None:
         """Messages were accepted: the delivery process claims now."""
@@ -128,6 +151,7 @@ class DeliveryWorker:
                       proc.pid, timeout)  # fmt: skip
             await self._kill()
         self._close_link()
+        self._binds = None  # its connectors unbound (its last metrics say so)
 
     # -- the process ------------------------------------------------------------------
 
@@ -179,6 +203,7 @@ class DeliveryWorker:
                 return
             self._close_link()
             self._proc = None
+            self._forget_reports()
             if time.monotonic() - self._started_at > _HEALTHY_AFTER:
                 self._delay = RESTART_MIN
             log.error("the delivery process %d exited (code %s); starting it again in %.1f s",
@@ -216,10 +241,30 @@ class DeliveryWorker:
             self._link.close()
             self._link = None
 
+    def _forget_reports(self) -> None:
+        """The process died: its binds went with it, and its counters start again."""
+        self._snapshot = b""
+        self._binds = None
+
     def _received(self, kind: bytes, payload: bytes) -> None:
         if kind == EVENTS_SMPP:
             self._on_events(_SMPP_ONLY)
         elif kind == METRICS:
             self._snapshot = payload
+        elif kind == UPSTREAMS:
+            self._upstreams_report(payload)
         elif kind == READY:
             self._ready.set()
+
+    def _upstreams_report(self, payload: bytes) -> None:
+        try:
+            binds = json.loads(payload)
+        except ValueError:
+            binds = None
+        if not isinstance(binds, dict) or not all(
+            isinstance(k, str) and type(v) is int for k, v in binds.items()
+        ):
+            log.warning("link: ignoring a malformed upstreams report")
+            return
+        self._binds = binds
+        self._binds_at = time.monotonic()
