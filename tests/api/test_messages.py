@@ -217,6 +217,8 @@ async def test_once_herald_stops_sends_get_503_and_nothing_is_stored(
     batch = await api.client.post("/v1/messages/batch", json={"messages": [message()]},
                                   headers=api.auth)  # fmt: skip
     assert batch.status_code == 503
+    health = await api.client.get("/healthz")  # a load balancer drains this instance
+    assert health.status_code == 503 and health.json()["type"].endswith("shutting-down")
     assert len(api.accepted) == 1
     page = await api.store.list_messages(MessageFilter(api.account.id))
     assert len(page.messages) == 1

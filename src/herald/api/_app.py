@@ -41,6 +41,7 @@ from ._problems import (
     internal_error,
     problem_response,
     pydantic_field_errors,
+    shutting_down,
     store_problem,
 )
 
@@ -239,6 +240,8 @@ def create_app(context: ApiContext, *, fast_send: bool = True) -> FastAPI:
     ops: list[str | Enum] = ["operations"]
 
     async def health(require: Literal["upstream"] | None = None) -> Response:
+        if context.stopping():  # a load balancer takes this instance out first
+            return problem_response(shutting_down())
         try:
             await context.store.get_api_key("-")  # a read through the store's pool
         except StoreError as exc:
@@ -263,7 +266,7 @@ def create_app(context: ApiContext, *, fast_send: bool = True) -> FastAPI:
         description="`status` is `ok`, or `degraded` when no upstream bind is up (messages"
         " are still accepted and stored, and sent once a bind is up): 200 either way, so a"
         " load balancer keeps sending. With `require=upstream` a degraded answer is 503"
-        " (for monitors). 503 problem: the store does not answer.",
+        " (for monitors). 503 problem: the store does not answer, or herald is stopping.",
         responses={200: {"model": Health}, 422: _problems(422)[422],
                    503: {"description": "The store does not answer (a problem), or"
                          " require=upstream and no upstream bind is up (the Health body)",
