@@ -162,9 +162,11 @@ async def _lifecycle(tmp: Path, sync: str, interval: float, n: int, callers: int
             t = time.perf_counter()
             if key[-1] in "02468ace":  # the receipt beats the submit_sm_resp: parked
                 await store.apply_receipt("up", key, Status.DELIVERED, T0 + 3)
-                await store.record_segment(mid, 0, "up", key.upper(), key, T0 + 2)
+                await store.record_segment(mid, 0, "up", key.upper(), key, T0 + 2,
+                                           check_at=T0 + 3602)
             else:
-                await store.record_segment(mid, 0, "up", key.upper(), key, T0 + 2)
+                await store.record_segment(mid, 0, "up", key.upper(), key, T0 + 2,
+                                           check_at=T0 + 3602)
                 await store.apply_receipt("up", key, Status.DELIVERED, T0 + 3)
             latencies.append((time.perf_counter() - t) / 2)
 
@@ -228,7 +230,8 @@ def _raw_lifecycle(tmp: Path, sync: str, messages: list[NewMessage], batch: floa
             [(m.id, T0 + 1, T0 + 300) for m in chunk],
         )
         conn.executemany(
-            RECORD_SEGMENT, [(m.id, 0, "up", m.id[-12:].upper(), m.id[-12:], T0 + 2) for m in chunk]
+            RECORD_SEGMENT,
+            [(m.id, 0, "up", m.id[-12:].upper(), m.id[-12:], T0 + 2, T0 + 3602) for m in chunk],
         )
         receipts = [("up", m.id[-12:], Status.DELIVERED, None, T0 + 3) for m in chunk]
         conn.executemany(RECEIPT_APPLY, receipts)

@@ -24,7 +24,7 @@ from herald.store import (
     StoreBusy,
     StoreClosed,
 )
-from herald.store._schema import SCHEMA_VERSION
+from herald.store._schema import MIGRATIONS, SCHEMA_VERSION
 from herald.store._sqlite_conn import migrate
 from herald.store.sqlite import WRITE_LOCK_SUFFIX
 
@@ -120,6 +120,37 @@ def test_a_failed_migration_leaves_the_previous_version(tmp_path: Path) -> None:
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     db.close()
     assert tables == {"t"}
+
+
+async def test_segments_waiting_for_a_receipt_before_v7_are_checked_an_hour_after(
+    tmp_path: Path,
+) -> None:
+    """An upgrade from schema 6: segments waiting then get a check (3600 s after
+    their record), so messages whose receipt was lost before it do not stay sent."""
+    path = tmp_path / "herald.db"
+    config = SQLiteConfig(data_dir=tmp_path)
+    migrate(path, config, MIGRATIONS[:6])
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO accounts (name, created_at, rate_limit, bind_limit)"
+                   " VALUES ('acme', 0, 1, 1)")
+        for seq, status in ((1, Status.SENT), (2, Status.DELIVERED)):
+            db.execute(
+                "INSERT INTO messages (seq, id, account_id, source, to_addr, from_addr, body,"
+                " encoding, data_coding, udhi, segments, registered_delivery, test, expires_at,"
+                " status, accepted_at, sent_at) VALUES (?, ?, 1, 1, '+447700900001', 'ACME',"
+                " x'00', 'gsm7', 0, 0, 1, 0, 0, ?, ?, ?, ?)",
+                (seq, f"m{seq}", T0 + 86400, status, T0, T0 + 1))
+            db.execute("INSERT INTO segments (message_seq, idx, connector, upstream_id,"
+                       " upstream_key, status, updated_at) VALUES (?, 0, 'up1', ?, ?, ?, ?)",
+                       (seq, f"U{seq}", f"u{seq}", status, T0 + 1))
+    db.close()
+    store = SQLiteStore.open(config)
+    try:
+        assert await store.due_receipt_checks(T0 + 3600, limit=10) == ()
+        (due,) = await store.due_receipt_checks(T0 + 3601, limit=10)
+        assert (due.message_id, due.upstream_id, due.checks) == ("m1", "U1", 0)
+    finally:
+        await store.aclose()
 
 
 def test_a_newer_foreign_or_missing_database_is_refused(tmp_path: Path) -> None:

@@ -39,6 +39,7 @@ __all__ = [
     "ApiKeyRecord",
     "Backlog",
     "Channel",
+    "CheckResult",
     "EventKind",
     "IdempotencyRecord",
     "InboundMessage",
@@ -47,6 +48,7 @@ __all__ = [
     "MessagePage",
     "NewMessage",
     "OutboxEvent",
+    "ReceiptCheck",
     "ReceiptUpdate",
     "Reschedule",
     "Segment",
@@ -360,6 +362,53 @@ class SegmentRecord:
     upstream_id: str
     upstream_key: str
     at: float
+    #: When to look for the segment's receipt if none has come by then
+    #: (:meth:`~herald.store.Store.due_receipt_checks`); None: never.
+    check_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptCheck:
+    """A segment whose receipt is overdue (:meth:`~herald.store.Store.due_receipt_checks`).
+
+    ``sender`` is the message's source address (query_sm names it), ``checks``
+    how many times the segment was checked before, ``message_status`` where
+    its message is (``sent``, or final already: another segment or its
+    validity ended it).
+    """
+
+    message_id: str
+    index: int
+    connector: str
+    upstream_id: str
+    upstream_key: str
+    sender: str
+    checks: int
+    message_status: Status
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """One row of :meth:`~herald.store.Store.settle_receipt_checks`: segment ``index``
+    of ``message_id`` ends with the final ``status`` (and ``error_code``) at ``at``,
+    or, with ``check_at`` instead, is checked again then.
+
+    Raises :class:`~herald.store.InvalidRecord` unless exactly one of a final
+    ``status`` and ``check_at`` is given.
+    """
+
+    message_id: str
+    index: int
+    at: float
+    status: Status | None = None
+    error_code: int | None = None
+    check_at: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.status is None) == (self.check_at is None):
+            raise InvalidRecord("status", "give exactly one of a final status and check_at")
+        if self.status is not None and not self.status.final:
+            raise InvalidRecord("status", f"{self.status.label} is not a final status")
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ later; nothing was written) and :class:`StoreClosed`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Protocol
 
 from herald.store._model import (
@@ -35,6 +35,7 @@ from herald.store._model import (
     ApiKeyRecord,
     Backlog,
     Channel,
+    CheckResult,
     IdempotencyRecord,
     InboundMessage,
     Message,
@@ -42,6 +43,7 @@ from herald.store._model import (
     MessagePage,
     NewMessage,
     OutboxEvent,
+    ReceiptCheck,
     ReceiptUpdate,
     Reschedule,
     Segment,
@@ -214,12 +216,16 @@ class MessageStore(Protocol):
         upstream_id: str,
         upstream_key: str,
         now: float,
+        *,
+        check_at: float | None = None,
     ) -> None:
         """Record that segment ``index`` (0-based) was accepted upstream.
 
         Applies any receipt parked for ``(connector, upstream_key)``. Recording
         the same index again (a resend after a crash) replaces the upstream ids
-        and keeps the segment's status.
+        and ``check_at``, starts its checks over, and keeps the segment's status.
+        ``check_at``: when the segment's receipt is overdue if none came
+        (:meth:`due_receipt_checks`); ``None``, never.
         """
         ...
 
@@ -287,6 +293,33 @@ class MessageStore(Protocol):
 
         For messages whose receipt never came; dispatch calls it with
         ``cutoff = now - grace``. Returns how many were expired.
+        """
+        ...
+
+    async def due_receipt_checks(
+        self, now: float, limit: int, *, exclude: Collection[str] = ()
+    ) -> tuple[ReceiptCheck, ...]:
+        """Up to ``limit`` segments whose receipt is overdue, the longest overdue first.
+
+        Overdue: no final status yet, and the ``check_at`` its record carried
+        (or a later :meth:`settle_receipt_checks` set) is at most ``now``.
+        Segments of a message that is not ``sent`` yet are left out (its parts
+        may still be sent again); those of a message that is final already
+        are included (they have nothing left to wait for). So are those of
+        the connectors named in ``exclude``.
+        """
+        ...
+
+    async def settle_receipt_checks(self, results: Sequence[CheckResult]) -> None:
+        """Act on receipt checks, in one write.
+
+        A result with a ``status`` ends the segment as a receipt with that
+        status would: the message follows by the segment rules (delivered when
+        every segment is, ended by the first that ends otherwise; a final
+        message never moves). One with ``check_at`` sets the segment's next
+        check and counts one more check. Either is a no-op for a segment that
+        has a final status already (a receipt came meanwhile) or whose message
+        is not ``sent`` yet.
         """
         ...
 

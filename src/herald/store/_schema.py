@@ -337,6 +337,21 @@ _V6 = """
 ALTER TABLE messages ADD COLUMN tries INTEGER NOT NULL DEFAULT 0;
 """
 
+# V7: receipts that never come (issue 8). A segment accepted upstream carries
+# the time its receipt is overdue (``check_at``: recorded + the connector's
+# receipt_timeout) and how often it was checked since (``checks``: query_sm
+# asked); the partial index holds only segments still waiting for a final
+# status, so dispatch's periodic scan reads just the overdue ones. Segments
+# waiting when this runs get the default receipt_timeout of this version
+# (3600 s) from their record time.
+_V7 = f"""
+ALTER TABLE segments ADD COLUMN check_at REAL;
+ALTER TABLE segments ADD COLUMN checks INTEGER NOT NULL DEFAULT 0;
+UPDATE segments SET check_at = updated_at + 3600 WHERE status < {int(Status.DELIVERED)};
+CREATE INDEX segments_check ON segments(check_at)
+    WHERE status < {int(Status.DELIVERED)} AND check_at IS NOT NULL;
+"""
+
 #: Applied in order; the database's ``user_version`` counts those applied.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
 SCHEMA_VERSION = len(MIGRATIONS)

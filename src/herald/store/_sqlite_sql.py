@@ -170,10 +170,11 @@ INSERT_INBOUND = (
 # Segment beyond the message's count: ignored (it would make "all delivered" lie).
 RECORD_SEGMENT = (
     "INSERT INTO segments (message_seq, idx, connector, upstream_id, upstream_key, status,"
-    " updated_at) SELECT seq, ?2, ?3, ?4, ?5, 2, ?6 FROM messages WHERE id = ?1 AND ?2 < segments"
+    " updated_at, check_at) SELECT seq, ?2, ?3, ?4, ?5, 2, ?6, ?7 FROM messages"
+    " WHERE id = ?1 AND ?2 < segments"
     " ON CONFLICT (message_seq, idx) DO UPDATE SET connector = excluded.connector,"
     " upstream_id = excluded.upstream_id, upstream_key = excluded.upstream_key,"
-    " updated_at = excluded.updated_at"
+    " updated_at = excluded.updated_at, check_at = excluded.check_at, checks = 0"
 )
 RECEIPT_APPLY = (
     "UPDATE segments SET status = ?3, error_code = ?4, updated_at = ?5"
@@ -214,6 +215,25 @@ CLAIM_EXPIRE = "UPDATE messages SET status = 12, done_at = ?2 WHERE seq = ?1 AND
 CLAIM_LEASE = (
     "UPDATE messages SET status = 1, queued_at = COALESCE(queued_at, ?2), due_at = ?3,"
     " attempt = attempt + 1 WHERE seq = ?1"
+)
+# Receipt checks: the partial index segments_check serves the scan; only
+# segments of messages at least "sent" (never one whose parts may be sent
+# again), and never one with a final status (a receipt came first).
+DUE_CHECKS = (
+    "SELECT m.id, s.idx, s.connector, s.upstream_id, s.upstream_key, m.from_addr, s.checks,"
+    " m.status FROM segments s JOIN messages m ON m.seq = s.message_seq"
+    " WHERE s.status < 10 AND s.check_at <= ?1 AND m.status >= 2"
+    " ORDER BY s.check_at LIMIT ?2"
+)
+CHECK_END = (
+    "UPDATE segments SET status = ?3, error_code = ?4, updated_at = ?5"
+    " WHERE message_seq = (SELECT seq FROM messages WHERE id = ?1 AND status >= 2)"
+    " AND idx = ?2 AND status < 10"
+)
+CHECK_AGAIN = (
+    "UPDATE segments SET check_at = ?3, checks = checks + 1"
+    " WHERE message_seq = (SELECT seq FROM messages WHERE id = ?1 AND status >= 2)"
+    " AND idx = ?2 AND status < 10"
 )
 OUTBOX_DONE = "DELETE FROM outbox WHERE id = ?"
 OUTBOX_RETRY = "UPDATE outbox SET next_attempt_at = ?2, last_error = ?3 WHERE id = ?1"

@@ -37,7 +37,7 @@ import dataclasses
 import functools
 import os
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
 from herald.store._errors import (
@@ -57,6 +57,7 @@ from herald.store._model import (
     ApiKeyRecord,
     Backlog,
     Channel,
+    CheckResult,
     IdempotencyRecord,
     InboundMessage,
     Message,
@@ -64,6 +65,7 @@ from herald.store._model import (
     MessagePage,
     NewMessage,
     OutboxEvent,
+    ReceiptCheck,
     ReceiptUpdate,
     Reschedule,
     Segment,
@@ -78,10 +80,13 @@ from herald.store._sqlite_sql import (
     BACKLOG_DUE,
     BACKLOG_OUTBOX,
     BACKLOG_UNSENT,
+    CHECK_AGAIN,
+    CHECK_END,
     CLAIM_EXPIRE,
     CLAIM_LEASE,
     CLAIM_OUTBOX_SELECT,
     CLAIM_SELECT,
+    DUE_CHECKS,
     G_ACCEPT,
     G_FINAL,
     G_INBOUND,
@@ -634,13 +639,15 @@ class SQLiteStore:
         upstream_id: str,
         upstream_key: str,
         now: float,
+        *,
+        check_at: float | None = None,
     ) -> None:
         if not 0 <= index < MAX_SEGMENTS:
             raise InvalidRecord("index", f"must be 0..{MAX_SEGMENTS - 1}")
         check_text("connector", connector, MAX_CONNECTOR_LENGTH)
         check_text("upstream_id", upstream_id, MAX_UPSTREAM_ID_LENGTH)
         check_text("upstream_key", upstream_key, MAX_UPSTREAM_ID_LENGTH)
-        row = (message_id, index, connector, upstream_id, upstream_key, now)
+        row = (message_id, index, connector, upstream_id, upstream_key, now, check_at)
         await self._writer.submit(G_SEGMENT, (row,))
 
     async def apply_receipt(
@@ -706,7 +713,8 @@ class SQLiteStore:
             check_text("connector", s.connector, MAX_CONNECTOR_LENGTH)
             check_text("upstream_id", s.upstream_id, MAX_UPSTREAM_ID_LENGTH)
             check_text("upstream_key", s.upstream_key, MAX_UPSTREAM_ID_LENGTH)
-            rows.append((s.message_id, s.index, s.connector, s.upstream_id, s.upstream_key, s.at))
+            rows.append((s.message_id, s.index, s.connector, s.upstream_id, s.upstream_key, s.at,
+                         s.check_at))
         if rows:
             await self._writer.submit(G_SEGMENT, rows, len(rows))
 
@@ -746,6 +754,37 @@ class SQLiteStore:
             ).rowcount
 
         return await self._write(expire)
+
+    async def due_receipt_checks(
+        self, now: float, limit: int, *, exclude: Collection[str] = ()
+    ) -> tuple[ReceiptCheck, ...]:
+        check_count("limit", limit)
+        names = sorted(set(exclude))
+        sql = DUE_CHECKS
+        if names:
+            marks = ",".join(f"?{n}" for n in range(3, 3 + len(names)))  # after ?1, ?2
+            sql = sql.replace(" ORDER BY", f" AND s.connector NOT IN ({marks}) ORDER BY")
+        params = (now, limit, *names)
+        rows = await self._readers.run(lambda c: c.execute(sql, params).fetchall())
+        return tuple(
+            ReceiptCheck(message_id, index, connector, upstream_id, upstream_key, sender, checks,
+                         STATUS_OF_CODE[status])
+            for message_id, index, connector, upstream_id, upstream_key, sender, checks, status
+            in rows
+        )
+
+    async def settle_receipt_checks(self, results: Sequence[CheckResult]) -> None:
+        ends = [(r.message_id, r.index, r.status, r.error_code, r.at)
+                for r in results if r.status is not None]  # fmt: skip
+        again = [(r.message_id, r.index, r.check_at) for r in results if r.status is None]
+        if not ends and not again:
+            return
+
+        def settle(conn: sqlite3.Connection) -> None:
+            conn.executemany(CHECK_END, ends)
+            conn.executemany(CHECK_AGAIN, again)
+
+        await self._write(settle)
 
     async def add_inbound(self, message: InboundMessage) -> None:
         m = message
