@@ -95,6 +95,7 @@ async def test_the_cli_refuses_a_wrong_password() -> None:
     (["--system-id", "acme"], "system-id"),
     (["--listen", "nowhere"], "listen"),
     (["--tps", "-5"], "tps"),
+    (["--drop-receipts", "2"], "drop-receipts"),
 ])
 def test_bad_options_exit_2_naming_the_option(args: list[str], complaint: str) -> None:
     env = {k: v for k, v in os.environ.items() if k != "HERALD_SIM_PASSWORD"}
@@ -125,5 +126,5 @@ def test_help_and_docs_document_every_behaviour() -> None:
         assert example in done.stdout, f"--help lacks {behaviour.name}"
         assert f"`{example}`" in text, f"docs/sim.md lacks {behaviour.name}"
     for option in ("--receipt-delay", "--outcomes", "--tps", "--seed", "--record",
-                   "--id-style", "--receipt-id"):
+                   "--id-style", "--receipt-id", "--drop-receipts"):
         assert option in done.stdout and f"`{option}" in text

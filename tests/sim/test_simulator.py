@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from herald.net import BindFailed
-from herald.sim import Outcome, OutcomeMix, RecordContent, read_records
+from herald.sim import Outcome, OutcomeMix, RecordContent, SimConfig, SimConfigError, read_records
 from herald.sim.ids import IdStyle, ReceiptIdForm
 from herald.smpp.constants import CommandStatus, MessageState
 from herald.smpp.message_id import IdPolicy, ids_match
@@ -369,6 +369,39 @@ async def test_query_sm_reports_the_state() -> None:
         assert unknown.command_status == S.ESME_RINVMSGID
         cancel = await client.submit(CancelSm(message_id=resp_id))
         assert cancel.command_status == S.ESME_RCANCELFAIL
+
+
+async def test_dropped_receipts_are_never_sent_but_query_sm_tells_the_outcome() -> None:
+    async with running(receipt_delay=(0.02, 0.02), drop_receipts=1.0, seed=3) as sim, \
+            bound_client(sim.port) as (client, inbox):
+        delivered = message_id(await client.submit(submit("447700900123")))
+        undelivered = message_id(await client.submit(submit("99907")))
+        await eventually(lambda: sim.message_state(undelivered) is MessageState.UNDELIVERABLE,
+                         "the outcome reached")
+        await asyncio.sleep(0.1)
+        assert inbox.delivered == []
+        assert sim.counters.receipts_lost == 2 and sim.counters.receipts_sent == 0
+        answer = await client.submit(QuerySm(message_id=delivered))
+        assert answer.message_state == MessageState.DELIVERED  # type: ignore[attr-defined]
+
+
+async def test_a_share_of_receipts_is_dropped_the_same_way_for_a_seed() -> None:
+    received = []
+    for _ in range(2):
+        async with running(drop_receipts=0.5, seed=11) as sim, \
+                bound_client(sim.port) as (client, inbox):
+            for i in range(40):
+                await client.submit(submit(f"4477009{i:05d}"))
+            await inbox.wait(40 - sim.counters.receipts_lost)
+            assert len(inbox.receipts) + sim.counters.receipts_lost == 40
+            received.append(sorted(r.source_addr for r in inbox.receipts))
+    assert 0 < len(received[0]) < 40
+    assert received[0] == received[1]  # the seed decides which are lost
+
+
+def test_drop_receipts_must_be_a_share() -> None:
+    with pytest.raises(SimConfigError, match="drop-receipts"):
+        SimConfig(drop_receipts=1.5)
 
 
 async def test_the_record_file_lists_every_submit(tmp_path: Path) -> None:

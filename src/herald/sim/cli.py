@@ -107,6 +107,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument("--max-held", type=int, default=DEFAULT_MAX_HELD_RECEIPTS,
                         help="receipts held for absent receivers, all system_ids "
                              f"(default {DEFAULT_MAX_HELD_RECEIPTS})")
+    parser.add_argument("--drop-receipts", type=float, default=0.0, metavar="SHARE",
+                        help="lose this share (0 to 1) of receipts: the outcome still happens "
+                             "and query_sm reports it, no deliver_sm is sent (default 0)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log binds and drops")
     parser.set_defaults(func=run)
 
@@ -124,7 +127,7 @@ def build_config(args: argparse.Namespace) -> SimConfig:
         tps=args.tps, tps_burst=args.tps_burst, seed=args.seed,
         id_style=IdStyle(args.id_style), receipt_id=ReceiptIdForm(args.receipt_id),
         record=args.record, record_content=RecordContent(args.record_content),
-        window=args.window, max_held_receipts=args.max_held,
+        window=args.window, max_held_receipts=args.max_held, drop_receipts=args.drop_receipts,
     )
 
 
@@ -161,5 +164,6 @@ async def _serve(config: SimConfig) -> int:
     c = sim.counters
     print(f"herald sim stopped: {c.submits} submits, {c.accepted} accepted, "
           f"{c.refused} refused ({c.throttled} by --tps), {c.swallowed} swallowed, "
-          f"{c.receipts_sent} receipts sent, {sim.held()} held", flush=True)
+          f"{c.receipts_sent} receipts sent, {c.receipts_lost} lost, {sim.held()} held",
+          flush=True)
     return 0

@@ -80,6 +80,9 @@ class SimConfig:
     max_held_receipts: int = DEFAULT_MAX_HELD_RECEIPTS
     max_tracked_messages: int = DEFAULT_MAX_TRACKED_MESSAGES
     max_connections: int = 1000
+    #: the share (0..1) of receipts lost on the way: the message still reaches
+    #: its outcome (query_sm reports it), but its receipt is never sent
+    drop_receipts: float = 0.0
 
     def __post_init__(self) -> None:
         _setting(0 <= self.port <= 0xFFFF, "port", f"{self.port} is not a TCP port")
@@ -104,6 +107,8 @@ class SimConfig:
             _setting(math.isfinite(self.tps_burst) and self.tps_burst >= 1, "tps-burst",
                      f"a number >= 1, not {self.tps_burst}")
         _setting(1 <= self.window <= MAX_WINDOW, "window", f"1..{MAX_WINDOW}, not {self.window}")
+        _setting(0.0 <= self.drop_receipts <= 1.0, "drop-receipts",
+                 f"a share from 0 to 1, not {self.drop_receipts}")
         for name in ("max_held_receipts", "max_tracked_messages", "max_connections"):
             value = getattr(self, name)
             _setting(value >= 1, name.replace("_", "-"), f"must be >= 1, not {value}")

@@ -36,7 +36,10 @@ ESME_RX_T_APPN is retried ``RETRY_DELAY`` later; any other refusal drops it.
 Each gives up after ``MAX_DELIVERY_ATTEMPTS``.
 
 query_sm answers from the state of the last ``max_tracked_messages`` accepted
-messages (ENROUTE until the receipt time, then the outcome).
+messages (ENROUTE until the receipt time, then the outcome). With
+``drop_receipts`` that share of receipts is lost (a separate seeded stream
+decides which): the outcome still happens and query_sm reports it, but no
+deliver_sm is ever sent, as when an SMSC or a link loses receipts.
 
 Reproducibility: with the same seed, the k-th accepted message gets the same
 id, outcome and delay in every run. With several binds submitting at once,
@@ -172,6 +175,8 @@ class SimCounters:
     swallowed: int = 0
     receipts_sent: int = 0
     receipts_acked: int = 0
+    #: receipts lost on purpose (``drop_receipts``): never sent
+    receipts_lost: int = 0
     mo_sent: int = 0
     mo_acked: int = 0
     #: deliver_sm sent again (no answer, connection lost, or "try later")
@@ -227,6 +232,7 @@ class Simulator(ServerHandler):
         self._rng = random.Random(f"herald-sim:{self.seed}:outcomes")
         self._ids = IdGenerator(config.id_style, config.receipt_id,
                                 random.Random(f"herald-sim:{self.seed}:ids"))
+        self._drops = random.Random(f"herald-sim:{self.seed}:drops")
         self.counters = SimCounters()
         #: every record, when ``config.keep_records`` (else stays empty; at
         #: most MAX_KEPT_RECORDS)
@@ -468,6 +474,10 @@ class Simulator(ServerHandler):
         receipt = outcome is not None and (
             asked == ReceiptRequest.ALWAYS
             or (asked == ReceiptRequest.ON_FAILURE and outcome is not Outcome.DELIVERED))
+        if receipt and self.config.drop_receipts and (
+                self._drops.random() < self.config.drop_receipts):
+            receipt = False  # lost on the way: the outcome still happens (query_sm sees it)
+            self.counters.receipts_lost += 1
         mo_echo = behaviour is B.MO_ECHO
         message = Accepted(
             system_id, message_id, receipt_id,
