@@ -32,6 +32,7 @@ from herald.text import Method, SmscDefault
 
 __all__ = [
     "DEFAULT_DATA_DIR",
+    "DEFAULT_RECEIPT_TIMEOUT",
     "ConfigError",
     "ConnectorConfig",
     "HeraldConfig",
@@ -47,6 +48,14 @@ __all__ = [
 
 DEFAULT_DATA_DIR: Final = Path("herald-data")
 BIND_TYPES: Final = ("transmitter", "receiver", "transceiver")
+
+#: Seconds without a final receipt before herald looks into a part (see
+#: ConnectorConfig.receipt_timeout): most receipts come within seconds and an
+#: SMSC retrying a phone that is off reports within its retry schedule's first
+#: hours, while a receipt lost on the way never comes. An hour keeps slow
+#: deliveries from being ended early and still ends lost ones the same day,
+#: far inside the default validity (48 h).
+DEFAULT_RECEIPT_TIMEOUT: Final = 3600.0
 
 # Hostile or mistyped values that would make herald misbehave rather than fail.
 MAX_BINDS_PER_CONNECTOR: Final = 64
@@ -151,6 +160,12 @@ class ConnectorConfig:
     # How a long message travels upstream: UDH with an 8- or 16-bit reference,
     # SAR TLVs, or one PDU with the whole body in message_payload.
     concatenation: Method = Method.UDH8
+    # Seconds after a part was accepted without a final receipt before herald
+    # looks into it: asks with query_sm (``query_sm``), or ends the message
+    # ``expired`` with error 0x10005 (docs/dispatch.md, "Receipts that never come").
+    receipt_timeout: float = DEFAULT_RECEIPT_TIMEOUT
+    # Whether this upstream answers query_sm (SMPP 3.4 §4.8); many do not.
+    query_sm: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,6 +423,8 @@ def _connector(t: _Table, env: Mapping[str, str]) -> ConnectorConfig:
         source_ton=t.get("source_ton", int, None),
         source_npi=t.get("source_npi", int, None),
         concatenation=_enum(t, "concatenation", Method, Method.UDH8),
+        receipt_timeout=t.number("receipt_timeout", DEFAULT_RECEIPT_TIMEOUT, 1, 30 * 86400),
+        query_sm=t.get("query_sm", bool, False),
     )
     if len(config.system_id) > 15:
         raise ConfigError(t.at("system_id"), "SMPP 3.4 allows at most 15 characters")
@@ -482,6 +499,12 @@ def parse_config(
     intake = _intake(_Table(top.get("intake", dict, {}), "intake"))
     processes = parse_processes(top.get("processes", (str, int), "auto"), top.at("processes"))
     loop = top.choice("loop", "auto", LOOPS)
+    for i, c in enumerate(connectors):
+        if c.receipt_timeout >= intake.default_validity:
+            raise ConfigError(
+                f"connectors[{i}].receipt_timeout",
+                f"must be below [intake] default_validity ({intake.default_validity:g} s):"
+                " a message's validity would end it first")
     claimed: set[tuple[str, str]] = set()
     for i, rule in enumerate(inbound):
         key = ("number", rule.number) if rule.number is not None else ("prefix", rule.prefix or "")

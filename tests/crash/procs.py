@@ -104,9 +104,10 @@ async def create_account(data_dir: Path, name: str, *, rate_limit: float = 1e6,
 def herald_config(data_dir: Path, http_port: int, smpp_port: int, sim_port: int, *,
                   binds: int, window: int, tps: float, customer_window: int = 64,
                   http_rate: float = 100_000, processes: int | None = None,
-                  loop: str | None = None) -> str:
-    """A herald.toml: loopback listeners, one connector to the simulator, a catch-all
-    route; ``processes`` and ``loop`` as given (else herald's defaults)."""
+                  loop: str | None = None, connector_extra: str = "") -> str:
+    """A herald.toml: loopback listeners, one connector to the simulator (plus the
+    ``connector_extra`` lines), a catch-all route; ``processes`` and ``loop`` as
+    given (else herald's defaults)."""
     top = "" if processes is None else f"processes = {processes}\n"
     top += "" if loop is None else f'loop = "{loop}"\n'
     return f"""\
@@ -136,7 +137,7 @@ window = {window}
 tps = {tps}
 reconnect_min = 0.1
 reconnect_max = 1
-
+{connector_extra}
 [[routes]]
 prefix = ""
 connectors = ["sim"]

@@ -12,19 +12,24 @@ from herald.dispatch import (
     THROTTLE_STATUSES,
     Backoff,
     DispatchSettings,
+    ErrorCode,
     Outcome,
     TokenBucket,
+    Upstream,
+    after_query,
     classify,
+    query_answer,
+    query_pdu,
     receipt_updates,
 )
 from herald.dispatch._pace import UNLIMITED_TOKENS
 from herald.smpp.constants import CommandStatus, MessageState
 from herald.smpp.errors import ReceiptError
 from herald.smpp.message_id import IdPolicy
-from herald.smpp.pdus import DataSm, DeliverSm
+from herald.smpp.pdus import DataSm, DeliverSm, GenericNack, QuerySm, QuerySmResp
 from herald.smpp.tlv import MESSAGE_PAYLOAD, MESSAGE_STATE, NETWORK_ERROR_CODE, RECEIPTED_MESSAGE_ID
 from herald.smpp.tlv import NetworkErrorCode as NetErr
-from herald.store import Status
+from herald.store import CheckResult, ReceiptCheck, Status
 
 S = CommandStatus
 
@@ -109,6 +114,8 @@ def test_settings_refuse_nonsense() -> None:
         DispatchSettings(retry_initial=2, retry_max=1)
     with pytest.raises(ValueError, match="max_claim"):
         DispatchSettings(max_claim=0)
+    with pytest.raises(ValueError, match="query_attempts"):
+        DispatchSettings(query_attempts=0)
 
 
 def _receipt(**fields: object) -> DeliverSm:
@@ -150,3 +157,56 @@ def test_data_sm_receipts_and_unreadable_ones() -> None:
     with pytest.raises(ReceiptError):
         receipt_updates(_receipt(short_message=b"id:" + b"9" * 80 + b" stat:DELIVRD"), "a",
                         IdPolicy.AS_IS, 1.0)
+
+
+# -- query_sm for a part whose receipt is overdue ----------------------------------
+
+
+@pytest.mark.parametrize(("state", "expected"), [
+    (MessageState.DELIVERED, (Status.DELIVERED, None)),
+    (MessageState.UNDELIVERABLE, (Status.UNDELIVERED, 1)),
+    (MessageState.DELETED, (Status.UNDELIVERED, 1)),
+    (MessageState.EXPIRED, (Status.EXPIRED, 1)),
+    (MessageState.REJECTED, (Status.REJECTED, 1)),
+    (MessageState.ENROUTE, None),
+    (MessageState.ACCEPTED, None),
+    (MessageState.UNKNOWN, None),  # the SMSC cannot tell: no information
+])
+def test_a_query_answer_is_read_as_a_receipt_with_that_state(
+    state: MessageState, expected: tuple[Status, int | None] | None
+) -> None:
+    answer = QuerySmResp(message_id="7", message_state=state, error_code=1)
+    assert query_answer(answer) == expected
+
+
+def test_errors_and_strange_answers_say_nothing() -> None:
+    assert query_answer(None) is None  # no answer
+    assert query_answer(QuerySmResp(command_status=S.ESME_RQUERYFAIL)) is None
+    assert query_answer(QuerySmResp(command_status=S.ESME_RINVMSGID)) is None
+    assert query_answer(GenericNack(command_status=S.ESME_RINVCMDID)) is None
+    assert query_answer(QuerySmResp(message_state=99)) is None  # not an SMPP 3.4 state
+    assert query_answer(QuerySmResp(message_state=MessageState.UNDELIVERABLE)) == (
+        Status.UNDELIVERED, None)  # error_code 0: none given
+
+
+def test_after_a_query_the_part_ends_or_is_asked_again_until_the_last_attempt() -> None:
+    first = ReceiptCheck("m1", 1, "a", "7F", "7f", "HERALD", 0, Status.SENT)
+    last = ReceiptCheck("m1", 1, "a", "7F", "7f", "HERALD", 2, Status.SENT)
+    delivered = QuerySmResp(message_state=MessageState.DELIVERED)
+    enroute = QuerySmResp(message_state=MessageState.ENROUTE)
+    assert after_query(first, delivered, 100.0, timeout=60, attempts=3) == CheckResult(
+        "m1", 1, 100.0, Status.DELIVERED)
+    assert after_query(first, enroute, 100.0, timeout=60, attempts=3) == CheckResult(
+        "m1", 1, 100.0, check_at=160.0)
+    assert after_query(last, None, 100.0, timeout=60, attempts=3) == CheckResult(
+        "m1", 1, 100.0, Status.EXPIRED, ErrorCode.NO_RECEIPT)
+    assert after_query(last, delivered, 100.0, timeout=60, attempts=3).status is Status.DELIVERED
+
+
+def test_query_sm_names_the_source_address_as_the_submit_did() -> None:
+    assert query_pdu("7F", "+447700900123", Upstream()) == QuerySm(
+        message_id="7F", source_addr_ton=1, source_addr_npi=1, source_addr="447700900123")
+    assert query_pdu("7F", "HERALD", Upstream()) == QuerySm(
+        message_id="7F", source_addr_ton=5, source_addr_npi=0, source_addr="HERALD")
+    assert query_pdu("7F", "HERALD", Upstream(source_ton=2, source_npi=9)) == QuerySm(
+        message_id="7F", source_addr_ton=2, source_addr_npi=9, source_addr="HERALD")

@@ -16,7 +16,15 @@ from datetime import datetime
 
 from herald.net import ServerConnection, ServerHandler, ServerSettings, SmppServer
 from herald.smpp.constants import CommandStatus, MessageState
-from herald.smpp.pdus import BindRequest, BindResponse, DeliverSm, Request, SubmitSm
+from herald.smpp.pdus import (
+    BindRequest,
+    BindResponse,
+    DeliverSm,
+    QuerySm,
+    Request,
+    Response,
+    SubmitSm,
+)
 from herald.smpp.receipts import Receipt, format_receipt, stat_from_state
 from herald.smpp.tlv import MESSAGE_STATE, RECEIPTED_MESSAGE_ID
 
@@ -78,6 +86,10 @@ class Upstream(ServerHandler):
     #: upstream built with ``owed=old.owed`` sends them when herald binds again
     #: (a real SMSC keeps them across its restarts).
     owed: list[DeliverSm] = field(default_factory=list)
+    #: query_sm received, and how they are answered (by default as an SMSC
+    #: without query_sm answers: ESME_RINVCMDID)
+    queries: list[QuerySm] = field(default_factory=list)
+    query: Callable[[QuerySm], Response] = lambda pdu: pdu.response(S.ESME_RINVCMDID)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def start(self, port: int = 0) -> int:
@@ -101,6 +113,10 @@ class Upstream(ServerHandler):
             self._spawn(self._send(conn, owed))
 
     def on_request(self, conn: ServerConnection, request: Request) -> None:
+        if isinstance(request, QuerySm):
+            self.queries.append(request)
+            conn.respond(self.query(request))
+            return
         if not isinstance(request, SubmitSm):
             conn.respond(request.response(S.ESME_RINVCMDID))
             return

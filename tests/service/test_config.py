@@ -102,6 +102,30 @@ def test_each_mistake_names_its_field(patch: dict[str, object], path: str) -> No
     assert info.value.path == path, str(info.value)
 
 
+def test_receipt_timeout_and_query_sm_per_connector() -> None:
+    data = {**GOOD, "connectors": [
+        {"name": "x", "host": "h", "port": 1, "system_id": "s", "password": "p",
+         "receipt_timeout": 900, "query_sm": True},
+        {"name": "y", "host": "h", "port": 2, "system_id": "s", "password": "p"},
+    ], "routes": []}  # fmt: skip
+    x, y = parse_config(data).connectors
+    assert (x.receipt_timeout, x.query_sm) == (900.0, True)
+    assert (y.receipt_timeout, y.query_sm) == (3600.0, False)  # the documented defaults
+    for bad, message in (({"receipt_timeout": 0}, "between 1 and"),
+                         ({"receipt_timeout": "1h"}, "must be int/float"),
+                         ({"query_sm": "yes"}, "must be bool")):
+        data["connectors"][0].update(bad)  # type: ignore[index]
+        with pytest.raises(ConfigError, match=message) as info:
+            parse_config(data)
+        assert info.value.path == f"connectors[0].{next(iter(bad))}"
+        data["connectors"][0].update(receipt_timeout=900, query_sm=True)  # type: ignore[index]
+    # A timeout the validity of a message would always beat is a mistake.
+    data["intake"] = {"default_validity": 600}
+    with pytest.raises(ConfigError, match="below \\[intake\\] default_validity") as info:
+        parse_config(data)
+    assert info.value.path == "connectors[0].receipt_timeout"
+
+
 def test_missing_password_env_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="OPA_PW is not set") as info:
         parse_config(GOOD, env={})

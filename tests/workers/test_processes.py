@@ -129,3 +129,30 @@ async def test_sigterm_stops_both_processes_gracefully(rig: Rig) -> None:
     assert await rig.herald.stop() == 0
     assert not alive(dispatch)
     assert "herald: stopped" in rig.herald.log.read_text()
+
+
+async def test_the_delivery_process_asks_for_receipts_the_upstream_lost(tmp_path: Path) -> None:
+    """Every receipt lost upstream: the delivery process finds the overdue parts in
+    the store, asks with query_sm, and the customer still hears 'delivered'."""
+    sim = SimProcess(tmp_path, record=None, receipt_delay="0", seed=7,
+                     extra=("--drop-receipts", "1"))
+    await sim.start()
+    hooks = WebhookReceiver()
+    await hooks.start()
+    data = tmp_path / "data"
+    creds = await create_account(data, "shop")
+    http_port = free_port()
+    herald = HeraldProcess(tmp_path, herald_config(
+        data, http_port, free_port(), sim.port, binds=1, window=10, tps=1000, processes=2,
+        connector_extra="receipt_timeout = 1\nquery_sm = true\n"))
+    try:
+        await herald.start()
+        rig = Rig(herald, f"http://127.0.0.1:{http_port}", creds, hooks)
+        async with httpx.AsyncClient(timeout=10) as client:
+            ids = [await send(rig, client, n) for n in range(3)]
+            await delivered(rig, ids)  # housekeeping looks every 5 s
+    finally:
+        await herald.ensure_dead()
+        await hooks.close()
+        await sim.stop()
+    assert "0 receipts sent, 3 lost" in sim.log.read_text()

@@ -16,9 +16,11 @@ Usage (the service does this)::
 The pure helpers are public for tests and tools: :func:`build_submits`
 (a stored message as one connector's submit_sm PDUs), :func:`classify`
 (a submit_sm_resp status's class), :class:`TokenBucket`, :class:`Backoff`,
-:func:`receipt_updates`.
+:func:`receipt_updates`, :func:`query_pdu` and :func:`query_answer` (query_sm
+for a part whose receipt is overdue, and what its answer means).
 """
 
+from herald.dispatch._checks import QUERY_STATUS, after_query, query_answer
 from herald.dispatch._dispatcher import Dispatcher
 from herald.dispatch._errors import (
     PERMANENT_STATUSES,
@@ -29,11 +31,18 @@ from herald.dispatch._errors import (
 )
 from herald.dispatch._inbox import RECEIPT_STATUS, receipt_error_code, receipt_updates
 from herald.dispatch._pace import Backoff, TokenBucket
-from herald.dispatch._plan import Unsendable, Upstream, build_submits, validity_period
+from herald.dispatch._plan import (
+    Unsendable,
+    Upstream,
+    build_submits,
+    query_pdu,
+    validity_period,
+)
 from herald.dispatch._settings import DispatchSettings
 
 __all__ = [
     "PERMANENT_STATUSES",
+    "QUERY_STATUS",
     "RECEIPT_STATUS",
     "THROTTLE_STATUSES",
     "Backoff",
@@ -44,8 +53,11 @@ __all__ = [
     "TokenBucket",
     "Unsendable",
     "Upstream",
+    "after_query",
     "build_submits",
     "classify",
+    "query_answer",
+    "query_pdu",
     "receipt_error_code",
     "receipt_updates",
     "validity_period",

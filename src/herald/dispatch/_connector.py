@@ -56,6 +56,7 @@ from herald.smpp.pdus import (
     BindRequest,
     BindTransceiver,
     BindTransmitter,
+    QuerySm,
     Request,
     Response,
 )
@@ -423,6 +424,30 @@ class Connector(ClientHandler):
         if self.load < self.capacity // 2:
             self._owner.room()  # ask for more before the queue runs dry
         self._poke()
+
+    async def query(self, pdu: QuerySm) -> Response | None:
+        """Ask the upstream ``pdu`` on a bound session once the shared bucket has a
+        token (queries count against ``tps`` like submits; the caller keeps them
+        to a share of it). Returns the answer, or None when there was none: no
+        bound session, no answer within ``response_timeout``, the session lost."""
+        loop = asyncio.get_running_loop()
+        bucket = self._bucket
+        assert bucket is not None
+        while not self._closing:  # each pass waits for the next token: bounded by the rate
+            wait = bucket.take(loop.time())
+            if wait <= 0:
+                break
+            await asyncio.sleep(wait)
+        client = self._pick() or next((c for c in self.senders if c.bound), None)
+        if self._closing or client is None or client.conn is None:
+            return None
+        try:
+            # The window may be full of submits: waiting for room counts as well.
+            async with asyncio.timeout(2 * self.config.response_timeout):
+                return await client.conn.request(pdu)
+        except (SmppNetError, SmppError, TimeoutError) as exc:
+            log.debug("%s: query_sm unanswered (%s)", self.name, exc)
+            return None
 
     def committed(self, count: int) -> None:
         """``count`` accepted parts are recorded (or given up): room to send again."""

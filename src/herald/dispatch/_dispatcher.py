@@ -38,8 +38,9 @@ only per-message awaits are in those batchers' single tasks.
 
 **Housekeeping** (every ``housekeeping_interval``): ``expire_unsent`` (validity
 ended while nothing could claim them), ``expire_sent`` (``sent`` and no receipt
-``receipt_grace`` after the validity ended), MO reassembly timeouts, and
-``purge`` every ``purge_interval``.
+``receipt_grace`` after the validity ended), parts whose receipt is overdue
+(their connector's ``receipt_timeout``: asked about with query_sm, or ended;
+``_checks``), MO reassembly timeouts, and ``purge`` every ``purge_interval``.
 
 ``stop()``: stop claiming, stop the pumps and wait (bounded) for answers in
 flight, hand every message still held back to the store (claimable at
@@ -56,6 +57,7 @@ from functools import partial
 from typing import Final
 
 from herald.config import HeraldConfig
+from herald.dispatch._checks import ReceiptChecker
 from herald.dispatch._connector import Connector
 from herald.dispatch._errors import ErrorCode, Outcome
 from herald.dispatch._inbox import Inbox
@@ -125,6 +127,7 @@ class Dispatcher:
         if missing:
             raise ValueError(f"routes name unknown connectors: {sorted(missing)}")
         self._writes = UpstreamWrites(store)
+        self.receipts = ReceiptChecker(store, self.connectors, s, clock)
         self.inbox = Inbox(store, InboundTable(config.inbound), metrics, clock,
                            ids or SortableIdGenerator(), self._writes)
         self._jobs: dict[str, Job] = {}
@@ -149,6 +152,7 @@ class Dispatcher:
             batcher.start()
         for connector in self.connectors.values():
             await connector.start()
+        self.receipts.start()
         self._tasks = [
             asyncio.create_task(self._claim_loop(), name="dispatch-claim"),
             asyncio.create_task(self._keep_leases(), name="dispatch-leases"),
@@ -182,6 +186,7 @@ class Dispatcher:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.receipts.close()
         timeout = self.settings.stop_timeout
         await asyncio.gather(*(c.stop_sending(timeout) for c in self.connectors.values()))
         await self._resizes.close()
@@ -362,8 +367,10 @@ class Dispatcher:
             log.warning("%s: submit_sm_resp without message_id for %s", connector.name, job.id)
             message_id = f"-{job.id}.{index}"
         key = submit_id_keys(message_id, connector.policy)[0]
-        self._writes.segment(SegmentRecord(job.id, index, connector.name, message_id, key,
-                                           self._clock()), connector.committed)
+        now = self._clock()
+        self._writes.segment(SegmentRecord(job.id, index, connector.name, message_id, key, now,
+                                           now + connector.config.receipt_timeout),
+                             connector.committed)
 
     def _done(self, job: Job) -> None:
         """Every part accepted: the store marks it sent; dispatch lets go."""
@@ -449,6 +456,7 @@ class Dispatcher:
             now = self._clock()
             try:
                 await self._expire(now)
+                await self.receipts.check(now)
                 if now >= next_purge:
                     next_purge = now + s.purge_interval
                     purged = await self._store.purge(

@@ -16,7 +16,8 @@ SMPP 3.4 §5.1.3), and dispatch acts on the class, never on the number:
   wrongly retried message costs a few submits, while a wrongly failed one is
   lost to the customer.
 
-A message that ends ``failed``/``rejected`` keeps an ``error_code``: the SMPP
+A message that ends ``failed``/``rejected`` keeps an ``error_code`` (as does one
+that ends ``expired`` because its receipt never came): the SMPP
 command_status the upstream gave (0x00000001..0x000004FF), or one of herald's
 :class:`ErrorCode` values, which live above the SMPP range so the two never mix.
 """
@@ -34,12 +35,14 @@ S = CommandStatus
 
 
 class ErrorCode(enum.IntEnum):
-    """herald's own error codes of messages that end ``failed`` (see docs/dispatch.md)."""
+    """herald's own error codes of messages that end ``failed`` (and ``expired``, for
+    NO_RECEIPT); see docs/dispatch.md."""
 
     NO_ROUTE = 0x10001  # no route matches the destination (permanent)
     INVALID_DESTINATION = 0x10002  # the stored destination is not E.164 digits (permanent)
     UNSENDABLE = 0x10003  # no connector of the route can carry the body (permanent)
     NO_RESPONSE = 0x10004  # the upstreams never answered (timeouts, lost connections)
+    NO_RECEIPT = 0x10005  # accepted upstream, no final receipt within receipt_timeout (expired)
 
 
 class Outcome(enum.Enum):

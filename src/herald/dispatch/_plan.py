@@ -42,7 +42,7 @@ from typing import Final
 
 from herald.dispatch._errors import ErrorCode
 from herald.smpp.constants import ReceiptRequest
-from herald.smpp.pdus import SubmitSm
+from herald.smpp.pdus import QuerySm, SubmitSm
 from herald.smpp.tlv import (
     MESSAGE_PAYLOAD,
     SAR_MSG_REF_NUM,
@@ -73,6 +73,7 @@ __all__ = [
     "Unsendable",
     "Upstream",
     "build_submits",
+    "query_pdu",
     "source_ton_npi",
     "validity_period",
 ]
@@ -236,6 +237,24 @@ class _Envelope:
         )
 
 
+def _source(sender: str, upstream: Upstream) -> tuple[str, int, int]:
+    """source_addr, TON and NPI as this upstream gets them (its overrides applied)."""
+    source, ton, npi = source_ton_npi(sender)
+    return (source, ton if upstream.source_ton is None else upstream.source_ton,
+            npi if upstream.source_npi is None else upstream.source_npi)
+
+
+def query_pdu(upstream_id: str, sender: str, upstream: Upstream) -> QuerySm:
+    """The query_sm asking ``upstream`` about the part it accepted as ``upstream_id``.
+
+    SMPP 3.4 §4.8.1: the source address must be the original submit's, so
+    it is built as :func:`build_submits` built it.
+    """
+    source, ton, npi = _source(sender, upstream)
+    return QuerySm(message_id=upstream_id, source_addr_ton=ton, source_addr_npi=npi,
+                   source_addr=source)
+
+
 def build_submits(message: Message, upstream: Upstream, *, reference: int) -> tuple[SubmitSm, ...]:
     """The submit_sm PDUs (one per part, in order) that carry ``message`` upstream.
 
@@ -245,11 +264,8 @@ def build_submits(message: Message, upstream: Upstream, *, reference: int) -> tu
     encoding = _ENCODINGS.get(message.encoding)
     if encoding is None:
         raise Unsendable(f"unknown encoding {message.encoding!r}")
-    source, ton, npi = source_ton_npi(message.sender)
     envelope = _Envelope(
-        source,
-        ton if upstream.source_ton is None else upstream.source_ton,
-        npi if upstream.source_npi is None else upstream.source_npi,
+        *_source(message.sender, upstream),
         message.to.removeprefix("+"),
         validity_period(message.expires_at),
     )

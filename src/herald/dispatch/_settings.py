@@ -48,6 +48,10 @@ class DispatchSettings:
     - ``housekeeping_interval``: how often expiry runs.
     - ``receipt_grace``: a ``sent`` message whose validity ended this long ago
       without a receipt is ``expired``.
+    - ``query_attempts``: query_sm asked about a part whose receipt is overdue
+      (its connector's ``receipt_timeout`` apart) before it ends ``expired``
+      with error NO_RECEIPT, when no answer said how it ended. The overdue
+      parts are looked for every ``housekeeping_interval``.
     - ``purge_interval``, ``parked_ttl``, ``dead_ttl``: ``Store.purge`` every
       ``purge_interval``, dropping receipts parked longer than ``parked_ttl``
       and given-up outbox events older than ``dead_ttl``.
@@ -72,6 +76,7 @@ class DispatchSettings:
     throttle_retry_max: float = 5.0
     housekeeping_interval: float = 5.0
     receipt_grace: float = 60.0
+    query_attempts: int = 3
     purge_interval: float = 300.0
     parked_ttl: float = 3600.0
     dead_ttl: float = 7 * 86400.0
@@ -91,6 +96,8 @@ class DispatchSettings:
             raise ValueError("max_claim must be 1..10000")
         if self.max_transient_claims < 1:
             raise ValueError("max_transient_claims must be at least 1")
+        if self.query_attempts < 1:
+            raise ValueError("query_attempts must be at least 1")
         for low, high in (("retry_initial", "retry_max"), ("handback_initial", "handback_max"),
                           ("throttle_pause_initial", "throttle_pause_max"),
                           ("throttle_retry_initial", "throttle_retry_max")):
