@@ -8,6 +8,7 @@ fraction of a second here; housekeeping looks every 0.1 s.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from dataclasses import replace
 
@@ -131,6 +132,29 @@ async def test_after_both_restart_the_forgotten_messages_end_expired(rig: Rig) -
         queries = first_sim.counters.queries + second_sim.counters.queries
         assert queries == 3 * FAST.query_attempts
         assert second_sim.counters.queries > 0
+    finally:
+        await first_sim.stop(1)
+        if second_sim is not None:
+            await second_sim.stop(1)
+
+
+async def test_no_attempt_is_spent_while_the_upstream_is_down(rig: Rig) -> None:
+    first_sim = await _sim(receipt_delay=(60.0, 60.0))
+    port = first_sim.port
+    second_sim: Simulator | None = None
+    timeout = 0.6
+    try:
+        await rig.dispatcher([connector("a", port, receipt_timeout=timeout, query_sm=True)],
+                             settings=replace(FAST, query_attempts=2))
+        ids = await rig.send(2)
+        await rig.wait_all(ids, Status.SENT)
+        await first_sim.stop(1)  # before the receipts are overdue
+        await asyncio.sleep(2 * timeout)  # overdue twice over: asking now would use both tries
+        assert await rig.statuses(ids) == [Status.SENT] * 2
+        assert first_sim.counters.queries == 0
+        second_sim = await _sim(port=port)  # knows nothing of them: ESME_RINVMSGID
+        await rig.wait_all(ids, Status.EXPIRED)
+        assert second_sim.counters.queries == 2 * 2
     finally:
         await first_sim.stop(1)
         if second_sim is not None:

@@ -19,15 +19,17 @@ a time) and decides each:
   ``query_attempts`` times: the part ends ``expired`` with
   :attr:`~herald.dispatch.ErrorCode.NO_RECEIPT`, and its message with it
   (the store applies the usual part rules and writes the usual events).
-- Otherwise it joins its connector's query lane. A lane asks query_sm at most
-  ``QUERY_SHARE`` of the connector's ``tps`` (the queries also take tokens from
-  the connector's own bucket, so the upstream's limit holds for both and
-  submits keep the rest) with at most ``window // 4`` queries in flight.
-  A final ``message_state`` ends the part as a receipt with that state would
-  (:data:`QUERY_STATUS`). Anything else is no information: ENROUTE, ACCEPTED,
-  UNKNOWN, an error status (ESME_RQUERYFAIL, ESME_RINVMSGID, generic_nack), no
-  answer, no bound session. The part is then checked again one
-  ``receipt_timeout`` later, or ends as above after the last attempt.
+- Otherwise it joins its connector's query lane (once the connector has a
+  bound session: until then the part waits, and no attempt is spent). A lane
+  asks query_sm at most ``QUERY_SHARE`` of the connector's ``tps`` (the
+  queries also take tokens from the connector's own bucket, so the upstream's
+  limit holds for both and submits keep the rest) with at most
+  ``window // 4`` queries in flight. A final ``message_state`` ends the part
+  as a receipt with that state would (:data:`QUERY_STATUS`). Anything else is
+  no information: ENROUTE, ACCEPTED, UNKNOWN, an error status
+  (ESME_RQUERYFAIL, ESME_RINVMSGID, generic_nack), no answer (a session lost
+  meanwhile included). The part is then checked again one ``receipt_timeout``
+  later, or ends as above after the last attempt.
 
 Results are written in batches (``Store.settle_receipt_checks``). A receipt
 that arrives while a part is being checked wins (the store leaves parts with a
@@ -228,8 +230,11 @@ class ReceiptChecker:
         """One round: end or queue the parts overdue at ``now`` (see the module docstring)."""
         attempts = self._settings.query_attempts
         for _ in range(MAX_SCANS):
-            busy = [name for name, lane in self._lanes.items() if lane.busy]
-            due = await self._store.due_receipt_checks(now, CHECK_BATCH, exclude=busy)
+            # A lane with work queued takes no more; one whose connector has no
+            # bound session cannot ask now: their parts wait in the store.
+            skip = [name for name, lane in self._lanes.items()
+                    if lane.busy or not lane.connector.bound]  # fmt: skip
+            due = await self._store.due_receipt_checks(now, CHECK_BATCH, exclude=skip)
             ends: list[CheckResult] = []
             for check in due:
                 key = (check.message_id, check.index)
