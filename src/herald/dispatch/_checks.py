@@ -213,6 +213,8 @@ class ReceiptChecker:
         self._results: Batcher[CheckResult] = Batcher("receipt-checks", self._write)
         self.queried = 0  # query_sm answered or not (for tests and logs)
         self.ended = 0  # parts ended without a receipt
+        # Answers written since the last round's log line: [all, final states, given up].
+        self._unlogged = [0, 0, 0]
 
     def start(self) -> None:
         self._results.start()
@@ -229,6 +231,11 @@ class ReceiptChecker:
     async def check(self, now: float) -> None:
         """One round: end or queue the parts overdue at ``now`` (see the module docstring)."""
         attempts = self._settings.query_attempts
+        if self._unlogged[0]:  # one line a round, however many answers came
+            answers, finals, gave_up = self._unlogged
+            self._unlogged = [0, 0, 0]
+            log.info("query_sm: %d answers written: %d final states, %d parts given up (0x%x)",
+                     answers, finals, gave_up, ErrorCode.NO_RECEIPT)
         for _ in range(MAX_SCANS):
             # A lane with work queued takes no more; one whose connector has no
             # bound session cannot ask now: their parts wait in the store.
@@ -250,7 +257,7 @@ class ReceiptChecker:
                 await retry_store("receipt checks", partial(self._store.settle_receipt_checks,
                                                             ends))
                 self.ended += len(ends)
-                log.info("%d parts without a receipt ended expired (0x%x)", len(ends),
+                log.info("%d parts without a receipt ended (0x%x)", len(ends),
                          ErrorCode.NO_RECEIPT)
             if len(due) < CHECK_BATCH or not ends:
                 break
@@ -270,10 +277,13 @@ class ReceiptChecker:
             log.warning("%d receipt checks not written (they are checked again): %s",
                         len(batch), exc)
         else:
-            ended = sum(1 for r in batch if r.error_code == ErrorCode.NO_RECEIPT)
-            self.ended += ended
-            log.info("query_sm: %d parts settled (%d ended, %d without a receipt)",
-                     len(batch), sum(1 for r in batch if r.status is not None), ended)
+            gave_up = sum(1 for r in batch if r.error_code == ErrorCode.NO_RECEIPT)
+            finals = sum(1 for r in batch if r.status is not None) - gave_up
+            self.ended += gave_up
+            counts = self._unlogged
+            counts[0] += len(batch)
+            counts[1] += finals
+            counts[2] += gave_up
         finally:
             for result in batch:
                 self._held.discard((result.message_id, result.index))
