@@ -11,7 +11,7 @@ import pytest
 from herald.api._context import ACCOUNT_CACHE_TTL
 from herald.api._models import MessageList, MessageView
 from herald.intake import IntakePolicy
-from herald.store import MessageFilter, Status, StatusEvents
+from herald.store import Channel, MessageFilter, Status, StatusEvents
 
 from .conftest import T0, VALID_TO, Api, ApiFactory, message
 
@@ -44,6 +44,7 @@ async def test_get_shows_each_status_with_its_time(api: Api) -> None:
     sent = (await api.send(message())).json()
     url = f"/v1/messages/{sent['id']}"
     first = (await api.client.get(url, headers=api.auth)).json()
+    assert first.pop("webhooks") == []  # GET alone lists failed webhook deliveries
     assert first == sent  # the 202 answer is the message as GET shows it
 
     await api.store.claim(10, T0 + 1, 30)
@@ -70,6 +71,31 @@ async def test_failed_message_shows_error_code_and_permanence(api: Api) -> None:
     assert body["status"] == "failed"
     assert body["error"] == {"code": 0x45, "permanent": True}
     assert body["timestamps"]["failed"] == "2027-01-15T08:00:03.000Z"
+
+
+async def test_get_shows_the_webhook_deliveries_that_failed(api: Api) -> None:
+    """Issue 8 item 3: a callback herald would not post to (or that failed) is
+    something the customer can see, not only the operator."""
+    sent = (await api.send(message(callback_url="https://hooks.example.test/h",
+                                   callback_events="all"))).json()
+    await api.store.update_status(sent["id"], Status.SENT, T0 + 1)
+    await api.store.update_status(sent["id"], Status.DELIVERED, T0 + 2)
+    first, second = await api.store.claim_outbox(Channel.WEBHOOK, T0 + 3, 60, 10)
+    await api.store.retry_outbox(first.id, None, "blocked: hooks.example.test resolves to a"
+                                 " private, loopback or reserved address")
+    await api.store.retry_outbox(second.id, T0 + 60, "http_error: HTTP 503")
+    body = (await api.client.get(f"/v1/messages/{sent['id']}", headers=api.auth)).json()
+    assert body["webhooks"] == [
+        {"event": "sent", "url": "https://hooks.example.test/h", "state": "failed",
+         "attempts": 1, "next_attempt_at": None,
+         "error": "blocked: hooks.example.test resolves to a private, loopback or reserved"
+                  " address"},
+        {"event": "delivered", "url": "https://hooks.example.test/h", "state": "retrying",
+         "attempts": 1, "next_attempt_at": "2027-01-15T08:01:00.000Z",
+         "error": "http_error: HTTP 503"},
+    ]  # fmt: skip
+    listed = (await api.client.get("/v1/messages", headers=api.auth)).json()
+    assert "webhooks" not in listed["messages"][0]  # (one read per message: GET by id only)
 
 
 async def test_test_mode_validates_without_storing(api: Api) -> None:

@@ -306,3 +306,33 @@ async def test_commits_that_end_messages_count_them_by_status(
     await store.record_segment(d.id, 0, "up1", "X1", "x1", T0 + 3)
     await store.apply_receipt("up1", "x1", Status.UNDELIVERED, T0 + 4)
     assert counted[1:] == [{Status.UNDELIVERED: 1}]
+
+
+async def test_failed_deliveries_are_the_events_with_an_error_still_kept(
+    store: Store, account: Account, make_message: MessageFactory
+) -> None:
+    """What a customer reads of their message's failed webhooks (issue 8 item 3)."""
+    new = make_message(callback_url=HOOK, callback_events=StatusEvents.ALL)
+    other = make_message(callback_url=HOOK, callback_events=StatusEvents.ALL)
+    await store.accept([new, other])
+    await store.update_status(new.id, Status.SENT, T0 + 1)
+    await store.update_status(new.id, Status.DELIVERED, T0 + 2)
+    await store.update_status(other.id, Status.SENT, T0 + 1)
+    assert await store.failed_deliveries(new.id, account.id) == ()  # none failed yet
+    claimed = {(e.subject_id, e.status): e
+               for e in await store.claim_outbox(Channel.WEBHOOK, T0 + 10, 60, 100)}
+    sent, delivered = claimed[new.id, Status.SENT], claimed[new.id, Status.DELIVERED]
+    elsewhere = claimed[other.id, Status.SENT]
+    await store.retry_outbox(sent.id, None, "blocked: not allowed")  # given up
+    await store.retry_outbox(delivered.id, T0 + 99, "http_error: HTTP 500")  # retried later
+    await store.retry_outbox(elsewhere.id, None, "timeout")
+    got = await store.failed_deliveries(new.id, account.id)
+    assert [(e.status, e.next_attempt_at, e.last_error, e.attempts) for e in got] == [
+        (Status.SENT, None, "blocked: not allowed", 1),
+        (Status.DELIVERED, T0 + 99, "http_error: HTTP 500", 1),
+    ]
+    assert await store.failed_deliveries(new.id, account.id + 1) == ()  # not another's
+    assert await store.failed_deliveries(new.id, account.id, Channel.SMPP) == ()
+    await store.complete_outbox([delivered.id])  # delivered at last: forgotten
+    assert [e.status for e in await store.failed_deliveries(new.id, account.id)] == [
+        Status.SENT]

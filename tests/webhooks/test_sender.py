@@ -314,7 +314,7 @@ async def test_a_checked_name_is_connected_to_at_the_checked_address(
         address_filter=lambda address: address == loopback,
     )  # fmt: skip
     good = await world.sent(f"http://hooks.example.test:{receiver.port}/hook")
-    await world.sent(f"http://mixed.example.test:{receiver.port}/hook")
+    mixed = await world.sent(f"http://mixed.example.test:{receiver.port}/hook")
     sender = world.sender(options=options, resolver=resolver)
     try:
         results = await sender.run_once()
@@ -324,7 +324,12 @@ async def test_a_checked_name_is_connected_to_at_the_checked_address(
     assert by_id[f"evt_{good.id}_sent"].outcome is Outcome.DELIVERED
     (refused,) = [r for r in results if r.event_id != f"evt_{good.id}_sent"]
     assert refused.outcome is Outcome.GAVE_UP
-    assert refused.error == "blocked: mixed.example.test resolves to 10.0.0.1, which is not allowed"
+    # The error reaches the customer (GET /v1/messages/{id}): it names their host,
+    # never what it resolves to (an internal name's address is not theirs to learn).
+    assert refused.error == ("blocked: mixed.example.test resolves to a private, loopback or"
+                             " reserved address, which herald does not post to")
+    (kept,) = await world.store.failed_deliveries(mixed.id, world.account.id)
+    assert (kept.next_attempt_at, kept.last_error) == (None, refused.error)
     (request,) = receiver.requests
     assert request.header("Host") == f"hooks.example.test:{receiver.port}"
 

@@ -65,7 +65,7 @@ from ._problems import (
     shutting_down,
     store_problem,
 )
-from ._render import accepted_view, message_view
+from ._render import accepted_view, deliveries_view, message_view
 from ._submission import (
     SUBMISSION_FIELDS,
     Prepared,
@@ -461,9 +461,12 @@ class MessageRoutes:
             raise ApiProblem(404, "not-found", "no such message")
         try:
             message = await ctx.store.get_message(message_id, account_id=account.id)
+            failed = await ctx.store.failed_deliveries(message_id, account.id)
         except StoreError as exc:
             raise store_problem(exc) from None
-        return _json(message_view(message))
+        view = message_view(message)
+        view["webhooks"] = deliveries_view(failed)
+        return _json(view)
 
     # -- GET /v1/messages ----------------------------------------------------------
 

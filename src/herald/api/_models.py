@@ -104,6 +104,19 @@ class ErrorInfo(BaseModel):
     permanent: bool = Field(description="Whether retrying the same message can succeed.")
 
 
+class WebhookDelivery(BaseModel):
+    """A webhook event of the message whose delivery failed at least once."""
+
+    event: str = Field(description="The status the event reports.")
+    url: str | None
+    state: Literal["retrying", "failed"] = Field(
+        description="retrying: it will be sent again at next_attempt_at; failed: given up."
+    )
+    attempts: int
+    next_attempt_at: str | None
+    error: str | None = Field(description="Why the last attempt failed.")
+
+
 class MessageView(BaseModel):
     """A message as the API shows it."""
 
@@ -126,6 +139,11 @@ class MessageView(BaseModel):
         description="RFC 3339 time at which the message reached each status it went through."
     )
     error: ErrorInfo | None
+    webhooks: list[WebhookDelivery] | None = Field(
+        None,
+        description="GET /v1/messages/{id} only: the message's webhook events whose delivery"
+        " failed (being retried, or given up); delivered events are not listed.",
+    )
 
 
 class MessageList(BaseModel):

@@ -7,10 +7,11 @@ A destination is shown in E.164 form with its ``+``; the store keeps digits.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from herald.store import Message, NewMessage, Status, StatusEvents
+from herald.store import Message, NewMessage, OutboxEvent, Status, StatusEvents
 
 __all__ = ["accepted_view", "message_view", "rfc3339"]
 
@@ -54,6 +55,18 @@ def message_view(m: Message) -> dict[str, Any]:
         "timestamps": stamps,
         "error": error,
     }
+
+
+def deliveries_view(events: Sequence[OutboxEvent]) -> list[dict[str, Any]]:
+    """A message's webhook deliveries that failed: being retried, or given up."""
+    return [{
+        "event": "unknown" if e.status is None else e.status.label,
+        "url": e.url,
+        "state": "failed" if e.next_attempt_at is None else "retrying",
+        "attempts": e.attempts,
+        "next_attempt_at": _maybe(e.next_attempt_at),
+        "error": e.last_error,
+    } for e in events]  # fmt: skip
 
 
 def events_view(events: StatusEvents | None) -> str | list[str] | None:

@@ -388,6 +388,16 @@ class OutboxStore(Protocol):
 class Store(AccountStore, MessageStore, OutboxStore, Protocol):
     """Everything the platform stores. Close with :meth:`aclose`."""
 
+    async def failed_deliveries(
+        self, message_id: str, account_id: int, channel: Channel = Channel.WEBHOOK
+    ) -> tuple[OutboxEvent, ...]:
+        """The message's events on ``channel`` whose delivery failed at least once
+        and that are still kept: being retried (``next_attempt_at`` set) or given
+        up (``None``; kept until :meth:`purge`). Oldest first; ``subject`` unset.
+        Delivered events are forgotten, so they are not among them. Another
+        account's message has none."""
+        ...
+
     async def backlog(self, now: float) -> Backlog:
         """How many messages and outbox events wait at ``now`` (see :class:`Backlog`).
 

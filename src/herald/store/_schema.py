@@ -352,6 +352,13 @@ CREATE INDEX segments_check ON segments(check_at)
     WHERE status < {int(Status.DELIVERED)} AND check_at IS NOT NULL;
 """
 
+# V8: a customer sees the webhook deliveries of a message that failed (issue 8):
+# the outbox rows with an error are indexed by message. A first delivery that
+# works never has an error, so the index costs nothing on the common path.
+_V8 = """
+CREATE INDEX outbox_failed ON outbox(subject_id) WHERE last_error IS NOT NULL;
+"""
+
 #: Applied in order; the database's ``user_version`` counts those applied.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -105,6 +105,23 @@ OUTBOX_COLUMNS = (
 )
 
 
+#: A message's events whose delivery failed (partial index outbox_failed).
+FAILED_DELIVERIES = (
+    f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE subject_id = ? AND last_error IS NOT NULL"
+    " AND account_id = ? AND channel = ? AND kind = " + str(int(EventKind.STATUS))
+    + " ORDER BY id"
+)
+
+
+def event_from_row(row: Sequence[Any]) -> OutboxEvent:
+    """An outbox row as it is stored (no subject)."""
+    return OutboxEvent(
+        row[0], _CHANNEL_OF_CODE[row[1]], _KIND_OF_CODE[row[2]], row[3], row[4],
+        None if row[5] is None else STATUS_OF_CODE[row[5]], row[6], row[7], row[8], row[9],
+        row[10],
+    )  # fmt: skip
+
+
 INBOUND_COLUMNS = (
     "id, account_id, to_addr, from_addr, body, encoding, data_coding, connector, received_at"
 )

@@ -87,6 +87,7 @@ from herald.store._sqlite_sql import (
     CLAIM_OUTBOX_SELECT,
     CLAIM_SELECT,
     DUE_CHECKS,
+    FAILED_DELIVERIES,
     G_ACCEPT,
     G_FINAL,
     G_INBOUND,
@@ -109,6 +110,7 @@ from herald.store._sqlite_sql import (
     check_text,
     claimed_event_from_row,
     duplicate_id,
+    event_from_row,
     message_from_row,
     read_idempotency,
     row_from_message,
@@ -845,6 +847,16 @@ class SQLiteStore:
     async def retry_outbox(self, event_id: int, next_attempt_at: float | None, error: str) -> None:
         row = (event_id, next_attempt_at, error[:MAX_ERROR_LENGTH])
         await self._writer.submit(G_OUTBOX_RETRY, (row,))
+
+    async def failed_deliveries(
+        self, message_id: str, account_id: int, channel: Channel = Channel.WEBHOOK
+    ) -> tuple[OutboxEvent, ...]:
+        params = (message_id, account_id, int(channel))
+
+        def read(conn: sqlite3.Connection) -> tuple[OutboxEvent, ...]:
+            return tuple(event_from_row(r) for r in conn.execute(FAILED_DELIVERIES, params))
+
+        return await self._readers.run(read)
 
     async def backlog(self, now: float) -> Backlog:
         def count(conn: sqlite3.Connection) -> Backlog:

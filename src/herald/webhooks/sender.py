@@ -763,7 +763,11 @@ class WebhookSender:
             return Unreachable(f"{host} resolves to no address")
         refused = [a for a in addresses if not self.options.address_filter(a)]
         if refused:
-            return BlockedAddress(f"{host} resolves to {refused[0]}, which is not allowed")
+            # The customer reads this error (GET /v1/messages/{id}): it must not
+            # tell them what an internal name resolves to. The operator's log does.
+            log.warning("webhook host %s resolves to %s, a blocked address", host, refused[0])
+            return BlockedAddress(f"{host} resolves to a private, loopback or reserved"
+                                  " address, which herald does not post to")
         return str(addresses[0])
 
     # -- outcomes ----------------------------------------------------------------------
