@@ -7,7 +7,11 @@ independent checks, each a function of its input (and of ``now`` where time
 matters; this package reads no clock and does no I/O), one module each:
 
 - ``_numbers``: the destination, normalised to E.164 digits without ``+``
-  (:func:`normalize_destination`, with ``phonenumbers``);
+  (:func:`normalize_destination`, with ``phonenumbers``), then checked
+  against the rules that change while herald runs (:class:`DestinationRules`:
+  the operator's numbering plan and the route table); ``_networks`` holds
+  those number tables (plan and ported numbers: :class:`NumberIndex`, the
+  network of a number) and reads them from CSV;
 - ``_sender``: an alphanumeric name, a short code or an E.164 number
   (:func:`validate_sender`);
 - ``_body``: text in the cheapest (or the requested) encoding, or opaque
@@ -62,10 +66,34 @@ from herald.intake._message import (
     check_reference,
     serialize_metadata,
 )
-from herald.intake._numbers import (
+from herald.intake._networks import (
+    EMPTY_INDEX,
     MAX_E164_DIGITS,
+    MAX_NETWORK_NAME,
+    MAX_NETWORKS,
+    MAX_PLAN_PREFIXES,
+    MAX_PORTED_NUMBERS,
+    MAX_REPORTED_PROBLEMS,
+    PLAN_COLUMNS,
+    PORTED_COLUMNS,
+    LineProblem,
+    Network,
+    NumberIndex,
+    NumberingPlan,
+    PortedNumbers,
+    Resolution,
+    TableFileError,
+    parse_plan,
+    parse_ported,
+    plan_csv,
+    ported_csv,
+)
+from herald.intake._numbers import (
     MAX_NUMBER_INPUT_LENGTH,
+    NO_RULES,
     NUMBER_CACHE_SIZE,
+    DestinationRules,
+    RouteCheck,
     normalize_destination,
 )
 from herald.intake._policy import (
@@ -91,17 +119,27 @@ from herald.intake._sender import (
 __all__ = [
     "DEFAULT_POLICY",
     "DEFAULT_VALIDITY_PERIOD",
+    "EMPTY_INDEX",
     "MAX_ALPHANUMERIC_SEPTETS",
     "MAX_E164_DIGITS",
+    "MAX_NETWORKS",
+    "MAX_NETWORK_NAME",
     "MAX_NUMBER_INPUT_LENGTH",
+    "MAX_PLAN_PREFIXES",
+    "MAX_PORTED_NUMBERS",
+    "MAX_REPORTED_PROBLEMS",
     "MAX_SCHEDULE_AHEAD",
     "MAX_SHORT_CODE_DIGITS",
     "MAX_VALIDITY_PERIOD",
     "MIN_SHORT_CODE_DIGITS",
     "MIN_VALIDITY_PERIOD",
+    "NO_RULES",
     "NUMBER_CACHE_SIZE",
+    "PLAN_COLUMNS",
+    "PORTED_COLUMNS",
     "SEND_AT_SKEW",
     "Body",
+    "DestinationRules",
     "EncodingChoice",
     "IntakeError",
     "IntakePolicy",
@@ -112,9 +150,17 @@ __all__ = [
     "InvalidSource",
     "InvalidSubmission",
     "InvalidValidity",
+    "LineProblem",
+    "Network",
+    "NumberIndex",
+    "NumberingPlan",
+    "PortedNumbers",
+    "Resolution",
+    "RouteCheck",
     "Schedule",
     "Sender",
     "SenderKind",
+    "TableFileError",
     "TooLong",
     "build_message",
     "check_callback_events",
@@ -122,7 +168,11 @@ __all__ = [
     "check_reference",
     "decode_base64",
     "normalize_destination",
+    "parse_plan",
+    "parse_ported",
     "parse_time",
+    "plan_csv",
+    "ported_csv",
     "prepare_binary",
     "prepare_encoded",
     "prepare_text",

@@ -3,12 +3,20 @@
 A number is read as international whatever its form (E.164 is the only form
 herald accepts, and SMPP carries TON=1 numbers without the ``+``), reduced to
 its digits, and judged once per distinct number (the verdict is cached).
+
+Then come the checks whose data change while herald runs
+(:class:`DestinationRules`): the operator's numbering plan, which when loaded
+decides what is assigned instead of ``phonenumbers`` (:mod:`._networks`), and
+the route table. Both refusals happen here, at acceptance, rather than as a
+failed message later.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Final
 
 import phonenumbers
@@ -23,12 +31,15 @@ from phonenumbers import (
 )
 
 from herald.intake._errors import IntakeError, InvalidDestination
+from herald.intake._networks import EMPTY_INDEX, MAX_E164_DIGITS, NumberIndex
 from herald.intake._policy import DEFAULT_POLICY, IntakePolicy
 
 __all__ = [
-    "MAX_E164_DIGITS",
     "MAX_NUMBER_INPUT_LENGTH",
+    "NO_RULES",
     "NUMBER_CACHE_SIZE",
+    "DestinationRules",
+    "RouteCheck",
     "e164",
     "normalize_destination",
     "strip_formatting",
@@ -36,8 +47,6 @@ __all__ = [
 
 #: Numbers whose verdict is remembered (about 200 octets each).
 NUMBER_CACHE_SIZE: Final = 16_384
-#: ITU-T E.164 §6.1: at most 15 digits including the country code.
-MAX_E164_DIGITS: Final = 15
 #: Raw number input looked at, formatting included (``"+1 (415) 555-2671"``);
 #: anything longer is refused before ``phonenumbers`` parses it.
 MAX_NUMBER_INPUT_LENGTH: Final = 32
@@ -196,8 +205,39 @@ def _direct(digits: str) -> PhoneNumber | None:
     return number
 
 
+#: Whether some route serves these E.164 digits.
+RouteCheck = Callable[[str], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationRules:
+    """What a destination is checked against beyond its form, as it stands now.
+
+    - ``index``: the operator's number tables. With a plan loaded, the plan
+      decides whether a number is assigned (``phonenumbers`` then checks only
+      that it is possible), and a number outside every plan range that is not
+      ported either is refused (``unassigned``). Without a plan, the policy's
+      ``require_valid_number`` applies, as ``phonenumbers`` sees it.
+    - ``routable``: ``False`` for a destination no route serves (``unroutable``);
+      ``None`` checks nothing.
+
+    Immutable: whoever reloads the tables builds new rules and swaps them in.
+    """
+
+    index: NumberIndex = EMPTY_INDEX
+    routable: RouteCheck | None = None
+
+
+#: No tables, no route check: :func:`normalize_destination` as before tables existed.
+NO_RULES: Final = DestinationRules()
+
+
 def normalize_destination(
-    value: str, *, field: str = "to", policy: IntakePolicy = DEFAULT_POLICY
+    value: str,
+    *,
+    field: str = "to",
+    policy: IntakePolicy = DEFAULT_POLICY,
+    rules: DestinationRules = NO_RULES,
 ) -> str:
     """The destination as E.164 digits without ``+`` (``"+1 415-555-2671"`` -> ``"14155552671"``).
 
@@ -207,10 +247,26 @@ def normalize_destination(
     recognises one (``+7 8 912 345 67 89`` -> ``79123456789``). Raises
     :class:`InvalidDestination` with code ``required``, ``too_long``,
     ``not_a_number``, ``invalid_country_code``, ``too_short``, ``not_possible``
-    or ``not_valid``.
+    or ``not_valid``; with ``rules``, also ``unassigned`` (no plan range covers
+    it) and ``unroutable`` (no route serves it). A number of the policy's
+    ``test_prefixes`` skips every numbering-plan check, not the route check.
     """
     if policy.test_prefixes and isinstance(value, str):
         compact = value.translate(_NUMBER_FORMATTING).lstrip("+")
         if compact.startswith(policy.test_prefixes) and _E164_DIGITS.fullmatch(compact):
+            _check_route(compact, field, rules)
             return compact
-    return e164(value, field, InvalidDestination, policy.require_valid_number)
+    index = rules.index
+    planned = index.plan is not None
+    digits = e164(value, field, InvalidDestination, policy.require_valid_number and not planned)
+    if planned and index.network_of(digits) is None:
+        raise InvalidDestination(
+            field, "is in no assigned number range of the operator's numbering plan", "unassigned"
+        )
+    _check_route(digits, field, rules)
+    return digits
+
+
+def _check_route(digits: str, field: str, rules: DestinationRules) -> None:
+    if rules.routable is not None and not rules.routable(digits):
+        raise InvalidDestination(field, "has no route: no connector serves it", "unroutable")

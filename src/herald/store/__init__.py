@@ -39,6 +39,7 @@ from herald.store._model import (
     MAX_IDEMPOTENCY_KEY_LENGTH,
     MAX_IDEMPOTENCY_RESPONSE_OCTETS,
     MAX_METADATA_LENGTH,
+    MAX_NUMBER_TABLE_OCTETS,
     MAX_PAGE_SIZE,
     MAX_REFERENCE_LENGTH,
     MAX_SEGMENTS,
@@ -56,6 +57,8 @@ from herald.store._model import (
     MessageFilter,
     MessagePage,
     NewMessage,
+    NumberTable,
+    NumberTableKind,
     OutboxEvent,
     ReceiptCheck,
     ReceiptUpdate,
@@ -68,7 +71,7 @@ from herald.store._model import (
     StatusEvents,
     StatusUpdate,
 )
-from herald.store._port import AccountStore, MessageStore, OutboxStore, Store
+from herald.store._port import AccountStore, MessageStore, NumberTableStore, OutboxStore, Store
 
 if TYPE_CHECKING:
     from herald.store.pending import SQLitePendingMessages
@@ -91,6 +94,7 @@ __all__ = [
     "MAX_IDEMPOTENCY_RESPONSE_OCTETS",
     "MAX_ID_LENGTH",
     "MAX_METADATA_LENGTH",
+    "MAX_NUMBER_TABLE_OCTETS",
     "MAX_PAGE_SIZE",
     "MAX_REFERENCE_LENGTH",
     "MAX_SEGMENTS",
@@ -118,6 +122,9 @@ __all__ = [
     "MessageStore",
     "NewMessage",
     "NotFound",
+    "NumberTable",
+    "NumberTableKind",
+    "NumberTableStore",
     "OutboxEvent",
     "OutboxStore",
     "ReceiptCheck",
