@@ -19,6 +19,10 @@ instead (:mod:`herald.workers`), which this one starts and supervises.
 Nothing accepted is lost at any step: what is not finished stays in the store
 (the store is the queue) and the next start picks it up.
 
+The front process checks each destination against the operator's number
+tables and the route table (:mod:`herald.numbers`: reloaded within seconds of
+``herald numbers import-*``), so it refuses what dispatch could not deliver.
+
 ``--demo`` adds an embedded SMSC simulator as the only upstream, a catch-all
 route to it, and a demo account whose credentials are printed and written to
 ``<data-dir>/demo.env`` (mode 0600).

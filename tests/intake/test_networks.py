@@ -4,6 +4,7 @@ refused line by line, and the stored form (pure: no store, no clock)."""
 from __future__ import annotations
 
 import io
+from array import array
 
 import pytest
 from hypothesis import given, settings
@@ -296,6 +297,10 @@ def test_a_damaged_stored_table_is_refused() -> None:
             NumberingPlan.from_bytes(damaged)
     with pytest.raises(ValueError):
         PortedNumbers.from_bytes(data)
+    # well formed, but an entry names a network the table does not list
+    stray = PortedNumbers((Network("262", "01"),), array("Q", [4917]), array("H", [1]))
+    with pytest.raises(ValueError, match="networks point outside"):
+        PortedNumbers.from_bytes(stray.to_bytes())
 
 
 def test_building_refuses_what_parsing_would() -> None:

@@ -188,7 +188,7 @@ def _dump(kind: bytes, networks: tuple[Network, ...], arrays: list[array[int]]) 
 def _load(data: bytes, kind: bytes, typecodes: str) -> tuple[tuple[Network, ...], list[array[int]]]:
     """The networks and arrays of :func:`_dump`'s output; ``ValueError`` if it is not that."""
     start = len(_MAGIC) + 1 + 4
-    if len(data) < start or data[: len(_MAGIC)] != _MAGIC or data[len(_MAGIC):][:1] != kind:
+    if len(data) < start or data[: len(_MAGIC) + 1] != _MAGIC + kind:
         raise ValueError("not a herald number table of this kind (or of another version)")
     (size,) = struct.unpack_from("<I", data, start - 4)
     try:
@@ -201,12 +201,13 @@ def _load(data: bytes, kind: bytes, typecodes: str) -> tuple[tuple[Network, ...]
         raise ValueError("a number table has other arrays than this herald expects")
     arrays: list[array[int]] = []
     offset = start + size
+    view = memoryview(data)
     for code, count in shapes:
         a = array(code)
         end = offset + count * a.itemsize
         if count < 0 or end > len(data):
             raise ValueError("a number table is cut short")
-        a.frombytes(data[offset:end])
+        a.frombytes(view[offset:end])  # one copy, straight from the stored octets
         if sys.byteorder != "little":
             a.byteswap()
         arrays.append(a)
@@ -216,9 +217,18 @@ def _load(data: bytes, kind: bytes, typecodes: str) -> tuple[tuple[Network, ...]
     return networks, arrays
 
 
-def _check_indexes(values: array[int], bound: int, what: str) -> None:
-    if values and not -1 <= min(values) <= max(values) < bound:
-        raise ValueError(f"a number table's {what} point outside it")
+#: Items ``from_bytes`` checks per call: ``min``/``max`` of a million items hold
+#: the GIL for some 20 ms in one call, and a reload runs beside the event loop
+#: (bench/number_tables.py measures the loop's longest stall during one).
+_CHECK_CHUNK: Final = 65_536
+
+
+def _check_indexes(values: array[int], low: int, bound: int, what: str) -> None:
+    """Every item is in ``low..bound-1``; checked in chunks (see :data:`_CHECK_CHUNK`)."""
+    for at in range(0, len(values), _CHECK_CHUNK):
+        chunk = values[at : at + _CHECK_CHUNK]
+        if not low <= min(chunk) <= max(chunk) < bound:
+            raise ValueError(f"a number table's {what} point outside it")
 
 
 # -- the numbering plan ------------------------------------------------------------
@@ -336,10 +346,9 @@ class NumberingPlan:
             raise ValueError("a numbering plan's arrays differ in length")
         if len(bounds) != len(owner) or not bounds or bounds[0] != 0:
             raise ValueError("a numbering plan's segments are damaged")
-        if network and max(network) >= len(networks):
-            raise ValueError("a numbering plan names a network it does not list")
-        _check_indexes(parent, len(prefix), "parents")
-        _check_indexes(owner, len(prefix), "segments")
+        _check_indexes(network, 0, len(networks), "networks")
+        _check_indexes(parent, -1, len(prefix), "parents")
+        _check_indexes(owner, -1, len(prefix), "segments")
         return cls(networks, prefix, length, network, parent, bounds, owner)
 
 
@@ -424,8 +433,7 @@ class PortedNumbers:
         networks, (numbers, network) = _load(data, _PORTED_KIND, "QH")
         if len(numbers) != len(network):
             raise ValueError("a ported-number table's arrays differ in length")
-        if network and max(network) >= len(networks):
-            raise ValueError("a ported-number table names a network it does not list")
+        _check_indexes(network, 0, len(networks), "networks")
         return cls(networks, numbers, network)
 
 
