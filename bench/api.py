@@ -25,6 +25,9 @@ Apps, measured in the same run:
   intake check (phonenumbers, GSM/UCS-2 encoding and parts), ``store.accept``,
   problem handling, metrics. A plain single send takes the app's fast path
   (``herald.api._fast``).
+- ``herald+tables``: the same app checking each destination against a
+  numbering plan of 100,000 prefixes, 1,000,000 ported numbers and a route
+  table (``docs/numbers.md``; synthetic, fixed seed, built when the server starts).
 - ``herald-route``: the same app with ``fast_send=False``: every send through
   the FastAPI route (pydantic, Starlette's request and middleware), as before
   the fast path.
@@ -58,6 +61,7 @@ import json
 import multiprocessing
 import os
 import pstats
+import random
 import re
 import socket
 import statistics
@@ -77,10 +81,20 @@ from herald.accounts import Accounts
 from herald.api import ApiContext, create_app
 from herald.config import HttpConfig
 from herald.ids import SortableIdGenerator
+from herald.intake import (
+    NO_RULES,
+    DestinationRules,
+    Network,
+    NumberIndex,
+    NumberingPlan,
+    PortedNumbers,
+)
 from herald.metrics import Metrics
+from herald.numbers import route_check
+from herald.routing import Route, RouteTable
 from herald.store import NewMessage, Source, SQLiteConfig, SQLiteStore
 
-APPS = ("herald", "herald-route", "asgi+store", "asgi")
+APPS = ("herald", "herald+tables", "herald-route", "asgi+store", "asgi")
 FRONTS = (
     "uvicorn/h11/asyncio", "uvicorn/h11/uvloop", "uvicorn/httptools/asyncio",
     "uvicorn/httptools/uvloop", "granian/asyncio", "granian/uvloop",
@@ -197,10 +211,12 @@ async def _serve(app_kind: str, front: str, data_dir: str, conn: Connection,
         accounts = Accounts(store)  # real argon2id parameters
         account, issued = await accounts.create("bench", time.time(), rate_limit=1e9)
         key = issued.key
+        rules = _tables() if app_kind == "herald+tables" else NO_RULES
         app: Any = create_app(ApiContext(
             store=store, accounts=accounts, ids=SortableIdGenerator(), clock=time.time,
             metrics=Metrics(CollectorRegistry()), config=HttpConfig(default_account_rate=1e9),
-        ), fast_send=app_kind == "herald")  # fmt: skip
+            destinations=lambda: rules,
+        ), fast_send=app_kind != "herald-route")  # fmt: skip
     else:
         account = await store.create_account("bench", time.time(), rate_limit=1e9, bind_limit=1)
         key = "-"
@@ -225,6 +241,25 @@ async def _serve(app_kind: str, front: str, data_dir: str, conn: Connection,
     if accounts is not None:
         accounts.close()
     conn.send(report)
+
+
+def _tables() -> DestinationRules:
+    """A numbering plan of 100,000 prefixes (every exchange of the areas sent to,
+    the rest elsewhere), 1,000,000 ported numbers and a route check: what each
+    send is checked against in ``herald+tables`` (synthetic, fixed seed)."""
+    rnd = random.Random(5)
+    nets = [Network(f"{310 + k % 7}", f"{k:03d}", f"Net {k}") for k in range(200)]
+    plan = {f"1{a}{x}": rnd.choice(nets) for a in _AREAS for x in range(200, 1000)}
+    while len(plan) < 100_000:
+        plan.setdefault(f"{rnd.choice((33, 39, 44, 49, 61, 81))}{rnd.randrange(10**6):06d}",
+                        rnd.choice(nets))  # fmt: skip
+    ported: dict[str, tuple[str, str, str]] = {}
+    while len(ported) < 1_000_000:
+        number = f"1{rnd.choice(_AREAS)}{rnd.randrange(200, 1000)}{rnd.randrange(10**4):04d}"
+        net = rnd.choice(nets)
+        ported[number] = (number, net.mcc, net.mnc)
+    index = NumberIndex(NumberingPlan.build(plan.items()), PortedNumbers.build(ported.values()))
+    return DestinationRules(index, route_check(RouteTable([Route("1", ("upstream",))])))
 
 
 def _server_main(app_kind: str, front: str, data_dir: str, conn: Connection,

@@ -556,7 +556,7 @@ COMPONENTS = (
     ("herald/store/_sqlite_conn.py", "store readers (SQLite reads)"),
     ("herald/smpp_front/_notifier.py", "SMPP notifier (receipts to customers)"),
     ("herald/smpp_front/", "SMPP intake (submit_sm -> rows -> accept)"),
-    ("herald/intake.py", "SMPP intake (submit_sm -> rows -> accept)"),
+    ("herald/intake/", "SMPP intake (submit_sm -> rows -> accept)"),
     ("herald/dispatch/", "dispatch (claim, submit, segments, receipts in)"),
     ("herald/webhooks/", "webhook sender"),
     ("herald/api/", "HTTP API"),

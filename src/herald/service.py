@@ -19,6 +19,10 @@ instead (:mod:`herald.workers`), which this one starts and supervises.
 Nothing accepted is lost at any step: what is not finished stays in the store
 (the store is the queue) and the next start picks it up.
 
+The front process checks each destination against the operator's number
+tables and the route table (:mod:`herald.numbers`: reloaded within seconds of
+``herald numbers import-*``), so it refuses what dispatch could not deliver.
+
 ``--demo`` adds an embedded SMSC simulator as the only upstream, a catch-all
 route to it, and a demo account whose credentials are printed and written to
 ``<data-dir>/demo.env`` (mode 0600).
@@ -53,6 +57,8 @@ from herald.dispatch import Dispatcher
 from herald.ids import SortableIdGenerator
 from herald.metrics import Metrics
 from herald.net import ServerSettings, SmppServer
+from herald.numbers import NumberTables, route_check
+from herald.routing import RouteTable
 from herald.smpp.session import SessionConfig
 from herald.smpp.states import Role
 from herald.smpp_front import ACCOUNT_RECHECK, CustomerSmpp, FrontLimits, SmppNotifier
@@ -76,6 +82,7 @@ DEMO_ACCOUNT: Final = "demo"
 DEMO_ENV: Final = "demo.env"
 #: The demo's simulator sends its receipts within 2 s: a minute without one is lost.
 DEMO_RECEIPT_TIMEOUT: Final = 60.0
+_NUMBER_TABLES: Final = "number-tables"  # the task that reloads them
 
 
 class _Uvicorn(uvicorn.Server):
@@ -110,6 +117,7 @@ class Platform:
     tasks: list[asyncio.Task[Any]]
     extras: list[Any] = field(default_factory=list)  # e.g. the demo simulator
     worker: DeliveryWorker | None = None  # the delivery process, with processes=2
+    numbers: NumberTables | None = None  # the plan and routes destinations are checked against
     stopping: asyncio.Event = field(default_factory=asyncio.Event)  # stop() began
 
     @property
@@ -159,8 +167,16 @@ class Platform:
         def accepted(messages: Sequence[NewMessage]) -> None:
             claim()
 
+        # Destinations are refused at acceptance when the numbering plan has no
+        # range for them or no route serves them (dispatch checks routes again).
+        numbers = NumberTables(store, routable=route_check(RouteTable(config.routes)))
+        try:
+            await numbers.refresh()
+        except Exception:  # serve without the tables rather than not at all
+            log.exception("reading the number tables failed; starting without them")
         front = CustomerSmpp(store, accounts, ids.new_id, clock, metrics, on_accepted=accepted,
-                             limits=FrontLimits(intake=config.intake))
+                             limits=FrontLimits(intake=config.intake,
+                                                destinations=numbers.rules))
         notifier = SmppNotifier(store, front, clock)
         front.on_receiver = notifier.wake
 
@@ -190,7 +206,8 @@ class Platform:
         stopping = asyncio.Event()  # set first thing in stop(): no send is stored after it
         app = create_app(ApiContext(store=store, accounts=accounts, ids=ids, clock=clock,
                                     metrics=metrics, config=config.http, on_accepted=accepted,
-                                    intake=config.intake, stopping=stopping.is_set,
+                                    intake=config.intake, destinations=numbers.rules,
+                                    stopping=stopping.is_set,
                                     block_private_callbacks=config.webhooks.block_private_addresses,
                                     upstreams=partial(_upstreams, config, dispatcher, worker)))
         # httptools, not "auto": h11 costs ~80 us more per request (bench/api.py),
@@ -200,7 +217,7 @@ class Platform:
                                        access_log=False))
         tasks: list[asyncio.Task[Any]] = []
         platform = cls(config, store, accounts, metrics, dispatcher, webhooks, front, notifier,
-                       smpp, http, tasks, worker=worker, stopping=stopping)
+                       smpp, http, tasks, worker=worker, numbers=numbers, stopping=stopping)
         try:
             if prepare is not None:
                 await prepare(store, accounts)
@@ -212,6 +229,7 @@ class Platform:
                 tasks.append(asyncio.create_task(webhooks.run(), name="webhooks"))
             notifier.start()
             tasks.append(asyncio.create_task(_recheck_accounts(front), name="account-recheck"))
+            tasks.append(asyncio.create_task(numbers.run(), name=_NUMBER_TABLES))
             await smpp.start()
             tasks.append(asyncio.create_task(http.serve(), name="http"))
             while not http.started:
@@ -240,7 +258,7 @@ class Platform:
             await self.webhooks.stop()
         await self.smpp.stop(timeout=5)
         for task in self.tasks:
-            if task.get_name() == "account-recheck":
+            if task.get_name() in ("account-recheck", _NUMBER_TABLES):
                 task.cancel()  # it loops until cancelled
         await asyncio.gather(*self.tasks, return_exceptions=True)
         for extra in reversed(self.extras):

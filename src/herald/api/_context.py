@@ -9,7 +9,7 @@ from typing import Final, Protocol
 from herald.accounts import Principal
 from herald.config import HttpConfig
 from herald.ids import IdGenerator
-from herald.intake import DEFAULT_POLICY, IntakePolicy
+from herald.intake import DEFAULT_POLICY, NO_RULES, DestinationRules, IntakePolicy
 from herald.metrics import Metrics
 from herald.store import MAX_IDEMPOTENCY_RESPONSE_OCTETS, NewMessage, Store
 
@@ -107,6 +107,10 @@ def _ignore(messages: Sequence[NewMessage]) -> None:
     del messages
 
 
+def _no_rules() -> DestinationRules:
+    return NO_RULES
+
+
 @dataclass(frozen=True, slots=True)
 class ApiContext:
     """Everything :func:`herald.api.create_app` needs; nothing global.
@@ -120,6 +124,9 @@ class ApiContext:
       (any endpoint); ``Account.rate_limit`` bounds messages per second.
     - ``upstreams``: the connectors' binds, for ``/healthz`` (``None``: an API
       without dispatch, whose health is its store's).
+    - ``destinations``: the rules a destination is checked against as they
+      stand (numbering plan, routes; the service passes
+      :meth:`herald.numbers.NumberTables.rules`), called once per request.
     """
 
     store: Store
@@ -134,5 +141,6 @@ class ApiContext:
     # (herald serve: [webhooks] block_private_addresses, on by default).
     block_private_callbacks: bool = False
     intake: IntakePolicy = DEFAULT_POLICY
+    destinations: Callable[[], DestinationRules] = _no_rules
     limits: ApiLimits = field(default_factory=ApiLimits)
     upstreams: Upstreams | None = None

@@ -172,7 +172,8 @@ class FastSend:
         now = self._ctx.clock()
         try:
             prepared = validate_submission(submission, now, self._ctx.intake,
-                                    block_private=self._ctx.block_private_callbacks)
+                                           block_private=self._ctx.block_private_callbacks,
+                                           rules=self._ctx.destinations())
         except IntakeError:
             return None
         key = None if authorization is None else authorization.decode("latin-1")

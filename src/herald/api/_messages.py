@@ -40,7 +40,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from herald.ids import is_valid_id
-from herald.intake import IntakeError, normalize_destination, parse_time
+from herald.intake import DestinationRules, IntakeError, normalize_destination, parse_time
 from herald.store import (
     MAX_IDEMPOTENCY_KEY_LENGTH,
     MAX_PAGE_SIZE,
@@ -297,7 +297,12 @@ class MessageRoutes:
         return None
 
     def _prepare(
-        self, item: object, prefix: tuple[str | int, ...], now: float, codes: Counter[str]
+        self,
+        item: object,
+        prefix: tuple[str | int, ...],
+        now: float,
+        codes: Counter[str],
+        rules: DestinationRules,
     ) -> tuple[Submission, Prepared] | list[FieldError]:
         if not isinstance(item, dict):
             codes["wrong_type"] += 1
@@ -311,19 +316,26 @@ class MessageRoutes:
             except ValidationError as exc:
                 errors = pydantic_field_errors(exc.errors(include_url=False), prefix)
                 errors.extend(self._partial(item, {e.path[len(prefix)] for e in errors
-                                                   if len(e.path) > len(prefix)}, prefix, now))
+                                                   if len(e.path) > len(prefix)}, prefix, now,
+                                            rules))
                 codes.update(e.code for e in errors)
                 return errors
         try:
             return submission, validate_submission(submission, now, self._ctx.intake,
-                                    block_private=self._ctx.block_private_callbacks)
+                                                   block_private=self._ctx.block_private_callbacks,
+                                                   rules=rules)
         except IntakeError as exc:
             errors = intake_field_errors(exc, prefix)
         codes.update(e.code for e in errors)
         return errors
 
     def _partial(
-        self, item: dict[str, Any], bad: set[str | int], prefix: tuple[str | int, ...], now: float
+        self,
+        item: dict[str, Any],
+        bad: set[str | int],
+        prefix: tuple[str | int, ...],
+        now: float,
+        rules: DestinationRules,
     ) -> list[FieldError]:
         """Intake errors of the fields that passed the type checks, so one answer
         names every problem even when some fields have the wrong type."""
@@ -337,7 +349,7 @@ class MessageRoutes:
         )  # fmt: skip
         try:
             validate_submission(sub, now, self._ctx.intake,
-                                block_private=self._ctx.block_private_callbacks)
+                                block_private=self._ctx.block_private_callbacks, rules=rules)
         except IntakeError as exc:
             return [e for e in intake_field_errors(exc, prefix) if e.path[-1] not in bad
                     and (e.path[-1] in fields or e.code != "required")]  # fmt: skip
@@ -355,7 +367,7 @@ class MessageRoutes:
         test = isinstance(payload, dict) and payload.get("test") is True
         self._gate.charge_messages(account, 0 if test else 1, now)
         codes: Counter[str] = Counter()
-        outcome = self._prepare(payload, (), now, codes)
+        outcome = self._prepare(payload, (), now, codes, ctx.destinations())
         if isinstance(outcome, list):
             self._gate.refund_messages(account, 0 if test else 1, now)
             self._refused(codes)
@@ -392,10 +404,11 @@ class MessageRoutes:
         refusals: list[FieldError] = []
         codes: Counter[str] = Counter()
         new_id = ctx.ids.new_id
+        rules = ctx.destinations()  # one set of tables for the whole batch
         for index, item in enumerate(items):
             if index % YIELD_EVERY == YIELD_EVERY - 1:
                 await asyncio.sleep(0)  # let other requests in: a full batch takes a while
-            outcome = self._prepare(item, ("messages", index), now, codes)
+            outcome = self._prepare(item, ("messages", index), now, codes, rules)
             if isinstance(outcome, list):
                 refusals.extend(outcome)
                 results.append({"index": index, "status": "refused",

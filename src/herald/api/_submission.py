@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from typing import Final, cast
 
 from herald.intake import (
+    NO_RULES,
     Body,
+    DestinationRules,
     EncodingChoice,
     IntakeError,
     IntakePolicy,
@@ -174,19 +176,26 @@ def _body_of(sub: Submission, policy: IntakePolicy) -> Body:
 
 
 def validate_submission(
-    sub: Submission, now: float, policy: IntakePolicy, *, block_private: bool = False
+    sub: Submission,
+    now: float,
+    policy: IntakePolicy,
+    *,
+    block_private: bool = False,
+    rules: DestinationRules = NO_RULES,
 ) -> Prepared:
     """Check every field of ``sub``; raise :class:`InvalidSubmission` with all refusals.
 
     Fields are checked independently, so one answer names every problem. With
     ``block_private``, a ``callback_url`` naming a private, loopback or
     link-local address (or ``localhost``) is refused here, where the customer
-    hears of it, not dropped at delivery.
+    hears of it, not dropped at delivery. ``rules`` refuse a destination
+    outside the numbering plan or without a route (``unassigned``,
+    ``unroutable``).
     """
     errors: list[IntakeError] = []
     to = sender = body = when = None
     try:
-        to = normalize_destination(sub.to, policy=policy)
+        to = normalize_destination(sub.to, policy=policy, rules=rules)
     except IntakeError as exc:
         errors.append(exc)
     try:

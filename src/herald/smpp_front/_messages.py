@@ -13,6 +13,8 @@ answers with the status SMPP 3.4 §5.1.3 names for its field, raised here as
   dispatch treats both forms alike (a customer-made part is one segment and is
   sent as it came);
 * data_coding is read with herald's convention that 0 means GSM 03.38;
+* a destination outside the operator's numbering plan, or without a route,
+  is refused ESME_RINVDSTADR like any invalid destination (``FrontLimits.destinations``);
 * schedule_delivery_time / validity_period are SMPP times (ESME_RINVSCHED /
   ESME_RINVEXPIRY); validity defaults to the intake policy's
   ``default_validity``, is capped at its ``max_validity`` (SMPP's custom: the
@@ -28,6 +30,8 @@ from typing import Final, TypeVar
 
 from herald.intake import (
     DEFAULT_POLICY,
+    NO_RULES,
+    DestinationRules,
     IntakeError,
     IntakePolicy,
     SenderKind,
@@ -69,12 +73,19 @@ SENDER_KIND_OF_TON: Final = {
 }
 
 
+def _no_rules() -> DestinationRules:
+    return NO_RULES
+
+
 @dataclass(frozen=True, slots=True)
 class FrontLimits:
     #: the operator's intake rules (number checks, test ranges, validity bounds)
     intake: IntakePolicy = DEFAULT_POLICY
     #: what the customer's data_coding 0 means
     smsc_default: SmscDefault = SmscDefault.GSM7
+    #: the numbering plan and routes as they stand, asked once per submit
+    #: (the service passes :meth:`herald.numbers.NumberTables.rules`)
+    destinations: Callable[[], DestinationRules] = _no_rules
 
 
 class Refused(Exception):
@@ -90,9 +101,12 @@ class Refused(Exception):
         return cls(CommandStatus(error.smpp_status), str(error))
 
 
-def destination(address: str, policy: IntakePolicy) -> str:
+def destination(
+    address: str, policy: IntakePolicy, rules: DestinationRules = NO_RULES
+) -> str:
     try:
-        return normalize_destination(address, field="destination_addr", policy=policy)
+        return normalize_destination(address, field="destination_addr", policy=policy,
+                                     rules=rules)
     except IntakeError as exc:
         raise Refused.of(exc) from None
 
@@ -156,6 +170,7 @@ def messages_from(
     limits: FrontLimits,
 ) -> list[NewMessage]:
     """The rows a submit creates (one per destination). Raises ``Refused``."""
+    rules = limits.destinations()
     if isinstance(pdu, SubmitMulti):
         if not pdu.dest_addresses:
             raise Refused(S.ESME_RINVNUMDESTS, "submit_multi without a destination")
@@ -163,9 +178,9 @@ def messages_from(
         for dest in pdu.dest_addresses:
             if not isinstance(dest, SmeAddress):
                 raise Refused(S.ESME_RINVDESTFLAG, "distribution lists are not supported")
-            targets.append(destination(dest.address, limits.intake))
+            targets.append(destination(dest.address, limits.intake, rules))
     else:
-        targets = [destination(pdu.destination_addr, limits.intake)]
+        targets = [destination(pdu.destination_addr, limits.intake, rules)]
     sender = source(pdu.source_addr, pdu.source_addr_ton, limits.intake)
     body, udhi = _body(pdu)
     if len(body) > MAX_BODY_OCTETS:

@@ -3,7 +3,14 @@
 The store is also the queue (dispatch claims rows) and the outbox (webhook and
 SMPP events are rows written with the change they report). Import what you
 need from here; the ``_``-modules are private.
+
+Importing this package loads the port and its values only: the pure core
+(:mod:`herald.intake`) builds records from them without pulling in a database
+driver. The SQLite adapter (``SQLiteStore``, ``SQLiteConfig``,
+``SQLitePendingMessages``) is loaded on first use of one of its names.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from herald.store._errors import (
     AccountExists,
@@ -32,6 +39,7 @@ from herald.store._model import (
     MAX_IDEMPOTENCY_KEY_LENGTH,
     MAX_IDEMPOTENCY_RESPONSE_OCTETS,
     MAX_METADATA_LENGTH,
+    MAX_NUMBER_TABLE_OCTETS,
     MAX_PAGE_SIZE,
     MAX_REFERENCE_LENGTH,
     MAX_SEGMENTS,
@@ -49,6 +57,8 @@ from herald.store._model import (
     MessageFilter,
     MessagePage,
     NewMessage,
+    NumberTable,
+    NumberTableKind,
     OutboxEvent,
     ReceiptCheck,
     ReceiptUpdate,
@@ -61,9 +71,18 @@ from herald.store._model import (
     StatusEvents,
     StatusUpdate,
 )
-from herald.store._port import AccountStore, MessageStore, OutboxStore, Store
-from herald.store.pending import SQLitePendingMessages
-from herald.store.sqlite import SQLiteConfig, SQLiteStore
+from herald.store._port import AccountStore, MessageStore, NumberTableStore, OutboxStore, Store
+
+if TYPE_CHECKING:
+    from herald.store.pending import SQLitePendingMessages
+    from herald.store.sqlite import SQLiteConfig, SQLiteStore
+
+#: The adapter's names and their modules, imported when first asked for.
+_ADAPTERS = {
+    "SQLiteConfig": "herald.store.sqlite",
+    "SQLiteStore": "herald.store.sqlite",
+    "SQLitePendingMessages": "herald.store.pending",
+}
 
 __all__ = [
     "DEFAULT_STATUS_EVENTS",
@@ -75,6 +94,7 @@ __all__ = [
     "MAX_IDEMPOTENCY_RESPONSE_OCTETS",
     "MAX_ID_LENGTH",
     "MAX_METADATA_LENGTH",
+    "MAX_NUMBER_TABLE_OCTETS",
     "MAX_PAGE_SIZE",
     "MAX_REFERENCE_LENGTH",
     "MAX_SEGMENTS",
@@ -102,6 +122,9 @@ __all__ = [
     "MessageStore",
     "NewMessage",
     "NotFound",
+    "NumberTable",
+    "NumberTableKind",
+    "NumberTableStore",
     "OutboxEvent",
     "OutboxStore",
     "ReceiptCheck",
@@ -126,3 +149,16 @@ __all__ = [
     "StoreUnavailable",
     "UnknownAccount",
 ]
+
+
+if not TYPE_CHECKING:  # mypy sees the names above; a typo stays an error there
+
+    def __getattr__(name: str) -> Any:
+        module = _ADAPTERS.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        import importlib
+
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value  # later look-ups find it directly
+        return value

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from enum import IntEnum, IntFlag
+from enum import Enum, IntEnum, IntFlag
 
 from herald.store._errors import InvalidRecord
 
@@ -29,6 +29,7 @@ __all__ = [
     "MAX_IDEMPOTENCY_RESPONSE_OCTETS",
     "MAX_ID_LENGTH",
     "MAX_METADATA_LENGTH",
+    "MAX_NUMBER_TABLE_OCTETS",
     "MAX_PAGE_SIZE",
     "MAX_REFERENCE_LENGTH",
     "MAX_SEGMENTS",
@@ -47,6 +48,8 @@ __all__ = [
     "MessageFilter",
     "MessagePage",
     "NewMessage",
+    "NumberTable",
+    "NumberTableKind",
     "OutboxEvent",
     "ReceiptCheck",
     "ReceiptUpdate",
@@ -84,6 +87,9 @@ MAX_CALLBACK_URL_LENGTH = 2048
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 #: A stored answer for replay: a 10,000-message batch answer fits comfortably.
 MAX_IDEMPOTENCY_RESPONSE_OCTETS = 4 * 1024 * 1024
+#: A stored number table (see :class:`NumberTable`): the 20,000,000 ported
+#: numbers herald takes at most, 10 octets each, with room to spare.
+MAX_NUMBER_TABLE_OCTETS = 256 * 1024 * 1024
 #: One page of ``list_messages``.
 MAX_PAGE_SIZE = 1000
 #: Events in one batched webhook POST: a few hundred KB of JSON at most.
@@ -640,3 +646,32 @@ class Backlog:
     due: int
     webhooks: int
     smpp_events: int
+
+
+class NumberTableKind(Enum):
+    """The operator's number tables (see :mod:`herald.intake`, ``docs/numbers.md``)."""
+
+    PLAN = "plan"  # number-range prefixes -> networks
+    PORTED = "ported"  # ported numbers -> networks
+
+
+@dataclass(frozen=True, slots=True)
+class NumberTable:
+    """A stored number table, replaced whole by each import.
+
+    ``data`` is the built index as :mod:`herald.intake` serialised it (opaque
+    to the store); ``entries`` counts its prefixes or numbers; ``generation``
+    is the store's number-table generation the write made (0 before it is
+    stored).
+    """
+
+    kind: NumberTableKind
+    data: bytes = field(repr=False)
+    entries: int
+    imported_at: float
+    generation: int = 0
+
+    def __post_init__(self) -> None:
+        _check_length("data", self.data, MAX_NUMBER_TABLE_OCTETS, empty=False)
+        if self.entries < 0:
+            raise InvalidRecord("entries", "must not be negative")

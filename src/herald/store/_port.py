@@ -42,6 +42,8 @@ from herald.store._model import (
     MessageFilter,
     MessagePage,
     NewMessage,
+    NumberTable,
+    NumberTableKind,
     OutboxEvent,
     ReceiptCheck,
     ReceiptUpdate,
@@ -53,7 +55,7 @@ from herald.store._model import (
     StatusUpdate,
 )
 
-__all__ = ["AccountStore", "MessageStore", "OutboxStore", "Store"]
+__all__ = ["AccountStore", "MessageStore", "NumberTableStore", "OutboxStore", "Store"]
 
 
 class AccountStore(Protocol):
@@ -385,7 +387,30 @@ class OutboxStore(Protocol):
         ...
 
 
-class Store(AccountStore, MessageStore, OutboxStore, Protocol):
+class NumberTableStore(Protocol):
+    """The operator's number tables (numbering plan, ported numbers), each
+    replaced whole, and one generation counter that every change increases:
+    what running processes read every few seconds to notice a new table."""
+
+    async def put_number_table(self, table: NumberTable) -> int:
+        """Store ``table`` in place of the one of its kind; returns the new generation."""
+        ...
+
+    async def remove_number_table(self, kind: NumberTableKind) -> int:
+        """Remove the table of ``kind``; returns the generation (a new one if
+        there was a table to remove)."""
+        ...
+
+    async def get_number_table(self, kind: NumberTableKind) -> NumberTable | None:
+        """The table of ``kind`` with the generation that wrote it, or ``None``."""
+        ...
+
+    async def number_tables_generation(self) -> int:
+        """The generation of the last change to the tables (0: none yet). Cheap."""
+        ...
+
+
+class Store(AccountStore, MessageStore, OutboxStore, NumberTableStore, Protocol):
     """Everything the platform stores. Close with :meth:`aclose`."""
 
     async def failed_deliveries(

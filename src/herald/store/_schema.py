@@ -359,6 +359,25 @@ _V8 = """
 CREATE INDEX outbox_failed ON outbox(subject_id) WHERE last_error IS NOT NULL;
 """
 
+# V9, number tables (issue 9, numbers): the operator's numbering plan and
+# ported numbers, each one row holding its built index (``herald numbers``
+# writes them; see ``NumberTable``), and one generation counter that every
+# write increases, which running processes poll to notice a new table.
+_V9 = """
+CREATE TABLE number_tables (
+    kind TEXT PRIMARY KEY,
+    generation INTEGER NOT NULL,
+    imported_at REAL NOT NULL,
+    entries INTEGER NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE TABLE number_tables_generation (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    generation INTEGER NOT NULL
+);
+INSERT INTO number_tables_generation (id, generation) VALUES (1, 0);
+"""
+
 #: Applied in order; the database's ``user_version`` counts those applied.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9)
 SCHEMA_VERSION = len(MIGRATIONS)

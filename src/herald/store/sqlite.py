@@ -64,6 +64,8 @@ from herald.store._model import (
     MessageFilter,
     MessagePage,
     NewMessage,
+    NumberTable,
+    NumberTableKind,
     OutboxEvent,
     ReceiptCheck,
     ReceiptUpdate,
@@ -886,4 +888,48 @@ class SQLiteStore:
 
         return await self._write(purge)
 
+    # -- number tables -----------------------------------------------------------------
 
+    @staticmethod
+    def _next_generation(conn: sqlite3.Connection) -> int:
+        conn.execute("UPDATE number_tables_generation SET generation = generation + 1")
+        row = conn.execute("SELECT generation FROM number_tables_generation").fetchone()
+        return int(row[0])
+
+    async def put_number_table(self, table: NumberTable) -> int:
+        def put(conn: sqlite3.Connection) -> int:
+            generation = self._next_generation(conn)
+            conn.execute(
+                "INSERT INTO number_tables (kind, generation, imported_at, entries, data)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind) DO UPDATE SET"
+                " generation = excluded.generation, imported_at = excluded.imported_at,"
+                " entries = excluded.entries, data = excluded.data",
+                (table.kind.value, generation, table.imported_at, table.entries, table.data),
+            )
+            return generation
+
+        return await self._write(put)
+
+    async def remove_number_table(self, kind: NumberTableKind) -> int:
+        def remove(conn: sqlite3.Connection) -> int:
+            if conn.execute("DELETE FROM number_tables WHERE kind = ?", (kind.value,)).rowcount:
+                return self._next_generation(conn)
+            return int(conn.execute("SELECT generation FROM number_tables_generation")
+                       .fetchone()[0])  # fmt: skip
+
+        return await self._write(remove)
+
+    async def get_number_table(self, kind: NumberTableKind) -> NumberTable | None:
+        row = await self._readers.run(lambda c: c.execute(
+            "SELECT data, entries, imported_at, generation FROM number_tables WHERE kind = ?",
+            (kind.value,),
+        ).fetchone())  # fmt: skip
+        if row is None:
+            return None
+        return NumberTable(kind, bytes(row[0]), row[1], row[2], row[3])
+
+    async def number_tables_generation(self) -> int:
+        row = await self._readers.run(
+            lambda c: c.execute("SELECT generation FROM number_tables_generation").fetchone()
+        )
+        return int(row[0])
