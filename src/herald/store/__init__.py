@@ -30,6 +30,7 @@ from herald.store._errors import (
     UnknownAccount,
 )
 from herald.store._model import (
+    DEFAULT_PRIORITY,
     DEFAULT_STATUS_EVENTS,
     FINAL_STATUSES,
     MAX_ADDRESS_LENGTH,
@@ -43,6 +44,7 @@ from herald.store._model import (
     MAX_PAGE_SIZE,
     MAX_REFERENCE_LENGTH,
     MAX_SEGMENTS,
+    MAX_TAG_LENGTH,
     MAX_WEBHOOK_BATCH,
     MAX_WEBHOOK_BATCH_WAIT,
     Account,
@@ -60,6 +62,7 @@ from herald.store._model import (
     NumberTable,
     NumberTableKind,
     OutboxEvent,
+    Priority,
     ReceiptCheck,
     ReceiptUpdate,
     Reschedule,
@@ -85,6 +88,7 @@ _ADAPTERS = {
 }
 
 __all__ = [
+    "DEFAULT_PRIORITY",
     "DEFAULT_STATUS_EVENTS",
     "FINAL_STATUSES",
     "MAX_ADDRESS_LENGTH",
@@ -98,6 +102,7 @@ __all__ = [
     "MAX_PAGE_SIZE",
     "MAX_REFERENCE_LENGTH",
     "MAX_SEGMENTS",
+    "MAX_TAG_LENGTH",
     "MAX_WEBHOOK_BATCH",
     "MAX_WEBHOOK_BATCH_WAIT",
     "Account",
@@ -127,6 +132,7 @@ __all__ = [
     "NumberTableStore",
     "OutboxEvent",
     "OutboxStore",
+    "Priority",
     "ReceiptCheck",
     "ReceiptUpdate",
     "Reschedule",

@@ -20,6 +20,7 @@ from enum import Enum, IntEnum, IntFlag
 from herald.store._errors import InvalidRecord
 
 __all__ = [
+    "DEFAULT_PRIORITY",
     "DEFAULT_STATUS_EVENTS",
     "FINAL_STATUSES",
     "MAX_ADDRESS_LENGTH",
@@ -33,6 +34,7 @@ __all__ = [
     "MAX_PAGE_SIZE",
     "MAX_REFERENCE_LENGTH",
     "MAX_SEGMENTS",
+    "MAX_TAG_LENGTH",
     "MAX_WEBHOOK_BATCH",
     "MAX_WEBHOOK_BATCH_WAIT",
     "STATUS_OF_CODE",
@@ -51,6 +53,7 @@ __all__ = [
     "NumberTable",
     "NumberTableKind",
     "OutboxEvent",
+    "Priority",
     "ReceiptCheck",
     "ReceiptUpdate",
     "Reschedule",
@@ -215,6 +218,43 @@ class Source(IntEnum):
     SMPP = 2
 
 
+#: Characters of a message's ``tag`` (a customer's label: ``otp``, ``promo-may``).
+MAX_TAG_LENGTH = 32
+
+
+class Priority(IntEnum):
+    """A message's priority class; smaller goes first.
+
+    Dispatch claims and sends every waiting message of a class before any of
+    the next, and shares a class fairly among the accounts that have messages
+    in it (round robin). One-time codes and other transactional traffic are
+    never stuck behind bulk or marketing campaigns.
+    """
+
+    OTP = 0
+    TRANSACTIONAL = 1
+    BULK = 2
+    MARKETING = 3
+
+    @property
+    def label(self) -> str:
+        """The class as the API and the CLI name it (``otp``, ``bulk``, ...)."""
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, label: str) -> Priority:
+        """The class named ``label``; raises ``ValueError`` for another word."""
+        try:
+            return cls[label.upper()]
+        except KeyError:
+            raise ValueError(f"not a priority class: {label!r} "
+                             f"(one of {', '.join(p.label for p in cls)})") from None
+
+
+#: Messages that name no class and whose account sets none.
+DEFAULT_PRIORITY = Priority.TRANSACTIONAL
+
+
 class Channel(IntEnum):
     """Where an outbox event is delivered."""
 
@@ -278,9 +318,12 @@ class NewMessage:
     registered_delivery: int = 0
     test: bool = False
     callback_events: StatusEvents | None = None  # None: the account's webhook_events
+    priority: Priority = DEFAULT_PRIORITY
+    tag: str | None = None
 
     def __post_init__(self) -> None:
         _check_length("id", self.id, MAX_ID_LENGTH, empty=False)
+        _check_length("tag", self.tag, MAX_TAG_LENGTH, empty=False)
         _check_length("to", self.to, MAX_ADDRESS_LENGTH, empty=False)
         _check_length("sender", self.sender, MAX_ADDRESS_LENGTH, empty=False)
         _check_length("body", self.body, MAX_BODY_OCTETS, empty=True)
@@ -334,6 +377,8 @@ class Message:
     attempt: int
     callback_events: StatusEvents | None = None  # None: the account's webhook_events
     tries: int = 0  # claims that ended in a transient failure (``attempt`` counts them all)
+    priority: Priority = DEFAULT_PRIORITY
+    tag: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -560,6 +605,7 @@ class Account:
     webhook_batch_max: int = 1
     webhook_batch_wait: float = 0.0
     disabled: bool = False  # its API keys and SMPP logins are refused, its binds closed
+    priority: Priority | None = None  # the class of its messages that name none (None: default)
 
     def __post_init__(self) -> None:
         if not 1 <= self.webhook_batch_max <= MAX_WEBHOOK_BATCH:

@@ -171,8 +171,10 @@ class MessageStore(Protocol):
         """The unexpired record for this key, if any (a read-only early check)."""
         ...
 
-    async def claim(self, limit: int, now: float, lease: float) -> tuple[Message, ...]:
-        """Hand out up to ``limit`` ready messages, oldest due first.
+    async def claim(
+        self, limit: int, now: float, lease: float, *, class_limits: Sequence[int] | None = None
+    ) -> tuple[Message, ...]:
+        """Hand out up to ``limit`` ready messages: by priority class, fairly by account.
 
         Ready: ``accepted`` or ``queued``, not a test message, ``send_at``
         (or the last reschedule time) reached, and no unexpired lease.
@@ -180,6 +182,16 @@ class MessageStore(Protocol):
         their ``attempt`` is incremented (pass it to :meth:`reschedule`).
         A ready message whose ``expires_at`` has passed is not handed out: the
         store marks it ``expired`` instead.
+
+        Order: every ready message of a class (:class:`Priority`, smallest
+        first) before any of the next. Within a class the accounts that have
+        messages ready take turns, oldest due first within an account, the
+        turn carrying over from one claim to the next, so one account's
+        backlog never starves another's. ``class_limits``, one per class: a message
+        of class ``c`` is handed out only while the messages of classes up to
+        ``c`` handed out by this call number fewer than ``class_limits[c]``
+        (a message waits behind its own and the more urgent classes only, so a
+        dispatcher with room for urgent messages only asks for those).
         """
         ...
 

@@ -378,6 +378,17 @@ CREATE TABLE number_tables_generation (
 INSERT INTO number_tables_generation (id, generation) VALUES (1, 0);
 """
 
+# V10: priority classes and fairness (issue 9). A message has a class (0 otp,
+# 1 transactional, 2 bulk, 3 marketing) and a customer's tag; an account a
+# default class (NULL: transactional). Claims read the waiting messages class
+# by class and account by account (round robin) through messages_fair.
+_V10 = """
+ALTER TABLE messages ADD COLUMN priority INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE messages ADD COLUMN tag TEXT;
+ALTER TABLE accounts ADD COLUMN priority INTEGER;
+CREATE INDEX messages_fair ON messages(priority, account_id, due_at) WHERE status < 2;
+"""
+
 #: Applied in order; the database's ``user_version`` counts those applied.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10)
 SCHEMA_VERSION = len(MIGRATIONS)

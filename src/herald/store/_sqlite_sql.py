@@ -22,6 +22,7 @@ from herald.store._model import (
     Message,
     NewMessage,
     OutboxEvent,
+    Priority,
     Source,
     Status,
     StatusEvents,
@@ -42,6 +43,7 @@ MAX_CLAIM = 10_000
 
 # Enums by stored code: dict lookups on the hot paths (see STATUS_OF_CODE).
 _SOURCE_OF_CODE = {int(s): s for s in Source}
+_PRIORITY_OF_CODE = {int(p): p for p in Priority}
 _CHANNEL_OF_CODE = {int(c): c for c in Channel}
 _KIND_OF_CODE = {int(k): k for k in EventKind}
 
@@ -49,7 +51,7 @@ MESSAGE_COLUMNS = (
     "seq, id, account_id, source, to_addr, from_addr, body, encoding, data_coding, udhi,"
     " segments, reference, metadata, callback_url, registered_delivery, test, send_at,"
     " expires_at, status, error_code, error_permanent, accepted_at, queued_at, sent_at,"
-    " done_at, attempt, webhook_events, tries"
+    " done_at, attempt, webhook_events, tries, priority, tag"
 )
 
 
@@ -82,13 +84,15 @@ def message_from_row(row: Sequence[Any]) -> Message:
         attempt=row[25],
         callback_events=None if row[26] is None else StatusEvents(row[26]),
         tries=row[27],
+        priority=_PRIORITY_OF_CODE[row[28]],
+        tag=row[29],
     )
 
 
 ACCOUNT_COLUMNS = (
     "id, name, created_at, rate_limit, bind_limit, callback_url, webhook_secret_version,"
     " webhook_events, inbound_webhooks, inbound_url, webhook_batch_max, webhook_batch_wait,"
-    " disabled"
+    " disabled, priority"
 )
 
 
@@ -96,6 +100,7 @@ def account_from_row(row: Sequence[Any]) -> Account:
     return Account(
         row[0], row[1], row[2], row[3], row[4], row[5], row[6],
         StatusEvents(row[7]), bool(row[8]), row[9], row[10], row[11], bool(row[12]),
+        None if row[13] is None else _PRIORITY_OF_CODE[row[13]],
     )  # fmt: skip
 
 
@@ -168,7 +173,7 @@ def row_from_message(m: NewMessage) -> tuple[object, ...]:
         m.id, m.account_id, m.source, m.to, m.sender, m.body, m.encoding, m.data_coding,
         m.udhi, m.segments, m.reference, m.metadata, m.callback_url,
         m.registered_delivery, m.test, m.send_at, m.expires_at, m.accepted_at, due,
-        None if m.callback_events is None else int(m.callback_events),
+        None if m.callback_events is None else int(m.callback_events), int(m.priority), m.tag,
     )  # fmt: skip
 
 
@@ -177,8 +182,8 @@ def row_from_message(m: NewMessage) -> tuple[object, ...]:
 INSERT_MESSAGE = (
     "INSERT INTO messages (id, account_id, source, to_addr, from_addr, body, encoding,"
     " data_coding, udhi, segments, reference, metadata, callback_url, registered_delivery,"
-    " test, send_at, expires_at, status, accepted_at, due_at, webhook_events)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,?,?)"
+    " test, send_at, expires_at, status, accepted_at, due_at, webhook_events, priority, tag)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,?,?,?,?)"
 )
 INSERT_INBOUND = (
     "INSERT INTO inbound (id, account_id, to_addr, from_addr, body, encoding, data_coding,"
@@ -224,9 +229,21 @@ SET_SEGMENTS_FORGET = (
     "DELETE FROM segments WHERE idx >= ?3 AND message_seq ="
     " (SELECT seq FROM messages WHERE id = ?1 AND attempt = ?2 AND status < 2)"
 )
-CLAIM_SELECT = (
-    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE status < 2 AND due_at <= ?"
-    " ORDER BY due_at LIMIT ?"
+# Fair claims (partial index messages_fair: priority, account, due_at). The
+# accounts with messages waiting in a class, by a skip scan: one index seek
+# per account, however many messages each has waiting.
+CLAIM_ACCOUNTS = (
+    "WITH RECURSIVE a(id) AS ("
+    " SELECT (SELECT min(account_id) FROM messages WHERE status < 2 AND priority = ?1)"
+    " UNION ALL SELECT (SELECT min(account_id) FROM messages"
+    "  WHERE status < 2 AND priority = ?1 AND account_id > a.id) FROM a WHERE a.id IS NOT NULL"
+    ") SELECT id FROM a WHERE id IS NOT NULL"
+)
+# One account's due messages of a class, oldest first, after (due_at, seq).
+CLAIM_ACCOUNT_SELECT = (
+    f"SELECT {MESSAGE_COLUMNS}, due_at FROM messages WHERE status < 2 AND priority = ?1"
+    " AND account_id = ?2 AND due_at <= ?3 AND (due_at, seq) > (?4, ?5)"
+    " ORDER BY due_at, seq LIMIT ?6"
 )
 CLAIM_EXPIRE = "UPDATE messages SET status = 12, done_at = ?2 WHERE seq = ?1 AND status < 2"
 CLAIM_LEASE = (

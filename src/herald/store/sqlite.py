@@ -32,9 +32,11 @@ Open with :meth:`SQLiteStore.open`; close with ``await store.aclose()``.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import dataclasses
 import functools
+import math
 import os
 import sqlite3
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -67,6 +69,7 @@ from herald.store._model import (
     NumberTable,
     NumberTableKind,
     OutboxEvent,
+    Priority,
     ReceiptCheck,
     ReceiptUpdate,
     Reschedule,
@@ -84,10 +87,11 @@ from herald.store._sqlite_sql import (
     BACKLOG_UNSENT,
     CHECK_AGAIN,
     CHECK_END,
+    CLAIM_ACCOUNT_SELECT,
+    CLAIM_ACCOUNTS,
     CLAIM_EXPIRE,
     CLAIM_LEASE,
     CLAIM_OUTBOX_SELECT,
-    CLAIM_SELECT,
     DUE_CHECKS,
     FAILED_DELIVERIES,
     G_ACCEPT,
@@ -207,6 +211,7 @@ class SQLiteStore:
         self._writer = writer
         self._readers = readers
         self._watch = _CommitWatch()  # replaced by open()'s, which the writer feeds
+        self._turns: dict[Priority, int] = {}  # per class: the account claimed from last
 
     @classmethod
     def open(cls, config: SQLiteConfig | None = None) -> SQLiteStore:
@@ -333,11 +338,12 @@ class SQLiteStore:
             cur = conn.execute(
                 "UPDATE accounts SET rate_limit = ?, bind_limit = ?, callback_url = ?,"
                 " webhook_secret_version = ?, webhook_events = ?, inbound_webhooks = ?,"
-                " inbound_url = ?, webhook_batch_max = ?, webhook_batch_wait = ?, disabled = ?"
-                " WHERE id = ?",
+                " inbound_url = ?, webhook_batch_max = ?, webhook_batch_wait = ?, disabled = ?,"
+                " priority = ? WHERE id = ?",
                 (a.rate_limit, a.bind_limit, a.callback_url, a.webhook_secret_version,
                  int(a.webhook_events), a.inbound_webhooks, a.inbound_url, a.webhook_batch_max,
-                 a.webhook_batch_wait, a.disabled, a.id),
+                 a.webhook_batch_wait, a.disabled, None if a.priority is None else int(a.priority),
+                 a.id),
             )  # fmt: skip
             if cur.rowcount == 0:
                 raise UnknownAccount(f"no account {account.id}")
@@ -590,16 +596,28 @@ class SQLiteStore:
             Segment(r[0], r[1], r[2], r[3], r[4], Status(r[5]), r[6], r[7]) for r in rows
         )
 
-    async def claim(self, limit: int, now: float, lease: float) -> tuple[Message, ...]:
+    async def claim(
+        self, limit: int, now: float, lease: float, *, class_limits: Sequence[int] | None = None
+    ) -> tuple[Message, ...]:
         check_count("limit", limit)
         if lease <= 0:
             raise InvalidRecord("lease", "must be positive")
+        classes = list(Priority)
+        caps = [limit] * len(classes)
+        if class_limits is not None:
+            if len(class_limits) != len(classes):
+                raise InvalidRecord("class_limits", f"must give {len(classes)} limits")
+            caps = [max(0, min(limit, int(c))) for c in class_limits]
         until = now + lease
 
         def claim(conn: sqlite3.Connection) -> tuple[Message, ...]:
-            rows = conn.execute(CLAIM_SELECT, (now, limit)).fetchall()
-            expired = [(r[0], now) for r in rows if r[17] <= now]
-            live = [r for r in rows if r[17] > now]
+            live: list[Any] = []
+            expired: list[tuple[int, float]] = []
+            for cls in classes:
+                room = caps[cls] - len(live)
+                if room <= 0:
+                    continue  # a later class may still have room
+                live += self._claim_class(conn, cls, now, room, expired)
             if expired:
                 conn.executemany(CLAIM_EXPIRE, expired)
             if live:
@@ -607,11 +625,58 @@ class SQLiteStore:
             # Read back what the rows now hold: queued, first queued_at kept, attempt + 1.
             return tuple(
                 message_from_row((*r[:18], 1, *r[19:22], now if r[22] is None else r[22], *r[23:25],
-                          r[25] + 1, r[26], r[27]))
+                          r[25] + 1, *r[26:30]))
                 for r in live
             )  # fmt: skip
 
         return await self._write(claim)
+
+    def _claim_class(self, conn: sqlite3.Connection, cls: Priority, now: float, room: int,
+                     expired: list[tuple[int, float]]) -> list[Any]:
+        """Up to ``room`` live ready rows of class ``cls``: the accounts take turns
+        (equal shares, what one leaves goes to the others), starting after the
+        account served last in this class; rows interleaved account by account.
+        Ready rows past their validity go to ``expired`` instead (not counted)."""
+        accounts = [r[0] for r in conn.execute(CLAIM_ACCOUNTS, (int(cls),))]
+        if not accounts:
+            return []
+        last = self._turns.get(cls)
+        if last is not None:
+            start = bisect.bisect_right(accounts, last)
+            accounts = accounts[start:] + accounts[:start]
+        taken: dict[int, list[Any]] = {a: [] for a in accounts}
+        after: dict[int, tuple[float, int]] = {a: (-math.inf, -1) for a in accounts}
+        active, count = accounts, 0
+        while active and count < room:  # each round takes a row or drops an account
+            share = -(-(room - count) // len(active))
+            still = []
+            for account in active:
+                want = min(share, room - count)
+                if want <= 0:
+                    still.append(account)
+                    continue
+                rows = conn.execute(CLAIM_ACCOUNT_SELECT,
+                                    (int(cls), account, now, *after[account], want)).fetchall()
+                for r in rows:
+                    if r[17] <= now:
+                        expired.append((r[0], now))
+                    else:
+                        taken[account].append(r)
+                        count += 1
+                if len(rows) == want:
+                    still.append(account)
+                if rows:
+                    after[account] = (rows[-1][30], rows[-1][0])
+            active = still
+        merged: list[Any] = []
+        queues = [taken[a] for a in accounts if taken[a]]
+        for n in range(max((len(q) for q in queues), default=0)):
+            for queue in queues:
+                if n < len(queue):
+                    merged.append(queue[n])
+        if merged:
+            self._turns[cls] = merged[-1][2]  # its account: the next claim starts after it
+        return merged
 
     async def reschedule(self, message_id: str, attempt: int, ready_at: float) -> None:
         await self._writer.submit(G_RESCHEDULE, ((message_id, attempt, ready_at, 0),))
