@@ -53,6 +53,8 @@ MESSAGE_COLUMNS = (
     " expires_at, status, error_code, error_permanent, accepted_at, queued_at, sent_at,"
     " done_at, attempt, webhook_events, tries, priority, tag"
 )
+#: Values in a MESSAGE_COLUMNS row: a statement may select more after them.
+MESSAGE_WIDTH = MESSAGE_COLUMNS.count(",") + 1
 
 
 def message_from_row(row: Sequence[Any]) -> Message:
@@ -146,15 +148,14 @@ CLAIM_OUTBOX_SELECT = (
     " WHERE o.channel = ? AND o.next_attempt_at <= ?"
 )
 _OUTBOX_WIDTH = len(OUTBOX_COLUMNS.split(","))
-_MESSAGE_WIDTH = len(MESSAGE_COLUMNS.split(","))
 
 
 def claimed_event_from_row(row: Sequence[Any], attempts: int, until: float) -> OutboxEvent:
     """A row of :data:`CLAIM_OUTBOX_SELECT` as the claim leaves it (one more attempt,
     leased until ``until``), with its subject."""
     subject: Message | InboundMessage | None = None
-    message = row[_OUTBOX_WIDTH:_OUTBOX_WIDTH + _MESSAGE_WIDTH]
-    inbound = row[_OUTBOX_WIDTH + _MESSAGE_WIDTH:]
+    message = row[_OUTBOX_WIDTH:_OUTBOX_WIDTH + MESSAGE_WIDTH]
+    inbound = row[_OUTBOX_WIDTH + MESSAGE_WIDTH:]
     if message[0] is not None:
         subject = message_from_row(message)
     elif inbound[0] is not None:
@@ -239,7 +240,8 @@ CLAIM_ACCOUNTS = (
     "  WHERE status < 2 AND priority = ?1 AND account_id > a.id) FROM a WHERE a.id IS NOT NULL"
     ") SELECT id FROM a WHERE id IS NOT NULL"
 )
-# One account's due messages of a class, oldest first, after (due_at, seq).
+# One account's due messages of a class, oldest first, after (due_at, seq);
+# due_at follows the message's columns (row[MESSAGE_WIDTH]).
 CLAIM_ACCOUNT_SELECT = (
     f"SELECT {MESSAGE_COLUMNS}, due_at FROM messages WHERE status < 2 AND priority = ?1"
     " AND account_id = ?2 AND due_at <= ?3 AND (due_at, seq) > (?4, ?5)"

@@ -109,6 +109,7 @@ from herald.store._sqlite_sql import (
     MAX_ERROR_LENGTH,
     MAX_UPSTREAM_ID_LENGTH,
     MESSAGE_COLUMNS,
+    MESSAGE_WIDTH,
     SET_SEGMENTS,
     SET_SEGMENTS_FORGET,
     account_from_row,
@@ -625,7 +626,7 @@ class SQLiteStore:
             # Read back what the rows now hold: queued, first queued_at kept, attempt + 1.
             return tuple(
                 message_from_row((*r[:18], 1, *r[19:22], now if r[22] is None else r[22], *r[23:25],
-                          r[25] + 1, *r[26:30]))
+                          r[25] + 1, *r[26:MESSAGE_WIDTH]))
                 for r in live
             )  # fmt: skip
 
@@ -666,7 +667,7 @@ class SQLiteStore:
                 if len(rows) == want:
                     still.append(account)
                 if rows:
-                    after[account] = (rows[-1][30], rows[-1][0])
+                    after[account] = (rows[-1][MESSAGE_WIDTH], rows[-1][0])
             active = still
         merged: list[Any] = []
         queues = [taken[a] for a in accounts if taken[a]]
