@@ -5,7 +5,10 @@ Theory of operation
 A connector owns ``binds`` :class:`~herald.net.SmppClient` sessions (each
 reconnects on its own, with backoff) and **one pump task**. The dispatcher
 puts parts in its queue (``enqueue``); the pump sends them, in order, as
-fast as three limits allow:
+fast as three limits allow, the most urgent priority class first
+(:class:`~herald.store.Priority`: one queue per class; within a class in the
+order the dispatcher gave them, which the store's claim made fair between
+accounts):
 
 1. the connector's **token bucket** (``tps``, shared by every bind: one pump,
    one bucket, so the rate holds however many binds there are);
@@ -62,6 +65,7 @@ from herald.smpp.pdus import (
 )
 from herald.smpp.session import SessionConfig
 from herald.smpp.states import Role
+from herald.store import Priority
 from herald.text import SmscDefault
 
 __all__ = ["Connector", "ConnectorOwner"]
@@ -164,8 +168,12 @@ class Connector(ClientHandler):
             self.clients.append(client)
             if kind != "receiver":
                 self.senders.append(client)
-        self._ready: deque[Item] = deque()
+        # One queue per priority class (index: Priority value), and the number of
+        # delayed retries of each, so a class's wait counts only what goes before it.
+        self._ready: list[deque[Item]] = [deque() for _ in Priority]
+        self._head: deque[Item] = self._ready[0]  # the queue _front found its item in
         self._delayed: list[tuple[float, int, Item]] = []
+        self._delayed_of = [0] * len(Priority)
         self._delay_seq = 0
         self.inflight = 0
         # Parts sent whose outcome is not yet durable: in flight, or accepted
@@ -237,7 +245,17 @@ class Connector(ClientHandler):
 
     @property
     def load(self) -> int:
-        return len(self._ready) + len(self._delayed) + self.inflight
+        return sum(map(len, self._ready)) + len(self._delayed) + self.inflight
+
+    def load_upto(self, priority: int) -> int:
+        """What a new message of class ``priority`` would wait behind: the parts
+        queued (or waiting a retry) of its class and the more urgent ones, and
+        those in flight."""
+        return (sum(len(self._ready[c]) + self._delayed_of[c] for c in range(priority + 1))
+                + self.inflight)
+
+    def room_for(self, priority: int) -> int:
+        return self.capacity - self.load_upto(priority)
 
     def room(self) -> int:
         return self.capacity - self.load
@@ -249,12 +267,13 @@ class Connector(ClientHandler):
 
     def enqueue(self, job: Job) -> None:
         gen = job.gen
-        self._ready.extend((job, gen, i) for i in range(len(job.pdus)))
+        self._ready[job.message.priority].extend((job, gen, i) for i in range(len(job.pdus)))
         self._poke()
 
     def retry_later(self, job: Job, gen: int, index: int, delay: float) -> None:
         loop_now = asyncio.get_running_loop().time()
         self._delay_seq += 1
+        self._delayed_of[job.message.priority] += 1
         heapq.heappush(self._delayed, (loop_now + delay, self._delay_seq, (job, gen, index)))
         self._poke()
 
@@ -300,19 +319,26 @@ class Connector(ClientHandler):
                 handle.cancel()
 
     def _front(self, now: float) -> Item | None:
-        """The next live entry, with due retries moved to the front; stale ones dropped."""
-        delayed, ready = self._delayed, self._ready
+        """The next live entry of the most urgent class that has one, with due
+        retries moved to the front of their class; stale ones dropped. Its
+        queue is left in ``_head`` (the pump pops from it)."""
+        delayed = self._delayed
         if delayed and delayed[0][0] <= now:
-            due = []
+            due: list[Item] = []
             while delayed and delayed[0][0] <= now:  # bounded by the heap's size
                 due.append(heapq.heappop(delayed)[2])
-            ready.extendleft(reversed(due))  # retries first, in their own order
-        while ready:  # bounded by the queue's size
-            item = ready[0]
-            job = item[0]
-            if job.gen == item[1] and job.failing is None:
-                return item
-            ready.popleft()
+            for item in reversed(due):  # retries first, in their own order
+                cls = item[0].message.priority
+                self._delayed_of[cls] -= 1
+                self._ready[cls].appendleft(item)
+        for ready in self._ready:
+            while ready:  # bounded by the queue's size
+                item = ready[0]
+                job = item[0]
+                if job.gen == item[1] and job.failing is None:
+                    self._head = ready
+                    return item
+                ready.popleft()
         return None
 
     def _pick(self) -> SmppClient | None:
@@ -356,7 +382,7 @@ class Connector(ClientHandler):
             if wait > 0:
                 await self._sleep(now + wait)
                 continue
-            self._ready.popleft()
+            self._head.popleft()
             self._send(client, item)
             sent += 1
             if sent >= SENDS_PER_PASS:
@@ -376,7 +402,7 @@ class Connector(ClientHandler):
             # The session closed or its window filled between _pick and now:
             # nothing was sent; the entry goes back to the front.
             log.debug("%s: send refused (%s)", self.name, exc)
-            self._ready.appendleft(item)
+            self._ready[job.message.priority].appendleft(item)
             return
         job.inflight += 1
         self.inflight += 1
@@ -461,11 +487,16 @@ class Connector(ClientHandler):
     def _hand_on(self) -> None:
         """No bind for down_grace: give every queued job back to the dispatcher."""
         jobs: dict[int, Job] = {}
-        for job, gen, _ in (*self._ready, *(entry[2] for entry in self._delayed)):
+        for ready in self._ready:
+            for job, gen, _ in ready:
+                if job.gen == gen and job.failing is None:
+                    jobs[id(job)] = job
+            ready.clear()
+        for _, _, (job, gen, _) in self._delayed:
             if job.gen == gen and job.failing is None:
                 jobs[id(job)] = job
-        self._ready.clear()
         self._delayed.clear()
+        self._delayed_of = [0] * len(Priority)
         if jobs:
             log.warning("%s: no bound session for %.1f s; %d messages handed on", self.name,
                         self._settings.down_grace, len(jobs))

@@ -75,6 +75,7 @@ from herald.smpp.message_id import submit_id_keys
 from herald.smpp.pdus import Request
 from herald.store import (
     Message,
+    Priority,
     Reschedule,
     SegmentRecord,
     Status,
@@ -209,22 +210,29 @@ class Dispatcher:
     async def _claim_loop(self) -> None:
         loop = asyncio.get_running_loop()
         s = self.settings
+        classes = range(len(Priority))
         while not self._stopping:
             now = loop.time()
-            room = sum(max(0, c.room()) for c in self.connectors.values() if c.accepting(now))
-            limit = min(room, s.max_claim)
+            # Room per class: a message waits behind its own class and the more
+            # urgent ones only, so a connector full of bulk still has room for OTPs.
+            accepting = [c for c in self.connectors.values() if c.accepting(now)]
+            rooms = [min(s.max_claim, sum(max(0, c.room_for(p)) for c in accepting))
+                     for p in classes]
+            limit = max(rooms)
             if limit <= 0:
                 self._more_waiting = True  # unknown: look again when room opens up
                 await self._claim_signal.wait(s.poll_interval)
                 continue
             try:
-                claimed = await self._store.claim(limit, self._clock(), s.lease)
+                claimed = await self._store.claim(limit, self._clock(), s.lease,
+                                                  class_limits=rooms)
             except StoreError as exc:
                 log.warning("claim failed (%s); retrying", exc)
                 await self._claim_signal.wait(s.poll_interval)
                 continue
             self.claimed += len(claimed)
-            self._more_waiting = len(claimed) >= limit
+            # Cut short by room: it took all it could ask for, or a class had none.
+            self._more_waiting = len(claimed) >= limit or min(rooms) <= 0
             lease_until = self._clock() + s.lease
             for message in claimed:
                 self._admit(message, lease_until)
@@ -266,7 +274,7 @@ class Dispatcher:
                 job.unsendable = True
                 log.info("message %s cannot go via %s: %s", job.id, connector.name, exc)
                 continue
-            if connector.load >= QUEUE_OVERSHOOT * connector.capacity:
+            if connector.load_upto(job.message.priority) >= QUEUE_OVERSHOOT * connector.capacity:
                 self._handback(job, self._clock() + self.settings.handback_initial)
                 return
             job.pos = pos
