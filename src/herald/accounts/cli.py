@@ -32,9 +32,11 @@ from herald.accounts._service import DEFAULT_BIND_LIMIT, DEFAULT_RATE_LIMIT, Acc
 from herald.accounts._webhook import load_master_key, webhook_secret
 from herald.intake import IntakeError, check_callback_url
 from herald.store import (
+    DEFAULT_PRIORITY,
     MAX_WEBHOOK_BATCH,
     MAX_WEBHOOK_BATCH_WAIT,
     Account,
+    Priority,
     SQLiteConfig,
     SQLiteStore,
     StatusEvents,
@@ -171,6 +173,16 @@ def _events(value: str) -> StatusEvents:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _priority(value: str) -> Priority | None:
+    word = value.strip().lower()
+    if word == "none":
+        return None
+    try:
+        return Priority.parse(word)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _on_off(value: str) -> bool:
     word = value.strip().lower()
     if word not in ("on", "off"):
@@ -218,6 +230,9 @@ def _webhook_options(parser: argparse.ArgumentParser) -> None:
            " per POST)")
     option("--webhook-batch-wait", type=_batch_wait, metavar="MS",
            help="milliseconds a batch waits for more events (default 0: it takes what is due)")
+    option("--priority", type=_priority, metavar="CLASS",
+           help="priority class of the messages that name none: otp, transactional, bulk,"
+           " marketing ('none': transactional)")
     option("--allow-private-url", action="store_true",
            help="accept a URL naming a private, loopback or link-local address (for a herald"
            " with [webhooks] block_private_addresses = false)")
@@ -231,6 +246,7 @@ _WEBHOOK_FIELDS: Final = {
     "inbound_url": "inbound_url",
     "webhook_batch": "webhook_batch_max",
     "webhook_batch_wait": "webhook_batch_wait",
+    "priority": "priority",
 }
 
 
@@ -335,6 +351,8 @@ def _describe(a: Account) -> list[str]:
         f"inbound:         {'on' if a.inbound_webhooks else 'off'}"
         f" ({a.inbound_url or a.callback_url or 'no URL'})",
         f"batching:        {batch}",
+        f"priority:        {(DEFAULT_PRIORITY if a.priority is None else a.priority).label}"
+        + (" (the default)" if a.priority is None else ""),
     ]
 
 

@@ -187,7 +187,8 @@ class FastSend:
         try:
             account = await self._gate.admit(client[0] if client else "", plain.authorization, now)
             self._gate.charge_messages(account, 1, now)
-            accepted = plain.prepared.message(self._ctx.ids.new_id(now), account.id, now)
+            accepted = plain.prepared.message(self._ctx.ids.new_id(now), account.id, now,
+                                              default_priority=account.priority)
             content = orjson.dumps(accepted_view(accepted, plain.submission.metadata, test=False))
             await self._routes.commit([accepted], account, None, b"", 202, content, now)
             status = 202

@@ -201,7 +201,7 @@ def _submission(model: MessageRequest) -> Submission:
     return Submission(
         model.to, model.from_, model.text, model.binary, model.encoding, model.reference,
         model.metadata, model.callback_url, model.validity_period, model.send_at, model.test,
-        model.callback_events,
+        model.callback_events, model.priority, model.tag,
     )  # fmt: skip
 
 
@@ -346,6 +346,7 @@ class MessageRoutes:
             fields.get("binary"), fields["encoding"], fields.get("reference"),
             fields.get("metadata"), fields.get("callback_url"), fields.get("validity_period"),
             fields.get("send_at"), False, fields.get("callback_events"),
+            fields.get("priority"), fields.get("tag"),
         )  # fmt: skip
         try:
             validate_submission(sub, now, self._ctx.intake,
@@ -374,9 +375,11 @@ class MessageRoutes:
             raise _invalid("the message was refused; see errors", outcome)
         submission, prepared = outcome
         if submission.test:
-            return _json(accepted_view(prepared.message("test", account.id, now),
+            return _json(accepted_view(prepared.message("test", account.id, now,
+                                                        default_priority=account.priority),
                                        submission.metadata, test=True))  # fmt: skip
-        message = prepared.message(ctx.ids.new_id(now), account.id, now)
+        message = prepared.message(ctx.ids.new_id(now), account.id, now,
+                                   default_priority=account.priority)
         content = _dumps(accepted_view(message, submission.metadata, test=False))
         replay = await self.commit([message], account, key, digest, 202, content, now)
         if replay is not None:
@@ -418,7 +421,8 @@ class MessageRoutes:
             body = prepared.body
             entry: dict[str, Any] = {"index": index, "status": "validated"}
             if not submission.test:
-                message = prepared.message(new_id(now), account.id, now)
+                message = prepared.message(new_id(now), account.id, now,
+                                           default_priority=account.priority)
                 messages.append(message)
                 entry = {"index": index, "status": "accepted", "id": message.id}
             entry["segments"] = body.segments

@@ -89,6 +89,18 @@ class MessageRequest(BaseModel):
         json_schema_extra={"anyOf": [{"type": "number"}, {"type": "string"}, {"type": "null"}]},
     )
     test: bool = Field(False, description="Validate and answer (200) without storing or sending.")
+    priority: str | None = Field(
+        None,
+        description="Priority class: every waiting otp message is sent before any"
+        " transactional one, and so on. Default: the class the tag names, else the"
+        " account's default, else transactional.",
+        json_schema_extra={"enum": ["otp", "transactional", "bulk", "marketing", None]},
+    )  # a str checked by intake (as the fast path reads it): one answer for both paths
+    tag: str | None = Field(
+        None,
+        description="Your label for this kind of traffic (1-32 of a-z, 0-9, _ and -);"
+        " a tag naming a priority class (e.g. otp) implies it.",
+    )
 
 
 class BatchRequest(BaseModel):
@@ -133,6 +145,8 @@ class MessageView(BaseModel):
     callback_events: str | list[str] | None = Field(
         description="The message's own event choice; null: the account's."
     )
+    priority: Literal["otp", "transactional", "bulk", "marketing"]
+    tag: str | None
     send_at: str | None
     expires_at: str
     timestamps: dict[str, str] = Field(

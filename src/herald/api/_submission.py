@@ -28,7 +28,9 @@ from herald.intake import (
     build_message,
     check_callback_events,
     check_callback_url,
+    check_priority,
     check_reference,
+    check_tag,
     decode_base64,
     normalize_destination,
     prepare_binary,
@@ -37,7 +39,7 @@ from herald.intake import (
     serialize_metadata,
     validate_sender,
 )
-from herald.store import NewMessage, Source, StatusEvents
+from herald.store import DEFAULT_PRIORITY, NewMessage, Priority, Source, StatusEvents
 from herald.webhooks import blocked_destination
 
 __all__ = [
@@ -66,6 +68,8 @@ class Submission:
     send_at: object = None
     test: bool = False
     callback_events: object = None
+    priority: str | None = None
+    tag: str | None = None
 
 
 _NULL: Final[type] = type(None)
@@ -90,6 +94,8 @@ SUBMISSION_FIELDS: Final[Mapping[str, frozenset[type] | None]] = {
     "validity_period": _OPTIONAL_NUMBER,
     "send_at": None,
     "test": frozenset({bool}),
+    "priority": _OPTIONAL_TEXT,
+    "tag": _OPTIONAL_TEXT,
 }
 #: The model's ``encoding`` choices.
 ENCODINGS: Final = frozenset({"auto", "gsm7", "ucs2", "binary"})
@@ -118,6 +124,7 @@ def plain_submission(item: dict[str, object]) -> Submission | None:
         cast("str | None", get("callback_url")),
         None if validity is None else float(cast(float, validity)),  # the model's float
         get("send_at"), cast(bool, get("test", False)), get("callback_events"),
+        cast("str | None", get("priority")), cast("str | None", get("tag")),
     )  # fmt: skip
 
 
@@ -134,10 +141,23 @@ class Prepared:
     callback_url: str | None
     test: bool
     callback_events: StatusEvents | None = None
+    priority: Priority | None = None  # None: the account's default
+    tag: str | None = None
 
     def message(
-        self, message_id: str, account_id: int, now: float, source: Source = Source.HTTP
+        self,
+        message_id: str,
+        account_id: int,
+        now: float,
+        source: Source = Source.HTTP,
+        *,
+        default_priority: Priority | None = None,
     ) -> NewMessage:
+        """The record to store; ``default_priority``: the account's class, used
+        when the request named none."""
+        priority = self.priority
+        if priority is None:
+            priority = DEFAULT_PRIORITY if default_priority is None else default_priority
         return build_message(
             message_id=message_id,
             account_id=account_id,
@@ -152,6 +172,8 @@ class Prepared:
             callback_url=self.callback_url,
             test=self.test,
             callback_events=self.callback_events,
+            priority=priority,
+            tag=self.tag,
         )
 
 
@@ -237,7 +259,17 @@ def validate_submission(
             events = check_callback_events(sub.callback_events)
         except IntakeError as exc:
             errors.append(exc)
+    priority = tag = implied = None
+    try:
+        tag, implied = check_tag(sub.tag)
+    except IntakeError as exc:
+        errors.append(exc)
+    try:
+        priority = check_priority(sub.priority)
+    except IntakeError as exc:
+        errors.append(exc)
     if errors:
         raise InvalidSubmission(tuple(errors))
     assert to is not None and sender is not None and body is not None and when is not None
-    return Prepared(to, sender, body, when, reference, metadata, callback_url, sub.test, events)
+    return Prepared(to, sender, body, when, reference, metadata, callback_url, sub.test, events,
+                    implied if priority is None else priority, tag)

@@ -63,7 +63,9 @@ from herald.intake._message import (
     build_message,
     check_callback_events,
     check_callback_url,
+    check_priority,
     check_reference,
+    check_tag,
     serialize_metadata,
 )
 from herald.intake._networks import (
@@ -165,7 +167,9 @@ __all__ = [
     "build_message",
     "check_callback_events",
     "check_callback_url",
+    "check_priority",
     "check_reference",
+    "check_tag",
     "decode_base64",
     "normalize_destination",
     "parse_plan",

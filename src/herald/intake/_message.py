@@ -12,10 +12,13 @@ from herald.intake._errors import InvalidField
 from herald.intake._schedule import Schedule
 from herald.intake._sender import Sender
 from herald.store import (
+    DEFAULT_PRIORITY,
     MAX_CALLBACK_URL_LENGTH,
     MAX_METADATA_LENGTH,
     MAX_REFERENCE_LENGTH,
+    MAX_TAG_LENGTH,
     NewMessage,
+    Priority,
     Source,
     StatusEvents,
 )
@@ -24,7 +27,9 @@ __all__ = [
     "build_message",
     "check_callback_events",
     "check_callback_url",
+    "check_priority",
     "check_reference",
+    "check_tag",
     "serialize_metadata",
 ]
 
@@ -88,6 +93,39 @@ def check_callback_url(value: object, *, field: str = "callback_url") -> str | N
     return value
 
 
+#: A tag: lower-case letters, digits, ``_`` and ``-`` (a report groups by it).
+_TAG = re.compile(rf"[a-z0-9_-]{{1,{MAX_TAG_LENGTH}}}")
+_PRIORITY_OF_LABEL = {p.label: p for p in Priority}
+
+
+def check_priority(value: object, *, field: str = "priority") -> Priority | None:
+    """A class named ``otp``, ``transactional``, ``bulk`` or ``marketing``; ``None``: not given."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidField(field, "must be a string", "wrong_type")
+    try:
+        return Priority.parse(value.strip().lower())
+    except ValueError:
+        raise InvalidField(
+            field, f"must be one of {', '.join(p.label for p in Priority)}", "invalid_choice"
+        ) from None
+
+
+def check_tag(value: object, *, field: str = "tag") -> tuple[str | None, Priority | None]:
+    """The customer's label for a kind of traffic, and the class it implies when it
+    names one (tag ``otp`` means priority ``otp`` unless the priority is given)."""
+    if value is None:
+        return None, None
+    if not isinstance(value, str):
+        raise InvalidField(field, "must be a string", "wrong_type")
+    if not _TAG.fullmatch(value):
+        raise InvalidField(
+            field, f"must be 1-{MAX_TAG_LENGTH} of a-z, 0-9, _ and -", "invalid_format"
+        )
+    return value, _PRIORITY_OF_LABEL.get(value)
+
+
 def check_callback_events(value: object, *, field: str = "callback_events") -> StatusEvents | None:
     """``"all"``, ``"final"``, ``"none"`` or a list of status labels; ``None``: the account's."""
     if value is None:
@@ -126,6 +164,8 @@ def build_message(
     registered_delivery: int = 0,
     test: bool = False,
     callback_events: StatusEvents | None = None,
+    priority: Priority = DEFAULT_PRIORITY,
+    tag: str | None = None,
 ) -> NewMessage:
     """The :class:`NewMessage` for validated parts, accepted at ``now``."""
     return NewMessage(
@@ -147,4 +187,6 @@ def build_message(
         registered_delivery=registered_delivery,
         test=test,
         callback_events=callback_events,
+        priority=priority,
+        tag=tag,
     )

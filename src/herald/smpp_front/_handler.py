@@ -57,7 +57,15 @@ from herald.smpp.pdus import (
 )
 from herald.smpp.tlv import SC_INTERFACE_VERSION
 from herald.smpp_front._messages import FrontLimits, Refused, messages_from
-from herald.store import Account, MessageNotFound, NewMessage, Status, Store, StoreError
+from herald.store import (
+    Account,
+    MessageNotFound,
+    NewMessage,
+    Priority,
+    Status,
+    Store,
+    StoreError,
+)
 
 __all__ = ["ACCOUNT_RECHECK", "SMPP_34", "Binding", "CustomerSmpp", "customer_error"]
 
@@ -248,6 +256,7 @@ class CustomerSmpp(ServerHandler):
         self.limits = limits or FrontLimits()
         self.binds: dict[int, set[ServerConnection]] = {}
         self._buckets: dict[int, _Bucket] = {}
+        self._priorities: dict[int, Priority | None] = {}  # the accounts' default classes
         self._batch: list[_Pending] = []
         self._flush_scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -308,7 +317,9 @@ class CustomerSmpp(ServerHandler):
 
     def _rate(self, account: Account, now: float) -> None:
         """The account's bucket, created or set to its current rate (``herald
-        accounts set --rate-limit`` takes effect at the next bind or recheck)."""
+        accounts set --rate-limit`` takes effect at the next bind or recheck),
+        and its default priority class, likewise."""
+        self._priorities[account.id] = account.priority
         bucket = self._buckets.get(account.id)
         if bucket is None:
             self._buckets[account.id] = _Bucket(account.rate_limit,
@@ -402,7 +413,8 @@ class CustomerSmpp(ServerHandler):
             return
         try:
             messages = messages_from(request, account_id=binding.account_id,
-                                     new_id=self.new_id, now=now, limits=self.limits)
+                                     new_id=self.new_id, now=now, limits=self.limits,
+                                     default_priority=self._priorities.get(binding.account_id))
         except Refused as refused:
             self.metrics.rejected_at_intake.labels("smpp", refused.status.name).inc()
             conn.respond(request.response(refused.status))

@@ -50,7 +50,7 @@ from herald.smpp.tlv import (
     TlvDef,
 )
 from herald.smpp_front._time import SmppTimeError, parse_smpp_time
-from herald.store import MAX_BODY_OCTETS, NewMessage, Source
+from herald.store import DEFAULT_PRIORITY, MAX_BODY_OCTETS, NewMessage, Priority, Source
 from herald.text import (
     SmscDefault,
     TextError,
@@ -168,8 +168,16 @@ def messages_from(
     new_id: Callable[[float], str],
     now: float,
     limits: FrontLimits,
+    default_priority: Priority | None = None,
 ) -> list[NewMessage]:
-    """The rows a submit creates (one per destination). Raises ``Refused``."""
+    """The rows a submit creates (one per destination). Raises ``Refused``.
+
+    The priority class (see ``docs/smpp.md``): a ``service_type`` naming one
+    (``otp``, ``bulk``, ...: case-insensitive, also kept as the tag), else
+    ``priority_flag`` 3 = otp and 2 = transactional, else the account's
+    default (``default_priority``), else transactional.
+    """
+    priority, tag = _priority_of(pdu, default_priority)
     rules = limits.destinations()
     if isinstance(pdu, SubmitMulti):
         if not pdu.dest_addresses:
@@ -230,6 +238,31 @@ def messages_from(
             send_at=send_at,
             udhi=udhi,
             registered_delivery=pdu.registered_delivery,
+            priority=priority,
+            tag=tag,
         )
         for to in targets
     ]
+
+
+#: Classes ``service_type`` can name, by the lower-cased word (at most 5 octets
+#: in SMPP 3.4, which ``transactional`` and ``marketing`` are not: ``txn``, ``mkt``).
+_SERVICE_TYPES: Final = {
+    **{p.label: p for p in Priority if len(p.label) <= 5},
+    "txn": Priority.TRANSACTIONAL,
+    "mkt": Priority.MARKETING,
+}
+#: priority_flag (SMPP 3.4 §5.2.14; GSM: 0 non-priority, 1-3 priority) -> class.
+_FLAG_CLASSES: Final = {3: Priority.OTP, 2: Priority.TRANSACTIONAL}
+
+
+def _priority_of(pdu: SubmitSm | DataSm | SubmitMulti,
+                 default: Priority | None) -> tuple[Priority, str | None]:
+    word = pdu.service_type.strip().lower()
+    named = _SERVICE_TYPES.get(word)
+    if named is not None:
+        return named, named.label
+    flag = None if isinstance(pdu, DataSm) else _FLAG_CLASSES.get(pdu.priority_flag)
+    if flag is not None:
+        return flag, None
+    return (DEFAULT_PRIORITY if default is None else default), None
