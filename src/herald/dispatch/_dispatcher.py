@@ -96,6 +96,10 @@ EXPIRE_ROUNDS: Final = 10
 #: sized on the sum of the connectors' room, not on each one's) before new
 #: jobs for it go back to the store.
 QUEUE_OVERSHOOT: Final = 2
+#: Seconds between claims while some class has no room (connectors full of bulk):
+#: an OTP waits at most this long for its claim, and a commit-per-millisecond
+#: intake causes at most 1 / this empty claims a second.
+URGENT_CLAIM_GAP: Final = 0.02
 
 
 class Dispatcher:
@@ -237,6 +241,10 @@ class Dispatcher:
             for message in claimed:
                 self._admit(message, lease_until)
             if len(claimed) < limit:
+                if min(rooms) <= 0:
+                    # Full of less urgent work: every commit would wake a claim
+                    # for the urgent classes, mostly for nothing; space them out.
+                    await asyncio.sleep(URGENT_CLAIM_GAP)
                 await self._claim_signal.wait(s.poll_interval)
 
     def _admit(self, message: Message, lease_until: float) -> None:
