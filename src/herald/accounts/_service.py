@@ -238,6 +238,11 @@ class Accounts:
         self._cache.invalidate(system_id)
         return removed
 
+    def forget(self, credential: str) -> None:
+        """Drop a credential (API key id, system_id) from the cache: another process
+        revoked or reset it (see :class:`herald.admin.ChangeFeed`)."""
+        self._cache.invalidate(credential)
+
     # -- verifying -----------------------------------------------------------------------
 
     async def authenticate_api_key(

@@ -174,8 +174,17 @@ class Admin:
         self.accounts = accounts
         self.keys = keys
         self.feed = ChangeFeed()
+        self.feed.watch(self._forget_credential)
         self._master_key = master_key
         self._clock = clock
+
+    def _forget_credential(self, entry: AuditEntry) -> None:
+        # A key or login changed, maybe by another process: this one's cache must
+        # not keep accepting it until the entry expires (60 s).
+        for field in ("key_id", "system_id"):
+            credential = entry.changes.get(field)
+            if isinstance(credential, str) and not entry.action.endswith(".issue"):
+                self.accounts.forget(credential)
 
     # -- the record ----------------------------------------------------------------------
 
