@@ -44,7 +44,8 @@ AUTH_FAILURE_BURST: Final = 10.0
 #: Client addresses (and accounts) whose buckets are remembered at once.
 MAX_TRACKED_KEYS: Final = 10_000
 #: Seconds an account's settings (its rate limit, whether it is disabled) are used
-#: without a re-read: how long ``herald accounts set`` or ``disable`` takes to apply.
+#: without a re-read. A change made through :mod:`herald.admin` drops them at once
+#: (in this process) or within a second (elsewhere); this bounds it if that fails.
 ACCOUNT_CACHE_TTL: Final = 5.0
 #: Idempotency records answer replays for 24 hours (the issue's figure).
 IDEMPOTENCY_TTL: Final = 24 * 3600.0
@@ -160,6 +161,7 @@ class ApiContext:
     - ``destinations``: the rules a destination is checked against as they
       stand (numbering plan, routes; the service passes
       :meth:`herald.numbers.NumberTables.rules`), called once per request.
+    - ``admin``: serve the admin API (``/v1/admin``, see ``_admin``) on it.
     """
 
     store: Store
