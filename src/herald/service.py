@@ -239,7 +239,11 @@ class Platform:
             if webhooks is not None:
                 tasks.append(asyncio.create_task(webhooks.run(), name="webhooks"))
             notifier.start()
-            tasks.append(asyncio.create_task(_recheck_accounts(front), name="account-recheck"))
+            recheck = asyncio.Event()  # an account or login changed: look at the binds now
+            admin.feed.watch(lambda entry: recheck.set()
+                             if entry.target.startswith("account:") else None)
+            tasks.append(asyncio.create_task(_recheck_accounts(front, recheck),
+                                             name="account-recheck"))
             tasks.append(asyncio.create_task(numbers.run(), name=_NUMBER_TABLES))
             tasks.append(asyncio.create_task(admin.feed.run(store), name=_ADMIN_CHANGES))
             await smpp.start()
@@ -307,11 +311,13 @@ def _connector_states(
             for c in config.connectors]  # fmt: skip
 
 
-async def _recheck_accounts(front: CustomerSmpp) -> None:
+async def _recheck_accounts(front: CustomerSmpp, changed: asyncio.Event) -> None:
     """Close the binds of disabled accounts and removed or reset logins, every
-    ACCOUNT_RECHECK seconds."""
+    ACCOUNT_RECHECK seconds and as soon as ``changed`` is set (an admin change)."""
     while True:
-        await asyncio.sleep(ACCOUNT_RECHECK)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(changed.wait(), ACCOUNT_RECHECK)
+        changed.clear()
         try:
             await front.close_revoked()
         except StoreClosed:

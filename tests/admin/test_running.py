@@ -22,6 +22,9 @@ from herald.accounts import Accounts
 from herald.admin import CHANGE_POLL_INTERVAL
 from herald.cli import main
 from herald.config import parse_config
+from herald.net import ClientHandler, ClientSettings, SmppClient
+from herald.smpp.pdus import BindTransceiver
+from herald.smpp_front import ACCOUNT_RECHECK
 from herald.service import Platform
 from herald.sim import SimConfig, Simulator
 from herald.store import Store
@@ -36,6 +39,30 @@ class Running:
     data: Path
     key: str  # the account "shop"'s API key
     http: httpx.AsyncClient
+    password: str  # of its SMPP login "shop"
+
+    def binds(self) -> int:
+        return sum(len(conns) for conns in self.platform.front.binds.values())
+
+    async def bound_customer(self) -> SmppClient:
+        client = SmppClient(ClientSettings("127.0.0.1", self.platform.smpp.port, BindTransceiver(
+            system_id="shop", password=self.password)), ClientHandler())
+        await client.start()
+        await client.wait_bound(10)
+        for _ in range(100):  # bounded: the server side registers the bind
+            if self.binds() == 1:
+                break
+            await asyncio.sleep(0.02)
+        assert self.binds() == 1
+        return client
+
+    async def until_unbound(self) -> float:
+        """Seconds until herald holds no customer bind (bounded by BOUND)."""
+        started = time.monotonic()
+        while self.binds():
+            assert time.monotonic() - started < BOUND, f"a bind still open after {BOUND} s"
+            await asyncio.sleep(0.05)
+        return time.monotonic() - started
 
     async def herald(self, capsys: pytest.CaptureFixture[str], *argv: str) -> str:
         """Run a herald command on the same data directory; its output."""
@@ -72,12 +99,14 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
     keys: list[str] = []
 
     async def prepare(store: Store, accounts: Accounts) -> None:
-        keys.append((await accounts.create("shop", time.time()))[1].key)
+        account, key = await accounts.create("shop", time.time())
+        keys.append(key.key)
+        keys.append((await accounts.add_smpp(account.id, "shop", time.time())).password)
 
     platform = await Platform.start(config, prepare=prepare, processes=1)
     http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{platform.http_port}", timeout=20)
     try:
-        yield Running(platform, data, keys[0], http)
+        yield Running(platform, data, keys[0], http, keys[1])
     finally:
         await http.aclose()
         await platform.stop()
@@ -132,3 +161,25 @@ async def test_admin_api_changes_apply_to_the_next_request(
     # A revoked admin key is refused from its next request, whoever revoked it.
     await running.herald(capsys, "admin", "keys", "revoke", "ops")
     assert await running.status(admin_key, "/v1/admin/accounts") == 401
+
+
+async def test_binds_are_closed_as_soon_as_their_account_or_login_changes(
+    running: Running, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert BOUND < ACCOUNT_RECHECK  # what this test tells apart from the periodic recheck
+    out = await running.herald(capsys, "admin", "keys", "create", "ops")
+    [admin_key] = re.findall(r"ha_[a-z0-9]{12}_[A-Za-z0-9]{40}", out)
+    admin = {"Authorization": f"Bearer {admin_key}"}
+    customer = await running.bound_customer()
+    try:
+        await running.http.post("/v1/admin/accounts/shop/disable", headers=admin)
+        await running.until_unbound()
+    finally:
+        await customer.stop()
+    await running.http.post("/v1/admin/accounts/shop/enable", headers=admin)
+    customer = await running.bound_customer()
+    try:
+        await running.herald(capsys, "accounts", "remove-smpp", "shop")  # another process
+        await running.until_unbound()
+    finally:
+        await customer.stop()
