@@ -23,10 +23,10 @@ from herald.admin import CHANGE_POLL_INTERVAL
 from herald.cli import main
 from herald.config import parse_config
 from herald.net import ClientHandler, ClientSettings, SmppClient
-from herald.smpp.pdus import BindTransceiver
-from herald.smpp_front import ACCOUNT_RECHECK
 from herald.service import Platform
 from herald.sim import SimConfig, Simulator
+from herald.smpp.pdus import BindTransceiver
+from herald.smpp_front import ACCOUNT_RECHECK
 from herald.store import Store
 
 #: How long a CLI change may take to apply: a poll interval, a poll's reads, margin.
