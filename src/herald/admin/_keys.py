@@ -27,9 +27,10 @@ import os
 import re
 import secrets
 import string
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -46,6 +47,8 @@ __all__ = [
     "check_key_name",
     "looks_like_admin_key",
 ]
+
+T = TypeVar("T")
 
 ADMIN_KEY_PREFIX: Final = "ha"
 KEY_ID_LENGTH: Final = 12
@@ -118,9 +121,8 @@ class AdminKeys:
     def close(self) -> None:
         self._pool.shutdown(wait=True)
 
-    async def _run(self, fn: object, *args: str) -> object:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, fn, *args)  # type: ignore[arg-type]
+    async def _run(self, fn: Callable[..., T], *args: str) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     async def issue(self, name: str, scope: AdminScope, now: float) -> IssuedAdminKey:
         """A new key named ``name``. Raises ``ValueError`` (name),
@@ -128,7 +130,7 @@ class AdminKeys:
         check_key_name(name)
         key_id = _random(_ID_ALPHABET, KEY_ID_LENGTH)
         secret = _random(_BASE62, SECRET_LENGTH)
-        key_hash = str(await self._run(self._hasher.hash, secret))
+        key_hash = await self._run(self._hasher.hash, secret)
         await self._store.add_admin_key(AdminKeyRecord(key_id, name, scope, key_hash, now))
         return IssuedAdminKey(name, key_id, scope, f"{ADMIN_KEY_PREFIX}_{key_id}_{secret}")
 
