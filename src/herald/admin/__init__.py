@@ -12,7 +12,6 @@ from herald.admin._errors import (
     AdminError,
     Conflict,
     FieldProblem,
-    Forbidden,
     InvalidInput,
     NotFound,
 )
@@ -41,7 +40,6 @@ __all__ = [
     "ChangeFeed",
     "Conflict",
     "FieldProblem",
-    "Forbidden",
     "InvalidInput",
     "IssuedAdminKey",
     "NotFound",

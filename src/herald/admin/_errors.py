@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-__all__ = ["AdminError", "Conflict", "FieldProblem", "Forbidden", "InvalidInput", "NotFound"]
+__all__ = ["AdminError", "Conflict", "FieldProblem", "InvalidInput", "NotFound"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +51,3 @@ class Conflict(AdminError):
     """The name or id is taken (409)."""
 
     http_status = 409
-
-
-class Forbidden(AdminError):
-    """The admin key may not do this (a read-only key asked for a change; 403)."""
-
-    http_status = 403

@@ -201,9 +201,12 @@ def _since(value: str | None) -> float | None:
     if value is None:
         return None
     try:
-        return float(value)
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        if math.isfinite(seconds):
+            return seconds
     try:
         when = datetime.fromisoformat(value.replace("z", "Z"))
     except ValueError:
