@@ -357,7 +357,7 @@ async def _revoke_key(args: argparse.Namespace, store: SQLiteStore, admin: Admin
 async def _remove_smpp(args: argparse.Namespace, store: SQLiteStore, admin: Admin) -> None:
     await admin.remove_smpp(cli_actor(), args.system_id)
     print(f"Removed SMPP login {args.system_id}; a running server refuses its binds from now"
-          " on and closes those open within 5 s.")
+          " on and closes those open within seconds.")
 
 
 async def _reset_smpp(args: argparse.Namespace, store: SQLiteStore, admin: Admin) -> None:
