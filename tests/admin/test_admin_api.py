@@ -20,7 +20,7 @@ from herald.api._admin_models import (
     AdminTableImport,
 )
 from herald.api._models import Problem
-from herald.store import NumberTableKind
+from herald.store import NumberTableKind, Priority
 
 from .conftest import Served
 
@@ -132,9 +132,12 @@ async def test_change_settings_and_see_them(served: Served) -> None:
     client = served.admin_client
     answer = await client.patch("/v1/admin/accounts/acme", json={
         "rate_limit": "unlimited", "bind_limit": 9, "callback_events": "all",
-        "callback_url": "https://acme.example/h", "inbound": False})  # fmt: skip
+        "callback_url": "https://acme.example/h", "inbound": False,
+        "priority": "otp"})  # fmt: skip
     assert answer.status_code == 200, answer.text
     view = AdminAccount.model_validate(answer.json())
+    assert view.priority == "otp"
+    assert (await served.store.get_account_by_name("acme")).priority is Priority.OTP
     assert (view.rate_limit, view.bind_limit, view.callback_events) == ("unlimited", 9, "all")
     assert (view.callback_url, view.inbound) == ("https://acme.example/h", False)
     stored = await served.store.get_account_by_name("acme")
@@ -143,8 +146,11 @@ async def test_change_settings_and_see_them(served: Served) -> None:
     removed = await client.patch("/v1/admin/accounts/acme", json={"callback_url": None})
     assert removed.json()["callback_url"] is None
     assert _fields(await client.patch("/v1/admin/accounts/acme", json={
-        "bind_limit": 1001, "rate_limit": "fast"})) == {
-        "bind_limit": "out_of_range", "rate_limit": "wrong_type"}  # fmt: skip
+        "bind_limit": 1001, "rate_limit": "fast", "priority": "urgent"})) == {
+        "bind_limit": "out_of_range", "rate_limit": "wrong_type",
+        "priority": "invalid_choice"}  # fmt: skip
+    default = await client.patch("/v1/admin/accounts/acme", json={"priority": None})
+    assert default.json()["priority"] is None
     assert (await client.patch("/v1/admin/accounts/nobody", json={})).status_code == 404
     assert (await client.get("/v1/admin/accounts/nobody")).status_code == 404
 

@@ -60,6 +60,9 @@ class AdminSettings(BaseModel):
     webhook_batch: int | None = Field(None, ge=1, description="Events per POST (default 1).")
     webhook_batch_wait_ms: float | None = Field(
         None, ge=0, description="Milliseconds a batch waits for more events (default 0).")
+    priority: Literal["otp", "transactional", "bulk", "marketing"] | None = Field(
+        None, description="The class of the account's messages that name none; null: the"
+        " default (transactional).")
 
 
 class AdminAccountCreate(AdminSettings):
@@ -95,6 +98,7 @@ class AdminAccount(BaseModel):
     inbound_url: str | None
     webhook_batch: int
     webhook_batch_wait_ms: float
+    priority: str | None = Field(description="null: the default class (transactional).")
     api_keys: list[AdminApiKey]
     smpp_logins: list[AdminSmppLogin]
 
