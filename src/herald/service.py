@@ -45,8 +45,9 @@ from typing import Any, Final
 import uvicorn
 from prometheus_client import CollectorRegistry
 
-from herald.accounts import Accounts
-from herald.api import ApiContext, UpstreamState, create_app
+from herald.accounts import Accounts, load_master_key
+from herald.admin import Admin, AdminKeys
+from herald.api import AdminContext, ApiContext, ConnectorState, UpstreamState, create_app
 from herald.config import (
     ConnectorConfig,
     HeraldConfig,
@@ -83,6 +84,8 @@ DEMO_ENV: Final = "demo.env"
 #: The demo's simulator sends its receipts within 2 s: a minute without one is lost.
 DEMO_RECEIPT_TIMEOUT: Final = 60.0
 _NUMBER_TABLES: Final = "number-tables"  # the task that reloads them
+_ADMIN_CHANGES: Final = "admin-changes"  # the task that notices changes made elsewhere
+_LOOPING: Final = ("account-recheck", _NUMBER_TABLES, _ADMIN_CHANGES)  # run until cancelled
 
 
 class _Uvicorn(uvicorn.Server):
@@ -118,6 +121,7 @@ class Platform:
     extras: list[Any] = field(default_factory=list)  # e.g. the demo simulator
     worker: DeliveryWorker | None = None  # the delivery process, with processes=2
     numbers: NumberTables | None = None  # the plan and routes destinations are checked against
+    admin: Admin | None = None  # the admin API's service (/v1/admin)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)  # stop() began
 
     @property
@@ -204,12 +208,18 @@ class Platform:
             max_concurrent_auth=config.smpp.max_connections,
         ))
         stopping = asyncio.Event()  # set first thing in stop(): no send is stored after it
+        admin = Admin(store, accounts, AdminKeys(store),
+                      master_key=load_master_key(config.data_dir), clock=clock)
+        admin_context = AdminContext(
+            admin, connectors=partial(_connector_states, config, dispatcher, worker),
+            numbers_in_use=lambda: numbers.generation)
         app = create_app(ApiContext(store=store, accounts=accounts, ids=ids, clock=clock,
                                     metrics=metrics, config=config.http, on_accepted=accepted,
                                     intake=config.intake, destinations=numbers.rules,
                                     stopping=stopping.is_set,
                                     block_private_callbacks=config.webhooks.block_private_addresses,
-                                    upstreams=partial(_upstreams, config, dispatcher, worker)))
+                                    upstreams=partial(_upstreams, config, dispatcher, worker),
+                                    admin=admin_context))
         # httptools, not "auto": h11 costs ~80 us more per request (bench/api.py),
         # and a missing parser should fail loudly rather than slow herald down.
         http = _Uvicorn(uvicorn.Config(app, host=config.http.host, port=config.http.port,
@@ -217,7 +227,8 @@ class Platform:
                                        access_log=False))
         tasks: list[asyncio.Task[Any]] = []
         platform = cls(config, store, accounts, metrics, dispatcher, webhooks, front, notifier,
-                       smpp, http, tasks, worker=worker, numbers=numbers, stopping=stopping)
+                       smpp, http, tasks, worker=worker, numbers=numbers, admin=admin,
+                       stopping=stopping)
         try:
             if prepare is not None:
                 await prepare(store, accounts)
@@ -228,8 +239,13 @@ class Platform:
             if webhooks is not None:
                 tasks.append(asyncio.create_task(webhooks.run(), name="webhooks"))
             notifier.start()
-            tasks.append(asyncio.create_task(_recheck_accounts(front), name="account-recheck"))
+            recheck = asyncio.Event()  # an account or login changed: look at the binds now
+            admin.feed.watch(lambda entry: recheck.set()
+                             if entry.target.startswith("account:") else None)
+            tasks.append(asyncio.create_task(_recheck_accounts(front, recheck),
+                                             name="account-recheck"))
             tasks.append(asyncio.create_task(numbers.run(), name=_NUMBER_TABLES))
+            tasks.append(asyncio.create_task(admin.feed.run(store), name=_ADMIN_CHANGES))
             await smpp.start()
             tasks.append(asyncio.create_task(http.serve(), name="http"))
             while not http.started:
@@ -258,11 +274,13 @@ class Platform:
             await self.webhooks.stop()
         await self.smpp.stop(timeout=5)
         for task in self.tasks:
-            if task.get_name() in ("account-recheck", _NUMBER_TABLES):
+            if task.get_name() in _LOOPING:
                 task.cancel()  # it loops until cancelled
         await asyncio.gather(*self.tasks, return_exceptions=True)
         for extra in reversed(self.extras):
             await extra.stop()
+        if self.admin is not None:
+            self.admin.keys.close()
         self.accounts.close()
         await self.store.aclose()
 
@@ -282,11 +300,24 @@ def _upstreams(
             for c in config.connectors}  # fmt: skip
 
 
-async def _recheck_accounts(front: CustomerSmpp) -> None:
+def _connector_states(
+    config: HeraldConfig, dispatcher: Dispatcher | None, worker: DeliveryWorker | None
+) -> list[ConnectorState]:
+    """The connectors for the admin API: configuration and binds up now."""
+    binds = _upstreams(config, dispatcher, worker)
+    return [ConnectorState(c.name, c.host, c.port, c.system_id, c.bind_type,
+                           0 if c.bind_type == "receiver" else c.binds,
+                           None if binds is None else binds[c.name].bound, c.tps, c.window)
+            for c in config.connectors]  # fmt: skip
+
+
+async def _recheck_accounts(front: CustomerSmpp, changed: asyncio.Event) -> None:
     """Close the binds of disabled accounts and removed or reset logins, every
-    ACCOUNT_RECHECK seconds."""
+    ACCOUNT_RECHECK seconds and as soon as ``changed`` is set (an admin change)."""
     while True:
-        await asyncio.sleep(ACCOUNT_RECHECK)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(changed.wait(), ACCOUNT_RECHECK)
+        changed.clear()
         try:
             await front.close_revoked()
         except StoreClosed:

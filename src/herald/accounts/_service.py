@@ -30,11 +30,13 @@ at that rate is impossible. So a key that verified is remembered for
 - Only successes are cached. A wrong secret always costs a verification.
 - Revoking a key (or removing an SMPP login) through this object drops it from
   the cache at once, and a verification that raced with a revocation is not
-  cached. **The trade-off:** another process (another herald node, or the
-  ``herald accounts`` CLI) revoking a key is seen here only when the entry
-  expires, so a revoked key may keep working for up to ``cache_ttl`` seconds
-  (60 by default) on nodes that verified it recently. Lower ``cache_ttl`` to
-  shrink that window at the price of more argon2 work.
+  cached. Another process (another herald node, or the ``herald accounts``
+  CLI) revoking a key is told to :meth:`Accounts.forget` by ``herald serve``'s
+  poll of the audit log (:class:`herald.admin.ChangeFeed`, about a second).
+  **The trade-off** that remains: should that poll fail, a revoked key may keep
+  working for up to ``cache_ttl`` seconds (60 by default) on nodes that
+  verified it recently. Lower ``cache_ttl`` to shrink that window at the price
+  of more argon2 work.
 - The cache is bounded (:data:`MAX_CACHE_ENTRIES`, oldest evicted first).
 
 Every method that verifies takes ``now`` (seconds, any monotonic origin the
@@ -237,6 +239,11 @@ class Accounts:
         removed = await self._store.remove_smpp_credential(system_id)
         self._cache.invalidate(system_id)
         return removed
+
+    def forget(self, credential: str) -> None:
+        """Drop a credential (API key id, system_id) from the cache: another process
+        revoked or reset it (see :class:`herald.admin.ChangeFeed`)."""
+        self._cache.invalidate(credential)
 
     # -- verifying -----------------------------------------------------------------------
 

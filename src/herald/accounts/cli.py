@@ -4,19 +4,18 @@ Secrets are printed exactly once, when issued; herald keeps only their
 argon2id hashes, so a lost key is replaced (``issue-key``, ``add-smpp`` with a
 new system_id), never recovered. The commands work while ``herald serve``
 runs on the same data directory (SQLite lets them write alongside it); a
-running server notices a revocation made here within its credential cache's
-lifetime (60 s by default).
+running server applies a change made here within a few seconds (see
+docs/admin.md). Every change is recorded in the audit log as made by
+``cli:<your user name>`` (``herald admin audit``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import functools
 import math
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Final
@@ -30,6 +29,7 @@ from herald.accounts._credentials import (
 )
 from herald.accounts._service import DEFAULT_BIND_LIMIT, DEFAULT_RATE_LIMIT, Accounts
 from herald.accounts._webhook import load_master_key, webhook_secret
+from herald.admin import Admin, AdminError, AdminKeys, cli_actor
 from herald.intake import IntakeError, check_callback_url
 from herald.store import (
     DEFAULT_PRIORITY,
@@ -42,13 +42,12 @@ from herald.store import (
     StatusEvents,
     StoreError,
 )
-from herald.webhooks import blocked_destination
 
 __all__ = ["DEFAULT_DATA_DIR", "register"]
 
 DEFAULT_DATA_DIR = Path("herald-data")
 
-Action = Callable[[argparse.Namespace, SQLiteStore, Accounts], Awaitable[None]]
+Action = Callable[[argparse.Namespace, SQLiteStore, Admin], Awaitable[None]]
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -209,7 +208,7 @@ def _batch_wait(value: str) -> float:
         raise argparse.ArgumentTypeError(
             f"the wait is 0..{MAX_WEBHOOK_BATCH_WAIT * 1000:g} milliseconds"
         )
-    return ms / 1000
+    return ms
 
 
 def _webhook_options(parser: argparse.ArgumentParser) -> None:
@@ -238,36 +237,37 @@ def _webhook_options(parser: argparse.ArgumentParser) -> None:
            " with [webhooks] block_private_addresses = false)")
 
 
-#: ``herald accounts`` option -> Account field.
-_WEBHOOK_FIELDS: Final = {
+#: ``herald accounts`` option -> the setting it gives (herald.admin.SETTINGS).
+_SETTINGS: Final = {
+    "rate_limit": "rate_limit",
+    "bind_limit": "bind_limit",
     "callback_url": "callback_url",
-    "callback_events": "webhook_events",
-    "inbound": "inbound_webhooks",
+    "callback_events": "callback_events",
+    "inbound": "inbound",
     "inbound_url": "inbound_url",
-    "webhook_batch": "webhook_batch_max",
-    "webhook_batch_wait": "webhook_batch_wait",
+    "webhook_batch": "webhook_batch",
+    "webhook_batch_wait": "webhook_batch_wait_ms",
     "priority": "priority",
 }
 
 
-def _apply_webhook_options(account: Account, args: argparse.Namespace) -> Account:
+#: Options whose 'none' removes the setting (None is a value, not "not given").
+_NULLABLE: Final = frozenset({"callback_url", "inbound_url", "priority"})
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings given on the command line (an option absent, or None where None
+    does not mean "remove it": not given)."""
     given = vars(args)
-    changes = {field: given[option] for option, field in _WEBHOOK_FIELDS.items() if option in given}
-    if not given.get("allow_private_url"):
-        for field in ("callback_url", "inbound_url"):
-            blocked = blocked_destination(changes.get(field) or "")
-            if blocked is not None:
-                raise ValueError(f"the {field.replace('_', ' ')} is not allowed: {blocked}"
-                                 " (--allow-private-url if this herald posts to private"
-                                 " addresses: block_private_addresses = false)")
-    return dataclasses.replace(account, **changes)
+    return {setting: given[option] for option, setting in _SETTINGS.items()
+            if option in given and (given[option] is not None or option in _NULLABLE)}
 
 
 def _command(action: Action, *, create_store: bool = False) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         try:
             asyncio.run(_with_store(action, args, create_store))
-        except (AccountsError, StoreError, ValueError, OSError) as exc:
+        except (AccountsError, AdminError, StoreError, ValueError, OSError) as exc:
             print(f"herald accounts: {exc}", file=sys.stderr)
             return 1
         return 0
@@ -278,25 +278,22 @@ def _command(action: Action, *, create_store: bool = False) -> Callable[[argpars
 async def _with_store(action: Action, args: argparse.Namespace, create: bool) -> None:
     store = SQLiteStore.open(SQLiteConfig(data_dir=args.data_dir, create=create))
     accounts = Accounts(store)
+    keys = AdminKeys(store)
     try:
-        await action(args, store, accounts)
+        await action(args, store, Admin(store, accounts, keys))
     finally:
+        keys.close()
         accounts.close()
         await store.aclose()
 
 
-async def _create(args: argparse.Namespace, store: SQLiteStore, accounts: Accounts) -> None:
-    account, key = await accounts.create(
-        args.name,
-        time.time(),
-        rate_limit=args.rate_limit,
-        bind_limit=args.bind_limit,
-        callback_url=getattr(args, "callback_url", None),
-    )
-    configured = _apply_webhook_options(account, args)
-    if configured != account:
-        await store.update_account(configured)
-        account = configured
+def _allow_private(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "allow_private_url", False))
+
+
+async def _create(args: argparse.Namespace, store: SQLiteStore, admin: Admin) -> None:
+    account, key = await admin.create_account(
+        cli_actor(), args.name, _settings(args), allow_private_urls=_allow_private(args))
     master_key = load_master_key(args.data_dir)
     secret = webhook_secret(master_key, account.id, account.webhook_secret_version)
     print(f"Created account {account.name!r} (id {account.id}).")
@@ -306,33 +303,23 @@ async def _create(args: argparse.Namespace, store: SQLiteStore, accounts: Accoun
     print(f"  {secret}")
 
 
-async def _add_smpp(args: argparse.Namespace, store: SQLiteStore, accounts: Accounts) -> None:
-    account = await store.get_account_by_name(args.name)
-    issued = await accounts.add_smpp(
-        account.id, args.system_id, time.time(), password_length=args.password_length
-    )
+async def _add_smpp(args: argparse.Namespace, store: SQLiteStore, admin: Admin) -> None:
+    account, issued = await admin.add_smpp(
+        cli_actor(), args.name, args.system_id, args.password_length)
     print(f"SMPP login for account {account.name!r} (shown once; herald keeps only a hash):")
     print(f"  system_id: {issued.system_id}")
     print(f"  password:  {issued.password}")
 
 
-async def _issue_key(args: argparse.Namespace, store: SQLiteStore, accounts: Accounts) -> None:
-    account = await store.get_account_by_name(args.name)
-    key = await accounts.issue_api_key(account.id, time.time())
+async def _issue_key(args: argparse.Namespace, store: SQLiteStore, admin: Admin) -> None:
+    account, key = await admin.issue_api_key(cli_actor(), args.name)
     print(f"New API key for account {account.name!r} (shown once; herald keeps only a hash):")
     print(f"  {key.key}")
 
 
-async def _set(args: argparse.Namespace, store: SQLiteStore, accounts: Accounts) -> None:
-    account = await store.get_account_by_name(args.name)
-    changed = _apply_webhook_options(account, args)
-    if args.rate_limit is not None:
-        changed = dataclasses.replace(changed, rate_limit=args.rate_limit)
-    if args.bind_limit is not None:
-        if args.bind_limit < 0:
-            raise ValueError("the bind limit must not be negative")
-        changed = dataclasses.replace(changed, bind_limit=args.bind_limit)
-    await store.update_account(changed)
+async def _set(args: argparse.Namespace, store: SQLiteStore, admin: Admin) -> None:
+    changed = await admin.update_account(
+        cli_actor(), args.name, _settings(args), allow_private_urls=_allow_private(args))
     print(f"Account {changed.name!r}:")
     for line in _describe(changed):
         print(f"  {line}")
@@ -356,46 +343,38 @@ def _describe(a: Account) -> list[str]:
     ]
 
 
-async def _revoke_key(args: argparse.Namespace, store: SQLiteStore, accounts: Accounts) -> None:
+async def _revoke_key(args: argparse.Namespace, store: SQLiteStore, admin: Admin) -> None:
     key_id = args.key_id
     if key_id.startswith(API_KEY_PREFIX + "_"):  # the whole key, as it was printed
         try:
             key_id, _ = parse_api_key(key_id)
         except InvalidCredentials:
             raise ValueError("that is not an API key as herald prints them") from None
-    if not await accounts.revoke_api_key(key_id, time.time()):
-        raise ValueError(f"no active API key {key_id!r}")
+    await admin.revoke_api_key(cli_actor(), key_id)
     print(f"Revoked API key {key_id}.")
 
 
-async def _remove_smpp(args: argparse.Namespace, store: SQLiteStore, accounts: Accounts) -> None:
-    if not await accounts.remove_smpp(args.system_id):
-        raise ValueError(f"no SMPP login {args.system_id!r}")
+async def _remove_smpp(args: argparse.Namespace, store: SQLiteStore, admin: Admin) -> None:
+    await admin.remove_smpp(cli_actor(), args.system_id)
     print(f"Removed SMPP login {args.system_id}; a running server refuses its binds from now"
-          " on and closes those open within 5 s.")
+          " on and closes those open within seconds.")
 
 
-async def _reset_smpp(args: argparse.Namespace, store: SQLiteStore, accounts: Accounts) -> None:
-    record = await store.get_smpp_credential(args.system_id)
-    if record is None:
-        raise ValueError(f"no SMPP login {args.system_id!r}")
-    await accounts.remove_smpp(args.system_id)
-    issued = await accounts.add_smpp(record.account_id, args.system_id, time.time(),
-                                     password_length=args.password_length)  # fmt: skip
+async def _reset_smpp(args: argparse.Namespace, store: SQLiteStore, admin: Admin) -> None:
+    _, issued = await admin.reset_smpp(cli_actor(), args.system_id, args.password_length)
     print(f"New password for SMPP login {issued.system_id} (shown once; herald keeps only a"
           " hash):")
     print(f"  password:  {issued.password}")
 
 
-async def _toggle(args: argparse.Namespace, store: SQLiteStore, accounts: Accounts, *,
+async def _toggle(args: argparse.Namespace, store: SQLiteStore, admin: Admin, *,
                   disabled: bool) -> None:
-    account = await store.get_account_by_name(args.name)
-    await store.update_account(dataclasses.replace(account, disabled=disabled))
+    account = await admin.set_disabled(cli_actor(), args.name, disabled)
     state = "disabled: its keys and logins are refused" if disabled else "enabled"
     print(f"Account {account.name!r} {state} (within seconds on a running server).")
 
 
-async def _list(args: argparse.Namespace, store: SQLiteStore, accounts: Accounts) -> None:
+async def _list(args: argparse.Namespace, store: SQLiteStore, admin: Admin) -> None:
     rows = [("ID", "NAME", "RATE/S", "BINDS", "API KEYS", "SMPP SYSTEM IDS", "CALLBACK URL",
              "EVENTS")]  # fmt: skip
     for account in await store.list_accounts():

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from herald import __version__
 from herald.store import StoreError, StoreUnavailable
 
+from ._admin import install_admin
 from ._auth import Gate
 from ._context import ApiContext, Upstreams
 from ._fast import SEND_PATH, FastSend
@@ -281,6 +282,8 @@ def create_app(context: ApiContext, *, fast_send: bool = True) -> FastAPI:
         responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
                          "description": "Prometheus text format"}},
     )  # fmt: skip
+    if context.admin is not None:
+        install_admin(app, context, context.admin, gate.forget_account)
     _install_handlers(app)
     app.add_middleware(
         _Boundary,
@@ -374,7 +377,9 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
     components["securitySchemes"] = {
-        "bearer": {"type": "http", "scheme": "bearer", "description": "An herald API key"}
+        "bearer": {"type": "http", "scheme": "bearer", "description": "An herald API key"},
+        "admin": {"type": "http", "scheme": "bearer",
+                  "description": "An herald admin key (herald admin keys create); /v1/admin only"},
     }
     app.openapi_schema = schema
     return schema

@@ -207,6 +207,13 @@ class Gate:
         self._accounts[account_id] = (account, now + self._ctx.limits.account_cache_ttl)
         return account
 
+    def forget_account(self, name: str) -> None:
+        """Drop the cached settings of the account ``name`` (it changed): the next
+        request reads them again."""
+        for account_id, (account, _) in list(self._accounts.items()):
+            if account.name == name:
+                del self._accounts[account_id]
+
     # -- message rate ----------------------------------------------------------------
 
     def charge_messages(self, account: Account, count: int, now: float) -> None:

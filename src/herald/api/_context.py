@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Final, Protocol
 
 from herald.accounts import Principal
+from herald.admin import Admin
 from herald.config import HttpConfig
 from herald.ids import IdGenerator
 from herald.intake import DEFAULT_POLICY, NO_RULES, DestinationRules, IntakePolicy
@@ -17,9 +18,11 @@ __all__ = [
     "MAX_BATCH_BODY_OCTETS",
     "MAX_BATCH_MESSAGES",
     "MAX_BODY_OCTETS",
+    "AdminContext",
     "ApiContext",
     "ApiKeyVerifier",
     "ApiLimits",
+    "ConnectorState",
     "UpstreamState",
     "Upstreams",
 ]
@@ -41,7 +44,8 @@ AUTH_FAILURE_BURST: Final = 10.0
 #: Client addresses (and accounts) whose buckets are remembered at once.
 MAX_TRACKED_KEYS: Final = 10_000
 #: Seconds an account's settings (its rate limit, whether it is disabled) are used
-#: without a re-read: how long ``herald accounts set`` or ``disable`` takes to apply.
+#: without a re-read. A change made through :mod:`herald.admin` drops them at once
+#: (in this process) or within a second (elsewhere); this bounds it if that fails.
 ACCOUNT_CACHE_TTL: Final = 5.0
 #: Idempotency records answer replays for 24 hours (the issue's figure).
 IDEMPOTENCY_TTL: Final = 24 * 3600.0
@@ -99,6 +103,36 @@ class UpstreamState:
 Upstreams = Callable[[], Mapping[str, UpstreamState] | None]
 
 
+@dataclass(frozen=True, slots=True)
+class ConnectorState:
+    """An upstream connector as the admin API shows it: configuration (no
+    password) and its binds now (``bound`` ``None``: dispatch is not reporting)."""
+
+    name: str
+    host: str
+    port: int
+    system_id: str
+    bind_type: str
+    binds: int  # binds configured that may submit (0 for a receiver)
+    bound: int | None
+    tps: float
+    window: int
+
+
+def _no_connectors() -> Sequence[ConnectorState]:
+    return ()
+
+
+@dataclass(frozen=True, slots=True)
+class AdminContext:
+    """What the admin API (``/v1/admin``) needs: the admin service, the
+    connectors' state, and the number-table generation this process uses."""
+
+    service: Admin
+    connectors: Callable[[], Sequence[ConnectorState]] = _no_connectors
+    numbers_in_use: Callable[[], int] | None = None
+
+
 def _never() -> bool:
     return False
 
@@ -127,6 +161,7 @@ class ApiContext:
     - ``destinations``: the rules a destination is checked against as they
       stand (numbering plan, routes; the service passes
       :meth:`herald.numbers.NumberTables.rules`), called once per request.
+    - ``admin``: serve the admin API (``/v1/admin``, see ``_admin``) on it.
     """
 
     store: Store
@@ -144,3 +179,5 @@ class ApiContext:
     destinations: Callable[[], DestinationRules] = _no_rules
     limits: ApiLimits = field(default_factory=ApiLimits)
     upstreams: Upstreams | None = None
+    # The admin API is served when given (``herald serve`` always gives it).
+    admin: AdminContext | None = None

@@ -166,9 +166,10 @@ class MessageList(BaseModel):
 
 
 class ProblemField(BaseModel):
-    field: str = Field(description="Dotted path, query parameter or header name.")
+    field: str = Field(description="Dotted path, query parameter or header name (an uploaded"
+                       " file's line: 'line N').")
     pointer: str | None = Field(None, description="RFC 6901 JSON pointer into the body.")
-    in_: Literal["body", "query", "path", "header"] = Field(alias="in")
+    in_: Literal["body", "query", "path", "header", "file"] = Field(alias="in")
     code: str
     detail: str
 

@@ -52,6 +52,8 @@ PROBLEM_TYPES: Final[Mapping[str, str]] = {
     "unsupported-media-type": "The request body must be application/json",
     "payload-too-large": "The request body is too large",
     "unauthorized": "A valid API key is required",
+    "forbidden": "This key may not do this",
+    "conflict": "The name or id is taken",
     "too-many-failed-logins": "Too many failed authentications from this address",
     "rate-limited": "The account's rate limit is exceeded",
     "not-found": "No such resource",
@@ -79,7 +81,7 @@ class FieldError:
     path: tuple[str | int, ...]
     code: str
     detail: str
-    location: str = "body"  # body | query | path | header
+    location: str = "body"  # body | query | path | header | file (an uploaded file's line)
 
     @property
     def dotted(self) -> str:

@@ -5,20 +5,24 @@ docs/numbers.md); a file with a bad line is refused whole, every bad line
 named. A running herald on the same data directory uses a new table within
 a few seconds, without a restart. With a plan loaded, herald refuses numbers
 outside its ranges at acceptance (HTTP 422 naming `to`, code `unassigned`;
-SMPP ESME_RINVDSTADR).
+SMPP ESME_RINVDSTADR). Imports and removals are recorded in the audit log as
+made by ``cli:<your user name>`` (``herald admin audit``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from herald.accounts import Accounts
+from herald.admin import Admin, AdminKeys, cli_actor
 from herald.intake import (
     IntakeError,
     IntakePolicy,
@@ -28,14 +32,11 @@ from herald.intake import (
     PortedNumbers,
     TableFileError,
     normalize_destination,
-    parse_plan,
-    parse_ported,
     plan_csv,
     ported_csv,
 )
 from herald.numbers._tables import CHECK_INTERVAL, load_index
 from herald.store import (
-    NumberTable,
     NumberTableKind,
     SQLiteConfig,
     SQLiteStore,
@@ -125,30 +126,36 @@ def _lines(path: Path) -> Iterator[str]:
                 raise TableFileError("refused", [problem], 1) from None
 
 
-async def _store_table(
-    store: SQLiteStore, kind: NumberTableKind, data: bytes, entries: int
-) -> int:
-    return await store.put_number_table(NumberTable(kind, data, entries, time.time()))
+@contextlib.asynccontextmanager
+async def _admin(store: SQLiteStore) -> AsyncIterator[Admin]:
+    """The admin service, through which changes are made and recorded."""
+    accounts, keys = Accounts(store), AdminKeys(store)
+    try:
+        yield Admin(store, accounts, keys)
+    finally:
+        keys.close()
+        accounts.close()
 
 
 async def _import_plan(args: argparse.Namespace, store: SQLiteStore) -> int:
     started = time.perf_counter()
-    plan = await asyncio.to_thread(lambda: parse_plan(_lines(args.file)))
-    data = plan.to_bytes()
-    generation = await _store_table(store, NumberTableKind.PLAN, data, len(plan))
-    print(f"Numbering plan imported: {len(plan):,} prefixes, {len(plan.networks):,} networks,"
-          f" {len(data):,} octets (generation {generation}, {_since(started)}).")
+    async with _admin(store) as admin:
+        done = await admin.import_number_table(cli_actor(), NumberTableKind.PLAN,
+                                               _lines(args.file))  # fmt: skip
+    print(f"Numbering plan imported: {done.entries:,} prefixes, {done.networks:,} networks,"
+          f" {done.octets:,} octets (generation {done.generation}, {_since(started)}).")
     print(f"A running herald on {args.data_dir} uses it within {CHECK_INTERVAL:g} s.")
     return 0
 
 
 async def _import_ported(args: argparse.Namespace, store: SQLiteStore) -> int:
     started = time.perf_counter()
-    ported = await asyncio.to_thread(lambda: parse_ported(_lines(args.file)))
-    data = ported.to_bytes()
-    generation = await _store_table(store, NumberTableKind.PORTED, data, len(ported))
-    print(f"Ported numbers imported: {len(ported):,} numbers, {len(ported.networks):,}"
-          f" networks, {len(data):,} octets (generation {generation}, {_since(started)}).")
+    async with _admin(store) as admin:
+        done = await admin.import_number_table(cli_actor(), NumberTableKind.PORTED,
+                                               _lines(args.file))  # fmt: skip
+    print(f"Ported numbers imported: {done.entries:,} numbers, {done.networks:,}"
+          f" networks, {done.octets:,} octets (generation {done.generation},"
+          f" {_since(started)}).")
     print(f"A running herald on {args.data_dir} uses them within {CHECK_INTERVAL:g} s.")
     return 0
 
@@ -224,8 +231,9 @@ async def _status(args: argparse.Namespace, store: SQLiteStore) -> int:
 
 
 async def _clear(args: argparse.Namespace, store: SQLiteStore) -> int:
-    had = await store.get_number_table(KINDS[args.table]) is not None
-    generation = await store.remove_number_table(KINDS[args.table])
+    async with _admin(store) as admin:
+        had = await admin.clear_number_table(cli_actor(), KINDS[args.table])
+    generation = await store.number_tables_generation()
     print(f"{args.table} table removed (generation {generation})." if had
           else f"There was no {args.table} table.")  # fmt: skip
     return 0

@@ -74,7 +74,22 @@ from herald.store._model import (
     StatusEvents,
     StatusUpdate,
 )
-from herald.store._port import AccountStore, MessageStore, NumberTableStore, OutboxStore, Store
+from herald.store._model_admin import (
+    SECRET_FIELDS,
+    SECRET_OUTCOMES,
+    AdminKeyRecord,
+    AdminScope,
+    AuditEntry,
+    AuditFilter,
+)
+from herald.store._port import (
+    AccountStore,
+    AdminStore,
+    MessageStore,
+    NumberTableStore,
+    OutboxStore,
+    Store,
+)
 
 if TYPE_CHECKING:
     from herald.store.pending import SQLitePendingMessages
@@ -105,10 +120,17 @@ __all__ = [
     "MAX_TAG_LENGTH",
     "MAX_WEBHOOK_BATCH",
     "MAX_WEBHOOK_BATCH_WAIT",
+    "SECRET_FIELDS",
+    "SECRET_OUTCOMES",
     "Account",
     "AccountExists",
     "AccountStore",
+    "AdminKeyRecord",
+    "AdminScope",
+    "AdminStore",
     "ApiKeyRecord",
+    "AuditEntry",
+    "AuditFilter",
     "Backlog",
     "Channel",
     "CheckResult",

@@ -54,8 +54,11 @@ from herald.store._model import (
     Status,
     StatusUpdate,
 )
+from herald.store._model_admin import AdminKeyRecord, AuditEntry, AuditFilter
 
-__all__ = ["AccountStore", "MessageStore", "NumberTableStore", "OutboxStore", "Store"]
+__all__ = [
+    "AccountStore", "AdminStore", "MessageStore", "NumberTableStore", "OutboxStore", "Store",
+]
 
 
 class AccountStore(Protocol):
@@ -422,7 +425,42 @@ class NumberTableStore(Protocol):
         ...
 
 
-class Store(AccountStore, MessageStore, OutboxStore, NumberTableStore, Protocol):
+class AdminStore(Protocol):
+    """Admin keys (hashes only; see :mod:`herald.admin`) and the audit log of changes."""
+
+    async def add_admin_key(self, record: AdminKeyRecord) -> None:
+        """Store a new admin key. Raises :class:`CredentialExists` when its id, or
+        its name among the keys not revoked, is taken."""
+        ...
+
+    async def get_admin_key(self, key_id: str) -> AdminKeyRecord | None:
+        """The key with this id (revoked or not), or ``None``."""
+        ...
+
+    async def list_admin_keys(self) -> tuple[AdminKeyRecord, ...]:
+        """Every admin key, revoked ones too, oldest first."""
+        ...
+
+    async def revoke_admin_key(self, key_id: str, now: float) -> bool:
+        """Revoke a key; ``False`` if no such key or revoked already."""
+        ...
+
+    async def record_audit(self, entry: AuditEntry) -> int:
+        """Append ``entry`` (its ``seq`` is ignored); returns the ``seq`` it got,
+        larger than every earlier one."""
+        ...
+
+    async def list_audit(self, query: AuditFilter) -> tuple[AuditEntry, ...]:
+        """Up to ``query.limit`` entries matching ``query``, newest (largest ``seq``) first."""
+        ...
+
+    async def last_audit_seq(self) -> int:
+        """The ``seq`` of the newest entry (0: none). Cheap: processes poll it to
+        notice changes made elsewhere."""
+        ...
+
+
+class Store(AccountStore, MessageStore, OutboxStore, NumberTableStore, AdminStore, Protocol):
     """Everything the platform stores. Close with :meth:`aclose`."""
 
     async def failed_deliveries(

@@ -389,6 +389,34 @@ ALTER TABLE accounts ADD COLUMN priority INTEGER;
 CREATE INDEX messages_fair ON messages(priority, account_id, due_at) WHERE status < 2;
 """
 
+# V11, administration (issue 9, admin): admin keys, apart from the accounts'
+# API keys (one active key per name: the name is who the audit log says acted),
+# and the audit log of every change an operator makes, found by target or time.
+# ``changes`` is JSON and never holds a secret (see AuditEntry).
+_V11_ADMIN = """
+CREATE TABLE admin_keys (
+    key_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    key_hash TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    revoked_at REAL
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX admin_keys_active_name ON admin_keys(name) WHERE revoked_at IS NULL;
+CREATE TABLE admin_audit (
+    seq INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    changes TEXT NOT NULL
+);
+CREATE INDEX admin_audit_target ON admin_audit(target, seq);
+CREATE INDEX admin_audit_at ON admin_audit(at);
+"""
+
 #: Applied in order; the database's ``user_version`` counts those applied.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10)
+MIGRATIONS: tuple[str, ...] = (
+    _V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11_ADMIN,
+)
 SCHEMA_VERSION = len(MIGRATIONS)

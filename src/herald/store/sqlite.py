@@ -79,6 +79,7 @@ from herald.store._model import (
     Status,
     StatusUpdate,
 )
+from herald.store._sqlite_admin import SQLiteAdmin
 from herald.store._sqlite_conn import DB_FILENAME, Readers, SQLiteConfig, connect, migrate
 from herald.store._sqlite_sql import (
     ACCOUNT_COLUMNS,
@@ -204,7 +205,7 @@ class _CommitWatch:
         return notes
 
 
-class SQLiteStore:
+class SQLiteStore(SQLiteAdmin):
     """The :class:`~herald.store.Store` on SQLite. See the module docstring."""
 
     def __init__(self, config: SQLiteConfig, writer: GroupCommitWriter, readers: Readers):

@@ -1,0 +1,400 @@
+"""The admin service: every change an operator makes goes through here, and is recorded.
+
+Theory of operation
+-------------------
+``herald accounts``, ``herald numbers import-*``, ``herald admin`` and the
+admin API (``/v1/admin``) all call :class:`Admin`; none writes those
+settings to the store itself. Each method checks its input (naming the
+field of each problem: :class:`InvalidInput`), makes the change, then
+appends one :class:`~herald.store.AuditEntry` (who: ``key:<name>`` for an
+admin key, ``cli:<os user>`` for the shell; when; what: the action, its
+target and the fields changed, a secret only as ``issued``/``reset``...).
+The record follows the change's commit: a crash between the two (a window
+of one commit) leaves the change unrecorded, never a record of a change
+that did not happen.
+
+Every entry is also told to :attr:`Admin.feed` (a :class:`ChangeFeed`),
+whose listeners drop what this process cached about the target: a key
+revoked or an account disabled here applies to the next request. Other
+processes (the CLI's changes, another node's) are noticed by
+:meth:`ChangeFeed.run` polling the log's last ``seq`` (see
+:data:`CHANGE_POLL_INTERVAL`).
+
+New kinds of change (routes, price lists, balances...) add a method that
+makes the change and then calls :meth:`Admin.record`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import getpass
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from herald.accounts import (
+    DEFAULT_BIND_LIMIT,
+    DEFAULT_RATE_LIMIT,
+    DEFAULT_SMPP_PASSWORD_LENGTH,
+    MAX_SMPP_PASSWORD_LENGTH,
+    Accounts,
+    InvalidName,
+    IssuedApiKey,
+    IssuedSmppPassword,
+    check_account_name,
+    webhook_secret,
+)
+from herald.admin._errors import Conflict, InvalidInput, NotFound
+from herald.admin._keys import AdminKeys, IssuedAdminKey, check_key_name
+from herald.admin._settings import apply_settings, describe_settings
+from herald.intake import parse_plan, parse_ported
+from herald.store import (
+    Account,
+    AccountExists,
+    AdminScope,
+    AuditEntry,
+    AuditFilter,
+    CredentialExists,
+    NumberTable,
+    NumberTableKind,
+    Store,
+    StoreClosed,
+    UnknownAccount,
+)
+
+__all__ = ["CHANGE_POLL_INTERVAL", "Admin", "ChangeFeed", "TableImport", "cli_actor"]
+
+log = logging.getLogger("herald.admin")
+
+#: Seconds between looks at the audit log for changes other processes made:
+#: how long a change made with the CLI takes to reach a running herald's
+#: caches (one one-row read each time).
+CHANGE_POLL_INTERVAL: Final = 1.0
+#: Entries read per look (more are read in further pages).
+_FEED_PAGE: Final = 500
+
+
+def cli_actor() -> str:
+    """Who a change made from the shell is recorded as: ``cli:<os user>``."""
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # no name for this uid (a container)
+        user = f"uid{os.getuid()}"
+    return f"cli:{user}"
+
+
+class ChangeFeed:
+    """Tells listeners of each recorded change: this process's at once, other
+    processes' when :meth:`run` finds them in the log."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Callable[[AuditEntry], None]] = []
+        self.seen = -1  # the last seq looked at by run(); -1: not started
+
+    def watch(self, listener: Callable[[AuditEntry], None]) -> None:
+        """Call ``listener`` with every change; it must not block or raise."""
+        self._listeners.append(listener)
+
+    def publish(self, entry: AuditEntry) -> None:
+        for listener in self._listeners:
+            try:
+                listener(entry)
+            except Exception:  # one listener's bug must not hide the change from others
+                log.exception("a change listener failed on %s %s", entry.action, entry.target)
+
+    async def poll(self, store: Store) -> int:
+        """Publish the entries recorded since the last poll; how many."""
+        last = await store.last_audit_seq()
+        if self.seen < 0:  # the first look: only later changes matter
+            self.seen = last
+            return 0
+        fresh: list[AuditEntry] = []
+        before: int | None = None
+        while last > self.seen:
+            page = await store.list_audit(AuditFilter(before=before, limit=_FEED_PAGE))
+            fresh.extend(e for e in page if e.seq > self.seen)
+            if len(page) < _FEED_PAGE or page[-1].seq <= self.seen:
+                break
+            before = page[-1].seq
+        for entry in sorted(fresh, key=lambda e: e.seq):
+            self.publish(entry)
+        self.seen = max(self.seen, last)
+        return len(fresh)
+
+    async def run(self, store: Store, interval: float = CHANGE_POLL_INTERVAL) -> None:
+        """Poll every ``interval`` seconds until cancelled or the store closes."""
+        while True:
+            try:
+                await self.poll(store)
+            except StoreClosed:
+                return
+            except Exception:  # caches then expire on their own (their TTLs)
+                log.exception("reading the audit log for changes failed")
+            await asyncio.sleep(interval)
+
+
+@dataclass(frozen=True, slots=True)
+class TableImport:
+    """What an import of a number table stored."""
+
+    kind: NumberTableKind
+    entries: int
+    networks: int
+    octets: int
+    generation: int
+
+
+def _account_target(name: str) -> str:
+    return f"account:{name}"
+
+
+class Admin:
+    """Accounts, credentials, number tables and admin keys, changed and recorded.
+
+    ``master_key`` (``<data-dir>/master.key``) lets :meth:`create_account`
+    return the webhook signing secret; ``clock`` gives epoch seconds.
+    Errors: :class:`InvalidInput` (422), :class:`NotFound` (404),
+    :class:`Conflict` (409); the store's busy/unavailable errors pass through.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        accounts: Accounts,
+        keys: AdminKeys,
+        *,
+        master_key: bytes | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.accounts = accounts
+        self.keys = keys
+        self.feed = ChangeFeed()
+        self.feed.watch(self._forget_credential)
+        self._master_key = master_key
+        self._clock = clock
+
+    def _forget_credential(self, entry: AuditEntry) -> None:
+        # A key or login changed, maybe by another process: this one's cache must
+        # not keep accepting it until the entry expires (60 s).
+        for field in ("key_id", "system_id"):
+            credential = entry.changes.get(field)
+            if isinstance(credential, str) and not entry.action.endswith(".issue"):
+                self.accounts.forget(credential)
+
+    # -- the record ----------------------------------------------------------------------
+
+    async def record(
+        self, actor: str, action: str, target: str, changes: Mapping[str, Any] | None = None
+    ) -> AuditEntry:
+        """Append a change to the audit log and tell the feed. Call after the change."""
+        entry = AuditEntry(self._clock(), actor, action, target, dict(changes or {}))
+        seq = await self.store.record_audit(entry)
+        recorded = AuditEntry(entry.at, actor, action, target, entry.changes, seq)
+        log.info("admin change %d by %s: %s %s", seq, actor, action, target)
+        self.feed.publish(recorded)
+        return recorded
+
+    async def audit(self, query: AuditFilter) -> tuple[AuditEntry, ...]:
+        return await self.store.list_audit(query)
+
+    # -- accounts ------------------------------------------------------------------------
+
+    async def account(self, name: str) -> Account:
+        """Raises :class:`NotFound`."""
+        try:
+            return await self.store.get_account_by_name(name)
+        except UnknownAccount:
+            raise NotFound(f"no account named {name!r}") from None
+
+    def signing_secret(self, account: Account) -> str | None:
+        """The account's current webhook signing secret (``None`` without a master key)."""
+        if self._master_key is None:
+            return None
+        return webhook_secret(self._master_key, account.id, account.webhook_secret_version)
+
+    async def create_account(
+        self, actor: str, name: str, settings: Mapping[str, Any], *, allow_private_urls: bool
+    ) -> tuple[Account, IssuedApiKey]:
+        """A new account with the settings given (the others: defaults) and its first key."""
+        try:
+            check_account_name(name)
+        except InvalidName as exc:
+            raise InvalidInput.one("name", "not_valid", str(exc)) from None
+        now = self._clock()
+        draft = Account(0, name, now, DEFAULT_RATE_LIMIT, DEFAULT_BIND_LIMIT, None, 1)
+        wanted, _ = apply_settings(draft, settings, allow_private_urls=allow_private_urls)
+        try:
+            account, key = await self.accounts.create(
+                name, now, rate_limit=wanted.rate_limit, bind_limit=wanted.bind_limit,
+                callback_url=wanted.callback_url)  # fmt: skip
+        except AccountExists:
+            raise Conflict(f"an account named {name!r} exists") from None
+        configured = dataclasses.replace(wanted, id=account.id, created_at=account.created_at)
+        if configured != account:
+            await self.store.update_account(configured)
+            account = configured
+        await self.record(actor, "account.create", _account_target(name), {
+            "id": account.id, **describe_settings(account), "key_id": key.key_id,
+            "api_key": "issued"})  # fmt: skip
+        return account, key
+
+    async def update_account(
+        self, actor: str, name: str, settings: Mapping[str, Any], *, allow_private_urls: bool
+    ) -> Account:
+        """Change the settings given; the others stay. Recorded when something changed."""
+        account = await self.account(name)
+        changed, changes = apply_settings(account, settings, allow_private_urls=allow_private_urls)
+        if changes:
+            await self.store.update_account(changed)
+            await self.record(actor, "account.update", _account_target(name), changes)
+        return changed
+
+    async def set_disabled(self, actor: str, name: str, disabled: bool) -> Account:
+        """Disable (refuse its keys and logins, close its binds) or enable an account."""
+        account = await self.account(name)
+        if account.disabled != disabled:
+            account = dataclasses.replace(account, disabled=disabled)
+            await self.store.update_account(account)
+            await self.record(actor, "account.disable" if disabled else "account.enable",
+                              _account_target(name), {"disabled": disabled})
+        return account
+
+    # -- credentials ---------------------------------------------------------------------
+
+    async def issue_api_key(self, actor: str, name: str) -> tuple[Account, IssuedApiKey]:
+        account = await self.account(name)
+        key = await self.accounts.issue_api_key(account.id, self._clock())
+        await self.record(actor, "api_key.issue", _account_target(name),
+                          {"key_id": key.key_id, "api_key": "issued"})
+        return account, key
+
+    async def revoke_api_key(
+        self, actor: str, key_id: str, *, account_name: str | None = None
+    ) -> Account:
+        """Revoke an active key (of ``account_name``, when given). Raises :class:`NotFound`."""
+        record = await self.store.get_api_key(key_id)
+        account = None if record is None else await self.store.get_account(record.account_id)
+        if (record is None or record.revoked or account is None
+                or account_name not in (None, account.name)):
+            raise NotFound(f"no active API key {key_id!r}"
+                           + (f" of account {account_name!r}" if account_name else ""))
+        if not await self.accounts.revoke_api_key(key_id, self._clock()):
+            raise NotFound(f"no active API key {key_id!r}")  # revoked meanwhile
+        await self.record(actor, "api_key.revoke", _account_target(account.name),
+                          {"key_id": key_id, "api_key": "revoked"})
+        return account
+
+    async def add_smpp(
+        self, actor: str, name: str, system_id: str,
+        password_length: int = DEFAULT_SMPP_PASSWORD_LENGTH,
+    ) -> tuple[Account, IssuedSmppPassword]:  # fmt: skip
+        """A new SMPP login. Raises :class:`InvalidInput` (system_id,
+        password_length), :class:`Conflict` (system_id taken), :class:`NotFound`."""
+        account = await self.account(name)
+        issued = await self._add_smpp(account, system_id, password_length)
+        await self.record(actor, "smpp.add", _account_target(name),
+                          {"system_id": system_id, "password": "issued"})
+        return account, issued
+
+    async def _add_smpp(
+        self, account: Account, system_id: str, password_length: int
+    ) -> IssuedSmppPassword:
+        try:
+            return await self.accounts.add_smpp(account.id, system_id, self._clock(),
+                                                password_length=password_length)  # fmt: skip
+        except InvalidName as exc:
+            field = "password_length" if "password length" in str(exc) else "system_id"
+            raise InvalidInput.one(field, "not_valid", str(exc)) from None
+        except CredentialExists:
+            raise Conflict(f"system_id {system_id!r} is taken") from None
+
+    async def _login(self, system_id: str, account_name: str | None) -> Account:
+        record = await self.store.get_smpp_credential(system_id)
+        account = None if record is None else await self.store.get_account(record.account_id)
+        if account is None or account_name not in (None, account.name):
+            raise NotFound(f"no SMPP login {system_id!r}"
+                           + (f" of account {account_name!r}" if account_name else ""))
+        return account
+
+    async def reset_smpp(
+        self, actor: str, system_id: str, password_length: int = DEFAULT_SMPP_PASSWORD_LENGTH,
+        *, account_name: str | None = None,
+    ) -> tuple[Account, IssuedSmppPassword]:  # fmt: skip
+        """A new password for a login; its open binds are closed (within seconds)."""
+        account = await self._login(system_id, account_name)
+        if not DEFAULT_SMPP_PASSWORD_LENGTH <= password_length <= MAX_SMPP_PASSWORD_LENGTH:
+            raise InvalidInput.one("password_length", "out_of_range",
+                                   f"must be {DEFAULT_SMPP_PASSWORD_LENGTH}"
+                                   f"..{MAX_SMPP_PASSWORD_LENGTH}")
+        await self.accounts.remove_smpp(system_id)
+        issued = await self._add_smpp(account, system_id, password_length)
+        await self.record(actor, "smpp.reset", _account_target(account.name),
+                          {"system_id": system_id, "password": "reset"})
+        return account, issued
+
+    async def remove_smpp(
+        self, actor: str, system_id: str, *, account_name: str | None = None
+    ) -> Account:
+        account = await self._login(system_id, account_name)
+        if not await self.accounts.remove_smpp(system_id):
+            raise NotFound(f"no SMPP login {system_id!r}")
+        await self.record(actor, "smpp.remove", _account_target(account.name),
+                          {"system_id": system_id, "password": "removed"})
+        return account
+
+    # -- number tables -------------------------------------------------------------------
+
+    async def import_number_table(
+        self, actor: str, kind: NumberTableKind, lines: Iterable[str]
+    ) -> TableImport:
+        """Replace the table of ``kind`` with a CSV file's lines (parsed off the loop).
+
+        Raises :class:`~herald.intake.TableFileError` naming the bad lines
+        (nothing is stored then).
+        """
+        parse = parse_plan if kind is NumberTableKind.PLAN else parse_ported
+        table = await asyncio.to_thread(lambda: parse(lines))
+        data = table.to_bytes()
+        generation = await self.store.put_number_table(
+            NumberTable(kind, data, len(table), self._clock()))
+        result = TableImport(kind, len(table), len(table.networks), len(data), generation)
+        await self.record(actor, "numbers.import", f"numbers:{kind.value}", {
+            "entries": result.entries, "networks": result.networks,
+            "generation": generation})  # fmt: skip
+        return result
+
+    async def clear_number_table(self, actor: str, kind: NumberTableKind) -> bool:
+        """Remove the table of ``kind``; whether there was one."""
+        had = await self.store.get_number_table(kind) is not None
+        generation = await self.store.remove_number_table(kind)
+        if had:
+            await self.record(actor, "numbers.clear", f"numbers:{kind.value}",
+                              {"generation": generation})
+        return had
+
+    # -- admin keys ----------------------------------------------------------------------
+
+    async def issue_admin_key(self, actor: str, name: str, scope: AdminScope) -> IssuedAdminKey:
+        try:
+            check_key_name(name)
+            issued = await self.keys.issue(name, scope, self._clock())
+        except ValueError as exc:
+            raise InvalidInput.one("name", "not_valid", str(exc)) from None
+        except CredentialExists:
+            raise Conflict(f"an admin key named {name!r} is active; revoke it first") from None
+        await self.record(actor, "admin_key.issue", f"admin_key:{name}",
+                          {"key_id": issued.key_id, "scope": scope.value, "key": "issued"})
+        return issued
+
+    async def revoke_admin_key(self, actor: str, name: str) -> None:
+        """Revoke the active admin key named ``name``; it is refused from its next request."""
+        record = await self.keys.active(name)
+        if record is None or not await self.store.revoke_admin_key(record.key_id, self._clock()):
+            raise NotFound(f"no active admin key named {name!r}")
+        await self.record(actor, "admin_key.revoke", f"admin_key:{name}",
+                          {"key_id": record.key_id, "key": "revoked"})

@@ -1,0 +1,532 @@
+"""The admin API, ``/v1/admin``: accounts, credentials, connectors, number tables, audit.
+
+Theory of operation
+-------------------
+Served by the FastAPI app on the normal path (never the send fast path).
+Each request is authenticated by :class:`AdminGate` with an *admin* key
+(``ha_...``, ``herald admin keys create``):
+
+- no key, a malformed, unknown, wrong or revoked admin key: 401, counted
+  against the client's failed-login budget as for account keys (429 then);
+- an account API key (``hk_...``): 403 at once, refused by its form (no
+  hashing: the admin API does not say whether it is a valid account key);
+- a read-only admin key asking for a change: 403.
+
+Every change goes through :class:`herald.admin.Admin` (which the ``herald``
+commands use too): it checks the input, makes the change and records it in
+the audit log as ``key:<admin key name>``; its refusals are translated here
+into problem documents (422 naming each field, 404, 409). A change applies to
+this process's next request (:class:`herald.admin.ChangeFeed` drops what the
+API cached about the account or key at once) and to other processes within
+:data:`herald.admin.CHANGE_POLL_INTERVAL` seconds.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, Final
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from herald.accounts import API_KEY_PREFIX, FailedLogins, InvalidCredentials
+from herald.admin import (
+    AdminError,
+    AdminPrincipal,
+    InvalidInput,
+    describe_settings,
+)
+from herald.intake import TableFileError
+from herald.store import (
+    Account,
+    AdminScope,
+    AuditEntry,
+    AuditFilter,
+    NumberTableKind,
+    StoreError,
+)
+
+from ._admin_models import (
+    AdminAccount,
+    AdminAccountCreate,
+    AdminAccountCreated,
+    AdminAccountList,
+    AdminAudit,
+    AdminConnectorList,
+    AdminIssuedKey,
+    AdminIssuedLogin,
+    AdminNumbers,
+    AdminSettings,
+    AdminSmppLoginRequest,
+    AdminSmppReset,
+    AdminTableImport,
+)
+from ._auth import bearer_token
+from ._context import AdminContext, ApiContext
+from ._problems import PROBLEM_MEDIA_TYPE, ApiProblem, FieldError, rate_limited, store_problem
+from ._render import rfc3339
+
+__all__ = ["ADMIN_PREFIX", "MAX_ADMIN_BODY_OCTETS", "MAX_TABLE_UPLOAD_OCTETS", "install_admin"]
+
+log = logging.getLogger("herald.api.admin")
+
+ADMIN_PREFIX: Final = "/v1/admin"
+#: A JSON body of the admin API (settings: a few hundred octets).
+MAX_ADMIN_BODY_OCTETS: Final = 64 * 1024
+#: An uploaded number table: a 1,000,000-number ported list is about 20 MB of CSV.
+MAX_TABLE_UPLOAD_OCTETS: Final = 256 * 1024 * 1024
+#: Audit entries per page at most (and by default).
+MAX_AUDIT_PAGE: Final = 1000
+DEFAULT_AUDIT_PAGE: Final = 100
+_TABLES: Final = {"plan": NumberTableKind.PLAN, "ported": NumberTableKind.PORTED}
+_CHALLENGE = 'Bearer realm="herald-admin"'
+_SECURITY: Final[dict[str, Any]] = {"security": [{"admin": []}]}
+
+
+def _unauthorized(detail: str, *, presented: bool) -> ApiProblem:
+    challenge = _CHALLENGE + (', error="invalid_token"' if presented else "")
+    return ApiProblem(401, "unauthorized", detail, headers={"WWW-Authenticate": challenge})
+
+
+class AdminGate:
+    """Authenticates admin requests: admin keys only, failed logins throttled per address."""
+
+    def __init__(self, ctx: ApiContext, admin: AdminContext) -> None:
+        self._admin = admin
+        self._clock = ctx.clock
+        limits = ctx.limits
+        self._failures = FailedLogins(limits.auth_failure_rate, limits.auth_failure_burst,
+                                      max_keys=limits.max_tracked_keys)  # fmt: skip
+
+    async def admit(self, request: Request, *, change: bool) -> AdminPrincipal:
+        """The admin key's principal; raises :class:`ApiProblem` (401, 403, 429, 503)."""
+        now = self._clock()
+        client = request.client.host if request.client else ""
+        failures = self._failures.bucket(client, now)
+        wait = failures.wait(1, now)
+        if wait:
+            raise rate_limited("too-many-failed-logins",
+                               "too many failed authentications from this address; retry later",
+                               wait)  # fmt: skip
+        presented = bearer_token(request.headers.get("authorization"))
+        if presented is None:
+            failures.take(1, now)
+            self._failures.failed(client, now)
+            raise _unauthorized("send 'Authorization: Bearer <admin key>'", presented=False)
+        if presented.startswith(API_KEY_PREFIX + "_"):
+            log.warning("refused an account API key on the admin API from %s", client or "-")
+            raise ApiProblem(403, "forbidden", "account API keys do not open the admin API;"
+                             " use an admin key (herald admin keys create)")
+        try:
+            principal = await self._admin.service.keys.authenticate(presented, now)
+        except InvalidCredentials as exc:
+            failures.take(1, now)
+            self._failures.failed(client, now)
+            log.warning("admin authentication failed from %s: %s", client or "-", exc.reason)
+            raise _unauthorized("the admin key is not valid", presented=True) from None
+        except StoreError as exc:
+            raise store_problem(exc) from None
+        if change and principal.scope is not AdminScope.WRITE:
+            raise ApiProblem(403, "forbidden", f"the admin key {principal.name!r} is read-only")
+        return principal
+
+
+def _problem(exc: AdminError) -> ApiProblem:
+    if isinstance(exc, InvalidInput):
+        errors = [FieldError((p.field,), p.code, p.message) for p in exc.problems]
+        return ApiProblem(422, "invalid-request", "the request has invalid fields", errors)
+    slug = {403: "forbidden", 404: "not-found", 409: "conflict"}.get(exc.http_status,
+                                                                      "bad-request")
+    return ApiProblem(exc.http_status, slug, str(exc))
+
+
+async def _read(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiProblem(413, "payload-too-large", f"the body exceeds {limit} octets")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiProblem(413, "payload-too-large", f"the body exceeds {limit} octets")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _object(request: Request, *, optional: bool = False) -> dict[str, Any]:
+    """The request's JSON object (``{}`` for an empty optional body)."""
+    raw = await _read(request, MAX_ADMIN_BODY_OCTETS)
+    if not raw.strip() and optional:
+        return {}
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json":
+        raise ApiProblem(415, "unsupported-media-type", "send the body as application/json")
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiProblem(400, "malformed-json", f"the body is not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ApiProblem(422, "invalid-request", "the body must be a JSON object",
+                         [FieldError((), "wrong_type", "must be a JSON object")])
+    return body
+
+
+def _field(body: Mapping[str, Any], name: str, kind: type, default: Any = None) -> Any:
+    value = body.get(name, default)
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+        raise _problem(InvalidInput.one(name, "required" if name not in body else "wrong_type",
+                                        "is required" if name not in body
+                                        else f"must be a {kind.__name__}"))
+    return value
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return JSONResponse(body, status_code=status)
+
+
+def _audit_view(e: AuditEntry) -> dict[str, Any]:
+    return {"seq": e.seq, "at": rfc3339(e.at), "actor": e.actor, "action": e.action,
+            "target": e.target, "changes": dict(e.changes)}  # fmt: skip
+
+
+def _since(value: str | None) -> float | None:
+    """``since``: epoch seconds or an RFC 3339 date-time."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        if math.isfinite(seconds):
+            return seconds
+    try:
+        when = datetime.fromisoformat(value.replace("z", "Z"))
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise ApiProblem(422, "invalid-request", "the request has invalid parameters", [
+            FieldError(("since",), "not_valid", "must be epoch seconds or an RFC 3339"
+                       " date-time with its offset (2027-01-15T08:00:00Z)", "query")])
+    return when.timestamp()
+
+
+def _query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ApiProblem(422, "invalid-request", "the request has invalid parameters", [
+            FieldError((name,), "out_of_range", f"must be an integer {low}..{high}", "query")])
+    return int(raw)
+
+
+class AdminRoutes:
+    """The handlers; each admits the caller, asks the service, renders the answer."""
+
+    def __init__(self, ctx: ApiContext, admin: AdminContext) -> None:
+        self._ctx = ctx
+        self._admin = admin
+        self._service = admin.service
+        self.gate = AdminGate(ctx, admin)
+
+    async def _account_view(self, account: Account) -> dict[str, Any]:
+        store = self._service.store
+        keys = await store.list_api_keys(account.id)
+        logins = await store.list_smpp_credentials(account.id)
+        return {
+            "id": account.id, "name": account.name, "created_at": rfc3339(account.created_at),
+            "disabled": account.disabled, **describe_settings(account),
+            "api_keys": [{"key_id": k.key_id, "created_at": rfc3339(k.created_at),
+                          "revoked_at": None if k.revoked_at is None else rfc3339(k.revoked_at)}
+                         for k in keys],
+            "smpp_logins": [{"system_id": c.system_id, "created_at": rfc3339(c.created_at)}
+                            for c in logins],
+        }  # fmt: skip
+
+    @property
+    def _allow_private(self) -> bool:
+        return not self._ctx.block_private_callbacks
+
+    # -- accounts ------------------------------------------------------------------------
+
+    async def list_accounts(self, request: Request) -> Response:
+        await self.gate.admit(request, change=False)
+        accounts = await self._service.store.list_accounts()
+        return _json({"accounts": [await self._account_view(a) for a in accounts]})
+
+    async def get_account(self, request: Request, name: str) -> Response:
+        await self.gate.admit(request, change=False)
+        return _json(await self._account_view(await self._service.account(name)))
+
+    async def create_account(self, request: Request) -> Response:
+        who = await self.gate.admit(request, change=True)
+        body = await _object(request)
+        name = _field(body, "name", str)
+        settings = {k: v for k, v in body.items() if k != "name"}
+        account, key = await self._service.create_account(
+            who.actor, name, settings, allow_private_urls=self._allow_private)
+        return _json({"account": await self._account_view(account), "api_key": key.key,
+                      "webhook_secret": self._service.signing_secret(account)}, 201)
+
+    async def update_account(self, request: Request, name: str) -> Response:
+        who = await self.gate.admit(request, change=True)
+        body = await _object(request)
+        account = await self._service.update_account(
+            who.actor, name, body, allow_private_urls=self._allow_private)
+        return _json(await self._account_view(account))
+
+    async def disable(self, request: Request, name: str) -> Response:
+        who = await self.gate.admit(request, change=True)
+        return _json(await self._account_view(
+            await self._service.set_disabled(who.actor, name, True)))
+
+    async def enable(self, request: Request, name: str) -> Response:
+        who = await self.gate.admit(request, change=True)
+        return _json(await self._account_view(
+            await self._service.set_disabled(who.actor, name, False)))
+
+    # -- credentials ---------------------------------------------------------------------
+
+    async def issue_key(self, request: Request, name: str) -> Response:
+        who = await self.gate.admit(request, change=True)
+        _, key = await self._service.issue_api_key(who.actor, name)
+        return _json({"key_id": key.key_id, "api_key": key.key}, 201)
+
+    async def revoke_key(self, request: Request, name: str, key_id: str) -> Response:
+        who = await self.gate.admit(request, change=True)
+        await self._service.revoke_api_key(who.actor, key_id, account_name=name)
+        return Response(status_code=204)
+
+    async def add_smpp(self, request: Request, name: str) -> Response:
+        who = await self.gate.admit(request, change=True)
+        body = await _object(request)
+        _, issued = await self._service.add_smpp(
+            who.actor, name, _field(body, "system_id", str),
+            _field(body, "password_length", int, 8))  # fmt: skip
+        return _json({"system_id": issued.system_id, "password": issued.password}, 201)
+
+    async def reset_smpp(self, request: Request, name: str, system_id: str) -> Response:
+        who = await self.gate.admit(request, change=True)
+        body = await _object(request, optional=True)
+        _, issued = await self._service.reset_smpp(
+            who.actor, system_id, _field(body, "password_length", int, 8), account_name=name)
+        return _json({"system_id": issued.system_id, "password": issued.password})
+
+    async def remove_smpp(self, request: Request, name: str, system_id: str) -> Response:
+        who = await self.gate.admit(request, change=True)
+        await self._service.remove_smpp(who.actor, system_id, account_name=name)
+        return Response(status_code=204)
+
+    # -- connectors, number tables -------------------------------------------------------
+
+    async def connectors(self, request: Request) -> Response:
+        await self.gate.admit(request, change=False)
+        states = self._admin.connectors()
+        out = []
+        for c in states:
+            if c.bound is None:
+                state = "unknown"
+            else:
+                state = ("down" if c.bound == 0 else "up" if c.bound >= c.binds else "partial")
+            out.append({"name": c.name, "host": c.host, "port": c.port,
+                        "system_id": c.system_id, "bind_type": c.bind_type, "binds": c.binds,
+                        "bound": c.bound, "tps": "unlimited" if math.isinf(c.tps) else c.tps,
+                        "window": c.window, "state": state})  # fmt: skip
+        reporting = all(c.bound is not None for c in states)
+        return _json({"connectors": out, "reporting": reporting})
+
+    async def numbers(self, request: Request) -> Response:
+        await self.gate.admit(request, change=False)
+        store = self._service.store
+        tables = []
+        for name, kind in _TABLES.items():
+            table = await store.get_number_table(kind)
+            if table is not None:
+                tables.append({"table": name, "entries": table.entries,
+                               "octets": len(table.data), "imported_at": rfc3339(table.imported_at),
+                               "generation": table.generation})  # fmt: skip
+        in_use = self._admin.numbers_in_use
+        return _json({"generation": await store.number_tables_generation(),
+                      "in_use": None if in_use is None else in_use(), "tables": tables})
+
+    async def import_table(self, request: Request, table: str) -> Response:
+        who = await self.gate.admit(request, change=True)
+        kind = _table(table)
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media not in ("text/csv", "text/plain"):
+            raise ApiProblem(415, "unsupported-media-type", "send the table as text/csv")
+        raw = await _read(request, MAX_TABLE_UPLOAD_OCTETS)
+        try:
+            done = await self._service.import_number_table(who.actor, kind, _lines(raw))
+        except TableFileError as exc:
+            errors = [FieldError((f"line {p.line}",), "invalid_line", p.message, "file")
+                      for p in exc.problems]  # fmt: skip
+            more = f" ({exc.count} in all; the first {len(errors)} named)" \
+                if exc.count > len(errors) else ""
+            raise ApiProblem(422, "invalid-request",
+                             f"the file was refused whole{more}", errors) from None
+        return _json({"table": table, "entries": done.entries, "networks": done.networks,
+                      "octets": done.octets, "generation": done.generation})
+
+    async def clear_table(self, request: Request, table: str) -> Response:
+        who = await self.gate.admit(request, change=True)
+        if not await self._service.clear_number_table(who.actor, _table(table)):
+            raise ApiProblem(404, "not-found", f"there is no {table} table")
+        return Response(status_code=204)
+
+    # -- audit ---------------------------------------------------------------------------
+
+    async def audit(self, request: Request) -> Response:
+        await self.gate.admit(request, change=False)
+        query = request.query_params
+        limit = _query_int(request, "limit", DEFAULT_AUDIT_PAGE, 1, MAX_AUDIT_PAGE)
+        cursor = _query_int(request, "cursor", 0, 1, 2**62) or None
+        target = query.get("target") or None
+        if target is not None and len(target) > 200:
+            raise ApiProblem(422, "invalid-request", "the request has invalid parameters", [
+                FieldError(("target",), "too_long", "has at most 200 characters", "query")])
+        entries = await self._service.audit(AuditFilter(
+            since=_since(query.get("since")), target=target, before=cursor, limit=limit + 1))
+        more = len(entries) > limit
+        entries = entries[:limit]
+        return _json({"entries": [_audit_view(e) for e in entries],
+                      "next_cursor": str(entries[-1].seq) if more else None})
+
+
+def _table(name: str) -> NumberTableKind:
+    kind = _TABLES.get(name)
+    if kind is None:
+        raise ApiProblem(404, "not-found", "the tables are plan and ported")
+    return kind
+
+
+def _lines(raw: bytes) -> list[str]:
+    """The upload's lines; a line that is not UTF-8 is refused by number."""
+    lines = raw.splitlines(keepends=True)
+    out = []
+    for number, line in enumerate(lines, 1):
+        try:
+            out.append(line.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ApiProblem(422, "invalid-request", "the file was refused whole", [
+                FieldError((f"line {number}",), "invalid_line",
+                           f"is not UTF-8 (octet {exc.start + 1})", "file")]) from None
+    return out
+
+
+def _doc(summary: str, ok: int, model: type | None, *codes: int, body: Any = None,
+         description: str | None = None) -> dict[str, Any]:
+    """add_api_route's documentation arguments for one admin operation."""
+    problems: dict[int | str, Any] = {
+        code: {"description": _CODES[code], "content": {PROBLEM_MEDIA_TYPE: {
+            "schema": {"$ref": "#/components/schemas/Problem"}}}}
+        for code in (401, 403, 429, 503, *codes)
+    }  # fmt: skip
+    answer: dict[str, Any] = {"description": "OK"} if model is None else {"model": model}
+    extra: dict[str, Any] = dict(_SECURITY)
+    if body is not None:
+        extra["requestBody"] = body
+    return {"tags": ["admin"], "summary": summary, "description": description,
+            "responses": {ok: answer, **problems}, "openapi_extra": extra,
+            "status_code": ok}  # fmt: skip
+
+
+_CODES: Final = {
+    400: "Malformed JSON", 401: "No admin key, or not a valid one",
+    403: "An account API key, or a read-only admin key asked for a change",
+    404: "No such account, key, login or table", 409: "The name or system_id is taken",
+    413: "Body too large", 415: "Wrong content type",
+    422: "Invalid fields, each named in `errors`", 429: "Failed-login throttle; see Retry-After",
+    503: "Store busy or unavailable; see Retry-After",
+}  # fmt: skip
+
+
+def _json_body(model: type[BaseModel]) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema.pop("$defs", None)
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def install_admin(app: FastAPI, ctx: ApiContext, admin: AdminContext,
+                  forget_account: Callable[[str], None]) -> None:
+    """Add the ``/v1/admin`` routes; ``forget_account(name)`` drops what the
+    API cached about an account (called for each change to it)."""
+    routes = AdminRoutes(ctx, admin)
+
+    def on_change(entry: AuditEntry) -> None:
+        if entry.target.startswith("account:"):
+            forget_account(entry.target.partition(":")[2])
+
+    admin.service.feed.watch(on_change)
+    p = ADMIN_PREFIX
+    csv = {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
+    table: list[tuple[str, str, Callable[..., Any], dict[str, Any]]] = [
+        (f"{p}/accounts", "GET", routes.list_accounts,
+         _doc("Every account with its settings and credentials", 200, AdminAccountList)),
+        (f"{p}/accounts", "POST", routes.create_account,
+         _doc("Create an account; its first API key is shown once", 201, AdminAccountCreated,
+              400, 409, 413, 415, 422, body=_json_body(AdminAccountCreate))),
+        (f"{p}/accounts/{{name}}", "GET", routes.get_account,
+         _doc("An account", 200, AdminAccount, 404)),
+        (f"{p}/accounts/{{name}}", "PATCH", routes.update_account,
+         _doc("Change the settings given; the others stay", 200, AdminAccount, 400, 404, 413,
+              415, 422, body=_json_body(AdminSettings))),
+        (f"{p}/accounts/{{name}}/disable", "POST", routes.disable,
+         _doc("Refuse the account's keys and logins, close its binds", 200, AdminAccount, 404)),
+        (f"{p}/accounts/{{name}}/enable", "POST", routes.enable,
+         _doc("Accept the account's credentials again", 200, AdminAccount, 404)),
+        (f"{p}/accounts/{{name}}/keys", "POST", routes.issue_key,
+         _doc("Issue an API key, shown once", 201, AdminIssuedKey, 404)),
+        (f"{p}/accounts/{{name}}/keys/{{key_id}}", "DELETE", routes.revoke_key,
+         _doc("Revoke an API key (refused from the next request)", 204, None, 404)),
+        (f"{p}/accounts/{{name}}/smpp", "POST", routes.add_smpp,
+         _doc("Add an SMPP login; its password is shown once", 201, AdminIssuedLogin, 400, 404,
+              409, 413, 415, 422, body=_json_body(AdminSmppLoginRequest))),
+        (f"{p}/accounts/{{name}}/smpp/{{system_id}}/reset", "POST", routes.reset_smpp,
+         _doc("A new password for an SMPP login, shown once; its binds are closed", 200,
+              AdminIssuedLogin, 400, 404, 413, 415, 422,
+              body={**_json_body(AdminSmppReset), "required": False})),
+        (f"{p}/accounts/{{name}}/smpp/{{system_id}}", "DELETE", routes.remove_smpp,
+         _doc("Remove an SMPP login; its binds are closed", 204, None, 404)),
+        (f"{p}/connectors", "GET", routes.connectors,
+         _doc("The upstream connectors and their binds now", 200, AdminConnectorList)),
+        (f"{p}/numbers", "GET", routes.numbers,
+         _doc("The number tables stored, and the generation in use", 200, AdminNumbers)),
+        (f"{p}/numbers/{{table}}", "PUT", routes.import_table,
+         _doc("Replace a number table (plan or ported) with a CSV file", 200, AdminTableImport,
+              404, 413, 415, 422, body=csv,
+              description="The formats of `herald numbers import-plan|import-ported`"
+              " (docs/numbers.md). A file with a bad line is refused whole; `errors` names"
+              " each bad line (`field` `line N`, `in` `file`).")),
+        (f"{p}/numbers/{{table}}", "DELETE", routes.clear_table,
+         _doc("Remove a number table", 204, None, 404)),
+        (f"{p}/audit", "GET", routes.audit,
+         _doc("The audit log of changes, newest first", 200, AdminAudit, 422,
+              description="`since`: epoch seconds or RFC 3339; `target`: exact, or a prefix"
+              " ending in `*` (`account:*`); `limit` 1..1000 (100); `cursor`: a page's"
+              " `next_cursor`.")),
+    ]
+    for path, method, handler, doc in table:
+        app.add_api_route(path, _translating(handler), methods=[method], **doc)
+
+
+def _translating(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """``handler`` with the admin service's refusals answered as problems."""
+
+    @functools.wraps(handler)
+    async def run(*args: Any, **kwargs: Any) -> Response:
+        try:
+            response: Response = await handler(*args, **kwargs)
+        except AdminError as exc:
+            raise _problem(exc) from None
+        return response
+
+    return run

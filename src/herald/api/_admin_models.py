@@ -1,0 +1,196 @@
+"""The admin API's JSON shapes, for ``/openapi.json`` (and the tests' checks).
+
+Request bodies are checked by :mod:`herald.admin` (the same rules as the
+``herald accounts`` command, each problem naming its field); these models
+describe them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "AdminAccount",
+    "AdminAccountCreate",
+    "AdminAccountCreated",
+    "AdminAccountList",
+    "AdminApiKey",
+    "AdminAudit",
+    "AdminAuditEntry",
+    "AdminConnector",
+    "AdminConnectorList",
+    "AdminIssuedKey",
+    "AdminIssuedLogin",
+    "AdminNumberTable",
+    "AdminNumbers",
+    "AdminSettings",
+    "AdminSmppLogin",
+    "AdminSmppLoginRequest",
+    "AdminSmppReset",
+    "AdminTableImport",
+]
+
+_EVENTS: dict[str, Any] = {"anyOf": [
+    {"type": "string", "enum": ["all", "final", "none"]},
+    {"type": "array", "items": {"type": "string", "enum": [
+        "sent", "delivered", "undelivered", "expired", "rejected", "failed"]}},
+]}  # fmt: skip
+
+
+class AdminSettings(BaseModel):
+    """An account's settings; in a change, only those given change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rate_limit: float | Literal["unlimited"] | None = Field(
+        None, description="Messages per second over HTTP and SMPP (default 100).")
+    bind_limit: int | None = Field(None, ge=0, le=1000,
+                                   description="Simultaneous SMPP binds (default 4).")
+    callback_url: str | None = Field(
+        None, description="Default webhook URL for status events (and inbound, unless"
+        " inbound_url); null removes it.")
+    callback_events: Any = Field(
+        None, description='Status changes posted: "final" (the default), "all", "none" or a'
+        " list of statuses.", json_schema_extra=_EVENTS)
+    inbound: bool | None = Field(None, description="Post inbound messages (default true).")
+    inbound_url: str | None = Field(None, description="Webhook URL for inbound messages"
+                                    " (null: the callback URL).")
+    webhook_batch: int | None = Field(None, ge=1, description="Events per POST (default 1).")
+    webhook_batch_wait_ms: float | None = Field(
+        None, ge=0, description="Milliseconds a batch waits for more events (default 0).")
+    priority: Literal["otp", "transactional", "bulk", "marketing"] | None = Field(
+        None, description="The class of the account's messages that name none; null: the"
+        " default (transactional).")
+
+
+class AdminAccountCreate(AdminSettings):
+    """A new account: its name and any settings (the others take their defaults)."""
+
+    name: str = Field(description="1..64 letters, digits, '.', '_', '-'.")
+
+
+class AdminApiKey(BaseModel):
+    key_id: str
+    created_at: str
+    revoked_at: str | None
+
+
+class AdminSmppLogin(BaseModel):
+    system_id: str
+    created_at: str = Field(description="When its current password was issued.")
+
+
+class AdminAccount(BaseModel):
+    """An account, its settings and credentials (never a secret)."""
+
+    id: int
+    name: str
+    created_at: str
+    disabled: bool
+    rate_limit: float | Literal["unlimited"]
+    bind_limit: int
+    callback_url: str | None
+    callback_events: str = Field(description='"final", "all", "none" or statuses, comma'
+                                 " separated.")
+    inbound: bool
+    inbound_url: str | None
+    webhook_batch: int
+    webhook_batch_wait_ms: float
+    priority: str | None = Field(description="null: the default class (transactional).")
+    api_keys: list[AdminApiKey]
+    smpp_logins: list[AdminSmppLogin]
+
+
+class AdminAccountList(BaseModel):
+    accounts: list[AdminAccount]
+
+
+class AdminAccountCreated(BaseModel):
+    account: AdminAccount
+    api_key: str = Field(description="The account's first API key; shown this once.")
+    webhook_secret: str | None = Field(description="Its webhook signing secret.")
+
+
+class AdminIssuedKey(BaseModel):
+    key_id: str
+    api_key: str = Field(description="Shown this once; herald keeps only a hash.")
+
+
+class AdminSmppLoginRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    system_id: str = Field(description="1..15 printable ASCII characters, no spaces.")
+    password_length: int = Field(8, ge=8, le=64, description="Default 8: SMPP 3.4's limit,"
+                                 " which many clients enforce.")
+
+
+class AdminSmppReset(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    password_length: int = Field(8, ge=8, le=64)
+
+
+class AdminIssuedLogin(BaseModel):
+    system_id: str
+    password: str = Field(description="Shown this once; herald keeps only a hash.")
+
+
+class AdminConnector(BaseModel):
+    """An upstream connector: its configuration (no password) and its binds now."""
+
+    name: str
+    host: str
+    port: int
+    system_id: str
+    bind_type: str
+    binds: int = Field(description="Binds configured (that may submit).")
+    bound: int | None = Field(description="Binds up now; null when dispatch is not reporting.")
+    tps: float | Literal["unlimited"]
+    window: int
+    state: Literal["up", "partial", "down", "unknown"]
+
+
+class AdminConnectorList(BaseModel):
+    connectors: list[AdminConnector]
+    reporting: bool = Field(description="Whether dispatch reports its binds (false: its"
+                            " process is not running or not reporting).")
+
+
+class AdminNumberTable(BaseModel):
+    table: Literal["plan", "ported"]
+    entries: int
+    octets: int
+    imported_at: str
+    generation: int
+
+
+class AdminNumbers(BaseModel):
+    generation: int = Field(description="Of the last change to the tables.")
+    in_use: int | None = Field(description="The generation this herald process checks"
+                               " destinations against (it catches up within 2 s).")
+    tables: list[AdminNumberTable]
+
+
+class AdminTableImport(BaseModel):
+    table: Literal["plan", "ported"]
+    entries: int
+    networks: int
+    octets: int
+    generation: int
+
+
+class AdminAuditEntry(BaseModel):
+    seq: int
+    at: str
+    actor: str = Field(description="key:<admin key name> or cli:<os user>.")
+    action: str = Field(examples=["account.update"])
+    target: str = Field(examples=["account:acme"])
+    changes: dict[str, Any] = Field(description="The fields changed, with their new values;"
+                                    " a secret only as issued/reset/revoked/removed.")
+
+
+class AdminAudit(BaseModel):
+    entries: list[AdminAuditEntry] = Field(description="Newest first.")
+    next_cursor: str | None = Field(description="Pass as cursor for older entries.")

@@ -1,0 +1,185 @@
+"""Admin changes reach a running herald without a restart, over real HTTP.
+
+The CLI runs as another process would (its own store connections and
+caches; in a thread here, for speed). The bound under test: a change made
+through the admin API applies to the next request; one made by the CLI
+within herald.admin.CHANGE_POLL_INTERVAL (1 s) plus a read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from herald.accounts import Accounts
+from herald.admin import CHANGE_POLL_INTERVAL
+from herald.cli import main
+from herald.config import parse_config
+from herald.net import ClientHandler, ClientSettings, SmppClient
+from herald.service import Platform
+from herald.sim import SimConfig, Simulator
+from herald.smpp.pdus import BindTransceiver
+from herald.smpp_front import ACCOUNT_RECHECK
+from herald.store import Store
+
+#: How long a CLI change may take to apply: a poll interval, a poll's reads, margin.
+BOUND = 2 * CHANGE_POLL_INTERVAL + 1.0
+
+
+@dataclass
+class Running:
+    platform: Platform
+    data: Path
+    key: str  # the account "shop"'s API key
+    http: httpx.AsyncClient
+    password: str  # of its SMPP login "shop"
+
+    def binds(self) -> int:
+        return sum(len(conns) for conns in self.platform.front.binds.values())
+
+    async def bound_customer(self) -> SmppClient:
+        client = SmppClient(ClientSettings("127.0.0.1", self.platform.smpp.port, BindTransceiver(
+            system_id="shop", password=self.password)), ClientHandler())
+        await client.start()
+        await client.wait_bound(10)
+        for _ in range(100):  # bounded: the server side registers the bind
+            if self.binds() == 1:
+                break
+            await asyncio.sleep(0.02)
+        assert self.binds() == 1
+        return client
+
+    async def until_unbound(self) -> float:
+        """Seconds until herald holds no customer bind (bounded by BOUND)."""
+        started = time.monotonic()
+        while self.binds():
+            assert time.monotonic() - started < BOUND, f"a bind still open after {BOUND} s"
+            await asyncio.sleep(0.05)
+        return time.monotonic() - started
+
+    async def herald(self, capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+        """Run a herald command on the same data directory; its output."""
+        status = await asyncio.to_thread(main, [*argv, "--data-dir", str(self.data)])
+        out, err = capsys.readouterr()
+        assert status == 0, err
+        return out
+
+    async def status(self, key: str, path: str = "/v1/messages") -> int:
+        answer = await self.http.get(path, headers={"Authorization": f"Bearer {key}"})
+        return answer.status_code
+
+    async def until(self, key: str, code: int, path: str = "/v1/messages") -> float:
+        """Seconds until a request with ``key`` is answered ``code`` (bounded by BOUND)."""
+        started = time.monotonic()
+        while await self.status(key, path) != code:
+            assert time.monotonic() - started < BOUND, f"not {code} within {BOUND} s"
+            await asyncio.sleep(0.05)
+        return time.monotonic() - started
+
+
+@pytest.fixture
+async def running(tmp_path: Path) -> AsyncIterator[Running]:
+    sim = Simulator(SimConfig(port=0))
+    await sim.start()
+    data = tmp_path / "data"
+    config = parse_config({
+        "data_dir": str(data), "http": {"listen": "127.0.0.1:0"},
+        "smpp": {"listen": "127.0.0.1:0"},
+        "connectors": [{"name": "sim", "host": "127.0.0.1", "port": sim.port,
+                        "system_id": "herald", "password": "pw", "binds": 2}],
+        "routes": [{"prefix": "", "connectors": ["sim"]}],
+    })  # fmt: skip
+    keys: list[str] = []
+
+    async def prepare(store: Store, accounts: Accounts) -> None:
+        account, key = await accounts.create("shop", time.time())
+        keys.append(key.key)
+        keys.append((await accounts.add_smpp(account.id, "shop", time.time())).password)
+
+    platform = await Platform.start(config, prepare=prepare, processes=1)
+    http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{platform.http_port}", timeout=20)
+    try:
+        yield Running(platform, data, keys[0], http, keys[1])
+    finally:
+        await http.aclose()
+        await platform.stop()
+        await sim.stop()
+
+
+async def test_cli_changes_reach_a_running_herald(
+    running: Running, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await running.status(running.key) == 200  # key and account now cached
+    await running.herald(capsys, "accounts", "disable", "shop")
+    await running.until(running.key, 401)  # without the change feed: 5 s (account cache)
+    await running.herald(capsys, "accounts", "enable", "shop")
+    await running.until(running.key, 200)
+    key_id = running.key.split("_")[1]
+    await running.herald(capsys, "accounts", "revoke-key", key_id)
+    await running.until(running.key, 401)  # without the change feed: 60 s (key cache)
+
+
+async def test_admin_api_changes_apply_to_the_next_request(
+    running: Running, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = await running.herald(capsys, "admin", "keys", "create", "ops")
+    [admin_key] = re.findall(r"ha_[a-z0-9]{12}_[A-Za-z0-9]{40}", out)
+    admin = {"Authorization": f"Bearer {admin_key}"}
+    assert await running.status(running.key) == 200
+    answer = await running.http.post("/v1/admin/accounts/shop/disable", headers=admin)
+    assert answer.status_code == 200, answer.text
+    assert await running.status(running.key) == 401  # the next request: no wait
+    await running.http.post("/v1/admin/accounts/shop/enable", headers=admin)
+    assert await running.status(running.key) == 200
+    issued = (await running.http.post("/v1/admin/accounts/shop/keys", headers=admin)).json()
+    assert await running.status(issued["api_key"]) == 200
+    revoked = await running.http.delete(f"/v1/admin/accounts/shop/keys/{issued['key_id']}",
+                                        headers=admin)  # fmt: skip
+    assert revoked.status_code == 204
+    assert await running.status(issued["api_key"]) == 401
+    # The connectors as dispatch sees them (two binds to the simulator).
+    for _ in range(100):  # bounded: the binds come up within a few seconds
+        connectors = (await running.http.get("/v1/admin/connectors", headers=admin)).json()
+        if connectors["connectors"][0]["state"] == "up":
+            break
+        await asyncio.sleep(0.1)
+    assert connectors["reporting"] is True
+    assert [(c["name"], c["bound"], c["binds"], c["state"]) for c in connectors["connectors"]] \
+        == [("sim", 2, 2, "up")]
+    # Who did what, from both paths.
+    audit = (await running.http.get("/v1/admin/audit", headers=admin)).json()["entries"]
+    actors = {(e["actor"].split(":")[0], e["action"]) for e in audit}
+    assert {("cli", "admin_key.issue"), ("key", "account.disable"), ("key", "account.enable"),
+            ("key", "api_key.issue"), ("key", "api_key.revoke")} <= actors
+    # A revoked admin key is refused from its next request, whoever revoked it.
+    await running.herald(capsys, "admin", "keys", "revoke", "ops")
+    assert await running.status(admin_key, "/v1/admin/accounts") == 401
+
+
+async def test_binds_are_closed_as_soon_as_their_account_or_login_changes(
+    running: Running, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert BOUND < ACCOUNT_RECHECK  # what this test tells apart from the periodic recheck
+    out = await running.herald(capsys, "admin", "keys", "create", "ops")
+    [admin_key] = re.findall(r"ha_[a-z0-9]{12}_[A-Za-z0-9]{40}", out)
+    admin = {"Authorization": f"Bearer {admin_key}"}
+    customer = await running.bound_customer()
+    try:
+        await running.http.post("/v1/admin/accounts/shop/disable", headers=admin)
+        await running.until_unbound()
+    finally:
+        await customer.stop()
+    await running.http.post("/v1/admin/accounts/shop/enable", headers=admin)
+    customer = await running.bound_customer()
+    try:
+        await running.herald(capsys, "accounts", "remove-smpp", "shop")  # another process
+        await running.until_unbound()
+    finally:
+        await customer.stop()
