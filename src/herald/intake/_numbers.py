@@ -40,6 +40,7 @@ __all__ = [
     "NUMBER_CACHE_SIZE",
     "DestinationRules",
     "RouteCheck",
+    "country_of",
     "e164",
     "normalize_destination",
     "strip_formatting",
@@ -270,3 +271,28 @@ def normalize_destination(
 def _check_route(digits: str, field: str, rules: DestinationRules) -> None:
     if rules.routable is not None and not rules.routable(digits):
         raise InvalidDestination(field, "has no route: no connector serves it", "unroutable")
+
+
+@functools.lru_cache(maxsize=NUMBER_CACHE_SIZE)
+def country_of(digits: str) -> str | None:
+    """The country (ISO 3166-1 alpha-2, as ``phonenumbers`` names regions) of
+    E.164 digits, or ``None`` when no country's plan claims them (an
+    unassigned country code, a test range). Cached as verdicts are: several
+    countries share +1 and +7, and telling them apart takes a plan match."""
+    if not _E164_DIGITS.fullmatch(digits):
+        return None
+    number = _direct(digits.lstrip("+"))
+    if number is None:
+        try:
+            number = phonenumbers.parse("+" + digits.lstrip("+"), None)
+        except NumberParseException:
+            return None
+    region = phonenumbers.region_code_for_number(number)
+    if region == "001":  # a non-geographic code (+800, +882...): no country
+        return None
+    if region and region != phonenumbers.UNKNOWN_REGION:
+        return str(region)
+    # A number outside the library's ranges (a test range, a new range the
+    # operator's plan admits): the main country of its country code.
+    main = phonenumbers.region_code_for_country_code(number.country_code or 0)
+    return str(main) if main not in (phonenumbers.UNKNOWN_REGION, "001") else None
