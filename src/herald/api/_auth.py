@@ -223,6 +223,7 @@ class Gate:
         for account_id, (account, _) in list(self._accounts.items()):
             if account.name == name:
                 del self._accounts[account_id]
+                self.controls.forget(account_id)  # and its controls (docs/accounts.md)
 
     async def _rules(self, account_id: int, now: float) -> AccountRules:
         try:
