@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import phonenumbers
 import pytest
 
 from herald.intake import (
@@ -11,10 +12,12 @@ from herald.intake import (
     InvalidSubmission,
     country_of,
     next_quota_day,
+    normalize_destination,
     opt_out_keyword,
     opt_out_number,
     quota_day,
 )
+from herald.intake._numbers import _shared_regions
 from herald.smpp.constants import CommandStatus
 from herald.store import AccountControls
 
@@ -200,3 +203,25 @@ def test_opt_out_numbers(address: str, number: str | None) -> None:
 def test_quota_days_are_utc_days(now: float, day: int, to_midnight: float) -> None:
     assert quota_day(now) == day
     assert next_quota_day(now) == pytest.approx(to_midnight)
+
+
+def test_country_of_agrees_with_the_library_on_every_region() -> None:
+    """Whether a number was checked first (its region remembered) or not, the
+    country is the library's own ``region_code_for_number``."""
+    checked = 0
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE):
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            digits = phonenumbers.format_number(
+                example, phonenumbers.PhoneNumberFormat.E164)[1:]
+            expected = phonenumbers.region_code_for_number(example)
+            _shared_regions.clear()
+            country_of.cache_clear()
+            cold = country_of(digits)
+            normalize_destination(digits)  # remembers the region of a shared code
+            country_of.cache_clear()
+            assert cold == country_of(digits) == expected, (region, digits)
+            checked += 1
+    assert checked > 400

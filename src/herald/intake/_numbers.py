@@ -158,10 +158,27 @@ def _is_valid(number: PhoneNumber) -> bool:
             continue
         if metadata.leading_digits is not None:
             if re.match(metadata.leading_digits, national):
-                return bool(_type_of(national, metadata) != PhoneNumberType.UNKNOWN)
+                valid = _type_of(national, metadata) != PhoneNumberType.UNKNOWN
+                if valid:
+                    _found(f"{number.country_code}{national}", region)
+                return valid
         elif _type_of(national, metadata) != PhoneNumberType.UNKNOWN:
+            _found(f"{number.country_code}{national}", region)
             return True
     return False
+
+
+#: Regions :func:`_is_valid` found for numbers of shared country codes, by
+#: E.164 digits: the very match :func:`country_of` would make again (the
+#: library's region lookup walks the regions the same way), kept so a
+#: destination checked against an account's country list costs no second one.
+_shared_regions: dict[str, str] = {}
+
+
+def _found(digits: str, region: str) -> None:
+    if len(_shared_regions) >= NUMBER_CACHE_SIZE:
+        _shared_regions.clear()  # rare, and only a shortcut is lost
+    _shared_regions[digits] = region
 
 
 def _direct(digits: str) -> PhoneNumber | None:
@@ -290,6 +307,9 @@ def country_of(digits: str) -> str | None:
             break
     else:
         return None
+    known = _shared_regions.get(digits)
+    if known is not None:
+        return known
     number = _direct(digits)
     if number is None:
         try:
