@@ -158,7 +158,7 @@ def _is_valid(number: PhoneNumber) -> bool:
             continue
         if metadata.leading_digits is not None:
             if re.match(metadata.leading_digits, national):
-                valid = _type_of(national, metadata) != PhoneNumberType.UNKNOWN
+                valid = bool(_type_of(national, metadata) != PhoneNumberType.UNKNOWN)
                 if valid:
                     _found(f"{number.country_code}{national}", region)
                 return valid
