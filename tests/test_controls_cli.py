@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from herald.cli import main
-from herald.store import AccountControls, OptOutEntry, SQLiteConfig, SQLiteStore
+from herald.store import AccountControls, AuditFilter, OptOutEntry, SQLiteConfig, SQLiteStore
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -133,3 +133,27 @@ def test_a_bad_import_names_its_lines_and_imports_nothing(
     status, _, err = _run(capsys, "optouts", "add", "--account", "nobody", "--data-dir",
                           str(data), "4915112345678")
     assert status == 1 and "nobody" in err
+
+
+def test_control_and_opt_out_changes_are_audited(
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = ("--data-dir", str(data))
+    assert _run(capsys, "accounts", "set", "acme", *common, "--countries", "DE")[0] == 0
+    assert _run(capsys, "accounts", "set", "acme", *common, "--countries", "DE")[0] == 0  # same
+    assert _run(capsys, "optouts", "add", "--account", "acme", *common, "4915112345678")[0] == 0
+
+    async def read() -> list[tuple[str, dict[str, object]]]:
+        store = SQLiteStore.open(SQLiteConfig(data_dir=data, create=False))
+        try:
+            entries = await store.list_audit(AuditFilter(target="account:acme"))
+            return [(e.action, dict(e.changes)) for e in entries]
+        finally:
+            await store.aclose()
+
+    newest = asyncio.run(read())
+    assert newest[:2] == [
+        ("account.opt_outs", {"opted_out": 1, "changed": 1, "source": "cli"}),
+        ("account.controls", {"countries": ["DE"]}),
+    ]
+    assert [a for a, _ in newest].count("account.controls") == 1  # no change, no record
