@@ -392,6 +392,7 @@ class CustomerSmpp(ServerHandler):
                 account = await self.store.get_account(account_id)
                 logins = {c.context.system_id: await self.store.get_smpp_credential(
                     c.context.system_id) for c in conns if isinstance(c.context, Binding)}
+                self.controls.forget(account_id)  # read afresh, as the account is
                 rules = await self.controls.refresh(account_id, self.clock())
             except StoreError:
                 continue  # deleted or unreadable: the next round looks again
