@@ -28,6 +28,12 @@ Apps, measured in the same run:
 - ``herald+tables``: the same app checking each destination against a
   numbering plan of 100,000 prefixes, 1,000,000 ported numbers and a route
   table (``docs/numbers.md``; synthetic, fixed seed, built when the server starts).
+- ``herald+controls``: the same app for an account with controls
+  (``docs/accounts.md``): a sender list, a country list, a per-country sender
+  rule and 100,000 opted-out numbers (none of them sent to), all checked on
+  each message from memory.
+- ``herald+quota``: the same app for an account with a daily quota (never
+  reached): each accept counts it in its own transaction.
 - ``herald-route``: the same app with ``fast_send=False``: every send through
   the FastAPI route (pydantic, Starlette's request and middleware), as before
   the fast path.
@@ -92,9 +98,17 @@ from herald.intake import (
 from herald.metrics import Metrics
 from herald.numbers import route_check
 from herald.routing import Route, RouteTable
-from herald.store import NewMessage, Source, SQLiteConfig, SQLiteStore
+from herald.store import (
+    AccountControls,
+    NewMessage,
+    OptOutChange,
+    Source,
+    SQLiteConfig,
+    SQLiteStore,
+)
 
-APPS = ("herald", "herald+tables", "herald-route", "asgi+store", "asgi")
+APPS = ("herald", "herald+tables", "herald+controls", "herald+quota", "herald-route",
+        "asgi+store", "asgi")
 FRONTS = (
     "uvicorn/h11/asyncio", "uvicorn/h11/uvloop", "uvicorn/httptools/asyncio",
     "uvicorn/httptools/uvloop", "granian/asyncio", "granian/uvloop",
@@ -212,6 +226,7 @@ async def _serve(app_kind: str, front: str, data_dir: str, conn: Connection,
         account, issued = await accounts.create("bench", time.time(), rate_limit=1e9)
         key = issued.key
         rules = _tables() if app_kind == "herald+tables" else NO_RULES
+        await _controls(store, account.id, app_kind)
         app: Any = create_app(ApiContext(
             store=store, accounts=accounts, ids=SortableIdGenerator(), clock=time.time,
             metrics=Metrics(CollectorRegistry()), config=HttpConfig(default_account_rate=1e9),
@@ -241,6 +256,20 @@ async def _serve(app_kind: str, front: str, data_dir: str, conn: Connection,
     if accounts is not None:
         accounts.close()
     conn.send(report)
+
+
+async def _controls(store: SQLiteStore, account_id: int, app_kind: str) -> None:
+    """The account controls of ``herald+controls`` and ``herald+quota``."""
+    if app_kind == "herald+quota":
+        await store.set_controls(account_id, AccountControls(daily_quota=10**9))
+    elif app_kind == "herald+controls":
+        await store.set_controls(account_id, AccountControls(
+            senders=("ACME", "SHOP*"), countries=("US", "CA"), sender_rules=("US:alphanumeric",)))
+        now = time.time()
+        for start in range(0, 100_000, 10_000):  # numbers outside the areas sent to
+            await store.change_opt_outs(account_id, [
+                OptOutChange(f"1999{n:07d}", True, now, "bench")
+                for n in range(start, start + 10_000)])  # fmt: skip
 
 
 def _tables() -> DestinationRules:

@@ -134,3 +134,33 @@ async def test_mo_text_is_read_with_the_connectors_data_coding_0(rig: Rig) -> No
     assert [(r[3], r[4], r[5]) for r in _inbound_rows(rig)] == [
         (b"\xa35", "latin1", 3), ("\u20ac".encode("utf-16-be"), "ucs2", 8),
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("bodies", "opted_out"),
+    [
+        ([gsm_encode("STOP")], True),
+        ([gsm_encode(" stop ")], True),
+        ([gsm_encode("Unsubscribe")], True),
+        (["QUIT".encode("utf-16-be")], True),  # UCS-2
+        ([gsm_encode("STOP"), gsm_encode("START")], False),
+        ([gsm_encode("STOPALL"), gsm_encode("unstop")], False),
+        ([gsm_encode("STOP now please")], False),
+        ([gsm_encode("hello")], False),
+    ],
+)
+async def test_stop_keywords_opt_the_sender_out_of_the_owning_account(
+    rig: Rig, beta: int, bodies: list[bytes], opted_out: bool
+) -> None:
+    up = await rig.upstream()
+    await rig.dispatcher([connector("a", up.server.port)], inbound=RULES)  # type: ignore[union-attr]
+    conn = await _bound(up)
+    for body in bodies:
+        ucs2 = not body.isascii() or body.startswith(b"\x00")
+        response = await conn.request(_mo("447700900123", body, data_coding=8 if ucs2 else 0))
+        assert response.command_status == S.ESME_ROK
+    # the messages still reach the customer, whatever they say
+    assert [r[3] for r in _inbound_rows(rig)] == bodies
+    listed = [e.number for e in await rig.store.list_opt_outs(beta)]
+    assert listed == (["447911123456"] if opted_out else [])
+    assert await rig.store.list_opt_outs(rig.account.id) == ()  # another account's number

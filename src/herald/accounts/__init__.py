@@ -2,11 +2,13 @@
 
 :class:`Accounts` issues credentials (shown once, stored only as hashes) and
 verifies them behind a short-lived cache (see ``_service`` for the trade-off).
-Webhook signing secrets are derived from a master key, not stored
+:class:`ControlBook` keeps each account's controls and opt-out list in memory
+for the intake checks. Webhook signing secrets are derived from a master key, not stored
 (:func:`webhook_secret`). The ``herald accounts`` commands are in
 :mod:`herald.accounts.cli`.
 """
 
+from herald.accounts._controls import CONTROLS_TTL, OPT_OUT_REFRESH, ControlBook
 from herald.accounts._credentials import (
     API_KEY_PREFIX,
     DEFAULT_SMPP_PASSWORD_LENGTH,
@@ -43,6 +45,7 @@ from herald.accounts._webhook import MASTER_KEY_FILENAME, load_master_key, webho
 
 __all__ = [
     "API_KEY_PREFIX",
+    "CONTROLS_TTL",
     "DEFAULT_BIND_LIMIT",
     "DEFAULT_CACHE_TTL",
     "DEFAULT_RATE_LIMIT",
@@ -53,9 +56,11 @@ __all__ = [
     "MAX_CACHE_ENTRIES",
     "MAX_SMPP_PASSWORD_LENGTH",
     "MAX_SYSTEM_ID_LENGTH",
+    "OPT_OUT_REFRESH",
     "SUSPECT_SECONDS",
     "Accounts",
     "AccountsError",
+    "ControlBook",
     "FailedLogins",
     "HashLanes",
     "InvalidCredentials",

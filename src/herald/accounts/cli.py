@@ -20,6 +20,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Final
 
+from herald.accounts._controls_cli import (
+    add_control_options,
+    apply_control_options,
+    describe_controls,
+)
 from herald.accounts._credentials import (
     API_KEY_PREFIX,
     DEFAULT_SMPP_PASSWORD_LENGTH,
@@ -108,13 +113,15 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
     settings = actions.add_parser(
         "set", parents=[common],
-        help="change an account's limits and webhook settings",
-        description="Change the settings given; the others stay. Webhook settings apply to"
-        " events written from then on; a running server reads them within a few seconds.",
+        help="change an account's limits, controls and webhook settings",
+        description="Change the settings given; the others stay (a list given replaces the"
+        " list). Webhook settings apply to events written from then on; a running server"
+        " reads every change within a few seconds. docs/accounts.md describes the controls.",
     )  # fmt: skip
     settings.add_argument("name", help="the account")
     settings.add_argument("--rate-limit", type=_rate, help="messages per second, or 'unlimited'")
     settings.add_argument("--bind-limit", type=int, help="simultaneous SMPP binds")
+    add_control_options(settings)
     _webhook_options(settings)
     settings.set_defaults(func=_command(_set))
 
@@ -318,10 +325,13 @@ async def _issue_key(args: argparse.Namespace, store: SQLiteStore, admin: Admin)
 
 
 async def _set(args: argparse.Namespace, store: SQLiteStore, admin: Admin) -> None:
+    account = await admin.account(args.name)
+    controls = apply_control_options(await store.get_controls(account.id), args)  # checked first
     changed = await admin.update_account(
         cli_actor(), args.name, _settings(args), allow_private_urls=_allow_private(args))
+    new_controls = await admin.set_controls(cli_actor(), args.name, controls)
     print(f"Account {changed.name!r}:")
-    for line in _describe(changed):
+    for line in (*_describe(changed), *describe_controls(new_controls)):
         print(f"  {line}")
 
 

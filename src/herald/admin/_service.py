@@ -54,6 +54,7 @@ from herald.admin._settings import apply_settings, describe_settings
 from herald.intake import parse_plan, parse_ported
 from herald.store import (
     Account,
+    AccountControls,
     AccountExists,
     AdminScope,
     AuditEntry,
@@ -61,6 +62,7 @@ from herald.store import (
     CredentialExists,
     NumberTable,
     NumberTableKind,
+    OptOutChange,
     Store,
     StoreClosed,
     UnknownAccount,
@@ -146,6 +148,14 @@ class TableImport:
     networks: int
     octets: int
     generation: int
+
+
+#: Opt-out changes written per transaction (an import may hold millions).
+OPT_OUT_CHUNK: Final = 5_000
+
+
+def _plain(value: object) -> object:
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _account_target(name: str) -> str:
@@ -252,6 +262,39 @@ class Admin:
         if changes:
             await self.store.update_account(changed)
             await self.record(actor, "account.update", _account_target(name), changes)
+        return changed
+
+    async def set_controls(
+        self, actor: str, name: str, controls: AccountControls
+    ) -> AccountControls:
+        """Replace the account's controls (``docs/accounts.md``; the caller checked
+        them with ``AccountRules.parse``). Recorded when something changed: the
+        fields changed, as they now are."""
+        account = await self.account(name)
+        before = await self.store.get_controls(account.id)
+        if controls != before:
+            await self.store.set_controls(account.id, controls)
+            changes = {f.name: _plain(getattr(controls, f.name))
+                       for f in dataclasses.fields(controls)
+                       if getattr(controls, f.name) != getattr(before, f.name)}
+            await self.record(actor, "account.controls", _account_target(name), changes)
+        return controls
+
+    async def change_opt_outs(
+        self, actor: str, name: str, numbers: list[str], opted_out: bool, source: str
+    ) -> int:
+        """Opt ``numbers`` (E.164 digits) out of the account's messages, or back in;
+        how many changed. Recorded with the counts (the numbers stay in the list)."""
+        account = await self.account(name)
+        now = self._clock()
+        changed = 0
+        for start in range(0, len(numbers), OPT_OUT_CHUNK):
+            changed += await self.store.change_opt_outs(account.id, [
+                OptOutChange(n, opted_out, now, source)
+                for n in numbers[start:start + OPT_OUT_CHUNK]])  # fmt: skip
+        await self.record(actor, "account.opt_outs", _account_target(name), {
+            "opted_out" if opted_out else "opted_in": len(numbers), "changed": changed,
+            "source": source})  # fmt: skip
         return changed
 
     async def set_disabled(self, actor: str, name: str, disabled: bool) -> Account:

@@ -29,8 +29,10 @@ per-process key, as the accounts cache is: no secret is held longer than the
 request. Behind a reverse proxy every client has the proxy's address; put
 the throttling in the proxy then.
 
-Accounts are re-read from the store at most every ``account_cache_ttl``
-seconds (their rate limit may change). Rate limits are token buckets in this
+Accounts, and their controls (``herald.accounts.ControlBook``), are re-read
+from the store at most every ``account_cache_ttl`` seconds (their rate limit
+may change); a key used from an address outside the account's API networks
+is refused with 403 after its verification. Rate limits are token buckets in this
 process's memory: ``config.default_account_rate`` requests per second per
 account on every endpoint, and ``Account.rate_limit`` messages per second on
 the sending endpoints (a batch counts its messages; see ``herald.ratelimit``).
@@ -47,7 +49,8 @@ import os
 
 from starlette.requests import Request
 
-from herald.accounts import FailedLogins, InvalidCredentials, LoginsBusy, Principal
+from herald.accounts import ControlBook, FailedLogins, InvalidCredentials, LoginsBusy, Principal
+from herald.intake import AccountRules
 from herald.ratelimit import BucketTable, TokenBucket
 from herald.store import Account, StoreError, UnknownAccount
 
@@ -95,6 +98,7 @@ class Gate:
         self._requests = BucketTable(limits.max_tracked_keys)
         self._messages = BucketTable(limits.max_tracked_keys)
         self._accounts: dict[int, tuple[Account, float]] = {}
+        self.controls = ControlBook(ctx.store, ttl=limits.account_cache_ttl)
         self._inflight: dict[bytes, asyncio.Future[Principal]] = {}
         self._key = os.urandom(32)
 
@@ -130,6 +134,12 @@ class Gate:
         if account.disabled:
             log.warning("refused API key of disabled account %s from %s", account.name, client)
             raise _unauthorized("the API key's account is disabled", presented=True)
+        rules = self.controls.current(account.id, now) or await self._rules(account.id, now)
+        if not rules.allows_api_client(client):
+            log.warning("refused API key of account %s from %s: not in its API networks",
+                        account.name, client or "-")
+            raise ApiProblem(403, "address-not-allowed",
+                             f"the account's API keys may not be used from {client or 'here'}")
         rate = self._ctx.config.default_account_rate
         bucket = self._requests.bucket(account.id, rate, rate * limits.burst_seconds, now)
         wait = bucket.take(1, now)
@@ -213,6 +223,13 @@ class Gate:
         for account_id, (account, _) in list(self._accounts.items()):
             if account.name == name:
                 del self._accounts[account_id]
+                self.controls.forget(account_id)  # and its controls (docs/accounts.md)
+
+    async def _rules(self, account_id: int, now: float) -> AccountRules:
+        try:
+            return await self.controls.refresh(account_id, now)
+        except StoreError as exc:
+            raise store_problem(exc) from None
 
     # -- message rate ----------------------------------------------------------------
 

@@ -23,8 +23,10 @@ every refusal as it always has (a problem naming the field, 413, 415, ...),
 and nothing was counted. So does a request this reading fails on (a bug:
 logged with its traceback). A plain request then runs the route's own steps:
 :meth:`Gate.admit` (the key, the failed-login throttle, the request rate),
-:meth:`Gate.charge_messages`, the id, the answer (rendered by orjson: the same
-bytes as the route's ``json`` for such a body), :meth:`MessageRoutes.commit`
+:meth:`Gate.charge_messages`, the account's controls
+(:meth:`MessageRoutes.account_errors`: 422 as the route answers), the id, the
+answer (rendered by orjson: the same bytes as the route's ``json`` for such a
+body), :meth:`MessageRoutes.commit`
 (one ``store.accept``, metrics, ``on_accepted``; the id is answered only after
 the commit), then ``202`` with ``Location``. Its refusals from here on (401,
 429, 503) are the route's :class:`ApiProblem` answered by the same builder,
@@ -187,6 +189,10 @@ class FastSend:
         try:
             account = await self._gate.admit(client[0] if client else "", plain.authorization, now)
             self._gate.charge_messages(account, 1, now)
+            refusals = self._routes.account_errors(account.id, plain.prepared)
+            if refusals:  # the account's controls (docs/accounts.md): answered as the route does
+                self._gate.refund_messages(account, 1, now)
+                raise self._routes.refuse(refusals)
             accepted = plain.prepared.message(self._ctx.ids.new_id(now), account.id, now,
                                               default_priority=account.priority)
             content = orjson.dumps(accepted_view(accepted, plain.submission.metadata, test=False))

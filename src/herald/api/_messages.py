@@ -40,7 +40,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from herald.ids import is_valid_id
-from herald.intake import DestinationRules, IntakeError, normalize_destination, parse_time
+from herald.intake import (
+    DestinationRules,
+    IntakeError,
+    next_quota_day,
+    normalize_destination,
+    parse_time,
+)
 from herald.store import (
     MAX_IDEMPOTENCY_KEY_LENGTH,
     MAX_PAGE_SIZE,
@@ -50,6 +56,7 @@ from herald.store import (
     InvalidRecord,
     MessageFilter,
     NewMessage,
+    QuotaExceeded,
     Status,
     StoreError,
 )
@@ -62,6 +69,7 @@ from ._problems import (
     FieldError,
     intake_field_errors,
     pydantic_field_errors,
+    rate_limited,
     shutting_down,
     store_problem,
 )
@@ -222,6 +230,26 @@ class MessageRoutes:
         for code, n in codes.items():
             self._ctx.metrics.rejected_at_intake.labels(source="http", reason=code).inc(n)
 
+    def account_errors(
+        self, account_id: int, prepared: Prepared, prefix: tuple[str | int, ...] = ()
+    ) -> list[FieldError]:
+        """The refusals of the account's controls and opt-out list (docs/accounts.md)."""
+        controls = self._gate.controls
+        rules = controls.rules(account_id)
+        opted_out = controls.opted_out(account_id)
+        if not (opted_out or rules.checks_messages):
+            return []
+        try:
+            rules.check(prepared.to, prepared.sender.value, opted_out)
+        except IntakeError as exc:
+            return intake_field_errors(exc, prefix)
+        return []
+
+    def refuse(self, errors: list[FieldError]) -> ApiProblem:
+        """The 422 answer to one message refused for ``errors`` (counted)."""
+        self._refused(Counter(e.code for e in errors))
+        return _invalid("the message was refused; see errors", errors)
+
     async def _begin(
         self, request: Request, limit: int
     ) -> tuple[float, Account, object, str | None, bytes, Response | None]:
@@ -279,7 +307,15 @@ class MessageRoutes:
                 account.id, key, digest, status, stored, now, now + ctx.limits.idempotency_ttl
             )
         try:
-            earlier = await ctx.store.accept(messages, idempotency=record)
+            earlier = await ctx.store.accept(
+                messages, idempotency=record, quota=self._gate.controls.quota(account.id, now))
+        except QuotaExceeded as exc:
+            self._gate.refund_messages(account, len(messages), now)
+            raise rate_limited(
+                "daily-quota-exceeded",
+                f"the account's daily quota of {exc.limit} is used up ({exc.used} used today,"
+                f" {exc.wanted} asked); it renews at 00:00 UTC", next_quota_day(now),
+            ) from None
         except IdempotencyMismatch:
             self._gate.refund_messages(account, len(messages), now)
             raise _mismatch() from None
@@ -303,6 +339,7 @@ class MessageRoutes:
         now: float,
         codes: Counter[str],
         rules: DestinationRules,
+        account_id: int,
     ) -> tuple[Submission, Prepared] | list[FieldError]:
         if not isinstance(item, dict):
             codes["wrong_type"] += 1
@@ -321,11 +358,15 @@ class MessageRoutes:
                 codes.update(e.code for e in errors)
                 return errors
         try:
-            return submission, validate_submission(submission, now, self._ctx.intake,
-                                                   block_private=self._ctx.block_private_callbacks,
-                                                   rules=rules)
+            prepared = validate_submission(submission, now, self._ctx.intake,
+                                           block_private=self._ctx.block_private_callbacks,
+                                           rules=rules)
         except IntakeError as exc:
             errors = intake_field_errors(exc, prefix)
+        else:
+            errors = self.account_errors(account_id, prepared, prefix)
+            if not errors:
+                return submission, prepared
         codes.update(e.code for e in errors)
         return errors
 
@@ -368,7 +409,7 @@ class MessageRoutes:
         test = isinstance(payload, dict) and payload.get("test") is True
         self._gate.charge_messages(account, 0 if test else 1, now)
         codes: Counter[str] = Counter()
-        outcome = self._prepare(payload, (), now, codes, ctx.destinations())
+        outcome = self._prepare(payload, (), now, codes, ctx.destinations(), account.id)
         if isinstance(outcome, list):
             self._gate.refund_messages(account, 0 if test else 1, now)
             self._refused(codes)
@@ -411,7 +452,7 @@ class MessageRoutes:
         for index, item in enumerate(items):
             if index % YIELD_EVERY == YIELD_EVERY - 1:
                 await asyncio.sleep(0)  # let other requests in: a full batch takes a while
-            outcome = self._prepare(item, ("messages", index), now, codes, rules)
+            outcome = self._prepare(item, ("messages", index), now, codes, rules, account.id)
             if isinstance(outcome, list):
                 refusals.extend(outcome)
                 results.append({"index": index, "status": "refused",

@@ -56,6 +56,8 @@ PROBLEM_TYPES: Final[Mapping[str, str]] = {
     "conflict": "The name or id is taken",
     "too-many-failed-logins": "Too many failed authentications from this address",
     "rate-limited": "The account's rate limit is exceeded",
+    "daily-quota-exceeded": "The account's daily quota is used up",
+    "address-not-allowed": "The account's API keys may not be used from this address",
     "not-found": "No such resource",
     "method-not-allowed": "Method not allowed",
     "idempotency-mismatch": "The Idempotency-Key was used for a different request",

@@ -29,6 +29,13 @@ crash while a long MO is incomplete loses its parts (the SMSC will not
 resend them). A number no rule covers is answered ESME_ROK, counted and
 logged without the number (the red line: no subscriber data in logs).
 
+An MO whose whole body is a STOP-type keyword (``STOP``, ``STOPALL``,
+``UNSUBSCRIBE``, ``CANCEL``, ``END``, ``QUIT``; ``START`` or ``UNSTOP`` undo it:
+:func:`herald.intake.opt_out_keyword`) also puts its sender on the opt-out
+list of the account that owns the number, in the same transaction as the
+message, which is still delivered to the customer as any other
+(``docs/accounts.md``).
+
 Temporary failures (store busy, an account named in the config that does
 not exist yet, the reassembly buffer full) are answered ESME_RX_T_APPN, so
 the SMSC retries later.
@@ -44,6 +51,7 @@ from typing import Final, Protocol
 from herald.dispatch._tasks import Batcher
 from herald.dispatch._writes import Pending, UpstreamWrites, respond_all
 from herald.ids import IdGenerator
+from herald.intake import opt_out_keyword, opt_out_number
 from herald.metrics import Metrics
 from herald.net import SmppConnection
 from herald.routing import InboundTable, RoutingError
@@ -64,6 +72,7 @@ from herald.smpp.tlv import (
 from herald.store import (
     InboundMessage,
     InvalidRecord,
+    OptOutChange,
     ReceiptUpdate,
     Status,
     Store,
@@ -80,10 +89,11 @@ from herald.text import (
     SmscDefault,
     TextError,
     data_coding_for,
+    decode,
     read_message,
 )
 
-__all__ = ["RECEIPT_STATUS", "Inbox", "receipt_error_code", "receipt_updates"]
+__all__ = ["RECEIPT_STATUS", "Inbox", "opt_out_of", "receipt_error_code", "receipt_updates"]
 
 log = logging.getLogger("herald.dispatch")
 S = CommandStatus
@@ -103,6 +113,9 @@ RECEIPT_STATUS: Final[dict[MessageState, Status]] = {
 _MAX_KEY: Final = 65
 #: An ``err:`` value longer than this is not a number we keep.
 _MAX_ERR_DIGITS: Final = 9
+#: An MO body longer than this is no opt-out keyword (UNSUBSCRIBE in UCS-2
+#: with spaces around it fits).
+_MAX_KEYWORD_OCTETS: Final = 40
 #: Seconds between attempts to find an account the [[inbound]] rules name.
 _ACCOUNT_RETRY: Final = 5.0
 
@@ -114,6 +127,22 @@ class InboxConnector(Protocol):
     def policy(self) -> IdPolicy: ...
     @property
     def smsc_default(self) -> SmscDefault: ...
+
+
+def opt_out_of(message: InboundMessage) -> OptOutChange | None:
+    """The opt-out change an MO asks for: its sender out (STOP...) or back in
+    (START, UNSTOP); ``None`` for any other body or a sender that is not a number."""
+    if len(message.body) > _MAX_KEYWORD_OCTETS or message.encoding == Encoding.BINARY.value:
+        return None
+    try:
+        text = decode(message.body, Encoding(message.encoding), strict=False)
+    except (ValueError, TextError):
+        return None
+    keyword = opt_out_keyword(text)
+    number = opt_out_number(message.sender)
+    if keyword is None or number is None:
+        return None
+    return OptOutChange(number, keyword, message.received_at, "keyword")
 
 
 def receipt_error_code(receipt: Receipt) -> int | None:
@@ -321,8 +350,17 @@ class Inbox:
             return
         self._inbound.add((message, pending))
 
+    async def _add(self, message: InboundMessage) -> None:
+        change = opt_out_of(message)
+        if change is None:
+            await self._store.add_inbound(message)
+        else:
+            await self._store.add_inbound(message, opt_out=change)
+            log.info("MO %s: its sender opted %s (account %d)", message.id,
+                     "out" if change.opted_out else "back in", message.account_id)
+
     async def _write_inbound(self, batch: list[tuple[InboundMessage, Pending]]) -> None:
-        results = await asyncio.gather(*(self._store.add_inbound(m) for m, _ in batch),
+        results = await asyncio.gather(*(self._add(m) for m, _ in batch),
                                        return_exceptions=True)
         ok: list[Pending] = []
         failed: list[Pending] = []

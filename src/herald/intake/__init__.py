@@ -40,6 +40,18 @@ and digits for an international number, digits for a short code, anything
 else is alphanumeric.
 """
 
+from herald.intake._account import (
+    DAY_SECONDS,
+    NO_ACCOUNT_RULES,
+    OPT_IN_KEYWORDS,
+    OPT_OUT_KEYWORDS,
+    SENDER_RULE_KINDS,
+    AccountRules,
+    next_quota_day,
+    opt_out_keyword,
+    opt_out_number,
+    quota_day,
+)
 from herald.intake._body import (
     Body,
     EncodingChoice,
@@ -96,6 +108,7 @@ from herald.intake._numbers import (
     NUMBER_CACHE_SIZE,
     DestinationRules,
     RouteCheck,
+    country_of,
     normalize_destination,
 )
 from herald.intake._policy import (
@@ -119,6 +132,7 @@ from herald.intake._sender import (
 )
 
 __all__ = [
+    "DAY_SECONDS",
     "DEFAULT_POLICY",
     "DEFAULT_VALIDITY_PERIOD",
     "EMPTY_INDEX",
@@ -135,11 +149,16 @@ __all__ = [
     "MAX_VALIDITY_PERIOD",
     "MIN_SHORT_CODE_DIGITS",
     "MIN_VALIDITY_PERIOD",
+    "NO_ACCOUNT_RULES",
     "NO_RULES",
     "NUMBER_CACHE_SIZE",
+    "OPT_IN_KEYWORDS",
+    "OPT_OUT_KEYWORDS",
     "PLAN_COLUMNS",
     "PORTED_COLUMNS",
+    "SENDER_RULE_KINDS",
     "SEND_AT_SKEW",
+    "AccountRules",
     "Body",
     "DestinationRules",
     "EncodingChoice",
@@ -170,8 +189,12 @@ __all__ = [
     "check_priority",
     "check_reference",
     "check_tag",
+    "country_of",
     "decode_base64",
+    "next_quota_day",
     "normalize_destination",
+    "opt_out_keyword",
+    "opt_out_number",
     "parse_plan",
     "parse_ported",
     "parse_time",
@@ -180,6 +203,7 @@ __all__ = [
     "prepare_binary",
     "prepare_encoded",
     "prepare_text",
+    "quota_day",
     "schedule",
     "sender_kind",
     "serialize_metadata",

@@ -40,6 +40,7 @@ __all__ = [
     "NUMBER_CACHE_SIZE",
     "DestinationRules",
     "RouteCheck",
+    "country_of",
     "e164",
     "normalize_destination",
     "strip_formatting",
@@ -157,10 +158,27 @@ def _is_valid(number: PhoneNumber) -> bool:
             continue
         if metadata.leading_digits is not None:
             if re.match(metadata.leading_digits, national):
-                return bool(_type_of(national, metadata) != PhoneNumberType.UNKNOWN)
+                valid = bool(_type_of(national, metadata) != PhoneNumberType.UNKNOWN)
+                if valid:
+                    _found(f"{number.country_code}{national}", region)
+                return valid
         elif _type_of(national, metadata) != PhoneNumberType.UNKNOWN:
+            _found(f"{number.country_code}{national}", region)
             return True
     return False
+
+
+#: Regions :func:`_is_valid` found for numbers of shared country codes, by
+#: E.164 digits: the very match :func:`country_of` would make again (the
+#: library's region lookup walks the regions the same way), kept so a
+#: destination checked against an account's country list costs no second one.
+_shared_regions: dict[str, str] = {}
+
+
+def _found(digits: str, region: str) -> None:
+    if len(_shared_regions) >= NUMBER_CACHE_SIZE:
+        _shared_regions.clear()  # rare, and only a shortcut is lost
+    _shared_regions[digits] = region
 
 
 def _direct(digits: str) -> PhoneNumber | None:
@@ -270,3 +288,40 @@ def normalize_destination(
 def _check_route(digits: str, field: str, rules: DestinationRules) -> None:
     if rules.routable is not None and not rules.routable(digits):
         raise InvalidDestination(field, "has no route: no connector serves it", "unroutable")
+
+
+@functools.lru_cache(maxsize=NUMBER_CACHE_SIZE)
+def country_of(digits: str) -> str | None:
+    """The country (ISO 3166-1 alpha-2, as ``phonenumbers`` names regions) of
+    E.164 digits, or ``None`` when no country's plan claims them (an
+    unassigned country code, a test range). Cached as verdicts are: several
+    countries share +1 and +7, and telling them apart takes a plan match."""
+    if not _E164_DIGITS.fullmatch(digits):
+        return None
+    digits = digits.lstrip("+")
+    for size in (1, 2, 3):  # E.164 country codes are prefix-free
+        regions = COUNTRY_CODE_TO_REGION_CODE.get(int(digits[:size]))
+        if regions is not None:
+            if len(regions) == 1:  # most codes: one country, no plan to match (4 us saved)
+                return None if regions[0] == "001" else regions[0]
+            break
+    else:
+        return None
+    known = _shared_regions.get(digits)
+    if known is not None:
+        return known
+    number = _direct(digits)
+    if number is None:
+        try:
+            number = phonenumbers.parse("+" + digits, None)
+        except NumberParseException:
+            return None
+    region = phonenumbers.region_code_for_number(number)
+    if region == "001":  # a non-geographic code (+800, +882...): no country
+        return None
+    if region and region != phonenumbers.UNKNOWN_REGION:
+        return str(region)
+    # A number outside the library's ranges (a test range, a new range the
+    # operator's plan admits): the main country of its country code.
+    main = phonenumbers.region_code_for_country_code(number.country_code or 0)
+    return str(main) if main not in (phonenumbers.UNKNOWN_REGION, "001") else None

@@ -19,6 +19,13 @@ Theory of operation
 * The account's rate (``Account.rate_limit``, messages per second, a token
   bucket with one second of burst) is enforced per account across its binds:
   ESME_RTHROTTLED beyond it.
+* The account's controls (``docs/accounts.md``, read through a
+  ``ControlBook`` at each bind and recheck): a bind from outside its SMPP
+  networks is ESME_RBINDFAIL; a submit to a country it may not send to or to
+  an opted-out number ESME_RINVDSTADR, from a sender it may not use
+  ESME_RINVSRCADR. An account with a daily quota has each submit accepted on
+  its own (the store counts the quota in that transaction); beyond it,
+  ESME_RSUBMITFAIL.
 * query_sm reads the store (ESME_RQUERYFAIL for an unknown id or one of
   another account). cancel_sm and replace_sm are refused (ESME_RCANCELFAIL /
   ESME_RREPLACEFAIL): herald does not rewrite accepted messages.
@@ -39,7 +46,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from herald.accounts import Accounts, FailedLogins, InvalidCredentials, LoginsBusy, RecentKeys
+from herald.accounts import (
+    Accounts,
+    ControlBook,
+    FailedLogins,
+    InvalidCredentials,
+    LoginsBusy,
+    RecentKeys,
+)
+from herald.intake import IntakeError
 from herald.metrics import Metrics
 from herald.net import ServerConnection, ServerHandler
 from herald.smpp.constants import CommandId, CommandStatus, MessageState
@@ -59,9 +74,11 @@ from herald.smpp.tlv import SC_INTERFACE_VERSION
 from herald.smpp_front._messages import FrontLimits, Refused, messages_from
 from herald.store import (
     Account,
+    DailyQuota,
     MessageNotFound,
     NewMessage,
     Priority,
+    QuotaExceeded,
     Status,
     Store,
     StoreError,
@@ -263,6 +280,7 @@ class CustomerSmpp(ServerHandler):
         self.accepting = True
         self.throttle = BindThrottle()
         self.lockout_delay = LOCKOUT_ANSWER_DELAY
+        self.controls = ControlBook(store)
 
     # ------------------------------------------------------------------ binds
 
@@ -301,6 +319,11 @@ class CustomerSmpp(ServerHandler):
         if account.disabled:
             log.warning("%s: refused a bind of %s: its account is disabled", conn.name,
                         bind.system_id)  # fmt: skip
+            return bind.response(S.ESME_RBINDFAIL)
+        rules = await self.controls.refresh(account.id, now)
+        if not rules.allows_smpp_client(address):
+            log.warning("%s: refused a bind of %s from %s: not in its account's SMPP networks",
+                        conn.name, bind.system_id, address or "-")
             return bind.response(S.ESME_RBINDFAIL)
         if len(self.binds.get(account.id, ())) >= account.bind_limit:
             log.info("%s: %s is at its bind limit (%d)", conn.name, bind.system_id,
@@ -356,8 +379,10 @@ class CustomerSmpp(ServerHandler):
         (It also applies the account's current rate limit to its binds.)
 
         That is: the account was disabled, or the login the bind used was removed
-        or given a new password since (``herald accounts disable / remove-smpp /
-        reset-smpp``). The service calls it every :data:`ACCOUNT_RECHECK` seconds.
+        or given a new password since, or the bind's address left the account's
+        SMPP networks (``herald accounts disable / remove-smpp / reset-smpp /
+        set --smpp-allow``). It also re-reads the account's controls and the
+        opt-out lists. The service calls it every :data:`ACCOUNT_RECHECK` seconds.
         """
         closed = 0
         for account_id, conns in list(self.binds.items()):
@@ -367,6 +392,8 @@ class CustomerSmpp(ServerHandler):
                 account = await self.store.get_account(account_id)
                 logins = {c.context.system_id: await self.store.get_smpp_credential(
                     c.context.system_id) for c in conns if isinstance(c.context, Binding)}
+                self.controls.forget(account_id)  # read afresh, as the account is
+                rules = await self.controls.refresh(account_id, self.clock())
             except StoreError:
                 continue  # deleted or unreadable: the next round looks again
             self._rate(account, self.clock())
@@ -381,6 +408,8 @@ class CustomerSmpp(ServerHandler):
                     why = "its login was removed"
                 elif login.created_at != binding.issued_at:
                     why = "its login has a new password"
+                elif not rules.allows_smpp_client(conn.address):
+                    why = "its address is no longer in the account's SMPP networks"
                 else:
                     continue
                 log.warning("%s: closing the bind of %s: %s", conn.name, binding.system_id, why)
@@ -423,6 +452,11 @@ class CustomerSmpp(ServerHandler):
             log.exception("%s: a submit could not be read", conn.name)
             conn.respond(request.response(S.ESME_RSYSERR))
             return
+        control = self._controlled(binding.account_id, messages)
+        if control is not None:
+            self.metrics.rejected_at_intake.labels("smpp", control.code).inc()
+            conn.respond(request.response(S(int(control.smpp_status))))
+            return
         bucket = self._buckets.get(binding.account_id)
         if bucket is not None and not bucket.take(len(messages), now):
             self.metrics.rejected_at_intake.labels("smpp", "ESME_RTHROTTLED").inc()
@@ -433,6 +467,20 @@ class CustomerSmpp(ServerHandler):
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
 
+    def _controlled(self, account_id: int, messages: list[NewMessage]) -> IntakeError | None:
+        """The refusal of the account's controls for any of ``messages``, if one."""
+        rules = self.controls.rules(account_id)
+        opted_out = self.controls.opted_out(account_id)
+        if not (opted_out or rules.checks_messages):
+            return None
+        for m in messages:
+            try:
+                rules.check(m.to, m.sender, opted_out, to_field="destination_addr",
+                            from_field="source_addr")
+            except IntakeError as exc:
+                return exc
+        return None
+
     def _flush(self) -> None:
         self._flush_scheduled = False
         batch, self._batch = self._batch, []
@@ -440,9 +488,35 @@ class CustomerSmpp(ServerHandler):
             self._spawn(self._commit(batch))
 
     async def _commit(self, batch: list[_Pending]) -> None:
+        now = self.clock()
+        free: list[_Pending] = []
+        counted: list[tuple[_Pending, DailyQuota]] = []
+        for p in batch:
+            quota = self.controls.quota(p.messages[0].account_id, now)
+            if quota is None:
+                free.append(p)
+            else:
+                counted.append((p, quota))
+        if not counted:
+            await self._accept(batch)
+            return
+        # Each submit of an account with a quota is its own accept, so a refusal
+        # is that submit's alone (they still share the writer's group commit).
+        await asyncio.gather(self._accept(free), *(self._accept([p], q) for p, q in counted))
+
+    async def _accept(self, batch: list[_Pending], quota: DailyQuota | None = None) -> None:
+        if not batch:
+            return
         rows = [m for p in batch for m in p.messages]
         try:
-            await self.store.accept(rows)
+            await self.store.accept(rows, quota=quota)
+        except QuotaExceeded as exc:
+            self.metrics.rejected_at_intake.labels("smpp", "daily_quota").inc(len(batch))
+            log.info("refused %d SMPP messages of account %d: %s", len(rows),
+                     rows[0].account_id, exc)
+            for p in batch:
+                p.conn.respond(p.request.response(S(int(exc.smpp_status))))
+            return
         except StoreError as exc:
             log.warning("accepting %d SMPP messages failed: %s", len(rows), exc)
             status = S(int(exc.smpp_status))

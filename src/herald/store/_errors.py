@@ -31,6 +31,7 @@ __all__ = [
     "InvalidRecord",
     "MessageNotFound",
     "NotFound",
+    "QuotaExceeded",
     "SchemaError",
     "SmppStatus",
     "StoreBusy",
@@ -49,6 +50,7 @@ class SmppStatus(IntEnum):
     ESME_RBINDFAIL = 0x0000000D  # bind failed
     ESME_RSYSERR = 0x00000008  # system error
     ESME_RMSGQFUL = 0x00000014  # message queue full: the ESME should retry later
+    ESME_RSUBMITFAIL = 0x00000045  # submit_sm or submit_multi failed
 
 
 class StoreError(Exception):
@@ -138,6 +140,29 @@ class IdempotencyMismatch(StoreError):
     """
 
     http_status = 422
+
+
+class QuotaExceeded(StoreError):
+    """Accepting the messages would take the account over its daily quota.
+
+    Nothing was written and nothing counted. ``limit`` is the quota, ``used``
+    what that UTC day had accepted before, ``wanted`` what this accept asked
+    for (messages or segments, as the quota counts). Answer 429 with
+    Retry-After until the next UTC midnight (HTTP), or ESME_RSUBMITFAIL
+    (SMPP): not ESME_RTHROTTLED, which asks the client to retry within
+    seconds, and it would be refused until midnight.
+    """
+
+    http_status = 429
+    smpp_status = SmppStatus.ESME_RSUBMITFAIL
+
+    def __init__(self, limit: int, used: int, wanted: int) -> None:
+        super().__init__(
+            f"the daily quota of {limit} is used up ({used} used, {wanted} more asked)"
+        )
+        self.limit = limit
+        self.used = used
+        self.wanted = wanted
 
 
 # -- our own misuse ------------------------------------------------------------------

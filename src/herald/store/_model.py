@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum, IntFlag
+from typing import Final
 
 from herald.store._errors import InvalidRecord
 
@@ -26,23 +27,29 @@ __all__ = [
     "MAX_ADDRESS_LENGTH",
     "MAX_BODY_OCTETS",
     "MAX_CALLBACK_URL_LENGTH",
+    "MAX_CONTROL_ENTRIES",
+    "MAX_CONTROL_ENTRY_LENGTH",
     "MAX_IDEMPOTENCY_KEY_LENGTH",
     "MAX_IDEMPOTENCY_RESPONSE_OCTETS",
     "MAX_ID_LENGTH",
     "MAX_METADATA_LENGTH",
     "MAX_NUMBER_TABLE_OCTETS",
+    "MAX_OPT_OUT_SOURCE_LENGTH",
     "MAX_PAGE_SIZE",
     "MAX_REFERENCE_LENGTH",
     "MAX_SEGMENTS",
     "MAX_TAG_LENGTH",
     "MAX_WEBHOOK_BATCH",
     "MAX_WEBHOOK_BATCH_WAIT",
+    "NO_CONTROLS",
     "STATUS_OF_CODE",
     "Account",
+    "AccountControls",
     "ApiKeyRecord",
     "Backlog",
     "Channel",
     "CheckResult",
+    "DailyQuota",
     "EventKind",
     "IdempotencyRecord",
     "InboundMessage",
@@ -52,6 +59,8 @@ __all__ = [
     "NewMessage",
     "NumberTable",
     "NumberTableKind",
+    "OptOutChange",
+    "OptOutEntry",
     "OutboxEvent",
     "Priority",
     "ReceiptCheck",
@@ -93,6 +102,14 @@ MAX_IDEMPOTENCY_RESPONSE_OCTETS = 4 * 1024 * 1024
 #: A stored number table (see :class:`NumberTable`): the 20,000,000 ported
 #: numbers herald takes at most, 10 octets each, with room to spare.
 MAX_NUMBER_TABLE_OCTETS = 256 * 1024 * 1024
+#: Entries in one of an account's lists of controls (senders, sender rules,
+#: countries, address networks): checked on every submission, and a list
+#: this long is a mistake rather than a policy.
+MAX_CONTROL_ENTRIES = 1000
+#: Characters of one such entry (a sender pattern, a CIDR, a rule).
+MAX_CONTROL_ENTRY_LENGTH = 64
+#: Characters of an opt-out's ``source`` (``keyword``, ``import``, ``cli``...).
+MAX_OPT_OUT_SOURCE_LENGTH = 32
 #: One page of ``list_messages``.
 MAX_PAGE_SIZE = 1000
 #: Events in one batched webhook POST: a few hundred KB of JSON at most.
@@ -721,3 +738,103 @@ class NumberTable:
         _check_length("data", self.data, MAX_NUMBER_TABLE_OCTETS, empty=False)
         if self.entries < 0:
             raise InvalidRecord("entries", "must not be negative")
+
+
+@dataclass(frozen=True, slots=True)
+class AccountControls:
+    """What an account may send, to where, and from which addresses
+    (``docs/accounts.md``). An empty list restricts nothing.
+
+    The entries are kept as the operator wrote them and read by
+    :mod:`herald.intake` (``AccountRules``), which checks their form before
+    they are stored; this record bounds only their number and size.
+
+    - ``daily_quota``: what the account may have accepted per UTC day
+      (``None``: no quota; 0 refuses everything), counted in messages, or in
+      segments with ``quota_segments``;
+    - ``senders``: the sender ids the account may use: exact, or a prefix
+      ending in ``*`` (stored forms: ``+`` and digits, digits, a name);
+    - ``sender_rules``: ``"CC:kind"`` entries, a destination country (ISO
+      3166-1 alpha-2) and the only sender kind its destinations take;
+    - ``countries``: the destination countries allowed (ISO 3166-1 alpha-2);
+    - ``api_networks`` / ``smpp_networks``: the client address networks (CIDR)
+      the account's API keys / SMPP binds may be used from.
+    """
+
+    daily_quota: int | None = None
+    quota_segments: bool = False
+    senders: tuple[str, ...] = ()
+    sender_rules: tuple[str, ...] = ()
+    countries: tuple[str, ...] = ()
+    api_networks: tuple[str, ...] = ()
+    smpp_networks: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.daily_quota is not None and self.daily_quota < 0:
+            raise InvalidRecord("daily_quota", "must not be negative")
+        for name in ("senders", "sender_rules", "countries", "api_networks", "smpp_networks"):
+            entries: tuple[str, ...] = getattr(self, name)
+            if len(entries) > MAX_CONTROL_ENTRIES:
+                raise InvalidRecord(name, f"more than {MAX_CONTROL_ENTRIES} entries")
+            for entry in entries:
+                _check_length(name, entry, MAX_CONTROL_ENTRY_LENGTH, empty=False)
+
+
+#: An account nobody restricted.
+NO_CONTROLS: Final = AccountControls()
+
+
+@dataclass(frozen=True, slots=True)
+class DailyQuota:
+    """The quota an ``accept`` is checked and counted against, in the same
+    transaction: ``limit`` of ``account_id`` on ``day`` (days since the Unix
+    epoch, UTC), counting messages, or segments with ``segments``."""
+
+    account_id: int
+    day: int
+    limit: int
+    segments: bool = False
+
+    def __post_init__(self) -> None:
+        if self.limit < 0:
+            raise InvalidRecord("limit", "must not be negative")
+
+    def weight(self, messages: Iterable[NewMessage]) -> int:
+        """What ``messages`` count against the quota."""
+        if self.segments:
+            return sum(m.segments for m in messages)
+        return sum(1 for _ in messages)
+
+
+@dataclass(frozen=True, slots=True)
+class OptOutChange:
+    """One change to an account's opt-out list: ``number`` (E.164 digits) opted
+    out (``opted_out``) or back in, at ``at``, by ``source`` (``keyword``,
+    ``import``, ``cli``...)."""
+
+    number: str
+    opted_out: bool
+    at: float
+    source: str
+
+    def __post_init__(self) -> None:
+        _check_length("number", self.number, MAX_ADDRESS_LENGTH, empty=False)
+        _check_length("source", self.source, MAX_OPT_OUT_SOURCE_LENGTH, empty=False)
+
+
+@dataclass(frozen=True, slots=True)
+class OptOutEntry:
+    """A number's place in an account's opt-out list as stored: its last change.
+
+    ``seq`` orders every change of every account (each change takes a new,
+    greater one), so a process that has read up to ``seq`` reads only what
+    changed since; a number opted back in stays as an entry with
+    ``opted_out`` false.
+    """
+
+    account_id: int
+    number: str
+    opted_out: bool
+    seq: int
+    updated_at: float
+    source: str

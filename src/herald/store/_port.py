@@ -32,10 +32,12 @@ from typing import Protocol
 
 from herald.store._model import (
     Account,
+    AccountControls,
     ApiKeyRecord,
     Backlog,
     Channel,
     CheckResult,
+    DailyQuota,
     IdempotencyRecord,
     InboundMessage,
     Message,
@@ -44,6 +46,8 @@ from herald.store._model import (
     NewMessage,
     NumberTable,
     NumberTableKind,
+    OptOutChange,
+    OptOutEntry,
     OutboxEvent,
     ReceiptCheck,
     ReceiptUpdate,
@@ -57,7 +61,8 @@ from herald.store._model import (
 from herald.store._model_admin import AdminKeyRecord, AuditEntry, AuditFilter
 
 __all__ = [
-    "AccountStore", "AdminStore", "MessageStore", "NumberTableStore", "OutboxStore", "Store",
+    "AccountStore", "AdminStore", "ControlStore", "MessageStore", "NumberTableStore",
+    "OutboxStore", "Store",
 ]
 
 
@@ -135,8 +140,16 @@ class MessageStore(Protocol):
         messages: Sequence[NewMessage],
         *,
         idempotency: IdempotencyRecord | None = None,
+        quota: DailyQuota | None = None,
     ) -> IdempotencyRecord | None:
         """Store ``messages`` (all or none) with status ``accepted``; return after commit.
+
+        With ``quota`` (the messages are all of its account): in the same
+        transaction, what the account accepted on ``quota.day`` grows by what
+        ``messages`` weigh, or, if that would pass ``quota.limit``, nothing is
+        stored and :class:`QuotaExceeded` is raised. Concurrent accepts (other
+        processes and nodes included) never pass the limit together. A replay
+        (``idempotency``) counts nothing.
 
         With ``idempotency``: if an unexpired record with the same account and
         key exists, nothing is stored and that earlier record is returned
@@ -340,8 +353,14 @@ class MessageStore(Protocol):
         """
         ...
 
-    async def add_inbound(self, message: InboundMessage) -> None:
-        """Store an inbound message (and its events). Raises :class:`DuplicateMessageId`."""
+    async def add_inbound(
+        self, message: InboundMessage, *, opt_out: OptOutChange | None = None
+    ) -> None:
+        """Store an inbound message (and its events). Raises :class:`DuplicateMessageId`.
+
+        With ``opt_out`` (the message was a STOP or START keyword), apply that
+        change to the message's account's opt-out list in the same transaction.
+        """
         ...
 
     async def get_inbound(self, inbound_id: str) -> InboundMessage:
@@ -460,7 +479,40 @@ class AdminStore(Protocol):
         ...
 
 
-class Store(AccountStore, MessageStore, OutboxStore, NumberTableStore, AdminStore, Protocol):
+class ControlStore(Protocol):
+    """Account controls, daily quota counts and opt-out lists (``docs/accounts.md``)."""
+
+    async def get_controls(self, account_id: int) -> AccountControls:
+        """The account's controls (:data:`NO_CONTROLS` if never set).
+        Raises :class:`UnknownAccount`."""
+        ...
+
+    async def set_controls(self, account_id: int, controls: AccountControls) -> None:
+        """Replace the account's controls. Raises :class:`UnknownAccount`."""
+        ...
+
+    async def daily_usage(self, account_id: int, day: int) -> int:
+        """What the account's accepts counted against its quota on ``day``."""
+        ...
+
+    async def change_opt_outs(self, account_id: int, changes: Sequence[OptOutChange]) -> int:
+        """Apply ``changes`` in order (the last of a number wins), in one transaction;
+        how many entries changed state. Raises :class:`UnknownAccount`."""
+        ...
+
+    async def list_opt_outs(self, account_id: int) -> tuple[OptOutEntry, ...]:
+        """The account's opted-out numbers (not those opted back in), by number."""
+        ...
+
+    async def opt_out_changes(self, after: int, limit: int) -> tuple[OptOutEntry, ...]:
+        """Entries of every account whose last change has ``seq > after``, by seq,
+        at most ``limit``: how a process keeps its copy of the lists current."""
+        ...
+
+
+class Store(
+    AccountStore, MessageStore, OutboxStore, NumberTableStore, AdminStore, ControlStore, Protocol
+):
     """Everything the platform stores. Close with :meth:`aclose`."""
 
     async def failed_deliveries(

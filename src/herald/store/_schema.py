@@ -415,8 +415,44 @@ CREATE INDEX admin_audit_target ON admin_audit(target, seq);
 CREATE INDEX admin_audit_at ON admin_audit(at);
 """
 
+# Account controls (issue 9, docs/accounts.md), in tables of their own rather
+# than columns of accounts (read by position). account_controls: one row per
+# restricted account, its lists as JSON arrays of the operator's entries.
+# daily_usage: what each account's accepts counted per UTC day (days since
+# the epoch), grown in the accept's own transaction. opt_outs: each number's
+# last change; seq (greater for every change, of any account) lets a process
+# read only what changed since it last looked.
+_V12_ACCOUNT_CONTROLS = """
+CREATE TABLE account_controls (
+    account_id INTEGER PRIMARY KEY REFERENCES accounts(id),
+    daily_quota INTEGER,
+    quota_segments INTEGER NOT NULL DEFAULT 0,
+    senders TEXT NOT NULL DEFAULT '[]',
+    sender_rules TEXT NOT NULL DEFAULT '[]',
+    countries TEXT NOT NULL DEFAULT '[]',
+    api_networks TEXT NOT NULL DEFAULT '[]',
+    smpp_networks TEXT NOT NULL DEFAULT '[]'
+);
+CREATE TABLE daily_usage (
+    account_id INTEGER NOT NULL,
+    day INTEGER NOT NULL,
+    used INTEGER NOT NULL,
+    PRIMARY KEY (account_id, day)
+) WITHOUT ROWID;
+CREATE TABLE opt_outs (
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    number TEXT NOT NULL,
+    opted_out INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    updated_at REAL NOT NULL,
+    source TEXT NOT NULL,
+    PRIMARY KEY (account_id, number)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX opt_outs_seq ON opt_outs(seq);
+"""
+
 #: Applied in order; the database's ``user_version`` counts those applied.
 MIGRATIONS: tuple[str, ...] = (
-    _V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11_ADMIN,
+    _V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11_ADMIN, _V12_ACCOUNT_CONTROLS,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

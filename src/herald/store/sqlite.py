@@ -60,6 +60,7 @@ from herald.store._model import (
     Backlog,
     Channel,
     CheckResult,
+    DailyQuota,
     IdempotencyRecord,
     InboundMessage,
     Message,
@@ -68,6 +69,7 @@ from herald.store._model import (
     NewMessage,
     NumberTable,
     NumberTableKind,
+    OptOutChange,
     OutboxEvent,
     Priority,
     ReceiptCheck,
@@ -81,6 +83,7 @@ from herald.store._model import (
 )
 from herald.store._sqlite_admin import SQLiteAdmin
 from herald.store._sqlite_conn import DB_FILENAME, Readers, SQLiteConfig, connect, migrate
+from herald.store._sqlite_controls import ControlsMixin, apply_opt_outs, count_quota
 from herald.store._sqlite_sql import (
     ACCOUNT_COLUMNS,
     BACKLOG_DUE,
@@ -105,6 +108,7 @@ from herald.store._sqlite_sql import (
     G_RESCHEDULE,
     G_SEGMENT,
     G_SENT,
+    INSERT_INBOUND,
     INSERT_MESSAGE,
     MAX_CONNECTOR_LENGTH,
     MAX_ERROR_LENGTH,
@@ -205,7 +209,7 @@ class _CommitWatch:
         return notes
 
 
-class SQLiteStore(SQLiteAdmin):
+class SQLiteStore(SQLiteAdmin, ControlsMixin):
     """The :class:`~herald.store.Store` on SQLite. See the module docstring."""
 
     def __init__(self, config: SQLiteConfig, writer: GroupCommitWriter, readers: Readers):
@@ -471,26 +475,34 @@ class SQLiteStore(SQLiteAdmin):
         messages: Sequence[NewMessage],
         *,
         idempotency: IdempotencyRecord | None = None,
+        quota: DailyQuota | None = None,
     ) -> IdempotencyRecord | None:
         rows = [row_from_message(m) for m in messages]
-        if idempotency is None:
+        if idempotency is None and quota is None:
             if rows:
                 await self._writer.submit(G_ACCEPT, rows, len(rows))
             return None
         record = idempotency
+        weight = 0 if quota is None else quota.weight(messages)
 
         def accept_once(conn: sqlite3.Connection) -> IdempotencyRecord | None:
-            earlier = read_idempotency(conn, record.account_id, record.key, record.created_at)
-            if earlier is not None:
-                if earlier.request_hash != record.request_hash:
-                    raise IdempotencyMismatch("the Idempotency-Key was used for another request")
-                return earlier
-            conn.execute(
-                "INSERT OR REPLACE INTO idempotency (account_id, key, request_hash, status_code,"
-                " response, created_at, expires_at) VALUES (?,?,?,?,?,?,?)",
-                (record.account_id, record.key, record.request_hash, record.status_code,
-                 record.response, record.created_at, record.expires_at),
-            )  # fmt: skip
+            if record is not None:
+                earlier = read_idempotency(conn, record.account_id, record.key,
+                                           record.created_at)
+                if earlier is not None:
+                    if earlier.request_hash != record.request_hash:
+                        raise IdempotencyMismatch(
+                            "the Idempotency-Key was used for another request")
+                    return earlier
+            if quota is not None and rows:  # counted here: see _sqlite_controls
+                count_quota(conn, quota, weight)
+            if record is not None:
+                conn.execute(
+                    "INSERT OR REPLACE INTO idempotency (account_id, key, request_hash,"
+                    " status_code, response, created_at, expires_at) VALUES (?,?,?,?,?,?,?)",
+                    (record.account_id, record.key, record.request_hash, record.status_code,
+                     record.response, record.created_at, record.expires_at),
+                )  # fmt: skip
             try:
                 conn.executemany(INSERT_MESSAGE, rows)
             except sqlite3.IntegrityError as exc:
@@ -857,11 +869,25 @@ class SQLiteStore(SQLiteAdmin):
 
         await self._write(settle)
 
-    async def add_inbound(self, message: InboundMessage) -> None:
+    async def add_inbound(
+        self, message: InboundMessage, *, opt_out: OptOutChange | None = None
+    ) -> None:
         m = message
         row = (m.id, m.account_id, m.to, m.sender, m.body, m.encoding, m.data_coding,
                m.connector, m.received_at)  # fmt: skip
-        await self._writer.submit(G_INBOUND, (row,))
+        if opt_out is None:
+            await self._writer.submit(G_INBOUND, (row,))
+            return
+        change = opt_out
+
+        def add(conn: sqlite3.Connection) -> None:
+            try:
+                conn.execute(INSERT_INBOUND, row)
+            except sqlite3.IntegrityError as exc:
+                raise duplicate_id(exc) from exc
+            apply_opt_outs(conn, m.account_id, (change,))
+
+        await self._write(add)
 
     async def get_inbound(self, inbound_id: str) -> InboundMessage:
         row = await self._readers.run(
