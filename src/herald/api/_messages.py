@@ -90,7 +90,8 @@ YIELD_EVERY: Final = 256
 _IDEMPOTENCY_COMPRESSION: Final = 1
 
 StatusLabel = Literal[
-    "accepted", "queued", "sent", "delivered", "undelivered", "expired", "rejected", "failed"
+    "accepted", "queued", "sent", "delivered", "undelivered", "expired", "rejected", "failed",
+    "cancelled",
 ]
 
 # The query parameters of GET /v1/messages (FastAPI validates them: 422 problem).

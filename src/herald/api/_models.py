@@ -31,7 +31,7 @@ __all__ = [
 
 _STATUSES = Literal[
     "accepted", "queued", "sent", "delivered", "undelivered", "expired", "rejected", "failed",
-    "validated",
+    "cancelled", "validated",
 ]
 
 
@@ -70,11 +70,12 @@ class MessageRequest(BaseModel):
         None,
         description='Which status changes are posted for this message: "all" (sent and the'
         ' final status), "final", "none", or a list of statuses (sent, delivered, undelivered,'
-        " expired, rejected, failed). Default: the account's setting.",
+        " expired, rejected, failed, cancelled). Default: the account's setting.",
         json_schema_extra={"anyOf": [
             {"type": "string", "enum": ["all", "final", "none"]},
             {"type": "array", "items": {"type": "string", "enum": [
-                "sent", "delivered", "undelivered", "expired", "rejected", "failed"]}},
+                "sent", "delivered", "undelivered", "expired", "rejected", "failed",
+                "cancelled"]}},
             {"type": "null"},
         ]},
     )  # fmt: skip

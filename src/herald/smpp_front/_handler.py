@@ -102,6 +102,9 @@ MESSAGE_STATE_OF: Final = {
     Status.EXPIRED: MessageState.EXPIRED,
     Status.REJECTED: MessageState.REJECTED,
     Status.FAILED: MessageState.UNDELIVERABLE,
+    # SMPP 3.4 §5.2.28: DELETED, the state of a message cancelled by cancel_sm
+    # (receipt stat DELETED); herald's own cancels, by API too, are the same thing.
+    Status.CANCELLED: MessageState.DELETED,
 }
 
 

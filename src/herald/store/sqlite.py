@@ -58,6 +58,7 @@ from herald.store._model import (
     Account,
     ApiKeyRecord,
     Backlog,
+    ChangeResult,
     Channel,
     CheckResult,
     IdempotencyRecord,
@@ -72,6 +73,7 @@ from herald.store._model import (
     Priority,
     ReceiptCheck,
     ReceiptUpdate,
+    Replacement,
     Reschedule,
     Segment,
     SegmentRecord,
@@ -80,6 +82,7 @@ from herald.store._model import (
     StatusUpdate,
 )
 from herald.store._sqlite_admin import SQLiteAdmin
+from herald.store._sqlite_changes import cancel_in, cancel_matching_in, replace_in
 from herald.store._sqlite_conn import DB_FILENAME, Readers, SQLiteConfig, connect, migrate
 from herald.store._sqlite_sql import (
     ACCOUNT_COLUMNS,
@@ -681,7 +684,7 @@ class SQLiteStore(SQLiteAdmin):
         return merged
 
     async def reschedule(self, message_id: str, attempt: int, ready_at: float) -> None:
-        await self._writer.submit(G_RESCHEDULE, ((message_id, attempt, ready_at, 0),))
+        await self._writer.submit(G_RESCHEDULE, ((message_id, attempt, ready_at, 0, 1),))
 
     async def update_status(
         self,
@@ -741,7 +744,8 @@ class SQLiteStore(SQLiteAdmin):
 
     async def reschedule_many(self, items: Sequence[Reschedule]) -> None:
         if items:
-            rows = [(r.message_id, r.attempt, r.ready_at, 1 if r.failed else 0) for r in items]
+            rows = [(r.message_id, r.attempt, r.ready_at, 1 if r.failed else 0,
+                     1 if r.release else 0) for r in items]  # fmt: skip
             await self._writer.submit(G_RESCHEDULE, rows, len(rows))
 
     async def set_segments(self, message_id: str, attempt: int, segments: int) -> bool:
@@ -856,6 +860,23 @@ class SQLiteStore(SQLiteAdmin):
             conn.executemany(CHECK_AGAIN, again)
 
         await self._write(settle)
+
+    # -- a customer's changes to a message not yet sent (_sqlite_changes) -------
+
+    async def cancel(self, message_id: str, now: float, *, account_id: int) -> ChangeResult:
+        return await self._write(lambda c: cancel_in(c, message_id, account_id, now))
+
+    async def cancel_matching(
+        self, account_id: int, sender: str, to: str, now: float, *, limit: int
+    ) -> int:
+        check_count("limit", limit)
+        return await self._write(
+            lambda c: cancel_matching_in(c, account_id, sender, to, now, limit))
+
+    async def replace(
+        self, message_id: str, change: Replacement, now: float, *, account_id: int
+    ) -> ChangeResult:
+        return await self._write(lambda c: replace_in(c, message_id, account_id, change, now))
 
     async def add_inbound(self, message: InboundMessage) -> None:
         m = message

@@ -1,0 +1,126 @@
+"""A customer's cancel and replace of a message not yet submitted (SQLite, private).
+
+Theory of operation
+-------------------
+A message may be changed while it is ``accepted`` or ``queued``, has no
+segment recorded upstream, and no claim holds it (``lease_until`` unset or
+passed). Each change is one write transaction that reads the row, decides,
+and updates it; the single writer runs it between claims, never inside one.
+So a claim and a cancel are ordered: a cancel that comes first takes the
+message out of the queue (``cancelled`` is final, ``status < 2`` no longer
+holds), and a claim that comes first leases it, and the cancel answers
+``IN_PROGRESS`` — the dispatcher may be writing its submit_sm that moment, and
+a message must never be reported cancelled and then be sent. Hand-backs
+release the claim (``Reschedule.release``): a message waiting out a backoff
+can be cancelled.
+
+The one gap is the one leases have anyway: a holder whose lease lapsed (its
+store writes failed for longer than the lease) may still send the message
+after the store let it be cancelled; its "sent" is then not recorded (a
+final status never moves).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from herald.store._errors import InvalidRecord, MessageNotFound
+from herald.store._model import (
+    MAX_ID_LENGTH,
+    ChangeOutcome,
+    ChangeResult,
+    Replacement,
+    Status,
+)
+from herald.store._sqlite_sql import MESSAGE_COLUMNS, check_count, message_from_row
+
+__all__ = ["cancel_in", "cancel_matching_in", "replace_in"]
+
+_SELECT = (
+    f"SELECT {MESSAGE_COLUMNS}, lease_until, EXISTS (SELECT 1 FROM segments s"
+    " WHERE s.message_seq = messages.seq), due_at FROM messages WHERE id = ?"
+)
+_WIDTH = len(MESSAGE_COLUMNS.split(","))
+_CANCEL = (
+    f"UPDATE messages SET status = {int(Status.CANCELLED)}, done_at = ?2, lease_until = NULL"
+    " WHERE seq = ?1"
+)
+# SMPP cancel_sm without a message_id: the account's waiting messages from a
+# sender to a destination (index messages_account_to), none held by a claim
+# and none with a part upstream.
+_CANCEL_MATCHING = (
+    f"UPDATE messages SET status = {int(Status.CANCELLED)}, done_at = ?4, lease_until = NULL"
+    " WHERE seq IN (SELECT m.seq FROM messages m WHERE m.account_id = ?1 AND m.to_addr = ?2"
+    f" AND m.from_addr = ?3 AND m.status < {int(Status.SENT)}"
+    " AND (m.lease_until IS NULL OR m.lease_until <= ?4)"
+    " AND NOT EXISTS (SELECT 1 FROM segments s WHERE s.message_seq = m.seq) LIMIT ?5)"
+)
+_REPLACE = (
+    "UPDATE messages SET body = ?2, segments = ?3, send_at = ?4, due_at = ?5, expires_at = ?6,"
+    " registered_delivery = ?7 WHERE seq = ?1"
+)
+
+
+def _read(conn: sqlite3.Connection, message_id: str, account_id: int) -> Sequence[Any]:
+    row: Sequence[Any] | None = None
+    if len(message_id) <= MAX_ID_LENGTH:
+        row = conn.execute(_SELECT, (message_id,)).fetchone()
+    if row is None or row[2] != account_id:
+        raise MessageNotFound("no such message")
+    return row
+
+
+def _outcome(row: Sequence[Any], now: float) -> ChangeOutcome:
+    status, lease_until, upstream = row[18], row[_WIDTH], row[_WIDTH + 1]
+    if status >= Status.SENT or upstream:
+        return ChangeOutcome.TOO_LATE  # a part went out: a message is not half-recalled
+    if lease_until is not None and lease_until > now:
+        return ChangeOutcome.IN_PROGRESS
+    return ChangeOutcome.APPLIED
+
+
+def _result(conn: sqlite3.Connection, outcome: ChangeOutcome, row: Sequence[Any],
+            message_id: str) -> ChangeResult:
+    if outcome is ChangeOutcome.APPLIED:
+        row = conn.execute(_SELECT, (message_id,)).fetchone()
+    return ChangeResult(outcome, message_from_row(row[:_WIDTH]))
+
+
+def cancel_in(conn: sqlite3.Connection, message_id: str, account_id: int,
+              now: float) -> ChangeResult:
+    """:meth:`Store.cancel` inside the writer's transaction."""
+    row = _read(conn, message_id, account_id)
+    outcome = _outcome(row, now)
+    if outcome is ChangeOutcome.APPLIED:
+        conn.execute(_CANCEL, (row[0], now))
+    return _result(conn, outcome, row, message_id)
+
+
+def cancel_matching_in(conn: sqlite3.Connection, account_id: int, sender: str, to: str,
+                       now: float, limit: int) -> int:
+    """:meth:`Store.cancel_matching` inside the writer's transaction."""
+    check_count("limit", limit)
+    return conn.execute(_CANCEL_MATCHING, (account_id, to, sender, now, limit)).rowcount
+
+
+def replace_in(conn: sqlite3.Connection, message_id: str, account_id: int, change: Replacement,
+               now: float) -> ChangeResult:
+    """:meth:`Store.replace` inside the writer's transaction."""
+    row = _read(conn, message_id, account_id)
+    outcome = _outcome(row, now)
+    if outcome is ChangeOutcome.APPLIED:
+        test, send_at, expires_at, due_at = row[15], row[16], row[17], row[_WIDTH + 2]
+        if change.send_at is not None:
+            send_at = change.send_at if change.send_at > now else None
+            due_at = None if test else max(change.send_at, now)
+        if change.expires_at is not None:
+            expires_at = change.expires_at
+        if not expires_at > max(now, send_at or now):
+            raise InvalidRecord("expires_at", "the validity would end before the message is sent")
+        body = row[6] if change.body is None else change.body
+        segments = row[10] if change.segments is None else change.segments
+        delivery = row[14] if change.registered_delivery is None else change.registered_delivery
+        conn.execute(_REPLACE, (row[0], body, segments, send_at, due_at, expires_at, delivery))
+    return _result(conn, outcome, row, message_id)
