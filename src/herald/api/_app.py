@@ -62,6 +62,8 @@ _PROBLEM_DESCRIPTIONS = {
     400: "Malformed JSON, header or cursor",
     401: "Missing or invalid API key",
     404: "No such message",
+    409: "Too late to cancel (`cancel-too-late`: submitted upstream, or final), or being"
+    " submitted now (`cancel-in-progress`); `message_status` says where the message is",
     413: "Body too large",
     415: "Body is not application/json",
     422: "Invalid fields (each named in `errors`), or Idempotency-Key reused for another body",
@@ -229,6 +231,16 @@ def create_app(context: ApiContext, *, fast_send: bool = True) -> FastAPI:
         "/v1/messages/{message_id}", routes.get, methods=["GET"], tags=tags,
         summary="A message and its status history",
         responses={200: {"model": MessageView}, **_problems(401, 404, 429, 503)},
+        openapi_extra={"security": [{"bearer": []}]},
+    )  # fmt: skip
+    app.add_api_route(
+        "/v1/messages/{message_id}", routes.cancel, methods=["DELETE"], tags=tags,
+        summary="Cancel a message that has not gone out",
+        description="While the message waits (accepted, or queued and not being submitted"
+        " upstream this moment; a scheduled message until its time): it becomes `cancelled`"
+        " (final; the webhook and SMPP receipt follow as for any final status) and the"
+        " answer is 200 with the message. A message cancelled already: 200 again.",
+        responses={200: {"model": MessageView}, **_problems(401, 404, 409, 429, 503)},
         openapi_extra={"security": [{"bearer": []}]},
     )  # fmt: skip
     app.add_api_route(

@@ -1,4 +1,4 @@
-"""The ``/v1/messages`` endpoints: send one, send a batch, read one, list.
+"""The ``/v1/messages`` endpoints: send one, send a batch, read one, list, cancel one.
 
 Theory of operation
 -------------------
@@ -45,6 +45,7 @@ from herald.store import (
     MAX_IDEMPOTENCY_KEY_LENGTH,
     MAX_PAGE_SIZE,
     Account,
+    ChangeOutcome,
     IdempotencyMismatch,
     IdempotencyRecord,
     InvalidRecord,
@@ -485,6 +486,36 @@ class MessageRoutes:
         view = message_view(message)
         view["webhooks"] = deliveries_view(failed)
         return _json(view)
+
+    # -- DELETE /v1/messages/{id} ---------------------------------------------------
+
+    async def cancel(self, request: Request, message_id: str) -> Response:
+        """Cancel a message that has not gone out (``Store.cancel``): 200 and the
+        message, ``cancelled`` (again if it was already); 404; 409 when too late
+        or while dispatch holds it."""
+        ctx = self._ctx
+        now = ctx.clock()
+        account = await self._gate.authenticate(request, now)
+        if not is_valid_id(message_id):
+            raise ApiProblem(404, "not-found", "no such message")
+        try:
+            result = await ctx.store.cancel(message_id, now, account_id=account.id)
+        except StoreError as exc:
+            raise store_problem(exc) from None
+        message = result.message
+        if result.outcome is ChangeOutcome.IN_PROGRESS:
+            raise ApiProblem(
+                409, "cancel-in-progress",
+                "the message is being submitted upstream and can no longer be cancelled,"
+                " unless dispatch gives it back (no connector can take it now): try again"
+                " in a few seconds", extra={"message_status": message.status.label},
+            )  # fmt: skip
+        if result.outcome is ChangeOutcome.TOO_LATE and message.status is not Status.CANCELLED:
+            went = ("it has been submitted upstream" if message.status < Status.DELIVERED
+                    else f"it is {message.status.label} already")
+            raise ApiProblem(409, "cancel-too-late", f"the message cannot be cancelled: {went}",
+                             extra={"message_status": message.status.label})  # fmt: skip
+        return _json(message_view(message))
 
     # -- GET /v1/messages ----------------------------------------------------------
 
