@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from herald.api._models import MessageView
+from herald.api._models import CancelledList, MessageView
 from herald.store import Channel, Reschedule, Status
 
 from .conftest import T0, Api, ApiFactory, message
@@ -97,3 +97,30 @@ async def test_delete_is_documented(api: Api) -> None:
         assert "application/problem+json" in delete["responses"][code]["content"], code
     statuses = doc["components"]["schemas"]["MessageView"]["properties"]["status"]["enum"]
     assert "cancelled" in statuses
+    by_reference = doc["paths"]["/v1/messages"]["delete"]
+    assert by_reference["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/CancelledList"}
+    assert [p["name"] for p in by_reference["parameters"]] == ["reference"]
+
+
+async def test_the_waiting_messages_of_a_reference_are_cancelled_together(
+    api: Api, make_api: ApiFactory,
+) -> None:
+    campaign = [await _scheduled(api, reference="promo-may") for _ in range(3)]
+    other = await _scheduled(api, reference="promo-june")
+    await api.store.update_status(campaign[2], Status.SENT, T0 + 1)
+    stranger = await make_api(name="other")
+    foreign = await _scheduled(stranger, reference="promo-may")
+    response = await api.client.delete("/v1/messages?reference=promo-may", headers=api.auth)
+    assert response.status_code == 200, response.text
+    assert CancelledList.model_validate(response.json()).cancelled == campaign[:2]
+    stored = await api.store.get_messages([*campaign, other, foreign])
+    assert [stored[i].status for i in [*campaign, other, foreign]] == [
+        Status.CANCELLED, Status.CANCELLED, Status.SENT, Status.ACCEPTED, Status.ACCEPTED]
+    again = await api.client.delete("/v1/messages?reference=promo-may", headers=api.auth)
+    assert again.json() == {"cancelled": []}
+    for query in ("", "?reference=", "?to=%2B14155552671"):  # never "everything"
+        refused = await api.client.delete(f"/v1/messages{query}", headers=api.auth)
+        assert refused.status_code == 422, query
+        assert refused.json()["errors"][0]["field"] == "reference"
+    assert (await api.store.get_message(other)).status is Status.ACCEPTED

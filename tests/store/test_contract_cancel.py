@@ -179,16 +179,36 @@ async def test_cancel_matching_takes_the_waiting_messages_from_a_sender_to_a_num
     await store.update_status(sent.id, Status.SENT, T0 + 1)
     claimed = await store.claim(10, T0 + 2, lease=30)
     assert held.id in {m.id for m in claimed}
-    assert await store.cancel_matching(account.id, sender, to, T0 + 3, limit=2) == 2
-    assert await store.cancel_matching(account.id, sender, to, T0 + 3, limit=100) == 1
-    assert await store.cancel_matching(account.id, sender, to, T0 + 3, limit=100) == 0
+    def match(limit: int) -> Awaitable[tuple[str, ...]]:
+        return store.cancel_matching(account.id, T0 + 3, limit=limit, to=to, sender=sender)
+
+    assert await match(2) == (waiting[0].id, waiting[1].id)  # oldest first
+    assert await match(100) == (waiting[2].id,)
+    assert await match(100) == ()
     stored = await store.get_messages([m.id for m in [*waiting, held, sent, *elsewhere]])
     assert [stored[m.id].status for m in waiting] == [Status.CANCELLED] * 3
     assert stored[held.id].status is Status.QUEUED
     assert stored[sent.id].status is Status.SENT
     assert all(stored[m.id].status < Status.SENT for m in elsewhere)
     with pytest.raises(InvalidRecord):
-        await store.cancel_matching(account.id, sender, to, T0 + 3, limit=0)
+        await store.cancel_matching(account.id, T0 + 3, limit=0, to=to)
+    with pytest.raises(InvalidRecord):  # every waiting message of the account: never
+        await store.cancel_matching(account.id, T0 + 3, limit=10, sender=sender)
+
+
+async def test_cancel_matching_by_reference(
+    store: Store, account: Account, make_message: MessageFactory
+) -> None:
+    campaign = [make_message(reference="promo-may", send_at=T0 + 600) for _ in range(3)]
+    other = make_message(reference="promo-june", send_at=T0 + 600)
+    await store.accept([*campaign, other])
+    await store.update_status(campaign[2].id, Status.SENT, T0 + 1)
+    cancelled = await store.cancel_matching(account.id, T0 + 3, limit=100,
+                                            reference="promo-may")
+    assert cancelled == (campaign[0].id, campaign[1].id)
+    stored = await store.get_messages([m.id for m in [*campaign, other]])
+    assert [stored[m.id].status for m in [*campaign, other]] == [
+        Status.CANCELLED, Status.CANCELLED, Status.SENT, Status.ACCEPTED]
 
 
 async def test_replace_changes_a_waiting_message(

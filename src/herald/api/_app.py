@@ -30,6 +30,7 @@ from ._messages import MessageRoutes
 from ._models import (
     BatchRequest,
     BatchResponse,
+    CancelledList,
     Health,
     MessageList,
     MessageRequest,
@@ -241,6 +242,16 @@ def create_app(context: ApiContext, *, fast_send: bool = True) -> FastAPI:
         " (final; the webhook and SMPP receipt follow as for any final status) and the"
         " answer is 200 with the message. A message cancelled already: 200 again.",
         responses={200: {"model": MessageView}, **_problems(401, 404, 409, 429, 503)},
+        openapi_extra={"security": [{"bearer": []}]},
+    )  # fmt: skip
+    app.add_api_route(
+        "/v1/messages", routes.cancel_by_reference, methods=["DELETE"], tags=tags,
+        summary="Cancel the waiting messages sent with a reference",
+        description="Every message of the account with this `reference` that "
+        "`DELETE /v1/messages/{message_id}` would cancel, oldest first, up to 10,000 a"
+        " request (as many cancelled: send it again). Messages being submitted or gone out"
+        " are left as they are. 200 with the ids cancelled (none: an empty list).",
+        responses={200: {"model": CancelledList}, **_problems(401, 422, 429, 503)},
         openapi_extra={"security": [{"bearer": []}]},
     )  # fmt: skip
     app.add_api_route(

@@ -44,6 +44,7 @@ from herald.intake import DestinationRules, IntakeError, normalize_destination, 
 from herald.store import (
     MAX_IDEMPOTENCY_KEY_LENGTH,
     MAX_PAGE_SIZE,
+    MAX_REFERENCE_LENGTH,
     Account,
     ChangeOutcome,
     IdempotencyMismatch,
@@ -86,6 +87,9 @@ MAX_LISTED_ERRORS: Final = 100
 #: A batch is validated in slices of this many messages, giving the event loop
 #: to other requests in between (validation is CPU work: ~50 us a message).
 YIELD_EVERY: Final = 256
+#: Messages one ``DELETE /v1/messages?reference=`` cancels at most (one
+#: bounded write; the answer says when to send it again).
+MAX_CANCEL_BY_REFERENCE: Final = 10_000
 #: Stored answers are compressed: a 10,000-message batch answer (about 1 MB
 #: of JSON) must fit the store's idempotency record limit with room to spare.
 _IDEMPOTENCY_COMPRESSION: Final = 1
@@ -109,6 +113,9 @@ _SinceQuery = Annotated[
 _UntilQuery = Annotated[
     str | None, Query(description="Accepted before (epoch seconds or RFC 3339).")
 ]
+_CancelReference = Annotated[str, Query(
+    min_length=1, max_length=MAX_REFERENCE_LENGTH,
+    description="Cancel the waiting messages sent with this reference.")]
 _LimitQuery = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size.")]
 _CursorQuery = Annotated[
     str | None, Query(description="next_cursor of the previous page.", max_length=64)
@@ -516,6 +523,22 @@ class MessageRoutes:
             raise ApiProblem(409, "cancel-too-late", f"the message cannot be cancelled: {went}",
                              extra={"message_status": message.status.label})  # fmt: skip
         return _json(message_view(message))
+
+    # -- DELETE /v1/messages?reference= ---------------------------------------------
+
+    async def cancel_by_reference(self, request: Request,
+                                  reference: _CancelReference) -> Response:
+        """Cancel the account's waiting messages with ``reference`` (a campaign),
+        up to :data:`MAX_CANCEL_BY_REFERENCE`: 200 and their ids."""
+        ctx = self._ctx
+        now = ctx.clock()
+        account = await self._gate.authenticate(request, now)
+        try:
+            cancelled = await ctx.store.cancel_matching(
+                account.id, now, limit=MAX_CANCEL_BY_REFERENCE, reference=reference)
+        except StoreError as exc:
+            raise store_problem(exc) from None
+        return _json({"cancelled": list(cancelled)})
 
     # -- GET /v1/messages ----------------------------------------------------------
 

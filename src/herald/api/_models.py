@@ -19,6 +19,7 @@ __all__ = [
     "BatchEntry",
     "BatchRequest",
     "BatchResponse",
+    "CancelledList",
     "ErrorInfo",
     "Health",
     "MessageList",
@@ -164,6 +165,11 @@ class MessageView(BaseModel):
 class MessageList(BaseModel):
     messages: list[MessageView]
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null: last.")
+
+
+class CancelledList(BaseModel):
+    cancelled: list[str] = Field(
+        description="The ids cancelled, oldest first; as many as the limit: send again.")
 
 
 class ProblemField(BaseModel):

@@ -116,8 +116,9 @@ async def _cancel_group(store: Store, account_id: int, pdu: CancelSm, now: float
         raise Refused(S.ESME_RINVDSTADR, "a cancel_sm without message_id names a destination")
     to = destination(pdu.destination_addr, limits.intake, NO_RULES)
     sender = source(pdu.source_addr, pdu.source_addr_ton, limits.intake)
-    count = await store.cancel_matching(account_id, sender, to, now, limit=MAX_GROUP_CANCEL)
-    if not count:
+    cancelled = await store.cancel_matching(account_id, now, limit=MAX_GROUP_CANCEL, to=to,
+                                            sender=sender)
+    if not cancelled:
         raise Refused(S.ESME_RCANCELFAIL, "no waiting message from that sender to that number")
     return S.ESME_ROK
 

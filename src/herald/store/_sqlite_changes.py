@@ -47,16 +47,16 @@ _CANCEL = (
     f"UPDATE messages SET status = {int(Status.CANCELLED)}, done_at = ?2, lease_until = NULL"
     " WHERE seq = ?1"
 )
-# SMPP cancel_sm without a message_id: the account's waiting messages from a
-# sender to a destination (index messages_account_to), none held by a claim
-# and none with a part upstream.
-_CANCEL_MATCHING = (
-    f"UPDATE messages SET status = {int(Status.CANCELLED)}, done_at = ?4, lease_until = NULL"
-    " WHERE seq IN (SELECT m.seq FROM messages m WHERE m.account_id = ?1 AND m.to_addr = ?2"
-    f" AND m.from_addr = ?3 AND m.status < {int(Status.SENT)}"
-    " AND (m.lease_until IS NULL OR m.lease_until <= ?4)"
-    " AND NOT EXISTS (SELECT 1 FROM segments s WHERE s.message_seq = m.seq) LIMIT ?5)"
+# Many at once (SMPP cancel_sm without a message_id, HTTP by reference): the
+# account's waiting messages that match (indexes messages_account_to and
+# messages_account_reference), none held by a claim and none with a part upstream.
+_MATCHING = (
+    "SELECT m.seq, m.id FROM messages m WHERE m.account_id = :account {filters}"
+    f" AND m.status < {int(Status.SENT)} AND (m.lease_until IS NULL OR m.lease_until <= :now)"
+    " AND NOT EXISTS (SELECT 1 FROM segments s WHERE s.message_seq = m.seq)"
+    " ORDER BY m.seq LIMIT :limit"
 )
+_FILTERS = (("to", "m.to_addr"), ("sender", "m.from_addr"), ("reference", "m.reference"))
 _REPLACE = (
     "UPDATE messages SET body = ?2, segments = ?3, send_at = ?4, due_at = ?5, expires_at = ?6,"
     " registered_delivery = ?7 WHERE seq = ?1"
@@ -98,11 +98,18 @@ def cancel_in(conn: sqlite3.Connection, message_id: str, account_id: int,
     return _result(conn, outcome, row, message_id)
 
 
-def cancel_matching_in(conn: sqlite3.Connection, account_id: int, sender: str, to: str,
-                       now: float, limit: int) -> int:
+def cancel_matching_in(conn: sqlite3.Connection, account_id: int, now: float, limit: int,
+                       match: dict[str, str | None]) -> tuple[str, ...]:
     """:meth:`Store.cancel_matching` inside the writer's transaction."""
     check_count("limit", limit)
-    return conn.execute(_CANCEL_MATCHING, (account_id, to, sender, now, limit)).rowcount
+    given = {name: value for name, value in match.items() if value is not None}
+    if "to" not in given and "reference" not in given:
+        raise InvalidRecord("to", "name a destination or a reference")
+    filters = "".join(f" AND {column} = :{name}" for name, column in _FILTERS if name in given)
+    params = {"account": account_id, "now": now, "limit": limit, **given}
+    rows = conn.execute(_MATCHING.format(filters=filters), params).fetchall()
+    conn.executemany(_CANCEL, [(seq, now) for seq, _ in rows])
+    return tuple(message_id for _, message_id in rows)
 
 
 def replace_in(conn: sqlite3.Connection, message_id: str, account_id: int, change: Replacement,

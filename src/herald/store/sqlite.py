@@ -867,11 +867,12 @@ class SQLiteStore(SQLiteAdmin):
         return await self._write(lambda c: cancel_in(c, message_id, account_id, now))
 
     async def cancel_matching(
-        self, account_id: int, sender: str, to: str, now: float, *, limit: int
-    ) -> int:
+        self, account_id: int, now: float, *, limit: int, to: str | None = None,
+        sender: str | None = None, reference: str | None = None,
+    ) -> tuple[str, ...]:
         check_count("limit", limit)
-        return await self._write(
-            lambda c: cancel_matching_in(c, account_id, sender, to, now, limit))
+        match = {"to": to, "sender": sender, "reference": reference}
+        return await self._write(lambda c: cancel_matching_in(c, account_id, now, limit, match))
 
     async def replace(
         self, message_id: str, change: Replacement, now: float, *, account_id: int
