@@ -93,9 +93,14 @@ async def test_cancel_sm_without_an_id_cancels_the_waiting_ones_to_a_number(
     tx = await bound(front.client(BindTransmitter))
     group = [await _id(tx, _submit()) for _ in range(3)]
     other = await _id(tx, _submit(destination_addr="447911000001"))
+    otp = await _id(tx, _submit(service_type="OTP"))  # its class, kept as its tag
     named = CancelSm(source_addr="ACME", source_addr_ton=5, destination_addr=DEST,
-                     service_type="CMT")
+                     service_type="CMT")  # herald keeps no such service_type
     assert (await tx.submit(named)).command_status == S.ESME_RCANCELFAIL
+    by_class = CancelSm(source_addr="ACME", source_addr_ton=5, destination_addr=DEST,
+                        service_type="otp")
+    assert (await tx.submit(by_class)).command_status == S.ESME_ROK
+    assert (await front.store.get_message(otp)).status is Status.CANCELLED
     no_destination = CancelSm(source_addr="ACME", source_addr_ton=5)
     assert (await tx.submit(no_destination)).command_status == S.ESME_RINVDSTADR
     stored = await front.store.get_messages([*group, other])

@@ -252,3 +252,14 @@ async def test_replace_keeps_what_it_does_not_name_and_refuses_an_empty_validity
     assert (await store.get_message(new.id)).send_at == T0 + 600
     with pytest.raises(InvalidRecord):
         Replacement(body=b"x")  # a body without its segment count
+
+
+async def test_cancel_matching_narrows_by_tag(
+    store: Store, account: Account, make_message: MessageFactory
+) -> None:
+    to = "+447700900125"
+    otp, plain = make_message(to=to, tag="otp"), make_message(to=to)
+    await store.accept([otp, plain])
+    assert await store.cancel_matching(account.id, T0 + 3, limit=10, to=to, tag="otp") == (
+        otp.id,)
+    assert (await store.get_message(plain.id)).status is Status.ACCEPTED

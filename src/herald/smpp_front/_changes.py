@@ -12,10 +12,12 @@ part of it went upstream. What is SMPP's own:
   does not match; ESME_RCANCELFAIL when it is too late or dispatch holds it.
 * cancel_sm without a ``message_id`` cancels every waiting message of the
   account from ``source_addr`` to ``destination_addr`` (both required):
-  ESME_ROK when it cancelled at least one, else ESME_RCANCELFAIL. herald keeps
-  no ``service_type``, so it cannot narrow a group to one: a group cancel
-  naming a ``service_type`` is refused (ESME_RCANCELFAIL) rather than
-  cancelling messages of other service types.
+  ESME_ROK when it cancelled at least one, else ESME_RCANCELFAIL. A
+  ``service_type`` narrows the group when it names a priority class (a submit
+  naming one keeps it as the message's tag, ``_messages``): only the messages
+  with that tag. herald keeps no other service_type, so a group cancel naming
+  one is refused (ESME_RCANCELFAIL) rather than cancelling messages of other
+  service types.
 * replace_sm (§4.10) replaces the body (``short_message``, or the
   ``message_payload`` TLV as SMPP 5.0 allows), checked and counted as a
   submit's body is, in the message's own data_coding (replace_sm has none);
@@ -41,6 +43,7 @@ from herald.smpp.constants import CommandStatus
 from herald.smpp.errors import InvalidTlvValue
 from herald.smpp.pdus import CancelSm, ReplaceSm
 from herald.smpp.tlv import MESSAGE_PAYLOAD
+from herald.smpp_front._messages import _SERVICE_TYPES as SERVICE_TYPES  # a submit's classes
 from herald.smpp_front._messages import FrontLimits, Refused, destination, source
 from herald.smpp_front._time import SmppTimeError, parse_smpp_time
 from herald.store import (
@@ -110,14 +113,18 @@ async def cancel_sm(store: Store, account_id: int, pdu: CancelSm, now: float,
 
 async def _cancel_group(store: Store, account_id: int, pdu: CancelSm, now: float,
                         limits: FrontLimits) -> CommandStatus:
+    tag = None
     if pdu.service_type:
-        raise Refused(S.ESME_RCANCELFAIL, "herald keeps no service_type to cancel by")
+        named = SERVICE_TYPES.get(pdu.service_type.strip().lower())
+        if named is None:
+            raise Refused(S.ESME_RCANCELFAIL, "herald keeps no such service_type to cancel by")
+        tag = named.label
     if not pdu.destination_addr:
         raise Refused(S.ESME_RINVDSTADR, "a cancel_sm without message_id names a destination")
     to = destination(pdu.destination_addr, limits.intake, NO_RULES)
     sender = source(pdu.source_addr, pdu.source_addr_ton, limits.intake)
     cancelled = await store.cancel_matching(account_id, now, limit=MAX_GROUP_CANCEL, to=to,
-                                            sender=sender)
+                                            sender=sender, tag=tag)
     if not cancelled:
         raise Refused(S.ESME_RCANCELFAIL, "no waiting message from that sender to that number")
     return S.ESME_ROK

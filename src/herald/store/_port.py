@@ -361,11 +361,11 @@ class MessageStore(Protocol):
 
     async def cancel_matching(
         self, account_id: int, now: float, *, limit: int, to: str | None = None,
-        sender: str | None = None, reference: str | None = None,
+        sender: str | None = None, reference: str | None = None, tag: str | None = None,
     ) -> tuple[str, ...]:
         """Cancel up to ``limit`` of the account's messages that :meth:`cancel`
         would cancel and that match every filter given (``to``, ``sender``,
-        ``reference``; SMPP cancel_sm without a message id, the API by
+        ``reference``, ``tag``; SMPP cancel_sm without a message id, the API by
         reference), oldest first; returns their ids. Messages held by a claim
         or gone out stay as they are. Raises :class:`InvalidRecord` unless
         ``1 <= limit <= 10,000`` and ``to`` or ``reference`` is given."""

@@ -56,7 +56,8 @@ _MATCHING = (
     " AND NOT EXISTS (SELECT 1 FROM segments s WHERE s.message_seq = m.seq)"
     " ORDER BY m.seq LIMIT :limit"
 )
-_FILTERS = (("to", "m.to_addr"), ("sender", "m.from_addr"), ("reference", "m.reference"))
+_FILTERS = (("to", "m.to_addr"), ("sender", "m.from_addr"), ("reference", "m.reference"),
+            ("tag", "m.tag"))
 _REPLACE = (
     "UPDATE messages SET body = ?2, segments = ?3, send_at = ?4, due_at = ?5, expires_at = ?6,"
     " registered_delivery = ?7 WHERE seq = ?1"

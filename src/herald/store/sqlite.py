@@ -868,10 +868,10 @@ class SQLiteStore(SQLiteAdmin):
 
     async def cancel_matching(
         self, account_id: int, now: float, *, limit: int, to: str | None = None,
-        sender: str | None = None, reference: str | None = None,
+        sender: str | None = None, reference: str | None = None, tag: str | None = None,
     ) -> tuple[str, ...]:
         check_count("limit", limit)
-        match = {"to": to, "sender": sender, "reference": reference}
+        match = {"to": to, "sender": sender, "reference": reference, "tag": tag}
         return await self._write(lambda c: cancel_matching_in(c, account_id, now, limit, match))
 
     async def replace(
