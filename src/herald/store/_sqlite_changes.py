@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from herald.store._errors import InvalidRecord, MessageNotFound
@@ -31,18 +32,24 @@ from herald.store._model import (
     MAX_ID_LENGTH,
     ChangeOutcome,
     ChangeResult,
+    Message,
     Replacement,
     Status,
 )
-from herald.store._sqlite_sql import MESSAGE_COLUMNS, check_count, message_from_row
+from herald.store._sqlite_sql import (
+    MESSAGE_COLUMNS,
+    MESSAGE_WIDTH,
+    check_count,
+    message_from_row,
+)
 
 __all__ = ["cancel_in", "cancel_matching_in", "replace_in"]
 
+# The message, then what decides whether it may change (after MESSAGE_WIDTH).
 _SELECT = (
-    f"SELECT {MESSAGE_COLUMNS}, lease_until, EXISTS (SELECT 1 FROM segments s"
-    " WHERE s.message_seq = messages.seq), due_at FROM messages WHERE id = ?"
+    f"SELECT {MESSAGE_COLUMNS}, seq, lease_until, due_at, EXISTS (SELECT 1 FROM segments s"
+    " WHERE s.message_seq = messages.seq) FROM messages WHERE id = ?"
 )
-_WIDTH = len(MESSAGE_COLUMNS.split(","))
 _CANCEL = (
     f"UPDATE messages SET status = {int(Status.CANCELLED)}, done_at = ?2, lease_until = NULL"
     " WHERE seq = ?1"
@@ -64,39 +71,48 @@ _REPLACE = (
 )
 
 
-def _read(conn: sqlite3.Connection, message_id: str, account_id: int) -> Sequence[Any]:
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """A message as a change reads it, in the writer's transaction."""
+
+    message: Message
+    seq: int
+    lease_until: float | None  # the end of the claim that holds it, if any
+    due_at: float | None
+    upstream: bool  # a segment was recorded: a part went out
+
+    def outcome(self, now: float) -> ChangeOutcome:
+        if self.message.status >= Status.SENT or self.upstream:
+            return ChangeOutcome.TOO_LATE  # a message is not half-recalled
+        if self.lease_until is not None and self.lease_until > now:
+            return ChangeOutcome.IN_PROGRESS
+        return ChangeOutcome.APPLIED
+
+
+def _read(conn: sqlite3.Connection, message_id: str, account_id: int | None) -> _Row:
     row: Sequence[Any] | None = None
     if len(message_id) <= MAX_ID_LENGTH:
         row = conn.execute(_SELECT, (message_id,)).fetchone()
-    if row is None or row[2] != account_id:
+    if row is None or (account_id is not None and row[2] != account_id):
         raise MessageNotFound("no such message")
-    return row
+    seq, lease_until, due_at, upstream = row[MESSAGE_WIDTH:]
+    return _Row(message_from_row(row[:MESSAGE_WIDTH]), seq, lease_until, due_at, bool(upstream))
 
 
-def _outcome(row: Sequence[Any], now: float) -> ChangeOutcome:
-    status, lease_until, upstream = row[18], row[_WIDTH], row[_WIDTH + 1]
-    if status >= Status.SENT or upstream:
-        return ChangeOutcome.TOO_LATE  # a part went out: a message is not half-recalled
-    if lease_until is not None and lease_until > now:
-        return ChangeOutcome.IN_PROGRESS
-    return ChangeOutcome.APPLIED
-
-
-def _result(conn: sqlite3.Connection, outcome: ChangeOutcome, row: Sequence[Any],
-            message_id: str) -> ChangeResult:
-    if outcome is ChangeOutcome.APPLIED:
-        row = conn.execute(_SELECT, (message_id,)).fetchone()
-    return ChangeResult(outcome, message_from_row(row[:_WIDTH]))
+def _result(conn: sqlite3.Connection, outcome: ChangeOutcome, row: _Row) -> ChangeResult:
+    if outcome is ChangeOutcome.APPLIED:  # read back what the change wrote
+        row = _read(conn, row.message.id, None)
+    return ChangeResult(outcome, row.message)
 
 
 def cancel_in(conn: sqlite3.Connection, message_id: str, account_id: int,
               now: float) -> ChangeResult:
     """:meth:`Store.cancel` inside the writer's transaction."""
     row = _read(conn, message_id, account_id)
-    outcome = _outcome(row, now)
+    outcome = row.outcome(now)
     if outcome is ChangeOutcome.APPLIED:
-        conn.execute(_CANCEL, (row[0], now))
-    return _result(conn, outcome, row, message_id)
+        conn.execute(_CANCEL, (row.seq, now))
+    return _result(conn, outcome, row)
 
 
 def cancel_matching_in(conn: sqlite3.Connection, account_id: int, now: float, limit: int,
@@ -117,18 +133,20 @@ def replace_in(conn: sqlite3.Connection, message_id: str, account_id: int, chang
                now: float) -> ChangeResult:
     """:meth:`Store.replace` inside the writer's transaction."""
     row = _read(conn, message_id, account_id)
-    outcome = _outcome(row, now)
+    outcome = row.outcome(now)
     if outcome is ChangeOutcome.APPLIED:
-        test, send_at, expires_at, due_at = row[15], row[16], row[17], row[_WIDTH + 2]
+        m, due_at = row.message, row.due_at
+        send_at, expires_at = m.send_at, m.expires_at
         if change.send_at is not None:
             send_at = change.send_at if change.send_at > now else None
-            due_at = None if test else max(change.send_at, now)
+            due_at = None if m.test else max(change.send_at, now)
         if change.expires_at is not None:
             expires_at = change.expires_at
         if not expires_at > max(now, send_at or now):
             raise InvalidRecord("expires_at", "the validity would end before the message is sent")
-        body = row[6] if change.body is None else change.body
-        segments = row[10] if change.segments is None else change.segments
-        delivery = row[14] if change.registered_delivery is None else change.registered_delivery
-        conn.execute(_REPLACE, (row[0], body, segments, send_at, due_at, expires_at, delivery))
-    return _result(conn, outcome, row, message_id)
+        body = m.body if change.body is None else change.body
+        segments = m.segments if change.segments is None else change.segments
+        delivery = (m.registered_delivery if change.registered_delivery is None
+                    else change.registered_delivery)
+        conn.execute(_REPLACE, (row.seq, body, segments, send_at, due_at, expires_at, delivery))
+    return _result(conn, outcome, row)
