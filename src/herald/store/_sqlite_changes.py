@@ -14,10 +14,12 @@ a message must never be reported cancelled and then be sent. Hand-backs
 release the claim (``Reschedule.release``): a message waiting out a backoff
 can be cancelled.
 
-The one gap is the one leases have anyway: a holder whose lease lapsed (its
-store writes failed for longer than the lease) may still send the message
-after the store let it be cancelled; its "sent" is then not recorded (a
-final status never moves).
+The one gap is the one leases have anyway, a submit in doubt: a holder whose
+lease lapsed (its store writes failed for longer than the lease) may still
+send the message after the store let it be cancelled, and a submit_sm
+written but never answered before its holder crashed or stopped (past its
+``stop_timeout``) may have been accepted upstream although the message came
+back unsent. Its "sent" is then not recorded (a final status never moves).
 """
 
 from __future__ import annotations
