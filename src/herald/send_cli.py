@@ -50,12 +50,13 @@ REQUEST_TIMEOUT: Final = 10.0
 #: Status order, so statuses reached between two polls print in order.
 ORDER: Final = (
     "accepted", "queued", "sent", "delivered", "undelivered", "expired", "rejected", "failed",
+    "cancelled",
 )
 FINAL: Final = frozenset(ORDER[3:])
 
 _EPILOG = f"""\
 exit status: {EXIT_DELIVERED} delivered, {EXIT_NOT_DELIVERED} another final status \
-(undelivered, expired, rejected, failed), {EXIT_REFUSED} refused (bad key or input), \
+(undelivered, expired, rejected, failed, cancelled), {EXIT_REFUSED} refused (bad key or input), \
 {EXIT_TIMEOUT} no final status within --wait, {EXIT_UNREACHABLE} API unreachable or failing.
 """
 

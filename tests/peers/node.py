@@ -59,7 +59,7 @@ from .base import (
 )
 
 __all__ = [
-    "NodeClientRun", "NodeMessage", "NodeSmppServer", "NodeSubmit", "run_node_client",
+    "NodeChange", "NodeClientRun", "NodeMessage", "NodeSmppServer", "NodeSubmit", "run_node_client",
     "run_node_client_async",
 ]
 
@@ -120,6 +120,27 @@ class NodeMessage:
         return spec
 
 
+@dataclass(frozen=True)
+class NodeChange:
+    """One cancel_sm or replace_sm for client.js, sent after every submit is
+    answered. ``message`` is the index of a submitted message whose id it names
+    (``None``: an empty message_id); ``fields`` are more node-smpp fields by
+    name (``source_addr``, ``destination_addr``, ``validity_period``, ...);
+    ``short_message`` is sent verbatim (replace_sm)."""
+
+    command: str  # "cancel_sm" | "replace_sm"
+    message: int | None = None
+    fields: tuple[tuple[str, int | str], ...] = ()
+    short_message: bytes | None = None
+
+    def spec(self) -> dict[str, Any]:
+        spec: dict[str, Any] = {"command": self.command, "message": self.message,
+                                "fields": dict(self.fields)}
+        if self.short_message is not None:
+            spec["short_message_hex"] = self.short_message.hex()
+        return spec
+
+
 def sm_from_event(event: Mapping[str, Any]) -> SmPdu:
     """The SmPdu of a submit_sm / deliver_sm event line (octets parsed by common.js)."""
     return SmPdu(
@@ -168,6 +189,12 @@ class NodeClientRun:
         )
 
     @property
+    def change_statuses(self) -> tuple[int, ...]:
+        """The command_status of each cancel_sm / replace_sm response, in order."""
+        return tuple(int(e["command_status"])
+                     for e in sorted(self.of("change_resp"), key=lambda e: e["index"]))
+
+    @property
     def delivered(self) -> tuple[SmPdu, ...]:
         return tuple(sm_from_event(e) for e in self.of("deliver_sm"))
 
@@ -196,13 +223,14 @@ def _client_config(
     host: str, port: int, system_id: str, password: str, messages: Sequence[NodeMessage],
     expect_deliver: int, bind: str, window: int, timeout: float, deliver_status: int,
     interface_version: int | None, system_type: str, linger: float,
+    changes: Sequence[NodeChange] = (),
 ) -> str:
     config: dict[str, Any] = {
         "host": host, "port": port, "system_id": system_id, "password": password,
         "system_type": system_type, "bind": bind, "window": window,
         "messages": [m.spec() for m in messages], "expect_deliver": expect_deliver,
         "deliver_status": deliver_status, "timeout_ms": int(timeout * 1000),
-        "linger_ms": int(linger * 1000),
+        "linger_ms": int(linger * 1000), "changes": [c.spec() for c in changes],
     }
     if interface_version is not None:
         config["interface_version"] = interface_version
@@ -225,13 +253,14 @@ def run_node_client(
     host: str = LOOPBACK, expect_deliver: int = 0, bind: str = "transceiver", window: int = 10,
     timeout: float = 10.0, deliver_status: int = 0, interface_version: int | None = None,
     system_type: str = "", linger: float = 0.0, check: bool = True,
+    changes: Sequence[NodeChange] = (),
 ) -> NodeClientRun:
     """Run client.js once (blocking); see the module docstring."""
     forbid_event_loop("run_node_client")
     node, cwd = executable("node"), node_smpp_dir()
     config = _client_config(host, port, system_id, password, messages, expect_deliver, bind,
                             window, timeout, deliver_status, interface_version, system_type,
-                            linger)
+                            linger, changes)
     try:
         done = subprocess.run(
             [node, "client.js", "-"], cwd=cwd, input=config.encode(), capture_output=True,
@@ -251,12 +280,13 @@ async def run_node_client_async(
     host: str = LOOPBACK, expect_deliver: int = 0, bind: str = "transceiver", window: int = 10,
     timeout: float = 10.0, deliver_status: int = 0, interface_version: int | None = None,
     system_type: str = "", linger: float = 0.0, check: bool = True,
+    changes: Sequence[NodeChange] = (),
 ) -> NodeClientRun:
     """``run_node_client`` without blocking the event loop."""
     node, cwd = executable("node"), node_smpp_dir()
     config = _client_config(host, port, system_id, password, messages, expect_deliver, bind,
                             window, timeout, deliver_status, interface_version, system_type,
-                            linger)
+                            linger, changes)
     proc = await asyncio.create_subprocess_exec(
         node, "client.js", "-", cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

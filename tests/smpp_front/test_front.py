@@ -181,7 +181,7 @@ async def test_submit_is_stored_before_its_id_is_returned(front: Front) -> None:
         (SubmitSm(source_addr="ACME", destination_addr=DEST, short_message=b"x",
                   schedule_delivery_time="000060000000000R"), S.ESME_RINVSCHED),
         (CancelSm(message_id="x", source_addr="ACME", destination_addr=DEST),
-         S.ESME_RCANCELFAIL),
+         S.ESME_RINVMSGID),  # not one of the account's messages
     ],
 )
 async def test_bad_submits_get_the_specific_status(front: Front, pdu: Request,

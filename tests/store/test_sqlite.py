@@ -21,6 +21,7 @@ from herald.store import (
     SQLiteConfig,
     SQLiteStore,
     Status,
+    StatusEvents,
     StoreBusy,
     StoreClosed,
 )
@@ -149,6 +150,36 @@ async def test_segments_waiting_for_a_receipt_before_v7_are_checked_an_hour_afte
         assert await store.due_receipt_checks(T0 + 3600, limit=10) == ()
         (due,) = await store.due_receipt_checks(T0 + 3601, limit=10)
         assert (due.message_id, due.upstream_id, due.checks) == ("m1", "U1", 0)
+    finally:
+        await store.aclose()
+
+
+async def test_an_upgrade_to_v13_keeps_claims_held_and_subscribes_to_cancelled(
+    tmp_path: Path,
+) -> None:
+    """From schema 12: a message queued then counts as held until its due_at (a
+    lease, or a backoff: the safe side), and an account that heard of every final
+    status hears of ``cancelled`` too; one that chose fewer does not."""
+    path = tmp_path / "herald.db"
+    config = SQLiteConfig(data_dir=tmp_path)
+    migrate(path, config, MIGRATIONS[:12])
+    with sqlite3.connect(path) as db:
+        for name, events in (("all", 31748), ("final", 31744), ("delivered", 1024)):
+            db.execute("INSERT INTO accounts (name, created_at, rate_limit, bind_limit,"
+                       " webhook_events) VALUES (?, 0, 1, 1, ?)", (name, events))
+        db.execute(
+            "INSERT INTO messages (seq, id, account_id, source, to_addr, from_addr, body,"
+            " encoding, data_coding, udhi, segments, registered_delivery, test, expires_at,"
+            " status, accepted_at, due_at, attempt) VALUES (1, 'm1', 1, 1, '+447700900001',"
+            " 'ACME', x'00', 'gsm7', 0, 0, 1, 0, 0, ?, 1, ?, ?, 1)",
+            (T0 + 86400, T0, T0 + 30))
+    db.close()
+    store = SQLiteStore.open(config)
+    try:
+        events = [a.webhook_events for a in await store.list_accounts()]
+        assert events == [StatusEvents.ALL, StatusEvents.FINAL, StatusEvents.DELIVERED]
+        assert (await store.cancel("m1", T0 + 29, account_id=1)).outcome.name == "IN_PROGRESS"
+        assert (await store.cancel("m1", T0 + 30, account_id=1)).outcome.name == "APPLIED"
     finally:
         await store.aclose()
 

@@ -168,3 +168,16 @@ def test_events_and_records_must_belong_together() -> None:
         inbound_payload(_inbound_event(kind=EventKind.STATUS, status=Status.SENT), inbound)
     with pytest.raises(ValueError):
         webhook_event_id(_inbound_event(kind=EventKind.STATUS))  # a status event without one
+
+
+async def test_a_cancelled_message_is_no_error(world: World) -> None:
+    """The customer cancelled it (DELETE /v1/messages/{id}, cancel_sm): final, and
+    no failure to report."""
+    message = world.new_message(callback_url=HOOK)
+    await world.store.accept([message])
+    result = await world.store.cancel(message.id, T0 + 5, account_id=message.account_id)
+    assert result.message.status is Status.CANCELLED
+    (event,) = await claim(world)
+    body = (await body_of(world, event))["message"]
+    assert (body["status"], body["error"]) == ("cancelled", None)
+    assert body["timestamps"] == {"accepted": rfc3339(T0), "cancelled": rfc3339(T0 + 5)}

@@ -226,8 +226,8 @@ def _webhook_options(parser: argparse.ArgumentParser) -> None:
            " 'none' removes it")
     option("--callback-events", type=_events, metavar="EVENTS",
            help="status changes posted: 'final' (the default for a new account: delivered,"
-           " undelivered, expired, rejected, failed), 'all' (sent too), 'none', or statuses"
-           " separated by commas; a message may choose its own")
+           " undelivered, expired, rejected, failed, cancelled), 'all' (sent too), 'none', or"
+           " statuses separated by commas; a message may choose its own")
     option("--inbound", type=_on_off, metavar="on|off", help="post inbound messages (default on)")
     option("--inbound-url", type=_url_or_none, metavar="URL",
            help="webhook URL for inbound messages ('none': the callback URL)")

@@ -35,7 +35,7 @@ __all__ = [
 _EVENTS: dict[str, Any] = {"anyOf": [
     {"type": "string", "enum": ["all", "final", "none"]},
     {"type": "array", "items": {"type": "string", "enum": [
-        "sent", "delivered", "undelivered", "expired", "rejected", "failed"]}},
+        "sent", "delivered", "undelivered", "expired", "rejected", "failed", "cancelled"]}},
 ]}  # fmt: skip
 
 

@@ -30,6 +30,7 @@ from ._messages import MessageRoutes
 from ._models import (
     BatchRequest,
     BatchResponse,
+    CancelledList,
     Health,
     MessageList,
     MessageRequest,
@@ -62,6 +63,8 @@ _PROBLEM_DESCRIPTIONS = {
     400: "Malformed JSON, header or cursor",
     401: "Missing or invalid API key",
     404: "No such message",
+    409: "Too late to cancel (`cancel-too-late`: submitted upstream, or final), or being"
+    " submitted now (`cancel-in-progress`); `message_status` says where the message is",
     413: "Body too large",
     415: "Body is not application/json",
     422: "Invalid fields (each named in `errors`), or Idempotency-Key reused for another body",
@@ -229,6 +232,26 @@ def create_app(context: ApiContext, *, fast_send: bool = True) -> FastAPI:
         "/v1/messages/{message_id}", routes.get, methods=["GET"], tags=tags,
         summary="A message and its status history",
         responses={200: {"model": MessageView}, **_problems(401, 404, 429, 503)},
+        openapi_extra={"security": [{"bearer": []}]},
+    )  # fmt: skip
+    app.add_api_route(
+        "/v1/messages/{message_id}", routes.cancel, methods=["DELETE"], tags=tags,
+        summary="Cancel a message that has not gone out",
+        description="While the message waits (accepted, or queued and not being submitted"
+        " upstream this moment; a scheduled message until its time): it becomes `cancelled`"
+        " (final; the webhook and SMPP receipt follow as for any final status) and the"
+        " answer is 200 with the message. A message cancelled already: 200 again.",
+        responses={200: {"model": MessageView}, **_problems(401, 404, 409, 429, 503)},
+        openapi_extra={"security": [{"bearer": []}]},
+    )  # fmt: skip
+    app.add_api_route(
+        "/v1/messages", routes.cancel_by_reference, methods=["DELETE"], tags=tags,
+        summary="Cancel the waiting messages sent with a reference",
+        description="Every message of the account with this `reference` that "
+        "`DELETE /v1/messages/{message_id}` would cancel, oldest first, up to 10,000 a"
+        " request (as many cancelled: send it again). Messages being submitted or gone out"
+        " are left as they are. 200 with the ids cancelled (none: an empty list).",
+        responses={200: {"model": CancelledList}, **_problems(401, 422, 429, 503)},
         openapi_extra={"security": [{"bearer": []}]},
     )  # fmt: skip
     app.add_api_route(

@@ -1,4 +1,4 @@
-"""The ``/v1/messages`` endpoints: send one, send a batch, read one, list.
+"""The ``/v1/messages`` endpoints: send one, send a batch, read one, list, cancel one.
 
 Theory of operation
 -------------------
@@ -50,7 +50,9 @@ from herald.intake import (
 from herald.store import (
     MAX_IDEMPOTENCY_KEY_LENGTH,
     MAX_PAGE_SIZE,
+    MAX_REFERENCE_LENGTH,
     Account,
+    ChangeOutcome,
     IdempotencyMismatch,
     IdempotencyRecord,
     InvalidRecord,
@@ -93,12 +95,16 @@ MAX_LISTED_ERRORS: Final = 100
 #: A batch is validated in slices of this many messages, giving the event loop
 #: to other requests in between (validation is CPU work: ~50 us a message).
 YIELD_EVERY: Final = 256
+#: Messages one ``DELETE /v1/messages?reference=`` cancels at most (one
+#: bounded write; the answer says when to send it again).
+MAX_CANCEL_BY_REFERENCE: Final = 10_000
 #: Stored answers are compressed: a 10,000-message batch answer (about 1 MB
 #: of JSON) must fit the store's idempotency record limit with room to spare.
 _IDEMPOTENCY_COMPRESSION: Final = 1
 
 StatusLabel = Literal[
-    "accepted", "queued", "sent", "delivered", "undelivered", "expired", "rejected", "failed"
+    "accepted", "queued", "sent", "delivered", "undelivered", "expired", "rejected", "failed",
+    "cancelled",
 ]
 
 # The query parameters of GET /v1/messages (FastAPI validates them: 422 problem).
@@ -115,6 +121,9 @@ _SinceQuery = Annotated[
 _UntilQuery = Annotated[
     str | None, Query(description="Accepted before (epoch seconds or RFC 3339).")
 ]
+_CancelReference = Annotated[str, Query(
+    min_length=1, max_length=MAX_REFERENCE_LENGTH,
+    description="Cancel the waiting messages sent with this reference.")]
 _LimitQuery = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size.")]
 _CursorQuery = Annotated[
     str | None, Query(description="next_cursor of the previous page.", max_length=64)
@@ -525,6 +534,52 @@ class MessageRoutes:
         view = message_view(message)
         view["webhooks"] = deliveries_view(failed)
         return _json(view)
+
+    # -- DELETE /v1/messages/{id} ---------------------------------------------------
+
+    async def cancel(self, request: Request, message_id: str) -> Response:
+        """Cancel a message that has not gone out (``Store.cancel``): 200 and the
+        message, ``cancelled`` (again if it was already); 404; 409 when too late
+        or while dispatch holds it."""
+        ctx = self._ctx
+        now = ctx.clock()
+        account = await self._gate.authenticate(request, now)
+        if not is_valid_id(message_id):
+            raise ApiProblem(404, "not-found", "no such message")
+        try:
+            result = await ctx.store.cancel(message_id, now, account_id=account.id)
+        except StoreError as exc:
+            raise store_problem(exc) from None
+        message = result.message
+        if result.outcome is ChangeOutcome.IN_PROGRESS:
+            raise ApiProblem(
+                409, "cancel-in-progress",
+                "the message is being submitted upstream and can no longer be cancelled,"
+                " unless dispatch gives it back (no connector can take it now): try again"
+                " in a few seconds", extra={"message_status": message.status.label},
+            )  # fmt: skip
+        if result.outcome is ChangeOutcome.TOO_LATE and message.status is not Status.CANCELLED:
+            went = ("it has been submitted upstream" if message.status < Status.DELIVERED
+                    else f"it is {message.status.label} already")
+            raise ApiProblem(409, "cancel-too-late", f"the message cannot be cancelled: {went}",
+                             extra={"message_status": message.status.label})  # fmt: skip
+        return _json(message_view(message))
+
+    # -- DELETE /v1/messages?reference= ---------------------------------------------
+
+    async def cancel_by_reference(self, request: Request,
+                                  reference: _CancelReference) -> Response:
+        """Cancel the account's waiting messages with ``reference`` (a campaign),
+        up to :data:`MAX_CANCEL_BY_REFERENCE`: 200 and their ids."""
+        ctx = self._ctx
+        now = ctx.clock()
+        account = await self._gate.authenticate(request, now)
+        try:
+            cancelled = await ctx.store.cancel_matching(
+                account.id, now, limit=MAX_CANCEL_BY_REFERENCE, reference=reference)
+        except StoreError as exc:
+            raise store_problem(exc) from None
+        return _json({"cancelled": list(cancelled)})
 
     # -- GET /v1/messages ----------------------------------------------------------
 

@@ -19,6 +19,7 @@ __all__ = [
     "BatchEntry",
     "BatchRequest",
     "BatchResponse",
+    "CancelledList",
     "ErrorInfo",
     "Health",
     "MessageList",
@@ -31,7 +32,7 @@ __all__ = [
 
 _STATUSES = Literal[
     "accepted", "queued", "sent", "delivered", "undelivered", "expired", "rejected", "failed",
-    "validated",
+    "cancelled", "validated",
 ]
 
 
@@ -70,11 +71,12 @@ class MessageRequest(BaseModel):
         None,
         description='Which status changes are posted for this message: "all" (sent and the'
         ' final status), "final", "none", or a list of statuses (sent, delivered, undelivered,'
-        " expired, rejected, failed). Default: the account's setting.",
+        " expired, rejected, failed, cancelled). Default: the account's setting.",
         json_schema_extra={"anyOf": [
             {"type": "string", "enum": ["all", "final", "none"]},
             {"type": "array", "items": {"type": "string", "enum": [
-                "sent", "delivered", "undelivered", "expired", "rejected", "failed"]}},
+                "sent", "delivered", "undelivered", "expired", "rejected", "failed",
+                "cancelled"]}},
             {"type": "null"},
         ]},
     )  # fmt: skip
@@ -163,6 +165,11 @@ class MessageView(BaseModel):
 class MessageList(BaseModel):
     messages: list[MessageView]
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null: last.")
+
+
+class CancelledList(BaseModel):
+    cancelled: list[str] = Field(
+        description="The ids cancelled, oldest first; as many as the limit: send again.")
 
 
 class ProblemField(BaseModel):

@@ -61,6 +61,8 @@ PROBLEM_TYPES: Final[Mapping[str, str]] = {
     "not-found": "No such resource",
     "method-not-allowed": "Method not allowed",
     "idempotency-mismatch": "The Idempotency-Key was used for a different request",
+    "cancel-too-late": "The message was submitted upstream already or has a final status",
+    "cancel-in-progress": "The message is being submitted upstream",
     "store-busy": "herald is busy; retry later",
     "unavailable": "herald cannot serve this now; retry later",
     "shutting-down": "herald is stopping; retry shortly",

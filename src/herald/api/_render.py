@@ -36,7 +36,7 @@ def message_view(m: Message) -> dict[str, Any]:
     if m.status.final and m.done_at is not None:
         stamps[m.status.label] = rfc3339(m.done_at)
     error = None
-    if m.status.final and m.status is not Status.DELIVERED:
+    if m.status.final and m.status not in (Status.DELIVERED, Status.CANCELLED):
         error = {"code": m.error_code, "permanent": m.error_permanent}
     return {
         "id": m.id,

@@ -408,7 +408,9 @@ class Dispatcher:
         a failed try (throttling, a full queue, a stop or a down connector do not)."""
         self._jobs.pop(job.id, None)
         job.retire()
-        self._handbacks.add(Reschedule(job.id, job.message.attempt, ready_at, failed))
+        # release: the claim ends, so its customer may cancel it while it waits
+        self._handbacks.add(Reschedule(job.id, job.message.attempt, ready_at, failed,
+                                       release=True))
 
     # --------------------------------------------------------- batched writes
 

@@ -27,8 +27,8 @@ Theory of operation
   its own (the store counts the quota in that transaction); beyond it,
   ESME_RSUBMITFAIL.
 * query_sm reads the store (ESME_RQUERYFAIL for an unknown id or one of
-  another account). cancel_sm and replace_sm are refused (ESME_RCANCELFAIL /
-  ESME_RREPLACEFAIL): herald does not rewrite accepted messages.
+  another account). cancel_sm and replace_sm change a message that has not
+  gone out (``_changes``).
 * Receiver and transceiver binds are registered so the notifier
   (``_notifier``) can send receipts and MO messages on them.
 
@@ -71,6 +71,7 @@ from herald.smpp.pdus import (
     SubmitSm,
 )
 from herald.smpp.tlv import SC_INTERFACE_VERSION
+from herald.smpp_front._changes import cancel_sm, replace_sm
 from herald.smpp_front._messages import FrontLimits, Refused, messages_from
 from herald.store import (
     Account,
@@ -119,6 +120,9 @@ MESSAGE_STATE_OF: Final = {
     Status.EXPIRED: MessageState.EXPIRED,
     Status.REJECTED: MessageState.REJECTED,
     Status.FAILED: MessageState.UNDELIVERABLE,
+    # SMPP 3.4 §5.2.28: DELETED, the state of a message cancelled by cancel_sm
+    # (receipt stat DELETED); herald's own cancels, by API too, are the same thing.
+    Status.CANCELLED: MessageState.DELETED,
 }
 
 
@@ -427,10 +431,8 @@ class CustomerSmpp(ServerHandler):
                 self._submit(conn, binding, request)
             case QuerySm():
                 self._spawn(self._query(conn, binding, request))
-            case CancelSm():
-                conn.respond(request.response(S.ESME_RCANCELFAIL))
-            case ReplaceSm():
-                conn.respond(request.response(S.ESME_RREPLACEFAIL))
+            case CancelSm() | ReplaceSm():
+                self._spawn(self._change(conn, binding, request))
             case _:
                 conn.respond(request.response(S.ESME_RINVCMDID))
 
@@ -547,6 +549,25 @@ class CustomerSmpp(ServerHandler):
         final = smpp_time(message.done_at) if message.done_at is not None else ""
         conn.respond(request.response(final_date=final, message_state=int(state),
                                       error_code=customer_error(message.error_code)))
+
+    async def _change(self, conn: ServerConnection, binding: Binding,
+                      request: CancelSm | ReplaceSm) -> None:
+        now, account_id = self.clock(), binding.account_id
+        try:
+            if isinstance(request, CancelSm):
+                status = await cancel_sm(self.store, account_id, request, now, self.limits)
+            else:
+                status = await replace_sm(self.store, account_id, request, now, self.limits)
+        except Refused as refused:
+            log.info("%s: %s of %r refused (%s): %s", conn.name, type(request).__name__,
+                     request.message_id, refused.status.name, refused.reason)
+            status = refused.status
+        except StoreError as exc:
+            status = S(int(exc.smpp_status))
+        except Exception:  # a bug must cost one answer, not the session
+            log.exception("%s: a %s failed", conn.name, type(request).__name__)
+            status = S.ESME_RSYSERR
+        conn.respond(request.response(status))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)

@@ -47,6 +47,8 @@ __all__ = [
     "AccountControls",
     "ApiKeyRecord",
     "Backlog",
+    "ChangeOutcome",
+    "ChangeResult",
     "Channel",
     "CheckResult",
     "DailyQuota",
@@ -65,6 +67,7 @@ __all__ = [
     "Priority",
     "ReceiptCheck",
     "ReceiptUpdate",
+    "Replacement",
     "Reschedule",
     "Segment",
     "SegmentRecord",
@@ -123,8 +126,9 @@ class Status(IntEnum):
     """A message's (or segment's) status; greater means later in its life.
 
     ``accepted → queued → sent → delivered | undelivered | expired | rejected |
-    failed``. The final statuses are all ``>= 10``; a final status is never
-    replaced, and no update moves a status to a smaller value.
+    failed``, and ``accepted | queued → cancelled`` for a message its customer
+    cancelled before it went out. The final statuses are all ``>= 10``; a final
+    status is never replaced, and no update moves a status to a smaller value.
     """
 
     ACCEPTED = 0  # stored; the id was returned to the customer
@@ -135,6 +139,7 @@ class Status(IntEnum):
     EXPIRED = 12  # validity ended before delivery (EXPIRED, or no receipt in time)
     REJECTED = 13  # the upstream refused it (REJECTD, or a permanent submit error)
     FAILED = 14  # herald gave up: no route, every connector failed
+    CANCELLED = 15  # its customer cancelled it before it was submitted upstream
 
     @property
     def final(self) -> bool:
@@ -170,7 +175,8 @@ class StatusEvents(IntFlag):
     EXPIRED = 1 << Status.EXPIRED
     REJECTED = 1 << Status.REJECTED
     FAILED = 1 << Status.FAILED
-    FINAL = DELIVERED | UNDELIVERED | EXPIRED | REJECTED | FAILED
+    CANCELLED = 1 << Status.CANCELLED
+    FINAL = DELIVERED | UNDELIVERED | EXPIRED | REJECTED | FAILED | CANCELLED
     ALL = SENT | FINAL
 
     @classmethod
@@ -512,6 +518,61 @@ class Reschedule:
     attempt: int
     ready_at: float
     failed: bool = False  # the claim ended in a transient failure: one more try counted
+    #: The claim ends here (a hand-back): the message is no longer held, so its
+    #: customer may cancel or replace it until it is claimed again. False: the
+    #: holder keeps it until ``ready_at`` (a lease extension), and so does a
+    #: hand-back that does not say, for the same length (the safe side).
+    release: bool = False
+
+
+class ChangeOutcome(Enum):
+    """What became of a customer's cancel or replace of a message (see
+    :meth:`~herald.store.Store.cancel`)."""
+
+    APPLIED = "applied"  # done: cancelled, or replaced
+    #: A claim holds it: dispatch may be submitting it upstream at this moment.
+    #: Nothing changed; asking again after the claim ends may succeed.
+    IN_PROGRESS = "in_progress"
+    TOO_LATE = "too_late"  # submitted upstream already (``sent``), or final
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeResult:
+    """The outcome of a cancel or replace, and the message as it is after it."""
+
+    outcome: ChangeOutcome
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class Replacement:
+    """What :meth:`~herald.store.Store.replace` changes in a message not yet
+    submitted (SMPP replace_sm); ``None`` keeps the stored value.
+
+    ``body`` comes with the ``segments`` it needs (the caller encoded and
+    counted it as intake does). ``send_at``: the new schedule (a time at or
+    before ``now`` means "as soon as possible"). Raises
+    :class:`~herald.store.InvalidRecord` naming the field for a value outside
+    the store's limits.
+    """
+
+    body: bytes | None = field(default=None, repr=False)
+    segments: int | None = None
+    send_at: float | None = None
+    expires_at: float | None = None
+    registered_delivery: int | None = None
+
+    def __post_init__(self) -> None:
+        if (self.body is None) != (self.segments is None):
+            raise InvalidRecord("segments", "give a new body and its segments together")
+        _check_length("body", self.body, MAX_BODY_OCTETS, empty=True)
+        if self.segments is not None and not 1 <= self.segments <= MAX_SEGMENTS:
+            raise InvalidRecord("segments", f"must be 1..{MAX_SEGMENTS}")
+        if self.registered_delivery is not None:
+            _check_octet("registered_delivery", self.registered_delivery)
+        if (self.send_at is not None and self.expires_at is not None
+                and not self.send_at < self.expires_at):
+            raise InvalidRecord("send_at", "must be before expires_at")
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ from herald.store._model import (
     AccountControls,
     ApiKeyRecord,
     Backlog,
+    ChangeResult,
     Channel,
     CheckResult,
     DailyQuota,
@@ -51,6 +52,7 @@ from herald.store._model import (
     OutboxEvent,
     ReceiptCheck,
     ReceiptUpdate,
+    Replacement,
     Reschedule,
     Segment,
     SegmentRecord,
@@ -212,7 +214,7 @@ class MessageStore(Protocol):
         ...
 
     async def reschedule(self, message_id: str, attempt: int, ready_at: float) -> None:
-        """Give a claimed message back, claimable again from ``ready_at``.
+        """Give a claimed message back, claimable again from ``ready_at``; the claim ends.
 
         For throttling backoff (ESME_RTHROTTLED, ESME_RMSGQFUL) and for releasing
         work at shutdown (``ready_at = now``). A no-op unless ``attempt`` is the
@@ -282,6 +284,8 @@ class MessageStore(Protocol):
         Dispatch also uses it to *extend* the leases of messages it still
         holds (``ready_at = now + lease``): the same rule applies, so a lease
         extension never revives a message that was sent, ended or re-claimed.
+        A row ends the claim only with ``release`` (a hand-back; see
+        :meth:`cancel`); without it the message stays held until ``ready_at``.
         """
         ...
 
@@ -350,6 +354,47 @@ class MessageStore(Protocol):
         check and counts one more check. Either is a no-op for a segment that
         has a final status already (a receipt came meanwhile) or whose message
         is not ``sent`` yet.
+        """
+        ...
+
+    async def cancel(self, message_id: str, now: float, *, account_id: int) -> ChangeResult:
+        """Cancel the account's message if it has not gone out: it becomes ``cancelled``
+        (final; its webhook and SMPP receipt events follow the usual rules).
+
+        Cancellable: ``accepted`` or ``queued``, no segment recorded upstream,
+        and no claim holds it (a claim's lease, until the holder hands it back
+        or the lease lapses). A claim and a cancel never overlap: whichever
+        the store takes first wins. Otherwise nothing changes and the outcome
+        says why: ``IN_PROGRESS`` (claimed: dispatch may be submitting it; ask
+        again later) or ``TOO_LATE`` (sent, final, or a part went upstream).
+        Test messages can be cancelled too (they produce no events).
+        Raises :class:`MessageNotFound` (also for another account's message).
+        """
+        ...
+
+    async def cancel_matching(
+        self, account_id: int, now: float, *, limit: int, to: str | None = None,
+        sender: str | None = None, reference: str | None = None, tag: str | None = None,
+    ) -> tuple[str, ...]:
+        """Cancel up to ``limit`` of the account's messages that :meth:`cancel`
+        would cancel and that match every filter given (``to``, ``sender``,
+        ``reference``, ``tag``; SMPP cancel_sm without a message id, the API by
+        reference), oldest first; returns their ids. Messages held by a claim
+        or gone out stay as they are. Raises :class:`InvalidRecord` unless
+        ``1 <= limit <= 10,000`` and ``to`` or ``reference`` is given."""
+        ...
+
+    async def replace(
+        self, message_id: str, change: Replacement, now: float, *, account_id: int
+    ) -> ChangeResult:
+        """Apply ``change`` to the account's message under :meth:`cancel`'s rule
+        (SMPP replace_sm): outcome ``APPLIED`` and the message as changed, or
+        ``IN_PROGRESS`` / ``TOO_LATE`` and the message unchanged.
+
+        A new ``send_at`` also decides when dispatch may claim it. Raises
+        :class:`MessageNotFound`, and :class:`InvalidRecord` (field
+        ``expires_at``) when the validity would end before the message may be
+        sent (nothing is changed).
         """
         ...
 

@@ -287,8 +287,10 @@ CREATE INDEX messages_pending_to ON messages(to_addr) WHERE status < 10 AND test
 # batching per endpoint (``webhook_batch_max`` events, ``webhook_batch_wait`` s).
 # Accounts that exist keep every event they had (sent and final: the bits of
 # 2 and 10..14); new accounts get the store's default, written by create_account.
+# (StatusEvents.ALL as it was then: ``cancelled`` came in V13, which adds it.)
+_EVENTS_ALL_V4 = (1 << 2) | sum(1 << n for n in range(10, 15))
 _V4 = f"""
-ALTER TABLE accounts ADD COLUMN webhook_events INTEGER NOT NULL DEFAULT {int(StatusEvents.ALL)};
+ALTER TABLE accounts ADD COLUMN webhook_events INTEGER NOT NULL DEFAULT {_EVENTS_ALL_V4};
 ALTER TABLE accounts ADD COLUMN inbound_webhooks INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE accounts ADD COLUMN inbound_url TEXT;
 ALTER TABLE accounts ADD COLUMN webhook_batch_max INTEGER NOT NULL DEFAULT 1;
@@ -303,7 +305,7 @@ BEGIN
                         created_at, next_attempt_at)
     SELECT 1, 1, NEW.account_id, NEW.id, NEW.status, u.url, u.at, u.at
     FROM (SELECT COALESCE(NEW.callback_url, a.callback_url) AS url,
-                 COALESCE(NEW.webhook_events, a.webhook_events, {int(StatusEvents.ALL)}) AS events,
+                 COALESCE(NEW.webhook_events, a.webhook_events, {_EVENTS_ALL_V4}) AS events,
                  CASE WHEN NEW.status >= {int(Status.DELIVERED)} THEN NEW.done_at
                       ELSE NEW.sent_at END AS at
           FROM (SELECT NEW.account_id AS id) n LEFT JOIN accounts a ON a.id = n.id) u
@@ -451,8 +453,29 @@ CREATE TABLE opt_outs (
 CREATE UNIQUE INDEX opt_outs_seq ON opt_outs(seq);
 """
 
+# V13, cancel and replace (issue 9, account controls): a customer may cancel
+# (or, by SMPP replace_sm, change) a message that has not been submitted
+# upstream, which needs to know whether a claim holds it: ``due_at`` cannot
+# tell a lease from a hand-back's backoff. ``lease_until`` is the end of the
+# claim that holds the message (claims and lease extensions set it, hand-backs
+# clear it). Queued messages take their due_at as it (held, or backing off:
+# the safe side). ``cancelled`` (15) is a new final status: subscriptions that
+# had every final status get it too (a new account's default has it).
+_V13_CANCEL = f"""
+ALTER TABLE messages ADD COLUMN lease_until REAL;
+UPDATE messages SET lease_until = due_at WHERE status = {int(Status.QUEUED)};
+UPDATE accounts SET webhook_events = webhook_events | {int(StatusEvents.CANCELLED)}
+WHERE webhook_events & {int(StatusEvents.FINAL & ~StatusEvents.CANCELLED)}
+      = {int(StatusEvents.FINAL & ~StatusEvents.CANCELLED)};
+UPDATE messages SET webhook_events = webhook_events | {int(StatusEvents.CANCELLED)}
+WHERE webhook_events IS NOT NULL AND status < {int(Status.DELIVERED)}
+  AND webhook_events & {int(StatusEvents.FINAL & ~StatusEvents.CANCELLED)}
+      = {int(StatusEvents.FINAL & ~StatusEvents.CANCELLED)};
+"""
+
 #: Applied in order; the database's ``user_version`` counts those applied.
 MIGRATIONS: tuple[str, ...] = (
     _V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11_ADMIN, _V12_ACCOUNT_CONTROLS,
+    _V13_CANCEL,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

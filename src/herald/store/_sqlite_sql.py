@@ -217,8 +217,10 @@ SET_FINAL = (
     "UPDATE messages SET status = ?2, done_at = ?3, error_code = ?4, error_permanent = ?5"
     " WHERE id = ?1 AND status < 10"
 )
+# A hand-back (?5 = 1) ends the claim; a lease extension keeps it to ?3.
 RESCHEDULE = (
-    "UPDATE messages SET due_at = ?3, tries = tries + ?4"
+    "UPDATE messages SET due_at = ?3, tries = tries + ?4,"
+    " lease_until = CASE WHEN ?5 THEN NULL ELSE ?3 END"
     " WHERE id = ?1 AND attempt = ?2 AND status < 2"
 )
 # A re-split (set_segments) applies to the current claim of an unsent message
@@ -250,7 +252,7 @@ CLAIM_ACCOUNT_SELECT = (
 CLAIM_EXPIRE = "UPDATE messages SET status = 12, done_at = ?2 WHERE seq = ?1 AND status < 2"
 CLAIM_LEASE = (
     "UPDATE messages SET status = 1, queued_at = COALESCE(queued_at, ?2), due_at = ?3,"
-    " attempt = attempt + 1 WHERE seq = ?1"
+    " lease_until = ?3, attempt = attempt + 1 WHERE seq = ?1"
 )
 # Receipt checks: the partial index segments_check serves the scan; only
 # segments of messages at least "sent" (never one whose parts may be sent

@@ -58,6 +58,7 @@ from herald.store._model import (
     Account,
     ApiKeyRecord,
     Backlog,
+    ChangeResult,
     Channel,
     CheckResult,
     DailyQuota,
@@ -74,6 +75,7 @@ from herald.store._model import (
     Priority,
     ReceiptCheck,
     ReceiptUpdate,
+    Replacement,
     Reschedule,
     Segment,
     SegmentRecord,
@@ -82,6 +84,7 @@ from herald.store._model import (
     StatusUpdate,
 )
 from herald.store._sqlite_admin import SQLiteAdmin
+from herald.store._sqlite_changes import cancel_in, cancel_matching_in, replace_in
 from herald.store._sqlite_conn import DB_FILENAME, Readers, SQLiteConfig, connect, migrate
 from herald.store._sqlite_controls import ControlsMixin, apply_opt_outs, count_quota
 from herald.store._sqlite_sql import (
@@ -693,7 +696,7 @@ class SQLiteStore(SQLiteAdmin, ControlsMixin):
         return merged
 
     async def reschedule(self, message_id: str, attempt: int, ready_at: float) -> None:
-        await self._writer.submit(G_RESCHEDULE, ((message_id, attempt, ready_at, 0),))
+        await self._writer.submit(G_RESCHEDULE, ((message_id, attempt, ready_at, 0, 1),))
 
     async def update_status(
         self,
@@ -753,7 +756,8 @@ class SQLiteStore(SQLiteAdmin, ControlsMixin):
 
     async def reschedule_many(self, items: Sequence[Reschedule]) -> None:
         if items:
-            rows = [(r.message_id, r.attempt, r.ready_at, 1 if r.failed else 0) for r in items]
+            rows = [(r.message_id, r.attempt, r.ready_at, 1 if r.failed else 0,
+                     1 if r.release else 0) for r in items]  # fmt: skip
             await self._writer.submit(G_RESCHEDULE, rows, len(rows))
 
     async def set_segments(self, message_id: str, attempt: int, segments: int) -> bool:
@@ -868,6 +872,24 @@ class SQLiteStore(SQLiteAdmin, ControlsMixin):
             conn.executemany(CHECK_AGAIN, again)
 
         await self._write(settle)
+
+    # -- a customer's changes to a message not yet sent (_sqlite_changes) -------
+
+    async def cancel(self, message_id: str, now: float, *, account_id: int) -> ChangeResult:
+        return await self._write(lambda c: cancel_in(c, message_id, account_id, now))
+
+    async def cancel_matching(
+        self, account_id: int, now: float, *, limit: int, to: str | None = None,
+        sender: str | None = None, reference: str | None = None, tag: str | None = None,
+    ) -> tuple[str, ...]:
+        check_count("limit", limit)
+        match = {"to": to, "sender": sender, "reference": reference, "tag": tag}
+        return await self._write(lambda c: cancel_matching_in(c, account_id, now, limit, match))
+
+    async def replace(
+        self, message_id: str, change: Replacement, now: float, *, account_id: int
+    ) -> ChangeResult:
+        return await self._write(lambda c: replace_in(c, message_id, account_id, change, now))
 
     async def add_inbound(
         self, message: InboundMessage, *, opt_out: OptOutChange | None = None

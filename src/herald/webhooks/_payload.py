@@ -124,12 +124,17 @@ def _timestamps(message: Message, status: Status) -> dict[str, str]:
     return times
 
 
+#: Final statuses that are no failure: ``error`` stays ``null``.
+_NO_ERROR = frozenset({Status.DELIVERED, Status.CANCELLED})
+
+
 def status_payload(event: OutboxEvent, message: Message) -> bytes:
     """The body of a ``message.status`` event about ``message``.
 
     ``error`` is ``null`` unless the reported status is a final one other than
-    ``delivered``; then it holds herald's or the operator's ``code`` (or
-    ``null`` when there is none, e.g. an expiry) and whether the failure is
+    ``delivered`` or ``cancelled`` (the customer's own doing); then it holds
+    herald's or the operator's ``code`` (or ``null`` when there is none, e.g. an
+    expiry) and whether the failure is
     ``permanent`` (sending the same message again will fail the same way).
     """
     if event.kind is not EventKind.STATUS or event.status is None:
@@ -138,7 +143,7 @@ def status_payload(event: OutboxEvent, message: Message) -> bytes:
         raise ValueError(f"event {event.id} is about another message")
     status = event.status
     error: dict[str, Any] | None = None
-    if status.final and status is not Status.DELIVERED:
+    if status.final and status not in _NO_ERROR:
         same = message.status is status  # finals are never replaced, so this holds
         error = {
             "code": message.error_code if same else None,

@@ -2,8 +2,9 @@
 // npm `smpp` as an ESME, driven by one JSON document (argv[2], or stdin when
 // argv[2] is "-" or absent). It connects, binds, submits `messages` with at most
 // `window` requests in flight, answers every deliver_sm (deliver_sm_resp with
-// `deliver_status`) and enquire_link, waits until `expect_deliver` deliver_sm
-// have arrived, unbinds, and exits. One JSON object per line on stdout for each
+// `deliver_status`) and enquire_link, then sends `changes` one at a time
+// (cancel_sm / replace_sm, naming a submitted message by its index), waits
+// until `expect_deliver` deliver_sm have arrived, unbinds, and exits. One JSON object per line on stdout for each
 // event; see tests/peers/node.py for the schema and the Python wrapper.
 //
 // Exit codes: 0 done, 2 bind refused, 3 timed out, 4 connection lost, 1 crash.
@@ -19,6 +20,10 @@ function run(cfg) {
   const messages = cfg.messages || [];
   const window = Math.max(1, cfg.window || 10);
   const expectDeliver = cfg.expect_deliver || 0;
+  const changes = cfg.changes || [];
+  const messageIds = [];
+  let changed = 0;
+  let changing = false;
   const bindCommand = 'bind_' + (cfg.bind || 'transceiver');
   let next = 0;
   let inFlight = 0;
@@ -41,7 +46,12 @@ function run(cfg) {
   }, cfg.timeout_ms || 10000);
 
   function maybeFinish() {
-    if (finishing || answered < messages.length || delivered < expectDeliver) return;
+    if (answered === messages.length && !changing) {
+      changing = true;
+      change();
+    }
+    if (finishing || answered < messages.length || changed < changes.length ||
+        delivered < expectDeliver) return;
     finishing = true;
     setTimeout(function () {
       if (cfg.unbind === false) {
@@ -63,6 +73,27 @@ function run(cfg) {
     }, cfg.linger_ms || 0);
   }
 
+  // cancel_sm / replace_sm in order, each after the previous one's answer.
+  function change() {
+    if (changed >= changes.length) return;
+    const spec = changes[changed];
+    const options = Object.assign({}, spec.fields || {});
+    if (spec.message !== undefined && spec.message !== null) {
+      options.message_id = messageIds[spec.message] || '';
+    }
+    if (spec.short_message_hex !== undefined) {
+      options.short_message = Buffer.from(spec.short_message_hex, 'hex');
+    }
+    const index = changed;
+    session.send(new smpp.PDU(spec.command, options), function (resp) {
+      emit('change_resp', { index: index, command: resp.command,
+        command_status: resp.command_status });
+      changed++;
+      change();
+      maybeFinish();
+    });
+  }
+
   function pump() {
     while (inFlight < window && next < messages.length) {
       const index = next++;
@@ -75,6 +106,7 @@ function run(cfg) {
           command_status: resp.command_status };
         if (resp.command === 'generic_nack') event.generic_nack = true;
         else event.message_id = resp.message_id === undefined ? null : resp.message_id;
+        messageIds[index] = event.message_id;
         emit('submit_sm_resp', event);
         pump();
         maybeFinish();

@@ -106,7 +106,8 @@ function smOptions(spec) {
   const options = {};
   const passthrough = ['service_type', 'source_addr_ton', 'source_addr_npi', 'source_addr',
     'dest_addr_ton', 'dest_addr_npi', 'destination_addr', 'esm_class', 'protocol_id',
-    'priority_flag', 'registered_delivery', 'data_coding', 'sar_msg_ref_num',
+    'priority_flag', 'schedule_delivery_time', 'validity_period', 'registered_delivery',
+    'data_coding', 'sar_msg_ref_num',
     'sar_total_segments', 'sar_segment_seqnum', 'receipted_message_id', 'message_state'];
   for (const key of passthrough) {
     if (spec[key] !== undefined) options[key] = spec[key];
