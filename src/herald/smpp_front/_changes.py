@@ -43,8 +43,7 @@ from herald.smpp.constants import CommandStatus
 from herald.smpp.errors import InvalidTlvValue
 from herald.smpp.pdus import CancelSm, ReplaceSm
 from herald.smpp.tlv import MESSAGE_PAYLOAD
-from herald.smpp_front._messages import _SERVICE_TYPES as SERVICE_TYPES  # a submit's classes
-from herald.smpp_front._messages import FrontLimits, Refused, destination, source
+from herald.smpp_front._messages import SERVICE_TYPES, FrontLimits, Refused, destination, source
 from herald.smpp_front._time import SmppTimeError, parse_smpp_time
 from herald.store import (
     MAX_BODY_OCTETS,

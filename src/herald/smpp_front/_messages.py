@@ -247,7 +247,7 @@ def messages_from(
 
 #: Classes ``service_type`` can name, by the lower-cased word (at most 5 octets
 #: in SMPP 3.4, which ``transactional`` and ``marketing`` are not: ``txn``, ``mkt``).
-_SERVICE_TYPES: Final = {
+SERVICE_TYPES: Final = {
     **{p.label: p for p in Priority if len(p.label) <= 5},
     "txn": Priority.TRANSACTIONAL,
     "mkt": Priority.MARKETING,
@@ -259,7 +259,7 @@ _FLAG_CLASSES: Final = {3: Priority.OTP, 2: Priority.TRANSACTIONAL}
 def _priority_of(pdu: SubmitSm | DataSm | SubmitMulti,
                  default: Priority | None) -> tuple[Priority, str | None]:
     word = pdu.service_type.strip().lower()
-    named = _SERVICE_TYPES.get(word)
+    named = SERVICE_TYPES.get(word)
     if named is not None:
         return named, named.label
     flag = None if isinstance(pdu, DataSm) else _FLAG_CLASSES.get(pdu.priority_flag)
