@@ -160,7 +160,8 @@ def test_least_cost_explains_prices_and_health() -> None:
         "free": None}
     cheap = next(h for h in d.health if h.connector == "cheap")
     assert cheap.describe(d.threshold, 10) == "80/100 delivered (80.0%), unhealthy (threshold 90%)"
-    assert Health("x", 3, 4).describe(0.9, 10).endswith("fewer than 10 receipts (counts as healthy)")
+    assert Health("x", 3, 4).describe(0.9, 10).endswith(
+        "fewer than 10 receipts (counts as healthy)")
 
 
 # -- split ---------------------------------------------------------------------------

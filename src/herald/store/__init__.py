@@ -93,6 +93,14 @@ from herald.store._model_admin import (
     AuditEntry,
     AuditFilter,
 )
+from herald.store._model_routing import (
+    MAX_RULE_NAME_LENGTH,
+    ConnectorState,
+    DeliveryCounts,
+    MessageRoute,
+    RouteRecord,
+    StoredRoutes,
+)
 from herald.store._port import (
     AccountStore,
     AdminStore,
@@ -100,6 +108,7 @@ from herald.store._port import (
     MessageStore,
     NumberTableStore,
     OutboxStore,
+    RoutingStore,
     Store,
 )
 
@@ -130,6 +139,7 @@ __all__ = [
     "MAX_NUMBER_TABLE_OCTETS",
     "MAX_PAGE_SIZE",
     "MAX_REFERENCE_LENGTH",
+    "MAX_RULE_NAME_LENGTH",
     "MAX_SEGMENTS",
     "MAX_TAG_LENGTH",
     "MAX_WEBHOOK_BATCH",
@@ -153,9 +163,11 @@ __all__ = [
     "Channel",
     "CheckResult",
     "Conflict",
+    "ConnectorState",
     "ControlStore",
     "CredentialExists",
     "DailyQuota",
+    "DeliveryCounts",
     "DuplicateMessageId",
     "EventKind",
     "IdempotencyMismatch",
@@ -166,6 +178,7 @@ __all__ = [
     "MessageFilter",
     "MessageNotFound",
     "MessagePage",
+    "MessageRoute",
     "MessageStore",
     "NewMessage",
     "NotFound",
@@ -182,6 +195,8 @@ __all__ = [
     "ReceiptUpdate",
     "Replacement",
     "Reschedule",
+    "RouteRecord",
+    "RoutingStore",
     "SQLiteConfig",
     "SQLitePendingMessages",
     "SQLiteStore",
@@ -199,6 +214,7 @@ __all__ = [
     "StoreClosed",
     "StoreError",
     "StoreUnavailable",
+    "StoredRoutes",
     "UnknownAccount",
 ]
 
