@@ -117,8 +117,8 @@ class LiveRouting:
         self._fallback = fallback
         self._known = frozenset(known)
         self._clock = clock
-        self._interval = interval
-        self._health_interval = health_interval
+        self.interval = interval
+        self.health_interval = health_interval
         self.router = Router(fallback=fallback)
         self.plan = RoutingPlan()
         self._prices = PriceList()
@@ -195,7 +195,7 @@ class LiveRouting:
         """Health, accounts and number tables, when due or after a change."""
         now = self._clock()
         swap = False
-        if force or now - self._health_at >= self._health_interval:
+        if force or now - self._health_at >= self.health_interval:
             self._health_at = now
             if self.plan.rules or self._disabled:
                 self._health = await read_health(self._store, self.plan, now, self._disabled)
@@ -215,7 +215,7 @@ class LiveRouting:
     async def run(self) -> None:
         """Refresh every ``interval`` seconds until cancelled or the store closes."""
         while True:
-            await asyncio.sleep(self._interval)
+            await asyncio.sleep(self.interval)
             try:
                 await self.refresh()
             except StoreClosed:
