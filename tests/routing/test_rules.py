@@ -51,7 +51,7 @@ def router(text: str, **kw: object) -> Router:
 
 CRITERIA = [
     ('accounts = ["acme"]', {}, {"account": "globex"}, "account globex is not among acme"),
-    ('groups = ["vip"]', {}, {"account": "initech"}, "or in groups vip"),
+    ('groups = ["vip"]', {}, {"account": "initech"}, "initech is not in groups vip"),
     ('countries = ["DE"]', {}, {"country": "FR"}, "country FR is not among DE"),
     ('networks = ["26201"]', {}, {"network": VODAFONE}, "network 262-02 is not among 26201"),
     ('networks = ["26201"]', {}, {"network": None}, "network unknown"),

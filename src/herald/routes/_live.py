@@ -27,7 +27,7 @@ import logging
 from collections.abc import Callable, Collection, Iterable
 from typing import Final
 
-from herald.intake import EMPTY_INDEX, NumberIndex
+from herald.intake import EMPTY_INDEX, Network, NumberIndex
 from herald.numbers import load_index
 from herald.routing import (
     FALLBACK,
@@ -44,7 +44,7 @@ from herald.routing import (
     parse_prices,
     parse_routes,
 )
-from herald.store import Message, Store, StoreClosed, StoredRoutes
+from herald.store import Message, Priority, Store, StoreClosed, StoredRoutes
 
 __all__ = [
     "CHECK_INTERVAL", "HEALTH_INTERVAL", "LiveRouting", "build_router", "parse_stored",
@@ -58,6 +58,13 @@ log = logging.getLogger("herald.routes")
 CHECK_INTERVAL: Final = 2.0
 #: Seconds between readings of the connectors' delivery counts.
 HEALTH_INTERVAL: Final = 10.0
+#: Seconds a cached decision is reused (see :meth:`LiveRouting.decide`): how
+#: late a time window's start or end may apply. A new router empties the cache.
+CACHE_SECONDS: Final = 5.0
+#: Decisions cached at most (the cache is emptied when it is full).
+MAX_CACHED: Final = 20_000
+
+_Key = tuple[int, Network, str, str, Priority, str | None]
 
 
 def parse_stored(stored: StoredRoutes | None) -> tuple[RoutingPlan, PriceList]:
@@ -133,12 +140,23 @@ class LiveRouting:
         self._damaged = -1
         self._numbers_generation = -1
         self._health_at = 0.0
+        self._cache: dict[_Key, Decision] = {}
+        self._cache_until = 0.0
 
     # -- deciding (dispatch, per message) ---------------------------------------------
 
     def decide(self, message: Message) -> Decision:
         """The decision for ``message`` now. Raises :class:`~herald.routing.NoRoute`,
-        :class:`~herald.routing.InvalidNumber`."""
+        :class:`~herald.routing.InvalidNumber`.
+
+        Decisions are cached for :data:`CACHE_SECONDS` by (account, network,
+        prefix class, sender, priority, tag): what the rules look at, but for
+        the country, taken to be the same for every number of one network
+        (an MCC belongs to one country), and the message id and ``to``, which
+        :meth:`~herald.routing.Router.again` applies to a cached decision
+        (the split, the prefix routes). A destination without a known network
+        is decided afresh each time.
+        """
         router = self.router
         if not router.rules:
             if not router.disabled:  # the prefix routes alone, as before rules existed
@@ -146,12 +164,26 @@ class LiveRouting:
             return router.decide(_bare(message), 0.0)
         to = message.to
         network = self._index.network_of(to) if self._uses_network else None
+        now = self._clock()
+        key: _Key | None = None
+        if network is not None or not self._uses_country:
+            if now >= self._cache_until or len(self._cache) >= MAX_CACHED:
+                self._cache.clear()
+                self._cache_until = now + CACHE_SECONDS
+            key = (message.account_id, network or _NO_NETWORK, router.prefix_class(to),
+                   message.sender, message.priority, message.tag)
+            cached = self._cache.get(key)
+            if cached is not None:
+                return router.again(cached, message.id, to)
         query = RouteQuery(
             message.id, self._accounts.get(message.account_id) if self._uses_accounts else None,
             to, message.sender, message.priority, message.tag, network,
             country_of(to) if self._uses_country else None,
         )
-        return router.decide(query, self._clock())
+        decision = router.decide(query, now)
+        if key is not None:
+            self._cache[key] = decision
+        return decision
 
     # -- keeping current ----------------------------------------------------------------
 
@@ -211,6 +243,7 @@ class LiveRouting:
 
     def _swap(self) -> None:
         self.router = build_router(self.plan, self._prices, self._fallback, self._health)
+        self._cache = {}  # decisions of the old router
 
     async def run(self) -> None:
         """Refresh every ``interval`` seconds until cancelled or the store closes."""
@@ -224,6 +257,9 @@ class LiveRouting:
                 log.error("stored routes refused; the routes in use stay: %s", exc)
             except Exception:
                 log.exception("reading the routes failed; the routes in use stay")
+
+
+_NO_NETWORK: Final = Network("000", "00")
 
 
 def _bare(message: Message) -> RouteQuery:

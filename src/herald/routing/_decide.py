@@ -170,8 +170,8 @@ def _split_point(message_id: str, total: int) -> int:
 class Router:
     """Decides routes; see the module docstring. Immutable once built."""
 
-    __slots__ = ("_accounts", "_disabled", "_fallback", "_health", "_policy", "_prices",
-                 "rules")
+    __slots__ = ("_accounts", "_by_name", "_disabled", "_fallback", "_health", "_policy",
+                 "_prefix_lengths", "_prefixes", "_prices", "rules")
 
     def __init__(
         self,
@@ -184,6 +184,9 @@ class Router:
         policy: HealthPolicy | None = None,
     ) -> None:
         self.rules = tuple(rules)
+        self._by_name = {rule.name: rule for rule in self.rules}
+        self._prefixes = frozenset(p for rule in self.rules for p in rule.prefixes)
+        self._prefix_lengths = sorted({len(p) for p in self._prefixes}, reverse=True)
         members = {name: frozenset(accounts) for name, accounts in (groups or {}).items()}
         # A rule's accounts and its groups' members: one set to test.
         self._accounts = tuple(
@@ -203,9 +206,35 @@ class Router:
     def health_of(self, connector: str) -> Health:
         return self._health.get(connector) or Health(connector)
 
+    def prefix_class(self, to: str) -> str:
+        """The longest rule prefix ``to`` starts with (``""``: none). Numbers of
+        one class match the same prefix criteria: a decision cache keys on it."""
+        prefixes = self._prefixes
+        for length in self._prefix_lengths:
+            if to[:length] in prefixes:
+                return to[:length]
+        return ""
+
+    def again(self, decision: Decision, message_id: str, to: str) -> Decision:
+        """``decision`` (made for a message like this one: same account, network,
+        prefix class, sender, priority, tag) for message ``message_id`` to
+        ``to``: the split and the prefix routes depend on those, so they are
+        applied again. Raises :class:`NoRoute` as :meth:`decide` does."""
+        if decision.rule == FALLBACK:
+            connectors = self._fallback.lookup(to) if self._fallback is not None else ()
+            usable = tuple(c for c in connectors if c not in self._disabled)
+            if not usable:
+                raise NoRoute("no rule or route leaves a connector for this destination")
+            return Decision(usable, FALLBACK)
+        rule = self._by_name[decision.rule]
+        if isinstance(rule.action, Split):
+            return self._split(rule.name, rule.action, message_id, False)
+        return decision
+
     def decide(self, query: RouteQuery, now: float, *, explain: bool = False) -> Decision:
         """The decision for ``query`` at ``now``. Raises :class:`NoRoute` when
-        neither a rule nor a prefix route leaves a connector."""
+        neither a rule nor a prefix route leaves a connector; with ``explain``,
+        returns a decision without connectors instead (its checks say why)."""
         checks: list[RuleCheck] = []
         for k, rule in enumerate(self.rules):
             miss = self._mismatch(rule, self._accounts[k], query, now, explain)
@@ -230,10 +259,12 @@ class Router:
             except NoRoute:
                 connectors = ()
         usable = tuple(c for c in connectors if c not in self._disabled)
+        health = tuple(self.health_of(c) for c in connectors) if explain else ()
+        if not usable and explain:
+            return Decision((), FALLBACK, tuple(checks), (), health)
         if not usable:
             raise NoRoute("no rule or route leaves a connector for this destination"
                           if connectors else "no rule or route for this destination")
-        health = tuple(self.health_of(c) for c in connectors) if explain else ()
         return Decision(usable, FALLBACK, tuple(checks), (), health)
 
     # -- matching ------------------------------------------------------------------
@@ -244,9 +275,11 @@ class Router:
         """``None`` if every criterion of ``rule`` matches ``q``; else why not
         (a text only when explaining: dispatch needs just the verdict)."""
         if accounts and q.account not in accounts:
-            return (f"account {q.account or '?'} is not among {_list(rule.accounts)}"
-                    + (f" or in groups {_list(rule.groups)}" if rule.groups else "")
-                    if explain else "")
+            if not explain:
+                return ""
+            named = f"among {_list(rule.accounts)}" if rule.accounts else ""
+            groups = f"in groups {_list(rule.groups)}" if rule.groups else ""
+            return f"account {q.account or '?'} is not {' or '.join(filter(None, (named, groups)))}"
         if rule.prefixes and not q.to.startswith(rule.prefixes):
             return f"+{q.to} starts with none of {_list(rule.prefixes)}" if explain else ""
         if rule.networks and (q.network is None or q.network.mccmnc not in rule.networks):
@@ -277,20 +310,23 @@ class Router:
             health = tuple(self.health_of(c) for c in action.connectors) if explain else ()
             return Decision(order, rule.name, health=health)
         if isinstance(action, Split):
-            weights = [(c, w) for c, w in action.weights if c not in disabled]
-            health = tuple(self.health_of(c) for c in action.names) if explain else ()
-            if not weights:
-                return Decision((), rule.name, health=health)
-            point = _split_point(q.message_id, sum(w for _, w in weights))
-            chosen = weights[-1][0]
-            for name, weight in weights:
-                if point < weight:
-                    chosen = name
-                    break
-                point -= weight
-            rest = sorted((w for w in weights if w[0] != chosen), key=lambda w: -w[1])
-            return Decision((chosen, *(c for c, _ in rest)), rule.name, health=health)
+            return self._split(rule.name, action, q.message_id, explain)
         return self._least_cost(rule.name, action, q, explain)
+
+    def _split(self, name: str, action: Split, message_id: str, explain: bool) -> Decision:
+        weights = [(c, w) for c, w in action.weights if c not in self._disabled]
+        health = tuple(self.health_of(c) for c in action.names) if explain else ()
+        if not weights:
+            return Decision((), name, health=health)
+        point = _split_point(message_id, sum(w for _, w in weights))
+        chosen = weights[-1][0]
+        for connector, weight in weights:
+            if point < weight:
+                chosen = connector
+                break
+            point -= weight
+        rest = sorted((w for w in weights if w[0] != chosen), key=lambda w: -w[1])
+        return Decision((chosen, *(c for c, _ in rest)), name, health=health)
 
     def _least_cost(self, name: str, action: LeastCost, q: RouteQuery, explain: bool) -> Decision:
         policy = self._policy
