@@ -82,7 +82,7 @@ async def test_rules_states_and_refusals_apply_at_the_next_refresh(store: SQLite
     assert routing.decide(message(1)).connectors == ("b",)
     await store.put_routes(StoredRoutes('[[rule]]\nname = "r"\nfailover = ["zz"]\n', None,
                                         "bad.toml", MON_0759))
-    with pytest.raises(ValueError, match="connectors herald.toml does not have: zz"):
+    with pytest.raises(ValueError, match=r"connectors herald\.toml does not have: zz"):
         await routing.refresh()
     assert routing.decide(message(1)).connectors == ("b",)  # the rules in use stay
     assert not await routing.refresh()  # not tried again until they change
