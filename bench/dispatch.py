@@ -32,9 +32,9 @@ over the timed part, per message; the simulator's CPU is shown apart (it
 shares the 2 cores). ``ratio`` = dispatch / raw client, in the same run.
 With ``--rules`` the backlog and steady runs route by :data:`RULES` (stored
 before dispatch starts): five rules that do not match, each on another
-criterion, then a least-cost rule with a price list, so every message pays
-for the whole walk, a country lookup (+44 is shared by several regions) and
-a price. Without it, the ``[[routes]]`` prefix table decides, as before rules.
+criterion, then a least-cost rule with a price list, and a numbering plan
+that gives the destinations a network (so dispatch's decision cache applies,
+as with any plan loaded). Without it, the ``[[routes]]`` prefix table decides, as before rules.
 Nothing here is asserted.
 """
 
@@ -61,9 +61,12 @@ sys.path.insert(0, str(ROOT / "src"))
 from herald.config import ConnectorConfig, HeraldConfig, RouteConfig  # noqa: E402
 from herald.dispatch import Dispatcher, DispatchSettings  # noqa: E402
 from herald.ids import SortableIdGenerator  # noqa: E402
+from herald.intake import Network, NumberingPlan  # noqa: E402
 from herald.metrics import Metrics  # noqa: E402
 from herald.store import (  # noqa: E402
     NewMessage,
+    NumberTable,
+    NumberTableKind,
     Source,
     SQLiteConfig,
     SQLiteStore,
@@ -204,6 +207,14 @@ async def raw_client(port: int, binds: int, window: int, count: int) -> dict[str
 # ---- 2 and 3: herald's Dispatcher -----------------------------------------------------
 
 
+async def store_rules(store: SQLiteStore) -> None:
+    """``--rules``: the rules, their prices, and a plan that gives +4477 a network."""
+    await store.put_routes(StoredRoutes(RULES, PRICES, "bench", time.time()))
+    plan = NumberingPlan.build([("4477", Network("234", "30", "EE"))])
+    await store.put_number_table(NumberTable(NumberTableKind.PLAN, plan.to_bytes(), len(plan),
+                                             time.time()))
+
+
 def herald_config(port: int, binds: int, window: int, tps: float = 100_000.0) -> HeraldConfig:
     return HeraldConfig(
         connectors=(ConnectorConfig(
@@ -243,7 +254,7 @@ async def backlog(port: int, binds: int, window: int, count: int, data: Path,
     account = (await store.create_account("bench", time.time(), rate_limit=1e6,
                                           bind_limit=10)).id
     if RULES_ON:
-        await store.put_routes(StoredRoutes(RULES, PRICES, "bench", time.time()))
+        await store_rules(store)
     ids = SortableIdGenerator()
     for start in range(0, count, 5000):
         await store.accept(rows(ids, account, start, min(5000, count - start), time.time()))
@@ -276,7 +287,7 @@ async def steady(port: int, binds: int, window: int, rate: float, seconds: float
     account = (await store.create_account("bench", time.time(), rate_limit=1e6,
                                           bind_limit=10)).id
     if RULES_ON:
-        await store.put_routes(StoredRoutes(RULES, PRICES, "bench", time.time()))
+        await store_rules(store)
     ids = SortableIdGenerator()
     metrics = Metrics(__import__("prometheus_client").CollectorRegistry())
     d = Dispatcher(store, herald_config(port, binds, window), metrics, time.time)
