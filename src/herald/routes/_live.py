@@ -214,9 +214,9 @@ class LiveRouting:
             least_cost = any(isinstance(r.action, LeastCost) for r in plan.rules)
             self._uses_network = least_cost or any(r.networks for r in plan.rules)
             self._uses_country = least_cost or any(r.countries for r in plan.rules)
-            self.generation = current
         await self._refresh_tables(force=changed)
-        if changed:
+        if changed:  # only now: a failed read above is tried again at the next refresh
+            self.generation = current
             self._swap()
             log.info("routing generation %d in use: %d rules, %d prices, disabled: %s",
                      current, len(self.plan.rules), len(self._prices),
