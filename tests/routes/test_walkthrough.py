@@ -73,3 +73,40 @@ def test_the_example_routes_and_prices_import_and_list(
     assert "  3. enterprise-telekom-split: groups enterprise; networks 26201 -> split" \
            " operator-a 70, operator-b 30\n" in out
     assert "  then: the [[routes]] of herald.toml\n" in out
+
+
+BAD = [
+    ('[[rule]]\nname = "r"\nsplit = {a = 0}\n[[rule]]\nname = "s"\ncountries = ["de"]\n'
+     'failover = ["a"]\n', None,
+     "routes refused: 2 problems\n  rule[0].split.a: must be a whole weight of 1..10000\n"
+     "  rule[1].countries[0]: 'de' is not an ISO 3166 country code (DE)\n"),
+    ('prices = "missing.csv"\n', None, "prices = 'missing.csv': [Errno 2]"),
+    ('prices = "p.csv"\n', "connector,mcc,mnc,country,price\na,,,,x\n",
+     "buy prices refused: 1 problem\n  line 2: price 'x' is not a decimal number (0.0123)\n"),
+]
+
+
+@pytest.mark.parametrize(("routes", "prices", "error"), BAD)
+def test_a_bad_routes_file_is_refused_and_the_rules_in_force_stay(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], routes: str, prices: str | None,
+    error: str,
+) -> None:
+    data = str(tmp_path / "data")
+    assert _run(capsys, ["routes", "import", str(ROOT / "examples" / "routes.toml"),
+                         "--data-dir", data])[0] == 0
+    (tmp_path / "bad.toml").write_text(routes)
+    if prices is not None:
+        (tmp_path / "p.csv").write_text(prices)
+    status, out, err = _run(capsys, ["routes", "import", str(tmp_path / "bad.toml"),
+                                     "--data-dir", data])
+    assert (status, out) == (1, "")
+    assert err.startswith("herald routes: ") and error in err
+    status, out, _ = _run(capsys, ["routes", "list", "--data-dir", data])
+    assert status == 0 and "examples/routes.toml" in out and "4 rules" in out
+
+
+def test_connector_names_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = str(tmp_path / "data")
+    assert _run(capsys, ["routes", "list", "--data-dir", data])[0] == 1  # no store here yet
+    status, _, err = _run(capsys, ["connectors", "disable", "no good", "--data-dir", data])
+    assert (status, err) == (1, "herald connectors: 'no good' is not a connector name\n")

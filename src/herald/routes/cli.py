@@ -113,7 +113,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         p.add_argument("name", help="the connector's name (herald.toml [[connectors]])")
         if disabled:
             p.add_argument("--reason", help="why, for whoever looks next")
-        p.set_defaults(func=_command(_set_state), disabled=disabled)
+        p.set_defaults(func=_command(_set_state, create=True), disabled=disabled)
     status = cactions.add_parser("list", parents=[common],
                                  help="connector states and delivery rates")
     status.set_defaults(func=_command(_connectors))
@@ -141,7 +141,8 @@ def _command(action: Action, *, create: bool = False) -> Callable[[argparse.Name
         try:
             return asyncio.run(_with_store(action, args, create))
         except (RoutesFileError, TableFileError) as exc:
-            print(f"herald {args.command}: {exc}", file=sys.stderr)
+            where = f"{args.file}: " if getattr(args, "file", None) else ""
+            print(f"herald {args.command}: {where}{exc}", file=sys.stderr)
         except (StoreError, ConfigError, ValueError, OSError) as exc:
             print(f"herald {args.command}: {exc}", file=sys.stderr)
         return 1
