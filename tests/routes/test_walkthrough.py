@@ -55,6 +55,12 @@ def test_the_walkthrough_picks_the_cheapest_healthy_connector_then_fails_over(
     assert "  operator-a       0.0110\n  operator-b       0.0125\n" in first
     assert "Decision: operator-b\n" in second
     assert "  operator-a       disabled by an operator\n" in second
+    # Every change is in the audit log, made from the shell.
+    status, out, _ = _run(capsys, ["admin", "audit", "--data-dir", data])
+    assert status == 0
+    assert [line.split()[3] for line in out.splitlines()[-3:]] == [
+        "routes.import", "connector.disable", "connector.enable"]
+    assert "connector:operator-a" in out and '"reason":"receipts stopped"' in out
     # The page shows the first explanation as it is printed.
     sample = DOC.read_text().split("which stays in line as the fail-over:")[1]
     shown = sample.split("```\n")[1]

@@ -7,21 +7,26 @@ named. ``herald routes explain`` shows the decision for a message: every
 rule considered and why it matched or not, the prices and health figures.
 ``herald connectors disable NAME`` keeps routing off a connector until
 ``enable``. A running herald on the same data directory applies each change
-within a few seconds, without a restart. See docs/routing.md.
+within a few seconds, without a restart. Each change is recorded in the
+audit log as made by ``cli:<your user name>`` (``herald admin audit``).
+See docs/routing.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import re
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from herald.accounts import Accounts
+from herald.admin import Admin, AdminError, AdminKeys, cli_actor
 from herald.config import ConfigError, load_config
 from herald.intake import IntakeError, IntakePolicy, TableFileError, normalize_destination
 from herald.numbers import load_index
@@ -46,7 +51,6 @@ from herald.routing import (
 )
 from herald.store import (
     DEFAULT_PRIORITY,
-    ConnectorState,
     Priority,
     SQLiteConfig,
     SQLiteStore,
@@ -143,7 +147,7 @@ def _command(action: Action, *, create: bool = False) -> Callable[[argparse.Name
         except (RoutesFileError, TableFileError) as exc:
             where = f"{args.file}: " if getattr(args, "file", None) else ""
             print(f"herald {args.command}: {where}{exc}", file=sys.stderr)
-        except (StoreError, ConfigError, ValueError, OSError) as exc:
+        except (StoreError, ConfigError, AdminError, ValueError, OSError) as exc:
             print(f"herald {args.command}: {exc}", file=sys.stderr)
         return 1
 
@@ -156,6 +160,17 @@ async def _with_store(action: Action, args: argparse.Namespace, create: bool) ->
         return await action(args, store)
     finally:
         await store.aclose()
+
+
+@contextlib.asynccontextmanager
+async def _admin(store: SQLiteStore) -> AsyncIterator[Admin]:
+    """The admin service, through which changes are made and recorded."""
+    accounts, keys = Accounts(store), AdminKeys(store)
+    try:
+        yield Admin(store, accounts, keys)
+    finally:
+        keys.close()
+        accounts.close()
 
 
 def _configured(args: argparse.Namespace) -> tuple[frozenset[str] | None, RouteTable | None]:
@@ -173,7 +188,6 @@ async def _import(args: argparse.Namespace, store: SQLiteStore) -> int:
     text = args.file.read_text(encoding="utf-8")
     plan = parse_routes(text)
     prices_text = None
-    prices = 0
     if plan.prices is not None:
         path = args.file.parent / plan.prices
         try:
@@ -181,17 +195,18 @@ async def _import(args: argparse.Namespace, store: SQLiteStore) -> int:
         except OSError as exc:
             raise ValueError(f"{args.file}: prices = {plan.prices!r}: {exc}") from None
         try:
-            prices = len(parse_prices(prices_text.splitlines(keepends=True)))
+            parse_prices(prices_text.splitlines(keepends=True))
         except TableFileError as exc:
             raise ValueError(f"{path}: {exc}") from None
     known, _ = _configured(args)
     if known is not None and plan.connectors - known:
         raise ValueError(f"{args.file}: rules name connectors {args.config} does not have: "
                          + ", ".join(sorted(plan.connectors - known)))
-    generation = await store.put_routes(
-        StoredRoutes(text, prices_text, str(args.file), time.time()))
-    print(f"Routes imported: {len(plan.rules)} rules, {prices} buy prices"
-          f" (generation {generation}).")
+    async with _admin(store) as admin:
+        done = await admin.import_routes(
+            cli_actor(), StoredRoutes(text, prices_text, str(args.file), time.time()))
+    print(f"Routes imported: {done.rules} rules, {done.prices} buy prices"
+          f" (generation {done.generation}).")
     print(f"A running herald on {args.data_dir} uses them within {CHECK_INTERVAL:g} s.")
     return 0
 
@@ -243,10 +258,10 @@ async def _list(args: argparse.Namespace, store: SQLiteStore) -> int:
 
 
 async def _clear(args: argparse.Namespace, store: SQLiteStore) -> int:
-    had = await store.get_routes() is not None
-    generation = await store.remove_routes()
-    print(f"Routing rules removed (generation {generation}): the [[routes]] of herald.toml decide."
-          if had else "There were no routing rules.")  # fmt: skip
+    async with _admin(store) as admin:
+        had = await admin.clear_routes(cli_actor())
+    print("Routing rules removed: the [[routes]] of herald.toml decide." if had
+          else "There were no routing rules.")  # fmt: skip
     return 0
 
 
@@ -346,9 +361,9 @@ async def _set_state(args: argparse.Namespace, store: SQLiteStore) -> int:
     known, _ = _configured(args)
     if known is not None and name not in known:
         raise ValueError(f"{args.config} has no connector {name!r}")
-    reason = getattr(args, "reason", None)
-    generation = await store.set_connector_state(
-        ConnectorState(name, args.disabled, reason, time.time()))
+    async with _admin(store) as admin:
+        generation = await admin.set_connector_state(
+            cli_actor(), name, disabled=args.disabled, reason=getattr(args, "reason", None))
     verb = "disabled: no rule or route sends to it" if args.disabled else "enabled"
     print(f"Connector {name} {verb} (generation {generation}).")
     print(f"A running herald on {args.data_dir} follows within {CHECK_INTERVAL:g} s.")
