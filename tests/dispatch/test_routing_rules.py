@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from herald.intake import Network, NumberingPlan
-from herald.smpp.constants import MessageState
+from herald.smpp.constants import CommandStatus, MessageState
 from herald.store import ConnectorState, NumberTable, NumberTableKind, Status, StoredRoutes
 
 from .conftest import Rig, connector, eventually
@@ -119,4 +119,17 @@ async def test_least_cost_moves_off_a_connector_that_stops_delivering(rig: Rig) 
     await rig.wait_all(second, Status.DELIVERED)
     assert len(up_a.submits) == 5 and len(up_b.submits) == 3
     routes = await rig.store.get_message_routes(second)
+    assert {(r.rule, r.connector) for r in routes.values()} == {("de-least-cost", "b")}
+
+
+async def test_a_rules_order_is_the_fail_over_when_the_first_connector_refuses(rig: Rig) -> None:
+    plan = NumberingPlan.build([("4917", Network("262", "01", "Telekom Deutschland"))])
+    await rig.store.put_number_table(NumberTable(NumberTableKind.PLAN, plan.to_bytes(),
+                                                 len(plan), time.time()))
+    refuse = Answer(status=CommandStatus.ESME_RINVDSTADR)
+    up_a, up_b = await _rig_with(rig, LEAST_COST, PRICES, answer_a=refuse)  # a is cheaper
+    ids = await rig.send(3, to_prefix="4917012")
+    await rig.wait_all(ids, Status.DELIVERED)
+    assert len(up_a.submits) == 3 and len(up_b.submits) == 3  # refused by a, carried by b
+    routes = await rig.store.get_message_routes(ids)
     assert {(r.rule, r.connector) for r in routes.values()} == {("de-least-cost", "b")}
