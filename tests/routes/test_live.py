@@ -121,3 +121,15 @@ async def test_cached_decisions_are_what_fresh_ones_would_be(store: SQLiteStore)
         query = RouteQuery(f"m{k}", None, "4917012345678", "ACME", Priority.TRANSACTIONAL, None,
                            Network("262", "01", "Telekom"), "DE")
         assert routing.decide(message(k)).connectors == fresh.decide(query, clock.now).connectors
+
+
+async def test_a_new_account_matches_its_rules_at_the_next_refresh(store: SQLiteStore) -> None:
+    clock = Clock(MON_0759)
+    routing = await live(store, '[[rule]]\nname = "newco"\naccounts = ["newco"]\n'
+                                'failover = ["a"]\n', clock)
+    account = await store.create_account("newco", MON_0759, rate_limit=10, bind_limit=1)
+    before = routing.decide(message(1, account_id=account.id))
+    assert before.rule == FALLBACK  # its name is not known yet
+    assert not await routing.refresh()  # no new rules; the account names are read again
+    after = routing.decide(message(2, account_id=account.id))
+    assert (after.rule, after.connectors) == ("newco", ("a",))

@@ -133,6 +133,7 @@ class LiveRouting:
         self._health: list[Health] = []
         self._index: NumberIndex = EMPTY_INDEX
         self._accounts: dict[int, str] = {}
+        self._accounts_stale = False
         self._uses_accounts = False
         self._uses_network = False
         self._uses_country = False
@@ -175,9 +176,13 @@ class LiveRouting:
             cached = self._cache.get(key)
             if cached is not None:
                 return router.again(cached, message.id, to)
+        account = None
+        if self._uses_accounts:
+            account = self._accounts.get(message.account_id)
+            if account is None:  # a new account: read the names at the next refresh
+                self._accounts_stale = True
         query = RouteQuery(
-            message.id, self._accounts.get(message.account_id) if self._uses_accounts else None,
-            to, message.sender, message.priority, message.tag, network,
+            message.id, account, to, message.sender, message.priority, message.tag, network,
             country_of(to) if self._uses_country else None,
         )
         decision = router.decide(query, now)
@@ -232,8 +237,11 @@ class LiveRouting:
             if self.plan.rules or self._disabled:
                 self._health = await read_health(self._store, self.plan, now, self._disabled)
                 swap = True
-            if self._uses_accounts:
-                self._accounts = {a.id: a.name for a in await self._store.list_accounts()}
+            self._accounts_stale = self._uses_accounts
+        if self._accounts_stale:
+            self._accounts_stale = False
+            self._accounts = {a.id: a.name for a in await self._store.list_accounts()}
+            self._cache = {}  # decisions made without a new account's name
         if self._uses_network:
             numbers = await self._store.number_tables_generation()
             if numbers != self._numbers_generation:
