@@ -94,6 +94,7 @@ from herald.store._model_admin import (
     AuditFilter,
 )
 from herald.store._model_routing import (
+    MAX_ROUTES_OCTETS,
     MAX_RULE_NAME_LENGTH,
     ConnectorState,
     DeliveryCounts,
@@ -139,6 +140,7 @@ __all__ = [
     "MAX_NUMBER_TABLE_OCTETS",
     "MAX_PAGE_SIZE",
     "MAX_REFERENCE_LENGTH",
+    "MAX_ROUTES_OCTETS",
     "MAX_RULE_NAME_LENGTH",
     "MAX_SEGMENTS",
     "MAX_TAG_LENGTH",
