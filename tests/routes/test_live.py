@@ -133,3 +133,13 @@ async def test_a_new_account_matches_its_rules_at_the_next_refresh(store: SQLite
     assert not await routing.refresh()  # no new rules; the account names are read again
     after = routing.decide(message(2, account_id=account.id))
     assert (after.rule, after.connectors) == ("newco", ("a",))
+
+
+async def test_country_rules_decide_with_and_without_a_known_network(store: SQLiteStore) -> None:
+    routing = await live(store, '[[rule]]\nname = "de"\ncountries = ["DE"]\nfailover = ["a"]\n'
+                                '[[rule]]\nname = "us"\ncountries = ["US"]\nfailover = ["b"]\n',
+                         Clock(MON_0759))
+    for k in range(3):  # the first decides, the others come from the cache
+        assert routing.decide(message(k, to=f"491701234567{k}")).rule == "de"
+    assert routing.decide(message(5, to="12025550123")).rule == "us"  # no network: fresh
+    assert routing.decide(message(6, to="14165550123")).rule == FALLBACK  # Canada

@@ -217,8 +217,10 @@ class LiveRouting:
             self._disabled = frozenset(s.connector for s in states if s.disabled)
             self._uses_accounts = any(r.accounts or r.groups for r in plan.rules)
             least_cost = any(isinstance(r.action, LeastCost) for r in plan.rules)
-            self._uses_network = least_cost or any(r.networks for r in plan.rules)
             self._uses_country = least_cost or any(r.countries for r in plan.rules)
+            # The network keys the decision cache, sparing the country's lookup
+            # (phonenumbers' for a shared country code) on a hit.
+            self._uses_network = self._uses_country or any(r.networks for r in plan.rules)
         await self._refresh_tables(force=changed)
         if changed:  # only now: a failed read above is tried again at the next refresh
             self.generation = current
