@@ -12,7 +12,7 @@ import pytest
 
 from herald.intake import Network, NumberingPlan
 from herald.routes import LiveRouting
-from herald.routing import FALLBACK, Route, RouteQuery, RouteTable
+from herald.routing import FALLBACK, NoRoute, Route, RouteQuery, RouteTable
 from herald.store import (
     ConnectorState,
     Message,
@@ -142,4 +142,5 @@ async def test_country_rules_decide_with_and_without_a_known_network(store: SQLi
     for k in range(3):  # the first decides, the others come from the cache
         assert routing.decide(message(k, to=f"491701234567{k}")).rule == "de"
     assert routing.decide(message(5, to="12025550123")).rule == "us"  # no network: fresh
-    assert routing.decide(message(6, to="14165550123")).rule == FALLBACK  # Canada
+    with pytest.raises(NoRoute):  # Canada: no rule, and no [[routes]] prefix for +1
+        routing.decide(message(6, to="14165550123"))
