@@ -116,3 +116,28 @@ def test_connector_names_are_checked(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert _run(capsys, ["routes", "list", "--data-dir", data])[0] == 1  # no store here yet
     status, _, err = _run(capsys, ["connectors", "disable", "no good", "--data-dir", data])
     assert (status, err) == (1, "herald connectors: 'no good' is not a connector name\n")
+
+
+def test_with_herald_toml_the_prefix_routes_decide_when_no_rule_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPERATOR_A_PASSWORD", raising=False)  # not needed to route
+    config = str(ROOT / "herald.example.toml")
+    data = str(tmp_path / "data")
+    assert _run(capsys, ["routes", "import", str(ROOT / "examples" / "routes.toml"),
+                         "--config", config, "--data-dir", data])[0] == 0
+    assert _run(capsys, ["connectors", "disable", "operator-b", "--config", config,
+                         "--data-dir", data])[0] == 0
+    status, out, _ = _run(capsys, ["routes", "explain", "--account", "acme", "--to",
+                                   "+447700900123", "--config", config, "--data-dir", data])
+    assert status == 0
+    assert "  4. de-least-cost             no     +447700900123 starts with none of 49\n" in out
+    assert "Decision: operator-a\n  chosen by the [[routes]] of herald.toml:" in out
+    assert "  operator-b       disabled by an operator\n" in out
+    (tmp_path / "other.toml").write_text('[[rule]]\nname = "x"\nfailover = ["operator-z"]\n')
+    status, _, err = _run(capsys, ["routes", "import", str(tmp_path / "other.toml"),
+                                   "--config", config, "--data-dir", data])
+    assert status == 1 and "does not have: operator-z" in err
+    status, _, err = _run(capsys, ["connectors", "disable", "operator-z", "--config", config,
+                                   "--data-dir", data])
+    assert status == 1 and "has no connector 'operator-z'" in err

@@ -17,10 +17,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import re
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -173,11 +174,29 @@ async def _admin(store: SQLiteStore) -> AsyncIterator[Admin]:
         accounts.close()
 
 
+class _AnyPassword(Mapping[str, str]):
+    """The environment, in which every variable is set (to ``""`` if it is not):
+    these commands read herald.toml for its connectors' names and its routes,
+    never a connector's password, so its ``password_env`` need not be set."""
+
+    def __getitem__(self, key: str) -> str:
+        return os.environ.get(key, "")
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(os.environ)
+
+    def __len__(self) -> int:
+        return len(os.environ)
+
+
 def _configured(args: argparse.Namespace) -> tuple[frozenset[str] | None, RouteTable | None]:
     """The connectors and [[routes]] of ``--config``, if given."""
     if getattr(args, "config", None) is None:
         return None, None
-    config = load_config(args.config)
+    config = load_config(args.config, env=_AnyPassword())
     return frozenset(c.name for c in config.connectors), RouteTable(config.routes)
 
 
