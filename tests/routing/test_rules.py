@@ -7,6 +7,8 @@ from collections import Counter
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from herald.intake import Network
 from herald.routing import (
@@ -20,6 +22,7 @@ from herald.routing import (
     Router,
     RoutesFileError,
     RouteTable,
+    RuleCheck,
     country_of,
     parse_prices,
     parse_routes,
@@ -273,3 +276,62 @@ def test_prices_are_exact_decimals_most_specific_first() -> None:
 ])
 def test_country_of_a_number(digits: str, country: str | None) -> None:
     assert country_of(digits) == country
+
+
+# -- properties ----------------------------------------------------------------------
+
+CONNECTORS = ("a", "b", "c", "d")
+_rule_text = st.builds(
+    lambda crit, action: f"{crit}\n{action}\n",
+    st.sampled_from([
+        "", 'tags = ["otp"]', 'countries = ["DE"]', 'networks = ["26201"]',
+        'prefixes = ["4917"]', 'priorities = ["bulk", "otp"]', 'accounts = ["acme"]',
+        "hours = [8, 20]", 'senders = ["Acme"]',
+    ]),
+    st.one_of(
+        st.lists(st.sampled_from(CONNECTORS), min_size=1, max_size=4, unique=True).map(
+            lambda cs: f"failover = {list(cs)!r}".replace("'", '"')),
+        st.lists(st.sampled_from(CONNECTORS), min_size=1, max_size=4, unique=True).map(
+            lambda cs: f"least_cost = {list(cs)!r}".replace("'", '"')),
+        st.lists(st.sampled_from(CONNECTORS), min_size=1, max_size=4, unique=True).map(
+            lambda cs: "split = {" + ", ".join(f"{c} = {i + 1}" for i, c in enumerate(cs)) + "}"),
+    ),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rules=st.lists(_rule_text, max_size=5),
+    disabled=st.frozensets(st.sampled_from(CONNECTORS)),
+    unhealthy=st.frozensets(st.sampled_from(CONNECTORS)),
+    to=st.sampled_from(["4917012345678", "4915212345678", "33612345678"]),
+    tag=st.sampled_from([None, "otp"]),
+    priority=st.sampled_from(list(Priority)),
+    hour=st.integers(0, 23),
+    message_id=st.text(min_size=1, max_size=8),
+)
+def test_a_decision_is_the_same_explained_or_not_and_names_only_enabled_connectors(
+    rules: list[str], disabled: frozenset[str], unhealthy: frozenset[str], to: str,
+    tag: str | None, priority: Priority, hour: int, message_id: str,
+) -> None:
+    text = "".join(f'[[rule]]\nname = "r{k}"\n{body}' for k, body in enumerate(rules))
+    health = [Health(c, 0, 100, c in disabled) for c in unhealthy | disabled]
+    r = router(text, prices=PRICES, health=health,
+               fallback=RouteTable([Route("49", ("a", "b")), Route("", ("c",))]))
+    q = query(message_id=message_id, to=to, tag=tag, priority=priority,
+              network=TELEKOM if to.startswith("4917") else None,
+              country=country_of(to))
+    now = WED_1030 - 10 * 3600 + hour * 3600
+    try:
+        plain = r.decide(q, now)
+    except NoRoute:
+        assert not r.decide(q, now, explain=True).connectors
+        return
+    explained = r.decide(q, now, explain=True)
+    assert (plain.connectors, plain.rule) == (explained.connectors, explained.rule)
+    assert plain.connectors and not set(plain.connectors) & disabled
+    assert len(set(plain.connectors)) == len(plain.connectors)
+    if plain.rule != FALLBACK:
+        assert explained.checks[-1] == RuleCheck(plain.rule, True,
+                                                 "every criterion matches: chosen")
+        assert all(not c.matched for c in explained.checks[:-1])
