@@ -5,6 +5,7 @@ against `herald sim`, with a bare SmppClient on the same simulator as the yardst
     .venv/bin/python bench/dispatch.py --quick         # 5,000 messages
     .venv/bin/python bench/dispatch.py --profile       # + the dispatch run's top functions
     .venv/bin/python bench/dispatch.py --tps 50 500    # rate accuracy at these TPS only
+    .venv/bin/python bench/dispatch.py --rules         # routed by routing rules (RULES below)
 
 What runs, in this order, against one `herald sim` process (receipts at once,
 ``--receipt-delay 0``) on 127.0.0.1:
@@ -29,6 +30,11 @@ What runs, in this order, against one `herald sim` process (receipts at once,
 CPU is this process's (event loop + the store's writer and reader threads)
 over the timed part, per message; the simulator's CPU is shown apart (it
 shares the 2 cores). ``ratio`` = dispatch / raw client, in the same run.
+With ``--rules`` the backlog and steady runs route by :data:`RULES` (stored
+before dispatch starts): five rules that do not match, each on another
+criterion, then a least-cost rule with a price list, and a numbering plan
+that gives the destinations a network (so dispatch's decision cache applies,
+as with any plan loaded). Without it, the ``[[routes]]`` prefix table decides, as before rules.
 Nothing here is asserted.
 """
 
@@ -55,14 +61,53 @@ sys.path.insert(0, str(ROOT / "src"))
 from herald.config import ConnectorConfig, HeraldConfig, RouteConfig  # noqa: E402
 from herald.dispatch import Dispatcher, DispatchSettings  # noqa: E402
 from herald.ids import SortableIdGenerator  # noqa: E402
+from herald.intake import Network, NumberingPlan  # noqa: E402
 from herald.metrics import Metrics  # noqa: E402
-from herald.store import NewMessage, Source, SQLiteConfig, SQLiteStore  # noqa: E402
+from herald.store import (  # noqa: E402
+    NewMessage,
+    NumberTable,
+    NumberTableKind,
+    Source,
+    SQLiteConfig,
+    SQLiteStore,
+    StoredRoutes,
+)
 
 TEXT = b"Your code is 482913"
 COUNT, QUICK = 20_000, 5_000
 RUN_TIMEOUT = 180.0
 START_TIMEOUT = 20.0
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")
+RULES_ON = False  # --rules
+#: ``--rules``: what a message walks through before the rule that chooses.
+RULES = """
+[[rule]]
+name = "otp"
+tags = ["otp"]
+failover = ["sim"]
+[[rule]]
+name = "other-account"
+accounts = ["someone-else"]
+failover = ["sim"]
+[[rule]]
+name = "france"
+countries = ["FR"]
+failover = ["sim"]
+[[rule]]
+name = "marketing"
+priorities = ["marketing"]
+failover = ["sim"]
+[[rule]]
+name = "night"
+hours = [23, 23]
+days = ["sun"]
+failover = ["sim"]
+[[rule]]
+name = "uk-least-cost"
+countries = ["GB"]
+least_cost = ["sim"]
+"""
+PRICES = "connector,mcc,mnc,country,price\nsim,,,GB,0.0150\nsim,,,,0.0300\n"
 
 
 def cpu_seconds(pid: int) -> float:
@@ -162,6 +207,14 @@ async def raw_client(port: int, binds: int, window: int, count: int) -> dict[str
 # ---- 2 and 3: herald's Dispatcher -----------------------------------------------------
 
 
+async def store_rules(store: SQLiteStore) -> None:
+    """``--rules``: the rules, their prices, and a plan that gives +4477 a network."""
+    await store.put_routes(StoredRoutes(RULES, PRICES, "bench", time.time()))
+    plan = NumberingPlan.build([("4477", Network("234", "30", "EE"))])
+    await store.put_number_table(NumberTable(NumberTableKind.PLAN, plan.to_bytes(), len(plan),
+                                             time.time()))
+
+
 def herald_config(port: int, binds: int, window: int, tps: float = 100_000.0) -> HeraldConfig:
     return HeraldConfig(
         connectors=(ConnectorConfig(
@@ -200,6 +253,8 @@ async def backlog(port: int, binds: int, window: int, count: int, data: Path,
     store = SQLiteStore.open(SQLiteConfig(data_dir=data))
     account = (await store.create_account("bench", time.time(), rate_limit=1e6,
                                           bind_limit=10)).id
+    if RULES_ON:
+        await store_rules(store)
     ids = SortableIdGenerator()
     for start in range(0, count, 5000):
         await store.accept(rows(ids, account, start, min(5000, count - start), time.time()))
@@ -231,6 +286,8 @@ async def steady(port: int, binds: int, window: int, rate: float, seconds: float
     store = SQLiteStore.open(SQLiteConfig(data_dir=data))
     account = (await store.create_account("bench", time.time(), rate_limit=1e6,
                                           bind_limit=10)).id
+    if RULES_ON:
+        await store_rules(store)
     ids = SortableIdGenerator()
     metrics = Metrics(__import__("prometheus_client").CollectorRegistry())
     d = Dispatcher(store, herald_config(port, binds, window), metrics, time.time)
@@ -303,12 +360,17 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=2000.0, help="steady: messages/s offered")
     parser.add_argument("--seconds", type=float, default=5.0, help="steady: how long")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--rules", action="store_true",
+                        help="route by the routing rules of RULES (default: [[routes]] only)")
     parser.add_argument("--tps", type=float, nargs="*", default=[50.0, 200.0, 1000.0],
                         help="rate accuracy runs (3 s each); none: skip")
     args = parser.parse_args()
+    global RULES_ON
+    RULES_ON = args.rules
     count = args.count or (QUICK if args.quick else COUNT)
     print(f"dispatch -> herald sim (receipts at once); {count} messages, {args.binds} binds x "
-          f"window {args.window}; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
+          f"window {args.window}; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
+          + ("; routing rules" if RULES_ON else ""))
     header = (f"{'run':<18} {'submits/s':>10} {'delivered/s':>12} {'us/msg':>8} "
               f"{'sim us/msg':>11} {'ratio':>7}")
     print(header)

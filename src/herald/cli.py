@@ -19,7 +19,7 @@ from herald import __version__
 # Modules contributing sub-commands, in the order they appear in --help.
 COMMAND_MODULES: tuple[str, ...] = (
     "herald.serve_cli", "herald.send_cli", "herald.accounts.cli",
-    "herald.accounts.optouts_cli", "herald.numbers.cli", "herald.admin.cli",
+    "herald.accounts.optouts_cli", "herald.numbers.cli", "herald.routes.cli", "herald.admin.cli",
     "herald.sim.cli", "herald.guard.cli",
 )
 

@@ -11,7 +11,7 @@ import pytest
 from herald.api._context import ACCOUNT_CACHE_TTL
 from herald.api._models import MessageList, MessageView
 from herald.intake import IntakePolicy
-from herald.store import Channel, MessageFilter, Status, StatusEvents
+from herald.store import Channel, MessageFilter, RouteRecord, Status, StatusEvents
 
 from .conftest import T0, VALID_TO, Api, ApiFactory, message
 
@@ -45,6 +45,7 @@ async def test_get_shows_each_status_with_its_time(api: Api) -> None:
     url = f"/v1/messages/{sent['id']}"
     first = (await api.client.get(url, headers=api.auth)).json()
     assert first.pop("webhooks") == []  # GET alone lists failed webhook deliveries
+    assert first.pop("route") == {"connector": None, "rule": None}  # not routed yet
     assert first == sent  # the 202 answer is the message as GET shows it
 
     await api.store.claim(10, T0 + 1, 30)
@@ -276,3 +277,13 @@ async def test_a_disabled_accounts_keys_are_refused(api: Api) -> None:
     assert refused.status_code == 401
     assert "disabled" in refused.json()["detail"]
     assert len(api.accepted) == 1
+
+
+async def test_get_shows_the_connector_and_the_rule_that_routed_the_message(api: Api) -> None:
+    sent = (await api.send(message())).json()
+    await api.store.claim(10, T0 + 1, 30)
+    await api.store.record_routes([RouteRecord(sent["id"], "us-least-cost", T0 + 1)])
+    await api.store.record_segment(sent["id"], 0, "operator-b", "U1", "u1", T0 + 2)
+    shown = (await api.client.get(f"/v1/messages/{sent['id']}", headers=api.auth)).json()
+    assert shown["route"] == {"connector": "operator-b", "rule": "us-least-cost"}
+    assert shown["status"] == "sent"

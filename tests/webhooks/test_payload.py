@@ -15,7 +15,7 @@ from .conftest import T0, World
 
 HOOK = "https://example.test/hook"
 MESSAGE_KEYS = {"id", "status", "to", "from", "reference", "metadata", "segments", "timestamps",
-                "error"}  # fmt: skip
+                "error", "route"}  # fmt: skip
 INBOUND_KEYS = {"id", "from", "to", "encoding", "text", "binary", "received_at"}
 
 
@@ -71,8 +71,16 @@ async def test_a_status_body_holds_what_the_customer_gave_and_herald_decided(
             "delivered": rfc3339(T0 + 4),
         },
         "error": None,
+        "route": {"connector": None, "rule": None},
     }
     for internal in (b"operator-zeta", b"UPID", b"upid", message.body):
+        assert internal not in raw
+    # With its route (issue 9): the connector that carried it and the rule that
+    # chose it; still never an upstream id.
+    routes = await world.store.get_message_routes([message.id])
+    raw = status_payload(delivered, await world.store.get_message(message.id), routes[message.id])
+    assert json.loads(raw)["message"]["route"] == {"connector": "operator-zeta", "rule": None}
+    for internal in (b"UPID", b"upid", message.body):
         assert internal not in raw
 
 

@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry
 
 from herald.config import WebhookConfig
 from herald.metrics import Metrics
-from herald.store import InboundMessage, Status, StoreClosed
+from herald.store import InboundMessage, RouteRecord, Status, StoreClosed
 from herald.webhooks import (
     MAX_ERROR_BODY,
     DeliveryResult,
@@ -65,6 +65,21 @@ async def test_a_status_event_is_posted_signed_with_its_event_id_and_completed(
     assert body["message"]["reference"] == "order-7"
     assert body["message"]["metadata"] == {"cart": [1, 2]}
     assert await pending_events(world) == 0  # completed: nothing left to send
+
+
+async def test_a_status_event_names_the_connector_and_the_rule_that_routed_it(
+    world: World, receiver: Receiver
+) -> None:
+    message = world.new_message(callback_url=receiver.url())
+    await world.store.accept([message])
+    await world.store.record_routes([RouteRecord(message.id, "de-least-cost", T0)])
+    await world.store.record_segment(message.id, 0, "operator-a", "UP-1", "up-1", T0)  # sent
+    async with running(world.sender()):
+        (request,) = await receiver.wait_for(1)
+    body = json.loads(request.body)
+    assert body["message"]["status"] == "sent"
+    assert body["message"]["route"] == {"connector": "operator-a", "rule": "de-least-cost"}
+    assert b"UP-1" not in request.body and b"up-1" not in request.body  # upstream ids never
 
 
 async def test_a_500_is_retried_and_the_event_delivered_once(

@@ -24,7 +24,14 @@ from herald.admin._keys import (
     check_key_name,
     looks_like_admin_key,
 )
-from herald.admin._service import CHANGE_POLL_INTERVAL, Admin, ChangeFeed, TableImport, cli_actor
+from herald.admin._service import (
+    CHANGE_POLL_INTERVAL,
+    Admin,
+    ChangeFeed,
+    RoutesImport,
+    TableImport,
+    cli_actor,
+)
 from herald.admin._settings import MAX_BIND_LIMIT, SETTINGS, apply_settings, describe_settings
 
 __all__ = [
@@ -43,6 +50,7 @@ __all__ = [
     "InvalidInput",
     "IssuedAdminKey",
     "NotFound",
+    "RoutesImport",
     "TableImport",
     "apply_settings",
     "check_key_name",

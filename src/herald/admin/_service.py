@@ -52,6 +52,7 @@ from herald.admin._errors import Conflict, InvalidInput, NotFound
 from herald.admin._keys import AdminKeys, IssuedAdminKey, check_key_name
 from herald.admin._settings import apply_settings, describe_settings
 from herald.intake import parse_plan, parse_ported
+from herald.routes import parse_stored
 from herald.store import (
     Account,
     AccountControls,
@@ -59,16 +60,21 @@ from herald.store import (
     AdminScope,
     AuditEntry,
     AuditFilter,
+    ConnectorState,
     CredentialExists,
+    InvalidRecord,
     NumberTable,
     NumberTableKind,
     OptOutChange,
     Store,
     StoreClosed,
+    StoredRoutes,
     UnknownAccount,
 )
 
-__all__ = ["CHANGE_POLL_INTERVAL", "Admin", "ChangeFeed", "TableImport", "cli_actor"]
+__all__ = [
+    "CHANGE_POLL_INTERVAL", "Admin", "ChangeFeed", "RoutesImport", "TableImport", "cli_actor",
+]
 
 log = logging.getLogger("herald.admin")
 
@@ -137,6 +143,15 @@ class ChangeFeed:
             except Exception:  # caches then expire on their own (their TTLs)
                 log.exception("reading the audit log for changes failed")
             await asyncio.sleep(interval)
+
+
+@dataclass(frozen=True, slots=True)
+class RoutesImport:
+    """What an import of routing rules stored."""
+
+    rules: int
+    prices: int
+    generation: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,6 +434,45 @@ class Admin:
             await self.record(actor, "numbers.clear", f"numbers:{kind.value}",
                               {"generation": generation})
         return had
+
+    # -- routing -------------------------------------------------------------------------
+
+    async def import_routes(self, actor: str, routes: StoredRoutes) -> RoutesImport:
+        """Replace the routing rules (and buy prices) with ``routes``.
+
+        Raises :class:`~herald.routing.RoutesFileError` or
+        :class:`~herald.intake.TableFileError` (the prices), naming every
+        problem; nothing is stored then.
+        """
+        plan, prices = parse_stored(routes)
+        generation = await self.store.put_routes(routes)
+        done = RoutesImport(len(plan.rules), len(prices), generation)
+        await self.record(actor, "routes.import", "routes", {
+            "source": routes.source, "rules": done.rules, "prices": done.prices,
+            "generation": generation})  # fmt: skip
+        return done
+
+    async def clear_routes(self, actor: str) -> bool:
+        """Remove the routing rules (the ``[[routes]]`` decide alone); whether there were any."""
+        had = await self.store.get_routes() is not None
+        generation = await self.store.remove_routes()
+        if had:
+            await self.record(actor, "routes.clear", "routes", {"generation": generation})
+        return had
+
+    async def set_connector_state(
+        self, actor: str, connector: str, *, disabled: bool, reason: str | None = None
+    ) -> int:
+        """Disable or enable routing to ``connector``; returns the routing generation.
+        Raises :class:`InvalidInput` for a name or reason the store refuses."""
+        try:
+            state = ConnectorState(connector, disabled, reason, self._clock())
+        except InvalidRecord as exc:
+            raise InvalidInput.one(exc.field, "not_valid", str(exc)) from None
+        generation = await self.store.set_connector_state(state)
+        await self.record(actor, "connector.disable" if disabled else "connector.enable",
+                          f"connector:{connector}", {"reason": reason, "generation": generation})
+        return generation
 
     # -- admin keys ----------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The admin API, ``/v1/admin``: accounts, credentials, connectors, number tables, audit.
+"""The admin API, ``/v1/admin``: accounts, credentials, connectors, number tables, routes, audit.
 
 Theory of operation
 -------------------
@@ -44,12 +44,16 @@ from herald.admin import (
     describe_settings,
 )
 from herald.intake import TableFileError
+from herald.routes import parse_stored
+from herald.routing import RoutesFileError
 from herald.store import (
+    MAX_ROUTES_OCTETS,
     Account,
     AdminScope,
     AuditEntry,
     AuditFilter,
     NumberTableKind,
+    StoredRoutes,
     StoreError,
 )
 
@@ -60,9 +64,14 @@ from ._admin_models import (
     AdminAccountList,
     AdminAudit,
     AdminConnectorList,
+    AdminConnectorState,
+    AdminConnectorStateChange,
     AdminIssuedKey,
     AdminIssuedLogin,
     AdminNumbers,
+    AdminRoutesImport,
+    AdminRoutesImported,
+    AdminRouting,
     AdminSettings,
     AdminSmppLoginRequest,
     AdminSmppReset,
@@ -382,6 +391,85 @@ class AdminRoutes:
             raise ApiProblem(404, "not-found", f"there is no {table} table")
         return Response(status_code=204)
 
+    # -- routing -------------------------------------------------------------------------
+
+    async def disable_connector(self, request: Request, name: str) -> Response:
+        return await self._connector_state(request, name, True)
+
+    async def enable_connector(self, request: Request, name: str) -> Response:
+        return await self._connector_state(request, name, False)
+
+    async def _connector_state(self, request: Request, name: str, disabled: bool) -> Response:
+        who = await self.gate.admit(request, change=True)
+        known = {c.name for c in self._admin.connectors()}
+        if known and name not in known:
+            raise ApiProblem(404, "not-found", f"herald.toml has no connector {name!r}")
+        body = await _object(request, optional=True) if disabled else {}
+        reason = body.get("reason")
+        if reason is not None and (not isinstance(reason, str) or len(reason) > 500):
+            raise _problem(InvalidInput.one("reason", "wrong_type",
+                                            "must be a string of at most 500 characters"))
+        generation = await self._service.set_connector_state(who.actor, name,
+                                                             disabled=disabled, reason=reason)
+        states = {s.connector: s for s in await self._service.store.connector_states()}
+        return _json({**_state_view(states[name]), "generation": generation})
+
+    async def routes(self, request: Request) -> Response:
+        await self.gate.admit(request, change=False)
+        store = self._service.store
+        stored = await store.get_routes()
+        plan, prices = parse_stored(stored) if stored is not None else parse_stored(None)
+        return _json({
+            "generation": await store.routing_generation(),
+            "source": stored.source if stored is not None else None,
+            "imported_at": rfc3339(stored.imported_at) if stored is not None else None,
+            "rules": [r.name for r in plan.rules], "prices": len(prices),
+            "connectors": [_state_view(s) for s in await store.connector_states()],
+        })  # fmt: skip
+
+    async def import_routes(self, request: Request) -> Response:
+        who = await self.gate.admit(request, change=True)
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != "application/json":
+            raise ApiProblem(415, "unsupported-media-type", "send the body as application/json")
+        raw = await _read(request, MAX_ROUTES_OCTETS + MAX_ADMIN_BODY_OCTETS)
+        try:
+            body = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ApiProblem(400, "malformed-json", f"the body is not JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise ApiProblem(422, "invalid-request", "the body must be a JSON object",
+                             [FieldError((), "wrong_type", "must be a JSON object")])
+        routes = _field(body, "routes", str)
+        prices = body.get("prices")
+        if prices is not None and not isinstance(prices, str):
+            raise _problem(InvalidInput.one("prices", "wrong_type", "must be a string (CSV)"))
+        source = body.get("source") or "api"
+        if not isinstance(source, str) or len(source) > 200:
+            raise _problem(InvalidInput.one("source", "wrong_type",
+                                            "must be a string of at most 200 characters"))
+        try:
+            done = await self._service.import_routes(
+                who.actor, StoredRoutes(routes, prices, source, self._ctx.clock()))
+        except RoutesFileError as exc:
+            errors = [FieldError(("routes", *_problem_path(p)), "invalid", _problem_text(p))
+                      for p in exc.problems]  # fmt: skip
+            raise ApiProblem(422, "invalid-request", "the routes were refused whole",
+                             errors) from None
+        except TableFileError as exc:
+            errors = [FieldError(("prices", f"line {p.line}"), "invalid_line", p.message)
+                      for p in exc.problems]  # fmt: skip
+            raise ApiProblem(422, "invalid-request", "the prices were refused whole",
+                             errors) from None
+        return _json({"rules": done.rules, "prices": done.prices,
+                      "generation": done.generation})
+
+    async def clear_routes(self, request: Request) -> Response:
+        who = await self.gate.admit(request, change=True)
+        if not await self._service.clear_routes(who.actor):
+            raise ApiProblem(404, "not-found", "there are no routing rules")
+        return Response(status_code=204)
+
     # -- audit ---------------------------------------------------------------------------
 
     async def audit(self, request: Request) -> Response:
@@ -399,6 +487,22 @@ class AdminRoutes:
         entries = entries[:limit]
         return _json({"entries": [_audit_view(e) for e in entries],
                       "next_cursor": str(entries[-1].seq) if more else None})
+
+
+def _state_view(state: Any) -> dict[str, Any]:
+    return {"connector": state.connector, "disabled": state.disabled, "reason": state.reason,
+            "changed_at": rfc3339(state.changed_at)}  # fmt: skip
+
+
+def _problem_path(problem: str) -> tuple[str, ...]:
+    """``rule[2].split.a: must be ...`` -> ``("rule[2].split.a",)``; a problem of
+    the whole file (not TOML) has no path."""
+    where, sep, _ = problem.partition(": ")
+    return (where,) if sep and " " not in where else ()
+
+
+def _problem_text(problem: str) -> str:
+    return problem.partition(": ")[2] if _problem_path(problem) else problem
 
 
 def _table(name: str) -> NumberTableKind:
@@ -498,6 +602,25 @@ def install_admin(app: FastAPI, ctx: ApiContext, admin: AdminContext,
          _doc("Remove an SMPP login; its binds are closed", 204, None, 404)),
         (f"{p}/connectors", "GET", routes.connectors,
          _doc("The upstream connectors and their binds now", 200, AdminConnectorList)),
+        (f"{p}/connectors/{{name}}/disable", "POST",
+         routes.disable_connector,
+         _doc("Keep every rule and route off a connector", 200, AdminConnectorState, 400, 404,
+              413, 415, 422,
+              body={**_json_body(AdminConnectorStateChange), "required": False})),
+        (f"{p}/connectors/{{name}}/enable", "POST",
+         routes.enable_connector,
+         _doc("Route to a connector again", 200, AdminConnectorState, 404)),
+        (f"{p}/routes", "GET", routes.routes,
+         _doc("The routing rules in force and the connector states", 200, AdminRouting)),
+        (f"{p}/routes", "PUT", routes.import_routes,
+         _doc("Replace the routing rules and buy prices", 200, AdminRoutesImported, 400, 413,
+              415, 422, body=_json_body(AdminRoutesImport),
+              description="The formats of `herald routes import` (docs/routing.md). Refused"
+              " whole on any problem; `errors` names each: `routes.rule[2].split.a`,"
+              " `prices.line 3`.")),
+        (f"{p}/routes", "DELETE", routes.clear_routes,
+         _doc("Remove the routing rules (the [[routes]] of herald.toml decide)", 204, None,
+              404)),
         (f"{p}/numbers", "GET", routes.numbers,
          _doc("The number tables stored, and the generation in use", 200, AdminNumbers)),
         (f"{p}/numbers/{{table}}", "PUT", routes.import_table,

@@ -158,6 +158,48 @@ class AdminConnectorList(BaseModel):
                             " process is not running or not reporting).")
 
 
+class AdminConnectorState(BaseModel):
+    """An operator's word on routing to a connector (docs/routing.md)."""
+
+    connector: str
+    disabled: bool = Field(description="No rule or route sends new messages to it.")
+    reason: str | None
+    changed_at: str
+    generation: int | None = Field(None, description="The routing generation of the change"
+                                   " (answers to disable and enable).")
+
+
+class AdminConnectorStateChange(BaseModel):
+    reason: str | None = Field(None, max_length=500, description="Why, for whoever looks next.")
+
+
+class AdminRoutesImport(BaseModel):
+    """A routes file and its buy prices (the formats of `herald routes import`)."""
+
+    routes: str = Field(description="The routes file, TOML (docs/routing.md). Its `prices`"
+                        " key is not read: send the prices here.")
+    prices: str | None = Field(None, description="Buy prices, CSV"
+                               " (connector,mcc,mnc,country,price).")
+    source: str | None = Field(None, max_length=200, description="A name for where they came"
+                               " from (default: api).")
+
+
+class AdminRoutesImported(BaseModel):
+    rules: int
+    prices: int
+    generation: int
+
+
+class AdminRouting(BaseModel):
+    generation: int = Field(description="Of the last change to routes or connector states.")
+    source: str | None = Field(description="null: no rules; the [[routes]] of herald.toml"
+                               " decide.")
+    imported_at: str | None
+    rules: list[str] = Field(description="The rules' names, in the order they are tried.")
+    prices: int
+    connectors: list[AdminConnectorState] = Field(description="Connector states recorded.")
+
+
 class AdminNumberTable(BaseModel):
     table: Literal["plan", "ported"]
     entries: int

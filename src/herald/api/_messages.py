@@ -75,7 +75,7 @@ from ._problems import (
     shutting_down,
     store_problem,
 )
-from ._render import accepted_view, deliveries_view, message_view
+from ._render import accepted_view, deliveries_view, message_view, route_view
 from ._submission import (
     SUBMISSION_FIELDS,
     Prepared,
@@ -529,9 +529,11 @@ class MessageRoutes:
         try:
             message = await ctx.store.get_message(message_id, account_id=account.id)
             failed = await ctx.store.failed_deliveries(message_id, account.id)
+            routes = await ctx.store.get_message_routes([message_id])
         except StoreError as exc:
             raise store_problem(exc) from None
         view = message_view(message)
+        view["route"] = route_view(routes.get(message_id))
         view["webhooks"] = deliveries_view(failed)
         return _json(view)
 

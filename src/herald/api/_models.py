@@ -131,6 +131,16 @@ class WebhookDelivery(BaseModel):
     error: str | None = Field(description="Why the last attempt failed.")
 
 
+class RouteInfo(BaseModel):
+    """How the message was routed."""
+
+    connector: str | None = Field(
+        description="The upstream connector that carried it; null until one accepted it.")
+    rule: str | None = Field(
+        description="The routing rule that chose the connectors; null: the prefix routes"
+        " of herald.toml (or not routed yet).")
+
+
 class MessageView(BaseModel):
     """A message as the API shows it."""
 
@@ -155,6 +165,8 @@ class MessageView(BaseModel):
         description="RFC 3339 time at which the message reached each status it went through."
     )
     error: ErrorInfo | None
+    route: RouteInfo | None = Field(
+        None, description="GET /v1/messages/{id} only: the connector and the routing rule.")
     webhooks: list[WebhookDelivery] | None = Field(
         None,
         description="GET /v1/messages/{id} only: the message's webhook events whose delivery"

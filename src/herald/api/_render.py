@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from herald.store import Message, NewMessage, OutboxEvent, Status, StatusEvents
+from herald.store import Message, MessageRoute, NewMessage, OutboxEvent, Status, StatusEvents
 
-__all__ = ["accepted_view", "message_view", "rfc3339"]
+__all__ = ["accepted_view", "message_view", "rfc3339", "route_view"]
 
 
 def rfc3339(seconds: float) -> str:
@@ -57,6 +57,15 @@ def message_view(m: Message) -> dict[str, Any]:
         "timestamps": stamps,
         "error": error,
     }
+
+
+def route_view(route: MessageRoute | None) -> dict[str, str | None]:
+    """How the message went: the connector that carried it (``null`` until one
+    accepted it) and the routing rule that chose it (``null``: the prefix
+    routes of herald.toml, or not routed yet)."""
+    if route is None:
+        return {"connector": None, "rule": None}
+    return {"connector": route.connector, "rule": route.rule}
 
 
 def deliveries_view(events: Sequence[OutboxEvent]) -> list[dict[str, Any]]:

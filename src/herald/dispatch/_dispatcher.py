@@ -4,8 +4,9 @@ Theory of operation
 -------------------
 The store is the queue. One **claim loop** asks it for as many ready messages
 as the connectors that can take work have room for (about a second of each
-one's TPS, see ``DispatchSettings.queue_seconds``), routes each
-(:class:`~herald.routing.RouteTable`) and gives it, as a :class:`Job`, to
+one's TPS, see ``DispatchSettings.queue_seconds``), routes each (the routing
+rules, else the ``[[routes]]`` prefixes: :class:`~herald.routes.LiveRouting`,
+which keeps itself current with the store) and gives it, as a :class:`Job`, to
 the first connector of its route that is up and can carry the body. It
 sleeps ``poll_interval`` when there is nothing to do, unless :meth:`wake` is
 called (intake calls it after each commit) or a connector drains.
@@ -70,13 +71,15 @@ from herald.dispatch._writes import UpstreamWrites
 from herald.ids import IdGenerator, SortableIdGenerator
 from herald.metrics import Metrics
 from herald.net import SmppConnection
-from herald.routing import InboundTable, InvalidNumber, NoRoute, RouteTable
+from herald.routes import LiveRouting
+from herald.routing import FALLBACK, InboundTable, InvalidNumber, NoRoute, RouteTable
 from herald.smpp.message_id import submit_id_keys
 from herald.smpp.pdus import Request
 from herald.store import (
     Message,
     Priority,
     Reschedule,
+    RouteRecord,
     SegmentRecord,
     Status,
     StatusUpdate,
@@ -131,6 +134,7 @@ class Dispatcher:
         missing = self._routes.connectors - set(self.connectors)
         if missing:
             raise ValueError(f"routes name unknown connectors: {sorted(missing)}")
+        self.routing = LiveRouting(store, self._routes, self.connectors, clock)
         self._writes = UpstreamWrites(store)
         self.receipts = ReceiptChecker(store, self.connectors, s, clock)
         self.inbox = Inbox(store, InboundTable(config.inbound), metrics, clock,
@@ -140,7 +144,8 @@ class Dispatcher:
         self._handbacks: Batcher[Reschedule] = Batcher("handbacks", self._write_handbacks)
         self._resizes: Batcher[tuple[Job, int, Connector]] = Batcher(
             "resizes", self._write_resizes)
-        self._batchers = (self._resizes, self._finals, self._handbacks)
+        self._route_records: Batcher[RouteRecord] = Batcher("routes", self._write_routes)
+        self._batchers = (self._resizes, self._finals, self._handbacks, self._route_records)
         self._claim_signal = Signal()
         self._more_waiting = True  # the last claim may have left ready messages behind
         self._stopping = False
@@ -158,7 +163,12 @@ class Dispatcher:
         for connector in self.connectors.values():
             await connector.start()
         self.receipts.start()
+        try:
+            await self.routing.refresh()
+        except Exception as exc:  # route by the [[routes]] until the rules can be read
+            log.error("routing rules not loaded (%s); routing by [[routes]] until they are", exc)
         self._tasks = [
+            asyncio.create_task(self.routing.run(), name="dispatch-routing"),
             asyncio.create_task(self._claim_loop(), name="dispatch-claim"),
             asyncio.create_task(self._keep_leases(), name="dispatch-leases"),
             asyncio.create_task(self._housekeeping(), name="dispatch-housekeeping"),
@@ -249,13 +259,16 @@ class Dispatcher:
 
     def _admit(self, message: Message, lease_until: float) -> None:
         try:
-            route = self._routes.lookup(message.to)
+            decision = self.routing.decide(message)
         except NoRoute:
             self._end(message, Status.FAILED, ErrorCode.NO_ROUTE, permanent=True)
             return
         except InvalidNumber:
             self._end(message, Status.FAILED, ErrorCode.INVALID_DESTINATION, permanent=True)
             return
+        route = decision.connectors
+        if decision.rule != FALLBACK:
+            self._route_records.add(RouteRecord(message.id, decision.rule, self._clock()))
         held = self._jobs.get(message.id)
         if held is not None:
             # Our own lease lapsed (a store outage kept the keeper from extending
@@ -427,6 +440,12 @@ class Dispatcher:
         except StoreError as exc:
             log.error("%d hand-backs not written (their leases will lapse): %s",
                       len(batch), exc)
+
+    async def _write_routes(self, batch: list[RouteRecord]) -> None:
+        try:
+            await retry_store("route records", partial(self._store.record_routes, batch))
+        except StoreError as exc:  # the message goes on; only its record lacks the rule
+            log.warning("the rules of %d routed messages not recorded: %s", len(batch), exc)
 
     async def _write_resizes(self, batch: list[tuple[Job, int, Connector]]) -> None:
         results = await asyncio.gather(

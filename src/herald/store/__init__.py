@@ -93,6 +93,15 @@ from herald.store._model_admin import (
     AuditEntry,
     AuditFilter,
 )
+from herald.store._model_routing import (
+    MAX_ROUTES_OCTETS,
+    MAX_RULE_NAME_LENGTH,
+    ConnectorState,
+    DeliveryCounts,
+    MessageRoute,
+    RouteRecord,
+    StoredRoutes,
+)
 from herald.store._port import (
     AccountStore,
     AdminStore,
@@ -100,6 +109,7 @@ from herald.store._port import (
     MessageStore,
     NumberTableStore,
     OutboxStore,
+    RoutingStore,
     Store,
 )
 
@@ -130,6 +140,8 @@ __all__ = [
     "MAX_NUMBER_TABLE_OCTETS",
     "MAX_PAGE_SIZE",
     "MAX_REFERENCE_LENGTH",
+    "MAX_ROUTES_OCTETS",
+    "MAX_RULE_NAME_LENGTH",
     "MAX_SEGMENTS",
     "MAX_TAG_LENGTH",
     "MAX_WEBHOOK_BATCH",
@@ -153,9 +165,11 @@ __all__ = [
     "Channel",
     "CheckResult",
     "Conflict",
+    "ConnectorState",
     "ControlStore",
     "CredentialExists",
     "DailyQuota",
+    "DeliveryCounts",
     "DuplicateMessageId",
     "EventKind",
     "IdempotencyMismatch",
@@ -166,6 +180,7 @@ __all__ = [
     "MessageFilter",
     "MessageNotFound",
     "MessagePage",
+    "MessageRoute",
     "MessageStore",
     "NewMessage",
     "NotFound",
@@ -182,6 +197,8 @@ __all__ = [
     "ReceiptUpdate",
     "Replacement",
     "Reschedule",
+    "RouteRecord",
+    "RoutingStore",
     "SQLiteConfig",
     "SQLitePendingMessages",
     "SQLiteStore",
@@ -199,6 +216,7 @@ __all__ = [
     "StoreClosed",
     "StoreError",
     "StoreUnavailable",
+    "StoredRoutes",
     "UnknownAccount",
 ]
 

@@ -61,10 +61,17 @@ from herald.store._model import (
     StatusUpdate,
 )
 from herald.store._model_admin import AdminKeyRecord, AuditEntry, AuditFilter
+from herald.store._model_routing import (
+    ConnectorState,
+    DeliveryCounts,
+    MessageRoute,
+    RouteRecord,
+    StoredRoutes,
+)
 
 __all__ = [
     "AccountStore", "AdminStore", "ControlStore", "MessageStore", "NumberTableStore",
-    "OutboxStore", "Store",
+    "OutboxStore", "RoutingStore", "Store",
 ]
 
 
@@ -555,8 +562,62 @@ class ControlStore(Protocol):
         ...
 
 
+class RoutingStore(Protocol):
+    """Routing rules, connector states and delivery health (``herald.routes``).
+
+    The rules (with their buy prices) and the connector states share one
+    generation counter that every change to either increases: what running
+    processes read every few seconds to notice a change.
+    """
+
+    async def put_routes(self, routes: StoredRoutes) -> int:
+        """Store ``routes`` in place of those in force; returns the new generation."""
+        ...
+
+    async def get_routes(self) -> StoredRoutes | None:
+        """The routes in force with the generation that wrote them, or ``None``."""
+        ...
+
+    async def remove_routes(self) -> int:
+        """Remove the routes (the ``[[routes]]`` of herald.toml decide alone);
+        returns the generation (a new one if there were routes)."""
+        ...
+
+    async def set_connector_state(self, state: ConnectorState) -> int:
+        """Record an operator's word on a connector; returns the new generation."""
+        ...
+
+    async def connector_states(self) -> tuple[ConnectorState, ...]:
+        """Every connector state recorded, by connector name."""
+        ...
+
+    async def routing_generation(self) -> int:
+        """The generation of the last change to routes or connector states. Cheap."""
+        ...
+
+    async def delivery_counts(
+        self, connectors: Collection[str], since: float, limit: int
+    ) -> dict[str, DeliveryCounts]:
+        """For each of ``connectors``: its newest ``limit`` (at most) segments
+        that reached a final status at or after ``since``, and how many of
+        them were delivered. Read-only; an index range per connector, so the
+        cost is bounded by ``limit``, not by the traffic. Connectors with no
+        such segment have counts of 0."""
+        ...
+
+    async def record_routes(self, records: Sequence[RouteRecord]) -> None:
+        """Remember the rule that routed each message (the last one wins)."""
+        ...
+
+    async def get_message_routes(self, message_ids: Sequence[str]) -> dict[str, MessageRoute]:
+        """How each of the stored messages among ``message_ids`` went, in one
+        read (absent: no such message)."""
+        ...
+
+
 class Store(
-    AccountStore, MessageStore, OutboxStore, NumberTableStore, AdminStore, ControlStore, Protocol
+    AccountStore, MessageStore, OutboxStore, NumberTableStore, AdminStore, ControlStore,
+    RoutingStore, Protocol,
 ):
     """Everything the platform stores. Close with :meth:`aclose`."""
 

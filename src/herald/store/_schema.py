@@ -473,9 +473,45 @@ WHERE webhook_events IS NOT NULL AND status < {int(Status.DELIVERED)}
       = {int(StatusEvents.FINAL & ~StatusEvents.CANCELLED)};
 """
 
+# V14, routing (issue 9, routing): the routing rules in force (the routes file
+# and its buy prices, one row, replaced whole by ``herald routes import``), the
+# operator's connector states (``herald connectors disable``), one generation
+# counter every change to either increases (running processes poll it), and
+# the rule that routed each message (a new table, not a column of messages:
+# written only when rules are loaded). ``segments_final`` serves the health
+# query: each connector's newest final segments, read newest first.
+_V14_ROUTING = f"""
+CREATE TABLE routing_rules (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    generation INTEGER NOT NULL,
+    imported_at REAL NOT NULL,
+    source TEXT NOT NULL,
+    rules TEXT NOT NULL,
+    prices TEXT
+);
+CREATE TABLE connector_states (
+    connector TEXT PRIMARY KEY,
+    disabled INTEGER NOT NULL,
+    reason TEXT,
+    changed_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE routing_generation (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    generation INTEGER NOT NULL
+);
+INSERT INTO routing_generation (id, generation) VALUES (1, 0);
+CREATE TABLE message_routes (
+    message_id TEXT PRIMARY KEY,
+    rule TEXT NOT NULL,
+    decided_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX segments_final ON segments(connector, updated_at)
+    WHERE status >= {int(Status.DELIVERED)};
+"""
+
 #: Applied in order; the database's ``user_version`` counts those applied.
 MIGRATIONS: tuple[str, ...] = (
     _V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11_ADMIN, _V12_ACCOUNT_CONTROLS,
-    _V13_CANCEL,
+    _V13_CANCEL, _V14_ROUTING,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

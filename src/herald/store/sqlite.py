@@ -87,6 +87,7 @@ from herald.store._sqlite_admin import SQLiteAdmin
 from herald.store._sqlite_changes import cancel_in, cancel_matching_in, replace_in
 from herald.store._sqlite_conn import DB_FILENAME, Readers, SQLiteConfig, connect, migrate
 from herald.store._sqlite_controls import ControlsMixin, apply_opt_outs, count_quota
+from herald.store._sqlite_routing import SQLiteRouting
 from herald.store._sqlite_sql import (
     ACCOUNT_COLUMNS,
     BACKLOG_DUE,
@@ -212,7 +213,7 @@ class _CommitWatch:
         return notes
 
 
-class SQLiteStore(SQLiteAdmin, ControlsMixin):
+class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting):
     """The :class:`~herald.store.Store` on SQLite. See the module docstring."""
 
     def __init__(self, config: SQLiteConfig, writer: GroupCommitWriter, readers: Readers):

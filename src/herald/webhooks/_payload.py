@@ -3,8 +3,9 @@
 A body is built from the outbox event and the record it names, read back from
 the store when the event is sent. It carries only what the customer gave
 (numbers, reference, metadata, an inbound message's text) or what herald
-decided (status, times, error code): never an upstream connector, an
-upstream message id, or anything the network knows about the phone — no
+decided (status, times, error code, the connector that carried the message
+and the routing rule that chose it): never an upstream message id, or
+anything the network knows about the phone — no
 IMSI, serving node, cell or location exists in the store to begin with, and
 this module is the one place a body is assembled (ARCHITECTURE.md, the red
 line).
@@ -28,7 +29,7 @@ from typing import Any, Final
 
 import orjson
 
-from herald.store import EventKind, InboundMessage, Message, OutboxEvent, Status
+from herald.store import EventKind, InboundMessage, Message, MessageRoute, OutboxEvent, Status
 from herald.text import DecodeError, Encoding, decode
 
 __all__ = [
@@ -128,8 +129,13 @@ def _timestamps(message: Message, status: Status) -> dict[str, str]:
 _NO_ERROR = frozenset({Status.DELIVERED, Status.CANCELLED})
 
 
-def status_payload(event: OutboxEvent, message: Message) -> bytes:
+def status_payload(event: OutboxEvent, message: Message, route: MessageRoute | None = None
+                   ) -> bytes:
     """The body of a ``message.status`` event about ``message``.
+
+    ``route``: the connector that carried it and the rule that chose it
+    (``null`` each when unknown: not accepted upstream yet, or routed by the
+    prefix routes of herald.toml).
 
     ``error`` is ``null`` unless the reported status is a final one other than
     ``delivered`` or ``cancelled`` (the customer's own doing); then it holds
@@ -164,6 +170,10 @@ def status_payload(event: OutboxEvent, message: Message) -> bytes:
                 "segments": message.segments,
                 "timestamps": _timestamps(message, status),
                 "error": error,
+                "route": {
+                    "connector": route.connector if route is not None else None,
+                    "rule": route.rule if route is not None else None,
+                },
             },
         }
     )

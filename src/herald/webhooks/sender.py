@@ -90,6 +90,7 @@ from herald.store import (
     EventKind,
     InboundMessage,
     Message,
+    MessageRoute,
     NotFound,
     OutboxEvent,
     StoreClosed,
@@ -180,6 +181,9 @@ PIN_TTL: Final = 10.0
 MAX_CACHED_URLS: Final = 4096
 #: A batched POST says how many events it carries (the body's ``events`` list).
 BATCH_COUNT_HEADER: Final = "Herald-Event-Count"
+#: Routes read for claimed events and held until their bodies are built; more
+#: means events were left leased without a body (they are claimed again).
+MAX_HELD_ROUTES: Final = 100_000
 #: Seconds a returned event (at stop) waits before it is due again: none.
 _RETURN_DELAY: Final = 0.0
 
@@ -201,6 +205,8 @@ class WebhookStore(Protocol):
     ) -> None: ...
 
     async def get_account(self, account_id: int) -> Account: ...
+
+    async def get_message_routes(self, message_ids: Sequence[str]) -> dict[str, MessageRoute]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,6 +363,7 @@ class WebhookSender:
             max_per_origin=self.config.per_endpoint, max_error_body=MAX_ERROR_BODY
         )
         self._accounts: OrderedDict[int, tuple[Account, str, float]] = OrderedDict()
+        self._routes: dict[int, MessageRoute] = {}  # by event id, until its body is built
         self._urls: OrderedDict[str, _Url | InvalidWebhookUrl] = OrderedDict()
         self._pins: OrderedDict[tuple[str, int], tuple[str | DeliveryError, float]] = (
             OrderedDict()
@@ -497,6 +504,7 @@ class WebhookSender:
         except StoreError as exc:
             log.warning("webhooks: claiming events failed (%s); retrying", exc)
             return 0
+        await self._read_routes(events)
         for event in events:
             account = await self._account(event)
             if account is None:
@@ -510,6 +518,25 @@ class WebhookSender:
                 self._flush(key)
         self._start_ready()
         return len(events)
+
+    async def _read_routes(self, events: Sequence[OutboxEvent]) -> None:
+        """The connector and rule of the claimed status events' messages (one read)."""
+        ids = [e.subject_id for e in events if e.kind is EventKind.STATUS]
+        if not ids:
+            return
+        try:
+            routes = await self._store.get_message_routes(ids)
+        except StoreClosed:
+            raise
+        except StoreError as exc:  # the bodies say null: unknown
+            log.warning("webhooks: reading messages' routes failed (%s)", exc)
+            return
+        if len(self._routes) > MAX_HELD_ROUTES:  # events never built (left leased): forget
+            self._routes.clear()
+        for event in events:
+            route = routes.get(event.subject_id)
+            if route is not None and event.kind is EventKind.STATUS:
+                self._routes[event.id] = route
 
     async def _account(self, event: OutboxEvent) -> Account | None:
         cached = self._accounts.get(event.account_id)
@@ -663,6 +690,7 @@ class WebhookSender:
 
     def _body(self, event: OutboxEvent, account: Account) -> bytes:
         """The event's body; :class:`SubjectGone` if its record (or account) vanished."""
+        route = self._routes.pop(event.id, None)
         if account is _NO_ACCOUNT:
             raise SubjectGone(f"no account {event.account_id} (event {event.id})")
         subject = event.subject
@@ -670,7 +698,7 @@ class WebhookSender:
             if event.kind is EventKind.INBOUND and isinstance(subject, InboundMessage):
                 return inbound_payload(event, subject)
             if event.kind is EventKind.STATUS and isinstance(subject, Message):
-                return status_payload(event, subject)
+                return status_payload(event, subject, route)
         except ValueError as exc:  # an event the payload builders refuse: nothing to send
             raise SubjectGone(str(exc)) from None
         raise SubjectGone(f"the {event.kind.name.lower()} record {event.subject_id} is gone"

@@ -1,4 +1,4 @@
-"""Routing decisions as functions of data: which connectors carry a message, which
+"""The prefix tables: which connectors carry a message when no rule decides, which
 account owns an inbound number (pure: no I/O, no clock).
 
 Outbound (:class:`RouteTable`): the route whose prefix is the *longest* prefix

