@@ -169,3 +169,18 @@ def test_a_list_survives_its_csv_form() -> None:
     ]  # fmt: skip
     assert parse_price_list(text) == LIST
     assert len(LIST) == 4
+
+
+def test_a_list_survives_its_stored_form() -> None:
+    from herald.rating import MAX_PRICE_PLACES, from_price_units, to_price_units
+    from herald.store import PRICE_SCALE, PriceSide
+
+    assert 10**MAX_PRICE_PLACES == PRICE_SCALE
+    stored = LIST.stored(PriceSide.SELL, "7", 1.0)
+    assert [(e.kind, e.key, e.price) for e in stored.entries][:2] == [
+        (KeyKind.NETWORK, "26201", 400_000_000), (KeyKind.COUNTRY, "1", 75_000_000),
+    ]  # fmt: skip
+    assert PriceList.from_stored(stored) == LIST
+    assert list(price_list_csv(PriceList.from_stored(stored))) == list(price_list_csv(LIST))
+    for text in ("100", "0", "0.0000000001", "1000000", "12.5"):
+        assert f"{from_price_units(to_price_units(Decimal(text))):f}" == text

@@ -21,12 +21,14 @@ from herald.rating._prices import (
     charge,
     country_code,
     from_micros,
+    from_price_units,
     parse_amount,
     parse_key,
     parse_price,
     parse_price_list,
     price_list_csv,
     to_micros,
+    to_price_units,
 )
 
 __all__ = [
@@ -46,10 +48,12 @@ __all__ = [
     "charge",
     "country_code",
     "from_micros",
+    "from_price_units",
     "parse_amount",
     "parse_key",
     "parse_price",
     "parse_price_list",
     "price_list_csv",
     "to_micros",
+    "to_price_units",
 ]

@@ -35,11 +35,11 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
-from enum import Enum
 from typing import Final
 
 from herald.intake import LineProblem, TableFileError
 from herald.intake._networks import _csv_rows, _Problems  # one reader for every table file
+from herald.store import PRICE_SCALE, Charge, PriceEntry, PriceKind, PriceSide, StoredPriceList
 
 __all__ = [
     "DEFAULT",
@@ -58,12 +58,14 @@ __all__ = [
     "charge",
     "country_code",
     "from_micros",
+    "from_price_units",
     "parse_amount",
     "parse_key",
     "parse_price",
     "parse_price_list",
     "price_list_csv",
     "to_micros",
+    "to_price_units",
 ]
 
 #: Decimal places of a charge and of a balance: whole micro-units.
@@ -133,6 +135,22 @@ def from_micros(micros: int) -> Decimal:
     return Decimal(micros).scaleb(-PLACES, context=_CONTEXT).quantize(_QUANTUM, context=_CONTEXT)
 
 
+def to_price_units(price: Decimal) -> int:
+    """A price per segment in the store's ``PRICE_SCALE`` parts of a unit."""
+    units = _CONTEXT.multiply(price, Decimal(PRICE_SCALE))
+    if units != units.to_integral_value(context=_CONTEXT) or units < 0:
+        raise ValueError(f"price {price} has more than {MAX_PRICE_PLACES} decimal places")
+    return int(units)
+
+
+def from_price_units(units: int) -> Decimal:
+    """:func:`to_price_units` back: the price with no trailing zeros (``0.04``)."""
+    value = Decimal(units).scaleb(-MAX_PRICE_PLACES, context=_CONTEXT)
+    # normalize() alone writes 100 as 1E+2: keep an exponent of at most 0
+    value = value.normalize(context=_CONTEXT)
+    return value.quantize(Decimal(1)) if value.as_tuple().exponent > 0 else value  # type: ignore[operator]
+
+
 def _decimal(text: str, pattern: re.Pattern[str], places: int, what: str) -> Decimal:
     if not pattern.fullmatch(text):
         raise ValueError(f"{what} {text!r} is not a plain decimal number (like 0.0425)")
@@ -167,12 +185,8 @@ def parse_amount(text: str) -> Decimal:
 # -- keys ----------------------------------------------------------------------------
 
 
-class KeyKind(Enum):
-    """What an entry of a price list prices; the most specific kind wins."""
-
-    NETWORK = "network"
-    COUNTRY = "country"
-    DEFAULT = "default"
+#: What an entry of a price list prices; the most specific kind (the smallest) wins.
+KeyKind = PriceKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,17 +228,24 @@ def parse_key(text: str) -> PriceKey:
 @dataclass(frozen=True, slots=True)
 class Rating:
     """What a message costs: the entry that priced it, its price per segment,
-    the segments and the charge (:func:`charge`)."""
+    the segments and the charge (:func:`charge`); and where it goes (the
+    country code and, if known, the network it was priced for)."""
 
     key: PriceKey
     per_segment: Decimal
     segments: int
     amount: Decimal
+    country: str = ""
+    network: str | None = None
 
     @property
     def micros(self) -> int:
         """The charge in micro-units (how balances hold it)."""
         return to_micros(self.amount)
+
+    def charge(self) -> Charge:
+        """The store's record of this charge (what ``accept`` takes from the balance)."""
+        return Charge(self.country, self.network, str(self.key), self.micros)
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,7 +308,20 @@ class PriceList:
         if found is None:
             return None
         key, per_segment = found
-        return Rating(key, per_segment, segments, charge(per_segment, segments))
+        return Rating(key, per_segment, segments, charge(per_segment, segments),
+                      country_code(to), network)  # fmt: skip
+
+    def stored(self, side: PriceSide, owner: str, now: float) -> StoredPriceList:
+        """This list as the store keeps it (prices in ``PRICE_SCALE`` parts)."""
+        return StoredPriceList(side, owner, tuple(
+            PriceEntry(key.kind, key.value, to_price_units(price)) for key, price in self.entries()
+        ), now)  # fmt: skip
+
+    @classmethod
+    def from_stored(cls, stored: StoredPriceList) -> PriceList:
+        """The list the store keeps as ``stored``."""
+        return cls.of((PriceKey(e.kind, e.key), from_price_units(e.price))
+                      for e in stored.entries)  # fmt: skip
 
 
 def parse_price_list(lines: Iterable[str]) -> PriceList:
@@ -328,4 +362,4 @@ def price_list_csv(prices: PriceList) -> Iterator[str]:
     """The list as CSV lines (header first) that :func:`parse_price_list` reads back."""
     yield ",".join(PRICE_COLUMNS) + "\n"
     for key, price in prices.entries():
-        yield f"{key},{price}\n"
+        yield f"{key},{price:f}\n"
