@@ -522,7 +522,8 @@ CREATE INDEX segments_final ON segments(connector, updated_at)
 #   concurrent accepts can never overdraw.
 # - at the message's first step past "queued" (sent), its CDR takes the
 #   connector of its first segment and that connector's buy price: network,
-#   then country, then default (herald.rating's order), times segments,
+#   then country, then default (herald.rating's order), times the segments
+#   sent (dispatch may have re-cut the message),
 #   rounded half to even to a micro-unit (herald.rating.charge's rule).
 # - at its final status, the refund policy of the account may give the sell
 #   price back: once (refunded = 0 guards it; a final status is written once).
@@ -610,7 +611,7 @@ BEGIN
               + (x.t % {_SCALE_TO_MICROS} > {_SCALE_TO_MICROS // 2}
                  OR (x.t % {_SCALE_TO_MICROS} = {_SCALE_TO_MICROS // 2}
                      AND (x.t / {_SCALE_TO_MICROS}) % 2 = 1))
-    FROM (SELECT s.connector AS connector, c.segments * COALESCE(
+    FROM (SELECT s.connector AS connector, NEW.segments * COALESCE(
               (SELECT price FROM prices WHERE side = {_BUY} AND owner = s.connector
                   AND kind = {int(PriceKind.NETWORK)} AND key = c.network),
               (SELECT price FROM prices WHERE side = {_BUY} AND owner = s.connector
