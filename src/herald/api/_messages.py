@@ -337,6 +337,7 @@ class MessageRoutes:
             ) from None
         except InsufficientFunds:
             self._gate.refund_messages(account, len(messages), now)
+            self._refused(Counter(insufficient_funds=len(messages)))
             assert charges is not None
             raise insufficient_funds(from_micros(sum(c.amount for c in charges))) from None
         except IdempotencyMismatch:
