@@ -577,11 +577,13 @@ CREATE TABLE cdrs (
 ) WITHOUT ROWID;
 CREATE INDEX cdrs_time ON cdrs(accepted_at);
 
+-- changes(): the rows the UPDATE just before it changed (SQLite counts a
+-- trigger's own statements): none, if the balance would pass the limit or
+-- the account has none.
 CREATE TRIGGER cdrs_charge AFTER INSERT ON cdrs BEGIN
-    SELECT RAISE(ABORT, 'herald: insufficient funds') WHERE NOT EXISTS (
-        SELECT 1 FROM balances
-        WHERE account_id = NEW.account_id AND balance - NEW.sell >= -credit_limit);
-    UPDATE balances SET balance = balance - NEW.sell WHERE account_id = NEW.account_id;
+    UPDATE balances SET balance = balance - NEW.sell
+    WHERE account_id = NEW.account_id AND balance - NEW.sell >= -credit_limit;
+    SELECT RAISE(ABORT, 'herald: insufficient funds') WHERE changes() = 0;
 END;
 
 CREATE TRIGGER cdrs_refund AFTER UPDATE OF refunded ON cdrs
