@@ -184,3 +184,15 @@ def test_a_list_survives_its_stored_form() -> None:
     assert list(price_list_csv(PriceList.from_stored(stored))) == list(price_list_csv(LIST))
     for text in ("100", "0", "0.0000000001", "1000000", "12.5"):
         assert f"{from_price_units(to_price_units(Decimal(text))):f}" == text
+
+
+@pytest.mark.parametrize("name", ["prices-sell.csv", "prices-buy-a.csv", "prices-buy-b.csv"])
+def test_the_example_price_lists_load(name: str) -> None:
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "examples" / name
+    with path.open(newline="", encoding="utf-8") as fh:
+        prices = parse_price_list(fh)
+    assert prices.default is not None and len(prices) >= 6
+    rating = prices.rate("491701234567", "26201", 2)
+    assert rating is not None and rating.amount == charge(rating.per_segment, 2)
