@@ -7,6 +7,7 @@ their connector's buy price, and the CLI's price lists apply without a restart
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -77,8 +78,9 @@ def _sms(to: str, text: str = "Your code is 123456", **fields: object) -> dict[s
 
 
 async def test_concurrent_sends_over_http_and_smpp_never_overdraw(
-    deployment: Deployment, tmp_path: Path
+    deployment: Deployment, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="herald.smpp.front")
     d = deployment
     sell = tmp_path / "sell.csv"
     sell.write_text("destination,price\n+49,0.05\n")  # Germany only, no default
@@ -126,6 +128,10 @@ async def test_concurrent_sends_over_http_and_smpp_never_overdraw(
     finally:
         await customer.stop()
     http, smpp = codes[:30], codes[30:]
+    refusals = [r.getMessage() for r in caplog.records if "cannot pay" in r.getMessage()]
+    assert len(refusals) == smpp.count(CommandStatus.ESME_RSUBMITFAIL) > 0
+    assert all("account 1 cannot pay 0.050000 for 1 message(s)" in r for r in refusals)
+    assert not any("4917012346" in r.getMessage() for r in caplog.records)  # no numbers
     assert set(http) <= {202, 402} and set(smpp) <= {0, CommandStatus.ESME_RSUBMITFAIL}
     assert http.count(202) + smpp.count(0) == 20  # 1.00 available, 0.05 each: not one more
     balance = await d.platform.store.get_balance(1)
