@@ -123,8 +123,10 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     )  # fmt: skip
     kinds = cdr.add_subparsers(dest="cdr_action", metavar="ACTION", required=True)
     period = argparse.ArgumentParser(add_help=False)
-    period.add_argument("--from", dest="since", required=True, type=_when, metavar="TIME")
-    period.add_argument("--to", dest="until", required=True, type=_when, metavar="TIME")
+    period.add_argument("--from", dest="since", required=True, type=_when, metavar="TIME",
+                        help="messages accepted at or after (2027-01-01, RFC 3339, epoch s)")
+    period.add_argument("--to", dest="until", required=True, type=_when, metavar="TIME",
+                        help="... and before this time")
     period.add_argument("--account", metavar="NAME", help="only this account's")
     export = kinds.add_parser("export", parents=[common, period],
                               help="the CDRs of messages accepted in a period, as CSV")
@@ -132,7 +134,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     export.set_defaults(func=_command(_export, "cdr"))
     margin = kinds.add_parser("margin", parents=[common, period],
                               help="revenue, cost and margin of a period")
-    margin.add_argument("--by", choices=("account", "connector", "country"), default="account")
+    margin.add_argument("--by", choices=("account", "connector", "country"), default="account",
+                        help="group by account, connector that sent (cost from its buy list)"
+                        " or country calling code (default: account)")
     margin.set_defaults(func=_command(_margin, "cdr"))
 
 
