@@ -324,3 +324,20 @@ async def test_cdrs_page_filter_and_sum_up(
     assert [(r.key, r.revenue) for r in by_country] == [("49", 210)]
     with pytest.raises(InvalidRecord):
         await store.margin(T0, T0 + 100, "planet")
+
+
+async def test_a_quota_and_a_charge_hold_together(
+    store: Store, account: Account, make_message: MessageFactory
+) -> None:
+    from herald.store import DailyQuota, QuotaExceeded
+
+    await _billed(store, account, 250)
+    quota = DailyQuota(account.id, 20_000, 2)
+    await store.accept([make_message()], quota=quota, charges=[_charge(100)])
+    with pytest.raises(InsufficientFunds):  # the quota has room, the balance has not
+        await store.accept([make_message()], quota=quota, charges=[_charge(200)])
+    assert await store.daily_usage(account.id, 20_000) == 1  # not counted
+    await store.accept([make_message()], quota=quota, charges=[_charge(100)])
+    with pytest.raises(QuotaExceeded):  # the balance has room, the quota has not
+        await store.accept([make_message()], quota=quota, charges=[_charge(10)])
+    assert await _balance(store, account) == 50  # not charged
