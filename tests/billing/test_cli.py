@@ -148,3 +148,30 @@ def test_cdr_export_and_margin(data: Path, capsys: pytest.CaptureFixture[str]) -
     with pytest.raises(SystemExit):
         main(["cdr", "export", "--from", "yesterday", "--to", "2027-01-16"])
     assert "not YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_every_change_is_in_the_audit_log(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    sell = tmp_path / "sell.csv"
+    sell.write_text("destination,price\n+49,0.05\n")
+    for argv in (("prices", "import", "--account", "shop", str(sell)),
+                 ("prices", "import", "--connector", "sim", str(sell)),
+                 ("balance", "top-up", "shop", "2.5"),
+                 ("balance", "set", "shop", "--credit-limit", "1", "--refund-policy",
+                  "undelivered"),
+                 ("prices", "remove", "--connector", "sim")):  # fmt: skip
+        assert _run(capsys, data, *argv)[0] == 0, argv
+    code, out, _ = _run(capsys, data, "admin", "audit", "--json")
+    entries = [json.loads(line) for line in out.splitlines()]
+    assert [(e["action"], e["target"], e["changes"]) for e in entries] == [
+        ("prices.import", "account:shop", {"list": "sell", "entries": 1, "generation": 1}),
+        ("prices.import", "connector:sim", {"list": "buy", "entries": 1, "generation": 2}),
+        ("balance.top_up", "account:shop", {"add": "2.500000", "balance": "2.500000"}),
+        ("balance.set", "account:shop", {"credit_limit": "1.000000",
+                                         "refund_policy": "undelivered"}),
+        ("prices.remove", "connector:sim", {"list": "buy", "generation": 3}),
+    ]  # fmt: skip
+    assert all(e["actor"].startswith("cli:") for e in entries)

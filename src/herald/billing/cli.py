@@ -6,7 +6,8 @@ refuses the file, every bad line named). A running herald on the same data
 directory charges by a new sell list within a few seconds, without a
 restart. Balances are prepaid, in the currency of the price lists, with a
 credit limit and a refund policy per account. CDRs are exported as CSV and
-summed up into margins. docs/billing.md describes it all.
+summed up into margins. Every change is recorded in the audit log (``herald
+admin audit``). docs/billing.md describes it all.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
+from herald.accounts import Accounts
+from herald.admin import Admin, AdminKeys, cli_actor
 from herald.billing._lists import CHECK_INTERVAL
 from herald.rating import (
     LineProblem,
@@ -181,6 +184,23 @@ async def _with_store(action: Action, args: argparse.Namespace) -> int:
         await store.aclose()
 
 
+async def _record(
+    store: SQLiteStore, action: str, target: str, changes: dict[str, object]
+) -> None:
+    """Append the change just made to the audit log (``herald admin audit``), as
+    every operator change is: after it, as ``cli:<os user>`` (see herald.admin)."""
+    accounts, keys = Accounts(store), AdminKeys(store)
+    try:
+        await Admin(store, accounts, keys).record(cli_actor(), action, target, changes)
+    finally:
+        keys.close()
+        accounts.close()
+
+
+def _target(side: PriceSide, name: str) -> str:
+    return f"account:{name}" if side is PriceSide.SELL else f"connector:{name}"
+
+
 async def _account_id(store: SQLiteStore, name: str) -> int:
     try:
         return (await store.get_account_by_name(name)).id
@@ -214,6 +234,9 @@ async def _import(args: argparse.Namespace, store: SQLiteStore) -> int:
     side, owner, who = await _owner(args, store)
     prices = await asyncio.to_thread(lambda: parse_price_list(_lines(args.file)))
     generation = await store.put_price_list(prices.stored(side, owner, time.time()))
+    await _record(store, "prices.import", _target(side, args.account or args.connector),
+                  {"list": "sell" if side is PriceSide.SELL else "buy", "entries": len(prices),
+                   "generation": generation})  # fmt: skip
     print(f"Price list of {who} imported: {len(prices):,} entries (generation {generation}).")
     if side is PriceSide.SELL:
         balance = await _balance_of(store, int(owner))
@@ -246,6 +269,9 @@ async def _remove(args: argparse.Namespace, store: SQLiteStore) -> int:
         print(f"herald prices: {who} has no price list", file=sys.stderr)
         return 1
     generation = await store.remove_price_list(side, owner)
+    await _record(store, "prices.remove", _target(side, args.account or args.connector),
+                  {"list": "sell" if side is PriceSide.SELL else "buy",
+                   "generation": generation})  # fmt: skip
     print(f"Price list of {who} removed (generation {generation}).")
     return 0
 
@@ -297,6 +323,8 @@ async def _top_up(args: argparse.Namespace, store: SQLiteStore) -> int:
     account_id = await _account_id(store, args.account)
     amount = to_micros(parse_amount(args.amount))
     after = await store.adjust_balance(account_id, add=amount)
+    await _record(store, "balance.top_up", f"account:{args.account}",
+                  {"add": _money(amount), "balance": _money(after.balance)})
     _print_balance(args.account, after, await _billed(store, account_id))
     return 0
 
@@ -314,6 +342,12 @@ async def _balance_set(args: argparse.Namespace, store: SQLiteStore) -> int:
         limit = to_micros(value)
     policy = None if args.refund_policy is None else _POLICIES[args.refund_policy]
     after = await store.adjust_balance(account_id, credit_limit=limit, refund_policy=policy)
+    changes: dict[str, object] = {}
+    if limit is not None:
+        changes["credit_limit"] = _money(limit)
+    if policy is not None:
+        changes["refund_policy"] = policy.label
+    await _record(store, "balance.set", f"account:{args.account}", changes)
     _print_balance(args.account, after, await _billed(store, account_id))
     return 0
 
