@@ -165,6 +165,7 @@ def test_every_change_is_in_the_audit_log(
                  ("prices", "remove", "--connector", "sim")):  # fmt: skip
         assert _run(capsys, data, *argv)[0] == 0, argv
     code, out, _ = _run(capsys, data, "admin", "audit", "--json")
+    assert code == 0
     entries = [json.loads(line) for line in out.splitlines()]
     assert [(e["action"], e["target"], e["changes"]) for e in entries] == [
         ("prices.import", "account:shop", {"list": "sell", "entries": 1, "generation": 1}),
