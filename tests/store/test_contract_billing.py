@@ -11,11 +11,13 @@ import pytest
 from herald.rating import charge, to_micros
 from herald.store import (
     Account,
+    ChangeOutcome,
     Charge,
     IdempotencyRecord,
     InsufficientFunds,
     InvalidRecord,
     MessageNotFound,
+    NewMessage,
     PriceEntry,
     PriceKind,
     PriceSide,
@@ -199,8 +201,14 @@ async def test_concurrent_charged_accepts_never_overdraw(
 # -- refunds ------------------------------------------------------------------------
 
 
-async def _end(store: Store, message_id: str, status: Status) -> None:
-    """Move a claimed message to ``status`` the way dispatch and receipts do."""
+async def _end(store: Store, message: NewMessage, status: Status) -> None:
+    """Move a message to ``status`` the way dispatch, receipts and cancels do."""
+    message_id = message.id
+    if status is Status.CANCELLED:  # before any claim: its customer took it back
+        result = await store.cancel(message_id, T0 + 2, account_id=message.account_id)
+        assert result.outcome is ChangeOutcome.APPLIED
+        return
+    await store.claim(10, T0, 30)
     if status in (Status.DELIVERED, Status.UNDELIVERED):
         await store.record_segment(message_id, 0, "up1", "U1", "u1", T0 + 1)
         await store.apply_receipt("up1", "u1", status, T0 + 2)
@@ -208,7 +216,8 @@ async def _end(store: Store, message_id: str, status: Status) -> None:
         await store.update_status(message_id, status, T0 + 2)
 
 
-_FINALS = (Status.DELIVERED, Status.UNDELIVERED, Status.EXPIRED, Status.REJECTED, Status.FAILED)
+_FINALS = (Status.DELIVERED, Status.UNDELIVERED, Status.EXPIRED, Status.REJECTED, Status.FAILED,
+           Status.CANCELLED)  # fmt: skip
 
 
 @pytest.mark.parametrize("policy", list(RefundPolicy), ids=lambda p: p.label)
@@ -221,11 +230,10 @@ async def test_refunds_follow_the_policy_once(
     await store.adjust_balance(account.id, refund_policy=policy)
     message = make_message()
     await store.accept([message], charges=[_charge(400)])
-    await store.claim(10, T0, 30)
-    await _end(store, message.id, status)
+    await _end(store, message, status)
     refunded = {
         RefundPolicy.NONE: False,
-        RefundPolicy.REJECTED: status in (Status.REJECTED, Status.FAILED),
+        RefundPolicy.REJECTED: status in (Status.REJECTED, Status.FAILED, Status.CANCELLED),
         RefundPolicy.UNDELIVERED: status is not Status.DELIVERED,
     }[policy]
     assert policy.refunds(status) == refunded

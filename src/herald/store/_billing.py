@@ -67,7 +67,7 @@ class RefundPolicy(IntEnum):
     final status is written)."""
 
     NONE = 0  # never
-    REJECTED = 1  # rejected upstream or failed in herald: it was never delivered
+    REJECTED = 1  # rejected upstream, failed in herald or cancelled: never sent on
     UNDELIVERED = 2  # every final status but delivered
 
     @property
@@ -81,9 +81,9 @@ class RefundPolicy(IntEnum):
 
 _REFUNDED: Final[dict[RefundPolicy, frozenset[Status]]] = {
     RefundPolicy.NONE: frozenset(),
-    RefundPolicy.REJECTED: frozenset({Status.REJECTED, Status.FAILED}),
+    RefundPolicy.REJECTED: frozenset({Status.REJECTED, Status.FAILED, Status.CANCELLED}),
     RefundPolicy.UNDELIVERED: frozenset(
-        {Status.UNDELIVERED, Status.EXPIRED, Status.REJECTED, Status.FAILED}
+        {Status.UNDELIVERED, Status.EXPIRED, Status.REJECTED, Status.FAILED, Status.CANCELLED}
     ),
 }
 

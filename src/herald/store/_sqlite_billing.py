@@ -1,6 +1,6 @@
 """The SQLite store's billing: price lists, balances, charges at acceptance, CDRs.
 
-The rules that must hold under concurrency live in SQL (``_schema``'s _V13_BILLING
+The rules that must hold under concurrency live in SQL (``_schema``'s _V15_BILLING
 triggers): a charge is checked against the balance and taken in the
 statement that records it, inside the transaction that stores the message;
 a refund is given by the final status's own update. This module writes
