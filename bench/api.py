@@ -34,6 +34,9 @@ Apps, measured in the same run:
   each message from memory.
 - ``herald+quota``: the same app for an account with a daily quota (never
   reached): each accept counts it in its own transaction.
+- ``herald+billing``: the same app with the account billed (docs/billing.md):
+  every message priced by a sell list and charged from its balance in the
+  accepting transaction (a CDR row and a balance update per message).
 - ``herald-route``: the same app with ``fast_send=False``: every send through
   the FastAPI route (pydantic, Starlette's request and middleware), as before
   the fast path.
@@ -85,6 +88,7 @@ from prometheus_client import CollectorRegistry
 
 from herald.accounts import Accounts
 from herald.api import ApiContext, create_app
+from herald.billing import PriceLists
 from herald.config import HttpConfig
 from herald.ids import SortableIdGenerator
 from herald.intake import (
@@ -97,18 +101,20 @@ from herald.intake import (
 )
 from herald.metrics import Metrics
 from herald.numbers import route_check
+from herald.rating import parse_price_list
 from herald.routing import Route, RouteTable
 from herald.store import (
     AccountControls,
     NewMessage,
     OptOutChange,
+    PriceSide,
     Source,
     SQLiteConfig,
     SQLiteStore,
 )
 
-APPS = ("herald", "herald+tables", "herald+controls", "herald+quota", "herald-route",
-        "asgi+store", "asgi")
+APPS = ("herald", "herald+tables", "herald+controls", "herald+quota", "herald+billing",
+        "herald-route", "asgi+store", "asgi")
 FRONTS = (
     "uvicorn/h11/asyncio", "uvicorn/h11/uvloop", "uvicorn/httptools/asyncio",
     "uvicorn/httptools/uvloop", "granian/asyncio", "granian/uvloop",
@@ -227,10 +233,16 @@ async def _serve(app_kind: str, front: str, data_dir: str, conn: Connection,
         key = issued.key
         rules = _tables() if app_kind == "herald+tables" else NO_RULES
         await _controls(store, account.id, app_kind)
+        prices = PriceLists(store)
+        if app_kind == "herald+billing":  # every message priced and charged with its accept
+            await store.put_price_list(parse_price_list(["destination,price\n", "+1,0.005\n"])
+                                       .stored(PriceSide.SELL, str(account.id), time.time()))
+            await store.adjust_balance(account.id, add=10**15)
+            await prices.refresh()
         app: Any = create_app(ApiContext(
             store=store, accounts=accounts, ids=SortableIdGenerator(), clock=time.time,
             metrics=Metrics(CollectorRegistry()), config=HttpConfig(default_account_rate=1e9),
-            destinations=lambda: rules,
+            destinations=lambda: rules, prices=prices.sell,
         ), fast_send=app_kind != "herald-route")  # fmt: skip
     else:
         account = await store.create_account("bench", time.time(), rate_limit=1e9, bind_limit=1)

@@ -48,6 +48,7 @@ from prometheus_client import CollectorRegistry
 from herald.accounts import Accounts, load_master_key
 from herald.admin import Admin, AdminKeys
 from herald.api import AdminContext, ApiContext, ConnectorState, UpstreamState, create_app
+from herald.billing import PriceLists
 from herald.config import (
     ConnectorConfig,
     HeraldConfig,
@@ -85,7 +86,10 @@ DEMO_ENV: Final = "demo.env"
 DEMO_RECEIPT_TIMEOUT: Final = 60.0
 _NUMBER_TABLES: Final = "number-tables"  # the task that reloads them
 _ADMIN_CHANGES: Final = "admin-changes"  # the task that notices changes made elsewhere
-_LOOPING: Final = ("account-recheck", _NUMBER_TABLES, _ADMIN_CHANGES)  # run until cancelled
+_PRICE_LISTS: Final = "price-lists"  # the task that reloads the sell price lists
+_LOOPING: Final = (  # run until cancelled
+    "account-recheck", _NUMBER_TABLES, _ADMIN_CHANGES, _PRICE_LISTS,
+)
 
 
 class _Uvicorn(uvicorn.Server):
@@ -122,6 +126,7 @@ class Platform:
     worker: DeliveryWorker | None = None  # the delivery process, with processes=2
     numbers: NumberTables | None = None  # the plan and routes destinations are checked against
     admin: Admin | None = None  # the admin API's service (/v1/admin)
+    prices: PriceLists | None = None  # the sell price lists accounts are charged by
     stopping: asyncio.Event = field(default_factory=asyncio.Event)  # stop() began
 
     @property
@@ -178,9 +183,16 @@ class Platform:
             await numbers.refresh()
         except Exception:  # serve without the tables rather than not at all
             log.exception("reading the number tables failed; starting without them")
+        # Accounts with a sell price list are charged at acceptance (docs/billing.md).
+        prices = PriceLists(store)
+        try:
+            await prices.refresh()
+        except Exception:  # serve without billing rather than not at all
+            log.exception("reading the price lists failed; starting without them")
         front = CustomerSmpp(store, accounts, ids.new_id, clock, metrics, on_accepted=accepted,
                              limits=FrontLimits(intake=config.intake,
-                                                destinations=numbers.rules))
+                                                destinations=numbers.rules),
+                             prices=prices.sell)
         notifier = SmppNotifier(store, front, clock)
         front.on_receiver = notifier.wake
 
@@ -219,7 +231,7 @@ class Platform:
                                     stopping=stopping.is_set,
                                     block_private_callbacks=config.webhooks.block_private_addresses,
                                     upstreams=partial(_upstreams, config, dispatcher, worker),
-                                    admin=admin_context))
+                                    admin=admin_context, prices=prices.sell))
         # httptools, not "auto": h11 costs ~80 us more per request (bench/api.py),
         # and a missing parser should fail loudly rather than slow herald down.
         http = _Uvicorn(uvicorn.Config(app, host=config.http.host, port=config.http.port,
@@ -228,6 +240,7 @@ class Platform:
         tasks: list[asyncio.Task[Any]] = []
         platform = cls(config, store, accounts, metrics, dispatcher, webhooks, front, notifier,
                        smpp, http, tasks, worker=worker, numbers=numbers, admin=admin,
+                       prices=prices,
                        stopping=stopping)
         try:
             if prepare is not None:
@@ -246,6 +259,7 @@ class Platform:
                                              name="account-recheck"))
             tasks.append(asyncio.create_task(numbers.run(), name=_NUMBER_TABLES))
             tasks.append(asyncio.create_task(admin.feed.run(store), name=_ADMIN_CHANGES))
+            tasks.append(asyncio.create_task(prices.run(), name=_PRICE_LISTS))
             await smpp.start()
             tasks.append(asyncio.create_task(http.serve(), name="http"))
             while not http.started:

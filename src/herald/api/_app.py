@@ -62,6 +62,8 @@ list names each refused field. See docs/api.md in the repository.
 _PROBLEM_DESCRIPTIONS = {
     400: "Malformed JSON, header or cursor",
     401: "Missing or invalid API key",
+    402: "The account's balance and credit limit do not cover the price; nothing stored"
+         " (docs/billing.md)",
     404: "No such message",
     409: "Too late to cancel (`cancel-too-late`: submitted upstream, or final), or being"
     " submitted now (`cancel-in-progress`); `message_status` says where the message is",
@@ -114,7 +116,7 @@ _SENDING: dict[str, dict[str, Any]] = {
         "operationId": "send_message",
         "responses": {"202": _ok("MessageView", "Accepted"),
                       "200": _ok("MessageView", "Validated (test: true)"),
-                      **{str(k): v for k, v in _problems(400, 401, 413, 415, 422, 429,
+                      **{str(k): v for k, v in _problems(400, 401, 402, 413, 415, 422, 429,
                                                          503).items()}},
         **_body("MessageRequest"),
     },
@@ -127,7 +129,7 @@ _SENDING: dict[str, dict[str, Any]] = {
         "operationId": "send_batch",
         "responses": {"202": _ok("BatchResponse", "Some or all accepted"),
                       "200": _ok("BatchResponse", "Only test messages"),
-                      **{str(k): v for k, v in _problems(400, 401, 413, 415, 422, 429,
+                      **{str(k): v for k, v in _problems(400, 401, 402, 413, 415, 422, 429,
                                                          503).items()}},
         **_body("BatchRequest"),
     },

@@ -8,10 +8,12 @@ from typing import Final, Protocol
 
 from herald.accounts import Principal
 from herald.admin import Admin
+from herald.billing import no_prices
 from herald.config import HttpConfig
 from herald.ids import IdGenerator
 from herald.intake import DEFAULT_POLICY, NO_RULES, DestinationRules, IntakePolicy
 from herald.metrics import Metrics
+from herald.rating import PriceList
 from herald.store import MAX_IDEMPOTENCY_RESPONSE_OCTETS, NewMessage, Store
 
 __all__ = [
@@ -162,6 +164,9 @@ class ApiContext:
       stand (numbering plan, routes; the service passes
       :meth:`herald.numbers.NumberTables.rules`), called once per request.
     - ``admin``: serve the admin API (``/v1/admin``, see ``_admin``) on it.
+    - ``prices``: an account's sell price list as it stands, ``None`` for an
+      account that is not billed (the service passes
+      :meth:`herald.billing.PriceLists.sell`); docs/billing.md.
     """
 
     store: Store
@@ -181,3 +186,4 @@ class ApiContext:
     upstreams: Upstreams | None = None
     # The admin API is served when given (``herald serve`` always gives it).
     admin: AdminContext | None = None
+    prices: Callable[[int], PriceList | None] = no_prices

@@ -25,12 +25,14 @@ logged with its traceback). A plain request then runs the route's own steps:
 :meth:`Gate.admit` (the key, the failed-login throttle, the request rate),
 :meth:`Gate.charge_messages`, the account's controls
 (:meth:`MessageRoutes.account_errors`: 422 as the route answers), the id, the
-answer (rendered by orjson: the same bytes as the route's ``json`` for such a
-body), :meth:`MessageRoutes.commit`
+price for a billed account (:meth:`MessageRoutes.price_single`), the answer
+(rendered by orjson: the same bytes as the route's ``json`` for such a body),
+:meth:`MessageRoutes.commit`
 (one ``store.accept``, metrics, ``on_accepted``; the id is answered only after
 the commit), then ``202`` with ``Location``. Its refusals from here on (401,
-429, 503) are the route's :class:`ApiProblem` answered by the same builder,
-and it counts ``herald_http_requests_total`` as the app's boundary does.
+429, 422 for an unpriced destination, 402, 503) are the route's
+:class:`ApiProblem` answered by the same builder, and it counts
+``herald_http_requests_total`` as the app's boundary does.
 """
 
 from __future__ import annotations
@@ -44,13 +46,13 @@ import orjson
 from prometheus_client import Counter as PromCounter
 from starlette.types import Message, Receive, Scope, Send
 
-from herald.intake import IntakeError
+from herald.intake import DestinationRules, IntakeError
 
 from ._auth import Gate
 from ._context import ApiContext
 from ._messages import JSON_MEDIA_TYPE, MessageRoutes, is_json, media_type
 from ._problems import ApiProblem, internal_error, problem_response
-from ._render import accepted_view
+from ._render import accepted_view, price_view
 from ._submission import Prepared, Submission, plain_submission, validate_submission
 
 __all__ = ["SEND_PATH", "FastSend"]
@@ -95,6 +97,7 @@ class _Plain:
     prepared: Prepared
     now: float
     authorization: str | None
+    rules: DestinationRules  # what it was checked against (and is priced by)
 
 
 class FastSend:
@@ -172,14 +175,15 @@ class FastSend:
         if submission is None:
             return None
         now = self._ctx.clock()
+        rules = self._ctx.destinations()
         try:
             prepared = validate_submission(submission, now, self._ctx.intake,
                                            block_private=self._ctx.block_private_callbacks,
-                                           rules=self._ctx.destinations())
+                                           rules=rules)
         except IntakeError:
             return None
         key = None if authorization is None else authorization.decode("latin-1")
-        return _Plain(submission, prepared, now, key)
+        return _Plain(submission, prepared, now, key, rules)
 
     async def _accept(self, scope: Scope, receive: Receive, send: Send, plain: _Plain) -> None:
         """The route's steps from authentication on, for a plain request."""
@@ -195,8 +199,13 @@ class FastSend:
                 raise self._routes.refuse(refusals)
             accepted = plain.prepared.message(self._ctx.ids.new_id(now), account.id, now,
                                               default_priority=account.priority)
-            content = orjson.dumps(accepted_view(accepted, plain.submission.metadata, test=False))
-            await self._routes.commit([accepted], account, None, b"", 202, content, now)
+            view = accepted_view(accepted, plain.submission.metadata, test=False)
+            rating = self._routes.price_single(account, accepted, plain.rules, now)
+            if rating is not None:  # a billed account: priced, charged with the commit
+                view["price"] = price_view(rating)
+            content = orjson.dumps(view)
+            await self._routes.commit([accepted], account, None, b"", 202, content, now,
+                                      None if rating is None else [rating.charge()])
             status = 202
             await send({"type": "http.response.start", "status": 202, "headers": [
                 (b"location", f"{SEND_PATH}/{accepted.id}".encode()),

@@ -141,6 +141,16 @@ class RouteInfo(BaseModel):
         " of herald.toml (or not routed yet).")
 
 
+class PriceView(BaseModel):
+    """What a message costs a billed account (docs/billing.md); decimal strings."""
+
+    amount: str = Field(description="per_segment x segments, rounded half to even to 6 places")
+    per_segment: str
+    segments: int
+    priced_by: str = Field(description="The price list entry: an MCC/MNC, +country code or"
+                           " default")  # fmt: skip
+
+
 class MessageView(BaseModel):
     """A message as the API shows it."""
 
@@ -172,6 +182,10 @@ class MessageView(BaseModel):
         description="GET /v1/messages/{id} only: the message's webhook events whose delivery"
         " failed (being retried, or given up); delivered events are not listed.",
     )
+    price: PriceView | None = Field(
+        None, description="Sending only, billed accounts only: what the message costs (charged"
+        " with the commit; a test is priced, never charged).",
+    )  # fmt: skip
 
 
 class MessageList(BaseModel):
@@ -200,6 +214,7 @@ class BatchEntry(BaseModel):
     segments: int | None = None
     encoding: str | None = None
     errors: list[ProblemField] | None = None
+    price: PriceView | None = None
 
 
 class BatchResponse(BaseModel):

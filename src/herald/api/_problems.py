@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Final
 
 from starlette.responses import Response
@@ -34,12 +35,14 @@ __all__ = [
     "PROBLEM_TYPES",
     "ApiProblem",
     "FieldError",
+    "insufficient_funds",
     "intake_field_errors",
     "internal_error",
     "problem_response",
     "pydantic_field_errors",
     "shutting_down",
     "store_problem",
+    "unpriced",
 ]
 
 PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
@@ -63,6 +66,7 @@ PROBLEM_TYPES: Final[Mapping[str, str]] = {
     "idempotency-mismatch": "The Idempotency-Key was used for a different request",
     "cancel-too-late": "The message was submitted upstream already or has a final status",
     "cancel-in-progress": "The message is being submitted upstream",
+    "insufficient-funds": "The account's balance does not cover the price",
     "store-busy": "herald is busy; retry later",
     "unavailable": "herald cannot serve this now; retry later",
     "shutting-down": "herald is stopping; retry shortly",
@@ -207,6 +211,24 @@ def store_problem(exc: StoreError) -> ApiProblem:
     if exc.http_status == 404:
         return ApiProblem(404, "not-found", "no such message")
     return internal_error()
+
+
+def insufficient_funds(price: Decimal) -> ApiProblem:
+    """The answer to a send its account cannot pay for (docs/billing.md): 402,
+    the price of what was refused; nothing was stored or charged."""
+    return ApiProblem(
+        402, "insufficient-funds",
+        f"the account's balance and credit limit do not cover the price of this request"
+        f" ({price:f}); nothing was sent or charged: top up the account",
+        extra={"reason": "insufficient_funds", "price": f"{price:f}"},
+    )  # fmt: skip
+
+
+def unpriced(prefix: tuple[str | int, ...] = ()) -> FieldError:
+    """The refusal of a destination the account's price list does not price."""
+    return FieldError((*prefix, "to"), "unpriced",
+                      "has no price in the account's price list: the account may not send"
+                      " there")  # fmt: skip
 
 
 def shutting_down() -> ApiProblem:

@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from herald.rating import Rating
 from herald.store import Message, MessageRoute, NewMessage, OutboxEvent, Status, StatusEvents
 
-__all__ = ["accepted_view", "message_view", "rfc3339", "route_view"]
+__all__ = ["accepted_view", "message_view", "price_view", "rfc3339", "route_view"]
 
 
 def rfc3339(seconds: float) -> str:
@@ -86,6 +87,16 @@ def events_view(events: StatusEvents | None) -> str | list[str] | None:
         return None
     word = events.describe()
     return word if word in ("all", "final", "none") else [s.label for s in events.statuses]
+
+
+def price_view(rating: Rating) -> dict[str, Any]:
+    """What a message costs (docs/billing.md): decimal strings, never floats."""
+    return {
+        "amount": f"{rating.amount:f}",
+        "per_segment": f"{rating.per_segment:f}",
+        "segments": rating.segments,
+        "priced_by": str(rating.key),
+    }
 
 
 def accepted_view(m: NewMessage, metadata: object, *, test: bool) -> dict[str, Any]:

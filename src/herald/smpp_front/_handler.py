@@ -16,6 +16,11 @@ Theory of operation
   is answered with its herald id only after that commit. A refused submit is
   answered at once with its status; a store failure answers the whole batch
   with the store error's SMPP status (ESME_RMSGQFUL when busy: retry).
+* A billed account's submit is priced when it arrives (ESME_RINVDSTADR for
+  a destination its price list does not price) and charged in its own
+  ``store.accept`` of the same group commit: ESME_RSUBMITFAIL if its balance
+  does not cover it (logged with the account and price), its neighbours
+  unaffected (docs/billing.md).
 * The account's rate (``Account.rate_limit``, messages per second, a token
   bucket with one second of burst) is enforced per account across its binds:
   ESME_RTHROTTLED beyond it.
@@ -54,9 +59,11 @@ from herald.accounts import (
     LoginsBusy,
     RecentKeys,
 )
+from herald.billing import Unpriced, no_prices, rate
 from herald.intake import IntakeError
 from herald.metrics import Metrics
 from herald.net import ServerConnection, ServerHandler
+from herald.rating import PriceList, from_micros
 from herald.smpp.constants import CommandId, CommandStatus, MessageState
 from herald.smpp.events import CloseReason
 from herald.smpp.pdus import (
@@ -75,7 +82,9 @@ from herald.smpp_front._changes import cancel_sm, replace_sm
 from herald.smpp_front._messages import FrontLimits, Refused, messages_from
 from herald.store import (
     Account,
+    Charge,
     DailyQuota,
+    InsufficientFunds,
     MessageNotFound,
     NewMessage,
     Priority,
@@ -184,6 +193,7 @@ class _Pending:
     conn: ServerConnection
     request: SubmitSm | DataSm | SubmitMulti
     messages: list[NewMessage] = field(default_factory=list)
+    charges: list[Charge] | None = None  # a billed account's: one per message
 
 
 class BindThrottle:
@@ -266,6 +276,7 @@ class CustomerSmpp(ServerHandler):
         on_accepted: Callable[[Sequence[NewMessage]], None] = lambda _: None,
         on_receiver: Callable[[int], None] = lambda _: None,
         limits: FrontLimits | None = None,
+        prices: Callable[[int], PriceList | None] = no_prices,
     ) -> None:
         self.store = store
         self.accounts = accounts
@@ -275,6 +286,7 @@ class CustomerSmpp(ServerHandler):
         self.on_accepted = on_accepted
         self.on_receiver = on_receiver
         self.limits = limits or FrontLimits()
+        self.prices = prices
         self.binds: dict[int, set[ServerConnection]] = {}
         self._buckets: dict[int, _Bucket] = {}
         self._priorities: dict[int, Priority | None] = {}  # the accounts' default classes
@@ -464,7 +476,19 @@ class CustomerSmpp(ServerHandler):
             self.metrics.rejected_at_intake.labels("smpp", "ESME_RTHROTTLED").inc()
             conn.respond(request.response(S.ESME_RTHROTTLED))
             return
-        self._batch.append(_Pending(conn, request, messages))
+        charges = None
+        prices = self.prices(binding.account_id)
+        if prices is not None:  # a billed account: priced now, charged with the commit
+            rules = self.limits.destinations()
+            try:
+                charges = [rate(prices, m.to, m.segments, rules).charge() for m in messages]
+            except Unpriced:
+                log.warning("%s: account %d has no price for a destination of its submit",
+                            conn.name, binding.account_id)  # fmt: skip
+                self.metrics.rejected_at_intake.labels("smpp", "unpriced").inc()
+                conn.respond(request.response(S.ESME_RINVDSTADR))
+                return
+        self._batch.append(_Pending(conn, request, messages, charges))
         if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
@@ -490,34 +514,47 @@ class CustomerSmpp(ServerHandler):
             self._spawn(self._commit(batch))
 
     async def _commit(self, batch: list[_Pending]) -> None:
+        """One ``accept`` for the submits neither counted (an account with a daily
+        quota) nor charged (a billed account), one each for the others, so that a
+        refusal is that submit's alone (they still share the writer's group commit)."""
         now = self.clock()
         free: list[_Pending] = []
-        counted: list[tuple[_Pending, DailyQuota]] = []
+        own: list[tuple[_Pending, DailyQuota | None]] = []
         for p in batch:
             quota = self.controls.quota(p.messages[0].account_id, now)
-            if quota is None:
+            if quota is None and p.charges is None:
                 free.append(p)
             else:
-                counted.append((p, quota))
-        if not counted:
+                own.append((p, quota))
+        if not own:
             await self._accept(batch)
             return
-        # Each submit of an account with a quota is its own accept, so a refusal
-        # is that submit's alone (they still share the writer's group commit).
-        await asyncio.gather(self._accept(free), *(self._accept([p], q) for p, q in counted))
+        await asyncio.gather(self._accept(free),
+                             *(self._accept([p], q, p.charges) for p, q in own))  # fmt: skip
 
-    async def _accept(self, batch: list[_Pending], quota: DailyQuota | None = None) -> None:
+    async def _accept(
+        self, batch: list[_Pending], quota: DailyQuota | None = None,
+        charges: list[Charge] | None = None,
+    ) -> None:  # fmt: skip
         if not batch:
             return
         rows = [m for p in batch for m in p.messages]
         try:
-            await self.store.accept(rows, quota=quota)
+            await self.store.accept(rows, quota=quota, charges=charges)
         except QuotaExceeded as exc:
             self.metrics.rejected_at_intake.labels("smpp", "daily_quota").inc(len(batch))
             log.info("refused %d SMPP messages of account %d: %s", len(rows),
                      rows[0].account_id, exc)
             for p in batch:
                 p.conn.respond(p.request.response(S(int(exc.smpp_status))))
+            return
+        except InsufficientFunds:
+            assert charges is not None
+            log.warning("%s: account %d cannot pay %s for %d message(s): refused"
+                        " (ESME_RSUBMITFAIL)", batch[0].conn.name, rows[0].account_id,
+                        from_micros(sum(c.amount for c in charges)), len(rows))  # fmt: skip
+            self.metrics.rejected_at_intake.labels("smpp", "insufficient_funds").inc()
+            batch[0].conn.respond(batch[0].request.response(S.ESME_RSUBMITFAIL))
             return
         except StoreError as exc:
             log.warning("accepting %d SMPP messages failed: %s", len(rows), exc)

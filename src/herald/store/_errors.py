@@ -11,8 +11,9 @@ Split as the style guide asks:
   :class:`StoreClosed`): the store cannot take the request now; the client
   should retry later. Nothing was written.
 - *the request names something that is not there, or conflicts with what is*
-  (:class:`NotFound`, :class:`Conflict`, :class:`IdempotencyMismatch`): the
-  client's request is wrong; answer it and keep serving.
+  (:class:`NotFound`, :class:`Conflict`, :class:`IdempotencyMismatch`), or
+  the account cannot pay for it (:class:`InsufficientFunds`): the client's
+  request is wrong; answer it and keep serving.
 - *our own misuse* (:class:`InvalidRecord`, :class:`SchemaError`): a caller in
   herald built a record the store refuses, or the data directory belongs to a
   newer herald. A bug or an operator error, never the customer's fault.
@@ -28,6 +29,7 @@ __all__ = [
     "CredentialExists",
     "DuplicateMessageId",
     "IdempotencyMismatch",
+    "InsufficientFunds",
     "InvalidRecord",
     "MessageNotFound",
     "NotFound",
@@ -131,6 +133,17 @@ class DuplicateMessageId(Conflict):
     """
 
     http_status = 500
+
+
+class InsufficientFunds(StoreError):
+    """The account's balance and credit limit do not cover the messages' price.
+
+    Nothing was written or charged. Answer 402 (HTTP) or ESME_RSUBMITFAIL
+    (SMPP); the account must be topped up (``herald balance top-up``).
+    """
+
+    http_status = 402
+    smpp_status = SmppStatus.ESME_RSUBMITFAIL
 
 
 class IdempotencyMismatch(StoreError):

@@ -20,6 +20,9 @@ The guarantees every implementation gives:
   the status change or inbound message they report.
 - **The store is the queue.** ``claim`` hands each ready message to one caller
   under a lease; an expired lease makes it claimable again.
+- **Charges are atomic.** A charged accept takes its price from the balance
+  in the transaction that stores the messages, or stores nothing; a refund
+  is given once, with the final status that earns it.
 
 Every method may raise :class:`StoreBusy` or :class:`StoreUnavailable` (retry
 later; nothing was written) and :class:`StoreClosed`.
@@ -30,6 +33,15 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Protocol
 
+from herald.store._billing import (
+    Balance,
+    Cdr,
+    Charge,
+    MarginRow,
+    PriceSide,
+    RefundPolicy,
+    StoredPriceList,
+)
 from herald.store._model import (
     Account,
     AccountControls,
@@ -70,8 +82,8 @@ from herald.store._model_routing import (
 )
 
 __all__ = [
-    "AccountStore", "AdminStore", "ControlStore", "MessageStore", "NumberTableStore",
-    "OutboxStore", "RoutingStore", "Store",
+    "AccountStore", "AdminStore", "BillingStore", "ControlStore", "MessageStore",
+    "NumberTableStore", "OutboxStore", "RoutingStore", "Store",
 ]
 
 
@@ -150,6 +162,7 @@ class MessageStore(Protocol):
         *,
         idempotency: IdempotencyRecord | None = None,
         quota: DailyQuota | None = None,
+        charges: Sequence[Charge] | None = None,
     ) -> IdempotencyRecord | None:
         """Store ``messages`` (all or none) with status ``accepted``; return after commit.
 
@@ -159,6 +172,13 @@ class MessageStore(Protocol):
         stored and :class:`QuotaExceeded` is raised. Concurrent accepts (other
         processes and nodes included) never pass the limit together. A replay
         (``idempotency``) counts nothing.
+
+        With ``charges`` (one per message): each message's CDR is written and
+        its price taken from its account's balance in the same transaction,
+        all or none; if the balance less the charges would fall below
+        ``-credit_limit`` (or the account has no balance), nothing is stored
+        and :class:`InsufficientFunds` is raised. Concurrent accepts never
+        overdraw. A replay charges nothing.
 
         With ``idempotency``: if an unexpired record with the same account and
         key exists, nothing is stored and that earlier record is returned
@@ -615,9 +635,73 @@ class RoutingStore(Protocol):
         ...
 
 
+class BillingStore(Protocol):
+    """Price lists (each replaced whole, a generation counter as for number
+    tables), balances and CDRs. Charges are written by ``accept``; the sent
+    and final statuses complete a CDR (connector, buy price, refund)."""
+
+    async def put_price_list(self, prices: StoredPriceList) -> int:
+        """Store ``prices`` in place of the list of its side and owner; returns
+        the new generation. A sell list gives its account a balance (0) if it
+        had none. Raises :class:`UnknownAccount` (sell list of no account)."""
+        ...
+
+    async def remove_price_list(self, side: PriceSide, owner: str) -> int:
+        """Remove a list (its account is no longer charged); returns the generation."""
+        ...
+
+    async def price_lists(self, side: PriceSide) -> tuple[StoredPriceList, ...]:
+        """Every list of ``side``, by owner, entries most specific first."""
+        ...
+
+    async def price_lists_generation(self) -> int:
+        """The generation of the last change to any price list (0: none yet). Cheap."""
+        ...
+
+    async def get_balance(self, account_id: int) -> Balance | None:
+        """The account's balance, or ``None`` if it has none (never billed)."""
+        ...
+
+    async def adjust_balance(
+        self,
+        account_id: int,
+        *,
+        add: int = 0,
+        credit_limit: int | None = None,
+        refund_policy: RefundPolicy | None = None,
+    ) -> Balance:
+        """Add ``add`` micro-units (a top-up; negative takes away) and set what
+        is given, atomically with concurrent charges; the balance after.
+        Creates the balance (0) if the account had none. Raises
+        :class:`UnknownAccount` and :class:`InvalidRecord` (out of range)."""
+        ...
+
+    async def list_cdrs(
+        self,
+        since: float,
+        until: float,
+        *,
+        account_id: int | None = None,
+        after: tuple[float, str] | None = None,
+        limit: int = 1000,
+    ) -> tuple[Cdr, ...]:
+        """CDRs of messages accepted in ``[since, until)``, oldest first, at most
+        ``limit`` (1..10,000); the next page starts ``after`` the last one's
+        ``(accepted_at, message_id)``."""
+        ...
+
+    async def margin(
+        self, since: float, until: float, by: str, *, account_id: int | None = None
+    ) -> tuple[MarginRow, ...]:
+        """Revenue, cost and margin of the CDRs of ``[since, until)`` grouped
+        ``by`` ``account`` (its id), ``connector`` or ``country`` (calling code).
+        Raises :class:`InvalidRecord` for another ``by``."""
+        ...
+
+
 class Store(
     AccountStore, MessageStore, OutboxStore, NumberTableStore, AdminStore, ControlStore,
-    RoutingStore, Protocol,
+    RoutingStore, BillingStore, Protocol,
 ):
     """Everything the platform stores. Close with :meth:`aclose`."""
 

@@ -26,6 +26,7 @@ Design notes for the first schema:
 
 from __future__ import annotations
 
+from herald.store._billing import PriceKind, PriceSide, RefundPolicy
 from herald.store._model import Status, StatusEvents
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
@@ -509,9 +510,128 @@ CREATE INDEX segments_final ON segments(connector, updated_at)
     WHERE status >= {int(Status.DELIVERED)};
 """
 
+# V15, billing (issue 9, rating and billing). Money is integers: balances and
+# charges in micro-units, prices per segment in 10^-10 units (see _billing).
+# - prices / price_lists: each account's sell list and each connector's buy
+#   list, replaced whole by an import; price_lists_generation grows with every
+#   change (running processes poll it, as they do number_tables_generation).
+# - balances: a row per billed account (made by its first sell list or top-up).
+# - cdrs: a row per charged message, written in the accepting statement group;
+#   its insert trigger checks and takes the charge from the balance in the
+#   same transaction (RAISE: the caller's accept fails, nothing is kept), so
+#   concurrent accepts can never overdraw.
+# - at the message's first step past "queued" (sent), its CDR (if it has one:
+#   the WHEN probe costs an unbilled message 0.6 us, the UPDATE ... FROM run
+#   for it 2.6, per sent message, measured on the 2-CPU VM) takes the
+#   connector of its first segment and that connector's buy price: network,
+#   then country, then default (herald.rating's order), times the segments
+#   sent (dispatch may have re-cut the message),
+#   rounded half to even to a micro-unit (herald.rating.charge's rule).
+# - at its final status, the refund policy of the account may give the sell
+#   price back: once (refunded = 0 guards it; a final status is written once).
+_REFUNDED_REJECTED = ",".join(str(int(s)) for s in sorted(
+    s for s in Status if RefundPolicy.REJECTED.refunds(s)))
+_REFUNDED_UNDELIVERED = ",".join(str(int(s)) for s in sorted(
+    s for s in Status if RefundPolicy.UNDELIVERED.refunds(s)))
+_SCALE_TO_MICROS = 10_000  # PRICE_SCALE / MICROS
+_BUY = int(PriceSide.BUY)
+_V15_BILLING = f"""
+CREATE TABLE prices (
+    side INTEGER NOT NULL,
+    owner TEXT NOT NULL,
+    kind INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    price INTEGER NOT NULL,
+    PRIMARY KEY (side, owner, kind, key)
+) WITHOUT ROWID;
+CREATE TABLE price_lists (
+    side INTEGER NOT NULL,
+    owner TEXT NOT NULL,
+    imported_at REAL NOT NULL,
+    entries INTEGER NOT NULL,
+    PRIMARY KEY (side, owner)
+) WITHOUT ROWID;
+CREATE TABLE price_lists_generation (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    generation INTEGER NOT NULL
+);
+INSERT INTO price_lists_generation (id, generation) VALUES (1, 0);
+
+CREATE TABLE balances (
+    account_id INTEGER PRIMARY KEY,
+    balance INTEGER NOT NULL DEFAULT 0,
+    credit_limit INTEGER NOT NULL DEFAULT 0,
+    refund_policy INTEGER NOT NULL DEFAULT {int(RefundPolicy.NONE)}
+);
+
+CREATE TABLE cdrs (
+    message_id TEXT PRIMARY KEY,
+    account_id INTEGER NOT NULL,
+    accepted_at REAL NOT NULL,
+    country TEXT NOT NULL,
+    network TEXT,
+    segments INTEGER NOT NULL,
+    price_key TEXT NOT NULL,
+    sell INTEGER NOT NULL,
+    refunded INTEGER NOT NULL DEFAULT 0,
+    connector TEXT,
+    buy INTEGER
+) WITHOUT ROWID;
+CREATE INDEX cdrs_time ON cdrs(accepted_at);
+
+-- changes(): the rows the UPDATE just before it changed (SQLite counts a
+-- trigger's own statements): none, if the balance would pass the limit or
+-- the account has none.
+CREATE TRIGGER cdrs_charge AFTER INSERT ON cdrs BEGIN
+    UPDATE balances SET balance = balance - NEW.sell
+    WHERE account_id = NEW.account_id AND balance - NEW.sell >= -credit_limit;
+    SELECT RAISE(ABORT, 'herald: insufficient funds') WHERE changes() = 0;
+END;
+
+CREATE TRIGGER cdrs_refund AFTER UPDATE OF refunded ON cdrs
+WHEN NEW.refunded <> OLD.refunded
+BEGIN
+    UPDATE balances SET balance = balance + NEW.refunded - OLD.refunded
+    WHERE account_id = NEW.account_id;
+END;
+
+CREATE TRIGGER messages_refund AFTER UPDATE OF status ON messages
+WHEN NEW.status > {int(Status.DELIVERED)} AND OLD.status < {int(Status.DELIVERED)}
+BEGIN
+    UPDATE cdrs SET refunded = sell
+    WHERE message_id = NEW.id AND refunded = 0 AND sell > 0
+      AND (SELECT CASE refund_policy
+                  WHEN {int(RefundPolicy.REJECTED)} THEN NEW.status IN ({_REFUNDED_REJECTED})
+                  WHEN {int(RefundPolicy.UNDELIVERED)} THEN NEW.status IN ({_REFUNDED_UNDELIVERED})
+                  ELSE 0 END
+           FROM balances WHERE account_id = NEW.account_id);
+END;
+
+CREATE TRIGGER messages_cdr_sent AFTER UPDATE OF status ON messages
+WHEN NEW.status >= {int(Status.SENT)} AND OLD.status < {int(Status.SENT)}
+     AND EXISTS (SELECT 1 FROM cdrs WHERE message_id = NEW.id)
+BEGIN
+    UPDATE cdrs SET connector = x.connector,
+        buy = x.t / {_SCALE_TO_MICROS}
+              + (x.t % {_SCALE_TO_MICROS} > {_SCALE_TO_MICROS // 2}
+                 OR (x.t % {_SCALE_TO_MICROS} = {_SCALE_TO_MICROS // 2}
+                     AND (x.t / {_SCALE_TO_MICROS}) % 2 = 1))
+    FROM (SELECT s.connector AS connector, NEW.segments * COALESCE(
+              (SELECT price FROM prices WHERE side = {_BUY} AND owner = s.connector
+                  AND kind = {int(PriceKind.NETWORK)} AND key = c.network),
+              (SELECT price FROM prices WHERE side = {_BUY} AND owner = s.connector
+                  AND kind = {int(PriceKind.COUNTRY)} AND key = c.country),
+              (SELECT price FROM prices WHERE side = {_BUY} AND owner = s.connector
+                  AND kind = {int(PriceKind.DEFAULT)} AND key = '')) AS t
+          FROM cdrs c JOIN segments s ON s.message_seq = NEW.seq
+          WHERE c.message_id = NEW.id ORDER BY s.idx LIMIT 1) x
+    WHERE cdrs.message_id = NEW.id;
+END;
+"""
+
 #: Applied in order; the database's ``user_version`` counts those applied.
 MIGRATIONS: tuple[str, ...] = (
     _V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11_ADMIN, _V12_ACCOUNT_CONTROLS,
-    _V13_CANCEL, _V14_ROUTING,
+    _V13_CANCEL, _V14_ROUTING, _V15_BILLING,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

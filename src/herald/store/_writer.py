@@ -81,13 +81,25 @@ class Group:
 
     ``order`` fixes when the group runs inside a batch (lower first).
     ``on_integrity_error`` builds the error a caller gets when its rows break a
-    constraint (for example a duplicate public id).
+    constraint (for example a duplicate public id). ``columns``, if given,
+    holds one slice per statement: the part of each row that statement binds
+    (a row feeding two tables: a message and its charge).
     """
 
     name: str
     order: int
     statements: tuple[str, ...]
     on_integrity_error: Callable[[sqlite3.IntegrityError], StoreError]
+    columns: tuple[slice, ...] | None = None
+
+    def run(self, conn: sqlite3.Connection, rows: Sequence[Row]) -> None:
+        """Every statement over ``rows``."""
+        if self.columns is None:
+            for sql in self.statements:
+                conn.executemany(sql, rows)
+        else:
+            for sql, part in zip(self.statements, self.columns, strict=True):
+                conn.executemany(sql, [row[part] for row in rows])
 
 
 # (group or None, rows or function, future, weight)
@@ -282,16 +294,14 @@ class GroupCommitWriter:
         rows = ops[0][1] if len(ops) == 1 else [row for op in ops for row in op[1]]
         conn.execute("SAVEPOINT grp")
         try:
-            for sql in group.statements:
-                conn.executemany(sql, rows)
+            group.run(conn, rows)
         except sqlite3.IntegrityError:
             # One caller's rows broke a constraint: find whose, fail only them.
             conn.execute("ROLLBACK TO grp")
             for op in ops:
                 conn.execute("SAVEPOINT one")
                 try:
-                    for sql in group.statements:
-                        conn.executemany(sql, op[1])
+                    group.run(conn, op[1])
                 except sqlite3.IntegrityError as exc:
                     conn.execute("ROLLBACK TO one")
                     outcomes.append((op[2], None, group.on_integrity_error(exc)))

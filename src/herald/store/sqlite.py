@@ -42,6 +42,7 @@ import sqlite3
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
+from herald.store._billing import Charge
 from herald.store._errors import (
     AccountExists,
     CredentialExists,
@@ -84,6 +85,7 @@ from herald.store._model import (
     StatusUpdate,
 )
 from herald.store._sqlite_admin import SQLiteAdmin
+from herald.store._sqlite_billing import G_ACCEPT_BILLED, SQLiteBilling, accept_error, billed_rows
 from herald.store._sqlite_changes import cancel_in, cancel_matching_in, replace_in
 from herald.store._sqlite_conn import DB_FILENAME, Readers, SQLiteConfig, connect, migrate
 from herald.store._sqlite_controls import ControlsMixin, apply_opt_outs, count_quota
@@ -113,7 +115,6 @@ from herald.store._sqlite_sql import (
     G_SEGMENT,
     G_SENT,
     INSERT_INBOUND,
-    INSERT_MESSAGE,
     MAX_CONNECTOR_LENGTH,
     MAX_ERROR_LENGTH,
     MAX_UPSTREAM_ID_LENGTH,
@@ -213,7 +214,7 @@ class _CommitWatch:
         return notes
 
 
-class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting):
+class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling):
     """The :class:`~herald.store.Store` on SQLite. See the module docstring."""
 
     def __init__(self, config: SQLiteConfig, writer: GroupCommitWriter, readers: Readers):
@@ -480,11 +481,16 @@ class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting):
         *,
         idempotency: IdempotencyRecord | None = None,
         quota: DailyQuota | None = None,
+        charges: Sequence[Charge] | None = None,
     ) -> IdempotencyRecord | None:
-        rows = [row_from_message(m) for m in messages]
+        if charges is None:
+            group, insert, rows = G_ACCEPT, G_ACCEPT.run, [row_from_message(m) for m in messages]
+        else:  # each row also charges its account (trigger cdrs_charge), or fails the call
+            group, insert, rows = G_ACCEPT_BILLED, G_ACCEPT_BILLED.run, billed_rows(messages,
+                                                                                  charges)
         if idempotency is None and quota is None:
             if rows:
-                await self._writer.submit(G_ACCEPT, rows, len(rows))
+                await self._writer.submit(group, rows, len(rows))
             return None
         record = idempotency
         weight = 0 if quota is None else quota.weight(messages)
@@ -508,9 +514,9 @@ class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting):
                      record.response, record.created_at, record.expires_at),
                 )  # fmt: skip
             try:
-                conn.executemany(INSERT_MESSAGE, rows)
+                insert(conn, rows)
             except sqlite3.IntegrityError as exc:
-                raise duplicate_id(exc) from exc
+                raise accept_error(exc) from exc
             return None
 
         result: IdempotencyRecord | None = await self._writer.submit(

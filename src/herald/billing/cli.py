@@ -1,0 +1,433 @@
+"""``herald prices``, ``herald balance`` and ``herald cdr``: billing.
+
+Sell price lists are per account, buy price lists per connector; each import
+replaces the whole list from a CSV file (``destination,price``; a bad line
+refuses the file, every bad line named). A running herald on the same data
+directory charges by a new sell list within a few seconds, without a
+restart. Balances are prepaid, in the currency of the price lists, with a
+credit limit and a refund policy per account. CDRs are exported as CSV and
+summed up into margins. Every change is recorded in the audit log (``herald
+admin audit``). docs/billing.md describes it all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import math
+import re
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TextIO
+
+from herald.accounts import Accounts
+from herald.admin import Admin, AdminKeys, cli_actor
+from herald.billing._lists import CHECK_INTERVAL
+from herald.rating import (
+    LineProblem,
+    PriceList,
+    TableFileError,
+    from_micros,
+    parse_amount,
+    parse_price_list,
+    price_list_csv,
+    to_micros,
+)
+from herald.store import (
+    Balance,
+    PriceSide,
+    RefundPolicy,
+    SQLiteConfig,
+    SQLiteStore,
+    StoreError,
+    UnknownAccount,
+)
+
+__all__ = ["CDR_COLUMNS", "register"]
+
+DEFAULT_DATA_DIR = Path("herald-data")
+#: The columns of ``herald cdr export`` (money in units of currency, 6 places).
+CDR_COLUMNS = (
+    "message_id", "account", "accepted_at", "country", "network", "segments", "priced_by",
+    "sell", "refunded", "connector", "buy", "status",
+)  # fmt: skip
+#: CDRs read from the store per round trip while exporting.
+_PAGE = 5_000
+_POLICIES = {p.label: p for p in RefundPolicy}
+
+Action = Callable[[argparse.Namespace, SQLiteStore], Awaitable[int]]
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
+                        help="herald's data directory (default: ./herald-data)")
+    owner = argparse.ArgumentParser(add_help=False)
+    whose = owner.add_mutually_exclusive_group(required=True)
+    whose.add_argument("--account", metavar="NAME", help="an account's sell list")
+    whose.add_argument("--connector", metavar="NAME", help="a connector's buy list")
+
+    prices = subparsers.add_parser(
+        "prices", help="import and show sell (account) and buy (connector) price lists",
+        description="Price lists: price per segment by MCC/MNC (26201), E.164 country code"
+        " (+49) or default; see docs/billing.md. An account with a sell list is charged"
+        " for every message it sends.",
+    )  # fmt: skip
+    actions = prices.add_subparsers(dest="prices_action", metavar="ACTION", required=True)
+    imp = actions.add_parser("import", parents=[common, owner],
+                             help="replace a price list with a CSV file (columns"
+                             " destination,price)")  # fmt: skip
+    imp.add_argument("file", type=Path, help="CSV file, UTF-8, with a header row")
+    imp.set_defaults(func=_command(_import, "prices"))
+    show = actions.add_parser("show", parents=[common, owner],
+                              help="write a price list as CSV (what import reads back)")
+    show.set_defaults(func=_command(_show, "prices"))
+    remove = actions.add_parser("remove", parents=[common, owner],
+                                help="remove a price list (an account without one is not"
+                                " charged)")  # fmt: skip
+    remove.set_defaults(func=_command(_remove, "prices"))
+    listing = actions.add_parser("list", parents=[common], help="every price list")
+    listing.set_defaults(func=_command(_list, "prices"))
+
+    balance = subparsers.add_parser(
+        "balance", help="an account's prepaid balance, credit limit and refund policy",
+        description="Balances are in the currency of the price lists, to 6 decimal places."
+        " A message is accepted only if the balance less its price stays at or above"
+        " minus the credit limit.",
+    )  # fmt: skip
+    verbs = balance.add_subparsers(dest="balance_action", metavar="ACTION", required=True)
+    show_b = verbs.add_parser("show", parents=[common], help="show an account's balance")
+    show_b.add_argument("account", metavar="ACCOUNT", help="account name")
+    show_b.set_defaults(func=_command(_balance_show, "balance"))
+    top = verbs.add_parser("top-up", parents=[common],
+                           help="add to the balance (a negative amount takes away)")
+    top.add_argument("account", metavar="ACCOUNT", help="account name")
+    top.add_argument("amount", help="e.g. 100 or 12.50 (at most 6 decimal places)")
+    top.set_defaults(func=_command(_top_up, "balance"))
+    setting = verbs.add_parser("set", parents=[common],
+                               help="set the credit limit and/or the refund policy")
+    setting.add_argument("account", metavar="ACCOUNT", help="account name")
+    setting.add_argument("--credit-limit", metavar="AMOUNT",
+                         help="how far below zero the balance may go (0: prepaid only)")
+    setting.add_argument("--refund-policy", choices=sorted(_POLICIES),
+                         help="none; rejected (refund messages rejected or failed);"
+                         " undelivered (also undelivered and expired)")  # fmt: skip
+    setting.set_defaults(func=_command(_balance_set, "balance"))
+
+    cdr = subparsers.add_parser(
+        "cdr", help="export charging records (CSV) and margin reports",
+        description="Times: YYYY-MM-DD (UTC midnight), an RFC 3339 date-time, or epoch"
+        " seconds; --from is included, --to is not.",
+    )  # fmt: skip
+    kinds = cdr.add_subparsers(dest="cdr_action", metavar="ACTION", required=True)
+    period = argparse.ArgumentParser(add_help=False)
+    period.add_argument("--from", dest="since", required=True, type=_when, metavar="TIME",
+                        help="messages accepted at or after (2027-01-01, RFC 3339, epoch s)")
+    period.add_argument("--to", dest="until", required=True, type=_when, metavar="TIME",
+                        help="... and before this time")
+    period.add_argument("--account", metavar="NAME", help="only this account's")
+    export = kinds.add_parser("export", parents=[common, period],
+                              help="the CDRs of messages accepted in a period, as CSV")
+    export.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
+    export.set_defaults(func=_command(_export, "cdr"))
+    margin = kinds.add_parser("margin", parents=[common, period],
+                              help="revenue, cost and margin of a period")
+    margin.add_argument("--by", choices=("account", "connector", "country"), default="account",
+                        help="group by account, connector that sent (cost from its buy list)"
+                        " or country calling code (default: account)")
+    margin.set_defaults(func=_command(_margin, "cdr"))
+
+
+def _when(text: str) -> float:
+    """A time on the command line: a date (UTC midnight), RFC 3339 or epoch seconds."""
+    text = text.strip()
+    try:
+        if re.fullmatch(r"\d{4}-\d\d-\d\d", text):
+            return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+        if re.fullmatch(r"\d+(\.\d+)?", text):
+            value = float(text)
+            if math.isfinite(value):
+                return value
+        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "zZ" else text)
+        if moment.tzinfo is not None:
+            return moment.timestamp()
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(
+        f"{text!r}: not YYYY-MM-DD, an RFC 3339 date-time with its offset, or epoch seconds"
+    )
+
+
+def _command(action: Action, name: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return asyncio.run(_with_store(action, args))
+        except TableFileError as exc:
+            print(f"herald {name}: {args.file}: {exc}", file=sys.stderr)
+        except (StoreError, ValueError, OSError) as exc:
+            print(f"herald {name}: {exc}", file=sys.stderr)
+        return 1
+
+    return run
+
+
+async def _with_store(action: Action, args: argparse.Namespace) -> int:
+    store = SQLiteStore.open(SQLiteConfig(data_dir=args.data_dir, create=False))
+    try:
+        return await action(args, store)
+    finally:
+        await store.aclose()
+
+
+async def _record(
+    store: SQLiteStore, action: str, target: str, changes: dict[str, object]
+) -> None:
+    """Append the change just made to the audit log (``herald admin audit``), as
+    every operator change is: after it, as ``cli:<os user>`` (see herald.admin)."""
+    accounts, keys = Accounts(store), AdminKeys(store)
+    try:
+        await Admin(store, accounts, keys).record(cli_actor(), action, target, changes)
+    finally:
+        keys.close()
+        accounts.close()
+
+
+def _target(side: PriceSide, name: str) -> str:
+    return f"account:{name}" if side is PriceSide.SELL else f"connector:{name}"
+
+
+async def _account_id(store: SQLiteStore, name: str) -> int:
+    try:
+        return (await store.get_account_by_name(name)).id
+    except UnknownAccount:
+        raise UnknownAccount(f"no account named {name!r} (herald accounts list)") from None
+
+
+async def _owner(args: argparse.Namespace, store: SQLiteStore) -> tuple[PriceSide, str, str]:
+    """Side, stored owner and how to name it, from ``--account`` / ``--connector``."""
+    if args.account is not None:
+        return PriceSide.SELL, str(await _account_id(store, args.account)), (
+            f"account {args.account!r}")  # fmt: skip
+    return PriceSide.BUY, args.connector, f"connector {args.connector!r}"
+
+
+def _lines(path: Path) -> Iterator[str]:
+    """The file's lines as text; a line that is not UTF-8 is refused by number."""
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, 1):
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                problem = LineProblem(number, f"is not UTF-8 (octet {exc.start + 1})")
+                raise TableFileError("price list refused", [problem], 1) from None
+
+
+# -- prices --------------------------------------------------------------------------
+
+
+async def _import(args: argparse.Namespace, store: SQLiteStore) -> int:
+    side, owner, who = await _owner(args, store)
+    prices = await asyncio.to_thread(lambda: parse_price_list(_lines(args.file)))
+    generation = await store.put_price_list(prices.stored(side, owner, time.time()))
+    await _record(store, "prices.import", _target(side, args.account or args.connector),
+                  {"list": "sell" if side is PriceSide.SELL else "buy", "entries": len(prices),
+                   "generation": generation})  # fmt: skip
+    print(f"Price list of {who} imported: {len(prices):,} entries (generation {generation}).")
+    if side is PriceSide.SELL:
+        balance = await _balance_of(store, int(owner))
+        print(f"A running herald on {args.data_dir} charges by it within {CHECK_INTERVAL:g} s;"
+              f" the account's balance is {_money(balance.balance)}"
+              f" (credit limit {_money(balance.credit_limit)}).")
+    return 0
+
+
+async def _stored(store: SQLiteStore, side: PriceSide, owner: str) -> PriceList | None:
+    for stored in await store.price_lists(side):
+        if stored.owner == owner:
+            return PriceList.from_stored(stored)
+    return None
+
+
+async def _show(args: argparse.Namespace, store: SQLiteStore) -> int:
+    side, owner, who = await _owner(args, store)
+    prices = await _stored(store, side, owner)
+    if prices is None:
+        print(f"herald prices: {who} has no price list", file=sys.stderr)
+        return 1
+    sys.stdout.writelines(price_list_csv(prices))
+    return 0
+
+
+async def _remove(args: argparse.Namespace, store: SQLiteStore) -> int:
+    side, owner, who = await _owner(args, store)
+    if await _stored(store, side, owner) is None:
+        print(f"herald prices: {who} has no price list", file=sys.stderr)
+        return 1
+    generation = await store.remove_price_list(side, owner)
+    await _record(store, "prices.remove", _target(side, args.account or args.connector),
+                  {"list": "sell" if side is PriceSide.SELL else "buy",
+                   "generation": generation})  # fmt: skip
+    print(f"Price list of {who} removed (generation {generation}).")
+    return 0
+
+
+async def _list(args: argparse.Namespace, store: SQLiteStore) -> int:
+    names = {str(a.id): a.name for a in await store.list_accounts()}
+    rows: list[tuple[str, ...]] = [("kind", "owner", "entries", "imported")]
+    for side, kind in ((PriceSide.SELL, "account"), (PriceSide.BUY, "connector")):
+        for stored in await store.price_lists(side):
+            owner = names.get(stored.owner, stored.owner) if side is PriceSide.SELL else (
+                stored.owner)  # fmt: skip
+            rows.append((kind, owner, str(len(stored.entries)), _time(stored.imported_at)))
+    _table(rows, sys.stdout)
+    return 0
+
+
+# -- balances ------------------------------------------------------------------------
+
+
+def _money(micros: int) -> str:
+    return f"{from_micros(micros):f}"
+
+
+async def _balance_of(store: SQLiteStore, account_id: int) -> Balance:
+    found = await store.get_balance(account_id)
+    return found if found is not None else Balance(account_id, 0, 0, RefundPolicy.NONE)
+
+
+def _print_balance(name: str, balance: Balance, billed: bool) -> None:
+    print(f"account:        {name}{'' if billed else ' (no sell price list: not charged)'}")
+    print(f"balance:        {_money(balance.balance)}")
+    print(f"credit limit:   {_money(balance.credit_limit)}")
+    print(f"available:      {_money(balance.available)}")
+    print(f"refund policy:  {balance.refund_policy.label}")
+
+
+async def _billed(store: SQLiteStore, account_id: int) -> bool:
+    return await _stored(store, PriceSide.SELL, str(account_id)) is not None
+
+
+async def _balance_show(args: argparse.Namespace, store: SQLiteStore) -> int:
+    account_id = await _account_id(store, args.account)
+    _print_balance(args.account, await _balance_of(store, account_id),
+                   await _billed(store, account_id))  # fmt: skip
+    return 0
+
+
+async def _top_up(args: argparse.Namespace, store: SQLiteStore) -> int:
+    account_id = await _account_id(store, args.account)
+    amount = to_micros(parse_amount(args.amount))
+    after = await store.adjust_balance(account_id, add=amount)
+    await _record(store, "balance.top_up", f"account:{args.account}",
+                  {"add": _money(amount), "balance": _money(after.balance)})
+    _print_balance(args.account, after, await _billed(store, account_id))
+    return 0
+
+
+async def _balance_set(args: argparse.Namespace, store: SQLiteStore) -> int:
+    if args.credit_limit is None and args.refund_policy is None:
+        print("herald balance: give --credit-limit and/or --refund-policy", file=sys.stderr)
+        return 2
+    account_id = await _account_id(store, args.account)
+    limit = None
+    if args.credit_limit is not None:
+        value = parse_amount(args.credit_limit)
+        if value < 0:
+            raise ValueError("the credit limit must not be negative")
+        limit = to_micros(value)
+    policy = None if args.refund_policy is None else _POLICIES[args.refund_policy]
+    after = await store.adjust_balance(account_id, credit_limit=limit, refund_policy=policy)
+    changes: dict[str, object] = {}
+    if limit is not None:
+        changes["credit_limit"] = _money(limit)
+    if policy is not None:
+        changes["refund_policy"] = policy.label
+    await _record(store, "balance.set", f"account:{args.account}", changes)
+    _print_balance(args.account, after, await _billed(store, account_id))
+    return 0
+
+
+# -- CDRs ----------------------------------------------------------------------------
+
+
+def _time(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+async def _period(args: argparse.Namespace, store: SQLiteStore) -> int | None:
+    if args.until <= args.since:
+        raise ValueError("--to must be after --from")
+    return None if args.account is None else await _account_id(store, args.account)
+
+
+async def _export(args: argparse.Namespace, store: SQLiteStore) -> int:
+    account_id = await _period(args, store)
+    names = {a.id: a.name for a in await store.list_accounts()}
+    out: TextIO = sys.stdout if args.output is None else args.output.open(
+        "w", newline="", encoding="utf-8")  # fmt: skip
+    count = 0
+    try:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(CDR_COLUMNS)
+        after: tuple[float, str] | None = None
+        while True:
+            page = await store.list_cdrs(args.since, args.until, account_id=account_id,
+                                         after=after, limit=_PAGE)  # fmt: skip
+            for c in page:
+                writer.writerow((
+                    c.message_id, names.get(c.account_id, str(c.account_id)),
+                    _time(c.accepted_at), "+" + c.country, c.network or "", c.segments,
+                    c.price_key, _money(c.sell), _money(c.refunded), c.connector or "",
+                    "" if c.buy is None else _money(c.buy), c.status.label,
+                ))  # fmt: skip
+            count += len(page)
+            if len(page) < _PAGE:
+                break
+            after = (page[-1].accepted_at, page[-1].message_id)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    if args.output is not None:
+        print(f"{count:,} CDRs written to {args.output}.")
+    return 0
+
+
+def _table(rows: list[tuple[str, ...]], out: TextIO) -> None:
+    widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
+    for row in rows:
+        cells = [cell.ljust(w) if k == 0 else cell.rjust(w)
+                 for k, (cell, w) in enumerate(zip(row, widths, strict=True))]  # fmt: skip
+        out.write("  ".join(cells).rstrip() + "\n")
+
+
+async def _margin(args: argparse.Namespace, store: SQLiteStore) -> int:
+    account_id = await _period(args, store)
+    found = await store.margin(args.since, args.until, args.by, account_id=account_id)
+    names = {str(a.id): a.name for a in await store.list_accounts()}
+    rows: list[tuple[str, ...]] = [
+        (args.by, "messages", "revenue", "cost", "margin", "margin %", "no buy price")]
+    total = [0, 0, 0, 0]
+    for r in found:
+        key = {"account": names.get(r.key, r.key), "country": "+" + r.key}.get(args.by, r.key)
+        if args.by == "connector" and not r.key:
+            key = "(not sent)"
+        rows.append((key, f"{r.messages:,}", _money(r.revenue), _money(r.cost), _money(r.margin),
+                     _percent(r.margin, r.revenue), f"{r.unpriced:,}"))  # fmt: skip
+        for k, v in enumerate((r.messages, r.revenue, r.cost, r.unpriced)):
+            total[k] += v
+    rows.append(("total", f"{total[0]:,}", _money(total[1]), _money(total[2]),
+                 _money(total[1] - total[2]), _percent(total[1] - total[2], total[1]),
+                 f"{total[3]:,}"))  # fmt: skip
+    _table(rows, sys.stdout)
+    return 0
+
+
+def _percent(part: int, whole: int) -> str:
+    if whole == 0:
+        return "-"
+    return f"{Decimal(part * 100) / Decimal(whole):.1f}"
