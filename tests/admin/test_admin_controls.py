@@ -249,3 +249,21 @@ async def test_changes_need_a_writing_admin_key(served: Served) -> None:
     account = await served.store.get_account_by_name("acme")
     assert await served.store.get_controls(account.id) == AccountControls()
     assert await _opted_out(served) == []
+
+
+async def test_the_endpoints_are_documented(served: Served) -> None:
+    paths = (await served.client().get("/openapi.json")).json()["paths"]
+    ops = {(path, method) for path, item in paths.items() for method in item
+           if path.startswith("/v1/admin/accounts/{name}/")
+           and ("controls" in path or "opt-outs" in path)}  # fmt: skip
+    assert len(ops) == 7
+    for path, method in ops:
+        assert paths[path][method]["security"] == [{"admin": []}], (path, method)
+    export = paths["/v1/admin/accounts/{name}/opt-outs.csv"]["get"]["responses"]["200"]
+    assert list(export["content"]) == ["text/csv"]
+    change = paths["/v1/admin/accounts/{name}/controls"]["patch"]["requestBody"]
+    assert set(change["content"]["application/json"]["schema"]["properties"]) == {
+        "daily_quota", "quota_unit", "senders", "sender_rules", "countries", "api_allow",
+        "smpp_allow"}
+    assert "text/csv" in paths["/v1/admin/accounts/{name}/opt-outs"]["put"]["requestBody"][
+        "content"]

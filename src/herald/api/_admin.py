@@ -101,6 +101,9 @@ log = logging.getLogger("herald.api.admin")
 ADMIN_PREFIX: Final = "/v1/admin"
 #: A JSON body of the admin API (settings: a few hundred octets).
 MAX_ADMIN_BODY_OCTETS: Final = 64 * 1024
+#: A JSON body of lists: controls (5 lists of up to 1,000 entries of up to 64
+#: characters) or numbers to opt out (about 25,000; more: the CSV upload).
+MAX_LIST_BODY_OCTETS: Final = 512 * 1024
 #: An uploaded number table: a 1,000,000-number ported list is about 20 MB of CSV.
 MAX_TABLE_UPLOAD_OCTETS: Final = 256 * 1024 * 1024
 #: Audit entries per page at most (and by default).
@@ -193,9 +196,10 @@ async def _read(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _object(request: Request, *, optional: bool = False) -> dict[str, Any]:
+async def _object(request: Request, *, optional: bool = False,
+                  limit: int = MAX_ADMIN_BODY_OCTETS) -> dict[str, Any]:
     """The request's JSON object (``{}`` for an empty optional body)."""
-    raw = await _read(request, MAX_ADMIN_BODY_OCTETS)
+    raw = await _read(request, limit)
     if not raw.strip() and optional:
         return {}
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -334,7 +338,7 @@ class AdminRoutes:
 
     async def update_controls(self, request: Request, name: str) -> Response:
         who = await self.gate.admit(request, change=True)
-        body = await _object(request)
+        body = await _object(request, limit=MAX_LIST_BODY_OCTETS)
         return _json(describe_controls(await self._service.update_controls(who.actor, name,
                                                                            body)))
 
@@ -362,7 +366,7 @@ class AdminRoutes:
 
     async def add_opt_outs(self, request: Request, name: str) -> Response:
         who = await self.gate.admit(request, change=True)
-        given = _field(await _object(request), "numbers", list)
+        given = _field(await _object(request, limit=MAX_LIST_BODY_OCTETS), "numbers", list)
         numbers = check_numbers(given)
         changed = await self._service.change_opt_outs(who.actor, name, numbers, True, "api")
         return _json({"numbers": len(numbers), "changed": changed})
@@ -759,6 +763,10 @@ def install_admin(app: FastAPI, ctx: ApiContext, admin: AdminContext,
               " ending in `*` (`account:*`); `limit` 1..1000 (100); `cursor`: a page's"
               " `next_cursor`.")),
     ]
+    export = next(doc for path, _, _, doc in table if path.endswith("/opt-outs.csv"))
+    export["responses"][200] = {"description": "number,opted_out_at,source", "content": {
+        "text/csv": {"schema": {"type": "string"}}}}  # fmt: skip
+    export["response_class"] = Response  # not JSON
     for path, method, handler, doc in table:
         app.add_api_route(path, _translating(handler), methods=[method], **doc)
 
