@@ -1,4 +1,5 @@
-"""The admin API, ``/v1/admin``: accounts, credentials, connectors, number tables, routes, audit.
+"""The admin API, ``/v1/admin``: accounts, their controls and opt-out lists, credentials,
+connectors, number tables, routes, audit.
 
 Theory of operation
 -------------------
