@@ -65,6 +65,7 @@ from herald.smpp.session import SessionConfig
 from herald.smpp.states import Role
 from herald.smpp_front import ACCOUNT_RECHECK, CustomerSmpp, FrontLimits, SmppNotifier
 from herald.store import (
+    AuditEntry,
     Channel,
     NewMessage,
     SQLiteConfig,
@@ -253,8 +254,14 @@ class Platform:
                 tasks.append(asyncio.create_task(webhooks.run(), name="webhooks"))
             notifier.start()
             recheck = asyncio.Event()  # an account or login changed: look at the binds now
-            admin.feed.watch(lambda entry: recheck.set()
-                             if entry.target.startswith("account:") else None)
+
+            def account_changed(entry: AuditEntry) -> None:
+                if entry.target.startswith("account:"):
+                    if entry.action == "account.opt_outs":
+                        front.controls.opt_outs_changed()  # read by the recheck, not in 2 s
+                    recheck.set()
+
+            admin.feed.watch(account_changed)
             tasks.append(asyncio.create_task(_recheck_accounts(front, recheck),
                                              name="account-recheck"))
             tasks.append(asyncio.create_task(numbers.run(), name=_NUMBER_TABLES))

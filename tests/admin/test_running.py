@@ -25,7 +25,8 @@ from herald.config import parse_config
 from herald.net import ClientHandler, ClientSettings, SmppClient
 from herald.service import Platform
 from herald.sim import SimConfig, Simulator
-from herald.smpp.pdus import BindTransceiver
+from herald.smpp.constants import CommandStatus as S
+from herald.smpp.pdus import BindTransceiver, SubmitSm
 from herald.smpp_front import ACCOUNT_RECHECK
 from herald.store import Store
 
@@ -181,5 +182,65 @@ async def test_binds_are_closed_as_soon_as_their_account_or_login_changes(
     try:
         await running.herald(capsys, "accounts", "remove-smpp", "shop")  # another process
         await running.until_unbound()
+    finally:
+        await customer.stop()
+
+
+async def test_controls_and_opt_outs_reach_a_running_herald(
+    running: Running, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = await running.herald(capsys, "admin", "keys", "create", "ops")
+    [admin_key] = re.findall(r"ha_[a-z0-9]{12}_[A-Za-z0-9]{40}", out)
+    admin = {"Authorization": f"Bearer {admin_key}"}
+    auth = {"Authorization": f"Bearer {running.key}"}
+
+    async def send(to: str) -> int:
+        answer = await running.http.post("/v1/messages", headers=auth, json={
+            "to": to, "from": "SHOP", "text": "Your code is 123456"})  # fmt: skip
+        return answer.status_code
+
+    async def until_sent(to: str, code: int) -> float:
+        started = time.monotonic()
+        while await send(to) != code:
+            assert time.monotonic() - started < BOUND, f"not {code} within {BOUND} s"
+            await asyncio.sleep(0.05)
+        return time.monotonic() - started
+
+    us, de = "+14155552671", "+4915112345678"
+    assert await send(us) == 202  # the account, its controls and the lists now cached
+    # Through the admin API: the next request.
+    answer = await running.http.patch("/v1/admin/accounts/shop/controls", headers=admin,
+                                      json={"countries": ["DE"]})  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    assert await send(us) == 422
+    await running.http.post("/v1/admin/accounts/shop/opt-outs", headers=admin,
+                            json={"numbers": [de]})  # fmt: skip
+    assert await send(de) == 422
+    # From the CLI (another process): within the bound, not the 5 s of the account cache.
+    await running.herald(capsys, "accounts", "set", "shop", "--countries", "all")
+    await until_sent(us, 202)
+    await running.herald(capsys, "optouts", "remove", "--account", "shop", de)
+    await until_sent(de, 202)
+
+
+async def test_an_opt_out_through_the_api_reaches_open_binds_at_once(
+    running: Running, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert BOUND < ACCOUNT_RECHECK  # what this test tells apart from the periodic recheck
+    out = await running.herald(capsys, "admin", "keys", "create", "ops")
+    [admin_key] = re.findall(r"ha_[a-z0-9]{12}_[A-Za-z0-9]{40}", out)
+    customer = await running.bound_customer()  # the bind read the lists just now
+    try:
+        await running.http.post("/v1/admin/accounts/shop/opt-outs", json={
+            "numbers": ["+4915112345678"]}, headers={"Authorization": f"Bearer {admin_key}"})
+        started = time.monotonic()
+        for _ in range(200):  # bounded by BOUND
+            answer = await customer.submit(SubmitSm(
+                source_addr="SHOP", destination_addr="4915112345678", short_message=b"x"))
+            if answer.command_status == S.ESME_RINVDSTADR:
+                break
+            assert time.monotonic() - started < BOUND, "still accepted"
+            await asyncio.sleep(0.05)
+        assert answer.command_status == S.ESME_RINVDSTADR
     finally:
         await customer.stop()

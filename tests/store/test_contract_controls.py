@@ -145,6 +145,23 @@ async def test_opt_outs_change_and_are_followed_by_seq(store: Store, account: Ac
         await store.change_opt_outs(account.id + 99, [OptOutChange("1", True, T0, "cli")])
 
 
+async def test_opt_outs_are_listed_in_pages_by_number(store: Store, account: Account) -> None:
+    numbers = [f"4917{i:04d}" for i in range(7)]
+    await store.change_opt_outs(account.id, [OptOutChange(n, True, T0, "cli") for n in numbers])
+    await store.change_opt_outs(account.id, [OptOutChange(numbers[3], False, T0, "cli")])
+    seen: list[str] = []
+    after: str | None = None
+    for _ in range(10):  # bounded
+        page = await store.list_opt_outs(account.id, after=after, limit=2)
+        seen += [e.number for e in page]
+        if len(page) < 2:
+            break
+        after = page[-1].number
+    assert seen == numbers[:3] + numbers[4:]  # in order, once each, not the one opted in
+    assert await store.list_opt_outs(account.id, after=numbers[-1]) == ()
+    assert [e.number for e in await store.list_opt_outs(account.id, limit=1)] == numbers[:1]
+
+
 async def test_an_inbound_stop_is_stored_with_its_opt_out(store: Store, account: Account) -> None:
     ids = SortableIdGenerator()
 

@@ -131,3 +131,8 @@ class ControlBook:
     def forget(self, account_id: int) -> None:
         """Re-read the account's rules at the next :meth:`refresh` (after a change here)."""
         self._rules.pop(account_id, None)
+
+    def opt_outs_changed(self) -> None:
+        """Bring the opt-out lists up to date at the next :meth:`refresh`, due or not
+        (an admin change to one was seen: it applies to the next request)."""
+        self._opt_outs_due = float("-inf")

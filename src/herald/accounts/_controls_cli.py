@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
 from typing import Final
 
-from herald.intake import SENDER_RULE_KINDS, AccountRules
+from herald.admin import CONTROLS, apply_controls
+from herald.intake import SENDER_RULE_KINDS
 from herald.store import AccountControls
 
 __all__ = ["add_control_options", "apply_control_options", "describe_controls"]
@@ -38,23 +38,11 @@ def _quota(value: str) -> int | None:
     return quota
 
 
-def _unit(value: str) -> bool:
+def _unit(value: str) -> str:
     word = value.strip().lower()
     if word not in ("messages", "segments"):
         raise argparse.ArgumentTypeError("say messages or segments")
-    return word == "segments"
-
-
-#: option -> AccountControls field.
-_FIELDS: Final = {
-    "daily_quota": "daily_quota",
-    "quota_unit": "quota_segments",
-    "senders": "senders",
-    "sender_rules": "sender_rules",
-    "countries": "countries",
-    "api_allow": "api_networks",
-    "smpp_allow": "smpp_networks",
-}
+    return word
 
 
 def add_control_options(parser: argparse.ArgumentParser) -> None:
@@ -85,14 +73,10 @@ def add_control_options(parser: argparse.ArgumentParser) -> None:
 
 
 def apply_control_options(controls: AccountControls, args: argparse.Namespace) -> AccountControls:
-    """``controls`` with the options given; raises ``ValueError`` for a malformed entry."""
+    """``controls`` with the options given (checked as the admin API checks them);
+    raises :class:`~herald.admin.InvalidInput` naming each malformed entry."""
     given = vars(args)
-    changes = {field: given[option] for option, field in _FIELDS.items() if option in given}
-    if "countries" in changes:
-        changes["countries"] = tuple(c.upper() for c in changes["countries"])
-    changed = dataclasses.replace(controls, **changes)
-    AccountRules.parse(changed)  # a list that was stored always parses
-    return changed
+    return apply_controls(controls, {name: given[name] for name in CONTROLS if name in given})
 
 
 def describe_controls(c: AccountControls) -> list[str]:

@@ -12,51 +12,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
-import io
 import sys
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, TextIO
+from typing import Any
 
 from herald.accounts._service import Accounts
 from herald.accounts.cli import DEFAULT_DATA_DIR
-from herald.admin import Admin, AdminError, AdminKeys, cli_actor
-from herald.intake import opt_out_number
+from herald.admin import Admin, AdminError, AdminKeys, check_numbers, cli_actor, opt_out_csv
+from herald.intake import parse_opt_out_rows
 from herald.store import SQLiteConfig, SQLiteStore, StoreError
 
-__all__ = ["CSV_HEADER", "parse_numbers", "register"]
-
-#: The export's columns; an import reads the first column of each row.
-CSV_HEADER: Final = ("number", "opted_out_at", "source")
-#: Bad lines an import lists before giving up listing.
-MAX_LISTED_PROBLEMS: Final = 10
+__all__ = ["register"]
 
 Action = Callable[[argparse.Namespace, SQLiteStore, Admin, int], Awaitable[None]]
-
-
-def parse_numbers(rows: Iterable[list[str]]) -> list[str]:
-    """The numbers (E.164 digits) of CSV rows: the first column of each; a first
-    row that is no number is a header; blank rows are skipped. Raises
-    ``ValueError`` listing the bad lines (and nothing is imported)."""
-    numbers: list[str] = []
-    problems: list[str] = []
-    for line, row in enumerate(rows, 1):
-        cell = row[0].strip() if row else ""
-        if not cell:
-            continue
-        number = opt_out_number(cell)
-        if number is None:
-            if line == 1:
-                continue  # a header
-            problems.append(f"line {line}: {cell[:32]!r} is not a phone number")
-            continue
-        numbers.append(number)
-    if problems:
-        shown = problems[:MAX_LISTED_PROBLEMS]
-        more = f" (and {len(problems) - len(shown)} more)" if len(problems) > len(shown) else ""
-        raise ValueError("nothing imported: " + "; ".join(shown) + more)
-    return numbers
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -118,12 +88,7 @@ async def _with_store(action: Action, args: argparse.Namespace) -> None:
 def _changer(opted_out: bool) -> Action:
     async def change(args: argparse.Namespace, store: SQLiteStore, admin: Admin,
                      account_id: int) -> None:
-        numbers = []
-        for given in args.numbers:
-            number = opt_out_number(given)
-            if number is None:
-                raise ValueError(f"{given!r} is not a phone number; nothing changed")
-            numbers.append(number)
+        numbers = check_numbers(args.numbers)  # InvalidInput: nothing changed
         changed = await admin.change_opt_outs(cli_actor(), args.account, numbers, opted_out,
                                               "cli")
         state = "opted out" if opted_out else "opted back in"
@@ -144,10 +109,10 @@ async def _list(args: argparse.Namespace, store: SQLiteStore, admin: Admin,
 async def _import(args: argparse.Namespace, store: SQLiteStore, admin: Admin,
                   account_id: int) -> None:
     if str(args.file) == "-":
-        numbers = parse_numbers(csv.reader(sys.stdin))
+        numbers = parse_opt_out_rows(csv.reader(sys.stdin))
     else:
         with args.file.open(newline="", encoding="utf-8-sig") as f:
-            numbers = parse_numbers(csv.reader(f))
+            numbers = parse_opt_out_rows(csv.reader(f))
     changed = await admin.change_opt_outs(cli_actor(), args.account, numbers, True, "import")
     print(f"Imported {len(numbers)} numbers for {args.account}: {changed} newly opted out.")
 
@@ -155,19 +120,12 @@ async def _import(args: argparse.Namespace, store: SQLiteStore, admin: Admin,
 async def _export(args: argparse.Namespace, store: SQLiteStore, admin: Admin,
                   account_id: int) -> None:
     entries = await store.list_opt_outs(account_id)
-    out = io.StringIO()
-    _write_csv(out, ((f"+{e.number}", _when(e.updated_at), e.source) for e in entries))
+    text = opt_out_csv(entries)
     if args.output is None:
-        sys.stdout.write(out.getvalue())
+        sys.stdout.write(text)
     else:
-        args.output.write_text(out.getvalue(), encoding="utf-8")
+        args.output.write_text(text, encoding="utf-8")
         print(f"Wrote {len(entries)} numbers to {args.output}.", file=sys.stderr)
-
-
-def _write_csv(out: TextIO, rows: Iterable[tuple[str, str, str]]) -> None:
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_HEADER)
-    writer.writerows(rows)
 
 
 def _when(epoch: float) -> str:

@@ -8,6 +8,14 @@ settings. :class:`AdminKeys` issues and verifies the admin API's keys.
 See docs/admin.md.
 """
 
+from herald.admin._controls import (
+    CONTROLS,
+    OPT_OUT_CSV_HEADER,
+    apply_controls,
+    check_numbers,
+    describe_controls,
+    opt_out_csv,
+)
 from herald.admin._errors import (
     AdminError,
     Conflict,
@@ -37,7 +45,9 @@ from herald.admin._settings import MAX_BIND_LIMIT, SETTINGS, apply_settings, des
 __all__ = [
     "ADMIN_KEY_PREFIX",
     "CHANGE_POLL_INTERVAL",
+    "CONTROLS",
     "MAX_BIND_LIMIT",
+    "OPT_OUT_CSV_HEADER",
     "SETTINGS",
     "VERIFIED_TTL",
     "Admin",
@@ -52,9 +62,13 @@ __all__ = [
     "NotFound",
     "RoutesImport",
     "TableImport",
+    "apply_controls",
     "apply_settings",
     "check_key_name",
+    "check_numbers",
     "cli_actor",
+    "describe_controls",
     "describe_settings",
     "looks_like_admin_key",
+    "opt_out_csv",
 ]

@@ -48,6 +48,7 @@ from herald.accounts import (
     check_account_name,
     webhook_secret,
 )
+from herald.admin._controls import apply_controls
 from herald.admin._errors import Conflict, InvalidInput, NotFound
 from herald.admin._keys import AdminKeys, IssuedAdminKey, check_key_name
 from herald.admin._settings import apply_settings, describe_settings
@@ -66,6 +67,7 @@ from herald.store import (
     NumberTable,
     NumberTableKind,
     OptOutChange,
+    OptOutEntry,
     Store,
     StoreClosed,
     StoredRoutes,
@@ -295,11 +297,26 @@ class Admin:
             await self.record(actor, "account.controls", _account_target(name), changes)
         return controls
 
+    async def controls(self, name: str) -> AccountControls:
+        """The account's controls. Raises :class:`NotFound`."""
+        return await self.store.get_controls((await self.account(name)).id)
+
+    async def update_controls(
+        self, actor: str, name: str, changes: Mapping[str, Any]
+    ) -> AccountControls:
+        """Change the controls given (``herald.admin.CONTROLS`` names: a list given
+        replaces the list); the others stay. Raises :class:`InvalidInput` naming
+        every refused field and entry (nothing changes then), :class:`NotFound`."""
+        account = await self.account(name)
+        wanted = apply_controls(await self.store.get_controls(account.id), changes)
+        return await self.set_controls(actor, name, wanted)
+
     async def change_opt_outs(
         self, actor: str, name: str, numbers: list[str], opted_out: bool, source: str
     ) -> int:
         """Opt ``numbers`` (E.164 digits) out of the account's messages, or back in;
-        how many changed. Recorded with the counts (the numbers stay in the list)."""
+        how many changed. Recorded, when something changed, with the counts (the
+        numbers stay in the list)."""
         account = await self.account(name)
         now = self._clock()
         changed = 0
@@ -307,10 +324,19 @@ class Admin:
             changed += await self.store.change_opt_outs(account.id, [
                 OptOutChange(n, opted_out, now, source)
                 for n in numbers[start:start + OPT_OUT_CHUNK]])  # fmt: skip
-        await self.record(actor, "account.opt_outs", _account_target(name), {
-            "opted_out" if opted_out else "opted_in": len(numbers), "changed": changed,
-            "source": source})  # fmt: skip
+        if changed:
+            await self.record(actor, "account.opt_outs", _account_target(name), {
+                "opted_out" if opted_out else "opted_in": len(numbers), "changed": changed,
+                "source": source})  # fmt: skip
         return changed
+
+    async def opt_outs(
+        self, name: str, *, after: str | None = None, limit: int | None = None
+    ) -> tuple[OptOutEntry, ...]:
+        """The account's opted-out numbers by number: those after ``after``, at most
+        ``limit`` (all without). Raises :class:`NotFound`."""
+        account = await self.account(name)
+        return await self.store.list_opt_outs(account.id, after=after, limit=limit)
 
     async def set_disabled(self, actor: str, name: str, disabled: bool) -> Account:
         """Disable (refuse its keys and logins, close its binds) or enable an account."""

@@ -1,4 +1,5 @@
-"""The admin API, ``/v1/admin``: accounts, credentials, connectors, number tables, routes, audit.
+"""The admin API, ``/v1/admin``: accounts, their controls and opt-out lists, credentials,
+connectors, number tables, routes, audit.
 
 Theory of operation
 -------------------
@@ -23,10 +24,13 @@ API cached about the account or key at once) and to other processes within
 
 from __future__ import annotations
 
+import asyncio
+import csv
 import functools
 import json
 import logging
 import math
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Final
@@ -41,9 +45,12 @@ from herald.admin import (
     AdminError,
     AdminPrincipal,
     InvalidInput,
+    check_numbers,
+    describe_controls,
     describe_settings,
+    opt_out_csv,
 )
-from herald.intake import TableFileError
+from herald.intake import TableFileError, opt_out_number, parse_opt_out_rows
 from herald.routes import parse_stored
 from herald.routing import RoutesFileError
 from herald.store import (
@@ -66,9 +73,15 @@ from ._admin_models import (
     AdminConnectorList,
     AdminConnectorState,
     AdminConnectorStateChange,
+    AdminControls,
+    AdminControlsChange,
     AdminIssuedKey,
     AdminIssuedLogin,
     AdminNumbers,
+    AdminOptOutChange,
+    AdminOptOutChanged,
+    AdminOptOutImport,
+    AdminOptOutList,
     AdminRoutesImport,
     AdminRoutesImported,
     AdminRouting,
@@ -89,11 +102,17 @@ log = logging.getLogger("herald.api.admin")
 ADMIN_PREFIX: Final = "/v1/admin"
 #: A JSON body of the admin API (settings: a few hundred octets).
 MAX_ADMIN_BODY_OCTETS: Final = 64 * 1024
+#: A JSON body of lists: controls (5 lists of up to 1,000 entries of up to 64
+#: characters) or numbers to opt out (about 25,000; more: the CSV upload).
+MAX_LIST_BODY_OCTETS: Final = 512 * 1024
 #: An uploaded number table: a 1,000,000-number ported list is about 20 MB of CSV.
 MAX_TABLE_UPLOAD_OCTETS: Final = 256 * 1024 * 1024
 #: Audit entries per page at most (and by default).
 MAX_AUDIT_PAGE: Final = 1000
 DEFAULT_AUDIT_PAGE: Final = 100
+#: Opted-out numbers per page at most, and by default.
+MAX_OPT_OUT_PAGE: Final = 10_000
+DEFAULT_OPT_OUT_PAGE: Final = 1000
 _TABLES: Final = {"plan": NumberTableKind.PLAN, "ported": NumberTableKind.PORTED}
 _CHALLENGE = 'Bearer realm="herald-admin"'
 _SECURITY: Final[dict[str, Any]] = {"security": [{"admin": []}]}
@@ -147,9 +166,18 @@ class AdminGate:
         return principal
 
 
+_ENTRY: Final = re.compile(r"(\w+)\[(\d+)\]")
+
+
+def _path(field: str) -> tuple[str | int, ...]:
+    """A refused field's place in the body: ``countries[2]`` -> ``("countries", 2)``."""
+    entry = _ENTRY.fullmatch(field)
+    return (entry[1], int(entry[2])) if entry else (field,)
+
+
 def _problem(exc: AdminError) -> ApiProblem:
     if isinstance(exc, InvalidInput):
-        errors = [FieldError((p.field,), p.code, p.message) for p in exc.problems]
+        errors = [FieldError(_path(p.field), p.code, p.message) for p in exc.problems]
         return ApiProblem(422, "invalid-request", "the request has invalid fields", errors)
     slug = {403: "forbidden", 404: "not-found", 409: "conflict"}.get(exc.http_status,
                                                                       "bad-request")
@@ -169,9 +197,10 @@ async def _read(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _object(request: Request, *, optional: bool = False) -> dict[str, Any]:
+async def _object(request: Request, *, optional: bool = False,
+                  limit: int = MAX_ADMIN_BODY_OCTETS) -> dict[str, Any]:
     """The request's JSON object (``{}`` for an empty optional body)."""
-    raw = await _read(request, MAX_ADMIN_BODY_OCTETS)
+    raw = await _read(request, limit)
     if not raw.strip() and optional:
         return {}
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -302,6 +331,73 @@ class AdminRoutes:
         return _json(await self._account_view(
             await self._service.set_disabled(who.actor, name, False)))
 
+    # -- controls and opt-outs (docs/accounts.md) ----------------------------------------
+
+    async def controls(self, request: Request, name: str) -> Response:
+        await self.gate.admit(request, change=False)
+        return _json(describe_controls(await self._service.controls(name)))
+
+    async def update_controls(self, request: Request, name: str) -> Response:
+        who = await self.gate.admit(request, change=True)
+        body = await _object(request, limit=MAX_LIST_BODY_OCTETS)
+        return _json(describe_controls(await self._service.update_controls(who.actor, name,
+                                                                           body)))
+
+    async def opt_outs(self, request: Request, name: str) -> Response:
+        await self.gate.admit(request, change=False)
+        limit = _query_int(request, "limit", DEFAULT_OPT_OUT_PAGE, 1, MAX_OPT_OUT_PAGE)
+        cursor = request.query_params.get("cursor") or None
+        if cursor is not None and opt_out_number(cursor) != cursor:
+            raise ApiProblem(422, "invalid-request", "the request has invalid parameters", [
+                FieldError(("cursor",), "not_valid", "must be a page's next_cursor", "query")])
+        entries = await self._service.opt_outs(name, after=cursor, limit=limit + 1)
+        more = len(entries) > limit
+        entries = entries[:limit]
+        return _json({"opt_outs": [{"number": f"+{e.number}",
+                                    "opted_out_at": rfc3339(e.updated_at), "source": e.source}
+                                   for e in entries],
+                      "next_cursor": entries[-1].number if more else None})  # fmt: skip
+
+    async def export_opt_outs(self, request: Request, name: str) -> Response:
+        await self.gate.admit(request, change=False)
+        entries = await self._service.opt_outs(name)
+        return Response(opt_out_csv(entries), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition":
+                                 f'attachment; filename="{name}-opt-outs.csv"'})
+
+    async def add_opt_outs(self, request: Request, name: str) -> Response:
+        who = await self.gate.admit(request, change=True)
+        given = _field(await _object(request, limit=MAX_LIST_BODY_OCTETS), "numbers", list)
+        numbers = check_numbers(given)
+        changed = await self._service.change_opt_outs(who.actor, name, numbers, True, "api")
+        return _json({"numbers": len(numbers), "changed": changed})
+
+    async def remove_opt_out(self, request: Request, name: str, number: str) -> Response:
+        who = await self.gate.admit(request, change=True)
+        digits = opt_out_number(number)
+        if digits is None:
+            raise ApiProblem(422, "invalid-request", "the request has invalid parameters", [
+                FieldError(("number",), "not_valid", "is not a phone number", "path")])
+        if not await self._service.change_opt_outs(who.actor, name, [digits], False, "api"):
+            raise ApiProblem(404, "not-found", f"+{digits} is not on the opt-out list of"
+                             f" account {name!r}")
+        return Response(status_code=204)
+
+    async def import_opt_outs(self, request: Request, name: str) -> Response:
+        who = await self.gate.admit(request, change=True)
+        await self._service.account(name)  # 404 before reading a large upload
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media not in ("text/csv", "text/plain"):
+            raise ApiProblem(415, "unsupported-media-type", "send the list as text/csv")
+        raw = await _read(request, MAX_TABLE_UPLOAD_OCTETS)
+        lines = _lines(raw.removeprefix(b"\xef\xbb\xbf"))  # a BOM, as the CLI reads it
+        try:
+            numbers = await asyncio.to_thread(lambda: parse_opt_out_rows(csv.reader(lines)))
+        except TableFileError as exc:
+            raise _file_problem(exc) from None
+        changed = await self._service.change_opt_outs(who.actor, name, numbers, True, "import")
+        return _json({"imported": len(numbers), "changed": changed})
+
     # -- credentials ---------------------------------------------------------------------
 
     async def issue_key(self, request: Request, name: str) -> Response:
@@ -376,12 +472,7 @@ class AdminRoutes:
         try:
             done = await self._service.import_number_table(who.actor, kind, _lines(raw))
         except TableFileError as exc:
-            errors = [FieldError((f"line {p.line}",), "invalid_line", p.message, "file")
-                      for p in exc.problems]  # fmt: skip
-            more = f" ({exc.count} in all; the first {len(errors)} named)" \
-                if exc.count > len(errors) else ""
-            raise ApiProblem(422, "invalid-request",
-                             f"the file was refused whole{more}", errors) from None
+            raise _file_problem(exc) from None
         return _json({"table": table, "entries": done.entries, "networks": done.networks,
                       "octets": done.octets, "generation": done.generation})
 
@@ -505,6 +596,15 @@ def _problem_text(problem: str) -> str:
     return problem.partition(": ")[2] if _problem_path(problem) else problem
 
 
+def _file_problem(exc: TableFileError) -> ApiProblem:
+    """A refused CSV upload: 422 naming each bad line (the first few)."""
+    errors = [FieldError((f"line {p.line}",), "invalid_line", p.message, "file")
+              for p in exc.problems]  # fmt: skip
+    more = f" ({exc.count} in all; the first {len(errors)} named)" \
+        if exc.count > len(errors) else ""
+    return ApiProblem(422, "invalid-request", f"the file was refused whole{more}", errors)
+
+
 def _table(name: str) -> NumberTableKind:
     kind = _TABLES.get(name)
     if kind is None:
@@ -571,7 +671,7 @@ def install_admin(app: FastAPI, ctx: ApiContext, admin: AdminContext,
 
     admin.service.feed.watch(on_change)
     p = ADMIN_PREFIX
-    csv = {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
+    csv_body = {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
     table: list[tuple[str, str, Callable[..., Any], dict[str, Any]]] = [
         (f"{p}/accounts", "GET", routes.list_accounts,
          _doc("Every account with its settings and credentials", 200, AdminAccountList)),
@@ -600,6 +700,33 @@ def install_admin(app: FastAPI, ctx: ApiContext, admin: AdminContext,
               body={**_json_body(AdminSmppReset), "required": False})),
         (f"{p}/accounts/{{name}}/smpp/{{system_id}}", "DELETE", routes.remove_smpp,
          _doc("Remove an SMPP login; its binds are closed", 204, None, 404)),
+        (f"{p}/accounts/{{name}}/controls", "GET", routes.controls,
+         _doc("An account's controls (docs/accounts.md)", 200, AdminControls, 404)),
+        (f"{p}/accounts/{{name}}/controls", "PATCH", routes.update_controls,
+         _doc("Change the controls given; the others stay", 200, AdminControls, 400, 404, 413,
+              415, 422, body=_json_body(AdminControlsChange),
+              description="The rules of `herald accounts set`; every refused entry is named"
+              " (`countries[2]`) and nothing changes.")),
+        (f"{p}/accounts/{{name}}/opt-outs", "GET", routes.opt_outs,
+         _doc("The account's opted-out numbers, by number, in pages", 200, AdminOptOutList,
+              404, 422, description="`limit` 1..10000 (1000); `cursor`: a page's"
+              " `next_cursor`.")),
+        (f"{p}/accounts/{{name}}/opt-outs", "POST", routes.add_opt_outs,
+         _doc("Opt numbers out of the account's messages", 200, AdminOptOutChanged, 400, 404,
+              413, 415, 422, body=_json_body(AdminOptOutChange),
+              description="Each number that is not one is named (`numbers[2]`) and nothing"
+              " changes.")),
+        (f"{p}/accounts/{{name}}/opt-outs", "PUT", routes.import_opt_outs,
+         _doc("Opt out the numbers of a CSV file (the format of `herald optouts import`)",
+              200, AdminOptOutImport, 404, 413, 415, 422, body=csv_body,
+              description="The first column of each row; a first row that is no number is a"
+              " header. Adds to the list (numbers not in the file stay). A file with a bad"
+              " line is refused whole; `errors` names each (`line N`, `in` `file`).")),
+        (f"{p}/accounts/{{name}}/opt-outs.csv", "GET", routes.export_opt_outs,
+         _doc("The account's opt-out list as CSV (number,opted_out_at,source)", 200, None,
+              404, description="Imports back as it is.")),
+        (f"{p}/accounts/{{name}}/opt-outs/{{number}}", "DELETE", routes.remove_opt_out,
+         _doc("Opt a number back in", 204, None, 404, 422)),
         (f"{p}/connectors", "GET", routes.connectors,
          _doc("The upstream connectors and their binds now", 200, AdminConnectorList)),
         (f"{p}/connectors/{{name}}/disable", "POST",
@@ -625,7 +752,7 @@ def install_admin(app: FastAPI, ctx: ApiContext, admin: AdminContext,
          _doc("The number tables stored, and the generation in use", 200, AdminNumbers)),
         (f"{p}/numbers/{{table}}", "PUT", routes.import_table,
          _doc("Replace a number table (plan or ported) with a CSV file", 200, AdminTableImport,
-              404, 413, 415, 422, body=csv,
+              404, 413, 415, 422, body=csv_body,
               description="The formats of `herald numbers import-plan|import-ported`"
               " (docs/numbers.md). A file with a bad line is refused whole; `errors` names"
               " each bad line (`field` `line N`, `in` `file`).")),
@@ -637,6 +764,10 @@ def install_admin(app: FastAPI, ctx: ApiContext, admin: AdminContext,
               " ending in `*` (`account:*`); `limit` 1..1000 (100); `cursor`: a page's"
               " `next_cursor`.")),
     ]
+    export = next(doc for path, _, _, doc in table if path.endswith("/opt-outs.csv"))
+    export["responses"][200] = {"description": "number,opted_out_at,source", "content": {
+        "text/csv": {"schema": {"type": "string"}}}}  # fmt: skip
+    export["response_class"] = Response  # not JSON
     for path, method, handler, doc in table:
         app.add_api_route(path, _translating(handler), methods=[method], **doc)
 

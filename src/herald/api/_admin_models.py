@@ -21,10 +21,17 @@ __all__ = [
     "AdminAuditEntry",
     "AdminConnector",
     "AdminConnectorList",
+    "AdminControls",
+    "AdminControlsChange",
     "AdminIssuedKey",
     "AdminIssuedLogin",
     "AdminNumberTable",
     "AdminNumbers",
+    "AdminOptOut",
+    "AdminOptOutChange",
+    "AdminOptOutChanged",
+    "AdminOptOutImport",
+    "AdminOptOutList",
     "AdminSettings",
     "AdminSmppLogin",
     "AdminSmppLoginRequest",
@@ -236,3 +243,67 @@ class AdminAuditEntry(BaseModel):
 class AdminAudit(BaseModel):
     entries: list[AdminAuditEntry] = Field(description="Newest first.")
     next_cursor: str | None = Field(description="Pass as cursor for older entries.")
+
+
+_LIST = "a list given replaces the list; an empty list restricts nothing"
+
+
+class AdminControlsChange(BaseModel):
+    """Controls to change (docs/accounts.md); those not given stay."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    daily_quota: int | None = Field(None, ge=0, description="Messages (or segments) accepted"
+                                    " per UTC day; null: no quota.")
+    quota_unit: Literal["messages", "segments"] | None = Field(
+        None, description="What the daily quota counts (default messages).")
+    senders: list[str] | None = Field(None, description="Sender ids the account may use, exact"
+                                      " or a prefix ending in '*'; " + _LIST + ".")
+    sender_rules: list[str] | None = Field(None, description="COUNTRY:KIND entries (KIND:"
+                                           " alphanumeric, numeric, short_code, international,"
+                                           " registered); " + _LIST + ".")
+    countries: list[str] | None = Field(None, description="Destination countries allowed"
+                                        " (ISO 3166-1 alpha-2); " + _LIST + ".")
+    api_allow: list[str] | None = Field(None, description="Client networks (CIDR) the"
+                                        " account's API keys may be used from; " + _LIST + ".")
+    smpp_allow: list[str] | None = Field(None, description="Client networks (CIDR) its SMPP"
+                                         " logins may bind from; " + _LIST + ".")
+
+
+class AdminControls(BaseModel):
+    """An account's controls (docs/accounts.md); an empty list restricts nothing."""
+
+    daily_quota: int | None
+    quota_unit: Literal["messages", "segments"]
+    senders: list[str]
+    sender_rules: list[str]
+    countries: list[str]
+    api_allow: list[str]
+    smpp_allow: list[str]
+
+
+class AdminOptOut(BaseModel):
+    number: str = Field(examples=["+4917012345678"])
+    opted_out_at: str
+    source: str = Field(description="keyword (a STOP from the handset), import, cli or api.")
+
+
+class AdminOptOutList(BaseModel):
+    opt_outs: list[AdminOptOut] = Field(description="By number.")
+    next_cursor: str | None = Field(description="Pass as cursor for the next page.")
+
+
+class AdminOptOutChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    numbers: list[str] = Field(description="E.164 numbers ('+' and spaces are ignored).")
+
+
+class AdminOptOutChanged(BaseModel):
+    numbers: int = Field(description="Numbers given.")
+    changed: int = Field(description="Of them, those that were not opted out before.")
+
+
+class AdminOptOutImport(BaseModel):
+    imported: int = Field(description="Numbers in the file.")
+    changed: int = Field(description="Of them, those newly opted out.")

@@ -219,11 +219,12 @@ class Gate:
 
     def forget_account(self, name: str) -> None:
         """Drop the cached settings of the account ``name`` (it changed): the next
-        request reads them again."""
+        request reads them again, and the opt-out lists' changes."""
         for account_id, (account, _) in list(self._accounts.items()):
             if account.name == name:
                 del self._accounts[account_id]
                 self.controls.forget(account_id)  # and its controls (docs/accounts.md)
+        self.controls.opt_outs_changed()  # one indexed read, only after an admin change
 
     async def _rules(self, account_id: int, now: float) -> AccountRules:
         try:

@@ -41,6 +41,7 @@ else is alphanumeric.
 """
 
 from herald.intake._account import (
+    CONTROL_ENTRY_CHECKS,
     DAY_SECONDS,
     NO_ACCOUNT_RULES,
     OPT_IN_KEYWORDS,
@@ -50,6 +51,7 @@ from herald.intake._account import (
     next_quota_day,
     opt_out_keyword,
     opt_out_number,
+    parse_opt_out_rows,
     quota_day,
 )
 from herald.intake._body import (
@@ -132,6 +134,7 @@ from herald.intake._sender import (
 )
 
 __all__ = [
+    "CONTROL_ENTRY_CHECKS",
     "DAY_SECONDS",
     "DEFAULT_POLICY",
     "DEFAULT_VALIDITY_PERIOD",
@@ -195,6 +198,7 @@ __all__ = [
     "normalize_destination",
     "opt_out_keyword",
     "opt_out_number",
+    "parse_opt_out_rows",
     "parse_plan",
     "parse_ported",
     "parse_time",

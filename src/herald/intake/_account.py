@@ -21,18 +21,20 @@ vocabulary (``docs/accounts.md`` lists them):
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Container, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
 import phonenumbers
 
 from herald.intake._errors import IntakeError, InvalidDestination, InvalidSource, InvalidSubmission
+from herald.intake._networks import LineProblem, TableFileError
 from herald.intake._numbers import country_of, strip_formatting
 from herald.intake._sender import MAX_ALPHANUMERIC_SEPTETS, SenderKind, sender_kind
 from herald.store import AccountControls
 
 __all__ = [
+    "CONTROL_ENTRY_CHECKS",
     "DAY_SECONDS",
     "NO_ACCOUNT_RULES",
     "OPT_IN_KEYWORDS",
@@ -43,6 +45,7 @@ __all__ = [
     "next_quota_day",
     "opt_out_keyword",
     "opt_out_number",
+    "parse_opt_out_rows",
     "quota_day",
 ]
 
@@ -97,6 +100,35 @@ def opt_out_number(address: str) -> str | None:
     return None
 
 
+#: Bad lines a refused opt-out file's error lists (it counts them all).
+MAX_LISTED_OPT_OUT_PROBLEMS: Final = 10
+
+
+def parse_opt_out_rows(rows: Iterable[list[str]]) -> list[str]:
+    """The numbers (E.164 digits) of an opt-out file's CSV rows: the first column
+    of each; a first row that is no number is a header; blank rows are skipped.
+    Raises :class:`TableFileError` naming the bad lines (then import nothing)."""
+    numbers: list[str] = []
+    problems: list[LineProblem] = []
+    count = 0
+    for line, row in enumerate(rows, 1):
+        cell = row[0].strip() if row else ""
+        if not cell:
+            continue
+        number = opt_out_number(cell)
+        if number is None:
+            if line == 1:
+                continue  # a header
+            count += 1
+            if len(problems) < MAX_LISTED_OPT_OUT_PROBLEMS:
+                problems.append(LineProblem(line, f"{cell[:32]!r} is not a phone number"))
+            continue
+        numbers.append(number)
+    if problems:
+        raise TableFileError("nothing imported", problems, count)
+    return numbers
+
+
 def _network(entry: str) -> Network:
     try:
         return ipaddress.ip_network(entry.strip(), strict=False)
@@ -131,6 +163,15 @@ def _rule(entry: str) -> tuple[str, str]:
         raise ValueError(f"{entry!r} is not a sender rule: COUNTRY:KIND, KIND one of"
                          f" {', '.join(sorted(SENDER_RULE_KINDS))}")
     return _country(country), kind
+
+
+#: The check of one entry of each list of :class:`~herald.store.AccountControls`
+#: (raises ``ValueError`` naming the entry): what :meth:`AccountRules.parse`
+#: applies, and what the admin service names refused entries by.
+CONTROL_ENTRY_CHECKS: Final[Mapping[str, Callable[[str], object]]] = {
+    "senders": _pattern, "sender_rules": _rule, "countries": _country,
+    "api_networks": _network, "smpp_networks": _network,
+}
 
 
 def _kind_matches(kind: str, sender: str, registered: bool) -> bool:

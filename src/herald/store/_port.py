@@ -572,8 +572,11 @@ class ControlStore(Protocol):
         how many entries changed state. Raises :class:`UnknownAccount`."""
         ...
 
-    async def list_opt_outs(self, account_id: int) -> tuple[OptOutEntry, ...]:
-        """The account's opted-out numbers (not those opted back in), by number."""
+    async def list_opt_outs(
+        self, account_id: int, *, after: str | None = None, limit: int | None = None
+    ) -> tuple[OptOutEntry, ...]:
+        """The account's opted-out numbers (not those opted back in), by number:
+        those greater than ``after``, at most ``limit`` (every one without)."""
         ...
 
     async def opt_out_changes(self, after: int, limit: int) -> tuple[OptOutEntry, ...]:

@@ -140,10 +140,14 @@ class ControlsMixin:
 
         return await self._write(write)
 
-    async def list_opt_outs(self, account_id: int) -> tuple[OptOutEntry, ...]:
+    async def list_opt_outs(
+        self, account_id: int, *, after: str | None = None, limit: int | None = None
+    ) -> tuple[OptOutEntry, ...]:
+        # The primary key (account_id, number) serves each page from its place.
         rows = await self._readers.run(lambda c: c.execute(
-            f"SELECT {_OPT_OUT_COLUMNS} FROM opt_outs WHERE account_id = ? AND opted_out = 1"
-            " ORDER BY number", (account_id,),
+            f"SELECT {_OPT_OUT_COLUMNS} FROM opt_outs WHERE account_id = ? AND number > ?"
+            " AND opted_out = 1 ORDER BY number LIMIT ?",
+            (account_id, after or "", -1 if limit is None else limit),
         ).fetchall())  # fmt: skip
         return tuple(_entry(r) for r in rows)
 
