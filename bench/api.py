@@ -37,6 +37,12 @@ Apps, measured in the same run:
 - ``herald+billing``: the same app with the account billed (docs/billing.md):
   every message priced by a sell list and charged from its balance in the
   accepting transaction (a CDR row and a balance update per message).
+- ``herald+classes``: the same app with five ``[[classes]]`` entries in the
+  routes (``docs/routing.md``): four that do not match (other accounts, a
+  group, a tag, a sender) and a last one that does (by prefix), so each send
+  walks all five when its cache (by account, prefix class, sender, tag) misses.
+  ``herald`` has the routes-less :class:`~herald.routes.LiveClasses` that
+  ``herald serve`` has.
 - ``herald-route``: the same app with ``fast_send=False``: every send through
   the FastAPI route (pydantic, Starlette's request and middleware), as before
   the fast path.
@@ -102,6 +108,7 @@ from herald.intake import (
 from herald.metrics import Metrics
 from herald.numbers import route_check
 from herald.rating import parse_price_list
+from herald.routes import LiveClasses
 from herald.routing import Route, RouteTable
 from herald.store import (
     AccountControls,
@@ -111,10 +118,11 @@ from herald.store import (
     Source,
     SQLiteConfig,
     SQLiteStore,
+    StoredRoutes,
 )
 
 APPS = ("herald", "herald+tables", "herald+controls", "herald+quota", "herald+billing",
-        "herald-route", "asgi+store", "asgi")
+        "herald+classes", "herald-route", "asgi+store", "asgi")
 FRONTS = (
     "uvicorn/h11/asyncio", "uvicorn/h11/uvloop", "uvicorn/httptools/asyncio",
     "uvicorn/httptools/uvloop", "granian/asyncio", "granian/uvloop",
@@ -239,10 +247,14 @@ async def _serve(app_kind: str, front: str, data_dir: str, conn: Connection,
                                        .stored(PriceSide.SELL, str(account.id), time.time()))
             await store.adjust_balance(account.id, add=10**15)
             await prices.refresh()
+        if app_kind == "herald+classes":
+            await store.put_routes(StoredRoutes(CLASS_ENTRIES, None, "bench", time.time()))
+        classes = LiveClasses(store)
+        await classes.refresh()
         app: Any = create_app(ApiContext(
             store=store, accounts=accounts, ids=SortableIdGenerator(), clock=time.time,
             metrics=Metrics(CollectorRegistry()), config=HttpConfig(default_account_rate=1e9),
-            destinations=lambda: rules, prices=prices.sell,
+            destinations=lambda: rules, prices=prices.sell, classes=classes,
         ), fast_send=app_kind != "herald-route")  # fmt: skip
     else:
         account = await store.create_account("bench", time.time(), rate_limit=1e9, bind_limit=1)
@@ -282,6 +294,33 @@ async def _controls(store: SQLiteStore, account_id: int, app_kind: str) -> None:
             await store.change_opt_outs(account_id, [
                 OptOutChange(f"1999{n:07d}", True, now, "bench")
                 for n in range(start, start + 10_000)])  # fmt: skip
+
+
+#: The routes of ``herald+classes``: five entries, the last one matching.
+CLASS_ENTRIES = """
+[groups]
+vip = ["acme", "globex"]
+
+[[classes]]
+accounts = ["other"]
+priority = "otp"
+
+[[classes]]
+groups = ["vip"]
+priority = "otp"
+
+[[classes]]
+tags = ["login"]
+priority = "otp"
+
+[[classes]]
+senders = ["SHOP"]
+priority = "marketing"
+
+[[classes]]
+prefixes = ["1"]
+priority = "bulk"
+"""
 
 
 def _tables() -> DestinationRules:

@@ -60,6 +60,7 @@ from herald.ids import SortableIdGenerator
 from herald.metrics import Metrics
 from herald.net import ServerSettings, SmppServer
 from herald.numbers import NumberTables, route_check
+from herald.routes import LiveClasses
 from herald.routing import RouteTable
 from herald.smpp.session import SessionConfig
 from herald.smpp.states import Role
@@ -88,8 +89,9 @@ DEMO_RECEIPT_TIMEOUT: Final = 60.0
 _NUMBER_TABLES: Final = "number-tables"  # the task that reloads them
 _ADMIN_CHANGES: Final = "admin-changes"  # the task that notices changes made elsewhere
 _PRICE_LISTS: Final = "price-lists"  # the task that reloads the sell price lists
+_CLASS_ENTRIES: Final = "class-entries"  # the task that reloads the [[classes]] entries
 _LOOPING: Final = (  # run until cancelled
-    "account-recheck", _NUMBER_TABLES, _ADMIN_CHANGES, _PRICE_LISTS,
+    "account-recheck", _NUMBER_TABLES, _ADMIN_CHANGES, _PRICE_LISTS, _CLASS_ENTRIES,
 )
 
 
@@ -184,6 +186,13 @@ class Platform:
             await numbers.refresh()
         except Exception:  # serve without the tables rather than not at all
             log.exception("reading the number tables failed; starting without them")
+        # The [[classes]] entries of the routes in force: the class of a message
+        # whose request names none (docs/routing.md), networks from the same tables.
+        classes = LiveClasses(store, index=lambda: numbers.rules().index)
+        try:
+            await classes.refresh()
+        except Exception:  # serve with the accounts' defaults rather than not at all
+            log.exception("reading the class entries failed; starting without them")
         # Accounts with a sell price list are charged at acceptance (docs/billing.md).
         prices = PriceLists(store)
         try:
@@ -192,7 +201,7 @@ class Platform:
             log.exception("reading the price lists failed; starting without them")
         front = CustomerSmpp(store, accounts, ids.new_id, clock, metrics, on_accepted=accepted,
                              limits=FrontLimits(intake=config.intake,
-                                                destinations=numbers.rules),
+                                                destinations=numbers.rules, classes=classes),
                              prices=prices.sell)
         notifier = SmppNotifier(store, front, clock)
         front.on_receiver = notifier.wake
@@ -232,7 +241,8 @@ class Platform:
                                     stopping=stopping.is_set,
                                     block_private_callbacks=config.webhooks.block_private_addresses,
                                     upstreams=partial(_upstreams, config, dispatcher, worker),
-                                    admin=admin_context, prices=prices.sell))
+                                    admin=admin_context, prices=prices.sell,
+                                    classes=classes))
         # httptools, not "auto": h11 costs ~80 us more per request (bench/api.py),
         # and a missing parser should fail loudly rather than slow herald down.
         http = _Uvicorn(uvicorn.Config(app, host=config.http.host, port=config.http.port,
@@ -265,6 +275,7 @@ class Platform:
             tasks.append(asyncio.create_task(_recheck_accounts(front, recheck),
                                              name="account-recheck"))
             tasks.append(asyncio.create_task(numbers.run(), name=_NUMBER_TABLES))
+            tasks.append(asyncio.create_task(classes.run(), name=_CLASS_ENTRIES))
             tasks.append(asyncio.create_task(admin.feed.run(store), name=_ADMIN_CHANGES))
             tasks.append(asyncio.create_task(prices.run(), name=_PRICE_LISTS))
             await smpp.start()

@@ -73,11 +73,13 @@ def test_the_example_routes_and_prices_import_and_list(
     data = str(tmp_path / "data")
     status, out, _ = _run(capsys, ["routes", "import", str(ROOT / "examples" / "routes.toml"),
                                    "--data-dir", data])
-    assert status == 0 and "Routes imported: 4 rules, 8 buy prices (generation 1)." in out
+    assert status == 0
+    assert "Routes imported: 4 rules, 1 class entry, 8 buy prices (generation 1)." in out
     status, out, _ = _run(capsys, ["routes", "list", "--data-dir", data])
     assert status == 0
     assert "  3. enterprise-telekom-split: groups enterprise; networks 26201 -> split" \
            " operator-a 70, operator-b 30\n" in out
+    assert "    1. enterprise-logins: groups enterprise; tags login -> otp\n" in out
     assert "  then: the [[routes]] of herald.toml\n" in out
 
 

@@ -14,6 +14,7 @@ from herald.ids import IdGenerator
 from herald.intake import DEFAULT_POLICY, NO_RULES, DestinationRules, IntakePolicy
 from herald.metrics import Metrics
 from herald.rating import PriceList
+from herald.routes import LiveClasses
 from herald.store import MAX_IDEMPOTENCY_RESPONSE_OCTETS, NewMessage, Store
 
 __all__ = [
@@ -167,6 +168,8 @@ class ApiContext:
     - ``prices``: an account's sell price list as it stands, ``None`` for an
       account that is not billed (the service passes
       :meth:`herald.billing.PriceLists.sell`); docs/billing.md.
+    - ``classes``: the ``[[classes]]`` entries of the routes in force, for
+      messages whose request names no class (``None``: the account's default).
     """
 
     store: Store
@@ -187,3 +190,4 @@ class ApiContext:
     # The admin API is served when given (``herald serve`` always gives it).
     admin: AdminContext | None = None
     prices: Callable[[int], PriceList | None] = no_prices
+    classes: LiveClasses | None = None

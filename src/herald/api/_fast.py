@@ -197,8 +197,9 @@ class FastSend:
             if refusals:  # the account's controls (docs/accounts.md): answered as the route does
                 self._gate.refund_messages(account, 1, now)
                 raise self._routes.refuse(refusals)
-            accepted = plain.prepared.message(self._ctx.ids.new_id(now), account.id, now,
-                                              default_priority=account.priority)
+            accepted = plain.prepared.message(
+                self._ctx.ids.new_id(now), account.id, now,
+                default_priority=self._routes.priority_for(account, plain.prepared, now))
             view = accepted_view(accepted, plain.submission.metadata, test=False)
             rating = self._routes.price_single(account, accepted, plain.rules, now)
             if rating is not None:  # a billed account: priced, charged with the commit

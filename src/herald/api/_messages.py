@@ -62,6 +62,7 @@ from herald.store import (
     InvalidRecord,
     MessageFilter,
     NewMessage,
+    Priority,
     QuotaExceeded,
     Status,
     StoreError,
@@ -259,6 +260,15 @@ class MessageRoutes:
         except IntakeError as exc:
             return intake_field_errors(exc, prefix)
         return []
+
+    def priority_for(self, account: Account, prepared: Prepared, now: float) -> Priority | None:
+        """The class of a message whose request named none: a ``[[classes]]``
+        entry's, else the account's (``docs/routing.md``, "Classes")."""
+        classes = self._ctx.classes
+        if classes is None or prepared.priority is not None:
+            return account.priority
+        return classes.of(account.id, account.name, prepared.to, prepared.sender.value,
+                          prepared.tag, account.priority, now)
 
     def refuse(self, errors: list[FieldError]) -> ApiProblem:
         """The 422 answer to one message refused for ``errors`` (counted)."""
@@ -465,14 +475,15 @@ class MessageRoutes:
             raise _invalid("the message was refused; see errors", outcome)
         submission, prepared = outcome
         if submission.test:  # validated and priced, not stored, not charged
-            view = accepted_view(prepared.message("test", account.id, now,
-                                                  default_priority=account.priority),
-                                 submission.metadata, test=True)  # fmt: skip
+            view = accepted_view(prepared.message(
+                "test", account.id, now,
+                default_priority=self.priority_for(account, prepared, now)),
+                submission.metadata, test=True)  # fmt: skip
             if rating is not None:
                 view["price"] = price_view(rating)
             return _json(view)
         message = prepared.message(ctx.ids.new_id(now), account.id, now,
-                                   default_priority=account.priority)
+                                   default_priority=self.priority_for(account, prepared, now))
         view = accepted_view(message, submission.metadata, test=False)
         if rating is not None:
             view["price"] = price_view(rating)
@@ -527,8 +538,9 @@ class MessageRoutes:
             body = prepared.body
             entry: dict[str, Any] = {"index": index, "status": "validated"}
             if not submission.test:
-                message = prepared.message(new_id(now), account.id, now,
-                                           default_priority=account.priority)
+                message = prepared.message(
+                    new_id(now), account.id, now,
+                    default_priority=self.priority_for(account, prepared, now))
                 messages.append(message)
                 entry = {"index": index, "status": "accepted", "id": message.id}
                 if charges is not None and rating is not None:

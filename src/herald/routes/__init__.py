@@ -3,9 +3,11 @@
 The decisions themselves are pure (:mod:`herald.routing`). Here: the rules,
 buy prices and connector states as the store keeps them, a process's
 :class:`LiveRouting` that keeps its router current with the store without a
-restart, and the commands (``herald.routes.cli``). See ``docs/routing.md``.
+restart, the ``[[classes]]`` entries intake applies (:class:`LiveClasses`),
+and the commands (``herald.routes.cli``). See ``docs/routing.md``.
 """
 
+from herald.routes._classes import LiveClasses
 from herald.routes._live import (
     CHECK_INTERVAL,
     HEALTH_INTERVAL,
@@ -18,6 +20,7 @@ from herald.routes._live import (
 __all__ = [
     "CHECK_INTERVAL",
     "HEALTH_INTERVAL",
+    "LiveClasses",
     "LiveRouting",
     "build_router",
     "parse_stored",

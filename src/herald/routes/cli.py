@@ -29,12 +29,20 @@ from typing import Any
 from herald.accounts import Accounts
 from herald.admin import Admin, AdminError, AdminKeys, cli_actor
 from herald.config import ConfigError, load_config
-from herald.intake import IntakeError, IntakePolicy, TableFileError, normalize_destination
+from herald.intake import (
+    IntakeError,
+    IntakePolicy,
+    TableFileError,
+    check_tag,
+    normalize_destination,
+)
 from herald.numbers import load_index
 from herald.routes._live import CHECK_INTERVAL, build_router, parse_stored, read_health
 from herald.routing import (
     DAYS,
     FALLBACK,
+    Classifier,
+    ClassRule,
     Decision,
     Failover,
     LeastCost,
@@ -95,7 +103,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     explain.add_argument("--to", required=True, help="destination, E.164 (+4917012345678)")
     explain.add_argument("--sender", default="", help="sender id (default: none)")
     explain.add_argument("--priority", type=_priority,
-                         help="otp, transactional, bulk or marketing (default: the account's)")
+                         help="otp, transactional, bulk or marketing (default: as intake"
+                              " decides: a --tag naming a class, else the first matching"
+                              " [[classes]] entry, else the account's default)")
     explain.add_argument("--tag", help="the message's tag")
     explain.add_argument("--at", type=_time,
                          help="when, for time windows: 2027-01-15T08:00Z (default: now)")
@@ -224,13 +234,14 @@ async def _import(args: argparse.Namespace, store: SQLiteStore) -> int:
     async with _admin(store) as admin:
         done = await admin.import_routes(
             cli_actor(), StoredRoutes(text, prices_text, str(args.file), time.time()))
-    print(f"Routes imported: {done.rules} rules, {done.prices} buy prices"
+    classes = f", {_entries(len(plan.classes))}" if plan.classes else ""
+    print(f"Routes imported: {done.rules} rules{classes}, {done.prices} buy prices"
           f" (generation {done.generation}).")
     print(f"A running herald on {args.data_dir} uses them within {CHECK_INTERVAL:g} s.")
     return 0
 
 
-def _criteria(rule: Rule) -> str:
+def _criteria(rule: Rule | ClassRule) -> str:
     parts = []
     for label, values in (("accounts", rule.accounts), ("groups", rule.groups),
                           ("countries", rule.countries), ("networks", rule.networks),
@@ -261,11 +272,16 @@ async def _list(args: argparse.Namespace, store: SQLiteStore) -> int:
         print("No routing rules: the [[routes]] of herald.toml decide.")
     else:
         plan, prices = parse_stored(stored)
+        classes = f" {_entries(len(plan.classes))}," if plan.classes else ""
         print(f"Routes from {stored.source}, imported {_stamp(stored.imported_at)}"
-              f" (generation {stored.generation}): {len(plan.rules)} rules,"
+              f" (generation {stored.generation}): {len(plan.rules)} rules,{classes}"
               f" {len(prices)} buy prices.")
         for k, rule in enumerate(plan.rules, 1):
             print(f"  {k}. {rule.name}: {_criteria(rule)} -> {_action(rule)}")
+        if plan.classes:
+            print("  class entries (for messages that name no class; then the account's):")
+        for k, entry in enumerate(plan.classes, 1):
+            print(f"    {k}. {entry.name}: {_criteria(entry)} -> {entry.priority.label}")
         for group, members in sorted(plan.groups.items()):
             print(f"  group {group}: {', '.join(sorted(members))}")
         print("  then: the [[routes]] of herald.toml")
@@ -301,23 +317,42 @@ async def _explain(args: argparse.Namespace, store: SQLiteStore) -> int:
     _, index = await load_index(store)
     network = index.network_of(digits)
     country = country_of(digits)
-    priority = args.priority
     note = ""
+    default = None
     try:
-        account = await store.get_account_by_name(args.account)
-        if priority is None:
-            priority = account.priority
+        default = (await store.get_account_by_name(args.account)).priority
     except UnknownAccount:
         note = " (no such account in this store)"
+    try:
+        _, implied = check_tag(args.tag, field="--tag")
+    except IntakeError as exc:
+        raise ValueError(str(exc)) from None
+    query = RouteQuery(args.message_id, args.account, digits, args.sender, DEFAULT_PRIORITY,
+                       args.tag, network, country)
+    # As intake decides (docs/routing.md, "Classes"): the request, a class entry,
+    # the account's default, transactional.
+    chosen = None
+    priority = args.priority if args.priority is not None else implied
+    if args.priority is None and implied is None and plan.classes:
+        chosen = Classifier(plan.classes, groups=plan.groups).classify(query, now, explain=True)
+        priority = chosen.priority
+    source = ("--priority" if args.priority is not None else "the tag" if implied is not None
+              else f"class entry {chosen.entry}" if chosen is not None and chosen.entry
+              else "the account's default" if default is not None
+              else "the default (no class entry or account default)")  # fmt: skip
     if priority is None:
-        priority = DEFAULT_PRIORITY
-    query = RouteQuery(args.message_id, args.account, digits, args.sender, priority, args.tag,
-                       network, country)
+        priority = DEFAULT_PRIORITY if default is None else default
+    query = query._replace(priority=priority)
     router = build_router(plan, prices, fallback, health)
     net = f"{network.mcc}-{network.mnc} {network.name}".rstrip() if network else "unknown"
     print(f"+{digits}: network {net}, country {country or 'unknown'}")
     print(f"account {args.account}{note}, sender {args.sender or '-'}, priority {priority.label},"
           f" tag {args.tag or '-'}, at {_stamp(now)} ({_weekday(now)})")
+    if chosen is not None:
+        print(f"\nClass entries (from {stored.source if stored else '-'}):")
+        _checks(chosen.checks)
+    if args.priority is None:
+        print(f"\nClass: {priority.label}, from {source}")
     if stored is None:
         print("\nNo routing rules imported.")
     else:
@@ -359,6 +394,10 @@ def _decision(decision: Decision, plan: RoutingPlan, network: Any, country: str 
               f" {policy.max_samples} at most; fewer than {policy.min_samples}: healthy):")
         for h in decision.health:
             print(f"  {h.connector:<16} {h.describe(decision.threshold, policy.min_samples)}")
+
+
+def _entries(n: int) -> str:
+    return f"{n} class entr{'y' if n == 1 else 'ies'}"
 
 
 def _stamp(seconds: float) -> str:

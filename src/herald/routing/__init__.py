@@ -7,12 +7,15 @@
   (:func:`parse_routes` -> :class:`RoutingPlan`);
 - ``_prices``: buy prices (:class:`BuyPrices`; :class:`PriceList` from CSV);
 - ``_decide``: the decision (:class:`Router`: the rules first-match, then
-  the prefix routes), explainable (:class:`Decision`).
+  the prefix routes), explainable (:class:`Decision`);
+- ``_classes``: the priority class ``[[classes]]`` entries give a message
+  whose request named none (:class:`Classifier`).
 
 Loading rules from the store and keeping a running herald's router current
 is :mod:`herald.routes`' business; see ``docs/routing.md``.
 """
 
+from herald.routing._classes import ClassChoice, Classifier
 from herald.routing._decide import (
     FALLBACK,
     Decision,
@@ -26,7 +29,9 @@ from herald.routing._decide import (
 from herald.routing._prices import PRICE_COLUMNS, BuyPrices, PriceList, parse_prices
 from herald.routing._rules import (
     DAYS,
+    MAX_CLASSES,
     MAX_RULES,
+    ClassRule,
     Failover,
     HealthPolicy,
     LeastCost,
@@ -53,10 +58,14 @@ from herald.routing._table import (
 __all__ = [
     "DAYS",
     "FALLBACK",
+    "MAX_CLASSES",
     "MAX_E164_DIGITS",
     "MAX_RULES",
     "PRICE_COLUMNS",
     "BuyPrices",
+    "ClassChoice",
+    "ClassRule",
+    "Classifier",
     "Decision",
     "Failover",
     "Health",

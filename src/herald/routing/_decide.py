@@ -44,7 +44,16 @@ from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 
 from herald.intake import Network
 from herald.routing._prices import BuyPrices, PriceList
-from herald.routing._rules import DAYS, Failover, HealthPolicy, LeastCost, Rule, Split, TimeWindow
+from herald.routing._rules import (
+    DAYS,
+    ClassRule,
+    Failover,
+    HealthPolicy,
+    LeastCost,
+    Rule,
+    Split,
+    TimeWindow,
+)
 from herald.routing._table import NoRoute, RouteTable
 from herald.store import Priority
 
@@ -57,6 +66,8 @@ __all__ = [
     "Router",
     "RuleCheck",
     "country_of",
+    "longest_prefix",
+    "mismatch",
 ]
 
 #: What a decision names as its rule when the ``[[routes]]`` table chose.
@@ -212,11 +223,7 @@ class Router:
     def prefix_class(self, to: str) -> str:
         """The longest rule prefix ``to`` starts with (``""``: none). Numbers of
         one class match the same prefix criteria: a decision cache keys on it."""
-        prefixes = self._prefixes
-        for length in self._prefix_lengths:
-            if to[:length] in prefixes:
-                return to[:length]
-        return ""
+        return longest_prefix(to, self._prefixes, self._prefix_lengths)
 
     def again(self, decision: Decision, message_id: str, to: str) -> Decision:
         """``decision`` (made for a message like this one: same account, network,
@@ -240,7 +247,7 @@ class Router:
         returns a decision without connectors instead (its checks say why)."""
         checks: list[RuleCheck] = []
         for k, rule in enumerate(self.rules):
-            miss = self._mismatch(rule, self._accounts[k], query, now, explain)
+            miss = mismatch(rule, self._accounts[k], query, now, explain)
             if miss is not None:
                 if explain:
                     checks.append(RuleCheck(rule.name, False, miss))
@@ -269,39 +276,6 @@ class Router:
             raise NoRoute("no rule or route leaves a connector for this destination"
                           if connectors else "no rule or route for this destination")
         return Decision(usable, FALLBACK, tuple(checks), (), health)
-
-    # -- matching ------------------------------------------------------------------
-
-    @staticmethod
-    def _mismatch(rule: Rule, accounts: frozenset[str], q: RouteQuery, now: float,
-                  explain: bool) -> str | None:
-        """``None`` if every criterion of ``rule`` matches ``q``; else why not
-        (a text only when explaining: dispatch needs just the verdict)."""
-        if accounts and q.account not in accounts:
-            if not explain:
-                return ""
-            named = f"among {_list(rule.accounts)}" if rule.accounts else ""
-            groups = f"in groups {_list(rule.groups)}" if rule.groups else ""
-            return f"account {q.account or '?'} is not {' or '.join(filter(None, (named, groups)))}"
-        if rule.prefixes and not q.to.startswith(rule.prefixes):
-            return f"+{q.to} starts with none of {_list(rule.prefixes)}" if explain else ""
-        if rule.networks and (q.network is None or q.network.mccmnc not in rule.networks):
-            return (f"network {_network(q.network)} is not among {_list(rule.networks)}"
-                    if explain else "")
-        if rule.countries and q.country not in rule.countries:
-            return (f"country {q.country or 'unknown'} is not among {_list(rule.countries)}"
-                    if explain else "")
-        if rule.senders and q.sender not in rule.senders:
-            return f"sender {q.sender} is not among {_list(rule.senders)}" if explain else ""
-        if rule.priorities and q.priority not in rule.priorities:
-            return (f"priority {q.priority.label} is not among "
-                    f"{_list(p.label for p in rule.priorities)}" if explain else "")
-        if rule.tags and q.tag not in rule.tags:
-            return f"tag {q.tag or '(none)'} is not among {_list(rule.tags)}" if explain else ""
-        if rule.window is not None and not rule.window.contains(now):
-            return (f"now ({_when(now)}) is outside {rule.window.describe()}"
-                    if explain else "")
-        return None
 
     # -- actions -------------------------------------------------------------------
 
@@ -352,6 +326,47 @@ class Router:
         ranked.sort()
         health = tuple(self.health_of(c) for c in action.connectors) if explain else ()
         return Decision(tuple(r[3] for r in ranked), name, (), tuple(quotes), health, threshold)
+
+
+def mismatch(rule: Rule | ClassRule, accounts: frozenset[str], q: RouteQuery, now: float,
+             explain: bool) -> str | None:
+    """``None`` if every criterion of ``rule`` (a routing rule or a class entry)
+    matches ``q``, ``accounts`` being its accounts and its groups' members;
+    else why not (a text only when explaining: deciding needs just the verdict)."""
+    if accounts and q.account not in accounts:
+        if not explain:
+            return ""
+        named = f"among {_list(rule.accounts)}" if rule.accounts else ""
+        groups = f"in groups {_list(rule.groups)}" if rule.groups else ""
+        return f"account {q.account or '?'} is not {' or '.join(filter(None, (named, groups)))}"
+    if rule.prefixes and not q.to.startswith(rule.prefixes):
+        return f"+{q.to} starts with none of {_list(rule.prefixes)}" if explain else ""
+    if rule.networks and (q.network is None or q.network.mccmnc not in rule.networks):
+        return (f"network {_network(q.network)} is not among {_list(rule.networks)}"
+                if explain else "")
+    if rule.countries and q.country not in rule.countries:
+        return (f"country {q.country or 'unknown'} is not among {_list(rule.countries)}"
+                if explain else "")
+    if rule.senders and q.sender not in rule.senders:
+        return f"sender {q.sender} is not among {_list(rule.senders)}" if explain else ""
+    if rule.priorities and q.priority not in rule.priorities:
+        return (f"priority {q.priority.label} is not among "
+                f"{_list(p.label for p in rule.priorities)}" if explain else "")
+    if rule.tags and q.tag not in rule.tags:
+        return f"tag {q.tag or '(none)'} is not among {_list(rule.tags)}" if explain else ""
+    if rule.window is not None and not rule.window.contains(now):
+        return (f"now ({_when(now)}) is outside {rule.window.describe()}"
+                if explain else "")
+    return None
+
+
+def longest_prefix(to: str, prefixes: frozenset[str], lengths: Sequence[int]) -> str:
+    """The longest of ``prefixes`` that ``to`` starts with (``""``: none);
+    ``lengths``: theirs, longest first."""
+    for length in lengths:
+        if to[:length] in prefixes:
+            return to[:length]
+    return ""
 
 
 def _list(values: Iterable[str]) -> str:

@@ -1,8 +1,9 @@
 """Routing rules: what a rule matches, what it does, and the routes file they come from.
 
 A **routes file** (TOML, ``docs/routing.md``) holds ordered ``[[rule]]``
-tables, account ``[groups]``, the ``[health]`` settings of least-cost rules,
-and optionally the name of a buy-price CSV file. :func:`parse_routes` turns
+tables, ordered ``[[classes]]`` entries (the priority class of a message
+whose request names none), account ``[groups]``, the ``[health]`` settings
+of least-cost rules, and optionally the name of a buy-price CSV file. :func:`parse_routes` turns
 its text into a :class:`RoutingPlan` or raises :class:`RoutesFileError`
 naming every bad field (``rule[2].split.b``), so a bad file changes nothing.
 
@@ -12,7 +13,9 @@ Criteria: ``accounts`` / ``groups`` (one criterion: the account is named or
 in a named group), ``countries`` (ISO 3166 alpha-2), ``networks``
 (MCC+MNC), ``prefixes`` (E.164 digits), ``senders``, ``priorities``
 (:class:`~herald.store.Priority` labels), ``tags``, and a time window
-(``days`` and ``hours``, UTC).
+(``days`` and ``hours``, UTC). A ``[[classes]]`` entry has the same
+criteria but ``priorities`` (it sets one, ``priority``, instead of
+matching on it).
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from herald.store import MAX_TAG_LENGTH, Priority
 
 __all__ = [
     "DAYS",
+    "MAX_CLASSES",
     "MAX_RULES",
+    "ClassRule",
     "Failover",
     "HealthPolicy",
     "LeastCost",
@@ -43,6 +48,8 @@ __all__ = [
 #: Rules a plan may hold: each message is matched against them in order, so
 #: thousands would be a mistaken file (and a slow dispatch), not a plan.
 MAX_RULES: Final = 1000
+#: ``[[classes]]`` entries a plan may hold: intake matches them in order.
+MAX_CLASSES: Final = 1000
 #: Connectors one rule may name, values one criterion may list.
 MAX_CONNECTORS: Final = 64
 MAX_VALUES: Final = 10_000
@@ -162,6 +169,25 @@ class Rule:
 
 
 @dataclass(frozen=True, slots=True)
+class ClassRule:
+    """One ``[[classes]]`` entry: the class of the messages it matches (whose
+    request named none). Its criteria are a rule's, but ``priorities``, which
+    is always empty (it is there so a rule's matching applies as it is)."""
+
+    name: str  # its ``name``, else ``classes[i]``
+    priority: Priority
+    accounts: frozenset[str] = frozenset()
+    groups: tuple[str, ...] = ()
+    countries: frozenset[str] = frozenset()
+    networks: frozenset[str] = frozenset()
+    prefixes: tuple[str, ...] = ()
+    senders: frozenset[str] = frozenset()
+    tags: frozenset[str] = frozenset()
+    window: TimeWindow | None = None
+    priorities: frozenset[Priority] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
 class HealthPolicy:
     """How a connector's delivery rate is measured: over the final receipts
     of its last ``window`` seconds (the newest ``max_samples`` of them); with
@@ -180,6 +206,7 @@ class RoutingPlan:
     groups: Mapping[str, frozenset[str]] = field(default_factory=dict)
     health: HealthPolicy = HealthPolicy()
     prices: str | None = None  # the buy-price CSV file the routes file names
+    classes: tuple[ClassRule, ...] = ()
 
     @property
     def connectors(self) -> frozenset[str]:
@@ -213,7 +240,11 @@ _RULE_KEYS: Final = frozenset({
     "priorities", "tags", "days", "hours", "failover", "split", "least_cost",
     "min_delivery_rate",
 })  # fmt: skip
-_TOP_KEYS: Final = frozenset({"rule", "groups", "health", "prices"})
+_CLASS_KEYS: Final = frozenset({
+    "name", "priority", "accounts", "groups", "countries", "networks", "prefixes", "senders",
+    "tags", "days", "hours",
+})  # fmt: skip
+_TOP_KEYS: Final = frozenset({"rule", "classes", "groups", "health", "prices"})
 
 
 def _strings(value: object, path: str, pattern: re.Pattern[str] | None = None,
@@ -310,6 +341,12 @@ def _rule(t: object, path: str, groups: Mapping[str, frozenset[str]]) -> Rule:
         raise _Bad(f"{path}.name", "is required (it names the rule in every decision)")
     name = _name(t["name"], f"{path}.name")
     action = _action(t, path)
+    return Rule(name, action, **_criteria(t, path, groups))
+
+
+def _criteria(t: Mapping[str, Any], path: str,
+              groups: Mapping[str, frozenset[str]]) -> dict[str, Any]:
+    """The criteria a rule or class entry sets, as keyword arguments."""
     kw: dict[str, Any] = {}
     if "accounts" in t:
         kw["accounts"] = frozenset(_strings(t["accounts"], f"{path}.accounts",
@@ -343,7 +380,30 @@ def _rule(t: object, path: str, groups: Mapping[str, frozenset[str]]) -> Rule:
         kw["tags"] = frozenset(_strings(t["tags"], f"{path}.tags", what="a tag",
                                         limit=MAX_TAG_LENGTH))
     kw["window"] = _window(t, path)
-    return Rule(name, action, **kw)
+    return kw
+
+
+def _class(t: object, path: str, groups: Mapping[str, frozenset[str]]) -> ClassRule:
+    if not isinstance(t, dict):
+        raise _Bad(path, "must be a table")
+    if "priorities" in t:
+        raise _Bad(f"{path}.priorities", "a class entry sets one class (priority = ...);"
+                   " it does not match on one")
+    unknown = sorted(set(t) - _CLASS_KEYS)
+    if unknown:
+        raise _Bad(f"{path}.{unknown[0]}",
+                   f"is not a class field (fields: {', '.join(sorted(_CLASS_KEYS))})")
+    name = _name(t["name"], f"{path}.name") if "name" in t else path
+    if "priority" not in t:
+        raise _Bad(f"{path}.priority", "is required: otp, transactional, bulk or marketing")
+    label = t["priority"]
+    try:
+        if not isinstance(label, str):
+            raise ValueError("must be otp, transactional, bulk or marketing")
+        priority = Priority.parse(label)
+    except ValueError as exc:
+        raise _Bad(f"{path}.priority", str(exc)) from None
+    return ClassRule(name, priority, **_criteria(t, path, groups))
 
 
 def _health(t: object) -> HealthPolicy:
@@ -418,6 +478,33 @@ def parse_routes(text: str) -> RoutingPlan:
             continue
         seen[rule.name] = i
         rules.append(rule)
+    classes = _classes(doc.get("classes", []), groups, problems)
     if problems:
         raise RoutesFileError(problems)
-    return RoutingPlan(tuple(rules), groups, health, prices)
+    return RoutingPlan(tuple(rules), groups, health, prices, classes)
+
+
+def _classes(raw: object, groups: Mapping[str, frozenset[str]],
+             problems: list[str]) -> tuple[ClassRule, ...]:
+    """The ``[[classes]]`` entries; each bad one adds to ``problems``."""
+    if not isinstance(raw, list):
+        problems.append("classes: write each class entry as a [[classes]] table")
+        return ()
+    if len(raw) > MAX_CLASSES:
+        problems.append(f"classes: more than {MAX_CLASSES} entries")
+        raw = raw[:MAX_CLASSES]
+    entries: list[ClassRule] = []
+    seen: dict[str, int] = {}
+    for i, item in enumerate(raw):
+        try:
+            entry = _class(item, f"classes[{i}]", groups)
+        except _Bad as exc:
+            problems.append(str(exc))
+            continue
+        if entry.name in seen:
+            problems.append(f"classes[{i}].name: {entry.name!r} is already"
+                            f" classes[{seen[entry.name]}]'s")
+            continue
+        seen[entry.name] = i
+        entries.append(entry)
+    return tuple(entries)

@@ -290,6 +290,7 @@ class CustomerSmpp(ServerHandler):
         self.binds: dict[int, set[ServerConnection]] = {}
         self._buckets: dict[int, _Bucket] = {}
         self._priorities: dict[int, Priority | None] = {}  # the accounts' default classes
+        self._names: dict[int, str] = {}  # for [[classes]] entries naming accounts
         self._batch: list[_Pending] = []
         self._flush_scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -359,6 +360,7 @@ class CustomerSmpp(ServerHandler):
         accounts set --rate-limit`` takes effect at the next bind or recheck),
         and its default priority class, likewise."""
         self._priorities[account.id] = account.priority
+        self._names[account.id] = account.name
         bucket = self._buckets.get(account.id)
         if bucket is None:
             self._buckets[account.id] = _Bucket(account.rate_limit,
@@ -457,7 +459,8 @@ class CustomerSmpp(ServerHandler):
         try:
             messages = messages_from(request, account_id=binding.account_id,
                                      new_id=self.new_id, now=now, limits=self.limits,
-                                     default_priority=self._priorities.get(binding.account_id))
+                                     default_priority=self._priorities.get(binding.account_id),
+                                     account=self._names.get(binding.account_id, ""))
         except Refused as refused:
             self.metrics.rejected_at_intake.labels("smpp", refused.status.name).inc()
             conn.respond(request.response(refused.status))

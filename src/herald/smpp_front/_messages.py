@@ -39,6 +39,7 @@ from herald.intake import (
     prepare_encoded,
     validate_sender,
 )
+from herald.routes import LiveClasses
 from herald.smpp.constants import CommandStatus
 from herald.smpp.errors import InvalidTlvValue
 from herald.smpp.pdus import DataSm, SmeAddress, SubmitMulti, SubmitSm
@@ -86,6 +87,8 @@ class FrontLimits:
     #: the numbering plan and routes as they stand, asked once per submit
     #: (the service passes :meth:`herald.numbers.NumberTables.rules`)
     destinations: Callable[[], DestinationRules] = _no_rules
+    #: the ``[[classes]]`` entries of the routes in force (``None``: none)
+    classes: LiveClasses | None = None
 
 
 class Refused(Exception):
@@ -169,15 +172,18 @@ def messages_from(
     now: float,
     limits: FrontLimits,
     default_priority: Priority | None = None,
+    account: str = "",
 ) -> list[NewMessage]:
     """The rows a submit creates (one per destination). Raises ``Refused``.
 
     The priority class (see ``docs/smpp.md``): a ``service_type`` naming one
     (``otp``, ``bulk``, ...: case-insensitive, also kept as the tag), else
-    ``priority_flag`` 3 = otp and 2 = transactional, else the account's
-    default (``default_priority``), else transactional.
+    ``priority_flag`` 3 = otp and 2 = transactional, else the first
+    ``[[classes]]`` entry of ``limits.classes`` matching the message (sent by
+    ``account``, a name), else the account's default (``default_priority``),
+    else transactional.
     """
-    priority, tag = _priority_of(pdu, default_priority)
+    priority, tag = _priority_of(pdu)
     rules = limits.destinations()
     if isinstance(pdu, SubmitMulti):
         if not pdu.dest_addresses:
@@ -222,6 +228,16 @@ def messages_from(
         raise Refused(S.ESME_RINVEXPIRY, f"validity shorter than {policy.min_validity:g} s")
     if send_at is not None and send_at <= now:
         send_at = None
+    classes = limits.classes
+    if priority is None and classes is None:
+        priority = DEFAULT_PRIORITY if default_priority is None else default_priority
+    if priority is not None:
+        classes_of = [priority] * len(targets)
+    else:  # by destination: a submit_multi's may differ (a class is an IntEnum: 0 is otp)
+        assert classes is not None
+        classes_of = [DEFAULT_PRIORITY if c is None else c for c in (
+            classes.of(account_id, account, to, sender, None, default_priority, now)
+            for to in targets)]
     return [
         NewMessage(
             id=new_id(now),
@@ -238,10 +254,10 @@ def messages_from(
             send_at=send_at,
             udhi=udhi,
             registered_delivery=pdu.registered_delivery,
-            priority=priority,
+            priority=chosen,
             tag=tag,
         )
-        for to in targets
+        for to, chosen in zip(targets, classes_of, strict=True)
     ]
 
 
@@ -256,8 +272,8 @@ SERVICE_TYPES: Final = {
 _FLAG_CLASSES: Final = {3: Priority.OTP, 2: Priority.TRANSACTIONAL}
 
 
-def _priority_of(pdu: SubmitSm | DataSm | SubmitMulti,
-                 default: Priority | None) -> tuple[Priority, str | None]:
+def _priority_of(pdu: SubmitSm | DataSm | SubmitMulti) -> tuple[Priority | None, str | None]:
+    """The class the request names (``None``: none) and the tag it implies."""
     word = pdu.service_type.strip().lower()
     named = SERVICE_TYPES.get(word)
     if named is not None:
@@ -265,4 +281,4 @@ def _priority_of(pdu: SubmitSm | DataSm | SubmitMulti,
     flag = None if isinstance(pdu, DataSm) else _FLAG_CLASSES.get(pdu.priority_flag)
     if flag is not None:
         return flag, None
-    return (DEFAULT_PRIORITY if default is None else default), None
+    return None, None
