@@ -87,7 +87,7 @@ def test_list_and_explain_show_which_entry_decides_the_class(
     routes.write_text(ROUTES + '\n[[rule]]\nname = "otp-to-a"\npriorities = ["otp"]\n'
                                'failover = ["a"]\n[[rule]]\nname = "rest"\nfailover = ["b"]\n')
     out = _run(capsys, ["routes", "import", str(routes), "--data-dir", data])
-    assert "Routes imported: 2 rules, 2 class entries, 0 buy prices" in out
+    assert "Routes imported: 2 rules, 2 class entries (generation" in out
     out = _run(capsys, ["routes", "list", "--data-dir", data])
     assert "    1. vip-login: groups vip; tags login -> otp\n" in out
     assert "    2. telekom-news: networks 26201; senders NEWS -> marketing\n" in out

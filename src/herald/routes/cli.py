@@ -378,10 +378,10 @@ def _decision(decision: Decision, plan: RoutingPlan, network: Any, country: str 
     if decision.prices:
         where = "/".join(x for x in (f"{network.mcc}-{network.mnc}" if network else "",
                                      country or "") if x) or "this destination"
-        print(f"\nBuy prices for {where} (per part; entry of the connector's buy list):")
+        print(f"\nBuy prices for {where} (per part, by the connectors' buy lists):")
         for quote in decision.prices:
-            price = ("no price (no buy list entry)" if quote.price is None
-                     else f"{quote.price}  ({quote.entry})")
+            price = ("no price (its buy list has no entry for this, or there is none)"
+                     if quote.price is None else f"{quote.price:<10f} entry {quote.entry}")
             print(f"  {quote.connector:<16} {price}")
     if decision.health:
         policy = plan.health
