@@ -144,3 +144,30 @@ def test_with_herald_toml_the_prefix_routes_decide_when_no_rule_does(
     status, _, err = _run(capsys, ["connectors", "disable", "operator-z", "--config", config,
                                    "--data-dir", data])
     assert status == 1 and "has no connector 'operator-z'" in err
+
+
+def test_explain_prices_each_connector_by_its_buy_list_naming_the_entry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = str(tmp_path / "data")
+    assert _run(capsys, ["routes", "import", str(ROOT / "examples" / "routes.toml"),
+                         "--data-dir", data])[0] == 0
+    for name in ("operator-a", "operator-b"):
+        buy_list = str(ROOT / "examples" / f"buy-{name}.csv")
+        assert _run(capsys, ["prices", "import", "--connector", name, buy_list,
+                             "--data-dir", data])[0] == 0
+    explain = ["routes", "explain", "--account", "acme", "--to", "+4930123456", "--at", AT,
+               "--data-dir", data]
+    status, out, _ = _run(capsys, explain)  # no number table: priced by country code
+    assert status == 0 and "Decision: operator-a > operator-b\n" in out
+    assert "  operator-a       0.015      entry +49\n" \
+           "  operator-b       0.016      entry +49\n" in out
+    (tmp_path / "b.csv").write_text("destination,price\ndefault,0.001\n")
+    assert _run(capsys, ["prices", "import", "--connector", "operator-b",
+                         str(tmp_path / "b.csv"), "--data-dir", data])[0] == 0
+    assert _run(capsys, ["prices", "remove", "--connector", "operator-a",
+                         "--data-dir", data])[0] == 0
+    status, out, _ = _run(capsys, explain)
+    assert status == 0 and "Decision: operator-b > operator-a\n" in out
+    assert "  operator-a       no price (its buy list has no entry for this, or there is none)\n" \
+           "  operator-b       0.001      entry default\n" in out
