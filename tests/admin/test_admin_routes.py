@@ -66,6 +66,7 @@ async def test_bad_routes_or_a_price_list_are_refused_whole_naming_each_problem(
     fields = _fields(answer)
     assert list(fields) == ["prices"]
     assert "herald prices import --connector" in fields["prices"]
+    assert [e["code"] for e in answer.json()["errors"]] == ["unknown_field"]
     answer = await client.put("/v1/admin/routes", json={"prices": "x"})
     assert answer.status_code == 422 and _fields(answer) == {"routes": "is required"}
     assert (await client.put("/v1/admin/routes", content=b"x")).status_code == 415

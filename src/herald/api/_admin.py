@@ -534,8 +534,9 @@ class AdminRoutes:
         routes = _field(body, "routes", str)
         if "prices" in body:
             raise _problem(InvalidInput.one(
-                "prices", "moved", "buy prices are each connector's buy list: import them with"
-                " `herald prices import --connector NAME FILE`; least-cost rules use them"))
+                "prices", "unknown_field", "buy prices are each connector's buy list: import"
+                " them with `herald prices import --connector NAME FILE`; least-cost rules"
+                " use them"))
         source = body.get("source") or "api"
         if not isinstance(source, str) or len(source) > 200:
             raise _problem(InvalidInput.one("source", "wrong_type",
