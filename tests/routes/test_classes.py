@@ -52,7 +52,7 @@ async def test_entries_apply_once_read_and_a_refused_file_leaves_them(
     assert await classes.refresh()  # no routes: nothing but the defaults
     assert classes.of(1, "acme", "4917012345678", "X", "login", Priority.BULK, T0) \
         is Priority.BULK
-    await store.put_routes(StoredRoutes(ROUTES, None, "routes.toml", T0))
+    await store.put_routes(StoredRoutes(ROUTES, "routes.toml", T0))
     assert await classes.refresh() and not await classes.refresh()  # only when it moved
     cases = [  # (account, to, sender, tag, default) -> class
         (("acme", "4917012345678", "X", "login", Priority.BULK), Priority.OTP),
@@ -64,7 +64,7 @@ async def test_entries_apply_once_read_and_a_refused_file_leaves_them(
         for (account, to, sender, tag, default), expected in cases:
             got = classes.of(hash(account) % 100, account, to, sender, tag, default, T0)
             assert got is expected, (account, to, sender, tag)
-    await store.put_routes(StoredRoutes("[[classes]]\npriority = 3\n", None, "bad.toml", T0))
+    await store.put_routes(StoredRoutes("[[classes]]\npriority = 3\n", "bad.toml", T0))
     with pytest.raises(RoutesFileError):
         await classes.refresh()
     assert not await classes.refresh()  # not tried again until the routes change
