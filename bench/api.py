@@ -248,7 +248,7 @@ async def _serve(app_kind: str, front: str, data_dir: str, conn: Connection,
             await store.adjust_balance(account.id, add=10**15)
             await prices.refresh()
         if app_kind == "herald+classes":
-            await store.put_routes(StoredRoutes(CLASS_ENTRIES, None, "bench", time.time()))
+            await store.put_routes(StoredRoutes(CLASS_ENTRIES, "bench", time.time()))
         classes = LiveClasses(store)
         await classes.refresh()
         app: Any = create_app(ApiContext(

@@ -63,10 +63,12 @@ from herald.dispatch import Dispatcher, DispatchSettings  # noqa: E402
 from herald.ids import SortableIdGenerator  # noqa: E402
 from herald.intake import Network, NumberingPlan  # noqa: E402
 from herald.metrics import Metrics  # noqa: E402
+from herald.rating import parse_price_list  # noqa: E402
 from herald.store import (  # noqa: E402
     NewMessage,
     NumberTable,
     NumberTableKind,
+    PriceSide,
     Source,
     SQLiteConfig,
     SQLiteStore,
@@ -107,7 +109,8 @@ name = "uk-least-cost"
 countries = ["GB"]
 least_cost = ["sim"]
 """
-PRICES = "connector,mcc,mnc,country,price\nsim,,,GB,0.0150\nsim,,,,0.0300\n"
+#: sim's buy list (billing's form): least-cost rules price by it.
+PRICES = "destination,price\n+44,0.0150\ndefault,0.0300\n"
 
 
 def cpu_seconds(pid: int) -> float:
@@ -208,8 +211,10 @@ async def raw_client(port: int, binds: int, window: int, count: int) -> dict[str
 
 
 async def store_rules(store: SQLiteStore) -> None:
-    """``--rules``: the rules, their prices, and a plan that gives +4477 a network."""
-    await store.put_routes(StoredRoutes(RULES, PRICES, "bench", time.time()))
+    """``--rules``: the rules, sim's buy list, and a plan that gives +4477 a network."""
+    await store.put_routes(StoredRoutes(RULES, "bench", time.time()))
+    buy = parse_price_list(PRICES.splitlines())
+    await store.put_price_list(buy.stored(PriceSide.BUY, "sim", time.time()))
     plan = NumberingPlan.build([("4477", Network("234", "30", "EE"))])
     await store.put_number_table(NumberTable(NumberTableKind.PLAN, plan.to_bytes(), len(plan),
                                              time.time()))

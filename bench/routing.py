@@ -7,9 +7,10 @@ Cases, each deciding for messages to distinct numbers (+49 17x, in a plan
 range of Telekom Deutschland), one process, no I/O:
 
 - ``prefix routes``: no rules, the ``[[routes]]`` table alone (as before rules);
-- ``rules, uncached``: ``herald.routing.Router.decide`` with the example
-  routes and buy prices (``examples/``) behind five rules that do not match,
-  with the network lookup and the country of the number per message;
+- ``rules, uncached``: ``herald.routing.Router.decide`` with a least-cost
+  rule priced by the example buy lists of operator-a and operator-b
+  (``examples/``) behind five rules that do not match, with the network
+  lookup and the country of the number per message;
 - ``rules, live``: ``herald.routes.LiveRouting.decide`` as dispatch calls it,
   with its decision cache (hits after the first message per key);
 - ``rules, +44 uncached``: as the second for +44 7700 numbers, whose country
@@ -33,20 +34,22 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from herald.intake import Network, NumberIndex, NumberingPlan  # noqa: E402
+from herald.rating import PriceList, parse_price_list  # noqa: E402
 from herald.routes import LiveRouting  # noqa: E402
 from herald.routing import (  # noqa: E402
+    ConnectorPrices,
     Route,
     RouteQuery,
     Router,
     RouteTable,
     country_of,
-    parse_prices,
     parse_routes,
 )
 from herald.store import (  # noqa: E402
     Message,
     NumberTable,
     NumberTableKind,
+    PriceSide,
     Priority,
     Source,
     SQLiteConfig,
@@ -106,10 +109,20 @@ def timed(n: int, fn: Callable[[int], object]) -> float:
     return best / n * 1e6
 
 
+def buy_lists() -> dict[str, PriceList]:
+    """The example buy lists of operator-a and operator-b (``examples/``)."""
+    lists = {}
+    for name in ("operator-a", "operator-b"):
+        with (ROOT / "examples" / f"buy-{name}.csv").open(newline="", encoding="utf-8") as fh:
+            lists[name] = parse_price_list(fh)
+    return lists
+
+
 async def live_routing(data: Path, plan: NumberingPlan, fallback: RouteTable) -> LiveRouting:
     store = SQLiteStore.open(SQLiteConfig(data_dir=data))
-    prices = (ROOT / "examples" / "buy-prices.csv").read_text()
-    await store.put_routes(StoredRoutes(ROUTES, prices, "bench", NOW))
+    await store.put_routes(StoredRoutes(ROUTES, "bench", NOW))
+    for name, prices in buy_lists().items():
+        await store.put_price_list(prices.stored(PriceSide.BUY, name, NOW))
     await store.put_number_table(NumberTable(NumberTableKind.PLAN, plan.to_bytes(), len(plan),
                                              NOW))
     routing = LiveRouting(store, fallback, {"operator-a", "operator-b"}, lambda: NOW)
@@ -127,7 +140,7 @@ def main() -> None:
     index = NumberIndex(plan)
     fallback = RouteTable([Route("", ("operator-b",))])
     parsed = parse_routes(ROUTES)
-    prices = parse_prices((ROOT / "examples" / "buy-prices.csv").read_text().splitlines(True))
+    prices = ConnectorPrices(buy_lists())
     router = Router(parsed.rules, fallback=fallback, prices=prices, policy=parsed.health)
     de = [f"4917{k:09d}" for k in range(n)]
     uk = [f"447700{k:06d}" for k in range(n)]

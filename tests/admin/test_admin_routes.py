@@ -1,5 +1,6 @@
-"""The admin API's routing endpoints over real HTTP: rules and prices replaced whole
-(every problem named), connectors disabled and enabled, each change in the audit log."""
+"""The admin API's routing endpoints over real HTTP: rules replaced whole (every
+problem named; buy prices are the connectors' buy lists, refused here), connectors
+disabled and enabled, each change in the audit log."""
 
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ from .conftest import Served
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 ROUTES = '[[rule]]\nname = "de"\ncountries = ["DE"]\nleast_cost = ["eu-1", "eu-2"]\n'
-PRICES = "connector,mcc,mnc,country,price\neu-1,,,DE,0.0110\neu-2,,,DE,0.0120\n"
 
 
 def _fields(answer: httpx.Response) -> dict[str, str]:
@@ -33,22 +33,21 @@ async def test_routes_are_replaced_listed_and_removed(served: Served) -> None:
     client, reader = served.admin_client, served.client(served.read_key)
     empty = AdminRouting.model_validate((await reader.get("/v1/admin/routes")).json())
     assert (empty.source, empty.rules, empty.generation) == (None, [], 0)
-    answer = await client.put("/v1/admin/routes", json={"routes": ROUTES, "prices": PRICES,
-                                                        "source": "ticket-42"})
+    answer = await client.put("/v1/admin/routes", json={"routes": ROUTES, "source": "ticket-42"})
     assert answer.status_code == 200, answer.text
     done = AdminRoutesImported.model_validate(answer.json())
-    assert (done.rules, done.prices, done.generation) == (1, 2, 1)
+    assert (done.rules, done.generation) == (1, 1)
     shown = AdminRouting.model_validate((await reader.get("/v1/admin/routes")).json())
-    assert (shown.source, shown.rules, shown.prices) == ("ticket-42", ["de"], 2)
+    assert (shown.source, shown.rules) == ("ticket-42", ["de"])
     stored = await served.store.get_routes()
-    assert stored is not None and (stored.rules, stored.prices) == (ROUTES, PRICES)
+    assert stored is not None and (stored.rules, stored.source) == (ROUTES, "ticket-42")
     assert (await reader.put("/v1/admin/routes", json={"routes": ROUTES})).status_code == 403
     assert (await client.delete("/v1/admin/routes")).status_code == 204
     assert (await client.delete("/v1/admin/routes")).status_code == 404
     assert await served.store.get_routes() is None
 
 
-async def test_bad_routes_or_prices_are_refused_whole_naming_each_problem(
+async def test_bad_routes_or_a_price_list_are_refused_whole_naming_each_problem(
     served: Served,
 ) -> None:
     client = served.admin_client
@@ -62,14 +61,14 @@ async def test_bad_routes_or_prices_are_refused_whole_naming_each_problem(
     answer = await client.put("/v1/admin/routes", json={"routes": "[[rule"})
     assert answer.status_code == 422 and list(_fields(answer)) == ["routes"]
     answer = await client.put("/v1/admin/routes", json={
-        "routes": ROUTES, "prices": "connector,mcc,mnc,country,price\neu-1,,,,cheap\n"})
+        "routes": ROUTES, "prices": "connector,mcc,mnc,country,price\neu-1,,,DE,0.0110\n"})
     assert answer.status_code == 422
-    assert _fields(answer) == {
-        "prices.line 2": "price 'cheap' is not a decimal number (0.0123)"}
-    answer = await client.put("/v1/admin/routes", json={"prices": PRICES})
+    fields = _fields(answer)
+    assert list(fields) == ["prices"]
+    assert "herald prices import --connector" in fields["prices"]
+    assert [e["code"] for e in answer.json()["errors"]] == ["unknown_field"]
+    answer = await client.put("/v1/admin/routes", json={"prices": "x"})
     assert answer.status_code == 422 and _fields(answer) == {"routes": "is required"}
-    answer = await client.put("/v1/admin/routes", json={"routes": ROUTES, "prices": 3})
-    assert answer.status_code == 422 and list(_fields(answer)) == ["prices"]
     assert (await client.put("/v1/admin/routes", content=b"x")).status_code == 415
     stored = await served.store.get_routes()
     assert stored is not None and stored.rules == ROUTES  # the rules in force stay

@@ -82,7 +82,7 @@ priority = "marketing"
 
 
 async def _with_classes(store: SQLiteStore, clock: Clock) -> LiveClasses:
-    await store.put_routes(StoredRoutes(CLASSES, None, "routes.toml", clock()))
+    await store.put_routes(StoredRoutes(CLASSES, "routes.toml", clock()))
     classes = LiveClasses(store)
     assert await classes.refresh()
     return classes

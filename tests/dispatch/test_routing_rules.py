@@ -6,8 +6,16 @@ from __future__ import annotations
 import time
 
 from herald.intake import Network, NumberingPlan
+from herald.rating import parse_price_list
 from herald.smpp.constants import CommandStatus, MessageState
-from herald.store import ConnectorState, NumberTable, NumberTableKind, Status, StoredRoutes
+from herald.store import (
+    ConnectorState,
+    NumberTable,
+    NumberTableKind,
+    PriceSide,
+    Status,
+    StoredRoutes,
+)
 
 from .conftest import Rig, connector, eventually
 from .upstream import Answer, Upstream
@@ -25,10 +33,18 @@ failover = ["a"]
 """
 
 
-async def _rig_with(rig: Rig, rules: str | None, prices: str | None = None,
+async def _buy_list(rig: Rig, connector: str, text: str) -> None:
+    """A connector's buy list, as ``herald prices import --connector`` stores it."""
+    prices = parse_price_list(f"destination,price\n{text}".splitlines())
+    await rig.store.put_price_list(prices.stored(PriceSide.BUY, connector, time.time()))
+
+
+async def _rig_with(rig: Rig, rules: str | None, prices: dict[str, str] | None = None,
                     answer_a: Answer | None = None) -> tuple[Upstream, Upstream]:
     if rules is not None:
-        await rig.store.put_routes(StoredRoutes(rules, prices, "test.toml", time.time()))
+        await rig.store.put_routes(StoredRoutes(rules, "test.toml", time.time()))
+    for connector_name, text in (prices or {}).items():
+        await _buy_list(rig, connector_name, text)
     up_a = await rig.upstream(Upstream(decide=(lambda pdu, n: answer_a)) if answer_a else None)
     up_b = await rig.upstream()
     d = await rig.dispatcher([connector("a", up_a.server.port),  # type: ignore[union-attr]
@@ -64,7 +80,7 @@ async def test_new_rules_and_a_disabled_connector_apply_without_a_restart(rig: R
     first = await rig.send(2)
     await rig.wait_all(first, Status.DELIVERED)
     assert len(up_b.submits) == 2
-    await rig.store.put_routes(StoredRoutes(TWO_RULES, None, "new.toml", time.time()))
+    await rig.store.put_routes(StoredRoutes(TWO_RULES, "new.toml", time.time()))
     d = rig.dispatchers[0]
     generation = await rig.store.routing_generation()
     await eventually(lambda: _at(d.routing.generation, generation), 5.0)
@@ -96,7 +112,7 @@ networks = ["26201"]
 least_cost = ["a", "b"]
 min_delivery_rate = 0.9
 """
-PRICES = "connector,mcc,mnc,country,price\na,262,01,,0.010\nb,262,01,,0.020\n"
+PRICES = {"a": "26201,0.010\n", "b": "26201,0.020\n"}
 
 
 async def test_least_cost_moves_off_a_connector_that_stops_delivering(rig: Rig) -> None:
@@ -132,4 +148,25 @@ async def test_a_rules_order_is_the_fail_over_when_the_first_connector_refuses(r
     await rig.wait_all(ids, Status.DELIVERED)
     assert len(up_a.submits) == 3 and len(up_b.submits) == 3  # refused by a, carried by b
     routes = await rig.store.get_message_routes(ids)
+    assert {(r.rule, r.connector) for r in routes.values()} == {("de-least-cost", "b")}
+
+
+async def test_an_imported_buy_list_changes_least_cost_choices_without_a_restart(
+    rig: Rig,
+) -> None:
+    plan = NumberingPlan.build([("4917", Network("262", "01", "Telekom Deutschland"))])
+    await rig.store.put_number_table(NumberTable(NumberTableKind.PLAN, plan.to_bytes(),
+                                                 len(plan), time.time()))
+    up_a, up_b = await _rig_with(rig, LEAST_COST, PRICES)  # a is cheaper
+    first = await rig.send(3, to_prefix="4917012")
+    await rig.wait_all(first, Status.DELIVERED)
+    assert len(up_a.submits) == 3 and not up_b.submits
+    d = rig.dispatchers[0]
+    await _buy_list(rig, "b", "+49,0.005\n")  # now b is, by country code
+    generation = await rig.store.price_lists_generation()
+    await eventually(lambda: _at(d.routing.prices_generation, generation), 5.0)
+    second = await rig.send(3, to_prefix="4917013")
+    await rig.wait_all(second, Status.DELIVERED)
+    assert len(up_a.submits) == 3 and len(up_b.submits) == 3
+    routes = await rig.store.get_message_routes(second)
     assert {(r.rule, r.connector) for r in routes.values()} == {("de-least-cost", "b")}

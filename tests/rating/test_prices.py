@@ -186,7 +186,7 @@ def test_a_list_survives_its_stored_form() -> None:
         assert f"{from_price_units(to_price_units(Decimal(text))):f}" == text
 
 
-@pytest.mark.parametrize("name", ["prices-sell.csv", "prices-buy-a.csv", "prices-buy-b.csv"])
+@pytest.mark.parametrize("name", ["prices-sell.csv", "buy-operator-a.csv", "buy-operator-b.csv"])
 def test_the_example_price_lists_load(name: str) -> None:
     from pathlib import Path
 

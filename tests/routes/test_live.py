@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from herald.intake import Network, NumberingPlan
+from herald.rating import parse_price_list
 from herald.routes import LiveRouting
 from herald.routing import FALLBACK, NoRoute, Route, RouteQuery, RouteTable
 from herald.store import (
@@ -18,6 +19,7 @@ from herald.store import (
     Message,
     NumberTable,
     NumberTableKind,
+    PriceSide,
     Priority,
     Source,
     SQLiteConfig,
@@ -67,7 +69,7 @@ def message(n: int, to: str = "4917012345678", **fields: object) -> Message:
 
 
 async def live(store: SQLiteStore, rules: str, clock: Clock) -> LiveRouting:
-    await store.put_routes(StoredRoutes(rules, None, "t.toml", MON_0759))
+    await store.put_routes(StoredRoutes(rules, "t.toml", MON_0759))
     routing = LiveRouting(store, FALLBACK_ROUTES, {"a", "b", "c"}, clock)
     assert await routing.refresh()
     return routing
@@ -81,7 +83,7 @@ async def test_rules_states_and_refusals_apply_at_the_next_refresh(store: SQLite
     await store.set_connector_state(ConnectorState("a", True, None, MON_0759))
     assert await routing.refresh()
     assert routing.decide(message(1)).connectors == ("b",)
-    await store.put_routes(StoredRoutes('[[rule]]\nname = "r"\nfailover = ["zz"]\n', None,
+    await store.put_routes(StoredRoutes('[[rule]]\nname = "r"\nfailover = ["zz"]\n',
                                         "bad.toml", MON_0759))
     with pytest.raises(ValueError, match=r"connectors herald\.toml does not have: zz"):
         await routing.refresh()
@@ -146,3 +148,29 @@ async def test_country_rules_decide_with_and_without_a_known_network(store: SQLi
     assert routing.decide(message(5, to="12025550123")).rule == "us"  # no network: fresh
     with pytest.raises(NoRoute):  # Canada: no rule, and no [[routes]] prefix for +1
         routing.decide(message(6, to="14165550123"))
+
+
+async def buy_list(store: SQLiteStore, connector: str, text: str) -> None:
+    """What ``herald prices import --connector`` stores."""
+    prices = parse_price_list(f"destination,price\n{text}".splitlines())
+    await store.put_price_list(prices.stored(PriceSide.BUY, connector, MON_0759))
+
+
+async def test_least_cost_follows_the_connectors_buy_lists_as_they_are_imported(
+    store: SQLiteStore,
+) -> None:
+    await buy_list(store, "a", "26201,0.010\n+49,0.030\n")
+    await buy_list(store, "b", "+49,0.020\n")
+    routing = await live(store, '[[rule]]\nname = "lc"\nleast_cost = ["a", "b"]\n',
+                         Clock(MON_0759))
+    assert routing.decide(message(1)).connectors == ("a", "b")  # Telekom: a's 26201
+    assert routing.decide(message(2, to="4915012345678")).connectors == ("b", "a")  # +49
+    assert routing.decide(message(3, to="4930123456")).connectors == ("b", "a")  # no network
+    await buy_list(store, "b", "26201,0.005\n")  # replaces b's list whole
+    assert await routing.refresh()
+    assert routing.decide(message(4)).connectors == ("b", "a")  # not the cached decision
+    assert routing.decide(message(5, to="4915012345678")).connectors == ("a", "b")  # b: none
+    await store.remove_price_list(PriceSide.BUY, "b")
+    assert await routing.refresh()
+    assert routing.decide(message(6)).connectors == ("a", "b")  # b unpriced: after a
+    assert not await routing.refresh()  # nothing moved since

@@ -38,6 +38,7 @@ def test_the_walkthrough_picks_the_cheapest_healthy_connector_then_fails_over(
     commands = _walkthrough()
     assert [c[:3] for c in commands] == [
         ["herald", "numbers", "import-plan"], ["herald", "numbers", "import-ported"],
+        ["herald", "prices", "import"], ["herald", "prices", "import"],
         ["herald", "routes", "import"], ["herald", "routes", "explain"],
         ["herald", "connectors", "disable"], ["herald", "routes", "explain"],
         ["herald", "connectors", "enable"],
@@ -52,14 +53,16 @@ def test_the_walkthrough_picks_the_cheapest_healthy_connector_then_fails_over(
             explained.append(out)
     first, second = explained
     assert "Decision: operator-a > operator-b\n" in first
-    assert "  operator-a       0.0110\n  operator-b       0.0125\n" in first
+    assert "  operator-a       0.011      entry 26201\n" \
+           "  operator-b       0.0125     entry 26201\n" in first
     assert "Decision: operator-b\n" in second
     assert "  operator-a       disabled by an operator\n" in second
     # Every change is in the audit log, made from the shell.
     status, out, _ = _run(capsys, ["admin", "audit", "--data-dir", data])
     assert status == 0
-    assert [line.split()[3] for line in out.splitlines()[-3:]] == [
-        "routes.import", "connector.disable", "connector.enable"]
+    assert [line.split()[3] for line in out.splitlines()[-5:]] == [
+        "prices.import", "prices.import", "routes.import", "connector.disable",
+        "connector.enable"]
     assert "connector:operator-a" in out and '"reason":"receipts stopped"' in out
     # The page shows the first explanation as it is printed.
     sample = DOC.read_text().split("which stays in line as the fail-over:")[1]
@@ -67,14 +70,14 @@ def test_the_walkthrough_picks_the_cheapest_healthy_connector_then_fails_over(
     assert first == shown
 
 
-def test_the_example_routes_and_prices_import_and_list(
+def test_the_example_routes_import_and_list(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = str(tmp_path / "data")
     status, out, _ = _run(capsys, ["routes", "import", str(ROOT / "examples" / "routes.toml"),
                                    "--data-dir", data])
     assert status == 0
-    assert "Routes imported: 4 rules, 1 class entry, 8 buy prices (generation 1)." in out
+    assert "Routes imported: 4 rules, 1 class entry (generation 1)." in out
     status, out, _ = _run(capsys, ["routes", "list", "--data-dir", data])
     assert status == 0
     assert "  3. enterprise-telekom-split: groups enterprise; networks 26201 -> split" \
@@ -88,23 +91,21 @@ BAD = [
      'failover = ["a"]\n', None,
      "routes refused: 2 problems\n  rule[0].split.a: must be a whole weight of 1..10000\n"
      "  rule[1].countries[0]: 'de' is not an ISO 3166 country code (DE)\n"),
-    ('prices = "missing.csv"\n', None, "prices = 'missing.csv': [Errno 2]"),
-    ('prices = "p.csv"\n', "connector,mcc,mnc,country,price\na,,,,x\n",
-     "buy prices refused: 1 problem\n  line 2: price 'x' is not a decimal number (0.0123)\n"),
+    ('prices = "buy-prices.csv"\n[[rule]]\nname = "r"\nfailover = ["a"]\n', None,
+     "routes refused: 1 problem\n  prices: routes files no longer name buy prices; import"
+     " each connector's buy list with `herald prices import --connector NAME FILE`"),
 ]
 
 
-@pytest.mark.parametrize(("routes", "prices", "error"), BAD)
+@pytest.mark.parametrize(("routes", "unused", "error"), BAD)
 def test_a_bad_routes_file_is_refused_and_the_rules_in_force_stay(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], routes: str, prices: str | None,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], routes: str, unused: None,
     error: str,
 ) -> None:
     data = str(tmp_path / "data")
     assert _run(capsys, ["routes", "import", str(ROOT / "examples" / "routes.toml"),
                          "--data-dir", data])[0] == 0
     (tmp_path / "bad.toml").write_text(routes)
-    if prices is not None:
-        (tmp_path / "p.csv").write_text(prices)
     status, out, err = _run(capsys, ["routes", "import", str(tmp_path / "bad.toml"),
                                      "--data-dir", data])
     assert (status, out) == (1, "")
@@ -143,3 +144,30 @@ def test_with_herald_toml_the_prefix_routes_decide_when_no_rule_does(
     status, _, err = _run(capsys, ["connectors", "disable", "operator-z", "--config", config,
                                    "--data-dir", data])
     assert status == 1 and "has no connector 'operator-z'" in err
+
+
+def test_explain_prices_each_connector_by_its_buy_list_naming_the_entry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = str(tmp_path / "data")
+    assert _run(capsys, ["routes", "import", str(ROOT / "examples" / "routes.toml"),
+                         "--data-dir", data])[0] == 0
+    for name in ("operator-a", "operator-b"):
+        buy_list = str(ROOT / "examples" / f"buy-{name}.csv")
+        assert _run(capsys, ["prices", "import", "--connector", name, buy_list,
+                             "--data-dir", data])[0] == 0
+    explain = ["routes", "explain", "--account", "acme", "--to", "+4930123456", "--at", AT,
+               "--data-dir", data]
+    status, out, _ = _run(capsys, explain)  # no number table: priced by country code
+    assert status == 0 and "Decision: operator-a > operator-b\n" in out
+    assert "  operator-a       0.015      entry +49\n" \
+           "  operator-b       0.016      entry +49\n" in out
+    (tmp_path / "b.csv").write_text("destination,price\ndefault,0.001\n")
+    assert _run(capsys, ["prices", "import", "--connector", "operator-b",
+                         str(tmp_path / "b.csv"), "--data-dir", data])[0] == 0
+    assert _run(capsys, ["prices", "remove", "--connector", "operator-a",
+                         "--data-dir", data])[0] == 0
+    status, out, _ = _run(capsys, explain)
+    assert status == 0 and "Decision: operator-b > operator-a\n" in out
+    assert "  operator-a       no price (its buy list has no entry for this, or there is none)\n" \
+           "  operator-b       0.001      entry default\n" in out

@@ -11,12 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from herald.intake import Network
+from herald.rating import parse_key, parse_price_list
 from herald.routing import (
     FALLBACK,
+    ConnectorPrices,
     Health,
     HealthPolicy,
     NoRoute,
-    PriceList,
     Route,
     RouteQuery,
     Router,
@@ -24,7 +25,6 @@ from herald.routing import (
     RouteTable,
     RuleCheck,
     country_of,
-    parse_prices,
     parse_routes,
 )
 from herald.store import Priority
@@ -123,19 +123,21 @@ def test_a_rule_whose_connectors_are_all_disabled_passes_to_the_next() -> None:
 
 # -- least cost ----------------------------------------------------------------------
 
-PRICES = parse_prices("""connector,mcc,mnc,country,price
-cheap,262,01,,0.0100
-cheap,,,,0.0500
-mid,,,DE,0.0200
-dear,,,,0.0300
-""".splitlines())
+def buy_lists(**lists: str) -> ConnectorPrices:
+    """Buy lists per connector, in billing's CSV form (``destination,price``)."""
+    return ConnectorPrices({name: parse_price_list(f"destination,price\n{text}".splitlines())
+                            for name, text in lists.items()})  # fmt: skip
+
+
+PRICES = buy_lists(cheap="26201,0.0100\ndefault,0.0500\n", mid="+49,0.0200\n",
+                   dear="default,0.0300\n")
 LC = '[health]\nmin_samples = 10\n[[rule]]\nname = "lc"\nleast_cost = ["dear", "mid", "cheap", "free"]\nmin_delivery_rate = 0.9\n'  # noqa: E501
 
 LEAST_COST = [
-    # network, country, health, expected order
+    # network, to, health, expected order
     (TELEKOM, "DE", [], ("cheap", "mid", "dear", "free")),  # network price 0.01 wins
     (VODAFONE, "DE", [], ("mid", "dear", "cheap", "free")),  # cheap's default 0.05
-    (None, "FR", [], ("dear", "cheap", "mid", "free")),  # mid has no FR price
+    (None, "FR", [], ("dear", "cheap", "mid", "free")),  # mid has no +33 price
     (TELEKOM, "DE", [Health("cheap", 80, 100)], ("mid", "dear", "free", "cheap")),  # 80 % < 90 %
     (TELEKOM, "DE", [Health("cheap", 90, 100)], ("cheap", "mid", "dear", "free")),  # at threshold
     (TELEKOM, "DE", [Health("cheap", 0, 9)], ("cheap", "mid", "dear", "free")),  # too few to judge
@@ -145,12 +147,16 @@ LEAST_COST = [
 ]
 
 
+_NUMBERS = {"DE": "4917012345678", "FR": "33612345678"}
+
+
 @pytest.mark.parametrize(("network", "country", "health", "expected"), LEAST_COST)
 def test_least_cost_orders_healthy_priced_first(
     network: Network | None, country: str, health: list[Health], expected: tuple[str, ...]
 ) -> None:
     r = router(LC, prices=PRICES, health=health)
-    d = r.decide(query(network=network, country=country), WED_1030, explain=True)
+    d = r.decide(query(network=network, country=country, to=_NUMBERS[country]), WED_1030,
+                 explain=True)
     assert d.connectors == expected
     assert d.threshold == 0.9
 
@@ -158,9 +164,9 @@ def test_least_cost_orders_healthy_priced_first(
 def test_least_cost_explains_prices_and_health() -> None:
     r = router(LC, prices=PRICES, health=[Health("cheap", 80, 100)])
     d = r.decide(query(), WED_1030, explain=True)
-    assert {q.connector: q.price for q in d.prices} == {
-        "dear": Decimal("0.0300"), "mid": Decimal("0.0200"), "cheap": Decimal("0.0100"),
-        "free": None}
+    assert {q.connector: (q.price, q.entry) for q in d.prices} == {
+        "dear": (Decimal("0.0300"), "default"), "mid": (Decimal("0.0200"), "+49"),
+        "cheap": (Decimal("0.0100"), "26201"), "free": (None, None)}
     cheap = next(h for h in d.health if h.connector == "cheap")
     assert cheap.describe(d.threshold, 10) == "80/100 delivered (80.0%), unhealthy (threshold 90%)"
     assert Health("x", 3, 4).describe(0.9, 10).endswith(
@@ -235,39 +241,27 @@ def test_every_problem_of_a_file_is_reported() -> None:
 
 
 def test_health_settings_are_read() -> None:
-    plan = parse_routes("prices = 'p.csv'\n[health]\nwindow = 300\nmin_samples = 5\n")
+    plan = parse_routes("[health]\nwindow = 300\nmin_samples = 5\n")
     assert plan.health == HealthPolicy(300.0, 5, 1000)
-    assert plan.prices == "p.csv"
 
 
-BAD_PRICES = [
-    ("connector,mcc,mnc,country,price\na,262,1,,0.1\n", "line 2: mcc/mnc '262'/'1'"),
-    ("connector,mcc,mnc,country,price\na,262,01,DE,0.1\n", "not both"),
-    ("connector,mcc,mnc,country,price\na,,,de,0.1\n", "country 'de'"),
-    ("connector,mcc,mnc,country,price\na,,,,0.1234567\n", "more than 6 decimal places"),
-    ("connector,mcc,mnc,country,price\na,,,,-1\n", "must be from 0 to 1000"),
-    ("connector,mcc,mnc,country,price\na,,,,cheap\n", "not a decimal number"),
-    ("connector,mcc,mnc,country,price\na,,,,1\na,,,,2\n", "line 3: a has a price for this"),
-    ("connector,price\n", "missing: mcc, mnc, country"),
-    ("", "no header row"),
-]
+def test_a_routes_file_naming_buy_prices_is_refused_pointing_at_the_buy_lists() -> None:
+    with pytest.raises(RoutesFileError) as caught:
+        parse_routes("prices = 'buy-prices.csv'\n[[rule]]\nname = 'a'\nfailover = ['x']\n")
+    (problem,) = caught.value.problems
+    assert problem.startswith("prices: ")
+    assert "herald prices import --connector" in problem
 
 
-@pytest.mark.parametrize(("text", "problem"), BAD_PRICES)
-def test_a_bad_price_list_is_refused_naming_the_line(text: str, problem: str) -> None:
-    with pytest.raises(ValueError, match="buy prices refused") as caught:
-        parse_prices(text.splitlines(keepends=True))
-    assert problem in str(caught.value)
-
-
-def test_prices_are_exact_decimals_most_specific_first() -> None:
-    prices = PriceList([("a", "26201", None, Decimal("0.1")), ("a", None, "DE", Decimal("0.2")),
-                        ("a", None, None, Decimal("0.3"))])
-    assert prices.price("a", TELEKOM, "DE") == Decimal("0.1")
-    assert prices.price("a", VODAFONE, "DE") == Decimal("0.2")
-    assert prices.price("a", VODAFONE, "FR") == Decimal("0.3")
-    assert prices.price("b", TELEKOM, "DE") is None
-    assert isinstance(PRICES.price("cheap", TELEKOM, "DE"), Decimal)
+def test_buy_prices_are_the_connector_lists_most_specific_first() -> None:
+    prices = buy_lists(a="26201,0.1\n+49,0.2\ndefault,0.3\n", b="+33,0.4\n")
+    assert prices.price("a", "4917012345678", TELEKOM) == (parse_key("26201"), Decimal("0.1"))
+    assert prices.price("a", "4917012345678", VODAFONE) == (parse_key("+49"), Decimal("0.2"))
+    assert prices.price("a", "4917012345678", None) == (parse_key("+49"), Decimal("0.2"))
+    assert prices.price("a", "33612345678", None) == (parse_key("default"), Decimal("0.3"))
+    assert prices.price("b", "4917012345678", TELEKOM) is None  # no entry, no default
+    assert prices.price("c", "4917012345678", TELEKOM) is None  # no list
+    assert (len(prices), prices.connectors) == (4, frozenset({"a", "b"}))
 
 
 @pytest.mark.parametrize(("digits", "country"), [

@@ -86,7 +86,7 @@ priority = "marketing"
 
 
 async def _with_classes(front: Front) -> None:
-    await front.store.put_routes(StoredRoutes(CLASSES, None, "routes.toml", time.time()))
+    await front.store.put_routes(StoredRoutes(CLASSES, "routes.toml", time.time()))
     classes = LiveClasses(front.store)
     assert await classes.refresh()
     front.handler.limits = dataclasses.replace(front.handler.limits, classes=classes)

@@ -22,15 +22,14 @@ from .conftest import T0, MessageFactory
 async def test_routes_and_connector_states_share_one_generation(store: Store) -> None:
     assert await store.routing_generation() == 0
     assert await store.get_routes() is None and await store.connector_states() == ()
-    first = await store.put_routes(StoredRoutes("[[rule]]", "connector,price", "a.toml", T0))
+    first = await store.put_routes(StoredRoutes("[[rule]]", "a.toml", T0))
     assert first == await store.routing_generation() > 0
-    assert await store.get_routes() == StoredRoutes("[[rule]]", "connector,price", "a.toml", T0,
-                                                    first)
+    assert await store.get_routes() == StoredRoutes("[[rule]]", "a.toml", T0, first)
     disabled = await store.set_connector_state(ConnectorState("up1", True, "maintenance", T0 + 1))
-    replaced = await store.put_routes(StoredRoutes("# none", None, "b.toml", T0 + 2))
+    replaced = await store.put_routes(StoredRoutes("# none", "b.toml", T0 + 2))
     assert first < disabled < replaced == await store.routing_generation()
     stored = await store.get_routes()
-    assert stored is not None and (stored.rules, stored.prices) == ("# none", None)
+    assert stored is not None and (stored.rules, stored.source) == ("# none", "b.toml")
     enabled = await store.set_connector_state(ConnectorState("up1", False, None, T0 + 3))
     await store.set_connector_state(ConnectorState("up0", True, None, T0 + 4))
     assert await store.connector_states() == (
@@ -91,4 +90,4 @@ def test_route_records_check_their_fields() -> None:
     with pytest.raises(InvalidRecord):
         ConnectorState("", True, None, T0)
     with pytest.raises(InvalidRecord):
-        StoredRoutes("x" * (64 * 1024 * 1024 + 1), None, "big.toml", T0)
+        StoredRoutes("x" * (64 * 1024 * 1024 + 1), "big.toml", T0)

@@ -152,7 +152,6 @@ class RoutesImport:
     """What an import of routing rules stored."""
 
     rules: int
-    prices: int
     generation: int
 
 
@@ -464,18 +463,16 @@ class Admin:
     # -- routing -------------------------------------------------------------------------
 
     async def import_routes(self, actor: str, routes: StoredRoutes) -> RoutesImport:
-        """Replace the routing rules (and buy prices) with ``routes``.
+        """Replace the routing rules with ``routes``.
 
-        Raises :class:`~herald.routing.RoutesFileError` or
-        :class:`~herald.intake.TableFileError` (the prices), naming every
-        problem; nothing is stored then.
+        Raises :class:`~herald.routing.RoutesFileError` naming every problem;
+        nothing is stored then.
         """
-        plan, prices = parse_stored(routes)
+        plan = parse_stored(routes)
         generation = await self.store.put_routes(routes)
-        done = RoutesImport(len(plan.rules), len(prices), generation)
+        done = RoutesImport(len(plan.rules), generation)
         await self.record(actor, "routes.import", "routes", {
-            "source": routes.source, "rules": done.rules, "prices": done.prices,
-            "generation": generation})  # fmt: skip
+            "source": routes.source, "rules": done.rules, "generation": generation})
         return done
 
     async def clear_routes(self, actor: str) -> bool:

@@ -509,12 +509,12 @@ class AdminRoutes:
         await self.gate.admit(request, change=False)
         store = self._service.store
         stored = await store.get_routes()
-        plan, prices = parse_stored(stored) if stored is not None else parse_stored(None)
+        plan = parse_stored(stored)
         return _json({
             "generation": await store.routing_generation(),
             "source": stored.source if stored is not None else None,
             "imported_at": rfc3339(stored.imported_at) if stored is not None else None,
-            "rules": [r.name for r in plan.rules], "prices": len(prices),
+            "rules": [r.name for r in plan.rules],
             "connectors": [_state_view(s) for s in await store.connector_states()],
         })  # fmt: skip
 
@@ -532,28 +532,24 @@ class AdminRoutes:
             raise ApiProblem(422, "invalid-request", "the body must be a JSON object",
                              [FieldError((), "wrong_type", "must be a JSON object")])
         routes = _field(body, "routes", str)
-        prices = body.get("prices")
-        if prices is not None and not isinstance(prices, str):
-            raise _problem(InvalidInput.one("prices", "wrong_type", "must be a string (CSV)"))
+        if "prices" in body:
+            raise _problem(InvalidInput.one(
+                "prices", "unknown_field", "buy prices are each connector's buy list: import"
+                " them with `herald prices import --connector NAME FILE`; least-cost rules"
+                " use them"))
         source = body.get("source") or "api"
         if not isinstance(source, str) or len(source) > 200:
             raise _problem(InvalidInput.one("source", "wrong_type",
                                             "must be a string of at most 200 characters"))
         try:
             done = await self._service.import_routes(
-                who.actor, StoredRoutes(routes, prices, source, self._ctx.clock()))
+                who.actor, StoredRoutes(routes, source, self._ctx.clock()))
         except RoutesFileError as exc:
             errors = [FieldError(("routes", *_problem_path(p)), "invalid", _problem_text(p))
                       for p in exc.problems]  # fmt: skip
             raise ApiProblem(422, "invalid-request", "the routes were refused whole",
                              errors) from None
-        except TableFileError as exc:
-            errors = [FieldError(("prices", f"line {p.line}"), "invalid_line", p.message)
-                      for p in exc.problems]  # fmt: skip
-            raise ApiProblem(422, "invalid-request", "the prices were refused whole",
-                             errors) from None
-        return _json({"rules": done.rules, "prices": done.prices,
-                      "generation": done.generation})
+        return _json({"rules": done.rules, "generation": done.generation})
 
     async def clear_routes(self, request: Request) -> Response:
         who = await self.gate.admit(request, change=True)
@@ -740,11 +736,12 @@ def install_admin(app: FastAPI, ctx: ApiContext, admin: AdminContext,
         (f"{p}/routes", "GET", routes.routes,
          _doc("The routing rules in force and the connector states", 200, AdminRouting)),
         (f"{p}/routes", "PUT", routes.import_routes,
-         _doc("Replace the routing rules and buy prices", 200, AdminRoutesImported, 400, 413,
+         _doc("Replace the routing rules", 200, AdminRoutesImported, 400, 413,
               415, 422, body=_json_body(AdminRoutesImport),
-              description="The formats of `herald routes import` (docs/routing.md). Refused"
-              " whole on any problem; `errors` names each: `routes.rule[2].split.a`,"
-              " `prices.line 3`.")),
+              description="The format of `herald routes import` (docs/routing.md). Refused"
+              " whole on any problem; `errors` names each: `routes.rule[2].split.a`."
+              " Buy prices are each connector's buy list (`herald prices import"
+              " --connector`); a body with `prices` is refused.")),
         (f"{p}/routes", "DELETE", routes.clear_routes,
          _doc("Remove the routing rules (the [[routes]] of herald.toml decide)", 204, None,
               404)),

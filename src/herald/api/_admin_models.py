@@ -181,19 +181,17 @@ class AdminConnectorStateChange(BaseModel):
 
 
 class AdminRoutesImport(BaseModel):
-    """A routes file and its buy prices (the formats of `herald routes import`)."""
+    """A routes file (the format of `herald routes import`). Buy prices are
+    each connector's buy list (`herald prices import --connector`): a body
+    with `prices` is refused (422 naming it)."""
 
-    routes: str = Field(description="The routes file, TOML (docs/routing.md). Its `prices`"
-                        " key is not read: send the prices here.")
-    prices: str | None = Field(None, description="Buy prices, CSV"
-                               " (connector,mcc,mnc,country,price).")
+    routes: str = Field(description="The routes file, TOML (docs/routing.md).")
     source: str | None = Field(None, max_length=200, description="A name for where they came"
                                " from (default: api).")
 
 
 class AdminRoutesImported(BaseModel):
     rules: int
-    prices: int
     generation: int
 
 
@@ -203,7 +201,6 @@ class AdminRouting(BaseModel):
                                " decide.")
     imported_at: str | None
     rules: list[str] = Field(description="The rules' names, in the order they are tried.")
-    prices: int
     connectors: list[AdminConnectorState] = Field(description="Connector states recorded.")
 
 

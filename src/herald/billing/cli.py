@@ -70,7 +70,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     owner = argparse.ArgumentParser(add_help=False)
     whose = owner.add_mutually_exclusive_group(required=True)
     whose.add_argument("--account", metavar="NAME", help="an account's sell list")
-    whose.add_argument("--connector", metavar="NAME", help="a connector's buy list")
+    whose.add_argument("--connector", metavar="NAME",
+                       help="a connector's buy list (CDR costs and least-cost routing)")
 
     prices = subparsers.add_parser(
         "prices", help="import and show sell (account) and buy (connector) price lists",
@@ -243,6 +244,9 @@ async def _import(args: argparse.Namespace, store: SQLiteStore) -> int:
         print(f"A running herald on {args.data_dir} charges by it within {CHECK_INTERVAL:g} s;"
               f" the account's balance is {_money(balance.balance)}"
               f" (credit limit {_money(balance.credit_limit)}).")
+    else:
+        print(f"CDRs of messages it sends are costed by it; a running herald on"
+              f" {args.data_dir} routes least-cost rules by it within {CHECK_INTERVAL:g} s.")
     return 0
 
 

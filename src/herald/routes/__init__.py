@@ -1,7 +1,8 @@
 """Routing rules in a running herald, and ``herald routes`` / ``herald connectors``.
 
-The decisions themselves are pure (:mod:`herald.routing`). Here: the rules,
-buy prices and connector states as the store keeps them, a process's
+The decisions themselves are pure (:mod:`herald.routing`). Here: the rules
+and connector states as the store keeps them, the connectors' buy lists
+(billing's) least-cost rules price by, a process's
 :class:`LiveRouting` that keeps its router current with the store without a
 restart, the ``[[classes]]`` entries intake applies (:class:`LiveClasses`),
 and the commands (``herald.routes.cli``). See ``docs/routing.md``.
@@ -14,6 +15,7 @@ from herald.routes._live import (
     LiveRouting,
     build_router,
     parse_stored,
+    read_buy_prices,
     read_health,
 )
 
@@ -24,5 +26,6 @@ __all__ = [
     "LiveRouting",
     "build_router",
     "parse_stored",
+    "read_buy_prices",
     "read_health",
 ]

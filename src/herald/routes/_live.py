@@ -6,9 +6,12 @@ Theory of operation
 processes, any time) write the store and increase its routing generation.
 :class:`LiveRouting`'s :meth:`~LiveRouting.run` task reads that generation
 every :data:`CHECK_INTERVAL` seconds (one one-row read) and, when it moved,
-reads the routes file, its prices and the connector states, parses them
-(pure: :func:`~herald.routing.parse_routes`) and swaps a new immutable
-:class:`~herald.routing.Router` in with one assignment. Every
+reads the routes file and the connector states, parses them (pure:
+:func:`~herald.routing.parse_routes`) and swaps a new immutable
+:class:`~herald.routing.Router` in with one assignment. Least-cost rules
+price connectors by billing's buy lists: at the same check it reads the
+store's price-list generation, and when ``herald prices import`` moved it,
+the buy lists (:func:`read_buy_prices`) and swaps a new router in. Every
 :data:`HEALTH_INTERVAL` seconds it also reads the delivery counts of the
 connectors least-cost rules name (bounded, read-only; see
 ``Store.delivery_counts``), and the number tables when their generation
@@ -29,26 +32,34 @@ from typing import Final
 
 from herald.intake import EMPTY_INDEX, Network, NumberIndex
 from herald.numbers import load_index
+from herald.rating import PriceList
 from herald.routing import (
     FALLBACK,
+    ConnectorPrices,
     Decision,
     Health,
     LeastCost,
-    PriceList,
     RouteQuery,
     Router,
     RoutesFileError,
     RouteTable,
     RoutingPlan,
     country_of,
-    parse_prices,
     parse_routes,
 )
-from herald.store import Message, Priority, Store, StoreClosed, StoredRoutes
+from herald.store import (
+    BillingStore,
+    Message,
+    PriceSide,
+    Priority,
+    Store,
+    StoreClosed,
+    StoredRoutes,
+)
 
 __all__ = [
     "CHECK_INTERVAL", "HEALTH_INTERVAL", "LiveRouting", "build_router", "parse_stored",
-    "read_health",
+    "read_buy_prices", "read_health",
 ]
 
 log = logging.getLogger("herald.routes")
@@ -67,14 +78,16 @@ MAX_CACHED: Final = 20_000
 _Key = tuple[int, Network, str, str, Priority, str | None]
 
 
-def parse_stored(stored: StoredRoutes | None) -> tuple[RoutingPlan, PriceList]:
-    """The plan and prices of stored routes. Raises :class:`RoutesFileError`
-    or ``ValueError`` (a price list that does not parse)."""
-    if stored is None:
-        return RoutingPlan(), PriceList()
-    plan = parse_routes(stored.rules)
-    prices = parse_prices(stored.prices.splitlines(keepends=True)) if stored.prices else PriceList()
-    return plan, prices
+def parse_stored(stored: StoredRoutes | None) -> RoutingPlan:
+    """The plan of stored routes. Raises :class:`RoutesFileError`."""
+    return RoutingPlan() if stored is None else parse_routes(stored.rules)
+
+
+async def read_buy_prices(store: BillingStore) -> ConnectorPrices:
+    """Every connector's buy list as the store keeps it (``herald prices import
+    --connector``): what least-cost rules price by, as CDRs do."""
+    stored = await store.price_lists(PriceSide.BUY)
+    return ConnectorPrices({s.owner: PriceList.from_stored(s) for s in stored})
 
 
 def health_connectors(plan: RoutingPlan) -> frozenset[str]:
@@ -97,7 +110,7 @@ async def read_health(
     return health
 
 
-def build_router(plan: RoutingPlan, prices: PriceList, fallback: RouteTable | None,
+def build_router(plan: RoutingPlan, prices: ConnectorPrices, fallback: RouteTable | None,
                  health: Iterable[Health]) -> Router:
     return Router(plan.rules, groups=plan.groups, fallback=fallback, prices=prices,
                   health=health, policy=plan.health)
@@ -128,7 +141,8 @@ class LiveRouting:
         self.health_interval = health_interval
         self.router = Router(fallback=fallback)
         self.plan = RoutingPlan()
-        self._prices = PriceList()
+        self._prices = ConnectorPrices()
+        self.prices_generation = -1  # of the buy lists in use
         self._disabled: frozenset[str] = frozenset()
         self._health: list[Health] = []
         self._index: NumberIndex = EMPTY_INDEX
@@ -193,7 +207,8 @@ class LiveRouting:
     # -- keeping current ----------------------------------------------------------------
 
     async def refresh(self) -> bool:
-        """Load the routes if their generation moved; whether a new router is in use.
+        """Load the routes, or the buy lists, if their generation moved; whether
+        a new router is in use.
 
         Raises the store's errors (try again later), :class:`RoutesFileError`
         and ``ValueError`` for stored routes this herald refuses (not tried
@@ -204,7 +219,7 @@ class LiveRouting:
         if changed:
             try:
                 stored = await self._store.get_routes()
-                plan, prices = parse_stored(stored)
+                plan = parse_stored(stored)
                 unknown = plan.connectors - self._known
                 if unknown:
                     raise ValueError(f"routes name connectors herald.toml does not have:"
@@ -213,22 +228,38 @@ class LiveRouting:
                 self._damaged = current
                 raise
             states = await self._store.connector_states()
-            self.plan, self._prices = plan, prices
+            self.plan = plan
             self._disabled = frozenset(s.connector for s in states if s.disabled)
             self._uses_accounts = any(r.accounts or r.groups for r in plan.rules)
             least_cost = any(isinstance(r.action, LeastCost) for r in plan.rules)
+            # Buy lists price by calling code too: a least-cost decision for a
+            # number of unknown network is not cached (see decide).
             self._uses_country = least_cost or any(r.countries for r in plan.rules)
             # The network keys the decision cache, sparing the country's lookup
             # (phonenumbers' for a shared country code) on a hit.
             self._uses_network = self._uses_country or any(r.networks for r in plan.rules)
+        priced = await self._refresh_prices()
         await self._refresh_tables(force=changed)
         if changed:  # only now: a failed read above is tried again at the next refresh
             self.generation = current
             self._swap()
-            log.info("routing generation %d in use: %d rules, %d prices, disabled: %s",
+            log.info("routing generation %d in use: %d rules, %d buy prices, disabled: %s",
                      current, len(self.plan.rules), len(self._prices),
                      ", ".join(sorted(self._disabled)) or "none")  # fmt: skip
-        return changed
+        elif priced:
+            self._swap()
+            log.info("buy prices of generation %d in use: %d prices",
+                     self.prices_generation, len(self._prices))
+        return changed or priced
+
+    async def _refresh_prices(self) -> bool:
+        """Read the buy lists if their generation moved; whether it did."""
+        current = await self._store.price_lists_generation()
+        if current == self.prices_generation:
+            return False
+        self._prices = await read_buy_prices(self._store)
+        self.prices_generation = current
+        return True
 
     async def _refresh_tables(self, *, force: bool) -> None:
         """Health, accounts and number tables, when due or after a change."""

@@ -1,10 +1,11 @@
 """``herald routes`` and ``herald connectors``: routing rules, buy prices, connector states.
 
 ``herald routes import FILE`` stores a routes file (TOML: ordered rules,
-account groups, health settings, and the buy-price CSV it names) in place of
-the rules in force; a file with a bad field is refused whole, every problem
-named. ``herald routes explain`` shows the decision for a message: every
-rule considered and why it matched or not, the prices and health figures.
+account groups, health settings) in place of the rules in force; a file
+with a bad field is refused whole, every problem named. ``herald routes
+explain`` shows the decision for a message: every rule considered and why
+it matched or not, the buy prices (each connector's buy list of ``herald
+prices import --connector``) and health figures.
 ``herald connectors disable NAME`` keeps routing off a connector until
 ``enable``. A running herald on the same data directory applies each change
 within a few seconds, without a restart. Each change is recorded in the
@@ -37,7 +38,13 @@ from herald.intake import (
     normalize_destination,
 )
 from herald.numbers import load_index
-from herald.routes._live import CHECK_INTERVAL, build_router, parse_stored, read_health
+from herald.routes._live import (
+    CHECK_INTERVAL,
+    build_router,
+    parse_stored,
+    read_buy_prices,
+    read_health,
+)
 from herald.routing import (
     DAYS,
     FALLBACK,
@@ -55,7 +62,6 @@ from herald.routing import (
     Split,
     TimeWindow,
     country_of,
-    parse_prices,
     parse_routes,
 )
 from herald.store import (
@@ -93,7 +99,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     actions = routes.add_subparsers(dest="routes_action", metavar="ACTION", required=True)
     imp = actions.add_parser("import", parents=[common, config],
                              help="replace the routing rules with a routes file (TOML)")
-    imp.add_argument("file", type=Path, help="routes file; its prices = \"x.csv\" is read too")
+    imp.add_argument("file", type=Path, help="routes file (TOML)")
     imp.set_defaults(func=_command(_import, create=True))
     lst = actions.add_parser("list", parents=[common], help="the rules in force")
     lst.set_defaults(func=_command(_list))
@@ -216,27 +222,15 @@ def _configured(args: argparse.Namespace) -> tuple[frozenset[str] | None, RouteT
 async def _import(args: argparse.Namespace, store: SQLiteStore) -> int:
     text = args.file.read_text(encoding="utf-8")
     plan = parse_routes(text)
-    prices_text = None
-    if plan.prices is not None:
-        path = args.file.parent / plan.prices
-        try:
-            prices_text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ValueError(f"{args.file}: prices = {plan.prices!r}: {exc}") from None
-        try:
-            parse_prices(prices_text.splitlines(keepends=True))
-        except TableFileError as exc:
-            raise ValueError(f"{path}: {exc}") from None
     known, _ = _configured(args)
     if known is not None and plan.connectors - known:
         raise ValueError(f"{args.file}: rules name connectors {args.config} does not have: "
                          + ", ".join(sorted(plan.connectors - known)))
     async with _admin(store) as admin:
         done = await admin.import_routes(
-            cli_actor(), StoredRoutes(text, prices_text, str(args.file), time.time()))
+            cli_actor(), StoredRoutes(text, str(args.file), time.time()))
     classes = f", {_entries(len(plan.classes))}" if plan.classes else ""
-    print(f"Routes imported: {done.rules} rules{classes}, {done.prices} buy prices"
-          f" (generation {done.generation}).")
+    print(f"Routes imported: {done.rules} rules{classes} (generation {done.generation}).")
     print(f"A running herald on {args.data_dir} uses them within {CHECK_INTERVAL:g} s.")
     return 0
 
@@ -271,11 +265,10 @@ async def _list(args: argparse.Namespace, store: SQLiteStore) -> int:
     if stored is None:
         print("No routing rules: the [[routes]] of herald.toml decide.")
     else:
-        plan, prices = parse_stored(stored)
-        classes = f" {_entries(len(plan.classes))}," if plan.classes else ""
+        plan = parse_stored(stored)
+        classes = f", {_entries(len(plan.classes))}" if plan.classes else ""
         print(f"Routes from {stored.source}, imported {_stamp(stored.imported_at)}"
-              f" (generation {stored.generation}): {len(plan.rules)} rules,{classes}"
-              f" {len(prices)} buy prices.")
+              f" (generation {stored.generation}): {len(plan.rules)} rules{classes}.")
         for k, rule in enumerate(plan.rules, 1):
             print(f"  {k}. {rule.name}: {_criteria(rule)} -> {_action(rule)}")
         if plan.classes:
@@ -308,7 +301,8 @@ async def _explain(args: argparse.Namespace, store: SQLiteStore) -> int:
     now = args.at if args.at is not None else time.time()
     _, fallback = _configured(args)
     stored = await store.get_routes()
-    plan, prices = parse_stored(stored)
+    plan = parse_stored(stored)
+    prices = await read_buy_prices(store)
     states = await store.connector_states()
     disabled = {s.connector for s in states if s.disabled}
     health = await read_health(store, plan, now, disabled,
@@ -384,9 +378,10 @@ def _decision(decision: Decision, plan: RoutingPlan, network: Any, country: str 
     if decision.prices:
         where = "/".join(x for x in (f"{network.mcc}-{network.mnc}" if network else "",
                                      country or "") if x) or "this destination"
-        print(f"\nBuy prices for {where} (per part):")
+        print(f"\nBuy prices for {where} (per part, by the connectors' buy lists):")
         for quote in decision.prices:
-            price = "no price" if quote.price is None else str(quote.price)
+            price = ("no price (its buy list has no entry for this, or there is none)"
+                     if quote.price is None else f"{quote.price:<10f} entry {quote.entry}")
             print(f"  {quote.connector:<16} {price}")
     if decision.health:
         policy = plan.health
@@ -429,7 +424,7 @@ async def _set_state(args: argparse.Namespace, store: SQLiteStore) -> int:
 
 
 async def _connectors(args: argparse.Namespace, store: SQLiteStore) -> int:
-    plan, _ = parse_stored(await store.get_routes())
+    plan = parse_stored(await store.get_routes())
     states = {s.connector: s for s in await store.connector_states()}
     now = time.time()
     disabled = {n for n, s in states.items() if s.disabled}

@@ -5,7 +5,8 @@
   (:class:`InboundTable`);
 - ``_rules``: routing rules and the routes file they come from
   (:func:`parse_routes` -> :class:`RoutingPlan`);
-- ``_prices``: buy prices (:class:`BuyPrices`; :class:`PriceList` from CSV);
+- ``_prices``: buy prices (:class:`BuyPrices`; :class:`ConnectorPrices` over
+  billing's buy lists per connector);
 - ``_decide``: the decision (:class:`Router`: the rules first-match, then
   the prefix routes), explainable (:class:`Decision`);
 - ``_classes``: the priority class ``[[classes]]`` entries give a message
@@ -26,7 +27,7 @@ from herald.routing._decide import (
     RuleCheck,
     country_of,
 )
-from herald.routing._prices import PRICE_COLUMNS, BuyPrices, PriceList, parse_prices
+from herald.routing._prices import BuyPrices, ConnectorPrices
 from herald.routing._rules import (
     DAYS,
     MAX_CLASSES,
@@ -61,11 +62,11 @@ __all__ = [
     "MAX_CLASSES",
     "MAX_E164_DIGITS",
     "MAX_RULES",
-    "PRICE_COLUMNS",
     "BuyPrices",
     "ClassChoice",
     "ClassRule",
     "Classifier",
+    "ConnectorPrices",
     "Decision",
     "Failover",
     "Health",
@@ -75,7 +76,6 @@ __all__ = [
     "InvalidNumber",
     "LeastCost",
     "NoRoute",
-    "PriceList",
     "PriceQuote",
     "Route",
     "RouteQuery",
@@ -91,6 +91,5 @@ __all__ = [
     "UnknownNumber",
     "country_of",
     "e164_digits",
-    "parse_prices",
     "parse_routes",
 ]

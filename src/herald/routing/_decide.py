@@ -43,7 +43,7 @@ import phonenumbers
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 
 from herald.intake import Network
-from herald.routing._prices import BuyPrices, PriceList
+from herald.routing._prices import BuyPrices, ConnectorPrices
 from herald.routing._rules import (
     DAYS,
     ClassRule,
@@ -72,7 +72,7 @@ __all__ = [
 
 #: What a decision names as its rule when the ``[[routes]]`` table chose.
 FALLBACK: Final = "[[routes]]"
-_NO_PRICES: Final = PriceList()
+_NO_PRICES: Final = ConnectorPrices()
 _ZERO: Final = Decimal(0)
 
 
@@ -156,8 +156,12 @@ class RuleCheck:
 
 @dataclass(frozen=True, slots=True)
 class PriceQuote:
+    """A connector's buy price per part, and the entry of its buy list that
+    gives it (``26201``, ``+49``, ``default``); both ``None``: no price."""
+
     connector: str
     price: Decimal | None
+    entry: str | None = None
 
 
 class Decision(NamedTuple):
@@ -311,9 +315,11 @@ class Router:
         ranked: list[tuple[int, Decimal, int, str]] = []
         quotes: list[PriceQuote] = []
         for pos, connector in enumerate(action.connectors):
-            price = self._prices.price(connector, q.network, q.country)
+            found = self._prices.price(connector, q.to, q.network)
+            price = None if found is None else found[1]
             if explain:
-                quotes.append(PriceQuote(connector, price))
+                quotes.append(PriceQuote(connector, price,
+                                         None if found is None else str(found[0])))
             if connector in self._disabled:
                 continue
             healthy = self._healthy.get((connector, threshold))

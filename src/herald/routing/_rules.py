@@ -2,10 +2,12 @@
 
 A **routes file** (TOML, ``docs/routing.md``) holds ordered ``[[rule]]``
 tables, ordered ``[[classes]]`` entries (the priority class of a message
-whose request names none), account ``[groups]``, the ``[health]`` settings
-of least-cost rules, and optionally the name of a buy-price CSV file. :func:`parse_routes` turns
-its text into a :class:`RoutingPlan` or raises :class:`RoutesFileError`
-naming every bad field (``rule[2].split.b``), so a bad file changes nothing.
+whose request names none), account ``[groups]`` and the ``[health]``
+settings of least-cost rules (buy prices are billing's buy lists per
+connector, not part of the file: ``herald prices import --connector``).
+:func:`parse_routes` turns its text into a :class:`RoutingPlan` or raises
+:class:`RoutesFileError` naming every bad field (``rule[2].split.b``), so a
+bad file changes nothing.
 
 A rule matches a message when every criterion it sets matches (a criterion
 left out matches everything); within a criterion any listed value does.
@@ -205,7 +207,6 @@ class RoutingPlan:
     rules: tuple[Rule, ...] = ()
     groups: Mapping[str, frozenset[str]] = field(default_factory=dict)
     health: HealthPolicy = HealthPolicy()
-    prices: str | None = None  # the buy-price CSV file the routes file names
     classes: tuple[ClassRule, ...] = ()
 
     @property
@@ -244,7 +245,11 @@ _CLASS_KEYS: Final = frozenset({
     "name", "priority", "accounts", "groups", "countries", "networks", "prefixes", "senders",
     "tags", "days", "hours",
 })  # fmt: skip
-_TOP_KEYS: Final = frozenset({"rule", "classes", "groups", "health", "prices"})
+_TOP_KEYS: Final = frozenset({"rule", "classes", "groups", "health"})
+#: Where buy prices are now, for a routes file still naming a price CSV.
+_PRICES_MOVED: Final = ("prices: routes files no longer name buy prices; import each connector's"
+                        " buy list with `herald prices import --connector NAME FILE`"
+                        " (docs/billing.md), which least-cost rules use")
 
 
 def _strings(value: object, path: str, pattern: re.Pattern[str] | None = None,
@@ -436,7 +441,7 @@ def parse_routes(text: str) -> RoutingPlan:
         raise RoutesFileError([f"not TOML: {exc}"]) from None
     problems: list[str] = []
     problems += [f"{k}: is not a routes-file key ({', '.join(sorted(_TOP_KEYS))})"
-                 for k in sorted(set(doc) - _TOP_KEYS)]
+                 for k in sorted(set(doc) - _TOP_KEYS - {"prices"})]
     groups: dict[str, frozenset[str]] = {}
     raw_groups = doc.get("groups", {})
     if not isinstance(raw_groups, dict):
@@ -454,10 +459,8 @@ def parse_routes(text: str) -> RoutingPlan:
             health = _health(doc["health"])
         except _Bad as exc:
             problems.append(str(exc))
-    prices = doc.get("prices")
-    if prices is not None and (not isinstance(prices, str) or not prices):
-        problems.append("prices: must be the name of a CSV file (relative to the routes file)")
-        prices = None
+    if "prices" in doc:
+        problems.append(_PRICES_MOVED)
     rules: list[Rule] = []
     raw_rules = doc.get("rule", [])
     if not isinstance(raw_rules, list):
@@ -481,7 +484,7 @@ def parse_routes(text: str) -> RoutingPlan:
     classes = _classes(doc.get("classes", []), groups, problems)
     if problems:
         raise RoutesFileError(problems)
-    return RoutingPlan(tuple(rules), groups, health, prices, classes)
+    return RoutingPlan(tuple(rules), groups, health, classes=classes)
 
 
 def _classes(raw: object, groups: Mapping[str, frozenset[str]],

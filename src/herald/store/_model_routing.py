@@ -17,8 +17,7 @@ __all__ = [
     "StoredRoutes",
 ]
 
-#: A routes file and its price list as stored: 1,000 rules and 500,000 prices
-#: fit; more is a mistaken file.
+#: A routes file as stored: 1,000 rules fit many times; more is a mistaken file.
 MAX_ROUTES_OCTETS = 64 * 1024 * 1024
 #: A rule's name as stored with each message it routes.
 MAX_RULE_NAME_LENGTH = 64
@@ -29,20 +28,18 @@ _MAX_REASON = 500
 
 @dataclass(frozen=True, slots=True)
 class StoredRoutes:
-    """The routing rules in force: the routes file (TOML) as imported, the
-    buy-price CSV it names (or ``None``), where they came from and when;
-    ``generation``: the change that wrote them (set by the store)."""
+    """The routing rules in force: the routes file (TOML) as imported, where
+    it came from and when; ``generation``: the change that wrote them (set by
+    the store). (Buy prices are billing's buy lists: ``price_lists``.)"""
 
     rules: str
-    prices: str | None
     source: str
     imported_at: float
     generation: int = 0
 
     def __post_init__(self) -> None:
-        size = len(self.rules.encode()) + len((self.prices or "").encode())
-        if size > MAX_ROUTES_OCTETS:
-            raise InvalidRecord("rules", f"routes and prices exceed {MAX_ROUTES_OCTETS} octets")
+        if len(self.rules.encode()) > MAX_ROUTES_OCTETS:
+            raise InvalidRecord("rules", f"routes exceed {MAX_ROUTES_OCTETS} octets")
         if len(self.source) > 1024:
             raise InvalidRecord("source", "longer than 1024")
 

@@ -56,10 +56,12 @@ class SQLiteRouting:
     async def put_routes(self, routes: StoredRoutes) -> int:
         def put(conn: sqlite3.Connection) -> int:
             generation = _next_generation(conn)
+            # routing_rules.prices (V14: a buy-price CSV) is left NULL: buy
+            # prices are the connectors' buy lists (price_lists) now.
             conn.execute(
                 "INSERT OR REPLACE INTO routing_rules"
-                " (id, generation, imported_at, source, rules, prices) VALUES (1, ?, ?, ?, ?, ?)",
-                (generation, routes.imported_at, routes.source, routes.rules, routes.prices),
+                " (id, generation, imported_at, source, rules) VALUES (1, ?, ?, ?, ?)",
+                (generation, routes.imported_at, routes.source, routes.rules),
             )
             return generation
 
@@ -67,7 +69,7 @@ class SQLiteRouting:
 
     async def get_routes(self) -> StoredRoutes | None:
         row = await self._readers.run(lambda c: c.execute(
-            "SELECT rules, prices, source, imported_at, generation FROM routing_rules"
+            "SELECT rules, source, imported_at, generation FROM routing_rules"
         ).fetchone())  # fmt: skip
         return None if row is None else StoredRoutes(*row)
 
