@@ -298,7 +298,8 @@ def billing_routes(
               413, 415, 422, body=_json_body(AdminBalanceChange))),
         (f"{p}/cdrs", "GET", routes.cdrs,
          _csv(_doc("The CDRs of a period, as CSV (the columns of herald cdr export)", 200,
-                   None, 404, 422, description=_PERIOD + "."))),
+                   None, 404, 422, description=_PERIOD + "."))
+         | {"response_class": Response}),  # not JSON
         (f"{p}/margins", "GET", routes.margins,
          _doc("Revenue, cost and margin of a period", 200, AdminMargins, 404, 422,
               description=_PERIOD + "; `by`: account (default), connector or country.")),
