@@ -145,6 +145,8 @@ async def test_bad_amounts_name_the_field_and_change_nothing(served: Served) -> 
     assert _fields(await client.patch("/v1/admin/accounts/acme/balance", json={
         "credit_limit": 5, "refund_policy": None})) == {
         "credit_limit": "wrong_type", "refund_policy": "wrong_type"}  # fmt: skip
+    nothing = await client.patch("/v1/admin/accounts/acme/balance", json={})
+    assert nothing.status_code == 200 and nothing.json()["credit_limit"] == "0.000000"
     assert await _balance(served) is None  # no balance was even created
 
 

@@ -179,6 +179,8 @@ class BillingAdmin:
         if problems:
             raise InvalidInput(problems)
         before, _ = await self.balance(name)
+        if limit is None and policy is None:  # nothing asked: no balance row created either
+            return before
         after = await self._adjust(before.account_id, "credit_limit", credit_limit=limit,
                                    refund_policy=policy)  # fmt: skip
         changes: dict[str, object] = {}
