@@ -208,5 +208,4 @@ def _amount(field: str, text: str) -> Decimal:
     try:
         return parse_amount(text)
     except ValueError as exc:
-        raise InvalidInput.one(field, "not_valid", f"{exc} (a decimal of at most 6 places,"
-                               " below 10^12, like \"12.50\")") from None
+        raise InvalidInput.one(field, "not_valid", str(exc)) from None

@@ -217,8 +217,8 @@ async def _import(args: argparse.Namespace, store: SQLiteStore) -> int:
           f" (generation {done.generation}).")  # fmt: skip
     if balance is not None:
         print(f"A running herald on {args.data_dir} charges by it within {CHECK_INTERVAL:g} s;"
-              f" the account's balance is {_money(balance.balance)}"
-              f" (credit limit {_money(balance.credit_limit)}).")
+              f" the account's balance is {money(balance.balance)}"
+              f" (credit limit {money(balance.credit_limit)}).")
     return 0
 
 
@@ -251,14 +251,11 @@ async def _list(args: argparse.Namespace, store: SQLiteStore) -> int:
 # -- balances ------------------------------------------------------------------------
 
 
-_money = money
-
-
 def _print_balance(name: str, balance: Balance, billed: bool) -> None:
     print(f"account:        {name}{'' if billed else ' (no sell price list: not charged)'}")
-    print(f"balance:        {_money(balance.balance)}")
-    print(f"credit limit:   {_money(balance.credit_limit)}")
-    print(f"available:      {_money(balance.available)}")
+    print(f"balance:        {money(balance.balance)}")
+    print(f"credit limit:   {money(balance.credit_limit)}")
+    print(f"available:      {money(balance.available)}")
     print(f"refund policy:  {balance.refund_policy.label}")
 
 
@@ -342,13 +339,13 @@ async def _margin(args: argparse.Namespace, store: SQLiteStore) -> int:
         (args.by, "messages", "revenue", "cost", "margin", "margin %", "no buy price")]
     total = [0, 0, 0, 0]
     for r in found:
-        rows.append((margin_key(r, args.by, names), f"{r.messages:,}", _money(r.revenue),
-                     _money(r.cost), _money(r.margin), margin_percent(r.margin, r.revenue),
+        rows.append((margin_key(r, args.by, names), f"{r.messages:,}", money(r.revenue),
+                     money(r.cost), money(r.margin), margin_percent(r.margin, r.revenue),
                      f"{r.unpriced:,}"))  # fmt: skip
         for k, v in enumerate((r.messages, r.revenue, r.cost, r.unpriced)):
             total[k] += v
-    rows.append(("total", f"{total[0]:,}", _money(total[1]), _money(total[2]),
-                 _money(total[1] - total[2]), margin_percent(total[1] - total[2], total[1]),
+    rows.append(("total", f"{total[0]:,}", money(total[1]), money(total[2]),
+                 money(total[1] - total[2]), margin_percent(total[1] - total[2], total[1]),
                  f"{total[3]:,}"))  # fmt: skip
     _table(rows, sys.stdout)
     return 0
