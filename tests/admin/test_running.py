@@ -20,6 +20,7 @@ import pytest
 
 from herald.accounts import Accounts
 from herald.admin import CHANGE_POLL_INTERVAL
+from herald.billing import CHECK_INTERVAL
 from herald.cli import main
 from herald.config import parse_config
 from herald.net import ClientHandler, ClientSettings, SmppClient
@@ -244,3 +245,37 @@ async def test_an_opt_out_through_the_api_reaches_open_binds_at_once(
         assert answer.command_status == S.ESME_RINVDSTADR
     finally:
         await customer.stop()
+
+
+async def test_a_sell_list_put_through_the_admin_api_charges_the_next_messages(
+    running: Running, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = await running.herald(capsys, "admin", "keys", "create", "ops")
+    [admin_key] = re.findall(r"ha_[a-z0-9]{12}_[A-Za-z0-9]{40}", out)
+    admin = {"Authorization": f"Bearer {admin_key}"}
+    customer = {"Authorization": f"Bearer {running.key}"}
+    message = {"to": "+491701234567", "from": "SHOP", "text": "hi"}
+    free = await running.http.post("/v1/messages", json=message, headers=customer)
+    assert free.status_code == 202 and "price" not in free.json()  # not billed yet
+    topped = await running.http.post("/v1/admin/accounts/shop/balance/top-up",
+                                     json={"amount": "1"}, headers=admin)  # fmt: skip
+    assert topped.status_code == 200, topped.text
+    put = await running.http.put("/v1/admin/prices/account/shop",
+                                 content=b"destination,price\ndefault,0.05\n",
+                                 headers={**admin, "Content-Type": "text/csv"})  # fmt: skip
+    assert put.status_code == 200, put.text
+    # Intake reloads the lists within CHECK_INTERVAL; test sends are priced, never charged.
+    bound = 2 * CHECK_INTERVAL + 1.0
+    started = time.monotonic()
+    while True:
+        probe = await running.http.post("/v1/messages", json={**message, "test": True},
+                                        headers=customer)  # fmt: skip
+        if "price" in probe.json():
+            break
+        assert time.monotonic() - started < bound, f"not priced within {bound} s"
+        await asyncio.sleep(0.1)
+    sent = await running.http.post("/v1/messages", json=message, headers=customer)
+    assert sent.status_code == 202, sent.text
+    assert sent.json()["price"]["amount"] == "0.050000"
+    balance = (await running.http.get("/v1/admin/accounts/shop/balance", headers=admin)).json()
+    assert (balance["balance"], balance["billed"]) == ("0.950000", True)

@@ -162,6 +162,7 @@ def test_every_change_is_in_the_audit_log(
                  ("balance", "top-up", "shop", "2.5"),
                  ("balance", "set", "shop", "--credit-limit", "1", "--refund-policy",
                   "undelivered"),
+                 ("balance", "set", "shop", "--credit-limit", "1.0"),  # no change: no entry
                  ("prices", "remove", "--connector", "sim")):  # fmt: skip
         assert _run(capsys, data, *argv)[0] == 0, argv
     code, out, _ = _run(capsys, data, "admin", "audit", "--json")

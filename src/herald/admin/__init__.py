@@ -1,13 +1,20 @@
 """Operating herald: admin keys, the audit log, and the one service every change goes through.
 
 :class:`Admin` makes the changes operators ask for (accounts, credentials,
-number tables, admin keys) and records each in the audit log; the
+number tables, admin keys; price lists and balances: :class:`BillingAdmin`)
+and records each in the audit log; the
 ``herald accounts``/``numbers``/``admin`` commands and the admin API
 (``/v1/admin``, :mod:`herald.api`) call it, and nothing else writes those
 settings. :class:`AdminKeys` issues and verifies the admin API's keys.
 See docs/admin.md.
 """
 
+from herald.admin._billing import (
+    REFUND_POLICIES,
+    BillingAdmin,
+    PriceImport,
+    PriceListInfo,
+)
 from herald.admin._controls import (
     CONTROLS,
     OPT_OUT_CSV_HEADER,
@@ -48,18 +55,22 @@ __all__ = [
     "CONTROLS",
     "MAX_BIND_LIMIT",
     "OPT_OUT_CSV_HEADER",
+    "REFUND_POLICIES",
     "SETTINGS",
     "VERIFIED_TTL",
     "Admin",
     "AdminError",
     "AdminKeys",
     "AdminPrincipal",
+    "BillingAdmin",
     "ChangeFeed",
     "Conflict",
     "FieldProblem",
     "InvalidInput",
     "IssuedAdminKey",
     "NotFound",
+    "PriceImport",
+    "PriceListInfo",
     "RoutesImport",
     "TableImport",
     "apply_controls",

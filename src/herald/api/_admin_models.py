@@ -19,12 +19,16 @@ __all__ = [
     "AdminApiKey",
     "AdminAudit",
     "AdminAuditEntry",
+    "AdminBalance",
+    "AdminBalanceChange",
     "AdminConnector",
     "AdminConnectorList",
     "AdminControls",
     "AdminControlsChange",
     "AdminIssuedKey",
     "AdminIssuedLogin",
+    "AdminMargin",
+    "AdminMargins",
     "AdminNumberTable",
     "AdminNumbers",
     "AdminOptOut",
@@ -32,11 +36,17 @@ __all__ = [
     "AdminOptOutChanged",
     "AdminOptOutImport",
     "AdminOptOutList",
+    "AdminPrice",
+    "AdminPriceImport",
+    "AdminPriceList",
+    "AdminPriceListInfo",
+    "AdminPriceLists",
     "AdminSettings",
     "AdminSmppLogin",
     "AdminSmppLoginRequest",
     "AdminSmppReset",
     "AdminTableImport",
+    "AdminTopUp",
 ]
 
 _EVENTS: dict[str, Any] = {"anyOf": [
@@ -304,3 +314,85 @@ class AdminOptOutChanged(BaseModel):
 class AdminOptOutImport(BaseModel):
     imported: int = Field(description="Numbers in the file.")
     changed: int = Field(description="Of them, those newly opted out.")
+
+
+# -- billing (docs/billing.md): money is a string of a decimal, kept exact -----------------
+
+
+class AdminPriceListInfo(BaseModel):
+    side: Literal["sell", "buy"] = Field(description="sell: an account's; buy: a connector's.")
+    owner: str = Field(description="The account's or the connector's name.")
+    entries: int
+    imported_at: str
+
+
+class AdminPriceLists(BaseModel):
+    generation: int = Field(description="Of the last change to any price list.")
+    price_lists: list[AdminPriceListInfo]
+
+
+class AdminPrice(BaseModel):
+    destination: str = Field(description="MCC/MNC (26201), country code (+49) or default.")
+    price: str = Field(description="Per segment, a decimal of up to 10 places.",
+                       examples=["0.0425"])
+
+
+class AdminPriceList(BaseModel):
+    side: Literal["sell", "buy"]
+    owner: str
+    imported_at: str
+    entries: list[AdminPrice] = Field(description="Networks, countries, then the default.")
+
+
+class AdminPriceImport(BaseModel):
+    side: Literal["sell", "buy"]
+    owner: str
+    entries: int
+    generation: int
+
+
+class AdminBalance(BaseModel):
+    """An account's money, in the price lists' currency, 6 decimal places."""
+
+    account: str
+    balance: str = Field(examples=["12.500000"])
+    credit_limit: str = Field(description="How far below zero the balance may go.")
+    available: str = Field(description="balance + credit_limit: what it may still spend.")
+    refund_policy: Literal["none", "rejected", "undelivered"]
+    billed: bool = Field(description="Whether it has a sell list (else it is not charged).")
+
+
+class AdminTopUp(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: str = Field(description="A decimal > 0 of at most 6 places, as a JSON string"
+                        " (a JSON number is refused: it is not exact).", examples=["100.50"])
+
+
+class AdminBalanceChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    credit_limit: str | None = Field(None, description="A decimal >= 0 of at most 6 places,"
+                                     " as a JSON string; 0: prepaid only.")
+    refund_policy: Literal["none", "rejected", "undelivered"] | None = Field(
+        None, description="Which failed messages are refunded (docs/billing.md).")
+
+
+class AdminMargin(BaseModel):
+    key: str = Field(description="The account, connector ((not sent) for messages never"
+                     " sent) or country code (+49); total in `total`.")
+    messages: int
+    revenue: str = Field(description="Sell less refunds.")
+    cost: str = Field(description="From the buy lists; known costs only.")
+    margin: str
+    margin_percent: str | None = Field(description="Of revenue, one place; null without"
+                                       " revenue.")
+    unpriced: int = Field(description="Messages sent through a connector without a buy price.")
+
+
+class AdminMargins(BaseModel):
+    by: Literal["account", "connector", "country"]
+    from_: str = Field(alias="from")
+    to: str
+    rows: list[AdminMargin]
+    total: AdminMargin

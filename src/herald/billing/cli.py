@@ -6,8 +6,9 @@ refuses the file, every bad line named). A running herald on the same data
 directory charges by a new sell list within a few seconds, without a
 restart. Balances are prepaid, in the currency of the price lists, with a
 credit limit and a refund policy per account. CDRs are exported as CSV and
-summed up into margins. Every change is recorded in the audit log (``herald
-admin audit``). docs/billing.md describes it all.
+summed up into margins. Every change goes through
+:class:`herald.admin.BillingAdmin` (as the admin API's do) and is recorded in
+the audit log (``herald admin audit``). docs/billing.md describes it all.
 """
 
 from __future__ import annotations
@@ -15,33 +16,29 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
-import math
-import re
 import sys
-import time
-from collections.abc import Awaitable, Callable, Iterator
-from datetime import UTC, datetime
-from decimal import Decimal
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
 from herald.accounts import Accounts
-from herald.admin import Admin, AdminKeys, cli_actor
+from herald.admin import REFUND_POLICIES, Admin, AdminError, AdminKeys, BillingAdmin, cli_actor
 from herald.billing._lists import CHECK_INTERVAL
-from herald.rating import (
-    LineProblem,
-    PriceList,
-    TableFileError,
-    from_micros,
-    parse_amount,
-    parse_price_list,
-    price_list_csv,
-    to_micros,
+from herald.billing._reports import (
+    CDR_COLUMNS,
+    CDR_PAGE,
+    cdr_row,
+    margin_key,
+    margin_percent,
+    money,
+    parse_when,
+    utc_text,
 )
+from herald.rating import LineProblem, TableFileError, price_list_csv
 from herald.store import (
     Balance,
     PriceSide,
-    RefundPolicy,
     SQLiteConfig,
     SQLiteStore,
     StoreError,
@@ -51,14 +48,6 @@ from herald.store import (
 __all__ = ["CDR_COLUMNS", "register"]
 
 DEFAULT_DATA_DIR = Path("herald-data")
-#: The columns of ``herald cdr export`` (money in units of currency, 6 places).
-CDR_COLUMNS = (
-    "message_id", "account", "accepted_at", "country", "network", "segments", "priced_by",
-    "sell", "refunded", "connector", "buy", "status",
-)  # fmt: skip
-#: CDRs read from the store per round trip while exporting.
-_PAGE = 5_000
-_POLICIES = {p.label: p for p in RefundPolicy}
 
 Action = Callable[[argparse.Namespace, SQLiteStore], Awaitable[int]]
 
@@ -115,7 +104,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     setting.add_argument("account", metavar="ACCOUNT", help="account name")
     setting.add_argument("--credit-limit", metavar="AMOUNT",
                          help="how far below zero the balance may go (0: prepaid only)")
-    setting.add_argument("--refund-policy", choices=sorted(_POLICIES),
+    setting.add_argument("--refund-policy", choices=sorted(REFUND_POLICIES),
                          help="none; rejected (refund messages rejected or failed);"
                          " undelivered (also undelivered and expired)")  # fmt: skip
     setting.set_defaults(func=_command(_balance_set, "balance"))
@@ -146,22 +135,10 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 def _when(text: str) -> float:
     """A time on the command line: a date (UTC midnight), RFC 3339 or epoch seconds."""
-    text = text.strip()
     try:
-        if re.fullmatch(r"\d{4}-\d\d-\d\d", text):
-            return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
-        if re.fullmatch(r"\d+(\.\d+)?", text):
-            value = float(text)
-            if math.isfinite(value):
-                return value
-        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "zZ" else text)
-        if moment.tzinfo is not None:
-            return moment.timestamp()
-    except ValueError:
-        pass
-    raise argparse.ArgumentTypeError(
-        f"{text!r}: not YYYY-MM-DD, an RFC 3339 date-time with its offset, or epoch seconds"
-    )
+        return parse_when(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _command(action: Action, name: str) -> Callable[[argparse.Namespace], int]:
@@ -170,7 +147,7 @@ def _command(action: Action, name: str) -> Callable[[argparse.Namespace], int]:
             return asyncio.run(_with_store(action, args))
         except TableFileError as exc:
             print(f"herald {name}: {args.file}: {exc}", file=sys.stderr)
-        except (StoreError, ValueError, OSError) as exc:
+        except (AdminError, StoreError, ValueError, OSError) as exc:
             print(f"herald {name}: {exc}", file=sys.stderr)
         return 1
 
@@ -185,21 +162,21 @@ async def _with_store(action: Action, args: argparse.Namespace) -> int:
         await store.aclose()
 
 
-async def _record(
-    store: SQLiteStore, action: str, target: str, changes: dict[str, object]
-) -> None:
-    """Append the change just made to the audit log (``herald admin audit``), as
-    every operator change is: after it, as ``cli:<os user>`` (see herald.admin)."""
+@asynccontextmanager
+async def _billing(store: SQLiteStore) -> AsyncIterator[BillingAdmin]:
+    """The service that makes (and records, as ``cli:<os user>``) the changes."""
     accounts, keys = Accounts(store), AdminKeys(store)
     try:
-        await Admin(store, accounts, keys).record(cli_actor(), action, target, changes)
+        yield BillingAdmin(Admin(store, accounts, keys))
     finally:
         keys.close()
         accounts.close()
 
 
-def _target(side: PriceSide, name: str) -> str:
-    return f"account:{name}" if side is PriceSide.SELL else f"connector:{name}"
+def _side(args: argparse.Namespace) -> tuple[PriceSide, str]:
+    if args.account is not None:
+        return PriceSide.SELL, args.account
+    return PriceSide.BUY, args.connector
 
 
 async def _account_id(store: SQLiteStore, name: str) -> int:
@@ -232,62 +209,45 @@ def _lines(path: Path) -> Iterator[str]:
 
 
 async def _import(args: argparse.Namespace, store: SQLiteStore) -> int:
-    side, owner, who = await _owner(args, store)
-    prices = await asyncio.to_thread(lambda: parse_price_list(_lines(args.file)))
-    generation = await store.put_price_list(prices.stored(side, owner, time.time()))
-    await _record(store, "prices.import", _target(side, args.account or args.connector),
-                  {"list": "sell" if side is PriceSide.SELL else "buy", "entries": len(prices),
-                   "generation": generation})  # fmt: skip
-    print(f"Price list of {who} imported: {len(prices):,} entries (generation {generation}).")
-    if side is PriceSide.SELL:
-        balance = await _balance_of(store, int(owner))
+    side, _, who = await _owner(args, store)
+    async with _billing(store) as billing:
+        done = await billing.import_price_list(cli_actor(), *_side(args), _lines(args.file))
+        balance, _ = await billing.balance(args.account) if side is PriceSide.SELL else (
+            None, False)  # fmt: skip
+    print(f"Price list of {who} imported: {done.entries:,} entries"
+          f" (generation {done.generation}).")  # fmt: skip
+    if balance is not None:
         print(f"A running herald on {args.data_dir} charges by it within {CHECK_INTERVAL:g} s;"
-              f" the account's balance is {_money(balance.balance)}"
-              f" (credit limit {_money(balance.credit_limit)}).")
+              f" the account's balance is {money(balance.balance)}"
+              f" (credit limit {money(balance.credit_limit)}).")
     else:
         print(f"CDRs of messages it sends are costed by it; a running herald on"
               f" {args.data_dir} routes least-cost rules by it within {CHECK_INTERVAL:g} s.")
     return 0
 
 
-async def _stored(store: SQLiteStore, side: PriceSide, owner: str) -> PriceList | None:
-    for stored in await store.price_lists(side):
-        if stored.owner == owner:
-            return PriceList.from_stored(stored)
-    return None
-
-
 async def _show(args: argparse.Namespace, store: SQLiteStore) -> int:
-    side, owner, who = await _owner(args, store)
-    prices = await _stored(store, side, owner)
-    if prices is None:
-        print(f"herald prices: {who} has no price list", file=sys.stderr)
-        return 1
+    await _owner(args, store)  # the account's name is checked first, as for import
+    async with _billing(store) as billing:
+        prices, _ = await billing.price_list(*_side(args))
     sys.stdout.writelines(price_list_csv(prices))
     return 0
 
 
 async def _remove(args: argparse.Namespace, store: SQLiteStore) -> int:
-    side, owner, who = await _owner(args, store)
-    if await _stored(store, side, owner) is None:
-        print(f"herald prices: {who} has no price list", file=sys.stderr)
-        return 1
-    generation = await store.remove_price_list(side, owner)
-    await _record(store, "prices.remove", _target(side, args.account or args.connector),
-                  {"list": "sell" if side is PriceSide.SELL else "buy",
-                   "generation": generation})  # fmt: skip
+    _, _, who = await _owner(args, store)
+    async with _billing(store) as billing:
+        generation = await billing.remove_price_list(cli_actor(), *_side(args))
     print(f"Price list of {who} removed (generation {generation}).")
     return 0
 
 
 async def _list(args: argparse.Namespace, store: SQLiteStore) -> int:
-    names = {str(a.id): a.name for a in await store.list_accounts()}
     rows: list[tuple[str, ...]] = [("kind", "owner", "entries", "imported")]
-    for side, kind in ((PriceSide.SELL, "account"), (PriceSide.BUY, "connector")):
-        for stored in await store.price_lists(side):
-            owner = names.get(stored.owner, stored.owner) if side is PriceSide.SELL else (
-                stored.owner)  # fmt: skip
-            rows.append((kind, owner, str(len(stored.entries)), _time(stored.imported_at)))
+    async with _billing(store) as billing:
+        for info in await billing.price_lists():
+            kind = "account" if info.side is PriceSide.SELL else "connector"
+            rows.append((kind, info.owner, str(info.entries), utc_text(info.imported_at)))
     _table(rows, sys.stdout)
     return 0
 
@@ -295,72 +255,44 @@ async def _list(args: argparse.Namespace, store: SQLiteStore) -> int:
 # -- balances ------------------------------------------------------------------------
 
 
-def _money(micros: int) -> str:
-    return f"{from_micros(micros):f}"
-
-
-async def _balance_of(store: SQLiteStore, account_id: int) -> Balance:
-    found = await store.get_balance(account_id)
-    return found if found is not None else Balance(account_id, 0, 0, RefundPolicy.NONE)
-
-
 def _print_balance(name: str, balance: Balance, billed: bool) -> None:
     print(f"account:        {name}{'' if billed else ' (no sell price list: not charged)'}")
-    print(f"balance:        {_money(balance.balance)}")
-    print(f"credit limit:   {_money(balance.credit_limit)}")
-    print(f"available:      {_money(balance.available)}")
+    print(f"balance:        {money(balance.balance)}")
+    print(f"credit limit:   {money(balance.credit_limit)}")
+    print(f"available:      {money(balance.available)}")
     print(f"refund policy:  {balance.refund_policy.label}")
 
 
-async def _billed(store: SQLiteStore, account_id: int) -> bool:
-    return await _stored(store, PriceSide.SELL, str(account_id)) is not None
+async def _show_balance(store: SQLiteStore, name: str) -> int:
+    async with _billing(store) as billing:
+        _print_balance(name, *await billing.balance(name))
+    return 0
 
 
 async def _balance_show(args: argparse.Namespace, store: SQLiteStore) -> int:
-    account_id = await _account_id(store, args.account)
-    _print_balance(args.account, await _balance_of(store, account_id),
-                   await _billed(store, account_id))  # fmt: skip
-    return 0
+    await _account_id(store, args.account)
+    return await _show_balance(store, args.account)
 
 
 async def _top_up(args: argparse.Namespace, store: SQLiteStore) -> int:
-    account_id = await _account_id(store, args.account)
-    amount = to_micros(parse_amount(args.amount))
-    after = await store.adjust_balance(account_id, add=amount)
-    await _record(store, "balance.top_up", f"account:{args.account}",
-                  {"add": _money(amount), "balance": _money(after.balance)})
-    _print_balance(args.account, after, await _billed(store, account_id))
-    return 0
+    await _account_id(store, args.account)
+    async with _billing(store) as billing:
+        await billing.top_up(cli_actor(), args.account, args.amount, allow_negative=True)
+    return await _show_balance(store, args.account)
 
 
 async def _balance_set(args: argparse.Namespace, store: SQLiteStore) -> int:
     if args.credit_limit is None and args.refund_policy is None:
         print("herald balance: give --credit-limit and/or --refund-policy", file=sys.stderr)
         return 2
-    account_id = await _account_id(store, args.account)
-    limit = None
-    if args.credit_limit is not None:
-        value = parse_amount(args.credit_limit)
-        if value < 0:
-            raise ValueError("the credit limit must not be negative")
-        limit = to_micros(value)
-    policy = None if args.refund_policy is None else _POLICIES[args.refund_policy]
-    after = await store.adjust_balance(account_id, credit_limit=limit, refund_policy=policy)
-    changes: dict[str, object] = {}
-    if limit is not None:
-        changes["credit_limit"] = _money(limit)
-    if policy is not None:
-        changes["refund_policy"] = policy.label
-    await _record(store, "balance.set", f"account:{args.account}", changes)
-    _print_balance(args.account, after, await _billed(store, account_id))
-    return 0
+    await _account_id(store, args.account)
+    async with _billing(store) as billing:
+        await billing.set_balance(cli_actor(), args.account, credit_limit=args.credit_limit,
+                                  refund_policy=args.refund_policy)  # fmt: skip
+    return await _show_balance(store, args.account)
 
 
 # -- CDRs ----------------------------------------------------------------------------
-
-
-def _time(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 async def _period(args: argparse.Namespace, store: SQLiteStore) -> int | None:
@@ -381,16 +313,10 @@ async def _export(args: argparse.Namespace, store: SQLiteStore) -> int:
         after: tuple[float, str] | None = None
         while True:
             page = await store.list_cdrs(args.since, args.until, account_id=account_id,
-                                         after=after, limit=_PAGE)  # fmt: skip
-            for c in page:
-                writer.writerow((
-                    c.message_id, names.get(c.account_id, str(c.account_id)),
-                    _time(c.accepted_at), "+" + c.country, c.network or "", c.segments,
-                    c.price_key, _money(c.sell), _money(c.refunded), c.connector or "",
-                    "" if c.buy is None else _money(c.buy), c.status.label,
-                ))  # fmt: skip
+                                         after=after, limit=CDR_PAGE)  # fmt: skip
+            writer.writerows(cdr_row(c, names) for c in page)
             count += len(page)
-            if len(page) < _PAGE:
+            if len(page) < CDR_PAGE:
                 break
             after = (page[-1].accepted_at, page[-1].message_id)
     finally:
@@ -417,21 +343,13 @@ async def _margin(args: argparse.Namespace, store: SQLiteStore) -> int:
         (args.by, "messages", "revenue", "cost", "margin", "margin %", "no buy price")]
     total = [0, 0, 0, 0]
     for r in found:
-        key = {"account": names.get(r.key, r.key), "country": "+" + r.key}.get(args.by, r.key)
-        if args.by == "connector" and not r.key:
-            key = "(not sent)"
-        rows.append((key, f"{r.messages:,}", _money(r.revenue), _money(r.cost), _money(r.margin),
-                     _percent(r.margin, r.revenue), f"{r.unpriced:,}"))  # fmt: skip
+        rows.append((margin_key(r, args.by, names), f"{r.messages:,}", money(r.revenue),
+                     money(r.cost), money(r.margin), margin_percent(r.margin, r.revenue),
+                     f"{r.unpriced:,}"))  # fmt: skip
         for k, v in enumerate((r.messages, r.revenue, r.cost, r.unpriced)):
             total[k] += v
-    rows.append(("total", f"{total[0]:,}", _money(total[1]), _money(total[2]),
-                 _money(total[1] - total[2]), _percent(total[1] - total[2], total[1]),
+    rows.append(("total", f"{total[0]:,}", money(total[1]), money(total[2]),
+                 money(total[1] - total[2]), margin_percent(total[1] - total[2], total[1]),
                  f"{total[3]:,}"))  # fmt: skip
     _table(rows, sys.stdout)
     return 0
-
-
-def _percent(part: int, whole: int) -> str:
-    if whole == 0:
-        return "-"
-    return f"{Decimal(part * 100) / Decimal(whole):.1f}"
