@@ -58,6 +58,11 @@ async def test_bad_routes_or_a_price_list_are_refused_whole_naming_each_problem(
     assert _fields(answer) == {
         "routes.rule[0].split.a": "must be a whole weight of 1..10000",
         "routes.rule[1].name": "is required (it names the rule in every decision)"}
+    unknown = '[[rule]]\nname = "r"\nfailover = ["eu-1", "nosuch"]\n'
+    answer = await client.put("/v1/admin/routes", json={"routes": unknown})
+    assert answer.status_code == 422  # dispatch would refuse it and keep the rules in force
+    assert _fields(answer) == {
+        "routes.rule[0]": "names connectors herald.toml does not have: nosuch"}
     answer = await client.put("/v1/admin/routes", json={"routes": "[[rule"})
     assert answer.status_code == 422 and list(_fields(answer)) == ["routes"]
     answer = await client.put("/v1/admin/routes", json={

@@ -32,7 +32,7 @@ import getpass
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -54,6 +54,7 @@ from herald.admin._keys import AdminKeys, IssuedAdminKey, check_key_name
 from herald.admin._settings import apply_settings, describe_settings
 from herald.intake import parse_plan, parse_ported
 from herald.routes import parse_stored
+from herald.routing import RoutesFileError
 from herald.store import (
     Account,
     AccountControls,
@@ -462,13 +463,23 @@ class Admin:
 
     # -- routing -------------------------------------------------------------------------
 
-    async def import_routes(self, actor: str, routes: StoredRoutes) -> RoutesImport:
+    async def import_routes(self, actor: str, routes: StoredRoutes,
+                            known: Collection[str] = ()) -> RoutesImport:
         """Replace the routing rules with ``routes``.
 
         Raises :class:`~herald.routing.RoutesFileError` naming every problem;
-        nothing is stored then.
+        nothing is stored then. With ``known`` (herald.toml's connectors), a
+        rule naming another connector is a problem too: dispatch would refuse
+        the whole file and keep the rules in force.
         """
         plan = parse_stored(routes)
+        if known:
+            unknown = [f"rule[{n}]: names connectors herald.toml does not have: "
+                       + ", ".join(sorted(set(r.action.names) - set(known)))
+                       for n, r in enumerate(plan.rules)
+                       if not set(r.action.names) <= set(known)]  # fmt: skip
+            if unknown:
+                raise RoutesFileError(unknown)
         generation = await self.store.put_routes(routes)
         done = RoutesImport(len(plan.rules), generation)
         await self.record(actor, "routes.import", "routes", {

@@ -543,7 +543,8 @@ class AdminRoutes:
                                             "must be a string of at most 200 characters"))
         try:
             done = await self._service.import_routes(
-                who.actor, StoredRoutes(routes, source, self._ctx.clock()))
+                who.actor, StoredRoutes(routes, source, self._ctx.clock()),
+                known=[c.name for c in self._admin.connectors()])
         except RoutesFileError as exc:
             errors = [FieldError(("routes", *_problem_path(p)), "invalid", _problem_text(p))
                       for p in exc.problems]  # fmt: skip
