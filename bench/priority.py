@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -159,6 +160,7 @@ async def run_once(args: argparse.Namespace, src: Path | None) -> Result:
         with contextlib.suppress(Exception):
             await sim.stop()
     records = read_records(record, strict=False)
+    shutil.rmtree(work, ignore_errors=True)
     first: dict[str, float] = {}
     for r in records:
         if r.destination in otp_sent and r.destination not in first:

@@ -52,7 +52,7 @@ PROBLEM_TYPES: Final[Mapping[str, str]] = {
     "invalid-request": "The request has invalid fields",
     "malformed-json": "The request body is not JSON",
     "bad-request": "The request is malformed",
-    "unsupported-media-type": "The request body must be application/json",
+    "unsupported-media-type": "The request body has a media type this endpoint does not take",
     "payload-too-large": "The request body is too large",
     "unauthorized": "A valid API key is required",
     "forbidden": "This key may not do this",

@@ -105,7 +105,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     setting.add_argument("--credit-limit", metavar="AMOUNT",
                          help="how far below zero the balance may go (0: prepaid only)")
     setting.add_argument("--refund-policy", choices=sorted(REFUND_POLICIES),
-                         help="none; rejected (refund messages rejected or failed);"
+                         help="none; rejected (refund messages rejected, failed or cancelled);"
                          " undelivered (also undelivered and expired)")  # fmt: skip
     setting.set_defaults(func=_command(_balance_set, "balance"))
 

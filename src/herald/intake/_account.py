@@ -234,7 +234,7 @@ class AccountRules:
         errors: list[IntakeError] = []
         if to in opted_out:
             errors.append(InvalidDestination(
-                to_field, "has opted out of this account's messages (it sent STOP)",
+                to_field, "is on this account's opt-out list (it sent STOP, or was added)",
                 "opted_out"))  # fmt: skip
         if self.checks_messages:
             country = country_of(to) if self.countries or self.sender_rules else None
