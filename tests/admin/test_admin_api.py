@@ -103,6 +103,9 @@ async def test_bad_account_input_names_each_field(served: Served) -> None:
         "name": "required"}
     assert _fields(await client.post("/v1/admin/accounts", json={"name": "no spaces"})) == {
         "name": "not_valid"}
+    assert _fields(await client.post("/v1/admin/accounts", json={  # all at once, name too
+        "name": "no spaces", "rate_limit": -3, "priority": "urgent"})) == {
+        "name": "not_valid", "rate_limit": "out_of_range", "priority": "invalid_choice"}
     answer = await client.post("/v1/admin/accounts", json={
         "name": "shop", "rate_limit": -1, "bind_limit": "4", "callback_url": "ftp://x",
         "callback_events": ["seen"], "inbound": 1, "webhook_batch": 0,

@@ -49,7 +49,7 @@ from herald.accounts import (
     webhook_secret,
 )
 from herald.admin._controls import apply_controls
-from herald.admin._errors import Conflict, InvalidInput, NotFound
+from herald.admin._errors import Conflict, FieldProblem, InvalidInput, NotFound
 from herald.admin._keys import AdminKeys, IssuedAdminKey, check_key_name
 from herald.admin._settings import apply_settings, describe_settings
 from herald.intake import parse_plan, parse_ported
@@ -248,13 +248,19 @@ class Admin:
         self, actor: str, name: str, settings: Mapping[str, Any], *, allow_private_urls: bool
     ) -> tuple[Account, IssuedApiKey]:
         """A new account with the settings given (the others: defaults) and its first key."""
+        problems: list[FieldProblem] = []
         try:
             check_account_name(name)
         except InvalidName as exc:
-            raise InvalidInput.one("name", "not_valid", str(exc)) from None
+            problems.append(FieldProblem("name", "not_valid", str(exc)))
         now = self._clock()
         draft = Account(0, name, now, DEFAULT_RATE_LIMIT, DEFAULT_BIND_LIMIT, None, 1)
-        wanted, _ = apply_settings(draft, settings, allow_private_urls=allow_private_urls)
+        try:
+            wanted, _ = apply_settings(draft, settings, allow_private_urls=allow_private_urls)
+        except InvalidInput as exc:
+            problems += exc.problems  # every refused field at once, the name's too
+        if problems:
+            raise InvalidInput(problems)
         try:
             account, key = await self.accounts.create(
                 name, now, rate_limit=wanted.rate_limit, bind_limit=wanted.bind_limit,
