@@ -230,9 +230,11 @@ class MessageStore(Protocol):
 
         Order: every ready message of a class (:class:`Priority`, smallest
         first) before any of the next. Within a class the accounts that have
-        messages ready take turns, oldest due first within an account, the
-        turn carrying over from one claim to the next, so one account's
-        backlog never starves another's. ``class_limits``, one per class: a message
+        messages ready take turns (deficit round robin over their messages'
+        segments: equal shares of parts, not of messages), oldest due first
+        within an account, the turn and an account's unused credit carrying
+        over from one claim to the next, so one account's backlog never
+        starves another's. ``class_limits``, one per class: a message
         of class ``c`` is handed out only while the messages of classes up to
         ``c`` handed out by this call number fewer than ``class_limits[c]``
         (a message waits behind its own and the more urgent classes only, so a

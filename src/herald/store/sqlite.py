@@ -223,6 +223,8 @@ class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling):
         self._readers = readers
         self._watch = _CommitWatch()  # replaced by open()'s, which the writer feeds
         self._turns: dict[Priority, int] = {}  # per class: the account claimed from last
+        # Per class and account: segments of credit carried to its next turn (claim).
+        self._credits: dict[Priority, dict[int, int]] = {}
 
     @classmethod
     def open(cls, config: SQLiteConfig | None = None) -> SQLiteStore:
@@ -658,10 +660,17 @@ class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling):
     def _claim_class(self, conn: sqlite3.Connection, cls: Priority, now: float, room: int,
                      expired: list[tuple[int, float]]) -> list[Any]:
         """Up to ``room`` live ready rows of class ``cls``: the accounts take turns
-        (equal shares, what one leaves goes to the others), starting after the
-        account served last in this class; rows interleaved account by account.
-        Ready rows past their validity go to ``expired`` instead (not counted)."""
+        (deficit round robin over their messages' segments: each round an
+        account may take about an equal share of the room in segments, what it
+        cannot use yet is kept for its next turn, in this claim or the next; what
+        one leaves goes to the others), starting after the account served last
+        in this class; rows interleaved account by account. Ready rows past
+        their validity go to ``expired`` instead (not counted)."""
         accounts = [r[0] for r in conn.execute(CLAIM_ACCOUNTS, (int(cls),))]
+        credits = self._credits.setdefault(cls, {})
+        waiting = set(accounts)
+        for gone in [a for a in credits if a not in waiting]:
+            del credits[gone]  # nothing waits: its credit ends (DRR)
         if not accounts:
             return []
         last = self._turns.get(cls)
@@ -670,36 +679,57 @@ class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling):
             accounts = accounts[start:] + accounts[:start]
         taken: dict[int, list[Any]] = {a: [] for a in accounts}
         after: dict[int, tuple[float, int]] = {a: (-math.inf, -1) for a in accounts}
+        short: dict[int, int] = {}  # segments an account lacks for its next message
         active, count = accounts, 0
-        while active and count < room:  # each round takes a row or drops an account
+        # Each round every active account takes a row, is short of credit, or drops
+        # out; a round in which all are short skips ahead (below): bounded.
+        while active and count < room:
             share = -(-(room - count) // len(active))
-            still = []
+            still, took, lacking = [], False, set()
             for account in active:
                 want = min(share, room - count)
                 if want <= 0:
                     still.append(account)
                     continue
+                credit = credits.get(account, 0) + share
                 rows = conn.execute(CLAIM_ACCOUNT_SELECT,
                                     (int(cls), account, now, *after[account], want)).fetchall()
+                used, stopped = None, False
                 for r in rows:
                     if r[17] <= now:
                         expired.append((r[0], now))
+                    elif r[10] > credit:
+                        short[account] = r[10] - credit
+                        lacking.add(account)
+                        stopped = True
+                        break
                     else:
+                        credit -= r[10]
                         taken[account].append(r)
                         count += 1
-                if len(rows) == want:
+                        took = True
+                        self._turns[cls] = account  # the next claim starts after it
+                    used = r
+                if used is not None:
+                    after[account] = (used[MESSAGE_WIDTH], used[0])
+                if stopped or len(rows) == want:
                     still.append(account)
-                if rows:
-                    after[account] = (rows[-1][MESSAGE_WIDTH], rows[-1][0])
+                    credits[account] = min(credit, MAX_SEGMENTS)
+                else:
+                    credits[account] = 0  # nothing more ready: no credit hoarded
             active = still
+            if not took and active and lacking.issuperset(active):
+                # All short: give the rounds it takes the least short one at once.
+                share = -(-(room - count) // len(active))
+                skip = -(-min(short[a] for a in active) // share) - 1
+                for account in active:
+                    credits[account] = min(credits[account] + skip * share, MAX_SEGMENTS)
         merged: list[Any] = []
         queues = [taken[a] for a in accounts if taken[a]]
         for n in range(max((len(q) for q in queues), default=0)):
             for queue in queues:
                 if n < len(queue):
                     merged.append(queue[n])
-        if merged:
-            self._turns[cls] = merged[-1][2]  # its account: the next claim starts after it
         return merged
 
     async def reschedule(self, message_id: str, attempt: int, ready_at: float) -> None:
