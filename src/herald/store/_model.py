@@ -250,8 +250,8 @@ class Priority(IntEnum):
 
     Dispatch claims and sends every waiting message of a class before any of
     the next, and shares a class fairly among the accounts that have messages
-    in it (deficit round robin over message parts). One-time codes and other transactional traffic are
-    never stuck behind bulk or marketing campaigns.
+    in it (deficit round robin over message parts). One-time codes and other
+    transactional traffic are never stuck behind bulk or marketing campaigns.
     """
 
     OTP = 0
