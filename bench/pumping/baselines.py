@@ -37,7 +37,7 @@ import phonenumbers
 
 from pumping.replay import Decision, Policy, load, replay, write_decisions
 
-__all__ = ["RULES", "CountryBudget", "ConversionRule", "country_of", "main"]
+__all__ = ["RULES", "ConversionRule", "CountryBudget", "country_of", "main"]
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
