@@ -415,8 +415,9 @@ def sweep(rng: random.Random, t: Targets, start: int, scale: float) -> Iterator[
     country = t.rare[2]
     network = country.networks[0]
     prefix = rng.choice(network.prefixes)
-    subscriber = rng.getrandbits(32)
     count = _count(rng, 1800, scale)
+    room = 10 ** (country.national_len - len(prefix))
+    subscriber = rng.randrange(max(1, room - 2 * count))  # no wrap within the range
     ts = start
     for _ in range(count):
         ts += rng.randrange(1, 2 * 100 * 60_000 // count)
