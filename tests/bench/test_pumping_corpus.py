@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from datetime import datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -160,7 +161,7 @@ def test_the_sweep_hits_unallocated_numbers_in_sequence(corpus: Path) -> None:
     sweep_ids = {label["id"] for label in labels if label.get("style") == "sweep"}
     numbers = [int(r["to"]) for r in read_jsonl(corpus / "requests.jsonl")
                if r["id"] in sweep_ids]
-    steps = [b - a for a, b in zip(numbers, numbers[1:], strict=False)]
+    steps = [b - a for a, b in pairwise(numbers)]
     assert all(step in (1, 2) for step in steps)
     failed = [r for r in read_jsonl(corpus / "receipts.jsonl")
               if r["request_id"] in sweep_ids and r["status"] != "DELIVRD"]
