@@ -136,57 +136,56 @@ LEGIT_COUNTRIES = (
 )
 
 
-def _small(
-    iso: str, cc: str, mcc: str, offset: float, price: float, premium: float,
-    national_len: int, first: str, weight: float,
-) -> Country:
+_Row = tuple[str, str, str, float, float, float, int, str]
+
+
+def _small(row: _Row, weight: float) -> Country:
     """A country with two networks: an ordinary one and a premium-priced one
-    (the kind whose operators share termination fees with pumpers)."""
+    (the kind whose operators share termination fees with pumpers). ``row``:
+    ISO code, country code, MCC, UTC offset, price, premium price, national
+    length, first digits of mobile numbers."""
+    iso, cc, mcc, offset, price, premium, national_len, first = row
     return Country(iso, cc, national_len, offset, price, weight, 0.75, (
         _n(f"{mcc}01", f"{iso}-Mobile", f"{first}0 {first}1", price),
         _n(f"{mcc}02", f"{iso}-Premium", f"{first}5 {first}6", premium),
     ))
 
 
-#: Countries with a trickle of real traffic (a few requests a week): the
+#: Countries with a trickle of real traffic (about nine requests a day): the
 #: "rarely seen" of the attack styles.
-RARE_COUNTRIES = tuple(
-    _small(*row, weight=0.0004)
-    for row in (
-        ("KG", "996", "437", 6, 0.26, 0.62, 9, "70"),
-        ("TJ", "992", "436", 5, 0.31, 0.70, 9, "90"),
-        ("MM", "95", "414", 6.5, 0.24, 0.55, 9, "97"),
-        ("SL", "232", "619", 0, 0.30, 0.66, 8, "76"),
-        ("GN", "224", "611", 0, 0.29, 0.58, 9, "62"),
-        ("MR", "222", "609", 0, 0.33, 0.71, 8, "44"),
-        ("TD", "235", "622", 1, 0.32, 0.69, 8, "66"),
-        ("SO", "252", "637", 3, 0.34, 0.74, 9, "61"),
-        ("PG", "675", "537", 10, 0.36, 0.80, 8, "70"),
-        ("SB", "677", "540", 11, 0.37, 0.82, 7, "74"),
-        ("MV", "960", "472", 5, 0.22, 0.52, 7, "79"),
-        ("LA", "856", "457", 7, 0.21, 0.50, 10, "20"),
-        ("KH", "855", "456", 7, 0.20, 0.48, 9, "12"),
-        ("NP", "977", "429", 5.75, 0.19, 0.45, 10, "98"),
-        ("BY", "375", "257", 3, 0.25, 0.60, 9, "29"),
-        ("AZ", "994", "400", 4, 0.27, 0.63, 9, "50"),
-        ("UZ", "998", "434", 5, 0.28, 0.67, 9, "90"),
-        ("TM", "993", "438", 5, 0.30, 0.69, 8, "65"),
-        ("AF", "93", "412", 4.5, 0.29, 0.64, 9, "70"),
-        ("YE", "967", "421", 3, 0.31, 0.72, 9, "77"),
-    )
+_RARE: tuple[_Row, ...] = (
+    ("KG", "996", "437", 6, 0.26, 0.62, 9, "70"),
+    ("TJ", "992", "436", 5, 0.31, 0.70, 9, "90"),
+    ("MM", "95", "414", 6.5, 0.24, 0.55, 9, "97"),
+    ("SL", "232", "619", 0, 0.30, 0.66, 8, "76"),
+    ("GN", "224", "611", 0, 0.29, 0.58, 9, "62"),
+    ("MR", "222", "609", 0, 0.33, 0.71, 8, "44"),
+    ("TD", "235", "622", 1, 0.32, 0.69, 8, "66"),
+    ("SO", "252", "637", 3, 0.34, 0.74, 9, "61"),
+    ("PG", "675", "537", 10, 0.36, 0.80, 8, "70"),
+    ("SB", "677", "540", 11, 0.37, 0.82, 7, "74"),
+    ("MV", "960", "472", 5, 0.22, 0.52, 7, "79"),
+    ("LA", "856", "457", 7, 0.21, 0.50, 10, "20"),
+    ("KH", "855", "456", 7, 0.20, 0.48, 9, "12"),
+    ("NP", "977", "429", 5.75, 0.19, 0.45, 10, "98"),
+    ("BY", "375", "257", 3, 0.25, 0.60, 9, "29"),
+    ("AZ", "994", "400", 4, 0.27, 0.63, 9, "50"),
+    ("UZ", "998", "434", 5, 0.28, 0.67, 9, "90"),
+    ("TM", "993", "438", 5, 0.30, 0.69, 8, "65"),
+    ("AF", "93", "412", 4.5, 0.29, 0.64, 9, "70"),
+    ("YE", "967", "421", 3, 0.31, 0.72, 9, "77"),
 )
+RARE_COUNTRIES = tuple(_small(row, weight=0.0004) for row in _RARE)
 
 #: Countries no account has ever sent to: burst targets.
-NEVER_SEEN = tuple(
-    _small(*row, weight=0.0)
-    for row in (
-        ("ER", "291", "657", 3, 0.38, 0.95, 7, "71"),
-        ("KM", "269", "654", 3, 0.36, 0.90, 7, "32"),
-        ("NR", "674", "536", 12, 0.40, 1.05, 7, "55"),
-        ("TO", "676", "539", 13, 0.35, 0.88, 7, "77"),
-        ("VU", "678", "541", 11, 0.37, 0.92, 7, "59"),
-    )
+_NEVER: tuple[_Row, ...] = (
+    ("ER", "291", "657", 3, 0.38, 0.95, 7, "71"),
+    ("KM", "269", "654", 3, 0.36, 0.90, 7, "32"),
+    ("NR", "674", "536", 12, 0.40, 1.05, 7, "55"),
+    ("TO", "676", "539", 13, 0.35, 0.88, 7, "77"),
+    ("VU", "678", "541", 11, 0.37, 0.92, 7, "59"),
 )
+NEVER_SEEN = tuple(_small(row, weight=0.0) for row in _NEVER)
 
 #: Where an account launches mid-week (a legitimate trap): never seen before.
 LAUNCH_COUNTRY = Country("KE", "254", 9, 3, 0.19, 0.0, 0.80, (

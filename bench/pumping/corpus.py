@@ -27,8 +27,8 @@ and where and when each attack or trap happens is drawn per seed as well.
 
 Legitimate traffic (``_world.py`` holds the map): 22,500 requests a day over
 four accounts (one on the raw API with no hints, country or network at all)
-and ten countries, plus twenty rarely-seen countries with a few requests a
-week each. The rate follows the hour of week in each country's local time.
+and ten countries, plus twenty rarely-seen countries with about nine requests
+a day each. The rate follows the hour of week in each country's local time.
 Delivery: 95 % DELIVRD after seconds, 3 % UNDELIV, 1.5 % EXPIRED after hours,
 0.5 % no receipt. A delivered code is typed in 5-60 s later (triangular, mode
 14 s) with a probability per use case (signup 62 %, login 86 %, password
@@ -305,7 +305,7 @@ def _human(rng: random.Random, plan: Plan, ts: int, account: Account, country: C
 
 def _use_case(rng: random.Random, account: Account) -> str:
     names, weights = zip(*account.use_cases, strict=True)
-    return rng.choices(names, weights)[0]
+    return str(rng.choices(names, weights)[0])
 
 
 def legit(rng: random.Random, plan: Plan, days: int, scale: float) -> Iterator[Req]:
