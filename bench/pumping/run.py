@@ -1,7 +1,7 @@
 """Issue 11's goal table for several seeds: generate, replay every engine, score.
 
     .venv/bin/python bench/pumping/run.py --seeds 1 2 3
-    .venv/bin/python bench/pumping/run.py --seeds 1 --scale 0.1 --keep /tmp/pumping
+    .venv/bin/python bench/pumping/run.py --quick --seeds 1 --keep /tmp/pumping
     .venv/bin/python bench/pumping/run.py --seeds 1 2 3 --engines conversion budget herald
 
 For each seed: ``corpus.py``'s corpus (``--days``, ``--scale``), each
@@ -66,7 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engines", nargs="+", choices=sorted(ENGINES),
                         default=list(DEFAULT_ENGINES))
     parser.add_argument("--keep", type=Path, help="write corpora and decisions here")
+    parser.add_argument("--quick", action="store_true", help="--scale 0.1")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.scale = 0.1
     with tempfile.TemporaryDirectory(prefix="pumping-") as tmp:
         base = args.keep or Path(tmp)
         for seed in args.seeds:

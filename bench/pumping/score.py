@@ -188,7 +188,8 @@ def format_table(columns: Sequence[tuple[str, Score]]) -> str:
         row.append(goal)
     styles = sorted({st for _, s in columns for st in s.styles})
     for style in styles:
-        rows.append([f"  {style}: saved / before first block", *(
+        burst = style in BURST_STYLES
+        rows.append([f"  {style}: saved / before first block{' / stopped' * burst}", *(
             _style_cell(s, style) for _, s in columns), ""])
     traps = sorted({t for _, s in columns for t in s.trap_refused})
     for trap in traps:
@@ -208,7 +209,10 @@ def _style_cell(s: Score, style: str) -> str:
     stake, blocked = s.styles[style]
     share = 100 * blocked / stake if stake else 0.0
     before = s.before_first_block.get(style)
-    return f"{share:.0f} % / {'never' if before is None else f'{before:,.2f}'}"
+    cell = f"{share:.0f} % / {'never' if before is None else f'{before:,.2f}'}"
+    if style in s.stopped_after_ms:
+        cell += f" / {_duration(s.stopped_after_ms[style])}"
+    return cell
 
 
 def main(argv: list[str] | None = None) -> int:
