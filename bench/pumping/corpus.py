@@ -36,7 +36,9 @@ reset 72 %, transaction 92 %) times a factor per country (0.70 Nigeria to
 1.00 United Kingdom); a user who got no code or did not type it asks again
 30-120 s later in 35 % of cases, once. Logins come 85 % from returning users
 (same number, device, address). Each optional field is missing in 4 % of
-requests; ``ip_type`` is mobile, residential, vpn or hosting.
+requests; ``ip_type`` is mobile, residential, vpn or hosting. Attackers' hints
+come from a mix of origins per style (``BOT_ORIGINS``: hosting, VPN,
+residential proxies, mobile), a new device each request, none at all in 15 %.
 
 Attacks (``label: attack``, ``style``); pumped numbers acknowledge delivery
 (97 % DELIVRD) and never type a code, except ``self_verify``'s share:
@@ -45,15 +47,14 @@ Attacks (``label: attack``, ``style``); pumped numbers acknowledge delivery
 style          requests what
 ============== ======== ================================================================
 burst          600      one 10k range of the premium network of a never-seen country,
-                        within 15 minutes; hosting addresses
+                        within 15 minutes
 slow_low       2,400    80 1k ranges in two costly seen countries and two rare ones,
-                        evenly from day 2 to the end (about 17 an hour); residential
-                        proxies
+                        evenly from day 2 to the end (about 17 an hour)
 sweep          1,800    consecutive numbers in one network (rare country), 100 minutes;
                         55 % unallocated: UNDELIV (70 %) or EXPIRED (30 %)
 curve_follow   3,600    40 % on top of Indonesia's or Nigeria's own hourly curve, into
                         its dearest network over 40 10k ranges, day 3 to the end;
-                        mobile addresses of the country, like real users
+                        mostly mobile addresses of the country, like real users
 self_verify    1,500    the premium network of a rare country over 36 hours; 35 % of
                         the codes typed in by the attacker 0.3-1.2 s after the request
 rare_countries 540      twelve rare countries at once, 45 each within one hour, 70 %
@@ -97,6 +98,7 @@ import orjson
 
 from pumping._world import (
     ACCOUNTS,
+    CURRENCY,
     HOURLY,
     LAUNCH_COUNTRY,
     LEGIT_COUNTRIES,
@@ -110,7 +112,7 @@ from pumping._world import (
     prices_document,
 )
 
-__all__ = ["ATTACK_STYLES", "START_MS", "TRAPS", "generate", "iso_ms", "main", "write"]
+__all__ = ["ATTACK_STYLES", "START_MS", "TRAPS", "generate", "iso_ms", "main", "stakes", "write"]
 
 #: The week's first instant (a Monday): 2026-01-05T00:00:00Z.
 START_MS = int(datetime(2026, 1, 5, tzinfo=UTC).timestamp() * 1000)
@@ -231,8 +233,26 @@ def _human_hints(rng: random.Random, account: Account, country: Country) -> dict
             "device_id": _device(rng), "platform": rng.choice(account.platforms)}
 
 
-def _bot_hints(rng: random.Random, country: Country, kind: str) -> dict[str, str]:
-    """Client hints of an attacker's request: ``kind`` hosting | vpn | residential | mobile."""
+#: Where each style's requests come from (ip_type weights): hints help, never decide.
+BOT_ORIGINS: dict[str, dict[str, float]] = {
+    "burst": {"hosting": 0.5, "vpn": 0.2, "residential": 0.3},
+    "slow_low": {"residential": 0.8, "mobile": 0.2},
+    "sweep": {"vpn": 0.5, "hosting": 0.5},
+    "curve_follow": {"mobile": 0.7, "residential": 0.3},
+    "self_verify": {"hosting": 0.5, "vpn": 0.3, "residential": 0.2},
+    "rare_countries": {"hosting": 0.4, "residential": 0.6},
+    "repeat": {"vpn": 0.5, "residential": 0.5},
+}
+#: Share of an attacker's requests with no client hints at all (an API call from a script).
+BOT_NO_HINTS = 0.15
+
+
+def _bot_hints(rng: random.Random, country: Country, style: str) -> dict[str, str]:
+    """Client hints of an attacker's request, a new device each time (BOT_ORIGINS)."""
+    if rng.random() < BOT_NO_HINTS:
+        return {}
+    origins = BOT_ORIGINS[style]
+    kind = rng.choices(list(origins), list(origins.values()))[0]
     if kind in ("hosting", "vpn"):
         asn = rng.choice(HOSTING_ASNS if kind == "hosting" else VPN_ASNS)
         ip = f"{rng.choice((45, 104, 138, 159, 185))}.{rng.randrange(256)}." \
@@ -389,7 +409,7 @@ def burst(rng: random.Random, t: Targets, start: int, scale: float) -> Iterator[
     for _ in range(_count(rng, 600, scale)):
         req = _attack(start + rng.randrange(15 * 60_000), "burst", "chatly", "signup", country,
                       network, f"{range10k}{rng.randrange(10_000):04d}",
-                      _bot_hints(rng, country, "hosting"))
+                      _bot_hints(rng, country, "burst"))
         _pump(rng, req)
         yield req
 
@@ -406,7 +426,7 @@ def slow_low(rng: random.Random, t: Targets, start: int, end: int, scale: float
         country, network, range1k = rng.choice(ranges)
         req = _attack(rng.randrange(start, end), "slow_low", "shopfast", "signup", country,
                       network, f"{range1k}{rng.randrange(1000):03d}",
-                      _bot_hints(rng, country, "residential"))
+                      _bot_hints(rng, country, "slow_low"))
         _pump(rng, req)
         yield req
 
@@ -423,7 +443,7 @@ def sweep(rng: random.Random, t: Targets, start: int, scale: float) -> Iterator[
         ts += rng.randrange(1, 2 * 100 * 60_000 // count)
         subscriber += 1 if rng.random() < 0.8 else 2
         req = _attack(ts, "sweep", "paynow", "login", country, network,
-                      country.number(prefix, subscriber), _bot_hints(rng, country, "vpn"))
+                      country.number(prefix, subscriber), _bot_hints(rng, country, "sweep"))
         if rng.random() < 0.55:  # unallocated: the network cannot deliver
             req.status = "UNDELIV" if rng.random() < 0.7 else "EXPIRED"
             req.receipt_ms = ts + (rng.randrange(2_000, 30_000) if req.status == "UNDELIV"
@@ -445,7 +465,7 @@ def curve_follow(rng: random.Random, t: Targets, start: int, end: int, scale: fl
         for _ in range(_poisson(rng, per_hour * _local_rate(country, t0))):
             req = _attack(t0 + rng.randrange(HOUR), "curve_follow", "shopfast", "signup",
                           country, network, f"{rng.choice(ranges)}{rng.randrange(10_000):04d}",
-                          _bot_hints(rng, country, "mobile"))
+                          _bot_hints(rng, country, "curve_follow"))
             _pump(rng, req)
             yield req
 
@@ -457,7 +477,7 @@ def self_verify(rng: random.Random, t: Targets, start: int, scale: float) -> Ite
     for _ in range(_count(rng, 1500, scale)):
         req = _attack(start + rng.randrange(36 * HOUR), "self_verify", "chatly", "signup",
                       country, network, f"{rng.choice(ranges)}{rng.randrange(10_000):04d}",
-                      _bot_hints(rng, country, rng.choice(("hosting", "vpn"))))
+                      _bot_hints(rng, country, "self_verify"))
         _pump(rng, req, p_self=0.35)
         yield req
 
@@ -468,7 +488,7 @@ def rare_countries(rng: random.Random, t: Targets, start: int, scale: float) -> 
             network = _premium(country) if rng.random() < 0.7 else country.networks[0]
             req = _attack(start + rng.randrange(HOUR), "rare_countries", "shopfast", "signup",
                           country, network, _number(rng, country, network),
-                          _bot_hints(rng, country, "hosting"))
+                          _bot_hints(rng, country, "rare_countries"))
             _pump(rng, req)
             yield req
 
@@ -482,7 +502,7 @@ def repeat(rng: random.Random, t: Targets, start: int, scale: float) -> Iterator
         gap = (60_000 / scale, 180_000 / scale)
         while ts < end:  # bounded: each step moves at least 60 s / scale
             req = _attack(ts, "repeat", "paynow", "login", country, network, to,
-                          _bot_hints(rng, country, "vpn"))
+                          _bot_hints(rng, country, "repeat"))
             _pump(rng, req)
             yield req
             ts += rng.randrange(int(gap[0]), int(gap[1]))
@@ -595,9 +615,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--scale: between 0 and 10")
     requests = generate(args.seed, args.days, args.scale)
     write(requests, args.out, args.seed)
-    attacks = sum(r.label == "attack" for r in requests)
-    print(f"{len(requests)} requests ({attacks} attack) in {args.out}")
+    print(f"{len(requests)} requests in {args.out}")
+    for name, (count, stake) in sorted(stakes(requests).items()):
+        print(f"  {name:<20} {count:>7} requests {stake:>10,.2f} {CURRENCY} delivered")
     return 0
+
+
+def stakes(requests: list[Req]) -> dict[str, tuple[int, float]]:
+    """Requests and money delivered (one segment each) per attack style, trap and "legit"."""
+    totals: dict[str, tuple[int, float]] = {}
+    for req in requests:
+        name = req.style or req.trap or req.label
+        count, money = totals.get(name, (0, 0.0))
+        totals[name] = (count + 1, money + (req.network.price if req.status == "DELIVRD" else 0))
+    return totals
 
 
 if __name__ == "__main__":
