@@ -166,3 +166,35 @@ def test_the_sweep_hits_unallocated_numbers_in_sequence(corpus: Path) -> None:
     failed = [r for r in read_jsonl(corpus / "receipts.jsonl")
               if r["request_id"] in sweep_ids and r["status"] != "DELIVRD"]
     assert len(failed) >= 0.3 * len(sweep_ids)
+
+
+def test_legit_traffic_follows_local_daily_curves_and_converts_by_country(corpus: Path) -> None:
+    requests = read_jsonl(corpus / "requests.jsonl")
+    labels = read_jsonl(corpus / "labels.jsonl")
+    typed = {v["request_id"] for v in read_jsonl(corpus / "verifications.jsonl")}
+    by_hour: Counter[tuple[str, int]] = Counter()
+    sent: Counter[str] = Counter()
+    converted: Counter[str] = Counter()
+    for req, label in zip(requests, labels, strict=True):
+        if label["label"] != "legit" or "trap" in label:
+            continue
+        hour = datetime.fromisoformat(req["ts"]).hour
+        by_hour[label["country"], hour] += 1
+        if req["use_case"] == "login":
+            sent[label["country"]] += 1
+            converted[label["country"]] += req["id"] in typed
+    # Night is quiet in local time: 03:00 in London, 03:00 in Jakarta is 20:00 UTC.
+    assert by_hour["GB", 3] * 3 < by_hour["GB", 12]
+    assert by_hour["ID", 20] * 3 < by_hour["ID", 5]
+    assert converted["GB"] / sent["GB"] > converted["NG"] / sent["NG"] + 0.05
+
+
+def test_the_command_line_writes_the_files_and_refuses_a_bad_scale(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pumping.corpus import main
+
+    assert main(["--seed", "3", "--days", "3", "--scale", "0.01", "--out", str(tmp_path)]) == 0
+    assert all((tmp_path / name).stat().st_size > 0 for name in FILES)
+    assert "burst" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--seed", "3", "--scale", "0", "--out", str(tmp_path)])
