@@ -4,9 +4,10 @@ ranges, prices per segment, daily curves, accounts and use cases.
 Fixed (the same for every seed): a seed changes who sends what and when, not
 the map. Numbers have each country's real E.164 shape (country code, national
 length, mobile prefixes per network) but are drawn at random inside those
-prefixes, so they are synthetic; the United Kingdom's ranges start with
-``7700 900`` (Ofcom's drama range) and the United States' with NPA-555.
-Mobile country and network codes are the real ones where they exist.
+prefixes, so they are synthetic (a number may exist: never send to one). Ranges
+are spread like real ones: a network holds hundreds of 10k ranges in a big
+country and a handful in a small one. Mobile country and network codes
+are the real ones where they exist.
 
 A *10k range* is a number without its last four digits, a *1k range* without
 its last three.
@@ -84,14 +85,14 @@ def _n(mcc_mnc: str, name: str, prefixes: str, price: float) -> Network:
 
 LEGIT_COUNTRIES = (
     Country("US", "1", 10, -5, 0.0079, 0.20, 0.95, (
-        _n("310260", "T-Mobile", "202555 312555", 0.0079),
-        _n("311480", "Verizon", "213555 415555", 0.0079),
-        _n("310410", "AT&T", "646555 305555", 0.0079),
+        _n("310260", "T-Mobile", "202 312", 0.0079),
+        _n("311480", "Verizon", "213 415", 0.0079),
+        _n("310410", "AT&T", "646 305", 0.0079),
     )),
     Country("GB", "44", 10, 0, 0.040, 0.16, 1.00, (
-        _n("23430", "EE", "7700900 7700901", 0.040),
-        _n("23415", "Vodafone", "7700902 7700903", 0.040),
-        _n("23410", "O2", "7700904 7700905", 0.040),
+        _n("23430", "EE", "7700 7701", 0.040),
+        _n("23415", "Vodafone", "7702 7703", 0.040),
+        _n("23410", "O2", "7704 7705", 0.040),
     )),
     Country("IN", "91", 10, 5.5, 0.0050, 0.14, 0.80, (
         _n("40410", "Airtel", "98100 98101", 0.0050),
