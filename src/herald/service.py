@@ -75,6 +75,7 @@ from herald.store import (
     StoreClosed,
     UnknownAccount,
 )
+from herald.verify import code_key
 from herald.webhooks import WebhookSender, sender_for
 from herald.workers import DeliveryWorker
 
@@ -230,8 +231,8 @@ class Platform:
             max_concurrent_auth=config.smpp.max_connections,
         ))
         stopping = asyncio.Event()  # set first thing in stop(): no send is stored after it
-        admin = Admin(store, accounts, AdminKeys(store),
-                      master_key=load_master_key(config.data_dir), clock=clock)
+        master_key = load_master_key(config.data_dir)
+        admin = Admin(store, accounts, AdminKeys(store), master_key=master_key, clock=clock)
         admin_context = AdminContext(
             admin, connectors=partial(_connector_states, config, dispatcher, worker),
             numbers_in_use=lambda: numbers.generation)
@@ -242,7 +243,8 @@ class Platform:
                                     block_private_callbacks=config.webhooks.block_private_addresses,
                                     upstreams=partial(_upstreams, config, dispatcher, worker),
                                     admin=admin_context, prices=prices.sell,
-                                    classes=classes))
+                                    classes=classes, verify=config.verify,
+                                    verify_key=code_key(master_key)))
         # httptools, not "auto": h11 costs ~80 us more per request (bench/api.py),
         # and a missing parser should fail loudly rather than slow herald down.
         http = _Uvicorn(uvicorn.Config(app, host=config.http.host, port=config.http.port,
