@@ -85,6 +85,8 @@ log = logging.getLogger("herald")
 
 DEMO_ACCOUNT: Final = "demo"
 DEMO_ENV: Final = "demo.env"
+#: The demo simulator's record of every SMS it received (docs/sim.md), bodies in hex.
+DEMO_PHONES: Final = "demo-phones.tsv"
 #: The demo's simulator sends its receipts within 2 s: a minute without one is lost.
 DEMO_RECEIPT_TIMEOUT: Final = 60.0
 _NUMBER_TABLES: Final = "number-tables"  # the task that reloads them
@@ -447,9 +449,15 @@ async def run(config: HeraldConfig, *, demo: bool = False, out: Any = None,
     out = out or sys.stdout
     extras: list[Any] = []
     if demo:
-        from herald.sim import SimConfig, Simulator
+        from herald.sim import RecordContent, SimConfig, Simulator
 
-        sim = Simulator(SimConfig(port=0, receipt_delay=(0.5, 2.0)))
+        # The simulator plays the phones too: what they received (bodies in hex)
+        # is in <data-dir>/demo-phones.tsv, where a demo user reads a Verify
+        # code (docs/verify.md). herald itself never logs a code.
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        sim = Simulator(SimConfig(port=0, receipt_delay=(0.5, 2.0),
+                                  record=config.data_dir / DEMO_PHONES,
+                                  record_content=RecordContent.HEX))
         await sim.start()
         extras.append(sim)
         config = demo_config(config, sim.port)
