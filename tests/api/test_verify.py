@@ -154,6 +154,18 @@ async def test_a_resend_sends_a_new_code_and_the_old_one_stops_working(api: Api)
     assert (await _check(api, vid, second)).json()["status"] == "approved"
     sends = await api.store.verification_sends(vid, api.account.id)
     assert [s.message_id for s in sends] == [m.id for m in api.accepted]
+    got = await api.client.get(f"/v1/verifications/{vid}", headers=api.auth)
+    assert got.json()["messages"] == [m.id for m in api.accepted]
+
+
+async def test_an_idempotent_retry_sends_no_second_code(api: Api) -> None:
+    headers = {**api.auth, "Idempotency-Key": "signup-42"}
+    body = {"to": VALID_TO, "app": "Acme"}
+    first = await api.client.post("/v1/verifications", json=body, headers=headers)
+    again = await api.client.post("/v1/verifications", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json() and len(api.accepted) == 1
 
 
 async def test_sends_per_number_per_hour(make_api: ApiFactory) -> None:

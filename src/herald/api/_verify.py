@@ -282,8 +282,14 @@ class VerifyRoutes:
     # -- GET /v1/verifications/{id} ---------------------------------------------------
 
     async def get(self, request: Request, verification_id: str) -> Response:
-        now, _, v = await self._get(request, verification_id)
-        return _json(_view(v, now, self._ctx.verify.max_checks))
+        now, account, v = await self._get(request, verification_id)
+        try:
+            sends = await self._ctx.store.verification_sends(v.id, account.id)
+        except StoreError as exc:
+            raise store_problem(exc) from None
+        view = _view(v, now, self._ctx.verify.max_checks)
+        view["messages"] = [s.message_id for s in sends]  # GET /v1/messages/{id}: delivery
+        return _json(view)
 
     # -- POST /v1/verifications/{id}/resend ----------------------------------------
 
@@ -405,6 +411,8 @@ _VIEW_SCHEMA: Final = {
         "expires_at": {"type": "string"}, "sends": {"type": "integer"},
         "checks": {"type": "integer"}, "remaining_checks": {"type": "integer"},
         "price": {"type": "object", "description": "Billed accounts: the SMS's price"},
+        "messages": {"type": "array", "items": {"type": "string"},
+                     "description": "GET only: the id of each SMS sent, first first"},
     },
 }  # fmt: skip
 _CHECK_SCHEMA: Final = {
