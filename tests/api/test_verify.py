@@ -15,9 +15,9 @@ import pytest
 
 from herald.intake import DestinationRules, Network, NumberIndex, NumberingPlan
 from herald.rating import PriceList, parse_price_list
-from herald.store import OptOutChange, PriceSide, Priority
+from herald.store import AccountControls, OptOutChange, PriceSide, Priority
 from herald.text import Encoding, decode
-from herald.verify import VerifySettings
+from herald.verify import Autofill, VerifySettings
 
 from .conftest import VALID_TO, Api, ApiFactory
 
@@ -302,3 +302,25 @@ async def test_conversions(api: Api, make_api: ApiFactory) -> None:
                                     headers=other.auth)).status_code == 404  # fmt: skip
     assert (await api.client.post("/v1/messages/nope/converted",
                                   headers=api.auth)).status_code == 404  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("settings", "status"),
+    [
+        (VerifySettings(), 422),  # "Verify" is not among the account's senders
+        (VerifySettings(accounts={"acme": Autofill(sender="ACME")}), 201),
+    ],
+)
+async def test_the_accounts_sender_controls_apply(
+    make_api: ApiFactory, settings: VerifySettings, status: int
+) -> None:
+    api: Api = await make_api(verify=settings)
+    await api.store.set_controls(api.account.id, AccountControls(senders=("ACME",)))
+    answer = await _create(api)
+    assert answer.status_code == status, answer.text
+    if status == 422:
+        (error,) = answer.json()["errors"]
+        assert (error["field"], error["code"]) == ("from", "sender_not_allowed")
+        assert "[verify.accounts.acme] sender" in error["detail"]
+    else:
+        assert api.accepted[0].sender == "ACME"

@@ -194,9 +194,11 @@ class VerifyRoutes:
         outcome = self._messages._prepare(item, (), now, codes, rules, account.id)
         if isinstance(outcome, list):
             self._gate.refund_messages(account, 1, now)
-            # The code is in "text"; refusals of the text are not the client's to read.
-            raise self._messages.refuse([e for e in outcome if e.path != ("text",)]
-                                        or outcome)  # fmt: skip
+            # "from" is not the client's field: say where the sender comes from.
+            errors = [e if e.path != ("from",) else FieldError(
+                e.path, e.code, f"the SMS's sender {sender!r} ([verify] sender, or"
+                f" [verify.accounts.{account.name}] sender): {e.detail}") for e in outcome]
+            raise self._messages.refuse(errors)
         _, prepared = outcome
         message = prepared.message(ctx.ids.new_id(now), account.id, now)
         rating = self._messages.price_single(account, message, rules, now)
