@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "herald"
-PURE_PACKAGES = ("smpp", "text", "signaling", "intake", "routing", "rating")
+PURE_PACKAGES = ("smpp", "text", "signaling", "intake", "routing", "rating", "verify")
 PURE_MODULES: tuple[str, ...] = ()
 PURE = (*PURE_PACKAGES, *PURE_MODULES)
 #: Outside the pure core, what it may import: the store's port and values (the

@@ -29,6 +29,7 @@ from herald.intake import (
 )
 from herald.smpp.message_id import IdPolicy
 from herald.text import Method, SmscDefault
+from herald.verify import Autofill, VerifySettings
 
 __all__ = [
     "DEFAULT_DATA_DIR",
@@ -214,6 +215,7 @@ class HeraldConfig:
     routes: tuple[RouteConfig, ...] = ()
     inbound: tuple[InboundConfig, ...] = ()
     intake: IntakePolicy = DEFAULT_POLICY
+    verify: VerifySettings = field(default_factory=VerifySettings)
     # Processes of `herald serve`: 1 = everything in one; 2 = the front (HTTP,
     # customers' SMPP, webhooks, receipts out) and dispatch (operators) apart;
     # 0 = "auto": 2 when this process may use 2 CPUs or more, else 1.
@@ -307,6 +309,28 @@ def _http(t: _Table) -> HttpConfig:
     rate = t.number("default_account_rate", 5000.0, 0.1, MAX_TPS)
     t.finish()
     return HttpConfig(host=host, port=port, default_account_rate=rate)
+
+
+def _verify(t: _Table) -> VerifySettings:
+    accounts: dict[str, Autofill] = {}
+    table = t.get("accounts", dict, {})
+    for name, raw in table.items():
+        a = _Table(raw, f"{t.at('accounts')}.{name}")
+        try:
+            accounts[name] = Autofill(a.get("android_app_hash", str, None),
+                                      a.get("ios_domain", str, None), a.get("sender", str, None))
+        except ValueError as exc:
+            raise ConfigError(a.path, str(exc)) from None
+        a.finish()
+    settings = VerifySettings(
+        ttl=t.number("ttl", 600.0, 30, 86_400),
+        max_checks=t.integer("max_checks", 5, 1, 100),
+        sends_per_hour=t.integer("sends_per_hour", 5, 1, 1000),
+        sender=t.get("sender", str, "Verify"),
+        accounts=accounts,
+    )
+    t.finish()
+    return settings
 
 
 def _smpp(t: _Table, base: Path) -> SmppServerConfig:
@@ -497,6 +521,7 @@ def parse_config(
         _inbound(_Table(r, f"inbound[{i}]")) for i, r in enumerate(top.get("inbound", list, []))
     )
     intake = _intake(_Table(top.get("intake", dict, {}), "intake"))
+    verify = _verify(_Table(top.get("verify", dict, {}), "verify"))
     processes = parse_processes(top.get("processes", (str, int), "auto"), top.at("processes"))
     loop = top.choice("loop", "auto", LOOPS)
     for i, c in enumerate(connectors):
@@ -521,6 +546,7 @@ def parse_config(
         routes=routes,
         inbound=inbound,
         intake=intake,
+        verify=verify,
         processes=processes,
         loop=loop,
     )

@@ -75,6 +75,7 @@ from herald.store import (
     StoreClosed,
     UnknownAccount,
 )
+from herald.verify import code_key
 from herald.webhooks import WebhookSender, sender_for
 from herald.workers import DeliveryWorker
 
@@ -84,6 +85,8 @@ log = logging.getLogger("herald")
 
 DEMO_ACCOUNT: Final = "demo"
 DEMO_ENV: Final = "demo.env"
+#: The demo simulator's record of every SMS it received (docs/sim.md), bodies in hex.
+DEMO_PHONES: Final = "demo-phones.tsv"
 #: The demo's simulator sends its receipts within 2 s: a minute without one is lost.
 DEMO_RECEIPT_TIMEOUT: Final = 60.0
 _NUMBER_TABLES: Final = "number-tables"  # the task that reloads them
@@ -230,8 +233,8 @@ class Platform:
             max_concurrent_auth=config.smpp.max_connections,
         ))
         stopping = asyncio.Event()  # set first thing in stop(): no send is stored after it
-        admin = Admin(store, accounts, AdminKeys(store),
-                      master_key=load_master_key(config.data_dir), clock=clock)
+        master_key = load_master_key(config.data_dir)
+        admin = Admin(store, accounts, AdminKeys(store), master_key=master_key, clock=clock)
         admin_context = AdminContext(
             admin, connectors=partial(_connector_states, config, dispatcher, worker),
             numbers_in_use=lambda: numbers.generation)
@@ -242,7 +245,8 @@ class Platform:
                                     block_private_callbacks=config.webhooks.block_private_addresses,
                                     upstreams=partial(_upstreams, config, dispatcher, worker),
                                     admin=admin_context, prices=prices.sell,
-                                    classes=classes))
+                                    classes=classes, verify=config.verify,
+                                    verify_key=code_key(master_key)))
         # httptools, not "auto": h11 costs ~80 us more per request (bench/api.py),
         # and a missing parser should fail loudly rather than slow herald down.
         http = _Uvicorn(uvicorn.Config(app, host=config.http.host, port=config.http.port,
@@ -445,9 +449,15 @@ async def run(config: HeraldConfig, *, demo: bool = False, out: Any = None,
     out = out or sys.stdout
     extras: list[Any] = []
     if demo:
-        from herald.sim import SimConfig, Simulator
+        from herald.sim import RecordContent, SimConfig, Simulator
 
-        sim = Simulator(SimConfig(port=0, receipt_delay=(0.5, 2.0)))
+        # The simulator plays the phones too: what they received (bodies in hex)
+        # is in <data-dir>/demo-phones.tsv, where a demo user reads a Verify
+        # code (docs/verify.md). herald itself never logs a code.
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        sim = Simulator(SimConfig(port=0, receipt_delay=(0.5, 2.0),
+                                  record=config.data_dir / DEMO_PHONES,
+                                  record_content=RecordContent.HEX))
         await sim.start()
         extras.append(sim)
         config = demo_config(config, sim.port)

@@ -46,6 +46,7 @@ from ._problems import (
     shutting_down,
     store_problem,
 )
+from ._verify import VerifyRoutes, install_verify
 
 __all__ = ["create_app"]
 
@@ -64,9 +65,10 @@ _PROBLEM_DESCRIPTIONS = {
     401: "Missing or invalid API key",
     402: "The account's balance and credit limit do not cover the price; nothing stored"
          " (docs/billing.md)",
-    404: "No such message",
+    404: "No such message (or verification)",
     409: "Too late to cancel (`cancel-too-late`: submitted upstream, or final), or being"
-    " submitted now (`cancel-in-progress`); `message_status` says where the message is",
+    " submitted now (`cancel-in-progress`); `message_status` says where the message is;"
+    " a resend of a verification that is not pending (`verification-not-pending`)",
     413: "Body too large",
     415: "Body is not application/json",
     422: "Invalid fields (each named in `errors`), or Idempotency-Key reused for another body",
@@ -262,6 +264,8 @@ def create_app(context: ApiContext, *, fast_send: bool = True) -> FastAPI:
         responses={200: {"model": MessageList}, **_problems(400, 401, 422, 429, 503)},
         openapi_extra={"security": [{"bearer": []}]},
     )  # fmt: skip
+
+    install_verify(app, VerifyRoutes(context, gate, routes), _problems)
 
     ops: list[str | Enum] = ["operations"]
 

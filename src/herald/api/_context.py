@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Protocol
@@ -16,6 +17,7 @@ from herald.metrics import Metrics
 from herald.rating import PriceList
 from herald.routes import LiveClasses
 from herald.store import MAX_IDEMPOTENCY_RESPONSE_OCTETS, NewMessage, Store
+from herald.verify import VerifySettings
 
 __all__ = [
     "MAX_BATCH_BODY_OCTETS",
@@ -168,6 +170,7 @@ class ApiContext:
     - ``prices``: an account's sell price list as it stands, ``None`` for an
       account that is not billed (the service passes
       :meth:`herald.billing.PriceLists.sell`); docs/billing.md.
+    - ``verify``, ``verify_key``: the Verify API's settings and code key.
     - ``classes``: the ``[[classes]]`` entries of the routes in force, for
       messages whose request names no class (``None``: the account's default).
     """
@@ -191,3 +194,8 @@ class ApiContext:
     admin: AdminContext | None = None
     prices: Callable[[int], PriceList | None] = no_prices
     classes: LiveClasses | None = None
+    verify: VerifySettings = field(default_factory=VerifySettings)
+    # The key of the Verify API's code hashes (herald serve: derived from
+    # <data-dir>/master.key, herald.verify.code_key); the default, a random key
+    # of this process, cannot check codes sent by another process.
+    verify_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))

@@ -67,6 +67,8 @@ PROBLEM_TYPES: Final[Mapping[str, str]] = {
     "cancel-too-late": "The message was submitted upstream already or has a final status",
     "cancel-in-progress": "The message is being submitted upstream",
     "insufficient-funds": "The account's balance does not cover the price",
+    "verification-sends-exceeded": "Too many verification codes were sent to this number",
+    "verification-not-pending": "The verification is approved, expired or canceled",
     "store-busy": "herald is busy; retry later",
     "unavailable": "herald cannot serve this now; retry later",
     "shutting-down": "herald is stopping; retry shortly",

@@ -117,6 +117,13 @@ from herald.store._model_routing import (
     RouteRecord,
     StoredRoutes,
 )
+from herald.store._model_verify import (
+    MAX_CLIENT_HINT_LENGTH,
+    SendLimitExceeded,
+    Verification,
+    VerificationSend,
+    VerificationStatus,
+)
 from herald.store._port import (
     AccountStore,
     AdminStore,
@@ -127,6 +134,7 @@ from herald.store._port import (
     OutboxStore,
     RoutingStore,
     Store,
+    VerifyStore,
 )
 
 if TYPE_CHECKING:
@@ -148,6 +156,7 @@ __all__ = [
     "MAX_AMOUNT",
     "MAX_BODY_OCTETS",
     "MAX_CALLBACK_URL_LENGTH",
+    "MAX_CLIENT_HINT_LENGTH",
     "MAX_CONTROL_ENTRIES",
     "MAX_CONTROL_ENTRY_LENGTH",
     "MAX_IDEMPOTENCY_KEY_LENGTH",
@@ -234,6 +243,7 @@ __all__ = [
     "SchemaError",
     "Segment",
     "SegmentRecord",
+    "SendLimitExceeded",
     "SmppCredentialRecord",
     "SmppStatus",
     "Source",
@@ -248,6 +258,10 @@ __all__ = [
     "StoredPriceList",
     "StoredRoutes",
     "UnknownAccount",
+    "Verification",
+    "VerificationSend",
+    "VerificationStatus",
+    "VerifyStore",
 ]
 
 

@@ -80,10 +80,11 @@ from herald.store._model_routing import (
     RouteRecord,
     StoredRoutes,
 )
+from herald.store._model_verify import Verification, VerificationSend
 
 __all__ = [
     "AccountStore", "AdminStore", "BillingStore", "ControlStore", "MessageStore",
-    "NumberTableStore", "OutboxStore", "RoutingStore", "Store",
+    "NumberTableStore", "OutboxStore", "RoutingStore", "Store", "VerifyStore",
 ]
 
 
@@ -704,9 +705,71 @@ class BillingStore(Protocol):
         ...
 
 
+class VerifyStore(Protocol):
+    """Verifications (docs/verify.md) and conversion feedback on messages."""
+
+    async def start_verification(
+        self, verification: Verification, message_id: str, *, window: float, limit: int
+    ) -> None:
+        """Store a new verification and its first send (``message_id``, at
+        ``created_at``). Raises :class:`SendLimitExceeded` when its account
+        sent ``limit`` verification SMS to the number in the last ``window``
+        seconds, :class:`Conflict` for an id that exists; nothing written."""
+        ...
+
+    async def resend_verification(
+        self, verification_id: str, account_id: int, *, salt: bytes, code_hash: bytes,
+        expires_at: float, message_id: str, now: float, window: float, limit: int,
+    ) -> Verification:
+        """Replace a pending verification's code and expiry and record the send
+        (attempt ``sends + 1``); the verification as it is now. Raises
+        :class:`NotFound`, :class:`Conflict` (not pending at ``now``),
+        :class:`SendLimitExceeded`; nothing written."""
+        ...
+
+    async def undo_verification_send(
+        self, verification_id: str, attempt: int, restore: Verification | None
+    ) -> None:
+        """Take back a send whose message was not accepted: remove the send
+        ``attempt``, and the verification (``restore`` ``None``) or put back
+        ``restore``'s code, expiry and send count."""
+        ...
+
+    async def get_verification(self, verification_id: str, account_id: int) -> Verification:
+        """The account's verification; :class:`NotFound` for another's or none."""
+        ...
+
+    async def verification_sends(
+        self, verification_id: str, account_id: int
+    ) -> tuple[VerificationSend, ...]:
+        """The verification's sends, first first (none for another account's)."""
+        ...
+
+    async def record_check(
+        self, verification_id: str, account_id: int, *, sends: int, matched: bool,
+        now: float, max_checks: int,
+    ) -> Verification:
+        """Count one check of the code sent by attempt ``sends``: approved if
+        ``matched``; expired (not counted) at or past ``expires_at``. Not counted
+        either when the verification is not pending, has ``max_checks`` checks,
+        or a resend made ``sends`` stale (the caller hashes again). Returns the
+        verification as it is now; :class:`NotFound`."""
+        ...
+
+    async def record_conversion(self, message_id: str, account_id: int, at: float) -> float:
+        """Record that the message's code was entered at ``at``; the time kept
+        (the first one recorded). :class:`MessageNotFound` for another
+        account's message or none."""
+        ...
+
+    async def get_conversion(self, message_id: str, account_id: int) -> float | None:
+        """When the message converted (:meth:`record_conversion`), or ``None``."""
+        ...
+
+
 class Store(
     AccountStore, MessageStore, OutboxStore, NumberTableStore, AdminStore, ControlStore,
-    RoutingStore, BillingStore, Protocol,
+    RoutingStore, BillingStore, VerifyStore, Protocol,
 ):
     """Everything the platform stores. Close with :meth:`aclose`."""
 

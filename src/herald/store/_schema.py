@@ -629,9 +629,50 @@ BEGIN
 END;
 """
 
+# The Verify API (docs/verify.md): a verification keeps its code only as a
+# keyed hash; each SMS it sent is a row of verification_sends (the per-number
+# hourly limit counts them); conversions are customers' feedback that a
+# message's code was entered (POST /v1/messages/{id}/converted).
+_V16_VERIFY = """
+CREATE TABLE verifications (
+    id TEXT PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    to_number TEXT NOT NULL,
+    use_case TEXT NOT NULL,
+    app TEXT NOT NULL,
+    locale TEXT NOT NULL,
+    code_length INTEGER NOT NULL,
+    status INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    salt BLOB NOT NULL,
+    code_hash BLOB NOT NULL,
+    sends INTEGER NOT NULL,
+    checks INTEGER NOT NULL,
+    client TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE verification_sends (
+    verification_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    account_id INTEGER NOT NULL,
+    to_number TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    sent_at REAL NOT NULL,
+    PRIMARY KEY (verification_id, attempt)
+) WITHOUT ROWID;
+CREATE INDEX verification_sends_to ON verification_sends(account_id, to_number, sent_at);
+
+CREATE TABLE conversions (
+    message_id TEXT PRIMARY KEY,
+    account_id INTEGER NOT NULL,
+    converted_at REAL NOT NULL
+) WITHOUT ROWID;
+"""
+
 #: Applied in order; the database's ``user_version`` counts those applied.
 MIGRATIONS: tuple[str, ...] = (
     _V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11_ADMIN, _V12_ACCOUNT_CONTROLS,
-    _V13_CANCEL, _V14_ROUTING, _V15_BILLING,
+    _V13_CANCEL, _V14_ROUTING, _V15_BILLING, _V16_VERIFY,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

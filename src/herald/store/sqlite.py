@@ -132,6 +132,7 @@ from herald.store._sqlite_sql import (
     read_idempotency,
     row_from_message,
 )
+from herald.store._sqlite_verify import SQLiteVerify
 from herald.store._writer import GroupCommitWriter, LoopCommitWriter, Note
 
 __all__ = ["DB_FILENAME", "WRITE_LOCK_SUFFIX", "SQLiteConfig", "SQLiteStore"]
@@ -214,7 +215,7 @@ class _CommitWatch:
         return notes
 
 
-class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling):
+class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling, SQLiteVerify):
     """The :class:`~herald.store.Store` on SQLite. See the module docstring."""
 
     def __init__(self, config: SQLiteConfig, writer: GroupCommitWriter, readers: Readers):

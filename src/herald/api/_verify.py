@@ -1,0 +1,488 @@
+"""The Verify API: ``/v1/verifications`` and ``POST /v1/messages/{id}/converted``.
+
+Theory of operation
+-------------------
+A verification sends a code herald makes (:mod:`herald.verify`) as an SMS
+that goes through the same acceptance as ``POST /v1/messages``: the field and
+destination checks, the account's controls and opt-outs, its price and balance
+(:class:`MessageRoutes` ``_prepare``, ``price_single``, ``commit``), with
+priority ``otp`` and tag ``verify``. The code is never answered, logged or
+stored: the store keeps ``HMAC(code key, salt | code)`` only.
+
+The order of the writes keeps the per-number limit exact and loses nothing:
+the send is first taken from the number's hourly allowance together with the
+verification (one store write that counts and records), then the message is
+accepted (charged); when the accept is refused (402, 429, 503...) the send
+is taken back (``undo_verification_send``), so a refused SMS neither counts
+nor leaves a verification behind. A resend replaces the code and expiry of
+the same verification in the same way (the earlier code stops working).
+
+A check hashes the code presented with the verification's salt and compares
+in constant time (:func:`hmac.compare_digest`), then counts the check in one
+store write that also re-reads the verification: if a resend changed the code
+in between, the check is hashed again against the new one.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any, Final
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from herald.ids import is_valid_id
+from herald.rating import Rating
+from herald.store import (
+    MAX_CLIENT_HINT_LENGTH,
+    Account,
+    Conflict,
+    NewMessage,
+    NotFound,
+    SendLimitExceeded,
+    StoreError,
+    Verification,
+    VerificationStatus,
+)
+from herald.verify import (
+    MAX_CODE_LENGTH,
+    MIN_CODE_LENGTH,
+    TEMPLATES,
+    USE_CASES,
+    code_hash,
+    code_matches,
+    new_code,
+    new_salt,
+    render,
+)
+
+from ._auth import Gate
+from ._context import ApiContext
+from ._messages import MessageRoutes, _idempotency_key, read_json
+from ._problems import ApiProblem, FieldError, rate_limited, store_problem
+from ._render import price_view, rfc3339
+
+__all__ = ["VerifyRoutes"]
+
+log = logging.getLogger("herald.api")
+
+#: A verification request is a few hundred octets; this leaves room for hints.
+MAX_VERIFY_BODY_OCTETS: Final = 16 * 1024
+#: The app name shown in the SMS.
+MAX_APP_LENGTH: Final = 32
+#: Seconds the per-number send limit looks back.
+SEND_WINDOW: Final = 3600.0
+_HINTS: Final = ("ip", "device_id", "platform", "user_id")
+_FIELDS: Final = frozenset({"to", "channel", "code_length", "locale", "use_case", "app",
+                            *_HINTS})  # fmt: skip
+
+
+def _json(value: object, status: int = 200, headers: Mapping[str, str] | None = None
+          ) -> Response:  # fmt: skip
+    body = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    return Response(body, status, headers, media_type="application/json")
+
+
+def _invalid(detail: str, errors: list[FieldError]) -> ApiProblem:
+    return ApiProblem(422, "invalid-request", detail, errors)
+
+
+def _not_found() -> ApiProblem:
+    return ApiProblem(404, "not-found", "no such verification")
+
+
+class _Request:
+    """A checked ``POST /v1/verifications`` body."""
+
+    def __init__(self, payload: object, account: Account) -> None:
+        errors: list[FieldError] = []
+        if not isinstance(payload, dict):
+            raise _invalid("the body must be a JSON object",
+                           [FieldError((), "wrong_type", "must be a JSON object")])  # fmt: skip
+        errors += [FieldError((k,), "unknown_field", "Extra inputs are not permitted")
+                   for k in payload if k not in _FIELDS]  # fmt: skip
+
+        def text(name: str, default: str | None, max_length: int) -> str:
+            value = payload.get(name, default)
+            if value is None:
+                errors.append(FieldError((name,), "required", "Field required"))
+            elif not isinstance(value, str):
+                errors.append(FieldError((name,), "wrong_type", "must be a string"))
+            elif not 0 < len(value) <= max_length:
+                errors.append(FieldError((name,), "invalid_length",
+                                         f"1 to {max_length} characters"))  # fmt: skip
+            else:
+                return value
+            return ""
+
+        def one_of(name: str, default: str, choices: tuple[str, ...]) -> str:
+            value = payload.get(name, default)
+            if value not in choices:
+                errors.append(FieldError((name,), "invalid_choice",
+                                         "one of " + ", ".join(choices)))  # fmt: skip
+                return default
+            return str(value)
+
+        self.to = text("to", None, 32)
+        self.channel = one_of("channel", "sms", ("sms",))
+        self.locale = one_of("locale", "en", tuple(sorted(TEMPLATES)))
+        self.use_case = one_of("use_case", "other", USE_CASES)
+        self.app = text("app", account.name[:MAX_APP_LENGTH], MAX_APP_LENGTH)
+        length = payload.get("code_length", 6)
+        if type(length) is not int or not MIN_CODE_LENGTH <= length <= MAX_CODE_LENGTH:
+            errors.append(FieldError(("code_length",), "out_of_range",
+                                     f"an integer {MIN_CODE_LENGTH} to {MAX_CODE_LENGTH}"))
+            length = 6
+        self.code_length: int = length
+        self.client: dict[str, str] = {}
+        for name in _HINTS:
+            if payload.get(name) is None:
+                continue
+            value = text(name, None, MAX_CLIENT_HINT_LENGTH)
+            if value and name == "ip":
+                try:
+                    value = str(ipaddress.ip_address(value))
+                except ValueError:
+                    errors.append(FieldError((name,), "invalid", "an IPv4 or IPv6 address"))
+                    continue
+            if value:
+                self.client[name] = value
+        if errors:
+            raise _invalid("the verification was refused; see errors", errors)
+
+
+def _view(v: Verification, now: float, max_checks: int,
+          rating: Rating | None = None) -> dict[str, Any]:  # fmt: skip
+    view: dict[str, Any] = {
+        "id": v.id, "status": v.status_at(now).label, "to": "+" + v.to, "channel": "sms",
+        "use_case": v.use_case, "locale": v.locale, "app": v.app,
+        "code_length": v.code_length, "created_at": rfc3339(v.created_at),
+        "expires_at": rfc3339(v.expires_at), "sends": v.sends, "checks": v.checks,
+        "remaining_checks": max(0, max_checks - v.checks),
+    }  # fmt: skip
+    if rating is not None:
+        view["price"] = price_view(rating)
+    return view
+
+
+class VerifyRoutes:
+    """The handlers, bound to one :class:`ApiContext` and the message routes."""
+
+    def __init__(self, ctx: ApiContext, gate: Gate, messages: MessageRoutes) -> None:
+        self._ctx = ctx
+        self._gate = gate
+        self._messages = messages
+
+    def _message(self, account: Account, to: str, text: str, now: float
+                 ) -> tuple[NewMessage, Rating | None]:  # fmt: skip
+        """The SMS carrying the code, through the checks of ``POST /v1/messages``
+        (its refusals name ``to``); the message budget is taken here."""
+        ctx = self._ctx
+        settings = ctx.verify
+        sender = settings.autofill(account.name).sender or settings.sender
+        policy = ctx.intake
+        validity = max(policy.min_validity, min(settings.ttl, policy.max_validity))
+        item = {"to": to, "from": sender, "text": text, "priority": "otp", "tag": "verify",
+                "validity_period": validity}  # fmt: skip
+        self._gate.charge_messages(account, 1, now)
+        codes: Counter[str] = Counter()
+        rules = ctx.destinations()
+        outcome = self._messages._prepare(item, (), now, codes, rules, account.id)
+        if isinstance(outcome, list):
+            self._gate.refund_messages(account, 1, now)
+            # "from" is not the client's field: say where the sender comes from.
+            errors = [e if e.path != ("from",) else FieldError(
+                e.path, e.code, f"the SMS's sender {sender!r} ([verify] sender, or"
+                f" [verify.accounts.{account.name}] sender): {e.detail}") for e in outcome]
+            raise self._messages.refuse(errors)
+        _, prepared = outcome
+        message = prepared.message(ctx.ids.new_id(now), account.id, now)
+        rating = self._messages.price_single(account, message, rules, now)
+        return message, rating
+
+    async def _accept(self, account: Account, message: NewMessage, rating: Rating | None,
+                      now: float, key: str | None, digest: bytes, content: bytes,
+                      status: int) -> Response | None:  # fmt: skip
+        return await self._messages.commit(
+            [message], account, key, digest, status, content, now,
+            None if rating is None else [rating.charge()])
+
+    # -- POST /v1/verifications ---------------------------------------------------
+
+    async def create(self, request: Request) -> Response:
+        ctx = self._ctx
+        now, account, payload, key, digest, replay = await self._messages._begin(
+            request, MAX_VERIFY_BODY_OCTETS)
+        if replay is not None:
+            return replay
+        req = _Request(payload, account)
+        code = new_code(req.code_length)
+        autofill = ctx.verify.autofill(account.name)
+        message, rating = self._message(account, req.to, render(req.locale, req.app, code,
+                                                                autofill), now)
+        salt = new_salt()
+        v = Verification(
+            ctx.ids.new_id(now), account.id, message.to, req.use_case, req.app, req.locale,
+            req.code_length, VerificationStatus.PENDING, now, now + ctx.verify.ttl, salt,
+            code_hash(ctx.verify_key, salt, code), client=req.client,
+        )  # fmt: skip
+        del code
+        await self._take_send(account, now, lambda: ctx.store.start_verification(
+            v, message.id, window=SEND_WINDOW, limit=ctx.verify.sends_per_hour))
+        content = json.dumps(_view(v, now, ctx.verify.max_checks, rating),
+                             separators=(",", ":")).encode()  # fmt: skip
+        try:
+            replay = await self._accept(account, message, rating, now, key, digest, content,
+                                        201)  # fmt: skip
+        except BaseException:
+            await ctx.store.undo_verification_send(v.id, 1, None)
+            raise
+        if replay is not None:  # the same request, concurrently: the other one sent it
+            await ctx.store.undo_verification_send(v.id, 1, None)
+            return replay
+        log.info("verification %s: sent as message %s", v.id, message.id)
+        return Response(content, 201, {"Location": f"/v1/verifications/{v.id}"},
+                        media_type="application/json")  # fmt: skip
+
+    async def _take_send(self, account: Account, now: float, write: Any) -> Any:
+        try:
+            return await write()
+        except SendLimitExceeded as exc:
+            self._gate.refund_messages(account, 1, now)
+            problem = rate_limited(
+                "verification-sends-exceeded",
+                f"{exc.limit} verification codes were sent to this number in the last hour;"
+                " try again later", exc.retry_at - now)
+            raise ApiProblem(problem.status, problem.slug, problem.detail,
+                             [FieldError(("to",), "too_many_sends", problem.detail)],
+                             problem.headers) from None  # fmt: skip
+        except Conflict as exc:
+            self._gate.refund_messages(account, 1, now)
+            raise ApiProblem(409, "verification-not-pending", str(exc)) from None
+        except StoreError as exc:
+            self._gate.refund_messages(account, 1, now)
+            raise store_problem(exc) from None
+
+    async def _get(self, request: Request, verification_id: str
+                   ) -> tuple[float, Account, Verification]:  # fmt: skip
+        ctx = self._ctx
+        now = ctx.clock()
+        account = await self._gate.authenticate(request, now)
+        if not is_valid_id(verification_id):
+            raise _not_found()
+        try:
+            return now, account, await ctx.store.get_verification(verification_id, account.id)
+        except NotFound:
+            raise _not_found() from None
+        except StoreError as exc:
+            raise store_problem(exc) from None
+
+    # -- GET /v1/verifications/{id} ---------------------------------------------------
+
+    async def get(self, request: Request, verification_id: str) -> Response:
+        now, account, v = await self._get(request, verification_id)
+        try:
+            sends = await self._ctx.store.verification_sends(v.id, account.id)
+        except StoreError as exc:
+            raise store_problem(exc) from None
+        view = _view(v, now, self._ctx.verify.max_checks)
+        view["messages"] = [s.message_id for s in sends]  # GET /v1/messages/{id}: delivery
+        return _json(view)
+
+    # -- POST /v1/verifications/{id}/resend ----------------------------------------
+
+    async def resend(self, request: Request, verification_id: str) -> Response:
+        ctx = self._ctx
+        now, account, v = await self._get(request, verification_id)
+        _idempotency_key(request)  # checked, not used: a resend is a new attempt each time
+        if v.status_at(now) is not VerificationStatus.PENDING:
+            raise ApiProblem(409, "verification-not-pending",
+                             f"the verification is {v.status_at(now).label}; start a new one",
+                             extra={"verification_status": v.status_at(now).label})
+        code = new_code(v.code_length)
+        message, rating = self._message(
+            account, v.to, render(v.locale, v.app, code, ctx.verify.autofill(account.name)), now)
+        salt = new_salt()
+        stored = code_hash(ctx.verify_key, salt, code)
+        del code
+        new: Verification = await self._take_send(
+            account, now, lambda: ctx.store.resend_verification(
+                v.id, account.id, salt=salt, code_hash=stored, expires_at=now + ctx.verify.ttl,
+                message_id=message.id, now=now, window=SEND_WINDOW,
+                limit=ctx.verify.sends_per_hour))  # fmt: skip
+        content = json.dumps(_view(new, now, ctx.verify.max_checks, rating),
+                             separators=(",", ":")).encode()  # fmt: skip
+        try:
+            await self._accept(account, message, rating, now, None, b"", content, 200)
+        except BaseException:
+            await ctx.store.undo_verification_send(v.id, new.sends, v)
+            raise
+        log.info("verification %s: resent as message %s", v.id, message.id)
+        return Response(content, 200, media_type="application/json")
+
+    # -- POST /v1/verifications/{id}/check ------------------------------------------
+
+    async def check(self, request: Request, verification_id: str) -> Response:
+        ctx = self._ctx
+        now, account, v = await self._get(request, verification_id)
+        _, payload = await read_json(request, MAX_VERIFY_BODY_OCTETS)
+        if not isinstance(payload, dict):
+            raise _invalid("the body must be a JSON object",
+                           [FieldError((), "wrong_type", "must be a JSON object")])  # fmt: skip
+        errors = [FieldError((k,), "unknown_field", "Extra inputs are not permitted")
+                  for k in payload if k != "code"]  # fmt: skip
+        code = payload.get("code")
+        if code is None:
+            errors.append(FieldError(("code",), "required", "Field required"))
+        elif not (isinstance(code, str) and code.isascii() and code.isdigit()
+                  and MIN_CODE_LENGTH <= len(code) <= MAX_CODE_LENGTH):
+            errors.append(FieldError(("code",), "invalid",
+                                     f"{MIN_CODE_LENGTH} to {MAX_CODE_LENGTH} digits"))
+        if errors:
+            raise _invalid("the check was refused; see errors", errors)
+        assert isinstance(code, str)
+        settings = ctx.verify
+        for _ in range(3):  # a resend between the read and the write: hash again
+            sends = v.sends
+            matched = code_matches(ctx.verify_key, v.salt, v.code_hash, code)
+            try:
+                v = await ctx.store.record_check(v.id, account.id, sends=sends,
+                                                 matched=matched, now=now,
+                                                 max_checks=settings.max_checks)
+            except NotFound:
+                raise _not_found() from None
+            except StoreError as exc:
+                raise store_problem(exc) from None
+            if v.sends == sends:
+                break
+        status = v.status_at(now)
+        label = status.label
+        if status is VerificationStatus.PENDING and v.checks >= settings.max_checks:
+            label = "too_many_attempts"
+        log.info("verification %s: checked, %s", v.id, label)
+        return _json({"id": v.id, "status": label,
+                      "remaining_checks": max(0, settings.max_checks - v.checks)})
+
+    # -- POST /v1/messages/{id}/converted -------------------------------------------
+
+    async def converted(self, request: Request, message_id: str) -> Response:
+        ctx = self._ctx
+        now = ctx.clock()
+        account = await self._gate.authenticate(request, now)
+        if not is_valid_id(message_id):
+            raise ApiProblem(404, "not-found", "no such message")
+        try:
+            await ctx.store.record_conversion(message_id, account.id, now)
+        except NotFound:
+            raise ApiProblem(404, "not-found", "no such message") from None
+        except StoreError as exc:
+            raise store_problem(exc) from None
+        return Response(status_code=204)
+
+
+# -- routes and their OpenAPI description -----------------------------------------
+
+_HINT_SCHEMA: Final = {"type": "string", "minLength": 1, "maxLength": MAX_CLIENT_HINT_LENGTH}
+_CREATE_SCHEMA: Final = {
+    "type": "object", "required": ["to"], "additionalProperties": False,
+    "properties": {
+        "to": {"type": "string", "description": "E.164 number", "maxLength": 32},
+        "channel": {"type": "string", "enum": ["sms"], "default": "sms"},
+        "code_length": {"type": "integer", "minimum": MIN_CODE_LENGTH,
+                        "maximum": MAX_CODE_LENGTH, "default": 6},
+        "locale": {"type": "string", "enum": sorted(TEMPLATES), "default": "en"},
+        "use_case": {"type": "string", "enum": list(USE_CASES), "default": "other"},
+        "app": {"type": "string", "minLength": 1, "maxLength": MAX_APP_LENGTH,
+                "description": "The name the SMS shows (default: the account's name)"},
+        "ip": {**_HINT_SCHEMA, "description": "The end user's IP address (a hint)"},
+        "device_id": _HINT_SCHEMA, "platform": _HINT_SCHEMA, "user_id": _HINT_SCHEMA,
+    },
+}  # fmt: skip
+_VIEW_SCHEMA: Final = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "status": {"type": "string", "enum": ["pending", "approved", "expired", "canceled"]},
+        "to": {"type": "string"}, "channel": {"type": "string"},
+        "use_case": {"type": "string"}, "locale": {"type": "string"}, "app": {"type": "string"},
+        "code_length": {"type": "integer"}, "created_at": {"type": "string"},
+        "expires_at": {"type": "string"}, "sends": {"type": "integer"},
+        "checks": {"type": "integer"}, "remaining_checks": {"type": "integer"},
+        "price": {"type": "object", "description": "Billed accounts: the SMS's price"},
+        "messages": {"type": "array", "items": {"type": "string"},
+                     "description": "GET only: the id of each SMS sent, first first"},
+    },
+}  # fmt: skip
+_CHECK_SCHEMA: Final = {
+    "type": "object", "required": ["code"], "additionalProperties": False,
+    "properties": {"code": {"type": "string", "pattern": "^[0-9]{4,10}$"}},
+}
+_CHECKED_SCHEMA: Final = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "status": {"type": "string",
+                   "enum": ["approved", "pending", "expired", "too_many_attempts", "canceled"]},
+        "remaining_checks": {"type": "integer"},
+    },
+}  # fmt: skip
+
+
+def _content(schema: Mapping[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def install_verify(app: Any, routes: VerifyRoutes, problems: Any) -> None:
+    """Serve the Verify API on ``app`` (a FastAPI app); ``problems(*codes)``
+    documents problem answers."""
+    tags = ["verify"]
+    security: list[dict[str, list[str]]] = [{"bearer": []}]
+    body = {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": _CREATE_SCHEMA}}}, "security": security}
+    app.add_api_route(
+        "/v1/verifications", routes.create, methods=["POST"], tags=tags,
+        summary="Send a one-time code by SMS",
+        description="herald makes the code, sends it (priority `otp`, tag `verify`, charged"
+        " like any message) and never answers or logs it. 429 naming `to`: the number had"
+        " `[verify] sends_per_hour` codes in the last hour. docs/verify.md.",
+        status_code=201, openapi_extra=body,
+        responses={201: _content(_VIEW_SCHEMA, "The verification, pending"),
+                   **problems(401, 402, 413, 415, 422, 429, 503)},
+    )  # fmt: skip
+    app.add_api_route(
+        "/v1/verifications/{verification_id}", routes.get, methods=["GET"], tags=tags,
+        summary="A verification's status (never its code)", openapi_extra={"security": security},
+        responses={200: _content(_VIEW_SCHEMA, "The verification"), **problems(401, 404, 429)},
+    )  # fmt: skip
+    app.add_api_route(
+        "/v1/verifications/{verification_id}/check", routes.check, methods=["POST"], tags=tags,
+        summary="Check a code",
+        description="`approved`; `pending` (wrong code, `remaining_checks` left); `expired`;"
+        " `too_many_attempts` (`[verify] max_checks` used). Compared in constant time.",
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+            "schema": _CHECK_SCHEMA}}}, "security": security},
+        responses={200: _content(_CHECKED_SCHEMA, "The outcome"),
+                   **problems(401, 404, 415, 422, 429, 503)},
+    )  # fmt: skip
+    app.add_api_route(
+        "/v1/verifications/{verification_id}/resend", routes.resend, methods=["POST"],
+        tags=tags, summary="Send a new code for a pending verification",
+        description="A new code in a new SMS (the earlier code stops working) and a new"
+        " expiry; counted against the number's sends per hour. 409: not pending.",
+        openapi_extra={"security": security},
+        responses={200: _content(_VIEW_SCHEMA, "The verification"),
+                   **problems(401, 402, 404, 409, 422, 429, 503)},
+    )  # fmt: skip
+    app.add_api_route(
+        "/v1/messages/{message_id}/converted", routes.converted, methods=["POST"],
+        tags=["messages"], status_code=204,
+        summary="Report that the code a message carried was entered",
+        description="For customers who send their own codes: the conversion time is kept"
+        " (the first report) and teaches herald which traffic is real. 204.",
+        openapi_extra={"security": security},
+        responses={204: {"description": "Recorded"}, **problems(401, 404, 429, 503)},
+    )  # fmt: skip
