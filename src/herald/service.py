@@ -455,8 +455,11 @@ async def run(config: HeraldConfig, *, demo: bool = False, out: Any = None,
         # is in <data-dir>/demo-phones.tsv, where a demo user reads a Verify
         # code (docs/verify.md). herald itself never logs a code.
         config.data_dir.mkdir(parents=True, exist_ok=True)
+        phones = config.data_dir / DEMO_PHONES
+        phones.touch(mode=0o600)  # message bodies: the owner's only, like demo.env
+        phones.chmod(0o600)
         sim = Simulator(SimConfig(port=0, receipt_delay=(0.5, 2.0),
-                                  record=config.data_dir / DEMO_PHONES,
+                                  record=phones,
                                   record_content=RecordContent.HEX))
         await sim.start()
         extras.append(sim)

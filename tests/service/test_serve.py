@@ -75,6 +75,8 @@ def test_demo_then_send_shows_delivered(tmp_path: Path) -> None:
             banner += server.stdout.readline()
         demo_env = tmp_path / "herald-data" / "demo.env"
         assert stat.S_IMODE(demo_env.stat().st_mode) == 0o600
+        phones = tmp_path / "herald-data" / "demo-phones.tsv"  # bodies, Verify codes too
+        assert stat.S_IMODE(phones.stat().st_mode) == 0o600
         saved = dict(line.split("=", 1) for line in demo_env.read_text().splitlines()
                      if "=" in line and not line.startswith("#"))
         assert saved["HERALD_API_KEY"] in banner  # printed once, and kept for `send`
