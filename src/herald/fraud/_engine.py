@@ -1,0 +1,293 @@
+"""The pumping-defence engine: a pure state machine fed requests, receipts and
+verifications in time order (issue 11, "Pumping defence").
+
+Theory of operation. Every request falls into five *cells* of the destination
+hierarchy, widest first: country, network (``mcc_mnc``, "?" unknown), 10k
+range (the number without its last four digits), 1k range, number. Each cell
+keeps, decaying with a half-life of its level:
+
+- ``excess``: money at risk beyond what expected conversion explains. A sent
+  code adds ``price x p`` (``p`` its expected conversion); a code typed in at
+  human speed takes ``price`` back; an undelivered code (UNDELIV, EXPIRED)
+  takes its ``price x p`` back, because an outage is not pumping: pumped
+  ranges acknowledge delivery. So real users (who convert as expected) keep
+  the excess near zero, and a code in flight counts at once: a burst to a
+  premium range trips before its first receipt.
+- ``volume``: money sent while the cell looked healthy; the cell's *budget*
+  is ``max(floor, share x volume)`` (LEVELS): cheap, busy domestic cells get
+  latitude, a never-seen premium range gets a few dollars.
+
+A request is blocked when a cell of it is blocked or its excess would pass
+its budget; then the narrowest such cell is blocked (the first found, from
+the number up) for ``BLOCK_MS x 2**strikes``: blocks expire and escalate.
+While a cell's excess is over half its budget it stops teaching its volume
+and the conversion it expects ("a cell that looks attacked stops teaching
+its baseline").
+
+Expected conversion ``p`` of a request: the conversion of its (account, use
+case), learned with a Beta prior, times its country's lift (its conversion
+over what its sources predict), shrunk toward 1. Codes typed in faster than
+``HUMAN_MS`` are a bot's: they count as lost and the number is never trusted.
+A number whose code was typed at human speed is trusted and always allowed.
+Consecutive numbers (a sweep) count at full price. Missing signals fail open:
+an unknown country or price allows the request with the reason why.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import phonenumbers
+
+from herald.fraud._events import Action, Decision, Reason, Receipt, Request, Verification
+
+__all__ = ["HUMAN_MS", "LEVELS", "Engine", "Level", "Prices"]
+
+#: A code typed in sooner than this after the request was not typed by a person
+#: (reading an SMS and typing six digits takes a human several seconds).
+HUMAN_MS = 2_000
+HOUR_MS = 3_600_000
+#: First block of a cell; each new block of the same cell doubles it.
+BLOCK_MS = HOUR_MS
+#: No block lasts longer than this, however often the cell reoffends.
+MAX_BLOCK_MS = 7 * 24 * HOUR_MS
+#: Two numbers this close in one 1k range within SEQUENCE_MS look like a sweep.
+SEQUENCE_GAP = 3
+SEQUENCE_MS = 15 * 60_000
+#: Prior of the conversion of a source never seen (account, use case).
+PRIOR_CONVERSION = 0.6
+PRIOR_WEIGHT = 20.0
+#: How many expected conversions a country's lift needs to move away from 1.
+LIFT_WEIGHT = 30.0
+#: A price when neither the network nor the country has one (fail open, but count).
+DEFAULT_PRICE = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    name: str
+    floor: float  # smallest budget, account currency
+    share: float  # budget as a share of the healthy volume
+    half_life_ms: int
+
+
+#: Widest first. Narrow cells keep a long memory (slow-and-low attacks come back
+#: to a range every few hours); wide ones follow the day.
+LEVELS = (
+    Level("country", 4.0, 0.20, 6 * HOUR_MS),
+    Level("network", 3.0, 0.20, 6 * HOUR_MS),
+    Level("range10k", 1.5, 0.30, 24 * HOUR_MS),
+    Level("range1k", 1.0, 0.30, 48 * HOUR_MS),
+    Level("number", 0.8, 0.50, 24 * HOUR_MS),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Prices:
+    """Price per segment by network and by country (``prices.json``)."""
+
+    currency: str = "USD"
+    country: dict[str, float] = field(default_factory=dict)
+    mcc_mnc: dict[str, float] = field(default_factory=dict)
+
+    def of(self, country: str, mcc_mnc: str | None) -> float | None:
+        if mcc_mnc is not None and (price := self.mcc_mnc.get(mcc_mnc)) is not None:
+            return price
+        return self.country.get(country)
+
+
+class _Cell:
+    __slots__ = ("excess", "key", "last", "last_number", "last_number_ms", "level",
+                 "strikes", "until", "volume")
+
+    def __init__(self, key: str, level: Level) -> None:
+        self.key = key
+        self.level = level
+        self.excess = 0.0
+        self.volume = 0.0
+        self.last = 0
+        self.until = 0
+        self.strikes = 0
+        self.last_number = -1
+        self.last_number_ms = 0
+
+    def decay(self, now: int) -> None:
+        if now > self.last:
+            factor = 0.5 ** ((now - self.last) / self.level.half_life_ms)
+            self.excess *= factor
+            self.volume *= factor
+            self.last = now
+
+    def budget(self) -> float:
+        return max(self.level.floor, self.level.share * self.volume)
+
+    def healthy(self) -> bool:
+        return self.excess < 0.5 * self.budget()
+
+    def credit(self, amount: float, sent: int, now: int) -> None:
+        """Take back ``amount`` added at ``sent`` (decayed like the rest)."""
+        self.decay(now)
+        self.excess -= amount * 0.5 ** ((now - sent) / self.level.half_life_ms)
+        self.excess = max(self.excess, -self.budget())
+
+
+@dataclass(slots=True)
+class _Sent:
+    ts: int
+    number: str
+    source: tuple[str, str]
+    country: str
+    cells: tuple[_Cell, ...]
+    price: float
+    at_risk: float  # what it added to each cell's excess
+    delivered: bool = False
+    settled: bool = False  # converted or undelivered: no longer at risk
+
+
+@dataclass(slots=True)
+class _Rate:
+    """A conversion with a prior: (hits + prior x weight) / (trials + weight)."""
+
+    hits: float = 0.0
+    trials: float = 0.0
+
+    def value(self, prior: float, weight: float) -> float:
+        return (self.hits + prior * weight) / (self.trials + weight)
+
+
+def _region(number: str) -> str | None:
+    digits = number.lstrip("+")
+    for length in (1, 2, 3):  # E.164 country codes are prefix-free
+        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(digits[:length] or 0))
+        if regions:
+            return regions[0]
+    return None
+
+
+class Engine:
+    """Feed events in time order; ``request`` answers each code with a Decision."""
+
+    def __init__(self, prices: Prices) -> None:
+        self.prices = prices
+        self._cells: list[dict[str, _Cell]] = [{} for _ in LEVELS]
+        self._sent: dict[str, _Sent] = {}
+        self._sources: dict[tuple[str, str], _Rate] = {}
+        self._lift: dict[str, _Rate] = {}  # hits: conversions, trials: expected ones
+        self._trusted: set[str] = set()
+        self._distrusted: set[str] = set()
+
+    # --- requests -------------------------------------------------------------------------
+
+    def _cell(self, depth: int, key: str) -> _Cell:
+        cells = self._cells[depth]
+        cell = cells.get(key)
+        if cell is None:
+            cell = cells[key] = _Cell(key, LEVELS[depth])
+        return cell
+
+    def expected_conversion(self, source: tuple[str, str], country: str) -> float:
+        base = self._sources.get(source, _Rate()).value(PRIOR_CONVERSION, PRIOR_WEIGHT)
+        lift = self._lift.get(country, _Rate()).value(1.0, LIFT_WEIGHT)
+        return min(0.98, base * lift)
+
+    def request(self, req: Request) -> Decision:
+        country = req.country or _region(req.to)
+        if country is None or len(req.to) < 8:
+            return Decision(req.id, Action.ALLOW, (Reason("unknown_destination", req.to),), 0.0)
+        price = self.prices.of(country, req.mcc_mnc)
+        reasons: list[Reason] = []
+        if price is None:
+            price = DEFAULT_PRICE
+            reasons.append(Reason("unknown_price", country, {"assumed": price}))
+        source = (req.account, req.use_case)
+        p = self.expected_conversion(source, country)
+        keys = (country, f"{country}/{req.mcc_mnc or '?'}", req.to[:-4], req.to[:-3], req.to)
+        cells = tuple(self._cell(depth, key) for depth, key in enumerate(keys))
+        for cell in cells:
+            cell.decay(req.ts)
+        at_risk = price * p
+        range1k = cells[3]
+        tail = int(req.to[-3:]) if req.to[-3:].isdigit() else -1
+        if (range1k.last_number >= 0 and tail != range1k.last_number
+                and abs(tail - range1k.last_number) <= SEQUENCE_GAP
+                and req.ts - range1k.last_number_ms <= SEQUENCE_MS):
+            at_risk = price
+            reasons.append(Reason("sequential", range1k.key,
+                                  {"previous": range1k.last_number, "this": tail}))
+        range1k.last_number, range1k.last_number_ms = tail, req.ts
+        if req.to in self._trusted:
+            reasons.append(Reason("trusted_number", req.to))
+        else:
+            verdict = self._judge(cells, at_risk, price, p, req.ts)
+            if verdict is not None:
+                return Decision(req.id, Action.BLOCK, (*reasons, verdict), price)
+        for cell in cells:
+            if cell.healthy():
+                cell.volume += price
+            cell.excess += at_risk
+        self._sent[req.id] = _Sent(req.ts, req.to, source, country, cells, price, at_risk)
+        if not reasons:
+            reasons.append(Reason("within_budget", cells[0].key,
+                                  {"excess": round(cells[0].excess, 4),
+                                   "budget": round(cells[0].budget(), 4)}))
+        return Decision(req.id, Action.ALLOW, tuple(reasons), price)
+
+    def _judge(self, cells: tuple[_Cell, ...], at_risk: float, price: float, p: float,
+               now: int) -> Reason | None:
+        """The reason to block, narrowest cell first; None: allow."""
+        for cell in reversed(cells):
+            if cell.until > now:
+                return Reason("cell_blocked", f"{cell.level.name}:{cell.key}",
+                              {"until_ms": cell.until, "strikes": cell.strikes})
+        for cell in reversed(cells):
+            budget = cell.budget()
+            if cell.excess + at_risk > budget:
+                duration = min(MAX_BLOCK_MS, BLOCK_MS * 2**cell.strikes)
+                cell.until = now + duration
+                cell.strikes += 1
+                return Reason("loss_budget", f"{cell.level.name}:{cell.key}", {
+                    "excess": round(cell.excess, 4), "budget": round(budget, 4),
+                    "price": price, "expected_conversion": round(p, 4),
+                    "block_ms": duration, "strikes": cell.strikes})
+        return None
+
+    # --- feedback -------------------------------------------------------------------------
+
+    def receipt(self, event: Receipt) -> None:
+        sent = self._sent.get(event.request_id)
+        if sent is None or sent.delivered:
+            return
+        if event.status == "DELIVRD":
+            sent.delivered = True
+            if sent.cells[0].healthy():
+                p = self._sources.get(sent.source, _Rate()).value(PRIOR_CONVERSION,
+                                                                   PRIOR_WEIGHT)
+                self._sources.setdefault(sent.source, _Rate()).trials += 1
+                self._lift.setdefault(sent.country, _Rate()).trials += p
+        elif not sent.settled:  # an outage or an unallocated number: not a loss
+            sent.settled = True
+            for cell in sent.cells:
+                cell.credit(sent.at_risk, sent.ts, event.ts)
+
+    def verification(self, event: Verification) -> None:
+        sent = self._sent.get(event.request_id)
+        if sent is None or sent.settled:
+            return
+        if event.ts - sent.ts < HUMAN_MS:  # a bot typed it: count it lost, trust nothing
+            self._distrusted.add(sent.number)
+            self._trusted.discard(sent.number)
+            extra = sent.price - sent.at_risk
+            for cell in sent.cells:
+                cell.decay(event.ts)
+                cell.excess += extra * 0.5 ** ((event.ts - sent.ts) / cell.level.half_life_ms)
+            sent.at_risk = sent.price
+            return
+        sent.settled = True
+        if sent.number not in self._distrusted:
+            self._trusted.add(sent.number)
+        for cell in sent.cells:
+            cell.credit(sent.price, sent.ts, event.ts)
+        if sent.delivered and sent.cells[0].healthy():
+            self._sources.setdefault(sent.source, _Rate()).hits += 1
+            self._lift.setdefault(sent.country, _Rate()).hits += 1
