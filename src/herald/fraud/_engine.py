@@ -20,9 +20,12 @@ keeps, decaying with a half-life of its level:
 A request is blocked when a cell of it is blocked or its excess would pass
 its budget; then the narrowest such cell is blocked (the first found, from
 the number up) for ``BLOCK_MS x 2**strikes``: blocks expire and escalate.
-While a cell's excess is over half its budget it stops teaching its volume
-and the conversion it expects ("a cell that looks attacked stops teaching
-its baseline").
+The blocked cell's excess is taken off the wider cells: the block explains
+that loss, so a network is not blocked for what its attacked ranges did.
+While the ranges or the number of a request look attacked (excess over half
+the budget) it teaches no cell its volume and no conversion ("a cell that
+looks attacked stops teaching its baseline"); country and network are not
+asked, or a country whose conversion is not learned yet would never learn.
 
 Expected conversion ``p`` of a request: the conversion of its (account, use
 case), learned with a Beta prior, times its country's lift (its conversion
@@ -59,7 +62,10 @@ SEQUENCE_MS = 15 * 60_000
 PRIOR_CONVERSION = 0.6
 PRIOR_WEIGHT = 20.0
 #: How many expected conversions a country's lift needs to move away from 1.
-LIFT_WEIGHT = 30.0
+LIFT_WEIGHT = 10.0
+#: Conversions may take a cell's excess this far below zero (a share of its
+#: budget): good history buys a little latitude, never a whole budget's worth.
+CREDIT_LIMIT = 0.25
 #: A price when neither the network nor the country has one (fail open, but count).
 DEFAULT_PRICE = 0.05
 
@@ -70,6 +76,9 @@ class Level:
     floor: float  # smallest budget, account currency
     share: float  # budget as a share of the healthy volume
     half_life_ms: int
+    #: Smallest budget in codes at the request's own risk: a number may go
+    #: unconverted twice (a user asking again) before its third code is refused.
+    floor_codes: float = 0.0
 
 
 #: Widest first. Narrow cells keep a long memory (slow-and-low attacks come back
@@ -79,7 +88,7 @@ LEVELS = (
     Level("network", 3.0, 0.20, 6 * HOUR_MS),
     Level("range10k", 1.5, 0.30, 24 * HOUR_MS),
     Level("range1k", 1.0, 0.30, 48 * HOUR_MS),
-    Level("number", 0.8, 0.50, 24 * HOUR_MS),
+    Level("number", 0.8, 0.50, 24 * HOUR_MS, floor_codes=2.5),
 )
 
 
@@ -113,14 +122,18 @@ class _Cell:
         self.last_number_ms = 0
 
     def decay(self, now: int) -> None:
+        if self.until and self.until <= now:  # a block expired: a fresh start, its
+            self.until = 0                    # strikes kept (the next block is longer)
+            self.excess = min(self.excess, 0.0)
         if now > self.last:
             factor = 0.5 ** ((now - self.last) / self.level.half_life_ms)
             self.excess *= factor
             self.volume *= factor
             self.last = now
 
-    def budget(self) -> float:
-        return max(self.level.floor, self.level.share * self.volume)
+    def budget(self, at_risk: float = 0.0) -> float:
+        level = self.level
+        return max(level.floor, level.share * self.volume, level.floor_codes * at_risk)
 
     def healthy(self) -> bool:
         return self.excess < 0.5 * self.budget()
@@ -129,7 +142,7 @@ class _Cell:
         """Take back ``amount`` added at ``sent`` (decayed like the rest)."""
         self.decay(now)
         self.excess -= amount * 0.5 ** ((now - sent) / self.level.half_life_ms)
-        self.excess = max(self.excess, -self.budget())
+        self.excess = max(self.excess, -CREDIT_LIMIT * self.budget())
 
 
 @dataclass(slots=True)
@@ -163,6 +176,13 @@ def _region(number: str) -> str | None:
         if regions:
             return regions[0]
     return None
+
+
+def _teaches(cells: tuple[_Cell, ...]) -> bool:
+    """Whether a request's outcome may teach conversion: not when its ranges or
+    number look attacked. Country and network are not asked: before their
+    conversion is learned they look attacked to everyone, and would never learn."""
+    return all(cell.healthy() for cell in cells[2:])
 
 
 class Engine:
@@ -222,8 +242,9 @@ class Engine:
             verdict = self._judge(cells, at_risk, price, p, req.ts)
             if verdict is not None:
                 return Decision(req.id, Action.BLOCK, (*reasons, verdict), price)
+        teaches = _teaches(cells)
         for cell in cells:
-            if cell.healthy():
+            if teaches:
                 cell.volume += price
             cell.excess += at_risk
         self._sent[req.id] = _Sent(req.ts, req.to, source, country, cells, price, at_risk)
@@ -240,12 +261,15 @@ class Engine:
             if cell.until > now:
                 return Reason("cell_blocked", f"{cell.level.name}:{cell.key}",
                               {"until_ms": cell.until, "strikes": cell.strikes})
-        for cell in reversed(cells):
-            budget = cell.budget()
+        for depth in range(len(cells) - 1, -1, -1):
+            cell = cells[depth]
+            budget = cell.budget(at_risk)
             if cell.excess + at_risk > budget:
                 duration = min(MAX_BLOCK_MS, BLOCK_MS * 2**cell.strikes)
                 cell.until = now + duration
                 cell.strikes += 1
+                for wider in cells[:depth]:  # this block explains the loss: not theirs
+                    wider.excess = max(0.0, wider.excess - cell.excess)
                 return Reason("loss_budget", f"{cell.level.name}:{cell.key}", {
                     "excess": round(cell.excess, 4), "budget": round(budget, 4),
                     "price": price, "expected_conversion": round(p, 4),
@@ -260,7 +284,7 @@ class Engine:
             return
         if event.status == "DELIVRD":
             sent.delivered = True
-            if sent.cells[0].healthy():
+            if _teaches(sent.cells):
                 p = self._sources.get(sent.source, _Rate()).value(PRIOR_CONVERSION,
                                                                    PRIOR_WEIGHT)
                 self._sources.setdefault(sent.source, _Rate()).trials += 1
@@ -288,6 +312,6 @@ class Engine:
             self._trusted.add(sent.number)
         for cell in sent.cells:
             cell.credit(sent.price, sent.ts, event.ts)
-        if sent.delivered and sent.cells[0].healthy():
+        if sent.delivered and _teaches(sent.cells):
             self._sources.setdefault(sent.source, _Rate()).hits += 1
             self._lift.setdefault(sent.country, _Rate()).hits += 1
