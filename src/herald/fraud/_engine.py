@@ -154,6 +154,7 @@ class _Sent:
     cells: tuple[_Cell, ...]
     price: float
     at_risk: float  # what it added to each cell's excess
+    teaches: bool  # its outcome may teach conversion (decided when it was sent)
     delivered: bool = False
     settled: bool = False  # converted or undelivered: no longer at risk
 
@@ -247,7 +248,8 @@ class Engine:
             if teaches:
                 cell.volume += price
             cell.excess += at_risk
-        self._sent[req.id] = _Sent(req.ts, req.to, source, country, cells, price, at_risk)
+        self._sent[req.id] = _Sent(req.ts, req.to, source, country, cells, price, at_risk,
+                                       teaches)
         if not reasons:
             reasons.append(Reason("within_budget", cells[0].key,
                                   {"excess": round(cells[0].excess, 4),
@@ -284,7 +286,7 @@ class Engine:
             return
         if event.status == "DELIVRD":
             sent.delivered = True
-            if _teaches(sent.cells):
+            if sent.teaches:
                 p = self._sources.get(sent.source, _Rate()).value(PRIOR_CONVERSION,
                                                                    PRIOR_WEIGHT)
                 self._sources.setdefault(sent.source, _Rate()).trials += 1
@@ -312,6 +314,6 @@ class Engine:
             self._trusted.add(sent.number)
         for cell in sent.cells:
             cell.credit(sent.price, sent.ts, event.ts)
-        if sent.delivered and _teaches(sent.cells):
+        if sent.delivered and sent.teaches:
             self._sources.setdefault(sent.source, _Rate()).hits += 1
             self._lift.setdefault(sent.country, _Rate()).hits += 1
