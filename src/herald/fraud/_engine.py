@@ -66,6 +66,10 @@ LIFT_WEIGHT = 10.0
 #: Conversions may take a cell's excess this far below zero (a share of its
 #: budget): good history buys a little latitude, never a whole budget's worth.
 CREDIT_LIMIT = 0.25
+#: When a block expires the cell's excess is cut to this share of its budget:
+#: an attacker who comes back trips again within a code or two, real users
+#: who caused a false block get most of their latitude back.
+REOPEN = 0.5
 #: A price when neither the network nor the country has one (fail open, but count).
 DEFAULT_PRICE = 0.05
 
@@ -84,10 +88,10 @@ class Level:
 #: Widest first. Narrow cells keep a long memory (slow-and-low attacks come back
 #: to a range every few hours); wide ones follow the day.
 LEVELS = (
-    Level("country", 4.0, 0.20, 6 * HOUR_MS),
-    Level("network", 3.0, 0.20, 6 * HOUR_MS),
-    Level("range10k", 1.5, 0.30, 24 * HOUR_MS),
-    Level("range1k", 1.0, 0.30, 48 * HOUR_MS),
+    Level("country", 3.0, 0.20, 6 * HOUR_MS),
+    Level("network", 2.0, 0.20, 6 * HOUR_MS),
+    Level("range10k", 1.5, 0.30, 72 * HOUR_MS),
+    Level("range1k", 1.0, 0.30, 96 * HOUR_MS),
     Level("number", 0.8, 0.50, 24 * HOUR_MS, floor_codes=2.5),
 )
 
@@ -124,7 +128,7 @@ class _Cell:
     def decay(self, now: int) -> None:
         if self.until and self.until <= now:  # a block expired: a fresh start, its
             self.until = 0                    # strikes kept (the next block is longer)
-            self.excess = min(self.excess, 0.0)
+            self.excess = min(self.excess, REOPEN * self.budget())
         if now > self.last:
             factor = 0.5 ** ((now - self.last) / self.level.half_life_ms)
             self.excess *= factor
