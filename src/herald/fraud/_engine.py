@@ -63,6 +63,9 @@ PRIOR_CONVERSION = 0.6
 PRIOR_WEIGHT = 20.0
 #: How many expected conversions a country's lift needs to move away from 1.
 LIFT_WEIGHT = 10.0
+#: Countries differ in conversion, not by more than this: a country whose codes
+#: nobody types (all pumped) must not learn that this is normal.
+LIFT_RANGE = (0.5, 1.5)
 #: Conversions may take a cell's excess this far below zero (a share of its
 #: budget): good history buys a little latitude, never a whole budget's worth.
 CREDIT_LIMIT = 0.25
@@ -214,6 +217,7 @@ class Engine:
     def expected_conversion(self, source: tuple[str, str], country: str) -> float:
         base = self._sources.get(source, _Rate()).value(PRIOR_CONVERSION, PRIOR_WEIGHT)
         lift = self._lift.get(country, _Rate()).value(1.0, LIFT_WEIGHT)
+        lift = min(LIFT_RANGE[1], max(LIFT_RANGE[0], lift))
         return min(0.98, base * lift)
 
     def request(self, req: Request) -> Decision:
