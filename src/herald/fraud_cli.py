@@ -53,10 +53,11 @@ def _opt(row: dict[str, Any], name: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _request(row: dict[str, Any]) -> Request:
+def _request(row: dict[str, Any]) -> tuple[Request, str]:
+    """The request and its ``ts`` as written (decisions echo it verbatim)."""
     return Request(str(row["id"]), parse_ts(row["ts"]), str(row.get("account", "")),
                    str(row.get("use_case", "")), str(row["to"]), _opt(row, "country"),
-                   _opt(row, "mcc_mnc"), _opt(row, "ip_type"), _opt(row, "device_id"))
+                   _opt(row, "mcc_mnc"), _opt(row, "ip_type"), _opt(row, "device_id")), str(row["ts"])
 
 
 def _receipt(row: dict[str, Any]) -> Receipt:
@@ -105,13 +106,14 @@ def _prices(path: Path) -> Prices:
 def _replay(args: argparse.Namespace) -> int:
     try:
         prices = _prices(args.prices)
-        requests = _read(args.requests, _request)
+        rows = _read(args.requests, _request)
         receipts = _read(args.receipts, _receipt)
         verifications = _read(args.verifications, _verification)
     except InputError as exc:
         print(f"herald fraud replay: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    stamps = {r.id: row_ts for r, row_ts in zip(requests, _stamps(args.requests), strict=True)}
+    requests = [request for request, _ in rows]
+    stamps = {request.id: ts for request, ts in rows}
     engine = Engine(prices)
     try:
         with args.out.open("wb") as out:
@@ -128,8 +130,3 @@ def _replay(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     return EXIT_OK
 
-
-def _stamps(path: Path) -> list[str]:
-    """Each request's ``ts`` as written (decisions echo it)."""
-    with path.open("rb") as f:
-        return [str(orjson.loads(line)["ts"]) for line in f if line.strip()]

@@ -38,7 +38,6 @@ an unknown country or price allows the request with the reason why.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import phonenumbers
