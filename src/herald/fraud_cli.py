@@ -55,9 +55,10 @@ def _opt(row: dict[str, Any], name: str) -> str | None:
 
 def _request(row: dict[str, Any]) -> tuple[Request, str]:
     """The request and its ``ts`` as written (decisions echo it verbatim)."""
-    return Request(str(row["id"]), parse_ts(row["ts"]), str(row.get("account", "")),
-                   str(row.get("use_case", "")), str(row["to"]), _opt(row, "country"),
-                   _opt(row, "mcc_mnc"), _opt(row, "ip_type"), _opt(row, "device_id")), str(row["ts"])
+    request = Request(str(row["id"]), parse_ts(row["ts"]), str(row.get("account", "")),
+                      str(row.get("use_case", "")), str(row["to"]), _opt(row, "country"),
+                      _opt(row, "mcc_mnc"), _opt(row, "ip_type"), _opt(row, "device_id"))
+    return request, str(row["ts"])
 
 
 def _receipt(row: dict[str, Any]) -> Receipt:
