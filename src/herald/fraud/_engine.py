@@ -19,13 +19,19 @@ keeps, decaying with a half-life of its level:
 
 A request is blocked when a cell of it is blocked or its excess would pass
 its budget; then the narrowest such cell is blocked (the first found, from
-the number up) for ``BLOCK_MS x 2**strikes``: blocks expire and escalate.
+the number up) for its level's ``block_ms x 2**strikes``: blocks expire and
+escalate.
 The blocked cell's excess is taken off the wider cells: the block explains
 that loss, so a network is not blocked for what its attacked ranges did.
 While the ranges or the number of a request look attacked (excess over half
 the budget) it teaches no cell its volume and no conversion ("a cell that
 looks attacked stops teaching its baseline"); country and network are not
 asked, or a country whose conversion is not learned yet would never learn.
+
+Countries with little healthy volume also share one *unfamiliar* cell: when
+it passes its budget (many rarely-seen countries pumped at once), each of
+them whose own excess is positive is blocked on its next request, while a
+country that converts (a launch) is not.
 
 Expected conversion ``p`` of a request: the conversion of its (account, use
 case), learned with a Beta prior, times its country's lift (its conversion
@@ -50,8 +56,6 @@ __all__ = ["HUMAN_MS", "LEVELS", "Engine", "Level", "Prices"]
 #: (reading an SMS and typing six digits takes a human several seconds).
 HUMAN_MS = 2_000
 HOUR_MS = 3_600_000
-#: First block of a cell; each new block of the same cell doubles it.
-BLOCK_MS = HOUR_MS
 #: No block lasts longer than this, however often the cell reoffends.
 MAX_BLOCK_MS = 7 * 24 * HOUR_MS
 #: Two numbers this close in one 1k range within SEQUENCE_MS look like a sweep.
@@ -85,6 +89,8 @@ class Level:
     #: Smallest budget in codes at the request's own risk: a number may go
     #: unconverted twice (a user asking again) before its third code is refused.
     floor_codes: float = 0.0
+    #: First block of a cell of this level; each new block of it doubles.
+    block_ms: int = 3_600_000
 
 
 #: Widest first. Narrow cells keep a long memory (slow-and-low attacks come back
@@ -92,10 +98,17 @@ class Level:
 LEVELS = (
     Level("country", 3.0, 0.20, 6 * HOUR_MS),
     Level("network", 2.0, 0.20, 6 * HOUR_MS),
-    Level("range10k", 1.5, 0.30, 72 * HOUR_MS),
-    Level("range1k", 1.0, 0.30, 96 * HOUR_MS),
-    Level("number", 0.8, 0.50, 24 * HOUR_MS, floor_codes=2.5),
+    # An attacked range or number sees a code every hour or two: a one-hour
+    # block would never meet it again.
+    Level("range10k", 1.5, 0.30, 72 * HOUR_MS, block_ms=12 * HOUR_MS),
+    Level("range1k", 1.0, 0.30, 96 * HOUR_MS, block_ms=12 * HOUR_MS),
+    Level("number", 0.8, 0.50, 24 * HOUR_MS, floor_codes=2.5, block_ms=12 * HOUR_MS),
 )
+#: All the countries with fewer healthy requests than UNFAMILIAR_COUNT (decayed
+#: like their volume: about a day's worth of a country seeing 8 an hour) together:
+#: many rarely-seen countries pumped at once each stay under their own budget.
+UNFAMILIAR = Level("unfamiliar", 3.0, 0.20, 6 * HOUR_MS)
+UNFAMILIAR_COUNT = 40.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +126,7 @@ class Prices:
 
 
 class _Cell:
-    __slots__ = ("excess", "key", "last", "last_number", "last_number_ms", "level",
+    __slots__ = ("count", "excess", "key", "last", "last_number", "last_number_ms", "level",
                  "strikes", "until", "volume")
 
     def __init__(self, key: str, level: Level) -> None:
@@ -121,6 +134,7 @@ class _Cell:
         self.level = level
         self.excess = 0.0
         self.volume = 0.0
+        self.count = 0.0  # healthy requests, decayed like volume
         self.last = 0
         self.until = 0
         self.strikes = 0
@@ -135,6 +149,7 @@ class _Cell:
             factor = 0.5 ** ((now - self.last) / self.level.half_life_ms)
             self.excess *= factor
             self.volume *= factor
+            self.count *= factor
             self.last = now
 
     def budget(self, at_risk: float = 0.0) -> float:
@@ -189,7 +204,7 @@ def _teaches(cells: tuple[_Cell, ...]) -> bool:
     """Whether a request's outcome may teach conversion: not when its ranges or
     number look attacked. Country and network are not asked: before their
     conversion is learned they look attacked to everyone, and would never learn."""
-    return all(cell.healthy() for cell in cells[2:])
+    return all(cell.healthy() for cell in cells[2:5])
 
 
 class Engine:
@@ -203,6 +218,7 @@ class Engine:
         self._lift: dict[str, _Rate] = {}  # hits: conversions, trials: expected ones
         self._trusted: set[str] = set()
         self._distrusted: set[str] = set()
+        self._unfamiliar = _Cell("all", UNFAMILIAR)
 
     # --- requests -------------------------------------------------------------------------
 
@@ -232,6 +248,8 @@ class Engine:
         p = self.expected_conversion(source, country)
         keys = (country, f"{country}/{req.mcc_mnc or '?'}", req.to[:-4], req.to[:-3], req.to)
         cells = tuple(self._cell(depth, key) for depth, key in enumerate(keys))
+        if cells[0].count < UNFAMILIAR_COUNT:
+            cells = (*cells, self._unfamiliar)
         for cell in cells:
             cell.decay(req.ts)
         at_risk = price * p
@@ -254,6 +272,7 @@ class Engine:
         for cell in cells:
             if teaches:
                 cell.volume += price
+                cell.count += 1
             cell.excess += at_risk
         self._sent[req.id] = _Sent(req.ts, req.to, source, country, cells, price, at_risk,
                                        teaches)
@@ -266,15 +285,16 @@ class Engine:
     def _judge(self, cells: tuple[_Cell, ...], at_risk: float, price: float, p: float,
                now: int) -> Reason | None:
         """The reason to block, narrowest cell first; None: allow."""
-        for cell in reversed(cells):
+        path = cells[:5]
+        for cell in reversed(path):
             if cell.until > now:
                 return Reason("cell_blocked", f"{cell.level.name}:{cell.key}",
                               {"until_ms": cell.until, "strikes": cell.strikes})
-        for depth in range(len(cells) - 1, -1, -1):
-            cell = cells[depth]
+        for depth in range(len(path) - 1, -1, -1):
+            cell = path[depth]
             budget = cell.budget(at_risk)
             if cell.excess + at_risk > budget:
-                duration = min(MAX_BLOCK_MS, BLOCK_MS * 2**cell.strikes)
+                duration = min(MAX_BLOCK_MS, cell.level.block_ms * 2**cell.strikes)
                 cell.until = now + duration
                 cell.strikes += 1
                 for wider in cells[:depth]:  # this block explains the loss: not theirs
@@ -283,6 +303,17 @@ class Engine:
                     "excess": round(cell.excess, 4), "budget": round(budget, 4),
                     "price": price, "expected_conversion": round(p, 4),
                     "block_ms": duration, "strikes": cell.strikes})
+        if len(cells) > 5:  # an unfamiliar country: are such countries pumped at once?
+            group, country = cells[5], cells[0]
+            if group.excess + at_risk > group.budget() and country.excess > 0:
+                duration = min(MAX_BLOCK_MS, country.level.block_ms * 2**country.strikes)
+                country.until = now + duration
+                country.strikes += 1
+                return Reason("unfamiliar_countries", f"country:{country.key}", {
+                    "excess": round(group.excess, 4), "budget": round(group.budget(), 4),
+                    "country_excess": round(country.excess, 4), "price": price,
+                    "expected_conversion": round(p, 4), "block_ms": duration,
+                    "strikes": country.strikes})
         return None
 
     # --- feedback -------------------------------------------------------------------------
