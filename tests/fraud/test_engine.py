@@ -155,17 +155,18 @@ def test_a_block_expires_and_escalates_on_repeat() -> None:
     first = _run(burst, engine=engine)
     blocked_id, decision = next((k, d) for k, d in first.items() if d.action is Action.BLOCK)
     block = decision.reasons[-1]
-    assert block.figures["block_ms"] == HOUR
+    base = int(block.figures["block_ms"])
+    assert HOUR <= base <= 12 * HOUR
     probe = next(r.to for r in burst[0] if r.id == blocked_id)
 
     def ask(rid: str, ts: int) -> Decision:
         return engine.request(Request(rid, ts, "shop", "signup", probe, "ER", "65702"))
 
-    assert ask("p1", T0 + 30 * MIN).reasons[-1].code == "cell_blocked"
-    later = [ask(f"q{i}", T0 + 2 * HOUR + i * S) for i in range(10)]
+    assert ask("p1", T0 + base // 2).reasons[-1].code == "cell_blocked"
+    later = [ask(f"q{i}", T0 + base + MIN + i * S) for i in range(10)]
     assert later[0].action is Action.ALLOW  # expired
     again = next(d for d in later if d.action is Action.BLOCK).reasons[-1]
-    assert again.figures["block_ms"] >= 2 * HOUR  # escalated
+    assert again.figures["block_ms"] >= 2 * base  # escalated
 
 
 def test_sequential_numbers_count_at_full_price() -> None:
