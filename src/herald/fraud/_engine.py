@@ -30,7 +30,7 @@ asked, or a country whose conversion is not learned yet would never learn.
 
 Countries with little healthy volume also share one *unfamiliar* cell: when
 it passes its budget (many rarely-seen countries pumped at once), each of
-them whose own excess is positive is blocked on its next request, while a
+them whose own excess passes UNFAMILIAR_SUSPECT of its budget is blocked, while a
 country that converts (a launch) is not.
 
 Expected conversion ``p`` of a request: the conversion of its (account, use
@@ -100,8 +100,8 @@ LEVELS = (
     Level("network", 2.0, 0.20, 6 * HOUR_MS),
     # An attacked range or number sees a code every hour or two: a one-hour
     # block would never meet it again.
-    Level("range10k", 1.5, 0.30, 72 * HOUR_MS, block_ms=12 * HOUR_MS),
-    Level("range1k", 1.0, 0.30, 96 * HOUR_MS, block_ms=12 * HOUR_MS),
+    Level("range10k", 0.8, 0.30, 72 * HOUR_MS, floor_codes=3.0, block_ms=12 * HOUR_MS),
+    Level("range1k", 0.6, 0.30, 96 * HOUR_MS, floor_codes=3.0, block_ms=12 * HOUR_MS),
     Level("number", 0.8, 0.50, 24 * HOUR_MS, floor_codes=2.5, block_ms=12 * HOUR_MS),
 )
 #: All the countries with fewer healthy requests than UNFAMILIAR_COUNT (decayed
@@ -109,6 +109,9 @@ LEVELS = (
 #: many rarely-seen countries pumped at once each stay under their own budget.
 UNFAMILIAR = Level("unfamiliar", 3.0, 0.20, 6 * HOUR_MS)
 UNFAMILIAR_COUNT = 40.0
+#: ... and then each of them whose own excess passes this share of its budget
+#: is blocked: a launch, whose users convert, stays well under it.
+UNFAMILIAR_SUSPECT = 0.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,7 +308,8 @@ class Engine:
                     "block_ms": duration, "strikes": cell.strikes})
         if len(cells) > 5:  # an unfamiliar country: are such countries pumped at once?
             group, country = cells[5], cells[0]
-            if group.excess + at_risk > group.budget() and country.excess > 0:
+            if (group.excess + at_risk > group.budget()
+                    and country.excess > UNFAMILIAR_SUSPECT * country.budget()):
                 duration = min(MAX_BLOCK_MS, country.level.block_ms * 2**country.strikes)
                 country.until = now + duration
                 country.strikes += 1
