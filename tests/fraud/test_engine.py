@@ -157,16 +157,19 @@ def test_a_block_expires_and_escalates_on_repeat() -> None:
     block = decision.reasons[-1]
     base = int(block.figures["block_ms"])
     assert HOUR <= base <= 12 * HOUR
-    probe = next(r.to for r in burst[0] if r.id == blocked_id)
+    cell = block.cell.split(":", 1)[1]  # a range (or number) of the burst
+    assert next(r.to for r in burst[0] if r.id == blocked_id).startswith(cell)
 
-    def ask(rid: str, ts: int) -> Decision:
-        return engine.request(Request(rid, ts, "shop", "signup", probe, "ER", "65702"))
+    def ask(rid: str, ts: int) -> Decision:  # a fresh number in the blocked cell
+        number = (cell + f"{rng.randrange(10**6):06d}")[:11]
+        return engine.request(Request(rid, ts, "shop", "signup", number, "ER", "65702"))
 
     assert ask("p1", T0 + base // 2).reasons[-1].code == "cell_blocked"
     later = [ask(f"q{i}", T0 + base + MIN + i * S) for i in range(10)]
     assert later[0].action is Action.ALLOW  # expired
     again = next(d for d in later if d.action is Action.BLOCK).reasons[-1]
-    assert again.figures["block_ms"] >= 2 * base  # escalated
+    assert again.cell == block.cell
+    assert again.figures["block_ms"] == 2 * base  # escalated
 
 
 def test_sequential_numbers_count_at_full_price() -> None:

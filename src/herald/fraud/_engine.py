@@ -293,10 +293,14 @@ class Engine:
             if cell.until > now:
                 return Reason("cell_blocked", f"{cell.level.name}:{cell.key}",
                               {"until_ms": cell.until, "strikes": cell.strikes})
+        number = max(0.0, path[-1].excess)
         for depth in range(len(path) - 1, -1, -1):
             cell = path[depth]
             budget = cell.budget(at_risk)
-            if cell.excess + at_risk > budget:
+            # A range is judged on its other numbers: one person asking again and
+            # again is the number's business (its own, smaller budget).
+            own = number if depth in (2, 3) else 0.0
+            if cell.excess - own + at_risk > budget:
                 duration = min(MAX_BLOCK_MS, cell.level.block_ms * 2**cell.strikes)
                 cell.until = now + duration
                 cell.strikes += 1
