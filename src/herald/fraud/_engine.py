@@ -72,10 +72,12 @@ LIFT_RANGE = (0.5, 1.5)
 #: Conversions may take a cell's excess this far below zero (a share of its
 #: budget): good history buys a little latitude, never a whole budget's worth.
 CREDIT_LIMIT = 0.25
-#: When a block expires the cell's excess is cut to this share of its budget:
-#: an attacker who comes back trips again within a code or two, real users
-#: who caused a false block get most of their latitude back.
-REOPEN = 0.5
+#: Each recent block of a range under a network divides the budget of the
+#: network's other ranges by (1 + PRESSURE x blocks): an attack spread over many
+#: ranges of one network is met sooner in each new range.
+PRESSURE = 0.5
+#: ... but a range always lets this many codes of its own risk through.
+PRESSURE_FLOOR_CODES = 2.6
 #: A price when neither the network nor the country has one (fail open, but count).
 DEFAULT_PRICE = 0.05
 
@@ -91,6 +93,10 @@ class Level:
     floor_codes: float = 0.0
     #: First block of a cell of this level; each new block of it doubles.
     block_ms: int = 3_600_000
+    #: When a block expires the cell's excess is cut to this share of its
+    #: budget: an attacker who comes back trips again within a code or two,
+    #: real users who caused a false block get some latitude back.
+    reopen: float = 0.5
 
 
 #: Widest first. Narrow cells keep a long memory (slow-and-low attacks come back
@@ -100,8 +106,10 @@ LEVELS = (
     Level("network", 2.0, 0.20, 6 * HOUR_MS),
     # An attacked range or number sees a code every hour or two: a one-hour
     # block would never meet it again.
-    Level("range10k", 0.8, 0.30, 72 * HOUR_MS, floor_codes=3.0, block_ms=12 * HOUR_MS),
-    Level("range1k", 0.6, 0.30, 96 * HOUR_MS, floor_codes=3.0, block_ms=12 * HOUR_MS),
+    Level("range10k", 0.8, 0.30, 72 * HOUR_MS, floor_codes=3.0, block_ms=12 * HOUR_MS,
+          reopen=0.8),
+    Level("range1k", 0.6, 0.30, 96 * HOUR_MS, floor_codes=3.0, block_ms=12 * HOUR_MS,
+          reopen=0.8),
     Level("number", 0.8, 0.50, 24 * HOUR_MS, floor_codes=2.5, block_ms=12 * HOUR_MS),
 )
 #: All the countries with fewer healthy requests than UNFAMILIAR_COUNT (decayed
@@ -129,8 +137,8 @@ class Prices:
 
 
 class _Cell:
-    __slots__ = ("count", "excess", "key", "last", "last_number", "last_number_ms", "level",
-                 "strikes", "until", "volume")
+    __slots__ = ("blocks", "count", "excess", "hits", "key", "last", "last_number",
+                 "last_number_ms", "level", "strikes", "until", "volume")
 
     def __init__(self, key: str, level: Level) -> None:
         self.key = key
@@ -138,6 +146,8 @@ class _Cell:
         self.excess = 0.0
         self.volume = 0.0
         self.count = 0.0  # healthy requests, decayed like volume
+        self.blocks = 0.0  # blocks of narrower cells under this one, decayed
+        self.hits = 0  # codes typed in at human speed
         self.last = 0
         self.until = 0
         self.strikes = 0
@@ -147,12 +157,13 @@ class _Cell:
     def decay(self, now: int) -> None:
         if self.until and self.until <= now:  # a block expired: a fresh start, its
             self.until = 0                    # strikes kept (the next block is longer)
-            self.excess = min(self.excess, REOPEN * self.budget())
+            self.excess = min(self.excess, self.level.reopen * self.budget())
         if now > self.last:
             factor = 0.5 ** ((now - self.last) / self.level.half_life_ms)
             self.excess *= factor
             self.volume *= factor
             self.count *= factor
+            self.blocks *= factor
             self.last = now
 
     def budget(self, at_risk: float = 0.0) -> float:
@@ -299,13 +310,18 @@ class Engine:
             budget = cell.budget(at_risk)
             # A range is judged on its other numbers: one person asking again and
             # again is the number's business (its own, smaller budget).
-            own = number if depth in (2, 3) else 0.0
+            own = 0.0
+            if depth in (2, 3):
+                own = number
+                budget = max(PRESSURE_FLOOR_CODES * at_risk,
+                             budget / (1 + PRESSURE * path[1].blocks))
             if cell.excess - own + at_risk > budget:
                 duration = min(MAX_BLOCK_MS, cell.level.block_ms * 2**cell.strikes)
                 cell.until = now + duration
                 cell.strikes += 1
                 for wider in cells[:depth]:  # this block explains the loss: not theirs
                     wider.excess = max(0.0, wider.excess - cell.excess)
+                    wider.blocks += cell.hits == 0  # pure loss: an attack's mark
                 return Reason("loss_budget", f"{cell.level.name}:{cell.key}", {
                     "excess": round(cell.excess, 4), "budget": round(budget, 4),
                     "price": price, "expected_conversion": round(p, 4),
@@ -360,6 +376,7 @@ class Engine:
             self._trusted.add(sent.number)
         for cell in sent.cells:
             cell.credit(sent.price, sent.ts, event.ts)
+            cell.hits += 1
         if sent.delivered and sent.teaches:
             self._sources.setdefault(sent.source, _Rate()).hits += 1
             self._lift.setdefault(sent.country, _Rate()).hits += 1
