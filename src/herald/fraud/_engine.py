@@ -76,8 +76,11 @@ CREDIT_LIMIT = 0.25
 #: network's other ranges by (1 + PRESSURE x blocks): an attack spread over many
 #: ranges of one network is met sooner in each new range.
 PRESSURE = 0.5
-#: ... but a range always lets this many codes of its own risk through.
-PRESSURE_FLOOR_CODES = 2.6
+#: ... but a range always lets this many codes of its own risk through, and
+#: only its loss of the last hours counts (RECENT_MS half-life): real users
+#: come to a range a few times a week, an attack many times a day.
+PRESSURE_FLOOR_CODES = 2.0
+RECENT_MS = 6 * HOUR_MS
 #: A price when neither the network nor the country has one (fail open, but count).
 DEFAULT_PRICE = 0.05
 
@@ -138,12 +141,13 @@ class Prices:
 
 class _Cell:
     __slots__ = ("blocks", "count", "excess", "hits", "key", "last", "last_number",
-                 "last_number_ms", "level", "strikes", "until", "volume")
+                 "last_number_ms", "level", "recent", "strikes", "until", "volume")
 
     def __init__(self, key: str, level: Level) -> None:
         self.key = key
         self.level = level
         self.excess = 0.0
+        self.recent = 0.0  # the same as excess, with a half-life of RECENT_MS
         self.volume = 0.0
         self.count = 0.0  # healthy requests, decayed like volume
         self.blocks = 0.0  # blocks of narrower cells under this one, decayed
@@ -158,9 +162,11 @@ class _Cell:
         if self.until and self.until <= now:  # a block expired: a fresh start, its
             self.until = 0                    # strikes kept (the next block is longer)
             self.excess = min(self.excess, self.level.reopen * self.budget())
+            self.recent = min(self.recent, self.excess)
         if now > self.last:
             factor = 0.5 ** ((now - self.last) / self.level.half_life_ms)
             self.excess *= factor
+            self.recent *= 0.5 ** ((now - self.last) / RECENT_MS)
             self.volume *= factor
             self.count *= factor
             self.blocks *= factor
@@ -178,6 +184,14 @@ class _Cell:
         self.decay(now)
         self.excess -= amount * 0.5 ** ((now - sent) / self.level.half_life_ms)
         self.excess = max(self.excess, -CREDIT_LIMIT * self.budget())
+        self.recent -= amount * 0.5 ** ((now - sent) / RECENT_MS)
+        self.recent = max(self.recent, -CREDIT_LIMIT * self.budget())
+
+    def add(self, amount: float, sent: int, now: int) -> None:
+        """Add ``amount`` at risk since ``sent`` (decayed like the rest)."""
+        self.decay(now)
+        self.excess += amount * 0.5 ** ((now - sent) / self.level.half_life_ms)
+        self.recent += amount * 0.5 ** ((now - sent) / RECENT_MS)
 
 
 @dataclass(slots=True)
@@ -287,7 +301,7 @@ class Engine:
             if teaches:
                 cell.volume += price
                 cell.count += 1
-            cell.excess += at_risk
+            cell.add(at_risk, req.ts, req.ts)
         self._sent[req.id] = _Sent(req.ts, req.to, source, country, cells, price, at_risk,
                                        teaches)
         if not reasons:
@@ -304,18 +318,21 @@ class Engine:
             if cell.until > now:
                 return Reason("cell_blocked", f"{cell.level.name}:{cell.key}",
                               {"until_ms": cell.until, "strikes": cell.strikes})
-        number = max(0.0, path[-1].excess)
+        number, number_recent = max(0.0, path[-1].excess), max(0.0, path[-1].recent)
         for depth in range(len(path) - 1, -1, -1):
             cell = path[depth]
             budget = cell.budget(at_risk)
             # A range is judged on its other numbers: one person asking again and
             # again is the number's business (its own, smaller budget).
-            own = 0.0
-            if depth in (2, 3):
-                own = number
+            own = number if depth in (2, 3) else 0.0
+            over = cell.excess - own + at_risk > budget
+            if not over and depth in (2, 3) and path[1].blocks >= 1:
+                # Its network is under attack: a range that gathers loss quickly is
+                # met with a smaller budget.
                 budget = max(PRESSURE_FLOOR_CODES * at_risk,
                              budget / (1 + PRESSURE * path[1].blocks))
-            if cell.excess - own + at_risk > budget:
+                over = cell.recent - number_recent + at_risk > budget
+            if over:
                 duration = min(MAX_BLOCK_MS, cell.level.block_ms * 2**cell.strikes)
                 cell.until = now + duration
                 cell.strikes += 1
@@ -367,8 +384,7 @@ class Engine:
             self._trusted.discard(sent.number)
             extra = sent.price - sent.at_risk
             for cell in sent.cells:
-                cell.decay(event.ts)
-                cell.excess += extra * 0.5 ** ((event.ts - sent.ts) / cell.level.half_life_ms)
+                cell.add(extra, sent.ts, event.ts)
             sent.at_risk = sent.price
             return
         sent.settled = True
