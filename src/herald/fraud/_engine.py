@@ -79,8 +79,8 @@ PRESSURE = 0.5
 #: ... but a range always lets this many codes of its own risk through, and
 #: only its loss of the last hours counts (RECENT_MS half-life): real users
 #: come to a range a few times a week, an attack many times a day.
-PRESSURE_FLOOR_CODES = 2.0
-RECENT_MS = 6 * HOUR_MS
+PRESSURE_FLOOR_CODES = 1.5
+RECENT_MS = 12 * HOUR_MS
 #: A price when neither the network nor the country has one (fail open, but count).
 DEFAULT_PRICE = 0.05
 
