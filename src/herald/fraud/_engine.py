@@ -336,9 +336,12 @@ class Engine:
                 duration = min(MAX_BLOCK_MS, cell.level.block_ms * 2**cell.strikes)
                 cell.until = now + duration
                 cell.strikes += 1
-                for wider in cells[:depth]:  # this block explains the loss: not theirs
-                    wider.excess = max(0.0, wider.excess - cell.excess)
+                for wider in cells[:depth]:
                     wider.blocks += cell.hits == 0  # pure loss: an attack's mark
+                # The block explains the loss, not the network's; the country keeps
+                # it: a small country pumped range after range still adds up.
+                for wider in cells[1:depth]:
+                    wider.excess = max(0.0, wider.excess - cell.excess)
                 return Reason("loss_budget", f"{cell.level.name}:{cell.key}", {
                     "excess": round(cell.excess, 4), "budget": round(budget, 4),
                     "price": price, "expected_conversion": round(p, 4),
