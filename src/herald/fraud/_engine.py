@@ -30,7 +30,8 @@ asked, or a country whose conversion is not learned yet would never learn.
 
 Countries with little healthy volume also share one *unfamiliar* cell: when
 it passes its budget (many rarely-seen countries pumped at once), each of
-them whose own excess passes UNFAMILIAR_SUSPECT of its budget is blocked, while a
+them whose network's (else own) excess passes UNFAMILIAR_SUSPECT of its budget
+is blocked, while a
 country that converts (a launch) is not.
 
 Expected conversion ``p`` of a request: the conversion of its (account, use
@@ -347,17 +348,19 @@ class Engine:
                     "price": price, "expected_conversion": round(p, 4),
                     "block_ms": duration, "strikes": cell.strikes})
         if len(cells) > 5:  # an unfamiliar country: are such countries pumped at once?
-            group, country = cells[5], cells[0]
-            if (group.excess + at_risk > group.budget()
-                    and country.excess > UNFAMILIAR_SUSPECT * country.budget()):
-                duration = min(MAX_BLOCK_MS, country.level.block_ms * 2**country.strikes)
-                country.until = now + duration
-                country.strikes += 1
-                return Reason("unfamiliar_countries", f"country:{country.key}", {
-                    "excess": round(group.excess, 4), "budget": round(group.budget(), 4),
-                    "country_excess": round(country.excess, 4), "price": price,
-                    "expected_conversion": round(p, 4), "block_ms": duration,
-                    "strikes": country.strikes})
+            group = cells[5]
+            if group.excess + at_risk <= group.budget():
+                return None
+            for cell in (path[1], path[0]):  # its network, else the whole country
+                if cell.excess > UNFAMILIAR_SUSPECT * cell.budget():
+                    duration = min(MAX_BLOCK_MS, cell.level.block_ms * 2**cell.strikes)
+                    cell.until = now + duration
+                    cell.strikes += 1
+                    return Reason("unfamiliar_countries", f"{cell.level.name}:{cell.key}", {
+                        "excess": round(group.excess, 4), "budget": round(group.budget(), 4),
+                        "cell_excess": round(cell.excess, 4), "price": price,
+                        "expected_conversion": round(p, 4), "block_ms": duration,
+                        "strikes": cell.strikes})
         return None
 
     # --- feedback -------------------------------------------------------------------------
