@@ -183,10 +183,11 @@ def test_sequential_numbers_count_at_full_price() -> None:
 
 def test_missing_signals_fail_open() -> None:
     engine = Engine(Prices())
-    unknown = engine.request(Request("u0", T0, "raw", "login", "+99", None, None))
-    assert unknown.action is Action.ALLOW
-    assert unknown.reasons[0].code == "unknown_destination"
-    no_price = engine.request(Request("u1", T0, "raw", "login", "+447700900123", None, None))
+    for n, to in enumerate(("+99", "+44abc123456", "", "+999123456789")):
+        unknown = engine.request(Request(f"u{n}", T0, "raw", "login", to, None, None))
+        assert unknown.action is Action.ALLOW
+        assert unknown.reasons[0].code == "unknown_destination"
+    no_price = engine.request(Request("u9", T0, "raw", "login", "+447700900123", None, None))
     assert no_price.action is Action.ALLOW
     assert no_price.reasons[0].code == "unknown_price"
 

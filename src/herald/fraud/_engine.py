@@ -222,8 +222,10 @@ class _Rate:
 
 def _region(number: str) -> str | None:
     digits = number.lstrip("+")
+    if not digits.isdigit():
+        return None
     for length in (1, 2, 3):  # E.164 country codes are prefix-free
-        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(digits[:length] or 0))
+        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(digits[:length]))
         if regions:
             return regions[0]
     return None
