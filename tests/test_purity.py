@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "herald"
-PURE_PACKAGES = ("smpp", "text", "signaling", "intake", "routing", "rating", "verify")
+PURE_PACKAGES = ("smpp", "text", "signaling", "intake", "routing", "rating", "verify",
+                 "fraud")
 PURE_MODULES: tuple[str, ...] = ()
 PURE = (*PURE_PACKAGES, *PURE_MODULES)
 #: Outside the pure core, what it may import: the store's port and values (the

@@ -2,14 +2,14 @@
 
     .venv/bin/python bench/pumping/run.py --seeds 1 2 3
     .venv/bin/python bench/pumping/run.py --quick --seeds 1 --keep /tmp/pumping
-    .venv/bin/python bench/pumping/run.py --seeds 1 2 3 --engines conversion budget herald
+    .venv/bin/python bench/pumping/run.py --seeds 1 2 3 --engines herald
 
 For each seed: ``corpus.py``'s corpus (``--days``, ``--scale``), each
 engine's decisions, and one table with a column per engine and the issue's
 goals. Engines: ``conversion`` and ``budget`` (``baselines.py``, in this
 process) and ``herald``, which runs ``herald fraud replay`` on the corpus
-files (not run by default until the command exists: the column is the hook
-for the defence). The replay time of each engine is printed under its table.
+files (the defence, docs/fraud.md). The replay time of each engine is printed
+under its table.
 Corpora live in a temporary directory unless ``--keep DIR``.
 """
 
@@ -55,7 +55,7 @@ ENGINES: dict[str, Callable[[Path, Path], None]] = {
     "budget": _baseline("budget"),
     "herald": herald_replay,
 }
-DEFAULT_ENGINES = ("conversion", "budget")
+DEFAULT_ENGINES = ("conversion", "budget", "herald")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,5 @@
 """bench/pumping/run.py end to end on a small corpus: a table per seed with a
-column per baseline; the herald column is a hook, not run by default."""
+column per engine, herald's (``herald fraud replay``) included by default."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ def test_a_table_per_seed_and_a_column_per_engine(
     header = next(line for line in out.splitlines() if line.startswith("metric"))
     assert [cell.strip() for cell in header.split("|")] == ["metric", *DEFAULT_ENGINES, "goal"]
     assert (tmp_path / "seed2" / "decisions-budget.jsonl").stat().st_size > 0
+    assert (tmp_path / "seed2" / "decisions-herald.jsonl").stat().st_size > 0
 
 
-def test_the_herald_engine_is_a_hook_run_only_on_request() -> None:
-    assert "herald" in ENGINES
-    assert "herald" not in DEFAULT_ENGINES
+def test_the_defence_runs_by_default() -> None:
+    assert set(DEFAULT_ENGINES) == set(ENGINES)

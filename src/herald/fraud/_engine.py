@@ -1,0 +1,406 @@
+"""The pumping-defence engine: a pure state machine fed requests, receipts and
+verifications in time order (issue 11, "Pumping defence").
+
+Theory of operation. Every request falls into five *cells* of the destination
+hierarchy, widest first: country, network (``mcc_mnc``, "?" unknown), 10k
+range (the number without its last four digits), 1k range, number. Each cell
+keeps, decaying with a half-life of its level:
+
+- ``excess``: money at risk beyond what expected conversion explains. A sent
+  code adds ``price x p`` (``p`` its expected conversion); a code typed in at
+  human speed takes ``price`` back; an undelivered code (UNDELIV, EXPIRED)
+  takes its ``price x p`` back, because an outage is not pumping: pumped
+  ranges acknowledge delivery. So real users (who convert as expected) keep
+  the excess near zero, and a code in flight counts at once: a burst to a
+  premium range trips before its first receipt.
+- ``volume``: money sent while the cell looked healthy; the cell's *budget*
+  is ``max(floor, share x volume)`` (LEVELS): cheap, busy domestic cells get
+  latitude, a never-seen premium range gets a few dollars.
+
+A request is blocked when a cell of it is blocked or its excess would pass
+its budget; then the narrowest such cell is blocked (the first found, from
+the number up) for its level's ``block_ms x 2**strikes``: blocks expire and
+escalate.
+The blocked cell's excess is taken off the wider cells: the block explains
+that loss, so a network is not blocked for what its attacked ranges did.
+While the ranges or the number of a request look attacked (excess over half
+the budget) it teaches no cell its volume and no conversion ("a cell that
+looks attacked stops teaching its baseline"); country and network are not
+asked, or a country whose conversion is not learned yet would never learn.
+
+Countries with little healthy volume also share one *unfamiliar* cell: when
+it passes its budget (many rarely-seen countries pumped at once), each of
+them whose network's (else own) excess passes UNFAMILIAR_SUSPECT of its budget
+is blocked, while a
+country that converts (a launch) is not.
+
+Expected conversion ``p`` of a request: the conversion of its (account, use
+case), learned with a Beta prior, times its country's lift (its conversion
+over what its sources predict), shrunk toward 1. Codes typed in faster than
+``HUMAN_MS`` are a bot's: they count as lost and the number is never trusted.
+A number whose code was typed at human speed is trusted and always allowed.
+Consecutive numbers (a sweep) count at full price. Missing signals fail open:
+an unknown country or price allows the request with the reason why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import phonenumbers
+
+from herald.fraud._events import Action, Decision, Reason, Receipt, Request, Verification
+
+__all__ = ["HUMAN_MS", "LEVELS", "Engine", "Level", "Prices"]
+
+#: A code typed in sooner than this after the request was not typed by a person
+#: (reading an SMS and typing six digits takes a human several seconds).
+HUMAN_MS = 2_000
+HOUR_MS = 3_600_000
+#: No block lasts longer than this, however often the cell reoffends.
+MAX_BLOCK_MS = 7 * 24 * HOUR_MS
+#: Two numbers this close in one 1k range within SEQUENCE_MS look like a sweep.
+SEQUENCE_GAP = 3
+SEQUENCE_MS = 15 * 60_000
+#: Prior of the conversion of a source never seen (account, use case).
+PRIOR_CONVERSION = 0.6
+PRIOR_WEIGHT = 20.0
+#: How many expected conversions a country's lift needs to move away from 1.
+LIFT_WEIGHT = 10.0
+#: Countries differ in conversion, not by more than this: a country whose codes
+#: nobody types (all pumped) must not learn that this is normal.
+LIFT_RANGE = (0.5, 1.5)
+#: Conversions may take a cell's excess this far below zero (a share of its
+#: budget): good history buys a little latitude, never a whole budget's worth.
+CREDIT_LIMIT = 0.25
+#: Each recent block of a range under a network divides the budget of the
+#: network's other ranges by (1 + PRESSURE x blocks): an attack spread over many
+#: ranges of one network is met sooner in each new range.
+PRESSURE = 0.5
+#: ... but a range always lets this many codes of its own risk through, and
+#: only its loss of the last hours counts (RECENT_MS half-life): real users
+#: come to a range a few times a week, an attack many times a day.
+PRESSURE_FLOOR_CODES = 1.5
+RECENT_MS = 12 * HOUR_MS
+#: A price when neither the network nor the country has one (fail open, but count).
+DEFAULT_PRICE = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    name: str
+    floor: float  # smallest budget, account currency
+    share: float  # budget as a share of the healthy volume
+    half_life_ms: int
+    #: Smallest budget in codes at the request's own risk: a number may go
+    #: unconverted twice (a user asking again) before its third code is refused.
+    floor_codes: float = 0.0
+    #: First block of a cell of this level; each new block of it doubles.
+    block_ms: int = 3_600_000
+    #: When a block expires the cell's excess is cut to this share of its
+    #: budget: an attacker who comes back trips again within a code or two,
+    #: real users who caused a false block get some latitude back.
+    reopen: float = 0.5
+
+
+#: Widest first. Narrow cells keep a long memory (slow-and-low attacks come back
+#: to a range every few hours); wide ones follow the day.
+LEVELS = (
+    Level("country", 3.0, 0.20, 6 * HOUR_MS),
+    Level("network", 2.0, 0.20, 6 * HOUR_MS),
+    # An attacked range or number sees a code every hour or two: a one-hour
+    # block would never meet it again.
+    Level("range10k", 0.8, 0.30, 72 * HOUR_MS, floor_codes=3.0, block_ms=12 * HOUR_MS,
+          reopen=0.8),
+    Level("range1k", 0.6, 0.30, 96 * HOUR_MS, floor_codes=3.0, block_ms=12 * HOUR_MS,
+          reopen=0.8),
+    Level("number", 0.8, 0.50, 24 * HOUR_MS, floor_codes=2.5, block_ms=12 * HOUR_MS),
+)
+#: All the countries with fewer healthy requests than UNFAMILIAR_COUNT (decayed
+#: like their volume: about a day's worth of a country seeing 8 an hour) together:
+#: many rarely-seen countries pumped at once each stay under their own budget.
+UNFAMILIAR = Level("unfamiliar", 3.0, 0.20, 6 * HOUR_MS)
+UNFAMILIAR_COUNT = 40.0
+#: ... and then each of them whose own excess passes this share of its budget
+#: is blocked: a launch, whose users convert, stays well under it.
+UNFAMILIAR_SUSPECT = 0.3
+
+
+@dataclass(frozen=True, slots=True)
+class Prices:
+    """Price per segment by network and by country (``prices.json``)."""
+
+    currency: str = "USD"
+    country: dict[str, float] = field(default_factory=dict)
+    mcc_mnc: dict[str, float] = field(default_factory=dict)
+
+    def of(self, country: str, mcc_mnc: str | None) -> float | None:
+        if mcc_mnc is not None and (price := self.mcc_mnc.get(mcc_mnc)) is not None:
+            return price
+        return self.country.get(country)
+
+
+class _Cell:
+    __slots__ = ("blocks", "count", "excess", "hits", "key", "last", "last_number",
+                 "last_number_ms", "level", "recent", "strikes", "until", "volume")
+
+    def __init__(self, key: str, level: Level) -> None:
+        self.key = key
+        self.level = level
+        self.excess = 0.0
+        self.recent = 0.0  # the same as excess, with a half-life of RECENT_MS
+        self.volume = 0.0
+        self.count = 0.0  # healthy requests, decayed like volume
+        self.blocks = 0.0  # blocks of narrower cells under this one, decayed
+        self.hits = 0  # codes typed in at human speed
+        self.last = 0
+        self.until = 0
+        self.strikes = 0
+        self.last_number = -1
+        self.last_number_ms = 0
+
+    def decay(self, now: int) -> None:
+        if self.until and self.until <= now:  # a block expired: a fresh start, its
+            self.until = 0                    # strikes kept (the next block is longer)
+            self.excess = min(self.excess, self.level.reopen * self.budget())
+            self.recent = min(self.recent, self.excess)
+        if now > self.last:
+            factor = 0.5 ** ((now - self.last) / self.level.half_life_ms)
+            self.excess *= factor
+            self.recent *= 0.5 ** ((now - self.last) / RECENT_MS)
+            self.volume *= factor
+            self.count *= factor
+            self.blocks *= factor
+            self.last = now
+
+    def budget(self, at_risk: float = 0.0) -> float:
+        level = self.level
+        return max(level.floor, level.share * self.volume, level.floor_codes * at_risk)
+
+    def healthy(self) -> bool:
+        return self.excess < 0.5 * self.budget()
+
+    def credit(self, amount: float, sent: int, now: int) -> None:
+        """Take back ``amount`` added at ``sent`` (decayed like the rest)."""
+        self.decay(now)
+        self.excess -= amount * 0.5 ** ((now - sent) / self.level.half_life_ms)
+        self.excess = max(self.excess, -CREDIT_LIMIT * self.budget())
+        self.recent -= amount * 0.5 ** ((now - sent) / RECENT_MS)
+        self.recent = max(self.recent, -CREDIT_LIMIT * self.budget())
+
+    def add(self, amount: float, sent: int, now: int) -> None:
+        """Add ``amount`` at risk since ``sent`` (decayed like the rest)."""
+        self.decay(now)
+        self.excess += amount * 0.5 ** ((now - sent) / self.level.half_life_ms)
+        self.recent += amount * 0.5 ** ((now - sent) / RECENT_MS)
+
+
+@dataclass(slots=True)
+class _Sent:
+    ts: int
+    number: str
+    source: tuple[str, str]
+    country: str
+    cells: tuple[_Cell, ...]
+    price: float
+    at_risk: float  # what it added to each cell's excess
+    teaches: bool  # its outcome may teach conversion (decided when it was sent)
+    delivered: bool = False
+    settled: bool = False  # converted or undelivered: no longer at risk
+
+
+@dataclass(slots=True)
+class _Rate:
+    """A conversion with a prior: (hits + prior x weight) / (trials + weight)."""
+
+    hits: float = 0.0
+    trials: float = 0.0
+
+    def value(self, prior: float, weight: float) -> float:
+        return (self.hits + prior * weight) / (self.trials + weight)
+
+
+def _region(number: str) -> str | None:
+    digits = number.lstrip("+")
+    if not digits.isdigit():
+        return None
+    for length in (1, 2, 3):  # E.164 country codes are prefix-free
+        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(digits[:length]))
+        if regions:
+            return regions[0]
+    return None
+
+
+def _teaches(cells: tuple[_Cell, ...]) -> bool:
+    """Whether a request's outcome may teach conversion: not when its ranges or
+    number look attacked. Country and network are not asked: before their
+    conversion is learned they look attacked to everyone, and would never learn."""
+    return all(cell.healthy() for cell in cells[2:5])
+
+
+class Engine:
+    """Feed events in time order; ``request`` answers each code with a Decision."""
+
+    def __init__(self, prices: Prices) -> None:
+        self.prices = prices
+        self._cells: list[dict[str, _Cell]] = [{} for _ in LEVELS]
+        self._sent: dict[str, _Sent] = {}
+        self._sources: dict[tuple[str, str], _Rate] = {}
+        self._lift: dict[str, _Rate] = {}  # hits: conversions, trials: expected ones
+        self._trusted: set[str] = set()
+        self._distrusted: set[str] = set()
+        self._unfamiliar = _Cell("all", UNFAMILIAR)
+
+    # --- requests -------------------------------------------------------------------------
+
+    def _cell(self, depth: int, key: str) -> _Cell:
+        cells = self._cells[depth]
+        cell = cells.get(key)
+        if cell is None:
+            cell = cells[key] = _Cell(key, LEVELS[depth])
+        return cell
+
+    def expected_conversion(self, source: tuple[str, str], country: str) -> float:
+        base = self._sources.get(source, _Rate()).value(PRIOR_CONVERSION, PRIOR_WEIGHT)
+        lift = self._lift.get(country, _Rate()).value(1.0, LIFT_WEIGHT)
+        lift = min(LIFT_RANGE[1], max(LIFT_RANGE[0], lift))
+        return min(0.98, base * lift)
+
+    def request(self, req: Request) -> Decision:
+        country = req.country or _region(req.to)
+        if country is None or len(req.to) < 8:
+            return Decision(req.id, Action.ALLOW, (Reason("unknown_destination", req.to),), 0.0)
+        price = self.prices.of(country, req.mcc_mnc)
+        reasons: list[Reason] = []
+        if price is None:
+            price = DEFAULT_PRICE
+            reasons.append(Reason("unknown_price", country, {"assumed": price}))
+        source = (req.account, req.use_case)
+        p = self.expected_conversion(source, country)
+        keys = (country, f"{country}/{req.mcc_mnc or '?'}", req.to[:-4], req.to[:-3], req.to)
+        cells = tuple(self._cell(depth, key) for depth, key in enumerate(keys))
+        if cells[0].count < UNFAMILIAR_COUNT:
+            cells = (*cells, self._unfamiliar)
+        for cell in cells:
+            cell.decay(req.ts)
+        at_risk = price * p
+        range1k = cells[3]
+        tail = int(req.to[-3:]) if req.to[-3:].isdigit() else -1
+        if (range1k.last_number >= 0 and tail != range1k.last_number
+                and abs(tail - range1k.last_number) <= SEQUENCE_GAP
+                and req.ts - range1k.last_number_ms <= SEQUENCE_MS):
+            at_risk = price
+            reasons.append(Reason("sequential", range1k.key,
+                                  {"previous": range1k.last_number, "this": tail}))
+        range1k.last_number, range1k.last_number_ms = tail, req.ts
+        if req.to in self._trusted:
+            reasons.append(Reason("trusted_number", req.to))
+        else:
+            verdict = self._judge(cells, at_risk, price, p, req.ts)
+            if verdict is not None:
+                return Decision(req.id, Action.BLOCK, (*reasons, verdict), price)
+        teaches = _teaches(cells)
+        for cell in cells:
+            if teaches:
+                cell.volume += price
+                cell.count += 1
+            cell.add(at_risk, req.ts, req.ts)
+        self._sent[req.id] = _Sent(req.ts, req.to, source, country, cells, price, at_risk,
+                                       teaches)
+        if not reasons:
+            reasons.append(Reason("within_budget", cells[0].key,
+                                  {"excess": round(cells[0].excess, 4),
+                                   "budget": round(cells[0].budget(), 4)}))
+        return Decision(req.id, Action.ALLOW, tuple(reasons), price)
+
+    def _judge(self, cells: tuple[_Cell, ...], at_risk: float, price: float, p: float,
+               now: int) -> Reason | None:
+        """The reason to block, narrowest cell first; None: allow."""
+        path = cells[:5]
+        for cell in reversed(path):
+            if cell.until > now:
+                return Reason("cell_blocked", f"{cell.level.name}:{cell.key}",
+                              {"until_ms": cell.until, "strikes": cell.strikes})
+        number, number_recent = max(0.0, path[-1].excess), max(0.0, path[-1].recent)
+        for depth in range(len(path) - 1, -1, -1):
+            cell = path[depth]
+            budget = cell.budget(at_risk)
+            # A range is judged on its other numbers: one person asking again and
+            # again is the number's business (its own, smaller budget).
+            own = number if depth in (2, 3) else 0.0
+            over = cell.excess - own + at_risk > budget
+            if not over and depth in (2, 3) and path[1].blocks >= 1:
+                # Its network is under attack: a range that gathers loss quickly is
+                # met with a smaller budget.
+                budget = max(PRESSURE_FLOOR_CODES * at_risk,
+                             budget / (1 + PRESSURE * path[1].blocks))
+                over = cell.recent - number_recent + at_risk > budget
+            if over:
+                duration = min(MAX_BLOCK_MS, cell.level.block_ms * 2**cell.strikes)
+                cell.until = now + duration
+                cell.strikes += 1
+                for wider in cells[:depth]:
+                    wider.blocks += cell.hits == 0  # pure loss: an attack's mark
+                # The block explains the loss, not the network's; the country keeps
+                # it: a small country pumped range after range still adds up.
+                for wider in cells[1:depth]:
+                    wider.excess = max(0.0, wider.excess - cell.excess)
+                return Reason("loss_budget", f"{cell.level.name}:{cell.key}", {
+                    "excess": round(cell.excess, 4), "budget": round(budget, 4),
+                    "price": price, "expected_conversion": round(p, 4),
+                    "block_ms": duration, "strikes": cell.strikes})
+        if len(cells) > 5:  # an unfamiliar country: are such countries pumped at once?
+            group = cells[5]
+            if group.excess + at_risk <= group.budget():
+                return None
+            for cell in (path[1], path[0]):  # its network, else the whole country
+                if cell.excess > UNFAMILIAR_SUSPECT * cell.budget():
+                    duration = min(MAX_BLOCK_MS, cell.level.block_ms * 2**cell.strikes)
+                    cell.until = now + duration
+                    cell.strikes += 1
+                    return Reason("unfamiliar_countries", f"{cell.level.name}:{cell.key}", {
+                        "excess": round(group.excess, 4), "budget": round(group.budget(), 4),
+                        "cell_excess": round(cell.excess, 4), "price": price,
+                        "expected_conversion": round(p, 4), "block_ms": duration,
+                        "strikes": cell.strikes})
+        return None
+
+    # --- feedback -------------------------------------------------------------------------
+
+    def receipt(self, event: Receipt) -> None:
+        sent = self._sent.get(event.request_id)
+        if sent is None or sent.delivered:
+            return
+        if event.status == "DELIVRD":
+            sent.delivered = True
+            if sent.teaches:
+                p = self._sources.get(sent.source, _Rate()).value(PRIOR_CONVERSION,
+                                                                   PRIOR_WEIGHT)
+                self._sources.setdefault(sent.source, _Rate()).trials += 1
+                self._lift.setdefault(sent.country, _Rate()).trials += p
+        elif not sent.settled:  # an outage or an unallocated number: not a loss
+            sent.settled = True
+            for cell in sent.cells:
+                cell.credit(sent.at_risk, sent.ts, event.ts)
+
+    def verification(self, event: Verification) -> None:
+        sent = self._sent.get(event.request_id)
+        if sent is None or sent.settled:
+            return
+        if event.ts - sent.ts < HUMAN_MS:  # a bot typed it: count it lost, trust nothing
+            self._distrusted.add(sent.number)
+            self._trusted.discard(sent.number)
+            extra = sent.price - sent.at_risk
+            for cell in sent.cells:
+                cell.add(extra, sent.ts, event.ts)
+            sent.at_risk = sent.price
+            return
+        sent.settled = True
+        if sent.number not in self._distrusted:
+            self._trusted.add(sent.number)
+        for cell in sent.cells:
+            cell.credit(sent.price, sent.ts, event.ts)
+            cell.hits += 1
+        if sent.delivered and sent.teaches:
+            self._sources.setdefault(sent.source, _Rate()).hits += 1
+            self._lift.setdefault(sent.country, _Rate()).hits += 1
