@@ -14,14 +14,15 @@ the audit log (``herald admin audit``). docs/billing.md describes it all.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import csv
+import functools
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
+from herald._store_cli import file_lines, store_command
 from herald.accounts import Accounts
 from herald.admin import REFUND_POLICIES, Admin, AdminError, AdminKeys, BillingAdmin, cli_actor
 from herald.billing._lists import CHECK_INTERVAL
@@ -35,11 +36,10 @@ from herald.billing._reports import (
     parse_when,
     utc_text,
 )
-from herald.rating import LineProblem, TableFileError, price_list_csv
+from herald.rating import price_list_csv
 from herald.store import (
     Balance,
     PriceSide,
-    SQLiteConfig,
     SQLiteStore,
     StoreError,
     UnknownAccount,
@@ -50,6 +50,7 @@ __all__ = ["CDR_COLUMNS", "register"]
 DEFAULT_DATA_DIR = Path("herald-data")
 
 Action = Callable[[argparse.Namespace, SQLiteStore], Awaitable[int]]
+_command = functools.partial(store_command, errors=(AdminError, StoreError))
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -73,16 +74,16 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                              help="replace a price list with a CSV file (columns"
                              " destination,price)")  # fmt: skip
     imp.add_argument("file", type=Path, help="CSV file, UTF-8, with a header row")
-    imp.set_defaults(func=_command(_import, "prices"))
+    imp.set_defaults(func=_command(_import, name="prices"))
     show = actions.add_parser("show", parents=[common, owner],
                               help="write a price list as CSV (what import reads back)")
-    show.set_defaults(func=_command(_show, "prices"))
+    show.set_defaults(func=_command(_show, name="prices"))
     remove = actions.add_parser("remove", parents=[common, owner],
                                 help="remove a price list (an account without one is not"
                                 " charged)")  # fmt: skip
-    remove.set_defaults(func=_command(_remove, "prices"))
+    remove.set_defaults(func=_command(_remove, name="prices"))
     listing = actions.add_parser("list", parents=[common], help="every price list")
-    listing.set_defaults(func=_command(_list, "prices"))
+    listing.set_defaults(func=_command(_list, name="prices"))
 
     balance = subparsers.add_parser(
         "balance", help="an account's prepaid balance, credit limit and refund policy",
@@ -93,12 +94,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     verbs = balance.add_subparsers(dest="balance_action", metavar="ACTION", required=True)
     show_b = verbs.add_parser("show", parents=[common], help="show an account's balance")
     show_b.add_argument("account", metavar="ACCOUNT", help="account name")
-    show_b.set_defaults(func=_command(_balance_show, "balance"))
+    show_b.set_defaults(func=_command(_balance_show, name="balance"))
     top = verbs.add_parser("top-up", parents=[common],
                            help="add to the balance (a negative amount takes away)")
     top.add_argument("account", metavar="ACCOUNT", help="account name")
     top.add_argument("amount", help="e.g. 100 or 12.50 (at most 6 decimal places)")
-    top.set_defaults(func=_command(_top_up, "balance"))
+    top.set_defaults(func=_command(_top_up, name="balance"))
     setting = verbs.add_parser("set", parents=[common],
                                help="set the credit limit and/or the refund policy")
     setting.add_argument("account", metavar="ACCOUNT", help="account name")
@@ -107,7 +108,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     setting.add_argument("--refund-policy", choices=sorted(REFUND_POLICIES),
                          help="none; rejected (refund messages rejected, failed or cancelled);"
                          " undelivered (also undelivered and expired)")  # fmt: skip
-    setting.set_defaults(func=_command(_balance_set, "balance"))
+    setting.set_defaults(func=_command(_balance_set, name="balance"))
 
     cdr = subparsers.add_parser(
         "cdr", help="export charging records (CSV) and margin reports",
@@ -124,13 +125,13 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     export = kinds.add_parser("export", parents=[common, period],
                               help="the CDRs of messages accepted in a period, as CSV")
     export.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
-    export.set_defaults(func=_command(_export, "cdr"))
+    export.set_defaults(func=_command(_export, name="cdr"))
     margin = kinds.add_parser("margin", parents=[common, period],
                               help="revenue, cost and margin of a period")
     margin.add_argument("--by", choices=("account", "connector", "country"), default="account",
                         help="group by account, connector that sent (cost from its buy list)"
                         " or country calling code (default: account)")
-    margin.set_defaults(func=_command(_margin, "cdr"))
+    margin.set_defaults(func=_command(_margin, name="cdr"))
 
 
 def _when(text: str) -> float:
@@ -139,27 +140,6 @@ def _when(text: str) -> float:
         return parse_when(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _command(action: Action, name: str) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return asyncio.run(_with_store(action, args))
-        except TableFileError as exc:
-            print(f"herald {name}: {args.file}: {exc}", file=sys.stderr)
-        except (AdminError, StoreError, ValueError, OSError) as exc:
-            print(f"herald {name}: {exc}", file=sys.stderr)
-        return 1
-
-    return run
-
-
-async def _with_store(action: Action, args: argparse.Namespace) -> int:
-    store = SQLiteStore.open(SQLiteConfig(data_dir=args.data_dir, create=False))
-    try:
-        return await action(args, store)
-    finally:
-        await store.aclose()
 
 
 @asynccontextmanager
@@ -194,15 +174,7 @@ async def _owner(args: argparse.Namespace, store: SQLiteStore) -> tuple[PriceSid
     return PriceSide.BUY, args.connector, f"connector {args.connector!r}"
 
 
-def _lines(path: Path) -> Iterator[str]:
-    """The file's lines as text; a line that is not UTF-8 is refused by number."""
-    with path.open("rb") as fh:
-        for number, raw in enumerate(fh, 1):
-            try:
-                yield raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                problem = LineProblem(number, f"is not UTF-8 (octet {exc.start + 1})")
-                raise TableFileError("price list refused", [problem], 1) from None
+
 
 
 # -- prices --------------------------------------------------------------------------
@@ -211,7 +183,8 @@ def _lines(path: Path) -> Iterator[str]:
 async def _import(args: argparse.Namespace, store: SQLiteStore) -> int:
     side, _, who = await _owner(args, store)
     async with _billing(store) as billing:
-        done = await billing.import_price_list(cli_actor(), *_side(args), _lines(args.file))
+        lines = file_lines(args.file, "price list refused")
+        done = await billing.import_price_list(cli_actor(), *_side(args), lines)
         balance, _ = await billing.balance(args.account) if side is PriceSide.SELL else (
             None, False)  # fmt: skip
     print(f"Price list of {who} imported: {done.entries:,} entries"

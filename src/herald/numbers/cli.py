@@ -12,25 +12,24 @@ made by ``cli:<your user name>`` (``herald admin audit``).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
+import functools
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from herald._store_cli import file_lines, store_command
 from herald.accounts import Accounts
 from herald.admin import Admin, AdminKeys, cli_actor
 from herald.intake import (
     IntakeError,
     IntakePolicy,
-    LineProblem,
     Network,
     NumberingPlan,
     PortedNumbers,
-    TableFileError,
     normalize_destination,
     plan_csv,
     ported_csv,
@@ -38,7 +37,6 @@ from herald.intake import (
 from herald.numbers._tables import CHECK_INTERVAL, load_index
 from herald.store import (
     NumberTableKind,
-    SQLiteConfig,
     SQLiteStore,
     StoreError,
 )
@@ -52,6 +50,7 @@ KINDS = {"plan": NumberTableKind.PLAN, "ported": NumberTableKind.PORTED}
 _LOOKUP_POLICY = IntakePolicy(require_valid_number=False)
 
 Action = Callable[[argparse.Namespace, SQLiteStore], Awaitable[int]]
+_command = functools.partial(store_command, name="numbers", errors=(StoreError,))
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -94,36 +93,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     clear.set_defaults(func=_command(_clear))
 
 
-def _command(action: Action, *, create: bool = False) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return asyncio.run(_with_store(action, args, create))
-        except TableFileError as exc:
-            print(f"herald numbers: {args.file}: {exc}", file=sys.stderr)
-        except (StoreError, ValueError, OSError) as exc:
-            print(f"herald numbers: {exc}", file=sys.stderr)
-        return 1
 
-    return run
-
-
-async def _with_store(action: Action, args: argparse.Namespace, create: bool) -> int:
-    store = SQLiteStore.open(SQLiteConfig(data_dir=args.data_dir, create=create))
-    try:
-        return await action(args, store)
-    finally:
-        await store.aclose()
-
-
-def _lines(path: Path) -> Iterator[str]:
-    """The file's lines as text; a line that is not UTF-8 is refused by number."""
-    with path.open("rb") as fh:
-        for number, raw in enumerate(fh, 1):
-            try:
-                yield raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                problem = LineProblem(number, f"is not UTF-8 (octet {exc.start + 1})")
-                raise TableFileError("refused", [problem], 1) from None
 
 
 @contextlib.asynccontextmanager
@@ -141,7 +111,7 @@ async def _import_plan(args: argparse.Namespace, store: SQLiteStore) -> int:
     started = time.perf_counter()
     async with _admin(store) as admin:
         done = await admin.import_number_table(cli_actor(), NumberTableKind.PLAN,
-                                               _lines(args.file))  # fmt: skip
+                                               file_lines(args.file))  # fmt: skip
     print(f"Numbering plan imported: {done.entries:,} prefixes, {done.networks:,} networks,"
           f" {done.octets:,} octets (generation {done.generation}, {_since(started)}).")
     print(f"A running herald on {args.data_dir} uses it within {CHECK_INTERVAL:g} s.")
@@ -152,7 +122,7 @@ async def _import_ported(args: argparse.Namespace, store: SQLiteStore) -> int:
     started = time.perf_counter()
     async with _admin(store) as admin:
         done = await admin.import_number_table(cli_actor(), NumberTableKind.PORTED,
-                                               _lines(args.file))  # fmt: skip
+                                               file_lines(args.file))  # fmt: skip
     print(f"Ported numbers imported: {done.entries:,} numbers, {done.networks:,}"
           f" networks, {done.octets:,} octets (generation {done.generation},"
           f" {_since(started)}).")

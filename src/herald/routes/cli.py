@@ -16,17 +16,17 @@ See docs/routing.md.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
+import functools
 import os
 import re
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from herald._store_cli import store_command
 from herald.accounts import Accounts
 from herald.admin import Admin, AdminError, AdminKeys, cli_actor
 from herald.config import ConfigError, load_config
@@ -67,7 +67,6 @@ from herald.routing import (
 from herald.store import (
     DEFAULT_PRIORITY,
     Priority,
-    SQLiteConfig,
     SQLiteStore,
     StoredRoutes,
     StoreError,
@@ -82,6 +81,8 @@ _CONNECTOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _LOOKUP_POLICY = IntakePolicy(require_valid_number=False)
 
 Action = Callable[[argparse.Namespace, SQLiteStore], Awaitable[int]]
+_command = functools.partial(store_command, file_errors=(RoutesFileError, TableFileError),
+                             errors=(StoreError, ConfigError, AdminError))
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -155,28 +156,6 @@ def _time(text: str) -> float:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return when.timestamp()
-
-
-def _command(action: Action, *, create: bool = False) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return asyncio.run(_with_store(action, args, create))
-        except (RoutesFileError, TableFileError) as exc:
-            where = f"{args.file}: " if getattr(args, "file", None) else ""
-            print(f"herald {args.command}: {where}{exc}", file=sys.stderr)
-        except (StoreError, ConfigError, AdminError, ValueError, OSError) as exc:
-            print(f"herald {args.command}: {exc}", file=sys.stderr)
-        return 1
-
-    return run
-
-
-async def _with_store(action: Action, args: argparse.Namespace, create: bool) -> int:
-    store = SQLiteStore.open(SQLiteConfig(data_dir=args.data_dir, create=create))
-    try:
-        return await action(args, store)
-    finally:
-        await store.aclose()
 
 
 @contextlib.asynccontextmanager

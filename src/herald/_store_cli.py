@@ -1,0 +1,67 @@
+"""What the store-backed ``herald`` commands share (private): running one
+action on the data directory's store, its errors as one line on stderr, and
+reading a table file line by line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+from herald.intake import LineProblem, TableFileError
+from herald.store import SQLiteConfig, SQLiteStore
+
+__all__ = ["StoreAction", "file_lines", "store_command"]
+
+#: A command's work: its arguments and the open store -> exit status.
+StoreAction = Callable[[argparse.Namespace, SQLiteStore], Awaitable[int]]
+
+
+def store_command(
+    action: StoreAction,
+    *,
+    name: str | None = None,
+    create: bool = False,
+    file_errors: tuple[type[Exception], ...] = (TableFileError,),
+    errors: tuple[type[Exception], ...] = (),
+) -> Callable[[argparse.Namespace], int]:
+    """The ``func`` of a subcommand: ``action`` on the store of ``--data-dir``
+    (created with ``create``). ``file_errors`` are printed after the file
+    (``args.file``) they are about, ``errors`` (and ValueError, OSError) as
+    they are; either way the status is 1. ``name``: the command as printed
+    (default ``args.command``)."""
+
+    def run(args: argparse.Namespace) -> int:
+        prog = f"herald {name or args.command}"
+        try:
+            return asyncio.run(_with_store(action, args, create))
+        except file_errors as exc:
+            where = f"{args.file}: " if getattr(args, "file", None) else ""
+            print(f"{prog}: {where}{exc}", file=sys.stderr)
+        except (*errors, ValueError, OSError) as exc:
+            print(f"{prog}: {exc}", file=sys.stderr)
+        return 1
+
+    return run
+
+
+async def _with_store(action: StoreAction, args: argparse.Namespace, create: bool) -> int:
+    store = SQLiteStore.open(SQLiteConfig(data_dir=args.data_dir, create=create))
+    try:
+        return await action(args, store)
+    finally:
+        await store.aclose()
+
+
+def file_lines(path: Path, refused: str = "refused") -> Iterator[str]:
+    """The file's lines as text; a line that is not UTF-8 is refused by number
+    (``TableFileError`` headed ``refused``)."""
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, 1):
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                problem = LineProblem(number, f"is not UTF-8 (octet {exc.start + 1})")
+                raise TableFileError(refused, [problem], 1) from None
