@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from herald.store import (
+    Channel,
     ConnectorState,
     DeliveryCounts,
     InvalidRecord,
@@ -80,6 +81,24 @@ async def test_the_rule_and_connector_of_a_message(
     assert routes == {routed.id: MessageRoute("up2", "de-least-cost"),
                       waiting.id: MessageRoute(None, "otp-de"), bare.id: MessageRoute("up1", None)}
     assert await store.get_message_routes([]) == {}
+
+
+async def test_a_claimed_status_event_carries_its_messages_route(
+    store: Store, make_message: MessageFactory
+) -> None:
+    # The webhook sender builds each body from the claim alone (issue 7): the
+    # route it reports is the one get_message_routes reads.
+    routed, bare = (make_message(callback_url="https://hooks.example/h") for _ in range(2))
+    await store.accept([routed, bare])
+    await store.record_routes([RouteRecord(routed.id, "de-least-cost", T0)])
+    for m, connector in ((routed, "up2"), (bare, "up1")):
+        await store.record_segment(m.id, 0, connector, m.id, m.id, T0 + 1)
+        await store.apply_receipt(connector, m.id, Status.DELIVERED, T0 + 2)
+    events = await store.claim_outbox(Channel.WEBHOOK, T0 + 3, lease=30, limit=10)
+    finals = {e.subject_id: e.route for e in events if e.status is Status.DELIVERED}
+    assert finals == {routed.id: MessageRoute("up2", "de-least-cost"),
+                      bare.id: MessageRoute("up1", None)}
+    assert finals == await store.get_message_routes([routed.id, bare.id])
 
 
 def test_route_records_check_their_fields() -> None:

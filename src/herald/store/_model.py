@@ -19,6 +19,7 @@ from enum import Enum, IntEnum, IntFlag
 from typing import Final
 
 from herald.store._errors import InvalidRecord
+from herald.store._model_routing import MessageRoute
 
 __all__ = [
     "DEFAULT_PRIORITY",
@@ -609,8 +610,9 @@ class OutboxEvent:
     arrives for an account with SMPP credentials. ``subject_id`` is the
     message or inbound id; ``status`` the status reported (``None`` for
     inbound). ``attempts`` counts claims. ``subject`` is the message or inbound
-    message itself, as the claim read it (``None`` if it no longer exists), so
-    that whoever delivers the event needs no second read.
+    message itself, as the claim read it (``None`` if it no longer exists), and
+    ``route`` a message's route, so that whoever delivers the event needs no
+    second read.
     """
 
     id: int
@@ -625,6 +627,9 @@ class OutboxEvent:
     next_attempt_at: float | None
     last_error: str | None
     subject: Message | InboundMessage | None = field(default=None, repr=False, compare=False)
+    #: How the subject message went (its connector and rule), as the claim read it;
+    #: ``None`` for inbound messages and for events not from a claim.
+    route: MessageRoute | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from herald.store._model import (
     Status,
     StatusEvents,
 )
+from herald.store._model_routing import MessageRoute
 from herald.store._writer import Group
 
 #: SMPP 3.4 §4.4.2: message_id in submit_sm_resp is a C-string of at most 65 octets.
@@ -142,29 +143,38 @@ def _prefixed(table: str, columns: str) -> str:
 #: message (or NULLs): what a claim hands out, in one read.
 CLAIM_OUTBOX_SELECT = (
     f"SELECT {_prefixed('o', OUTBOX_COLUMNS)}, {_prefixed('m', MESSAGE_COLUMNS)},"
-    f" {_prefixed('i', INBOUND_COLUMNS)} FROM outbox o"
+    f" {_prefixed('i', INBOUND_COLUMNS)},"
+    # the message's route (MessageRoute): read here, not by a second query per claim
+    " r.rule, (SELECT s.connector FROM segments s WHERE s.message_seq = m.seq"
+    " ORDER BY s.idx LIMIT 1)"
+    " FROM outbox o"
     f" LEFT JOIN messages m ON o.kind = {int(EventKind.STATUS)} AND m.id = o.subject_id"
     f" LEFT JOIN inbound i ON o.kind = {int(EventKind.INBOUND)} AND i.id = o.subject_id"
+    " LEFT JOIN message_routes r ON m.id IS NOT NULL AND r.message_id = m.id"
     " WHERE o.channel = ? AND o.next_attempt_at <= ?"
 )
 _OUTBOX_WIDTH = len(OUTBOX_COLUMNS.split(","))
+_INBOUND_WIDTH = len(INBOUND_COLUMNS.split(","))
+_ROUTE_AT = _OUTBOX_WIDTH + MESSAGE_WIDTH + _INBOUND_WIDTH
 
 
 def claimed_event_from_row(row: Sequence[Any], attempts: int, until: float) -> OutboxEvent:
     """A row of :data:`CLAIM_OUTBOX_SELECT` as the claim leaves it (one more attempt,
-    leased until ``until``), with its subject."""
+    leased until ``until``), with its subject (and a message's route)."""
     subject: Message | InboundMessage | None = None
+    route: MessageRoute | None = None
     message = row[_OUTBOX_WIDTH:_OUTBOX_WIDTH + MESSAGE_WIDTH]
-    inbound = row[_OUTBOX_WIDTH + MESSAGE_WIDTH:]
+    inbound = row[_OUTBOX_WIDTH + MESSAGE_WIDTH:_ROUTE_AT]
     if message[0] is not None:
         subject = message_from_row(message)
+        route = MessageRoute(row[_ROUTE_AT + 1], row[_ROUTE_AT])
     elif inbound[0] is not None:
         subject = InboundMessage(*inbound)
     return OutboxEvent(
         row[0], _CHANNEL_OF_CODE[row[1]], _KIND_OF_CODE[row[2]], row[3], row[4],
         None if row[5] is None else STATUS_OF_CODE[row[5]], row[6], row[7], attempts, until,
         row[10],
-        subject,
+        subject, route,
     )  # fmt: skip
 
 

@@ -90,7 +90,6 @@ from herald.store import (
     EventKind,
     InboundMessage,
     Message,
-    MessageRoute,
     NotFound,
     OutboxEvent,
     StoreClosed,
@@ -181,9 +180,6 @@ PIN_TTL: Final = 10.0
 MAX_CACHED_URLS: Final = 4096
 #: A batched POST says how many events it carries (the body's ``events`` list).
 BATCH_COUNT_HEADER: Final = "Herald-Event-Count"
-#: Routes read for claimed events and held until their bodies are built; more
-#: means events were left leased without a body (they are claimed again).
-MAX_HELD_ROUTES: Final = 100_000
 #: Seconds a returned event (at stop) waits before it is due again: none.
 _RETURN_DELAY: Final = 0.0
 
@@ -205,8 +201,6 @@ class WebhookStore(Protocol):
     ) -> None: ...
 
     async def get_account(self, account_id: int) -> Account: ...
-
-    async def get_message_routes(self, message_ids: Sequence[str]) -> dict[str, MessageRoute]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,7 +357,6 @@ class WebhookSender:
             max_per_origin=self.config.per_endpoint, max_error_body=MAX_ERROR_BODY
         )
         self._accounts: OrderedDict[int, tuple[Account, str, float]] = OrderedDict()
-        self._routes: dict[int, MessageRoute] = {}  # by event id, until its body is built
         self._urls: OrderedDict[str, _Url | InvalidWebhookUrl] = OrderedDict()
         self._pins: OrderedDict[tuple[str, int], tuple[str | DeliveryError, float]] = (
             OrderedDict()
@@ -504,7 +497,6 @@ class WebhookSender:
         except StoreError as exc:
             log.warning("webhooks: claiming events failed (%s); retrying", exc)
             return 0
-        await self._read_routes(events)
         for event in events:
             account = await self._account(event)
             if account is None:
@@ -518,25 +510,6 @@ class WebhookSender:
                 self._flush(key)
         self._start_ready()
         return len(events)
-
-    async def _read_routes(self, events: Sequence[OutboxEvent]) -> None:
-        """The connector and rule of the claimed status events' messages (one read)."""
-        ids = [e.subject_id for e in events if e.kind is EventKind.STATUS]
-        if not ids:
-            return
-        try:
-            routes = await self._store.get_message_routes(ids)
-        except StoreClosed:
-            raise
-        except StoreError as exc:  # the bodies say null: unknown
-            log.warning("webhooks: reading messages' routes failed (%s)", exc)
-            return
-        if len(self._routes) > MAX_HELD_ROUTES:  # events never built (left leased): forget
-            self._routes.clear()
-        for event in events:
-            route = routes.get(event.subject_id)
-            if route is not None and event.kind is EventKind.STATUS:
-                self._routes[event.id] = route
 
     async def _account(self, event: OutboxEvent) -> Account | None:
         cached = self._accounts.get(event.account_id)
@@ -690,7 +663,7 @@ class WebhookSender:
 
     def _body(self, event: OutboxEvent, account: Account) -> bytes:
         """The event's body; :class:`SubjectGone` if its record (or account) vanished."""
-        route = self._routes.pop(event.id, None)
+        route = event.route
         if account is _NO_ACCOUNT:
             raise SubjectGone(f"no account {event.account_id} (event {event.id})")
         subject = event.subject
