@@ -81,7 +81,7 @@ async def test_a_burst_to_a_premium_range_is_blocked_unsent_and_unbilled(
     listed = await api.client.get("/v1/fraud/decisions?action=block", headers=api.auth)
     assert listed.status_code == 200
     blocks = listed.json()["decisions"]
-    assert [d["id"] for d in blocks][0] == decision["id"] and len(blocks) == 2
+    assert blocks[0]["id"] == decision["id"] and len(blocks) == 2
     first = blocks[-1]["reasons"][-1]
     assert first["code"] == "loss_budget" and first["figures"]["budget"] > 0
     one = await api.client.get(f"/v1/fraud/decisions/{decision['id']}", headers=api.auth)
