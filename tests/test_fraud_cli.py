@@ -29,8 +29,9 @@ def _settings(data: Path) -> FraudSettings:
     return asyncio.run(read())
 
 
-def test_fraud_sets_what_is_given_and_shows_it(tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_fraud_sets_what_is_given_and_shows_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = str(tmp_path / "data")
     assert _run(capsys, "accounts", "create", "acme", "--data-dir", data)[0] == 0
     status, out, err = _run(capsys, "accounts", "fraud", "acme", "--data-dir", data,
