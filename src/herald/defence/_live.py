@@ -47,10 +47,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
 
-import phonenumbers
-
 from herald.fraud import Action, Decision, Engine, Prices, Receipt, Request, Verification
 from herald.ids import IdGenerator
+from herald.intake import country_of as intake_country_of
 from herald.rating import MICROS, Rating
 from herald.store import (
     FraudAction,
@@ -86,13 +85,9 @@ _RECEIPT: Final[Mapping[Status, str]] = {
 
 
 def country_of(to: str) -> str | None:
-    """The ISO 3166-1 country of an E.164 number (``+`` optional), if any."""
-    try:
-        region = phonenumbers.region_code_for_number(
-            phonenumbers.parse(to if to.startswith("+") else "+" + to))
-    except phonenumbers.NumberParseException:
-        return None
-    return region if region and region != "ZZ" else None
+    """The ISO 3166-1 country of an E.164 number (``+`` optional), as the
+    account's geo permissions see it (:func:`herald.intake.country_of`)."""
+    return intake_country_of(to.removeprefix("+"))
 
 
 def _ms(seconds: float) -> int:
