@@ -246,7 +246,7 @@ class VerifyRoutes:
             code_hash(ctx.verify_key, salt, code), client=req.client,
         )  # fmt: skip
         del code
-        decision = await self._screen(account, message, rating, now, v, created=False)
+        decision = await self._screen(account, message, rating, now, v, exists=False)
         await self._take_send(account, now, lambda: ctx.store.start_verification(
             v, message.id, window=SEND_WINDOW, limit=ctx.verify.sends_per_hour))
         view = _view(v, now, ctx.verify.max_checks, rating)
@@ -272,7 +272,7 @@ class VerifyRoutes:
             raise store_problem(exc) from None
 
     async def _screen(self, account: Account, message: NewMessage, rating: Rating | None,
-                      now: float, v: Verification, *, created: bool) -> FraudDecision:
+                      now: float, v: Verification, *, exists: bool) -> FraudDecision:
         """Ask the pumping defence before anything is stored or charged; a block
         is 403 (:func:`blocked`), the message budget given back. A verification
         whose first SMS is blocked is not created (its decision keeps no id)."""
@@ -280,7 +280,7 @@ class VerifyRoutes:
             screening = await self._messages.defence.screen(
                 account_id=account.id, to=message.to, use_case=v.use_case,
                 message_id=message.id, rating=rating, now=now, hints=v.client,
-                verification_id=v.id, keep_verification=created)
+                verification_id=v.id, keep_verification=exists)
         except StoreError as exc:
             self._gate.refund_messages(account, 1, now)
             raise store_problem(exc) from None
@@ -357,7 +357,7 @@ class VerifyRoutes:
         salt = new_salt()
         stored = code_hash(ctx.verify_key, salt, code)
         del code
-        decision = await self._screen(account, message, rating, now, v, created=True)
+        decision = await self._screen(account, message, rating, now, v, exists=True)
         new: Verification = await self._take_send(
             account, now, lambda: ctx.store.resend_verification(
                 v.id, account.id, salt=salt, code_hash=stored, expires_at=now + ctx.verify.ttl,

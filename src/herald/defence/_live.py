@@ -271,11 +271,13 @@ class LiveDefence:
         if not self._built:
             await self._rebuild(now)
             self._built = True
-        if self._in_flight and now - self._polled >= self._poll:
+        if now - self._polled >= self._poll:
             self._polled = now
-            await self._read_receipts(now)
+            if self._in_flight:
+                await self._read_receipts()
+            self._forget_old(now)
 
-    async def _read_receipts(self, now: float) -> None:
+    async def _read_receipts(self) -> None:
         outcomes = await self._store.fraud_outcomes(list(self._in_flight))
         done = sorted((o for o in outcomes if o.status is not None and o.done_at is not None),
                       key=lambda o: o.done_at or 0.0)  # fmt: skip
@@ -284,13 +286,18 @@ class LiveDefence:
             assert o.status is not None and o.done_at is not None
             self._engine(sent.account_id).receipt(
                 Receipt(sent.decision_id, _ms(o.done_at), _RECEIPT[o.status]))
-        for message_id, sent in list(self._in_flight.items()):
-            if now - sent.at > MAX_IN_FLIGHT_S:
-                del self._in_flight[message_id]
-        for message_id, sent in list(self._sent.items()):
-            if now - sent.at > MAX_IN_FLIGHT_S:
-                del self._sent[message_id]
-                self._converted.discard(message_id)
+
+    def _forget_old(self, now: float) -> None:
+        """Bound memory: stop waiting for what is older than MAX_IN_FLIGHT_S. Both
+        maps are in the order the SMS were sent: the oldest come first."""
+        for table in (self._in_flight, self._sent):
+            while table:
+                message_id = next(iter(table))
+                if now - table[message_id].at <= MAX_IN_FLIGHT_S:
+                    break
+                del table[message_id]
+                if table is self._sent:
+                    self._converted.discard(message_id)
 
     async def _rebuild(self, now: float) -> None:
         """Feed the engines again from the store (see the module docstring)."""
