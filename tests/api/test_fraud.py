@@ -260,3 +260,39 @@ async def test_a_block_writes_a_webhook_event(make_api: ApiFactory) -> None:
     events = await api.store.claim_outbox(Channel.WEBHOOK, api.clock.now + 1, 30.0, 10)
     assert [(e.kind, e.subject_id) for e in events] == [
         (EventKind.FRAUD, refused.json()["decision"]["id"])]
+
+
+async def test_a_blocked_resend_leaves_the_verification_as_it_was(make_api: ApiFactory) -> None:
+    api = await _billed(make_api)
+    created = await _verify(api, RANGE[0])
+    vid = created.json()["id"]
+    code = _code(api)
+    assert (await _until_blocked(api, RANGE[1:]))[-1] == 403
+    resent = await api.client.post(f"/v1/verifications/{vid}/resend", headers=api.auth)
+    assert resent.status_code == 403, resent.text
+    assert resent.json()["decision"]["verification_id"] == vid  # it exists: named
+    v = await api.store.get_verification(vid, api.account.id)
+    assert v.sends == 1  # no send taken, no SMS
+    shown = (await api.client.get(f"/v1/verifications/{vid}", headers=api.auth)).json()
+    assert [d["action"] for d in shown["fraud"]] == ["allow", "block"]
+    api.clock.advance(10)
+    assert (await _check(api, vid, code)).json()["status"] == "approved"  # the code still works
+
+
+@pytest.mark.parametrize(("query", "field"), [
+    ("action=maybe", "action"), ("limit=0", "limit"), ("limit=1001", "limit"),
+    ("since=yesterday", "since"),
+])  # fmt: skip
+async def test_bad_decision_queries_name_the_parameter(api: Api, query: str, field: str) -> None:
+    answer = await api.client.get(f"/v1/fraud/decisions?{query}", headers=api.auth)
+    assert answer.status_code == 422, answer.text
+    assert [e["field"] for e in answer.json()["errors"]] == [field]
+
+
+async def test_another_accounts_decision_is_not_found(api: Api, make_api: ApiFactory) -> None:
+    decision = (await _verify(api, RANGE[0])).json()["fraud"]["id"]
+    other: Api = await make_api(name="other")
+    assert (await other.client.get(f"/v1/fraud/decisions/{decision}",
+                                   headers=other.auth)).status_code == 404  # fmt: skip
+    assert (await other.client.get("/v1/fraud/decisions", headers=other.auth)).json() == {
+        "decisions": []}
