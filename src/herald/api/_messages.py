@@ -243,7 +243,7 @@ class MessageRoutes:
         self._listing_policy = replace(ctx.intake, require_valid_number=False)
         # The pumping defence (docs/fraud.md, "Live"): verifications, and the OTP
         # messages of the accounts that enable it (screen).
-        self.defence = LiveDefence(ctx.store, ctx.ids)
+        self.defence = ctx.defence or LiveDefence(ctx.store, ctx.ids)
 
     # -- shared steps --------------------------------------------------------------
 

@@ -59,6 +59,7 @@ from herald.store import (
     FraudSettings,
     FraudStore,
     Status,
+    StoreError,
 )
 
 __all__ = ["HISTORY", "POLL_INTERVAL", "SETTINGS_TTL", "SPEND_WINDOW", "LiveDefence",
@@ -160,6 +161,16 @@ class LiveDefence:
     def forget(self, account_id: int) -> None:
         """The account's settings changed in this process: read them again."""
         self._settings.pop(account_id, None)
+
+    async def prepare(self, now: float) -> None:
+        """Rebuild the engines now rather than before the first decision (``herald
+        serve`` calls it at start). A failure is logged; the first decision tries again."""
+        try:
+            async with self._lock:
+                await self._catch_up(now)
+        except StoreError as exc:
+            log.warning("fraud: rebuilding the engines failed (%s); retried at the first"
+                        " decision", exc)
 
     # -- the decision -----------------------------------------------------------------
 
