@@ -296,3 +296,26 @@ async def test_another_accounts_decision_is_not_found(api: Api, make_api: ApiFac
                                    headers=other.auth)).status_code == 404  # fmt: skip
     assert (await other.client.get("/v1/fraud/decisions", headers=other.auth)).json() == {
         "decisions": []}
+
+
+async def test_after_a_restart_the_receipts_of_earlier_codes_still_count(
+    make_api: ApiFactory,
+) -> None:
+    """The rebuild also picks up the messages still waiting for their receipt: an
+    outage's UNDELIV that arrives after the restart takes their risk back."""
+    api = await _billed(make_api)
+    far_apart = ["+14155552671", "+12125550142", "+13105550199"]
+    for to in far_apart[:2]:
+        assert (await _verify(api, to)).status_code == 201
+    restarted = create_app(api.context)  # a new defence: rebuilt from the store
+    await api.store.update_statuses([StatusUpdate(m.id, Status.UNDELIVERED, api.clock.now + 1)
+                                     for m in api.accepted])  # fmt: skip
+    api.clock.advance(5)
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=restarted),
+                               base_url="http://herald.test")  # fmt: skip
+    async with client:
+        third = await client.post("/v1/verifications", json={"to": far_apart[2]},
+                                  headers=api.auth)  # fmt: skip
+    (reason,) = third.json()["fraud"]["reasons"]
+    assert reason["code"] == "within_budget"
+    assert reason["figures"]["excess"] == pytest.approx(0.6, abs=0.01)  # this code's risk only
