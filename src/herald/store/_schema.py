@@ -674,7 +674,8 @@ CREATE TABLE conversions (
 # settings and controls (one row; lists and ceilings as JSON, ceilings as decimal
 # text), and every decision with what the engine was asked, so that a restart
 # feeds the engine again (fraud_decisions_time) and customers read them
-# (fraud_decisions_account). The country index serves the per-country ceilings.
+# (fraud_decisions_account, _verification). The country index serves the
+# per-country ceilings.
 _V17_FRAUD = """
 CREATE TABLE fraud_settings (
     account_id INTEGER PRIMARY KEY REFERENCES accounts(id),
@@ -703,10 +704,8 @@ CREATE TABLE fraud_decisions (
 CREATE INDEX fraud_decisions_account ON fraud_decisions(account_id, created_at);
 CREATE INDEX fraud_decisions_country ON fraud_decisions(account_id, country, created_at);
 CREATE INDEX fraud_decisions_time ON fraud_decisions(created_at);
-CREATE INDEX fraud_decisions_verification ON fraud_decisions(verification_id)
+CREATE INDEX fraud_decisions_verification ON fraud_decisions(verification_id, created_at)
     WHERE verification_id IS NOT NULL;
-CREATE INDEX fraud_decisions_message ON fraud_decisions(message_id)
-    WHERE message_id IS NOT NULL;
 """
 
 # V18: an account's own Verify texts by locale (docs/verify.md, "Texts").
