@@ -324,3 +324,22 @@ async def test_after_a_restart_the_receipts_of_earlier_codes_still_count(
     (reason,) = fourth.json()["fraud"]["reasons"]
     assert reason["code"] == "within_budget"
     assert reason["figures"]["excess"] == pytest.approx(1.2, abs=0.01)  # the first two: back
+
+
+async def test_conversions_in_a_batch(make_api: ApiFactory) -> None:
+    api = await _billed(make_api)
+    await api.client.patch("/v1/fraud/settings", json={"otp_messages": True}, headers=api.auth)
+    sent = await api.send({"to": RANGE[0], "from": "ACME", "text": "4711", "priority": "otp"})
+    mid = sent.json()["id"]
+    api.clock.advance(15)
+    answer = await api.client.post("/v1/conversions", headers=api.auth,
+                                   json={"message_ids": [mid, mid, "nope"]})  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"converted": 1, "not_found": ["nope"]}
+    assert await api.store.get_conversion(mid, api.account.id) == api.clock.now
+    assert (await _until_blocked(api, RANGE[1:]))[-1] == 403
+    again = await api.send({"to": RANGE[0], "from": "ACME", "text": "4712", "priority": "otp"})
+    assert again.status_code == 202, again.text  # the batch taught the engine: trusted
+    for body in ({"message_ids": []}, {"message_ids": "x"}, {"ids": [mid]}, [mid]):
+        refused = await api.client.post("/v1/conversions", json=body, headers=api.auth)
+        assert refused.status_code == 422, refused.text

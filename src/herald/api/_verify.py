@@ -76,6 +76,8 @@ log = logging.getLogger("herald.api")
 MAX_VERIFY_BODY_OCTETS: Final = 16 * 1024
 #: The app name shown in the SMS.
 MAX_APP_LENGTH: Final = 32
+#: Message ids in one POST /v1/conversions.
+MAX_CONVERSIONS: Final = 1_000
 #: Decisions a verification's GET shows (one per SMS: sends_per_hour bounds them).
 MAX_DECISIONS_SHOWN: Final = 100
 #: Seconds the per-number send limit looks back.
@@ -436,6 +438,42 @@ class VerifyRoutes:
         self._messages.defence.converted(message_id, at)
         return Response(status_code=204)
 
+    # -- POST /v1/conversions ---------------------------------------------------------
+
+    async def conversions(self, request: Request) -> Response:
+        """Many conversions at once (``{"message_ids": [...]}``): each recorded and
+        fed to the defence as ``POST /v1/messages/{id}/converted`` does."""
+        ctx = self._ctx
+        now = ctx.clock()
+        account = await self._gate.authenticate(request, now)
+        _, payload = await read_json(request, MAX_VERIFY_BODY_OCTETS * 4)
+        ids = payload.get("message_ids") if isinstance(payload, dict) else None
+        errors = [] if isinstance(payload, dict) else [
+            FieldError((), "wrong_type", "must be a JSON object")]
+        if isinstance(payload, dict):
+            errors += [FieldError((k,), "unknown_field", "Extra inputs are not permitted")
+                       for k in payload if k != "message_ids"]  # fmt: skip
+            if not (isinstance(ids, list) and 0 < len(ids) <= MAX_CONVERSIONS
+                    and all(isinstance(i, str) for i in ids)):
+                errors.append(FieldError(("message_ids",), "invalid",
+                                         f"a list of 1 to {MAX_CONVERSIONS} message ids"))
+        if errors:
+            raise _invalid("the conversions were refused; see errors", errors)
+        assert isinstance(ids, list)
+        missing: list[str] = []
+        for message_id in dict.fromkeys(ids):  # once each, in order
+            try:
+                if not is_valid_id(message_id):
+                    raise NotFound(message_id)
+                at = await ctx.store.record_conversion(message_id, account.id, now)
+            except NotFound:
+                missing.append(message_id)
+                continue
+            except StoreError as exc:
+                raise store_problem(exc) from None
+            self._messages.defence.converted(message_id, at)
+        return _json({"converted": len(dict.fromkeys(ids)) - len(missing), "not_found": missing})
+
     async def _converted(self, v: Verification, account: Account, now: float) -> None:
         """A check approved ``v``: its last SMS converted (stored, for a rebuild,
         and told to the defence). A failure here does not undo the approval."""
@@ -574,6 +612,20 @@ def install_verify(app: Any, routes: VerifyRoutes, problems: Any) -> None:
         " pending.", openapi_extra={"security": security},
         responses={200: _content(_VIEW_SCHEMA, "The verification, canceled"),
                    **problems(401, 404, 409, 429, 503)},
+    )  # fmt: skip
+    app.add_api_route(
+        "/v1/conversions", routes.conversions, methods=["POST"], tags=["messages"],
+        summary="Report that the codes of many messages were entered",
+        description="`{\"message_ids\": [...]}`, 1 to 1,000: each as"
+        " `POST /v1/messages/{id}/converted`. 200: `converted` (how many), `not_found`"
+        " (the ids of no message of the account).",
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+            "schema": {"type": "object", "required": ["message_ids"],
+                       "additionalProperties": False, "properties": {"message_ids": {
+                           "type": "array", "items": {"type": "string"}, "minItems": 1,
+                           "maxItems": MAX_CONVERSIONS}}}}}}, "security": security},
+        responses={200: {"description": "Recorded"},
+                   **problems(401, 413, 415, 422, 429, 503)},
     )  # fmt: skip
     app.add_api_route(
         "/v1/messages/{message_id}/converted", routes.converted, methods=["POST"],
