@@ -6,6 +6,7 @@ enabled; receipts and conversions teach the engine; a restart rebuilds it."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from typing import Any
 
@@ -343,3 +344,15 @@ async def test_conversions_in_a_batch(make_api: ApiFactory) -> None:
     for body in ({"message_ids": []}, {"message_ids": "x"}, {"ids": [mid]}, [mid]):
         refused = await api.client.post("/v1/conversions", json=body, headers=api.auth)
         assert refused.status_code == 422, refused.text
+
+
+async def test_requests_at_once_cannot_both_take_the_last_of_a_ceiling(
+    make_api: ApiFactory,
+) -> None:
+    cheap = parse_price_list(["destination,price\n", "+1,0.05\n"])
+    api = await _billed(make_api, cheap)
+    await api.client.patch("/v1/fraud/settings", json={"country_caps": {"US": "0.10"}},
+                           headers=api.auth)  # fmt: skip
+    numbers = ["+14155552671", "+12125550142", "+13105550199", "+17025550123"]
+    answers = await asyncio.gather(*(_verify(api, to) for to in numbers))
+    assert sorted(a.status_code for a in answers) == [201, 201, 403, 403]

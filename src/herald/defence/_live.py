@@ -41,6 +41,7 @@ included): a restart does not forget an attack in progress.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -100,6 +101,7 @@ def _matches(to: str, prefixes: tuple[str, ...]) -> str | None:
     return next((p for p in prefixes if number.startswith(p)), None)
 
 
+_NO_LOCK: Final = contextlib.nullcontext()
 _Decided = Callable[[FraudAction, tuple[FraudReason, ...], bool], FraudDecision]
 
 
@@ -137,6 +139,7 @@ class LiveDefence:
         self._sent: dict[str, _Sent] = {}  # message id: may still convert
         self._converted: set[str] = set()
         self._lock = asyncio.Lock()
+        self._ceiling_locks: dict[int, asyncio.Lock] = {}
         self._built = False
         self._polled = float("-inf")
 
@@ -209,12 +212,16 @@ class LiveDefence:
                 verification_id if sent or keep_verification else None,
                 message_id if sent else None, request)  # fmt: skip
 
-        decision = await self._customer(settings, number, country, price, now, account_id,
-                                        decided)
-        if decision is None:
-            decision = self._ask(settings, account_id, number, country, rating, use_case,
-                                 request, now, decision_id, decided)
-        await self._store.record_fraud_decision(decision)
+        # A ceiling is read and its SMS recorded under one lock per account, so that
+        # two requests at once cannot both take the last of it.
+        capped = country is not None and country in settings.country_caps
+        async with self._ceiling_lock(account_id) if capped else _NO_LOCK:
+            decision = await self._customer(settings, number, country, price, now,
+                                            account_id, decided)
+            if decision is None:
+                decision = self._ask(settings, account_id, number, country, rating,
+                                     use_case, request, now, decision_id, decided)
+            await self._store.record_fraud_decision(decision)
         if decision.message_id is not None and decision.engine:
             sent = _Sent(account_id, decision.id, now)
             self._in_flight[decision.message_id] = sent
@@ -222,6 +229,12 @@ class LiveDefence:
         log.info("fraud: %s %s for account %d (%s)", decision.action.value, decision.id,
                  account_id, ", ".join(r.code for r in decision.reasons))
         return Screening(decision)
+
+    def _ceiling_lock(self, account_id: int) -> asyncio.Lock:
+        lock = self._ceiling_locks.get(account_id)
+        if lock is None:
+            lock = self._ceiling_locks[account_id] = asyncio.Lock()
+        return lock
 
     async def _customer(self, settings: FraudSettings, number: str, country: str | None,
                         price: int | None, now: float, account_id: int,
