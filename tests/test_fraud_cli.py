@@ -46,7 +46,8 @@ def test_fraud_sets_what_is_given_and_shows_it(
                           "none", "--decisions", "5")  # fmt: skip
     assert status == 0 and "deny:            none" in out and "Last 0 decisions" in out
     assert _settings(tmp_path / "data").mode is FraudMode.MONITOR  # not given: kept
-    for bad in (["--deny", "4477"], ["--country-caps", "gb=1"], ["--mode", "loud"]):
+    for bad in (["--deny", "4477"], ["--country-caps", "gb=1"], ["--mode", "loud"],
+                ["--country-caps", "GB=0.0000001"]):
         with pytest.raises(SystemExit):
             main(["accounts", "fraud", "acme", "--data-dir", data, *bad])
         assert "--" in capsys.readouterr().err  # argparse names the option

@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from herald.admin import Admin, cli_actor
+from herald.rating import MICROS
 from herald.store import FraudDecision, FraudMode, FraudSettings, SQLiteStore
 
 __all__ = ["add_fraud_options", "fraud_command"]
@@ -39,9 +40,11 @@ def _caps(value: str) -> dict[str, Decimal]:
         except InvalidOperation:
             money = Decimal(-1)
         if not (len(country) == 2 and country.isascii() and country.isalpha()
-                and country.isupper()) or not money.is_finite() or money < 0:
+                and country.isupper()) or not money.is_finite() or money < 0 or (
+                    money * MICROS) % 1:
             raise argparse.ArgumentTypeError(
-                f"{entry.strip()!r}: say COUNTRY=AMOUNT, e.g. GB=5.00 (ISO 3166-1 alpha-2)")
+                f"{entry.strip()!r}: say COUNTRY=AMOUNT, e.g. GB=5.00 (ISO 3166-1 alpha-2;"
+                " at most 6 decimals)")
         caps[country] = money
     return caps
 
