@@ -55,6 +55,7 @@ from herald.config import (
     InboundConfig,
     RouteConfig,
 )
+from herald.defence import LiveDefence
 from herald.dispatch import Dispatcher
 from herald.ids import SortableIdGenerator
 from herald.metrics import Metrics
@@ -238,6 +239,8 @@ class Platform:
         admin_context = AdminContext(
             admin, connectors=partial(_connector_states, config, dispatcher, worker),
             numbers_in_use=lambda: numbers.generation)
+        # The pumping defence lives here, with intake (docs/fraud.md, "Live").
+        defence = LiveDefence(store, ids)
         app = create_app(ApiContext(store=store, accounts=accounts, ids=ids, clock=clock,
                                     metrics=metrics, config=config.http, on_accepted=accepted,
                                     intake=config.intake, destinations=numbers.rules,
@@ -246,7 +249,7 @@ class Platform:
                                     upstreams=partial(_upstreams, config, dispatcher, worker),
                                     admin=admin_context, prices=prices.sell,
                                     classes=classes, verify=config.verify,
-                                    verify_key=code_key(master_key)))
+                                    verify_key=code_key(master_key), defence=defence))
         # httptools, not "auto": h11 costs ~80 us more per request (bench/api.py),
         # and a missing parser should fail loudly rather than slow herald down.
         http = _Uvicorn(uvicorn.Config(app, host=config.http.host, port=config.http.port,
@@ -283,6 +286,7 @@ class Platform:
             tasks.append(asyncio.create_task(admin.feed.run(store), name=_ADMIN_CHANGES))
             tasks.append(asyncio.create_task(prices.run(), name=_PRICE_LISTS))
             await smpp.start()
+            tasks.append(asyncio.create_task(defence.prepare(clock()), name="fraud-rebuild"))
             tasks.append(asyncio.create_task(http.serve(), name="http"))
             while not http.started:
                 if tasks[-1].done():

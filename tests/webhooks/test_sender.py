@@ -18,7 +18,15 @@ from prometheus_client import CollectorRegistry
 
 from herald.config import WebhookConfig
 from herald.metrics import Metrics
-from herald.store import InboundMessage, RouteRecord, Status, StoreClosed
+from herald.store import (
+    FraudAction,
+    FraudDecision,
+    FraudReason,
+    InboundMessage,
+    RouteRecord,
+    Status,
+    StoreClosed,
+)
 from herald.webhooks import (
     MAX_ERROR_BODY,
     DeliveryResult,
@@ -518,3 +526,34 @@ async def test_a_sender_stopped_before_it_ran_does_nothing_and_runs_once(
         await again.run()  # already running
     await again.stop()
     await task
+
+
+async def test_a_fraud_block_is_posted_as_verification_blocked(
+    world: World, receiver: Receiver
+) -> None:
+    """The pumping defence's block (docs/fraud.md, "Live") goes out through the
+    same outbox, signing and retries as a status event."""
+    account = dataclasses.replace(world.account, callback_url=receiver.url())
+    await world.store.update_account(account)
+    decision = FraudDecision(
+        "dec-1", account.id, T0, "+447700900123", FraudAction.BLOCK,
+        (FraudReason("loss_budget", "range1k:+44770090", {"excess": 1.8, "budget": 1.8}),),
+        True, "GB", 1_000_000, None, "ver-1", None, {"use_case": "login", "ip": "192.0.2.1"},
+    )  # fmt: skip
+    await world.store.record_fraud_decision(decision)
+    async with running(world.sender()):
+        (request,) = await receiver.wait_for(1)
+    verify_signature(world.secret, request.header("Herald-Signature"), request.body,
+                     now=world.clock.now)  # fmt: skip
+    body = json.loads(request.body)
+    assert request.header("Herald-Event-Id") == body["event_id"] == "evt_dec-1_blocked"
+    assert body["type"] == "verification.blocked"
+    assert body["decision"] == {
+        "id": "dec-1", "action": "block", "created_at": "2027-01-15T08:00:00.000Z",
+        "to": "+447700900123", "country": "GB", "verification_id": "ver-1",
+        "message_id": None, "price": "1.000000", "by": "engine",
+        "reasons": [{"code": "loss_budget", "cell": "range1k:+44770090",
+                     "figures": {"excess": 1.8, "budget": 1.8}}],
+    }  # fmt: skip
+    assert b"192.0.2.1" not in request.body  # the client hints stay in herald
+    assert await pending_events(world) == 0

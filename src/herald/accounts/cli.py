@@ -32,6 +32,7 @@ from herald.accounts._credentials import (
     InvalidCredentials,
     parse_api_key,
 )
+from herald.accounts._fraud_cli import add_fraud_options, fraud_command
 from herald.accounts._service import DEFAULT_BIND_LIMIT, DEFAULT_RATE_LIMIT, Accounts
 from herald.accounts._webhook import load_master_key, webhook_secret
 from herald.admin import Admin, AdminError, AdminKeys, cli_actor
@@ -124,6 +125,15 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     add_control_options(settings)
     _webhook_options(settings)
     settings.set_defaults(func=_command(_set))
+
+    fraud = actions.add_parser(
+        "fraud", parents=[common],
+        help="an account's pumping defence: mode, OTP messages, allow/deny lists, ceilings",
+        description="Change the settings given; the others stay (a list given replaces the"
+        " list). A running server reads them within a few seconds. docs/fraud.md, \"Live\".",
+    )  # fmt: skip
+    add_fraud_options(fraud)
+    fraud.set_defaults(func=_command(fraud_command))
 
     revoke = actions.add_parser("revoke-key", parents=[common], help="revoke an API key")
     revoke.add_argument("key_id", metavar="KEY",

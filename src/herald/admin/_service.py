@@ -64,6 +64,8 @@ from herald.store import (
     AuditFilter,
     ConnectorState,
     CredentialExists,
+    FraudDecision,
+    FraudSettings,
     InvalidRecord,
     NumberTable,
     NumberTableKind,
@@ -306,6 +308,31 @@ class Admin:
     async def controls(self, name: str) -> AccountControls:
         """The account's controls. Raises :class:`NotFound`."""
         return await self.store.get_controls((await self.account(name)).id)
+
+    async def fraud_settings(self, name: str) -> FraudSettings:
+        """The account's pumping-defence settings (docs/fraud.md). :class:`NotFound`."""
+        return await self.store.get_fraud_settings((await self.account(name)).id)
+
+    async def set_fraud_settings(self, actor: str, name: str,
+                                 settings: FraudSettings) -> FraudSettings:
+        """Replace the account's pumping-defence settings; recorded (the fields
+        changed, as they now are) when something changed. :class:`NotFound`."""
+        account = await self.account(name)
+        before = await self.store.get_fraud_settings(account.id)
+        if settings != before:
+            await self.store.set_fraud_settings(account.id, settings)
+            plain = {"mode": settings.mode.value, "otp_messages": settings.otp_messages,
+                     "allow": list(settings.allow), "deny": list(settings.deny),
+                     "country_caps": {c: str(a) for c, a in settings.country_caps.items()}}
+            changes = {key: value for key, value in plain.items()
+                       if getattr(settings, key) != getattr(before, key)}
+            await self.record(actor, "account.fraud", _account_target(name), changes)
+        return settings
+
+    async def fraud_decisions(self, name: str, limit: int) -> tuple[FraudDecision, ...]:
+        """The account's last ``limit`` decisions, newest first. :class:`NotFound`."""
+        return await self.store.list_fraud_decisions((await self.account(name)).id,
+                                                     limit=limit)
 
     async def update_controls(
         self, actor: str, name: str, changes: Mapping[str, Any]

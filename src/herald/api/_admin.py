@@ -767,6 +767,7 @@ def install_admin(app: FastAPI, ctx: ApiContext, admin: AdminContext,
         "text/csv": {"schema": {"type": "string"}}}}  # fmt: skip
     export["response_class"] = Response  # not JSON
     table += _billing_routes(ctx, admin, routes.gate, p)
+    table += _fraud_routes(admin, routes.gate, p)
     for path, method, handler, doc in table:
         app.add_api_route(path, _translating(handler), methods=[method], **doc)
 
@@ -781,6 +782,15 @@ def _billing_routes(
     from ._admin_billing import billing_routes
 
     return billing_routes(BillingAdmin(admin.service, clock=ctx.clock), gate, prefix)
+
+
+def _fraud_routes(
+    admin: AdminContext, gate: AdminGate, prefix: str
+) -> list[tuple[str, str, Callable[..., Any], dict[str, Any]]]:
+    """The pumping defence's settings and decisions (:mod:`herald.api._admin_fraud`)."""
+    from ._admin_fraud import fraud_routes  # builds on this module's helpers
+
+    return fraud_routes(admin.service, gate, prefix)
 
 
 def _translating(handler: Callable[..., Any]) -> Callable[..., Any]:

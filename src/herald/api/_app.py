@@ -26,6 +26,7 @@ from ._admin import install_admin
 from ._auth import Gate
 from ._context import ApiContext, Upstreams
 from ._fast import SEND_PATH, FastSend
+from ._fraud import FraudRoutes, install_fraud
 from ._messages import MessageRoutes
 from ._models import (
     BatchRequest,
@@ -65,6 +66,8 @@ _PROBLEM_DESCRIPTIONS = {
     401: "Missing or invalid API key",
     402: "The account's balance and credit limit do not cover the price; nothing stored"
          " (docs/billing.md)",
+    403: "`fraud-blocked`: the pumping defence or the account's own controls refused the"
+         " SMS; nothing sent or charged; `reason` and `decision` say why (docs/fraud.md)",
     404: "No such message (or verification)",
     409: "Too late to cancel (`cancel-too-late`: submitted upstream, or final), or being"
     " submitted now (`cancel-in-progress`); `message_status` says where the message is;"
@@ -266,6 +269,7 @@ def create_app(context: ApiContext, *, fast_send: bool = True) -> FastAPI:
     )  # fmt: skip
 
     install_verify(app, VerifyRoutes(context, gate, routes), _problems)
+    install_fraud(app, FraudRoutes(context, gate, routes.defence), _problems)
 
     ops: list[str | Enum] = ["operations"]
 

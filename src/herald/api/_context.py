@@ -11,6 +11,7 @@ from herald.accounts import Principal
 from herald.admin import Admin
 from herald.billing import no_prices
 from herald.config import HttpConfig
+from herald.defence import LiveDefence
 from herald.ids import IdGenerator
 from herald.intake import DEFAULT_POLICY, NO_RULES, DestinationRules, IntakePolicy
 from herald.metrics import Metrics
@@ -171,6 +172,7 @@ class ApiContext:
       account that is not billed (the service passes
       :meth:`herald.billing.PriceLists.sell`); docs/billing.md.
     - ``verify``, ``verify_key``: the Verify API's settings and code key.
+    - ``defence``: the pumping defence (``None``: the app makes its own).
     - ``classes``: the ``[[classes]]`` entries of the routes in force, for
       messages whose request names no class (``None``: the account's default).
     """
@@ -199,3 +201,4 @@ class ApiContext:
     # <data-dir>/master.key, herald.verify.code_key); the default, a random key
     # of this process, cannot check codes sent by another process.
     verify_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    defence: LiveDefence | None = None

@@ -47,6 +47,7 @@ from prometheus_client import Counter as PromCounter
 from starlette.types import Message, Receive, Scope, Send
 
 from herald.intake import DestinationRules, IntakeError
+from herald.store import Priority
 
 from ._auth import Gate
 from ._context import ApiContext
@@ -202,6 +203,8 @@ class FastSend:
                 default_priority=self._routes.priority_for(account, plain.prepared, now))
             view = accepted_view(accepted, plain.submission.metadata, test=False)
             rating = self._routes.price_single(account, accepted, plain.rules, now)
+            if accepted.priority is Priority.OTP:  # the pumping defence, if enabled
+                await self._routes.screen(account, accepted, rating, now)
             if rating is not None:  # a billed account: priced, charged with the commit
                 view["price"] = price_view(rating)
             content = orjson.dumps(view)

@@ -40,6 +40,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from herald.billing import Unpriced, rate
+from herald.defence import LiveDefence
 from herald.ids import is_valid_id
 from herald.intake import (
     DestinationRules,
@@ -69,6 +70,7 @@ from herald.store import (
 )
 
 from ._auth import Gate
+from ._blocked import blocked
 from ._context import ApiContext
 from ._models import MessageRequest
 from ._problems import (
@@ -239,6 +241,9 @@ class MessageRoutes:
         # A listing filter names a number already accepted: it need only be
         # possible (the numbering plan may have changed since), test ranges included.
         self._listing_policy = replace(ctx.intake, require_valid_number=False)
+        # The pumping defence (docs/fraud.md, "Live"): verifications, and the OTP
+        # messages of the accounts that enable it (screen).
+        self.defence = ctx.defence or LiveDefence(ctx.store, ctx.ids)
 
     # -- shared steps --------------------------------------------------------------
 
@@ -269,6 +274,28 @@ class MessageRoutes:
             return account.priority
         return classes.of(account.id, account.name, prepared.to, prepared.sender.value,
                           prepared.tag, account.priority, now)
+
+    async def screen(self, account: Account, message: NewMessage, rating: Rating | None,
+                     now: float) -> None:
+        """Ask the defence about an OTP message if its account enables it
+        (``otp_messages``); a block is the 403 :func:`blocked` (the rate charge
+        given back, nothing stored or charged). Called for priority otp only."""
+        defence = self.defence
+        try:
+            watched = defence.watches_messages(account.id, now)
+            if watched is None:
+                watched = (await defence.settings(account.id, now)).otp_messages
+            if not watched:
+                return
+            screening = await defence.screen(
+                account_id=account.id, to=message.to, use_case=message.tag or "otp",
+                message_id=message.id, rating=rating, now=now)
+        except StoreError as exc:
+            self._gate.refund_messages(account, 1, now)
+            raise store_problem(exc) from None
+        if screening.refuse:
+            self._gate.refund_messages(account, 1, now)
+            raise blocked(screening.decision)
 
     def refuse(self, errors: list[FieldError]) -> ApiProblem:
         """The 422 answer to one message refused for ``errors`` (counted)."""
@@ -484,6 +511,8 @@ class MessageRoutes:
             return _json(view)
         message = prepared.message(ctx.ids.new_id(now), account.id, now,
                                    default_priority=self.priority_for(account, prepared, now))
+        if message.priority is Priority.OTP:
+            await self.screen(account, message, rating, now)
         view = accepted_view(message, submission.metadata, test=False)
         if rating is not None:
             view["price"] = price_view(rating)

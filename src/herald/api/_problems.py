@@ -69,6 +69,7 @@ PROBLEM_TYPES: Final[Mapping[str, str]] = {
     "insufficient-funds": "The account's balance does not cover the price",
     "verification-sends-exceeded": "Too many verification codes were sent to this number",
     "verification-not-pending": "The verification is approved, expired or canceled",
+    "fraud-blocked": "The SMS was refused by the pumping defence or the account's controls",
     "store-busy": "herald is busy; retry later",
     "unavailable": "herald cannot serve this now; retry later",
     "shutting-down": "herald is stopping; retry shortly",

@@ -41,6 +41,7 @@ from herald.store import (
     MAX_CLIENT_HINT_LENGTH,
     Account,
     Conflict,
+    FraudDecision,
     NewMessage,
     NotFound,
     SendLimitExceeded,
@@ -61,6 +62,7 @@ from herald.verify import (
 )
 
 from ._auth import Gate
+from ._blocked import blocked, decision_view
 from ._context import ApiContext
 from ._messages import MessageRoutes, _idempotency_key, read_json
 from ._problems import ApiProblem, FieldError, rate_limited, store_problem
@@ -74,6 +76,10 @@ log = logging.getLogger("herald.api")
 MAX_VERIFY_BODY_OCTETS: Final = 16 * 1024
 #: The app name shown in the SMS.
 MAX_APP_LENGTH: Final = 32
+#: Message ids in one POST /v1/conversions.
+MAX_CONVERSIONS: Final = 1_000
+#: Decisions a verification's GET shows (one per SMS: sends_per_hour bounds them).
+MAX_DECISIONS_SHOWN: Final = 100
 #: Seconds the per-number send limit looks back.
 SEND_WINDOW: Final = 3600.0
 _HINTS: Final = ("ip", "device_id", "platform", "user_id")
@@ -98,7 +104,7 @@ def _not_found() -> ApiProblem:
 class _Request:
     """A checked ``POST /v1/verifications`` body."""
 
-    def __init__(self, payload: object, account: Account) -> None:
+    def __init__(self, payload: object, account: Account, locales: tuple[str, ...]) -> None:
         errors: list[FieldError] = []
         if not isinstance(payload, dict):
             raise _invalid("the body must be a JSON object",
@@ -129,7 +135,7 @@ class _Request:
 
         self.to = text("to", None, 32)
         self.channel = one_of("channel", "sms", ("sms",))
-        self.locale = one_of("locale", "en", tuple(sorted(TEMPLATES)))
+        self.locale = one_of("locale", "en", locales)
         self.use_case = one_of("use_case", "other", USE_CASES)
         self.app = text("app", account.name[:MAX_APP_LENGTH], MAX_APP_LENGTH)
         length = payload.get("code_length", 6)
@@ -153,6 +159,16 @@ class _Request:
                 self.client[name] = value
         if errors:
             raise _invalid("the verification was refused; see errors", errors)
+
+
+def _locales(templates: Mapping[str, str]) -> tuple[str, ...]:
+    """The locales a verification may name: the built-in ones and the account's."""
+    return tuple(sorted({*TEMPLATES, *templates} - {"default"}))
+
+
+def _template(templates: Mapping[str, str], locale: str) -> str | None:
+    """The account's text for ``locale``, else its ``default``; ``None``: the built-in."""
+    return templates.get(locale, templates.get("default"))
 
 
 def _view(v: Verification, now: float, max_checks: int,
@@ -219,11 +235,12 @@ class VerifyRoutes:
             request, MAX_VERIFY_BODY_OCTETS)
         if replay is not None:
             return replay
-        req = _Request(payload, account)
+        templates = await self._templates(account)
+        req = _Request(payload, account, _locales(templates))
         code = new_code(req.code_length)
         autofill = ctx.verify.autofill(account.name)
-        message, rating = self._message(account, req.to, render(req.locale, req.app, code,
-                                                                autofill), now)
+        message, rating = self._message(account, req.to, render(
+            req.locale, req.app, code, autofill, _template(templates, req.locale)), now)
         salt = new_salt()
         v = Verification(
             ctx.ids.new_id(now), account.id, message.to, req.use_case, req.app, req.locale,
@@ -231,10 +248,12 @@ class VerifyRoutes:
             code_hash(ctx.verify_key, salt, code), client=req.client,
         )  # fmt: skip
         del code
+        decision = await self._screen(account, message, rating, now, v, exists=False)
         await self._take_send(account, now, lambda: ctx.store.start_verification(
             v, message.id, window=SEND_WINDOW, limit=ctx.verify.sends_per_hour))
-        content = json.dumps(_view(v, now, ctx.verify.max_checks, rating),
-                             separators=(",", ":")).encode()  # fmt: skip
+        view = _view(v, now, ctx.verify.max_checks, rating)
+        view["fraud"] = decision_view(decision)
+        content = json.dumps(view, separators=(",", ":")).encode()
         try:
             replay = await self._accept(account, message, rating, now, key, digest, content,
                                         201)  # fmt: skip
@@ -247,6 +266,31 @@ class VerifyRoutes:
         log.info("verification %s: sent as message %s", v.id, message.id)
         return Response(content, 201, {"Location": f"/v1/verifications/{v.id}"},
                         media_type="application/json")  # fmt: skip
+
+    async def _templates(self, account: Account) -> dict[str, str]:
+        try:
+            return await self._ctx.store.verify_templates(account.id)
+        except StoreError as exc:
+            raise store_problem(exc) from None
+
+    async def _screen(self, account: Account, message: NewMessage, rating: Rating | None,
+                      now: float, v: Verification, *, exists: bool) -> FraudDecision:
+        """Ask the pumping defence before anything is stored or charged; a block
+        is 403 (:func:`blocked`), the message budget given back. A verification
+        whose first SMS is blocked is not created (its decision keeps no id)."""
+        try:
+            screening = await self._messages.defence.screen(
+                account_id=account.id, to=message.to, use_case=v.use_case,
+                message_id=message.id, rating=rating, now=now, hints=v.client,
+                verification_id=v.id, keep_verification=exists)
+        except StoreError as exc:
+            self._gate.refund_messages(account, 1, now)
+            raise store_problem(exc) from None
+        if screening.refuse:
+            self._gate.refund_messages(account, 1, now)
+            log.info("verification %s: blocked (%s)", v.id, screening.decision.id)
+            raise blocked(screening.decision)
+        return screening.decision
 
     async def _take_send(self, account: Account, now: float, write: Any) -> Any:
         try:
@@ -287,10 +331,14 @@ class VerifyRoutes:
         now, account, v = await self._get(request, verification_id)
         try:
             sends = await self._ctx.store.verification_sends(v.id, account.id)
+            decisions = await self._ctx.store.list_fraud_decisions(
+                account.id, verification_id=v.id, limit=MAX_DECISIONS_SHOWN)
         except StoreError as exc:
             raise store_problem(exc) from None
         view = _view(v, now, self._ctx.verify.max_checks)
         view["messages"] = [s.message_id for s in sends]  # GET /v1/messages/{id}: delivery
+        # The defence's decision on each SMS (a resend it blocked too), first first.
+        view["fraud"] = [decision_view(d) for d in reversed(decisions)]
         return _json(view)
 
     # -- POST /v1/verifications/{id}/resend ----------------------------------------
@@ -304,18 +352,22 @@ class VerifyRoutes:
                              f"the verification is {v.status_at(now).label}; start a new one",
                              extra={"verification_status": v.status_at(now).label})
         code = new_code(v.code_length)
-        message, rating = self._message(
-            account, v.to, render(v.locale, v.app, code, ctx.verify.autofill(account.name)), now)
+        templates = await self._templates(account)
+        message, rating = self._message(account, v.to, render(
+            v.locale, v.app, code, ctx.verify.autofill(account.name),
+            _template(templates, v.locale)), now)
         salt = new_salt()
         stored = code_hash(ctx.verify_key, salt, code)
         del code
+        decision = await self._screen(account, message, rating, now, v, exists=True)
         new: Verification = await self._take_send(
             account, now, lambda: ctx.store.resend_verification(
                 v.id, account.id, salt=salt, code_hash=stored, expires_at=now + ctx.verify.ttl,
                 message_id=message.id, now=now, window=SEND_WINDOW,
                 limit=ctx.verify.sends_per_hour))  # fmt: skip
-        content = json.dumps(_view(new, now, ctx.verify.max_checks, rating),
-                             separators=(",", ":")).encode()  # fmt: skip
+        view = _view(new, now, ctx.verify.max_checks, rating)
+        view["fraud"] = decision_view(decision)
+        content = json.dumps(view, separators=(",", ":")).encode()
         try:
             await self._accept(account, message, rating, now, None, b"", content, 200)
         except BaseException:
@@ -347,7 +399,7 @@ class VerifyRoutes:
         assert isinstance(code, str)
         settings = ctx.verify
         for _ in range(3):  # a resend between the read and the write: hash again
-            sends = v.sends
+            sends, checks = v.sends, v.checks
             matched = code_matches(ctx.verify_key, v.salt, v.code_hash, code)
             try:
                 v = await ctx.store.record_check(v.id, account.id, sends=sends,
@@ -360,6 +412,8 @@ class VerifyRoutes:
             if v.sends == sends:
                 break
         status = v.status_at(now)
+        if matched and status is VerificationStatus.APPROVED and v.checks == checks + 1:
+            await self._converted(v, account, now)  # this check approved it
         label = status.label
         if status is VerificationStatus.PENDING and v.checks >= settings.max_checks:
             label = "too_many_attempts"
@@ -376,12 +430,80 @@ class VerifyRoutes:
         if not is_valid_id(message_id):
             raise ApiProblem(404, "not-found", "no such message")
         try:
-            await ctx.store.record_conversion(message_id, account.id, now)
+            at = await ctx.store.record_conversion(message_id, account.id, now)
         except NotFound:
             raise ApiProblem(404, "not-found", "no such message") from None
         except StoreError as exc:
             raise store_problem(exc) from None
+        self._messages.defence.converted(message_id, at)
         return Response(status_code=204)
+
+    # -- POST /v1/conversions ---------------------------------------------------------
+
+    async def conversions(self, request: Request) -> Response:
+        """Many conversions at once (``{"message_ids": [...]}``): each recorded and
+        fed to the defence as ``POST /v1/messages/{id}/converted`` does."""
+        ctx = self._ctx
+        now = ctx.clock()
+        account = await self._gate.authenticate(request, now)
+        _, payload = await read_json(request, MAX_VERIFY_BODY_OCTETS * 4)
+        ids = payload.get("message_ids") if isinstance(payload, dict) else None
+        errors = [] if isinstance(payload, dict) else [
+            FieldError((), "wrong_type", "must be a JSON object")]
+        if isinstance(payload, dict):
+            errors += [FieldError((k,), "unknown_field", "Extra inputs are not permitted")
+                       for k in payload if k != "message_ids"]  # fmt: skip
+            if not (isinstance(ids, list) and 0 < len(ids) <= MAX_CONVERSIONS
+                    and all(isinstance(i, str) for i in ids)):
+                errors.append(FieldError(("message_ids",), "invalid",
+                                         f"a list of 1 to {MAX_CONVERSIONS} message ids"))
+        if errors:
+            raise _invalid("the conversions were refused; see errors", errors)
+        assert isinstance(ids, list)
+        missing: list[str] = []
+        for message_id in dict.fromkeys(ids):  # once each, in order
+            try:
+                if not is_valid_id(message_id):
+                    raise NotFound(message_id)
+                at = await ctx.store.record_conversion(message_id, account.id, now)
+            except NotFound:
+                missing.append(message_id)
+                continue
+            except StoreError as exc:
+                raise store_problem(exc) from None
+            self._messages.defence.converted(message_id, at)
+        return _json({"converted": len(dict.fromkeys(ids)) - len(missing), "not_found": missing})
+
+    async def _converted(self, v: Verification, account: Account, now: float) -> None:
+        """A check approved ``v``: its last SMS converted (stored, for a rebuild,
+        and told to the defence). A failure here does not undo the approval."""
+        try:
+            sends = await self._ctx.store.verification_sends(v.id, account.id)
+            if sends:
+                at = await self._ctx.store.record_conversion(sends[-1].message_id, account.id,
+                                                             now)  # fmt: skip
+                self._messages.defence.converted(sends[-1].message_id, at)
+        except StoreError as exc:
+            log.warning("verification %s: its conversion was not recorded (%s)", v.id, exc)
+
+    # -- POST /v1/verifications/{id}/cancel -----------------------------------------
+
+    async def cancel(self, request: Request, verification_id: str) -> Response:
+        ctx = self._ctx
+        now, account, v = await self._get(request, verification_id)
+        try:
+            v = await ctx.store.cancel_verification(v.id, account.id, now)
+        except NotFound:
+            raise _not_found() from None
+        except Conflict:
+            status = v.status_at(now).label
+            raise ApiProblem(409, "verification-not-pending",
+                             f"the verification is {status}; it cannot be canceled",
+                             extra={"verification_status": status}) from None
+        except StoreError as exc:
+            raise store_problem(exc) from None
+        log.info("verification %s: canceled", v.id)
+        return _json(_view(v, now, ctx.verify.max_checks))
 
 
 # -- routes and their OpenAPI description -----------------------------------------
@@ -394,7 +516,9 @@ _CREATE_SCHEMA: Final = {
         "channel": {"type": "string", "enum": ["sms"], "default": "sms"},
         "code_length": {"type": "integer", "minimum": MIN_CODE_LENGTH,
                         "maximum": MAX_CODE_LENGTH, "default": 6},
-        "locale": {"type": "string", "enum": sorted(TEMPLATES), "default": "en"},
+        "locale": {"type": "string", "default": "en",
+                   "description": "en, de, es, fr, or a locale of the account's own texts"
+                   " (GET /v1/verify/templates)"},
         "use_case": {"type": "string", "enum": list(USE_CASES), "default": "other"},
         "app": {"type": "string", "minLength": 1, "maxLength": MAX_APP_LENGTH,
                 "description": "The name the SMS shows (default: the account's name)"},
@@ -407,6 +531,8 @@ _VIEW_SCHEMA: Final = {
     "properties": {
         "id": {"type": "string"},
         "status": {"type": "string", "enum": ["pending", "approved", "expired", "canceled"]},
+        "fraud": {"description": "The pumping defence's decision on the SMS (POST), on"
+                  " each SMS (GET, a list): action, reasons and figures (docs/fraud.md)"},
         "to": {"type": "string"}, "channel": {"type": "string"},
         "use_case": {"type": "string"}, "locale": {"type": "string"}, "app": {"type": "string"},
         "code_length": {"type": "integer"}, "created_at": {"type": "string"},
@@ -448,10 +574,12 @@ def install_verify(app: Any, routes: VerifyRoutes, problems: Any) -> None:
         summary="Send a one-time code by SMS",
         description="herald makes the code, sends it (priority `otp`, tag `verify`, charged"
         " like any message) and never answers or logs it. 429 naming `to`: the number had"
-        " `[verify] sends_per_hour` codes in the last hour. docs/verify.md.",
+        " `[verify] sends_per_hour` codes in the last hour. 403 `fraud-blocked`: the pumping"
+        " defence or the account's controls refused the SMS (nothing sent or charged;"
+        " docs/fraud.md). docs/verify.md.",
         status_code=201, openapi_extra=body,
         responses={201: _content(_VIEW_SCHEMA, "The verification, pending"),
-                   **problems(401, 402, 413, 415, 422, 429, 503)},
+                   **problems(401, 402, 403, 413, 415, 422, 429, 503)},
     )  # fmt: skip
     app.add_api_route(
         "/v1/verifications/{verification_id}", routes.get, methods=["GET"], tags=tags,
@@ -475,7 +603,29 @@ def install_verify(app: Any, routes: VerifyRoutes, problems: Any) -> None:
         " expiry; counted against the number's sends per hour. 409: not pending.",
         openapi_extra={"security": security},
         responses={200: _content(_VIEW_SCHEMA, "The verification"),
-                   **problems(401, 402, 404, 409, 422, 429, 503)},
+                   **problems(401, 402, 403, 404, 409, 422, 429, 503)},
+    )  # fmt: skip
+    app.add_api_route(
+        "/v1/verifications/{verification_id}/cancel", routes.cancel, methods=["POST"],
+        tags=tags, summary="Cancel a pending verification",
+        description="Its code stops working at once (checks answer `canceled`). 409: not"
+        " pending.", openapi_extra={"security": security},
+        responses={200: _content(_VIEW_SCHEMA, "The verification, canceled"),
+                   **problems(401, 404, 409, 429, 503)},
+    )  # fmt: skip
+    app.add_api_route(
+        "/v1/conversions", routes.conversions, methods=["POST"], tags=["messages"],
+        summary="Report that the codes of many messages were entered",
+        description="`{\"message_ids\": [...]}`, 1 to 1,000: each as"
+        " `POST /v1/messages/{id}/converted`. 200: `converted` (how many), `not_found`"
+        " (the ids of no message of the account).",
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+            "schema": {"type": "object", "required": ["message_ids"],
+                       "additionalProperties": False, "properties": {"message_ids": {
+                           "type": "array", "items": {"type": "string"}, "minItems": 1,
+                           "maxItems": MAX_CONVERSIONS}}}}}}, "security": security},
+        responses={200: {"description": "Recorded"},
+                   **problems(401, 413, 415, 422, 429, 503)},
     )  # fmt: skip
     app.add_api_route(
         "/v1/messages/{message_id}/converted", routes.converted, methods=["POST"],

@@ -289,6 +289,7 @@ class Channel(IntEnum):
 class EventKind(IntEnum):
     STATUS = 1  # a message reached a status the customer hears about
     INBOUND = 2  # a mobile-originated message arrived for the account
+    FRAUD = 3  # the pumping defence blocked an SMS (subject: the decision id)
 
 
 def _check_length(name: str, value: str | bytes | None, limit: int, *, empty: bool) -> None:

@@ -73,6 +73,12 @@ from herald.store._model import (
     StatusUpdate,
 )
 from herald.store._model_admin import AdminKeyRecord, AuditEntry, AuditFilter
+from herald.store._model_fraud import (
+    FraudAction,
+    FraudDecision,
+    FraudOutcome,
+    FraudSettings,
+)
 from herald.store._model_routing import (
     ConnectorState,
     DeliveryCounts,
@@ -739,6 +745,12 @@ class VerifyStore(Protocol):
         """The account's verification; :class:`NotFound` for another's or none."""
         ...
 
+    async def cancel_verification(self, verification_id: str, account_id: int,
+                                  now: float) -> Verification:
+        """Cancel a verification pending at ``now`` (its code stops working); the
+        verification as it is now. :class:`NotFound`, :class:`Conflict` (not pending)."""
+        ...
+
     async def verification_sends(
         self, verification_id: str, account_id: int
     ) -> tuple[VerificationSend, ...]:
@@ -767,9 +779,65 @@ class VerifyStore(Protocol):
         ...
 
 
+class FraudStore(Protocol):
+    """The live pumping defence (docs/fraud.md, "Live") and Verify texts."""
+
+    async def get_fraud_settings(self, account_id: int) -> FraudSettings:
+        """The account's settings (:data:`NO_FRAUD_SETTINGS` if never set);
+        :class:`UnknownAccount`."""
+        ...
+
+    async def set_fraud_settings(self, account_id: int, settings: FraudSettings) -> None:
+        """Replace the account's settings. Raises :class:`UnknownAccount`."""
+        ...
+
+    async def record_fraud_decision(self, decision: FraudDecision) -> None:
+        """Store a decision; a ``block`` also writes its webhook event (kind
+        :attr:`EventKind.FRAUD`, to the account's callback URL if it has one)
+        in the same transaction. :class:`Conflict` for an id that exists."""
+        ...
+
+    async def get_fraud_decision(self, decision_id: str, account_id: int) -> FraudDecision:
+        """The account's decision; :class:`NotFound` for another's or none."""
+        ...
+
+    async def get_fraud_decisions(self, ids: Collection[str]) -> dict[str, FraudDecision]:
+        """The decisions of ``ids`` that exist, by id (any account: webhooks)."""
+        ...
+
+    async def list_fraud_decisions(
+        self, account_id: int, *, since: float | None = None, until: float | None = None,
+        action: FraudAction | None = None, verification_id: str | None = None,
+        limit: int = 100,
+    ) -> tuple[FraudDecision, ...]:  # fmt: skip
+        """The account's decisions in ``[since, until)``, newest first, at most ``limit``."""
+        ...
+
+    async def fraud_spend(self, account_id: int, country: str, since: float) -> int:
+        """Micro-units of money the account's SMS to ``country`` that the defence
+        let through (allowed or would_block) since ``since`` cost."""
+        ...
+
+    async def fraud_history(self, since: float) -> tuple[FraudDecision, ...]:
+        """Every account's engine decisions since ``since``, oldest first (a rebuild)."""
+        ...
+
+    async def fraud_outcomes(self, message_ids: Collection[str]) -> tuple[FraudOutcome, ...]:
+        """The status (when final) and conversion of each of the messages that exists."""
+        ...
+
+    async def verify_templates(self, account_id: int) -> dict[str, str]:
+        """The account's own Verify texts by locale."""
+        ...
+
+    async def set_verify_template(self, account_id: int, locale: str, text: str | None) -> None:
+        """Set (``None``: remove) the account's text for ``locale``; :class:`UnknownAccount`."""
+        ...
+
+
 class Store(
     AccountStore, MessageStore, OutboxStore, NumberTableStore, AdminStore, ControlStore,
-    RoutingStore, BillingStore, VerifyStore, Protocol,
+    RoutingStore, BillingStore, VerifyStore, FraudStore, Protocol,
 ):
     """Everything the platform stores. Close with :meth:`aclose`."""
 

@@ -670,9 +670,58 @@ CREATE TABLE conversions (
 ) WITHOUT ROWID;
 """
 
+# V17: the live pumping defence (issue 11, docs/fraud.md "Live"): each account's
+# settings and controls (one row; lists and ceilings as JSON, ceilings as decimal
+# text), and every decision with what the engine was asked, so that a restart
+# feeds the engine again (fraud_decisions_time) and customers read them
+# (fraud_decisions_account, _verification). The country index serves the
+# per-country ceilings.
+_V17_FRAUD = """
+CREATE TABLE fraud_settings (
+    account_id INTEGER PRIMARY KEY REFERENCES accounts(id),
+    mode TEXT NOT NULL,
+    otp_messages INTEGER NOT NULL,
+    allow TEXT NOT NULL,
+    deny TEXT NOT NULL,
+    country_caps TEXT NOT NULL
+);
+
+CREATE TABLE fraud_decisions (
+    id TEXT PRIMARY KEY,
+    account_id INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    to_number TEXT NOT NULL,
+    action TEXT NOT NULL,
+    reasons TEXT NOT NULL,
+    engine INTEGER NOT NULL,
+    country TEXT,
+    price_micros INTEGER,
+    currency TEXT,
+    verification_id TEXT,
+    message_id TEXT,
+    request TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX fraud_decisions_account ON fraud_decisions(account_id, created_at);
+CREATE INDEX fraud_decisions_country ON fraud_decisions(account_id, country, created_at);
+CREATE INDEX fraud_decisions_time ON fraud_decisions(created_at);
+CREATE INDEX fraud_decisions_verification ON fraud_decisions(verification_id, created_at)
+    WHERE verification_id IS NOT NULL;
+"""
+
+# V18: an account's own Verify texts by locale (docs/verify.md, "Texts").
+_V18_VERIFY_TEMPLATES = """
+CREATE TABLE verify_templates (
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    locale TEXT NOT NULL,
+    text TEXT NOT NULL,
+    PRIMARY KEY (account_id, locale)
+) WITHOUT ROWID;
+"""
+
 #: Applied in order; the database's ``user_version`` counts those applied.
 MIGRATIONS: tuple[str, ...] = (
     _V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11_ADMIN, _V12_ACCOUNT_CONTROLS,
-    _V13_CANCEL, _V14_ROUTING, _V15_BILLING, _V16_VERIFY,
+    _V13_CANCEL, _V14_ROUTING, _V15_BILLING, _V16_VERIFY, _V17_FRAUD,
+    _V18_VERIFY_TEMPLATES,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

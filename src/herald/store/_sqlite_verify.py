@@ -137,6 +137,18 @@ class SQLiteVerify:
 
         await self._write(undo)
 
+    async def cancel_verification(self, verification_id: str, account_id: int,
+                                  now: float) -> Verification:
+        def cancel(conn: sqlite3.Connection) -> Verification:
+            v = _read(conn, verification_id, account_id)
+            if v.status_at(now) is not VerificationStatus.PENDING:
+                raise Conflict(f"verification {verification_id} is {v.status_at(now).label}")
+            conn.execute("UPDATE verifications SET status = ? WHERE id = ?",
+                         (int(VerificationStatus.CANCELED), v.id))  # fmt: skip
+            return _read(conn, verification_id, account_id)
+
+        return await self._write(cancel)
+
     async def get_verification(self, verification_id: str, account_id: int) -> Verification:
         return await self._readers.run(lambda c: _read(c, verification_id, account_id))
 

@@ -89,6 +89,7 @@ from herald.store._sqlite_billing import G_ACCEPT_BILLED, SQLiteBilling, accept_
 from herald.store._sqlite_changes import cancel_in, cancel_matching_in, replace_in
 from herald.store._sqlite_conn import DB_FILENAME, Readers, SQLiteConfig, connect, migrate
 from herald.store._sqlite_controls import ControlsMixin, apply_opt_outs, count_quota
+from herald.store._sqlite_fraud import SQLiteFraud
 from herald.store._sqlite_routing import SQLiteRouting
 from herald.store._sqlite_sql import (
     ACCOUNT_COLUMNS,
@@ -215,7 +216,8 @@ class _CommitWatch:
         return notes
 
 
-class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling, SQLiteVerify):
+class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling, SQLiteVerify,
+                  SQLiteFraud):
     """The :class:`~herald.store.Store` on SQLite. See the module docstring."""
 
     def __init__(self, config: SQLiteConfig, writer: GroupCommitWriter, readers: Readers):

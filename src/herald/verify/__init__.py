@@ -27,23 +27,29 @@ from herald.verify._codes import (
 )
 from herald.verify._settings import (
     MAX_CODE_LENGTH,
+    MAX_TEMPLATE_LENGTH,
     MIN_CODE_LENGTH,
     TEMPLATES,
     USE_CASES,
     Autofill,
     VerifySettings,
+    check_locale,
+    check_template,
     render,
 )
 
 __all__ = [
     "CODE_KEY_LABEL",
     "MAX_CODE_LENGTH",
+    "MAX_TEMPLATE_LENGTH",
     "MIN_CODE_LENGTH",
     "SALT_OCTETS",
     "TEMPLATES",
     "USE_CASES",
     "Autofill",
     "VerifySettings",
+    "check_locale",
+    "check_template",
     "code_hash",
     "code_key",
     "code_matches",

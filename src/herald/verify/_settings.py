@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Final
 
 __all__ = [
-    "MAX_CODE_LENGTH", "MIN_CODE_LENGTH", "TEMPLATES", "USE_CASES", "Autofill",
-    "VerifySettings", "render",
+    "MAX_CODE_LENGTH", "MAX_TEMPLATE_LENGTH", "MIN_CODE_LENGTH", "TEMPLATES", "USE_CASES",
+    "Autofill", "VerifySettings", "check_locale", "check_template", "render",
 ]
 
 MIN_CODE_LENGTH: Final = 4
@@ -23,6 +23,14 @@ TEMPLATES: Final[Mapping[str, str]] = {
     "fr": "{code} est votre code de vérification {app}.",
     "es": "{code} es tu código de verificación de {app}.",
 }
+
+#: An account's own text (docs/verify.md, "Texts"): with a 10-digit code, a
+#: 32-character app and the autofill lines it still fits a few SMS segments.
+MAX_TEMPLATE_LENGTH: Final = 320
+#: A locale an account names its texts by: a BCP 47-like tag (``pt-BR``), or
+#: ``default`` (the account's text for any locale it has no text of).
+_LOCALE: Final = re.compile(r"default|[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
+_PLACEHOLDER: Final = re.compile(r"\{[^{}]*\}|[{}]")
 
 #: Android's SMS Retriever identifies the app by an 11-character hash of its
 #: package name and signing key (base64 alphabet).
@@ -67,11 +75,37 @@ class VerifySettings:
         return self.accounts.get(account_name) or Autofill()
 
 
-def render(locale: str, app: str, code: str, autofill: Autofill) -> str:
-    """The SMS: the locale's text, then the Android app hash line and the iOS
+def check_locale(locale: str) -> str | None:
+    """Why ``locale`` cannot name an account's text, or ``None``."""
+    if len(locale) > 35 or not _LOCALE.fullmatch(locale):
+        return "a language tag such as en or pt-BR, or default"
+    return None
+
+
+def check_template(text: str) -> str | None:
+    """Why ``text`` cannot be an account's Verify text, or ``None``: it carries
+    ``{code}`` once, may name ``{app}``, and has no other braces (the text is
+    filled by replacement, never by ``str.format``)."""
+    if not 0 < len(text) <= MAX_TEMPLATE_LENGTH:
+        return f"1 to {MAX_TEMPLATE_LENGTH} characters"
+    fields = _PLACEHOLDER.findall(text)
+    if fields.count("{code}") != 1:
+        return "must contain {code} exactly once"
+    if any(f not in ("{code}", "{app}") for f in fields):
+        return "only {code} and {app} may appear in braces"
+    if "\n@" in "\n" + text:
+        return "no line may begin with @ (the iOS autofill line is herald's)"
+    return None
+
+
+def render(locale: str, app: str, code: str, autofill: Autofill,
+           template: str | None = None) -> str:
+    """The SMS: the account's ``template`` (checked by :func:`check_template`)
+    or the locale's built-in text, then the Android app hash line and the iOS
     domain-bound line where configured. The iOS line goes last because iOS
     reads only the last line; SMS Retriever finds the hash anywhere in it."""
-    lines = [TEMPLATES[locale].format(code=code, app=app)]
+    text = TEMPLATES.get(locale, TEMPLATES["en"]) if template is None else template
+    lines = [text.replace("{code}", code).replace("{app}", app)]
     if autofill.android_app_hash or autofill.ios_domain:
         lines.append("")
     if autofill.android_app_hash:

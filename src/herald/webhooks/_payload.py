@@ -29,13 +29,25 @@ from typing import Any, Final
 
 import orjson
 
-from herald.store import EventKind, InboundMessage, Message, MessageRoute, OutboxEvent, Status
+from herald.store import (
+    MICROS,
+    EventKind,
+    FraudDecision,
+    InboundMessage,
+    Message,
+    MessageRoute,
+    OutboxEvent,
+    Status,
+)
 from herald.text import DecodeError, Encoding, decode
 
 __all__ = [
+    "BLOCKED_EVENT_TYPES",
     "INBOUND_EVENT_TYPE",
     "STATUS_EVENT_TYPE",
     "batch_body",
+    "decision_view",
+    "fraud_payload",
     "inbound_payload",
     "rfc3339",
     "status_payload",
@@ -44,6 +56,9 @@ __all__ = [
 
 STATUS_EVENT_TYPE: Final = "message.status"
 INBOUND_EVENT_TYPE: Final = "message.inbound"
+#: A block of the pumping defence (docs/fraud.md, "Live"): of a verification's
+#: SMS, or of an OTP message.
+BLOCKED_EVENT_TYPES: Final = ("verification.blocked", "message.blocked")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -80,6 +95,8 @@ def webhook_event_id(event: OutboxEvent) -> str:
     """
     if event.kind is EventKind.INBOUND:
         return f"evt_{event.subject_id}_inbound"
+    if event.kind is EventKind.FRAUD:  # one event per decision
+        return f"evt_{event.subject_id}_blocked"
     if event.status is None:
         raise ValueError(f"status event {event.id} carries no status")
     return f"evt_{event.subject_id}_{event.status.label}"
@@ -221,3 +238,33 @@ def inbound_payload(event: OutboxEvent, inbound: InboundMessage) -> bytes:
             },
         }
     )
+
+
+def decision_view(d: FraudDecision) -> dict[str, Any]:
+    """A decision of the pumping defence as the API and webhooks show it: the
+    number (the customer's own), its country, the reasons with the cells
+    (country, network code, number ranges) and figures; nothing of a
+    subscriber's location (ARCHITECTURE.md, the red line)."""
+    price = None
+    if d.price_micros is not None:
+        price = f"{d.price_micros // MICROS}.{d.price_micros % MICROS:06d}"
+    return {
+        "id": d.id, "action": d.action.value, "created_at": rfc3339(d.created_at),
+        "to": d.to, "country": d.country, "verification_id": d.verification_id,
+        "message_id": d.message_id, "price": price,
+        "by": "engine" if d.engine else "account_controls",
+        "reasons": [{"code": r.code, "cell": r.cell, "figures": dict(r.figures)}
+                    for r in d.reasons],
+    }  # fmt: skip
+
+
+def fraud_payload(event: OutboxEvent, decision: FraudDecision) -> bytes:
+    """The body of a ``verification.blocked`` (or, for an OTP message,
+    ``message.blocked``) event: the decision that refused the SMS."""
+    if event.kind is not EventKind.FRAUD:
+        raise ValueError(f"event {event.id} is not a fraud event")
+    if event.subject_id != decision.id:
+        raise ValueError(f"event {event.id} is about another decision")
+    kind = BLOCKED_EVENT_TYPES[decision.verification_id is None]
+    return _dumps({"event_id": webhook_event_id(event), "type": kind,
+                   "created_at": rfc3339(event.created_at), "decision": decision_view(decision)})

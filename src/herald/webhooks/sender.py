@@ -73,7 +73,7 @@ import random
 import socket
 import time
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -88,6 +88,7 @@ from herald.store import (
     Account,
     Channel,
     EventKind,
+    FraudDecision,
     InboundMessage,
     Message,
     NotFound,
@@ -115,6 +116,7 @@ from herald.webhooks._http import (
 )
 from herald.webhooks._payload import (
     batch_body,
+    fraud_payload,
     inbound_payload,
     status_payload,
     webhook_event_id,
@@ -178,6 +180,9 @@ MAX_CACHED_ACCOUNTS: Final = 10_000
 PIN_TTL: Final = 10.0
 #: Parsed callback URLs and checked host names kept (least recently used first out).
 MAX_CACHED_URLS: Final = 4096
+#: Fraud decisions read for claimed events whose bodies were never built (left
+#: leased) are dropped beyond this many.
+MAX_HELD_DECISIONS: Final = 10_000
 #: A batched POST says how many events it carries (the body's ``events`` list).
 BATCH_COUNT_HEADER: Final = "Herald-Event-Count"
 #: Seconds a returned event (at stop) waits before it is due again: none.
@@ -201,6 +206,8 @@ class WebhookStore(Protocol):
     ) -> None: ...
 
     async def get_account(self, account_id: int) -> Account: ...
+
+    async def get_fraud_decisions(self, ids: Collection[str]) -> dict[str, FraudDecision]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,6 +364,7 @@ class WebhookSender:
             max_per_origin=self.config.per_endpoint, max_error_body=MAX_ERROR_BODY
         )
         self._accounts: OrderedDict[int, tuple[Account, str, float]] = OrderedDict()
+        self._decisions: dict[int, FraudDecision] = {}  # by event id, until its body is built
         self._urls: OrderedDict[str, _Url | InvalidWebhookUrl] = OrderedDict()
         self._pins: OrderedDict[tuple[str, int], tuple[str | DeliveryError, float]] = (
             OrderedDict()
@@ -497,6 +505,7 @@ class WebhookSender:
         except StoreError as exc:
             log.warning("webhooks: claiming events failed (%s); retrying", exc)
             return 0
+        await self._read_decisions(events)
         for event in events:
             account = await self._account(event)
             if account is None:
@@ -510,6 +519,26 @@ class WebhookSender:
                 self._flush(key)
         self._start_ready()
         return len(events)
+
+    async def _read_decisions(self, events: Sequence[OutboxEvent]) -> None:
+        """The decisions the claimed fraud events report (docs/fraud.md, "Live"):
+        one read, only when the claim holds such events (a status claim reads its
+        message and route itself)."""
+        wanted = {e.id: e.subject_id for e in events if e.kind is EventKind.FRAUD}
+        if not wanted:
+            return
+        try:
+            found = await self._store.get_fraud_decisions(list(wanted.values()))
+        except StoreClosed:
+            raise
+        except StoreError as exc:  # no body: the events are left leased, tried again
+            log.warning("webhooks: reading fraud decisions failed (%s)", exc)
+            return
+        if len(self._decisions) > MAX_HELD_DECISIONS:  # events never built: forget
+            self._decisions.clear()
+        for event_id, decision_id in wanted.items():
+            if decision_id in found:
+                self._decisions[event_id] = found[decision_id]
 
     async def _account(self, event: OutboxEvent) -> Account | None:
         cached = self._accounts.get(event.account_id)
@@ -664,6 +693,7 @@ class WebhookSender:
     def _body(self, event: OutboxEvent, account: Account) -> bytes:
         """The event's body; :class:`SubjectGone` if its record (or account) vanished."""
         route = event.route
+        decision = self._decisions.pop(event.id, None)
         if account is _NO_ACCOUNT:
             raise SubjectGone(f"no account {event.account_id} (event {event.id})")
         subject = event.subject
@@ -672,6 +702,8 @@ class WebhookSender:
                 return inbound_payload(event, subject)
             if event.kind is EventKind.STATUS and isinstance(subject, Message):
                 return status_payload(event, subject, route)
+            if event.kind is EventKind.FRAUD and decision is not None:
+                return fraud_payload(event, decision)
         except ValueError as exc:  # an event the payload builders refuse: nothing to send
             raise SubjectGone(str(exc)) from None
         raise SubjectGone(f"the {event.kind.name.lower()} record {event.subject_id} is gone"

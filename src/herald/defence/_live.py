@@ -1,0 +1,372 @@
+"""The pumping defence, live: the engine in the process that takes the requests.
+
+Theory of operation
+-------------------
+:class:`LiveDefence` holds one :class:`herald.fraud.Engine` per account (each
+account's money is in its own currency, and the engine's budgets are money)
+and answers :meth:`LiveDefence.screen` for every SMS of a verification and,
+when the account enables it, every OTP message. In order:
+
+1. the account's **deny list** (a prefix of the number): block;
+2. its **allow list**: allow, the engine is not asked;
+3. its **ceiling** for the destination country: the money its SMS there that
+   the defence let through in the last 24 hours cost, plus this one, over the
+   ceiling: block;
+4. the **engine**. In ``monitor`` mode a block is recorded as ``would_block``
+   and the SMS is sent.
+
+(The account's geo permissions, ``herald accounts set --countries``, refused
+the SMS before: they are checked with the message, docs/accounts.md.) The
+customer's own controls hold in monitor mode too: they are orders, not guesses.
+
+Every decision is stored (``record_fraud_decision``) before the SMS is
+accepted, with what the engine was asked; a block also writes its webhook
+event in that transaction. The engine learns:
+
+- **receipts** from the store: the messages it let through and whose final
+  status it has not seen are read back (one indexed read) at most every
+  ``poll`` seconds, before a decision, so it has every receipt that came
+  before the request it judges (the delivery process writes them);
+- **conversions** at once, from this process: a Verify check approved, or
+  ``POST /v1/messages/{id}/converted`` (both also stored, in ``conversions``).
+
+After a restart the engines are rebuilt from the store before the first
+decision: every engine decision of the last :data:`HISTORY` seconds, with the
+receipts and conversions of their messages, fed again in time order (receipts
+and conversions before requests at equal times, as ``herald fraud replay``
+does). The engine is deterministic, so it comes back as it was (its blocks
+included): a restart does not forget an attack in progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Final
+
+from herald.fraud import Action, Decision, Engine, Prices, Receipt, Request, Verification
+from herald.ids import IdGenerator
+from herald.intake import country_of as intake_country_of
+from herald.rating import MICROS, Rating
+from herald.store import (
+    FraudAction,
+    FraudDecision,
+    FraudMode,
+    FraudReason,
+    FraudSettings,
+    FraudStore,
+    Status,
+    StoreError,
+)
+
+__all__ = ["HISTORY", "POLL_INTERVAL", "SETTINGS_TTL", "SPEND_WINDOW", "LiveDefence",
+           "Screening", "country_of"]
+
+log = logging.getLogger("herald.fraud")
+
+#: Seconds of decisions a rebuild feeds again: the longest block (7 days).
+HISTORY: Final = 7 * 86_400.0
+#: Seconds between reads of the receipts of the messages in flight.
+POLL_INTERVAL: Final = 1.0
+#: Seconds an account's settings are used without a re-read (as its controls).
+SETTINGS_TTL: Final = 5.0
+#: The per-country ceilings count the money of this many seconds.
+SPEND_WINDOW: Final = 86_400.0
+#: A message whose receipt has not come after this long is no longer waited for.
+MAX_IN_FLIGHT_S: Final = 3 * 86_400.0
+#: The engine's receipt statuses by final status. A cancelled message was never
+#: sent: like an undelivered one, it costs nothing.
+_RECEIPT: Final[Mapping[Status, str]] = {
+    Status.DELIVERED: "DELIVRD", Status.EXPIRED: "EXPIRED", Status.UNDELIVERED: "UNDELIV",
+    Status.REJECTED: "UNDELIV", Status.FAILED: "UNDELIV", Status.CANCELLED: "UNDELIV",
+}  # fmt: skip
+
+
+def country_of(to: str) -> str | None:
+    """The ISO 3166-1 country of an E.164 number (``+`` optional), as the
+    account's geo permissions see it (:func:`herald.intake.country_of`)."""
+    return intake_country_of(to.removeprefix("+"))
+
+
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)
+
+
+def _matches(to: str, prefixes: tuple[str, ...]) -> str | None:
+    number = to if to.startswith("+") else "+" + to
+    return next((p for p in prefixes if number.startswith(p)), None)
+
+
+_NO_LOCK: Final = contextlib.nullcontext()
+_Decided = Callable[[FraudAction, tuple[FraudReason, ...], bool], FraudDecision]
+
+
+@dataclass(frozen=True, slots=True)
+class Screening:
+    """A decision, stored; ``refuse``: do not send the SMS."""
+
+    decision: FraudDecision
+
+    @property
+    def refuse(self) -> bool:
+        return self.decision.action is FraudAction.BLOCK
+
+
+@dataclass(slots=True)
+class _Sent:
+    account_id: int
+    decision_id: str
+    at: float
+
+
+class LiveDefence:
+    """See the module docstring. Times are epoch seconds (the callers' ``now``)."""
+
+    def __init__(self, store: FraudStore, ids: IdGenerator, *, poll: float = POLL_INTERVAL,
+                 settings_ttl: float = SETTINGS_TTL, history: float = HISTORY) -> None:
+        self._store = store
+        self._ids = ids
+        self._poll = poll
+        self._settings_ttl = settings_ttl
+        self._history = history
+        self._engines: dict[int, Engine] = {}
+        self._settings: dict[int, tuple[FraudSettings, float]] = {}
+        self._in_flight: dict[str, _Sent] = {}  # message id: waiting for its final status
+        self._sent: dict[str, _Sent] = {}  # message id: may still convert
+        self._converted: set[str] = set()
+        self._lock = asyncio.Lock()
+        self._ceiling_locks: dict[int, asyncio.Lock] = {}
+        self._built = False
+        self._polled = float("-inf")
+
+    # -- settings ---------------------------------------------------------------------
+
+    async def settings(self, account_id: int, now: float) -> FraudSettings:
+        cached = self._settings.get(account_id)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        settings = await self._store.get_fraud_settings(account_id)
+        self._settings[account_id] = (settings, now + self._settings_ttl)
+        return settings
+
+    def watches_messages(self, account_id: int, now: float) -> bool | None:
+        """Whether the account's OTP messages are screened, from memory (``None``:
+        not known here yet; ask :meth:`settings`)."""
+        cached = self._settings.get(account_id)
+        if cached is None or cached[1] <= now:
+            return None
+        return cached[0].otp_messages
+
+    def forget(self, account_id: int) -> None:
+        """The account's settings changed in this process: read them again."""
+        self._settings.pop(account_id, None)
+
+    async def prepare(self, now: float) -> None:
+        """Rebuild the engines now rather than before the first decision (``herald
+        serve`` calls it at start). A failure is logged; the first decision tries again."""
+        try:
+            async with self._lock:
+                await self._catch_up(now)
+        except StoreError as exc:
+            log.warning("fraud: rebuilding the engines failed (%s); retried at the first"
+                        " decision", exc)
+
+    # -- the decision -----------------------------------------------------------------
+
+    def _engine(self, account_id: int) -> Engine:
+        engine = self._engines.get(account_id)
+        if engine is None:
+            engine = self._engines[account_id] = Engine(Prices())
+        return engine
+
+    async def screen(self, *, account_id: int, to: str, use_case: str, message_id: str,
+                     rating: Rating | None, now: float, verification_id: str | None = None,
+                     keep_verification: bool = True,
+                     hints: Mapping[str, str] | None = None) -> Screening:  # fmt: skip
+        """Decide on one SMS about to be accepted as ``message_id``; the decision is
+        stored (with its webhook event for a block) before this returns. A
+        block forgets ``verification_id`` unless ``keep_verification`` (a resend
+        of one that exists; a first SMS refused creates none). Store errors are
+        raised (the caller answers 503: nothing was sent)."""
+        async with self._lock:  # one rebuild; receipts read once per poll
+            await self._catch_up(now)
+        settings = await self.settings(account_id, now)
+        number = to if to.startswith("+") else "+" + to
+        country = country_of(number)
+        price = None if rating is None else rating.micros
+        request = {"use_case": use_case, **(hints or {})}
+        decision_id = self._ids.new_id(now)
+        if rating is not None and rating.network:
+            request["mcc_mnc"] = rating.network
+
+        def decided(action: FraudAction, reasons: tuple[FraudReason, ...],
+                    engine: bool) -> FraudDecision:  # fmt: skip
+            sent = action is not FraudAction.BLOCK
+            return FraudDecision(
+                decision_id, account_id, now, number, action, reasons, engine,
+                country, price, None,
+                verification_id if sent or keep_verification else None,
+                message_id if sent else None, request)  # fmt: skip
+
+        # A ceiling is read and its SMS recorded under one lock per account, so that
+        # two requests at once cannot both take the last of it.
+        capped = country is not None and country in settings.country_caps
+        async with self._ceiling_lock(account_id) if capped else _NO_LOCK:
+            decision = await self._customer(settings, number, country, price, now,
+                                            account_id, decided)
+            if decision is None:
+                decision = self._ask(settings, account_id, number, country, rating,
+                                     use_case, request, now, decision_id, decided)
+            await self._store.record_fraud_decision(decision)
+        if decision.message_id is not None and decision.engine:
+            sent = _Sent(account_id, decision.id, now)
+            self._in_flight[decision.message_id] = sent
+            self._sent[decision.message_id] = sent
+        log.info("fraud: %s %s for account %d (%s)", decision.action.value, decision.id,
+                 account_id, ", ".join(r.code for r in decision.reasons))
+        return Screening(decision)
+
+    def _ceiling_lock(self, account_id: int) -> asyncio.Lock:
+        lock = self._ceiling_locks.get(account_id)
+        if lock is None:
+            lock = self._ceiling_locks[account_id] = asyncio.Lock()
+        return lock
+
+    async def _customer(self, settings: FraudSettings, number: str, country: str | None,
+                        price: int | None, now: float, account_id: int,
+                        decided: _Decided) -> FraudDecision | None:  # fmt: skip
+        """The account's own controls: a decision, or ``None`` (ask the engine)."""
+        if (prefix := _matches(number, settings.deny)) is not None:
+            return decided(FraudAction.BLOCK, (FraudReason("deny_list", prefix),), False)
+        if (prefix := _matches(number, settings.allow)) is not None:
+            return decided(FraudAction.ALLOW, (FraudReason("allow_list", prefix),), False)
+        cap = None if country is None else settings.country_caps.get(country)
+        if cap is not None and country is not None:
+            spent = await self._store.fraud_spend(account_id, country, now - SPEND_WINDOW)
+            cost = price or 0
+            if Decimal(spent + cost) / MICROS > cap:
+                figures = {"spent": spent / MICROS, "price": cost / MICROS, "ceiling": float(cap)}
+                return decided(FraudAction.BLOCK,
+                               (FraudReason("country_ceiling", country, figures),), False)
+        return None
+
+    def _ask(self, settings: FraudSettings, account_id: int, number: str, country: str | None,
+             rating: Rating | None, use_case: str, request: Mapping[str, str], now: float,
+             decision_id: str, decided: _Decided) -> FraudDecision:  # fmt: skip
+        engine = self._engine(account_id)
+        # The engine knows the request by the decision's id (receipts, conversions).
+        answer = self._request(engine, Request(
+            id=decision_id, ts=_ms(now), account=str(account_id), use_case=use_case, to=number,
+            country=country, mcc_mnc=request.get("mcc_mnc"),
+            device_id=request.get("device_id")),
+            None if rating is None else rating.micros)  # fmt: skip
+        reasons = tuple(FraudReason(r.code, r.cell, dict(r.figures)) for r in answer.reasons)
+        action = FraudAction.ALLOW
+        if answer.action is Action.BLOCK:
+            action = (FraudAction.WOULD_BLOCK if settings.mode is FraudMode.MONITOR
+                      else FraudAction.BLOCK)  # fmt: skip
+        return decided(action, reasons, True)
+
+    @staticmethod
+    def _request(engine: Engine, request: Request, price_micros: int | None) -> Decision:
+        """Ask ``engine`` with the SMS's own price (unbilled: the engine assumes one)."""
+        country = request.country or ""
+        if price_micros is None:
+            engine.prices.country.pop(country, None)
+        else:
+            engine.prices.country[country] = price_micros / MICROS
+        return engine.request(request)
+
+    # -- what the engine learns -------------------------------------------------------
+
+    def converted(self, message_id: str, at: float) -> None:
+        """The code ``message_id`` carried was entered at ``at`` (first report counts)."""
+        sent = self._sent.get(message_id)
+        if sent is None or message_id in self._converted:
+            return
+        self._converted.add(message_id)
+        self._engine(sent.account_id).verification(Verification(sent.decision_id, _ms(at)))
+
+    async def _catch_up(self, now: float) -> None:
+        if not self._built:
+            await self._rebuild(now)
+            self._built = True
+        if now - self._polled >= self._poll:
+            self._polled = now
+            if self._in_flight:
+                await self._read_receipts()
+            self._forget_old(now)
+
+    async def _read_receipts(self) -> None:
+        outcomes = await self._store.fraud_outcomes(list(self._in_flight))
+        done = sorted((o for o in outcomes if o.status is not None and o.done_at is not None),
+                      key=lambda o: o.done_at or 0.0)  # fmt: skip
+        for o in done:
+            sent = self._in_flight.pop(o.message_id)
+            assert o.status is not None and o.done_at is not None
+            self._engine(sent.account_id).receipt(
+                Receipt(sent.decision_id, _ms(o.done_at), _RECEIPT[o.status]))
+
+    def _forget_old(self, now: float) -> None:
+        """Bound memory: stop waiting for what is older than MAX_IN_FLIGHT_S. Both
+        maps are in the order the SMS were sent: the oldest come first."""
+        for table in (self._in_flight, self._sent):
+            while table:
+                message_id = next(iter(table))
+                if now - table[message_id].at <= MAX_IN_FLIGHT_S:
+                    break
+                del table[message_id]
+                if table is self._sent:
+                    self._converted.discard(message_id)
+
+    async def _rebuild(self, now: float) -> None:
+        """Feed the engines again from the store (see the module docstring)."""
+        history = await self._store.fraud_history(now - self._history)
+        if not history:
+            return
+        sent_ids = [d.message_id for d in history if d.message_id is not None]
+        outcomes = {o.message_id: o for o in await self._store.fraud_outcomes(sent_ids)}
+        # (time, kind, n): receipts (0) and conversions (1) before requests (2).
+        events: list[tuple[int, int, int]] = []
+        for n, d in enumerate(history):
+            events.append((_ms(d.created_at), 2, n))
+            o = None if d.message_id is None else outcomes.get(d.message_id)
+            if o is not None and o.status is not None and o.done_at is not None:
+                events.append((_ms(o.done_at), 0, n))
+            if o is not None and o.converted_at is not None:
+                events.append((_ms(o.converted_at), 1, n))
+        events.sort()
+        for ts, kind, n in events:
+            d = history[n]
+            engine = self._engine(d.account_id)
+            if kind == 2:
+                request = d.request
+                self._request(engine, Request(
+                    id=d.id, ts=ts, account=str(d.account_id),
+                    use_case=request.get("use_case", "other"), to=d.to, country=d.country,
+                    mcc_mnc=request.get("mcc_mnc"), device_id=request.get("device_id")),
+                    d.price_micros)  # fmt: skip
+            elif kind == 0:
+                o = outcomes[d.message_id or ""]
+                assert o.status is not None
+                engine.receipt(Receipt(d.id, ts, _RECEIPT[o.status]))
+            else:
+                engine.verification(Verification(d.id, ts))
+        for d in history:
+            if d.message_id is None or now - d.created_at > MAX_IN_FLIGHT_S:
+                continue
+            sent = _Sent(d.account_id, d.id, d.created_at)
+            o = outcomes.get(d.message_id)
+            if o is not None and o.status is None:
+                self._in_flight[d.message_id] = sent
+            self._sent[d.message_id] = sent
+            if o is not None and o.converted_at is not None:
+                self._converted.add(d.message_id)
+        log.info("fraud: rebuilt from %d decisions of the last %.0f h", len(history),
+                 self._history / 3600)
+
+

@@ -1,0 +1,224 @@
+"""The SQLite store's pumping-defence records and Verify texts
+(:class:`~herald.store.FraudStore`).
+
+A mixin of :class:`~herald.store.SQLiteStore`. A block and its webhook event
+(``verification.blocked``, outbox kind :attr:`EventKind.FRAUD`) are written in
+one transaction, like a status change and its event: the event exists exactly
+when the decision does.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Collection, Sequence
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from herald.store._errors import NotFound, UnknownAccount
+from herald.store._model import Channel, EventKind, Status
+from herald.store._model_fraud import (
+    NO_FRAUD_SETTINGS,
+    FraudAction,
+    FraudDecision,
+    FraudMode,
+    FraudOutcome,
+    FraudReason,
+    FraudSettings,
+)
+from herald.store._sqlite_conn import Readers
+
+__all__ = ["SQLiteFraud"]
+
+T = TypeVar("T")
+
+_COLUMNS = (
+    "id, account_id, created_at, to_number, action, reasons, engine, country, price_micros,"
+    " currency, verification_id, message_id, request"
+)
+#: Ids per statement (SQLite allows 32,766 parameters; this keeps statements small).
+_CHUNK = 500
+
+
+def _reasons_json(reasons: Sequence[FraudReason]) -> str:
+    return json.dumps([{"code": r.code, "cell": r.cell, "figures": dict(r.figures)}
+                       for r in reasons], separators=(",", ":"))  # fmt: skip
+
+
+def _decision(r: Sequence[Any]) -> FraudDecision:
+    reasons = tuple(FraudReason(x["code"], x["cell"], x["figures"]) for x in json.loads(r[5]))
+    return FraudDecision(r[0], r[1], r[2], r[3], FraudAction(r[4]), reasons, bool(r[6]), r[7],
+                         r[8], r[9], r[10], r[11], json.loads(r[12]))  # fmt: skip
+
+
+def _require_account(conn: sqlite3.Connection, account_id: int) -> None:
+    if conn.execute("SELECT 1 FROM accounts WHERE id = ?", (account_id,)).fetchone() is None:
+        raise UnknownAccount(f"no account {account_id}")
+
+
+def _chunks(ids: Collection[str]) -> list[list[str]]:
+    items = list(ids)
+    return [items[i:i + _CHUNK] for i in range(0, len(items), _CHUNK)]
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+class SQLiteFraud:
+    """Defence settings, decisions, outcomes and Verify texts on SQLite."""
+
+    _readers: Readers
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        raise NotImplementedError  # SQLiteStore's
+
+    # -- settings ---------------------------------------------------------------------
+
+    async def get_fraud_settings(self, account_id: int) -> FraudSettings:
+        def read(conn: sqlite3.Connection) -> FraudSettings:
+            r = conn.execute("SELECT mode, otp_messages, allow, deny, country_caps FROM"
+                             " fraud_settings WHERE account_id = ?", (account_id,)).fetchone()
+            if r is None:
+                _require_account(conn, account_id)
+                return NO_FRAUD_SETTINGS
+            caps = {k: Decimal(v) for k, v in json.loads(r[4]).items()}
+            return FraudSettings(FraudMode(r[0]), bool(r[1]), tuple(json.loads(r[2])),
+                                 tuple(json.loads(r[3])), caps)  # fmt: skip
+
+        return await self._readers.run(read)
+
+    async def set_fraud_settings(self, account_id: int, settings: FraudSettings) -> None:
+        s = settings
+        row = (account_id, s.mode.value, int(s.otp_messages), json.dumps(list(s.allow)),
+               json.dumps(list(s.deny)),
+               json.dumps({k: str(v) for k, v in sorted(s.country_caps.items())}))
+
+        def write(conn: sqlite3.Connection) -> None:
+            _require_account(conn, account_id)
+            conn.execute("INSERT OR REPLACE INTO fraud_settings (account_id, mode, otp_messages,"
+                         " allow, deny, country_caps) VALUES (?,?,?,?,?,?)", row)
+
+        await self._write(write)
+
+    # -- decisions --------------------------------------------------------------------
+
+    async def record_fraud_decision(self, decision: FraudDecision) -> None:
+        d = decision
+        row = (d.id, d.account_id, d.created_at, d.to, d.action.value,
+               _reasons_json(d.reasons), int(d.engine), d.country, d.price_micros, d.currency,
+               d.verification_id, d.message_id,
+               json.dumps(dict(d.request), sort_keys=True, separators=(",", ":")))
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(f"INSERT INTO fraud_decisions ({_COLUMNS})"
+                         " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", row)
+            if d.action is FraudAction.BLOCK:  # docs/webhooks.md: verification.blocked
+                conn.execute(
+                    "INSERT INTO outbox (channel, kind, account_id, subject_id, status, url,"
+                    " created_at, next_attempt_at) SELECT ?, ?, id, ?, NULL, callback_url, ?, ?"
+                    " FROM accounts WHERE id = ? AND callback_url IS NOT NULL",
+                    (int(Channel.WEBHOOK), int(EventKind.FRAUD), d.id, d.created_at,
+                     d.created_at, d.account_id),
+                )  # fmt: skip
+
+        await self._write(write)
+
+    async def get_fraud_decision(self, decision_id: str, account_id: int) -> FraudDecision:
+        def read(conn: sqlite3.Connection) -> FraudDecision:
+            r = conn.execute(f"SELECT {_COLUMNS} FROM fraud_decisions WHERE id = ?"
+                             " AND account_id = ?", (decision_id, account_id)).fetchone()
+            if r is None:
+                raise NotFound(f"no decision {decision_id}")
+            return _decision(r)
+
+        return await self._readers.run(read)
+
+    async def get_fraud_decisions(self, ids: Collection[str]) -> dict[str, FraudDecision]:
+        def read(conn: sqlite3.Connection) -> dict[str, FraudDecision]:
+            found: dict[str, FraudDecision] = {}
+            for chunk in _chunks(ids):
+                for r in conn.execute(f"SELECT {_COLUMNS} FROM fraud_decisions WHERE id IN"
+                                      f" ({_marks(len(chunk))})", chunk):  # fmt: skip
+                    found[r[0]] = _decision(r)
+            return found
+
+        return await self._readers.run(read)
+
+    async def list_fraud_decisions(
+        self, account_id: int, *, since: float | None = None, until: float | None = None,
+        action: FraudAction | None = None, verification_id: str | None = None,
+        limit: int = 100,
+    ) -> tuple[FraudDecision, ...]:  # fmt: skip
+        where = ["account_id = ?"]
+        args: list[Any] = [account_id]
+        for clause, value in (("created_at >= ?", since), ("created_at < ?", until),
+                              ("action = ?", None if action is None else action.value),
+                              ("verification_id = ?", verification_id)):  # fmt: skip
+            if value is not None:
+                where.append(clause)
+                args.append(value)
+        sql = (f"SELECT {_COLUMNS} FROM fraud_decisions WHERE {' AND '.join(where)}"
+               " ORDER BY created_at DESC, id DESC LIMIT ?")  # fmt: skip
+
+        def read(conn: sqlite3.Connection) -> tuple[FraudDecision, ...]:
+            return tuple(_decision(r) for r in conn.execute(sql, (*args, limit)))
+
+        return await self._readers.run(read)
+
+    async def fraud_spend(self, account_id: int, country: str, since: float) -> int:
+        def read(conn: sqlite3.Connection) -> int:
+            row = conn.execute(
+                "SELECT COALESCE(SUM(price_micros), 0) FROM fraud_decisions WHERE account_id = ?"
+                " AND country = ? AND created_at >= ? AND action <> ?",
+                (account_id, country, since, FraudAction.BLOCK.value),
+            ).fetchone()  # fmt: skip
+            return int(row[0])
+
+        return await self._readers.run(read)
+
+    async def fraud_history(self, since: float) -> tuple[FraudDecision, ...]:
+        def read(conn: sqlite3.Connection) -> tuple[FraudDecision, ...]:
+            rows = conn.execute(f"SELECT {_COLUMNS} FROM fraud_decisions WHERE created_at >= ?"
+                                " AND engine = 1 ORDER BY created_at, id", (since,))
+            return tuple(_decision(r) for r in rows)
+
+        return await self._readers.run(read)
+
+    async def fraud_outcomes(self, message_ids: Collection[str]) -> tuple[FraudOutcome, ...]:
+        def read(conn: sqlite3.Connection) -> tuple[FraudOutcome, ...]:
+            found: list[FraudOutcome] = []
+            for chunk in _chunks(message_ids):
+                rows = conn.execute(
+                    "SELECT m.id, m.status, m.done_at, c.converted_at FROM messages m"
+                    " LEFT JOIN conversions c ON c.message_id = m.id"
+                    f" WHERE m.id IN ({_marks(len(chunk))})", chunk)  # fmt: skip
+                for r in rows:
+                    status = Status(r[1])
+                    found.append(FraudOutcome(r[0], status if status.final else None,
+                                              r[2] if status.final else None, r[3]))
+            return tuple(found)
+
+        return await self._readers.run(read)
+
+    # -- Verify texts -----------------------------------------------------------------
+
+    async def verify_templates(self, account_id: int) -> dict[str, str]:
+        def read(conn: sqlite3.Connection) -> dict[str, str]:
+            rows = conn.execute("SELECT locale, text FROM verify_templates WHERE account_id = ?"
+                                " ORDER BY locale", (account_id,))  # fmt: skip
+            return {r[0]: r[1] for r in rows}
+
+        return await self._readers.run(read)
+
+    async def set_verify_template(self, account_id: int, locale: str, text: str | None) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            _require_account(conn, account_id)
+            if text is None:
+                conn.execute("DELETE FROM verify_templates WHERE account_id = ? AND locale = ?",
+                             (account_id, locale))  # fmt: skip
+            else:
+                conn.execute("INSERT OR REPLACE INTO verify_templates (account_id, locale, text)"
+                             " VALUES (?,?,?)", (account_id, locale, text))  # fmt: skip
+
+        await self._write(write)
