@@ -25,9 +25,7 @@ from phonenumbers import (
     NumberParseException,
     PhoneMetadata,
     PhoneNumber,
-    PhoneNumberType,
     ValidationResult,
-    phonenumberutil,
 )
 
 from herald.intake._errors import IntakeError, InvalidDestination
@@ -132,37 +130,90 @@ def _judge_number(digits: str, require_valid: bool) -> str | tuple[str, str]:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
 
 
-# phonenumbers' own per-region type check (private; absent in another version,
-# the public is_valid_number is used instead).
-_type_of = getattr(phonenumberutil, "_number_type_helper", None)
+#: A number type's check: its possible national lengths (``None``: any) and its
+#: national number pattern's ``fullmatch``.
+_Check = tuple[frozenset[int] | None, Callable[[str], object]]
+
+#: The number types whose match makes a number valid, in phonenumbers' order
+#: (``_number_type_helper``); mobile is added by :func:`_plan` as the library does.
+_TYPES: Final = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number",
+                 "pager", "uan", "voicemail", "fixed_line")
+
+
+def _check(desc: object) -> _Check | None:
+    pattern = getattr(desc, "national_number_pattern", None)
+    if desc is None or not pattern:
+        return None  # the library's _match_national_number: never matches
+    lengths = getattr(desc, "possible_length", ())
+    return (frozenset(lengths) if lengths else None), re.compile(pattern).fullmatch
+
+
+#: :func:`_plan` of each region met so far (metadata objects are not hashable).
+_plans: dict[str, tuple[_Check | None, tuple[_Check, ...]]] = {}
+
+
+def _plan(region: str, metadata: PhoneMetadata) -> tuple[_Check | None, tuple[_Check, ...]]:
+    """A region's validity check, compiled once: its general description and the
+    number types any of which makes a number valid (mobile first: SMS goes there).
+
+    ``_number_type_helper(n, metadata) != UNKNOWN`` walks the same descriptions
+    one by one, looking each pattern up in the ``re`` cache; valid means the
+    general description matches and one type does. The library checks mobile
+    only when its pattern differs from fixed line's, and so does this.
+    """
+    plan = _plans.get(region)
+    if plan is None:
+        kinds = [_check(getattr(metadata, name, None)) for name in _TYPES]
+        if not metadata.same_mobile_and_fixed_line_pattern:
+            kinds.insert(0, _check(metadata.mobile))
+        plan = _check(metadata.general_desc), tuple(k for k in kinds if k is not None)
+        _plans[region] = plan
+    return plan
+
+
+def _valid_in(national: str, region: str, metadata: PhoneMetadata) -> bool:
+    """phonenumbers' ``_number_type_helper(national, metadata) != UNKNOWN``, compiled
+    (:func:`_plan`; ``tests/test_intake.py`` compares them on every region's numbers)."""
+    general, kinds = _plan(region, metadata)
+    size = len(national)
+    if general is None or (general[0] is not None and size not in general[0]):
+        return False
+    if not general[1](national):
+        return False
+    return any((lengths is None or size in lengths) and match(national)
+               for lengths, match in kinds)
 
 
 def _is_valid(number: PhoneNumber) -> bool:
-    """``phonenumbers.is_valid_number``, with one numbering-plan match instead of two
-    for country codes that several regions share (+1, +7, +44, ...).
+    """``phonenumbers.is_valid_number``, with the numbering plans compiled once
+    (:func:`_valid_in`) and one plan match instead of two for country codes that
+    several regions share (+1, +7, +44, ...).
 
     The library finds the region by matching the number against each region's
     plan, then matches it again against the region it found. When the region
     was found by that match (it has no leading-digits rule) the second match
     can only agree, so it is skipped; otherwise this does what the library
     does. ``tests/test_intake.py`` compares the verdicts on every region's
-    example numbers.
+    example numbers and near misses.
     """
     regions = COUNTRY_CODE_TO_REGION_CODE.get(number.country_code or 0, ())
-    if _type_of is None or len(regions) < 2:
+    if not regions or regions[0] == phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY:
         return bool(phonenumbers.is_valid_number(number))
     national = phonenumbers.national_significant_number(number)
+    if len(regions) == 1:
+        metadata = PhoneMetadata.metadata_for_region(regions[0])
+        return metadata is not None and _valid_in(national, regions[0], metadata)
     for region in regions:
         metadata = PhoneMetadata.metadata_for_region(region)
         if metadata is None:
             continue
         if metadata.leading_digits is not None:
             if re.match(metadata.leading_digits, national):
-                valid = bool(_type_of(national, metadata) != PhoneNumberType.UNKNOWN)
+                valid = _valid_in(national, region, metadata)
                 if valid:
                     _found(f"{number.country_code}{national}", region)
                 return valid
-        elif _type_of(national, metadata) != PhoneNumberType.UNKNOWN:
+        elif _valid_in(national, region, metadata):
             _found(f"{number.country_code}{national}", region)
             return True
     return False
