@@ -220,6 +220,7 @@ def test_bad_settings_are_refused() -> None:
     for bad in (
         {"synchronous": "OFF"}, {"commit_interval": -1.0}, {"max_batch": 0},
         {"max_pending": 0}, {"readers": 0}, {"busy_timeout": -1.0},
+        {"quiet_interval": -0.1}, {"quiet_interval": 2.0}, {"quiet_rate": -1.0},
     ):  # fmt: skip
         with pytest.raises(ValueError):
             SQLiteConfig(**bad)
@@ -403,5 +404,36 @@ async def test_the_loop_writer_commits_one_turns_writes_together(tmp_path: Path)
         await late
         with pytest.raises(StoreClosed):
             await store.accept([new_message(account.id, 100)])
+    finally:
+        await store.aclose()
+
+
+async def test_the_loop_writer_waits_for_company_only_while_writes_are_rare(
+    tmp_path: Path,
+) -> None:
+    # The delivery process's setting (docs/performance.md): under quiet_rate writes
+    # a second, a write waits quiet_interval for others to share its transaction;
+    # above it, it commits in the next loop turn.
+    store = SQLiteStore.open(SQLiteConfig(data_dir=tmp_path / "data", writer="loop",
+                                          quiet_interval=0.2, quiet_rate=1000))
+    try:
+        account = await store.create_account("acme", T0, rate_limit=1.0, bind_limit=1)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        first = asyncio.ensure_future(store.accept([new_message(account.id, 0)]))
+        await asyncio.sleep(0.05)
+        assert not first.done()  # quiet: waiting for company
+        second = asyncio.ensure_future(store.accept([new_message(account.id, 1)]))
+        before = store.commits
+        await asyncio.gather(first, second)
+        assert store.commits == before + 1  # one transaction for both
+        assert loop.time() - started >= 0.2
+        # Busy: 2,000 writes in the last second (over quiet_rate) commit at once.
+        writer = store._writer
+        writer._rate_since, writer._rate_count = loop.time() - 1.0, 2000
+        third = asyncio.ensure_future(store.accept([new_message(account.id, 2)]))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert third.done()
     finally:
         await store.aclose()

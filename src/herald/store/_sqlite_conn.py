@@ -32,7 +32,12 @@ class SQLiteConfig:
     - ``commit_interval``: seconds the writer waits for more writes after the
       first of a batch; 0 (the default) commits as soon as the previous
       commit is done, and writes that arrive meanwhile form the next batch.
-    - ``max_batch``: rows per transaction at most.
+    - ``quiet_interval``, ``quiet_rate``: the loop writer (``writer="loop"``)
+      waits ``quiet_interval`` seconds after the first write of a batch while
+      the writes of the last second came at under ``quiet_rate`` a second: at
+      low rates nothing batches by itself, and a few milliseconds of latency
+      buy fewer transactions; at high rates batches form without waiting.
+      0 (the default): never.
     - ``max_pending``: writes waiting for the writer before new ones get
       :class:`StoreBusy` (memory bound under overload).
     - ``readers``: read connections (threads) for queries.
@@ -49,6 +54,8 @@ class SQLiteConfig:
     data_dir: Path = Path("herald-data")
     synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
     commit_interval: float = 0.0
+    quiet_interval: float = 0.0
+    quiet_rate: float = 0.0
     max_batch: int = 4096
     max_pending: int = 100_000
     readers: int = 2
@@ -61,6 +68,10 @@ class SQLiteConfig:
             raise ValueError("synchronous must be 'NORMAL' or 'FULL'")
         if not 0 <= self.commit_interval <= 1:
             raise ValueError("commit_interval must be 0..1 seconds")
+        if not 0 <= self.quiet_interval <= 1:
+            raise ValueError("quiet_interval must be 0..1 seconds")
+        if self.quiet_rate < 0:
+            raise ValueError("quiet_rate must not be negative")
         if not 1 <= self.max_batch <= 1_000_000:
             raise ValueError("max_batch must be 1..1,000,000 rows")
         if self.max_pending < 1:

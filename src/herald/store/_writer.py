@@ -363,6 +363,10 @@ class LoopCommitWriter(GroupCommitWriter):
     The write lock (``lock_path``) is taken on this thread too: another
     process's transaction in progress blocks the loop until it commits (its
     own transactions are as short, for the same reason).
+
+    ``quiet_interval`` > 0 waits that long instead while the writes of the
+    last second came at under ``quiet_rate`` a second (see
+    :class:`~herald.store.SQLiteConfig`).
     """
 
     def __init__(
@@ -374,11 +378,18 @@ class LoopCommitWriter(GroupCommitWriter):
         commit_interval: float,
         after_commit: Callable[[], Sequence[Note]] | None = None,
         lock_path: Path | None = None,
+        quiet_interval: float = 0.0,
+        quiet_rate: float = 0.0,
     ) -> None:
         self._after_commit = after_commit
         self._max_batch = max_batch
         self._max_pending = max_pending
         self._commit_interval = commit_interval
+        self._quiet_interval = quiet_interval
+        self._quiet_rate = quiet_rate
+        self._rate_since = 0.0  # loop time the current second of counting began
+        self._rate_count = 0  # writes submitted since then
+        self._rate = 0.0  # writes a second over the last full count
         self._closed = False
         self.commits = 0
         self.writes = 0
@@ -402,13 +413,26 @@ class LoopCommitWriter(GroupCommitWriter):
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._pending.append((group, payload, future, weight))
+        if self._quiet_interval > 0:
+            self._rate_count += weight
         if not self._scheduled:
             self._scheduled = True
-            if self._commit_interval > 0:
-                loop.call_later(self._commit_interval, self._flush)
+            interval = self._commit_interval
+            if self._quiet_interval > 0 and self._quiet(loop.time()):
+                interval = max(interval, self._quiet_interval)
+            if interval > 0:
+                loop.call_later(interval, self._flush)
             else:
                 loop.call_soon(self._flush)
         return future
+
+    def _quiet(self, now: float) -> bool:
+        """Whether the writes of the last full second came at under ``quiet_rate``."""
+        elapsed = now - self._rate_since
+        if elapsed >= 1.0:
+            self._rate = self._rate_count / elapsed
+            self._rate_since, self._rate_count = now, 0
+        return self._rate < self._quiet_rate
 
     async def aclose(self) -> None:
         self.close_blocking()

@@ -255,15 +255,19 @@ class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling, SQLi
             watch.install(conn)
             return conn
 
-        kind = LoopCommitWriter if config.writer == "loop" else GroupCommitWriter
-        writer = kind(
-            connect_writer,
-            max_batch=config.max_batch,
-            max_pending=config.max_pending,
-            commit_interval=config.commit_interval,
-            after_commit=watch.after_commit,
-            lock_path=path.with_name(path.name + WRITE_LOCK_SUFFIX),
-        )
+        lock_path = path.with_name(path.name + WRITE_LOCK_SUFFIX)
+        writer: GroupCommitWriter
+        if config.writer == "loop":
+            writer = LoopCommitWriter(
+                connect_writer, max_batch=config.max_batch, max_pending=config.max_pending,
+                commit_interval=config.commit_interval, after_commit=watch.after_commit,
+                lock_path=lock_path, quiet_interval=config.quiet_interval,
+                quiet_rate=config.quiet_rate)
+        else:
+            writer = GroupCommitWriter(
+                connect_writer, max_batch=config.max_batch, max_pending=config.max_pending,
+                commit_interval=config.commit_interval, after_commit=watch.after_commit,
+                lock_path=lock_path)
         store = cls(config, writer, Readers(path, config))
         store._watch = watch
         return store
