@@ -47,7 +47,6 @@ from herald.admin import (
     InvalidInput,
     check_numbers,
     describe_controls,
-    describe_settings,
     opt_out_csv,
 )
 from herald.intake import TableFileError, opt_out_number, parse_opt_out_rows
@@ -90,6 +89,7 @@ from ._admin_models import (
     AdminSmppReset,
     AdminTableImport,
 )
+from ._admin_views import AdminViews, MessageSearch, audit_view
 from ._auth import bearer_token
 from ._context import AdminContext, ApiContext
 from ._problems import PROBLEM_MEDIA_TYPE, ApiProblem, FieldError, rate_limited, store_problem
@@ -229,11 +229,6 @@ def _json(body: Any, status: int = 200) -> Response:
     return JSONResponse(body, status_code=status)
 
 
-def _audit_view(e: AuditEntry) -> dict[str, Any]:
-    return {"seq": e.seq, "at": rfc3339(e.at), "actor": e.actor, "action": e.action,
-            "target": e.target, "changes": dict(e.changes)}  # fmt: skip
-
-
 def _since(value: str | None) -> float | None:
     """``since``: epoch seconds or an RFC 3339 date-time."""
     if value is None:
@@ -274,20 +269,10 @@ class AdminRoutes:
         self._admin = admin
         self._service = admin.service
         self.gate = AdminGate(ctx, admin)
+        self.views = AdminViews(admin, ctx.metrics, ctx.clock)
 
     async def _account_view(self, account: Account) -> dict[str, Any]:
-        store = self._service.store
-        keys = await store.list_api_keys(account.id)
-        logins = await store.list_smpp_credentials(account.id)
-        return {
-            "id": account.id, "name": account.name, "created_at": rfc3339(account.created_at),
-            "disabled": account.disabled, **describe_settings(account),
-            "api_keys": [{"key_id": k.key_id, "created_at": rfc3339(k.created_at),
-                          "revoked_at": None if k.revoked_at is None else rfc3339(k.revoked_at)}
-                         for k in keys],
-            "smpp_logins": [{"system_id": c.system_id, "created_at": rfc3339(c.created_at)}
-                            for c in logins],
-        }  # fmt: skip
+        return await self.views.account(account)
 
     @property
     def _allow_private(self) -> bool:
@@ -297,8 +282,7 @@ class AdminRoutes:
 
     async def list_accounts(self, request: Request) -> Response:
         await self.gate.admit(request, change=False)
-        accounts = await self._service.store.list_accounts()
-        return _json({"accounts": [await self._account_view(a) for a in accounts]})
+        return _json(await self.views.accounts())
 
     async def get_account(self, request: Request, name: str) -> Response:
         await self.gate.admit(request, change=False)
@@ -434,19 +418,7 @@ class AdminRoutes:
 
     async def connectors(self, request: Request) -> Response:
         await self.gate.admit(request, change=False)
-        states = self._admin.connectors()
-        out = []
-        for c in states:
-            if c.bound is None:
-                state = "unknown"
-            else:
-                state = ("down" if c.bound == 0 else "up" if c.bound >= c.binds else "partial")
-            out.append({"name": c.name, "host": c.host, "port": c.port,
-                        "system_id": c.system_id, "bind_type": c.bind_type, "binds": c.binds,
-                        "bound": c.bound, "tps": "unlimited" if math.isinf(c.tps) else c.tps,
-                        "window": c.window, "state": state})  # fmt: skip
-        reporting = all(c.bound is not None for c in states)
-        return _json({"connectors": out, "reporting": reporting})
+        return _json(self.views.connectors())
 
     async def numbers(self, request: Request) -> Response:
         await self.gate.admit(request, change=False)
@@ -558,6 +530,25 @@ class AdminRoutes:
             raise ApiProblem(404, "not-found", "there are no routing rules")
         return Response(status_code=204)
 
+    # -- overview and messages -----------------------------------------------------------
+
+    async def overview(self, request: Request) -> Response:
+        await self.gate.admit(request, change=False)
+        return _json(await self.views.overview())
+
+    async def messages(self, request: Request) -> Response:
+        await self.gate.admit(request, change=False)
+        search = MessageSearch.parse(request.query_params.get, _since)
+        return _json(await self.views.messages(search))
+
+    async def message(self, request: Request, message_id: str) -> Response:
+        await self.gate.admit(request, change=False)
+        return _json(await self.views.message(message_id))
+
+    async def cancel_message(self, request: Request, message_id: str) -> Response:
+        who = await self.gate.admit(request, change=True)
+        return _json(await self.views.cancel_message(who.actor, message_id))
+
     # -- audit ---------------------------------------------------------------------------
 
     async def audit(self, request: Request) -> Response:
@@ -573,7 +564,7 @@ class AdminRoutes:
             since=_since(query.get("since")), target=target, before=cursor, limit=limit + 1))
         more = len(entries) > limit
         entries = entries[:limit]
-        return _json({"entries": [_audit_view(e) for e in entries],
+        return _json({"entries": [audit_view(e) for e in entries],
                       "next_cursor": str(entries[-1].seq) if more else None})
 
 
@@ -657,9 +648,10 @@ def _json_body(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def install_admin(app: FastAPI, ctx: ApiContext, admin: AdminContext,
-                  forget_account: Callable[[str], None]) -> None:
+                  forget_account: Callable[[str], None]) -> AdminRoutes:
     """Add the ``/v1/admin`` routes; ``forget_account(name)`` drops what the
-    API cached about an account (called for each change to it)."""
+    API cached about an account (called for each change to it). Returns the
+    handlers (their gate and views serve the console too)."""
     routes = AdminRoutes(ctx, admin)
 
     def on_change(entry: AuditEntry) -> None:
@@ -756,6 +748,19 @@ def install_admin(app: FastAPI, ctx: ApiContext, admin: AdminContext,
               " each bad line (`field` `line N`, `in` `file`).")),
         (f"{p}/numbers/{{table}}", "DELETE", routes.clear_table,
          _doc("Remove a number table", 204, None, 404)),
+        (f"{p}/overview", "GET", routes.overview,
+         _doc("Counters, rates per second, queues and binds per connector, backlogs", 200,
+              None, description="What the console's overview shows (docs/console.md).")),
+        (f"{p}/messages", "GET", routes.messages,
+         _doc("Search messages of every account, newest first", 200, None, 404, 422,
+              description="`id`; or `account`, `to`, `reference`, `status`, `since`, `until`"
+              " (epoch or RFC 3339), `limit` 1..1000 (50), `cursor` (with `account`).")),
+        (f"{p}/messages/{{message_id}}", "GET", routes.message,
+         _doc("A message with its route, parts, failed webhooks and timeline", 200, None,
+              404)),
+        (f"{p}/messages/{{message_id}}/cancel", "POST", routes.cancel_message,
+         _doc("Cancel a message that has not gone out (recorded: message.cancel)", 200, None,
+              404, 409)),
         (f"{p}/audit", "GET", routes.audit,
          _doc("The audit log of changes, newest first", 200, AdminAudit, 422,
               description="`since`: epoch seconds or RFC 3339; `target`: exact, or a prefix"
@@ -770,6 +775,7 @@ def install_admin(app: FastAPI, ctx: ApiContext, admin: AdminContext,
     table += _fraud_routes(admin, routes.gate, p)
     for path, method, handler, doc in table:
         app.add_api_route(path, _translating(handler), methods=[method], **doc)
+    return routes
 
 
 def _billing_routes(
