@@ -50,7 +50,6 @@ from herald.admin import (
     opt_out_csv,
 )
 from herald.intake import TableFileError, opt_out_number, parse_opt_out_rows
-from herald.routes import parse_stored
 from herald.routing import RoutesFileError
 from herald.store import (
     MAX_ROUTES_OCTETS,
@@ -464,31 +463,17 @@ class AdminRoutes:
 
     async def _connector_state(self, request: Request, name: str, disabled: bool) -> Response:
         who = await self.gate.admit(request, change=True)
-        known = {c.name for c in self._admin.connectors()}
-        if known and name not in known:
-            raise ApiProblem(404, "not-found", f"herald.toml has no connector {name!r}")
+        self.views.check_connector(name)
         body = await _object(request, optional=True) if disabled else {}
         reason = body.get("reason")
         if reason is not None and (not isinstance(reason, str) or len(reason) > 500):
             raise _problem(InvalidInput.one("reason", "wrong_type",
                                             "must be a string of at most 500 characters"))
-        generation = await self._service.set_connector_state(who.actor, name,
-                                                             disabled=disabled, reason=reason)
-        states = {s.connector: s for s in await self._service.store.connector_states()}
-        return _json({**_state_view(states[name]), "generation": generation})
+        return _json(await self.views.set_connector(who.actor, name, disabled, reason))
 
     async def routes(self, request: Request) -> Response:
         await self.gate.admit(request, change=False)
-        store = self._service.store
-        stored = await store.get_routes()
-        plan = parse_stored(stored)
-        return _json({
-            "generation": await store.routing_generation(),
-            "source": stored.source if stored is not None else None,
-            "imported_at": rfc3339(stored.imported_at) if stored is not None else None,
-            "rules": [r.name for r in plan.rules],
-            "connectors": [_state_view(s) for s in await store.connector_states()],
-        })  # fmt: skip
+        return _json(await self.views.routes())
 
     async def import_routes(self, request: Request) -> Response:
         who = await self.gate.admit(request, change=True)
@@ -566,11 +551,6 @@ class AdminRoutes:
         entries = entries[:limit]
         return _json({"entries": [audit_view(e) for e in entries],
                       "next_cursor": str(entries[-1].seq) if more else None})
-
-
-def _state_view(state: Any) -> dict[str, Any]:
-    return {"connector": state.connector, "disabled": state.disabled, "reason": state.reason,
-            "changed_at": rfc3339(state.changed_at)}  # fmt: skip
 
 
 def _problem_path(problem: str) -> tuple[str, ...]:

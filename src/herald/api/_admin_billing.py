@@ -36,7 +36,7 @@ from herald.billing import (
     parse_when,
 )
 from herald.rating import TableFileError, price_list_csv
-from herald.store import Balance, Cdr, PriceSide
+from herald.store import Cdr, PriceSide
 
 from ._admin import AdminGate, _doc, _json, _json_body, _lines, _object, _problem, _read
 from ._admin_models import (
@@ -48,6 +48,7 @@ from ._admin_models import (
     AdminPriceLists,
     AdminTopUp,
 )
+from ._admin_views import balance_view
 from ._problems import ApiProblem, FieldError
 from ._render import rfc3339
 
@@ -68,12 +69,6 @@ def _side(owner: str) -> PriceSide:
         raise ApiProblem(404, "not-found", "price lists belong to an account or a connector:"
                          " /v1/admin/prices/account/{name}, /v1/admin/prices/connector/{name}")
     return side
-
-
-def _balance_view(name: str, balance: Balance, billed: bool) -> dict[str, Any]:
-    return {"account": name, "balance": money(balance.balance),
-            "credit_limit": money(balance.credit_limit), "available": money(balance.available),
-            "refund_policy": balance.refund_policy.label, "billed": billed}  # fmt: skip
 
 
 def _strings(body: dict[str, Any], allowed: tuple[str, ...], required: bool) -> dict[str, str]:
@@ -176,20 +171,20 @@ class BillingRoutes:
 
     async def balance(self, request: Request, name: str) -> Response:
         await self.gate.admit(request, change=False)
-        return _json(_balance_view(name, *await self._billing.balance(name)))
+        return _json(balance_view(name, *await self._billing.balance(name)))
 
     async def top_up(self, request: Request, name: str) -> Response:
         who = await self.gate.admit(request, change=True)
         amount = _strings(await _object(request), ("amount",), required=True)["amount"]
         await self._billing.top_up(who.actor, name, amount)
-        return _json(_balance_view(name, *await self._billing.balance(name)))
+        return _json(balance_view(name, *await self._billing.balance(name)))
 
     async def set_balance(self, request: Request, name: str) -> Response:
         who = await self.gate.admit(request, change=True)
         wanted = _strings(await _object(request), ("credit_limit", "refund_policy"),
                           required=False)  # fmt: skip
         await self._billing.set_balance(who.actor, name, **wanted)
-        return _json(_balance_view(name, *await self._billing.balance(name)))
+        return _json(balance_view(name, *await self._billing.balance(name)))
 
     # -- CDRs and margins ----------------------------------------------------------------
 

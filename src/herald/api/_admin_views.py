@@ -23,14 +23,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from herald.admin import NotFound, describe_settings
+from herald.admin import BillingAdmin, NotFound, describe_settings
+from herald.billing import money
 from herald.ids import is_valid_id
 from herald.metrics import Metrics
+from herald.routes import parse_stored
 from herald.store import (
     MAX_PAGE_SIZE,
     Account,
     AuditEntry,
+    Balance,
     ChangeOutcome,
+    ConnectorState,
     Message,
     MessageFilter,
     MessageNotFound,
@@ -47,6 +51,8 @@ __all__ = [
     "MessageSearch",
     "Overview",
     "audit_view",
+    "balance_view",
+    "state_view",
 ]
 
 #: Without an account, a message search asks each account's index in turn
@@ -61,6 +67,17 @@ HISTORY_SAMPLES: Final = 720
 #: Final statuses the overview counts as failed (delivered and cancelled are not).
 FAILED: Final = ("undelivered", "expired", "rejected", "failed")
 COUNTERS: Final = ("accepted", "sent", "delivered", "failed")
+
+
+def balance_view(name: str, balance: Balance, billed: bool) -> dict[str, Any]:
+    return {"account": name, "balance": money(balance.balance),
+            "credit_limit": money(balance.credit_limit), "available": money(balance.available),
+            "refund_policy": balance.refund_policy.label, "billed": billed}  # fmt: skip
+
+
+def state_view(state: ConnectorState) -> dict[str, Any]:
+    return {"connector": state.connector, "disabled": state.disabled, "reason": state.reason,
+            "changed_at": rfc3339(state.changed_at)}  # fmt: skip
 
 
 def audit_view(e: AuditEntry) -> dict[str, Any]:
@@ -204,6 +221,7 @@ class AdminViews:
                  clock: Callable[[], float] = time.time) -> None:
         self._admin = admin
         self.service = admin.service
+        self.billing = BillingAdmin(admin.service, clock=clock)
         self.overview_sampler = Overview(metrics)
         self._clock = clock
 
@@ -227,6 +245,9 @@ class AdminViews:
         accounts = await self.service.store.list_accounts()
         return {"accounts": [await self.account(a) for a in accounts]}
 
+    async def balance(self, name: str) -> dict[str, Any]:
+        return balance_view(name, *await self.billing.balance(name))
+
     # -- connectors and routes -----------------------------------------------------------
 
     def connectors(self) -> dict[str, Any]:
@@ -243,6 +264,33 @@ class AdminViews:
                         "window": c.window, "state": state})  # fmt: skip
         reporting = all(c.bound is not None for c in states)
         return {"connectors": out, "reporting": reporting}
+
+    def check_connector(self, name: str) -> None:
+        """Raises :class:`NotFound` for a connector herald.toml does not have."""
+        known = {c.name for c in self._admin.connectors()}
+        if known and name not in known:
+            raise NotFound(f"herald.toml has no connector {name!r}")
+
+    async def set_connector(self, actor: str, name: str, disabled: bool,
+                            reason: str | None = None) -> dict[str, Any]:
+        """Disable or enable routing to a connector (recorded); its state now."""
+        self.check_connector(name)
+        generation = await self.service.set_connector_state(actor, name, disabled=disabled,
+                                                            reason=reason)
+        states = {s.connector: s for s in await self.service.store.connector_states()}
+        return {**state_view(states[name]), "generation": generation}
+
+    async def routes(self) -> dict[str, Any]:
+        store = self.service.store
+        stored = await store.get_routes()
+        plan = parse_stored(stored)
+        return {
+            "generation": await store.routing_generation(),
+            "source": stored.source if stored is not None else None,
+            "imported_at": rfc3339(stored.imported_at) if stored is not None else None,
+            "rules": [r.name for r in plan.rules],
+            "connectors": [state_view(s) for s in await store.connector_states()],
+        }  # fmt: skip
 
     # -- overview ------------------------------------------------------------------------
 
