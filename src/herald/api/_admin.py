@@ -134,15 +134,23 @@ class AdminGate:
 
     async def admit(self, request: Request, *, change: bool) -> AdminPrincipal:
         """The admin key's principal; raises :class:`ApiProblem` (401, 403, 429, 503)."""
+        presented = bearer_token(request.headers.get("authorization"))
+        principal = await self.verify(presented, request.client.host if request.client else "")
+        if change and principal.scope is not AdminScope.WRITE:
+            raise ApiProblem(403, "forbidden", f"the admin key {principal.name!r} is read-only")
+        return principal
+
+    async def verify(self, presented: str | None, client: str) -> AdminPrincipal:
+        """The principal of an admin key presented by ``client`` (an address), failures
+        throttled per address (the console's sign-in uses this too); raises
+        :class:`ApiProblem` (401, 403, 429, 503)."""
         now = self._clock()
-        client = request.client.host if request.client else ""
         failures = self._failures.bucket(client, now)
         wait = failures.wait(1, now)
         if wait:
             raise rate_limited("too-many-failed-logins",
                                "too many failed authentications from this address; retry later",
                                wait)  # fmt: skip
-        presented = bearer_token(request.headers.get("authorization"))
         if presented is None:
             failures.take(1, now)
             self._failures.failed(client, now)
@@ -152,7 +160,7 @@ class AdminGate:
             raise ApiProblem(403, "forbidden", "account API keys do not open the admin API;"
                              " use an admin key (herald admin keys create)")
         try:
-            principal = await self._admin.service.keys.authenticate(presented, now)
+            return await self._admin.service.keys.authenticate(presented, now)
         except InvalidCredentials as exc:
             failures.take(1, now)
             self._failures.failed(client, now)
@@ -160,9 +168,6 @@ class AdminGate:
             raise _unauthorized("the admin key is not valid", presented=True) from None
         except StoreError as exc:
             raise store_problem(exc) from None
-        if change and principal.scope is not AdminScope.WRITE:
-            raise ApiProblem(403, "forbidden", f"the admin key {principal.name!r} is read-only")
-        return principal
 
 
 _ENTRY: Final = re.compile(r"(\w+)\[(\d+)\]")
@@ -228,8 +233,8 @@ def _json(body: Any, status: int = 200) -> Response:
     return JSONResponse(body, status_code=status)
 
 
-def _since(value: str | None) -> float | None:
-    """``since``: epoch seconds or an RFC 3339 date-time."""
+def since(value: str | None, name: str = "since") -> float | None:
+    """A time parameter (``since``): epoch seconds or an RFC 3339 date-time."""
     if value is None:
         return None
     try:
@@ -245,7 +250,7 @@ def _since(value: str | None) -> float | None:
         when = None
     if when is None or when.tzinfo is None:
         raise ApiProblem(422, "invalid-request", "the request has invalid parameters", [
-            FieldError(("since",), "not_valid", "must be epoch seconds or an RFC 3339"
+            FieldError((name,), "not_valid", "must be epoch seconds or an RFC 3339"
                        " date-time with its offset (2027-01-15T08:00:00Z)", "query")])
     return when.timestamp()
 
@@ -523,7 +528,7 @@ class AdminRoutes:
 
     async def messages(self, request: Request) -> Response:
         await self.gate.admit(request, change=False)
-        search = MessageSearch.parse(request.query_params.get, _since)
+        search = MessageSearch.parse(request.query_params.get, since)
         return _json(await self.views.messages(search))
 
     async def message(self, request: Request, message_id: str) -> Response:
@@ -546,7 +551,7 @@ class AdminRoutes:
             raise ApiProblem(422, "invalid-request", "the request has invalid parameters", [
                 FieldError(("target",), "too_long", "has at most 200 characters", "query")])
         entries = await self._service.audit(AuditFilter(
-            since=_since(query.get("since")), target=target, before=cursor, limit=limit + 1))
+            since=since(query.get("since")), target=target, before=cursor, limit=limit + 1))
         more = len(entries) > limit
         entries = entries[:limit]
         return _json({"entries": [audit_view(e) for e in entries],

@@ -107,7 +107,7 @@ class MessageSearch:
 
     @classmethod
     def parse(cls, params: Callable[[str], str | None],
-              since: Callable[[str | None], float | None]) -> MessageSearch:
+              since: Callable[[str | None, str], float | None]) -> MessageSearch:
         """From query parameters (``params(name)``); raises :class:`ApiProblem` 422
         naming the parameter. ``since`` parses a time (epoch or RFC 3339)."""
         status = None
@@ -132,7 +132,8 @@ class MessageSearch:
         return cls(
             id=(params("id") or "").strip() or None, account=params("account") or None,
             to=to, reference=reference, status=status,
-            since=since(params("since") or None), until=since(params("until") or None),
+            since=since(params("since") or None, "since"),
+            until=since(params("until") or None, "until"),
             limit=int(raw_limit), cursor=params("cursor") or None,
         )  # fmt: skip
 
