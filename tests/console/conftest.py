@@ -8,14 +8,18 @@ and the page's CSRF token.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+import ssl
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import trustme
 import uvicorn
 from argon2 import PasswordHasher
 from prometheus_client import CollectorRegistry
@@ -47,9 +51,11 @@ class Console:
     read_key: str
     account_key: str  # of the account "acme"
     clients: list[httpx.AsyncClient] = field(default_factory=list)
+    verify: ssl.SSLContext | bool = True
 
     def client(self, **headers: str) -> httpx.AsyncClient:
-        made = httpx.AsyncClient(base_url=self.url, headers=headers, timeout=STEP)
+        made = httpx.AsyncClient(base_url=self.url, headers=headers, timeout=STEP,
+                                 verify=self.verify)
         self.clients.append(made)
         return made
 
@@ -65,9 +71,10 @@ class Console:
         return client, found[1]
 
 
-@pytest.fixture
-async def console(tmp_path: Path) -> AsyncIterator[Console]:
-    store = SQLiteStore.open(SQLiteConfig(data_dir=tmp_path / "data"))
+@contextlib.asynccontextmanager
+async def started(data: Path, *, tls: trustme.CA | None = None) -> AsyncIterator[Console]:
+    """The app served on 127.0.0.1 (over TLS with a certificate of ``tls``)."""
+    store = SQLiteStore.open(SQLiteConfig(data_dir=data))
     accounts = Accounts(store, hasher=CHEAP_HASHER)
     keys = AdminKeys(store, hasher=CHEAP_HASHER)
     admin = Admin(store, accounts, keys)
@@ -79,8 +86,15 @@ async def console(tmp_path: Path) -> AsyncIterator[Console]:
         store=store, accounts=accounts, ids=SortableIdGenerator(), clock=time.time,
         metrics=metrics, admin=AdminContext(admin, connectors=lambda: CONNECTORS),
     ))  # fmt: skip
+    options: dict[str, Any] = {}
+    if tls is not None:
+        cert = tls.issue_cert("127.0.0.1")
+        key_file, cert_file = data.parent / "key.pem", data.parent / "cert.pem"
+        cert.private_key_pem.write_to_path(str(key_file))
+        cert.cert_chain_pems[0].write_to_path(str(cert_file))
+        options = {"ssl_keyfile": str(key_file), "ssl_certfile": str(cert_file)}
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                           lifespan="off"))  # fmt: skip
+                                           lifespan="off", **options))  # fmt: skip
     task = asyncio.create_task(server.serve())
     for _ in range(400):  # bounded: up to STEP seconds for the server to listen
         if server.started or task.done():
@@ -88,8 +102,12 @@ async def console(tmp_path: Path) -> AsyncIterator[Console]:
         await asyncio.sleep(STEP / 400)
     assert server.started, "uvicorn did not start"
     port = server.servers[0].sockets[0].getsockname()[1]
-    served = Console(f"http://127.0.0.1:{port}", store, admin, metrics, write.key, read.key,
+    scheme = "https" if tls is not None else "http"
+    served = Console(f"{scheme}://127.0.0.1:{port}", store, admin, metrics, write.key, read.key,
                      account_key.key)
+    if tls is not None:
+        served.verify = ssl.create_default_context()
+        tls.configure_trust(served.verify)
     try:
         yield served
     finally:
@@ -100,3 +118,9 @@ async def console(tmp_path: Path) -> AsyncIterator[Console]:
         keys.close()
         accounts.close()
         await store.aclose()
+
+
+@pytest.fixture
+async def console(tmp_path: Path) -> AsyncIterator[Console]:
+    async with started(tmp_path / "data") as served:
+        yield served

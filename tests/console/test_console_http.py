@@ -1,0 +1,311 @@
+"""The console over real HTTP: sign-in, the session cookie, CSRF, roles, the audit
+log, and each page showing what the admin API answers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import httpx
+import trustme
+
+from herald.console import COOKIE, STATIC_DIR
+from herald.store import AuditFilter
+
+from .conftest import Console, started
+
+
+def _admin(console: Console, key: str | None = None) -> httpx.AsyncClient:
+    return console.client(Authorization=f"Bearer {key or console.write_key}")
+
+
+async def _send(console: Console, **fields: object) -> str:
+    sender = console.client(Authorization=f"Bearer {console.account_key}")
+    body = {"to": "+447911123456", "from": "herald", "text": "hello", **fields}
+    answer = await sender.post("/v1/messages", json=body)
+    assert answer.status_code == 202, answer.text
+    return str(answer.json()["id"])
+
+
+async def _actions(console: Console) -> list[tuple[str, str, str]]:
+    entries = await console.store.list_audit(AuditFilter(limit=100))
+    return [(e.actor, e.action, e.target) for e in entries if e.actor.startswith("console:")]
+
+
+# -- signing in ----------------------------------------------------------------------------
+
+
+async def test_an_admin_key_signs_in_with_an_httponly_samesite_cookie(console: Console) -> None:
+    client = console.client()
+    answer = await client.post("/console/login", data={"key": console.write_key})
+    assert answer.status_code == 303 and answer.headers["location"] == "/console/"
+    cookie = answer.headers["set-cookie"]
+    assert cookie.startswith(f"{COOKIE}=")
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/console" in cookie
+    assert "Secure" not in cookie  # plain HTTP: a Secure cookie would never come back
+    assert console.write_key not in cookie  # the cookie names the key; it does not hold it
+    page = await client.get("/console/")
+    assert page.status_code == 200 and "ops" in page.text and ">admin<" in page.text
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+
+
+async def test_over_tls_the_cookie_is_secure(tmp_path: Path) -> None:
+    async with started(tmp_path / "data", tls=trustme.CA()) as console:
+        answer = await console.client().post("/console/login", data={"key": console.write_key})
+        assert answer.status_code == 303
+        assert "Secure" in answer.headers["set-cookie"]
+
+
+async def test_a_wrong_key_and_an_account_key_do_not_sign_in(console: Console) -> None:
+    client = console.client()
+    wrong = console.write_key[:-4] + "AAAA"
+    for key, code, says in ((wrong, 401, "not a valid admin key"),
+                            ("", 401, "not a valid admin key"),
+                            (console.account_key, 403, "account API keys")):  # fmt: skip
+        answer = await client.post("/console/login", data={"key": key})
+        assert answer.status_code == code, key
+        assert says in answer.text
+        assert "set-cookie" not in answer.headers
+    assert (await client.get("/console/accounts")).status_code == 303
+
+
+async def test_pages_without_a_session_send_to_the_sign_in(console: Console) -> None:
+    client = console.client()
+    for path in ("/console/", "/console/messages", "/console/accounts", "/console/audit"):
+        answer = await client.get(path)
+        assert answer.status_code == 303 and answer.headers["location"] == "/console/login"
+    live = await client.get("/console/overview/live", headers={"HX-Request": "true"})
+    assert live.status_code == 401 and live.headers["hx-redirect"] == "/console/login"
+    login = await client.get("/console/login")
+    assert login.status_code == 200 and 'name="key"' in login.text
+
+
+async def test_a_forged_or_altered_cookie_is_refused(console: Console) -> None:
+    client, _ = await console.signed_in(console.write_key)
+    value = client.cookies[COOKIE]
+    key_id, expires, nonce, mac = value.split(".")
+    for forged in (f"{key_id}.{int(expires) + 3600}.{nonce}.{mac}",  # a longer life
+                   f"{key_id}.{expires}.{nonce}.{'0' * 64}"):  # fmt: skip
+        other = console.client()
+        other.cookies.set(COOKIE, forged, domain="127.0.0.1", path="/console")
+        assert (await other.get("/console/accounts")).status_code == 303
+
+
+async def test_revoking_the_key_ends_its_sessions(console: Console) -> None:
+    client, _ = await console.signed_in(console.write_key)
+    assert (await client.get("/console/accounts")).status_code == 200
+    await console.admin.revoke_admin_key("cli:test", "ops")
+    assert (await client.get("/console/accounts")).status_code == 303
+
+
+async def test_signing_out_ends_the_session_even_if_the_cookie_is_replayed(
+    console: Console,
+) -> None:
+    client, csrf = await console.signed_in(console.write_key)
+    cookie = client.cookies[COOKIE]
+    out = await client.post("/console/logout", data={"csrf": csrf})
+    assert out.status_code == 303 and out.headers["location"] == "/console/login"
+    replay = console.client()
+    replay.cookies.set(COOKIE, cookie, domain="127.0.0.1", path="/console")
+    assert (await replay.get("/console/accounts")).status_code == 303
+
+
+# -- CSRF, roles, audit --------------------------------------------------------------------
+
+
+async def test_a_change_without_its_csrf_token_is_refused(console: Console) -> None:
+    client, csrf = await console.signed_in(console.write_key)
+    for data in ({}, {"csrf": "0" * 64}):
+        answer = await client.post("/console/accounts/acme/disable", data=data)
+        assert answer.status_code == 403 and "CSRF" in answer.text
+    assert not (await console.store.get_account_by_name("acme")).disabled
+    assert await _actions(console) == []
+    # another session's token does not do either
+    _, other = await console.signed_in(console.write_key)
+    assert other != csrf
+    refused = await client.post("/console/accounts/acme/disable", data={"csrf": other})
+    assert refused.status_code == 403
+    done = await client.post("/console/accounts/acme/disable", data={"csrf": csrf})
+    assert done.status_code == 200 and "The account is disabled." in done.text
+    assert (await console.store.get_account_by_name("acme")).disabled
+
+
+async def test_htmx_sends_the_token_as_a_header(console: Console) -> None:
+    client, csrf = await console.signed_in(console.write_key)
+    answer = await client.post("/console/accounts/acme/disable", headers={"X-CSRF-Token": csrf})
+    assert answer.status_code == 200
+
+
+async def test_read_only_sees_every_page_and_changes_nothing(console: Console) -> None:
+    client, csrf = await console.signed_in(console.read_key)
+    message = await _send(console)
+    for path in ("/console/", "/console/accounts", "/console/accounts/acme",
+                 "/console/connectors", f"/console/messages/{message}", "/console/audit"):
+        page = await client.get(path)
+        assert page.status_code == 200, path
+        assert ">read-only<" in page.text
+        assert "Disable" not in page.text and "Cancel this message" not in page.text, path
+    for path in ("/console/accounts/acme/disable", f"/console/messages/{message}/cancel",
+                 "/console/connectors/eu-1/disable", "/console/accounts/acme/keys"):
+        answer = await client.post(path, data={"csrf": csrf})
+        assert answer.status_code == 403 and "read-only" in answer.text, path
+    assert not (await console.store.get_account_by_name("acme")).disabled
+    assert (await console.store.get_message(message)).status.label == "accepted"
+    assert await _actions(console) == []
+
+
+async def test_each_change_is_recorded_as_the_console_user(console: Console) -> None:
+    client, csrf = await console.signed_in(console.write_key)
+    message = await _send(console)
+    issued = await client.post("/console/accounts/acme/keys", data={"csrf": csrf})
+    key = re.search(r'id="issued-key">(hk_[^<]+)<', issued.text)
+    assert key is not None  # shown once, on the answer to the change
+    key_id = key[1].split("_")[1]
+    steps = [f"/console/accounts/acme/keys/{key_id}/revoke", "/console/accounts/acme/disable",
+             "/console/accounts/acme/enable", "/console/connectors/eu-1/disable",
+             "/console/connectors/eu-1/enable", f"/console/messages/{message}/cancel"]
+    for path in steps:
+        answer = await client.post(path, data={"csrf": csrf, "reason": "maintenance"})
+        assert answer.status_code == 200, (path, answer.text)
+    assert sorted(await _actions(console)) == sorted([
+        ("console:ops", "api_key.issue", "account:acme"),
+        ("console:ops", "api_key.revoke", "account:acme"),
+        ("console:ops", "account.disable", "account:acme"),
+        ("console:ops", "account.enable", "account:acme"),
+        ("console:ops", "connector.disable", "connector:eu-1"),
+        ("console:ops", "connector.enable", "connector:eu-1"),
+        ("console:ops", "message.cancel", f"message:{message}"),
+    ])  # fmt: skip
+    disable = next(e for e in await console.store.list_audit(AuditFilter(limit=100))
+                   if e.action == "connector.disable")  # fmt: skip
+    assert disable.changes["reason"] == "maintenance"
+    audit = await client.get("/console/audit")
+    assert audit.text.count("console:ops") == 7
+    assert key[1] not in audit.text  # the key itself is never recorded
+
+
+# -- the pages show what the admin API answers -----------------------------------------------
+
+
+async def test_the_accounts_pages_show_the_admin_apis_accounts(console: Console) -> None:
+    client, _ = await console.signed_in(console.read_key)
+    api = _admin(console)
+    await api.post("/v1/admin/accounts/acme/balance/top-up", json={"amount": "12.50"})
+    await api.post("/v1/admin/accounts", json={"name": "globex", "rate_limit": 7})
+    accounts = (await api.get("/v1/admin/accounts")).json()["accounts"]
+    page = await client.get("/console/accounts")
+    for a in accounts:
+        assert f'href="/console/accounts/{a["name"]}"' in page.text
+        balance = (await api.get(f"/v1/admin/accounts/{a['name']}/balance")).json()
+        assert f'<td class="num">{balance["balance"]}</td>' in page.text
+    assert "12.500000" in page.text
+    detail = await client.get("/console/accounts/acme")
+    for key in accounts[0]["api_keys"]:
+        assert key["key_id"] in detail.text
+    missing = await client.get("/console/accounts/nobody")
+    assert missing.status_code == 404 and "no account named &#39;nobody&#39;" in missing.text
+
+
+async def test_disabling_an_account_refuses_its_next_request(console: Console) -> None:
+    client, csrf = await console.signed_in(console.write_key)
+    await _send(console)
+    answer = await client.post("/console/accounts/acme/disable", data={"csrf": csrf})
+    assert 'id="account-state">disabled<' in answer.text
+    refused = await console.client(Authorization=f"Bearer {console.account_key}").post(
+        "/v1/messages", json={"to": "+447911123456", "from": "herald", "text": "again"})
+    assert refused.status_code == 401
+    assert (await _admin(console).get("/v1/admin/accounts/acme")).json()["disabled"] is True
+
+
+async def test_the_connectors_page_shows_health_and_routing_state(console: Console) -> None:
+    client, csrf = await console.signed_in(console.write_key)
+    answer = await client.post("/console/connectors/eu-2/disable",
+                               data={"csrf": csrf, "reason": "operator outage"})
+    assert answer.status_code == 200
+    api = (await _admin(console).get("/v1/admin/connectors")).json()["connectors"]
+    routes = (await _admin(console).get("/v1/admin/routes")).json()
+    states = {s["connector"]: s for s in routes["connectors"]}
+    assert states["eu-2"]["disabled"] and states["eu-2"]["reason"] == "operator outage"
+    page = (await client.get("/console/connectors")).text
+    for c in api:  # eu-1: 1 of 2 binds up (partial); eu-2: none (down)
+        assert f"{c['bound']} / {c['binds']}" in page
+        assert f'state-{c["state"]}">{c["state"]}<' in page
+    assert "disabled: operator outage" in page
+    unknown = await client.post("/console/connectors/nope/disable", data={"csrf": csrf})
+    assert unknown.status_code == 404
+
+
+async def test_messages_are_found_by_id_number_reference_status_and_account(
+    console: Console,
+) -> None:
+    client, _ = await console.signed_in(console.read_key)
+    first = await _send(console, reference="spring")
+    second = await _send(console, to="+33612345678")
+    api = _admin(console)
+    searches = {"id": first, "to": "+33612345678", "reference": "spring", "status": "accepted",
+                "account": "acme"}  # fmt: skip
+    for name, value in searches.items():
+        listed = (await api.get("/v1/admin/messages", params={name: value})).json()["messages"]
+        page = (await client.get("/console/messages", params={name: value})).text
+        shown = re.findall(r'href="/console/messages/([0-9a-z]+)"', page)
+        assert shown == [m["id"] for m in listed], name
+    assert shown == [second, first]  # newest first
+    none = await client.get("/console/messages", params={"reference": "autumn"})
+    assert "No message matches." in none.text
+    bad = await client.get("/console/messages", params={"status": "lost"})
+    assert bad.status_code == 422 and "status" in bad.text
+
+
+async def test_a_message_page_shows_its_timeline_and_cancels_it(console: Console) -> None:
+    client, csrf = await console.signed_in(console.write_key)
+    message = await _send(console)
+    api = (await _admin(console).get(f"/v1/admin/messages/{message}")).json()
+    page = await client.get(f"/console/messages/{message}")
+    assert [e["event"] for e in api["timeline"]] == ["accepted"]
+    assert api["timeline"][0]["at"] in page.text and "Cancel this message" in page.text
+    cancelled = await client.post(f"/console/messages/{message}/cancel", data={"csrf": csrf})
+    assert cancelled.status_code == 200 and 'id="status" class="status status-cancelled"' \
+        in cancelled.text
+    assert (await console.store.get_message(message)).status.label == "cancelled"
+    again = await _admin(console).post(f"/v1/admin/messages/{message}/cancel")
+    assert again.status_code == 200 and again.json()["status"] == "cancelled"
+    missing = await client.get("/console/messages/0000000000000000000000000x")
+    assert missing.status_code == 404
+
+
+async def test_the_overview_counts_what_is_accepted(console: Console) -> None:
+    client, _ = await console.signed_in(console.read_key)
+    before = (await _admin(console).get("/v1/admin/overview")).json()
+    for _ in range(3):
+        await _send(console)
+    after = (await _admin(console).get("/v1/admin/overview")).json()
+    assert after["totals"]["accepted"] == before["totals"]["accepted"] + 3
+    live = (await client.get("/console/overview/live", headers={"HX-Request": "true"})).text
+    total = re.search(r'id="total-accepted">(\d+)<', live)
+    assert total is not None and int(total[1]) == after["totals"]["accepted"]
+    assert [c["name"] for c in after["connectors"]] == ["eu-1", "eu-2"]
+    assert after["binds_up"] == 1 and 'id="binds-up">1<' in live
+
+
+# -- assets: no CDN ----------------------------------------------------------------------
+
+
+async def test_docs_and_console_load_their_assets_from_herald(console: Console) -> None:
+    client, _ = await console.signed_in(console.read_key)
+    for path in ("/docs", "/console/"):
+        page = (await client.get(path)).text
+        sources = re.findall(r'(?:src|href)="([^"]+\.(?:js|css))"', page)
+        assert sources, path
+        for source in sources:
+            assert source.startswith("/console/static/"), source
+            assert (await client.get(source)).status_code == 200, source
+
+
+def test_the_vendored_assets_are_the_pinned_ones() -> None:
+    manifest = json.loads((STATIC_DIR / "vendor" / "ASSETS.json").read_text())
+    for folder, package in manifest.items():
+        for name, digest in package["files"].items():
+            data = (STATIC_DIR / "vendor" / folder / name).read_bytes()
+            assert hashlib.sha256(data).hexdigest() == digest, (folder, name)
