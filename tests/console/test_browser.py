@@ -15,7 +15,7 @@ Screenshots of each page go to ``artifacts/console/`` at the repository's root
 from __future__ import annotations
 
 import os
-import shutil
+import re
 import signal
 import socket
 import subprocess
@@ -186,7 +186,8 @@ def test_sign_in_and_watch_the_overview_move(demo: Demo, browser: WebDriver) -> 
     _until(lambda: _text(browser, "as-of") != as_of, "a fresh overview")
     _until(lambda: int(_text(browser, "total-delivered")) >= 1, "a receipt from the simulator")
     assert browser.execute_script("return window.__same_page") is True
-    _until(lambda: _text(browser, "rate-accepted") not in ("–", ""), "a rate per second")
+    _until(lambda: re.fullmatch(r"\d+(\.\d+)?", _text(browser, "rate-accepted")),
+           "a rate per second")
     _shot(browser, "02-overview")
 
 
