@@ -64,6 +64,10 @@ RATE_WINDOW: Final = 10.0
 #: The overview keeps one sample per this many seconds, for an hour.
 HISTORY_STEP: Final = 5.0
 HISTORY_SAMPLES: Final = 720
+#: The overview's delivery rate per connector: its newest final parts of the
+#: last hour, at most this many (an index range each: bounded, not by traffic).
+DELIVERY_WINDOW: Final = 3600.0
+DELIVERY_SAMPLE: Final = 1000
 #: Final statuses the overview counts as failed (delivered and cancelled are not).
 FAILED: Final = ("undelivered", "expired", "rejected", "failed")
 COUNTERS: Final = ("accepted", "sent", "delivered", "failed")
@@ -299,15 +303,23 @@ class AdminViews:
         """Counters, rates per second, queues and binds per connector, backlogs."""
         totals, rates, queues, backlog = await self.overview_sampler.read()
         connectors = self.connectors()
-        states = {s.connector: s for s in await self.service.store.connector_states()}
+        store = self.service.store
+        states = {s.connector: s for s in await store.connector_states()}
+        names = [c["name"] for c in connectors["connectors"]]
+        counts = await store.delivery_counts(names, self._clock() - DELIVERY_WINDOW,
+                                             DELIVERY_SAMPLE) if names else {}
         rows = []
         for c in connectors["connectors"]:
             q = queues.get(c["name"], {})
             state = states.get(c["name"])
+            done = counts.get(c["name"])
+            rate = round(done.delivered / done.finals, 4) if done and done.finals else None
             rows.append({"name": c["name"], "state": c["state"], "bound": c["bound"],
                          "binds": c["binds"], "queue": int(q.get("queue", 0)),
                          "inflight": int(q.get("inflight", 0)),
-                         "disabled": bool(state and state.disabled)})  # fmt: skip
+                         "disabled": bool(state and state.disabled),
+                         "delivery_rate": rate,
+                         "finals": done.finals if done else 0})  # fmt: skip
         return {
             "at": rfc3339(self._clock()),
             "totals": {k: int(v) for k, v in totals.items()},
