@@ -30,6 +30,7 @@ from herald.metrics import Metrics
 from herald.routes import parse_stored
 from herald.store import (
     MAX_PAGE_SIZE,
+    RECENT_WINDOW,
     Account,
     AuditEntry,
     Balance,
@@ -38,6 +39,7 @@ from herald.store import (
     Message,
     MessageFilter,
     MessageNotFound,
+    RecentFilter,
     Status,
 )
 
@@ -343,22 +345,35 @@ class AdminViews:
 
     async def messages(self, q: MessageSearch) -> dict[str, Any]:
         """Messages matching ``q``, newest first, and the cursor of the next page
-        (``None``: the last, or a search over every account, which has one page)."""
+        (``None``: the last; searches over every account, or by status or time,
+        have one page). Every read is an index range: by id; by account (and
+        number or reference); else among the newest :data:`RECENT_WINDOW`
+        messages (``window`` in the answer says so)."""
         store = self.service.store
         names = await self._names()
+        nothing: dict[str, Any] = {"messages": [], "next_cursor": None, "window": None}
         if q.id is not None:
             if not is_valid_id(q.id):
-                return {"messages": [], "next_cursor": None}
+                return nothing
             try:
                 m = await store.get_message(q.id)
             except MessageNotFound:
-                return {"messages": [], "next_cursor": None}
-            return {"messages": [self._row(m, names)], "next_cursor": None}
-        if q.account is not None:
-            account = await self.service.account(q.account)
+                return nothing
+            return {**nothing, "messages": [self._row(m, names)]}
+        account = None if q.account is None else await self.service.account(q.account)
+        indexed = q.to is not None or q.reference is not None
+        filtered = q.status is not None or q.since is not None or q.until is not None
+        if account is not None and (indexed or not filtered):
             page = await store.list_messages(self._filter(account.id, q), q.cursor)
-            return {"messages": [self._row(m, names) for m in page.messages],
+            return {**nothing, "messages": [self._row(m, names) for m in page.messages],
                     "next_cursor": page.next_cursor}
+        if not indexed:  # by status or time: the newest messages only, whatever matches
+            recent = await store.recent_messages(RecentFilter(
+                account_id=None if account is None else account.id,
+                status=None if q.status is None else int(q.status),
+                since=q.since, until=q.until, limit=q.limit))  # fmt: skip
+            return {**nothing, "messages": [self._row(m, names) for m in recent],
+                    "window": RECENT_WINDOW}
         if len(names) > MAX_SCANNED_ACCOUNTS:
             raise _invalid("account", "required", f"name an account: there are more than"
                            f" {MAX_SCANNED_ACCOUNTS} to search")
@@ -366,8 +381,7 @@ class AdminViews:
         for account_id in names:
             found += (await store.list_messages(self._filter(account_id, q))).messages
         found.sort(key=lambda m: (m.accepted_at, m.id), reverse=True)
-        return {"messages": [self._row(m, names) for m in found[:q.limit]],
-                "next_cursor": None}
+        return {**nothing, "messages": [self._row(m, names) for m in found[:q.limit]]}
 
     @staticmethod
     def _filter(account_id: int, q: MessageSearch) -> MessageFilter:
