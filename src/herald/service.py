@@ -243,7 +243,8 @@ class Platform:
         admin = Admin(store, accounts, AdminKeys(store), master_key=master_key, clock=clock)
         admin_context = AdminContext(
             admin, connectors=partial(_connector_states, config, dispatcher, worker),
-            numbers_in_use=lambda: numbers.generation, console_key=console_key(master_key))
+            numbers_in_use=lambda: numbers.generation, console_key=console_key(master_key),
+            fallback_routes=RouteTable(config.routes))
         # The pumping defence lives here, with intake (docs/fraud.md, "Live").
         defence = LiveDefence(store, ids)
         app = create_app(ApiContext(store=store, accounts=accounts, ids=ids, clock=clock,

@@ -244,11 +244,18 @@ def test_drain_a_connector(demo: Demo, browser: WebDriver) -> None:
     _shot(browser, "08-connector-disabled")
     browser.find_element(By.XPATH, "//button[contains(., 'Enable')]").click()
     _until(lambda: browser.find_element(By.CSS_SELECTOR, "td.routing").text == "on", "on")
+    browser.find_element(By.LINK_TEXT, "Route explainer").click()
+    browser.find_element(By.NAME, "account").send_keys("demo")
+    browser.find_element(By.NAME, "to").send_keys("+447911123456")
+    browser.find_element(By.CSS_SELECTOR, "form.search button").click()
+    _until(lambda: _text(browser, "decision") == "sim (by the [[routes]] of herald.toml)",
+           "the explained decision")
+    _shot(browser, "09-route-explainer")
     browser.get(f"{demo.url}/console/audit")
     audit = _text(browser, "audit")
     assert "console:demo-admin connector.disable connector:sim" in audit
     assert "console:demo-admin connector.enable connector:sim" in audit
-    _shot(browser, "09-audit")
+    _shot(browser, "10-audit")
 
 
 def test_a_change_without_the_csrf_token_is_refused_in_the_browser(
@@ -265,7 +272,7 @@ def test_a_change_without_the_csrf_token_is_refused_in_the_browser(
     assert "CSRF" in alert.text
     browser.get(f"{demo.url}/console/connectors")
     assert browser.find_element(By.CSS_SELECTOR, "td.routing").text == "on"
-    _shot(browser, "10-csrf-refused")
+    _shot(browser, "11-csrf-refused")
 
 
 def test_the_docs_and_a_phone_sized_overview(demo: Demo, browser: WebDriver) -> None:
@@ -273,12 +280,12 @@ def test_the_docs_and_a_phone_sized_overview(demo: Demo, browser: WebDriver) -> 
     _until(lambda: browser.find_elements(By.CSS_SELECTOR, ".swagger-ui .opblock"),
            "Swagger UI rendered from herald's own files")  # fmt: skip
     _assets_were_local(browser, demo)
-    _shot(browser, "11-docs")
+    _shot(browser, "12-docs")
     phone = _chromium(390, 844, phone=True)
     try:
         _sign_in(phone, demo, demo.admin_key)
         _until(lambda: phone.find_elements(By.ID, "total-accepted"), "the overview")
-        _shot(phone, "12-overview-phone")
+        _shot(phone, "13-overview-phone")
         width, view = phone.execute_script(
             "return [document.documentElement.scrollWidth, window.innerWidth]")
         assert view == 390 and width <= view, f"the page is {width} px wide on a phone"

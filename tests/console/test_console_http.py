@@ -309,3 +309,28 @@ def test_the_vendored_assets_are_the_pinned_ones() -> None:
         for name, digest in package["files"].items():
             data = (STATIC_DIR / "vendor" / folder / name).read_bytes()
             assert hashlib.sha256(data).hexdigest() == digest, (folder, name)
+
+
+async def test_the_route_explainer_answers_as_herald_routes_explain(console: Console) -> None:
+    rules = ('[[rule]]\nname = "uk"\ncountries = ["GB"]\nfailover = ["eu-2", "eu-1"]\n'
+             '[[rule]]\nname = "de"\ncountries = ["DE"]\nfailover = ["eu-1"]\n')
+    api = _admin(console)
+    assert (await api.put("/v1/admin/routes", json={"routes": rules})).status_code == 200
+    asked = {"account": "acme", "to": "+442071234567"}
+    reader = _admin(console, console.read_key)  # a read: a read-only key may ask
+    answer = (await reader.post("/v1/admin/routes/explain", json=asked)).json()
+    assert answer["decision"] == {"connectors": ["eu-2", "eu-1"], "rule": "uk"}
+    assert [(r["rule"], r["matched"]) for r in answer["rules"]] == [("uk", True)]
+    assert answer["country"] == "GB" and answer["priority"] == "transactional"
+    client, _ = await console.signed_in(console.read_key)
+    page = await client.get("/console/routes/explain", params=asked)
+    assert 'id="decision">eu-2 &gt; eu-1 (by rule uk)<' in page.text
+    germany = await client.get("/console/routes/explain",
+                               params={"account": "acme", "to": "+4917012345678"})
+    assert "eu-1 (by rule de)" in germany.text
+    bad = await reader.post("/v1/admin/routes/explain", json={"to": "hello", "priority": "x"})
+    assert bad.status_code == 422
+    assert {e["field"] for e in bad.json()["errors"]} == {"account", "priority"}
+    nowhere = (await reader.post("/v1/admin/routes/explain",
+                                 json={"account": "acme", "to": "+33612345678"})).json()
+    assert nowhere["decision"] is None

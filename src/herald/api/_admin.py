@@ -480,6 +480,10 @@ class AdminRoutes:
         await self.gate.admit(request, change=False)
         return _json(await self.views.routes())
 
+    async def explain_route(self, request: Request) -> Response:
+        await self.gate.admit(request, change=False)  # a read: read-only keys may ask
+        return _json(await self.views.explain(await _object(request)))
+
     async def import_routes(self, request: Request) -> Response:
         who = await self.gate.admit(request, change=True)
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -723,6 +727,10 @@ def install_admin(app: FastAPI, ctx: ApiContext, admin: AdminContext,
         (f"{p}/routes", "DELETE", routes.clear_routes,
          _doc("Remove the routing rules (the [[routes]] of herald.toml decide)", 204, None,
               404)),
+        (f"{p}/routes/explain", "POST", routes.explain_route,
+         _doc("The routing decision for a message, and why (herald routes explain)", 200,
+              None, 400, 413, 415, 422, description="Body: `account`, `to` (required),"
+              " `sender`, `tag`, `priority`. Nothing is sent or changed.")),
         (f"{p}/numbers", "GET", routes.numbers,
          _doc("The number tables stored, and the generation in use", 200, AdminNumbers)),
         (f"{p}/numbers/{{table}}", "PUT", routes.import_table,

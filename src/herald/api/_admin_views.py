@@ -19,15 +19,21 @@ import itertools
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from herald.admin import BillingAdmin, NotFound, describe_settings
+from herald.admin import (
+    BillingAdmin,
+    FieldProblem,
+    InvalidInput,
+    NotFound,
+    describe_settings,
+)
 from herald.billing import money
 from herald.ids import is_valid_id
 from herald.metrics import Metrics
-from herald.routes import parse_stored
+from herald.routes import explain_route, parse_stored
 from herald.store import (
     MAX_PAGE_SIZE,
     RECENT_WINDOW,
@@ -39,6 +45,7 @@ from herald.store import (
     Message,
     MessageFilter,
     MessageNotFound,
+    Priority,
     RecentFilter,
     Status,
 )
@@ -297,6 +304,56 @@ class AdminViews:
             "imported_at": rfc3339(stored.imported_at) if stored is not None else None,
             "rules": [r.name for r in plan.rules],
             "connectors": [state_view(s) for s in await store.connector_states()],
+        }  # fmt: skip
+
+    async def explain(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """The route explainer (``herald routes explain``) for a message described by
+        ``given``: ``account``, ``to`` (required), ``sender``, ``tag``, ``priority``.
+        Raises :class:`herald.admin.InvalidInput` naming each refused field."""
+        problems = [FieldProblem(name, "required", "is required") for name in ("account", "to")
+                    if not isinstance(given.get(name), str) or not given[name].strip()]
+        for name in ("sender", "tag", "priority"):
+            value = given.get(name)
+            if value is not None and (not isinstance(value, str) or len(value) > 64):
+                problems.append(FieldProblem(name, "wrong_type",
+                                             "must be a string of at most 64 characters"))
+        priority = None
+        if isinstance(given.get("priority"), str) and given["priority"]:
+            try:
+                priority = Priority.parse(given["priority"])
+            except ValueError as exc:
+                problems.append(FieldProblem("priority", "invalid_choice", str(exc)))
+        if problems:
+            raise InvalidInput(problems)
+        try:
+            found = await explain_route(
+                self.service.store, account=given["account"].strip(), to=given["to"],
+                now=self._clock(), fallback=self._admin.fallback_routes,
+                sender=given.get("sender") or "", tag=given.get("tag") or None,
+                priority=priority)  # fmt: skip
+        except ValueError as exc:
+            field = "tag" if str(exc).startswith("tag") else "to"
+            raise InvalidInput.one(field, "not_valid", str(exc)) from None
+        d, policy = found.decision, found.plan.health
+        return {
+            "to": f"+{found.digits}", "network": found.network, "country": found.country,
+            "account": found.account, "account_known": found.account_known,
+            "priority": found.priority.label, "priority_from": found.priority_from,
+            "classes": None if found.class_checks is None else [
+                {"entry": c.rule, "matched": c.matched, "reason": c.reason}
+                for c in found.class_checks],
+            "rules_source": found.stored.source if found.stored else None,
+            "rules": [{"rule": c.rule, "matched": c.matched, "reason": c.reason}
+                      for c in d.checks],
+            "decision": {"connectors": list(d.connectors), "rule": d.rule}
+            if d.connectors else None,
+            "prices": [{"connector": q.connector,
+                        "price": None if q.price is None else f"{q.price:f}",
+                        "entry": q.entry} for q in d.prices],
+            "health": [{"connector": h.connector,
+                        "state": h.describe(d.threshold, policy.min_samples)}
+                       for h in d.health],
+            "herald_toml_routes": found.fallback,
         }  # fmt: skip
 
     # -- overview ------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from herald.intake import DEFAULT_POLICY, NO_RULES, DestinationRules, IntakePoli
 from herald.metrics import Metrics
 from herald.rating import PriceList
 from herald.routes import LiveClasses
+from herald.routing import RouteTable
 from herald.store import MAX_IDEMPOTENCY_RESPONSE_OCTETS, NewMessage, Store
 from herald.verify import VerifySettings
 
@@ -142,6 +143,8 @@ class AdminContext:
     # <data-dir>/master.key, herald.console.console_key); the default, a random
     # key of this process, ends every session when the process restarts.
     console_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    # herald.toml's [[routes]], for the route explainer (None: not known here).
+    fallback_routes: RouteTable | None = None
 
 
 def _never() -> bool:

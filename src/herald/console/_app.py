@@ -343,6 +343,13 @@ class Console:
         return await self._connectors_page(values, notice=f"Connector {name} is "
                                            + ("disabled." if disabled else "enabled."))
 
+    async def explain(self, request: Request, values: dict[str, Any]) -> Response:
+        params = request.query_params
+        given = {k: params.get(k) for k in ("account", "to", "sender", "tag", "priority")}
+        found = await self._views.explain(given) if params.get("to") else None
+        return self._page("explain.html", **values, given=given, found=found,
+                          accounts=[a.name for a in await self._service.store.list_accounts()])
+
     # -- audit ---------------------------------------------------------------------------
 
     async def audit(self, request: Request, values: dict[str, Any]) -> Response:
@@ -375,6 +382,7 @@ def install_console(app: FastAPI, gate: AdminGate, views: AdminViews, key: bytes
         ("/connectors", "GET", c.view("connectors", c.connectors)),
         ("/connectors/{name}/disable", "POST", c.change("connectors", c.set_connector)),
         ("/connectors/{name}/enable", "POST", c.change("connectors", c.set_connector)),
+        ("/routes/explain", "GET", c.view("connectors", c.explain)),
         ("/audit", "GET", c.view("audit", c.audit)),
     ]
     for path, method, handler in pages:
