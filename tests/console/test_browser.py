@@ -187,6 +187,8 @@ def test_sign_in_and_watch_the_overview_move(demo: Demo, browser: WebDriver) -> 
     _until(lambda: int(_text(browser, "total-delivered")) >= 1, "a receipt from the simulator")
     _until(lambda: "100.0 % of" in browser.find_element(By.CSS_SELECTOR, "td.delivery").text,
            "the connector's delivery rate")
+    _until(lambda: re.match(r"\d+(\.\d+)? of 10000", browser.find_element(
+        By.CSS_SELECTOR, "td.tps").text), "the connector's parts per second and its limit")
     assert browser.execute_script("return window.__same_page") is True
     _until(lambda: re.fullmatch(r"\d+(\.\d+)?", _text(browser, "rate-accepted")),
            "a rate per second")

@@ -181,6 +181,8 @@ class Overview:
                     totals["accepted"] += s.value
                 elif name == "herald_upstream_submits_total" and labels.get("outcome") == "ok":
                     totals["sent"] += s.value
+                    key = "sent:" + labels.get("connector", "")
+                    totals[key] = totals.get(key, 0.0) + s.value
                 elif name == "herald_messages_final_total":
                     status = labels.get("status")
                     if status == "delivered":
@@ -210,10 +212,11 @@ class Overview:
             if not self.history or now - self.history[-1].at >= HISTORY_STEP:
                 self.history.append(_Sample(now, totals))
         base = next((s for s in self._recent if now - s.at <= RATE_WINDOW), None)
-        rates: dict[str, float | None] = dict.fromkeys(COUNTERS)
+        rates: dict[str, float | None] = dict.fromkeys(totals)
         if base is not None and now - base.at >= 1.0:
             span = now - base.at
-            rates = {k: round(max(0.0, totals[k] - base.totals[k]) / span, 2) for k in COUNTERS}
+            rates = {k: round(max(0.0, v - base.totals.get(k, 0.0)) / span, 2)
+                     for k, v in totals.items()}
         return totals, rates, connectors, backlog
 
     def series(self) -> list[dict[str, Any]]:
@@ -223,7 +226,7 @@ class Overview:
         for before, after in itertools.pairwise(points):
             span = after.at - before.at
             out.append({"seconds_ago": round(self._clock() - after.at, 1), **{
-                k: round(max(0.0, after.totals[k] - before.totals[k]) / span, 2)
+                k: round(max(0.0, after.totals[k] - before.totals.get(k, 0.0)) / span, 2)
                 for k in COUNTERS}})  # fmt: skip
         return out
 
@@ -374,15 +377,17 @@ class AdminViews:
             done = counts.get(c["name"])
             rate = round(done.delivered / done.finals, 4) if done and done.finals else None
             rows.append({"name": c["name"], "state": c["state"], "bound": c["bound"],
-                         "binds": c["binds"], "queue": int(q.get("queue", 0)),
+                         "binds": c["binds"], "tps_limit": c["tps"],
+                         "tps": rates.get("sent:" + c["name"]),
+                         "queue": int(q.get("queue", 0)),
                          "inflight": int(q.get("inflight", 0)),
                          "disabled": bool(state and state.disabled),
                          "delivery_rate": rate,
                          "finals": done.finals if done else 0})  # fmt: skip
         return {
             "at": rfc3339(self._clock()),
-            "totals": {k: int(v) for k, v in totals.items()},
-            "per_second": rates,
+            "totals": {k: int(totals[k]) for k in COUNTERS},
+            "per_second": {k: rates[k] for k in COUNTERS},
             "connectors": rows,
             "binds_up": sum(r["bound"] or 0 for r in rows),
             "backlog": {"unsent": int(backlog.get("unsent", 0)),
