@@ -277,6 +277,21 @@ def test_a_change_without_the_csrf_token_is_refused_in_the_browser(
     _shot(browser, "11-csrf-refused")
 
 
+def test_the_fraud_page_shows_a_block(demo: Demo, browser: WebDriver) -> None:
+    admin = {"Authorization": f"Bearer {demo.admin_key}"}
+    changed = httpx.patch(f"{demo.url}/v1/admin/accounts/demo/fraud", headers=admin,
+                          json={"deny": ["+1415555"]}, timeout=STEP)
+    assert changed.status_code == 200, changed.text
+    refused = httpx.post(f"{demo.url}/v1/verifications", json={"to": "+14155552671"},
+                         headers={"Authorization": f"Bearer {demo.api_key}"}, timeout=STEP)
+    assert refused.status_code == 403
+    _sign_in(browser, demo, demo.admin_key)
+    browser.find_element(By.LINK_TEXT, "Fraud").click()
+    table = _until(lambda: browser.find_element(By.ID, "decisions"), "the decisions")
+    assert "+14155552671" in table.text and "deny_list" in table.text
+    _shot(browser, "14-fraud")
+
+
 def test_the_docs_and_a_phone_sized_overview(demo: Demo, browser: WebDriver) -> None:
     browser.get(f"{demo.url}/docs")
     _until(lambda: browser.find_elements(By.CSS_SELECTOR, ".swagger-ui .opblock"),

@@ -334,3 +334,29 @@ async def test_the_route_explainer_answers_as_herald_routes_explain(console: Con
     nowhere = (await reader.post("/v1/admin/routes/explain",
                                  json={"account": "acme", "to": "+33612345678"})).json()
     assert nowhere["decision"] is None
+
+
+async def test_the_fraud_page_shows_the_defence_as_the_admin_api(console: Console) -> None:
+    api = _admin(console)
+    fraud = "/v1/admin/accounts/acme/fraud"
+    await api.patch(fraud, json={"deny": ["+1415555"], "country_caps": {"US": "2.50"}})
+    customer = console.client(Authorization=f"Bearer {console.account_key}")
+    refused = await customer.post("/v1/verifications", json={"to": "+14155552671"})
+    assert refused.status_code == 403
+    decisions = (await api.get(f"{fraud}/decisions")).json()["decisions"]
+    reader, csrf = await console.signed_in(console.read_key)
+    page = (await reader.get("/console/fraud", params={"account": "acme"})).text
+    assert 'id="fraud-mode">enforce<' in page and "+1415555" in page and "US 2.50" in page
+    for d in decisions:
+        assert f"<td>{d['created_at']}</td><td>{d['action']}</td><td>{d['to']}</td>" in page
+    assert "deny_list" in page and "Switch to" not in page  # read-only: no change offered
+    assert (await reader.post("/console/fraud/acme/mode",
+                              data={"csrf": csrf, "mode": "monitor"})).status_code == 403
+    writer, token = await console.signed_in(console.write_key)
+    switched = await writer.post("/console/fraud/acme/mode",
+                                 data={"csrf": token, "mode": "monitor"})
+    assert switched.status_code == 200 and 'id="fraud-mode">monitor<' in switched.text
+    assert (await api.get(fraud)).json()["mode"] == "monitor"
+    assert ("console:ops", "account.fraud", "account:acme") in await _actions(console)
+    bad = await writer.post("/console/fraud/acme/mode", data={"csrf": token, "mode": "loud"})
+    assert bad.status_code == 422 and "mode" in bad.text

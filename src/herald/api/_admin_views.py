@@ -50,7 +50,9 @@ from herald.store import (
     Status,
 )
 
+from ._blocked import decision_view
 from ._context import AdminContext
+from ._fraud import settings_view, updated_settings
 from ._problems import ApiProblem, FieldError
 from ._render import deliveries_view, message_view, rfc3339, route_view
 
@@ -358,6 +360,24 @@ class AdminViews:
                        for h in d.health],
             "herald_toml_routes": found.fallback,
         }  # fmt: skip
+
+    # -- the pumping defence (docs/fraud.md) --------------------------------------------
+
+    async def fraud(self, name: str, limit: int = 100) -> dict[str, Any]:
+        """An account's defence settings and its latest decisions (what
+        ``GET /v1/admin/accounts/{name}/fraud[/decisions]`` answer)."""
+        settings = await self.service.fraud_settings(name)
+        decisions = await self.service.fraud_decisions(name, limit)
+        return {"account": name, "settings": settings_view(settings),
+                "decisions": [decision_view(d) for d in decisions]}
+
+    async def set_fraud_mode(self, actor: str, name: str, mode: str) -> dict[str, Any]:
+        """Switch the account's defence to ``enforce`` or ``monitor`` (recorded:
+        ``account.fraud``), by the checks of ``PATCH .../fraud``."""
+        current = await self.service.fraud_settings(name)
+        await self.service.set_fraud_settings(actor, name,
+                                              updated_settings(current, {"mode": mode}))
+        return await self.fraud(name)
 
     # -- overview ------------------------------------------------------------------------
 

@@ -350,6 +350,25 @@ class Console:
         return self._page("explain.html", **values, given=given, found=found,
                           accounts=[a.name for a in await self._service.store.list_accounts()])
 
+    # -- the pumping defence -------------------------------------------------------------
+
+    async def _fraud_page(self, values: dict[str, Any], name: str | None,
+                          notice: str | None = None) -> Response:
+        names = [a.name for a in await self._service.store.list_accounts()]
+        name = name or (names[0] if names else None)
+        found = None if name is None else await self._views.fraud(name)
+        return self._page("fraud.html", **values, accounts=names, found=found, notice=notice)
+
+    async def fraud(self, request: Request, values: dict[str, Any]) -> Response:
+        return await self._fraud_page(values, request.query_params.get("account") or None)
+
+    async def set_fraud_mode(self, request: Request, values: dict[str, Any],
+                             form: Mapping[str, str], actor: str) -> Response:
+        name = request.path_params["name"]
+        await self._views.set_fraud_mode(actor, name, form.get("mode", ""))
+        return await self._fraud_page(values, name, notice=f"The defence of {name} is now"
+                                      f" in {form.get('mode')} mode.")
+
     # -- audit ---------------------------------------------------------------------------
 
     async def audit(self, request: Request, values: dict[str, Any]) -> Response:
@@ -383,6 +402,8 @@ def install_console(app: FastAPI, gate: AdminGate, views: AdminViews, key: bytes
         ("/connectors/{name}/disable", "POST", c.change("connectors", c.set_connector)),
         ("/connectors/{name}/enable", "POST", c.change("connectors", c.set_connector)),
         ("/routes/explain", "GET", c.view("connectors", c.explain)),
+        ("/fraud", "GET", c.view("fraud", c.fraud)),
+        ("/fraud/{name}/mode", "POST", c.change("fraud", c.set_fraud_mode)),
         ("/audit", "GET", c.view("audit", c.audit)),
     ]
     for path, method, handler in pages:
