@@ -360,3 +360,40 @@ async def test_the_fraud_page_shows_the_defence_as_the_admin_api(console: Consol
     assert ("console:ops", "account.fraud", "account:acme") in await _actions(console)
     bad = await writer.post("/console/fraud/acme/mode", data={"csrf": token, "mode": "loud"})
     assert bad.status_code == 422 and "mode" in bad.text
+
+
+async def test_smpp_logins_and_the_opt_out_list_are_managed_and_recorded(
+    console: Console,
+) -> None:
+    client, csrf = await console.signed_in(console.write_key)
+    added = await client.post("/console/accounts/acme/smpp",
+                              data={"csrf": csrf, "system_id": "acme1"})
+    first = re.search(r'id="issued-password">([^<]+)<', added.text)
+    assert added.status_code == 200 and first is not None  # shown once
+    reset = await client.post("/console/accounts/acme/smpp/acme1/reset", data={"csrf": csrf})
+    second = re.search(r'id="issued-password">([^<]+)<', reset.text)
+    assert second is not None and second[1] != first[1]
+    taken = await client.post("/console/accounts/acme/smpp",
+                              data={"csrf": csrf, "system_id": "acme1"})
+    assert taken.status_code == 409
+    logins = (await _admin(console).get("/v1/admin/accounts/acme")).json()["smpp_logins"]
+    assert [x["system_id"] for x in logins] == ["acme1"]
+    removed = await client.post("/console/accounts/acme/smpp/acme1/remove", data={"csrf": csrf})
+    assert removed.status_code == 200 and "acme1 removed" in removed.text
+    out = await client.post("/console/accounts/acme/opt-out",
+                            data={"csrf": csrf, "number": "+44 7911 123456"})
+    assert '<p id="opt-outs"><code>+447911123456</code>' in out.text
+    listed = (await _admin(console).get("/v1/admin/accounts/acme/opt-outs")).json()
+    assert [e["number"] for e in listed["opt_outs"]] == ["+447911123456"]
+    bad = await client.post("/console/accounts/acme/opt-out", data={"csrf": csrf, "number": "x"})
+    assert bad.status_code == 422
+    back = await client.post("/console/accounts/acme/opt-in",
+                             data={"csrf": csrf, "number": "+447911123456"})
+    assert '<p id="opt-outs">none' in back.text
+    assert [a for _, a, _ in await _actions(console)] == [
+        "account.opt_outs", "account.opt_outs", "smpp.remove", "smpp.reset", "smpp.add"]
+    audit = await client.get("/console/audit", params={"target": "account:acme"})
+    assert audit.text.count("console:ops") == 5
+    assert first[1] not in audit.text and second[1] not in audit.text
+    none = await client.get("/console/audit", params={"target": "connector:*"})
+    assert "console:ops" not in none.text

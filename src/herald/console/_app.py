@@ -30,7 +30,7 @@ import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from herald.admin import AdminError, AdminPrincipal, describe_controls
+from herald.admin import AdminError, AdminPrincipal, check_numbers, describe_controls
 from herald.api._admin import since as _since
 from herald.api._admin_views import MessageSearch, audit_view
 from herald.api._problems import ApiProblem
@@ -57,6 +57,8 @@ STATIC_DIR: Final = _HERE / "static"
 MAX_FORM_OCTETS: Final = 16 * 1024
 #: Audit entries the audit page shows.
 AUDIT_PAGE: Final = 100
+#: Opted-out numbers an account's page lists (the whole list: the admin API's CSV).
+OPT_OUT_PAGE: Final = 50
 #: Pages must not be framed (clickjacking), cached or leak their address; scripts
 #: and styles come only from herald itself.
 _HEADERS: Final = {
@@ -291,11 +293,15 @@ class Console:
         return self._page("accounts.html", **values, accounts=rows)
 
     async def _account_page(self, values: dict[str, Any], name: str,
-                            notice: str | None = None, issued: str | None = None) -> Response:
+                            notice: str | None = None, issued: str | None = None,
+                            password: str | None = None) -> Response:
         account = await self._views.account(await self._service.account(name))
+        opt_outs = await self._service.opt_outs(name, limit=OPT_OUT_PAGE + 1)
         return self._page("account.html", **values, a=account, notice=notice, issued=issued,
-                          balance=await self._views.balance(name),
-                          controls=describe_controls(await self._service.controls(name)))
+                          password=password, balance=await self._views.balance(name),
+                          controls=describe_controls(await self._service.controls(name)),
+                          opt_outs=[f"+{e.number}" for e in opt_outs[:OPT_OUT_PAGE]],
+                          more_opt_outs=len(opt_outs) > OPT_OUT_PAGE)
 
     async def account(self, request: Request, values: dict[str, Any]) -> Response:
         return await self._account_page(values, request.path_params["name"])
@@ -320,6 +326,38 @@ class Console:
         name, key_id = request.path_params["name"], request.path_params["key_id"]
         await self._service.revoke_api_key(actor, key_id, account_name=name)
         return await self._account_page(values, name, notice=f"API key {key_id} revoked.")
+
+    async def add_smpp(self, request: Request, values: dict[str, Any],
+                       form: Mapping[str, str], actor: str) -> Response:
+        name = request.path_params["name"]
+        _, issued = await self._service.add_smpp(actor, name, form.get("system_id", "").strip())
+        return await self._account_page(values, name, password=issued.password,
+                                        notice=f"SMPP login {issued.system_id} added.")
+
+    async def reset_smpp(self, request: Request, values: dict[str, Any],
+                         form: Mapping[str, str], actor: str) -> Response:
+        name, system_id = request.path_params["name"], request.path_params["system_id"]
+        _, issued = await self._service.reset_smpp(actor, system_id, account_name=name)
+        return await self._account_page(values, name, password=issued.password,
+                                        notice=f"A new password for {system_id}; its binds"
+                                        " are closed.")
+
+    async def remove_smpp(self, request: Request, values: dict[str, Any],
+                          form: Mapping[str, str], actor: str) -> Response:
+        name, system_id = request.path_params["name"], request.path_params["system_id"]
+        await self._service.remove_smpp(actor, system_id, account_name=name)
+        return await self._account_page(values, name, notice=f"SMPP login {system_id}"
+                                        " removed; its binds are closed.")
+
+    async def opt_out(self, request: Request, values: dict[str, Any],
+                      form: Mapping[str, str], actor: str) -> Response:
+        name = request.path_params["name"]
+        opted_out = not request.url.path.endswith("/opt-in")
+        numbers = check_numbers([form.get("number", "")], "number")
+        changed = await self._service.change_opt_outs(actor, name, numbers, opted_out, "api")
+        what = "opted out" if opted_out else "opted back in"
+        return await self._account_page(values, name, notice=f"+{numbers[0]} {what}."
+                                        if changed else f"+{numbers[0]} was {what} already.")
 
     # -- connectors ----------------------------------------------------------------------
 
@@ -372,8 +410,10 @@ class Console:
     # -- audit ---------------------------------------------------------------------------
 
     async def audit(self, request: Request, values: dict[str, Any]) -> Response:
-        entries = await self._service.audit(AuditFilter(limit=AUDIT_PAGE))
-        return self._page("audit.html", **values, entries=[audit_view(e) for e in entries])
+        target = (request.query_params.get("target") or "").strip()[:200] or None
+        entries = await self._service.audit(AuditFilter(target=target, limit=AUDIT_PAGE))
+        return self._page("audit.html", **values, entries=[audit_view(e) for e in entries],
+                          target=target or "")
 
 
 def install_console(app: FastAPI, gate: AdminGate, views: AdminViews, key: bytes,
@@ -398,6 +438,12 @@ def install_console(app: FastAPI, gate: AdminGate, views: AdminViews, key: bytes
         ("/accounts/{name}/enable", "POST", c.change("accounts", c.set_disabled)),
         ("/accounts/{name}/keys", "POST", c.change("accounts", c.issue_key)),
         ("/accounts/{name}/keys/{key_id}/revoke", "POST", c.change("accounts", c.revoke_key)),
+        ("/accounts/{name}/smpp", "POST", c.change("accounts", c.add_smpp)),
+        ("/accounts/{name}/smpp/{system_id}/reset", "POST", c.change("accounts", c.reset_smpp)),
+        ("/accounts/{name}/smpp/{system_id}/remove", "POST",
+         c.change("accounts", c.remove_smpp)),
+        ("/accounts/{name}/opt-out", "POST", c.change("accounts", c.opt_out)),
+        ("/accounts/{name}/opt-in", "POST", c.change("accounts", c.opt_out)),
         ("/connectors", "GET", c.view("connectors", c.connectors)),
         ("/connectors/{name}/disable", "POST", c.change("connectors", c.set_connector)),
         ("/connectors/{name}/enable", "POST", c.change("connectors", c.set_connector)),
