@@ -32,6 +32,7 @@ from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 
 CHROMIUM = "/usr/bin/chromium"
@@ -162,6 +163,24 @@ def _assets_were_local(driver: WebDriver, demo: Demo) -> None:
         "return performance.getEntriesByType('resource').map(e => e.name)")
     assert entries, "the page loaded no assets?"
     assert all(e.startswith(demo.url + "/") for e in entries), entries
+
+
+def test_the_console_works_from_the_keyboard(demo: Demo, browser: WebDriver) -> None:
+    browser.get(f"{demo.url}/console/login")
+    browser.delete_all_cookies()
+    browser.get(f"{demo.url}/console/login")
+    active = browser.switch_to.active_element  # the key field has the focus
+    assert active.get_attribute("id") == "key"
+    active.send_keys(demo.admin_key + Keys.ENTER)
+    _until(lambda: browser.find_elements(By.ID, "total-accepted"), "the overview")
+    body = browser.find_element(By.TAG_NAME, "body")
+    body.send_keys(Keys.TAB)  # the first stop: "Skip to content"
+    assert browser.switch_to.active_element.text == "Skip to content"
+    for _ in range(3):  # then the nav links: Overview, Messages, Accounts
+        browser.switch_to.active_element.send_keys(Keys.TAB)
+    assert browser.switch_to.active_element.text == "Accounts"
+    browser.switch_to.active_element.send_keys(Keys.ENTER)
+    _until(lambda: browser.find_elements(By.ID, "accounts"), "the accounts page")
 
 
 def test_a_wrong_key_is_refused_in_the_browser(demo: Demo, browser: WebDriver) -> None:
