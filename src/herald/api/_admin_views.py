@@ -5,8 +5,10 @@ and the operator console (:mod:`herald.console`) renders the same ones as
 HTML, so the two cannot disagree and the console shows nothing the API does
 not. Each method reads through :class:`herald.admin.Admin` (its store) and the
 :class:`~herald.api._context.AdminContext`; none authenticates (the callers
-do) and none changes anything except :meth:`AdminViews.cancel_message`, which
-goes through the admin service and so is recorded in the audit log.
+do). The few that change something (:meth:`AdminViews.cancel_message`,
+:meth:`~AdminViews.set_connector`, :meth:`~AdminViews.set_fraud_mode`) go
+through the admin service with the caller's actor, so each change is recorded
+in the audit log; the console's other changes call the service directly.
 
 The overview's per-second figures come from the process's Prometheus
 counters (those of ``herald serve``'s delivery process included), sampled
