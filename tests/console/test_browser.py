@@ -291,9 +291,9 @@ def test_a_change_without_the_csrf_token_is_refused_in_the_browser(
     browser.find_element(By.XPATH, "//button[contains(., 'Disable')]").click()
     alert = _until(lambda: browser.find_element(By.CSS_SELECTOR, "p.error"), "a refusal")
     assert "CSRF" in alert.text
+    _shot(browser, "11-csrf-refused")
     browser.get(f"{demo.url}/console/connectors")
     assert browser.find_element(By.CSS_SELECTOR, "td.routing").text == "on"
-    _shot(browser, "11-csrf-refused")
 
 
 def test_the_fraud_page_shows_a_block(demo: Demo, browser: WebDriver) -> None:
