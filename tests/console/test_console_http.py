@@ -58,6 +58,12 @@ async def test_over_tls_the_cookie_is_secure(tmp_path: Path) -> None:
         assert "Secure" in answer.headers["set-cookie"]
 
 
+async def test_behind_a_local_tls_proxy_the_cookie_is_secure(console: Console) -> None:
+    proxied = console.client(**{"X-Forwarded-Proto": "https"})  # from 127.0.0.1: trusted
+    answer = await proxied.post("/console/login", data={"key": console.write_key})
+    assert answer.status_code == 303 and "Secure" in answer.headers["set-cookie"]
+
+
 async def test_a_wrong_key_and_an_account_key_do_not_sign_in(console: Console) -> None:
     client = console.client()
     wrong = console.write_key[:-4] + "AAAA"
