@@ -6,13 +6,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 from pathlib import Path
 
 import httpx
 import trustme
 
 from herald.console import COOKIE, STATIC_DIR
-from herald.store import AuditFilter
+from herald.ids import SortableIdGenerator
+from herald.store import AuditFilter, Charge, NewMessage, Source
 
 from .conftest import Console, started
 
@@ -403,3 +405,25 @@ async def test_smpp_logins_and_the_opt_out_list_are_managed_and_recorded(
     assert first[1] not in audit.text and second[1] not in audit.text
     none = await client.get("/console/audit", params={"target": "connector:*"})
     assert "console:ops" not in none.text
+
+
+async def test_a_message_page_shows_what_it_was_charged(console: Console) -> None:
+    api = _admin(console)
+    await api.post("/v1/admin/accounts/acme/balance/top-up", json={"amount": "10"})
+    acme = await console.store.get_account_by_name("acme")
+    ids, now = SortableIdGenerator(), time.time()
+    batch = [NewMessage(id=ids.new_id(now), account_id=acme.id, source=Source.HTTP,
+                        to=f"4917012345{n}", sender="ACME", body=b"hi", encoding="gsm7",
+                        data_coding=0, segments=1, accepted_at=now, expires_at=now + 3600)
+             for n in range(3)]  # one batch: one acceptance time  # fmt: skip
+    await console.store.accept(batch, charges=[
+        Charge("49", "26201", "26201", 40_000 + n) for n in range(3)])
+    middle = (await api.get(f"/v1/admin/messages/{batch[1].id}")).json()
+    assert middle["charge"] == {"sell": "0.040001", "refunded": "0.000000",
+                                "priced_by": "26201", "country": "49", "network": "26201",
+                                "connector": None, "buy": None}  # fmt: skip
+    client, _ = await console.signed_in(console.read_key)
+    page = await client.get(f"/console/messages/{batch[1].id}")
+    assert "<strong>charged</strong> 0.040001 (price entry 26201)" in page.text
+    uncharged = await _send(console)  # this app prices nothing
+    assert (await api.get(f"/v1/admin/messages/{uncharged}")).json()["charge"] is None

@@ -81,6 +81,8 @@ HISTORY_SAMPLES: Final = 720
 #: last hour, at most this many (an index range each: bounded, not by traffic).
 DELIVERY_WINDOW: Final = 3600.0
 DELIVERY_SAMPLE: Final = 1000
+#: CDRs read to find a message's (those accepted in the same instant as it, from it on).
+CDR_PEERS: Final = 100
 #: Final statuses the overview counts as failed (delivered and cancelled are not).
 FAILED: Final = ("undelivered", "expired", "rejected", "failed")
 COUNTERS: Final = ("accepted", "sent", "delivered", "failed")
@@ -492,8 +494,25 @@ class AdminViews:
                           "error_code": s.error_code, "updated_at": rfc3339(s.updated_at)}
                          for s in segments]  # fmt: skip
         view["webhooks"] = deliveries_view(failed)
+        view["charge"] = await self._charge(m)
         view["timeline"] = _timeline(view)
         return view
+
+    async def _charge(self, m: Message) -> dict[str, Any] | None:
+        """The message's CDR (docs/billing.md), ``None`` when it was not charged.
+        Read by the CDRs' time index: those accepted in the same instant, at most
+        :data:`CDR_PEERS` (a batch shares its acceptance time)."""
+        after = (m.accepted_at, m.id[:-1])  # just before the id: (t, id) is the first key
+        peers = await self.service.store.list_cdrs(
+            m.accepted_at, math.nextafter(m.accepted_at, math.inf), account_id=m.account_id,
+            after=after, limit=CDR_PEERS)  # fmt: skip
+        cdr = next((c for c in peers if c.message_id == m.id), None)
+        if cdr is None:
+            return None
+        return {"sell": money(cdr.sell), "refunded": money(cdr.refunded),
+                "priced_by": cdr.price_key, "country": cdr.country, "network": cdr.network,
+                "connector": cdr.connector,
+                "buy": None if cdr.buy is None else money(cdr.buy)}  # fmt: skip
 
     async def cancel_message(self, actor: str, message_id: str) -> dict[str, Any]:
         """Cancel a message that has not gone out, recorded as ``message.cancel``.
@@ -528,6 +547,13 @@ def _timeline(view: dict[str, Any]) -> list[dict[str, Any]]:
         detail = f"part {p['index'] + 1} via {p['connector']}: upstream id {p['upstream_id']}," \
             f" {p['status']}" + (f" (error {p['error_code']})" if p["error_code"] else "")
         events.append({"at": p["updated_at"], "event": "part", "detail": detail})
+    charge = view["charge"]
+    if charge is not None:
+        cost = f", cost {charge['buy']} at {charge['connector']}" if charge["buy"] else ""
+        refund = f", {charge['refunded']} refunded" if charge["refunded"] != money(0) else ""
+        events.append({"at": view["timestamps"]["accepted"], "event": "charged",
+                       "detail": f"{charge['sell']} (price entry {charge['priced_by']})"
+                                 f"{refund}{cost}"})
     for w in view["webhooks"]:
         events.append({"at": w["next_attempt_at"] or view["timestamps"]["accepted"],
                        "event": f"webhook {w['state']}",
