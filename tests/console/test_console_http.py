@@ -10,9 +10,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 import trustme
 
 from herald.console import COOKIE, STATIC_DIR
+from herald.console import _app as console_app
 from herald.ids import SortableIdGenerator
 from herald.store import AuditFilter, Charge, NewMessage, Source
 
@@ -427,3 +429,16 @@ async def test_a_message_page_shows_what_it_was_charged(console: Console) -> Non
     assert "<strong>charged</strong> 0.040001 (price entry 26201)" in page.text
     uncharged = await _send(console)  # this app prices nothing
     assert (await api.get(f"/v1/admin/messages/{uncharged}")).json()["charge"] is None
+
+
+async def test_the_accounts_list_comes_in_pages(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(console_app, "ACCOUNTS_PAGE", 1)
+    await _admin(console).post("/v1/admin/accounts", json={"name": "globex"})
+    client, _ = await console.signed_in(console.read_key)
+    first = (await client.get("/console/accounts")).text
+    second = (await client.get("/console/accounts", params={"page": "2"})).text
+    assert "2 accounts, page 1 of 2" in first and 'href="/console/accounts/acme"' in first
+    assert 'href="/console/accounts/globex"' not in first
+    assert 'href="/console/accounts/globex"' in second and "previous" in second

@@ -21,7 +21,7 @@ import itertools
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -47,8 +47,10 @@ from herald.store import (
     Message,
     MessageFilter,
     MessageNotFound,
+    PriceSide,
     Priority,
     RecentFilter,
+    RefundPolicy,
     Status,
 )
 
@@ -271,6 +273,17 @@ class AdminViews:
     async def balance(self, name: str) -> dict[str, Any]:
         return balance_view(name, *await self.billing.balance(name))
 
+    async def balances(self, accounts: Sequence[Account]) -> dict[str, dict[str, Any]]:
+        """:meth:`balance` of each of ``accounts`` by name, the sell lists read once."""
+        store = self.service.store
+        billed = {s.owner for s in await store.price_lists(PriceSide.SELL)}
+        out = {}
+        for a in accounts:
+            found = await store.get_balance(a.id)
+            balance = found if found is not None else Balance(a.id, 0, 0, RefundPolicy.NONE)
+            out[a.name] = balance_view(a.name, balance, str(a.id) in billed)
+        return out
+
     # -- connectors and routes -----------------------------------------------------------
 
     def connectors(self) -> dict[str, Any]:
@@ -487,7 +500,8 @@ class AdminViews:
         segments = await store.get_segments(message_id)
         failed = await store.failed_deliveries(message_id, m.account_id)
         route = (await store.get_message_routes([message_id])).get(message_id)
-        view = self._row(m, await self._names())
+        owner = await store.get_account(m.account_id)
+        view = self._row(m, {owner.id: owner.name})
         view["route"] = route_view(route)
         view["parts"] = [{"index": s.index, "connector": s.connector,
                           "upstream_id": s.upstream_id, "status": s.status.label,

@@ -57,6 +57,8 @@ STATIC_DIR: Final = _HERE / "static"
 MAX_FORM_OCTETS: Final = 16 * 1024
 #: Audit entries the audit page shows.
 AUDIT_PAGE: Final = 100
+#: Accounts per page of the accounts list.
+ACCOUNTS_PAGE: Final = 100
 #: Opted-out numbers an account's page lists (the whole list: the admin API's CSV).
 OPT_OUT_PAGE: Final = 50
 #: Pages must not be framed (clickjacking), cached or leak their address; scripts
@@ -287,10 +289,14 @@ class Console:
     # -- accounts ------------------------------------------------------------------------
 
     async def accounts(self, request: Request, values: dict[str, Any]) -> Response:
-        listed = await self._views.accounts()
-        rows = [{**a, "balance": await self._views.balance(a["name"])}
-                for a in listed["accounts"]]  # fmt: skip
-        return self._page("accounts.html", **values, accounts=rows)
+        accounts = await self._service.store.list_accounts()
+        raw = request.query_params.get("page", "1")
+        number = int(raw) if raw.isdigit() and int(raw) >= 1 else 1
+        shown = accounts[(number - 1) * ACCOUNTS_PAGE:number * ACCOUNTS_PAGE]
+        balances = await self._views.balances(shown)
+        rows = [{**await self._views.account(a), "balance": balances[a.name]} for a in shown]
+        return self._page("accounts.html", **values, accounts=rows, number=number,
+                          pages=max(1, -(-len(accounts) // ACCOUNTS_PAGE)), total=len(accounts))
 
     async def _account_page(self, values: dict[str, Any], name: str,
                             notice: str | None = None, issued: str | None = None,
