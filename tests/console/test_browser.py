@@ -54,6 +54,14 @@ class Demo:
     url: str
     api_key: str
     admin_key: str
+    data: Path
+
+    def herald(self, *argv: str) -> str:
+        """A herald command on the demo's data directory (as an operator's shell)."""
+        done = subprocess.run([sys.executable, "-m", "herald", *argv, "--data-dir",
+                               str(self.data)], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
 
     def send(self, **fields: Any) -> str:
         body = {"to": "+447911123456", "from": "herald", "text": "hello", **fields}
@@ -84,7 +92,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
                      (where / "herald-data" / "demo.env").read_text().splitlines()
                      if "=" in line and not line.startswith("#"))  # fmt: skip
         yield Demo(f"http://127.0.0.1:{http}", saved["HERALD_API_KEY"],
-                   saved["HERALD_ADMIN_KEY"])
+                   saved["HERALD_ADMIN_KEY"], where / "herald-data")
     finally:
         server.send_signal(signal.SIGTERM)
         server.communicate(timeout=30)
@@ -181,6 +189,19 @@ def test_the_console_works_from_the_keyboard(demo: Demo, browser: WebDriver) -> 
     assert browser.switch_to.active_element.text == "Accounts"
     browser.switch_to.active_element.send_keys(Keys.ENTER)
     _until(lambda: browser.find_elements(By.ID, "accounts"), "the accounts page")
+
+
+def test_revoking_the_key_sends_the_open_overview_to_the_sign_in(
+    demo: Demo, browser: WebDriver
+) -> None:
+    issued = demo.herald("admin", "keys", "create", "night-shift", "--read-only")
+    key = next(w for w in issued.split() if w.startswith("ha_"))
+    _sign_in(browser, demo, key)
+    _until(lambda: browser.find_elements(By.ID, "total-accepted"), "the overview")
+    assert ">read-only<" in browser.page_source
+    demo.herald("admin", "keys", "revoke", "night-shift")
+    # the next poll (2 s) is refused; htmx follows its HX-Redirect to the sign-in
+    _until(lambda: browser.current_url.endswith("/console/login"), "the sign-in page")
 
 
 def test_a_wrong_key_is_refused_in_the_browser(demo: Demo, browser: WebDriver) -> None:
