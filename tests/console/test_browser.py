@@ -330,6 +330,9 @@ def test_the_fraud_page_shows_a_block(demo: Demo, browser: WebDriver) -> None:
     table = _until(lambda: browser.find_element(By.ID, "decisions"), "the decisions")
     assert "+14155552671" in table.text and "deny_list" in table.text
     _shot(browser, "14-fraud")
+    browser.find_element(By.LINK_TEXT, "Billing").click()
+    _until(lambda: browser.find_elements(By.ID, "margins"), "the billing page")
+    _shot(browser, "15-billing")
 
 
 def test_the_docs_and_a_phone_sized_overview(demo: Demo, browser: WebDriver) -> None:

@@ -442,3 +442,33 @@ async def test_the_accounts_list_comes_in_pages(
     assert "2 accounts, page 1 of 2" in first and 'href="/console/accounts/acme"' in first
     assert 'href="/console/accounts/globex"' not in first
     assert 'href="/console/accounts/globex"' in second and "previous" in second
+
+
+async def test_the_billing_page_shows_the_admin_apis_margins_and_price_lists(
+    console: Console,
+) -> None:
+    api = _admin(console)
+    await api.post("/v1/admin/accounts/acme/balance/top-up", json={"amount": "10"})
+    await api.put("/v1/admin/prices/account/acme", content=b"destination,price\n+49,0.04\n",
+                  headers={"Content-Type": "text/csv"})
+    acme = await console.store.get_account_by_name("acme")
+    ids, now = SortableIdGenerator(), time.time()
+    await console.store.accept([NewMessage(
+        id=ids.new_id(now), account_id=acme.id, source=Source.HTTP, to=f"4917012345{n}",
+        sender="ACME", body=b"hi", encoding="gsm7", data_coding=0, segments=1,
+        accepted_at=now, expires_at=now + 3600) for n in range(3)],
+        charges=[Charge("49", None, "+49", 40_000) for _ in range(3)])  # fmt: skip
+    client, _ = await console.signed_in(console.read_key)
+    page = (await client.get("/console/billing", params={"by": "account", "days": "1"})).text
+    period = re.search(r"Spend and margin, (\S+) to (\S+)</h2>", page)
+    assert period is not None
+    margins = (await api.get("/v1/admin/margins", params={
+        "from": period[1], "to": period[2], "by": "account"})).json()
+    assert [r["key"] for r in margins["rows"]] == ["acme"]
+    for row in (*margins["rows"], margins["total"]):
+        assert (f'<td>{row["key"]}</td><td class="num">{row["messages"]}</td>'
+                f'<td class="num">{row["revenue"]}</td>') in page
+    assert "0.120000" in page
+    assert "<td>sell</td><td>acme</td>" in page
+    bad = await client.get("/console/billing", params={"by": "colour"})
+    assert bad.status_code == 422

@@ -764,7 +764,7 @@ def install_admin(app: FastAPI, ctx: ApiContext, admin: AdminContext,
     export["responses"][200] = {"description": "number,opted_out_at,source", "content": {
         "text/csv": {"schema": {"type": "string"}}}}  # fmt: skip
     export["response_class"] = Response  # not JSON
-    table += _billing_routes(ctx, admin, routes.gate, p)
+    table += _billing_routes(routes, p)
     table += _fraud_routes(admin, routes.gate, p)
     for path, method, handler, doc in table:
         app.add_api_route(path, _translating(handler), methods=[method], **doc)
@@ -772,15 +772,13 @@ def install_admin(app: FastAPI, ctx: ApiContext, admin: AdminContext,
 
 
 def _billing_routes(
-    ctx: ApiContext, admin: AdminContext, gate: AdminGate, prefix: str
+    routes: AdminRoutes, prefix: str
 ) -> list[tuple[str, str, Callable[..., Any], dict[str, Any]]]:
     """Price lists, balances, CDRs and margins (:mod:`herald.api._admin_billing`)."""
     # Imported here: _admin_billing builds on this module's helpers.
-    from herald.admin import BillingAdmin
-
     from ._admin_billing import billing_routes
 
-    return billing_routes(BillingAdmin(admin.service, clock=ctx.clock), gate, prefix)
+    return billing_routes(routes.views.billing, routes.gate, prefix, routes.views)
 
 
 def _fraud_routes(

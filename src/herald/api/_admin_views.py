@@ -32,7 +32,7 @@ from herald.admin import (
     NotFound,
     describe_settings,
 )
-from herald.billing import money
+from herald.billing import margin_key, margin_percent, money
 from herald.ids import is_valid_id
 from herald.metrics import Metrics
 from herald.routes import explain_route, parse_stored
@@ -94,6 +94,14 @@ def balance_view(name: str, balance: Balance, billed: bool) -> dict[str, Any]:
     return {"account": name, "balance": money(balance.balance),
             "credit_limit": money(balance.credit_limit), "available": money(balance.available),
             "refund_policy": balance.refund_policy.label, "billed": billed}  # fmt: skip
+
+
+def margin_view(key: str, messages: int, revenue: int, cost: int,
+                unpriced: int) -> dict[str, Any]:  # fmt: skip
+    percent = margin_percent(revenue - cost, revenue)
+    return {"key": key, "messages": messages, "revenue": money(revenue), "cost": money(cost),
+            "margin": money(revenue - cost), "margin_percent": None if percent == "-"
+            else percent, "unpriced": unpriced}  # fmt: skip
 
 
 def state_view(state: ConnectorState) -> dict[str, Any]:
@@ -283,6 +291,30 @@ class AdminViews:
             balance = found if found is not None else Balance(a.id, 0, 0, RefundPolicy.NONE)
             out[a.name] = balance_view(a.name, balance, str(a.id) in billed)
         return out
+
+    async def price_lists(self) -> dict[str, Any]:
+        """Every price list: side, owner, size, import time (docs/billing.md)."""
+        lists = await self.billing.price_lists()
+        return {"generation": await self.service.store.price_lists_generation(),
+                "price_lists": [{"side": "sell" if i.side is PriceSide.SELL else "buy",
+                                 "owner": i.owner, "entries": i.entries,
+                                 "imported_at": rfc3339(i.imported_at)}
+                                for i in lists]}  # fmt: skip
+
+    async def margins(self, since: float, until: float, by: str = "account",
+                      account_id: int | None = None) -> dict[str, Any]:
+        """Revenue, cost and margin of the messages accepted in ``[since, until)``,
+        by ``account``, ``connector`` or ``country`` (docs/billing.md)."""
+        store = self.service.store
+        found = await store.margin(since, until, by, account_id=account_id)
+        names = {str(a.id): a.name for a in await store.list_accounts()}
+        rows = [margin_view(margin_key(r, by, names), r.messages, r.revenue, r.cost,
+                            r.unpriced) for r in found]  # fmt: skip
+        total = margin_view("total", sum(r.messages for r in found),
+                            sum(r.revenue for r in found), sum(r.cost for r in found),
+                            sum(r.unpriced for r in found))  # fmt: skip
+        return {"by": by, "from": rfc3339(since), "to": rfc3339(until), "rows": rows,
+                "total": total}
 
     # -- connectors and routes -----------------------------------------------------------
 

@@ -34,6 +34,7 @@ from herald.admin import AdminError, AdminPrincipal, check_numbers, describe_con
 from herald.api._admin import since as _since
 from herald.api._admin_views import MessageSearch, audit_view
 from herald.api._problems import ApiProblem
+from herald.billing import MARGIN_GROUPS
 from herald.store import AdminScope, AuditFilter, Status
 
 from ._session import COOKIE, SESSION_TTL, Session, SessionCodec
@@ -57,6 +58,8 @@ STATIC_DIR: Final = _HERE / "static"
 MAX_FORM_OCTETS: Final = 16 * 1024
 #: Audit entries the audit page shows.
 AUDIT_PAGE: Final = 100
+#: The longest period the billing page sums (the margin reads each CDR of it).
+MAX_MARGIN_DAYS: Final = 31
 #: Accounts per page of the accounts list.
 ACCOUNTS_PAGE: Final = 100
 #: Opted-out numbers an account's page lists (the whole list: the admin API's CSV).
@@ -394,6 +397,19 @@ class Console:
         return self._page("explain.html", **values, given=given, found=found,
                           accounts=[a.name for a in await self._service.store.list_accounts()])
 
+    # -- billing -------------------------------------------------------------------------
+
+    async def billing(self, request: Request, values: dict[str, Any]) -> Response:
+        by = request.query_params.get("by", "account")
+        if by not in MARGIN_GROUPS:
+            raise _Problem(422, "by: must be one of " + ", ".join(MARGIN_GROUPS))
+        raw = request.query_params.get("days", "1")
+        days = int(raw) if raw.isdigit() and 1 <= int(raw) <= MAX_MARGIN_DAYS else 1
+        until = self._clock()
+        margins = await self._views.margins(until - days * 86400, until, by)
+        return self._page("billing.html", **values, margins=margins, by=by, days=days,
+                          groups=MARGIN_GROUPS, lists=await self._views.price_lists())
+
     # -- the pumping defence -------------------------------------------------------------
 
     async def _fraud_page(self, values: dict[str, Any], name: str | None,
@@ -454,6 +470,7 @@ def install_console(app: FastAPI, gate: AdminGate, views: AdminViews, key: bytes
         ("/connectors/{name}/disable", "POST", c.change("connectors", c.set_connector)),
         ("/connectors/{name}/enable", "POST", c.change("connectors", c.set_connector)),
         ("/routes/explain", "GET", c.view("connectors", c.explain)),
+        ("/billing", "GET", c.view("billing", c.billing)),
         ("/fraud", "GET", c.view("fraud", c.fraud)),
         ("/fraud/{name}/mode", "POST", c.change("fraud", c.set_fraud_mode)),
         ("/audit", "GET", c.view("audit", c.audit)),
