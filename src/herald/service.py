@@ -45,7 +45,7 @@ from typing import Any, Final
 import uvicorn
 from prometheus_client import CollectorRegistry
 
-from herald.accounts import Accounts, load_master_key
+from herald.accounts import Accounts, InvalidCredentials, load_master_key
 from herald.admin import Admin, AdminKeys
 from herald.api import AdminContext, ApiContext, ConnectorState, UpstreamState, create_app
 from herald.billing import PriceLists
@@ -55,6 +55,7 @@ from herald.config import (
     InboundConfig,
     RouteConfig,
 )
+from herald.console import console_key
 from herald.defence import LiveDefence
 from herald.dispatch import Dispatcher
 from herald.ids import SortableIdGenerator
@@ -67,6 +68,7 @@ from herald.smpp.session import SessionConfig
 from herald.smpp.states import Role
 from herald.smpp_front import ACCOUNT_RECHECK, CustomerSmpp, FrontLimits, SmppNotifier
 from herald.store import (
+    AdminScope,
     AuditEntry,
     Channel,
     NewMessage,
@@ -80,11 +82,13 @@ from herald.verify import code_key
 from herald.webhooks import WebhookSender, sender_for
 from herald.workers import DeliveryWorker
 
-__all__ = ["DEMO_ACCOUNT", "DemoCredentials", "Platform", "demo_config", "run"]
+__all__ = ["DEMO_ACCOUNT", "DEMO_ADMIN", "DemoCredentials", "Platform", "demo_config", "run"]
 
 log = logging.getLogger("herald")
 
 DEMO_ACCOUNT: Final = "demo"
+#: The demo's admin key name (the console's demo login; the audit log's actor).
+DEMO_ADMIN: Final = "demo-admin"
 DEMO_ENV: Final = "demo.env"
 #: The demo simulator's record of every SMS it received (docs/sim.md), bodies in hex.
 DEMO_PHONES: Final = "demo-phones.tsv"
@@ -112,6 +116,7 @@ class DemoCredentials:
     api_key: str
     system_id: str
     password: str = field(repr=False)
+    admin_key: str = field(default="", repr=False)  # the console's demo login
 
 
 @dataclass
@@ -238,7 +243,8 @@ class Platform:
         admin = Admin(store, accounts, AdminKeys(store), master_key=master_key, clock=clock)
         admin_context = AdminContext(
             admin, connectors=partial(_connector_states, config, dispatcher, worker),
-            numbers_in_use=lambda: numbers.generation)
+            numbers_in_use=lambda: numbers.generation, console_key=console_key(master_key),
+            fallback_routes=RouteTable(config.routes))
         # The pumping defence lives here, with intake (docs/fraud.md, "Live").
         defence = LiveDefence(store, ids)
         app = create_app(ApiContext(store=store, accounts=accounts, ids=ids, clock=clock,
@@ -424,6 +430,30 @@ async def ensure_demo_account(store: Store, accounts: Accounts, data_dir: Path) 
     return creds
 
 
+async def ensure_demo_admin(store: Store, accounts: Accounts, data_dir: Path) -> str:
+    """The demo's admin key (the console's login): issued once, then read back from
+    demo.env; issued again if the file lost it or the key was revoked."""
+    env_path = data_dir / DEMO_ENV
+    saved = _read_env(env_path).get("HERALD_ADMIN_KEY", "")
+    keys = AdminKeys(store)
+    try:
+        if saved:
+            try:
+                await keys.authenticate(saved, time.time())
+                return saved
+            except InvalidCredentials:
+                pass
+        active = await keys.active(DEMO_ADMIN)
+        if active is not None:
+            await store.revoke_admin_key(active.key_id, time.time())
+        admin = Admin(store, accounts, keys)
+        issued = await admin.issue_admin_key("demo", DEMO_ADMIN, AdminScope.WRITE)
+    finally:
+        keys.close()
+    _write_env(env_path, {**_read_env(env_path), "HERALD_ADMIN_KEY": issued.key})
+    return issued.key
+
+
 def _read_env(path: Path) -> dict[str, str]:
     try:
         lines = path.read_text().splitlines()
@@ -472,7 +502,9 @@ async def run(config: HeraldConfig, *, demo: bool = False, out: Any = None,
 
     async def prepare(store: Store, accounts: Accounts) -> None:
         if demo:
-            creds.append(await ensure_demo_account(store, accounts, config.data_dir))
+            account = await ensure_demo_account(store, accounts, config.data_dir)
+            admin_key = await ensure_demo_admin(store, accounts, config.data_dir)
+            creds.append(replace(account, admin_key=admin_key))
 
     try:
         platform = await Platform.start(config, prepare=prepare, log_level=log_level,
@@ -518,6 +550,8 @@ def _print_demo(out: Any, config: HeraldConfig, platform: Platform,
   SMPP       {config.smpp.host}:{platform.smpp.port}   system_id={creds.system_id} \
 password={creds.password}
   API key    {creds.api_key}
+  Console    {api}/console   sign in with the admin key
+             {creds.admin_key}
   saved in   {config.data_dir / DEMO_ENV} (mode 0600)
 
 Send a message and watch it become delivered:

@@ -92,11 +92,26 @@ def test_demo_then_send_shows_delivered(tmp_path: Path) -> None:
         assert "accepted" in sent.stdout
         _verify_in_the_demo(tmp_path / "herald-data", saved["HERALD_API"],
                             saved["HERALD_API_KEY"])  # fmt: skip
+        assert f"http://127.0.0.1:{http}/console" in banner
+        assert saved["HERALD_ADMIN_KEY"] in banner  # the console's demo login
+        _console_in_the_demo(saved["HERALD_API"], saved["HERALD_ADMIN_KEY"])
     finally:
         server.send_signal(signal.SIGTERM)
         out, _ = server.communicate(timeout=30)
     assert server.returncode == 0, out
     assert "herald: stopped" in out
+
+
+def _console_in_the_demo(api: str, admin_key: str) -> None:
+    """docs/console.md's first minute: sign in, see the demo's traffic and connector."""
+    with httpx.Client(base_url=api, timeout=10) as client:
+        signed_in = client.post("/console/login", data={"key": admin_key})
+        assert signed_in.status_code == 303, signed_in.text
+        overview = client.get("/console/")
+        assert overview.status_code == 200 and "demo-admin" in overview.text
+        assert ">sim<" in overview.text  # the demo's simulator connector
+        accepted = int(overview.text.split('id="total-accepted">')[1].split("<")[0])
+        assert accepted >= 1  # the message `send` just sent
 
 
 def _verify_in_the_demo(data: Path, api: str, key: str) -> None:

@@ -20,6 +20,7 @@ from herald.store import (
     InvalidRecord,
     MessageFilter,
     MessageNotFound,
+    RecentFilter,
     Source,
     Status,
     Store,
@@ -532,3 +533,30 @@ async def test_inbound_messages_are_stored_once(store: Store, account: Account) 
         await store.add_inbound(mo)
     with pytest.raises(MessageNotFound):
         await store.get_inbound("in-2")
+
+
+# -- the newest messages (an operator's search by status or time) -----------------------
+
+
+async def test_recent_messages_look_only_at_the_newest_window(
+    store: Store, account: Account, make_message: MessageFactory
+) -> None:
+    other = await store.create_account("globex", T0, rate_limit=100.0, bind_limit=2)
+    messages = [make_message(), make_message(account_id=other.id), make_message(),
+                make_message(account_id=other.id), make_message()]  # fmt: skip
+    await store.accept(messages)
+    await store.cancel(messages[2].id, T0 + 1, account_id=account.id)
+    newest_first = [m.id for m in reversed(messages)]
+    assert [m.id for m in await store.recent_messages(RecentFilter())] == newest_first
+    assert [m.id for m in await store.recent_messages(RecentFilter(limit=2))] == newest_first[:2]
+    mine = await store.recent_messages(RecentFilter(account_id=account.id))
+    assert [m.id for m in mine] == [messages[4].id, messages[2].id, messages[0].id]
+    cancelled = await store.recent_messages(RecentFilter(status=int(Status.CANCELLED)))
+    assert [m.id for m in cancelled] == [messages[2].id]
+    window = await store.recent_messages(RecentFilter(status=int(Status.ACCEPTED), window=3))
+    assert [m.id for m in window] == [messages[4].id, messages[3].id]  # not [1]: too old
+    timed = await store.recent_messages(RecentFilter(since=messages[1].accepted_at,
+                                                     until=messages[4].accepted_at))
+    assert [m.id for m in timed] == [messages[3].id, messages[2].id, messages[1].id]
+    with pytest.raises(InvalidRecord):
+        RecentFilter(limit=0)

@@ -141,6 +141,15 @@ class AdminKeys:
                 return record
         return None
 
+    async def principal(self, key_id: str) -> AdminPrincipal:
+        """The principal of an admin key verified earlier (a console session names
+        its key id): read again, so a key revoked since is refused. Raises
+        :class:`~herald.accounts.InvalidCredentials`."""
+        record = await self._store.get_admin_key(key_id)
+        if record is None or record.revoked:
+            raise InvalidCredentials(f"admin key {key_id} is unknown or revoked")
+        return AdminPrincipal(record.name, record.key_id, record.scope)
+
     def _verify_blocking(self, encoded: str, secret: str) -> bool:
         try:
             return self._hasher.verify(encoded, secret)

@@ -62,11 +62,14 @@ from herald.store import (
     AdminScope,
     AuditEntry,
     AuditFilter,
+    ChangeOutcome,
+    ChangeResult,
     ConnectorState,
     CredentialExists,
     FraudDecision,
     FraudSettings,
     InvalidRecord,
+    MessageNotFound,
     NumberTable,
     NumberTableKind,
     OptOutChange,
@@ -540,6 +543,24 @@ class Admin:
         await self.record(actor, "connector.disable" if disabled else "connector.enable",
                           f"connector:{connector}", {"reason": reason, "generation": generation})
         return generation
+
+    # -- messages ------------------------------------------------------------------------
+
+    async def cancel_message(self, actor: str, message_id: str) -> ChangeResult:
+        """Cancel a message that has not gone out (``Store.cancel``'s rule), whichever
+        account's; recorded as ``message.cancel`` when it was cancelled now.
+        Raises :class:`NotFound`."""
+        try:
+            message = await self.store.get_message(message_id)
+            result = await self.store.cancel(message_id, self._clock(),
+                                             account_id=message.account_id)
+        except MessageNotFound:
+            raise NotFound(f"no message {message_id!r}") from None
+        if result.outcome is ChangeOutcome.APPLIED:
+            account = await self.store.get_account(message.account_id)
+            await self.record(actor, "message.cancel", f"message:{message_id}",
+                              {"account": account.name, "status": "cancelled"})
+        return result
 
     # -- admin keys ----------------------------------------------------------------------
 

@@ -47,11 +47,9 @@ from herald.admin import (
     InvalidInput,
     check_numbers,
     describe_controls,
-    describe_settings,
     opt_out_csv,
 )
 from herald.intake import TableFileError, opt_out_number, parse_opt_out_rows
-from herald.routes import parse_stored
 from herald.routing import RoutesFileError
 from herald.store import (
     MAX_ROUTES_OCTETS,
@@ -90,6 +88,7 @@ from ._admin_models import (
     AdminSmppReset,
     AdminTableImport,
 )
+from ._admin_views import AdminViews, MessageSearch, audit_view
 from ._auth import bearer_token
 from ._context import AdminContext, ApiContext
 from ._problems import PROBLEM_MEDIA_TYPE, ApiProblem, FieldError, rate_limited, store_problem
@@ -135,15 +134,23 @@ class AdminGate:
 
     async def admit(self, request: Request, *, change: bool) -> AdminPrincipal:
         """The admin key's principal; raises :class:`ApiProblem` (401, 403, 429, 503)."""
+        presented = bearer_token(request.headers.get("authorization"))
+        principal = await self.verify(presented, request.client.host if request.client else "")
+        if change and principal.scope is not AdminScope.WRITE:
+            raise ApiProblem(403, "forbidden", f"the admin key {principal.name!r} is read-only")
+        return principal
+
+    async def verify(self, presented: str | None, client: str) -> AdminPrincipal:
+        """The principal of an admin key presented by ``client`` (an address), failures
+        throttled per address (the console's sign-in uses this too); raises
+        :class:`ApiProblem` (401, 403, 429, 503)."""
         now = self._clock()
-        client = request.client.host if request.client else ""
         failures = self._failures.bucket(client, now)
         wait = failures.wait(1, now)
         if wait:
             raise rate_limited("too-many-failed-logins",
                                "too many failed authentications from this address; retry later",
                                wait)  # fmt: skip
-        presented = bearer_token(request.headers.get("authorization"))
         if presented is None:
             failures.take(1, now)
             self._failures.failed(client, now)
@@ -153,7 +160,7 @@ class AdminGate:
             raise ApiProblem(403, "forbidden", "account API keys do not open the admin API;"
                              " use an admin key (herald admin keys create)")
         try:
-            principal = await self._admin.service.keys.authenticate(presented, now)
+            return await self._admin.service.keys.authenticate(presented, now)
         except InvalidCredentials as exc:
             failures.take(1, now)
             self._failures.failed(client, now)
@@ -161,9 +168,6 @@ class AdminGate:
             raise _unauthorized("the admin key is not valid", presented=True) from None
         except StoreError as exc:
             raise store_problem(exc) from None
-        if change and principal.scope is not AdminScope.WRITE:
-            raise ApiProblem(403, "forbidden", f"the admin key {principal.name!r} is read-only")
-        return principal
 
 
 _ENTRY: Final = re.compile(r"(\w+)\[(\d+)\]")
@@ -229,13 +233,8 @@ def _json(body: Any, status: int = 200) -> Response:
     return JSONResponse(body, status_code=status)
 
 
-def _audit_view(e: AuditEntry) -> dict[str, Any]:
-    return {"seq": e.seq, "at": rfc3339(e.at), "actor": e.actor, "action": e.action,
-            "target": e.target, "changes": dict(e.changes)}  # fmt: skip
-
-
-def _since(value: str | None) -> float | None:
-    """``since``: epoch seconds or an RFC 3339 date-time."""
+def since(value: str | None, name: str = "since") -> float | None:
+    """A time parameter (``since``): epoch seconds or an RFC 3339 date-time."""
     if value is None:
         return None
     try:
@@ -251,7 +250,7 @@ def _since(value: str | None) -> float | None:
         when = None
     if when is None or when.tzinfo is None:
         raise ApiProblem(422, "invalid-request", "the request has invalid parameters", [
-            FieldError(("since",), "not_valid", "must be epoch seconds or an RFC 3339"
+            FieldError((name,), "not_valid", "must be epoch seconds or an RFC 3339"
                        " date-time with its offset (2027-01-15T08:00:00Z)", "query")])
     return when.timestamp()
 
@@ -274,20 +273,10 @@ class AdminRoutes:
         self._admin = admin
         self._service = admin.service
         self.gate = AdminGate(ctx, admin)
+        self.views = AdminViews(admin, ctx.metrics, ctx.clock)
 
     async def _account_view(self, account: Account) -> dict[str, Any]:
-        store = self._service.store
-        keys = await store.list_api_keys(account.id)
-        logins = await store.list_smpp_credentials(account.id)
-        return {
-            "id": account.id, "name": account.name, "created_at": rfc3339(account.created_at),
-            "disabled": account.disabled, **describe_settings(account),
-            "api_keys": [{"key_id": k.key_id, "created_at": rfc3339(k.created_at),
-                          "revoked_at": None if k.revoked_at is None else rfc3339(k.revoked_at)}
-                         for k in keys],
-            "smpp_logins": [{"system_id": c.system_id, "created_at": rfc3339(c.created_at)}
-                            for c in logins],
-        }  # fmt: skip
+        return await self.views.account(account)
 
     @property
     def _allow_private(self) -> bool:
@@ -297,8 +286,7 @@ class AdminRoutes:
 
     async def list_accounts(self, request: Request) -> Response:
         await self.gate.admit(request, change=False)
-        accounts = await self._service.store.list_accounts()
-        return _json({"accounts": [await self._account_view(a) for a in accounts]})
+        return _json(await self.views.accounts())
 
     async def get_account(self, request: Request, name: str) -> Response:
         await self.gate.admit(request, change=False)
@@ -434,19 +422,7 @@ class AdminRoutes:
 
     async def connectors(self, request: Request) -> Response:
         await self.gate.admit(request, change=False)
-        states = self._admin.connectors()
-        out = []
-        for c in states:
-            if c.bound is None:
-                state = "unknown"
-            else:
-                state = ("down" if c.bound == 0 else "up" if c.bound >= c.binds else "partial")
-            out.append({"name": c.name, "host": c.host, "port": c.port,
-                        "system_id": c.system_id, "bind_type": c.bind_type, "binds": c.binds,
-                        "bound": c.bound, "tps": "unlimited" if math.isinf(c.tps) else c.tps,
-                        "window": c.window, "state": state})  # fmt: skip
-        reporting = all(c.bound is not None for c in states)
-        return _json({"connectors": out, "reporting": reporting})
+        return _json(self.views.connectors())
 
     async def numbers(self, request: Request) -> Response:
         await self.gate.admit(request, change=False)
@@ -492,31 +468,21 @@ class AdminRoutes:
 
     async def _connector_state(self, request: Request, name: str, disabled: bool) -> Response:
         who = await self.gate.admit(request, change=True)
-        known = {c.name for c in self._admin.connectors()}
-        if known and name not in known:
-            raise ApiProblem(404, "not-found", f"herald.toml has no connector {name!r}")
+        self.views.check_connector(name)
         body = await _object(request, optional=True) if disabled else {}
         reason = body.get("reason")
         if reason is not None and (not isinstance(reason, str) or len(reason) > 500):
             raise _problem(InvalidInput.one("reason", "wrong_type",
                                             "must be a string of at most 500 characters"))
-        generation = await self._service.set_connector_state(who.actor, name,
-                                                             disabled=disabled, reason=reason)
-        states = {s.connector: s for s in await self._service.store.connector_states()}
-        return _json({**_state_view(states[name]), "generation": generation})
+        return _json(await self.views.set_connector(who.actor, name, disabled, reason))
 
     async def routes(self, request: Request) -> Response:
         await self.gate.admit(request, change=False)
-        store = self._service.store
-        stored = await store.get_routes()
-        plan = parse_stored(stored)
-        return _json({
-            "generation": await store.routing_generation(),
-            "source": stored.source if stored is not None else None,
-            "imported_at": rfc3339(stored.imported_at) if stored is not None else None,
-            "rules": [r.name for r in plan.rules],
-            "connectors": [_state_view(s) for s in await store.connector_states()],
-        })  # fmt: skip
+        return _json(await self.views.routes())
+
+    async def explain_route(self, request: Request) -> Response:
+        await self.gate.admit(request, change=False)  # a read: read-only keys may ask
+        return _json(await self.views.explain(await _object(request)))
 
     async def import_routes(self, request: Request) -> Response:
         who = await self.gate.admit(request, change=True)
@@ -558,6 +524,25 @@ class AdminRoutes:
             raise ApiProblem(404, "not-found", "there are no routing rules")
         return Response(status_code=204)
 
+    # -- overview and messages -----------------------------------------------------------
+
+    async def overview(self, request: Request) -> Response:
+        await self.gate.admit(request, change=False)
+        return _json(await self.views.overview())
+
+    async def messages(self, request: Request) -> Response:
+        await self.gate.admit(request, change=False)
+        search = MessageSearch.parse(request.query_params.get, since)
+        return _json(await self.views.messages(search))
+
+    async def message(self, request: Request, message_id: str) -> Response:
+        await self.gate.admit(request, change=False)
+        return _json(await self.views.message(message_id))
+
+    async def cancel_message(self, request: Request, message_id: str) -> Response:
+        who = await self.gate.admit(request, change=True)
+        return _json(await self.views.cancel_message(who.actor, message_id))
+
     # -- audit ---------------------------------------------------------------------------
 
     async def audit(self, request: Request) -> Response:
@@ -570,16 +555,11 @@ class AdminRoutes:
             raise ApiProblem(422, "invalid-request", "the request has invalid parameters", [
                 FieldError(("target",), "too_long", "has at most 200 characters", "query")])
         entries = await self._service.audit(AuditFilter(
-            since=_since(query.get("since")), target=target, before=cursor, limit=limit + 1))
+            since=since(query.get("since")), target=target, before=cursor, limit=limit + 1))
         more = len(entries) > limit
         entries = entries[:limit]
-        return _json({"entries": [_audit_view(e) for e in entries],
+        return _json({"entries": [audit_view(e) for e in entries],
                       "next_cursor": str(entries[-1].seq) if more else None})
-
-
-def _state_view(state: Any) -> dict[str, Any]:
-    return {"connector": state.connector, "disabled": state.disabled, "reason": state.reason,
-            "changed_at": rfc3339(state.changed_at)}  # fmt: skip
 
 
 def _problem_path(problem: str) -> tuple[str, ...]:
@@ -657,9 +637,10 @@ def _json_body(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def install_admin(app: FastAPI, ctx: ApiContext, admin: AdminContext,
-                  forget_account: Callable[[str], None]) -> None:
+                  forget_account: Callable[[str], None]) -> AdminRoutes:
     """Add the ``/v1/admin`` routes; ``forget_account(name)`` drops what the
-    API cached about an account (called for each change to it)."""
+    API cached about an account (called for each change to it). Returns the
+    handlers (their gate and views serve the console too)."""
     routes = AdminRoutes(ctx, admin)
 
     def on_change(entry: AuditEntry) -> None:
@@ -746,6 +727,10 @@ def install_admin(app: FastAPI, ctx: ApiContext, admin: AdminContext,
         (f"{p}/routes", "DELETE", routes.clear_routes,
          _doc("Remove the routing rules (the [[routes]] of herald.toml decide)", 204, None,
               404)),
+        (f"{p}/routes/explain", "POST", routes.explain_route,
+         _doc("The routing decision for a message, and why (herald routes explain)", 200,
+              None, 400, 413, 415, 422, description="Body: `account`, `to` (required),"
+              " `sender`, `tag`, `priority`. Nothing is sent or changed.")),
         (f"{p}/numbers", "GET", routes.numbers,
          _doc("The number tables stored, and the generation in use", 200, AdminNumbers)),
         (f"{p}/numbers/{{table}}", "PUT", routes.import_table,
@@ -756,6 +741,19 @@ def install_admin(app: FastAPI, ctx: ApiContext, admin: AdminContext,
               " each bad line (`field` `line N`, `in` `file`).")),
         (f"{p}/numbers/{{table}}", "DELETE", routes.clear_table,
          _doc("Remove a number table", 204, None, 404)),
+        (f"{p}/overview", "GET", routes.overview,
+         _doc("Counters, rates per second, queues and binds per connector, backlogs", 200,
+              None, description="What the console's overview shows (docs/console.md).")),
+        (f"{p}/messages", "GET", routes.messages,
+         _doc("Search messages of every account, newest first", 200, None, 404, 422,
+              description="`id`; or `account`, `to`, `reference`, `status`, `since`, `until`"
+              " (epoch or RFC 3339), `limit` 1..1000 (50), `cursor` (with `account`).")),
+        (f"{p}/messages/{{message_id}}", "GET", routes.message,
+         _doc("A message with its route, parts, failed webhooks and timeline", 200, None,
+              404)),
+        (f"{p}/messages/{{message_id}}/cancel", "POST", routes.cancel_message,
+         _doc("Cancel a message that has not gone out (recorded: message.cancel)", 200, None,
+              404, 409)),
         (f"{p}/audit", "GET", routes.audit,
          _doc("The audit log of changes, newest first", 200, AdminAudit, 422,
               description="`since`: epoch seconds or RFC 3339; `target`: exact, or a prefix"
@@ -766,22 +764,21 @@ def install_admin(app: FastAPI, ctx: ApiContext, admin: AdminContext,
     export["responses"][200] = {"description": "number,opted_out_at,source", "content": {
         "text/csv": {"schema": {"type": "string"}}}}  # fmt: skip
     export["response_class"] = Response  # not JSON
-    table += _billing_routes(ctx, admin, routes.gate, p)
+    table += _billing_routes(routes, p)
     table += _fraud_routes(admin, routes.gate, p)
     for path, method, handler, doc in table:
         app.add_api_route(path, _translating(handler), methods=[method], **doc)
+    return routes
 
 
 def _billing_routes(
-    ctx: ApiContext, admin: AdminContext, gate: AdminGate, prefix: str
+    routes: AdminRoutes, prefix: str
 ) -> list[tuple[str, str, Callable[..., Any], dict[str, Any]]]:
     """Price lists, balances, CDRs and margins (:mod:`herald.api._admin_billing`)."""
     # Imported here: _admin_billing builds on this module's helpers.
-    from herald.admin import BillingAdmin
-
     from ._admin_billing import billing_routes
 
-    return billing_routes(BillingAdmin(admin.service, clock=ctx.clock), gate, prefix)
+    return billing_routes(routes.views.billing, routes.gate, prefix, routes.views)
 
 
 def _fraud_routes(

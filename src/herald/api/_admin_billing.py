@@ -30,13 +30,10 @@ from herald.billing import (
     CDR_PAGE,
     MARGIN_GROUPS,
     cdr_row,
-    margin_key,
-    margin_percent,
-    money,
     parse_when,
 )
 from herald.rating import TableFileError, price_list_csv
-from herald.store import Balance, Cdr, PriceSide
+from herald.store import Cdr, PriceSide
 
 from ._admin import AdminGate, _doc, _json, _json_body, _lines, _object, _problem, _read
 from ._admin_models import (
@@ -48,6 +45,7 @@ from ._admin_models import (
     AdminPriceLists,
     AdminTopUp,
 )
+from ._admin_views import AdminViews, balance_view
 from ._problems import ApiProblem, FieldError
 from ._render import rfc3339
 
@@ -68,12 +66,6 @@ def _side(owner: str) -> PriceSide:
         raise ApiProblem(404, "not-found", "price lists belong to an account or a connector:"
                          " /v1/admin/prices/account/{name}, /v1/admin/prices/connector/{name}")
     return side
-
-
-def _balance_view(name: str, balance: Balance, billed: bool) -> dict[str, Any]:
-    return {"account": name, "balance": money(balance.balance),
-            "credit_limit": money(balance.credit_limit), "available": money(balance.available),
-            "refund_policy": balance.refund_policy.label, "billed": billed}  # fmt: skip
 
 
 def _strings(body: dict[str, Any], allowed: tuple[str, ...], required: bool) -> dict[str, str]:
@@ -121,21 +113,17 @@ def _period(request: Request) -> tuple[float, float]:
 class BillingRoutes:
     """The handlers; each admits the caller, asks the service, renders the answer."""
 
-    def __init__(self, billing: BillingAdmin, gate: AdminGate) -> None:
+    def __init__(self, billing: BillingAdmin, gate: AdminGate, views: AdminViews) -> None:
         self._billing = billing
         self._store = billing.store
         self.gate = gate
+        self._views = views
 
     # -- price lists ---------------------------------------------------------------------
 
     async def list_prices(self, request: Request) -> Response:
         await self.gate.admit(request, change=False)
-        lists = await self._billing.price_lists()
-        return _json({"generation": await self._store.price_lists_generation(),
-                      "price_lists": [{"side": _SIDE_WORD[i.side], "owner": i.owner,
-                                       "entries": i.entries,
-                                       "imported_at": rfc3339(i.imported_at)}
-                                      for i in lists]})  # fmt: skip
+        return _json(await self._views.price_lists())
 
     async def get_prices(self, request: Request, owner: str, name: str) -> Response:
         await self.gate.admit(request, change=False)
@@ -176,20 +164,20 @@ class BillingRoutes:
 
     async def balance(self, request: Request, name: str) -> Response:
         await self.gate.admit(request, change=False)
-        return _json(_balance_view(name, *await self._billing.balance(name)))
+        return _json(balance_view(name, *await self._billing.balance(name)))
 
     async def top_up(self, request: Request, name: str) -> Response:
         who = await self.gate.admit(request, change=True)
         amount = _strings(await _object(request), ("amount",), required=True)["amount"]
         await self._billing.top_up(who.actor, name, amount)
-        return _json(_balance_view(name, *await self._billing.balance(name)))
+        return _json(balance_view(name, *await self._billing.balance(name)))
 
     async def set_balance(self, request: Request, name: str) -> Response:
         who = await self.gate.admit(request, change=True)
         wanted = _strings(await _object(request), ("credit_limit", "refund_policy"),
                           required=False)  # fmt: skip
         await self._billing.set_balance(who.actor, name, **wanted)
-        return _json(_balance_view(name, *await self._billing.balance(name)))
+        return _json(balance_view(name, *await self._billing.balance(name)))
 
     # -- CDRs and margins ----------------------------------------------------------------
 
@@ -229,23 +217,7 @@ class BillingRoutes:
             raise _query_problem("by", "invalid_choice", f"must be one of"
                                  f" {', '.join(MARGIN_GROUPS)}")
         account_id = await self._account_id(request)
-        found = await self._store.margin(since, until, by, account_id=account_id)
-        names = {str(a.id): a.name for a in await self._store.list_accounts()}
-        rows = [_margin_view(margin_key(r, by, names), r.messages, r.revenue, r.cost,
-                             r.unpriced) for r in found]  # fmt: skip
-        total = _margin_view("total", sum(r.messages for r in found),
-                             sum(r.revenue for r in found), sum(r.cost for r in found),
-                             sum(r.unpriced for r in found))  # fmt: skip
-        return _json({"by": by, "from": rfc3339(since), "to": rfc3339(until), "rows": rows,
-                      "total": total})
-
-
-def _margin_view(key: str, messages: int, revenue: int, cost: int,
-                 unpriced: int) -> dict[str, Any]:  # fmt: skip
-    percent = margin_percent(revenue - cost, revenue)
-    return {"key": key, "messages": messages, "revenue": money(revenue), "cost": money(cost),
-            "margin": money(revenue - cost), "margin_percent": None if percent == "-"
-            else percent, "unpriced": unpriced}  # fmt: skip
+        return _json(await self._views.margins(since, until, by, account_id))
 
 
 _UPLOAD: Final = {"required": True, "content": {_CSV: {"schema": {"type": "string"}}}}
@@ -261,10 +233,10 @@ def _csv(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def billing_routes(
-    billing: BillingAdmin, gate: AdminGate, prefix: str
+    billing: BillingAdmin, gate: AdminGate, prefix: str, views: AdminViews
 ) -> list[tuple[str, str, Callable[..., Any], dict[str, Any]]]:
     """The rows of the admin route table for billing (docs/admin.md, docs/billing.md)."""
-    routes = BillingRoutes(billing, gate)
+    routes = BillingRoutes(billing, gate, views)
     p = prefix
     lists = f"{p}/prices/{{owner}}/{{name}}"
     return [

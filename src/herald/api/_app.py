@@ -216,7 +216,7 @@ def create_app(context: ApiContext, *, fast_send: bool = True) -> FastAPI:
         version=__version__,
         description=_DESCRIPTION,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served below from the package's own Swagger UI files
         redoc_url=None,
         # herald exports its own Prometheus metrics; FastAPI's OpenTelemetry hooks
         # stay off so installing opentelemetry does not add work to every request.
@@ -315,8 +315,12 @@ def create_app(context: ApiContext, *, fast_send: bool = True) -> FastAPI:
         responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
                          "description": "Prometheus text format"}},
     )  # fmt: skip
+    _install_docs(app)
     if context.admin is not None:
-        install_admin(app, context, context.admin, gate.forget_account)
+        from herald.console import install_console  # the console builds on the admin API
+
+        admin = install_admin(app, context, context.admin, gate.forget_account)
+        install_console(app, admin.gate, admin.views, context.admin.console_key, context.clock)
     _install_handlers(app)
     app.add_middleware(
         _Boundary,
@@ -327,6 +331,27 @@ def create_app(context: ApiContext, *, fast_send: bool = True) -> FastAPI:
         app.fast_send = FastSend(context, gate, routes, context.metrics.http_requests)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _install_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI from the files shipped in the package (no CDN: it works
+    on a network without internet). ``scripts/vendor-assets`` pins their version."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from starlette.staticfiles import StaticFiles
+
+    from herald.console import STATIC_DIR, STATIC_PREFIX
+
+    vendor = f"{STATIC_PREFIX}/vendor/swagger-ui"
+
+    async def docs() -> Response:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json", title="herald API",
+            swagger_js_url=f"{vendor}/swagger-ui-bundle.js",
+            swagger_css_url=f"{vendor}/swagger-ui.css",
+            swagger_favicon_url=f"{vendor}/favicon-32x32.png")  # fmt: skip
+
+    app.add_api_route("/docs", docs, methods=["GET"], include_in_schema=False)
+    app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="static")
 
 
 def _health(upstreams: Upstreams | None) -> tuple[bytes, bool]:

@@ -17,6 +17,7 @@ from herald.intake import DEFAULT_POLICY, NO_RULES, DestinationRules, IntakePoli
 from herald.metrics import Metrics
 from herald.rating import PriceList
 from herald.routes import LiveClasses
+from herald.routing import RouteTable
 from herald.store import MAX_IDEMPOTENCY_RESPONSE_OCTETS, NewMessage, Store
 from herald.verify import VerifySettings
 
@@ -131,12 +132,19 @@ def _no_connectors() -> Sequence[ConnectorState]:
 
 @dataclass(frozen=True, slots=True)
 class AdminContext:
-    """What the admin API (``/v1/admin``) needs: the admin service, the
-    connectors' state, and the number-table generation this process uses."""
+    """What the admin API (``/v1/admin``) and the console (``/console``) need: the
+    admin service, the connectors' state, the number-table generation this
+    process uses, and the key that signs console sessions."""
 
     service: Admin
     connectors: Callable[[], Sequence[ConnectorState]] = _no_connectors
     numbers_in_use: Callable[[], int] | None = None
+    # Signs the console's session cookies (herald serve: derived from
+    # <data-dir>/master.key, herald.console.console_key); the default, a random
+    # key of this process, ends every session when the process restarts.
+    console_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    # herald.toml's [[routes]], for the route explainer (None: not known here).
+    fallback_routes: RouteTable | None = None
 
 
 def _never() -> bool:

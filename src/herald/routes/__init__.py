@@ -9,6 +9,7 @@ and the commands (``herald.routes.cli``). See ``docs/routing.md``.
 """
 
 from herald.routes._classes import LiveClasses
+from herald.routes._explain import Explanation, explain_route
 from herald.routes._live import (
     CHECK_INTERVAL,
     HEALTH_INTERVAL,
@@ -22,9 +23,11 @@ from herald.routes._live import (
 __all__ = [
     "CHECK_INTERVAL",
     "HEALTH_INTERVAL",
+    "Explanation",
     "LiveClasses",
     "LiveRouting",
     "build_router",
+    "explain_route",
     "parse_stored",
     "read_buy_prices",
     "read_health",

@@ -31,29 +31,22 @@ from herald.accounts import Accounts
 from herald.admin import Admin, AdminError, AdminKeys, cli_actor
 from herald.config import ConfigError, load_config
 from herald.intake import (
-    IntakeError,
     IntakePolicy,
     TableFileError,
-    check_tag,
-    normalize_destination,
 )
-from herald.numbers import load_index
+from herald.routes._explain import explain_route
 from herald.routes._live import (
     CHECK_INTERVAL,
-    build_router,
     parse_stored,
-    read_buy_prices,
     read_health,
 )
 from herald.routing import (
     DAYS,
     FALLBACK,
-    Classifier,
     ClassRule,
     Decision,
     Failover,
     LeastCost,
-    RouteQuery,
     RoutesFileError,
     RouteTable,
     RoutingPlan,
@@ -61,16 +54,13 @@ from herald.routing import (
     RuleCheck,
     Split,
     TimeWindow,
-    country_of,
     parse_routes,
 )
 from herald.store import (
-    DEFAULT_PRIORITY,
     Priority,
     SQLiteStore,
     StoredRoutes,
     StoreError,
-    UnknownAccount,
 )
 
 __all__ = ["register"]
@@ -273,70 +263,34 @@ async def _clear(args: argparse.Namespace, store: SQLiteStore) -> int:
 
 
 async def _explain(args: argparse.Namespace, store: SQLiteStore) -> int:
-    try:
-        digits = normalize_destination(args.to, field="to", policy=_LOOKUP_POLICY)
-    except IntakeError as exc:
-        raise ValueError(str(exc)) from None
     now = args.at if args.at is not None else time.time()
     _, fallback = _configured(args)
-    stored = await store.get_routes()
-    plan = parse_stored(stored)
-    prices = await read_buy_prices(store)
-    states = await store.connector_states()
-    disabled = {s.connector for s in states if s.disabled}
-    health = await read_health(store, plan, now, disabled,
-                               connectors=plan.connectors | (fallback.connectors if fallback
-                                                             else frozenset()))
-    _, index = await load_index(store)
-    network = index.network_of(digits)
-    country = country_of(digits)
-    note = ""
-    default = None
-    try:
-        default = (await store.get_account_by_name(args.account)).priority
-    except UnknownAccount:
-        note = " (no such account in this store)"
-    try:
-        _, implied = check_tag(args.tag, field="--tag")
-    except IntakeError as exc:
-        raise ValueError(str(exc)) from None
-    query = RouteQuery(args.message_id, args.account, digits, args.sender, DEFAULT_PRIORITY,
-                       args.tag, network, country)
-    # As intake decides (docs/routing.md, "Classes"): the request, a class entry,
-    # the account's default, transactional.
-    chosen = None
-    priority = args.priority if args.priority is not None else implied
-    if args.priority is None and implied is None and plan.classes:
-        chosen = Classifier(plan.classes, groups=plan.groups).classify(query, now, explain=True)
-        priority = chosen.priority
-    source = ("--priority" if args.priority is not None else "the tag" if implied is not None
-              else f"class entry {chosen.entry}" if chosen is not None and chosen.entry
-              else "the account's default" if default is not None
-              else "the default (no class entry or account default)")  # fmt: skip
-    if priority is None:
-        priority = DEFAULT_PRIORITY if default is None else default
-    query = query._replace(priority=priority)
-    router = build_router(plan, prices, fallback, health)
-    net = f"{network.mcc}-{network.mnc} {network.name}".rstrip() if network else "unknown"
-    print(f"+{digits}: network {net}, country {country or 'unknown'}")
-    print(f"account {args.account}{note}, sender {args.sender or '-'}, priority {priority.label},"
-          f" tag {args.tag or '-'}, at {_stamp(now)} ({_weekday(now)})")
-    if chosen is not None:
+    found = await explain_route(
+        store, account=args.account, to=args.to, now=now, fallback=fallback,
+        sender=args.sender, tag=args.tag, priority=args.priority, message_id=args.message_id,
+        tag_field="--tag")
+    note = "" if found.account_known else " (no such account in this store)"
+    stored, decision = found.stored, found.decision
+    print(f"+{found.digits}: network {found.network or 'unknown'},"
+          f" country {found.country or 'unknown'}")
+    print(f"account {args.account}{note}, sender {args.sender or '-'},"
+          f" priority {found.priority.label}, tag {args.tag or '-'}, at {_stamp(now)}"
+          f" ({_weekday(now)})")
+    if found.class_checks is not None:
         print(f"\nClass entries (from {stored.source if stored else '-'}):")
-        _checks(chosen.checks)
-    if args.priority is None:
-        print(f"\nClass: {priority.label}, from {source}")
+        _checks(found.class_checks)
+    if found.priority_from is not None:
+        print(f"\nClass: {found.priority.label}, from {found.priority_from}")
     if stored is None:
         print("\nNo routing rules imported.")
     else:
         print(f"\nRules (from {stored.source}, generation {stored.generation}):")
-    decision = router.decide(query, now, explain=True)
     _checks(decision.checks)
     if not decision.connectors:
         print("\nNo decision: no rule or route leaves a connector for this destination"
               + ("" if fallback is not None else " (--config herald.toml adds its [[routes]])"))
         return 1
-    _decision(decision, plan, network, country)
+    _decision(decision, found.plan, found.mcc_mnc, found.country)
     return 0
 
 
@@ -347,7 +301,8 @@ def _checks(checks: Sequence[RuleCheck]) -> None:
         print(f"  {k}. {check.rule:<{width}}  {verdict}  {check.reason}")
 
 
-def _decision(decision: Decision, plan: RoutingPlan, network: Any, country: str | None) -> None:
+def _decision(decision: Decision, plan: RoutingPlan, network: str | None,
+              country: str | None) -> None:
     rule = next((r for r in plan.rules if r.name == decision.rule), None)
     how = _action(rule) if rule is not None else "longest [[routes]] prefix"
     chosen = ("the [[routes]] of herald.toml" if decision.rule == FALLBACK
@@ -355,8 +310,7 @@ def _decision(decision: Decision, plan: RoutingPlan, network: Any, country: str 
     print(f"\nDecision: {' > '.join(decision.connectors)}")
     print(f"  chosen by {chosen}: {how}")
     if decision.prices:
-        where = "/".join(x for x in (f"{network.mcc}-{network.mnc}" if network else "",
-                                     country or "") if x) or "this destination"
+        where = "/".join(x for x in (network or "", country or "") if x) or "this destination"
         print(f"\nBuy prices for {where} (per part, by the connectors' buy lists):")
         for quote in decision.prices:
             price = ("no price (its buy list has no entry for this, or there is none)"

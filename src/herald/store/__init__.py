@@ -101,12 +101,14 @@ from herald.store._model import (
     StatusUpdate,
 )
 from herald.store._model_admin import (
+    RECENT_WINDOW,
     SECRET_FIELDS,
     SECRET_OUTCOMES,
     AdminKeyRecord,
     AdminScope,
     AuditEntry,
     AuditFilter,
+    RecentFilter,
 )
 from herald.store._model_fraud import (
     MAX_FRAUD_LIST_ENTRIES,
@@ -188,6 +190,7 @@ __all__ = [
     "NO_CONTROLS",
     "NO_FRAUD_SETTINGS",
     "PRICE_SCALE",
+    "RECENT_WINDOW",
     "SECRET_FIELDS",
     "SECRET_OUTCOMES",
     "Account",
@@ -252,6 +255,7 @@ __all__ = [
     "QuotaExceeded",
     "ReceiptCheck",
     "ReceiptUpdate",
+    "RecentFilter",
     "RefundPolicy",
     "Replacement",
     "Reschedule",

@@ -23,12 +23,14 @@ __all__ = [
     "MAX_ACTOR_LENGTH",
     "MAX_AUDIT_CHANGES_OCTETS",
     "MAX_TARGET_LENGTH",
+    "RECENT_WINDOW",
     "SECRET_FIELDS",
     "SECRET_OUTCOMES",
     "AdminKeyRecord",
     "AdminScope",
     "AuditEntry",
     "AuditFilter",
+    "RecentFilter",
 ]
 
 MAX_ACTOR_LENGTH: Final = 128
@@ -135,3 +137,28 @@ class AuditFilter:
             raise InvalidRecord("limit", "must be positive")
         if self.target is not None:
             _check("target", self.target, MAX_TARGET_LENGTH)
+
+
+#: Messages a :class:`RecentFilter` looks at by default (the newest of the store).
+RECENT_WINDOW: Final = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class RecentFilter:
+    """Which messages :meth:`~herald.store.AdminStore.recent_messages` returns:
+    among the store's newest ``window`` messages, those of ``account_id``, with
+    ``status``, accepted in ``[since, until)`` (each optional), newest first, at
+    most ``limit``. ``status`` is a :class:`~herald.store.Status` value."""
+
+    account_id: int | None = None
+    status: int | None = None
+    since: float | None = None
+    until: float | None = None
+    limit: int = 50
+    window: int = RECENT_WINDOW
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.limit <= 1000:
+            raise InvalidRecord("limit", "must be 1..1000")
+        if self.window < 1:
+            raise InvalidRecord("window", "must be positive")

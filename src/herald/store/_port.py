@@ -72,7 +72,7 @@ from herald.store._model import (
     Status,
     StatusUpdate,
 )
-from herald.store._model_admin import AdminKeyRecord, AuditEntry, AuditFilter
+from herald.store._model_admin import AdminKeyRecord, AuditEntry, AuditFilter, RecentFilter
 from herald.store._model_fraud import (
     FraudAction,
     FraudDecision,
@@ -548,6 +548,13 @@ class AdminStore(Protocol):
     async def record_audit(self, entry: AuditEntry) -> int:
         """Append ``entry`` (its ``seq`` is ignored); returns the ``seq`` it got,
         larger than every earlier one."""
+        ...
+
+    async def recent_messages(self, query: RecentFilter) -> tuple[Message, ...]:
+        """The messages ``query`` matches among the store's newest ``query.window``,
+        newest first. Reads at most ``window`` messages however few match (an
+        index range), so an operator's search by status or time stays fast with
+        millions stored; an older message is found by its id, number or reference."""
         ...
 
     async def list_audit(self, query: AuditFilter) -> tuple[AuditEntry, ...]:

@@ -12,8 +12,16 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from herald.store._errors import CredentialExists
-from herald.store._model_admin import AdminKeyRecord, AdminScope, AuditEntry, AuditFilter
+from herald.store._model import Message
+from herald.store._model_admin import (
+    AdminKeyRecord,
+    AdminScope,
+    AuditEntry,
+    AuditFilter,
+    RecentFilter,
+)
 from herald.store._sqlite_conn import Readers
+from herald.store._sqlite_sql import MESSAGE_COLUMNS, message_from_row
 
 __all__ = ["SQLiteAdmin"]
 
@@ -89,6 +97,23 @@ class SQLiteAdmin:
             return cur.lastrowid
 
         return await self._write(record)
+
+    async def recent_messages(self, query: RecentFilter) -> tuple[Message, ...]:
+        # seq is the rowid: "the newest window" is a range of it (of the
+        # messages_account index with an account), never a scan of the table.
+        where = ["seq > (SELECT COALESCE(MAX(seq), 0) FROM messages) - ?"]
+        params: list[object] = [query.window]
+        for clause, value in (("account_id = ?", query.account_id), ("status = ?", query.status),
+                              ("accepted_at >= ?", query.since),
+                              ("accepted_at < ?", query.until)):  # fmt: skip
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        sql = (f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join(where)}"
+               " ORDER BY seq DESC LIMIT ?")
+        params.append(query.limit)
+        rows = await self._readers.run(lambda c: c.execute(sql, params).fetchall())
+        return tuple(message_from_row(r) for r in rows)
 
     async def list_audit(self, query: AuditFilter) -> tuple[AuditEntry, ...]:
         where: list[str] = []

@@ -1,0 +1,157 @@
+"""How long the console's pages take with a million messages in the store.
+
+Fills a SQLite store with ``--messages`` messages (1,000,000; spread over 10
+accounts, distinct numbers, a reference on every 1,000th), serves herald's app
+(admin API and console) with uvicorn on 127.0.0.1, signs in, and times each
+page over real HTTP: the median, p90 and worst of ``--rounds`` requests. The
+peer is the admin API's JSON answer for the same data (the console renders the
+same dictionaries: the difference is the HTML). Not a test; asserts nothing.
+
+    .venv/bin/python bench/console.py [--quick] [--messages N] [--rounds N] [--accounts N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import uvicorn
+from argon2 import PasswordHasher
+from prometheus_client import CollectorRegistry
+
+from herald.accounts import Accounts
+from herald.admin import Admin, AdminKeys
+from herald.api import AdminContext, ApiContext, ConnectorState, create_app
+from herald.api._admin_views import MAX_SCANNED_ACCOUNTS
+from herald.ids import SortableIdGenerator
+from herald.metrics import Metrics
+from herald.store import AdminScope, NewMessage, Source, SQLiteConfig, SQLiteStore
+
+ACCOUNTS = 10
+BATCH = 10_000
+CONNECTORS = (ConnectorState("eu-1", "127.0.0.1", 2775, "herald", "transceiver", 2, 2, 50.0, 10),)
+
+
+async def fill(store: SQLiteStore, account_ids: list[int], total: int) -> tuple[str, str]:
+    """``total`` messages; returns one message id and one number to search for."""
+    ids = SortableIdGenerator()
+    now = time.time() - 3600
+    some_id = some_number = ""
+    for start in range(0, total, BATCH):
+        batch = []
+        for i in range(start, min(total, start + BATCH)):
+            number = f"4477{i:08d}"
+            batch.append(NewMessage(
+                id=ids.new_id(now), account_id=account_ids[i % len(account_ids)],
+                source=Source.HTTP, to=number, sender="HERALD", body=b"hello",
+                encoding="gsm7", data_coding=0, segments=1, accepted_at=now + i / 1000,
+                expires_at=now + 7 * 86400, reference=f"campaign-{i // 1000}"
+                if i % 1000 == 0 else None))  # fmt: skip
+        await store.accept(batch)
+        if start == total // 2 // BATCH * BATCH:
+            some_id, some_number = batch[0].id, batch[0].to
+    return some_id, some_number
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="100,000 messages, 10 rounds")
+    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--accounts", type=int, default=ACCOUNTS)
+    args = parser.parse_args()
+    if args.quick:
+        args.messages, args.rounds = 100_000, 10
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SQLiteStore.open(SQLiteConfig(data_dir=Path(tmp)))
+        hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+        accounts = Accounts(store, hasher=hasher)
+        keys = AdminKeys(store, hasher=hasher)
+        admin = Admin(store, accounts, keys)
+        key = (await admin.issue_admin_key("bench", "bench", AdminScope.READ)).key
+        account_ids = []
+        for n in range(args.accounts):
+            account, _ = await admin.create_account("bench", f"acct{n}", {},
+                                                    allow_private_urls=True)
+            account_ids.append(account.id)
+        started = time.perf_counter()
+        message_id, number = await fill(store, account_ids, args.messages)
+        filled = time.perf_counter() - started
+        print(f"{args.messages:,} messages stored in {filled:.1f} s", file=sys.stderr)
+        app = create_app(ApiContext(
+            store=store, accounts=accounts, ids=SortableIdGenerator(), clock=time.time,
+            metrics=Metrics(CollectorRegistry()),
+            admin=AdminContext(admin, connectors=lambda: CONNECTORS)))  # fmt: skip
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0,
+                                               log_level="warning", lifespan="off"))
+        task = asyncio.create_task(server.serve())
+        for _ in range(200):  # bounded: 10 s to listen
+            if server.started:
+                break
+            await asyncio.sleep(0.05)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        url = f"http://127.0.0.1:{port}"
+        pages = [
+            ("overview", "/console/", "/v1/admin/overview"),
+            (f"accounts ({args.accounts})", "/console/accounts", "/v1/admin/accounts"),
+            ("account", "/console/accounts/acct3", "/v1/admin/accounts/acct3"),
+            ("connectors", "/console/connectors", "/v1/admin/connectors"),
+            ("message by id", f"/console/messages/{message_id}",
+             f"/v1/admin/messages/{message_id}"),
+            ("search: id", f"/console/messages?id={message_id}",
+             f"/v1/admin/messages?id={message_id}"),
+            ("search: account", "/console/messages?account=acct3",
+             "/v1/admin/messages?account=acct3"),
+            ("search: account+number", f"/console/messages?account=acct0&to=%2B{number}",
+             f"/v1/admin/messages?account=acct0&to=%2B{number}"),
+            ("search: number, all accounts", f"/console/messages?to=%2B{number}",
+             f"/v1/admin/messages?to=%2B{number}"),
+            ("search: reference, all", "/console/messages?reference=campaign-500",
+             "/v1/admin/messages?reference=campaign-500"),
+            ("search: status, all", "/console/messages?status=accepted",
+             "/v1/admin/messages?status=accepted"),
+            ("search: a rare status, all", "/console/messages?status=delivered",
+             "/v1/admin/messages?status=delivered"),
+            ("search: a rare status, account", "/console/messages?account=acct3&status=failed",
+             "/v1/admin/messages?account=acct3&status=failed"),
+            ("audit", "/console/audit", "/v1/admin/audit"),
+        ]
+        async with httpx.AsyncClient(base_url=url, timeout=60) as console, \
+                httpx.AsyncClient(base_url=url, timeout=60,
+                                  headers={"Authorization": f"Bearer {key}"}) as api:
+            assert (await console.post("/console/login", data={"key": key})).status_code == 303
+            print(f"{'page':<30} {'console ms p50':>14} {'p90':>7} {'max':>7}"
+                  f" {'admin API ms p50':>17} {'p90':>7}")
+            for name, page, endpoint in pages:
+                if "all" in name and args.accounts > MAX_SCANNED_ACCOUNTS and "status" not in name:
+                    print(f"{name:<30} {'422: more than 200 accounts, name one':>40}")
+                    continue
+                figures = []
+                for client, path in ((console, page), (api, endpoint)):
+                    times = []
+                    for _ in range(args.rounds):
+                        t0 = time.perf_counter()
+                        answer = await client.get(path)
+                        times.append((time.perf_counter() - t0) * 1000)
+                        assert answer.status_code == 200, (path, answer.text[:300])
+                    times.sort()
+                    figures.append((statistics.median(times), times[int(len(times) * 0.9) - 1],
+                                    times[-1]))
+                (c50, c90, cmax), (a50, a90, _) = figures
+                print(f"{name:<30} {c50:>14.1f} {c90:>7.1f} {cmax:>7.1f} {a50:>17.1f}"
+                      f" {a90:>7.1f}")
+        server.should_exit = True
+        await task
+        keys.close()
+        accounts.close()
+        await store.aclose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

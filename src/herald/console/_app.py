@@ -1,0 +1,484 @@
+"""The operator console's pages: server-rendered HTML over the admin API's views.
+
+Theory of operation
+-------------------
+Every page asks :class:`herald.api._admin_views.AdminViews` for the same
+dictionary the matching admin API endpoint answers with, and renders it with
+a Jinja2 template (autoescaped); every change calls the same admin service
+method as the API, so it is checked by the same rules and recorded in the
+audit log, as ``console:<admin key name>``. The console therefore shows and
+does nothing the admin API does not.
+
+Requests: ``GET`` pages need a session (:mod:`herald.console._session`);
+without one they redirect to ``/console/login`` (an htmx request gets an
+``HX-Redirect``). Every ``POST`` needs the session's CSRF token and, for a
+change, an admin key with write scope (the *admin* role; a read-only key
+gives the *read-only* role: it sees every page and changes nothing). The
+overview's live part is a fragment htmx fetches every 2 s.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import parse_qs, quote, urlencode
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from herald.admin import AdminError, AdminPrincipal, check_numbers, describe_controls
+from herald.api._admin import since as _since
+from herald.api._admin_views import MessageSearch, audit_view
+from herald.api._problems import ApiProblem
+from herald.billing import MARGIN_GROUPS
+from herald.store import AdminScope, AuditFilter, Status
+
+from ._session import COOKIE, SESSION_TTL, Session, SessionCodec
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from herald.api._admin import AdminGate
+    from herald.api._admin_views import AdminViews
+
+__all__ = ["CONSOLE_PREFIX", "STATIC_DIR", "STATIC_PREFIX", "install_console"]
+
+log = logging.getLogger("herald.console")
+
+CONSOLE_PREFIX: Final = "/console"
+STATIC_PREFIX: Final = "/console/static"
+_HERE = Path(__file__).parent
+#: The browser assets: the console's own and those of scripts/vendor-assets.
+STATIC_DIR: Final = _HERE / "static"
+#: A console form (a reason, a search): a few hundred octets.
+MAX_FORM_OCTETS: Final = 16 * 1024
+#: Audit entries the audit page shows.
+AUDIT_PAGE: Final = 100
+#: The longest period the billing page sums (the margin reads each CDR of it).
+MAX_MARGIN_DAYS: Final = 31
+#: Accounts per page of the accounts list.
+ACCOUNTS_PAGE: Final = 100
+#: Opted-out numbers an account's page lists (the whole list: the admin API's CSV).
+OPT_OUT_PAGE: Final = 50
+#: Pages must not be framed (clickjacking), cached or leak their address; scripts
+#: and styles come only from herald itself.
+_HEADERS: Final = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none';"
+                               " form-action 'self'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+class _Problem(Exception):
+    """A page refused: its status and the sentence shown."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+def _spark(points: list[dict[str, Any]], key: str, width: int = 240, height: int = 40) -> str:
+    """An SVG polyline's points for one series (server-drawn: no chart library)."""
+    values = [float(p[key]) for p in points][-120:]
+    if len(values) < 2:
+        return ""
+    top = max(values) or 1.0
+    step = width / (len(values) - 1)
+    return " ".join(f"{i * step:.1f},{height - v / top * (height - 2) - 1:.1f}"
+                    for i, v in enumerate(values))
+
+
+def _templates() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(_HERE / "templates"),
+                             autoescape=True, undefined=jinja2.StrictUndefined)
+    env.globals["spark"] = _spark
+    env.globals["static"] = STATIC_PREFIX
+    env.filters["q"] = lambda value: quote(str(value), safe="")
+    return env
+
+
+class Console:
+    """The console's handlers (see the module docstring)."""
+
+    def __init__(self, gate: AdminGate, views: AdminViews, codec: SessionCodec,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._gate = gate
+        self._views = views
+        self._service = views.service
+        self._codec = codec
+        self._clock = clock
+        self._env = _templates()
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _page(self, name: str, status: int = 200, **values: Any) -> HTMLResponse:
+        html = self._env.get_template(name).render(**values)
+        return HTMLResponse(html, status_code=status, headers=_HEADERS)
+
+    async def _session(self, request: Request) -> tuple[Session, AdminPrincipal] | None:
+        session = self._codec.read(request.cookies.get(COOKIE), self._clock())
+        if session is None:
+            return None
+        try:
+            principal = await self._service.keys.principal(session.key_id)
+        except Exception:  # revoked or unknown (InvalidCredentials), or the store: sign in
+            return None
+        return session, principal
+
+    @staticmethod
+    def _to_login(request: Request) -> Response:
+        where = f"{CONSOLE_PREFIX}/login"
+        if request.headers.get("hx-request"):
+            return Response(status_code=401, headers={"HX-Redirect": where, **_HEADERS})
+        return RedirectResponse(where, status_code=303, headers=_HEADERS)
+
+    @staticmethod
+    async def _form(request: Request) -> dict[str, str]:
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        raw = b""
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > MAX_FORM_OCTETS:
+                raise _Problem(413, f"the form exceeds {MAX_FORM_OCTETS} octets")
+        if raw and media != "application/x-www-form-urlencoded":
+            raise _Problem(415, "send the form as application/x-www-form-urlencoded")
+        fields = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
+        return {k: v[0] for k, v in fields.items()}
+
+    def _values(self, session: Session, who: AdminPrincipal, page: str) -> dict[str, Any]:
+        return {"who": who, "admin": who.scope is AdminScope.WRITE, "csrf": session.csrf,
+                "page": page,
+                "role": "admin" if who.scope is AdminScope.WRITE else "read-only"}  # fmt: skip
+
+    def view(self, page: str, render: Callable[..., Awaitable[Response]]
+             ) -> Callable[[Request], Awaitable[Response]]:
+        """A GET handler: signed in, then ``render(request, values)``."""
+
+        async def handle(request: Request) -> Response:
+            found = await self._session(request)
+            if found is None:
+                return self._to_login(request)
+            values = self._values(*found, page)
+            try:
+                return await render(request, values)
+            except (_Problem, AdminError, ApiProblem) as exc:
+                return self._refused(exc, values)
+
+        return handle
+
+    def change(self, page: str, act: Callable[..., Awaitable[Response]]
+               ) -> Callable[[Request], Awaitable[Response]]:
+        """A POST handler: signed in, CSRF token checked, admin role, then
+        ``act(request, values, form, actor)``."""
+
+        async def handle(request: Request) -> Response:
+            found = await self._session(request)
+            if found is None:
+                return self._to_login(request)
+            session, who = found
+            values = self._values(session, who, page)
+            try:
+                form = await self._form(request)
+                token = request.headers.get("x-csrf-token") or form.get("csrf")
+                if not self._codec.csrf_ok(session, token):
+                    log.warning("console: a change without its CSRF token refused (%s, %s)",
+                                who.name, request.url.path)
+                    raise _Problem(403, "the form's CSRF token is missing or wrong: reload"
+                                   " the page and try again")
+                if who.scope is not AdminScope.WRITE:
+                    raise _Problem(403, f"the admin key {who.name!r} is read-only")
+                return await act(request, values, form, f"console:{who.name}")
+            except (_Problem, AdminError, ApiProblem) as exc:
+                return self._refused(exc, values)
+
+        return handle
+
+    def _refused(self, exc: Exception, values: dict[str, Any]) -> Response:
+        if isinstance(exc, _Problem):
+            status, detail = exc.status, exc.detail
+        elif isinstance(exc, ApiProblem):
+            status, detail = exc.status, exc.detail
+            detail += "".join(f"; {e.dotted}: {e.detail}" for e in exc.errors)
+        else:
+            assert isinstance(exc, AdminError)
+            status, detail = exc.http_status, str(exc)
+        return self._page("refused.html", status, **values, code=status, detail=detail)
+
+    # -- signing in and out --------------------------------------------------------------
+
+    async def login_form(self, request: Request) -> Response:
+        if await self._session(request) is not None:
+            return RedirectResponse(f"{CONSOLE_PREFIX}/", status_code=303, headers=_HEADERS)
+        return self._page("login.html", error=None)
+
+    async def login(self, request: Request) -> Response:
+        origin = request.headers.get("origin")
+        if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
+            return self._page("login.html", 403, error="sign in from herald's own page")
+        try:
+            form = await self._form(request)
+        except _Problem as exc:
+            return self._page("login.html", exc.status, error=exc.detail)
+        client = request.client.host if request.client else ""
+        try:
+            who = await self._gate.verify(form.get("key", "").strip() or None, client)
+        except ApiProblem as exc:
+            error = {401: "that is not a valid admin key", 403: exc.detail,
+                     429: "too many failed sign-ins from this address; wait and retry"
+                     }.get(exc.status, "herald cannot check keys now; retry")  # fmt: skip
+            headers = {k: v for k, v in exc.headers.items() if k == "Retry-After"}
+            page = self._page("login.html", exc.status, error=error)
+            page.headers.update(headers)
+            return page
+        _, cookie = self._codec.open(who.key_id, self._clock())
+        log.info("console: %s signed in from %s", who.name, client or "-")
+        answer = RedirectResponse(f"{CONSOLE_PREFIX}/", status_code=303, headers=_HEADERS)
+        answer.set_cookie(COOKIE, cookie, max_age=SESSION_TTL, path=CONSOLE_PREFIX,
+                          httponly=True, samesite="strict",
+                          secure=request.url.scheme == "https")  # fmt: skip
+        return answer
+
+    async def logout(self, request: Request) -> Response:
+        session = self._codec.read(request.cookies.get(COOKIE), self._clock())
+        if session is not None:
+            form = await self._form(request)
+            if not self._codec.csrf_ok(session, form.get("csrf")):
+                return self._page("login.html", 403, error="sign out from herald's own page")
+            self._codec.close(session, self._clock())
+        answer = RedirectResponse(f"{CONSOLE_PREFIX}/login", status_code=303, headers=_HEADERS)
+        answer.delete_cookie(COOKIE, path=CONSOLE_PREFIX, httponly=True, samesite="strict")
+        return answer
+
+    # -- overview ------------------------------------------------------------------------
+
+    async def overview(self, request: Request, values: dict[str, Any]) -> Response:
+        return self._page("overview.html", **values, o=await self._views.overview())
+
+    async def overview_live(self, request: Request, values: dict[str, Any]) -> Response:
+        return self._page("_live.html", **values, o=await self._views.overview())
+
+    # -- messages ------------------------------------------------------------------------
+
+    async def messages(self, request: Request, values: dict[str, Any]) -> Response:
+        params = request.query_params
+        searched = any(params.get(k) for k in ("id", "account", "to", "reference", "status",
+                                                "since", "until"))  # fmt: skip
+        found = None
+        if searched:
+            found = await self._views.messages(MessageSearch.parse(params.get, _since))
+        more = None
+        if found and found["next_cursor"]:
+            more = urlencode({**params, "cursor": found["next_cursor"]})
+        return self._page("messages.html", **values, found=found, params=params, more=more,
+                          statuses=[s.label for s in Status])
+
+    async def message(self, request: Request, values: dict[str, Any]) -> Response:
+        m = await self._views.message(request.path_params["message_id"])
+        return self._page("message.html", **values, m=m, notice=None)
+
+    async def cancel(self, request: Request, values: dict[str, Any], form: Mapping[str, str],
+                     actor: str) -> Response:
+        m = await self._views.cancel_message(actor, request.path_params["message_id"])
+        return self._page("message.html", **values, m=m, notice="The message is cancelled.")
+
+    # -- accounts ------------------------------------------------------------------------
+
+    async def accounts(self, request: Request, values: dict[str, Any]) -> Response:
+        accounts = await self._service.store.list_accounts()
+        raw = request.query_params.get("page", "1")
+        number = int(raw) if raw.isdigit() and int(raw) >= 1 else 1
+        shown = accounts[(number - 1) * ACCOUNTS_PAGE:number * ACCOUNTS_PAGE]
+        balances = await self._views.balances(shown)
+        rows = [{**await self._views.account(a), "balance": balances[a.name]} for a in shown]
+        return self._page("accounts.html", **values, accounts=rows, number=number,
+                          pages=max(1, -(-len(accounts) // ACCOUNTS_PAGE)), total=len(accounts))
+
+    async def _account_page(self, values: dict[str, Any], name: str,
+                            notice: str | None = None, issued: str | None = None,
+                            password: str | None = None) -> Response:
+        account = await self._views.account(await self._service.account(name))
+        opt_outs = await self._service.opt_outs(name, limit=OPT_OUT_PAGE + 1)
+        return self._page("account.html", **values, a=account, notice=notice, issued=issued,
+                          password=password, balance=await self._views.balance(name),
+                          controls=describe_controls(await self._service.controls(name)),
+                          opt_outs=[f"+{e.number}" for e in opt_outs[:OPT_OUT_PAGE]],
+                          more_opt_outs=len(opt_outs) > OPT_OUT_PAGE)
+
+    async def account(self, request: Request, values: dict[str, Any]) -> Response:
+        return await self._account_page(values, request.path_params["name"])
+
+    async def set_disabled(self, request: Request, values: dict[str, Any],
+                           form: Mapping[str, str], actor: str) -> Response:
+        name = request.path_params["name"]
+        disabled = request.url.path.endswith("/disable")
+        await self._service.set_disabled(actor, name, disabled)
+        return await self._account_page(values, name, notice="The account is "
+                                        + ("disabled." if disabled else "enabled."))
+
+    async def issue_key(self, request: Request, values: dict[str, Any],
+                        form: Mapping[str, str], actor: str) -> Response:
+        name = request.path_params["name"]
+        _, key = await self._service.issue_api_key(actor, name)
+        return await self._account_page(values, name, issued=key.key,
+                                        notice=f"API key {key.key_id} issued.")
+
+    async def revoke_key(self, request: Request, values: dict[str, Any],
+                         form: Mapping[str, str], actor: str) -> Response:
+        name, key_id = request.path_params["name"], request.path_params["key_id"]
+        await self._service.revoke_api_key(actor, key_id, account_name=name)
+        return await self._account_page(values, name, notice=f"API key {key_id} revoked.")
+
+    async def add_smpp(self, request: Request, values: dict[str, Any],
+                       form: Mapping[str, str], actor: str) -> Response:
+        name = request.path_params["name"]
+        _, issued = await self._service.add_smpp(actor, name, form.get("system_id", "").strip())
+        return await self._account_page(values, name, password=issued.password,
+                                        notice=f"SMPP login {issued.system_id} added.")
+
+    async def reset_smpp(self, request: Request, values: dict[str, Any],
+                         form: Mapping[str, str], actor: str) -> Response:
+        name, system_id = request.path_params["name"], request.path_params["system_id"]
+        _, issued = await self._service.reset_smpp(actor, system_id, account_name=name)
+        return await self._account_page(values, name, password=issued.password,
+                                        notice=f"A new password for {system_id}; its binds"
+                                        " are closed.")
+
+    async def remove_smpp(self, request: Request, values: dict[str, Any],
+                          form: Mapping[str, str], actor: str) -> Response:
+        name, system_id = request.path_params["name"], request.path_params["system_id"]
+        await self._service.remove_smpp(actor, system_id, account_name=name)
+        return await self._account_page(values, name, notice=f"SMPP login {system_id}"
+                                        " removed; its binds are closed.")
+
+    async def opt_out(self, request: Request, values: dict[str, Any],
+                      form: Mapping[str, str], actor: str) -> Response:
+        name = request.path_params["name"]
+        opted_out = not request.url.path.endswith("/opt-in")
+        numbers = check_numbers([form.get("number", "")], "number")
+        changed = await self._service.change_opt_outs(actor, name, numbers, opted_out, "api")
+        what = "opted out" if opted_out else "opted back in"
+        return await self._account_page(values, name, notice=f"+{numbers[0]} {what}."
+                                        if changed else f"+{numbers[0]} was {what} already.")
+
+    # -- connectors ----------------------------------------------------------------------
+
+    async def _connectors_page(self, values: dict[str, Any], notice: str | None = None,
+                               status: int = 200) -> Response:
+        routes = await self._views.routes()
+        states = {s["connector"]: s for s in routes["connectors"]}
+        listed = self._views.connectors()
+        return self._page("connectors.html", status, **values, notice=notice,
+                          connectors=listed, states=states, routes=routes)
+
+    async def connectors(self, request: Request, values: dict[str, Any]) -> Response:
+        return await self._connectors_page(values)
+
+    async def set_connector(self, request: Request, values: dict[str, Any],
+                            form: Mapping[str, str], actor: str) -> Response:
+        name = request.path_params["name"]
+        disabled = request.url.path.endswith("/disable")
+        reason = form.get("reason", "").strip()[:500] or None
+        await self._views.set_connector(actor, name, disabled, reason if disabled else None)
+        return await self._connectors_page(values, notice=f"Connector {name} is "
+                                           + ("disabled." if disabled else "enabled."))
+
+    async def explain(self, request: Request, values: dict[str, Any]) -> Response:
+        params = request.query_params
+        given = {k: params.get(k) for k in ("account", "to", "sender", "tag", "priority")}
+        found = await self._views.explain(given) if params.get("to") else None
+        return self._page("explain.html", **values, given=given, found=found,
+                          accounts=[a.name for a in await self._service.store.list_accounts()])
+
+    # -- billing -------------------------------------------------------------------------
+
+    async def billing(self, request: Request, values: dict[str, Any]) -> Response:
+        by = request.query_params.get("by", "account")
+        if by not in MARGIN_GROUPS:
+            raise _Problem(422, "by: must be one of " + ", ".join(MARGIN_GROUPS))
+        raw = request.query_params.get("days", "1")
+        days = int(raw) if raw.isdigit() and 1 <= int(raw) <= MAX_MARGIN_DAYS else 1
+        until = self._clock()
+        margins = await self._views.margins(until - days * 86400, until, by)
+        return self._page("billing.html", **values, margins=margins, by=by, days=days,
+                          groups=MARGIN_GROUPS, lists=await self._views.price_lists())
+
+    # -- the pumping defence -------------------------------------------------------------
+
+    async def _fraud_page(self, values: dict[str, Any], name: str | None,
+                          notice: str | None = None) -> Response:
+        names = [a.name for a in await self._service.store.list_accounts()]
+        name = name or (names[0] if names else None)
+        found = None if name is None else await self._views.fraud(name)
+        return self._page("fraud.html", **values, accounts=names, found=found, notice=notice)
+
+    async def fraud(self, request: Request, values: dict[str, Any]) -> Response:
+        return await self._fraud_page(values, request.query_params.get("account") or None)
+
+    async def set_fraud_mode(self, request: Request, values: dict[str, Any],
+                             form: Mapping[str, str], actor: str) -> Response:
+        name = request.path_params["name"]
+        await self._views.set_fraud_mode(actor, name, form.get("mode", ""))
+        return await self._fraud_page(values, name, notice=f"The defence of {name} is now"
+                                      f" in {form.get('mode')} mode.")
+
+    # -- audit ---------------------------------------------------------------------------
+
+    async def audit(self, request: Request, values: dict[str, Any]) -> Response:
+        target = (request.query_params.get("target") or "").strip()[:200] or None
+        entries = await self._service.audit(AuditFilter(target=target, limit=AUDIT_PAGE))
+        return self._page("audit.html", **values, entries=[audit_view(e) for e in entries],
+                          target=target or "")
+
+
+def install_console(app: FastAPI, gate: AdminGate, views: AdminViews, key: bytes,
+                    clock: Callable[[], float] = time.time) -> None:
+    """Serve the console under ``/console`` on ``app`` (its static files, under
+    :data:`STATIC_PREFIX`, are served by :func:`herald.api.create_app` for ``/docs`` too).
+    ``key`` signs its sessions (:func:`herald.console.console_key`)."""
+    c = Console(gate, views, SessionCodec(key), clock)
+    p = CONSOLE_PREFIX
+    pages: list[tuple[str, str, Callable[[Request], Awaitable[Response]]]] = [
+        ("/", "GET", c.view("overview", c.overview)),
+        ("/overview/live", "GET", c.view("overview", c.overview_live)),
+        ("/login", "GET", c.login_form),
+        ("/login", "POST", c.login),
+        ("/logout", "POST", c.logout),
+        ("/messages", "GET", c.view("messages", c.messages)),
+        ("/messages/{message_id}", "GET", c.view("messages", c.message)),
+        ("/messages/{message_id}/cancel", "POST", c.change("messages", c.cancel)),
+        ("/accounts", "GET", c.view("accounts", c.accounts)),
+        ("/accounts/{name}", "GET", c.view("accounts", c.account)),
+        ("/accounts/{name}/disable", "POST", c.change("accounts", c.set_disabled)),
+        ("/accounts/{name}/enable", "POST", c.change("accounts", c.set_disabled)),
+        ("/accounts/{name}/keys", "POST", c.change("accounts", c.issue_key)),
+        ("/accounts/{name}/keys/{key_id}/revoke", "POST", c.change("accounts", c.revoke_key)),
+        ("/accounts/{name}/smpp", "POST", c.change("accounts", c.add_smpp)),
+        ("/accounts/{name}/smpp/{system_id}/reset", "POST", c.change("accounts", c.reset_smpp)),
+        ("/accounts/{name}/smpp/{system_id}/remove", "POST",
+         c.change("accounts", c.remove_smpp)),
+        ("/accounts/{name}/opt-out", "POST", c.change("accounts", c.opt_out)),
+        ("/accounts/{name}/opt-in", "POST", c.change("accounts", c.opt_out)),
+        ("/connectors", "GET", c.view("connectors", c.connectors)),
+        ("/connectors/{name}/disable", "POST", c.change("connectors", c.set_connector)),
+        ("/connectors/{name}/enable", "POST", c.change("connectors", c.set_connector)),
+        ("/routes/explain", "GET", c.view("connectors", c.explain)),
+        ("/billing", "GET", c.view("billing", c.billing)),
+        ("/fraud", "GET", c.view("fraud", c.fraud)),
+        ("/fraud/{name}/mode", "POST", c.change("fraud", c.set_fraud_mode)),
+        ("/audit", "GET", c.view("audit", c.audit)),
+    ]
+    for path, method, handler in pages:
+        app.add_route(p + path, handler, methods=[method], include_in_schema=False)
+
+    async def bare(request: Request) -> Response:
+        return RedirectResponse(f"{p}/", status_code=308)
+
+    app.add_route(p, bare, methods=["GET"], include_in_schema=False)
