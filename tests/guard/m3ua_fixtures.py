@@ -94,10 +94,16 @@ def sri_sm(calling: str = NEAR_SMSC, msisdn: str = HOME_MSISDN) -> tuple[bytes, 
     return data(tcap, calling, HLR), otid
 
 
-def sri_sm_result(otid: bytes, requester: str = NEAR_SMSC, imsi: str = HOME_IMSI) -> bytes:
+def sri_sm_result(
+    otid: bytes,
+    requester: str = NEAR_SMSC,
+    imsi: str = HOME_IMSI,
+    node: str = MSC_HOME,
+    lmsi: bytes | None = None,
+) -> bytes:
     from herald.signaling.map_codec import encode_result
 
-    res = RoutingInfoForSmRes(imsi=imsi, network_node=AddressString(MSC_HOME))
+    res = RoutingInfoForSmRes(imsi=imsi, network_node=AddressString(node), lmsi=lmsi)
     parameter = encode_result(res)
     tcap = TcapMessage(
         TcapMessageType.END,
@@ -107,16 +113,35 @@ def sri_sm_result(otid: bytes, requester: str = NEAR_SMSC, imsi: str = HOME_IMSI
     return data(tcap, HLR, requester, ssns=(HLR_SSN, 8))
 
 
-def mt_fsm(calling: str = NEAR_SMSC, pid: int = 0, imsi: str = HOME_IMSI) -> bytes:
+def answer(
+    otid: bytes, calling: str, called: str, component: object, *, ssns: tuple[int, int] = (8, 8)
+) -> bytes:
+    """A TC-END from ``calling`` closing ``called``'s dialogue ``otid``."""
+    tcap = TcapMessage(TcapMessageType.END, dtid=otid, components=(component,))  # type: ignore[arg-type]
+    return data(tcap, calling, called, ssns=ssns)
+
+
+def mt_fsm_begin(
+    calling: str = NEAR_SMSC,
+    pid: int = 0,
+    imsi: str = HOME_IMSI,
+    called: str = MSC_HOME,
+    service_centre: str | None = None,
+) -> tuple[bytes, bytes]:
+    """An MT-ForwardSM from SMSC ``calling``; returns (bytes, otid)."""
     tpdu = bytes([0x04, 0x0B, 0x91]) + bytes.fromhex("9199550500f1") + bytes([pid, 0x00])
     tpdu += bytes.fromhex("52117080000000") + bytes([0x02, 0xC8, 0x34])
     arg = ForwardSmArg(
         da=SmRpDa(SmRpDaKind.IMSI, imsi=imsi),
-        oa=SmRpOa(SmRpOaKind.SERVICE_CENTRE, AddressString(calling)),
+        oa=SmRpOa(SmRpOaKind.SERVICE_CENTRE, AddressString(service_centre or calling)),
         user_data=tpdu,
     )
-    tcap, _ = _begin(map_invoke(1, arg, opcode=44), (MapAc.SHORT_MSG_MT_RELAY, 3))
-    return data(tcap, calling, MSC_HOME, ssns=(8, MSC_SSN))
+    tcap, otid = _begin(map_invoke(1, arg, opcode=44), (MapAc.SHORT_MSG_MT_RELAY, 3))
+    return data(tcap, calling, called, ssns=(8, MSC_SSN)), otid
+
+
+def mt_fsm(calling: str = NEAR_SMSC, pid: int = 0, imsi: str = HOME_IMSI) -> bytes:
+    return mt_fsm_begin(calling, pid, imsi)[0]
 
 
 def aspup() -> bytes:

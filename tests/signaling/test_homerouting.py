@@ -1,0 +1,124 @@
+"""The home router alone (pure: time is an argument): correlation ids, their
+lifetime and bounds. The proxy's tests (tests/guard/test_homerouting.py) run
+the same router between real endpoints."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from guard import m3ua_fixtures as fx
+from guard.builders import FOREIGN, HOME_IMSI, HOME_MSISDN, NEAR_SMSC, policy
+from herald.signaling import SignalingMessage, decode
+from herald.signaling.homerouting import HomeRouter
+from herald.signaling.map_types import RoutingInfoForSmRes
+from herald.signaling.message import ReturnError, ReturnResult
+from herald.signaling.policy import PolicyError
+
+ROUTER = "19990009999"
+
+
+def router(extra: str = "", randbelow: object = None) -> HomeRouter:
+    p = policy(f'[home_routing]\nrouter_gt = "{ROUTER}"\ncorrelation_ttl_s = 30\n' + extra)
+    return HomeRouter(p) if randbelow is None else HomeRouter(p, randbelow)  # type: ignore[arg-type]
+
+
+def lookup(r: HomeRouter, now: float, smsc: str = FOREIGN, msisdn: str = HOME_MSISDN) -> str:
+    """An SRI-SM and the HLR's answer through ``r``: the correlation IMSI."""
+    sri, otid = fx.sri_sm(smsc, msisdn)
+    assert r.from_interconnect(decode(sri), now) is None  # passed on unchanged
+    out = r.to_interconnect(decode(fx.sri_sm_result(otid, smsc)), now)
+    assert out is not None and out.forward is not None and not out.refusal
+    (result,) = out.forward.tcap.components
+    assert isinstance(result, ReturnResult) and isinstance(result.result, RoutingInfoForSmRes)
+    return result.result.imsi
+
+
+def deliver(r: HomeRouter, now: float, correlation: str, smsc: str = FOREIGN) -> str:
+    """An MT-ForwardSM to the router: "" when passed on, else the refusal."""
+    mt, _ = fx.mt_fsm_begin(smsc, imsi=correlation, called=ROUTER)
+    out = r.from_interconnect(decode(mt), now)
+    assert out is not None
+    if out.refusal:
+        assert out.forward is None and isinstance(out.answer, SignalingMessage)
+        assert out.answer.tcap.components == (ReturnError(1, 5),)
+        return out.refusal
+    assert out.forward is not None
+    return ""
+
+
+def test_each_lookup_gets_its_own_correlation_id() -> None:
+    r = router()
+    ids = [lookup(r, 0.0, FOREIGN, n) for n in (HOME_MSISDN, HOME_MSISDN, "19995550002")]
+    ids.append(lookup(r, 0.0, "46669999999", HOME_MSISDN))
+    assert len(set(ids)) == 4 and HOME_IMSI not in ids
+    assert all(i.startswith("00101") and len(i) == 15 and i.isdigit() for i in ids)
+
+
+def test_a_correlation_id_is_redrawn_while_it_is_live() -> None:
+    draws = itertools.chain([7, 7, 7], itertools.count(8))
+    r = router(randbelow=lambda n: next(draws))
+    assert [lookup(r, 0.0) for _ in range(2)] == ["001010000000007", "001010000000008"]
+
+
+def test_correlation_ids_expire() -> None:
+    r = router()
+    early, late = lookup(r, 0.0), lookup(r, 20.0)
+    assert deliver(r, 29.9, early) == ""
+    assert "expired" in deliver(r, 50.0, late)  # 30 s after its answer
+    assert r.sizes == {"lookups": 0, "correlations": 0, "dialogues": 1}
+    r.expire(29.9 + 120.0)  # the delivery dialogue, idle for dialogue_ttl_s
+    assert r.sizes["dialogues"] == 0
+
+
+def test_an_unanswered_lookup_is_forgotten() -> None:
+    r = router()
+    sri, otid = fx.sri_sm(FOREIGN)
+    r.from_interconnect(decode(sri), 0.0)
+    assert r.sizes["lookups"] == 1
+    # The HLR answers after the window: nothing to rewrite any more, and a
+    # correlation is never made from it (the engine still judges the answer).
+    assert r.to_interconnect(decode(fx.sri_sm_result(otid, FOREIGN)), 31.0) is None
+    assert r.sizes["lookups"] == 0
+
+
+def test_memory_is_bounded() -> None:
+    r = router("max_entries = 16\n")
+    ids = [lookup(r, float(i), FOREIGN, f"1999555{i:04d}") for i in range(40)]
+    assert r.sizes["correlations"] == 16
+    assert "unknown" in deliver(r, 40.0, ids[0])  # evicted: the oldest go first
+    assert deliver(r, 40.0, ids[-1]) == ""
+
+
+def test_partners_are_routed_unless_exempted() -> None:
+    assert router().routed(NEAR_SMSC) and router().routed(FOREIGN)
+    exempt = router('except_partners = ["near"]\n')
+    assert not exempt.routed(NEAR_SMSC) and exempt.routed(FOREIGN)
+    assert not exempt.routed("19991000001")  # home
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ('router_gt = "28880000001"\n', "home_routing.router_gt"),  # a partner's GT
+        ('router_gt = "1999"\nexcept_partners = ["nowhere"]\n', "home_routing.except_partners[0]"),
+        ('router_gt = "1999"\nmsin_prefix = "12345"\n', "home_routing.msin_prefix"),
+        ("correlation_ttl_s = 30\n", "home_routing.router_gt"),
+        ('router_gt = "1999"\nttl = 3\n', "home_routing.ttl"),
+    ],
+)
+def test_bad_home_routing_settings_are_named(extra: str, field: str) -> None:
+    with pytest.raises(PolicyError) as caught:
+        policy("[home_routing]\n" + extra)
+    assert caught.value.field == field
+
+
+def test_the_refusal_action_is_not_configurable() -> None:
+    with pytest.raises(PolicyError, match="always block"):
+        policy('[actions]\nhome-routing = "alert"\n')
+
+
+def test_a_router_needs_home_routing_on() -> None:
+    with pytest.raises(ValueError, match="router_gt"):
+        HomeRouter(policy())
