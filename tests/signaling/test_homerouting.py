@@ -96,6 +96,9 @@ def test_partners_are_routed_unless_exempted() -> None:
     exempt = router('except_partners = ["near"]\n')
     assert not exempt.routed(NEAR_SMSC) and exempt.routed(FOREIGN)
     assert not exempt.routed("19991000001")  # home
+    foreign_only = router('origins = "foreign"\n')
+    assert not foreign_only.routed(NEAR_SMSC) and not foreign_only.routed("37771000001")
+    assert foreign_only.routed(FOREIGN)
 
 
 @pytest.mark.parametrize(
@@ -106,6 +109,9 @@ def test_partners_are_routed_unless_exempted() -> None:
         ('router_gt = "1999"\nmsin_prefix = "12345"\n', "home_routing.msin_prefix"),
         ("correlation_ttl_s = 30\n", "home_routing.router_gt"),
         ('router_gt = "1999"\nttl = 3\n', "home_routing.ttl"),
+        ('router_gt = "1999"\norigins = "partners"\n', "home_routing.origins"),
+        ('router_gt = "1999"\norigins = "foreign"\nexcept_partners = ["near"]\n',
+         "home_routing.except_partners"),
     ],
 )
 def test_bad_home_routing_settings_are_named(extra: str, field: str) -> None:

@@ -70,7 +70,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     proxy.add_argument(
         "--interconnect",
         choices=("listen", "peer"),
-        help="which side faces the interconnect (enables spoofing checks)",
+        help="which side faces the interconnect (enables spoofing checks; required by "
+        "the policy's [home_routing])",
     )
     proxy.add_argument("--pending", type=Path)
     proxy.add_argument(
@@ -261,6 +262,7 @@ def _proxy(args: argparse.Namespace) -> int:
     from herald.guard.metrics import MetricsServer, proxy_registry
     from herald.guard.policyfile import PolicyFileError
     from herald.guard.proxy import GuardProxy, parse_address
+    from herald.signaling.homerouting import HomeRouter
 
     try:
         listen = parse_address(args.listen)
@@ -269,7 +271,9 @@ def _proxy(args: argparse.Namespace) -> int:
         inspector = _inspector(args)
     except (PolicyFileError, AuditError, OSError, ValueError) as exc:
         return _fail(str(exc))
-    settings = inspector.engine.policy.proxy
+    policy = inspector.engine.policy
+    settings = policy.proxy
+    router = HomeRouter(policy) if policy.home_routing.enabled else None
     try:
         proxy = GuardProxy(
             inspector,
@@ -278,6 +282,7 @@ def _proxy(args: argparse.Namespace) -> int:
             return_cause=settings.return_cause,
             transport=args.transport,
             interconnect=args.interconnect,
+            home_router=router,
         )
     except (OSError, ValueError) as exc:
         return _fail(str(exc))
@@ -326,6 +331,7 @@ def _proxy(args: argparse.Namespace) -> int:
         f"connections {s.connections}, forwarded {s.forwarded}, blocked {s.blocked}, "
         f"udts sent {s.udts_sent}, passed through {s.passed_through}, "
         f"framing errors {s.framing_errors}, late alerts {s.late_alerts}"
+        + (f", home-routed {s.home_routed}" if router is not None else "")
     )
     for rule, count in sorted(s.by_rule.items()):
         print(f"  blocked by {rule}: {count}")

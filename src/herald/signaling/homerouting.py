@@ -16,7 +16,8 @@ which restores the real IMSI and passes it on to the real serving node.
 lets the SRI-SM reach the HLR unchanged and rewrites the answer:
 
 1. ``from_interconnect``: an SRI-SM from a home-routed network (every network
-   but the home, the platform and the partners the policy exempts) is
+   but the home and the platform, less the partners the policy exempts, or
+   only the networks without a roaming agreement: ``origins``) is
    remembered by its dialogue (requester GT, transaction id) with the number
    and the SMSC address it names, for ``correlation_ttl_s``.
 2. ``to_interconnect``: the HLR's result for that dialogue is rewritten: the
@@ -246,7 +247,9 @@ class HomeRouter:
         self.settings = hr
         self._c = Compiled(policy)
         self._exempt = frozenset(
-            i for i, p in enumerate(policy.partners) if p.name in hr.except_partners
+            i
+            for i, p in enumerate(policy.partners)
+            if hr.origins == "foreign" or p.name in hr.except_partners
         )
         self._prefix = policy.home.mcc + policy.home.mnc + hr.msin_prefix
         self._random_digits = _IMSI_DIGITS - len(self._prefix)

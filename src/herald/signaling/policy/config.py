@@ -184,7 +184,8 @@ class HomeRouting:
     of the subscriber's IMSI and serving node. Off without ``router_gt``."""
 
     router_gt: str = ""  # the home SMS router's global title; "" = home routing off
-    except_partners: tuple[str, ...] = ()  # partners answered with the real values
+    origins: str = "all"  # "all": every other network; "foreign": those without an agreement
+    except_partners: tuple[str, ...] = ()  # with origins "all": partners given the real values
     correlation_ttl_s: float = 30.0  # a correlation IMSI is valid this long for its delivery
     dialogue_ttl_s: float = 120.0  # a routed delivery dialogue idle this long is forgotten
     msin_prefix: str = ""  # correlation MSINs start with this (a range no subscriber has)
@@ -599,8 +600,15 @@ def _home_routing(t: _Table, home: Home, partners: tuple[Partner, ...]) -> HomeR
                 raise PolicyError(f"{path}[{i}]", f"no partner is named {item!r}")
         return tuple(value)
 
+    def origins(value: Any, path: str) -> str:
+        if value not in ("all", "foreign"):
+            raise PolicyError(path, "must be 'all' (every other network) or 'foreign' "
+                              "(networks without a roaming agreement)")
+        return str(value)
+
     hr = HomeRouting(
         router_gt=router,
+        origins=t.get("origins", origins, "all"),
         except_partners=t.get("except_partners", partner_names, ()),
         correlation_ttl_s=t.get(
             "correlation_ttl_s", _number(1, 3_600), _D_HOME_ROUTING.correlation_ttl_s
@@ -612,6 +620,9 @@ def _home_routing(t: _Table, home: Home, partners: tuple[Partner, ...]) -> HomeR
     t.done()
     if t.data and not router:
         raise PolicyError("home_routing.router_gt", "is required to turn home routing on")
+    if hr.origins == "foreign" and hr.except_partners:
+        raise PolicyError("home_routing.except_partners", "with origins = 'foreign' no partner "
+                          "is home-routed: nothing to except")
     if router and not any(router.startswith(p) for p in home.gt_prefixes):
         raise PolicyError("home_routing.router_gt", "must be a home network GT (home.gt_prefixes)")
     random_digits = _MAX_IMSI - len(home.mcc + home.mnc) - len(hr.msin_prefix)
