@@ -88,6 +88,9 @@ class ProxyCollector(Collector):
             ("herald_guard_framing_errors",
              "Streams closed because their M3UA framing was broken.", stats.framing_errors),
             ("herald_guard_connections", "Connections accepted.", stats.connections),
+            ("herald_guard_home_routed",
+             "Messages rewritten by SMS home routing (answers, restored deliveries).",
+             stats.home_routed),
         ):  # fmt: skip
             yield CounterMetricFamily(name, help_text, value=value)
         yield GaugeMetricFamily(
