@@ -263,8 +263,13 @@ def test_repeated_lookups_of_one_number_alert() -> None:
     check(later, Action.ALLOW, None)
 
 
+# The sweep tests look at the sweep rule alone: lookups from a network without
+# an agreement are otherwise alerted at once (sms-origin, tested below).
+SWEEP_ONLY = '[actions]\n"sms-origin" = "allow"\n'
+
+
 def test_a_sweep_of_one_number_range_is_blocked() -> None:
-    engine = Engine(policy())
+    engine = Engine(policy(SWEEP_ONLY))
     n = engine.policy.lookups.sweep_distinct
     verdicts = [engine.inspect(sri_sm(i, FOREIGN, msisdn=f"1999555{i:04d}")) for i in range(n)]
     assert [v.action for v in verdicts[:-1]] == [Action.ALLOW] * (n - 1)
@@ -274,7 +279,7 @@ def test_a_sweep_of_one_number_range_is_blocked() -> None:
 def test_many_scattered_numbers_of_one_block_are_not_a_sweep() -> None:
     """A busy SMSC looks up many subscribers of one 1000-number block; only
     numbers close together make a sweep."""
-    engine = Engine(policy())
+    engine = Engine(policy(SWEEP_ONLY))
     n = engine.policy.lookups.sweep_distinct
     scattered = [
         engine.inspect(sri_sm(i, FOREIGN, msisdn=f"1999555{(i * 97) % 1000:04d}"))
@@ -290,13 +295,38 @@ def test_many_scattered_numbers_of_one_block_are_not_a_sweep() -> None:
 
 
 def test_lookups_spread_over_ranges_or_senders_are_not_a_sweep() -> None:
-    engine = Engine(policy())
+    engine = Engine(policy(SWEEP_ONLY))
     n = engine.policy.lookups.sweep_distinct
     spread = [engine.inspect(sri_sm(i, FOREIGN, msisdn=f"19995{i:02d}00001")) for i in range(n)]
     senders = [
         engine.inspect(sri_sm(i, f"466612345{i:02d}", msisdn=f"1999666{i:04d}")) for i in range(n)
     ]
     assert {v.action for v in spread + senders} == {Action.ALLOW}
+
+
+def test_a_lookup_from_a_network_without_agreement_gets_the_origin_action() -> None:
+    # Issue 13: at the message, not only by a late lookup-only alert.
+    check(Engine(policy()).inspect(sri_sm(0, FOREIGN)), Action.ALERT, Rule.SMS_ORIGIN)
+    blocking = Engine(policy('[actions]\n"sms-origin" = "block"\n'))
+    check(blocking.inspect(sri_sm(0, FOREIGN)), Action.BLOCK, Rule.SMS_ORIGIN)
+    # partners' lookups are their business
+    check(Engine(policy()).inspect(sri_sm(0, NEAR_SMSC)), Action.ALLOW, None)
+
+
+def test_home_routing_is_the_origin_action_unless_the_policy_blocks() -> None:
+    routed = '[home_routing]\nrouter_gt = "19990009999"\n'
+    check(Engine(policy(routed)).inspect(sri_sm(0, FOREIGN)), Action.ALLOW, None)
+    blocking = Engine(policy(routed + '[actions]\n"sms-origin" = "block"\n'))
+    check(blocking.inspect(sri_sm(0, FOREIGN)), Action.BLOCK, Rule.SMS_ORIGIN)
+
+
+def test_late_alerts_name_the_requesters_real_origin() -> None:
+    engine = Engine(policy())
+    begin = sri_sm(0, NEAR_SMSC)
+    engine.inspect(begin)
+    engine.inspect(sri_sm_result(1, begin))
+    (late,) = engine.expire(1_000.0)
+    assert late.rule is Rule.LOOKUP_ONLY and late.origin is Origin.PARTNER
 
 
 # --------------------------------------------------------------- TCAP sanity

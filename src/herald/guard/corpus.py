@@ -34,7 +34,8 @@ interception              attack  UL from a far network a minute after a near on
 platform-lookup           attack  lookup-only SRI-SM from the platform's GT
                                   (platform-egress)
 silent-sms                attack  MT-ForwardSM with TP-PID 0x40 (silent-sms)
-range-sweep               attack  SRI-SM over consecutive numbers (range-sweep)
+range-sweep               attack  SRI-SM over consecutive numbers from a network
+                                  without agreement (sms-origin, range-sweep)
 sms-without-lookup        attack  MT-ForwardSM with no SRI-SM (sms-consistency)
 vlr-mismatch              attack  UL whose VLR number is not the caller
                                   (address-mismatch)
@@ -513,13 +514,14 @@ def silent_sms(f: _Flow, t: float, n: int = 0) -> None:
 
 
 def range_sweep(f: _Flow, t: float, n: int = 0) -> None:
-    # Lookups of 12 consecutive numbers: the first ones are indistinguishable
-    # from delivery attempts; the engine's sweep threshold (8 distinct numbers
-    # of one 1000-number range in 300 s, the policy default) catches the rest.
+    # Lookups of 12 consecutive numbers from a network without an agreement:
+    # each is alerted at once as such (sms-origin); the engine's sweep
+    # threshold (8 distinct numbers of one 1000-number range in 300 s, the
+    # policy default) blocks the rest.
     smsc, hlr = _address(FOREIGN, SSN_MSC), _address(HLR, SSN_HLR)
     threshold = 8
     for i in range(12):
-        label = (Label("range-sweep", True) if i + 1 < threshold
+        label = (Label("range-sweep", True, "alert", "sms-origin") if i + 1 < threshold
                  else Label("range-sweep", True, "block", "range-sweep"))
         f.begin(t + 2 * i, label, True, smsc, hlr, AC_SMS_GATEWAY,
                 _inv(RoutingInfoForSmArg(_isdn(f"19996{n % 10_000:04d}{i:03d}"), True,

@@ -61,6 +61,7 @@ DEFAULT_ACTIONS: dict[Rule, Action] = {
     Rule.PLATFORM_EGRESS: Action.BLOCK,
     Rule.DENY_LIST: Action.BLOCK,
     Rule.RATE_LIMIT: Action.BLOCK,
+    Rule.SMS_ORIGIN: Action.ALERT,
     Rule.MALFORMED: Action.BLOCK,
     Rule.HOME_ROUTING: Action.BLOCK,
 }

@@ -175,7 +175,8 @@ class Engine:
                     reason,
                     deadline,
                     operation=_SRI_SM_NAME,
-                    origin=Origin.PLATFORM if platform else Origin.FOREIGN,
+                    # The requester's own origin: a partner's SMSC is not "foreign".
+                    origin=Origin.PLATFORM if platform else self._c.origin(requester)[0],
                     subscriber=subscriber,
                     sender=self._c.hash("gt", requester),
                     late=True,

@@ -39,7 +39,7 @@ from herald.signaling.policy.state import (
     bounded_put,
     distance_km,
 )
-from herald.signaling.policy.verdict import Origin, Rule
+from herald.signaling.policy.verdict import Action, Origin, Rule
 
 __all__ = [
     "EGRESS_RULES",
@@ -65,6 +65,7 @@ TP_PID_SHORT_MESSAGE_TYPE_0 = SILENT_SMS_PID
 # small rule), a module global does not.
 _CAT1, _CAT2, _CAT3, _NO_CATEGORY = Category.CAT1, Category.CAT2, Category.CAT3, Category.NONE
 _FOREIGN, _HOME = Origin.FOREIGN, Origin.HOME
+_BLOCK_ACTION = Action.BLOCK
 _DA_IMSI = SmRpDaKind.IMSI
 _BEGIN, _UNIDIRECTIONAL = int(TcapKind.BEGIN), int(TcapKind.UNIDIRECTIONAL)
 _UPDATE_LOCATION = int(Op.UPDATE_LOCATION)
@@ -351,6 +352,18 @@ def sms_consistency(c: Compiled, s: State, m: Message) -> Finding | None:
     return None
 
 
+def sms_origin(c: Compiled, s: State, m: Message) -> Finding | None:
+    """An SRI-SM from a network without a roaming agreement, judged at the
+    message (not only by the late lookup-only alert, after the answer left).
+    With home routing on, such lookups are answered with a correlation id by
+    the proxy: that is the policy's action, unless it says block."""
+    if m.origin is not _FOREIGN or _SRI_SM not in m.f.invokes:
+        return None
+    if c.policy.home_routing.enabled and c.actions[Rule.SMS_ORIGIN] is not _BLOCK_ACTION:
+        return None
+    return Rule.SMS_ORIGIN, "SRI-SM from a network without a roaming agreement"
+
+
 def silent_sms(c: Compiled, s: State, m: Message) -> Finding | None:
     if m.mt and m.f.tp_pid == TP_PID_SHORT_MESSAGE_TYPE_0:
         return Rule.SILENT_SMS, "short message type 0 (TP-PID 0x40): a silent SMS"
@@ -545,6 +558,7 @@ _APPLIES: dict[RuleFn, Applies] = {
     address_mismatch: lambda c, cat, op, mt: op in (_UPDATE_LOCATION, _PROVIDE_ROAMING_NUMBER),
     cat3_velocity: lambda c, cat, op, mt: cat is _CAT3,
     sms_consistency: lambda c, cat, op, mt: mt,
+    sms_origin: lambda c, cat, op, mt: op == _SRI_SM,
     silent_sms: lambda c, cat, op, mt: mt,
     repeated_lookup: lambda c, cat, op, mt: op in LOOKUP_OPCODES,
     range_sweep: lambda c, cat, op, mt: op in LOOKUP_OPCODES,
@@ -567,6 +581,7 @@ SCREEN_RULES: tuple[RuleFn, ...] = (
     address_mismatch,
     cat3_velocity,
     sms_consistency,
+    sms_origin,
     silent_sms,
     rate_limit,
     repeated_lookup,

@@ -43,6 +43,7 @@ class Rule(Enum):
     PLATFORM_EGRESS = "platform-egress"
     DENY_LIST = "deny-list"
     RATE_LIMIT = "rate-limit"
+    SMS_ORIGIN = "sms-origin"
     # The proxy's SMS home routing refused a message to the SMS router (an
     # unknown, expired, replayed or foreign correlation id): always a block.
     HOME_ROUTING = "home-routing"
