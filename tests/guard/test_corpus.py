@@ -32,7 +32,7 @@ from herald.signaling.policy import parse_policy
 RULES = {
     "cat1", "cat2", "cat3-velocity", "sms-consistency", "silent-sms", "lookup-only",
     "repeated-lookup", "range-sweep", "address-mismatch", "tcap-sanity", "platform-egress",
-    "deny-list", "rate-limit", "sms-origin",
+    "deny-list", "rate-limit", "sms-origin", "sms-spoofing",
 }
 # The attack scenarios the issue asks for, and the rule meant to catch each.
 REQUIRED_ATTACKS = {
@@ -45,6 +45,7 @@ REQUIRED_ATTACKS = {
     "platform-lookup": "platform-egress",
     "silent-sms": "silent-sms",
     "range-sweep": "range-sweep",
+    "spoofed-sms": "sms-spoofing",
 }
 REQUIRED_BENIGN = {"sms-delivery", "roaming-outbound", "roaming-inbound", "auth-info"}
 FICTIONAL_GT_PREFIXES = ("1999", "2888", "3777", "4666")

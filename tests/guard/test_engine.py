@@ -7,6 +7,7 @@ import json
 import pytest
 
 from herald.signaling.map_ops import MapAc
+from herald.signaling.map_types import SmRpDaKind
 from herald.signaling.policy import (
     Action,
     Category,
@@ -327,6 +328,50 @@ def test_late_alerts_name_the_requesters_real_origin() -> None:
     engine.inspect(sri_sm_result(1, begin))
     (late,) = engine.expire(1_000.0)
     assert late.rule is Rule.LOOKUP_ONLY and late.origin is Origin.PARTNER
+
+
+# ------------------------------------------------------------- spoofed SMS
+
+FAR_MSC = "37772000001"
+HOME_SMSC = "19993000001"
+
+
+def mo_fsm(t: float, calling: str, msisdn: str = HOME_MSISDN) -> Facts:
+    """An MO-ForwardSM whose originator (SM-RP-OA) is ``msisdn``."""
+    return invoke(t, 46, (MapAc.SHORT_MSG_MO_RELAY, 3), calling, HOME_SMSC, msisdn=msisdn,
+                  sm_rp_da=SmRpDaKind.SERVICE_CENTRE, service_centre=HOME_SMSC)  # fmt: skip
+
+
+def profile_sent(t: float, vlr: str, msisdn: str = HOME_MSISDN) -> Facts:
+    """The home HLR's InsertSubscriberData naming the number, to ``vlr``."""
+    return invoke(t, 7, (MapAc.SUBSCRIBER_DATA_MNGT, 3), HLR, vlr, imsi=HOME_IMSI, msisdn=msisdn)
+
+
+def test_an_mo_sms_claiming_a_home_number_from_no_agreement_is_spoofed() -> None:
+    v = Engine(policy()).inspect(mo_fsm(0, FOREIGN))
+    check(v, Action.BLOCK, Rule.SMS_SPOOFING)
+    assert v.category is Category.CAT3
+    # another network's subscriber is not ours to judge
+    check(Engine(policy()).inspect(mo_fsm(0, FOREIGN, "46665550001")), Action.ALLOW, None)
+
+
+def test_an_mo_sms_must_come_from_where_the_subscriber_is_registered() -> None:
+    engine = Engine(policy())
+    check(engine.inspect(mo_fsm(0, NEAR_VLR)), Action.ALLOW, None)  # nothing known yet
+    engine.inspect(profile_sent(10, NEAR_VLR))  # roaming in "near"
+    check(engine.inspect(mo_fsm(20, NEAR_VLR)), Action.ALLOW, None)
+    check(engine.inspect(mo_fsm(30, FAR_MSC)), Action.BLOCK, Rule.SMS_SPOOFING)
+    engine.inspect(profile_sent(40, VLR_HOME))  # back home
+    check(engine.inspect(mo_fsm(50, NEAR_VLR)), Action.BLOCK, Rule.SMS_SPOOFING)
+    assert engine.state_sizes["number_locations"] == 1
+
+
+def test_an_mt_sms_claiming_a_home_smsc_through_another_network_is_spoofed() -> None:
+    engine = Engine(policy())
+    check(engine.inspect(mt_fsm(0, FOREIGN, service_centre=HOME_SMSC)), Action.BLOCK,
+          Rule.SMS_SPOOFING)  # fmt: skip
+    check(engine.inspect(mt_fsm(0, NEAR_SMSC, service_centre=PLATFORM)), Action.BLOCK,
+          Rule.SMS_SPOOFING)  # fmt: skip
 
 
 # --------------------------------------------------------------- TCAP sanity

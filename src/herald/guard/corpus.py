@@ -37,6 +37,8 @@ silent-sms                attack  MT-ForwardSM with TP-PID 0x40 (silent-sms)
 range-sweep               attack  SRI-SM over consecutive numbers from a network
                                   without agreement (sms-origin, range-sweep)
 sms-without-lookup        attack  MT-ForwardSM with no SRI-SM (sms-consistency)
+spoofed-sms               attack  MO-ForwardSM from a network without agreement
+                                  claiming a home number (sms-spoofing)
 vlr-mismatch              attack  UL whose VLR number is not the caller
                                   (address-mismatch)
 no-dialogue               attack  TC-BEGIN without application context
@@ -125,6 +127,7 @@ __all__ = [
 HOME_MCC, HOME_MNC = "001", "01"
 HLR = "19991000001"
 HOME_VLR = "19992000001"  # VLR and MSC share the node's GT
+HOME_SMSC = "19993000001"
 PLATFORM = "19990000001"
 NEAR_SMSC = "28881000001"
 NEAR_VLR = "28882000001"
@@ -332,6 +335,7 @@ def _deliver(originator: str, pid: int = 0, text: bytes = b"\x31\xd9\x8c\x56\xb3
 
 AC_SMS_GATEWAY = (MapAc.SHORT_MSG_GATEWAY, 3)
 AC_MT_RELAY = (MapAc.SHORT_MSG_MT_RELAY, 3)
+AC_MO_RELAY = (MapAc.SHORT_MSG_MO_RELAY, 3)
 AC_LOC_UP = (MapAc.NETWORK_LOC_UP, 3)
 AC_INFO = (MapAc.INFO_RETRIEVAL, 3)
 OP = MapOperation
@@ -536,6 +540,18 @@ def sms_without_lookup(f: _Flow, t: float) -> None:
             AC_MT_RELAY, _inv(arg, OP.MT_FORWARD_SM))
 
 
+def spoofed_sms(f: _Flow, t: float) -> None:
+    # An MO-ForwardSM from a network without an agreement whose originator is a
+    # home subscriber's number: fake messages "from" that subscriber.
+    label = Label("spoofed-sms", True, "block", "sms-spoofing")
+    submit = encode_tpdu(SmsTpdu(1, TpAddress("19995550123", 1, 1), 0, 0),
+                         b"\x31\xd9\x8c\x56\xb3\xdd\x70", 8)
+    arg = ForwardSmArg(SmRpDa(SmRpDaKind.SERVICE_CENTRE, address=_isdn(HOME_SMSC)),
+                       SmRpOa(SmRpOaKind.MSISDN, _isdn(home_msisdn(111))), submit)
+    f.begin(t, label, True, _address(FOREIGN, SSN_MSC), _address(HOME_SMSC, SSN_MSC),
+            AC_MO_RELAY, _inv(arg, OP.MO_FORWARD_SM))
+
+
 def vlr_mismatch(f: _Flow, t: float) -> None:
     label = Label("vlr-mismatch", True, "block", "address-mismatch")
     # The calling GT is the near partner's VLR but the VLR number names another
@@ -584,6 +600,7 @@ SCENARIOS: Final[dict[str, tuple[bool, Scenario]]] = {
     "silent-sms": (True, silent_sms),
     "range-sweep": (True, range_sweep),
     "sms-without-lookup": (True, sms_without_lookup),
+    "spoofed-sms": (True, spoofed_sms),
     "vlr-mismatch": (True, vlr_mismatch),
     "no-dialogue": (True, no_dialogue),
     "repeated-lookup": (True, repeated_lookup),

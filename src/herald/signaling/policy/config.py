@@ -62,6 +62,7 @@ DEFAULT_ACTIONS: dict[Rule, Action] = {
     Rule.DENY_LIST: Action.BLOCK,
     Rule.RATE_LIMIT: Action.BLOCK,
     Rule.SMS_ORIGIN: Action.ALERT,
+    Rule.SMS_SPOOFING: Action.BLOCK,
     Rule.MALFORMED: Action.BLOCK,
     Rule.HOME_ROUTING: Action.BLOCK,
 }

@@ -71,6 +71,7 @@ _SRI_SM_NAME = operation_name(Op.SEND_ROUTING_INFO_FOR_SM)
 # Enum class attribute costs an attribute lookup through the enum machinery.
 _SRI_SM = int(Op.SEND_ROUTING_INFO_FOR_SM)
 _UPDATE_LOCATION = int(Op.UPDATE_LOCATION)
+_ISD = int(Op.INSERT_SUBSCRIBER_DATA)
 _ALLOW, _ALERT, _BLOCK = Action.ALLOW, Action.ALERT, Action.BLOCK
 _NO_CATEGORY = Category.NONE
 # Enum.value is a Python-level property: read it once here.
@@ -205,6 +206,7 @@ class Engine:
             "correlations": len(s.correlations),
             "pending_lookups": len(s.pending),
             "locations": len(s.locations),
+            "number_locations": len(s.number_locations),
             "senders": len(s.gt_buckets),
             "subscriber_buckets": len(s.subscriber_buckets),
             "lookup_counters": len(s.lookup_times),
@@ -366,6 +368,8 @@ class Engine:
             return self._verdict(m, action, finding, m.category, f.opcode)
         if f.imsi and (m.mt or f.opcode == _UPDATE_LOCATION):
             self._commit(m)
+        elif f.msisdn and f.opcode == _ISD and m.origin is _HOME:
+            self._number_location(m)
         if action is _ALLOW:
             opcode = f.opcode
             return _new(
@@ -445,6 +449,22 @@ class Engine:
         if key not in s.pending and len(s.pending) >= limits.correlations:
             s.evicted_pending += 1
         bounded_put(s.pending, key, entry, limits.correlations)
+
+    def _number_location(self, m: Message) -> None:
+        """The home HLR sent a home number's profile to the VLR it calls: the
+        subscriber is registered in that VLR's network (sms-spoofing reads it)."""
+        c = self._c
+        if c.home_msisdn.longest(m.f.msisdn) is None:
+            return
+        origin, partner = c.origin(m.f.called_gt)
+        if origin is not _PARTNER and origin is not _HOME:
+            return  # an ISD to a network without agreement is cat2's business
+        bounded_put(
+            self._s.number_locations,
+            m.msisdn_key,
+            (partner if origin is _PARTNER else -1, m.f.time),
+            self.policy.limits.subscribers,
+        )
 
     def _commit(self, m: Message) -> None:
         f, s = m.f, self._s

@@ -66,6 +66,7 @@ TP_PID_SHORT_MESSAGE_TYPE_0 = SILENT_SMS_PID
 _CAT1, _CAT2, _CAT3, _NO_CATEGORY = Category.CAT1, Category.CAT2, Category.CAT3, Category.NONE
 _FOREIGN, _HOME = Origin.FOREIGN, Origin.HOME
 _BLOCK_ACTION = Action.BLOCK
+_HOME_SIDE = (Origin.HOME, Origin.PLATFORM)
 _DA_IMSI = SmRpDaKind.IMSI
 _BEGIN, _UNIDIRECTIONAL = int(TcapKind.BEGIN), int(TcapKind.UNIDIRECTIONAL)
 _UPDATE_LOCATION = int(Op.UPDATE_LOCATION)
@@ -364,6 +365,41 @@ def sms_origin(c: Compiled, s: State, m: Message) -> Finding | None:
     return Rule.SMS_ORIGIN, "SRI-SM from a network without a roaming agreement"
 
 
+def sms_spoofing(c: Compiled, s: State, m: Message) -> Finding | None:
+    """Short messages that pretend to come from the home network (category 3:
+    about our subscribers, plausible only from where they are).
+
+    - an MO-ForwardSM whose originator (SM-RP-OA) is a home number, from a
+      network without an agreement, or from a partner while the home HLR last
+      sent that subscriber's profile elsewhere (home, or another network);
+    - an MT delivery whose service centre (SM-RP-OA) is a home or platform
+      SMSC, arriving through a node of another network.
+    """
+    f = m.f
+    if m.mt:
+        sc = f.service_centre
+        if sc and c.origin(sc)[0] in _HOME_SIDE:
+            return Rule.SMS_SPOOFING, "MT-ForwardSM claiming a home SMSC through another network"
+        return None
+    if _MO_FORWARD_SM not in f.invokes or not f.msisdn:
+        return None
+    if c.home_msisdn.longest(f.msisdn) is None:
+        return None
+    if m.origin is _FOREIGN:
+        return (
+            Rule.SMS_SPOOFING,
+            "MO-ForwardSM from a home subscriber's number through a network without an agreement",
+        )
+    known = s.number_locations.get(m.msisdn_key)
+    if known is not None and known[0] != m.partner:
+        return (
+            Rule.SMS_SPOOFING,
+            "MO-ForwardSM from a home subscriber's number through a network "
+            "the subscriber is not registered in",
+        )
+    return None
+
+
 def silent_sms(c: Compiled, s: State, m: Message) -> Finding | None:
     if m.mt and m.f.tp_pid == TP_PID_SHORT_MESSAGE_TYPE_0:
         return Rule.SILENT_SMS, "short message type 0 (TP-PID 0x40): a silent SMS"
@@ -559,6 +595,7 @@ _APPLIES: dict[RuleFn, Applies] = {
     cat3_velocity: lambda c, cat, op, mt: cat is _CAT3,
     sms_consistency: lambda c, cat, op, mt: mt,
     sms_origin: lambda c, cat, op, mt: op == _SRI_SM,
+    sms_spoofing: lambda c, cat, op, mt: op in (_MT_FORWARD_SM, _MO_FORWARD_SM),
     silent_sms: lambda c, cat, op, mt: mt,
     repeated_lookup: lambda c, cat, op, mt: op in LOOKUP_OPCODES,
     range_sweep: lambda c, cat, op, mt: op in LOOKUP_OPCODES,
@@ -580,6 +617,7 @@ SCREEN_RULES: tuple[RuleFn, ...] = (
     cat2,
     address_mismatch,
     cat3_velocity,
+    sms_spoofing,
     sms_consistency,
     sms_origin,
     silent_sms,

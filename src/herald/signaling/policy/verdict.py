@@ -44,6 +44,7 @@ class Rule(Enum):
     DENY_LIST = "deny-list"
     RATE_LIMIT = "rate-limit"
     SMS_ORIGIN = "sms-origin"
+    SMS_SPOOFING = "sms-spoofing"
     # The proxy's SMS home routing refused a message to the SMS router (an
     # unknown, expired, replayed or foreign correlation id): always a block.
     HOME_ROUTING = "home-routing"
