@@ -260,7 +260,7 @@ def _metrics_address(text: str | None) -> tuple[str, int] | None:
 def _proxy(args: argparse.Namespace) -> int:
     from herald.guard.audit import AuditError
     from herald.guard.metrics import MetricsServer, proxy_registry
-    from herald.guard.policyfile import PolicyFileError
+    from herald.guard.policyfile import PolicyFileError, diff_policies, read_policy
     from herald.guard.proxy import GuardProxy, parse_address
     from herald.signaling.homerouting import HomeRouter
 
@@ -269,6 +269,7 @@ def _proxy(args: argparse.Namespace) -> int:
         peer = parse_address(args.peer)
         metrics_at = _metrics_address(args.metrics)
         inspector = _inspector(args)
+        policy_text = [read_policy(args.policy)[1]]  # the text in force, for SIGHUP's diff
     except (PolicyFileError, AuditError, OSError, ValueError) as exc:
         return _fail(str(exc))
     policy = inspector.engine.policy
@@ -286,6 +287,28 @@ def _proxy(args: argparse.Namespace) -> int:
         )
     except (OSError, ValueError) as exc:
         return _fail(str(exc))
+
+    def reload() -> None:
+        """SIGHUP: read the policy file again; apply it whole, or keep the
+        policy in force. Either way the audit log says so."""
+        audit = inspector.audit
+        try:
+            new_policy, new_text = read_policy(args.policy)
+            proxy.reload(new_policy, on_block=args.on_block)
+        except (PolicyFileError, ValueError) as exc:
+            print(f"herald guard proxy: policy reload refused, the previous policy stays: {exc}",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            if audit is not None:
+                audit.append("note", {"event": "policy-reload-refused", "who": "SIGHUP",
+                                      "reason": str(exc)})  # fmt: skip
+            return
+        change = diff_policies(policy_text[0], new_text, "in force", str(args.policy))
+        policy_text[0] = new_text
+        if audit is not None and change.changed:
+            audit.policy_change(
+                "SIGHUP", change.diff, change.old_sha256, change.new_sha256, new_policy.name
+            )
+        print(f"herald guard proxy: policy {new_policy.name!r} reloaded", flush=True)
 
     async def run() -> None:
         metrics = MetricsServer(proxy_registry(proxy))
@@ -311,6 +334,8 @@ def _proxy(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
+        with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
+            loop.add_signal_handler(signal.SIGHUP, reload)
         try:
             await asyncio.wait_for(stop.wait(), args.duration)
         except TimeoutError:
@@ -331,7 +356,7 @@ def _proxy(args: argparse.Namespace) -> int:
         f"connections {s.connections}, forwarded {s.forwarded}, blocked {s.blocked}, "
         f"udts sent {s.udts_sent}, passed through {s.passed_through}, "
         f"framing errors {s.framing_errors}, late alerts {s.late_alerts}"
-        + (f", home-routed {s.home_routed}" if router is not None else "")
+        + (f", home-routed {s.home_routed}" if proxy.home_router or s.home_routed else "")
     )
     for rule, count in sorted(s.by_rule.items()):
         print(f"  blocked by {rule}: {count}")

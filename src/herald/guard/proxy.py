@@ -39,7 +39,7 @@ from herald.guard.inspector import Inspection, Inspector, prepare
 from herald.signaling import DecodeError, SignalingError, encode, udts_response
 from herald.signaling.homerouting import HomeRouter, Outcome
 from herald.signaling.m3ua import Framer
-from herald.signaling.policy import Action, Category, Direction, Rule, Verdict
+from herald.signaling.policy import Action, Category, Direction, Policy, Rule, Verdict
 from herald.signaling.policy.bridge import facts_from_message
 from herald.signaling.policy.config import OnBlock
 
@@ -201,6 +201,24 @@ class GuardProxy:
         self._handlers: set[asyncio.Task[Any]] = set()
         self._connections: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
         self._ids = itertools.count(1)
+
+    def reload(self, policy: Policy, *, on_block: str | None = None) -> None:
+        """Judge and route by ``policy`` from now on (SIGHUP), keeping all
+        state. ``on_block`` overrides the policy's, as at start. Raises
+        ValueError, changing nothing, when ``policy`` turns home routing on and
+        the proxy does not know its interconnect side."""
+        hr = policy.home_routing
+        if hr.enabled and self.interconnect is None:
+            raise ValueError("SMS home routing needs the interconnect side (--interconnect)")
+        self.inspector.replace_policy(policy)
+        self.on_block = on_block or policy.proxy.on_block
+        self.return_cause = policy.proxy.return_cause
+        if not hr.enabled:
+            self.home_router = None
+        elif self.home_router is None:
+            self.home_router = HomeRouter(policy)
+        else:
+            self.home_router.replace_policy(policy)
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
         """Listen; returns the bound address (port 0 picks a free one)."""

@@ -241,6 +241,16 @@ class HomeRouter:
     def __init__(
         self, policy: Policy, randbelow: Callable[[int], int] = secrets.randbelow
     ) -> None:
+        self._use(policy)
+        self._randbelow = randbelow
+        self._lookups: OrderedDict[tuple[str, bytes], _Lookup] = OrderedDict()
+        self._correlations: OrderedDict[str, _Correlation] = OrderedDict()
+        self._routed: OrderedDict[tuple[str, bytes], _Routed] = OrderedDict()
+        self._by_home_tid: dict[tuple[str, bytes], tuple[str, bytes]] = {}
+        self.refused = 0
+        self.rewritten = 0
+
+    def _use(self, policy: Policy) -> None:
         hr = policy.home_routing
         if not hr.enabled:
             raise ValueError("the policy does not turn home routing on (home_routing.router_gt)")
@@ -253,13 +263,12 @@ class HomeRouter:
         )
         self._prefix = policy.home.mcc + policy.home.mnc + hr.msin_prefix
         self._random_digits = _IMSI_DIGITS - len(self._prefix)
-        self._randbelow = randbelow
-        self._lookups: OrderedDict[tuple[str, bytes], _Lookup] = OrderedDict()
-        self._correlations: OrderedDict[str, _Correlation] = OrderedDict()
-        self._routed: OrderedDict[tuple[str, bytes], _Routed] = OrderedDict()
-        self._by_home_tid: dict[tuple[str, bytes], tuple[str, bytes]] = {}
-        self.refused = 0
-        self.rewritten = 0
+
+    def replace_policy(self, policy: Policy) -> None:
+        """Route by ``policy`` from now on (a reload). Live correlations and
+        dialogues stay valid until their deadlines (which keep the lifetimes
+        they were given); new ones follow the new settings."""
+        self._use(policy)
 
     # ------------------------------------------------------------ public API
 

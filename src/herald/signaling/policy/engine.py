@@ -116,24 +116,48 @@ class Engine:
     """
 
     def __init__(self, policy: Policy, store: PendingMessages | None = None) -> None:
-        self._c = Compiled(policy)
         self._s = State()
         self._store = store
-        self.policy = policy
-        self._dialogue_limit = policy.limits.dialogues
-        self._deny_gts = bool(self._c.deny_gts)
-        self._spoof_check = self._c.actions[Rule.ADDRESS_MISMATCH] is not Action.ALLOW
+        self._use(policy)
         # Verdicts given: every inspect() counts one; blocks and alerts are
         # counted where they are built (rare), allows by difference.
         self._inspected = 0
         self._blocked = 0
         self._alerted = 0
         self._late_alerts = 0
+
+    def _use(self, policy: Policy) -> None:
+        self._c = Compiled(policy)
+        self.policy = policy
+        self._dialogue_limit = policy.limits.dialogues
+        self._deny_gts = bool(self._c.deny_gts)
+        self._spoof_check = self._c.actions[Rule.ADDRESS_MISMATCH] is not Action.ALLOW
         # origin -> (opcode, AC) -> (categories, category, MT, the rules that
         # can apply: see rules.plan). Bounded by the (opcode, AC) pairs seen.
         self._plans: dict[Origin, dict[tuple[int, tuple[int, int] | None], _Plan]] = {
             o: {} for o in Origin
         }
+        self._s.origin_cache.clear()
+
+    def replace_policy(self, policy: Policy) -> None:
+        """Judge from now on by ``policy`` (a reload), keeping what the engine
+        remembers: dialogues, locations, correlations, rates and lookups, each
+        table cut to the new policy's limit (oldest entries first)."""
+        self._use(policy)
+        s, limits = self._s, policy.limits
+        for table, limit in (
+            (s.dialogues, limits.dialogues),
+            (s.correlations, limits.correlations),
+            (s.pending, limits.correlations),
+            (s.locations, limits.subscribers),
+            (s.number_locations, limits.subscribers),
+            (s.subscriber_buckets, limits.subscribers),
+            (s.lookup_times, limits.subscribers),
+            (s.gt_buckets, limits.senders),
+            (s.sweeps, limits.sweep_senders),
+        ):
+            while len(table) > limit:
+                table.popitem(last=False)
 
     # ------------------------------------------------------------ public API
 
