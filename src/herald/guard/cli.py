@@ -135,7 +135,7 @@ def _store(path: Path | None) -> Any:
     return InMemoryPendingMessages(_read_lines(path) if path is not None else ())
 
 
-def _inspector(args: argparse.Namespace) -> Any:
+def _inspector(args: argparse.Namespace, *, capture: bool = False) -> Any:
     from herald.guard.audit import AuditLog
     from herald.guard.inspector import Inspector
     from herald.guard.policyfile import load_policy
@@ -143,7 +143,9 @@ def _inspector(args: argparse.Namespace) -> Any:
 
     policy = load_policy(args.policy)
     audit = AuditLog(args.audit, key=_audit_key(args)) if args.audit is not None else None
-    return Inspector(Engine(policy, _store(args.pending)), audit)
+    # A capture may hold one direction only (see Engine).
+    engine = Engine(policy, _store(args.pending), answers_may_be_missing=capture)
+    return Inspector(engine, audit)
 
 
 def _records(path: Path, damage: list[str]) -> Iterable[tuple[float, bytes]]:
@@ -172,7 +174,7 @@ def _scan(args: argparse.Namespace) -> int:
     from herald.guard.scan import Summary, scan
 
     try:
-        inspector = _inspector(args)
+        inspector = _inspector(args, capture=True)
         label_of = _labels(args.labels)
     except (PolicyFileError, AuditError, OSError, ValueError, KeyError) as exc:
         return _fail(str(exc))
@@ -201,6 +203,13 @@ def _scan(args: argparse.Namespace) -> int:
             inspector.audit.close()
     if args.format == "table":
         _print_summary(summary, args.capture.name)
+    engine = inspector.engine
+    if engine.unjudged_consistency:
+        # Said, not blocked: deliveries with no answer in sight prove nothing.
+        why = ("the capture holds no SRI-SM answer (one direction only?)"
+               if not engine.answers_seen else "they came before the capture's first SRI-SM answer")
+        print(f"herald guard scan: {args.capture}: {engine.unjudged_consistency} MT-ForwardSM "
+              f"not judged for SMS consistency: {why}", file=sys.stderr)  # fmt: skip
     if damage:
         # A gate must not pass traffic it did not see: say what was not read.
         for problem in damage:

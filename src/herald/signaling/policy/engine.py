@@ -113,10 +113,22 @@ class Engine:
     ``store`` answers whether a customer message is queued for a number (the
     platform egress check); without one, every SRI-SM and MT-ForwardSM from a
     platform GT is blocked (fail closed).
+
+    ``answers_may_be_missing`` (scan mode: a capture may hold one direction
+    only): until the first SRI-SM answer is seen, MT deliveries are not judged
+    for SMS consistency but counted (:attr:`unjudged_consistency`), so the
+    caller can say so rather than block every delivery. A live proxy sees
+    both directions and leaves it off.
     """
 
-    def __init__(self, policy: Policy, store: PendingMessages | None = None) -> None:
-        self._s = State()
+    def __init__(
+        self,
+        policy: Policy,
+        store: PendingMessages | None = None,
+        *,
+        answers_may_be_missing: bool = False,
+    ) -> None:
+        self._s = State(answers_may_be_missing=answers_may_be_missing)
         self._store = store
         self._use(policy)
         # Verdicts given: every inspect() counts one; blocks and alerts are
@@ -216,6 +228,17 @@ class Engine:
         if not pending:
             return None
         return pending[next(iter(pending))][0]
+
+    @property
+    def answers_seen(self) -> int:
+        """SRI-SM answers (with an IMSI) observed so far."""
+        return self._s.answers_seen
+
+    @property
+    def unjudged_consistency(self) -> int:
+        """MT deliveries not judged for SMS consistency because no SRI-SM
+        answer had been seen yet (only with ``answers_may_be_missing``)."""
+        return self._s.unjudged_consistency
 
     def subscriber_hash(self, kind: str, identifier: str) -> str:
         """The salted hash this engine publishes for an identifier (``imsi``,
@@ -450,6 +473,7 @@ class Engine:
         if opcode != _SRI_SM or not f.imsi:
             return
         c, s = self._c, self._s
+        s.answers_seen += 1
         requester = f.called_gt
         platform = requester in c.platform_gts
         if not platform and not m.home_imsi:

@@ -344,6 +344,11 @@ def sms_consistency(c: Compiled, s: State, m: Message) -> Finding | None:
         return None
     corr = s.correlations.get((f.calling_gt, m.imsi_key))
     if corr is None or f.time - corr[0] > c.policy.sms.consistency_s:
+        if not s.answers_seen and s.answers_may_be_missing:
+            # No SRI-SM answer seen at all: the capture may hold one direction
+            # only, and then every delivery would look unrequested.
+            s.unjudged_consistency += 1
+            return None
         return (
             Rule.SMS_CONSISTENCY,
             "MT-ForwardSM to a home subscriber with no SRI-SM answered to the same sender",

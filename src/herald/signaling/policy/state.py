@@ -252,3 +252,9 @@ class State:
     sweeps: OrderedDict[str, dict[int, dict[int, float]]] = field(default_factory=OrderedDict)
     origin_cache: dict[str, tuple[Origin, int]] = field(default_factory=dict)
     evicted_pending: int = 0
+    # SRI-SM answers observed; with answers_may_be_missing (a capture that may
+    # hold one direction only), MT deliveries are not judged for consistency
+    # until the first answer is seen, and are counted instead.
+    answers_seen: int = 0
+    answers_may_be_missing: bool = False
+    unjudged_consistency: int = 0
