@@ -459,6 +459,21 @@ def test_platform_delivery_after_the_message_left_the_queue_is_blocked() -> None
     check(engine.inspect(mt_fsm(0.2, PLATFORM)), Action.BLOCK, Rule.PLATFORM_EGRESS)
 
 
+def report_sm(t: float, calling: str, msisdn: str = HOME_MSISDN) -> Facts:
+    """reportSM-DeliveryStatus from ``calling`` about ``msisdn``."""
+    return invoke(t, 47, (MapAc.SHORT_MSG_GATEWAY, 3), calling, msisdn=msisdn,
+                  service_centre=calling)  # fmt: skip
+
+
+def test_platform_delivery_report_for_a_queued_message_is_allowed() -> None:
+    engine = Engine(policy(), InMemoryPendingMessages([HOME_MSISDN]))
+    check(engine.inspect(report_sm(0, PLATFORM)), Action.ALLOW, None)
+    # for a number the platform has nothing queued for: blocked
+    check(engine.inspect(report_sm(1, PLATFORM, "19995550002")), Action.BLOCK,
+          Rule.PLATFORM_EGRESS)  # fmt: skip
+    check(Engine(policy()).inspect(report_sm(0, PLATFORM)), Action.BLOCK, Rule.PLATFORM_EGRESS)
+
+
 def test_platform_lookup_not_followed_by_delivery_is_a_late_alert() -> None:
     engine = Engine(policy(), InMemoryPendingMessages([HOME_MSISDN]))
     begin = sri_sm(0, PLATFORM)

@@ -45,10 +45,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     scan.add_argument("--format", choices=("table", "json"), default="table")
     scan.add_argument("--audit", type=Path, help="append blocks and alerts to this audit log")
     _key_option(scan)
-    scan.add_argument(
+    pending = scan.add_mutually_exclusive_group()
+    pending.add_argument(
         "--pending",
         type=Path,
         help="numbers with a queued customer message, one per line (platform egress)",
+    )
+    pending.add_argument(
+        "--store",
+        type=Path,
+        metavar="DATA_DIR",
+        help="herald's SQLite data directory: queued customer messages (platform egress)",
     )
     scan.add_argument(
         "--labels",
@@ -73,7 +80,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="which side faces the interconnect (enables spoofing checks; required by "
         "the policy's [home_routing])",
     )
-    proxy.add_argument("--pending", type=Path)
+    pending = proxy.add_mutually_exclusive_group()
+    pending.add_argument(
+        "--pending", type=Path, help="numbers with a queued customer message, read at start"
+    )
+    pending.add_argument(
+        "--store",
+        type=Path,
+        metavar="DATA_DIR",
+        help="herald's running SQLite data directory, asked at each platform lookup",
+    )
     proxy.add_argument(
         "--metrics",
         metavar="[HOST:]PORT",
@@ -129,10 +145,21 @@ def _read_lines(path: Path) -> list[str]:
     return [line.strip() for line in path.read_text().splitlines() if line.strip()]
 
 
-def _store(path: Path | None) -> Any:
+def _store(args: argparse.Namespace, *, live: bool = False) -> Any:
+    """What the platform egress rule asks: herald's store (``--store``), a
+    file of numbers read once (``--pending``), or nothing (fail closed)."""
     from herald.signaling.policy import InMemoryPendingMessages
 
-    return InMemoryPendingMessages(_read_lines(path) if path is not None else ())
+    if getattr(args, "store", None) is not None:
+        from herald.guard.egress import LiveStore
+        from herald.store import SQLitePendingMessages
+
+        if not (args.store / "herald.db").is_file():
+            raise ValueError(f"--store: {args.store} holds no herald store (herald.db)")
+        pending = SQLitePendingMessages(args.store)
+        # The proxy's clock is the event loop's; the store's times are wall-clock.
+        return LiveStore(pending) if live else pending
+    return InMemoryPendingMessages(_read_lines(args.pending) if args.pending is not None else ())
 
 
 def _inspector(args: argparse.Namespace, *, capture: bool = False) -> Any:
@@ -144,7 +171,7 @@ def _inspector(args: argparse.Namespace, *, capture: bool = False) -> Any:
     policy = load_policy(args.policy)
     audit = AuditLog(args.audit, key=_audit_key(args)) if args.audit is not None else None
     # A capture may hold one direction only (see Engine).
-    engine = Engine(policy, _store(args.pending), answers_may_be_missing=capture)
+    engine = Engine(policy, _store(args, live=not capture), answers_may_be_missing=capture)
     return Inspector(engine, audit)
 
 

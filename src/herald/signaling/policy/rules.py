@@ -74,6 +74,7 @@ _PROVIDE_ROAMING_NUMBER = int(Op.PROVIDE_ROAMING_NUMBER)
 _SRI_SM = int(Op.SEND_ROUTING_INFO_FOR_SM)
 _MT_FORWARD_SM = int(Op.MT_FORWARD_SM)
 _MO_FORWARD_SM = int(Op.MO_FORWARD_SM)
+_REPORT_SM = int(Op.REPORT_SM_DELIVERY_STATUS)
 _MT_RELAY = int(MapAc.SHORT_MSG_MT_RELAY)
 
 
@@ -539,13 +540,23 @@ def platform_egress(c: Compiled, s: State, m: Message) -> Finding | None:
     if f.global_opcode:
         return Rule.PLATFORM_EGRESS, "global operation code from a platform GT"
     for op in f.invokes:
-        if op != _SRI_SM and not is_mt_delivery(op, m.ac):
+        if op != _SRI_SM and op != _REPORT_SM and not is_mt_delivery(op, m.ac):
             return (
                 Rule.PLATFORM_EGRESS,
-                f"{operation_name(op)} from a platform GT: only SRI-SM and MT-ForwardSM "
-                "serving a queued customer message may leave the platform",
+                f"{operation_name(op)} from a platform GT: only SRI-SM, MT-ForwardSM and "
+                "ReportSM-DeliveryStatus serving a queued customer message may leave the platform",
             )
     now, store = f.time, m.store
+    if _REPORT_SM in f.invokes and (
+        not f.msisdn or store is None or not store.has_pending(f.msisdn, now)
+    ):
+        # TS 29.002 §12.3: the SMSC reports a delivery's outcome for a number
+        # to its HLR; from the platform, only for a message it is delivering.
+        return (
+            Rule.PLATFORM_EGRESS,
+            "ReportSM-DeliveryStatus from a platform GT with no queued customer message "
+            "to that number",
+        )
     if _SRI_SM in f.invokes:
         if f.delivery_not_intended:
             return (
