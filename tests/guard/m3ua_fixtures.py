@@ -154,3 +154,46 @@ def aspup_ack() -> bytes:
 
 def beat(payload: bytes = b"ping") -> bytes:
     return encode_m3ua(Heartbeat(Kind.BEAT, payload))
+
+
+def map_open(destination: str, origination: str) -> bytes:
+    """A dialogue's user information: MAP-OPEN with destinationReference
+    (an IMSI, E.212) and originationReference (an SMSC, E.164)."""
+    from herald.signaling._ber import encode_oid, tlv
+    from herald.signaling._digits import encode_tbcd
+    from herald.signaling.homerouting import MAP_DIALOGUE_AS
+
+    dest, orig = encode_tbcd(destination), encode_tbcd(origination)
+    assert dest is not None and orig is not None
+    refs = tlv(0x80, b"\x96" + dest) + tlv(0x81, b"\x91" + orig)
+    return tlv(0x28, tlv(0x06, encode_oid(MAP_DIALOGUE_AS)) + tlv(0xA0, tlv(0xA0, refs)))
+
+
+def mt_fsm_open(calling: str, imsi: str, called: str) -> tuple[bytes, bytes]:
+    """A long message's first TC-BEGIN: MAP-OPEN only, no component."""
+    otid = next(_tids).to_bytes(4, "big")
+    dialogue = Dialogue(DialogueKind.REQUEST, ac_oid(MapAc.SHORT_MSG_MT_RELAY, 3),
+                        user_information=map_open(imsi, calling))
+    tcap = TcapMessage(TcapMessageType.BEGIN, otid=otid, dialogue=dialogue)
+    return data(tcap, calling, called, ssns=(8, MSC_SSN)), otid
+
+
+def tc_continue(
+    otid: bytes, dtid: bytes, calling: str, called: str, *components: object,
+    accept: bool = False,
+) -> bytes:
+    """A TC-CONTINUE; ``accept``: with the AARE accepting an MT relay dialogue."""
+    dialogue = Dialogue(DialogueKind.RESPONSE, ac_oid(MapAc.SHORT_MSG_MT_RELAY, 3), result=0,
+                        diagnostic=(1, 0)) if accept else None
+    tcap = TcapMessage(TcapMessageType.CONTINUE, otid=otid, dtid=dtid, dialogue=dialogue,
+                       components=components)  # type: ignore[arg-type]
+    return data(tcap, calling, called, ssns=(8, 8))
+
+
+def mt_invoke(smsc: str, da: SmRpDa, pid: int = 0) -> object:
+    """An mt-ForwardSM invoke component to ``da`` from service centre ``smsc``."""
+    tpdu = bytes([0x04, 0x0B, 0x91]) + bytes.fromhex("9199550500f1") + bytes([pid, 0x00])
+    tpdu += bytes.fromhex("52117080000000") + bytes([0x02, 0xC8, 0x34])
+    arg = ForwardSmArg(da=da, oa=SmRpOa(SmRpOaKind.SERVICE_CENTRE, AddressString(smsc)),
+                       user_data=tpdu)
+    return map_invoke(1, arg, opcode=44)

@@ -404,3 +404,48 @@ async def test_the_cli_proxy_home_routes(tmp_path: Path) -> None:
     assert "home-routed 2" in out.decode()
     assert a is not None and leaked(bytes(a.raw)) == []
     assert leaked(out, (HOME_IMSI, MSC_HOME, correlation)) == []
+
+
+async def test_a_long_message_opened_with_map_open_is_routed(rig: Rig) -> None:
+    """TS 29.002 §12.9: the IMSI in MAP-OPEN's destination reference, the
+    invoke (with noSM-RP-DA) in the TC-CONTINUE that follows."""
+    from herald.signaling.homerouting import _map_open
+    from herald.signaling.map_types import SmRpDa, SmRpDaKind
+
+    correlation = _correlation(await _lookup(rig))
+    begin, otid = fx.mt_fsm_open(FOREIGN, correlation, ROUTER)
+    await rig.a.send(begin)
+    opened = decode(await rig.b.next())
+    assert opened.called_digits == MSC_HOME
+    assert opened.tcap.dialogue is not None
+    found = _map_open(opened.tcap.dialogue.user_information)
+    assert found is not None and (found.destination, found.origination) == (HOME_IMSI, FOREIGN)
+
+    msc_tid = b"\x0a\x0b\x0c\x0d"
+    await rig.b.send(fx.tc_continue(msc_tid, otid, MSC_HOME, FOREIGN, accept=True))
+    accepted = decode(await rig.a.next())
+    assert accepted.calling_digits == ROUTER and accepted.tcap.otid == msc_tid
+
+    segment = fx.tc_continue(otid, msc_tid, FOREIGN, ROUTER,
+                             fx.mt_invoke(FOREIGN, SmRpDa(SmRpDaKind.NONE)))
+    await rig.a.send(segment)
+    delivered = decode(await rig.b.next())
+    assert delivered.called_digits == MSC_HOME
+    assert isinstance(delivered.argument, ForwardSmArg)
+    await rig.b.send(fx.answer(otid, MSC_HOME, FOREIGN, ReturnResult(1)))
+    assert decode(await rig.a.next()).calling_digits == ROUTER
+    await _barrier(rig)
+    assert rig.proxy.stats.blocked == 0
+    assert leaked(bytes(rig.a.raw)) == []
+    # ... and the same MAP-OPEN again is a replay
+    again, _ = fx.mt_fsm_open(FOREIGN, correlation, ROUTER)
+    await rig.a.send(again)
+    assert decode(await rig.a.next()).tcap.components == (ReturnError(1, 5),)
+
+
+async def test_a_map_open_from_another_smsc_is_refused(rig: Rig) -> None:
+    correlation = _correlation(await _lookup(rig))
+    begin, _ = fx.mt_fsm_open(OTHER_FOREIGN, correlation, ROUTER)
+    await rig.a.send(begin)
+    assert decode(await rig.a.next()).tcap.components == (ReturnError(1, 5),)
+    await _barrier(rig)

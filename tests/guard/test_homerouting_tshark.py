@@ -79,6 +79,14 @@ def routed_messages() -> tuple[str, list[tuple[str, bytes]]]:
     mt, _ = fx.mt_fsm_begin(FOREIGN, imsi=result.result.imsi, called=ROUTER)
     returned = udts_response(encode(rewritten(mt, True)), 5)
     out.append(("returned delivery answered", encode(rewritten(returned, False))))
+    # A long message: MAP-OPEN names the correlation IMSI (destination reference).
+    sri, otid = fx.sri_sm(FOREIGN)
+    router.from_interconnect(decode(sri), 0.0)
+    third = rewritten(fx.sri_sm_result(otid, FOREIGN), False)
+    (result,) = third.tcap.components
+    assert isinstance(result, ReturnResult) and result.result is not None
+    opened, _ = fx.mt_fsm_open(FOREIGN, result.result.imsi, ROUTER)
+    out.append(("restored map-open", encode(rewritten(opened, True))))
     return correlation, out
 
 
@@ -91,6 +99,9 @@ def test_tshark_reads_the_rewritten_messages_like_herald(tmp_path: Path) -> None
     by_name = {}
     for (name, data), theirs in zip(messages, rows, strict=True):
         ours = herald_fields(decode(data))
+        if name == "restored map-open":
+            # herald's view reads components; MAP-OPEN's references are checked below.
+            ours = {k: v for k, v in ours.items() if k not in ("imsi", "e164")}
         for key, value in ours.items():
             assert theirs[key] == value, f"{name} {key}: tshark {theirs[key]!r}, herald {value!r}"
         by_name[name] = theirs
@@ -114,3 +125,6 @@ def test_tshark_reads_the_rewritten_messages_like_herald(tmp_path: Path) -> None
     restored = by_name["restored delivery"]
     assert restored["imsi"] == HOME_IMSI and restored["called"] == MSC_HOME
     assert restored["calling"] == FOREIGN and restored["opcodes"] == "44"
+    opened_row = by_name["restored map-open"]
+    assert opened_row["imsi"] == HOME_IMSI and opened_row["called"] == MSC_HOME
+    assert opened_row["e164"] == FOREIGN  # originationReference: the SMSC

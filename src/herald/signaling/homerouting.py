@@ -30,7 +30,9 @@ lets the SRI-SM reach the HLR unchanged and rewrites the answer:
 3. ``from_interconnect``: an MT-ForwardSM to the router's GT naming a live
    correlation IMSI, sent by the same SMSC (calling GT and SM-RP-OA) that made
    the lookup, is restored (real IMSI, called party the real serving node)
-   and passed on; the correlation is consumed, so a replay is refused. An
+   and passed on; the correlation is consumed, so a replay is refused. A
+   long message's MAP-OPEN naming the correlation IMSI as destination
+   reference (the invoke follows in a TC-CONTINUE) is restored alike. An
    unknown, expired, consumed or foreign correlation IMSI is refused and
    answered as a serving node answers an IMSI it does not know
    (``unidentifiedSubscriber``).
@@ -53,8 +55,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple, TypeVar
 
+from herald.signaling._ber import decode_oid, encode_oid, read_tlv, tlv
+from herald.signaling._digits import decode_tbcd, encode_tbcd
 from herald.signaling.codec import build
 from herald.signaling.codec import invoke as make_invoke
+from herald.signaling.errors import DecodeError, MapError
 from herald.signaling.map_codec import encode_result
 from herald.signaling.map_ops import MapOperation, map_ac
 from herald.signaling.map_types import (
@@ -230,6 +235,69 @@ def _delivery_failure_cause(parameter: bytes | None) -> int | None:
     else:
         return None
     return cause if cause <= _MAX_DELIVERY_FAILURE_CAUSE else None
+
+
+# TS 29.002 §17.1: map-DialogueAS, the abstract syntax of MAP-OPEN etc. in a
+# dialogue portion's user information (an EXTERNAL).
+MAP_DIALOGUE_AS = (0, 4, 0, 0, 1, 1, 1, 1)
+_MAP_OPEN, _DESTINATION_REFERENCE, _ORIGINATION_REFERENCE = 0xA0, 0x80, 0x81
+
+
+class _MapOpen(NamedTuple):
+    """A MAP-OPEN's fields as (tag, content) pairs, and the two references'
+    digits. A long MT-ForwardSM may open its dialogue with MAP-OPEN alone, the
+    IMSI in ``destinationReference`` and the SMSC in ``originationReference``
+    (TS 29.002 §7.3.1, §12.9)."""
+
+    fields: tuple[tuple[int, bytes], ...]
+    destination: str | None
+    origination: str | None
+
+    def with_destination(self, imsi: str) -> bytes:
+        """The user information again, ``destinationReference`` naming ``imsi``
+        (its nature and plan octet kept)."""
+        packed = encode_tbcd(imsi)
+        assert packed is not None
+        parts = b""
+        for tag, content in self.fields:
+            if tag == _DESTINATION_REFERENCE:
+                content = content[:1] + packed
+            parts += tlv(tag, content)
+        return tlv(0x28, tlv(0x06, encode_oid(MAP_DIALOGUE_AS))
+                   + tlv(0xA0, tlv(_MAP_OPEN, parts)))
+
+
+def _map_open(info: bytes | None) -> _MapOpen | None:
+    """The MAP-OPEN in a dialogue's user information, or None (absent, another
+    MAP dialogue PDU, or not well formed)."""
+    if not info:
+        return None
+    try:
+        tag, s, e, end = read_tlv(info, 0, len(info), MapError)
+        if tag != 0x28 or end != len(info):
+            return None
+        tag, os_, oe, p = read_tlv(info, s, e, MapError)
+        if tag != 0x06 or decode_oid(info, os_, oe, MapError) != MAP_DIALOGUE_AS:
+            return None
+        tag, s, e, _ = read_tlv(info, p, e, MapError)  # single-ASN1-type [0]
+        if tag != 0xA0:
+            return None
+        tag, s, e, _ = read_tlv(info, s, e, MapError)  # MAP-DialoguePDU
+        if tag != _MAP_OPEN:
+            return None
+        fields = []
+        refs: dict[int, str | None] = {}
+        p = s
+        while p < e:
+            tag, cs, ce, p = read_tlv(info, p, e, MapError)
+            content = info[cs:ce]
+            fields.append((tag, content))
+            if tag in (_DESTINATION_REFERENCE, _ORIGINATION_REFERENCE) and content:
+                refs[tag] = decode_tbcd(content[1:])
+    except DecodeError:
+        return None
+    return _MapOpen(tuple(fields), refs.get(_DESTINATION_REFERENCE),
+                    refs.get(_ORIGINATION_REFERENCE))
 
 
 class HomeRouter:
@@ -420,11 +488,15 @@ class HomeRouter:
         for c in tcap.components:
             if isinstance(c, Invoke):
                 arg = c.argument
-                if not isinstance(arg, ForwardSmArg) or arg.da.kind is not SmRpDaKind.IMSI:
+                if not isinstance(arg, ForwardSmArg):
                     return self._refuse(None, "only short messages pass the SMS router")
-                if arg.da.imsi != routed.correlation:
-                    return self._refuse(None, "correlation id of another delivery")
-                c = self._restored_invoke(c, arg, routed.imsi)
+                if arg.da.kind is SmRpDaKind.IMSI:
+                    if arg.da.imsi != routed.correlation:
+                        return self._refuse(None, "correlation id of another delivery")
+                    c = self._restored_invoke(c, arg, routed.imsi)
+                elif arg.da.kind is not SmRpDaKind.NONE:
+                    # noSM-RP-DA: the IMSI went in MAP-OPEN (TS 29.002 §12.9).
+                    return self._refuse(None, "only short messages pass the SMS router")
             components.append(c)
         if tcap.kind in (_END, _ABORT):
             self._drop(routed_key)
@@ -440,25 +512,35 @@ class HomeRouter:
         return Outcome(self._rebuilt(forward, forward.tcap))
 
     def _delivery(self, msg: SignalingMessage, now: float, calling: str) -> Outcome:
-        """A TC-BEGIN to the router: an MT-ForwardSM naming a correlation IMSI."""
+        """A TC-BEGIN to the router: an MT-ForwardSM naming a correlation IMSI
+        in its SM-RP-DA, or MAP-OPEN alone naming it as destination reference
+        (a long message: the invoke follows in a TC-CONTINUE)."""
         tcap = msg.tcap
         invokes = [c for c in tcap.components if isinstance(c, Invoke)]
         mac = map_ac(msg.application_context)
-        if (
-            len(invokes) != 1
-            or invokes[0].opcode is None
-            or not is_mt_delivery(invokes[0].opcode, mac)
-            or not isinstance(invokes[0].argument, ForwardSmArg)
+        opened = _map_open(tcap.dialogue.user_information if tcap.dialogue else None)
+        invoke: Invoke | None = None
+        if not tcap.components and opened is not None and opened.destination:
+            correlation: str | None = opened.destination
+            sca = opened.origination
+            invoke_id = 1
+        elif (
+            len(invokes) == 1
+            and invokes[0].opcode is not None
+            and is_mt_delivery(invokes[0].opcode, mac)
+            and isinstance(invokes[0].argument, ForwardSmArg)
         ):
+            invoke = invokes[0]
+            arg = invoke.argument
+            assert isinstance(arg, ForwardSmArg)
+            correlation = arg.da.imsi if arg.da.kind is SmRpDaKind.IMSI else None
+            sca = arg.oa.address.digits if (
+                arg.oa.kind is SmRpOaKind.SERVICE_CENTRE and arg.oa.address is not None
+            ) else None
+            invoke_id = invoke.invoke_id
+        else:
             return self._refuse(None, "only MT-ForwardSM is accepted by the SMS router")
-        invoke = invokes[0]
-        arg = invoke.argument
-        assert isinstance(arg, ForwardSmArg)
-        correlation = arg.da.imsi if arg.da.kind is SmRpDaKind.IMSI else None
         entry = None if correlation is None else self._correlations.get(correlation)
-        sca = arg.oa.address.digits if (
-            arg.oa.kind is SmRpOaKind.SERVICE_CENTRE and arg.oa.address is not None
-        ) else None
         if entry is None or entry.deadline <= now:
             reason = "MT-ForwardSM with an unknown, expired or used correlation id"
         elif entry.smsc_gt != calling or entry.service_centre != sca:
@@ -469,7 +551,7 @@ class HomeRouter:
             if entry is not None and correlation is not None:
                 # Shown to the wrong SMSC: the id is burnt, the right one asks again.
                 del self._correlations[correlation]
-            answer = self._error_end(msg, invoke.invoke_id, RoutingError.UNIDENTIFIED_SUBSCRIBER)
+            answer = self._error_end(msg, invoke_id, RoutingError.UNIDENTIFIED_SUBSCRIBER)
             return self._refuse(answer, reason or "MT-ForwardSM refused")
         del self._correlations[correlation]  # one delivery dialogue per lookup
         otid = tcap.otid
@@ -491,17 +573,32 @@ class HomeRouter:
         )
         self._trim_home_tids()
         self.rewritten += 1
+        components = tuple(
+            self._restored_invoke(c, c.argument, entry.imsi)
+            if c is invoke and isinstance(c.argument, ForwardSmArg) else c
+            for c in tcap.components
+        )
         forward = msg._replace(
             sccp=msg.sccp._replace(called=_with_gt(msg.called, entry.node)),
             tcap=tcap._replace(
-                components=tuple(
-                    self._restored_invoke(c, arg, entry.imsi) if c is invoke else c
-                    for c in tcap.components
-                ),
-                dialogue=_plain_dialogue(tcap.dialogue),
+                components=components,
+                dialogue=self._forwarded_dialogue(tcap.dialogue, opened, correlation, entry.imsi),
             ),
         )
         return Outcome(self._rebuilt(forward, forward.tcap))
+
+    @staticmethod
+    def _forwarded_dialogue(
+        d: Dialogue | None, opened: _MapOpen | None, correlation: str, imsi: str
+    ) -> Dialogue | None:
+        """The dialogue portion passed to the serving node: a MAP-OPEN naming
+        the correlation IMSI names the real one; any other user information
+        is dropped (it could only name the correlation id)."""
+        if d is None:
+            return None
+        if opened is not None and opened.destination == correlation:
+            return d._replace(user_information=opened.with_destination(imsi))
+        return _plain_dialogue(d)
 
     @staticmethod
     def _restored_invoke(c: Invoke, arg: ForwardSmArg, imsi: str) -> Invoke:
