@@ -9,7 +9,7 @@ import itertools
 import pytest
 
 from guard import m3ua_fixtures as fx
-from guard.builders import FOREIGN, HOME_IMSI, HOME_MSISDN, NEAR_SMSC, policy
+from guard.builders import FOREIGN, HOME_IMSI, HOME_MSISDN, MSC_HOME, NEAR_SMSC, policy
 from herald.signaling import SignalingMessage, decode
 from herald.signaling.homerouting import HomeRouter
 from herald.signaling.map_types import RoutingInfoForSmRes
@@ -67,20 +67,43 @@ def test_correlation_ids_expire() -> None:
     early, late = lookup(r, 0.0), lookup(r, 20.0)
     assert deliver(r, 29.9, early) == ""
     assert "expired" in deliver(r, 50.0, late)  # 30 s after its answer
-    assert r.sizes == {"lookups": 0, "correlations": 0, "dialogues": 1}
-    r.expire(29.9 + 120.0)  # the delivery dialogue, idle for dialogue_ttl_s
-    assert r.sizes["dialogues"] == 0
+    assert r.sizes == {"lookups": 0, "correlations": 0, "dialogues": 1, "retired": 0}
+    r.expire(29.9 + 120.0)  # the delivery dialogue, idle for dialogue_ttl_s ...
+    assert (r.sizes["dialogues"], r.sizes["retired"]) == (0, 1)
+    r.expire(29.9 + 240.0)  # ... is answered for as the router a while longer
+    assert r.sizes["retired"] == 0
 
 
-def test_an_unanswered_lookup_is_forgotten() -> None:
+def test_a_late_hlr_answer_does_not_leak() -> None:
     r = router()
     sri, otid = fx.sri_sm(FOREIGN)
     r.from_interconnect(decode(sri), 0.0)
     assert r.sizes["lookups"] == 1
-    # The HLR answers after the window: nothing to rewrite any more, and a
-    # correlation is never made from it (the engine still judges the answer).
-    assert r.to_interconnect(decode(fx.sri_sm_result(otid, FOREIGN)), 31.0) is None
-    assert r.sizes["lookups"] == 0
+    # The HLR answers after the window (or the lookup was evicted): no
+    # correlation is made, and the answer leaves as a systemFailure.
+    late = fx.sri_sm_result(otid, FOREIGN)
+    out = r.to_interconnect(decode(late), 31.0)
+    assert out is not None and out.forward is not None
+    assert out.forward.tcap.components == (ReturnError(1, 34),)
+    assert r.sizes["lookups"] == 0 and r.sizes["correlations"] == 0
+    # to an exempt partner, the same answer passes unchanged
+    exempt = router('except_partners = ["near"]\n')
+    assert exempt.to_interconnect(decode(fx.sri_sm_result(otid, NEAR_SMSC)), 31.0) is None
+
+
+def test_a_late_node_answer_leaves_as_the_router() -> None:
+    r = router()
+    correlation = lookup(r, 0.0)
+    mt, otid = fx.mt_fsm_begin(FOREIGN, imsi=correlation, called=ROUTER)
+    assert r.from_interconnect(decode(mt), 1.0) is not None
+    r.expire(1.0 + 120.0)  # the router gave up on the delivery
+    answer = fx.answer(otid, MSC_HOME, FOREIGN, ReturnResult(1))
+    out = r.to_interconnect(decode(answer), 130.0)
+    assert out is not None and out.forward is not None
+    assert out.forward.calling_digits == ROUTER
+    assert r.sizes["retired"] == 0  # its END closed it
+    # much later, nothing is known about it any more: the engine's business
+    assert r.to_interconnect(decode(answer), 500.0) is None
 
 
 def test_memory_is_bounded() -> None:

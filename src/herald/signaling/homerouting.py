@@ -315,6 +315,7 @@ class HomeRouter:
         self._correlations: OrderedDict[str, _Correlation] = OrderedDict()
         self._routed: OrderedDict[tuple[str, bytes], _Routed] = OrderedDict()
         self._by_home_tid: dict[tuple[str, bytes], tuple[str, bytes]] = {}
+        self._retired: OrderedDict[tuple[str, bytes], _Routed] = OrderedDict()
         self.refused = 0
         self.rewritten = 0
 
@@ -353,6 +354,7 @@ class HomeRouter:
             "lookups": len(self._lookups),
             "correlations": len(self._correlations),
             "dialogues": len(self._routed),
+            "retired": len(self._retired),
         }
 
     def expire(self, now: float) -> None:
@@ -366,7 +368,10 @@ class HomeRouter:
             key = next(iter(routed))
             if routed[key].deadline > now:
                 break
-            self._drop(key)
+            self._retire(key, now)
+        retired = self._retired
+        while retired and next(iter(retired.values())).deadline <= now:
+            retired.popitem(last=False)
 
     def from_interconnect(self, msg: SignalingMessage, now: float) -> Outcome | None:
         """A message arriving from the interconnect: None to pass it on
@@ -412,6 +417,29 @@ class HomeRouter:
             if tcap.kind != _CONTINUE:
                 del self._lookups[key]
             return self._answer(msg, lookup, called, now)
+        late = self._retired.get(key)
+        if late is not None:
+            # The node answers a delivery the router gave up on (idle past
+            # dialogue_ttl_s, or evicted): it still leaves as the router.
+            if tcap.kind in (_END, _ABORT):
+                del self._retired[key]
+            return Outcome(self._as_router(msg, late))
+        if self.routed(called) and any(
+            isinstance(c, ReturnResult) and isinstance(c.result, RoutingInfoForSmRes)
+            for c in tcap.components
+        ):
+            # An HLR answer to a home-routed network matching no lookup (it
+            # came after correlation_ttl_s, or the lookup was evicted): its
+            # IMSI and node never leave; the SMSC is told to try again.
+            self.rewritten += 1
+            return Outcome(msg._replace(tcap=tcap._replace(
+                components=tuple(
+                    ReturnError(c.invoke_id, RoutingError.SYSTEM_FAILURE)
+                    if isinstance(c, ReturnResult) else c
+                    for c in tcap.components if not isinstance(c, Invoke)
+                ),
+                dialogue=_plain_dialogue(tcap.dialogue),
+            )))
         return None
 
     # ------------------------------------------------------------ internals
@@ -556,6 +584,8 @@ class HomeRouter:
         del self._correlations[correlation]  # one delivery dialogue per lookup
         otid = tcap.otid
         assert otid is not None
+        if (calling, otid) not in self._routed and len(self._routed) >= self.settings.max_entries:
+            self._retire(next(iter(self._routed)), now)
         _put(
             self._routed,
             (calling, otid),
@@ -571,7 +601,6 @@ class HomeRouter:
             ),
             self.settings.max_entries,
         )
-        self._trim_home_tids()
         self.rewritten += 1
         components = tuple(
             self._restored_invoke(c, c.argument, entry.imsi)
@@ -613,29 +642,34 @@ class HomeRouter:
         if tcap.kind == _CONTINUE and tcap.otid is not None and routed.home_tid is None:
             routed.home_tid = tcap.otid
             self._by_home_tid[(routed.smsc_gt, tcap.otid)] = key
-        components: list[Component] = []
-        for c in tcap.components:
-            if isinstance(c, ReturnResult):
-                # MT-ForwardSM-Res carries at most the phone's delivery report
-                # and extensions: the result is passed without them.
-                components.append(ReturnResult(c.invoke_id, c.last))
-            elif isinstance(c, ReturnError):
-                components.append(_sanitised_error(c))
-            elif isinstance(c, Reject):
-                components.append(c)
         if tcap.kind in (_END, _ABORT):
             self._drop(key)
         else:
             routed.deadline = now + self.settings.dialogue_ttl_s
             self._routed.move_to_end(key)
+        return Outcome(self._as_router(msg, routed))
+
+    def _as_router(self, msg: SignalingMessage, routed: _Routed) -> SignalingMessage:
+        """``msg`` from the serving node, as the router sends it: calling party
+        the address the SMSC called, the reverse of the SMSC's routing label,
+        results without parameters (MT-ForwardSM-Res carries at most the
+        phone's delivery report and extensions), errors by code only."""
+        tcap = msg.tcap
+        components: list[Component] = []
+        for c in tcap.components:
+            if isinstance(c, ReturnResult):
+                components.append(ReturnResult(c.invoke_id, c.last))
+            elif isinstance(c, ReturnError):
+                components.append(_sanitised_error(c))
+            elif isinstance(c, Reject):
+                components.append(c)
         self.rewritten += 1
-        out = msg._replace(
+        return msg._replace(
             label=_reverse(routed.label)._replace(sls=msg.label.sls),
             sccp=msg.sccp._replace(calling=routed.router),
             tcap=tcap._replace(components=tuple(components),
                                dialogue=_plain_dialogue(tcap.dialogue)),
         )
-        return Outcome(self._rebuilt(out, out.tcap))
 
     def _returned(self, msg: SignalingMessage, smsc_gt: str) -> Outcome | None:
         """A UDTS/XUDTS going back to an SMSC: if it returns a routed delivery
@@ -643,10 +677,11 @@ class HomeRouter:
         tcap = msg.tcap
         tid = tcap.otid
         key = None if tid is None else (smsc_gt, tid)
-        if key is None or key not in self._routed:
+        if key is None:
             return None
-        routed = self._routed[key]
-        self._drop(key)
+        routed = self._drop(key) or self._retired.pop(key, None)
+        if routed is None:
+            return None
         invoke_id = next((c.invoke_id for c in tcap.components if isinstance(c, Invoke)), 1)
         answer = TcapMessage(
             _END,
@@ -683,14 +718,17 @@ class HomeRouter:
         """``msg`` with ``tcap`` (its SCCP data is re-encoded by ``encode``)."""
         return msg._replace(tcap=tcap)
 
-    def _drop(self, key: tuple[str, bytes]) -> None:
+    def _drop(self, key: tuple[str, bytes]) -> _Routed | None:
         routed = self._routed.pop(key, None)
         if routed is not None and routed.home_tid is not None:
             self._by_home_tid.pop((routed.smsc_gt, routed.home_tid), None)
+        return routed
 
-    def _trim_home_tids(self) -> None:
-        # Entries of dialogues evicted from _routed by the bound.
-        if len(self._by_home_tid) > len(self._routed):
-            live = self._routed
-            for k in [k for k, v in self._by_home_tid.items() if v not in live]:
-                del self._by_home_tid[k]
+    def _retire(self, key: tuple[str, bytes], now: float) -> None:
+        """Stop routing a delivery (idle, or evicted), but keep answering for
+        it as the router for another ``dialogue_ttl_s``: a late answer from
+        the node must not leave with the node's address."""
+        routed = self._drop(key)
+        if routed is not None:
+            routed.deadline = now + self.settings.dialogue_ttl_s
+            _put(self._retired, key, routed, self.settings.max_entries)
