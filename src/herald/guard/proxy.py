@@ -75,6 +75,8 @@ CONNECT_TIMEOUT = 10.0
 # Bound on waiting for connection handlers to finish at close, seconds.
 CLOSE_TIMEOUT = 5.0
 
+_UNENCODABLE = "home-routed message could not be rewritten"
+
 # RFC 4666 §3.1.2: message class 1 (transfer), type 1 (DATA).
 _TRANSFER, _DATA = 1, 1
 
@@ -407,7 +409,11 @@ class GuardProxy:
                     continue
                 if outcome is not None and outcome.forward is not None:
                     restored = outcome.forward
-                    outgoing = encode(restored)
+                    try:
+                        outgoing = encode(restored)
+                    except SignalingError:
+                        self._refused(Outcome(None, None, _UNENCODABLE), now, context, back_out)
+                        continue
                     stats.home_routed += 1
                     prepared = (restored, facts_from_message(restored, now, direction), None)
             result: Inspection = inspector.judge(prepared, now, context)
@@ -424,7 +430,12 @@ class GuardProxy:
                     stats.home_routed += 1
                     if rewritten.forward is None:
                         continue
-                    outgoing = encode(rewritten.forward)
+                    try:
+                        outgoing = encode(rewritten.forward)
+                    except SignalingError:
+                        # Fail closed: what cannot be rewritten does not leave.
+                        self._refused(Outcome(None, None, _UNENCODABLE), now, context, back_out)
+                        continue
             out.append(outgoing)
             stats.forwarded += 1
 
