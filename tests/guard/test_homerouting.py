@@ -325,6 +325,8 @@ async def test_refusals_are_audited_without_identifiers(tmp_path: Path) -> None:
     (record,) = [json.loads(x) for x in text.splitlines()]
     assert record["content"]["rule"] == "home-routing"
     assert record["content"]["action"] == "block"
+    assert record["content"]["origin"] == "foreign"
+    assert record["content"]["sender"] == Engine(policy()).subscriber_hash("gt", FOREIGN)
     assert leaked(text.encode(), (*SECRETS, "001010000000002", ROUTER, FOREIGN)) == []
 
 

@@ -36,10 +36,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from herald.guard.inspector import Inspection, Inspector, prepare
-from herald.signaling import DecodeError, SignalingError, encode, udts_response
+from herald.signaling import (
+    DecodeError,
+    SignalingError,
+    SignalingMessage,
+    encode,
+    udts_response,
+)
 from herald.signaling.homerouting import HomeRouter, Outcome
 from herald.signaling.m3ua import Framer
-from herald.signaling.policy import Action, Category, Direction, Policy, Rule, Verdict
+from herald.signaling.policy import (
+    Action,
+    Category,
+    Direction,
+    Origin,
+    Policy,
+    Rule,
+    Verdict,
+    operation_name,
+)
 from herald.signaling.policy.bridge import facts_from_message
 from herald.signaling.policy.config import OnBlock
 
@@ -405,7 +420,7 @@ class GuardProxy:
             if inbound and decoded is not None:
                 outcome = router.from_interconnect(decoded, now)
                 if outcome is not None and outcome.refusal:
-                    self._refused(outcome, now, context, back_out)
+                    self._refused(outcome, now, context, back_out, decoded)
                     continue
                 if outcome is not None and outcome.forward is not None:
                     restored = outcome.forward
@@ -440,11 +455,24 @@ class GuardProxy:
             stats.forwarded += 1
 
     def _refused(
-        self, outcome: Outcome, now: float, context: dict[str, object], back_out: list[bytes]
+        self,
+        outcome: Outcome,
+        now: float,
+        context: dict[str, object],
+        back_out: list[bytes],
+        decoded: SignalingMessage | None = None,
     ) -> None:
         """A message the home router refused: a block verdict (audited,
-        counted), and the router's answer sent back, if it has one."""
-        verdict = Verdict(Action.BLOCK, Rule.HOME_ROUTING, Category.SMS, outcome.refusal, now)
+        counted; the sender as the engine publishes it, a salted hash), and
+        the router's answer sent back, if it has one."""
+        router, engine = self.home_router, self.inspector.engine
+        calling = "" if decoded is None else decoded.calling_digits or ""
+        origin = router.origin(calling) if router is not None else Origin.FOREIGN
+        sender = engine.subscriber_hash("gt", calling) if calling else ""
+        opcode = None if decoded is None else decoded.operation
+        verdict = Verdict(Action.BLOCK, Rule.HOME_ROUTING, Category.SMS, outcome.refusal, now,
+                          operation_name(opcode), origin, "",
+                          sender)  # fmt: skip
         self.inspector.record(verdict, context)
         stats = self.stats
         key = (verdict.action, verdict.rule, verdict.category)

@@ -341,6 +341,10 @@ class HomeRouter:
 
     # ------------------------------------------------------------ public API
 
+    def origin(self, calling_gt: str) -> Origin:
+        """Who ``calling_gt`` is, as the engine classifies it."""
+        return self._c.origin(calling_gt)[0]
+
     def routed(self, calling_gt: str) -> bool:
         """Whether lookups from ``calling_gt`` are home-routed."""
         origin, partner = self._c.origin(calling_gt)
