@@ -451,3 +451,25 @@ async def test_a_map_open_from_another_smsc_is_refused(rig: Rig) -> None:
     await rig.a.send(begin)
     assert decode(await rig.a.next()).tcap.components == (ReturnError(1, 5),)
     await _barrier(rig)
+
+
+async def test_metrics_count_home_routing_without_identifiers(rig: Rig) -> None:
+    import httpx
+
+    from herald.guard.metrics import MetricsServer, proxy_registry
+
+    from .test_metrics import _samples
+
+    server = MetricsServer(proxy_registry(rig.proxy))
+    host, port = await server.start("127.0.0.1", 0)
+    try:
+        correlation = _correlation(await _lookup(rig))
+        async with httpx.AsyncClient(timeout=WAIT) as client:
+            text = (await client.get(f"http://{host}:{port}/metrics")).text
+    finally:
+        await server.close()
+    got = _samples(text)
+    assert got[("herald_guard_home_routed_total", ())] == 1
+    assert got[("herald_guard_home_routing_entries", (("table", "correlations"),))] == 1
+    assert got[("herald_guard_home_routing_entries", (("table", "lookups"),))] == 0
+    assert leaked(text.encode(), (*SECRETS, correlation, ROUTER, FOREIGN)) == []

@@ -97,6 +97,16 @@ class ProxyCollector(Collector):
             "herald_guard_connections_open", "Connections open through the proxy.",
             value=stats.open_connections,
         )  # fmt: skip
+        router = self.proxy.home_router
+        if router is not None:
+            entries = GaugeMetricFamily(
+                "herald_guard_home_routing_entries",
+                "SMS home routing state, by table (bounded by home_routing.max_entries).",
+                labels=["table"],
+            )
+            for table, size in sorted(router.sizes.items()):
+                entries.add_metric([table], size)
+            yield entries
         buckets: list[tuple[str, float]] = []
         cumulative = 0
         for bound, count in zip(latency.bounds, latency.counts, strict=True):
