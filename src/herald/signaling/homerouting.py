@@ -18,13 +18,14 @@ lets the SRI-SM reach the HLR unchanged and rewrites the answer:
 1. ``from_interconnect``: an SRI-SM from a home-routed network (every network
    but the home and the platform, less the partners the policy exempts, or
    only the networks without a roaming agreement: ``origins``) is
-   remembered by its dialogue (requester GT, transaction id) with the number
-   and the SMSC address it names, for ``correlation_ttl_s``.
+   remembered by its dialogue (requester GT, transaction id) with the SMSC
+   address it names, for ``correlation_ttl_s``.
 2. ``to_interconnect``: the HLR's result for that dialogue is rewritten: the
    IMSI becomes a fresh correlation IMSI, the network node the router's GT,
    the LMSI and every field the codec does not model (the SGSN's
    ``additional-Number`` among them) are dropped. The correlation (real IMSI,
-   real node, number, SMSC) is kept for ``correlation_ttl_s``. HLR errors are
+   real node, SMSC) is kept for ``correlation_ttl_s``; drawn afresh for each
+   answer, it names one lookup, so one number. HLR errors are
    passed on by code only (an ``absentSubscriberSM`` diagnostic says why the
    phone is unreachable: not for a foreign network).
 3. ``from_interconnect``: an MT-ForwardSM to the router's GT naming a live
@@ -159,8 +160,10 @@ class Outcome(NamedTuple):
 
 
 class _Lookup(NamedTuple):
+    """A home-routed SRI-SM awaiting the HLR's answer (the number itself is
+    not kept: the correlation id drawn for the answer is this lookup's alone)."""
+
     deadline: float
-    msisdn: str
     service_centre: str
 
 
@@ -396,7 +399,6 @@ class HomeRouter:
                             (calling, tcap.otid),
                             _Lookup(
                                 now + self.settings.correlation_ttl_s,
-                                arg.msisdn.digits,
                                 arg.service_centre.digits,
                             ),
                             self.settings.max_entries,
