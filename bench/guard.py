@@ -555,7 +555,8 @@ def instructions(messages: int) -> None:
     """Instructions per message of each part, by callgrind (see the docstring)."""
     corpus = big_capture(messages)
     records = corpus.records()
-    print(f"instructions per message (callgrind), {len(records)} messages of big_capture()")
+    print(f"instructions per message (callgrind), {len(records)} messages of big_capture(); "
+          f"hot path: {hot_path()}")
     with tempfile.TemporaryDirectory(prefix="herald-bench-") as tmp:
         path = str(Path(tmp) / "capture.pickle")
         with open(path, "wb") as fh:
@@ -584,6 +585,16 @@ def instructions(messages: int) -> None:
     print(f"pycrate / batched: {counts['pycrate'] / counts['batched']:.0f}x")
 
 
+def hot_path() -> str:
+    """Whether the codec and the engine run compiled (scripts/compile)."""
+    import herald.signaling.policy.engine as engine
+    import herald.signaling.tcap as tcap
+
+    if all(str(m.__file__).endswith(".so") for m in (tcap, engine)):
+        return "compiled with mypyc (scripts/compile)"
+    return "pure Python (scripts/compile builds it with mypyc)"
+
+
 def main() -> None:
     if len(sys.argv) == 5 and sys.argv[1] == "--count":  # a child of --instructions
         count_part(sys.argv[2], int(sys.argv[3]), sys.argv[4])
@@ -608,6 +619,7 @@ def main() -> None:
         f"herald guard benchmark: Python {platform.python_version()}, "
         f"{platform.machine()}, {os.cpu_count()} CPUs (shared), GC enabled"
     )
+    print(f"hot path: {hot_path()}")
     t = time.perf_counter()
     corpus = big_capture(args.messages)
     records = corpus.records()
