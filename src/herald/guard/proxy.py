@@ -364,7 +364,7 @@ class GuardProxy:
                 group = messages[first : first + FLUSH_EVERY]
                 judged = [m for m in group if m[2] == _TRANSFER and m[3] == _DATA]
                 if self.home_router is not None:
-                    self._routed_group(group, judged, now, direction, conn, way, out, back_out)
+                    self._routed_group(group, now, direction, conn, way, out, back_out)
                     self._flush(forward, out, back, back_out, arrived, len(judged))
                     continue
                 results = iter(
@@ -392,7 +392,6 @@ class GuardProxy:
     def _routed_group(
         self,
         group: list[bytes],
-        judged: list[bytes],
         now: float,
         direction: Direction,
         conn: int,
