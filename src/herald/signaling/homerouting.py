@@ -5,10 +5,10 @@ Theory of operation
 An SMSC abroad that delivers a short message to a home subscriber first asks
 the HLR (sendRoutingInfoForSM, TS 29.002 §12.1) and gets the subscriber's
 IMSI and the address of the MSC/SGSN serving it: exactly what tracking
-services buy. With home routing (the scheme of 3GPP TR 23.840 and GSMA
-IR.70's "SMS home routing"), the home network answers with a *correlation
-IMSI* (home MCC-MNC and a pseudonymous MSIN, one per transaction) and the
-address of its own SMS router; the MT-ForwardSM then comes to the router,
+services buy. With home routing (the scheme of 3GPP TR 23.840: MT short
+messages routed via the home network), the home network answers with a
+*correlation IMSI* (home MCC-MNC and a pseudonymous MSIN, one per
+transaction) and the address of its own SMS router; the MT-ForwardSM then comes to the router,
 which restores the real IMSI and passes it on to the real serving node.
 
 :class:`HomeRouter` does this inside the guard's proxy, on decoded messages
