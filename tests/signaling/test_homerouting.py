@@ -7,14 +7,19 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from guard import m3ua_fixtures as fx
 from guard.builders import FOREIGN, HOME_IMSI, HOME_MSISDN, MSC_HOME, NEAR_SMSC, policy
-from herald.signaling import SignalingMessage, decode
+from herald.signaling import SignalingError, SignalingMessage, decode, encode
+from herald.signaling._digits import encode_bcd
 from herald.signaling.homerouting import HomeRouter
 from herald.signaling.map_types import RoutingInfoForSmRes
 from herald.signaling.message import ReturnError, ReturnResult
 from herald.signaling.policy import PolicyError
+
+from .strategies import signaling_messages
 
 ROUTER = "19990009999"
 
@@ -151,3 +156,50 @@ def test_the_refusal_action_is_not_configurable() -> None:
 def test_a_router_needs_home_routing_on() -> None:
     with pytest.raises(ValueError, match="router_gt"):
         HomeRouter(policy())
+
+
+# ------------------------------------------------ hostile traffic (property)
+
+
+def _aimed(msg: SignalingMessage, called: str | None, calling: str | None,
+           dtid: bytes | None) -> SignalingMessage:
+    """``msg`` readdressed at the router's live state (GTs, a live tid)."""
+    sccp = msg.sccp
+    if called is not None and sccp.called.gt is not None:
+        sccp = sccp._replace(called=sccp.called._replace(gt=sccp.called.gt._replace(digits=called)))
+    if calling is not None and sccp.calling.gt is not None:
+        sccp = sccp._replace(
+            calling=sccp.calling._replace(gt=sccp.calling.gt._replace(digits=calling)))
+    tcap = msg.tcap
+    if dtid is not None and tcap.dtid is not None:
+        tcap = tcap._replace(dtid=dtid)
+    return msg._replace(sccp=sccp, tcap=tcap)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.booleans(), signaling_messages(),
+                          st.sampled_from([None, ROUTER, FOREIGN]),
+                          st.sampled_from([None, ROUTER, FOREIGN, "19991000001"]),
+                          st.booleans()), max_size=6))
+def test_hostile_traffic_never_breaks_the_router_or_leaks(
+    traffic: list[tuple[bool, SignalingMessage, str | None, str | None, bool]],
+) -> None:
+    r = router()
+    correlation = lookup(r, 0.0)  # a live correlation: the real IMSI and node in memory
+    mt, otid = fx.mt_fsm_begin(FOREIGN, imsi=lookup(r, 0.0), called=ROUTER)
+    assert r.from_interconnect(decode(mt), 0.0) is not None  # and a routed delivery
+    packed = [encode_bcd(x[: len(x) // 2 * 2]) for x in (HOME_IMSI, MSC_HOME)]
+    for inbound, msg, called, calling, live_tid in traffic:
+        msg = _aimed(msg, called, calling, otid if live_tid else None)
+        try:
+            out = (r.from_interconnect if inbound else r.to_interconnect)(msg, 1.0)
+            if out is None:
+                continue
+            leaving = out.answer if inbound else out.forward
+            if leaving is not None:
+                data = encode(leaving)
+                assert not any(p is not None and p in data for p in packed)
+        except SignalingError:
+            pass  # the proxy refuses the message (fails closed)
+    # the legitimate delivery still works after all that
+    assert deliver(r, 2.0, correlation) == ""

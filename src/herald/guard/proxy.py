@@ -417,7 +417,10 @@ class GuardProxy:
             decoded = prepared[0]
             outgoing = msg
             if inbound and decoded is not None:
-                outcome = router.from_interconnect(decoded, now)
+                try:
+                    outcome = router.from_interconnect(decoded, now)
+                except SignalingError:
+                    outcome = Outcome(None, None, _UNENCODABLE)
                 if outcome is not None and outcome.refusal:
                     self._refused(outcome, now, context, back_out, decoded)
                     continue
@@ -439,7 +442,12 @@ class GuardProxy:
                 self._blocked(msg, verdict.rule, decoded, back_out)
                 continue
             if not inbound and decoded is not None:
-                rewritten = router.to_interconnect(decoded, now)
+                try:
+                    rewritten = router.to_interconnect(decoded, now)
+                except SignalingError:
+                    # Fail closed: what cannot be rewritten does not leave.
+                    self._refused(Outcome(None, None, _UNENCODABLE), now, context, back_out)
+                    continue
                 if rewritten is not None:
                     stats.home_routed += 1
                     if rewritten.forward is None:
