@@ -56,6 +56,7 @@ from herald.guard.corpus import POLICY_TOML, Corpus, big_capture
 from herald.guard.inspector import Inspector, prepare
 from herald.signaling import decode
 from herald.signaling.codec import clear_caches
+from herald.signaling.homerouting import HomeRouter
 from herald.signaling.m3ua import Framer
 from herald.signaling.policy import Engine, InMemoryPendingMessages, TcapKind, parse_policy
 from herald.signaling.policy.bridge import facts_from_message
@@ -355,7 +356,7 @@ class _Peer:
 
 
 async def _round_trips(
-    host: str, port: int, pairs: list[tuple[bytes, bytes]], timeout: float
+    host: str, port: int, pairs: list[tuple[bytes, bytes]], timeout: float, exact: bool = True
 ) -> tuple[list[float], int]:
     reader, writer = await asyncio.open_connection(host, port)
     framer = Framer()
@@ -376,8 +377,9 @@ async def _round_trips(
             lost += 1
             continue
         samples.append(time.perf_counter() - start)
-        if got[0] != answer:
-            raise AssertionError("the answer arrived altered")
+        if (got[0] != answer) is exact:
+            raise AssertionError("the answer arrived altered" if exact
+                                 else "the answer was not home-routed")
     writer.close()
     return samples, lost
 
@@ -412,14 +414,27 @@ def latency(
     pending: list[str],
     round_trips: int,
     rounds: int = 4,
+    home_routing: bool = False,
 ) -> dict[str, object]:
+    """Round trips direct and through ``herald guard proxy``; with
+    ``home_routing``, every answer is rewritten (a correlation IMSI and the
+    router's GT) by a proxy that knows its interconnect side."""
+    routing = '\n[home_routing]\nrouter_gt = "19990009999"\n' if home_routing else ""
+    side = ["--interconnect", "listen"] if home_routing else []
     pairs = _pairs(records, round_trips)
+    if home_routing:
+        # Lookups from other networks (not the platform's own, which the
+        # interconnect side would rightly refuse as spoofed).
+        router = HomeRouter(parse_policy(policy_text + routing))
+        pairs = [(q, a) for q, a in _pairs(records, 2 * round_trips)
+                 if router.routed(decode(q).calling_digits or "")][:round_trips]
     with tempfile.TemporaryDirectory(prefix="herald-bench-") as tmp:
         pending_file = Path(tmp) / "pending.txt"
         pending_file.write_text("".join(n + "\n" for n in pending))
         policy = Path(tmp) / "policy.toml"
         # One SMSC asks far faster than the corpus policy's per-GT rate allows.
-        policy.write_text(policy_text + "\n[rates]\nper_gt_per_s = 1e6\nper_gt_burst = 1e6\n")
+        policy.write_text(policy_text + "\n[rates]\nper_gt_per_s = 1e6\nper_gt_burst = 1e6\n"
+                          + routing)
 
         async def run() -> dict[str, object]:
             peer = _Peer(dict(pairs))
@@ -441,6 +456,7 @@ def latency(
                 "600",
                 "--pending",
                 str(pending_file),
+                *side,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
             )
@@ -457,7 +473,7 @@ def latency(
             for r in range(rounds):
                 part = pairs[r * chunk : (r + 1) * chunk]
                 d, _ = await _round_trips("127.0.0.1", b_port, part, 5.0)
-                p, n = await _round_trips("127.0.0.1", p_port, part, 5.0)
+                p, n = await _round_trips("127.0.0.1", p_port, part, 5.0, not home_routing)
                 direct += d
                 proxied += p
                 lost += n
@@ -539,7 +555,8 @@ def instructions(messages: int) -> None:
     """Instructions per message of each part, by callgrind (see the docstring)."""
     corpus = big_capture(messages)
     records = corpus.records()
-    print(f"instructions per message (callgrind), {len(records)} messages of big_capture()")
+    print(f"instructions per message (callgrind), {len(records)} messages of big_capture(); "
+          f"hot path: {hot_path()}")
     with tempfile.TemporaryDirectory(prefix="herald-bench-") as tmp:
         path = str(Path(tmp) / "capture.pickle")
         with open(path, "wb") as fh:
@@ -568,6 +585,16 @@ def instructions(messages: int) -> None:
     print(f"pycrate / batched: {counts['pycrate'] / counts['batched']:.0f}x")
 
 
+def hot_path() -> str:
+    """Whether the codec and the engine run compiled (scripts/compile)."""
+    import herald.signaling.policy.engine as engine
+    import herald.signaling.tcap as tcap
+
+    if all(str(m.__file__).endswith(".so") for m in (tcap, engine)):
+        return "compiled with mypyc (scripts/compile)"
+    return "pure Python (scripts/compile builds it with mypyc)"
+
+
 def main() -> None:
     if len(sys.argv) == 5 and sys.argv[1] == "--count":  # a child of --instructions
         count_part(sys.argv[2], int(sys.argv[3]), sys.argv[4])
@@ -592,6 +619,7 @@ def main() -> None:
         f"herald guard benchmark: Python {platform.python_version()}, "
         f"{platform.machine()}, {os.cpu_count()} CPUs (shared), GC enabled"
     )
+    print(f"hot path: {hot_path()}")
     t = time.perf_counter()
     corpus = big_capture(args.messages)
     records = corpus.records()
@@ -642,11 +670,19 @@ def main() -> None:
 
     gc.collect()
     lat = latency(records, POLICY_TOML, corpus.pending, args.round_trips)
+    report_latency(lat, "(request and answer both judged)")
+    gc.collect()
+    lat = latency(records, POLICY_TOML, corpus.pending, args.round_trips, home_routing=True)
+    report_latency(lat, "with SMS home routing (each answer rewritten: correlation IMSI, "
+                   "router GT)")
+
+
+def report_latency(lat: dict[str, object], what: str) -> None:
     direct, proxied = lat["direct"], lat["proxied"]
     assert isinstance(direct, list) and isinstance(proxied, list)
     print(
         f"proxy on loopback TCP, {len(proxied)} SRI-SM round trips "
-        f"(request and answer both judged), lost {lat['lost']}"
+        f"{what}, lost {lat['lost']}"
     )
     print(f"{'round trip':32s} {'p50 us':>10s} {'p99 us':>10s} {'mean us':>10s}")
     for name, xs in (("direct (A <-> B)", direct), ("through the proxy", proxied)):
@@ -668,6 +704,7 @@ def main() -> None:
     for line in str(lat["proxy_output"]).splitlines()[:4]:
         if line.strip():
             print("  " + line.strip())
+    print()
 
 
 if __name__ == "__main__":

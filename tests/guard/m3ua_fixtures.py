@@ -94,10 +94,16 @@ def sri_sm(calling: str = NEAR_SMSC, msisdn: str = HOME_MSISDN) -> tuple[bytes, 
     return data(tcap, calling, HLR), otid
 
 
-def sri_sm_result(otid: bytes, requester: str = NEAR_SMSC, imsi: str = HOME_IMSI) -> bytes:
+def sri_sm_result(
+    otid: bytes,
+    requester: str = NEAR_SMSC,
+    imsi: str = HOME_IMSI,
+    node: str = MSC_HOME,
+    lmsi: bytes | None = None,
+) -> bytes:
     from herald.signaling.map_codec import encode_result
 
-    res = RoutingInfoForSmRes(imsi=imsi, network_node=AddressString(MSC_HOME))
+    res = RoutingInfoForSmRes(imsi=imsi, network_node=AddressString(node), lmsi=lmsi)
     parameter = encode_result(res)
     tcap = TcapMessage(
         TcapMessageType.END,
@@ -107,16 +113,35 @@ def sri_sm_result(otid: bytes, requester: str = NEAR_SMSC, imsi: str = HOME_IMSI
     return data(tcap, HLR, requester, ssns=(HLR_SSN, 8))
 
 
-def mt_fsm(calling: str = NEAR_SMSC, pid: int = 0, imsi: str = HOME_IMSI) -> bytes:
+def answer(
+    otid: bytes, calling: str, called: str, component: object, *, ssns: tuple[int, int] = (8, 8)
+) -> bytes:
+    """A TC-END from ``calling`` closing ``called``'s dialogue ``otid``."""
+    tcap = TcapMessage(TcapMessageType.END, dtid=otid, components=(component,))  # type: ignore[arg-type]
+    return data(tcap, calling, called, ssns=ssns)
+
+
+def mt_fsm_begin(
+    calling: str = NEAR_SMSC,
+    pid: int = 0,
+    imsi: str = HOME_IMSI,
+    called: str = MSC_HOME,
+    service_centre: str | None = None,
+) -> tuple[bytes, bytes]:
+    """An MT-ForwardSM from SMSC ``calling``; returns (bytes, otid)."""
     tpdu = bytes([0x04, 0x0B, 0x91]) + bytes.fromhex("9199550500f1") + bytes([pid, 0x00])
     tpdu += bytes.fromhex("52117080000000") + bytes([0x02, 0xC8, 0x34])
     arg = ForwardSmArg(
         da=SmRpDa(SmRpDaKind.IMSI, imsi=imsi),
-        oa=SmRpOa(SmRpOaKind.SERVICE_CENTRE, AddressString(calling)),
+        oa=SmRpOa(SmRpOaKind.SERVICE_CENTRE, AddressString(service_centre or calling)),
         user_data=tpdu,
     )
-    tcap, _ = _begin(map_invoke(1, arg, opcode=44), (MapAc.SHORT_MSG_MT_RELAY, 3))
-    return data(tcap, calling, MSC_HOME, ssns=(8, MSC_SSN))
+    tcap, otid = _begin(map_invoke(1, arg, opcode=44), (MapAc.SHORT_MSG_MT_RELAY, 3))
+    return data(tcap, calling, called, ssns=(8, MSC_SSN)), otid
+
+
+def mt_fsm(calling: str = NEAR_SMSC, pid: int = 0, imsi: str = HOME_IMSI) -> bytes:
+    return mt_fsm_begin(calling, pid, imsi)[0]
 
 
 def aspup() -> bytes:
@@ -129,3 +154,46 @@ def aspup_ack() -> bytes:
 
 def beat(payload: bytes = b"ping") -> bytes:
     return encode_m3ua(Heartbeat(Kind.BEAT, payload))
+
+
+def map_open(destination: str, origination: str) -> bytes:
+    """A dialogue's user information: MAP-OPEN with destinationReference
+    (an IMSI, E.212) and originationReference (an SMSC, E.164)."""
+    from herald.signaling._ber import encode_oid, tlv
+    from herald.signaling._digits import encode_tbcd
+    from herald.signaling.homerouting import MAP_DIALOGUE_AS
+
+    dest, orig = encode_tbcd(destination), encode_tbcd(origination)
+    assert dest is not None and orig is not None
+    refs = tlv(0x80, b"\x96" + dest) + tlv(0x81, b"\x91" + orig)
+    return tlv(0x28, tlv(0x06, encode_oid(MAP_DIALOGUE_AS)) + tlv(0xA0, tlv(0xA0, refs)))
+
+
+def mt_fsm_open(calling: str, imsi: str, called: str) -> tuple[bytes, bytes]:
+    """A long message's first TC-BEGIN: MAP-OPEN only, no component."""
+    otid = next(_tids).to_bytes(4, "big")
+    dialogue = Dialogue(DialogueKind.REQUEST, ac_oid(MapAc.SHORT_MSG_MT_RELAY, 3),
+                        user_information=map_open(imsi, calling))
+    tcap = TcapMessage(TcapMessageType.BEGIN, otid=otid, dialogue=dialogue)
+    return data(tcap, calling, called, ssns=(8, MSC_SSN)), otid
+
+
+def tc_continue(
+    otid: bytes, dtid: bytes, calling: str, called: str, *components: object,
+    accept: bool = False,
+) -> bytes:
+    """A TC-CONTINUE; ``accept``: with the AARE accepting an MT relay dialogue."""
+    dialogue = Dialogue(DialogueKind.RESPONSE, ac_oid(MapAc.SHORT_MSG_MT_RELAY, 3), result=0,
+                        diagnostic=(1, 0)) if accept else None
+    tcap = TcapMessage(TcapMessageType.CONTINUE, otid=otid, dtid=dtid, dialogue=dialogue,
+                       components=components)  # type: ignore[arg-type]
+    return data(tcap, calling, called, ssns=(8, 8))
+
+
+def mt_invoke(smsc: str, da: SmRpDa, pid: int = 0) -> object:
+    """An mt-ForwardSM invoke component to ``da`` from service centre ``smsc``."""
+    tpdu = bytes([0x04, 0x0B, 0x91]) + bytes.fromhex("9199550500f1") + bytes([pid, 0x00])
+    tpdu += bytes.fromhex("52117080000000") + bytes([0x02, 0xC8, 0x34])
+    arg = ForwardSmArg(da=da, oa=SmRpOa(SmRpOaKind.SERVICE_CENTRE, AddressString(smsc)),
+                       user_data=tpdu)
+    return map_invoke(1, arg, opcode=44)

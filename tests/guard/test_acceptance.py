@@ -55,3 +55,55 @@ def test_the_documented_detection_table_is_current(tmp_path: Path) -> None:
         "docs/guard.md's detection table is stale: run "
         "`.venv/bin/python -m herald.guard.detection --write docs/guard.md`"
     )
+
+
+async def test_home_routing_scenarios_through_the_proxy() -> None:
+    """Issue 13's home routing scenarios, through a real proxy on loopback:
+    a benign SMS delivered through the router; an SRI-SM from a rogue network
+    answered with a correlation id; a replayed and a foreign correlation id
+    refused. Nothing the foreign side receives holds the IMSI or the node."""
+    from herald.signaling import decode
+    from herald.signaling.map_types import ForwardSmArg
+    from herald.signaling.message import ReturnError, ReturnResult
+
+    from . import m3ua_fixtures as fx
+    from .builders import FOREIGN, HOME_IMSI, MSC_HOME
+    from .test_homerouting import (
+        OTHER_FOREIGN,
+        ROUTER,
+        _barrier,
+        _correlation,
+        _lookup,
+        _rig,
+        leaked,
+    )
+
+    rig, server = await _rig()
+    try:
+        # sms-home-routed (benign): lookup, delivery through the router, answer.
+        correlation = _correlation(await _lookup(rig))
+        mt, otid = fx.mt_fsm_begin(FOREIGN, imsi=correlation, called=ROUTER)
+        await rig.a.send(mt)
+        delivered = decode(await rig.b.next())
+        assert isinstance(delivered.argument, ForwardSmArg)
+        assert (delivered.argument.da.imsi, delivered.called_digits) == (HOME_IMSI, MSC_HOME)
+        await rig.b.send(fx.answer(otid, MSC_HOME, FOREIGN, ReturnResult(1)))
+        assert decode(await rig.a.next()).tcap.components == (ReturnResult(1),)
+        # rogue-lookup (attack): a network without agreement learns nothing.
+        rogue = await _lookup(rig, OTHER_FOREIGN, "19995550009")
+        assert _correlation(rogue) != HOME_IMSI
+        # correlation-replay and correlation-foreign (attacks): refused.
+        await rig.a.send(mt)
+        assert decode(await rig.a.next()).tcap.components == (ReturnError(1, 5),)
+        stolen, _ = fx.mt_fsm_begin(FOREIGN, imsi=_correlation(rogue), called=ROUTER)
+        await rig.a.send(stolen)
+        assert decode(await rig.a.next()).tcap.components == (ReturnError(1, 5),)
+        await _barrier(rig)
+        stats = rig.proxy.stats
+        assert stats.by_rule == {"home-routing": 2} and stats.home_routed == 4
+        assert leaked(bytes(rig.a.raw)) == []
+    finally:
+        await rig.a.close()
+        await rig.b.close()
+        await rig.proxy.close()
+        server.close()

@@ -206,3 +206,26 @@ def test_a_damaged_capture_is_reported_and_not_passed(
     assert "was not fully judged" in err
     assert ("claims 2147483647 octets" in err) if how == "length" else ("not read" in err
                                                                         or "not a whole" in err)
+
+
+def test_a_capture_of_one_direction_says_so_instead_of_blocking_deliveries(
+    tmp_path: Path, policy_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Only what the SMSC sent: the lookups and the deliveries, no HLR answer.
+    inbound = [fx.sri_sm()[0], fx.mt_fsm(), fx.sri_sm()[0], fx.mt_fsm()]
+    code = main(["guard", "scan", str(_capture(tmp_path, *inbound)), "--policy",
+                 str(policy_file), "--format", "json"])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert {json.loads(line)["action"] for line in out.splitlines()} == {"allow"}
+    assert "2 MT-ForwardSM not judged for SMS consistency" in err
+    assert "no SRI-SM answer" in err
+    # Both directions: a delivery nobody asked for is blocked as before.
+    sri, otid = fx.sri_sm()
+    both = [sri, fx.sri_sm_result(otid), fx.mt_fsm(), fx.mt_fsm(imsi="001010000000009")]
+    code = main(["guard", "scan", str(_capture(tmp_path, *both, name="both.pcap")),
+                 "--policy", str(policy_file), "--format", "json"])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert [json.loads(line)["rule"] for line in out.splitlines()][-1] == "sms-consistency"
+    assert "not judged" not in err

@@ -63,3 +63,45 @@ async def test_lookups_follow_the_store(store: SQLiteStore, tmp_path: Path) -> N
 def test_a_missing_store_fails_closed(tmp_path: Path) -> None:
     pending = SQLitePendingMessages(tmp_path / "nowhere")
     assert not pending.has_pending(HOME_MSISDN, time.time())
+
+
+async def test_the_proxy_asks_the_store_on_the_wall_clock(
+    store: SQLiteStore, tmp_path: Path
+) -> None:
+    from herald.guard.egress import LiveStore
+
+    now = time.time()
+    await queue_message(store, HOME_MSISDN, now - 7200)  # expired an hour ago
+    pending = SQLitePendingMessages(tmp_path / "data")
+    monotonic_now = 1_000.0  # what the proxy's event loop clock reads
+    assert pending.has_pending(HOME_MSISDN, monotonic_now)  # the wrong clock: "pending"
+    assert not LiveStore(pending).has_pending(HOME_MSISDN, monotonic_now)
+    pending.close()
+
+
+async def test_scan_reads_the_platform_queue_from_herald_store(
+    store: SQLiteStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from herald.cli import main
+    from herald.guard.pcap import write_pcap
+
+    from .builders import POLICY_TOML
+
+    policy_file = tmp_path / "policy.toml"
+    policy_file.write_text(POLICY_TOML)
+    now = time.time()
+    sri, _ = fx.sri_sm(PLATFORM)
+    capture = tmp_path / "c.pcap"
+    write_pcap(capture, [(now, sri)])
+    command = ["guard", "scan", str(capture), "--policy", str(policy_file), "--format", "json",
+               "--store", str(tmp_path / "data")]  # fmt: skip
+    assert main(command) == 1  # nothing queued yet: the platform's lookup is blocked
+    assert json.loads(capsys.readouterr().out)["rule"] == "platform-egress"
+    await queue_message(store, HOME_MSISDN, now)
+    assert main(command) == 0
+    assert json.loads(capsys.readouterr().out)["action"] == "allow"
+    assert main(["guard", "scan", str(capture), "--policy", str(policy_file),
+                 "--store", str(tmp_path / "nowhere")]) == 2  # fmt: skip
+    assert "holds no herald store" in capsys.readouterr().err

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from herald.signaling.map_ops import MapAc
+from herald.signaling.map_types import SmRpDaKind
 from herald.signaling.policy import (
     Action,
     Category,
@@ -263,8 +264,13 @@ def test_repeated_lookups_of_one_number_alert() -> None:
     check(later, Action.ALLOW, None)
 
 
+# The sweep tests look at the sweep rule alone: lookups from a network without
+# an agreement are otherwise alerted at once (sms-origin, tested below).
+SWEEP_ONLY = '[actions]\n"sms-origin" = "allow"\n'
+
+
 def test_a_sweep_of_one_number_range_is_blocked() -> None:
-    engine = Engine(policy())
+    engine = Engine(policy(SWEEP_ONLY))
     n = engine.policy.lookups.sweep_distinct
     verdicts = [engine.inspect(sri_sm(i, FOREIGN, msisdn=f"1999555{i:04d}")) for i in range(n)]
     assert [v.action for v in verdicts[:-1]] == [Action.ALLOW] * (n - 1)
@@ -274,7 +280,7 @@ def test_a_sweep_of_one_number_range_is_blocked() -> None:
 def test_many_scattered_numbers_of_one_block_are_not_a_sweep() -> None:
     """A busy SMSC looks up many subscribers of one 1000-number block; only
     numbers close together make a sweep."""
-    engine = Engine(policy())
+    engine = Engine(policy(SWEEP_ONLY))
     n = engine.policy.lookups.sweep_distinct
     scattered = [
         engine.inspect(sri_sm(i, FOREIGN, msisdn=f"1999555{(i * 97) % 1000:04d}"))
@@ -290,13 +296,82 @@ def test_many_scattered_numbers_of_one_block_are_not_a_sweep() -> None:
 
 
 def test_lookups_spread_over_ranges_or_senders_are_not_a_sweep() -> None:
-    engine = Engine(policy())
+    engine = Engine(policy(SWEEP_ONLY))
     n = engine.policy.lookups.sweep_distinct
     spread = [engine.inspect(sri_sm(i, FOREIGN, msisdn=f"19995{i:02d}00001")) for i in range(n)]
     senders = [
         engine.inspect(sri_sm(i, f"466612345{i:02d}", msisdn=f"1999666{i:04d}")) for i in range(n)
     ]
     assert {v.action for v in spread + senders} == {Action.ALLOW}
+
+
+def test_a_lookup_from_a_network_without_agreement_gets_the_origin_action() -> None:
+    # Issue 13: at the message, not only by a late lookup-only alert.
+    check(Engine(policy()).inspect(sri_sm(0, FOREIGN)), Action.ALERT, Rule.SMS_ORIGIN)
+    blocking = Engine(policy('[actions]\n"sms-origin" = "block"\n'))
+    check(blocking.inspect(sri_sm(0, FOREIGN)), Action.BLOCK, Rule.SMS_ORIGIN)
+    # partners' lookups are their business
+    check(Engine(policy()).inspect(sri_sm(0, NEAR_SMSC)), Action.ALLOW, None)
+
+
+def test_home_routing_is_the_origin_action_unless_the_policy_blocks() -> None:
+    routed = '[home_routing]\nrouter_gt = "19990009999"\n'
+    check(Engine(policy(routed)).inspect(sri_sm(0, FOREIGN)), Action.ALLOW, None)
+    blocking = Engine(policy(routed + '[actions]\n"sms-origin" = "block"\n'))
+    check(blocking.inspect(sri_sm(0, FOREIGN)), Action.BLOCK, Rule.SMS_ORIGIN)
+
+
+def test_late_alerts_name_the_requesters_real_origin() -> None:
+    engine = Engine(policy())
+    begin = sri_sm(0, NEAR_SMSC)
+    engine.inspect(begin)
+    engine.inspect(sri_sm_result(1, begin))
+    (late,) = engine.expire(1_000.0)
+    assert late.rule is Rule.LOOKUP_ONLY and late.origin is Origin.PARTNER
+
+
+# ------------------------------------------------------------- spoofed SMS
+
+FAR_MSC = "37772000001"
+HOME_SMSC = "19993000001"
+
+
+def mo_fsm(t: float, calling: str, msisdn: str = HOME_MSISDN) -> Facts:
+    """An MO-ForwardSM whose originator (SM-RP-OA) is ``msisdn``."""
+    return invoke(t, 46, (MapAc.SHORT_MSG_MO_RELAY, 3), calling, HOME_SMSC, msisdn=msisdn,
+                  sm_rp_da=SmRpDaKind.SERVICE_CENTRE, service_centre=HOME_SMSC)  # fmt: skip
+
+
+def profile_sent(t: float, vlr: str, msisdn: str = HOME_MSISDN) -> Facts:
+    """The home HLR's InsertSubscriberData naming the number, to ``vlr``."""
+    return invoke(t, 7, (MapAc.SUBSCRIBER_DATA_MNGT, 3), HLR, vlr, imsi=HOME_IMSI, msisdn=msisdn)
+
+
+def test_an_mo_sms_claiming_a_home_number_from_no_agreement_is_spoofed() -> None:
+    v = Engine(policy()).inspect(mo_fsm(0, FOREIGN))
+    check(v, Action.BLOCK, Rule.SMS_SPOOFING)
+    assert v.category is Category.CAT3
+    # another network's subscriber is not ours to judge
+    check(Engine(policy()).inspect(mo_fsm(0, FOREIGN, "46665550001")), Action.ALLOW, None)
+
+
+def test_an_mo_sms_must_come_from_where_the_subscriber_is_registered() -> None:
+    engine = Engine(policy())
+    check(engine.inspect(mo_fsm(0, NEAR_VLR)), Action.ALLOW, None)  # nothing known yet
+    engine.inspect(profile_sent(10, NEAR_VLR))  # roaming in "near"
+    check(engine.inspect(mo_fsm(20, NEAR_VLR)), Action.ALLOW, None)
+    check(engine.inspect(mo_fsm(30, FAR_MSC)), Action.BLOCK, Rule.SMS_SPOOFING)
+    engine.inspect(profile_sent(40, VLR_HOME))  # back home
+    check(engine.inspect(mo_fsm(50, NEAR_VLR)), Action.BLOCK, Rule.SMS_SPOOFING)
+    assert engine.state_sizes["number_locations"] == 1
+
+
+def test_an_mt_sms_claiming_a_home_smsc_through_another_network_is_spoofed() -> None:
+    engine = Engine(policy())
+    check(engine.inspect(mt_fsm(0, FOREIGN, service_centre=HOME_SMSC)), Action.BLOCK,
+          Rule.SMS_SPOOFING)  # fmt: skip
+    check(engine.inspect(mt_fsm(0, NEAR_SMSC, service_centre=PLATFORM)), Action.BLOCK,
+          Rule.SMS_SPOOFING)  # fmt: skip
 
 
 # --------------------------------------------------------------- TCAP sanity
@@ -382,6 +457,21 @@ def test_platform_delivery_after_the_message_left_the_queue_is_blocked() -> None
     engine.inspect(sri_sm_result(0.1, begin))
     store.discard(HOME_MSISDN)
     check(engine.inspect(mt_fsm(0.2, PLATFORM)), Action.BLOCK, Rule.PLATFORM_EGRESS)
+
+
+def report_sm(t: float, calling: str, msisdn: str = HOME_MSISDN) -> Facts:
+    """reportSM-DeliveryStatus from ``calling`` about ``msisdn``."""
+    return invoke(t, 47, (MapAc.SHORT_MSG_GATEWAY, 3), calling, msisdn=msisdn,
+                  service_centre=calling)  # fmt: skip
+
+
+def test_platform_delivery_report_for_a_queued_message_is_allowed() -> None:
+    engine = Engine(policy(), InMemoryPendingMessages([HOME_MSISDN]))
+    check(engine.inspect(report_sm(0, PLATFORM)), Action.ALLOW, None)
+    # for a number the platform has nothing queued for: blocked
+    check(engine.inspect(report_sm(1, PLATFORM, "19995550002")), Action.BLOCK,
+          Rule.PLATFORM_EGRESS)  # fmt: skip
+    check(Engine(policy()).inspect(report_sm(0, PLATFORM)), Action.BLOCK, Rule.PLATFORM_EGRESS)
 
 
 def test_platform_lookup_not_followed_by_delivery_is_a_late_alert() -> None:

@@ -88,6 +88,7 @@ async def test_verdicts_and_latency_are_counted_without_subscriber_data(
     assert got[("herald_guard_udts_sent_total", ())] == 1
     assert got[("herald_guard_passed_through_total", ())] == 1
     assert got[("herald_guard_connections_total", ())] == 1
+    assert got[("herald_guard_home_routed_total", ())] == 0  # no [home_routing] here
     assert got[("herald_guard_connections_open", ())] == 1
     assert got[("herald_guard_latency_seconds_count", ())] == 3
     assert got[("herald_guard_latency_seconds_bucket", (("le", "+Inf"),))] == 3

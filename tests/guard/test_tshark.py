@@ -101,7 +101,10 @@ def herald_fields(msg: SignalingMessage) -> dict[str, str]:
                 e164.append(leaf.digits)
             elif isinstance(leaf, TpAddress) and leaf.numbering_plan == 1:
                 e164.append(leaf.digits)
-                tp_oa = leaf.digits
+                # An SMS-SUBMIT's address is TP-DA, which tshark names so.
+                tpdu = getattr(payload, "tpdu", None)
+                if tpdu is None or tpdu.mti == 0:
+                    tp_oa = leaf.digits
             elif name == "pid":
                 tp_pid = str(leaf)
     ac = msg.application_context

@@ -33,6 +33,7 @@ from herald.signaling.map_types import (
     ProvideRoamingNumberArg,
     ProvideSubscriberInfoArg,
     ProvideSubscriberLocationArg,
+    ReportSmDeliveryStatusArg,
     RoutingInfoForSmArg,
     RoutingInfoForSmRes,
     SendAuthenticationInfoArg,
@@ -169,6 +170,7 @@ map_arguments: st.SearchStrategy[MapArgument] = st.one_of(
     st.builds(SendImsiArg, isdn),
     st.builds(ProvideSubscriberLocationArg, st.integers(0, 5), isdn, st.none() | isdn,
               st.none() | imsis),
+    st.builds(ReportSmDeliveryStatusArg, isdn, long_address, st.integers(0, 2)),
 )
 
 

@@ -45,10 +45,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     scan.add_argument("--format", choices=("table", "json"), default="table")
     scan.add_argument("--audit", type=Path, help="append blocks and alerts to this audit log")
     _key_option(scan)
-    scan.add_argument(
+    pending = scan.add_mutually_exclusive_group()
+    pending.add_argument(
         "--pending",
         type=Path,
         help="numbers with a queued customer message, one per line (platform egress)",
+    )
+    pending.add_argument(
+        "--store",
+        type=Path,
+        metavar="DATA_DIR",
+        help="herald's SQLite data directory: queued customer messages (platform egress)",
     )
     scan.add_argument(
         "--labels",
@@ -70,9 +77,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     proxy.add_argument(
         "--interconnect",
         choices=("listen", "peer"),
-        help="which side faces the interconnect (enables spoofing checks)",
+        help="which side faces the interconnect (enables spoofing checks; required by "
+        "the policy's [home_routing])",
     )
-    proxy.add_argument("--pending", type=Path)
+    pending = proxy.add_mutually_exclusive_group()
+    pending.add_argument(
+        "--pending", type=Path, help="numbers with a queued customer message, read at start"
+    )
+    pending.add_argument(
+        "--store",
+        type=Path,
+        metavar="DATA_DIR",
+        help="herald's running SQLite data directory, asked at each platform lookup",
+    )
     proxy.add_argument(
         "--metrics",
         metavar="[HOST:]PORT",
@@ -128,13 +145,24 @@ def _read_lines(path: Path) -> list[str]:
     return [line.strip() for line in path.read_text().splitlines() if line.strip()]
 
 
-def _store(path: Path | None) -> Any:
+def _store(args: argparse.Namespace, *, live: bool = False) -> Any:
+    """What the platform egress rule asks: herald's store (``--store``), a
+    file of numbers read once (``--pending``), or nothing (fail closed)."""
     from herald.signaling.policy import InMemoryPendingMessages
 
-    return InMemoryPendingMessages(_read_lines(path) if path is not None else ())
+    if getattr(args, "store", None) is not None:
+        from herald.guard.egress import LiveStore
+        from herald.store import SQLitePendingMessages
+
+        if not (args.store / "herald.db").is_file():
+            raise ValueError(f"--store: {args.store} holds no herald store (herald.db)")
+        pending = SQLitePendingMessages(args.store)
+        # The proxy's clock is the event loop's; the store's times are wall-clock.
+        return LiveStore(pending) if live else pending
+    return InMemoryPendingMessages(_read_lines(args.pending) if args.pending is not None else ())
 
 
-def _inspector(args: argparse.Namespace) -> Any:
+def _inspector(args: argparse.Namespace, *, capture: bool = False) -> Any:
     from herald.guard.audit import AuditLog
     from herald.guard.inspector import Inspector
     from herald.guard.policyfile import load_policy
@@ -142,7 +170,9 @@ def _inspector(args: argparse.Namespace) -> Any:
 
     policy = load_policy(args.policy)
     audit = AuditLog(args.audit, key=_audit_key(args)) if args.audit is not None else None
-    return Inspector(Engine(policy, _store(args.pending)), audit)
+    # A capture may hold one direction only (see Engine).
+    engine = Engine(policy, _store(args, live=not capture), answers_may_be_missing=capture)
+    return Inspector(engine, audit)
 
 
 def _records(path: Path, damage: list[str]) -> Iterable[tuple[float, bytes]]:
@@ -171,7 +201,7 @@ def _scan(args: argparse.Namespace) -> int:
     from herald.guard.scan import Summary, scan
 
     try:
-        inspector = _inspector(args)
+        inspector = _inspector(args, capture=True)
         label_of = _labels(args.labels)
     except (PolicyFileError, AuditError, OSError, ValueError, KeyError) as exc:
         return _fail(str(exc))
@@ -200,6 +230,13 @@ def _scan(args: argparse.Namespace) -> int:
             inspector.audit.close()
     if args.format == "table":
         _print_summary(summary, args.capture.name)
+    engine = inspector.engine
+    if engine.unjudged_consistency:
+        # Said, not blocked: deliveries with no answer in sight prove nothing.
+        why = ("the capture holds no SRI-SM answer (one direction only?)"
+               if not engine.answers_seen else "they came before the capture's first SRI-SM answer")
+        print(f"herald guard scan: {args.capture}: {engine.unjudged_consistency} MT-ForwardSM "
+              f"not judged for SMS consistency: {why}", file=sys.stderr)  # fmt: skip
     if damage:
         # A gate must not pass traffic it did not see: say what was not read.
         for problem in damage:
@@ -259,17 +296,21 @@ def _metrics_address(text: str | None) -> tuple[str, int] | None:
 def _proxy(args: argparse.Namespace) -> int:
     from herald.guard.audit import AuditError
     from herald.guard.metrics import MetricsServer, proxy_registry
-    from herald.guard.policyfile import PolicyFileError
+    from herald.guard.policyfile import PolicyFileError, diff_policies, read_policy
     from herald.guard.proxy import GuardProxy, parse_address
+    from herald.signaling.homerouting import HomeRouter
 
     try:
         listen = parse_address(args.listen)
         peer = parse_address(args.peer)
         metrics_at = _metrics_address(args.metrics)
         inspector = _inspector(args)
+        policy_text = [read_policy(args.policy)[1]]  # the text in force, for SIGHUP's diff
     except (PolicyFileError, AuditError, OSError, ValueError) as exc:
         return _fail(str(exc))
-    settings = inspector.engine.policy.proxy
+    policy = inspector.engine.policy
+    settings = policy.proxy
+    router = HomeRouter(policy) if policy.home_routing.enabled else None
     try:
         proxy = GuardProxy(
             inspector,
@@ -278,9 +319,32 @@ def _proxy(args: argparse.Namespace) -> int:
             return_cause=settings.return_cause,
             transport=args.transport,
             interconnect=args.interconnect,
+            home_router=router,
         )
     except (OSError, ValueError) as exc:
         return _fail(str(exc))
+
+    def reload() -> None:
+        """SIGHUP: read the policy file again; apply it whole, or keep the
+        policy in force. Either way the audit log says so."""
+        audit = inspector.audit
+        try:
+            new_policy, new_text = read_policy(args.policy)
+            proxy.reload(new_policy, on_block=args.on_block)
+        except (PolicyFileError, ValueError) as exc:
+            print(f"herald guard proxy: policy reload refused, the previous policy stays: {exc}",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            if audit is not None:
+                audit.append("note", {"event": "policy-reload-refused", "who": "SIGHUP",
+                                      "reason": str(exc)})  # fmt: skip
+            return
+        change = diff_policies(policy_text[0], new_text, "in force", str(args.policy))
+        policy_text[0] = new_text
+        if audit is not None and change.changed:
+            audit.policy_change(
+                "SIGHUP", change.diff, change.old_sha256, change.new_sha256, new_policy.name
+            )
+        print(f"herald guard proxy: policy {new_policy.name!r} reloaded", flush=True)
 
     async def run() -> None:
         metrics = MetricsServer(proxy_registry(proxy))
@@ -306,6 +370,8 @@ def _proxy(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
+        with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
+            loop.add_signal_handler(signal.SIGHUP, reload)
         try:
             await asyncio.wait_for(stop.wait(), args.duration)
         except TimeoutError:
@@ -326,6 +392,7 @@ def _proxy(args: argparse.Namespace) -> int:
         f"connections {s.connections}, forwarded {s.forwarded}, blocked {s.blocked}, "
         f"udts sent {s.udts_sent}, passed through {s.passed_through}, "
         f"framing errors {s.framing_errors}, late alerts {s.late_alerts}"
+        + (f", home-routed {s.home_routed}" if proxy.home_router or s.home_routed else "")
     )
     for rule, count in sorted(s.by_rule.items()):
         print(f"  blocked by {rule}: {count}")

@@ -34,8 +34,11 @@ interception              attack  UL from a far network a minute after a near on
 platform-lookup           attack  lookup-only SRI-SM from the platform's GT
                                   (platform-egress)
 silent-sms                attack  MT-ForwardSM with TP-PID 0x40 (silent-sms)
-range-sweep               attack  SRI-SM over consecutive numbers (range-sweep)
+range-sweep               attack  SRI-SM over consecutive numbers from a network
+                                  without agreement (sms-origin, range-sweep)
 sms-without-lookup        attack  MT-ForwardSM with no SRI-SM (sms-consistency)
+spoofed-sms               attack  MO-ForwardSM from a network without agreement
+                                  claiming a home number (sms-spoofing)
 vlr-mismatch              attack  UL whose VLR number is not the caller
                                   (address-mismatch)
 no-dialogue               attack  TC-BEGIN without application context
@@ -124,6 +127,7 @@ __all__ = [
 HOME_MCC, HOME_MNC = "001", "01"
 HLR = "19991000001"
 HOME_VLR = "19992000001"  # VLR and MSC share the node's GT
+HOME_SMSC = "19993000001"
 PLATFORM = "19990000001"
 NEAR_SMSC = "28881000001"
 NEAR_VLR = "28882000001"
@@ -331,6 +335,7 @@ def _deliver(originator: str, pid: int = 0, text: bytes = b"\x31\xd9\x8c\x56\xb3
 
 AC_SMS_GATEWAY = (MapAc.SHORT_MSG_GATEWAY, 3)
 AC_MT_RELAY = (MapAc.SHORT_MSG_MT_RELAY, 3)
+AC_MO_RELAY = (MapAc.SHORT_MSG_MO_RELAY, 3)
 AC_LOC_UP = (MapAc.NETWORK_LOC_UP, 3)
 AC_INFO = (MapAc.INFO_RETRIEVAL, 3)
 OP = MapOperation
@@ -513,13 +518,14 @@ def silent_sms(f: _Flow, t: float, n: int = 0) -> None:
 
 
 def range_sweep(f: _Flow, t: float, n: int = 0) -> None:
-    # Lookups of 12 consecutive numbers: the first ones are indistinguishable
-    # from delivery attempts; the engine's sweep threshold (8 distinct numbers
-    # of one 1000-number range in 300 s, the policy default) catches the rest.
+    # Lookups of 12 consecutive numbers from a network without an agreement:
+    # each is alerted at once as such (sms-origin); the engine's sweep
+    # threshold (8 distinct numbers of one 1000-number range in 300 s, the
+    # policy default) blocks the rest.
     smsc, hlr = _address(FOREIGN, SSN_MSC), _address(HLR, SSN_HLR)
     threshold = 8
     for i in range(12):
-        label = (Label("range-sweep", True) if i + 1 < threshold
+        label = (Label("range-sweep", True, "alert", "sms-origin") if i + 1 < threshold
                  else Label("range-sweep", True, "block", "range-sweep"))
         f.begin(t + 2 * i, label, True, smsc, hlr, AC_SMS_GATEWAY,
                 _inv(RoutingInfoForSmArg(_isdn(f"19996{n % 10_000:04d}{i:03d}"), True,
@@ -532,6 +538,18 @@ def sms_without_lookup(f: _Flow, t: float) -> None:
                        SmRpOa(SmRpOaKind.SERVICE_CENTRE, _isdn(FOREIGN)), _deliver("4666"))
     f.begin(t, label, True, _address(FOREIGN, SSN_MSC), _address(HOME_VLR, SSN_MSC),
             AC_MT_RELAY, _inv(arg, OP.MT_FORWARD_SM))
+
+
+def spoofed_sms(f: _Flow, t: float) -> None:
+    # An MO-ForwardSM from a network without an agreement whose originator is a
+    # home subscriber's number: fake messages "from" that subscriber.
+    label = Label("spoofed-sms", True, "block", "sms-spoofing")
+    submit = encode_tpdu(SmsTpdu(1, TpAddress("19995550123", 1, 1), 0, 0),
+                         b"\x31\xd9\x8c\x56\xb3\xdd\x70", 8)
+    arg = ForwardSmArg(SmRpDa(SmRpDaKind.SERVICE_CENTRE, address=_isdn(HOME_SMSC)),
+                       SmRpOa(SmRpOaKind.MSISDN, _isdn(home_msisdn(111))), submit)
+    f.begin(t, label, True, _address(FOREIGN, SSN_MSC), _address(HOME_SMSC, SSN_MSC),
+            AC_MO_RELAY, _inv(arg, OP.MO_FORWARD_SM))
 
 
 def vlr_mismatch(f: _Flow, t: float) -> None:
@@ -582,6 +600,7 @@ SCENARIOS: Final[dict[str, tuple[bool, Scenario]]] = {
     "silent-sms": (True, silent_sms),
     "range-sweep": (True, range_sweep),
     "sms-without-lookup": (True, sms_without_lookup),
+    "spoofed-sms": (True, spoofed_sms),
     "vlr-mismatch": (True, vlr_mismatch),
     "no-dialogue": (True, no_dialogue),
     "repeated-lookup": (True, repeated_lookup),

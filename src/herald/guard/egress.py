@@ -7,13 +7,16 @@ and serving node) go through :meth:`PlatformEgress.observe`, so the MT-ForwardSM
 that follows can be matched to its lookup. :meth:`PlatformEgress.expire`
 reports lookups that were not followed by their delivery.
 
-The rules are those of the engine's platform-egress table: only SRI-SM and
-MT-ForwardSM, each for a number with a customer message queued in the store
+The rules are those of the engine's platform-egress table: only SRI-SM,
+MT-ForwardSM and ReportSM-DeliveryStatus, each for a number with a customer
+message queued in the store
 (:class:`~herald.signaling.policy.PendingMessages`); everything else is
 blocked, recorded in the audit log when one is given, and alerted.
 """
 
 from __future__ import annotations
+
+import time
 
 from herald.guard.audit import AuditLog
 from herald.guard.inspector import Inspector, malformed_verdict
@@ -30,7 +33,22 @@ from herald.signaling.policy import (
 )
 from herald.signaling.policy.verdict import Origin
 
-__all__ = ["PlatformEgress"]
+__all__ = ["LiveStore", "PlatformEgress"]
+
+
+class LiveStore:
+    """A store asked on the wall clock, whatever clock the caller judges on.
+
+    The proxy's engine runs on the event loop's monotonic clock; herald's store
+    keeps messages' expiry times on the wall clock. Each question is asked of
+    ``store`` as of now, when it is asked.
+    """
+
+    def __init__(self, store: PendingMessages) -> None:
+        self._store = store
+
+    def has_pending(self, msisdn: str, now: float) -> bool:
+        return self._store.has_pending(msisdn, time.time())
 
 
 class PlatformEgress:

@@ -22,7 +22,16 @@ from typing import NamedTuple
 
 from herald.guard.audit import AuditLog
 from herald.signaling import DecodeError, NotUserData, SignalingMessage, decode
-from herald.signaling.policy import Action, Category, Direction, Engine, Facts, Rule, Verdict
+from herald.signaling.policy import (
+    Action,
+    Category,
+    Direction,
+    Engine,
+    Facts,
+    Policy,
+    Rule,
+    Verdict,
+)
 from herald.signaling.policy.bridge import facts_from_message
 from herald.signaling.policy.verdict import Origin
 
@@ -87,6 +96,11 @@ class Inspector:
         self.engine = engine
         self.audit = audit
         self._malformed_action = engine.policy.actions[Rule.MALFORMED]
+
+    def replace_policy(self, policy: Policy) -> None:
+        """Judge by ``policy`` from now on (see :meth:`Engine.replace_policy`)."""
+        self.engine.replace_policy(policy)
+        self._malformed_action = policy.actions[Rule.MALFORMED]
 
     def inspect(
         self,

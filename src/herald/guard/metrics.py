@@ -88,12 +88,25 @@ class ProxyCollector(Collector):
             ("herald_guard_framing_errors",
              "Streams closed because their M3UA framing was broken.", stats.framing_errors),
             ("herald_guard_connections", "Connections accepted.", stats.connections),
+            ("herald_guard_home_routed",
+             "Messages rewritten by SMS home routing (answers, restored deliveries).",
+             stats.home_routed),
         ):  # fmt: skip
             yield CounterMetricFamily(name, help_text, value=value)
         yield GaugeMetricFamily(
             "herald_guard_connections_open", "Connections open through the proxy.",
             value=stats.open_connections,
         )  # fmt: skip
+        router = self.proxy.home_router
+        if router is not None:
+            entries = GaugeMetricFamily(
+                "herald_guard_home_routing_entries",
+                "SMS home routing state, by table (bounded by home_routing.max_entries).",
+                labels=["table"],
+            )
+            for table, size in sorted(router.sizes.items()):
+                entries.add_metric([table], size)
+            yield entries
         buckets: list[tuple[str, float]] = []
         cumulative = 0
         for bound, count in zip(latency.bounds, latency.counts, strict=True):

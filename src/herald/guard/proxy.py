@@ -35,10 +35,27 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from herald.guard.inspector import Inspector
-from herald.signaling import DecodeError, SignalingError, udts_response
+from herald.guard.inspector import Inspection, Inspector, prepare
+from herald.signaling import (
+    DecodeError,
+    SignalingError,
+    SignalingMessage,
+    encode,
+    udts_response,
+)
+from herald.signaling.homerouting import HomeRouter, Outcome
 from herald.signaling.m3ua import Framer
-from herald.signaling.policy import Action, Category, Direction, Rule
+from herald.signaling.policy import (
+    Action,
+    Category,
+    Direction,
+    Origin,
+    Policy,
+    Rule,
+    Verdict,
+    operation_name,
+)
+from herald.signaling.policy.bridge import facts_from_message
 from herald.signaling.policy.config import OnBlock
 
 __all__ = [
@@ -72,6 +89,8 @@ EXPIRE_INTERVAL = 1.0
 CONNECT_TIMEOUT = 10.0
 # Bound on waiting for connection handlers to finish at close, seconds.
 CLOSE_TIMEOUT = 5.0
+
+_UNENCODABLE = "home-routed message could not be rewritten"
 
 # RFC 4666 §3.1.2: message class 1 (transfer), type 1 (DATA).
 _TRANSFER, _DATA = 1, 1
@@ -148,6 +167,7 @@ class ProxyStats:
     blocked: int = 0
     udts_sent: int = 0
     passed_through: int = 0  # non-DATA M3UA (ASP management etc.)
+    home_routed: int = 0  # messages rewritten by SMS home routing
     framing_errors: int = 0
     late_alerts: int = 0
     by_rule: dict[str, int] = field(default_factory=dict)  # blocks
@@ -170,6 +190,7 @@ class GuardProxy:
         return_cause: int = 1,
         transport: str = "tcp",
         interconnect: str | None = None,
+        home_router: HomeRouter | None = None,
     ) -> None:
         if on_block not in (OnBlock.DROP, OnBlock.UDTS):
             raise ValueError(f"on_block must be {OnBlock.DROP!r} or {OnBlock.UDTS!r}")
@@ -181,12 +202,15 @@ class GuardProxy:
                 raise OSError(f"SCTP unavailable: {why}")
         if interconnect not in (None, "listen", "peer"):
             raise ValueError("interconnect must be 'listen', 'peer' or None")
+        if home_router is not None and interconnect is None:
+            raise ValueError("SMS home routing needs the interconnect side (--interconnect)")
         self.inspector = inspector
         self.peer = peer
         self.on_block = on_block
         self.return_cause = return_cause
         self.transport = transport
         self.interconnect = interconnect
+        self.home_router = home_router
         self.stats = ProxyStats()
         self.latency = LatencyHistogram()
         self._server: asyncio.Server | None = None
@@ -194,6 +218,24 @@ class GuardProxy:
         self._handlers: set[asyncio.Task[Any]] = set()
         self._connections: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
         self._ids = itertools.count(1)
+
+    def reload(self, policy: Policy, *, on_block: str | None = None) -> None:
+        """Judge and route by ``policy`` from now on (SIGHUP), keeping all
+        state. ``on_block`` overrides the policy's, as at start. Raises
+        ValueError, changing nothing, when ``policy`` turns home routing on and
+        the proxy does not know its interconnect side."""
+        hr = policy.home_routing
+        if hr.enabled and self.interconnect is None:
+            raise ValueError("SMS home routing needs the interconnect side (--interconnect)")
+        self.inspector.replace_policy(policy)
+        self.on_block = on_block or policy.proxy.on_block
+        self.return_cause = policy.proxy.return_cause
+        if not hr.enabled:
+            self.home_router = None
+        elif self.home_router is None:
+            self.home_router = HomeRouter(policy)
+        else:
+            self.home_router.replace_policy(policy)
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
         """Listen; returns the bound address (port 0 picks a free one)."""
@@ -321,6 +363,10 @@ class GuardProxy:
             for first in range(0, len(messages), FLUSH_EVERY):
                 group = messages[first : first + FLUSH_EVERY]
                 judged = [m for m in group if m[2] == _TRANSFER and m[3] == _DATA]
+                if self.home_router is not None:
+                    self._routed_group(group, now, direction, conn, way, out, back_out)
+                    self._flush(forward, out, back, back_out, arrived, len(judged))
+                    continue
                 results = iter(
                     inspector.inspect_many(judged, now, direction, mode="proxy", conn=conn, way=way)
                 )
@@ -342,6 +388,107 @@ class GuardProxy:
                 self._flush(forward, out, back, back_out, arrived, len(judged))
             await forward.drain()
             await back.drain()
+
+    def _routed_group(
+        self,
+        group: list[bytes],
+        now: float,
+        direction: Direction,
+        conn: int,
+        way: str,
+        out: list[bytes],
+        back_out: list[bytes],
+    ) -> None:
+        """One group with SMS home routing on: messages from the interconnect
+        may be restored (and are judged as restored) or refused; messages to
+        it are judged as they came and then rewritten. A block is answered
+        from the bytes that arrived, never from a restored message."""
+        router, inspector, stats = self.home_router, self.inspector, self.stats
+        assert router is not None
+        verdicts = stats.verdicts
+        inbound = direction == Direction.INBOUND
+        context: dict[str, object] = {"mode": "proxy", "conn": conn, "way": way}
+        for msg in group:
+            if msg[2] != _TRANSFER or msg[3] != _DATA:
+                out.append(msg)
+                stats.passed_through += 1
+                continue
+            prepared = prepare(msg, now, direction)
+            decoded = prepared[0]
+            outgoing = msg
+            if inbound and decoded is not None:
+                try:
+                    outcome = router.from_interconnect(decoded, now)
+                except SignalingError:
+                    outcome = Outcome(None, None, _UNENCODABLE)
+                if outcome is not None and outcome.refusal:
+                    self._refused(outcome, now, context, back_out, decoded)
+                    continue
+                if outcome is not None and outcome.forward is not None:
+                    restored = outcome.forward
+                    try:
+                        outgoing = encode(restored)
+                    except SignalingError:
+                        self._refused(Outcome(None, None, _UNENCODABLE), now, context, back_out)
+                        continue
+                    stats.home_routed += 1
+                    prepared = (restored, facts_from_message(restored, now, direction), None)
+            result: Inspection = inspector.judge(prepared, now, context)
+            verdict = result.verdict
+            if verdict is not None:
+                key = (verdict.action, verdict.rule, verdict.category)
+                verdicts[key] = verdicts.get(key, 0) + 1
+            if verdict is not None and not verdict.allowed:
+                self._blocked(msg, verdict.rule, decoded, back_out)
+                continue
+            if not inbound and decoded is not None:
+                try:
+                    rewritten = router.to_interconnect(decoded, now)
+                except SignalingError:
+                    # Fail closed: what cannot be rewritten does not leave.
+                    self._refused(Outcome(None, None, _UNENCODABLE), now, context, back_out)
+                    continue
+                if rewritten is not None:
+                    stats.home_routed += 1
+                    if rewritten.forward is None:
+                        continue
+                    try:
+                        outgoing = encode(rewritten.forward)
+                    except SignalingError:
+                        # Fail closed: what cannot be rewritten does not leave.
+                        self._refused(Outcome(None, None, _UNENCODABLE), now, context, back_out)
+                        continue
+            out.append(outgoing)
+            stats.forwarded += 1
+
+    def _refused(
+        self,
+        outcome: Outcome,
+        now: float,
+        context: dict[str, object],
+        back_out: list[bytes],
+        decoded: SignalingMessage | None = None,
+    ) -> None:
+        """A message the home router refused: a block verdict (audited,
+        counted; the sender as the engine publishes it, a salted hash), and
+        the router's answer sent back, if it has one."""
+        router, engine = self.home_router, self.inspector.engine
+        calling = "" if decoded is None else decoded.calling_digits or ""
+        origin = router.origin(calling) if router is not None else Origin.FOREIGN
+        sender = engine.subscriber_hash("gt", calling) if calling else ""
+        opcode = None if decoded is None else decoded.operation
+        verdict = Verdict(Action.BLOCK, Rule.HOME_ROUTING, Category.SMS, outcome.refusal, now,
+                          operation_name(opcode), origin, "",
+                          sender)  # fmt: skip
+        self.inspector.record(verdict, context)
+        stats = self.stats
+        key = (verdict.action, verdict.rule, verdict.category)
+        stats.verdicts[key] = stats.verdicts.get(key, 0) + 1
+        stats.blocked += 1
+        name = Rule.HOME_ROUTING.value
+        stats.by_rule[name] = stats.by_rule.get(name, 0) + 1
+        if outcome.answer is not None:
+            back_out.append(encode(outcome.answer))
 
     def _blocked(
         self, msg: bytes, rule: Rule | None, decoded: object, back_out: list[bytes]
@@ -388,7 +535,10 @@ class GuardProxy:
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(EXPIRE_INTERVAL)
-            late = self.inspector.expire(loop.time(), mode="proxy")
+            now = loop.time()
+            late = self.inspector.expire(now, mode="proxy")
+            if self.home_router is not None:
+                self.home_router.expire(now)
             self.stats.late_alerts += len(late)
             by_rule = self.stats.late_by_rule
             for verdict in late:

@@ -345,7 +345,9 @@ def _parameters(buf: bytes, kind: Kind) -> dict[int, tuple[int, int]]:
         pos = stop + (-length % 4)
     if pos != end:
         raise M3uaError("parameter padding past the message end", end, Code.PARAMETER_FIELD_ERROR)
-    missing = mandatory - found.keys()
+    # (frozenset - dict keys is a set at run time, not the frozenset mypy
+    # infers: mypyc's compiled check refuses it.)
+    missing = [t for t in mandatory if t not in found]
     if missing:
         raise M3uaError(f"{kind.name} without parameter 0x{min(missing):04x}", end,
                         Code.MISSING_PARAMETER)

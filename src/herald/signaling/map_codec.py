@@ -41,6 +41,7 @@ from herald.signaling.map_types import (
     ProvideRoamingNumberArg,
     ProvideSubscriberInfoArg,
     ProvideSubscriberLocationArg,
+    ReportSmDeliveryStatusArg,
     RoutingInfoForSmArg,
     RoutingInfoForSmRes,
     SendAuthenticationInfoArg,
@@ -442,6 +443,29 @@ def _psl(buf: bytes, start: int, end: int) -> ProvideSubscriberLocationArg:
     return ProvideSubscriberLocationArg(estimate, mlc, msisdn, imsi)
 
 
+# TS 29.002 §17.7.6: SM-DeliveryOutcome ::= ENUMERATED {memoryCapacityExceeded (0),
+# absentSubscriber (1), successfulTransfer (2)}.
+_MAX_DELIVERY_OUTCOME = 2
+
+
+def _report_sm(buf: bytes, start: int, end: int) -> ReportSmDeliveryStatusArg:
+    # msisdn, serviceCentreAddress and sm-DeliveryOutcome, untagged and in
+    # this order (TS 29.002 §17.6.5); what follows is optional and tagged.
+    s, e = _outer(buf, start, end, 0x30, "ReportSM-DeliveryStatusArg")
+    fields = _children(buf, s, e)
+    if len(fields) < 3 or [f[0] for f in fields[:3]] != [0x04, 0x04, 0x0A]:
+        raise MapError("ReportSM-DeliveryStatusArg is not msisdn, serviceCentreAddress, "
+                       "sm-DeliveryOutcome", s)
+    outcome = _int(buf, fields[2][1], fields[2][2])
+    if not 0 <= outcome <= _MAX_DELIVERY_OUTCOME:
+        raise MapError(f"sm-DeliveryOutcome {outcome}", fields[2][1])
+    return ReportSmDeliveryStatusArg(
+        _address(buf, fields[0][1], fields[0][2], cache=False),
+        _address(buf, fields[1][1], fields[1][2], isdn=False),
+        outcome,
+    )
+
+
 _ArgDecoder = Callable[[bytes, int, int], MapArgument]
 _ARGUMENTS: Final[dict[int, _ArgDecoder]] = {
     Op.SEND_ROUTING_INFO_FOR_SM: _sri_sm,
@@ -457,6 +481,7 @@ _ARGUMENTS: Final[dict[int, _ArgDecoder]] = {
     Op.SEND_AUTHENTICATION_INFO: _sai,
     Op.SEND_IMSI: _send_imsi,
     Op.PROVIDE_SUBSCRIBER_LOCATION: _psl,
+    Op.REPORT_SM_DELIVERY_STATUS: _report_sm,
 }
 
 
@@ -644,6 +669,10 @@ def encode_argument(arg: MapArgument) -> bytes:
                        + tlv(0x04, _enc_address(arg.mlc_number))
                        + _opt(0x82, None if arg.imsi is None else _enc_imsi(arg.imsi))
                        + _opt(0x83, None if arg.msisdn is None else _enc_address(arg.msisdn)))
+        case ReportSmDeliveryStatusArg():
+            return tlv(0x30, tlv(0x04, _enc_address(arg.msisdn))
+                       + tlv(0x04, _enc_address(arg.service_centre, isdn=False))
+                       + _enc_int(0x0A, arg.outcome))
     raise EncodeError(f"not a MAP argument: {type(arg).__name__}")  # pragma: no cover
 
 

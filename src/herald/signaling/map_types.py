@@ -39,6 +39,7 @@ __all__ = [
     "ProvideRoamingNumberArg",
     "ProvideSubscriberInfoArg",
     "ProvideSubscriberLocationArg",
+    "ReportSmDeliveryStatusArg",
     "RoutingInfoForSmArg",
     "RoutingInfoForSmRes",
     "SendAuthenticationInfoArg",
@@ -346,6 +347,17 @@ class ProvideSubscriberLocationArg(NamedTuple):
         return masked_repr(self, (), ("imsi",))
 
 
+@value
+class ReportSmDeliveryStatusArg(NamedTuple):
+    """reportSM-DeliveryStatus (47): an SMSC tells the HLR how a delivery to
+    ``msisdn`` went (TS 29.002 §12.3). ``outcome`` is SM-DeliveryOutcome:
+    0 memoryCapacityExceeded, 1 absentSubscriber, 2 successfulTransfer."""
+
+    msisdn: AddressString
+    service_centre: AddressString
+    outcome: int
+
+
 # ----------------------------------------------------------------------- results
 
 
@@ -384,6 +396,7 @@ MapArgument = (
     | SendAuthenticationInfoArg
     | SendImsiArg
     | ProvideSubscriberLocationArg
+    | ReportSmDeliveryStatusArg
 )
 
 MapResult = RoutingInfoForSmRes | UpdateLocationRes
@@ -403,6 +416,7 @@ OPCODES: Final[dict[type, tuple[int, ...]]] = {
     SendAuthenticationInfoArg: (Op.SEND_AUTHENTICATION_INFO,),
     SendImsiArg: (Op.SEND_IMSI,),
     ProvideSubscriberLocationArg: (Op.PROVIDE_SUBSCRIBER_LOCATION,),
+    ReportSmDeliveryStatusArg: (Op.REPORT_SM_DELIVERY_STATUS,),
     RoutingInfoForSmRes: (Op.SEND_ROUTING_INFO_FOR_SM,),
     UpdateLocationRes: (Op.UPDATE_LOCATION,),
 }

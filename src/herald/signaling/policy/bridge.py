@@ -23,6 +23,7 @@ from herald.signaling.map_types import (
     ProvideRoamingNumberArg,
     ProvideSubscriberInfoArg,
     ProvideSubscriberLocationArg,
+    ReportSmDeliveryStatusArg,
     RoutingInfoForSmArg,
     RoutingInfoForSmRes,
     SendAuthenticationInfoArg,
@@ -187,7 +188,12 @@ def _ul_res(r: UpdateLocationRes) -> _Fields:
     return _NONE
 
 
+def _report_sm(a: ReportSmDeliveryStatusArg) -> _Fields:
+    return ("", a.msisdn.digits, "", "", "", a.service_centre.digits, None, None, False)
+
+
 _EXTRACTORS: dict[type, Callable[[Any], _Fields]] = {
+    ReportSmDeliveryStatusArg: _report_sm,
     RoutingInfoForSmArg: _sri_sm,
     ForwardSmArg: _forward_sm,
     ProvideSubscriberInfoArg: _psi,

@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_ACTIONS",
     "MIN_SALT_BYTES",
     "Home",
+    "HomeRouting",
     "Limits",
     "ListEntry",
     "Lookups",
@@ -60,8 +61,14 @@ DEFAULT_ACTIONS: dict[Rule, Action] = {
     Rule.PLATFORM_EGRESS: Action.BLOCK,
     Rule.DENY_LIST: Action.BLOCK,
     Rule.RATE_LIMIT: Action.BLOCK,
+    Rule.SMS_ORIGIN: Action.ALERT,
+    Rule.SMS_SPOOFING: Action.BLOCK,
     Rule.MALFORMED: Action.BLOCK,
+    Rule.HOME_ROUTING: Action.BLOCK,
 }
+# Rules whose action is not the policy's to choose: a refused home-routed
+# delivery has nowhere to go.
+FIXED_ACTIONS = frozenset({Rule.HOME_ROUTING})
 
 
 class PolicyError(ValueError):
@@ -173,6 +180,25 @@ class ProxySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class HomeRouting:
+    """SMS home routing in the proxy (``docs/guard.md``): SRI-SM answers to
+    home-routed networks carry a correlation IMSI and the router's GT instead
+    of the subscriber's IMSI and serving node. Off without ``router_gt``."""
+
+    router_gt: str = ""  # the home SMS router's global title; "" = home routing off
+    origins: str = "all"  # "all": every other network; "foreign": those without an agreement
+    except_partners: tuple[str, ...] = ()  # with origins "all": partners given the real values
+    correlation_ttl_s: float = 30.0  # a correlation IMSI is valid this long for its delivery
+    dialogue_ttl_s: float = 120.0  # a routed delivery dialogue idle this long is forgotten
+    msin_prefix: str = ""  # correlation MSINs start with this (a range no subscriber has)
+    max_entries: int = 100_000  # live correlations, routed dialogues, pending lookups (each)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.router_gt)
+
+
+@dataclass(frozen=True, slots=True)
 class Policy:
     """The whole policy. Build it with :func:`parse_policy`."""
 
@@ -195,6 +221,7 @@ class Policy:
     limits: Limits = Limits()
     actions: dict[Rule, Action] = field(default_factory=lambda: dict(DEFAULT_ACTIONS))
     proxy: ProxySettings = ProxySettings()
+    home_routing: HomeRouting = HomeRouting()
 
     def __repr__(self) -> str:
         return f"Policy(name={self.name!r}, partners={len(self.partners)}, salt=<hidden>)"
@@ -522,6 +549,8 @@ def parse_policy(text: str) -> Policy:
         except ValueError:
             raise PolicyError(f"actions.{rule_name}", "unknown rule") from None
         actions[rule] = act.require(rule_name, _action)
+        if rule in FIXED_ACTIONS and actions[rule] is not DEFAULT_ACTIONS[rule]:
+            raise PolicyError(f"actions.{rule_name}", "is always block")
     act.done()
 
     px = root.table("proxy")
@@ -530,6 +559,7 @@ def parse_policy(text: str) -> Policy:
         return_cause=px.get("return_cause", _integer(0, 255), DEFAULT_RETURN_CAUSE),
     )
     px.done()
+    home_routing = _home_routing(root.table("home_routing"), home, tuple(partners))
     root.done()
 
     return Policy(
@@ -550,7 +580,60 @@ def parse_policy(text: str) -> Policy:
         limits=limits,
         actions=actions,
         proxy=proxy,
+        home_routing=home_routing,
     )
+
+
+# E.212 §2.2: an IMSI is at most 15 digits; fewer than this many random MSIN
+# digits would make correlation ids guessable and collide within the bound.
+MIN_RANDOM_MSIN_DIGITS = 6
+_D_HOME_ROUTING = HomeRouting()
+
+
+def _home_routing(t: _Table, home: Home, partners: tuple[Partner, ...]) -> HomeRouting:
+    router = t.get("router_gt", _digits(1, _MAX_GT), "")
+    names = {p.name for p in partners}
+
+    def partner_names(value: Any, path: str) -> tuple[str, ...]:
+        if not isinstance(value, list):
+            raise PolicyError(path, "must be an array of partner names")
+        for i, item in enumerate(value):
+            if _str(item, f"{path}[{i}]") not in names:
+                raise PolicyError(f"{path}[{i}]", f"no partner is named {item!r}")
+        return tuple(value)
+
+    def origins(value: Any, path: str) -> str:
+        if value not in ("all", "foreign"):
+            raise PolicyError(path, "must be 'all' (every other network) or 'foreign' "
+                              "(networks without a roaming agreement)")
+        return str(value)
+
+    hr = HomeRouting(
+        router_gt=router,
+        origins=t.get("origins", origins, "all"),
+        except_partners=t.get("except_partners", partner_names, ()),
+        correlation_ttl_s=t.get(
+            "correlation_ttl_s", _number(1, 3_600), _D_HOME_ROUTING.correlation_ttl_s
+        ),
+        dialogue_ttl_s=t.get("dialogue_ttl_s", _number(1, 3_600), _D_HOME_ROUTING.dialogue_ttl_s),
+        msin_prefix=t.get("msin_prefix", _digits(1, 8), ""),
+        max_entries=t.get("max_entries", _integer(16, 10_000_000), _D_HOME_ROUTING.max_entries),
+    )
+    t.done()
+    if t.data and not router:
+        raise PolicyError("home_routing.router_gt", "is required to turn home routing on")
+    if hr.origins == "foreign" and hr.except_partners:
+        raise PolicyError("home_routing.except_partners", "with origins = 'foreign' no partner "
+                          "is home-routed: nothing to except")
+    if router and not any(router.startswith(p) for p in home.gt_prefixes):
+        raise PolicyError("home_routing.router_gt", "must be a home network GT (home.gt_prefixes)")
+    random_digits = _MAX_IMSI - len(home.mcc + home.mnc) - len(hr.msin_prefix)
+    if random_digits < MIN_RANDOM_MSIN_DIGITS:
+        raise PolicyError(
+            "home_routing.msin_prefix",
+            f"leaves {random_digits} random MSIN digits; at least {MIN_RANDOM_MSIN_DIGITS} needed",
+        )
+    return hr
 
 
 def _ac_pair(value: Any, path: str) -> tuple[int, int]:

@@ -71,6 +71,7 @@ _SRI_SM_NAME = operation_name(Op.SEND_ROUTING_INFO_FOR_SM)
 # Enum class attribute costs an attribute lookup through the enum machinery.
 _SRI_SM = int(Op.SEND_ROUTING_INFO_FOR_SM)
 _UPDATE_LOCATION = int(Op.UPDATE_LOCATION)
+_ISD = int(Op.INSERT_SUBSCRIBER_DATA)
 _ALLOW, _ALERT, _BLOCK = Action.ALLOW, Action.ALERT, Action.BLOCK
 _NO_CATEGORY = Category.NONE
 # Enum.value is a Python-level property: read it once here.
@@ -112,27 +113,63 @@ class Engine:
     ``store`` answers whether a customer message is queued for a number (the
     platform egress check); without one, every SRI-SM and MT-ForwardSM from a
     platform GT is blocked (fail closed).
+
+    ``answers_may_be_missing`` (scan mode: a capture may hold one direction
+    only): until the first SRI-SM answer is seen, MT deliveries are not judged
+    for SMS consistency but counted (:attr:`unjudged_consistency`), so the
+    caller can say so rather than block every delivery. A live proxy sees
+    both directions and leaves it off.
     """
 
-    def __init__(self, policy: Policy, store: PendingMessages | None = None) -> None:
-        self._c = Compiled(policy)
-        self._s = State()
+    def __init__(
+        self,
+        policy: Policy,
+        store: PendingMessages | None = None,
+        *,
+        answers_may_be_missing: bool = False,
+    ) -> None:
+        self._s = State(answers_may_be_missing=answers_may_be_missing)
         self._store = store
-        self.policy = policy
-        self._dialogue_limit = policy.limits.dialogues
-        self._deny_gts = bool(self._c.deny_gts)
-        self._spoof_check = self._c.actions[Rule.ADDRESS_MISMATCH] is not Action.ALLOW
+        self._use(policy)
         # Verdicts given: every inspect() counts one; blocks and alerts are
         # counted where they are built (rare), allows by difference.
         self._inspected = 0
         self._blocked = 0
         self._alerted = 0
         self._late_alerts = 0
+
+    def _use(self, policy: Policy) -> None:
+        self._c = Compiled(policy)
+        self.policy = policy
+        self._dialogue_limit = policy.limits.dialogues
+        self._deny_gts = bool(self._c.deny_gts)
+        self._spoof_check = self._c.actions[Rule.ADDRESS_MISMATCH] is not Action.ALLOW
         # origin -> (opcode, AC) -> (categories, category, MT, the rules that
         # can apply: see rules.plan). Bounded by the (opcode, AC) pairs seen.
         self._plans: dict[Origin, dict[tuple[int, tuple[int, int] | None], _Plan]] = {
             o: {} for o in Origin
         }
+        self._s.origin_cache.clear()
+
+    def replace_policy(self, policy: Policy) -> None:
+        """Judge from now on by ``policy`` (a reload), keeping what the engine
+        remembers: dialogues, locations, correlations, rates and lookups, each
+        table cut to the new policy's limit (oldest entries first)."""
+        self._use(policy)
+        s, limits = self._s, policy.limits
+        for table, limit in (
+            (s.dialogues, limits.dialogues),
+            (s.correlations, limits.correlations),
+            (s.pending, limits.correlations),
+            (s.locations, limits.subscribers),
+            (s.number_locations, limits.subscribers),
+            (s.subscriber_buckets, limits.subscribers),
+            (s.lookup_times, limits.subscribers),
+            (s.gt_buckets, limits.senders),
+            (s.sweeps, limits.sweep_senders),
+        ):
+            while len(table) > limit:
+                table.popitem(last=False)
 
     # ------------------------------------------------------------ public API
 
@@ -175,7 +212,8 @@ class Engine:
                     reason,
                     deadline,
                     operation=_SRI_SM_NAME,
-                    origin=Origin.PLATFORM if platform else Origin.FOREIGN,
+                    # The requester's own origin: a partner's SMSC is not "foreign".
+                    origin=Origin.PLATFORM if platform else self._c.origin(requester)[0],
                     subscriber=subscriber,
                     sender=self._c.hash("gt", requester),
                     late=True,
@@ -191,6 +229,17 @@ class Engine:
             return None
         return pending[next(iter(pending))][0]
 
+    @property
+    def answers_seen(self) -> int:
+        """SRI-SM answers (with an IMSI) observed so far."""
+        return self._s.answers_seen
+
+    @property
+    def unjudged_consistency(self) -> int:
+        """MT deliveries not judged for SMS consistency because no SRI-SM
+        answer had been seen yet (only with ``answers_may_be_missing``)."""
+        return self._s.unjudged_consistency
+
     def subscriber_hash(self, kind: str, identifier: str) -> str:
         """The salted hash this engine publishes for an identifier (``imsi``,
         ``msisdn`` or ``gt``): for joining an operator's own records to verdicts."""
@@ -204,6 +253,7 @@ class Engine:
             "correlations": len(s.correlations),
             "pending_lookups": len(s.pending),
             "locations": len(s.locations),
+            "number_locations": len(s.number_locations),
             "senders": len(s.gt_buckets),
             "subscriber_buckets": len(s.subscriber_buckets),
             "lookup_counters": len(s.lookup_times),
@@ -365,6 +415,8 @@ class Engine:
             return self._verdict(m, action, finding, m.category, f.opcode)
         if f.imsi and (m.mt or f.opcode == _UPDATE_LOCATION):
             self._commit(m)
+        elif f.msisdn and f.opcode == _ISD and m.origin is _HOME:
+            self._number_location(m)
         if action is _ALLOW:
             opcode = f.opcode
             return _new(
@@ -421,6 +473,7 @@ class Engine:
         if opcode != _SRI_SM or not f.imsi:
             return
         c, s = self._c, self._s
+        s.answers_seen += 1
         requester = f.called_gt
         platform = requester in c.platform_gts
         if not platform and not m.home_imsi:
@@ -444,6 +497,22 @@ class Engine:
         if key not in s.pending and len(s.pending) >= limits.correlations:
             s.evicted_pending += 1
         bounded_put(s.pending, key, entry, limits.correlations)
+
+    def _number_location(self, m: Message) -> None:
+        """The home HLR sent a home number's profile to the VLR it calls: the
+        subscriber is registered in that VLR's network (sms-spoofing reads it)."""
+        c = self._c
+        if c.home_msisdn.longest(m.f.msisdn) is None:
+            return
+        origin, partner = c.origin(m.f.called_gt)
+        if origin is not _PARTNER and origin is not _HOME:
+            return  # an ISD to a network without agreement is cat2's business
+        bounded_put(
+            self._s.number_locations,
+            m.msisdn_key,
+            (partner if origin is _PARTNER else -1, m.f.time),
+            self.policy.limits.subscribers,
+        )
 
     def _commit(self, m: Message) -> None:
         f, s = m.f, self._s

@@ -39,7 +39,7 @@ from herald.signaling.policy.state import (
     bounded_put,
     distance_km,
 )
-from herald.signaling.policy.verdict import Origin, Rule
+from herald.signaling.policy.verdict import Action, Origin, Rule
 
 __all__ = [
     "EGRESS_RULES",
@@ -65,6 +65,8 @@ TP_PID_SHORT_MESSAGE_TYPE_0 = SILENT_SMS_PID
 # small rule), a module global does not.
 _CAT1, _CAT2, _CAT3, _NO_CATEGORY = Category.CAT1, Category.CAT2, Category.CAT3, Category.NONE
 _FOREIGN, _HOME = Origin.FOREIGN, Origin.HOME
+_BLOCK_ACTION = Action.BLOCK
+_HOME_SIDE = (Origin.HOME, Origin.PLATFORM)
 _DA_IMSI = SmRpDaKind.IMSI
 _BEGIN, _UNIDIRECTIONAL = int(TcapKind.BEGIN), int(TcapKind.UNIDIRECTIONAL)
 _UPDATE_LOCATION = int(Op.UPDATE_LOCATION)
@@ -72,6 +74,7 @@ _PROVIDE_ROAMING_NUMBER = int(Op.PROVIDE_ROAMING_NUMBER)
 _SRI_SM = int(Op.SEND_ROUTING_INFO_FOR_SM)
 _MT_FORWARD_SM = int(Op.MT_FORWARD_SM)
 _MO_FORWARD_SM = int(Op.MO_FORWARD_SM)
+_REPORT_SM = int(Op.REPORT_SM_DELIVERY_STATUS)
 _MT_RELAY = int(MapAc.SHORT_MSG_MT_RELAY)
 
 
@@ -342,12 +345,64 @@ def sms_consistency(c: Compiled, s: State, m: Message) -> Finding | None:
         return None
     corr = s.correlations.get((f.calling_gt, m.imsi_key))
     if corr is None or f.time - corr[0] > c.policy.sms.consistency_s:
+        if not s.answers_seen and s.answers_may_be_missing:
+            # No SRI-SM answer seen at all: the capture may hold one direction
+            # only, and then every delivery would look unrequested.
+            s.unjudged_consistency += 1
+            return None
         return (
             Rule.SMS_CONSISTENCY,
             "MT-ForwardSM to a home subscriber with no SRI-SM answered to the same sender",
         )
     if corr[1] and f.called_gt and node_key(f.called_gt) != corr[1]:
         return Rule.SMS_CONSISTENCY, "MT-ForwardSM sent to another node than its SRI-SM named"
+    return None
+
+
+def sms_origin(c: Compiled, s: State, m: Message) -> Finding | None:
+    """An SRI-SM from a network without a roaming agreement, judged at the
+    message (not only by the late lookup-only alert, after the answer left).
+    With home routing on, such lookups are answered with a correlation id by
+    the proxy: that is the policy's action, unless it says block."""
+    if m.origin is not _FOREIGN or _SRI_SM not in m.f.invokes:
+        return None
+    if c.policy.home_routing.enabled and c.actions[Rule.SMS_ORIGIN] is not _BLOCK_ACTION:
+        return None
+    return Rule.SMS_ORIGIN, "SRI-SM from a network without a roaming agreement"
+
+
+def sms_spoofing(c: Compiled, s: State, m: Message) -> Finding | None:
+    """Short messages that pretend to come from the home network (category 3:
+    about our subscribers, plausible only from where they are).
+
+    - an MO-ForwardSM whose originator (SM-RP-OA) is a home number, from a
+      network without an agreement, or from a partner while the home HLR last
+      sent that subscriber's profile elsewhere (home, or another network);
+    - an MT delivery whose service centre (SM-RP-OA) is a home or platform
+      SMSC, arriving through a node of another network.
+    """
+    f = m.f
+    if m.mt:
+        sc = f.service_centre
+        if sc and c.origin(sc)[0] in _HOME_SIDE:
+            return Rule.SMS_SPOOFING, "MT-ForwardSM claiming a home SMSC through another network"
+        return None
+    if _MO_FORWARD_SM not in f.invokes or not f.msisdn:
+        return None
+    if c.home_msisdn.longest(f.msisdn) is None:
+        return None
+    if m.origin is _FOREIGN:
+        return (
+            Rule.SMS_SPOOFING,
+            "MO-ForwardSM from a home subscriber's number through a network without an agreement",
+        )
+    known = s.number_locations.get(m.msisdn_key)
+    if known is not None and known[0] != m.partner:
+        return (
+            Rule.SMS_SPOOFING,
+            "MO-ForwardSM from a home subscriber's number through a network "
+            "the subscriber is not registered in",
+        )
     return None
 
 
@@ -485,13 +540,23 @@ def platform_egress(c: Compiled, s: State, m: Message) -> Finding | None:
     if f.global_opcode:
         return Rule.PLATFORM_EGRESS, "global operation code from a platform GT"
     for op in f.invokes:
-        if op != _SRI_SM and not is_mt_delivery(op, m.ac):
+        if op != _SRI_SM and op != _REPORT_SM and not is_mt_delivery(op, m.ac):
             return (
                 Rule.PLATFORM_EGRESS,
-                f"{operation_name(op)} from a platform GT: only SRI-SM and MT-ForwardSM "
-                "serving a queued customer message may leave the platform",
+                f"{operation_name(op)} from a platform GT: only SRI-SM, MT-ForwardSM and "
+                "ReportSM-DeliveryStatus serving a queued customer message may leave the platform",
             )
     now, store = f.time, m.store
+    if _REPORT_SM in f.invokes and (
+        not f.msisdn or store is None or not store.has_pending(f.msisdn, now)
+    ):
+        # TS 29.002 §12.3: the SMSC reports a delivery's outcome for a number
+        # to its HLR; from the platform, only for a message it is delivering.
+        return (
+            Rule.PLATFORM_EGRESS,
+            "ReportSM-DeliveryStatus from a platform GT with no queued customer message "
+            "to that number",
+        )
     if _SRI_SM in f.invokes:
         if f.delivery_not_intended:
             return (
@@ -545,6 +610,8 @@ _APPLIES: dict[RuleFn, Applies] = {
     address_mismatch: lambda c, cat, op, mt: op in (_UPDATE_LOCATION, _PROVIDE_ROAMING_NUMBER),
     cat3_velocity: lambda c, cat, op, mt: cat is _CAT3,
     sms_consistency: lambda c, cat, op, mt: mt,
+    sms_origin: lambda c, cat, op, mt: op == _SRI_SM,
+    sms_spoofing: lambda c, cat, op, mt: op in (_MT_FORWARD_SM, _MO_FORWARD_SM),
     silent_sms: lambda c, cat, op, mt: mt,
     repeated_lookup: lambda c, cat, op, mt: op in LOOKUP_OPCODES,
     range_sweep: lambda c, cat, op, mt: op in LOOKUP_OPCODES,
@@ -566,7 +633,9 @@ SCREEN_RULES: tuple[RuleFn, ...] = (
     cat2,
     address_mismatch,
     cat3_velocity,
+    sms_spoofing,
     sms_consistency,
+    sms_origin,
     silent_sms,
     rate_limit,
     repeated_lookup,

@@ -51,6 +51,7 @@ __all__ = [
     "Correlation",
     "Dialogue",
     "Location",
+    "NumberLocation",
     "PendingLookup",
     "State",
     "bounded_put",
@@ -218,6 +219,10 @@ PendingLookup = tuple[float, str, str, bool]
 #: region name; time).
 Location = tuple[int, str, float]
 
+#: Where the home HLR last sent a home number's profile (InsertSubscriberData
+#: naming the MSISDN): (partner index, -1 for home; time).
+NumberLocation = tuple[int, float]
+
 #: A token bucket: (tokens available, at this time).
 Bucket = tuple[float, float]
 
@@ -236,6 +241,8 @@ class State:
     )
     pending: OrderedDict[tuple[str, int], PendingLookup] = field(default_factory=OrderedDict)
     locations: OrderedDict[int, Location] = field(default_factory=OrderedDict)
+    # msisdn key -> NumberLocation, from the home HLR's InsertSubscriberData.
+    number_locations: OrderedDict[int, NumberLocation] = field(default_factory=OrderedDict)
     gt_buckets: OrderedDict[str, Bucket] = field(default_factory=OrderedDict)
     subscriber_buckets: OrderedDict[int, Bucket] = field(default_factory=OrderedDict)
     lookup_times: OrderedDict[int, tuple[float, ...]] = field(default_factory=OrderedDict)
@@ -245,3 +252,9 @@ class State:
     sweeps: OrderedDict[str, dict[int, dict[int, float]]] = field(default_factory=OrderedDict)
     origin_cache: dict[str, tuple[Origin, int]] = field(default_factory=dict)
     evicted_pending: int = 0
+    # SRI-SM answers observed; with answers_may_be_missing (a capture that may
+    # hold one direction only), MT deliveries are not judged for consistency
+    # until the first answer is seen, and are counted instead.
+    answers_seen: int = 0
+    answers_may_be_missing: bool = False
+    unjudged_consistency: int = 0

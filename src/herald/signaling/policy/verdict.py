@@ -43,6 +43,11 @@ class Rule(Enum):
     PLATFORM_EGRESS = "platform-egress"
     DENY_LIST = "deny-list"
     RATE_LIMIT = "rate-limit"
+    SMS_ORIGIN = "sms-origin"
+    SMS_SPOOFING = "sms-spoofing"
+    # The proxy's SMS home routing refused a message to the SMS router (an
+    # unknown, expired, replayed or foreign correlation id): always a block.
+    HOME_ROUTING = "home-routing"
     # Not a policy rule: the message could not be decoded at all (strict parse).
     MALFORMED = "malformed"
 

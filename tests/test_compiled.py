@@ -1,0 +1,67 @@
+"""The optional compiled build (``scripts/compile``) never runs stale code.
+
+A mypyc-compiled module (a ``.so`` beside its source) is imported instead of
+the ``.py``, and does not follow later edits of it. ``scripts/compile``
+records each compiled source's SHA-256; these tests fail while a compiled
+module no longer matches its source, and check that what is compiled is what
+is imported. Without compiled modules herald is pure Python, the default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+STAMP = SRC / "herald" / ".compiled-sources"
+
+
+def compiled(root: Path) -> dict[str, Path]:
+    """Compiled modules under ``root``: source path (relative) -> extension."""
+    return {
+        str(so.with_name(so.name.split(".", 1)[0] + ".py").relative_to(root)): so
+        for so in (root / "herald").rglob("*.so")
+    }
+
+
+def stale(root: Path, stamp: Path) -> list[str]:
+    """Compiled modules whose source changed since ``scripts/compile`` (or
+    that it did not record)."""
+    found = compiled(root)
+    if not found:
+        return []
+    recorded: dict[str, str] = {}
+    if stamp.exists():
+        for line in stamp.read_text().splitlines():
+            digest, path = line.split(maxsplit=1)
+            recorded[path] = digest
+    return sorted(
+        path for path in found
+        if recorded.get(path) != hashlib.sha256((root / path).read_bytes()).hexdigest()
+    )  # fmt: skip
+
+
+def test_no_compiled_module_is_stale() -> None:
+    assert stale(SRC, STAMP) == [], "re-run scripts/compile, or scripts/compile --clean"
+
+
+def test_compiled_modules_are_the_ones_imported() -> None:
+    for source, extension in compiled(SRC).items():
+        module = importlib.import_module(source.removesuffix(".py").replace("/", "."))
+        assert module.__file__ == str(extension)
+
+
+def test_an_edited_source_makes_its_compiled_module_stale(tmp_path: Path) -> None:
+    package = tmp_path / "herald" / "signaling"
+    package.mkdir(parents=True)
+    source = package / "tcap.py"
+    source.write_text("X = 1\n")
+    (package / "tcap.cpython-311-x86_64-linux-gnu.so").write_bytes(b"\x7fELF")
+    stamp = tmp_path / "herald" / ".compiled-sources"
+    assert stale(tmp_path, stamp) == ["herald/signaling/tcap.py"]  # never recorded
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    stamp.write_text(f"{digest}  herald/signaling/tcap.py\n")
+    assert stale(tmp_path, stamp) == []
+    source.write_text("X = 2\n")
+    assert stale(tmp_path, stamp) == ["herald/signaling/tcap.py"]
