@@ -51,6 +51,9 @@ from herald.channels._whatsapp import (
 
 __all__ = ["ChannelCounters", "ViberClient", "WhatsAppClient", "WhatsAppSettings"]
 
+#: Requests one adapter has in flight at once: beyond this a send waits for a
+#: place (not for the HTTP pool, whose wait would count against its timeout).
+MAX_IN_FLIGHT: Final = 32
 #: Octets of an answer body read: a send's answer is a few hundred.
 MAX_ANSWER_BODY: Final = 64 * 1024
 _NO_ANSWER: Final = ErrorMeaning(ChannelErrorCode.PROVIDER_UNAVAILABLE, ErrorClass.TRANSIENT)
@@ -105,6 +108,7 @@ class _Adapter:
         self._own_http = http is None
         self._http = http or httpx.AsyncClient(timeout=timeout, trust_env=False)
         self._clock, self._sleep = clock, sleep
+        self._places = asyncio.Semaphore(MAX_IN_FLIGHT)
 
     async def _slot(self, sender: str) -> None:
         while (wait := self.pacer.take(sender, self._clock())) > 0:
@@ -114,13 +118,14 @@ class _Adapter:
                     read: Callable[[int, bytes], SubmitResult]) -> SubmitResult:
         throttles = transients = 0
         while True:
-            await self._slot(sender)
-            self.counters.requests += 1
-            try:
-                answer = await self._http.post(url, content=body, headers=dict(headers))
-                result = read(answer.status_code, answer.content[:MAX_ANSWER_BODY])
-            except httpx.HTTPError as exc:
-                result = Rejected.of(_NO_ANSWER, None, type(exc).__name__)
+            async with self._places:
+                await self._slot(sender)
+                self.counters.requests += 1
+                try:
+                    answer = await self._http.post(url, content=body, headers=dict(headers))
+                    result = read(answer.status_code, answer.content[:MAX_ANSWER_BODY])
+                except httpx.HTTPError as exc:
+                    result = Rejected.of(_NO_ANSWER, None, type(exc).__name__)
             if not isinstance(result, Rejected):
                 self.pacer.succeeded(sender)
                 self.counters.accepted += 1
