@@ -100,4 +100,5 @@ async def test_a_number_not_on_viber_is_a_permanent_rejection(rig: Rig) -> None:
     result = await rig.client.submit(Submission("leg2", "HeraldShop", "380509999999",
                                                 TextContent("hi")))
     assert isinstance(result, Rejected) and result.permanent
-    assert result.code is ChannelErrorCode.NOT_ON_CHANNEL and result.provider_code == "not_viber_user"
+    assert result.code is ChannelErrorCode.NOT_ON_CHANNEL
+    assert result.provider_code == "not_viber_user"

@@ -105,7 +105,7 @@ async def test_pywa_passes_the_same_schema_check_and_gets_the_same_answers(
 
 async def test_pywa_and_herald_get_the_same_refusal_outside_the_window(
         fake: tuple[FakeWhatsApp, str]) -> None:
-    server, base = fake
+    _, base = fake
     closed = "447700900999"
     pywa_answers = await asyncio.to_thread(_pywa_sends, base, PYWA_CALLS[:1], closed)
     herald = WhatsAppClient(WhatsAppSettings(base, TOKEN, SECRET))
