@@ -80,6 +80,8 @@ class ViberSettings:
             raise ValueError("send_path must start with '/'")
         if not self.token or not self.secret:
             raise ValueError("a Viber provider needs a token and a webhook secret")
+        # Status words are matched case-insensitively (providers differ: DELIVERED, delivered).
+        object.__setattr__(self, "statuses", {k.lower(): v for k, v in self.statuses.items()})
 
     def meaning(self, word: object) -> ErrorMeaning:
         return self.errors.get(str(word), _UNKNOWN)
