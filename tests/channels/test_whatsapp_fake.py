@@ -50,7 +50,7 @@ async def _rig(fake_config: FakeWhatsAppConfig | None = None,
         client = WhatsAppClient(WhatsAppSettings(base, TOKEN, SECRET, pace=settings_pace))
         async with serve_app(receiver(client, book)) as hook_port:
             hook = f"http://127.0.0.1:{hook_port}/hook"
-            object.__setattr__(fake.config, "webhook_url", hook)
+            fake.webhook_url = hook
             try:
                 yield Rig(fake, client, book, base, hook)
             finally:

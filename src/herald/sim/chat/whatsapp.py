@@ -51,8 +51,11 @@ TRUTHS: Final[Mapping[str, tuple[str, ...]]] = {
 }
 #: Cloud API: "Message undeliverable" (the failure the fake's ``failed`` truth reports).
 UNDELIVERABLE: Final = 131026
-#: Sends remembered for inspection (the CLI runs for long).
+#: Sends (and answers) remembered for inspection: the CLI runs for long.
 MAX_RECORDED: Final = 100_000
+#: Statuses queued for the next flush; beyond this they are dropped (counted in
+#: ``statuses_dropped``), as when no webhook address is set and nothing is flushed.
+MAX_PENDING: Final = 300_000
 _TITLES: Final = {100: "Invalid parameter", 190: "Access token has expired",
                   WHATSAPP_WINDOW_CLOSED: "Re-engagement message",
                   WHATSAPP_THROTTLED: "Rate limit hit", UNDELIVERABLE: "Message undeliverable",
@@ -101,6 +104,9 @@ class FakeWhatsApp:
 
     def __init__(self, config: FakeWhatsAppConfig) -> None:
         self.config = config
+        #: Where :meth:`flush` POSTs (a test sets it once its receiver listens).
+        self.webhook_url = config.webhook_url
+        self.statuses_dropped = 0
         self.chaos = Chaos()
         self.app = Starlette(routes=[
             Route("/{version}/{phone_number_id}/messages", self._send, methods=["POST"])])
@@ -108,6 +114,8 @@ class FakeWhatsApp:
         self.answers: list[tuple[int, bytes]] = []  # (status, body) of every send, in order
         self.schema_failures: list[str] = []
         self.throttled = 0
+        #: Every recipient's 24-hour window is open (the demo's choice): free-form text passes.
+        self.all_windows_open = False
         self._rng = random.Random(config.seed)
         self._ids = itertools.count(1)
         self._windows: set[str] = set()
@@ -141,7 +149,7 @@ class FakeWhatsApp:
             "code": code, "error_data": {"messaging_product": "whatsapp",
                                          "details": details or _TITLES.get(code, "")},
             "fbtrace_id": secrets.token_urlsafe(12)}})
-        self.answers.append((http_status, body))
+        self._answered(http_status, body)
         return Response(body, http_status, media_type="application/json")
 
     async def _send(self, request: Request) -> Response:
@@ -170,7 +178,7 @@ class FakeWhatsApp:
         to = document["to"]
         if to in self._rejects:
             return self._error(self._rejects[to])
-        if kind == "text" and to not in self._windows:
+        if kind == "text" and not self.all_windows_open and to not in self._windows:
             return self._error(WHATSAPP_WINDOW_CLOSED, details="Message failed to send because"
                                " more than 24 hours have passed since the customer last replied")
         return self._accept(phone_number_id, to, kind, document)
@@ -191,12 +199,19 @@ class FakeWhatsApp:
                                       "timestamp": str(int(time.time())), "pricing": pricing}
             if word == "failed":
                 status["errors"] = [{"code": UNDELIVERABLE, "title": _TITLES[UNDELIVERABLE]}]
-            self._pending.append(status)
+            if len(self._pending) < MAX_PENDING:
+                self._pending.append(status)
+            else:
+                self.statuses_dropped += 1
         body = orjson.dumps({"messaging_product": "whatsapp",
                              "contacts": [{"input": to, "wa_id": to}],
                              "messages": [{"id": wamid, "message_status": "accepted"}]})
-        self.answers.append((200, body))
+        self._answered(200, body)
         return Response(body, 200, media_type="application/json")
+
+    def _answered(self, status: int, body: bytes) -> None:
+        if len(self.answers) < MAX_RECORDED:
+            self.answers.append((status, body))
 
     # -- status webhooks -------------------------------------------------------------
 
@@ -216,10 +231,10 @@ class FakeWhatsApp:
                 "statuses": statuses}}]}]})
 
     async def flush(self, http: httpx.AsyncClient | None = None) -> list[int]:
-        """POST every queued status to ``webhook_url`` (signed, with :attr:`chaos`);
+        """POST every queued status to :attr:`webhook_url` (signed, with :attr:`chaos`);
         return the HTTP status of each POST. Statuses a POST failed to deliver are lost,
         as a real provider's would be after its retries."""
-        url = self.config.webhook_url
+        url = self.webhook_url
         if url is None:
             raise RuntimeError("no webhook_url configured")
         statuses, self._pending = self._chaotic(self._pending), []
