@@ -31,6 +31,8 @@ class LegBook:
     changes: list[tuple[str, LegState, LegState]] = field(default_factory=list)
     callbacks: dict[str, int] = field(default_factory=dict)
     events: list[ProviderEvent] = field(default_factory=list)
+    #: (sender, user) -> time of the user's last message: its 24-hour window
+    windows: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def accepted(self, provider_id: str) -> None:
         self.states[provider_id] = LegState.ACCEPTED
@@ -58,6 +60,9 @@ def receiver(adapter: WhatsAppClient | ViberClient, book: LegBook) -> Starlette:
         except MalformedWebhook as exc:
             return Response(str(exc), 400)
         book.apply(events)
+        if isinstance(adapter, WhatsAppClient):
+            for message in adapter.inbound(body, dict(request.headers)):
+                book.windows[(message.sender, message.user)] = message.at
         return Response(b"", 200)
 
     return Starlette(routes=[Route("/hook", hook, methods=["POST"])])

@@ -7,6 +7,7 @@
 - :mod:`._signature`: provider webhook signatures (``X-Hub-Signature-256``, a
   configurable HMAC header for Viber providers).
 - :mod:`._whatsapp`, :mod:`._viber`: request bodies and answers (pure).
+- :mod:`._window`: the 24-hour customer-service window (free-form text refused outside it).
 - :mod:`._pace`: pacing per sending number with back-off (pure, time as an argument).
 - :mod:`.clients`: the adapters that do the HTTP (the only I/O here).
 
@@ -39,6 +40,7 @@ from herald.channels._port import (
     AuthTemplateContent,
     ChannelAdapter,
     Content,
+    InboundChat,
     MalformedWebhook,
     Pricing,
     ProviderEvent,
@@ -56,8 +58,10 @@ from herald.channels._signature import (
     header_value,
 )
 from herald.channels._viber import ViberSettings
+from herald.channels._window import CUSTOMER_SERVICE_WINDOW, refuse_outside_window, window_open
 
 __all__ = [
+    "CUSTOMER_SERVICE_WINDOW",
     "FINAL_LEG_STATES",
     "RANK",
     "STATUS_OF_LEG",
@@ -78,6 +82,7 @@ __all__ = [
     "ErrorClass",
     "ErrorMeaning",
     "HmacScheme",
+    "InboundChat",
     "LegEvent",
     "LegState",
     "MalformedWebhook",
@@ -92,5 +97,7 @@ __all__ = [
     "ViberSettings",
     "advance",
     "header_value",
+    "refuse_outside_window",
     "whatsapp_error",
+    "window_open",
 ]

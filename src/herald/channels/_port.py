@@ -19,7 +19,7 @@ ids and profile names are treated like phone numbers: never logged.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, Protocol
 
 from herald.channels._codes import ChannelErrorCode, ErrorClass, ErrorMeaning
@@ -32,6 +32,7 @@ __all__ = [
     "AuthTemplateContent",
     "ChannelAdapter",
     "Content",
+    "InboundChat",
     "MalformedWebhook",
     "Pricing",
     "ProviderEvent",
@@ -166,6 +167,22 @@ class ProviderEvent:
     error: ErrorMeaning | None = None
     provider_code: int | str | None = None
     pricing: Pricing | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundChat:
+    """A message a user sent to one of the business's senders. ``kind`` is the
+    provider's message type; ``text`` is read for text messages only (a location
+    or any other payload is never read: herald carries no location). ``sender``
+    is the business side (WhatsApp: the phone number id), ``user`` the user's
+    number (a WhatsApp id is treated like a phone number: never logged)."""
+
+    provider_id: str
+    sender: str
+    user: str = field(repr=False)
+    at: float
+    kind: str
+    text: str | None = field(default=None, repr=False)
 
 
 class ChannelAdapter(Protocol):

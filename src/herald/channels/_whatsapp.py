@@ -29,6 +29,7 @@ from herald.channels._port import (
     Accepted,
     AuthTemplateContent,
     Content,
+    InboundChat,
     MalformedWebhook,
     Pricing,
     ProviderEvent,
@@ -45,6 +46,7 @@ __all__ = [
     "MAX_WEBHOOK_BODY",
     "message_body",
     "message_path",
+    "parse_inbound",
     "parse_send_answer",
     "parse_status_webhook",
 ]
@@ -166,8 +168,8 @@ def _status_event(item: object) -> ProviderEvent | None:
     return ProviderEvent(wamid, event, at, error, code, pricing)
 
 
-def _value_statuses(document: Mapping[str, Any]) -> list[object]:
-    found: list[object] = []
+def _values(document: Mapping[str, Any]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
     entries = document.get("entry")
     if not isinstance(entries, list):
         raise MalformedWebhook("no entry list")
@@ -179,18 +181,18 @@ def _value_statuses(document: Mapping[str, Any]) -> list[object]:
             value = change.get("value") if isinstance(change, dict) else None
             if not isinstance(value, dict):
                 raise MalformedWebhook("a change without a value object")
-            statuses = value.get("statuses", [])
-            if not isinstance(statuses, list):
-                raise MalformedWebhook("statuses is not a list")
-            found.extend(statuses)
-            if len(found) > MAX_STATUSES_PER_WEBHOOK:
-                raise MalformedWebhook(f"more than {MAX_STATUSES_PER_WEBHOOK} statuses")
+            found.append(value)
     return found
 
 
-def parse_status_webhook(body: bytes) -> list[ProviderEvent]:
-    """The delivery events of a (verified) webhook body; inbound messages and
-    other fields are not read here. Raises :class:`MalformedWebhook`."""
+def _listed(value: Mapping[str, Any], name: str) -> list[object]:
+    items = value.get(name, [])
+    if not isinstance(items, list):
+        raise MalformedWebhook(f"{name} is not a list")
+    return items
+
+
+def _document(body: bytes) -> dict[str, Any]:
     if len(body) > MAX_WEBHOOK_BODY:
         raise MalformedWebhook(f"body longer than {MAX_WEBHOOK_BODY} octets")
     try:
@@ -199,9 +201,47 @@ def parse_status_webhook(body: bytes) -> list[ProviderEvent]:
         raise MalformedWebhook("body is not JSON") from None
     if not isinstance(document, dict) or document.get("object") != "whatsapp_business_account":
         raise MalformedWebhook("not a whatsapp_business_account webhook")
-    events = []
-    for item in _value_statuses(document):
-        event = _status_event(item)
-        if event is not None:
-            events.append(event)
-    return events
+    return document
+
+
+def parse_status_webhook(body: bytes) -> list[ProviderEvent]:
+    """The delivery events of a (verified) webhook body; inbound messages and
+    other fields are not read here. Raises :class:`MalformedWebhook`."""
+    statuses = [s for value in _values(_document(body)) for s in _listed(value, "statuses")]
+    if len(statuses) > MAX_STATUSES_PER_WEBHOOK:
+        raise MalformedWebhook(f"more than {MAX_STATUSES_PER_WEBHOOK} statuses")
+    return [e for e in (_status_event(item) for item in statuses) if e is not None]
+
+
+def _inbound(phone_number_id: str, item: object) -> InboundChat:
+    if not isinstance(item, dict):
+        raise MalformedWebhook("a message is not an object")
+    wamid, user, kind = item.get("id"), item.get("from"), item.get("type")
+    if not all(isinstance(v, str) and v for v in (wamid, user, kind)):
+        raise MalformedWebhook("a message without id, from or type")
+    try:
+        at = float(item.get("timestamp", ""))
+    except (TypeError, ValueError):
+        raise MalformedWebhook("a message timestamp is not a number") from None
+    text = None
+    if kind == "text":  # only text is read: a location (or any other payload) never is
+        inner = item.get("text")
+        body = inner.get("body") if isinstance(inner, dict) else None
+        text = body if isinstance(body, str) else None
+    return InboundChat(str(wamid), phone_number_id, str(user), at, str(kind), text)
+
+
+def parse_inbound(body: bytes) -> list[InboundChat]:
+    """The users' messages in a (verified) webhook body (``value.messages``): each
+    opens the customer-service window of its user and sending number."""
+    found: list[InboundChat] = []
+    for value in _values(_document(body)):
+        metadata = value.get("metadata")
+        number_id = metadata.get("phone_number_id") if isinstance(metadata, dict) else None
+        messages = _listed(value, "messages")
+        if messages and not isinstance(number_id, str):
+            raise MalformedWebhook("messages without metadata.phone_number_id")
+        found.extend(_inbound(str(number_id), item) for item in messages)
+        if len(found) > MAX_STATUSES_PER_WEBHOOK:
+            raise MalformedWebhook(f"more than {MAX_STATUSES_PER_WEBHOOK} messages")
+    return found

@@ -37,7 +37,7 @@ import httpx
 
 from herald.channels._codes import ChannelErrorCode, ErrorClass, ErrorMeaning
 from herald.channels._pace import Pacer, PaceSettings
-from herald.channels._port import ProviderEvent, Rejected, Submission, SubmitResult
+from herald.channels._port import InboundChat, ProviderEvent, Rejected, Submission, SubmitResult
 from herald.channels._signature import WHATSAPP_SCHEME, header_value
 from herald.channels._viber import ViberSettings, parse_callbacks, send_body
 from herald.channels._viber import parse_send_answer as parse_viber_answer
@@ -45,6 +45,7 @@ from herald.channels._whatsapp import (
     DEFAULT_API_VERSION,
     message_body,
     message_path,
+    parse_inbound,
     parse_send_answer,
     parse_status_webhook,
 )
@@ -174,6 +175,13 @@ class WhatsAppClient(_Adapter):
         WHATSAPP_SCHEME.verify(self.settings.app_secret,
                                header_value(headers, WHATSAPP_SCHEME.header), body)
         return parse_status_webhook(body)
+
+    def inbound(self, body: bytes, headers: Mapping[str, str]) -> list[InboundChat]:
+        """Verify, then read, the users' messages of a webhook (each opens the
+        24-hour window of its user and sender). Raises as :meth:`events`."""
+        WHATSAPP_SCHEME.verify(self.settings.app_secret,
+                               header_value(headers, WHATSAPP_SCHEME.header), body)
+        return parse_inbound(body)
 
 
 class ViberClient(_Adapter):

@@ -230,6 +230,30 @@ class FakeWhatsApp:
                 "metadata": {"display_phone_number": "0", "phone_number_id": phone_number_id},
                 "statuses": statuses}}]}]})
 
+    def inbound_body(self, user: str, text: str, phone_number_id: str) -> bytes:
+        """A webhook telling that ``user`` wrote ``text`` to ``phone_number_id``."""
+        message = {"from": user, "id": f"wamid.HERALDIN{next(self._ids):012d}",
+                   "timestamp": str(int(time.time())), "type": "text", "text": {"body": text}}
+        return orjson.dumps({"object": "whatsapp_business_account", "entry": [
+            {"id": "0", "changes": [{"field": "messages", "value": {
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": "0", "phone_number_id": phone_number_id},
+                "contacts": [{"profile": {"name": "Test User"}, "wa_id": user}],
+                "messages": [message]}}]}]})
+
+    async def inbound(self, user: str, text: str, phone_number_id: str) -> int:
+        """``user`` writes to the business: its window opens here, and the signed
+        webhook saying so is POSTed to :attr:`webhook_url`; returns the HTTP status."""
+        if self.webhook_url is None:
+            raise RuntimeError("no webhook_url configured")
+        self.open_window(user)
+        body = self.inbound_body(user, text, phone_number_id)
+        async with httpx.AsyncClient(trust_env=False, timeout=10.0) as http:
+            reply = await http.post(self.webhook_url, content=body, headers={
+                "Content-Type": "application/json",
+                WHATSAPP_SCHEME.header: WHATSAPP_SCHEME.sign(self.config.app_secret, body)})
+        return reply.status_code
+
     async def flush(self, http: httpx.AsyncClient | None = None) -> list[int]:
         """POST every queued status to :attr:`webhook_url` (signed, with :attr:`chaos`);
         return the HTTP status of each POST. Statuses a POST failed to deliver are lost,
