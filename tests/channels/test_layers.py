@@ -13,7 +13,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "herald" / "channels"
 PURE = ("_legs.py", "_codes.py", "_port.py", "_signature.py", "_whatsapp.py", "_viber.py",
-        "_window.py",
+        "_window.py", "_chain.py",
         "_pace.py")
 FORBIDDEN = {"asyncio", "socket", "ssl", "time", "threading", "sqlite3", "httpx", "httpcore",
              "aiohttp", "random", "herald.channels.clients", "herald.store.sqlite"}

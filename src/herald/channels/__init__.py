@@ -7,6 +7,7 @@
 - :mod:`._signature`: provider webhook signatures (``X-Hub-Signature-256``, a
   configurable HMAC header for Viber providers).
 - :mod:`._whatsapp`, :mod:`._viber`: request bodies and answers (pure).
+- :mod:`._chain`: fallback chains over legs (which leg starts when; timers fire once).
 - :mod:`._window`: the 24-hour customer-service window (free-form text refused outside it).
 - :mod:`._pace`: pacing per sending number with back-off (pure, time as an argument).
 - :mod:`.clients`: the adapters that do the HTTP (the only I/O here).
