@@ -14,8 +14,11 @@ POSTs, and reads the answer:
 - throttled (WhatsApp 130429, a provider's 429): the number pauses (doubling)
   and the same request is sent again, up to ``max_throttle_retries`` times; a
   throttled send never fails while its retries last, and nothing of it was taken;
-- transient (a provider error, no answer): sent again after ``retry_delay``,
-  up to ``max_transient_retries`` times, then returned for the caller to fail over;
+- transient (a provider error answer, or no connection): sent again after
+  ``retry_delay``, up to ``max_transient_retries`` times, then returned for the
+  caller to fail over. A request that went out and got no answer (a read
+  timeout, a connection lost mid-answer) is *not* sent again: the provider may
+  have taken it, and a second send would reach the user twice;
 - permanent: returned at once.
 
 ``events`` verifies the webhook's signature over the raw body before reading a
@@ -58,6 +61,8 @@ MAX_IN_FLIGHT: Final = 32
 #: Octets of an answer body read: a send's answer is a few hundred.
 MAX_ANSWER_BODY: Final = 64 * 1024
 _NO_ANSWER: Final = ErrorMeaning(ChannelErrorCode.PROVIDER_UNAVAILABLE, ErrorClass.TRANSIENT)
+#: Failures that leave the request unsent: safe to send again.
+_NOT_SENT: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +130,15 @@ class _Adapter:
                 try:
                     answer = await self._http.post(url, content=body, headers=dict(headers))
                     result = read(answer.status_code, answer.content[:MAX_ANSWER_BODY])
-                except httpx.HTTPError as exc:
+                except _NOT_SENT as exc:
                     result = Rejected.of(_NO_ANSWER, None, type(exc).__name__)
+                except httpx.HTTPError as exc:
+                    # The request went out and no answer came: the provider may have
+                    # taken it, and sending it again could deliver it twice. The
+                    # caller decides (a chain falls over; nothing is lost).
+                    self.counters.rejected += 1
+                    return Rejected.of(_NO_ANSWER, None, f"{type(exc).__name__}: no answer;"
+                                       " the provider may have taken it")
             if not isinstance(result, Rejected):
                 self.pacer.succeeded(sender)
                 self.counters.accepted += 1
