@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 
+import pytest
 from tests.channels.helpers import LegBook, receiver
 
 from herald.channels import Accepted, LegState, Submission, TemplateContent
@@ -70,3 +71,17 @@ def test_the_fake_needs_its_token_and_secret_from_the_environment() -> None:
                           text=True, timeout=30, env=env)
     assert done.returncode == 2
     assert done.stderr.startswith("herald sim: whatsapp:") and TOKEN_ENV in done.stderr
+
+
+@pytest.mark.parametrize(("args", "complaint"), [
+    (["--whatsapp", "nowhere"], "whatsapp"),
+    (["--whatsapp", "127.0.0.1:0", "--whatsapp-rate", "0"], "whatsapp-rate"),
+    (["--whatsapp", "127.0.0.1:0", "--whatsapp-status-delay", "-1"], "whatsapp-status-delay"),
+    (["--whatsapp", "127.0.0.1:0", "--whatsapp-webhook", "ftp://x"], "whatsapp-webhook"),
+])
+def test_bad_whatsapp_options_exit_2_naming_the_option(args: list[str], complaint: str) -> None:
+    env = {**os.environ, TOKEN_ENV: TOKEN, APP_SECRET_ENV: SECRET}
+    done = subprocess.run(_herald("sim", *args), capture_output=True, text=True, timeout=30,
+                          env=env)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"herald sim: {complaint}:"), done.stderr
