@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from herald.sim.chat import cli as chat_cli
 from herald.sim.config import (
     DEFAULT_MAX_HELD_RECEIPTS,
     DEFAULT_PORT,
@@ -111,6 +112,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                         help="lose this share (0 to 1) of receipts: the outcome still happens "
                              "and query_sm reports it, no deliver_sm is sent (default 0)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log binds and drops")
+    chat_cli.add_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -136,17 +138,18 @@ def run(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = build_config(args)
+        whatsapp = chat_cli.options(args)
     except SimConfigError as exc:
         print(f"herald sim: {exc}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(_serve(config))
+        return asyncio.run(_serve(config, whatsapp))
     except OSError as exc:
         print(f"herald sim: {exc}", file=sys.stderr)
         return 1
 
 
-async def _serve(config: SimConfig) -> int:
+async def _serve(config: SimConfig, whatsapp: chat_cli.WhatsAppOptions | None = None) -> int:
     sim = Simulator(config)
     await sim.start()
     stop = asyncio.Event()
@@ -155,7 +158,12 @@ async def _serve(config: SimConfig) -> int:
         loop.add_signal_handler(sig, stop.set)
     print(f"herald sim listening on {config.host}:{sim.port} (seed {sim.seed})", flush=True)
     try:
-        await stop.wait()
+        async with contextlib.AsyncExitStack() as fakes:
+            if whatsapp is not None:
+                _, port = await fakes.enter_async_context(chat_cli.running(whatsapp))
+                print(f"herald sim: WhatsApp Cloud API fake on {whatsapp.host}:{port}",
+                      flush=True)
+            await stop.wait()
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(Exception):

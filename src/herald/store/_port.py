@@ -842,9 +842,26 @@ class FraudStore(Protocol):
         ...
 
 
+class ChatStore(Protocol):
+    """The chat channels' customer-service windows (docs/channels.md)."""
+
+    async def record_chat_inbound(self, account_id: int, channel: str, sender: str, user: str,
+                                  at: float) -> None:
+        """``user`` wrote to the account's ``sender`` on ``channel`` at ``at``: the
+        window's start moves to ``at`` unless a later message is already recorded.
+        Raises :class:`UnknownAccount`."""
+        ...
+
+    async def chat_window_opened(self, account_id: int, channel: str, sender: str,
+                                 user: str) -> float | None:
+        """When ``user`` last wrote to the account's ``sender`` on ``channel``
+        (None: never)."""
+        ...
+
+
 class Store(
     AccountStore, MessageStore, OutboxStore, NumberTableStore, AdminStore, ControlStore,
-    RoutingStore, BillingStore, VerifyStore, FraudStore, Protocol,
+    RoutingStore, BillingStore, VerifyStore, FraudStore, ChatStore, Protocol,
 ):
     """Everything the platform stores. Close with :meth:`aclose`."""
 

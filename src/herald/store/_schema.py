@@ -718,10 +718,24 @@ CREATE TABLE verify_templates (
 ) WITHOUT ROWID;
 """
 
+# V19: the chat channels' 24-hour customer-service windows (docs/channels.md): when
+# each user last wrote to each of an account's chat senders. One row per
+# (account, channel, sender, user), kept at the latest message.
+_V19_CHAT_WINDOWS = """
+CREATE TABLE chat_windows (
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    channel TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    user TEXT NOT NULL,
+    last_inbound_at REAL NOT NULL,
+    PRIMARY KEY (account_id, channel, sender, user)
+) WITHOUT ROWID;
+"""
+
 #: Applied in order; the database's ``user_version`` counts those applied.
 MIGRATIONS: tuple[str, ...] = (
     _V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11_ADMIN, _V12_ACCOUNT_CONTROLS,
     _V13_CANCEL, _V14_ROUTING, _V15_BILLING, _V16_VERIFY, _V17_FRAUD,
-    _V18_VERIFY_TEMPLATES,
+    _V18_VERIFY_TEMPLATES, _V19_CHAT_WINDOWS,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
