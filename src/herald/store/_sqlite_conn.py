@@ -34,9 +34,10 @@ class SQLiteConfig:
       commit is done, and writes that arrive meanwhile form the next batch.
     - ``quiet_interval``, ``quiet_rate``: the loop writer (``writer="loop"``)
       waits ``quiet_interval`` seconds after the first write of a batch while
-      the writes of the last second came at under ``quiet_rate`` a second: at
-      low rates nothing batches by itself, and a few milliseconds of latency
-      buy fewer transactions; at high rates batches form without waiting.
+      the writes of the last tenth of a second came at under ``quiet_rate`` a
+      second: at low rates nothing batches by itself, and a few milliseconds
+      of latency buy fewer transactions; at high rates batches form without
+      waiting.
       0 (the default): never.
     - ``max_pending``: writes waiting for the writer before new ones get
       :class:`StoreBusy` (memory bound under overload).

@@ -61,7 +61,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from herald.store._errors import StoreBusy, StoreClosed, StoreError, StoreUnavailable
 
@@ -365,7 +365,7 @@ class LoopCommitWriter(GroupCommitWriter):
     own transactions are as short, for the same reason).
 
     ``quiet_interval`` > 0 waits that long instead while the writes of the
-    last second came at under ``quiet_rate`` a second (see
+    last tenth of a second came at under ``quiet_rate`` a second (see
     :class:`~herald.store.SQLiteConfig`).
     """
 
@@ -427,9 +427,11 @@ class LoopCommitWriter(GroupCommitWriter):
         return future
 
     def _quiet(self, now: float) -> bool:
-        """Whether the writes of the last full second came at under ``quiet_rate``."""
+        """Whether the writes of the last tenth of a second (or more) came at under
+        ``quiet_rate`` a second. A tenth, not a second: a burst after a quiet
+        spell should stop waiting within a few hundred messages."""
         elapsed = now - self._rate_since
-        if elapsed >= 1.0:
+        if elapsed >= _RATE_WINDOW:
             self._rate = self._rate_count / elapsed
             self._rate_since, self._rate_count = now, 0
         return self._rate < self._quiet_rate
@@ -464,6 +466,10 @@ class LoopCommitWriter(GroupCommitWriter):
             if others:
                 self._deliver([], others)
             _settle(outcomes, own)
+
+
+#: Seconds over which :class:`LoopCommitWriter` measures its write rate.
+_RATE_WINDOW: Final = 0.1
 
 
 def _in_loop() -> bool:
