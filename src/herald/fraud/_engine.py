@@ -101,6 +101,10 @@ class Level:
     #: budget: an attacker who comes back trips again within a code or two,
     #: real users who caused a false block get some latitude back.
     reopen: float = 0.5
+    #: (floor, floor_codes) while the cell has never converted at human speed.
+    cold: tuple[float, float] | None = None
+    #: Half-lives of the ranges above (numbers only), see _Cell.shadow.
+    shadows: tuple[int, ...] = ()
 
 
 #: Widest first. Narrow cells keep a long memory (slow-and-low attacks come back
@@ -114,16 +118,36 @@ LEVELS = (
           reopen=0.8),
     Level("range1k", 0.6, 0.30, 96 * HOUR_MS, floor_codes=3.0, block_ms=12 * HOUR_MS,
           reopen=0.8),
-    Level("number", 0.8, 0.50, 24 * HOUR_MS, floor_codes=2.5, block_ms=12 * HOUR_MS),
+    Level("number", 0.8, 0.50, 24 * HOUR_MS, floor_codes=2.5, block_ms=12 * HOUR_MS,
+          shadows=(72 * HOUR_MS, 96 * HOUR_MS)),
 )
+#: Levels also kept per source (account, use case): an attack through one source
+#: blocks that source's view of a range, and the range stays open to the others.
+SCOPED_DEPTHS = (2, 3)
+#: A source's view of a range sees little real traffic and blocks only that
+#: source: while neither it nor the whole range ever converted and the network
+#: is under attack (a recent block), its floors are strict (``cold``).
+SCOPED_LEVELS = (
+    Level("range10k", 0.8, 0.30, 72 * HOUR_MS, floor_codes=3.0,
+          block_ms=12 * HOUR_MS, reopen=0.8, cold=(0.4, 1.5)),
+    Level("range1k", 0.6, 0.30, 96 * HOUR_MS, floor_codes=3.0,
+          block_ms=12 * HOUR_MS, reopen=0.8, cold=(0.3, 1.5)),
+)
+#: The whole range is judged against this many times its budget, so that the
+#: source that explains its loss trips first.
+SCOPED_WHOLE = 1.5
 #: All the countries with fewer healthy requests than UNFAMILIAR_COUNT (decayed
 #: like their volume: about a day's worth of a country seeing 8 an hour) together:
 #: many rarely-seen countries pumped at once each stay under their own budget.
-UNFAMILIAR = Level("unfamiliar", 3.0, 0.20, 6 * HOUR_MS)
+UNFAMILIAR = Level("unfamiliar", 1.5, 0.20, 6 * HOUR_MS)
 UNFAMILIAR_COUNT = 40.0
 #: ... and then each of them whose own excess passes this share of its budget
 #: is blocked: a launch, whose users convert, stays well under it.
 UNFAMILIAR_SUSPECT = 0.3
+#: ... and has had a code typed at human speed this recently.
+UNFAMILIAR_HIT_MS = HOUR_MS
+#: An alert lasts at most this long: it refuses codes no cell has judged yet.
+UNFAMILIAR_MAX_MS = 2 * HOUR_MS
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,18 +165,22 @@ class Prices:
 
 
 class _Cell:
-    __slots__ = ("blocks", "count", "excess", "hits", "key", "last", "last_number",
-                 "last_number_ms", "level", "recent", "strikes", "until", "volume")
+    __slots__ = ("blocks", "count", "excess", "hits", "key", "last", "last_hit", "last_number",
+                 "last_number_ms", "level", "recent", "shadow", "strikes", "until", "volume")
 
     def __init__(self, key: str, level: Level) -> None:
         self.key = key
         self.level = level
         self.excess = 0.0
         self.recent = 0.0  # the same as excess, with a half-life of RECENT_MS
+        #: The same again with the half-lives of the ranges (numbers only): what a
+        #: range holds of this number's own loss.
+        self.shadow = [0.0] * len(level.shadows)
         self.volume = 0.0
         self.count = 0.0  # healthy requests, decayed like volume
         self.blocks = 0.0  # blocks of narrower cells under this one, decayed
         self.hits = 0  # codes typed in at human speed
+        self.last_hit = -HOUR_MS * 1_000_000  # when the last of them was typed
         self.last = 0
         self.until = 0
         self.strikes = 0
@@ -168,13 +196,17 @@ class _Cell:
             factor = 0.5 ** ((now - self.last) / self.level.half_life_ms)
             self.excess *= factor
             self.recent *= 0.5 ** ((now - self.last) / RECENT_MS)
+            for n, half_life in enumerate(self.level.shadows):
+                self.shadow[n] *= 0.5 ** ((now - self.last) / half_life)
             self.volume *= factor
             self.count *= factor
             self.blocks *= factor
             self.last = now
 
-    def budget(self, at_risk: float = 0.0) -> float:
+    def budget(self, at_risk: float = 0.0, cold: bool = False) -> float:
         level = self.level
+        if cold and level.cold is not None:  # never converted: the strict floors
+            return max(level.cold[0], level.share * self.volume, level.cold[1] * at_risk)
         return max(level.floor, level.share * self.volume, level.floor_codes * at_risk)
 
     def healthy(self) -> bool:
@@ -187,12 +219,17 @@ class _Cell:
         self.excess = max(self.excess, -CREDIT_LIMIT * self.budget())
         self.recent -= amount * 0.5 ** ((now - sent) / RECENT_MS)
         self.recent = max(self.recent, -CREDIT_LIMIT * self.budget())
+        for n, half_life in enumerate(self.level.shadows):
+            self.shadow[n] = max(self.shadow[n] - amount * 0.5 ** ((now - sent) / half_life),
+                                 -CREDIT_LIMIT * self.budget())
 
     def add(self, amount: float, sent: int, now: int) -> None:
         """Add ``amount`` at risk since ``sent`` (decayed like the rest)."""
         self.decay(now)
         self.excess += amount * 0.5 ** ((now - sent) / self.level.half_life_ms)
         self.recent += amount * 0.5 ** ((now - sent) / RECENT_MS)
+        for n, half_life in enumerate(self.level.shadows):
+            self.shadow[n] += amount * 0.5 ** ((now - sent) / half_life)
 
 
 @dataclass(slots=True)
@@ -249,7 +286,9 @@ class Engine:
         self._lift: dict[str, _Rate] = {}  # hits: conversions, trials: expected ones
         self._trusted: set[str] = set()
         self._distrusted: set[str] = set()
-        self._unfamiliar = _Cell("all", UNFAMILIAR)
+        #: Ranges as seen from one source (account, use case): SCOPED_DEPTHS.
+        self._scoped: list[dict[str, _Cell]] = [{} for _ in SCOPED_DEPTHS]
+        self._unfamiliar: dict[tuple[str, str], _Cell] = {}
 
     # --- requests -------------------------------------------------------------------------
 
@@ -258,6 +297,13 @@ class Engine:
         cell = cells.get(key)
         if cell is None:
             cell = cells[key] = _Cell(key, LEVELS[depth])
+        return cell
+
+    def _scoped_cell(self, n: int, key: str) -> _Cell:
+        cells = self._scoped[n]
+        cell = cells.get(key)
+        if cell is None:
+            cell = cells[key] = _Cell(key, SCOPED_LEVELS[n])
         return cell
 
     def expected_conversion(self, source: tuple[str, str], country: str) -> float:
@@ -279,8 +325,14 @@ class Engine:
         p = self.expected_conversion(source, country)
         keys = (country, f"{country}/{req.mcc_mnc or '?'}", req.to[:-4], req.to[:-3], req.to)
         cells = tuple(self._cell(depth, key) for depth, key in enumerate(keys))
+        scope = f"{req.account}/{req.use_case}|"
+        cells = (*cells, *(self._scoped_cell(n, scope + keys[depth])
+                           for n, depth in enumerate(SCOPED_DEPTHS)))
         if cells[0].count < UNFAMILIAR_COUNT:
-            cells = (*cells, self._unfamiliar)
+            group = self._unfamiliar.get(source)
+            if group is None:
+                group = self._unfamiliar[source] = _Cell(scope + "unfamiliar", UNFAMILIAR)
+            cells = (*cells, group)
         for cell in cells:
             cell.decay(req.ts)
         at_risk = price * p
@@ -316,54 +368,83 @@ class Engine:
     def _judge(self, cells: tuple[_Cell, ...], at_risk: float, price: float, p: float,
                now: int) -> Reason | None:
         """The reason to block, narrowest cell first; None: allow."""
-        path = cells[:5]
-        for cell in reversed(path):
+        path, scoped = cells[:5], cells[5:7]
+        for cell in (*reversed(path), *scoped):
             if cell.until > now:
                 return Reason("cell_blocked", f"{cell.level.name}:{cell.key}",
                               {"until_ms": cell.until, "strikes": cell.strikes})
-        number, number_recent = max(0.0, path[-1].excess), max(0.0, path[-1].recent)
+        number = path[-1]
+        number_recent = max(0.0, number.recent)
+        group = cells[7:]
         for depth in range(len(path) - 1, -1, -1):
-            cell = path[depth]
-            budget = cell.budget(at_risk)
-            # A range is judged on its other numbers: one person asking again and
-            # again is the number's business (its own, smaller budget).
-            own = number if depth in (2, 3) else 0.0
-            over = cell.excess - own + at_risk > budget
-            if not over and depth in (2, 3) and path[1].blocks >= 1:
-                # Its network is under attack: a range that gathers loss quickly is
-                # met with a smaller budget.
-                budget = max(PRESSURE_FLOOR_CODES * at_risk,
-                             budget / (1 + PRESSURE * path[1].blocks))
-                over = cell.recent - number_recent + at_risk > budget
-            if over:
-                duration = min(MAX_BLOCK_MS, cell.level.block_ms * 2**cell.strikes)
-                cell.until = now + duration
-                cell.strikes += 1
-                for wider in cells[:depth]:
-                    wider.blocks += cell.hits == 0  # pure loss: an attack's mark
-                # The block explains the loss, not the network's; the country keeps
-                # it: a small country pumped range after range still adds up.
-                for wider in cells[1:depth]:
-                    wider.excess = max(0.0, wider.excess - cell.excess)
-                return Reason("loss_budget", f"{cell.level.name}:{cell.key}", {
-                    "excess": round(cell.excess, 4), "budget": round(budget, 4),
-                    "price": price, "expected_conversion": round(p, 4),
-                    "block_ms": duration, "strikes": cell.strikes})
-        if len(cells) > 5:  # an unfamiliar country: are such countries pumped at once?
-            group = cells[5]
+            judged: tuple[tuple[_Cell, float], ...] = ((path[depth], 1.0),)
+            if depth in SCOPED_DEPTHS:
+                # A source's view of the range first: one source's loss blocks that
+                # source only; the whole range needs more (an attack from many).
+                judged = ((scoped[SCOPED_DEPTHS.index(depth)], 1.0),
+                          (path[depth], SCOPED_WHOLE))
+            for cell, factor in judged:
+                budget = factor * cell.budget(at_risk, cold=cell.hits == path[depth].hits == 0
+                                              and path[1].blocks >= 1)
+                # A range is judged on its other numbers: one person asking again and
+                # again is the number's business (its own, smaller budget).
+                own = max(0.0, number.shadow[depth - 2]) if depth in (2, 3) else 0.0
+                over = cell.excess - own + at_risk > budget
+                if not over and depth in (2, 3) and path[1].blocks >= 1:
+                    # Its network is under attack: a range that gathers loss quickly is
+                    # met with a smaller budget.
+                    budget = max(PRESSURE_FLOOR_CODES * at_risk,
+                                 budget / (1 + PRESSURE * path[1].blocks))
+                    over = cell.recent - number_recent + at_risk > budget
+                if over:
+                    explained = (*path[1:depth + (cell is not path[depth])], *group)
+                    return self._block(cell, path[:depth], explained, now, {
+                        "budget": round(budget, 4), "price": price,
+                        "expected_conversion": round(p, 4)})
+        if len(cells) > 7:  # an unfamiliar country: are such countries pumped at once?
+            return self._unfamiliar_judge(path, cells[7], at_risk, price, p, now)
+        return None
+
+    def _block(self, cell: _Cell, wider: tuple[_Cell, ...], explained: tuple[_Cell, ...],
+               now: int, figures: dict[str, float]) -> Reason:
+        """Block ``cell`` (expiring, escalating); its loss is taken off ``explained``."""
+        duration = min(MAX_BLOCK_MS, cell.level.block_ms * 2**cell.strikes)
+        cell.until = now + duration
+        cell.strikes += 1
+        for above in wider:
+            above.blocks += cell.hits == 0  # pure loss: an attack's mark
+        # The block explains the loss, not the network's; the country keeps it: a
+        # small country pumped range after range still adds up.
+        for above in explained:
+            above.excess = max(0.0, above.excess - cell.excess)
+            above.recent = max(0.0, above.recent - cell.recent)
+        return Reason("loss_budget", f"{cell.level.name}:{cell.key}", {
+            "excess": round(cell.excess, 4), **figures, "block_ms": duration,
+            "strikes": cell.strikes})
+
+    def _unfamiliar_judge(self, path: tuple[_Cell, ...], group: _Cell, at_risk: float,
+                          price: float, p: float, now: int) -> Reason | None:
+        """Many rarely-seen countries pumped at once through one source: each stays under
+        its own budget, their sum does not. Once the source's group passes its budget it
+        is on *alert* (expiring, escalating): a code to a rarely-seen country is then
+        refused unless the country converts at human speed and has little loss."""
+        country = path[0]
+        figures = {"excess": round(group.excess, 4), "budget": round(group.budget(), 4),
+                   "price": price, "expected_conversion": round(p, 4)}
+        if group.until <= now:
             if group.excess + at_risk <= group.budget():
                 return None
-            for cell in (path[1], path[0]):  # its network, else the whole country
-                if cell.excess > UNFAMILIAR_SUSPECT * cell.budget():
-                    duration = min(MAX_BLOCK_MS, cell.level.block_ms * 2**cell.strikes)
-                    cell.until = now + duration
-                    cell.strikes += 1
-                    return Reason("unfamiliar_countries", f"{cell.level.name}:{cell.key}", {
-                        "excess": round(group.excess, 4), "budget": round(group.budget(), 4),
-                        "cell_excess": round(cell.excess, 4), "price": price,
-                        "expected_conversion": round(p, 4), "block_ms": duration,
-                        "strikes": cell.strikes})
-        return None
+            duration = min(UNFAMILIAR_MAX_MS, group.level.block_ms * 2**group.strikes)
+            group.until = now + duration
+            group.strikes += 1
+            figures["block_ms"] = duration
+        converts = (now - country.last_hit < UNFAMILIAR_HIT_MS
+                    and country.excess < UNFAMILIAR_SUSPECT * country.budget())
+        if country.excess + at_risk <= 0 or converts:
+            return None
+        figures.update(cell_excess=round(country.excess, 4), until_ms=group.until,
+                       strikes=group.strikes)
+        return Reason("unfamiliar_countries", f"country:{country.key}", figures)
 
     # --- feedback -------------------------------------------------------------------------
 
@@ -401,6 +482,7 @@ class Engine:
         for cell in sent.cells:
             cell.credit(sent.price, sent.ts, event.ts)
             cell.hits += 1
+            cell.last_hit = event.ts
         if sent.delivered and sent.teaches:
             self._sources.setdefault(sent.source, _Rate()).hits += 1
             self._lift.setdefault(sent.country, _Rate()).hits += 1
