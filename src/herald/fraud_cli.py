@@ -57,7 +57,8 @@ def _request(row: dict[str, Any]) -> tuple[Request, str]:
     """The request and its ``ts`` as written (decisions echo it verbatim)."""
     request = Request(str(row["id"]), parse_ts(row["ts"]), str(row.get("account", "")),
                       str(row.get("use_case", "")), str(row["to"]), _opt(row, "country"),
-                      _opt(row, "mcc_mnc"), _opt(row, "ip_type"), _opt(row, "device_id"))
+                      _opt(row, "mcc_mnc"), _opt(row, "ip_type"), _opt(row, "device_id"),
+                      _opt(row, "ip"))
     return request, str(row["ts"])
 
 
