@@ -153,9 +153,9 @@ SCOPED_DEPTHS = (2, 3)
 #: is under attack (a recent block), its floors are strict (``cold``).
 SCOPED_LEVELS = (
     Level("range10k", 0.8, 0.30, 72 * HOUR_MS, floor_codes=3.0,
-          block_ms=12 * HOUR_MS, reopen=0.8, cold=(0.4, 1.5)),
+          block_ms=48 * HOUR_MS, reopen=0.8, cold=(0.12, 1.0)),
     Level("range1k", 0.6, 0.30, 96 * HOUR_MS, floor_codes=3.0,
-          block_ms=12 * HOUR_MS, reopen=0.8, cold=(0.3, 1.5)),
+          block_ms=48 * HOUR_MS, reopen=0.8, cold=(0.12, 1.0)),
 )
 #: The whole range is judged against this many times its budget, so that the
 #: source that explains its loss trips first.
@@ -163,7 +163,7 @@ SCOPED_WHOLE = 1.5
 #: All the countries with fewer healthy requests than UNFAMILIAR_COUNT (decayed
 #: like their volume: about a day's worth of a country seeing 8 an hour) together:
 #: many rarely-seen countries pumped at once each stay under their own budget.
-UNFAMILIAR = Level("unfamiliar", 1.5, 0.20, 6 * HOUR_MS)
+UNFAMILIAR = Level("unfamiliar", 1.5, 0.10, 6 * HOUR_MS)
 UNFAMILIAR_COUNT = 40.0
 #: ... and then each of them whose own excess passes this share of its budget
 #: is blocked: a launch, whose users convert, stays well under it.
@@ -180,9 +180,12 @@ UNFAMILIAR_MAX_MS = 2 * HOUR_MS
 #: (CLIENT_WEIGHT codes of the parent's conversion as a prior, a factor within
 #: CLIENT_TRUST).
 SOURCE_LEVELS = (
-    Level("ip_block", 1.5, 0.30, 24 * HOUR_MS, floor_codes=4.0, block_ms=6 * HOUR_MS),
+    Level("ip_block", 3.0, 0.30, 24 * HOUR_MS, floor_codes=8.0, block_ms=6 * HOUR_MS),
     Level("device", 0.8, 0.50, 24 * HOUR_MS, floor_codes=3.0, block_ms=12 * HOUR_MS),
 )
+#: A network as seen from one source (Engine._sound).
+ALARM = Level("alarm", 2.0, 0.20, 24 * HOUR_MS, reopen=0.5)
+ALARM_MS = HOUR_MS
 CLIENT_NAMES = frozenset(level.name for level in SOURCE_LEVELS)
 CLIENT_WEIGHT = 10.0
 CLIENT_TRUST = (0.5, 1.5)
@@ -424,6 +427,8 @@ class Engine:
         #: Client sources: address block (/24, by ASN type) and device; SOURCE_LEVELS.
         self._clients: list[dict[str, _Cell]] = [{} for _ in SOURCE_LEVELS]
         self._unfamiliar: dict[tuple[str, str], _Cell] = {}
+        #: A network as seen from one source: its loss raises the network's pressure.
+        self._alarms: dict[str, _Cell] = {}
         #: Money sent today per (account, country), for the customers' ceilings.
         self._spent: dict[tuple[str, str], tuple[int, float]] = {}
 
@@ -431,7 +436,8 @@ class Engine:
 
     def cell_count(self) -> int:
         """Cells held (every level, scoped and client cells included)."""
-        return sum(len(cells) for cells in (*self._cells, *self._scoped, *self._clients))
+        return sum(len(cells) for cells in (*self._cells, *self._scoped, *self._clients,
+                                            self._alarms))
 
     def memory(self) -> dict[str, int]:
         """What the engine holds, by kind (all bounded: max_cells, SENT_TTL_MS)."""
@@ -440,7 +446,7 @@ class Engine:
 
     def _evict(self, now: int) -> None:
         """Back to 3/4 of max_cells: forget the cells touched longest ago, blocked last."""
-        tables = (*self._cells, *self._scoped, *self._clients)
+        tables = (*self._cells, *self._scoped, *self._clients, self._alarms)
         ranked = sorted(((cell.until > now or cell.throttle_until > now, cell.last, n, key)
                          for n, table in enumerate(tables) for key, cell in table.items()))
         for _blocked, _last, n, key in ranked[:len(ranked) - self.max_cells * 3 // 4]:
@@ -526,13 +532,16 @@ class Engine:
         scoped = tuple(self._scoped_cell(n, scope + keys[depth])
                        for n, depth in enumerate(SCOPED_DEPTHS))
         clients = self._client_cells(req)
+        alarm = self._alarms.get(scope + keys[1])
+        if alarm is None:
+            alarm = self._alarms[scope + keys[1]] = _Cell(scope + keys[1], ALARM)
         group: tuple[_Cell, ...] = ()
         if path[0].count < UNFAMILIAR_COUNT:
             cell = self._unfamiliar.get(source)
             if cell is None:
                 cell = self._unfamiliar[source] = _Cell(scope + "unfamiliar", UNFAMILIAR)
             group = (cell,)
-        cells = (*path, *scoped, *clients, *group)
+        cells = (*path, *scoped, *clients, *group, alarm)
         for cell in cells:
             cell.decay(req.ts)
         at_risk = price * p
@@ -550,7 +559,9 @@ class Engine:
         elif self._numbers.get(req.to):
             reasons.append(Reason("trusted_number", req.to))
         else:
-            verdict = self._judge(path, scoped, clients, group, at_risk, price, p, req.ts)
+            self._sound(alarm, path[1], at_risk, req.ts)
+            verdict = self._judge(path, scoped, clients, group, alarm, at_risk, price, p,
+                                  req.ts)
             if verdict is not None:
                 if self.mode == ENFORCE:
                     return self._refuse(req, price, (*reasons, verdict))
@@ -580,6 +591,16 @@ class Engine:
         return Decision(req.id, Action.ALLOW, tuple(reasons), price, would=would)
 
     @staticmethod
+    def _sound(alarm: _Cell, network: _Cell, at_risk: float, now: int) -> None:
+        """One source losing money across a network's ranges, none over its budget yet:
+        count it as a block under the network (at most once per ALARM_MS), so its
+        ranges meet the pressure and strict floors sooner. Refuses nothing itself."""
+        if alarm.until <= now and alarm.excess + at_risk > alarm.budget():
+            alarm.until = now + ALARM_MS
+            alarm.excess *= alarm.level.reopen
+            alarm.blocks += 1
+
+    @staticmethod
     def _refuse(req: Request, price: float, reasons: tuple[Reason, ...]) -> Decision:
         return Decision(req.id, Action.BLOCK, reasons, price,
                         throttle_ms=_retry_after(reasons[-1]))
@@ -604,8 +625,8 @@ class Engine:
         return None
 
     def _judge(self, path: tuple[_Cell, ...], scoped: tuple[_Cell, ...],
-               clients: tuple[_Cell, ...], group: tuple[_Cell, ...], at_risk: float,
-               price: float, p: float, now: int) -> Reason | None:
+               clients: tuple[_Cell, ...], group: tuple[_Cell, ...], alarm: _Cell,
+               at_risk: float, price: float, p: float, now: int) -> Reason | None:
         """The reason to refuse, narrowest cell first; None: allow."""
         for cell in (*reversed(path), *scoped, *clients):
             if cell.until > now:
@@ -639,16 +660,16 @@ class Engine:
                           (path[depth], SCOPED_WHOLE))
             for cell, factor in judged:
                 budget = factor * cell.budget(at_risk, cold=cell.hits == path[depth].hits == 0
-                                              and path[1].blocks >= 1, now=now)
+                                              and alarm.blocks >= 1, now=now)
                 # A range is judged on its other numbers: one person asking again and
                 # again is the number's business (its own, smaller budget).
                 own = max(0.0, number.shadow[depth - 2]) if depth in (2, 3) else 0.0
                 over = cell.excess - own + at_risk > budget
-                if not over and depth in (2, 3) and path[1].blocks >= 1:
+                if not over and depth in (2, 3) and alarm.blocks >= 1 and factor == 1.0:
                     # Its network is under attack: a range that gathers loss quickly is
                     # met with a smaller budget.
                     budget = max(PRESSURE_FLOOR_CODES * at_risk,
-                                 budget / (1 + PRESSURE * path[1].blocks))
+                                 budget / (1 + PRESSURE * alarm.blocks))
                     over = cell.recent - number_recent + at_risk > budget
                 if over and depth == 4 and cell.strikes == 0:
                     # A number's first time over: throttle it (a person may ask again
@@ -663,10 +684,13 @@ class Engine:
                         "until_ms": cell.throttle_until, "waits": 0})
                 if over:
                     explained = (*path[1:depth + (cell is not path[depth])], *group)
-                    return self._block(cell, path[:depth], explained, now, {
+                    wider = path[:depth] + (alarm,) * (cell is not path[depth])
+                    return self._block(cell, wider, explained, now, {
                         "budget": round(budget, 4), **figures})
         own = max(0.0, number.excess)  # same half-life: one person's is the number's
         for cell in clients:  # an address block or a device losing money on many numbers
+            if cell.hits:  # a person typed a code from it: shared with real users
+                continue
             budget = cell.budget(at_risk) * self._client_trust(cell, path, clients)
             if cell.excess - own + at_risk > budget:
                 return self._block(cell, (), (), now, {"budget": round(budget, 4), **figures})
