@@ -186,7 +186,8 @@ SOURCE_LEVELS = (
 #: A network as seen from one source (Engine._sound).
 ALARM = Level("alarm", 2.0, 0.20, 24 * HOUR_MS, reopen=0.5)
 ALARM_MS = HOUR_MS
-CLIENT_NAMES = frozenset(level.name for level in SOURCE_LEVELS)
+#: Cells that learn no volume (no latitude) while they look attacked themselves.
+GUARDED = frozenset((*(level.name for level in SOURCE_LEVELS), ALARM.name))
 CLIENT_WEIGHT = 10.0
 CLIENT_TRUST = (0.5, 1.5)
 
@@ -569,8 +570,8 @@ class Engine:
                 reasons.append(verdict)
         teaches = _teaches(cells)
         for cell in cells:
-            if teaches and (cell.level.name not in CLIENT_NAMES or cell.healthy()):
-                cell.volume += price  # a client cell losing money learns no latitude
+            if teaches and (cell.level.name not in GUARDED or cell.healthy()):
+                cell.volume += price  # a client cell or alarm losing money learns no latitude
                 cell.count += 1
             cell.add(at_risk, req.ts, req.ts)
         self._sent_order.append((req.ts, req.id))
