@@ -15,7 +15,7 @@ PRICES = Prices("USD", {"GB": 0.04, "ER": 0.38, "DE": 0.08}, {"23430": 0.04, "65
 
 
 def _pumped(engine: Engine, rid: str, ts: int, to: str, *, account: str = "shop",
-            use_case: str = "signup", country: str = "ER", network: str = "65702",
+            use_case: str = "signup", country: str = "ER", network: str | None = "65702",
             device: str | None = None, ip: str | None = None) -> Decision:
     """A code to ``to`` that is delivered and never typed in."""
     decision = engine.request(Request(rid, ts, account, use_case, to, country, network,
@@ -156,3 +156,28 @@ def test_a_country_budget_remembers_its_usual_volume_at_this_hour_of_week() -> N
     budget = learned.reasons[-1].figures["budget"]
     assert learned.reasons[-1].code == "within_budget"
     assert budget > 2 * short.reasons[-1].figures["budget"]
+
+
+def test_many_rare_countries_at_once_put_their_source_on_alert() -> None:
+    codes = {"KG": "996", "TJ": "992", "SL": "232", "GN": "224", "MR": "222", "TD": "235",
+             "SO": "252", "PG": "675", "SB": "677", "AF": "93"}
+    engine = Engine(Prices("USD", {**dict.fromkeys(codes, 0.6), "KE": 0.19}))
+    rng = random.Random(4)
+    decisions = []
+    for i in range(120):  # one bot source, ten rarely-seen countries, one code every 6 s
+        ts = T0 + i * 6 * S
+        iso = list(codes)[i % len(codes)]
+        decisions.append(_pumped(engine, f"b{i}", ts, f"+{codes[iso]}7{rng.randrange(10**7):07d}",
+                                 country=iso, network=None))
+        if i % 3 == 0:  # meanwhile another customer launches Kenya; its users type codes
+            rid = f"k{i}"
+            kenya = engine.request(Request(rid, ts, "chat", "signup",
+                                           f"+254710{rng.randrange(10**6):06d}", "KE", None))
+            assert kenya.action is Action.ALLOW
+            engine.receipt(Receipt(rid, ts + 2 * S, "DELIVRD"))
+            engine.verification(Verification(rid, ts + 15 * S))
+    first = next(i for i, d in enumerate(decisions) if d.action is Action.BLOCK)
+    assert first <= 12  # about a minute
+    assert decisions[first].reasons[-1].code == "unfamiliar_countries"
+    after = decisions[first:]
+    assert sum(d.action is Action.BLOCK for d in after) >= 0.9 * len(after)

@@ -28,11 +28,26 @@ the budget) it teaches no cell its volume and no conversion ("a cell that
 looks attacked stops teaching its baseline"); country and network are not
 asked, or a country whose conversion is not learned yet would never learn.
 
-Countries with little healthy volume also share one *unfamiliar* cell: when
-it passes its budget (many rarely-seen countries pumped at once), each of
-them whose network's (else own) excess passes UNFAMILIAR_SUSPECT of its budget
-is blocked, while a
-country that converts (a launch) is not.
+*Sources.* The ranges are also kept as seen from each source (account, use
+case): the source's view is judged first, and the whole range only against
+SCOPED_WHOLE x its budget, so an attack through one source closes the range to
+that source alone. A source's view of a network is an *alarm*: its loss raises
+that source's pressure (the ranges' budgets shrink, and ranges that never
+converted get strict floors) without refusing anything itself. Client hints
+make two more cells, the address block (/24 and ASN type) and the device,
+blocked when they lose money over many numbers and never converted; their
+budgets follow their conversion shrunk toward their parent's.
+
+*Graduated.* A number's first time over budget throttles it (one code every
+THROTTLE_MS; a bot asking on turns it into a block); other cells are blocked.
+Country and network budgets also keep their usual volume for the hour of week
+(hour of week shrunk toward hour of day).
+
+Countries with little healthy volume also share one *unfamiliar* cell per
+source: when it passes its budget (many rarely-seen countries pumped at once)
+the source is on alert for a while, refusing codes to rarely-seen countries
+that do not convert at human speed, while a launch, whose users convert, goes
+on.
 
 Expected conversion ``p`` of a request: the conversion of its (account, use
 case), learned with a Beta prior, times its country's lift (its conversion
