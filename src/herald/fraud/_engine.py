@@ -185,6 +185,9 @@ UNFAMILIAR_COUNT = 40.0
 UNFAMILIAR_SUSPECT = 0.3
 #: ... and has had a code typed at human speed this recently.
 UNFAMILIAR_HIT_MS = HOUR_MS
+#: The group goes on alert only for a loss spread over countries: the request's
+#: country holds less than this share of it.
+UNFAMILIAR_SPREAD = 0.5
 #: An alert lasts at most this long: it refuses codes no cell has judged yet.
 UNFAMILIAR_MAX_MS = 2 * HOUR_MS
 
@@ -754,8 +757,9 @@ class Engine:
         figures = {"excess": round(group.excess, 4), "budget": round(group.budget(), 4),
                    "price": price, "expected_conversion": round(p, 4)}
         if group.until <= now:
-            if group.excess + at_risk <= group.budget():
-                return None
+            if (group.excess + at_risk <= group.budget()
+                    or country.excess + at_risk > UNFAMILIAR_SPREAD * (group.excess + at_risk)):
+                return None  # within budget, or one country's loss: its own cells judge it
             duration = min(UNFAMILIAR_MAX_MS, group.level.block_ms * 2**group.strikes)
             group.until = now + duration
             group.strikes += 1
