@@ -44,8 +44,8 @@ Country and network budgets also keep their usual volume for the hour of week
 (hour of week shrunk toward hour of day).
 
 Countries with little healthy volume also share one *unfamiliar* cell per
-source: when it passes its budget (many rarely-seen countries pumped at once)
-the source is on alert for a while, refusing codes to rarely-seen countries
+source: when it passes its budget with a loss spread over countries (many
+rarely-seen countries pumped at once) the source is on alert for a while, refusing codes to rarely-seen countries
 that do not convert at human speed, while a launch, whose users convert, goes
 on.
 
