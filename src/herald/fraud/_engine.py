@@ -45,9 +45,9 @@ Country and network budgets also keep their usual volume for the hour of week
 
 Countries with little healthy volume also share one *unfamiliar* cell per
 source: when it passes its budget with a loss spread over countries (many
-rarely-seen countries pumped at once) the source is on alert for a while, refusing codes to rarely-seen countries
-that do not convert at human speed, while a launch, whose users convert, goes
-on.
+rarely-seen countries pumped at once) the source is on alert for a while,
+refusing codes to rarely-seen countries that do not convert at human speed,
+while a launch, whose users convert, goes on.
 
 Expected conversion ``p`` of a request: the conversion of its (account, use
 case), learned with a Beta prior, times its country's lift (its conversion
