@@ -17,7 +17,16 @@ from typing import Any, TypeVar
 
 import orjson
 
-from herald.fraud import Engine, Prices, Receipt, Request, Verification, parse_ts, replay
+from herald.fraud import (
+    MODES,
+    Engine,
+    Prices,
+    Receipt,
+    Request,
+    Verification,
+    parse_ts,
+    replay,
+)
 
 EXIT_OK, EXIT_ERROR = 0, 2
 T = TypeVar("T")
@@ -33,14 +42,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Feed recorded requests, receipts and verifications to the defence in "
                     "time order (receipts and verifications first at equal times), never "
                     "showing it what followed a request it blocked; write one decision per "
-                    'request: {"id","action","ts"}.')
+                    'request: {"id","action","ts"}. A throttled request (not sent now, '
+                    'ask again later) is written "block".')
     rep.add_argument("--requests", type=Path, required=True, help="JSON lines")
     rep.add_argument("--verifications", type=Path, required=True, help="JSON lines")
     rep.add_argument("--receipts", type=Path, required=True, help="JSON lines")
     rep.add_argument("--prices", type=Path, required=True, help="JSON document")
     rep.add_argument("--out", type=Path, required=True, help="decisions, JSON lines")
     rep.add_argument("--reasons", action="store_true",
-                     help="add each decision's reasons and figures to its line")
+                     help="add each decision's step (allow, throttle, block), reasons and "
+                          "figures to its line")
+    rep.add_argument("--mode", choices=MODES, default="enforce",
+                     help="monitor: allow everything, --reasons says what enforce would "
+                          "have done (default: enforce)")
     rep.set_defaults(func=_replay)
 
 
@@ -57,7 +71,8 @@ def _request(row: dict[str, Any]) -> tuple[Request, str]:
     """The request and its ``ts`` as written (decisions echo it verbatim)."""
     request = Request(str(row["id"]), parse_ts(row["ts"]), str(row.get("account", "")),
                       str(row.get("use_case", "")), str(row["to"]), _opt(row, "country"),
-                      _opt(row, "mcc_mnc"), _opt(row, "ip_type"), _opt(row, "device_id"))
+                      _opt(row, "mcc_mnc"), _opt(row, "ip_type"), _opt(row, "device_id"),
+                      _opt(row, "ip"))
     return request, str(row["ts"])
 
 
@@ -115,7 +130,7 @@ def _replay(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     requests = [request for request, _ in rows]
     stamps = {request.id: ts for request, ts in rows}
-    engine = Engine(prices)
+    engine = Engine(prices, mode=args.mode)
     try:
         with args.out.open("wb") as out:
             for decision in replay(engine, requests, receipts, verifications):
@@ -123,6 +138,7 @@ def _replay(args: argparse.Namespace) -> int:
                                         "action": decision.action.value,
                                         "ts": stamps[decision.request_id]}
                 if args.reasons:
+                    line["step"] = decision.step
                     line["reasons"] = [{"code": r.code, "cell": r.cell, **r.figures}
                                        for r in decision.reasons]
                 out.write(orjson.dumps(line) + b"\n")

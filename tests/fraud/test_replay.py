@@ -103,3 +103,27 @@ def test_bad_input_names_the_file_and_line(tmp_path: Path,
     (tmp_path / "r.jsonl").write_text('{"id": "x", "ts": "2026-01-05T10:00:00Z"}\n')
     assert main(argv) == 2
     assert "r.jsonl:1: missing field 'to'" in capsys.readouterr().err
+
+
+def test_a_throttled_request_is_written_block_with_its_step(tmp_path: Path) -> None:
+    # One number asked again and again: a throttle first (not sent now), then a block.
+    argv = _corpus(tmp_path)
+    rows = [{"id": f"n{i}", "ts": f"2026-01-05T10:{i:02d}:00.000Z", "account": "acc",
+             "use_case": "login", "to": "+2917150001", "country": "ER", "mcc_mnc": "65702"}
+            for i in range(12)]
+    _write(tmp_path / "r.jsonl", rows)
+    _write(tmp_path / "d.jsonl", [{"ts": r["ts"].replace(":00.000Z", ":03.000Z"),
+                                   "request_id": r["id"], "status": "DELIVRD"} for r in rows])
+    assert main([*argv, "--reasons"]) == 0
+    lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    steps = [(d["action"], d["step"]) for d in lines]
+    assert ("block", "throttle") in steps and ("block", "block") in steps
+    assert {a for a, s in steps if s == "throttle"} == {"block"}
+    assert steps.index(("block", "throttle")) < steps.index(("block", "block"))
+
+
+def test_monitor_mode_allows_everything_and_says_what_it_would_do(tmp_path: Path) -> None:
+    assert main([*_corpus(tmp_path), "--mode", "monitor", "--reasons"]) == 0
+    lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert {d["action"] for d in lines} == {"allow"}
+    assert sum(d["step"] == "block" for d in lines) >= 25

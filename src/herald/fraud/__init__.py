@@ -5,11 +5,11 @@ traffic through it (``herald fraud replay``, ``herald/fraud_cli.py``).
 No I/O and no clock here: the caller passes every time in.
 """
 
-from herald.fraud._engine import HUMAN_MS, LEVELS, Engine, Level, Prices
+from herald.fraud._engine import HUMAN_MS, LEVELS, MODES, Controls, Engine, Level, Prices
 from herald.fraud._events import Action, Decision, Reason, Receipt, Request, Verification
 from herald.fraud._replay import parse_ts, replay
 
 __all__ = [
-    "HUMAN_MS", "LEVELS", "Action", "Decision", "Engine", "Level", "Prices", "Reason",
-    "Receipt", "Request", "Verification", "parse_ts", "replay",
+    "HUMAN_MS", "LEVELS", "MODES", "Action", "Controls", "Decision", "Engine", "Level",
+    "Prices", "Reason", "Receipt", "Request", "Verification", "parse_ts", "replay",
 ]

@@ -25,6 +25,7 @@ class Request:
     mcc_mnc: str | None = None
     ip_type: str | None = None  # mobile | residential | vpn | hosting
     device_id: str | None = None
+    ip: str | None = None  # the client's address (IPv4 or IPv6)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +62,22 @@ class Reason:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
+    """``action``: send the code or not. A *throttle* is a block with ``throttle_ms``
+    > 0: not now, ask again after that long (never sent, never billed). In monitor
+    mode ``action`` is always allow and ``would`` says what enforce would have done."""
+
     request_id: str
     action: Action
     reasons: tuple[Reason, ...]
     price: float  # what the code costs if sent (account currency, one segment)
+    would: Action | None = None  # monitor mode only
+    throttle_ms: int = 0
+
+    @property
+    def step(self) -> str:
+        """The graduated action: ``allow``, ``throttle`` or ``block`` (what enforce did
+        or, in monitor mode, would have done)."""
+        action = self.would or self.action
+        if action is Action.ALLOW:
+            return "allow"
+        return "throttle" if self.throttle_ms else "block"

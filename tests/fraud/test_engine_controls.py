@@ -1,0 +1,183 @@
+"""The engine's graduated actions, monitor mode, memory bound, customer controls and
+source cells (issue 11, "Pumping defence")."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from herald.fraud import Action, Controls, Decision, Engine, Prices, Receipt, Request, Verification
+
+T0 = 1_767_571_200_000  # 2026-01-05T00:00:00Z, a Monday
+S, MIN, HOUR = 1_000, 60_000, 3_600_000
+PRICES = Prices("USD", {"GB": 0.04, "ER": 0.38, "DE": 0.08}, {"23430": 0.04, "65702": 0.95})
+
+
+def _pumped(engine: Engine, rid: str, ts: int, to: str, *, account: str = "shop",
+            use_case: str = "signup", country: str = "ER", network: str | None = "65702",
+            device: str | None = None, ip: str | None = None) -> Decision:
+    """A code to ``to`` that is delivered and never typed in."""
+    decision = engine.request(Request(rid, ts, account, use_case, to, country, network,
+                                      device_id=device, ip=ip))
+    if decision.action is Action.ALLOW:
+        engine.receipt(Receipt(rid, ts + 2 * S, "DELIVRD"))
+    return decision
+
+
+def test_a_number_over_its_budget_is_throttled_before_it_is_blocked() -> None:
+    engine = Engine(PRICES)
+    number = "+2917150001"
+    steps = [_pumped(engine, f"r{i}", T0 + i * 20 * MIN, number) for i in range(4)]
+    throttled = next(d for d in steps if d.action is Action.BLOCK)
+    assert throttled.step == "throttle" and throttled.throttle_ms > 0
+    assert throttled.reasons[-1].code == "throttle"
+    # A person waits: half an hour later one code passes.
+    later = T0 + 4 * 20 * MIN + throttled.throttle_ms
+    assert _pumped(engine, "w", later, number).action is Action.ALLOW
+    # A bot asks on, every minute: the throttle turns into a block.
+    asks = [_pumped(engine, f"b{i}", later + (i + 1) * MIN, number) for i in range(5)]
+    assert asks[0].step == "throttle"
+    assert asks[-1].step == "block"
+    assert any(d.reasons[-1].code == "loss_budget" for d in asks)
+
+
+def test_monitor_mode_allows_everything_and_records_what_it_would_have_done() -> None:
+    rng = random.Random(1)
+    numbers = [f"+291715{rng.randrange(10**4):04d}" for _ in range(60)]
+    enforce, monitor = Engine(PRICES), Engine(PRICES, mode="monitor")
+    enforced = [_pumped(enforce, f"r{i}", T0 + i * S, to) for i, to in enumerate(numbers)]
+    watched = [_pumped(monitor, f"r{i}", T0 + i * S, to) for i, to in enumerate(numbers)]
+    assert sum(d.action is Action.BLOCK for d in enforced) >= 50
+    assert all(d.action is Action.ALLOW for d in watched)
+    would = [d for d in watched if d.would is Action.BLOCK]
+    assert len(would) >= 50
+    assert all(d.step == "block" and d.reasons[-1].code in ("loss_budget", "cell_blocked",
+                                                             "unfamiliar_countries")
+               for d in would)
+    assert watched[0].would is Action.ALLOW and watched[0].step == "allow"
+    with pytest.raises(ValueError, match="mode"):
+        Engine(PRICES, mode="dry-run")
+
+
+def test_memory_is_bounded_however_many_numbers_it_sees() -> None:
+    engine = Engine(PRICES, max_cells=2_000)
+    rng = random.Random(2)
+    largest = 0
+    for i in range(20_000):  # three days of distinct numbers, all typed in (trusted)
+        ts = T0 + i * 13 * S
+        rid = f"r{i}"
+        to = f"+4477{rng.randrange(10**8):08d}"
+        engine.request(Request(rid, ts, "shop", "login", to, "GB", "23430",
+                               device_id=f"d{i}", ip=f"10.{i % 250}.{i // 250}.1"))
+        engine.receipt(Receipt(rid, ts + 2 * S, "DELIVRD"))
+        engine.verification(Verification(rid, ts + 9 * S))
+        largest = max(largest, engine.cell_count())
+    memory = engine.memory()
+    assert largest <= 2_000 + 10  # one request's new cells above the cap before eviction
+    assert memory["numbers"] <= 2_000
+    assert memory["sent"] < 20_000  # settled codes older than SENT_TTL_MS are forgotten
+
+
+def test_customer_controls_deny_allow_geo_and_daily_ceiling() -> None:
+    controls = {"shop": Controls(allow=("+4477009",), deny=("+447701",),
+                                 countries=frozenset({"GB", "DE"}), ceilings={"DE": 0.2}),
+                "*": Controls(deny=("+49",))}
+    engine = Engine(PRICES, controls=controls)
+
+    def ask(rid: str, to: str, country: str, account: str = "shop", ts: int = T0) -> Decision:
+        return engine.request(Request(rid, ts, account, "login", to, country, None))
+
+    assert ask("d", "+447701123456", "GB").reasons[-1].code == "deny_list"
+    assert ask("g", "+2917150001", "ER").reasons[-1].code == "geo_permission"
+    assert ask("a", "+447700912345", "GB").action is Action.ALLOW
+    de = [ask(f"c{i}", f"+4915112345{i:02d}", "DE") for i in range(4)]
+    assert [d.action for d in de] == [Action.ALLOW, Action.ALLOW, Action.BLOCK, Action.BLOCK]
+    assert de[2].reasons[-1].code == "country_ceiling"
+    assert de[2].reasons[-1].figures["ceiling"] == 0.2
+    assert ask("n", "+4915112345", "DE", ts=T0 + 24 * HOUR).action is Action.ALLOW  # a new day
+    assert ask("o", "+4915112399", "DE", account="other").reasons[-1].code == "deny_list"
+    # An allowed number skips the defence even inside a pumped range.
+    for i in range(40):
+        _pumped(engine, f"p{i}", T0 + HOUR + i * S, f"+44770090{i:04d}", country="GB",
+                network="23430", account="x")
+    listed = ask("l", "+447700900001", "GB", ts=T0 + HOUR + MIN)
+    assert listed.action is Action.ALLOW and listed.reasons[-1].code == "allow_list"
+
+
+def test_an_attack_through_one_source_closes_the_range_to_that_source_only() -> None:
+    engine = Engine(PRICES)
+    rng = random.Random(3)
+    for i in range(40):  # a bot through (shop, signup) pumps one 10k range
+        _pumped(engine, f"b{i}", T0 + i * 30 * S, f"+291715{rng.randrange(10**4):04d}",
+                account="shop")
+    bot = engine.request(Request("b", T0 + 21 * MIN, "shop", "signup", "+2917154321", "ER",
+                                 "65702"))
+    other = engine.request(Request("o", T0 + 21 * MIN, "bank", "login", "+2917151234", "ER",
+                                   "65702"))
+    assert bot.action is Action.BLOCK and "shop/signup|" in bot.reasons[-1].cell
+    assert other.action is Action.ALLOW
+
+
+def test_a_device_losing_money_on_many_numbers_is_blocked() -> None:
+    engine = Engine(PRICES)
+    decisions = []
+    for i in range(80):  # every bot code to another range, so no range trips
+        ts = T0 + i * 10 * MIN
+        human = engine.request(Request(f"h{i}", ts, "shop", "signup", f"+447799{i:06d}", "GB",
+                                       "23430", device_id=f"phone-{i}"))
+        assert human.action is Action.ALLOW
+        engine.receipt(Receipt(f"h{i}", ts + 2 * S, "DELIVRD"))
+        engine.verification(Verification(f"h{i}", ts + 12 * S))
+        decisions.append(_pumped(engine, f"r{i}", ts + 30 * S, f"+4477{i:02d}0{i:05d}",
+                                 country="GB", network="23430", device="bot-1"))
+    blocked = [d for d in decisions if d.action is Action.BLOCK]
+    assert blocked and blocked[0].reasons[-1].cell == "device:device|bot-1"
+    assert len(blocked) >= 40
+
+
+def test_a_country_budget_remembers_its_usual_volume_at_this_hour_of_week() -> None:
+    def week(engine: Engine, quiet_from: int) -> Decision:
+        """GB traffic (all typed in) every 20 s for a week, silent from ``quiet_from``."""
+        for i in range(0, 7 * 24 * 180):
+            ts = T0 + i * 20 * S
+            if ts >= quiet_from:
+                break
+            rid = f"r{i}"
+            engine.request(Request(rid, ts, "shop", "login", f"+44770{i:07d}", "GB", "23430"))
+            engine.receipt(Receipt(rid, ts + 2 * S, "DELIVRD"))
+            engine.verification(Verification(rid, ts + 9 * S))
+        return engine.request(Request("q", T0 + 8 * 24 * HOUR + 12 * HOUR, "shop", "login",
+                                      "+447799900000", "GB", "23430"))
+
+    # The same Tuesday noon after a quiet day: the profile keeps the budget up.
+    learned = week(Engine(PRICES), T0 + 7 * 24 * HOUR)
+    short = week(Engine(PRICES), T0 + 3 * HOUR)
+    budget = learned.reasons[-1].figures["budget"]
+    assert learned.reasons[-1].code == "within_budget"
+    assert budget > 2 * short.reasons[-1].figures["budget"]
+
+
+def test_many_rare_countries_at_once_put_their_source_on_alert() -> None:
+    codes = {"KG": "996", "TJ": "992", "SL": "232", "GN": "224", "MR": "222", "TD": "235",
+             "SO": "252", "PG": "675", "SB": "677", "AF": "93"}
+    engine = Engine(Prices("USD", {**dict.fromkeys(codes, 0.6), "KE": 0.19}))
+    rng = random.Random(4)
+    decisions = []
+    for i in range(120):  # one bot source, ten rarely-seen countries, one code every 6 s
+        ts = T0 + i * 6 * S
+        iso = list(codes)[i % len(codes)]
+        decisions.append(_pumped(engine, f"b{i}", ts, f"+{codes[iso]}7{rng.randrange(10**7):07d}",
+                                 country=iso, network=None))
+        if i % 3 == 0:  # meanwhile another customer launches Kenya; its users type codes
+            rid = f"k{i}"
+            kenya = engine.request(Request(rid, ts, "chat", "signup",
+                                           f"+254710{rng.randrange(10**6):06d}", "KE", None))
+            assert kenya.action is Action.ALLOW
+            engine.receipt(Receipt(rid, ts + 2 * S, "DELIVRD"))
+            engine.verification(Verification(rid, ts + 15 * S))
+    first = next(i for i, d in enumerate(decisions) if d.action is Action.BLOCK)
+    assert first <= 12  # about a minute
+    assert decisions[first].reasons[-1].code == "unfamiliar_countries"
+    after = decisions[first:]
+    assert sum(d.action is Action.BLOCK for d in after) >= 0.9 * len(after)
