@@ -353,58 +353,26 @@ def test_the_cli_refuses_home_routing_without_the_interconnect_side(
 
 async def test_the_cli_proxy_home_routes(tmp_path: Path) -> None:
     """``herald guard proxy`` as an operator runs it, in its own process."""
-    import os
     import signal
-    import sys
 
     from .builders import POLICY_TOML
+    from .proxy_process import proxy_process
 
     path = tmp_path / "policy.toml"
     path.write_text(POLICY_TOML + HOME_ROUTING)
-    home: asyncio.Queue[Endpoint] = asyncio.Queue()
-
-    async def on_b(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        endpoint = Endpoint(reader, writer)
-        endpoint.start()
-        home.put_nowait(endpoint)
-
-    server = await asyncio.start_server(on_b, "127.0.0.1", 0)
-    b_port = server.sockets[0].getsockname()[1]
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "herald", "guard", "proxy", "--listen", "127.0.0.1:0",
-        "--peer", f"127.0.0.1:{b_port}", "--policy", str(path), "--interconnect", "listen",
-        "--duration", "60",
-        stdout=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
-    a: Recorder | None = None
-    b: Endpoint | None = None
-    try:
-        assert process.stdout is not None
-        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
-        port = int(line.split("listening on ")[1].split(",")[0].rsplit(":", 1)[1])
-        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), WAIT)
-        a = Recorder(reader, writer)
-        a.start()
-        b = await asyncio.wait_for(home.get(), WAIT)
+    async with proxy_process(path, "--interconnect", "listen") as running:
+        a, b = await running.connect(Recorder)
         answer = await _lookup(Rig(None, a, b))  # type: ignore[arg-type]
         correlation = _correlation(answer)
         assert correlation != HOME_IMSI
         mt, _ = fx.mt_fsm_begin(FOREIGN, imsi=correlation, called=ROUTER)
         await a.send(mt)
         assert decode(await b.next()).called_digits == MSC_HOME
-        process.send_signal(signal.SIGINT)
-        out, _ = await asyncio.wait_for(process.communicate(), 30)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-        for endpoint in (a, b):
-            if endpoint is not None:
-                await endpoint.close()
-        server.close()
-    assert process.returncode == 0
+        running.process.send_signal(signal.SIGINT)
+        out, _ = await asyncio.wait_for(running.process.communicate(), 30)
+    assert running.process.returncode == 0
     assert "home-routed 2" in out.decode()
-    assert a is not None and leaked(bytes(a.raw)) == []
+    assert leaked(bytes(a.raw)) == []
     assert leaked(out, (HOME_IMSI, MSC_HOME, correlation)) == []
 
 
