@@ -10,7 +10,7 @@ import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, overload
 
 from .test_proxy import WAIT, Endpoint
 
@@ -34,7 +34,13 @@ class ProxyProcess:
     home: asyncio.Queue[Endpoint]
     opened: list[Endpoint] = field(default_factory=list)
 
-    async def connect(self, kind: type[E] = Endpoint) -> tuple[E, Endpoint]:  # type: ignore[assignment]
+    @overload
+    async def connect(self) -> tuple[Endpoint, Endpoint]: ...
+
+    @overload
+    async def connect(self, kind: type[E]) -> tuple[E, Endpoint]: ...
+
+    async def connect(self, kind: type[Endpoint] = Endpoint) -> tuple[Endpoint, Endpoint]:
         """Side A connected to the proxy (once it says where it listens), and the
         B side the proxy opened for it."""
         assert self.process.stdout is not None
