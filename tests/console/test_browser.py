@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -160,6 +160,18 @@ def _sign_in(driver: WebDriver, demo: Demo, key: str) -> None:
     field.clear()
     field.send_keys(key)
     field.submit()
+    # submit() returns before the answer: wait for the next page (signed in or
+    # refused), or a get() that follows may leave before the cookie is set.
+    _until(lambda: _gone(field), "the page after signing in")
+
+
+def _gone(element: Any) -> bool:
+    """Whether ``element``'s page has been replaced."""
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    return False
 
 
 def _text(driver: WebDriver, element_id: str) -> str:
