@@ -118,9 +118,14 @@ def test_every_cli_change_is_recorded_without_its_secrets(
         stored = json.dumps(conn.execute("SELECT * FROM admin_audit").fetchall())
     shown = _ok(capsys, data, "admin", "audit", "--limit", "100")
     for secret in secrets:
-        # A key's or signing secret's random part; a password whole (it may hold
-        # "_" itself, and a short tail after one could occur anywhere by chance).
-        part = secret.rsplit("_", 1)[-1] if secret.startswith(("hk_", "whsec_")) else secret
+        # A key's or signing secret's random part (after "hk_<id>_" or "whsec_": the
+        # random part may hold "_" itself); a password whole.
+        if secret.startswith("hk_"):
+            part = secret.split("_", 2)[2]
+        elif secret.startswith("whsec_"):
+            part = secret.removeprefix("whsec_")
+        else:
+            part = secret
         assert len(part) >= 8 and part not in stored and part not in shown  # SMPP: 8
 
 
