@@ -387,9 +387,9 @@ class LoopCommitWriter(GroupCommitWriter):
         self._commit_interval = commit_interval
         self._quiet_interval = quiet_interval
         self._quiet_rate = quiet_rate
-        self._rate_since = 0.0  # loop time the current second of counting began
-        self._rate_count = 0  # writes submitted since then
-        self._rate = 0.0  # writes a second over the last full count
+        self._rate_since = 0.0  # loop time the current window of counting began
+        self._rate_count = 0  # rows written since then
+        self._rate = 0.0  # rows a second over the last full window
         self._closed = False
         self.commits = 0
         self.writes = 0
