@@ -31,7 +31,8 @@ def _pure_modules() -> list[Path]:
     )
 
 
-def _imports(path: Path) -> set[str]:
+def imports_of(path: Path) -> set[str]:
+    """The modules ``path`` imports by absolute name."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
@@ -43,7 +44,7 @@ def _imports(path: Path) -> set[str]:
 
 @pytest.mark.parametrize("path", _pure_modules(), ids=lambda p: str(p.relative_to(SRC)))
 def test_pure_module_imports_no_io(path: Path) -> None:
-    imported = _imports(path)
+    imported = imports_of(path)
     bad = {name for name in imported if name.split(".")[0] in FORBIDDEN}
     assert not bad, f"{path.name} imports I/O or clock modules: {sorted(bad)}"
     upward = {
@@ -73,4 +74,4 @@ def test_importing_the_pure_core_loads_no_io_module() -> None:
 def test_the_check_catches_a_forbidden_import(tmp_path: Path) -> None:
     probe = tmp_path / "probe.py"
     probe.write_text("import asyncio\nfrom time import monotonic\n")
-    assert _imports(probe) >= {"asyncio", "time"}
+    assert imports_of(probe) >= {"asyncio", "time"}

@@ -6,10 +6,11 @@ items 1-2), so the decisions are tested without either.
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
+
+from test_purity import imports_of  # tests/ is on the path (pytest's prepend mode)
 
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "herald" / "channels"
 PURE = ("_legs.py", "_codes.py", "_port.py", "_signature.py", "_whatsapp.py", "_viber.py",
@@ -19,19 +20,9 @@ FORBIDDEN = {"asyncio", "socket", "ssl", "time", "threading", "sqlite3", "httpx"
              "aiohttp", "random", "herald.channels.clients", "herald.store.sqlite"}
 
 
-def _imports(path: Path) -> set[str]:
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            found.add(node.module)
-    return found
-
-
 @pytest.mark.parametrize("name", PURE)
 def test_decision_modules_import_no_io_clock_or_randomness(name: str) -> None:
-    imported = _imports(PACKAGE / name)
+    imported = imports_of(PACKAGE / name)
     bad = {m for m in imported if m in FORBIDDEN or m.split(".")[0] in FORBIDDEN}
     assert not bad, f"{name} imports {sorted(bad)}"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,6 @@ from herald.guard.proxy import GuardProxy
 from herald.signaling import SignalingMessage, decode
 from herald.signaling._digits import encode_bcd
 from herald.signaling.homerouting import HomeRouter
-from herald.signaling.m3ua import Framer
 from herald.signaling.map_types import ForwardSmArg, RoutingInfoForSmRes
 from herald.signaling.message import (
     ReturnError,
@@ -59,18 +58,14 @@ def leaked(data: bytes, secrets: tuple[str, ...] = SECRETS) -> list[str]:
     return found
 
 
+@dataclass
 class Recorder(Endpoint):
     """An endpoint that also keeps every byte it received."""
 
-    raw: bytearray
+    raw: bytearray = field(default_factory=bytearray)
 
-    async def _read(self) -> None:
-        self.raw = bytearray()
-        framer = Framer()
-        while data := await self.reader.read(65536):
-            self.raw += data
-            for msg in framer.feed(data):
-                self.received.put_nowait(msg)
+    def _arrived(self, data: bytes) -> None:
+        self.raw += data
 
 
 @dataclass

@@ -44,8 +44,12 @@ class Endpoint:
     async def _read(self) -> None:
         framer = Framer()
         while data := await self.reader.read(65536):
+            self._arrived(data)
             for msg in framer.feed(data):
                 self.received.put_nowait(msg)
+
+    def _arrived(self, data: bytes) -> None:
+        """Every chunk read, before it is framed (a subclass may keep them)."""
 
     async def send(self, *messages: bytes) -> None:
         for m in messages:
