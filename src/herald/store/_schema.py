@@ -14,12 +14,14 @@ Design notes for the first schema:
   yet sent are in it, so it stays as small as the backlog. ``due_at`` is the
   time a message may next be claimed: ``send_at`` (or acceptance), a lease's
   end, or a reschedule time, all in one column so one range scan finds work.
-- The rules that must hold whatever order updates arrive in live in SQL, in
-  the ``WHERE`` clauses of the writer's statements and in the triggers below:
-  a status only grows (``Status`` codes are ordered, finals are >= 10); a
+- The rules that must hold whatever order updates arrive in are the message
+  lifecycle's (``store/lifecycle.py``, one table): a status only grows; a
   segment's final status rolls up to its message; a receipt parked before its
   segment existed is applied when the segment is recorded; status changes and
-  inbound messages write their outbox events in the same transaction.
+  inbound messages write their outbox events in the same transaction. SQLite
+  keeps them in the ``WHERE`` clauses of the writer's statements and in
+  triggers that ``store/_sqlite_lifecycle.py`` installs at every open: the
+  triggers the migrations below create are history, replaced by those.
 - SMPP 3.4 §5.2.17 registered_delivery bits 1..0: 01 = receipt on success or
   failure, 10 = receipt on failure only (delivered messages get none).
 """

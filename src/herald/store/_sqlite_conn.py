@@ -14,6 +14,7 @@ from typing import Literal, TypeVar
 
 from herald.store._errors import SchemaError, StoreClosed, StoreUnavailable
 from herald.store._schema import MIGRATIONS
+from herald.store._sqlite_lifecycle import install as install_lifecycle
 
 __all__ = ["DB_FILENAME", "SQLiteConfig"]
 
@@ -138,6 +139,11 @@ def migrate(path: Path, config: SQLiteConfig, migrations: Sequence[str] = MIGRAT
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
                 raise SchemaError(f"{path}: migration {number + 1} failed: {exc}") from exc
+        if migrations is MIGRATIONS:  # the lifecycle's triggers are the code's, not history's
+            try:
+                install_lifecycle(conn)
+            except sqlite3.Error as exc:
+                raise SchemaError(f"{path}: cannot install the lifecycle: {exc}") from exc
     finally:
         conn.close()
 

@@ -190,6 +190,11 @@ def row_from_message(m: NewMessage) -> tuple[object, ...]:
 
 # -- statements ----------------------------------------------------------------------
 
+# Statuses in SQL text, from the enum (the partial indexes' WHEREs say the same).
+_QUEUED = int(Status.QUEUED)
+_SENT = int(Status.SENT)
+_FINAL = int(Status.DELIVERED)  # the smallest final status
+
 INSERT_MESSAGE = (
     "INSERT INTO messages (id, account_id, source, to_addr, from_addr, body, encoding,"
     " data_coding, udhi, segments, reference, metadata, callback_url, registered_delivery,"
@@ -203,7 +208,7 @@ INSERT_INBOUND = (
 # Segment beyond the message's count: ignored (it would make "all delivered" lie).
 RECORD_SEGMENT = (
     "INSERT INTO segments (message_seq, idx, connector, upstream_id, upstream_key, status,"
-    " updated_at, check_at) SELECT seq, ?2, ?3, ?4, ?5, 2, ?6, ?7 FROM messages"
+    f" updated_at, check_at) SELECT seq, ?2, ?3, ?4, ?5, {_SENT}, ?6, ?7 FROM messages"
     " WHERE id = ?1 AND ?2 < segments"
     " ON CONFLICT (message_seq, idx) DO UPDATE SET connector = excluded.connector,"
     " upstream_id = excluded.upstream_id, upstream_key = excluded.upstream_key,"
@@ -211,7 +216,7 @@ RECORD_SEGMENT = (
 )
 RECEIPT_APPLY = (
     "UPDATE segments SET status = ?3, error_code = ?4, updated_at = ?5"
-    " WHERE connector = ?1 AND upstream_key = ?2 AND status < 10"
+    f" WHERE connector = ?1 AND upstream_key = ?2 AND status < {_FINAL}"
 )
 RECEIPT_PARK = (
     "INSERT INTO parked_receipts (connector, upstream_key, status, error_code, received_at)"
@@ -219,49 +224,53 @@ RECEIPT_PARK = (
     " (SELECT 1 FROM segments WHERE connector = ?1 AND upstream_key = ?2)"
 )
 SET_QUEUED = (
-    "UPDATE messages SET status = 1, queued_at = COALESCE(queued_at, ?2)"
-    " WHERE id = ?1 AND status < 1"
+    f"UPDATE messages SET status = {_QUEUED}, queued_at = COALESCE(queued_at, ?2)"
+    f" WHERE id = ?1 AND status < {_QUEUED}"
 )
-SET_SENT = "UPDATE messages SET status = 2, sent_at = ?2 WHERE id = ?1 AND status < 2"
+SET_SENT = f"UPDATE messages SET status = {_SENT}, sent_at = ?2 WHERE id = ?1 AND status < {_SENT}"
 SET_FINAL = (
     "UPDATE messages SET status = ?2, done_at = ?3, error_code = ?4, error_permanent = ?5"
-    " WHERE id = ?1 AND status < 10"
+    f" WHERE id = ?1 AND status < {_FINAL}"
 )
 # A hand-back (?5 = 1) ends the claim; a lease extension keeps it to ?3.
 RESCHEDULE = (
     "UPDATE messages SET due_at = ?3, tries = tries + ?4,"
     " lease_until = CASE WHEN ?5 THEN NULL ELSE ?3 END"
-    " WHERE id = ?1 AND attempt = ?2 AND status < 2"
+    f" WHERE id = ?1 AND attempt = ?2 AND status < {_SENT}"
 )
 # A re-split (set_segments) applies to the current claim of an unsent message
 # only, and forgets the segments an earlier split recorded beyond the new count.
 SET_SEGMENTS = (
-    "UPDATE messages SET segments = ?3 WHERE id = ?1 AND attempt = ?2 AND status < 2"
+    f"UPDATE messages SET segments = ?3 WHERE id = ?1 AND attempt = ?2 AND status < {_SENT}"
 )
 SET_SEGMENTS_FORGET = (
     "DELETE FROM segments WHERE idx >= ?3 AND message_seq ="
-    " (SELECT seq FROM messages WHERE id = ?1 AND attempt = ?2 AND status < 2)"
+    f" (SELECT seq FROM messages WHERE id = ?1 AND attempt = ?2 AND status < {_SENT})"
 )
 # Fair claims (partial index messages_fair: priority, account, due_at). The
 # accounts with messages waiting in a class, by a skip scan: one index seek
 # per account, however many messages each has waiting.
 CLAIM_ACCOUNTS = (
     "WITH RECURSIVE a(id) AS ("
-    " SELECT (SELECT min(account_id) FROM messages WHERE status < 2 AND priority = ?1)"
+    f" SELECT (SELECT min(account_id) FROM messages WHERE status < {_SENT} AND priority = ?1)"
     " UNION ALL SELECT (SELECT min(account_id) FROM messages"
-    "  WHERE status < 2 AND priority = ?1 AND account_id > a.id) FROM a WHERE a.id IS NOT NULL"
+    f"  WHERE status < {_SENT} AND priority = ?1 AND account_id > a.id)"
+    " FROM a WHERE a.id IS NOT NULL"
     ") SELECT id FROM a WHERE id IS NOT NULL"
 )
 # One account's due messages of a class, oldest first, after (due_at, seq);
 # due_at follows the message's columns (row[MESSAGE_WIDTH]).
 CLAIM_ACCOUNT_SELECT = (
-    f"SELECT {MESSAGE_COLUMNS}, due_at FROM messages WHERE status < 2 AND priority = ?1"
+    f"SELECT {MESSAGE_COLUMNS}, due_at FROM messages WHERE status < {_SENT} AND priority = ?1"
     " AND account_id = ?2 AND due_at <= ?3 AND (due_at, seq) > (?4, ?5)"
     " ORDER BY due_at, seq LIMIT ?6"
 )
-CLAIM_EXPIRE = "UPDATE messages SET status = 12, done_at = ?2 WHERE seq = ?1 AND status < 2"
+CLAIM_EXPIRE = (
+    f"UPDATE messages SET status = {int(Status.EXPIRED)}, done_at = ?2"
+    f" WHERE seq = ?1 AND status < {_SENT}"
+)
 CLAIM_LEASE = (
-    "UPDATE messages SET status = 1, queued_at = COALESCE(queued_at, ?2), due_at = ?3,"
+    f"UPDATE messages SET status = {_QUEUED}, queued_at = COALESCE(queued_at, ?2), due_at = ?3,"
     " lease_until = ?3, attempt = attempt + 1 WHERE seq = ?1"
 )
 # Receipt checks: the partial index segments_check serves the scan; only
@@ -270,18 +279,18 @@ CLAIM_LEASE = (
 DUE_CHECKS = (
     "SELECT m.id, s.idx, s.connector, s.upstream_id, s.upstream_key, m.from_addr, s.checks,"
     " m.status FROM segments s JOIN messages m ON m.seq = s.message_seq"
-    " WHERE s.status < 10 AND s.check_at <= ?1 AND m.status >= 2"
+    f" WHERE s.status < {_FINAL} AND s.check_at <= ?1 AND m.status >= {_SENT}"
     " ORDER BY s.check_at LIMIT ?2"
 )
 CHECK_END = (
     "UPDATE segments SET status = ?3, error_code = ?4, updated_at = ?5"
-    " WHERE message_seq = (SELECT seq FROM messages WHERE id = ?1 AND status >= 2)"
-    " AND idx = ?2 AND status < 10"
+    f" WHERE message_seq = (SELECT seq FROM messages WHERE id = ?1 AND status >= {_SENT})"
+    f" AND idx = ?2 AND status < {_FINAL}"
 )
 CHECK_AGAIN = (
     "UPDATE segments SET check_at = ?3, checks = checks + 1"
-    " WHERE message_seq = (SELECT seq FROM messages WHERE id = ?1 AND status >= 2)"
-    " AND idx = ?2 AND status < 10"
+    f" WHERE message_seq = (SELECT seq FROM messages WHERE id = ?1 AND status >= {_SENT})"
+    f" AND idx = ?2 AND status < {_FINAL}"
 )
 OUTBOX_DONE = "DELETE FROM outbox WHERE id = ?"
 OUTBOX_RETRY = "UPDATE outbox SET next_attempt_at = ?2, last_error = ?3 WHERE id = ?1"

@@ -20,6 +20,7 @@ import sqlite3
 from pathlib import Path
 from typing import Final
 
+from herald.store._model import Status
 from herald.store._sqlite_conn import DB_FILENAME
 
 __all__ = ["SQLitePendingMessages"]
@@ -31,7 +32,8 @@ BUSY_TIMEOUT_MS: Final = 200
 
 _QUERY: Final = (
     "SELECT 1 FROM messages INDEXED BY messages_pending_to "
-    "WHERE to_addr = ? AND status < 10 AND test = 0 AND expires_at > ? LIMIT 1"
+    f"WHERE to_addr = ? AND status < {int(Status.DELIVERED)} AND test = 0 AND expires_at > ?"
+    " LIMIT 1"
 )
 
 

@@ -868,8 +868,9 @@ class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling, SQLi
             # due_at <= now: not under a live lease (and not a test message,
             # whose due_at is NULL); the partial index messages_claim serves it.
             return conn.execute(
-                "UPDATE messages SET status = 12, done_at = ?1 WHERE seq IN (SELECT seq FROM"
-                " messages WHERE status < 2 AND due_at <= ?1 AND expires_at <= ?1 LIMIT ?2)",
+                f"UPDATE messages SET status = {int(Status.EXPIRED)}, done_at = ?1 WHERE seq IN"
+                f" (SELECT seq FROM messages WHERE status < {int(Status.SENT)} AND due_at <= ?1"
+                " AND expires_at <= ?1 LIMIT ?2)",
                 (now, limit),
             ).rowcount
 
@@ -880,8 +881,9 @@ class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling, SQLi
 
         def expire(conn: sqlite3.Connection) -> int:
             return conn.execute(
-                "UPDATE messages SET status = 12, done_at = ? WHERE seq IN (SELECT seq FROM"
-                " messages WHERE status = 2 AND expires_at <= ? ORDER BY expires_at LIMIT ?)",
+                f"UPDATE messages SET status = {int(Status.EXPIRED)}, done_at = ? WHERE seq IN"
+                f" (SELECT seq FROM messages WHERE status = {int(Status.SENT)}"
+                " AND expires_at <= ? ORDER BY expires_at LIMIT ?)",
                 (now, cutoff, limit),
             ).rowcount
 
