@@ -28,6 +28,7 @@ from herald.store._model import (
     StatusEvents,
 )
 from herald.store._model_routing import MessageRoute
+from herald.store._rows import Columns
 from herald.store._writer import Group
 
 #: SMPP 3.4 §4.4.2: message_id in submit_sm_resp is a C-string of at most 65 octets.
@@ -48,69 +49,100 @@ _PRIORITY_OF_CODE = {int(p): p for p in Priority}
 _CHANNEL_OF_CODE = {int(c): c for c in Channel}
 _KIND_OF_CODE = {int(k): k for k in EventKind}
 
-MESSAGE_COLUMNS = (
-    "seq, id, account_id, source, to_addr, from_addr, body, encoding, data_coding, udhi,"
-    " segments, reference, metadata, callback_url, registered_delivery, test, send_at,"
-    " expires_at, status, error_code, error_permanent, accepted_at, queued_at, sent_at,"
-    " done_at, attempt, webhook_events, tries, priority, tag"
+MESSAGE = Columns(
+    "seq", "id", "account_id", "source", "to_addr", "from_addr", "body", "encoding",
+    "data_coding", "udhi", "segments", "reference", "metadata", "callback_url",
+    "registered_delivery", "test", "send_at", "expires_at", "status", "error_code",
+    "error_permanent", "accepted_at", "queued_at", "sent_at", "done_at", "attempt",
+    "webhook_events", "tries", "priority", "tag",
 )
+MESSAGE_COLUMNS = MESSAGE.sql
 #: Values in a MESSAGE_COLUMNS row: a statement may select more after them.
-MESSAGE_WIDTH = MESSAGE_COLUMNS.count(",") + 1
+MESSAGE_WIDTH = MESSAGE.width
+_M = MESSAGE.at
 
 
 def message_from_row(row: Sequence[Any]) -> Message:
+    events = row[_M["webhook_events"]]
     return Message(
-        id=row[1],
-        account_id=row[2],
-        source=_SOURCE_OF_CODE[row[3]],
-        to=row[4],
-        sender=row[5],
-        body=row[6],
-        encoding=row[7],
-        data_coding=row[8],
-        udhi=bool(row[9]),
-        segments=row[10],
-        reference=row[11],
-        metadata=row[12],
-        callback_url=row[13],
-        registered_delivery=row[14],
-        test=bool(row[15]),
-        send_at=row[16],
-        expires_at=row[17],
-        status=STATUS_OF_CODE[row[18]],
-        error_code=row[19],
-        error_permanent=bool(row[20]),
-        accepted_at=row[21],
-        queued_at=row[22],
-        sent_at=row[23],
-        done_at=row[24],
-        attempt=row[25],
-        callback_events=None if row[26] is None else StatusEvents(row[26]),
-        tries=row[27],
-        priority=_PRIORITY_OF_CODE[row[28]],
-        tag=row[29],
+        id=row[_M["id"]],
+        account_id=row[_M["account_id"]],
+        source=_SOURCE_OF_CODE[row[_M["source"]]],
+        to=row[_M["to_addr"]],
+        sender=row[_M["from_addr"]],
+        body=row[_M["body"]],
+        encoding=row[_M["encoding"]],
+        data_coding=row[_M["data_coding"]],
+        udhi=bool(row[_M["udhi"]]),
+        segments=row[_M["segments"]],
+        reference=row[_M["reference"]],
+        metadata=row[_M["metadata"]],
+        callback_url=row[_M["callback_url"]],
+        registered_delivery=row[_M["registered_delivery"]],
+        test=bool(row[_M["test"]]),
+        send_at=row[_M["send_at"]],
+        expires_at=row[_M["expires_at"]],
+        status=STATUS_OF_CODE[row[_M["status"]]],
+        error_code=row[_M["error_code"]],
+        error_permanent=bool(row[_M["error_permanent"]]),
+        accepted_at=row[_M["accepted_at"]],
+        queued_at=row[_M["queued_at"]],
+        sent_at=row[_M["sent_at"]],
+        done_at=row[_M["done_at"]],
+        attempt=row[_M["attempt"]],
+        callback_events=None if events is None else StatusEvents(events),
+        tries=row[_M["tries"]],
+        priority=_PRIORITY_OF_CODE[row[_M["priority"]]],
+        tag=row[_M["tag"]],
     )
 
 
-ACCOUNT_COLUMNS = (
-    "id, name, created_at, rate_limit, bind_limit, callback_url, webhook_secret_version,"
-    " webhook_events, inbound_webhooks, inbound_url, webhook_batch_max, webhook_batch_wait,"
-    " disabled, priority"
+def claimed_message_from_row(row: Sequence[Any], now: float) -> Message:
+    """A message row as a claim leaves it: queued (its first queued_at kept), one
+    more attempt."""
+    values = list(row[:MESSAGE_WIDTH])
+    values[_M["status"]] = int(Status.QUEUED)
+    if values[_M["queued_at"]] is None:
+        values[_M["queued_at"]] = now
+    values[_M["attempt"]] += 1
+    return message_from_row(values)
+
+
+ACCOUNT = Columns(
+    "id", "name", "created_at", "rate_limit", "bind_limit", "callback_url",
+    "webhook_secret_version", "webhook_events", "inbound_webhooks", "inbound_url",
+    "webhook_batch_max", "webhook_batch_wait", "disabled", "priority",
 )
+ACCOUNT_COLUMNS = ACCOUNT.sql
+_A = ACCOUNT.at
 
 
 def account_from_row(row: Sequence[Any]) -> Account:
+    priority = row[_A["priority"]]
     return Account(
-        row[0], row[1], row[2], row[3], row[4], row[5], row[6],
-        StatusEvents(row[7]), bool(row[8]), row[9], row[10], row[11], bool(row[12]),
-        None if row[13] is None else _PRIORITY_OF_CODE[row[13]],
-    )  # fmt: skip
+        id=row[_A["id"]],
+        name=row[_A["name"]],
+        created_at=row[_A["created_at"]],
+        rate_limit=row[_A["rate_limit"]],
+        bind_limit=row[_A["bind_limit"]],
+        callback_url=row[_A["callback_url"]],
+        webhook_secret_version=row[_A["webhook_secret_version"]],
+        webhook_events=StatusEvents(row[_A["webhook_events"]]),
+        inbound_webhooks=bool(row[_A["inbound_webhooks"]]),
+        inbound_url=row[_A["inbound_url"]],
+        webhook_batch_max=row[_A["webhook_batch_max"]],
+        webhook_batch_wait=row[_A["webhook_batch_wait"]],
+        disabled=bool(row[_A["disabled"]]),
+        priority=None if priority is None else _PRIORITY_OF_CODE[priority],
+    )
 
 
-OUTBOX_COLUMNS = (
-    "id, channel, kind, account_id, subject_id, status, url, created_at, attempts,"
-    " next_attempt_at, last_error"
+OUTBOX = Columns(
+    "id", "channel", "kind", "account_id", "subject_id", "status", "url", "created_at",
+    "attempts", "next_attempt_at", "last_error",
 )
+OUTBOX_COLUMNS = OUTBOX.sql
+_O = OUTBOX.at
 
 
 #: A message's events whose delivery failed (partial index outbox_failed).
@@ -121,30 +153,52 @@ FAILED_DELIVERIES = (
 )
 
 
-def event_from_row(row: Sequence[Any]) -> OutboxEvent:
-    """An outbox row as it is stored (no subject)."""
+def event_from_row(row: Sequence[Any], attempts: int | None = None,
+                   next_attempt_at: float | None = None,
+                   subject: Message | InboundMessage | None = None,
+                   route: MessageRoute | None = None) -> OutboxEvent:
+    """An outbox row as it is stored, or (``attempts``, ``next_attempt_at``) as a
+    claim leaves it, with its subject."""
+    status = row[_O["status"]]
     return OutboxEvent(
-        row[0], _CHANNEL_OF_CODE[row[1]], _KIND_OF_CODE[row[2]], row[3], row[4],
-        None if row[5] is None else STATUS_OF_CODE[row[5]], row[6], row[7], row[8], row[9],
-        row[10],
-    )  # fmt: skip
+        id=row[_O["id"]],
+        channel=_CHANNEL_OF_CODE[row[_O["channel"]]],
+        kind=_KIND_OF_CODE[row[_O["kind"]]],
+        account_id=row[_O["account_id"]],
+        subject_id=row[_O["subject_id"]],
+        status=None if status is None else STATUS_OF_CODE[status],
+        url=row[_O["url"]],
+        created_at=row[_O["created_at"]],
+        attempts=row[_O["attempts"]] if attempts is None else attempts,
+        next_attempt_at=row[_O["next_attempt_at"]] if attempts is None else next_attempt_at,
+        last_error=row[_O["last_error"]],
+        subject=subject,
+        route=route,
+    )
 
 
-INBOUND_COLUMNS = (
-    "id, account_id, to_addr, from_addr, body, encoding, data_coding, connector, received_at"
+INBOUND = Columns(
+    "id", "account_id", "to_addr", "from_addr", "body", "encoding", "data_coding", "connector",
+    "received_at",
 )
+INBOUND_COLUMNS = INBOUND.sql
 
 
-def _prefixed(table: str, columns: str) -> str:
-    return ", ".join(f"{table}.{c.strip()}" for c in columns.split(","))
+def inbound_from_row(row: Sequence[Any]) -> InboundMessage:
+    i = INBOUND.at
+    return InboundMessage(
+        id=row[i["id"]], account_id=row[i["account_id"]], to=row[i["to_addr"]],
+        sender=row[i["from_addr"]], body=row[i["body"]], encoding=row[i["encoding"]],
+        data_coding=row[i["data_coding"]], connector=row[i["connector"]],
+        received_at=row[i["received_at"]],
+    )
 
 
 #: An outbox row, then the message it reports (or NULLs), then the inbound
-#: message (or NULLs): what a claim hands out, in one read.
+#: message (or NULLs), then the message's route (rule, first connector): what
+#: a claim hands out, in one read (not a second query per claim).
 CLAIM_OUTBOX_SELECT = (
-    f"SELECT {_prefixed('o', OUTBOX_COLUMNS)}, {_prefixed('m', MESSAGE_COLUMNS)},"
-    f" {_prefixed('i', INBOUND_COLUMNS)},"
-    # the message's route (MessageRoute): read here, not by a second query per claim
+    f"SELECT {OUTBOX.prefixed('o')}, {MESSAGE.prefixed('m')}, {INBOUND.prefixed('i')},"
     " r.rule, (SELECT s.connector FROM segments s WHERE s.message_seq = m.seq"
     " ORDER BY s.idx LIMIT 1)"
     " FROM outbox o"
@@ -153,29 +207,22 @@ CLAIM_OUTBOX_SELECT = (
     " LEFT JOIN message_routes r ON m.id IS NOT NULL AND r.message_id = m.id"
     " WHERE o.channel = ? AND o.next_attempt_at <= ?"
 )
-_OUTBOX_WIDTH = len(OUTBOX_COLUMNS.split(","))
-_INBOUND_WIDTH = len(INBOUND_COLUMNS.split(","))
-_ROUTE_AT = _OUTBOX_WIDTH + MESSAGE_WIDTH + _INBOUND_WIDTH
+_MESSAGE_AT = OUTBOX.width
+_INBOUND_AT = _MESSAGE_AT + MESSAGE.width
+_ROUTE_AT = _INBOUND_AT + INBOUND.width
 
 
-def claimed_event_from_row(row: Sequence[Any], attempts: int, until: float) -> OutboxEvent:
+def claimed_event_from_row(row: Sequence[Any], until: float) -> OutboxEvent:
     """A row of :data:`CLAIM_OUTBOX_SELECT` as the claim leaves it (one more attempt,
     leased until ``until``), with its subject (and a message's route)."""
     subject: Message | InboundMessage | None = None
     route: MessageRoute | None = None
-    message = row[_OUTBOX_WIDTH:_OUTBOX_WIDTH + MESSAGE_WIDTH]
-    inbound = row[_OUTBOX_WIDTH + MESSAGE_WIDTH:_ROUTE_AT]
-    if message[0] is not None:
-        subject = message_from_row(message)
+    if row[_MESSAGE_AT] is not None:
+        subject = message_from_row(row[_MESSAGE_AT:_INBOUND_AT])
         route = MessageRoute(row[_ROUTE_AT + 1], row[_ROUTE_AT])
-    elif inbound[0] is not None:
-        subject = InboundMessage(*inbound)
-    return OutboxEvent(
-        row[0], _CHANNEL_OF_CODE[row[1]], _KIND_OF_CODE[row[2]], row[3], row[4],
-        None if row[5] is None else STATUS_OF_CODE[row[5]], row[6], row[7], attempts, until,
-        row[10],
-        subject, route,
-    )  # fmt: skip
+    elif row[_INBOUND_AT] is not None:
+        subject = inbound_from_row(row[_INBOUND_AT:_ROUTE_AT])
+    return event_from_row(row, row[_O["attempts"]] + 1, until, subject, route)
 
 
 def row_from_message(m: NewMessage) -> tuple[object, ...]:

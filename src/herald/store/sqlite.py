@@ -116,10 +116,12 @@ from herald.store._sqlite_sql import (
     G_RESCHEDULE,
     G_SEGMENT,
     G_SENT,
+    INBOUND_COLUMNS,
     INSERT_INBOUND,
     MAX_CONNECTOR_LENGTH,
     MAX_ERROR_LENGTH,
     MAX_UPSTREAM_ID_LENGTH,
+    MESSAGE,
     MESSAGE_COLUMNS,
     MESSAGE_WIDTH,
     SET_SEGMENTS,
@@ -128,8 +130,10 @@ from herald.store._sqlite_sql import (
     check_count,
     check_text,
     claimed_event_from_row,
+    claimed_message_from_row,
     duplicate_id,
     event_from_row,
+    inbound_from_row,
     message_from_row,
     read_idempotency,
     row_from_message,
@@ -216,6 +220,9 @@ class _CommitWatch:
                       for loop, call in self._final_listeners]  # fmt: skip
         return notes
 
+
+# Where a claim reads a message row's columns (rows by name).
+_SEQ, _SEGMENTS, _EXPIRES_AT = (MESSAGE.at[c] for c in ("seq", "segments", "expires_at"))
 
 class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling, SQLiteVerify,
                   SQLiteFraud, SQLiteChat):
@@ -547,9 +554,10 @@ class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling, SQLi
                 f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,)
             ).fetchone()
         )
-        if row is None or (account_id is not None and row[2] != account_id):
+        found = None if row is None else message_from_row(row)
+        if found is None or (account_id is not None and found.account_id != account_id):
             raise MessageNotFound("no such message")
-        return message_from_row(row)
+        return found
 
     async def get_messages(self, message_ids: Sequence[str]) -> dict[str, Message]:
         wanted = [i for i in dict.fromkeys(message_ids) if len(i) <= MAX_ID_LENGTH]
@@ -563,7 +571,8 @@ class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling, SQLi
                 sql = (f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id IN"
                        f" ({','.join('?' * len(chunk))})")
                 for row in conn.execute(sql, chunk):
-                    found[row[1]] = message_from_row(row)
+                    message = message_from_row(row)
+                    found[message.id] = message
             return found
 
         return await self._readers.run(read)
@@ -655,13 +664,9 @@ class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling, SQLi
             if expired:
                 conn.executemany(CLAIM_EXPIRE, expired)
             if live:
-                conn.executemany(CLAIM_LEASE, [(r[0], now, until) for r in live])
-            # Read back what the rows now hold: queued, first queued_at kept, attempt + 1.
-            return tuple(
-                message_from_row((*r[:18], 1, *r[19:22], now if r[22] is None else r[22], *r[23:25],
-                          r[25] + 1, *r[26:MESSAGE_WIDTH]))
-                for r in live
-            )  # fmt: skip
+                conn.executemany(CLAIM_LEASE, [(r[_SEQ], now, until) for r in live])
+            # What the rows now hold: queued, first queued_at kept, attempt + 1.
+            return tuple(claimed_message_from_row(r, now) for r in live)
 
         return await self._write(claim)
 
@@ -704,22 +709,23 @@ class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling, SQLi
                                     (int(cls), account, now, *after[account], want)).fetchall()
                 used, stopped = None, False
                 for r in rows:
-                    if r[17] <= now:
-                        expired.append((r[0], now))
-                    elif r[10] > credit:
-                        short[account] = r[10] - credit
+                    parts = r[_SEGMENTS]
+                    if r[_EXPIRES_AT] <= now:
+                        expired.append((r[_SEQ], now))
+                    elif parts > credit:
+                        short[account] = parts - credit
                         lacking.add(account)
                         stopped = True
                         break
                     else:
-                        credit -= r[10]
+                        credit -= parts
                         taken[account].append(r)
                         count += 1
                         took = True
                         self._turns[cls] = account  # the next claim starts after it
                     used = r
                 if used is not None:
-                    after[account] = (used[MESSAGE_WIDTH], used[0])
+                    after[account] = (used[MESSAGE_WIDTH], used[_SEQ])  # (due_at, seq)
                 if stopped or len(rows) == want:
                     still.append(account)
                     credits[account] = min(credit, MAX_SEGMENTS)
@@ -961,14 +967,13 @@ class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling, SQLi
     async def get_inbound(self, inbound_id: str) -> InboundMessage:
         row = await self._readers.run(
             lambda c: c.execute(
-                "SELECT id, account_id, to_addr, from_addr, body, encoding, data_coding,"
-                " connector, received_at FROM inbound WHERE id = ?",
+                f"SELECT {INBOUND_COLUMNS} FROM inbound WHERE id = ?",
                 (inbound_id,),
             ).fetchone()
         )
         if row is None:
             raise MessageNotFound("no such inbound message")
-        return InboundMessage(*row)
+        return inbound_from_row(row)
 
     # -- outbox and housekeeping ---------------------------------------------------
 
@@ -999,7 +1004,7 @@ class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling, SQLi
                 "UPDATE outbox SET next_attempt_at = ?, attempts = attempts + 1 WHERE id = ?",
                 [(until, r[0]) for r in rows],
             )
-            return tuple(claimed_event_from_row(r, r[8] + 1, until) for r in rows)
+            return tuple(claimed_event_from_row(r, until) for r in rows)
 
         return await self._write(claim)
 
