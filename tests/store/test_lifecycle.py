@@ -38,6 +38,7 @@ from herald.store.lifecycle import (
     Emit,
     Event,
     Transition,
+    describe,
     emits,
     rollup,
     smpp_receipt_wanted,
@@ -270,3 +271,10 @@ async def test_parts_roll_up_in_the_store_as_in_the_table(
     for message_id, parts, steps in cases:
         got = await store.get_message(message_id)
         assert got.status == _model(parts, steps), (parts, steps)
+
+
+def test_the_docs_show_the_table_as_it_is() -> None:
+    from pathlib import Path
+
+    docs = (Path(__file__).parents[2] / "docs" / "dispatch.md").read_text()
+    assert describe() in docs

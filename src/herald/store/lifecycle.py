@@ -52,6 +52,7 @@ __all__ = [
     "Emit",
     "Event",
     "Transition",
+    "describe",
     "emits",
     "rollup",
     "smpp_receipt_wanted",
@@ -83,7 +84,8 @@ class Emit(Flag):
     #: a deliver_sm receipt for an SMPP customer whose registered_delivery asks
     SMPP_RECEIPT = auto()
     #: the message's CDR takes the connector of its first part and that
-    #: connector's buy price (the first step past ``queued``)
+    #: connector's buy price (the first step past ``queued``; nothing when no
+    #: part went out)
     BUY_PRICE = auto()
     #: the sell price goes back, once, when the account's refund policy says so
     REFUND = auto()
@@ -182,3 +184,24 @@ def smpp_receipt_wanted(status: Status, source: Source, registered_delivery: int
         return False
     asked = registered_delivery & 3
     return asked == 1 or (asked == 2 and status != Status.DELIVERED)
+
+
+def describe() -> str:
+    """The table as Markdown (docs/dispatch.md quotes it; a test keeps them equal)."""
+    events = list(Event)
+    statuses = sorted(NON_FINAL)
+    lines = [
+        "| status \\ event | " + " | ".join(e.value for e in events) + " |",
+        "|---" * (len(events) + 1) + "|",
+    ]
+    for status in statuses:
+        cells = []
+        for event in events:
+            t = step(status, event)
+            if t is None:
+                cells.append("-")
+                continue
+            emitted = [str(e.name).lower() for e in Emit if e and e in t.emits]
+            cells.append(t.next.label + (f" ({', '.join(emitted)})" if emitted else ""))
+        lines.append(f"| {status.label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
