@@ -4,9 +4,26 @@ from __future__ import annotations
 
 import pytest
 
-from herald.store import Account, InvalidRecord, Store, UnknownAccount
+from herald.store import (
+    Account,
+    ChainChange,
+    Channel,
+    Charge,
+    EventKind,
+    InsufficientFunds,
+    InvalidRecord,
+    LegUpdate,
+    MessageNotFound,
+    NewChain,
+    NewChatLeg,
+    ParkedChatEvent,
+    Status,
+    StatusEvents,
+    Store,
+    UnknownAccount,
+)
 
-from .conftest import T0
+from .conftest import T0, MessageFactory
 
 
 async def test_a_window_opens_at_the_users_latest_message(store: Store, account: Account) -> None:
@@ -37,3 +54,131 @@ async def test_bad_records_are_refused(store: Store, account: Account) -> None:
         await store.record_chat_inbound(account.id, "whatsapp", "", "2", T0)
     with pytest.raises(InvalidRecord):
         await store.record_chat_inbound(account.id, "whatsapp", "1", "9" * 65, T0)
+
+
+# -- chains (docs/channels.md, "Chains") ---------------------------------------------
+
+def _chain(account: Account, make_message: MessageFactory, *, sms_first: bool = False,
+           chain_id: str = "c" * 26) -> NewChain:
+    wa = NewChatLeg("whatsapp", "1065550001", '{"template":"t","language":"en","parameters":[]}',
+                    "read", 60.0)
+    sms = NewChatLeg("sms", "ACME", sms=make_message(callback_events=StatusEvents.NONE))
+    legs = (sms,) if sms_first else (wa, sms)
+    return NewChain(chain_id, account.id, "+447700900123", legs, T0)
+
+
+async def test_a_chain_is_stored_with_its_first_leg_started(
+        store: Store, account: Account, make_message: MessageFactory) -> None:
+    await store.accept_chain(_chain(account, make_message))
+    chain = await store.get_chain("c" * 26, account_id=account.id)
+    assert chain.status is Status.QUEUED and chain.version == 0
+    assert [leg.state for leg in chain.legs] == ["pending", None]
+    assert chain.legs[1].message_id is None  # the SMS is stored only when its leg starts
+    with pytest.raises(MessageNotFound):
+        await store.get_chain("c" * 26, account_id=account.id + 1)
+    claimed = await store.claim_chat_legs(T0, 60.0, 10)
+    assert [(c.chain_id, c.leg, c.resumed) for c in claimed] == [("c" * 26, 0, False)]
+    assert await store.claim_chat_legs(T0 + 1, 60.0, 10) == ()  # leased
+    again = await store.claim_chat_legs(T0 + 61, 60.0, 10)  # the claimer died mid-request
+    assert [(c.leg, c.resumed) for c in again] == [(0, True)]
+
+
+async def test_a_change_applies_only_at_the_version_it_was_decided_on(
+        store: Store, account: Account, make_message: MessageFactory) -> None:
+    await store.accept_chain(_chain(account, make_message))
+    accepted = ChainChange("c" * 26, 0, T0 + 1, Status.SENT,
+                           legs={0: LegUpdate("accepted", provider_id="wamid.1")},
+                           arm={0: T0 + 61})
+    assert await store.change_chain(accepted)
+    assert not await store.change_chain(accepted)  # version 0 is gone: decide again
+    chain = await store.get_chain("c" * 26)
+    assert chain.version == 1 and chain.timers == {0: T0 + 61}
+    assert await store.chain_of_provider_id("whatsapp", "wamid.1") == ("c" * 26, 0)
+    assert await store.chain_of_provider_id("viber", "wamid.1") is None
+
+
+async def test_a_timer_fires_once_even_when_its_claimer_dies(
+        store: Store, account: Account, make_message: MessageFactory) -> None:
+    await store.accept_chain(_chain(account, make_message))
+    assert await store.change_chain(ChainChange("c" * 26, 0, T0, Status.SENT, arm={0: T0 + 60}))
+    assert await store.claim_chain_timers(T0 + 59, 30.0, 10) == ()  # not due
+    assert await store.next_chain_timer() == T0 + 60
+    first = await store.claim_chain_timers(T0 + 60, 30.0, 10)
+    assert [(t.chain_id, t.leg) for t in first] == [("c" * 26, 0)]
+    assert await store.claim_chain_timers(T0 + 61, 30.0, 10) == ()  # leased
+    again = await store.claim_chain_timers(T0 + 91, 30.0, 10)  # its claimer died
+    assert [(t.chain_id, t.leg) for t in again] == [("c" * 26, 0)]
+    fired = ChainChange("c" * 26, 1, T0 + 91, Status.SENT,
+                        legs={0: LegUpdate("accepted")}, start=(1,), timer=0)
+    assert await store.change_chain(fired)
+    assert await store.claim_chain_timers(T0 + 200, 30.0, 10) == ()  # consumed: never again
+    chain = await store.get_chain("c" * 26)
+    assert chain.legs[1].state == "pending" and chain.legs[1].message_id is not None
+    sms = await store.get_message(chain.legs[1].message_id)
+    assert sms.status is Status.ACCEPTED  # in the SMS pipeline: dispatch claims it
+    claimed = await store.claim(10, T0 + 92, 30.0)
+    assert [m.id for m in claimed] == [sms.id]
+    assert [(c.leg, c.status) for c in await store.sms_leg_changes(10)] == [(1, Status.QUEUED)]
+
+
+async def test_the_sms_leg_is_charged_when_it_starts_and_a_chat_leg_once_when_priced(
+        store: Store, account: Account, make_message: MessageFactory) -> None:
+    await store.adjust_balance(account.id, add=1_000_000)
+    charge = Charge("44", None, "+44", 40_000)
+    sms = NewChatLeg("sms", "ACME", sms=make_message(), charge=charge)
+    wa = NewChatLeg("whatsapp", "1065550001", '{"text":"hi"}')
+    await store.accept_chain(NewChain("c" * 26, account.id, "+447700900123", (wa, sms), T0))
+    assert (await store.get_balance(account.id)).balance == 1_000_000  # nothing charged yet
+    priced = LegUpdate("sent", price_micros=8_000, price_category="utility")
+    assert await store.change_chain(ChainChange("c" * 26, 0, T0, Status.SENT, legs={0: priced}))
+    assert await store.change_chain(ChainChange("c" * 26, 1, T0, Status.SENT, legs={0: priced}))
+    assert (await store.get_balance(account.id)).balance == 992_000  # priced once
+    assert await store.change_chain(ChainChange("c" * 26, 2, T0, Status.SENT,
+                                                legs={0: LegUpdate("failed")}, start=(1,)))
+    assert (await store.get_balance(account.id)).balance == 952_000
+    chain = await store.get_chain("c" * 26)
+    assert [(leg.price_micros, leg.price_category) for leg in chain.legs] == [
+        (8_000, "utility"), (40_000, "sms")]
+
+
+async def test_an_sms_leg_that_cannot_be_paid_changes_nothing(
+        store: Store, account: Account, make_message: MessageFactory) -> None:
+    await store.adjust_balance(account.id, add=10)
+    sms = NewChatLeg("sms", "ACME", sms=make_message(), charge=Charge("44", None, "+44", 40_000))
+    wa = NewChatLeg("whatsapp", "1065550001", '{"text":"hi"}')
+    await store.accept_chain(NewChain("c" * 26, account.id, "+447700900123", (wa, sms), T0))
+    with pytest.raises(InsufficientFunds):
+        await store.change_chain(ChainChange("c" * 26, 0, T0, Status.SENT, start=(1,)))
+    chain = await store.get_chain("c" * 26)
+    assert chain.version == 0 and chain.legs[1].state is None
+
+
+async def test_the_final_change_writes_one_webhook_event(
+        store: Store, account: Account, make_message: MessageFactory) -> None:
+    await store.accept_chain(_chain(account, make_message))
+    await store.change_chain(ChainChange("c" * 26, 0, T0, Status.DELIVERED, delivered_by=0,
+                                         legs={0: LegUpdate("read")}, notify=True))
+    assert await store.claim_outbox(Channel.WEBHOOK, T0, 30.0, 10) == ()  # no callback URL
+    other = NewChain("d" * 26, account.id, "+447700900123",
+                     _chain(account, make_message).legs, T0, callback_url="https://example.com/h")
+    await store.accept_chain(other)
+    await store.change_chain(ChainChange("d" * 26, 0, T0, Status.DELIVERED, delivered_by=0,
+                                         legs={0: LegUpdate("read")}, notify=True))
+    events = await store.claim_outbox(Channel.WEBHOOK, T0, 30.0, 10)
+    assert [(e.kind, e.subject_id, e.status, e.url) for e in events] == [
+        (EventKind.CHAIN, "d" * 26, Status.DELIVERED, "https://example.com/h")]
+
+
+async def test_statuses_are_parked_until_a_leg_carries_their_provider_id(
+        store: Store, account: Account, make_message: MessageFactory) -> None:
+    await store.accept_chain(_chain(account, make_message))
+    await store.park_chat_events([ParkedChatEvent(0, "whatsapp", "wamid.1", "read", T0, None,
+                                                  None, "utility", True)], T0)
+    assert await store.parked_chat_events(10) == ()
+    await store.change_chain(ChainChange("c" * 26, 0, T0, Status.SENT,
+                                         legs={0: LegUpdate("accepted", provider_id="wamid.1")}))
+    parked = await store.parked_chat_events(10)
+    assert [(p.provider_id, p.event, p.category, p.billable) for p in parked] == [
+        ("wamid.1", "read", "utility", True)]
+    assert await store.drop_parked_chat_events([p.id for p in parked]) == 1
+    assert await store.parked_chat_events(10) == ()

@@ -58,6 +58,7 @@ class ChannelErrorCode(enum.IntEnum):
     POLICY_BLOCKED = 0x20008  # the provider chose not to deliver (spam, marketing limits)
     TTL_EXPIRED = 0x20009  # the provider's time to live ran out before delivery
     PROVIDER_ERROR = 0x2000A  # a provider code herald does not know
+    INSUFFICIENT_FUNDS = 0x2000B  # an SMS leg could not be charged when it was to start
 
 
 class ErrorClass(enum.Enum):

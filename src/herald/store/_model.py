@@ -290,6 +290,7 @@ class EventKind(IntEnum):
     STATUS = 1  # a message reached a status the customer hears about
     INBOUND = 2  # a mobile-originated message arrived for the account
     FRAUD = 3  # the pumping defence blocked an SMS (subject: the decision id)
+    CHAIN = 4  # a channel chain ended (subject: the chain id; docs/channels.md)
 
 
 def _check_length(name: str, value: str | bytes | None, limit: int, *, empty: bool) -> None:

@@ -73,6 +73,15 @@ from herald.store._model import (
     StatusUpdate,
 )
 from herald.store._model_admin import AdminKeyRecord, AuditEntry, AuditFilter, RecentFilter
+from herald.store._model_chat import (
+    ChainChange,
+    ChatChain,
+    DueChainTimer,
+    LegSubmission,
+    NewChain,
+    ParkedChatEvent,
+    SmsLegStatus,
+)
 from herald.store._model_fraud import (
     FraudAction,
     FraudDecision,
@@ -862,6 +871,80 @@ class ChatStore(Protocol):
                                  user: str) -> float | None:
         """When ``user`` last wrote to the account's ``sender`` on ``channel``
         (None: never)."""
+        ...
+
+    # -- chains (herald.store._model_chat; docs/channels.md, "Chains") ----------------
+
+    async def accept_chain(self, chain: NewChain, *,
+                           idempotency: IdempotencyRecord | None = None
+                           ) -> IdempotencyRecord | None:  # fmt: skip
+        """Store a chain and its legs, its first leg started (``pending``; an SMS
+        first leg's message stored and charged), all or nothing; idempotency as
+        :meth:`MessageStore.accept`. Raises :class:`DuplicateMessageId`,
+        :class:`InsufficientFunds`, :class:`IdempotencyMismatch`."""
+        ...
+
+    async def get_chain(self, chain_id: str, *, account_id: int | None = None) -> ChatChain:
+        """Raises :class:`MessageNotFound` (also when it belongs to another account)."""
+        ...
+
+    async def get_chains(self, chain_ids: Sequence[str]) -> dict[str, ChatChain]:
+        """The stored chains among ``chain_ids`` (at most 10,000), by id."""
+        ...
+
+    async def chain_of_provider_id(self, channel: str,
+                                   provider_id: str) -> tuple[str, int] | None:
+        """The chain and leg whose provider id on ``channel`` this is, or None."""
+        ...
+
+    async def change_chain(self, change: ChainChange) -> bool:
+        """Apply ``change`` if the chain is still at ``change.version`` (then its
+        version grows by one) and return True; else change nothing and return
+        False (the caller reads the chain again and decides again).
+
+        A leg priced for the first time is charged its price from the account's
+        balance (if it has one) in the same transaction; a leg priced already
+        keeps its price. Starting an SMS leg stores its message (claimable at
+        once) and charges it (:class:`InsufficientFunds`: nothing is changed).
+        ``notify`` writes one webhook event (kind :attr:`EventKind.CHAIN`) to the
+        chain's or account's callback URL, if there is one."""
+        ...
+
+    async def claim_chat_legs(self, now: float, lease: float,
+                              limit: int) -> tuple[LegSubmission, ...]:
+        """Chat legs to send to their provider: ``pending`` ones, and ``submitted``
+        ones whose claim lapsed (``resumed``: the request may have gone out).
+        Each becomes ``submitted``, leased until ``now + lease``."""
+        ...
+
+    async def claim_chain_timers(self, now: float, lease: float,
+                                 limit: int) -> tuple[DueChainTimer, ...]:
+        """Timers due at ``now`` and not under a live lease, leased until ``now +
+        lease``, most overdue first. A timer stays until a change consumes it
+        (:attr:`ChainChange.timer`): one whose claimer died is handed out again."""
+        ...
+
+    async def next_chain_timer(self) -> float | None:
+        """The earliest due time of any timer (None: none)."""
+        ...
+
+    async def sms_leg_changes(self, limit: int) -> tuple[SmsLegStatus, ...]:
+        """Started SMS legs whose message's status is past what the leg records
+        (:attr:`LegUpdate.sms_status`), at most ``limit``."""
+        ...
+
+    async def park_chat_events(self, events: Sequence[ParkedChatEvent], now: float) -> None:
+        """Keep provider statuses whose provider id no leg carries yet."""
+        ...
+
+    async def parked_chat_events(self, limit: int) -> tuple[ParkedChatEvent, ...]:
+        """Parked statuses whose provider id a leg now carries, oldest first."""
+        ...
+
+    async def drop_parked_chat_events(self, ids: Sequence[int], *,
+                                      received_before: float | None = None) -> int:
+        """Forget parked statuses: those of ``ids``, and all received before
+        ``received_before``; how many were forgotten."""
         ...
 
 

@@ -734,10 +734,89 @@ CREATE TABLE chat_windows (
 ) WITHOUT ROWID;
 """
 
+# V20: channel chains (docs/channels.md, "Chains"): a chain per send, a row per
+# leg (state words of herald.channels.LegState; NULL: not started), fallback
+# timers (claimed under a lease like the outbox, deleted by the change that
+# consumes them: each fires once, and one claimed before a kill -9 is claimed
+# again when its lease lapses), and provider statuses parked until their leg's
+# provider id is known. An SMS leg keeps its prepared message as JSON until the
+# leg starts; it is then stored in messages (and charged) like any other.
+_V20_CHAT_CHAINS = """
+CREATE TABLE chat_chains (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    to_addr TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    delivered_by INTEGER,
+    version INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    done_at REAL,
+    reference TEXT,
+    callback_url TEXT,
+    metadata TEXT
+);
+CREATE INDEX chat_chains_account ON chat_chains(account_id, seq);
+
+CREATE TABLE chat_legs (
+    chain_seq INTEGER NOT NULL,
+    leg INTEGER NOT NULL,
+    channel TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    content TEXT,
+    success TEXT NOT NULL,
+    within REAL,
+    ttl INTEGER,
+    sms TEXT,
+    charge TEXT,
+    state TEXT,
+    provider_id TEXT,
+    message_id TEXT,
+    sms_status INTEGER NOT NULL DEFAULT 0,
+    error_code INTEGER,
+    provider_code TEXT,
+    price_micros INTEGER,
+    price_category TEXT,
+    lease_until REAL,
+    started_at REAL,
+    updated_at REAL,
+    PRIMARY KEY (chain_seq, leg)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX chat_legs_provider ON chat_legs(channel, provider_id)
+    WHERE provider_id IS NOT NULL;
+CREATE INDEX chat_legs_to_submit ON chat_legs(lease_until)
+    WHERE state IN ('pending', 'submitted') AND channel <> 'sms';
+CREATE INDEX chat_legs_sms_live ON chat_legs(message_id)
+    WHERE channel = 'sms' AND message_id IS NOT NULL AND sms_status < 10;
+
+CREATE TABLE chat_timers (
+    chain_seq INTEGER NOT NULL,
+    leg INTEGER NOT NULL,
+    due_at REAL NOT NULL,
+    lease_until REAL,
+    PRIMARY KEY (chain_seq, leg)
+) WITHOUT ROWID;
+CREATE INDEX chat_timers_due ON chat_timers(due_at);
+
+CREATE TABLE chat_parked (
+    id INTEGER PRIMARY KEY,
+    channel TEXT NOT NULL,
+    provider_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    at REAL NOT NULL,
+    error_code INTEGER,
+    provider_code TEXT,
+    category TEXT,
+    billable INTEGER NOT NULL DEFAULT 0,
+    received_at REAL NOT NULL
+);
+CREATE INDEX chat_parked_provider ON chat_parked(channel, provider_id);
+"""
+
 #: Applied in order; the database's ``user_version`` counts those applied.
 MIGRATIONS: tuple[str, ...] = (
     _V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11_ADMIN, _V12_ACCOUNT_CONTROLS,
     _V13_CANCEL, _V14_ROUTING, _V15_BILLING, _V16_VERIFY, _V17_FRAUD,
-    _V18_VERIFY_TEMPLATES, _V19_CHAT_WINDOWS,
+    _V18_VERIFY_TEMPLATES, _V19_CHAT_WINDOWS, _V20_CHAT_CHAINS,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,410 @@
+"""Channel chains at work: provider webhooks in, legs out, timers fired (I/O).
+
+Theory of operation
+-------------------
+Every input to a chain goes the same way: read the chain, decide with the
+pure rules (:mod:`herald.channels`' ``after_*``), and write the decision with
+``Store.change_chain``, which applies it only at the version it was decided
+on; refused, the input is decided again on a fresh read (a bounded number of
+times). So a status webhook, the provider's answer to a send, a fallback
+timer and an SMS receipt may race for one chain and each still counts once.
+
+:class:`ChatService` holds the adapters and runs four loops (:meth:`run`):
+
+- **send**: claims started chat legs (``Store.claim_chat_legs``, each under a
+  lease) and submits them through their adapter; the answer is decided as
+  above. A leg whose claim lapsed (herald stopped mid-request) is not sent
+  again: the provider may have taken it, so the chain falls over instead.
+- **timers**: claims due fallback timers (a lease, like the outbox) and
+  decides each; the change that decides it deletes it. A timer claimed by a
+  process that was killed is claimed again once its lease lapses: every due
+  fallback fires once, none is lost.
+- **SMS legs**: an SMS leg is a message of its own in the SMS pipeline; the
+  loop reads the legs whose message moved (``Store.sms_leg_changes``) and
+  decides them (delivered ends the chain; a failure falls over).
+- **parked**: a provider status that came before the answer that tells its
+  provider id is parked, and decided once a leg carries that id.
+
+Provider webhooks arrive through :meth:`whatsapp_webhook` / :meth:`viber_webhook`
+(the API routes them here): the signature is checked over the raw body before
+anything is read or written; a bad one raises ``ProviderSignatureError`` and
+changes nothing.
+
+Recipients, WhatsApp ids and message texts are never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Final
+
+import orjson
+
+from herald.channels import (
+    AuthTemplateContent,
+    Content,
+    InboundChat,
+    LegEvent,
+    ProviderEvent,
+    Submission,
+    TemplateContent,
+    TextContent,
+    ViberSettings,
+)
+from herald.channels._steps import (
+    RESUMED,
+    ChatPrices,
+    LegInput,
+    after_sms_status,
+    after_status,
+    after_submit,
+    after_timer,
+    unpaid_start,
+)
+from herald.channels.clients import ViberClient, WhatsAppClient, WhatsAppSettings
+from herald.store import (
+    ChainChange,
+    ChatChain,
+    DuplicateMessageId,
+    InboundMessage,
+    InsufficientFunds,
+    LegSubmission,
+    NotFound,
+    ParkedChatEvent,
+    Store,
+    StoreClosed,
+    StoreError,
+)
+
+__all__ = ["ChatService", "ChatSettings", "content_json", "content_of"]
+
+log = logging.getLogger("herald.chat")
+
+#: Times an input is decided again when another input changed its chain first.
+MAX_DECISIONS: Final = 20
+#: Seconds a parked provider status is kept for a provider id no leg carries.
+PARKED_TTL: Final = 24 * 3600.0
+#: Seconds between purges of parked statuses older than PARKED_TTL.
+PURGE_INTERVAL: Final = 60.0
+#: The 128-bit id space of herald ids: time in ms (48 bits), then 80 more.
+_RANDOM_BITS: Final = 80
+_ALPHABET: Final = "0123456789abcdefghijklmnopqrstuv"
+
+
+@dataclass(frozen=True, slots=True)
+class ChatSettings:
+    """The chat channels of ``herald serve`` (herald.toml ``[channels.*]``).
+
+    ``whatsapp_senders`` maps each WhatsApp phone number id to the account
+    that owns it (inbound messages go to it; its chains send from it);
+    ``viber_senders`` the same for a Viber provider's sender names.
+    ``prices``: micro-units by (channel, category). ``poll_interval``:
+    seconds between looks for work when nothing woke the loops.
+    """
+
+    whatsapp: WhatsAppSettings | None = None
+    whatsapp_senders: Mapping[str, str] = field(default_factory=dict)
+    viber: ViberSettings | None = None
+    viber_senders: Mapping[str, str] = field(default_factory=dict)
+    prices: ChatPrices = field(default_factory=dict)
+    poll_interval: float = 0.2
+    submit_lease: float = 60.0
+    timer_lease: float = 30.0
+    batch: int = 100
+
+    def __post_init__(self) -> None:
+        if not (self.poll_interval > 0 and self.submit_lease > 0 and self.timer_lease > 0):
+            raise ValueError("poll_interval and the leases must be positive")
+        if not 1 <= self.batch <= 10_000:
+            raise ValueError("batch must be 1..10,000")
+
+    def senders(self, channel: str) -> Mapping[str, str]:
+        return self.whatsapp_senders if channel == "whatsapp" else self.viber_senders
+
+    def channels(self) -> tuple[str, ...]:
+        return tuple(name for name, on in (("whatsapp", self.whatsapp), ("viber", self.viber))
+                     if on is not None)
+
+
+def content_json(content: Content) -> str:
+    """A leg's content as the store keeps it."""
+    match content:
+        case TextContent(body=body, preview_url=preview):
+            value: dict[str, object] = {"text": body, "preview_url": preview}
+        case TemplateContent(name=name, language=language, parameters=params):
+            value = {"template": name, "language": language, "parameters": list(params)}
+        case AuthTemplateContent(name=name, language=language, code=code):
+            value = {"template": name, "language": language, "code": code}
+    return orjson.dumps(value).decode()
+
+
+def content_of(text: str) -> Content:
+    value = orjson.loads(text)
+    if "text" in value:
+        return TextContent(value["text"], bool(value.get("preview_url", False)))
+    if "code" in value:
+        return AuthTemplateContent(value["template"], value["language"], value["code"])
+    return TemplateContent(value["template"], value["language"], tuple(value["parameters"]))
+
+
+def inbound_id(channel: str, provider_id: str, at: float) -> str:
+    """A herald id for an inbound chat message, the same for every delivery of
+    one provider message (a provider's webhook retry stores it once)."""
+    digest = hashlib.sha256(f"{channel}\0{provider_id}".encode()).digest()
+    value = ((int(at * 1000) & ((1 << 48) - 1)) << _RANDOM_BITS
+             | int.from_bytes(digest[:10], "big")) << 2
+    return "".join(_ALPHABET[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+class ChatService:
+    """The chat channels of one process (see the module docstring)."""
+
+    def __init__(self, store: Store, settings: ChatSettings, *,
+                 clock: Callable[[], float] = time.time,
+                 adapters: Mapping[str, WhatsAppClient | ViberClient] | None = None,
+                 on_sms: Callable[[], None] = lambda: None,
+                 accounts: Callable[[str], Awaitable[int | None]] | None = None) -> None:
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        if adapters is None:
+            built: dict[str, WhatsAppClient | ViberClient] = {}
+            if settings.whatsapp is not None:
+                built["whatsapp"] = WhatsAppClient(settings.whatsapp)
+            if settings.viber is not None:
+                built["viber"] = ViberClient(settings.viber)
+            adapters = built
+        self.adapters = dict(adapters)
+        self._on_sms = on_sms
+        self._accounts = accounts
+        self._account_ids: dict[str, int] = {}
+        self._wake = asyncio.Event()
+        self._sending: set[asyncio.Task[None]] = set()
+        self._next_purge = 0.0
+
+    def wake(self) -> None:
+        """Look for work now (a chain was accepted or changed)."""
+        self._wake.set()
+
+    # -- deciding --------------------------------------------------------------------
+
+    async def _decide(self, chain_id: str,
+                      decide: Callable[[ChatChain], ChainChange | None]) -> ChainChange | None:
+        for _ in range(MAX_DECISIONS):
+            chain = await self.store.get_chain(chain_id)
+            change = decide(chain)
+            if change is None:
+                return None
+            try:
+                applied = await self.store.change_chain(change)
+            except InsufficientFunds:
+                change = unpaid_start(chain, change)
+                applied = await self.store.change_chain(change)
+                if applied:
+                    log.info("chain %s: the SMS leg could not be charged; the chain failed",
+                             chain_id)
+            if applied:
+                if any(chain.legs[leg].channel == "sms" for leg in change.start):
+                    self._on_sms()
+                if change.start:
+                    self.wake()
+                return change
+        raise StoreError(f"chain {chain_id}: changed by others {MAX_DECISIONS} times running")
+
+    async def provider_events(self, channel: str, events: list[ProviderEvent]) -> int:
+        """Apply verified provider statuses; those whose provider id no leg
+        carries yet are parked. Returns how many changed a chain."""
+        now = self.clock()
+        parked: list[ParkedChatEvent] = []
+        changed = 0
+        for ev in events:
+            found = await self.store.chain_of_provider_id(channel, ev.provider_id)
+            if found is None:
+                parked.append(ParkedChatEvent(
+                    0, channel, ev.provider_id, ev.event.value, ev.at,
+                    None if ev.error is None else int(ev.error.code),
+                    None if ev.provider_code is None else str(ev.provider_code),
+                    None if ev.pricing is None else ev.pricing.category,
+                    ev.pricing is not None and ev.pricing.billable))
+                continue
+            chain_id, leg = found
+            given = LegInput(ev.event, None if ev.error is None else int(ev.error.code),
+                             None if ev.provider_code is None else str(ev.provider_code),
+                             ev.pricing)
+            if await self._decide(chain_id, partial(_status_step, leg=leg, given=given, now=now,
+                                                    prices=self.settings.prices)) is not None:
+                changed += 1
+        await self.store.park_chat_events(parked, now)
+        return changed
+
+    # -- provider webhooks (verified first: a bad signature raises, nothing changes) ----
+
+    async def whatsapp_webhook(self, body: bytes, headers: Mapping[str, str]) -> int:
+        adapter = self.adapters["whatsapp"]
+        assert isinstance(adapter, WhatsAppClient)
+        events = adapter.events(body, headers)  # raises before anything is read
+        inbound = adapter.inbound(body, headers)
+        changed = await self.provider_events("whatsapp", events)
+        for message in inbound:
+            await self._inbound("whatsapp", message)
+        return changed
+
+    async def viber_webhook(self, body: bytes, headers: Mapping[str, str]) -> int:
+        adapter = self.adapters["viber"]
+        return await self.provider_events("viber", list(adapter.events(body, headers)))
+
+    async def _owner(self, channel: str, sender: str) -> int | None:
+        name = self.settings.senders(channel).get(sender)
+        if name is None or self._accounts is None:
+            return None
+        if name not in self._account_ids:
+            found = await self._accounts(name)
+            if found is None:
+                return None
+            self._account_ids[name] = found
+        return self._account_ids[name]
+
+    async def _inbound(self, channel: str, message: InboundChat) -> None:
+        """A user's message: it opens the window, and a text reaches the
+        sender's account like an SMS MO (its inbound webhook). Other kinds
+        (a location, an image) open the window only: nothing of them is kept."""
+        account_id = await self._owner(channel, message.sender)
+        if account_id is None:
+            log.warning("%s: a message to sender %s, which no account owns (herald.toml"
+                        " [channels.%s] senders); dropped", channel, message.sender, channel)
+            return
+        await self.store.record_chat_inbound(account_id, channel, message.sender, message.user,
+                                             message.at)
+        if message.kind != "text" or not message.text:
+            return
+        # A provider that delivers the webhook again finds the message stored once.
+        with contextlib.suppress(DuplicateMessageId):
+            await self.store.add_inbound(InboundMessage(
+                inbound_id(channel, message.provider_id, message.at), account_id,
+                message.sender, message.user, message.text.encode("utf-16-be"), "ucs2", 8,
+                channel, self.clock()))
+
+    # -- the loops -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run until cancelled."""
+        try:
+            while True:
+                self._wake.clear()
+                try:
+                    busy = await self.step()
+                except StoreClosed:
+                    raise
+                except StoreError as exc:
+                    log.warning("chat channels: %s; trying again", exc)
+                    busy = False
+                if not busy:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
+        finally:
+            for task in self._sending:
+                task.cancel()
+            await asyncio.gather(*self._sending, return_exceptions=True)
+
+    async def step(self) -> bool:
+        """One look at every kind of work; whether there was any."""
+        busy = await self.fire_timers()
+        busy = await self.send_legs() or busy
+        busy = await self.follow_sms() or busy
+        busy = await self.apply_parked() or busy
+        return busy
+
+    async def fire_timers(self) -> bool:
+        now = self.clock()
+        s = self.settings
+        due = await self.store.claim_chain_timers(now, s.timer_lease, s.batch)
+        for t in due:
+            await self._decide(t.chain_id, lambda c, t=t: after_timer(c, t.leg, now))  # type: ignore[misc]
+        return len(due) == s.batch
+
+    async def send_legs(self) -> bool:
+        s = self.settings
+        legs = await self.store.claim_chat_legs(self.clock(), s.submit_lease, s.batch)
+        for leg in legs:
+            task = asyncio.create_task(self._send(leg))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+        return bool(legs)
+
+    async def _send(self, leg: LegSubmission) -> None:
+        try:
+            adapter = self.adapters.get(leg.channel)
+            if leg.resumed or adapter is None:
+                result = RESUMED
+                if adapter is None:
+                    log.warning("chain %s leg %d: channel %s is not configured", leg.chain_id,
+                                leg.leg, leg.channel)
+            else:
+                result = await adapter.submit(Submission(
+                    f"{leg.chain_id}-{leg.leg}", leg.sender, leg.to.removeprefix("+"),
+                    content_of(leg.content), leg.ttl))
+            now = self.clock()
+            await self._decide(leg.chain_id, lambda c: after_submit(c, leg.leg, result, now))
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the claim lapses and the leg is decided then (not sent twice)
+            log.exception("chain %s leg %d: sending failed", leg.chain_id, leg.leg)
+
+    async def follow_sms(self) -> bool:
+        s = self.settings
+        changes = await self.store.sms_leg_changes(s.batch)
+        now = self.clock()
+        for c in changes:
+            await self._decide(c.chain_id, lambda chain, c=c: after_sms_status(  # type: ignore[misc]
+                chain, c.leg, c.status, c.error_code, now))
+        return len(changes) == s.batch
+
+    async def apply_parked(self) -> bool:
+        s = self.settings
+        parked = await self.store.parked_chat_events(s.batch)
+        if parked:
+            by_channel: dict[str, list[ProviderEvent]] = {}
+            for p in parked:
+                by_channel.setdefault(p.channel, []).append(_event_of(p))
+            for channel, events in by_channel.items():
+                await self.provider_events(channel, events)
+        now = self.clock()
+        purge = now >= self._next_purge
+        if parked or purge:
+            await self.store.drop_parked_chat_events(
+                [p.id for p in parked], received_before=now - PARKED_TTL if purge else None)
+            if purge:
+                self._next_purge = now + PURGE_INTERVAL
+        return len(parked) == s.batch
+
+    async def aclose(self) -> None:
+        for adapter in self.adapters.values():
+            await adapter.aclose()
+
+    async def chain(self, chain_id: str, account_id: int) -> ChatChain | None:
+        try:
+            return await self.store.get_chain(chain_id, account_id=account_id)
+        except NotFound:
+            return None
+
+
+def _status_step(chain: ChatChain, *, leg: int, given: LegInput, now: float,
+                 prices: ChatPrices) -> ChainChange | None:
+    return after_status(chain, leg, given, now, prices)
+
+
+def _event_of(p: ParkedChatEvent) -> ProviderEvent:
+    from herald.channels import ChannelErrorCode, ErrorClass, ErrorMeaning, Pricing
+
+    error = None
+    if p.error_code is not None:
+        error = ErrorMeaning(ChannelErrorCode(p.error_code), ErrorClass.PERMANENT)
+    pricing = None if p.category is None else Pricing(p.billable, p.category, "")
+    return ProviderEvent(p.provider_id, LegEvent(p.event), p.at, error, p.provider_code, pricing)
