@@ -223,6 +223,8 @@ class HeraldConfig:
     # The event loop: "uvloop", "asyncio" (the standard library's) or "auto" (uvloop
     # where it is installed: 15 % less CPU per HTTP request, equal elsewhere).
     loop: str = "auto"
+    # [channels.*] (docs/channels.md): herald.chat.ChatSettings, or None (SMS only).
+    channels: Any = None
 
     def event_loop(self) -> str:
         """``loop`` with "auto" resolved: "uvloop" if it can be imported, else "asyncio"."""
@@ -524,6 +526,9 @@ def parse_config(
     verify = _verify(_Table(top.get("verify", dict, {}), "verify"))
     processes = parse_processes(top.get("processes", (str, int), "auto"), top.at("processes"))
     loop = top.choice("loop", "auto", LOOPS)
+    from herald.chat._config import parse_channels  # herald.chat imports this module
+
+    channels = parse_channels(top.get("channels", dict, None), env)
     for i, c in enumerate(connectors):
         if c.receipt_timeout >= intake.default_validity:
             raise ConfigError(
@@ -549,6 +554,7 @@ def parse_config(
         verify=verify,
         processes=processes,
         loop=loop,
+        channels=channels,
     )
 
 

@@ -49,6 +49,7 @@ from herald.accounts import Accounts, InvalidCredentials, load_master_key
 from herald.admin import Admin, AdminKeys
 from herald.api import AdminContext, ApiContext, ConnectorState, UpstreamState, create_app
 from herald.billing import PriceLists
+from herald.chat import ChatService
 from herald.config import (
     ConnectorConfig,
     HeraldConfig,
@@ -72,6 +73,7 @@ from herald.store import (
     AuditEntry,
     Channel,
     NewMessage,
+    NotFound,
     SQLiteConfig,
     SQLiteStore,
     Store,
@@ -98,8 +100,9 @@ _NUMBER_TABLES: Final = "number-tables"  # the task that reloads them
 _ADMIN_CHANGES: Final = "admin-changes"  # the task that notices changes made elsewhere
 _PRICE_LISTS: Final = "price-lists"  # the task that reloads the sell price lists
 _CLASS_ENTRIES: Final = "class-entries"  # the task that reloads the [[classes]] entries
+_CHAT: Final = "chat"  # the chat channels' chains (docs/channels.md)
 _LOOPING: Final = (  # run until cancelled
-    "account-recheck", _NUMBER_TABLES, _ADMIN_CHANGES, _PRICE_LISTS, _CLASS_ENTRIES,
+    "account-recheck", _NUMBER_TABLES, _ADMIN_CHANGES, _PRICE_LISTS, _CLASS_ENTRIES, _CHAT,
 )
 
 
@@ -138,6 +141,7 @@ class Platform:
     worker: DeliveryWorker | None = None  # the delivery process, with processes=2
     numbers: NumberTables | None = None  # the plan and routes destinations are checked against
     admin: Admin | None = None  # the admin API's service (/v1/admin)
+    chat: ChatService | None = None  # the chat channels, when herald.toml has [channels]
     prices: PriceLists | None = None  # the sell price lists accounts are charged by
     stopping: asyncio.Event = field(default_factory=asyncio.Event)  # stop() began
 
@@ -247,6 +251,16 @@ class Platform:
             fallback_routes=RouteTable(config.routes))
         # The pumping defence lives here, with intake (docs/fraud.md, "Live").
         defence = LiveDefence(store, ids)
+        chat = None
+        if config.channels is not None:  # chains and provider webhooks (docs/channels.md)
+            async def account_id(name: str) -> int | None:
+                try:
+                    return (await store.get_account_by_name(name)).id
+                except NotFound:
+                    return None
+
+            chat = ChatService(store, config.channels, clock=clock, on_sms=lambda: claim(),
+                               accounts=account_id)
         app = create_app(ApiContext(store=store, accounts=accounts, ids=ids, clock=clock,
                                     metrics=metrics, config=config.http, on_accepted=accepted,
                                     intake=config.intake, destinations=numbers.rules,
@@ -255,7 +269,8 @@ class Platform:
                                     upstreams=partial(_upstreams, config, dispatcher, worker),
                                     admin=admin_context, prices=prices.sell,
                                     classes=classes, verify=config.verify,
-                                    verify_key=code_key(master_key), defence=defence))
+                                    verify_key=code_key(master_key), defence=defence,
+                                    chat=chat))
         # httptools, not "auto": h11 costs ~80 us more per request (bench/api.py),
         # and a missing parser should fail loudly rather than slow herald down.
         http = _Uvicorn(uvicorn.Config(app, host=config.http.host, port=config.http.port,
@@ -291,6 +306,9 @@ class Platform:
             tasks.append(asyncio.create_task(classes.run(), name=_CLASS_ENTRIES))
             tasks.append(asyncio.create_task(admin.feed.run(store), name=_ADMIN_CHANGES))
             tasks.append(asyncio.create_task(prices.run(), name=_PRICE_LISTS))
+            if chat is not None:
+                tasks.append(asyncio.create_task(chat.run(), name=_CHAT))
+                platform.chat = chat
             await smpp.start()
             tasks.append(asyncio.create_task(defence.prepare(clock()), name="fraud-rebuild"))
             tasks.append(asyncio.create_task(http.serve(), name="http"))
@@ -323,6 +341,8 @@ class Platform:
             if task.get_name() in _LOOPING:
                 task.cancel()  # it loops until cancelled
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.chat is not None:
+            await self.chat.aclose()
         for extra in reversed(self.extras):
             await extra.stop()
         if self.admin is not None:

@@ -24,6 +24,7 @@ from herald.store import StoreError, StoreUnavailable
 
 from ._admin import install_admin
 from ._auth import Gate
+from ._chains import ChainRoutes
 from ._context import ApiContext, Upstreams
 from ._fast import SEND_PATH, FastSend
 from ._fraud import FraudRoutes, install_fraud
@@ -226,6 +227,13 @@ def create_app(context: ApiContext, *, fast_send: bool = True) -> FastAPI:
     gate = Gate(context)
     routes = MessageRoutes(context, gate)
     tags: list[str | Enum] = ["messages"]
+    if context.chat is not None:  # channel chains (docs/channels.md)
+        chains = ChainRoutes(context, gate, routes)
+        routes.chains = chains
+        app.router.add_route("/v1/channels/whatsapp/webhook", chains.whatsapp_webhook,
+                             methods=["POST"], name="whatsapp_webhook")
+        app.router.add_route("/v1/channels/viber/webhook", chains.viber_webhook,
+                             methods=["POST"], name="viber_webhook")
 
     # The two sending endpoints read and check their bodies themselves, so they
     # are plain Starlette routes: FastAPI's per-route machinery (dependency

@@ -10,6 +10,7 @@ from typing import Final, Protocol
 from herald.accounts import Principal
 from herald.admin import Admin
 from herald.billing import no_prices
+from herald.chat import ChatService
 from herald.config import HttpConfig
 from herald.defence import LiveDefence
 from herald.ids import IdGenerator
@@ -210,3 +211,6 @@ class ApiContext:
     # of this process, cannot check codes sent by another process.
     verify_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     defence: LiveDefence | None = None
+    # The chat channels (docs/channels.md): chains in POST /v1/messages, the
+    # providers' webhooks. None: this herald sends SMS only.
+    chat: ChatService | None = None

@@ -31,7 +31,7 @@ import zlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Annotated, Any, Final, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 import orjson
 from fastapi import Query
@@ -62,6 +62,7 @@ from herald.store import (
     InsufficientFunds,
     InvalidRecord,
     MessageFilter,
+    MessageNotFound,
     NewMessage,
     Priority,
     QuotaExceeded,
@@ -73,6 +74,9 @@ from ._auth import Gate
 from ._blocked import blocked
 from ._context import ApiContext
 from ._models import MessageRequest
+
+if TYPE_CHECKING:
+    from ._chains import ChainRoutes
 from ._problems import (
     ApiProblem,
     FieldError,
@@ -244,6 +248,8 @@ class MessageRoutes:
         # The pumping defence (docs/fraud.md, "Live"): verifications, and the OTP
         # messages of the accounts that enable it (screen).
         self.defence = ctx.defence or LiveDefence(ctx.store, ctx.ids)
+        # Channel chains (docs/channels.md): set by the app when chat channels exist.
+        self.chains: ChainRoutes | None = None
 
     # -- shared steps --------------------------------------------------------------
 
@@ -483,6 +489,8 @@ class MessageRoutes:
         )
         if replay is not None:
             return replay
+        if isinstance(payload, dict) and "channels" in payload and self.chains is not None:
+            return await self.chains.send(now, account, payload, key, digest)  # _chains
         test = isinstance(payload, dict) and payload.get("test") is True
         self._gate.charge_messages(account, 0 if test else 1, now)
         codes: Counter[str] = Counter()
@@ -629,7 +637,14 @@ class MessageRoutes:
         if not is_valid_id(message_id):
             raise ApiProblem(404, "not-found", "no such message")
         try:
-            message = await ctx.store.get_message(message_id, account_id=account.id)
+            try:
+                message = await ctx.store.get_message(message_id, account_id=account.id)
+            except MessageNotFound:  # a channel chain's id, perhaps (_chains)
+                chain = None if self.chains is None else await self.chains.view(message_id,
+                                                                                account.id)
+                if chain is None:
+                    raise
+                return _json(chain)
             failed = await ctx.store.failed_deliveries(message_id, account.id)
             routes = await ctx.store.get_message_routes([message_id])
         except StoreError as exc:

@@ -70,6 +70,8 @@ PROBLEM_TYPES: Final[Mapping[str, str]] = {
     "verification-sends-exceeded": "Too many verification codes were sent to this number",
     "verification-not-pending": "The verification is approved, expired or canceled",
     "fraud-blocked": "The SMS was refused by the pumping defence or the account's controls",
+    "bad-signature": "The provider webhook's signature is missing or does not match",
+    "malformed-webhook": "The provider webhook's body cannot be read",
     "store-busy": "herald is busy; retry later",
     "unavailable": "herald cannot serve this now; retry later",
     "shutting-down": "herald is stopping; retry shortly",

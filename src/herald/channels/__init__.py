@@ -8,6 +8,8 @@
   configurable HMAC header for Viber providers).
 - :mod:`._whatsapp`, :mod:`._viber`: request bodies and answers (pure).
 - :mod:`._chain`: fallback chains over legs (which leg starts when; timers fire once).
+- :mod:`._steps`: a stored chain's next step (the chain rules over the store's rows).
+- :mod:`._view`: a chain as the API shows it and its webhook tells it.
 - :mod:`._window`: the 24-hour customer-service window (free-form text refused outside it).
 - :mod:`._pace`: pacing per sending number with back-off (pure, time as an argument).
 - :mod:`.clients`: the adapters that do the HTTP (the only I/O here).
@@ -58,13 +60,27 @@ from herald.channels._signature import (
     ProviderSignatureError,
     header_value,
 )
+from herald.channels._steps import (
+    RESUMED,
+    ChatPrices,
+    LegInput,
+    after_sms_status,
+    after_status,
+    after_submit,
+    after_timer,
+    state_of,
+    unpaid_start,
+)
 from herald.channels._viber import ViberSettings
+from herald.channels._view import CHAIN_EVENT_TYPE, chain_payload, chain_view
 from herald.channels._window import CUSTOMER_SERVICE_WINDOW, refuse_outside_window, window_open
 
 __all__ = [
+    "CHAIN_EVENT_TYPE",
     "CUSTOMER_SERVICE_WINDOW",
     "FINAL_LEG_STATES",
     "RANK",
+    "RESUMED",
     "STATUS_OF_LEG",
     "TRANSITIONS",
     "VIBER_DEFAULT_ERRORS",
@@ -79,12 +95,14 @@ __all__ = [
     "AuthTemplateContent",
     "ChannelAdapter",
     "ChannelErrorCode",
+    "ChatPrices",
     "Content",
     "ErrorClass",
     "ErrorMeaning",
     "HmacScheme",
     "InboundChat",
     "LegEvent",
+    "LegInput",
     "LegState",
     "MalformedWebhook",
     "Pricing",
@@ -97,8 +115,16 @@ __all__ = [
     "TextContent",
     "ViberSettings",
     "advance",
+    "after_sms_status",
+    "after_status",
+    "after_submit",
+    "after_timer",
+    "chain_payload",
+    "chain_view",
     "header_value",
     "refuse_outside_window",
+    "state_of",
+    "unpaid_start",
     "whatsapp_error",
     "window_open",
 ]

@@ -48,20 +48,18 @@ from typing import Final
 import orjson
 
 from herald.channels import (
+    RESUMED,
     AuthTemplateContent,
+    ChatPrices,
     Content,
     InboundChat,
     LegEvent,
+    LegInput,
     ProviderEvent,
     Submission,
     TemplateContent,
     TextContent,
     ViberSettings,
-)
-from herald.channels._steps import (
-    RESUMED,
-    ChatPrices,
-    LegInput,
     after_sms_status,
     after_status,
     after_submit,

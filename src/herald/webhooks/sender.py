@@ -81,12 +81,14 @@ from typing import Final, Protocol
 from urllib.parse import unquote, urlsplit
 
 from herald.accounts import load_master_key, webhook_secret
+from herald.channels import chain_payload
 from herald.config import WebhookConfig
 from herald.metrics import Metrics
 from herald.store import (
     MAX_WEBHOOK_BATCH_WAIT,
     Account,
     Channel,
+    ChatChain,
     EventKind,
     FraudDecision,
     InboundMessage,
@@ -208,6 +210,8 @@ class WebhookStore(Protocol):
     async def get_account(self, account_id: int) -> Account: ...
 
     async def get_fraud_decisions(self, ids: Collection[str]) -> dict[str, FraudDecision]: ...
+
+    async def get_chains(self, chain_ids: Sequence[str]) -> dict[str, ChatChain]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,6 +369,7 @@ class WebhookSender:
         )
         self._accounts: OrderedDict[int, tuple[Account, str, float]] = OrderedDict()
         self._decisions: dict[int, FraudDecision] = {}  # by event id, until its body is built
+        self._chains: dict[int, ChatChain] = {}  # the same for chain events (docs/channels.md)
         self._urls: OrderedDict[str, _Url | InvalidWebhookUrl] = OrderedDict()
         self._pins: OrderedDict[tuple[str, int], tuple[str | DeliveryError, float]] = (
             OrderedDict()
@@ -506,6 +511,7 @@ class WebhookSender:
             log.warning("webhooks: claiming events failed (%s); retrying", exc)
             return 0
         await self._read_decisions(events)
+        await self._read_chains(events)
         for event in events:
             account = await self._account(event)
             if account is None:
@@ -539,6 +545,24 @@ class WebhookSender:
         for event_id, decision_id in wanted.items():
             if decision_id in found:
                 self._decisions[event_id] = found[decision_id]
+
+    async def _read_chains(self, events: Sequence[OutboxEvent]) -> None:
+        """The chains the claimed chain events report, as :meth:`_read_decisions`."""
+        wanted = {e.id: e.subject_id for e in events if e.kind is EventKind.CHAIN}
+        if not wanted:
+            return
+        try:
+            found = await self._store.get_chains(list(wanted.values()))
+        except StoreClosed:
+            raise
+        except StoreError as exc:  # no body: the events are left leased, tried again
+            log.warning("webhooks: reading chains failed (%s)", exc)
+            return
+        if len(self._chains) > MAX_HELD_DECISIONS:  # events never built: forget
+            self._chains.clear()
+        for event_id, chain_id in wanted.items():
+            if chain_id in found:
+                self._chains[event_id] = found[chain_id]
 
     async def _account(self, event: OutboxEvent) -> Account | None:
         cached = self._accounts.get(event.account_id)
@@ -694,6 +718,7 @@ class WebhookSender:
         """The event's body; :class:`SubjectGone` if its record (or account) vanished."""
         route = event.route
         decision = self._decisions.pop(event.id, None)
+        chain = self._chains.pop(event.id, None)
         if account is _NO_ACCOUNT:
             raise SubjectGone(f"no account {event.account_id} (event {event.id})")
         subject = event.subject
@@ -704,6 +729,8 @@ class WebhookSender:
                 return status_payload(event, subject, route)
             if event.kind is EventKind.FRAUD and decision is not None:
                 return fraud_payload(event, decision)
+            if event.kind is EventKind.CHAIN and chain is not None:
+                return chain_payload(event, chain)
         except ValueError as exc:  # an event the payload builders refuse: nothing to send
             raise SubjectGone(str(exc)) from None
         raise SubjectGone(f"the {event.kind.name.lower()} record {event.subject_id} is gone"

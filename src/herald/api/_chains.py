@@ -1,0 +1,371 @@
+"""Channel chains through the API (docs/channels.md, "Chains").
+
+- ``POST /v1/messages`` with ``channels``: :meth:`ChainRoutes.send` (the
+  message route hands such a body here; a plain SMS never comes here).
+  Every leg is checked before anything is stored: a WhatsApp leg's sender is
+  one of the account's phone number ids, its content one of ``template`` or
+  ``text``, and free-form ``text`` goes only to a recipient whose 24-hour
+  window is open (422 naming ``channels[i].text`` otherwise, with no provider
+  call). An SMS leg is the top-level ``from``/``text`` (or its own) through
+  the checks and the price of a plain send; it is stored and charged only if
+  the chain comes to it.
+- ``GET /v1/messages/{id}`` of a chain: :meth:`ChainRoutes.view`.
+- ``POST /v1/channels/whatsapp/webhook`` and ``/v1/channels/viber/webhook``:
+  the providers' status (and inbound) webhooks; the signature is checked
+  over the raw body before anything is read (400/401 and no change otherwise).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import zlib
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any, Final
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from herald.billing import Unpriced, rate
+from herald.channels import (
+    AuthTemplateContent,
+    Content,
+    MalformedWebhook,
+    ProviderSignatureError,
+    TemplateContent,
+    TextContent,
+    chain_view,
+    refuse_outside_window,
+)
+from herald.chat import ChatService, content_json
+from herald.intake import IntakeError, check_callback_url
+from herald.store import (
+    MAX_CHAIN_LEGS,
+    Account,
+    IdempotencyMismatch,
+    IdempotencyRecord,
+    InsufficientFunds,
+    NewChain,
+    NewChatLeg,
+    StatusEvents,
+    StoreError,
+)
+
+from ._auth import Gate
+from ._context import ApiContext
+from ._messages import JSON_MEDIA_TYPE, MessageRoutes
+from ._problems import (
+    ApiProblem,
+    FieldError,
+    insufficient_funds,
+    intake_field_errors,
+    store_problem,
+    unpriced,
+)
+
+__all__ = ["MAX_WITHIN", "ChainRoutes"]
+
+log = logging.getLogger("herald.api")
+
+#: Seconds a leg may be given to reach its success (a week: a chain's SMS
+#: validity is at most that long anyway).
+MAX_WITHIN: Final = 7 * 86400.0
+#: Viber TTL bounds (Viber: 30 s .. 14 days).
+MIN_TTL, MAX_TTL = 30, 14 * 86400
+_CHANNELS: Final = ("whatsapp", "viber", "sms")
+_LEG_FIELDS: Final = frozenset({"channel", "from", "text", "template", "success", "within", "ttl"})
+_TEMPLATE_FIELDS: Final = frozenset({"name", "language", "parameters", "code"})
+_NUMBER = re.compile(r"\+?[1-9][0-9]{5,14}")
+_IDEMPOTENCY_COMPRESSION: Final = 1
+
+
+def _invalid(errors: list[FieldError]) -> ApiProblem:
+    return ApiProblem(422, "invalid-request", "the message was refused; see errors", errors)
+
+
+class ChainRoutes:
+    """The chain handlers, bound to the API context and the message routes."""
+
+    def __init__(self, ctx: ApiContext, gate: Gate, messages: MessageRoutes) -> None:
+        self._ctx = ctx
+        self._gate = gate
+        self._messages = messages
+
+    # -- POST /v1/messages with "channels" -----------------------------------------
+
+    async def send(self, now: float, account: Account, payload: dict[str, Any], key: str | None,
+                   digest: bytes) -> Response:
+        chat = self._ctx.chat
+        legs = payload.get("channels")
+        if chat is None:
+            raise _invalid([FieldError(("channels",), "not_configured",
+                                       "this herald has no chat channels ([channels.*] in"
+                                       " herald.toml); send without channels")])
+        if not isinstance(legs, list) or not 1 <= len(legs) <= MAX_CHAIN_LEGS:
+            raise _invalid([FieldError(("channels",), "wrong_type",
+                                       f"must be a list of 1..{MAX_CHAIN_LEGS} legs")])
+        if payload.get("test") is True:
+            raise _invalid([FieldError(("test",), "not_supported",
+                                       "a chain cannot be a test message")])
+        self._gate.charge_messages(account, 1, now)
+        try:
+            chain, sms = await self._chain(chat, now, account, payload, legs)
+        except ApiProblem:
+            self._gate.refund_messages(account, 1, now)
+            raise
+        view = chain_view(_preview(chain))
+        content = orjson.dumps(view)
+        record = None
+        if key is not None:
+            record = IdempotencyRecord(account.id, key, digest, 202,
+                                       zlib.compress(content, _IDEMPOTENCY_COMPRESSION), now,
+                                       now + self._ctx.limits.idempotency_ttl)
+        try:
+            earlier = await self._ctx.store.accept_chain(chain, idempotency=record)
+        except InsufficientFunds:  # the first leg is an SMS the balance does not cover
+            self._gate.refund_messages(account, 1, now)
+            raise insufficient_funds(_price(chain)) from None
+        except IdempotencyMismatch:
+            self._gate.refund_messages(account, 1, now)
+            raise ApiProblem(422, "idempotency-mismatch", "this Idempotency-Key was used in the"
+                             " last 24 hours for a different request") from None
+        except StoreError as exc:
+            self._gate.refund_messages(account, 1, now)
+            raise store_problem(exc) from None
+        if earlier is not None:
+            self._gate.refund_messages(account, 1, now)
+            return Response(zlib.decompress(earlier.response), earlier.status_code,
+                            {"Idempotent-Replayed": "true"}, media_type=JSON_MEDIA_TYPE)
+        chat.wake()
+        if sms is not None and chain.legs[0].channel == "sms":
+            self._ctx.on_accepted([sms])
+        log.info("chain %s: accepted, %d legs", chain.id, len(chain.legs))
+        return Response(content, 202, {"Location": f"/v1/messages/{chain.id}"},
+                        media_type=JSON_MEDIA_TYPE)
+
+    async def _chain(self, chat: ChatService, now: float, account: Account,
+                     payload: dict[str, Any], legs: list[Any]) -> tuple[NewChain, Any]:
+        errors: list[FieldError] = []
+        to = payload.get("to")
+        if not isinstance(to, str) or _NUMBER.fullmatch(to) is None:
+            raise _invalid([FieldError(("to",), "invalid_number",
+                                       "must be an E.164 number: '+' and 6..15 digits")])
+        digits = to.removeprefix("+")
+        try:
+            callback_url = check_callback_url(payload.get("callback_url"))
+        except IntakeError as exc:
+            raise _invalid(intake_field_errors(exc, ())) from None
+        reference = payload.get("reference")
+        if reference is not None and (not isinstance(reference, str) or len(reference) > 64):
+            errors.append(FieldError(("reference",), "invalid", "a string of at most 64"))
+        metadata = payload.get("metadata")
+        new_legs: list[NewChatLeg] = []
+        sms_message = None
+        for n, leg in enumerate(legs):
+            at: tuple[str | int, ...] = ("channels", n)
+            if not isinstance(leg, dict) or leg.get("channel") not in _CHANNELS:
+                errors.append(FieldError((*at, "channel"), "invalid",
+                                         f"each leg is an object with channel one of {_CHANNELS}"))
+                continue
+            unknown = set(leg) - _LEG_FIELDS
+            if unknown:
+                errors.append(FieldError((*at, sorted(unknown)[0]), "unknown_field",
+                                         f"a leg takes {sorted(_LEG_FIELDS)}"))
+                continue
+            success, within = self._success(leg, at, errors)
+            if leg["channel"] == "sms":
+                made = self._sms_leg(now, account, payload, leg, at, errors)
+                if made is not None:
+                    sms_message = sms_message or made.sms
+                    new_legs.append(replace(made, within=within))
+                continue
+            made = await self._chat_leg(chat, now, account, digits, leg, at, errors)
+            if made is not None:
+                new_legs.append(replace(made, success=success, within=within))
+        if errors:
+            raise _invalid(errors)
+        chain = NewChain(self._ctx.ids.new_id(now), account.id, digits, tuple(new_legs), now,
+                         reference, callback_url,
+                         None if metadata is None else orjson.dumps(metadata).decode())
+        return chain, sms_message
+
+    @staticmethod
+    def _success(leg: Mapping[str, Any], at: tuple[str | int, ...],
+                 errors: list[FieldError]) -> tuple[str, float | None]:
+        success = leg.get("success", "delivered")
+        if success not in ("delivered", "read") or (success == "read"
+                                                    and leg["channel"] == "sms"):
+            errors.append(FieldError((*at, "success"), "invalid",
+                                     "delivered or read (an SMS has no read)"))
+        within = leg.get("within")
+        if within is not None and (type(within) not in (int, float)
+                                   or not 0 < within <= MAX_WITHIN):
+            errors.append(FieldError((*at, "within"), "invalid",
+                                     f"seconds, more than 0 and at most {MAX_WITHIN:.0f}"))
+            within = None
+        return str(success), None if within is None else float(within)
+
+    def _sms_leg(self, now: float, account: Account, payload: Mapping[str, Any],
+                 leg: Mapping[str, Any], at: tuple[str | int, ...],
+                 errors: list[FieldError]) -> NewChatLeg | None:
+        """The SMS leg: the top-level SMS fields (a leg's own ``from``/``text``
+        over them) through the checks and the price of a plain send. The chain
+        notifies the customer: the message itself posts no webhook."""
+        item = {k: v for k, v in payload.items()
+                if k not in ("channels", "callback_url", "callback_events")}
+        for name in ("from", "text"):
+            if name in leg:
+                item[name] = leg[name]
+        item["callback_events"] = "none"
+        messages = self._messages
+        rules = self._ctx.destinations()
+        outcome = messages._prepare(item, (), now, Counter(), rules, account.id)
+        if isinstance(outcome, list):
+            errors.extend(FieldError((*at, *e.path) if e.path and e.path[0] in leg else e.path,
+                                     e.code, e.detail) for e in outcome)
+            return None
+        _, prepared = outcome
+        message = prepared.message(self._ctx.ids.new_id(now), account.id, now,
+                                   default_priority=messages.priority_for(account, prepared, now))
+        message = replace(message, callback_events=StatusEvents.NONE, callback_url=None)
+        prices = self._ctx.prices(account.id)
+        rating = None
+        if prices is not None:
+            try:
+                rating = rate(prices, message.to, message.segments, rules)
+            except Unpriced:
+                errors.append(unpriced(at))
+                return None
+        return NewChatLeg("sms", message.sender, sms=message,
+                          charge=None if rating is None else rating.charge())
+
+    async def _chat_leg(self, chat: ChatService, now: float, account: Account, to: str,
+                        leg: Mapping[str, Any], at: tuple[str | int, ...],
+                        errors: list[FieldError]) -> NewChatLeg | None:
+        channel = leg["channel"]
+        if channel not in chat.adapters:
+            errors.append(FieldError((*at, "channel"), "not_configured",
+                                     f"this herald has no {channel} channel"))
+            return None
+        owned = [s for s, name in chat.settings.senders(channel).items() if name == account.name]
+        sender = leg.get("from", owned[0] if owned else None)
+        if sender is None or sender not in owned:
+            errors.append(FieldError((*at, "from"), "unknown_sender",
+                                     f"not a {channel} sender of this account ([channels."
+                                     f"{channel}] senders in herald.toml)"))
+            return None
+        content = self._content(channel, leg, at, errors)
+        if content is None:
+            return None
+        if channel == "whatsapp":
+            try:
+                opened = await self._ctx.store.chat_window_opened(account.id, channel, sender, to)
+            except StoreError as exc:
+                raise store_problem(exc) from None
+            refusal = refuse_outside_window(content, opened, now)
+            if refusal is not None:  # refused here: no request is spent on a certain 131047
+                errors.append(FieldError((*at, "text"), "window_closed", refusal.detail))
+                return None
+        ttl = leg.get("ttl")
+        if ttl is not None and (type(ttl) is not int or not MIN_TTL <= ttl <= MAX_TTL):
+            errors.append(FieldError((*at, "ttl"), "invalid",
+                                     f"whole seconds, {MIN_TTL}..{MAX_TTL}"))
+            return None
+        return NewChatLeg(channel, str(sender), content_json(content), ttl=ttl)
+
+    @staticmethod
+    def _content(channel: str, leg: Mapping[str, Any], at: tuple[str | int, ...],
+                 errors: list[FieldError]) -> Content | None:
+        text, template = leg.get("text"), leg.get("template")
+        if (text is None) == (template is None):
+            errors.append(FieldError(at, "invalid", "a leg carries text or a template"))
+            return None
+        try:
+            if text is not None:
+                if not isinstance(text, str):
+                    raise ValueError("must be a string")
+                return TextContent(text)
+            if channel != "whatsapp":
+                errors.append(FieldError((*at, "template"), "not_supported",
+                                         f"{channel} takes text only"))
+                return None
+            if not isinstance(template, dict) or set(template) - _TEMPLATE_FIELDS:
+                raise ValueError(f"an object of {sorted(_TEMPLATE_FIELDS)}")
+            name, language = template.get("name"), template.get("language")
+            if not isinstance(name, str) or not isinstance(language, str):
+                raise ValueError("name and language are strings")
+            if "code" in template:
+                code = template["code"]
+                if not isinstance(code, str):
+                    raise ValueError("code is a string")
+                return AuthTemplateContent(name, language, code)
+            params = template.get("parameters", [])
+            if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
+                raise ValueError("parameters is a list of strings")
+            return TemplateContent(name, language, tuple(params))
+        except ValueError as exc:
+            errors.append(FieldError((*at, "text" if text is not None else "template"),
+                                     "invalid", str(exc)))
+            return None
+
+    # -- GET /v1/messages/{id} of a chain --------------------------------------------
+
+    async def view(self, chain_id: str, account_id: int) -> dict[str, Any] | None:
+        """The chain's view, or None when the account has no such chain."""
+        chat = self._ctx.chat
+        chain = None if chat is None else await chat.chain(chain_id, account_id)
+        return None if chain is None else chain_view(chain)
+
+    # -- provider webhooks -------------------------------------------------------------
+
+    async def whatsapp_webhook(self, request: Request) -> Response:
+        return await self._webhook(request, "whatsapp")
+
+    async def viber_webhook(self, request: Request) -> Response:
+        return await self._webhook(request, "viber")
+
+    async def _webhook(self, request: Request, channel: str) -> Response:
+        chat = self._ctx.chat
+        if chat is None or channel not in chat.adapters:
+            raise ApiProblem(404, "not-found", f"this herald has no {channel} channel")
+        body = await request.body()
+        try:
+            if channel == "whatsapp":
+                await chat.whatsapp_webhook(body, request.headers)
+            else:
+                await chat.viber_webhook(body, request.headers)
+        except ProviderSignatureError as exc:
+            log.warning("%s webhook: signature refused (%s)", channel, exc)
+            raise ApiProblem(exc.http_status, "bad-signature", exc.reason) from None
+        except MalformedWebhook as exc:
+            raise ApiProblem(400, "malformed-webhook", str(exc)) from None
+        except StoreError as exc:  # the provider sends it again
+            raise store_problem(exc) from None
+        return Response(b"", 200)
+
+
+def _preview(chain: NewChain) -> Any:
+    """The view of a chain just accepted (before it is read back)."""
+    from herald.store import ChatChain, ChatLeg, Status
+
+    legs = tuple(ChatLeg(n, leg.channel, leg.sender, leg.success, leg.within,
+                         "pending" if n == 0 else None, None,
+                         leg.sms.id if n == 0 and leg.sms is not None else None, None, None,
+                         leg.charge.amount if n == 0 and leg.charge is not None else None,
+                         "sms" if n == 0 and leg.charge is not None else None,
+                         chain.created_at if n == 0 else None,
+                         chain.created_at if n == 0 else None)
+                 for n, leg in enumerate(chain.legs))
+    return ChatChain(chain.id, chain.account_id, chain.to, Status.QUEUED, None, 0,
+                     chain.created_at, None, chain.reference, chain.callback_url,
+                     chain.metadata, legs, {})
+
+
+def _price(chain: NewChain) -> Any:
+    from decimal import Decimal
+
+    charge = chain.legs[0].charge
+    return Decimal(0 if charge is None else charge.amount) / 1_000_000

@@ -1,0 +1,320 @@
+"""Chains through the product: POST /v1/messages with channels, the providers'
+webhooks, the chat service's timers (issue 14 tests 2, 3, 6, 10, and the rules
+behind 5 and 7), against the local fakes on loopback with a controlled clock.
+
+The app is herald's own (``create_app``) on a real SQLite store, served on
+loopback so the fakes can POST their signed webhooks to it; the chat service
+runs one :meth:`ChatService.step` at a time so the clock decides when a timer is due.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from prometheus_client import CollectorRegistry
+from tests.api.conftest import CHEAP_HASHER, T0, Clock
+
+from herald.accounts import Accounts
+from herald.api import ApiContext, create_app
+from herald.channels import WHATSAPP_SCHEME, ViberSettings
+from herald.channels._pace import PaceSettings
+from herald.channels.clients import ViberClient, WhatsAppClient, WhatsAppSettings
+from herald.chat import ChatService, ChatSettings
+from herald.ids import SortableIdGenerator
+from herald.metrics import Metrics
+from herald.sim.chat import FakeViber, FakeWhatsApp, FakeWhatsAppConfig, serve_app
+from herald.store import SQLiteConfig, SQLiteStore, Status
+
+TOKEN, SECRET = "EAAtest-token", "app-secret-1"
+NUMBER_ID = "1065550001"
+TO = "+14155552671"  # a number phonenumbers knows as assigned
+PRICES = {("whatsapp", "utility"): 8_000, ("whatsapp", "authentication"): 4_500,
+          ("viber", "message"): 6_000}
+TEMPLATE = {"name": "order_update", "language": "en_US", "parameters": ["A-1042"]}
+
+
+@dataclass
+class Rig:
+    store: SQLiteStore
+    clock: Clock
+    chat: ChatService
+    fake: FakeWhatsApp
+    viber: FakeViber
+    http: httpx.AsyncClient  # herald's API, with the account's key
+    base: str
+    account_id: int
+
+    async def send(self, body: dict[str, Any]) -> httpx.Response:
+        return await self.http.post("/v1/messages", json=body)
+
+    async def chain(self, chain_id: str) -> dict[str, Any]:
+        answer = await self.http.get(f"/v1/messages/{chain_id}")
+        assert answer.status_code == 200, answer.text
+        result: dict[str, Any] = answer.json()
+        return result
+
+    async def steps(self, n: int = 3) -> None:
+        for _ in range(n):
+            await self.chat.step()
+            await _drain(self.chat)
+
+    async def sms_count(self) -> int:
+        row = await self.store._readers.run(
+            lambda c: c.execute("SELECT count(*) FROM messages").fetchone())
+        return int(row[0])
+
+
+async def _drain(chat: ChatService) -> None:
+    """Wait for the sends the last step started (bounded: each is one HTTP request)."""
+    import asyncio
+
+    if chat._sending:
+        await asyncio.wait_for(asyncio.gather(*list(chat._sending)), 10)
+
+
+def sms_chain(*legs: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    return {"to": TO, "from": "ACME", "text": "Your order A-1042 has shipped",
+            "channels": list(legs), **fields}
+
+
+WA = {"channel": "whatsapp", "template": TEMPLATE}
+SMS = {"channel": "sms"}
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    store = SQLiteStore.open(SQLiteConfig(data_dir=tmp_path / "data"))
+    accounts = Accounts(store, hasher=CHEAP_HASHER)
+    clock = Clock(T0)
+    account, issued = await accounts.create("acme", clock(), rate_limit=1000.0)
+    fake = FakeWhatsApp(FakeWhatsAppConfig(token=TOKEN, app_secret=SECRET, rate=100_000,
+                                           burst=1000, outcomes={"read": 1.0}, seed=14))
+    viber_settings = ViberSettings("http://127.0.0.1:1", "vb-token", "vb-secret")
+    try:
+        async with serve_app(fake.app) as fake_port:
+            wa = WhatsAppClient(WhatsAppSettings(f"http://127.0.0.1:{fake_port}", TOKEN, SECRET,
+                                                 pace=PaceSettings(rate=100_000, burst=1000)))
+            viber = FakeViber(viber_settings, "")
+            async with serve_app(viber.app) as viber_port:
+                vb_settings = replace(viber_settings, base_url=f"http://127.0.0.1:{viber_port}")
+                vb = ViberClient(vb_settings)
+                settings = ChatSettings(None, {NUMBER_ID: "acme"}, vb_settings,
+                                        {"HeraldShop": "acme"}, PRICES)
+                chat = ChatService(store, settings, clock=clock, adapters={"whatsapp": wa,
+                                                                           "viber": vb},
+                                   accounts=lambda name: _account_id(store, name))
+                ctx = ApiContext(store=store, accounts=accounts, ids=SortableIdGenerator(),
+                                 clock=clock, metrics=Metrics(CollectorRegistry()), chat=chat)
+                async with serve_app(create_app(ctx)) as port:
+                    base = f"http://127.0.0.1:{port}"
+                    fake.webhook_url = f"{base}/v1/channels/whatsapp/webhook"
+                    viber.callback_url = f"{base}/v1/channels/viber/webhook"
+                    async with httpx.AsyncClient(base_url=base, trust_env=False, headers={
+                            "Authorization": f"Bearer {issued.key}"}) as http:
+                        yield Rig(store, clock, chat, fake, viber, http, base, account.id)
+                await chat.aclose()
+    finally:
+        accounts.close()
+        await store.aclose()
+
+
+async def _account_id(store: SQLiteStore, name: str) -> int | None:
+    return (await store.get_account_by_name(name)).id
+
+
+# -- 2: free-form text outside the window: refused at intake, no provider call --------------
+
+async def test_free_form_text_with_no_open_window_is_refused_at_intake(rig: Rig) -> None:
+    answer = await rig.send(sms_chain({"channel": "whatsapp", "text": "Hi there"}, SMS))
+    assert answer.status_code == 422, answer.text
+    problem = answer.json()
+    assert [(e["field"], e["code"]) for e in problem["errors"]] == [
+        ("channels[0].text", "window_closed")]
+    assert "template" in problem["errors"][0]["detail"]
+    await rig.steps()
+    assert rig.fake.answers == []  # zero calls to the provider
+    assert await rig.sms_count() == 0  # nothing stored
+
+
+async def test_a_user_message_opens_the_window_and_reaches_the_account(rig: Rig) -> None:
+    rig.clock.now = time.time()  # the fake stamps the user's message with the real time
+    assert await rig.fake.inbound(TO[1:], "Where is my parcel?", NUMBER_ID) == 200
+    answer = await rig.send(sms_chain({"channel": "whatsapp", "text": "On its way"}, SMS))
+    assert answer.status_code == 202, answer.text
+    await rig.steps()
+    assert [r.kind for r in rig.fake.sent.values()] == ["text"]
+    inbound = await rig.store._readers.run(lambda c: c.execute(
+        "SELECT account_id, from_addr, to_addr, connector FROM inbound").fetchall())
+    assert inbound == [(rig.account_id, TO[1:], NUMBER_ID, "whatsapp")]
+
+
+# -- 3: provider webhook signatures ------------------------------------------------------------
+
+async def test_a_bad_webhook_signature_is_refused_and_changes_nothing(rig: Rig) -> None:
+    answer = await rig.send(sms_chain({**WA, "success": "read", "within": 60}, SMS))
+    chain_id = answer.json()["id"]
+    await rig.steps()
+    wamid = next(iter(rig.fake.sent))
+    body = rig.fake.webhook_body([{"id": wamid, "status": "read", "recipient_id": TO[1:],
+                                   "timestamp": str(int(T0))}])
+    good = WHATSAPP_SCHEME.sign(SECRET, body)
+    flipped = bytearray(body)
+    flipped[len(flipped) // 2] ^= 1
+    url = "/v1/channels/whatsapp/webhook"
+    before = await rig.store.get_chain(chain_id)
+    for content, headers, status in (
+            (bytes(flipped), {WHATSAPP_SCHEME.header: good}, 401),
+            (body, {WHATSAPP_SCHEME.header: WHATSAPP_SCHEME.sign("wrong-secret", body)}, 401),
+            (body, {}, 400)):
+        refused = await rig.http.post(url, content=content, headers=headers)
+        assert refused.status_code == status, refused.text
+        assert refused.json()["type"].endswith("bad-signature")
+        assert await rig.store.get_chain(chain_id) == before  # no state change
+    accepted = await rig.http.post(url, content=body, headers={WHATSAPP_SCHEME.header: good})
+    assert accepted.status_code == 200
+    view = await rig.chain(chain_id)
+    assert view["status"] == "delivered" and view["delivered_by"] == 0
+
+
+# -- 5 (the rules), 6: fallback on rejection and on "not read within 60 s" ----------------------
+
+async def test_a_rejected_leg_starts_the_sms_leg_at_once(rig: Rig) -> None:
+    rig.fake.reject(TO[1:], 131026)  # not on WhatsApp
+    answer = await rig.send(sms_chain(WA, SMS))
+    assert answer.status_code == 202, answer.text
+    chain_id = answer.json()["id"]
+    assert answer.json()["legs"][1]["status"] == "not_started"
+    await rig.steps(1)
+    view = await rig.chain(chain_id)
+    assert [leg["status"] for leg in view["legs"]] == ["rejected", "pending"]
+    assert view["legs"][0]["error"]["name"] == "not_on_channel"
+    assert view["legs"][0]["error"]["provider_code"] == "131026"
+    sms = await rig.store.get_message(view["legs"][1]["message_id"])
+    assert sms.status is Status.ACCEPTED and sms.to == TO[1:]  # in the SMS pipeline
+
+
+async def _not_read_within_60(rig: Rig, read_at: float | None) -> dict[str, Any]:
+    rig.fake.config = replace(rig.fake.config, outcomes={"delivered": 1.0})
+    answer = await rig.send(sms_chain({**WA, "success": "read", "within": 60}, SMS))
+    chain_id = answer.json()["id"]
+    await rig.steps()
+    await rig.fake.flush()  # sent, delivered: not read
+    if read_at is not None:
+        rig.clock.advance(read_at)
+        wamid = next(iter(rig.fake.sent))
+        body = rig.fake.webhook_body([{"id": wamid, "status": "read", "recipient_id": TO[1:],
+                                       "timestamp": str(int(T0 + read_at))}])
+        await rig.http.post("/v1/channels/whatsapp/webhook", content=body,
+                            headers={WHATSAPP_SCHEME.header: WHATSAPP_SCHEME.sign(SECRET, body)})
+    rig.clock.now = T0 + 59.9
+    await rig.steps()
+    rig.clock.now = T0 + 60
+    await rig.steps()
+    rig.clock.now = T0 + 600  # long after: a timer fires once
+    await rig.steps()
+    return await rig.chain(chain_id)
+
+
+async def test_not_read_within_60_s_starts_exactly_one_sms_leg(rig: Rig) -> None:
+    view = await _not_read_within_60(rig, None)
+    assert [leg["status"] for leg in view["legs"]] == ["delivered", "pending"]
+    assert await rig.sms_count() == 1
+    assert rig.store is not None and await rig.store.claim_chain_timers(T0 + 10_000, 30, 10) == ()
+    # Both legs billed as priced: the template when WhatsApp priced it, the SMS when it started.
+    assert view["legs"][0]["price"] == {"amount": "0.008000", "category": "utility"}
+    assert view["legs"][1]["price"] is None  # this account is not billed for SMS
+
+
+async def test_read_at_59_s_delivers_and_no_sms_leg_starts(rig: Rig) -> None:
+    view = await _not_read_within_60(rig, 59)
+    assert view["status"] == "delivered" and view["delivered_by"] == 0
+    assert [leg["status"] for leg in view["legs"]] == ["read", "not_started"]
+    assert await rig.sms_count() == 0
+
+
+async def test_a_late_read_is_recorded_and_never_unsends_the_sms(rig: Rig) -> None:
+    view = await _not_read_within_60(rig, None)
+    wamid = next(iter(rig.fake.sent))
+    body = rig.fake.webhook_body([{"id": wamid, "status": "read", "recipient_id": TO[1:],
+                                   "timestamp": str(int(T0 + 700))}])
+    await rig.http.post("/v1/channels/whatsapp/webhook", content=body,
+                        headers={WHATSAPP_SCHEME.header: WHATSAPP_SCHEME.sign(SECRET, body)})
+    late = await rig.chain(view["id"])
+    assert [leg["status"] for leg in late["legs"]] == ["read", "pending"]
+    assert late["status"] == "delivered" and late["delivered_by"] == 0
+    assert await rig.sms_count() == 1
+
+
+# -- 10: Viber: a TTL expiry starts the SMS leg; signature checked -----------------------------
+
+async def test_a_viber_ttl_expiry_starts_the_sms_leg(rig: Rig) -> None:
+    answer = await rig.send(sms_chain({"channel": "viber", "text": "Order shipped", "ttl": 60},
+                                      SMS))
+    assert answer.status_code == 202, answer.text
+    chain_id = answer.json()["id"]
+    await rig.steps()
+    (viber_id,) = rig.viber.sent
+    assert rig.viber.sent[viber_id].ttl == 60
+    body = rig.viber.callback_body(viber_id, "expired")
+    forged = await rig.http.post("/v1/channels/viber/webhook", content=body, headers={
+        rig.viber.settings.scheme.header: rig.viber.settings.scheme.sign("not-it", body)})
+    assert forged.status_code == 401
+    assert await rig.sms_count() == 0  # the forged expiry changed nothing
+    assert await rig.viber.expire(viber_id) == 200
+    view = await rig.chain(chain_id)
+    assert [leg["status"] for leg in view["legs"]] == ["expired", "pending"]
+    assert view["legs"][0]["error"]["name"] == "ttl_expired"
+    assert await rig.sms_count() == 1
+
+
+# -- intake refusals name their field ---------------------------------------------------------
+
+@pytest.mark.parametrize(("leg", "field", "code"), [
+    ({"channel": "fax"}, "channels[0].channel", "invalid"),
+    ({"channel": "whatsapp", "template": TEMPLATE, "from": "999"}, "channels[0].from",
+     "unknown_sender"),
+    ({"channel": "whatsapp", "template": TEMPLATE, "success": "seen"}, "channels[0].success",
+     "invalid"),
+    ({"channel": "whatsapp", "template": TEMPLATE, "within": -1}, "channels[0].within",
+     "invalid"),
+    ({"channel": "whatsapp", "template": {"name": "x"}}, "channels[0].template", "invalid"),
+    ({"channel": "viber", "template": TEMPLATE}, "channels[0].template", "not_supported"),
+    ({"channel": "sms", "success": "read"}, "channels[0].success", "invalid"),
+])
+async def test_a_bad_leg_is_refused_naming_its_field(rig: Rig, leg: dict[str, Any], field: str,
+                                                     code: str) -> None:
+    answer = await rig.send(sms_chain(leg))
+    assert answer.status_code == 422, answer.text
+    assert (field, code) in [(e["field"], e["code"]) for e in answer.json()["errors"]]
+    assert await rig.sms_count() == 0
+
+
+async def test_the_chain_ends_with_one_webhook_naming_the_leg(rig: Rig) -> None:
+    answer = await rig.send(sms_chain(WA, SMS, callback_url="https://example.com/hook"))
+    chain_id = answer.json()["id"]
+    await rig.steps()
+    await rig.fake.flush()
+    await rig.fake.flush()
+    rows = await rig.store._readers.run(lambda c: c.execute(
+        "SELECT kind, subject_id, status FROM outbox").fetchall())
+    assert rows == [(4, chain_id, int(Status.DELIVERED))]
+    from herald.channels import chain_payload
+
+    (event,) = await rig.store.claim_outbox(*_webhook_claim(rig.clock()))
+    payload = orjson.loads(chain_payload(event, await rig.store.get_chain(chain_id)))
+    assert payload["type"] == "message.chain"
+    assert payload["message"]["delivered_by"] == 0
+    assert payload["message"]["legs"][0]["status"] in ("delivered", "read")
+
+
+def _webhook_claim(now: float) -> tuple[Any, float, float, int]:
+    from herald.store import Channel
+
+    return Channel.WEBHOOK, now, 30.0, 10
