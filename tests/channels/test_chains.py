@@ -318,3 +318,58 @@ def _webhook_claim(now: float) -> tuple[Any, float, float, int]:
     from herald.store import Channel
 
     return Channel.WEBHOOK, now, 30.0, 10
+
+
+# -- 4: many chains, chaotic status webhooks --------------------------------------------------
+
+async def _chaotic(rig: Rig, count: int) -> None:
+    from herald.channels import RANK, LegState
+    from herald.sim.chat import Chaos
+
+    rig.fake.config = replace(rig.fake.config, outcomes={"read": .6, "delivered": .3,
+                                                         "failed": .1})
+    rig.fake.chaos = Chaos(duplicates=3, reverse=True, drop_delivered=True)
+    seen: dict[tuple[str, int], list[str]] = {}
+    change_chain = rig.store.change_chain
+
+    async def recording(change: Any) -> bool:  # the real write, with its leg states noted
+        applied = await change_chain(change)
+        if applied:
+            for leg, update in change.legs.items():
+                seen.setdefault((change.chain_id, leg), []).append(update.state)
+        return applied
+
+    rig.store.change_chain = recording  # type: ignore[method-assign]
+    ids = []
+    for n in range(count):
+        answer = await rig.send(sms_chain(WA, SMS, to=f"+1415555{n:04d}",
+                                          callback_url="https://example.com/hook"))
+        assert answer.status_code == 202, answer.text
+        ids.append(answer.json()["id"])
+    for _ in range(count // 100 + 2):  # bounded: each step sends up to 100 legs
+        await rig.steps(1)
+    assert len(rig.fake.sent) == count
+    await rig.fake.flush()
+    await rig.steps(1)  # statuses parked before their leg's id was known, if any
+    chains = await rig.store.get_chains(ids)
+    truth = {"read": "read", "delivered": "delivered", "failed": "failed"}
+    for chain in chains.values():
+        wa = chain.legs[0]
+        assert wa.provider_id is not None
+        assert wa.state == truth[rig.fake.truth(wa.provider_id)], chain.id
+        ranks = [RANK[LegState(s)] for s in seen[(chain.id, 0)]]
+        assert ranks == sorted(ranks), (chain.id, seen[(chain.id, 0)])  # never backwards
+        assert (chain.legs[1].state is None) == (wa.state != "failed")
+    callbacks = await rig.store._readers.run(lambda c: c.execute(
+        "SELECT subject_id, count(*) FROM outbox WHERE kind = 4 GROUP BY subject_id").fetchall())
+    succeeded = {c.id for c in chains.values() if c.legs[0].state != "failed"}
+    assert dict(callbacks) == dict.fromkeys(succeeded, 1)  # one each, none for the others yet
+
+
+async def test_chaotic_status_webhooks_end_in_the_fakes_truth(rig: Rig) -> None:
+    await _chaotic(rig, 100)
+
+
+@pytest.mark.slow
+async def test_1000_chains_with_chaotic_status_webhooks_end_in_the_fakes_truth(rig: Rig) -> None:
+    await _chaotic(rig, 1000)
