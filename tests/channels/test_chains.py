@@ -29,6 +29,7 @@ from herald.channels.clients import ViberClient, WhatsAppClient, WhatsAppSetting
 from herald.chat import ChatService, ChatSettings
 from herald.ids import SortableIdGenerator
 from herald.metrics import Metrics
+from herald.rating import PriceList, parse_price_list
 from herald.sim.chat import FakeViber, FakeWhatsApp, FakeWhatsAppConfig, serve_app
 from herald.store import SQLiteConfig, SQLiteStore, Status
 
@@ -50,6 +51,7 @@ class Rig:
     http: httpx.AsyncClient  # herald's API, with the account's key
     base: str
     account_id: int
+    lists: dict[int, PriceList]  # the accounts' sell price lists (SMS)
 
     async def send(self, body: dict[str, Any]) -> httpx.Response:
         return await self.http.post("/v1/messages", json=body)
@@ -110,15 +112,18 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
                 chat = ChatService(store, settings, clock=clock, adapters={"whatsapp": wa,
                                                                            "viber": vb},
                                    accounts=lambda name: _account_id(store, name))
+                lists: dict[int, PriceList] = {}
                 ctx = ApiContext(store=store, accounts=accounts, ids=SortableIdGenerator(),
-                                 clock=clock, metrics=Metrics(CollectorRegistry()), chat=chat)
+                                 clock=clock, metrics=Metrics(CollectorRegistry()), chat=chat,
+                                 prices=lists.get)
                 async with serve_app(create_app(ctx)) as port:
                     base = f"http://127.0.0.1:{port}"
                     fake.webhook_url = f"{base}/v1/channels/whatsapp/webhook"
                     viber.callback_url = f"{base}/v1/channels/viber/webhook"
                     async with httpx.AsyncClient(base_url=base, trust_env=False, headers={
                             "Authorization": f"Bearer {issued.key}"}) as http:
-                        yield Rig(store, clock, chat, fake, viber, http, base, account.id)
+                        yield Rig(store, clock, chat, fake, viber, http, base, account.id,
+                                  lists)
                 await chat.aclose()
     finally:
         accounts.close()
@@ -373,3 +378,44 @@ async def test_chaotic_status_webhooks_end_in_the_fakes_truth(rig: Rig) -> None:
 @pytest.mark.slow
 async def test_1000_chains_with_chaotic_status_webhooks_end_in_the_fakes_truth(rig: Rig) -> None:
     await _chaotic(rig, 1000)
+
+
+# -- 9: the ledger equals the priced events ---------------------------------------------------
+
+async def test_the_ledger_equals_the_sum_of_priced_events(rig: Rig) -> None:
+    from herald.sim.chat import Chaos
+    from herald.store import PriceSide
+
+    sell = parse_price_list(["destination,price\n", "+1,0.05\n"])
+    rig.lists[rig.account_id] = sell
+    await rig.store.put_price_list(sell.stored(PriceSide.SELL, str(rig.account_id), T0))
+    await rig.store.adjust_balance(rig.account_id, add=10_000_000)
+    rig.fake.config = replace(rig.fake.config, outcomes={"read": .5, "delivered": .2,
+                                                         "failed": .3})
+    rig.fake.chaos = Chaos(duplicates=3, reverse=True)  # every priced status three times
+    auth = {"channel": "whatsapp", "template": {"name": "login", "language": "en",
+                                                "code": "493817"}}
+    ids = []
+    for n in range(40):
+        answer = await rig.send(sms_chain(auth if n % 2 else WA, SMS, to=f"+1415555{n:04d}"))
+        assert answer.status_code == 202, answer.text
+        ids.append(answer.json()["id"])
+    await rig.steps(2)
+    await rig.fake.flush()
+    await rig.steps(2)
+    balance = await rig.store.get_balance(rig.account_id)
+    assert balance is not None
+    chains = await rig.store.get_chains(ids)
+    expected = 0
+    for chain in chains.values():
+        wa = chain.legs[0]
+        assert wa.provider_id is not None
+        truth = rig.fake.truth(wa.provider_id)
+        category = rig.fake.sent[wa.provider_id].body["template"]["name"] == "login"
+        if truth != "failed":  # billed per delivered template message, once
+            expected += PRICES[("whatsapp", "authentication" if category else "utility")]
+        else:  # fell back: the SMS leg is charged as a plain send would be
+            assert chain.legs[1].price_micros == 50_000
+            expected += 50_000
+    assert 10_000_000 - balance.balance == expected
+    assert sum(leg.price_micros or 0 for c in chains.values() for leg in c.legs) == expected

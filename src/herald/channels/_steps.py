@@ -51,6 +51,10 @@ _SMS_EVENT: Final[Mapping[Status, LegEvent]] = {
     Status.FAILED: LegEvent.REJECT,
     Status.CANCELLED: LegEvent.FAILED,
 }
+#: The events that bill a chat leg: WhatsApp has priced template messages per
+#: *delivered* message since July 2025 (a ``sent`` or ``failed`` status carries
+#: pricing too, and bills nothing); a Viber provider's price is per delivery.
+_BILLED: Final = frozenset({LegEvent.DELIVERED, LegEvent.READ})
 _NOT_YET_OUT: Final = frozenset({LegState.PENDING, LegState.SUBMITTED})
 
 
@@ -84,12 +88,14 @@ def _change(chain: ChatChain, state: ChainState, actions: list[Action], now: flo
 def _price(chain: ChatChain, leg: int, pricing: Pricing | None, event: LegEvent,
            prices: ChatPrices) -> tuple[int | None, str | None]:
     channel = chain.legs[leg].channel
+    if event not in _BILLED:
+        return None, None
     if pricing is not None:
         if not pricing.billable:
             return None, None
         amount = prices.get((channel, pricing.category))
         return (None, None) if amount is None else (amount, pricing.category)
-    if channel != "whatsapp" and event in (LegEvent.DELIVERED, LegEvent.READ):
+    if channel != "whatsapp":
         amount = prices.get((channel, "message"))
         return (None, None) if amount is None else (amount, "message")
     return None, None
@@ -98,8 +104,8 @@ def _price(chain: ChatChain, leg: int, pricing: Pricing | None, event: LegEvent,
 def after_status(chain: ChatChain, leg: int, given: LegInput, now: float,
                  prices: ChatPrices) -> ChainChange | None:
     """A provider status for ``leg``. A stale status changes nothing, unless it
-    carries the leg's first price (WhatsApp prices ``sent``; a reordered
-    ``sent`` may come after ``read``)."""
+    is the leg's first billed one (``delivered`` reordered after ``read`` and
+    only the first carried a price the prices know: it bills once)."""
     if not 0 <= leg < len(chain.legs) or chain.legs[leg].state is None:
         return None
     state = state_of(chain)
