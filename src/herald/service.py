@@ -422,6 +422,22 @@ def demo_config(config: HeraldConfig, sim_port: int) -> HeraldConfig:
                    webhooks=webhooks)
 
 
+def demo_channels(config: HeraldConfig, whatsapp: Any) -> HeraldConfig:
+    """``config`` with the demo's WhatsApp fake as its WhatsApp channel, its one
+    phone number owned by the demo account, and example template prices (made up
+    for the demo: set your own in [channels.whatsapp] prices; docs/channels.md)."""
+    from herald.channels.clients import WhatsAppSettings
+    from herald.chat import ChatSettings
+    from herald.sim.chat.demo import DEMO_NUMBER_ID
+
+    settings = WhatsAppSettings(f"http://127.0.0.1:{whatsapp.port}", whatsapp.token,
+                                whatsapp.app_secret)
+    prices = {("whatsapp", "marketing"): 52_900, ("whatsapp", "utility"): 22_000,
+              ("whatsapp", "authentication"): 35_800}
+    return replace(config, channels=ChatSettings(settings, {DEMO_NUMBER_ID: DEMO_ACCOUNT},
+                                                 prices=prices))
+
+
 async def ensure_demo_account(store: Store, accounts: Accounts, data_dir: Path) -> DemoCredentials:
     """The demo account's credentials: created once, then read back from demo.env."""
     env_path = data_dir / DEMO_ENV
@@ -518,6 +534,13 @@ async def run(config: HeraldConfig, *, demo: bool = False, out: Any = None,
         await sim.start()
         extras.append(sim)
         config = demo_config(config, sim.port)
+        if config.channels is None:  # WhatsApp first, SMS fallback (docs/channels.md)
+            from herald.sim.chat.demo import DemoWhatsApp
+
+            whatsapp = DemoWhatsApp()
+            await whatsapp.start()
+            extras.append(whatsapp)
+            config = demo_channels(config, whatsapp)
     creds: list[DemoCredentials] = []
 
     async def prepare(store: Store, accounts: Accounts) -> None:
@@ -534,6 +557,10 @@ async def run(config: HeraldConfig, *, demo: bool = False, out: Any = None,
             await extra.stop()
         raise
     platform.extras.extend(extras)
+    for extra in extras:
+        if hasattr(extra, "fake"):  # the demo's WhatsApp fake: its statuses go to herald
+            extra.fake.webhook_url = (f"http://127.0.0.1:{platform.http_port}"
+                                      "/v1/channels/whatsapp/webhook")
     if demo:
         # `herald send` finds the API where the demo really listens (--http may move it).
         env_path = config.data_dir / DEMO_ENV
@@ -584,5 +611,13 @@ or with curl:
   curl -s {api}/v1/messages -H "Authorization: Bearer $HERALD_API_KEY" \\
        -H 'Content-Type: application/json' -d '{{"to":"+447911123456","from":"herald",\
 "text":"Hello"}}'
+
+WhatsApp first, SMS if not read within 60 s (+447911123450 has no WhatsApp: SMS at once):
+
+  curl -s {api}/v1/messages -H "Authorization: Bearer $HERALD_API_KEY" \\
+       -H 'Content-Type: application/json' -d '{{"to":"+447911123456","from":"herald",\
+"text":"Your order has shipped","channels":[{{"channel":"whatsapp","template":\
+{{"name":"order_update","language":"en_US"}},"success":"read","within":60}},\
+{{"channel":"sms"}}]}}'
 
 Stop with Ctrl+C.""", file=out, flush=True)
