@@ -65,10 +65,11 @@ def parse_channels(data: Any, env: Mapping[str, str]) -> ChatSettings | None:
     raw = top.get("whatsapp", dict, None)
     if raw is not None:
         t = _Table(raw, "channels.whatsapp")
+        token, app_secret = _secret(t, "token", env), _secret(t, "app_secret", env)
         try:
             whatsapp = WhatsAppSettings(
-                t.get("base_url", str, "https://graph.facebook.com"), _secret(t, "token", env),
-                _secret(t, "app_secret", env), t.get("api_version", str, "v23.0"))
+                t.get("base_url", str, "https://graph.facebook.com"), token, app_secret,
+                t.get("api_version", str, "v23.0"))
         except ValueError as exc:
             raise ConfigError("channels.whatsapp", str(exc)) from None
         wa_senders = _senders(t)
@@ -81,9 +82,10 @@ def parse_channels(data: Any, env: Mapping[str, str]) -> ChatSettings | None:
     raw = top.get("viber", dict, None)
     if raw is not None:
         t = _Table(raw, "channels.viber")
+        token, secret = _secret(t, "token", env), _secret(t, "secret", env)
         try:
             viber = ViberSettings(
-                t.required("base_url", str), _secret(t, "token", env), _secret(t, "secret", env),
+                t.required("base_url", str), token, secret,
                 send_path=t.get("send_path", str, "/messages"),
                 scheme=HmacScheme(t.get("signature_header", str, "X-Viber-Content-Signature")))
         except ValueError as exc:

@@ -1,0 +1,55 @@
+"""herald.toml's [channels.*] (docs/channels.md, "Configuration")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from herald.config import ConfigError, parse_config
+
+WHATSAPP = {"base_url": "http://127.0.0.1:9", "token_env": "WA_TOKEN",
+            "app_secret_env": "WA_SECRET", "senders": {"1065550001": "acme"},
+            "prices": {"utility": "0.0085", "authentication": "0.0078"}}
+ENV = {"WA_TOKEN": "t", "WA_SECRET": "s", "VB_TOKEN": "v", "VB_SECRET": "w"}
+
+
+def test_the_documented_example_parses_into_prices_in_micro_units() -> None:
+    example = Path(__file__).resolve().parents[2] / "herald.example.toml"
+    text = example.read_text()
+    start = text.index("# [channels.whatsapp]")
+    block = "\n".join(line.removeprefix("# ").removeprefix("#")
+                      for line in text[start:].splitlines())
+    import tomllib
+
+    channels = tomllib.loads(block)["channels"]
+    config = parse_config({"channels": channels}, env={
+        "HERALD_WHATSAPP_TOKEN": "tok-123", "HERALD_WHATSAPP_APP_SECRET": "sec-456",
+        "HERALD_VIBER_TOKEN": "v", "HERALD_VIBER_SECRET": "w"})
+    settings = config.channels
+    assert settings is not None
+    assert settings.prices == {("whatsapp", "utility"): 8_500,
+                               ("whatsapp", "authentication"): 7_800,
+                               ("whatsapp", "marketing"): 25_000, ("viber", "message"): 6_000}
+    assert settings.whatsapp_senders == {"1065550001": "acme"}
+    assert settings.viber is not None and settings.viber_senders == {"AcmeShop": "acme"}
+    assert settings.whatsapp is not None and settings.whatsapp.token == "tok-123"
+    assert "tok-123" not in repr(settings) and "sec-456" not in repr(settings)  # never shown
+
+
+def test_no_channels_means_sms_only() -> None:
+    assert parse_config({}).channels is None
+
+
+@pytest.mark.parametrize(("whatsapp", "path"), [
+    ({**WHATSAPP, "prices": {"utility": 0.0085}}, "channels.whatsapp.prices.utility"),
+    ({**WHATSAPP, "prices": {"utility": "0.00000001"}}, "channels.whatsapp.prices.utility"),
+    ({**WHATSAPP, "prices": {"promo": "0.01"}}, "channels.whatsapp.prices.promo"),
+    ({**WHATSAPP, "token_env": "NOT_SET"}, "channels.whatsapp.token_env"),
+    ({**WHATSAPP, "senders": {"1065550001": ""}}, "channels.whatsapp.senders.1065550001"),
+    ({**WHATSAPP, "colour": "blue"}, "channels.whatsapp.colour"),
+])
+def test_bad_settings_are_refused_naming_them(whatsapp: dict[str, object], path: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"channels": {"whatsapp": whatsapp}}, env=ENV)
+    assert str(caught.value).startswith(path), str(caught.value)
