@@ -188,6 +188,16 @@ async def test_a_bad_webhook_signature_is_refused_and_changes_nothing(rig: Rig) 
     assert view["status"] == "delivered" and view["delivered_by"] == 0
 
 
+async def test_an_oversized_webhook_is_refused_unread(rig: Rig) -> None:
+    from herald.api._chains import MAX_WEBHOOK_OCTETS
+
+    body = b"x" * (MAX_WEBHOOK_OCTETS + 1)
+    answer = await rig.http.post("/v1/channels/whatsapp/webhook", content=body,
+                                 headers={WHATSAPP_SCHEME.header: WHATSAPP_SCHEME.sign(SECRET,
+                                                                                       body)})
+    assert answer.status_code == 413
+
+
 # -- 5 (the rules), 6: fallback on rejection and on "not read within 60 s" ----------------------
 
 async def test_a_rejected_leg_starts_the_sms_leg_at_once(rig: Rig) -> None:

@@ -66,7 +66,7 @@ from ._problems import (
     unpriced,
 )
 
-__all__ = ["MAX_WITHIN", "ChainRoutes"]
+__all__ = ["MAX_WEBHOOK_OCTETS", "MAX_WITHIN", "ChainRoutes"]
 
 log = logging.getLogger("herald.api")
 
@@ -80,6 +80,9 @@ _LEG_FIELDS: Final = frozenset({"channel", "from", "text", "template", "success"
 _TEMPLATE_FIELDS: Final = frozenset({"name", "language", "parameters", "code"})
 _NUMBER = re.compile(r"\+?[1-9][0-9]{5,14}")
 _IDEMPOTENCY_COMPRESSION: Final = 1
+#: Octets of a provider webhook read: Meta batches up to 1,000 updates (~2 MiB;
+#: herald.channels reads at most that much of a body anyway).
+MAX_WEBHOOK_OCTETS: Final = 2 * 1024 * 1024
 
 
 def _invalid(errors: list[FieldError]) -> ApiProblem:
@@ -331,7 +334,7 @@ class ChainRoutes:
         chat = self._ctx.chat
         if chat is None or channel not in chat.adapters:
             raise ApiProblem(404, "not-found", f"this herald has no {channel} channel")
-        body = await request.body()
+        body = await _bounded_body(request)
         try:
             if channel == "whatsapp":
                 await chat.whatsapp_webhook(body, request.headers)
@@ -345,6 +348,23 @@ class ChainRoutes:
         except StoreError as exc:  # the provider sends it again
             raise store_problem(exc) from None
         return Response(b"", 200)
+
+
+async def _bounded_body(request: Request) -> bytes:
+    """The raw body (signed as it came), refused past :data:`MAX_WEBHOOK_OCTETS`
+    before more is read: an unsigned flood costs no memory."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_WEBHOOK_OCTETS:
+        raise ApiProblem(413, "payload-too-large",
+                         f"a provider webhook is at most {MAX_WEBHOOK_OCTETS} octets")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_WEBHOOK_OCTETS:
+            raise ApiProblem(413, "payload-too-large",
+                             f"a provider webhook is at most {MAX_WEBHOOK_OCTETS} octets")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _preview(chain: NewChain) -> Any:
