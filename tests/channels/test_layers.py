@@ -15,7 +15,7 @@ from test_purity import imports_of  # tests/ is on the path (pytest's prepend mo
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "herald" / "channels"
 PURE = ("_legs.py", "_codes.py", "_port.py", "_signature.py", "_whatsapp.py", "_viber.py",
         "_window.py", "_chain.py",
-        "_pace.py", "_steps.py", "_view.py")
+        "_pace.py", "_steps.py", "_view.py", "_templates.py")
 FORBIDDEN = {"asyncio", "socket", "ssl", "time", "threading", "sqlite3", "httpx", "httpcore",
              "aiohttp", "random", "herald.channels.clients", "herald.store.sqlite"}
 

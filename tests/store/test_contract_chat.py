@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from herald.store import (
@@ -9,6 +11,8 @@ from herald.store import (
     ChainChange,
     Channel,
     Charge,
+    ChatTemplate,
+    Conflict,
     EventKind,
     InsufficientFunds,
     InvalidRecord,
@@ -182,3 +186,30 @@ async def test_statuses_are_parked_until_a_leg_carries_their_provider_id(
         ("wamid.1", "read", "utility", True)]
     assert await store.drop_parked_chat_events([p.id for p in parked]) == 1
     assert await store.parked_chat_events(10) == ()
+
+
+# -- WhatsApp templates ----------------------------------------------------------------
+
+async def test_a_template_has_one_owner_and_keeps_the_providers_latest_word(
+        store: Store, account: Account) -> None:
+    other = await store.create_account("other", T0, rate_limit=100.0, bind_limit=2)
+    t = ChatTemplate(account.id, "order_update", "en_US", "utility", "Order {{1}} shipped",
+                     "submitting", None, None, T0, T0)
+    await store.add_chat_template(t)
+    with pytest.raises(Conflict):
+        await store.add_chat_template(replace(t, account_id=other.id))
+    with pytest.raises(UnknownAccount):
+        await store.add_chat_template(replace(t, account_id=9999, name="x"))
+    assert await store.set_chat_template_status("order_update", "en_US", "pending", T0 + 1,
+                                                provider_id="594425479261596")
+    assert await store.set_chat_template_status("order_update", "en_US", "approved", T0 + 5)
+    assert not await store.set_chat_template_status("order_update", "en_US", "approved", T0 + 6)
+    assert not await store.set_chat_template_status("order_update", "en_US", "rejected",
+                                                    T0 + 2)  # older news than what is known
+    got = await store.get_chat_template("order_update", "en_US")
+    assert got is not None
+    assert (got.status, got.provider_id, got.updated_at) == ("approved", "594425479261596", T0 + 5)
+    assert await store.list_chat_templates(other.id) == ()
+    assert [x.name for x in await store.list_chat_templates(account.id)] == ["order_update"]
+    assert await store.remove_chat_template("order_update", "en_US")
+    assert await store.get_chat_template("order_update", "en_US") is None

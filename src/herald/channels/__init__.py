@@ -9,6 +9,7 @@
 - :mod:`._whatsapp`, :mod:`._viber`: request bodies and answers (pure).
 - :mod:`._chain`: fallback chains over legs (which leg starts when; timers fire once).
 - :mod:`._steps`: a stored chain's next step (the chain rules over the store's rows).
+- :mod:`._templates`: WhatsApp message templates (review requests and outcomes).
 - :mod:`._view`: a chain as the API shows it and its webhook tells it.
 - :mod:`._window`: the 24-hour customer-service window (free-form text refused outside it).
 - :mod:`._pace`: pacing per sending number with back-off (pure, time as an argument).
@@ -71,6 +72,7 @@ from herald.channels._steps import (
     state_of,
     unpaid_start,
 )
+from herald.channels._templates import TEMPLATE_CATEGORIES, TemplateSpec, TemplateState
 from herald.channels._viber import ViberSettings
 from herald.channels._view import CHAIN_EVENT_TYPE, chain_payload, chain_view
 from herald.channels._window import CUSTOMER_SERVICE_WINDOW, refuse_outside_window, window_open
@@ -82,6 +84,7 @@ __all__ = [
     "RANK",
     "RESUMED",
     "STATUS_OF_LEG",
+    "TEMPLATE_CATEGORIES",
     "TRANSITIONS",
     "VIBER_DEFAULT_ERRORS",
     "VIBER_DEFAULT_SCHEME",
@@ -112,6 +115,8 @@ __all__ = [
     "Submission",
     "SubmitResult",
     "TemplateContent",
+    "TemplateSpec",
+    "TemplateState",
     "TextContent",
     "ViberSettings",
     "advance",

@@ -39,6 +39,7 @@ from herald.channels._port import (
     TemplateContent,
     TextContent,
 )
+from herald.channels._templates import TemplateState, parse_template_updates
 
 __all__ = [
     "DEFAULT_API_VERSION",
@@ -49,6 +50,7 @@ __all__ = [
     "parse_inbound",
     "parse_send_answer",
     "parse_status_webhook",
+    "parse_template_webhook",
 ]
 
 #: The Graph API version in the path (the OpenAPI description herald checks against is v23.0).
@@ -229,6 +231,11 @@ def _inbound(phone_number_id: str, item: object) -> InboundChat:
         body = inner.get("body") if isinstance(inner, dict) else None
         text = body if isinstance(body, str) else None
     return InboundChat(str(wamid), phone_number_id, str(user), at, str(kind), text)
+
+
+def parse_template_webhook(body: bytes) -> list[TemplateState]:
+    """The template review outcomes in a (verified) webhook body."""
+    return parse_template_updates(_document(body))
 
 
 def parse_inbound(body: bytes) -> list[InboundChat]:

@@ -42,6 +42,14 @@ from herald.channels._codes import ChannelErrorCode, ErrorClass, ErrorMeaning
 from herald.channels._pace import Pacer, PaceSettings
 from herald.channels._port import InboundChat, ProviderEvent, Rejected, Submission, SubmitResult
 from herald.channels._signature import WHATSAPP_SCHEME, header_value
+from herald.channels._templates import (
+    TemplateSpec,
+    TemplateState,
+    parse_template_answer,
+    parse_template_list,
+    template_body,
+    templates_path,
+)
 from herald.channels._viber import ViberSettings, parse_callbacks, send_body
 from herald.channels._viber import parse_send_answer as parse_viber_answer
 from herald.channels._whatsapp import (
@@ -51,6 +59,7 @@ from herald.channels._whatsapp import (
     parse_inbound,
     parse_send_answer,
     parse_status_webhook,
+    parse_template_webhook,
 )
 
 __all__ = ["ChannelCounters", "ViberClient", "WhatsAppClient", "WhatsAppSettings"]
@@ -60,6 +69,11 @@ __all__ = ["ChannelCounters", "ViberClient", "WhatsAppClient", "WhatsAppSettings
 MAX_IN_FLIGHT: Final = 32
 #: Octets of an answer body read: a send's answer is a few hundred.
 MAX_ANSWER_BODY: Final = 64 * 1024
+#: Pages of a template list read (100 templates each; Meta allows 250 a account
+#: before verification, 6,000 after).
+MAX_TEMPLATE_PAGES: Final = 60
+#: Octets of one page of a template list.
+MAX_LIST_BODY: Final = 4 * 1024 * 1024
 _NO_ANSWER: Final = ErrorMeaning(ChannelErrorCode.PROVIDER_UNAVAILABLE, ErrorClass.TRANSIENT)
 #: Failures that leave the request unsent: safe to send again.
 _NOT_SENT: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -80,10 +94,15 @@ class WhatsAppSettings:
     max_throttle_retries: int = 10
     max_transient_retries: int = 2
     retry_delay: float = 0.5
+    #: The WhatsApp Business Account whose templates ``/v1/templates`` manages
+    #: (None: templates are managed in Meta's tools only).
+    business_account_id: str | None = None
 
     def __post_init__(self) -> None:
         if not self.base_url.startswith(("http://", "https://")):
             raise ValueError("base_url must be an http(s) URL")
+        if self.business_account_id is not None and not self.business_account_id.isdigit():
+            raise ValueError("business_account_id is decimal digits")
         if not self.token or not self.app_secret:
             raise ValueError("a WhatsApp account needs an access token and an app secret")
         if self.max_throttle_retries < 0 or self.max_transient_retries < 0:
@@ -187,6 +206,45 @@ class WhatsAppClient(_Adapter):
         WHATSAPP_SCHEME.verify(self.settings.app_secret,
                                header_value(headers, WHATSAPP_SCHEME.header), body)
         return parse_status_webhook(body)
+
+    def template_updates(self, body: bytes, headers: Mapping[str, str]) -> list[TemplateState]:
+        """Verify, then read, the template review outcomes of a webhook."""
+        WHATSAPP_SCHEME.verify(self.settings.app_secret,
+                               header_value(headers, WHATSAPP_SCHEME.header), body)
+        return parse_template_webhook(body)
+
+    def _templates_url(self) -> str:
+        waba = self.settings.business_account_id
+        if waba is None:
+            raise ValueError("no business_account_id: templates are not managed here")
+        return self.settings.base_url.rstrip("/") + templates_path(self.settings.api_version,
+                                                                   waba)
+
+    async def create_template(self, spec: TemplateSpec) -> TemplateState | Rejected:
+        """Submit a template for Meta's review: its state, or the refusal."""
+        try:
+            answer = await self._http.post(self._templates_url(), content=template_body(spec),
+                                           headers=self._headers)
+        except httpx.HTTPError as exc:
+            return Rejected.of(_NO_ANSWER, None, type(exc).__name__)
+        return parse_template_answer(spec, answer.status_code, answer.content[:MAX_ANSWER_BODY])
+
+    async def list_templates(self) -> list[TemplateState]:
+        """Every template of the business account (at most :data:`MAX_TEMPLATE_PAGES`
+        pages of 100). Raises ``httpx.HTTPError`` or ``ValueError`` (an answer
+        that cannot be read)."""
+        found: list[TemplateState] = []
+        after: str | None = None
+        for _ in range(MAX_TEMPLATE_PAGES):
+            params = {"limit": "100", **({"after": after} if after else {})}
+            answer = await self._http.get(self._templates_url(), params=params,
+                                          headers=self._headers)
+            answer.raise_for_status()
+            page, after = parse_template_list(answer.content[:MAX_LIST_BODY])
+            found.extend(page)
+            if after is None:
+                break
+        return found
 
     def inbound(self, body: bytes, headers: Mapping[str, str]) -> list[InboundChat]:
         """Verify, then read, the users' messages of a webhook (each opens the

@@ -32,6 +32,7 @@ __all__ = [
     "ChainChange",
     "ChatChain",
     "ChatLeg",
+    "ChatTemplate",
     "DueChainTimer",
     "LegSubmission",
     "LegUpdate",
@@ -204,3 +205,21 @@ class ParkedChatEvent:
     provider_code: str | None
     category: str | None
     billable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ChatTemplate:
+    """A WhatsApp template an account submitted (``/v1/templates``): its review
+    ``status`` as the provider last reported it (``submitting`` until the
+    provider answered the submission)."""
+
+    account_id: int
+    name: str
+    language: str
+    category: str
+    body: str
+    status: str
+    provider_id: str | None
+    reason: str | None
+    created_at: float
+    updated_at: float

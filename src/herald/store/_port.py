@@ -76,6 +76,7 @@ from herald.store._model_admin import AdminKeyRecord, AuditEntry, AuditFilter, R
 from herald.store._model_chat import (
     ChainChange,
     ChatChain,
+    ChatTemplate,
     DueChainTimer,
     LegSubmission,
     NewChain,
@@ -945,6 +946,33 @@ class ChatStore(Protocol):
                                       received_before: float | None = None) -> int:
         """Forget parked statuses: those of ``ids``, and all received before
         ``received_before``; how many were forgotten."""
+        ...
+
+    # -- WhatsApp templates (docs/channels.md, "Templates") ----------------------------
+
+    async def add_chat_template(self, template: ChatTemplate) -> None:
+        """Store a template an account submitted. Raises :class:`Conflict` when
+        its name and language are taken (by any account: they share the
+        business account), :class:`UnknownAccount`."""
+        ...
+
+    async def get_chat_template(self, name: str, language: str) -> ChatTemplate | None:
+        ...
+
+    async def list_chat_templates(self, account_id: int | None = None
+                                  ) -> tuple[ChatTemplate, ...]:  # fmt: skip
+        """The account's templates (every account's with None), by name and language."""
+        ...
+
+    async def set_chat_template_status(self, name: str, language: str, status: str,
+                                       at: float, *, provider_id: str | None = None,
+                                       reason: str | None = None) -> bool:
+        """Record the provider's word on a template at ``at``; older news than
+        what is recorded changes nothing. Whether anything changed."""
+        ...
+
+    async def remove_chat_template(self, name: str, language: str) -> bool:
+        """Forget a template (its submission failed); whether there was one."""
         ...
 
 

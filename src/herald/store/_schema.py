@@ -741,6 +741,9 @@ CREATE TABLE chat_windows (
 # again when its lease lapses), and provider statuses parked until their leg's
 # provider id is known. An SMS leg keeps its prepared message as JSON until the
 # leg starts; it is then stored in messages (and charged) like any other.
+# chat_templates: the WhatsApp templates accounts submitted through /v1/templates
+# (one owner per name and language: they share the business account), with
+# the review status the provider last reported.
 _V20_CHAT_CHAINS = """
 CREATE TABLE chat_chains (
     seq INTEGER PRIMARY KEY,
@@ -811,6 +814,21 @@ CREATE TABLE chat_parked (
     received_at REAL NOT NULL
 );
 CREATE INDEX chat_parked_provider ON chat_parked(channel, provider_id);
+
+CREATE TABLE chat_templates (
+    name TEXT NOT NULL,
+    language TEXT NOT NULL,
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    category TEXT NOT NULL,
+    body TEXT NOT NULL,
+    status TEXT NOT NULL,
+    provider_id TEXT,
+    reason TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (name, language)
+) WITHOUT ROWID;
+CREATE INDEX chat_templates_account ON chat_templates(account_id, name);
 """
 
 #: Applied in order; the database's ``user_version`` counts those applied.

@@ -21,7 +21,13 @@ from dataclasses import fields
 from typing import Any, Final, TypeVar
 
 from herald.store._billing import Charge
-from herald.store._errors import IdempotencyMismatch, InvalidRecord, MessageNotFound, UnknownAccount
+from herald.store._errors import (
+    Conflict,
+    IdempotencyMismatch,
+    InvalidRecord,
+    MessageNotFound,
+    UnknownAccount,
+)
 from herald.store._model import (
     STATUS_OF_CODE,
     Channel,
@@ -38,6 +44,7 @@ from herald.store._model_chat import (
     ChainChange,
     ChatChain,
     ChatLeg,
+    ChatTemplate,
     DueChainTimer,
     LegSubmission,
     LegUpdate,
@@ -56,7 +63,7 @@ from herald.store._sqlite_sql import (
     row_from_message,
 )
 
-__all__ = ["MAX_CHAT_ADDRESS_LENGTH", "SQLiteChains", "SQLiteChat"]
+__all__ = ["MAX_CHAT_ADDRESS_LENGTH", "SQLiteChains", "SQLiteChat", "SQLiteChatTemplates"]
 
 T = TypeVar("T")
 #: Characters of a channel name, a sender (a phone number id, a sender name) or a
@@ -426,4 +433,82 @@ class SQLiteChains:
             return n
 
         result: int = await self._write(write)
+        return result
+
+
+# -- templates (docs/channels.md, "Templates") ----------------------------------------
+
+_TEMPLATE_COLUMNS: Final = ("account_id, name, language, category, body, status, provider_id,"
+                            " reason, created_at, updated_at")
+
+
+class SQLiteChatTemplates:
+    """WhatsApp templates on SQLite."""
+
+    _readers: Readers
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        raise NotImplementedError  # SQLiteStore's
+
+    async def add_chat_template(self, template: ChatTemplate) -> None:
+        t = template
+
+        def write(conn: sqlite3.Connection) -> None:
+            if conn.execute("SELECT 1 FROM accounts WHERE id = ?", (t.account_id,)).fetchone() \
+                    is None:
+                raise UnknownAccount(f"no account {t.account_id}")
+            try:
+                conn.execute(f"INSERT INTO chat_templates ({_TEMPLATE_COLUMNS})"
+                             " VALUES (?,?,?,?,?,?,?,?,?,?)",
+                             (t.account_id, t.name, t.language, t.category, t.body, t.status,
+                              t.provider_id, t.reason, t.created_at, t.updated_at))
+            except sqlite3.IntegrityError as exc:
+                raise Conflict(f"template {t.name} ({t.language}) exists") from exc
+
+        await self._write(write)
+
+    async def get_chat_template(self, name: str, language: str) -> ChatTemplate | None:
+        def read(conn: sqlite3.Connection) -> ChatTemplate | None:
+            r = conn.execute(f"SELECT {_TEMPLATE_COLUMNS} FROM chat_templates WHERE name = ?"
+                             " AND language = ?", (name, language)).fetchone()
+            return None if r is None else ChatTemplate(*r)
+
+        return await self._readers.run(read)
+
+    async def list_chat_templates(self, account_id: int | None = None
+                                  ) -> tuple[ChatTemplate, ...]:  # fmt: skip
+        def read(conn: sqlite3.Connection) -> tuple[ChatTemplate, ...]:
+            if account_id is None:
+                rows = conn.execute(f"SELECT {_TEMPLATE_COLUMNS} FROM chat_templates"
+                                    " ORDER BY name, language").fetchall()
+            else:
+                rows = conn.execute(f"SELECT {_TEMPLATE_COLUMNS} FROM chat_templates"
+                                    " WHERE account_id = ? ORDER BY name, language",
+                                    (account_id,)).fetchall()
+            return tuple(ChatTemplate(*r) for r in rows)
+
+        return await self._readers.run(read)
+
+    async def set_chat_template_status(self, name: str, language: str, status: str,
+                                       at: float, *, provider_id: str | None = None,
+                                       reason: str | None = None) -> bool:
+        def write(conn: sqlite3.Connection) -> bool:
+            return conn.execute(
+                "UPDATE chat_templates SET status = ?, reason = ?,"
+                " provider_id = coalesce(?, provider_id), updated_at = ?"
+                " WHERE name = ? AND language = ? AND updated_at <= ?"
+                " AND (status <> ? OR reason IS NOT ?"
+                " OR provider_id IS NOT coalesce(?, provider_id))",
+                (status, reason, provider_id, at, name, language, at, status, reason,
+                 provider_id)).rowcount > 0
+
+        result: bool = await self._write(write)
+        return result
+
+    async def remove_chat_template(self, name: str, language: str) -> bool:
+        def write(conn: sqlite3.Connection) -> bool:
+            return conn.execute("DELETE FROM chat_templates WHERE name = ? AND language = ?",
+                                (name, language)).rowcount > 0
+
+        result: bool = await self._write(write)
         return result

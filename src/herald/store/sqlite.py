@@ -87,7 +87,7 @@ from herald.store._model import (
 from herald.store._sqlite_admin import SQLiteAdmin
 from herald.store._sqlite_billing import G_ACCEPT_BILLED, SQLiteBilling, accept_error, billed_rows
 from herald.store._sqlite_changes import cancel_in, cancel_matching_in, replace_in
-from herald.store._sqlite_chat import SQLiteChains, SQLiteChat
+from herald.store._sqlite_chat import SQLiteChains, SQLiteChat, SQLiteChatTemplates
 from herald.store._sqlite_conn import DB_FILENAME, Readers, SQLiteConfig, connect, migrate
 from herald.store._sqlite_controls import ControlsMixin, apply_opt_outs, count_quota
 from herald.store._sqlite_fraud import SQLiteFraud
@@ -225,7 +225,7 @@ class _CommitWatch:
 _SEQ, _SEGMENTS, _EXPIRES_AT = (MESSAGE.at[c] for c in ("seq", "segments", "expires_at"))
 
 class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling, SQLiteVerify,
-                  SQLiteFraud, SQLiteChat, SQLiteChains):
+                  SQLiteFraud, SQLiteChat, SQLiteChains, SQLiteChatTemplates):
     """The :class:`~herald.store.Store` on SQLite. See the module docstring."""
 
     def __init__(self, config: SQLiteConfig, writer: GroupCommitWriter, readers: Readers):
