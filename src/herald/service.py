@@ -428,10 +428,11 @@ def demo_channels(config: HeraldConfig, whatsapp: Any) -> HeraldConfig:
     for the demo: set your own in [channels.whatsapp] prices; docs/channels.md)."""
     from herald.channels.clients import WhatsAppSettings
     from herald.chat import ChatSettings
-    from herald.sim.chat.demo import DEMO_NUMBER_ID
+    from herald.sim.chat.demo import DEMO_BUSINESS_ACCOUNT_ID, DEMO_NUMBER_ID
 
     settings = WhatsAppSettings(f"http://127.0.0.1:{whatsapp.port}", whatsapp.token,
-                                whatsapp.app_secret)
+                                whatsapp.app_secret,
+                                business_account_id=DEMO_BUSINESS_ACCOUNT_ID)
     prices = {("whatsapp", "marketing"): 52_900, ("whatsapp", "utility"): 22_000,
               ("whatsapp", "authentication"): 35_800}
     return replace(config, channels=ChatSettings(settings, {DEMO_NUMBER_ID: DEMO_ACCOUNT},

@@ -48,6 +48,7 @@ from ._problems import (
     shutting_down,
     store_problem,
 )
+from ._templates import TemplateRoutes
 from ._verify import VerifyRoutes, install_verify
 
 __all__ = ["create_app"]
@@ -234,6 +235,11 @@ def create_app(context: ApiContext, *, fast_send: bool = True) -> FastAPI:
                              methods=["POST"], name="whatsapp_webhook")
         app.router.add_route("/v1/channels/viber/webhook", chains.viber_webhook,
                              methods=["POST"], name="viber_webhook")
+        templates = TemplateRoutes(context, gate)
+        app.router.add_route("/v1/templates", templates.create, methods=["POST"],
+                             name="create_template")
+        app.router.add_route("/v1/templates", templates.list, methods=["GET"],
+                             name="list_templates")
 
     # The two sending endpoints read and check their bodies themselves, so they
     # are plain Starlette routes: FastAPI's per-route machinery (dependency

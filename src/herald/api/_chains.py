@@ -263,6 +263,18 @@ class ChainRoutes:
         content = self._content(channel, leg, at, errors)
         if content is None:
             return None
+        if isinstance(content, TemplateContent | AuthTemplateContent):
+            try:  # one herald manages (/v1/templates) goes only when the account's and approved
+                known = await self._ctx.store.get_chat_template(content.name, content.language)
+            except StoreError as exc:
+                raise store_problem(exc) from None
+            if known is not None and (known.account_id != account.id
+                                      or known.status != "approved"):
+                status = known.status if known.account_id == account.id else "another account's"
+                errors.append(FieldError((*at, "template"), "template_not_approved",
+                                         f"template {content.name} ({content.language}) is"
+                                         f" {status}, not approved (GET /v1/templates)"))
+                return None
         if channel == "whatsapp":
             try:
                 opened = await self._ctx.store.chat_window_opened(account.id, channel, sender, to)

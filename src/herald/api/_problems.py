@@ -72,6 +72,8 @@ PROBLEM_TYPES: Final[Mapping[str, str]] = {
     "fraud-blocked": "The SMS was refused by the pumping defence or the account's controls",
     "bad-signature": "The provider webhook's signature is missing or does not match",
     "malformed-webhook": "The provider webhook's body cannot be read",
+    "provider-refused": "The chat provider refused the request",
+    "provider-unavailable": "The chat provider did not answer; retry later",
     "store-busy": "herald is busy; retry later",
     "unavailable": "herald cannot serve this now; retry later",
     "shutting-down": "herald is stopping; retry shortly",

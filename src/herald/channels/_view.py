@@ -16,7 +16,7 @@ import orjson
 from herald.channels._codes import ChannelErrorCode
 from herald.store import ChatChain, ChatLeg, EventKind, OutboxEvent
 
-__all__ = ["CHAIN_EVENT_TYPE", "chain_payload", "chain_view"]
+__all__ = ["CHAIN_EVENT_TYPE", "chain_payload", "chain_view", "rfc3339"]
 
 #: The ``type`` of the webhook a chain sends when it ends.
 CHAIN_EVENT_TYPE: Final = "message.chain"
@@ -24,7 +24,7 @@ _MICROS: Final = 1_000_000
 _CODES: Final = {int(c): c for c in ChannelErrorCode}
 
 
-def _time(seconds: float | None) -> str | None:
+def rfc3339(seconds: float | None) -> str | None:
     if seconds is None:
         return None
     stamp = datetime.fromtimestamp(seconds, UTC)
@@ -53,8 +53,8 @@ def _leg(leg: ChatLeg) -> dict[str, Any]:
         "error": error,
         "price": None if leg.price_micros is None else {
             "amount": _money(leg.price_micros), "category": leg.price_category},
-        "started_at": _time(leg.started_at),
-        "updated_at": _time(leg.updated_at),
+        "started_at": rfc3339(leg.started_at),
+        "updated_at": rfc3339(leg.updated_at),
     }
 
 
@@ -69,8 +69,8 @@ def chain_view(chain: ChatChain) -> dict[str, Any]:
         "metadata": None if chain.metadata is None else orjson.loads(chain.metadata),
         "callback_url": chain.callback_url,
         "delivered_by": chain.delivered_by,
-        "created_at": _time(chain.created_at),
-        "done_at": _time(chain.done_at),
+        "created_at": rfc3339(chain.created_at),
+        "done_at": rfc3339(chain.done_at),
         "legs": [_leg(leg) for leg in chain.legs],
     }
 
@@ -83,5 +83,5 @@ def chain_payload(event: OutboxEvent, chain: ChatChain) -> bytes:
     if event.subject_id != chain.id:
         raise ValueError(f"event {event.id} is about another chain")
     return orjson.dumps({"event_id": f"evt_{chain.id}_{event.status.label}",
-                         "type": CHAIN_EVENT_TYPE, "created_at": _time(event.created_at),
+                         "type": CHAIN_EVENT_TYPE, "created_at": rfc3339(event.created_at),
                          "message": chain_view(chain)})

@@ -69,7 +69,8 @@ def parse_channels(data: Any, env: Mapping[str, str]) -> ChatSettings | None:
         try:
             whatsapp = WhatsAppSettings(
                 t.get("base_url", str, "https://graph.facebook.com"), token, app_secret,
-                t.get("api_version", str, "v23.0"))
+                t.get("api_version", str, "v23.0"),
+                business_account_id=t.get("business_account_id", str, None))
         except ValueError as exc:
             raise ConfigError("channels.whatsapp", str(exc)) from None
         wa_senders = _senders(t)

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Final
 
+import httpx
 import orjson
 
 from herald.channels import (
@@ -56,8 +57,10 @@ from herald.channels import (
     LegEvent,
     LegInput,
     ProviderEvent,
+    Rejected,
     Submission,
     TemplateContent,
+    TemplateSpec,
     TextContent,
     ViberSettings,
     after_sms_status,
@@ -70,6 +73,7 @@ from herald.channels.clients import ViberClient, WhatsAppClient, WhatsAppSetting
 from herald.store import (
     ChainChange,
     ChatChain,
+    ChatTemplate,
     DuplicateMessageId,
     InboundMessage,
     InsufficientFunds,
@@ -89,6 +93,11 @@ log = logging.getLogger("herald.chat")
 MAX_DECISIONS: Final = 20
 #: Seconds a parked provider status is kept for a provider id no leg carries.
 PARKED_TTL: Final = 24 * 3600.0
+#: A template's status until the provider answered its submission.
+SUBMITTING: Final = "submitting"
+#: Seconds a template may stay ``submitting`` before a sync that does not find
+#: it at the provider forgets it (herald stopped between storing and submitting).
+SUBMIT_GRACE: Final = 300.0
 #: Seconds between purges of parked statuses older than PARKED_TTL.
 PURGE_INTERVAL: Final = 60.0
 #: The 128-bit id space of herald ids: time in ms (48 bits), then 80 more.
@@ -116,6 +125,7 @@ class ChatSettings:
     submit_lease: float = 60.0
     timer_lease: float = 30.0
     batch: int = 100
+    template_sync: float = 60.0  # seconds between reads of the templates' review status
 
     def __post_init__(self) -> None:
         if not (self.poll_interval > 0 and self.submit_lease > 0 and self.timer_lease > 0):
@@ -186,6 +196,7 @@ class ChatService:
         self._wake = asyncio.Event()
         self._sending: set[asyncio.Task[None]] = set()
         self._next_purge = 0.0
+        self._next_sync = 0.0
 
     def wake(self) -> None:
         """Look for work now (a chain was accepted or changed)."""
@@ -250,8 +261,69 @@ class ChatService:
         events = adapter.events(body, headers)  # raises before anything is read
         inbound = adapter.inbound(body, headers)
         changed = await self.provider_events("whatsapp", events)
+        changed += await self.template_updates(body, headers)
         for message in inbound:
             await self._inbound("whatsapp", message)
+        return changed
+
+    async def template_updates(self, body: bytes, headers: Mapping[str, str]) -> int:
+        """Apply the template review outcomes of a WhatsApp webhook (verified first)."""
+        adapter = self.adapters["whatsapp"]
+        assert isinstance(adapter, WhatsAppClient)
+        changed = 0
+        for state in adapter.template_updates(body, headers):
+            changed += await self.store.set_chat_template_status(
+                state.name, state.language, state.status, self.clock(),
+                provider_id=state.provider_id, reason=state.reason)
+        return changed
+
+    # -- templates (docs/channels.md, "Templates") ------------------------------------
+
+    def manages_templates(self) -> bool:
+        adapter = self.adapters.get("whatsapp")
+        return (isinstance(adapter, WhatsAppClient)
+                and adapter.settings.business_account_id is not None)
+
+    async def submit_template(self, account_id: int, spec: TemplateSpec
+                              ) -> ChatTemplate | Rejected:  # fmt: skip
+        """Submit ``spec`` for Meta's review on the account's behalf: the stored
+        template, or the provider's refusal (then nothing is kept). Raises
+        ``Conflict`` when the name and language are taken."""
+        adapter = self.adapters["whatsapp"]
+        assert isinstance(adapter, WhatsAppClient)
+        now = self.clock()
+        # Stored first: a second submission of the name waits for this one's answer.
+        await self.store.add_chat_template(ChatTemplate(
+            account_id, spec.name, spec.language, spec.category, spec.body, SUBMITTING, None,
+            None, now, now))
+        result = await adapter.create_template(spec)
+        if isinstance(result, Rejected):
+            await self.store.remove_chat_template(spec.name, spec.language)
+            return result
+        await self.store.set_chat_template_status(spec.name, spec.language, result.status,
+                                                  self.clock(), provider_id=result.provider_id,
+                                                  reason=result.reason)
+        stored = await self.store.get_chat_template(spec.name, spec.language)
+        assert stored is not None
+        return stored
+
+    async def sync_templates(self) -> int:
+        """Read every template's status from the provider; how many changed. A
+        template left ``submitting`` by a crash, and unknown to the provider after
+        :data:`SUBMIT_GRACE` seconds, is forgotten (it may be submitted again)."""
+        adapter = self.adapters["whatsapp"]
+        assert isinstance(adapter, WhatsAppClient)
+        states = {(s.name, s.language): s for s in await adapter.list_templates()}
+        now = self.clock()
+        changed = 0
+        for t in await self.store.list_chat_templates():
+            state = states.get((t.name, t.language))
+            if state is not None:
+                changed += await self.store.set_chat_template_status(
+                    t.name, t.language, state.status, now, provider_id=state.provider_id,
+                    reason=state.reason)
+            elif t.status == SUBMITTING and now - t.created_at > SUBMIT_GRACE:
+                changed += await self.store.remove_chat_template(t.name, t.language)
         return changed
 
     async def viber_webhook(self, body: bytes, headers: Mapping[str, str]) -> int:
@@ -313,6 +385,12 @@ class ChatService:
 
     async def step(self) -> bool:
         """One look at every kind of work; whether there was any."""
+        if self.manages_templates() and self.clock() >= self._next_sync:
+            self._next_sync = self.clock() + self.settings.template_sync
+            try:
+                await self.sync_templates()
+            except (httpx.HTTPError, ValueError) as exc:
+                log.warning("whatsapp: reading the templates failed (%s)", type(exc).__name__)
         busy = await self.fire_timers()
         busy = await self.send_legs() or busy
         busy = await self.follow_sms() or busy

@@ -4,7 +4,7 @@ One business phone number (:data:`DEMO_NUMBER_ID`) owned by the demo account;
 a fresh token and app secret each run (they never leave the process). Every
 recipient reads what it gets, except :data:`DEMO_NOT_ON_WHATSAPP`, which has
 no WhatsApp account (error 131026): a chain to it falls back to SMS. The fake
-sends its queued status webhooks every second.
+sends its queued status webhooks every second, and approves templates at once.
 """
 
 from __future__ import annotations
@@ -20,10 +20,12 @@ import httpx
 from herald.sim.chat._serve import serve_app
 from herald.sim.chat.whatsapp import FakeWhatsApp, FakeWhatsAppConfig
 
-__all__ = ["DEMO_NOT_ON_WHATSAPP", "DEMO_NUMBER_ID", "DemoWhatsApp"]
+__all__ = ["DEMO_BUSINESS_ACCOUNT_ID", "DEMO_NOT_ON_WHATSAPP", "DEMO_NUMBER_ID", "DemoWhatsApp"]
 
 #: The demo's WhatsApp business phone number id.
 DEMO_NUMBER_ID: Final = "1065550001"
+#: The demo's WhatsApp Business Account (its templates: /v1/templates).
+DEMO_BUSINESS_ACCOUNT_ID: Final = "102290129340398"
 #: A recipient with no WhatsApp account (E.164 digits).
 DEMO_NOT_ON_WHATSAPP: Final = "447911123450"
 #: Cloud API: "Message undeliverable" (no WhatsApp account).
@@ -43,6 +45,7 @@ class DemoWhatsApp:
         self.fake = FakeWhatsApp(FakeWhatsAppConfig(token=self.token, app_secret=self.app_secret,
                                                     outcomes={"read": 1.0}))
         self.fake.reject(DEMO_NOT_ON_WHATSAPP, _UNDELIVERABLE)
+        self.fake.auto_approve = True  # /v1/templates: Meta's review is instant here
         self.port = 0
         self._stack = contextlib.AsyncExitStack()
 

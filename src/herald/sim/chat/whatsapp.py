@@ -109,7 +109,19 @@ class FakeWhatsApp:
         self.statuses_dropped = 0
         self.chaos = Chaos()
         self.app = Starlette(routes=[
-            Route("/{version}/{phone_number_id}/messages", self._send, methods=["POST"])])
+            Route("/{version}/{phone_number_id}/messages", self._send, methods=["POST"]),
+            Route("/{version}/{waba_id}/message_templates", self._create_template,
+                  methods=["POST"]),
+            Route("/{version}/{waba_id}/message_templates", self._list_templates,
+                  methods=["GET"])])
+        #: Templates submitted for review, by (name, language): the Graph API's fields.
+        self.templates: dict[tuple[str, str], dict[str, Any]] = {}
+        #: Approve templates at once (the demo's choice); else they stay PENDING until
+        #: :meth:`review`.
+        self.auto_approve = False
+        #: Refuse sends of templates that are not approved here (error 132001);
+        #: off by default: tests send templates they never submitted.
+        self.check_templates = False
         self.sent: dict[str, SentRecord] = {}
         self.answers: list[tuple[int, bytes]] = []  # (status, body) of every send, in order
         self.schema_failures: list[str] = []
@@ -140,6 +152,65 @@ class FakeWhatsApp:
 
     def truth(self, wamid: str) -> str:
         return self.sent[wamid].truth
+
+    def review(self, name: str, language: str, status: str, reason: str | None = None) -> None:
+        """Meta's review of a submitted template: ``APPROVED``, ``REJECTED``, ``PAUSED``..."""
+        template = self.templates[(name, language)]
+        template["status"] = status
+        template["rejected_reason"] = reason or "NONE"
+
+    def template_update_body(self, name: str, language: str) -> bytes:
+        t = self.templates[(name, language)]
+        return orjson.dumps({"object": "whatsapp_business_account", "entry": [
+            {"id": "0", "time": int(time.time()), "changes": [
+                {"field": "message_template_status_update", "value": {
+                    "event": t["status"], "message_template_id": int(t["id"]),
+                    "message_template_name": name, "message_template_language": language,
+                    "reason": t["rejected_reason"]}}]}]})
+
+    async def template_update(self, name: str, language: str) -> int:
+        """POST the signed webhook telling the template's review status; the HTTP status."""
+        if self.webhook_url is None:
+            raise RuntimeError("no webhook_url configured")
+        body = self.template_update_body(name, language)
+        async with httpx.AsyncClient(trust_env=False, timeout=10.0) as http:
+            reply = await http.post(self.webhook_url, content=body, headers={
+                "Content-Type": "application/json",
+                WHATSAPP_SCHEME.header: WHATSAPP_SCHEME.sign(self.config.app_secret, body)})
+        return reply.status_code
+
+    # -- templates -------------------------------------------------------------------
+
+    async def _create_template(self, request: Request) -> Response:
+        if request.headers.get("authorization") != f"Bearer {self.config.token}":
+            return self._error(190, 401)
+        try:
+            document = orjson.loads(await request.body())
+            name, language, category = (document[k] for k in ("name", "language", "category"))
+            components = document["components"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return self._error(100, details="name, language, category and components")
+        if not (isinstance(name, str) and isinstance(language, str) and
+                category in ("MARKETING", "UTILITY", "AUTHENTICATION")
+                and isinstance(components, list) and components):
+            return self._error(100, details="name, language, category and components")
+        if (name, language) in self.templates:
+            return self._error(100, details="a template with this name and language exists")
+        template = {"id": str(10**14 + len(self.templates) + 1), "name": name,
+                    "language": language, "category": category,
+                    "status": "APPROVED" if self.auto_approve else "PENDING",
+                    "rejected_reason": "NONE", "components": components}
+        self.templates[(name, language)] = template
+        return Response(orjson.dumps({k: template[k] for k in ("id", "status", "category")}),
+                        200, media_type="application/json")
+
+    async def _list_templates(self, request: Request) -> Response:
+        if request.headers.get("authorization") != f"Bearer {self.config.token}":
+            return self._error(190, 401)
+        data = [{k: t[k] for k in ("id", "name", "language", "category", "status",
+                                   "rejected_reason")} for t in self.templates.values()]
+        return Response(orjson.dumps({"data": data, "paging": {"cursors": {}}}), 200,
+                        media_type="application/json")
 
     # -- the endpoint ----------------------------------------------------------------
 
@@ -178,6 +249,10 @@ class FakeWhatsApp:
         to = document["to"]
         if to in self._rejects:
             return self._error(self._rejects[to])
+        if kind == "template" and self.check_templates:
+            wanted = (document["template"]["name"], document["template"]["language"]["code"])
+            if self.templates.get(wanted, {}).get("status") != "APPROVED":
+                return self._error(132001)
         if kind == "text" and not self.all_windows_open and to not in self._windows:
             return self._error(WHATSAPP_WINDOW_CLOSED, details="Message failed to send because"
                                " more than 24 hours have passed since the customer last replied")
