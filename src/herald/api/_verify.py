@@ -28,13 +28,17 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import zlib
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, Final
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from herald.channels import AuthTemplateContent
+from herald.chat import content_json
 from herald.ids import is_valid_id
 from herald.rating import Rating
 from herald.store import (
@@ -42,9 +46,13 @@ from herald.store import (
     Account,
     Conflict,
     FraudDecision,
+    IdempotencyRecord,
+    NewChain,
+    NewChatLeg,
     NewMessage,
     NotFound,
     SendLimitExceeded,
+    StatusEvents,
     StoreError,
     Verification,
     VerificationStatus,
@@ -84,7 +92,10 @@ MAX_DECISIONS_SHOWN: Final = 100
 SEND_WINDOW: Final = 3600.0
 _HINTS: Final = ("ip", "device_id", "platform", "user_id")
 _FIELDS: Final = frozenset({"to", "channel", "code_length", "locale", "use_case", "app",
-                            *_HINTS})  # fmt: skip
+                            "template", "within", *_HINTS})  # fmt: skip
+#: Seconds a WhatsApp code has to be delivered before the SMS goes (default, most).
+DEFAULT_WHATSAPP_WITHIN: Final = 30.0
+MAX_WHATSAPP_WITHIN: Final = 600.0
 
 
 def _json(value: object, status: int = 200, headers: Mapping[str, str] | None = None
@@ -134,7 +145,27 @@ class _Request:
             return str(value)
 
         self.to = text("to", None, 32)
-        self.channel = one_of("channel", "sms", ("sms",))
+        self.channel = one_of("channel", "sms", ("sms", "whatsapp"))
+        # WhatsApp: an authentication template carries the code; SMS if it is not
+        # delivered within ``within`` seconds (docs/verify.md, "WhatsApp").
+        template = payload.get("template")
+        self.template: tuple[str, str] | None = None
+        if self.channel == "whatsapp":
+            if not (isinstance(template, dict) and set(template) <= {"name", "language"}
+                    and all(isinstance(template.get(k), str) and template.get(k)
+                            for k in ("name", "language"))):
+                errors.append(FieldError(("template",), "required", "channel whatsapp takes"
+                                         " an authentication template: {\"name\", \"language\"}"))
+            else:
+                self.template = (template["name"], template["language"])
+        elif template is not None:
+            errors.append(FieldError(("template",), "not_supported", "for channel whatsapp"))
+        within = payload.get("within", DEFAULT_WHATSAPP_WITHIN)
+        if type(within) not in (int, float) or not 0 < within <= MAX_WHATSAPP_WITHIN:
+            errors.append(FieldError(("within",), "out_of_range",
+                                     f"seconds, more than 0 and at most {MAX_WHATSAPP_WITHIN:g}"))
+            within = DEFAULT_WHATSAPP_WITHIN
+        self.within = float(within)
         self.locale = one_of("locale", "en", locales)
         self.use_case = one_of("use_case", "other", USE_CASES)
         self.app = text("app", account.name[:MAX_APP_LENGTH], MAX_APP_LENGTH)
@@ -227,6 +258,67 @@ class VerifyRoutes:
             [message], account, key, digest, status, content, now,
             None if rating is None else [rating.charge()])
 
+    async def _chain(self, account: Account, req: _Request, message: NewMessage,
+                     rating: Rating | None, code: str, now: float) -> NewChain:
+        """The chain of a WhatsApp verification: the authentication template
+        carrying the code, delivered within ``req.within`` s, else ``message``
+        (the SMS a plain verification sends), stored only if it is needed."""
+        chat = self._ctx.chat
+        if chat is None or "whatsapp" not in chat.adapters:
+            self._gate.refund_messages(account, 1, now)
+            raise _invalid("the verification was refused; see errors", [FieldError(
+                ("channel",), "not_configured", "this herald has no WhatsApp channel")])
+        owned = [s for s, name in chat.settings.senders("whatsapp").items()
+                 if name == account.name]
+        assert req.template is not None
+        name, language = req.template
+        try:
+            known = await self._ctx.store.get_chat_template(name, language)
+        except StoreError as exc:
+            self._gate.refund_messages(account, 1, now)
+            raise store_problem(exc) from None
+        problem = None
+        if not owned:
+            problem = FieldError(("channel",), "unknown_sender", "the account has no WhatsApp"
+                                 " sender ([channels.whatsapp] senders)")
+        elif known is not None and (known.account_id != account.id
+                                    or known.status != "approved"
+                                    or known.category != "authentication"):
+            problem = FieldError(("template",), "template_not_approved",
+                                 f"{name} ({language}) is not an approved authentication"
+                                 " template of this account (GET /v1/templates)")
+        if problem is not None:
+            self._gate.refund_messages(account, 1, now)
+            raise _invalid("the verification was refused; see errors", [problem])
+        sms = NewChatLeg("sms", message.sender,
+                         sms=replace(message, callback_events=StatusEvents.NONE,
+                                     callback_url=None),
+                         charge=None if rating is None else rating.charge())
+        whatsapp = NewChatLeg("whatsapp", owned[0], content_json(AuthTemplateContent(
+            name, language, code)), "delivered", req.within)
+        return NewChain(self._ctx.ids.new_id(now), account.id, message.to, (whatsapp, sms),
+                        now, reference=None)
+
+    async def _accept_chain(self, account: Account, chain: NewChain, now: float,
+                            key: str | None, digest: bytes, content: bytes) -> Response | None:
+        record = None
+        if key is not None:
+            record = IdempotencyRecord(account.id, key, digest, 201, zlib.compress(content, 1),
+                                       now, now + self._ctx.limits.idempotency_ttl)
+        try:
+            earlier = await self._ctx.store.accept_chain(chain, idempotency=record)
+        except StoreError as exc:
+            self._gate.refund_messages(account, 1, now)
+            raise store_problem(exc) from None
+        if earlier is not None:
+            self._gate.refund_messages(account, 1, now)
+            return Response(zlib.decompress(earlier.response), earlier.status_code,
+                            {"Idempotent-Replayed": "true"}, media_type="application/json")
+        chat = self._ctx.chat
+        if chat is not None:
+            chat.wake()
+        return None
+
     # -- POST /v1/verifications ---------------------------------------------------
 
     async def create(self, request: Request) -> Response:
@@ -247,23 +339,33 @@ class VerifyRoutes:
             req.code_length, VerificationStatus.PENDING, now, now + ctx.verify.ttl, salt,
             code_hash(ctx.verify_key, salt, code), client=req.client,
         )  # fmt: skip
+        chain = None
+        if req.template is not None:  # WhatsApp first, this SMS as the fallback
+            chain = await self._chain(account, req, message, rating, code, now)
         del code
         decision = await self._screen(account, message, rating, now, v, exists=False)
+        sent_as = message.id if chain is None else chain.id
         await self._take_send(account, now, lambda: ctx.store.start_verification(
-            v, message.id, window=SEND_WINDOW, limit=ctx.verify.sends_per_hour))
+            v, sent_as, window=SEND_WINDOW, limit=ctx.verify.sends_per_hour))
         view = _view(v, now, ctx.verify.max_checks, rating)
         view["fraud"] = decision_view(decision)
+        if chain is not None:
+            view["channel"] = "whatsapp"
+            view["messages"] = [chain.id]
         content = json.dumps(view, separators=(",", ":")).encode()
         try:
-            replay = await self._accept(account, message, rating, now, key, digest, content,
-                                        201)  # fmt: skip
+            if chain is None:
+                replay = await self._accept(account, message, rating, now, key, digest,
+                                            content, 201)  # fmt: skip
+            else:
+                replay = await self._accept_chain(account, chain, now, key, digest, content)
         except BaseException:
             await ctx.store.undo_verification_send(v.id, 1, None)
             raise
         if replay is not None:  # the same request, concurrently: the other one sent it
             await ctx.store.undo_verification_send(v.id, 1, None)
             return replay
-        log.info("verification %s: sent as message %s", v.id, message.id)
+        log.info("verification %s: sent as message %s", v.id, sent_as)
         return Response(content, 201, {"Location": f"/v1/verifications/{v.id}"},
                         media_type="application/json")  # fmt: skip
 
@@ -337,6 +439,12 @@ class VerifyRoutes:
             raise store_problem(exc) from None
         view = _view(v, now, self._ctx.verify.max_checks)
         view["messages"] = [s.message_id for s in sends]  # GET /v1/messages/{id}: delivery
+        if self._ctx.chat is not None and sends:  # a chain: WhatsApp first (docs/verify.md)
+            try:
+                if await self._ctx.store.get_chains([sends[0].message_id]):
+                    view["channel"] = "whatsapp"
+            except StoreError as exc:
+                raise store_problem(exc) from None
         # The defence's decision on each SMS (a resend it blocked too), first first.
         view["fraud"] = [decision_view(d) for d in reversed(decisions)]
         return _json(view)

@@ -1,0 +1,74 @@
+"""Verify through WhatsApp (issue 14 with issue 9): an authentication template
+carries the code; the SMS goes only if WhatsApp does not deliver it in time,
+and either code checks (docs/verify.md, "WhatsApp")."""
+
+from __future__ import annotations
+
+from tests.api.conftest import T0
+from tests.channels.conftest import TO, Rig
+
+from herald.store import Status
+
+
+async def _start(rig: Rig, **fields: object) -> dict[str, object]:
+    answer = await rig.http.post("/v1/verifications", json={
+        "to": TO, "channel": "whatsapp", "template": {"name": "login_code", "language": "en"},
+        **fields})
+    assert answer.status_code == 201, answer.text
+    result: dict[str, object] = answer.json()
+    return result
+
+
+async def _code(rig: Rig) -> str:
+    (sent,) = rig.fake.sent.values()
+    return str(sent.body["template"]["components"][0]["parameters"][0]["text"])
+
+
+async def test_the_code_goes_by_whatsapp_and_checks(rig: Rig) -> None:
+    v = await _start(rig)
+    assert v["channel"] == "whatsapp"
+    await rig.steps()
+    sent = next(iter(rig.fake.sent.values()))
+    assert (sent.kind, sent.body["template"]["name"]) == ("template", "login_code")
+    code = await _code(rig)
+    await rig.fake.flush()  # read: delivered within 30 s
+    rig.clock.now = T0 + 60
+    await rig.steps()
+    assert await rig.sms_count() == 0  # no SMS was needed
+    check = await rig.http.post(f"/v1/verifications/{v['id']}/check", json={"code": code})
+    assert check.json()["status"] == "approved", check.text
+    got = (await rig.http.get(f"/v1/verifications/{v['id']}")).json()
+    assert got["channel"] == "whatsapp"
+    chain = await rig.chain(got["messages"][0])
+    assert chain["delivered_by"] == 0
+
+
+async def test_the_sms_goes_when_whatsapp_does_not_deliver_in_time(rig: Rig) -> None:
+    v = await _start(rig, within=20)
+    await rig.steps()  # accepted by WhatsApp; no status comes
+    code = await _code(rig)
+    rig.clock.now = T0 + 21
+    await rig.steps()
+    assert await rig.sms_count() == 1
+    chain = await rig.chain(
+        (await rig.http.get(f"/v1/verifications/{v['id']}")).json()["messages"][0])
+    sms = await rig.store.get_message(chain["legs"][1]["message_id"])
+    assert sms.status is Status.ACCEPTED and code.encode() in sms.body  # the same code
+    check = await rig.http.post(f"/v1/verifications/{v['id']}/check", json={"code": code})
+    assert check.json()["status"] == "approved", check.text
+
+
+async def test_whatsapp_verification_needs_an_authentication_template(rig: Rig) -> None:
+    answer = await rig.http.post("/v1/verifications", json={"to": TO, "channel": "whatsapp"})
+    assert answer.status_code == 422
+    assert [e["field"] for e in answer.json()["errors"]] == ["template"]
+    assert (await rig.http.post("/v1/templates", json={
+        "name": "order_update", "language": "en", "category": "utility",
+        "body": "Order {{1}}", "examples": ["A-1"]})).status_code == 201
+    rig.fake.review("order_update", "en", "APPROVED")
+    await rig.fake.template_update("order_update", "en")
+    utility = await rig.http.post("/v1/verifications", json={
+        "to": TO, "channel": "whatsapp", "template": {"name": "order_update", "language": "en"}})
+    assert utility.status_code == 422, utility.text
+    assert utility.json()["errors"][0]["code"] == "template_not_approved"
+    assert rig.fake.answers == []  # no send reached the provider
