@@ -327,3 +327,28 @@ async def test_the_ledger_equals_the_sum_of_priced_events(rig: Rig) -> None:
             expected += 50_000
     assert 10_000_000 - balance.balance == expected
     assert sum(leg.price_micros or 0 for c in chains.values() for leg in c.legs) == expected
+
+
+# -- 8: pacing through the product ----------------------------------------------------------
+
+async def test_chains_paced_per_number_lose_nothing_to_130429(rig: Rig) -> None:
+    from herald.channels._pace import Pacer, PaceSettings
+
+    rig.fake.config = replace(rig.fake.config, rate=80.0, burst=8.0)  # the Cloud API's start
+    adapter = rig.chat.adapters["whatsapp"]
+    # 80/s with a burst of half the fake's: room for requests that arrive bunched
+    # (with the fake's own burst of 8, concurrent sends meet an occasional 130429).
+    adapter.pacer = Pacer(PaceSettings(rate=80, burst=4, backoff=0.02, max_backoff=0.1))
+    ids = []
+    for n in range(120):
+        answer = await rig.send(sms_chain(WA, SMS, to=f"+1415555{n:04d}"))
+        ids.append(answer.json()["id"])
+    rig.fake.throttle(3)  # and three "too fast" answers whatever the rate
+    for _ in range(5):  # bounded: each step claims up to 100 legs
+        await rig.steps(1)
+    chains = await rig.store.get_chains(ids)
+    assert sorted({c.legs[0].state or "" for c in chains.values()}) == ["accepted"]
+    # The forced ones (a loaded machine may bunch requests into one more): each paused
+    # the number and was sent again; none failed, none fell over to SMS.
+    assert rig.fake.throttled >= 3 and adapter.counters.throttled == rig.fake.throttled
+    assert adapter.counters.rejected == 0 and await rig.sms_count() == 0
