@@ -375,6 +375,9 @@ class ChatService:
                 except StoreError as exc:
                     log.warning("chat channels: %s; trying again", exc)
                     busy = False
+                except Exception:  # a bug: say so loudly, keep the chains moving
+                    log.exception("chat channels: unexpected error; trying again")
+                    busy = False
                 if not busy:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
