@@ -13,6 +13,7 @@ from herald.store import (
     Charge,
     ChatTemplate,
     Conflict,
+    DailyQuota,
     EventKind,
     InsufficientFunds,
     InvalidRecord,
@@ -21,6 +22,7 @@ from herald.store import (
     NewChain,
     NewChatLeg,
     ParkedChatEvent,
+    QuotaExceeded,
     Status,
     StatusEvents,
     Store,
@@ -213,3 +215,17 @@ async def test_a_template_has_one_owner_and_keeps_the_providers_latest_word(
     assert [x.name for x in await store.list_chat_templates(account.id)] == ["order_update"]
     assert await store.remove_chat_template("order_update", "en_US")
     assert await store.get_chat_template("order_update", "en_US") is None
+
+
+async def test_a_chain_counts_once_against_the_daily_quota(
+        store: Store, account: Account, make_message: MessageFactory) -> None:
+    quota = DailyQuota(account.id, 20_000, 2)
+    await store.accept_chain(_chain(account, make_message, chain_id="a" * 26), quota=quota)
+    wa = NewChatLeg("whatsapp", "1065550001", '{"text":"hi"}')  # no SMS leg: one message
+    await store.accept_chain(NewChain("b" * 26, account.id, "447700900123", (wa,), T0),
+                             quota=quota)
+    with pytest.raises(QuotaExceeded):
+        await store.accept_chain(_chain(account, make_message, chain_id="d" * 26), quota=quota)
+    with pytest.raises(MessageNotFound):
+        await store.get_chain("d" * 26)  # nothing of it was kept
+    assert await store.daily_usage(account.id, 20_000) == 2

@@ -23,6 +23,7 @@ import zlib
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import replace
+from decimal import Decimal
 from typing import Any, Final
 
 import orjson
@@ -41,15 +42,19 @@ from herald.channels import (
     refuse_outside_window,
 )
 from herald.chat import ChatService, content_json
-from herald.intake import IntakeError, check_callback_url
+from herald.intake import IntakeError, check_callback_url, next_quota_day
 from herald.store import (
     MAX_CHAIN_LEGS,
     Account,
+    ChatChain,
+    ChatLeg,
     IdempotencyMismatch,
     IdempotencyRecord,
     InsufficientFunds,
     NewChain,
     NewChatLeg,
+    QuotaExceeded,
+    Status,
     StatusEvents,
     StoreError,
 )
@@ -62,6 +67,7 @@ from ._problems import (
     FieldError,
     insufficient_funds,
     intake_field_errors,
+    rate_limited,
     store_problem,
     unpriced,
 )
@@ -127,7 +133,15 @@ class ChainRoutes:
                                        zlib.compress(content, _IDEMPOTENCY_COMPRESSION), now,
                                        now + self._ctx.limits.idempotency_ttl)
         try:
-            earlier = await self._ctx.store.accept_chain(chain, idempotency=record)
+            earlier = await self._ctx.store.accept_chain(
+                chain, idempotency=record, quota=self._gate.controls.quota(account.id, now))
+        except QuotaExceeded as exc:
+            self._gate.refund_messages(account, 1, now)
+            raise rate_limited(
+                "daily-quota-exceeded",
+                f"the account's daily quota of {exc.limit} is used up ({exc.used} used today,"
+                f" {exc.wanted} asked); it renews at 00:00 UTC", next_quota_day(now),
+            ) from None
         except InsufficientFunds:  # the first leg is an SMS the balance does not cover
             self._gate.refund_messages(account, 1, now)
             raise insufficient_funds(_price(chain)) from None
@@ -379,15 +393,15 @@ async def _bounded_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def _preview(chain: NewChain) -> Any:
+def _preview(chain: NewChain) -> ChatChain:
     """The view of a chain just accepted (before it is read back)."""
-    from herald.store import ChatChain, ChatLeg, Status
-
+    first = chain.legs[0]
+    price = None if first.charge is None else first.charge.amount
     legs = tuple(ChatLeg(n, leg.channel, leg.sender, leg.success, leg.within,
                          "pending" if n == 0 else None, None,
                          leg.sms.id if n == 0 and leg.sms is not None else None, None, None,
-                         leg.charge.amount if n == 0 and leg.charge is not None else None,
-                         "sms" if n == 0 and leg.charge is not None else None,
+                         price if n == 0 else None,
+                         "sms" if n == 0 and price is not None else None,
                          chain.created_at if n == 0 else None,
                          chain.created_at if n == 0 else None)
                  for n, leg in enumerate(chain.legs))
@@ -396,8 +410,6 @@ def _preview(chain: NewChain) -> Any:
                      chain.metadata, legs, {})
 
 
-def _price(chain: NewChain) -> Any:
-    from decimal import Decimal
-
+def _price(chain: NewChain) -> Decimal:
     charge = chain.legs[0].charge
     return Decimal(0 if charge is None else charge.amount) / 1_000_000

@@ -877,12 +877,14 @@ class ChatStore(Protocol):
     # -- chains (herald.store._model_chat; docs/channels.md, "Chains") ----------------
 
     async def accept_chain(self, chain: NewChain, *,
-                           idempotency: IdempotencyRecord | None = None
-                           ) -> IdempotencyRecord | None:  # fmt: skip
+                           idempotency: IdempotencyRecord | None = None,
+                           quota: DailyQuota | None = None) -> IdempotencyRecord | None:
         """Store a chain and its legs, its first leg started (``pending``; an SMS
-        first leg's message stored and charged), all or nothing; idempotency as
-        :meth:`MessageStore.accept`. Raises :class:`DuplicateMessageId`,
-        :class:`InsufficientFunds`, :class:`IdempotencyMismatch`."""
+        first leg's message stored and charged), all or nothing; idempotency and
+        ``quota`` as :meth:`MessageStore.accept` (a chain weighs one message, or
+        its SMS's parts for a quota that counts parts). Raises
+        :class:`DuplicateMessageId`, :class:`InsufficientFunds`,
+        :class:`IdempotencyMismatch`, :class:`QuotaExceeded`."""
         ...
 
     async def get_chain(self, chain_id: str, *, account_id: int | None = None) -> ChatChain:

@@ -31,6 +31,7 @@ from herald.store._errors import (
 from herald.store._model import (
     STATUS_OF_CODE,
     Channel,
+    DailyQuota,
     EventKind,
     IdempotencyRecord,
     NewMessage,
@@ -54,6 +55,7 @@ from herald.store._model_chat import (
 )
 from herald.store._sqlite_billing import G_ACCEPT_BILLED, accept_error, billed_rows
 from herald.store._sqlite_conn import Readers
+from herald.store._sqlite_controls import count_quota
 from herald.store._sqlite_sql import (
     G_ACCEPT,
     MAX_CLAIM,
@@ -188,12 +190,15 @@ class SQLiteChains:
         raise NotImplementedError  # SQLiteStore's
 
     async def accept_chain(self, chain: NewChain, *,
-                           idempotency: IdempotencyRecord | None = None
-                           ) -> IdempotencyRecord | None:  # fmt: skip
+                           idempotency: IdempotencyRecord | None = None,
+                           quota: DailyQuota | None = None) -> IdempotencyRecord | None:
         c = chain
         for leg in c.legs:
             _check(channel=leg.channel, sender=leg.sender)
         record = idempotency
+        # A chain counts as one message (its SMS's parts when the quota counts parts).
+        sms = [leg.sms for leg in c.legs if leg.sms is not None][:1]
+        weight = 0 if quota is None else (quota.weight(sms) if sms else 1)
 
         def write(conn: sqlite3.Connection) -> IdempotencyRecord | None:
             if record is not None:
@@ -208,6 +213,8 @@ class SQLiteChains:
                     " status_code, response, created_at, expires_at) VALUES (?,?,?,?,?,?,?)",
                     (record.account_id, record.key, record.request_hash, record.status_code,
                      record.response, record.created_at, record.expires_at))  # fmt: skip
+            if quota is not None:
+                count_quota(conn, quota, weight)
             try:
                 seq = conn.execute(
                     "INSERT INTO chat_chains (id, account_id, to_addr, status, created_at,"
