@@ -28,9 +28,9 @@ from tests.channels.conftest import (
     sms_chain,
 )
 
-from herald.channels import WHATSAPP_SCHEME
+from herald.channels import WHATSAPP_SCHEME, chain_payload
 from herald.rating import parse_price_list
-from herald.store import Status
+from herald.store import Channel, Status
 
 # -- 2: free-form text outside the window: refused at intake, no provider call --------------
 
@@ -84,6 +84,18 @@ async def test_a_bad_webhook_signature_is_refused_and_changes_nothing(rig: Rig) 
     assert accepted.status_code == 200
     view = await rig.chain(chain_id)
     assert view["status"] == "delivered" and view["delivered_by"] == 0
+
+
+async def test_the_subscription_handshake_echoes_the_challenge_for_the_right_token(
+        rig: Rig) -> None:
+    url = "/v1/channels/whatsapp/webhook"
+    query = {"hub.mode": "subscribe", "hub.challenge": "1158201444", "hub.verify_token": "vt-1"}
+    assert (await rig.http.get(url, params=query)).status_code == 404  # no token configured
+    rig.chat.settings = replace(rig.chat.settings, whatsapp_verify_token="vt-1")
+    answer = await rig.http.get(url, params=query)
+    assert (answer.status_code, answer.text) == (200, "1158201444")
+    wrong = await rig.http.get(url, params={**query, "hub.verify_token": "vt-2"})
+    assert wrong.status_code == 403
 
 
 async def test_an_oversized_webhook_is_refused_unread(rig: Rig) -> None:
@@ -218,19 +230,11 @@ async def test_the_chain_ends_with_one_webhook_naming_the_leg(rig: Rig) -> None:
     rows = await rig.store._readers.run(lambda c: c.execute(
         "SELECT kind, subject_id, status FROM outbox").fetchall())
     assert rows == [(4, chain_id, int(Status.DELIVERED))]
-    from herald.channels import chain_payload
-
-    (event,) = await rig.store.claim_outbox(*_webhook_claim(rig.clock()))
+    (event,) = await rig.store.claim_outbox(Channel.WEBHOOK, rig.clock(), 30.0, 10)
     payload = orjson.loads(chain_payload(event, await rig.store.get_chain(chain_id)))
     assert payload["type"] == "message.chain"
     assert payload["message"]["delivered_by"] == 0
     assert payload["message"]["legs"][0]["status"] in ("delivered", "read")
-
-
-def _webhook_claim(now: float) -> tuple[Any, float, float, int]:
-    from herald.store import Channel
-
-    return Channel.WEBHOOK, now, 30.0, 10
 
 
 # -- 4: many chains, chaotic status webhooks --------------------------------------------------

@@ -233,6 +233,8 @@ def create_app(context: ApiContext, *, fast_send: bool = True) -> FastAPI:
         routes.chains = chains
         app.router.add_route("/v1/channels/whatsapp/webhook", chains.whatsapp_webhook,
                              methods=["POST"], name="whatsapp_webhook")
+        app.router.add_route("/v1/channels/whatsapp/webhook", chains.whatsapp_subscribe,
+                             methods=["GET"], name="whatsapp_subscribe")
         app.router.add_route("/v1/channels/viber/webhook", chains.viber_webhook,
                              methods=["POST"], name="viber_webhook")
         templates = TemplateRoutes(context, gate)

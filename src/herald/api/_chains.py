@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 import zlib
@@ -86,6 +87,8 @@ _LEG_FIELDS: Final = frozenset({"channel", "from", "text", "template", "success"
 _TEMPLATE_FIELDS: Final = frozenset({"name", "language", "parameters", "code"})
 _NUMBER = re.compile(r"\+?[1-9][0-9]{5,14}")
 _IDEMPOTENCY_COMPRESSION: Final = 1
+#: Characters of a subscription challenge echoed back (Meta's are short numbers).
+MAX_CHALLENGE: Final = 256
 #: Octets of a provider webhook read: Meta batches up to 1,000 updates (~2 MiB;
 #: herald.channels reads at most that much of a body anyway).
 MAX_WEBHOOK_OCTETS: Final = 2 * 1024 * 1024
@@ -352,6 +355,21 @@ class ChainRoutes:
 
     async def whatsapp_webhook(self, request: Request) -> Response:
         return await self._webhook(request, "whatsapp")
+
+    async def whatsapp_subscribe(self, request: Request) -> Response:
+        """Meta's webhook subscription handshake: echo ``hub.challenge`` when
+        ``hub.verify_token`` is the configured one (403 otherwise)."""
+        chat = self._ctx.chat
+        token = None if chat is None else chat.settings.whatsapp_verify_token
+        if token is None:
+            raise ApiProblem(404, "not-found", "no [channels.whatsapp] verify_token is set")
+        q = request.query_params
+        given = q.get("hub.verify_token", "")
+        if q.get("hub.mode") != "subscribe" or not hmac.compare_digest(
+                given.encode(), token.encode()):
+            raise ApiProblem(403, "forbidden", "not the configured verify token")
+        return Response(q.get("hub.challenge", "")[:MAX_CHALLENGE], 200,
+                        media_type="text/plain")
 
     async def viber_webhook(self, request: Request) -> Response:
         return await self._webhook(request, "viber")

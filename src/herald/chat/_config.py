@@ -60,6 +60,7 @@ def parse_channels(data: Any, env: Mapping[str, str]) -> ChatSettings | None:
     top = _Table(data, "channels")
     prices: dict[tuple[str, str], int] = {}
     whatsapp = viber = None
+    verify_token: str | None = None
     wa_senders: dict[str, str] = {}
     vb_senders: dict[str, str] = {}
     raw = top.get("whatsapp", dict, None)
@@ -74,6 +75,8 @@ def parse_channels(data: Any, env: Mapping[str, str]) -> ChatSettings | None:
         except ValueError as exc:
             raise ConfigError("channels.whatsapp", str(exc)) from None
         wa_senders = _senders(t)
+        verify_token = (_secret(t, "verify_token", env)
+                        if "verify_token" in t.data or "verify_token_env" in t.data else None)
         for category, price in t.get("prices", dict, {}).items():
             if category not in _WHATSAPP_CATEGORIES:
                 raise ConfigError(f"{t.at('prices')}.{category}",
@@ -98,4 +101,5 @@ def parse_channels(data: Any, env: Mapping[str, str]) -> ChatSettings | None:
         t.finish()
     poll = top.number("poll_interval", 0.2, 0.01, 10.0)
     top.finish()
-    return ChatSettings(whatsapp, wa_senders, viber, vb_senders, prices, poll_interval=poll)
+    return ChatSettings(whatsapp, wa_senders, viber, vb_senders, prices, poll_interval=poll,
+                        whatsapp_verify_token=verify_token)

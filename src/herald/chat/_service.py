@@ -126,6 +126,8 @@ class ChatSettings:
     timer_lease: float = 30.0
     batch: int = 100
     template_sync: float = 60.0  # seconds between reads of the templates' review status
+    #: The token Meta's webhook subscription handshake presents (GET hub.verify_token).
+    whatsapp_verify_token: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not (self.poll_interval > 0 and self.submit_lease > 0 and self.timer_lease > 0):
