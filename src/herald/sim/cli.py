@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from herald.sim.chat import cli as chat_cli
+from herald.sim.chat import viber_cli
 from herald.sim.config import (
     DEFAULT_MAX_HELD_RECEIPTS,
     DEFAULT_PORT,
@@ -113,6 +114,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                              "and query_sm reports it, no deliver_sm is sent (default 0)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log binds and drops")
     chat_cli.add_options(parser)
+    viber_cli.add_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -139,17 +141,19 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = build_config(args)
         whatsapp = chat_cli.options(args)
+        viber = viber_cli.options(args)
     except SimConfigError as exc:
         print(f"herald sim: {exc}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(_serve(config, whatsapp))
+        return asyncio.run(_serve(config, whatsapp, viber))
     except OSError as exc:
         print(f"herald sim: {exc}", file=sys.stderr)
         return 1
 
 
-async def _serve(config: SimConfig, whatsapp: chat_cli.WhatsAppOptions | None = None) -> int:
+async def _serve(config: SimConfig, whatsapp: chat_cli.WhatsAppOptions | None = None,
+                 viber: viber_cli.ViberOptions | None = None) -> int:
     sim = Simulator(config)
     await sim.start()
     stop = asyncio.Event()
@@ -163,6 +167,9 @@ async def _serve(config: SimConfig, whatsapp: chat_cli.WhatsAppOptions | None = 
                 _, port = await fakes.enter_async_context(chat_cli.running(whatsapp))
                 print(f"herald sim: WhatsApp Cloud API fake on {whatsapp.host}:{port}",
                       flush=True)
+            if viber is not None:
+                _, port = await fakes.enter_async_context(viber_cli.running(viber))
+                print(f"herald sim: Viber provider fake on {viber.host}:{port}", flush=True)
             await stop.wait()
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):

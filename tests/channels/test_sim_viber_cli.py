@@ -1,0 +1,88 @@
+"""``herald sim --viber``: the Viber provider fake from the command line, beside the SMSC."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import pytest
+from tests.channels.helpers import LegBook, receiver
+
+from herald.channels import Accepted, LegState, Rejected, Submission, TextContent, ViberSettings
+from herald.channels.clients import ViberClient
+from herald.sim.chat import serve_app
+from herald.sim.chat.viber_cli import SECRET_ENV, TOKEN_ENV
+
+TOKEN, SECRET = "vb-cli-token", "vb-cli-secret"
+START_TIMEOUT, STOP_TIMEOUT = 20.0, 10.0
+
+
+def _herald(*args: str) -> list[str]:
+    return [sys.executable, "-m", "herald", *args]
+
+
+async def test_the_cli_delivers_expires_and_refuses_as_told() -> None:
+    book = LegBook()
+    verifier = ViberClient(ViberSettings("http://127.0.0.1:9", TOKEN, SECRET))
+    client: ViberClient | None = None
+    async with serve_app(receiver(verifier, book)) as hook_port:
+        proc = await asyncio.create_subprocess_exec(
+            *_herald("sim", "--listen", "127.0.0.1:0", "--viber", "127.0.0.1:0",
+                     "--viber-callback", f"http://127.0.0.1:{hook_port}/hook",
+                     "--viber-status-delay", "0.05", "--viber-expire", "+447700900124",
+                     "--viber-not-on-viber", "447700900125"),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, TOKEN_ENV: TOKEN, SECRET_ENV: SECRET})
+        assert proc.stdout is not None
+        try:
+            await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT)
+            line = await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT)
+            found = re.search(rb"Viber provider fake on 127\.0\.0\.1:(\d+)", line)
+            assert found, line
+            client = ViberClient(ViberSettings(f"http://127.0.0.1:{int(found.group(1))}",
+                                               TOKEN, SECRET))
+            results = [await client.submit(Submission(f"leg{n}", "HeraldShop", to,
+                                                      TextContent("Order shipped")))
+                       for n, to in enumerate(("447700900123", "447700900124",
+                                               "447700900125"))]
+            delivered, expired, absent = results
+            assert isinstance(delivered, Accepted) and isinstance(expired, Accepted)
+            assert isinstance(absent, Rejected) and absent.provider_code == "not_viber_user"
+            for result in (delivered, expired):
+                book.accepted(result.provider_id)
+            for _ in range(200):  # bounded: up to 10 s for the callbacks
+                if len(book.changes) >= 2:
+                    break
+                await asyncio.sleep(0.05)
+            assert book.states[delivered.provider_id] is LegState.DELIVERED
+            assert book.states[expired.provider_id] is LegState.EXPIRED  # signatures checked
+        finally:
+            await verifier.aclose()
+            if client is not None:
+                await client.aclose()
+            proc.send_signal(signal.SIGTERM)
+            _, err = await asyncio.wait_for(proc.communicate(), STOP_TIMEOUT)
+    assert proc.returncode == 0, err.decode()
+
+
+@pytest.mark.parametrize(("args", "env", "complaint"), [
+    (["--viber", "127.0.0.1:0"], {}, "viber"),
+    (["--viber", "nowhere"], {TOKEN_ENV: TOKEN, SECRET_ENV: SECRET}, "viber"),
+    (["--viber", "127.0.0.1:0", "--viber-status-delay", "0"],
+     {TOKEN_ENV: TOKEN, SECRET_ENV: SECRET}, "viber-status-delay"),
+    (["--viber", "127.0.0.1:0", "--viber-expire", "abc"],
+     {TOKEN_ENV: TOKEN, SECRET_ENV: SECRET}, "viber-expire"),
+    (["--viber", "127.0.0.1:0", "--viber-callback", "ftp://x"],
+     {TOKEN_ENV: TOKEN, SECRET_ENV: SECRET}, "viber-callback"),
+])
+def test_bad_viber_options_exit_2_naming_the_option(args: list[str], env: dict[str, str],
+                                                    complaint: str) -> None:
+    base = {k: v for k, v in os.environ.items() if k not in (TOKEN_ENV, SECRET_ENV)}
+    done = subprocess.run(_herald("sim", *args), capture_output=True, text=True, timeout=30,
+                          env={**base, **env})
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"herald sim: {complaint}:"), done.stderr
