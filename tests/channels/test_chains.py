@@ -356,3 +356,20 @@ async def test_chains_paced_per_number_lose_nothing_to_130429(rig: Rig) -> None:
     # the number and was sent again; none failed, none fell over to SMS.
     assert rig.fake.throttled >= 3 and adapter.counters.throttled == rig.fake.throttled
     assert adapter.counters.rejected == 0 and await rig.sms_count() == 0
+
+
+async def test_a_send_that_outlives_its_lease_is_not_decided_lost(rig: Rig) -> None:
+    from herald.channels._pace import Pacer, PaceSettings
+
+    adapter = rig.chat.adapters["whatsapp"]
+    adapter.pacer = Pacer(PaceSettings(backoff=0.3, max_backoff=0.3))
+    rig.chat.settings = replace(rig.chat.settings, submit_lease=1.0)
+    rig.fake.throttle(1)  # the send pauses 0.3 s and goes again: longer than this step
+    chain_id = (await rig.send(sms_chain(WA, SMS))).json()["id"]
+    assert await rig.chat.send_legs()
+    rig.clock.advance(5)  # past the lease: the store hands the leg out again ...
+    assert await rig.chat.send_legs()
+    await rig.steps(1)  # ... and this process, still sending it, lets its send finish
+    view = await rig.chain(chain_id)
+    assert [leg["status"] for leg in view["legs"]] == ["accepted", "not_started"]
+    assert len(rig.fake.sent) == 1 and await rig.sms_count() == 0

@@ -122,7 +122,9 @@ class ChatSettings:
     viber_senders: Mapping[str, str] = field(default_factory=dict)
     prices: ChatPrices = field(default_factory=dict)
     poll_interval: float = 0.2
-    submit_lease: float = 60.0
+    # Seconds a leg's send may take before another process may decide it lost:
+    # longer than the adapter's retries and back-offs can last.
+    submit_lease: float = 600.0
     timer_lease: float = 30.0
     batch: int = 100
     template_sync: float = 60.0  # seconds between reads of the templates' review status
@@ -197,6 +199,7 @@ class ChatService:
         self._account_ids: dict[str, int] = {}
         self._wake = asyncio.Event()
         self._sending: set[asyncio.Task[None]] = set()
+        self._in_flight: set[tuple[str, int]] = set()  # legs this process is sending
         self._next_purge = 0.0
         self._next_sync = 0.0
 
@@ -414,12 +417,16 @@ class ChatService:
         s = self.settings
         legs = await self.store.claim_chat_legs(self.clock(), s.submit_lease, s.batch)
         for leg in legs:
+            if (leg.chain_id, leg.leg) in self._in_flight:
+                continue  # its send outlived the lease (long back-offs): it goes on, once
             task = asyncio.create_task(self._send(leg))
             self._sending.add(task)
             task.add_done_callback(self._sending.discard)
         return bool(legs)
 
     async def _send(self, leg: LegSubmission) -> None:
+        key = (leg.chain_id, leg.leg)
+        self._in_flight.add(key)
         try:
             adapter = self.adapters.get(leg.channel)
             if leg.resumed or adapter is None:
@@ -437,6 +444,8 @@ class ChatService:
             raise
         except Exception:  # the claim lapses and the leg is decided then (not sent twice)
             log.exception("chain %s leg %d: sending failed", leg.chain_id, leg.leg)
+        finally:
+            self._in_flight.discard(key)
 
     async def follow_sms(self) -> bool:
         s = self.settings
