@@ -103,6 +103,7 @@ CREATE INDEX messages_sent_expiry ON messages (expires_at)
 -- Queued and in-flight messages only. owner IS NULL: claimable from due_at;
 -- else held by that node until lease_until (then requeued by the sweeper).
 -- attempt fences a stale holder: completion names the attempt it claimed.
+-- queued_at: the first claim; it reaches messages.queued_at at completion.
 CREATE TABLE dispatch_queue (
     seq bigint PRIMARY KEY REFERENCES messages (seq) ON DELETE CASCADE,
     connector text NOT NULL,
@@ -110,7 +111,8 @@ CREATE TABLE dispatch_queue (
     due_at double precision NOT NULL,
     owner text,
     lease_until double precision,
-    attempt integer NOT NULL DEFAULT 0
+    attempt integer NOT NULL DEFAULT 0,
+    queued_at double precision
 ) WITH ({TABLE_SETTINGS["dispatch_queue"]});
 CREATE INDEX dispatch_queue_claim ON dispatch_queue (connector, priority, seq)
     WHERE owner IS NULL;

@@ -80,11 +80,13 @@ WHERE NOT n.test
 #: $5 seconds: the claim index in (priority, seq) order, rows another node is
 #: claiming skipped, not waited for. Returns each message with its claim's
 #: ``claim_attempt`` (completion and release name it: a fence against a
-#: holder whose lease ran out and whose message was claimed again).
+#: holder whose lease ran out and whose message was claimed again) and
+#: ``claim_queued_at``, the first claim's time.
 CLAIM = f"""
 WITH claimed AS (
     UPDATE dispatch_queue q
-    SET owner = $3, lease_until = $4 + $5, attempt = q.attempt + 1
+    SET owner = $3, lease_until = $4 + $5, attempt = q.attempt + 1,
+        queued_at = coalesce(q.queued_at, $4)
     WHERE q.seq IN (
         SELECT seq FROM dispatch_queue
         WHERE connector = $1 AND owner IS NULL AND due_at <= $4
@@ -92,9 +94,10 @@ WITH claimed AS (
         LIMIT $2
         FOR UPDATE SKIP LOCKED
     ) AND q.owner IS NULL
-    RETURNING q.seq, q.attempt
+    RETURNING q.seq, q.attempt, q.queued_at
 )
-SELECT c.attempt AS claim_attempt, {", ".join("m." + c for c in MESSAGE_COLUMNS)}
+SELECT c.attempt AS claim_attempt, c.queued_at AS claim_queued_at,
+    {", ".join("m." + c for c in MESSAGE_COLUMNS)}
 FROM claimed c JOIN messages m ON m.seq = c.seq
 ORDER BY m.priority, m.seq
 """
@@ -111,12 +114,13 @@ WITH done AS (
 ), gone AS (
     DELETE FROM dispatch_queue q USING done d
     WHERE q.seq = d.seq AND q.owner = $1 AND q.attempt = d.attempt
-    RETURNING q.seq
+    RETURNING q.seq, q.queued_at
 ), marked AS (
     UPDATE messages m
     SET status = d.status,
         error_code = d.error_code,
         attempt = d.attempt,
+        queued_at = coalesce(m.queued_at, g.queued_at),
         sent_at = CASE WHEN d.status = {int(Status.SENT)} THEN $6 ELSE m.sent_at END,
         done_at = CASE WHEN d.status >= {int(Status.DELIVERED)} THEN $6 ELSE m.done_at END
     FROM gone g JOIN done d ON d.seq = g.seq

@@ -1,0 +1,210 @@
+"""The hot core of the PostgreSQL store: accept, claim, complete, release, requeue.
+
+Theory of operation. A message is a ``messages`` row from acceptance on, and
+also a ``dispatch_queue`` row while it is queued or in flight. A node claims
+due rows of one connector (``owner``, a lease, ``attempt + 1``), sends them,
+and completes them: the queue row goes and the message takes ``sent`` (or a
+final status) in the same statement. A node that dies holds its claims until
+their lease ends; then :meth:`DispatchQueue.requeue_expired` (run by one node)
+makes them claimable again, and the dead holder's late completions are refused
+by the ``(owner, attempt)`` fence. So a node's death costs at most its in-flight
+window in duplicates, never a lost or doubly-final message.
+
+While a message is queued its ``messages`` row is not written (a claim touches
+the narrow queue row only): its ``status`` there stays ``accepted`` and the
+claim's ``queued_at`` reaches the row at completion. A reader wanting the live
+status of an unfinished message joins the queue (owner set: ``queued``).
+
+Every call is one statement on one pooled connection, so one round trip and
+one commit (``synchronous_commit = on``), whatever the batch size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from herald.store._errors import InvalidRecord
+from herald.store._model import (
+    Message,
+    NewMessage,
+    Priority,
+    Source,
+    Status,
+    StatusEvents,
+)
+from herald.store.postgres._sql import (
+    ACCEPT,
+    ACCEPT_COLUMNS,
+    CLAIM,
+    COMPLETE,
+    RELEASE,
+    REQUEUE_EXPIRED,
+)
+
+__all__ = ["Claim", "Completion", "DispatchQueue", "message_from_record"]
+
+#: Claims handed out by one call at most (the issue's measured batch: up to 500).
+MAX_CLAIM = 500
+
+
+class Record(Protocol):
+    """A row read by column name (asyncpg's ``Record``)."""
+
+    def __getitem__(self, key: str) -> Any: ...
+
+
+def message_from_record(r: Record, *, claimed: bool = False) -> Message:
+    """A :class:`Message` from a row holding the ``messages`` columns, by name.
+
+    ``claimed``: the row comes from a claim, whose ``claim_attempt`` and
+    ``claim_queued_at`` are the message's live state (status ``queued``).
+    """
+    events = r["webhook_events"]
+    return Message(
+        id=r["id"],
+        account_id=r["account_id"],
+        source=Source(r["source"]),
+        to=r["to_addr"],
+        sender=r["from_addr"],
+        body=r["body"],
+        encoding=r["encoding"],
+        data_coding=r["data_coding"],
+        udhi=r["udhi"],
+        segments=r["segments"],
+        reference=r["reference"],
+        metadata=r["metadata"],
+        callback_url=r["callback_url"],
+        registered_delivery=r["registered_delivery"],
+        test=r["test"],
+        send_at=r["send_at"],
+        expires_at=r["expires_at"],
+        status=Status.QUEUED if claimed else Status(r["status"]),
+        error_code=r["error_code"],
+        error_permanent=r["error_permanent"],
+        accepted_at=r["accepted_at"],
+        queued_at=r["claim_queued_at"] if claimed else r["queued_at"],
+        sent_at=r["sent_at"],
+        done_at=r["done_at"],
+        attempt=r["claim_attempt"] if claimed else r["attempt"],
+        callback_events=None if events is None else StatusEvents(events),
+        tries=r["tries"],
+        priority=Priority(r["priority"]),
+        tag=r["tag"],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A message handed to this node, with what ends the claim (``seq``, ``attempt``)."""
+
+    seq: int
+    attempt: int
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """The end of a claim: the message went out (``sent``) or ended (a final status)."""
+
+    seq: int
+    attempt: int
+    status: Status
+    error_code: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.status < Status.SENT:
+            raise InvalidRecord("status", f"a completion is sent or final, not {self.status!r}")
+
+
+def _accept_arrays(messages: Sequence[NewMessage], connectors: Sequence[str]) -> list[list[Any]]:
+    if len(connectors) != len(messages):
+        raise InvalidRecord("connectors", "one connector per message")
+    values: dict[str, list[Any]] = {name: [] for name, _type in ACCEPT_COLUMNS}
+    for m, connector in zip(messages, connectors, strict=True):
+        row = {
+            "id": m.id, "account_id": m.account_id, "source": int(m.source),
+            "to_addr": m.to, "from_addr": m.sender, "body": m.body, "encoding": m.encoding,
+            "data_coding": m.data_coding, "udhi": m.udhi, "segments": m.segments,
+            "reference": m.reference, "metadata": m.metadata, "callback_url": m.callback_url,
+            "registered_delivery": m.registered_delivery, "test": m.test,
+            "send_at": m.send_at, "expires_at": m.expires_at, "accepted_at": m.accepted_at,
+            "webhook_events": None if m.callback_events is None else int(m.callback_events),
+            "priority": int(m.priority), "tag": m.tag, "connector": connector,
+        }  # fmt: skip
+        for name, value in row.items():
+            values[name].append(value)
+    return [values[name] for name, _type in ACCEPT_COLUMNS]
+
+
+class DispatchQueue:
+    """The loop's statements on an asyncpg pool, for one node (``owner``).
+
+    Errors: asyncpg's (connection lost, server shut down) propagate; nothing
+    of a failed call took effect (each call is one statement). The caller
+    retries later and, for intake, answers with a retryable error.
+    """
+
+    def __init__(self, pool: Any, owner: str) -> None:
+        if not owner:
+            raise InvalidRecord("owner", "a node needs a non-empty name")
+        self._pool = pool
+        self.owner = owner
+
+    async def accept(self, messages: Sequence[NewMessage], connectors: Sequence[str]) -> None:
+        """Store ``messages`` (all or none) and queue the non-test ones for
+        ``connectors`` (one per message). Raises asyncpg's UniqueViolationError
+        for an id that exists (nothing stored)."""
+        if messages:
+            await self._pool.execute(ACCEPT, *_accept_arrays(messages, connectors))
+
+    async def claim(
+        self, connector: str, limit: int, now: float, lease: float
+    ) -> tuple[Claim, ...]:
+        """Up to ``limit`` (<= MAX_CLAIM) due messages of ``connector``, by
+        priority class then acceptance; held until ``now + lease``. Rows
+        another node is claiming are skipped, never waited for."""
+        if not 0 < limit <= MAX_CLAIM:
+            raise InvalidRecord("limit", f"claims of 1 to {MAX_CLAIM} messages")
+        rows = await self._pool.fetch(CLAIM, connector, limit, self.owner, now, lease)
+        return tuple(
+            Claim(
+                r["seq"],
+                r["claim_attempt"],
+                message_from_record(r, claimed=True),
+            )
+            for r in rows
+        )
+
+    async def complete(self, completions: Sequence[Completion], now: float) -> frozenset[int]:
+        """End claims at ``now``: each leaves the queue and its message takes
+        its status. Returns the seqs ended here; a claim this node no longer
+        holds (its lease ran out and it was requeued) is not among them."""
+        if not completions:
+            return frozenset()
+        rows = await self._pool.fetch(
+            COMPLETE,
+            self.owner,
+            [c.seq for c in completions],
+            [c.attempt for c in completions],
+            [int(c.status) for c in completions],
+            [c.error_code for c in completions],
+            now,
+        )
+        return frozenset(r["seq"] for r in rows)
+
+    async def release(self, claims: Sequence[Claim], ready_at: float) -> frozenset[int]:
+        """Hand claims back (throttled, shutting down), claimable again from
+        ``ready_at``; the seqs released (those this node still held)."""
+        if not claims:
+            return frozenset()
+        rows = await self._pool.fetch(
+            RELEASE, self.owner, [c.seq for c in claims], [c.attempt for c in claims], ready_at
+        )
+        return frozenset(r["seq"] for r in rows)
+
+    async def requeue_expired(self, now: float) -> int:
+        """Make claims whose lease ended before ``now`` claimable again; how many."""
+        requeued: int = await self._pool.fetchval(REQUEUE_EXPIRED, now)
+        return requeued
