@@ -78,22 +78,25 @@ WHERE NOT n.test
 
 #: Claim up to $2 due messages of connector $1 for owner $3 at $4, leased for
 #: $5 seconds: the claim index in (priority, seq) order, rows another node is
-#: claiming skipped, not waited for. Returns each message with its claim's
-#: ``claim_attempt`` (completion and release name it: a fence against a
-#: holder whose lease ran out and whose message was claimed again) and
-#: ``claim_queued_at``, the first claim's time.
+#: claiming skipped, not waited for. ``= ANY (ARRAY (...))`` rather than
+#: ``IN (...)``: the chosen seqs are computed once and the rows fetched by
+#: primary key; with ``IN`` the planner may hash-join a sequential scan of the
+#: whole queue (seen with a 5,000-row backlog, test_claim_plan.py).
+#: Returns each message with its claim's ``claim_attempt`` (completion and
+#: release name it: a fence against a holder whose lease ran out and whose
+#: message was claimed again) and ``claim_queued_at``, the first claim's time.
 CLAIM = f"""
 WITH claimed AS (
     UPDATE dispatch_queue q
     SET owner = $3, lease_until = $4 + $5, attempt = q.attempt + 1,
         queued_at = coalesce(q.queued_at, $4)
-    WHERE q.seq IN (
+    WHERE q.seq = ANY (ARRAY (
         SELECT seq FROM dispatch_queue
         WHERE connector = $1 AND owner IS NULL AND due_at <= $4
         ORDER BY priority, seq
         LIMIT $2
         FOR UPDATE SKIP LOCKED
-    ) AND q.owner IS NULL
+    )) AND q.owner IS NULL
     RETURNING q.seq, q.attempt, q.queued_at
 )
 SELECT c.attempt AS claim_attempt, c.queued_at AS claim_queued_at,

@@ -1,0 +1,215 @@
+"""The PostgreSQL store's dispatch core on a real server: accept, claim, complete.
+
+Contract-style: what a node sees through :class:`DispatchQueue`, with the
+queue and the messages read back by column name to check what is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from herald.ids import SortableIdGenerator
+from herald.store import InvalidRecord, NewMessage, Priority, Source, Status
+from herald.store.postgres import Claim, Completion, DispatchQueue, create_pool
+
+T0 = 1_800_000_000.0
+LEASE = 30.0
+
+
+@pytest.fixture
+async def pool(pg_store_dsn: str) -> AsyncIterator[Any]:
+    pool = await create_pool(pg_store_dsn, max_size=8)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+MessageFactory = Callable[..., NewMessage]
+
+
+@pytest.fixture
+def make_message() -> MessageFactory:
+    ids = SortableIdGenerator()
+    counter = itertools.count()
+
+    def make(**fields: Any) -> NewMessage:
+        n = next(counter)
+        accepted_at = fields.pop("accepted_at", T0 + n * 0.001)
+        values: dict[str, Any] = {
+            "id": ids.new_id(accepted_at), "account_id": 1, "source": Source.HTTP,
+            "to": f"+4477009{n:05d}", "sender": "ACME", "body": f"code {n}".encode(),
+            "encoding": "gsm7", "data_coding": 0, "segments": 1,
+            "accepted_at": accepted_at, "expires_at": accepted_at + 3600,
+        }  # fmt: skip
+        values.update(fields)
+        return NewMessage(**values)
+
+    return make
+
+
+async def stored(pool: Any, message_id: str) -> Any:
+    return await pool.fetchrow("SELECT * FROM messages WHERE id = $1", message_id)
+
+
+async def test_accept_claim_complete(pool: Any, make_message: MessageFactory) -> None:
+    node = DispatchQueue(pool, "node-a")
+    batch = [make_message() for _ in range(5)]
+    await node.accept(batch, ["c1"] * 5)
+
+    claims = await node.claim("c1", 3, T0 + 1, LEASE)
+    assert [c.message.id for c in claims] == [m.id for m in batch[:3]]  # oldest first
+    first = claims[0].message
+    assert (first.status, first.attempt, first.queued_at) == (Status.QUEUED, 1, T0 + 1)
+    assert (first.to, first.body, first.priority) == (batch[0].to, batch[0].body, batch[0].priority)
+
+    done = [Completion(c.seq, c.attempt, Status.SENT) for c in claims[:2]]
+    done.append(Completion(claims[2].seq, claims[2].attempt, Status.REJECTED, error_code=0x45))
+    assert await node.complete(done, T0 + 2) == {c.seq for c in claims}
+
+    sent = await stored(pool, batch[0].id)
+    assert (sent["status"], sent["sent_at"], sent["done_at"]) == (Status.SENT, T0 + 2, None)
+    assert (sent["queued_at"], sent["attempt"]) == (T0 + 1, 1)
+    rejected = await stored(pool, batch[2].id)
+    assert (rejected["status"], rejected["error_code"]) == (Status.REJECTED, 0x45)
+    assert (rejected["sent_at"], rejected["done_at"]) == (None, T0 + 2)
+    # Completed messages left the queue; the two never claimed are still there.
+    queued = await pool.fetch("SELECT seq, owner FROM dispatch_queue ORDER BY seq")
+    assert [(r["owner"]) for r in queued] == [None, None]
+    assert [c.message.id for c in await node.claim("c1", 10, T0 + 3, LEASE)] == [
+        m.id for m in batch[3:]
+    ]
+
+
+async def test_claims_go_by_priority_then_acceptance_and_per_connector(
+    pool: Any, make_message: MessageFactory
+) -> None:
+    node = DispatchQueue(pool, "node-a")
+    bulk = make_message(priority=Priority.BULK)
+    otp = make_message(priority=Priority.OTP)
+    other = make_message(priority=Priority.OTP)
+    late = make_message(send_at=T0 + 100)
+    test = make_message(test=True)
+    await node.accept([bulk, otp, other, late, test], ["c1", "c1", "c2", "c1", "c1"])
+    claims = await node.claim("c1", 10, T0 + 1, LEASE)
+    assert [c.message.id for c in claims] == [otp.id, bulk.id]  # not c2's, not late, no test
+    assert [c.message.id for c in await node.claim("c1", 10, T0 + 100, LEASE)] == [late.id]
+    assert (await stored(pool, test.id))["status"] == Status.ACCEPTED  # stored, never queued
+
+
+async def test_accept_is_all_or_nothing(pool: Any, make_message: MessageFactory) -> None:
+    import asyncpg
+
+    node = DispatchQueue(pool, "node-a")
+    first = make_message()
+    await node.accept([first], ["c1"])
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await node.accept([make_message(), first], ["c1", "c1"])
+    assert await pool.fetchval("SELECT count(*) FROM messages") == 1
+    assert await pool.fetchval("SELECT count(*) FROM dispatch_queue") == 1
+    with pytest.raises(InvalidRecord, match="connector"):
+        await node.accept([make_message()], [])
+
+
+async def test_concurrent_claimers_never_get_the_same_message(
+    pool: Any, make_message: MessageFactory
+) -> None:
+    total = 600
+    await DispatchQueue(pool, "loader").accept(
+        [make_message() for _ in range(total)], ["c1"] * total
+    )
+    nodes = [DispatchQueue(pool, f"node-{i}") for i in range(4)]
+    got: dict[str, list[Claim]] = {n.owner: [] for n in nodes}
+
+    async def drain(node: DispatchQueue) -> None:
+        for _ in range(total):  # bounded: each round claims at least one or stops
+            claims = await node.claim("c1", 7, T0 + 1, LEASE)
+            if not claims:
+                return
+            got[node.owner].extend(claims)
+            ended = await node.complete(
+                [Completion(c.seq, c.attempt, Status.SENT) for c in claims], T0 + 2
+            )
+            assert ended == {c.seq for c in claims}
+
+    await asyncio.gather(*(drain(n) for n in nodes))
+    seqs = [c.seq for claims in got.values() for c in claims]
+    assert len(seqs) == total
+    assert len(set(seqs)) == total  # nobody got a message another node got
+    assert sum(1 for claims in got.values() if claims) > 1  # they really ran together
+    assert await pool.fetchval("SELECT count(*) FROM dispatch_queue") == 0
+    statuses = await pool.fetch("SELECT status, count(*) AS n FROM messages GROUP BY status")
+    assert [(r["status"], r["n"]) for r in statuses] == [(Status.SENT, total)]
+
+
+async def test_a_stale_holder_cannot_complete_or_release_a_requeued_claim(
+    pool: Any, make_message: MessageFactory
+) -> None:
+    dead, alive = DispatchQueue(pool, "node-dead"), DispatchQueue(pool, "node-alive")
+    message = make_message()
+    await dead.accept([message], ["c1"])
+    (old,) = await dead.claim("c1", 1, T0 + 1, LEASE)
+    assert await alive.claim("c1", 1, T0 + 2, LEASE) == ()  # held
+    assert await alive.requeue_expired(T0 + 1 + LEASE - 1) == 0  # lease not over
+    assert await alive.requeue_expired(T0 + 1 + LEASE + 1) == 1
+    (new,) = await alive.claim("c1", 1, T0 + 40, LEASE)
+    assert (new.message.id, new.attempt) == (message.id, 2)
+    assert new.message.queued_at == T0 + 1  # the first claim's time stays
+
+    # The dead node wakes up: its completion and its hand-back are refused.
+    assert await dead.complete([Completion(old.seq, old.attempt, Status.FAILED)], T0 + 41) == (
+        frozenset()
+    )
+    assert await dead.release([old], T0 + 41) == frozenset()
+    assert (await stored(pool, message.id))["status"] == Status.ACCEPTED
+    assert await alive.complete([Completion(new.seq, new.attempt, Status.SENT)], T0 + 42) == {
+        new.seq
+    }
+    assert (await stored(pool, message.id))["status"] == Status.SENT
+
+
+async def test_release_makes_a_claim_claimable_from_its_time(
+    pool: Any, make_message: MessageFactory
+) -> None:
+    node = DispatchQueue(pool, "node-a")
+    await node.accept([make_message()], ["c1"])
+    claims = await node.claim("c1", 1, T0 + 1, LEASE)
+    assert await node.release(claims, T0 + 10) == {claims[0].seq}
+    assert await node.claim("c1", 1, T0 + 5, LEASE) == ()
+    (again,) = await node.claim("c1", 1, T0 + 10, LEASE)
+    assert again.attempt == 2
+
+
+async def test_a_status_never_moves_backwards(pool: Any, make_message: MessageFactory) -> None:
+    node = DispatchQueue(pool, "node-a")
+    message = make_message()
+    await node.accept([message], ["c1"])
+    (claim,) = await node.claim("c1", 1, T0 + 1, LEASE)
+    # Meanwhile the message was cancelled (a final status) by another path.
+    await pool.execute(
+        "UPDATE messages SET status = $1 WHERE id = $2", int(Status.CANCELLED), message.id
+    )
+    assert await node.complete([Completion(claim.seq, claim.attempt, Status.SENT)], T0 + 2) == {
+        claim.seq
+    }  # the claim ended: out of the queue
+    row = await stored(pool, message.id)
+    assert (row["status"], row["sent_at"]) == (Status.CANCELLED, None)
+
+
+def test_completions_and_claims_refuse_what_is_not_theirs() -> None:
+    with pytest.raises(InvalidRecord, match="sent or final"):
+        Completion(1, 1, Status.QUEUED)
+    with pytest.raises(InvalidRecord, match="owner"):
+        DispatchQueue(object(), "")
+
+
+async def test_claim_limit_is_bounded(pool: Any) -> None:
+    node = DispatchQueue(pool, "node-a")
+    for limit in (0, 501):
+        with pytest.raises(InvalidRecord, match="limit"):
+            await node.claim("c1", limit, T0, LEASE)
