@@ -274,6 +274,11 @@ class PgCluster:
     # -- use -------------------------------------------------------------------
 
     @property
+    def server_pid(self) -> int | None:
+        """The postmaster's pid (its children are the backends), None when stopped."""
+        return None if self._proc is None else self._proc.pid
+
+    @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
