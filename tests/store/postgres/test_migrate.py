@@ -109,3 +109,19 @@ async def test_connections_commit_synchronously(pg_store_dsn: str, pg_cluster: P
     pg_cluster.psql(f"ALTER DATABASE {pg_store_dsn.rsplit('/', 1)[1]} SET synchronous_commit = off")
     async with connection(pg_store_dsn) as conn:
         assert await conn.fetchval("SHOW synchronous_commit") == "on"
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("postgresql://herald:pw@db.example:5432/herald", "is not served yet"),
+        ("mysql://db/herald", "is not a PostgreSQL URL"),
+    ],
+)
+def test_serve_refuses_a_store_url_whole_and_says_why(
+    url: str, said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["serve", "--demo", "--store", url]) == 2
+    err = capsys.readouterr().err
+    assert said in err
+    assert "pw@" not in err

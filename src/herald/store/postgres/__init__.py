@@ -19,6 +19,7 @@ from herald.store.postgres._conn import (
     migrate,
     redact,
     schema_version,
+    serve_refusal,
 )
 from herald.store.postgres._queue import (
     MAX_CLAIM,
@@ -45,4 +46,5 @@ __all__ = [
     "migrate",
     "redact",
     "schema_version",
+    "serve_refusal",
 ]

@@ -31,6 +31,7 @@ __all__ = [
     "migrate",
     "redact",
     "schema_version",
+    "serve_refusal",
 ]
 
 SCHEMES = ("postgresql", "postgres")
@@ -73,6 +74,24 @@ def redact(url: str) -> str:
         host = f"{host}:{parts.port}"
     netloc = f"{parts.username or ''}:***@{host}"
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+#: What ``herald serve`` cannot do on PostgreSQL yet (issue 10), said whole.
+NOT_SERVED_YET = (
+    "the PostgreSQL store is not served yet: its schema (herald db migrate) and its"
+    " dispatch queue exist, but intake, receipts, webhooks, accounts and the other"
+    " store parts, bind/TPS leases across nodes and the recovery sweeper do not;"
+    " run herald serve on its SQLite store (--data-dir) meanwhile (docs/scale-out.md)"
+)
+
+
+def serve_refusal(url: str) -> str:
+    """Why ``herald serve --store url`` does not start: a bad URL, or what is missing."""
+    try:
+        _check(url)
+    except ValueError as exc:
+        return str(exc)
+    return f"{redact(url)}: {NOT_SERVED_YET}"
 
 
 def _check(url: str) -> None:
