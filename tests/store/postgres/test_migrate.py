@@ -125,3 +125,18 @@ def test_serve_refuses_a_store_url_whole_and_says_why(
     err = capsys.readouterr().err
     assert said in err
     assert "pw@" not in err
+
+
+async def test_no_index_on_messages_involves_status(pg_store_dsn: str) -> None:
+    # An index on status, or a partial index whose predicate reads it, makes
+    # every transition of a message a non-HOT update (every index rewritten).
+    async with connection(pg_store_dsn) as conn:
+        definitions = [
+            r["def"]
+            for r in await conn.fetch(
+                "SELECT pg_get_indexdef(indexrelid) AS def FROM pg_index"
+                " WHERE indrelid = 'messages'::regclass"
+            )
+        ]
+    assert definitions  # the table has indexes (the primary key at least)
+    assert [d for d in definitions if "status" in d] == []
