@@ -213,3 +213,11 @@ async def test_claim_limit_is_bounded(pool: Any) -> None:
     for limit in (0, 501):
         with pytest.raises(InvalidRecord, match="limit"):
             await node.claim("c1", limit, T0, LEASE)
+
+
+def test_accept_reads_every_column_of_the_statement_by_name() -> None:
+    from herald.store.postgres._queue import _ACCEPT_VALUES
+    from herald.store.postgres._sql import ACCEPT_COLUMNS
+
+    # The statement's arrays and the values read from a NewMessage, in one order.
+    assert [name for name, _type in ACCEPT_COLUMNS] == [*_ACCEPT_VALUES, "connector"]

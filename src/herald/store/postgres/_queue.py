@@ -21,8 +21,9 @@ one commit (``synchronous_commit = on``), whatever the batch size.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, Protocol
 
 from herald.store._errors import InvalidRecord
@@ -55,6 +56,12 @@ class Record(Protocol):
     def __getitem__(self, key: str) -> Any: ...
 
 
+#: Enum members by stored number: a dict lookup, not an Enum call, per row.
+_SOURCES = {int(s): s for s in Source}
+_STATUSES = {int(s): s for s in Status}
+_PRIORITIES = {int(p): p for p in Priority}
+
+
 def message_from_record(r: Record, *, claimed: bool = False) -> Message:
     """A :class:`Message` from a row holding the ``messages`` columns, by name.
 
@@ -65,7 +72,7 @@ def message_from_record(r: Record, *, claimed: bool = False) -> Message:
     return Message(
         id=r["id"],
         account_id=r["account_id"],
-        source=Source(r["source"]),
+        source=_SOURCES[r["source"]],
         to=r["to_addr"],
         sender=r["from_addr"],
         body=r["body"],
@@ -80,7 +87,7 @@ def message_from_record(r: Record, *, claimed: bool = False) -> Message:
         test=r["test"],
         send_at=r["send_at"],
         expires_at=r["expires_at"],
-        status=Status.QUEUED if claimed else Status(r["status"]),
+        status=Status.QUEUED if claimed else _STATUSES[r["status"]],
         error_code=r["error_code"],
         error_permanent=r["error_permanent"],
         accepted_at=r["accepted_at"],
@@ -90,7 +97,7 @@ def message_from_record(r: Record, *, claimed: bool = False) -> Message:
         attempt=r["claim_attempt"] if claimed else r["attempt"],
         callback_events=None if events is None else StatusEvents(events),
         tries=r["tries"],
-        priority=Priority(r["priority"]),
+        priority=_PRIORITIES[r["priority"]],
         tag=r["tag"],
     )
 
@@ -118,24 +125,40 @@ class Completion:
             raise InvalidRecord("status", f"a completion is sent or final, not {self.status!r}")
 
 
+#: How each ACCEPT array is read from a NewMessage, by ACCEPT_COLUMNS name
+#: (one comprehension per column: a third of the CPU of a dict per message).
+_ACCEPT_VALUES: dict[str, Callable[[NewMessage], Any]] = {
+    "id": attrgetter("id"),
+    "account_id": attrgetter("account_id"),
+    "source": lambda m: int(m.source),
+    "to_addr": attrgetter("to"),
+    "from_addr": attrgetter("sender"),
+    "body": attrgetter("body"),
+    "encoding": attrgetter("encoding"),
+    "data_coding": attrgetter("data_coding"),
+    "udhi": attrgetter("udhi"),
+    "segments": attrgetter("segments"),
+    "reference": attrgetter("reference"),
+    "metadata": attrgetter("metadata"),
+    "callback_url": attrgetter("callback_url"),
+    "registered_delivery": attrgetter("registered_delivery"),
+    "test": attrgetter("test"),
+    "send_at": attrgetter("send_at"),
+    "expires_at": attrgetter("expires_at"),
+    "accepted_at": attrgetter("accepted_at"),
+    "webhook_events": lambda m: None if m.callback_events is None else int(m.callback_events),
+    "priority": lambda m: int(m.priority),
+    "tag": attrgetter("tag"),
+}
+_ACCEPT_GETTERS = tuple(_ACCEPT_VALUES[name] for name, _type in ACCEPT_COLUMNS[:-1])
+
+
 def _accept_arrays(messages: Sequence[NewMessage], connectors: Sequence[str]) -> list[list[Any]]:
     if len(connectors) != len(messages):
         raise InvalidRecord("connectors", "one connector per message")
-    values: dict[str, list[Any]] = {name: [] for name, _type in ACCEPT_COLUMNS}
-    for m, connector in zip(messages, connectors, strict=True):
-        row = {
-            "id": m.id, "account_id": m.account_id, "source": int(m.source),
-            "to_addr": m.to, "from_addr": m.sender, "body": m.body, "encoding": m.encoding,
-            "data_coding": m.data_coding, "udhi": m.udhi, "segments": m.segments,
-            "reference": m.reference, "metadata": m.metadata, "callback_url": m.callback_url,
-            "registered_delivery": m.registered_delivery, "test": m.test,
-            "send_at": m.send_at, "expires_at": m.expires_at, "accepted_at": m.accepted_at,
-            "webhook_events": None if m.callback_events is None else int(m.callback_events),
-            "priority": int(m.priority), "tag": m.tag, "connector": connector,
-        }  # fmt: skip
-        for name, value in row.items():
-            values[name].append(value)
-    return [values[name] for name, _type in ACCEPT_COLUMNS]
+    arrays = [[get(m) for m in messages] for get in _ACCEPT_GETTERS]
+    arrays.append(list(connectors))
+    return arrays
 
 
 class DispatchQueue:
