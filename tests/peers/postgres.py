@@ -59,7 +59,9 @@ DEFAULT_SETTINGS: Mapping[str, str] = {
     "shared_buffers": "128MB",
     "logging_collector": "off",
     "log_min_messages": "warning",
-    "dynamic_shared_memory_type": "posix",
+    # Files in the data directory rather than /dev/shm, which containers keep
+    # small (64 MB under Docker): a parallel query there fails to resize it.
+    "dynamic_shared_memory_type": "mmap",
 }
 
 START_TIMEOUT = 30.0  # seconds until the server must accept connections
@@ -134,6 +136,18 @@ class _RunAs:
         return None if self.uid is None else []  # drop root's supplementary groups
 
 
+def _temp_parent(run_as: _RunAs) -> str:
+    """Where the cluster's directory goes: the usual temporary directory, unless
+    the user the server runs as could not reach it (a root-only TMPDIR)."""
+    parent = Path(tempfile.gettempdir())
+    if run_as.uid is None:
+        return str(parent)
+    for directory in (parent, *parent.parents):
+        if not directory.stat().st_mode & 0o001:  # no search permission for others
+            return "/tmp"
+    return str(parent)
+
+
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
     """Linux: SIGQUIT (immediate shutdown) to the server when its starter dies."""
     with contextlib.suppress(OSError, AttributeError):
@@ -162,7 +176,7 @@ class PgCluster:
         """
         bin_dir = find_bin_dir()
         run_as = _RunAs.for_current_user()
-        root = Path(tempfile.mkdtemp(prefix="herald-pg-"))
+        root = Path(tempfile.mkdtemp(prefix="herald-pg-", dir=_temp_parent(run_as)))
         cluster = cls(root, bin_dir, run_as)
         try:
             cluster._initdb()

@@ -64,3 +64,15 @@ def test_stop_removes_the_directory_and_the_server() -> None:
     cluster.stop()
     assert not cluster.running
     assert not root.exists()
+
+
+def test_a_root_only_temporary_directory_is_not_used_for_another_user(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from peers.postgres import _RunAs, _temp_parent
+
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    monkeypatch.setattr("tempfile.tempdir", str(private))
+    assert _temp_parent(_RunAs()) == str(private)  # the server runs as us: fine
+    assert _temp_parent(_RunAs(uid=12345, gid=12345)) == "/tmp"
