@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +20,7 @@ from herald.store.postgres import (
     redact,
     schema_version,
 )
+from herald.store.sqlite import DB_FILENAME
 from peers.postgres import PgCluster, free_port
 
 
@@ -140,3 +144,34 @@ async def test_no_index_on_messages_involves_status(pg_store_dsn: str) -> None:
         ]
     assert definitions  # the table has indexes (the primary key at least)
     assert [d for d in definitions if "status" in d] == []
+
+
+#: SQLite columns that PostgreSQL keeps in dispatch_queue instead (the claim state).
+CLAIM_STATE = {"due_at", "lease_until"}
+
+
+async def test_tables_mirror_the_sqlite_stores_columns(pg_store_dsn: str, tmp_path: Path) -> None:
+    # One row mapper by name serves both stores only while the names agree.
+    from herald.store import SQLiteConfig, SQLiteStore
+    from herald.store._sqlite_sql import MESSAGE
+    from herald.store.postgres._sql import MESSAGE_COLUMNS
+
+    sqlite_store = SQLiteStore.open(SQLiteConfig(data_dir=tmp_path))
+    await sqlite_store.aclose()
+    with contextlib.closing(sqlite3.connect(tmp_path / DB_FILENAME)) as db:
+        lite = {
+            table: {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+            for table in ("messages", "segments", "outbox")
+        }
+    async with connection(pg_store_dsn) as conn:
+        rows = await conn.fetch(
+            "SELECT table_name, column_name FROM information_schema.columns"
+            " WHERE table_name = ANY($1::text[])", list(lite)
+        )
+    pg: dict[str, set[str]] = {table: set() for table in lite}
+    for r in rows:
+        pg[r["table_name"]].add(r["column_name"])
+    assert pg["messages"] == lite["messages"] - CLAIM_STATE
+    assert pg["segments"] == lite["segments"]
+    assert pg["outbox"] == lite["outbox"]
+    assert MESSAGE.names == MESSAGE_COLUMNS

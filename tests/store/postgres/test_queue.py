@@ -185,20 +185,28 @@ async def test_release_makes_a_claim_claimable_from_its_time(
     assert again.attempt == 2
 
 
-async def test_a_status_never_moves_backwards(pool: Any, make_message: MessageFactory) -> None:
+@pytest.mark.parametrize(
+    ("meanwhile", "completed"),
+    [
+        (Status.CANCELLED, Status.SENT),  # would move backwards
+        (Status.DELIVERED, Status.REJECTED),  # a greater number, but a final stays
+        (Status.SENT, Status.SENT),  # no move
+    ],
+)
+async def test_a_status_only_grows_and_a_final_one_stays(
+    pool: Any, make_message: MessageFactory, meanwhile: Status, completed: Status
+) -> None:
     node = DispatchQueue(pool, "node-a")
     message = make_message()
     await node.accept([message], ["c1"])
     (claim,) = await node.claim("c1", 1, T0 + 1, LEASE)
-    # Meanwhile the message was cancelled (a final status) by another path.
-    await pool.execute(
-        "UPDATE messages SET status = $1 WHERE id = $2", int(Status.CANCELLED), message.id
-    )
-    assert await node.complete([Completion(claim.seq, claim.attempt, Status.SENT)], T0 + 2) == {
+    # Meanwhile the message moved on by another path (a cancel, a receipt).
+    await pool.execute("UPDATE messages SET status = $1 WHERE id = $2", int(meanwhile), message.id)
+    assert await node.complete([Completion(claim.seq, claim.attempt, completed)], T0 + 2) == {
         claim.seq
     }  # the claim ended: out of the queue
     row = await stored(pool, message.id)
-    assert (row["status"], row["sent_at"]) == (Status.CANCELLED, None)
+    assert (row["status"], row["done_at"]) == (meanwhile, None)
 
 
 def test_completions_and_claims_refuse_what_is_not_theirs() -> None:

@@ -10,6 +10,11 @@ lists name them), never ``*`` by position.
 from __future__ import annotations
 
 from herald.store._model import Status
+from herald.store.lifecycle import NON_FINAL
+
+#: The statuses a message can still leave (store/lifecycle.py): a final one is
+#: never replaced, even by a "greater" final one.
+_NON_FINAL = ", ".join(str(int(s)) for s in sorted(NON_FINAL))
 
 __all__ = [
     "ACCEPT",
@@ -108,8 +113,8 @@ ORDER BY m.priority, m.seq
 #: Owner $1 ends its claims at $6: each (seq $2, claim attempt $3) leaves the
 #: queue and its message takes status $4 (``sent`` or a final one) with error
 #: code $5, in one statement. A claim this owner no longer holds (requeued,
-#: claimed again) is left alone; a status never moves backwards. Returns the
-#: seqs whose claims ended here.
+#: claimed again) is left alone; as in store/lifecycle.py, a status only grows
+#: and a final one stays. Returns the seqs whose claims ended here.
 COMPLETE = f"""
 WITH done AS (
     SELECT * FROM unnest($2::bigint[], $3::integer[], $4::smallint[], $5::integer[])
@@ -127,7 +132,7 @@ WITH done AS (
         sent_at = CASE WHEN d.status = {int(Status.SENT)} THEN $6 ELSE m.sent_at END,
         done_at = CASE WHEN d.status >= {int(Status.DELIVERED)} THEN $6 ELSE m.done_at END
     FROM gone g JOIN done d ON d.seq = g.seq
-    WHERE m.seq = g.seq AND m.status < d.status
+    WHERE m.seq = g.seq AND m.status IN ({_NON_FINAL}) AND m.status < d.status
     RETURNING m.seq
 )
 SELECT g.seq FROM gone g
