@@ -4,6 +4,7 @@
     .venv/bin/python bench/cluster.py --quick        # 4 s per scenario
     .venv/bin/python bench/cluster.py --nodes 1 2 3 --seconds 60 --workers 4
     .venv/bin/python bench/cluster.py --dsn postgresql://...   # an existing database
+    .venv/bin/python bench/cluster.py --nodes 3 --seconds 300 --preload 5000000
 
 What runs: a private PostgreSQL cluster (tests/peers/postgres.py: fsync and
 ``synchronous_commit`` on; or ``--dsn``), a fresh database per scenario with
@@ -61,6 +62,7 @@ from herald.store.postgres import (  # noqa: E402
     migrate,
 )
 from peers.postgres import PgCluster  # noqa: E402
+from store.postgres.history import fill_finished  # noqa: E402
 
 ACCEPT_BATCH = 100
 CLAIM_BATCH = 50
@@ -229,10 +231,13 @@ def server_cpu(cluster: PgCluster | None) -> float | None:
     return total / tick
 
 
-async def prepare(dsn: str) -> None:
+async def prepare(dsn: str, preload: int) -> None:
     async with connection(dsn) as conn:
         await migrate(conn)
         await conn.execute("TRUNCATE messages, dispatch_queue, segments, outbox")
+        if preload:
+            await fill_finished(conn, preload, time.time())
+            await conn.execute("VACUUM ANALYZE messages")
 
 
 async def drain_and_count(dsn: str) -> tuple[list[int], int, dict[int, int], int]:
@@ -247,8 +252,11 @@ async def drain_and_count(dsn: str) -> tuple[list[int], int, dict[int, int], int
             while claims := await drainer.claim(connector, MAX_CLAIM, now, LEASE):
                 drained.extend(await drainer.complete(
                     [Completion(c.seq, c.attempt, Status.SENT) for c in claims], now))
-        stored = await pool.fetchval("SELECT count(*) FROM messages")
-        rows = await pool.fetch("SELECT status, count(*) AS n FROM messages GROUP BY status")
+        # The run's messages have herald's ids; the preloaded history's are decimal.
+        ours = "FROM messages WHERE length(id) = $1"
+        id_length = len(SortableIdGenerator().new_id(0.0))
+        stored = await pool.fetchval(f"SELECT count(*) {ours}", id_length)
+        rows = await pool.fetch(f"SELECT status, count(*) AS n {ours} GROUP BY status", id_length)
         left = await pool.fetchval("SELECT count(*) FROM dispatch_queue")
         return drained, stored, {r["status"]: r["n"] for r in rows}, left
     finally:
@@ -258,7 +266,7 @@ async def drain_and_count(dsn: str) -> tuple[list[int], int, dict[int, int], int
 def run_scenario(
     dsn: str, cluster: PgCluster | None, nodes: int, args: argparse.Namespace
 ) -> Scenario:
-    asyncio.run(prepare(dsn))
+    asyncio.run(prepare(dsn, args.preload))
     with tempfile.TemporaryDirectory(prefix="herald-cluster-") as tmp:
         start_at = time.time() + START_DELAY
         procs = []
@@ -290,7 +298,7 @@ def run_scenario(
 
 def report(scenarios: list[Scenario], args: argparse.Namespace) -> None:
     print(f"\nstore loop (accept {ACCEPT_BATCH} -> claim {CLAIM_BATCH} -> complete), "
-          f"{args.workers} workers per node, "
+          f"{args.workers} workers per node, {args.preload} finished messages before, "
           + (f"{args.cycles} cycles per worker" if args.cycles else f"{args.seconds:g} s"))
     head = (f"{'nodes':>5} {'msg/s':>8} {'accepted':>9} {'cycle p50':>10} {'p99':>8} "
             f"{'max':>8} {'node CPU':>9} {'server CPU':>11} {'CPU bound':>10}  exactly once")
@@ -325,6 +333,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--nodes", type=int, nargs="+", default=[1, 3],
                         help="node counts, one scenario each (default: 1 3)")
     parser.add_argument("--workers", type=int, default=4, help="store loops per node")
+    parser.add_argument("--preload", type=int, default=0, metavar="N",
+                        help="N finished messages in the table before each scenario "
+                             "(issue 10's 5-minute run: --preload 5000000 --seconds 300)")
     parser.add_argument("--dsn", default=None,
                         help="an existing database, emptied before each scenario "
                              "(default: a private cluster, a fresh database per scenario)")

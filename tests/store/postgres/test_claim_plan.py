@@ -15,22 +15,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from herald.store import Source, Status
+from herald.store import Source
 from herald.store.postgres import connection
 from herald.store.postgres._sql import CLAIM
 
+from .history import fill_finished
+
 FINISHED = 1_000_000
 T0 = 1_800_000_000.0
-
-_FILL = f"""
-INSERT INTO messages (id, account_id, source, to_addr, from_addr, body, encoding,
-    data_coding, udhi, segments, registered_delivery, test, expires_at, status,
-    accepted_at, sent_at, done_at, priority)
-SELECT g::text, 1 + g % 50, {int(Source.HTTP)}, '+447700900000', 'ACME', '', 'gsm7',
-    0, false, 1, 0, false, {T0} + 3600, {int(Status.DELIVERED)},
-    {T0} - g, {T0} - g, {T0} - g, g % 4
-FROM generate_series(1, $1::int) AS g
-"""
 
 _BACKLOG = f"""
 WITH new AS (
@@ -68,7 +60,7 @@ async def test_claim_uses_the_claim_index_with_1m_finished_messages(pg_store_dsn
             "ALTER TABLE segments SET UNLOGGED; ALTER TABLE dispatch_queue SET UNLOGGED;"
             " ALTER TABLE messages SET UNLOGGED"
         )
-        await conn.execute(_FILL, FINISHED)
+        await fill_finished(conn, FINISHED, T0)
         await conn.execute(_BACKLOG, 5_000)
         await conn.execute("ANALYZE messages; ANALYZE dispatch_queue")
         await conn.execute(
