@@ -93,11 +93,12 @@ class NodeResult:
 
 
 async def run_node(
-    dsn: str, name: str, workers: int, start_at: float, seconds: float, cycles: int | None
+    dsn: str, name: str, workers: int, start_at: float, seconds: float, cycles: int | None,
+    batch_window: float = 0.0,
 ) -> NodeResult:
     result = NodeResult(name)
     pool = await create_pool(dsn, min_size=workers, max_size=workers)
-    queue = DispatchQueue(pool, name)
+    queue = DispatchQueue(pool, name, batch_window=batch_window)
     ids = SortableIdGenerator()
     deadline = start_at + seconds
     await asyncio.sleep(max(0.0, start_at - time.time()))
@@ -142,7 +143,7 @@ async def run_node(
 def node_main(spec: dict[str, Any]) -> None:
     result = asyncio.run(
         run_node(spec["dsn"], spec["name"], spec["workers"], spec["start_at"],
-                 spec["seconds"], spec["cycles"])
+                 spec["seconds"], spec["cycles"], spec["batch_ms"] / 1000)
     )
     Path(spec["out"]).write_text(json.dumps(result.__dict__))
 
@@ -276,7 +277,7 @@ def run_scenario(
             outs.append(out)
             spec = {"dsn": dsn, "name": f"node-{i}", "workers": args.workers,
                     "start_at": start_at, "seconds": args.seconds, "cycles": args.cycles,
-                    "out": str(out)}
+                    "batch_ms": args.batch_ms, "out": str(out)}
             procs.append(subprocess.Popen(
                 [sys.executable, __file__, "--node", json.dumps(spec)], env=os.environ.copy()))
         cpu0 = None
@@ -298,7 +299,8 @@ def run_scenario(
 
 def report(scenarios: list[Scenario], args: argparse.Namespace) -> None:
     print(f"\nstore loop (accept {ACCEPT_BATCH} -> claim {CLAIM_BATCH} -> complete), "
-          f"{args.workers} workers per node, {args.preload} finished messages before, "
+          f"{args.workers} workers per node, group commit {args.batch_ms:g} ms, "
+          f"{args.preload} finished messages before, "
           + (f"{args.cycles} cycles per worker" if args.cycles else f"{args.seconds:g} s"))
     head = (f"{'nodes':>5} {'msg/s':>8} {'accepted':>9} {'cycle p50':>10} {'p99':>8} "
             f"{'max':>8} {'node CPU':>9} {'server CPU':>11} {'CPU bound':>10}  exactly once")
@@ -333,6 +335,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--nodes", type=int, nargs="+", default=[1, 3],
                         help="node counts, one scenario each (default: 1 3)")
     parser.add_argument("--workers", type=int, default=4, help="store loops per node")
+    parser.add_argument("--batch-ms", type=float, default=0.0, metavar="MS",
+                        help="group commit: a node's concurrent accepts and completions "
+                             "within MS share a statement (default 0: each its own)")
     parser.add_argument("--preload", type=int, default=0, metavar="N",
                         help="N finished messages in the table before each scenario "
                              "(issue 10's 5-minute run: --preload 5000000 --seconds 300)")

@@ -139,7 +139,7 @@ async def cycles(driver: str, execute: Execute, pid: int, n: int) -> Round:
             await timed(
                 result, "complete", len(seqs),
                 execute(COMPLETE, [OWNER, seqs, attempts, [int(Status.SENT)] * len(seqs),
-                                   [None] * len(seqs), now]),
+                                   [None] * len(seqs), [now] * len(seqs)]),
             )
         result.messages += ACCEPT_BATCH
     result.seconds = time.perf_counter() - started

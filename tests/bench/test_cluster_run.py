@@ -14,7 +14,7 @@ def test_two_nodes_complete_every_accepted_message_exactly_once(
     pg_dsn: str, tmp_path: Path
 ) -> None:
     out = tmp_path / "results.json"
-    argv = ["--dsn", pg_dsn, "--nodes", "2", "--workers", "2", "--cycles", "3",
+    argv = ["--dsn", pg_dsn, "--nodes", "2", "--workers", "2", "--cycles", "3", "--batch-ms", "2",
             "--json", str(out)]
     assert main(argv) == 0
     (scenario,) = json.loads(out.read_text())

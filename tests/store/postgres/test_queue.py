@@ -229,3 +229,57 @@ def test_accept_reads_every_column_of_the_statement_by_name() -> None:
 
     # The statement's arrays and the values read from a NewMessage, in one order.
     assert [name for name, _type in ACCEPT_COLUMNS] == [*_ACCEPT_VALUES, "connector"]
+
+
+async def test_concurrent_accepts_share_one_statement_within_the_window(
+    pool: Any, make_message: MessageFactory
+) -> None:
+    node = DispatchQueue(pool, "node-a", batch_window=0.05)
+    batches = [[make_message() for _ in range(3)] for _ in range(10)]
+    await asyncio.gather(*(node.accept(b, ["c1"] * 3) for b in batches))
+    assert node.statements == 1  # ten callers, one statement, one commit
+    claims = await node.claim("c1", 50, T0 + 60, LEASE)
+    assert [c.message.id for c in claims] == [m.id for b in batches for m in b]  # in order
+
+
+async def test_one_callers_bad_rows_fail_that_caller_only(
+    pool: Any, make_message: MessageFactory
+) -> None:
+    import asyncpg
+
+    node = DispatchQueue(pool, "node-a", batch_window=0.05)
+    taken = make_message()
+    await node.accept([taken], ["c1"])
+    good, bad, also_good = [make_message()], [make_message(), taken], [make_message()]
+    results = await asyncio.gather(
+        node.accept(good, ["c1"]), node.accept(bad, ["c1"] * 2),
+        node.accept(also_good, ["c1"]), return_exceptions=True,
+    )
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], asyncpg.UniqueViolationError)
+    ids = {r["id"] for r in await pool.fetch("SELECT id FROM messages")}
+    assert ids == {taken.id, good[0].id, also_good[0].id}  # nothing of the bad call
+
+
+async def test_concurrent_completions_share_a_statement_and_each_gets_its_own(
+    pool: Any, make_message: MessageFactory
+) -> None:
+    node = DispatchQueue(pool, "node-a", batch_window=0.05)
+    await node.accept([make_message() for _ in range(6)], ["c1"] * 6)
+    claims = await node.claim("c1", 6, T0 + 60, LEASE)
+    before = node.statements
+    halves = claims[:3], claims[3:]
+    ended = await asyncio.gather(*(
+        node.complete([Completion(c.seq, c.attempt, Status.SENT) for c in half], T0 + 61)
+        for half in halves
+    ))
+    assert node.statements == before + 1
+    assert [set(e) for e in ended] == [{c.seq for c in half} for half in halves]
+    await node.aclose()
+
+
+async def test_a_full_group_goes_at_once(pool: Any, make_message: MessageFactory) -> None:
+    node = DispatchQueue(pool, "node-a", batch_window=60.0, max_batch=3)
+    # Three rows fill the group: no wait for the (long) window.
+    await asyncio.wait_for(node.accept([make_message() for _ in range(3)], ["c1"] * 3), 10)
+    assert await pool.fetchval("SELECT count(*) FROM dispatch_queue") == 3

@@ -16,7 +16,8 @@ claim's ``queued_at`` reaches the row at completion. A reader wanting the live
 status of an unfinished message joins the queue (owner set: ``queued``).
 
 Every call is one statement on one pooled connection, so one round trip and
-one commit (``synchronous_commit = on``), whatever the batch size.
+one commit (``synchronous_commit = on``), whatever the batch size; with a
+``batch_window``, concurrent accepts (and completions) share one statement.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from herald.store._model import (
     Status,
     StatusEvents,
 )
+from herald.store.postgres._batch import Batcher
 from herald.store.postgres._sql import (
     ACCEPT,
     ACCEPT_COLUMNS,
@@ -169,18 +171,56 @@ class DispatchQueue:
     retries later and, for intake, answers with a retryable error.
     """
 
-    def __init__(self, pool: Any, owner: str) -> None:
+    def __init__(
+        self, pool: Any, owner: str, *, batch_window: float = 0.0, max_batch: int = 5000
+    ) -> None:
+        """``batch_window`` > 0: accepts and completions of concurrent callers
+        within that many seconds share one statement and one commit
+        (:class:`~herald.store.postgres._batch.Batcher`; at most ``max_batch``
+        messages each). 0: every call is its own statement."""
         if not owner:
             raise InvalidRecord("owner", "a node needs a non-empty name")
+        import asyncpg
+
         self._pool = pool
         self.owner = owner
 
+        def one_callers_fault(exc: BaseException) -> bool:
+            return isinstance(exc, asyncpg.IntegrityConstraintViolationError | asyncpg.DataError)
+
+        self._accepts = Batcher(
+            self._accept_now, window=batch_window, max_rows=max_batch,
+            one_callers_fault=one_callers_fault,
+        )  # fmt: skip
+        self._completes = Batcher(
+            self._complete_now, window=batch_window, max_rows=max_batch,
+            one_callers_fault=one_callers_fault,
+        )  # fmt: skip
+
+    async def _accept_now(self, arrays: list[list[Any]]) -> None:
+        await self._pool.execute(ACCEPT, *arrays)
+
+    async def _complete_now(self, arrays: list[list[Any]]) -> frozenset[int]:
+        rows = await self._pool.fetch(COMPLETE, self.owner, *arrays)
+        return frozenset(r["seq"] for r in rows)
+
+    @property
+    def statements(self) -> int:
+        """Accept and complete statements run so far (a merged group counts one)."""
+        return self._accepts.executions + self._completes.executions
+
+    async def aclose(self) -> None:
+        """Run the accepts and completions still pending; the pool stays open."""
+        await self._accepts.aclose()
+        await self._completes.aclose()
+
     async def accept(self, messages: Sequence[NewMessage], connectors: Sequence[str]) -> None:
         """Store ``messages`` (all or none) and queue the non-test ones for
-        ``connectors`` (one per message). Raises asyncpg's UniqueViolationError
-        for an id that exists (nothing stored)."""
+        ``connectors`` (one per message); returns after the commit. Raises
+        asyncpg's UniqueViolationError for an id that exists (nothing of
+        this call stored)."""
         if messages:
-            await self._pool.execute(ACCEPT, *_accept_arrays(messages, connectors))
+            await self._accepts.submit(_accept_arrays(messages, connectors))
 
     async def claim(
         self, connector: str, limit: int, now: float, lease: float
@@ -206,16 +246,15 @@ class DispatchQueue:
         holds (its lease ran out and it was requeued) is not among them."""
         if not completions:
             return frozenset()
-        rows = await self._pool.fetch(
-            COMPLETE,
-            self.owner,
-            [c.seq for c in completions],
+        seqs = [c.seq for c in completions]
+        ended: frozenset[int] = await self._completes.submit([
+            seqs,
             [c.attempt for c in completions],
             [int(c.status) for c in completions],
             [c.error_code for c in completions],
-            now,
-        )
-        return frozenset(r["seq"] for r in rows)
+            [now] * len(completions),
+        ])
+        return ended.intersection(seqs)  # a merged group's result holds others' too
 
     async def release(self, claims: Sequence[Claim], ready_at: float) -> frozenset[int]:
         """Hand claims back (throttled, shutting down), claimable again from

@@ -110,15 +110,17 @@ FROM claimed c JOIN messages m ON m.seq = c.seq
 ORDER BY m.priority, m.seq
 """
 
-#: Owner $1 ends its claims at $6: each (seq $2, claim attempt $3) leaves the
-#: queue and its message takes status $4 (``sent`` or a final one) with error
-#: code $5, in one statement. A claim this owner no longer holds (requeued,
-#: claimed again) is left alone; as in store/lifecycle.py, a status only grows
-#: and a final one stays. Returns the seqs whose claims ended here.
+#: Owner $1 ends its claims: each (seq $2, claim attempt $3) leaves the queue
+#: and its message takes status $4 (``sent`` or a final one) with error code
+#: $5 at time $6, in one statement (rows of several callers: one group
+#: commit). A claim this owner no longer holds (requeued, claimed again) is
+#: left alone; as in store/lifecycle.py, a status only grows and a final one
+#: stays. Returns the seqs whose claims ended here.
 COMPLETE = f"""
 WITH done AS (
-    SELECT * FROM unnest($2::bigint[], $3::integer[], $4::smallint[], $5::integer[])
-        AS d(seq, attempt, status, error_code)
+    SELECT * FROM unnest($2::bigint[], $3::integer[], $4::smallint[], $5::integer[],
+                         $6::double precision[])
+        AS d(seq, attempt, status, error_code, at)
 ), gone AS (
     DELETE FROM dispatch_queue q USING done d
     WHERE q.seq = d.seq AND q.owner = $1 AND q.attempt = d.attempt
@@ -129,8 +131,8 @@ WITH done AS (
         error_code = d.error_code,
         attempt = d.attempt,
         queued_at = coalesce(m.queued_at, g.queued_at),
-        sent_at = CASE WHEN d.status = {int(Status.SENT)} THEN $6 ELSE m.sent_at END,
-        done_at = CASE WHEN d.status >= {int(Status.DELIVERED)} THEN $6 ELSE m.done_at END
+        sent_at = CASE WHEN d.status = {int(Status.SENT)} THEN d.at ELSE m.sent_at END,
+        done_at = CASE WHEN d.status >= {int(Status.DELIVERED)} THEN d.at ELSE m.done_at END
     FROM gone g JOIN done d ON d.seq = g.seq
     WHERE m.seq = g.seq AND m.status IN ({_NON_FINAL}) AND m.status < d.status
     RETURNING m.seq
