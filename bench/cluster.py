@@ -10,11 +10,12 @@ What runs: a private PostgreSQL cluster (tests/peers/postgres.py: fsync and
 ``synchronous_commit`` on; or ``--dsn``), a fresh database per scenario with
 the store's schema (``herald.store.postgres``). Each node is its own process
 (this script with ``--node``) with an asyncpg pool and ``--workers`` loops,
-each doing the store loop through :class:`~herald.store.postgres.DispatchQueue`
-until the deadline: accept a batch of 100 (one statement) for its connector
-(worker ``i`` uses ``c{i mod 4}``, so nodes share connectors and their claims
-contend through ``SKIP LOCKED``), then twice claim 50 and complete them as
-``sent``. Every statement is one commit.
+each doing the store loop through
+:class:`~herald.store.postgres.DispatchQueue` until the deadline: accept a
+batch of 100 (one statement) for its connector (worker ``i`` uses ``c{i mod
+4}`` (``--connectors``), so nodes share connectors and their claims contend
+through ``SKIP LOCKED``), then twice claim 50 and complete them as ``sent``.
+Every statement is one commit.
 
 Reported per scenario: completed msg/s over the window (nodes start together),
 the claim cycle (claim + complete of one batch) p50/p99/max, CPU µs per
@@ -94,7 +95,7 @@ class NodeResult:
 
 async def run_node(
     dsn: str, name: str, workers: int, start_at: float, seconds: float, cycles: int | None,
-    batch_window: float = 0.0,
+    batch_window: float = 0.0, connectors: int = CONNECTORS,
 ) -> NodeResult:
     result = NodeResult(name)
     pool = await create_pool(dsn, min_size=workers, max_size=workers)
@@ -105,7 +106,7 @@ async def run_node(
     usage0 = resource.getrusage(resource.RUSAGE_SELF)
 
     async def worker(index: int) -> None:
-        connector = f"c{index % CONNECTORS}"
+        connector = f"c{index % connectors}"
         done = 0
         while time.time() < deadline and (cycles is None or done < cycles):
             done += 1
@@ -143,7 +144,7 @@ async def run_node(
 def node_main(spec: dict[str, Any]) -> None:
     result = asyncio.run(
         run_node(spec["dsn"], spec["name"], spec["workers"], spec["start_at"],
-                 spec["seconds"], spec["cycles"], spec["batch_ms"] / 1000)
+                 spec["seconds"], spec["cycles"], spec["batch_ms"] / 1000, spec["connectors"])
     )
     Path(spec["out"]).write_text(json.dumps(result.__dict__))
 
@@ -241,7 +242,9 @@ async def prepare(dsn: str, preload: int) -> None:
             await conn.execute("VACUUM ANALYZE messages")
 
 
-async def drain_and_count(dsn: str) -> tuple[list[int], int, dict[int, int], int]:
+async def drain_and_count(
+    dsn: str, connectors: int
+) -> tuple[list[int], int, dict[int, int], int]:
     """Claim and complete what the nodes left queued; then what is stored."""
     pool = await create_pool(dsn)
     try:
@@ -249,7 +252,7 @@ async def drain_and_count(dsn: str) -> tuple[list[int], int, dict[int, int], int
         drained: list[int] = []
         now = time.time() + 2 * LEASE  # past every lease, so nothing is held
         await drainer.requeue_expired(now)
-        for connector in (f"c{i}" for i in range(CONNECTORS)):
+        for connector in (f"c{i}" for i in range(connectors)):
             while claims := await drainer.claim(connector, MAX_CLAIM, now, LEASE):
                 drained.extend(await drainer.complete(
                     [Completion(c.seq, c.attempt, Status.SENT) for c in claims], now))
@@ -277,7 +280,8 @@ def run_scenario(
             outs.append(out)
             spec = {"dsn": dsn, "name": f"node-{i}", "workers": args.workers,
                     "start_at": start_at, "seconds": args.seconds, "cycles": args.cycles,
-                    "batch_ms": args.batch_ms, "out": str(out)}
+                    "batch_ms": args.batch_ms, "connectors": args.connectors,
+                    "out": str(out)}
             procs.append(subprocess.Popen(
                 [sys.executable, __file__, "--node", json.dumps(spec)], env=os.environ.copy()))
         cpu0 = None
@@ -290,7 +294,7 @@ def run_scenario(
                 raise SystemExit(f"a node exited with {p.returncode}")
         cpu1 = server_cpu(cluster)
         results = [NodeResult(**json.loads(o.read_text())) for o in outs]
-    drained, stored, statuses, left = asyncio.run(drain_and_count(dsn))
+    drained, stored, statuses, left = asyncio.run(drain_and_count(dsn, args.connectors))
     return Scenario(
         nodes, results, drained, stored, statuses, left,
         None if cpu0 is None or cpu1 is None else cpu1 - cpu0,
@@ -335,6 +339,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--nodes", type=int, nargs="+", default=[1, 3],
                         help="node counts, one scenario each (default: 1 3)")
     parser.add_argument("--workers", type=int, default=4, help="store loops per node")
+    parser.add_argument("--connectors", type=int, default=CONNECTORS,
+                        help="connectors the loops share: loop i of every node uses "
+                             f"c(i mod N) (default {CONNECTORS})")
     parser.add_argument("--batch-ms", type=float, default=0.0, metavar="MS",
                         help="group commit: a node's concurrent accepts and completions "
                              "within MS share a statement (default 0: each its own)")
