@@ -76,3 +76,20 @@ def test_a_root_only_temporary_directory_is_not_used_for_another_user(
     monkeypatch.setattr("tempfile.tempdir", str(private))
     assert _temp_parent(_RunAs()) == str(private)  # the server runs as us: fine
     assert _temp_parent(_RunAs(uid=12345, gid=12345)) == "/tmp"
+
+
+def test_a_postgres_test_fails_not_skips_without_postgresql(tmp_path: Path) -> None:
+    # Run one real PostgreSQL test in a child pytest that cannot find the binaries.
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "HERALD_PG_BIN": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+         f"{Path(__file__).relative_to(root)}::test_server_never_runs_as_root"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 1, result.stdout
+    assert "1 error" in result.stdout and "skipped" not in result.stdout
+    assert "run scripts/peers" in result.stdout
