@@ -34,8 +34,9 @@ WITH new AS (
     FROM generate_series(1, $1::int) AS g
     RETURNING seq, priority
 )
-INSERT INTO dispatch_queue (seq, connector, priority, due_at, owner, lease_until, attempt)
-SELECT seq, 'c' || (seq % 5), priority, {T0},
+INSERT INTO dispatch_queue (seq, connector, priority, due_at, expires_at, owner, lease_until,
+    attempt)
+SELECT seq, 'c' || (seq % 5), priority, {T0}, {T0} + 3600,
     CASE WHEN seq % 3 = 0 THEN 'node-x' END,
     CASE WHEN seq % 3 = 0 THEN {T0} + 60 END,
     CASE WHEN seq % 3 = 0 THEN 1 ELSE 0 END

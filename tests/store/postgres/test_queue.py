@@ -283,3 +283,24 @@ async def test_a_full_group_goes_at_once(pool: Any, make_message: MessageFactory
     # Three rows fill the group: no wait for the (long) window.
     await asyncio.wait_for(node.accept([make_message() for _ in range(3)], ["c1"] * 3), 10)
     assert await pool.fetchval("SELECT count(*) FROM dispatch_queue") == 3
+
+
+async def test_an_expired_message_is_not_claimed_but_expired(
+    pool: Any, make_message: MessageFactory
+) -> None:
+    node = DispatchQueue(pool, "node-a")
+    held, short = make_message(expires_at=T0 + 10), make_message(expires_at=T0 + 10)
+    fresh = make_message(expires_at=T0 + 3600)
+    await node.accept([held], ["c1"])
+    (claim,) = await node.claim("c1", 1, T0 + 1, LEASE)  # in flight when it expires
+    await node.accept([short, fresh], ["c1", "c1"])
+    assert [c.message.id for c in await node.claim("c1", 10, T0 + 20, LEASE)] == [fresh.id]
+    assert await node.expire_queued(T0 + 20) == 1
+    assert await node.expire_queued(T0 + 20) == 0
+    row = await stored(pool, short.id)
+    assert (row["status"], row["done_at"]) == (Status.EXPIRED, T0 + 20)
+    # The held one is its holder's to end (or the requeue's), not the expiry's.
+    assert (await stored(pool, held.id))["status"] == Status.ACCEPTED
+    assert await node.complete([Completion(claim.seq, claim.attempt, Status.SENT)], T0 + 21) == {
+        claim.seq
+    }

@@ -42,6 +42,7 @@ from herald.store.postgres._sql import (
     ACCEPT_COLUMNS,
     CLAIM,
     COMPLETE,
+    EXPIRE_QUEUED,
     RELEASE,
     REQUEUE_EXPIRED,
 )
@@ -265,6 +266,12 @@ class DispatchQueue:
             RELEASE, self.owner, [c.seq for c in claims], [c.attempt for c in claims], ready_at
         )
         return frozenset(r["seq"] for r in rows)
+
+    async def expire_queued(self, now: float, limit: int = MAX_CLAIM) -> int:
+        """Up to ``limit`` unclaimed messages whose validity ended before ``now``
+        leave the queue as ``expired``; how many (run until it returns 0)."""
+        expired: int = await self._pool.fetchval(EXPIRE_QUEUED, now, limit)
+        return expired
 
     async def requeue_expired(self, now: float) -> int:
         """Make claims whose lease ended before ``now`` claimable again; how many."""

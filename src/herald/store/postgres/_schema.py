@@ -102,8 +102,9 @@ CREATE INDEX messages_account_to ON messages (account_id, to_addr, seq);
 CREATE INDEX messages_account_reference ON messages (account_id, reference, seq)
     WHERE reference IS NOT NULL;
 
--- Queued and in-flight messages only. owner IS NULL: claimable from due_at;
--- else held by that node until lease_until (then requeued by the sweeper).
+-- Queued and in-flight messages only. owner IS NULL: claimable from due_at
+-- until expires_at (the message's, copied: a claim reads no messages row to
+-- choose); else held by that node until lease_until (then requeued).
 -- attempt fences a stale holder: completion names the attempt it claimed.
 -- queued_at: the first claim; it reaches messages.queued_at at completion.
 CREATE TABLE dispatch_queue (
@@ -111,6 +112,7 @@ CREATE TABLE dispatch_queue (
     connector text NOT NULL,
     priority smallint NOT NULL,
     due_at double precision NOT NULL,
+    expires_at double precision NOT NULL,
     owner text,
     lease_until double precision,
     attempt integer NOT NULL DEFAULT 0,
@@ -120,6 +122,8 @@ CREATE INDEX dispatch_queue_claim ON dispatch_queue (connector, priority, seq)
     WHERE owner IS NULL;
 CREATE INDEX dispatch_queue_leases ON dispatch_queue (lease_until)
     WHERE owner IS NOT NULL;
+CREATE INDEX dispatch_queue_expiry ON dispatch_queue (expires_at)
+    WHERE owner IS NULL;
 
 CREATE TABLE segments (
     message_seq bigint NOT NULL REFERENCES messages (seq) ON DELETE CASCADE,

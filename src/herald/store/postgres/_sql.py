@@ -21,6 +21,7 @@ __all__ = [
     "ACCEPT_COLUMNS",
     "CLAIM",
     "COMPLETE",
+    "EXPIRE_QUEUED",
     "MESSAGE_COLUMNS",
     "RELEASE",
     "REQUEUE_EXPIRED",
@@ -75,21 +76,22 @@ WITH new AS (
     SELECT {", ".join(_STORED)} FROM new ORDER BY ord
     RETURNING seq, id
 )
-INSERT INTO dispatch_queue (seq, connector, priority, due_at)
-SELECT s.seq, n.connector, n.priority, coalesce(n.send_at, n.accepted_at)
+INSERT INTO dispatch_queue (seq, connector, priority, due_at, expires_at)
+SELECT s.seq, n.connector, n.priority, coalesce(n.send_at, n.accepted_at), n.expires_at
 FROM stored s JOIN new n ON n.id = s.id
 WHERE NOT n.test
 """
 
-#: Claim up to $2 due messages of connector $1 for owner $3 at $4, leased for
-#: $5 seconds: the claim index in (priority, seq) order, rows another node is
-#: claiming skipped, not waited for. ``= ANY (ARRAY (...))`` rather than
-#: ``IN (...)``: the chosen seqs are computed once and the rows fetched by
-#: primary key; with ``IN`` the planner may hash-join a sequential scan of the
-#: whole queue (seen with a 5,000-row backlog, test_claim_plan.py).
-#: Returns each message with its claim's ``claim_attempt`` (completion and
-#: release name it: a fence against a holder whose lease ran out and whose
-#: message was claimed again) and ``claim_queued_at``, the first claim's time.
+#: Claim up to $2 due, unexpired messages of connector $1 for owner $3 at $4,
+#: leased for $5 seconds (an expired one waits for EXPIRE_QUEUED instead):
+#: the claim index in (priority, seq) order, rows another node is claiming
+#: skipped, not waited for. ``= ANY (ARRAY (...))`` rather than ``IN (...)``:
+#: the chosen seqs are computed once and the rows fetched by primary key;
+#: with ``IN`` the planner may hash-join a sequential scan of the whole queue
+#: (seen with a 5,000-row backlog, test_claim_plan.py). Returns each message
+#: with its claim's ``claim_attempt`` (completion and release name it: a
+#: fence against a holder whose lease ran out and whose message was claimed
+#: again) and ``claim_queued_at``, the first claim's time.
 CLAIM = f"""
 WITH claimed AS (
     UPDATE dispatch_queue q
@@ -97,7 +99,7 @@ WITH claimed AS (
         queued_at = coalesce(q.queued_at, $4)
     WHERE q.seq = ANY (ARRAY (
         SELECT seq FROM dispatch_queue
-        WHERE connector = $1 AND owner IS NULL AND due_at <= $4
+        WHERE connector = $1 AND owner IS NULL AND due_at <= $4 AND expires_at > $4
         ORDER BY priority, seq
         LIMIT $2
         FOR UPDATE SKIP LOCKED
@@ -159,4 +161,28 @@ WITH requeued AS (
     RETURNING seq
 )
 SELECT count(*) AS requeued FROM requeued
+"""
+
+#: Up to $2 unclaimed messages whose validity ended before $1 leave the queue
+#: and become ``expired`` at $1 (store/lifecycle.py: from accepted or queued;
+#: a final status stays). Returns how many left the queue.
+EXPIRE_QUEUED = f"""
+WITH gone AS (
+    DELETE FROM dispatch_queue
+    WHERE seq = ANY (ARRAY (
+        SELECT seq FROM dispatch_queue
+        WHERE owner IS NULL AND expires_at <= $1
+        ORDER BY expires_at
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED
+    )) AND owner IS NULL
+    RETURNING seq
+), marked AS (
+    UPDATE messages m
+    SET status = {int(Status.EXPIRED)}, done_at = $1
+    FROM gone g
+    WHERE m.seq = g.seq AND m.status IN ({_NON_FINAL})
+    RETURNING m.seq
+)
+SELECT count(*) AS expired FROM gone
 """
