@@ -165,6 +165,7 @@ class PgCluster:
         self.port = 0
         self._run_as = run_as
         self._proc: subprocess.Popen[bytes] | None = None
+        self._settings: Mapping[str, str] = DEFAULT_SETTINGS
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -180,7 +181,8 @@ class PgCluster:
         cluster = cls(root, bin_dir, run_as)
         try:
             cluster._initdb()
-            cluster._launch({**DEFAULT_SETTINGS, **(settings or {})})
+            cluster._settings = {**DEFAULT_SETTINGS, **(settings or {})}
+            cluster._launch()
         except BaseException:
             cluster.stop()
             raise
@@ -213,13 +215,14 @@ class PgCluster:
                 + (result.stderr or result.stdout).decode(errors="replace")[-2000:]
             )
 
-    def _launch(self, settings: Mapping[str, str]) -> None:
+    def _launch(self, port: int | None = None) -> None:
+        """Start the server on ``port`` (a restart: the same one), else on a free one."""
         log_path = self.root / "server.log"
-        for _attempt in range(_PORT_TRIES):
-            self.port = free_port()
+        for _attempt in range(1 if port else _PORT_TRIES):
+            self.port = port or free_port()
             args = [str(self.bin_dir / "postgres"), "-D", str(self.root / "data")]
             options = {
-                **settings,
+                **self._settings,
                 "port": str(self.port),
                 "unix_socket_directories": str(self.root),
             }
@@ -267,6 +270,12 @@ class PgCluster:
 
     def stop(self) -> None:
         """Fast shutdown (SIGINT), SIGQUIT if it hangs; then remove the directory."""
+        self.shut_down()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def shut_down(self) -> None:
+        """Stop the server and keep its data (:meth:`start_again` brings it back):
+        clients see their connections end, as at a database outage."""
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGINT)
@@ -275,7 +284,12 @@ class PgCluster:
             except subprocess.TimeoutExpired:
                 proc.send_signal(signal.SIGQUIT)
                 proc.wait(STOP_TIMEOUT)
-        shutil.rmtree(self.root, ignore_errors=True)
+
+    def start_again(self) -> None:
+        """Start the server shut down by :meth:`shut_down`, on the same port."""
+        if self.running:
+            raise PgStartError("the server is running")
+        self._launch(self.port)
 
     def __enter__(self) -> PgCluster:
         return self

@@ -7,50 +7,16 @@ queue and the messages read back by column name to check what is stored.
 from __future__ import annotations
 
 import asyncio
-import itertools
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
-from herald.ids import SortableIdGenerator
-from herald.store import InvalidRecord, NewMessage, Priority, Source, Status
-from herald.store.postgres import Claim, Completion, DispatchQueue, create_pool
+from herald.store import DuplicateMessageId, InvalidRecord, Priority, Status
+from herald.store.postgres import Claim, Completion, DispatchQueue
 
-T0 = 1_800_000_000.0
+from .conftest import T0, MessageFactory
+
 LEASE = 30.0
-
-
-@pytest.fixture
-async def pool(pg_store_dsn: str) -> AsyncIterator[Any]:
-    pool = await create_pool(pg_store_dsn, max_size=8)
-    try:
-        yield pool
-    finally:
-        await pool.close()
-
-
-MessageFactory = Callable[..., NewMessage]
-
-
-@pytest.fixture
-def make_message() -> MessageFactory:
-    ids = SortableIdGenerator()
-    counter = itertools.count()
-
-    def make(**fields: Any) -> NewMessage:
-        n = next(counter)
-        accepted_at = fields.pop("accepted_at", T0 + n * 0.001)
-        values: dict[str, Any] = {
-            "id": ids.new_id(accepted_at), "account_id": 1, "source": Source.HTTP,
-            "to": f"+4477009{n:05d}", "sender": "ACME", "body": f"code {n}".encode(),
-            "encoding": "gsm7", "data_coding": 0, "segments": 1,
-            "accepted_at": accepted_at, "expires_at": accepted_at + 3600,
-        }  # fmt: skip
-        values.update(fields)
-        return NewMessage(**values)
-
-    return make
 
 
 async def stored(pool: Any, message_id: str) -> Any:
@@ -103,12 +69,10 @@ async def test_claims_go_by_priority_then_acceptance_and_per_connector(
 
 
 async def test_accept_is_all_or_nothing(pool: Any, make_message: MessageFactory) -> None:
-    import asyncpg
-
     node = DispatchQueue(pool, "node-a")
     first = make_message()
     await node.accept([first], ["c1"])
-    with pytest.raises(asyncpg.UniqueViolationError):
+    with pytest.raises(DuplicateMessageId):
         await node.accept([make_message(), first], ["c1", "c1"])
     assert await pool.fetchval("SELECT count(*) FROM messages") == 1
     assert await pool.fetchval("SELECT count(*) FROM dispatch_queue") == 1
@@ -245,8 +209,6 @@ async def test_concurrent_accepts_share_one_statement_within_the_window(
 async def test_one_callers_bad_rows_fail_that_caller_only(
     pool: Any, make_message: MessageFactory
 ) -> None:
-    import asyncpg
-
     node = DispatchQueue(pool, "node-a", batch_window=0.05)
     taken = make_message()
     await node.accept([taken], ["c1"])
@@ -256,7 +218,7 @@ async def test_one_callers_bad_rows_fail_that_caller_only(
         node.accept(also_good, ["c1"]), return_exceptions=True,
     )
     assert results[0] is None and results[2] is None
-    assert isinstance(results[1], asyncpg.UniqueViolationError)
+    assert isinstance(results[1], DuplicateMessageId)
     ids = {r["id"] for r in await pool.fetch("SELECT id FROM messages")}
     assert ids == {taken.id, good[0].id, also_good[0].id}  # nothing of the bad call
 

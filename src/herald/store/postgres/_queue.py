@@ -22,12 +22,13 @@ one commit (``synchronous_commit = on``), whatever the batch size; with a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, Protocol
 
-from herald.store._errors import InvalidRecord
+from herald.store._errors import DuplicateMessageId, InvalidRecord, StoreUnavailable
 from herald.store._model import (
     Message,
     NewMessage,
@@ -167,9 +168,12 @@ def _accept_arrays(messages: Sequence[NewMessage], connectors: Sequence[str]) ->
 class DispatchQueue:
     """The loop's statements on an asyncpg pool, for one node (``owner``).
 
-    Errors: asyncpg's (connection lost, server shut down) propagate; nothing
-    of a failed call took effect (each call is one statement). The caller
-    retries later and, for intake, answers with a retryable error.
+    Errors: :class:`StoreUnavailable` when the database cannot be reached or
+    went away during the call (connection lost, server shut down or starting):
+    nothing of the call took effect (each call is one statement); answer
+    intake with a retryable error (503, ESME_RTHROTTLED) and call again later:
+    the pool opens new connections once the server is back.
+    :class:`DuplicateMessageId` from :meth:`accept` (generate new ids).
     """
 
     def __init__(
@@ -185,6 +189,13 @@ class DispatchQueue:
 
         self._pool = pool
         self.owner = owner
+
+        #: asyncpg's errors that mean "the database is not there now".
+        self._unavailable: tuple[type[BaseException], ...] = (
+            OSError, TimeoutError, asyncpg.PostgresConnectionError,
+            asyncpg.OperatorInterventionError, asyncpg.InterfaceError,
+        )  # fmt: skip
+        self._duplicate: type[BaseException] = asyncpg.UniqueViolationError
 
         def one_callers_fault(exc: BaseException) -> bool:
             return isinstance(exc, asyncpg.IntegrityConstraintViolationError | asyncpg.DataError)
@@ -205,6 +216,16 @@ class DispatchQueue:
         rows = await self._pool.fetch(COMPLETE, self.owner, *arrays)
         return frozenset(r["seq"] for r in rows)
 
+    @contextlib.contextmanager
+    def _translated(self) -> Iterator[None]:
+        """asyncpg's errors as the store's (STYLE: translated at the boundary)."""
+        try:
+            yield
+        except self._duplicate as exc:
+            raise DuplicateMessageId("a message with this id exists") from exc
+        except self._unavailable as exc:
+            raise StoreUnavailable(f"PostgreSQL is unavailable: {exc}") from exc
+
     @property
     def statements(self) -> int:
         """Accept and complete statements run so far (a merged group counts one)."""
@@ -218,10 +239,12 @@ class DispatchQueue:
     async def accept(self, messages: Sequence[NewMessage], connectors: Sequence[str]) -> None:
         """Store ``messages`` (all or none) and queue the non-test ones for
         ``connectors`` (one per message); returns after the commit. Raises
-        asyncpg's UniqueViolationError for an id that exists (nothing of
-        this call stored)."""
+        :class:`DuplicateMessageId` for an id that exists (nothing of this
+        call stored)."""
         if messages:
-            await self._accepts.submit(_accept_arrays(messages, connectors))
+            arrays = _accept_arrays(messages, connectors)
+            with self._translated():
+                await self._accepts.submit(arrays)
 
     async def claim(
         self, connector: str, limit: int, now: float, lease: float
@@ -231,7 +254,8 @@ class DispatchQueue:
         another node is claiming are skipped, never waited for."""
         if not 0 < limit <= MAX_CLAIM:
             raise InvalidRecord("limit", f"claims of 1 to {MAX_CLAIM} messages")
-        rows = await self._pool.fetch(CLAIM, connector, limit, self.owner, now, lease)
+        with self._translated():
+            rows = await self._pool.fetch(CLAIM, connector, limit, self.owner, now, lease)
         return tuple(
             Claim(
                 r["seq"],
@@ -248,13 +272,14 @@ class DispatchQueue:
         if not completions:
             return frozenset()
         seqs = [c.seq for c in completions]
-        ended: frozenset[int] = await self._completes.submit([
-            seqs,
-            [c.attempt for c in completions],
-            [int(c.status) for c in completions],
-            [c.error_code for c in completions],
-            [now] * len(completions),
-        ])
+        with self._translated():
+            ended: frozenset[int] = await self._completes.submit([
+                seqs,
+                [c.attempt for c in completions],
+                [int(c.status) for c in completions],
+                [c.error_code for c in completions],
+                [now] * len(completions),
+            ])
         return ended.intersection(seqs)  # a merged group's result holds others' too
 
     async def release(self, claims: Sequence[Claim], ready_at: float) -> frozenset[int]:
@@ -262,18 +287,22 @@ class DispatchQueue:
         ``ready_at``; the seqs released (those this node still held)."""
         if not claims:
             return frozenset()
-        rows = await self._pool.fetch(
-            RELEASE, self.owner, [c.seq for c in claims], [c.attempt for c in claims], ready_at
-        )
+        with self._translated():
+            rows = await self._pool.fetch(
+                RELEASE, self.owner, [c.seq for c in claims], [c.attempt for c in claims],
+                ready_at,
+            )  # fmt: skip
         return frozenset(r["seq"] for r in rows)
 
     async def expire_queued(self, now: float, limit: int = MAX_CLAIM) -> int:
         """Up to ``limit`` unclaimed messages whose validity ended before ``now``
         leave the queue as ``expired``; how many (run until it returns 0)."""
-        expired: int = await self._pool.fetchval(EXPIRE_QUEUED, now, limit)
+        with self._translated():
+            expired: int = await self._pool.fetchval(EXPIRE_QUEUED, now, limit)
         return expired
 
     async def requeue_expired(self, now: float) -> int:
         """Make claims whose lease ended before ``now`` claimable again; how many."""
-        requeued: int = await self._pool.fetchval(REQUEUE_EXPIRED, now)
+        with self._translated():
+            requeued: int = await self._pool.fetchval(REQUEUE_EXPIRED, now)
         return requeued
