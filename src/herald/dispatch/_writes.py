@@ -4,11 +4,11 @@ A submit_sm_resp (its segment must be recorded) and the receipt for the same
 part arrive in that order on the wire, milliseconds apart. Written through
 separate batchers, the receipt could commit first and be *parked* (correct,
 but an extra insert and delete, and the message would skip ``sent`` in
-between). Written through this one batcher, both go into the store's writer
-queue in arrival order: in one transaction the store runs segment inserts
-before receipt updates, and across transactions the earlier one commits
-first. So a receipt is parked only when the upstream really sent it before
-the submit_sm_resp.
+between). Queued here, both go into the store's writer queue in arrival
+order: in one transaction the store runs segment inserts before receipt
+updates, and across transactions the earlier one commits first. So a
+receipt is parked only when the upstream really sent it before the
+submit_sm_resp.
 
 Receipts are answered (deliver_sm_resp / data_sm_resp) only after their
 commit, ESME_ROK; if the store refused them, ESME_RX_T_APPN, and the SMSC
@@ -21,15 +21,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
-from typing import Final
+from typing import Any
 
-from herald.dispatch._tasks import Batcher, retry_store
+from herald.dispatch._tasks import retry_store
 from herald.net import SmppConnection
 from herald.smpp.constants import CommandStatus
 from herald.smpp.pdus import DataSm, DeliverSm
-from herald.store import ReceiptUpdate, SegmentRecord, Store, StoreError
+from herald.store import (
+    ReceiptUpdate,
+    SegmentRecord,
+    Store,
+    StoreBusy,
+    StoreClosed,
+    StoreError,
+    StoreUnavailable,
+)
 
 __all__ = ["Pending", "UpstreamWrites", "respond_all"]
 
@@ -37,9 +45,6 @@ log = logging.getLogger("herald.dispatch")
 
 #: A PDU from an upstream waiting for its answer (None: answered already).
 Pending = tuple[SmppConnection, DeliverSm | DataSm] | None
-#: Writes in flight at once (see ``Batcher``).
-CONCURRENCY: Final = 4
-
 _Receipts = tuple[tuple[ReceiptUpdate, ...], Pending]
 #: Called with a count once that many segment writes are done (committed or given up).
 Committed = Callable[[int], None]
@@ -54,67 +59,119 @@ def respond_all(pending: Sequence[Pending], status: int) -> None:
 
 
 class UpstreamWrites:
-    """See the module docstring. ``start()``, ``segment()`` / ``receipts()``, ``close()``."""
+    """See the module docstring. ``start()``, ``segment()`` / ``receipts()``, ``close()``.
+
+    What one loop turn adds is queued for the store's writer at the end of that
+    turn (segment records first) and answered from the writes' completions:
+    no task per write, so a part's window slot and a receipt's answer wait for
+    the commit and one more turn, not for a chain of task wake-ups (each turn
+    of a busy loop is milliseconds, and the window of a bind is held until its
+    parts are recorded).
+    """
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._batcher: Batcher[_Segment | _Receipts] = Batcher(
-            "upstream-writes", self._write, concurrency=CONCURRENCY)
+        self._segments: list[_Segment] = []
+        self._receipts: list[_Receipts] = []
+        self._scheduled = False
+        self._flying: set[asyncio.Future[Any]] = set()  # writes not yet settled
         self.receipts_applied = 0
 
     def start(self) -> None:
-        self._batcher.start()
+        """Nothing to start: writes are queued as they come."""
 
     async def close(self) -> None:
-        await self._batcher.close()
+        """Write what is queued and wait for every write (retries included)."""
+        if self._segments or self._receipts:
+            self._submit()
+        while self._flying:
+            await asyncio.wait(set(self._flying))
 
     def segment(self, record: SegmentRecord, committed: Committed | None = None) -> None:
         """Queue a segment record; ``committed(n)`` runs once it is written (the
         connector keeps the part counted against its window until then)."""
-        self._batcher.add((record, committed))
+        self._segments.append((record, committed))
+        self._schedule()
 
     def receipts(self, updates: tuple[ReceiptUpdate, ...], pending: Pending) -> None:
-        self._batcher.add((updates, pending))
+        self._receipts.append((updates, pending))
+        self._schedule()
 
-    async def _write(self, batch: list[_Segment | _Receipts]) -> None:
-        segments: list[SegmentRecord] = []
-        done: Counter[Committed] = Counter()
-        updates: list[ReceiptUpdate] = []
-        pending: list[Pending] = []
-        for item in batch:
-            if isinstance(item[0], SegmentRecord):
-                segments.append(item[0])
-                if item[1] is not None:
-                    done[item[1]] += 1
-            else:
-                updates.extend(item[0])
-                pending.append(item[1])
-        # gather starts its tasks in order, so the segment write is queued first.
-        try:
-            await asyncio.gather(self._record(segments), self._apply(updates, pending))
-        finally:
+    def _schedule(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._submit)
+
+    def _submit(self) -> None:
+        self._scheduled = False
+        segments, self._segments = self._segments, []
+        receipts, self._receipts = self._receipts, []
+        if segments:  # first: a receipt for a part recorded here finds it
+            self._record(segments)
+        if receipts:
+            self._apply(receipts)
+
+    def _track(self, write: Awaitable[None], done: Callable[[BaseException | None], None]) -> None:
+        future = asyncio.ensure_future(write)
+        self._flying.add(future)
+
+        def settled(f: asyncio.Future[Any]) -> None:
+            self._flying.discard(f)
+            done(None if f.cancelled() else f.exception())
+
+        future.add_done_callback(settled)
+
+    def _record(self, items: list[_Segment]) -> None:
+        records = [record for record, _ in items]
+        done: Counter[Committed] = Counter(c for _, c in items if c is not None)
+
+        def release() -> None:
             for committed, count in done.items():
                 committed(count)
 
-    async def _apply(self, updates: list[ReceiptUpdate], pending: list[Pending]) -> None:
-        if not pending:
-            return
-        try:
-            if updates:
-                await self._store.apply_receipts(updates)
-            self.receipts_applied += len(pending)
-            respond_all(pending, CommandStatus.ESME_ROK)
-        except StoreError as exc:
-            log.warning("%d receipts not stored (%s); upstreams will resend them",
-                        len(pending), exc)
-            respond_all(pending, CommandStatus.ESME_RX_T_APPN)
+        def settled(exc: BaseException | None) -> None:
+            if isinstance(exc, (StoreBusy, StoreUnavailable)) and not isinstance(exc, StoreClosed):
+                # Refused for now: retry (bounded) in a task of its own.
+                self._track(self._retry(records), lambda _: release())
+                return
+            if exc is not None:
+                self._lost(len(records), exc)
+            release()
 
-    async def _record(self, segments: list[SegmentRecord]) -> None:
-        if not segments:
+        try:
+            self._track(self._store.record_segments(records), settled)
+        except StoreError as exc:  # refused at once (busy, closed, a bad record)
+            settled(exc)
+
+    async def _retry(self, records: list[SegmentRecord]) -> None:
+        try:
+            await retry_store("record segments", partial(self._store.record_segments, records))
+        except StoreError as exc:
+            self._lost(len(records), exc)
+
+    @staticmethod
+    def _lost(count: int, exc: BaseException) -> None:
+        # The upstream has these parts; without the record their receipts park
+        # and the messages end "expired". Nothing better is possible.
+        log.error("%d segment records lost: %s", count, exc)
+
+    def _apply(self, items: list[_Receipts]) -> None:
+        updates = [u for batch, _ in items for u in batch]
+        pending = [p for _, p in items]
+
+        def settled(exc: BaseException | None) -> None:
+            if exc is None:
+                self.receipts_applied += len(pending)
+                respond_all(pending, CommandStatus.ESME_ROK)
+            else:
+                log.warning("%d receipts not stored (%s); upstreams will resend them",
+                            len(pending), exc)
+                respond_all(pending, CommandStatus.ESME_RX_T_APPN)
+
+        if not updates:  # nothing final among them: nothing to keep
+            settled(None)
             return
         try:
-            await retry_store("record segments", partial(self._store.record_segments, segments))
+            self._track(self._store.apply_receipts(updates), settled)
         except StoreError as exc:
-            # The upstream has these parts; without the record their receipts
-            # park and the messages end "expired". Nothing better is possible.
-            log.error("%d segment records lost: %s", len(segments), exc)
+            settled(exc)

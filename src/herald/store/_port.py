@@ -30,7 +30,7 @@ later; nothing was written) and :class:`StoreClosed`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Protocol
 
 from herald.store._billing import (
@@ -340,13 +340,19 @@ class MessageStore(Protocol):
         """:meth:`update_status` for many messages in one write (same rules)."""
         ...
 
-    async def record_segments(self, segments: Sequence[SegmentRecord]) -> None:
-        """:meth:`record_segment` for many segments in one write (same rules)."""
+    def record_segments(self, segments: Sequence[SegmentRecord]) -> Awaitable[None]:
+        """:meth:`record_segment` for many segments in one write (same rules).
+
+        The write is queued by the call itself, not when it is awaited (bad
+        records raise :class:`InvalidRecord` at once): what one loop turn
+        queues commits together, segment records before receipts, without a
+        task per write (dispatch answers upstreams from these completions).
+        """
         ...
 
-    async def apply_receipts(self, receipts: Sequence[ReceiptUpdate]) -> None:
+    def apply_receipts(self, receipts: Sequence[ReceiptUpdate]) -> Awaitable[None]:
         """:meth:`apply_receipt` for many receipts in one write (same rules;
-        non-final ones are skipped)."""
+        non-final ones are skipped). Queued by the call, as :meth:`record_segments`."""
         ...
 
     async def expire_unsent(self, now: float, limit: int) -> int:

@@ -39,7 +39,7 @@ import functools
 import math
 import os
 import sqlite3
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
 from herald.store._billing import Charge
@@ -139,7 +139,7 @@ from herald.store._sqlite_sql import (
     row_from_message,
 )
 from herald.store._sqlite_verify import SQLiteVerify
-from herald.store._writer import GroupCommitWriter, LoopCommitWriter, Note
+from herald.store._writer import Group, GroupCommitWriter, LoopCommitWriter, Note
 
 __all__ = ["DB_FILENAME", "WRITE_LOCK_SUFFIX", "SQLiteConfig", "SQLiteStore"]
 
@@ -843,7 +843,7 @@ class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling, SQLi
         if futures:
             await asyncio.gather(*futures)
 
-    async def record_segments(self, segments: Sequence[SegmentRecord]) -> None:
+    def record_segments(self, segments: Sequence[SegmentRecord]) -> Awaitable[None]:
         rows = []
         for s in segments:
             if not 0 <= s.index < MAX_SEGMENTS:
@@ -853,10 +853,9 @@ class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling, SQLi
             check_text("upstream_key", s.upstream_key, MAX_UPSTREAM_ID_LENGTH)
             rows.append((s.message_id, s.index, s.connector, s.upstream_id, s.upstream_key, s.at,
                          s.check_at))
-        if rows:
-            await self._writer.submit(G_SEGMENT, rows, len(rows))
+        return self._submit_now(G_SEGMENT, rows)
 
-    async def apply_receipts(self, receipts: Sequence[ReceiptUpdate]) -> None:
+    def apply_receipts(self, receipts: Sequence[ReceiptUpdate]) -> Awaitable[None]:
         rows = []
         for r in receipts:
             if not r.status.final:
@@ -864,8 +863,16 @@ class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling, SQLi
             check_text("connector", r.connector, MAX_CONNECTOR_LENGTH)
             check_text("upstream_key", r.upstream_key, MAX_UPSTREAM_ID_LENGTH)
             rows.append((r.connector, r.upstream_key, r.status, r.error_code, r.at))
+        return self._submit_now(G_RECEIPT, rows)
+
+    def _submit_now(self, group: Group, rows: Sequence[tuple[object, ...]]) -> Awaitable[None]:
+        """Queue ``rows`` for the writer at once (not when awaited): writes queued in
+        one loop turn commit together, in the order of their groups."""
         if rows:
-            await self._writer.submit(G_RECEIPT, rows, len(rows))
+            return self._writer.submit(group, rows, len(rows))
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
 
     async def expire_unsent(self, now: float, limit: int) -> int:
         check_count("limit", limit)
