@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "herald.serve_cli", "herald.send_cli", "herald.accounts.cli",
     "herald.accounts.optouts_cli", "herald.numbers.cli", "herald.routes.cli", "herald.admin.cli",
     "herald.billing.cli", "herald.sim.cli", "herald.guard.cli", "herald.fraud_cli",
+    "herald.store.cli",
 )
 
 

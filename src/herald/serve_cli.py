@@ -48,6 +48,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                         help="no config needed: embedded simulator upstream and a demo account")
     parser.add_argument("--data-dir", type=Path,
                         help="where the store lives (overrides the config; default ./herald-data)")
+    parser.add_argument("--store", metavar="URL",
+                        help="postgresql://... for several nodes on one database: not yet"
+                        " served (herald db migrate prepares one; docs/scale-out.md)")
     parser.add_argument("--http", metavar="HOST:PORT",
                         help="HTTP API listen address (default 127.0.0.1:8080)")
     parser.add_argument("--smpp", metavar="HOST:PORT",
@@ -95,6 +98,11 @@ def _serve(args: argparse.Namespace) -> int:
         config = _config(args)
     except ConfigError as exc:
         print(f"herald serve: {exc}", file=sys.stderr)
+        return 2
+    if args.store is not None:  # issue 10: refused whole rather than half served
+        from herald.store.postgres import serve_refusal
+
+        print(f"herald serve: {serve_refusal(args.store)}", file=sys.stderr)
         return 2
     from herald.service import run
 

@@ -13,6 +13,8 @@ Harnesses (import the one you use; each imports its peer only when used):
 ``peers.receiver``        a threaded HTTP server recording every callback (dlr-url, get-url,
                           webhooks)
 ``peers.base``            errors, bounded waits, free ports, the shared PDU value types
+``peers.postgres``        a private PostgreSQL cluster (also used by bench/); fixtures in
+                          tests/conftest.py
 
 ``tests/peers/README.md`` lists every quirk of these peers seen here, with versions.
 """

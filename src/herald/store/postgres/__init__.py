@@ -1,0 +1,50 @@
+"""The PostgreSQL store (issue 10): several herald nodes on one PostgreSQL cluster.
+
+Importing this package needs no driver; calls that reach the database import
+asyncpg (``pip install 'herald[postgresql]'``).
+
+What exists so far: the schema and its migrations (``herald db migrate``), and
+the dispatch loop's core (:class:`DispatchQueue`: accept, claim, complete,
+release, requeue). The full :class:`~herald.store.Store` port is not
+implemented yet, so ``herald serve`` does not run on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from herald.store.postgres._conn import (
+    connect,
+    connection,
+    create_pool,
+    is_postgres_url,
+    migrate,
+    redact,
+    schema_version,
+    serve_refusal,
+)
+from herald.store.postgres._queue import (
+    MAX_CLAIM,
+    Claim,
+    Completion,
+    DispatchQueue,
+    message_from_record,
+)
+from herald.store.postgres._schema import MIGRATIONS, SCHEMA_VERSION, TABLE_SETTINGS
+
+__all__ = [
+    "MAX_CLAIM",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "TABLE_SETTINGS",
+    "Claim",
+    "Completion",
+    "DispatchQueue",
+    "connect",
+    "connection",
+    "create_pool",
+    "is_postgres_url",
+    "message_from_record",
+    "migrate",
+    "redact",
+    "schema_version",
+    "serve_refusal",
+]

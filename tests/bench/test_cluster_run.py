@@ -1,0 +1,37 @@
+"""bench/cluster.py end to end with tiny counts: two node processes on one
+PostgreSQL database, and every accepted message completed exactly once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cluster import ACCEPT_BATCH, exactly_once, main
+from herald.store import Status
+
+
+def test_two_nodes_complete_every_accepted_message_exactly_once(
+    pg_dsn: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "results.json"
+    argv = ["--dsn", pg_dsn, "--nodes", "2", "--workers", "2", "--cycles", "3", "--batch-ms", "2",
+            "--json", str(out)]
+    assert main(argv) == 0
+    (scenario,) = json.loads(out.read_text())
+    accepted = 2 * 2 * 3 * ACCEPT_BATCH
+    assert scenario["accepted"] == scenario["stored"] == accepted
+    assert scenario["completed"] + scenario["drained"] == accepted
+    assert scenario["completed"] > 0  # the nodes did the work, not only the drainer
+    assert scenario["problems"] == []
+
+
+def test_the_check_names_duplicates_losses_and_leftovers() -> None:
+    sent = {int(Status.SENT): 3}
+    assert exactly_once(3, [[1, 2], [3]], 3, sent, 0) == []
+    assert exactly_once(3, [[1, 2], [2, 3]], 3, sent, 0) == [
+        "1 completions of a message already completed"]
+    assert exactly_once(3, [[1, 2]], 3, sent, 0) == ["3 accepted but 2 completed"]
+    assert exactly_once(3, [[1, 2, 3]], 2, {int(Status.SENT): 2}, 1) == [
+        "3 accepted but 2 stored", "1 left in the queue"]
+    assert exactly_once(1, [[1]], 1, {int(Status.ACCEPTED): 1}, 0) == [
+        "messages not sent: {'accepted': 1}"]

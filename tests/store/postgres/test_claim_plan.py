@@ -1,0 +1,86 @@
+"""The claim's plan with 1M finished messages: it must use the claim index.
+
+Issue 10 measured a claim that let the planner walk the primary key (``ORDER
+BY id`` alone) at ~50x slower with 1M finished rows. This test builds that
+table in one ``INSERT ... SELECT generate_series`` (a few seconds), queues a
+backlog over several connectors and priority classes with some of it in
+flight, and reads the plan of the store's own CLAIM statement, both as planned
+for these values and as the generic plan a prepared statement (asyncpg's) may
+settle on. The tables are unlogged for the fill only (the planner does not
+look at that): the test takes a few seconds, most of it the fill.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from herald.store import Source
+from herald.store.postgres import connection
+from herald.store.postgres._sql import CLAIM
+
+from .history import fill_finished
+
+FINISHED = 1_000_000
+T0 = 1_800_000_000.0
+
+_BACKLOG = f"""
+WITH new AS (
+    INSERT INTO messages (id, account_id, source, to_addr, from_addr, body, encoding,
+        data_coding, udhi, segments, registered_delivery, test, expires_at, accepted_at,
+        priority)
+    SELECT 'q' || g, 1, {int(Source.HTTP)}, '+447700900000', 'ACME',
+        '\\x00'::bytea, 'gsm7', 0, false, 1, 0, false, {T0} + 3600, {T0}, g % 4
+    FROM generate_series(1, $1::int) AS g
+    RETURNING seq, priority
+)
+INSERT INTO dispatch_queue (seq, connector, priority, due_at, expires_at, owner, lease_until,
+    attempt)
+SELECT seq, 'c' || (seq % 5), priority, {T0}, {T0} + 3600,
+    CASE WHEN seq % 3 = 0 THEN 'node-x' END,
+    CASE WHEN seq % 3 = 0 THEN {T0} + 60 END,
+    CASE WHEN seq % 3 = 0 THEN 1 ELSE 0 END
+FROM new
+"""
+
+
+def _scans(plan: dict[str, Any]) -> list[tuple[str, str, str | None]]:
+    """(node type, relation, index) of every scan in a JSON plan."""
+    found = []
+    if "Relation Name" in plan:
+        found.append((plan["Node Type"], plan["Relation Name"], plan.get("Index Name")))
+    for child in plan.get("Plans", ()):
+        found.extend(_scans(child))
+    return found
+
+
+async def test_claim_uses_the_claim_index_with_1m_finished_messages(pg_store_dsn: str) -> None:
+    async with connection(pg_store_dsn) as conn:
+        # Unlogged (no WAL) only to fill faster: the planner does not look at it.
+        await conn.execute(
+            "ALTER TABLE segments SET UNLOGGED; ALTER TABLE dispatch_queue SET UNLOGGED;"
+            " ALTER TABLE messages SET UNLOGGED"
+        )
+        await fill_finished(conn, FINISHED, T0)
+        await conn.execute(_BACKLOG, 5_000)
+        await conn.execute("ANALYZE messages; ANALYZE dispatch_queue")
+        await conn.execute(
+            "PREPARE claim(text, bigint, text, double precision, double precision) AS " + CLAIM
+        )
+        for plan_mode in ("force_custom_plan", "force_generic_plan"):
+            await conn.execute(f"SET plan_cache_mode = {plan_mode}")
+            explained = await conn.fetchval(
+                f"EXPLAIN (FORMAT JSON) EXECUTE claim('c1', 50, 'node-a', {T0 + 1}, 30.0)"
+            )
+            scans = _scans(json.loads(explained)[0]["Plan"])
+            queue_scans = [s for s in scans if s[1] == "dispatch_queue"]
+            message_scans = [s for s in scans if s[1] == "messages"]
+            # The candidates come from the claim index; the chosen rows are then
+            # fetched by primary key: no scan of the queue, however long.
+            assert ("Index Scan", "dispatch_queue", "dispatch_queue_claim") in queue_scans, (
+                plan_mode, scans)
+            assert {s[2] for s in queue_scans if s[0] != "ModifyTable"} == {
+                "dispatch_queue_claim", "dispatch_queue_pkey"}, (plan_mode, scans)
+            # The claimed rows' messages are fetched by primary key, not searched for.
+            assert message_scans, (plan_mode, scans)
+            assert {s[2] for s in message_scans} == {"messages_pkey"}, (plan_mode, scans)
