@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
@@ -63,6 +64,7 @@ from herald.store import (
     SQLiteStore,
     Status,
     StatusUpdate,
+    StoreUnavailable,
 )
 from herald.text import Encoding, encode, parse_udh
 
@@ -600,3 +602,27 @@ async def test_a_receipt_refused_for_good_is_not_sent_again(front: Front) -> Non
     await asyncio.sleep(1.5)  # past the first retry's backoff (1 s)
     assert len(refuse.got) == 1
     await rx.stop()
+
+
+async def test_a_submit_the_store_cannot_take_now_is_throttled_and_kept_by_the_esme(
+    front: Front, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store out of reach (a database server away, a disk error) answers submits
+    with ESME_RTHROTTLED, the status ESMEs retry; nothing is stored, and intake
+    works again once the store does."""
+    client = await bound(front.client())
+    pdu = SubmitSm(source_addr="ACME", source_addr_ton=5, destination_addr="+" + DEST,
+                   short_message=b"Your code is 1234")
+    accept = front.store.accept
+
+    async def away(*args: Any, **kwargs: Any) -> Any:
+        raise StoreUnavailable("database server out of reach")
+
+    monkeypatch.setattr(front.store, "accept", away)
+    refused = await client.submit(pdu)
+    assert refused.command_status == S.ESME_RTHROTTLED
+    assert front.accepted == []
+    monkeypatch.setattr(front.store, "accept", accept)
+    resp = await client.submit(pdu)
+    assert resp.command_status == S.ESME_ROK
+    await client.stop()

@@ -52,6 +52,7 @@ class SmppStatus(IntEnum):
     ESME_RBINDFAIL = 0x0000000D  # bind failed
     ESME_RSYSERR = 0x00000008  # system error
     ESME_RMSGQFUL = 0x00000014  # message queue full: the ESME should retry later
+    ESME_RTHROTTLED = 0x00000058  # throttling error: the ESME should retry later
     ESME_RSUBMITFAIL = 0x00000045  # submit_sm or submit_multi failed
 
 
@@ -77,14 +78,18 @@ class StoreBusy(StoreError):
 
 
 class StoreUnavailable(StoreError):
-    """The database refused the write or read (disk full, I/O error, locked).
+    """The database refused the write or read (disk full, I/O error, locked, a
+    database server out of reach).
 
-    The operation did not take effect. Answer 503 / ESME_RSYSERR; an
-    operator must look at the cause (it is in ``__cause__``).
+    The operation did not take effect. Answer 503 with ``Retry-After`` (HTTP) or
+    ESME_RTHROTTLED (SMPP: the one status every ESME takes as "retry later";
+    ESME_RSYSERR reads as a failure of the message to many) and keep serving:
+    intake resumes by itself when the store answers again. An operator must
+    look at the cause (it is in ``__cause__``).
     """
 
     http_status = 503
-    smpp_status = SmppStatus.ESME_RSYSERR
+    smpp_status = SmppStatus.ESME_RTHROTTLED
 
 
 class StoreClosed(StoreUnavailable):
