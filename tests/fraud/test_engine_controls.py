@@ -181,3 +181,55 @@ def test_many_rare_countries_at_once_put_their_source_on_alert() -> None:
     assert decisions[first].reasons[-1].code == "unfamiliar_countries"
     after = decisions[first:]
     assert sum(d.action is Action.BLOCK for d in after) >= 0.9 * len(after)
+
+
+def test_codes_in_flight_to_many_rare_countries_trip_the_alert_within_a_few_codes() -> None:
+    # Slow first codes (one every 15 s): the loss the source is expected to convert away
+    # needs five or six codes to pass its budget; their full price in flight needs three.
+    codes = {"KG": "996", "TJ": "992", "SL": "232", "GN": "224", "MR": "222", "TD": "235"}
+    engine = Engine(Prices("USD", dict.fromkeys(codes, 0.6)))
+    rng = random.Random(5)
+    decisions = [_pumped(engine, f"b{i}", T0 + i * 15 * S,
+                         f"+{codes[iso]}7{rng.randrange(10**7):07d}", country=iso, network=None)
+                 for i, iso in enumerate(list(codes) * 4)]
+    first = next(i for i, d in enumerate(decisions) if d.action is Action.BLOCK)
+    assert first <= 2
+    reason = decisions[first].reasons[-1]
+    assert reason.code == "unfamiliar_countries" and reason.figures["flight"] > 1.0
+    assert all(d.action is Action.BLOCK for d in decisions[first:])
+
+
+def test_a_launch_in_one_new_country_does_not_trip_the_alert_on_its_codes_in_flight() -> None:
+    engine = Engine(Prices("USD", {"KE": 0.19}))
+    rng = random.Random(6)
+    for i in range(200):  # a code every 10 s to a country never seen; half are typed in
+        rid, ts = f"k{i}", T0 + i * 10 * S
+        kenya = engine.request(Request(rid, ts, "chat", "signup",
+                                       f"+25471{rng.randrange(10**7):07d}", "KE", None))
+        assert kenya.action is Action.ALLOW, kenya.reasons
+        engine.receipt(Receipt(rid, ts + 2 * S, "DELIVRD"))
+        if i % 2:
+            engine.verification(Verification(rid, ts + 20 * S))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_chance_losses_of_a_source_do_not_close_a_fresh_range_to_it(seed: int) -> None:
+    # A source's codes to one network convert at their usual rate, with chance streaks
+    # of codes not typed in; they must not count as an attack on the network (which
+    # would leave a range that never converted one code before it is closed).
+    engine = Engine(Prices("USD", {"ID": 0.42}, {"51021": 0.42}))
+    rng = random.Random(seed)
+    for i in range(128):  # four days, a code every 45 minutes
+        rid, ts = f"r{i}", T0 + i * 45 * MIN
+        to = f"+62814{rng.randrange(10**4):04d}{rng.randrange(10**4):04d}"
+        assert engine.request(Request(rid, ts, "shop", "signup", to, "ID", "51021")
+                              ).action is Action.ALLOW
+        engine.receipt(Receipt(rid, ts + 3 * S, "DELIVRD"))
+        if rng.random() < 0.5:
+            engine.verification(Verification(rid, ts + 20 * S))
+    ts = T0 + 128 * 45 * MIN
+    for j in range(2):  # two new users in one fresh range, neither types the code
+        probe = engine.request(Request(f"p{j}", ts + j * MIN, "shop", "signup",
+                                       f"+628149999000{j}", "ID", "51021"))
+        assert probe.action is Action.ALLOW, probe.reasons
+        engine.receipt(Receipt(f"p{j}", ts + j * MIN + 3 * S, "DELIVRD"))

@@ -31,7 +31,8 @@ asked, or a country whose conversion is not learned yet would never learn.
 *Sources.* The ranges are also kept as seen from each source (account, use
 case): the source's view is judged first, and the whole range only against
 SCOPED_WHOLE x its budget, so an attack through one source closes the range to
-that source alone. A source's view of a network is an *alarm*: its loss raises
+that source alone. A source's view of a network is an *alarm*: its loss (over
+what chance explains: ALARM_Z standard deviations of codes converting at ``p``) raises
 that source's pressure (the ranges' budgets shrink, and ranges that never
 converted get strict floors) without refusing anything itself. Client hints
 make two more cells, the address block (/24 and ASN type) and the device,
@@ -44,7 +45,8 @@ Country and network budgets also keep their usual volume for the hour of week
 (hour of week shrunk toward hour of day).
 
 Countries with little healthy volume also share one *unfamiliar* cell per
-source: when it passes its budget with a loss spread over countries (many
+source: when its loss, or the full price of its codes in flight (sent in the
+last minutes and not typed in), passes its budget spread over countries (many
 rarely-seen countries pumped at once) the source is on alert for a while,
 refusing codes to rarely-seen countries that do not convert at human speed,
 while a launch, whose users convert, goes on.
@@ -60,6 +62,7 @@ an unknown country or price allows the request with the reason why.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -119,6 +122,14 @@ THROTTLE_WAITS = 3
 #: A sent code is forgotten this long after it was sent (its receipt or code
 #: will not come any more); cells, trusted numbers: see Engine(max_cells=...).
 SENT_TTL_MS = 48 * HOUR_MS
+#: Codes in flight: a person types a code within a minute or two of asking, so what
+#: was sent in the last few minutes and not typed in is money at risk at its full
+#: price, before any expected conversion excuses it (issue 11: "a limit on the cost
+#: of unconfirmed SMS in flight"). Half-life of that sum.
+FLIGHT_MS = 5 * 60_000
+#: A source's alarm on a network sounds only for a loss that chance does not explain:
+#: this many standard deviations of the excess of codes converting as expected.
+ALARM_Z = 3.0
 #: A price when neither the network nor the country has one (fail open, but count).
 DEFAULT_PRICE = 0.05
 
@@ -144,12 +155,18 @@ class Level:
     cold: tuple[float, float] | None = None
     #: Half-lives of the ranges above (numbers only), see _Cell.shadow.
     shadows: tuple[int, ...] = ()
+    #: Half-life of ``flight``, the full price of the codes sent and not yet typed
+    #: in nor undelivered (0: not kept), see Engine._unfamiliar_judge.
+    flight_ms: int = 0
+    #: The budget is at least this many standard deviations of what chance explains
+    #: of the excess (``noise``: the variance of codes converting at ``p``); 0: not kept.
+    noise_z: float = 0.0
 
 
 #: Widest first. Narrow cells keep a long memory (slow-and-low attacks come back
 #: to a range every few hours); wide ones follow the day.
 LEVELS = (
-    Level("country", 3.0, 0.20, 6 * HOUR_MS, profile=True),
+    Level("country", 3.0, 0.20, 6 * HOUR_MS, profile=True, flight_ms=FLIGHT_MS),
     Level("network", 2.0, 0.20, 6 * HOUR_MS, profile=True),
     # An attacked range or number sees a code every hour or two: a one-hour
     # block would never meet it again.
@@ -178,7 +195,7 @@ SCOPED_WHOLE = 1.5
 #: All the countries with fewer healthy requests than UNFAMILIAR_COUNT (decayed
 #: like their volume: about a day's worth of a country seeing 8 an hour) together:
 #: many rarely-seen countries pumped at once each stay under their own budget.
-UNFAMILIAR = Level("unfamiliar", 1.5, 0.10, 6 * HOUR_MS)
+UNFAMILIAR = Level("unfamiliar", 1.5, 0.10, 6 * HOUR_MS, flight_ms=FLIGHT_MS)
 UNFAMILIAR_COUNT = 40.0
 #: ... and then each of them whose own excess passes this share of its budget
 #: is blocked: a launch, whose users convert, stays well under it.
@@ -202,7 +219,7 @@ SOURCE_LEVELS = (
     Level("device", 0.8, 0.50, 24 * HOUR_MS, floor_codes=3.0, block_ms=12 * HOUR_MS),
 )
 #: A network as seen from one source (Engine._sound).
-ALARM = Level("alarm", 2.0, 0.20, 24 * HOUR_MS, reopen=0.5)
+ALARM = Level("alarm", 2.0, 0.20, 24 * HOUR_MS, reopen=0.5, noise_z=ALARM_Z)
 ALARM_MS = HOUR_MS
 #: Cells that learn no volume (no latitude) while they look attacked themselves.
 GUARDED = frozenset((*(level.name for level in SOURCE_LEVELS), ALARM.name))
@@ -260,9 +277,10 @@ class Prices:
 
 
 class _Cell:
-    __slots__ = ("blocks", "count", "daily", "excess", "hits", "key", "last", "last_hit",
-                 "last_number", "last_number_ms", "level", "next_ok", "recent", "shadow",
-                 "strikes", "throttle_until", "trials", "until", "volume", "waits", "weekly")
+    __slots__ = ("blocks", "count", "daily", "excess", "flight", "hits", "key", "last",
+                 "last_hit", "last_number", "last_number_ms", "level", "next_ok", "noise",
+                 "recent", "shadow", "strikes", "throttle_until", "trials", "until", "volume",
+                 "waits", "weekly")
 
     def __init__(self, key: str, level: Level) -> None:
         self.key = key
@@ -273,6 +291,8 @@ class _Cell:
         #: range holds of this number's own loss.
         self.shadow = [0.0] * len(level.shadows)
         self.volume = 0.0
+        self.flight = 0.0  # full price of the codes in flight (level.flight_ms)
+        self.noise = 0.0  # variance of the excess under expected conversion (level.noise_z)
         self.count = 0.0  # healthy requests, decayed like volume
         self.blocks = 0.0  # blocks of narrower cells under this one, decayed
         self.hits = 0  # codes typed in at human speed
@@ -308,6 +328,9 @@ class _Cell:
             self.recent *= 0.5 ** ((now - self.last) / RECENT_MS)
             for n, half_life in enumerate(self.level.shadows):
                 self.shadow[n] *= 0.5 ** ((now - self.last) / half_life)
+            if self.level.flight_ms:
+                self.flight *= 0.5 ** ((now - self.last) / self.level.flight_ms)
+            self.noise *= factor * factor  # a variance: weights squared
             self.volume *= factor
             self.count *= factor
             self.blocks *= factor
@@ -344,6 +367,8 @@ class _Cell:
             volume = max(volume, PROFILE_TRUST * self.expected_volume(now))
         if cold and level.cold is not None:  # never converted: the strict floors
             return max(level.cold[0], level.share * volume, level.cold[1] * at_risk)
+        if level.noise_z:
+            return max(level.floor, level.share * volume, level.noise_z * math.sqrt(self.noise))
         return max(level.floor, level.share * volume, level.floor_codes * at_risk)
 
     def healthy(self) -> bool:
@@ -359,6 +384,18 @@ class _Cell:
         for n, half_life in enumerate(self.level.shadows):
             self.shadow[n] = max(self.shadow[n] - amount * 0.5 ** ((now - sent) / half_life),
                                  -CREDIT_LIMIT * self.budget())
+
+    def land(self, price: float, variance: float, sent: int, now: int) -> None:
+        """A code sent at ``sent`` is no longer in flight (typed in or undelivered);
+        ``variance``: what it added to ``noise`` (0: keep it, its outcome is known
+        only as a conversion)."""
+        self.decay(now)
+        if self.level.flight_ms:
+            self.flight = max(0.0, self.flight - price * 0.5 ** ((now - sent)
+                                                                  / self.level.flight_ms))
+        if variance and self.level.noise_z:
+            self.noise = max(0.0, self.noise - variance * 0.25 ** ((now - sent)
+                                                                   / self.level.half_life_ms))
 
     def add(self, amount: float, sent: int, now: int) -> None:
         """Add ``amount`` at risk since ``sent`` (decayed like the rest)."""
@@ -592,6 +629,9 @@ class Engine:
                 cell.volume += price  # a client cell or alarm losing money learns no latitude
                 cell.count += 1
             cell.add(at_risk, req.ts, req.ts)
+            if cell.level.flight_ms:
+                cell.flight += price
+        alarm.noise += at_risk * (price - at_risk)  # price^2 x p(1 - p): a code's variance
         self._sent_order.append((req.ts, req.id))
         self._sent[req.id] = _Sent(req.ts, req.to, source, country, cells, price, at_risk,
                                    teaches)
@@ -757,9 +797,17 @@ class Engine:
         figures = {"excess": round(group.excess, 4), "budget": round(group.budget(), 4),
                    "price": price, "expected_conversion": round(p, 4)}
         if group.until <= now:
-            if (group.excess + at_risk <= group.budget()
-                    or country.excess + at_risk > UNFAMILIAR_SPREAD * (group.excess + at_risk)):
-                return None  # within budget, or one country's loss: its own cells judge it
+            budget = group.budget()
+            # Its loss, or its codes in flight at full price (before any receipt or any
+            # expected conversion: a burst over many countries trips within a few codes),
+            # over its budget and spread over countries; one country's loss or flight is
+            # left to its own cells (a launch).
+            if not ((group.excess + at_risk > budget and country.excess + at_risk
+                     <= UNFAMILIAR_SPREAD * (group.excess + at_risk))
+                    or (group.flight + price > budget and country.flight + price
+                        <= UNFAMILIAR_SPREAD * (group.flight + price))):
+                return None
+            figures["flight"] = round(group.flight, 4)
             duration = min(UNFAMILIAR_MAX_MS, group.level.block_ms * 2**group.strikes)
             group.until = now + duration
             group.strikes += 1
@@ -789,8 +837,10 @@ class Engine:
                 self._lift.setdefault(sent.country, _Rate()).trials += p
         elif not sent.settled:  # an outage or an unallocated number: not a loss
             sent.settled = True
+            variance = sent.at_risk * (sent.price - sent.at_risk)
             for cell in sent.cells:
                 cell.credit(sent.at_risk, sent.ts, event.ts)
+                cell.land(sent.price, variance, sent.ts, event.ts)
 
     def verification(self, event: Verification) -> None:
         sent = self._sent.get(event.request_id)
@@ -808,6 +858,7 @@ class Engine:
             self._remember(sent.number, True)
         for cell in sent.cells:
             cell.credit(sent.price, sent.ts, event.ts)
+            cell.land(sent.price, 0.0, sent.ts, event.ts)
             cell.hits += 1
             cell.last_hit = event.ts
         if sent.delivered and sent.teaches:
