@@ -212,10 +212,13 @@ class Platform:
             await prices.refresh()
         except Exception:  # serve without billing rather than not at all
             log.exception("reading the price lists failed; starting without them")
+        # The pumping defence lives here, with intake (docs/fraud.md, "Live"): the
+        # HTTP API's and the SMPP front's OTP messages meet one engine per account.
+        defence = LiveDefence(store, ids)
         front = CustomerSmpp(store, accounts, ids.new_id, clock, metrics, on_accepted=accepted,
                              limits=FrontLimits(intake=config.intake,
                                                 destinations=numbers.rules, classes=classes),
-                             prices=prices.sell)
+                             prices=prices.sell, defence=defence)
         notifier = SmppNotifier(store, front, clock)
         front.on_receiver = notifier.wake
 
@@ -249,8 +252,6 @@ class Platform:
             admin, connectors=partial(_connector_states, config, dispatcher, worker),
             numbers_in_use=lambda: numbers.generation, console_key=console_key(master_key),
             fallback_routes=RouteTable(config.routes))
-        # The pumping defence lives here, with intake (docs/fraud.md, "Live").
-        defence = LiveDefence(store, ids)
         chat = None
         if config.channels is not None:  # chains and provider webhooks (docs/channels.md)
             async def account_id(name: str) -> int | None:

@@ -31,6 +31,9 @@ Theory of operation
   ESME_RINVSRCADR. An account with a daily quota has each submit accepted on
   its own (the store counts the quota in that transaction); beyond it,
   ESME_RSUBMITFAIL.
+* An OTP submit of an account that screens its OTP messages waits for the
+  pumping defence (``_screen``, docs/fraud.md): refused, it is answered
+  ESME_RFRAUDBLOCKED (0x400) and nothing is stored or charged.
 * query_sm reads the store (ESME_RQUERYFAIL for an unknown id or one of
   another account). cancel_sm and replace_sm change a message that has not
   gone out (``_changes``).
@@ -60,10 +63,11 @@ from herald.accounts import (
     RecentKeys,
 )
 from herald.billing import Unpriced, no_prices, rate
+from herald.defence import LiveDefence
 from herald.intake import IntakeError
 from herald.metrics import Metrics
 from herald.net import ServerConnection, ServerHandler
-from herald.rating import PriceList, from_micros
+from herald.rating import PriceList, Rating, from_micros
 from herald.smpp.constants import CommandId, CommandStatus, MessageState
 from herald.smpp.events import CloseReason
 from herald.smpp.pdus import (
@@ -80,6 +84,7 @@ from herald.smpp.pdus import (
 from herald.smpp.tlv import SC_INTERFACE_VERSION
 from herald.smpp_front._changes import cancel_sm, replace_sm
 from herald.smpp_front._messages import FrontLimits, Refused, messages_from
+from herald.smpp_front._screen import ESME_RFRAUDBLOCKED, first_block, screened
 from herald.store import (
     Account,
     Charge,
@@ -187,6 +192,11 @@ class _Bucket:
             return True
         return False
 
+    def give(self, n: int) -> None:
+        """Give back what a submit took that was then refused (it counts against no limit)."""
+        if self.rate != math.inf:
+            self.tokens = min(self.rate * BURST_SECONDS, self.tokens + n)
+
 
 @dataclass(slots=True)
 class _Pending:
@@ -277,6 +287,7 @@ class CustomerSmpp(ServerHandler):
         on_receiver: Callable[[int], None] = lambda _: None,
         limits: FrontLimits | None = None,
         prices: Callable[[int], PriceList | None] = no_prices,
+        defence: LiveDefence | None = None,
     ) -> None:
         self.store = store
         self.accounts = accounts
@@ -287,6 +298,7 @@ class CustomerSmpp(ServerHandler):
         self.on_receiver = on_receiver
         self.limits = limits or FrontLimits()
         self.prices = prices
+        self.defence = defence  # the pumping defence, for OTP messages (docs/fraud.md)
         self.binds: dict[int, set[ServerConnection]] = {}
         self._buckets: dict[int, _Bucket] = {}
         self._priorities: dict[int, Priority | None] = {}  # the accounts' default classes
@@ -480,21 +492,56 @@ class CustomerSmpp(ServerHandler):
             conn.respond(request.response(S.ESME_RTHROTTLED))
             return
         charges = None
+        ratings: list[Rating] | None = None
         prices = self.prices(binding.account_id)
         if prices is not None:  # a billed account: priced now, charged with the commit
             rules = self.limits.destinations()
             try:
-                charges = [rate(prices, m.to, m.segments, rules).charge() for m in messages]
+                ratings = [rate(prices, m.to, m.segments, rules) for m in messages]
+                charges = [r.charge() for r in ratings]
             except Unpriced:
                 log.warning("%s: account %d has no price for a destination of its submit",
                             conn.name, binding.account_id)  # fmt: skip
                 self.metrics.rejected_at_intake.labels("smpp", "unpriced").inc()
                 conn.respond(request.response(S.ESME_RINVDSTADR))
                 return
-        self._batch.append(_Pending(conn, request, messages, charges))
+        pending = _Pending(conn, request, messages, charges)
+        if screened(self.defence, binding.account_id, messages, now):
+            self._spawn(self._screen(pending, ratings, now))
+            return
+        self._queue(pending)
+
+    def _queue(self, pending: _Pending) -> None:
+        self._batch.append(pending)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
+
+    async def _screen(self, p: _Pending, ratings: list[Rating] | None, now: float) -> None:
+        """An OTP submit the pumping defence must see first (``_screen``)."""
+        assert self.defence is not None
+        account_id = p.messages[0].account_id
+        try:
+            decision = await first_block(self.defence, account_id, p.messages, ratings, now)
+        except StoreError as exc:
+            p.conn.respond(p.request.response(S(int(exc.smpp_status))))
+            return
+        except Exception:  # a bug must cost one answer, not the session
+            log.exception("%s: screening a submit failed", p.conn.name)
+            p.conn.respond(p.request.response(S.ESME_RSYSERR))
+            return
+        if decision is None:
+            if self.accepting:
+                self._queue(p)
+            else:  # stopped meanwhile: retryable, and nothing stored
+                p.conn.respond(p.request.response(S.ESME_RTHROTTLED))
+            return
+        if (bucket := self._buckets.get(account_id)) is not None:
+            bucket.give(len(p.messages))
+        log.info("%s: a submit of account %d refused by the pumping defence (%s)",
+                 p.conn.name, account_id, decision.id)
+        self.metrics.rejected_at_intake.labels("smpp", "fraud_blocked").inc()
+        p.conn.respond(p.request.response(ESME_RFRAUDBLOCKED))
 
     def _controlled(self, account_id: int, messages: list[NewMessage]) -> IntakeError | None:
         """The refusal of the account's controls for any of ``messages``, if one."""
