@@ -39,9 +39,11 @@ def screened(defence: LiveDefence | None, account_id: int, messages: Sequence[Ne
              now: float) -> bool:
     """Whether a submit waits for the defence: it holds an OTP message and its
     account screens them, or its settings are not in memory yet."""
-    if defence is None or not any(m.priority is Priority.OTP for m in messages):
-        return False
-    return defence.watches_messages(account_id, now) is not False
+    if defence is not None:
+        for message in messages:  # a loop, not any(): this runs for every submit
+            if message.priority is Priority.OTP:
+                return defence.watches_messages(account_id, now) is not False
+    return False
 
 
 async def first_block(defence: LiveDefence, account_id: int, messages: Sequence[NewMessage],
