@@ -365,3 +365,51 @@ async def test_requests_at_once_cannot_both_take_the_last_of_a_ceiling(
     numbers = ["+14155552671", "+12125550142", "+13105550199", "+17025550123"]
     answers = await asyncio.gather(*(_verify(api, to) for to in numbers))
     assert sorted(a.status_code for a in answers) == [201, 201, 403, 403]
+
+
+async def test_otp_messages_of_a_batch_are_screened_each_with_its_own_answer(
+    make_api: ApiFactory,
+) -> None:
+    api = await _billed(make_api)
+    await api.client.patch("/v1/fraud/settings", headers=api.auth,
+                           json={"otp_messages": True, "deny": ["+14155552607"]})  # fmt: skip
+
+    def otp(to: str, **fields: Any) -> dict[str, Any]:
+        return {"to": to, "from": "ACME", "text": "Your code is 4711", "priority": "otp",
+                **fields}
+
+    items = [otp(RANGE[0]), otp(RANGE[1]), otp(RANGE[1], priority="transactional"),
+             *(otp(to) for to in RANGE[2:20])]
+    before = (await api.store.get_balance(api.account.id)).balance  # type: ignore[union-attr]
+    answer = await api.client.post("/v1/messages/batch", json={"messages": items},
+                                   headers=api.auth)  # fmt: skip
+    assert answer.status_code == 202, answer.text
+    results = answer.json()["results"]
+    assert [r["index"] for r in results] == list(range(len(items)))
+    # The deny list refuses item 1 alone; the transactional item 2 is not asked.
+    denied = results[1]
+    assert denied["status"] == "refused" and "id" not in denied
+    error = denied["errors"][0]
+    assert (error["field"], error["code"]) == ("messages[1].to", "fraud_blocked")
+    assert "deny list" in error["detail"] and len(denied["errors"]) == 1
+    assert denied["decision"]["reasons"][0]["code"] == "deny_list"
+    assert [results[0]["status"], results[2]["status"]] == ["accepted", "accepted"]
+    # Premium codes to one range: the engine closes it part of the way through.
+    blocked = [r for r in results[3:] if r["status"] == "refused"]
+    assert blocked and results[3]["status"] == "accepted"
+    assert all(r["errors"][0]["code"] == "fraud_blocked" for r in blocked)
+    assert {r["decision"]["reasons"][-1]["code"] for r in blocked} <= {"loss_budget",
+                                                                       "cell_blocked"}
+    accepted = [r for r in results if r["status"] == "accepted"]
+    assert answer.json()["accepted"] == len(accepted) == len(api.accepted)
+    assert answer.json()["refused"] == 1 + len(blocked)
+    # Only what was accepted is charged (1.00 each).
+    after = (await api.store.get_balance(api.account.id)).balance  # type: ignore[union-attr]
+    assert before - after == len(accepted) * 1_000_000
+    decisions = await api.client.get("/v1/fraud/decisions?limit=1000", headers=api.auth)
+    assert len(decisions.json()["decisions"]) == len(items) - 1  # every OTP item asked
+    # A batch none of which may go is refused whole, each item saying why.
+    refused = await api.client.post("/v1/messages/batch", headers=api.auth,
+                                    json={"messages": [otp(RANGE[1]), otp(RANGE[30])]})
+    assert refused.status_code == 422, refused.text
+    assert [e["code"] for e in refused.json()["errors"]] == ["fraud_blocked"] * 2

@@ -17,9 +17,9 @@ from typing import Final
 from herald.store import FraudDecision
 from herald.webhooks import decision_view
 
-from ._problems import ApiProblem
+from ._problems import ApiProblem, FieldError
 
-__all__ = ["blocked", "decision_view"]
+__all__ = ["blocked", "decision_view", "fraud_error"]
 
 #: What a block answers, by the code of its reason.
 _DETAIL: Final[Mapping[str, str]] = {
@@ -28,10 +28,20 @@ _DETAIL: Final[Mapping[str, str]] = {
 }
 
 
+def _detail(d: FraudDecision) -> tuple[str, str]:
+    reason = d.reasons[-1].code if d.reasons else "blocked"
+    return reason, _DETAIL.get(reason, "the pumping defence refused an SMS to this destination"
+                                       f" ({reason}); nothing was sent or charged")  # fmt: skip
+
+
 def blocked(d: FraudDecision) -> ApiProblem:
     """The 403 of a blocked SMS (see the module docstring for why 403)."""
-    reason = d.reasons[-1].code if d.reasons else "blocked"
-    detail = _DETAIL.get(reason, "the pumping defence refused an SMS to this destination"
-                                 f" ({reason}); nothing was sent or charged")  # fmt: skip
+    reason, detail = _detail(d)
     return ApiProblem(403, "fraud-blocked", detail, extra={"reason": reason,
                                                            "decision": decision_view(d)})
+
+
+def fraud_error(d: FraudDecision, path: tuple[str | int, ...]) -> FieldError:
+    """A batch item's refusal by the defence (code ``fraud_blocked``, at ``path``)."""
+    reason, detail = _detail(d)
+    return FieldError(path, "fraud_blocked", f"{detail} [{reason}]")

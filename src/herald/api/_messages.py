@@ -57,6 +57,7 @@ from herald.store import (
     Account,
     ChangeOutcome,
     Charge,
+    FraudDecision,
     IdempotencyMismatch,
     IdempotencyRecord,
     InsufficientFunds,
@@ -71,7 +72,7 @@ from herald.store import (
 )
 
 from ._auth import Gate
-from ._blocked import blocked
+from ._blocked import blocked, decision_view, fraud_error
 from ._context import ApiContext
 from ._models import MessageRequest
 
@@ -286,22 +287,29 @@ class MessageRoutes:
         """Ask the defence about an OTP message if its account enables it
         (``otp_messages``); a block is the 403 :func:`blocked` (the rate charge
         given back, nothing stored or charged). Called for priority otp only."""
-        defence = self.defence
         try:
-            watched = defence.watches_messages(account.id, now)
-            if watched is None:
-                watched = (await defence.settings(account.id, now)).otp_messages
-            if not watched:
-                return
-            screening = await defence.screen(
-                account_id=account.id, to=message.to, use_case=message.tag or "otp",
-                message_id=message.id, rating=rating, now=now)
+            refusal = await self.refusal(account, message, rating, now)
         except StoreError as exc:
             self._gate.refund_messages(account, 1, now)
             raise store_problem(exc) from None
-        if screening.refuse:
+        if refusal is not None:
             self._gate.refund_messages(account, 1, now)
-            raise blocked(screening.decision)
+            raise blocked(refusal)
+
+    async def refusal(self, account: Account, message: NewMessage, rating: Rating | None,
+                      now: float) -> FraudDecision | None:
+        """The defence's decision refusing an OTP message of an account that enables
+        ``otp_messages``; ``None``: send it. Raises the store's errors."""
+        defence = self.defence
+        watched = defence.watches_messages(account.id, now)
+        if watched is None:
+            watched = (await defence.settings(account.id, now)).otp_messages
+        if not watched:
+            return None
+        screening = await defence.screen(
+            account_id=account.id, to=message.to, use_case=message.tag or "otp",
+            message_id=message.id, rating=rating, now=now)
+        return screening.decision if screening.refuse else None
 
     def refuse(self, errors: list[FieldError]) -> ApiProblem:
         """The 422 answer to one message refused for ``errors`` (counted)."""
@@ -578,6 +586,20 @@ class MessageRoutes:
                 message = prepared.message(
                     new_id(now), account.id, now,
                     default_priority=self.priority_for(account, prepared, now))
+                if message.priority is Priority.OTP:  # the pumping defence, if enabled
+                    try:
+                        refusal = await self.refusal(account, message, rating, now)
+                    except StoreError as exc:
+                        self._gate.refund_messages(account, count, now)
+                        raise store_problem(exc) from None
+                    if refusal is not None:
+                        codes["fraud_blocked"] += 1
+                        error = fraud_error(refusal, ("messages", index, "to"))
+                        refusals.append(error)
+                        results.append({"index": index, "status": "refused",
+                                        "errors": [error.as_json()],
+                                        "decision": decision_view(refusal)})  # fmt: skip
+                        continue
                 messages.append(message)
                 entry = {"index": index, "status": "accepted", "id": message.id}
                 if charges is not None and rating is not None:
