@@ -112,6 +112,9 @@ class HttpConfig:
     port: int = 8080
     # Requests per second each account may make to the API (token bucket, burst = 2 s).
     default_account_rate: float = 5000.0
+    # Reverse proxies (networks) whose X-Forwarded-For herald believes: the client
+    # address the pumping defence sees (docs/fraud.md, "Live"). None: the peer's.
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,8 +312,16 @@ class _Table:
 def _http(t: _Table) -> HttpConfig:
     host, port = parse_listen(t.get("listen", str, "127.0.0.1:8080"), t.at("listen"), 8080)
     rate = t.number("default_account_rate", 5000.0, 0.1, MAX_TPS)
+    proxies = []
+    for n, entry in enumerate(t.get("trusted_proxies", list, [])):
+        try:
+            proxies.append(ipaddress.ip_network(entry, strict=False))
+        except (TypeError, ValueError):
+            raise ConfigError(f"{t.at('trusted_proxies')}[{n}]",
+                              f"an IP address or network (10.0.0.0/8), not {entry!r}") from None
     t.finish()
-    return HttpConfig(host=host, port=port, default_account_rate=rate)
+    return HttpConfig(host=host, port=port, default_account_rate=rate,
+                      trusted_proxies=tuple(proxies))
 
 
 def _verify(t: _Table) -> VerifySettings:

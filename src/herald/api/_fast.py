@@ -50,6 +50,7 @@ from herald.intake import DestinationRules, IntakeError
 from herald.store import Priority
 
 from ._auth import Gate
+from ._client import client_address
 from ._context import ApiContext
 from ._messages import JSON_MEDIA_TYPE, MessageRoutes, is_json, media_type
 from ._problems import ApiProblem, internal_error, problem_response
@@ -204,7 +205,8 @@ class FastSend:
             view = accepted_view(accepted, plain.submission.metadata, test=False)
             rating = self._routes.price_single(account, accepted, plain.rules, now)
             if accepted.priority is Priority.OTP:  # the pumping defence, if enabled
-                await self._routes.screen(account, accepted, rating, now)
+                await self._routes.screen(account, accepted, rating, now, client_address(
+                    scope, self._ctx.config.trusted_proxies))
             if rating is not None:  # a billed account: priced, charged with the commit
                 view["price"] = price_view(rating)
             content = orjson.dumps(view)

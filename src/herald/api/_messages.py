@@ -73,6 +73,7 @@ from herald.store import (
 
 from ._auth import Gate
 from ._blocked import blocked, decision_view, fraud_error
+from ._client import client_address
 from ._context import ApiContext
 from ._models import MessageRequest
 
@@ -283,12 +284,13 @@ class MessageRoutes:
                           prepared.tag, account.priority, now)
 
     async def screen(self, account: Account, message: NewMessage, rating: Rating | None,
-                     now: float) -> None:
+                     now: float, address: str | None = None) -> None:
         """Ask the defence about an OTP message if its account enables it
         (``otp_messages``); a block is the 403 :func:`blocked` (the rate charge
-        given back, nothing stored or charged). Called for priority otp only."""
+        given back, nothing stored or charged). Called for priority otp only.
+        ``address``: the client's (:func:`client_address`), its ``ip`` hint."""
         try:
-            refusal = await self.refusal(account, message, rating, now)
+            refusal = await self.refusal(account, message, rating, now, address)
         except StoreError as exc:
             self._gate.refund_messages(account, 1, now)
             raise store_problem(exc) from None
@@ -297,7 +299,7 @@ class MessageRoutes:
             raise blocked(refusal)
 
     async def refusal(self, account: Account, message: NewMessage, rating: Rating | None,
-                      now: float) -> FraudDecision | None:
+                      now: float, address: str | None = None) -> FraudDecision | None:
         """The defence's decision refusing an OTP message of an account that enables
         ``otp_messages``; ``None``: send it. Raises the store's errors."""
         defence = self.defence
@@ -308,7 +310,8 @@ class MessageRoutes:
             return None
         screening = await defence.screen(
             account_id=account.id, to=message.to, use_case=message.tag or "otp",
-            message_id=message.id, rating=rating, now=now)
+            message_id=message.id, rating=rating, now=now,
+            hints=None if address is None else {"ip": address})
         return screening.decision if screening.refuse else None
 
     def refuse(self, errors: list[FieldError]) -> ApiProblem:
@@ -528,7 +531,8 @@ class MessageRoutes:
         message = prepared.message(ctx.ids.new_id(now), account.id, now,
                                    default_priority=self.priority_for(account, prepared, now))
         if message.priority is Priority.OTP:
-            await self.screen(account, message, rating, now)
+            await self.screen(account, message, rating, now,
+                              client_address(request.scope, ctx.config.trusted_proxies))
         view = accepted_view(message, submission.metadata, test=False)
         if rating is not None:
             view["price"] = price_view(rating)
@@ -563,6 +567,7 @@ class MessageRoutes:
         rules = ctx.destinations()  # one set of tables for the whole batch
         prices = ctx.prices(account.id)  # and one price list
         charges: list[Charge] | None = None if prices is None else []
+        address: str | None = None  # the client's, read for the first OTP message
         for index, item in enumerate(items):
             if index % YIELD_EVERY == YIELD_EVERY - 1:
                 await asyncio.sleep(0)  # let other requests in: a full batch takes a while
@@ -587,8 +592,10 @@ class MessageRoutes:
                     new_id(now), account.id, now,
                     default_priority=self.priority_for(account, prepared, now))
                 if message.priority is Priority.OTP:  # the pumping defence, if enabled
+                    if address is None:
+                        address = client_address(request.scope, ctx.config.trusted_proxies)
                     try:
-                        refusal = await self.refusal(account, message, rating, now)
+                        refusal = await self.refusal(account, message, rating, now, address)
                     except StoreError as exc:
                         self._gate.refund_messages(account, count, now)
                         raise store_problem(exc) from None

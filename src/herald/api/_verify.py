@@ -71,6 +71,7 @@ from herald.verify import (
 
 from ._auth import Gate
 from ._blocked import blocked, decision_view
+from ._client import client_address
 from ._context import ApiContext
 from ._messages import MessageRoutes, _idempotency_key, read_json
 from ._problems import ApiProblem, FieldError, rate_limited, store_problem
@@ -343,7 +344,7 @@ class VerifyRoutes:
         if req.template is not None:  # WhatsApp first, this SMS as the fallback
             chain = await self._chain(account, req, message, rating, code, now)
         del code
-        decision = await self._screen(account, message, rating, now, v, exists=False)
+        decision = await self._screen(account, message, rating, now, v, request, exists=False)
         sent_as = message.id if chain is None else chain.id
         await self._take_send(account, now, lambda: ctx.store.start_verification(
             v, sent_as, window=SEND_WINDOW, limit=ctx.verify.sends_per_hour))
@@ -376,14 +377,20 @@ class VerifyRoutes:
             raise store_problem(exc) from None
 
     async def _screen(self, account: Account, message: NewMessage, rating: Rating | None,
-                      now: float, v: Verification, *, exists: bool) -> FraudDecision:
+                      now: float, v: Verification, request: Request, *,
+                      exists: bool) -> FraudDecision:  # fmt: skip
         """Ask the pumping defence before anything is stored or charged; a block
         is 403 (:func:`blocked`), the message budget given back. A verification
-        whose first SMS is blocked is not created (its decision keeps no id)."""
+        whose first SMS is blocked is not created (its decision keeps no id).
+        The client's address is the ``ip`` hint, else the request's own."""
+        hints = v.client
+        if "ip" not in hints:
+            address = client_address(request.scope, self._ctx.config.trusted_proxies)
+            hints = hints if address is None else {**hints, "ip": address}
         try:
             screening = await self._messages.defence.screen(
                 account_id=account.id, to=message.to, use_case=v.use_case,
-                message_id=message.id, rating=rating, now=now, hints=v.client,
+                message_id=message.id, rating=rating, now=now, hints=hints,
                 verification_id=v.id, keep_verification=exists)
         except StoreError as exc:
             self._gate.refund_messages(account, 1, now)
@@ -467,7 +474,7 @@ class VerifyRoutes:
         salt = new_salt()
         stored = code_hash(ctx.verify_key, salt, code)
         del code
-        decision = await self._screen(account, message, rating, now, v, exists=True)
+        decision = await self._screen(account, message, rating, now, v, request, exists=True)
         new: Verification = await self._take_send(
             account, now, lambda: ctx.store.resend_verification(
                 v.id, account.id, salt=salt, code_hash=stored, expires_at=now + ctx.verify.ttl,

@@ -262,7 +262,7 @@ class LiveDefence:
         answer = self._request(engine, Request(
             id=decision_id, ts=_ms(now), account=str(account_id), use_case=use_case, to=number,
             country=country, mcc_mnc=request.get("mcc_mnc"),
-            device_id=request.get("device_id")),
+            device_id=request.get("device_id"), ip=request.get("ip")),
             None if rating is None else rating.micros)  # fmt: skip
         reasons = tuple(FraudReason(r.code, r.cell, dict(r.figures)) for r in answer.reasons)
         action = FraudAction.ALLOW
@@ -348,7 +348,8 @@ class LiveDefence:
                 self._request(engine, Request(
                     id=d.id, ts=ts, account=str(d.account_id),
                     use_case=request.get("use_case", "other"), to=d.to, country=d.country,
-                    mcc_mnc=request.get("mcc_mnc"), device_id=request.get("device_id")),
+                    mcc_mnc=request.get("mcc_mnc"), device_id=request.get("device_id"),
+                    ip=request.get("ip")),
                     d.price_micros)  # fmt: skip
             elif kind == 0:
                 o = outcomes[d.message_id or ""]
