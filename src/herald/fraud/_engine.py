@@ -631,7 +631,8 @@ class Engine:
             cell.add(at_risk, req.ts, req.ts)
             if cell.level.flight_ms:
                 cell.flight += price
-        alarm.noise += at_risk * (price - at_risk)  # price^2 x p(1 - p): a code's variance
+        if teaches:  # chance explains the loss of healthy traffic, not an attack's own codes
+            alarm.noise += at_risk * (price - at_risk)  # price^2 x p(1 - p): its variance
         self._sent_order.append((req.ts, req.id))
         self._sent[req.id] = _Sent(req.ts, req.to, source, country, cells, price, at_risk,
                                    teaches)
@@ -837,7 +838,7 @@ class Engine:
                 self._lift.setdefault(sent.country, _Rate()).trials += p
         elif not sent.settled:  # an outage or an unallocated number: not a loss
             sent.settled = True
-            variance = sent.at_risk * (sent.price - sent.at_risk)
+            variance = sent.at_risk * (sent.price - sent.at_risk) if sent.teaches else 0.0
             for cell in sent.cells:
                 cell.credit(sent.at_risk, sent.ts, event.ts)
                 cell.land(sent.price, variance, sent.ts, event.ts)
