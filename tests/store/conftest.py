@@ -1,8 +1,11 @@
 """Fixtures for the store contract suite.
 
 ``store`` yields every shipped :class:`~herald.store.Store` implementation,
-opened on a fresh, real database (SQLite files in a tmp dir today; PostgreSQL
-joins the ``params`` when it exists). Contract tests use only the Protocol.
+opened on a fresh, real database: SQLite files in a tmp dir, and a fresh
+database on the session's private PostgreSQL cluster for the modules in
+:data:`POSTGRES_MODULES` (the PostgreSQL store implements the port part by
+part; a module joins when its part is done). Contract tests use only the
+Protocol. A missing PostgreSQL fails those tests (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -19,13 +22,30 @@ from herald.store import Account, NewMessage, Source, SQLiteConfig, SQLiteStore,
 
 T0 = 1_800_000_000.0  # a fixed "now" for tests; the store never reads a clock
 
+#: Test modules whose part of the port the PostgreSQL store implements.
+POSTGRES_MODULES = frozenset({"test_lifecycle"})
 
-@pytest.fixture(params=["sqlite", "sqlite-loop-writer"])
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "store" not in metafunc.fixturenames:
+        return
+    kinds: list[Any] = ["sqlite", "sqlite-loop-writer"]
+    if metafunc.module.__name__.rpartition(".")[2] in POSTGRES_MODULES:
+        kinds.append(pytest.param("postgresql", marks=pytest.mark.postgres))
+    metafunc.parametrize("store", kinds, indirect=True)
+
+
+@pytest.fixture
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    opened: Any
     if request.param == "sqlite":
-        opened: Store = SQLiteStore.open(SQLiteConfig(data_dir=tmp_path / "data"))
+        opened = SQLiteStore.open(SQLiteConfig(data_dir=tmp_path / "data"))
     elif request.param == "sqlite-loop-writer":  # commits on the event loop (herald serve's)
         opened = SQLiteStore.open(SQLiteConfig(data_dir=tmp_path / "data", writer="loop"))
+    elif request.param == "postgresql":  # the port's part it implements (POSTGRES_MODULES)
+        from herald.store.postgres import PostgresStore
+
+        opened = await PostgresStore.open(request.getfixturevalue("pg_store_dsn"))
     else:  # pragma: no cover - new implementations add a branch here
         raise AssertionError(request.param)
     try:

@@ -1,0 +1,266 @@
+"""The message lifecycle (``store/lifecycle.py``) as PostgreSQL triggers (private).
+
+Theory of operation
+===================
+
+Every statement that changes a status, whoever issues it (the dispatch
+queue's completion, a status update, a receipt, a cancel), gets the step's
+emits in its own transaction with no further round trip: the triggers here
+run after the statement, once per statement (not per row), over its
+transition tables (``old_rows``, ``new_rows``), each emit one set-based
+statement. Their conditions are the SQLite store's (``_sqlite_lifecycle``:
+plain SQL over two status expressions, built from the lifecycle's
+constants), with the webhook predicate's bit test made boolean;
+``tests/store/test_lifecycle.py`` evaluates each on the server for every pair
+of statuses and compares it with the table.
+
+- ``messages_stepped`` (after an UPDATE of messages): a message that became
+  ``sent`` or final leaves ``dispatch_queue``; then the webhook event, the SMPP
+  receipt, the CDR's buy price and the refund, each where ``lifecycle.emits``
+  and its predicates say.
+- ``segments_recorded`` (after an INSERT of segments): every part recorded
+  makes the message ``sent`` (first: the message is sent before a parked
+  receipt ends it), then the receipts parked for the new parts apply (the
+  first one parked wins).
+- ``segments_changed`` (after an UPDATE of segments: a receipt, a re-record):
+  receipts parked for the parts apply; every part delivered makes the
+  message ``delivered``, one part ended otherwise ends it.
+
+A trigger that changes a table runs that table's trigger in turn (a receipt
+ends a part, the part ends the message, the message emits): the chain is
+bounded because each link only moves statuses forward, and a statement that
+changed no row returns at once.
+
+Like SQLite's, the triggers are derived objects, not schema: :func:`install`
+puts the current definitions in place (under the migrations' advisory lock,
+skipped when they are current), so a change to the lifecycle needs no
+migration.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from herald.store._billing import PriceKind, PriceSide, RefundPolicy
+from herald.store._model import Channel, EventKind, Status, StatusEvents
+from herald.store._sqlite_lifecycle import emit_condition, smpp_receipt_condition
+from herald.store.lifecycle import Emit
+from herald.store.postgres._conn import MIGRATION_LOCK
+
+__all__ = [
+    "FUNCTIONS",
+    "TRIGGERS",
+    "emit_condition",
+    "install",
+    "smpp_receipt_condition",
+    "webhook_condition",
+]
+
+_SENT = int(Status.SENT)
+_DELIVERED = int(Status.DELIVERED)
+_FINAL = _DELIVERED  # the smallest final status
+_WEBHOOK = int(Channel.WEBHOOK)
+_SMPP = int(Channel.SMPP)
+_STATUS = int(EventKind.STATUS)
+
+
+def webhook_condition(status: str, url: str, events: str, test: str) -> str:
+    """SQL for lifecycle.webhook_wanted: SQLite's, with the bit test a boolean
+    (in PostgreSQL ``(events >> status) & 1`` is an integer) and ``test`` a
+    boolean column."""
+    return f"{url} IS NOT NULL AND NOT {test} AND (({events} >> {status}) & 1) <> 0"
+
+
+def _refunded(policy: RefundPolicy) -> str:
+    return ",".join(str(int(s)) for s in sorted(s for s in Status if policy.refunds(s)))
+
+
+# The step of each changed message: its row after, and its status before.
+_STEPS = "new_rows n JOIN old_rows o ON o.seq = n.seq"
+
+# -- messages: what a step emits (lifecycle.emits and its predicates) ------------------
+
+# A message sent or final is no longer dispatch's: the completion that sent it
+# deleted its queue row already; a receipt, cancel or expiry ends it here.
+_LEAVE_QUEUE = f"""
+    DELETE FROM dispatch_queue q USING {_STEPS}
+    WHERE q.seq = n.seq AND n.status >= {_SENT} AND o.status < {_SENT};"""
+
+_WEBHOOK_EVENT = f"""
+    INSERT INTO outbox (channel, kind, account_id, subject_id, status, url,
+                        created_at, next_attempt_at)
+    SELECT {_WEBHOOK}, {_STATUS}, n.account_id, n.id, n.status, u.url, u.at, u.at
+    FROM {_STEPS} LEFT JOIN accounts a ON a.id = n.account_id
+    CROSS JOIN LATERAL (SELECT
+        coalesce(n.callback_url, a.callback_url) AS url,
+        coalesce(n.webhook_events, a.webhook_events, {int(StatusEvents.ALL)}) AS events,
+        CASE WHEN n.status >= {_FINAL} THEN n.done_at ELSE n.sent_at END AS at) u
+    WHERE {emit_condition(Emit.WEBHOOK, "o.status", "n.status")}
+      AND {webhook_condition("n.status", "u.url", "u.events", "n.test")}
+    ORDER BY n.seq;"""
+
+_SMPP_RECEIPT = f"""
+    INSERT INTO outbox (channel, kind, account_id, subject_id, status, url,
+                        created_at, next_attempt_at)
+    SELECT {_SMPP}, {_STATUS}, n.account_id, n.id, n.status, NULL, n.done_at, n.done_at
+    FROM {_STEPS}
+    WHERE {emit_condition(Emit.SMPP_RECEIPT, "o.status", "n.status")}
+      AND {smpp_receipt_condition("n.status", "n.source", "n.registered_delivery",
+                                  "n.test::int")}
+    ORDER BY n.seq;"""
+
+# The sell price goes back once (refunded = 0), per the account's policy, and
+# the balance takes it in the same statement.
+_REFUND = f"""
+    WITH refunded AS (
+        UPDATE cdrs c SET refunded = c.sell
+        FROM {_STEPS} JOIN balances b ON b.account_id = n.account_id
+        WHERE c.message_id = n.id AND c.refunded = 0 AND c.sell > 0
+          AND {emit_condition(Emit.REFUND, "o.status", "n.status")}
+          AND CASE b.refund_policy
+              WHEN {int(RefundPolicy.REJECTED)}
+                  THEN n.status IN ({_refunded(RefundPolicy.REJECTED)})
+              WHEN {int(RefundPolicy.UNDELIVERED)}
+                  THEN n.status IN ({_refunded(RefundPolicy.UNDELIVERED)})
+              ELSE false END
+        RETURNING c.account_id, c.sell)
+    UPDATE balances b SET balance = b.balance + r.total
+    FROM (SELECT account_id, sum(sell) AS total FROM refunded GROUP BY account_id) r
+    WHERE b.account_id = r.account_id;"""
+
+# The CDR takes its first part's connector and that connector's buy price
+# (network, then country, then default: herald.rating's order) times the
+# parts sent (dispatch may have re-cut the message), rounded half to even to
+# a micro-unit (herald.rating.charge's rule), in numeric (parts x price may
+# pass bigint).
+_SCALE = 10_000  # PRICE_SCALE / MICROS
+_BUY = int(PriceSide.BUY)
+_BUY_PRICE = f"""
+    UPDATE cdrs c SET connector = x.connector,
+        buy = (div(x.t, {_SCALE}) + CASE
+            WHEN mod(x.t, {_SCALE}) > {_SCALE // 2}
+              OR (mod(x.t, {_SCALE}) = {_SCALE // 2} AND mod(div(x.t, {_SCALE}), 2) = 1)
+            THEN 1 ELSE 0 END)::bigint
+    FROM (SELECT DISTINCT ON (n.id) n.id, s.connector, n.segments::numeric * coalesce(
+              (SELECT price FROM prices WHERE side = {_BUY} AND owner = s.connector
+                  AND kind = {int(PriceKind.NETWORK)} AND key = b.network),
+              (SELECT price FROM prices WHERE side = {_BUY} AND owner = s.connector
+                  AND kind = {int(PriceKind.COUNTRY)} AND key = b.country),
+              (SELECT price FROM prices WHERE side = {_BUY} AND owner = s.connector
+                  AND kind = {int(PriceKind.DEFAULT)} AND key = '')) AS t
+          FROM {_STEPS} JOIN cdrs b ON b.message_id = n.id
+          JOIN segments s ON s.message_seq = n.seq
+          WHERE {emit_condition(Emit.BUY_PRICE, "o.status", "n.status")}
+          ORDER BY n.id, s.idx) x
+    WHERE c.message_id = x.id;"""
+
+# -- segments: the parts roll up to the message (lifecycle.rollup) ---------------------
+
+# Every part recorded upstream: SUBMITTED.
+_SUBMITTED = f"""
+    UPDATE messages m SET status = {_SENT}, sent_at = x.at
+    FROM (SELECT message_seq, max(updated_at) AS at FROM new_rows GROUP BY message_seq) x
+    WHERE m.seq = x.message_seq AND m.status < {_SENT}
+      AND m.segments <= (SELECT count(*) FROM segments s WHERE s.message_seq = m.seq);"""
+
+# The receipts parked for these parts go; the first one parked applies.
+_UNPARK = f"""
+    WITH taken AS (
+        DELETE FROM parked_receipts p USING new_rows n
+        WHERE p.connector = n.connector AND p.upstream_key = n.upstream_key
+        RETURNING p.id, p.connector, p.upstream_key, p.status, p.error_code, p.received_at
+    ), first AS (
+        SELECT DISTINCT ON (connector, upstream_key) * FROM taken
+        ORDER BY connector, upstream_key, id)
+    UPDATE segments s SET status = f.status, error_code = f.error_code,
+                          updated_at = f.received_at
+    FROM first f JOIN new_rows n
+        ON n.connector = f.connector AND n.upstream_key = f.upstream_key
+    WHERE s.message_seq = n.message_seq AND s.idx = n.idx AND s.status < {_FINAL};"""
+
+# The parts a statement ended (their status before was not final).
+_ENDED_PARTS = f"""new_rows n JOIN old_rows o ON o.message_seq = n.message_seq AND o.idx = n.idx
+        WHERE n.status >= {_FINAL} AND o.status < {_FINAL}"""
+
+# Every part delivered: DELIVERED.
+_DELIVERED_ALL = f"""
+    UPDATE messages m SET status = {_DELIVERED}, done_at = x.at
+    FROM (SELECT n.message_seq, max(n.updated_at) AS at FROM {_ENDED_PARTS}
+              AND n.status = {_DELIVERED} GROUP BY n.message_seq) x
+    WHERE m.seq = x.message_seq AND m.status < {_FINAL}
+      AND m.segments <= (SELECT count(*) FROM segments s
+                         WHERE s.message_seq = m.seq AND s.status = {_DELIVERED});"""
+
+# One part ended otherwise: so does the message (the first such part ended).
+_ENDED = f"""
+    UPDATE messages m SET status = x.status, done_at = x.at, error_code = x.error_code
+    FROM (SELECT DISTINCT ON (n.message_seq) n.message_seq, n.status, n.updated_at AS at,
+                 n.error_code FROM {_ENDED_PARTS} AND n.status > {_DELIVERED}
+          ORDER BY n.message_seq, n.updated_at, n.idx) x
+    WHERE m.seq = x.message_seq AND m.status < {_FINAL};"""
+
+
+def _function(name: str, body: str) -> str:
+    return f"""CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM new_rows) THEN
+        RETURN NULL;  -- a statement that changed nothing (and ends the chain)
+    END IF;{body}
+    RETURN NULL;
+END
+$fn$"""
+
+
+#: name -> CREATE FUNCTION of each trigger's function.
+FUNCTIONS: dict[str, str] = {
+    "herald_messages_stepped": _function(
+        "herald_messages_stepped", _LEAVE_QUEUE + _WEBHOOK_EVENT + _SMPP_RECEIPT + _BUY_PRICE
+        + _REFUND),
+    "herald_segments_recorded": _function("herald_segments_recorded", _SUBMITTED + _UNPARK),
+    "herald_segments_changed": _function(
+        "herald_segments_changed", _UNPARK + _DELIVERED_ALL + _ENDED),
+}
+
+#: name -> CREATE TRIGGER statement.
+TRIGGERS: dict[str, str] = {
+    "messages_stepped": """CREATE OR REPLACE TRIGGER messages_stepped AFTER UPDATE ON messages
+REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+FOR EACH STATEMENT EXECUTE FUNCTION herald_messages_stepped()""",
+    "segments_recorded": """CREATE OR REPLACE TRIGGER segments_recorded AFTER INSERT ON segments
+REFERENCING NEW TABLE AS new_rows
+FOR EACH STATEMENT EXECUTE FUNCTION herald_segments_recorded()""",
+    "segments_changed": """CREATE OR REPLACE TRIGGER segments_changed AFTER UPDATE ON segments
+REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+FOR EACH STATEMENT EXECUTE FUNCTION herald_segments_changed()""",
+}
+
+_SOURCE_OF = (
+    "SELECT p.proname, p.prosrc FROM pg_proc p"
+    " WHERE p.proname = ANY ($1::text[]) AND p.pronamespace = current_schema()::regnamespace"
+)
+
+
+def _source(create_function: str) -> str:
+    """The body PostgreSQL keeps (pg_proc.prosrc) of a CREATE FUNCTION."""
+    return create_function.split("$fn$")[1]
+
+
+async def install(conn: Any) -> bool:
+    """Put :data:`FUNCTIONS` and :data:`TRIGGERS` in place on an asyncpg
+    connection to a migrated database, in one transaction under the
+    migrations' advisory lock (nodes that start together take turns); True
+    when they changed."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+        have = dict(await conn.fetch(_SOURCE_OF, list(FUNCTIONS)))
+        triggers = {r["tgname"] for r in await conn.fetch(
+            "SELECT tgname FROM pg_trigger WHERE tgname = ANY ($1::text[])", list(TRIGGERS))}
+        if triggers == set(TRIGGERS) and all(
+                have.get(name) == _source(sql) for name, sql in FUNCTIONS.items()):
+            return False
+        for sql in FUNCTIONS.values():
+            await conn.execute(sql)
+        for sql in TRIGGERS.values():
+            await conn.execute(sql)
+        return True
+
