@@ -1,0 +1,140 @@
+"""What the PostgreSQL store's lifecycle adds to the dispatch core: the queue
+follows the message (sent or final: out of it), a claimed message reads as
+queued, a cancel and a claim never overlap, and a receipt that races its
+segment's record across two connections is applied, not left parked.
+
+(tests/store/test_lifecycle.py walks this store through every transition of
+the lifecycle table with the other stores.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from herald.ids import SortableIdGenerator
+from herald.store import (
+    ChangeOutcome,
+    Channel,
+    NewMessage,
+    ReceiptUpdate,
+    SegmentRecord,
+    Source,
+    Status,
+    StatusEvents,
+    StatusUpdate,
+)
+from herald.store.postgres import Completion, DispatchQueue, PostgresStore, create_pool
+from herald.store.postgres._sql_lifecycle import LOCK_RECEIPT_KEYS, RECORD_SEGMENTS
+from herald.store.postgres._store import UNROUTED
+
+T0 = 1_800_000_000.0
+LEASE = 30.0
+
+
+@pytest.fixture
+async def opened(pg_store_dsn: str) -> AsyncIterator[tuple[PostgresStore, Any]]:
+    store = await PostgresStore.open(pg_store_dsn)
+    pool = await create_pool(pg_store_dsn, max_size=4)
+    try:
+        yield store, pool
+    finally:
+        await pool.close()
+        await store.aclose()
+
+
+_ids = SortableIdGenerator()
+
+
+def _message(account_id: int, n: int = 0, **fields: Any) -> NewMessage:
+    values: dict[str, Any] = {
+        "id": _ids.new_id(T0), "account_id": account_id, "source": Source.HTTP,
+        "to": f"+4477009{n:05d}", "sender": "ACME", "body": b"code", "encoding": "gsm7",
+        "data_coding": 0, "segments": 1, "accepted_at": T0, "expires_at": T0 + 3600,
+    }  # fmt: skip
+    values.update(fields)
+    return NewMessage(**values)
+
+
+async def _queued(pool: Any) -> int:
+    count: int = await pool.fetchval("SELECT count(*) FROM dispatch_queue")
+    return count
+
+
+async def test_the_queue_follows_the_message(opened: tuple[PostgresStore, Any]) -> None:
+    store, pool = opened
+    account = await store.create_account("acme", T0, rate_limit=10, bind_limit=1)
+    sent, receipted, cancelled, claimed = (_message(account.id, n) for n in range(4))
+    await store.accept([sent, receipted, cancelled, claimed])
+    assert await _queued(pool) == 4
+
+    await store.update_statuses([StatusUpdate(sent.id, Status.SENT, T0 + 1)])
+    # a receipt before its "sent": the roll-up ends the message, out of the queue
+    await store.record_segments([SegmentRecord(receipted.id, 0, "up1", "k", "k", T0 + 1)])
+    await store.apply_receipts([ReceiptUpdate("up1", "k", Status.DELIVERED, T0 + 2)])
+    assert (await store.cancel(cancelled.id, T0 + 1, account_id=account.id)).outcome is (
+        ChangeOutcome.APPLIED)
+    assert await _queued(pool) == 1  # only the untouched one is left to dispatch
+
+    # A claim writes the queue row only: the message reads as queued, with the
+    # claim's time and attempt, and its customer cannot cancel it meanwhile.
+    (claim,) = await DispatchQueue(pool, "node-a").claim(UNROUTED, 10, T0 + 3, LEASE)
+    got = await store.get_message(claimed.id)
+    assert (got.status, got.queued_at, got.attempt) == (Status.QUEUED, T0 + 3, 1)
+    assert claim.message.id == claimed.id
+    change = await store.cancel(claimed.id, T0 + 4, account_id=account.id)
+    assert (change.outcome, change.message.status) == (ChangeOutcome.IN_PROGRESS, Status.QUEUED)
+    # after the lease lapsed nobody holds it, and the cancel takes it out of the queue
+    change = await store.cancel(claimed.id, T0 + 4 + LEASE, account_id=account.id)
+    assert (change.outcome, change.message.status) == (ChangeOutcome.APPLIED, Status.CANCELLED)
+    assert await _queued(pool) == 0
+
+
+async def test_a_final_step_emits_once_whatever_path_took_it(
+    opened: tuple[PostgresStore, Any],
+) -> None:
+    store, pool = opened
+    account = await store.create_account("acme", T0, rate_limit=10, bind_limit=1,
+                                         callback_url="https://hooks.example/a")  # fmt: skip
+    m = _message(account.id, callback_events=StatusEvents.ALL)
+    await store.accept([m])
+    # the dispatch core's completion (another module's statement) gets the emits too
+    (claim,) = await DispatchQueue(pool, "node-a").claim(UNROUTED, 10, T0 + 1, LEASE)
+    await DispatchQueue(pool, "node-a").complete(
+        [Completion(claim.seq, claim.attempt, Status.SENT)], T0 + 2)
+    await store.update_statuses([StatusUpdate(m.id, Status.EXPIRED, T0 + 3),
+                                 StatusUpdate(m.id, Status.DELIVERED, T0 + 4)])  # fmt: skip
+    events = await store.claim_outbox(Channel.WEBHOOK, T0 + 10, 1, 100)
+    assert [(e.status, e.url, e.created_at) for e in events] == [
+        (Status.SENT, "https://hooks.example/a", T0 + 2),
+        (Status.EXPIRED, "https://hooks.example/a", T0 + 3),  # the first final given wins
+    ]
+    assert events[0].subject is not None and events[0].subject.id == m.id
+
+
+async def test_a_receipt_racing_its_segments_record_is_applied_not_parked(
+    opened: tuple[PostgresStore, Any],
+) -> None:
+    store, pool = opened
+    account = await store.create_account("acme", T0, rate_limit=10, bind_limit=1)
+    m = _message(account.id)
+    await store.accept([m])
+    record = SegmentRecord(m.id, 0, "up1", "u-1", "u-1", T0 + 1)
+    async with pool.acquire() as conn:
+        # record_segments' own statements, its commit held back: the receipt
+        # comes from another node meanwhile.
+        transaction = conn.transaction()
+        await transaction.start()
+        await conn.execute(LOCK_RECEIPT_KEYS, [record.connector], [record.upstream_key])
+        await conn.execute(RECORD_SEGMENTS, [m.id], [0], ["up1"], ["u-1"], ["u-1"],
+                           [T0 + 1], [None])  # fmt: skip
+        receipt = asyncio.create_task(store.apply_receipts(
+            [ReceiptUpdate("up1", "u-1", Status.DELIVERED, T0 + 2)]))
+        await asyncio.sleep(0.3)  # time to park it, were it not made to wait
+        await transaction.commit()
+    await asyncio.wait_for(receipt, 10)
+    assert (await store.get_message(m.id)).status == Status.DELIVERED
+    assert await pool.fetchval("SELECT count(*) FROM parked_receipts") == 0
