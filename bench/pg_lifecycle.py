@@ -1,6 +1,7 @@
 """What the message lifecycle costs the PostgreSQL store loop, and how best to run it.
 
     .venv/bin/python bench/pg_lifecycle.py                  # 3 rounds of 8 s per variant
+    .venv/bin/python bench/pg_lifecycle.py --quick          # 1 round of 3 s
     .venv/bin/python bench/pg_lifecycle.py --rounds 5 --seconds 10 --workers 4
 
 The loop is bench/cluster.py's, on one node: each worker accepts a batch of
@@ -212,7 +213,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--quick", action="store_true", help="1 round of 3 s")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.seconds = 1, 3.0
     results: dict[str, list[dict[str, float]]] = {v: [] for v in VARIANTS}
     cluster = PgCluster.start()
     try:
