@@ -23,7 +23,7 @@ from herald.store import Account, NewMessage, Source, SQLiteConfig, SQLiteStore,
 T0 = 1_800_000_000.0  # a fixed "now" for tests; the store never reads a clock
 
 #: Test modules whose part of the port the PostgreSQL store implements.
-POSTGRES_MODULES = frozenset({"test_lifecycle"})
+POSTGRES_MODULES = frozenset({"test_contract_accounts", "test_lifecycle"})
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -161,7 +161,7 @@ CREATE INDEX outbox_due ON outbox (channel, next_attempt_at)
 
 # What the message lifecycle reads and writes besides messages, segments and
 # the outbox (store/postgres/_lifecycle.py): accounts and their webhook
-# settings, SMPP logins (an SMPP account hears inbound by deliver_sm), price
+# settings, their credentials (API key and SMPP login hashes), price
 # lists, balances and CDRs (the buy price at "sent", refunds at a final
 # status), and receipts parked until their segment is recorded. Columns as in
 # the SQLite store; money in integer micro-units, prices in PRICE_SCALE parts.
@@ -182,6 +182,15 @@ CREATE TABLE accounts (
     disabled boolean NOT NULL DEFAULT false,
     priority smallint
 );
+
+CREATE TABLE api_keys (
+    key_id text PRIMARY KEY,
+    account_id bigint NOT NULL REFERENCES accounts (id),
+    key_hash text NOT NULL,
+    created_at double precision NOT NULL,
+    revoked_at double precision
+);
+CREATE INDEX api_keys_account ON api_keys (account_id);
 
 CREATE TABLE smpp_credentials (
     system_id text PRIMARY KEY,

@@ -13,7 +13,6 @@ from herald.store._model import EventKind, Status
 from herald.store.postgres._sql import MESSAGE_COLUMNS
 
 __all__ = [
-    "ACCOUNT_COLUMNS",
     "APPLY_RECEIPTS",
     "CANCEL",
     "CANCEL_READ",
@@ -35,11 +34,6 @@ _QUEUED = int(Status.QUEUED)
 _SENT = int(Status.SENT)
 _FINAL = int(Status.DELIVERED)  # the smallest final status
 
-ACCOUNT_COLUMNS = (
-    "id, name, created_at, rate_limit, bind_limit, callback_url, webhook_secret_version,"
-    " webhook_events, inbound_webhooks, inbound_url, webhook_batch_max, webhook_batch_wait,"
-    " disabled, priority"
-)
 OUTBOX_COLUMNS = (
     "id", "channel", "kind", "account_id", "subject_id", "status", "url", "created_at",
     "attempts", "next_attempt_at", "last_error",

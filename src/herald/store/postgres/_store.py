@@ -16,7 +16,6 @@ away raises :class:`StoreUnavailable` (nothing of the call took effect).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -32,8 +31,6 @@ from herald.store._billing import (
     StoredPriceList,
 )
 from herald.store._errors import (
-    AccountExists,
-    CredentialExists,
     DuplicateMessageId,
     InsufficientFunds,
     InvalidRecord,
@@ -45,7 +42,6 @@ from herald.store._model import (
     MAX_ID_LENGTH,
     MAX_SEGMENTS,
     STATUS_OF_CODE,
-    Account,
     ChangeOutcome,
     ChangeResult,
     Channel,
@@ -55,21 +51,19 @@ from herald.store._model import (
     Message,
     NewMessage,
     OutboxEvent,
-    Priority,
     ReceiptUpdate,
     Segment,
     SegmentRecord,
     Status,
-    StatusEvents,
     StatusUpdate,
 )
 from herald.store._model_routing import MessageRoute
+from herald.store.postgres._accounts import PostgresAccounts, check_account
 from herald.store.postgres._conn import create_pool, migrate
 from herald.store.postgres._lifecycle import install
 from herald.store.postgres._queue import Record, _accept_arrays, message_from_record
 from herald.store.postgres._sql import ACCEPT
 from herald.store.postgres._sql_lifecycle import (
-    ACCOUNT_COLUMNS,
     APPLY_RECEIPTS,
     CANCEL,
     CANCEL_READ,
@@ -108,19 +102,6 @@ def _check_text(name: str, value: str, limit: int) -> None:
         raise InvalidRecord(name, f"must be 1..{limit} characters")
 
 
-def _account(r: Record) -> Account:
-    priority = r["priority"]
-    return Account(
-        id=r["id"], name=r["name"], created_at=r["created_at"], rate_limit=r["rate_limit"],
-        bind_limit=r["bind_limit"], callback_url=r["callback_url"],
-        webhook_secret_version=r["webhook_secret_version"],
-        webhook_events=StatusEvents(r["webhook_events"]),
-        inbound_webhooks=r["inbound_webhooks"], inbound_url=r["inbound_url"],
-        webhook_batch_max=r["webhook_batch_max"], webhook_batch_wait=r["webhook_batch_wait"],
-        disabled=r["disabled"], priority=None if priority is None else Priority(priority),
-    )  # fmt: skip
-
-
 class _Prefixed:
     """A row's columns named ``prefix + name``, read by ``name``."""
 
@@ -155,7 +136,7 @@ def _balance(r: Record) -> Balance:
                    RefundPolicy(r["refund_policy"]))  # fmt: skip
 
 
-class PostgresStore:
+class PostgresStore(PostgresAccounts):
     """The lifecycle part of the store port on a PostgreSQL database.
 
     Open with :meth:`open` (migrates the database and installs the
@@ -163,9 +144,9 @@ class PostgresStore:
     """
 
     def __init__(self, pool: Any) -> None:
-        self._pool = pool
         import asyncpg
 
+        self._pool = pool
         self._asyncpg = asyncpg
 
     @classmethod
@@ -200,63 +181,6 @@ class PostgresStore:
     async def _run(self, fn: Callable[[Any], Awaitable[T]]) -> T:
         async with self._transaction() as conn:
             return await fn(conn)
-
-    # -- accounts ----------------------------------------------------------------------
-
-    async def create_account(
-        self,
-        name: str,
-        now: float,
-        *,
-        rate_limit: float,
-        bind_limit: int,
-        callback_url: str | None = None,
-    ) -> Account:
-        a = Account(0, name, now, rate_limit, bind_limit, callback_url, 1)
-
-        async def create(conn: Any) -> Account:
-            try:
-                account_id = await conn.fetchval(
-                    "INSERT INTO accounts (name, created_at, rate_limit, bind_limit,"
-                    " callback_url, webhook_events, inbound_webhooks, inbound_url,"
-                    " webhook_batch_max, webhook_batch_wait, disabled)"
-                    " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) RETURNING id",
-                    a.name, a.created_at, a.rate_limit, a.bind_limit, a.callback_url,
-                    int(a.webhook_events), a.inbound_webhooks, a.inbound_url,
-                    a.webhook_batch_max, a.webhook_batch_wait, a.disabled,
-                )  # fmt: skip
-            except self._asyncpg.UniqueViolationError as exc:
-                raise AccountExists(f"an account named {name!r} exists") from exc
-            return dataclasses.replace(a, id=account_id)
-
-        return await self._run(create)
-
-    async def get_account(self, account_id: int) -> Account:
-        row = await self._run(lambda c: c.fetchrow(
-            f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1", account_id))
-        if row is None:
-            raise UnknownAccount(f"no account {account_id}")
-        return _account(row)
-
-    @staticmethod
-    async def _check_account(conn: Any, account_id: int) -> None:
-        if await conn.fetchval("SELECT 1 FROM accounts WHERE id = $1", account_id) is None:
-            raise UnknownAccount(f"no account {account_id}")
-
-    async def add_smpp_credential(
-        self, account_id: int, system_id: str, password_hash: str, now: float
-    ) -> None:
-        async def add(conn: Any) -> None:
-            await self._check_account(conn, account_id)
-            try:
-                await conn.execute(
-                    "INSERT INTO smpp_credentials (system_id, account_id, password_hash,"
-                    " created_at) VALUES ($1,$2,$3,$4)",
-                    system_id, account_id, password_hash, now)  # fmt: skip
-            except self._asyncpg.UniqueViolationError as exc:
-                raise CredentialExists(f"system_id {system_id!r} is taken") from exc
-
-        await self._run(add)
 
     # -- messages ------------------------------------------------------------------------
 
@@ -446,7 +370,7 @@ class PostgresStore:
             if prices.side is PriceSide.SELL:
                 if not owner.isdigit():
                     raise UnknownAccount(f"no account {owner}")
-                await self._check_account(conn, int(owner))
+                await check_account(conn, int(owner))
             await conn.execute("DELETE FROM prices WHERE side = $1 AND owner = $2", side, owner)
             try:
                 await conn.execute(
@@ -491,7 +415,7 @@ class PostgresStore:
             raise InvalidRecord("credit_limit", f"must be 0..{MAX_AMOUNT} micro-units")
 
         async def adjust(conn: Any) -> Balance:
-            await self._check_account(conn, account_id)
+            await check_account(conn, account_id)
             row = await conn.fetchrow(
                 "INSERT INTO balances AS b (account_id, balance, credit_limit, refund_policy)"
                 " VALUES ($4, $1, coalesce($2, 0), coalesce($3, 0))"
