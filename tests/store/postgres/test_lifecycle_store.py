@@ -157,3 +157,18 @@ async def test_one_at_a_time_is_the_batch_of_one(opened: tuple[PostgresStore, An
     assert (got[b.id].status, got[b.id].error_permanent) == (Status.FAILED, True)
     assert [(s.index, s.upstream_id, s.status) for s in await store.get_segments(a.id)] == [
         (0, "U-0", Status.SENT), (1, "U-1", Status.REJECTED)]
+
+
+async def test_the_lifecycle_is_installed_when_it_changed(pg_store_dsn: str) -> None:
+    from herald.store.postgres import connection, install_lifecycle
+
+    async with connection(pg_store_dsn) as conn:
+        assert not await install_lifecycle(conn)  # the template's: current
+        await conn.execute("DROP TRIGGER segments_changed ON segments")
+        await conn.execute("CREATE OR REPLACE FUNCTION herald_messages_stepped() RETURNS trigger"
+                           " LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$")
+        assert await install_lifecycle(conn)
+        assert not await install_lifecycle(conn)
+        triggers = {r["tgname"] for r in await conn.fetch(
+            "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")}
+        assert triggers == {"messages_stepped", "segments_recorded", "segments_changed"}

@@ -63,6 +63,8 @@ TABLE_SETTINGS: dict[str, str] = {
     "dispatch_queue": f"fillfactor = 50, {_AUTOVACUUM}",
     "segments": f"fillfactor = 80, {_AUTOVACUUM}",
     "outbox": f"fillfactor = 90, {_AUTOVACUUM}",
+    # A charged message's CDR: written at acceptance, priced at "sent".
+    "cdrs": f"fillfactor = 80, {_AUTOVACUUM}",
 }
 
 _V1_CORE = f"""
@@ -252,7 +254,7 @@ CREATE TABLE cdrs (
     refunded bigint NOT NULL DEFAULT 0,
     connector text,
     buy bigint
-) WITH (fillfactor = 80, {_AUTOVACUUM});
+) WITH ({TABLE_SETTINGS["cdrs"]});
 CREATE INDEX cdrs_time ON cdrs (accepted_at);
 """
 
