@@ -172,3 +172,52 @@ async def test_the_lifecycle_is_installed_when_it_changed(pg_store_dsn: str) -> 
         triggers = {r["tgname"] for r in await conn.fetch(
             "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")}
         assert triggers == {"messages_stepped", "segments_recorded", "segments_changed"}
+
+
+async def test_validity_ends_unsent_and_sent_messages(opened: tuple[PostgresStore, Any]) -> None:
+    store, pool = opened
+    account = await store.create_account("acme", T0, rate_limit=10, bind_limit=1)
+    old, leased, young, sent, late = (
+        _message(account.id, n, expires_at=T0 + (100 if n == 2 else 10)) for n in range(5))
+    test = _message(account.id, 5, expires_at=T0 + 10, test=True)
+    await store.accept([old, leased, young, sent, late, test])
+    await store.update_statuses([StatusUpdate(sent.id, Status.SENT, T0 + 1),
+                                 StatusUpdate(late.id, Status.SENT, T0 + 1)])  # fmt: skip
+    node = DispatchQueue(pool, "node-a")
+    claims = await node.claim(UNROUTED, 10, T0 + 5, 1000)
+    assert {c.message.id for c in claims} == {old.id, leased.id, young.id}
+    await node.release([c for c in claims if c.message.id != leased.id], T0 + 5)
+
+    assert await store.expire_unsent(T0 + 20, 10) == 1
+    got = await store.get_messages([m.id for m in (old, leased, young, test)])
+    assert (got[old.id].status, got[old.id].done_at) == (Status.EXPIRED, T0 + 20)
+    assert got[leased.id].status is Status.QUEUED  # dispatch still holds it
+    assert got[young.id].status is Status.QUEUED
+    assert got[test.id].status is Status.ACCEPTED  # never queued
+    assert await store.expire_unsent(T0 + 20, 10) == 0
+    # the lease ran out (the holder is gone): nobody's; young's validity ended too
+    assert await store.expire_unsent(T0 + 2000, 10) == 2
+    assert await _queued(pool) == 0
+
+    assert await store.expire_sent(T0 + 5, T0 + 30, 10) == 0
+    assert await store.expire_sent(T0 + 10, T0 + 30, 1) == 1
+    assert await store.expire_sent(T0 + 10, T0 + 31, 10) == 1
+    assert {(await store.get_message(m.id)).status for m in (sent, late)} == {Status.EXPIRED}
+
+
+async def test_purge_forgets_old_parked_receipts_and_dead_events(
+    opened: tuple[PostgresStore, Any],
+) -> None:
+    store, pool = opened
+    await store.apply_receipts([ReceiptUpdate("up1", "a", Status.DELIVERED, T0),
+                                ReceiptUpdate("up1", "b", Status.DELIVERED, T0 + 10)])
+    account = await store.create_account("acme", T0, rate_limit=10, bind_limit=1,
+                                         callback_url="https://hooks.example/a")  # fmt: skip
+    m = _message(account.id)
+    await store.accept([m])
+    await store.update_statuses([StatusUpdate(m.id, Status.FAILED, T0 + 1)])
+    (event,) = await store.claim_outbox(Channel.WEBHOOK, T0 + 2, 10, 10)
+    await store.retry_outbox(event.id, None, "410 Gone")
+    assert await store.purge(T0 + 20, parked_before=T0 + 5, dead_before=T0) == 1
+    assert await store.purge(T0 + 20, parked_before=T0 + 5, dead_before=T0 + 2) == 1
+    assert await pool.fetchval("SELECT count(*) FROM parked_receipts") == 1

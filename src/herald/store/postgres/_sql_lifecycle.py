@@ -19,6 +19,8 @@ __all__ = [
     "CDR_COLUMNS",
     "CHARGE",
     "CLAIM_OUTBOX",
+    "EXPIRE_SENT",
+    "EXPIRE_UNSENT",
     "INSERT_CDRS",
     "LIVE_MESSAGE",
     "LIVE_STATUS",
@@ -132,6 +134,30 @@ SELECT r.connector, r.upstream_key, r.status, r.error_code, r.at FROM r
 WHERE NOT EXISTS (SELECT 1 FROM segments s
                   WHERE s.connector = r.connector AND s.upstream_key = r.upstream_key)
 ORDER BY r.ord
+"""
+
+#: Up to $2 queued messages whose validity ended by $1, due and held by no
+#: live claim (a claim that ran out is nobody's), become expired (the
+#: triggers take them out of the queue). A row a claim is taking is skipped.
+EXPIRE_UNSENT = f"""
+UPDATE messages SET status = {int(Status.EXPIRED)}, done_at = $1
+WHERE seq = ANY (ARRAY (
+    SELECT q.seq FROM dispatch_queue q JOIN messages m ON m.seq = q.seq
+    WHERE q.due_at <= $1 AND (q.owner IS NULL OR q.lease_until <= $1)
+      AND m.expires_at <= $1
+    LIMIT $2
+    FOR UPDATE OF q SKIP LOCKED
+)) AND status < {_SENT}
+"""
+#: Up to $3 sent messages whose validity ended by $1 (no receipt came) become
+#: expired at $2, the earliest first (partial index messages_sent_expiry).
+EXPIRE_SENT = f"""
+UPDATE messages SET status = {int(Status.EXPIRED)}, done_at = $2
+WHERE seq = ANY (ARRAY (
+    SELECT seq FROM messages WHERE status = {_SENT} AND expires_at <= $1
+    ORDER BY expires_at LIMIT $3
+    FOR UPDATE SKIP LOCKED
+)) AND status = {_SENT}
 """
 
 #: What decides a cancel ($1 id), the queue row locked: a claim that comes

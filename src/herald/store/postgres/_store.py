@@ -70,6 +70,8 @@ from herald.store.postgres._sql_lifecycle import (
     CDR_COLUMNS,
     CHARGE,
     CLAIM_OUTBOX,
+    EXPIRE_SENT,
+    EXPIRE_UNSENT,
     INSERT_CDRS,
     LIVE_MESSAGE,
     LIVE_STATUS,
@@ -93,8 +95,18 @@ MAX_UPSTREAM_ID_LENGTH = 65
 MAX_CONNECTOR_LENGTH = 64
 #: ``retry_outbox`` keeps the start of a delivery error for the operator.
 MAX_ERROR_LENGTH = 500
-#: The largest ``claim_outbox`` in one call.
+#: The largest ``claim_outbox`` / ``expire_*`` in one call.
 MAX_CLAIM = 10_000
+
+
+def _check_count(name: str, value: int) -> None:
+    if not 1 <= value <= MAX_CLAIM:
+        raise InvalidRecord(name, f"must be 1..{MAX_CLAIM}")
+
+
+def _count(status: str) -> int:
+    """The row count of a command's status ("UPDATE 3", "DELETE 0")."""
+    return int(status.rpartition(" ")[2])
 
 
 def _check_text(name: str, value: str, limit: int) -> None:
@@ -357,6 +369,16 @@ class PostgresStore(PostgresAccounts):
 
         await self._run(apply)
 
+    async def expire_unsent(self, now: float, limit: int) -> int:
+        _check_count("limit", limit)
+        status = await self._run(lambda c: c.execute(EXPIRE_UNSENT, now, limit))
+        return _count(status)
+
+    async def expire_sent(self, cutoff: float, now: float, limit: int) -> int:
+        _check_count("limit", limit)
+        status = await self._run(lambda c: c.execute(EXPIRE_SENT, cutoff, now, limit))
+        return _count(status)
+
     async def cancel(self, message_id: str, now: float, *, account_id: int) -> ChangeResult:
         async def cancel(conn: Any) -> ChangeOutcome:
             row = None
@@ -385,13 +407,26 @@ class PostgresStore(PostgresAccounts):
         *,
         account_id: int | None = None,
     ) -> tuple[OutboxEvent, ...]:
-        if not 1 <= limit <= MAX_CLAIM:
-            raise InvalidRecord("limit", f"must be 1..{MAX_CLAIM}")
+        _check_count("limit", limit)
         if lease <= 0:
             raise InvalidRecord("lease", "must be positive")
         rows = await self._run(lambda c: c.fetch(
             CLAIM_OUTBOX, int(channel), now, limit, now + lease, account_id))
         return tuple(_event(r) for r in rows)
+
+    async def purge(self, now: float, *, parked_before: float, dead_before: float) -> int:
+        """Receipts parked before ``parked_before`` and events given up on created
+        before ``dead_before`` (there are no idempotency records on PostgreSQL yet)."""
+
+        async def purge(conn: Any) -> int:
+            parked = await conn.execute(
+                "DELETE FROM parked_receipts WHERE received_at < $1", parked_before)
+            dead = await conn.execute(
+                "DELETE FROM outbox WHERE next_attempt_at IS NULL AND created_at < $1",
+                dead_before)  # fmt: skip
+            return _count(parked) + _count(dead)
+
+        return await self._run(purge)
 
     async def complete_outbox(self, event_ids: Sequence[int]) -> None:
         if event_ids:
