@@ -19,14 +19,17 @@ from herald.ids import SortableIdGenerator
 from herald.store import (
     ChangeOutcome,
     Channel,
+    MessageNotFound,
     NewMessage,
     ReceiptUpdate,
+    RefundPolicy,
     SegmentRecord,
     Source,
     Status,
     StatusEvents,
     StatusUpdate,
 )
+from herald.store._billing import Charge
 from herald.store.postgres import Completion, DispatchQueue, PostgresStore, create_pool
 from herald.store.postgres._sql_lifecycle import LOCK_RECEIPT_KEYS, RECORD_SEGMENTS
 from herald.store.postgres._store import UNROUTED
@@ -221,3 +224,30 @@ async def test_purge_forgets_old_parked_receipts_and_dead_events(
     assert await store.purge(T0 + 20, parked_before=T0 + 5, dead_before=T0) == 1
     assert await store.purge(T0 + 20, parked_before=T0 + 5, dead_before=T0 + 2) == 1
     assert await pool.fetchval("SELECT count(*) FROM parked_receipts") == 1
+
+
+async def test_charges_never_overdraw_and_a_refund_comes_once(
+    opened: tuple[PostgresStore, Any],
+) -> None:
+    store, _pool = opened
+    account = await store.create_account("acme", T0, rate_limit=10, bind_limit=1)
+    await store.adjust_balance(account.id, add=100, refund_policy=RefundPolicy.UNDELIVERED)
+    charge = Charge("44", None, "default", 60)
+    first, second = _message(account.id, 0), _message(account.id, 1)
+    # two nodes accept at once: the balance's row lock makes them take turns
+    results = await asyncio.gather(store.accept([first], charges=[charge]),
+                                   store.accept([second], charges=[charge]),
+                                   return_exceptions=True)  # fmt: skip
+    assert sorted(type(r).__name__ for r in results) == ["InsufficientFunds", "NoneType"]
+    (kept,) = [m for m, r in zip((first, second), results, strict=True) if r is None]
+    balance = await store.get_balance(account.id)
+    assert balance is not None and balance.balance == 40
+    with pytest.raises(MessageNotFound):  # the refused accept stored nothing
+        await store.get_message(({first.id, second.id} - {kept.id}).pop())
+
+    await store.update_statuses([StatusUpdate(kept.id, Status.UNDELIVERED, T0 + 1)])
+    await store.update_statuses([StatusUpdate(kept.id, Status.EXPIRED, T0 + 2)])  # ignored
+    balance = await store.get_balance(account.id)
+    assert balance is not None and balance.balance == 100
+    (cdr,) = await store.list_cdrs(T0 - 1, T0 + 1, account_id=account.id)
+    assert (cdr.sell, cdr.refunded, cdr.status) == (60, 60, Status.UNDELIVERED)
