@@ -1,17 +1,22 @@
 """The PostgreSQL store: the part of the :class:`~herald.store.Store` port done so far.
 
 What it implements is the message lifecycle and what it reads: accounts and
-SMPP logins (who hears what), price lists, balances and CDRs (what a step
-bills), accepting (charged) messages, status updates, segments, receipts,
-cancels, and the outbox. Each method is one transaction on a pooled asyncpg
-connection, mostly one statement; what a status change emits is written by
-the triggers (``_lifecycle``) in that transaction. The rest of the port
-(claims by the port's rules, idempotency, quotas, routing, the admin and
-fraud tables, ...) is not here yet: ``herald serve`` does not run on it.
+their credentials, price lists, balances and CDRs (what a step bills),
+accepting (charged) messages, status updates, segments and receipts (parked
+until their segment is recorded), cancels, validity sweeps, and the outbox.
+Each method is one transaction on a pooled asyncpg connection, mostly one
+statement; what a status change emits is written by the triggers
+(``_lifecycle``) in that transaction. A message claimed through
+:class:`~herald.store.postgres.DispatchQueue` reads as ``queued`` (the claim
+writes the queue row only). Not here yet: the port's own ``claim`` and
+``reschedule`` (dispatch claims per connector through the queue), idempotency
+keys and quotas at acceptance, ``watch_outbox`` / ``watch_finals``, inbound
+messages, listing and replacing messages, receipt checks, routing, numbers,
+admin, controls, fraud, verify and chat: ``herald serve`` does not run on it.
 
 Errors: the port's (:class:`UnknownAccount`, :class:`DuplicateMessageId`,
-:class:`InsufficientFunds`, ...); a lost connection or a server that went
-away raises :class:`StoreUnavailable` (nothing of the call took effect).
+:class:`InsufficientFunds`, ...); a lost connection raises
+:class:`StoreUnavailable` (nothing of the call took effect).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from herald.store._errors import (
     InsufficientFunds,
     InvalidRecord,
     MessageNotFound,
+    StoreBusy,
     StoreUnavailable,
     UnknownAccount,
 )
@@ -182,13 +188,18 @@ class PostgresStore(PostgresAccounts):
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Any]:
-        """A pooled connection in a transaction; connection losses as StoreUnavailable."""
+        """A pooled connection in a transaction. A lost connection or a server
+        shutting down is StoreUnavailable; a deadlock (a receipt and a resend of
+        its segment at once) is StoreBusy: either way nothing was written."""
+        e = self._asyncpg.exceptions
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 yield conn
-        except (OSError, self._asyncpg.InterfaceError,
-                self._asyncpg.exceptions.ConnectionDoesNotExistError) as exc:  # fmt: skip
+        except (OSError, TimeoutError, e.InterfaceError, e.PostgresConnectionError,
+                e.OperatorInterventionError) as exc:  # fmt: skip
             raise StoreUnavailable(f"PostgreSQL: {exc}") from exc
+        except e.DeadlockDetectedError as exc:
+            raise StoreBusy(f"PostgreSQL: {exc}") from exc
 
     async def _run(self, fn: Callable[[Any], Awaitable[T]]) -> T:
         async with self._transaction() as conn:
