@@ -186,6 +186,8 @@ async def test_validity_ends_unsent_and_sent_messages(opened: tuple[PostgresStor
     await store.accept([old, leased, young, sent, late, test])
     await store.update_statuses([StatusUpdate(sent.id, Status.SENT, T0 + 1),
                                  StatusUpdate(late.id, Status.SENT, T0 + 1)])  # fmt: skip
+    awaiting = "SELECT count(*) FROM awaiting_receipts"
+    assert await pool.fetchval(awaiting) == 2  # the sent ones, for expire_sent
     node = DispatchQueue(pool, "node-a")
     claims = await node.claim(UNROUTED, 10, T0 + 5, 1000)
     assert {c.message.id for c in claims} == {old.id, leased.id, young.id}
@@ -206,6 +208,7 @@ async def test_validity_ends_unsent_and_sent_messages(opened: tuple[PostgresStor
     assert await store.expire_sent(T0 + 10, T0 + 30, 1) == 1
     assert await store.expire_sent(T0 + 10, T0 + 31, 10) == 1
     assert {(await store.get_message(m.id)).status for m in (sent, late)} == {Status.EXPIRED}
+    assert await pool.fetchval(awaiting) == 0  # final: no longer waiting
 
 
 async def test_purge_forgets_old_parked_receipts_and_dead_events(

@@ -15,7 +15,8 @@ constants), with the webhook predicate's bit test made boolean;
 of statuses and compares it with the table.
 
 - ``messages_stepped`` (after an UPDATE of messages): a message that became
-  ``sent`` or final leaves ``dispatch_queue``; then the webhook event, the SMPP
+  ``sent`` or final leaves ``dispatch_queue``, a sent one waits in
+  ``awaiting_receipts`` until it is final; then the webhook event, the SMPP
   receipt, the CDR's buy price and the refund, each where ``lifecycle.emits``
   and its predicates say.
 - ``segments_recorded`` (after an INSERT of segments): every part recorded
@@ -108,8 +109,10 @@ _CLASSIFY = f"""
                  AND {smpp_receipt_condition("n.status", "n.source", "n.registered_delivery",
                                              "n.test::int")}),
            array_agg(n.id) FILTER (WHERE {emit_condition(Emit.BUY_PRICE, "o.status", "n.status")}),
-           array_agg(n.id) FILTER (WHERE {emit_condition(Emit.REFUND, "o.status", "n.status")})
-    INTO to_dequeue, to_hook, to_receipt, to_price, to_refund
+           array_agg(n.id) FILTER (WHERE {emit_condition(Emit.REFUND, "o.status", "n.status")}),
+           array_agg(n.seq) FILTER (WHERE n.status = {_SENT} AND o.status < {_SENT}),
+           array_agg(n.seq) FILTER (WHERE n.status >= {_FINAL} AND o.status = {_SENT})
+    INTO to_dequeue, to_hook, to_receipt, to_price, to_refund, to_await, to_settle
     FROM new_rows n JOIN old_rows o ON o.seq = n.seq;"""
 
 # A message sent or final is no longer dispatch's: the completion that sent it
@@ -117,6 +120,18 @@ _CLASSIFY = f"""
 _LEAVE_QUEUE = """
     IF to_dequeue IS NOT NULL THEN
         DELETE FROM dispatch_queue WHERE seq = ANY (to_dequeue);
+    END IF;"""
+
+# A sent message waits for its receipt (the expiry sweep reads these rows);
+# a final one no longer does.
+_AWAIT_RECEIPT = """
+    IF to_await IS NOT NULL THEN
+        INSERT INTO awaiting_receipts (seq, expires_at)
+        SELECT seq, expires_at FROM new_rows WHERE seq = ANY (to_await)
+        ON CONFLICT DO NOTHING;
+    END IF;
+    IF to_settle IS NOT NULL THEN
+        DELETE FROM awaiting_receipts WHERE seq = ANY (to_settle);
     END IF;"""
 
 _WEBHOOK_EVENT = f"""
@@ -255,13 +270,15 @@ $fn$"""
 
 _STEP_ARRAYS = """DECLARE
     to_dequeue bigint[]; to_hook bigint[]; to_receipt bigint[]; to_price text[]; to_refund text[];
+    to_await bigint[]; to_settle bigint[];
 """
 
 #: name -> CREATE FUNCTION of each trigger's function.
 FUNCTIONS: dict[str, str] = {
     "herald_messages_stepped": _function(
         "herald_messages_stepped",
-        _CLASSIFY + _LEAVE_QUEUE + _WEBHOOK_EVENT + _SMPP_RECEIPT + _BUY_PRICE + _REFUND,
+        _CLASSIFY + _LEAVE_QUEUE + _AWAIT_RECEIPT + _WEBHOOK_EVENT + _SMPP_RECEIPT
+        + _BUY_PRICE + _REFUND,
         _STEP_ARRAYS),
     "herald_segments_recorded": _function("herald_segments_recorded", _SUBMITTED + _UNPARK),
     "herald_segments_changed": _function(

@@ -14,8 +14,9 @@ Design (issue 10, measured on a 2-core machine with PostgreSQL on the same cores
   and no index involves ``status``, not even as a partial index's predicate
   (that too makes every transition a non-HOT update: measured, 0 of 9,300
   updates HOT with ``WHERE status = 2``). So the sweep that expires sent
-  messages whose receipt never came needs a narrow table of its own (as
-  ``dispatch_queue`` is for claims); it is not here yet.
+  messages whose receipt never came reads a narrow table of its own (as
+  dispatch reads ``dispatch_queue``): ``awaiting_receipts``, kept by the
+  lifecycle's triggers (``_lifecycle.py``).
 - ``dispatch_queue`` is the hot claim state: one narrow row per message that
   is queued or in flight, deleted when the message leaves dispatch. The claim
   index ``(connector, priority, seq) WHERE owner IS NULL`` holds only what can
@@ -65,6 +66,8 @@ TABLE_SETTINGS: dict[str, str] = {
     "outbox": f"fillfactor = 90, {_AUTOVACUUM}",
     # A charged message's CDR: written at acceptance, priced at "sent".
     "cdrs": f"fillfactor = 80, {_AUTOVACUUM}",
+    # A row per sent message until its final status: inserted, then deleted.
+    "awaiting_receipts": f"fillfactor = 100, {_AUTOVACUUM}",
 }
 
 _V1_CORE = f"""
@@ -256,6 +259,15 @@ CREATE TABLE cdrs (
     buy bigint
 ) WITH ({TABLE_SETTINGS["cdrs"]});
 CREATE INDEX cdrs_time ON cdrs (accepted_at);
+
+-- The sent messages waiting for their receipt, by deadline: what the sweep
+-- that expires them reads (messages has no index on status: see above). The
+-- lifecycle's triggers keep it: a row from "sent" to the final status.
+CREATE TABLE awaiting_receipts (
+    seq bigint PRIMARY KEY REFERENCES messages (seq) ON DELETE CASCADE,
+    expires_at double precision NOT NULL
+) WITH ({TABLE_SETTINGS["awaiting_receipts"]});
+CREATE INDEX awaiting_receipts_expiry ON awaiting_receipts (expires_at);
 """
 
 #: In order; a database at version ``n`` has had ``MIGRATIONS[:n]`` applied.

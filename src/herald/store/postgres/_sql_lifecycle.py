@@ -150,11 +150,11 @@ WHERE seq = ANY (ARRAY (
 )) AND status < {_SENT}
 """
 #: Up to $3 sent messages whose validity ended by $1 (no receipt came) become
-#: expired at $2, the earliest first (partial index messages_sent_expiry).
+#: expired at $2, the earliest first (awaiting_receipts, by its deadline index).
 EXPIRE_SENT = f"""
 UPDATE messages SET status = {int(Status.EXPIRED)}, done_at = $2
 WHERE seq = ANY (ARRAY (
-    SELECT seq FROM messages WHERE status = {_SENT} AND expires_at <= $1
+    SELECT seq FROM awaiting_receipts WHERE expires_at <= $1
     ORDER BY expires_at LIMIT $3
     FOR UPDATE SKIP LOCKED
 )) AND status = {_SENT}
