@@ -10,7 +10,10 @@ the lifecycle table with the other stores.)
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -254,3 +257,25 @@ async def test_charges_never_overdraw_and_a_refund_comes_once(
     assert balance is not None and balance.balance == 100
     (cdr,) = await store.list_cdrs(T0 - 1, T0 + 1, account_id=account.id)
     assert (cdr.sell, cdr.refunded, cdr.status) == (60, 60, Status.UNDELIVERED)
+
+
+async def test_the_lifecycles_tables_mirror_the_sqlite_stores_columns(
+    pg_store_dsn: str, tmp_path: Path,
+) -> None:
+    # One row mapper by name per table serves both stores only while the names agree.
+    from herald.store import SQLiteConfig, SQLiteStore
+    from herald.store.postgres import connection
+    from herald.store.sqlite import DB_FILENAME
+
+    tables = ("accounts", "api_keys", "smpp_credentials", "parked_receipts", "prices",
+              "price_lists", "balances", "cdrs")  # fmt: skip
+    await SQLiteStore.open(SQLiteConfig(data_dir=tmp_path)).aclose()
+    with contextlib.closing(sqlite3.connect(tmp_path / DB_FILENAME)) as db:
+        lite = {t: {r[1] for r in db.execute(f"PRAGMA table_info({t})")} for t in tables}
+    async with connection(pg_store_dsn) as conn:
+        rows = await conn.fetch("SELECT table_name, column_name FROM information_schema.columns"
+                                " WHERE table_name = ANY ($1::text[])", list(tables))
+    pg: dict[str, set[str]] = {t: set() for t in tables}
+    for r in rows:
+        pg[r["table_name"]].add(r["column_name"])
+    assert pg == lite
