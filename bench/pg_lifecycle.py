@@ -8,11 +8,12 @@ The loop is bench/cluster.py's, on one node: each worker accepts a batch of
 100 (one statement) for its connector, then twice claims 50 and completes
 them as ``sent``. Every message belongs to an account with a callback URL and
 is charged (a CDR) and has its part recorded, so the step to ``sent`` emits
-what it does in production: a webhook event (the account hears ``sent``) and
-the CDR's buy price (its part's connector has a buy list), and the message
-leaves the queue. Variants, each on a fresh database of one private
-cluster (fsync and synchronous_commit on), run in turns round after round so
-that the machine's load weighs on each alike:
+what it does in production: a webhook event (the account hears ``sent``),
+the CDR's buy price (its part's connector has a buy list), the message leaves
+the queue and waits for its receipt (``awaiting_receipts``). Variants, each
+on a fresh database of one private cluster (fsync and synchronous_commit
+on), run in turns round after round so that the machine's load weighs on
+each alike:
 
 - ``none``: no lifecycle (the dispatch core alone: emits nothing);
 - ``triggers``: the store's statement-level triggers (store/postgres/_lifecycle.py);
@@ -68,7 +69,8 @@ _SENT, _FINAL = int(Status.SENT), int(Status.DELIVERED)
 # The completion with the emits of the step as data-modifying CTEs over the
 # rows it marked (RETURNING gives the new row; the status before is read in
 # the same snapshot). Only what the bench's steps need beyond the queue exit
-# (which COMPLETE does): the webhook event and the buy price (default list).
+# (which COMPLETE does): the wait for a receipt (awaiting_receipts), the
+# webhook event and the buy price.
 COMPLETE_WITH_EMITS = COMPLETE.replace(
     "), marked AS (",
     "), before AS (SELECT m.seq, m.status FROM messages m JOIN gone g ON g.seq = m.seq"
@@ -76,9 +78,12 @@ COMPLETE_WITH_EMITS = COMPLETE.replace(
 ).replace(
     "    RETURNING m.seq\n)",
     "    RETURNING m.seq, m.id, m.account_id, m.status, m.callback_url, m.webhook_events,"
-    " m.test, m.sent_at, m.done_at, m.segments\n"
+    " m.test, m.sent_at, m.done_at, m.segments, m.expires_at\n"
     "), steps AS (SELECT n.*, b.status AS old_status FROM marked n JOIN before b"
     " ON b.seq = n.seq"
+    "), awaited AS (\n"
+    "    INSERT INTO awaiting_receipts (seq, expires_at) SELECT seq, expires_at FROM steps\n"
+    f"    WHERE status = {_SENT} AND old_status < {_SENT} ON CONFLICT DO NOTHING\n"
     "), hooks AS (\n"
     "    INSERT INTO outbox (channel, kind, account_id, subject_id, status, url, created_at,"
     " next_attempt_at)\n"
@@ -188,7 +193,7 @@ async def _run(dsn: str, variant: str, workers: int, seconds: float, postmaster:
                     rows = await pool.fetch(
                         COMPLETE_WITH_EMITS, "bench", [c.seq for c in claims],
                         [c.attempt for c in claims], [_SENT] * len(claims),
-                        [None] * len(claims), now)
+                        [None] * len(claims), [now] * len(claims))
                     completed += len(rows)
                 else:
                     ended = await queue.complete(
