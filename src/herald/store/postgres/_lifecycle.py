@@ -37,11 +37,12 @@ status-changing statement carrying its emits as data-modifying CTEs
 (``UPDATE ... RETURNING`` then ``INSERT ... SELECT`` in the same statement).
 On the store loop (bench/pg_lifecycle.py: accept 100 charged messages, claim
 50, complete them as ``sent``: a webhook event, the CDR's buy price, the
-queue exit; 5 interleaved rounds of 8 s, 2 cores shared with PostgreSQL and a
-load average of 11) the two cost the same: server CPU 122 µs per message
-with the triggers, 116 with the CTEs (another run: 129 and 128), 83 with no
-lifecycle at all; 2,308 and 2,510 msg/s (medians; the rounds' ranges
-overlap: 1,888-2,832 and 1,951-2,753). The triggers win on what the CTEs
+queue exit, the wait for a receipt; 5 interleaved rounds of 8 s, 2 cores
+shared with PostgreSQL at a load average of 9) the two cost about the same:
+server CPU 120 µs per message with the triggers, 115 with the CTEs, 74 with
+no lifecycle at all (earlier runs, without awaiting_receipts: 122 and 116,
+129 and 128); 3,032 and 3,423 msg/s (medians; the rounds' ranges overlap:
+2,012-4,516 and 2,743-3,732). The triggers win on what the CTEs
 cannot do: every path that moves a status gets its emits whoever wrote the
 statement (the dispatch core's completion, a cancel, an expiry sweep), and a
 receipt's roll-up (part ended, then message, then its emits; a parked receipt
