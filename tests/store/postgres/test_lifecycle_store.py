@@ -34,7 +34,11 @@ from herald.store import (
 )
 from herald.store._billing import Charge
 from herald.store.postgres import Completion, DispatchQueue, PostgresStore, create_pool
-from herald.store.postgres._sql_lifecycle import LOCK_RECEIPT_KEYS, RECORD_SEGMENTS
+from herald.store.postgres._sql_lifecycle import (
+    APPLY_RECEIPTS,
+    LOCK_RECEIPT_KEYS,
+    RECORD_SEGMENTS,
+)
 from herald.store.postgres._store import UNROUTED
 
 T0 = 1_800_000_000.0
@@ -143,6 +147,30 @@ async def test_a_receipt_racing_its_segments_record_is_applied_not_parked(
         await transaction.commit()
     await asyncio.wait_for(receipt, 10)
     assert (await store.get_message(m.id)).status == Status.DELIVERED
+    assert await pool.fetchval("SELECT count(*) FROM parked_receipts") == 0
+
+
+async def test_a_record_racing_its_parked_receipt_applies_it(
+    opened: tuple[PostgresStore, Any],
+) -> None:
+    store, pool = opened
+    account = await store.create_account("acme", T0, rate_limit=10, bind_limit=1)
+    m = _message(account.id)
+    await store.accept([m])
+    async with pool.acquire() as conn:
+        # apply_receipts' own statements (the receipt parks: no segment yet),
+        # its commit held back: the part's record comes meanwhile.
+        transaction = conn.transaction()
+        await transaction.start()
+        await conn.execute(LOCK_RECEIPT_KEYS, ["up1"], ["u-1"])
+        await conn.execute(APPLY_RECEIPTS, ["up1"], ["u-1"], [int(Status.UNDELIVERED)], [None],
+                           [T0 + 1])  # fmt: skip
+        record = asyncio.create_task(store.record_segments(
+            [SegmentRecord(m.id, 0, "up1", "u-1", "u-1", T0 + 2)]))
+        await asyncio.sleep(0.3)  # time to miss the parked receipt, were it not made to wait
+        await transaction.commit()
+    await asyncio.wait_for(record, 10)
+    assert (await store.get_message(m.id)).status == Status.UNDELIVERED
     assert await pool.fetchval("SELECT count(*) FROM parked_receipts") == 0
 
 
