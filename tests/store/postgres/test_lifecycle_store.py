@@ -132,13 +132,11 @@ async def test_a_receipt_racing_its_segments_record_is_applied_not_parked(
     account = await store.create_account("acme", T0, rate_limit=10, bind_limit=1)
     m = _message(account.id)
     await store.accept([m])
-    record = SegmentRecord(m.id, 0, "up1", "u-1", "u-1", T0 + 1)
     async with pool.acquire() as conn:
-        # record_segments' own statements, its commit held back: the receipt
+        # record_segments' own statement, its commit held back: the receipt
         # comes from another node meanwhile.
         transaction = conn.transaction()
         await transaction.start()
-        await conn.execute(LOCK_RECEIPT_KEYS, [record.connector], [record.upstream_key])
         await conn.execute(RECORD_SEGMENTS, [m.id], [0], ["up1"], ["u-1"], ["u-1"],
                            [T0 + 1], [None])  # fmt: skip
         receipt = asyncio.create_task(store.apply_receipts(

@@ -70,6 +70,9 @@ class PostgresAccounts:
     async def _run(self, fn: Callable[[Any], Awaitable[T]]) -> T:
         raise NotImplementedError  # PostgresStore's
 
+    async def _one(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+        raise NotImplementedError  # PostgresStore's
+
     async def create_account(
         self,
         name: str,
@@ -96,11 +99,11 @@ class PostgresAccounts:
                 raise AccountExists(f"an account named {name!r} exists") from exc
             return dataclasses.replace(a, id=account_id)
 
-        return await self._run(create)
+        return await self._one(create)
 
     async def update_account(self, account: Account) -> None:
         a = account
-        done = await self._run(lambda c: c.fetchval(
+        done = await self._one(lambda c: c.fetchval(
             "UPDATE accounts SET rate_limit = $1, bind_limit = $2, callback_url = $3,"
             " webhook_secret_version = $4, webhook_events = $5, inbound_webhooks = $6,"
             " inbound_url = $7, webhook_batch_max = $8, webhook_batch_wait = $9, disabled = $10,"
@@ -113,21 +116,21 @@ class PostgresAccounts:
             raise UnknownAccount(f"no account {account.id}")
 
     async def get_account(self, account_id: int) -> Account:
-        row = await self._run(lambda c: c.fetchrow(
+        row = await self._one(lambda c: c.fetchrow(
             f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1", account_id))
         if row is None:
             raise UnknownAccount(f"no account {account_id}")
         return _account(row)
 
     async def get_account_by_name(self, name: str) -> Account:
-        row = await self._run(lambda c: c.fetchrow(
+        row = await self._one(lambda c: c.fetchrow(
             f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE name = $1", name))
         if row is None:
             raise UnknownAccount(f"no account named {name!r}")
         return _account(row)
 
     async def list_accounts(self) -> tuple[Account, ...]:
-        rows = await self._run(lambda c: c.fetch(
+        rows = await self._one(lambda c: c.fetch(
             f"SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY id"))
         return tuple(_account(r) for r in rows)
 
@@ -149,18 +152,18 @@ class PostgresAccounts:
             key_id, account_id, key_hash, now)  # fmt: skip
 
     async def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
-        row = await self._run(lambda c: c.fetchrow(
+        row = await self._one(lambda c: c.fetchrow(
             f"SELECT {_API_KEY} FROM api_keys WHERE key_id = $1", key_id))
         return None if row is None else _api_key(row)
 
     async def list_api_keys(self, account_id: int) -> tuple[ApiKeyRecord, ...]:
-        rows = await self._run(lambda c: c.fetch(
+        rows = await self._one(lambda c: c.fetch(
             f"SELECT {_API_KEY} FROM api_keys WHERE account_id = $1"
             " ORDER BY created_at, key_id", account_id))
         return tuple(_api_key(r) for r in rows)
 
     async def revoke_api_key(self, key_id: str, now: float) -> bool:
-        revoked = await self._run(lambda c: c.fetchval(
+        revoked = await self._one(lambda c: c.fetchval(
             "UPDATE api_keys SET revoked_at = $2 WHERE key_id = $1 AND revoked_at IS NULL"
             " RETURNING key_id", key_id, now))
         return revoked is not None
@@ -174,17 +177,17 @@ class PostgresAccounts:
             system_id, account_id, password_hash, now)  # fmt: skip
 
     async def get_smpp_credential(self, system_id: str) -> SmppCredentialRecord | None:
-        row = await self._run(lambda c: c.fetchrow(
+        row = await self._one(lambda c: c.fetchrow(
             f"SELECT {_CREDENTIAL} FROM smpp_credentials WHERE system_id = $1", system_id))
         return None if row is None else _credential(row)
 
     async def list_smpp_credentials(self, account_id: int) -> tuple[SmppCredentialRecord, ...]:
-        rows = await self._run(lambda c: c.fetch(
+        rows = await self._one(lambda c: c.fetch(
             f"SELECT {_CREDENTIAL} FROM smpp_credentials WHERE account_id = $1"
             " ORDER BY system_id", account_id))
         return tuple(_credential(r) for r in rows)
 
     async def remove_smpp_credential(self, system_id: str) -> bool:
-        removed = await self._run(lambda c: c.fetchval(
+        removed = await self._one(lambda c: c.fetchval(
             "DELETE FROM smpp_credentials WHERE system_id = $1 RETURNING system_id", system_id))
         return removed is not None

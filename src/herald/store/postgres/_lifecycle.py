@@ -70,6 +70,7 @@ __all__ = [
     "TRIGGERS",
     "emit_condition",
     "install",
+    "key_locks",
     "smpp_receipt_condition",
     "webhook_condition",
 ]
@@ -216,8 +217,26 @@ _SUBMITTED = f"""
     WHERE m.seq = x.message_seq AND m.status < {_SENT}
       AND m.segments <= (SELECT count(*) FROM segments s WHERE s.message_seq = m.seq);"""
 
-# The receipts parked for these parts go; the first one parked applies.
+
+
+def key_locks(connector: str, upstream_key: str, rows: str) -> str:
+    """SQL that takes the advisory lock of each (``connector``, ``upstream_key``)
+    of ``rows``, in one order (two batches never wait on each other in a cycle).
+
+    A receipt and the record of its part may commit at once (two nodes): each
+    takes its key's lock before it looks for the other's row (a receipt
+    before its statement, a record in its trigger, before the unpark), so the
+    later one sees the earlier one's row, and a receipt is never left parked
+    for a part just recorded.
+    """
+    return (f"SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended("
+            f"{connector} || ' ' || {upstream_key}, 0) AS k FROM {rows} ORDER BY 1) keys")
+
+
+# The receipts parked for these parts go (the first one parked applies), once
+# this statement holds the parts' key locks (key_locks).
 _UNPARK = f"""
+    PERFORM * FROM ({key_locks("connector", "upstream_key", "new_rows")}) locked;
     WITH taken AS (
         DELETE FROM parked_receipts p USING new_rows n
         WHERE p.connector = n.connector AND p.upstream_key = n.upstream_key

@@ -10,6 +10,7 @@ finals are never replaced (``status < final``).
 from __future__ import annotations
 
 from herald.store._model import EventKind, Status
+from herald.store.postgres._lifecycle import key_locks
 from herald.store.postgres._sql import MESSAGE_COLUMNS
 
 __all__ = [
@@ -105,15 +106,10 @@ ON CONFLICT (message_seq, idx) DO UPDATE SET connector = excluded.connector,
     updated_at = excluded.updated_at, check_at = excluded.check_at, checks = 0
 """
 
-#: A receipt and the record of its segment may commit at once (two nodes):
-#: each takes the key's advisory lock first (in one order: no deadlock
-#: between two receipt batches), so the later one sees the earlier one's rows
-#: and a receipt is never parked for a segment just recorded.
-LOCK_RECEIPT_KEYS = """
-SELECT pg_advisory_xact_lock(k) FROM (
-    SELECT DISTINCT hashtextextended(c || ' ' || k, 0) AS k
-    FROM unnest($1::text[], $2::text[]) AS r(c, k) ORDER BY 1) keys
-"""
+#: The key locks a receipt batch ($1 connectors, $2 keys) takes before it
+#: looks for the parts (``_lifecycle.key_locks``; a record takes them in its
+#: trigger).
+LOCK_RECEIPT_KEYS = key_locks("c", "k", "unnest($1::text[], $2::text[]) AS r(c, k)")
 
 #: Final receipts: applied to the segment carrying the key (the first receipt
 #: of a key in the batch; a final segment keeps its status), parked in

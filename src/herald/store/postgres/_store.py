@@ -187,14 +187,19 @@ class PostgresStore(PostgresAccounts):
     # -- plumbing ----------------------------------------------------------------------
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[Any]:
-        """A pooled connection in a transaction. A lost connection or a server
-        shutting down is StoreUnavailable; a deadlock (a receipt and a resend of
-        its segment at once) is StoreBusy: either way nothing was written."""
+    async def _connection(self, transaction: bool) -> AsyncIterator[Any]:
+        """A pooled connection (in a transaction if asked). A lost connection or
+        a server shutting down is StoreUnavailable; a deadlock (a receipt and a
+        resend of its segment at once) is StoreBusy: either way nothing was
+        written."""
         e = self._asyncpg.exceptions
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                yield conn
+            async with self._pool.acquire() as conn:
+                if not transaction:
+                    yield conn
+                    return
+                async with conn.transaction():
+                    yield conn
         except (OSError, TimeoutError, e.InterfaceError, e.PostgresConnectionError,
                 e.OperatorInterventionError) as exc:  # fmt: skip
             raise StoreUnavailable(f"PostgreSQL: {exc}") from exc
@@ -202,7 +207,13 @@ class PostgresStore(PostgresAccounts):
             raise StoreBusy(f"PostgreSQL: {exc}") from exc
 
     async def _run(self, fn: Callable[[Any], Awaitable[T]]) -> T:
-        async with self._transaction() as conn:
+        """``fn``'s statements in one transaction."""
+        async with self._connection(True) as conn:
+            return await fn(conn)
+
+    async def _one(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+        """``fn``'s one statement, atomic by itself (no BEGIN and COMMIT round trips)."""
+        async with self._connection(False) as conn:
             return await fn(conn)
 
     # -- messages ------------------------------------------------------------------------
@@ -251,7 +262,7 @@ class PostgresStore(PostgresAccounts):
     async def get_message(self, message_id: str, *, account_id: int | None = None) -> Message:
         row = None
         if len(message_id) <= MAX_ID_LENGTH:
-            row = await self._run(lambda c: c.fetchrow(
+            row = await self._one(lambda c: c.fetchrow(
                 f"SELECT {LIVE_MESSAGE} FROM messages m"
                 " LEFT JOIN dispatch_queue q ON q.seq = m.seq WHERE m.id = $1", message_id))
         if row is None or (account_id is not None and row["account_id"] != account_id):
@@ -259,7 +270,7 @@ class PostgresStore(PostgresAccounts):
         return message_from_record(row)
 
     async def get_segments(self, message_id: str) -> tuple[Segment, ...]:
-        rows = await self._run(lambda c: c.fetch(
+        rows = await self._one(lambda c: c.fetch(
             "SELECT m.id, s.idx, s.connector, s.upstream_id, s.upstream_key, s.status,"
             " s.error_code, s.updated_at FROM messages m JOIN segments s"
             " ON s.message_seq = m.seq WHERE m.id = $1 ORDER BY s.idx", message_id))
@@ -273,7 +284,7 @@ class PostgresStore(PostgresAccounts):
         wanted = [i for i in dict.fromkeys(message_ids) if len(i) <= MAX_ID_LENGTH]
         if not wanted:
             return {}
-        rows = await self._run(lambda c: c.fetch(
+        rows = await self._one(lambda c: c.fetch(
             f"SELECT {LIVE_MESSAGE} FROM messages m"
             " LEFT JOIN dispatch_queue q ON q.seq = m.seq WHERE m.id = ANY ($1::text[])",
             wanted))
@@ -338,7 +349,8 @@ class PostgresStore(PostgresAccounts):
                     [u.permanent for u in final],
                 )  # fmt: skip
 
-        await self._run(update)
+        kinds = sum(1 for rows in (queued, sent, final) if rows)
+        await (self._one(update) if kinds == 1 else self._run(update))
 
     async def record_segments(self, segments: Sequence[SegmentRecord]) -> None:
         for s in segments:
@@ -351,8 +363,6 @@ class PostgresStore(PostgresAccounts):
             return
 
         async def record(conn: Any) -> None:
-            await conn.execute(LOCK_RECEIPT_KEYS, [s.connector for s in segments],
-                               [s.upstream_key for s in segments])  # fmt: skip
             await conn.execute(
                 RECORD_SEGMENTS, [s.message_id for s in segments], [s.index for s in segments],
                 [s.connector for s in segments], [s.upstream_id for s in segments],
@@ -360,7 +370,7 @@ class PostgresStore(PostgresAccounts):
                 [s.check_at for s in segments],
             )  # fmt: skip
 
-        await self._run(record)
+        await self._one(record)
 
     async def apply_receipts(self, receipts: Sequence[ReceiptUpdate]) -> None:
         final = [r for r in receipts if r.status.final]  # ENROUTE / ACCEPTD: nothing to keep
@@ -382,12 +392,12 @@ class PostgresStore(PostgresAccounts):
 
     async def expire_unsent(self, now: float, limit: int) -> int:
         _check_count("limit", limit)
-        status = await self._run(lambda c: c.execute(EXPIRE_UNSENT, now, limit))
+        status = await self._one(lambda c: c.execute(EXPIRE_UNSENT, now, limit))
         return _count(status)
 
     async def expire_sent(self, cutoff: float, now: float, limit: int) -> int:
         _check_count("limit", limit)
-        status = await self._run(lambda c: c.execute(EXPIRE_SENT, cutoff, now, limit))
+        status = await self._one(lambda c: c.execute(EXPIRE_SENT, cutoff, now, limit))
         return _count(status)
 
     async def cancel(self, message_id: str, now: float, *, account_id: int) -> ChangeResult:
@@ -421,7 +431,7 @@ class PostgresStore(PostgresAccounts):
         _check_count("limit", limit)
         if lease <= 0:
             raise InvalidRecord("lease", "must be positive")
-        rows = await self._run(lambda c: c.fetch(
+        rows = await self._one(lambda c: c.fetch(
             CLAIM_OUTBOX, int(channel), now, limit, now + lease, account_id))
         return tuple(_event(r) for r in rows)
 
@@ -441,11 +451,11 @@ class PostgresStore(PostgresAccounts):
 
     async def complete_outbox(self, event_ids: Sequence[int]) -> None:
         if event_ids:
-            await self._run(lambda c: c.execute(
+            await self._one(lambda c: c.execute(
                 "DELETE FROM outbox WHERE id = ANY ($1::bigint[])", list(event_ids)))
 
     async def retry_outbox(self, event_id: int, next_attempt_at: float | None, error: str) -> None:
-        await self._run(lambda c: c.execute(
+        await self._one(lambda c: c.execute(
             "UPDATE outbox SET next_attempt_at = $2, last_error = $3 WHERE id = $1",
             event_id, next_attempt_at, error[:MAX_ERROR_LENGTH]))
 
@@ -489,7 +499,7 @@ class PostgresStore(PostgresAccounts):
         return await self._run(put)
 
     async def get_balance(self, account_id: int) -> Balance | None:
-        row = await self._run(lambda c: c.fetchrow(
+        row = await self._one(lambda c: c.fetchrow(
             "SELECT account_id, balance, credit_limit, refund_policy FROM balances"
             " WHERE account_id = $1", account_id))
         return None if row is None else _balance(row)
@@ -537,7 +547,7 @@ class PostgresStore(PostgresAccounts):
         if not 1 <= limit <= 10_000:
             raise InvalidRecord("limit", "must be 1..10000")
         after_at, after_id = (None, None) if after is None else after
-        rows = await self._run(lambda c: c.fetch(
+        rows = await self._one(lambda c: c.fetch(
             f"SELECT {CDR_COLUMNS}, {LIVE_STATUS} AS status"
             " FROM cdrs c JOIN messages m ON m.id = c.message_id"
             " LEFT JOIN dispatch_queue q ON q.seq = m.seq"
