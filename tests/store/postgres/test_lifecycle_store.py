@@ -24,6 +24,9 @@ from herald.store import (
     Channel,
     MessageNotFound,
     NewMessage,
+    PriceEntry,
+    PriceKind,
+    PriceSide,
     ReceiptUpdate,
     RefundPolicy,
     SegmentRecord,
@@ -31,6 +34,7 @@ from herald.store import (
     Status,
     StatusEvents,
     StatusUpdate,
+    StoredPriceList,
 )
 from herald.store._billing import Charge
 from herald.store.postgres import Completion, DispatchQueue, PostgresStore, create_pool
@@ -305,3 +309,23 @@ async def test_the_lifecycles_tables_mirror_the_sqlite_stores_columns(
     for r in rows:
         pg[r["table_name"]].add(r["column_name"])
     assert pg == lite
+
+
+async def test_the_buy_price_is_the_most_specific_rounded_half_to_even(
+    opened: tuple[PostgresStore, Any],
+) -> None:
+    store, _pool = opened
+    account = await store.create_account("acme", T0, rate_limit=10, bind_limit=1)
+    await store.adjust_balance(account.id, add=1_000)
+    await store.put_price_list(StoredPriceList(PriceSide.BUY, "up1", (
+        PriceEntry(PriceKind.NETWORK, "23410", 15_000),  # 1.5 micro-units: odd, up
+        PriceEntry(PriceKind.COUNTRY, "44", 25_000),  # 2.5: even, down
+        PriceEntry(PriceKind.DEFAULT, "", 25_001),  # a hair above the half: up
+    ), T0))  # fmt: skip
+    cases = [("44", "23410", 2), ("44", None, 2), ("49", None, 3)]
+    for n, (country, network, _buy) in enumerate(cases):
+        m = _message(account.id, n)
+        await store.accept([m], charges=[Charge(country, network, "default", 1)])
+        await store.record_segments([SegmentRecord(m.id, 0, "up1", f"u{n}", f"u{n}", T0 + 1)])
+    cdrs = await store.list_cdrs(T0 - 1, T0 + 1, account_id=account.id)
+    assert [(c.connector, c.buy) for c in cdrs] == [("up1", buy) for _c, _n, buy in cases]
