@@ -329,3 +329,17 @@ async def test_the_buy_price_is_the_most_specific_rounded_half_to_even(
         await store.record_segments([SegmentRecord(m.id, 0, "up1", f"u{n}", f"u{n}", T0 + 1)])
     cdrs = await store.list_cdrs(T0 - 1, T0 + 1, account_id=account.id)
     assert [(c.connector, c.buy) for c in cdrs] == [("up1", buy) for _c, _n, buy in cases]
+
+
+def test_what_it_implements_has_the_ports_signatures() -> None:
+    import inspect
+
+    from herald.store import Store
+
+    implemented = [name for name in dir(PostgresStore)
+                   if not name.startswith("_") and hasattr(Store, name)]  # fmt: skip
+    assert len(implemented) >= 30
+    for name in implemented:
+        port = inspect.signature(getattr(Store, name))
+        ours = inspect.signature(getattr(PostgresStore, name))
+        assert list(ours.parameters.values()) == list(port.parameters.values()), name
