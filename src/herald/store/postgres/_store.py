@@ -31,6 +31,9 @@ from herald.store._billing import (
     Balance,
     Cdr,
     Charge,
+    MarginRow,
+    PriceEntry,
+    PriceKind,
     PriceSide,
     RefundPolicy,
     StoredPriceList,
@@ -101,6 +104,8 @@ MAX_UPSTREAM_ID_LENGTH = 65
 MAX_CONNECTOR_LENGTH = 64
 #: ``retry_outbox`` keeps the start of a delivery error for the operator.
 MAX_ERROR_LENGTH = 500
+#: How a margin report may group CDRs, and the column each means (as SQLite's).
+MARGIN_KEYS = {"account": "account_id", "connector": "connector", "country": "country"}
 #: The largest ``claim_outbox`` / ``expire_*`` in one call.
 MAX_CLAIM = 10_000
 
@@ -497,6 +502,56 @@ class PostgresStore(PostgresAccounts):
             return generation
 
         return await self._run(put)
+
+    async def remove_price_list(self, side: PriceSide, owner: str) -> int:
+        async def remove(conn: Any) -> int:
+            await conn.execute("DELETE FROM prices WHERE side = $1 AND owner = $2",
+                               int(side), owner)  # fmt: skip
+            removed = await conn.execute(
+                "DELETE FROM price_lists WHERE side = $1 AND owner = $2", int(side), owner)
+            generation: int = await conn.fetchval(
+                "UPDATE price_lists_generation SET generation = generation + 1"
+                " RETURNING generation" if _count(removed) else
+                "SELECT generation FROM price_lists_generation")  # fmt: skip
+            return generation
+
+        return await self._run(remove)
+
+    async def price_lists(self, side: PriceSide) -> tuple[StoredPriceList, ...]:
+        async def read(conn: Any) -> tuple[StoredPriceList, ...]:
+            lists = await conn.fetch("SELECT owner, imported_at FROM price_lists"
+                                     " WHERE side = $1 ORDER BY owner", int(side))  # fmt: skip
+            entries: dict[str, list[PriceEntry]] = {r["owner"]: [] for r in lists}
+            for r in await conn.fetch("SELECT owner, kind, key, price FROM prices"
+                                      " WHERE side = $1 ORDER BY owner, kind, key", int(side)):
+                if r["owner"] in entries:
+                    entries[r["owner"]].append(PriceEntry(PriceKind(r["kind"]), r["key"],
+                                                          r["price"]))  # fmt: skip
+            return tuple(StoredPriceList(side, r["owner"], tuple(entries[r["owner"]]),
+                                         r["imported_at"]) for r in lists)  # fmt: skip
+
+        return await self._run(read)  # one snapshot for both reads
+
+    async def price_lists_generation(self) -> int:
+        generation: int = await self._one(
+            lambda c: c.fetchval("SELECT generation FROM price_lists_generation"))
+        return generation
+
+    async def margin(
+        self, since: float, until: float, by: str, *, account_id: int | None = None
+    ) -> tuple[MarginRow, ...]:
+        column = MARGIN_KEYS.get(by)
+        if column is None:
+            raise InvalidRecord("by", f"one of {', '.join(MARGIN_KEYS)}")
+        rows = await self._one(lambda c: c.fetch(
+            f"SELECT coalesce({column}::text, '') AS key, count(*) AS messages,"
+            " sum(sell - refunded) AS revenue, coalesce(sum(buy), 0) AS cost,"
+            " count(*) FILTER (WHERE connector IS NOT NULL AND buy IS NULL) AS unpriced"
+            " FROM cdrs WHERE accepted_at >= $1 AND accepted_at < $2"
+            " AND ($3::bigint IS NULL OR account_id = $3)"
+            f" GROUP BY {column} ORDER BY {column} NULLS FIRST", since, until, account_id))
+        return tuple(MarginRow(r["key"], r["messages"], int(r["revenue"]), int(r["cost"]),
+                               r["unpriced"]) for r in rows)  # fmt: skip
 
     async def get_balance(self, account_id: int) -> Balance | None:
         row = await self._one(lambda c: c.fetchrow(
