@@ -22,6 +22,7 @@ from herald.ids import SortableIdGenerator
 from herald.store import (
     ChangeOutcome,
     Channel,
+    InvalidRecord,
     MessageNotFound,
     NewMessage,
     PriceEntry,
@@ -343,3 +344,29 @@ def test_what_it_implements_has_the_ports_signatures() -> None:
         port = inspect.signature(getattr(Store, name))
         ours = inspect.signature(getattr(PostgresStore, name))
         assert list(ours.parameters.values()) == list(port.parameters.values()), name
+
+
+async def test_margin_sums_revenue_and_cost_per_key(opened: tuple[PostgresStore, Any]) -> None:
+    store, _pool = opened
+    acme = await store.create_account("acme", T0, rate_limit=10, bind_limit=1)
+    beta = await store.create_account("beta", T0, rate_limit=10, bind_limit=1)
+    for account in (acme, beta):
+        await store.adjust_balance(account.id, add=1_000, refund_policy=RefundPolicy.REJECTED)
+    await store.put_price_list(StoredPriceList(PriceSide.BUY, "up1", (
+        PriceEntry(PriceKind.DEFAULT, "", 500_000),), T0))  # 50 micro-units a part
+    sent, rejected, other = _message(acme.id, 0), _message(acme.id, 1), _message(beta.id, 2)
+    await store.accept([sent, rejected], charges=[Charge("44", None, "default", 100)] * 2)
+    await store.accept([other], charges=[Charge("49", None, "default", 70)])
+    await store.record_segments([SegmentRecord(sent.id, 0, "up1", "a", "a", T0 + 1),
+                                 SegmentRecord(other.id, 0, "up2", "b", "b", T0 + 1)])
+    await store.update_statuses([StatusUpdate(rejected.id, Status.REJECTED, T0 + 1)])
+    by_account = await store.margin(T0 - 1, T0 + 1, "account")
+    assert [(r.key, r.messages, r.revenue, r.cost, r.unpriced) for r in by_account] == [
+        (str(acme.id), 2, 100, 50, 0), (str(beta.id), 1, 70, 0, 1)]  # fmt: skip
+    by_connector = await store.margin(T0 - 1, T0 + 1, "connector")
+    assert [(r.key, r.messages, r.cost) for r in by_connector] == [
+        ("", 1, 0), ("up1", 1, 50), ("up2", 1, 0)]  # fmt: skip
+    by_country = await store.margin(T0 - 1, T0 + 1, "country", account_id=beta.id)
+    assert [(r.key, r.revenue) for r in by_country] == [("49", 70)]
+    with pytest.raises(InvalidRecord):
+        await store.margin(T0 - 1, T0 + 1, "planet")
