@@ -1,7 +1,7 @@
 """The PostgreSQL store: the part of the :class:`~herald.store.Store` port done so far.
 
 What it implements is the message lifecycle and what it reads: accounts and
-their credentials, price lists, balances and CDRs (what a step bills),
+their credentials, price lists, balances, CDRs and margins (what a step bills),
 accepting (charged) messages, status updates, segments and receipts (parked
 until their segment is recorded), cancels, validity sweeps, and the outbox.
 Each method is one transaction on a pooled asyncpg connection, mostly one
@@ -11,12 +11,14 @@ statement; what a status change emits is written by the triggers
 writes the queue row only). Not here yet: the port's own ``claim`` and
 ``reschedule`` (dispatch claims per connector through the queue), idempotency
 keys and quotas at acceptance, ``watch_outbox`` / ``watch_finals``, inbound
-messages, listing and replacing messages, receipt checks, routing, numbers,
-admin, controls, fraud, verify and chat: ``herald serve`` does not run on it.
+messages, listing, bulk-cancelling and replacing messages, receipt checks,
+routing, numbers, admin, controls, fraud, verify and chat: ``herald serve``
+does not run on it.
 
 Errors: the port's (:class:`UnknownAccount`, :class:`DuplicateMessageId`,
-:class:`InsufficientFunds`, ...); a lost connection raises
-:class:`StoreUnavailable` (nothing of the call took effect).
+:class:`InsufficientFunds`, ...); a lost connection or a server shutting down
+raises :class:`StoreUnavailable`, a deadlock :class:`StoreBusy` (nothing of
+the call took effect: retry).
 """
 
 from __future__ import annotations
