@@ -132,17 +132,19 @@ WHERE NOT EXISTS (SELECT 1 FROM segments s
 ORDER BY r.ord
 """
 
-#: Up to $2 queued messages whose validity ended by $1, due and held by no
-#: live claim (a claim that ran out is nobody's), become expired (the
-#: triggers take them out of the queue). A row a claim is taking is skipped.
+#: Up to $2 queued messages whose validity ended by $1 and that no live
+#: claim holds (unclaimed, or a claim that ran out: nobody's) become expired,
+#: the earliest first (the triggers take them out of the queue). The queue's
+#: copy of expires_at and its index (dispatch_queue_expiry) serve the unclaimed;
+#: a row a claim is taking is skipped. (DispatchQueue.expire_queued, the
+#: sweep's, leaves lapsed claims to requeue_expired first.)
 EXPIRE_UNSENT = f"""
 UPDATE messages SET status = {int(Status.EXPIRED)}, done_at = $1
 WHERE seq = ANY (ARRAY (
-    SELECT q.seq FROM dispatch_queue q JOIN messages m ON m.seq = q.seq
-    WHERE q.due_at <= $1 AND (q.owner IS NULL OR q.lease_until <= $1)
-      AND m.expires_at <= $1
-    LIMIT $2
-    FOR UPDATE OF q SKIP LOCKED
+    SELECT seq FROM dispatch_queue
+    WHERE expires_at <= $1 AND (owner IS NULL OR lease_until <= $1)
+    ORDER BY expires_at LIMIT $2
+    FOR UPDATE SKIP LOCKED
 )) AND status < {_SENT}
 """
 #: Up to $3 sent messages whose validity ended by $1 (no receipt came) become
