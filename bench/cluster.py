@@ -236,7 +236,8 @@ def server_cpu(cluster: PgCluster | None) -> float | None:
 async def prepare(dsn: str, preload: int) -> None:
     async with connection(dsn) as conn:
         await migrate(conn)
-        await conn.execute("TRUNCATE messages, dispatch_queue, segments, outbox")
+        await conn.execute(
+            "TRUNCATE messages, dispatch_queue, segments, outbox, awaiting_receipts")
         if preload:
             await fill_finished(conn, preload, time.time())
             await conn.execute("VACUUM ANALYZE messages")

@@ -3,8 +3,9 @@
 ``pg_cluster`` starts one private cluster per test session (per xdist worker),
 and only when a selected test asks for it: a run without PostgreSQL tests never
 starts one. ``pg_dsn`` gives each test a fresh, empty database on it, dropped
-afterwards; ``pg_store_dsn`` one with the PostgreSQL store's schema (a copy of
-a template migrated once per session: ~20 ms a test). Tests that use any of
+afterwards; ``pg_store_dsn`` one with the PostgreSQL store's schema and its
+lifecycle triggers (a copy of a template migrated once per session: ~20 ms a
+test). Tests that use any of
 them are marked ``postgres`` automatically, so ``-m postgres`` /
 ``-m 'not postgres'`` select them.
 
@@ -16,6 +17,7 @@ would look green while testing half the code.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import itertools
 from collections.abc import Iterator
 
@@ -63,13 +65,17 @@ def pg_dsn(pg_cluster: PgCluster) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def _pg_template(pg_cluster: PgCluster) -> str:
-    from herald.store.postgres import connection, migrate
+    from herald.store.postgres import connection, install_lifecycle, migrate
 
     async def migrated(dsn: str) -> None:
         async with connection(dsn) as conn:
             await migrate(conn)
+            await install_lifecycle(conn)
 
-    asyncio.run(migrated(pg_cluster.create_database(TEMPLATE)))
+    dsn = pg_cluster.create_database(TEMPLATE)
+    # In a thread of its own: an async fixture may ask for it first (a loop is running).
+    with concurrent.futures.ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, migrated(dsn)).result()
     return TEMPLATE
 
 

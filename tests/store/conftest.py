@@ -1,8 +1,11 @@
 """Fixtures for the store contract suite.
 
 ``store`` yields every shipped :class:`~herald.store.Store` implementation,
-opened on a fresh, real database (SQLite files in a tmp dir today; PostgreSQL
-joins the ``params`` when it exists). Contract tests use only the Protocol.
+opened on a fresh, real database: SQLite files in a tmp dir, and a fresh
+database on the session's private PostgreSQL cluster for the modules in
+:data:`POSTGRES_MODULES` (the PostgreSQL store implements the port part by
+part; a module joins when its part is done). Contract tests use only the
+Protocol. A missing PostgreSQL fails those tests (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -19,13 +22,76 @@ from herald.store import Account, NewMessage, Source, SQLiteConfig, SQLiteStore,
 
 T0 = 1_800_000_000.0  # a fixed "now" for tests; the store never reads a clock
 
+#: Test modules whose part of the port the PostgreSQL store implements.
+POSTGRES_MODULES = frozenset({"test_contract_accounts", "test_lifecycle"})
+#: And tests of other modules that use only what it implements, by module.
+POSTGRES_TESTS: dict[str, frozenset[str]] = {
+    "test_contract_batches": frozenset({
+        "test_record_segments_marks_each_message_sent_when_complete",
+        "test_record_segments_refuses_a_bad_row_before_writing_any",
+        "test_apply_receipts_delivers_parks_and_skips_non_final",
+        "test_update_statuses_follows_the_monotonic_rules",
+        "test_a_parked_receipt_still_lets_the_message_pass_through_sent",
+    }),
+    "test_contract_billing": frozenset({
+        "test_price_lists_are_replaced_whole_and_make_generations",
+        "test_a_sell_list_needs_an_account",
+        "test_price_records_check_their_values",
+        "test_top_ups_credit_limits_and_refund_policies",
+        "test_an_account_without_a_balance_cannot_be_charged",
+    }),
+    "test_contract_cancel": frozenset({"test_a_cancel_is_reported_by_webhook_and_smpp_receipt"}),
+    "test_contract_messages": frozenset({
+        "test_accepted_message_reads_back_as_written",
+        "test_unknown_or_foreign_message_is_not_found",
+        "test_many_messages_read_back_at_once",
+        "test_accept_is_all_or_nothing",
+        "test_concurrent_writers_are_answered_only_after_commit",
+        "test_status_never_moves_backwards_whatever_the_order",
+        "test_concurrent_updates_to_one_message_keep_the_first_final",
+        "test_each_stage_keeps_its_own_timestamp",
+        "test_a_message_cannot_be_moved_back_to_accepted",
+        "test_a_message_is_sent_then_delivered_when_all_its_segments_are",
+        "test_one_undelivered_segment_ends_the_message",
+        "test_a_receipt_that_beats_the_submit_response_is_parked_then_applied",
+        "test_parked_receipts_apply_in_arrival_order",
+        "test_a_non_final_receipt_changes_nothing",
+        "test_receipts_match_within_their_connector_only",
+        "test_a_resent_segment_takes_its_new_upstream_id",
+        "test_a_segment_index_beyond_the_count_is_not_recorded",
+        "test_sent_messages_without_a_receipt_expire_after_the_cutoff",
+    }),
+    "test_contract_outbox": frozenset({
+        "test_webhook_events_for_sent_and_final_statuses",
+        "test_account_subscription_settings_round_trip",
+        "test_outbox_claims_lease_retry_and_complete",
+        "test_outbox_claims_can_be_limited_to_one_account",
+    }),
+}
 
-@pytest.fixture(params=["sqlite", "sqlite-loop-writer"])
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "store" not in metafunc.fixturenames:
+        return
+    kinds: list[Any] = ["sqlite", "sqlite-loop-writer"]
+    module = metafunc.module.__name__.rpartition(".")[2]
+    if module in POSTGRES_MODULES or metafunc.function.__name__ in POSTGRES_TESTS.get(
+            module, ()):
+        kinds.append(pytest.param("postgresql", marks=pytest.mark.postgres))
+    metafunc.parametrize("store", kinds, indirect=True)
+
+
+@pytest.fixture
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    opened: Any
     if request.param == "sqlite":
-        opened: Store = SQLiteStore.open(SQLiteConfig(data_dir=tmp_path / "data"))
+        opened = SQLiteStore.open(SQLiteConfig(data_dir=tmp_path / "data"))
     elif request.param == "sqlite-loop-writer":  # commits on the event loop (herald serve's)
         opened = SQLiteStore.open(SQLiteConfig(data_dir=tmp_path / "data", writer="loop"))
+    elif request.param == "postgresql":  # the port's part it implements (POSTGRES_MODULES)
+        from herald.store.postgres import PostgresStore
+
+        opened = await PostgresStore.open(request.getfixturevalue("pg_store_dsn"))
     else:  # pragma: no cover - new implementations add a branch here
         raise AssertionError(request.param)
     try:

@@ -132,6 +132,58 @@ def test_the_smpp_receipt_predicate_is_the_tables() -> None:
         assert got == expected, (status, source, rd, test)
 
 
+# -- the same on a real PostgreSQL (store/postgres/_lifecycle.py's conditions) --------------
+
+
+async def _pg_rows(dsn: str, columns: dict[str, str], rows: list[tuple[object, ...]],
+                   condition: str) -> list[bool]:
+    """``condition`` evaluated by PostgreSQL over each of ``rows``, whose values
+    have the ``columns``' names and types (those of the tables' columns)."""
+    from herald.store.postgres import connection
+
+    types = list(columns.values())
+    values = ", ".join(
+        "(" + ", ".join(f"${i * len(types) + j + 1}::{t}" for j, t in enumerate(types)) + ")"
+        for i in range(len(rows)))  # fmt: skip
+    async with connection(dsn) as conn:
+        got = await conn.fetch(
+            f"SELECT coalesce(({condition}), false) AS yes"
+            f" FROM (VALUES {values}) AS v({', '.join(columns)})",
+            *[value for row in rows for value in row])
+    return [r["yes"] for r in got]
+
+
+@pytest.mark.parametrize("emit", [Emit.WEBHOOK, Emit.SMPP_RECEIPT, Emit.BUY_PRICE, Emit.REFUND])
+async def test_each_emit_condition_is_the_tables_on_postgresql(pg_dsn: str, emit: Emit) -> None:
+    from herald.store.postgres._lifecycle import emit_condition as pg_emit_condition
+
+    pairs = [(old, new) for old, new in itertools.product(Status, Status) if new >= old]
+    got = await _pg_rows(pg_dsn, {"olds": "smallint", "news": "smallint"},
+                         [(int(o), int(n)) for o, n in pairs],
+                         pg_emit_condition(emit, "v.olds", "v.news"))
+    assert got == [emit in emits(old, new) for old, new in pairs]
+
+
+async def test_the_predicates_are_the_tables_on_postgresql(pg_dsn: str) -> None:
+    from herald.store.postgres._lifecycle import smpp_receipt_condition as pg_smpp
+    from herald.store.postgres._lifecycle import webhook_condition as pg_webhook
+
+    events = (StatusEvents.ALL, StatusEvents.FINAL, StatusEvents.DELIVERED, StatusEvents.NONE)
+    hooks = list(itertools.product(Status, ("https://x", None), events, (False, True)))
+    got = await _pg_rows(
+        pg_dsn, {"status": "smallint", "url": "text", "events": "integer", "test": "boolean"},
+        [(int(s), u, int(e), t) for s, u, e, t in hooks],
+        pg_webhook("v.status", "v.url", "v.events", "v.test"))
+    assert got == [webhook_wanted(*h) for h in hooks]
+
+    receipts = list(itertools.product(Status, Source, range(0, 0x20), (False, True)))
+    got = await _pg_rows(
+        pg_dsn, {"status": "smallint", "source": "smallint", "rd": "smallint", "test": "boolean"},
+        [(int(s), int(src), rd, t) for s, src, rd, t in receipts],
+        pg_smpp("v.status", "v.source", "v.rd", "v.test::int"))  # as the trigger passes it
+    assert got == [smpp_receipt_wanted(*r) for r in receipts]
+
+
 # -- every store, through every transition ------------------------------------------------
 
 _CONNECTOR = "up1"

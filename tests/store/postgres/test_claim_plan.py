@@ -59,7 +59,7 @@ async def test_claim_uses_the_claim_index_with_1m_finished_messages(pg_store_dsn
         # Unlogged (no WAL) only to fill faster: the planner does not look at it.
         await conn.execute(
             "ALTER TABLE segments SET UNLOGGED; ALTER TABLE dispatch_queue SET UNLOGGED;"
-            " ALTER TABLE messages SET UNLOGGED"
+            " ALTER TABLE awaiting_receipts SET UNLOGGED; ALTER TABLE messages SET UNLOGGED"
         )
         await fill_finished(conn, FINISHED, T0)
         await conn.execute(_BACKLOG, 5_000)

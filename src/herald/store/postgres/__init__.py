@@ -3,10 +3,12 @@
 Importing this package needs no driver; calls that reach the database import
 asyncpg (``pip install 'herald[postgresql]'``).
 
-What exists so far: the schema and its migrations (``herald db migrate``), and
-the dispatch loop's core (:class:`DispatchQueue`: accept, claim, complete,
-release, requeue). The full :class:`~herald.store.Store` port is not
-implemented yet, so ``herald serve`` does not run on PostgreSQL.
+What exists so far: the schema and its migrations (``herald db migrate``), the
+dispatch loop's core (:class:`DispatchQueue`: accept, claim, complete,
+release, requeue), and the message lifecycle (triggers from
+``store/lifecycle.py``) with the part of the :class:`~herald.store.Store` port
+it needs (:class:`PostgresStore`). The full port is not implemented yet, so
+``herald serve`` does not run on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from herald.store.postgres._conn import (
     schema_version,
     serve_refusal,
 )
+from herald.store.postgres._lifecycle import install as install_lifecycle
 from herald.store.postgres._queue import (
     MAX_CLAIM,
     Claim,
@@ -29,6 +32,7 @@ from herald.store.postgres._queue import (
     message_from_record,
 )
 from herald.store.postgres._schema import MIGRATIONS, SCHEMA_VERSION, TABLE_SETTINGS
+from herald.store.postgres._store import PostgresStore
 
 __all__ = [
     "MAX_CLAIM",
@@ -38,9 +42,11 @@ __all__ = [
     "Claim",
     "Completion",
     "DispatchQueue",
+    "PostgresStore",
     "connect",
     "connection",
     "create_pool",
+    "install_lifecycle",
     "is_postgres_url",
     "message_from_record",
     "migrate",
