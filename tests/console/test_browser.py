@@ -35,6 +35,10 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 
+from herald.guard.audit import AuditLog
+from herald.signaling.policy import Category
+from herald.signaling.policy.verdict import Action, Origin, Rule, Verdict
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 ROOT = Path(__file__).resolve().parents[2]
@@ -363,3 +367,27 @@ def test_the_docs_and_a_phone_sized_overview(demo: Demo, browser: WebDriver) -> 
         assert view == 390 and width <= view, f"the page is {width} px wide on a phone"
     finally:
         phone.quit()
+
+
+def test_the_guard_page_shows_blocks_and_no_subscriber(demo: Demo, browser: WebDriver) -> None:
+    # The guard's audit log where herald serve reads it (<data_dir>/guard-audit.jsonl),
+    # as `herald guard proxy --audit` writes it; one record planted with what must
+    # never show (an IMSI, an MSC address, a cell id, a location).
+    now = time.time()
+    with AuditLog(demo.data / "guard-audit.jsonl") as log:
+        for rule in (Rule.CAT1, Rule.CAT1, Rule.RANGE_SWEEP):
+            log.verdict(Verdict(Action.BLOCK, rule, Category.CAT1, f"{rule.value} reason", now,
+                                "anyTimeInterrogation", Origin.FOREIGN, "3f9a0c1be2d4f5a6b7c8"))
+        log.append("verdict", {"time": now, "action": "alert", "rule": "lookup-only",
+                               "category": "sms", "reason": "cell 23415-1234-56789",
+                               "subscriber": "234150999999999", "msc": "447700900999",
+                               "location": "51.5072,-0.1276"})  # fmt: skip
+    _sign_in(browser, demo, demo.admin_key)
+    browser.find_element(By.LINK_TEXT, "Guard").click()
+    table = _until(lambda: browser.find_element(By.ID, "guard-verdicts"), "the guard page")
+    assert "range-sweep" in table.text and "3f9a0c1be2d4f5a6b7c8" in table.text
+    assert _text(browser, "guard-chain").startswith("intact")
+    for secret in ("234150999999999", "447700900999", "56789", "51.5072"):
+        assert secret not in browser.page_source, secret
+    _assets_were_local(browser, demo)
+    _shot(browser, "16-guard")

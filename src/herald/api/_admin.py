@@ -766,6 +766,7 @@ def install_admin(app: FastAPI, ctx: ApiContext, admin: AdminContext,
     export["response_class"] = Response  # not JSON
     table += _billing_routes(routes, p)
     table += _fraud_routes(admin, routes.gate, p)
+    table += _guard_routes(routes, p)
     for path, method, handler, doc in table:
         app.add_api_route(path, _translating(handler), methods=[method], **doc)
     return routes
@@ -788,6 +789,15 @@ def _fraud_routes(
     from ._admin_fraud import fraud_routes  # builds on this module's helpers
 
     return fraud_routes(admin.service, gate, prefix)
+
+
+def _guard_routes(
+    routes: AdminRoutes, prefix: str
+) -> list[tuple[str, str, Callable[..., Any], dict[str, Any]]]:
+    """The signaling guard's audit log, read-only (:mod:`herald.api._admin_guard`)."""
+    from ._admin_guard import guard_routes  # builds on this module's helpers
+
+    return guard_routes(routes.views.guard, routes.gate, prefix)
 
 
 def _translating(handler: Callable[..., Any]) -> Callable[..., Any]:

@@ -54,6 +54,7 @@ from herald.store import (
     Status,
 )
 
+from ._admin_guard import GuardViews
 from ._blocked import decision_view
 from ._context import AdminContext
 from ._fraud import settings_view, updated_settings
@@ -256,6 +257,7 @@ class AdminViews:
         self.service = admin.service
         self.billing = BillingAdmin(admin.service, clock=clock)
         self.overview_sampler = Overview(metrics)
+        self.guard = GuardViews(admin.guard, clock)
         self._clock = clock
 
     # -- accounts ------------------------------------------------------------------------

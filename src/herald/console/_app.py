@@ -58,6 +58,8 @@ STATIC_DIR: Final = _HERE / "static"
 MAX_FORM_OCTETS: Final = 16 * 1024
 #: Audit entries the audit page shows.
 AUDIT_PAGE: Final = 100
+#: The guard's blocks and alerts its page shows.
+GUARD_PAGE: Final = 100
 #: The longest period the billing page sums (the margin reads each CDR of it).
 MAX_MARGIN_DAYS: Final = 31
 #: Accounts per page of the accounts list.
@@ -96,10 +98,22 @@ def _spark(points: list[dict[str, Any]], key: str, width: int = 240, height: int
                     for i, v in enumerate(values))
 
 
+def _bar_top(series: list[dict[str, Any]]) -> int:
+    """The tallest hour's blocks and alerts (at least 1): the bar chart's scale."""
+    return max([int(sum(s["counts"].values())) for s in series] + [1])
+
+
+def _rule_spark(series: list[dict[str, Any]], rule: str) -> str:
+    """One rule's blocks and alerts per hour as an SVG polyline's points."""
+    return _spark([{"n": s["counts"].get(rule, 0)} for s in series], "n", 120, 20)
+
+
 def _templates() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(_HERE / "templates"),
                              autoescape=True, undefined=jinja2.StrictUndefined)
     env.globals["spark"] = _spark
+    env.globals["bar_top"] = _bar_top
+    env.globals["rule_spark"] = _rule_spark
     env.globals["static"] = STATIC_PREFIX
     env.filters["q"] = lambda value: quote(str(value), safe="")
     return env
@@ -429,6 +443,13 @@ class Console:
         return await self._fraud_page(values, name, notice=f"The defence of {name} is now"
                                       f" in {form.get('mode')} mode.")
 
+    # -- the signaling guard -------------------------------------------------------------
+
+    async def guard(self, request: Request, values: dict[str, Any]) -> Response:
+        summary = await self._views.guard.summary()
+        recent = await self._views.guard.verdicts(limit=GUARD_PAGE)
+        return self._page("guard.html", **values, g=summary, recent=recent["verdicts"])
+
     # -- audit ---------------------------------------------------------------------------
 
     async def audit(self, request: Request, values: dict[str, Any]) -> Response:
@@ -473,6 +494,7 @@ def install_console(app: FastAPI, gate: AdminGate, views: AdminViews, key: bytes
         ("/billing", "GET", c.view("billing", c.billing)),
         ("/fraud", "GET", c.view("fraud", c.fraud)),
         ("/fraud/{name}/mode", "POST", c.change("fraud", c.set_fraud_mode)),
+        ("/guard", "GET", c.view("guard", c.guard)),
         ("/audit", "GET", c.view("audit", c.audit)),
     ]
     for path, method, handler in pages:
