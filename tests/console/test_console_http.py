@@ -15,6 +15,9 @@ import trustme
 
 from herald.console import COOKIE, STATIC_DIR
 from herald.console import _app as console_app
+from herald.fraud import Action as FraudAction
+from herald.fraud import Prices, Receipt
+from herald.fraud import Request as FraudRequest
 from herald.ids import SortableIdGenerator
 from herald.store import AuditFilter, Charge, NewMessage, Source
 
@@ -370,6 +373,31 @@ async def test_the_fraud_page_shows_the_defence_as_the_admin_api(console: Consol
     assert ("console:ops", "account.fraud", "account:acme") in await _actions(console)
     bad = await writer.post("/console/fraud/acme/mode", data={"csrf": token, "mode": "loud"})
     assert bad.status_code == 422 and "mode" in bad.text
+
+
+async def test_the_blocks_in_force_are_shown_with_their_expiry(console: Console) -> None:
+    api = _admin(console)
+    blocks = "/v1/admin/accounts/acme/fraud/blocks"
+    assert (await api.get(blocks)).json() == {"blocks": []}
+    assert (await api.get("/v1/admin/accounts/nobody/fraud/blocks")).status_code == 404
+    # the account's engine (in the process that screens its SMS) fed a pumped number
+    assert console.defence is not None
+    account = await console.admin.account("acme")
+    engine = console.defence._engine(account.id)
+    engine.prices = Prices("USD", {"ER": 0.38}, {"65702": 0.95})  # a costly destination
+    start = int(time.time() * 1000) - 3_600_000
+    for i in range(4):
+        ts = start + i * 1_200_000
+        decided = engine.request(FraudRequest(f"r{i}", ts, "acme", "signup", "+2917150001",
+                                              "ER", "65702"))
+        if decided.action is FraudAction.ALLOW:
+            engine.receipt(Receipt(f"r{i}", ts + 2000, "DELIVRD"))
+    found = (await api.get(blocks)).json()["blocks"]
+    assert [(b["cell"], b["kind"]) for b in found] == [("number:+2917150001", "throttle")]
+    reader, _ = await console.signed_in(console.read_key)
+    page = (await reader.get("/console/fraud", params={"account": "acme"})).text
+    assert (f"<td>number:+2917150001</td><td>throttle</td><td>{found[0]['until']}</td>"
+            in page)
 
 
 async def test_smpp_logins_and_the_opt_out_list_are_managed_and_recorded(

@@ -181,3 +181,26 @@ def test_many_rare_countries_at_once_put_their_source_on_alert() -> None:
     assert decisions[first].reasons[-1].code == "unfamiliar_countries"
     after = decisions[first:]
     assert sum(d.action is Action.BLOCK for d in after) >= 0.9 * len(after)
+
+
+def test_the_blocks_in_force_are_listed_until_they_expire() -> None:
+    engine = Engine(PRICES)
+    number = "+2917150001"
+    assert engine.blocks(T0) == []
+    steps = [(T0 + i * 20 * MIN, _pumped(engine, f"r{i}", T0 + i * 20 * MIN, number))
+             for i in range(4)]
+    at, throttled = next((t, d) for t, d in steps if d.action is Action.BLOCK)
+    held = engine.blocks(at)
+    assert [(b.cell, b.kind, b.strikes) for b in held] == [
+        (throttled.reasons[-1].cell, "throttle", 1)]
+    assert held[0].until > at
+    # the bot asks on: the throttle becomes a block, which expires in its turn
+    later = at + MIN
+    asks = [(later + i * MIN, _pumped(engine, f"b{i}", later + i * MIN, number))
+            for i in range(5)]
+    when, blocked = next((t, d) for t, d in asks if d.reasons[-1].code == "loss_budget")
+    held = engine.blocks(when)
+    reason = blocked.reasons[-1]
+    assert (reason.cell, "block", when + reason.figures["block_ms"]) in [
+        (b.cell, b.kind, b.until) for b in held]
+    assert engine.blocks(max(b.until for b in held)) == []

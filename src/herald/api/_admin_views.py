@@ -33,6 +33,7 @@ from herald.admin import (
     describe_settings,
 )
 from herald.billing import margin_key, margin_percent, money
+from herald.defence import LiveDefence
 from herald.ids import is_valid_id
 from herald.metrics import Metrics
 from herald.routes import explain_route, parse_stored
@@ -258,6 +259,8 @@ class AdminViews:
         self.billing = BillingAdmin(admin.service, clock=clock)
         self.overview_sampler = Overview(metrics)
         self.guard = GuardViews(admin.guard, clock)
+        #: The pumping defence this app screens with (install_admin sets it).
+        self.defence: LiveDefence | None = None
         self._clock = clock
 
     # -- accounts ------------------------------------------------------------------------
@@ -420,7 +423,16 @@ class AdminViews:
         settings = await self.service.fraud_settings(name)
         decisions = await self.service.fraud_decisions(name, limit)
         return {"account": name, "settings": settings_view(settings),
-                "decisions": [decision_view(d) for d in decisions]}
+                "decisions": [decision_view(d) for d in decisions],
+                "blocks": (await self.fraud_blocks(name))["blocks"]}
+
+    async def fraud_blocks(self, name: str) -> dict[str, Any]:
+        """The account's blocks and throttles in force with their expiry (what
+        ``GET /v1/admin/accounts/{name}/fraud/blocks`` answers)."""
+        account = await self.service.account(name)
+        found = [] if self.defence is None else self.defence.blocks(account.id, self._clock())
+        return {"blocks": [{"cell": b.cell, "kind": b.kind, "until": rfc3339(b.until / 1000),
+                            "strikes": b.strikes} for b in found]}  # fmt: skip
 
     async def set_fraud_mode(self, actor: str, name: str, mode: str) -> dict[str, Any]:
         """Switch the account's defence to ``enforce`` or ``monitor`` (recorded:
