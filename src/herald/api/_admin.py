@@ -275,6 +275,7 @@ class AdminRoutes:
         self._service = admin.service
         self.gate = AdminGate(ctx, admin)
         self.views = AdminViews(admin, ctx.metrics, ctx.clock)
+        self.views.allow_private_urls = not ctx.block_private_callbacks
 
     async def _account_view(self, account: Account) -> dict[str, Any]:
         return await self.views.account(account)

@@ -261,6 +261,9 @@ class AdminViews:
         self.guard = GuardViews(admin.guard, clock)
         #: The pumping defence this app screens with (install_admin sets it).
         self.defence: LiveDefence | None = None
+        #: Whether callback URLs may name private addresses (AdminRoutes sets it
+        #: from [webhooks] block_private_addresses), for the console's settings form.
+        self.allow_private_urls = False
         self._clock = clock
 
     # -- accounts ------------------------------------------------------------------------

@@ -20,6 +20,8 @@ overview's live part is a fragment htmx fetches every 2 s.
 from __future__ import annotations
 
 import logging
+import math
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -30,12 +32,20 @@ import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from herald.admin import AdminError, AdminPrincipal, check_numbers, describe_controls
+from herald.admin import (
+    REFUND_POLICIES,
+    AdminError,
+    AdminPrincipal,
+    InvalidInput,
+    check_numbers,
+    describe_controls,
+)
 from herald.api._admin import since as _since
 from herald.api._admin_views import MessageSearch, audit_view
 from herald.api._problems import ApiProblem
 from herald.billing import MARGIN_GROUPS
-from herald.store import AdminScope, AuditFilter, Status
+from herald.rating import TableFileError
+from herald.store import AdminScope, AuditFilter, PriceSide, Status
 
 from ._session import COOKIE, SESSION_TTL, Session, SessionCodec
 
@@ -66,6 +76,13 @@ MAX_MARGIN_DAYS: Final = 31
 ACCOUNTS_PAGE: Final = 100
 #: Opted-out numbers an account's page lists (the whole list: the admin API's CSV).
 OPT_OUT_PAGE: Final = 50
+#: A price list pasted into the billing page's form: about 30,000 entries; larger
+#: lists go through the admin API's upload (16 MiB).
+MAX_PRICE_FORM_OCTETS: Final = 1024 * 1024
+#: The settings and controls the account page's forms change (the others: the admin API).
+SETTINGS_FORM: Final = ("rate_limit", "bind_limit", "priority", "callback_url")
+CONTROLS_FORM: Final = ("daily_quota", "quota_unit", "countries", "senders")
+_PRICE_SIDES: Final = {"account": PriceSide.SELL, "connector": PriceSide.BUY}
 #: Pages must not be framed (clickjacking), cached or leak their address; scripts
 #: and styles come only from herald itself.
 _HEADERS: Final = {
@@ -96,6 +113,42 @@ def _spark(points: list[dict[str, Any]], key: str, width: int = 240, height: int
     step = width / (len(values) - 1)
     return " ".join(f"{i * step:.1f},{height - v / top * (height - 2) - 1:.1f}"
                     for i, v in enumerate(values))
+
+
+def _number(text: str) -> int | float | str:
+    """A form's number as the admin API's JSON would carry it; anything else as
+    given, for the admin service to refuse by name."""
+    t = text.strip()
+    try:
+        return int(t)
+    except ValueError:
+        pass
+    try:
+        value = float(t)
+    except ValueError:
+        return t
+    return value if math.isfinite(value) else t
+
+
+def _setting(name: str, text: str) -> Any:
+    """A settings form field as the JSON value ``PATCH /v1/admin/accounts/{name}`` takes."""
+    if name in ("priority", "callback_url"):
+        return text.strip() or None  # empty: none (the account's default, no webhooks)
+    return _number(text)
+
+
+def _control(name: str, text: str) -> Any:
+    """A controls form field as the JSON value ``PATCH .../controls`` takes: a list
+    from entries separated by commas, spaces or lines; an empty quota is none."""
+    if name == "daily_quota":
+        return None if not text.strip() else _number(text)
+    if name == "quota_unit":
+        return text.strip()
+    return [e for e in re.split(r"[\s,]+", text) if e]
+
+
+def _refusal(exc: InvalidInput) -> str:
+    return "; ".join(f"{p.field}: {p.message}" for p in exc.problems)
 
 
 def _bar_top(series: list[dict[str, Any]]) -> int:
@@ -155,13 +208,13 @@ class Console:
         return RedirectResponse(where, status_code=303, headers=_HEADERS)
 
     @staticmethod
-    async def _form(request: Request) -> dict[str, str]:
+    async def _form(request: Request, limit: int = MAX_FORM_OCTETS) -> dict[str, str]:
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         raw = b""
         async for chunk in request.stream():
             raw += chunk
-            if len(raw) > MAX_FORM_OCTETS:
-                raise _Problem(413, f"the form exceeds {MAX_FORM_OCTETS} octets")
+            if len(raw) > limit:
+                raise _Problem(413, f"the form exceeds {limit} octets")
         if raw and media != "application/x-www-form-urlencoded":
             raise _Problem(415, "send the form as application/x-www-form-urlencoded")
         fields = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
@@ -188,10 +241,10 @@ class Console:
 
         return handle
 
-    def change(self, page: str, act: Callable[..., Awaitable[Response]]
-               ) -> Callable[[Request], Awaitable[Response]]:
+    def change(self, page: str, act: Callable[..., Awaitable[Response]],
+               limit: int = MAX_FORM_OCTETS) -> Callable[[Request], Awaitable[Response]]:
         """A POST handler: signed in, CSRF token checked, admin role, then
-        ``act(request, values, form, actor)``."""
+        ``act(request, values, form, actor)``; a form of at most ``limit`` octets."""
 
         async def handle(request: Request) -> Response:
             found = await self._session(request)
@@ -200,7 +253,7 @@ class Console:
             session, who = found
             values = self._values(session, who, page)
             try:
-                form = await self._form(request)
+                form = await self._form(request, limit)
                 token = request.headers.get("x-csrf-token") or form.get("csrf")
                 if not self._codec.csrf_ok(session, token):
                     log.warning("console: a change without its CSRF token refused (%s, %s)",
@@ -317,10 +370,12 @@ class Console:
 
     async def _account_page(self, values: dict[str, Any], name: str,
                             notice: str | None = None, issued: str | None = None,
-                            password: str | None = None) -> Response:
+                            password: str | None = None, error: str | None = None,
+                            status: int = 200) -> Response:
         account = await self._views.account(await self._service.account(name))
         opt_outs = await self._service.opt_outs(name, limit=OPT_OUT_PAGE + 1)
-        return self._page("account.html", **values, a=account, notice=notice, issued=issued,
+        return self._page("account.html", status, **values, a=account, notice=notice,
+                          issued=issued, error=error, policies=list(REFUND_POLICIES),
                           password=password, balance=await self._views.balance(name),
                           controls=describe_controls(await self._service.controls(name)),
                           opt_outs=[f"+{e.number}" for e in opt_outs[:OPT_OUT_PAGE]],
@@ -382,6 +437,48 @@ class Console:
         return await self._account_page(values, name, notice=f"+{numbers[0]} {what}."
                                         if changed else f"+{numbers[0]} was {what} already.")
 
+    async def _account_form(self, values: dict[str, Any], name: str, notice: str,
+                            change: Awaitable[object]) -> Response:
+        """Make ``change``; the account's page with ``notice``, or, for refused
+        input, with what was refused (422) and nothing changed."""
+        try:
+            await change
+        except InvalidInput as exc:
+            return await self._account_page(values, name, error=_refusal(exc), status=422)
+        return await self._account_page(values, name, notice=notice)
+
+    async def update_settings(self, request: Request, values: dict[str, Any],
+                              form: Mapping[str, str], actor: str) -> Response:
+        name = request.path_params["name"]
+        given = {k: _setting(k, form[k]) for k in SETTINGS_FORM if k in form}
+        return await self._account_form(values, name, "The settings are saved.",
+                                        self._service.update_account(
+                                            actor, name, given,
+                                            allow_private_urls=self._views.allow_private_urls))
+
+    async def update_controls(self, request: Request, values: dict[str, Any],
+                              form: Mapping[str, str], actor: str) -> Response:
+        name = request.path_params["name"]
+        given = {k: _control(k, form[k]) for k in CONTROLS_FORM if k in form}
+        return await self._account_form(values, name, "The controls are saved.",
+                                        self._service.update_controls(actor, name, given))
+
+    async def top_up(self, request: Request, values: dict[str, Any],
+                     form: Mapping[str, str], actor: str) -> Response:
+        name = request.path_params["name"]
+        amount = form.get("amount", "").strip()
+        return await self._account_form(values, name, f"{amount} added to the balance.",
+                                        self._views.billing.top_up(actor, name, amount))
+
+    async def set_balance(self, request: Request, values: dict[str, Any],
+                          form: Mapping[str, str], actor: str) -> Response:
+        name = request.path_params["name"]
+        return await self._account_form(
+            values, name, "The credit limit and refund policy are saved.",
+            self._views.billing.set_balance(
+                actor, name, credit_limit=form.get("credit_limit", "").strip() or None,
+                refund_policy=form.get("refund_policy") or None))
+
     # -- connectors ----------------------------------------------------------------------
 
     async def _connectors_page(self, values: dict[str, Any], notice: str | None = None,
@@ -414,15 +511,56 @@ class Console:
     # -- billing -------------------------------------------------------------------------
 
     async def billing(self, request: Request, values: dict[str, Any]) -> Response:
-        by = request.query_params.get("by", "account")
+        return await self._billing_page(values, params=request.query_params)
+
+    async def _billing_page(self, values: dict[str, Any], *, notice: str | None = None,
+                            error: str | None = None, status: int = 200,
+                            params: Mapping[str, str] | None = None) -> Response:
+        params = params or {}
+        by = params.get("by", "account")
         if by not in MARGIN_GROUPS:
             raise _Problem(422, "by: must be one of " + ", ".join(MARGIN_GROUPS))
-        raw = request.query_params.get("days", "1")
+        raw = params.get("days", "1")
         days = int(raw) if raw.isdigit() and 1 <= int(raw) <= MAX_MARGIN_DAYS else 1
         until = self._clock()
         margins = await self._views.margins(until - days * 86400, until, by)
-        return self._page("billing.html", **values, margins=margins, by=by, days=days,
-                          groups=MARGIN_GROUPS, lists=await self._views.price_lists())
+        return self._page("billing.html", status, **values, margins=margins, by=by, days=days,
+                          groups=MARGIN_GROUPS, lists=await self._views.price_lists(),
+                          notice=notice, error=error)
+
+    async def import_prices(self, request: Request, values: dict[str, Any],
+                            form: Mapping[str, str], actor: str) -> Response:
+        side = _PRICE_SIDES.get(form.get("side", ""))
+        name = form.get("owner", "").strip()
+        text = form.get("prices", "")
+        if side is None:
+            error = "side: must be account (a sell list) or connector (a buy list)"
+        elif not name:
+            error = "owner: the account or connector the list is for is required"
+        elif not text.strip():
+            error = "prices: paste the CSV file (destination,price lines)"
+        else:
+            try:
+                done = await self._views.billing.import_price_list(
+                    actor, side, name, text.splitlines(keepends=True))
+            except TableFileError as exc:
+                lines = "; ".join(f"line {p.line}: {p.message}" for p in exc.problems)
+                more = f" ({exc.count} in all)" if exc.count > len(exc.problems) else ""
+                error = f"the list was refused whole{more}: {lines}"
+            else:
+                return await self._billing_page(
+                    values, notice=f"The price list of {name} is imported: {done.entries}"
+                    " entries.")
+        return await self._billing_page(values, error=error, status=422)
+
+    async def remove_prices(self, request: Request, values: dict[str, Any],
+                            form: Mapping[str, str], actor: str) -> Response:
+        side = _PRICE_SIDES.get(request.path_params["side"])
+        name = request.path_params["owner"]
+        if side is None:
+            raise _Problem(404, "the sides are account and connector")
+        await self._views.billing.remove_price_list(actor, side, name)
+        return await self._billing_page(values, notice=f"The price list of {name} is removed.")
 
     # -- the pumping defence -------------------------------------------------------------
 
@@ -487,11 +625,18 @@ def install_console(app: FastAPI, gate: AdminGate, views: AdminViews, key: bytes
          c.change("accounts", c.remove_smpp)),
         ("/accounts/{name}/opt-out", "POST", c.change("accounts", c.opt_out)),
         ("/accounts/{name}/opt-in", "POST", c.change("accounts", c.opt_out)),
+        ("/accounts/{name}/settings", "POST", c.change("accounts", c.update_settings)),
+        ("/accounts/{name}/controls", "POST", c.change("accounts", c.update_controls)),
+        ("/accounts/{name}/top-up", "POST", c.change("accounts", c.top_up)),
+        ("/accounts/{name}/balance", "POST", c.change("accounts", c.set_balance)),
         ("/connectors", "GET", c.view("connectors", c.connectors)),
         ("/connectors/{name}/disable", "POST", c.change("connectors", c.set_connector)),
         ("/connectors/{name}/enable", "POST", c.change("connectors", c.set_connector)),
         ("/routes/explain", "GET", c.view("connectors", c.explain)),
         ("/billing", "GET", c.view("billing", c.billing)),
+        ("/billing/prices", "POST", c.change("billing", c.import_prices,
+                                             limit=MAX_PRICE_FORM_OCTETS)),
+        ("/billing/prices/{side}/{owner}/remove", "POST", c.change("billing", c.remove_prices)),
         ("/fraud", "GET", c.view("fraud", c.fraud)),
         ("/fraud/{name}/mode", "POST", c.change("fraud", c.set_fraud_mode)),
         ("/guard", "GET", c.view("guard", c.guard)),
