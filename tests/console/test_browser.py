@@ -248,6 +248,12 @@ def test_sign_in_and_watch_the_overview_move(demo: Demo, browser: WebDriver) -> 
     assert browser.execute_script("return window.__same_page") is True
     _until(lambda: re.fullmatch(r"\d+(\.\d+)?", _text(browser, "rate-accepted")),
            "a rate per second")
+    # the hour's and the day's charts, drawn from the samples taken since (every 5 s)
+    _until(lambda: browser.find_elements(By.CSS_SELECTOR, "#chart-hour polyline.line-accepted"),
+           "the last hour's chart")
+    assert browser.find_elements(By.CSS_SELECTOR, "#chart-day polyline.line-delivered")
+    _until(lambda: "%" in browser.find_element(By.CSS_SELECTOR, "#countries td.delivery").text,
+           "the delivery rate by country")
     _shot(browser, "02-overview")
 
 

@@ -151,6 +151,43 @@ def _refusal(exc: InvalidInput) -> str:
     return "; ".join(f"{p.field}: {p.message}" for p in exc.problems)
 
 
+#: The overview's charts: one line per counter, drawn by the server (no chart library).
+CHART_KEYS: Final = ("accepted", "sent", "delivered", "failed")
+
+
+def _chart(points: list[dict[str, Any]], width: int = 600, height: int = 120
+           ) -> dict[str, Any]:  # fmt: skip
+    """The overview's counters per second as SVG polylines on one scale: ``lines``
+    (counter, points), ``top`` (the scale's highest rate), ``span`` (seconds shown)."""
+    if len(points) == 1:  # one interval: its average rate, drawn across
+        points = [points[0], points[0]]
+    values = {k: [float(p[k]) for p in points] for k in CHART_KEYS}
+    top = max([v for series in values.values() for v in series] + [0.0])
+    scale = top or 1.0
+    lines = []
+    if len(points) >= 2:
+        step = width / (len(points) - 1)
+        for k in CHART_KEYS:
+            lines.append((k, " ".join(f"{i * step:.1f},{height - v / scale * (height - 4) - 2:.1f}"
+                                      for i, v in enumerate(values[k]))))
+    span = points[0]["seconds_ago"] + points[0]["seconds"] if points else 0
+    return {"lines": lines, "top": round(top, 2), "span": span, "width": width,
+            "height": height}
+
+
+def _duration(seconds: float | None) -> str:
+    """Seconds as the overview shows a latency or a span: ``850 ms``, ``4.2 s``, ``3 min``."""
+    if seconds is None:
+        return "\u2013"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def _bar_top(series: list[dict[str, Any]]) -> int:
     """The tallest hour's blocks and alerts (at least 1): the bar chart's scale."""
     return max([int(sum(s["counts"].values())) for s in series] + [1])
@@ -166,6 +203,8 @@ def _templates() -> jinja2.Environment:
                              autoescape=True, undefined=jinja2.StrictUndefined)
     env.globals["spark"] = _spark
     env.globals["bar_top"] = _bar_top
+    env.globals["chart"] = _chart
+    env.filters["duration"] = _duration
     env.globals["rule_spark"] = _rule_spark
     env.globals["static"] = STATIC_PREFIX
     env.filters["q"] = lambda value: quote(str(value), safe="")
