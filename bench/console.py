@@ -1,13 +1,19 @@
 """How long the console's pages take with a million messages in the store.
 
 Fills a SQLite store with ``--messages`` messages (1,000,000; spread over 10
-accounts, distinct numbers, a reference on every 1,000th), serves herald's app
-(admin API and console) with uvicorn on 127.0.0.1, signs in, and times each
-page over real HTTP: the median, p90 and worst of ``--rounds`` requests. The
-peer is the admin API's JSON answer for the same data (the console renders the
-same dictionaries: the difference is the HTML). Not a test; asserts nothing.
+accounts, distinct numbers in 4 countries, a reference on every 1,000th), the
+newest ``--finals`` of them (20,000: the overview reads at most 1,000 a
+connector) sent through two connectors with their receipts (9 in 10
+delivered), and a guard audit log of ``--guard`` blocks and alerts (100,000);
+serves herald's app (admin API and console) with uvicorn on
+127.0.0.1, signs in, and times each page over real HTTP: the median, p90 and
+worst of ``--rounds`` requests. The peer is the admin API's JSON answer for
+the same data (the console renders the same dictionaries: the difference is
+the HTML). The guard page's first load (reading and checking the whole log) is
+timed apart, then one load after 100 more records. Not a test; asserts nothing.
 
-    .venv/bin/python bench/console.py [--quick] [--messages N] [--rounds N] [--accounts N]
+    .venv/bin/python bench/console.py [--quick] [--messages N] [--finals N] [--guard N]
+                                      [--rounds N] [--accounts N]
 """
 
 from __future__ import annotations
@@ -29,24 +35,43 @@ from herald.accounts import Accounts
 from herald.admin import Admin, AdminKeys
 from herald.api import AdminContext, ApiContext, ConnectorState, create_app
 from herald.api._admin_views import MAX_SCANNED_ACCOUNTS
+from herald.guard.audit import AuditLog
+from herald.guard.journal import GuardJournal
 from herald.ids import SortableIdGenerator
 from herald.metrics import Metrics
-from herald.store import AdminScope, NewMessage, Source, SQLiteConfig, SQLiteStore
+from herald.signaling.policy import Category
+from herald.signaling.policy.verdict import Action, Origin, Rule, Verdict
+from herald.store import (
+    AdminScope,
+    NewMessage,
+    ReceiptUpdate,
+    SegmentRecord,
+    Source,
+    SQLiteConfig,
+    SQLiteStore,
+    Status,
+)
 
 ACCOUNTS = 10
 BATCH = 10_000
-CONNECTORS = (ConnectorState("eu-1", "127.0.0.1", 2775, "herald", "transceiver", 2, 2, 50.0, 10),)
+CONNECTORS = (ConnectorState("eu-1", "127.0.0.1", 2775, "herald", "transceiver", 2, 2, 50.0, 10),
+              ConnectorState("eu-2", "127.0.0.1", 2776, "herald", "transceiver", 2, 2, 50.0, 10))
+#: Destinations: the UK, Germany, France, Nigeria (the number's country prefix).
+PREFIXES = ("4477", "4915", "336", "234803")
 
 
-async def fill(store: SQLiteStore, account_ids: list[int], total: int) -> tuple[str, str]:
-    """``total`` messages; returns one message id and one number to search for."""
+async def fill(store: SQLiteStore, account_ids: list[int], total: int, keep: int
+               ) -> tuple[str, str, list[str]]:  # fmt: skip
+    """``total`` messages; returns one message id and one number to search for, and
+    the ids of the newest ``keep``."""
     ids = SortableIdGenerator()
     now = time.time() - 3600
     some_id = some_number = ""
+    newest: list[str] = []
     for start in range(0, total, BATCH):
         batch = []
         for i in range(start, min(total, start + BATCH)):
-            number = f"4477{i:08d}"
+            number = f"{PREFIXES[i % len(PREFIXES)]}{i:08d}"
             batch.append(NewMessage(
                 id=ids.new_id(now), account_id=account_ids[i % len(account_ids)],
                 source=Source.HTTP, to=number, sender="HERALD", body=b"hello",
@@ -56,18 +81,48 @@ async def fill(store: SQLiteStore, account_ids: list[int], total: int) -> tuple[
         await store.accept(batch)
         if start == total // 2 // BATCH * BATCH:
             some_id, some_number = batch[0].id, batch[0].to
-    return some_id, some_number
+        newest += [m.id for m in batch if m.accepted_at >= now + (total - keep) / 1000]
+    return some_id, some_number, newest
+
+
+async def finish(store: SQLiteStore, ids: list[str]) -> None:
+    """Send messages ``ids`` through the connectors over the last hour, with receipts."""
+    for start in range(0, len(ids), BATCH):
+        base = time.time() - 3000 + start * 2500 / max(1, len(ids))
+        segments = [SegmentRecord(m, 0, CONNECTORS[k % 2].name, m, m, base + k * 0.001)
+                    for k, m in enumerate(ids[start:start + BATCH])]  # fmt: skip
+        await store.record_segments(segments)
+        await store.apply_receipts([
+            ReceiptUpdate(s.connector, s.upstream_key,
+                          Status.UNDELIVERED if k % 10 == 0 else Status.DELIVERED,
+                          s.at + 1 + k % 7) for k, s in enumerate(segments)])  # fmt: skip
+
+
+def guard_log(path: Path, records: int) -> None:
+    """A guard audit log of ``records`` blocks and alerts over the last day."""
+    now = time.time()
+    rules = (Rule.CAT1, Rule.CAT2, Rule.RANGE_SWEEP, Rule.SMS_ORIGIN, Rule.SILENT_SMS)
+    ticks = iter(range(records))
+    with AuditLog(path, clock=lambda: now - 86_000 + next(ticks) * 86_000 / records) as log:
+        for i in range(records):
+            rule = rules[i % len(rules)]
+            log.verdict(Verdict(Action.ALERT if rule is Rule.SMS_ORIGIN else Action.BLOCK,
+                                rule, Category.CAT1, f"{rule.value} reason", now,
+                                "anyTimeInterrogation", Origin.FOREIGN, f"{i:019x}a"),
+                        mode="proxy", conn=i % 8)
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100,000 messages, 10 rounds")
     parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--finals", type=int, default=20_000)
+    parser.add_argument("--guard", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--accounts", type=int, default=ACCOUNTS)
     args = parser.parse_args()
     if args.quick:
-        args.messages, args.rounds = 100_000, 10
+        args.messages, args.finals, args.guard, args.rounds = 100_000, 5_000, 10_000, 10
     with tempfile.TemporaryDirectory() as tmp:
         store = SQLiteStore.open(SQLiteConfig(data_dir=Path(tmp)))
         hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
@@ -81,13 +136,20 @@ async def main() -> None:
                                                     allow_private_urls=True)
             account_ids.append(account.id)
         started = time.perf_counter()
-        message_id, number = await fill(store, account_ids, args.messages)
+        message_id, number, newest = await fill(store, account_ids, args.messages, args.finals)
         filled = time.perf_counter() - started
-        print(f"{args.messages:,} messages stored in {filled:.1f} s", file=sys.stderr)
+        await finish(store, newest)
+        finished = time.perf_counter() - started - filled
+        audit = Path(tmp) / "guard-audit.jsonl"
+        guard_log(audit, args.guard)
+        print(f"{args.messages:,} messages stored in {filled:.1f} s, {len(newest):,} sent"
+              f" with receipts in {finished:.1f} s, {args.guard:,} guard records written",
+              file=sys.stderr)
         app = create_app(ApiContext(
             store=store, accounts=accounts, ids=SortableIdGenerator(), clock=time.time,
             metrics=Metrics(CollectorRegistry()),
-            admin=AdminContext(admin, connectors=lambda: CONNECTORS)))  # fmt: skip
+            admin=AdminContext(admin, connectors=lambda: CONNECTORS,
+                               guard=GuardJournal(audit))))  # fmt: skip
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0,
                                                log_level="warning", lifespan="off"))
         task = asyncio.create_task(server.serve())
@@ -121,11 +183,28 @@ async def main() -> None:
             ("search: a rare status, account", "/console/messages?account=acct3&status=failed",
              "/v1/admin/messages?account=acct3&status=failed"),
             ("audit", "/console/audit", "/v1/admin/audit"),
+            ("overview, live part", "/console/overview/live", "/v1/admin/overview"),
+            ("billing", "/console/billing", "/v1/admin/prices"),
+            ("fraud", "/console/fraud?account=acct3", "/v1/admin/accounts/acct3/fraud"),
+            ("guard", "/console/guard", "/v1/admin/guard"),
+            ("guard verdicts", "/console/guard", "/v1/admin/guard/verdicts?limit=500"),
         ]
         async with httpx.AsyncClient(base_url=url, timeout=60) as console, \
                 httpx.AsyncClient(base_url=url, timeout=60,
                                   headers={"Authorization": f"Bearer {key}"}) as api:
             assert (await console.post("/console/login", data={"key": key})).status_code == 303
+            for what in ("first load", "after 100 more records"):
+                if what != "first load":
+                    with AuditLog(audit) as log:
+                        for i in range(100):
+                            log.verdict(Verdict(Action.BLOCK, Rule.CAT1, Category.CAT1, "x",
+                                                time.time(), "anyTimeInterrogation",
+                                                Origin.FOREIGN, f"{i:019x}b"))
+                t0 = time.perf_counter()
+                answer = await console.get("/console/guard")
+                assert answer.status_code == 200 and "intact" in answer.text
+                print(f"guard page, {what} ({args.guard:,} records): "
+                      f"{(time.perf_counter() - t0) * 1000:.0f} ms")
             print(f"{'page':<30} {'console ms p50':>14} {'p90':>7} {'max':>7}"
                   f" {'admin API ms p50':>17} {'p90':>7}")
             for name, page, endpoint in pages:

@@ -3,11 +3,12 @@ by hour and rule, checked, and published without a subscriber's identity."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 from herald.guard.audit import AuditLog
-from herald.guard.journal import WITHHELD, GuardJournal, hourly, published
+from herald.guard.journal import FULL_CHECK_INTERVAL, WITHHELD, GuardJournal, hourly, published
 from herald.signaling.policy import Category
 from herald.signaling.policy.verdict import Action, Origin, Rule, Verdict
 
@@ -129,3 +130,42 @@ def test_published_keeps_only_checked_fields() -> None:
     assert (odd["action"], odd["rule"], odd["category"], odd["origin"], odd["subscriber"]) \
         == ("unknown", "unknown", "unknown", "unknown", WITHHELD)
     assert published({"kind": "note", "content": {"event": "x"}}) is None
+
+
+def test_a_growing_log_has_its_new_records_checked_and_the_whole_log_now_and_then(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "audit.jsonl"
+    clock = Clock(T0)
+    with AuditLog(path) as log:
+        for _ in range(3):
+            log.verdict(verdict(Rule.CAT1))
+        journal = GuardJournal(path, clock=clock)
+        first = journal.verification()
+        assert first is not None and first.ok and first.records == 3
+        log.verdict(verdict(Rule.CAT2))  # the guard appends: only that record is read
+        grown = journal.verification()
+        assert grown is not None and grown.ok and (grown.records, grown.last_seq) == (4, 4)
+        # an edit to a record checked before, with an append: the appended part is
+        # intact, so an edit that keeps the length shows at the next check of the whole log
+        lines = path.read_text().splitlines()
+        path.write_text("\n".join([lines[0].replace("cat1 said so", "cat1 said no"), *lines[1:]])
+                        + "\n")
+        log.verdict(verdict(Rule.CAT2))
+        assert journal.verification().ok  # type: ignore[union-attr]
+        log.verdict(verdict(Rule.CAT2))
+        clock.now += FULL_CHECK_INTERVAL
+        late = journal.verification()
+        assert late is not None and not late.ok and late.findings[0][0] == "edited"
+    # a record appended by someone else (not linked to the chain) is found at once
+    fresh = tmp_path / "fresh.jsonl"
+    with AuditLog(fresh) as log:
+        log.verdict(verdict(Rule.CAT1))
+    journal = GuardJournal(fresh, clock=clock)
+    assert journal.verification().ok  # type: ignore[union-attr]
+    forged = json.loads(fresh.read_text())
+    forged["seq"] = 2
+    with fresh.open("a") as f:
+        f.write(json.dumps(forged) + "\n")
+    broken = journal.verification()
+    assert broken is not None and not broken.ok

@@ -35,12 +35,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from herald.guard.audit import MAX_LINE_BYTES, AuditError, Report, verify
+from herald.guard.audit import MAX_LINE_BYTES, AuditError, Report, verify, verify_appended
 from herald.signaling.policy import Category
 from herald.signaling.policy.verdict import Action, Origin, Rule
 from herald.signaling.privacy import HASH_HEX_CHARS
 
 __all__ = [
+    "FULL_CHECK_INTERVAL",
     "HASH_DIGITS",
     "KEPT_CHANGES",
     "KEPT_HOURS",
@@ -63,6 +64,9 @@ KEPT_CHANGES: Final = 20
 #: A subscriber or sender in the log: HMAC-SHA256 with the policy's salt, cut to
 #: this many hex digits (herald.signaling.privacy).
 HASH_DIGITS: Final = HASH_HEX_CHARS
+#: Seconds a check of the appended records stands in for a check of the whole log
+#: (an edit to records already checked is found within this).
+FULL_CHECK_INTERVAL: Final = 600.0
 #: Octets read per step when following the log.
 _CHUNK: Final = 1 << 20
 _HASH = re.compile(f"[0-9a-f]{{{HASH_DIGITS}}}")
@@ -165,7 +169,7 @@ class GuardJournal:
         self._clock = clock
         self._lock = threading.Lock()
         self._reset()
-        self._checked: tuple[tuple[int, ...], Verification] | None = None
+        self._checked: _Checked | None = None
 
     def _reset(self) -> None:
         self._identity: tuple[int, int] | None = None  # (device, inode) read
@@ -235,9 +239,11 @@ class GuardJournal:
                 del self.counts[k]
 
     def verification(self) -> Verification | None:
-        """The chain's check (``None``: there is no log), run again only when the
-        log or its head file changed since the last. Raises :class:`AuditError`
-        when the log cannot be read."""
+        """The chain's check (``None``: there is no log). Kept while the log and
+        its head file are unchanged; a log that only grew has its new records
+        checked (:func:`~herald.guard.audit.verify_appended`), the whole log at
+        least every :data:`FULL_CHECK_INTERVAL` seconds and whenever anything
+        else changed. Raises :class:`AuditError` when the log cannot be read."""
         head = self.path.with_name(self.path.name + ".head")
         try:
             st = os.stat(self.path)
@@ -249,15 +255,36 @@ class GuardJournal:
         except FileNotFoundError:
             head_sig = ()
         signature = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, *head_sig)
-        checked = self._checked
-        if checked is not None and checked[0] == signature:
-            return checked[1]
+        now = self._clock()
+        c = self._checked
+        if c is not None and c.signature == signature:
+            return c.verification
+        v = c.verification if c is not None else None
+        if (c is not None and v is not None and v.ok and c.signature[:2] == signature[:2]
+                and st.st_size > c.offset and now - c.full_at < FULL_CHECK_INTERVAL):
+            added = verify_appended(self.path, self._key, c.offset, v.last_seq, c.head)
+            if added is not None:
+                found = Verification(True, v.records + added.records, added.last_seq, now,
+                                     (), self._key is not None)  # fmt: skip
+                self._checked = _Checked(signature, found, added.offset, added.head, c.full_at)
+                return found
         report: Report = verify(self.path, self._key)
-        found = Verification(report.ok, report.records, report.last_seq, self._clock(),
+        found = Verification(report.ok, report.records, report.last_seq, now,
                              tuple((f.kind, f.message) for f in report.findings[:50]),
                              self._key is not None)  # fmt: skip
-        self._checked = (signature, found)
+        # the size seen before the check: records appended during it are checked
+        # next time (or, if the check read them, the next check starts over)
+        self._checked = _Checked(signature, found, st.st_size, report.head, now)
         return found
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    signature: tuple[int, ...]
+    verification: Verification
+    offset: int  # octets of the log checked
+    head: str  # the hash of the last record checked
+    full_at: float  # when the whole log was last checked
 
 
 def audit_key(key_file: Path | None, env: Mapping[str, str]) -> bytes | None:
