@@ -91,7 +91,8 @@ async def started(data: Path, *, tls: trustme.CA | None = None) -> AsyncIterator
     defence = LiveDefence(store, ids)
     app = create_app(ApiContext(
         store=store, accounts=accounts, ids=ids, clock=time.time, metrics=metrics,
-        admin=AdminContext(admin, connectors=lambda: CONNECTORS, guard=GuardJournal(guard_log)),
+        admin=AdminContext(admin, connectors=lambda: CONNECTORS,
+                           guard=GuardJournal(guard_log, fresh_within=STEP)),
         defence=defence,
     ))  # fmt: skip
     options: dict[str, Any] = {}

@@ -5,10 +5,13 @@ IMSI, node address, cell id or location, whatever the log carries)."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import httpx
 
+from herald.api._admin_guard import GuardViews
 from herald.guard.audit import AuditLog
+from herald.guard.journal import GuardJournal
 from herald.signaling.policy import Category
 from herald.signaling.policy.verdict import Action, Origin, Rule, Verdict
 
@@ -103,3 +106,22 @@ async def test_no_imsi_node_address_cell_or_location_reaches_the_page_or_the_api
         for secret in SECRETS:
             assert secret not in text, secret
     assert "provideSubscriberLocation" in page.text  # the operation's name is not a location
+
+
+async def test_a_large_log_is_read_in_the_background_and_the_answer_says_so(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "guard-audit.jsonl"
+    now = time.time()
+    with AuditLog(path) as log:
+        for _ in range(1_000):  # some 30 ms to read and check: not within 0 s
+            log.verdict(Verdict(Action.BLOCK, Rule.CAT1, Category.CAT1, "r", now,
+                                "anyTimeInterrogation", Origin.FOREIGN, HASH))
+    journal = GuardJournal(path, fresh_within=0.0)
+    views = GuardViews(journal)
+    first = await views.summary()
+    assert first["checking"] is True  # answered at once, the refresh under way
+    journal.fresh_within = 20.0
+    again = await views.summary()  # waits for the refresh under way
+    assert again["checking"] is False and again["records"] == 1_000
+    assert again["verification"]["ok"] is True and again["totals"]["block"] == 1_000

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from herald.guard.journal import AuditError, GuardJournal, Verification, hourly
+from herald.guard.journal import GuardJournal, Verification, hourly
 from herald.signaling.policy.verdict import Rule
 
 from ._problems import ApiProblem, FieldError
@@ -60,52 +61,69 @@ def _shown(record: dict[str, Any]) -> dict[str, Any]:
 
 
 class GuardViews:
-    """The guard's answers (``journal`` ``None``: this herald reads no guard log)."""
+    """The guard's answers (``journal`` ``None``: this herald reads no guard log).
+
+    Each answer asks the journal for the log's news (read and check, in a worker
+    thread) and waits for it at most ``journal.fresh_within`` seconds; past that
+    it answers with what the journal holds, ``"checking": true``, and the
+    refresh goes on (one at a time)."""
 
     def __init__(self, journal: GuardJournal | None,
                  clock: Callable[[], float] = time.time) -> None:  # fmt: skip
         self.journal = journal
         self._clock = clock
+        self._refreshing: asyncio.Future[bool] | None = None
 
-    async def _read(self) -> bool:
-        assert self.journal is not None
-        try:
-            return await asyncio.to_thread(self.journal.read)
-        except OSError as exc:
+    async def _refresh(self, journal: GuardJournal) -> bool:
+        """Whether the journal is up to date with the log (else: still refreshing)."""
+        task = self._refreshing
+        if task is None or task.done():
+            if task is not None:
+                task.exception()  # retrieved: reported by the refresh that follows
+            task = self._refreshing = asyncio.ensure_future(asyncio.to_thread(journal.refresh))
+        done, _ = await asyncio.wait({task}, timeout=journal.fresh_within)
+        if not done:
+            return False
+        exc = task.exception()
+        if isinstance(exc, OSError):
             raise ApiProblem(503, "unavailable", f"the guard's audit log cannot be read: {exc}",
                              headers={"Retry-After": "5"}) from None
+        if exc is not None:
+            raise exc
+        return True
 
     async def summary(self, hours: int = DEFAULT_GUARD_HOURS) -> dict[str, Any]:
         """Counts by rule over the last ``hours`` and per hour, the chain's check,
         the latest policy changes (what ``GET /v1/admin/guard`` answers)."""
         j = self.journal
         if j is None:
-            return {"audit_log": None, "present": False, "hours": hours, "records": 0,
-                    "malformed": 0, "totals": dict.fromkeys(_ACTIONS, 0), "by_rule": [],
-                    "series": [], "verification": None, "policy_changes": []}  # fmt: skip
-        present = await self._read()
+            return {"audit_log": None, "present": False, "checking": False, "hours": hours,
+                    "records": 0, "malformed": 0, "totals": dict.fromkeys(_ACTIONS, 0),
+                    "by_rule": [], "series": [], "verification": None,
+                    "policy_changes": []}  # fmt: skip
+        fresh = await self._refresh(j)
+        snap = j.snapshot()
+        counts = Counter(snap.counts)
         now_hour = int(self._clock() // 3600)
-        series = hourly(j.counts, now_hour - hours + 1, now_hour)
+        series = hourly(counts, now_hour - hours + 1, now_hour)
         by_rule: dict[str, dict[str, int]] = {}
-        for (hour, rule, action), n in j.counts.items():
+        for (hour, rule, action), n in snap.counts.items():
             if hour > now_hour - hours and action in _ACTIONS:
                 row = by_rule.setdefault(rule, dict.fromkeys(_ACTIONS, 0))
                 row[action] += n
         ranked = sorted(by_rule.items(), key=lambda rc: (-sum(rc[1].values()), rc[0]))
         rows: list[dict[str, Any]] = [{"rule": r, **c} for r, c in ranked]
-        try:
-            checked = await asyncio.to_thread(j.verification)
-            verification = _verification_view(checked)
-        except AuditError as exc:
-            verification = {"ok": False, "error": str(exc)}
+        verification: dict[str, Any] | None = _verification_view(j.checked)
+        if j.check_error is not None:
+            verification = {"ok": False, "error": j.check_error}
         return {
-            "audit_log": str(j.path), "present": present, "hours": hours,
-            "records": j.records, "malformed": j.malformed,
+            "audit_log": str(j.path), "present": snap.present, "checking": not fresh,
+            "hours": hours, "records": snap.records, "malformed": snap.malformed,
             "totals": {a: sum(r[a] for r in rows) for a in _ACTIONS},
             "by_rule": rows,
             "series": [{"hour": rfc3339(h * 3600), "counts": c} for h, c in series],
             "verification": verification,
-            "policy_changes": [_shown(c) for c in reversed(j.changes)],
+            "policy_changes": [_shown(c) for c in reversed(snap.changes)],
         }  # fmt: skip
 
     async def verdicts(self, action: str | None = None, rule: str | None = None,
@@ -117,15 +135,15 @@ class GuardViews:
             raise _invalid("rule", "invalid_choice", "must be one of "
                            + ", ".join(r.value for r in Rule))
         if self.journal is None:
-            return {"verdicts": []}
-        await self._read()
+            return {"verdicts": [], "checking": False}
+        fresh = await self._refresh(self.journal)
         out = []
-        for r in reversed(self.journal.recent):
+        for r in reversed(self.journal.snapshot().recent):
             if (action is None or r["action"] == action) and (rule is None or r["rule"] == rule):
                 out.append(_shown(r))
                 if len(out) >= limit:
                     break
-        return {"verdicts": out}
+        return {"verdicts": out, "checking": not fresh}
 
 
 def guard_routes(views: GuardViews, gate: AdminGate, prefix: str

@@ -41,6 +41,7 @@ from herald.signaling.policy.verdict import Action, Origin, Rule
 from herald.signaling.privacy import HASH_HEX_CHARS
 
 __all__ = [
+    "FRESH_WITHIN",
     "FULL_CHECK_INTERVAL",
     "HASH_DIGITS",
     "KEPT_CHANGES",
@@ -49,6 +50,7 @@ __all__ = [
     "WITHHELD",
     "AuditError",
     "GuardJournal",
+    "Snapshot",
     "Verification",
     "audit_key",
     "hourly",
@@ -67,6 +69,10 @@ HASH_DIGITS: Final = HASH_HEX_CHARS
 #: Seconds a check of the appended records stands in for a check of the whole log
 #: (an edit to records already checked is found within this).
 FULL_CHECK_INTERVAL: Final = 600.0
+#: Seconds the admin API waits for the log's news before answering with what it
+#: has: a small log is read and checked by then, a large one (100,000 records:
+#: about 3 s) goes on in the background and the answer says so.
+FRESH_WITHIN: Final = 0.2
 #: Octets read per step when following the log.
 _CHUNK: Final = 1 << 20
 _HASH = re.compile(f"[0-9a-f]{{{HASH_DIGITS}}}")
@@ -155,21 +161,66 @@ class Verification:
     keyed: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What a :class:`GuardJournal` holds at one moment (copies: safe to read
+    while the journal goes on reading)."""
+
+    present: bool
+    records: int
+    malformed: int
+    counts: dict[tuple[int, str, str], int]
+    recent: tuple[dict[str, Any], ...]
+    changes: tuple[dict[str, Any], ...]
+
+
 class GuardJournal:
-    """Follows a guard audit log (see the module docstring). Thread-safe: the
-    API calls :meth:`read` and :meth:`verification` in a worker thread.
+    """Follows a guard audit log (see the module docstring). :meth:`refresh`
+    (read, then check) runs in a worker thread; :meth:`snapshot` and
+    :attr:`checked` may be read from another thread meanwhile.
 
     ``path`` need not exist yet (the guard may start later): it reads as empty.
+    ``fresh_within``: seconds a reader waits for a refresh before answering with
+    what the journal holds (a large log is read and checked in the background).
     """
 
     def __init__(self, path: Path, key: bytes | None = None,
-                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+                 clock: Callable[[], float] = time.time,
+                 fresh_within: float = FRESH_WITHIN) -> None:  # fmt: skip
         self.path = path
+        self.fresh_within = fresh_within
         self._key = key or None
         self._clock = clock
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the state below
+        self._reading = threading.Lock()  # one reader of the file at a time
         self._reset()
+        self.present = False
         self._checked: _Checked | None = None
+        #: Why the last check could not be made (the log unreadable), or None.
+        self.check_error: str | None = None
+
+    @property
+    def checked(self) -> Verification | None:
+        """The last check's outcome (``None``: not checked yet, or no log)."""
+        c = self._checked
+        return None if c is None else c.verification
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            return Snapshot(self.present, self.records, self.malformed, dict(self.counts),
+                            tuple(self.recent), tuple(self.changes))  # fmt: skip
+
+    def refresh(self) -> bool:
+        """:meth:`read`, then :meth:`verification` (its failure kept in
+        :attr:`check_error`); whether the log exists. Raises :class:`OSError`
+        when the log cannot be read."""
+        present = self.read()
+        try:
+            self.verification()
+            self.check_error = None
+        except AuditError as exc:
+            self.check_error = str(exc)
+        return present
 
     def _reset(self) -> None:
         self._identity: tuple[int, int] | None = None  # (device, inode) read
@@ -183,23 +234,29 @@ class GuardJournal:
 
     def read(self) -> bool:
         """Take in what was appended since the last read; whether the log exists."""
-        with self._lock:
+        with self._reading:
             try:
                 st = os.stat(self.path)
             except FileNotFoundError:
-                self._reset()
+                with self._lock:
+                    self._reset()
+                    self._checked = None
+                    self.present = False
                 return False
             identity = (st.st_dev, st.st_ino)
             if identity != self._identity or st.st_size < self._offset:
-                self._reset()  # replaced or cut: read it again from its start
-                self._identity = identity
+                with self._lock:
+                    self._reset()  # replaced or cut: read it again from its start
+                    self._identity = identity
+            self.present = True
             if st.st_size == self._offset:
                 return True
             with open(self.path, "rb") as f:
                 f.seek(self._offset)
                 while chunk := f.read(_CHUNK):
-                    self._offset += len(chunk)
-                    self._take(chunk)
+                    with self._lock:
+                        self._offset += len(chunk)
+                        self._take(chunk)
             return True
 
     def _take(self, chunk: bytes) -> None:
