@@ -190,11 +190,9 @@ async def main() -> None:
              "/v1/admin/messages?account=acct3&status=failed"),
             ("audit", "/console/audit", "/v1/admin/audit"),
             ("overview, live part", "/console/overview/live", "/v1/admin/overview"),
-            ("billing (1 day, by account)", "/console/billing",
+            ("billing", "/console/billing", "/v1/admin/prices"),
+            ("billing sums, 1 day (30 s kept)", "/console/billing/margins",
              f"/v1/admin/margins?from={int(time.time()) - 86400}&to={int(time.time()) + 60}"),
-            ("billing (by country)", "/console/billing?by=country",
-             f"/v1/admin/margins?from={int(time.time()) - 86400}&to={int(time.time()) + 60}"
-             "&by=country"),
             ("fraud", "/console/fraud?account=acct3", "/v1/admin/accounts/acct3/fraud"),
             ("guard", "/console/guard", "/v1/admin/guard"),
             ("guard verdicts", "/console/guard", "/v1/admin/guard/verdicts?limit=500"),

@@ -487,7 +487,16 @@ async def test_the_billing_page_shows_the_admin_apis_margins_and_price_lists(
         accepted_at=now, expires_at=now + 3600) for n in range(3)],
         charges=[Charge("49", None, "+49", 40_000) for _ in range(3)])  # fmt: skip
     client, _ = await console.signed_in(console.read_key)
-    page = (await client.get("/console/billing", params={"by": "account", "days": "1"})).text
+    shell = (await client.get("/console/billing", params={"by": "account", "days": "1"})).text
+    # the page comes at once; its sums (every CDR of the period) follow by htmx
+    assert 'hx-get="/console/billing/margins?by=account&amp;days=1"' in shell
+    assert 'id="margins"' not in shell and "<td>sell</td><td>acme</td>" in shell
+    part = await client.get("/console/billing/margins", params={"by": "account", "days": "1"},
+                            headers={"HX-Request": "true"})
+    assert part.status_code == 200 and "<html" not in part.text and 'id="margins"' in part.text
+    page = (await client.get("/console/billing/margins", params={"by": "account",
+                                                                  "days": "1"})).text
+    assert "<html" in page  # without htmx: the whole page, with the sums
     period = re.search(r"Spend and margin, (\S+) to (\S+)</h2>", page)
     assert period is not None
     margins = (await api.get("/v1/admin/margins", params={
@@ -498,5 +507,6 @@ async def test_the_billing_page_shows_the_admin_apis_margins_and_price_lists(
                 f'<td class="num">{row["revenue"]}</td>') in page
     assert "0.120000" in page
     assert "<td>sell</td><td>acme</td>" in page
-    bad = await client.get("/console/billing", params={"by": "colour"})
-    assert bad.status_code == 422
+    for path in ("/console/billing", "/console/billing/margins"):
+        bad = await client.get(path, params={"by": "colour"})
+        assert bad.status_code == 422 and "by: must be one of" in bad.text

@@ -72,6 +72,9 @@ AUDIT_PAGE: Final = 100
 GUARD_PAGE: Final = 100
 #: The longest period the billing page sums (the margin reads each CDR of it).
 MAX_MARGIN_DAYS: Final = 31
+#: Seconds the billing page's sums are shown before they are summed again (a day of
+#: a million billed messages takes about a second to sum: bench/console.py).
+MARGIN_CACHE: Final = 30.0
 #: Accounts per page of the accounts list.
 ACCOUNTS_PAGE: Final = 100
 #: Opted-out numbers an account's page lists (the whole list: the admin API's CSV).
@@ -113,6 +116,15 @@ def _spark(points: list[dict[str, Any]], key: str, width: int = 240, height: int
     step = width / (len(values) - 1)
     return " ".join(f"{i * step:.1f},{height - v / top * (height - 2) - 1:.1f}"
                     for i, v in enumerate(values))
+
+
+def _period(params: Mapping[str, str]) -> tuple[str, int]:
+    """The billing page's grouping and days (1 unless a number up to the most)."""
+    by = params.get("by", "account")
+    if by not in MARGIN_GROUPS:
+        raise _Problem(422, "by: must be one of " + ", ".join(MARGIN_GROUPS))
+    raw = params.get("days", "1")
+    return by, int(raw) if raw.isdigit() and 1 <= int(raw) <= MAX_MARGIN_DAYS else 1
 
 
 def _number(text: str) -> int | float | str:
@@ -222,6 +234,8 @@ class Console:
         self._codec = codec
         self._clock = clock
         self._env = _templates()
+        #: The billing page's sums by (grouping, days): when summed, and the sums.
+        self._margins: dict[tuple[str, int], tuple[float, dict[str, Any]]] = {}
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -555,17 +569,25 @@ class Console:
     async def _billing_page(self, values: dict[str, Any], *, notice: str | None = None,
                             error: str | None = None, status: int = 200,
                             params: Mapping[str, str] | None = None) -> Response:
-        params = params or {}
-        by = params.get("by", "account")
-        if by not in MARGIN_GROUPS:
-            raise _Problem(422, "by: must be one of " + ", ".join(MARGIN_GROUPS))
-        raw = params.get("days", "1")
-        days = int(raw) if raw.isdigit() and 1 <= int(raw) <= MAX_MARGIN_DAYS else 1
-        until = self._clock()
-        margins = await self._views.margins(until - days * 86400, until, by)
-        return self._page("billing.html", status, **values, margins=margins, by=by, days=days,
+        by, days = _period(params or {})
+        return self._page("billing.html", status, **values, margins=None, by=by, days=days,
                           groups=MARGIN_GROUPS, lists=await self._views.price_lists(),
                           notice=notice, error=error)
+
+    async def margins(self, request: Request, values: dict[str, Any]) -> Response:
+        """The billing page's sums: a fragment htmx loads after the page (they read
+        every CDR of the period), or, without htmx, the page with them."""
+        by, days = _period(request.query_params)
+        now = self._clock()
+        kept = self._margins.get((by, days))
+        if kept is None or now - kept[0] >= MARGIN_CACHE:
+            kept = (now, await self._views.margins(now - days * 86400, now, by))
+            self._margins[(by, days)] = kept
+        if request.headers.get("hx-request"):
+            return self._page("_margins.html", **values, margins=kept[1], by=by)
+        return self._page("billing.html", **values, margins=kept[1], by=by, days=days,
+                          groups=MARGIN_GROUPS, lists=await self._views.price_lists(),
+                          notice=None, error=None)
 
     async def import_prices(self, request: Request, values: dict[str, Any],
                             form: Mapping[str, str], actor: str) -> Response:
@@ -673,6 +695,7 @@ def install_console(app: FastAPI, gate: AdminGate, views: AdminViews, key: bytes
         ("/connectors/{name}/enable", "POST", c.change("connectors", c.set_connector)),
         ("/routes/explain", "GET", c.view("connectors", c.explain)),
         ("/billing", "GET", c.view("billing", c.billing)),
+        ("/billing/margins", "GET", c.view("billing", c.margins)),
         ("/billing/prices", "POST", c.change("billing", c.import_prices,
                                              limit=MAX_PRICE_FORM_OCTETS)),
         ("/billing/prices/{side}/{owner}/remove", "POST", c.change("billing", c.remove_prices)),

@@ -73,8 +73,9 @@ FULL_CHECK_INTERVAL: Final = 600.0
 #: has: a small log is read and checked by then, a large one (100,000 records:
 #: about 3 s) goes on in the background and the answer says so.
 FRESH_WITHIN: Final = 0.2
-#: Octets read per step when following the log.
-_CHUNK: Final = 1 << 20
+#: Octets read per step when following the log (the state is locked for a step:
+#: a snapshot waits for one step at most, a few milliseconds).
+_CHUNK: Final = 64 * 1024
 _HASH = re.compile(f"[0-9a-f]{{{HASH_DIGITS}}}")
 #: An operation's name as the guard writes it (``sendRoutingInfoForSM``, ``opcode-99``).
 _OPERATION = re.compile(r"[A-Za-z][A-Za-z-]{0,47}(-[0-9]{1,3})?")
