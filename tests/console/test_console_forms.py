@@ -1,5 +1,6 @@
 """The console's forms for changes the admin API offers: account settings and
-controls, the balance and credit, price lists. Each needs the CSRF token and the
+controls, the balance and credit, price lists, the pumping defence's lists and
+ceilings. Each needs the CSRF token and the
 admin role, is recorded in the audit log, and refuses bad input by field with
 nothing changed."""
 
@@ -27,6 +28,9 @@ FORMS = [
                                  "prices": "destination,price\n+44,0.035\ndefault,0.09\n"},
      {"side": "account", "owner": "acme", "prices": "destination,price\n+44,cheap\n"},
      "line 2"),
+    ("/console/fraud/acme/lists", {"allow": "+4477", "deny": "+1415555, +882",
+                                   "country_caps": "US=2.50 ng=0"},
+     {"deny": "+1415555", "country_caps": "US=lots"}, "country_caps.US"),
 ]
 
 
@@ -39,7 +43,8 @@ async def _state(console: Console) -> list[object]:
     api = _admin(console)
     return [(await api.get(path)).json() for path in (
         "/v1/admin/accounts/acme", "/v1/admin/accounts/acme/controls",
-        "/v1/admin/accounts/acme/balance", "/v1/admin/prices")]
+        "/v1/admin/accounts/acme/balance", "/v1/admin/prices",
+        "/v1/admin/accounts/acme/fraud")]
 
 
 async def _console_changes(console: Console) -> list[tuple[str, str, str]]:
@@ -75,7 +80,7 @@ async def test_the_forms_change_what_the_admin_api_shows(console: Console) -> No
     for path, good, _, _ in FORMS:
         answer = await writer.post(path, data={"csrf": token, **good})
         assert answer.status_code == 200, answer.text
-    account, controls, balance, prices = await _state(console)
+    account, controls, balance, prices, fraud = await _state(console)
     assert isinstance(account, dict) and account["rate_limit"] == 12.5
     assert account["bind_limit"] == 3 and account["priority"] is None
     assert controls == {**controls, "daily_quota": 500, "quota_unit": "segments",
@@ -85,9 +90,12 @@ async def test_the_forms_change_what_the_admin_api_shows(console: Console) -> No
     assert isinstance(prices, dict)
     assert [(p["side"], p["owner"], p["entries"]) for p in prices["price_lists"]] == [
         ("sell", "acme", 2)]
+    assert isinstance(fraud, dict)
+    assert (fraud["allow"], fraud["deny"], fraud["country_caps"]) == (
+        ["+4477"], ["+1415555", "+882"], {"NG": "0", "US": "2.50"})
     assert sorted(a for _, a, _ in await _console_changes(console)) == [
-        "account.controls", "account.update", "balance.set", "balance.top_up",
-        "prices.import"]
+        "account.controls", "account.fraud", "account.update", "balance.set",
+        "balance.top_up", "prices.import"]
     page = (await writer.get(ACME)).text
     assert 'name="rate_limit" value="12.5"' in page and 'value="GB, DE"' in page
     removed = await writer.post("/console/billing/prices/account/acme/remove",

@@ -482,6 +482,14 @@ class AdminViews:
         return {"blocks": [{"cell": b.cell, "kind": b.kind, "until": rfc3339(b.until / 1000),
                             "strikes": b.strikes} for b in found]}  # fmt: skip
 
+    async def update_fraud(self, actor: str, name: str, payload: Mapping[str, Any]
+                           ) -> dict[str, Any]:  # fmt: skip
+        """Change the defence settings given (the checks and record of ``PATCH
+        .../fraud``); raises :class:`ApiProblem` 422 naming each refused field."""
+        current = await self.service.fraud_settings(name)
+        await self.service.set_fraud_settings(actor, name, updated_settings(current, payload))
+        return await self.fraud(name)
+
     async def set_fraud_mode(self, actor: str, name: str, mode: str) -> dict[str, Any]:
         """Switch the account's defence to ``enforce`` or ``monitor`` (recorded:
         ``account.fraud``), by the checks of ``PATCH .../fraud``."""

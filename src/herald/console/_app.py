@@ -626,11 +626,13 @@ class Console:
     # -- the pumping defence -------------------------------------------------------------
 
     async def _fraud_page(self, values: dict[str, Any], name: str | None,
-                          notice: str | None = None) -> Response:
+                          notice: str | None = None, error: str | None = None,
+                          status: int = 200) -> Response:
         names = [a.name for a in await self._service.store.list_accounts()]
         name = name or (names[0] if names else None)
         found = None if name is None else await self._views.fraud(name)
-        return self._page("fraud.html", **values, accounts=names, found=found, notice=notice)
+        return self._page("fraud.html", status, **values, accounts=names, found=found,
+                          notice=notice, error=error)
 
     async def fraud(self, request: Request, values: dict[str, Any]) -> Response:
         return await self._fraud_page(values, request.query_params.get("account") or None)
@@ -641,6 +643,30 @@ class Console:
         await self._views.set_fraud_mode(actor, name, form.get("mode", ""))
         return await self._fraud_page(values, name, notice=f"The defence of {name} is now"
                                       f" in {form.get('mode')} mode.")
+
+    async def set_fraud_lists(self, request: Request, values: dict[str, Any],
+                              form: Mapping[str, str], actor: str) -> Response:
+        """The allow and deny lists and the country ceilings, by the checks of
+        ``PATCH /v1/admin/accounts/{name}/fraud``."""
+        name = request.path_params["name"]
+        caps: dict[str, str] = {}
+        for entry in re.split(r"[\s,]+", form.get("country_caps", "")):
+            if entry:
+                country, _, amount = entry.partition("=")
+                caps[country.upper()] = amount
+        bad = [c for c, a in caps.items() if not a]
+        if bad:
+            return await self._fraud_page(values, name, status=422, error="country_caps:"
+                                          f" {bad[0]} has no amount (write {bad[0]}=5.00)")
+        payload = {"allow": _control("allow", form.get("allow", "")),
+                   "deny": _control("deny", form.get("deny", "")), "country_caps": caps}
+        try:
+            await self._views.update_fraud(actor, name, payload)
+        except ApiProblem as exc:
+            error = "; ".join(f"{e.dotted}: {e.detail}" for e in exc.errors) or exc.detail
+            return await self._fraud_page(values, name, status=exc.status, error=error)
+        return await self._fraud_page(values, name, notice=f"The lists and ceilings of {name}"
+                                      " are saved.")
 
     # -- the signaling guard -------------------------------------------------------------
 
@@ -701,6 +727,7 @@ def install_console(app: FastAPI, gate: AdminGate, views: AdminViews, key: bytes
         ("/billing/prices/{side}/{owner}/remove", "POST", c.change("billing", c.remove_prices)),
         ("/fraud", "GET", c.view("fraud", c.fraud)),
         ("/fraud/{name}/mode", "POST", c.change("fraud", c.set_fraud_mode)),
+        ("/fraud/{name}/lists", "POST", c.change("fraud", c.set_fraud_lists)),
         ("/guard", "GET", c.view("guard", c.guard)),
         ("/audit", "GET", c.view("audit", c.audit)),
     ]
