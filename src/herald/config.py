@@ -34,8 +34,10 @@ from herald.verify import Autofill, VerifySettings
 __all__ = [
     "DEFAULT_DATA_DIR",
     "DEFAULT_RECEIPT_TIMEOUT",
+    "GUARD_AUDIT_LOG",
     "ConfigError",
     "ConnectorConfig",
+    "GuardConfig",
     "HeraldConfig",
     "HttpConfig",
     "InboundConfig",
@@ -48,6 +50,8 @@ __all__ = [
 ]
 
 DEFAULT_DATA_DIR: Final = Path("herald-data")
+#: The guard's audit log herald serve reads when [guard] names none, in the data dir.
+GUARD_AUDIT_LOG: Final = "guard-audit.jsonl"
 BIND_TYPES: Final = ("transmitter", "receiver", "transceiver")
 
 #: Seconds without a final receipt before herald looks into a part (see
@@ -209,6 +213,20 @@ class WebhookConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class GuardConfig:
+    """The signaling guard's audit log, which ``herald serve`` reads (read-only) for
+    ``GET /v1/admin/guard`` and the console's Guard page (docs/guard.md): the file
+    ``herald guard scan|proxy --audit`` writes (``None``: ``<data_dir>/guard-audit.jsonl``),
+    and the file holding its HMAC key (``None``: ``$HERALD_AUDIT_KEY``, else unkeyed)."""
+
+    audit_log: Path | None = None
+    audit_key_file: Path | None = None
+
+    def log_path(self, data_dir: Path) -> Path:
+        return self.audit_log if self.audit_log is not None else data_dir / GUARD_AUDIT_LOG
+
+
+@dataclass(frozen=True, slots=True)
 class HeraldConfig:
     data_dir: Path = DEFAULT_DATA_DIR
     http: HttpConfig = HttpConfig()
@@ -219,6 +237,7 @@ class HeraldConfig:
     inbound: tuple[InboundConfig, ...] = ()
     intake: IntakePolicy = DEFAULT_POLICY
     verify: VerifySettings = field(default_factory=VerifySettings)
+    guard: GuardConfig = GuardConfig()
     # Processes of `herald serve`: 1 = everything in one; 2 = the front (HTTP,
     # customers' SMPP, webhooks, receipts out) and dispatch (operators) apart;
     # 0 = "auto": 2 when this process may use 2 CPUs or more, else 1.
@@ -307,6 +326,21 @@ class _Table:
         unknown = sorted(set(self.data) - self.used)
         if unknown:
             raise ConfigError(self.at(unknown[0]), "unknown setting")
+
+
+def _guard(t: _Table, base: Path) -> GuardConfig:
+    def path(key: str) -> Path | None:
+        value = t.get(key, str, None)
+        if value is None:
+            return None
+        if not value.strip():
+            raise ConfigError(t.at(key), "must be a file name")
+        found = Path(value)
+        return found if found.is_absolute() else base / found
+
+    found = GuardConfig(audit_log=path("audit_log"), audit_key_file=path("audit_key_file"))
+    t.finish()
+    return found
 
 
 def _http(t: _Table) -> HttpConfig:
@@ -535,6 +569,7 @@ def parse_config(
     )
     intake = _intake(_Table(top.get("intake", dict, {}), "intake"))
     verify = _verify(_Table(top.get("verify", dict, {}), "verify"))
+    guard = _guard(_Table(top.get("guard", dict, {}), "guard"), base)
     processes = parse_processes(top.get("processes", (str, int), "auto"), top.at("processes"))
     loop = top.choice("loop", "auto", LOOPS)
     from herald.chat._config import parse_channels  # herald.chat imports this module
@@ -563,6 +598,7 @@ def parse_config(
         inbound=inbound,
         intake=intake,
         verify=verify,
+        guard=guard,
         processes=processes,
         loop=loop,
         channels=channels,

@@ -59,6 +59,7 @@ from herald.config import (
 from herald.console import console_key
 from herald.defence import LiveDefence
 from herald.dispatch import Dispatcher
+from herald.guard.journal import GuardJournal, audit_key
 from herald.ids import SortableIdGenerator
 from herald.metrics import Metrics
 from herald.net import ServerSettings, SmppServer
@@ -251,7 +252,9 @@ class Platform:
         admin_context = AdminContext(
             admin, connectors=partial(_connector_states, config, dispatcher, worker),
             numbers_in_use=lambda: numbers.generation, console_key=console_key(master_key),
-            fallback_routes=RouteTable(config.routes))
+            fallback_routes=RouteTable(config.routes),
+            guard=GuardJournal(config.guard.log_path(config.data_dir),
+                               audit_key(config.guard.audit_key_file, os.environ)))
         chat = None
         if config.channels is not None:  # chains and provider webhooks (docs/channels.md)
             async def account_id(name: str) -> int | None:

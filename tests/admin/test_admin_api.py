@@ -386,9 +386,9 @@ async def test_the_admin_api_is_documented_with_its_own_security(served: Served)
     admin_ops = {(path, method) for path, ops in doc["paths"].items() if "/v1/admin" in path
                  for method in ops}  # fmt: skip
     # 16, 5 of routing (docs/routing.md), 7 of controls and opt-outs, 9 of billing,
-    # 3 of the pumping defence (docs/fraud.md), 4 of the overview and messages and
-    # the route explainer (docs/console.md)
-    assert len(admin_ops) == 45
+    # 4 of the pumping defence (docs/fraud.md), 4 of the overview and messages and
+    # the route explainer (docs/console.md), 2 of the signaling guard (docs/guard.md)
+    assert len(admin_ops) == 48
     for path, method in admin_ops:
         operation = doc["paths"][path][method]
         assert operation["security"] == [{"admin": []}], (path, method)

@@ -27,6 +27,8 @@ from prometheus_client import CollectorRegistry
 from herald.accounts import Accounts
 from herald.admin import Admin, AdminKeys
 from herald.api import AdminContext, ApiContext, ConnectorState, create_app
+from herald.defence import LiveDefence
+from herald.guard.journal import GuardJournal
 from herald.ids import SortableIdGenerator
 from herald.metrics import Metrics
 from herald.store import AdminScope, SQLiteConfig, SQLiteStore
@@ -52,6 +54,8 @@ class Console:
     account_key: str  # of the account "acme"
     clients: list[httpx.AsyncClient] = field(default_factory=list)
     verify: ssl.SSLContext | bool = True
+    guard_log: Path = Path()  # the guard audit log the admin API reads (absent at first)
+    defence: LiveDefence | None = None  # the pumping defence the app screens with
 
     def client(self, **headers: str) -> httpx.AsyncClient:
         made = httpx.AsyncClient(base_url=self.url, headers=headers, timeout=STEP,
@@ -82,9 +86,14 @@ async def started(data: Path, *, tls: trustme.CA | None = None) -> AsyncIterator
     read = await admin.issue_admin_key("cli:test", "monitor", AdminScope.READ)
     _, account_key = await admin.create_account("cli:test", "acme", {}, allow_private_urls=False)
     metrics = Metrics(CollectorRegistry())
+    guard_log = data.parent / "guard-audit.jsonl"
+    ids = SortableIdGenerator()
+    defence = LiveDefence(store, ids)
     app = create_app(ApiContext(
-        store=store, accounts=accounts, ids=SortableIdGenerator(), clock=time.time,
-        metrics=metrics, admin=AdminContext(admin, connectors=lambda: CONNECTORS),
+        store=store, accounts=accounts, ids=ids, clock=time.time, metrics=metrics,
+        admin=AdminContext(admin, connectors=lambda: CONNECTORS,
+                           guard=GuardJournal(guard_log, fresh_within=STEP)),
+        defence=defence,
     ))  # fmt: skip
     options: dict[str, Any] = {}
     if tls is not None:
@@ -104,7 +113,7 @@ async def started(data: Path, *, tls: trustme.CA | None = None) -> AsyncIterator
     port = server.servers[0].sockets[0].getsockname()[1]
     scheme = "https" if tls is not None else "http"
     served = Console(f"{scheme}://127.0.0.1:{port}", store, admin, metrics, write.key, read.key,
-                     account_key.key)
+                     account_key.key, guard_log=guard_log, defence=defence)
     if tls is not None:
         served.verify = ssl.create_default_context()
         tls.configure_trust(served.verify)

@@ -35,6 +35,10 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 
+from herald.guard.audit import AuditLog
+from herald.signaling.policy import Category
+from herald.signaling.policy.verdict import Action, Origin, Rule, Verdict
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 ROOT = Path(__file__).resolve().parents[2]
@@ -244,6 +248,12 @@ def test_sign_in_and_watch_the_overview_move(demo: Demo, browser: WebDriver) -> 
     assert browser.execute_script("return window.__same_page") is True
     _until(lambda: re.fullmatch(r"\d+(\.\d+)?", _text(browser, "rate-accepted")),
            "a rate per second")
+    # the hour's and the day's charts, drawn from the samples taken since (every 5 s)
+    _until(lambda: browser.find_elements(By.CSS_SELECTOR, "#chart-hour polyline.line-accepted"),
+           "the last hour's chart")
+    assert browser.find_elements(By.CSS_SELECTOR, "#chart-day polyline.line-delivered")
+    _until(lambda: "%" in browser.find_element(By.CSS_SELECTOR, "#countries td.delivery").text,
+           "the delivery rate by country")
     _shot(browser, "02-overview")
 
 
@@ -363,3 +373,55 @@ def test_the_docs_and_a_phone_sized_overview(demo: Demo, browser: WebDriver) -> 
         assert view == 390 and width <= view, f"the page is {width} px wide on a phone"
     finally:
         phone.quit()
+
+
+def test_the_guard_page_shows_blocks_and_no_subscriber(demo: Demo, browser: WebDriver) -> None:
+    # The guard's audit log where herald serve reads it (<data_dir>/guard-audit.jsonl),
+    # as `herald guard proxy --audit` writes it; one record planted with what must
+    # never show (an IMSI, an MSC address, a cell id, a location).
+    now = time.time()
+    with AuditLog(demo.data / "guard-audit.jsonl") as log:
+        for rule in (Rule.CAT1, Rule.CAT1, Rule.RANGE_SWEEP):
+            log.verdict(Verdict(Action.BLOCK, rule, Category.CAT1, f"{rule.value} reason", now,
+                                "anyTimeInterrogation", Origin.FOREIGN, "3f9a0c1be2d4f5a6b7c8"))
+        log.append("verdict", {"time": now, "action": "alert", "rule": "lookup-only",
+                               "category": "sms", "reason": "cell 23415-1234-56789",
+                               "subscriber": "234150999999999", "msc": "447700900999",
+                               "location": "51.5072,-0.1276"})  # fmt: skip
+    _sign_in(browser, demo, demo.admin_key)
+    browser.find_element(By.LINK_TEXT, "Guard").click()
+    def read() -> bool:  # on a loaded machine the log may be read in the background
+        if "range-sweep" in browser.find_element(By.ID, "guard-verdicts").text:
+            return True
+        browser.refresh()
+        return False
+
+    _until(read, "the guard's blocks on the page")
+    table = browser.find_element(By.ID, "guard-verdicts")
+    assert "3f9a0c1be2d4f5a6b7c8" in table.text
+    assert _text(browser, "guard-chain").startswith("intact")
+    for secret in ("234150999999999", "447700900999", "56789", "51.5072"):
+        assert secret not in browser.page_source, secret
+    _assets_were_local(browser, demo)
+    _shot(browser, "16-guard")
+
+
+def test_top_up_an_account_and_see_bad_input_named(demo: Demo, browser: WebDriver) -> None:
+    _sign_in(browser, demo, demo.admin_key)
+    browser.get(f"{demo.url}/console/accounts/demo")
+    field = _until(lambda: browser.find_element(By.ID, "amount"), "the account page")
+    field.send_keys("12.50" + Keys.ENTER)  # the form is usable from the keyboard
+    _until(lambda: "12.50 added to the balance." in browser.find_element(
+        By.CSS_SELECTOR, "p.notice").text, "the top-up done")
+    rate = browser.find_element(By.CSS_SELECTOR, "#settings-form input[name=rate_limit]")
+    rate.clear()
+    rate.send_keys("fast")
+    browser.find_element(By.XPATH, "//button[contains(., 'Save settings')]").click()
+    error = _until(lambda: browser.find_element(By.ID, "form-error"), "the refusal")
+    assert "rate_limit: must be a number of messages per second or 'unlimited'" in error.text
+    _shot(browser, "17-account-forms")
+    audit = httpx.get(f"{demo.url}/v1/admin/audit", params={"target": "account:demo"},
+                      headers={"Authorization": f"Bearer {demo.admin_key}"}, timeout=STEP)
+    actions = [(e["actor"], e["action"]) for e in audit.json()["entries"]]
+    assert ("console:demo-admin", "balance.top_up") in actions
+    assert ("console:demo-admin", "account.update") not in actions  # refused: nothing changed

@@ -15,6 +15,9 @@ import trustme
 
 from herald.console import COOKIE, STATIC_DIR
 from herald.console import _app as console_app
+from herald.fraud import Action as FraudAction
+from herald.fraud import Prices, Receipt
+from herald.fraud import Request as FraudRequest
 from herald.ids import SortableIdGenerator
 from herald.store import AuditFilter, Charge, NewMessage, Source
 
@@ -372,6 +375,31 @@ async def test_the_fraud_page_shows_the_defence_as_the_admin_api(console: Consol
     assert bad.status_code == 422 and "mode" in bad.text
 
 
+async def test_the_blocks_in_force_are_shown_with_their_expiry(console: Console) -> None:
+    api = _admin(console)
+    blocks = "/v1/admin/accounts/acme/fraud/blocks"
+    assert (await api.get(blocks)).json() == {"blocks": []}
+    assert (await api.get("/v1/admin/accounts/nobody/fraud/blocks")).status_code == 404
+    # the account's engine (in the process that screens its SMS) fed a pumped number
+    assert console.defence is not None
+    account = await console.admin.account("acme")
+    engine = console.defence._engine(account.id)
+    engine.prices = Prices("USD", {"ER": 0.38}, {"65702": 0.95})  # a costly destination
+    start = int(time.time() * 1000) - 3_600_000
+    for i in range(4):
+        ts = start + i * 1_200_000
+        decided = engine.request(FraudRequest(f"r{i}", ts, "acme", "signup", "+2917150001",
+                                              "ER", "65702"))
+        if decided.action is FraudAction.ALLOW:
+            engine.receipt(Receipt(f"r{i}", ts + 2000, "DELIVRD"))
+    found = (await api.get(blocks)).json()["blocks"]
+    assert [(b["cell"], b["kind"]) for b in found] == [("number:+2917150001", "throttle")]
+    reader, _ = await console.signed_in(console.read_key)
+    page = (await reader.get("/console/fraud", params={"account": "acme"})).text
+    assert (f"<td>number:+2917150001</td><td>throttle</td><td>{found[0]['until']}</td>"
+            in page)
+
+
 async def test_smpp_logins_and_the_opt_out_list_are_managed_and_recorded(
     console: Console,
 ) -> None:
@@ -459,7 +487,16 @@ async def test_the_billing_page_shows_the_admin_apis_margins_and_price_lists(
         accepted_at=now, expires_at=now + 3600) for n in range(3)],
         charges=[Charge("49", None, "+49", 40_000) for _ in range(3)])  # fmt: skip
     client, _ = await console.signed_in(console.read_key)
-    page = (await client.get("/console/billing", params={"by": "account", "days": "1"})).text
+    shell = (await client.get("/console/billing", params={"by": "account", "days": "1"})).text
+    # the page comes at once; its sums (every CDR of the period) follow by htmx
+    assert 'hx-get="/console/billing/margins?by=account&amp;days=1"' in shell
+    assert 'id="margins"' not in shell and "<td>sell</td><td>acme</td>" in shell
+    part = await client.get("/console/billing/margins", params={"by": "account", "days": "1"},
+                            headers={"HX-Request": "true"})
+    assert part.status_code == 200 and "<html" not in part.text and 'id="margins"' in part.text
+    page = (await client.get("/console/billing/margins", params={"by": "account",
+                                                                  "days": "1"})).text
+    assert "<html" in page  # without htmx: the whole page, with the sums
     period = re.search(r"Spend and margin, (\S+) to (\S+)</h2>", page)
     assert period is not None
     margins = (await api.get("/v1/admin/margins", params={
@@ -470,5 +507,6 @@ async def test_the_billing_page_shows_the_admin_apis_margins_and_price_lists(
                 f'<td class="num">{row["revenue"]}</td>') in page
     assert "0.120000" in page
     assert "<td>sell</td><td>acme</td>" in page
-    bad = await client.get("/console/billing", params={"by": "colour"})
-    assert bad.status_code == 422
+    for path in ("/console/billing", "/console/billing/margins"):
+        bad = await client.get(path, params={"by": "colour"})
+        assert bad.status_code == 422 and "by: must be one of" in bad.text

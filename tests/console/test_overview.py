@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
-from herald.api._admin_views import HISTORY_STEP, Overview
+from herald.api._admin_views import DAY_STEP, HISTORY_STEP, Overview
 from herald.metrics import Metrics
 
 
@@ -51,3 +51,20 @@ async def test_the_history_keeps_one_sample_per_step() -> None:
     assert [p["accepted"] for p in series] == [10 / HISTORY_STEP, 20 / HISTORY_STEP,
                                                 30 / HISTORY_STEP]
     assert [p["seconds_ago"] for p in series] == [15.0, 10.0, 5.0]
+
+
+async def test_the_day_keeps_one_sample_a_minute_and_averages_the_gaps() -> None:
+    metrics, clock = Metrics(CollectorRegistry()), Clock()
+    overview = Overview(metrics, clock)
+    await overview.read()
+    for _ in range(29):  # a minute of reads every 2 s, less 2 s: one day sample so far
+        clock.now += 2
+        await overview.read()
+    (first,) = overview.series(day=True)  # the minute so far: the newest sample ends it
+    assert first["accepted"] == 0 and first["seconds_ago"] == 0
+    metrics.accepted.labels("api").inc(600)
+    clock.now = 1000.0 + DAY_STEP * 10  # nobody looked for nine minutes
+    await overview.read()
+    (point,) = overview.series(day=True)
+    assert point["accepted"] == round(600 / (DAY_STEP * 10), 2) and point["seconds_ago"] == 0
+    assert point["seconds"] == DAY_STEP * 10

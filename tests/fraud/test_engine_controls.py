@@ -233,3 +233,26 @@ def test_chance_losses_of_a_source_do_not_close_a_fresh_range_to_it(seed: int) -
                                        f"+628149999000{j}", "ID", "51021"))
         assert probe.action is Action.ALLOW, probe.reasons
         engine.receipt(Receipt(f"p{j}", ts + j * MIN + 3 * S, "DELIVRD"))
+
+
+def test_the_blocks_in_force_are_listed_until_they_expire() -> None:
+    engine = Engine(PRICES)
+    number = "+2917150001"
+    assert engine.blocks(T0) == []
+    steps = [(T0 + i * 20 * MIN, _pumped(engine, f"r{i}", T0 + i * 20 * MIN, number))
+             for i in range(4)]
+    at, throttled = next((t, d) for t, d in steps if d.action is Action.BLOCK)
+    held = engine.blocks(at)
+    assert [(b.cell, b.kind, b.strikes) for b in held] == [
+        (throttled.reasons[-1].cell, "throttle", 1)]
+    assert held[0].until > at
+    # the bot asks on: the throttle becomes a block, which expires in its turn
+    later = at + MIN
+    asks = [(later + i * MIN, _pumped(engine, f"b{i}", later + i * MIN, number))
+            for i in range(5)]
+    when, blocked = next((t, d) for t, d in asks if d.reasons[-1].code == "loss_budget")
+    held = engine.blocks(when)
+    reason = blocked.reasons[-1]
+    assert (reason.cell, "block", when + reason.figures["block_ms"]) in [
+        (b.cell, b.kind, b.until) for b in held]
+    assert engine.blocks(max(b.until for b in held)) == []

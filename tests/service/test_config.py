@@ -217,3 +217,17 @@ def test_an_unknown_concatenation_is_named() -> None:
     with pytest.raises(ConfigError) as info:
         parse_config({"connectors": [bad]}, env={})
     assert info.value.path == "connectors[0].concatenation"
+
+
+def test_the_guard_audit_log_herald_serve_reads(tmp_path: Path) -> None:
+    default = parse_config({}, base=tmp_path)
+    assert default.guard.log_path(default.data_dir) == default.data_dir / "guard-audit.jsonl"
+    named = parse_config({"guard": {"audit_log": "g/audit.jsonl",
+                                    "audit_key_file": "/etc/herald/audit.key"}}, base=tmp_path)
+    assert named.guard.log_path(named.data_dir) == tmp_path / "g" / "audit.jsonl"
+    assert named.guard.audit_key_file == Path("/etc/herald/audit.key")
+    for bad, where in (({"audit_log": ""}, "guard.audit_log"), ({"audit": "x"}, "guard.audit"),
+                       ({"audit_log": 3}, "guard.audit_log")):
+        with pytest.raises(ConfigError) as found:
+            parse_config({"guard": bad}, base=tmp_path)
+        assert found.value.path == where

@@ -9,6 +9,7 @@ from herald.store import (
     Channel,
     ConnectorState,
     DeliveryCounts,
+    FinalPart,
     InvalidRecord,
     MessageRoute,
     RouteRecord,
@@ -65,6 +66,28 @@ async def test_delivery_counts_are_the_newest_final_segments_of_each_connector(
                       "up3": DeliveryCounts("up3", 0, 0)}
     newest = await store.delivery_counts(["up1"], T0, 2)  # the two newest: undelivered
     assert newest == {"up1": DeliveryCounts("up1", 0, 2)}
+
+
+async def test_recent_finals_carry_the_number_and_the_times(
+    store: Store, make_message: MessageFactory
+) -> None:
+    german = make_message(to="+4915112345678")
+    british = make_message(to="+447700900123")
+    waiting = make_message()
+    await store.accept([german, british, waiting])
+    for m, status, at in ((german, Status.DELIVERED, T0 + 10), (british, Status.UNDELIVERED,
+                                                                 T0 + 20)):  # fmt: skip
+        await store.record_segment(m.id, 0, "up1", m.id, m.id, at - 4)
+        await store.apply_receipt("up1", m.id, status, at)
+    await store.record_segment(waiting.id, 0, "up1", "w", "w", T0)  # no receipt: not final
+    found = await store.recent_finals(["up1", "up2"], T0, 10)
+    sent = [(await store.get_message(m.id)).sent_at for m in (german, british)]
+    assert None not in sent
+    assert sorted(found, key=lambda f: f.final_at) == [
+        FinalPart("up1", "+4915112345678", True, sent[0], T0 + 10),
+        FinalPart("up1", "+447700900123", False, sent[1], T0 + 20)]
+    assert [f.to for f in await store.recent_finals(["up1"], T0, 1)] == ["+447700900123"]
+    assert await store.recent_finals(["up1"], T0 + 30, 10) == []
 
 
 async def test_the_rule_and_connector_of_a_message(

@@ -49,6 +49,7 @@ from herald.admin import (
     describe_controls,
     opt_out_csv,
 )
+from herald.defence import LiveDefence
 from herald.intake import TableFileError, opt_out_number, parse_opt_out_rows
 from herald.routing import RoutesFileError
 from herald.store import (
@@ -274,6 +275,7 @@ class AdminRoutes:
         self._service = admin.service
         self.gate = AdminGate(ctx, admin)
         self.views = AdminViews(admin, ctx.metrics, ctx.clock)
+        self.views.allow_private_urls = not ctx.block_private_callbacks
 
     async def _account_view(self, account: Account) -> dict[str, Any]:
         return await self.views.account(account)
@@ -637,11 +639,14 @@ def _json_body(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def install_admin(app: FastAPI, ctx: ApiContext, admin: AdminContext,
-                  forget_account: Callable[[str], None]) -> AdminRoutes:
+                  forget_account: Callable[[str], None],
+                  defence: LiveDefence | None = None) -> AdminRoutes:
     """Add the ``/v1/admin`` routes; ``forget_account(name)`` drops what the
-    API cached about an account (called for each change to it). Returns the
+    API cached about an account (called for each change to it); ``defence``:
+    the pumping defence this app screens with (its blocks in force). Returns the
     handlers (their gate and views serve the console too)."""
     routes = AdminRoutes(ctx, admin)
+    routes.views.defence = defence
 
     def on_change(entry: AuditEntry) -> None:
         if entry.target.startswith("account:"):
@@ -765,7 +770,8 @@ def install_admin(app: FastAPI, ctx: ApiContext, admin: AdminContext,
         "text/csv": {"schema": {"type": "string"}}}}  # fmt: skip
     export["response_class"] = Response  # not JSON
     table += _billing_routes(routes, p)
-    table += _fraud_routes(admin, routes.gate, p)
+    table += _fraud_routes(routes, p)
+    table += _guard_routes(routes, p)
     for path, method, handler, doc in table:
         app.add_api_route(path, _translating(handler), methods=[method], **doc)
     return routes
@@ -782,12 +788,21 @@ def _billing_routes(
 
 
 def _fraud_routes(
-    admin: AdminContext, gate: AdminGate, prefix: str
+    routes: AdminRoutes, prefix: str
 ) -> list[tuple[str, str, Callable[..., Any], dict[str, Any]]]:
-    """The pumping defence's settings and decisions (:mod:`herald.api._admin_fraud`)."""
+    """The pumping defence's settings, decisions and blocks (:mod:`herald.api._admin_fraud`)."""
     from ._admin_fraud import fraud_routes  # builds on this module's helpers
 
-    return fraud_routes(admin.service, gate, prefix)
+    return fraud_routes(routes.views, routes.gate, prefix)
+
+
+def _guard_routes(
+    routes: AdminRoutes, prefix: str
+) -> list[tuple[str, str, Callable[..., Any], dict[str, Any]]]:
+    """The signaling guard's audit log, read-only (:mod:`herald.api._admin_guard`)."""
+    from ._admin_guard import guard_routes  # builds on this module's helpers
+
+    return guard_routes(routes.views.guard, routes.gate, prefix)
 
 
 def _translating(handler: Callable[..., Any]) -> Callable[..., Any]:

@@ -1,5 +1,5 @@
 """The admin API's pumping-defence endpoints (docs/fraud.md, "Live"): an
-account's settings and customer controls, and its decisions. The same checks
+account's settings and customer controls, its decisions, and its blocks in force. The same checks
 as the customer's ``PATCH /v1/fraud/settings`` and ``herald accounts fraud``,
 and, like every admin change, recorded in the audit log (``account.fraud``).
 A running herald reads a change within :data:`herald.defence.SETTINGS_TTL`.
@@ -13,9 +13,8 @@ from typing import Any, Final
 from starlette.requests import Request
 from starlette.responses import Response
 
-from herald.admin import Admin
-
 from ._admin import AdminGate, _doc, _json, _object, _query_int
+from ._admin_views import AdminViews
 from ._blocked import decision_view
 from ._fraud import MAX_DECISIONS, MAX_SETTINGS_BODY_OCTETS, settings_view, updated_settings
 
@@ -31,8 +30,10 @@ _SETTINGS_BODY: Final = {"required": True, "content": {"application/json": {"sch
     }}}}}  # fmt: skip
 
 
-def fraud_routes(admin: Admin, gate: AdminGate, prefix: str
+def fraud_routes(views: AdminViews, gate: AdminGate, prefix: str
                  ) -> list[tuple[str, str, Callable[..., Any], dict[str, Any]]]:  # fmt: skip
+    admin = views.service
+
     async def settings(request: Request, name: str) -> Response:
         await gate.admit(request, change=False)
         return _json(settings_view(await admin.fraud_settings(name)))
@@ -49,6 +50,10 @@ def fraud_routes(admin: Admin, gate: AdminGate, prefix: str
         found = await admin.fraud_decisions(name, limit)
         return _json({"decisions": [decision_view(d) for d in found]})
 
+    async def blocks(request: Request, name: str) -> Response:
+        await gate.admit(request, change=False)
+        return _json(await views.fraud_blocks(name))
+
     p = f"{prefix}/accounts/{{name}}/fraud"
     return [
         (p, "GET", settings, _doc("An account's pumping-defence settings (docs/fraud.md)", 200,
@@ -59,4 +64,8 @@ def fraud_routes(admin: Admin, gate: AdminGate, prefix: str
         (f"{p}/decisions", "GET", decisions, _doc(
             "The account's defence decisions, newest first", 200, None, 404, 422,
             description="`limit` 1..1000 (100).")),
+        (f"{p}/blocks", "GET", blocks, _doc(
+            "The account's blocks and throttles in force, with their expiry", 200, None, 404,
+            description="Cells as a decision's reasons name them, the longest first; in"
+            " monitor mode those enforce would hold. This process's defence only.")),
     ]

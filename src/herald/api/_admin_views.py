@@ -33,7 +33,9 @@ from herald.admin import (
     describe_settings,
 )
 from herald.billing import margin_key, margin_percent, money
+from herald.defence import LiveDefence
 from herald.ids import is_valid_id
+from herald.intake import country_of
 from herald.metrics import Metrics
 from herald.routes import explain_route, parse_stored
 from herald.store import (
@@ -44,6 +46,7 @@ from herald.store import (
     Balance,
     ChangeOutcome,
     ConnectorState,
+    FinalPart,
     Message,
     MessageFilter,
     MessageNotFound,
@@ -54,6 +57,7 @@ from herald.store import (
     Status,
 )
 
+from ._admin_guard import GuardViews
 from ._blocked import decision_view
 from ._context import AdminContext
 from ._fraud import settings_view, updated_settings
@@ -79,6 +83,12 @@ RATE_WINDOW: Final = 10.0
 #: The overview keeps one sample per this many seconds, for an hour.
 HISTORY_STEP: Final = 5.0
 HISTORY_SAMPLES: Final = 720
+#: ... and one per minute for a day. A sample is taken when the overview is read:
+#: between two samples the chart shows the average rate (the counters are totals).
+DAY_STEP: Final = 60.0
+DAY_SAMPLES: Final = 1440
+#: Countries the overview lists at most (those with the most final parts).
+MAX_COUNTRIES: Final = 20
 #: The overview's delivery rate per connector: its newest final parts of the
 #: last hour, at most this many (an index range each: bounded, not by traffic).
 DELIVERY_WINDOW: Final = 3600.0
@@ -112,6 +122,36 @@ def state_view(state: ConnectorState) -> dict[str, Any]:
 def audit_view(e: AuditEntry) -> dict[str, Any]:
     return {"seq": e.seq, "at": rfc3339(e.at), "actor": e.actor, "action": e.action,
             "target": e.target, "changes": dict(e.changes)}  # fmt: skip
+
+
+_NO_FINALS: Final = {"finals": 0, "delivery_rate": None, "latency_p50": None,
+                     "latency_p90": None}  # fmt: skip
+
+
+def _percentile(ordered: list[float], q: float) -> float | None:
+    """The nearest-rank ``q`` quantile of sorted values (``None``: none)."""
+    if not ordered:
+        return None
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+
+def _delivery(finals: Sequence[FinalPart], key: Callable[[FinalPart], str]
+              ) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """Final parts grouped by ``key``: how many, the share delivered, and the
+    receipt latency (sent upstream to delivered, seconds) at the median and p90."""
+    groups: dict[str, list[FinalPart]] = {}
+    for f in finals:
+        groups.setdefault(key(f), []).append(f)
+    out = {}
+    for name, parts in groups.items():
+        delivered = [f for f in parts if f.delivered]
+        waits = sorted(max(0.0, f.final_at - f.sent_at) for f in delivered
+                       if f.sent_at is not None)  # fmt: skip
+        out[name] = {"finals": len(parts),
+                     "delivery_rate": round(len(delivered) / len(parts), 4),
+                     "latency_p50": _percentile(waits, 0.5),
+                     "latency_p90": _percentile(waits, 0.9)}  # fmt: skip
+    return out
 
 
 def _invalid(field: str, code: str, detail: str) -> ApiProblem:
@@ -185,6 +225,7 @@ class Overview:
         self._clock = clock
         self._recent: deque[_Sample] = deque(maxlen=64)  # >= RATE_WINDOW at 1 a second
         self.history: deque[_Sample] = deque(maxlen=HISTORY_SAMPLES)
+        self.day: deque[_Sample] = deque(maxlen=DAY_SAMPLES)
 
     def _read(self) -> tuple[dict[str, float], dict[str, dict[str, float]], dict[str, float]]:
         totals = dict.fromkeys(COUNTERS, 0.0)
@@ -227,6 +268,8 @@ class Overview:
             self._recent.append(_Sample(now, totals))
             if not self.history or now - self.history[-1].at >= HISTORY_STEP:
                 self.history.append(_Sample(now, totals))
+            if not self.day or now - self.day[-1].at >= DAY_STEP:
+                self.day.append(_Sample(now, totals))
         base = next((s for s in self._recent if now - s.at <= RATE_WINDOW), None)
         rates: dict[str, float | None] = dict.fromkeys(totals)
         if base is not None and now - base.at >= 1.0:
@@ -235,13 +278,17 @@ class Overview:
                      for k, v in totals.items()}
         return totals, rates, connectors, backlog
 
-    def series(self) -> list[dict[str, Any]]:
-        """Per-second rates between successive history samples (oldest first)."""
+    def series(self, day: bool = False) -> list[dict[str, Any]]:
+        """Per-second rates between successive samples of the hour's history (or,
+        with ``day``, the day's), oldest first."""
         out = []
-        points = list(self.history)
+        points = list(self.day if day else self.history)
+        if day and points and self._recent and self._recent[-1].at > points[-1].at:
+            points.append(self._recent[-1])  # the minute so far, as the hour's newest
         for before, after in itertools.pairwise(points):
             span = after.at - before.at
-            out.append({"seconds_ago": round(self._clock() - after.at, 1), **{
+            out.append({"seconds_ago": round(self._clock() - after.at, 1),
+                        "seconds": round(span, 1), **{
                 k: round(max(0.0, after.totals[k] - before.totals.get(k, 0.0)) / span, 2)
                 for k in COUNTERS}})  # fmt: skip
         return out
@@ -256,6 +303,12 @@ class AdminViews:
         self.service = admin.service
         self.billing = BillingAdmin(admin.service, clock=clock)
         self.overview_sampler = Overview(metrics)
+        self.guard = GuardViews(admin.guard, clock)
+        #: The pumping defence this app screens with (install_admin sets it).
+        self.defence: LiveDefence | None = None
+        #: Whether callback URLs may name private addresses (AdminRoutes sets it
+        #: from [webhooks] block_private_addresses), for the console's settings form.
+        self.allow_private_urls = False
         self._clock = clock
 
     # -- accounts ------------------------------------------------------------------------
@@ -418,7 +471,24 @@ class AdminViews:
         settings = await self.service.fraud_settings(name)
         decisions = await self.service.fraud_decisions(name, limit)
         return {"account": name, "settings": settings_view(settings),
-                "decisions": [decision_view(d) for d in decisions]}
+                "decisions": [decision_view(d) for d in decisions],
+                "blocks": (await self.fraud_blocks(name))["blocks"]}
+
+    async def fraud_blocks(self, name: str) -> dict[str, Any]:
+        """The account's blocks and throttles in force with their expiry (what
+        ``GET /v1/admin/accounts/{name}/fraud/blocks`` answers)."""
+        account = await self.service.account(name)
+        found = [] if self.defence is None else self.defence.blocks(account.id, self._clock())
+        return {"blocks": [{"cell": b.cell, "kind": b.kind, "until": rfc3339(b.until / 1000),
+                            "strikes": b.strikes} for b in found]}  # fmt: skip
+
+    async def update_fraud(self, actor: str, name: str, payload: Mapping[str, Any]
+                           ) -> dict[str, Any]:  # fmt: skip
+        """Change the defence settings given (the checks and record of ``PATCH
+        .../fraud``); raises :class:`ApiProblem` 422 naming each refused field."""
+        current = await self.service.fraud_settings(name)
+        await self.service.set_fraud_settings(actor, name, updated_settings(current, payload))
+        return await self.fraud(name)
 
     async def set_fraud_mode(self, actor: str, name: str, mode: str) -> dict[str, Any]:
         """Switch the account's defence to ``enforce`` or ``monitor`` (recorded:
@@ -437,22 +507,23 @@ class AdminViews:
         store = self.service.store
         states = {s.connector: s for s in await store.connector_states()}
         names = [c["name"] for c in connectors["connectors"]]
-        counts = await store.delivery_counts(names, self._clock() - DELIVERY_WINDOW,
-                                             DELIVERY_SAMPLE) if names else {}
+        finals = await store.recent_finals(names, self._clock() - DELIVERY_WINDOW,
+                                           DELIVERY_SAMPLE) if names else []
+        by_connector = _delivery(finals, lambda f: f.connector)
+        by_country = _delivery(finals, lambda f: country_of(f.to.removeprefix("+")) or "other")
         rows = []
         for c in connectors["connectors"]:
             q = queues.get(c["name"], {})
             state = states.get(c["name"])
-            done = counts.get(c["name"])
-            rate = round(done.delivered / done.finals, 4) if done and done.finals else None
+            done = by_connector.get(c["name"], _NO_FINALS)
             rows.append({"name": c["name"], "state": c["state"], "bound": c["bound"],
                          "binds": c["binds"], "tps_limit": c["tps"],
                          "tps": rates.get("sent:" + c["name"]),
                          "queue": int(q.get("queue", 0)),
                          "inflight": int(q.get("inflight", 0)),
-                         "disabled": bool(state and state.disabled),
-                         "delivery_rate": rate,
-                         "finals": done.finals if done else 0})  # fmt: skip
+                         "disabled": bool(state and state.disabled), **done})  # fmt: skip
+        countries = sorted(({"country": k, **v} for k, v in by_country.items()),
+                           key=lambda r: (-r["finals"], r["country"]))[:MAX_COUNTRIES]
         return {
             "at": rfc3339(self._clock()),
             "totals": {k: int(totals[k]) for k in COUNTERS},
@@ -463,7 +534,9 @@ class AdminViews:
                         "due": int(backlog.get("due", 0)),
                         "webhooks": int(backlog.get("webhook", 0)),
                         "smpp_events": int(backlog.get("smpp", 0))},
+            "countries": countries,
             "history": self.overview_sampler.series(),
+            "history_day": self.overview_sampler.series(day=True),
         }  # fmt: skip
 
     # -- messages ------------------------------------------------------------------------

@@ -335,7 +335,8 @@ def create_app(context: ApiContext, *, fast_send: bool = True) -> FastAPI:
     if context.admin is not None:
         from herald.console import install_console  # the console builds on the admin API
 
-        admin = install_admin(app, context, context.admin, gate.forget_account)
+        admin = install_admin(app, context, context.admin, gate.forget_account,
+                              defence=routes.defence)
         install_console(app, admin.gate, admin.views, context.admin.console_key, context.clock)
     _install_handlers(app)
     app.add_middleware(

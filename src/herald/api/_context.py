@@ -13,6 +13,7 @@ from herald.billing import no_prices
 from herald.chat import ChatService
 from herald.config import HttpConfig
 from herald.defence import LiveDefence
+from herald.guard.journal import GuardJournal
 from herald.ids import IdGenerator
 from herald.intake import DEFAULT_POLICY, NO_RULES, DestinationRules, IntakePolicy
 from herald.metrics import Metrics
@@ -135,7 +136,7 @@ def _no_connectors() -> Sequence[ConnectorState]:
 class AdminContext:
     """What the admin API (``/v1/admin``) and the console (``/console``) need: the
     admin service, the connectors' state, the number-table generation this
-    process uses, and the key that signs console sessions."""
+    process uses, the key that signs console sessions, and the guard's audit log."""
 
     service: Admin
     connectors: Callable[[], Sequence[ConnectorState]] = _no_connectors
@@ -146,6 +147,8 @@ class AdminContext:
     console_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     # herald.toml's [[routes]], for the route explainer (None: not known here).
     fallback_routes: RouteTable | None = None
+    # The signaling guard's audit log, read for GET /v1/admin/guard (None: none).
+    guard: GuardJournal | None = None
 
 
 def _never() -> bool:

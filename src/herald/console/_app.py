@@ -20,6 +20,8 @@ overview's live part is a fragment htmx fetches every 2 s.
 from __future__ import annotations
 
 import logging
+import math
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -30,12 +32,20 @@ import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from herald.admin import AdminError, AdminPrincipal, check_numbers, describe_controls
+from herald.admin import (
+    REFUND_POLICIES,
+    AdminError,
+    AdminPrincipal,
+    InvalidInput,
+    check_numbers,
+    describe_controls,
+)
 from herald.api._admin import since as _since
 from herald.api._admin_views import MessageSearch, audit_view
 from herald.api._problems import ApiProblem
 from herald.billing import MARGIN_GROUPS
-from herald.store import AdminScope, AuditFilter, Status
+from herald.rating import TableFileError
+from herald.store import AdminScope, AuditFilter, PriceSide, Status
 
 from ._session import COOKIE, SESSION_TTL, Session, SessionCodec
 
@@ -58,12 +68,24 @@ STATIC_DIR: Final = _HERE / "static"
 MAX_FORM_OCTETS: Final = 16 * 1024
 #: Audit entries the audit page shows.
 AUDIT_PAGE: Final = 100
+#: The guard's blocks and alerts its page shows.
+GUARD_PAGE: Final = 100
 #: The longest period the billing page sums (the margin reads each CDR of it).
 MAX_MARGIN_DAYS: Final = 31
+#: Seconds the billing page's sums are shown before they are summed again (a day of
+#: a million billed messages takes about a second to sum: bench/console.py).
+MARGIN_CACHE: Final = 30.0
 #: Accounts per page of the accounts list.
 ACCOUNTS_PAGE: Final = 100
 #: Opted-out numbers an account's page lists (the whole list: the admin API's CSV).
 OPT_OUT_PAGE: Final = 50
+#: A price list pasted into the billing page's form: about 30,000 entries; larger
+#: lists go through the admin API's upload (16 MiB).
+MAX_PRICE_FORM_OCTETS: Final = 1024 * 1024
+#: The settings and controls the account page's forms change (the others: the admin API).
+SETTINGS_FORM: Final = ("rate_limit", "bind_limit", "priority", "callback_url")
+CONTROLS_FORM: Final = ("daily_quota", "quota_unit", "countries", "senders")
+_PRICE_SIDES: Final = {"account": PriceSide.SELL, "connector": PriceSide.BUY}
 #: Pages must not be framed (clickjacking), cached or leak their address; scripts
 #: and styles come only from herald itself.
 _HEADERS: Final = {
@@ -96,10 +118,106 @@ def _spark(points: list[dict[str, Any]], key: str, width: int = 240, height: int
                     for i, v in enumerate(values))
 
 
+def _period(params: Mapping[str, str]) -> tuple[str, int]:
+    """The billing page's grouping and days (1 unless a number up to the most)."""
+    by = params.get("by", "account")
+    if by not in MARGIN_GROUPS:
+        raise _Problem(422, "by: must be one of " + ", ".join(MARGIN_GROUPS))
+    raw = params.get("days", "1")
+    return by, int(raw) if raw.isdigit() and 1 <= int(raw) <= MAX_MARGIN_DAYS else 1
+
+
+def _number(text: str) -> int | float | str:
+    """A form's number as the admin API's JSON would carry it; anything else as
+    given, for the admin service to refuse by name."""
+    t = text.strip()
+    try:
+        return int(t)
+    except ValueError:
+        pass
+    try:
+        value = float(t)
+    except ValueError:
+        return t
+    return value if math.isfinite(value) else t
+
+
+def _setting(name: str, text: str) -> Any:
+    """A settings form field as the JSON value ``PATCH /v1/admin/accounts/{name}`` takes."""
+    if name in ("priority", "callback_url"):
+        return text.strip() or None  # empty: none (the account's default, no webhooks)
+    return _number(text)
+
+
+def _control(name: str, text: str) -> Any:
+    """A controls form field as the JSON value ``PATCH .../controls`` takes: a list
+    from entries separated by commas, spaces or lines; an empty quota is none."""
+    if name == "daily_quota":
+        return None if not text.strip() else _number(text)
+    if name == "quota_unit":
+        return text.strip()
+    return [e for e in re.split(r"[\s,]+", text) if e]
+
+
+def _refusal(exc: InvalidInput) -> str:
+    return "; ".join(f"{p.field}: {p.message}" for p in exc.problems)
+
+
+#: The overview's charts: one line per counter, drawn by the server (no chart library).
+CHART_KEYS: Final = ("accepted", "sent", "delivered", "failed")
+
+
+def _chart(points: list[dict[str, Any]], width: int = 600, height: int = 120
+           ) -> dict[str, Any]:  # fmt: skip
+    """The overview's counters per second as SVG polylines on one scale: ``lines``
+    (counter, points), ``top`` (the scale's highest rate), ``span`` (seconds shown)."""
+    if len(points) == 1:  # one interval: its average rate, drawn across
+        points = [points[0], points[0]]
+    values = {k: [float(p[k]) for p in points] for k in CHART_KEYS}
+    top = max([v for series in values.values() for v in series] + [0.0])
+    scale = top or 1.0
+    lines = []
+    if len(points) >= 2:
+        step = width / (len(points) - 1)
+        for k in CHART_KEYS:
+            lines.append((k, " ".join(f"{i * step:.1f},{height - v / scale * (height - 4) - 2:.1f}"
+                                      for i, v in enumerate(values[k]))))
+    span = points[0]["seconds_ago"] + points[0]["seconds"] if points else 0
+    return {"lines": lines, "top": round(top, 2), "span": span, "width": width,
+            "height": height}
+
+
+def _duration(seconds: float | None) -> str:
+    """Seconds as the overview shows a latency or a span: ``850 ms``, ``4.2 s``, ``3 min``."""
+    if seconds is None:
+        return "\u2013"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _bar_top(series: list[dict[str, Any]]) -> int:
+    """The tallest hour's blocks and alerts (at least 1): the bar chart's scale."""
+    return max([int(sum(s["counts"].values())) for s in series] + [1])
+
+
+def _rule_spark(series: list[dict[str, Any]], rule: str) -> str:
+    """One rule's blocks and alerts per hour as an SVG polyline's points."""
+    return _spark([{"n": s["counts"].get(rule, 0)} for s in series], "n", 120, 20)
+
+
 def _templates() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(_HERE / "templates"),
                              autoescape=True, undefined=jinja2.StrictUndefined)
     env.globals["spark"] = _spark
+    env.globals["bar_top"] = _bar_top
+    env.globals["chart"] = _chart
+    env.filters["duration"] = _duration
+    env.globals["rule_spark"] = _rule_spark
     env.globals["static"] = STATIC_PREFIX
     env.filters["q"] = lambda value: quote(str(value), safe="")
     return env
@@ -116,6 +234,8 @@ class Console:
         self._codec = codec
         self._clock = clock
         self._env = _templates()
+        #: The billing page's sums by (grouping, days): when summed, and the sums.
+        self._margins: dict[tuple[str, int], tuple[float, dict[str, Any]]] = {}
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -141,13 +261,13 @@ class Console:
         return RedirectResponse(where, status_code=303, headers=_HEADERS)
 
     @staticmethod
-    async def _form(request: Request) -> dict[str, str]:
+    async def _form(request: Request, limit: int = MAX_FORM_OCTETS) -> dict[str, str]:
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         raw = b""
         async for chunk in request.stream():
             raw += chunk
-            if len(raw) > MAX_FORM_OCTETS:
-                raise _Problem(413, f"the form exceeds {MAX_FORM_OCTETS} octets")
+            if len(raw) > limit:
+                raise _Problem(413, f"the form exceeds {limit} octets")
         if raw and media != "application/x-www-form-urlencoded":
             raise _Problem(415, "send the form as application/x-www-form-urlencoded")
         fields = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
@@ -174,10 +294,10 @@ class Console:
 
         return handle
 
-    def change(self, page: str, act: Callable[..., Awaitable[Response]]
-               ) -> Callable[[Request], Awaitable[Response]]:
+    def change(self, page: str, act: Callable[..., Awaitable[Response]],
+               limit: int = MAX_FORM_OCTETS) -> Callable[[Request], Awaitable[Response]]:
         """A POST handler: signed in, CSRF token checked, admin role, then
-        ``act(request, values, form, actor)``."""
+        ``act(request, values, form, actor)``; a form of at most ``limit`` octets."""
 
         async def handle(request: Request) -> Response:
             found = await self._session(request)
@@ -186,7 +306,7 @@ class Console:
             session, who = found
             values = self._values(session, who, page)
             try:
-                form = await self._form(request)
+                form = await self._form(request, limit)
                 token = request.headers.get("x-csrf-token") or form.get("csrf")
                 if not self._codec.csrf_ok(session, token):
                     log.warning("console: a change without its CSRF token refused (%s, %s)",
@@ -303,10 +423,12 @@ class Console:
 
     async def _account_page(self, values: dict[str, Any], name: str,
                             notice: str | None = None, issued: str | None = None,
-                            password: str | None = None) -> Response:
+                            password: str | None = None, error: str | None = None,
+                            status: int = 200) -> Response:
         account = await self._views.account(await self._service.account(name))
         opt_outs = await self._service.opt_outs(name, limit=OPT_OUT_PAGE + 1)
-        return self._page("account.html", **values, a=account, notice=notice, issued=issued,
+        return self._page("account.html", status, **values, a=account, notice=notice,
+                          issued=issued, error=error, policies=list(REFUND_POLICIES),
                           password=password, balance=await self._views.balance(name),
                           controls=describe_controls(await self._service.controls(name)),
                           opt_outs=[f"+{e.number}" for e in opt_outs[:OPT_OUT_PAGE]],
@@ -368,6 +490,48 @@ class Console:
         return await self._account_page(values, name, notice=f"+{numbers[0]} {what}."
                                         if changed else f"+{numbers[0]} was {what} already.")
 
+    async def _account_form(self, values: dict[str, Any], name: str, notice: str,
+                            change: Awaitable[object]) -> Response:
+        """Make ``change``; the account's page with ``notice``, or, for refused
+        input, with what was refused (422) and nothing changed."""
+        try:
+            await change
+        except InvalidInput as exc:
+            return await self._account_page(values, name, error=_refusal(exc), status=422)
+        return await self._account_page(values, name, notice=notice)
+
+    async def update_settings(self, request: Request, values: dict[str, Any],
+                              form: Mapping[str, str], actor: str) -> Response:
+        name = request.path_params["name"]
+        given = {k: _setting(k, form[k]) for k in SETTINGS_FORM if k in form}
+        return await self._account_form(values, name, "The settings are saved.",
+                                        self._service.update_account(
+                                            actor, name, given,
+                                            allow_private_urls=self._views.allow_private_urls))
+
+    async def update_controls(self, request: Request, values: dict[str, Any],
+                              form: Mapping[str, str], actor: str) -> Response:
+        name = request.path_params["name"]
+        given = {k: _control(k, form[k]) for k in CONTROLS_FORM if k in form}
+        return await self._account_form(values, name, "The controls are saved.",
+                                        self._service.update_controls(actor, name, given))
+
+    async def top_up(self, request: Request, values: dict[str, Any],
+                     form: Mapping[str, str], actor: str) -> Response:
+        name = request.path_params["name"]
+        amount = form.get("amount", "").strip()
+        return await self._account_form(values, name, f"{amount} added to the balance.",
+                                        self._views.billing.top_up(actor, name, amount))
+
+    async def set_balance(self, request: Request, values: dict[str, Any],
+                          form: Mapping[str, str], actor: str) -> Response:
+        name = request.path_params["name"]
+        return await self._account_form(
+            values, name, "The credit limit and refund policy are saved.",
+            self._views.billing.set_balance(
+                actor, name, credit_limit=form.get("credit_limit", "").strip() or None,
+                refund_policy=form.get("refund_policy") or None))
+
     # -- connectors ----------------------------------------------------------------------
 
     async def _connectors_page(self, values: dict[str, Any], notice: str | None = None,
@@ -400,24 +564,75 @@ class Console:
     # -- billing -------------------------------------------------------------------------
 
     async def billing(self, request: Request, values: dict[str, Any]) -> Response:
-        by = request.query_params.get("by", "account")
-        if by not in MARGIN_GROUPS:
-            raise _Problem(422, "by: must be one of " + ", ".join(MARGIN_GROUPS))
-        raw = request.query_params.get("days", "1")
-        days = int(raw) if raw.isdigit() and 1 <= int(raw) <= MAX_MARGIN_DAYS else 1
-        until = self._clock()
-        margins = await self._views.margins(until - days * 86400, until, by)
-        return self._page("billing.html", **values, margins=margins, by=by, days=days,
-                          groups=MARGIN_GROUPS, lists=await self._views.price_lists())
+        return await self._billing_page(values, params=request.query_params)
+
+    async def _billing_page(self, values: dict[str, Any], *, notice: str | None = None,
+                            error: str | None = None, status: int = 200,
+                            params: Mapping[str, str] | None = None) -> Response:
+        by, days = _period(params or {})
+        return self._page("billing.html", status, **values, margins=None, by=by, days=days,
+                          groups=MARGIN_GROUPS, lists=await self._views.price_lists(),
+                          notice=notice, error=error)
+
+    async def margins(self, request: Request, values: dict[str, Any]) -> Response:
+        """The billing page's sums: a fragment htmx loads after the page (they read
+        every CDR of the period), or, without htmx, the page with them."""
+        by, days = _period(request.query_params)
+        now = self._clock()
+        kept = self._margins.get((by, days))
+        if kept is None or now - kept[0] >= MARGIN_CACHE:
+            kept = (now, await self._views.margins(now - days * 86400, now, by))
+            self._margins[(by, days)] = kept
+        if request.headers.get("hx-request"):
+            return self._page("_margins.html", **values, margins=kept[1], by=by)
+        return self._page("billing.html", **values, margins=kept[1], by=by, days=days,
+                          groups=MARGIN_GROUPS, lists=await self._views.price_lists(),
+                          notice=None, error=None)
+
+    async def import_prices(self, request: Request, values: dict[str, Any],
+                            form: Mapping[str, str], actor: str) -> Response:
+        side = _PRICE_SIDES.get(form.get("side", ""))
+        name = form.get("owner", "").strip()
+        text = form.get("prices", "")
+        if side is None:
+            error = "side: must be account (a sell list) or connector (a buy list)"
+        elif not name:
+            error = "owner: the account or connector the list is for is required"
+        elif not text.strip():
+            error = "prices: paste the CSV file (destination,price lines)"
+        else:
+            try:
+                done = await self._views.billing.import_price_list(
+                    actor, side, name, text.splitlines(keepends=True))
+            except TableFileError as exc:
+                lines = "; ".join(f"line {p.line}: {p.message}" for p in exc.problems)
+                more = f" ({exc.count} in all)" if exc.count > len(exc.problems) else ""
+                error = f"the list was refused whole{more}: {lines}"
+            else:
+                return await self._billing_page(
+                    values, notice=f"The price list of {name} is imported: {done.entries}"
+                    " entries.")
+        return await self._billing_page(values, error=error, status=422)
+
+    async def remove_prices(self, request: Request, values: dict[str, Any],
+                            form: Mapping[str, str], actor: str) -> Response:
+        side = _PRICE_SIDES.get(request.path_params["side"])
+        name = request.path_params["owner"]
+        if side is None:
+            raise _Problem(404, "the sides are account and connector")
+        await self._views.billing.remove_price_list(actor, side, name)
+        return await self._billing_page(values, notice=f"The price list of {name} is removed.")
 
     # -- the pumping defence -------------------------------------------------------------
 
     async def _fraud_page(self, values: dict[str, Any], name: str | None,
-                          notice: str | None = None) -> Response:
+                          notice: str | None = None, error: str | None = None,
+                          status: int = 200) -> Response:
         names = [a.name for a in await self._service.store.list_accounts()]
         name = name or (names[0] if names else None)
         found = None if name is None else await self._views.fraud(name)
-        return self._page("fraud.html", **values, accounts=names, found=found, notice=notice)
+        return self._page("fraud.html", status, **values, accounts=names, found=found,
+                          notice=notice, error=error)
 
     async def fraud(self, request: Request, values: dict[str, Any]) -> Response:
         return await self._fraud_page(values, request.query_params.get("account") or None)
@@ -428,6 +643,37 @@ class Console:
         await self._views.set_fraud_mode(actor, name, form.get("mode", ""))
         return await self._fraud_page(values, name, notice=f"The defence of {name} is now"
                                       f" in {form.get('mode')} mode.")
+
+    async def set_fraud_lists(self, request: Request, values: dict[str, Any],
+                              form: Mapping[str, str], actor: str) -> Response:
+        """The allow and deny lists and the country ceilings, by the checks of
+        ``PATCH /v1/admin/accounts/{name}/fraud``."""
+        name = request.path_params["name"]
+        caps: dict[str, str] = {}
+        for entry in re.split(r"[\s,]+", form.get("country_caps", "")):
+            if entry:
+                country, _, amount = entry.partition("=")
+                caps[country.upper()] = amount
+        bad = [c for c, a in caps.items() if not a]
+        if bad:
+            return await self._fraud_page(values, name, status=422, error="country_caps:"
+                                          f" {bad[0]} has no amount (write {bad[0]}=5.00)")
+        payload = {"allow": _control("allow", form.get("allow", "")),
+                   "deny": _control("deny", form.get("deny", "")), "country_caps": caps}
+        try:
+            await self._views.update_fraud(actor, name, payload)
+        except ApiProblem as exc:
+            error = "; ".join(f"{e.dotted}: {e.detail}" for e in exc.errors) or exc.detail
+            return await self._fraud_page(values, name, status=exc.status, error=error)
+        return await self._fraud_page(values, name, notice=f"The lists and ceilings of {name}"
+                                      " are saved.")
+
+    # -- the signaling guard -------------------------------------------------------------
+
+    async def guard(self, request: Request, values: dict[str, Any]) -> Response:
+        summary = await self._views.guard.summary()
+        recent = await self._views.guard.verdicts(limit=GUARD_PAGE)
+        return self._page("guard.html", **values, g=summary, recent=recent["verdicts"])
 
     # -- audit ---------------------------------------------------------------------------
 
@@ -466,13 +712,23 @@ def install_console(app: FastAPI, gate: AdminGate, views: AdminViews, key: bytes
          c.change("accounts", c.remove_smpp)),
         ("/accounts/{name}/opt-out", "POST", c.change("accounts", c.opt_out)),
         ("/accounts/{name}/opt-in", "POST", c.change("accounts", c.opt_out)),
+        ("/accounts/{name}/settings", "POST", c.change("accounts", c.update_settings)),
+        ("/accounts/{name}/controls", "POST", c.change("accounts", c.update_controls)),
+        ("/accounts/{name}/top-up", "POST", c.change("accounts", c.top_up)),
+        ("/accounts/{name}/balance", "POST", c.change("accounts", c.set_balance)),
         ("/connectors", "GET", c.view("connectors", c.connectors)),
         ("/connectors/{name}/disable", "POST", c.change("connectors", c.set_connector)),
         ("/connectors/{name}/enable", "POST", c.change("connectors", c.set_connector)),
         ("/routes/explain", "GET", c.view("connectors", c.explain)),
         ("/billing", "GET", c.view("billing", c.billing)),
+        ("/billing/margins", "GET", c.view("billing", c.margins)),
+        ("/billing/prices", "POST", c.change("billing", c.import_prices,
+                                             limit=MAX_PRICE_FORM_OCTETS)),
+        ("/billing/prices/{side}/{owner}/remove", "POST", c.change("billing", c.remove_prices)),
         ("/fraud", "GET", c.view("fraud", c.fraud)),
         ("/fraud/{name}/mode", "POST", c.change("fraud", c.set_fraud_mode)),
+        ("/fraud/{name}/lists", "POST", c.change("fraud", c.set_fraud_lists)),
+        ("/guard", "GET", c.view("guard", c.guard)),
         ("/audit", "GET", c.view("audit", c.audit)),
     ]
     for path, method, handler in pages:

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
 
-from herald.fraud import Action, Decision, Engine, Prices, Receipt, Request, Verification
+from herald.fraud import Action, Block, Decision, Engine, Prices, Receipt, Request, Verification
 from herald.ids import IdGenerator
 from herald.intake import country_of as intake_country_of
 from herald.rating import MICROS, Rating
@@ -182,6 +182,12 @@ class LiveDefence:
         if engine is None:
             engine = self._engines[account_id] = Engine(Prices())
         return engine
+
+    def blocks(self, account_id: int, now: float) -> list[Block]:
+        """The account's blocks and throttles in force now, the longest first (in
+        ``monitor`` mode: those enforce would hold)."""
+        engine = self._engines.get(account_id)
+        return [] if engine is None else engine.blocks(_ms(now))
 
     async def screen(self, *, account_id: int, to: str, use_case: str, message_id: str,
                      rating: Rating | None, now: float, verification_id: str | None = None,

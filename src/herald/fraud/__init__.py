@@ -5,11 +5,20 @@ traffic through it (``herald fraud replay``, ``herald/fraud_cli.py``).
 No I/O and no clock here: the caller passes every time in.
 """
 
-from herald.fraud._engine import HUMAN_MS, LEVELS, MODES, Controls, Engine, Level, Prices
+from herald.fraud._engine import (
+    HUMAN_MS,
+    LEVELS,
+    MODES,
+    Block,
+    Controls,
+    Engine,
+    Level,
+    Prices,
+)
 from herald.fraud._events import Action, Decision, Reason, Receipt, Request, Verification
 from herald.fraud._replay import parse_ts, replay
 
 __all__ = [
-    "HUMAN_MS", "LEVELS", "MODES", "Action", "Controls", "Decision", "Engine", "Level",
+    "HUMAN_MS", "LEVELS", "MODES", "Action", "Block", "Controls", "Decision", "Engine", "Level",
     "Prices", "Reason", "Receipt", "Request", "Verification", "parse_ts", "replay",
 ]

@@ -71,7 +71,7 @@ import phonenumbers
 
 from herald.fraud._events import Action, Decision, Reason, Receipt, Request, Verification
 
-__all__ = ["HUMAN_MS", "LEVELS", "MODES", "Controls", "Engine", "Level", "Prices"]
+__all__ = ["HUMAN_MS", "LEVELS", "MODES", "Block", "Controls", "Engine", "Level", "Prices"]
 
 #: A code typed in sooner than this after the request was not typed by a person
 #: (reading an SMS and typing six digits takes a human several seconds).
@@ -449,6 +449,17 @@ def _teaches(cells: tuple[_Cell, ...]) -> bool:
     return all(cell.healthy() for cell in cells[2:5])
 
 
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A cell the engine refuses (``kind`` ``block``) or throttles (``throttle``) until
+    ``until`` (ms), named as in a decision's reasons; ``strikes`` so far."""
+
+    cell: str
+    kind: str
+    until: int
+    strikes: int
+
+
 class Engine:
     """Feed events in time order; ``request`` answers each code with a Decision.
 
@@ -487,6 +498,9 @@ class Engine:
         self._alarms: dict[str, _Cell] = {}
         #: Money sent today per (account, country), for the customers' ceilings.
         self._spent: dict[tuple[str, str], tuple[int, float]] = {}
+        #: Cells ever blocked or throttled, by name: what :meth:`blocks` looks at
+        #: (not every cell); expired ones are dropped there.
+        self._held: dict[str, _Cell] = {}
 
     # --- memory ---------------------------------------------------------------------------
 
@@ -519,6 +533,22 @@ class Engine:
         numbers[number] = human
         while len(numbers) > self.max_cells:
             del numbers[next(iter(numbers))]
+
+    def blocks(self, now: int) -> list[Block]:
+        """The blocks and throttles in force at ``now`` (ms), the longest first."""
+        found = []
+        for name, cell in list(self._held.items()):
+            if cell.until > now:
+                found.append(Block(name, "block", cell.until, cell.strikes))
+            elif cell.throttle_until > now:
+                found.append(Block(name, "throttle", cell.throttle_until, cell.strikes))
+            else:
+                del self._held[name]
+        found.sort(key=lambda b: (-b.until, b.cell))
+        return found
+
+    def _hold(self, cell: _Cell) -> None:
+        self._held[f"{cell.level.name}:{cell.key}"] = cell
 
     # --- requests -------------------------------------------------------------------------
 
@@ -736,6 +766,7 @@ class Engine:
                     # later; a bot asking on turns it into a block).
                     cell.strikes = 1
                     cell.throttle_until = now + cell.level.block_ms
+                    self._hold(cell)
                     cell.next_ok = now + THROTTLE_MS
                     cell.waits = 0
                     return Reason("throttle", f"number:{cell.key}", {
@@ -776,6 +807,7 @@ class Engine:
         duration = min(MAX_BLOCK_MS, cell.level.block_ms * 2**cell.strikes)
         cell.until = now + duration
         cell.strikes += 1
+        self._hold(cell)
         for above in wider:
             above.blocks += cell.hits == 0  # pure loss: an attack's mark
         # The block explains the loss, not the network's; the country keeps it: a
@@ -812,6 +844,7 @@ class Engine:
             duration = min(UNFAMILIAR_MAX_MS, group.level.block_ms * 2**group.strikes)
             group.until = now + duration
             group.strikes += 1
+            self._hold(group)
             figures["block_ms"] = duration
         converts = (now - country.last_hit < UNFAMILIAR_HIT_MS
                     and country.excess < UNFAMILIAR_SUSPECT * country.budget())

@@ -36,12 +36,14 @@ from herald.signaling.policy import Verdict
 
 __all__ = [
     "GENESIS",
+    "Appended",
     "AuditError",
     "AuditLog",
     "Finding",
     "Report",
     "record_hash",
     "verify",
+    "verify_appended",
 ]
 
 GENESIS = "0" * 64
@@ -423,3 +425,52 @@ def _check_head(path: Path, key: bytes | None, report: Report, hashes: dict[int,
         report.findings.append(
             Finding("chain", f"record seq {seq} does not match the head file", None, seq)
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """What :func:`verify_appended` checked: the records, the last seq and hash,
+    and the offset after the last whole line."""
+
+    records: int
+    last_seq: int
+    head: str
+    offset: int
+
+
+def verify_appended(
+    path: str | os.PathLike[str], key: bytes | None, offset: int, last_seq: int, head: str
+) -> Appended | None:
+    """Check the records appended to a log after ``offset``, where a check ended
+    at record ``last_seq`` with hash ``head``: each must be intact and follow the
+    one before, and the head file must name the last. ``None`` when anything
+    differs (run :func:`verify` for the findings). Costs the appended part only:
+    it does not look again at what is before ``offset``. Raises
+    :class:`AuditError` when the file cannot be read."""
+    p = Path(path)
+    try:
+        with open(p, "rb") as f:
+            f.seek(offset)
+            data = f.read()
+    except OSError as exc:
+        raise AuditError(f"cannot read audit log {p}: {exc}") from exc
+    end = data.rfind(b"\n") + 1
+    report = Report()
+    records = _parse(data[:end].splitlines(), key, report)
+    if report.findings:
+        return None
+    for r in records:
+        if not r.intact or r.seq != last_seq + 1 or r.prev != head:
+            return None
+        last_seq, head = r.seq, r.hash
+    try:
+        found = json.loads(_head_path(p).read_text(encoding="utf-8"))
+        seq, digest, mac = int(found["seq"]), str(found["hash"]), str(found.get("mac", ""))
+    except FileNotFoundError:
+        return Appended(len(records), last_seq, head, offset + end)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if (key and not hmac.compare_digest(mac, _head_mac(seq, digest, key))) or (
+            seq, digest) != (last_seq, head):  # fmt: skip
+        return None
+    return Appended(len(records), last_seq, head, offset + end)

@@ -12,6 +12,7 @@ __all__ = [
     "MAX_RULE_NAME_LENGTH",
     "ConnectorState",
     "DeliveryCounts",
+    "FinalPart",
     "MessageRoute",
     "RouteRecord",
     "StoredRoutes",
@@ -67,6 +68,19 @@ class DeliveryCounts:
     connector: str
     delivered: int
     finals: int
+
+
+@dataclass(frozen=True, slots=True)
+class FinalPart:
+    """A segment that reached a final status: its connector, its message's number
+    (as stored), whether it was delivered, when its message went out upstream
+    (``None``: not recorded) and when the segment's final status came."""
+
+    connector: str
+    to: str
+    delivered: bool
+    sent_at: float | None
+    final_at: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,6 +92,7 @@ from herald.store._model_fraud import (
 from herald.store._model_routing import (
     ConnectorState,
     DeliveryCounts,
+    FinalPart,
     MessageRoute,
     RouteRecord,
     StoredRoutes,
@@ -658,6 +659,16 @@ class RoutingStore(Protocol):
         them were delivered. Read-only; an index range per connector, so the
         cost is bounded by ``limit``, not by the traffic. Connectors with no
         such segment have counts of 0."""
+        ...
+
+    async def recent_finals(
+        self, connectors: Collection[str], since: float, limit: int
+    ) -> list[FinalPart]:
+        """For each of ``connectors``: its newest ``limit`` (at most) segments that
+        reached a final status at or after ``since`` (the segments of
+        :meth:`delivery_counts`), with their message's number and sent time, for
+        delivery rates and receipt latency by connector and by country. Read-only;
+        bounded by ``limit`` per connector, not by the traffic."""
         ...
 
     async def record_routes(self, records: Sequence[RouteRecord]) -> None:

@@ -10,6 +10,7 @@ from herald.store._model import MAX_ID_LENGTH, Status
 from herald.store._model_routing import (
     ConnectorState,
     DeliveryCounts,
+    FinalPart,
     MessageRoute,
     RouteRecord,
     StoredRoutes,
@@ -31,6 +32,14 @@ SELECT count(*), coalesce(sum(status = {_DELIVERED}), 0) FROM (
     SELECT status FROM segments INDEXED BY segments_final
     WHERE connector = ? AND status >= {_DELIVERED} AND updated_at >= ?
     ORDER BY updated_at DESC LIMIT ?)
+"""
+# The same segments with their message (a primary-key read each).
+_FINALS = f"""
+SELECT s.status, s.updated_at, m.to_addr, m.sent_at FROM (
+    SELECT message_seq, status, updated_at FROM segments INDEXED BY segments_final
+    WHERE connector = ? AND status >= {_DELIVERED} AND updated_at >= ?
+    ORDER BY updated_at DESC LIMIT ?) s
+JOIN messages m ON m.seq = s.message_seq
 """
 _ROUTES_OF = """
 SELECT m.id, r.rule,
@@ -114,6 +123,19 @@ class SQLiteRouting:
                 finals, delivered = conn.execute(_COUNTS, (name, since, max(0, limit))).fetchone()
                 found[name] = DeliveryCounts(name, int(delivered), int(finals))
             return found
+
+        return await self._readers.run(read)
+
+    async def recent_finals(
+        self, connectors: Collection[str], since: float, limit: int
+    ) -> list[FinalPart]:
+        names = sorted(set(connectors))
+
+        def read(conn: sqlite3.Connection) -> list[FinalPart]:
+            return [FinalPart(name, to, status == _DELIVERED, sent_at, final_at)
+                    for name in names
+                    for status, final_at, to, sent_at in conn.execute(
+                        _FINALS, (name, since, max(0, limit)))]  # fmt: skip
 
         return await self._readers.run(read)
 
