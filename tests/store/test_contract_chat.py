@@ -229,3 +229,16 @@ async def test_a_chain_counts_once_against_the_daily_quota(
     with pytest.raises(MessageNotFound):
         await store.get_chain("d" * 26)  # nothing of it was kept
     assert await store.daily_usage(account.id, 20_000) == 2
+
+
+async def test_a_cancel_is_kept_from_the_first_change_that_says_so(
+        store: Store, account: Account, make_message: MessageFactory) -> None:
+    await store.accept_chain(_chain(account, make_message))
+    assert (await store.get_chain("c" * 26)).cancelled_at is None
+    assert await store.change_chain(ChainChange("c" * 26, 0, T0 + 5, Status.SENT,
+                                                cancel_chain=True))
+    assert await store.change_chain(ChainChange("c" * 26, 1, T0 + 9, Status.SENT,
+                                                cancel_chain=True))
+    assert await store.change_chain(ChainChange("c" * 26, 2, T0 + 12, Status.CANCELLED))
+    chain = await store.get_chain("c" * 26)
+    assert chain.cancelled_at == T0 + 5 and chain.status is Status.CANCELLED

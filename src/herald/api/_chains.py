@@ -47,6 +47,7 @@ from herald.intake import IntakeError, check_callback_url, next_quota_day
 from herald.store import (
     MAX_CHAIN_LEGS,
     Account,
+    ChangeOutcome,
     ChatChain,
     ChatLeg,
     IdempotencyMismatch,
@@ -350,6 +351,41 @@ class ChainRoutes:
         chat = self._ctx.chat
         chain = None if chat is None else await chat.chain(chain_id, account_id)
         return None if chain is None else chain_view(chain)
+
+    # -- DELETE /v1/messages/{id} of a chain -------------------------------------------
+
+    async def cancel(self, chain_id: str, account_id: int) -> Response:
+        """Cancel a chain, with the answers of an SMS cancel (docs/api.md): 200 and
+        the chain once it is ``cancelled`` (nothing of it went out, or what went
+        out ended without success); 409 ``cancel-too-late`` when a leg has gone
+        out (it is not recalled; no leg starts after it, and the chain ends
+        ``delivered`` by it or ``cancelled``, one webhook either way) or the
+        chain is final; 409 ``cancel-in-progress`` while dispatch holds its SMS."""
+        chat = self._ctx.chat
+        try:
+            found = None if chat is None else await chat.cancel(chain_id, account_id)
+        except StoreError as exc:
+            raise store_problem(exc) from None
+        if found is None:
+            raise ApiProblem(404, "not-found", "no such message")
+        chain, sms = found
+        view = chain_view(chain)
+        if chain.status is Status.CANCELLED:
+            return Response(orjson.dumps(view), 200, media_type=JSON_MEDIA_TYPE)
+        extra = {"message_status": view["status"]}
+        if sms is ChangeOutcome.IN_PROGRESS:
+            raise ApiProblem(409, "cancel-in-progress", "the chain's SMS leg is being submitted"
+                             " upstream and can no longer be cancelled, unless dispatch gives"
+                             " it back: try again in a few seconds; no leg starts after it",
+                             extra=extra)
+        if chain.status.final:
+            went = f"it is {view['status']} already"
+        else:
+            leg = max(n for n, g in enumerate(chain.legs) if g.state is not None)
+            went = (f"leg {leg} ({chain.legs[leg].channel}) has gone out and is not recalled;"
+                    " no leg starts after it: the chain ends delivered by it, or cancelled")
+        raise ApiProblem(409, "cancel-too-late", f"the chain cannot be cancelled: {went}",
+                         extra=extra)
 
     # -- provider webhooks -------------------------------------------------------------
 

@@ -696,6 +696,10 @@ class MessageRoutes:
             raise ApiProblem(404, "not-found", "no such message")
         try:
             result = await ctx.store.cancel(message_id, now, account_id=account.id)
+        except MessageNotFound:  # a channel chain's id, perhaps (_chains)
+            if self.chains is None:
+                raise ApiProblem(404, "not-found", "no such message") from None
+            return await self.chains.cancel(message_id, account.id)
         except StoreError as exc:
             raise store_problem(exc) from None
         message = result.message

@@ -117,7 +117,7 @@ class SQLiteChat:
 # -- chains (docs/channels.md, "Chains") --------------------------------------------
 
 _CHAIN_COLUMNS: Final = ("seq, id, account_id, to_addr, status, delivered_by, version, created_at,"
-                         " done_at, reference, callback_url, metadata")
+                         " done_at, reference, callback_url, metadata, cancelled_at")
 _LEG_COLUMNS: Final = ("leg, channel, sender, success, within, state, provider_id, message_id,"
                        " error_code, provider_code, price_micros, price_category, started_at,"
                        " updated_at")
@@ -156,7 +156,7 @@ def _chain(conn: sqlite3.Connection, row: Sequence[Any]) -> ChatChain:
     timers = {leg: due for leg, due in conn.execute(
         "SELECT leg, due_at FROM chat_timers WHERE chain_seq = ?", (row[0],))}
     return ChatChain(row[1], row[2], row[3], STATUS_OF_CODE[row[4]], row[5], row[6], row[7],
-                     row[8], row[9], row[10], row[11], legs, timers)
+                     row[8], row[9], row[10], row[11], legs, timers, row[12])
 
 
 def _release_sms(conn: sqlite3.Connection, chain_seq: int, leg: int) -> str:
@@ -285,8 +285,10 @@ class SQLiteChains:
             done = ch.at if ch.status.final else None
             conn.execute("UPDATE chat_chains SET version = version + 1, status = max(status, ?),"
                          " delivered_by = coalesce(delivered_by, ?),"
-                         " done_at = coalesce(done_at, ?) WHERE seq = ?",
-                         (int(ch.status), ch.delivered_by, done, seq))
+                         " done_at = coalesce(done_at, ?),"
+                         " cancelled_at = coalesce(cancelled_at, ?) WHERE seq = ?",
+                         (int(ch.status), ch.delivered_by, done,
+                          ch.at if ch.cancel_chain else None, seq))
             for leg, u in ch.legs.items():
                 self._update_leg(conn, seq, account_id, leg, u, ch.at)
             for leg in ch.start:
