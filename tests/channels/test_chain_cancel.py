@@ -92,3 +92,36 @@ async def test_cancelling_an_unknown_id_is_404(rig: Rig) -> None:
     chain_id = (await rig.send(sms_chain(WA, SMS))).json()["id"]
     other = chain_id[:-1] + ("0" if chain_id[-1] != "0" else "1")
     assert (await rig.http.delete(f"/v1/messages/{other}")).status_code == 404
+
+
+# -- GET /v1/messages?type=chain: chains are listed apart from the SMS listing ------------------
+
+async def test_chains_are_listed_with_type_chain_and_the_sms_listing_is_unchanged(
+        rig: Rig) -> None:
+    ids = [(await rig.send(sms_chain(WA, SMS, reference=f"r{n % 2}"))).json()["id"]
+           for n in range(5)]
+    first = await rig.http.get("/v1/messages", params={"type": "chain", "limit": 2})
+    assert first.status_code == 200, first.text
+    page = first.json()
+    assert [c["id"] for c in page["messages"]] == ids[::-1][:2]
+    assert all(c["type"] == "chain" for c in page["messages"])
+    seen = [c["id"] for c in page["messages"]]
+    for _ in range(5):  # bounded: 5 chains, 2 a page
+        if page["next_cursor"] is None:
+            break
+        page = (await rig.http.get("/v1/messages", params={
+            "type": "chain", "limit": 2, "cursor": page["next_cursor"]})).json()
+        seen += [c["id"] for c in page["messages"]]
+    assert seen == ids[::-1]
+    filtered = await rig.http.get("/v1/messages", params={"type": "chain", "reference": "r1",
+                                                          "to": TO})
+    assert [c["id"] for c in filtered.json()["messages"]] == [ids[3], ids[1]]
+    await rig.http.delete(f"/v1/messages/{ids[0]}")
+    cancelled = await rig.http.get("/v1/messages", params={"type": "chain",
+                                                           "status": "cancelled"})
+    assert [c["id"] for c in cancelled.json()["messages"]] == [ids[0]]
+    sms = await rig.http.get("/v1/messages")
+    assert sms.status_code == 200 and sms.json()["messages"] == []  # SMS only, as before
+    bad = await rig.http.get("/v1/messages", params={"type": "chain", "cursor": "0" * 26})
+    assert bad.status_code == 400
+    assert (await rig.http.get("/v1/messages", params={"type": "fax"})).status_code == 422

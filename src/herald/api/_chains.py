@@ -53,6 +53,7 @@ from herald.store import (
     IdempotencyMismatch,
     IdempotencyRecord,
     InsufficientFunds,
+    MessageFilter,
     NewChain,
     NewChatLeg,
     QuotaExceeded,
@@ -351,6 +352,12 @@ class ChainRoutes:
         chat = self._ctx.chat
         chain = None if chat is None else await chat.chain(chain_id, account_id)
         return None if chain is None else chain_view(chain)
+
+    async def listing(self, query: MessageFilter, cursor: str | None) -> dict[str, Any]:
+        """``GET /v1/messages?type=chain``: one page of the account's chains."""
+        chains, next_cursor = await self._ctx.store.list_chains(
+            replace(query, to=None if query.to is None else query.to.removeprefix("+")), cursor)
+        return {"messages": [chain_view(c) for c in chains], "next_cursor": next_cursor}
 
     # -- DELETE /v1/messages/{id} of a chain -------------------------------------------
 

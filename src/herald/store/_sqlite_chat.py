@@ -34,6 +34,7 @@ from herald.store._model import (
     DailyQuota,
     EventKind,
     IdempotencyRecord,
+    MessageFilter,
     NewMessage,
     Priority,
     Source,
@@ -250,6 +251,41 @@ class SQLiteChains:
             return _chain(conn, row)
 
         return await self._readers.run(read)
+
+    async def list_chains(self, query: MessageFilter,
+                          cursor: str | None = None) -> tuple[tuple[ChatChain, ...], str | None]:
+        # A table of its own: the SMS listing's query is not touched. The cursor
+        # is the id of the page's last chain (the account's own), as for messages.
+        where: list[str] = ["account_id = ?"]
+        params: list[object] = [query.account_id]
+        for column, value in (("status", None if query.status is None else int(query.status)),
+                              ("to_addr", query.to), ("reference", query.reference)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if query.since is not None:
+            where.append("created_at >= ?")
+            params.append(query.since)
+        if query.until is not None:
+            where.append("created_at < ?")
+            params.append(query.until)
+        if cursor is not None:
+            where.append("seq < (SELECT seq FROM chat_chains WHERE id = ? AND account_id = ?)")
+            params += [cursor, query.account_id]
+        sql = (f"SELECT {_CHAIN_COLUMNS} FROM chat_chains WHERE {' AND '.join(where)}"
+               " ORDER BY seq DESC LIMIT ?")
+
+        def read(conn: sqlite3.Connection) -> tuple[tuple[ChatChain, ...], str | None]:
+            if cursor is not None and conn.execute(
+                    "SELECT 1 FROM chat_chains WHERE id = ? AND account_id = ?",
+                    (cursor, query.account_id)).fetchone() is None:
+                raise InvalidRecord("cursor", "not a cursor this store returned")
+            rows = conn.execute(sql, [*params, query.limit + 1]).fetchall()
+            chains = tuple(_chain(conn, r) for r in rows[:query.limit])
+            return chains, chains[-1].id if len(rows) > query.limit else None
+
+        result: tuple[tuple[ChatChain, ...], str | None] = await self._readers.run(read)
+        return result
 
     async def get_chains(self, chain_ids: Sequence[str]) -> dict[str, ChatChain]:
         wanted = list(dict.fromkeys(chain_ids))[:MAX_CLAIM]
