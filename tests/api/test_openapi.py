@@ -60,7 +60,7 @@ async def test_request_bodies_errors_and_security_are_described(api: Api) -> Non
         assert "application/problem+json" in send["responses"][code]["content"], code
     listing = doc["paths"]["/v1/messages"]["get"]
     assert {p["name"] for p in listing["parameters"]} == {
-        "status", "to", "reference", "since", "until", "limit", "cursor",
+        "status", "to", "reference", "since", "until", "limit", "cursor", "type",
     }
     assert "HTTPValidationError" not in schemas  # validation errors are problems too
     batch = doc["paths"]["/v1/messages/batch"]["post"]

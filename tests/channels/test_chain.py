@@ -16,6 +16,7 @@ from herald.channels._chain import (
     LegPlan,
     Notify,
     StartLeg,
+    on_cancel,
     on_leg,
     on_timer,
     start,
@@ -113,3 +114,34 @@ def test_any_order_of_any_inputs_starts_each_leg_once_and_notifies_once(
     assert starts == list(range(len(state.legs)))  # in order, each once
     assert len([a for a in actions if isinstance(a, Notify)]) <= 1
     assert statuses == sorted(statuses)  # the chain's status never goes back
+
+
+# -- the customer cancels (DELETE /v1/messages/{id}) -------------------------------------------
+
+def test_cancel_before_the_first_leg_is_sent_ends_the_chain_cancelled_at_once() -> None:
+    state, _ = start((WA_READ_60, SMS))
+    state, actions = on_cancel(state)
+    assert state.status is Status.CANCELLED and state.legs == (LegState.REJECTED,)
+    assert actions == [Notify(Status.CANCELLED, 0)]
+    assert on_cancel(state) == (state, [])  # twice: nothing more
+
+
+def test_a_cancelled_chain_starts_no_leg_after_the_one_that_went_out() -> None:
+    state, _ = start((WA_READ_60, SMS))
+    state, _ = on_leg(state, 0, E.ACCEPT, 0.0)
+    state, actions = on_cancel(state)
+    assert actions == [] and state.cancelled and not state.final  # not recalled
+    ended, actions = on_leg(state, 0, E.FAILED, 5.0)
+    assert ended.status is Status.CANCELLED and actions[-1] == Notify(Status.CANCELLED, 0)
+    assert not any(isinstance(a, StartLeg) for a in actions)
+    timed, actions = on_timer(state, 0, 60.0)
+    assert timed.status is Status.CANCELLED and actions == [Notify(Status.CANCELLED, 0)]
+    read, actions = on_leg(state, 0, E.READ, 30.0)
+    assert read.status is Status.DELIVERED and read.delivered_by == 0
+
+
+def test_a_cancel_of_a_final_chain_changes_nothing() -> None:
+    state, _ = start((SMS,))
+    state, _ = on_leg(state, 0, E.SUBMIT, 0.0)
+    state, _ = on_leg(state, 0, E.DELIVERED, 1.0)
+    assert on_cancel(state) == (state, [])

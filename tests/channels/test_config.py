@@ -55,3 +55,19 @@ def test_bad_settings_are_refused_naming_them(whatsapp: dict[str, object], path:
     with pytest.raises(ConfigError) as caught:
         parse_config({"channels": {"whatsapp": whatsapp}}, env=ENV)
     assert str(caught.value).startswith(path), str(caught.value)
+
+
+def test_whatsapp_pacing_is_configurable_and_below_the_limit_by_default() -> None:
+    from herald.channels._pace import PROVIDER_RATE
+
+    default = parse_config({"channels": {"whatsapp": WHATSAPP}}, env=ENV).channels
+    assert default is not None and default.whatsapp is not None
+    assert default.whatsapp.pace.rate < PROVIDER_RATE and default.whatsapp.pace.burst == 2
+    chosen = parse_config({"channels": {"whatsapp": {**WHATSAPP, "rate": 250, "burst": 5}}},
+                          env=ENV).channels
+    assert chosen is not None and chosen.whatsapp is not None
+    assert (chosen.whatsapp.pace.rate, chosen.whatsapp.pace.burst) == (250, 5)
+    with pytest.raises(ConfigError, match=r"channels\.whatsapp\.burst"):
+        parse_config({"channels": {"whatsapp": {**WHATSAPP, "burst": 0.5}}}, env=ENV)
+    with pytest.raises(ConfigError, match=r"channels\.whatsapp\.rate"):
+        parse_config({"channels": {"whatsapp": {**WHATSAPP, "rate": "fast"}}}, env=ENV)

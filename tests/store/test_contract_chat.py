@@ -18,6 +18,7 @@ from herald.store import (
     InsufficientFunds,
     InvalidRecord,
     LegUpdate,
+    MessageFilter,
     MessageNotFound,
     NewChain,
     NewChatLeg,
@@ -229,3 +230,32 @@ async def test_a_chain_counts_once_against_the_daily_quota(
     with pytest.raises(MessageNotFound):
         await store.get_chain("d" * 26)  # nothing of it was kept
     assert await store.daily_usage(account.id, 20_000) == 2
+
+
+async def test_a_cancel_is_kept_from_the_first_change_that_says_so(
+        store: Store, account: Account, make_message: MessageFactory) -> None:
+    await store.accept_chain(_chain(account, make_message))
+    assert (await store.get_chain("c" * 26)).cancelled_at is None
+    assert await store.change_chain(ChainChange("c" * 26, 0, T0 + 5, Status.SENT,
+                                                cancel_chain=True))
+    assert await store.change_chain(ChainChange("c" * 26, 1, T0 + 9, Status.SENT,
+                                                cancel_chain=True))
+    assert await store.change_chain(ChainChange("c" * 26, 2, T0 + 12, Status.CANCELLED))
+    chain = await store.get_chain("c" * 26)
+    assert chain.cancelled_at == T0 + 5 and chain.status is Status.CANCELLED
+
+
+async def test_chains_are_listed_newest_first_a_page_at_a_time(
+        store: Store, account: Account, make_message: MessageFactory) -> None:
+    for n in range(3):
+        await store.accept_chain(replace(_chain(account, make_message, chain_id=f"{n}" * 26),
+                                         created_at=T0 + n))
+    chains, cursor = await store.list_chains(MessageFilter(account.id, limit=2))
+    assert [c.id for c in chains] == ["2" * 26, "1" * 26] and cursor == "1" * 26
+    chains, cursor = await store.list_chains(MessageFilter(account.id, limit=2), cursor)
+    assert [c.id for c in chains] == ["0" * 26] and cursor is None
+    since = await store.list_chains(MessageFilter(account.id, since=T0 + 1, until=T0 + 2))
+    assert [c.id for c in since[0]] == ["1" * 26]
+    assert await store.list_chains(MessageFilter(account.id + 1)) == ((), None)
+    with pytest.raises(InvalidRecord):
+        await store.list_chains(MessageFilter(account.id), "9" * 26)

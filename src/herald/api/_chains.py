@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 import re
@@ -47,13 +48,16 @@ from herald.intake import IntakeError, check_callback_url, next_quota_day
 from herald.store import (
     MAX_CHAIN_LEGS,
     Account,
+    ChangeOutcome,
     ChatChain,
     ChatLeg,
     IdempotencyMismatch,
     IdempotencyRecord,
     InsufficientFunds,
+    MessageFilter,
     NewChain,
     NewChatLeg,
+    Priority,
     QuotaExceeded,
     Status,
     StatusEvents,
@@ -128,6 +132,7 @@ class ChainRoutes:
         except ApiProblem:
             self._gate.refund_messages(account, 1, now)
             raise
+        await self._screen_first_sms(now, account, chain)
         view = chain_view(_preview(chain))
         content = orjson.dumps(view)
         record = None
@@ -165,6 +170,21 @@ class ChainRoutes:
         log.info("chain %s: accepted, %d legs", chain.id, len(chain.legs))
         return Response(content, 202, {"Location": f"/v1/messages/{chain.id}"},
                         media_type=JSON_MEDIA_TYPE)
+
+    async def _screen_first_sms(self, now: float, account: Account, chain: NewChain) -> None:
+        """An OTP SMS as the first leg is screened by the pumping defence as a
+        plain OTP send is (the account's ``otp_messages``): a block is the same
+        403, nothing stored or charged. (A fallback SMS leg is not screened yet:
+        docs/channels.md, "Not yet".)"""
+        first = chain.legs[0].sms
+        if first is None or first.priority is not Priority.OTP:
+            return
+        prices = self._ctx.prices(account.id)
+        rating = None
+        if prices is not None:
+            with contextlib.suppress(Unpriced):  # priced already when the leg was made
+                rating = rate(prices, first.to, first.segments, self._ctx.destinations())
+        await self._messages.screen(account, first, rating, now)  # refunds the rate on a block
 
     async def _chain(self, chat: ChatService, now: float, account: Account,
                      payload: dict[str, Any], legs: list[Any]) -> tuple[NewChain, Any]:
@@ -350,6 +370,47 @@ class ChainRoutes:
         chat = self._ctx.chat
         chain = None if chat is None else await chat.chain(chain_id, account_id)
         return None if chain is None else chain_view(chain)
+
+    async def listing(self, query: MessageFilter, cursor: str | None) -> dict[str, Any]:
+        """``GET /v1/messages?type=chain``: one page of the account's chains."""
+        chains, next_cursor = await self._ctx.store.list_chains(
+            replace(query, to=None if query.to is None else query.to.removeprefix("+")), cursor)
+        return {"messages": [chain_view(c) for c in chains], "next_cursor": next_cursor}
+
+    # -- DELETE /v1/messages/{id} of a chain -------------------------------------------
+
+    async def cancel(self, chain_id: str, account_id: int) -> Response:
+        """Cancel a chain, with the answers of an SMS cancel (docs/api.md): 200 and
+        the chain once it is ``cancelled`` (nothing of it went out, or what went
+        out ended without success); 409 ``cancel-too-late`` when a leg has gone
+        out (it is not recalled; no leg starts after it, and the chain ends
+        ``delivered`` by it or ``cancelled``, one webhook either way) or the
+        chain is final; 409 ``cancel-in-progress`` while dispatch holds its SMS."""
+        chat = self._ctx.chat
+        try:
+            found = None if chat is None else await chat.cancel(chain_id, account_id)
+        except StoreError as exc:
+            raise store_problem(exc) from None
+        if found is None:
+            raise ApiProblem(404, "not-found", "no such message")
+        chain, sms = found
+        view = chain_view(chain)
+        if chain.status is Status.CANCELLED:
+            return Response(orjson.dumps(view), 200, media_type=JSON_MEDIA_TYPE)
+        extra = {"message_status": view["status"]}
+        if sms is ChangeOutcome.IN_PROGRESS:
+            raise ApiProblem(409, "cancel-in-progress", "the chain's SMS leg is being submitted"
+                             " upstream and can no longer be cancelled, unless dispatch gives"
+                             " it back: try again in a few seconds; no leg starts after it",
+                             extra=extra)
+        if chain.status.final:
+            went = f"it is {view['status']} already"
+        else:
+            leg = max(n for n, g in enumerate(chain.legs) if g.state is not None)
+            went = (f"leg {leg} ({chain.legs[leg].channel}) has gone out and is not recalled;"
+                    " no leg starts after it: the chain ends delivered by it, or cancelled")
+        raise ApiProblem(409, "cancel-too-late", f"the chain cannot be cancelled: {went}",
+                         extra=extra)
 
     # -- provider webhooks -------------------------------------------------------------
 

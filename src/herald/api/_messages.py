@@ -143,6 +143,9 @@ _LimitQuery = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page siz
 _CursorQuery = Annotated[
     str | None, Query(description="next_cursor of the previous page.", max_length=64)
 ]
+_TypeQuery = Annotated[Literal["sms", "chain"], Query(
+    alias="type",
+    description="sms (the default): messages; chain: channel chains (docs/channels.md).")]
 
 
 def _dumps(value: object) -> bytes:
@@ -696,6 +699,10 @@ class MessageRoutes:
             raise ApiProblem(404, "not-found", "no such message")
         try:
             result = await ctx.store.cancel(message_id, now, account_id=account.id)
+        except MessageNotFound:  # a channel chain's id, perhaps (_chains)
+            if self.chains is None:
+                raise ApiProblem(404, "not-found", "no such message") from None
+            return await self.chains.cancel(message_id, account.id)
         except StoreError as exc:
             raise store_problem(exc) from None
         message = result.message
@@ -741,6 +748,7 @@ class MessageRoutes:
         until: _UntilQuery = None,
         limit: _LimitQuery = 100,
         cursor: _CursorQuery = None,
+        kind: _TypeQuery = "sms",
     ) -> Response:
         ctx = self._ctx
         account = await self._gate.authenticate(request, ctx.clock())
@@ -766,6 +774,10 @@ class MessageRoutes:
             start, end, limit,
         )  # fmt: skip
         try:
+            if kind == "chain":  # a table of their own (_chains): the SMS query is untouched
+                if self.chains is None:
+                    return _json({"messages": [], "next_cursor": None})
+                return _json(await self.chains.listing(query, cursor))
             page = await ctx.store.list_messages(query, cursor)
         except InvalidRecord as exc:
             if exc.field != "cursor":

@@ -11,6 +11,12 @@ to the next leg when the current one
 * is not successful when its timer fires: the timer is armed when the
   provider accepts the leg, due ``within`` seconds later.
 
+A chain the customer cancels starts no leg any more. A leg that has not gone
+out (a chat leg not yet sent) ends ``rejected`` and the chain ``cancelled``
+at once; a leg that has gone out is not recalled: it ends the chain,
+``delivered`` if it reaches its success, else ``cancelled`` (when it ends
+without success, or when its timer fires: nothing else can go out).
+
 The first leg to reach its success state delivers the chain: the customer is
 told once, naming that leg, and the leg's timer is cancelled. A late success
 of an earlier leg (after the next one started) is recorded on that leg and may
@@ -36,7 +42,7 @@ from herald.channels._legs import STATUS_OF_LEG, LegEvent, LegState, advance
 from herald.store import Status
 
 __all__ = ["MAX_LEGS", "Action", "ArmTimer", "CancelTimer", "ChainState", "LegPlan", "Notify",
-           "StartLeg", "on_leg", "on_timer", "start"]
+           "StartLeg", "on_cancel", "on_leg", "on_timer", "start"]
 
 #: Legs in one chain: WhatsApp, Viber, SMS, with room for a second SMS route.
 MAX_LEGS: Final = 4
@@ -99,6 +105,7 @@ class ChainState:
     timers: Mapping[int, float] = field(default_factory=lambda: MappingProxyType({}))
     status: Status = Status.ACCEPTED
     delivered_by: int | None = None
+    cancelled: bool = False  # the customer cancelled: no leg starts any more
 
     @property
     def final(self) -> bool:
@@ -119,7 +126,10 @@ def _without_timer(state: ChainState, leg: int) -> tuple[Mapping[int, float], li
 
 
 def _next_leg(state: ChainState, leg: int) -> tuple[ChainState, list[Action]]:
-    """Fall over from ``leg`` (the current one), or end the chain with its status."""
+    """Fall over from ``leg`` (the current one), or end the chain with its status
+    (``cancelled`` when the customer cancelled it)."""
+    if state.cancelled:
+        return replace(state, status=Status.CANCELLED), [Notify(Status.CANCELLED, leg)]
     nxt = leg + 1
     if nxt < len(state.plans):
         return replace(state, legs=(*state.legs, LegState.PENDING)), [StartLeg(nxt)]
@@ -176,7 +186,28 @@ def on_timer(state: ChainState, leg: int, now: float) -> tuple[ChainState, list[
     state = replace(state, timers=MappingProxyType(
         {k: v for k, v in state.timers.items() if k != leg}))
     current = leg == len(state.legs) - 1
-    last = leg + 1 >= len(state.plans)  # nothing to fall over to: the leg goes on
+    # Nothing to fall over to: the leg goes on (unless the chain was cancelled:
+    # then nothing else can go out, and the chain ends ``cancelled`` now).
+    last = leg + 1 >= len(state.plans) and not state.cancelled
     if state.final or not current or last or state.plans[leg].succeeded(state.legs[leg]):
         return state, []
     return _next_leg(state, leg)
+
+
+def on_cancel(state: ChainState) -> tuple[ChainState, list[Action]]:
+    """The customer cancelled the chain. No leg starts any more; the current
+    leg, if it is a chat leg that has not gone out (``pending``: not yet
+    sent), ends ``rejected`` and the chain ``cancelled``. A leg that has gone
+    out is not recalled (see the module docstring). An SMS leg's message is
+    cancelled by the SMS pipeline's own rules; its ``cancelled`` status comes
+    back as the leg's failure."""
+    if state.final or state.cancelled:
+        return state, []
+    state = replace(state, cancelled=True)
+    leg = len(state.legs) - 1
+    if state.legs[leg] is not LegState.PENDING or state.plans[leg].channel == "sms":
+        return state, []
+    legs = (*state.legs[:leg], LegState.REJECTED)
+    timers, actions = _without_timer(state, leg)
+    state = replace(state, legs=legs, timers=timers, status=Status.CANCELLED)
+    return state, [*actions, Notify(Status.CANCELLED, leg)]

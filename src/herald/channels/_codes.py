@@ -59,6 +59,7 @@ class ChannelErrorCode(enum.IntEnum):
     TTL_EXPIRED = 0x20009  # the provider's time to live ran out before delivery
     PROVIDER_ERROR = 0x2000A  # a provider code herald does not know
     INSUFFICIENT_FUNDS = 0x2000B  # an SMS leg could not be charged when it was to start
+    CANCELLED = 0x2000C  # the customer cancelled the chain before the leg went out
 
 
 class ErrorClass(enum.Enum):

@@ -2,12 +2,27 @@
 
 WhatsApp's Cloud API takes 80 messages a second per business phone number to
 start with and answers error 130429 beyond it. herald paces each sending
-number with a token bucket (``herald.ratelimit.TokenBucket``: the rate, and a
-burst of a fraction of a second's worth), so that a well-configured rate never
-meets a 130429. When one comes anyway (a lower limit upstream, another system
-on the same number), the number pauses: ``backoff`` seconds, doubled for each
-130429 in a row up to ``max_backoff``, and reset by the next success. Nothing
-fails on a 130429: the send is simply made again after the pause.
+number with a token bucket (``herald.ratelimit.TokenBucket``: ``rate`` sends a
+second, ``burst`` of them at once).
+
+Why the default is *below* the limit: herald's bucket times a send when it lets
+it out, the provider counts it when it arrives, and the way between (the
+network, a busy event loop) delays some sends more than others. Sends that
+left ``J`` seconds apart can arrive together, so at the provider any interval
+of ``T`` seconds may hold ``burst + rate * (T + J)`` of them. A provider
+bucket of rate ``R`` >= ``rate`` and burst ``B`` takes all of them while
+``J <= (B - burst) / rate``; a provider that counts ``L`` per second takes
+them while ``burst + rate * (1 + J) <= L``. Pacing at exactly the limit with
+the provider's own burst (80/s, 8) leaves no room at all: one send delayed by
+a millisecond behind the others meets a 130429. The default, 72/s (90 % of
+80) with a burst of 2, leaves 83 ms of spread for both models against 80/s
+(with a provider burst of 8), for a tenth less throughput.
+
+When a 130429 comes anyway (a lower limit upstream, another system on the
+same number, a spread beyond that), the number pauses: ``backoff`` seconds,
+doubled for each 130429 in a row up to ``max_backoff``, and reset by the next
+success. Nothing fails on a 130429: the send is simply made again after the
+pause.
 
 Time is an argument; the adapter sleeps, this module only says how long.
 """
@@ -19,10 +34,16 @@ from typing import Final
 
 from herald.ratelimit import BucketTable
 
-__all__ = ["DEFAULT_RATE", "MAX_NUMBERS", "PaceSettings", "Pacer"]
+__all__ = ["DEFAULT_BURST", "DEFAULT_RATE", "MAX_NUMBERS", "PROVIDER_RATE", "PaceSettings",
+           "Pacer"]
 
-#: Cloud API: the default throughput of one business phone number, messages a second.
-DEFAULT_RATE: Final = 80.0
+#: Cloud API: the starting throughput of one business phone number, messages a second.
+PROVIDER_RATE: Final = 80.0
+#: herald's pace by default: 90 % of the provider's rate (see the module docstring).
+DEFAULT_RATE: Final = 72.0
+#: Sends let out at once by default: 2 (a burst of 8, the provider's tenth of a
+#: second, left no room for sends that arrive bunched).
+DEFAULT_BURST: Final = 2.0
 #: Sending numbers remembered at once (least recently used forgotten first).
 MAX_NUMBERS: Final = 10_000
 
@@ -34,7 +55,7 @@ class PaceSettings:
     row, at most ``max_backoff`` s."""
 
     rate: float = DEFAULT_RATE
-    burst: float = 8.0
+    burst: float = DEFAULT_BURST
     backoff: float = 0.5
     max_backoff: float = 30.0
 

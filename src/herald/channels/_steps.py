@@ -13,7 +13,7 @@ decides nothing (a timer fires once).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Final
 
@@ -25,6 +25,7 @@ from herald.channels._chain import (
     LegPlan,
     Notify,
     StartLeg,
+    on_cancel,
     on_leg,
     on_timer,
 )
@@ -33,8 +34,8 @@ from herald.channels._legs import LegEvent, LegState
 from herald.channels._port import Accepted, Pricing, Rejected, SubmitResult
 from herald.store import ChainChange, ChatChain, LegUpdate, Status
 
-__all__ = ["RESUMED", "ChatPrices", "LegInput", "after_sms_status", "after_status", "after_submit",
-           "after_timer", "state_of", "unpaid_start"]
+__all__ = ["RESUMED", "ChatPrices", "LegInput", "after_cancel", "after_sms_status", "after_status",
+           "after_submit", "after_timer", "state_of", "unpaid_start"]
 
 #: Micro-units a priced chat event costs, by (channel, category): WhatsApp's
 #: pricing categories (``marketing``, ``utility``, ``authentication``...);
@@ -72,7 +73,7 @@ def state_of(chain: ChatChain) -> ChainState:
     plans = tuple(LegPlan(leg.channel, LegState(leg.success), leg.within) for leg in chain.legs)
     legs = tuple(LegState(leg.state) for leg in chain.legs if leg.state is not None)
     return ChainState(plans, legs, MappingProxyType(dict(chain.timers)), chain.status,
-                      chain.delivered_by)
+                      chain.delivered_by, chain.cancelled_at is not None)
 
 
 def _change(chain: ChatChain, state: ChainState, actions: list[Action], now: float,
@@ -142,6 +143,19 @@ def after_submit(chain: ChatChain, leg: int, result: SubmitResult,
     return _change(chain, new, actions, now,
                    {leg: LegUpdate(new.legs[leg].value, error_code=int(result.code),
                                    provider_code=code)})
+
+
+def after_cancel(chain: ChatChain, now: float) -> ChainChange | None:
+    """The customer cancelled ``chain`` (None: it is final, or cancelled already).
+    A chat leg that had not gone out ends ``rejected`` with ``CANCELLED``."""
+    state = state_of(chain)
+    new, actions = on_cancel(state)
+    if new is state:
+        return None
+    legs = {leg: LegUpdate(new.legs[leg].value, error_code=int(ChannelErrorCode.CANCELLED))
+            for leg, s in enumerate(new.legs) if s is not state.legs[leg]}
+    change = _change(chain, new, actions, now, legs)
+    return replace(change, cancel_chain=True)
 
 
 def after_timer(chain: ChatChain, leg: int, now: float) -> ChainChange:

@@ -134,10 +134,19 @@ class _Adapter:
         self._http = http or httpx.AsyncClient(timeout=timeout, trust_env=False)
         self._clock, self._sleep = clock, sleep
         self._places = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self._turns: dict[str, asyncio.Lock] = {}
 
     async def _slot(self, sender: str) -> None:
-        while (wait := self.pacer.take(sender, self._clock())) > 0:
-            await self._sleep(wait)
+        # One send a number asks its bucket at a time; the others queue behind it
+        # in order. Without the queue every waiting send woke at each slot, and that
+        # crowd delayed the sends already let out, which then reached the provider
+        # bunched (a 130429 even when the pacing was right).
+        turn = self._turns.get(sender)
+        if turn is None:
+            turn = self._turns[sender] = asyncio.Lock()
+        async with turn:
+            while (wait := self.pacer.take(sender, self._clock())) > 0:
+                await self._sleep(wait)
 
     async def _send(self, sender: str, url: str, body: bytes, headers: Mapping[str, str],
                     read: Callable[[int, bytes], SubmitResult]) -> SubmitResult:

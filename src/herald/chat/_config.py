@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from herald.channels import HmacScheme, ViberSettings
+from herald.channels._pace import DEFAULT_BURST, DEFAULT_RATE, PaceSettings
 from herald.channels.clients import WhatsAppSettings
 from herald.chat._service import ChatSettings
 from herald.config import ConfigError, _Table
@@ -67,10 +68,14 @@ def parse_channels(data: Any, env: Mapping[str, str]) -> ChatSettings | None:
     if raw is not None:
         t = _Table(raw, "channels.whatsapp")
         token, app_secret = _secret(t, "token", env), _secret(t, "app_secret", env)
+        # Pacing per phone number id (docs/channels.md, "Pacing"): below the
+        # provider's 80/s by default, so sends that arrive bunched still fit.
+        pace = PaceSettings(t.number("rate", DEFAULT_RATE, 0.1, 10_000.0),
+                            t.number("burst", DEFAULT_BURST, 1.0, 10_000.0))
         try:
             whatsapp = WhatsAppSettings(
                 t.get("base_url", str, "https://graph.facebook.com"), token, app_secret,
-                t.get("api_version", str, "v23.0"),
+                t.get("api_version", str, "v23.0"), pace=pace,
                 business_account_id=t.get("business_account_id", str, None))
         except ValueError as exc:
             raise ConfigError("channels.whatsapp", str(exc)) from None

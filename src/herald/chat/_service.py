@@ -51,6 +51,7 @@ import orjson
 from herald.channels import (
     RESUMED,
     AuthTemplateContent,
+    ChannelErrorCode,
     ChatPrices,
     Content,
     InboundChat,
@@ -63,6 +64,7 @@ from herald.channels import (
     TemplateSpec,
     TextContent,
     ViberSettings,
+    after_cancel,
     after_sms_status,
     after_status,
     after_submit,
@@ -72,6 +74,7 @@ from herald.channels import (
 from herald.channels.clients import ViberClient, WhatsAppClient, WhatsAppSettings
 from herald.store import (
     ChainChange,
+    ChangeOutcome,
     ChatChain,
     ChatTemplate,
     DuplicateMessageId,
@@ -80,6 +83,7 @@ from herald.store import (
     LegSubmission,
     NotFound,
     ParkedChatEvent,
+    Status,
     Store,
     StoreClosed,
     StoreError,
@@ -477,6 +481,28 @@ class ChatService:
     async def aclose(self) -> None:
         for adapter in self.adapters.values():
             await adapter.aclose()
+
+    async def cancel(self, chain_id: str,
+                     account_id: int) -> tuple[ChatChain, ChangeOutcome | None] | None:
+        """Cancel the account's chain (``DELETE /v1/messages/{id}``): no leg
+        starts any more; a chat leg not yet sent ends there; an SMS leg's
+        message is cancelled if the SMS pipeline still can (``Store.cancel``).
+        A leg that has gone out is not recalled. Returns the chain as it is
+        then, and the outcome of cancelling its SMS leg's message (None: no SMS
+        leg was current); None: no such chain."""
+        if await self.chain(chain_id, account_id) is None:
+            return None
+        now = self.clock()
+        await self._decide(chain_id, lambda c: after_cancel(c, now))
+        chain = await self.store.get_chain(chain_id)
+        current = chain.legs[max(n for n, leg in enumerate(chain.legs) if leg.state is not None)]
+        if chain.status.final or current.channel != "sms" or not current.message_id:
+            return chain, None
+        result = await self.store.cancel(current.message_id, now, account_id=account_id)
+        if result.message.status is Status.CANCELLED:  # its status ends the chain now
+            await self._decide(chain_id, lambda c: after_sms_status(
+                c, current.leg, Status.CANCELLED, int(ChannelErrorCode.CANCELLED), now))
+        return await self.store.get_chain(chain_id), result.outcome
 
     async def chain(self, chain_id: str, account_id: int) -> ChatChain | None:
         try:

@@ -122,6 +122,7 @@ class ChatChain:
     metadata: str | None
     legs: tuple[ChatLeg, ...]
     timers: Mapping[int, float]  # leg -> due time of its fallback timer
+    cancelled_at: float | None = None  # the customer cancelled it: no leg starts any more
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +159,7 @@ class ChainChange:
     cancel: tuple[int, ...] = ()
     notify: bool = False
     timer: int | None = None
+    cancel_chain: bool = False  # the customer cancelled the chain (kept once: the first time)
 
 
 @dataclass(frozen=True, slots=True)

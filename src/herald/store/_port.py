@@ -902,6 +902,14 @@ class ChatStore(Protocol):
         """Raises :class:`MessageNotFound` (also when it belongs to another account)."""
         ...
 
+    async def list_chains(self, query: MessageFilter,
+                          cursor: str | None = None) -> tuple[tuple[ChatChain, ...], str | None]:
+        """The account's chains, newest first, filtered as :meth:`list_messages`
+        filters messages (``since``/``until`` on the chain's creation), and the
+        cursor of the next page (None: the last). Raises :class:`InvalidRecord`
+        (field ``cursor``) for a cursor that is not one of the account's chains."""
+        ...
+
     async def get_chains(self, chain_ids: Sequence[str]) -> dict[str, ChatChain]:
         """The stored chains among ``chain_ids`` (at most 10,000), by id."""
         ...

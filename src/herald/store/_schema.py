@@ -832,9 +832,16 @@ CREATE INDEX chat_templates_account ON chat_templates(account_id, name);
 """
 
 #: Applied in order; the database's ``user_version`` counts those applied.
+# A chain the customer cancelled (DELETE /v1/messages/{id}): no leg starts after
+# that time; the leg already out goes on and decides whether the chain ends
+# delivered or cancelled (docs/channels.md, "Cancelling a chain").
+_V21_CHAIN_CANCEL = """
+ALTER TABLE chat_chains ADD COLUMN cancelled_at REAL;
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     _V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11_ADMIN, _V12_ACCOUNT_CONTROLS,
     _V13_CANCEL, _V14_ROUTING, _V15_BILLING, _V16_VERIFY, _V17_FRAUD,
-    _V18_VERIFY_TEMPLATES, _V19_CHAT_WINDOWS, _V20_CHAT_CHAINS,
+    _V18_VERIFY_TEMPLATES, _V19_CHAT_WINDOWS, _V20_CHAT_CHAINS, _V21_CHAIN_CANCEL,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

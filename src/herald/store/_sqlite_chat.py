@@ -34,6 +34,7 @@ from herald.store._model import (
     DailyQuota,
     EventKind,
     IdempotencyRecord,
+    MessageFilter,
     NewMessage,
     Priority,
     Source,
@@ -117,7 +118,7 @@ class SQLiteChat:
 # -- chains (docs/channels.md, "Chains") --------------------------------------------
 
 _CHAIN_COLUMNS: Final = ("seq, id, account_id, to_addr, status, delivered_by, version, created_at,"
-                         " done_at, reference, callback_url, metadata")
+                         " done_at, reference, callback_url, metadata, cancelled_at")
 _LEG_COLUMNS: Final = ("leg, channel, sender, success, within, state, provider_id, message_id,"
                        " error_code, provider_code, price_micros, price_category, started_at,"
                        " updated_at")
@@ -156,7 +157,7 @@ def _chain(conn: sqlite3.Connection, row: Sequence[Any]) -> ChatChain:
     timers = {leg: due for leg, due in conn.execute(
         "SELECT leg, due_at FROM chat_timers WHERE chain_seq = ?", (row[0],))}
     return ChatChain(row[1], row[2], row[3], STATUS_OF_CODE[row[4]], row[5], row[6], row[7],
-                     row[8], row[9], row[10], row[11], legs, timers)
+                     row[8], row[9], row[10], row[11], legs, timers, row[12])
 
 
 def _release_sms(conn: sqlite3.Connection, chain_seq: int, leg: int) -> str:
@@ -251,6 +252,41 @@ class SQLiteChains:
 
         return await self._readers.run(read)
 
+    async def list_chains(self, query: MessageFilter,
+                          cursor: str | None = None) -> tuple[tuple[ChatChain, ...], str | None]:
+        # A table of its own: the SMS listing's query is not touched. The cursor
+        # is the id of the page's last chain (the account's own), as for messages.
+        where: list[str] = ["account_id = ?"]
+        params: list[object] = [query.account_id]
+        for column, value in (("status", None if query.status is None else int(query.status)),
+                              ("to_addr", query.to), ("reference", query.reference)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if query.since is not None:
+            where.append("created_at >= ?")
+            params.append(query.since)
+        if query.until is not None:
+            where.append("created_at < ?")
+            params.append(query.until)
+        if cursor is not None:
+            where.append("seq < (SELECT seq FROM chat_chains WHERE id = ? AND account_id = ?)")
+            params += [cursor, query.account_id]
+        sql = (f"SELECT {_CHAIN_COLUMNS} FROM chat_chains WHERE {' AND '.join(where)}"
+               " ORDER BY seq DESC LIMIT ?")
+
+        def read(conn: sqlite3.Connection) -> tuple[tuple[ChatChain, ...], str | None]:
+            if cursor is not None and conn.execute(
+                    "SELECT 1 FROM chat_chains WHERE id = ? AND account_id = ?",
+                    (cursor, query.account_id)).fetchone() is None:
+                raise InvalidRecord("cursor", "not a cursor this store returned")
+            rows = conn.execute(sql, [*params, query.limit + 1]).fetchall()
+            chains = tuple(_chain(conn, r) for r in rows[:query.limit])
+            return chains, chains[-1].id if len(rows) > query.limit else None
+
+        result: tuple[tuple[ChatChain, ...], str | None] = await self._readers.run(read)
+        return result
+
     async def get_chains(self, chain_ids: Sequence[str]) -> dict[str, ChatChain]:
         wanted = list(dict.fromkeys(chain_ids))[:MAX_CLAIM]
 
@@ -285,8 +321,10 @@ class SQLiteChains:
             done = ch.at if ch.status.final else None
             conn.execute("UPDATE chat_chains SET version = version + 1, status = max(status, ?),"
                          " delivered_by = coalesce(delivered_by, ?),"
-                         " done_at = coalesce(done_at, ?) WHERE seq = ?",
-                         (int(ch.status), ch.delivered_by, done, seq))
+                         " done_at = coalesce(done_at, ?),"
+                         " cancelled_at = coalesce(cancelled_at, ?) WHERE seq = ?",
+                         (int(ch.status), ch.delivered_by, done,
+                          ch.at if ch.cancel_chain else None, seq))
             for leg, u in ch.legs.items():
                 self._update_leg(conn, seq, account_id, leg, u, ch.at)
             for leg in ch.start:
