@@ -20,6 +20,7 @@ import gc
 import json
 import os
 import signal
+import sqlite3
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -88,7 +89,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--store",
         type=Path,
         metavar="DATA_DIR",
-        help="herald's running SQLite data directory, asked at each platform lookup",
+        help="herald's running SQLite data directory: asked at each platform lookup; with "
+        "[home_routing], keeps its correlations (DATA_DIR/guard-state.db: they survive a "
+        "restart and are shared by every proxy given the same directory)",
     )
     proxy.add_argument(
         "--metrics",
@@ -298,7 +301,9 @@ def _proxy(args: argparse.Namespace) -> int:
     from herald.guard.metrics import MetricsServer, proxy_registry
     from herald.guard.policyfile import PolicyFileError, diff_policies, read_policy
     from herald.guard.proxy import GuardProxy, parse_address
+    from herald.signaling.correlations import CorrelationStore
     from herald.signaling.homerouting import HomeRouter
+    from herald.signaling.policy import Policy
 
     try:
         listen = parse_address(args.listen)
@@ -310,8 +315,22 @@ def _proxy(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     policy = inspector.engine.policy
     settings = policy.proxy
-    router = HomeRouter(policy) if policy.home_routing.enabled else None
+    opened: list[Any] = []
+
+    def correlations(p: Policy) -> CorrelationStore | None:
+        """Where home routing keeps its correlations: the data directory's
+        correlation store (opened once), else the proxy's memory."""
+        if args.store is None:
+            return None
+        if not opened:
+            from herald.guard.correlations import SQLiteCorrelations
+
+            opened.append(SQLiteCorrelations(args.store, p.salt, p.home_routing.max_entries))
+        return opened[0]  # type: ignore[no-any-return]
+
     try:
+        router = (HomeRouter(policy, correlations=correlations(policy))
+                  if policy.home_routing.enabled else None)  # fmt: skip
         proxy = GuardProxy(
             inspector,
             peer,
@@ -320,8 +339,9 @@ def _proxy(args: argparse.Namespace) -> int:
             transport=args.transport,
             interconnect=args.interconnect,
             home_router=router,
+            correlations=correlations,
         )
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, sqlite3.Error) as exc:
         return _fail(str(exc))
 
     def reload() -> None:
@@ -387,6 +407,8 @@ def _proxy(args: argparse.Namespace) -> int:
     finally:
         if inspector.audit is not None:
             inspector.audit.close()
+        for store in opened:
+            store.close()
     s = proxy.stats
     print(
         f"connections {s.connections}, forwarded {s.forwarded}, blocked {s.blocked}, "

@@ -31,7 +31,7 @@ import logging
 import socket
 import time
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +43,7 @@ from herald.signaling import (
     encode,
     udts_response,
 )
+from herald.signaling.correlations import CorrelationStore
 from herald.signaling.homerouting import HomeRouter, Outcome
 from herald.signaling.m3ua import Framer
 from herald.signaling.policy import (
@@ -191,6 +192,7 @@ class GuardProxy:
         transport: str = "tcp",
         interconnect: str | None = None,
         home_router: HomeRouter | None = None,
+        correlations: Callable[[Policy], CorrelationStore | None] | None = None,
     ) -> None:
         if on_block not in (OnBlock.DROP, OnBlock.UDTS):
             raise ValueError(f"on_block must be {OnBlock.DROP!r} or {OnBlock.UDTS!r}")
@@ -211,6 +213,8 @@ class GuardProxy:
         self.transport = transport
         self.interconnect = interconnect
         self.home_router = home_router
+        # Where a router made by a reload keeps its correlations (None: memory).
+        self._correlations = correlations
         self.stats = ProxyStats()
         self.latency = LatencyHistogram()
         self._server: asyncio.Server | None = None
@@ -233,7 +237,8 @@ class GuardProxy:
         if not hr.enabled:
             self.home_router = None
         elif self.home_router is None:
-            self.home_router = HomeRouter(policy)
+            store = self._correlations(policy) if self._correlations is not None else None
+            self.home_router = HomeRouter(policy, correlations=store)
         else:
             self.home_router.replace_policy(policy)
 
@@ -432,6 +437,13 @@ class GuardProxy:
                         self._refused(Outcome(None, None, _UNENCODABLE), now, context, back_out)
                         continue
                     stats.home_routed += 1
+                    lookup = outcome.lookup
+                    if lookup is not None:
+                        # Its SRI-SM answer may have passed before a restart or
+                        # through another proxy: the correlation vouches for it.
+                        inspector.engine.lookup_answered(
+                            lookup.smsc_gt, lookup.imsi, lookup.node, lookup.answered
+                        )
                     prepared = (restored, facts_from_message(restored, now, direction), None)
             result: Inspection = inspector.judge(prepared, now, context)
             verdict = result.verdict

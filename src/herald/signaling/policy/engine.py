@@ -240,6 +240,20 @@ class Engine:
         answer had been seen yet (only with ``answers_may_be_missing``)."""
         return self._s.unjudged_consistency
 
+    def lookup_answered(self, requester: str, imsi: str, node: str, when: float) -> None:
+        """An SRI-SM answered to ``requester`` at ``when`` (naming ``imsi`` at
+        ``node``) that this engine may not have seen: before a restart, or
+        through another proxy sharing SMS home routing's store. The delivery
+        that follows is then judged consistent with it, as if it had been
+        seen; no lookup-only deadline is started (the delivery is at hand)."""
+        c, s = self._c, self._s
+        if not imsi or c.home_imsi.longest(imsi) is None:
+            return
+        key = (requester, hash(("imsi", imsi)))
+        if key not in s.correlations:
+            entry = (when, node_key(node) if node else 0, "")
+            bounded_put(s.correlations, key, entry, self.policy.limits.correlations)
+
     def subscriber_hash(self, kind: str, identifier: str) -> str:
         """The salted hash this engine publishes for an identifier (``imsi``,
         ``msisdn`` or ``gt``): for joining an operator's own records to verdicts."""

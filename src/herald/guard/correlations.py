@@ -1,0 +1,166 @@
+"""SMS home routing's correlations in SQLite: they survive a restart of the
+proxy and are shared by the proxies of one home network on one machine.
+
+One table in ``DATA_DIR/guard-state.db`` (its own file, created readable by
+its owner only: herald's store and its console never see it). Each row is
+sealed (:mod:`herald.signaling.correlations`): its key is a keyed hash of the
+correlation IMSI, its fields (real IMSI, serving node, SMSC, answer time) are
+encrypted and authenticated with a key derived from the policy's salt; only
+the deadline is in clear, for the purge. So the file names no subscriber,
+node or correlation id to whoever reads it without the policy.
+
+Every call is one statement in its own transaction (autocommit; WAL; a
+concurrent writer is waited for up to :data:`BUSY_TIMEOUT_MS`): a correlation
+is on disk, and visible to every proxy, before the answer that hands it out
+leaves, and ``take`` (``DELETE ... RETURNING``) gives a row to exactly one
+taker. ``synchronous=NORMAL``: a committed row survives the process dying, not
+necessarily the machine losing power (the SMSC then asks again).
+
+Bounded: rows are numbered as they are added, and a trigger drops every row
+more than ``limit`` behind the newest (the oldest); dead rows are purged by
+:meth:`SQLiteCorrelations.expire` (the proxy's one-second timer) and never
+served before that (``take`` checks the deadline).
+
+Times: the table holds wall-clock seconds (the proxies' monotonic clocks do
+not agree); each call converts from and to the caller's clock by the
+interval from ``now``.
+
+A PostgreSQL store would keep the same rows (sealed by the same functions)
+in a table of herald's database, ``take`` being ``DELETE ... RETURNING`` too.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from herald.signaling.correlations import Correlation, row_key, seal, sealing_key, unseal
+
+__all__ = ["BUSY_TIMEOUT_MS", "FILE_NAME", "SQLiteCorrelations"]
+
+FILE_NAME = "guard-state.db"
+# How long a call waits for another proxy's write to the same file, ms (each
+# write is one short statement: a wait this long means a stuck peer).
+BUSY_TIMEOUT_MS = 2_000
+_SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS home_routing_correlations (
+    seq INTEGER PRIMARY KEY,      -- order added: the bound drops the oldest
+    id BLOB NOT NULL UNIQUE,      -- keyed hash of the correlation IMSI
+    deadline REAL NOT NULL,       -- wall clock, seconds since the epoch
+    sealed BLOB NOT NULL          -- nonce, encrypted fields, tag
+);
+CREATE INDEX IF NOT EXISTS home_routing_correlations_deadline
+    ON home_routing_correlations (deadline);
+CREATE TABLE IF NOT EXISTS home_routing_settings (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    max_entries INTEGER NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS home_routing_correlations_bound
+AFTER INSERT ON home_routing_correlations BEGIN
+    DELETE FROM home_routing_correlations
+    WHERE seq <= NEW.seq - (SELECT max_entries FROM home_routing_settings WHERE one = 1);
+END;
+"""
+
+_ADD = """
+INSERT INTO home_routing_correlations (id, deadline, sealed) VALUES (?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET deadline = excluded.deadline, sealed = excluded.sealed
+WHERE home_routing_correlations.deadline <= ?
+"""
+_TAKE = "DELETE FROM home_routing_correlations WHERE id = ? RETURNING deadline, sealed"
+
+
+class SQLiteCorrelations:
+    """:class:`~herald.signaling.correlations.CorrelationStore` in
+    ``data_dir/guard-state.db`` (created if missing), sealed with the key of
+    ``salt`` (the policy's), at most ``limit`` rows. ``clock`` is the wall
+    clock (tests move it). Raises OSError or sqlite3.Error if the file cannot
+    be opened or is not a correlation store."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        salt: bytes,
+        limit: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        path = Path(data_dir) / FILE_NAME
+        # Created owner-only before SQLite opens it (it would use the umask).
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        self.path = path
+        self._clock = clock
+        self._key = sealing_key(salt)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        db = self._db
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version not in (0, _SCHEMA_VERSION):
+            raise sqlite3.DatabaseError(
+                f"{path}: correlation store version {version}, this herald knows {_SCHEMA_VERSION}"
+            )
+        db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + f"PRAGMA user_version = {_SCHEMA_VERSION};"
+                         "COMMIT;")  # fmt: skip
+        self.set_limit(limit)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # ------------------------------------------------------ CorrelationStore
+
+    def add(self, correlation_id: str, entry: Correlation, now: float) -> bool:
+        wall = self._clock()
+        row = row_key(self._key, correlation_id)
+        sealed = seal(
+            self._key,
+            row,
+            (entry.imsi, entry.node, entry.smsc_gt, entry.service_centre,
+             wall + (entry.answered - now)),
+        )  # fmt: skip
+        cur = self._db.execute(_ADD, (row, wall + (entry.deadline - now), sealed, wall))
+        return cur.rowcount > 0
+
+    def take(self, correlation_id: str, now: float) -> Correlation | None:
+        row = row_key(self._key, correlation_id)
+        found = self._db.execute(_TAKE, (row,)).fetchall()
+        if not found:
+            return None
+        deadline, sealed = found[0]
+        wall = self._clock()
+        if deadline <= wall:
+            return None
+        fields = unseal(self._key, row, sealed)
+        if fields is None:  # sealed under another salt, or altered: not ours to trust
+            return None
+        imsi, node, smsc_gt, service_centre, answered = fields
+        return Correlation(
+            now + (deadline - wall), imsi, node, smsc_gt, service_centre, now + (answered - wall)
+        )
+
+    def expire(self, now: float) -> None:
+        self._db.execute(
+            "DELETE FROM home_routing_correlations WHERE deadline <= ?", (self._clock(),)
+        )
+
+    def set_limit(self, limit: int) -> None:
+        db = self._db
+        db.execute(
+            "INSERT INTO home_routing_settings (one, max_entries) VALUES (1, ?)"
+            " ON CONFLICT (one) DO UPDATE SET max_entries = excluded.max_entries",
+            (limit,),
+        )
+        # Cut now to the new bound (the trigger applies it on the next insert).
+        db.execute(
+            "DELETE FROM home_routing_correlations WHERE seq <= "
+            "(SELECT max(seq) FROM home_routing_correlations) - ?",
+            (limit,),
+        )
+
+    def __len__(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM home_routing_correlations").fetchone()[0])
