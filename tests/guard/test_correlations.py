@@ -17,6 +17,7 @@ from herald.signaling.correlations import (
     Correlation,
     CorrelationStore,
     MemoryCorrelations,
+    RoutedRecord,
     row_key,
     seal,
     sealing_key,
@@ -179,12 +180,40 @@ def test_a_row_sealed_under_another_salt_or_altered_is_refused(tmp_path: Path) -
     other.close()
     key = sealing_key(SALT)
     row = row_key(key, ID)
-    sealed = seal(key, row, (HOME_IMSI, MSC_HOME, FOREIGN, FOREIGN, 1.5))
-    assert unseal(key, row, sealed) == (HOME_IMSI, MSC_HOME, FOREIGN, FOREIGN, 1.5)
+    fields = (HOME_IMSI, MSC_HOME, FOREIGN, FOREIGN, "1.5")
+    sealed = seal(key, row, fields)
+    assert unseal(key, row, sealed, 5) == fields
     flipped = sealed[:20] + bytes([sealed[20] ^ 1]) + sealed[21:]
-    assert unseal(key, row, flipped) is None
-    assert unseal(key, row_key(key, "001019000000002"), sealed) is None  # another row's
-    assert unseal(sealing_key(b"another-salt-of-16-bytes"), row, sealed) is None
+    assert unseal(key, row, flipped, 5) is None
+    assert unseal(key, row_key(key, "001019000000002"), sealed, 5) is None  # another row's
+    assert unseal(sealing_key(b"another-salt-of-16-bytes"), row, sealed, 5) is None
+    with pytest.raises(ValueError, match="not a correlation"):
+        seal(key, row, ("1" * 300,))
+
+
+def test_routed_dialogues_are_shared_until_they_end(tmp_path: Path) -> None:
+    clock = Clock()
+    one = SQLiteCorrelations(tmp_path, SALT, 100, clock)
+    two = SQLiteCorrelations(tmp_path, SALT, 100, clock)
+    key = (FOREIGN, b"\x01\x02\x03\x04")
+    record = RoutedRecord(130.0, MSC_HOME, HOME_IMSI, ID, bytes.fromhex("1208"), (1, 2, 3, 0, 0, 5))
+    try:
+        one.put_dialogue(key, record, 10.0)
+        assert two.find_dialogue((FOREIGN, b"\x01\x02\x03\x05"), 10.0) is None
+        assert two.find_dialogue(key, 10.0) == record
+        clock.t += 60  # another clock: the deadline moves with it
+        assert two.find_dialogue(key, 0.0) == record._replace(deadline=60.0)
+        two.drop_dialogue(key)
+        assert one.find_dialogue(key, 70.0) is None
+        one.put_dialogue(key, record, 10.0)
+        clock.t += 120
+        assert one.find_dialogue(key, 130.0) is None  # past its deadline
+        one.expire(130.0)
+        raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith(FILE_NAME))
+        assert leaked(raw, (HOME_IMSI, MSC_HOME, ID, FOREIGN)) == []
+    finally:
+        one.close()
+        two.close()
 
 
 def test_a_file_of_another_version_is_refused(tmp_path: Path) -> None:

@@ -65,6 +65,11 @@ async def test_a_delivery_across_a_restart_of_the_proxy(tmp_path: Path) -> None:
         a, b = await first.connect(Recorder)
         correlation = _correlation(await _lookup(Rig(None, a, b)))  # type: ignore[arg-type]
         other = _correlation(await _lookup(Rig(None, a, b)))  # type: ignore[arg-type]
+        # A third delivery is restored, and the proxy stops before the MSC answers.
+        third = _correlation(await _lookup(Rig(None, a, b)))  # type: ignore[arg-type]
+        pending, pending_tid = fx.mt_fsm_begin(FOREIGN, imsi=third, called=ROUTER)
+        await a.send(pending)
+        assert decode(await b.next()).called_digits == MSC_HOME
         out = await _stop(first.process)
     assert leaked(bytes(a.raw)) == []
     assert leaked(out.encode(), (HOME_IMSI, MSC_HOME, correlation)) == []
@@ -79,6 +84,11 @@ async def test_a_delivery_across_a_restart_of_the_proxy(tmp_path: Path) -> None:
         assert restored.argument.da.imsi == HOME_IMSI
         await b.send(fx.answer(otid, MSC_HOME, FOREIGN, ReturnResult(1)))
         assert decode(await a.next()).calling_digits == ROUTER
+        # The MSC's answer to the delivery restored before the restart leaves
+        # as the router's too, not with the MSC's address.
+        await b.send(fx.answer(pending_tid, MSC_HOME, FOREIGN, ReturnResult(1)))
+        late = decode(await a.next())
+        assert late.calling_digits == ROUTER and late.tcap.dtid == pending_tid
         await a.send(mt)  # replayed
         assert decode(await a.next()).tcap.components == (ReturnError(1, 5),)
         stolen, _ = fx.mt_fsm_begin(OTHER_FOREIGN, imsi=other, called=ROUTER)
@@ -129,8 +139,11 @@ async def test_two_proxies_share_the_correlations(tmp_path: Path) -> None:
         assert restored.called_digits == MSC_HOME
         assert isinstance(restored.argument, ForwardSmArg)
         assert restored.argument.da.imsi == HOME_IMSI
-        await two.b.send(fx.answer(otid, MSC_HOME, FOREIGN, ReturnResult(1)))
-        assert decode(await two.a.next()).tcap.components == (ReturnResult(1),)
+        # The MSC's answer comes back through the other proxy (the home
+        # network load-shares too): it leaves as the router's all the same.
+        await one.b.send(fx.answer(otid, MSC_HOME, FOREIGN, ReturnResult(1)))
+        done = decode(await one.a.next())
+        assert done.calling_digits == ROUTER and done.tcap.components == (ReturnResult(1),)
         replay, _ = fx.mt_fsm_begin(FOREIGN, imsi=correlation, called=ROUTER)
         await one.a.send(replay)  # the first proxy does not serve it again
         assert decode(await one.a.next()).tcap.components == (ReturnError(1, 5),)

@@ -1,9 +1,11 @@
 """SMS home routing's correlations in SQLite: they survive a restart of the
 proxy and are shared by the proxies of one home network on one machine.
 
-One table in ``DATA_DIR/guard-state.db`` (its own file, created readable by
-its owner only: herald's store and its console never see it). Each row is
-sealed (:mod:`herald.signaling.correlations`): its key is a keyed hash of the
+Two tables in ``DATA_DIR/guard-state.db`` (its own file, created readable
+by its owner only: herald's store and its console never see it): the
+correlations, and the delivery dialogues restored with them (written at the
+delivery's TC-BEGIN, deleted at its end, kept at most twice
+``dialogue_ttl_s``). Each row is sealed (:mod:`herald.signaling.correlations`): its key is a keyed hash of the
 correlation IMSI, its fields (real IMSI, serving node, SMSC, answer time) are
 encrypted and authenticated with a key derived from the policy's salt; only
 the deadline is in clear, for the purge. So the file names no subscriber,
@@ -37,7 +39,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from herald.signaling.correlations import Correlation, row_key, seal, sealing_key, unseal
+from herald.signaling.correlations import (
+    Correlation,
+    RoutedRecord,
+    row_key,
+    seal,
+    sealing_key,
+    unseal,
+)
 
 __all__ = ["BUSY_TIMEOUT_MS", "FILE_NAME", "SQLiteCorrelations"]
 
@@ -65,7 +74,21 @@ AFTER INSERT ON home_routing_correlations BEGIN
     DELETE FROM home_routing_correlations
     WHERE seq <= NEW.seq - (SELECT max_entries FROM home_routing_settings WHERE one = 1);
 END;
+CREATE TABLE IF NOT EXISTS home_routing_dialogues (
+    seq INTEGER PRIMARY KEY,
+    id BLOB NOT NULL UNIQUE,      -- keyed hash of (SMSC GT, SMSC transaction id)
+    deadline REAL NOT NULL,
+    sealed BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS home_routing_dialogues_deadline
+    ON home_routing_dialogues (deadline);
+CREATE TRIGGER IF NOT EXISTS home_routing_dialogues_bound
+AFTER INSERT ON home_routing_dialogues BEGIN
+    DELETE FROM home_routing_dialogues
+    WHERE seq <= NEW.seq - (SELECT max_entries FROM home_routing_settings WHERE one = 1);
+END;
 """
+_TABLES = ("home_routing_correlations", "home_routing_dialogues")
 
 _ADD = """
 INSERT INTO home_routing_correlations (id, deadline, sealed) VALUES (?, ?, ?)
@@ -73,6 +96,16 @@ ON CONFLICT (id) DO UPDATE SET deadline = excluded.deadline, sealed = excluded.s
 WHERE home_routing_correlations.deadline <= ?
 """
 _TAKE = "DELETE FROM home_routing_correlations WHERE id = ? RETURNING deadline, sealed"
+_PUT_DIALOGUE = """
+INSERT INTO home_routing_dialogues (id, deadline, sealed) VALUES (?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET deadline = excluded.deadline, sealed = excluded.sealed
+"""
+_FIND_DIALOGUE = "SELECT deadline, sealed FROM home_routing_dialogues WHERE id = ?"
+_DROP_DIALOGUE = "DELETE FROM home_routing_dialogues WHERE id = ?"
+
+
+def _dialogue_id(smsc_gt: str, tid: bytes) -> str:
+    return f"dialogue {smsc_gt} {tid.hex()}"
 
 
 class SQLiteCorrelations:
@@ -121,7 +154,7 @@ class SQLiteCorrelations:
             self._key,
             row,
             (entry.imsi, entry.node, entry.smsc_gt, entry.service_centre,
-             wall + (entry.answered - now)),
+             repr(wall + (entry.answered - now))),
         )  # fmt: skip
         cur = self._db.execute(_ADD, (row, wall + (entry.deadline - now), sealed, wall))
         return cur.rowcount > 0
@@ -135,18 +168,19 @@ class SQLiteCorrelations:
         wall = self._clock()
         if deadline <= wall:
             return None
-        fields = unseal(self._key, row, sealed)
+        fields = unseal(self._key, row, sealed, 5)
         if fields is None:  # sealed under another salt, or altered: not ours to trust
             return None
         imsi, node, smsc_gt, service_centre, answered = fields
         return Correlation(
-            now + (deadline - wall), imsi, node, smsc_gt, service_centre, now + (answered - wall)
-        )
+            now + (deadline - wall), imsi, node, smsc_gt, service_centre,
+            now + (float(answered) - wall),
+        )  # fmt: skip
 
     def expire(self, now: float) -> None:
-        self._db.execute(
-            "DELETE FROM home_routing_correlations WHERE deadline <= ?", (self._clock(),)
-        )
+        wall = self._clock()
+        for table in _TABLES:
+            self._db.execute(f"DELETE FROM {table} WHERE deadline <= ?", (wall,))
 
     def set_limit(self, limit: int) -> None:
         db = self._db
@@ -155,12 +189,40 @@ class SQLiteCorrelations:
             " ON CONFLICT (one) DO UPDATE SET max_entries = excluded.max_entries",
             (limit,),
         )
-        # Cut now to the new bound (the trigger applies it on the next insert).
-        db.execute(
-            "DELETE FROM home_routing_correlations WHERE seq <= "
-            "(SELECT max(seq) FROM home_routing_correlations) - ?",
-            (limit,),
-        )
+        # Cut now to the new bound (the triggers apply it on the next insert).
+        for table in _TABLES:
+            db.execute(
+                f"DELETE FROM {table} WHERE seq <= (SELECT max(seq) FROM {table}) - ?", (limit,)
+            )
 
     def __len__(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM home_routing_correlations").fetchone()[0])
+
+    def put_dialogue(self, key: tuple[str, bytes], record: RoutedRecord, now: float) -> None:
+        wall = self._clock()
+        row = row_key(self._key, _dialogue_id(*key))
+        fields = (record.node, record.imsi, record.correlation, record.router.hex(),
+                  ",".join(map(str, record.label)))  # fmt: skip
+        self._db.execute(
+            _PUT_DIALOGUE, (row, wall + (record.deadline - now), seal(self._key, row, fields))
+        )
+
+    def find_dialogue(self, key: tuple[str, bytes], now: float) -> RoutedRecord | None:
+        row = row_key(self._key, _dialogue_id(*key))
+        found = self._db.execute(_FIND_DIALOGUE, (row,)).fetchone()
+        if found is None:
+            return None
+        deadline, sealed = found
+        wall = self._clock()
+        fields = unseal(self._key, row, sealed, 5) if deadline > wall else None
+        if fields is None:
+            return None
+        node, imsi, correlation, router, label = fields
+        numbers = tuple(int(x) for x in label.split(","))
+        if len(numbers) != 6:
+            return None
+        return RoutedRecord(now + (deadline - wall), node, imsi, correlation,
+                            bytes.fromhex(router), numbers)  # fmt: skip
+
+    def drop_dialogue(self, key: tuple[str, bytes]) -> None:
+        self._db.execute(_DROP_DIALOGUE, (row_key(self._key, _dialogue_id(*key)),))

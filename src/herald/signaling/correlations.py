@@ -11,7 +11,10 @@ stores one under a fresh id (False if that id is live: draw another), ``take``
 removes one and returns it if it was live (whoever takes it first has it: a
 second take, here or in another proxy sharing the store, gets None), ``expire``
 forgets the dead, and each store is bounded (``set_limit``; the oldest entry
-goes first).
+goes first). A store that is shared also keeps the delivery dialogues the
+router restored (:class:`RoutedRecord`, by SMSC GT and transaction id), so
+that the serving node's answers leave as the router's whichever proxy they
+cross, or after a restart.
 
 :class:`MemoryCorrelations` is one proxy's memory (forgotten at a restart).
 A store that outlives the process or is shared (SQLite in the proxy's data
@@ -39,6 +42,7 @@ __all__ = [
     "Correlation",
     "CorrelationStore",
     "MemoryCorrelations",
+    "RoutedRecord",
     "row_key",
     "seal",
     "sealing_key",
@@ -48,10 +52,11 @@ __all__ = [
 # A sealed record: nonce, then the ciphertext, then the tag.
 _NONCE = 16
 _TAG = 16
-# Five short digit strings and a time: an IMSI is 15 digits (E.212), node and
-# SMSC addresses at most 20 (SCCP GT digits in practice); a record longer than
-# this is refused rather than stored.
-MAX_RECORD = 160
+# A few short fields: an IMSI is 15 digits (E.212), node and SMSC addresses at
+# most 20 (SCCP GT digits in practice), an SCCP address a dozen octets (hex),
+# a routing label six numbers; a record longer than this is refused rather
+# than stored.
+MAX_RECORD = 256
 _SEP = "\n"
 
 
@@ -68,8 +73,25 @@ class Correlation(NamedTuple):
     answered: float
 
 
+class RoutedRecord(NamedTuple):
+    """A delivery dialogue the router restored, as a shared store keeps it so
+    that the serving node's answers leave as the router's whichever proxy
+    they cross (or after a restart). ``router`` is the called party the SMSC
+    used (SCCP-encoded), ``label`` its routing label (opc, dpc, si, ni, mp,
+    sls); ``deadline`` on the caller's clock."""
+
+    deadline: float
+    node: str
+    imsi: str
+    correlation: str
+    router: bytes
+    label: tuple[int, int, int, int, int, int]
+
+
 class CorrelationStore(Protocol):
-    """Live correlations, by correlation IMSI (see the module docstring)."""
+    """Live correlations, by correlation IMSI, and the delivery dialogues
+    routed with them, by (SMSC GT, SMSC transaction id): see the module
+    docstring."""
 
     def add(self, correlation_id: str, entry: Correlation, now: float) -> bool:
         """Keep ``entry`` under ``correlation_id`` until its deadline; False,
@@ -86,14 +108,30 @@ class CorrelationStore(Protocol):
         ...
 
     def set_limit(self, limit: int) -> None:
-        """Hold at most ``limit`` entries from now on (oldest dropped first)."""
+        """Hold at most ``limit`` entries of each kind from now on (oldest
+        dropped first)."""
         ...
 
-    def __len__(self) -> int: ...
+    def __len__(self) -> int:
+        """Live correlations held."""
+        ...
+
+    def put_dialogue(self, key: tuple[str, bytes], record: RoutedRecord, now: float) -> None:
+        """Keep a routed delivery dialogue until ``record.deadline``."""
+        ...
+
+    def find_dialogue(self, key: tuple[str, bytes], now: float) -> RoutedRecord | None:
+        """A routed dialogue kept (by this process or another), if live."""
+        ...
+
+    def drop_dialogue(self, key: tuple[str, bytes]) -> None:
+        """Forget a routed dialogue (it ended)."""
+        ...
 
 
 class MemoryCorrelations:
-    """One process's correlations, oldest first (a restart forgets them)."""
+    """One process's correlations, oldest first (a restart forgets them). It
+    keeps no dialogues: the router's own memory has them."""
 
     def __init__(self, limit: int) -> None:
         self._table: OrderedDict[str, Correlation] = OrderedDict()
@@ -127,6 +165,16 @@ class MemoryCorrelations:
 
     def __len__(self) -> int:
         return len(self._table)
+
+    # The router's own memory holds its dialogues; nobody else could ask.
+    def put_dialogue(self, key: tuple[str, bytes], record: RoutedRecord, now: float) -> None:
+        return None
+
+    def find_dialogue(self, key: tuple[str, bytes], now: float) -> RoutedRecord | None:
+        return None
+
+    def drop_dialogue(self, key: tuple[str, bytes]) -> None:
+        return None
 
 
 def sealing_key(salt: bytes) -> bytes:
@@ -165,31 +213,25 @@ def _tag(key: bytes, row: bytes, nonce: bytes, body: bytes) -> bytes:
     ).digest()
 
 
-def seal(key: bytes, row: bytes, fields: tuple[str, str, str, str, float]) -> bytes:
-    """``fields`` (IMSI, node, SMSC GT, service centre, answered time) sealed
-    for the row ``row``. ValueError if they are longer than a correlation's."""
-    plain = _SEP.join((*fields[:4], repr(fields[4]))).encode()
-    if len(plain) > MAX_RECORD or any(_SEP in f for f in fields[:4]):
+def seal(key: bytes, row: bytes, fields: tuple[str, ...]) -> bytes:
+    """``fields`` (ASCII text) sealed for the row ``row``. ValueError if they
+    are longer than a correlation's or hold a line break."""
+    plain = _SEP.join(fields).encode("ascii")
+    if len(plain) > MAX_RECORD or any(_SEP in f for f in fields):
         raise ValueError("not a correlation: fields too long or malformed")
     nonce = secrets.token_bytes(_NONCE)
     body = _xor(plain, _stream(key, nonce, len(plain)))
     return nonce + body + _tag(key, row, nonce, body)
 
 
-def unseal(key: bytes, row: bytes, sealed: bytes) -> tuple[str, str, str, str, float] | None:
-    """The fields :func:`seal` sealed for ``row``; None if ``sealed`` was not
-    sealed with ``key`` for ``row`` (another salt, or tampered with)."""
+def unseal(key: bytes, row: bytes, sealed: bytes, count: int) -> tuple[str, ...] | None:
+    """The ``count`` fields :func:`seal` sealed for ``row``; None if ``sealed``
+    was not sealed with ``key`` for ``row`` (another salt, or tampered with)."""
     if len(sealed) < _NONCE + _TAG:
         return None
     nonce, body, tag = sealed[:_NONCE], sealed[_NONCE:-_TAG], sealed[-_TAG:]
     if not hmac.compare_digest(tag, _tag(key, row, nonce, body)):
         return None
     plain = _xor(body, _stream(key, nonce, len(body)))
-    parts = plain.decode("ascii", "replace").split(_SEP)
-    if len(parts) != 5:
-        return None
-    try:
-        answered = float(parts[4])
-    except ValueError:
-        return None
-    return parts[0], parts[1], parts[2], parts[3], answered
+    parts = tuple(plain.decode("ascii", "replace").split(_SEP))
+    return parts if len(parts) == count else None

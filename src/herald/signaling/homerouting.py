@@ -51,8 +51,11 @@ The correlations live in a :class:`~herald.signaling.correlations.CorrelationSto
 this process's memory by default, or a store that survives a restart and is
 shared by the proxies of one home network (the correlation is *taken* from it
 by the delivery, so it serves once, whichever proxy the delivery reaches).
-Pending lookups and routed dialogues stay in memory: a lookup and its answer,
-a delivery and its answers, travel one association, hence one proxy.
+So are the routed delivery dialogues (written when the delivery is restored,
+dropped when it ends): the serving node's answers may come back through
+another proxy, or after a restart, and must still leave as the router's.
+Pending lookups stay in memory: a lookup and its answer travel one
+association (SCCP class 1, in sequence), hence one proxy.
 """
 
 from __future__ import annotations
@@ -67,7 +70,12 @@ from herald.signaling._ber import decode_oid, encode_oid, read_tlv, tlv
 from herald.signaling._digits import decode_tbcd, encode_tbcd
 from herald.signaling.codec import build
 from herald.signaling.codec import invoke as make_invoke
-from herald.signaling.correlations import Correlation, CorrelationStore, MemoryCorrelations
+from herald.signaling.correlations import (
+    Correlation,
+    CorrelationStore,
+    MemoryCorrelations,
+    RoutedRecord,
+)
 from herald.signaling.errors import DecodeError, MapError
 from herald.signaling.map_codec import encode_result
 from herald.signaling.map_ops import MapOperation, map_ac
@@ -99,6 +107,7 @@ from herald.signaling.policy.config import Policy
 from herald.signaling.policy.rules import is_mt_delivery
 from herald.signaling.policy.state import Compiled
 from herald.signaling.policy.verdict import Origin
+from herald.signaling.sccp import decode_address, encode_address
 
 __all__ = [
     "MAP_ERRORS_PASSED",
@@ -430,7 +439,7 @@ class HomeRouter:
         tcap = msg.tcap
         called = msg.called_digits or ""
         if msg.sccp.kind in _SERVICE:
-            return self._returned(msg, called)
+            return self._returned(msg, called, now)
         if tcap.dtid is None:
             return None
         key = (called, tcap.dtid)
@@ -447,7 +456,11 @@ class HomeRouter:
             # dialogue_ttl_s, or evicted): it still leaves as the router.
             if tcap.kind in (_END, _ABORT):
                 del self._retired[key]
+                self._correlations.drop_dialogue(key)
             return Outcome(self._as_router(msg, late))
+        if tcap.kind != _BEGIN and self.routed(called) and self._adopt(key, now):
+            # Routed by another proxy, or before a restart.
+            return self._from_node(msg, key, now)
         if self.routed(called) and any(
             isinstance(c, ReturnResult) and isinstance(c.result, RoutingInfoForSmRes)
             for c in tcap.components
@@ -522,7 +535,9 @@ class HomeRouter:
         if tcap.kind == _BEGIN:
             return self._delivery(msg, now, calling)
         routed_key: tuple[str, bytes] | None = None
-        if tcap.otid is not None and (calling, tcap.otid) in self._routed:
+        if tcap.otid is not None and (
+            (calling, tcap.otid) in self._routed or self._adopt((calling, tcap.otid), now)
+        ):
             routed_key = (calling, tcap.otid)
         elif tcap.dtid is not None:
             routed_key = self._by_home_tid.get((calling, tcap.dtid))
@@ -546,7 +561,7 @@ class HomeRouter:
                     return self._refuse(None, "only short messages pass the SMS router")
             components.append(c)
         if tcap.kind in (_END, _ABORT):
-            self._drop(routed_key)
+            self._drop(routed_key, ended=True)
         else:
             routed.deadline = now + self.settings.dialogue_ttl_s
             self._routed.move_to_end(routed_key)
@@ -618,6 +633,16 @@ class HomeRouter:
             ),
             self.settings.max_entries,
         )
+        # Shared: the node's answers may cross another proxy (or this one
+        # restarted). Kept through the time a retired dialogue is answered for.
+        lb = msg.label
+        self._correlations.put_dialogue(
+            (calling, otid),
+            RoutedRecord(now + 2 * self.settings.dialogue_ttl_s, entry.node, entry.imsi,
+                         correlation, encode_address(msg.called),
+                         (lb.opc, lb.dpc, lb.si, lb.ni, lb.mp, lb.sls)),
+            now,
+        )  # fmt: skip
         self.rewritten += 1
         components = tuple(
             self._restored_invoke(c, c.argument, entry.imsi)
@@ -660,7 +685,7 @@ class HomeRouter:
             routed.home_tid = tcap.otid
             self._by_home_tid[(routed.smsc_gt, tcap.otid)] = key
         if tcap.kind in (_END, _ABORT):
-            self._drop(key)
+            self._drop(key, ended=True)
         else:
             routed.deadline = now + self.settings.dialogue_ttl_s
             self._routed.move_to_end(key)
@@ -688,7 +713,7 @@ class HomeRouter:
                                dialogue=_plain_dialogue(tcap.dialogue)),
         )
 
-    def _returned(self, msg: SignalingMessage, smsc_gt: str) -> Outcome | None:
+    def _returned(self, msg: SignalingMessage, smsc_gt: str, now: float) -> Outcome | None:
         """A UDTS/XUDTS going back to an SMSC: if it returns a routed delivery
         (whose data holds the real IMSI and node), the router answers instead."""
         tcap = msg.tcap
@@ -696,7 +721,9 @@ class HomeRouter:
         key = None if tid is None else (smsc_gt, tid)
         if key is None:
             return None
-        routed = self._drop(key) or self._retired.pop(key, None)
+        if key not in self._routed and key not in self._retired:
+            self._adopt(key, now)  # routed by another proxy, or before a restart
+        routed = self._drop(key, ended=True) or self._retired.pop(key, None)
         if routed is None:
             return None
         invoke_id = next((c.invoke_id for c in tcap.components if isinstance(c, Invoke)), 1)
@@ -735,11 +762,36 @@ class HomeRouter:
         """``msg`` with ``tcap`` (its SCCP data is re-encoded by ``encode``)."""
         return msg._replace(tcap=tcap)
 
-    def _drop(self, key: tuple[str, bytes]) -> _Routed | None:
+    def _drop(self, key: tuple[str, bytes], *, ended: bool = False) -> _Routed | None:
+        """Stop routing a dialogue; ``ended``: it is over (the shared store
+        forgets it too; else it stays there until its deadline)."""
         routed = self._routed.pop(key, None)
         if routed is not None and routed.home_tid is not None:
             self._by_home_tid.pop((routed.smsc_gt, routed.home_tid), None)
+        if ended:
+            self._correlations.drop_dialogue(key)
         return routed
+
+    def _adopt(self, key: tuple[str, bytes], now: float) -> bool:
+        """Route a dialogue this router does not hold but the store does
+        (restored by another proxy, or before a restart); False if none."""
+        record = self._correlations.find_dialogue(key, now)
+        if record is None:
+            return False
+        try:
+            router = decode_address(record.router)
+        except DecodeError:
+            return False
+        if len(self._routed) >= self.settings.max_entries:
+            self._retire(next(iter(self._routed)), now)
+        _put(
+            self._routed,
+            key,
+            _Routed(now + self.settings.dialogue_ttl_s, key[0], key[1], record.node,
+                    record.imsi, record.correlation, router, RoutingLabel(*record.label)),
+            self.settings.max_entries,
+        )  # fmt: skip
+        return True
 
     def _retire(self, key: tuple[str, bytes], now: float) -> None:
         """Stop routing a delivery (idle, or evicted), but keep answering for
