@@ -5,10 +5,11 @@ Two tables in ``DATA_DIR/guard-state.db`` (its own file, created readable
 by its owner only: herald's store and its console never see it): the
 correlations, and the delivery dialogues restored with them (written at the
 delivery's TC-BEGIN, deleted at its end, kept at most twice
-``dialogue_ttl_s``). Each row is sealed (:mod:`herald.signaling.correlations`): its key is a keyed hash of the
-correlation IMSI, its fields (real IMSI, serving node, SMSC, answer time) are
-encrypted and authenticated with a key derived from the policy's salt; only
-the deadline is in clear, for the purge. So the file names no subscriber,
+``dialogue_ttl_s``). Each row is sealed (:mod:`herald.signaling.correlations`):
+its key is a keyed hash of the correlation IMSI (of the SMSC's GT and
+transaction id for a dialogue), its fields (real IMSI, serving node, SMSC,
+answer time) are encrypted and authenticated with a key derived from the
+policy's salt; only the deadline is in clear, for the purge. So the file names no subscriber,
 node or correlation id to whoever reads it without the policy.
 
 Every call is one statement in its own transaction (autocommit; WAL; a
