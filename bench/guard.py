@@ -415,10 +415,13 @@ def latency(
     round_trips: int,
     rounds: int = 4,
     home_routing: bool = False,
+    store: bool = False,
 ) -> dict[str, object]:
     """Round trips direct and through ``herald guard proxy``; with
     ``home_routing``, every answer is rewritten (a correlation IMSI and the
-    router's GT) by a proxy that knows its interconnect side."""
+    router's GT) by a proxy that knows its interconnect side; with ``store``,
+    the proxy runs on a herald data directory (``--store``) and keeps each
+    correlation there (a committed SQLite row before the answer leaves)."""
     routing = '\n[home_routing]\nrouter_gt = "19990009999"\n' if home_routing else ""
     side = ["--interconnect", "listen"] if home_routing else []
     pairs = _pairs(records, round_trips)
@@ -436,7 +439,16 @@ def latency(
         policy.write_text(policy_text + "\n[rates]\nper_gt_per_s = 1e6\nper_gt_burst = 1e6\n"
                           + routing)
 
+        source = ["--pending", str(pending_file)]
+        if store:
+            source = ["--store", str(Path(tmp) / "data")]
+
         async def run() -> dict[str, object]:
+            if store:
+                from herald.store import SQLiteConfig, SQLiteStore
+
+                opened = SQLiteStore.open(SQLiteConfig(data_dir=Path(tmp) / "data"))
+                await opened.aclose()
             peer = _Peer(dict(pairs))
             server = await asyncio.start_server(peer.handle, "127.0.0.1", 0)
             b_port = server.sockets[0].getsockname()[1]
@@ -454,8 +466,7 @@ def latency(
                 str(policy),
                 "--duration",
                 "600",
-                "--pending",
-                str(pending_file),
+                *source,
                 *side,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -675,6 +686,46 @@ def main() -> None:
     lat = latency(records, POLICY_TOML, corpus.pending, args.round_trips, home_routing=True)
     report_latency(lat, "with SMS home routing (each answer rewritten: correlation IMSI, "
                    "router GT)")
+    gc.collect()
+    lat = latency(records, POLICY_TOML, corpus.pending, args.round_trips, home_routing=True,
+                  store=True)
+    report_latency(lat, "with SMS home routing and --store (each correlation a committed "
+                   "SQLite row before its answer leaves)")
+    store_cost(args.round_trips)
+
+
+def store_cost(count: int) -> None:
+    """What one home-routed SMS costs the correlation store, in-process: the
+    correlation added (SRI-SM answer), taken (MT-ForwardSM), its dialogue
+    written and dropped (the node's TC-END), in memory and in SQLite."""
+    from herald.guard.correlations import SQLiteCorrelations
+    from herald.signaling.correlations import Correlation, MemoryCorrelations, RoutedRecord
+
+    salt = b"bench-salt-0123456789"
+    record = RoutedRecord(100.0, "19992000001", "001010123456789", "", bytes.fromhex("12"),
+                          (1, 2, 3, 0, 0, 0))  # fmt: skip
+    ids = [f"0010190{i:08d}" for i in range(count)]
+
+    def sms(store: object) -> float:
+        assert isinstance(store, (MemoryCorrelations, SQLiteCorrelations))
+        t = time.perf_counter()
+        for i, cid in enumerate(ids):
+            now = float(i)
+            store.add(cid, Correlation(now + 30, "001010123456789", "19992000001",
+                                       "46660000001", "46660000001", now), now)  # fmt: skip
+            store.take(cid, now)
+            key = ("46660000001", i.to_bytes(4, "big"))
+            store.put_dialogue(key, record._replace(correlation=cid), now)
+            store.drop_dialogue(key)
+        return (time.perf_counter() - t) / count * 1e6
+
+    with tempfile.TemporaryDirectory(prefix="herald-bench-") as tmp:
+        sqlite = SQLiteCorrelations(Path(tmp), salt, 100_000)
+        memory_us = min(sms(MemoryCorrelations(100_000)) for _ in range(3))
+        sqlite_us = min(sms(sqlite) for _ in range(3))
+        sqlite.close()
+    print(f"home routing's store per SMS ({count} SMS: correlation added and taken, dialogue "
+          f"written and dropped): memory {memory_us:.1f} us, SQLite {sqlite_us:.1f} us")
 
 
 def report_latency(lat: dict[str, object], what: str) -> None:

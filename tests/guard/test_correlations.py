@@ -204,6 +204,9 @@ def test_routed_dialogues_are_shared_until_they_end(tmp_path: Path) -> None:
         clock.t += 60  # another clock: the deadline moves with it
         assert two.find_dialogue(key, 0.0) == record._replace(deadline=60.0)
         two.drop_dialogue(key)
+        assert two.find_dialogue(key, 0.0) is None
+        assert one.find_dialogue(key, 0.0) is not None  # dropped at two's next expire()
+        two.expire(0.0)
         assert one.find_dialogue(key, 70.0) is None
         one.put_dialogue(key, record, 10.0)
         clock.t += 120

@@ -4,8 +4,8 @@ proxy and are shared by the proxies of one home network on one machine.
 Two tables in ``DATA_DIR/guard-state.db`` (its own file, created readable
 by its owner only: herald's store and its console never see it): the
 correlations, and the delivery dialogues restored with them (written at the
-delivery's TC-BEGIN, deleted at its end, kept at most twice
-``dialogue_ttl_s``). Each row is sealed (:mod:`herald.signaling.correlations`):
+delivery's TC-BEGIN, deleted after its end at the next ``expire``, kept at
+most twice ``dialogue_ttl_s``). Each row is sealed (:mod:`herald.signaling.correlations`):
 its key is a keyed hash of the correlation IMSI (of the SMSC's GT and
 transaction id for a dialogue), its fields (real IMSI, serving node, SMSC,
 answer time) are encrypted and authenticated with a key derived from the
@@ -17,7 +17,9 @@ concurrent writer is waited for up to :data:`BUSY_TIMEOUT_MS`): a correlation
 is on disk, and visible to every proxy, before the answer that hands it out
 leaves, and ``take`` (``DELETE ... RETURNING``) gives a row to exactly one
 taker. ``synchronous=NORMAL``: a committed row survives the process dying, not
-necessarily the machine losing power (the SMSC then asks again).
+necessarily the machine losing power (the SMSC then asks again). WAL
+checkpoints, the only writes that wait for the disk, run in ``expire`` (the
+proxy's one-second timer), with the purge and the ended dialogues' deletes.
 
 Bounded: rows are numbered as they are added, and a trigger drops every row
 more than ``limit`` behind the newest (the oldest); dead rows are purged by
@@ -105,6 +107,11 @@ _FIND_DIALOGUE = "SELECT deadline, sealed FROM home_routing_dialogues WHERE id =
 _DROP_DIALOGUE = "DELETE FROM home_routing_dialogues WHERE id = ?"
 
 
+# Ended dialogues whose rows are dropped in one transaction at most (else at
+# the next expire()).
+_ENDED_BATCH = 1024
+
+
 def _dialogue_id(smsc_gt: str, tid: bytes) -> str:
     return f"dialogue {smsc_gt} {tid.hex()}"
 
@@ -134,6 +141,10 @@ class SQLiteCorrelations:
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = NORMAL")
+        # Checkpoints (the only writes that wait for the disk under WAL and
+        # NORMAL) run on the timer, in expire(), not inside a message's commit.
+        db.execute("PRAGMA wal_autocheckpoint = 0")
+        self._ended: set[bytes] = set()  # dialogue rows to drop at the next expire()
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version not in (0, _SCHEMA_VERSION):
             raise sqlite3.DatabaseError(
@@ -180,8 +191,18 @@ class SQLiteCorrelations:
 
     def expire(self, now: float) -> None:
         wall = self._clock()
-        for table in _TABLES:
-            self._db.execute(f"DELETE FROM {table} WHERE deadline <= ?", (wall,))
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for table in _TABLES:
+                db.execute(f"DELETE FROM {table} WHERE deadline <= ?", (wall,))
+            db.executemany(_DROP_DIALOGUE, [(row,) for row in self._ended])
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self._ended.clear()
+        db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def set_limit(self, limit: int) -> None:
         db = self._db
@@ -202,6 +223,7 @@ class SQLiteCorrelations:
     def put_dialogue(self, key: tuple[str, bytes], record: RoutedRecord, now: float) -> None:
         wall = self._clock()
         row = row_key(self._key, _dialogue_id(*key))
+        self._ended.discard(row)  # the SMSC reuses its transaction id
         fields = (record.node, record.imsi, record.correlation, record.router.hex(),
                   ",".join(map(str, record.label)))  # fmt: skip
         self._db.execute(
@@ -210,6 +232,8 @@ class SQLiteCorrelations:
 
     def find_dialogue(self, key: tuple[str, bytes], now: float) -> RoutedRecord | None:
         row = row_key(self._key, _dialogue_id(*key))
+        if row in self._ended:
+            return None
         found = self._db.execute(_FIND_DIALOGUE, (row,)).fetchone()
         if found is None:
             return None
@@ -226,4 +250,8 @@ class SQLiteCorrelations:
                             bytes.fromhex(router), numbers)  # fmt: skip
 
     def drop_dialogue(self, key: tuple[str, bytes]) -> None:
-        self._db.execute(_DROP_DIALOGUE, (row_key(self._key, _dialogue_id(*key)),))
+        # Deferred to the next expire() (one transaction a second for all):
+        # an ended dialogue's row serves nothing, and costs a commit per SMS.
+        self._ended.add(row_key(self._key, _dialogue_id(*key)))
+        if len(self._ended) >= _ENDED_BATCH:
+            self.expire(0.0)
