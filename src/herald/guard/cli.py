@@ -296,6 +296,24 @@ def _metrics_address(text: str | None) -> tuple[str, int] | None:
         raise ValueError(f"--metrics: {text!r} is not PORT or HOST:PORT") from None
 
 
+def _snapshots(args: argparse.Namespace, policy: Any) -> Any:
+    """The engine's snapshot store (``--store``), if the state can be restored
+    by a later process: only under a fixed hash seed (the state's keys are the
+    interpreter's keyed hashes; see herald.signaling.policy.snapshot)."""
+    if args.store is None:
+        return None
+    seed = os.environ.get("PYTHONHASHSEED", "")
+    if not seed.isdigit() or int(seed) == 0:
+        print("herald guard proxy: the engine's state (dialogues, locations, rates, lookups) "
+              "is kept in memory only: run with PYTHONHASHSEED set to a fixed secret number "
+              "(not 0) to save it in --store and restore it after a restart",
+              file=sys.stderr)  # fmt: skip
+        return None
+    from herald.guard.correlations import SQLiteSnapshots
+
+    return SQLiteSnapshots(args.store, policy.salt)
+
+
 def _proxy(args: argparse.Namespace) -> int:
     from herald.guard.audit import AuditError
     from herald.guard.metrics import MetricsServer, proxy_registry
@@ -331,6 +349,9 @@ def _proxy(args: argparse.Namespace) -> int:
     try:
         router = (HomeRouter(policy, correlations=correlations(policy))
                   if policy.home_routing.enabled else None)  # fmt: skip
+        snapshots = _snapshots(args, policy)
+        if snapshots is not None:
+            opened.append(snapshots)
         proxy = GuardProxy(
             inspector,
             peer,
@@ -340,6 +361,7 @@ def _proxy(args: argparse.Namespace) -> int:
             interconnect=args.interconnect,
             home_router=router,
             correlations=correlations,
+            snapshots=snapshots,
         )
     except (OSError, ValueError, sqlite3.Error) as exc:
         return _fail(str(exc))
@@ -372,6 +394,7 @@ def _proxy(args: argparse.Namespace) -> int:
         if metrics_at is not None:  # first: a taken port stops the proxy before it listens
             m_host, m_port = await metrics.start(*metrics_at)
             served = f"herald guard proxy: metrics on http://{m_host}:{m_port}/metrics"
+        restored = await proxy.restore()
         try:
             host, port = await proxy.start(*listen)
         except BaseException:
@@ -382,6 +405,9 @@ def _proxy(args: argparse.Namespace) -> int:
         # passes only walk what the traffic creates.
         gc.collect()
         gc.freeze()
+        if snapshots is not None:
+            print(f"herald guard proxy: engine state restored from {restored[0]} snapshot(s),"
+                  f" {restored[1]} entries", flush=True)  # fmt: skip
         print(f"herald guard proxy: listening on {host}:{port}, peer {args.peer}", flush=True)
         if served:
             print(served, flush=True)

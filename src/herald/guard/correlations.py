@@ -47,11 +47,14 @@ from herald.signaling.correlations import (
     RoutedRecord,
     row_key,
     seal,
+    seal_blob,
     sealing_key,
     unseal,
+    unseal_blob,
 )
 
-__all__ = ["BUSY_TIMEOUT_MS", "FILE_NAME", "SQLiteCorrelations"]
+__all__ = ["BUSY_TIMEOUT_MS", "FILE_NAME", "MAX_SNAPSHOTS", "SNAPSHOT_MAX_AGE",
+           "SQLiteCorrelations", "SQLiteSnapshots"]
 
 FILE_NAME = "guard-state.db"
 # How long a call waits for another proxy's write to the same file, ms (each
@@ -90,6 +93,11 @@ AFTER INSERT ON home_routing_dialogues BEGIN
     DELETE FROM home_routing_dialogues
     WHERE seq <= NEW.seq - (SELECT max_entries FROM home_routing_settings WHERE one = 1);
 END;
+CREATE TABLE IF NOT EXISTS engine_snapshots (
+    proxy TEXT PRIMARY KEY,       -- a random id per proxy process
+    written REAL NOT NULL,        -- wall clock
+    sealed BLOB NOT NULL          -- the engine's snapshot (JSON), sealed
+);
 """
 _TABLES = ("home_routing_correlations", "home_routing_dialogues")
 
@@ -116,6 +124,28 @@ def _dialogue_id(smsc_gt: str, tid: bytes) -> str:
     return f"dialogue {smsc_gt} {tid.hex()}"
 
 
+def _connect(data_dir: Path) -> tuple[Path, sqlite3.Connection]:
+    """``data_dir/guard-state.db``, created owner-only if missing, its schema
+    in place. Raises OSError or sqlite3.Error if it cannot be opened or is
+    not the guard's state."""
+    path = data_dir / FILE_NAME
+    # Created owner-only before SQLite opens it (it would use the umask).
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version not in (0, _SCHEMA_VERSION):
+        db.close()
+        raise sqlite3.DatabaseError(
+            f"{path}: guard state version {version}, this herald knows {_SCHEMA_VERSION}"
+        )
+    db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + f"PRAGMA user_version = {_SCHEMA_VERSION};"
+                     "COMMIT;")  # fmt: skip
+    return path, db
+
+
 class SQLiteCorrelations:
     """:class:`~herald.signaling.correlations.CorrelationStore` in
     ``data_dir/guard-state.db`` (created if missing), sealed with the key of
@@ -130,28 +160,13 @@ class SQLiteCorrelations:
         limit: int,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        path = Path(data_dir) / FILE_NAME
-        # Created owner-only before SQLite opens it (it would use the umask).
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-        self.path = path
+        self.path, self._db = _connect(Path(data_dir))
         self._clock = clock
         self._key = sealing_key(salt)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        db = self._db
-        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        db.execute("PRAGMA journal_mode = WAL")
-        db.execute("PRAGMA synchronous = NORMAL")
         # Checkpoints (the only writes that wait for the disk under WAL and
         # NORMAL) run on the timer, in expire(), not inside a message's commit.
-        db.execute("PRAGMA wal_autocheckpoint = 0")
+        self._db.execute("PRAGMA wal_autocheckpoint = 0")
         self._ended: set[bytes] = set()  # dialogue rows to drop at the next expire()
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, _SCHEMA_VERSION):
-            raise sqlite3.DatabaseError(
-                f"{path}: correlation store version {version}, this herald knows {_SCHEMA_VERSION}"
-            )
-        db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + f"PRAGMA user_version = {_SCHEMA_VERSION};"
-                         "COMMIT;")  # fmt: skip
         self.set_limit(limit)
 
     def close(self) -> None:
@@ -255,3 +270,64 @@ class SQLiteCorrelations:
         self._ended.add(row_key(self._key, _dialogue_id(*key)))
         if len(self._ended) >= _ENDED_BATCH:
             self.expire(0.0)
+
+
+#: A snapshot older than this is not restored (state an hour old does not
+#: describe the network now; a restart or a fail-over takes minutes).
+SNAPSHOT_MAX_AGE = 3600.0
+#: Snapshots kept (one per proxy process; the oldest go first).
+MAX_SNAPSHOTS = 16
+
+
+class SQLiteSnapshots:
+    """The policy engines' snapshots (dialogues, locations, rates, SMS
+    correlations, lookups, sweeps: :mod:`herald.signaling.policy.snapshot`)
+    in ``data_dir/guard-state.db``, one row per proxy process, sealed like the
+    correlations. ``clock``: the wall clock."""
+
+    def __init__(self, data_dir: Path, salt: bytes, clock: Callable[[], float] = time.time
+                 ) -> None:  # fmt: skip
+        self.path, self._db = _connect(Path(data_dir))
+        self._key = sealing_key(salt)
+        self._clock = clock
+
+    def close(self) -> None:
+        self._db.close()
+
+    def save(self, proxy: str, data: bytes) -> None:
+        """Keep ``data`` as ``proxy``'s latest snapshot (replacing its last);
+        forget snapshots past :data:`SNAPSHOT_MAX_AGE` or beyond
+        :data:`MAX_SNAPSHOTS`."""
+        now = self._clock()
+        sealed = seal_blob(self._key, row_key(self._key, f"snapshot {proxy}"), data)
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(
+                "INSERT INTO engine_snapshots (proxy, written, sealed) VALUES (?, ?, ?)"
+                " ON CONFLICT (proxy) DO UPDATE SET written = excluded.written,"
+                " sealed = excluded.sealed",
+                (proxy, now, sealed),
+            )
+            db.execute("DELETE FROM engine_snapshots WHERE written < ? OR proxy NOT IN"
+                       " (SELECT proxy FROM engine_snapshots ORDER BY written DESC LIMIT ?)",
+                       (now - SNAPSHOT_MAX_AGE, MAX_SNAPSHOTS))  # fmt: skip
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def load(self) -> list[tuple[float, bytes]]:
+        """Every snapshot younger than :data:`SNAPSHOT_MAX_AGE` that opens with
+        this salt, oldest first, as (age in seconds, data)."""
+        now = self._clock()
+        rows = self._db.execute(
+            "SELECT proxy, written, sealed FROM engine_snapshots WHERE written >= ?"
+            " ORDER BY written", (now - SNAPSHOT_MAX_AGE,)
+        ).fetchall()
+        out = []
+        for proxy, written, sealed in rows:
+            data = unseal_blob(self._key, row_key(self._key, f"snapshot {proxy}"), sealed)
+            if data is not None:
+                out.append((max(0.0, now - written), data))
+        return out

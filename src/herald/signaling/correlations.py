@@ -45,8 +45,10 @@ __all__ = [
     "RoutedRecord",
     "row_key",
     "seal",
+    "seal_blob",
     "sealing_key",
     "unseal",
+    "unseal_blob",
 ]
 
 # A sealed record: nonce, then the ciphertext, then the tag.
@@ -192,14 +194,11 @@ def row_key(key: bytes, correlation_id: str) -> bytes:
 
 
 def _stream(key: bytes, nonce: bytes, size: int) -> bytes:
-    out = b""
-    block = 0
-    while len(out) < size:
-        out += hashlib.blake2b(
-            nonce + block.to_bytes(4, "big"), key=key, person=b"herald-hr-xor"
-        ).digest()
-        block += 1
-    return out[:size]
+    blocks = [
+        hashlib.blake2b(nonce + block.to_bytes(4, "big"), key=key, person=b"herald-hr-xor").digest()
+        for block in range((size + 63) // 64)
+    ]
+    return b"".join(blocks)[:size]
 
 
 def _xor(a: bytes, b: bytes) -> bytes:
@@ -219,19 +218,33 @@ def seal(key: bytes, row: bytes, fields: tuple[str, ...]) -> bytes:
     plain = _SEP.join(fields).encode("ascii")
     if len(plain) > MAX_RECORD or any(_SEP in f for f in fields):
         raise ValueError("not a correlation: fields too long or malformed")
+    return seal_blob(key, row, plain)
+
+
+def seal_blob(key: bytes, row: bytes, plain: bytes) -> bytes:
+    """``plain`` encrypted and authenticated for the row ``row`` (any length:
+    the engine's snapshots use it too)."""
     nonce = secrets.token_bytes(_NONCE)
     body = _xor(plain, _stream(key, nonce, len(plain)))
     return nonce + body + _tag(key, row, nonce, body)
 
 
-def unseal(key: bytes, row: bytes, sealed: bytes, count: int) -> tuple[str, ...] | None:
-    """The ``count`` fields :func:`seal` sealed for ``row``; None if ``sealed``
-    was not sealed with ``key`` for ``row`` (another salt, or tampered with)."""
+def unseal_blob(key: bytes, row: bytes, sealed: bytes) -> bytes | None:
+    """What :func:`seal_blob` sealed for ``row``; None if it was not sealed
+    with ``key`` for ``row``."""
     if len(sealed) < _NONCE + _TAG:
         return None
     nonce, body, tag = sealed[:_NONCE], sealed[_NONCE:-_TAG], sealed[-_TAG:]
     if not hmac.compare_digest(tag, _tag(key, row, nonce, body)):
         return None
-    plain = _xor(body, _stream(key, nonce, len(body)))
+    return _xor(body, _stream(key, nonce, len(body)))
+
+
+def unseal(key: bytes, row: bytes, sealed: bytes, count: int) -> tuple[str, ...] | None:
+    """The ``count`` fields :func:`seal` sealed for ``row``; None if ``sealed``
+    was not sealed with ``key`` for ``row`` (another salt, or tampered with)."""
+    plain = unseal_blob(key, row, sealed)
+    if plain is None:
+        return None
     parts = tuple(plain.decode("ascii", "replace").split(_SEP))
     return parts if len(parts) == count else None

@@ -35,6 +35,7 @@ and :meth:`Engine.expire` takes ``now`` from the caller, who should call it at
 
 from __future__ import annotations
 
+from herald.signaling.policy import snapshot as _snapshot
 from herald.signaling.policy.categories import Category, Op, operation_name
 from herald.signaling.policy.config import Policy
 from herald.signaling.policy.egress import PendingMessages
@@ -239,6 +240,16 @@ class Engine:
         """MT deliveries not judged for SMS consistency because no SRI-SM
         answer had been seen yet (only with ``answers_may_be_missing``)."""
         return self._s.unjudged_consistency
+
+    def copy_state(self, now: float, limit: int) -> _snapshot.Copied:
+        """The newest ``limit`` entries of every table, for a snapshot
+        (:func:`herald.signaling.policy.snapshot.encode` it in any thread)."""
+        return _snapshot.copy_state(self._s, self._c, now, limit)
+
+    def restore_state(self, data: bytes, now: float, age: float = 0.0) -> int:
+        """Merge a snapshot taken ``age`` seconds ago (see
+        :func:`herald.signaling.policy.snapshot.restore_state`)."""
+        return _snapshot.restore_state(self._s, self._c, data, now, age)
 
     def lookup_answered(self, requester: str, imsi: str, node: str, when: float) -> None:
         """An SRI-SM answered to ``requester`` at ``when`` (naming ``imsi`` at
