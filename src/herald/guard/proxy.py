@@ -96,11 +96,13 @@ CONNECT_TIMEOUT = 10.0
 # Bound on waiting for connection handlers to finish at close, seconds.
 CLOSE_TIMEOUT = 5.0
 # How often the engine's state is saved (with a snapshot store), seconds, and
-# how many of the newest entries of each table a snapshot holds: copying them
-# holds the event loop a few milliseconds, encoding and sealing them runs in a
-# thread (about a second of CPU for 200,000 entries, hence the bound).
+# how many of the newest entries of each table a snapshot holds. Copying them
+# holds the event loop (about 0.6-1 us an entry: 10-80 ms for full tables on
+# the shared development machine); encoding and sealing them runs in a thread
+# (about 1.3 s of CPU for 20,000 entries a table, measured by bench/guard.py),
+# hence the bound and the interval.
 SNAPSHOT_EVERY = 30.0
-SNAPSHOT_ENTRIES = 20_000
+SNAPSHOT_ENTRIES = 10_000
 
 _UNENCODABLE = "home-routed message could not be rewritten"
 
