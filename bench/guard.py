@@ -53,7 +53,7 @@ import pycrate_mobile.SCCP as PSCCP
 from pycrate_asn1dir import TCAP_MAPv2v3
 
 from herald.guard.corpus import POLICY_TOML, Corpus, big_capture
-from herald.guard.inspector import Inspector, prepare
+from herald.guard.inspector import Inspector
 from herald.signaling import decode
 from herald.signaling.codec import clear_caches
 from herald.signaling.homerouting import HomeRouter
@@ -97,13 +97,13 @@ BATCH = 256
 
 def judge_batched(inspector: Inspector, records: list[tuple[float, bytes]]) -> int:
     """The guard's own path (scan, proxy): each batch decoded into facts,
-    then judged in order by the engine. Returns the number of verdicts."""
-    judge, context = inspector.judge, {"mode": "bench"}
+    then judged in order by the engine, the cyclic collector paused for the
+    batch (Inspector.judged). Returns the number of verdicts."""
+    inspect, context = inspector.judged, {"mode": "bench"}
     verdicts = 0
     for first in range(0, len(records), BATCH):
-        batch = records[first : first + BATCH]
-        for (t, _), ready in zip(batch, [prepare(d, t) for t, d in batch], strict=True):
-            verdicts += judge(ready, t, context).verdict is not None
+        for result in inspect(records[first : first + BATCH], context=context):
+            verdicts += result.verdict is not None
     return verdicts
 
 

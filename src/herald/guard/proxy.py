@@ -412,6 +412,7 @@ class GuardProxy:
         inspector, stats = self.inspector, self.stats
         verdicts = stats.verdicts
         clock = time.perf_counter
+        context: dict[str, object] = {"mode": "proxy", "conn": conn, "way": way}
         while True:
             data = await reader.read(READ_CHUNK)
             if not data:
@@ -436,9 +437,7 @@ class GuardProxy:
                     self._routed_group(group, now, direction, conn, way, out, back_out)
                     self._flush(forward, out, back, back_out, arrived, len(judged))
                     continue
-                results = iter(
-                    inspector.inspect_many(judged, now, direction, mode="proxy", conn=conn, way=way)
-                )
+                results = inspector.judged([(now, m) for m in judged], direction, context)
                 for msg in group:
                     if msg[2] != _TRANSFER or msg[3] != _DATA:
                         out.append(msg)
@@ -454,6 +453,8 @@ class GuardProxy:
                         stats.forwarded += 1
                     else:
                         self._blocked(msg, verdict.rule, result.message, back_out)
+                for _ in results:  # none left: the batch ends, the collector resumes
+                    pass
                 self._flush(forward, out, back, back_out, arrived, len(judged))
             await forward.drain()
             await back.drain()
