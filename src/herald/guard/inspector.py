@@ -31,7 +31,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterable, Iterator, Sequence
 from types import TracebackType
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from herald.guard.audit import AuditLog
 from herald.signaling import DecodeError, NotUserData, SignalingMessage, decode
@@ -55,8 +55,8 @@ __all__ = ["Inspection", "Inspector", "PausedGC", "Prepared", "malformed_verdict
 #: user data.
 Prepared = tuple[SignalingMessage | None, Facts | None, DecodeError | None]
 
-_NOT_USER_DATA: Prepared = (None, None, None)
-_ALLOW = Action.ALLOW
+_NOT_USER_DATA: Final[Prepared] = (None, None, None)
+_ALLOW: Final = Action.ALLOW
 
 
 class Inspection(NamedTuple):
@@ -72,8 +72,8 @@ class Inspection(NamedTuple):
     error: DecodeError | None = None
 
 
-_NO_VERDICT = Inspection(None)
-_new = tuple.__new__
+_NO_VERDICT: Final = Inspection(None)
+_new: Final = tuple.__new__
 
 
 def malformed_verdict(exc: DecodeError, now: float, action: Action) -> Verdict:
