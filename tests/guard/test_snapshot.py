@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from herald.guard.correlations import FILE_NAME, SQLiteSnapshots
+from herald.guard.correlations import SNAPSHOT_FILE_NAME, SQLiteSnapshots
 from herald.signaling import decode
 from herald.signaling.map_ops import MapAc
 from herald.signaling.policy import Action, Engine, Rule
@@ -124,7 +124,8 @@ def test_a_snapshot_is_bounded_and_sealed_in_the_store(tmp_path: Path) -> None:
     store.save("proxy-2", data)
     assert [d for _, d in store.load()] == [data, data]
     store.close()
-    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith(FILE_NAME))
+    files = [p for p in tmp_path.iterdir() if p.name.startswith(SNAPSHOT_FILE_NAME)]
+    raw = b"".join(p.read_bytes() for p in files)
     assert b"locations" not in raw and leaked(raw, (NEAR_VLR,)) == []
     other = SQLiteSnapshots(tmp_path, b"another-salt-of-16-bytes")
     assert other.load() == []  # sealed under the policy's salt

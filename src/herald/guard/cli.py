@@ -90,10 +90,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=Path,
         metavar="DATA_DIR",
         help="herald's running SQLite data directory: asked at each platform lookup; keeps "
-        "the guard's state in DATA_DIR/guard-state.db: [home_routing]'s correlations "
-        "(they survive a restart and are shared by every proxy given the same directory) "
-        "and, under a fixed PYTHONHASHSEED, the engine's state (saved every 30 s and at "
-        "exit, restored at start)",
+        "the guard's state there: [home_routing]'s correlations (guard-state.db: they "
+        "survive a restart and are shared by every proxy given the same directory) and, "
+        "under a fixed PYTHONHASHSEED, the engine's state (guard-snapshots.db: saved "
+        "every 30 s and at exit, restored at start)",
     )
     proxy.add_argument(
         "--metrics",

@@ -53,10 +53,11 @@ from herald.signaling.correlations import (
     unseal_blob,
 )
 
-__all__ = ["BUSY_TIMEOUT_MS", "FILE_NAME", "MAX_SNAPSHOTS", "SNAPSHOT_MAX_AGE",
-           "SQLiteCorrelations", "SQLiteSnapshots"]
+__all__ = ["BUSY_TIMEOUT_MS", "FILE_NAME", "MAX_SNAPSHOTS", "SNAPSHOT_FILE_NAME",
+           "SNAPSHOT_MAX_AGE", "SQLiteCorrelations", "SQLiteSnapshots"]
 
 FILE_NAME = "guard-state.db"
+SNAPSHOT_FILE_NAME = "guard-snapshots.db"
 # How long a call waits for another proxy's write to the same file, ms (each
 # write is one short statement: a wait this long means a stuck peer).
 BUSY_TIMEOUT_MS = 2_000
@@ -93,6 +94,11 @@ AFTER INSERT ON home_routing_dialogues BEGIN
     DELETE FROM home_routing_dialogues
     WHERE seq <= NEW.seq - (SELECT max_entries FROM home_routing_settings WHERE one = 1);
 END;
+"""
+# In a file of their own: writing a snapshot (megabytes) holds its file's
+# write lock for tens of milliseconds, which the correlations, committed on the
+# event loop at each home-routed answer, must not wait for.
+_SNAPSHOT_SCHEMA = """
 CREATE TABLE IF NOT EXISTS engine_snapshots (
     proxy TEXT PRIMARY KEY,       -- a random id per proxy process
     written REAL NOT NULL,        -- wall clock
@@ -124,11 +130,13 @@ def _dialogue_id(smsc_gt: str, tid: bytes) -> str:
     return f"dialogue {smsc_gt} {tid.hex()}"
 
 
-def _connect(data_dir: Path) -> tuple[Path, sqlite3.Connection]:
-    """``data_dir/guard-state.db``, created owner-only if missing, its schema
-    in place. Raises OSError or sqlite3.Error if it cannot be opened or is
-    not the guard's state."""
-    path = data_dir / FILE_NAME
+def _connect(
+    data_dir: Path, name: str = FILE_NAME, schema: str = _SCHEMA
+) -> tuple[Path, sqlite3.Connection]:
+    """``data_dir/name``, created owner-only if missing, ``schema`` in place.
+    Raises OSError or sqlite3.Error if it cannot be opened or is not the
+    guard's state."""
+    path = data_dir / name
     # Created owner-only before SQLite opens it (it would use the umask).
     os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -141,7 +149,7 @@ def _connect(data_dir: Path) -> tuple[Path, sqlite3.Connection]:
         raise sqlite3.DatabaseError(
             f"{path}: guard state version {version}, this herald knows {_SCHEMA_VERSION}"
         )
-    db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + f"PRAGMA user_version = {_SCHEMA_VERSION};"
+    db.executescript("BEGIN IMMEDIATE;" + schema + f"PRAGMA user_version = {_SCHEMA_VERSION};"
                      "COMMIT;")  # fmt: skip
     return path, db
 
@@ -282,12 +290,12 @@ MAX_SNAPSHOTS = 16
 class SQLiteSnapshots:
     """The policy engines' snapshots (dialogues, locations, rates, SMS
     correlations, lookups, sweeps: :mod:`herald.signaling.policy.snapshot`)
-    in ``data_dir/guard-state.db``, one row per proxy process, sealed like the
-    correlations. ``clock``: the wall clock."""
+    in ``data_dir/guard-snapshots.db``, one row per proxy process, sealed like
+    the correlations. ``clock``: the wall clock."""
 
     def __init__(self, data_dir: Path, salt: bytes, clock: Callable[[], float] = time.time
                  ) -> None:  # fmt: skip
-        self.path, self._db = _connect(Path(data_dir))
+        self.path, self._db = _connect(Path(data_dir), SNAPSHOT_FILE_NAME, _SNAPSHOT_SCHEMA)
         self._key = sealing_key(salt)
         self._clock = clock
 
