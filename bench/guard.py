@@ -472,7 +472,10 @@ def latency(
                 stderr=subprocess.STDOUT,
             )
             assert proc.stdout is not None
-            line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+            for _ in range(10):  # notes before it (e.g. the engine's state kept in memory)
+                line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+                if "listening on" in line or not line:
+                    break
             found = re.search(r"listening on ([\d.]+):(\d+)", line)
             if found is None:
                 raise RuntimeError(f"the proxy did not start: {line!r}")
