@@ -54,6 +54,7 @@ from pycrate_asn1dir import TCAP_MAPv2v3
 
 from herald.guard.corpus import POLICY_TOML, Corpus, big_capture
 from herald.guard.inspector import Inspector
+from herald.guard.scan import SCAN_BATCH
 from herald.signaling import decode
 from herald.signaling.codec import clear_caches
 from herald.signaling.homerouting import HomeRouter
@@ -92,7 +93,7 @@ def _best_interleaved(fns: dict[str, Callable[[], int]], repeats: int) -> dict[s
 
 
 #: Records prepared ahead of judging, as ``herald guard scan`` does.
-BATCH = 256
+BATCH = SCAN_BATCH
 
 
 def judge_batched(inspector: Inspector, records: list[tuple[float, bytes]]) -> int:
