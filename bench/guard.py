@@ -53,7 +53,8 @@ import pycrate_mobile.SCCP as PSCCP
 from pycrate_asn1dir import TCAP_MAPv2v3
 
 from herald.guard.corpus import POLICY_TOML, Corpus, big_capture
-from herald.guard.inspector import Inspector, prepare
+from herald.guard.inspector import Inspector
+from herald.guard.scan import SCAN_BATCH
 from herald.signaling import decode
 from herald.signaling.codec import clear_caches
 from herald.signaling.homerouting import HomeRouter
@@ -92,18 +93,18 @@ def _best_interleaved(fns: dict[str, Callable[[], int]], repeats: int) -> dict[s
 
 
 #: Records prepared ahead of judging, as ``herald guard scan`` does.
-BATCH = 256
+BATCH = SCAN_BATCH
 
 
 def judge_batched(inspector: Inspector, records: list[tuple[float, bytes]]) -> int:
     """The guard's own path (scan, proxy): each batch decoded into facts,
-    then judged in order by the engine. Returns the number of verdicts."""
-    judge, context = inspector.judge, {"mode": "bench"}
+    then judged in order by the engine, the cyclic collector paused for the
+    batch (Inspector.judged). Returns the number of verdicts."""
+    inspect, context = inspector.judged, {"mode": "bench"}
     verdicts = 0
     for first in range(0, len(records), BATCH):
-        batch = records[first : first + BATCH]
-        for (t, _), ready in zip(batch, [prepare(d, t) for t, d in batch], strict=True):
-            verdicts += judge(ready, t, context).verdict is not None
+        for result in inspect(records[first : first + BATCH], context=context):
+            verdicts += result.verdict is not None
     return verdicts
 
 
@@ -415,10 +416,13 @@ def latency(
     round_trips: int,
     rounds: int = 4,
     home_routing: bool = False,
+    store: bool = False,
 ) -> dict[str, object]:
     """Round trips direct and through ``herald guard proxy``; with
     ``home_routing``, every answer is rewritten (a correlation IMSI and the
-    router's GT) by a proxy that knows its interconnect side."""
+    router's GT) by a proxy that knows its interconnect side; with ``store``,
+    the proxy runs on a herald data directory (``--store``) and keeps each
+    correlation there (a committed SQLite row before the answer leaves)."""
     routing = '\n[home_routing]\nrouter_gt = "19990009999"\n' if home_routing else ""
     side = ["--interconnect", "listen"] if home_routing else []
     pairs = _pairs(records, round_trips)
@@ -436,7 +440,16 @@ def latency(
         policy.write_text(policy_text + "\n[rates]\nper_gt_per_s = 1e6\nper_gt_burst = 1e6\n"
                           + routing)
 
+        source = ["--pending", str(pending_file)]
+        if store:
+            source = ["--store", str(Path(tmp) / "data")]
+
         async def run() -> dict[str, object]:
+            if store:
+                from herald.store import SQLiteConfig, SQLiteStore
+
+                opened = SQLiteStore.open(SQLiteConfig(data_dir=Path(tmp) / "data"))
+                await opened.aclose()
             peer = _Peer(dict(pairs))
             server = await asyncio.start_server(peer.handle, "127.0.0.1", 0)
             b_port = server.sockets[0].getsockname()[1]
@@ -454,14 +467,16 @@ def latency(
                 str(policy),
                 "--duration",
                 "600",
-                "--pending",
-                str(pending_file),
+                *source,
                 *side,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
             )
             assert proc.stdout is not None
-            line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+            for _ in range(10):  # notes before it (e.g. the engine's state kept in memory)
+                line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+                if "listening on" in line or not line:
+                    break
             found = re.search(r"listening on ([\d.]+):(\d+)", line)
             if found is None:
                 raise RuntimeError(f"the proxy did not start: {line!r}")
@@ -675,6 +690,84 @@ def main() -> None:
     lat = latency(records, POLICY_TOML, corpus.pending, args.round_trips, home_routing=True)
     report_latency(lat, "with SMS home routing (each answer rewritten: correlation IMSI, "
                    "router GT)")
+    gc.collect()
+    lat = latency(records, POLICY_TOML, corpus.pending, args.round_trips, home_routing=True,
+                  store=True)
+    report_latency(lat, "with SMS home routing and --store (each correlation a committed "
+                   "SQLite row before its answer leaves)")
+    store_cost(args.round_trips)
+    snapshot_cost(records, corpus.policy, corpus.pending)
+
+
+def snapshot_cost(records: list[tuple[float, bytes]], policy_text: str, pending: list[str]
+                  ) -> None:  # fmt: skip
+    """What saving and restoring the engine's state costs, after judging the
+    capture: the copy on the event loop, the encoding and the sealed write (in
+    the proxy's thread), the restore at start."""
+    from herald.guard.correlations import SQLiteSnapshots
+    from herald.guard.proxy import SNAPSHOT_ENTRIES
+    from herald.signaling.policy.snapshot import encode
+
+    policy = parse_policy(policy_text)
+    engine = Engine(policy, InMemoryPendingMessages(pending))
+    judge_batched(Inspector(engine), records)
+    now = records[-1][0]
+    t = time.perf_counter()
+    copied = engine.copy_state(now, SNAPSHOT_ENTRIES)
+    copy_ms = (time.perf_counter() - t) * 1e3
+    t = time.perf_counter()
+    data = encode(copied)
+    encode_ms = (time.perf_counter() - t) * 1e3
+    with tempfile.TemporaryDirectory(prefix="herald-bench-") as tmp:
+        store = SQLiteSnapshots(Path(tmp), policy.salt)
+        t = time.perf_counter()
+        store.save("bench", data)
+        save_ms = (time.perf_counter() - t) * 1e3
+        t = time.perf_counter()
+        ((age, loaded),) = store.load()
+        restored = Engine(policy).restore_state(loaded, now, age)
+        restore_ms = (time.perf_counter() - t) * 1e3
+        store.close()
+    sizes = ", ".join(f"{k} {v:,}" for k, v in engine.state_sizes.items() if v)
+    print(f"engine snapshot after {len(records):,} messages (state: {sizes}): newest "
+          f"{SNAPSHOT_ENTRIES:,} per table copied on the loop in {copy_ms:.1f} ms; encoded "
+          f"({len(data) / 1e6:.1f} MB) in {encode_ms:.0f} ms, sealed and written in "
+          f"{save_ms:.0f} ms (a thread); loaded and restored ({restored:,} entries) in "
+          f"{restore_ms:.0f} ms")
+
+
+def store_cost(count: int) -> None:
+    """What one home-routed SMS costs the correlation store, in-process: the
+    correlation added (SRI-SM answer), taken (MT-ForwardSM), its dialogue
+    written and dropped (the node's TC-END), in memory and in SQLite."""
+    from herald.guard.correlations import SQLiteCorrelations
+    from herald.signaling.correlations import Correlation, MemoryCorrelations, RoutedRecord
+
+    salt = b"bench-salt-0123456789"
+    record = RoutedRecord(100.0, "19992000001", "001010123456789", "", bytes.fromhex("12"),
+                          (1, 2, 3, 0, 0, 0))  # fmt: skip
+    ids = [f"0010190{i:08d}" for i in range(count)]
+
+    def sms(store: object) -> float:
+        assert isinstance(store, (MemoryCorrelations, SQLiteCorrelations))
+        t = time.perf_counter()
+        for i, cid in enumerate(ids):
+            now = float(i)
+            store.add(cid, Correlation(now + 30, "001010123456789", "19992000001",
+                                       "46660000001", "46660000001", now), now)  # fmt: skip
+            store.take(cid, now)
+            key = ("46660000001", i.to_bytes(4, "big"))
+            store.put_dialogue(key, record._replace(correlation=cid), now)
+            store.drop_dialogue(key)
+        return (time.perf_counter() - t) / count * 1e6
+
+    with tempfile.TemporaryDirectory(prefix="herald-bench-") as tmp:
+        sqlite = SQLiteCorrelations(Path(tmp), salt, 100_000)
+        memory_us = min(sms(MemoryCorrelations(100_000)) for _ in range(3))
+        sqlite_us = min(sms(sqlite) for _ in range(3))
+        sqlite.close()
+    print(f"home routing's store per SMS ({count} SMS: correlation added and taken, dialogue "
+          f"written and dropped): memory {memory_us:.1f} us, SQLite {sqlite_us:.1f} us")
 
 
 def report_latency(lat: dict[str, object], what: str) -> None:

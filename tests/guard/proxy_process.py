@@ -56,10 +56,11 @@ class ProxyProcess:
 
 
 @contextlib.asynccontextmanager
-async def proxy_process(policy: Path, *args: str, stderr: bool = False
-                        ) -> AsyncIterator[ProxyProcess]:
-    """``herald guard proxy --policy policy *args`` on 127.0.0.1, bounded to 60 s;
-    killed (if still running) and its endpoints closed on the way out."""
+async def proxy_process(policy: Path, *args: str, stderr: bool = False,
+                        env: dict[str, str] | None = None) -> AsyncIterator[ProxyProcess]:
+    """``herald guard proxy --policy policy *args`` on 127.0.0.1, bounded to 60 s,
+    ``env`` added to the environment; killed (if still running) and its
+    endpoints closed on the way out."""
     home: asyncio.Queue[Endpoint] = asyncio.Queue()
 
     async def on_b(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -73,7 +74,7 @@ async def proxy_process(policy: Path, *args: str, stderr: bool = False
         sys.executable, "-m", "herald", "guard", "proxy", "--listen", "127.0.0.1:0",
         "--peer", f"127.0.0.1:{b_port}", "--policy", str(policy), *args, "--duration", "60",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE if stderr else None,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )  # fmt: skip
     running = ProxyProcess(process, home)
     try:

@@ -107,3 +107,74 @@ async def test_home_routing_scenarios_through_the_proxy() -> None:
         await rig.b.close()
         await rig.proxy.close()
         server.close()
+
+
+async def test_the_home_routing_captures_replay_through_the_proxy(tmp_path: Path) -> None:
+    """The corpus's home routing captures (both sides of the proxy, four
+    scenarios: a benign SMS delivered through the router; an SRI-SM from a
+    rogue network answered with a correlation id; a replayed and a foreign
+    correlation id refused), read back from their pcap files and replayed
+    through a real proxy whose correlation draws are the captures' own: every
+    message it sends, on either side, is the captured one, byte for byte; what
+    left for the interconnect holds neither the IMSI nor the MSC's address."""
+    import asyncio
+
+    from herald.guard.corpus import HOME_VLR, home_imsi
+    from herald.guard.corpus_homerouting import HOME_ROUTING_SCENARIOS, draws
+    from herald.guard.inspector import Inspector
+    from herald.guard.pcap import read_capture
+    from herald.guard.policyfile import load_policy
+    from herald.guard.proxy import GuardProxy
+    from herald.signaling.homerouting import HomeRouter
+    from herald.signaling.policy import Engine
+
+    from .test_homerouting import leaked
+    from .test_proxy import WAIT, Endpoint
+
+    files = write_corpus(tmp_path).home_routing
+    assert files is not None
+    captured = {side: [r.data for r in read_capture(path)]
+                for side, path in (("interconnect", files.interconnect), ("home", files.home))}
+    labels = [json.loads(line) for line in files.labels.read_text().splitlines()]
+    assert {label["scenario"] for label in labels} == set(HOME_ROUTING_SCENARIOS)
+    secrets = (home_imsi(300), home_imsi(301), HOME_VLR)
+    for label in labels:
+        if label["side"] == "interconnect" and label["role"] == "out":
+            assert leaked(captured["interconnect"][label["index"]], secrets) == []
+
+    policy = load_policy(files.policy)
+    accepted: asyncio.Queue[Endpoint] = asyncio.Queue()
+
+    async def on_home(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        endpoint = Endpoint(reader, writer)
+        endpoint.start()
+        accepted.put_nowait(endpoint)
+
+    server = await asyncio.start_server(on_home, "127.0.0.1", 0)
+    proxy = GuardProxy(Inspector(Engine(policy)), server.sockets[0].getsockname()[:2],
+                       interconnect="listen",
+                       home_router=HomeRouter(policy, randbelow=draws()))  # fmt: skip
+    host, port = await proxy.start("127.0.0.1", 0)
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), WAIT)
+    ends = {"interconnect": Endpoint(reader, writer)}
+    ends["interconnect"].start()
+    ends["home"] = await asyncio.wait_for(accepted.get(), WAIT)
+    try:
+        for label in labels:
+            data = captured[label["side"]][label["index"]]
+            end = ends[label["side"]]
+            if label["role"] == "in":
+                await end.send(data)
+            else:
+                assert await end.next() == data, label
+    finally:
+        for end in ends.values():
+            await end.close()
+        await proxy.close()
+        server.close()
+    stats = proxy.stats
+    assert stats.by_rule == {"home-routing": 2}  # the replay and the foreign id
+    # Two answers with a correlation IMSI, the restored delivery, the MSC's answer.
+    assert stats.home_routed == sum(
+        label["outcome"] in ("rewritten", "restored") for label in labels
+    ) == 4

@@ -199,7 +199,9 @@ def test_written_files_read_back(tmp_path: Path, corpus: Corpus) -> None:
     assert parse_policy(files.policy.read_text()).name == "corpus"
     assert files.pending.read_text().split() == corpus.pending
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "corpus.labels.jsonl", "corpus.pcap", "pending.txt", "policy.toml"]
+        "corpus.labels.jsonl", "corpus.pcap", "home-routing.home.pcap",
+        "home-routing.interconnect.pcap", "home-routing.labels.jsonl",
+        "home-routing.policy.toml", "pending.txt", "policy.toml"]
 
 
 def test_big_capture_is_exact_ordered_mixed_and_seeded() -> None:

@@ -128,3 +128,41 @@ def test_tshark_reads_the_rewritten_messages_like_herald(tmp_path: Path) -> None
     opened_row = by_name["restored map-open"]
     assert opened_row["imsi"] == HOME_IMSI and opened_row["called"] == MSC_HOME
     assert opened_row["e164"] == FOREIGN  # originationReference: the SMSC
+
+
+def test_tshark_reads_the_corpus_home_routing_captures(tmp_path: Path) -> None:
+    """The corpus's captures of both sides of the proxy, decoded by tshark:
+    what the interconnect is told holds correlation IMSIs and the router's GT
+    where the HLR put the IMSI and the MSC; the home side gets the real ones."""
+    import json
+
+    from herald.guard.corpus import HOME_VLR, home_imsi
+    from herald.guard.corpus_homerouting import ROUTER_GT, write_home_routing
+
+    files = write_home_routing(tmp_path)
+    labels = [json.loads(line) for line in files.labels.read_text().splitlines()]
+    sides = {"interconnect": tshark_rows(files.interconnect), "home": tshark_rows(files.home)}
+    assert [len(rows) for rows in sides.values()] == [
+        sum(label["side"] == side for label in labels) for side in sides
+    ]
+    secrets = (home_imsi(300), home_imsi(301), HOME_VLR)
+    outcomes: dict[str, list[dict[str, str]]] = {}
+    for label in labels:
+        row = sides[label["side"]][label["index"]]
+        if label["side"] == "interconnect" and label["role"] == "out":
+            assert not any(s in ",".join(row.values()) for s in secrets), (label, row)
+            outcomes.setdefault(f"{label['scenario']}/{label['outcome']}", []).append(row)
+    answers = outcomes["sms-home-routed/rewritten"][:1] + outcomes["rogue-lookup/rewritten"]
+    for row in answers:  # the SRI-SM answers: a correlation IMSI and the router's GT
+        assert row["imsi"].startswith("00101") and len(row["imsi"]) == 15
+        assert row["e164"] == ROUTER_GT and row["opcodes"] == "45"
+    assert answers[0]["imsi"] != answers[1]["imsi"]
+    node_answer = outcomes["sms-home-routed/rewritten"][1]
+    assert node_answer["calling"] == ROUTER_GT
+    assert node_answer["opcodes"] == ""  # a result without its parameter (no opcode)
+    for name in ("correlation-replay/refused", "correlation-foreign/refused"):
+        (row,) = outcomes[name]
+        assert row["calling"] == ROUTER_GT and row["opcodes"] == "5"  # unidentifiedSubscriber
+    restored = [sides["home"][label["index"]] for label in labels
+                if label["outcome"] == "restored"]  # fmt: skip
+    assert [(r["imsi"], r["called"]) for r in restored] == [(home_imsi(300), HOME_VLR)]

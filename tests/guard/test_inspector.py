@@ -62,3 +62,35 @@ def test_prepare_never_raises() -> None:
         msg, facts, error = prepare(bytes(data), 0.0)
         assert (facts is None) == (msg is None)
         assert error is None or msg is None
+
+
+def test_judged_pauses_the_collector_for_its_batch_only(tmp_path: Path) -> None:
+    """``judged`` gives inspect_many's verdicts, message times of their own,
+    with the cyclic collector off while the batch is judged and consumed, and
+    back on (if it was on) once it is; a batch given up half way too."""
+    import gc
+
+    corpus = build_corpus()
+    records = [(m.timestamp, m.data) for m in corpus.messages][:40]
+    with AuditLog(tmp_path / "a.log", AUDIT_KEY) as log_a, \
+            AuditLog(tmp_path / "b.log", AUDIT_KEY) as log_b:  # fmt: skip
+        one_by_one = _inspector(corpus.policy, corpus.pending, log_a)
+        expected = [one_by_one.inspect(d, t).verdict for t, d in records]
+        inspector = _inspector(corpus.policy, corpus.pending, log_b)
+        assert gc.isenabled()
+        seen = []
+        for result in inspector.judged(records):
+            assert not gc.isenabled()
+            seen.append(result.verdict)
+        assert gc.isenabled() and seen == expected
+        half = inspector.judged(records)
+        next(half)
+        assert not gc.isenabled()
+        half.close()  # abandoned: the collector is on again
+        assert gc.isenabled()
+        gc.disable()
+        try:
+            list(inspector.judged(records[:3]))
+            assert not gc.isenabled()  # it was off: left off
+        finally:
+            gc.enable()

@@ -20,6 +20,7 @@ import gc
 import json
 import os
 import signal
+import sqlite3
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -88,7 +89,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--store",
         type=Path,
         metavar="DATA_DIR",
-        help="herald's running SQLite data directory, asked at each platform lookup",
+        help="herald's running SQLite data directory: asked at each platform lookup; keeps "
+        "the guard's state there: [home_routing]'s correlations (guard-state.db: they "
+        "survive a restart and are shared by every proxy given the same directory) and, "
+        "under a fixed PYTHONHASHSEED, the engine's state (guard-snapshots.db: saved "
+        "every 30 s and at exit, restored at start)",
     )
     proxy.add_argument(
         "--metrics",
@@ -293,12 +298,32 @@ def _metrics_address(text: str | None) -> tuple[str, int] | None:
         raise ValueError(f"--metrics: {text!r} is not PORT or HOST:PORT") from None
 
 
+def _snapshots(args: argparse.Namespace, policy: Any) -> Any:
+    """The engine's snapshot store (``--store``), if the state can be restored
+    by a later process: only under a fixed hash seed (the state's keys are the
+    interpreter's keyed hashes; see herald.signaling.policy.snapshot)."""
+    if args.store is None:
+        return None
+    seed = os.environ.get("PYTHONHASHSEED", "")
+    if not seed.isdigit() or int(seed) == 0:
+        print("herald guard proxy: the engine's state (dialogues, locations, rates, lookups) "
+              "is kept in memory only: run with PYTHONHASHSEED set to a fixed secret number "
+              "(not 0) to save it in --store and restore it after a restart",
+              file=sys.stderr)  # fmt: skip
+        return None
+    from herald.guard.correlations import SQLiteSnapshots
+
+    return SQLiteSnapshots(args.store, policy.salt)
+
+
 def _proxy(args: argparse.Namespace) -> int:
     from herald.guard.audit import AuditError
     from herald.guard.metrics import MetricsServer, proxy_registry
     from herald.guard.policyfile import PolicyFileError, diff_policies, read_policy
     from herald.guard.proxy import GuardProxy, parse_address
+    from herald.signaling.correlations import CorrelationStore
     from herald.signaling.homerouting import HomeRouter
+    from herald.signaling.policy import Policy
 
     try:
         listen = parse_address(args.listen)
@@ -310,8 +335,25 @@ def _proxy(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     policy = inspector.engine.policy
     settings = policy.proxy
-    router = HomeRouter(policy) if policy.home_routing.enabled else None
+    opened: list[Any] = []
+
+    def correlations(p: Policy) -> CorrelationStore | None:
+        """Where home routing keeps its correlations: the data directory's
+        correlation store (opened once), else the proxy's memory."""
+        if args.store is None:
+            return None
+        if not opened:
+            from herald.guard.correlations import SQLiteCorrelations
+
+            opened.append(SQLiteCorrelations(args.store, p.salt, p.home_routing.max_entries))
+        return opened[0]  # type: ignore[no-any-return]
+
     try:
+        router = (HomeRouter(policy, correlations=correlations(policy))
+                  if policy.home_routing.enabled else None)  # fmt: skip
+        snapshots = _snapshots(args, policy)
+        if snapshots is not None:
+            opened.append(snapshots)
         proxy = GuardProxy(
             inspector,
             peer,
@@ -320,8 +362,10 @@ def _proxy(args: argparse.Namespace) -> int:
             transport=args.transport,
             interconnect=args.interconnect,
             home_router=router,
+            correlations=correlations,
+            snapshots=snapshots,
         )
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, sqlite3.Error) as exc:
         return _fail(str(exc))
 
     def reload() -> None:
@@ -352,6 +396,7 @@ def _proxy(args: argparse.Namespace) -> int:
         if metrics_at is not None:  # first: a taken port stops the proxy before it listens
             m_host, m_port = await metrics.start(*metrics_at)
             served = f"herald guard proxy: metrics on http://{m_host}:{m_port}/metrics"
+        restored = await proxy.restore()
         try:
             host, port = await proxy.start(*listen)
         except BaseException:
@@ -362,6 +407,9 @@ def _proxy(args: argparse.Namespace) -> int:
         # passes only walk what the traffic creates.
         gc.collect()
         gc.freeze()
+        if snapshots is not None:
+            print(f"herald guard proxy: engine state restored from {restored[0]} snapshot(s),"
+                  f" {restored[1]} entries", flush=True)  # fmt: skip
         print(f"herald guard proxy: listening on {host}:{port}, peer {args.peer}", flush=True)
         if served:
             print(served, flush=True)
@@ -387,6 +435,8 @@ def _proxy(args: argparse.Namespace) -> int:
     finally:
         if inspector.audit is not None:
             inspector.audit.close()
+        for store in opened:
+            store.close()
     s = proxy.stats
     print(
         f"connections {s.connections}, forwarded {s.forwarded}, blocked {s.blocked}, "

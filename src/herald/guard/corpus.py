@@ -50,8 +50,9 @@ repeated-lookup           attack  the same number looked up again and again
 :func:`write_corpus` writes ``corpus.pcap``, ``corpus.labels.jsonl`` (one JSON
 object per message: index, scenario, attack, expected, rule),
 ``policy.toml`` and ``pending.txt`` (the numbers the platform has customer
-messages queued for). :func:`big_capture` builds a large mixed capture in
-memory for the benchmark.
+messages queued for), and SMS home routing's captures, taken on both sides of
+the proxy (:mod:`herald.guard.corpus_homerouting`: ``home-routing.*``).
+:func:`big_capture` builds a large mixed capture in memory for the benchmark.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from herald.guard.pcap import write_pcap
 from herald.signaling.m3ua import Data, encode_m3ua
@@ -109,6 +110,9 @@ from herald.signaling.message import (
 )
 from herald.signaling.sccp import encode_unitdata
 from herald.signaling.tcap import encode_tcap
+
+if TYPE_CHECKING:
+    from herald.guard.corpus_homerouting import HomeRoutingFiles
 
 __all__ = [
     "POLICY_TOML",
@@ -248,6 +252,8 @@ class CorpusFiles:
     labels: Path
     policy: Path
     pending: Path
+    #: SMS home routing's captures (herald.guard.corpus_homerouting).
+    home_routing: HomeRoutingFiles | None = None
 
 
 # ------------------------------------------------------------------- builder
@@ -623,8 +629,10 @@ def write_corpus(directory: Path | str, corpus: Corpus | None = None) -> CorpusF
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     corpus = build_corpus() if corpus is None else corpus
+    from herald.guard.corpus_homerouting import write_home_routing
+
     files = CorpusFiles(out / "corpus.pcap", out / "corpus.labels.jsonl", out / "policy.toml",
-                        out / "pending.txt")
+                        out / "pending.txt", write_home_routing(out))
     write_pcap(files.pcap, ((m.timestamp, m.data, not m.inbound) for m in corpus.messages))
     with files.labels.open("w") as labels:
         for index, m in enumerate(corpus.messages):

@@ -28,12 +28,14 @@ import bisect
 import contextlib
 import itertools
 import logging
+import secrets
 import socket
+import sqlite3
 import time
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from herald.guard.inspector import Inspection, Inspector, prepare
 from herald.signaling import (
@@ -43,6 +45,7 @@ from herald.signaling import (
     encode,
     udts_response,
 )
+from herald.signaling.correlations import CorrelationStore
 from herald.signaling.homerouting import HomeRouter, Outcome
 from herald.signaling.m3ua import Framer
 from herald.signaling.policy import (
@@ -57,11 +60,14 @@ from herald.signaling.policy import (
 )
 from herald.signaling.policy.bridge import facts_from_message
 from herald.signaling.policy.config import OnBlock
+from herald.signaling.policy.snapshot import SnapshotError
+from herald.signaling.policy.snapshot import encode as encode_snapshot
 
 __all__ = [
     "GuardProxy",
     "LatencyHistogram",
     "ProxyStats",
+    "SnapshotStore",
     "VerdictKey",
     "parse_address",
     "sctp_support",
@@ -89,6 +95,14 @@ EXPIRE_INTERVAL = 1.0
 CONNECT_TIMEOUT = 10.0
 # Bound on waiting for connection handlers to finish at close, seconds.
 CLOSE_TIMEOUT = 5.0
+# How often the engine's state is saved (with a snapshot store), seconds, and
+# how many of the newest entries of each table a snapshot holds. Copying them
+# holds the event loop (about 0.6-1 us an entry: 10-80 ms for full tables on
+# the shared development machine); encoding and sealing them runs in a thread
+# (about 1.3 s of CPU for 20,000 entries a table, measured by bench/guard.py),
+# hence the bound and the interval.
+SNAPSHOT_EVERY = 30.0
+SNAPSHOT_ENTRIES = 10_000
 
 _UNENCODABLE = "home-routed message could not be rewritten"
 
@@ -175,6 +189,14 @@ class ProxyStats:
     late_by_rule: dict[str, int] = field(default_factory=dict)
 
 
+class SnapshotStore(Protocol):
+    """Where the engine's snapshots are kept (herald.guard.correlations.SQLiteSnapshots)."""
+
+    def save(self, proxy: str, data: bytes) -> None: ...
+
+    def load(self) -> list[tuple[float, bytes]]: ...
+
+
 class GuardProxy:
     """The proxy. ``interconnect`` names the side facing the interconnect
     (``"listen"`` or ``"peer"``): messages from it are judged as inbound, so a
@@ -191,6 +213,9 @@ class GuardProxy:
         transport: str = "tcp",
         interconnect: str | None = None,
         home_router: HomeRouter | None = None,
+        correlations: Callable[[Policy], CorrelationStore | None] | None = None,
+        snapshots: SnapshotStore | None = None,
+        snapshot_every: float = SNAPSHOT_EVERY,
     ) -> None:
         if on_block not in (OnBlock.DROP, OnBlock.UDTS):
             raise ValueError(f"on_block must be {OnBlock.DROP!r} or {OnBlock.UDTS!r}")
@@ -211,6 +236,13 @@ class GuardProxy:
         self.transport = transport
         self.interconnect = interconnect
         self.home_router = home_router
+        # Where a router made by a reload keeps its correlations (None: memory).
+        self._correlations = correlations
+        # The engine's state saved every snapshot_every s and at close, and
+        # merged from every proxy's last snapshot at start (see restore()).
+        self.snapshots = snapshots
+        self.snapshot_every = snapshot_every
+        self._snapshot_id = secrets.token_hex(8)
         self.stats = ProxyStats()
         self.latency = LatencyHistogram()
         self._server: asyncio.Server | None = None
@@ -233,9 +265,45 @@ class GuardProxy:
         if not hr.enabled:
             self.home_router = None
         elif self.home_router is None:
-            self.home_router = HomeRouter(policy)
+            store = self._correlations(policy) if self._correlations is not None else None
+            self.home_router = HomeRouter(policy, correlations=store)
         else:
             self.home_router.replace_policy(policy)
+
+    async def restore(self) -> tuple[int, int]:
+        """Merge the engine's state saved by earlier proxies (this one before a
+        restart, or another sharing the store), oldest first: (snapshots
+        restored, entries). Snapshots that cannot be restored here (another
+        hash seed) are skipped and said so in the log."""
+        if self.snapshots is None:
+            return 0, 0
+        engine, now = self.inspector.engine, asyncio.get_running_loop().time()
+        restored = entries = 0
+        for age, data in self.snapshots.load():
+            try:
+                entries += engine.restore_state(data, now, age)
+                restored += 1
+            except SnapshotError as exc:
+                log.warning("engine snapshot not restored: %s", exc)
+        return restored, entries
+
+    async def save_state(self) -> None:
+        """Save the engine's state now (copied on the loop, encoded, sealed and
+        written in a thread). A store error is logged: the proxy goes on."""
+        if self.snapshots is None:
+            return
+        copied = self.inspector.engine.copy_state(
+            asyncio.get_running_loop().time(), SNAPSHOT_ENTRIES
+        )
+        store, proxy = self.snapshots, self._snapshot_id
+
+        def write() -> None:
+            store.save(proxy, encode_snapshot(copied))
+
+        try:
+            await asyncio.to_thread(write)
+        except (OSError, sqlite3.Error) as exc:
+            log.warning("engine snapshot not saved: %s", exc)
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
         """Listen; returns the bound address (port 0 picks a free one)."""
@@ -272,6 +340,7 @@ class GuardProxy:
                 await task
         if self._server is not None:
             await self._server.wait_closed()
+        await self.save_state()  # a restart loses nothing judged before it
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -343,6 +412,7 @@ class GuardProxy:
         inspector, stats = self.inspector, self.stats
         verdicts = stats.verdicts
         clock = time.perf_counter
+        context: dict[str, object] = {"mode": "proxy", "conn": conn, "way": way}
         while True:
             data = await reader.read(READ_CHUNK)
             if not data:
@@ -367,9 +437,7 @@ class GuardProxy:
                     self._routed_group(group, now, direction, conn, way, out, back_out)
                     self._flush(forward, out, back, back_out, arrived, len(judged))
                     continue
-                results = iter(
-                    inspector.inspect_many(judged, now, direction, mode="proxy", conn=conn, way=way)
-                )
+                results = inspector.judged([(now, m) for m in judged], direction, context)
                 for msg in group:
                     if msg[2] != _TRANSFER or msg[3] != _DATA:
                         out.append(msg)
@@ -385,6 +453,8 @@ class GuardProxy:
                         stats.forwarded += 1
                     else:
                         self._blocked(msg, verdict.rule, result.message, back_out)
+                for _ in results:  # none left: the batch ends, the collector resumes
+                    pass
                 self._flush(forward, out, back, back_out, arrived, len(judged))
             await forward.drain()
             await back.drain()
@@ -432,6 +502,13 @@ class GuardProxy:
                         self._refused(Outcome(None, None, _UNENCODABLE), now, context, back_out)
                         continue
                     stats.home_routed += 1
+                    lookup = outcome.lookup
+                    if lookup is not None:
+                        # Its SRI-SM answer may have passed before a restart or
+                        # through another proxy: the correlation vouches for it.
+                        inspector.engine.lookup_answered(
+                            lookup.smsc_gt, lookup.imsi, lookup.node, lookup.answered
+                        )
                     prepared = (restored, facts_from_message(restored, now, direction), None)
             result: Inspection = inspector.judge(prepared, now, context)
             verdict = result.verdict
@@ -533,9 +610,13 @@ class GuardProxy:
 
     async def _expire_loop(self) -> None:
         loop = asyncio.get_running_loop()
+        next_snapshot = loop.time() + self.snapshot_every
         while True:
             await asyncio.sleep(EXPIRE_INTERVAL)
             now = loop.time()
+            if now >= next_snapshot:
+                await self.save_state()
+                next_snapshot = now + self.snapshot_every
             late = self.inspector.expire(now, mode="proxy")
             if self.home_router is not None:
                 self.home_router.expire(now)

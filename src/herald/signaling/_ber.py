@@ -155,7 +155,7 @@ def decode_integer(buf: bytes, start: int, stop: int, err: Fault) -> int:
     return int.from_bytes(buf[start:stop], "big", signed=True)
 
 
-_OID_CACHE: dict[bytes, tuple[int, ...]] = {}
+_OID_CACHE: Final[dict[bytes, tuple[int, ...]]] = {}
 #: OIDs remembered (application contexts repeat on every message); cleared when
 #: full, so a peer sending random OIDs costs memory no larger than this.
 OID_CACHE_SIZE: Final = 256

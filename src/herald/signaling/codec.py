@@ -11,7 +11,7 @@ What to do with each error: see :mod:`herald.signaling.errors`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from herald.signaling import _ber, m3ua, map_codec, sccp, tcap
 from herald.signaling.errors import EncodeError, M3uaError, NotUserData, ReturnCause, SccpError
@@ -41,12 +41,12 @@ __all__ = [
 ]
 
 #: MTP3 service indicator for SCCP (Q.704 §14.2.1).
-SI_SCCP = 3
+SI_SCCP: Final = 3
 
 # Decoded values are NamedTuples built with every field given to
 # tuple.__new__: their own __new__ is a Python function with defaults, which
 # costs as much again (see herald.signaling.message).
-_new = tuple.__new__
+_new: Final = tuple.__new__
 
 
 def decode(data: bytes | bytearray | memoryview) -> SignalingMessage:

@@ -46,6 +46,16 @@ lets the SRI-SM reach the HLR unchanged and rewrites the answer:
 
 Every table is bounded (``max_entries``, oldest evicted) and forgets its
 entries at their deadline. Nothing here logs or publishes an identifier.
+
+The correlations live in a :class:`~herald.signaling.correlations.CorrelationStore`:
+this process's memory by default, or a store that survives a restart and is
+shared by the proxies of one home network (the correlation is *taken* from it
+by the delivery, so it serves once, whichever proxy the delivery reaches).
+So are the routed delivery dialogues (written when the delivery is restored,
+dropped when it ends): the serving node's answers may come back through
+another proxy, or after a restart, and must still leave as the router's.
+Pending lookups stay in memory: a lookup and its answer travel one
+association (SCCP class 1, in sequence), hence one proxy.
 """
 
 from __future__ import annotations
@@ -60,6 +70,12 @@ from herald.signaling._ber import decode_oid, encode_oid, read_tlv, tlv
 from herald.signaling._digits import decode_tbcd, encode_tbcd
 from herald.signaling.codec import build
 from herald.signaling.codec import invoke as make_invoke
+from herald.signaling.correlations import (
+    Correlation,
+    CorrelationStore,
+    MemoryCorrelations,
+    RoutedRecord,
+)
 from herald.signaling.errors import DecodeError, MapError
 from herald.signaling.map_codec import encode_result
 from herald.signaling.map_ops import MapOperation, map_ac
@@ -91,6 +107,7 @@ from herald.signaling.policy.config import Policy
 from herald.signaling.policy.rules import is_mt_delivery
 from herald.signaling.policy.state import Compiled
 from herald.signaling.policy.verdict import Origin
+from herald.signaling.sccp import decode_address, encode_address
 
 __all__ = [
     "MAP_ERRORS_PASSED",
@@ -151,12 +168,16 @@ class Outcome(NamedTuple):
     ``forward``: the message to pass on in its place (None: nothing);
     ``answer``: a message to send back towards its sender (None: nothing);
     ``refusal``: why the message was refused ("" when it was only rewritten),
-    for the caller's verdict and audit. It names no subscriber or node.
+    for the caller's verdict and audit. It names no subscriber or node;
+    ``lookup``: for a restored delivery, the correlation it followed (the
+    caller tells its engine that lookup was answered: it may have been
+    answered before a restart, or through another proxy).
     """
 
     forward: SignalingMessage | None
     answer: SignalingMessage | None = None
     refusal: str = ""
+    lookup: Correlation | None = None
 
 
 class _Lookup(NamedTuple):
@@ -164,14 +185,6 @@ class _Lookup(NamedTuple):
     not kept: the correlation id drawn for the answer is this lookup's alone)."""
 
     deadline: float
-    service_centre: str
-
-
-class _Correlation(NamedTuple):
-    deadline: float
-    imsi: str
-    node: str
-    smsc_gt: str
     service_centre: str
 
 
@@ -306,16 +319,23 @@ def _map_open(info: bytes | None) -> _MapOpen | None:
 class HomeRouter:
     """SMS home routing for one policy (see the module docstring).
 
-    ``randbelow(n)`` draws the correlation MSINs (default: :mod:`secrets`).
+    ``randbelow(n)`` draws the correlation MSINs (default: :mod:`secrets`);
+    ``correlations`` keeps them (default: this process's memory).
     """
 
     def __init__(
-        self, policy: Policy, randbelow: Callable[[int], int] = secrets.randbelow
+        self,
+        policy: Policy,
+        randbelow: Callable[[int], int] = secrets.randbelow,
+        correlations: CorrelationStore | None = None,
     ) -> None:
         self._use(policy)
         self._randbelow = randbelow
         self._lookups: OrderedDict[tuple[str, bytes], _Lookup] = OrderedDict()
-        self._correlations: OrderedDict[str, _Correlation] = OrderedDict()
+        self._correlations: CorrelationStore = (
+            MemoryCorrelations(self.settings.max_entries) if correlations is None
+            else correlations
+        )
         self._routed: OrderedDict[tuple[str, bytes], _Routed] = OrderedDict()
         self._by_home_tid: dict[tuple[str, bytes], tuple[str, bytes]] = {}
         self._retired: OrderedDict[tuple[str, bytes], _Routed] = OrderedDict()
@@ -341,6 +361,7 @@ class HomeRouter:
         dialogues stay valid until their deadlines (which keep the lifetimes
         they were given); new ones follow the new settings."""
         self._use(policy)
+        self._correlations.set_limit(self.settings.max_entries)
 
     # ------------------------------------------------------------ public API
 
@@ -365,12 +386,18 @@ class HomeRouter:
         }
 
     def expire(self, now: float) -> None:
-        """Forget every entry whose deadline has passed."""
-        lookups, correlations, routed = self._lookups, self._correlations, self._routed
+        """Forget every entry whose deadline has passed (call it periodically:
+        a shared store is purged here only; a dead correlation is refused
+        whether purged or not)."""
+        self._correlations.expire(now)
+        self._expire_memory(now)
+
+    def _expire_memory(self, now: float) -> None:
+        """Forget the in-memory entries whose deadline has passed (on every
+        message: popping the oldest few costs nothing)."""
+        lookups, routed = self._lookups, self._routed
         while lookups and next(iter(lookups.values())).deadline <= now:
             lookups.popitem(last=False)
-        while correlations and next(iter(correlations.values())).deadline <= now:
-            correlations.popitem(last=False)
         while routed:
             key = next(iter(routed))
             if routed[key].deadline > now:
@@ -383,7 +410,7 @@ class HomeRouter:
     def from_interconnect(self, msg: SignalingMessage, now: float) -> Outcome | None:
         """A message arriving from the interconnect: None to pass it on
         unchanged, else an :class:`Outcome`."""
-        self.expire(now)
+        self._expire_memory(now)
         tcap = msg.tcap
         calling = msg.calling_digits or ""
         router = self.settings.router_gt
@@ -408,11 +435,11 @@ class HomeRouter:
     def to_interconnect(self, msg: SignalingMessage, now: float) -> Outcome | None:
         """A message leaving for the interconnect: None to pass it on
         unchanged, else an :class:`Outcome` (its ``forward`` goes out)."""
-        self.expire(now)
+        self._expire_memory(now)
         tcap = msg.tcap
         called = msg.called_digits or ""
         if msg.sccp.kind in _SERVICE:
-            return self._returned(msg, called)
+            return self._returned(msg, called, now)
         if tcap.dtid is None:
             return None
         key = (called, tcap.dtid)
@@ -429,7 +456,11 @@ class HomeRouter:
             # dialogue_ttl_s, or evicted): it still leaves as the router.
             if tcap.kind in (_END, _ABORT):
                 del self._retired[key]
+                self._correlations.drop_dialogue(key)
             return Outcome(self._as_router(msg, late))
+        if tcap.kind != _BEGIN and self.routed(called) and self._adopt(key, now):
+            # Routed by another proxy, or before a restart.
+            return self._from_node(msg, key, now)
         if self.routed(called) and any(
             isinstance(c, ReturnResult) and isinstance(c.result, RoutingInfoForSmRes)
             for c in tcap.components
@@ -481,27 +512,22 @@ class HomeRouter:
     def _correlate(
         self, res: RoutingInfoForSmRes, lookup: _Lookup, smsc_gt: str, now: float
     ) -> str:
+        entry = Correlation(
+            now + self.settings.correlation_ttl_s,
+            res.imsi,
+            res.network_node.digits,
+            smsc_gt,
+            lookup.service_centre,
+            now,
+        )
         for _ in range(64):  # a live collision is rare below max_entries; bounded anyway
             imsi = self._prefix + str(self._randbelow(10**self._random_digits)).zfill(
                 self._random_digits
             )
-            if imsi not in self._correlations:
-                break
-        else:  # pragma: no cover - needs max_entries near 10**random_digits
-            raise RuntimeError("no free correlation IMSI")
-        _put(
-            self._correlations,
-            imsi,
-            _Correlation(
-                now + self.settings.correlation_ttl_s,
-                res.imsi,
-                res.network_node.digits,
-                smsc_gt,
-                lookup.service_centre,
-            ),
-            self.settings.max_entries,
-        )
-        return imsi
+            if self._correlations.add(imsi, entry, now):
+                return imsi
+        # pragma: no cover - needs max_entries near 10**random_digits
+        raise RuntimeError("no free correlation IMSI")
 
     def _to_router(self, msg: SignalingMessage, now: float, calling: str) -> Outcome:
         """A message addressed to the router's GT."""
@@ -509,7 +535,9 @@ class HomeRouter:
         if tcap.kind == _BEGIN:
             return self._delivery(msg, now, calling)
         routed_key: tuple[str, bytes] | None = None
-        if tcap.otid is not None and (calling, tcap.otid) in self._routed:
+        if tcap.otid is not None and (
+            (calling, tcap.otid) in self._routed or self._adopt((calling, tcap.otid), now)
+        ):
             routed_key = (calling, tcap.otid)
         elif tcap.dtid is not None:
             routed_key = self._by_home_tid.get((calling, tcap.dtid))
@@ -533,7 +561,7 @@ class HomeRouter:
                     return self._refuse(None, "only short messages pass the SMS router")
             components.append(c)
         if tcap.kind in (_END, _ABORT):
-            self._drop(routed_key)
+            self._drop(routed_key, ended=True)
         else:
             routed.deadline = now + self.settings.dialogue_ttl_s
             self._routed.move_to_end(routed_key)
@@ -574,20 +602,18 @@ class HomeRouter:
             invoke_id = invoke.invoke_id
         else:
             return self._refuse(None, "only MT-ForwardSM is accepted by the SMS router")
-        entry = None if correlation is None else self._correlations.get(correlation)
-        if entry is None or entry.deadline <= now:
+        # Taken whatever follows: one delivery dialogue per lookup, and an id
+        # shown to the wrong SMSC is burnt (the right one asks again).
+        entry = None if correlation is None else self._correlations.take(correlation, now)
+        if entry is None:
             reason = "MT-ForwardSM with an unknown, expired or used correlation id"
         elif entry.smsc_gt != calling or entry.service_centre != sca:
             reason = "MT-ForwardSM with a correlation id issued to another SMSC"
         else:
             reason = ""
         if reason or entry is None or correlation is None:
-            if entry is not None and correlation is not None:
-                # Shown to the wrong SMSC: the id is burnt, the right one asks again.
-                del self._correlations[correlation]
             answer = self._error_end(msg, invoke_id, RoutingError.UNIDENTIFIED_SUBSCRIBER)
             return self._refuse(answer, reason or "MT-ForwardSM refused")
-        del self._correlations[correlation]  # one delivery dialogue per lookup
         otid = tcap.otid
         assert otid is not None
         if (calling, otid) not in self._routed and len(self._routed) >= self.settings.max_entries:
@@ -607,6 +633,16 @@ class HomeRouter:
             ),
             self.settings.max_entries,
         )
+        # Shared: the node's answers may cross another proxy (or this one
+        # restarted). Kept through the time a retired dialogue is answered for.
+        lb = msg.label
+        self._correlations.put_dialogue(
+            (calling, otid),
+            RoutedRecord(now + 2 * self.settings.dialogue_ttl_s, entry.node, entry.imsi,
+                         correlation, encode_address(msg.called),
+                         (lb.opc, lb.dpc, lb.si, lb.ni, lb.mp, lb.sls)),
+            now,
+        )  # fmt: skip
         self.rewritten += 1
         components = tuple(
             self._restored_invoke(c, c.argument, entry.imsi)
@@ -620,7 +656,7 @@ class HomeRouter:
                 dialogue=self._forwarded_dialogue(tcap.dialogue, opened, correlation, entry.imsi),
             ),
         )
-        return Outcome(self._rebuilt(forward, forward.tcap))
+        return Outcome(self._rebuilt(forward, forward.tcap), lookup=entry)
 
     @staticmethod
     def _forwarded_dialogue(
@@ -649,7 +685,7 @@ class HomeRouter:
             routed.home_tid = tcap.otid
             self._by_home_tid[(routed.smsc_gt, tcap.otid)] = key
         if tcap.kind in (_END, _ABORT):
-            self._drop(key)
+            self._drop(key, ended=True)
         else:
             routed.deadline = now + self.settings.dialogue_ttl_s
             self._routed.move_to_end(key)
@@ -677,7 +713,7 @@ class HomeRouter:
                                dialogue=_plain_dialogue(tcap.dialogue)),
         )
 
-    def _returned(self, msg: SignalingMessage, smsc_gt: str) -> Outcome | None:
+    def _returned(self, msg: SignalingMessage, smsc_gt: str, now: float) -> Outcome | None:
         """A UDTS/XUDTS going back to an SMSC: if it returns a routed delivery
         (whose data holds the real IMSI and node), the router answers instead."""
         tcap = msg.tcap
@@ -685,7 +721,9 @@ class HomeRouter:
         key = None if tid is None else (smsc_gt, tid)
         if key is None:
             return None
-        routed = self._drop(key) or self._retired.pop(key, None)
+        if key not in self._routed and key not in self._retired:
+            self._adopt(key, now)  # routed by another proxy, or before a restart
+        routed = self._drop(key, ended=True) or self._retired.pop(key, None)
         if routed is None:
             return None
         invoke_id = next((c.invoke_id for c in tcap.components if isinstance(c, Invoke)), 1)
@@ -724,11 +762,36 @@ class HomeRouter:
         """``msg`` with ``tcap`` (its SCCP data is re-encoded by ``encode``)."""
         return msg._replace(tcap=tcap)
 
-    def _drop(self, key: tuple[str, bytes]) -> _Routed | None:
+    def _drop(self, key: tuple[str, bytes], *, ended: bool = False) -> _Routed | None:
+        """Stop routing a dialogue; ``ended``: it is over (the shared store
+        forgets it too; else it stays there until its deadline)."""
         routed = self._routed.pop(key, None)
         if routed is not None and routed.home_tid is not None:
             self._by_home_tid.pop((routed.smsc_gt, routed.home_tid), None)
+        if ended:
+            self._correlations.drop_dialogue(key)
         return routed
+
+    def _adopt(self, key: tuple[str, bytes], now: float) -> bool:
+        """Route a dialogue this router does not hold but the store does
+        (restored by another proxy, or before a restart); False if none."""
+        record = self._correlations.find_dialogue(key, now)
+        if record is None:
+            return False
+        try:
+            router = decode_address(record.router)
+        except DecodeError:
+            return False
+        if len(self._routed) >= self.settings.max_entries:
+            self._retire(next(iter(self._routed)), now)
+        _put(
+            self._routed,
+            key,
+            _Routed(now + self.settings.dialogue_ttl_s, key[0], key[1], record.node,
+                    record.imsi, record.correlation, router, RoutingLabel(*record.label)),
+            self.settings.max_entries,
+        )  # fmt: skip
+        return True
 
     def _retire(self, key: tuple[str, bytes], now: float) -> None:
         """Stop routing a delivery (idle, or evicted), but keep answering for

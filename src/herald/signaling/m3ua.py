@@ -132,9 +132,11 @@ class Kind(IntEnum):
     DEREG_RSP = 0x0904
 
 
-_T = Tag
-_RC, _NA = _T.ROUTING_CONTEXT, _T.NETWORK_APPEARANCE
-_INFO, _APC = _T.INFO_STRING, _T.AFFECTED_POINT_CODE
+_T: Final = Tag
+_RC: Final = _T.ROUTING_CONTEXT
+_NA: Final = _T.NETWORK_APPEARANCE
+_INFO: Final = _T.INFO_STRING
+_APC: Final = _T.AFFECTED_POINT_CODE
 
 # Per message: (mandatory tags, optional tags). RFC 4666 §3.3-3.8; the
 # "conditional" Routing Context counts as optional here (its condition depends
@@ -283,9 +285,9 @@ M3uaMessage = (
     | RegistrationMessage
 )
 
-_HEADER = struct.Struct("!BBBBI")
-_PARAM = struct.Struct("!HH")
-_LABEL = struct.Struct("!IIBBBB")
+_HEADER: Final = struct.Struct("!BBBBI")
+_PARAM: Final = struct.Struct("!HH")
+_LABEL: Final = struct.Struct("!IIBBBB")
 
 
 # ---------------------------------------------------------------------- decoding
@@ -357,7 +359,7 @@ def _parameters(buf: bytes, kind: Kind) -> dict[int, tuple[int, int]]:
 #: Routing labels remembered by their 12 octets: a link carries a handful of
 #: OPC/DPC pairs times 16 SLS values. Bounded like every decoder cache.
 LABEL_CACHE_SIZE: Final = 1024
-_LABEL_CACHE: dict[bytes, RoutingLabel] = {}
+_LABEL_CACHE: Final[dict[bytes, RoutingLabel]] = {}
 _DATA_TAGS: Final = frozenset({Tag.PROTOCOL_DATA, _NA, _RC, _T.CORRELATION_ID})
 
 

@@ -77,14 +77,14 @@ MAX_FIELDS: Final = 48
 #: repeat on every message); bounded like the SCCP address cache.
 ADDRESS_CACHE_SIZE: Final = 1024
 
-_BAD = RejectProblem.INVOKE_MISTYPED_PARAMETER
+_BAD: Final = RejectProblem.INVOKE_MISTYPED_PARAMETER
 _Span = tuple[int, int, int]  # tag, content start, content end
 
-_ADDRESS_CACHE: dict[bytes, AddressString] = {}
+_ADDRESS_CACHE: Final[dict[bytes, AddressString]] = {}
 
 # Values on the hot path are built with every field given to tuple.__new__
 # (see herald.signaling.codec._new).
-_new = tuple.__new__
+_new: Final = tuple.__new__
 
 
 # ------------------------------------------------------------------ primitives
@@ -254,13 +254,16 @@ def _sri_sm(buf: bytes, start: int, end: int) -> RoutingInfoForSmArg:
 
 _DA_KINDS: Final = {k.value: k for k in SmRpDaKind}
 # Members as module constants: an Enum class attribute read is costly.
-_DA_IMSI, _DA_LMSI, _DA_NONE = SmRpDaKind.IMSI, SmRpDaKind.LMSI, SmRpDaKind.NONE
-_DA_ROAMING_NUMBER = SmRpDaKind.ROAMING_NUMBER
-_OA_NONE, _OA_MSISDN = SmRpOaKind.NONE, SmRpOaKind.MSISDN
+_DA_IMSI: Final = SmRpDaKind.IMSI
+_DA_LMSI: Final = SmRpDaKind.LMSI
+_DA_NONE: Final = SmRpDaKind.NONE
+_DA_ROAMING_NUMBER: Final = SmRpDaKind.ROAMING_NUMBER
+_OA_NONE: Final = SmRpOaKind.NONE
+_OA_MSISDN: Final = SmRpOaKind.MSISDN
 _OA_KINDS: Final = {k.value: k for k in SmRpOaKind}
 #: sm-RP-OA values remembered by their encoding (the same few SMSCs send).
 OA_CACHE_SIZE: Final = 256
-_OA_CACHE: dict[bytes, SmRpOa] = {}
+_OA_CACHE: Final[dict[bytes, SmRpOa]] = {}
 
 
 def _forward_sm(buf: bytes, start: int, end: int) -> ForwardSmArg:
@@ -445,7 +448,7 @@ def _psl(buf: bytes, start: int, end: int) -> ProvideSubscriberLocationArg:
 
 # TS 29.002 §17.7.6: SM-DeliveryOutcome ::= ENUMERATED {memoryCapacityExceeded (0),
 # absentSubscriber (1), successfulTransfer (2)}.
-_MAX_DELIVERY_OUTCOME = 2
+_MAX_DELIVERY_OUTCOME: Final = 2
 
 
 def _report_sm(buf: bytes, start: int, end: int) -> ReportSmDeliveryStatusArg:
@@ -485,7 +488,7 @@ _ARGUMENTS: Final[dict[int, _ArgDecoder]] = {
 }
 
 
-_AC_IS_MAP: dict[tuple[int, ...], bool] = {}
+_AC_IS_MAP: Final[dict[tuple[int, ...], bool]] = {}
 
 
 def _is_map(ac: tuple[int, ...] | None) -> bool:

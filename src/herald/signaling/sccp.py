@@ -80,7 +80,7 @@ _SERVICE: Final = frozenset({SccpMessageType.UDTS, SccpMessageType.XUDTS})
 _EXTENDED: Final = frozenset({SccpMessageType.XUDT, SccpMessageType.XUDTS})
 _TYPES: Final = {t.value: t for t in SccpMessageType}
 
-_ADDRESS_CACHE: dict[bytes, SccpAddress] = {}
+_ADDRESS_CACHE: Final[dict[bytes, SccpAddress]] = {}
 
 #: Heads of valid messages without an optional part, remembered with what
 #: they decoded to. A head is every octet from the message type to the data's
@@ -94,7 +94,7 @@ _HEAD_CACHE: dict[bytes, tuple[SccpMessageType, SccpAddress, SccpAddress, int, b
                                int | None, int | None]] = {}
 
 # Values are built with every field given to tuple.__new__ (see codec._new).
-_new = tuple.__new__
+_new: Final = tuple.__new__
 
 
 # ---------------------------------------------------------------------- decoding

@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 # Values are built with every field given to tuple.__new__ (see codec._new).
-_new = tuple.__new__
+_new: Final = tuple.__new__
 
 #: TS 23.040 §9.2.3.16: user data is at most 140 octets / 160 septets.
 MAX_USER_DATA_OCTETS: Final = 140

@@ -81,7 +81,7 @@ _DIALOGUE_CACHES: Final[dict[TcapMessageType, dict[bytes, Dialogue]]] = {
 }
 
 # Values are built with every field given to tuple.__new__ (see codec._new).
-_new = tuple.__new__
+_new: Final = tuple.__new__
 
 #: Decodes an invoke's parameter: (opcode, buffer, TLV start, TLV end,
 #: application context) -> value or None. Raises MapError.
@@ -90,15 +90,29 @@ ArgumentDecoder = Callable[[int, bytes, int, int, "tuple[int, ...] | None"], Map
 ResultDecoder = Callable[[int, bytes, int, int, "tuple[int, ...] | None"], MapResult | None]
 
 # Tags (identifier octets), Q.773 §4.2.
-_OTID, _DTID, _PABORT = 0x48, 0x49, 0x4A
-_DIALOGUE_PORTION, _COMPONENT_PORTION = 0x6B, 0x6C
-_EXTERNAL, _OID, _SINGLE_ASN1 = 0x28, 0x06, 0xA0
-_AARQ, _AARE, _ABRT = 0x60, 0x61, 0x64
-_INVOKE, _RRL, _RE, _REJECT, _RRNL = 0xA1, 0xA2, 0xA3, 0xA4, 0xA7
-_INTEGER, _NULL, _SEQUENCE = 0x02, 0x05, 0x30
+_OTID: Final = 0x48
+_DTID: Final = 0x49
+_PABORT: Final = 0x4A
+_DIALOGUE_PORTION: Final = 0x6B
+_COMPONENT_PORTION: Final = 0x6C
+_EXTERNAL: Final = 0x28
+_OID: Final = 0x06
+_SINGLE_ASN1: Final = 0xA0
+_AARQ: Final = 0x60
+_AARE: Final = 0x61
+_ABRT: Final = 0x64
+_INVOKE: Final = 0xA1
+_RRL: Final = 0xA2
+_RE: Final = 0xA3
+_REJECT: Final = 0xA4
+_RRNL: Final = 0xA7
+_INTEGER: Final = 0x02
+_NULL: Final = 0x05
+_SEQUENCE: Final = 0x30
 
 _TYPES: Final = {t.value: t for t in TcapMessageType}
-_ABORT, _UNI = TcapMessageType.ABORT, TcapMessageType.UNIDIRECTIONAL
+_ABORT: Final = TcapMessageType.ABORT
+_UNI: Final = TcapMessageType.UNIDIRECTIONAL
 # Which transaction ids each message type carries (Q.773 §3.1, table 3).
 _TIDS: Final = {
     TcapMessageType.UNIDIRECTIONAL: (False, False),
@@ -108,11 +122,11 @@ _TIDS: Final = {
     TcapMessageType.ABORT: (False, True),
 }
 
-_BAD_TP = PAbortCause.BADLY_FORMATTED_TRANSACTION_PORTION
-_BAD_COMPONENT = RejectProblem.GENERAL_BADLY_STRUCTURED_COMPONENT
+_BAD_TP: Final = PAbortCause.BADLY_FORMATTED_TRANSACTION_PORTION
+_BAD_COMPONENT: Final = RejectProblem.GENERAL_BADLY_STRUCTURED_COMPONENT
 
 
-_CE = TcapComponentError
+_CE: Final = TcapComponentError
 
 
 # ---------------------------------------------------------------------- decoding

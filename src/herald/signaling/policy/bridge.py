@@ -11,7 +11,7 @@ dispatched by type.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from herald.signaling.map_ops import map_ac
 from herald.signaling.map_types import (
@@ -58,8 +58,8 @@ def _lmsi(value: bytes | None) -> str:
 # (imsi, msisdn, lmsi, msc_number, vlr_number, service_centre, sm_rp_da,
 #  tp_pid, delivery_not_intended).
 _Fields = tuple[str, str, str, str, str, str, SmRpDaKind | None, int | None, bool]
-_NONE: _Fields = ("", "", "", "", "", "", None, None, False)
-_MAP_FIELDS = (
+_NONE: Final[_Fields] = ("", "", "", "", "", "", None, None, False)
+_MAP_FIELDS: Final = (
     "imsi",
     "msisdn",
     "lmsi",
@@ -70,7 +70,7 @@ _MAP_FIELDS = (
     "tp_pid",
     "delivery_not_intended",
 )
-_HEAD_FIELDS = (
+_HEAD_FIELDS: Final = (
     "time",
     "calling_gt",
     "called_gt",
@@ -111,7 +111,8 @@ def _sri_sm(a: RoutingInfoForSmArg) -> _Fields:
 
 
 # Enum members as module constants (an Enum class attribute read is costly).
-_OA_MSISDN, _OA_SERVICE_CENTRE = SmRpOaKind.MSISDN, SmRpOaKind.SERVICE_CENTRE
+_OA_MSISDN: Final = SmRpOaKind.MSISDN
+_OA_SERVICE_CENTRE: Final = SmRpOaKind.SERVICE_CENTRE
 
 
 def _forward_sm(a: ForwardSmArg) -> _Fields:
@@ -192,7 +193,7 @@ def _report_sm(a: ReportSmDeliveryStatusArg) -> _Fields:
     return ("", a.msisdn.digits, "", "", "", a.service_centre.digits, None, None, False)
 
 
-_EXTRACTORS: dict[type, Callable[[Any], _Fields]] = {
+_EXTRACTORS: Final[dict[type, Callable[[Any], _Fields]]] = {
     ReportSmDeliveryStatusArg: _report_sm,
     RoutingInfoForSmArg: _sri_sm,
     ForwardSmArg: _forward_sm,
@@ -210,12 +211,12 @@ _EXTRACTORS: dict[type, Callable[[Any], _Fields]] = {
     UpdateLocationRes: _ul_res,
 }
 
-_INVOKE = ComponentKind.INVOKE
-_RESULT_LAST = ComponentKind.RETURN_RESULT_LAST
-_RESULT_NOT_LAST = ComponentKind.RETURN_RESULT_NOT_LAST
-_new = tuple.__new__
+_INVOKE: Final = ComponentKind.INVOKE
+_RESULT_LAST: Final = ComponentKind.RETURN_RESULT_LAST
+_RESULT_NOT_LAST: Final = ComponentKind.RETURN_RESULT_NOT_LAST
+_new: Final = tuple.__new__
 
-_KIND_OF: dict[type, ComponentKind] = {
+_KIND_OF: Final[dict[type, ComponentKind]] = {
     Invoke: ComponentKind.INVOKE,
     ReturnError: ComponentKind.RETURN_ERROR,
     Reject: ComponentKind.REJECT,
@@ -223,8 +224,8 @@ _KIND_OF: dict[type, ComponentKind] = {
 
 # Application-context OID -> (id, version) or None; a handful of distinct
 # values in practice. Cleared whole if hostile traffic floods it.
-_AC_CACHE: dict[tuple[int, ...], tuple[int, int] | None] = {}
-AC_CACHE_LIMIT = 4096
+_AC_CACHE: Final[dict[tuple[int, ...], tuple[int, int] | None]] = {}
+AC_CACHE_LIMIT: Final = 4096
 
 
 def _map_ac(oid: tuple[int, ...]) -> tuple[int, int] | None:

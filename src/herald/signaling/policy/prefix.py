@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
 from herald.signaling.privacy import HASH_HEX_CHARS, MIN_SALT_BYTES
 
@@ -20,9 +20,9 @@ __all__ = ["PrefixMap", "SubscriberHasher"]
 T = TypeVar("T")
 
 # RFC 2104 §2: SHA-256's block size, and the inner and outer pads.
-_BLOCK = 64
-_IPAD = bytes((x ^ 0x36) for x in range(256))
-_OPAD = bytes((x ^ 0x5C) for x in range(256))
+_BLOCK: Final = 64
+_IPAD: Final = bytes((x ^ 0x36) for x in range(256))
+_OPAD: Final = bytes((x ^ 0x5C) for x in range(256))
 
 
 class PrefixMap(Generic[T]):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from herald.signaling.map_ops import MapAc
 from herald.signaling.map_types import SILENT_SMS_PID, SmRpDaKind
@@ -58,24 +58,29 @@ K = TypeVar("K")
 
 # TS 23.040 §9.2.3.9: TP-PID 0x40 is "Short Message Type 0": the handset
 # acknowledges it and discards it without telling the user (a "silent SMS").
-TP_PID_SHORT_MESSAGE_TYPE_0 = SILENT_SMS_PID
+TP_PID_SHORT_MESSAGE_TYPE_0: Final = SILENT_SMS_PID
 
 # Enum members and IntEnum values as module constants: reading ``Category.CAT1``
 # goes through the enum class's attribute machinery (about as costly as a
 # small rule), a module global does not.
-_CAT1, _CAT2, _CAT3, _NO_CATEGORY = Category.CAT1, Category.CAT2, Category.CAT3, Category.NONE
-_FOREIGN, _HOME = Origin.FOREIGN, Origin.HOME
-_BLOCK_ACTION = Action.BLOCK
-_HOME_SIDE = (Origin.HOME, Origin.PLATFORM)
-_DA_IMSI = SmRpDaKind.IMSI
-_BEGIN, _UNIDIRECTIONAL = int(TcapKind.BEGIN), int(TcapKind.UNIDIRECTIONAL)
-_UPDATE_LOCATION = int(Op.UPDATE_LOCATION)
-_PROVIDE_ROAMING_NUMBER = int(Op.PROVIDE_ROAMING_NUMBER)
-_SRI_SM = int(Op.SEND_ROUTING_INFO_FOR_SM)
-_MT_FORWARD_SM = int(Op.MT_FORWARD_SM)
-_MO_FORWARD_SM = int(Op.MO_FORWARD_SM)
-_REPORT_SM = int(Op.REPORT_SM_DELIVERY_STATUS)
-_MT_RELAY = int(MapAc.SHORT_MSG_MT_RELAY)
+_CAT1: Final = Category.CAT1
+_CAT2: Final = Category.CAT2
+_CAT3: Final = Category.CAT3
+_NO_CATEGORY: Final = Category.NONE
+_FOREIGN: Final = Origin.FOREIGN
+_HOME: Final = Origin.HOME
+_BLOCK_ACTION: Final = Action.BLOCK
+_HOME_SIDE: Final = (Origin.HOME, Origin.PLATFORM)
+_DA_IMSI: Final = SmRpDaKind.IMSI
+_BEGIN: Final = int(TcapKind.BEGIN)
+_UNIDIRECTIONAL: Final = int(TcapKind.UNIDIRECTIONAL)
+_UPDATE_LOCATION: Final = int(Op.UPDATE_LOCATION)
+_PROVIDE_ROAMING_NUMBER: Final = int(Op.PROVIDE_ROAMING_NUMBER)
+_SRI_SM: Final = int(Op.SEND_ROUTING_INFO_FOR_SM)
+_MT_FORWARD_SM: Final = int(Op.MT_FORWARD_SM)
+_MO_FORWARD_SM: Final = int(Op.MO_FORWARD_SM)
+_REPORT_SM: Final = int(Op.REPORT_SM_DELIVERY_STATUS)
+_MT_RELAY: Final = int(MapAc.SHORT_MSG_MT_RELAY)
 
 
 def is_mt_delivery(opcode: int, ac: tuple[int, int] | None) -> bool:
@@ -480,7 +485,7 @@ def repeated_lookup(c: Compiled, s: State, m: Message) -> Finding | None:
 
 # Numbers remembered per block, as a multiple of sweep_distinct: room for a
 # sweep interleaved with ordinary lookups into the same block.
-SWEEP_BLOCK_FACTOR = 2
+SWEEP_BLOCK_FACTOR: Final = 2
 
 
 def _dense(suffixes: list[int], distinct: int, span: int) -> bool:
@@ -603,7 +608,7 @@ def _always(c: Compiled, cat: Category, op: int | None, mt: bool) -> bool:
     return True
 
 
-_APPLIES: dict[RuleFn, Applies] = {
+_APPLIES: Final[dict[RuleFn, Applies]] = {
     deny_list: lambda c, cat, op, mt: bool(c.deny_ops),
     cat1: lambda c, cat, op, mt: cat is _CAT1,
     cat2: lambda c, cat, op, mt: cat is _CAT2,
@@ -626,7 +631,7 @@ def plan(
 
 
 # Traffic from roaming partners and foreign networks, in decision order.
-SCREEN_RULES: tuple[RuleFn, ...] = (
+SCREEN_RULES: Final[tuple[RuleFn, ...]] = (
     deny_list,
     tcap_sanity,
     cat1,
@@ -643,7 +648,7 @@ SCREEN_RULES: tuple[RuleFn, ...] = (
 )
 
 # Traffic from the platform's own global titles.
-EGRESS_RULES: tuple[RuleFn, ...] = (
+EGRESS_RULES: Final[tuple[RuleFn, ...]] = (
     deny_list,
     tcap_sanity,
     platform_egress,
