@@ -1,0 +1,239 @@
+"""The lease keeper: one asyncio task that holds this node's share of the slots.
+
+Theory of operation. Every ``renew_every`` (with jitter) the keeper runs one
+cycle against the :class:`SlotTable`:
+
+1. renew its registration and every slot it holds (one statement); a slot not
+   renewed is lost at once (``on_lost``);
+2. read a snapshot and :func:`~herald.cluster.leases.plan` on it;
+3. give back what the plan releases (``on_lost`` first, then the row), take
+   what it acquires (``on_gained`` once the row is ours);
+4. if it is the leader (lowest live node id) and its registration is fresh,
+   run ``on_leader`` with the nodes whose registration ended, then forget
+   them.
+
+It wakes earlier when the plan says another node's lease ends sooner (a dead
+node's slots are taken just after they free up). Independently of the cycle,
+a timer fires at the earliest deadline (last successful renewal sent +
+``lease - margin``) and drops every holding past it with ``on_lost``, so a
+node whose renewals hang or fail stops sending in time. A cycle that fails
+(database unreachable) is logged and retried after half a renewal period.
+
+Callbacks run synchronously in the keeper's task: ``on_gained(h)`` should open
+a bind for ``h`` and ``on_lost(h)`` stop sending on it and close it; both
+must return quickly (start a task for the slow part). A sender also asks
+:meth:`LeaseKeeper.may_send` before each submit: the timer may be late by the
+event loop's latency, the check is not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import secrets
+import socket
+from collections.abc import Awaitable, Callable, Mapping
+
+from herald.cluster._pg import SlotTable
+from herald.cluster.leases import DEFAULT_SETTINGS, Holding, LeaseSettings, leader, plan
+
+__all__ = ["LeaseKeeper", "node_id"]
+
+log = logging.getLogger("herald.cluster")
+
+SlotCallback = Callable[[Holding], None]
+LeaderHook = Callable[[frozenset[str]], Awaitable[None]]
+
+#: Seconds after another node's lease ends before looking again (the server
+#: judged it ended at that instant; a hair later it surely has).
+_AFTER_END = 0.01
+#: Seconds a clean stop may spend handing slots back before giving up (they
+#: then free up when their lease ends).
+STOP_TIMEOUT = 5.0
+
+
+def node_id() -> str:
+    """An id for this process: host, pid and a random part, so a restarted
+    process never takes the slots its previous life held for its own."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def _nothing(_h: Holding) -> None:
+    return None
+
+
+class LeaseKeeper:
+    """Acquires, renews and gives back this node's slots of ``binds``
+    (connector -> configured binds); see the module docstring.
+
+    ``table``'s lease must be ``settings.lease``. ``on_leader`` (optional) is
+    awaited in each cycle while this node leads; its errors are logged and it
+    is called again next cycle with the same nodes (they are forgotten only
+    after it returned).
+    """
+
+    def __init__(
+        self,
+        table: SlotTable,
+        binds: Mapping[str, int],
+        settings: LeaseSettings = DEFAULT_SETTINGS,
+        *,
+        on_gained: SlotCallback = _nothing,
+        on_lost: SlotCallback = _nothing,
+        on_leader: LeaderHook | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if table.lease != settings.lease:
+            raise ValueError(
+                f"the table grants {table.lease} s leases, settings say {settings.lease}"
+            )
+        self.table = table
+        self.node = table.node
+        self.binds = dict(binds)
+        self.settings = settings
+        self._on_gained = on_gained
+        self._on_lost = on_lost
+        self._on_leader = on_leader
+        self._rng = rng or random.Random()
+        self._holdings: dict[tuple[str, int], Holding] = {}
+        self._registered_at = float("-inf")
+        self._task: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._dropped: list[Holding] = []  # past their deadline, to hand back
+        self.leading = False
+
+    # --- what senders ask ---
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def holdings(self, connector: str) -> tuple[Holding, ...]:
+        """The slots of ``connector`` this node holds, lowest first."""
+        return tuple(h for (c, _s), h in sorted(self._holdings.items()) if c == connector)
+
+    def may_send(self, connector: str, slot: int) -> bool:
+        """Whether this node may submit on ``slot`` now (ask before each submit)."""
+        h = self._holdings.get((connector, slot))
+        return h is not None and h.may_send(self._now(), self.settings)
+
+    # --- life cycle ---
+
+    async def start(self) -> None:
+        """Create the slot rows for ``binds`` and start the loop."""
+        await self.table.sync_slots(self.binds)
+        self._task = asyncio.create_task(self._run(), name=f"leases {self.node}")
+
+    async def stop(self, *, release: bool = True) -> None:
+        """Stop the loop; ``on_lost`` for every holding; with ``release``, hand
+        them back and unregister so the others take them at once (without, they
+        free up when their leases end, as when a node dies)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._timer is not None:
+            self._timer.cancel()
+        for key in list(self._holdings):
+            self._lose(key)
+        if release:
+            try:
+                async with asyncio.timeout(STOP_TIMEOUT):
+                    await self.table.leave()
+            except Exception as exc:  # the leases end by themselves
+                log.warning("leases: could not hand slots back on stop: %s", exc)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                wait = await self.cycle()
+            except Exception as exc:  # the deadlines stop sending meanwhile
+                log.warning("leases: cycle failed, retrying: %s", exc)
+                wait = self.settings.renew_every / 2
+            await asyncio.sleep(wait)
+
+    # --- one cycle ---
+
+    async def cycle(self) -> float:
+        """Renew, plan, release, acquire, lead; the seconds until the next cycle."""
+        s = self.settings
+        if self._dropped:
+            dropped, self._dropped = self._dropped, []
+            await self.table.release(dropped)
+
+        sent = self._now()
+        renewing = tuple(self._holdings.values())
+        _now, renewed = await self.table.renew(renewing)
+        self._registered_at = sent
+        for h in renewing:
+            key = (h.connector, h.slot)
+            current = self._holdings.get(key)
+            if current is None or current.epoch != h.epoch:
+                continue  # dropped by its deadline while the renewal was on its way
+            if (h.connector, h.slot, h.epoch) in renewed:
+                self._holdings[key] = Holding(h.connector, h.slot, h.epoch, sent)
+            else:
+                self._lose(key)
+
+        snap = await self.table.snapshot(self.binds)
+        p = plan(snap, self.node, self.binds)
+        if p.release:
+            giving = [self._holdings[(r.connector, r.slot)] for r in p.release
+                      if (r.connector, r.slot) in self._holdings]  # fmt: skip
+            for h in giving:
+                self._lose((h.connector, h.slot))
+            await self.table.release(giving)
+        for connector, count in p.acquire.items():
+            sent = self._now()
+            for row in await self.table.acquire(connector, count, self.binds[connector]):
+                h = Holding(connector, row.slot, row.epoch, sent)
+                self._holdings[(connector, row.slot)] = h
+                self._on_gained(h)
+        self._rearm()
+
+        live = snap.live() | {self.node}
+        self.leading = leader(live) == self.node and (
+            self._now() < self._registered_at + s.sending_window
+        )
+        if self.leading and self._on_leader is not None:
+            ended = frozenset(n for n, ends in snap.nodes.items() if ends <= snap.now)
+            try:
+                await self._on_leader(ended)
+            except Exception as exc:  # its chores wait for the next cycle
+                log.warning("leases: leader chores failed: %s", exc)
+            else:
+                if ended:
+                    await self.table.forget(ended)
+
+        wait = s.renew_every * (1 + self._rng.uniform(-s.jitter, s.jitter))
+        if p.changes_at is not None:
+            wait = min(wait, max(p.changes_at - snap.now, 0.0) + _AFTER_END)
+        return wait
+
+    # --- deadlines ---
+
+    def _lose(self, key: tuple[str, int]) -> None:
+        h = self._holdings.pop(key)
+        self._on_lost(h)
+
+    def _rearm(self) -> None:
+        """One timer at the earliest deadline of what is held."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._holdings:
+            first = min(h.deadline(self.settings) for h in self._holdings.values())
+            self._timer = asyncio.get_running_loop().call_at(first, self._expire)
+
+    def _expire(self) -> None:
+        self._timer = None
+        now = self._now()
+        for key, h in list(self._holdings.items()):
+            if not h.may_send(now, self.settings):
+                log.warning("leases: %s/%d not renewed in time, stopped sending", *key)
+                self._lose(key)
+                self._dropped.append(h)
+        self._rearm()

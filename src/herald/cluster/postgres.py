@@ -1,0 +1,23 @@
+"""The I/O half of herald.cluster: the lease tables on PostgreSQL and the keeper.
+
+Imported by the composition root (it needs asyncpg at run time, through the
+pool it is given); the rules themselves are in :mod:`herald.cluster.leases`.
+"""
+
+from __future__ import annotations
+
+from herald.cluster._keeper import STOP_TIMEOUT, LeaderHook, LeaseKeeper, SlotCallback, node_id
+from herald.cluster._pg import HOLDS_SLOT, SlotTable
+from herald.cluster._schema import DDL, ensure_schema
+
+__all__ = [
+    "DDL",
+    "HOLDS_SLOT",
+    "STOP_TIMEOUT",
+    "LeaderHook",
+    "LeaseKeeper",
+    "SlotCallback",
+    "SlotTable",
+    "ensure_schema",
+    "node_id",
+]
