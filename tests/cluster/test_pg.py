@@ -172,3 +172,16 @@ async def test_the_registration_ends_with_the_slots_and_forget_spares_a_node_tha
     await until_ended(a, (await a.snapshot([])).nodes["node-a"])
     assert await a.forget(["node-a"]) == {"node-a"}
     assert (await a.snapshot([])).nodes == {}
+
+
+async def test_a_renewal_from_an_earlier_tenure_of_the_same_node_is_refused(db: Any) -> None:
+    a = await db("node-a")
+    await a.sync_slots({"c": 1})
+    (first,) = await a.acquire("c", 1, 1)
+    await a.release(held([first]))
+    (second,) = await a.acquire("c", 1, 1)
+    _now, renewed = await a.renew(held([first]))  # late, from before the release
+    assert renewed == frozenset()
+    assert await a.release(held([first])) == frozenset()
+    assert not await a.holds("c", 0, first.epoch)
+    assert await a.holds("c", 0, second.epoch)

@@ -1,0 +1,257 @@
+"""LeaseKeeper on a real PostgreSQL: several asyncio nodes in one process over
+one database, with short leases (1 s) and bounded waits.
+
+While a test waits, every poll checks that no slot has two nodes allowed to
+send on it (``may_send``), and that no node sends on more slots than exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from herald.cluster.leases import Holding, LeaseSettings, fair_share
+from herald.cluster.postgres import LeaseKeeper, SlotTable, ensure_schema, node_id
+from herald.store.postgres import connection, create_pool
+
+S = LeaseSettings(lease=1.0, margin=0.3, renew_every=0.2, jitter=0.1)
+
+
+class Cuttable:
+    """A pool whose statements hang while cut (a node that lost its database)."""
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+        self._open = asyncio.Event()
+        self._open.set()
+
+    def cut(self) -> None:
+        self._open.clear()
+
+    def restore(self) -> None:
+        self._open.set()
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._pool, name)
+
+        async def call(*args: Any) -> Any:
+            await self._open.wait()
+            return await method(*args)
+
+        return call
+
+
+@dataclass
+class Node:
+    keeper: LeaseKeeper
+    pool: Cuttable
+    events: list[tuple[str, float, Holding]] = field(default_factory=list)
+    leading: list[frozenset[str]] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.keeper.node
+
+    def count(self, connector: str) -> int:
+        return sum(self.keeper.may_send(connector, h.slot) for h in self.keeper.holdings(connector))
+
+
+Start = Callable[..., Awaitable[Node]]
+
+
+@pytest.fixture
+async def start(pg_store_dsn: str) -> AsyncIterator[Start]:
+    """Starts keepers (node-a, node-b, ... unless named); all stopped at the end."""
+    async with connection(pg_store_dsn) as conn:
+        await ensure_schema(conn)
+    nodes: list[Node] = []
+    pools: list[Any] = []
+
+    async def start_node(binds: Mapping[str, int], name: str | None = None) -> Node:
+        pool = await create_pool(pg_store_dsn, max_size=2)
+        pools.append(pool)
+        cut = Cuttable(pool)
+        name = name or f"node-{chr(ord('a') + len(nodes))}"
+        node: Node
+
+        def gained(h: Holding) -> None:
+            node.events.append(("gained", asyncio.get_running_loop().time(), h))
+
+        def lost(h: Holding) -> None:
+            node.events.append(("lost", asyncio.get_running_loop().time(), h))
+
+        async def lead(ended: frozenset[str]) -> None:
+            node.leading.append(ended)
+
+        keeper = LeaseKeeper(
+            SlotTable(cut, name, S.lease), binds, S,
+            on_gained=gained, on_lost=lost, on_leader=lead, rng=random.Random(len(nodes)),
+        )  # fmt: skip
+        node = Node(keeper, cut)
+        nodes.append(node)
+        await keeper.start()
+        return node
+
+    try:
+        yield start_node
+    finally:
+        for node in nodes:
+            node.pool.restore()
+            await node.keeper.stop()
+        for pool in pools:
+            await pool.close()
+
+
+def check_senders(nodes: list[Node], binds: Mapping[str, int]) -> None:
+    for connector, n in binds.items():
+        senders: dict[int, list[str]] = {}
+        for node in nodes:
+            for h in node.keeper.holdings(connector):
+                if node.keeper.may_send(connector, h.slot):
+                    senders.setdefault(h.slot, []).append(node.name)
+        assert all(len(names) == 1 for names in senders.values()), senders
+        assert all(slot < n for slot in senders)
+
+
+async def until(
+    cond: Callable[[], bool], nodes: list[Node], binds: Mapping[str, int], seconds: float
+) -> float:
+    """Poll ``cond`` (checking the senders at each poll) for at most ``seconds``;
+    the seconds it took."""
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    for _ in range(int(seconds / 0.02) + 1):
+        check_senders(nodes, binds)
+        if cond():
+            return loop.time() - began
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"not within {seconds} s: {[(n.name, n.count('c')) for n in nodes]}")
+
+
+def fair(nodes: list[Node], binds: Mapping[str, int]) -> bool:
+    for connector, n in binds.items():
+        floor, ceil = fair_share(n, len(nodes))
+        counts = [node.count(connector) for node in nodes]
+        if sum(counts) != n or not all(floor <= c <= ceil for c in counts):
+            return False
+    return True
+
+
+async def table_rows(node: Node) -> dict[int, Any]:
+    r = await node.keeper.table._pool.fetch(
+        "SELECT slot, owner, epoch, expires_at, acquired_at FROM connector_slots"
+        " WHERE connector = 'c'"
+    )
+    return {row["slot"]: row for row in r}
+
+
+async def test_nodes_share_the_slots_fairly_then_hold_still(start: Start) -> None:
+    binds = {"c": 6, "d": 2}
+    nodes = [await start(binds) for _ in range(3)]
+    await until(lambda: fair(nodes, binds), nodes, binds, 3 * S.lease)
+    events = sum(len(n.events) for n in nodes)
+    for _ in range(int(S.lease / 0.05)):  # a lease of renewals moves nothing
+        check_senders(nodes, binds)
+        await asyncio.sleep(0.05)
+    assert fair(nodes, binds)
+    assert sum(len(n.events) for n in nodes) == events
+    assert {n.count("d") for n in nodes} == {0, 1}
+
+
+async def test_a_node_that_stops_renewing_loses_its_slots_to_the_others_after_its_lease(
+    start: Start,
+) -> None:
+    binds = {"c": 6}
+    nodes = [await start(binds) for _ in range(3)]
+    await until(lambda: fair(nodes, binds), nodes, binds, 3 * S.lease)
+    victim, rest = nodes[1], [nodes[0], nodes[2]]
+    await victim.keeper.stop(release=False)  # stops renewing, hands nothing back
+    before = await table_rows(victim)
+    theirs = {s: r for s, r in before.items() if r["owner"] == victim.name}
+    assert len(theirs) == 2
+    assert [e[0] for e in victim.events[-2:]] == ["lost", "lost"]
+
+    await until(lambda: fair(rest, binds), rest, binds, 3 * S.lease)
+    after = await table_rows(victim)
+    for slot, old in theirs.items():
+        new = after[slot]
+        assert new["owner"] in {n.name for n in rest} and new["epoch"] == old["epoch"] + 1
+        # Not before its lease ended; within one lease of its last renewal,
+        # give or take a renewal period of a busy test machine.
+        assert old["expires_at"] <= new["acquired_at"] <= old["expires_at"] + S.renew_every
+
+
+async def test_a_node_cut_from_the_database_stops_sending_before_anyone_takes_its_slots(
+    start: Start,
+) -> None:
+    binds = {"c": 4}
+    nodes = [await start(binds) for _ in range(2)]
+    await until(lambda: fair(nodes, binds), nodes, binds, 3 * S.lease)
+    cut, other = nodes
+    cut.pool.cut()
+    seen = len(cut.events)
+    await until(lambda: other.count("c") == 4, nodes, binds, 3 * S.lease)
+    lost = {e[2].slot: e[1] for e in cut.events[seen:] if e[0] == "lost"}
+    gained = {e[2].slot: e[1] for e in other.events if e[0] == "gained"}
+    assert len(lost) == 2
+    for slot, stopped in lost.items():
+        # It stopped by its own deadline, before the other node could start.
+        assert stopped < gained[slot] - (S.margin - S.renew_every)
+
+    cut.pool.restore()  # back: its renewals are refused, it gets its share again
+    await until(lambda: fair(nodes, binds), nodes, binds, 3 * S.lease)
+
+
+async def test_a_joining_node_gets_its_share_within_one_lease(start: Start) -> None:
+    binds = {"c": 4}
+    nodes = [await start(binds) for _ in range(2)]
+    await until(lambda: fair(nodes, binds), nodes, binds, 3 * S.lease)
+    nodes.append(await start(binds))
+    took = await until(lambda: fair(nodes, binds), nodes, binds, 3 * S.lease)
+    assert took < S.lease
+    assert nodes[2].count("c") == 1
+
+
+async def test_a_clean_stop_hands_the_slots_over_at_once(start: Start) -> None:
+    binds = {"c": 4}
+    nodes = [await start(binds) for _ in range(2)]
+    await until(lambda: fair(nodes, binds), nodes, binds, 3 * S.lease)
+    leaving, staying = nodes
+    await leaving.keeper.stop()
+    rows = await table_rows(staying)
+    assert leaving.name not in {r["owner"] for r in rows.values() if r["expires_at"] > 0}
+    snap = await staying.keeper.table.snapshot(["c"])
+    assert leaving.name not in snap.nodes
+    await until(lambda: staying.count("c") == 4, [staying], binds, S.lease / 2)
+
+
+async def test_the_lowest_live_node_leads_and_reports_a_dead_one_once(start: Start) -> None:
+    binds = {"c": 2}
+    nodes = [await start(binds) for _ in range(3)]
+    await until(lambda: fair(nodes, binds), nodes, binds, 3 * S.lease)
+    a, b, c = nodes
+    for node in nodes:  # at start, a node may lead before it sees the others
+        node.leading.clear()
+    await until(lambda: len(a.leading) >= 3, nodes, binds, 3 * S.lease)
+    assert (b.leading, c.leading) == ([], [])
+    assert set(a.leading) == {frozenset()}
+    assert a.keeper.leading and not b.keeper.leading
+
+    await a.keeper.stop(release=False)  # dies: its registration runs out
+    await until(lambda: frozenset({a.name}) in b.leading, nodes[1:], binds, 3 * S.lease)
+    await until(lambda: fair(nodes[1:], binds), nodes[1:], binds, 3 * S.lease)
+    assert b.leading.count(frozenset({a.name})) == 1  # forgotten once reported
+    assert not c.leading
+    assert a.name not in (await b.keeper.table.snapshot([])).nodes
+
+
+def test_node_ids_differ_per_process_life() -> None:
+    first, second = node_id(), node_id()
+    assert first != second
+    assert f"-{os.getpid()}-" in first
