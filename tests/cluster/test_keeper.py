@@ -73,7 +73,9 @@ async def start(pg_store_dsn: str) -> AsyncIterator[Start]:
     nodes: list[Node] = []
     pools: list[Any] = []
 
-    async def start_node(binds: Mapping[str, int], name: str | None = None) -> Node:
+    async def start_node(
+        binds: Mapping[str, int], name: str | None = None, chore_seconds: float = 0.0
+    ) -> Node:
         pool = await create_pool(pg_store_dsn, max_size=2)
         pools.append(pool)
         cut = Cuttable(pool)
@@ -88,6 +90,7 @@ async def start(pg_store_dsn: str) -> AsyncIterator[Start]:
 
         async def lead(ended: frozenset[str]) -> None:
             node.leading.append(ended)
+            await asyncio.sleep(chore_seconds)
 
         keeper = LeaseKeeper(
             SlotTable(cut, name, S.lease), binds, S,
@@ -255,3 +258,20 @@ def test_node_ids_differ_per_process_life() -> None:
     first, second = node_id(), node_id()
     assert first != second
     assert f"-{os.getpid()}-" in first
+
+
+async def test_slow_leader_chores_run_one_at_a_time_and_never_delay_renewals(
+    start: Start,
+) -> None:
+    binds = {"c": 2}
+    slow = await start(binds, chore_seconds=10 * S.lease)
+    other = await start(binds)
+    nodes = [slow, other]
+    await until(lambda: fair(nodes, binds), nodes, binds, 3 * S.lease)
+    seen = len(slow.events)
+    for _ in range(int(2 * S.lease / 0.05)):  # two leases: the leader keeps its slot
+        check_senders(nodes, binds)
+        assert fair(nodes, binds)
+        await asyncio.sleep(0.05)
+    assert len(slow.leading) == 1
+    assert slow.events[seen:] == []

@@ -9,8 +9,9 @@ cycle against the :class:`SlotTable`:
 3. give back what the plan releases (``on_lost`` first, then the row), take
    what it acquires (``on_gained`` once the row is ours);
 4. if it is the leader (lowest live node id) and its registration is fresh,
-   run ``on_leader`` with the nodes whose registration ended, then forget
-   them.
+   start ``on_leader`` with the nodes whose registration ended (in a task of
+   its own, one at a time, so slow chores never delay a renewal), then forget
+   those nodes.
 
 It wakes earlier when the plan says another node's lease ends sooner (a dead
 node's slots are taken just after they free up). Independently of the cycle,
@@ -70,9 +71,10 @@ class LeaseKeeper:
     (connector -> configured binds); see the module docstring.
 
     ``table``'s lease must be ``settings.lease``. ``on_leader`` (optional) is
-    awaited in each cycle while this node leads; its errors are logged and it
-    is called again next cycle with the same nodes (they are forgotten only
-    after it returned).
+    started at each cycle while this node leads and the previous call has
+    returned; its errors are logged and it is called again next cycle with
+    the same nodes (they are forgotten only after it returned). It must be
+    idempotent: two nodes may both believe they lead for a moment.
     """
 
     def __init__(
@@ -101,6 +103,7 @@ class LeaseKeeper:
         self._holdings: dict[tuple[str, int], Holding] = {}
         self._registered_at = float("-inf")
         self._task: asyncio.Task[None] | None = None
+        self._chores: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._dropped: list[Holding] = []  # past their deadline, to hand back
         self.leading = False
@@ -130,11 +133,12 @@ class LeaseKeeper:
         """Stop the loop; ``on_lost`` for every holding; with ``release``, hand
         them back and unregister so the others take them at once (without, they
         free up when their leases end, as when a node dies)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._task, self._chores):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._chores = None
         if self._timer is not None:
             self._timer.cancel()
         for key in list(self._holdings):
@@ -198,20 +202,26 @@ class LeaseKeeper:
         self.leading = leader(live) == self.node and (
             self._now() < self._registered_at + s.sending_window
         )
-        if self.leading and self._on_leader is not None:
+        if self.leading and self._on_leader is not None and self._chores is None:
+            # Apart from the cycle: slow chores must not delay the renewals.
             ended = frozenset(n for n, ends in snap.nodes.items() if ends <= snap.now)
-            try:
-                await self._on_leader(ended)
-            except Exception as exc:  # its chores wait for the next cycle
-                log.warning("leases: leader chores failed: %s", exc)
-            else:
-                if ended:
-                    await self.table.forget(ended)
+            self._chores = asyncio.create_task(self._lead(ended), name=f"leader {self.node}")
 
         wait = s.renew_every * (1 + self._rng.uniform(-s.jitter, s.jitter))
         if p.changes_at is not None:
             wait = min(wait, max(p.changes_at - snap.now, 0.0) + _AFTER_END)
         return wait
+
+    async def _lead(self, ended: frozenset[str]) -> None:
+        assert self._on_leader is not None
+        try:
+            await self._on_leader(ended)
+            if ended:
+                await self.table.forget(ended)
+        except Exception as exc:  # the chores run again next cycle
+            log.warning("leases: leader chores failed: %s", exc)
+        finally:
+            self._chores = None
 
     # --- deadlines ---
 
