@@ -39,7 +39,14 @@ import socket
 from collections.abc import Awaitable, Callable, Mapping
 
 from herald.cluster._pg import SlotTable
-from herald.cluster.leases import DEFAULT_SETTINGS, Holding, LeaseSettings, leader, plan
+from herald.cluster.leases import (
+    DEFAULT_SETTINGS,
+    Holding,
+    LeaseSettings,
+    leader,
+    plan,
+    slot_rate,
+)
 
 __all__ = ["LeaseKeeper", "node_id"]
 
@@ -121,6 +128,12 @@ class LeaseKeeper:
         """Whether this node may submit on ``slot`` now (ask before each submit)."""
         h = self._holdings.get((connector, slot))
         return h is not None and h.may_send(self._now(), self.settings)
+
+    def rate(self, connector: str, tps: float) -> float:
+        """This node's share of ``connector``'s ``tps`` now: the slots it may send
+        on times their share (:func:`~herald.cluster.leases.slot_rate`)."""
+        sending = sum(self.may_send(connector, h.slot) for h in self.holdings(connector))
+        return sending * slot_rate(tps, self.binds[connector]) if sending else 0.0
 
     # --- life cycle ---
 
