@@ -4,12 +4,14 @@ several nodes (tables with their own pools) on one database."""
 from __future__ import annotations
 
 import asyncio
+import random
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 
-from herald.cluster.leases import Holding
+from herald.cluster.leases import Holding, Slot, acquire_slot, release_slot, renew_slot
 from herald.cluster.postgres import SlotTable, ensure_schema
 from herald.store.postgres import connection, create_pool
 
@@ -185,3 +187,73 @@ async def test_a_renewal_from_an_earlier_tenure_of_the_same_node_is_refused(db: 
     assert await a.release(held([first])) == frozenset()
     assert not await a.holds("c", 0, first.epoch)
     assert await a.holds("c", 0, second.epoch)
+
+
+async def test_the_statements_do_what_the_pure_transitions_say(db: Any) -> None:
+    """A seeded random walk of acquire, renew, release and time passing (a
+    row's lease pushed into the past) on three nodes: after each step the
+    table equals the model built with acquire_slot, renew_slot, release_slot."""
+    rng = random.Random(10)
+    nodes = [await db(f"node-{x}") for x in "abc"]
+    await nodes[0].sync_slots({"c": 4})
+    model = {s: Slot("c", s) for s in range(4)}
+    tenures: dict[str, set[tuple[int, int]]] = {t.node: set() for t in nodes}  # ever held
+    seen: Counter[str] = Counter()
+
+    def holdings(node: str) -> list[Holding]:
+        picked = rng.sample(sorted(tenures[node]), k=min(len(tenures[node]), rng.randint(0, 3)))
+        return [Holding("c", s, e, 0.0) for s, e in picked]
+
+    for _ in range(150):
+        t = rng.choice(nodes)
+        now = (await t.snapshot([])).now
+        op = rng.choice(["acquire", "renew", "release", "age"])
+        if op == "acquire":
+            count = rng.randint(1, 4)
+            got = await t.acquire("c", count, 4)
+            want = [s for s in range(4) if model[s].is_free(now)][:count]
+            assert [r.slot for r in got] == want
+            seen["acquired"] += len(got)
+            for r in got:
+                model[r.slot] = acquire_slot(model[r.slot], t.node, now, LEASE) or model[r.slot]
+                assert (r.owner, r.epoch) == (model[r.slot].owner, model[r.slot].epoch)
+                tenures[t.node].add((r.slot, r.epoch))
+        elif op == "renew":
+            hs = holdings(t.node)
+            _now, renewed = await t.renew(hs)
+            want_renewed = set()
+            for h in hs:
+                row = renew_slot(model[h.slot], t.node, h.epoch, now, LEASE)
+                if row is not None:
+                    model[h.slot] = row
+                    want_renewed.add(("c", h.slot, h.epoch))
+            assert renewed == want_renewed
+            seen["renewed"] += len(renewed)
+            seen["refused renewals"] += len(hs) - len(renewed)
+        elif op == "release":
+            hs = holdings(t.node)
+            released = await t.release(hs)
+            want_released = set()
+            for h in hs:
+                row = release_slot(model[h.slot], t.node, h.epoch)
+                if row is not None:
+                    model[h.slot] = row
+                    want_released.add(("c", h.slot))
+            assert released == want_released
+            seen["released"] += len(released)
+            seen["refused releases"] += len(hs) - len(released)
+        else:  # a lease runs out: its end moves a lease and more into the past
+            s = rng.randrange(4)
+            await t._pool.execute(
+                "UPDATE connector_slots SET expires_at = expires_at - $1 WHERE slot = $2",
+                2 * LEASE, s,
+            )  # fmt: skip
+            row = model[s]
+            model[s] = Slot(row.connector, s, row.owner, row.epoch, row.expires_at - 2 * LEASE)
+        snap = await t.snapshot(["c"])
+        assert [(r.owner, r.epoch, r.is_free(snap.now)) for r in snap.slots] == [
+            (model[s].owner, model[s].epoch, model[s].is_free(snap.now)) for s in range(4)
+        ]
+    # The walk went through every kind of outcome.
+    assert min(seen[k] for k in ("acquired", "renewed", "refused renewals", "released",
+                                 "refused releases")) >= 5, seen
