@@ -166,6 +166,19 @@ def test_below_the_ceiling_a_node_takes_what_is_still_free() -> None:
     assert dict(plan(s, "b", {"c": 5}).acquire) == {"c": 1}  # both try; SKIP LOCKED splits
 
 
+def test_below_the_ceiling_a_node_takes_no_more_than_the_ceiling() -> None:
+    # n=5, k=3: floor 1, ceil 2; two free: each may take one, not both.
+    s = snap("abc", (0, "a", LIVE), (1, "b", LIVE), (2, "c", LIVE), (3, None, 0), (4, None, 0))
+    assert [dict(plan(s, x, {"c": 5}).acquire) for x in "abc"] == [{"c": 1}] * 3
+
+
+def test_nobody_gives_back_below_the_floor_even_when_a_node_is_short() -> None:
+    # n=3, k=3: c is short, but d (dead, its lease still running) holds the slot c
+    # needs; a and b sit at the floor and keep their slots.
+    s = snap("abc", (0, "a", LIVE), (1, "b", LIVE), (2, "d", LIVE))
+    assert [plan(s, x, {"c": 3}).release for x in "ab"] == [(), ()]
+
+
 def test_more_nodes_than_slots_hold_at_most_one_each() -> None:
     s = snap("abc", (0, "a", LIVE), (1, "a", LIVE))
     assert [r.slot for r in plan(s, "a", {"c": 2}).release] == [1]
@@ -317,3 +330,30 @@ def test_a_crashed_nodes_slots_are_held_again_just_after_its_lease_ends(slots: i
     assert sum(cluster.held("c").values()) == slots - slots // 3  # not before it ends
     cluster.run_until(lease_ends + 0.2, check_every=0.1)
     cluster.assert_fair()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    n=st.integers(1, 8),
+    owners=st.lists(st.sampled_from(["a", "b", "c", "d", None]), min_size=8, max_size=8),
+    ends=st.lists(st.sampled_from([NOW - 1, NOW, NOW + 1]), min_size=8, max_size=8),
+    live=st.sets(st.sampled_from("abcd")),
+    node=st.sampled_from("abcd"),
+)
+def test_a_plan_keeps_within_the_share_and_touches_only_its_own(
+    n: int, owners: list[str | None], ends: list[float], live: set[str], node: str
+) -> None:
+    rows = tuple(Slot("c", s, owners[s], 1, ends[s]) for s in range(8))  # 8 rows, n usable
+    s = Snapshot(NOW, dict.fromkeys(live, NOW + LEASE), rows)
+    p = plan(s, node, {"c": n})
+    floor, ceil = fair_share(n, len(live | {node}))
+    mine = [r for r in rows if r.slot < n and r.held_by(node, NOW)]
+    free = [r for r in rows if r.slot < n and r.is_free(NOW)]
+    assert all(r.held_by(node, NOW) for r in p.release)  # gives back only its own
+    given = sum(1 for r in p.release if r.slot < n)
+    took = p.acquire.get("c", 0)
+    assert took <= len(free) and not (took and given)  # never both at once
+    assert len(mine) - given + took <= max(ceil, len(mine))  # never grows past the ceiling
+    assert len(mine) - given >= min(floor, len(mine))  # never gives below the floor
+    surplus = {r.slot for r in rows if r.slot >= n and r.held_by(node, NOW)}
+    assert surplus <= {r.slot for r in p.release}  # beyond the configuration: always back
