@@ -74,7 +74,10 @@ async def start(pg_store_dsn: str) -> AsyncIterator[Start]:
     pools: list[Any] = []
 
     async def start_node(
-        binds: Mapping[str, int], name: str | None = None, chore_seconds: float = 0.0
+        binds: Mapping[str, int],
+        name: str | None = None,
+        chore_seconds: float = 0.0,
+        chores: bool = True,
     ) -> Node:
         pool = await create_pool(pg_store_dsn, max_size=2)
         pools.append(pool)
@@ -94,7 +97,8 @@ async def start(pg_store_dsn: str) -> AsyncIterator[Start]:
 
         keeper = LeaseKeeper(
             SlotTable(cut, name, S.lease), binds, S,
-            on_gained=gained, on_lost=lost, on_leader=lead, rng=random.Random(len(nodes)),
+            on_gained=gained, on_lost=lost, on_leader=lead if chores else None,
+            rng=random.Random(len(nodes)),
         )  # fmt: skip
         node = Node(keeper, cut)
         nodes.append(node)
@@ -284,3 +288,18 @@ async def test_slow_leader_chores_run_one_at_a_time_and_never_delay_renewals(
         await asyncio.sleep(0.05)
     assert len(slow.leading) == 1
     assert slow.events[seen:] == []
+
+
+async def test_without_chores_the_leader_still_forgets_dead_nodes(start: Start) -> None:
+    binds = {"c": 2}
+    nodes = [await start(binds, chores=False) for _ in range(2)]
+    await until(lambda: fair(nodes, binds), nodes, binds, 3 * S.lease)
+    dead, alive = nodes
+    await dead.keeper.stop(release=False)
+    await until(lambda: alive.count("c") == 2, [alive], binds, 3 * S.lease)
+    table = alive.keeper.table
+    for _ in range(int(3 * S.lease / 0.05)):  # bounded: it goes at the next cycle
+        if dead.name not in (await table.snapshot([])).nodes:
+            break
+        await asyncio.sleep(0.05)
+    assert list((await table.snapshot([])).nodes) == [alive.name]

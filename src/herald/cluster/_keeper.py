@@ -215,9 +215,9 @@ class LeaseKeeper:
         self.leading = leader(live) == self.node and (
             self._now() < self._registered_at + s.sending_window
         )
-        if self.leading and self._on_leader is not None and self._chores is None:
+        ended = frozenset(n for n, ends in snap.nodes.items() if ends <= snap.now)
+        if self.leading and self._chores is None and (ended or self._on_leader is not None):
             # Apart from the cycle: slow chores must not delay the renewals.
-            ended = frozenset(n for n, ends in snap.nodes.items() if ends <= snap.now)
             self._chores = asyncio.create_task(self._lead(ended), name=f"leader {self.node}")
 
         wait = s.renew_every * (1 + self._rng.uniform(-s.jitter, s.jitter))
@@ -226,9 +226,11 @@ class LeaseKeeper:
         return wait
 
     async def _lead(self, ended: frozenset[str]) -> None:
-        assert self._on_leader is not None
+        """The chores, then forget the ended nodes (with no chores too: every
+        process start registers a new id, whose row must not stay forever)."""
         try:
-            await self._on_leader(ended)
+            if self._on_leader is not None:
+                await self._on_leader(ended)
             if ended:
                 await self.table.forget(ended)
         except Exception as exc:  # the chores run again next cycle
