@@ -24,24 +24,29 @@ S = LeaseSettings(lease=1.0, margin=0.3, renew_every=0.2, jitter=0.1)
 
 
 class Cuttable:
-    """A pool whose statements hang while cut (a node that lost its database)."""
+    """A pool whose statements hang while cut, or fail while broken (a node
+    that lost its database)."""
 
     def __init__(self, pool: Any) -> None:
         self._pool = pool
         self._open = asyncio.Event()
         self._open.set()
+        self.broken = False
 
     def cut(self) -> None:
         self._open.clear()
 
     def restore(self) -> None:
         self._open.set()
+        self.broken = False
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self._pool, name)
 
         async def call(*args: Any) -> Any:
             await self._open.wait()
+            if self.broken:
+                raise ConnectionResetError("connection lost")
             return await method(*args)
 
         return call
@@ -303,3 +308,18 @@ async def test_without_chores_the_leader_still_forgets_dead_nodes(start: Start) 
             break
         await asyncio.sleep(0.05)
     assert list((await table.snapshot([])).nodes) == [alive.name]
+
+
+async def test_a_node_whose_statements_fail_keeps_trying_and_comes_back(
+    start: Start, caplog: pytest.LogCaptureFixture
+) -> None:
+    binds = {"c": 4}
+    nodes = [await start(binds) for _ in range(2)]
+    await until(lambda: fair(nodes, binds), nodes, binds, 3 * S.lease)
+    failing, other = nodes
+    failing.pool.broken = True
+    await until(lambda: other.count("c") == 4, nodes, binds, 3 * S.lease)
+    assert failing.count("c") == 0
+    assert "leases: cycle failed, retrying: connection lost" in caplog.text
+    failing.pool.restore()
+    await until(lambda: fair(nodes, binds), nodes, binds, 3 * S.lease)
