@@ -39,7 +39,15 @@ from pathlib import Path
 from typing import Literal
 
 from herald.ids import SortableIdGenerator
-from herald.store import NewMessage, Source, SQLiteConfig, SQLiteStore, Status
+from herald.store import (
+    NewMessage,
+    ReceiptUpdate,
+    SegmentRecord,
+    Source,
+    SQLiteConfig,
+    SQLiteStore,
+    Status,
+)
 from herald.store._sqlite_conn import migrate
 from herald.store._sqlite_sql import (
     INSERT_MESSAGE,
@@ -161,13 +169,13 @@ async def _lifecycle(tmp: Path, sync: str, interval: float, n: int, callers: int
             key = mid[-12:]
             t = time.perf_counter()
             if key[-1] in "02468ace":  # the receipt beats the submit_sm_resp: parked
-                await store.apply_receipt("up", key, Status.DELIVERED, T0 + 3)
-                await store.record_segment(mid, 0, "up", key.upper(), key, T0 + 2,
-                                           check_at=T0 + 3602)
+                await store.apply_receipts([ReceiptUpdate("up", key, Status.DELIVERED, T0 + 3)])
+                await store.record_segments([SegmentRecord(mid, 0, "up", key.upper(), key, T0 + 2,
+                                           check_at=T0 + 3602)])
             else:
-                await store.record_segment(mid, 0, "up", key.upper(), key, T0 + 2,
-                                           check_at=T0 + 3602)
-                await store.apply_receipt("up", key, Status.DELIVERED, T0 + 3)
+                await store.record_segments([SegmentRecord(mid, 0, "up", key.upper(), key, T0 + 2,
+                                           check_at=T0 + 3602)])
+                await store.apply_receipts([ReceiptUpdate("up", key, Status.DELIVERED, T0 + 3)])
             latencies.append((time.perf_counter() - t) / 2)
 
     start = time.perf_counter()

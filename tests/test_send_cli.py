@@ -28,7 +28,14 @@ from herald.send_cli import (
     EXIT_TIMEOUT,
     EXIT_UNREACHABLE,
 )
-from herald.store import SQLiteConfig, SQLiteStore, Status
+from herald.store import (
+    ReceiptUpdate,
+    SegmentRecord,
+    SQLiteConfig,
+    SQLiteStore,
+    Status,
+    StatusUpdate,
+)
 
 #: Seconds any single step of these tests may take before it counts as hung.
 STEP = 20.0
@@ -107,9 +114,9 @@ async def test_send_follows_each_status_to_delivered(served: Served) -> None:
     claimed = await served.store.claim(10, now, 30)
     assert [m.id for m in claimed] == [message_id]
     assert _status_of(await _line(proc)) == "queued"
-    await served.store.record_segment(message_id, 0, "op", "U1", "u1", now + 0.1)
+    await served.store.record_segments([SegmentRecord(message_id, 0, "op", "U1", "u1", now + 0.1)])
     assert _status_of(await _line(proc)) == "sent"
-    await served.store.apply_receipt("op", "u1", Status.DELIVERED, now + 0.2)
+    await served.store.apply_receipts([ReceiptUpdate("op", "u1", Status.DELIVERED, now + 0.2)])
     delivered = await _line(proc)
     assert _status_of(delivered) == "delivered"
     assert delivered.split()[0].endswith("Z")  # the time herald recorded, RFC 3339
@@ -127,8 +134,8 @@ async def test_send_exits_on_another_final_status(served: Served, tmp_path: Path
     )  # fmt: skip
     message_id = (await _line(proc)).split()[1]
     assert _status_of(await _line(proc)) == "accepted"
-    await served.store.update_status(message_id, Status.UNDELIVERED, time.time(),
-                                     error_code=11, permanent=True)  # fmt: skip
+    await served.store.update_statuses([StatusUpdate(message_id, Status.UNDELIVERED, time.time(),
+                                     error_code=11, permanent=True)])  # fmt: skip
     final = await _line(proc)
     assert _status_of(final) == "undelivered" and "(error 11, permanent)" in final
     code, _, _ = await _finish(proc)

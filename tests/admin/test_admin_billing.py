@@ -22,7 +22,15 @@ from herald.billing import CDR_COLUMNS
 from herald.cli import main
 from herald.ids import SortableIdGenerator
 from herald.rating import parse_price_list
-from herald.store import NewMessage, PriceSide, RefundPolicy, Source, Status
+from herald.store import (
+    NewMessage,
+    PriceSide,
+    RefundPolicy,
+    SegmentRecord,
+    Source,
+    Status,
+    StatusUpdate,
+)
 
 from .conftest import Served
 from .test_admin_api import _fields
@@ -216,9 +224,9 @@ async def _charged(served: Served) -> None:
         await store.accept([m], charges=[rating.charge()])
         made.append(m.id)
     await store.claim(10, T0 + 5, 30)
-    await store.record_segment(made[0], 0, "eu-1", "A", "a", T0 + 6)
-    await store.record_segment(made[2], 0, "eu-2", "B", "b", T0 + 6)
-    await store.update_status(made[1], Status.FAILED, T0 + 6)
+    await store.record_segments([SegmentRecord(made[0], 0, "eu-1", "A", "a", T0 + 6)])
+    await store.record_segments([SegmentRecord(made[2], 0, "eu-2", "B", "b", T0 + 6)])
+    await store.update_statuses([StatusUpdate(made[1], Status.FAILED, T0 + 6)])
 
 
 async def test_cdrs_are_exported_as_the_cli_writes_them(

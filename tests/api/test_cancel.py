@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from herald.api._models import CancelledList, MessageView
-from herald.store import Channel, Reschedule, Status
+from herald.store import Channel, Reschedule, Status, StatusUpdate
 
 from .conftest import T0, Api, ApiFactory, message
 
@@ -61,8 +61,9 @@ async def test_a_message_being_sent_is_in_progress_then_cancellable_once_handed_
 async def test_a_sent_or_final_message_is_too_late(api: Api) -> None:
     sent = (await api.send(message())).json()["id"]
     failed = (await api.send(message())).json()["id"]
-    await api.store.update_status(sent, Status.SENT, T0 + 1)
-    await api.store.update_status(failed, Status.FAILED, T0 + 1, error_code=0x10001)
+    await api.store.update_statuses([StatusUpdate(sent, Status.SENT, T0 + 1)])
+    await api.store.update_statuses([
+        StatusUpdate(failed, Status.FAILED, T0 + 1, error_code=0x10001)])
     for message_id, status, words in ((sent, "sent", "submitted upstream"),
                                       (failed, "failed", "failed already")):
         response = await api.client.delete(f"/v1/messages/{message_id}", headers=api.auth)
@@ -108,7 +109,7 @@ async def test_the_waiting_messages_of_a_reference_are_cancelled_together(
 ) -> None:
     campaign = [await _scheduled(api, reference="promo-may") for _ in range(3)]
     other = await _scheduled(api, reference="promo-june")
-    await api.store.update_status(campaign[2], Status.SENT, T0 + 1)
+    await api.store.update_statuses([StatusUpdate(campaign[2], Status.SENT, T0 + 1)])
     stranger = await make_api(name="other")
     foreign = await _scheduled(stranger, reference="promo-may")
     response = await api.client.delete("/v1/messages?reference=promo-may", headers=api.auth)

@@ -11,7 +11,16 @@ import pytest
 from herald.api._context import ACCOUNT_CACHE_TTL
 from herald.api._models import MessageList, MessageView
 from herald.intake import IntakePolicy
-from herald.store import Channel, MessageFilter, RouteRecord, Status, StatusEvents
+from herald.store import (
+    Channel,
+    MessageFilter,
+    ReceiptUpdate,
+    RouteRecord,
+    SegmentRecord,
+    Status,
+    StatusEvents,
+    StatusUpdate,
+)
 
 from .conftest import T0, VALID_TO, Api, ApiFactory, message
 
@@ -49,8 +58,8 @@ async def test_get_shows_each_status_with_its_time(api: Api) -> None:
     assert first == sent  # the 202 answer is the message as GET shows it
 
     await api.store.claim(10, T0 + 1, 30)
-    await api.store.record_segment(sent["id"], 0, "op1", "UP-1", "up-1", T0 + 2)
-    await api.store.apply_receipt("op1", "up-1", Status.DELIVERED, T0 + 7.5)
+    await api.store.record_segments([SegmentRecord(sent["id"], 0, "op1", "UP-1", "up-1", T0 + 2)])
+    await api.store.apply_receipts([ReceiptUpdate("op1", "up-1", Status.DELIVERED, T0 + 7.5)])
     response = await api.client.get(url, headers=api.auth)
     assert response.status_code == 200
     body = response.json()
@@ -66,8 +75,8 @@ async def test_get_shows_each_status_with_its_time(api: Api) -> None:
 
 async def test_failed_message_shows_error_code_and_permanence(api: Api) -> None:
     sent = (await api.send(message())).json()
-    await api.store.update_status(sent["id"], Status.FAILED, T0 + 3, error_code=0x45,
-                                  permanent=True)  # fmt: skip
+    await api.store.update_statuses([
+        StatusUpdate(sent["id"], Status.FAILED, T0 + 3, error_code=0x45, permanent=True)])
     body = (await api.client.get(f"/v1/messages/{sent['id']}", headers=api.auth)).json()
     assert body["status"] == "failed"
     assert body["error"] == {"code": 0x45, "permanent": True}
@@ -79,8 +88,8 @@ async def test_get_shows_the_webhook_deliveries_that_failed(api: Api) -> None:
     something the customer can see, not only the operator."""
     sent = (await api.send(message(callback_url="https://hooks.example.test/h",
                                    callback_events="all"))).json()
-    await api.store.update_status(sent["id"], Status.SENT, T0 + 1)
-    await api.store.update_status(sent["id"], Status.DELIVERED, T0 + 2)
+    await api.store.update_statuses([StatusUpdate(sent["id"], Status.SENT, T0 + 1)])
+    await api.store.update_statuses([StatusUpdate(sent["id"], Status.DELIVERED, T0 + 2)])
     first, second = await api.store.claim_outbox(Channel.WEBHOOK, T0 + 3, 60, 10)
     await api.store.retry_outbox(first.id, None, "blocked: hooks.example.test resolves to a"
                                  " private, loopback or reserved address")
@@ -283,7 +292,8 @@ async def test_get_shows_the_connector_and_the_rule_that_routed_the_message(api:
     sent = (await api.send(message())).json()
     await api.store.claim(10, T0 + 1, 30)
     await api.store.record_routes([RouteRecord(sent["id"], "us-least-cost", T0 + 1)])
-    await api.store.record_segment(sent["id"], 0, "operator-b", "U1", "u1", T0 + 2)
+    await api.store.record_segments([
+        SegmentRecord(sent["id"], 0, "operator-b", "U1", "u1", T0 + 2)])
     shown = (await api.client.get(f"/v1/messages/{sent['id']}", headers=api.auth)).json()
     assert shown["route"] == {"connector": "operator-b", "rule": "us-least-cost"}
     assert shown["status"] == "sent"

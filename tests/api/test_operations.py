@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from herald.api import UpstreamState
 from herald.api._models import Health
-from herald.store import Status
+from herald.store import Status, StatusUpdate
 
 from .conftest import Api, ApiFactory, message
 
@@ -102,7 +102,8 @@ async def test_metrics_show_the_store_backlog_read_at_most_every_max_age(
     assert _sample(text, "herald_outbox_backlog", channel="webhook") == 0
     assert _sample(text, "herald_outbox_backlog", channel="smpp") == 0
 
-    await api.store.update_status(first, Status.DELIVERED, api.clock())  # a webhook event
+    await api.store.update_statuses([  # a webhook event
+        StatusUpdate(first, Status.DELIVERED, api.clock())])
     await api.send(message())
     cached = (await api.client.get("/metrics")).text  # within max_age: the same counts
     assert _sample(cached, "herald_messages_unsent") == 2

@@ -12,7 +12,16 @@ import pytest
 from herald.cli import main
 from herald.ids import SortableIdGenerator
 from herald.rating import parse_price_list
-from herald.store import NewMessage, PriceSide, Source, SQLiteConfig, SQLiteStore, Status
+from herald.store import (
+    NewMessage,
+    PriceSide,
+    SegmentRecord,
+    Source,
+    SQLiteConfig,
+    SQLiteStore,
+    Status,
+    StatusUpdate,
+)
 
 T0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 
@@ -112,9 +121,9 @@ def test_cdr_export_and_margin(data: Path, capsys: pytest.CaptureFixture[str]) -
                 await store.accept([m], charges=[rating.charge()])
                 made.append(m.id)
             await store.claim(10, T0 + 5, 30)
-            await store.record_segment(made[0], 0, "sim", "A", "a", T0 + 6)
-            await store.record_segment(made[2], 0, "sim", "B", "b", T0 + 6)
-            await store.update_status(made[1], Status.FAILED, T0 + 6)
+            await store.record_segments([SegmentRecord(made[0], 0, "sim", "A", "a", T0 + 6)])
+            await store.record_segments([SegmentRecord(made[2], 0, "sim", "B", "b", T0 + 6)])
+            await store.update_statuses([StatusUpdate(made[1], Status.FAILED, T0 + 6)])
             return made
         finally:
             await store.aclose()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from herald.ids import SortableIdGenerator
-from herald.store import NewMessage, Source, Status
+from herald.store import NewMessage, ReceiptUpdate, SegmentRecord, Source, Status
 
 from .conftest import Console
 
@@ -22,8 +22,9 @@ async def _finished(console: Console, connector: str, to: str, status: Status,
                          data_coding=0, segments=1, accepted_at=now, expires_at=now + 3600)
     await console.store.accept([message])
     key = message.id
-    await console.store.record_segment(message.id, 0, connector, key, key, now + 1)
-    await console.store.apply_receipt(connector, key, status, now + 1 + after)
+    await console.store.record_segments([
+        SegmentRecord(message.id, 0, connector, key, key, now + 1)])
+    await console.store.apply_receipts([ReceiptUpdate(connector, key, status, now + 1 + after)])
 
 
 async def test_delivery_and_receipt_latency_by_connector_and_by_country(

@@ -18,6 +18,7 @@ from herald.store import (
     SQLitePendingMessages,
     SQLiteStore,
     Status,
+    StatusUpdate,
 )
 
 from . import m3ua_fixtures as fx
@@ -54,7 +55,8 @@ async def test_lookups_follow_the_store(store: SQLiteStore, tmp_path: Path) -> N
     assert not pending.has_pending(HOME_MSISDN, now + 7200)  # past its validity
     assert egress.check(sri, now).action is Action.ALLOW
 
-    await store.update_status(message_id, Status.FAILED, now, error_code=1, permanent=True)
+    await store.update_statuses([
+        StatusUpdate(message_id, Status.FAILED, now, error_code=1, permanent=True)])
     assert not pending.has_pending(HOME_MSISDN, now)
     assert egress.check(sri, now).action is Action.BLOCK
     pending.close()

@@ -16,7 +16,7 @@ from herald.smpp.pdus import (
 )
 from herald.smpp.receipts import receipt_of
 from herald.smpp.tlv import MESSAGE_PAYLOAD
-from herald.store import NewMessage, Source, Status
+from herald.store import NewMessage, Source, Status, StatusUpdate
 
 from .test_front import DEST, Collect, Front, bound, eventually
 
@@ -64,7 +64,7 @@ async def test_cancel_sm_says_which_check_failed(front: Front) -> None:
     claimed = await _id(tx, _submit(schedule_delivery_time=""))
     sent = await _id(tx, _submit(schedule_delivery_time=""))
     await front.store.claim(10, time.time(), lease=30)
-    await front.store.update_status(sent, Status.SENT, time.time())
+    await front.store.update_statuses([StatusUpdate(sent, Status.SENT, time.time())])
     cases = [
         (CancelSm(message_id="06hhgn2g03575kbrt78uq2gn1c", source_addr="ACME"), S.ESME_RINVMSGID),
         (CancelSm(message_id=waiting, source_addr="OTHER"), S.ESME_RINVSRCADR),

@@ -59,6 +59,8 @@ from herald.smpp_front._notifier import MAX_IN_FLIGHT
 from herald.store import (
     InboundMessage,
     NewMessage,
+    ReceiptUpdate,
+    SegmentRecord,
     Source,
     SQLiteConfig,
     SQLiteStore,
@@ -303,9 +305,10 @@ async def test_receipts_reach_the_customer_even_if_it_binds_later(front: Front) 
                                     destination_addr=DEST, registered_delivery=1,
                                     short_message=b"Your code is 1234"))
     message_id = resp.message_id  # type: ignore[attr-defined]
-    await front.store.update_status(message_id, Status.QUEUED, time.time())
-    await front.store.record_segment(message_id, 0, "op", "up-1", "up-1", time.time())
-    await front.store.apply_receipt("op", "up-1", Status.DELIVERED, time.time())
+    await front.store.update_statuses([StatusUpdate(message_id, Status.QUEUED, time.time())])
+    await front.store.record_segments([
+        SegmentRecord(message_id, 0, "op", "up-1", "up-1", time.time())])
+    await front.store.apply_receipts([ReceiptUpdate("op", "up-1", Status.DELIVERED, time.time())])
     assert (await front.store.get_message(message_id)).status is Status.DELIVERED
     collect = Collect()
     rx = await bound(front.client(BindReceiver, handler=collect))

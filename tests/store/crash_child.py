@@ -8,7 +8,7 @@ to ACK_LOG with ``os.write`` on an ``O_APPEND`` descriptor (the kernel keeps
 the line when the process dies right after):
 
 - ``A <id>``: ``accept`` returned for this message;
-- ``D <id>``: ``update_status(DELIVERED)`` returned (one-segment messages);
+- ``D <id>``: ``update_statuses`` to DELIVERED returned (one-segment messages);
 - ``R <id>``: a two-segment message's receipts and segments were all
   acknowledged (one receipt parked before its segment), so it is delivered.
 
@@ -26,7 +26,17 @@ import time
 from pathlib import Path
 
 from herald.ids import SortableIdGenerator
-from herald.store import NewMessage, Source, SQLiteConfig, SQLiteStore, Status, Store
+from herald.store import (
+    NewMessage,
+    ReceiptUpdate,
+    SegmentRecord,
+    Source,
+    SQLiteConfig,
+    SQLiteStore,
+    Status,
+    StatusUpdate,
+    Store,
+)
 
 WRITERS = 32  # concurrent tasks, so commits carry many writes each
 
@@ -57,13 +67,16 @@ async def _writer(store: Store, account_id: int, log: int, rng: random.Random, n
         for m in batch:
             if two_parts:
                 key = f"{m.id}-"
-                await store.apply_receipt("up", key + "1", Status.DELIVERED, now)  # parked
-                await store.record_segment(m.id, 0, "up", key + "0", key + "0", now)
-                await store.record_segment(m.id, 1, "up", key + "1", key + "1", now)
-                await store.apply_receipt("up", key + "0", Status.DELIVERED, now)
+                await store.apply_receipts([  # parked
+                    ReceiptUpdate("up", key + "1", Status.DELIVERED, now)])
+                await store.record_segments([
+                    SegmentRecord(m.id, 0, "up", key + "0", key + "0", now)])
+                await store.record_segments([
+                    SegmentRecord(m.id, 1, "up", key + "1", key + "1", now)])
+                await store.apply_receipts([ReceiptUpdate("up", key + "0", Status.DELIVERED, now)])
                 os.write(log, f"R {m.id}\n".encode())
             elif rng.random() < 0.5:
-                await store.update_status(m.id, Status.DELIVERED, now)
+                await store.update_statuses([StatusUpdate(m.id, Status.DELIVERED, now)])
                 os.write(log, f"D {m.id}\n".encode())
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from herald.store import Backlog, Channel, Source, Status, Store
+from herald.store import Backlog, Channel, Reschedule, Source, Status, StatusUpdate, Store
 
 from .conftest import T0, MessageFactory
 
@@ -25,12 +25,13 @@ async def test_unsent_messages_and_those_due_for_a_claim(
 
     [claimed] = await store.claim(1, now, lease=30)  # dispatch holds it: not due
     assert (await store.backlog(now)).due == 2
-    await store.reschedule(claimed.id, claimed.attempt, now + 5)  # backing off
+    await store.reschedule_many([  # backing off
+        Reschedule(claimed.id, claimed.attempt, now + 5, release=True)])
     assert (await store.backlog(now)).due == 2
     assert (await store.backlog(now + 5)).due == 3  # its time came
 
-    await store.update_status(ready[1].id, Status.SENT, now)
-    await store.update_status(ready[2].id, Status.FAILED, now)
+    await store.update_statuses([StatusUpdate(ready[1].id, Status.SENT, now)])
+    await store.update_statuses([StatusUpdate(ready[2].id, Status.FAILED, now)])
     assert await store.backlog(now + 5) == Backlog(unsent=2, due=1, webhooks=0, smpp_events=0)
     assert (await store.backlog(T0 + 600)).due == 2  # the scheduled one is due
 
@@ -42,7 +43,7 @@ async def test_outbox_events_waiting_per_channel(
     receipted = make_message(source=Source.SMPP, registered_delivery=1)
     await store.accept([*hooked, receipted])
     for m in (*hooked, receipted):
-        await store.update_status(m.id, Status.DELIVERED, T0 + 1)
+        await store.update_statuses([StatusUpdate(m.id, Status.DELIVERED, T0 + 1)])
     assert await store.backlog(T0 + 1) == Backlog(unsent=0, due=0, webhooks=3, smpp_events=1)
 
     events = await store.claim_outbox(Channel.WEBHOOK, T0 + 2, lease=30, limit=10)

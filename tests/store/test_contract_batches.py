@@ -185,7 +185,7 @@ async def test_expire_unsent_ends_unclaimed_messages_past_their_validity(
     test = make_message(accepted_at=T0, expires_at=T0 + 10, test=True)
     sent = make_message(accepted_at=T0, expires_at=T0 + 10)
     await store.accept([old, leased, young, test, sent])
-    await store.update_status(sent.id, Status.SENT, T0 + 1)
+    await store.update_statuses([StatusUpdate(sent.id, Status.SENT, T0 + 1)])
     claimed = await store.claim(10, T0 + 5, lease=1000)
     assert {m.id for m in claimed} == {old.id, leased.id, young.id}
     await store.reschedule_many([Reschedule(m.id, m.attempt, T0 + 5)

@@ -21,8 +21,11 @@ from herald.store import (
     PriceEntry,
     PriceKind,
     PriceSide,
+    ReceiptUpdate,
     RefundPolicy,
+    SegmentRecord,
     Status,
+    StatusUpdate,
     Store,
     StoredPriceList,
     UnknownAccount,
@@ -210,10 +213,10 @@ async def _end(store: Store, message: NewMessage, status: Status) -> None:
         return
     await store.claim(10, T0, 30)
     if status in (Status.DELIVERED, Status.UNDELIVERED):
-        await store.record_segment(message_id, 0, "up1", "U1", "u1", T0 + 1)
-        await store.apply_receipt("up1", "u1", status, T0 + 2)
+        await store.record_segments([SegmentRecord(message_id, 0, "up1", "U1", "u1", T0 + 1)])
+        await store.apply_receipts([ReceiptUpdate("up1", "u1", status, T0 + 2)])
     else:
-        await store.update_status(message_id, status, T0 + 2)
+        await store.update_statuses([StatusUpdate(message_id, status, T0 + 2)])
 
 
 _FINALS = (Status.DELIVERED, Status.UNDELIVERED, Status.EXPIRED, Status.REJECTED, Status.FAILED,
@@ -239,8 +242,8 @@ async def test_refunds_follow_the_policy_once(
     assert policy.refunds(status) == refunded
     assert await _balance(store, account) == (1_000 if refunded else 600)
     # a later final status changes nothing: the first one stands, refunded once
-    await store.update_status(message.id, Status.FAILED, T0 + 3)
-    await store.apply_receipt("up1", "u1", Status.UNDELIVERED, T0 + 4)
+    await store.update_statuses([StatusUpdate(message.id, Status.FAILED, T0 + 3)])
+    await store.apply_receipts([ReceiptUpdate("up1", "u1", Status.UNDELIVERED, T0 + 4)])
     assert await _balance(store, account) == (1_000 if refunded else 600)
     (cdr,) = await store.list_cdrs(T0 - 1, T0 + 100)
     assert (cdr.status, cdr.refunded) == (status, 400 if refunded else 0)
@@ -283,8 +286,8 @@ async def test_a_sent_message_takes_its_connectors_buy_price(
     await store.claim(10, T0, 30)
     for m, (_, _, segments, connector, _) in zip(messages, cases, strict=True):
         for index in range(segments):
-            await store.record_segment(m.id, index, connector, f"U{m.id}{index}",
-                                       f"u{m.id}{index}", T0 + 1)  # fmt: skip
+            await store.record_segments([SegmentRecord(m.id, index, connector, f"U{m.id}{index}",
+                                       f"u{m.id}{index}", T0 + 1)])  # fmt: skip
     cdrs = {c.message_id: c for c in await store.list_cdrs(T0 - 1, T0 + 100)}
     for m, (_, _, _, connector, buy) in zip(messages, cases, strict=True):
         expected = None if buy is None else to_micros(buy)
@@ -308,9 +311,9 @@ async def test_cdrs_page_filter_and_sum_up(
     for m in theirs:
         await store.accept([m], charges=[_charge(70, "49", None)])
     await store.claim(100, T0 + 20, 30)
-    await store.record_segment(ours[0].id, 0, "up1", "A", "a", T0 + 21)
-    await store.record_segment(theirs[0].id, 0, "up2", "B", "b", T0 + 21)
-    await store.update_status(ours[1].id, Status.REJECTED, T0 + 21)  # refunded
+    await store.record_segments([SegmentRecord(ours[0].id, 0, "up1", "A", "a", T0 + 21)])
+    await store.record_segments([SegmentRecord(theirs[0].id, 0, "up2", "B", "b", T0 + 21)])
+    await store.update_statuses([StatusUpdate(ours[1].id, Status.REJECTED, T0 + 21)])  # refunded
     page1 = await store.list_cdrs(T0, T0 + 100, limit=3)
     page2 = await store.list_cdrs(T0, T0 + 100, limit=3,
                                   after=(page1[-1].accepted_at, page1[-1].message_id))

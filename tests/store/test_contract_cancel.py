@@ -23,9 +23,11 @@ from herald.store import (
     MessageNotFound,
     Replacement,
     Reschedule,
+    SegmentRecord,
     Source,
     Status,
     StatusEvents,
+    StatusUpdate,
     Store,
 )
 
@@ -93,7 +95,7 @@ async def test_a_single_reschedule_releases_the_claim(
     new = make_message()
     await store.accept([new])
     (m,) = await store.claim(1, T0 + 10, lease=30)
-    await store.reschedule(m.id, m.attempt, T0 + 20)
+    await store.reschedule_many([Reschedule(m.id, m.attempt, T0 + 20, release=True)])
     assert (await store.cancel(m.id, T0 + 11, account_id=account.id)).outcome is APPLIED
 
 
@@ -102,11 +104,12 @@ async def test_a_message_sent_final_or_partly_upstream_is_too_late(
 ) -> None:
     sent, final, partly = make_message(), make_message(), make_message(segments=2)
     await store.accept([sent, final, partly])
-    await store.update_status(sent.id, Status.SENT, T0 + 1)
-    await store.update_status(final.id, Status.REJECTED, T0 + 1, error_code=0x0B)
+    await store.update_statuses([StatusUpdate(sent.id, Status.SENT, T0 + 1)])
+    await store.update_statuses([StatusUpdate(final.id, Status.REJECTED, T0 + 1, error_code=0x0B)])
     (m,) = [m for m in await store.claim(10, T0 + 2, lease=30) if m.id == partly.id]
-    await store.record_segment(partly.id, 0, "up1", "U1", "u1", T0 + 3)
-    await store.reschedule(partly.id, m.attempt, T0 + 4)  # its other part: handed back
+    await store.record_segments([SegmentRecord(partly.id, 0, "up1", "U1", "u1", T0 + 3)])
+    await store.reschedule_many([  # its other part: handed back
+        Reschedule(partly.id, m.attempt, T0 + 4, release=True)])
     for new, status in ((sent, Status.SENT), (final, Status.REJECTED),
                         (partly, Status.QUEUED)):
         result = await store.cancel(new.id, T0 + 5, account_id=account.id)
@@ -176,7 +179,7 @@ async def test_cancel_matching_takes_the_waiting_messages_from_a_sender_to_a_num
     elsewhere = [make_message(to="+447700900124", sender=sender),
                  make_message(to=to, sender="OTHER"), make_message(to=to, account_id=other.id)]
     await store.accept([*waiting, held, sent, *elsewhere])
-    await store.update_status(sent.id, Status.SENT, T0 + 1)
+    await store.update_statuses([StatusUpdate(sent.id, Status.SENT, T0 + 1)])
     claimed = await store.claim(10, T0 + 2, lease=30)
     assert held.id in {m.id for m in claimed}
     def match(limit: int) -> Awaitable[tuple[str, ...]]:
@@ -202,7 +205,7 @@ async def test_cancel_matching_by_reference(
     campaign = [make_message(reference="promo-may", send_at=T0 + 600) for _ in range(3)]
     other = make_message(reference="promo-june", send_at=T0 + 600)
     await store.accept([*campaign, other])
-    await store.update_status(campaign[2].id, Status.SENT, T0 + 1)
+    await store.update_statuses([StatusUpdate(campaign[2].id, Status.SENT, T0 + 1)])
     cancelled = await store.cancel_matching(account.id, T0 + 3, limit=100,
                                             reference="promo-may")
     assert cancelled == (campaign[0].id, campaign[1].id)

@@ -20,9 +20,13 @@ from herald.store import (
     InvalidRecord,
     MessageFilter,
     MessageNotFound,
+    ReceiptUpdate,
     RecentFilter,
+    Reschedule,
+    SegmentRecord,
     Source,
     Status,
+    StatusUpdate,
     Store,
 )
 
@@ -85,7 +89,7 @@ async def test_many_messages_read_back_at_once(
 ) -> None:
     news = [make_message() for _ in range(1203)]  # more than one query's worth of ids
     await store.accept(news)
-    await store.update_status(news[7].id, Status.DELIVERED, T0 + 5)
+    await store.update_statuses([StatusUpdate(news[7].id, Status.DELIVERED, T0 + 5)])
     asked = [n.id for n in reversed(news)] + [news[0].id, "no-such-id", "x" * 500]
     got = await store.get_messages(asked)
     assert set(got) == {n.id for n in news}  # unknown ids absent, repeats once
@@ -115,7 +119,7 @@ async def test_concurrent_writers_are_answered_only_after_commit(
         new = make_message()
         await store.accept([new])
         if n % 2:
-            await store.update_status(new.id, Status.FAILED, T0 + 1, error_code=n)
+            await store.update_statuses([StatusUpdate(new.id, Status.FAILED, T0 + 1, error_code=n)])
         return (await store.get_message(new.id)).status
 
     statuses = await asyncio.gather(*(submit_then_read(n) for n in range(200)))
@@ -140,7 +144,7 @@ async def test_status_never_moves_backwards_whatever_the_order(
     await store.accept(messages)
     for message, order in zip(messages, orders, strict=True):
         for n, status in enumerate(order):
-            await store.update_status(message.id, status, T0 + n)
+            await store.update_statuses([StatusUpdate(message.id, status, T0 + n)])
     for message, order in zip(messages, orders, strict=True):
         got = await store.get_message(message.id)
         assert got.status is _expected(order), order
@@ -151,13 +155,13 @@ async def test_concurrent_updates_to_one_message_keep_the_first_final(
 ) -> None:
     new = make_message()
     await store.accept([new])
-    await store.update_status(new.id, Status.SENT, T0 + 1)
+    await store.update_statuses([StatusUpdate(new.id, Status.SENT, T0 + 1)])
     await asyncio.gather(
-        store.update_status(new.id, Status.DELIVERED, T0 + 2),
-        store.update_status(new.id, Status.QUEUED, T0 + 3),
-        store.update_status(new.id, Status.SENT, T0 + 4),
+        store.update_statuses([StatusUpdate(new.id, Status.DELIVERED, T0 + 2)]),
+        store.update_statuses([StatusUpdate(new.id, Status.QUEUED, T0 + 3)]),
+        store.update_statuses([StatusUpdate(new.id, Status.SENT, T0 + 4)]),
     )
-    await store.update_status(new.id, Status.EXPIRED, T0 + 5)
+    await store.update_statuses([StatusUpdate(new.id, Status.EXPIRED, T0 + 5)])
     got = await store.get_message(new.id)
     assert (got.status, got.sent_at, got.done_at) == (Status.DELIVERED, T0 + 1, T0 + 2)
 
@@ -167,9 +171,10 @@ async def test_each_stage_keeps_its_own_timestamp(
 ) -> None:
     new = make_message()
     await store.accept([new])
-    await store.update_status(new.id, Status.QUEUED, T0 + 1)
-    await store.update_status(new.id, Status.SENT, T0 + 2)
-    await store.update_status(new.id, Status.FAILED, T0 + 3, error_code=0x45, permanent=True)
+    await store.update_statuses([StatusUpdate(new.id, Status.QUEUED, T0 + 1)])
+    await store.update_statuses([StatusUpdate(new.id, Status.SENT, T0 + 2)])
+    await store.update_statuses([
+        StatusUpdate(new.id, Status.FAILED, T0 + 3, error_code=0x45, permanent=True)])
     got = await store.get_message(new.id)
     assert (got.accepted_at, got.queued_at, got.sent_at, got.done_at) == (
         new.accepted_at, T0 + 1, T0 + 2, T0 + 3,
@@ -183,7 +188,7 @@ async def test_a_message_cannot_be_moved_back_to_accepted(
     new = make_message()
     await store.accept([new])
     with pytest.raises(InvalidRecord):
-        await store.update_status(new.id, Status.ACCEPTED, T0)
+        await store.update_statuses([StatusUpdate(new.id, Status.ACCEPTED, T0)])
 
 
 # -- segments and receipts -----------------------------------------------------------
@@ -196,12 +201,14 @@ async def test_a_message_is_sent_then_delivered_when_all_its_segments_are(
     await store.accept([new])
     for index in range(3):
         assert (await store.get_message(new.id)).status is Status.ACCEPTED
-        await store.record_segment(new.id, index, "up1", f"ID{index}", f"id{index}", T0 + index)
+        await store.record_segments([
+            SegmentRecord(new.id, index, "up1", f"ID{index}", f"id{index}", T0 + index)])
     got = await store.get_message(new.id)
     assert (got.status, got.sent_at) == (Status.SENT, T0 + 2)
     for index in range(3):
         assert (await store.get_message(new.id)).status is Status.SENT
-        await store.apply_receipt("up1", f"id{index}", Status.DELIVERED, T0 + 10 + index)
+        await store.apply_receipts([
+            ReceiptUpdate("up1", f"id{index}", Status.DELIVERED, T0 + 10 + index)])
     got = await store.get_message(new.id)
     assert (got.status, got.done_at) == (Status.DELIVERED, T0 + 12)
     segments = await store.get_segments(new.id)
@@ -215,10 +222,11 @@ async def test_one_undelivered_segment_ends_the_message(
 ) -> None:
     new = make_message(segments=2)
     await store.accept([new])
-    await store.record_segment(new.id, 0, "up1", "a", "a", T0)
-    await store.record_segment(new.id, 1, "up1", "b", "b", T0)
-    await store.apply_receipt("up1", "b", Status.UNDELIVERED, T0 + 5, error_code=11)
-    await store.apply_receipt("up1", "a", Status.DELIVERED, T0 + 6)
+    await store.record_segments([SegmentRecord(new.id, 0, "up1", "a", "a", T0)])
+    await store.record_segments([SegmentRecord(new.id, 1, "up1", "b", "b", T0)])
+    await store.apply_receipts([
+        ReceiptUpdate("up1", "b", Status.UNDELIVERED, T0 + 5, error_code=11)])
+    await store.apply_receipts([ReceiptUpdate("up1", "a", Status.DELIVERED, T0 + 6)])
     got = await store.get_message(new.id)
     assert (got.status, got.error_code, got.done_at) == (Status.UNDELIVERED, 11, T0 + 5)
 
@@ -228,9 +236,9 @@ async def test_a_receipt_that_beats_the_submit_response_is_parked_then_applied(
 ) -> None:
     new = make_message()
     await store.accept([new])
-    await store.apply_receipt("up1", "77", Status.DELIVERED, T0 + 1)
+    await store.apply_receipts([ReceiptUpdate("up1", "77", Status.DELIVERED, T0 + 1)])
     assert (await store.get_message(new.id)).status is Status.ACCEPTED
-    await store.record_segment(new.id, 0, "up1", "0x4D", "77", T0 + 2)
+    await store.record_segments([SegmentRecord(new.id, 0, "up1", "0x4D", "77", T0 + 2)])
     got = await store.get_message(new.id)
     assert (got.status, got.done_at) == (Status.DELIVERED, T0 + 1)
 
@@ -240,10 +248,11 @@ async def test_parked_receipts_apply_in_arrival_order(
 ) -> None:
     new = make_message()
     await store.accept([new])
-    await store.apply_receipt("up1", "k", Status.SENT, T0)  # stat:ENROUTE
-    await store.apply_receipt("up1", "k", Status.UNDELIVERED, T0 + 1, error_code=5)
-    await store.apply_receipt("up1", "k", Status.DELIVERED, T0 + 2)
-    await store.record_segment(new.id, 0, "up1", "K", "k", T0 + 3)
+    await store.apply_receipts([ReceiptUpdate("up1", "k", Status.SENT, T0)])  # stat:ENROUTE
+    await store.apply_receipts([
+        ReceiptUpdate("up1", "k", Status.UNDELIVERED, T0 + 1, error_code=5)])
+    await store.apply_receipts([ReceiptUpdate("up1", "k", Status.DELIVERED, T0 + 2)])
+    await store.record_segments([SegmentRecord(new.id, 0, "up1", "K", "k", T0 + 3)])
     got = await store.get_message(new.id)
     assert (got.status, got.error_code) == (Status.UNDELIVERED, 5)
 
@@ -253,10 +262,11 @@ async def test_a_non_final_receipt_changes_nothing(
 ) -> None:
     new = make_message()
     await store.accept([new])
-    await store.apply_receipt("up1", "k", Status.SENT, T0)  # e.g. stat:ENROUTE
-    await store.record_segment(new.id, 0, "up1", "K", "k", T0 + 1)
-    await store.apply_receipt("up1", "k", Status.DELIVERED, T0 + 2)
-    await store.apply_receipt("up1", "k", Status.SENT, T0 + 3)  # ENROUTE after DELIVRD
+    await store.apply_receipts([ReceiptUpdate("up1", "k", Status.SENT, T0)])  # e.g. stat:ENROUTE
+    await store.record_segments([SegmentRecord(new.id, 0, "up1", "K", "k", T0 + 1)])
+    await store.apply_receipts([ReceiptUpdate("up1", "k", Status.DELIVERED, T0 + 2)])
+    await store.apply_receipts([  # ENROUTE after DELIVRD
+        ReceiptUpdate("up1", "k", Status.SENT, T0 + 3)])
     got = await store.get_message(new.id)
     assert (got.status, got.done_at) == (Status.DELIVERED, T0 + 2)
 
@@ -266,9 +276,9 @@ async def test_receipts_match_within_their_connector_only(
 ) -> None:
     a, b = make_message(), make_message()
     await store.accept([a, b])
-    await store.record_segment(a.id, 0, "up1", "1", "1", T0)
-    await store.record_segment(b.id, 0, "up2", "1", "1", T0)
-    await store.apply_receipt("up2", "1", Status.REJECTED, T0 + 1)
+    await store.record_segments([SegmentRecord(a.id, 0, "up1", "1", "1", T0)])
+    await store.record_segments([SegmentRecord(b.id, 0, "up2", "1", "1", T0)])
+    await store.apply_receipts([ReceiptUpdate("up2", "1", Status.REJECTED, T0 + 1)])
     assert (await store.get_message(a.id)).status is Status.SENT
     assert (await store.get_message(b.id)).status is Status.REJECTED
 
@@ -278,11 +288,11 @@ async def test_a_resent_segment_takes_its_new_upstream_id(
 ) -> None:
     new = make_message()
     await store.accept([new])
-    await store.record_segment(new.id, 0, "up1", "old", "old", T0)
-    await store.record_segment(new.id, 0, "up2", "new", "new", T0 + 1)
-    await store.apply_receipt("up1", "old", Status.DELIVERED, T0 + 2)
+    await store.record_segments([SegmentRecord(new.id, 0, "up1", "old", "old", T0)])
+    await store.record_segments([SegmentRecord(new.id, 0, "up2", "new", "new", T0 + 1)])
+    await store.apply_receipts([ReceiptUpdate("up1", "old", Status.DELIVERED, T0 + 2)])
     assert (await store.get_message(new.id)).status is Status.SENT
-    await store.apply_receipt("up2", "new", Status.DELIVERED, T0 + 3)
+    await store.apply_receipts([ReceiptUpdate("up2", "new", Status.DELIVERED, T0 + 3)])
     assert (await store.get_message(new.id)).status is Status.DELIVERED
     [segment] = await store.get_segments(new.id)
     assert (segment.connector, segment.upstream_id) == ("up2", "new")
@@ -293,12 +303,12 @@ async def test_a_segment_index_beyond_the_count_is_not_recorded(
 ) -> None:
     new = make_message(segments=2)
     await store.accept([new])
-    await store.record_segment(new.id, 0, "up1", "a", "a", T0)
-    await store.record_segment(new.id, 5, "up1", "x", "x", T0)
+    await store.record_segments([SegmentRecord(new.id, 0, "up1", "a", "a", T0)])
+    await store.record_segments([SegmentRecord(new.id, 5, "up1", "x", "x", T0)])
     assert (await store.get_message(new.id)).status is Status.ACCEPTED
     assert [s.index for s in await store.get_segments(new.id)] == [0]
     with pytest.raises(InvalidRecord):
-        await store.record_segment(new.id, -1, "up1", "y", "y", T0)
+        await store.record_segments([SegmentRecord(new.id, -1, "up1", "y", "y", T0)])
 
 
 # -- claims and leases ---------------------------------------------------------------
@@ -350,7 +360,7 @@ async def test_sent_and_test_messages_are_never_claimed(
 ) -> None:
     sent, test = make_message(), make_message(test=True)
     await store.accept([sent, test])
-    await store.update_status(sent.id, Status.SENT, T0)
+    await store.update_statuses([StatusUpdate(sent.id, Status.SENT, T0)])
     assert await store.claim(10, T0 + 1000, lease=30) == ()
     assert (await store.get_message(test.id)).status is Status.ACCEPTED
 
@@ -361,7 +371,8 @@ async def test_reschedule_returns_a_claim_for_later(
     new = make_message()
     await store.accept([new])
     [claimed] = await store.claim(1, T0 + 1, lease=60)
-    await store.reschedule(new.id, claimed.attempt, T0 + 5)  # ESME_RTHROTTLED: back off
+    await store.reschedule_many([  # ESME_RTHROTTLED: back off
+        Reschedule(new.id, claimed.attempt, T0 + 5, release=True)])
     assert await store.claim(1, T0 + 4, lease=60) == ()
     [again] = await store.claim(1, T0 + 5, lease=60)
     assert again.attempt == claimed.attempt + 1
@@ -374,9 +385,9 @@ async def test_a_stale_claimer_cannot_release_a_newer_claim(
     await store.accept([new])
     [old] = await store.claim(1, T0, lease=10)
     [current] = await store.claim(1, T0 + 10, lease=10)  # old's lease ran out
-    await store.reschedule(new.id, old.attempt, T0 + 11)
+    await store.reschedule_many([Reschedule(new.id, old.attempt, T0 + 11, release=True)])
     assert await store.claim(1, T0 + 11, lease=10) == ()
-    await store.reschedule(new.id, current.attempt, T0 + 11)
+    await store.reschedule_many([Reschedule(new.id, current.attempt, T0 + 11, release=True)])
     assert [m.attempt for m in await store.claim(1, T0 + 11, lease=10)] == [3]
 
 
@@ -400,8 +411,8 @@ async def test_sent_messages_without_a_receipt_expire_after_the_cutoff(
     young = make_message(expires_at=T0 + 1000)
     await store.accept([*waiting, delivered, young])
     for m in [*waiting, delivered, young]:
-        await store.update_status(m.id, Status.SENT, T0 + 1)
-    await store.update_status(delivered.id, Status.DELIVERED, T0 + 2)
+        await store.update_statuses([StatusUpdate(m.id, Status.SENT, T0 + 1)])
+    await store.update_statuses([StatusUpdate(delivered.id, Status.DELIVERED, T0 + 2)])
     assert await store.expire_sent(T0 + 200, T0 + 500, limit=2) == 2
     assert await store.expire_sent(T0 + 200, T0 + 501, limit=10) == 1
     statuses = [(await store.get_message(m.id)).status for m in [*waiting, delivered, young]]
@@ -482,7 +493,7 @@ async def test_listing_filters_by_status_number_reference_and_time(
     b = make_message(to="+442222", reference="r2", accepted_at=T0 + 2)
     c = make_message(to="+441111", accepted_at=T0 + 3)
     await store.accept([a, b, c])
-    await store.update_status(b.id, Status.FAILED, T0 + 4)
+    await store.update_statuses([StatusUpdate(b.id, Status.FAILED, T0 + 4)])
 
     async def ids(**criteria: object) -> list[str]:
         page = await store.list_messages(MessageFilter(account.id, **criteria))  # type: ignore[arg-type]

@@ -12,6 +12,8 @@ from herald.store import (
     EventKind,
     IdempotencyRecord,
     InboundMessage,
+    ReceiptUpdate,
+    SegmentRecord,
     Source,
     Status,
     StatusEvents,
@@ -34,10 +36,11 @@ async def test_webhook_events_for_sent_and_final_statuses(
 ) -> None:
     new = make_message(callback_url=HOOK, callback_events=StatusEvents.ALL)
     await store.accept([new])
-    await store.update_status(new.id, Status.QUEUED, T0 + 1)
-    await store.update_status(new.id, Status.SENT, T0 + 2)
-    await store.update_status(new.id, Status.DELIVERED, T0 + 3)
-    await store.update_status(new.id, Status.FAILED, T0 + 4)  # ignored: already final
+    await store.update_statuses([StatusUpdate(new.id, Status.QUEUED, T0 + 1)])
+    await store.update_statuses([StatusUpdate(new.id, Status.SENT, T0 + 2)])
+    await store.update_statuses([StatusUpdate(new.id, Status.DELIVERED, T0 + 3)])
+    await store.update_statuses([  # ignored: already final
+        StatusUpdate(new.id, Status.FAILED, T0 + 4)])
     events = await store.claim_outbox(Channel.WEBHOOK, T0 + 10, lease=60, limit=100)
     assert [(e.kind, e.subject_id, e.status, e.url, e.created_at) for e in events] == [
         (EventKind.STATUS, new.id, Status.SENT, HOOK, T0 + 2),
@@ -51,8 +54,8 @@ async def test_a_new_account_hears_of_final_statuses_only(
     assert account.webhook_events == StatusEvents.FINAL
     new = make_message(callback_url=HOOK)
     await store.accept([new])
-    await store.update_status(new.id, Status.SENT, T0 + 1)
-    await store.update_status(new.id, Status.UNDELIVERED, T0 + 2)
+    await store.update_statuses([StatusUpdate(new.id, Status.SENT, T0 + 1)])
+    await store.update_statuses([StatusUpdate(new.id, Status.UNDELIVERED, T0 + 2)])
     assert await _events(store, Channel.WEBHOOK) == [
         (EventKind.STATUS, new.id, Status.UNDELIVERED, HOOK)
     ]
@@ -69,8 +72,8 @@ async def test_a_message_overrides_its_accounts_subscription(
     nothing = make_message(callback_events=StatusEvents.NONE)
     await store.accept([default, everything, nothing])
     for m in (default, everything, nothing):
-        await store.update_status(m.id, Status.SENT, T0 + 1)
-        await store.update_status(m.id, Status.DELIVERED, T0 + 2)
+        await store.update_statuses([StatusUpdate(m.id, Status.SENT, T0 + 1)])
+        await store.update_statuses([StatusUpdate(m.id, Status.DELIVERED, T0 + 2)])
     assert await _events(store, Channel.WEBHOOK) == [
         (EventKind.STATUS, default.id, Status.SENT, HOOK),
         (EventKind.STATUS, everything.id, Status.SENT, HOOK),
@@ -95,15 +98,15 @@ async def test_webhooks_fall_back_to_the_accounts_url(
 ) -> None:
     silent = make_message()
     await store.accept([silent])
-    await store.update_status(silent.id, Status.SENT, T0 + 1)
+    await store.update_statuses([StatusUpdate(silent.id, Status.SENT, T0 + 1)])
     assert await _events(store, Channel.WEBHOOK) == []  # nowhere to send it
 
     await store.update_account(dataclasses.replace(account, callback_url=HOOK + "/acct"))
     own = make_message(callback_url=HOOK)
     default = make_message()
     await store.accept([own, default])
-    await store.update_status(own.id, Status.REJECTED, T0 + 2, error_code=0x45)
-    await store.update_status(default.id, Status.REJECTED, T0 + 3)
+    await store.update_statuses([StatusUpdate(own.id, Status.REJECTED, T0 + 2, error_code=0x45)])
+    await store.update_statuses([StatusUpdate(default.id, Status.REJECTED, T0 + 3)])
     assert await _events(store, Channel.WEBHOOK) == [
         (EventKind.STATUS, own.id, Status.REJECTED, HOOK),
         (EventKind.STATUS, default.id, Status.REJECTED, HOOK + "/acct"),
@@ -115,10 +118,10 @@ async def test_segment_receipts_raise_the_events_of_their_message(
 ) -> None:
     new = make_message(callback_url=HOOK, segments=2, callback_events=StatusEvents.ALL)
     await store.accept([new])
-    await store.apply_receipt("up1", "b", Status.DELIVERED, T0 + 1)  # parked
-    await store.record_segment(new.id, 0, "up1", "a", "a", T0 + 2)
-    await store.record_segment(new.id, 1, "up1", "b", "b", T0 + 3)
-    await store.apply_receipt("up1", "a", Status.DELIVERED, T0 + 4)
+    await store.apply_receipts([ReceiptUpdate("up1", "b", Status.DELIVERED, T0 + 1)])  # parked
+    await store.record_segments([SegmentRecord(new.id, 0, "up1", "a", "a", T0 + 2)])
+    await store.record_segments([SegmentRecord(new.id, 1, "up1", "b", "b", T0 + 3)])
+    await store.apply_receipts([ReceiptUpdate("up1", "a", Status.DELIVERED, T0 + 4)])
     assert await _events(store, Channel.WEBHOOK) == [
         (EventKind.STATUS, new.id, Status.SENT, HOOK),
         (EventKind.STATUS, new.id, Status.DELIVERED, HOOK),
@@ -141,10 +144,10 @@ async def test_smpp_receipts_follow_registered_delivery(
     bad = make_message(source=Source.SMPP, registered_delivery=registered_delivery)
     http = make_message(registered_delivery=registered_delivery)
     await store.accept([ok, bad, http])
-    await store.update_status(ok.id, Status.SENT, T0 + 1)
-    await store.update_status(ok.id, Status.DELIVERED, T0 + 2)
-    await store.update_status(bad.id, Status.UNDELIVERED, T0 + 2)
-    await store.update_status(http.id, Status.DELIVERED, T0 + 2)
+    await store.update_statuses([StatusUpdate(ok.id, Status.SENT, T0 + 1)])
+    await store.update_statuses([StatusUpdate(ok.id, Status.DELIVERED, T0 + 2)])
+    await store.update_statuses([StatusUpdate(bad.id, Status.UNDELIVERED, T0 + 2)])
+    await store.update_statuses([StatusUpdate(http.id, Status.DELIVERED, T0 + 2)])
     events = await store.claim_outbox(Channel.SMPP, T0 + 10, lease=60, limit=100)
     expected = {ok.id: Status.DELIVERED, bad.id: Status.UNDELIVERED}
     assert {(e.subject_id, e.status) for e in events} == {
@@ -192,7 +195,7 @@ async def test_outbox_claims_lease_retry_and_complete(
     messages = [make_message(callback_url=HOOK) for _ in range(3)]
     await store.accept(messages)
     for n, m in enumerate(messages):
-        await store.update_status(m.id, Status.FAILED, T0 + n)
+        await store.update_statuses([StatusUpdate(m.id, Status.FAILED, T0 + n)])
     first = await store.claim_outbox(Channel.WEBHOOK, T0 + 10, lease=30, limit=2)
     assert [(e.subject_id, e.attempts, e.next_attempt_at) for e in first] == [
         (messages[0].id, 1, T0 + 40),
@@ -219,8 +222,8 @@ async def test_outbox_claims_can_be_limited_to_one_account(
     mine = make_message(source=Source.SMPP, registered_delivery=1)
     theirs = make_message(source=Source.SMPP, registered_delivery=1, account_id=other.id)
     await store.accept([mine, theirs])
-    await store.update_status(mine.id, Status.DELIVERED, T0 + 1)
-    await store.update_status(theirs.id, Status.DELIVERED, T0 + 1)
+    await store.update_statuses([StatusUpdate(mine.id, Status.DELIVERED, T0 + 1)])
+    await store.update_statuses([StatusUpdate(theirs.id, Status.DELIVERED, T0 + 1)])
     events = await store.claim_outbox(
         Channel.SMPP, T0 + 2, lease=30, limit=10, account_id=other.id
     )
@@ -236,10 +239,10 @@ async def test_purge_forgets_what_is_no_longer_needed(
     )  # fmt: skip
     dead = make_message(callback_url=HOOK)
     await store.accept([dead], idempotency=record)
-    await store.update_status(dead.id, Status.FAILED, T0 + 1)
+    await store.update_statuses([StatusUpdate(dead.id, Status.FAILED, T0 + 1)])
     [event] = await store.claim_outbox(Channel.WEBHOOK, T0 + 2, lease=30, limit=10)
     await store.retry_outbox(event.id, None, "gave up")
-    await store.apply_receipt("up1", "orphan", Status.DELIVERED, T0 + 3)
+    await store.apply_receipts([ReceiptUpdate("up1", "orphan", Status.DELIVERED, T0 + 3)])
 
     assert await store.purge(T0 + 50, parked_before=T0, dead_before=T0) == 0
     assert await store.purge(T0 + 100, parked_before=T0 + 4, dead_before=T0 + 4) == 3
@@ -247,7 +250,7 @@ async def test_purge_forgets_what_is_no_longer_needed(
     # The parked receipt is gone: a late segment with that id stays "sent".
     late = make_message()
     await store.accept([late])
-    await store.record_segment(late.id, 0, "up1", "orphan", "orphan", T0 + 200)
+    await store.record_segments([SegmentRecord(late.id, 0, "up1", "orphan", "orphan", T0 + 200)])
     assert (await store.get_message(late.id)).status is Status.SENT
 
 
@@ -257,7 +260,7 @@ async def test_a_claimed_event_carries_its_subject(
     await store.update_account(dataclasses.replace(account, callback_url=HOOK))
     new = make_message(reference="order-1")
     await store.accept([new])
-    await store.update_status(new.id, Status.DELIVERED, T0 + 2)
+    await store.update_statuses([StatusUpdate(new.id, Status.DELIVERED, T0 + 2)])
     mo = InboundMessage(
         id="in-1", account_id=account.id, to="447000", sender="447999", body=b"hi",
         encoding="gsm7", data_coding=0, connector="up1", received_at=T0 + 3,
@@ -276,13 +279,14 @@ async def test_commits_that_write_events_wake_their_watchers(
     await store.update_account(dataclasses.replace(account, callback_url=HOOK))
     quiet = make_message()
     await store.accept([quiet])
-    await store.update_status(quiet.id, Status.SENT, T0 + 1)  # final events only: none
+    await store.update_statuses([  # final events only: none
+        StatusUpdate(quiet.id, Status.SENT, T0 + 1)])
     assert seen == []
-    await store.update_status(quiet.id, Status.DELIVERED, T0 + 2)
+    await store.update_statuses([StatusUpdate(quiet.id, Status.DELIVERED, T0 + 2)])
     assert seen == [frozenset({Channel.WEBHOOK})]  # told before the writer's caller resumes
     smpp = make_message(source=Source.SMPP, registered_delivery=1, callback_url=HOOK)
     await store.accept([smpp])
-    await store.update_status(smpp.id, Status.UNDELIVERED, T0 + 3)
+    await store.update_statuses([StatusUpdate(smpp.id, Status.UNDELIVERED, T0 + 3)])
     assert seen[1:] == [frozenset({Channel.WEBHOOK, Channel.SMPP})]
 
 
@@ -298,13 +302,14 @@ async def test_commits_that_end_messages_count_them_by_status(
         StatusUpdate(a.id, Status.DELIVERED, T0 + 1), StatusUpdate(b.id, Status.DELIVERED, T0 + 1),
         StatusUpdate(c.id, Status.REJECTED, T0 + 1), StatusUpdate(test.id, Status.FAILED, T0 + 1),
     ])  # fmt: skip
-    await store.update_status(a.id, Status.FAILED, T0 + 2)  # already final: not counted again
+    await store.update_statuses([  # already final: not counted again
+        StatusUpdate(a.id, Status.FAILED, T0 + 2)])
     assert counted == [{Status.DELIVERED: 2, Status.REJECTED: 1}]
     # Ended by a receipt, through the segment triggers, counts the same.
     d = make_message()
     await store.accept([d])
-    await store.record_segment(d.id, 0, "up1", "X1", "x1", T0 + 3)
-    await store.apply_receipt("up1", "x1", Status.UNDELIVERED, T0 + 4)
+    await store.record_segments([SegmentRecord(d.id, 0, "up1", "X1", "x1", T0 + 3)])
+    await store.apply_receipts([ReceiptUpdate("up1", "x1", Status.UNDELIVERED, T0 + 4)])
     assert counted[1:] == [{Status.UNDELIVERED: 1}]
 
 
@@ -315,9 +320,9 @@ async def test_failed_deliveries_are_the_events_with_an_error_still_kept(
     new = make_message(callback_url=HOOK, callback_events=StatusEvents.ALL)
     other = make_message(callback_url=HOOK, callback_events=StatusEvents.ALL)
     await store.accept([new, other])
-    await store.update_status(new.id, Status.SENT, T0 + 1)
-    await store.update_status(new.id, Status.DELIVERED, T0 + 2)
-    await store.update_status(other.id, Status.SENT, T0 + 1)
+    await store.update_statuses([StatusUpdate(new.id, Status.SENT, T0 + 1)])
+    await store.update_statuses([StatusUpdate(new.id, Status.DELIVERED, T0 + 2)])
+    await store.update_statuses([StatusUpdate(other.id, Status.SENT, T0 + 1)])
     assert await store.failed_deliveries(new.id, account.id) == ()  # none failed yet
     claimed = {(e.subject_id, e.status): e
                for e in await store.claim_outbox(Channel.WEBHOOK, T0 + 10, 60, 100)}

@@ -12,7 +12,9 @@ from herald.store import (
     FinalPart,
     InvalidRecord,
     MessageRoute,
+    ReceiptUpdate,
     RouteRecord,
+    SegmentRecord,
     Status,
     Store,
     StoredRoutes,
@@ -47,8 +49,8 @@ async def _sent(store: Store, make_message: MessageFactory, connector: str, n: i
     await store.accept(messages)
     for k, m in enumerate(messages):
         key = f"{connector}-{status.label}-{at}-{k}"
-        await store.record_segment(m.id, 0, connector, key, key, at - 1)
-        await store.apply_receipt(connector, key, status, at)
+        await store.record_segments([SegmentRecord(m.id, 0, connector, key, key, at - 1)])
+        await store.apply_receipts([ReceiptUpdate(connector, key, status, at)])
 
 
 async def test_delivery_counts_are_the_newest_final_segments_of_each_connector(
@@ -60,7 +62,8 @@ async def test_delivery_counts_are_the_newest_final_segments_of_each_connector(
     await _sent(store, make_message, "up2", 1, Status.REJECTED, T0 + 30)
     messages = [make_message()]
     await store.accept(messages)
-    await store.record_segment(messages[0].id, 0, "up2", "waiting", "waiting", T0 + 5)  # no receipt
+    await store.record_segments([  # no receipt
+        SegmentRecord(messages[0].id, 0, "up2", "waiting", "waiting", T0 + 5)])
     counts = await store.delivery_counts(["up1", "up2", "up3"], T0, 100)
     assert counts == {"up1": DeliveryCounts("up1", 3, 5), "up2": DeliveryCounts("up2", 0, 1),
                       "up3": DeliveryCounts("up3", 0, 0)}
@@ -77,9 +80,10 @@ async def test_recent_finals_carry_the_number_and_the_times(
     await store.accept([german, british, waiting])
     for m, status, at in ((german, Status.DELIVERED, T0 + 10), (british, Status.UNDELIVERED,
                                                                  T0 + 20)):  # fmt: skip
-        await store.record_segment(m.id, 0, "up1", m.id, m.id, at - 4)
-        await store.apply_receipt("up1", m.id, status, at)
-    await store.record_segment(waiting.id, 0, "up1", "w", "w", T0)  # no receipt: not final
+        await store.record_segments([SegmentRecord(m.id, 0, "up1", m.id, m.id, at - 4)])
+        await store.apply_receipts([ReceiptUpdate("up1", m.id, status, at)])
+    await store.record_segments([  # no receipt: not final
+        SegmentRecord(waiting.id, 0, "up1", "w", "w", T0)])
     found = await store.recent_finals(["up1", "up2"], T0, 10)
     sent = [(await store.get_message(m.id)).sent_at for m in (german, british)]
     assert None not in sent
@@ -98,8 +102,8 @@ async def test_the_rule_and_connector_of_a_message(
     await store.record_routes([RouteRecord(routed.id, "first", T0),
                                RouteRecord(waiting.id, "otp-de", T0)])
     await store.record_routes([RouteRecord(routed.id, "de-least-cost", T0 + 1)])  # re-routed
-    await store.record_segment(routed.id, 0, "up2", "x", "x", T0 + 2)
-    await store.record_segment(bare.id, 0, "up1", "y", "y", T0 + 2)
+    await store.record_segments([SegmentRecord(routed.id, 0, "up2", "x", "x", T0 + 2)])
+    await store.record_segments([SegmentRecord(bare.id, 0, "up1", "y", "y", T0 + 2)])
     routes = await store.get_message_routes([routed.id, waiting.id, bare.id, "nope"])
     assert routes == {routed.id: MessageRoute("up2", "de-least-cost"),
                       waiting.id: MessageRoute(None, "otp-de"), bare.id: MessageRoute("up1", None)}
@@ -115,8 +119,8 @@ async def test_a_claimed_status_event_carries_its_messages_route(
     await store.accept([routed, bare])
     await store.record_routes([RouteRecord(routed.id, "de-least-cost", T0)])
     for m, connector in ((routed, "up2"), (bare, "up1")):
-        await store.record_segment(m.id, 0, connector, m.id, m.id, T0 + 1)
-        await store.apply_receipt(connector, m.id, Status.DELIVERED, T0 + 2)
+        await store.record_segments([SegmentRecord(m.id, 0, connector, m.id, m.id, T0 + 1)])
+        await store.apply_receipts([ReceiptUpdate(connector, m.id, Status.DELIVERED, T0 + 2)])
     events = await store.claim_outbox(Channel.WEBHOOK, T0 + 3, lease=30, limit=10)
     finals = {e.subject_id: e.route for e in events if e.status is Status.DELIVERED}
     assert finals == {routed.id: MessageRoute("up2", "de-least-cost"),

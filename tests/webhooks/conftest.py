@@ -31,6 +31,7 @@ from herald.store import (
     SQLiteStore,
     Status,
     StatusEvents,
+    StatusUpdate,
 )
 from herald.webhooks import DeliveryResult, SenderOptions, WebhookSender
 
@@ -91,7 +92,7 @@ class World:
         """Accept a message for ``url`` and move it to ``sent``: one webhook event."""
         message = self.new_message(callback_url=url, **fields)
         await self.store.accept([message])
-        await self.store.update_status(message.id, Status.SENT, self.clock.now)
+        await self.store.update_statuses([StatusUpdate(message.id, Status.SENT, self.clock.now)])
         return message
 
     async def reopen(self) -> None:

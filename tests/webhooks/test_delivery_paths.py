@@ -10,7 +10,7 @@ import dataclasses
 import json
 
 from herald.config import WebhookConfig
-from herald.store import Status
+from herald.store import Status, StatusUpdate
 from herald.webhooks import (
     BATCH_COUNT_HEADER,
     EVENT_ID_HEADER,
@@ -125,6 +125,7 @@ async def test_the_commit_that_writes_an_event_wakes_the_sender(
         await eventually(lambda: sender.in_flight == 0, "the first (empty) claim")
         message = world.new_message(callback_url=receiver.url())
         await world.store.accept([message])
-        await world.store.update_status(message.id, Status.DELIVERED, world.clock.now)
+        await world.store.update_statuses([
+            StatusUpdate(message.id, Status.DELIVERED, world.clock.now)])
         (request,) = await receiver.wait_for(1, timeout=5.0)
     assert json.loads(request.body)["event_id"] == f"evt_{message.id}_delivered"

@@ -8,7 +8,16 @@ from typing import Any
 
 import pytest
 
-from herald.store import Channel, EventKind, InboundMessage, OutboxEvent, Status
+from herald.store import (
+    Channel,
+    EventKind,
+    InboundMessage,
+    OutboxEvent,
+    ReceiptUpdate,
+    SegmentRecord,
+    Status,
+    StatusUpdate,
+)
 from herald.webhooks import inbound_payload, rfc3339, status_payload, webhook_event_id
 
 from .conftest import T0, World
@@ -41,12 +50,16 @@ async def test_a_status_body_holds_what_the_customer_gave_and_herald_decided(
     message = world.new_message(callback_url=HOOK, reference="r-1", metadata='{"a": [1]}',
                                 segments=2, to="447700900123")  # fmt: skip
     await world.store.accept([message])
-    await world.store.update_status(message.id, Status.QUEUED, T0 + 1)
+    await world.store.update_statuses([StatusUpdate(message.id, Status.QUEUED, T0 + 1)])
     # What dispatch knows about the upstream must stay out of the webhook.
-    await world.store.record_segment(message.id, 0, "operator-zeta", "UPID-77", "upid-77", T0 + 2)
-    await world.store.record_segment(message.id, 1, "operator-zeta", "UPID-78", "upid-78", T0 + 2)
-    await world.store.apply_receipt("operator-zeta", "upid-77", Status.DELIVERED, T0 + 3)
-    await world.store.apply_receipt("operator-zeta", "upid-78", Status.DELIVERED, T0 + 4)
+    await world.store.record_segments([
+        SegmentRecord(message.id, 0, "operator-zeta", "UPID-77", "upid-77", T0 + 2)])
+    await world.store.record_segments([
+        SegmentRecord(message.id, 1, "operator-zeta", "UPID-78", "upid-78", T0 + 2)])
+    await world.store.apply_receipts([
+        ReceiptUpdate("operator-zeta", "upid-77", Status.DELIVERED, T0 + 3)])
+    await world.store.apply_receipts([
+        ReceiptUpdate("operator-zeta", "upid-78", Status.DELIVERED, T0 + 4)])
     sent, delivered = await claim(world)
     assert (sent.status, delivered.status) == (Status.SENT, Status.DELIVERED)
 
@@ -87,10 +100,10 @@ async def test_a_status_body_holds_what_the_customer_gave_and_herald_decided(
 async def test_a_status_body_is_the_same_bytes_whenever_it_is_built(world: World) -> None:
     message = world.new_message(callback_url=HOOK)
     await world.store.accept([message])
-    await world.store.update_status(message.id, Status.SENT, T0 + 1)
+    await world.store.update_statuses([StatusUpdate(message.id, Status.SENT, T0 + 1)])
     (sent,) = await claim(world)
     first = status_payload(sent, await world.store.get_message(message.id))
-    await world.store.update_status(message.id, Status.DELIVERED, T0 + 2)
+    await world.store.update_statuses([StatusUpdate(message.id, Status.DELIVERED, T0 + 2)])
     # The retry of the sent event, built after the message was delivered:
     again = status_payload(sent, await world.store.get_message(message.id))
     assert again == first
@@ -113,8 +126,8 @@ async def test_a_final_status_says_its_error_and_whether_it_is_permanent(
 ) -> None:
     message = world.new_message(callback_url=HOOK)
     await world.store.accept([message])
-    await world.store.update_status(message.id, status, T0 + 5, error_code=code,
-                                    permanent=permanent)  # fmt: skip
+    await world.store.update_statuses([StatusUpdate(message.id, status, T0 + 5, error_code=code,
+                                    permanent=permanent)])  # fmt: skip
     (event,) = await claim(world)
     body = (await body_of(world, event))["message"]
     assert body["status"] == status.label
@@ -125,7 +138,7 @@ async def test_a_final_status_says_its_error_and_whether_it_is_permanent(
 async def test_metadata_that_is_not_json_is_handed_back_as_given(world: World) -> None:
     message = world.new_message(callback_url=HOOK, metadata="plain words")
     await world.store.accept([message])
-    await world.store.update_status(message.id, Status.SENT, T0 + 1)
+    await world.store.update_statuses([StatusUpdate(message.id, Status.SENT, T0 + 1)])
     (event,) = await claim(world)
     assert (await body_of(world, event))["message"]["metadata"] == "plain words"
 

@@ -24,7 +24,9 @@ from herald.store import (
     FraudReason,
     InboundMessage,
     RouteRecord,
+    SegmentRecord,
     Status,
+    StatusUpdate,
     StoreClosed,
 )
 from herald.webhooks import (
@@ -81,7 +83,8 @@ async def test_a_status_event_names_the_connector_and_the_rule_that_routed_it(
     message = world.new_message(callback_url=receiver.url())
     await world.store.accept([message])
     await world.store.record_routes([RouteRecord(message.id, "de-least-cost", T0)])
-    await world.store.record_segment(message.id, 0, "operator-a", "UP-1", "up-1", T0)  # sent
+    await world.store.record_segments([  # sent
+        SegmentRecord(message.id, 0, "operator-a", "UP-1", "up-1", T0)])
     async with running(world.sender()):
         (request,) = await receiver.wait_for(1)
     body = json.loads(request.body)
@@ -141,9 +144,9 @@ async def test_a_restarted_sender_resumes_pending_events(world: World, receiver:
     receiver.default = Reply(503)
     message = world.new_message(callback_url=receiver.url())
     await world.store.accept([message])
-    await world.store.update_status(message.id, Status.SENT, world.clock.now)
+    await world.store.update_statuses([StatusUpdate(message.id, Status.SENT, world.clock.now)])
     world.clock.advance(1)
-    await world.store.update_status(message.id, Status.DELIVERED, world.clock.now)
+    await world.store.update_statuses([StatusUpdate(message.id, Status.DELIVERED, world.clock.now)])
     before: list[DeliveryResult] = []
     async with running(world.sender(results=before)):
         await eventually(lambda: len(before) == 2, "both events tried once")

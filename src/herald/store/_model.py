@@ -373,7 +373,7 @@ class Message:
     One timestamp per stage: ``queued_at`` (first claimed by dispatch),
     ``sent_at`` (every segment accepted upstream), ``done_at`` (the final
     status, whichever it is). ``attempt`` counts claims; it is also the lease
-    token :meth:`~herald.store.Store.reschedule` checks.
+    token :meth:`~herald.store.Store.reschedule_many` checks.
     """
 
     id: str
@@ -503,7 +503,7 @@ class ReceiptUpdate:
 @dataclass(frozen=True, slots=True)
 class StatusUpdate:
     """One row of :meth:`~herald.store.Store.update_statuses` (the arguments of
-    :meth:`~herald.store.Store.update_status`)."""
+    :meth:`~herald.store.Store.update_statuses`)."""
 
     message_id: str
     status: Status
@@ -515,7 +515,7 @@ class StatusUpdate:
 @dataclass(frozen=True, slots=True)
 class Reschedule:
     """One row of :meth:`~herald.store.Store.reschedule_many` (the arguments of
-    :meth:`~herald.store.Store.reschedule`)."""
+    :meth:`~herald.store.Store.reschedule_many`)."""
 
     message_id: str
     attempt: int

@@ -242,7 +242,7 @@ class MessageStore(Protocol):
         Ready: ``accepted`` or ``queued``, not a test message, ``send_at``
         (or the last reschedule time) reached, and no unexpired lease.
         Claimed messages become ``queued`` and leased until ``now + lease``;
-        their ``attempt`` is incremented (pass it to :meth:`reschedule`).
+        their ``attempt`` is incremented (pass it to :meth:`reschedule_many`).
         A ready message whose ``expires_at`` has passed is not handed out: the
         store marks it ``expired`` instead.
 
@@ -260,73 +260,14 @@ class MessageStore(Protocol):
         """
         ...
 
-    async def reschedule(self, message_id: str, attempt: int, ready_at: float) -> None:
-        """Give a claimed message back, claimable again from ``ready_at``; the claim ends.
+    async def reschedule_many(self, items: Sequence[Reschedule]) -> None:
+        """Give claimed messages back, each claimable again from its ``ready_at``.
 
         For throttling backoff (ESME_RTHROTTLED, ESME_RMSGQFUL) and for releasing
-        work at shutdown (``ready_at = now``). A no-op unless ``attempt`` is the
-        current one and the message is still ``accepted``/``queued``: a caller
-        whose lease expired cannot release someone else's claim.
-        """
-        ...
-
-    async def update_status(
-        self,
-        message_id: str,
-        status: Status,
-        now: float,
-        *,
-        error_code: int | None = None,
-        permanent: bool = False,
-    ) -> None:
-        """Move a message forward to ``status`` (``queued``, ``sent`` or final).
-
-        A no-op if the message is at or past ``status`` or already final (so
-        callers never need to read first). ``error_code`` and ``permanent`` are
-        kept with a final status. Raises :class:`InvalidRecord` for ``accepted``.
-        """
-        ...
-
-    async def record_segment(
-        self,
-        message_id: str,
-        index: int,
-        connector: str,
-        upstream_id: str,
-        upstream_key: str,
-        now: float,
-        *,
-        check_at: float | None = None,
-    ) -> None:
-        """Record that segment ``index`` (0-based) was accepted upstream.
-
-        Applies any receipt parked for ``(connector, upstream_key)``. Recording
-        the same index again (a resend after a crash) replaces the upstream ids
-        and ``check_at``, starts its checks over, and keeps the segment's status.
-        ``check_at``: when the segment's receipt is overdue if none came
-        (:meth:`due_receipt_checks`); ``None``, never.
-        """
-        ...
-
-    async def apply_receipt(
-        self,
-        connector: str,
-        upstream_key: str,
-        status: Status,
-        now: float,
-        *,
-        error_code: int | None = None,
-    ) -> None:
-        """Apply a final receipt to the segment with this normalised upstream id.
-
-        If no segment carries it yet (the receipt beat the submit_sm_resp), the
-        receipt is parked and applied by :meth:`record_segment`. Non-final
-        statuses (ENROUTE, ACCEPTD) change nothing and are not parked.
-        """
-        ...
-
-    async def reschedule_many(self, items: Sequence[Reschedule]) -> None:
-        """:meth:`reschedule` for many claims in one write.
+        work at shutdown (``ready_at = now``). A row is a no-op unless its
+        ``attempt`` is the current one and the message is still
+        ``accepted``/``queued``: a caller whose lease expired cannot release
+        someone else's claim.
 
         Dispatch also uses it to *extend* the leases of messages it still
         holds (``ready_at = now + lease``): the same rule applies, so a lease
@@ -348,22 +289,40 @@ class MessageStore(Protocol):
         ...
 
     async def update_statuses(self, updates: Sequence[StatusUpdate]) -> None:
-        """:meth:`update_status` for many messages in one write (same rules)."""
+        """Move messages forward, each to its ``status`` (``queued``, ``sent`` or
+        final): the lifecycle's steps (``store/lifecycle.py``) in one write.
+
+        A row is a no-op if its message is at or past ``status`` or already final
+        (so callers never need to read first). ``error_code`` and ``permanent``
+        are kept with a final status. Raises :class:`InvalidRecord` for ``accepted``.
+        """
         ...
 
     def record_segments(self, segments: Sequence[SegmentRecord]) -> Awaitable[None]:
-        """:meth:`record_segment` for many segments in one write (same rules).
+        """Record segments accepted upstream (``index`` 0-based), in one write.
 
-        The write is queued by the call itself, not when it is awaited (bad
-        records raise :class:`InvalidRecord` at once): what one loop turn
-        queues commits together, segment records before receipts, without a
-        task per write (dispatch answers upstreams from these completions).
+        Applies any receipt parked for ``(connector, upstream_key)``. Recording
+        the same index again (a resend after a crash) replaces the upstream ids
+        and ``check_at``, starts its checks over, and keeps the segment's status.
+        ``check_at``: when the segment's receipt is overdue if none came
+        (:meth:`due_receipt_checks`); ``None``, never.
+
+        A store may queue the write at the call rather than when it is awaited
+        (SQLite's does, raising :class:`InvalidRecord` at once): then what one
+        loop turn queues commits together, segment records before receipts,
+        without a task per write (dispatch answers upstreams from these
+        completions).
         """
         ...
 
     def apply_receipts(self, receipts: Sequence[ReceiptUpdate]) -> Awaitable[None]:
-        """:meth:`apply_receipt` for many receipts in one write (same rules;
-        non-final ones are skipped). Queued by the call, as :meth:`record_segments`."""
+        """Apply final receipts to the segments with these normalised upstream ids.
+
+        If no segment carries one yet (the receipt beat the submit_sm_resp), the
+        receipt is parked and applied by :meth:`record_segments`. Non-final
+        statuses (ENROUTE, ACCEPTD) change nothing and are not parked. Queued
+        as :meth:`record_segments` says.
+        """
         ...
 
     async def expire_unsent(self, now: float, limit: int) -> int:

@@ -746,65 +746,6 @@ class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling, SQLi
                     merged.append(queue[n])
         return merged
 
-    async def reschedule(self, message_id: str, attempt: int, ready_at: float) -> None:
-        await self._writer.submit(G_RESCHEDULE, ((message_id, attempt, ready_at, 0, 1),))
-
-    async def update_status(
-        self,
-        message_id: str,
-        status: Status,
-        now: float,
-        *,
-        error_code: int | None = None,
-        permanent: bool = False,
-    ) -> None:
-        if status >= Status.DELIVERED:
-            row: tuple[object, ...] = (message_id, status, now, error_code, permanent)
-            await self._writer.submit(G_FINAL, (row,))
-        elif status is Status.SENT:
-            await self._writer.submit(G_SENT, ((message_id, now),))
-        elif status is Status.QUEUED:
-            await self._writer.submit(G_QUEUED, ((message_id, now),))
-        else:
-            raise InvalidRecord("status", "a message cannot be moved to accepted")
-
-    async def record_segment(
-        self,
-        message_id: str,
-        index: int,
-        connector: str,
-        upstream_id: str,
-        upstream_key: str,
-        now: float,
-        *,
-        check_at: float | None = None,
-    ) -> None:
-        if not 0 <= index < MAX_SEGMENTS:
-            raise InvalidRecord("index", f"must be 0..{MAX_SEGMENTS - 1}")
-        check_text("connector", connector, MAX_CONNECTOR_LENGTH)
-        check_text("upstream_id", upstream_id, MAX_UPSTREAM_ID_LENGTH)
-        check_text("upstream_key", upstream_key, MAX_UPSTREAM_ID_LENGTH)
-        row = (message_id, index, connector, upstream_id, upstream_key, now, check_at)
-        await self._writer.submit(G_SEGMENT, (row,))
-
-    async def apply_receipt(
-        self,
-        connector: str,
-        upstream_key: str,
-        status: Status,
-        now: float,
-        *,
-        error_code: int | None = None,
-    ) -> None:
-        if not status.final:
-            return  # ENROUTE / ACCEPTD: a segment is already "sent"; nothing to keep
-        check_text("connector", connector, MAX_CONNECTOR_LENGTH)
-        check_text("upstream_key", upstream_key, MAX_UPSTREAM_ID_LENGTH)
-        row = (connector, upstream_key, status, error_code, now)
-        await self._writer.submit(G_RECEIPT, (row,))
-
-    # -- the same, many at a time (dispatch's batches) --------------------------------
-
     async def reschedule_many(self, items: Sequence[Reschedule]) -> None:
         if items:
             rows = [(r.message_id, r.attempt, r.ready_at, 1 if r.failed else 0,
@@ -859,7 +800,7 @@ class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling, SQLi
         rows = []
         for r in receipts:
             if not r.status.final:
-                continue  # ENROUTE / ACCEPTD: nothing to keep (see apply_receipt)
+                continue  # ENROUTE / ACCEPTD: a segment is already "sent"; nothing to keep
             check_text("connector", r.connector, MAX_CONNECTOR_LENGTH)
             check_text("upstream_key", r.upstream_key, MAX_UPSTREAM_ID_LENGTH)
             rows.append((r.connector, r.upstream_key, r.status, r.error_code, r.at))

@@ -177,16 +177,20 @@ async def test_a_record_racing_its_parked_receipt_applies_it(
     assert await pool.fetchval("SELECT count(*) FROM parked_receipts") == 0
 
 
-async def test_one_at_a_time_is_the_batch_of_one(opened: tuple[PostgresStore, Any]) -> None:
+async def test_writes_one_item_at_a_time_park_and_apply_a_receipt_and_end_messages(
+    opened: tuple[PostgresStore, Any],
+) -> None:
     store, _pool = opened
     account = await store.create_account("acme", T0, rate_limit=10, bind_limit=1)
     a, b = _message(account.id, 0, segments=2), _message(account.id, 1)
     await store.accept([a, b])
-    await store.update_status(a.id, Status.QUEUED, T0 + 1)
-    await store.record_segment(a.id, 0, "up1", "U-0", "u-0", T0 + 2)
-    await store.apply_receipt("up1", "u-1", Status.REJECTED, T0 + 3, error_code=0x45)  # parked
-    await store.record_segment(a.id, 1, "up1", "U-1", "u-1", T0 + 4)
-    await store.update_status(b.id, Status.FAILED, T0 + 5, error_code=7, permanent=True)
+    await store.update_statuses([StatusUpdate(a.id, Status.QUEUED, T0 + 1)])
+    await store.record_segments([SegmentRecord(a.id, 0, "up1", "U-0", "u-0", T0 + 2)])
+    await store.apply_receipts([  # parked
+        ReceiptUpdate("up1", "u-1", Status.REJECTED, T0 + 3, error_code=0x45)])
+    await store.record_segments([SegmentRecord(a.id, 1, "up1", "U-1", "u-1", T0 + 4)])
+    await store.update_statuses([
+        StatusUpdate(b.id, Status.FAILED, T0 + 5, error_code=7, permanent=True)])
     got = await store.get_messages([a.id, b.id, "nope", a.id])
     assert set(got) == {a.id, b.id}
     assert (got[a.id].status, got[a.id].error_code, got[a.id].done_at) == (

@@ -297,43 +297,6 @@ class PostgresStore(PostgresAccounts):
             wanted))
         return {r["id"]: message_from_record(r) for r in rows}
 
-    async def update_status(
-        self,
-        message_id: str,
-        status: Status,
-        now: float,
-        *,
-        error_code: int | None = None,
-        permanent: bool = False,
-    ) -> None:
-        await self.update_statuses([StatusUpdate(message_id, status, now, error_code, permanent)])
-
-    async def record_segment(
-        self,
-        message_id: str,
-        index: int,
-        connector: str,
-        upstream_id: str,
-        upstream_key: str,
-        now: float,
-        *,
-        check_at: float | None = None,
-    ) -> None:
-        await self.record_segments([SegmentRecord(message_id, index, connector, upstream_id,
-                                                  upstream_key, now, check_at)])  # fmt: skip
-
-    async def apply_receipt(
-        self,
-        connector: str,
-        upstream_key: str,
-        status: Status,
-        now: float,
-        *,
-        error_code: int | None = None,
-    ) -> None:
-        await self.apply_receipts([ReceiptUpdate(connector, upstream_key, status, now,
-                                                 error_code)])  # fmt: skip
-
     async def update_statuses(self, updates: Sequence[StatusUpdate]) -> None:
         queued = [u for u in updates if u.status is Status.QUEUED]
         sent = [u for u in updates if u.status is Status.SENT]
