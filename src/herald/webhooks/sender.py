@@ -73,11 +73,11 @@ import random
 import socket
 import time
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 from urllib.parse import unquote, urlsplit
 
 from herald.accounts import load_master_key, webhook_secret
@@ -510,8 +510,10 @@ class WebhookSender:
         except StoreError as exc:
             log.warning("webhooks: claiming events failed (%s); retrying", exc)
             return 0
-        await self._read_decisions(events)
-        await self._read_chains(events)
+        await self._read_subjects(events, EventKind.FRAUD, self._store.get_fraud_decisions,
+                                  self._decisions, "fraud decisions")
+        await self._read_subjects(events, EventKind.CHAIN, self._store.get_chains,
+                                  self._chains, "chains")
         for event in events:
             account = await self._account(event)
             if account is None:
@@ -526,43 +528,28 @@ class WebhookSender:
         self._start_ready()
         return len(events)
 
-    async def _read_decisions(self, events: Sequence[OutboxEvent]) -> None:
-        """The decisions the claimed fraud events report (docs/fraud.md, "Live"):
+    async def _read_subjects(self, events: Sequence[OutboxEvent], kind: EventKind,
+                             read: Callable[[list[str]], Awaitable[Mapping[str, Any]]],
+                             held: dict[int, Any], what: str) -> None:
+        """The subjects the claimed events of ``kind`` report (fraud decisions,
+        docs/fraud.md "Live"; chains, docs/channels.md), into ``held`` by event id:
         one read, only when the claim holds such events (a status claim reads its
         message and route itself)."""
-        wanted = {e.id: e.subject_id for e in events if e.kind is EventKind.FRAUD}
+        wanted = {e.id: e.subject_id for e in events if e.kind is kind}
         if not wanted:
             return
         try:
-            found = await self._store.get_fraud_decisions(list(wanted.values()))
+            found = await read(list(wanted.values()))
         except StoreClosed:
             raise
         except StoreError as exc:  # no body: the events are left leased, tried again
-            log.warning("webhooks: reading fraud decisions failed (%s)", exc)
+            log.warning("webhooks: reading %s failed (%s)", what, exc)
             return
-        if len(self._decisions) > MAX_HELD_DECISIONS:  # events never built: forget
-            self._decisions.clear()
-        for event_id, decision_id in wanted.items():
-            if decision_id in found:
-                self._decisions[event_id] = found[decision_id]
-
-    async def _read_chains(self, events: Sequence[OutboxEvent]) -> None:
-        """The chains the claimed chain events report, as :meth:`_read_decisions`."""
-        wanted = {e.id: e.subject_id for e in events if e.kind is EventKind.CHAIN}
-        if not wanted:
-            return
-        try:
-            found = await self._store.get_chains(list(wanted.values()))
-        except StoreClosed:
-            raise
-        except StoreError as exc:  # no body: the events are left leased, tried again
-            log.warning("webhooks: reading chains failed (%s)", exc)
-            return
-        if len(self._chains) > MAX_HELD_DECISIONS:  # events never built: forget
-            self._chains.clear()
-        for event_id, chain_id in wanted.items():
-            if chain_id in found:
-                self._chains[event_id] = found[chain_id]
+        if len(held) > MAX_HELD_DECISIONS:  # events never built: forget
+            held.clear()
+        for event_id, subject_id in wanted.items():
+            if subject_id in found:
+                held[event_id] = found[subject_id]
 
     async def _account(self, event: OutboxEvent) -> Account | None:
         cached = self._accounts.get(event.account_id)
