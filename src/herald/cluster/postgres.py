@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from herald.cluster._keeper import STOP_TIMEOUT, LeaderHook, LeaseKeeper, SlotCallback, node_id
 from herald.cluster._pg import HOLDS_SLOT, SlotTable
-from herald.cluster._schema import DDL, ensure_schema
+from herald.cluster._schema import ensure_schema
 
 __all__ = [
-    "DDL",
     "HOLDS_SLOT",
     "STOP_TIMEOUT",
     "LeaderHook",

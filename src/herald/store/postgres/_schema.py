@@ -270,7 +270,29 @@ CREATE TABLE awaiting_receipts (
 CREATE INDEX awaiting_receipts_expiry ON awaiting_receipts (expires_at);
 """
 
+# V3: bind and TPS leases across nodes (herald.cluster, docs/leases.md). One row
+# per configured bind of each connector (owner NULL: free); epoch grows by one
+# at each acquisition and never goes back, so a renewal or a write carrying an
+# older epoch is refused (the fence). cluster_nodes: the nodes taking part,
+# renewed with their slots; one whose expires_at has passed is not live. Times
+# are seconds since the epoch on the server's clock.
+_V3_LEASES = """
+CREATE TABLE connector_slots (
+    connector   text NOT NULL,
+    slot        integer NOT NULL CHECK (slot >= 0),
+    owner       text,
+    epoch       bigint NOT NULL DEFAULT 0 CHECK (epoch >= 0),
+    expires_at  double precision NOT NULL DEFAULT 0,
+    acquired_at double precision,
+    PRIMARY KEY (connector, slot)
+);
+CREATE TABLE cluster_nodes (
+    node       text PRIMARY KEY,
+    expires_at double precision NOT NULL,
+    joined_at  double precision NOT NULL
+);
+"""
+
 #: In order; a database at version ``n`` has had ``MIGRATIONS[:n]`` applied.
-#: (_V2_LIFECYCLE was written beside other additions: renumber at merge.)
-MIGRATIONS: tuple[str, ...] = (_V1_CORE, _V2_LIFECYCLE)
+MIGRATIONS: tuple[str, ...] = (_V1_CORE, _V2_LIFECYCLE, _V3_LEASES)
 SCHEMA_VERSION = len(MIGRATIONS)
