@@ -12,16 +12,20 @@ import asyncio
 import contextlib
 import logging
 import math
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 
-from herald.sim.chat._serve import serve_app
+from herald.sim.chat._serve import (
+    alongside,
+    checked_listen,
+    checked_seconds,
+    checked_url,
+    secrets,
+    serve_app,
+)
 from herald.sim.chat.whatsapp import FakeWhatsApp, FakeWhatsAppConfig
-from herald.sim.config import parse_listen
 from herald.sim.errors import SimConfigError
 
 __all__ = ["APP_SECRET_ENV", "TOKEN_ENV", "WhatsAppOptions", "add_options", "options", "running"]
@@ -65,21 +69,13 @@ def options(args: argparse.Namespace) -> WhatsAppOptions | None:
     """The fake the options ask for (None: not asked). Raises SimConfigError."""
     if args.whatsapp is None:
         return None
-    try:
-        host, port = parse_listen(args.whatsapp)
-    except SimConfigError as exc:
-        raise SimConfigError("whatsapp", str(exc).partition(": ")[2]) from None
-    token, secret = os.environ.get(TOKEN_ENV), os.environ.get(APP_SECRET_ENV)
-    if not token or not secret:
-        raise SimConfigError("whatsapp", f"set ${TOKEN_ENV} and ${APP_SECRET_ENV}")
-    delay, rate = args.whatsapp_status_delay, args.whatsapp_rate
-    if not (math.isfinite(delay) and delay > 0):
-        raise SimConfigError("whatsapp-status-delay", "must be a number of seconds > 0")
+    host, port = checked_listen(args.whatsapp, "whatsapp")
+    token, secret = secrets("whatsapp", TOKEN_ENV, APP_SECRET_ENV)
+    delay = checked_seconds(args.whatsapp_status_delay, "whatsapp-status-delay")
+    rate = args.whatsapp_rate
     if not (math.isfinite(rate) and rate > 0):
         raise SimConfigError("whatsapp-rate", "must be a number > 0")
-    webhook = args.whatsapp_webhook
-    if webhook is not None and not webhook.startswith(("http://", "https://")):
-        raise SimConfigError("whatsapp-webhook", f"not an http(s) URL: {webhook!r}")
+    webhook = checked_url(args.whatsapp_webhook, "whatsapp-webhook")
     config = FakeWhatsAppConfig(token=token, app_secret=secret, webhook_url=webhook, rate=rate,
                                 burst=max(1.0, rate / 10), seed=args.seed)
     return WhatsAppOptions(host, port, config, delay, args.whatsapp_open_windows)
@@ -100,14 +96,8 @@ async def running(opts: WhatsAppOptions) -> AsyncIterator[tuple[FakeWhatsApp, in
     """Serve the fake (and send its statuses) until the block ends."""
     fake = FakeWhatsApp(opts.config)
     fake.all_windows_open = opts.open_windows
-    async with serve_app(fake.app, opts.host, opts.port) as port:
-        sender: asyncio.Task[Any] | None = None
-        if opts.config.webhook_url is not None:
-            sender = asyncio.create_task(_send_statuses(fake, opts.status_delay))
-        try:
-            yield fake, port
-        finally:
-            if sender is not None:
-                sender.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sender
+    statuses = None
+    if opts.config.webhook_url is not None:
+        statuses = _send_statuses(fake, opts.status_delay)
+    async with serve_app(fake.app, opts.host, opts.port) as port, alongside(statuses):
+        yield fake, port

@@ -14,8 +14,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import math
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Final
@@ -23,9 +21,15 @@ from typing import Final
 import httpx
 
 from herald.channels import ViberSettings
-from herald.sim.chat._serve import serve_app
+from herald.sim.chat._serve import (
+    alongside,
+    checked_listen,
+    checked_seconds,
+    checked_url,
+    secrets,
+    serve_app,
+)
 from herald.sim.chat.viber import FakeViber
-from herald.sim.config import parse_listen
 from herald.sim.errors import SimConfigError
 
 __all__ = ["SECRET_ENV", "TOKEN_ENV", "ViberOptions", "add_options", "options", "running"]
@@ -78,19 +82,10 @@ def options(args: argparse.Namespace) -> ViberOptions | None:
     """The fake the options ask for (None: not asked). Raises SimConfigError."""
     if args.viber is None:
         return None
-    try:
-        host, port = parse_listen(args.viber)
-    except SimConfigError as exc:
-        raise SimConfigError("viber", str(exc).partition(": ")[2]) from None
-    token, secret = os.environ.get(TOKEN_ENV), os.environ.get(SECRET_ENV)
-    if not token or not secret:
-        raise SimConfigError("viber", f"set ${TOKEN_ENV} and ${SECRET_ENV}")
-    delay = args.viber_status_delay
-    if not (math.isfinite(delay) and delay > 0):
-        raise SimConfigError("viber-status-delay", "must be a number of seconds > 0")
-    callback = args.viber_callback
-    if callback is not None and not callback.startswith(("http://", "https://")):
-        raise SimConfigError("viber-callback", f"not an http(s) URL: {callback!r}")
+    host, port = checked_listen(args.viber, "viber")
+    token, secret = secrets("viber", TOKEN_ENV, SECRET_ENV)
+    delay = checked_seconds(args.viber_status_delay, "viber-status-delay")
+    callback = checked_url(args.viber_callback, "viber-callback")
     settings = ViberSettings(f"http://{host}:{port or 1}", token, secret)
     return ViberOptions(host, port, settings, callback, delay,
                         _numbers(args.viber_not_on_viber, "viber-not-on-viber"),
@@ -121,14 +116,6 @@ async def running(opts: ViberOptions) -> AsyncIterator[tuple[FakeViber, int]]:
     fake = FakeViber(opts.settings, opts.callback_url or "")
     for number in opts.not_on_viber:
         fake.not_on_viber(number)
-    async with serve_app(fake.app, opts.host, opts.port) as port:
-        reporter: asyncio.Task[None] | None = None
-        if opts.callback_url is not None:
-            reporter = asyncio.create_task(_report(fake, opts))
-        try:
-            yield fake, port
-        finally:
-            if reporter is not None:
-                reporter.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await reporter
+    reports = None if opts.callback_url is None else _report(fake, opts)
+    async with serve_app(fake.app, opts.host, opts.port) as port, alongside(reports):
+        yield fake, port
