@@ -48,6 +48,7 @@ from prometheus_client import CollectorRegistry
 from herald.accounts import Accounts, InvalidCredentials, load_master_key
 from herald.admin import Admin, AdminKeys
 from herald.api import AdminContext, ApiContext, ConnectorState, UpstreamState, create_app
+from herald.api._protocol import protocol_for
 from herald.billing import PriceLists
 from herald.chat import ChatService
 from herald.config import (
@@ -277,9 +278,13 @@ class Platform:
                                     chat=chat))
         # httptools, not "auto": h11 costs ~80 us more per request (bench/api.py),
         # and a missing parser should fail loudly rather than slow herald down.
+        # and plain sends are answered inside the connection (api/_protocol.py).
+        # Client addresses are herald's to judge ([http] trusted_proxies), not
+        # uvicorn's (which would trust X-Forwarded-For from 127.0.0.1).
         http = _Uvicorn(uvicorn.Config(app, host=config.http.host, port=config.http.port,
-                                       http="httptools", log_level="warning", lifespan="off",
-                                       access_log=False))
+                                       http=protocol_for(getattr(app, "fast_send", None)),
+                                       log_level="warning", lifespan="off", access_log=False,
+                                       proxy_headers=False))
         tasks: list[asyncio.Task[Any]] = []
         platform = cls(config, store, accounts, metrics, dispatcher, webhooks, front, notifier,
                        smpp, http, tasks, worker=worker, numbers=numbers, admin=admin,

@@ -1,11 +1,16 @@
 """Fixtures for the HTTP API tests: the real app on a real SQLite store.
 
 Requests go through httpx's ASGI transport (no socket) unless a test starts
-uvicorn itself. Credentials are real argon2id hashes with cheap parameters.
+uvicorn itself, or its module sets the ``transport`` fixture to ``"uvicorn"``:
+then each app is served by uvicorn with herald's protocol (``herald serve``'s
+server: ``api/_protocol.py``) on a loopback socket. Credentials are real
+argon2id hashes with cheap parameters.
 """
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -13,12 +18,14 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from argon2 import PasswordHasher
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from herald.accounts import Accounts
 from herald.api import ApiContext, create_app
+from herald.api._protocol import protocol_for
 from herald.config import HttpConfig
 from herald.ids import SortableIdGenerator
 from herald.metrics import Metrics
@@ -93,11 +100,36 @@ ApiFactory = Callable[..., Any]
 
 
 @pytest.fixture
+def transport() -> str:
+    """How requests reach the app: "asgi" (in process) or "uvicorn" (a socket)."""
+    return "asgi"
+
+
+async def _serve(app: FastAPI, servers: list[tuple[uvicorn.Server, asyncio.Task[None]]]) -> str:
+    """``app`` served as ``herald serve`` serves it, on a free loopback port: its URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(
+        app, http=protocol_for(getattr(app, "fast_send", None)), log_level="warning",
+        lifespan="off", access_log=False, proxy_headers=False))  # fmt: skip
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    servers.append((server, task))
+    for _ in range(500):  # bounded: 5 s
+        if server.started:
+            break
+        await asyncio.sleep(0.01)
+    assert server.started, "uvicorn did not start"
+    return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.fixture
 async def make_api(
-    store: SQLiteStore, accounts: Accounts, clock: Clock
+    store: SQLiteStore, accounts: Accounts, clock: Clock, transport: str
 ) -> AsyncIterator[ApiFactory]:
     clients: list[httpx.AsyncClient] = []
     services: list[Accounts] = []
+    servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
 
     async def make(
         *, rate_limit: float = 1000.0, name: str = "acme", client: str = "127.0.0.1",
@@ -120,10 +152,13 @@ async def make_api(
         )
         ctx = replace(ctx, **context)
         app = create_app(ctx, fast_send=fast_send)
-        http = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app, client=(client, 40000)),
-            base_url="http://herald.test",
-        )
+        if transport == "uvicorn":
+            http = httpx.AsyncClient(base_url=await _serve(app, servers))
+        else:
+            http = httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app, client=(client, 40000)),
+                base_url="http://herald.test",
+            )
         clients.append(http)
         return Api(app, http, ctx, store, service, clock, account, issued.key, accepted)
 
@@ -131,6 +166,9 @@ async def make_api(
     yield make
     for http in clients:
         await http.aclose()
+    for server, task in servers:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
     for service in services:
         service.close()
 

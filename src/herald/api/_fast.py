@@ -40,7 +40,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
 
 import orjson
 from prometheus_client import Counter as PromCounter
@@ -57,7 +57,7 @@ from ._problems import ApiProblem, internal_error, problem_response
 from ._render import accepted_view, price_view
 from ._submission import Prepared, Submission, plain_submission, validate_submission
 
-__all__ = ["SEND_PATH", "FastSend"]
+__all__ = ["SEND_PATH", "Answer", "FastSend", "Plain"]
 
 log = logging.getLogger("herald.api")
 
@@ -91,8 +91,17 @@ def _replaying(messages: list[Message], receive: Receive) -> Receive:
     return replay
 
 
+#: An answer: status, headers (lower-case names) and body.
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
+
+
+def _problem(problem: ApiProblem) -> Answer:
+    response = problem_response(problem)
+    return response.status_code, response.raw_headers, bytes(response.body)
+
+
 @dataclass(slots=True)
-class _Plain:
+class Plain:
     """A plain request, read and validated; nothing charged or stored yet."""
 
     submission: Submission
@@ -133,14 +142,16 @@ class FastSend:
             plain = None
         if plain is None:
             return _replaying(read, receive) if read else receive
-        await self._accept(scope, receive, send, plain)
+        status, headers, content = await self.answer(scope, plain)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
         return None
 
-    async def _read(self, scope: Scope, receive: Receive, read: list[Message]) -> _Plain | None:
-        """The request if it is plain (see the module docstring), else ``None``;
-        ``read`` gets each message taken from ``receive``. No effect."""
+    def plain_headers(self, scope: Scope) -> bytes | Literal[False] | None:
+        """``False`` if the request's headers rule the fast path out, else its
+        ``Authorization`` value (``None``: none). No effect."""
         if scope.get("root_path"):
-            return None
+            return False
         authorization = content_type = content_length = None
         for name, value in scope["headers"]:  # ASGI: names in lower case; the first counts
             if name == b"authorization":
@@ -150,7 +161,7 @@ class FastSend:
             elif name == b"content-length":
                 content_length = value if content_length is None else content_length
             elif name == b"idempotency-key":
-                return None
+                return False
         if not (
             content_type is not None
             and is_json(media_type(content_type.decode("latin-1")))
@@ -158,6 +169,36 @@ class FastSend:
             and content_length.isdigit()
             and int(content_length) <= self._limit
         ):
+            return False
+        return authorization
+
+    def plain_body(self, body: bytes, authorization: bytes | None) -> Plain | None:
+        """The request if its body is plain (see the module docstring), else
+        ``None``. No effect; raises only on a bug (the route then serves it)."""
+        submission = self._plain(body)
+        if submission is None:
+            return None
+        now = self._ctx.clock()
+        rules = self._ctx.destinations()
+        try:
+            prepared = validate_submission(submission, now, self._ctx.intake,
+                                           block_private=self._ctx.block_private_callbacks,
+                                           rules=rules)
+        except IntakeError:
+            return None
+        key = None if authorization is None else authorization.decode("latin-1")
+        return Plain(submission, prepared, now, key, rules)
+
+    @property
+    def max_body(self) -> int:
+        """The largest body the fast path reads (larger: the route answers 413)."""
+        return self._limit
+
+    async def _read(self, scope: Scope, receive: Receive, read: list[Message]) -> Plain | None:
+        """The request if it is plain (see the module docstring), else ``None``;
+        ``read`` gets each message taken from ``receive``. No effect."""
+        authorization = self.plain_headers(scope)
+        if authorization is False:
             return None
         chunks: list[bytes] = []
         size = 0
@@ -173,22 +214,11 @@ class FastSend:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        submission = self._plain(b"".join(chunks))
-        if submission is None:
-            return None
-        now = self._ctx.clock()
-        rules = self._ctx.destinations()
-        try:
-            prepared = validate_submission(submission, now, self._ctx.intake,
-                                           block_private=self._ctx.block_private_callbacks,
-                                           rules=rules)
-        except IntakeError:
-            return None
-        key = None if authorization is None else authorization.decode("latin-1")
-        return _Plain(submission, prepared, now, key, rules)
+        return self.plain_body(b"".join(chunks), authorization)
 
-    async def _accept(self, scope: Scope, receive: Receive, send: Send, plain: _Plain) -> None:
-        """The route's steps from authentication on, for a plain request."""
+    async def answer(self, scope: Scope, plain: Plain) -> Answer:
+        """The route's steps from authentication on, for a plain request: the
+        answer's status, headers and body (the store's work is done)."""
         client = scope.get("client")
         now = plain.now
         status = 0
@@ -213,21 +243,18 @@ class FastSend:
             await self._routes.commit([accepted], account, None, b"", 202, content, now,
                                       None if rating is None else [rating.charge()])
             status = 202
-            await send({"type": "http.response.start", "status": 202, "headers": [
+            return 202, [
                 (b"location", f"{SEND_PATH}/{accepted.id}".encode()),
                 (b"content-length", str(len(content)).encode()),
                 (b"content-type", _CONTENT_TYPE),
-            ]})  # fmt: skip
-            await send({"type": "http.response.body", "body": content})
+            ], content  # fmt: skip
         except ApiProblem as problem:
             status = problem.status
-            await problem_response(problem)(scope, receive, send)
+            return _problem(problem)
         except Exception:
             log.exception("unhandled error in POST %s", SEND_PATH)
-            if status:
-                raise  # the answer has begun: let the server close the connection
             status = 500
-            await problem_response(internal_error())(scope, receive, send)
+            return _problem(internal_error())
         finally:
             self._count(status)
 
