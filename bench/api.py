@@ -53,7 +53,9 @@ Apps, measured in the same run:
 
 Fronts (ASGI server / HTTP parser / event loop): ``uvicorn/h11/asyncio``,
 ``uvicorn/h11/uvloop``, ``uvicorn/httptools/asyncio``,
-``uvicorn/httptools/uvloop``, ``granian/asyncio``, ``granian/uvloop``
+``uvicorn/httptools/uvloop``, ``uvicorn/herald/asyncio``,
+``uvicorn/herald/uvloop`` (``herald serve``'s: uvicorn with herald's protocol,
+which answers plain sends before ASGI), ``granian/asyncio``, ``granian/uvloop``
 (granian embedded in the process's loop, one runtime thread; only if granian
 is installed: it is not a dependency). The first table runs every case on
 ``--front``; the second runs ``--cases`` on each of ``--fronts``, apps
@@ -94,6 +96,7 @@ from prometheus_client import CollectorRegistry
 
 from herald.accounts import Accounts
 from herald.api import ApiContext, create_app
+from herald.api._protocol import protocol_for
 from herald.billing import PriceLists
 from herald.config import HttpConfig
 from herald.ids import SortableIdGenerator
@@ -125,9 +128,12 @@ APPS = ("herald", "herald+tables", "herald+controls", "herald+quota", "herald+bi
         "herald+classes", "herald-route", "asgi+store", "asgi")
 FRONTS = (
     "uvicorn/h11/asyncio", "uvicorn/h11/uvloop", "uvicorn/httptools/asyncio",
-    "uvicorn/httptools/uvloop", "granian/asyncio", "granian/uvloop",
+    "uvicorn/httptools/uvloop", "uvicorn/herald/asyncio", "uvicorn/herald/uvloop",
+    "granian/asyncio", "granian/uvloop",
 )  # fmt: skip
-DEFAULT_FRONT = "uvicorn/httptools/uvloop"
+#: ``herald serve``'s: uvicorn with herald's protocol (``api/_protocol.py``: uvicorn's
+#: httptools protocol answering plain sends before ASGI), on uvloop.
+DEFAULT_FRONT = "uvicorn/herald/uvloop"
 TEXT = "Your code is 123456"
 _AREAS = ("415", "212", "310", "646", "617", "312", "206", "305", "404", "512", "702", "303")
 _ACCEPTED = re.compile(rb'^\{"accepted":(\d+)')
@@ -188,7 +194,9 @@ class _Listener:
     def __init__(self, front: str, app: Any) -> None:
         self.server = front.split("/")[0]
         if self.server == "uvicorn":
-            http = front.split("/")[1]
+            http: Any = front.split("/")[1]
+            if http == "herald":
+                http = protocol_for(getattr(app, "fast_send", None))
             self._uvicorn = uvicorn.Server(uvicorn.Config(
                 app, host="127.0.0.1", port=0, log_level="warning", access_log=False,
                 lifespan="off", http=http,
