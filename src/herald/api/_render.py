@@ -8,19 +8,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from herald.rating import Rating
 from herald.store import Message, MessageRoute, NewMessage, OutboxEvent, Status, StatusEvents
+from herald.timefmt import rfc3339
 
 __all__ = ["accepted_view", "message_view", "price_view", "rfc3339", "route_view"]
-
-
-def rfc3339(seconds: float) -> str:
-    """Epoch seconds as an RFC 3339 UTC date-time with milliseconds."""
-    text = datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
-    return text[:-6] + "Z"  # "+00:00" -> "Z" (RFC 3339 §5.6 allows both)
 
 
 def _maybe(seconds: float | None) -> str | None:

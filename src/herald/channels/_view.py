@@ -8,11 +8,11 @@ price, and ``delivered_by``: the leg that delivered (None when none did).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any, Final
 
 import orjson
 
+from herald import timefmt
 from herald.channels._codes import ChannelErrorCode
 from herald.store import ChatChain, ChatLeg, EventKind, OutboxEvent
 
@@ -25,10 +25,7 @@ _CODES: Final = {int(c): c for c in ChannelErrorCode}
 
 
 def rfc3339(seconds: float | None) -> str | None:
-    if seconds is None:
-        return None
-    stamp = datetime.fromtimestamp(seconds, UTC)
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
+    return None if seconds is None else timefmt.rfc3339(seconds)
 
 
 def _money(micros: int) -> str:
