@@ -32,6 +32,7 @@ from herald.store._model_fraud import (
 )
 from herald.store.postgres._accounts import check_account
 from herald.store.postgres._queue import Record
+from herald.store.postgres._verify import check_storable
 
 __all__ = ["PostgresFraud"]
 
@@ -189,6 +190,10 @@ class PostgresFraud:
         return {r["locale"]: r["text"] for r in rows}
 
     async def set_verify_template(self, account_id: int, locale: str, text: str | None) -> None:
+        check_storable("locale", locale)
+        if text is not None:
+            check_storable("text", text)
+
         async def write(conn: Any) -> None:
             await check_account(conn, account_id)
             if text is None:

@@ -21,7 +21,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from herald.store._errors import Conflict, MessageNotFound, NotFound
+from herald.store._errors import Conflict, InvalidRecord, MessageNotFound, NotFound
 from herald.store._model_verify import (
     SendLimitExceeded,
     Verification,
@@ -33,7 +33,7 @@ from herald.store._model_verify import (
 )
 from herald.store.postgres._queue import Record
 
-__all__ = ["PostgresVerify"]
+__all__ = ["PostgresVerify", "check_storable"]
 
 T = TypeVar("T")
 
@@ -60,6 +60,13 @@ WITH v AS (
 INSERT INTO verification_sends (verification_id, attempt, account_id, to_number, message_id,
                                 sent_at)
 SELECT id, $5, account_id, to_number, $6, $7 FROM v"""
+
+
+def check_storable(field: str, value: str) -> None:
+    """Raise :class:`InvalidRecord` naming ``field`` if ``value`` holds U+0000:
+    PostgreSQL text cannot (SQLite's can), and the driver's error names no field."""
+    if "\x00" in value:
+        raise InvalidRecord(field, "contains U+0000, which PostgreSQL text cannot hold")
 
 
 def _verification(r: Record) -> Verification:
@@ -112,6 +119,8 @@ class PostgresVerify:
         self, verification: Verification, message_id: str, *, window: float, limit: int
     ) -> None:
         v = verification
+        for field in ("to", "use_case", "app", "locale"):
+            check_storable(field, getattr(v, field))
 
         async def start(conn: Any) -> None:
             await _take_send(conn, v.account_id, v.to, v.created_at, window, limit)

@@ -1,4 +1,6 @@
-"""Verify's limits across nodes: two PostgreSQL stores (two nodes' pools) on one
+"""The PostgreSQL store's fraud and Verify parts beyond the contract suite.
+
+Verify's limits across nodes: two PostgreSQL stores (two nodes' pools) on one
 database act on one verification, or one number, at the same moment.
 
 Each race is made certain rather than likely: a third connection holds a lock
@@ -6,12 +8,14 @@ the racers need (the verification's row, or the sends table), every racer is
 let in only once all of them wait on it, so all of them have read before any
 of them writes unless the store makes them take turns.
 (tests/store/test_contract_verify.py holds the rules one call at a time.)
+And what PostgreSQL refuses where SQLite does not: a clear error naming the field.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -20,6 +24,7 @@ from herald.store import (
     Conflict,
     FraudAction,
     FraudDecision,
+    InvalidRecord,
     SendLimitExceeded,
     Verification,
     VerificationStatus,
@@ -127,3 +132,20 @@ async def test_a_decision_id_is_recorded_once(
     with pytest.raises(Conflict):
         await b.record_fraud_decision(decision)
     assert await b.get_fraud_decision(decision.id, account.id) == decision
+
+
+async def test_text_postgresql_cannot_hold_is_refused_by_field(
+    nodes: tuple[PostgresStore, PostgresStore, Any],
+) -> None:
+    a, _b, pool = nodes
+    account = await a.create_account("acme", T0, rate_limit=100.0, bind_limit=1)
+    with pytest.raises(InvalidRecord) as info:
+        await a.start_verification(replace(_verification(account.id, 1), app="Ac\x00me"), "m1",
+                                   window=HOUR, limit=5)  # fmt: skip
+    assert info.value.field == "app"
+    with pytest.raises(InvalidRecord) as info:
+        await a.set_verify_template(account.id, "en", "{code}\x00")
+    assert info.value.field == "text"
+    async with pool.acquire() as conn:  # nothing written
+        assert await conn.fetchval("SELECT count(*) FROM verification_sends") == 0
+        assert await conn.fetchval("SELECT count(*) FROM verify_templates") == 0
