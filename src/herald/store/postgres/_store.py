@@ -5,17 +5,15 @@ their credentials, price lists, balances, CDRs and margins (what a step bills),
 accepting (charged) messages, status updates, segments and receipts (parked
 until their segment is recorded), cancels, validity sweeps, the outbox, the
 pumping defence's records and Verify texts (``_fraud``), and verifications and
-conversions (``_verify``).
-Each method is one transaction on a pooled asyncpg connection, mostly one
-statement; what a status change emits is written by the triggers
-(``_lifecycle``) in that transaction. A message claimed through
+conversions (``_verify``). Each method is one transaction on a pooled asyncpg
+connection, mostly one statement; what a status change emits is written by
+the triggers (``_lifecycle``) in that transaction. A message claimed through
 :class:`~herald.store.postgres.DispatchQueue` reads as ``queued`` (the claim
 writes the queue row only). Not here yet: the port's own ``claim`` and
 ``reschedule`` (dispatch claims per connector through the queue), idempotency
 keys and quotas at acceptance, ``watch_outbox`` / ``watch_finals``, inbound
 messages, listing, bulk-cancelling and replacing messages, receipt checks,
-routing, numbers, admin, controls and chat: ``herald serve``
-does not run on it.
+routing, numbers, admin, controls and chat: ``herald serve`` does not run on it.
 
 Errors: the port's (:class:`UnknownAccount`, :class:`DuplicateMessageId`,
 :class:`InsufficientFunds`, ...); a lost connection or a server shutting down

@@ -12,7 +12,8 @@ second sees the first's result: never more checks counted than allowed, never
 two approvals). The per-number send limit counts rows that may not exist yet
 (a number's first verification has none to lock), so a send first takes a
 transaction advisory lock on (account, number): two sends to one number take
-turns, and the second counts the first's row.
+turns, and the second counts the first's row (its count is a statement after
+the lock: under READ COMMITTED, the store's isolation, it sees that row).
 """
 
 from __future__ import annotations
@@ -92,9 +93,9 @@ async def _read(conn: Any, verification_id: str, account_id: int, *,
 
 async def _take_send(conn: Any, account_id: int, to: str, now: float, window: float,
                      limit: int) -> None:  # fmt: skip
-    """Raise :class:`SendLimitExceeded` if ``to`` had ``limit`` sends in ``window``;
-    else hold the number's lock until the transaction ends (its send is written
-    before another send to it is counted)."""
+    """Take the number's lock (held until the transaction ends: its send is
+    written before another send to the number is counted), then raise
+    :class:`SendLimitExceeded` if ``to`` had ``limit`` sends in ``window``."""
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
                        f"verification-sends {account_id} {to}")  # fmt: skip
     rows = await conn.fetch(  # a statement after the lock: it sees what the last holder wrote
