@@ -23,7 +23,9 @@ from herald.store import Account, NewMessage, Source, SQLiteConfig, SQLiteStore,
 T0 = 1_800_000_000.0  # a fixed "now" for tests; the store never reads a clock
 
 #: Test modules whose part of the port the PostgreSQL store implements.
-POSTGRES_MODULES = frozenset({"test_contract_accounts", "test_lifecycle"})
+POSTGRES_MODULES = frozenset({
+    "test_contract_accounts", "test_contract_fraud", "test_contract_verify", "test_lifecycle",
+})
 #: And tests of other modules that use only what it implements, by module.
 POSTGRES_TESTS: dict[str, frozenset[str]] = {
     "test_contract_batches": frozenset({

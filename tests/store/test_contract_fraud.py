@@ -47,6 +47,8 @@ async def test_settings_default_and_round_trip(store: Store, account: Account) -
                              {"GB": Decimal("5.50"), "NG": Decimal("0")})  # fmt: skip
     await store.set_fraud_settings(account.id, settings)
     assert await store.get_fraud_settings(account.id) == settings
+    await store.set_fraud_settings(account.id, FraudSettings(deny=("+882",)))  # replaced whole
+    assert await store.get_fraud_settings(account.id) == FraudSettings(deny=("+882",))
     with pytest.raises(UnknownAccount):
         await store.set_fraud_settings(account.id + 99, settings)
     with pytest.raises(UnknownAccount):
@@ -78,6 +80,17 @@ async def test_decisions_read_back_newest_first(store: Store, account: Account) 
     assert await store.list_fraud_decisions(account.id, limit=1) == (second,)
     assert await store.list_fraud_decisions(account.id + 1) == ()
     assert await store.get_fraud_decisions(["dec0002", "nope"]) == {"dec0002": second}
+
+
+async def test_decisions_of_one_instant_are_ordered_by_id(store: Store,
+                                                          account: Account) -> None:  # fmt: skip
+    for n in (2, 3, 1):
+        await store.record_fraud_decision(_decision(account, n))
+    assert [d.id for d in await store.list_fraud_decisions(account.id)] == [
+        "dec0003", "dec0002", "dec0001"]
+    assert [d.id for d in await store.list_fraud_decisions(account.id, limit=2)] == [
+        "dec0003", "dec0002"]
+    assert [d.id for d in await store.fraud_history(T0)] == ["dec0001", "dec0002", "dec0003"]
 
 
 async def test_a_block_writes_its_webhook_event(store: Store) -> None:

@@ -94,6 +94,22 @@ async def test_resend_replaces_the_code_and_undo_restores_it(
         await store.get_verification(v.id, account.id)
 
 
+async def test_a_resend_counts_toward_the_number_limit(store: Store, account: Account) -> None:
+    v = _verification(account)
+    await store.start_verification(v, "m1", window=HOUR, limit=2)
+    await store.resend_verification(
+        v.id, account.id, salt=SALT, code_hash=b"h" * 32, expires_at=T0 + 700,
+        message_id="m2", now=T0 + 60, window=HOUR, limit=2)  # fmt: skip
+    before = await store.get_verification(v.id, account.id)
+    with pytest.raises(SendLimitExceeded) as info:
+        await store.resend_verification(
+            v.id, account.id, salt=SALT, code_hash=b"i" * 32, expires_at=T0 + 800,
+            message_id="m3", now=T0 + 120, window=HOUR, limit=2)  # fmt: skip
+    assert info.value.retry_at == T0 + HOUR
+    assert await store.get_verification(v.id, account.id) == before  # nothing written
+    assert len(await store.verification_sends(v.id, account.id)) == 2
+
+
 @pytest.mark.parametrize("status", ["approved", "expired"])
 async def test_resend_needs_a_pending_verification(
     store: Store, account: Account, status: str

@@ -9,7 +9,8 @@ it answered so that the customer can read why.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -27,6 +28,11 @@ __all__ = [
     "FraudOutcome",
     "FraudReason",
     "FraudSettings",
+    "caps_from_json",
+    "caps_json",
+    "reasons_from_json",
+    "reasons_json",
+    "request_json",
 ]
 
 #: Entries of an allow or deny list, and countries with a ceiling.
@@ -122,3 +128,28 @@ class FraudOutcome:
     status: Status | None
     done_at: float | None
     converted_at: float | None
+
+
+# -- stored forms (JSON text), the same in every store --------------------------------
+
+
+def reasons_json(reasons: Sequence[FraudReason]) -> str:
+    return json.dumps([{"code": r.code, "cell": r.cell, "figures": dict(r.figures)}
+                       for r in reasons], separators=(",", ":"))  # fmt: skip
+
+
+def reasons_from_json(text: str) -> tuple[FraudReason, ...]:
+    return tuple(FraudReason(x["code"], x["cell"], x["figures"]) for x in json.loads(text))
+
+
+def request_json(request: Mapping[str, str]) -> str:
+    return json.dumps(dict(request), sort_keys=True, separators=(",", ":"))
+
+
+def caps_json(caps: Mapping[str, Decimal]) -> str:
+    """Ceilings as decimal text (exact, never a float)."""
+    return json.dumps({k: str(v) for k, v in sorted(caps.items())})
+
+
+def caps_from_json(text: str) -> dict[str, Decimal]:
+    return {k: Decimal(v) for k, v in json.loads(text).items()}

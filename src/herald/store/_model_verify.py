@@ -10,11 +10,11 @@ past ``expires_at`` as expired (:meth:`Verification.status_at`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from typing import Final
 
-from herald.store._errors import InvalidRecord, StoreError
+from herald.store._errors import Conflict, InvalidRecord, StoreError
 
 __all__ = [
     "MAX_CLIENT_HINT_LENGTH",
@@ -22,6 +22,9 @@ __all__ = [
     "Verification",
     "VerificationSend",
     "VerificationStatus",
+    "checked",
+    "require_pending",
+    "resent",
 ]
 
 #: A client hint (ip, device_id, platform, user_id) is at most this long.
@@ -105,3 +108,31 @@ class VerificationSend:
     attempt: int
     message_id: str
     sent_at: float
+
+
+# -- the rules of the VerifyStore methods, shared by the stores -----------------------
+
+
+def require_pending(v: Verification, now: float) -> None:
+    """Raise :class:`Conflict` unless ``v`` is pending at ``now`` (a resend, a cancel)."""
+    if v.status_at(now) is not VerificationStatus.PENDING:
+        raise Conflict(f"verification {v.id} is {v.status_at(now).label}")
+
+
+def resent(v: Verification, *, salt: bytes, code_hash: bytes, expires_at: float) -> Verification:
+    """``v`` with a new code and expiry, one send more."""
+    return replace(v, salt=salt, code_hash=code_hash, expires_at=expires_at, sends=v.sends + 1)
+
+
+def checked(v: Verification, *, sends: int, matched: bool, now: float,
+            max_checks: int) -> Verification:  # fmt: skip
+    """``v`` after one check of the code sent by attempt ``sends`` (the rules of
+    ``VerifyStore.record_check``); ``v`` itself when nothing changes."""
+    if v.status is not VerificationStatus.PENDING or v.sends != sends:
+        return v  # settled already, or a resend changed the code: not counted
+    if now >= v.expires_at:
+        return replace(v, status=VerificationStatus.EXPIRED)
+    if v.checks >= max_checks:
+        return v
+    status = VerificationStatus.APPROVED if matched else VerificationStatus.PENDING
+    return replace(v, status=status, checks=v.checks + 1)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Collection, Sequence
-from decimal import Decimal
 from typing import Any, TypeVar
 
 from herald.store._errors import NotFound, UnknownAccount
@@ -23,8 +22,12 @@ from herald.store._model_fraud import (
     FraudDecision,
     FraudMode,
     FraudOutcome,
-    FraudReason,
     FraudSettings,
+    caps_from_json,
+    caps_json,
+    reasons_from_json,
+    reasons_json,
+    request_json,
 )
 from herald.store._sqlite_conn import Readers
 
@@ -40,15 +43,10 @@ _COLUMNS = (
 _CHUNK = 500
 
 
-def _reasons_json(reasons: Sequence[FraudReason]) -> str:
-    return json.dumps([{"code": r.code, "cell": r.cell, "figures": dict(r.figures)}
-                       for r in reasons], separators=(",", ":"))  # fmt: skip
-
-
 def _decision(r: Sequence[Any]) -> FraudDecision:
-    reasons = tuple(FraudReason(x["code"], x["cell"], x["figures"]) for x in json.loads(r[5]))
-    return FraudDecision(r[0], r[1], r[2], r[3], FraudAction(r[4]), reasons, bool(r[6]), r[7],
-                         r[8], r[9], r[10], r[11], json.loads(r[12]))  # fmt: skip
+    return FraudDecision(r[0], r[1], r[2], r[3], FraudAction(r[4]), reasons_from_json(r[5]),
+                         bool(r[6]), r[7], r[8], r[9], r[10], r[11],
+                         json.loads(r[12]))  # fmt: skip
 
 
 def _require_account(conn: sqlite3.Connection, account_id: int) -> None:
@@ -82,17 +80,15 @@ class SQLiteFraud:
             if r is None:
                 _require_account(conn, account_id)
                 return NO_FRAUD_SETTINGS
-            caps = {k: Decimal(v) for k, v in json.loads(r[4]).items()}
             return FraudSettings(FraudMode(r[0]), bool(r[1]), tuple(json.loads(r[2])),
-                                 tuple(json.loads(r[3])), caps)  # fmt: skip
+                                 tuple(json.loads(r[3])), caps_from_json(r[4]))  # fmt: skip
 
         return await self._readers.run(read)
 
     async def set_fraud_settings(self, account_id: int, settings: FraudSettings) -> None:
         s = settings
         row = (account_id, s.mode.value, int(s.otp_messages), json.dumps(list(s.allow)),
-               json.dumps(list(s.deny)),
-               json.dumps({k: str(v) for k, v in sorted(s.country_caps.items())}))
+               json.dumps(list(s.deny)), caps_json(s.country_caps))
 
         def write(conn: sqlite3.Connection) -> None:
             _require_account(conn, account_id)
@@ -106,9 +102,8 @@ class SQLiteFraud:
     async def record_fraud_decision(self, decision: FraudDecision) -> None:
         d = decision
         row = (d.id, d.account_id, d.created_at, d.to, d.action.value,
-               _reasons_json(d.reasons), int(d.engine), d.country, d.price_micros, d.currency,
-               d.verification_id, d.message_id,
-               json.dumps(dict(d.request), sort_keys=True, separators=(",", ":")))
+               reasons_json(d.reasons), int(d.engine), d.country, d.price_micros, d.currency,
+               d.verification_id, d.message_id, request_json(d.request))
 
         def write(conn: sqlite3.Connection) -> None:
             conn.execute(f"INSERT INTO fraud_decisions ({_COLUMNS})"

@@ -19,6 +19,9 @@ from herald.store._model_verify import (
     Verification,
     VerificationSend,
     VerificationStatus,
+    checked,
+    require_pending,
+    resent,
 )
 from herald.store._sqlite_conn import Readers
 
@@ -102,14 +105,9 @@ class SQLiteVerify:
     ) -> Verification:  # fmt: skip
         def resend(conn: sqlite3.Connection) -> Verification:
             v = _read(conn, verification_id, account_id)
-            if v.status_at(now) is not VerificationStatus.PENDING:
-                raise Conflict(f"verification {verification_id} is {v.status_at(now).label}")
+            require_pending(v, now)
             _take_send(conn, account_id, v.to, now, window, limit)
-            new = Verification(
-                v.id, v.account_id, v.to, v.use_case, v.app, v.locale, v.code_length,
-                v.status, v.created_at, expires_at, salt, code_hash, v.sends + 1, v.checks,
-                v.client,
-            )  # fmt: skip
+            new = resent(v, salt=salt, code_hash=code_hash, expires_at=expires_at)
             conn.execute(
                 "UPDATE verifications SET salt = ?, code_hash = ?, expires_at = ?, sends = ?"
                 " WHERE id = ?", (salt, code_hash, expires_at, new.sends, v.id),
@@ -140,11 +138,9 @@ class SQLiteVerify:
     async def cancel_verification(self, verification_id: str, account_id: int,
                                   now: float) -> Verification:
         def cancel(conn: sqlite3.Connection) -> Verification:
-            v = _read(conn, verification_id, account_id)
-            if v.status_at(now) is not VerificationStatus.PENDING:
-                raise Conflict(f"verification {verification_id} is {v.status_at(now).label}")
+            require_pending(_read(conn, verification_id, account_id), now)
             conn.execute("UPDATE verifications SET status = ? WHERE id = ?",
-                         (int(VerificationStatus.CANCELED), v.id))  # fmt: skip
+                         (int(VerificationStatus.CANCELED), verification_id))  # fmt: skip
             return _read(conn, verification_id, account_id)
 
         return await self._write(cancel)
@@ -171,18 +167,11 @@ class SQLiteVerify:
     ) -> Verification:  # fmt: skip
         def check(conn: sqlite3.Connection) -> Verification:
             v = _read(conn, verification_id, account_id)
-            if v.status is not VerificationStatus.PENDING or v.sends != sends:
-                return v  # settled already, or a resend changed the code: not counted
-            if now >= v.expires_at:
-                conn.execute("UPDATE verifications SET status = ? WHERE id = ?",
-                             (int(VerificationStatus.EXPIRED), v.id))  # fmt: skip
-                return _read(conn, verification_id, account_id)
-            if v.checks >= max_checks:
-                return v
-            status = VerificationStatus.APPROVED if matched else VerificationStatus.PENDING
-            conn.execute("UPDATE verifications SET checks = checks + 1, status = ?"
-                         " WHERE id = ?", (int(status), v.id))  # fmt: skip
-            return _read(conn, verification_id, account_id)
+            after = checked(v, sends=sends, matched=matched, now=now, max_checks=max_checks)
+            if after is not v:
+                conn.execute("UPDATE verifications SET checks = ?, status = ? WHERE id = ?",
+                             (after.checks, int(after.status), v.id))  # fmt: skip
+            return after
 
         return await self._write(check)
 

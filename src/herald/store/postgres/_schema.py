@@ -293,6 +293,90 @@ CREATE TABLE cluster_nodes (
 );
 """
 
+# V4: the Verify API and the live pumping defence (docs/verify.md, docs/fraud.md),
+# as SQLite's V16-V18: a verification keeps its code only as a keyed hash
+# (salt, code_hash); each SMS it sent is a row of verification_sends (the
+# per-number limit counts them, under a per-number advisory lock: see
+# postgres/_verify.py); conversions are customers' feedback that a message's
+# code was entered. fraud_settings: an account's defence (lists as arrays,
+# ceilings as JSON of decimal text); fraud_decisions: every decision with what
+# the engine was asked (JSON text, as SQLite keeps it). verifications has no
+# foreign key to accounts: SQLite declares one but does not enforce it, and the
+# port stores what it is given.
+_V4_FRAUD_VERIFY = """
+CREATE TABLE verifications (
+    id text PRIMARY KEY,
+    account_id bigint NOT NULL,
+    to_number text NOT NULL,
+    use_case text NOT NULL,
+    app text NOT NULL,
+    locale text NOT NULL,
+    code_length smallint NOT NULL,
+    status smallint NOT NULL,
+    created_at double precision NOT NULL,
+    expires_at double precision NOT NULL,
+    salt bytea NOT NULL,
+    code_hash bytea NOT NULL,
+    sends integer NOT NULL,
+    checks integer NOT NULL,
+    client text NOT NULL
+);
+
+CREATE TABLE verification_sends (
+    verification_id text NOT NULL,
+    attempt integer NOT NULL,
+    account_id bigint NOT NULL,
+    to_number text NOT NULL,
+    message_id text NOT NULL,
+    sent_at double precision NOT NULL,
+    PRIMARY KEY (verification_id, attempt)
+);
+CREATE INDEX verification_sends_to ON verification_sends (account_id, to_number, sent_at);
+
+CREATE TABLE conversions (
+    message_id text PRIMARY KEY,
+    account_id bigint NOT NULL,
+    converted_at double precision NOT NULL
+);
+
+CREATE TABLE fraud_settings (
+    account_id bigint PRIMARY KEY REFERENCES accounts (id),
+    mode text NOT NULL,
+    otp_messages boolean NOT NULL,
+    allow text[] NOT NULL,
+    deny text[] NOT NULL,
+    country_caps text NOT NULL
+);
+
+CREATE TABLE fraud_decisions (
+    id text PRIMARY KEY,
+    account_id bigint NOT NULL,
+    created_at double precision NOT NULL,
+    to_number text NOT NULL,
+    action text NOT NULL,
+    reasons text NOT NULL,
+    engine boolean NOT NULL,
+    country text,
+    price_micros bigint,
+    currency text,
+    verification_id text,
+    message_id text,
+    request text NOT NULL
+);
+CREATE INDEX fraud_decisions_account ON fraud_decisions (account_id, created_at);
+CREATE INDEX fraud_decisions_country ON fraud_decisions (account_id, country, created_at);
+CREATE INDEX fraud_decisions_time ON fraud_decisions (created_at);
+CREATE INDEX fraud_decisions_verification ON fraud_decisions (verification_id, created_at)
+    WHERE verification_id IS NOT NULL;
+
+CREATE TABLE verify_templates (
+    account_id bigint NOT NULL REFERENCES accounts (id),
+    locale text NOT NULL,
+    text text NOT NULL,
+    PRIMARY KEY (account_id, locale)
+);
+"""
+
 #: In order; a database at version ``n`` has had ``MIGRATIONS[:n]`` applied.
-MIGRATIONS: tuple[str, ...] = (_V1_CORE, _V2_LIFECYCLE, _V3_LEASES)
+MIGRATIONS: tuple[str, ...] = (_V1_CORE, _V2_LIFECYCLE, _V3_LEASES, _V4_FRAUD_VERIFY)
 SCHEMA_VERSION = len(MIGRATIONS)

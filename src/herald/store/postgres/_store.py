@@ -3,17 +3,17 @@
 What it implements is the message lifecycle and what it reads: accounts and
 their credentials, price lists, balances, CDRs and margins (what a step bills),
 accepting (charged) messages, status updates, segments and receipts (parked
-until their segment is recorded), cancels, validity sweeps, and the outbox.
-Each method is one transaction on a pooled asyncpg connection, mostly one
-statement; what a status change emits is written by the triggers
-(``_lifecycle``) in that transaction. A message claimed through
+until their segment is recorded), cancels, validity sweeps, the outbox, the
+pumping defence's records and Verify texts (``_fraud``), and verifications and
+conversions (``_verify``). Each method is one transaction on a pooled asyncpg
+connection, mostly one statement; what a status change emits is written by
+the triggers (``_lifecycle``) in that transaction. A message claimed through
 :class:`~herald.store.postgres.DispatchQueue` reads as ``queued`` (the claim
 writes the queue row only). Not here yet: the port's own ``claim`` and
 ``reschedule`` (dispatch claims per connector through the queue), idempotency
 keys and quotas at acceptance, ``watch_outbox`` / ``watch_finals``, inbound
 messages, listing, bulk-cancelling and replacing messages, receipt checks,
-routing, numbers, admin, controls, fraud, verify and chat: ``herald serve``
-does not run on it.
+routing, numbers, admin, controls and chat: ``herald serve`` does not run on it.
 
 Errors: the port's (:class:`UnknownAccount`, :class:`DuplicateMessageId`,
 :class:`InsufficientFunds`, ...); a lost connection or a server shutting down
@@ -71,6 +71,7 @@ from herald.store._model import (
 from herald.store._model_routing import MessageRoute
 from herald.store.postgres._accounts import PostgresAccounts, check_account
 from herald.store.postgres._conn import create_pool, migrate
+from herald.store.postgres._fraud import PostgresFraud
 from herald.store.postgres._lifecycle import install
 from herald.store.postgres._queue import Record, _accept_arrays, message_from_record
 from herald.store.postgres._sql import ACCEPT
@@ -92,6 +93,7 @@ from herald.store.postgres._sql_lifecycle import (
     SET_QUEUED,
     SET_SENT,
 )
+from herald.store.postgres._verify import PostgresVerify
 
 __all__ = ["UNROUTED", "PostgresStore"]
 
@@ -161,7 +163,7 @@ def _balance(r: Record) -> Balance:
                    RefundPolicy(r["refund_policy"]))  # fmt: skip
 
 
-class PostgresStore(PostgresAccounts):
+class PostgresStore(PostgresAccounts, PostgresFraud, PostgresVerify):
     """The lifecycle part of the store port on a PostgreSQL database.
 
     Open with :meth:`open` (migrates the database and installs the
