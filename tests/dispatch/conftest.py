@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from herald.config import ConnectorConfig, HeraldConfig, InboundConfig, RouteConfig
 from herald.dispatch import Dispatcher, DispatchSettings
+from herald.dispatch._connector import SlotGate
 from herald.ids import SortableIdGenerator
 from herald.metrics import Metrics
 from herald.store import Account, Message, NewMessage, Source, SQLiteConfig, SQLiteStore, Status
@@ -74,6 +75,7 @@ class Rig:
         inbound: tuple[InboundConfig, ...] = (),
         settings: DispatchSettings = FAST,
         start: bool = True,
+        slots: SlotGate | None = None,
     ) -> Dispatcher:
         if routes is None:
             routes = [("", tuple(c.name for c in connectors))]
@@ -82,7 +84,8 @@ class Rig:
             routes=tuple(RouteConfig(p, c) for p, c in routes),
             inbound=inbound,
         )
-        d = Dispatcher(self.store, config, self.metrics, time.time, settings=settings)
+        d = Dispatcher(self.store, config, self.metrics, time.time, settings=settings,
+                       slots=slots)
         self.dispatchers.append(d)
         if start:
             await d.start()

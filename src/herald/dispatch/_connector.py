@@ -28,18 +28,29 @@ holds work, it hands every queued job back to the dispatcher
 (``connector_down``), which tries the route's next connector or returns the
 message to the store. Entries of jobs that moved on are recognised by their
 generation (``Job.gen``) and dropped when they reach the front.
+
+**Slots** (several nodes on one PostgreSQL, ``docs/leases.md``): given a
+:class:`SlotGate`, the connector binds only on the slots this node holds.
+Bind ``n`` is slot ``n`` of the connector's ``binds``: it is started when the
+node gains the slot (:meth:`gain`) and stopped when it loses it
+(:meth:`lose`); the pump sends on it only while the gate says it may (asked
+before each submit: the keeper's timer may be late, the check is not), and
+the token bucket runs at the node's share of ``tps`` (the slots it holds
+times ``tps / binds``), so neither the binds nor the rate of the cluster
+exceed the configuration. Without a gate every bind runs, as on one node.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import logging
 import math
 import random
 import ssl
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 from math import ceil
 from typing import Final, Protocol
@@ -68,7 +79,7 @@ from herald.smpp.states import Role
 from herald.store import Priority
 from herald.text import SmscDefault
 
-__all__ = ["Connector", "ConnectorOwner"]
+__all__ = ["Connector", "ConnectorOwner", "SlotGate"]
 
 log = logging.getLogger("herald.dispatch")
 
@@ -80,6 +91,15 @@ SENDS_PER_PASS: Final = 64
 UNLIMITED_QUEUE_WINDOWS: Final = 8
 #: A queue entry: the job, its generation when queued, the part index.
 Item = tuple[Job, int, int]
+
+
+class SlotGate(Protocol):
+    """What a connector asks of the cluster's lease keeper
+    (:class:`herald.cluster.LeaseKeeper` is one)."""
+
+    def may_send(self, connector: str, slot: int) -> bool: ...
+
+    def rate(self, connector: str, tps: float) -> float: ...
 
 
 class ConnectorOwner(Protocol):
@@ -127,8 +147,17 @@ class Connector(ClientHandler):
         metrics: Metrics,
         settings: DispatchSettings,
         clock: Callable[[], float],
+        *,
+        slots: SlotGate | None = None,
     ) -> None:
+        if slots is not None and config.bind_type != "transceiver":
+            raise ValueError(
+                f"connector {config.name!r}: binds shared between nodes must be transceivers"
+                f" (bind_type = {config.bind_type!r})")
         self.name = config.name
+        self._slots = slots
+        self._held: set[int] = set()  # with slots: the binds this node may run
+        self._binding: dict[int, asyncio.Task[None]] = {}  # a slot's latest start or stop
         self.config = config
         self.upstream = Upstream(config.smsc_default, config.concatenation,
                                  config.source_ton, config.source_npi)
@@ -181,7 +210,7 @@ class Connector(ClientHandler):
         # exactly these, so keeping them under binds x window bounds the
         # duplicates a crash can cause (the issue's promise), whatever the rate.
         self.uncommitted = 0
-        self.uncommitted_limit = len(self.senders) * config.window
+        self.uncommitted_limit = (0 if slots is not None else len(self.senders)) * config.window
         self._bound = 0
         self._bucket: TokenBucket | None = None
         self._pause = Backoff(settings.throttle_pause_initial, settings.throttle_pause_max)
@@ -197,10 +226,11 @@ class Connector(ClientHandler):
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._bucket = TokenBucket(self.config.tps, loop.time())
+        self._bucket = TokenBucket(self._rate(), loop.time())
         self.down_since = loop.time()
-        for client in self.clients:
-            await client.start()
+        for n, client in enumerate(self.clients):
+            if self._slots is None or n in self._held:
+                await client.start()
         self._pump_task = asyncio.create_task(self._pump(), name=f"dispatch-{self.name}")
 
     async def stop_sending(self, timeout: float) -> None:
@@ -219,8 +249,57 @@ class Connector(ClientHandler):
 
     async def close(self, timeout: float) -> None:
         """Unbind every session (bounded) and stop reconnecting."""
+        await asyncio.gather(*self._binding.values(), return_exceptions=True)
         await asyncio.gather(*(c.stop(timeout) for c in self.clients), return_exceptions=True)
         self._bind_gauge.set(0)
+
+    # -------------------------------------------------------------------- slots
+
+    def _rate(self) -> float:
+        """The token bucket's rate: ``tps``, or this node's share of it (slots)."""
+        if self._slots is None:
+            return self.config.tps
+        # No slot: no bind may send, and the bucket still needs a positive rate.
+        return self._slots.rate(self.name, self.config.tps) or self.config.tps / self.config.binds
+
+    def _slots_changed(self) -> None:
+        self.uncommitted_limit = len(self._held) * self.config.window
+        if self._bucket is not None:
+            self._bucket.set_rate(self._rate(), asyncio.get_running_loop().time())
+        self._poke()
+
+    def gain(self, slot: int) -> None:
+        """This node now holds ``slot``: bind on it (call from the loop)."""
+        if self._slots is None or not 0 <= slot < len(self.senders) or slot in self._held:
+            return
+        self._held.add(slot)
+        if self._pump_task is not None and not self._closing:  # started: bind now
+            self._then(slot, self.senders[slot].start)
+        self._slots_changed()
+
+    def lose(self, slot: int) -> None:
+        """This node no longer holds ``slot``: stop sending on it at once, unbind."""
+        if slot not in self._held:
+            return
+        self._held.discard(slot)
+        self._then(slot, partial(self.senders[slot].stop, self._settings.stop_timeout))
+        self._slots_changed()
+
+    def _then(self, slot: int, step: Callable[[], Awaitable[None]]) -> None:
+        """Run ``step`` on slot's bind after its previous start or stop (an unbind
+        still under way when the slot comes back must end before it binds again)."""
+        before = self._binding.get(slot)
+
+        async def run() -> None:
+            if before is not None:
+                with contextlib.suppress(Exception):
+                    await before
+            await step()
+
+        task = asyncio.create_task(run(), name=f"{self.name}-slot-{slot}")
+        self._binding[slot] = task
+        task.add_done_callback(
+            lambda t: self._binding.pop(slot) if self._binding.get(slot) is t else None)
 
     # ------------------------------------------------------------------- state
 
@@ -343,7 +422,10 @@ class Connector(ClientHandler):
 
     def _pick(self) -> SmppClient | None:
         best, room = None, 0
-        for client in self.senders:
+        slots = self._slots
+        for n, client in enumerate(self.senders):
+            if slots is not None and (n not in self._held or not slots.may_send(self.name, n)):
+                continue
             r = client.window_room
             if r > room:
                 best, room = client, r

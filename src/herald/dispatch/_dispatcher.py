@@ -59,7 +59,7 @@ from typing import Final
 
 from herald.config import HeraldConfig
 from herald.dispatch._checks import ReceiptChecker
-from herald.dispatch._connector import Connector
+from herald.dispatch._connector import Connector, SlotGate
 from herald.dispatch._errors import ErrorCode, Outcome
 from herald.dispatch._inbox import Inbox
 from herald.dispatch._job import Failing, Job
@@ -122,6 +122,7 @@ class Dispatcher:
         *,
         settings: DispatchSettings | None = None,
         ids: IdGenerator | None = None,
+        slots: SlotGate | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -129,7 +130,7 @@ class Dispatcher:
         self.settings = s = settings or DispatchSettings()
         self._routes = RouteTable(config.routes)
         self.connectors: dict[str, Connector] = {
-            c.name: Connector(c, self, metrics, s, clock) for c in config.connectors
+            c.name: Connector(c, self, metrics, s, clock, slots=slots) for c in config.connectors
         }
         missing = self._routes.connectors - set(self.connectors)
         if missing:
@@ -177,6 +178,18 @@ class Dispatcher:
     def wake(self) -> None:
         """New messages were committed: claim now rather than at the next poll."""
         self._claim_signal.set()
+
+    def slot_gained(self, connector: str, slot: int) -> None:
+        """The lease keeper's ``on_gained``: bind on ``slot`` of ``connector``."""
+        found = self.connectors.get(connector)
+        if found is not None:
+            found.gain(slot)
+
+    def slot_lost(self, connector: str, slot: int) -> None:
+        """The lease keeper's ``on_lost``: stop sending on ``slot`` and unbind."""
+        found = self.connectors.get(connector)
+        if found is not None:
+            found.lose(slot)
 
     def room(self) -> None:
         """A connector drained (ConnectorOwner): claim, if the store may hold more.

@@ -66,6 +66,17 @@ class TokenBucket:
             self._last = now
         return self._tokens
 
+    def set_rate(self, rate: float, now: float) -> None:
+        """Change the rate from ``now`` on (what was earned until then is kept,
+        up to the new capacity)."""
+        if not rate > 0:
+            raise ValueError(f"rate must be positive, not {rate}")
+        self._refill(now)
+        self.rate = rate
+        self.capacity = max(MIN_CAPACITY, rate * BURST_SECONDS)
+        self._tokens = min(self._tokens, self.capacity)
+        self._last = now
+
     def take(self, now: float) -> float:
         """Take a token and return 0, or return the seconds until one is there."""
         tokens = self._refill(now)

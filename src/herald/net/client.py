@@ -113,6 +113,7 @@ class SmppClient(ConnectionOwner):
     async def start(self) -> None:
         """Start connecting and binding in the background (returns at once)."""
         if self._runner is None:
+            self._stopping = False  # started again after a stop (a slot regained)
             self._runner = asyncio.create_task(self._run(), name=self.settings.name)
 
     async def wait_bound(self, timeout: float) -> None:
