@@ -76,6 +76,12 @@ POSTGRES_TESTS: dict[str, frozenset[str]] = {
         "test_a_template_has_one_owner_and_keeps_the_providers_latest_word",
         "test_a_cancel_is_kept_from_the_first_change_that_says_so",
         "test_chains_are_listed_newest_first_a_page_at_a_time",
+        "test_an_sms_legs_status_is_reported_until_the_leg_records_it",
+        "test_a_leg_claim_moves_its_chain_to_the_next_version",
+        "test_a_change_naming_a_leg_the_chain_lacks_changes_nothing",
+        "test_a_rearmed_timer_is_due_at_its_new_time_and_a_cancelled_one_never",
+        "test_chains_are_read_many_at_once",
+        "test_parked_statuses_are_forgotten_by_id_or_by_age",
     }),
     "test_contract_outbox": frozenset({
         "test_webhook_events_for_sent_and_final_statuses",
