@@ -208,7 +208,10 @@ WHERE id = $7 AND coalesce($5::text, callback_url) IS NOT NULL
 
 #: Up to $3 chat legs to send at $1, leased for $2 (see the module's
 #: docstring); each one's chain moves to its next version. Oldest lease first
-#: (never leased: first), as on SQLite.
+#: (never leased: first), as on SQLite. The picked rows are updated through
+#: ``= ANY (ARRAY (...))`` on their keys, not a join alone: a prepared
+#: statement's generic plan, which does not know the limit, otherwise
+#: hash-joins a sequential scan of every leg ever sent (test_chat_plan.py).
 _CLAIM_LEGS: Final = """
 WITH picked AS (
     SELECT l.chain_seq, l.leg, l.state, l.lease_until
@@ -220,13 +223,15 @@ WITH picked AS (
     FOR UPDATE OF l, c SKIP LOCKED
 ), claimed AS (
     UPDATE chat_legs l SET state = 'submitted', lease_until = $1 + $2, updated_at = $1
-    FROM picked p WHERE l.chain_seq = p.chain_seq AND l.leg = p.leg
+    FROM picked p
+    WHERE l.chain_seq = ANY (ARRAY (SELECT chain_seq FROM picked))
+      AND l.chain_seq = p.chain_seq AND l.leg = p.leg
     RETURNING l.chain_seq, l.leg, l.channel, l.sender, l.content, l.ttl,
         p.state = 'submitted' AS resumed, p.lease_until AS was_leased_until
 ), bumped AS (
     UPDATE chat_chains c SET version = c.version + n.legs
     FROM (SELECT chain_seq, count(*) AS legs FROM claimed GROUP BY chain_seq) n
-    WHERE c.seq = n.chain_seq
+    WHERE c.seq = ANY (ARRAY (SELECT chain_seq FROM claimed)) AND c.seq = n.chain_seq
     RETURNING c.seq, c.id, c.to_addr, c.account_id
 )
 SELECT b.id, k.leg, k.channel, k.sender, b.to_addr, k.content, k.ttl, b.account_id, k.resumed
@@ -245,7 +250,9 @@ WITH picked AS (
     FOR UPDATE SKIP LOCKED
 ), claimed AS (
     UPDATE chat_timers t SET lease_until = $1 + $2
-    FROM picked p WHERE t.chain_seq = p.chain_seq AND t.leg = p.leg
+    FROM picked p
+    WHERE t.chain_seq = ANY (ARRAY (SELECT chain_seq FROM picked))
+      AND t.chain_seq = p.chain_seq AND t.leg = p.leg
     RETURNING t.chain_seq, t.leg, t.due_at
 )
 SELECT c.id, k.leg, k.due_at FROM claimed k JOIN chat_chains c ON c.seq = k.chain_seq
@@ -253,6 +260,9 @@ ORDER BY k.due_at, k.chain_seq, k.leg
 """
 
 #: Up to $1 started SMS legs whose message's live status is past the leg's.
+#: In no order (as on SQLite): an ORDER BY the key lets a generic plan walk
+#: the primary key of every leg ever sent instead of the small partial index
+#: of the live SMS legs (test_chat_plan.py).
 _SMS_LEG_CHANGES: Final = f"""
 SELECT c.id, l.leg, {LIVE_STATUS} AS status, m.error_code
 FROM chat_legs l
@@ -261,7 +271,6 @@ JOIN messages m ON m.id = l.message_id
 LEFT JOIN dispatch_queue q ON q.seq = m.seq
 WHERE l.channel = '{SMS}' AND l.message_id IS NOT NULL AND l.sms_status < {_SMS_DONE}
   AND {LIVE_STATUS} > l.sms_status
-ORDER BY l.chain_seq, l.leg
 LIMIT $1
 """
 

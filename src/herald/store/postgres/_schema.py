@@ -359,7 +359,7 @@ CREATE UNIQUE INDEX chat_legs_provider ON chat_legs (channel, provider_id)
     WHERE provider_id IS NOT NULL;
 CREATE INDEX chat_legs_to_submit ON chat_legs (lease_until NULLS FIRST, chain_seq, leg)
     WHERE state IN ('pending', 'submitted') AND channel <> 'sms';
-CREATE INDEX chat_legs_sms_live ON chat_legs (chain_seq, leg)
+CREATE INDEX chat_legs_sms_live ON chat_legs (message_id)
     WHERE channel = 'sms' AND message_id IS NOT NULL AND sms_status < {int(Status.DELIVERED)};
 
 CREATE TABLE chat_timers (
