@@ -125,8 +125,8 @@ def _chains(rows: Sequence[Record]) -> list[ChatChain]:
     return [_chain(r, legs[seq]) for seq, r in heads.items()]
 
 
-#: Store a chain ($1-$8) and its legs (arrays $9-$16), the first one started
-#: (``pending`` at the chain's creation, $5); returns the chain's seq.
+#: Store a chain ($1-$7) and its legs (arrays $8-$15), the first one started
+#: (``pending`` at the chain's creation, $4); returns the chain's seq.
 _INSERT_CHAIN: Final = f"""
 WITH chain AS (
     INSERT INTO chat_chains (id, account_id, to_addr, status, created_at, reference,
