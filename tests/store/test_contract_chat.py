@@ -26,6 +26,7 @@ from herald.store import (
     QuotaExceeded,
     Status,
     StatusEvents,
+    StatusUpdate,
     Store,
     UnknownAccount,
 )
@@ -191,6 +192,91 @@ async def test_statuses_are_parked_until_a_leg_carries_their_provider_id(
     assert await store.parked_chat_events(10) == ()
 
 
+async def test_an_sms_legs_status_is_reported_until_the_leg_records_it(
+        store: Store, account: Account, make_message: MessageFactory) -> None:
+    await store.accept_chain(_chain(account, make_message, sms_first=True))
+    sms_id = (await store.get_chain("c" * 26)).legs[0].message_id
+    assert sms_id is not None
+    assert await store.sms_leg_changes(10) == ()  # accepted: nothing to tell yet
+    await store.update_statuses([StatusUpdate(sms_id, Status.SENT, T0 + 1)])
+    assert [(c.chain_id, c.leg, c.status) for c in await store.sms_leg_changes(10)] == [
+        ("c" * 26, 0, Status.SENT)]
+    seen = LegUpdate("accepted", sms_status=int(Status.SENT))
+    assert await store.change_chain(ChainChange("c" * 26, 0, T0 + 1, Status.SENT, legs={0: seen}))
+    assert await store.sms_leg_changes(10) == ()  # recorded: told once
+    await store.update_statuses([StatusUpdate(sms_id, Status.UNDELIVERED, T0 + 2, 0x0B)])
+    assert [(c.leg, c.status, c.error_code) for c in await store.sms_leg_changes(10)] == [
+        (0, Status.UNDELIVERED, 0x0B)]
+    ended = LegUpdate("failed", sms_status=int(Status.UNDELIVERED))
+    assert await store.change_chain(ChainChange("c" * 26, 1, T0 + 2, Status.UNDELIVERED,
+                                                legs={0: ended}))
+    assert await store.sms_leg_changes(10) == ()
+    with pytest.raises(InvalidRecord):
+        await store.sms_leg_changes(0)
+
+
+async def test_a_leg_claim_moves_its_chain_to_the_next_version(
+        store: Store, account: Account, make_message: MessageFactory) -> None:
+    await store.accept_chain(_chain(account, make_message))
+    decided_before = ChainChange("c" * 26, 0, T0, Status.SENT, legs={0: LegUpdate("failed")})
+    claimed = await store.claim_chat_legs(T0, 60.0, 10)
+    assert [(c.channel, c.sender, c.to, c.account_id) for c in claimed] == [
+        ("whatsapp", "1065550001", "+447700900123", account.id)]
+    assert not await store.change_chain(decided_before)  # the claim came in between
+    chain = await store.get_chain("c" * 26)
+    assert chain.version == 1 and chain.legs[0].state == "submitted"
+
+
+async def test_a_change_naming_a_leg_the_chain_lacks_changes_nothing(
+        store: Store, account: Account, make_message: MessageFactory) -> None:
+    await store.accept_chain(_chain(account, make_message))
+    with pytest.raises(InvalidRecord) as refused:
+        await store.change_chain(ChainChange("c" * 26, 0, T0, Status.SENT,
+                                             legs={0: LegUpdate("sent"), 7: LegUpdate("sent")}))
+    assert refused.value.field == "leg"
+    chain = await store.get_chain("c" * 26)
+    assert chain.version == 0 and chain.legs[0].state == "pending"
+
+
+async def test_a_rearmed_timer_is_due_at_its_new_time_and_a_cancelled_one_never(
+        store: Store, account: Account, make_message: MessageFactory) -> None:
+    await store.accept_chain(_chain(account, make_message))
+    assert await store.next_chain_timer() is None
+    assert await store.change_chain(ChainChange("c" * 26, 0, T0, Status.SENT,
+                                                arm={0: T0 + 60, 1: T0 + 70}))
+    assert [t.leg for t in await store.claim_chain_timers(T0 + 60, 30.0, 10)] == [0]
+    assert await store.change_chain(ChainChange("c" * 26, 1, T0 + 61, Status.SENT,
+                                                arm={0: T0 + 65}, cancel=(1,)))
+    assert (await store.get_chain("c" * 26)).timers == {0: T0 + 65}
+    assert await store.next_chain_timer() == T0 + 65
+    due = await store.claim_chain_timers(T0 + 80, 30.0, 10)  # re-armed: no longer leased
+    assert [(t.leg, t.due_at) for t in due] == [(0, T0 + 65)]
+
+
+async def test_chains_are_read_many_at_once(
+        store: Store, account: Account, make_message: MessageFactory) -> None:
+    for chain_id in ("a" * 26, "b" * 26):
+        await store.accept_chain(_chain(account, make_message, chain_id=chain_id))
+    got = await store.get_chains(["b" * 26, "x" * 26, "a" * 26, "b" * 26])
+    assert sorted(got) == ["a" * 26, "b" * 26]
+    assert [leg.channel for leg in got["a" * 26].legs] == ["whatsapp", "sms"]
+    assert await store.get_chains([]) == {}
+
+
+async def test_parked_statuses_are_forgotten_by_id_or_by_age(
+        store: Store, account: Account, make_message: MessageFactory) -> None:
+    await store.accept_chain(_chain(account, make_message))
+    await store.change_chain(ChainChange("c" * 26, 0, T0, Status.SENT,
+                                         legs={0: LegUpdate("accepted", provider_id="wamid.1")}))
+    for n, event in enumerate(("sent", "delivered", "read")):
+        await store.park_chat_events([ParkedChatEvent(0, "whatsapp", "wamid.1", event, T0, None,
+                                                      None, None, False)], T0 + 10 * n)
+    first, *_rest = await store.parked_chat_events(10)
+    assert await store.drop_parked_chat_events([first.id], received_before=T0 + 15) == 2
+    assert [p.event for p in await store.parked_chat_events(10)] == ["read"]
+    assert await store.drop_parked_chat_events([]) == 0
+
+
 # -- WhatsApp templates ----------------------------------------------------------------
 
 async def test_a_template_has_one_owner_and_keeps_the_providers_latest_word(
@@ -214,6 +300,7 @@ async def test_a_template_has_one_owner_and_keeps_the_providers_latest_word(
     assert (got.status, got.provider_id, got.updated_at) == ("approved", "594425479261596", T0 + 5)
     assert await store.list_chat_templates(other.id) == ()
     assert [x.name for x in await store.list_chat_templates(account.id)] == ["order_update"]
+    assert [x.account_id for x in await store.list_chat_templates()] == [account.id]
     assert await store.remove_chat_template("order_update", "en_US")
     assert await store.get_chat_template("order_update", "en_US") is None
 

@@ -13,14 +13,18 @@ is stored, and charged, in the transaction that starts the leg.
 
 from __future__ import annotations
 
-import base64
-import json
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import fields
 from typing import Any, Final, TypeVar
 
-from herald.store._billing import Charge
+from herald.store._chat_rows import (
+    MAX_CHAT_ADDRESS_LENGTH,
+    charge_json,
+    charge_of,
+    check_addresses,
+    message_json,
+    message_of,
+)
 from herald.store._errors import (
     Conflict,
     IdempotencyMismatch,
@@ -35,11 +39,7 @@ from herald.store._model import (
     EventKind,
     IdempotencyRecord,
     MessageFilter,
-    NewMessage,
-    Priority,
-    Source,
     Status,
-    StatusEvents,
 )
 from herald.store._model_chat import (
     SMS,
@@ -69,15 +69,6 @@ from herald.store._sqlite_sql import (
 __all__ = ["MAX_CHAT_ADDRESS_LENGTH", "SQLiteChains", "SQLiteChat", "SQLiteChatTemplates"]
 
 T = TypeVar("T")
-#: Characters of a channel name, a sender (a phone number id, a sender name) or a
-#: user (a phone number, a WhatsApp id).
-MAX_CHAT_ADDRESS_LENGTH: Final = 64
-
-
-def _check(**values: str) -> None:
-    for name, value in values.items():
-        if not value or len(value) > MAX_CHAT_ADDRESS_LENGTH:
-            raise InvalidRecord(name, f"must be 1..{MAX_CHAT_ADDRESS_LENGTH} characters")
 
 
 class SQLiteChat:
@@ -90,7 +81,7 @@ class SQLiteChat:
 
     async def record_chat_inbound(self, account_id: int, channel: str, sender: str, user: str,
                                   at: float) -> None:
-        _check(channel=channel, sender=sender, user=user)
+        check_addresses(channel=channel, sender=sender, user=user)
 
         def write(conn: sqlite3.Connection) -> None:
             if conn.execute("SELECT 1 FROM accounts WHERE id = ?", (account_id,)).fetchone() \
@@ -126,31 +117,6 @@ _LEG_COLUMNS: Final = ("leg, channel, sender, success, within, state, provider_i
 _SMS_DONE: Final = int(Status.DELIVERED)
 
 
-def _message_json(m: NewMessage) -> str:
-    values = {f.name: getattr(m, f.name) for f in fields(m)}
-    values["body"] = base64.b64encode(m.body).decode()
-    values["source"] = int(m.source)
-    values["priority"] = int(m.priority)
-    values["callback_events"] = None if m.callback_events is None else int(m.callback_events)
-    return json.dumps(values, separators=(",", ":"))
-
-
-def _message_of(text: str) -> NewMessage:
-    values = json.loads(text)
-    values["body"] = base64.b64decode(values["body"])
-    values["source"] = Source(values["source"])
-    values["priority"] = Priority(values["priority"])
-    if values["callback_events"] is not None:
-        values["callback_events"] = StatusEvents(values["callback_events"])
-    return NewMessage(**values)
-
-
-def _charge_json(c: Charge | None) -> str | None:
-    if c is None:
-        return None
-    return json.dumps([c.country, c.network, c.price_key, c.amount])
-
-
 def _chain(conn: sqlite3.Connection, row: Sequence[Any]) -> ChatChain:
     legs = tuple(ChatLeg(*r) for r in conn.execute(
         f"SELECT {_LEG_COLUMNS} FROM chat_legs WHERE chain_seq = ? ORDER BY leg", (row[0],)))
@@ -163,19 +129,18 @@ def _chain(conn: sqlite3.Connection, row: Sequence[Any]) -> ChatChain:
 def _release_sms(conn: sqlite3.Connection, chain_seq: int, leg: int) -> str:
     """Store (and charge) an SMS leg's message: from now on dispatch may claim it.
     Raises :class:`InsufficientFunds` (the caller's transaction keeps nothing)."""
-    sms, charge = conn.execute("SELECT sms, charge FROM chat_legs WHERE chain_seq = ? AND leg = ?",
-                               (chain_seq, leg)).fetchone()
-    message = _message_of(sms)
+    sms, charge_text = conn.execute(
+        "SELECT sms, charge FROM chat_legs WHERE chain_seq = ? AND leg = ?",
+        (chain_seq, leg)).fetchone()
+    message, charge = message_of(sms), charge_of(charge_text)
     try:
         if charge is None:
             G_ACCEPT.run(conn, [row_from_message(message)])
         else:
-            country, network, key, amount = json.loads(charge)
-            G_ACCEPT_BILLED.run(conn, billed_rows([message],
-                                                  [Charge(country, network, key, amount)]))
+            G_ACCEPT_BILLED.run(conn, billed_rows([message], [charge]))
     except sqlite3.IntegrityError as exc:
         raise accept_error(exc) from exc
-    price = None if charge is None else json.loads(charge)[3]
+    price = None if charge is None else charge.amount
     conn.execute("UPDATE chat_legs SET message_id = ?, price_micros = ?,"
                  " price_category = CASE WHEN ? IS NULL THEN NULL ELSE 'sms' END"
                  " WHERE chain_seq = ? AND leg = ?", (message.id, price, price, chain_seq, leg))
@@ -195,7 +160,7 @@ class SQLiteChains:
                            quota: DailyQuota | None = None) -> IdempotencyRecord | None:
         c = chain
         for leg in c.legs:
-            _check(channel=leg.channel, sender=leg.sender)
+            check_addresses(channel=leg.channel, sender=leg.sender)
         record = idempotency
         # A chain counts as one message (its SMS's parts when the quota counts parts).
         sms = [leg.sms for leg in c.legs if leg.sms is not None][:1]
@@ -232,8 +197,8 @@ class SQLiteChains:
                     " within, ttl, sms, charge, state, started_at, updated_at)"
                     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (seq, n, leg.channel, leg.sender, leg.content, leg.success, leg.within,
-                     leg.ttl, None if leg.sms is None else _message_json(leg.sms),
-                     _charge_json(leg.charge), "pending" if started else None,
+                     leg.ttl, None if leg.sms is None else message_json(leg.sms),
+                     charge_json(leg.charge), "pending" if started else None,
                      c.created_at if started else None, c.created_at if started else None))
             if c.legs[0].channel == SMS:
                 _release_sms(conn, seq, 0)

@@ -377,6 +377,114 @@ CREATE TABLE verify_templates (
 );
 """
 
+# V5: the chat channels (docs/channels.md; the SQLite store's V19-V21, same
+# columns and meaning; store/postgres/_chat.py). chat_windows: when each user
+# last wrote to each of an account's chat senders. chat_chains: a chain per
+# send; chat_legs: a row per leg (state words of herald.channels.LegState, NULL:
+# not started; an SMS leg keeps its prepared message as JSON until it starts,
+# then it is in messages and message_id names it); chat_timers: fallback timers,
+# claimed under a lease and deleted by the change that consumes them;
+# chat_parked: provider statuses waiting for their leg's provider id;
+# chat_templates: WhatsApp templates (one owner per name and language).
+# Leg and timer claims pick rows with FOR UPDATE SKIP LOCKED, so two nodes
+# never hold one at once; the partial indexes hold only what a poll reads.
+_V5_CHAT = f"""
+CREATE TABLE chat_windows (
+    account_id bigint NOT NULL REFERENCES accounts (id),
+    channel text NOT NULL,
+    sender text NOT NULL,
+    "user" text NOT NULL,
+    last_inbound_at double precision NOT NULL,
+    PRIMARY KEY (account_id, channel, sender, "user")
+);
+
+CREATE TABLE chat_chains (
+    seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id text NOT NULL UNIQUE,
+    account_id bigint NOT NULL REFERENCES accounts (id),
+    to_addr text NOT NULL,
+    status smallint NOT NULL,
+    delivered_by integer,
+    version bigint NOT NULL DEFAULT 0,
+    created_at double precision NOT NULL,
+    done_at double precision,
+    reference text,
+    callback_url text,
+    metadata text,
+    cancelled_at double precision
+);
+CREATE INDEX chat_chains_account ON chat_chains (account_id, seq);
+
+CREATE TABLE chat_legs (
+    chain_seq bigint NOT NULL REFERENCES chat_chains (seq),
+    leg integer NOT NULL,
+    channel text NOT NULL,
+    sender text NOT NULL,
+    content text,
+    success text NOT NULL,
+    within double precision,
+    ttl integer,
+    sms text,
+    charge text,
+    state text,
+    provider_id text,
+    message_id text,
+    sms_status smallint NOT NULL DEFAULT 0,
+    error_code integer,
+    provider_code text,
+    price_micros bigint,
+    price_category text,
+    lease_until double precision,
+    started_at double precision,
+    updated_at double precision,
+    PRIMARY KEY (chain_seq, leg)
+);
+CREATE UNIQUE INDEX chat_legs_provider ON chat_legs (channel, provider_id)
+    WHERE provider_id IS NOT NULL;
+CREATE INDEX chat_legs_to_submit ON chat_legs (lease_until NULLS FIRST, chain_seq, leg)
+    WHERE state IN ('pending', 'submitted') AND channel <> 'sms';
+CREATE INDEX chat_legs_sms_live ON chat_legs (message_id)
+    WHERE channel = 'sms' AND message_id IS NOT NULL AND sms_status < {int(Status.DELIVERED)};
+
+CREATE TABLE chat_timers (
+    chain_seq bigint NOT NULL REFERENCES chat_chains (seq),
+    leg integer NOT NULL,
+    due_at double precision NOT NULL,
+    lease_until double precision,
+    PRIMARY KEY (chain_seq, leg)
+);
+CREATE INDEX chat_timers_due ON chat_timers (due_at, chain_seq, leg);
+
+CREATE TABLE chat_parked (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    channel text NOT NULL,
+    provider_id text NOT NULL,
+    event text NOT NULL,
+    at double precision NOT NULL,
+    error_code integer,
+    provider_code text,
+    category text,
+    billable boolean NOT NULL DEFAULT false,
+    received_at double precision NOT NULL
+);
+CREATE INDEX chat_parked_provider ON chat_parked (channel, provider_id);
+
+CREATE TABLE chat_templates (
+    name text NOT NULL,
+    language text NOT NULL,
+    account_id bigint NOT NULL REFERENCES accounts (id),
+    category text NOT NULL,
+    body text NOT NULL,
+    status text NOT NULL,
+    provider_id text,
+    reason text,
+    created_at double precision NOT NULL,
+    updated_at double precision NOT NULL,
+    PRIMARY KEY (name, language)
+);
+CREATE INDEX chat_templates_account ON chat_templates (account_id, name);
+"""
+
 #: In order; a database at version ``n`` has had ``MIGRATIONS[:n]`` applied.
-MIGRATIONS: tuple[str, ...] = (_V1_CORE, _V2_LIFECYCLE, _V3_LEASES, _V4_FRAUD_VERIFY)
+MIGRATIONS: tuple[str, ...] = (_V1_CORE, _V2_LIFECYCLE, _V3_LEASES, _V4_FRAUD_VERIFY, _V5_CHAT)
 SCHEMA_VERSION = len(MIGRATIONS)

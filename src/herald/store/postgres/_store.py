@@ -13,7 +13,9 @@ writes the queue row only). Not here yet: the port's own ``claim`` and
 ``reschedule`` (dispatch claims per connector through the queue), idempotency
 keys and quotas at acceptance, ``watch_outbox`` / ``watch_finals``, inbound
 messages, listing, bulk-cancelling and replacing messages, receipt checks,
-routing, numbers, admin, controls and chat: ``herald serve`` does not run on it.
+routing, numbers, admin and controls: ``herald serve`` does not run on it.
+Chat channels (``_chat``): all but idempotency keys and quotas at a chain's
+acceptance, as for messages.
 
 Errors: the port's (:class:`UnknownAccount`, :class:`DuplicateMessageId`,
 :class:`InsufficientFunds`, ...); a lost connection or a server shutting down
@@ -70,6 +72,7 @@ from herald.store._model import (
 )
 from herald.store._model_routing import MessageRoute
 from herald.store.postgres._accounts import PostgresAccounts, check_account
+from herald.store.postgres._chat import PostgresChat
 from herald.store.postgres._conn import create_pool, migrate
 from herald.store.postgres._fraud import PostgresFraud
 from herald.store.postgres._lifecycle import install
@@ -163,7 +166,7 @@ def _balance(r: Record) -> Balance:
                    RefundPolicy(r["refund_policy"]))  # fmt: skip
 
 
-class PostgresStore(PostgresAccounts, PostgresFraud, PostgresVerify):
+class PostgresStore(PostgresAccounts, PostgresFraud, PostgresVerify, PostgresChat):
     """The lifecycle part of the store port on a PostgreSQL database.
 
     Open with :meth:`open` (migrates the database and installs the
@@ -241,32 +244,32 @@ class PostgresStore(PostgresAccounts, PostgresFraud, PostgresVerify):
             raise NotImplementedError("idempotency keys and quotas: not on PostgreSQL yet")
         if charges is not None and len(charges) != len(messages):
             raise InvalidRecord("charges", "one per message")
-        if not messages:
-            return None
-        arrays = _accept_arrays(messages, [UNROUTED] * len(messages))
-
-        async def accept(conn: Any) -> None:
-            if charges is not None:
-                accounts = {m.account_id for m in messages}
-                paid = await conn.fetch(CHARGE, [m.account_id for m in messages],
-                                        [c.amount for c in charges])  # fmt: skip
-                if len(paid) != len(accounts):
-                    raise InsufficientFunds(
-                        "the balance and credit limit do not cover the price")
-            try:
-                await conn.execute(ACCEPT, *arrays)
-                if charges is not None:
-                    await conn.execute(
-                        INSERT_CDRS, [m.id for m in messages], [m.account_id for m in messages],
-                        [m.accepted_at for m in messages], [c.country for c in charges],
-                        [c.network for c in charges], [m.segments for m in messages],
-                        [c.price_key for c in charges], [c.amount for c in charges],
-                    )  # fmt: skip
-            except self._asyncpg.UniqueViolationError as exc:
-                raise DuplicateMessageId("a message with this id exists") from exc
-
-        await self._run(accept)
+        if messages:
+            await self._run(lambda conn: self._accept_in(conn, messages, charges))
         return None
+
+    async def _accept_in(self, conn: Any, messages: Sequence[NewMessage],
+                         charges: Sequence[Charge] | None) -> None:
+        """Store ``messages`` (and charge them) in ``conn``'s transaction: what
+        :meth:`accept` does, and what starting a chain's SMS leg does."""
+        arrays = _accept_arrays(messages, [UNROUTED] * len(messages))
+        if charges is not None:
+            accounts = {m.account_id for m in messages}
+            paid = await conn.fetch(CHARGE, [m.account_id for m in messages],
+                                    [c.amount for c in charges])  # fmt: skip
+            if len(paid) != len(accounts):
+                raise InsufficientFunds("the balance and credit limit do not cover the price")
+        try:
+            await conn.execute(ACCEPT, *arrays)
+            if charges is not None:
+                await conn.execute(
+                    INSERT_CDRS, [m.id for m in messages], [m.account_id for m in messages],
+                    [m.accepted_at for m in messages], [c.country for c in charges],
+                    [c.network for c in charges], [m.segments for m in messages],
+                    [c.price_key for c in charges], [c.amount for c in charges],
+                )  # fmt: skip
+        except self._asyncpg.UniqueViolationError as exc:
+            raise DuplicateMessageId("a message with this id exists") from exc
 
     async def get_message(self, message_id: str, *, account_id: int | None = None) -> Message:
         row = None
