@@ -3,6 +3,7 @@ webhook events), spend per country, history and outcomes; Verify texts; cancel."
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -91,6 +92,14 @@ async def test_decisions_of_one_instant_are_ordered_by_id(store: Store,
     assert [d.id for d in await store.list_fraud_decisions(account.id, limit=2)] == [
         "dec0003", "dec0002"]
     assert [d.id for d in await store.fraud_history(T0)] == ["dec0001", "dec0002", "dec0003"]
+
+
+async def test_a_decision_id_is_recorded_once(store: Store, account: Account) -> None:
+    first = _decision(account, 1)
+    await store.record_fraud_decision(first)
+    with pytest.raises(Conflict):  # the port's error, not a store failure
+        await store.record_fraud_decision(replace(first, action=FraudAction.BLOCK))
+    assert await store.get_fraud_decision(first.id, account.id) == first
 
 
 async def test_a_block_writes_its_webhook_event(store: Store) -> None:

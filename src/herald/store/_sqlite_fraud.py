@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
 
-from herald.store._errors import NotFound, UnknownAccount
+from herald.store._errors import Conflict, NotFound, UnknownAccount
 from herald.store._model import Channel, EventKind, Status
 from herald.store._model_fraud import (
     NO_FRAUD_SETTINGS,
@@ -106,8 +106,11 @@ class SQLiteFraud:
                d.verification_id, d.message_id, request_json(d.request))
 
         def write(conn: sqlite3.Connection) -> None:
-            conn.execute(f"INSERT INTO fraud_decisions ({_COLUMNS})"
-                         " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", row)
+            try:
+                conn.execute(f"INSERT INTO fraud_decisions ({_COLUMNS})"
+                             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", row)
+            except sqlite3.IntegrityError:
+                raise Conflict(f"a decision {d.id} exists") from None
             if d.action is FraudAction.BLOCK:  # docs/webhooks.md: verification.blocked
                 conn.execute(
                     "INSERT INTO outbox (channel, kind, account_id, subject_id, status, url,"
