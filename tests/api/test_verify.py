@@ -199,6 +199,8 @@ async def test_sends_per_number_per_hour(make_api: ApiFactory) -> None:
         ({"to": VALID_TO, "use_case": "spam"}, ["use_case"]),
         ({"to": VALID_TO, "app": ""}, ["app"]),
         ({"to": VALID_TO, "app": "x" * 33}, ["app"]),
+        ({"to": VALID_TO, "app": "Acme\x00"}, ["app"]),  # no store keeps U+0000 alike
+        ({"to": VALID_TO, "app": "Acme\nPay"}, ["app"]),
         ({"to": VALID_TO, "ip": "300.1.1.1"}, ["ip"]),
         ({"to": VALID_TO, "device_id": 5}, ["device_id"]),
         ({"to": VALID_TO, "user_id": "u" * 129}, ["user_id"]),

@@ -57,6 +57,8 @@ async def test_an_accounts_texts_by_locale_and_its_default(make_api: ApiFactory)
     ("en", {"text": "{code}\n@evil.example #{code}"}, "text"),
     ("en", {"text": "x" * 321 + "{code}"}, "text"),
     ("en", {"text": 5}, "text"),
+    ("en", {"text": "{code}\x00"}, "text"),
+    ("en", {"text": "your\tcode {code}"}, "text"),
     ("en", {"text": "{code}", "colour": 1}, "colour"),
     ("EN_us", {"text": "{code}"}, "locale"),
 ])  # fmt: skip

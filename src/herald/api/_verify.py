@@ -64,6 +64,7 @@ from herald.verify import (
     USE_CASES,
     code_hash,
     code_matches,
+    control_characters,
     new_code,
     new_salt,
     render,
@@ -133,6 +134,9 @@ class _Request:
             elif not 0 < len(value) <= max_length:
                 errors.append(FieldError((name,), "invalid_length",
                                          f"1 to {max_length} characters"))  # fmt: skip
+            elif control_characters(value):
+                errors.append(FieldError((name,), "invalid_characters",
+                                         "must not hold control characters"))  # fmt: skip
             else:
                 return value
             return ""

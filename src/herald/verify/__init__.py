@@ -35,6 +35,7 @@ from herald.verify._settings import (
     VerifySettings,
     check_locale,
     check_template,
+    control_characters,
     render,
 )
 
@@ -53,6 +54,7 @@ __all__ = [
     "code_hash",
     "code_key",
     "code_matches",
+    "control_characters",
     "new_code",
     "new_salt",
     "render",

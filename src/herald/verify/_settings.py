@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
@@ -82,12 +83,20 @@ def check_locale(locale: str) -> str | None:
     return None
 
 
+def control_characters(text: str, allowed: str = "") -> bool:
+    """Whether ``text`` holds a control character (Unicode Cc) not in ``allowed``:
+    none belongs in an SMS's words (U+0000 cannot even be stored by PostgreSQL)."""
+    return any(unicodedata.category(c) == "Cc" and c not in allowed for c in text)
+
+
 def check_template(text: str) -> str | None:
     """Why ``text`` cannot be an account's Verify text, or ``None``: it carries
     ``{code}`` once, may name ``{app}``, and has no other braces (the text is
     filled by replacement, never by ``str.format``)."""
     if not 0 < len(text) <= MAX_TEMPLATE_LENGTH:
         return f"1 to {MAX_TEMPLATE_LENGTH} characters"
+    if control_characters(text, "\n"):
+        return "no control characters but line breaks (\\n)"
     fields = _PLACEHOLDER.findall(text)
     if fields.count("{code}") != 1:
         return "must contain {code} exactly once"
