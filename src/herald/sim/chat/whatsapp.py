@@ -22,7 +22,9 @@ What it does, as the Cloud API does (docs/channels.md, "The fakes"):
 Misbehaviour on command: :attr:`chaos` (each status sent ``duplicates`` times,
 the order reversed, ``delivered`` dropped where ``read`` follows), :meth:`reject`
 (answer sends to a number with a chosen error code), :meth:`throttle` (answer
-the next *n* sends with 130429 whatever the rate).
+the next *n* sends with 130429 whatever the rate), :attr:`read_delay` (``read``
+statuses held back: late reads). ``herald sim --whatsapp`` sets each from the
+command line (``cli``).
 """
 
 from __future__ import annotations
@@ -151,6 +153,10 @@ class FakeWhatsApp:
         self._forced_throttles = 0
         self._buckets: dict[str, TokenBucket] = {}
         self._pending: list[dict[str, Any]] = []
+        #: Seconds a ``read`` status is held back after the others of its message
+        #: (a late read: after a chain's "read within" ran out); 0: sent with them.
+        self.read_delay = 0.0
+        self._late: list[tuple[float, dict[str, Any]]] = []  # (due, status), in due order
 
     # -- commands --------------------------------------------------------------------
 
@@ -349,10 +355,12 @@ class FakeWhatsApp:
                                       "timestamp": str(int(time.time())), "pricing": pricing}
             if word == "failed":
                 status["errors"] = [{"code": UNDELIVERABLE, "title": _TITLES[UNDELIVERABLE]}]
-            if len(self._pending) < MAX_PENDING:
-                self._pending.append(status)
-            else:
+            if len(self._pending) + len(self._late) >= MAX_PENDING:
                 self.statuses_dropped += 1
+            elif word == "read" and self.read_delay > 0:
+                self._late.append((time.monotonic() + self.read_delay, status))
+            else:
+                self._pending.append(status)
         body = orjson.dumps({"messaging_product": "whatsapp",
                              "contacts": [{"input": to, "wa_id": to}],
                              "messages": [{"id": wamid, "message_status": "accepted"}]})
@@ -367,8 +375,9 @@ class FakeWhatsApp:
 
     def _chaotic(self, statuses: list[dict[str, Any]]) -> list[dict[str, Any]]:
         chaos = self.chaos
-        if chaos.drop_delivered:
-            read = {s["id"] for s in statuses if s["status"] == "read"}
+        if chaos.drop_delivered:  # a read held back (read_delay) follows too
+            read = {s["id"] for s in [*statuses, *(late for _, late in self._late)]
+                    if s["status"] == "read"}
             statuses = [s for s in statuses if not (s["status"] == "delivered" and s["id"] in read)]
         statuses = [s for s in statuses for _ in range(chaos.duplicates)]
         return statuses[::-1] if chaos.reverse else statuses
@@ -411,7 +420,12 @@ class FakeWhatsApp:
         url = self.webhook_url
         if url is None:
             raise RuntimeError("no webhook_url configured")
-        statuses, self._pending = self._chaotic(self._pending), []
+        now = time.monotonic()
+        due = 0
+        while due < len(self._late) and self._late[due][0] <= now:
+            due += 1
+        late, self._late = [status for _, status in self._late[:due]], self._late[due:]
+        statuses, self._pending = self._chaotic(self._pending + late), []
         answers = []
         client = http or httpx.AsyncClient(trust_env=False, timeout=10.0)
         try:
