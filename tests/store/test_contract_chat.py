@@ -218,6 +218,24 @@ async def test_a_template_has_one_owner_and_keeps_the_providers_latest_word(
     assert await store.get_chat_template("order_update", "en_US") is None
 
 
+async def test_an_edit_records_new_content_reviewed_again(store: Store,
+                                                          account: Account) -> None:
+    t = ChatTemplate(account.id, "order_update", "en_US", "utility", "Order {{1}} shipped",
+                     "approved", "594425479261596", "NONE", T0, T0 + 5)
+    await store.add_chat_template(t)
+    assert not await store.revise_chat_template("order_update", "en_US", "utility", "Old",
+                                                "pending", T0 + 4)  # older than what is known
+    assert await store.revise_chat_template("order_update", "en_US", "marketing",
+                                            "Order {{1}} is on its way", "pending", T0 + 9)
+    got = await store.get_chat_template("order_update", "en_US")
+    assert got == replace(t, category="marketing", body="Order {{1}} is on its way",
+                          status="pending", reason=None, updated_at=T0 + 9)
+    assert not await store.set_chat_template_status("order_update", "en_US", "approved",
+                                                    T0 + 8)  # a review of the old content
+    assert not await store.revise_chat_template("no_such", "en_US", "utility", "x", "pending",
+                                                T0 + 9)
+
+
 async def test_a_chain_counts_once_against_the_daily_quota(
         store: Store, account: Account, make_message: MessageFactory) -> None:
     quota = DailyQuota(account.id, 20_000, 2)

@@ -77,6 +77,7 @@ from herald.store import (
     ChangeOutcome,
     ChatChain,
     ChatTemplate,
+    Conflict,
     DuplicateMessageId,
     InboundMessage,
     InsufficientFunds,
@@ -315,6 +316,54 @@ class ChatService:
         stored = await self.store.get_chat_template(spec.name, spec.language)
         assert stored is not None
         return stored
+
+    async def edit_template(self, account_id: int, spec: TemplateSpec
+                            ) -> ChatTemplate | Rejected:  # fmt: skip
+        """New content for the account's template ``spec.name`` in ``spec.language``:
+        the provider reviews it again (``pending``). Returns the stored template,
+        or the provider's refusal (then nothing changed). Raises ``NotFound`` (no
+        such template of the account), ``Conflict`` (its submission is under way)."""
+        adapter = self.adapters["whatsapp"]
+        assert isinstance(adapter, WhatsAppClient)
+        known = await self.store.get_chat_template(spec.name, spec.language)
+        if known is None or known.account_id != account_id:
+            raise NotFound(f"no template {spec.name} ({spec.language})")
+        if known.provider_id is None:
+            raise Conflict(f"template {spec.name} ({spec.language}) is being submitted")
+        refused = await adapter.edit_template(known.provider_id, spec)
+        if refused is not None:
+            return refused
+        await self.store.revise_chat_template(spec.name, spec.language, spec.category,
+                                              spec.body, "pending", self.clock())
+        stored = await self.store.get_chat_template(spec.name, spec.language)
+        assert stored is not None
+        return stored
+
+    async def delete_templates(self, account_id: int, name: str, language: str | None = None
+                               ) -> tuple[list[ChatTemplate], Rejected | None]:  # fmt: skip
+        """Delete the account's template ``name`` (every language of it, or
+        ``language``'s) at the provider, then here: those deleted, and the
+        provider's refusal that stopped the rest (None: all went). Each goes by
+        its provider id: another account may own another language of the name,
+        and a delete by name alone would take it too. Raises ``NotFound``,
+        ``Conflict`` (one is being submitted)."""
+        adapter = self.adapters["whatsapp"]
+        assert isinstance(adapter, WhatsAppClient)
+        mine = [t for t in await self.store.list_chat_templates(account_id)
+                if t.name == name and language in (None, t.language)]
+        if not mine:
+            raise NotFound(f"no template {name}")
+        if any(t.provider_id is None for t in mine):
+            raise Conflict(f"template {name} is being submitted")
+        deleted: list[ChatTemplate] = []
+        for t in mine:
+            assert t.provider_id is not None
+            refused = await adapter.delete_template(t.name, t.provider_id)
+            if refused is not None:
+                return deleted, refused
+            await self.store.remove_chat_template(t.name, t.language)
+            deleted.append(t)
+        return deleted, None
 
     async def sync_templates(self) -> int:
         """Read every template's status from the provider; how many changed. A

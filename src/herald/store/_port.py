@@ -952,7 +952,16 @@ class ChatStore(Protocol):
         ...
 
     async def remove_chat_template(self, name: str, language: str) -> bool:
-        """Forget a template (its submission failed); whether there was one."""
+        """Forget a template (its submission failed, or it was deleted); whether
+        there was one."""
+        ...
+
+    async def revise_chat_template(self, name: str, language: str, category: str, body: str,
+                                   status: str, at: float) -> bool:
+        """Record new content of a template (an edit the provider took) with the
+        ``status`` it is in again (``pending``: reviewed again) at ``at``; the
+        provider's reason is cleared. Older than what is recorded: nothing
+        changes. Whether there was such a template to change."""
         ...
 
 

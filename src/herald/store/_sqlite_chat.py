@@ -557,3 +557,14 @@ class SQLiteChatTemplates:
 
         result: bool = await self._write(write)
         return result
+
+    async def revise_chat_template(self, name: str, language: str, category: str, body: str,
+                                   status: str, at: float) -> bool:
+        def write(conn: sqlite3.Connection) -> bool:
+            return conn.execute(
+                "UPDATE chat_templates SET category = ?, body = ?, status = ?, reason = NULL,"
+                " updated_at = ? WHERE name = ? AND language = ? AND updated_at <= ?",
+                (category, body, status, at, name, language, at)).rowcount > 0
+
+        result: bool = await self._write(write)
+        return result
