@@ -71,6 +71,7 @@ from herald.channels import (
     after_timer,
     unpaid_start,
 )
+from herald.channels._pace import PaceSettings
 from herald.channels.clients import ViberClient, WhatsAppClient, WhatsAppSettings
 from herald.store import (
     ChainChange,
@@ -116,7 +117,8 @@ class ChatSettings:
 
     ``whatsapp_senders`` maps each WhatsApp phone number id to the account
     that owns it (inbound messages go to it; its chains send from it);
-    ``viber_senders`` the same for a Viber provider's sender names.
+    ``viber_senders`` the same for a Viber provider's sender names, and
+    ``viber_pace`` paces each of them (WhatsApp's pacing is in its settings).
     ``prices``: micro-units by (channel, category). ``poll_interval``:
     seconds between looks for work when nothing woke the loops.
     """
@@ -135,6 +137,7 @@ class ChatSettings:
     template_sync: float = 60.0  # seconds between reads of the templates' review status
     #: The token Meta's webhook subscription handshake presents (GET hub.verify_token).
     whatsapp_verify_token: str | None = field(default=None, repr=False)
+    viber_pace: PaceSettings = field(default_factory=PaceSettings)
 
     def __post_init__(self) -> None:
         if not (self.poll_interval > 0 and self.submit_lease > 0 and self.timer_lease > 0):
@@ -196,7 +199,7 @@ class ChatService:
             if settings.whatsapp is not None:
                 built["whatsapp"] = WhatsAppClient(settings.whatsapp)
             if settings.viber is not None:
-                built["viber"] = ViberClient(settings.viber)
+                built["viber"] = ViberClient(settings.viber, pace=settings.viber_pace)
             adapters = built
         self.adapters = dict(adapters)
         self._on_sms = on_sms
