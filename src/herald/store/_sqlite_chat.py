@@ -17,7 +17,7 @@ import base64
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Any, Final, TypeVar
 
 from herald.store._billing import Charge
@@ -151,9 +151,17 @@ def _charge_json(c: Charge | None) -> str | None:
     return json.dumps([c.country, c.network, c.price_key, c.amount])
 
 
+def _leg(r: Sequence[Any]) -> ChatLeg:
+    """A leg from ``_LEG_COLUMNS`` and its template's name and language."""
+    leg = ChatLeg(*r[:-2])
+    return leg if r[-2] is None else replace(leg, template=(r[-2], r[-1]))
+
+
 def _chain(conn: sqlite3.Connection, row: Sequence[Any]) -> ChatChain:
-    legs = tuple(ChatLeg(*r) for r in conn.execute(
-        f"SELECT {_LEG_COLUMNS} FROM chat_legs WHERE chain_seq = ? ORDER BY leg", (row[0],)))
+    legs = tuple(_leg(r) for r in conn.execute(
+                     f"SELECT {_LEG_COLUMNS}, json_extract(content, '$.template'),"
+                     " json_extract(content, '$.language') FROM chat_legs WHERE chain_seq = ?"
+                     " ORDER BY leg", (row[0],)))
     timers = {leg: due for leg, due in conn.execute(
         "SELECT leg, due_at FROM chat_timers WHERE chain_seq = ?", (row[0],))}
     return ChatChain(row[1], row[2], row[3], STATUS_OF_CODE[row[4]], row[5], row[6], row[7],
