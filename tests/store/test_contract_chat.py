@@ -81,6 +81,7 @@ async def test_a_chain_is_stored_with_its_first_leg_started(
     assert chain.status is Status.QUEUED and chain.version == 0
     assert [leg.state for leg in chain.legs] == ["pending", None]
     assert chain.legs[1].message_id is None  # the SMS is stored only when its leg starts
+    assert [leg.template for leg in chain.legs] == [("t", "en"), None]
     with pytest.raises(MessageNotFound):
         await store.get_chain("c" * 26, account_id=account.id + 1)
     claimed = await store.claim_chat_legs(T0, 60.0, 10)
