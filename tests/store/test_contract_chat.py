@@ -76,12 +76,17 @@ def _chain(account: Account, make_message: MessageFactory, *, sms_first: bool = 
 
 async def test_a_chain_is_stored_with_its_first_leg_started(
         store: Store, account: Account, make_message: MessageFactory) -> None:
-    await store.accept_chain(_chain(account, make_message))
+    new = _chain(account, make_message)
+    await store.accept_chain(new)
     chain = await store.get_chain("c" * 26, account_id=account.id)
     assert chain.status is Status.QUEUED and chain.version == 0
     assert [leg.state for leg in chain.legs] == ["pending", None]
     assert chain.legs[1].message_id is None  # the SMS is stored only when its leg starts
     assert [leg.template for leg in chain.legs] == [("t", "en"), None]
+    # what the SMS leg sends when it starts, as intake made it
+    assert await store.chain_leg_sms("c" * 26, 1) == new.legs[1].sms
+    assert await store.chain_leg_sms("c" * 26, 0) is None  # a WhatsApp leg
+    assert await store.chain_leg_sms("d" * 26, 1) is None
     with pytest.raises(MessageNotFound):
         await store.get_chain("c" * 26, account_id=account.id + 1)
     claimed = await store.claim_chat_legs(T0, 60.0, 10)

@@ -69,10 +69,12 @@ from herald.channels import (
     after_status,
     after_submit,
     after_timer,
+    blocked_start,
     unpaid_start,
 )
 from herald.channels._pace import PaceSettings
 from herald.channels.clients import ViberClient, WhatsAppClient, WhatsAppSettings
+from herald.chat._fraud import SmsScreen
 from herald.store import (
     ChainChange,
     ChangeOutcome,
@@ -190,7 +192,8 @@ class ChatService:
                  clock: Callable[[], float] = time.time,
                  adapters: Mapping[str, WhatsAppClient | ViberClient] | None = None,
                  on_sms: Callable[[], None] = lambda: None,
-                 accounts: Callable[[str], Awaitable[int | None]] | None = None) -> None:
+                 accounts: Callable[[str], Awaitable[int | None]] | None = None,
+                 screen: SmsScreen | None = None) -> None:
         self.store = store
         self.settings = settings
         self.clock = clock
@@ -203,6 +206,7 @@ class ChatService:
             adapters = built
         self.adapters = dict(adapters)
         self._on_sms = on_sms
+        self._screen = screen  # the pumping defence of fallback OTP SMS legs (None: none)
         self._accounts = accounts
         self._account_ids: dict[str, int] = {}
         self._wake = asyncio.Event()
@@ -219,11 +223,14 @@ class ChatService:
 
     async def _decide(self, chain_id: str,
                       decide: Callable[[ChatChain], ChainChange | None]) -> ChainChange | None:
+        blocked: dict[int, bool] = {}  # SMS legs screened: asked once however often decided
         for _ in range(MAX_DECISIONS):
             chain = await self.store.get_chain(chain_id)
             change = decide(chain)
             if change is None:
                 return None
+            if self._screen is not None:
+                change = await self._screened(chain, change, blocked)
             try:
                 applied = await self.store.change_chain(change)
             except InsufficientFunds:
@@ -239,6 +246,25 @@ class ChatService:
                     self.wake()
                 return change
         raise StoreError(f"chain {chain_id}: changed by others {MAX_DECISIONS} times running")
+
+    async def _screened(self, chain: ChatChain, change: ChainChange,
+                        blocked: dict[int, bool]) -> ChainChange:
+        """``change``, or, when the pumping defence blocks the OTP SMS of a leg it
+        starts, the change that ends the chain there instead (``FRAUD_BLOCKED``:
+        nothing stored or charged). ``blocked`` keeps the answers per leg."""
+        assert self._screen is not None
+        for leg in change.start:
+            if chain.legs[leg].channel != "sms":
+                continue
+            if leg not in blocked:
+                message = await self.store.chain_leg_sms(chain.id, leg)
+                blocked[leg] = message is not None and await self._screen(
+                    chain.account_id, message, change.at) is not None
+            if blocked[leg]:
+                log.info("chain %s leg %d: the pumping defence blocked its SMS; the chain"
+                         " failed", chain.id, leg)
+                return blocked_start(chain, change)
+        return change
 
     async def provider_events(self, channel: str, events: list[ProviderEvent]) -> int:
         """Apply verified provider statuses; those whose provider id no leg

@@ -873,6 +873,11 @@ class ChatStore(Protocol):
         """The stored chains among ``chain_ids`` (at most 10,000), by id."""
         ...
 
+    async def chain_leg_sms(self, chain_id: str, leg: int) -> NewMessage | None:
+        """The SMS an SMS leg of the chain sends when it starts, as intake stored it
+        (None: no such chain or leg, or not an SMS leg)."""
+        ...
+
     async def chain_of_provider_id(self, channel: str,
                                    provider_id: str) -> tuple[str, int] | None:
         """The chain and leg whose provider id on ``channel`` this is, or None."""
