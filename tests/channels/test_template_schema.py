@@ -110,10 +110,11 @@ async def test_a_malformed_create_is_refused_as_meta_does(served: tuple[FakeWhat
 
 @pytest.mark.parametrize(("method", "path", "query", "body", "where"), [
     ("GET", PATH, {"limit": "500"}, None, "?limit"),
-    ("GET", PATH, {"status": "APPROVED"}, None, "?status"),
+    ("GET", PATH, {"colour": "red"}, None, "?colour"),
     ("DELETE", PATH, {}, None, "?name"),
     ("DELETE", PATH, {"name": "order_update", "hsm_id": "abc"}, None, "?hsm_id"),
-    ("POST", "/v23.0/100000000000001", {}, {"category": "UTILITY"}, "$.components"),
+    ("POST", "/v23.0/100000000000001", {}, {"components": "BODY"}, "$.components"),
+    ("POST", "/v23.0/100000000000001", {}, {}, "$"),
     ("POST", "/v23.0/100000000000001", {}, {"components": [{"type": "BODY", "text": "x"}],
                                             "allow_category_change": True},
      "$.allow_category_change"),

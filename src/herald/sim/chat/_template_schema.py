@@ -18,8 +18,8 @@ would pass any object, so here:
   and URL buttons' fields, ``header_text``, ``header_handle``); any other
   field is refused, as the send schema refuses one;
 - what every example of the create request carries is required (``name``,
-  ``language``, ``category``, ``components``); an edit requires
-  ``components`` (what it changes);
+  ``language``, ``category``, ``components``); an edit names what it
+  changes (an empty one is refused);
 - the words the examples use are the enums: categories ``MARKETING``,
   ``UTILITY``, ``AUTHENTICATION``; component types ``HEADER``, ``BODY``,
   ``FOOTER``, ``BUTTONS`` (the Flow examples write ``body`` in lower case:
@@ -28,6 +28,14 @@ would pass any object, so here:
   the description gives its other list edges (``fields``, ``limit`` 1..100,
   ``after``, ``before``); the delete's takes ``name`` (required: herald
   deletes by name) and ``hsm_id``. Query values are strings.
+
+Real clients send a few fields of the Graph API reference that the
+description leaves out; refusing them would refuse what Meta takes. Those
+``pywa`` (an independent client, PyPI) sends are taken too, and only those
+(``tests/channels/test_whatsapp_pywa.py``): ``parameter_format``
+(``POSITIONAL``, ``NAMED``) and ``message_send_ttl_seconds`` on a create, and
+the list's filters (``status``, ``category``, ``language``, ``content``,
+``name_or_content``, ``quality_score``) and ``summary``.
 """
 
 from __future__ import annotations
@@ -95,6 +103,9 @@ _FIELDS: Final[dict[str, Any]] = {
     "language": {"type": "string", "minLength": 2},
     "category": {"type": "string", "enum": ["MARKETING", "UTILITY", "AUTHENTICATION"]},
     "components": {"type": "array", "minItems": 1, "items": _COMPONENT},
+    # Not in the description; sent by pywa (module docstring).
+    "parameter_format": {"type": "string", "enum": ["POSITIONAL", "NAMED"]},
+    "message_send_ttl_seconds": {"type": "integer"},
 }
 
 #: ``POST /{Version}/{WABA-ID}/message_templates``: a template to review.
@@ -107,7 +118,6 @@ TEMPLATE_SCHEMA: Final[Mapping[str, Any]] = {
 #: ``POST /{Version}/{TEMPLATE_ID}``: new content for a template (reviewed again).
 EDIT_SCHEMA: Final[Mapping[str, Any]] = {
     "type": "object",
-    "required": ["components"],
     "properties": _FIELDS,
     "additionalProperties": False,
 }
@@ -116,7 +126,10 @@ LIST_QUERY: Final[Mapping[str, Any]] = {
     "type": "object",
     "properties": {"name": _STRING, "fields": _STRING,
                    "limit": {"type": "string", "pattern": "^(100|[1-9][0-9]?)$"},
-                   "after": _STRING, "before": _STRING},
+                   "after": _STRING, "before": _STRING,
+                   # Not in the description; sent by pywa (module docstring).
+                   **{k: _STRING for k in ("summary", "status", "category", "language",
+                                           "content", "name_or_content", "quality_score")}},
     "additionalProperties": False,
 }
 #: The query of ``DELETE /{Version}/{WABA-ID}/message_templates``.

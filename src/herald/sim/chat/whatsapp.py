@@ -263,6 +263,9 @@ class FakeWhatsApp:
         document = await self._checked_body(request, EDIT_SCHEMA)
         if isinstance(document, Response):
             return document
+        if not document:
+            self.schema_failures.append("$: an edit that changes nothing")
+            return self._error(100, details="$: an edit that changes nothing")
         found = [t for t in self.templates.values()
                  if t["id"] == request.path_params["template_id"]]
         if not found:
@@ -271,12 +274,14 @@ class FakeWhatsApp:
         template = found[0]
         if any(document.get(k, template[k]) != template[k] for k in ("name", "language")):
             return self._error(100, details="a template's name and language cannot change")
-        template.update(components=document["components"],
+        template.update(components=document.get("components", template["components"]),
                         category=document.get("category", template["category"]),
                         status="APPROVED" if self.auto_approve else "PENDING",
                         rejected_reason="NONE")
         self.edits += 1
-        return _ok({"success": True})
+        # The description's example answers success alone; clients (pywa) read the
+        # template's id, name and category too, as Meta gives them.
+        return _ok({"success": True, **{k: template[k] for k in ("id", "name", "category")}})
 
     async def _delete_templates(self, request: Request) -> Response:
         """Delete by name: every language of it, or the one ``hsm_id`` names."""
