@@ -50,7 +50,7 @@ from herald.admin import Admin, AdminKeys
 from herald.api import AdminContext, ApiContext, ConnectorState, UpstreamState, create_app
 from herald.api._protocol import protocol_for
 from herald.billing import PriceLists
-from herald.chat import ChatService
+from herald.chat import ChatService, fraud_screen
 from herald.config import (
     ConnectorConfig,
     HeraldConfig,
@@ -265,7 +265,8 @@ class Platform:
                     return None
 
             chat = ChatService(store, config.channels, clock=clock, on_sms=lambda: claim(),
-                               accounts=account_id)
+                               accounts=account_id,
+                               screen=fraud_screen(defence, prices.sell, numbers.rules))
         app = create_app(ApiContext(store=store, accounts=accounts, ids=ids, clock=clock,
                                     metrics=metrics, config=config.http, on_accepted=accepted,
                                     intake=config.intake, destinations=numbers.rules,

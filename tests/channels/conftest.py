@@ -21,8 +21,10 @@ from herald.api import ApiContext, create_app
 from herald.channels import ViberSettings
 from herald.channels._pace import PaceSettings
 from herald.channels.clients import ViberClient, WhatsAppClient, WhatsAppSettings
-from herald.chat import ChatService, ChatSettings
+from herald.chat import ChatService, ChatSettings, fraud_screen
+from herald.defence import LiveDefence
 from herald.ids import SortableIdGenerator
+from herald.intake import NO_RULES
 from herald.metrics import Metrics
 from herald.rating import PriceList
 from herald.sim.chat import FakeViber, FakeWhatsApp, FakeWhatsAppConfig, serve_app
@@ -104,13 +106,17 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
                 vb = ViberClient(vb_settings)
                 settings = ChatSettings(None, {NUMBER_ID: "acme"}, vb_settings,
                                         {"HeraldShop": "acme"}, PRICES)
+                # One pumping defence for intake and the fallback SMS legs, as herald serve has.
+                ids = SortableIdGenerator()
+                defence = LiveDefence(store, ids)
+                lists: dict[int, PriceList] = {}
                 chat = ChatService(store, settings, clock=clock, adapters={"whatsapp": wa,
                                                                            "viber": vb},
-                                   accounts=lambda name: _account_id(store, name))
-                lists: dict[int, PriceList] = {}
-                ctx = ApiContext(store=store, accounts=accounts, ids=SortableIdGenerator(),
+                                   accounts=lambda name: _account_id(store, name),
+                                   screen=fraud_screen(defence, lists.get, lambda: NO_RULES))
+                ctx = ApiContext(store=store, accounts=accounts, ids=ids,
                                  clock=clock, metrics=Metrics(CollectorRegistry()), chat=chat,
-                                 prices=lists.get)
+                                 prices=lists.get, defence=defence)
                 async with serve_app(create_app(ctx)) as port:
                     base = f"http://127.0.0.1:{port}"
                     fake.webhook_url = f"{base}/v1/channels/whatsapp/webhook"

@@ -36,6 +36,7 @@ def test_the_documented_example_parses_into_prices_in_micro_units() -> None:
     assert settings.viber is not None and settings.viber_senders == {"AcmeShop": "acme"}
     assert settings.whatsapp is not None and settings.whatsapp.token == "tok-123"
     assert settings.whatsapp_verify_token == "vt-789"
+    assert (settings.viber_pace.rate, settings.viber_pace.burst) == (50, 2)
     assert not {"tok-123", "sec-456", "vt-789"} & set(repr(settings).split("'"))  # never shown
 
 
@@ -71,3 +72,31 @@ def test_whatsapp_pacing_is_configurable_and_below_the_limit_by_default() -> Non
         parse_config({"channels": {"whatsapp": {**WHATSAPP, "burst": 0.5}}}, env=ENV)
     with pytest.raises(ConfigError, match=r"channels\.whatsapp\.rate"):
         parse_config({"channels": {"whatsapp": {**WHATSAPP, "rate": "fast"}}}, env=ENV)
+
+
+async def test_viber_pacing_is_configurable_and_reaches_the_adapter(tmp_path: Path) -> None:
+    from herald.channels._pace import DEFAULT_BURST, DEFAULT_RATE
+    from herald.channels.clients import ViberClient
+    from herald.chat import ChatService
+    from herald.store import SQLiteConfig, SQLiteStore
+
+    viber = {"base_url": "http://127.0.0.1:9", "token_env": "VB_TOKEN",
+             "secret_env": "VB_SECRET", "senders": {"AcmeShop": "acme"}}
+    default = parse_config({"channels": {"viber": viber}}, env=ENV).channels
+    assert default is not None
+    assert (default.viber_pace.rate, default.viber_pace.burst) == (DEFAULT_RATE, DEFAULT_BURST)
+    chosen = parse_config({"channels": {"viber": {**viber, "rate": 20, "burst": 3}}},
+                          env=ENV).channels
+    assert chosen is not None
+    store = SQLiteStore.open(SQLiteConfig(data_dir=tmp_path / "data"))
+    chat = ChatService(store, chosen)
+    try:
+        adapter = chat.adapters["viber"]
+        assert isinstance(adapter, ViberClient)
+        waits = [adapter.pacer.take("AcmeShop", 100.0) for _ in range(4)]
+        assert waits[:3] == [0, 0, 0] and waits[3] == pytest.approx(1 / 20)  # burst 3, 20/s
+    finally:
+        await chat.aclose()
+        await store.aclose()
+    with pytest.raises(ConfigError, match=r"channels\.viber\.rate"):
+        parse_config({"channels": {"viber": {**viber, "rate": 0}}}, env=ENV)

@@ -12,7 +12,15 @@ import sys
 import pytest
 from tests.channels.helpers import LegBook, receiver
 
-from herald.channels import Accepted, LegState, Rejected, Submission, TextContent, ViberSettings
+from herald.channels import (
+    Accepted,
+    LegEvent,
+    LegState,
+    Rejected,
+    Submission,
+    TextContent,
+    ViberSettings,
+)
 from herald.channels.clients import ViberClient
 from herald.sim.chat import serve_app
 from herald.sim.chat.viber_cli import SECRET_ENV, TOKEN_ENV
@@ -67,6 +75,55 @@ async def test_the_cli_delivers_expires_and_refuses_as_told() -> None:
             proc.send_signal(signal.SIGTERM)
             _, err = await asyncio.wait_for(proc.communicate(), STOP_TIMEOUT)
     assert proc.returncode == 0, err.decode()
+
+
+async def test_the_cli_repeats_callbacks_reads_late_and_rejects_as_told() -> None:
+    """Each callback twice; a read after the expiry (herald has fallen back by
+    then); a number refused with ``blocked``."""
+    book = LegBook()
+    verifier = ViberClient(ViberSettings("http://127.0.0.1:9", TOKEN, SECRET))
+    client: ViberClient | None = None
+    async with serve_app(receiver(verifier, book)) as hook_port:
+        proc = await asyncio.create_subprocess_exec(
+            *_herald("sim", "--listen", "127.0.0.1:0", "--viber", "127.0.0.1:0",
+                     "--viber-callback", f"http://127.0.0.1:{hook_port}/hook",
+                     "--viber-status-delay", "0.05", "--viber-expire", "447700900124",
+                     "--viber-duplicates", "2", "--viber-seen-after", "0.2",
+                     "--viber-reject", "+447700900126:blocked"),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, TOKEN_ENV: TOKEN, SECRET_ENV: SECRET})
+        assert proc.stdout is not None
+        try:
+            await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT)
+            line = await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT)
+            found = re.search(rb"Viber provider fake on 127\.0\.0\.1:(\d+)", line)
+            assert found, line
+            client = ViberClient(ViberSettings(f"http://127.0.0.1:{int(found.group(1))}",
+                                               TOKEN, SECRET))
+            results = [await client.submit(Submission(f"leg{n}", "HeraldShop", to,
+                                                      TextContent("Order shipped")))
+                       for n, to in enumerate(("447700900123", "447700900124",
+                                               "447700900126"))]
+            delivered, expired, blocked = results
+            assert isinstance(delivered, Accepted) and isinstance(expired, Accepted)
+            assert isinstance(blocked, Rejected) and blocked.provider_code == "blocked"
+            for _ in range(200):  # bounded: up to 10 s for the 8 callbacks
+                if len(book.events) >= 8:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await verifier.aclose()
+            if client is not None:
+                await client.aclose()
+            proc.send_signal(signal.SIGTERM)
+            _, err = await asyncio.wait_for(proc.communicate(), STOP_TIMEOUT)
+    assert proc.returncode == 0, err.decode()
+
+    def told(provider_id: str) -> list[LegEvent]:
+        return [e.event for e in book.events if e.provider_id == provider_id]
+
+    assert told(delivered.provider_id) == [LegEvent.DELIVERED] * 2 + [LegEvent.READ] * 2
+    assert told(expired.provider_id) == [LegEvent.EXPIRED] * 2 + [LegEvent.READ] * 2
 
 
 @pytest.mark.parametrize(("args", "env", "complaint"), [

@@ -88,3 +88,71 @@ async def test_a_template_the_provider_refuses_is_not_kept(rig: Rig) -> None:
 def test_a_spec_checks_its_placeholders() -> None:
     with pytest.raises(ValueError, match="examples"):
         TemplateSpec("t", "en", "utility", "Hi {{1}} and {{2}}", ("a",))
+
+
+async def _approved(rig: Rig, body: dict[str, Any]) -> None:
+    assert (await _create(rig, body)).status_code == 201
+    rig.fake.review(body["name"], body["language"], "APPROVED")
+    assert await rig.fake.template_update(body["name"], body["language"]) == 200
+
+
+async def test_an_edit_is_reviewed_again_before_it_is_sent(rig: Rig) -> None:
+    await _approved(rig, ORDER)
+    edit = {"language": "en_US", "category": "utility", "body": "Order {{1}} is on its way",
+            "examples": ["A-1042"]}
+    answer = await rig.http.put("/v1/templates/order_update", json=edit)
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["status"], answer.json()["body"]) == ("pending",
+                                                               "Order {{1}} is on its way")
+    at_meta = rig.fake.templates[("order_update", "en_US")]
+    assert at_meta["status"] == "PENDING"
+    assert at_meta["components"][0]["text"] == "Order {{1}} is on its way"
+    leg = {"channel": "whatsapp", "template": {"name": "order_update", "language": "en_US",
+                                               "parameters": ["A-1042"]}}
+    assert (await rig.send(sms_chain(leg, SMS))).status_code == 422  # not approved again yet
+    rig.fake.review("order_update", "en_US", "APPROVED")
+    assert await rig.fake.template_update("order_update", "en_US") == 200
+    assert (await rig.send(sms_chain(leg, SMS))).status_code == 202
+    assert rig.fake.schema_failures == []  # herald's requests fit the description
+
+
+@pytest.mark.parametrize(("path", "body", "status"), [
+    ("/v1/templates/no_such", {"language": "en_US", "category": "utility", "body": "x"}, 404),
+    ("/v1/templates/order_update", {"language": "de", "category": "utility", "body": "x"}, 404),
+    ("/v1/templates/order_update", {"name": "order_news", "language": "en_US",
+                                    "category": "utility", "body": "x"}, 422),
+])
+async def test_an_edit_of_what_the_account_does_not_have_is_refused(
+        rig: Rig, path: str, body: dict[str, Any], status: int) -> None:
+    await _approved(rig, ORDER)
+    answer = await rig.http.put(path, json=body)
+    assert answer.status_code == status, answer.text
+    assert rig.fake.edits == 0
+
+
+async def test_an_edit_the_provider_refuses_changes_nothing(rig: Rig) -> None:
+    await _approved(rig, ORDER)
+    del rig.fake.templates[("order_update", "en_US")]  # deleted in Meta's tools
+    answer = await rig.http.put("/v1/templates/order_update", json={
+        "language": "en_US", "category": "utility", "body": "Order {{1}} is on its way",
+        "examples": ["A-1042"]})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["type"].endswith("provider-refused")
+    (kept,) = (await rig.http.get("/v1/templates")).json()["templates"]
+    assert (kept["status"], kept["body"]) == ("approved", "Your order {{1}} has shipped")
+
+
+async def test_a_delete_by_name_goes_at_the_provider_and_here(rig: Rig) -> None:
+    await _approved(rig, ORDER)
+    await _approved(rig, {**ORDER, "language": "de"})
+    assert (await rig.http.delete("/v1/templates/order_update",
+                                  params={"language": "de"})).status_code == 204
+    assert set(rig.fake.templates) == {("order_update", "en_US")}
+    assert (await rig.http.delete("/v1/templates/order_update")).status_code == 204
+    assert rig.fake.templates == {}
+    assert (await rig.http.get("/v1/templates")).json()["templates"] == []
+    again = await rig.http.delete("/v1/templates/order_update")
+    assert again.status_code == 404, again.text
+    assert (await rig.http.delete("/v1/templates/order_update",
+                                  params={"lang": "de"})).status_code == 422
+    assert rig.fake.schema_failures == []

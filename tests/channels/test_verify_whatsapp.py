@@ -72,3 +72,30 @@ async def test_whatsapp_verification_needs_an_authentication_template(rig: Rig) 
     assert utility.status_code == 422, utility.text
     assert utility.json()["errors"][0]["code"] == "template_not_approved"
     assert rig.fake.answers == []  # no send reached the provider
+
+
+async def test_a_resend_goes_by_whatsapp_again_and_stops_the_earlier_fallback(rig: Rig) -> None:
+    v = await _start(rig, within=20)
+    await rig.steps()  # accepted by WhatsApp; no status comes
+    first_code = await _code(rig)
+    resent = await rig.http.post(f"/v1/verifications/{v['id']}/resend")
+    assert resent.status_code == 200, resent.text
+    assert resent.json()["channel"] == "whatsapp"
+    await rig.steps()
+    assert [s.body["template"]["name"] for s in rig.fake.sent.values()] == ["login_code"] * 2
+    codes = [str(s.body["template"]["components"][0]["parameters"][0]["text"])
+             for s in rig.fake.sent.values()]
+    assert codes[0] == first_code and codes[1] != first_code
+    assert await rig.sms_count() == 0  # nothing by SMS yet: both wait on WhatsApp
+    rig.clock.now = T0 + 21
+    await rig.steps()
+    assert await rig.sms_count() == 1  # the resend's fallback only; the earlier one cancelled
+    got = (await rig.http.get(f"/v1/verifications/{v['id']}")).json()
+    first, second = [await rig.chain(m) for m in got["messages"]]
+    assert (first["status"], first["legs"][1]["status"]) == ("cancelled", "not_started")
+    sms = await rig.store.get_message(second["legs"][1]["message_id"])
+    assert codes[1].encode() in sms.body
+    old = await rig.http.post(f"/v1/verifications/{v['id']}/check", json={"code": codes[0]})
+    assert old.json()["status"] == "pending", old.text
+    check = await rig.http.post(f"/v1/verifications/{v['id']}/check", json={"code": codes[1]})
+    assert check.json()["status"] == "approved", check.text

@@ -20,6 +20,8 @@ from herald.channels import (
     Rejected,
     Submission,
     TemplateContent,
+    TemplateSpec,
+    TemplateState,
     TextContent,
 )
 from herald.channels._pace import PaceSettings
@@ -115,3 +117,56 @@ async def test_pywa_and_herald_get_the_same_refusal_outside_the_window(
         await herald.aclose()
     assert isinstance(result, Rejected)
     assert pywa_answers == [result.provider_code] == [131047]
+
+
+WABA = "102290129340398"
+
+
+def _pywa_manages_templates(base: str) -> dict[str, Any]:
+    from pywa.types import templates as t
+
+    session = httpx.Client(trust_env=False, timeout=10)
+    try:
+        client = pywa.WhatsApp(phone_id=NUMBER_ID, token=TOKEN, api_version=23.0,
+                               session=session, waba_id=WABA)
+        client.api._session.base_url = f"{base}/v23.0"
+        order = client.create_template(t.Template(
+            name="order_update", category=t.TemplateCategory.UTILITY,
+            language=t.TemplateLanguage.ENGLISH_US, parameter_format=t.ParamFormat.POSITIONAL,
+            components=[t.BodyText("Your order {{1}} has shipped", "A-1042")]))
+        login = client.create_template(t.Template(
+            name="login_code", category=t.TemplateCategory.AUTHENTICATION,
+            language=t.TemplateLanguage.ENGLISH_US,
+            components=[t.AuthenticationBody(add_security_recommendation=True),
+                        t.AuthenticationFooter(code_expiration_minutes=10),
+                        t.Buttons(buttons=[t.CopyCodeOTPButton()])]))
+        listed = client.api.get_templates(
+            waba_id=WABA, fields=("name", "status"), filters={"status": "PENDING"},
+            summary_fields=("total_count",), pagination={"limit": "100"})
+        edited = client.update_template(order.id, new_components=[
+            t.BodyText("Your order {{1}} is on its way", "A-1042")])
+        deleted = client.delete_template("login_code", template_id=login.id)
+        return {"listed": listed["data"], "edited": edited.success, "deleted": deleted.success}
+    finally:
+        session.close()
+
+
+async def test_pywa_manages_templates_through_the_same_check(
+        fake: tuple[FakeWhatsApp, str]) -> None:
+    """pywa's template calls (create, list, edit, delete) pass the fake's
+    template checks, and its template body is herald's."""
+    server, base = fake
+    done = await asyncio.to_thread(_pywa_manages_templates, base)
+    assert server.schema_failures == []
+    assert {t["name"] for t in done["listed"]} == {"order_update", "login_code"}
+    assert done["edited"] and done["deleted"]
+    assert set(server.templates) == {("order_update", "en_US")}
+    pywa_edit = server.templates[("order_update", "en_US")]["components"]
+    herald = WhatsAppClient(WhatsAppSettings(base, TOKEN, SECRET, business_account_id=WABA))
+    try:
+        created = await herald.create_template(TemplateSpec(
+            "order_news", "en_US", "utility", "Your order {{1}} is on its way", ("A-1042",)))
+    finally:
+        await herald.aclose()
+    assert isinstance(created, TemplateState) and server.schema_failures == []
+    assert server.templates[("order_news", "en_US")]["components"] == pywa_edit

@@ -77,11 +77,17 @@ def _chain(account: Account, make_message: MessageFactory, *, sms_first: bool = 
 
 async def test_a_chain_is_stored_with_its_first_leg_started(
         store: Store, account: Account, make_message: MessageFactory) -> None:
-    await store.accept_chain(_chain(account, make_message))
+    new = _chain(account, make_message)
+    await store.accept_chain(new)
     chain = await store.get_chain("c" * 26, account_id=account.id)
     assert chain.status is Status.QUEUED and chain.version == 0
     assert [leg.state for leg in chain.legs] == ["pending", None]
     assert chain.legs[1].message_id is None  # the SMS is stored only when its leg starts
+    assert [leg.template for leg in chain.legs] == [("t", "en"), None]
+    # what the SMS leg sends when it starts, as intake made it
+    assert await store.chain_leg_sms("c" * 26, 1) == new.legs[1].sms
+    assert await store.chain_leg_sms("c" * 26, 0) is None  # a WhatsApp leg
+    assert await store.chain_leg_sms("d" * 26, 1) is None
     with pytest.raises(MessageNotFound):
         await store.get_chain("c" * 26, account_id=account.id + 1)
     claimed = await store.claim_chat_legs(T0, 60.0, 10)
@@ -303,6 +309,24 @@ async def test_a_template_has_one_owner_and_keeps_the_providers_latest_word(
     assert [x.account_id for x in await store.list_chat_templates()] == [account.id]
     assert await store.remove_chat_template("order_update", "en_US")
     assert await store.get_chat_template("order_update", "en_US") is None
+
+
+async def test_an_edit_records_new_content_reviewed_again(store: Store,
+                                                          account: Account) -> None:
+    t = ChatTemplate(account.id, "order_update", "en_US", "utility", "Order {{1}} shipped",
+                     "approved", "594425479261596", "NONE", T0, T0 + 5)
+    await store.add_chat_template(t)
+    assert not await store.revise_chat_template("order_update", "en_US", "utility", "Old",
+                                                "pending", T0 + 4)  # older than what is known
+    assert await store.revise_chat_template("order_update", "en_US", "marketing",
+                                            "Order {{1}} is on its way", "pending", T0 + 9)
+    got = await store.get_chat_template("order_update", "en_US")
+    assert got == replace(t, category="marketing", body="Order {{1}} is on its way",
+                          status="pending", reason=None, updated_at=T0 + 9)
+    assert not await store.set_chat_template_status("order_update", "en_US", "approved",
+                                                    T0 + 8)  # a review of the old content
+    assert not await store.revise_chat_template("no_such", "en_US", "utility", "x", "pending",
+                                                T0 + 9)
 
 
 async def test_a_chain_counts_once_against_the_daily_quota(

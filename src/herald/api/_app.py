@@ -242,6 +242,10 @@ def create_app(context: ApiContext, *, fast_send: bool = True) -> FastAPI:
                              name="create_template")
         app.router.add_route("/v1/templates", templates.list, methods=["GET"],
                              name="list_templates")
+        app.router.add_route("/v1/templates/{name}", templates.edit, methods=["PUT"],
+                             name="edit_template")
+        app.router.add_route("/v1/templates/{name}", templates.delete, methods=["DELETE"],
+                             name="delete_template")
 
     # The two sending endpoints read and check their bodies themselves, so they
     # are plain Starlette routes: FastAPI's per-route machinery (dependency

@@ -8,6 +8,14 @@
   ``provider-refused`` with the provider's reason; nothing is kept then.
 - ``GET /v1/templates``: the account's templates with their review status, kept
   current from the provider's webhooks and a periodic read of its list.
+- ``PUT /v1/templates/{name}``: new content for the account's template of that
+  name in ``language`` (the create's fields; ``name`` may be left out): the
+  provider reviews it again, so it is ``pending`` (not sendable) until
+  approved. ``200`` with the template; ``404`` not the account's; ``409``
+  while its submission is under way; ``422`` as for a create.
+- ``DELETE /v1/templates/{name}`` (``?language=``: that one only): deleted at
+  the provider, then here; ``204``. ``404`` when the account has none of the
+  name; ``422 provider-refused`` names the languages deleted before the refusal.
 
 A chain's WhatsApp leg naming a template herald knows is refused at intake
 unless the template is the account's and ``approved`` (one herald does not
@@ -24,7 +32,7 @@ from starlette.responses import Response
 
 from herald.channels import ErrorClass, Rejected, TemplateSpec
 from herald.channels._view import rfc3339
-from herald.store import ChatTemplate, Conflict, StoreError
+from herald.store import ChatTemplate, Conflict, NotFound, StoreError
 
 from ._auth import Gate
 from ._context import ApiContext
@@ -70,6 +78,16 @@ def _spec(payload: object) -> TemplateSpec:
                          [FieldError((field,), "invalid", detail)]) from None
 
 
+def _refused(result: Rejected, what: str, **extra: object) -> ApiProblem:
+    """The provider's refusal: permanent is ``422 provider-refused``, else ``503``."""
+    if result.klass is ErrorClass.PERMANENT:
+        return ApiProblem(422, "provider-refused", f"WhatsApp refused {what}: {result.detail}",
+                          extra={"provider_code": result.provider_code, **extra})
+    return ApiProblem(503, "provider-unavailable", f"WhatsApp did not take {what}"
+                      f" ({result.detail}); try again", headers={"Retry-After": "30"},
+                      extra=extra)
+
+
 class TemplateRoutes:
     def __init__(self, ctx: ApiContext, gate: Gate) -> None:
         self._ctx = ctx
@@ -97,13 +115,59 @@ class TemplateRoutes:
         except StoreError as exc:
             raise store_problem(exc) from None
         if isinstance(result, Rejected):
-            if result.klass is ErrorClass.PERMANENT:
-                raise ApiProblem(422, "provider-refused", f"WhatsApp refused the template:"
-                                 f" {result.detail}", extra={"provider_code": result.provider_code})
-            raise ApiProblem(503, "provider-unavailable", "WhatsApp did not take the template"
-                             f" ({result.detail}); try again", headers={"Retry-After": "30"})
+            raise _refused(result, "the template")
         return Response(orjson.dumps(template_view(result)), 201,
                         {"Location": f"/v1/templates/{spec.name}"}, media_type=JSON_MEDIA_TYPE)
+
+    async def edit(self, request: Request) -> Response:
+        now = self._ctx.clock()
+        account = await self._gate.authenticate(request, now)
+        chat = self._chat()
+        name = request.path_params["name"]
+        _, payload = await read_json(request, MAX_TEMPLATE_REQUEST_OCTETS)
+        if isinstance(payload, dict) and payload.setdefault("name", name) != name:
+            raise ApiProblem(422, "invalid-request", "the template was refused; see errors",
+                             [FieldError(("name",), "invalid", "a template's name cannot"
+                                         " change: it is the one in the path")])
+        spec = _spec(payload)
+        try:
+            result = await chat.edit_template(account.id, spec)
+        except NotFound:
+            raise ApiProblem(404, "not-found", f"no template {spec.name} ({spec.language}) of"
+                             " this account (GET /v1/templates)") from None
+        except Conflict:
+            raise ApiProblem(409, "conflict", f"template {spec.name} ({spec.language}) is still"
+                             " being submitted; try again") from None
+        except StoreError as exc:
+            raise store_problem(exc) from None
+        if isinstance(result, Rejected):
+            raise _refused(result, "the edit")
+        return Response(orjson.dumps(template_view(result)), 200, media_type=JSON_MEDIA_TYPE)
+
+    async def delete(self, request: Request) -> Response:
+        now = self._ctx.clock()
+        account = await self._gate.authenticate(request, now)
+        chat = self._chat()
+        name = request.path_params["name"]
+        unknown = sorted(set(request.query_params) - {"language"})
+        if unknown:
+            raise ApiProblem(422, "invalid-request", "the delete was refused; see errors",
+                             [FieldError((unknown[0],), "unknown_field", "only language")])
+        try:
+            deleted, refused = await chat.delete_templates(
+                account.id, name, request.query_params.get("language"))
+        except NotFound:
+            raise ApiProblem(404, "not-found", f"no template {name} of this account"
+                             " (GET /v1/templates)") from None
+        except Conflict:
+            raise ApiProblem(409, "conflict", f"template {name} is still being submitted;"
+                             " try again") from None
+        except StoreError as exc:
+            raise store_problem(exc) from None
+        if refused is not None:
+            raise _refused(refused, "the delete",
+                           deleted=[t.language for t in deleted])
+        return Response(status_code=204)
 
     async def list(self, request: Request) -> Response:
         now = self._ctx.clock()

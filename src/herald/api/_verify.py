@@ -44,6 +44,7 @@ from herald.rating import Rating
 from herald.store import (
     MAX_CLIENT_HINT_LENGTH,
     Account,
+    ChatLeg,
     Conflict,
     FraudDecision,
     IdempotencyRecord,
@@ -263,10 +264,11 @@ class VerifyRoutes:
             [message], account, key, digest, status, content, now,
             None if rating is None else [rating.charge()])
 
-    async def _chain(self, account: Account, req: _Request, message: NewMessage,
-                     rating: Rating | None, code: str, now: float) -> NewChain:
-        """The chain of a WhatsApp verification: the authentication template
-        carrying the code, delivered within ``req.within`` s, else ``message``
+    async def _chain(self, account: Account, template: tuple[str, str], within: float,
+                     message: NewMessage, rating: Rating | None, code: str,
+                     now: float) -> NewChain:  # fmt: skip
+        """The chain of a WhatsApp verification: the authentication ``template``
+        carrying the code, delivered within ``within`` s, else ``message``
         (the SMS a plain verification sends), stored only if it is needed."""
         chat = self._ctx.chat
         if chat is None or "whatsapp" not in chat.adapters:
@@ -275,8 +277,7 @@ class VerifyRoutes:
                 ("channel",), "not_configured", "this herald has no WhatsApp channel")])
         owned = [s for s, name in chat.settings.senders("whatsapp").items()
                  if name == account.name]
-        assert req.template is not None
-        name, language = req.template
+        name, language = template
         try:
             known = await self._ctx.store.get_chat_template(name, language)
         except StoreError as exc:
@@ -300,7 +301,7 @@ class VerifyRoutes:
                                      callback_url=None),
                          charge=None if rating is None else rating.charge())
         whatsapp = NewChatLeg("whatsapp", owned[0], content_json(AuthTemplateContent(
-            name, language, code)), "delivered", req.within)
+            name, language, code)), "delivered", within)
         return NewChain(self._ctx.ids.new_id(now), account.id, message.to, (whatsapp, sms),
                         now, reference=None)
 
@@ -346,7 +347,8 @@ class VerifyRoutes:
         )  # fmt: skip
         chain = None
         if req.template is not None:  # WhatsApp first, this SMS as the fallback
-            chain = await self._chain(account, req, message, rating, code, now)
+            chain = await self._chain(account, req.template, req.within, message, rating,
+                                      code, now)
         del code
         decision = await self._screen(account, message, rating, now, v, request, exists=False)
         sent_as = message.id if chain is None else chain.id
@@ -477,23 +479,66 @@ class VerifyRoutes:
             _template(templates, v.locale)), now)
         salt = new_salt()
         stored = code_hash(ctx.verify_key, salt, code)
+        # A verification that went WhatsApp first is resent the same way: its
+        # template, its "within", this SMS as the fallback.
+        first, last_chain = await self._whatsapp_sends(account, v, now)
+        chain = None
+        if first is not None and first.template is not None and first.within is not None:
+            chain = await self._chain(account, first.template, first.within, message, rating,
+                                      code, now)
         del code
         decision = await self._screen(account, message, rating, now, v, request, exists=True)
+        sent_as = message.id if chain is None else chain.id
         new: Verification = await self._take_send(
             account, now, lambda: ctx.store.resend_verification(
                 v.id, account.id, salt=salt, code_hash=stored, expires_at=now + ctx.verify.ttl,
-                message_id=message.id, now=now, window=SEND_WINDOW,
+                message_id=sent_as, now=now, window=SEND_WINDOW,
                 limit=ctx.verify.sends_per_hour))  # fmt: skip
         view = _view(new, now, ctx.verify.max_checks, rating)
         view["fraud"] = decision_view(decision)
+        if chain is not None:
+            view["channel"] = "whatsapp"
+            view["messages"] = [chain.id]
         content = json.dumps(view, separators=(",", ":")).encode()
         try:
-            await self._accept(account, message, rating, now, None, b"", content, 200)
+            if chain is None:
+                await self._accept(account, message, rating, now, None, b"", content, 200)
+            else:
+                await self._accept_chain(account, chain, now, None, b"", content)
         except BaseException:
             await ctx.store.undo_verification_send(v.id, new.sends, v)
             raise
-        log.info("verification %s: resent as message %s", v.id, message.id)
+        if last_chain is not None and ctx.chat is not None:
+            # The earlier chain's SMS fallback would carry the code that no longer works.
+            try:
+                await ctx.chat.cancel(last_chain, account.id)
+            except StoreError as exc:
+                log.warning("verification %s: the earlier chain was not cancelled (%s)",
+                            v.id, exc)
+        log.info("verification %s: resent as message %s", v.id, sent_as)
         return Response(content, 200, media_type="application/json")
+
+    async def _whatsapp_sends(self, account: Account, v: Verification, now: float
+                              ) -> tuple[ChatLeg | None, str | None]:  # fmt: skip
+        """The WhatsApp leg of the verification's first send when that was a
+        chain (None: it went by SMS), and the id of its last send if that is a
+        chain still under way."""
+        ctx = self._ctx
+        if ctx.chat is None:
+            return None, None
+        try:
+            sends = await ctx.store.verification_sends(v.id, account.id)
+            ids = list(dict.fromkeys((sends[0].message_id, sends[-1].message_id))) \
+                if sends else []
+            chains = await ctx.store.get_chains(ids)
+        except StoreError as exc:
+            self._gate.refund_messages(account, 1, now)
+            raise store_problem(exc) from None
+        first = chains.get(ids[0]) if ids else None
+        last = chains.get(ids[-1]) if ids else None
+        leg = first.legs[0] if first is not None and first.legs[0].channel == "whatsapp" \
+            else None
+        return leg, None if last is None or last.status.final else last.id
 
     # -- POST /v1/verifications/{id}/check ------------------------------------------
 

@@ -70,6 +70,7 @@ from herald.channels._steps import (
     after_status,
     after_submit,
     after_timer,
+    blocked_start,
     state_of,
     unpaid_start,
 )
@@ -126,6 +127,7 @@ __all__ = [
     "after_status",
     "after_submit",
     "after_timer",
+    "blocked_start",
     "chain_payload",
     "chain_view",
     "header_value",

@@ -60,6 +60,7 @@ class ChannelErrorCode(enum.IntEnum):
     PROVIDER_ERROR = 0x2000A  # a provider code herald does not know
     INSUFFICIENT_FUNDS = 0x2000B  # an SMS leg could not be charged when it was to start
     CANCELLED = 0x2000C  # the customer cancelled the chain before the leg went out
+    FRAUD_BLOCKED = 0x2000D  # the pumping defence blocked a fallback OTP SMS leg
 
 
 class ErrorClass(enum.Enum):

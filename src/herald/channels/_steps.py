@@ -35,7 +35,7 @@ from herald.channels._port import Accepted, Pricing, Rejected, SubmitResult
 from herald.store import ChainChange, ChatChain, LegUpdate, Status
 
 __all__ = ["RESUMED", "ChatPrices", "LegInput", "after_cancel", "after_sms_status", "after_status",
-           "after_submit", "after_timer", "state_of", "unpaid_start"]
+           "after_submit", "after_timer", "blocked_start", "state_of", "unpaid_start"]
 
 #: Micro-units a priced chat event costs, by (channel, category): WhatsApp's
 #: pricing categories (``marketing``, ``utility``, ``authentication``...);
@@ -196,10 +196,21 @@ RESUMED: Final = Rejected(ChannelErrorCode.PROVIDER_UNAVAILABLE, ErrorClass.TRAN
 def unpaid_start(chain: ChatChain, change: ChainChange) -> ChainChange:
     """``change`` was refused because an SMS leg it starts could not be charged:
     the chain ends ``failed`` there (one notification), its timers dropped."""
+    return _refused_start(chain, change, ChannelErrorCode.INSUFFICIENT_FUNDS)
+
+
+def blocked_start(chain: ChatChain, change: ChainChange) -> ChainChange:
+    """The pumping defence blocked the OTP SMS leg ``change`` starts: instead
+    the leg ends ``rejected`` with ``FRAUD_BLOCKED`` (nothing stored or
+    charged) and the chain ``failed`` there, as for :func:`unpaid_start`."""
+    return _refused_start(chain, change, ChannelErrorCode.FRAUD_BLOCKED)
+
+
+def _refused_start(chain: ChatChain, change: ChainChange,
+                   code: ChannelErrorCode) -> ChainChange:  # fmt: skip
     legs = dict(change.legs)
     for leg in change.start:
-        legs[leg] = LegUpdate(LegState.REJECTED.value,
-                              error_code=int(ChannelErrorCode.INSUFFICIENT_FUNDS))
+        legs[leg] = LegUpdate(LegState.REJECTED.value, error_code=int(code))
     final = Status.FAILED if not chain.status.final else chain.status
     return ChainChange(chain.id, chain.version, change.at, final, chain.delivered_by, legs,
                        (), {}, tuple(chain.timers), not chain.status.final, change.timer)

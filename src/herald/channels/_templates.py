@@ -8,6 +8,10 @@ Facts this follows (Meta's public Cloud API reference, "Message templates"):
   ``APPROVED``, ``REJECTED``) and ``category``.
 - List: ``GET`` on the same path, ``{"data": [{id, name, language, status,
   category, rejected_reason?}], "paging": {"cursors": {"after"}, "next"?}}``.
+- Edit: ``POST /{version}/{template-id}`` with new ``components`` (and
+  ``category``); answered ``{"success": true}``; the template is reviewed again.
+- Delete: ``DELETE`` on the create path with ``?name=`` (every language of
+  the name) and ``&hsm_id=`` (the one template of that id); ``{"success": true}``.
 - Review outcomes also come as webhooks: ``changes[].field ==
   "message_template_status_update"``, ``value = {event, message_template_id,
   message_template_name, message_template_language, reason}``.
@@ -31,10 +35,13 @@ __all__ = [
     "TEMPLATE_CATEGORIES",
     "TemplateSpec",
     "TemplateState",
+    "parse_done_answer",
     "parse_template_answer",
     "parse_template_list",
     "parse_template_updates",
     "template_body",
+    "template_edit_body",
+    "template_path",
     "templates_path",
 ]
 
@@ -95,7 +102,14 @@ def templates_path(version: str, business_account_id: str) -> str:
     return f"/{version}/{business_account_id}/message_templates"
 
 
-def template_body(spec: TemplateSpec) -> bytes:
+def template_path(version: str, provider_id: str) -> str:
+    """The path of one template (its edit): ``/{version}/{template-id}``."""
+    if not provider_id.isascii() or not provider_id.isdigit():
+        raise ValueError("a WhatsApp template id is decimal digits")
+    return f"/{version}/{provider_id}"
+
+
+def _components(spec: TemplateSpec) -> list[dict[str, Any]]:
     components: list[dict[str, Any]]
     if spec.category == "authentication":
         components = [{"type": "BODY", "add_security_recommendation": True},
@@ -106,8 +120,19 @@ def template_body(spec: TemplateSpec) -> bytes:
         if spec.examples:
             body["example"] = {"body_text": [list(spec.examples)]}
         components = [body]
+    return components
+
+
+def template_body(spec: TemplateSpec) -> bytes:
+    """The create request: a template for Meta to review."""
     return orjson.dumps({"name": spec.name, "language": spec.language,
-                         "category": spec.category.upper(), "components": components})
+                         "category": spec.category.upper(), "components": _components(spec)})
+
+
+def template_edit_body(spec: TemplateSpec) -> bytes:
+    """The edit request (``POST /{version}/{template-id}``): new content, reviewed
+    again. Name and language are the template's own and are not sent."""
+    return orjson.dumps({"category": spec.category.upper(), "components": _components(spec)})
 
 
 def _state(item: object, name: str | None = None,
@@ -125,17 +150,16 @@ def _state(item: object, name: str | None = None,
                          reason if isinstance(reason, str) and reason != "NONE" else None)
 
 
-def parse_template_answer(spec: TemplateSpec, status: int, body: bytes) -> TemplateState | Rejected:
-    """The answer to a create: the template under review (or approved at once),
-    or the refusal (permanent: Meta refused this template; else retry later)."""
+def _document(body: bytes) -> object:
     try:
-        document = orjson.loads(body) if body else None
+        return orjson.loads(body) if body else None
     except orjson.JSONDecodeError:
-        document = None
-    if 200 <= status < 300:
-        found = _state(document, spec.name, spec.language)
-        if found is not None:
-            return found
+        return None
+
+
+def _refusal(status: int, document: object) -> Rejected:
+    """A Graph API error answer as a refusal (permanent: Meta refused the
+    request; else try again later)."""
     error = document.get("error") if isinstance(document, dict) else None
     code = error.get("code") if isinstance(error, dict) else None
     message = error.get("error_user_msg") or error.get("message") if isinstance(error, dict) \
@@ -146,6 +170,26 @@ def parse_template_answer(spec: TemplateSpec, status: int, body: bytes) -> Templ
         meaning = whatsapp_error(100)  # a 4xx the table does not know: the request's fault
     detail = str(message)[:300] if message else f"HTTP {status}"
     return Rejected.of(meaning, code, detail)
+
+
+def parse_template_answer(spec: TemplateSpec, status: int, body: bytes) -> TemplateState | Rejected:
+    """The answer to a create: the template under review (or approved at once),
+    or the refusal (permanent: Meta refused this template; else retry later)."""
+    document = _document(body)
+    if 200 <= status < 300:
+        found = _state(document, spec.name, spec.language)
+        if found is not None:
+            return found
+    return _refusal(status, document)
+
+
+def parse_done_answer(status: int, body: bytes) -> Rejected | None:
+    """The answer to an edit or a delete: None when done (``{"success": true}``),
+    else the refusal (as :func:`parse_template_answer`'s)."""
+    document = _document(body)
+    if 200 <= status < 300 and isinstance(document, dict) and document.get("success") is True:
+        return None
+    return _refusal(status, document)
 
 
 def parse_template_list(body: bytes) -> tuple[list[TemplateState], str | None]:

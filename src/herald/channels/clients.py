@@ -45,9 +45,12 @@ from herald.channels._signature import WHATSAPP_SCHEME, header_value
 from herald.channels._templates import (
     TemplateSpec,
     TemplateState,
+    parse_done_answer,
     parse_template_answer,
     parse_template_list,
     template_body,
+    template_edit_body,
+    template_path,
     templates_path,
 )
 from herald.channels._viber import ViberSettings, parse_callbacks, send_body
@@ -237,6 +240,30 @@ class WhatsAppClient(_Adapter):
         except httpx.HTTPError as exc:
             return Rejected.of(_NO_ANSWER, None, type(exc).__name__)
         return parse_template_answer(spec, answer.status_code, answer.content[:MAX_ANSWER_BODY])
+
+    async def edit_template(self, provider_id: str, spec: TemplateSpec) -> Rejected | None:
+        """New content for the template of ``provider_id`` (Meta reviews it again):
+        None when taken, else the refusal."""
+        url = self.settings.base_url.rstrip("/") + template_path(self.settings.api_version,
+                                                                 provider_id)
+        try:
+            answer = await self._http.post(url, content=template_edit_body(spec),
+                                           headers=self._headers)
+        except httpx.HTTPError as exc:
+            return Rejected.of(_NO_ANSWER, None, type(exc).__name__)
+        return parse_done_answer(answer.status_code, answer.content[:MAX_ANSWER_BODY])
+
+    async def delete_template(self, name: str, provider_id: str | None = None
+                              ) -> Rejected | None:  # fmt: skip
+        """Delete every language of the template ``name`` (only the one of
+        ``provider_id`` when given): None when done, else the refusal."""
+        params = {"name": name, **({"hsm_id": provider_id} if provider_id else {})}
+        try:
+            answer = await self._http.delete(self._templates_url(), params=params,
+                                             headers=self._headers)
+        except httpx.HTTPError as exc:
+            return Rejected.of(_NO_ANSWER, None, type(exc).__name__)
+        return parse_done_answer(answer.status_code, answer.content[:MAX_ANSWER_BODY])
 
     async def list_templates(self) -> list[TemplateState]:
         """Every template of the business account (at most :data:`MAX_TEMPLATE_PAGES`

@@ -54,6 +54,12 @@ def _senders(t: _Table) -> dict[str, str]:
     return dict(senders)
 
 
+def _pace(t: _Table) -> PaceSettings:
+    """``rate`` (sends a second per sending number) and ``burst``."""
+    return PaceSettings(t.number("rate", DEFAULT_RATE, 0.1, 10_000.0),
+                        t.number("burst", DEFAULT_BURST, 1.0, 10_000.0))
+
+
 def parse_channels(data: Any, env: Mapping[str, str]) -> ChatSettings | None:
     """The ``[channels]`` table (None: no chat channels)."""
     if data is None:
@@ -61,6 +67,7 @@ def parse_channels(data: Any, env: Mapping[str, str]) -> ChatSettings | None:
     top = _Table(data, "channels")
     prices: dict[tuple[str, str], int] = {}
     whatsapp = viber = None
+    viber_pace = PaceSettings()
     verify_token: str | None = None
     wa_senders: dict[str, str] = {}
     vb_senders: dict[str, str] = {}
@@ -70,8 +77,7 @@ def parse_channels(data: Any, env: Mapping[str, str]) -> ChatSettings | None:
         token, app_secret = _secret(t, "token", env), _secret(t, "app_secret", env)
         # Pacing per phone number id (docs/channels.md, "Pacing"): below the
         # provider's 80/s by default, so sends that arrive bunched still fit.
-        pace = PaceSettings(t.number("rate", DEFAULT_RATE, 0.1, 10_000.0),
-                            t.number("burst", DEFAULT_BURST, 1.0, 10_000.0))
+        pace = _pace(t)
         try:
             whatsapp = WhatsAppSettings(
                 t.get("base_url", str, "https://graph.facebook.com"), token, app_secret,
@@ -99,6 +105,7 @@ def parse_channels(data: Any, env: Mapping[str, str]) -> ChatSettings | None:
                 scheme=HmacScheme(t.get("signature_header", str, "X-Viber-Content-Signature")))
         except ValueError as exc:
             raise ConfigError("channels.viber", str(exc)) from None
+        viber_pace = _pace(t)  # per sender name, at the provider's contracted rate
         vb_senders = _senders(t)
         price = t.get("price", str, None)
         if price is not None:
@@ -107,4 +114,4 @@ def parse_channels(data: Any, env: Mapping[str, str]) -> ChatSettings | None:
     poll = top.number("poll_interval", 0.2, 0.01, 10.0)
     top.finish()
     return ChatSettings(whatsapp, wa_senders, viber, vb_senders, prices, poll_interval=poll,
-                        whatsapp_verify_token=verify_token)
+                        whatsapp_verify_token=verify_token, viber_pace=viber_pace)

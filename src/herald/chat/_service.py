@@ -69,14 +69,18 @@ from herald.channels import (
     after_status,
     after_submit,
     after_timer,
+    blocked_start,
     unpaid_start,
 )
+from herald.channels._pace import PaceSettings
 from herald.channels.clients import ViberClient, WhatsAppClient, WhatsAppSettings
+from herald.chat._fraud import SmsScreen
 from herald.store import (
     ChainChange,
     ChangeOutcome,
     ChatChain,
     ChatTemplate,
+    Conflict,
     DuplicateMessageId,
     InboundMessage,
     InsufficientFunds,
@@ -115,7 +119,8 @@ class ChatSettings:
 
     ``whatsapp_senders`` maps each WhatsApp phone number id to the account
     that owns it (inbound messages go to it; its chains send from it);
-    ``viber_senders`` the same for a Viber provider's sender names.
+    ``viber_senders`` the same for a Viber provider's sender names, and
+    ``viber_pace`` paces each of them (WhatsApp's pacing is in its settings).
     ``prices``: micro-units by (channel, category). ``poll_interval``:
     seconds between looks for work when nothing woke the loops.
     """
@@ -134,6 +139,7 @@ class ChatSettings:
     template_sync: float = 60.0  # seconds between reads of the templates' review status
     #: The token Meta's webhook subscription handshake presents (GET hub.verify_token).
     whatsapp_verify_token: str | None = field(default=None, repr=False)
+    viber_pace: PaceSettings = field(default_factory=PaceSettings)
 
     def __post_init__(self) -> None:
         if not (self.poll_interval > 0 and self.submit_lease > 0 and self.timer_lease > 0):
@@ -186,7 +192,8 @@ class ChatService:
                  clock: Callable[[], float] = time.time,
                  adapters: Mapping[str, WhatsAppClient | ViberClient] | None = None,
                  on_sms: Callable[[], None] = lambda: None,
-                 accounts: Callable[[str], Awaitable[int | None]] | None = None) -> None:
+                 accounts: Callable[[str], Awaitable[int | None]] | None = None,
+                 screen: SmsScreen | None = None) -> None:
         self.store = store
         self.settings = settings
         self.clock = clock
@@ -195,10 +202,11 @@ class ChatService:
             if settings.whatsapp is not None:
                 built["whatsapp"] = WhatsAppClient(settings.whatsapp)
             if settings.viber is not None:
-                built["viber"] = ViberClient(settings.viber)
+                built["viber"] = ViberClient(settings.viber, pace=settings.viber_pace)
             adapters = built
         self.adapters = dict(adapters)
         self._on_sms = on_sms
+        self._screen = screen  # the pumping defence of fallback OTP SMS legs (None: none)
         self._accounts = accounts
         self._account_ids: dict[str, int] = {}
         self._wake = asyncio.Event()
@@ -215,11 +223,14 @@ class ChatService:
 
     async def _decide(self, chain_id: str,
                       decide: Callable[[ChatChain], ChainChange | None]) -> ChainChange | None:
+        blocked: dict[int, bool] = {}  # SMS legs screened: asked once however often decided
         for _ in range(MAX_DECISIONS):
             chain = await self.store.get_chain(chain_id)
             change = decide(chain)
             if change is None:
                 return None
+            if self._screen is not None:
+                change = await self._screened(chain, change, blocked)
             try:
                 applied = await self.store.change_chain(change)
             except InsufficientFunds:
@@ -235,6 +246,25 @@ class ChatService:
                     self.wake()
                 return change
         raise StoreError(f"chain {chain_id}: changed by others {MAX_DECISIONS} times running")
+
+    async def _screened(self, chain: ChatChain, change: ChainChange,
+                        blocked: dict[int, bool]) -> ChainChange:
+        """``change``, or, when the pumping defence blocks the OTP SMS of a leg it
+        starts, the change that ends the chain there instead (``FRAUD_BLOCKED``:
+        nothing stored or charged). ``blocked`` keeps the answers per leg."""
+        assert self._screen is not None
+        for leg in change.start:
+            if chain.legs[leg].channel != "sms":
+                continue
+            if leg not in blocked:
+                message = await self.store.chain_leg_sms(chain.id, leg)
+                blocked[leg] = message is not None and await self._screen(
+                    chain.account_id, message, change.at) is not None
+            if blocked[leg]:
+                log.info("chain %s leg %d: the pumping defence blocked its SMS; the chain"
+                         " failed", chain.id, leg)
+                return blocked_start(chain, change)
+        return change
 
     async def provider_events(self, channel: str, events: list[ProviderEvent]) -> int:
         """Apply verified provider statuses; those whose provider id no leg
@@ -315,6 +345,54 @@ class ChatService:
         stored = await self.store.get_chat_template(spec.name, spec.language)
         assert stored is not None
         return stored
+
+    async def edit_template(self, account_id: int, spec: TemplateSpec
+                            ) -> ChatTemplate | Rejected:  # fmt: skip
+        """New content for the account's template ``spec.name`` in ``spec.language``:
+        the provider reviews it again (``pending``). Returns the stored template,
+        or the provider's refusal (then nothing changed). Raises ``NotFound`` (no
+        such template of the account), ``Conflict`` (its submission is under way)."""
+        adapter = self.adapters["whatsapp"]
+        assert isinstance(adapter, WhatsAppClient)
+        known = await self.store.get_chat_template(spec.name, spec.language)
+        if known is None or known.account_id != account_id:
+            raise NotFound(f"no template {spec.name} ({spec.language})")
+        if known.provider_id is None:
+            raise Conflict(f"template {spec.name} ({spec.language}) is being submitted")
+        refused = await adapter.edit_template(known.provider_id, spec)
+        if refused is not None:
+            return refused
+        await self.store.revise_chat_template(spec.name, spec.language, spec.category,
+                                              spec.body, "pending", self.clock())
+        stored = await self.store.get_chat_template(spec.name, spec.language)
+        assert stored is not None
+        return stored
+
+    async def delete_templates(self, account_id: int, name: str, language: str | None = None
+                               ) -> tuple[list[ChatTemplate], Rejected | None]:  # fmt: skip
+        """Delete the account's template ``name`` (every language of it, or
+        ``language``'s) at the provider, then here: those deleted, and the
+        provider's refusal that stopped the rest (None: all went). Each goes by
+        its provider id: another account may own another language of the name,
+        and a delete by name alone would take it too. Raises ``NotFound``,
+        ``Conflict`` (one is being submitted)."""
+        adapter = self.adapters["whatsapp"]
+        assert isinstance(adapter, WhatsAppClient)
+        mine = [t for t in await self.store.list_chat_templates(account_id)
+                if t.name == name and language in (None, t.language)]
+        if not mine:
+            raise NotFound(f"no template {name}")
+        if any(t.provider_id is None for t in mine):
+            raise Conflict(f"template {name} is being submitted")
+        deleted: list[ChatTemplate] = []
+        for t in mine:
+            assert t.provider_id is not None
+            refused = await adapter.delete_template(t.name, t.provider_id)
+            if refused is not None:
+                return deleted, refused
+            await self.store.remove_chat_template(t.name, t.language)
+            deleted.append(t)
+        return deleted, None
 
     async def sync_templates(self) -> int:
         """Read every template's status from the provider; how many changed. A

@@ -105,6 +105,9 @@ class ChatLeg:
     price_category: str | None
     started_at: float | None
     updated_at: float | None
+    #: A template leg's template: (name, language); None for text and SMS legs.
+    #: (Never its parameters: an authentication template's is a code.)
+    template: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -873,6 +873,11 @@ class ChatStore(Protocol):
         """The stored chains among ``chain_ids`` (at most 10,000), by id."""
         ...
 
+    async def chain_leg_sms(self, chain_id: str, leg: int) -> NewMessage | None:
+        """The SMS an SMS leg of the chain sends when it starts, as intake stored it
+        (None: no such chain or leg, or not an SMS leg)."""
+        ...
+
     async def chain_of_provider_id(self, channel: str,
                                    provider_id: str) -> tuple[str, int] | None:
         """The chain and leg whose provider id on ``channel`` this is, or None."""
@@ -952,7 +957,16 @@ class ChatStore(Protocol):
         ...
 
     async def remove_chat_template(self, name: str, language: str) -> bool:
-        """Forget a template (its submission failed); whether there was one."""
+        """Forget a template (its submission failed, or it was deleted); whether
+        there was one."""
+        ...
+
+    async def revise_chat_template(self, name: str, language: str, category: str, body: str,
+                                   status: str, at: float) -> bool:
+        """Record new content of a template (an edit the provider took) with the
+        ``status`` it is in again (``pending``: reviewed again) at ``at``; the
+        provider's reason is cleared. Older than what is recorded: nothing
+        changes. Whether there was such a template to change."""
         ...
 
 

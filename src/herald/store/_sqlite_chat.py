@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any, Final, TypeVar
 
 from herald.store._chat_rows import (
@@ -39,6 +40,7 @@ from herald.store._model import (
     EventKind,
     IdempotencyRecord,
     MessageFilter,
+    NewMessage,
     Status,
 )
 from herald.store._model_chat import (
@@ -117,9 +119,17 @@ _LEG_COLUMNS: Final = ("leg, channel, sender, success, within, state, provider_i
 _SMS_DONE: Final = int(Status.DELIVERED)
 
 
+def _leg(r: Sequence[Any]) -> ChatLeg:
+    """A leg from ``_LEG_COLUMNS`` and its template's name and language."""
+    leg = ChatLeg(*r[:-2])
+    return leg if r[-2] is None else replace(leg, template=(r[-2], r[-1]))
+
+
 def _chain(conn: sqlite3.Connection, row: Sequence[Any]) -> ChatChain:
-    legs = tuple(ChatLeg(*r) for r in conn.execute(
-        f"SELECT {_LEG_COLUMNS} FROM chat_legs WHERE chain_seq = ? ORDER BY leg", (row[0],)))
+    legs = tuple(_leg(r) for r in conn.execute(
+                     f"SELECT {_LEG_COLUMNS}, json_extract(content, '$.template'),"
+                     " json_extract(content, '$.language') FROM chat_legs WHERE chain_seq = ?"
+                     " ORDER BY leg", (row[0],)))
     timers = {leg: due for leg, due in conn.execute(
         "SELECT leg, due_at FROM chat_timers WHERE chain_seq = ?", (row[0],))}
     return ChatChain(row[1], row[2], row[3], STATUS_OF_CODE[row[4]], row[5], row[6], row[7],
@@ -262,6 +272,15 @@ class SQLiteChains:
             return {r[1]: _chain(conn, r) for r in rows}
 
         return await self._readers.run(read) if wanted else {}
+
+    async def chain_leg_sms(self, chain_id: str, leg: int) -> NewMessage | None:
+        def read(conn: sqlite3.Connection) -> NewMessage | None:
+            r = conn.execute("SELECT l.sms FROM chat_legs l JOIN chat_chains c"
+                             " ON c.seq = l.chain_seq WHERE c.id = ? AND l.leg = ?",
+                             (chain_id, leg)).fetchone()
+            return None if r is None or r[0] is None else message_of(r[0])
+
+        return await self._readers.run(read)
 
     async def chain_of_provider_id(self, channel: str,
                                    provider_id: str) -> tuple[str, int] | None:
@@ -519,6 +538,17 @@ class SQLiteChatTemplates:
         def write(conn: sqlite3.Connection) -> bool:
             return conn.execute("DELETE FROM chat_templates WHERE name = ? AND language = ?",
                                 (name, language)).rowcount > 0
+
+        result: bool = await self._write(write)
+        return result
+
+    async def revise_chat_template(self, name: str, language: str, category: str, body: str,
+                                   status: str, at: float) -> bool:
+        def write(conn: sqlite3.Connection) -> bool:
+            return conn.execute(
+                "UPDATE chat_templates SET category = ?, body = ?, status = ?, reason = NULL,"
+                " updated_at = ? WHERE name = ? AND language = ? AND updated_at <= ?",
+                (category, body, status, at, name, language, at)).rowcount > 0
 
         result: bool = await self._write(write)
         return result

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import math
 import os
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any, Final
 
@@ -16,10 +16,24 @@ import uvicorn
 from herald.sim.config import parse_listen
 from herald.sim.errors import SimConfigError
 
-__all__ = ["alongside", "checked_listen", "checked_seconds", "checked_url", "secrets", "serve_app"]
+__all__ = [
+    "alongside",
+    "checked_count",
+    "checked_listen",
+    "checked_numbers",
+    "checked_rejects",
+    "checked_seconds",
+    "checked_url",
+    "secrets",
+    "serve_app",
+]
 
 #: Seconds a fake may take to start listening or to stop.
 START_TIMEOUT: Final = 10.0
+#: Numbers one repeatable option may name.
+MAX_NUMBERS: Final = 10_000
+#: Times a fake may send one status (``--*-duplicates``).
+MAX_DUPLICATES: Final = 10
 
 
 @asynccontextmanager
@@ -67,6 +81,31 @@ def checked_seconds(value: float, option: str) -> float:
 def checked_url(value: str | None, option: str) -> str | None:
     if value is not None and not value.startswith(("http://", "https://")):
         raise SimConfigError(option, f"not an http(s) URL: {value!r}")
+    return value
+
+
+def checked_numbers(values: list[str], option: str) -> tuple[str, ...]:
+    """E.164 numbers of a repeatable option, without their ``+``."""
+    numbers = tuple(v.removeprefix("+") for v in values)
+    if len(numbers) > MAX_NUMBERS or not all(n.isascii() and n.isdigit() and 1 <= len(n) <= 15
+                                              for n in numbers):
+        raise SimConfigError(option, f"E.164 numbers (at most {MAX_NUMBERS:,})")
+    return numbers
+
+
+def checked_rejects(values: list[str], option: str, what: str,
+                    check: Callable[[str], bool]) -> dict[str, str]:
+    """``NUMBER:ANSWER`` pairs of a repeatable option (the answer checked by ``check``)."""
+    pairs = [v.rpartition(":") for v in values]
+    if any(not sep or not check(answer) for _, sep, answer in pairs):
+        raise SimConfigError(option, f"NUMBER:{what}, e.g. +447700900123:{what}")
+    numbers = checked_numbers([n for n, _, _ in pairs], option)
+    return dict(zip(numbers, (answer for _, _, answer in pairs), strict=True))
+
+
+def checked_count(value: int, option: str, low: int, high: int) -> int:
+    if not low <= value <= high:
+        raise SimConfigError(option, f"must be {low}..{high}")
     return value
 
 

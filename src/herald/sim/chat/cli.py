@@ -1,5 +1,12 @@
 """``herald sim --whatsapp HOST:PORT``: the WhatsApp Cloud API fake beside the SMSC.
 
+Its misbehaviour is set here too: status webhooks duplicated
+(``--whatsapp-duplicates``), sent newest first (``--whatsapp-reverse``),
+``delivered`` skipped (``--whatsapp-drop-delivered``), ``read`` late
+(``--whatsapp-read-delay``); sends to a number refused with a chosen Graph
+API error (``--whatsapp-reject``), the first sends throttled
+(``--whatsapp-throttle``).
+
 The access token and the app secret come from the environment
 (``HERALD_SIM_WHATSAPP_TOKEN``, ``HERALD_SIM_WHATSAPP_APP_SECRET``), never from
 the command line, which ``ps`` shows.
@@ -12,36 +19,42 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Final
 
 import httpx
 
 from herald.sim.chat._serve import (
+    MAX_DUPLICATES,
     alongside,
+    checked_count,
     checked_listen,
+    checked_rejects,
     checked_seconds,
     checked_url,
     secrets,
     serve_app,
 )
-from herald.sim.chat.whatsapp import FakeWhatsApp, FakeWhatsAppConfig
+from herald.sim.chat.whatsapp import Chaos, FakeWhatsApp, FakeWhatsAppConfig
 from herald.sim.errors import SimConfigError
 
 __all__ = ["APP_SECRET_ENV", "TOKEN_ENV", "WhatsAppOptions", "add_options", "options", "running"]
 
 TOKEN_ENV = "HERALD_SIM_WHATSAPP_TOKEN"
 APP_SECRET_ENV = "HERALD_SIM_WHATSAPP_APP_SECRET"
+#: Sends ``--whatsapp-throttle`` may name.
+MAX_THROTTLE: Final = 1_000_000
 _log = logging.getLogger("herald.sim.whatsapp")
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "WhatsApp Cloud API fake",
-        f"a local fake of POST /{{version}}/{{phone-number-id}}/messages that checks each "
-        f"send against the Cloud API's send schema and POSTs signed status webhooks "
-        f"(X-Hub-Signature-256); token and app secret from ${TOKEN_ENV} and "
-        f"${APP_SECRET_ENV} (docs/channels.md)")
+        f"a local fake of POST /{{version}}/{{phone-number-id}}/messages and of template "
+        f"management that checks each request against Meta's OpenAPI description and POSTs "
+        f"signed status webhooks (X-Hub-Signature-256), misbehaving as told below; token "
+        f"and app secret from ${TOKEN_ENV} and ${APP_SECRET_ENV} (docs/channels.md)")
     group.add_argument("--whatsapp", metavar="HOST:PORT",
                        help="run the fake on this address too (port 0: a free one, printed)")
     group.add_argument("--whatsapp-webhook", metavar="URL",
@@ -54,6 +67,24 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--whatsapp-open-windows", action="store_true",
                        help="treat every recipient's 24-hour window as open (free-form text "
                             "passes; default: refused with error 131047)")
+    group.add_argument("--whatsapp-reject", action="append", default=[],
+                       metavar="NUMBER:CODE",
+                       help="answer every send to NUMBER with Graph API error CODE, e.g. "
+                            "131026 (no WhatsApp account), 131047 (window closed), 130429 "
+                            "(rate), 132001 (no such template) (repeatable)")
+    group.add_argument("--whatsapp-throttle", type=int, default=0, metavar="N",
+                       help="answer the first N sends with 130429 whatever the rate "
+                            "(default 0)")
+    group.add_argument("--whatsapp-duplicates", type=int, default=1, metavar="N",
+                       help=f"send each status webhook N times (1..{MAX_DUPLICATES}, "
+                            "default 1)")
+    group.add_argument("--whatsapp-reverse", action="store_true",
+                       help="send each batch of statuses newest first (out of order)")
+    group.add_argument("--whatsapp-drop-delivered", action="store_true",
+                       help="skip 'delivered' where 'read' follows")
+    group.add_argument("--whatsapp-read-delay", type=float, default=0.0, metavar="SECONDS",
+                       help="hold each 'read' status back SECONDS after the others of its "
+                            "message: a late read (default 0)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +94,10 @@ class WhatsAppOptions:
     config: FakeWhatsAppConfig
     status_delay: float
     open_windows: bool
+    chaos: Chaos = field(default_factory=Chaos)
+    rejects: Mapping[str, int] = field(default_factory=dict)
+    throttle: int = 0
+    read_delay: float = 0.0
 
 
 def options(args: argparse.Namespace) -> WhatsAppOptions | None:
@@ -78,7 +113,18 @@ def options(args: argparse.Namespace) -> WhatsAppOptions | None:
     webhook = checked_url(args.whatsapp_webhook, "whatsapp-webhook")
     config = FakeWhatsAppConfig(token=token, app_secret=secret, webhook_url=webhook, rate=rate,
                                 burst=max(1.0, rate / 10), seed=args.seed)
-    return WhatsAppOptions(host, port, config, delay, args.whatsapp_open_windows)
+    rejects = checked_rejects(args.whatsapp_reject, "whatsapp-reject", "CODE",
+                              lambda c: c.isascii() and c.isdigit() and 0 < len(c) <= 9)
+    chaos = Chaos(checked_count(args.whatsapp_duplicates, "whatsapp-duplicates", 1,
+                                MAX_DUPLICATES),
+                  args.whatsapp_reverse, args.whatsapp_drop_delivered)
+    read_delay = args.whatsapp_read_delay
+    if not (math.isfinite(read_delay) and read_delay >= 0):
+        raise SimConfigError("whatsapp-read-delay", "must be a number of seconds >= 0")
+    return WhatsAppOptions(host, port, config, delay, args.whatsapp_open_windows, chaos,
+                           {n: int(c) for n, c in rejects.items()},
+                           checked_count(args.whatsapp_throttle, "whatsapp-throttle", 0,
+                                         MAX_THROTTLE), read_delay)
 
 
 async def _send_statuses(fake: FakeWhatsApp, delay: float) -> None:
@@ -96,6 +142,11 @@ async def running(opts: WhatsAppOptions) -> AsyncIterator[tuple[FakeWhatsApp, in
     """Serve the fake (and send its statuses) until the block ends."""
     fake = FakeWhatsApp(opts.config)
     fake.all_windows_open = opts.open_windows
+    fake.chaos = opts.chaos
+    for number, code in opts.rejects.items():
+        fake.reject(number, code)
+    fake.throttle(opts.throttle)
+    fake.read_delay = opts.read_delay
     statuses = None
     if opts.config.webhook_url is not None:
         statuses = _send_statuses(fake, opts.status_delay)

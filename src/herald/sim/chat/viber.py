@@ -42,10 +42,16 @@ class FakeViber:
         self.app = Starlette(routes=[Route(settings.send_path, self._send, methods=["POST"])])
         self.sent: dict[str, ViberSend] = {}
         self._ids = itertools.count(1)
-        self._absent: set[str] = set()
+        self._rejects: dict[str, str] = {}
+        #: Times each callback is sent (a provider that repeats itself).
+        self.duplicates = 1
 
     def not_on_viber(self, to: str) -> None:
-        self._absent.add(to)
+        self.reject(to, "not_viber_user")
+
+    def reject(self, to: str, word: str) -> None:
+        """Answer every send to ``to`` with the error ``word`` (``throttled``: HTTP 429)."""
+        self._rejects[to] = word
 
     async def _send(self, request: Request) -> Response:
         s = self.settings
@@ -58,8 +64,9 @@ class FakeViber:
             return _json({s.error_field: "invalid_request"}, 400)
         if not (isinstance(ttl, int) and 30 <= ttl <= 1_209_600) or not isinstance(text, str):
             return _json({s.error_field: "invalid_request"}, 400)
-        if to in self._absent:
-            return _json({s.error_field: "not_viber_user"}, 400)
+        if to in self._rejects:
+            word = self._rejects[to]
+            return _json({s.error_field: word}, 429 if word == "throttled" else 400)
         message_id = f"vb-{next(self._ids):010d}"
         self.sent[message_id] = ViberSend(message_id, str(sender), str(to), text, ttl)
         return _json({s.id_field: message_id}, 200)
@@ -73,13 +80,15 @@ class FakeViber:
         return orjson.dumps(item)
 
     async def callback(self, message_id: str, status: str, error: str | None = None) -> int:
-        """POST one signed callback; return the receiver's HTTP status."""
+        """POST one signed callback (:attr:`duplicates` times); return the
+        receiver's HTTP status (the last)."""
         body = self.callback_body(message_id, status, error)
         scheme = self.settings.scheme
         async with httpx.AsyncClient(trust_env=False, timeout=10.0) as http:
-            reply = await http.post(self.callback_url, content=body, headers={
-                "Content-Type": "application/json",
-                scheme.header: scheme.sign(self.settings.secret, body)})
+            for _ in range(max(1, self.duplicates)):
+                reply = await http.post(self.callback_url, content=body, headers={
+                    "Content-Type": "application/json",
+                    scheme.header: scheme.sign(self.settings.secret, body)})
         return reply.status_code
 
     async def expire(self, message_id: str) -> int:

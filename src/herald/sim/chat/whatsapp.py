@@ -6,6 +6,11 @@ What it does, as the Cloud API does (docs/channels.md, "The fakes"):
   <token>``: every body is checked against the send schema (``_schema``, from
   Meta's OpenAPI description); a body that does not fit is answered 400 with
   Graph API error 100 and the place it broke. A valid one gets a ``wamid.`` id.
+- Template management, each request checked against the description as sends
+  are (``_template_schema``; 400, error 100 when it does not fit):
+  ``POST``/``GET``/``DELETE /{version}/{waba-id}/message_templates`` (create,
+  list, delete by name) and ``POST /{version}/{template-id}`` (edit: the
+  template is reviewed again, ``PENDING``).
 - Free-form text to a recipient whose 24-hour window is not open: error 131047.
 - More than ``rate`` sends a second from one phone number id: error 130429.
 - For each accepted message it draws the truth (read, delivered or failed,
@@ -17,7 +22,9 @@ What it does, as the Cloud API does (docs/channels.md, "The fakes"):
 Misbehaviour on command: :attr:`chaos` (each status sent ``duplicates`` times,
 the order reversed, ``delivered`` dropped where ``read`` follows), :meth:`reject`
 (answer sends to a number with a chosen error code), :meth:`throttle` (answer
-the next *n* sends with 130429 whatever the rate).
+the next *n* sends with 130429 whatever the rate), :attr:`read_delay` (``read``
+statuses held back: late reads). ``herald sim --whatsapp`` sets each from the
+command line (``cli``).
 """
 
 from __future__ import annotations
@@ -39,7 +46,14 @@ from starlette.routing import Route
 
 from herald.channels import WHATSAPP_SCHEME, WHATSAPP_THROTTLED, WHATSAPP_WINDOW_CLOSED
 from herald.sim.bucket import TokenBucket
-from herald.sim.chat._schema import SchemaViolation, check_send_request
+from herald.sim.chat._schema import SchemaViolation, check_send_request, validate
+from herald.sim.chat._template_schema import (
+    DELETE_QUERY,
+    EDIT_SCHEMA,
+    LIST_QUERY,
+    TEMPLATE_SCHEMA,
+    check_query,
+)
 
 __all__ = ["TRUTHS", "Chaos", "FakeWhatsApp", "FakeWhatsAppConfig"]
 
@@ -113,7 +127,10 @@ class FakeWhatsApp:
             Route("/{version}/{waba_id}/message_templates", self._create_template,
                   methods=["POST"]),
             Route("/{version}/{waba_id}/message_templates", self._list_templates,
-                  methods=["GET"])])
+                  methods=["GET"]),
+            Route("/{version}/{waba_id}/message_templates", self._delete_templates,
+                  methods=["DELETE"]),
+            Route("/{version}/{template_id}", self._edit_template, methods=["POST"])])
         #: Templates submitted for review, by (name, language): the Graph API's fields.
         self.templates: dict[tuple[str, str], dict[str, Any]] = {}
         #: Approve templates at once (the demo's choice); else they stay PENDING until
@@ -122,6 +139,7 @@ class FakeWhatsApp:
         #: Refuse sends of templates that are not approved here (error 132001);
         #: off by default: tests send templates they never submitted.
         self.check_templates = False
+        self.edits = 0  # templates edited (each is reviewed again)
         self.sent: dict[str, SentRecord] = {}
         self.answers: list[tuple[int, bytes]] = []  # (status, body) of every send, in order
         self.schema_failures: list[str] = []
@@ -135,6 +153,10 @@ class FakeWhatsApp:
         self._forced_throttles = 0
         self._buckets: dict[str, TokenBucket] = {}
         self._pending: list[dict[str, Any]] = []
+        #: Seconds a ``read`` status is held back after the others of its message
+        #: (a late read: after a chain's "read within" ran out); 0: sent with them.
+        self.read_delay = 0.0
+        self._late: list[tuple[float, dict[str, Any]]] = []  # (due, status), in due order
 
     # -- commands --------------------------------------------------------------------
 
@@ -181,36 +203,100 @@ class FakeWhatsApp:
 
     # -- templates -------------------------------------------------------------------
 
-    async def _create_template(self, request: Request) -> Response:
-        if request.headers.get("authorization") != f"Bearer {self.config.token}":
-            return self._error(190, 401)
+    def _authorised(self, request: Request) -> bool:
+        return request.headers.get("authorization") == f"Bearer {self.config.token}"
+
+    async def _checked_body(self, request: Request,
+                            schema: Mapping[str, Any]) -> dict[str, Any] | Response:
+        """The request's JSON body if it fits ``schema``; else the Graph API's 400."""
         try:
             document = orjson.loads(await request.body())
-            name, language, category = (document[k] for k in ("name", "language", "category"))
-            components = document["components"]
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            return self._error(100, details="name, language, category and components")
-        if not (isinstance(name, str) and isinstance(language, str) and
-                category in ("MARKETING", "UTILITY", "AUTHENTICATION")
-                and isinstance(components, list) and components):
-            return self._error(100, details="name, language, category and components")
+            validate(document, schema)
+        except orjson.JSONDecodeError:
+            self.schema_failures.append("$: not JSON")
+            return self._error(100, details="the body is not JSON")
+        except SchemaViolation as exc:
+            self.schema_failures.append(str(exc))
+            return self._error(100, details=str(exc))
+        assert isinstance(document, dict)  # the schemas are of objects
+        return document
+
+    def _checked_query(self, request: Request,
+                       schema: Mapping[str, Any]) -> dict[str, str] | Response:
+        try:
+            return check_query(request.query_params.multi_items(), schema)
+        except SchemaViolation as exc:
+            self.schema_failures.append(str(exc))
+            return self._error(100, details=str(exc))
+
+    async def _create_template(self, request: Request) -> Response:
+        if not self._authorised(request):
+            return self._error(190, 401)
+        document = await self._checked_body(request, TEMPLATE_SCHEMA)
+        if isinstance(document, Response):
+            return document
+        name, language = document["name"], document["language"]
         if (name, language) in self.templates:
             return self._error(100, details="a template with this name and language exists")
-        template = {"id": str(10**14 + len(self.templates) + 1), "name": name,
-                    "language": language, "category": category,
+        template = {"id": str(10**14 + next(self._ids)), "name": name,
+                    "language": language, "category": document["category"],
                     "status": "APPROVED" if self.auto_approve else "PENDING",
-                    "rejected_reason": "NONE", "components": components}
+                    "rejected_reason": "NONE", "components": document["components"]}
         self.templates[(name, language)] = template
-        return Response(orjson.dumps({k: template[k] for k in ("id", "status", "category")}),
-                        200, media_type="application/json")
+        return _ok({k: template[k] for k in ("id", "status", "category")})
 
     async def _list_templates(self, request: Request) -> Response:
-        if request.headers.get("authorization") != f"Bearer {self.config.token}":
+        if not self._authorised(request):
             return self._error(190, 401)
+        query = self._checked_query(request, LIST_QUERY)
+        if isinstance(query, Response):
+            return query
         data = [{k: t[k] for k in ("id", "name", "language", "category", "status",
-                                   "rejected_reason")} for t in self.templates.values()]
-        return Response(orjson.dumps({"data": data, "paging": {"cursors": {}}}), 200,
-                        media_type="application/json")
+                                   "rejected_reason")} for t in self.templates.values()
+                if query.get("name", t["name"]) == t["name"]]
+        return _ok({"data": data, "paging": {"cursors": {}}})
+
+    async def _edit_template(self, request: Request) -> Response:
+        """New content for a template: Meta reviews it again (``PENDING``)."""
+        if not self._authorised(request):
+            return self._error(190, 401)
+        document = await self._checked_body(request, EDIT_SCHEMA)
+        if isinstance(document, Response):
+            return document
+        if not document:
+            self.schema_failures.append("$: an edit that changes nothing")
+            return self._error(100, details="$: an edit that changes nothing")
+        found = [t for t in self.templates.values()
+                 if t["id"] == request.path_params["template_id"]]
+        if not found:
+            return self._error(100, details="Unsupported post request. Object with ID"
+                               " does not exist")
+        template = found[0]
+        if any(document.get(k, template[k]) != template[k] for k in ("name", "language")):
+            return self._error(100, details="a template's name and language cannot change")
+        template.update(components=document.get("components", template["components"]),
+                        category=document.get("category", template["category"]),
+                        status="APPROVED" if self.auto_approve else "PENDING",
+                        rejected_reason="NONE")
+        self.edits += 1
+        # The description's example answers success alone; clients (pywa) read the
+        # template's id, name and category too, as Meta gives them.
+        return _ok({"success": True, **{k: template[k] for k in ("id", "name", "category")}})
+
+    async def _delete_templates(self, request: Request) -> Response:
+        """Delete by name: every language of it, or the one ``hsm_id`` names."""
+        if not self._authorised(request):
+            return self._error(190, 401)
+        query = self._checked_query(request, DELETE_QUERY)
+        if isinstance(query, Response):
+            return query
+        doomed = [key for key, t in self.templates.items() if t["name"] == query["name"]
+                  and query.get("hsm_id", t["id"]) == t["id"]]
+        if not doomed:
+            return self._error(100, details="Message template not found")
+        for key in doomed:
+            del self.templates[key]
+        return _ok({"success": True})
 
     # -- the endpoint ----------------------------------------------------------------
 
@@ -274,10 +360,12 @@ class FakeWhatsApp:
                                       "timestamp": str(int(time.time())), "pricing": pricing}
             if word == "failed":
                 status["errors"] = [{"code": UNDELIVERABLE, "title": _TITLES[UNDELIVERABLE]}]
-            if len(self._pending) < MAX_PENDING:
-                self._pending.append(status)
-            else:
+            if len(self._pending) + len(self._late) >= MAX_PENDING:
                 self.statuses_dropped += 1
+            elif word == "read" and self.read_delay > 0:
+                self._late.append((time.monotonic() + self.read_delay, status))
+            else:
+                self._pending.append(status)
         body = orjson.dumps({"messaging_product": "whatsapp",
                              "contacts": [{"input": to, "wa_id": to}],
                              "messages": [{"id": wamid, "message_status": "accepted"}]})
@@ -292,8 +380,9 @@ class FakeWhatsApp:
 
     def _chaotic(self, statuses: list[dict[str, Any]]) -> list[dict[str, Any]]:
         chaos = self.chaos
-        if chaos.drop_delivered:
-            read = {s["id"] for s in statuses if s["status"] == "read"}
+        if chaos.drop_delivered:  # a read held back (read_delay) follows too
+            read = {s["id"] for s in [*statuses, *(late for _, late in self._late)]
+                    if s["status"] == "read"}
             statuses = [s for s in statuses if not (s["status"] == "delivered" and s["id"] in read)]
         statuses = [s for s in statuses for _ in range(chaos.duplicates)]
         return statuses[::-1] if chaos.reverse else statuses
@@ -336,7 +425,12 @@ class FakeWhatsApp:
         url = self.webhook_url
         if url is None:
             raise RuntimeError("no webhook_url configured")
-        statuses, self._pending = self._chaotic(self._pending), []
+        now = time.monotonic()
+        due = 0
+        while due < len(self._late) and self._late[due][0] <= now:
+            due += 1
+        late, self._late = [status for _, status in self._late[:due]], self._late[due:]
+        statuses, self._pending = self._chaotic(self._pending + late), []
         answers = []
         client = http or httpx.AsyncClient(trust_env=False, timeout=10.0)
         try:
@@ -350,6 +444,10 @@ class FakeWhatsApp:
             if http is None:
                 await client.aclose()
         return answers
+
+
+def _ok(document: object) -> Response:
+    return Response(orjson.dumps(document), 200, media_type="application/json")
 
 
 def _is_auth(document: Mapping[str, Any]) -> bool:

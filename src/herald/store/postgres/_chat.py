@@ -97,6 +97,8 @@ def _chains_sql(where: str, tail: str = "") -> str:
     return f"""
 WITH c AS (SELECT {_CHAIN_COLUMNS} FROM chat_chains WHERE {where} {tail})
 SELECT c.*, {legs},
+    l.content::jsonb ->> 'template' AS leg_template,
+    l.content::jsonb ->> 'language' AS leg_language,
     (SELECT array_agg(t.leg ORDER BY t.leg) FROM chat_timers t
      WHERE t.chain_seq = c.seq) AS timer_legs,
     (SELECT array_agg(t.due_at ORDER BY t.leg) FROM chat_timers t
@@ -121,7 +123,9 @@ def _chains(rows: Sequence[Record]) -> list[ChatChain]:
     heads: dict[int, Record] = {}
     for r in rows:
         heads.setdefault(r["seq"], r)
-        legs.setdefault(r["seq"], []).append(ChatLeg(**{c: r[c] for c in _LEG_COLUMNS}))
+        template = None if r["leg_template"] is None else (r["leg_template"], r["leg_language"])
+        legs.setdefault(r["seq"], []).append(
+            ChatLeg(**{c: r[c] for c in _LEG_COLUMNS}, template=template))
     return [_chain(r, legs[seq]) for seq, r in heads.items()]
 
 
@@ -431,6 +435,12 @@ class PostgresChat:
         rows = await self._one(lambda c: c.fetch(_chains_sql("id = ANY ($1::text[])"), wanted))
         return {chain.id: chain for chain in _chains(rows)}
 
+    async def chain_leg_sms(self, chain_id: str, leg: int) -> NewMessage | None:
+        r = await self._one(lambda c: c.fetchrow(
+            "SELECT l.sms FROM chat_legs l JOIN chat_chains c ON c.seq = l.chain_seq"
+            " WHERE c.id = $1 AND l.leg = $2", chain_id, leg))
+        return None if r is None or r["sms"] is None else message_of(r["sms"])
+
     async def chain_of_provider_id(self, channel: str,
                                    provider_id: str) -> tuple[str, int] | None:
         r = await self._one(lambda c: c.fetchrow(
@@ -590,6 +600,14 @@ class PostgresChat:
             " AND (status <> $3 OR reason IS DISTINCT FROM $4"
             " OR provider_id IS DISTINCT FROM coalesce($5, provider_id))",
             name, language, status, reason, provider_id, at))
+        return _count(changed) > 0
+
+    async def revise_chat_template(self, name: str, language: str, category: str, body: str,
+                                   status: str, at: float) -> bool:
+        changed = await self._one(lambda c: c.execute(
+            "UPDATE chat_templates SET category = $3, body = $4, status = $5, reason = NULL,"
+            " updated_at = $6 WHERE name = $1 AND language = $2 AND updated_at <= $6",
+            name, language, category, body, status, at))
         return _count(changed) > 0
 
     async def remove_chat_template(self, name: str, language: str) -> bool:
