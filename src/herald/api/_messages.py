@@ -305,17 +305,8 @@ class MessageRoutes:
                       now: float, address: str | None = None) -> FraudDecision | None:
         """The defence's decision refusing an OTP message of an account that enables
         ``otp_messages``; ``None``: send it. Raises the store's errors."""
-        defence = self.defence
-        watched = defence.watches_messages(account.id, now)
-        if watched is None:
-            watched = (await defence.settings(account.id, now)).otp_messages
-        if not watched:
-            return None
-        screening = await defence.screen(
-            account_id=account.id, to=message.to, use_case=message.tag or "otp",
-            message_id=message.id, rating=rating, now=now,
-            hints=None if address is None else {"ip": address})
-        return screening.decision if screening.refuse else None
+        return await self.defence.refusal(account.id, message, rating, now,
+                                          None if address is None else {"ip": address})
 
     def refuse(self, errors: list[FieldError]) -> ApiProblem:
         """The 422 answer to one message refused for ``errors`` (counted)."""

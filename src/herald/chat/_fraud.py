@@ -41,19 +41,13 @@ def fraud_screen(defence: LiveDefence, prices: Callable[[int], PriceList | None]
     async def screen(account_id: int, message: NewMessage, now: float) -> FraudDecision | None:
         if message.priority is not Priority.OTP or message.tag == VERIFY_TAG:
             return None
-        watched = defence.watches_messages(account_id, now)
-        if watched is None:
-            watched = (await defence.settings(account_id, now)).otp_messages
-        if not watched:
+        if defence.watches_messages(account_id, now) is False:  # known: not screened
             return None
         rating = None
         price_list = prices(account_id)
         if price_list is not None:
             with contextlib.suppress(Unpriced):  # priced when the chain was accepted
                 rating = rate(price_list, message.to, message.segments, destinations())
-        screening = await defence.screen(
-            account_id=account_id, to=message.to, use_case=message.tag or "otp",
-            message_id=message.id, rating=rating, now=now)
-        return screening.decision if screening.refuse else None
+        return await defence.refusal(account_id, message, rating, now)
 
     return screen

@@ -59,6 +59,7 @@ from herald.store import (
     FraudReason,
     FraudSettings,
     FraudStore,
+    NewMessage,
     Status,
     StoreError,
 )
@@ -188,6 +189,23 @@ class LiveDefence:
         ``monitor`` mode: those enforce would hold)."""
         engine = self._engines.get(account_id)
         return [] if engine is None else engine.blocks(_ms(now))
+
+    async def refusal(self, account_id: int, message: NewMessage, rating: Rating | None,
+                      now: float, hints: Mapping[str, str] | None = None,
+                      ) -> FraudDecision | None:  # fmt: skip
+        """The decision refusing an OTP message of an account that screens its
+        OTP messages (``otp_messages``), or ``None``: send it. For intake (a
+        plain send, a batch item) and for a chain's fallback SMS alike.
+        Raises the store's errors."""
+        watched = self.watches_messages(account_id, now)
+        if watched is None:
+            watched = (await self.settings(account_id, now)).otp_messages
+        if not watched:
+            return None
+        screening = await self.screen(
+            account_id=account_id, to=message.to, use_case=message.tag or "otp",
+            message_id=message.id, rating=rating, now=now, hints=hints)
+        return screening.decision if screening.refuse else None
 
     async def screen(self, *, account_id: int, to: str, use_case: str, message_id: str,
                      rating: Rating | None, now: float, verification_id: str | None = None,

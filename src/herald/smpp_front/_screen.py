@@ -51,14 +51,11 @@ async def first_block(defence: LiveDefence, account_id: int, messages: Sequence[
     """Ask the defence about each OTP message of a submit (a submit_multi's, in
     order, up to the first refused); the decision that refused one, or ``None``:
     send them all. Raises the store's errors (nothing was stored)."""
-    if not (await defence.settings(account_id, now)).otp_messages:
-        return None
     for n, message in enumerate(messages):
         if message.priority is not Priority.OTP:
             continue
-        screening = await defence.screen(
-            account_id=account_id, to=message.to, use_case=message.tag or "otp",
-            message_id=message.id, rating=None if ratings is None else ratings[n], now=now)
-        if screening.refuse:
-            return screening.decision
+        decision = await defence.refusal(account_id, message,
+                                         None if ratings is None else ratings[n], now)
+        if decision is not None:
+            return decision
     return None
