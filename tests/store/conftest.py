@@ -51,6 +51,7 @@ POSTGRES_TESTS: dict[str, frozenset[str]] = {
         "test_controls_records_check_their_bounds",
         "test_opt_outs_change_and_are_followed_by_seq",
         "test_opt_outs_are_listed_in_pages_by_number",
+        "test_each_change_in_a_batch_counts_and_the_last_one_stays",
     }),
     "test_contract_messages": frozenset({
         "test_accepted_message_reads_back_as_written",

@@ -39,9 +39,10 @@ _OPT_OUT_COLUMNS = "account_id, number, opted_out, seq, updated_at, source"
 # refused (the conflicting row is locked all the same, so the count read
 # after it is the one that refused).
 _COUNT_QUOTA = """
-INSERT INTO daily_usage AS d (account_id, day, used) SELECT $1, $2, $3 WHERE $3 <= $4
+INSERT INTO daily_usage AS d (account_id, day, used)
+SELECT $1, $2, $3::bigint WHERE $3::bigint <= $4::bigint
 ON CONFLICT (account_id, day) DO UPDATE SET used = d.used + excluded.used
-    WHERE d.used + excluded.used <= $4
+    WHERE d.used + excluded.used <= $4::bigint
 RETURNING used
 """
 _WRITE_OPT_OUTS = """
