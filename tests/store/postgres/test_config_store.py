@@ -179,3 +179,19 @@ async def test_health_reads_are_index_ranges(pg_store_dsn: str) -> None:
             indexes = {s[2] for s in scans if (s[2] or "").startswith("segments")}
             assert indexes == {"segments_final"}, scans
             assert ("Seq Scan", "segments", None) not in scans, scans
+
+
+async def test_the_lifecycle_never_reads_parts_through_segments_final(pg_store_dsn: str) -> None:
+    # Statistics taken before many receipts make segments_final look empty;
+    # the roll-up's read of one message's delivered parts then scanned it whole
+    # (every final segment, at each receipt) instead of the primary key.
+    async with connection(pg_store_dsn) as conn:
+        await fill_finished(conn, 5_000, T0)
+        await conn.execute("ALTER TABLE segments DISABLE TRIGGER USER")
+        await conn.execute(_SEGMENTS.replace(str(int(Status.DELIVERED)), str(int(Status.SENT))))
+        await conn.execute("ANALYZE segments")
+        explained = await conn.fetchval(
+            "EXPLAIN (FORMAT JSON) SELECT count(*) FROM segments s"
+            f" WHERE s.message_seq = $1 AND s.status = {int(Status.DELIVERED)}", 5)
+        scans = _scans(json.loads(explained)[0]["Plan"])
+        assert {s[2] for s in scans if s[1] == "segments"} == {"segments_pkey"}, scans
