@@ -10,7 +10,9 @@ import costs, and what the delivery-health index costs the receipt path.
    ``put_number_table`` and read back with ``get_number_table``, on the
    PostgreSQL store and, for reference, on the SQLite store. A table is one
    row whatever its size (its built index is opaque to the store): one
-   ``bytea`` parameter in one statement.
+   ``bytea`` parameter in one statement. ``pg, pglz``: with the column's
+   default storage (compressed), for comparison with the store's (external,
+   uncompressed).
 2. Receipts: ``--receipts`` messages accepted, their parts recorded, then
    their final receipts applied in batches of 100 (what the receipt path
    does), with and without ``segments_final``, the partial index on
@@ -80,13 +82,19 @@ async def _tables(store: Store | PostgresStore, tables: Tables) -> dict[str, flo
     return times
 
 
-async def _tables_on(where: str | Path, tables: Tables) -> dict[str, float]:
-    """:func:`_tables` on a PostgreSQL database (a URL) or a SQLite data directory."""
+async def _tables_on(where: str | Path, tables: Tables, *,
+                     compressed: bool = False) -> dict[str, float]:  # fmt: skip
+    """:func:`_tables` on a PostgreSQL database (a URL; ``compressed``: with
+    PostgreSQL's default storage of the column) or a SQLite data directory."""
     store: Store | PostgresStore
     if isinstance(where, Path):
         store = SQLiteStore.open(SQLiteConfig(data_dir=where))
     else:
         store = await PostgresStore.open(where)
+        if compressed:
+            async with store._pool.acquire() as conn:
+                await conn.execute(
+                    "ALTER TABLE number_tables ALTER COLUMN data SET STORAGE EXTENDED")
     try:
         return await _tables(store, tables)
     finally:
@@ -137,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--prefixes", type=int, default=100_000)
     parser.add_argument("--ported", type=int, default=100_000)
-    parser.add_argument("--receipts", type=int, default=20_000)
+    parser.add_argument("--receipts", type=int, default=20_000, help="0: tables only")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=9)
     args = parser.parse_args(argv)
@@ -147,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     plan, ported = parse_plan(generated.plan_csv), parse_ported(generated.ported_csv)
     tables = {kind: NumberTable(kind, t.to_bytes(), len(t), T0)
               for kind, t in ((NumberTableKind.PLAN, plan), (NumberTableKind.PORTED, ported))}
-    table_times: dict[str, list[dict[str, float]]] = {"postgresql": [], "sqlite": []}
+    table_times: dict[str, list[dict[str, float]]] = {
+        "postgresql": [], "pg, pglz": [], "sqlite": []}  # fmt: skip
     receipts: dict[str, list[tuple[float, float, float]]] = {"with segments_final": [],
                                                        "without": []}  # fmt: skip
     cluster = PgCluster.start()
@@ -156,13 +165,15 @@ def main(argv: list[str] | None = None) -> int:
         assert postmaster is not None
         n = 0
         for _ in range(args.rounds):
-            n += 1
-            dsn = cluster.create_database(f"bench_{n}")
-            table_times["postgresql"].append(asyncio.run(_tables_on(dsn, tables)))
-            cluster.drop_database(f"bench_{n}")
+            for name in ("postgresql", "pg, pglz"):
+                n += 1
+                dsn = cluster.create_database(f"bench_{n}")
+                table_times[name].append(asyncio.run(
+                    _tables_on(dsn, tables, compressed=name != "postgresql")))
+                cluster.drop_database(f"bench_{n}")
             with tempfile.TemporaryDirectory() as tmp:
                 table_times["sqlite"].append(asyncio.run(_tables_on(Path(tmp), tables)))
-            for variant in receipts:
+            for variant in receipts if args.receipts else ():
                 n += 1
                 dsn = cluster.create_database(f"bench_{n}")
                 receipts[variant].append(asyncio.run(
@@ -178,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
             get = statistics.median(r[f"get {kind.value}"] for r in runs) * 1000
             print(f"{kind.value:10} {table.entries:>10,} {len(table.data):>12,} {name:>11}"
                   f" {put:>8.1f} {get:>8.1f}")
+    if not args.receipts:
+        return 0
     print(f"\n# final receipts, {args.receipts:,} in batches of {RECEIPT_BATCH}"
           f" ({args.rounds} rounds)")
     print(f"{'variant':22} {'receipts/s median':>18} {'range':>15} {'server us/receipt':>18}"

@@ -510,8 +510,8 @@ CREATE TABLE number_tables (
     entries bigint NOT NULL,
     data bytea NOT NULL
 );
--- Out of line, uncompressed: a built index hardly compresses, and pglz on
--- megabytes made a put 2-4x slower (docs/scale-out.md).
+-- Out of line, uncompressed: pglz on megabytes of sorted arrays made a put
+-- 3-6x slower (bench/pg_config.py, docs/scale-out.md).
 ALTER TABLE number_tables ALTER COLUMN data SET STORAGE EXTERNAL;
 CREATE TABLE number_tables_generation (
     single boolean PRIMARY KEY DEFAULT true CHECK (single),
