@@ -15,10 +15,11 @@ that has read every change up to ``seq`` misses none that commit later.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from herald.store._errors import QuotaExceeded, UnknownAccount
+from herald.store._model import CONTROL_LISTS as _LISTS
 from herald.store._model import (
     NO_CONTROLS,
     AccountControls,
@@ -26,13 +27,11 @@ from herald.store._model import (
     OptOutChange,
     OptOutEntry,
 )
+from herald.store.postgres._mixin import StorePart
 from herald.store.postgres._queue import Record
 
 __all__ = ["PostgresControls", "apply_opt_outs", "count_quota"]
 
-T = TypeVar("T")
-
-_LISTS = ("senders", "sender_rules", "countries", "api_networks", "smpp_networks")
 _OPT_OUT_COLUMNS = "account_id, number, opted_out, seq, updated_at, source"
 
 # Adds $3 to the day's count unless that would pass the limit $4; no row back:
@@ -99,16 +98,8 @@ def _entry(r: Record) -> OptOutEntry:
                        r["source"])  # fmt: skip
 
 
-class PostgresControls:
+class PostgresControls(StorePart):
     """The control methods of :class:`~herald.store.postgres.PostgresStore` (a mixin)."""
-
-    _asyncpg: Any
-
-    async def _run(self, fn: Callable[[Any], Awaitable[T]]) -> T:
-        raise NotImplementedError  # PostgresStore's
-
-    async def _one(self, fn: Callable[[Any], Awaitable[T]]) -> T:
-        raise NotImplementedError  # PostgresStore's
 
     async def get_controls(self, account_id: int) -> AccountControls:
         row = await self._one(lambda c: c.fetchrow(

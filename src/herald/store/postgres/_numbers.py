@@ -9,27 +9,19 @@ polling :meth:`number_tables_generation` sees another node's import.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from herald.store._model import NumberTable, NumberTableKind
+from herald.store.postgres._mixin import StorePart
 
 __all__ = ["PostgresNumbers"]
-
-T = TypeVar("T")
 
 _BUMP = "UPDATE number_tables_generation SET generation = generation + 1 RETURNING generation"
 _READ = "SELECT generation FROM number_tables_generation"
 
 
-class PostgresNumbers:
+class PostgresNumbers(StorePart):
     """The number-table methods of :class:`~herald.store.postgres.PostgresStore` (a mixin)."""
-
-    async def _run(self, fn: Callable[[Any], Awaitable[T]]) -> T:
-        raise NotImplementedError  # PostgresStore's
-
-    async def _one(self, fn: Callable[[Any], Awaitable[T]]) -> T:
-        raise NotImplementedError  # PostgresStore's
 
     async def put_number_table(self, table: NumberTable) -> int:
         async def put(conn: Any) -> int:

@@ -11,8 +11,8 @@ so a busy connector costs no more than a quiet one.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Sequence
-from typing import Any, TypeVar
+from collections.abc import Collection, Sequence
+from typing import Any
 
 from herald.store._model import MAX_ID_LENGTH, Status
 from herald.store._model_routing import (
@@ -23,10 +23,9 @@ from herald.store._model_routing import (
     RouteRecord,
     StoredRoutes,
 )
+from herald.store.postgres._mixin import StorePart
 
 __all__ = ["PostgresRouting"]
-
-T = TypeVar("T")
 
 _DELIVERED = int(Status.DELIVERED)
 _BUMP = "UPDATE routing_generation SET generation = generation + 1 RETURNING generation"
@@ -69,14 +68,8 @@ WHERE m.id = ANY ($1::text[])
 """
 
 
-class PostgresRouting:
+class PostgresRouting(StorePart):
     """The routing methods of :class:`~herald.store.postgres.PostgresStore` (a mixin)."""
-
-    async def _run(self, fn: Callable[[Any], Awaitable[T]]) -> T:
-        raise NotImplementedError  # PostgresStore's
-
-    async def _one(self, fn: Callable[[Any], Awaitable[T]]) -> T:
-        raise NotImplementedError  # PostgresStore's
 
     async def put_routes(self, routes: StoredRoutes) -> int:
         async def put(conn: Any) -> int:
