@@ -18,13 +18,20 @@ from typing import Any
 
 import pytest
 
+from herald.accounts import ControlBook
+from herald.intake import Network, NumberingPlan
+from herald.numbers import NumberTables
+from herald.routes import LiveRouting
+from herald.routing import Route, RouteTable
 from herald.store import (
     ConnectorState,
     DailyQuota,
+    NewMessage,
     NumberTable,
     NumberTableKind,
     OptOutChange,
     QuotaExceeded,
+    Source,
     Status,
     StoredRoutes,
 )
@@ -68,6 +75,40 @@ async def test_a_change_on_one_node_is_seen_by_another(
     account = await a.create_account("acme", T0, rate_limit=10.0, bind_limit=1)
     await a.change_opt_outs(account.id, [OptOutChange("491", True, T0, "cli")])
     assert [e.number for e in await b.opt_out_changes(0, 10)] == ["491"]
+
+
+async def test_another_nodes_router_tables_and_opt_outs_follow_at_their_refresh(
+    nodes: tuple[PostgresStore, PostgresStore],
+) -> None:
+    # What herald serve runs on node b, against changes an operator makes on node a.
+    a, b = nodes
+    routing = LiveRouting(b, RouteTable([Route("49", ("b",))]), {"a", "b"},  # type: ignore[arg-type]
+                          lambda: T0)
+    tables, book = NumberTables(b), ControlBook(b)  # type: ignore[arg-type]
+    await routing.refresh()
+    await tables.refresh()
+    account = await a.create_account("acme", T0, rate_limit=10.0, bind_limit=1)
+    sent = NewMessage(id="m1", account_id=account.id, source=Source.HTTP, to="4917012345678",
+                      sender="ACME", body=b"x", encoding="gsm7", data_coding=0, segments=1,
+                      accepted_at=T0, expires_at=T0 + 600)  # fmt: skip
+    await a.accept([sent])
+    message = await b.get_message("m1")
+    assert routing.decide(message).connectors == ("b",)
+
+    await a.put_routes(StoredRoutes('[[rule]]\nname = "r"\nfailover = ["a", "b"]\n', "r.toml", T0))
+    await a.set_connector_state(ConnectorState("a", True, "maintenance", T0))
+    plan = NumberingPlan.build([("4917", Network("262", "01", "Telekom"))])
+    await a.put_number_table(NumberTable(NumberTableKind.PLAN, plan.to_bytes(), len(plan), T0))
+    await a.change_opt_outs(account.id, [OptOutChange("4917012345678", True, T0, "cli")])
+
+    assert await routing.refresh() and await tables.refresh()
+    decision = routing.decide(message)
+    assert (decision.rule, decision.connectors) == ("r", ("b",))  # "a" is disabled
+    network = tables.rules().index.network_of("4917012345678")
+    assert network is not None and (network.mcc, network.mnc) == ("262", "01")
+    assert await book.sync_opt_outs() == 1
+    assert book.opted_out(account.id) == {"4917012345678"}
+    assert not await routing.refresh() and not await tables.refresh()  # nothing new
 
 
 async def _wait_for_a_lock_wait(dsn: str) -> None:
