@@ -68,6 +68,8 @@ TABLE_SETTINGS: dict[str, str] = {
     "cdrs": f"fillfactor = 80, {_AUTOVACUUM}",
     # A row per sent message until its final status: inserted, then deleted.
     "awaiting_receipts": f"fillfactor = 100, {_AUTOVACUUM}",
+    # A row per routed message, written by dispatch (rewritten by a re-route).
+    "message_routes": f"fillfactor = 90, {_AUTOVACUUM}",
 }
 
 _V1_CORE = f"""
@@ -541,7 +543,7 @@ CREATE TABLE message_routes (
     message_id text PRIMARY KEY,
     rule text NOT NULL,
     decided_at double precision NOT NULL
-);
+) WITH ({TABLE_SETTINGS["message_routes"]});
 -- "connector IS NOT NULL" (always true) keeps the planner from reading this
 -- index for the lifecycle's roll-up (a message's parts, "status = delivered"):
 -- while it looked small (statistics from before many receipts) it did, every
