@@ -145,6 +145,23 @@ async def test_opt_outs_change_and_are_followed_by_seq(store: Store, account: Ac
         await store.change_opt_outs(account.id + 99, [OptOutChange("1", True, T0, "cli")])
 
 
+async def test_each_change_in_a_batch_counts_and_the_last_one_stays(
+    store: Store, account: Account
+) -> None:
+    changed = await store.change_opt_outs(account.id, [
+        OptOutChange("491", True, T0, "import"), OptOutChange("491", False, T0 + 1, "cli"),
+        OptOutChange("491", False, T0 + 2, "cli"),  # no news
+        OptOutChange("492", False, T0 + 3, "cli"),  # never out: an entry all the same
+    ])  # fmt: skip
+    assert changed == 3
+    assert await store.list_opt_outs(account.id) == ()
+    entries = await store.opt_out_changes(0, 10)
+    assert [(e.number, e.opted_out, e.updated_at, e.source) for e in entries] == [
+        ("491", False, T0 + 1, "cli"), ("492", False, T0 + 3, "cli")]
+    assert entries[0].seq < entries[1].seq
+    assert await store.change_opt_outs(account.id, []) == 0
+
+
 async def test_opt_outs_are_listed_in_pages_by_number(store: Store, account: Account) -> None:
     numbers = [f"4917{i:04d}" for i in range(7)]
     await store.change_opt_outs(account.id, [OptOutChange(n, True, T0, "cli") for n in numbers])

@@ -110,6 +110,18 @@ async def test_the_rule_and_connector_of_a_message(
     assert await store.get_message_routes([]) == {}
 
 
+async def test_the_last_record_of_a_message_in_one_batch_wins(
+    store: Store, make_message: MessageFactory
+) -> None:
+    m = make_message()
+    await store.accept([m])
+    await store.record_routes([RouteRecord(m.id, "first", T0), RouteRecord(m.id, "second", T0),
+                               RouteRecord(m.id, "third", T0 + 1)])
+    assert await store.get_message_routes([m.id, m.id]) == {m.id: MessageRoute(None, "third")}
+    assert await store.delivery_counts([], T0, 10) == {}
+    assert await store.recent_finals([], T0, 10) == []
+
+
 async def test_a_claimed_status_event_carries_its_messages_route(
     store: Store, make_message: MessageFactory
 ) -> None:

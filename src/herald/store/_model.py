@@ -22,6 +22,7 @@ from herald.store._errors import InvalidRecord
 from herald.store._model_routing import MessageRoute
 
 __all__ = [
+    "CONTROL_LISTS",
     "DEFAULT_PRIORITY",
     "DEFAULT_STATUS_EVENTS",
     "FINAL_STATUSES",
@@ -112,6 +113,8 @@ MAX_NUMBER_TABLE_OCTETS = 256 * 1024 * 1024
 MAX_CONTROL_ENTRIES = 1000
 #: Characters of one such entry (a sender pattern, a CIDR, a rule).
 MAX_CONTROL_ENTRY_LENGTH = 64
+#: The list fields of :class:`AccountControls` (each store keeps them by these names).
+CONTROL_LISTS = ("senders", "sender_rules", "countries", "api_networks", "smpp_networks")
 #: Characters of an opt-out's ``source`` (``keyword``, ``import``, ``cli``...).
 MAX_OPT_OUT_SOURCE_LENGTH = 32
 #: One page of ``list_messages``.
@@ -840,7 +843,7 @@ class AccountControls:
     def __post_init__(self) -> None:
         if self.daily_quota is not None and self.daily_quota < 0:
             raise InvalidRecord("daily_quota", "must not be negative")
-        for name in ("senders", "sender_rules", "countries", "api_networks", "smpp_networks"):
+        for name in CONTROL_LISTS:
             entries: tuple[str, ...] = getattr(self, name)
             if len(entries) > MAX_CONTROL_ENTRIES:
                 raise InvalidRecord(name, f"more than {MAX_CONTROL_ENTRIES} entries")

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from herald.store._errors import QuotaExceeded, UnknownAccount
+from herald.store._model import CONTROL_LISTS as _LISTS
 from herald.store._model import (
     NO_CONTROLS,
     AccountControls,
@@ -35,7 +36,6 @@ __all__ = ["ControlsMixin", "apply_opt_outs", "count_quota"]
 
 T = TypeVar("T")
 
-_LISTS = ("senders", "sender_rules", "countries", "api_networks", "smpp_networks")
 _OPT_OUT_COLUMNS = "account_id, number, opted_out, seq, updated_at, source"
 
 

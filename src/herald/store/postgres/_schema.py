@@ -68,6 +68,8 @@ TABLE_SETTINGS: dict[str, str] = {
     "cdrs": f"fillfactor = 80, {_AUTOVACUUM}",
     # A row per sent message until its final status: inserted, then deleted.
     "awaiting_receipts": f"fillfactor = 100, {_AUTOVACUUM}",
+    # A row per routed message, written by dispatch (rewritten by a re-route).
+    "message_routes": f"fillfactor = 90, {_AUTOVACUUM}",
 }
 
 _V1_CORE = f"""
@@ -485,6 +487,105 @@ CREATE TABLE chat_templates (
 CREATE INDEX chat_templates_account ON chat_templates (account_id, name);
 """
 
+# V6: what the operator configures and what routing reads back (the SQLite
+# store's V9, V12 and V14; store/postgres/_routing.py, _numbers.py,
+# _controls.py). Number tables: one row per kind holding its built index,
+# opaque to the store. Routing: the routes file in force (one row; SQLite's
+# unused ``prices`` column is not carried over: buy prices are price_lists),
+# the operator's connector states, and the rule that routed each message.
+# Each of the two configurations has a one-row generation counter that every
+# change bumps in its own transaction: nodes poll it to notice another node's
+# change. Controls: one row per restricted account (its lists as text arrays),
+# what each account's accepts counted per UTC day, and each opted-out number's
+# last change; opt_outs_seq hands out the seqs under its row lock, so seqs
+# become visible in commit order and a reader following them misses none.
+# Names listed in order compare as the SQLite store's do (COLLATE "C": by
+# code point, whatever the database's locale). segments_final serves
+# delivery_counts and recent_finals: each connector's newest final segments
+# as an index range (it makes a receipt's segment update non-HOT; see
+# docs/scale-out.md for its measured cost).
+_V6_CONFIG = f"""
+CREATE TABLE number_tables (
+    kind text PRIMARY KEY,
+    generation bigint NOT NULL,
+    imported_at double precision NOT NULL,
+    entries bigint NOT NULL,
+    data bytea NOT NULL
+);
+-- Out of line, uncompressed: pglz on megabytes of sorted arrays made a put
+-- 3-6x slower (bench/pg_config.py, docs/scale-out.md).
+ALTER TABLE number_tables ALTER COLUMN data SET STORAGE EXTERNAL;
+CREATE TABLE number_tables_generation (
+    single boolean PRIMARY KEY DEFAULT true CHECK (single),
+    generation bigint NOT NULL
+);
+INSERT INTO number_tables_generation (generation) VALUES (0);
+
+CREATE TABLE routing_rules (
+    single boolean PRIMARY KEY DEFAULT true CHECK (single),
+    generation bigint NOT NULL,
+    imported_at double precision NOT NULL,
+    source text NOT NULL,
+    rules text NOT NULL
+);
+CREATE TABLE connector_states (
+    connector text COLLATE "C" PRIMARY KEY,
+    disabled boolean NOT NULL,
+    reason text,
+    changed_at double precision NOT NULL
+);
+CREATE TABLE routing_generation (
+    single boolean PRIMARY KEY DEFAULT true CHECK (single),
+    generation bigint NOT NULL
+);
+INSERT INTO routing_generation (generation) VALUES (0);
+CREATE TABLE message_routes (
+    message_id text PRIMARY KEY,
+    rule text NOT NULL,
+    decided_at double precision NOT NULL
+) WITH ({TABLE_SETTINGS["message_routes"]});
+-- "connector IS NOT NULL" (always true) keeps the planner from reading this
+-- index for the lifecycle's roll-up (a message's parts, "status = delivered"):
+-- while it looked small (statistics from before many receipts) it did, every
+-- receipt then scanning all final segments (3x fewer receipts/s measured).
+-- The health reads name a connector, which implies it.
+CREATE INDEX segments_final ON segments (connector, updated_at)
+    WHERE status >= {int(Status.DELIVERED)} AND connector IS NOT NULL;
+
+CREATE TABLE account_controls (
+    account_id bigint PRIMARY KEY REFERENCES accounts (id),
+    daily_quota bigint,
+    quota_segments boolean NOT NULL DEFAULT false,
+    senders text[] NOT NULL DEFAULT '{{}}',
+    sender_rules text[] NOT NULL DEFAULT '{{}}',
+    countries text[] NOT NULL DEFAULT '{{}}',
+    api_networks text[] NOT NULL DEFAULT '{{}}',
+    smpp_networks text[] NOT NULL DEFAULT '{{}}'
+);
+CREATE TABLE daily_usage (
+    account_id bigint NOT NULL,
+    day integer NOT NULL,
+    used bigint NOT NULL,
+    PRIMARY KEY (account_id, day)
+);
+CREATE TABLE opt_outs (
+    account_id bigint NOT NULL REFERENCES accounts (id),
+    number text COLLATE "C" NOT NULL,
+    opted_out boolean NOT NULL,
+    seq bigint NOT NULL UNIQUE,
+    updated_at double precision NOT NULL,
+    source text NOT NULL,
+    PRIMARY KEY (account_id, number)
+);
+CREATE TABLE opt_outs_seq (
+    single boolean PRIMARY KEY DEFAULT true CHECK (single),
+    seq bigint NOT NULL
+);
+INSERT INTO opt_outs_seq (seq) VALUES (0);
+"""
+
 #: In order; a database at version ``n`` has had ``MIGRATIONS[:n]`` applied.
-MIGRATIONS: tuple[str, ...] = (_V1_CORE, _V2_LIFECYCLE, _V3_LEASES, _V4_FRAUD_VERIFY, _V5_CHAT)
+MIGRATIONS: tuple[str, ...] = (
+    _V1_CORE, _V2_LIFECYCLE, _V3_LEASES, _V4_FRAUD_VERIFY, _V5_CHAT, _V6_CONFIG,
+)
 SCHEMA_VERSION = len(MIGRATIONS)

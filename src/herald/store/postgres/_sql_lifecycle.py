@@ -195,8 +195,8 @@ SELECT * FROM unnest($1::text[], $2::bigint[], $3::float8[], $4::text[], $5::tex
 
 #: Hand out up to $3 due events of channel $1 at $2 (optionally of account
 #: $5), oldest due first, leased until $4; rows another node is claiming are
-#: skipped. Each row carries its message (live) and the message's first
-#: connector, or NULLs.
+#: skipped. Each row carries its message (live), the message's first
+#: connector and the rule that routed it (``_routing``), or NULLs.
 CLAIM_OUTBOX = f"""
 WITH picked AS (
     SELECT id, next_attempt_at AS due FROM outbox
@@ -211,9 +211,10 @@ WITH picked AS (
 SELECT {", ".join("c." + c for c in OUTBOX_COLUMNS)}, m.id AS message_id,
     {", ".join(f"{e} AS m_{c}" for c, e in _LIVE_EXPRESSIONS)},
     (SELECT s.connector FROM segments s WHERE s.message_seq = m.seq
-     ORDER BY s.idx LIMIT 1) AS route_connector
+     ORDER BY s.idx LIMIT 1) AS route_connector, r.rule AS route_rule
 FROM claimed c
 LEFT JOIN messages m ON c.kind = {int(EventKind.STATUS)} AND m.id = c.subject_id
 LEFT JOIN dispatch_queue q ON q.seq = m.seq
+LEFT JOIN message_routes r ON r.message_id = m.id
 ORDER BY c.due, c.id
 """

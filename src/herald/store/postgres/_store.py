@@ -4,18 +4,20 @@ What it implements is the message lifecycle and what it reads: accounts and
 their credentials, price lists, balances, CDRs and margins (what a step bills),
 accepting (charged) messages, status updates, segments and receipts (parked
 until their segment is recorded), cancels, validity sweeps, the outbox, the
-pumping defence's records and Verify texts (``_fraud``), and verifications and
-conversions (``_verify``). Each method is one transaction on a pooled asyncpg
-connection, mostly one statement; what a status change emits is written by
-the triggers (``_lifecycle``) in that transaction. A message claimed through
+pumping defence's records and Verify texts (``_fraud``), verifications and
+conversions (``_verify``), and the operator's configuration: routes,
+connector states and delivery health (``_routing``), number tables
+(``_numbers``), account controls and opt-outs (``_controls``). Each method is
+one transaction on a pooled asyncpg connection, mostly one statement; what a
+status change emits is written by the triggers (``_lifecycle``) in that
+transaction. A message claimed through
 :class:`~herald.store.postgres.DispatchQueue` reads as ``queued`` (the claim
 writes the queue row only). Not here yet: the port's own ``claim`` and
 ``reschedule`` (dispatch claims per connector through the queue), idempotency
 keys and quotas at acceptance, ``watch_outbox`` / ``watch_finals``, inbound
-messages, listing, bulk-cancelling and replacing messages, receipt checks,
-routing, numbers, admin and controls: ``herald serve`` does not run on it.
-Chat channels (``_chat``): all but idempotency keys and quotas at a chain's
-acceptance, as for messages.
+messages, listing, bulk-cancelling and replacing messages, receipt checks
+and admin: ``herald serve`` does not run on it. Chat channels (``_chat``): all but
+idempotency keys and quotas at a chain's acceptance, as for messages.
 
 Errors: the port's (:class:`UnknownAccount`, :class:`DuplicateMessageId`,
 :class:`InsufficientFunds`, ...); a lost connection or a server shutting down
@@ -74,9 +76,12 @@ from herald.store._model_routing import MessageRoute
 from herald.store.postgres._accounts import PostgresAccounts, check_account
 from herald.store.postgres._chat import PostgresChat
 from herald.store.postgres._conn import create_pool, migrate
+from herald.store.postgres._controls import PostgresControls
 from herald.store.postgres._fraud import PostgresFraud
 from herald.store.postgres._lifecycle import install
+from herald.store.postgres._numbers import PostgresNumbers
 from herald.store.postgres._queue import Record, _accept_arrays, message_from_record
+from herald.store.postgres._routing import PostgresRouting
 from herald.store.postgres._sql import ACCEPT
 from herald.store.postgres._sql_lifecycle import (
     APPLY_RECEIPTS,
@@ -150,7 +155,7 @@ def _event(r: Record) -> OutboxEvent:
     route: MessageRoute | None = None
     if r["message_id"] is not None:
         subject = message_from_record(_Prefixed(r, "m_"))
-        route = MessageRoute(r["route_connector"], None)
+        route = MessageRoute(r["route_connector"], r["route_rule"])
     return OutboxEvent(
         id=r["id"], channel=Channel(r["channel"]), kind=EventKind(r["kind"]),
         account_id=r["account_id"], subject_id=r["subject_id"],
@@ -166,7 +171,8 @@ def _balance(r: Record) -> Balance:
                    RefundPolicy(r["refund_policy"]))  # fmt: skip
 
 
-class PostgresStore(PostgresAccounts, PostgresFraud, PostgresVerify, PostgresChat):
+class PostgresStore(PostgresAccounts, PostgresFraud, PostgresVerify, PostgresChat,
+                    PostgresRouting, PostgresNumbers, PostgresControls):
     """The lifecycle part of the store port on a PostgreSQL database.
 
     Open with :meth:`open` (migrates the database and installs the
