@@ -9,11 +9,13 @@ conversions (``_verify``). Each method is one transaction on a pooled asyncpg
 connection, mostly one statement; what a status change emits is written by
 the triggers (``_lifecycle``) in that transaction. A message claimed through
 :class:`~herald.store.postgres.DispatchQueue` reads as ``queued`` (the claim
-writes the queue row only). Not here yet: the port's own ``claim`` and
-``reschedule`` (dispatch claims per connector through the queue), idempotency
-keys and quotas at acceptance, ``watch_outbox`` / ``watch_finals``, inbound
-messages, listing, bulk-cancelling and replacing messages, receipt checks,
-routing, numbers, admin and controls: ``herald serve`` does not run on it.
+writes the queue row only). Listing, bulk-cancelling and replacing messages
+and inbound messages are ``_listing``'s, admin keys, the audit log and the
+search of recent messages ``_admin``'s. Not here yet: the port's own
+``claim`` and ``reschedule`` (dispatch claims per connector through the
+queue), idempotency keys and quotas at acceptance, ``watch_outbox`` /
+``watch_finals``, receipt checks, routing, numbers and controls (so an
+inbound message's opt-out change): ``herald serve`` does not run on it.
 Chat channels (``_chat``): all but idempotency keys and quotas at a chain's
 acceptance, as for messages.
 
@@ -61,6 +63,7 @@ from herald.store._model import (
     DailyQuota,
     EventKind,
     IdempotencyRecord,
+    InboundMessage,
     Message,
     NewMessage,
     OutboxEvent,
@@ -72,10 +75,12 @@ from herald.store._model import (
 )
 from herald.store._model_routing import MessageRoute
 from herald.store.postgres._accounts import PostgresAccounts, check_account
+from herald.store.postgres._admin import PostgresAdmin
 from herald.store.postgres._chat import PostgresChat
 from herald.store.postgres._conn import create_pool, migrate
 from herald.store.postgres._fraud import PostgresFraud
 from herald.store.postgres._lifecycle import install
+from herald.store.postgres._listing import PostgresListing, inbound_from_record
 from herald.store.postgres._queue import Record, _accept_arrays, message_from_record
 from herald.store.postgres._sql import ACCEPT
 from herald.store.postgres._sql_lifecycle import (
@@ -146,11 +151,13 @@ class _Prefixed:
 
 def _event(r: Record) -> OutboxEvent:
     status = r["status"]
-    subject: Message | None = None
+    subject: Message | InboundMessage | None = None
     route: MessageRoute | None = None
     if r["message_id"] is not None:
         subject = message_from_record(_Prefixed(r, "m_"))
         route = MessageRoute(r["route_connector"], None)
+    elif r["i_id"] is not None:
+        subject = inbound_from_record(_Prefixed(r, "i_"))
     return OutboxEvent(
         id=r["id"], channel=Channel(r["channel"]), kind=EventKind(r["kind"]),
         account_id=r["account_id"], subject_id=r["subject_id"],
@@ -166,7 +173,8 @@ def _balance(r: Record) -> Balance:
                    RefundPolicy(r["refund_policy"]))  # fmt: skip
 
 
-class PostgresStore(PostgresAccounts, PostgresFraud, PostgresVerify, PostgresChat):
+class PostgresStore(PostgresAccounts, PostgresFraud, PostgresVerify, PostgresChat,
+                    PostgresListing, PostgresAdmin):
     """The lifecycle part of the store port on a PostgreSQL database.
 
     Open with :meth:`open` (migrates the database and installs the
