@@ -28,9 +28,8 @@ from herald.store._model_admin import (
     AuditFilter,
     RecentFilter,
 )
-from herald.store.postgres._listing import newest_first
+from herald.store.postgres._listing import newest_first, status_is
 from herald.store.postgres._queue import Record, message_from_record
-from herald.store.postgres._sql_lifecycle import LIVE_STATUS
 
 __all__ = ["PostgresAdmin"]
 
@@ -117,13 +116,13 @@ class PostgresAdmin:
         # taken is a gap: the window then holds fewer messages, never more.
         where: list[tuple[str, object]] = [
             ("m.seq > (SELECT coalesce(max(seq), 0) FROM messages) - $", query.window)]
-        for condition, value in (("m.account_id = $", query.account_id),
-                                 (f"{LIVE_STATUS} = $", query.status),
-                                 ("m.accepted_at >= $", query.since),
+        for condition, value in (("m.accepted_at >= $", query.since),
                                  ("m.accepted_at < $", query.until)):  # fmt: skip
             if value is not None:
                 where.append((condition, value))
-        sql, params = newest_first(where, query.limit)
+        if query.status is not None:
+            where.append(status_is(query.status))
+        sql, params = newest_first(where, query.limit, account_id=query.account_id)
         rows = await self._one(lambda c: c.fetch(sql, *params))
         return tuple(message_from_record(r) for r in rows)
 

@@ -41,7 +41,7 @@ from herald.store._model import (
 from herald.store.postgres._queue import Record, message_from_record
 from herald.store.postgres._sql_lifecycle import INBOUND_COLUMNS, LIVE_MESSAGE, LIVE_STATUS
 
-__all__ = ["PostgresListing", "inbound_from_record", "newest_first"]
+__all__ = ["PostgresListing", "inbound_from_record", "newest_first", "status_is"]
 
 T = TypeVar("T")
 
@@ -62,33 +62,56 @@ def inbound_from_record(r: Record) -> InboundMessage:
     )  # fmt: skip
 
 
-def newest_first(where: Sequence[tuple[str, object]], limit: int) -> tuple[str, list[object]]:
+def newest_first(
+    where: Sequence[tuple[str, object]], limit: int, *, account_id: int | None = None
+) -> tuple[str, list[object]]:
     """A statement reading live messages (``m``, ``q`` its queue row) matching
     every ``(condition, value)`` of ``where`` (``$`` in a condition: its
-    value's placeholder), newest first, at most ``limit``; and its parameters.
+    value's placeholder) and of ``account_id`` if given, newest first, at most
+    ``limit``; and its parameters.
 
     Only the conditions given are in the statement (no ``$n IS NULL OR ...``):
     a generic plan of a prepared statement then still uses the index the
-    conditions name."""
+    conditions name. The account is ``account_id BETWEEN $n AND $n``, ordered
+    by ``(account_id, seq)``, not ``account_id = $n`` and ``seq``: with an
+    equality the planner may walk the primary key backwards and filter by
+    account (it did with 100,000 messages over 50 accounts), which reads every
+    newer message of every other account first; the range keeps
+    ``account_id`` in the order, which only the account's indexes give
+    without a sort (as the claim orders by ``priority, seq``)."""
     clauses: list[str] = []
     params: list[object] = []
+    order = "m.seq DESC"
+    if account_id is not None:
+        where = [("m.account_id BETWEEN $ AND $", account_id), *where]
+        order = "m.account_id DESC, m.seq DESC"
     for condition, value in where:
         params.append(value)
         clauses.append(condition.replace("$", f"${len(params)}"))
     params.append(limit)
     sql = (f"SELECT {LIVE_MESSAGE} FROM messages m LEFT JOIN dispatch_queue q ON q.seq = m.seq"
-           f" WHERE {' AND '.join(clauses)} ORDER BY m.seq DESC LIMIT ${len(params)}")
+           f" WHERE {' AND '.join(clauses) or 'true'} ORDER BY {order} LIMIT ${len(params)}")
     return sql, params
+
+
+def status_is(status: int) -> tuple[str, object]:
+    """The condition "the live status is ``status``": sent and final statuses
+    are the row's own (a column the planner has statistics on: a common one,
+    "delivered", walks the index in order; a rare one reads the few rows it
+    matches), accepted or queued depends on the queue row."""
+    if status >= _SENT:
+        return "m.status = $", int(status)
+    return f"{LIVE_STATUS} = $", int(status)
 
 
 def listing(query: MessageFilter, before: int | None) -> tuple[str, list[object]]:
     """``list_messages``' statement: the account's messages older than seq
     ``before`` (the cursor's; ``None``: from the newest), one more than a page."""
-    where: list[tuple[str, object]] = [("m.account_id = $", query.account_id)]
+    where: list[tuple[str, object]] = []
     if before is not None:
         where.append(("m.seq < $", before))
     if query.status is not None:
-        where.append((f"{LIVE_STATUS} = $", int(query.status)))
+        where.append(status_is(query.status))
     if query.to is not None:
         where.append(("m.to_addr = $", query.to))
     if query.reference is not None:
@@ -97,7 +120,7 @@ def listing(query: MessageFilter, before: int | None) -> tuple[str, list[object]
         where.append(("m.accepted_at >= $", query.since))
     if query.until is not None:
         where.append(("m.accepted_at < $", query.until))
-    return newest_first(where, query.limit + 1)
+    return newest_first(where, query.limit + 1, account_id=query.account_id)
 
 
 def _is_cursor(cursor: str) -> bool:
