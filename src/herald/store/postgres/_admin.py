@@ -16,8 +16,7 @@ Each method is one transaction of :class:`~herald.store.postgres.PostgresStore`
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from herald.store._errors import CredentialExists
 from herald.store._model import Message
@@ -29,11 +28,10 @@ from herald.store._model_admin import (
     RecentFilter,
 )
 from herald.store.postgres._listing import newest_first, status_is
+from herald.store.postgres._part import StorePart
 from herald.store.postgres._queue import Record, message_from_record
 
 __all__ = ["PostgresAdmin"]
-
-T = TypeVar("T")
 
 _KEY_COLUMNS = "key_id, name, scope, key_hash, created_at, revoked_at"
 _AUDIT_COLUMNS = "seq, at, actor, action, target, changes"
@@ -58,16 +56,8 @@ def _entry(r: Record) -> AuditEntry:
                       r["seq"])  # fmt: skip
 
 
-class PostgresAdmin:
+class PostgresAdmin(StorePart):
     """The admin methods of :class:`~herald.store.postgres.PostgresStore` (a mixin)."""
-
-    _asyncpg: Any
-
-    async def _run(self, fn: Callable[[Any], Awaitable[T]]) -> T:
-        raise NotImplementedError  # PostgresStore's
-
-    async def _one(self, fn: Callable[[Any], Awaitable[T]]) -> T:
-        raise NotImplementedError  # PostgresStore's
 
     async def add_admin_key(self, record: AdminKeyRecord) -> None:
         r = record

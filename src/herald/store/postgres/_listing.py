@@ -21,8 +21,8 @@ it). Each method is one transaction of
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from herald.store._errors import DuplicateMessageId, InvalidRecord, MessageNotFound
 from herald.store._model import (
@@ -38,12 +38,11 @@ from herald.store._model import (
     Replacement,
     Status,
 )
+from herald.store.postgres._part import StorePart
 from herald.store.postgres._queue import Record, message_from_record
 from herald.store.postgres._sql_lifecycle import INBOUND_COLUMNS, LIVE_MESSAGE, LIVE_STATUS
 
 __all__ = ["PostgresListing", "inbound_from_record", "newest_first", "status_is"]
-
-T = TypeVar("T")
 
 _SENT = int(Status.SENT)
 _CANCELLED = int(Status.CANCELLED)
@@ -205,17 +204,9 @@ def _outcome(row: Record, now: float) -> ChangeOutcome:
     return ChangeOutcome.APPLIED
 
 
-class PostgresListing:
+class PostgresListing(StorePart):
     """The listing, change and inbound methods of
     :class:`~herald.store.postgres.PostgresStore` (a mixin)."""
-
-    _asyncpg: Any
-
-    async def _run(self, fn: Callable[[Any], Awaitable[T]]) -> T:
-        raise NotImplementedError  # PostgresStore's
-
-    async def _one(self, fn: Callable[[Any], Awaitable[T]]) -> T:
-        raise NotImplementedError  # PostgresStore's
 
     async def _apply_opt_outs(self, conn: Any, account_id: int,
                               changes: Sequence[OptOutChange]) -> int:
