@@ -7,11 +7,14 @@ order (no scan of ``messages``, no sort of an account's history), as planned
 for the values and as the generic plan asyncpg's prepared statements may
 settle on. And a message claimed through the dispatch queue (its ``messages``
 row still says ``accepted``) lists as ``queued`` and is held against a
-replace and a bulk cancel, like a message claimed through the port.
+replace and a bulk cancel, like a message claimed through the port; and bulk
+cancels racing two nodes' claims never both take a message (the queue row is
+locked before the cancel decides: without that lock the test fails).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -173,3 +176,35 @@ async def test_a_message_claimed_through_the_queue_lists_as_queued_and_is_held(
     assert await queue.claim(UNROUTED, 10, later + 99, LEASE) == ()
     (again,) = await queue.claim(UNROUTED, 10, later + 100, LEASE)
     assert (again.message.id, again.message.body) == (claimed.id, b"new")
+
+
+async def test_bulk_cancels_and_claims_at_once_never_both_take_a_message(
+    opened: tuple[PostgresStore, DispatchQueue], make_message: MessageFactory
+) -> None:
+    """Two nodes claim while the customer cancels by number in small bulks:
+    each message is claimed or cancelled, never both, never neither."""
+    store, _ = opened
+    account = await store.create_account("acme", T0, rate_limit=10.0, bind_limit=1)
+    to = "+447700900888"
+    messages = [make_message(to=to) for _ in range(120)]
+    await store.accept(messages)
+    nodes = [DispatchQueue(store._pool, f"node-{n}") for n in range(2)]
+    now = T0 + 1
+    calls: list[Any] = []
+    for n in range(30):
+        calls.append(nodes[n % 2].claim(UNROUTED, 3, now, LEASE))
+        calls.append(store.cancel_matching(account.id, now, limit=3, to=to))
+    done = await asyncio.gather(*calls)
+    claimed = [c.message.id for r in done for c in r if not isinstance(c, str)]
+    cancelled = [i for r in done for i in r if isinstance(i, str)]
+    assert claimed and cancelled
+    assert len(set(claimed)) == len(claimed) and len(set(cancelled)) == len(cancelled)
+    assert set(claimed).isdisjoint(cancelled)
+    stored = await store.get_messages([m.id for m in messages])
+    assert {i for i, m in stored.items() if m.status is Status.CANCELLED} == set(cancelled)
+    assert {i for i, m in stored.items() if m.status is Status.QUEUED} == set(claimed)
+    rest = {m.id for m in messages} - set(claimed) - set(cancelled)
+    assert all(stored[i].status is Status.ACCEPTED for i in rest)
+    # what is left is cancelled by the next bulk, oldest first
+    assert await store.cancel_matching(account.id, now, limit=1000, to=to) == tuple(
+        m.id for m in messages if m.id in rest)
