@@ -7,9 +7,11 @@ only): every read here joins its queue row and reports the live status
 (``LIVE_STATUS``: ``queued``), and a filter by status filters on that. Reads
 walk an index range of the account's messages newest first
 (``messages_account``, ``messages_account_to``, ``messages_account_reference``,
-all ending in ``seq``), so a page costs its size, not the account's history;
-``messages`` has no index on status (see ``_schema``), so a status filter is
-checked on the rows that range yields.
+all ending in ``seq``), so a page costs its size, not the account's history
+(``newest_first``). ``messages`` has no index on status or time (see
+``_schema``): a status filter or a time bound is checked on the account's
+rows, walked in order when the planner expects many to match, else read from
+the account's index entries (a bitmap) and the few matches sorted.
 
 A change (``replace``, ``cancel_matching``) follows ``cancel``'s rule and its
 locking: the message row and its queue row are locked before deciding, so a
