@@ -1,5 +1,6 @@
 """What every part of :class:`~herald.store.postgres.PostgresStore` (a mixin
-per topic: ``_accounts``, ``_listing``, ``_admin``) takes from the store (private)."""
+per topic: ``_accounts``, ``_listing``, ``_admin``, ``_fraud``, ...) takes from
+the store (private)."""
 
 from __future__ import annotations
 
