@@ -507,6 +507,26 @@ async def test_listing_filters_by_status_number_reference_and_time(
     assert await ids(to="+441111", since=T0 + 2, until=T0 + 3) == []
 
 
+async def test_a_claimed_message_lists_and_is_searched_as_queued(
+    store: Store, account: Account, make_message: MessageFactory
+) -> None:
+    claimed = make_message()
+    waiting = make_message(send_at=T0 + 600)  # not due: stays accepted
+    test = make_message(test=True)  # never claimed: accepted for good
+    await store.accept([claimed, waiting, test])
+    (m,) = await store.claim(10, T0 + 1, lease=30)
+    assert m.id == claimed.id
+
+    async def listed(status: Status) -> list[str]:
+        page = await store.list_messages(MessageFilter(account.id, status=status))
+        return [m.id for m in page.messages]
+
+    assert await listed(Status.QUEUED) == [claimed.id]
+    assert await listed(Status.ACCEPTED) == [test.id, waiting.id]
+    recent = await store.recent_messages(RecentFilter(status=int(Status.QUEUED)))
+    assert [m.id for m in recent] == [claimed.id]
+
+
 async def test_a_forged_cursor_is_refused(store: Store, account: Account) -> None:
     with pytest.raises(InvalidRecord):
         await store.list_messages(MessageFilter(account.id), "1; DROP TABLE messages")

@@ -7,8 +7,7 @@ transaction of :class:`~herald.store.postgres.PostgresStore` (a mixin).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from herald.store._errors import AccountExists, CredentialExists, UnknownAccount
 from herald.store._model import (
@@ -18,11 +17,10 @@ from herald.store._model import (
     SmppCredentialRecord,
     StatusEvents,
 )
+from herald.store.postgres._part import StorePart
 from herald.store.postgres._queue import Record
 
 __all__ = ["ACCOUNT_COLUMNS", "PostgresAccounts", "check_account"]
-
-T = TypeVar("T")
 
 ACCOUNT_COLUMNS = (
     "id, name, created_at, rate_limit, bind_limit, callback_url, webhook_secret_version,"
@@ -62,16 +60,8 @@ async def check_account(conn: Any, account_id: int) -> None:
         raise UnknownAccount(f"no account {account_id}")
 
 
-class PostgresAccounts:
+class PostgresAccounts(StorePart):
     """The account methods of :class:`~herald.store.postgres.PostgresStore` (a mixin)."""
-
-    _asyncpg: Any
-
-    async def _run(self, fn: Callable[[Any], Awaitable[T]]) -> T:
-        raise NotImplementedError  # PostgresStore's
-
-    async def _one(self, fn: Callable[[Any], Awaitable[T]]) -> T:
-        raise NotImplementedError  # PostgresStore's
 
     async def create_account(
         self,

@@ -21,8 +21,8 @@ so the message lifecycle's triggers need nothing for chains.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Final, TypeVar
+from collections.abc import Sequence
+from typing import Any, Final
 
 from herald.store._billing import Charge
 from herald.store._chat_rows import (
@@ -63,12 +63,11 @@ from herald.store._model_chat import (
     SmsLegStatus,
 )
 from herald.store.postgres._accounts import check_account
+from herald.store.postgres._part import StorePart
 from herald.store.postgres._queue import Record
 from herald.store.postgres._sql_lifecycle import LIVE_STATUS
 
 __all__ = ["PostgresChat"]
-
-T = TypeVar("T")
 
 #: As the SQLite store's (and the port's) ``get_chains`` and ``limit`` bounds.
 MAX_CLAIM: Final = 10_000
@@ -289,16 +288,8 @@ def _count(status: str) -> int:
     return int(status.rpartition(" ")[2])
 
 
-class PostgresChat:
+class PostgresChat(StorePart):
     """The ChatStore methods of :class:`~herald.store.postgres.PostgresStore` (a mixin)."""
-
-    _asyncpg: Any
-
-    async def _run(self, fn: Callable[[Any], Awaitable[T]]) -> T:
-        raise NotImplementedError  # PostgresStore's
-
-    async def _one(self, fn: Callable[[Any], Awaitable[T]]) -> T:
-        raise NotImplementedError  # PostgresStore's
 
     async def _accept_in(self, conn: Any, messages: Sequence[NewMessage],
                          charges: Sequence[Charge] | None) -> None:

@@ -27,7 +27,7 @@ from herald.store._model import (
     OptOutChange,
     OptOutEntry,
 )
-from herald.store.postgres._mixin import StorePart
+from herald.store.postgres._part import StorePart
 from herald.store.postgres._queue import Record
 
 __all__ = ["PostgresControls", "apply_opt_outs", "count_quota"]

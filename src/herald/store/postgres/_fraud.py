@@ -12,8 +12,8 @@ decision does.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Collection
-from typing import Any, TypeVar
+from collections.abc import Collection
+from typing import Any
 
 from herald.store._errors import Conflict, NotFound, UnknownAccount
 from herald.store._model import Channel, EventKind, Status
@@ -31,12 +31,11 @@ from herald.store._model_fraud import (
     request_json,
 )
 from herald.store.postgres._accounts import check_account
+from herald.store.postgres._part import StorePart
 from herald.store.postgres._queue import Record
 from herald.store.postgres._verify import check_storable
 
 __all__ = ["PostgresFraud"]
-
-T = TypeVar("T")
 
 _COLUMNS = (
     "id, account_id, created_at, to_number, action, reasons, engine, country, price_micros,"
@@ -71,16 +70,8 @@ def _decision(r: Record) -> FraudDecision:
     )  # fmt: skip
 
 
-class PostgresFraud:
+class PostgresFraud(StorePart):
     """The fraud and Verify-text methods of :class:`~herald.store.postgres.PostgresStore`."""
-
-    _asyncpg: Any
-
-    async def _run(self, fn: Callable[[Any], Awaitable[T]]) -> T:
-        raise NotImplementedError  # PostgresStore's
-
-    async def _one(self, fn: Callable[[Any], Awaitable[T]]) -> T:
-        raise NotImplementedError  # PostgresStore's
 
     # -- settings ---------------------------------------------------------------------
 

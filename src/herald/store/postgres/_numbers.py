@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from herald.store._model import NumberTable, NumberTableKind
-from herald.store.postgres._mixin import StorePart
+from herald.store.postgres._part import StorePart
 
 __all__ = ["PostgresNumbers"]
 

@@ -23,7 +23,7 @@ from herald.store._model_routing import (
     RouteRecord,
     StoredRoutes,
 )
-from herald.store.postgres._mixin import StorePart
+from herald.store.postgres._part import StorePart
 
 __all__ = ["PostgresRouting"]
 

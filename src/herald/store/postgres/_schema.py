@@ -584,8 +584,51 @@ CREATE TABLE opt_outs_seq (
 INSERT INTO opt_outs_seq (seq) VALUES (0);
 """
 
+# V7: inbound messages, admin keys and the admin audit log (the SQLite store's
+# ``inbound`` and V11_ADMIN tables, same columns). An inbound message's outbox
+# events are written by add_inbound's statement (_listing.py). admin_audit's
+# seq is given under a table lock in record_audit (max + 1), not by a
+# sequence: seqs are then committed in their order, so a process that has read
+# up to one never misses a smaller one committed later (the admin ChangeFeed).
+_V7_INBOUND_ADMIN = """
+CREATE TABLE inbound (
+    seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id text NOT NULL UNIQUE,
+    account_id bigint NOT NULL,
+    to_addr text NOT NULL,
+    from_addr text NOT NULL,
+    body bytea NOT NULL,
+    encoding text NOT NULL,
+    data_coding smallint NOT NULL,
+    connector text NOT NULL,
+    received_at double precision NOT NULL
+);
+
+CREATE TABLE admin_keys (
+    key_id text PRIMARY KEY,
+    name text NOT NULL,
+    scope text NOT NULL,
+    key_hash text NOT NULL,
+    created_at double precision NOT NULL,
+    revoked_at double precision
+);
+CREATE UNIQUE INDEX admin_keys_active_name ON admin_keys (name) WHERE revoked_at IS NULL;
+
+CREATE TABLE admin_audit (
+    seq bigint PRIMARY KEY,
+    at double precision NOT NULL,
+    actor text NOT NULL,
+    action text NOT NULL,
+    target text NOT NULL,
+    changes text NOT NULL
+);
+CREATE INDEX admin_audit_target ON admin_audit (target, seq);
+CREATE INDEX admin_audit_at ON admin_audit (at);
+"""
+
 #: In order; a database at version ``n`` has had ``MIGRATIONS[:n]`` applied.
 MIGRATIONS: tuple[str, ...] = (
     _V1_CORE, _V2_LIFECYCLE, _V3_LEASES, _V4_FRAUD_VERIFY, _V5_CHAT, _V6_CONFIG,
+    _V7_INBOUND_ADMIN,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -22,6 +22,7 @@ __all__ = [
     "CLAIM_OUTBOX",
     "EXPIRE_SENT",
     "EXPIRE_UNSENT",
+    "INBOUND_COLUMNS",
     "INSERT_CDRS",
     "LIVE_MESSAGE",
     "LIVE_STATUS",
@@ -41,6 +42,9 @@ OUTBOX_COLUMNS = (
     "id", "channel", "kind", "account_id", "subject_id", "status", "url", "created_at",
     "attempts", "next_attempt_at", "last_error",
 )
+#: An inbound message's columns (``inbound_from_record`` reads them by name).
+INBOUND_COLUMNS = ("id", "account_id", "to_addr", "from_addr", "body", "encoding",
+                   "data_coding", "connector", "received_at")
 CDR_COLUMNS = (
     "c.message_id, c.account_id, c.accepted_at, c.country, c.network, c.segments,"
     " c.price_key, c.sell, c.refunded, c.connector, c.buy"
@@ -196,7 +200,8 @@ SELECT * FROM unnest($1::text[], $2::bigint[], $3::float8[], $4::text[], $5::tex
 #: Hand out up to $3 due events of channel $1 at $2 (optionally of account
 #: $5), oldest due first, leased until $4; rows another node is claiming are
 #: skipped. Each row carries its message (live), the message's first
-#: connector and the rule that routed it (``_routing``), or NULLs.
+#: connector and the rule that routed it (``_routing``), or NULLs, and its
+#: inbound message (``i_``), or NULLs.
 CLAIM_OUTBOX = f"""
 WITH picked AS (
     SELECT id, next_attempt_at AS due FROM outbox
@@ -211,10 +216,12 @@ WITH picked AS (
 SELECT {", ".join("c." + c for c in OUTBOX_COLUMNS)}, m.id AS message_id,
     {", ".join(f"{e} AS m_{c}" for c, e in _LIVE_EXPRESSIONS)},
     (SELECT s.connector FROM segments s WHERE s.message_seq = m.seq
-     ORDER BY s.idx LIMIT 1) AS route_connector, r.rule AS route_rule
+     ORDER BY s.idx LIMIT 1) AS route_connector, r.rule AS route_rule,
+    {", ".join(f"i.{c} AS i_{c}" for c in INBOUND_COLUMNS)}
 FROM claimed c
 LEFT JOIN messages m ON c.kind = {int(EventKind.STATUS)} AND m.id = c.subject_id
 LEFT JOIN dispatch_queue q ON q.seq = m.seq
 LEFT JOIN message_routes r ON r.message_id = m.id
+LEFT JOIN inbound i ON c.kind = {int(EventKind.INBOUND)} AND i.id = c.subject_id
 ORDER BY c.due, c.id
 """

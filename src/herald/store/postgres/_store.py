@@ -12,12 +12,14 @@ one transaction on a pooled asyncpg connection, mostly one statement; what a
 status change emits is written by the triggers (``_lifecycle``) in that
 transaction. A message claimed through
 :class:`~herald.store.postgres.DispatchQueue` reads as ``queued`` (the claim
-writes the queue row only). Not here yet: the port's own ``claim`` and
-``reschedule`` (dispatch claims per connector through the queue), idempotency
-keys and quotas at acceptance, ``watch_outbox`` / ``watch_finals``, inbound
-messages, listing, bulk-cancelling and replacing messages, receipt checks
-and admin: ``herald serve`` does not run on it. Chat channels (``_chat``): all but
-idempotency keys and quotas at a chain's acceptance, as for messages.
+writes the queue row only). Listing, bulk-cancelling and replacing messages
+and inbound messages are ``_listing``'s, admin keys, the audit log and the
+search of recent messages ``_admin``'s. Not here yet: the port's own
+``claim`` and ``reschedule`` (dispatch claims per connector through the
+queue), idempotency keys and quotas at acceptance, ``watch_outbox`` /
+``watch_finals`` and receipt checks: ``herald serve`` does not run on it.
+Chat channels (``_chat``): all but idempotency keys and quotas at a chain's
+acceptance, as for messages.
 
 Errors: the port's (:class:`UnknownAccount`, :class:`DuplicateMessageId`,
 :class:`InsufficientFunds`, ...); a lost connection or a server shutting down
@@ -63,6 +65,7 @@ from herald.store._model import (
     DailyQuota,
     EventKind,
     IdempotencyRecord,
+    InboundMessage,
     Message,
     NewMessage,
     OutboxEvent,
@@ -74,11 +77,13 @@ from herald.store._model import (
 )
 from herald.store._model_routing import MessageRoute
 from herald.store.postgres._accounts import PostgresAccounts, check_account
+from herald.store.postgres._admin import PostgresAdmin
 from herald.store.postgres._chat import PostgresChat
 from herald.store.postgres._conn import create_pool, migrate
 from herald.store.postgres._controls import PostgresControls
 from herald.store.postgres._fraud import PostgresFraud
 from herald.store.postgres._lifecycle import install
+from herald.store.postgres._listing import PostgresListing, inbound_from_record
 from herald.store.postgres._numbers import PostgresNumbers
 from herald.store.postgres._queue import Record, _accept_arrays, message_from_record
 from herald.store.postgres._routing import PostgresRouting
@@ -151,11 +156,13 @@ class _Prefixed:
 
 def _event(r: Record) -> OutboxEvent:
     status = r["status"]
-    subject: Message | None = None
+    subject: Message | InboundMessage | None = None
     route: MessageRoute | None = None
     if r["message_id"] is not None:
         subject = message_from_record(_Prefixed(r, "m_"))
         route = MessageRoute(r["route_connector"], r["route_rule"])
+    elif r["i_id"] is not None:
+        subject = inbound_from_record(_Prefixed(r, "i_"))
     return OutboxEvent(
         id=r["id"], channel=Channel(r["channel"]), kind=EventKind(r["kind"]),
         account_id=r["account_id"], subject_id=r["subject_id"],
@@ -172,7 +179,8 @@ def _balance(r: Record) -> Balance:
 
 
 class PostgresStore(PostgresAccounts, PostgresFraud, PostgresVerify, PostgresChat,
-                    PostgresRouting, PostgresNumbers, PostgresControls):
+                    PostgresRouting, PostgresNumbers, PostgresControls,
+                    PostgresListing, PostgresAdmin):
     """The lifecycle part of the store port on a PostgreSQL database.
 
     Open with :meth:`open` (migrates the database and installs the

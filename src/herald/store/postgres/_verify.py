@@ -19,8 +19,7 @@ the lock: under READ COMMITTED, the store's isolation, it sees that row).
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from herald.store._errors import Conflict, InvalidRecord, MessageNotFound, NotFound
 from herald.store._model_verify import (
@@ -32,11 +31,10 @@ from herald.store._model_verify import (
     require_pending,
     resent,
 )
+from herald.store.postgres._part import StorePart
 from herald.store.postgres._queue import Record
 
 __all__ = ["PostgresVerify", "check_storable"]
-
-T = TypeVar("T")
 
 _COLUMNS = (
     "id, account_id, to_number, use_case, app, locale, code_length, status, created_at,"
@@ -105,16 +103,8 @@ async def _take_send(conn: Any, account_id: int, to: str, now: float, window: fl
         raise SendLimitExceeded(limit, rows[0]["sent_at"] + window)
 
 
-class PostgresVerify:
+class PostgresVerify(StorePart):
     """The verification methods of :class:`~herald.store.postgres.PostgresStore` (a mixin)."""
-
-    _asyncpg: Any
-
-    async def _run(self, fn: Callable[[Any], Awaitable[T]]) -> T:
-        raise NotImplementedError  # PostgresStore's
-
-    async def _one(self, fn: Callable[[Any], Awaitable[T]]) -> T:
-        raise NotImplementedError  # PostgresStore's
 
     async def start_verification(
         self, verification: Verification, message_id: str, *, window: float, limit: int
