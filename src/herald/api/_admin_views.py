@@ -58,6 +58,7 @@ from herald.store import (
 )
 
 from ._admin_guard import GuardViews
+from ._admin_routing import RoutingViews
 from ._blocked import decision_view
 from ._context import AdminContext
 from ._fraud import settings_view, updated_settings
@@ -304,6 +305,7 @@ class AdminViews:
         self.billing = BillingAdmin(admin.service, clock=clock)
         self.overview_sampler = Overview(metrics)
         self.guard = GuardViews(admin.guard, clock)
+        self.routing = RoutingViews(admin, clock)
         #: The pumping defence this app screens with (install_admin sets it).
         self.defence: LiveDefence | None = None
         #: Whether callback URLs may name private addresses (AdminRoutes sets it
