@@ -881,10 +881,23 @@ INSERT INTO cdr_sums_mark (id, last_seq, version)
 VALUES (1, (SELECT COALESCE(max(seq), 0) FROM messages), 0);
 """
 
+# The console overview's day chart, a point a minute while it is read, so that it
+# outlives a restart (herald.api._admin_views.Overview); a day of them is kept.
+_V23_OVERVIEW_MINUTES = """
+CREATE TABLE overview_minutes (
+    at REAL PRIMARY KEY,
+    seconds REAL NOT NULL,
+    accepted REAL NOT NULL,
+    sent REAL NOT NULL,
+    delivered REAL NOT NULL,
+    failed REAL NOT NULL
+) WITHOUT ROWID;
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     _V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11_ADMIN, _V12_ACCOUNT_CONTROLS,
     _V13_CANCEL, _V14_ROUTING, _V15_BILLING, _V16_VERIFY, _V17_FRAUD,
     _V18_VERIFY_TEMPLATES, _V19_CHAT_WINDOWS, _V20_CHAT_CHAINS, _V21_CHAIN_CANCEL,
-    _V22_CDR_SUMS,
+    _V22_CDR_SUMS, _V23_OVERVIEW_MINUTES,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
