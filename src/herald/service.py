@@ -103,9 +103,14 @@ _ADMIN_CHANGES: Final = "admin-changes"  # the task that notices changes made el
 _PRICE_LISTS: Final = "price-lists"  # the task that reloads the sell price lists
 _CLASS_ENTRIES: Final = "class-entries"  # the task that reloads the [[classes]] entries
 _CHAT: Final = "chat"  # the chat channels' chains (docs/channels.md)
+_MARGIN_SUMS: Final = "margin-sums"  # the task that keeps the margin sums up to date
 _LOOPING: Final = (  # run until cancelled
     "account-recheck", _NUMBER_TABLES, _ADMIN_CHANGES, _PRICE_LISTS, _CLASS_ENTRIES, _CHAT,
+    _MARGIN_SUMS,
 )
+#: Seconds between two updates of the margin sums (docs/billing.md): a margin report
+#: then sums at most this long of new CDRs, however long since the last one.
+MARGIN_SUMS_INTERVAL: Final = 60.0
 
 
 class _Uvicorn(uvicorn.Server):
@@ -316,6 +321,7 @@ class Platform:
             tasks.append(asyncio.create_task(classes.run(), name=_CLASS_ENTRIES))
             tasks.append(asyncio.create_task(admin.feed.run(store), name=_ADMIN_CHANGES))
             tasks.append(asyncio.create_task(prices.run(), name=_PRICE_LISTS))
+            tasks.append(asyncio.create_task(_keep_margin_sums(store, clock), name=_MARGIN_SUMS))
             if chat is not None:
                 tasks.append(asyncio.create_task(chat.run(), name=_CHAT))
                 platform.chat = chat
@@ -400,6 +406,21 @@ async def _recheck_accounts(front: CustomerSmpp, changed: asyncio.Event) -> None
             return
         except Exception:
             log.exception("looking for disabled accounts failed")
+
+
+async def _keep_margin_sums(store: Store, clock: Callable[[], float]) -> None:
+    """Bring the margin sums up to date every MARGIN_SUMS_INTERVAL seconds: the
+    margin of an empty period sums nothing and updates them (the SQLite store's
+    rollups, docs/billing.md)."""
+    while True:
+        await asyncio.sleep(MARGIN_SUMS_INTERVAL)
+        try:
+            now = clock()
+            await store.margin(now, now, "account")
+        except StoreClosed:
+            return
+        except Exception:
+            log.exception("updating the margin sums failed")
 
 
 def _server_tls(config: HeraldConfig) -> Any:

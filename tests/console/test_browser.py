@@ -425,3 +425,37 @@ def test_top_up_an_account_and_see_bad_input_named(demo: Demo, browser: WebDrive
     actions = [(e["actor"], e["action"]) for e in audit.json()["entries"]]
     assert ("console:demo-admin", "balance.top_up") in actions
     assert ("console:demo-admin", "account.update") not in actions  # refused: nothing changed
+
+
+def test_replace_the_routing_rules_in_a_form(demo: Demo, browser: WebDriver) -> None:
+    _sign_in(browser, demo, demo.admin_key)
+    browser.get(f"{demo.url}/console/connectors")
+    routes = _until(lambda: browser.find_element(By.CSS_SELECTOR, "#routes-form textarea"),
+                    "the routes form")
+    routes.send_keys('[[rule]]\nname = "uk-sim"\nprefixes = ["44"]\nfailover = ["sim2"]\n')
+    browser.find_element(By.XPATH, "//button[contains(., 'Replace the routing rules')]").click()
+    error = _until(lambda: browser.find_element(By.ID, "form-error"), "the refusal")
+    assert "routes.rule[0]: names connectors herald.toml does not have: sim2" in error.text
+    routes = browser.find_element(By.CSS_SELECTOR, "#routes-form textarea")
+    text = routes.get_attribute("value")  # what was given stays in the form, to be corrected
+    assert text is not None and 'failover = ["sim2"]' in text
+    routes.clear()
+    routes.send_keys(text.replace('"sim2"', '"sim"'))
+    browser.find_element(By.XPATH, "//button[contains(., 'Replace the routing rules')]").click()
+    _until(lambda: "The routing rules are replaced: 1 rules" in browser.find_element(
+        By.CSS_SELECTOR, "p.notice").text, "the rules replaced")
+    assert _text(browser, "rules") == "uk-sim"
+    browser.execute_script("document.getElementById('routing-rules').scrollIntoView()")
+    _shot(browser, "18-routes-form")
+    browser.get(f"{demo.url}/console/routes/explain?account=demo&to=%2B447911123456")
+    assert _text(browser, "decision") == "sim (by rule uk-sim)"
+    browser.get(f"{demo.url}/console/connectors")
+    browser.find_element(By.ID, "clear-routes").click()
+    _until(lambda: "The routing rules are removed" in browser.find_element(
+        By.CSS_SELECTOR, "p.notice").text, "the rules removed")
+    assert _text(browser, "rules") == ""
+    audit = httpx.get(f"{demo.url}/v1/admin/audit", params={"target": "routes"},
+                      headers={"Authorization": f"Bearer {demo.admin_key}"}, timeout=STEP)
+    actions = [(e["actor"], e["action"]) for e in audit.json()["entries"]]
+    assert actions == [("console:demo-admin", "routes.clear"),
+                       ("console:demo-admin", "routes.import")]  # the refused one: nothing

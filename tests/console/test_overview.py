@@ -3,10 +3,13 @@ hour's history, from the Prometheus counters, with a settable clock."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from prometheus_client import CollectorRegistry
 
 from herald.api._admin_views import DAY_STEP, HISTORY_STEP, Overview
 from herald.metrics import Metrics
+from herald.store import SQLiteConfig, SQLiteStore
 
 
 class Clock:
@@ -68,3 +71,30 @@ async def test_the_day_keeps_one_sample_a_minute_and_averages_the_gaps() -> None
     (point,) = overview.series(day=True)
     assert point["accepted"] == round(600 / (DAY_STEP * 10), 2) and point["seconds_ago"] == 0
     assert point["seconds"] == DAY_STEP * 10
+
+
+async def test_the_days_chart_outlives_a_restart(tmp_path: Path) -> None:
+    # Each day point is kept in the store; a new process (a new sampler and
+    # registry: the counters start from 0) shows them before its own.
+    store = SQLiteStore.open(SQLiteConfig(data_dir=tmp_path))
+    try:
+        metrics, clock = Metrics(CollectorRegistry()), Clock()
+        overview = Overview(metrics, clock, store=store, wall=clock)
+        for minute in range(3):
+            metrics.accepted.labels("api").inc(120 * (minute + 1))
+            await overview.read()
+            clock.now += DAY_STEP
+        before = overview.series(day=True)
+        assert [p["accepted"] for p in before] == [4.0, 6.0]
+        clock.now += 300  # a restart, five minutes later
+        again = Overview(Metrics(CollectorRegistry()), clock, store=store, wall=clock)
+        await again.read()
+        after = again.series(day=True)
+        assert [(p["accepted"], p["seconds"], p["seconds_ago"]) for p in after] == [
+            (4.0, DAY_STEP, 420.0), (6.0, DAY_STEP, 360.0)]
+        clock.now += DAY_STEP * 24 * 60  # a day later: forgotten
+        later = Overview(Metrics(CollectorRegistry()), clock, store=store, wall=clock)
+        await later.read()
+        assert later.series(day=True) == []
+    finally:
+        await store.aclose()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,16 +16,30 @@ from pathlib import Path
 import httpx
 import pytest
 
+from herald import service
 from herald.accounts import Accounts
 from herald.billing import CHECK_INTERVAL
 from herald.cli import main
 from herald.config import parse_config
+from herald.ids import SortableIdGenerator
 from herald.net import ClientSettings, SmppClient
 from herald.service import Platform
 from herald.sim import SimConfig, Simulator
 from herald.smpp.constants import CommandStatus
 from herald.smpp.pdus import BindTransceiver, SubmitSm
-from herald.store import Status, Store
+from herald.store import (
+    Charge,
+    NewMessage,
+    PriceEntry,
+    PriceKind,
+    PriceSide,
+    Source,
+    SQLiteConfig,
+    SQLiteStore,
+    Status,
+    Store,
+    StoredPriceList,
+)
 
 from .test_serve import eventually
 
@@ -155,3 +170,40 @@ async def test_concurrent_sends_over_http_and_smpp_never_overdraw(
     cdrs = await d.platform.store.list_cdrs(0, time.time() + 60)
     assert {(c.connector, c.buy, c.sell, c.country) for c in cdrs} == {
         ("sim", 20_000, 50_000, "49")}  # fmt: skip
+
+
+async def test_herald_keeps_the_margin_sums_up_to_date(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Between margin reports the sums are brought up to date in the background, so
+    # a report after a long quiet sums only what came since the last update.
+    store = SQLiteStore.open(SQLiteConfig(data_dir=tmp_path))
+    try:
+        now = time.time()
+        account = await store.create_account("shop", now, rate_limit=10.0, bind_limit=1)
+        await store.put_price_list(StoredPriceList(PriceSide.SELL, str(account.id), (
+            PriceEntry(PriceKind.DEFAULT, "", 1_000_000),), now))  # fmt: skip
+        await store.adjust_balance(account.id, add=10**9)
+        ids = SortableIdGenerator()
+        await store.accept([NewMessage(
+            id=ids.new_id(now), account_id=account.id, source=Source.HTTP, to="447700900123",
+            sender="SHOP", body=b"hi", encoding="gsm7", data_coding=0, segments=1,
+            accepted_at=now, expires_at=now + 3600)], charges=[Charge("44", None, "+44", 100)])
+
+        def mark() -> int:
+            with sqlite3.connect(tmp_path / "herald.db") as conn:
+                return int(conn.execute("SELECT last_seq FROM cdr_sums_mark").fetchone()[0])
+
+        assert mark() == 0
+        monkeypatch.setattr(service, "MARGIN_SUMS_INTERVAL", 0.01)
+        task = asyncio.create_task(service._keep_margin_sums(store, time.time))
+        try:
+            for _ in range(500):  # bounded: 5 s
+                if mark() == 1:
+                    break
+                await asyncio.sleep(0.01)
+            assert mark() == 1
+        finally:
+            task.cancel()
+    finally:
+        await store.aclose()

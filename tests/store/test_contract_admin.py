@@ -11,6 +11,7 @@ from herald.store import (
     AuditFilter,
     CredentialExists,
     InvalidRecord,
+    OverviewMinute,
     Store,
 )
 
@@ -95,3 +96,17 @@ def test_an_audit_entry_never_holds_a_secret() -> None:
         AuditEntry(T0, "", "account.update", "account:acme")
     with pytest.raises(InvalidRecord):
         AuditFilter(limit=0)
+
+
+async def test_the_overviews_day_points_are_kept_for_a_day(store: Store) -> None:
+    day = 86400.0
+    for k in range(4):  # a point an hour, the last one 25 hours after the first
+        at = T0 + (0, 3600, 7200, 25 * 3600)[k]
+        await store.record_overview_minute(OverviewMinute(at, 60.0, 10.0 * k, 5.0, 4.0, 1.0), day)
+    kept = await store.overview_minutes(T0)
+    assert [(m.at - T0, m.accepted) for m in kept] == [(3600, 10.0), (7200, 20.0),
+                                                       (25 * 3600, 30.0)]  # the first: gone
+    await store.record_overview_minute(OverviewMinute(T0 + 7200, 30.0, 99.0, 0, 0, 0), day)
+    (replaced, _) = await store.overview_minutes(T0 + 7200)  # one point per time
+    assert (replaced.seconds, replaced.accepted) == (30.0, 99.0)
+    assert await store.overview_minutes(T0 + 26 * 3600) == ()

@@ -337,6 +337,74 @@ async def test_cdrs_page_filter_and_sum_up(
         await store.margin(T0, T0 + 100, "planet")
 
 
+async def _summed(store: Store, since: float, until: float, by: str,
+                  account_id: int | None = None) -> list[tuple[str, int, int, int, int]]:
+    """The margin of ``[since, until)`` added up here from the CDRs themselves."""
+    cdrs, after = [], None
+    while True:  # bounded: the test's few hundred CDRs, 1,000 a page
+        page = await store.list_cdrs(since, until, account_id=account_id, after=after)
+        cdrs += page
+        if len(page) < 1000:
+            break
+        after = (page[-1].accepted_at, page[-1].message_id)
+    sums: dict[object, list[int]] = {}
+    for c in cdrs:
+        key = {"account": c.account_id, "connector": c.connector or "", "country": c.country}[by]
+        row = sums.setdefault(key, [0, 0, 0, 0])
+        for i, v in enumerate((1, c.sell - c.refunded, c.buy or 0,
+                               int(c.connector is not None and c.buy is None))):
+            row[i] += v
+    return [(str(k), *v) for k, v in sorted(sums.items())]  # type: ignore[misc]
+
+
+async def test_margins_follow_each_change_between_reads(
+    store: Store, account: Account, make_message: MessageFactory
+) -> None:
+    # The SQLite store keeps hourly sums brought up to date by each read: sends
+    # (connector, buy price) and refunds change CDRs summed earlier, new CDRs come,
+    # and periods cut hours. Each answer must be the sum of the CDRs at that moment.
+    other = await store.create_account("other", T0, rate_limit=100.0, bind_limit=2)
+    await _billed(store, account, 10**9)
+    await _billed(store, other, 10**9)
+    await store.adjust_balance(account.id, refund_policy=RefundPolicy.UNDELIVERED)
+    await store.put_price_list(StoredPriceList(BUY, "up1", (PriceEntry(DEFAULT, "", 500_000),),
+                                               T0))  # up2 has no buy list: unpriced
+    hour = 3600  # T0 is on an hour
+    periods = [(T0 - hour, T0 + 3 * hour), (T0 - 900, T0 + 5000), (T0 + 100, T0 + 2000),
+               (T0 + 1800, T0 + 1801), (T0 + 3599, T0 + 3 * hour - 1), (T0, T0)]
+    messages: list[NewMessage] = []
+
+    async def accept(n: int, first: float) -> None:
+        for k in range(n):  # spread over hours, accounts and countries
+            m = make_message(accepted_at=first + k * 397.5,
+                             account_id=other.id if k % 3 == 0 else account.id)
+            await store.accept([m], charges=[_charge(100 + k, "49" if k % 2 else "44")])
+            messages.append(m)
+
+    async def check() -> None:
+        for since, until in periods:
+            for by in ("account", "connector", "country"):
+                for account_id in (None, other.id):
+                    rows = await store.margin(since, until, by, account_id=account_id)
+                    assert [(r.key, r.messages, r.revenue, r.cost, r.unpriced) for r in rows] \
+                        == await _summed(store, since, until, by, account_id), (since, until, by)
+
+    await accept(20, T0 - 1800)
+    await check()
+    await store.claim(100, T0 + 9000, 30)
+    for k, m in enumerate(messages[:12]):  # sent through up1 or up2
+        await store.record_segments([SegmentRecord(m.id, 0, f"up{1 + k % 2}", f"U{k}", f"u{k}",
+                                                   T0 + 9001)])  # fmt: skip
+    await check()
+    await store.apply_receipts([ReceiptUpdate(f"up{1 + k % 2}", f"u{k}", Status.UNDELIVERED
+                                              if k % 4 == 0 else Status.DELIVERED, T0 + 9002)
+                                for k in range(6)])  # some refunded  # fmt: skip
+    await store.update_statuses([StatusUpdate(messages[15].id, Status.REJECTED, T0 + 9003)])
+    await accept(9, T0 + 100)  # new CDRs in hours summed already
+    await check()
+    await check()  # nothing changed since: the same answers
+
+
 async def test_a_quota_and_a_charge_hold_together(
     store: Store, account: Account, make_message: MessageFactory
 ) -> None:

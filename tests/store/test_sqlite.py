@@ -14,8 +14,12 @@ import pytest
 
 from herald.ids import SortableIdGenerator
 from herald.store import (
+    Charge,
     DuplicateMessageId,
     NewMessage,
+    PriceEntry,
+    PriceKind,
+    PriceSide,
     SchemaError,
     Source,
     SQLiteConfig,
@@ -24,9 +28,11 @@ from herald.store import (
     StatusEvents,
     StoreBusy,
     StoreClosed,
+    StoredPriceList,
 )
-from herald.store._schema import MIGRATIONS, SCHEMA_VERSION
+from herald.store._schema import _V22_CDR_SUMS, MIGRATIONS, SCHEMA_VERSION
 from herald.store._sqlite_conn import migrate
+from herald.store._sqlite_margins import apply_margin_update, read_margins
 from herald.store.sqlite import WRITE_LOCK_SUFFIX
 
 from .conftest import T0
@@ -436,5 +442,55 @@ async def test_the_loop_writer_waits_for_company_only_while_writes_are_rare(
         for _ in range(5):
             await asyncio.sleep(0)
         assert third.done()
+    finally:
+        await store.aclose()
+
+
+async def test_margin_sums_are_made_at_upgrade_and_stored_once(tmp_path: Path) -> None:
+    # CDRs stored before the rollups existed: the upgrade sums them (no read has to
+    # catch up); two reads of one state both answer right, and only one stores its sums.
+    config = SQLiteConfig(data_dir=tmp_path)
+    store = SQLiteStore.open(config)
+    account = await store.create_account("acme", T0, rate_limit=10.0, bind_limit=1)
+    await store.put_price_list(StoredPriceList(PriceSide.SELL, str(account.id), (
+        PriceEntry(PriceKind.DEFAULT, "", 1_000_000),), T0))  # fmt: skip
+    await store.adjust_balance(account.id, add=10**9)
+    ids = SortableIdGenerator()
+
+    def message(at: float) -> NewMessage:
+        return NewMessage(id=ids.new_id(at), account_id=account.id, source=Source.HTTP,
+                          to="447700900123", sender="HERALD", body=b"hi", encoding="gsm7",
+                          data_coding=0, segments=1, accepted_at=at, expires_at=at + 86400)
+
+    for k in range(5):
+        await store.accept([message(T0 + k)], charges=[Charge("44", None, "+44", 100)])
+    await store.aclose()
+    with sqlite3.connect(tmp_path / "herald.db") as conn:  # back to before the rollups
+        conn.executescript("DROP TABLE cdr_sums; DROP TABLE cdr_sums_pending;"
+                           " DROP TABLE cdr_sums_mark")
+    conn.close()
+    with sqlite3.connect(tmp_path / "herald.db") as conn:  # the upgrade, on these CDRs
+        conn.executescript(_V22_CDR_SUMS)
+    conn.close()
+    store = SQLiteStore.open(config)
+    try:
+        with sqlite3.connect(tmp_path / "herald.db") as conn:
+            assert conn.execute("SELECT last_seq, version FROM cdr_sums_mark").fetchone() == (5, 0)
+            assert conn.execute("SELECT count(*) FROM cdr_sums_pending").fetchone() == (5,)
+            assert conn.execute("SELECT sum(messages), sum(revenue) FROM cdr_sums"
+                                ).fetchone() == (5, 500)  # fmt: skip
+        await store.accept([message(T0 + 10)], charges=[Charge("44", None, "+44", 100)])
+        with sqlite3.connect(tmp_path / "herald.db", isolation_level=None) as conn:
+            first = read_margins(conn, T0, T0 + 60, None)
+            second = read_margins(conn, T0, T0 + 60, None)
+            assert first[0] == second[0] == {(account.id, "", "44"): [6, 600, 0, 0]}
+            assert first[1] is not None and second[1] is not None
+            conn.execute("BEGIN IMMEDIATE")
+            assert apply_margin_update(conn, first[1])
+            assert not apply_margin_update(conn, second[1])  # the sums moved on: not twice
+            conn.execute("COMMIT")
+            assert read_margins(conn, T0, T0 + 60, None) == (first[0], None)
+        (row,) = await store.margin(T0, T0 + 60, "account")
+        assert (row.key, row.messages, row.revenue) == (str(account.id), 6, 600)
     finally:
         await store.aclose()

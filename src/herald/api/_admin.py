@@ -51,15 +51,12 @@ from herald.admin import (
 )
 from herald.defence import LiveDefence
 from herald.intake import TableFileError, opt_out_number, parse_opt_out_rows
-from herald.routing import RoutesFileError
 from herald.store import (
     MAX_ROUTES_OCTETS,
     Account,
     AdminScope,
     AuditEntry,
     AuditFilter,
-    NumberTableKind,
-    StoredRoutes,
     StoreError,
 )
 
@@ -89,6 +86,7 @@ from ._admin_models import (
     AdminSmppReset,
     AdminTableImport,
 )
+from ._admin_routing import number_table
 from ._admin_views import AdminViews, MessageSearch, audit_view
 from ._auth import bearer_token
 from ._context import AdminContext, ApiContext
@@ -113,7 +111,6 @@ DEFAULT_AUDIT_PAGE: Final = 100
 #: Opted-out numbers per page at most, and by default.
 MAX_OPT_OUT_PAGE: Final = 10_000
 DEFAULT_OPT_OUT_PAGE: Final = 1000
-_TABLES: Final = {"plan": NumberTableKind.PLAN, "ported": NumberTableKind.PORTED}
 _CHALLENGE = 'Bearer realm="herald-admin"'
 _SECURITY: Final[dict[str, Any]] = {"security": [{"admin": []}]}
 
@@ -428,36 +425,24 @@ class AdminRoutes:
 
     async def numbers(self, request: Request) -> Response:
         await self.gate.admit(request, change=False)
-        store = self._service.store
-        tables = []
-        for name, kind in _TABLES.items():
-            table = await store.get_number_table(kind)
-            if table is not None:
-                tables.append({"table": name, "entries": table.entries,
-                               "octets": len(table.data), "imported_at": rfc3339(table.imported_at),
-                               "generation": table.generation})  # fmt: skip
-        in_use = self._admin.numbers_in_use
-        return _json({"generation": await store.number_tables_generation(),
-                      "in_use": None if in_use is None else in_use(), "tables": tables})
+        return _json(await self.views.routing.number_tables())
 
     async def import_table(self, request: Request, table: str) -> Response:
         who = await self.gate.admit(request, change=True)
-        kind = _table(table)
+        number_table(table)  # 404 before reading an upload for no table
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media not in ("text/csv", "text/plain"):
             raise ApiProblem(415, "unsupported-media-type", "send the table as text/csv")
         raw = await _read(request, MAX_TABLE_UPLOAD_OCTETS)
         try:
-            done = await self._service.import_number_table(who.actor, kind, _lines(raw))
+            done = await self.views.routing.import_number_table(who.actor, table, _lines(raw))
         except TableFileError as exc:
             raise _file_problem(exc) from None
-        return _json({"table": table, "entries": done.entries, "networks": done.networks,
-                      "octets": done.octets, "generation": done.generation})
+        return _json(done)
 
     async def clear_table(self, request: Request, table: str) -> Response:
         who = await self.gate.admit(request, change=True)
-        if not await self._service.clear_number_table(who.actor, _table(table)):
-            raise ApiProblem(404, "not-found", f"there is no {table} table")
+        await self.views.routing.clear_number_table(who.actor, table)
         return Response(status_code=204)
 
     # -- routing -------------------------------------------------------------------------
@@ -509,21 +494,11 @@ class AdminRoutes:
         if not isinstance(source, str) or len(source) > 200:
             raise _problem(InvalidInput.one("source", "wrong_type",
                                             "must be a string of at most 200 characters"))
-        try:
-            done = await self._service.import_routes(
-                who.actor, StoredRoutes(routes, source, self._ctx.clock()),
-                known=[c.name for c in self._admin.connectors()])
-        except RoutesFileError as exc:
-            errors = [FieldError(("routes", *_problem_path(p)), "invalid", _problem_text(p))
-                      for p in exc.problems]  # fmt: skip
-            raise ApiProblem(422, "invalid-request", "the routes were refused whole",
-                             errors) from None
-        return _json({"rules": done.rules, "generation": done.generation})
+        return _json(await self.views.routing.import_routes(who.actor, routes, source))
 
     async def clear_routes(self, request: Request) -> Response:
         who = await self.gate.admit(request, change=True)
-        if not await self._service.clear_routes(who.actor):
-            raise ApiProblem(404, "not-found", "there are no routing rules")
+        await self.views.routing.clear_routes(who.actor)
         return Response(status_code=204)
 
     # -- overview and messages -----------------------------------------------------------
@@ -564,17 +539,6 @@ class AdminRoutes:
                       "next_cursor": str(entries[-1].seq) if more else None})
 
 
-def _problem_path(problem: str) -> tuple[str, ...]:
-    """``rule[2].split.a: must be ...`` -> ``("rule[2].split.a",)``; a problem of
-    the whole file (not TOML) has no path."""
-    where, sep, _ = problem.partition(": ")
-    return (where,) if sep and " " not in where else ()
-
-
-def _problem_text(problem: str) -> str:
-    return problem.partition(": ")[2] if _problem_path(problem) else problem
-
-
 def _file_problem(exc: TableFileError) -> ApiProblem:
     """A refused CSV upload: 422 naming each bad line (the first few)."""
     errors = [FieldError((f"line {p.line}",), "invalid_line", p.message, "file")
@@ -582,13 +546,6 @@ def _file_problem(exc: TableFileError) -> ApiProblem:
     more = f" ({exc.count} in all; the first {len(errors)} named)" \
         if exc.count > len(errors) else ""
     return ApiProblem(422, "invalid-request", f"the file was refused whole{more}", errors)
-
-
-def _table(name: str) -> NumberTableKind:
-    kind = _TABLES.get(name)
-    if kind is None:
-        raise ApiProblem(404, "not-found", "the tables are plan and ported")
-    return kind
 
 
 def _lines(raw: bytes) -> list[str]:

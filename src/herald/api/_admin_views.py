@@ -18,12 +18,13 @@ when the overview is read (:class:`Overview`).
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from herald.admin import (
     BillingAdmin,
@@ -42,6 +43,7 @@ from herald.store import (
     MAX_PAGE_SIZE,
     RECENT_WINDOW,
     Account,
+    AdminStore,
     AuditEntry,
     Balance,
     ChangeOutcome,
@@ -50,14 +52,17 @@ from herald.store import (
     Message,
     MessageFilter,
     MessageNotFound,
+    OverviewMinute,
     PriceSide,
     Priority,
     RecentFilter,
     RefundPolicy,
     Status,
+    StoreError,
 )
 
 from ._admin_guard import GuardViews
+from ._admin_routing import RoutingViews
 from ._blocked import decision_view
 from ._context import AdminContext
 from ._fraud import settings_view, updated_settings
@@ -74,6 +79,9 @@ __all__ = [
     "state_view",
 ]
 
+log = logging.getLogger("herald.api.admin")
+T = TypeVar("T")
+
 #: Without an account, a message search asks each account's index in turn
 #: (the messages table is indexed by account); past this many accounts the
 #: search must name one.
@@ -87,6 +95,8 @@ HISTORY_SAMPLES: Final = 720
 #: between two samples the chart shows the average rate (the counters are totals).
 DAY_STEP: Final = 60.0
 DAY_SAMPLES: Final = 1440
+#: Seconds of the day's chart (and of the points the store keeps for it).
+DAY: Final = DAY_STEP * DAY_SAMPLES
 #: Countries the overview lists at most (those with the most final parts).
 MAX_COUNTRIES: Final = 20
 #: The overview's delivery rate per connector: its newest final parts of the
@@ -214,18 +224,29 @@ class _Sample:
 
 
 class Overview:
-    """The platform's counters now, their rates per second, and an hour of history.
+    """The platform's counters now, their rates per second, and an hour and a day of history.
 
     Sampled from the metrics registry when read (at most once a second): the
     history holds what was seen while someone looked (the console polls it).
+    With a ``store``, each point of the day's chart is kept there too
+    (:meth:`~herald.store.Store.record_overview_minute`), and a new process
+    shows the points its predecessors kept: the day's chart outlives a restart
+    (the counters start again from 0; the hour's chart starts afresh). ``wall``
+    gives those points' epoch seconds.
     """
 
-    def __init__(self, metrics: Metrics, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, metrics: Metrics, clock: Callable[[], float] = time.monotonic, *,
+                 store: AdminStore | None = None, wall: Callable[[], float] = time.time,
+                 ) -> None:  # fmt: skip
         self._metrics = metrics
         self._clock = clock
+        self._store = store
+        self._wall = wall
         self._recent: deque[_Sample] = deque(maxlen=64)  # >= RATE_WINDOW at 1 a second
         self.history: deque[_Sample] = deque(maxlen=HISTORY_SAMPLES)
         self.day: deque[_Sample] = deque(maxlen=DAY_SAMPLES)
+        #: The day's points kept by earlier processes (read once, at the first read).
+        self._earlier: tuple[OverviewMinute, ...] | None = None
 
     def _read(self) -> tuple[dict[str, float], dict[str, dict[str, float]], dict[str, float]]:
         totals = dict.fromkeys(COUNTERS, 0.0)
@@ -264,12 +285,21 @@ class Overview:
         await self._metrics.refresh()
         totals, connectors, backlog = self._read()
         now = self._clock()
+        if self._store is not None and self._earlier is None:
+            self._earlier = await self._kept(self._store.overview_minutes(self._wall() - DAY),
+                                             ())
         if not self._recent or now - self._recent[-1].at >= 1.0:
             self._recent.append(_Sample(now, totals))
             if not self.history or now - self.history[-1].at >= HISTORY_STEP:
                 self.history.append(_Sample(now, totals))
             if not self.day or now - self.day[-1].at >= DAY_STEP:
+                before = self.day[-1] if self.day else None
                 self.day.append(_Sample(now, totals))
+                if before is not None and self._store is not None:
+                    await self._kept(self._store.record_overview_minute(OverviewMinute(
+                        self._wall(), now - before.at,
+                        *(max(0.0, totals[k] - before.totals.get(k, 0.0)) for k in COUNTERS)),
+                        DAY), None)  # fmt: skip
         base = next((s for s in self._recent if now - s.at <= RATE_WINDOW), None)
         rates: dict[str, float | None] = dict.fromkeys(totals)
         if base is not None and now - base.at >= 1.0:
@@ -278,10 +308,27 @@ class Overview:
                      for k, v in totals.items()}
         return totals, rates, connectors, backlog
 
+    @staticmethod
+    async def _kept(call: Awaitable[T], otherwise: T) -> T:
+        """A read or write of the kept points; ``otherwise`` when the store fails
+        (the chart is a convenience: the overview answers all the same)."""
+        try:
+            return await call
+        except StoreError as exc:
+            log.warning("the overview's kept points: %s", exc)
+            return otherwise
+
     def series(self, day: bool = False) -> list[dict[str, Any]]:
         """Per-second rates between successive samples of the hour's history (or,
-        with ``day``, the day's), oldest first."""
+        with ``day``, the day's: first those kept by earlier processes), oldest first."""
         out = []
+        if day and self._earlier:
+            wall = self._wall()
+            for m in self._earlier:
+                if wall - m.at <= DAY and m.seconds > 0:
+                    out.append({"seconds_ago": round(wall - m.at, 1),
+                                "seconds": round(m.seconds, 1), **{
+                        k: round(getattr(m, k) / m.seconds, 2) for k in COUNTERS}})  # fmt: skip
         points = list(self.day if day else self.history)
         if day and points and self._recent and self._recent[-1].at > points[-1].at:
             points.append(self._recent[-1])  # the minute so far, as the hour's newest
@@ -302,8 +349,9 @@ class AdminViews:
         self._admin = admin
         self.service = admin.service
         self.billing = BillingAdmin(admin.service, clock=clock)
-        self.overview_sampler = Overview(metrics)
+        self.overview_sampler = Overview(metrics, store=admin.service.store)
         self.guard = GuardViews(admin.guard, clock)
+        self.routing = RoutingViews(admin, clock)
         #: The pumping defence this app screens with (install_admin sets it).
         self.defence: LiveDefence | None = None
         #: Whether callback URLs may name private addresses (AdminRoutes sets it

@@ -41,10 +41,11 @@ from herald.admin import (
     describe_controls,
 )
 from herald.api._admin import since as _since
+from herald.api._admin_routing import NUMBER_TABLES
 from herald.api._admin_views import MessageSearch, audit_view
 from herald.api._problems import ApiProblem
 from herald.billing import MARGIN_GROUPS
-from herald.rating import TableFileError
+from herald.intake import TableFileError
 from herald.store import AdminScope, AuditFilter, PriceSide, Status
 
 from ._session import COOKIE, SESSION_TTL, Session, SessionCodec
@@ -70,10 +71,10 @@ MAX_FORM_OCTETS: Final = 16 * 1024
 AUDIT_PAGE: Final = 100
 #: The guard's blocks and alerts its page shows.
 GUARD_PAGE: Final = 100
-#: The longest period the billing page sums (the margin reads each CDR of it).
+#: The longest period the billing page sums (the store's hourly sums: 744 hours).
 MAX_MARGIN_DAYS: Final = 31
-#: Seconds the billing page's sums are shown before they are summed again (a day of
-#: a million billed messages takes about a second to sum: bench/console.py).
+#: Seconds the billing page's sums are shown before they are asked for again (each
+#: ask checks every charged message not yet final: about 0.1 s for a million).
 MARGIN_CACHE: Final = 30.0
 #: Accounts per page of the accounts list.
 ACCOUNTS_PAGE: Final = 100
@@ -82,9 +83,19 @@ OPT_OUT_PAGE: Final = 50
 #: A price list pasted into the billing page's form: about 30,000 entries; larger
 #: lists go through the admin API's upload (16 MiB).
 MAX_PRICE_FORM_OCTETS: Final = 1024 * 1024
-#: The settings and controls the account page's forms change (the others: the admin API).
-SETTINGS_FORM: Final = ("rate_limit", "bind_limit", "priority", "callback_url")
-CONTROLS_FORM: Final = ("daily_quota", "quota_unit", "countries", "senders")
+#: A routes file pasted into the routes form (about 5,000 rules); larger files go
+#: through ``herald routes import`` or the admin API (64 MiB).
+MAX_ROUTES_FORM_OCTETS: Final = 1024 * 1024
+#: A number table pasted into its form (about 100,000 ported numbers, form-encoded);
+#: larger tables go through ``herald numbers import-*`` or the admin API (256 MiB).
+MAX_TABLE_FORM_OCTETS: Final = 4 * 1024 * 1024
+#: The settings and controls the account page's forms change: each form sends some
+#: of them, and only those sent change (the names of the admin API).
+SETTINGS_FORM: Final = ("rate_limit", "bind_limit", "priority", "callback_url",
+                        "callback_events", "inbound", "inbound_url", "webhook_batch",
+                        "webhook_batch_wait_ms")
+CONTROLS_FORM: Final = ("daily_quota", "quota_unit", "countries", "senders", "sender_rules",
+                        "api_allow", "smpp_allow")
 _PRICE_SIDES: Final = {"account": PriceSide.SELL, "connector": PriceSide.BUY}
 #: Pages must not be framed (clickjacking), cached or leak their address; scripts
 #: and styles come only from herald itself.
@@ -142,10 +153,20 @@ def _number(text: str) -> int | float | str:
     return value if math.isfinite(value) else t
 
 
+def _flag(text: str) -> bool | str:
+    """A yes/no field (a select of ``true`` and ``false``) as JSON's boolean; anything
+    else as given, for the admin service to refuse by name."""
+    return {"true": True, "false": False}.get(text.strip().lower(), text)
+
+
 def _setting(name: str, text: str) -> Any:
     """A settings form field as the JSON value ``PATCH /v1/admin/accounts/{name}`` takes."""
-    if name in ("priority", "callback_url"):
+    if name in ("priority", "callback_url", "inbound_url"):
         return text.strip() or None  # empty: none (the account's default, no webhooks)
+    if name == "callback_events":
+        return text.strip()  # all, final, none or statuses separated by commas
+    if name == "inbound":
+        return _flag(text)
     return _number(text)
 
 
@@ -161,6 +182,18 @@ def _control(name: str, text: str) -> Any:
 
 def _refusal(exc: InvalidInput) -> str:
     return "; ".join(f"{p.field}: {p.message}" for p in exc.problems)
+
+
+def _problems(exc: ApiProblem) -> str:
+    """A 422 of the admin API's views as the console names it: each refused field."""
+    return "; ".join(f"{e.dotted}: {e.detail}" for e in exc.errors) or exc.detail
+
+
+def _file_refusal(exc: TableFileError) -> str:
+    """A refused CSV file (a price list, a number table): each bad line named."""
+    lines = "; ".join(f"line {p.line}: {p.message}" for p in exc.problems)
+    more = f" ({exc.count} in all)" if exc.count > len(exc.problems) else ""
+    return f"the file was refused whole{more}: {lines}"
 
 
 #: The overview's charts: one line per counter, drawn by the server (no chart library).
@@ -535,12 +568,21 @@ class Console:
     # -- connectors ----------------------------------------------------------------------
 
     async def _connectors_page(self, values: dict[str, Any], notice: str | None = None,
-                               status: int = 200) -> Response:
+                               status: int = 200, error: str | None = None,
+                               routes_text: str | None = None, table: str = "plan",
+                               table_text: str = "") -> Response:
+        """The page; after a refused form, the text given (``routes_text``,
+        ``table_text``) stays in its form to be corrected."""
         routes = await self._views.routes()
         states = {s["connector"]: s for s in routes["connectors"]}
         listed = self._views.connectors()
-        return self._page("connectors.html", status, **values, notice=notice,
-                          connectors=listed, states=states, routes=routes)
+        stored = await self._views.routing.routes_text()
+        if routes_text is None:
+            routes_text = stored["text"] if stored is not None else ""
+        return self._page("connectors.html", status, **values, notice=notice, error=error,
+                          connectors=listed, states=states, routes=routes, stored=stored,
+                          routes_text=routes_text, tables=await self._views.routing.number_tables(),
+                          table=table, table_text=table_text)  # fmt: skip
 
     async def connectors(self, request: Request, values: dict[str, Any]) -> Response:
         return await self._connectors_page(values)
@@ -553,6 +595,60 @@ class Console:
         await self._views.set_connector(actor, name, disabled, reason if disabled else None)
         return await self._connectors_page(values, notice=f"Connector {name} is "
                                            + ("disabled." if disabled else "enabled."))
+
+    async def import_routes(self, request: Request, values: dict[str, Any],
+                            form: Mapping[str, str], actor: str) -> Response:
+        """Replace the routing rules with the routes file of the form (``herald routes
+        import``, ``PUT /v1/admin/routes``); its source is the actor."""
+        text = form.get("routes", "")
+        if not text.strip():
+            return await self._connectors_page(
+                values, status=422, routes_text=text, error="routes: the routes file is"
+                " empty (to route by the [[routes]] of herald.toml alone, remove the rules)")
+        try:
+            done = await self._views.routing.import_routes(actor, text, actor)
+        except ApiProblem as exc:
+            if exc.status != 422:
+                raise
+            return await self._connectors_page(values, status=422, routes_text=text,
+                                               error=_problems(exc))
+        return await self._connectors_page(values, notice=f"The routing rules are replaced:"
+                                           f" {done['rules']} rules (generation"
+                                           f" {done['generation']}).")
+
+    async def clear_routes(self, request: Request, values: dict[str, Any],
+                           form: Mapping[str, str], actor: str) -> Response:
+        await self._views.routing.clear_routes(actor)
+        return await self._connectors_page(values, notice="The routing rules are removed:"
+                                           " the [[routes]] of herald.toml decide.")
+
+    async def import_table(self, request: Request, values: dict[str, Any],
+                           form: Mapping[str, str], actor: str) -> Response:
+        """Replace a number table with the CSV of the form (``herald numbers
+        import-plan|import-ported``, ``PUT /v1/admin/numbers/{table}``)."""
+        table, text = form.get("table", ""), form.get("numbers", "")
+        if table not in NUMBER_TABLES:
+            error = "table: must be " + " or ".join(NUMBER_TABLES)
+        elif not text.strip():
+            error = "numbers: paste the CSV file (docs/numbers.md)"
+        else:
+            try:
+                done = await self._views.routing.import_number_table(
+                    actor, table, text.splitlines(keepends=True))
+            except TableFileError as exc:
+                error = _file_refusal(exc)
+            else:
+                return await self._connectors_page(
+                    values, notice=f"The {table} table is imported: {done['entries']} entries"
+                    f" (generation {done['generation']}).")
+        return await self._connectors_page(values, status=422, error=error,
+                                           table=table, table_text=text)
+
+    async def clear_table(self, request: Request, values: dict[str, Any],
+                          form: Mapping[str, str], actor: str) -> Response:
+        table = request.path_params["table"]
+        await self._views.routing.clear_number_table(actor, table)
+        return await self._connectors_page(values, notice=f"The {table} table is removed.")
 
     async def explain(self, request: Request, values: dict[str, Any]) -> Response:
         params = request.query_params
@@ -575,8 +671,8 @@ class Console:
                           notice=notice, error=error)
 
     async def margins(self, request: Request, values: dict[str, Any]) -> Response:
-        """The billing page's sums: a fragment htmx loads after the page (they read
-        every CDR of the period), or, without htmx, the page with them."""
+        """The billing page's sums: a fragment htmx loads after the page (the store
+        brings its sums up to date first), or, without htmx, the page with them."""
         by, days = _period(request.query_params)
         now = self._clock()
         kept = self._margins.get((by, days))
@@ -605,9 +701,7 @@ class Console:
                 done = await self._views.billing.import_price_list(
                     actor, side, name, text.splitlines(keepends=True))
             except TableFileError as exc:
-                lines = "; ".join(f"line {p.line}: {p.message}" for p in exc.problems)
-                more = f" ({exc.count} in all)" if exc.count > len(exc.problems) else ""
-                error = f"the list was refused whole{more}: {lines}"
+                error = _file_refusal(exc).replace("the file", "the list", 1)
             else:
                 return await self._billing_page(
                     values, notice=f"The price list of {name} is imported: {done.entries}"
@@ -660,13 +754,28 @@ class Console:
                                           f" {bad[0]} has no amount (write {bad[0]}=5.00)")
         payload = {"allow": _control("allow", form.get("allow", "")),
                    "deny": _control("deny", form.get("deny", "")), "country_caps": caps}
+        return await self._fraud_change(values, actor, name, payload,
+                                        f"The lists and ceilings of {name} are saved.")
+
+    async def set_fraud_otp(self, request: Request, values: dict[str, Any],
+                            form: Mapping[str, str], actor: str) -> Response:
+        """Whether the defence judges one-time codes in messages (``otp_messages``)."""
+        name = request.path_params["name"]
+        judged = _flag(form.get("otp_messages", ""))
+        return await self._fraud_change(values, actor, name, {"otp_messages": judged},
+                                        f"One-time codes in messages of {name} are now "
+                                        + ("judged." if judged is True else "not judged."))
+
+    async def _fraud_change(self, values: dict[str, Any], actor: str, name: str,
+                            payload: Mapping[str, Any], notice: str) -> Response:
+        """Change the defence settings of ``payload`` by the checks of ``PATCH
+        .../fraud``; the page with ``notice``, or with each refused field (422)."""
         try:
             await self._views.update_fraud(actor, name, payload)
         except ApiProblem as exc:
-            error = "; ".join(f"{e.dotted}: {e.detail}" for e in exc.errors) or exc.detail
-            return await self._fraud_page(values, name, status=exc.status, error=error)
-        return await self._fraud_page(values, name, notice=f"The lists and ceilings of {name}"
-                                      " are saved.")
+            return await self._fraud_page(values, name, status=exc.status,
+                                          error=_problems(exc))
+        return await self._fraud_page(values, name, notice=notice)
 
     # -- the signaling guard -------------------------------------------------------------
 
@@ -720,6 +829,12 @@ def install_console(app: FastAPI, gate: AdminGate, views: AdminViews, key: bytes
         ("/connectors/{name}/disable", "POST", c.change("connectors", c.set_connector)),
         ("/connectors/{name}/enable", "POST", c.change("connectors", c.set_connector)),
         ("/routes/explain", "GET", c.view("connectors", c.explain)),
+        ("/routes", "POST", c.change("connectors", c.import_routes,
+                                     limit=MAX_ROUTES_FORM_OCTETS)),
+        ("/routes/clear", "POST", c.change("connectors", c.clear_routes)),
+        ("/numbers", "POST", c.change("connectors", c.import_table,
+                                      limit=MAX_TABLE_FORM_OCTETS)),
+        ("/numbers/{table}/remove", "POST", c.change("connectors", c.clear_table)),
         ("/billing", "GET", c.view("billing", c.billing)),
         ("/billing/margins", "GET", c.view("billing", c.margins)),
         ("/billing/prices", "POST", c.change("billing", c.import_prices,
@@ -728,6 +843,7 @@ def install_console(app: FastAPI, gate: AdminGate, views: AdminViews, key: bytes
         ("/fraud", "GET", c.view("fraud", c.fraud)),
         ("/fraud/{name}/mode", "POST", c.change("fraud", c.set_fraud_mode)),
         ("/fraud/{name}/lists", "POST", c.change("fraud", c.set_fraud_lists)),
+        ("/fraud/{name}/otp", "POST", c.change("fraud", c.set_fraud_otp)),
         ("/guard", "GET", c.view("guard", c.guard)),
         ("/audit", "GET", c.view("audit", c.audit)),
     ]

@@ -108,6 +108,7 @@ from herald.store._model_admin import (
     AdminScope,
     AuditEntry,
     AuditFilter,
+    OverviewMinute,
     RecentFilter,
 )
 from herald.store._model_chat import (
@@ -276,6 +277,7 @@ __all__ = [
     "OptOutEntry",
     "OutboxEvent",
     "OutboxStore",
+    "OverviewMinute",
     "ParkedChatEvent",
     "PriceEntry",
     "PriceKind",

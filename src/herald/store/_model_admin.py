@@ -30,6 +30,7 @@ __all__ = [
     "AdminScope",
     "AuditEntry",
     "AuditFilter",
+    "OverviewMinute",
     "RecentFilter",
 ]
 
@@ -70,6 +71,19 @@ class AdminKeyRecord:
 def _check(name: str, value: str, limit: int) -> None:
     if not value or len(value) > limit:
         raise InvalidRecord(name, f"must be 1..{limit} characters")
+
+
+@dataclass(frozen=True, slots=True)
+class OverviewMinute:
+    """A point of the console overview's day chart (``herald.api._admin_views.Overview``):
+    how much each counter grew over the ``seconds`` ending at ``at`` (epoch seconds)."""
+
+    at: float
+    seconds: float
+    accepted: float
+    sent: float
+    delivered: float
+    failed: float
 
 
 @dataclass(frozen=True, slots=True)

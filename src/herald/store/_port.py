@@ -72,7 +72,13 @@ from herald.store._model import (
     Status,
     StatusUpdate,
 )
-from herald.store._model_admin import AdminKeyRecord, AuditEntry, AuditFilter, RecentFilter
+from herald.store._model_admin import (
+    AdminKeyRecord,
+    AuditEntry,
+    AuditFilter,
+    OverviewMinute,
+    RecentFilter,
+)
 from herald.store._model_chat import (
     ChainChange,
     ChatChain,
@@ -540,6 +546,16 @@ class AdminStore(Protocol):
     async def last_audit_seq(self) -> int:
         """The ``seq`` of the newest entry (0: none). Cheap: processes poll it to
         notice changes made elsewhere."""
+        ...
+
+    async def record_overview_minute(self, minute: OverviewMinute, keep: float) -> None:
+        """Keep a point of the console overview's day chart (one a minute while it is
+        read; one per ``at``: a later one replaces it) and forget those older than
+        ``keep`` seconds before it."""
+        ...
+
+    async def overview_minutes(self, since: float) -> tuple[OverviewMinute, ...]:
+        """The points kept from ``since`` on (their ``at``), oldest first."""
         ...
 
 

@@ -839,9 +839,65 @@ _V21_CHAIN_CANCEL = """
 ALTER TABLE chat_chains ADD COLUMN cancelled_at REAL;
 """
 
+# The margin sums by hour, account, connector and country, extended when read
+# (herald.store._sqlite_margins): the mark is the last message summed; pending
+# lists the charged messages summed before their status was final (their CDR may
+# still change), with the values summed. Nothing here is written on the hot path.
+# The sums of the CDRs stored so far are made here, at start-up (the expressions
+# of _sqlite_margins), so that no read has to catch up on a large store.
+_V22_CDR_SUMS = f"""
+CREATE TABLE cdr_sums (
+    hour INTEGER NOT NULL,
+    account_id INTEGER NOT NULL,
+    connector TEXT NOT NULL,
+    country TEXT NOT NULL,
+    messages INTEGER NOT NULL,
+    revenue INTEGER NOT NULL,
+    cost INTEGER NOT NULL,
+    unpriced INTEGER NOT NULL,
+    PRIMARY KEY (hour, account_id, connector, country)
+) WITHOUT ROWID;
+CREATE TABLE cdr_sums_pending (
+    seq INTEGER PRIMARY KEY,
+    status INTEGER NOT NULL,
+    connector TEXT NOT NULL,
+    buy INTEGER,
+    refunded INTEGER NOT NULL
+);
+CREATE TABLE cdr_sums_mark (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    last_seq INTEGER NOT NULL,
+    version INTEGER NOT NULL
+);
+INSERT INTO cdr_sums (hour, account_id, connector, country, messages, revenue, cost, unpriced)
+SELECT CAST(c.accepted_at AS INTEGER) / 3600, c.account_id, COALESCE(c.connector, ''),
+       c.country, count(*), sum(c.sell - c.refunded), COALESCE(sum(c.buy), 0),
+       sum(c.connector IS NOT NULL AND c.buy IS NULL)
+FROM messages m JOIN cdrs c ON c.message_id = m.id GROUP BY 1, 2, 3, 4;
+INSERT INTO cdr_sums_pending (seq, status, connector, buy, refunded)
+SELECT m.seq, m.status, COALESCE(c.connector, ''), c.buy, c.refunded
+FROM messages m JOIN cdrs c ON c.message_id = m.id WHERE m.status < {int(Status.DELIVERED)};
+INSERT INTO cdr_sums_mark (id, last_seq, version)
+VALUES (1, (SELECT COALESCE(max(seq), 0) FROM messages), 0);
+"""
+
+# The console overview's day chart, a point a minute while it is read, so that it
+# outlives a restart (herald.api._admin_views.Overview); a day of them is kept.
+_V23_OVERVIEW_MINUTES = """
+CREATE TABLE overview_minutes (
+    at REAL PRIMARY KEY,
+    seconds REAL NOT NULL,
+    accepted REAL NOT NULL,
+    sent REAL NOT NULL,
+    delivered REAL NOT NULL,
+    failed REAL NOT NULL
+) WITHOUT ROWID;
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     _V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11_ADMIN, _V12_ACCOUNT_CONTROLS,
     _V13_CANCEL, _V14_ROUTING, _V15_BILLING, _V16_VERIFY, _V17_FRAUD,
     _V18_VERIFY_TEMPLATES, _V19_CHAT_WINDOWS, _V20_CHAT_CHAINS, _V21_CHAIN_CANCEL,
+    _V22_CDR_SUMS, _V23_OVERVIEW_MINUTES,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -18,6 +18,7 @@ from herald.store._model_admin import (
     AdminScope,
     AuditEntry,
     AuditFilter,
+    OverviewMinute,
     RecentFilter,
 )
 from herald.store._sqlite_conn import Readers
@@ -140,3 +141,20 @@ class SQLiteAdmin:
         row = await self._readers.run(
             lambda c: c.execute("SELECT COALESCE(MAX(seq), 0) FROM admin_audit").fetchone())
         return int(row[0])
+
+    async def record_overview_minute(self, minute: OverviewMinute, keep: float) -> None:
+        m = minute
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT OR REPLACE INTO overview_minutes (at, seconds, accepted, sent,"
+                         " delivered, failed) VALUES (?,?,?,?,?,?)",
+                         (m.at, m.seconds, m.accepted, m.sent, m.delivered, m.failed))
+            conn.execute("DELETE FROM overview_minutes WHERE at < ?", (m.at - keep,))
+
+        await self._write(write)
+
+    async def overview_minutes(self, since: float) -> tuple[OverviewMinute, ...]:
+        rows = await self._readers.run(lambda c: c.execute(
+            "SELECT at, seconds, accepted, sent, delivered, failed FROM overview_minutes"
+            " WHERE at >= ? ORDER BY at", (since,)).fetchall())
+        return tuple(OverviewMinute(*r) for r in rows)

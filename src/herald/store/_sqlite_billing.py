@@ -9,6 +9,7 @@ and reads the rows.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any, Final, TypeVar
@@ -34,6 +35,7 @@ from herald.store._errors import (
 )
 from herald.store._model import STATUS_OF_CODE, NewMessage
 from herald.store._sqlite_conn import Readers
+from herald.store._sqlite_margins import apply_margin_update, grouped, read_margins
 from herald.store._sqlite_sql import INSERT_MESSAGE, duplicate_id, row_from_message
 from herald.store._writer import Group
 
@@ -47,6 +49,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+log = logging.getLogger("herald.store")
 
 INSERT_CDR: Final = (
     "INSERT INTO cdrs (message_id, account_id, accepted_at, country, network, segments,"
@@ -267,16 +270,14 @@ class SQLiteBilling:
     async def margin(
         self, since: float, until: float, by: str, *, account_id: int | None = None
     ) -> tuple[MarginRow, ...]:
-        column = MARGIN_KEYS.get(by)
-        if column is None:
+        # From the hourly rollups, brought up to date by this read (_sqlite_margins).
+        if by not in MARGIN_KEYS:
             raise InvalidRecord("by", f"one of {', '.join(MARGIN_KEYS)}")
-        sql = (f"SELECT COALESCE(CAST({column} AS TEXT), ''), count(*), sum(sell - refunded),"
-               " COALESCE(sum(buy), 0), sum(connector IS NOT NULL AND buy IS NULL) FROM cdrs"
-               " WHERE accepted_at >= ? AND accepted_at < ?")  # fmt: skip
-        params: list[object] = [since, until]
-        if account_id is not None:
-            sql += " AND account_id = ?"
-            params.append(account_id)
-        sql += f" GROUP BY {column} ORDER BY {column}"
-        rows = await self._readers.run(lambda c: c.execute(sql, params).fetchall())
-        return tuple(MarginRow(*r) for r in rows)
+        sums, update = await self._readers.run(
+            lambda c: read_margins(c, since, until, account_id))
+        if update is not None:
+            try:
+                await self._write(lambda c: apply_margin_update(c, update))
+            except StoreError as exc:  # the sums are right; the next read does it again
+                log.warning("storing the margin sums failed: %s", exc)
+        return tuple(MarginRow(*r) for r in grouped(sums, by))
