@@ -25,6 +25,7 @@ from herald.store._model_admin import (
     AdminScope,
     AuditEntry,
     AuditFilter,
+    OverviewMinute,
     RecentFilter,
 )
 from herald.store.postgres._listing import newest_first, status_is
@@ -137,6 +138,26 @@ class PostgresAdmin(StorePart):
                f" ORDER BY seq DESC LIMIT ${len(params)}")
         rows = await self._one(lambda c: c.fetch(sql, *params))
         return tuple(_entry(r) for r in rows)
+
+    async def record_overview_minute(self, minute: OverviewMinute, keep: float) -> None:
+        m = minute
+
+        async def write(conn: Any) -> None:
+            await conn.execute(
+                "INSERT INTO overview_minutes (at, seconds, accepted, sent, delivered, failed)"
+                " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (at) DO UPDATE SET"
+                " seconds = excluded.seconds, accepted = excluded.accepted,"
+                " sent = excluded.sent, delivered = excluded.delivered, failed = excluded.failed",
+                m.at, m.seconds, m.accepted, m.sent, m.delivered, m.failed)
+            await conn.execute("DELETE FROM overview_minutes WHERE at < $1", m.at - keep)
+
+        await self._run(write)
+
+    async def overview_minutes(self, since: float) -> tuple[OverviewMinute, ...]:
+        rows = await self._one(lambda c: c.fetch(
+            "SELECT at, seconds, accepted, sent, delivered, failed FROM overview_minutes"
+            " WHERE at >= $1 ORDER BY at", since))
+        return tuple(OverviewMinute(*r) for r in rows)
 
     async def last_audit_seq(self) -> int:
         seq: int = await self._one(lambda c: c.fetchval(

@@ -626,9 +626,22 @@ CREATE INDEX admin_audit_target ON admin_audit (target, seq);
 CREATE INDEX admin_audit_at ON admin_audit (at);
 """
 
+# V8: the console overview's day chart (a point a minute, a day of them; the
+# SQLite store's V23), so a restart keeps it.
+_V8_OVERVIEW_MINUTES = """
+CREATE TABLE overview_minutes (
+    at double precision PRIMARY KEY,
+    seconds double precision NOT NULL,
+    accepted double precision NOT NULL,
+    sent double precision NOT NULL,
+    delivered double precision NOT NULL,
+    failed double precision NOT NULL
+);
+"""
+
 #: In order; a database at version ``n`` has had ``MIGRATIONS[:n]`` applied.
 MIGRATIONS: tuple[str, ...] = (
     _V1_CORE, _V2_LIFECYCLE, _V3_LEASES, _V4_FRAUD_VERIFY, _V5_CHAT, _V6_CONFIG,
-    _V7_INBOUND_ADMIN,
+    _V7_INBOUND_ADMIN, _V8_OVERVIEW_MINUTES,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
