@@ -88,6 +88,8 @@ RECONNECT_FIRST: Final = 0.25
 RECONNECT_MAX: Final = 2.0
 #: Seconds between two warnings while the database keeps failing to answer.
 WARN_EVERY: Final = 60.0
+#: What the lookup's connections call themselves in pg_stat_activity.
+APPLICATION_NAME: Final = "herald-guard"
 
 # Through messages_pending_to (to_addr, expires_at) WHERE NOT test; status,
 # written by every transition, is filtered on the rows found (see _schema.py).
@@ -175,10 +177,24 @@ class PostgresPendingMessages:
 
     # -- on the private loop -------------------------------------------------------
 
-    async def _open(self) -> None:
+    async def _connect(self) -> Any:
+        """A connection whose statements the server itself ends soon after the
+        caller stopped waiting: a lookup given up on (a table locked, say) must
+        not keep a backend waiting, one per retry, until the lock is released."""
         from herald.store.postgres._conn import connect
 
         conn = await connect(self._url)
+        limit = int(self._timeout * 1000) + 100
+        try:
+            await conn.execute(f"SET statement_timeout = {limit};"
+                               f" SET application_name = '{APPLICATION_NAME}'")  # fmt: skip
+        except BaseException:
+            conn.terminate()
+            raise
+        return conn
+
+    async def _open(self) -> None:
+        conn = await self._connect()
         try:
             exists = await conn.fetchval("SELECT to_regclass('messages') IS NOT NULL")
         except BaseException:
@@ -211,13 +227,11 @@ class PostgresPendingMessages:
             self._reconnecting = self._loop.create_task(self._reconnect())
 
     async def _reconnect(self) -> None:
-        from herald.store.postgres._conn import connect
-
         delay = RECONNECT_FIRST
         while self._conn is None:  # until connected, or the loop stops (close)
             try:
-                self._conn = await connect(self._url)
-            except (StoreUnavailable, ValueError):
+                self._conn = await self._connect()
+            except Exception:  # refused, reset, timed out: try again later
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RECONNECT_MAX)
 
