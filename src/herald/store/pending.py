@@ -146,9 +146,12 @@ class PostgresPendingMessages:
 
     def has_pending(self, msisdn: str, now: float) -> bool:
         """Whether a message to ``msisdn`` (E.164 digits) waits; False if unsure."""
-        future = asyncio.run_coroutine_threadsafe(
-            self._ask(msisdn.lstrip("+"), float(now)), self._loop
-        )
+        ask = self._ask(msisdn.lstrip("+"), float(now))
+        try:
+            future = asyncio.run_coroutine_threadsafe(ask, self._loop)
+        except RuntimeError as exc:  # closed
+            ask.close()
+            return self._fail_closed(str(exc))
         try:
             found = future.result(self._timeout)
         except TimeoutError:
@@ -157,8 +160,9 @@ class PostgresPendingMessages:
         except Exception as exc:  # whatever it is, the answer is "no"
             return self._fail_closed(f"{type(exc).__name__}: {exc}")
         if self._failing_since is not None:
-            log.warning("platform egress: the store answers again (%d lookups failed closed)",
-                        self._refused)  # fmt: skip
+            log.warning("platform egress: the store answers again after %.1f s"
+                        " (%d lookups failed closed)",
+                        time.monotonic() - self._failing_since, self._refused)  # fmt: skip
             self._failing_since, self._refused = None, 0
         return found
 
@@ -196,15 +200,21 @@ class PostgresPendingMessages:
     async def _open(self) -> None:
         conn = await self._connect()
         try:
-            exists = await conn.fetchval("SELECT to_regclass('messages') IS NOT NULL")
+            found = await conn.fetchrow("SELECT to_regclass('messages') IS NOT NULL AS messages,"
+                                        " to_regclass('messages_pending_to') IS NOT NULL AS index")
         except BaseException:
             conn.terminate()
             raise
-        if not exists:
+        if not (found["messages"] and found["index"]):
             await conn.close()
+            # Without the index every lookup would read the table, past the
+            # bound on any real history: all of them would fail closed.
             raise ValueError(
                 f"{self._redacted()} holds no herald store (no messages table: herald db migrate)"
-            )
+                if not found["messages"] else
+                f"{self._redacted()}: the store's schema predates the guard's lookup index"
+                " (messages_pending_to): herald db migrate"
+            )  # fmt: skip
         self._conn = conn
 
     async def _ask(self, to: str, now: float) -> bool:

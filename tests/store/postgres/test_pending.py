@@ -180,7 +180,7 @@ async def test_a_stopped_database_fails_closed_and_the_lookup_comes_back(
         cluster.stop()
 
 
-async def test_a_store_it_cannot_use_is_an_error_at_start(pg_dsn: str) -> None:
+async def test_a_store_it_cannot_use_is_an_error_at_start(pg_dsn: str, pg_store_dsn: str) -> None:
     with pytest.raises(ValueError, match="names no database"):
         PostgresPendingMessages("postgresql://herald:secret@127.0.0.1:5432/")
     nobody = PostgresPendingMessages(f"postgresql://herald:secret@127.0.0.1:{free_port()}/x")
@@ -190,6 +190,14 @@ async def test_a_store_it_cannot_use_is_an_error_at_start(pg_dsn: str) -> None:
     empty = PostgresPendingMessages(pg_dsn)  # a database, but no herald store in it
     with pytest.raises(ValueError, match="holds no herald store"):
         empty.open()
+    async with connection(pg_store_dsn) as conn:  # migrated before the lookup's index
+        await conn.execute("DROP INDEX messages_pending_to")
+    older = PostgresPendingMessages(pg_store_dsn)
+    with pytest.raises(ValueError, match=r"predates .* herald db migrate"):
+        older.open()
+    closed = PostgresPendingMessages(pg_store_dsn)
+    closed.close()
+    assert not closed.has_pending(NUMBER, time.time())  # closed: "no", not an exception
 
 
 # -- the index --------------------------------------------------------------------------------
