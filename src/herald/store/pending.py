@@ -83,7 +83,9 @@ class SQLitePendingMessages:
 
 #: Seconds a PostgreSQL lookup may take before the answer is "no" (fail closed).
 ANSWER_TIMEOUT: Final = BUSY_TIMEOUT_MS / 1000
-#: Seconds between reconnection attempts once the database is lost (doubling).
+#: Seconds between reconnection attempts once the database is lost (doubling);
+#: also how long lookups after a failed one answer "no" without asking (the
+#: proxy's loop waits for each question: in an outage, at most one a period).
 RECONNECT_FIRST: Final = 0.25
 RECONNECT_MAX: Final = 2.0
 #: Seconds between two warnings while the database keeps failing to answer.
@@ -108,7 +110,9 @@ class PostgresPendingMessages:
     loop: lost, it is replaced in the background while lookups answer ``False``.
     """
 
-    def __init__(self, url: str, *, timeout: float = ANSWER_TIMEOUT) -> None:
+    def __init__(
+        self, url: str, *, timeout: float = ANSWER_TIMEOUT, hold: float = RECONNECT_FIRST
+    ) -> None:
         from herald.store.postgres._conn import check_url
 
         check_url(url)
@@ -126,6 +130,8 @@ class PostgresPendingMessages:
         self._failing_since: float | None = None
         self._warned_at = 0.0
         self._refused = 0
+        self._hold_until = 0.0  # no question asked before then (after a failure)
+        self._first_hold = self._hold = hold
 
     def open(self) -> None:
         """Connect, and check the database holds herald's messages. Raises
@@ -146,6 +152,8 @@ class PostgresPendingMessages:
 
     def has_pending(self, msisdn: str, now: float) -> bool:
         """Whether a message to ``msisdn`` (E.164 digits) waits; False if unsure."""
+        if self._failing_since is not None and time.monotonic() < self._hold_until:
+            return self._fail_closed("held off after a failed lookup", asked=False)
         ask = self._ask(msisdn.lstrip("+"), float(now))
         try:
             future = asyncio.run_coroutine_threadsafe(ask, self._loop)
@@ -164,6 +172,7 @@ class PostgresPendingMessages:
                         " (%d lookups failed closed)",
                         time.monotonic() - self._failing_since, self._refused)  # fmt: skip
             self._failing_since, self._refused = None, 0
+            self._hold = self._first_hold
         return found
 
     def close(self) -> None:
@@ -254,11 +263,14 @@ class PostgresPendingMessages:
 
     # -- the caller's thread -------------------------------------------------------
 
-    def _fail_closed(self, why: str) -> bool:
+    def _fail_closed(self, why: str, *, asked: bool = True) -> bool:
         now = time.monotonic()
         self._refused += 1
         if self._failing_since is None:
             self._failing_since = now
+        if asked:  # the next question waits a while, longer each time
+            self._hold_until = now + self._hold
+            self._hold = min(self._hold * 2, max(RECONNECT_MAX, self._first_hold))
         if self._refused == 1 or now - self._warned_at >= WARN_EVERY:
             self._warned_at = now
             log.warning("platform egress: the store could not answer (%s); failing closed"
