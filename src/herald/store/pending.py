@@ -108,6 +108,9 @@ class PostgresPendingMessages:
     server is an error at start), :meth:`has_pending` from one thread at a time,
     :meth:`close` at the end. Between them, one connection on a private event
     loop: lost, it is replaced in the background while lookups answer ``False``.
+    After a failed lookup the next ones answer ``False`` without asking for
+    ``hold`` seconds (doubling with each failure, up to ``RECONNECT_MAX``), so
+    an outage costs the caller one wait of ``timeout`` a period, not one a call.
     """
 
     def __init__(
