@@ -54,9 +54,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     pending.add_argument(
         "--store",
-        type=Path,
-        metavar="DATA_DIR",
-        help="herald's SQLite data directory: queued customer messages (platform egress)",
+        type=_store_argument,
+        metavar="DATA_DIR|URL",
+        help="herald's store: its SQLite data directory or its PostgreSQL URL "
+        "(postgresql://user@host:port/db): queued customer messages (platform egress)",
     )
     scan.add_argument(
         "--labels",
@@ -87,13 +88,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     pending.add_argument(
         "--store",
-        type=Path,
-        metavar="DATA_DIR",
-        help="herald's running SQLite data directory: asked at each platform lookup; keeps "
-        "the guard's state there: [home_routing]'s correlations (guard-state.db: they "
-        "survive a restart and are shared by every proxy given the same directory) and, "
-        "under a fixed PYTHONHASHSEED, the engine's state (guard-snapshots.db: saved "
-        "every 30 s and at exit, restored at start)",
+        type=_store_argument,
+        metavar="DATA_DIR|URL",
+        help="herald's running store, asked at each platform lookup: its SQLite data "
+        "directory, or its PostgreSQL URL (postgresql://user@host:port/db; the password "
+        "from PGPASSWORD or ~/.pgpass). A data directory also keeps the guard's state: "
+        "[home_routing]'s correlations (guard-state.db: they survive a restart and are "
+        "shared by every proxy given the same directory) and, under a fixed "
+        "PYTHONHASHSEED, the engine's state (guard-snapshots.db: saved every 30 s and at "
+        "exit, restored at start); with a URL both stay in the proxy's memory",
     )
     proxy.add_argument(
         "--metrics",
@@ -146,28 +149,55 @@ def _fail(message: str) -> int:
     return EXIT_ERROR
 
 
+def _store_argument(text: str) -> Path | str:
+    """``--store``: a PostgreSQL URL (kept as text), else a data directory."""
+    from herald.store.postgres import is_postgres_url
+
+    return text if is_postgres_url(text) else Path(text)
+
+
+def _data_dir(args: argparse.Namespace) -> Path | None:
+    """The data directory given with ``--store`` (None for none, or a URL)."""
+    store = getattr(args, "store", None)
+    return store if isinstance(store, Path) else None
+
+
 def _read_lines(path: Path) -> list[str]:
     return [line.strip() for line in path.read_text().splitlines() if line.strip()]
 
 
-def _store(args: argparse.Namespace, *, live: bool = False) -> Any:
-    """What the platform egress rule asks: herald's store (``--store``), a
-    file of numbers read once (``--pending``), or nothing (fail closed)."""
+def _store(args: argparse.Namespace, opened: list[Any], *, live: bool = False) -> Any:
+    """What the platform egress rule asks: herald's store (``--store``: a data
+    directory, or a PostgreSQL URL, connected now and added to ``opened`` for
+    the caller to close), a file of numbers read once (``--pending``), or
+    nothing (fail closed)."""
     from herald.signaling.policy import InMemoryPendingMessages
 
-    if getattr(args, "store", None) is not None:
-        from herald.guard.egress import LiveStore
-        from herald.store import SQLitePendingMessages
+    store = getattr(args, "store", None)
+    if store is None:
+        return InMemoryPendingMessages(
+            _read_lines(args.pending) if args.pending is not None else ()
+        )
+    from herald.guard.egress import LiveStore
+    from herald.store import PostgresPendingMessages, SQLitePendingMessages, StoreUnavailable
 
-        if not (args.store / "herald.db").is_file():
-            raise ValueError(f"--store: {args.store} holds no herald store (herald.db)")
-        pending = SQLitePendingMessages(args.store)
-        # The proxy's clock is the event loop's; the store's times are wall-clock.
-        return LiveStore(pending) if live else pending
-    return InMemoryPendingMessages(_read_lines(args.pending) if args.pending is not None else ())
+    pending: Any
+    if isinstance(store, Path):
+        if not (store / "herald.db").is_file():
+            raise ValueError(f"--store: {store} holds no herald store (herald.db)")
+        pending = SQLitePendingMessages(store)
+    else:
+        try:
+            pending = PostgresPendingMessages(store)
+            pending.open()
+        except (StoreUnavailable, ValueError) as exc:
+            raise ValueError(f"--store: {exc}") from None
+        opened.append(pending)
+    # The proxy's clock is the event loop's; the store's times are wall-clock.
+    return LiveStore(pending) if live else pending
 
 
-def _inspector(args: argparse.Namespace, *, capture: bool = False) -> Any:
+def _inspector(args: argparse.Namespace, opened: list[Any], *, capture: bool = False) -> Any:
     from herald.guard.audit import AuditLog
     from herald.guard.inspector import Inspector
     from herald.guard.policyfile import load_policy
@@ -176,7 +206,8 @@ def _inspector(args: argparse.Namespace, *, capture: bool = False) -> Any:
     policy = load_policy(args.policy)
     audit = AuditLog(args.audit, key=_audit_key(args)) if args.audit is not None else None
     # A capture may hold one direction only (see Engine).
-    engine = Engine(policy, _store(args, live=not capture), answers_may_be_missing=capture)
+    engine = Engine(policy, _store(args, opened, live=not capture),
+                    answers_may_be_missing=capture)  # fmt: skip
     return Inspector(engine, audit)
 
 
@@ -205,10 +236,13 @@ def _scan(args: argparse.Namespace) -> int:
     from herald.guard.policyfile import PolicyFileError
     from herald.guard.scan import Summary, scan
 
+    opened: list[Any] = []
     try:
-        inspector = _inspector(args, capture=True)
+        inspector = _inspector(args, opened, capture=True)
         label_of = _labels(args.labels)
     except (PolicyFileError, AuditError, OSError, ValueError, KeyError) as exc:
+        for store in opened:
+            store.close()
         return _fail(str(exc))
     summary = Summary()
     out = sys.stdout
@@ -233,6 +267,8 @@ def _scan(args: argparse.Namespace) -> int:
     finally:
         if inspector.audit is not None:
             inspector.audit.close()
+        for store in opened:
+            store.close()
     if args.format == "table":
         _print_summary(summary, args.capture.name)
     engine = inspector.engine
@@ -302,7 +338,8 @@ def _snapshots(args: argparse.Namespace, policy: Any) -> Any:
     """The engine's snapshot store (``--store``), if the state can be restored
     by a later process: only under a fixed hash seed (the state's keys are the
     interpreter's keyed hashes; see herald.signaling.policy.snapshot)."""
-    if args.store is None:
+    data_dir = _data_dir(args)
+    if data_dir is None:
         return None
     seed = os.environ.get("PYTHONHASHSEED", "")
     if not seed.isdigit() or int(seed) == 0:
@@ -313,7 +350,7 @@ def _snapshots(args: argparse.Namespace, policy: Any) -> Any:
         return None
     from herald.guard.correlations import SQLiteSnapshots
 
-    return SQLiteSnapshots(args.store, policy.salt)
+    return SQLiteSnapshots(data_dir, policy.salt)
 
 
 def _proxy(args: argparse.Namespace) -> int:
@@ -325,28 +362,39 @@ def _proxy(args: argparse.Namespace) -> int:
     from herald.signaling.homerouting import HomeRouter
     from herald.signaling.policy import Policy
 
+    opened: list[Any] = []  # closed at exit
     try:
         listen = parse_address(args.listen)
         peer = parse_address(args.peer)
         metrics_at = _metrics_address(args.metrics)
-        inspector = _inspector(args)
+        inspector = _inspector(args, opened)
         policy_text = [read_policy(args.policy)[1]]  # the text in force, for SIGHUP's diff
     except (PolicyFileError, AuditError, OSError, ValueError) as exc:
+        for store in opened:
+            store.close()
         return _fail(str(exc))
     policy = inspector.engine.policy
     settings = policy.proxy
-    opened: list[Any] = []
+    data_dir = _data_dir(args)
+    if args.store is not None and data_dir is None:
+        print("herald guard proxy: --store is a PostgreSQL store: it answers the platform "
+              "lookups; home routing's correlations and the engine's state stay in this "
+              "process's memory (a data directory keeps them)", file=sys.stderr)  # fmt: skip
+    correlation_store: list[Any] = []
 
     def correlations(p: Policy) -> CorrelationStore | None:
         """Where home routing keeps its correlations: the data directory's
         correlation store (opened once), else the proxy's memory."""
-        if args.store is None:
+        if data_dir is None:
             return None
-        if not opened:
+        if not correlation_store:
             from herald.guard.correlations import SQLiteCorrelations
 
-            opened.append(SQLiteCorrelations(args.store, p.salt, p.home_routing.max_entries))
-        return opened[0]  # type: ignore[no-any-return]
+            correlation_store.append(
+                SQLiteCorrelations(data_dir, p.salt, p.home_routing.max_entries)
+            )
+            opened.append(correlation_store[0])
+        return correlation_store[0]  # type: ignore[no-any-return]
 
     try:
         router = (HomeRouter(policy, correlations=correlations(policy))
@@ -366,6 +414,8 @@ def _proxy(args: argparse.Namespace) -> int:
             snapshots=snapshots,
         )
     except (OSError, ValueError, sqlite3.Error) as exc:
+        for store in opened:
+            store.close()
         return _fail(str(exc))
 
     def reload() -> None:

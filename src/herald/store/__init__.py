@@ -7,7 +7,8 @@ need from here; the ``_``-modules are private.
 Importing this package loads the port and its values only: the pure core
 (:mod:`herald.intake`) builds records from them without pulling in a database
 driver. The SQLite adapter (``SQLiteStore``, ``SQLiteConfig``,
-``SQLitePendingMessages``) is loaded on first use of one of its names.
+``SQLitePendingMessages``) and ``PostgresPendingMessages`` are loaded on first
+use of one of their names.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -168,7 +169,7 @@ from herald.store._port import (
 )
 
 if TYPE_CHECKING:
-    from herald.store.pending import SQLitePendingMessages
+    from herald.store.pending import PostgresPendingMessages, SQLitePendingMessages
     from herald.store.sqlite import SQLiteConfig, SQLiteStore
 
 #: The adapter's names and their modules, imported when first asked for.
@@ -176,6 +177,7 @@ _ADAPTERS = {
     "SQLiteConfig": "herald.store.sqlite",
     "SQLiteStore": "herald.store.sqlite",
     "SQLitePendingMessages": "herald.store.pending",
+    "PostgresPendingMessages": "herald.store.pending",
 }
 
 __all__ = [
@@ -279,6 +281,7 @@ __all__ = [
     "OutboxStore",
     "OverviewMinute",
     "ParkedChatEvent",
+    "PostgresPendingMessages",
     "PriceEntry",
     "PriceKind",
     "PriceSide",

@@ -24,6 +24,7 @@ from herald.store.postgres._schema import MIGRATIONS
 __all__ = [
     "MIGRATION_LOCK",
     "SERVER_SETTINGS",
+    "check_url",
     "connect",
     "connection",
     "create_pool",
@@ -88,13 +89,14 @@ NOT_SERVED_YET = (
 def serve_refusal(url: str) -> str:
     """Why ``herald serve --store url`` does not start: a bad URL, or what is missing."""
     try:
-        _check(url)
+        check_url(url)
     except ValueError as exc:
         return str(exc)
     return f"{redact(url)}: {NOT_SERVED_YET}"
 
 
-def _check(url: str) -> None:
+def check_url(url: str) -> None:
+    """``ValueError`` (password redacted) unless ``url`` is a PostgreSQL URL naming a database."""
     parts = urlsplit(url)
     if parts.scheme not in SCHEMES:
         raise ValueError(
@@ -107,7 +109,7 @@ def _check(url: str) -> None:
 async def connect(url: str) -> Any:
     """One asyncpg connection with the store's settings; ``StoreUnavailable`` if
     the server cannot be reached or refuses it, ``ValueError`` for a bad URL."""
-    _check(url)
+    check_url(url)
     asyncpg = _asyncpg()
 
     try:
@@ -121,7 +123,7 @@ async def connect(url: str) -> Any:
 async def create_pool(url: str, *, min_size: int = 1, max_size: int = 4) -> Any:
     """An asyncpg pool whose connections have the store's settings; errors as
     :func:`connect`. Close it with ``await pool.close()``."""
-    _check(url)
+    check_url(url)
     asyncpg = _asyncpg()
 
     try:

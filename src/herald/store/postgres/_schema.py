@@ -13,7 +13,8 @@ Design (issue 10, measured on a 2-core machine with PostgreSQL on the same cores
   room on each page for those updates to stay HOT (no index entry rewritten),
   and no index involves ``status``, not even as a partial index's predicate
   (that too makes every transition a non-HOT update: measured, 0 of 9,300
-  updates HOT with ``WHERE status = 2``). So the sweep that expires sent
+  updates HOT with ``WHERE status = 2``); the guard's pending lookup too
+  reads status from the heap (``messages_pending_to``). So the sweep that expires sent
   messages whose receipt never came reads a narrow table of its own (as
   dispatch reads ``dispatch_queue``): ``awaiting_receipts``, kept by the
   lifecycle's triggers (``_lifecycle.py``).
@@ -639,9 +640,20 @@ CREATE TABLE overview_minutes (
 );
 """
 
+# V9: the signaling guard's platform-egress lookup
+# (store/pending.py, PostgresPendingMessages): is a message to this number not
+# final, not a test, and within its validity? Keyed on columns no transition
+# writes (to_addr, expires_at; test in the predicate): status, which every
+# transition writes, is checked on the heap rows the index finds, so the
+# transitions of messages stay HOT (see above; a test checks both). The index
+# finds a number's messages still within their validity, finished or not.
+_V9_PENDING_TO = """
+CREATE INDEX messages_pending_to ON messages (to_addr, expires_at) WHERE NOT test;
+"""
+
 #: In order; a database at version ``n`` has had ``MIGRATIONS[:n]`` applied.
 MIGRATIONS: tuple[str, ...] = (
     _V1_CORE, _V2_LIFECYCLE, _V3_LEASES, _V4_FRAUD_VERIFY, _V5_CHAT, _V6_CONFIG,
-    _V7_INBOUND_ADMIN, _V8_OVERVIEW_MINUTES,
+    _V7_INBOUND_ADMIN, _V8_OVERVIEW_MINUTES, _V9_PENDING_TO,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
