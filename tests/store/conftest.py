@@ -24,9 +24,10 @@ T0 = 1_800_000_000.0  # a fixed "now" for tests; the store never reads a clock
 
 #: Test modules whose part of the port the PostgreSQL store implements.
 POSTGRES_MODULES = frozenset({
-    "test_contract_accounts", "test_contract_admin", "test_contract_fraud",
-    "test_contract_verify", "test_lifecycle", "test_contract_numbers",
-    "test_contract_routing",
+    "test_contract_accounts", "test_contract_admin", "test_contract_backlog",
+    "test_contract_fraud", "test_contract_numbers", "test_contract_priority",
+    "test_contract_receipt_checks", "test_contract_routing", "test_contract_verify",
+    "test_lifecycle",
 })
 #: And tests of other modules that use only what it implements, by module.
 POSTGRES_TESTS: dict[str, frozenset[str]] = {
@@ -36,6 +37,11 @@ POSTGRES_TESTS: dict[str, frozenset[str]] = {
         "test_apply_receipts_delivers_parks_and_skips_non_final",
         "test_update_statuses_follows_the_monotonic_rules",
         "test_a_parked_receipt_still_lets_the_message_pass_through_sent",
+        "test_reschedule_many_releases_and_extends_only_current_claims",
+        "test_only_failed_hand_backs_count_as_tries",
+        "test_set_segments_resizes_the_current_claim_only",
+        "test_set_segments_forgets_parts_of_an_earlier_split",
+        "test_expire_unsent_ends_unclaimed_messages_past_their_validity",
     }),
     "test_contract_billing": frozenset({
         "test_price_lists_are_replaced_whole_and_make_generations",
@@ -44,13 +50,16 @@ POSTGRES_TESTS: dict[str, frozenset[str]] = {
         "test_top_ups_credit_limits_and_refund_policies",
         "test_an_account_without_a_balance_cannot_be_charged",
     }),
-    # The module's other tests claim through the port (not on PostgreSQL yet).
     "test_contract_cancel": frozenset({
         "test_a_cancel_is_reported_by_webhook_and_smpp_receipt",
         "test_only_the_accounts_own_messages_can_be_cancelled",
         "test_cancel_matching_by_reference",
         "test_cancel_matching_narrows_by_tag",
         "test_replace_keeps_what_it_does_not_name_and_refuses_an_empty_validity",
+        "test_a_scheduled_message_is_cancelled_and_never_claimed",
+        "test_a_claimed_message_is_in_progress_until_its_claim_ends",
+        "test_a_single_reschedule_releases_the_claim",
+        "test_a_claim_and_a_cancel_never_both_win",
     }),
     # Not yet those that accept with a quota (not on PostgreSQL yet); their
     # counting is store/postgres/_controls.py's count_quota.
@@ -87,6 +96,15 @@ POSTGRES_TESTS: dict[str, frozenset[str]] = {
         "test_a_cursor_says_nothing_about_other_accounts",
         "test_inbound_messages_are_stored_once",
         "test_recent_messages_look_only_at_the_newest_window",
+        "test_claim_hands_out_ready_messages_once_per_lease",
+        "test_claim_respects_its_limit_and_due_order",
+        "test_concurrent_claims_never_share_a_message",
+        "test_sent_and_test_messages_are_never_claimed",
+        "test_reschedule_returns_a_claim_for_later",
+        "test_a_stale_claimer_cannot_release_a_newer_claim",
+        "test_a_message_past_its_validity_expires_instead_of_being_claimed",
+        "test_an_idempotency_key_replays_the_first_answer_for_a_day",
+        "test_idempotency_keys_belong_to_one_account",
     }),
     # All of the module but the port's claim (test_a_timer_fires_once_even_when_its_claimer_dies)
     # and quotas (test_a_chain_counts_once_against_the_daily_quota), not on PostgreSQL yet.
@@ -111,13 +129,22 @@ POSTGRES_TESTS: dict[str, frozenset[str]] = {
         "test_chains_are_read_many_at_once",
         "test_parked_statuses_are_forgotten_by_id_or_by_age",
     }),
-    "test_contract_outbox": frozenset({
+    "test_contract_outbox": frozenset({  # all but inbound messages' (add_inbound)
         "test_webhook_events_for_sent_and_final_statuses",
         "test_account_subscription_settings_round_trip",
         "test_outbox_claims_lease_retry_and_complete",
         "test_outbox_claims_can_be_limited_to_one_account",
         "test_inbound_messages_raise_webhook_and_smpp_events",
         "test_a_claimed_event_carries_its_subject",
+        "test_a_new_account_hears_of_final_statuses_only",
+        "test_a_message_overrides_its_accounts_subscription",
+        "test_webhooks_fall_back_to_the_accounts_url",
+        "test_segment_receipts_raise_the_events_of_their_message",
+        "test_smpp_receipts_follow_registered_delivery",
+        "test_purge_forgets_what_is_no_longer_needed",
+        "test_commits_that_write_events_wake_their_watchers",
+        "test_commits_that_end_messages_count_them_by_status",
+        "test_failed_deliveries_are_the_events_with_an_error_still_kept",
     }),
 }
 

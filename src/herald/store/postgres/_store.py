@@ -12,14 +12,11 @@ one transaction on a pooled asyncpg connection, mostly one statement; what a
 status change emits is written by the triggers (``_lifecycle``) in that
 transaction. A message claimed through
 :class:`~herald.store.postgres.DispatchQueue` reads as ``queued`` (the claim
-writes the queue row only). Listing, bulk-cancelling and replacing messages
-and inbound messages are ``_listing``'s, admin keys, the audit log and the
-search of recent messages ``_admin``'s. Not here yet: the port's own
-``claim`` and ``reschedule`` (dispatch claims per connector through the
-queue), idempotency keys and quotas at acceptance, ``watch_outbox`` /
-``watch_finals`` and receipt checks: ``herald serve`` does not run on it.
-Chat channels (``_chat``): all but idempotency keys and quotas at a chain's
-acceptance, as for messages.
+writes the queue row only). The port's own claim, reschedules, idempotency
+keys and quotas at acceptance, receipt checks, the backlog and the commit
+watchers are ``_messages``' (and ``_watch``'s); listing, bulk-cancelling and
+replacing messages and inbound messages ``_listing``'s; admin keys, the audit
+log and the search of recent messages ``_admin``'s; chat channels ``_chat``'s.
 
 Errors: the port's (:class:`UnknownAccount`, :class:`DuplicateMessageId`,
 :class:`InsufficientFunds`, ...); a lost connection or a server shutting down
@@ -84,6 +81,7 @@ from herald.store.postgres._controls import PostgresControls
 from herald.store.postgres._fraud import PostgresFraud
 from herald.store.postgres._lifecycle import install
 from herald.store.postgres._listing import PostgresListing, inbound_from_record
+from herald.store.postgres._messages import UNROUTED, PostgresMessages
 from herald.store.postgres._numbers import PostgresNumbers
 from herald.store.postgres._queue import Record, _accept_arrays, message_from_record
 from herald.store.postgres._routing import PostgresRouting
@@ -112,9 +110,6 @@ __all__ = ["UNROUTED", "PostgresStore"]
 
 T = TypeVar("T")
 
-#: The queue's connector of a message accepted through the port (which
-#: routes at claim time, not at acceptance like :class:`DispatchQueue`).
-UNROUTED = ""
 #: SMPP 3.4 §4.4.2: message_id in submit_sm_resp is a C-string of at most 65 octets.
 MAX_UPSTREAM_ID_LENGTH = 65
 #: Connector names come from the config file; this bounds what is indexed.
@@ -178,8 +173,8 @@ def _balance(r: Record) -> Balance:
                    RefundPolicy(r["refund_policy"]))  # fmt: skip
 
 
-class PostgresStore(PostgresAccounts, PostgresFraud, PostgresVerify, PostgresChat,
-                    PostgresRouting, PostgresNumbers, PostgresControls,
+class PostgresStore(PostgresMessages, PostgresAccounts, PostgresFraud, PostgresVerify,
+                    PostgresChat, PostgresRouting, PostgresNumbers, PostgresControls,
                     PostgresListing, PostgresAdmin):
     """The lifecycle part of the store port on a PostgreSQL database.
 
@@ -205,9 +200,12 @@ class PostgresStore(PostgresAccounts, PostgresFraud, PostgresVerify, PostgresCha
         except BaseException:
             await pool.close()
             raise
-        return cls(pool)
+        store = cls(pool)
+        store._listen_url = url  # watch_outbox's listener connects there
+        return store
 
     async def aclose(self) -> None:
+        await self._stop_watching()
         await self._pool.close()
 
     # -- plumbing ----------------------------------------------------------------------
@@ -221,11 +219,12 @@ class PostgresStore(PostgresAccounts, PostgresFraud, PostgresVerify, PostgresCha
         e = self._asyncpg.exceptions
         try:
             async with self._pool.acquire() as conn:
-                if not transaction:
-                    yield conn
-                    return
-                async with conn.transaction():
-                    yield conn
+                with self._watch.hearing(conn):  # told once committed (_watch)
+                    if not transaction:
+                        yield conn
+                        return
+                    async with conn.transaction():
+                        yield conn
         except (OSError, TimeoutError, e.InterfaceError, e.PostgresConnectionError,
                 e.OperatorInterventionError) as exc:  # fmt: skip
             raise StoreUnavailable(f"PostgreSQL: {exc}") from exc
@@ -252,15 +251,22 @@ class PostgresStore(PostgresAccounts, PostgresFraud, PostgresVerify, PostgresCha
         quota: DailyQuota | None = None,
         charges: Sequence[Charge] | None = None,
     ) -> IdempotencyRecord | None:
-        """Store ``messages`` (and charge them) as the port says; idempotency
-        keys and quotas are not implemented on PostgreSQL yet (NotImplementedError)."""
-        if idempotency is not None or quota is not None:
-            raise NotImplementedError("idempotency keys and quotas: not on PostgreSQL yet")
         if charges is not None and len(charges) != len(messages):
             raise InvalidRecord("charges", "one per message")
-        if messages:
-            await self._run(lambda conn: self._accept_in(conn, messages, charges))
-        return None
+        if not messages and idempotency is None:
+            return None
+
+        async def accept(conn: Any) -> IdempotencyRecord | None:
+            if idempotency is not None or quota is not None:  # _messages
+                weight = 0 if quota is None else quota.weight(messages)
+                earlier = await self._accept_controls(
+                    conn, idempotency, quota if messages else None, weight)
+                if earlier is not None or not messages:
+                    return earlier
+            await self._accept_in(conn, messages, charges)
+            return None
+
+        return await self._run(accept)
 
     async def _accept_in(self, conn: Any, messages: Sequence[NewMessage],
                          charges: Sequence[Charge] | None) -> None:
@@ -425,16 +431,14 @@ class PostgresStore(PostgresAccounts, PostgresFraud, PostgresVerify, PostgresCha
         return tuple(_event(r) for r in rows)
 
     async def purge(self, now: float, *, parked_before: float, dead_before: float) -> int:
-        """Receipts parked before ``parked_before`` and events given up on created
-        before ``dead_before`` (there are no idempotency records on PostgreSQL yet)."""
-
         async def purge(conn: Any) -> int:
+            keys = await conn.execute("DELETE FROM idempotency WHERE expires_at <= $1", now)
             parked = await conn.execute(
                 "DELETE FROM parked_receipts WHERE received_at < $1", parked_before)
             dead = await conn.execute(
                 "DELETE FROM outbox WHERE next_attempt_at IS NULL AND created_at < $1",
                 dead_before)  # fmt: skip
-            return _count(parked) + _count(dead)
+            return _count(keys) + _count(parked) + _count(dead)
 
         return await self._run(purge)
 
