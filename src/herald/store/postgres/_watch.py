@@ -102,8 +102,9 @@ class Watch:
         self._own: set[int] = set()
         self._listener: asyncio.Task[None] | None = None
         self._closing = False
-        #: Times the listener (re)connected: tests wait on it.
+        #: Times the listener (re)connected, and its connection's server pid.
         self.connections = 0
+        self.listener_pid: int | None = None
 
     # -- watchers ------------------------------------------------------------------
 
@@ -180,6 +181,7 @@ class Watch:
             lost = asyncio.Event()
             conn.add_termination_listener(lambda _c: lost.set())
             await conn.add_listener(OUTBOX_CHANNEL, self._notified)
+            self.listener_pid = conn.get_server_pid()
             self.connections += 1
             if self.connections > 1:  # commits made while deaf: look again
                 self._tell_outbox(frozenset(Channel))
