@@ -10,9 +10,9 @@ connector :data:`UNROUTED` (``''``): the port routes after the claim, where
 per connector. The port's :meth:`PostgresMessages.claim` takes the
 ``UNROUTED`` rows only, so the two never hand out each other's rows, and it
 keeps the SQLite store's order: the classes in turn, the accounts within a
-class by deficit round robin over segments (the turn and the unused credit
-carried over to the next claim, in this store), each account's rows by due
-time.
+class by deficit round robin over segments (``store/_fair``, both stores';
+the turn and the unused credit carried over to the next claim, in this
+store), each account's rows by due time.
 
 A claimed row stays in the queue with ``owner`` (this store), ``attempt + 1``,
 and ``due_at = lease_until`` = the end of the lease, as the SQLite store does
@@ -23,7 +23,7 @@ The index ``dispatch_queue_port (priority, account_id, due_at, seq) WHERE
 connector = ''`` serves every read: the accounts waiting in each class (a
 skip scan: one index probe per account), then each account's ready rows in
 due order, ``LIMIT`` a block, ``FOR UPDATE SKIP LOCKED`` (see
-:data:`CANDIDATES`). The round robin runs in Python over those blocks
+:data:`CANDIDATES`). The round robin (``_fair``) runs over those blocks
 (fetching another block for an account that runs out while it still has
 rows), then one statement leases the chosen rows and returns their messages,
 and one marks the expired ones it came across ``expired``. All of it is one
@@ -53,6 +53,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
 from herald.store._errors import IdempotencyMismatch, InvalidRecord, QuotaExceeded
+from herald.store._fair import Fairness, Verdict
 from herald.store._model import (
     MAX_SEGMENTS,
     STATUS_OF_CODE,
@@ -370,10 +371,8 @@ class PostgresMessages:
     _listen_url: str | None = None
     _watch_state: Watch | None = None
     _claim_owner: str | None = None
-    #: Per class: the account claimed from last; per class and account: the
-    #: segments of credit carried to its next turn (as the SQLite store keeps).
-    _turns_state: dict[Priority, int] | None = None
-    _credits_state: dict[Priority, dict[int, int]] | None = None
+    #: The accounts' turns, carried from claim to claim (as the SQLite store's).
+    _fairness_state: Fairness | None = None
 
     async def _run(self, fn: Callable[[Any], Awaitable[T]]) -> T:
         raise NotImplementedError  # PostgresStore's
@@ -446,80 +445,33 @@ class PostgresMessages:
     async def _claim_class(self, conn: Any, cls: Priority, accounts: list[int], now: float,
                            room: int, expired: list[int]) -> list[Record]:
         """Up to ``room`` ready rows of class ``cls`` from ``accounts`` (those with
-        rows waiting), the SQLite store's deficit round robin: each round an
-        account may take about an equal share of the room in segments, what it
-        cannot use yet is kept for its next turn (in this claim or the next),
-        what one leaves goes to the others; starting after the account served
-        last in this class; rows interleaved account by account. Ready rows past
-        their validity go to ``expired`` instead (not counted)."""
-        if self._turns_state is None or self._credits_state is None:
-            self._turns_state, self._credits_state = {}, {}
-        turns, credits = self._turns_state, self._credits_state.setdefault(cls, {})
-        waiting = set(accounts)
-        for gone in [a for a in credits if a not in waiting]:
-            del credits[gone]  # nothing waits: its credit ends (DRR)
+        rows waiting), the accounts taking turns (``store/_fair``: the SQLite
+        store's deficit round robin over segments) over rows read a block per
+        account ahead. Ready rows past their validity go to ``expired`` instead
+        (not counted)."""
+        if self._fairness_state is None:
+            self._fairness_state = Fairness()
+        claim = self._fairness_state.start(cls, accounts, room)
         if not accounts:
             return []
-        last = turns.get(cls)
-        if last is not None:
-            start = next((n for n, a in enumerate(accounts) if a > last), len(accounts))
-            accounts = accounts[start:] + accounts[:start]
         # A block is an equal share of the room: what the first round asks of
         # each account. Rows locked and not chosen are skipped by concurrent
         # claimers until this commit, so more would cost their throughput.
         share = -(-room // len(accounts))
         blocks = _Blocks(conn, cls, now, share)
         await blocks.fetch(accounts, share)
-        taken: dict[int, list[Record]] = {a: [] for a in accounts}
-        short: dict[int, int] = {}  # segments an account lacks for its next message
-        active, count = accounts, 0
-        # Each round every active account takes a row, is short of credit, or drops
-        # out; a round in which all are short skips ahead (below): bounded.
-        while active and count < room:
-            share = -(-(room - count) // len(active))
-            still, took, lacking = [], False, set()
-            for account in active:
-                want = min(share, room - count)
-                if want <= 0:
-                    still.append(account)
-                    continue
-                credit = credits.get(account, 0) + share
-                rows = await blocks.peek(account, want)
-                used, stopped = 0, False
-                for r in rows:
-                    parts = r["segments"]
-                    if r["expires_at"] <= now:
-                        expired.append(r["seq"])
-                    elif parts > credit:
-                        short[account] = parts - credit
-                        lacking.add(account)
-                        stopped = True
-                        break
-                    else:
-                        credit -= parts
-                        taken[account].append(r)
-                        count += 1
-                        took = True
-                        turns[cls] = account  # the next claim starts after it
-                    used += 1
-                blocks.pop(account, used)
-                if stopped or len(rows) == want:
-                    still.append(account)
-                    credits[account] = min(credit, MAX_SEGMENTS)
+        taken: dict[int, list[Record]] = {}
+        while (request := claim.request) is not None:
+            account, want = request
+            rows = await blocks.peek(account, want)
+            verdicts = claim.offer([(r["segments"], r["expires_at"] <= now) for r in rows])
+            for r, verdict in zip(rows, verdicts, strict=False):  # the rows used
+                if verdict is Verdict.EXPIRED:
+                    expired.append(r["seq"])
                 else:
-                    credits[account] = 0  # nothing more ready: no credit hoarded
-            active = still
-            if not took and active and lacking.issuperset(active):
-                # All short: give the rounds it takes the least short one at once.
-                share = -(-(room - count) // len(active))
-                skip = -(-min(short[a] for a in active) // share) - 1
-                for account in active:
-                    credits[account] = min(credits[account] + skip * share, MAX_SEGMENTS)
-        merged: list[Record] = []
-        queues = [taken[a] for a in accounts if taken[a]]
-        for n in range(max((len(q) for q in queues), default=0)):
-            merged += [q[n] for q in queues if n < len(q)]
-        return merged
+                    taken.setdefault(account, []).append(r)
+            blocks.pop(account, len(verdicts))
+        return claim.interleave(taken)
 
     async def reschedule_many(self, items: Sequence[Reschedule]) -> None:
         # Rows for one claim apply in order, as one at a time would: the last
