@@ -104,6 +104,23 @@ class NodeResult:
     cpu: float = 0.0  # this process's CPU seconds over the window
 
 
+def _batch(ids: SortableIdGenerator, now: float, account_id: int = 1) -> list[NewMessage]:
+    """One accept's messages."""
+    return [
+        NewMessage(
+            id=ids.new_id(now), account_id=account_id, source=Source.HTTP,
+            to=f"+4477009{n:05d}", sender="ACME", body=b"Your code is 123456",
+            encoding="gsm7", data_coding=0, segments=1, accepted_at=now, expires_at=now + 3600,
+        )
+        for n in range(ACCEPT_BATCH)
+    ]
+
+
+def _cpu_since(usage0: resource.struct_rusage) -> float:
+    usage1 = resource.getrusage(resource.RUSAGE_SELF)
+    return (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
+
+
 async def run_node(
     dsn: str, name: str, workers: int, start_at: float, seconds: float, cycles: int | None,
     batch_window: float = 0.0, connectors: int = CONNECTORS,
@@ -122,16 +139,7 @@ async def run_node(
         while time.time() < deadline and (cycles is None or done < cycles):
             done += 1
             now = time.time()
-            batch = [
-                NewMessage(
-                    id=ids.new_id(now), account_id=1, source=Source.HTTP,
-                    to=f"+4477009{n:05d}", sender="ACME", body=b"Your code is 123456",
-                    encoding="gsm7", data_coding=0, segments=1,
-                    accepted_at=now, expires_at=now + 3600,
-                )
-                for n in range(ACCEPT_BATCH)
-            ]
-            await queue.accept(batch, [connector] * ACCEPT_BATCH)
+            await queue.accept(_batch(ids, now), [connector] * ACCEPT_BATCH)
             result.accepted += ACCEPT_BATCH
             for _ in range(ACCEPT_BATCH // CLAIM_BATCH):
                 t0 = time.perf_counter()
@@ -146,8 +154,7 @@ async def run_node(
         await asyncio.gather(*(worker(i) for i in range(workers)))
     finally:
         result.window = time.time() - start_at
-        usage1 = resource.getrusage(resource.RUSAGE_SELF)
-        result.cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
+        result.cpu = _cpu_since(usage0)
         await pool.close()
     return result
 
@@ -169,15 +176,7 @@ async def run_port_node(
         while time.time() < deadline and (cycles is None or done < cycles):
             done += 1
             now = time.time()
-            await store.accept([
-                NewMessage(
-                    id=ids.new_id(now), account_id=1 + index % accounts, source=Source.HTTP,
-                    to=f"+4477009{n:05d}", sender="ACME", body=b"Your code is 123456",
-                    encoding="gsm7", data_coding=0, segments=1,
-                    accepted_at=now, expires_at=now + 3600,
-                )
-                for n in range(ACCEPT_BATCH)
-            ])
+            await store.accept(_batch(ids, now, 1 + index % accounts))
             result.accepted += ACCEPT_BATCH
             for _ in range(ACCEPT_BATCH // CLAIM_BATCH):
                 t0 = time.perf_counter()
@@ -191,8 +190,7 @@ async def run_port_node(
         await asyncio.gather(*(worker(i) for i in range(workers)))
     finally:
         result.window = time.time() - start_at
-        usage1 = resource.getrusage(resource.RUSAGE_SELF)
-        result.cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
+        result.cpu = _cpu_since(usage0)
         await store.aclose()
     return result
 

@@ -5,9 +5,6 @@ cannot show. Each store here has its own pool, as a node has."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-
-import pytest
 
 from herald.store import (
     DailyQuota,
@@ -22,21 +19,10 @@ from herald.store.postgres import PostgresStore
 from .conftest import T0, MessageFactory
 
 
-@pytest.fixture
-async def nodes(pg_store_dsn: str) -> AsyncIterator[tuple[PostgresStore, PostgresStore]]:
-    a = await PostgresStore.open(pg_store_dsn, max_connections=6)
-    b = await PostgresStore.open(pg_store_dsn, max_connections=6)
-    try:
-        yield a, b
-    finally:
-        await a.aclose()
-        await b.aclose()
-
-
 async def test_two_stores_claiming_at_once_never_share_a_message(
-    nodes: tuple[PostgresStore, PostgresStore], make_message: MessageFactory
+    two_stores: tuple[PostgresStore, PostgresStore], make_message: MessageFactory
 ) -> None:
-    a, b = nodes
+    a, b = two_stores
     accounts = [await a.create_account(f"acct{n}", T0, rate_limit=100, bind_limit=1)
                 for n in range(3)]  # fmt: skip
     messages = [make_message(account_id=accounts[n % 3].id, segments=1 + n % 2)
@@ -62,9 +48,9 @@ async def test_two_stores_claiming_at_once_never_share_a_message(
 
 
 async def test_a_hand_back_on_one_store_is_claimed_on_the_other(
-    nodes: tuple[PostgresStore, PostgresStore], make_message: MessageFactory
+    two_stores: tuple[PostgresStore, PostgresStore], make_message: MessageFactory
 ) -> None:
-    a, b = nodes
+    a, b = two_stores
     account = await a.create_account("acme", T0, rate_limit=100, bind_limit=1)
     new = make_message(account_id=account.id)
     await a.accept([new])
@@ -83,9 +69,9 @@ def _record(account_id: int, body: bytes) -> IdempotencyRecord:
 
 
 async def test_one_idempotency_key_sent_to_two_stores_at_once_stores_once(
-    nodes: tuple[PostgresStore, PostgresStore], make_message: MessageFactory
+    two_stores: tuple[PostgresStore, PostgresStore], make_message: MessageFactory
 ) -> None:
-    a, b = nodes
+    a, b = two_stores
     account = await a.create_account("acme", T0, rate_limit=100, bind_limit=1)
     first, second = make_message(account_id=account.id), make_message(account_id=account.id)
     answers = await asyncio.gather(
@@ -96,9 +82,9 @@ async def test_one_idempotency_key_sent_to_two_stores_at_once_stores_once(
 
 
 async def test_concurrent_accepts_on_two_stores_never_pass_the_quota_together(
-    nodes: tuple[PostgresStore, PostgresStore], make_message: MessageFactory
+    two_stores: tuple[PostgresStore, PostgresStore], make_message: MessageFactory
 ) -> None:
-    a, b = nodes
+    a, b = two_stores
     account = await a.create_account("acme", T0, rate_limit=100, bind_limit=1)
     quota = DailyQuota(account.id, day=20_000, limit=5)
 

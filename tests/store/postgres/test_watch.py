@@ -8,7 +8,6 @@ listening connection was lost; finals are counted where they were written.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -21,17 +20,6 @@ HOOK = "https://example.test/hook"
 WAIT = 10.0  # seconds at most for a notification or a reconnection
 
 
-@pytest.fixture
-async def nodes(pg_store_dsn: str) -> AsyncIterator[tuple[PostgresStore, PostgresStore]]:
-    a = await PostgresStore.open(pg_store_dsn, max_connections=4)
-    b = await PostgresStore.open(pg_store_dsn, max_connections=4)
-    try:
-        yield a, b
-    finally:
-        await a.aclose()
-        await b.aclose()
-
-
 async def _until(condition: object, what: str) -> None:
     """Wait (bounded) until ``condition()`` holds."""
     for _ in range(int(WAIT / 0.02)):
@@ -41,53 +29,56 @@ async def _until(condition: object, what: str) -> None:
     raise AssertionError(f"not within {WAIT} s: {what}")
 
 
+async def _hooked_message_ends(store: PostgresStore, make: MessageFactory, account_id: int,
+                               status: Status, at: float) -> None:
+    """Accept a message with a webhook URL on ``store`` and end it: a webhook event."""
+    new = make(account_id=account_id, callback_url=HOOK)
+    await store.accept([new])
+    await store.update_statuses([StatusUpdate(new.id, status, at)])
+
+
+async def _listening(store: PostgresStore, seen: list[frozenset[Channel]]) -> None:
+    store.watch_outbox(seen.append)
+    await _until(lambda: store._watch.connections == 1, "the listener connects")
+
+
 async def test_another_nodes_commit_wakes_the_watchers_once(
-    nodes: tuple[PostgresStore, PostgresStore], make_message: MessageFactory
+    two_stores: tuple[PostgresStore, PostgresStore], make_message: MessageFactory
 ) -> None:
-    a, b = nodes
+    a, b = two_stores
     seen: list[frozenset[Channel]] = []
-    a.watch_outbox(seen.append)
-    await _until(lambda: a._watch.connections == 1, "the listener connects")
+    await _listening(a, seen)
     account = await b.create_account("acme", T0, rate_limit=100, bind_limit=1)
-    theirs = make_message(account_id=account.id, callback_url=HOOK)
-    await b.accept([theirs])
-    await b.update_statuses([StatusUpdate(theirs.id, Status.DELIVERED, T0 + 1)])
+    await _hooked_message_ends(b, make_message, account.id, Status.DELIVERED, T0 + 1)
     await _until(lambda: seen == [frozenset({Channel.WEBHOOK})], "b's commit wakes a")
 
-    mine = make_message(account_id=account.id, callback_url=HOOK)
-    await a.accept([mine])
-    await a.update_statuses([StatusUpdate(mine.id, Status.DELIVERED, T0 + 2)])
+    await _hooked_message_ends(a, make_message, account.id, Status.DELIVERED, T0 + 2)
     assert len(seen) == 2  # told at once, by its notices
     # and not again when its own notification comes round: b's next one is next
-    other = make_message(account_id=account.id, callback_url=HOOK)
-    await b.accept([other])
-    await b.update_statuses([StatusUpdate(other.id, Status.FAILED, T0 + 3)])
+    await _hooked_message_ends(b, make_message, account.id, Status.FAILED, T0 + 3)
     await _until(lambda: len(seen) >= 3, "b's second commit wakes a")
     assert seen == [frozenset({Channel.WEBHOOK})] * 3
 
 
 async def test_the_listener_connects_again_after_losing_its_connection(
-    nodes: tuple[PostgresStore, PostgresStore], make_message: MessageFactory
+    two_stores: tuple[PostgresStore, PostgresStore], make_message: MessageFactory
 ) -> None:
-    a, b = nodes
+    a, b = two_stores
     seen: list[frozenset[Channel]] = []
-    a.watch_outbox(seen.append)
-    await _until(lambda: a._watch.connections == 1, "the listener connects")
+    await _listening(a, seen)
     async with b._pool.acquire() as conn:  # an operator or a fail-over cuts it
         assert await conn.fetchval("SELECT pg_terminate_backend($1)", a._watch.listener_pid)
     await _until(lambda: a._watch.connections == 2, "the listener connects again")
     assert seen == [frozenset(Channel)]  # whatever came meanwhile: look again
     account = await b.create_account("acme", T0, rate_limit=100, bind_limit=1)
-    new = make_message(account_id=account.id, callback_url=HOOK)
-    await b.accept([new])
-    await b.update_statuses([StatusUpdate(new.id, Status.REJECTED, T0 + 1)])
+    await _hooked_message_ends(b, make_message, account.id, Status.REJECTED, T0 + 1)
     await _until(lambda: len(seen) == 2, "b's commit wakes a again")
 
 
 async def test_finals_are_counted_by_the_node_that_wrote_them(
-    nodes: tuple[PostgresStore, PostgresStore], make_message: MessageFactory
+    two_stores: tuple[PostgresStore, PostgresStore], make_message: MessageFactory
 ) -> None:
-    a, b = nodes
+    a, b = two_stores
     counted: dict[str, list[dict[Status, int]]] = {"a": [], "b": []}
     a.watch_finals(lambda c: counted["a"].append(dict(c)))
     b.watch_finals(lambda c: counted["b"].append(dict(c)))
@@ -100,9 +91,9 @@ async def test_finals_are_counted_by_the_node_that_wrote_them(
 
 
 async def test_a_rolled_back_call_tells_nothing(
-    nodes: tuple[PostgresStore, PostgresStore], make_message: MessageFactory
+    two_stores: tuple[PostgresStore, PostgresStore], make_message: MessageFactory
 ) -> None:
-    a, _b = nodes
+    a, _b = two_stores
     seen: list[object] = []
     a.watch_outbox(seen.append)
     a.watch_finals(seen.append)
