@@ -13,6 +13,7 @@ import pytest
 
 from herald.store import Channel, Status, StatusUpdate
 from herald.store.postgres import PostgresStore
+from peers.postgres import PgCluster
 
 from .conftest import T0, MessageFactory
 
@@ -111,3 +112,22 @@ async def test_a_rolled_back_call_tells_nothing(
         await a._run(end_then_fail)
     assert seen == []
     assert (await a.get_message(new.id)).status is Status.ACCEPTED
+
+
+async def test_a_database_that_sends_clients_only_warnings_still_tells_its_watchers(
+    pg_store_dsn: str, pg_cluster: PgCluster, make_message: MessageFactory
+) -> None:
+    """The store's notices are its own commits' news: a server default must not mute them."""
+    name = pg_store_dsn.rsplit("/", 1)[1]
+    pg_cluster.psql(f"ALTER DATABASE {name} SET client_min_messages = warning")
+    store = await PostgresStore.open(pg_store_dsn, max_connections=2)
+    try:
+        counted: list[dict[Status, int]] = []
+        store.watch_finals(lambda c: counted.append(dict(c)))
+        account = await store.create_account("acme", T0, rate_limit=100, bind_limit=1)
+        new = make_message(account_id=account.id)
+        await store.accept([new])
+        await store.update_statuses([StatusUpdate(new.id, Status.UNDELIVERED, T0 + 1)])
+        assert counted == [{Status.UNDELIVERED: 1}]
+    finally:
+        await store.aclose()
