@@ -106,9 +106,11 @@ POSTGRES_TESTS: dict[str, frozenset[str]] = {
         "test_an_idempotency_key_replays_the_first_answer_for_a_day",
         "test_idempotency_keys_belong_to_one_account",
     }),
-    # All of the module but the port's claim (test_a_timer_fires_once_even_when_its_claimer_dies)
-    # and quotas (test_a_chain_counts_once_against_the_daily_quota), not on PostgreSQL yet.
+    # All of the module but quotas (test_a_chain_counts_once_against_the_daily_quota: its
+    # daily_usage is the controls' part), not on PostgreSQL yet.
     "test_contract_chat": frozenset({
+        "test_a_timer_fires_once_even_when_its_claimer_dies",
+        "test_an_idempotency_key_replays_the_first_chain",
         "test_an_edit_records_new_content_reviewed_again",
         "test_a_window_opens_at_the_users_latest_message",
         "test_windows_are_per_account_channel_sender_and_user",
