@@ -49,10 +49,10 @@ import os
 import secrets
 import socket
 from collections import deque
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
-from herald.store._errors import IdempotencyMismatch, InvalidRecord, QuotaExceeded
+from herald.store._errors import IdempotencyMismatch, InvalidRecord
 from herald.store._fair import Fairness, Verdict
 from herald.store._model import (
     MAX_SEGMENTS,
@@ -70,6 +70,8 @@ from herald.store._model import (
     Reschedule,
     Status,
 )
+from herald.store.postgres._controls import count_quota
+from herald.store.postgres._mixin import StorePart
 from herald.store.postgres._queue import Record, message_from_record
 from herald.store.postgres._sql import MESSAGE_COLUMNS
 from herald.store.postgres._sql_lifecycle import OUTBOX_COLUMNS
@@ -79,7 +81,6 @@ __all__ = [
     "MAX_CLAIM",
     "UNROUTED",
     "PostgresMessages",
-    "count_quota",
     "take_idempotency_key",
 ]
 
@@ -259,14 +260,6 @@ ON CONFLICT (account_id, key) DO UPDATE SET request_hash = excluded.request_hash
 WHERE i.expires_at <= excluded.created_at
 RETURNING true
 """
-#: Count $3 more for account $1 on day $2 unless that passes $4; the new
-#: count, or no row. The row lock makes concurrent accepts take turns.
-COUNT_QUOTA = """
-INSERT INTO daily_usage AS u (account_id, day, used) VALUES ($1, $2, $3)
-ON CONFLICT (account_id, day) DO UPDATE SET used = u.used + excluded.used
-WHERE u.used + excluded.used <= $4
-RETURNING used
-"""
 
 
 def _idempotency(r: Record) -> IdempotencyRecord:
@@ -292,21 +285,6 @@ async def take_idempotency_key(conn: Any, record: IdempotencyRecord) -> Idempote
     if earlier.request_hash != r.request_hash:
         raise IdempotencyMismatch("the Idempotency-Key was used for another request")
     return earlier
-
-
-async def count_quota(conn: Any, quota: DailyQuota, weight: int) -> None:
-    """In ``conn``'s transaction: add ``weight`` to the account's count for the
-    day, or raise :class:`QuotaExceeded` (the caller's transaction then
-    rolls back: nothing is counted)."""
-    used = None
-    if weight <= quota.limit:
-        used = await conn.fetchval(COUNT_QUOTA, quota.account_id, quota.day, weight,
-                                   quota.limit)  # fmt: skip
-    if used is None:
-        before = await conn.fetchval(
-            "SELECT used FROM daily_usage WHERE account_id = $1 AND day = $2",
-            quota.account_id, quota.day)
-        raise QuotaExceeded(quota.limit, int(before or 0), weight)
 
 
 def _check_claim(limit: int, lease: float, class_limits: Sequence[int] | None) -> list[int]:
@@ -361,24 +339,17 @@ class _Blocks:
             rows.popleft()
 
 
-class PostgresMessages:
+class PostgresMessages(StorePart):
     """The claim, reschedule, idempotency, receipt-check, backlog and watch
     methods of :class:`~herald.store.postgres.PostgresStore` (a mixin)."""
 
     _pool: Any
-    _asyncpg: Any
     #: Set by PostgresStore.open: where the listener of watch_outbox connects.
     _listen_url: str | None = None
     _watch_state: Watch | None = None
     _claim_owner: str | None = None
     #: The accounts' turns, carried from claim to claim (as the SQLite store's).
     _fairness_state: Fairness | None = None
-
-    async def _run(self, fn: Callable[[Any], Awaitable[T]]) -> T:
-        raise NotImplementedError  # PostgresStore's
-
-    async def _one(self, fn: Callable[[Any], Awaitable[T]]) -> T:
-        raise NotImplementedError  # PostgresStore's
 
     # -- commit watchers (_watch) ---------------------------------------------------
 
@@ -508,7 +479,7 @@ class PostgresMessages:
     ) -> IdempotencyRecord | None:
         """What ``accept`` and ``accept_chain`` check first in their transaction:
         a replayed key (its record: store nothing), then the quota (``weight``
-        counted, or QuotaExceeded)."""
+        counted, or QuotaExceeded: ``_controls``)."""
         if idempotency is not None:
             earlier = await take_idempotency_key(conn, idempotency)
             if earlier is not None:
