@@ -71,7 +71,7 @@ from herald.store._model import (
     Status,
 )
 from herald.store.postgres._controls import count_quota
-from herald.store.postgres._mixin import StorePart
+from herald.store.postgres._part import StorePart
 from herald.store.postgres._queue import Record, message_from_record
 from herald.store.postgres._sql import MESSAGE_COLUMNS
 from herald.store.postgres._sql_lifecycle import OUTBOX_COLUMNS

@@ -1,4 +1,4 @@
-"""The PostgreSQL store: the part of the :class:`~herald.store.Store` port done so far.
+"""The PostgreSQL store: the :class:`~herald.store.Store` port on a PostgreSQL database.
 
 What it implements is the message lifecycle and what it reads: accounts and
 their credentials, price lists, balances, CDRs and margins (what a step bills),
