@@ -124,7 +124,7 @@ async def _prepare(dsn: str, variant: str, connectors: int) -> int:
         await migrate(conn)
         if variant in ("triggers", "unwatched"):
             await install_lifecycle(conn)
-        if variant != "triggers":  # the commit watchers' (migration _V9_MESSAGES)
+        if variant != "triggers":  # the commit watchers' (migration _V10_MESSAGES)
             await conn.execute("DROP TRIGGER outbox_watch ON outbox;"
                                " DROP TRIGGER messages_watch_finals ON messages")
         account: int = await conn.fetchval(

@@ -3,7 +3,7 @@
 Theory of operation
 ===================
 
-Two statement-level triggers (migration ``_V9_MESSAGES``) report what a
+Two statement-level triggers (migration ``_V10_MESSAGES``) report what a
 statement did: ``outbox_watch`` the outbox channels it wrote to,
 ``messages_watch_finals`` how many messages it ended per final status (test
 messages aside). Each reports in two ways:
