@@ -63,6 +63,7 @@ from herald.store._model import (
     DailyQuota,
     EventKind,
     IdempotencyRecord,
+    InboundMessage,
     Message,
     OutboxEvent,
     Priority,
@@ -70,6 +71,7 @@ from herald.store._model import (
     Reschedule,
     Status,
 )
+from herald.store._model_routing import MessageRoute
 from herald.store.postgres._controls import count_quota
 from herald.store.postgres._part import StorePart
 from herald.store.postgres._queue import Record, message_from_record
@@ -81,6 +83,7 @@ __all__ = [
     "MAX_CLAIM",
     "UNROUTED",
     "PostgresMessages",
+    "stored_event",
     "take_idempotency_key",
 ]
 
@@ -537,10 +540,12 @@ class PostgresMessages(StorePart):
     ) -> tuple[OutboxEvent, ...]:
         rows = await self._one(lambda c: c.fetch(FAILED_DELIVERIES, message_id, account_id,
                                                  int(channel)))  # fmt: skip
-        return tuple(_stored_event(r) for r in rows)
+        return tuple(stored_event(r) for r in rows)
 
 
-def _stored_event(r: Record) -> OutboxEvent:
+def stored_event(r: Record, subject: Message | InboundMessage | None = None,
+                 route: MessageRoute | None = None) -> OutboxEvent:
+    """An outbox row (``OUTBOX_COLUMNS``, by name) as an event, with its subject."""
     status = r["status"]
     return OutboxEvent(
         id=r["id"], channel=Channel(r["channel"]), kind=EventKind(r["kind"]),
@@ -548,5 +553,6 @@ def _stored_event(r: Record) -> OutboxEvent:
         status=None if status is None else STATUS_OF_CODE[status], url=r["url"],
         created_at=r["created_at"], attempts=r["attempts"],
         next_attempt_at=r["next_attempt_at"], last_error=r["last_error"],
+        subject=subject, route=route,
     )  # fmt: skip
 

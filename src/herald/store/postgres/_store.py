@@ -60,7 +60,6 @@ from herald.store._model import (
     ChangeResult,
     Channel,
     DailyQuota,
-    EventKind,
     IdempotencyRecord,
     InboundMessage,
     Message,
@@ -81,7 +80,7 @@ from herald.store.postgres._controls import PostgresControls
 from herald.store.postgres._fraud import PostgresFraud
 from herald.store.postgres._lifecycle import install
 from herald.store.postgres._listing import PostgresListing, inbound_from_record
-from herald.store.postgres._messages import UNROUTED, PostgresMessages
+from herald.store.postgres._messages import UNROUTED, PostgresMessages, stored_event
 from herald.store.postgres._numbers import PostgresNumbers
 from herald.store.postgres._queue import Record, _accept_arrays, message_from_record
 from herald.store.postgres._routing import PostgresRouting
@@ -150,7 +149,6 @@ class _Prefixed:
 
 
 def _event(r: Record) -> OutboxEvent:
-    status = r["status"]
     subject: Message | InboundMessage | None = None
     route: MessageRoute | None = None
     if r["message_id"] is not None:
@@ -158,14 +156,7 @@ def _event(r: Record) -> OutboxEvent:
         route = MessageRoute(r["route_connector"], r["route_rule"])
     elif r["i_id"] is not None:
         subject = inbound_from_record(_Prefixed(r, "i_"))
-    return OutboxEvent(
-        id=r["id"], channel=Channel(r["channel"]), kind=EventKind(r["kind"]),
-        account_id=r["account_id"], subject_id=r["subject_id"],
-        status=None if status is None else STATUS_OF_CODE[status], url=r["url"],
-        created_at=r["created_at"], attempts=r["attempts"],
-        next_attempt_at=r["next_attempt_at"], last_error=r["last_error"],
-        subject=subject, route=route,
-    )  # fmt: skip
+    return stored_event(r, subject, route)
 
 
 def _balance(r: Record) -> Balance:
