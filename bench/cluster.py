@@ -5,6 +5,7 @@
     .venv/bin/python bench/cluster.py --nodes 1 2 3 --seconds 60 --workers 4
     .venv/bin/python bench/cluster.py --dsn postgresql://...   # an existing database
     .venv/bin/python bench/cluster.py --nodes 3 --seconds 300 --preload 5000000
+    .venv/bin/python bench/cluster.py --port-claim --nodes 1    # the Store port's claim
 
 What runs: a private PostgreSQL cluster (tests/peers/postgres.py: fsync and
 ``synchronous_commit`` on; or ``--dsn``), a fresh database per scenario with
@@ -16,6 +17,14 @@ batch of 100 (one statement) for its connector (worker ``i`` uses ``c{i mod
 4}`` (``--connectors``), so nodes share connectors and their claims contend
 through ``SKIP LOCKED``), then twice claim 50 and complete them as ``sent``.
 Every statement is one commit.
+
+``--port-claim`` runs the same loop through the ``Store`` port instead
+(:class:`~herald.store.postgres.PostgresStore`, what ``herald serve`` calls):
+``accept`` 100 (queued unrouted), the port's ``claim`` 50 (classes, accounts
+taking turns: worker ``i``'s messages are account ``1 + i mod N``'s, N =
+``--connectors``) and ``update_statuses`` to ``sent``. Its transactions take
+more round trips than DispatchQueue's single statements (the claim: the
+waiting accounts, their candidates, the lease; BEGIN and COMMIT).
 
 Reported per scenario: completed msg/s over the window (nodes start together),
 the claim cycle (claim + complete of one batch) p50/p99/max, CPU µs per
@@ -53,11 +62,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from herald.ids import SortableIdGenerator  # noqa: E402
-from herald.store import NewMessage, Source, Status  # noqa: E402
+from herald.store import NewMessage, Source, Status, StatusUpdate  # noqa: E402
 from herald.store.postgres import (  # noqa: E402
     MAX_CLAIM,
     Completion,
     DispatchQueue,
+    PostgresStore,
     connection,
     create_pool,
     migrate,
@@ -87,10 +97,28 @@ ANCHORS = (
 class NodeResult:
     name: str
     accepted: int = 0
-    completed: list[int] = field(default_factory=list)  # seqs complete() returned
+    #: seqs complete() returned (--port-claim: the ids claimed and marked sent)
+    completed: list[Any] = field(default_factory=list)
     cycles: list[float] = field(default_factory=list)  # claim+complete seconds
     window: float = 0.0  # seconds from the common start to this node's last cycle
     cpu: float = 0.0  # this process's CPU seconds over the window
+
+
+def _batch(ids: SortableIdGenerator, now: float, account_id: int = 1) -> list[NewMessage]:
+    """One accept's messages."""
+    return [
+        NewMessage(
+            id=ids.new_id(now), account_id=account_id, source=Source.HTTP,
+            to=f"+4477009{n:05d}", sender="ACME", body=b"Your code is 123456",
+            encoding="gsm7", data_coding=0, segments=1, accepted_at=now, expires_at=now + 3600,
+        )
+        for n in range(ACCEPT_BATCH)
+    ]
+
+
+def _cpu_since(usage0: resource.struct_rusage) -> float:
+    usage1 = resource.getrusage(resource.RUSAGE_SELF)
+    return (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
 
 
 async def run_node(
@@ -111,16 +139,7 @@ async def run_node(
         while time.time() < deadline and (cycles is None or done < cycles):
             done += 1
             now = time.time()
-            batch = [
-                NewMessage(
-                    id=ids.new_id(now), account_id=1, source=Source.HTTP,
-                    to=f"+4477009{n:05d}", sender="ACME", body=b"Your code is 123456",
-                    encoding="gsm7", data_coding=0, segments=1,
-                    accepted_at=now, expires_at=now + 3600,
-                )
-                for n in range(ACCEPT_BATCH)
-            ]
-            await queue.accept(batch, [connector] * ACCEPT_BATCH)
+            await queue.accept(_batch(ids, now), [connector] * ACCEPT_BATCH)
             result.accepted += ACCEPT_BATCH
             for _ in range(ACCEPT_BATCH // CLAIM_BATCH):
                 t0 = time.perf_counter()
@@ -135,17 +154,56 @@ async def run_node(
         await asyncio.gather(*(worker(i) for i in range(workers)))
     finally:
         result.window = time.time() - start_at
-        usage1 = resource.getrusage(resource.RUSAGE_SELF)
-        result.cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
+        result.cpu = _cpu_since(usage0)
         await pool.close()
     return result
 
 
+async def run_port_node(
+    dsn: str, name: str, workers: int, start_at: float, seconds: float, cycles: int | None,
+    accounts: int = CONNECTORS,
+) -> NodeResult:
+    """:func:`run_node`'s loop through the Store port (``--port-claim``)."""
+    result = NodeResult(name)
+    store = await PostgresStore.open(dsn, max_connections=workers)
+    ids = SortableIdGenerator()
+    deadline = start_at + seconds
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    usage0 = resource.getrusage(resource.RUSAGE_SELF)
+
+    async def worker(index: int) -> None:
+        done = 0
+        while time.time() < deadline and (cycles is None or done < cycles):
+            done += 1
+            now = time.time()
+            await store.accept(_batch(ids, now, 1 + index % accounts))
+            result.accepted += ACCEPT_BATCH
+            for _ in range(ACCEPT_BATCH // CLAIM_BATCH):
+                t0 = time.perf_counter()
+                claimed = await store.claim(CLAIM_BATCH, now, LEASE)
+                await store.update_statuses([StatusUpdate(m.id, Status.SENT, now)
+                                             for m in claimed])  # fmt: skip
+                result.cycles.append(time.perf_counter() - t0)
+                result.completed.extend(m.id for m in claimed)
+
+    try:
+        await asyncio.gather(*(worker(i) for i in range(workers)))
+    finally:
+        result.window = time.time() - start_at
+        result.cpu = _cpu_since(usage0)
+        await store.aclose()
+    return result
+
+
 def node_main(spec: dict[str, Any]) -> None:
-    result = asyncio.run(
-        run_node(spec["dsn"], spec["name"], spec["workers"], spec["start_at"],
-                 spec["seconds"], spec["cycles"], spec["batch_ms"] / 1000, spec["connectors"])
-    )
+    if spec.get("port_claim"):
+        result = asyncio.run(run_port_node(
+            spec["dsn"], spec["name"], spec["workers"], spec["start_at"], spec["seconds"],
+            spec["cycles"], spec["connectors"]))
+    else:
+        result = asyncio.run(run_node(
+            spec["dsn"], spec["name"], spec["workers"], spec["start_at"], spec["seconds"],
+            spec["cycles"], spec["batch_ms"] / 1000, spec["connectors"]))
     Path(spec["out"]).write_text(json.dumps(result.__dict__))
 
 
@@ -244,14 +302,23 @@ async def prepare(dsn: str, preload: int) -> None:
 
 
 async def drain_and_count(
-    dsn: str, connectors: int
-) -> tuple[list[int], int, dict[int, int], int]:
+    dsn: str, connectors: int, port_claim: bool = False
+) -> tuple[list[Any], int, dict[int, int], int]:
     """Claim and complete what the nodes left queued; then what is stored."""
     pool = await create_pool(dsn)
     try:
         drainer = DispatchQueue(pool, "drainer")
-        drained: list[int] = []
+        drained: list[Any] = []
         now = time.time() + 2 * LEASE  # past every lease, so nothing is held
+        if port_claim:  # a lapsed lease makes a port claim's row ready again by itself
+            store = await PostgresStore.open(dsn)
+            try:
+                while claimed := await store.claim(MAX_CLAIM, now, LEASE):
+                    await store.update_statuses([StatusUpdate(m.id, Status.SENT, now)
+                                                 for m in claimed])  # fmt: skip
+                    drained.extend(m.id for m in claimed)
+            finally:
+                await store.aclose()
         await drainer.requeue_expired(now)
         for connector in (f"c{i}" for i in range(connectors)):
             while claims := await drainer.claim(connector, MAX_CLAIM, now, LEASE):
@@ -282,7 +349,7 @@ def run_scenario(
             spec = {"dsn": dsn, "name": f"node-{i}", "workers": args.workers,
                     "start_at": start_at, "seconds": args.seconds, "cycles": args.cycles,
                     "batch_ms": args.batch_ms, "connectors": args.connectors,
-                    "out": str(out)}
+                    "port_claim": args.port_claim, "out": str(out)}
             procs.append(subprocess.Popen(
                 [sys.executable, __file__, "--node", json.dumps(spec)], env=os.environ.copy()))
         cpu0 = None
@@ -295,7 +362,8 @@ def run_scenario(
                 raise SystemExit(f"a node exited with {p.returncode}")
         cpu1 = server_cpu(cluster)
         results = [NodeResult(**json.loads(o.read_text())) for o in outs]
-    drained, stored, statuses, left = asyncio.run(drain_and_count(dsn, args.connectors))
+    drained, stored, statuses, left = asyncio.run(
+        drain_and_count(dsn, args.connectors, args.port_claim))
     return Scenario(
         nodes, results, drained, stored, statuses, left,
         None if cpu0 is None or cpu1 is None else cpu1 - cpu0,
@@ -303,7 +371,8 @@ def run_scenario(
 
 
 def report(scenarios: list[Scenario], args: argparse.Namespace) -> None:
-    print(f"\nstore loop (accept {ACCEPT_BATCH} -> claim {CLAIM_BATCH} -> complete), "
+    via = "the Store port's claim" if args.port_claim else "DispatchQueue"
+    print(f"\nstore loop (accept {ACCEPT_BATCH} -> claim {CLAIM_BATCH} -> complete) via {via}, "
           f"{args.workers} workers per node, group commit {args.batch_ms:g} ms, "
           f"{args.preload} finished messages before, "
           + (f"{args.cycles} cycles per worker" if args.cycles else f"{args.seconds:g} s"))
@@ -349,6 +418,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--preload", type=int, default=0, metavar="N",
                         help="N finished messages in the table before each scenario "
                              "(issue 10's 5-minute run: --preload 5000000 --seconds 300)")
+    parser.add_argument("--port-claim", action="store_true",
+                        help="run the loop through the Store port (PostgresStore: accept, "
+                             "claim, update_statuses) instead of DispatchQueue; worker i's "
+                             "messages are account 1 + i mod --connectors's")
     parser.add_argument("--dsn", default=None,
                         help="an existing database, emptied before each scenario "
                              "(default: a private cluster, a fresh database per scenario)")

@@ -16,7 +16,10 @@ on), run in turns round after round so that the machine's load weighs on
 each alike:
 
 - ``none``: no lifecycle (the dispatch core alone: emits nothing);
-- ``triggers``: the store's statement-level triggers (store/postgres/_lifecycle.py);
+- ``triggers``: the store's statement-level triggers (store/postgres/_lifecycle.py),
+  with the commit watchers' (store/postgres/_watch.py: a notice and a
+  ``pg_notify`` per statement that writes outbox events or ends messages);
+- ``unwatched``: ``triggers`` without the commit watchers' triggers (what they cost);
 - ``cte``: no triggers; the completion statement itself carries the emits as
   data-modifying CTEs (one statement, the same conditions): what issuing the
   lifecycle from Python as set-based statements would cost at best (the
@@ -62,7 +65,7 @@ from peers.postgres import PgCluster  # noqa: E402
 ACCEPT_BATCH = 100
 CLAIM_BATCH = 50
 LEASE = 60.0
-VARIANTS = ("none", "triggers", "cte")
+VARIANTS = ("none", "triggers", "unwatched", "cte")
 
 _SENT, _FINAL = int(Status.SENT), int(Status.DELIVERED)
 
@@ -119,8 +122,11 @@ async def _prepare(dsn: str, variant: str, connectors: int) -> int:
     URL, a balance, and a buy price per connector. Returns the account id."""
     async with connection(dsn) as conn:
         await migrate(conn)
-        if variant == "triggers":
+        if variant in ("triggers", "unwatched"):
             await install_lifecycle(conn)
+        if variant != "triggers":  # the commit watchers' (migration _V10_MESSAGES)
+            await conn.execute("DROP TRIGGER outbox_watch ON outbox;"
+                               " DROP TRIGGER messages_watch_finals ON messages")
         account: int = await conn.fetchval(
             "INSERT INTO accounts (name, created_at, rate_limit, bind_limit, callback_url)"
             " VALUES ('acme', 0, 'Infinity', 1, 'https://hooks.example/x') RETURNING id")

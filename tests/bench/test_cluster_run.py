@@ -25,6 +25,21 @@ def test_two_nodes_complete_every_accepted_message_exactly_once(
     assert scenario["problems"] == []
 
 
+def test_two_nodes_on_the_ports_claim_complete_every_message_exactly_once(
+    pg_dsn: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "results.json"
+    argv = ["--dsn", pg_dsn, "--port-claim", "--nodes", "2", "--workers", "2", "--cycles", "2",
+            "--json", str(out)]
+    assert main(argv) == 0
+    (scenario,) = json.loads(out.read_text())
+    accepted = 2 * 2 * 2 * ACCEPT_BATCH
+    assert scenario["accepted"] == scenario["stored"] == accepted
+    assert scenario["completed"] + scenario["drained"] == accepted
+    assert scenario["completed"] > 0
+    assert scenario["problems"] == []
+
+
 def test_the_check_names_duplicates_losses_and_leftovers() -> None:
     sent = {int(Status.SENT): 3}
     assert exactly_once(3, [[1, 2], [3]], 3, sent, 0) == []

@@ -22,104 +22,18 @@ from herald.store import Account, NewMessage, Source, SQLiteConfig, SQLiteStore,
 
 T0 = 1_800_000_000.0  # a fixed "now" for tests; the store never reads a clock
 
-#: Test modules whose part of the port the PostgreSQL store implements.
+#: Test modules whose part of the port the PostgreSQL store implements (all of them).
 POSTGRES_MODULES = frozenset({
-    "test_contract_accounts", "test_contract_admin", "test_contract_fraud",
-    "test_contract_verify", "test_lifecycle", "test_contract_numbers",
-    "test_contract_routing",
+    "test_contract_accounts", "test_contract_admin", "test_contract_backlog",
+    "test_contract_batches", "test_contract_billing", "test_contract_cancel",
+    "test_contract_chat", "test_contract_controls", "test_contract_fraud",
+    "test_contract_messages", "test_contract_numbers", "test_contract_outbox",
+    "test_contract_priority", "test_contract_receipt_checks", "test_contract_routing",
+    "test_contract_verify", "test_lifecycle",
 })
-#: And tests of other modules that use only what it implements, by module.
-POSTGRES_TESTS: dict[str, frozenset[str]] = {
-    "test_contract_batches": frozenset({
-        "test_record_segments_marks_each_message_sent_when_complete",
-        "test_record_segments_refuses_a_bad_row_before_writing_any",
-        "test_apply_receipts_delivers_parks_and_skips_non_final",
-        "test_update_statuses_follows_the_monotonic_rules",
-        "test_a_parked_receipt_still_lets_the_message_pass_through_sent",
-    }),
-    "test_contract_billing": frozenset({
-        "test_price_lists_are_replaced_whole_and_make_generations",
-        "test_a_sell_list_needs_an_account",
-        "test_price_records_check_their_values",
-        "test_top_ups_credit_limits_and_refund_policies",
-        "test_an_account_without_a_balance_cannot_be_charged",
-    }),
-    # The module's other tests claim through the port (not on PostgreSQL yet).
-    "test_contract_cancel": frozenset({
-        "test_a_cancel_is_reported_by_webhook_and_smpp_receipt",
-        "test_only_the_accounts_own_messages_can_be_cancelled",
-        "test_cancel_matching_by_reference",
-        "test_cancel_matching_narrows_by_tag",
-        "test_replace_keeps_what_it_does_not_name_and_refuses_an_empty_validity",
-    }),
-    # Not yet those that accept with a quota (not on PostgreSQL yet); their
-    # counting is store/postgres/_controls.py's count_quota.
-    "test_contract_controls": frozenset({
-        "test_controls_round_trip_and_default",
-        "test_controls_records_check_their_bounds",
-        "test_opt_outs_change_and_are_followed_by_seq",
-        "test_opt_outs_are_listed_in_pages_by_number",
-        "test_each_change_in_a_batch_counts_and_the_last_one_stays",
-        "test_an_inbound_stop_is_stored_with_its_opt_out",
-    }),
-    "test_contract_messages": frozenset({
-        "test_accepted_message_reads_back_as_written",
-        "test_unknown_or_foreign_message_is_not_found",
-        "test_many_messages_read_back_at_once",
-        "test_accept_is_all_or_nothing",
-        "test_concurrent_writers_are_answered_only_after_commit",
-        "test_status_never_moves_backwards_whatever_the_order",
-        "test_concurrent_updates_to_one_message_keep_the_first_final",
-        "test_each_stage_keeps_its_own_timestamp",
-        "test_a_message_cannot_be_moved_back_to_accepted",
-        "test_a_message_is_sent_then_delivered_when_all_its_segments_are",
-        "test_one_undelivered_segment_ends_the_message",
-        "test_a_receipt_that_beats_the_submit_response_is_parked_then_applied",
-        "test_parked_receipts_apply_in_arrival_order",
-        "test_a_non_final_receipt_changes_nothing",
-        "test_receipts_match_within_their_connector_only",
-        "test_a_resent_segment_takes_its_new_upstream_id",
-        "test_a_segment_index_beyond_the_count_is_not_recorded",
-        "test_sent_messages_without_a_receipt_expire_after_the_cutoff",
-        "test_listing_pages_through_an_accounts_messages_newest_first",
-        "test_listing_filters_by_status_number_reference_and_time",
-        "test_a_forged_cursor_is_refused",
-        "test_a_cursor_says_nothing_about_other_accounts",
-        "test_inbound_messages_are_stored_once",
-        "test_recent_messages_look_only_at_the_newest_window",
-    }),
-    # All of the module but the port's claim (test_a_timer_fires_once_even_when_its_claimer_dies)
-    # and quotas (test_a_chain_counts_once_against_the_daily_quota), not on PostgreSQL yet.
-    "test_contract_chat": frozenset({
-        "test_an_edit_records_new_content_reviewed_again",
-        "test_a_window_opens_at_the_users_latest_message",
-        "test_windows_are_per_account_channel_sender_and_user",
-        "test_bad_records_are_refused",
-        "test_a_chain_is_stored_with_its_first_leg_started",
-        "test_a_change_applies_only_at_the_version_it_was_decided_on",
-        "test_the_sms_leg_is_charged_when_it_starts_and_a_chat_leg_once_when_priced",
-        "test_an_sms_leg_that_cannot_be_paid_changes_nothing",
-        "test_the_final_change_writes_one_webhook_event",
-        "test_statuses_are_parked_until_a_leg_carries_their_provider_id",
-        "test_a_template_has_one_owner_and_keeps_the_providers_latest_word",
-        "test_a_cancel_is_kept_from_the_first_change_that_says_so",
-        "test_chains_are_listed_newest_first_a_page_at_a_time",
-        "test_an_sms_legs_status_is_reported_until_the_leg_records_it",
-        "test_a_leg_claim_moves_its_chain_to_the_next_version",
-        "test_a_change_naming_a_leg_the_chain_lacks_changes_nothing",
-        "test_a_rearmed_timer_is_due_at_its_new_time_and_a_cancelled_one_never",
-        "test_chains_are_read_many_at_once",
-        "test_parked_statuses_are_forgotten_by_id_or_by_age",
-    }),
-    "test_contract_outbox": frozenset({
-        "test_webhook_events_for_sent_and_final_statuses",
-        "test_account_subscription_settings_round_trip",
-        "test_outbox_claims_lease_retry_and_complete",
-        "test_outbox_claims_can_be_limited_to_one_account",
-        "test_inbound_messages_raise_webhook_and_smpp_events",
-        "test_a_claimed_event_carries_its_subject",
-    }),
-}
+#: And tests of other modules that use only what it implements, by module (none
+#: now: every contract module runs whole on both stores).
+POSTGRES_TESTS: dict[str, frozenset[str]] = {}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -15,6 +15,8 @@ from herald.store import (
     Conflict,
     DailyQuota,
     EventKind,
+    IdempotencyMismatch,
+    IdempotencyRecord,
     InsufficientFunds,
     InvalidRecord,
     LegUpdate,
@@ -341,6 +343,24 @@ async def test_a_chain_counts_once_against_the_daily_quota(
     with pytest.raises(MessageNotFound):
         await store.get_chain("d" * 26)  # nothing of it was kept
     assert await store.daily_usage(account.id, 20_000) == 2
+
+
+async def test_an_idempotency_key_replays_the_first_chain(
+        store: Store, account: Account, make_message: MessageFactory) -> None:
+    def record(body: bytes, at: float = T0) -> IdempotencyRecord:
+        return IdempotencyRecord(account.id, "k1", b"h:" + body, 202, b"{}", at, at + 86_400)
+
+    assert await store.accept_chain(_chain(account, make_message, chain_id="a" * 26),
+                                    idempotency=record(b"A")) is None
+    replay = await store.accept_chain(_chain(account, make_message, chain_id="b" * 26),
+                                      idempotency=record(b"A", T0 + 60))
+    assert replay is not None and replay.created_at == T0
+    with pytest.raises(MessageNotFound):
+        await store.get_chain("b" * 26)  # the replay stored nothing
+    with pytest.raises(IdempotencyMismatch):
+        await store.accept_chain(_chain(account, make_message, chain_id="d" * 26),
+                                 idempotency=record(b"B", T0 + 61))
+    assert (await store.get_idempotency(account.id, "k1", T0 + 61)) == replay
 
 
 async def test_a_cancel_is_kept_from_the_first_change_that_says_so(

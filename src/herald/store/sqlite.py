@@ -32,7 +32,6 @@ Open with :meth:`SQLiteStore.open`; close with ``await store.aclose()``.
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
 import dataclasses
 import functools
@@ -52,6 +51,7 @@ from herald.store._errors import (
     SchemaError,
     UnknownAccount,
 )
+from herald.store._fair import Fairness, Verdict
 from herald.store._model import (
     MAX_ID_LENGTH,
     MAX_SEGMENTS,
@@ -233,9 +233,7 @@ class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling, SQLi
         self._writer = writer
         self._readers = readers
         self._watch = _CommitWatch()  # replaced by open()'s, which the writer feeds
-        self._turns: dict[Priority, int] = {}  # per class: the account claimed from last
-        # Per class and account: segments of credit carried to its next turn (claim).
-        self._credits: dict[Priority, dict[int, int]] = {}
+        self._fairness = Fairness()  # the accounts' turns, from claim to claim
 
     @classmethod
     def open(cls, config: SQLiteConfig | None = None) -> SQLiteStore:
@@ -672,79 +670,28 @@ class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling, SQLi
 
     def _claim_class(self, conn: sqlite3.Connection, cls: Priority, now: float, room: int,
                      expired: list[tuple[int, float]]) -> list[Any]:
-        """Up to ``room`` live ready rows of class ``cls``: the accounts take turns
-        (deficit round robin over their messages' segments: each round an
-        account may take about an equal share of the room in segments, what it
-        cannot use yet is kept for its next turn, in this claim or the next; what
-        one leaves goes to the others), starting after the account served last
-        in this class; rows interleaved account by account. Ready rows past
-        their validity go to ``expired`` instead (not counted)."""
+        """Up to ``room`` live ready rows of class ``cls``, the accounts taking
+        turns (``_fair``: deficit round robin over segments), each account's
+        rows read as the turns ask for them. Ready rows past their validity go
+        to ``expired`` instead (not counted)."""
         accounts = [r[0] for r in conn.execute(CLAIM_ACCOUNTS, (int(cls),))]
-        credits = self._credits.setdefault(cls, {})
-        waiting = set(accounts)
-        for gone in [a for a in credits if a not in waiting]:
-            del credits[gone]  # nothing waits: its credit ends (DRR)
-        if not accounts:
-            return []
-        last = self._turns.get(cls)
-        if last is not None:
-            start = bisect.bisect_right(accounts, last)
-            accounts = accounts[start:] + accounts[:start]
-        taken: dict[int, list[Any]] = {a: [] for a in accounts}
-        after: dict[int, tuple[float, int]] = {a: (-math.inf, -1) for a in accounts}
-        short: dict[int, int] = {}  # segments an account lacks for its next message
-        active, count = accounts, 0
-        # Each round every active account takes a row, is short of credit, or drops
-        # out; a round in which all are short skips ahead (below): bounded.
-        while active and count < room:
-            share = -(-(room - count) // len(active))
-            still, took, lacking = [], False, set()
-            for account in active:
-                want = min(share, room - count)
-                if want <= 0:
-                    still.append(account)
-                    continue
-                credit = credits.get(account, 0) + share
-                rows = conn.execute(CLAIM_ACCOUNT_SELECT,
-                                    (int(cls), account, now, *after[account], want)).fetchall()
-                used, stopped = None, False
-                for r in rows:
-                    parts = r[_SEGMENTS]
-                    if r[_EXPIRES_AT] <= now:
-                        expired.append((r[_SEQ], now))
-                    elif parts > credit:
-                        short[account] = parts - credit
-                        lacking.add(account)
-                        stopped = True
-                        break
-                    else:
-                        credit -= parts
-                        taken[account].append(r)
-                        count += 1
-                        took = True
-                        self._turns[cls] = account  # the next claim starts after it
-                    used = r
-                if used is not None:
-                    after[account] = (used[MESSAGE_WIDTH], used[_SEQ])  # (due_at, seq)
-                if stopped or len(rows) == want:
-                    still.append(account)
-                    credits[account] = min(credit, MAX_SEGMENTS)
+        claim = self._fairness.start(cls, accounts, room)
+        taken: dict[int, list[Any]] = {}
+        after: dict[int, tuple[float, int]] = {}  # the last row used: (due_at, seq)
+        while (request := claim.request) is not None:
+            account, want = request
+            rows = conn.execute(CLAIM_ACCOUNT_SELECT, (
+                int(cls), account, now, *after.get(account, (-math.inf, -1)), want)).fetchall()
+            verdicts = claim.offer([(r[_SEGMENTS], r[_EXPIRES_AT] <= now) for r in rows])
+            for r, verdict in zip(rows, verdicts, strict=False):  # the rows used
+                if verdict is Verdict.EXPIRED:
+                    expired.append((r[_SEQ], now))
                 else:
-                    credits[account] = 0  # nothing more ready: no credit hoarded
-            active = still
-            if not took and active and lacking.issuperset(active):
-                # All short: give the rounds it takes the least short one at once.
-                share = -(-(room - count) // len(active))
-                skip = -(-min(short[a] for a in active) // share) - 1
-                for account in active:
-                    credits[account] = min(credits[account] + skip * share, MAX_SEGMENTS)
-        merged: list[Any] = []
-        queues = [taken[a] for a in accounts if taken[a]]
-        for n in range(max((len(q) for q in queues), default=0)):
-            for queue in queues:
-                if n < len(queue):
-                    merged.append(queue[n])
-        return merged
+                    taken.setdefault(account, []).append(r)
+            if verdicts:
+                used = rows[len(verdicts) - 1]
+                after[account] = (used[MESSAGE_WIDTH], used[_SEQ])
+        return claim.interleave(taken)
 
     async def reschedule_many(self, items: Sequence[Reschedule]) -> None:
         if items:

@@ -10,7 +10,7 @@ import pytest
 
 from herald.ids import SortableIdGenerator
 from herald.store import NewMessage, Source
-from herald.store.postgres import create_pool
+from herald.store.postgres import PostgresStore, create_pool
 
 T0 = 1_800_000_000.0  # a fixed "now": the store never reads a clock
 
@@ -22,6 +22,18 @@ async def pool(pg_store_dsn: str) -> AsyncIterator[Any]:
         yield pool
     finally:
         await pool.close()
+
+
+@pytest.fixture
+async def two_stores(pg_store_dsn: str) -> AsyncIterator[tuple[PostgresStore, PostgresStore]]:
+    """Two stores on one database, each with its own pool: two nodes."""
+    a = await PostgresStore.open(pg_store_dsn, max_connections=6)
+    b = await PostgresStore.open(pg_store_dsn, max_connections=6)
+    try:
+        yield a, b
+    finally:
+        await a.aclose()
+        await b.aclose()
 
 
 MessageFactory = Callable[..., NewMessage]

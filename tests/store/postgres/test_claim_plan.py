@@ -17,11 +17,13 @@ from typing import Any
 
 from herald.store import Source
 from herald.store.postgres import connection
+from herald.store.postgres._messages import CANDIDATES, WAITING
 from herald.store.postgres._sql import CLAIM
 
 from .history import fill_finished
 
 FINISHED = 1_000_000
+
 T0 = 1_800_000_000.0
 
 _BACKLOG = f"""
@@ -40,6 +42,27 @@ SELECT seq, 'c' || (seq % 5), priority, {T0}, {T0} + 3600,
     CASE WHEN seq % 3 = 0 THEN 'node-x' END,
     CASE WHEN seq % 3 = 0 THEN {T0} + 60 END,
     CASE WHEN seq % 3 = 0 THEN 1 ELSE 0 END
+FROM new
+"""
+
+# The port's queue (connector ''): 50 accounts, every class, a third leased
+# (due_at at the lease's end, as the port's claim leaves it).
+_PORT_BACKLOG = f"""
+WITH new AS (
+    INSERT INTO messages (id, account_id, source, to_addr, from_addr, body, encoding,
+        data_coding, udhi, segments, registered_delivery, test, expires_at, accepted_at,
+        priority)
+    SELECT 'p' || g, 1 + g % 50, {int(Source.HTTP)}, '+447700900000', 'ACME',
+        '\\x00'::bytea, 'gsm7', 0, false, 1, 0, false, {T0} + 3600, {T0}, g % 4
+    FROM generate_series(1, $1::int) AS g
+    RETURNING seq, account_id, priority
+)
+INSERT INTO dispatch_queue (seq, connector, priority, due_at, expires_at, owner, lease_until,
+    attempt, account_id)
+SELECT seq, '', priority, CASE WHEN seq % 3 = 0 THEN {T0} + 60 ELSE {T0} END, {T0} + 3600,
+    CASE WHEN seq % 3 = 0 THEN 'node-x' END,
+    CASE WHEN seq % 3 = 0 THEN {T0} + 60 END,
+    CASE WHEN seq % 3 = 0 THEN 1 ELSE 0 END, account_id
 FROM new
 """
 
@@ -84,3 +107,30 @@ async def test_claim_uses_the_claim_index_with_1m_finished_messages(pg_store_dsn
             # The claimed rows' messages are fetched by primary key, not searched for.
             assert message_scans, (plan_mode, scans)
             assert {s[2] for s in message_scans} == {"messages_pkey"}, (plan_mode, scans)
+
+        # The port's claim: the accounts waiting per class, then each one's ready
+        # rows, both from dispatch_queue_port alone (messages by primary key).
+        await conn.execute(_PORT_BACKLOG, 5_000)
+        await conn.execute("ANALYZE dispatch_queue")
+        await conn.execute("RESET plan_cache_mode; BEGIN")
+        waiting = json.loads(await conn.fetchval(f"EXPLAIN (FORMAT JSON) {WAITING}"))
+        scans = _scans(waiting[0]["Plan"])
+        assert {s[2] for s in scans} == {"dispatch_queue_port"}, scans
+        await conn.execute(WAITING)  # its hint holds for the claim's transaction
+        await conn.execute(
+            "PREPARE candidates(bigint[], smallint, float8, float8[], bigint[], bigint) AS "
+            + CANDIDATES)
+        accounts = "'{" + ",".join(str(a) for a in range(1, 51)) + "}'"
+        after_due, after_seq = "'{" + ",".join(["-Infinity"] * 50) + "}'", "'{" + ",".join(
+            ["-1"] * 50) + "}'"
+        for plan_mode in ("force_custom_plan", "force_generic_plan"):
+            await conn.execute(f"SET plan_cache_mode = {plan_mode}")
+            explained = await conn.fetchval(
+                f"EXPLAIN (FORMAT JSON) EXECUTE candidates({accounts}, 2, {T0 + 1},"
+                f" {after_due}, {after_seq}, 10)")
+            scans = _scans(json.loads(explained)[0]["Plan"])
+            assert {s[2] for s in scans if s[1] == "dispatch_queue"} == {
+                "dispatch_queue_port"}, (plan_mode, scans)
+            assert {s[2] for s in scans if s[1] == "messages"} == {"messages_pkey"}, (
+                plan_mode, scans)
+        await conn.execute("ROLLBACK")

@@ -295,6 +295,10 @@ class PostgresChat(StorePart):
                          charges: Sequence[Charge] | None) -> None:
         raise NotImplementedError  # PostgresStore's
 
+    async def _accept_controls(self, conn: Any, idempotency: IdempotencyRecord | None,
+                               quota: DailyQuota | None, weight: int) -> IdempotencyRecord | None:
+        raise NotImplementedError  # PostgresMessages'
+
     # -- windows -------------------------------------------------------------------------
 
     async def record_chat_inbound(self, account_id: int, channel: str, sender: str, user: str,
@@ -322,17 +326,20 @@ class PostgresChat(StorePart):
     async def accept_chain(self, chain: NewChain, *,
                            idempotency: IdempotencyRecord | None = None,
                            quota: DailyQuota | None = None) -> IdempotencyRecord | None:
-        """As the port says; idempotency keys and quotas are not implemented on
-        PostgreSQL yet (NotImplementedError), as for :meth:`accept`."""
-        if idempotency is not None or quota is not None:
-            raise NotImplementedError("idempotency keys and quotas: not on PostgreSQL yet")
         c = chain
         for leg in c.legs:
             check_addresses(channel=leg.channel, sender=leg.sender)
         legs = c.legs
         e = self._asyncpg
+        # A chain counts as one message (its SMS's parts when the quota counts parts).
+        sms = [leg.sms for leg in legs if leg.sms is not None][:1]
+        weight = 0 if quota is None else (quota.weight(sms) if sms else 1)
 
-        async def write(conn: Any) -> None:
+        async def write(conn: Any) -> IdempotencyRecord | None:
+            if idempotency is not None or quota is not None:  # as accept's (_messages)
+                earlier = await self._accept_controls(conn, idempotency, quota, weight)
+                if earlier is not None:
+                    return earlier
             try:
                 seq = await conn.fetchval(
                     _INSERT_CHAIN, c.id, c.account_id, c.to, c.created_at, c.reference,
@@ -350,9 +357,9 @@ class PostgresChat(StorePart):
             first = legs[0]
             if first.sms is not None:  # an SMS first leg starts now: its message is stored
                 await self._release_sms(conn, seq, [(0, first.sms, first.charge)])
+            return None
 
-        await self._run(write)
-        return None
+        return await self._run(write)
 
     async def _release_sms(self, conn: Any, seq: int,
                            released: Sequence[tuple[int, NewMessage, Charge | None]]) -> None:

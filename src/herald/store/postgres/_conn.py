@@ -41,6 +41,10 @@ SCHEMES = ("postgresql", "postgres")
 SERVER_SETTINGS: dict[str, str] = {
     "synchronous_commit": "on",
     "application_name": "herald",
+    # The store hears which outbox channels and final statuses its own commits
+    # wrote as notices from its triggers (postgres/_messages.py): never
+    # silenced by a server default that sends the client fewer messages.
+    "client_min_messages": "notice",
 }
 
 #: pg_advisory_xact_lock key serialising migrations (nodes started together

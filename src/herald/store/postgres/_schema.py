@@ -651,9 +651,81 @@ _V9_PENDING_TO = """
 CREATE INDEX messages_pending_to ON messages (to_addr, expires_at) WHERE NOT test;
 """
 
+# V10: what the port's claim, idempotency keys, quotas, receipt checks and
+# commit watchers need (store/postgres/_messages.py). dispatch_queue gains the
+# message's account, so that the port's claim (rows queued with connector ''
+# at acceptance, routed by dispatch after the claim) lets accounts take turns
+# from an index alone: dispatch_queue_port orders each (class, account)'s rows
+# by due time as the SQLite store does; like the claim index it holds only
+# the queue, not finished messages. idempotency: as SQLite's (quotas count in
+# V6's daily_usage). segments_check: the segments still waiting for a receipt
+# that carry a check time (due_receipt_checks reads it, the longest overdue
+# first).
+# The two statement-level triggers tell the committing session (RAISE NOTICE:
+# only to it) which outbox channels a statement wrote and how many messages it
+# ended per final status, and tell every other node's listener of the outbox
+# channels (pg_notify, delivered at commit, never for a rolled-back write).
+_V10_MESSAGES = f"""
+ALTER TABLE dispatch_queue ADD COLUMN account_id bigint;
+UPDATE dispatch_queue q SET account_id = m.account_id FROM messages m WHERE m.seq = q.seq;
+CREATE INDEX dispatch_queue_port ON dispatch_queue (priority, account_id, due_at, seq)
+    WHERE connector = '';
+
+CREATE TABLE idempotency (
+    account_id bigint NOT NULL,
+    key text NOT NULL,
+    request_hash bytea NOT NULL,
+    status_code integer NOT NULL,
+    response bytea NOT NULL,
+    created_at double precision NOT NULL,
+    expires_at double precision NOT NULL,
+    PRIMARY KEY (account_id, key)
+);
+CREATE INDEX idempotency_expiry ON idempotency (expires_at);
+
+CREATE INDEX segments_check ON segments (check_at)
+    WHERE status < {int(Status.DELIVERED)} AND check_at IS NOT NULL;
+
+CREATE FUNCTION herald_watch_outbox() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+    channels text;
+BEGIN
+    SELECT string_agg(DISTINCT channel::text, ',') INTO channels FROM new_rows;
+    IF channels IS NOT NULL THEN
+        RAISE NOTICE 'herald_outbox %', channels;
+        PERFORM pg_notify('herald_outbox', channels);
+    END IF;
+    RETURN NULL;
+END
+$fn$;
+CREATE TRIGGER outbox_watch AFTER INSERT ON outbox
+REFERENCING NEW TABLE AS new_rows
+FOR EACH STATEMENT EXECUTE FUNCTION herald_watch_outbox();
+
+CREATE FUNCTION herald_watch_finals() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+    counts text;
+BEGIN
+    SELECT string_agg(status || ':' || n, ',') INTO counts FROM (
+        SELECT n.status, count(*) AS n FROM new_rows n JOIN old_rows o ON o.seq = n.seq
+        WHERE n.status >= {int(Status.DELIVERED)} AND o.status < {int(Status.DELIVERED)}
+          AND NOT n.test
+        GROUP BY n.status) ended;
+    IF counts IS NOT NULL THEN
+        RAISE NOTICE 'herald_finals %', counts;
+    END IF;
+    RETURN NULL;
+END
+$fn$;
+CREATE TRIGGER messages_watch_finals AFTER UPDATE ON messages
+REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+FOR EACH STATEMENT EXECUTE FUNCTION herald_watch_finals();
+"""
+
 #: In order; a database at version ``n`` has had ``MIGRATIONS[:n]`` applied.
 MIGRATIONS: tuple[str, ...] = (
     _V1_CORE, _V2_LIFECYCLE, _V3_LEASES, _V4_FRAUD_VERIFY, _V5_CHAT, _V6_CONFIG,
     _V7_INBOUND_ADMIN, _V8_OVERVIEW_MINUTES, _V9_PENDING_TO,
+    _V10_MESSAGES,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -76,8 +76,9 @@ WITH new AS (
     SELECT {", ".join(_STORED)} FROM new ORDER BY ord
     RETURNING seq, id
 )
-INSERT INTO dispatch_queue (seq, connector, priority, due_at, expires_at)
-SELECT s.seq, n.connector, n.priority, coalesce(n.send_at, n.accepted_at), n.expires_at
+INSERT INTO dispatch_queue (seq, connector, priority, due_at, expires_at, account_id)
+SELECT s.seq, n.connector, n.priority, coalesce(n.send_at, n.accepted_at), n.expires_at,
+    n.account_id
 FROM stored s JOIN new n ON n.id = s.id
 WHERE NOT n.test
 """

@@ -1,4 +1,4 @@
-"""The PostgreSQL store: the part of the :class:`~herald.store.Store` port done so far.
+"""The PostgreSQL store: the :class:`~herald.store.Store` port on a PostgreSQL database.
 
 What it implements is the message lifecycle and what it reads: accounts and
 their credentials, price lists, balances, CDRs and margins (what a step bills),
@@ -12,14 +12,11 @@ one transaction on a pooled asyncpg connection, mostly one statement; what a
 status change emits is written by the triggers (``_lifecycle``) in that
 transaction. A message claimed through
 :class:`~herald.store.postgres.DispatchQueue` reads as ``queued`` (the claim
-writes the queue row only). Listing, bulk-cancelling and replacing messages
-and inbound messages are ``_listing``'s, admin keys, the audit log and the
-search of recent messages ``_admin``'s. Not here yet: the port's own
-``claim`` and ``reschedule`` (dispatch claims per connector through the
-queue), idempotency keys and quotas at acceptance, ``watch_outbox`` /
-``watch_finals`` and receipt checks: ``herald serve`` does not run on it.
-Chat channels (``_chat``): all but idempotency keys and quotas at a chain's
-acceptance, as for messages.
+writes the queue row only). The port's own claim, reschedules, idempotency
+keys and quotas at acceptance, receipt checks, the backlog and the commit
+watchers are ``_messages``' (and ``_watch``'s); listing, bulk-cancelling and
+replacing messages and inbound messages ``_listing``'s; admin keys, the audit
+log and the search of recent messages ``_admin``'s; chat channels ``_chat``'s.
 
 Errors: the port's (:class:`UnknownAccount`, :class:`DuplicateMessageId`,
 :class:`InsufficientFunds`, ...); a lost connection or a server shutting down
@@ -63,7 +60,6 @@ from herald.store._model import (
     ChangeResult,
     Channel,
     DailyQuota,
-    EventKind,
     IdempotencyRecord,
     InboundMessage,
     Message,
@@ -84,6 +80,7 @@ from herald.store.postgres._controls import PostgresControls
 from herald.store.postgres._fraud import PostgresFraud
 from herald.store.postgres._lifecycle import install
 from herald.store.postgres._listing import PostgresListing, inbound_from_record
+from herald.store.postgres._messages import UNROUTED, PostgresMessages, stored_event
 from herald.store.postgres._numbers import PostgresNumbers
 from herald.store.postgres._queue import Record, _accept_arrays, message_from_record
 from herald.store.postgres._routing import PostgresRouting
@@ -112,9 +109,6 @@ __all__ = ["UNROUTED", "PostgresStore"]
 
 T = TypeVar("T")
 
-#: The queue's connector of a message accepted through the port (which
-#: routes at claim time, not at acceptance like :class:`DispatchQueue`).
-UNROUTED = ""
 #: SMPP 3.4 §4.4.2: message_id in submit_sm_resp is a C-string of at most 65 octets.
 MAX_UPSTREAM_ID_LENGTH = 65
 #: Connector names come from the config file; this bounds what is indexed.
@@ -155,7 +149,6 @@ class _Prefixed:
 
 
 def _event(r: Record) -> OutboxEvent:
-    status = r["status"]
     subject: Message | InboundMessage | None = None
     route: MessageRoute | None = None
     if r["message_id"] is not None:
@@ -163,14 +156,7 @@ def _event(r: Record) -> OutboxEvent:
         route = MessageRoute(r["route_connector"], r["route_rule"])
     elif r["i_id"] is not None:
         subject = inbound_from_record(_Prefixed(r, "i_"))
-    return OutboxEvent(
-        id=r["id"], channel=Channel(r["channel"]), kind=EventKind(r["kind"]),
-        account_id=r["account_id"], subject_id=r["subject_id"],
-        status=None if status is None else STATUS_OF_CODE[status], url=r["url"],
-        created_at=r["created_at"], attempts=r["attempts"],
-        next_attempt_at=r["next_attempt_at"], last_error=r["last_error"],
-        subject=subject, route=route,
-    )  # fmt: skip
+    return stored_event(r, subject, route)
 
 
 def _balance(r: Record) -> Balance:
@@ -178,8 +164,8 @@ def _balance(r: Record) -> Balance:
                    RefundPolicy(r["refund_policy"]))  # fmt: skip
 
 
-class PostgresStore(PostgresAccounts, PostgresFraud, PostgresVerify, PostgresChat,
-                    PostgresRouting, PostgresNumbers, PostgresControls,
+class PostgresStore(PostgresMessages, PostgresAccounts, PostgresFraud, PostgresVerify,
+                    PostgresChat, PostgresRouting, PostgresNumbers, PostgresControls,
                     PostgresListing, PostgresAdmin):
     """The lifecycle part of the store port on a PostgreSQL database.
 
@@ -205,9 +191,12 @@ class PostgresStore(PostgresAccounts, PostgresFraud, PostgresVerify, PostgresCha
         except BaseException:
             await pool.close()
             raise
-        return cls(pool)
+        store = cls(pool)
+        store._listen_url = url  # watch_outbox's listener connects there
+        return store
 
     async def aclose(self) -> None:
+        await self._stop_watching()
         await self._pool.close()
 
     # -- plumbing ----------------------------------------------------------------------
@@ -221,11 +210,12 @@ class PostgresStore(PostgresAccounts, PostgresFraud, PostgresVerify, PostgresCha
         e = self._asyncpg.exceptions
         try:
             async with self._pool.acquire() as conn:
-                if not transaction:
-                    yield conn
-                    return
-                async with conn.transaction():
-                    yield conn
+                with self._watch.hearing(conn):  # told once committed (_watch)
+                    if not transaction:
+                        yield conn
+                        return
+                    async with conn.transaction():
+                        yield conn
         except (OSError, TimeoutError, e.InterfaceError, e.PostgresConnectionError,
                 e.OperatorInterventionError) as exc:  # fmt: skip
             raise StoreUnavailable(f"PostgreSQL: {exc}") from exc
@@ -252,15 +242,22 @@ class PostgresStore(PostgresAccounts, PostgresFraud, PostgresVerify, PostgresCha
         quota: DailyQuota | None = None,
         charges: Sequence[Charge] | None = None,
     ) -> IdempotencyRecord | None:
-        """Store ``messages`` (and charge them) as the port says; idempotency
-        keys and quotas are not implemented on PostgreSQL yet (NotImplementedError)."""
-        if idempotency is not None or quota is not None:
-            raise NotImplementedError("idempotency keys and quotas: not on PostgreSQL yet")
         if charges is not None and len(charges) != len(messages):
             raise InvalidRecord("charges", "one per message")
-        if messages:
-            await self._run(lambda conn: self._accept_in(conn, messages, charges))
-        return None
+        if not messages and idempotency is None:
+            return None
+
+        async def accept(conn: Any) -> IdempotencyRecord | None:
+            if idempotency is not None or quota is not None:  # _messages
+                weight = 0 if quota is None else quota.weight(messages)
+                earlier = await self._accept_controls(
+                    conn, idempotency, quota if messages else None, weight)
+                if earlier is not None or not messages:
+                    return earlier
+            await self._accept_in(conn, messages, charges)
+            return None
+
+        return await self._run(accept)
 
     async def _accept_in(self, conn: Any, messages: Sequence[NewMessage],
                          charges: Sequence[Charge] | None) -> None:
@@ -425,16 +422,14 @@ class PostgresStore(PostgresAccounts, PostgresFraud, PostgresVerify, PostgresCha
         return tuple(_event(r) for r in rows)
 
     async def purge(self, now: float, *, parked_before: float, dead_before: float) -> int:
-        """Receipts parked before ``parked_before`` and events given up on created
-        before ``dead_before`` (there are no idempotency records on PostgreSQL yet)."""
-
         async def purge(conn: Any) -> int:
+            keys = await conn.execute("DELETE FROM idempotency WHERE expires_at <= $1", now)
             parked = await conn.execute(
                 "DELETE FROM parked_receipts WHERE received_at < $1", parked_before)
             dead = await conn.execute(
                 "DELETE FROM outbox WHERE next_attempt_at IS NULL AND created_at < $1",
                 dead_before)  # fmt: skip
-            return _count(parked) + _count(dead)
+            return _count(keys) + _count(parked) + _count(dead)
 
         return await self._run(purge)
 
