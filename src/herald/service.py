@@ -23,6 +23,12 @@ The front process checks each destination against the operator's number
 tables and the route table (:mod:`herald.numbers`: reloaded within seconds of
 ``herald numbers import-*``), so it refuses what dispatch could not deliver.
 
+The store is SQLite in the data directory, or PostgreSQL when ``[store] url``
+names a database (docs/scale-out.md): then each process opens a pool of its
+own on it, and none of the SQLite store's machinery (its file, write lock and
+commit writer) exists; the data directory still holds the master key, the
+guard's state and the demo's files.
+
 ``--demo`` adds an embedded SMSC simulator as the only upstream, a catch-all
 route to it, and a demo account whose credentials are printed and written to
 ``<data-dir>/demo.env`` (mode 0600).
@@ -86,7 +92,10 @@ from herald.verify import code_key
 from herald.webhooks import WebhookSender, sender_for
 from herald.workers import DeliveryWorker
 
-__all__ = ["DEMO_ACCOUNT", "DEMO_ADMIN", "DemoCredentials", "Platform", "demo_config", "run"]
+__all__ = [
+    "DEMO_ACCOUNT", "DEMO_ADMIN", "PG_POOL_FRONT", "PG_POOL_ONE", "DemoCredentials", "Platform",
+    "demo_config", "open_store", "run",
+]
 
 log = logging.getLogger("herald")
 
@@ -111,6 +120,14 @@ _LOOPING: Final = (  # run until cancelled
 #: Seconds between two updates of the margin sums (docs/billing.md): a margin report
 #: then sums at most this long of new CDRs, however long since the last one.
 MARGIN_SUMS_INTERVAL: Final = 60.0
+#: PostgreSQL connections the front process may hold (``[store] url``). Each store
+#: call holds one for its transaction, so this bounds the calls in flight; more
+#: wait their turn. With the delivery process's (workers.PG_POOL_DELIVERY) a node
+#: holds at most 16: three nodes stay well within PostgreSQL's default
+#: max_connections (100), with room for psql, migrations and a replica's tools.
+PG_POOL_FRONT: Final = 8
+#: The same with ``processes = 1``: the front's and the delivery's calls in one pool.
+PG_POOL_ONE: Final = 12
 
 
 class _Uvicorn(uvicorn.Server):
@@ -169,14 +186,18 @@ class Platform:
         prepare: Callable[[Store, Accounts], Awaitable[None]] | None = None,
         processes: int = 1,
         log_level: str = "WARNING",
+        migrate: bool = False,
     ) -> Platform:
         """Open the store (unless given), run ``prepare`` (e.g. create the demo
         account) and start every component; with ``processes=2`` dispatch runs
-        in a child process (:mod:`herald.workers`) over the same data directory."""
+        in a child process (:mod:`herald.workers`) over the same store.
+        ``migrate``: apply a PostgreSQL store's missing migrations (see
+        :func:`open_store`, whose errors it raises)."""
         clock = time.time
         metrics = Metrics(registry or CollectorRegistry())
         if store is None:
-            store = SQLiteStore.open(SQLiteConfig(data_dir=config.data_dir, writer="loop"))
+            store = await open_store(config, PG_POOL_FRONT if processes >= 2 else PG_POOL_ONE,
+                                     migrate=migrate)  # fmt: skip
         accounts = Accounts(store)
         ids = SortableIdGenerator()
         worker: DeliveryWorker | None = None
@@ -367,6 +388,18 @@ class Platform:
         await self.store.aclose()
 
 
+async def open_store(config: HeraldConfig, connections: int, *, migrate: bool = False) -> Store:
+    """The front's store: SQLite in ``config.data_dir`` (its commits on the event loop),
+    or PostgreSQL at ``config.store.url`` with a pool of ``connections`` (migrated
+    first only with ``migrate``). Raises :class:`StoreUnavailable` (the database is
+    out of reach) and :class:`SchemaError` (behind or ahead of this herald)."""
+    if config.store.url is None:
+        return SQLiteStore.open(SQLiteConfig(data_dir=config.data_dir, writer="loop"))
+    from herald.store.postgres import open_served
+
+    return await open_served(config.store.url, migrate=migrate, max_connections=connections)
+
+
 def _upstreams(
     config: HeraldConfig, dispatcher: Dispatcher | None, worker: DeliveryWorker | None
 ) -> dict[str, UpstreamState] | None:
@@ -544,8 +577,8 @@ def _write_env(path: Path, values: dict[str, str]) -> None:
 
 
 async def run(config: HeraldConfig, *, demo: bool = False, out: Any = None,
-              log_level: str = "WARNING") -> None:
-    """Run until SIGINT/SIGTERM, then stop gracefully."""
+              log_level: str = "WARNING", migrate: bool = False) -> None:
+    """Run until SIGINT/SIGTERM, then stop gracefully. ``migrate``: see :meth:`Platform.start`."""
     import sys
 
     out = out or sys.stdout
@@ -583,7 +616,7 @@ async def run(config: HeraldConfig, *, demo: bool = False, out: Any = None,
 
     try:
         platform = await Platform.start(config, prepare=prepare, log_level=log_level,
-                                        processes=config.process_count())
+                                        processes=config.process_count(), migrate=migrate)
     except BaseException:
         for extra in extras:
             await extra.stop()
@@ -602,6 +635,10 @@ async def run(config: HeraldConfig, *, demo: bool = False, out: Any = None,
     else:
         where = (f"delivery in process {platform.worker.pid}" if platform.worker is not None
                  else "one process")  # fmt: skip
+        if config.store.url is not None:
+            from herald.store.postgres import redact
+
+            where += f", store {redact(config.store.url)}"
         print(f"herald: HTTP API on http://{config.http.host}:{platform.http_port}, "
               f"SMPP on {config.smpp.host}:{platform.smpp.port}, data in {config.data_dir},"
               f" {where}",
