@@ -9,11 +9,12 @@ real server, is expected to fail until then, for the reason it prints.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import os
 import signal
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,6 @@ from typing import Any
 import httpx
 import pytest
 
-from herald.accounts import Accounts
 from herald.cli import main
 from herald.net import ClientSettings, SmppClient
 from herald.sim import SimConfig, Simulator
@@ -191,6 +191,20 @@ async def _herald(*args: str, cwd: Path) -> tuple[int, str]:
     return proc.returncode, out.decode()
 
 
+async def _prepare(url: str, cwd: Path) -> tuple[str, str, str]:
+    """``herald db migrate`` and ``herald accounts create|add-smpp --store url``:
+    the account "shop"'s API key, SMPP password and webhook signing secret."""
+    for command in (("db", "migrate"), ("accounts", "create", "shop", "--bind-limit", "2"),
+                    ("accounts", "add-smpp", "shop", "--system-id", "shop")):  # fmt: skip
+        data = () if command[0] == "db" else ("--data-dir", "data")
+        code, said = await _herald(*command, "--store", url, *data, cwd=cwd)
+        assert code == 0, said
+        if command[-1] == "2":
+            key = said.split("once; herald keeps only a hash):\n")[1].split()[0]
+            secret = said.split("back that file up):\n")[1].split()[0]
+    return key, said.split("password:")[1].split()[0], secret
+
+
 async def _serving(config: Path, url: str, cwd: Path) -> tuple[Any, str]:
     """``herald serve --store url`` started; (process, its banner line)."""
     proc = await asyncio.create_subprocess_exec(
@@ -224,16 +238,7 @@ async def test_a_message_goes_through_herald_serve_on_postgresql(
     tmp_path: Path, pg_dsn: str, sim: Simulator
 ) -> None:
     # docs/scale-out.md's commands: migrate, create the account, serve.
-    code, said = await _herald("db", "migrate", "--store", pg_dsn, cwd=tmp_path)
-    assert code == 0, said
-    store = await PostgresStore.open(pg_dsn, max_connections=2)
-    accounts = Accounts(store)
-    try:
-        account, key = await accounts.create("shop", time.time(), bind_limit=2)
-        creds = await accounts.add_smpp(account.id, "shop", time.time())
-    finally:
-        accounts.close()
-        await store.aclose()
+    key, password, secret = await _prepare(pg_dsn, tmp_path)
     http, smpp = free_port(), free_port()
     config = _config(
         tmp_path, http, smpp, processes=2,  # the front, and the delivery process
@@ -246,7 +251,7 @@ async def test_a_message_goes_through_herald_serve_on_postgresql(
     try:
         hook = await receiver.start()
         assert "delivery in process" in banner and f"store {pg_dsn}" in banner
-        auth = {"Authorization": f"Bearer {key.key}"}
+        auth = {"Authorization": f"Bearer {key}"}
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http}", headers=auth,
                                      timeout=10) as client:  # fmt: skip
             answer = await client.post("/v1/messages", json={
@@ -262,10 +267,15 @@ async def test_a_message_goes_through_herald_serve_on_postgresql(
             await eventually(delivered)
         await eventually(lambda: any(
             json.loads(body)["message"]["status"] == "delivered" for _, body in receiver.posts))
+        # signed with the secret herald accounts printed (the data dir's master key)
+        headers, body = receiver.posts[-1]
+        fields = dict(part.split("=", 1) for part in headers["herald-signature"].split(","))
+        assert hmac.compare_digest(fields["v1"], hmac.new(
+            secret.encode(), f"{fields['t']}.".encode() + body, hashlib.sha256).hexdigest())
         # SMPP in, the receipt back on the same bind (the front's notifier)
         collect = Collect()
         customer = SmppClient(ClientSettings(
-            "127.0.0.1", smpp, BindTransceiver(system_id="shop", password=creds.password)),
+            "127.0.0.1", smpp, BindTransceiver(system_id="shop", password=password)),
             collect)  # fmt: skip
         await customer.start()
         await customer.wait_bound(10)
@@ -294,15 +304,7 @@ async def test_intake_answers_retry_later_while_postgresql_is_away(
     cluster = PgCluster.start()  # its own: the session's is shared
     try:
         url = cluster.create_database("outage")
-        code, said = await _herald("db", "migrate", "--store", url, cwd=tmp_path)
-        assert code == 0, said
-        store = await PostgresStore.open(url, max_connections=2)
-        accounts = Accounts(store)
-        try:
-            _, key = await accounts.create("shop", time.time())
-        finally:
-            accounts.close()
-            await store.aclose()
+        key, _, _ = await _prepare(url, tmp_path)
         http = free_port()
         config = _config(
             tmp_path, http, processes=2,
@@ -313,7 +315,7 @@ async def test_intake_answers_retry_later_while_postgresql_is_away(
         try:
             async with httpx.AsyncClient(
                     base_url=f"http://127.0.0.1:{http}", timeout=10,
-                    headers={"Authorization": f"Bearer {key.key}"}) as client:
+                    headers={"Authorization": f"Bearer {key}"}) as client:
                 send = {"to": TO, "from": "SHOP", "text": "hello"}
                 cluster.shut_down()
                 away = await client.post("/v1/messages", json=send)
