@@ -304,23 +304,35 @@ async def test_intake_answers_retry_later_while_postgresql_is_away(
     cluster = PgCluster.start()  # its own: the session's is shared
     try:
         url = cluster.create_database("outage")
-        key, _, _ = await _prepare(url, tmp_path)
-        http = free_port()
+        key, password, _ = await _prepare(url, tmp_path)
+        http, smpp = free_port(), free_port()
         config = _config(
-            tmp_path, http, processes=2,
+            tmp_path, http, smpp, processes=2,
             connectors=[{"name": "sim", "host": "127.0.0.1", "port": sim.port,
                          "system_id": "herald", "password": "pw", "binds": 1, "tps": 500}],
             routes=[{"prefix": "", "connectors": ["sim"]}])
         proc, _ = await _serving(config, url, tmp_path)
+        customer = SmppClient(ClientSettings(
+            "127.0.0.1", smpp, BindTransceiver(system_id="shop", password=password)),
+            Collect())  # fmt: skip
         try:
             async with httpx.AsyncClient(
                     base_url=f"http://127.0.0.1:{http}", timeout=10,
                     headers={"Authorization": f"Bearer {key}"}) as client:
                 send = {"to": TO, "from": "SHOP", "text": "hello"}
+                before = await client.post("/v1/messages", json=send)  # the key is known now
+                assert before.status_code == 202, before.text
+                await customer.start()
+                await customer.wait_bound(10)
+                submit = SubmitSm(source_addr="SHOP", source_addr_ton=5,
+                                  destination_addr=TO[1:], short_message=b"hello")
+
                 cluster.shut_down()
                 away = await client.post("/v1/messages", json=send)
                 assert away.status_code == 503, away.text
                 assert int(away.headers["Retry-After"]) > 0
+                assert (await customer.submit(submit)).command_status == 0x58  # ESME_RTHROTTLED
+
                 cluster.start_again()
                 answers: list[httpx.Response] = []
 
@@ -330,14 +342,17 @@ async def test_intake_answers_retry_later_while_postgresql_is_away(
 
                 await eventually(accepted, timeout=30)
                 assert {a.status_code for a in answers} <= {202, 503}
-                message_id = answers[-1].json()["id"]
+                assert (await customer.submit(submit)).command_status == 0
 
-                async def delivered() -> bool:
-                    got = await client.get(f"/v1/messages/{message_id}")
-                    return bool(got.json()["status"] == "delivered")
+                async def delivered() -> bool:  # the three taken; nothing refused was kept
+                    listed = (await client.get("/v1/messages")).json()["messages"]
+                    return {m["status"] for m in listed} == {"delivered"} and len(listed) == 3
 
                 await eventually(delivered, timeout=30)
+                listed = (await client.get("/v1/messages")).json()["messages"]
+                assert {before.json()["id"], answers[-1].json()["id"]} < {m["id"] for m in listed}
         finally:
+            await customer.stop()
             out = await _stop(proc)
         assert proc.returncode == 0, out
     finally:
