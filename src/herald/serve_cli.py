@@ -53,7 +53,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument("--demo", action="store_true",
                         help="no config needed: embedded simulator upstream and a demo account")
     parser.add_argument("--data-dir", type=Path,
-                        help="where the store lives (overrides the config; default ./herald-data)")
+                        help="the SQLite store, master key and guard state (with --store: all"
+                        " but the store; overrides the config; default ./herald-data)")
     parser.add_argument("--store", metavar="URL",
                         help="postgresql://user@host:port/database: the database several nodes"
                         " share, instead of SQLite in the data dir (overrides [store] url;"
