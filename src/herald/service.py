@@ -90,7 +90,7 @@ from herald.store import (
 )
 from herald.verify import code_key
 from herald.webhooks import WebhookSender, sender_for
-from herald.workers import DeliveryWorker
+from herald.workers import DeliveryWorker, ServeLeases
 
 __all__ = [
     "DEMO_ACCOUNT", "DEMO_ADMIN", "PG_POOL_FRONT", "PG_POOL_ONE", "DemoCredentials", "Platform",
@@ -122,9 +122,10 @@ _LOOPING: Final = (  # run until cancelled
 MARGIN_SUMS_INTERVAL: Final = 60.0
 #: PostgreSQL connections the front process may hold (``[store] url``). Each store
 #: call holds one for its transaction, so this bounds the calls in flight; more
-#: wait their turn. With the delivery process's (workers.PG_POOL_DELIVERY) a node
-#: holds at most 16: three nodes stay well within PostgreSQL's default
-#: max_connections (100), with room for psql, migrations and a replica's tools.
+#: wait their turn. With the delivery process's (workers.PG_POOL_DELIVERY) and the
+#: lease keeper's (workers.KEEPER_CONNECTIONS) a node holds at most 18: three nodes
+#: stay well within PostgreSQL's default max_connections (100), with room for psql,
+#: migrations and a replica's tools.
 PG_POOL_FRONT: Final = 8
 #: The same with ``processes = 1``: the front's and the delivery's calls in one pool.
 PG_POOL_ONE: Final = 12
@@ -163,6 +164,7 @@ class Platform:
     tasks: list[asyncio.Task[Any]]
     extras: list[Any] = field(default_factory=list)  # e.g. the demo simulator
     worker: DeliveryWorker | None = None  # the delivery process, with processes=2
+    leases: ServeLeases | None = None  # this node's binds, when it dispatches on PostgreSQL
     numbers: NumberTables | None = None  # the plan and routes destinations are checked against
     admin: Admin | None = None  # the admin API's service (/v1/admin)
     chat: ChatService | None = None  # the chat channels, when herald.toml has [channels]
@@ -202,13 +204,22 @@ class Platform:
         ids = SortableIdGenerator()
         worker: DeliveryWorker | None = None
         dispatcher: Dispatcher | None = None
+        leases: ServeLeases | None = None
         if processes >= 2:
             worker = DeliveryWorker(config, lambda channels: committed(channels),
                                     log_level=log_level, loop=config.event_loop())  # fmt: skip
             metrics.include(worker.metrics_snapshot)
             claim: Callable[[], None] = worker.wake
         else:
-            dispatcher = Dispatcher(store, config, metrics=metrics, clock=clock)
+            try:  # PostgreSQL: the binds this node may open (docs/leases.md)
+                leases = await ServeLeases.open(config)
+            except BaseException:
+                await store.aclose()
+                raise
+            dispatcher = Dispatcher(store, config, metrics=metrics, clock=clock,
+                                    slots=None if leases is None else leases.keeper)
+            if leases is not None:
+                leases.attach(dispatcher)
             metrics.watch_connectors(dispatcher.connectors.values())
             claim = dispatcher.wake
         metrics.watch_backlog(store, clock)  # this process serves /metrics
@@ -315,13 +326,15 @@ class Platform:
         tasks: list[asyncio.Task[Any]] = []
         platform = cls(config, store, accounts, metrics, dispatcher, webhooks, front, notifier,
                        smpp, http, tasks, worker=worker, numbers=numbers, admin=admin,
-                       prices=prices,
+                       prices=prices, leases=leases,
                        stopping=stopping)
         try:
             if prepare is not None:
                 await prepare(store, accounts)
             if dispatcher is not None:
                 await dispatcher.start()
+                if leases is not None:
+                    await leases.start()
             if worker is not None:
                 await worker.start()
             if webhooks is not None:
@@ -368,6 +381,8 @@ class Platform:
         await self.front.drain()
         if self.dispatcher is not None:
             await self.dispatcher.stop()
+        if self.leases is not None:
+            await self.leases.stop()
         if self.worker is not None:
             await self.worker.stop()
         await self.notifier.stop()

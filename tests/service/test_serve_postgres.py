@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -357,4 +358,79 @@ async def test_intake_answers_retry_later_while_postgresql_is_away(
         assert proc.returncode == 0, out
     finally:
         cluster.stop()
+
+
+
+class CountingSim(Simulator):
+    """The simulator, counting the sessions bound at every moment (all nodes')."""
+
+    def __init__(self, config: SimConfig) -> None:
+        super().__init__(config)
+        self.bound: set[Any] = set()
+        self.most = 0
+
+    def on_bound(self, conn: Any) -> None:
+        self.bound.add(conn)
+        self.most = max(self.most, len(self.bound))
+        super().on_bound(conn)
+
+    def on_closed(self, conn: Any, reason: Any) -> None:
+        self.bound.discard(conn)
+        super().on_closed(conn, reason)
+
+
+async def _has(http: int, binds: int) -> bool:
+    """Whether this node has ``binds`` sessions bound to the connector "sim" (/healthz)."""
+    async with httpx.AsyncClient(timeout=5) as client:
+        health = (await client.get(f"http://127.0.0.1:{http}/healthz")).json()
+    return bool(health["upstreams"]["sim"]["bound"] == binds)
+
+
+async def _delivered(http: int, key: str) -> None:
+    """One message sent through this node, and seen delivered."""
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http}", timeout=10,
+                                 headers={"Authorization": f"Bearer {key}"}) as client:
+        answer = await client.post("/v1/messages", json={"to": TO, "from": "SHOP",
+                                                         "text": "hello"})  # fmt: skip
+        assert answer.status_code == 202, answer.text
+        url = f"/v1/messages/{answer.json()['id']}"
+
+        async def delivered() -> bool:
+            return bool((await client.get(url)).json()["status"] == "delivered")
+
+        await eventually(delivered)
+
+
+@needs_the_whole_port
+async def test_two_nodes_share_a_connectors_binds(tmp_path: Path, pg_dsn: str) -> None:
+    # docs/leases.md: a connector's binds are slots that the nodes share, so the
+    # upstream never sees more sessions than `binds`, whichever nodes run.
+    sim = CountingSim(SimConfig(port=0, receipt_delay=(0.05, 0.1), seed=3))
+    await sim.start()
+    nodes: list[Any] = []
+    try:
+        key, _, _ = await _prepare(pg_dsn, tmp_path)
+        ports = free_port(), free_port()
+        for name, http, share in (("a", ports[0], 2), ("b", ports[1], 1)):
+            home = tmp_path / name
+            home.mkdir()
+            config = _config(
+                home, http, connectors=[{"name": "sim", "host": "127.0.0.1", "port": sim.port,
+                                         "system_id": "herald", "password": "pw", "binds": 2,
+                                         "tps": 200}],
+                routes=[{"prefix": "", "connectors": ["sim"]}])
+            nodes.append((await _serving(config, pg_dsn, home))[0])
+            # the first takes both slots; the second joins and gets its fair one
+            await eventually(partial(_has, http, share), timeout=30)
+        await eventually(partial(_has, ports[0], 1), timeout=30)  # a gave one up
+        for http in ports:  # both send, each on its own slot
+            await _delivered(http, key)
+        out = await _stop(nodes[0])  # hands its slot back: the other binds twice
+        assert nodes[0].returncode == 0, out
+        await eventually(partial(_has, ports[1], 2), timeout=30)
+        assert sim.most <= 2  # never more sessions than the connector's binds
+    finally:
+        for proc in nodes:
+            await _stop(proc)
+        await sim.stop()
 

@@ -45,6 +45,7 @@ from herald.dispatch import Dispatcher
 from herald.metrics import Metrics
 from herald.store import Channel, SQLiteConfig, SQLiteStore, Store, StoreError
 from herald.webhooks import sender_for
+from herald.workers._leases import ServeLeases
 from herald.workers._link import (
     ACCEPTED,
     EVENTS_SMPP,
@@ -131,7 +132,15 @@ async def _run(config: HeraldConfig, sock: socket.socket) -> None:
     store = await _open_store(config)
     registry = CollectorRegistry()
     metrics = Metrics(registry)
-    dispatcher = Dispatcher(store, config, metrics=metrics, clock=time.time)
+    try:  # PostgreSQL: the binds this node may open (docs/leases.md)
+        leases = await ServeLeases.open(config)
+    except BaseException:
+        await store.aclose()
+        raise
+    dispatcher = Dispatcher(store, config, metrics=metrics, clock=time.time,
+                            slots=None if leases is None else leases.keeper)  # fmt: skip
+    if leases is not None:
+        leases.attach(dispatcher)
     metrics.watch_connectors(dispatcher.connectors.values())
     webhooks = sender_for(store, config.data_dir, config.webhooks, metrics)
 
@@ -162,6 +171,8 @@ async def _run(config: HeraldConfig, sock: socket.socket) -> None:
 
     try:
         await dispatcher.start()
+        if leases is not None:
+            await leases.start()
         link.send(READY)
         while not stop.is_set():
             report()
@@ -178,4 +189,6 @@ async def _run(config: HeraldConfig, sock: socket.socket) -> None:
             await webhooks.stop()
         await asyncio.gather(sending, return_exceptions=True)
         link.close()
+        if leases is not None:
+            await leases.stop()
         await store.aclose()
