@@ -1,9 +1,9 @@
 """``herald serve --store postgresql://...``: the platform on a shared PostgreSQL.
 
-Until :class:`PostgresStore` has the whole store port, ``herald serve``
-refuses such a URL naming the methods it lacks (computed, so the refusal
-ends by itself); the end-to-end test, a real ``herald serve`` process on a
-real server, is expected to fail until then, for the reason it prints.
+``herald serve`` refuses such a URL while :class:`PostgresStore` lacks a
+method of the store port, naming them (computed, so the refusal ends by
+itself); the end-to-end tests, real ``herald serve`` processes on a real
+server, are then expected to fail, for the reason they print.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from peers.postgres import free_port
 from .test_serve import TO, Collect, Receiver, eventually
 
 HERALD = [sys.executable, "-m", "herald"]
-#: What the end-to-end tests wait for: PostgresStore lacks these today.
+#: What the end-to-end tests would wait for: the port's methods PostgresStore lacks.
 MISSING = missing_methods()
 needs_the_whole_port = pytest.mark.xfail(
     bool(MISSING), strict=True,
