@@ -1,6 +1,7 @@
 """What the store-backed ``herald`` commands share (private): running one
-action on the data directory's store, its errors as one line on stderr, and
-reading a table file line by line."""
+action on the data directory's store, its errors as one line on stderr,
+opening the store ``--store`` names (:func:`open_store`), and reading a table
+file line by line."""
 
 from __future__ import annotations
 
@@ -11,9 +12,13 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 from herald.intake import LineProblem, TableFileError
-from herald.store import SQLiteConfig, SQLiteStore
+from herald.store import SQLiteConfig, SQLiteStore, Store
 
-__all__ = ["StoreAction", "file_lines", "store_command"]
+__all__ = ["STORE_HELP", "StoreAction", "file_lines", "open_store", "store_command"]
+
+#: ``--store``'s help, where a command takes it.
+STORE_HELP = ("postgresql://user@host:port/database: the PostgreSQL store of herald serve"
+              " --store, instead of the data dir's SQLite (password: PGPASSWORD or ~/.pgpass)")
 
 #: A command's work: its arguments and the open store -> exit status.
 StoreAction = Callable[[argparse.Namespace, SQLiteStore], Awaitable[int]]
@@ -53,6 +58,21 @@ async def _with_store(action: StoreAction, args: argparse.Namespace, create: boo
         return await action(args, store)
     finally:
         await store.aclose()
+
+
+async def open_store(data_dir: Path, url: str | None = None, *, create: bool = False) -> Store:
+    """The store a command works on: the data directory's SQLite, or the PostgreSQL
+    database at ``url`` (migrated by ``herald db migrate``; two connections). Raises
+    ``ValueError`` while herald serve would refuse ``url`` (docs/scale-out.md),
+    :class:`~herald.store.StoreUnavailable` and :class:`~herald.store.SchemaError`."""
+    if url is None:
+        return SQLiteStore.open(SQLiteConfig(data_dir=data_dir, create=create))
+    from herald.store.postgres import open_served, serve_refusal
+
+    refusal = serve_refusal(url)
+    if refusal is not None:
+        raise ValueError(refusal)
+    return await open_served(url, max_connections=2)
 
 
 def file_lines(path: Path, refused: str = "refused") -> Iterator[str]:

@@ -43,6 +43,7 @@ __all__ = [
     "InboundConfig",
     "RouteConfig",
     "SmppServerConfig",
+    "StoreConfig",
     "WebhookConfig",
     "load_config",
     "parse_config",
@@ -227,8 +228,21 @@ class GuardConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreConfig:
+    """Where ``herald serve`` keeps messages: ``url`` ``None`` is the embedded SQLite
+    store in the data directory; ``postgresql://user@host:port/database`` is a
+    PostgreSQL database that several nodes share (docs/scale-out.md). Keep the
+    password out of it (PGPASSWORD or ~/.pgpass); it is never shown in ``repr``."""
+
+    url: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class HeraldConfig:
     data_dir: Path = DEFAULT_DATA_DIR
+    # Messages, accounts, ... : SQLite in data_dir unless [store] url names PostgreSQL.
+    # The data directory holds the master key, guard state and demo files either way.
+    store: StoreConfig = StoreConfig()
     http: HttpConfig = HttpConfig()
     smpp: SmppServerConfig = SmppServerConfig()
     webhooks: WebhookConfig = WebhookConfig()
@@ -341,6 +355,19 @@ def _guard(t: _Table, base: Path) -> GuardConfig:
     found = GuardConfig(audit_log=path("audit_log"), audit_key_file=path("audit_key_file"))
     t.finish()
     return found
+
+
+def _store(t: _Table) -> StoreConfig:
+    url = t.get("url", str, None)
+    if url is not None:
+        from herald.store.postgres import check_url  # the one check herald db migrate makes
+
+        try:
+            check_url(url)
+        except ValueError as exc:  # its message shows the URL with the password redacted
+            raise ConfigError(t.at("url"), str(exc)) from None
+    t.finish()
+    return StoreConfig(url=url)
 
 
 def _http(t: _Table) -> HttpConfig:
@@ -549,6 +576,7 @@ def parse_config(
     env = os.environ if env is None else env
     top = _Table(data, "")
     data_dir = Path(top.get("data_dir", str, str(DEFAULT_DATA_DIR)))
+    store = _store(_Table(top.get("store", dict, {}), "store"))
     http = _http(_Table(top.get("http", dict, {}), "http"))
     smpp = _smpp(_Table(top.get("smpp", dict, {}), "smpp"), base)
     webhooks = _webhooks(_Table(top.get("webhooks", dict, {}), "webhooks"))
@@ -590,6 +618,7 @@ def parse_config(
     top.finish()
     return HeraldConfig(
         data_dir=data_dir if data_dir.is_absolute() else base / data_dir,
+        store=store,
         http=http,
         smpp=smpp,
         webhooks=webhooks,

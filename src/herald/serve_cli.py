@@ -17,10 +17,12 @@ from herald.config import (
     LOOPS,
     ConfigError,
     HeraldConfig,
+    StoreConfig,
     load_config,
     parse_listen,
     parse_processes,
 )
+from herald.store import SchemaError, StoreUnavailable
 
 DEFAULT_CONFIG = Path("herald.toml")
 DESCRIPTION = """\
@@ -32,6 +34,10 @@ herald.example.toml.
 Configuration comes from --config FILE (default ./herald.toml when it exists;
 see herald.example.toml). --demo needs no file: an embedded simulator is the
 upstream and a demo account is created for you.
+
+The store is SQLite in the data directory, unless --store (or [store] url)
+names a PostgreSQL database that several herald nodes share: prepare it with
+`herald db migrate --store URL` first, or pass --migrate (docs/scale-out.md).
 """
 
 
@@ -47,10 +53,16 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument("--demo", action="store_true",
                         help="no config needed: embedded simulator upstream and a demo account")
     parser.add_argument("--data-dir", type=Path,
-                        help="where the store lives (overrides the config; default ./herald-data)")
+                        help="the SQLite store, master key and guard state (with --store: all"
+                        " but the store; overrides the config; default ./herald-data)")
     parser.add_argument("--store", metavar="URL",
-                        help="postgresql://... for several nodes on one database: not yet"
-                        " served (herald db migrate prepares one; docs/scale-out.md)")
+                        help="postgresql://user@host:port/database: the database several nodes"
+                        " share, instead of SQLite in the data dir (overrides [store] url;"
+                        " password: PGPASSWORD or ~/.pgpass; docs/scale-out.md)")
+    parser.add_argument("--migrate", action="store_true",
+                        help="with --store: apply the database's missing schema migrations"
+                        " at start (else a database behind this herald is refused: run"
+                        " herald db migrate --store URL)")
     parser.add_argument("--http", metavar="HOST:PORT",
                         help="HTTP API listen address (default 127.0.0.1:8080)")
     parser.add_argument("--smpp", metavar="HOST:PORT",
@@ -78,6 +90,8 @@ def _config(args: argparse.Namespace) -> HeraldConfig:
         config = load_config(path)
     if args.data_dir is not None:
         config = replace(config, data_dir=args.data_dir)
+    if args.store is not None:
+        config = replace(config, store=StoreConfig(url=args.store))
     if args.http:
         host, port = parse_listen(args.http, "--http", 8080)
         config = replace(config, http=replace(config.http, host=host, port=port))
@@ -99,14 +113,20 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"herald serve: {exc}", file=sys.stderr)
         return 2
-    if args.store is not None:  # issue 10: refused whole rather than half served
+    if config.store.url is not None:
         from herald.store.postgres import serve_refusal
 
-        print(f"herald serve: {serve_refusal(args.store)}", file=sys.stderr)
+        refusal = serve_refusal(config.store.url)  # the port incomplete: refused whole
+        if refusal is not None:
+            print(f"herald serve: {refusal}", file=sys.stderr)
+            return 2
+    elif args.migrate:
+        print("herald serve: --migrate is for a PostgreSQL store (--store URL); the SQLite"
+              " store migrates its data directory by itself", file=sys.stderr)
         return 2
     from herald.service import run
 
-    main = run(config, demo=args.demo, log_level=args.log_level)
+    main = run(config, demo=args.demo, log_level=args.log_level, migrate=args.migrate)
     try:
         if config.event_loop() == "uvloop":
             import uvloop
@@ -114,7 +134,8 @@ def _serve(args: argparse.Namespace) -> int:
             uvloop.run(main)
         else:
             asyncio.run(main)
-    except OSError as exc:  # e.g. the port is taken
+    except (OSError, StoreUnavailable, SchemaError) as exc:
+        # A taken port, a database out of reach or behind this herald: one line.
         print(f"herald serve: {exc}", file=sys.stderr)
         return 1
     return 0

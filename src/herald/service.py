@@ -23,6 +23,12 @@ The front process checks each destination against the operator's number
 tables and the route table (:mod:`herald.numbers`: reloaded within seconds of
 ``herald numbers import-*``), so it refuses what dispatch could not deliver.
 
+The store is SQLite in the data directory, or PostgreSQL when ``[store] url``
+names a database (docs/scale-out.md): then each process opens a pool of its
+own on it, and none of the SQLite store's machinery (its file, write lock and
+commit writer) exists; the data directory still holds the master key, the
+guard's state and the demo's files.
+
 ``--demo`` adds an embedded SMSC simulator as the only upstream, a catch-all
 route to it, and a demo account whose credentials are printed and written to
 ``<data-dir>/demo.env`` (mode 0600).
@@ -84,9 +90,12 @@ from herald.store import (
 )
 from herald.verify import code_key
 from herald.webhooks import WebhookSender, sender_for
-from herald.workers import DeliveryWorker
+from herald.workers import DeliveryWorker, ServeLeases
 
-__all__ = ["DEMO_ACCOUNT", "DEMO_ADMIN", "DemoCredentials", "Platform", "demo_config", "run"]
+__all__ = [
+    "DEMO_ACCOUNT", "DEMO_ADMIN", "PG_POOL_FRONT", "PG_POOL_ONE", "DemoCredentials", "Platform",
+    "demo_config", "open_store", "run",
+]
 
 log = logging.getLogger("herald")
 
@@ -111,6 +120,15 @@ _LOOPING: Final = (  # run until cancelled
 #: Seconds between two updates of the margin sums (docs/billing.md): a margin report
 #: then sums at most this long of new CDRs, however long since the last one.
 MARGIN_SUMS_INTERVAL: Final = 60.0
+#: PostgreSQL connections the front process may hold (``[store] url``). Each store
+#: call holds one for its transaction, so this bounds the calls in flight; more
+#: wait their turn. With the delivery process's (workers.PG_POOL_DELIVERY) and the
+#: lease keeper's (workers.KEEPER_CONNECTIONS) a node holds at most 18: three nodes
+#: stay well within PostgreSQL's default max_connections (100), with room for psql,
+#: migrations and a replica's tools.
+PG_POOL_FRONT: Final = 8
+#: The same with ``processes = 1``: the front's and the delivery's calls in one pool.
+PG_POOL_ONE: Final = 12
 
 
 class _Uvicorn(uvicorn.Server):
@@ -146,6 +164,7 @@ class Platform:
     tasks: list[asyncio.Task[Any]]
     extras: list[Any] = field(default_factory=list)  # e.g. the demo simulator
     worker: DeliveryWorker | None = None  # the delivery process, with processes=2
+    leases: ServeLeases | None = None  # this node's binds, when it dispatches on PostgreSQL
     numbers: NumberTables | None = None  # the plan and routes destinations are checked against
     admin: Admin | None = None  # the admin API's service (/v1/admin)
     chat: ChatService | None = None  # the chat channels, when herald.toml has [channels]
@@ -169,25 +188,38 @@ class Platform:
         prepare: Callable[[Store, Accounts], Awaitable[None]] | None = None,
         processes: int = 1,
         log_level: str = "WARNING",
+        migrate: bool = False,
     ) -> Platform:
         """Open the store (unless given), run ``prepare`` (e.g. create the demo
         account) and start every component; with ``processes=2`` dispatch runs
-        in a child process (:mod:`herald.workers`) over the same data directory."""
+        in a child process (:mod:`herald.workers`) over the same store.
+        ``migrate``: apply a PostgreSQL store's missing migrations (see
+        :func:`open_store`, whose errors it raises)."""
         clock = time.time
         metrics = Metrics(registry or CollectorRegistry())
         if store is None:
-            store = SQLiteStore.open(SQLiteConfig(data_dir=config.data_dir, writer="loop"))
+            store = await open_store(config, PG_POOL_FRONT if processes >= 2 else PG_POOL_ONE,
+                                     migrate=migrate)  # fmt: skip
         accounts = Accounts(store)
         ids = SortableIdGenerator()
         worker: DeliveryWorker | None = None
         dispatcher: Dispatcher | None = None
+        leases: ServeLeases | None = None
         if processes >= 2:
             worker = DeliveryWorker(config, lambda channels: committed(channels),
                                     log_level=log_level, loop=config.event_loop())  # fmt: skip
             metrics.include(worker.metrics_snapshot)
             claim: Callable[[], None] = worker.wake
         else:
-            dispatcher = Dispatcher(store, config, metrics=metrics, clock=clock)
+            try:  # PostgreSQL: the binds this node may open (docs/leases.md)
+                leases = await ServeLeases.open(config)
+            except BaseException:
+                await store.aclose()
+                raise
+            dispatcher = Dispatcher(store, config, metrics=metrics, clock=clock,
+                                    slots=None if leases is None else leases.keeper)
+            if leases is not None:
+                leases.attach(dispatcher)
             metrics.watch_connectors(dispatcher.connectors.values())
             claim = dispatcher.wake
         metrics.watch_backlog(store, clock)  # this process serves /metrics
@@ -294,13 +326,15 @@ class Platform:
         tasks: list[asyncio.Task[Any]] = []
         platform = cls(config, store, accounts, metrics, dispatcher, webhooks, front, notifier,
                        smpp, http, tasks, worker=worker, numbers=numbers, admin=admin,
-                       prices=prices,
+                       prices=prices, leases=leases,
                        stopping=stopping)
         try:
             if prepare is not None:
                 await prepare(store, accounts)
             if dispatcher is not None:
                 await dispatcher.start()
+                if leases is not None:
+                    await leases.start()
             if worker is not None:
                 await worker.start()
             if webhooks is not None:
@@ -347,6 +381,8 @@ class Platform:
         await self.front.drain()
         if self.dispatcher is not None:
             await self.dispatcher.stop()
+        if self.leases is not None:
+            await self.leases.stop()
         if self.worker is not None:
             await self.worker.stop()
         await self.notifier.stop()
@@ -365,6 +401,18 @@ class Platform:
             self.admin.keys.close()
         self.accounts.close()
         await self.store.aclose()
+
+
+async def open_store(config: HeraldConfig, connections: int, *, migrate: bool = False) -> Store:
+    """The front's store: SQLite in ``config.data_dir`` (its commits on the event loop),
+    or PostgreSQL at ``config.store.url`` with a pool of ``connections`` (migrated
+    first only with ``migrate``). Raises :class:`StoreUnavailable` (the database is
+    out of reach) and :class:`SchemaError` (behind or ahead of this herald)."""
+    if config.store.url is None:
+        return SQLiteStore.open(SQLiteConfig(data_dir=config.data_dir, writer="loop"))
+    from herald.store.postgres import open_served
+
+    return await open_served(config.store.url, migrate=migrate, max_connections=connections)
 
 
 def _upstreams(
@@ -544,8 +592,8 @@ def _write_env(path: Path, values: dict[str, str]) -> None:
 
 
 async def run(config: HeraldConfig, *, demo: bool = False, out: Any = None,
-              log_level: str = "WARNING") -> None:
-    """Run until SIGINT/SIGTERM, then stop gracefully."""
+              log_level: str = "WARNING", migrate: bool = False) -> None:
+    """Run until SIGINT/SIGTERM, then stop gracefully. ``migrate``: see :meth:`Platform.start`."""
     import sys
 
     out = out or sys.stdout
@@ -583,7 +631,7 @@ async def run(config: HeraldConfig, *, demo: bool = False, out: Any = None,
 
     try:
         platform = await Platform.start(config, prepare=prepare, log_level=log_level,
-                                        processes=config.process_count())
+                                        processes=config.process_count(), migrate=migrate)
     except BaseException:
         for extra in extras:
             await extra.stop()
@@ -602,6 +650,10 @@ async def run(config: HeraldConfig, *, demo: bool = False, out: Any = None,
     else:
         where = (f"delivery in process {platform.worker.pid}" if platform.worker is not None
                  else "one process")  # fmt: skip
+        if config.store.url is not None:
+            from herald.store.postgres import redact
+
+            where += f", store {redact(config.store.url)}"
         print(f"herald: HTTP API on http://{config.http.host}:{platform.http_port}, "
               f"SMPP on {config.smpp.host}:{platform.smpp.port}, data in {config.data_dir},"
               f" {where}",

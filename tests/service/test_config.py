@@ -50,6 +50,23 @@ def test_secrets_stay_out_of_repr(tmp_path: Path) -> None:
     assert "'pw'" not in repr(config.connector("op-b"))
 
 
+def test_the_store_is_sqlite_unless_store_url_names_postgresql() -> None:
+    assert parse_config(GOOD, env={"OPA_PW": "x"}).store.url is None  # the data dir's SQLite
+    url = "postgresql://herald:s3cret@db.example:5432/herald"
+    config = parse_config({**GOOD, "store": {"url": url}}, env={"OPA_PW": "x"})
+    assert config.store.url == url
+    assert "s3cret" not in repr(config)
+    for bad, said in (("sqlite:///var/lib/herald", "is not a PostgreSQL URL"),
+                      ("postgresql://herald:s3cret@db.example:5432", "names no database")):
+        with pytest.raises(ConfigError) as info:
+            parse_config({**GOOD, "store": {"url": bad}}, env={"OPA_PW": "x"})
+        assert info.value.path == "store.url"
+        assert said in str(info.value) and "s3cret" not in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        parse_config({**GOOD, "store": {"url": url, "pool": 5}}, env={"OPA_PW": "x"})
+    assert info.value.path == "store.pool"
+
+
 def test_processes_and_event_loop() -> None:
     default = parse_config(GOOD, env={"OPA_PW": "x"})
     assert (default.processes, default.loop, default.event_loop()) == (0, "auto", "uvloop")

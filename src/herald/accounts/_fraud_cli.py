@@ -11,7 +11,7 @@ from typing import Any
 
 from herald.admin import Admin, cli_actor
 from herald.rating import MICROS
-from herald.store import FraudDecision, FraudMode, FraudSettings, SQLiteStore
+from herald.store import FraudDecision, FraudMode, FraudSettings, Store
 
 __all__ = ["add_fraud_options", "fraud_command"]
 
@@ -98,7 +98,7 @@ def _decision_line(d: FraudDecision) -> str:
     return f"{d.id}  {d.action.value:<11}  {d.to}  {reasons}"
 
 
-async def fraud_command(args: argparse.Namespace, store: SQLiteStore, admin: Admin) -> None:
+async def fraud_command(args: argparse.Namespace, store: Store, admin: Admin) -> None:
     current = await admin.fraud_settings(args.name)
     given: dict[str, Any] = {f.name: getattr(args, f.name)
                              for f in dataclasses.fields(FraudSettings) if hasattr(args, f.name)}

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Final
 
+from herald._store_cli import STORE_HELP, open_store
 from herald.accounts._controls_cli import (
     add_control_options,
     apply_control_options,
@@ -43,9 +44,8 @@ from herald.store import (
     MAX_WEBHOOK_BATCH_WAIT,
     Account,
     Priority,
-    SQLiteConfig,
-    SQLiteStore,
     StatusEvents,
+    Store,
     StoreError,
 )
 
@@ -53,7 +53,7 @@ __all__ = ["DEFAULT_DATA_DIR", "register"]
 
 DEFAULT_DATA_DIR = Path("herald-data")
 
-Action = Callable[[argparse.Namespace, SQLiteStore, Admin], Awaitable[None]]
+Action = Callable[[argparse.Namespace, Store, Admin], Awaitable[None]]
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -70,6 +70,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         default=DEFAULT_DATA_DIR,
         help="herald's data directory (default: ./herald-data)",
     )
+    common.add_argument("--store", metavar="URL", help=STORE_HELP)
 
     create = actions.add_parser(
         "create", parents=[common], help="create an account and print its API key once"
@@ -293,7 +294,7 @@ def _command(action: Action, *, create_store: bool = False) -> Callable[[argpars
 
 
 async def _with_store(action: Action, args: argparse.Namespace, create: bool) -> None:
-    store = SQLiteStore.open(SQLiteConfig(data_dir=args.data_dir, create=create))
+    store = await open_store(args.data_dir, args.store, create=create)
     accounts = Accounts(store)
     keys = AdminKeys(store)
     try:
@@ -308,7 +309,7 @@ def _allow_private(args: argparse.Namespace) -> bool:
     return bool(getattr(args, "allow_private_url", False))
 
 
-async def _create(args: argparse.Namespace, store: SQLiteStore, admin: Admin) -> None:
+async def _create(args: argparse.Namespace, store: Store, admin: Admin) -> None:
     account, key = await admin.create_account(
         cli_actor(), args.name, _settings(args), allow_private_urls=_allow_private(args))
     master_key = load_master_key(args.data_dir)
@@ -320,7 +321,7 @@ async def _create(args: argparse.Namespace, store: SQLiteStore, admin: Admin) ->
     print(f"  {secret}")
 
 
-async def _add_smpp(args: argparse.Namespace, store: SQLiteStore, admin: Admin) -> None:
+async def _add_smpp(args: argparse.Namespace, store: Store, admin: Admin) -> None:
     account, issued = await admin.add_smpp(
         cli_actor(), args.name, args.system_id, args.password_length)
     print(f"SMPP login for account {account.name!r} (shown once; herald keeps only a hash):")
@@ -328,13 +329,13 @@ async def _add_smpp(args: argparse.Namespace, store: SQLiteStore, admin: Admin) 
     print(f"  password:  {issued.password}")
 
 
-async def _issue_key(args: argparse.Namespace, store: SQLiteStore, admin: Admin) -> None:
+async def _issue_key(args: argparse.Namespace, store: Store, admin: Admin) -> None:
     account, key = await admin.issue_api_key(cli_actor(), args.name)
     print(f"New API key for account {account.name!r} (shown once; herald keeps only a hash):")
     print(f"  {key.key}")
 
 
-async def _set(args: argparse.Namespace, store: SQLiteStore, admin: Admin) -> None:
+async def _set(args: argparse.Namespace, store: Store, admin: Admin) -> None:
     account = await admin.account(args.name)
     controls = apply_control_options(await store.get_controls(account.id), args)  # checked first
     changed = await admin.update_account(
@@ -363,7 +364,7 @@ def _describe(a: Account) -> list[str]:
     ]
 
 
-async def _revoke_key(args: argparse.Namespace, store: SQLiteStore, admin: Admin) -> None:
+async def _revoke_key(args: argparse.Namespace, store: Store, admin: Admin) -> None:
     key_id = args.key_id
     if key_id.startswith(API_KEY_PREFIX + "_"):  # the whole key, as it was printed
         try:
@@ -374,27 +375,27 @@ async def _revoke_key(args: argparse.Namespace, store: SQLiteStore, admin: Admin
     print(f"Revoked API key {key_id}.")
 
 
-async def _remove_smpp(args: argparse.Namespace, store: SQLiteStore, admin: Admin) -> None:
+async def _remove_smpp(args: argparse.Namespace, store: Store, admin: Admin) -> None:
     await admin.remove_smpp(cli_actor(), args.system_id)
     print(f"Removed SMPP login {args.system_id}; a running server refuses its binds from now"
           " on and closes those open within seconds.")
 
 
-async def _reset_smpp(args: argparse.Namespace, store: SQLiteStore, admin: Admin) -> None:
+async def _reset_smpp(args: argparse.Namespace, store: Store, admin: Admin) -> None:
     _, issued = await admin.reset_smpp(cli_actor(), args.system_id, args.password_length)
     print(f"New password for SMPP login {issued.system_id} (shown once; herald keeps only a"
           " hash):")
     print(f"  password:  {issued.password}")
 
 
-async def _toggle(args: argparse.Namespace, store: SQLiteStore, admin: Admin, *,
+async def _toggle(args: argparse.Namespace, store: Store, admin: Admin, *,
                   disabled: bool) -> None:
     account = await admin.set_disabled(cli_actor(), args.name, disabled)
     state = "disabled: its keys and logins are refused" if disabled else "enabled"
     print(f"Account {account.name!r} {state} (within seconds on a running server).")
 
 
-async def _list(args: argparse.Namespace, store: SQLiteStore, admin: Admin) -> None:
+async def _list(args: argparse.Namespace, store: Store, admin: Admin) -> None:
     rows = [("ID", "NAME", "RATE/S", "BINDS", "API KEYS", "SMPP SYSTEM IDS", "CALLBACK URL",
              "EVENTS")]  # fmt: skip
     for account in await store.list_accounts():

@@ -75,8 +75,10 @@ from herald.store import (
     OptOutChange,
     OptOutEntry,
     Store,
+    StoreBusy,
     StoreClosed,
     StoredRoutes,
+    StoreUnavailable,
     UnknownAccount,
 )
 
@@ -148,6 +150,8 @@ class ChangeFeed:
                 await self.poll(store)
             except StoreClosed:
                 return
+            except (StoreBusy, StoreUnavailable) as exc:  # e.g. PostgreSQL away: next time
+                log.warning("reading the audit log for changes failed: %s", exc)
             except Exception:  # caches then expire on their own (their TTLs)
                 log.exception("reading the audit log for changes failed")
             await asyncio.sleep(interval)

@@ -21,11 +21,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from herald._store_cli import STORE_HELP, open_store
 from herald.accounts import Accounts
 from herald.admin._errors import AdminError
 from herald.admin._keys import AdminKeys
 from herald.admin._service import Admin, cli_actor
-from herald.store import AdminScope, AuditEntry, AuditFilter, SQLiteConfig, SQLiteStore, StoreError
+from herald.store import AdminScope, AuditEntry, AuditFilter, StoreError
 
 __all__ = ["register"]
 
@@ -46,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
                         help="herald's data directory (default: ./herald-data)")
+    common.add_argument("--store", metavar="URL", help=STORE_HELP)
 
     keys = groups.add_parser("keys", help="create, list and revoke admin keys")
     key_actions = keys.add_subparsers(dest="keys_action", metavar="ACTION", required=True)
@@ -119,14 +121,17 @@ def _command(action: Action, *, create: bool = False) -> Callable[[argparse.Name
 
 
 async def _with_admin(action: Action, args: argparse.Namespace, create: bool) -> None:
-    async with open_admin(args.data_dir, create=create) as admin:
+    async with open_admin(args.data_dir, create=create, url=args.store) as admin:
         await action(args, admin)
 
 
 @contextlib.asynccontextmanager
-async def open_admin(data_dir: Path, *, create: bool = False) -> AsyncIterator[Admin]:
-    """The admin service on the store in ``data_dir``, for a command's length."""
-    store = SQLiteStore.open(SQLiteConfig(data_dir=data_dir, create=create))
+async def open_admin(
+    data_dir: Path, *, create: bool = False, url: str | None = None
+) -> AsyncIterator[Admin]:
+    """The admin service on the store in ``data_dir`` (or PostgreSQL's at ``url``),
+    for a command's length."""
+    store = await open_store(data_dir, url, create=create)
     accounts, keys = Accounts(store), AdminKeys(store)
     try:
         yield Admin(store, accounts, keys)

@@ -25,7 +25,7 @@ from typing import Final
 
 from herald.intake import DestinationRules
 from herald.rating import PriceList, Rating
-from herald.store import BillingStore, PriceSide, StoreClosed
+from herald.store import BillingStore, PriceSide, StoreBusy, StoreClosed, StoreUnavailable
 
 __all__ = ["CHECK_INTERVAL", "PriceLists", "Unpriced", "no_prices", "rate"]
 
@@ -92,5 +92,8 @@ class PriceLists:
                 await self.refresh()
             except StoreClosed:
                 return
+            except (StoreBusy, StoreUnavailable) as exc:  # e.g. PostgreSQL away: next time
+                log.warning("reading the price lists failed; the previous ones stay in use:"
+                            " %s", exc)
             except Exception:  # the old lists stay in use
                 log.exception("reading the price lists failed; the previous ones stay in use")

@@ -30,7 +30,14 @@ from herald.intake import (
     RouteCheck,
 )
 from herald.routing import RouteTable, RoutingError
-from herald.store import NumberTable, NumberTableKind, NumberTableStore, StoreClosed
+from herald.store import (
+    NumberTable,
+    NumberTableKind,
+    NumberTableStore,
+    StoreBusy,
+    StoreClosed,
+    StoreUnavailable,
+)
 
 __all__ = ["CHECK_INTERVAL", "NumberTables", "load_index", "route_check"]
 
@@ -131,5 +138,8 @@ class NumberTables:
                 await self.refresh()
             except StoreClosed:
                 return
+            except (StoreBusy, StoreUnavailable) as exc:  # e.g. PostgreSQL away: next time
+                log.warning("reading the number tables failed; the previous ones stay in use:"
+                            " %s", exc)
             except Exception:  # the old rules stay in use
                 log.exception("reading the number tables failed; the previous ones stay in use")

@@ -29,7 +29,7 @@ from typing import Final
 from herald.intake import EMPTY_INDEX, Network, NumberIndex
 from herald.routes._live import CACHE_SECONDS, CHECK_INTERVAL, MAX_CACHED
 from herald.routing import Classifier, RouteQuery, RoutesFileError, country_of, parse_routes
-from herald.store import DEFAULT_PRIORITY, Priority, Store, StoreClosed
+from herald.store import DEFAULT_PRIORITY, Priority, Store, StoreBusy, StoreClosed, StoreUnavailable
 
 __all__ = ["LiveClasses"]
 
@@ -117,6 +117,8 @@ class LiveClasses:
                 await self.refresh()
             except StoreClosed:
                 return
+            except (StoreBusy, StoreUnavailable) as exc:  # e.g. PostgreSQL away: next time
+                log.warning("reading the routes failed; the class entries in use stay: %s", exc)
             except RoutesFileError as exc:
                 log.error("stored routes refused; the class entries in use stay: %s", exc)
             except Exception:

@@ -53,8 +53,10 @@ from herald.store import (
     PriceSide,
     Priority,
     Store,
+    StoreBusy,
     StoreClosed,
     StoredRoutes,
+    StoreUnavailable,
 )
 
 __all__ = [
@@ -294,6 +296,8 @@ class LiveRouting:
                 await self.refresh()
             except StoreClosed:
                 return
+            except (StoreBusy, StoreUnavailable) as exc:  # e.g. PostgreSQL away: next time
+                log.warning("reading the routes failed; the routes in use stay: %s", exc)
             except (RoutesFileError, ValueError) as exc:
                 log.error("stored routes refused; the routes in use stay: %s", exc)
             except Exception:

@@ -17,6 +17,7 @@ lost wake-up costs latency, never a message. See ``docs/performance.md`` for
 why this split and what it measured.
 """
 
+from herald.workers._leases import KEEPER_CONNECTIONS, ServeLeases
 from herald.workers._link import Link, link_pair
 from herald.workers._supervisor import (
     RESTART_MAX,
@@ -27,11 +28,13 @@ from herald.workers._supervisor import (
 )
 
 __all__ = [
+    "KEEPER_CONNECTIONS",
     "RESTART_MAX",
     "RESTART_MIN",
     "START_TIMEOUT",
     "UPSTREAMS_STALE",
     "DeliveryWorker",
     "Link",
+    "ServeLeases",
     "link_pair",
 ]

@@ -6,8 +6,10 @@ with the link's socket inherited (its descriptor in ``HERALD_LINK_FD``) and
 the pickled :class:`~herald.config.HeraldConfig` on standard input (from the
 parent, which read and checked it: nothing else writes that pipe).
 
-It opens the store on the same data directory (the parent created and
-migrated it), runs a :class:`~herald.dispatch.Dispatcher` and the
+It opens the store the parent opened: the same data directory (the parent
+created and migrated it), or the same PostgreSQL database (``[store] url``; a
+pool of :data:`PG_POOL_DELIVERY` connections of its own), and runs a
+:class:`~herald.dispatch.Dispatcher` and the
 :class:`~herald.webhooks.WebhookSender`, and:
 
 - claims when the front says messages were accepted (``ACCEPTED``);
@@ -41,8 +43,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from herald.config import HeraldConfig
 from herald.dispatch import Dispatcher
 from herald.metrics import Metrics
-from herald.store import Channel, SQLiteConfig, SQLiteStore
+from herald.store import Channel, SQLiteConfig, SQLiteStore, Store, StoreError
 from herald.webhooks import sender_for
+from herald.workers._leases import ServeLeases
 from herald.workers._link import (
     ACCEPTED,
     EVENTS_SMPP,
@@ -53,7 +56,7 @@ from herald.workers._link import (
     Link,
 )
 
-__all__ = ["LINK_FD_ENV", "LOG_LEVEL_ENV", "LOOP_ENV", "PARENT_ENV", "main"]
+__all__ = ["LINK_FD_ENV", "LOG_LEVEL_ENV", "LOOP_ENV", "PARENT_ENV", "PG_POOL_DELIVERY", "main"]
 
 log = logging.getLogger("herald.workers")
 
@@ -79,6 +82,10 @@ _PR_SET_PDEATHSIG: Final = 1
 #: with a fixed 5 ms wait); docs/performance.md.
 QUIET_COMMIT_INTERVAL: Final = 0.005
 QUIET_WRITE_RATE: Final = 3000.0
+#: PostgreSQL connections this process may hold (``[store] url``): its claims,
+#: receipts, sweeps and webhook outbox calls in flight at once (see
+#: ``herald.service.PG_POOL_FRONT`` for the node's total).
+PG_POOL_DELIVERY: Final = 8
 
 def _die_with_parent(parent: int) -> None:
     """Ask the kernel for SIGKILL when the parent dies (Linux); exit if it already did."""
@@ -96,23 +103,44 @@ def main() -> None:
                         format="%(asctime)s %(levelname)s %(name)s[dispatch]: %(message)s")
     config: HeraldConfig = pickle.loads(sys.stdin.buffer.read())
     sock = socket.socket(fileno=int(os.environ[LINK_FD_ENV]))
-    if os.environ.get(LOOP_ENV) == "uvloop":
-        import uvloop
+    try:
+        if os.environ.get(LOOP_ENV) == "uvloop":
+            import uvloop
 
-        uvloop.run(_run(config, sock))
-    else:
-        asyncio.run(_run(config, sock))
+            uvloop.run(_run(config, sock))
+        else:
+            asyncio.run(_run(config, sock))
+    except StoreError as exc:  # e.g. PostgreSQL out of reach: the front restarts us
+        log.error("cannot open the store: %s", exc)
+        sys.exit(1)
+
+
+async def _open_store(config: HeraldConfig) -> Store:
+    """The store the front opened; only SQLite's commits here wait for company."""
+    if config.store.url is None:
+        return SQLiteStore.open(SQLiteConfig(
+            data_dir=config.data_dir, create=False, writer="loop",
+            quiet_interval=QUIET_COMMIT_INTERVAL, quiet_rate=QUIET_WRITE_RATE))
+    from herald.store.postgres import open_served
+
+    return await open_served(config.store.url, max_connections=PG_POOL_DELIVERY)
 
 
 async def _run(config: HeraldConfig, sock: socket.socket) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    store = SQLiteStore.open(SQLiteConfig(
-        data_dir=config.data_dir, create=False, writer="loop",
-        quiet_interval=QUIET_COMMIT_INTERVAL, quiet_rate=QUIET_WRITE_RATE))
+    store = await _open_store(config)
     registry = CollectorRegistry()
     metrics = Metrics(registry)
-    dispatcher = Dispatcher(store, config, metrics=metrics, clock=time.time)
+    try:  # PostgreSQL: the binds this node may open (docs/leases.md)
+        leases = await ServeLeases.open(config)
+    except BaseException:
+        await store.aclose()
+        raise
+    dispatcher = Dispatcher(store, config, metrics=metrics, clock=time.time,
+                            slots=None if leases is None else leases.keeper)  # fmt: skip
+    if leases is not None:
+        leases.attach(dispatcher)
     metrics.watch_connectors(dispatcher.connectors.values())
     webhooks = sender_for(store, config.data_dir, config.webhooks, metrics)
 
@@ -143,6 +171,8 @@ async def _run(config: HeraldConfig, sock: socket.socket) -> None:
 
     try:
         await dispatcher.start()
+        if leases is not None:
+            await leases.start()
         link.send(READY)
         while not stop.is_set():
             report()
@@ -159,4 +189,6 @@ async def _run(config: HeraldConfig, sock: socket.socket) -> None:
             await webhooks.stop()
         await asyncio.gather(sending, return_exceptions=True)
         link.close()
+        if leases is not None:
+            await leases.stop()
         await store.aclose()

@@ -118,19 +118,11 @@ async def test_connections_commit_synchronously(pg_store_dsn: str, pg_cluster: P
         assert await conn.fetchval("SHOW synchronous_commit") == "on"
 
 
-@pytest.mark.parametrize(
-    ("url", "said"),
-    [
-        ("postgresql://herald:pw@db.example:5432/herald", "is not served yet"),
-        ("mysql://db/herald", "is not a PostgreSQL URL"),
-    ],
-)
-def test_serve_refuses_a_store_url_whole_and_says_why(
-    url: str, said: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["serve", "--demo", "--store", url]) == 2
+def test_serve_refuses_a_url_that_is_not_postgresql(capsys: pytest.CaptureFixture[str]) -> None:
+    # (An incomplete port's refusal: tests/service/test_serve_postgres.py.)
+    assert main(["serve", "--demo", "--store", "mysql://herald:pw@db/herald"]) == 2
     err = capsys.readouterr().err
-    assert said in err
+    assert "is not a PostgreSQL URL" in err
     assert "pw@" not in err
 
 

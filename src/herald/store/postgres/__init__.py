@@ -7,13 +7,15 @@ What exists so far: the schema and its migrations (``herald db migrate``), the
 dispatch loop's core (:class:`DispatchQueue`: accept, claim, complete,
 release, requeue), and the message lifecycle (triggers from
 ``store/lifecycle.py``) with the part of the :class:`~herald.store.Store` port
-it needs (:class:`PostgresStore`). The full port is not implemented yet, so
-``herald serve`` does not run on PostgreSQL.
+it needs (:class:`PostgresStore`). ``herald serve --store URL`` runs on it
+once :class:`PostgresStore` has the whole port (:func:`serve_refusal` names
+what it lacks until then).
 """
 
 from __future__ import annotations
 
 from herald.store.postgres._conn import (
+    check_url,
     connect,
     connection,
     create_pool,
@@ -21,7 +23,6 @@ from herald.store.postgres._conn import (
     migrate,
     redact,
     schema_version,
-    serve_refusal,
 )
 from herald.store.postgres._lifecycle import install as install_lifecycle
 from herald.store.postgres._queue import (
@@ -32,6 +33,7 @@ from herald.store.postgres._queue import (
     message_from_record,
 )
 from herald.store.postgres._schema import MIGRATIONS, SCHEMA_VERSION, TABLE_SETTINGS
+from herald.store.postgres._serve import missing_methods, open_served, serve_refusal
 from herald.store.postgres._store import PostgresStore
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "Completion",
     "DispatchQueue",
     "PostgresStore",
+    "check_url",
     "connect",
     "connection",
     "create_pool",
@@ -50,6 +53,8 @@ __all__ = [
     "is_postgres_url",
     "message_from_record",
     "migrate",
+    "missing_methods",
+    "open_served",
     "redact",
     "schema_version",
     "serve_refusal",

@@ -32,7 +32,6 @@ __all__ = [
     "migrate",
     "redact",
     "schema_version",
-    "serve_refusal",
 ]
 
 SCHEMES = ("postgresql", "postgres")
@@ -81,26 +80,9 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-#: What ``herald serve`` cannot do on PostgreSQL yet (issue 10), said whole.
-NOT_SERVED_YET = (
-    "the PostgreSQL store is not served yet: its schema (herald db migrate) and its"
-    " dispatch queue exist, but intake, receipts, webhooks, accounts and the other"
-    " store parts, bind/TPS leases across nodes and the recovery sweeper do not;"
-    " run herald serve on its SQLite store (--data-dir) meanwhile (docs/scale-out.md)"
-)
-
-
-def serve_refusal(url: str) -> str:
-    """Why ``herald serve --store url`` does not start: a bad URL, or what is missing."""
-    try:
-        check_url(url)
-    except ValueError as exc:
-        return str(exc)
-    return f"{redact(url)}: {NOT_SERVED_YET}"
-
-
 def check_url(url: str) -> None:
-    """``ValueError`` (password redacted) unless ``url`` is a PostgreSQL URL naming a database."""
+    """``ValueError`` (its message safe to print) unless ``url`` is a PostgreSQL URL
+    naming a database."""
     parts = urlsplit(url)
     if parts.scheme not in SCHEMES:
         raise ValueError(
