@@ -77,6 +77,16 @@ async def _node(rig: Rig, pg_store_dsn: str, pools: list[Any], name: str, port: 
     return Node(keeper, box[0])
 
 
+async def _shared(up: Counting, a: Node, b: Node) -> None:
+    """Wait (bounded) until the configured binds are up, some on each node."""
+
+    async def shared() -> bool:
+        return up.bound == BINDS and all(
+            n.dispatcher.connectors["up"].bound >= 1 for n in (a, b))
+
+    await eventually(shared, timeout=15)
+
+
 async def _binds_within_limit_while(up: Counting, seconds: float) -> None:
     loop = asyncio.get_running_loop()
     end = loop.time() + seconds
@@ -94,11 +104,7 @@ async def test_two_nodes_share_the_binds_and_the_rate_never_above_the_configurat
     a = await _node(rig, pg_store_dsn, pools, "node-a", up.server.port)
     b = await _node(rig, pg_store_dsn, pools, "node-b", up.server.port)
     try:
-        async def all_bound() -> bool:
-            return up.bound == BINDS and a.dispatcher.connectors["up"].bound >= 1 \
-                and b.dispatcher.connectors["up"].bound >= 1
-
-        await eventually(all_bound, timeout=15)
+        await _shared(up, a, b)
         await _binds_within_limit_while(up, 1.0)
         ids = await rig.send(300)
         await rig.wait_all(ids, Status.DELIVERED, timeout=30)
@@ -122,11 +128,7 @@ async def test_a_dead_nodes_binds_are_taken_over_within_a_lease(
     a = await _node(rig, pg_store_dsn, pools, "node-a", up.server.port)
     b = await _node(rig, pg_store_dsn, pools, "node-b", up.server.port)
     try:
-        async def shared() -> bool:
-            return up.bound == BINDS and b.dispatcher.connectors["up"].bound >= 1 \
-                and a.dispatcher.connectors["up"].bound >= 1
-
-        await eventually(shared, timeout=15)
+        await _shared(up, a, b)
         # node a dies: its keeper stops renewing without giving anything back,
         # and its binds go away with it (the process is gone)
         await a.keeper.stop(release=False)
