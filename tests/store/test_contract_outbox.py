@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from herald.store import (
+    VERIFY_TAG,
     Account,
     Channel,
     EventKind,
@@ -252,6 +253,27 @@ async def test_purge_forgets_what_is_no_longer_needed(
     await store.accept([late])
     await store.record_segments([SegmentRecord(late.id, 0, "up1", "orphan", "orphan", T0 + 200)])
     assert (await store.get_message(late.id)).status is Status.SENT
+
+
+async def test_purge_erases_the_text_of_final_verify_messages(
+    store: Store, make_message: MessageFactory
+) -> None:
+    """A Verify SMS's text holds its code: once the message is final nothing
+    needs it, and the purge empties it (nothing else of the message changes)."""
+    done = make_message(tag=VERIFY_TAG, body=b"Your Acme code is 123456")
+    waiting = make_message(tag=VERIFY_TAG, body=b"Your Acme code is 654321")
+    plain = make_message(tag="otp", body=b"Your code is 111111")
+    await store.accept([done, waiting, plain])
+    await store.update_statuses([StatusUpdate(m.id, Status.DELIVERED, T0 + 1)
+                                 for m in (done, plain)])  # fmt: skip
+    before = await store.get_message(done.id)
+    assert await store.purge(T0 + 2, parked_before=T0, dead_before=T0) == 1
+    after = await store.get_message(done.id)
+    assert after.body == b""
+    assert dataclasses.replace(after, body=before.body) == before
+    assert (await store.get_message(waiting.id)).body == waiting.body  # still to send
+    assert (await store.get_message(plain.id)).body == plain.body
+    assert await store.purge(T0 + 3, parked_before=T0, dead_before=T0) == 0  # once
 
 
 async def test_a_claimed_event_carries_its_subject(

@@ -43,6 +43,7 @@ from herald.ids import is_valid_id
 from herald.rating import Rating
 from herald.store import (
     MAX_CLIENT_HINT_LENGTH,
+    VERIFY_TAG,
     Account,
     ChatLeg,
     Conflict,
@@ -239,7 +240,7 @@ class VerifyRoutes:
         sender = settings.autofill(account.name).sender or settings.sender
         policy = ctx.intake
         validity = max(policy.min_validity, min(settings.ttl, policy.max_validity))
-        item = {"to": to, "from": sender, "text": text, "priority": "otp", "tag": "verify",
+        item = {"to": to, "from": sender, "text": text, "priority": "otp", "tag": VERIFY_TAG,
                 "validity_period": validity}  # fmt: skip
         self._gate.charge_messages(account, 1, now)
         codes: Counter[str] = Counter()

@@ -14,18 +14,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import Final
 
 from herald.billing import Unpriced, rate
 from herald.defence import LiveDefence
 from herald.intake import DestinationRules
 from herald.rating import PriceList
-from herald.store import FraudDecision, NewMessage, Priority
+from herald.store import VERIFY_TAG, FraudDecision, NewMessage, Priority
 
-__all__ = ["VERIFY_TAG", "SmsScreen", "fraud_screen"]
+__all__ = ["SmsScreen", "fraud_screen"]
 
-#: The tag of the Verify API's SMS: screened when the verification was made.
-VERIFY_TAG: Final = "verify"
 
 #: (account id, the SMS a leg is about to send, now) -> the defence's decision
 #: refusing it, or None: send it. Raises the store's errors.

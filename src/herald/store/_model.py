@@ -44,7 +44,9 @@ __all__ = [
     "MAX_WEBHOOK_BATCH",
     "MAX_WEBHOOK_BATCH_WAIT",
     "NO_CONTROLS",
+    "SECRET_TEXT_SQL",
     "STATUS_OF_CODE",
+    "VERIFY_TAG",
     "Account",
     "AccountControls",
     "ApiKeyRecord",
@@ -90,6 +92,12 @@ MAX_ID_LENGTH = 64
 MAX_ADDRESS_LENGTH = 20
 #: 3GPP TS 23.040 §9.2.3.24.1: at most 255 parts of a concatenated message.
 MAX_SEGMENTS = 255
+#: The tag of the Verify API's SMS: its text holds a one-time code, so the store
+#: erases the text once the message is final (``Store.purge``).
+VERIFY_TAG: Final = "verify"
+#: What an SQL statement matches those texts by (both stores' purge and index).
+SECRET_TEXT_SQL: Final = f"tag = '{VERIFY_TAG}'"
+
 #: The longest body that fits 255 parts (TS 23.040 §9.2.3.24.1): GSM 7-bit is
 #: stored unpacked, one septet per octet, and a concatenated part carries 153
 #: septets; 8-bit and UCS-2 parts carry at most 134 octets. 255 x 153.

@@ -475,11 +475,14 @@ class OutboxStore(Protocol):
         ...
 
     async def purge(self, now: float, *, parked_before: float, dead_before: float) -> int:
-        """Delete what is no longer needed; returns the number of rows deleted.
+        """Delete what is no longer needed; returns the number of rows deleted
+        or erased.
 
         That is: idempotency records expired at ``now``; receipts parked before
         ``parked_before`` (their segment never came); events given up on
-        (``retry_outbox(..., None, ...)``) that were created before ``dead_before``.
+        (``retry_outbox(..., None, ...)``) that were created before ``dead_before``;
+        and the text of every final message tagged :data:`VERIFY_TAG` (it
+        holds a one-time code: the body becomes empty, the rest stays).
         """
         ...
 

@@ -55,6 +55,7 @@ from herald.store._fair import Fairness, Verdict
 from herald.store._model import (
     MAX_ID_LENGTH,
     MAX_SEGMENTS,
+    SECRET_TEXT_SQL,
     STATUS_OF_CODE,
     Account,
     ApiKeyRecord,
@@ -945,6 +946,11 @@ class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling, SQLi
             deleted += conn.execute(
                 "DELETE FROM outbox WHERE next_attempt_at IS NULL AND created_at < ?",
                 (dead_before,),
+            ).rowcount
+            deleted += conn.execute(
+                "UPDATE messages SET body = X'' WHERE seq IN (SELECT seq FROM messages"
+                f" INDEXED BY messages_secret_text WHERE {SECRET_TEXT_SQL} AND length(body) > 0"
+                f" AND status >= {int(Status.DELIVERED)})"
             ).rowcount
             return deleted
 

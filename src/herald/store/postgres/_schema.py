@@ -42,7 +42,12 @@ state (``due_at``, ``lease_until``, the owner) lives in ``dispatch_queue``.
 from __future__ import annotations
 
 from herald.store._billing import RefundPolicy
-from herald.store._model import DEFAULT_PRIORITY, DEFAULT_STATUS_EVENTS, Status
+from herald.store._model import (
+    DEFAULT_PRIORITY,
+    DEFAULT_STATUS_EVENTS,
+    SECRET_TEXT_SQL,
+    Status,
+)
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "TABLE_SETTINGS"]
 
@@ -722,10 +727,18 @@ REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
 FOR EACH STATEMENT EXECUTE FUNCTION herald_watch_finals();
 """
 
+# V11: the texts of Verify SMS (one-time codes) are erased once the message is
+# final (purge); the index holds only the texts not yet erased. No status in
+# it: status steps stay HOT (only the erasure itself is not).
+_V11_SECRET_TEXTS = f"""
+CREATE INDEX messages_secret_text ON messages (seq)
+    WHERE {SECRET_TEXT_SQL} AND octet_length(body) > 0;
+"""
+
 #: In order; a database at version ``n`` has had ``MIGRATIONS[:n]`` applied.
 MIGRATIONS: tuple[str, ...] = (
     _V1_CORE, _V2_LIFECYCLE, _V3_LEASES, _V4_FRAUD_VERIFY, _V5_CHAT, _V6_CONFIG,
     _V7_INBOUND_ADMIN, _V8_OVERVIEW_MINUTES, _V9_PENDING_TO,
-    _V10_MESSAGES,
+    _V10_MESSAGES, _V11_SECRET_TEXTS,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

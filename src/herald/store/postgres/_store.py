@@ -55,6 +55,7 @@ from herald.store._errors import (
 from herald.store._model import (
     MAX_ID_LENGTH,
     MAX_SEGMENTS,
+    SECRET_TEXT_SQL,
     STATUS_OF_CODE,
     ChangeOutcome,
     ChangeResult,
@@ -429,7 +430,11 @@ class PostgresStore(PostgresMessages, PostgresAccounts, PostgresFraud, PostgresV
             dead = await conn.execute(
                 "DELETE FROM outbox WHERE next_attempt_at IS NULL AND created_at < $1",
                 dead_before)  # fmt: skip
-            return _count(keys) + _count(parked) + _count(dead)
+            erased = await conn.execute(
+                "UPDATE messages SET body = ''::bytea WHERE seq IN (SELECT seq FROM messages"
+                f" WHERE {SECRET_TEXT_SQL} AND octet_length(body) > 0"
+                f" AND status >= {int(Status.DELIVERED)})")
+            return _count(keys) + _count(parked) + _count(dead) + _count(erased)
 
         return await self._run(purge)
 
