@@ -15,10 +15,10 @@ writes the answer in one call, with uvicorn's default headers.
 Which requests: ``POST /v1/messages`` exactly (no query), HTTP/1.1 kept
 alive, no ``Expect: 100-continue``, no request of the connection still being
 answered (pipelined requests queue behind it as uvicorn queues them), and the
-headers :meth:`FastSend.plain_headers` accepts. Anything else is uvicorn's,
-untouched. A candidate whose body turns out not to be plain (or is larger
-than the fast path reads) is handed to uvicorn as if it had just arrived, its
-body replayed: the FastAPI route answers it as it always has. Nothing is
+headers :meth:`FastSend.plain_headers` accepts (a Content-Length within what
+the fast path reads). Anything else is uvicorn's, untouched. A candidate
+whose body turns out not to be plain is handed to uvicorn as if it had just
+arrived, its body replayed: the FastAPI route answers it as it always has. Nothing is
 charged or stored before that decision.
 
 uvicorn sees the request being answered through a stand-in for its request
@@ -78,7 +78,6 @@ class FastSendProtocol(HttpToolsProtocol):
     fast_send: ClassVar[FastSend]
 
     _reading: list[bytes] | None = None  # a candidate's body so far
-    _size = 0
     _authorization: bytes | None = None
 
     def on_message_begin(self) -> None:
@@ -91,7 +90,6 @@ class FastSendProtocol(HttpToolsProtocol):
             super().on_headers_complete()
             return
         self._reading = []
-        self._size = 0
         self._authorization = authorization
 
     def _candidate(self) -> bytes | Literal[False] | None:
@@ -113,14 +111,12 @@ class FastSendProtocol(HttpToolsProtocol):
         return self.fast_send.plain_headers(self.scope)  # type: ignore[arg-type]
 
     def on_body(self, body: bytes) -> None:
-        reading = self._reading
-        if reading is None:
+        # A candidate's Content-Length is within the fast path's limit
+        # (plain_headers) and the parser holds the body to it: no bound here.
+        if self._reading is None:
             super().on_body(body)
-            return
-        self._size += len(body)
-        reading.append(body)
-        if self._size > self.fast_send.max_body:
-            self._to_route()  # the route answers 413 as it always has
+        else:
+            self._reading.append(body)
 
     def on_message_complete(self) -> None:
         reading = self._reading
