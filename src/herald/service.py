@@ -189,12 +189,16 @@ class Platform:
         processes: int = 1,
         log_level: str = "WARNING",
         migrate: bool = False,
+        intake_nice: int = 0,
     ) -> Platform:
         """Open the store (unless given), run ``prepare`` (e.g. create the demo
         account) and start every component; with ``processes=2`` dispatch runs
         in a child process (:mod:`herald.workers`) over the same store.
         ``migrate``: apply a PostgreSQL store's missing migrations (see
-        :func:`open_store`, whose errors it raises)."""
+        :func:`open_store`, whose errors it raises). ``intake_nice``: with two
+        processes, what this one adds to its nice value once the delivery process
+        runs (``herald serve`` gives the configuration's: see
+        :mod:`herald.workers._supervisor`)."""
         clock = time.time
         metrics = Metrics(registry or CollectorRegistry())
         if store is None:
@@ -207,7 +211,8 @@ class Platform:
         leases: ServeLeases | None = None
         if processes >= 2:
             worker = DeliveryWorker(config, lambda channels: committed(channels),
-                                    log_level=log_level, loop=config.event_loop())  # fmt: skip
+                                    log_level=log_level, loop=config.event_loop(),
+                                    intake_nice=intake_nice)  # fmt: skip
             metrics.include(worker.metrics_snapshot)
             claim: Callable[[], None] = worker.wake
         else:
@@ -631,7 +636,8 @@ async def run(config: HeraldConfig, *, demo: bool = False, out: Any = None,
 
     try:
         platform = await Platform.start(config, prepare=prepare, log_level=log_level,
-                                        processes=config.process_count(), migrate=migrate)
+                                        processes=config.process_count(), migrate=migrate,
+                                        intake_nice=config.intake_nice)
     except BaseException:
         for extra in extras:
             await extra.stop()

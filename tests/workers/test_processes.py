@@ -113,6 +113,26 @@ async def test_a_killed_delivery_process_is_restarted_and_intake_goes_on(rig: Ri
     assert "the delivery process runs again" in rig.herald.log.read_text()
 
 
+async def test_intake_yields_the_cpus_to_delivery_and_a_restart_keeps_it_so(rig: Rig) -> None:
+    """The front adds ``intake_nice`` (4 by default) to its nice value once the
+    delivery process runs; the delivery process keeps the value herald was
+    started with, and so does one started again after a crash (a child would
+    inherit the front's, and could not lower it)."""
+    base = os.getpriority(os.PRIO_PROCESS, 0)  # herald serve was started with this test's
+    front, old = rig.herald.pid, rig.herald.delivery_pid()
+    assert old is not None
+    assert os.getpriority(os.PRIO_PROCESS, front) == min(19, base + 4)
+    assert os.getpriority(os.PRIO_PROCESS, old) == base
+    os.kill(old, signal.SIGKILL)
+    deadline = time.monotonic() + WAIT
+    while (new := rig.herald.delivery_pid()) in (None, old):
+        assert time.monotonic() < deadline, "no new delivery process"
+        await asyncio.sleep(0.05)
+    assert os.getpriority(os.PRIO_PROCESS, new) == base
+    async with httpx.AsyncClient(timeout=10) as client:  # and it works
+        await delivered(rig, [await send(rig, client, 1)])
+
+
 async def test_killing_herald_serve_takes_its_delivery_process_with_it(rig: Rig) -> None:
     dispatch = rig.herald.delivery_pid()
     assert dispatch is not None

@@ -19,6 +19,18 @@ configuration, and waits (bounded) until it says it started. From then on:
 
 :meth:`DeliveryWorker.stop` asks it to stop gracefully (it hands its messages
 back and unbinds), waits, and kills it only past ``timeout``.
+
+**Priority.** With ``intake_nice`` (``herald serve`` passes the configuration's,
+4 by default) the front adds that much to its own nice value once the delivery
+process runs. Both processes compete for the same CPUs; when all are busy, the
+scheduler then gives the delivery process the larger share, so messages
+already accepted go out before more are taken in, instead of a backlog (and
+receipt latency) growing for as long as intake outpaces delivery. Measured in
+``docs/performance.md``. On Linux a nice value belongs to a thread and a child
+starts with its parent thread's, and only a privileged process may lower one:
+so the delivery process is always started from :class:`_Spawner`'s thread,
+which was created before the front niced itself, and keeps the start-up value
+through restarts.
 """
 
 from __future__ import annotations
@@ -29,9 +41,11 @@ import json
 import logging
 import os
 import pickle
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
 from herald.config import HeraldConfig
@@ -73,6 +87,76 @@ _SMPP_ONLY: Final = frozenset({Channel.SMPP})
 _CHILD_CODE: Final = "from herald.workers._delivery_process import main; main()"
 
 
+class _Child:
+    """A started delivery process: :class:`subprocess.Popen` with an awaitable exit
+    (a pidfd the loop watches; a thread blocked in ``wait`` where there is none)."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self._proc = proc
+        self.pid = proc.pid
+        loop = asyncio.get_running_loop()
+        self._exited: asyncio.Future[int] = loop.create_future()
+        try:
+            self._fd: int | None = os.pidfd_open(proc.pid)
+        except (AttributeError, OSError):  # not Linux 5.3+: a thread waits instead
+            self._fd = None
+            waiting = loop.run_in_executor(None, proc.wait)
+            waiting.add_done_callback(lambda f: self._settle(f.result()))
+        else:
+            loop.add_reader(self._fd, self._reap)
+
+    @property
+    def returncode(self) -> int | None:
+        return self._proc.returncode
+
+    def _reap(self) -> None:
+        self._settle(self._proc.wait())  # the pidfd is readable: it has exited
+
+    def _settle(self, code: int) -> None:
+        if self._fd is not None:
+            asyncio.get_running_loop().remove_reader(self._fd)
+            os.close(self._fd)
+            self._fd = None
+        if not self._exited.done():
+            self._exited.set_result(code)
+
+    async def wait(self) -> int:
+        return await asyncio.shield(self._exited)
+
+    def kill(self) -> None:
+        if self._proc.returncode is None:
+            self._proc.kill()
+
+
+class _Spawner:
+    """The one thread that starts delivery processes, created before the front
+    changes its own nice value, so that every process it starts has the front's
+    start-up value (see the module docstring). It lives as long as they may: a
+    child's parent-death signal (``PR_SET_PDEATHSIG``) follows the thread that
+    started it, so closing it kills what it started."""
+
+    def __init__(self) -> None:
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="herald-spawner")
+        self._thread.submit(lambda: None).result()  # the thread exists from now on
+
+    async def start(self, args: list[str], env: Mapping[str, str], fd: int,
+                    config: bytes) -> _Child:
+        def popen() -> subprocess.Popen[bytes]:
+            proc = subprocess.Popen(args, stdin=subprocess.PIPE, pass_fds=(fd,), env=env)
+            assert proc.stdin is not None
+            with contextlib.suppress(BrokenPipeError):  # it died at once: _watch sees it
+                proc.stdin.write(config)
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.close()
+            return proc
+
+        proc = await asyncio.get_running_loop().run_in_executor(self._thread, popen)
+        return _Child(proc)
+
+    def close(self) -> None:
+        self._thread.shutdown(wait=False)
+
+
 class DeliveryWorker:
     """See the module docstring. ``await start()``, ``wake()``, ``await stop()``."""
 
@@ -83,11 +167,14 @@ class DeliveryWorker:
         *,
         log_level: str = "WARNING",
         loop: str = "asyncio",
+        intake_nice: int = 0,
     ) -> None:
         self._config = config
+        self._intake_nice = intake_nice
+        self._spawner: _Spawner | None = None
         self._on_events = on_events
         self._env = {LOG_LEVEL_ENV: log_level.upper(), LOOP_ENV: loop}
-        self._proc: asyncio.subprocess.Process | None = None
+        self._proc: _Child | None = None
         self._link: Link | None = None
         self._ready: asyncio.Event = asyncio.Event()
         self._snapshot = b""
@@ -122,13 +209,18 @@ class DeliveryWorker:
 
     async def start(self, timeout: float = START_TIMEOUT) -> None:
         """Start the process and wait until it runs; raises :class:`RuntimeError` if it
-        exits first or does not start within ``timeout`` seconds."""
-        await self._spawn()
+        exits first or does not start within ``timeout`` seconds; then the front
+        (the calling thread) adds ``intake_nice`` to its nice value."""
+        self._spawner = _Spawner()
         try:
+            await self._spawn()
             await self._until_ready(timeout)
         except BaseException:
             await self._kill()
+            self._close_spawner()
             raise
+        if self._intake_nice:
+            _nicer(self._intake_nice)
         self._watcher = asyncio.create_task(self._watch(), name="dispatch-process")
 
     async def stop(self, timeout: float = 30.0) -> None:
@@ -140,6 +232,7 @@ class DeliveryWorker:
                 await self._watcher
         proc = self._proc
         if proc is None:
+            self._close_spawner()
             return
         if self._link is not None:
             self._link.send_now(QUIT)
@@ -151,26 +244,26 @@ class DeliveryWorker:
                       proc.pid, timeout)  # fmt: skip
             await self._kill()
         self._close_link()
+        self._close_spawner()  # only now: see _Spawner
         self._binds = None  # its connectors unbound (its last metrics say so)
+
+    def _close_spawner(self) -> None:
+        if self._spawner is not None:
+            self._spawner.close()
+            self._spawner = None
 
     # -- the process ------------------------------------------------------------------
 
-    async def _spawn(self) -> asyncio.subprocess.Process:
+    async def _spawn(self) -> _Child:
+        assert self._spawner is not None
         ours, theirs = link_pair()
         env = {**os.environ, **self._env, LINK_FD_ENV: str(theirs.fileno()),
                PARENT_ENV: str(os.getpid())}  # fmt: skip
         try:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-c", _CHILD_CODE, stdin=asyncio.subprocess.PIPE,
-                pass_fds=(theirs.fileno(),), env=env,
-            )  # fmt: skip
+            proc = await self._spawner.start([sys.executable, "-c", _CHILD_CODE], env,
+                                             theirs.fileno(), pickle.dumps(self._config))
         finally:
             theirs.close()
-        assert proc.stdin is not None
-        proc.stdin.write(pickle.dumps(self._config))
-        with contextlib.suppress(ConnectionError):
-            await proc.stdin.drain()
-        proc.stdin.close()
         self._proc = proc
         self._ready = asyncio.Event()
         self._link = Link(ours, self._received)
@@ -268,3 +361,11 @@ class DeliveryWorker:
             return
         self._binds = binds
         self._binds_at = time.monotonic()
+
+
+def _nicer(step: int) -> None:
+    """Add ``step`` to the calling thread's nice value (Linux: a thread's own)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, os.getpriority(os.PRIO_PROCESS, 0) + step)
+    except OSError as exc:  # e.g. a seccomp profile that refuses it: run as before
+        log.warning("could not lower the intake process's priority: %s", exc)
