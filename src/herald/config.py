@@ -257,9 +257,10 @@ class HeraldConfig:
     # 0 = "auto": 2 when this process may use 2 CPUs or more, else 1.
     processes: int = 0
     # With 2 processes, the nice value the front adds to its own (0..19): when the
-    # CPUs are all busy, messages already accepted go out before more come in
+    # CPUs are all busy, messages already accepted go out before more come in; but
+    # every other busy process then wins against intake too. 0: off (the default).
     # (herald.workers._supervisor; docs/performance.md).
-    intake_nice: int = 4
+    intake_nice: int = 0
     # The event loop: "uvloop", "asyncio" (the standard library's) or "auto" (uvloop
     # where it is installed: 15 % less CPU per HTTP request, equal elsewhere).
     loop: str = "auto"
@@ -603,7 +604,7 @@ def parse_config(
     verify = _verify(_Table(top.get("verify", dict, {}), "verify"))
     guard = _guard(_Table(top.get("guard", dict, {}), "guard"), base)
     processes = parse_processes(top.get("processes", (str, int), "auto"), top.at("processes"))
-    intake_nice = top.integer("intake_nice", 4, 0, 19)
+    intake_nice = top.integer("intake_nice", 0, 0, 19)
     loop = top.choice("loop", "auto", LOOPS)
     from herald.chat._config import parse_channels  # herald.chat imports this module
 

@@ -74,8 +74,8 @@ def test_processes_and_event_loop() -> None:
     chosen = parse_config({**GOOD, "processes": 1, "loop": "asyncio"}, env={"OPA_PW": "x"})
     assert (chosen.process_count(), chosen.event_loop()) == (1, "asyncio")
     assert parse_config({**GOOD, "processes": "2"}, env={"OPA_PW": "x"}).process_count() == 2
-    assert default.intake_nice == 4
-    assert parse_config({**GOOD, "intake_nice": 0}, env={"OPA_PW": "x"}).intake_nice == 0
+    assert default.intake_nice == 0
+    assert parse_config({**GOOD, "intake_nice": 4}, env={"OPA_PW": "x"}).intake_nice == 4
     for bad, path in (({"processes": 3}, "processes"), ({"processes": True}, "processes"),
                       ({"loop": "tokio"}, "loop"), ({"intake_nice": 20}, "intake_nice"),
                       ({"intake_nice": -1}, "intake_nice"), ({"intake_nice": "4"}, "intake_nice")):

@@ -47,7 +47,8 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     data = tmp_path / "data"
     creds = await create_account(data, "shop")
     http_port = free_port()
-    herald = HeraldProcess(tmp_path, herald_config(
+    # intake_nice on (a top-level key: before any table): as on a machine of its own
+    herald = HeraldProcess(tmp_path, "intake_nice = 4\n" + herald_config(
         data, http_port, free_port(), sim.port, binds=1, window=10, tps=1000, processes=2))
     try:
         await herald.start()
@@ -114,7 +115,7 @@ async def test_a_killed_delivery_process_is_restarted_and_intake_goes_on(rig: Ri
 
 
 async def test_intake_yields_the_cpus_to_delivery_and_a_restart_keeps_it_so(rig: Rig) -> None:
-    """The front adds ``intake_nice`` (4 by default) to its nice value once the
+    """The front adds ``intake_nice`` (4 here) to its nice value once the
     delivery process runs; the delivery process keeps the value herald was
     started with, and so does one started again after a crash (a child would
     inherit the front's, and could not lower it)."""

@@ -20,8 +20,8 @@ configuration, and waits (bounded) until it says it started. From then on:
 :meth:`DeliveryWorker.stop` asks it to stop gracefully (it hands its messages
 back and unbinds), waits, and kills it only past ``timeout``.
 
-**Priority.** With ``intake_nice`` (``herald serve`` passes the configuration's,
-4 by default) the front adds that much to its own nice value once the delivery
+**Priority.** With ``intake_nice`` (``herald serve`` passes the configuration's;
+0, off, by default) the front adds that much to its own nice value once the delivery
 process runs. Both processes compete for the same CPUs; when all are busy, the
 scheduler then gives the delivery process the larger share, so messages
 already accepted go out before more are taken in, instead of a backlog (and
