@@ -227,14 +227,24 @@ class GuardConfig:
         return self.audit_log if self.audit_log is not None else data_dir / GUARD_AUDIT_LOG
 
 
+#: The fewest ``[store] history_days``: the pumping defence rebuilds itself
+#: from the last 7 days of its decisions (``herald.defence.HISTORY``), and a
+#: day partition is dropped only once wholly older than the retention.
+MIN_HISTORY_DAYS = 8
+
+
 @dataclass(frozen=True, slots=True)
 class StoreConfig:
     """Where ``herald serve`` keeps messages: ``url`` ``None`` is the embedded SQLite
     store in the data directory; ``postgresql://user@host:port/database`` is a
     PostgreSQL database that several nodes share (docs/scale-out.md). Keep the
-    password out of it (PGPASSWORD or ~/.pgpass); it is never shown in ``repr``."""
+    password out of it (PGPASSWORD or ~/.pgpass); it is never shown in ``repr``.
+    ``history_days``: on PostgreSQL, the days of history (the pumping defence's
+    decisions) kept in its day partitions, older ones dropped by the cluster's
+    leader; ``None`` keeps all (the partitions are created either way)."""
 
     url: str | None = field(default=None, repr=False)
+    history_days: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,8 +381,12 @@ def _store(t: _Table) -> StoreConfig:
             check_url(url)
         except ValueError as exc:  # its message shows the URL with the password redacted
             raise ConfigError(t.at("url"), str(exc)) from None
+    days = t.get("history_days", int, None)
+    if days is not None:
+        # The pumping defence rebuilds itself from a week of its decisions.
+        days = t.integer("history_days", days, MIN_HISTORY_DAYS, 100 * 366)
     t.finish()
-    return StoreConfig(url=url)
+    return StoreConfig(url=url, history_days=days)
 
 
 def _http(t: _Table) -> HttpConfig:

@@ -17,7 +17,6 @@ from herald.config import (
     LOOPS,
     ConfigError,
     HeraldConfig,
-    StoreConfig,
     load_config,
     parse_listen,
     parse_processes,
@@ -91,7 +90,7 @@ def _config(args: argparse.Namespace) -> HeraldConfig:
     if args.data_dir is not None:
         config = replace(config, data_dir=args.data_dir)
     if args.store is not None:
-        config = replace(config, store=StoreConfig(url=args.store))
+        config = replace(config, store=replace(config.store, url=args.store))
     if args.http:
         host, port = parse_listen(args.http, "--http", 8080)
         config = replace(config, http=replace(config.http, host=host, port=port))

@@ -222,7 +222,8 @@ class Platform:
                 await store.aclose()
                 raise
             dispatcher = Dispatcher(store, config, metrics=metrics, clock=clock,
-                                    slots=None if leases is None else leases.keeper)
+                                    slots=None if leases is None else leases.slots,
+                                    leader=None if leases is None else leases.leads)
             if leases is not None:
                 leases.attach(dispatcher)
             metrics.watch_connectors(dispatcher.connectors.values())

@@ -8,6 +8,7 @@ send on it (``may_send``), and that no node sends on more slots than exist.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from herald.cluster.leases import Holding, LeaseSettings, fair_share
+from herald.cluster.leases import LEADER, Holding, LeaseSettings, fair_share
 from herald.cluster.postgres import LeaseKeeper, SlotTable, ensure_schema, node_id
 from herald.store.postgres import connection, create_pool
 
@@ -60,6 +61,7 @@ class Node:
     pool: Cuttable
     events: list[tuple[str, float, Holding]] = field(default_factory=list)
     leading: list[frozenset[str]] = field(default_factory=list)
+    chores: list[list[float]] = field(default_factory=list)  # [began, ended] (loop time)
 
     @property
     def name(self) -> str:
@@ -99,8 +101,13 @@ async def start(pg_store_dsn: str) -> AsyncIterator[Start]:
             node.events.append(("lost", asyncio.get_running_loop().time(), h))
 
         async def lead(ended: frozenset[str]) -> None:
+            loop = asyncio.get_running_loop()
             node.leading.append(ended)
-            await asyncio.sleep(chore_seconds)
+            node.chores.append([loop.time(), math.inf])
+            try:
+                await asyncio.sleep(chore_seconds)
+            finally:  # returned, or cancelled at the leadership's deadline
+                node.chores[-1][1] = loop.time()
 
         keeper = LeaseKeeper(
             SlotTable(cut, name, S.lease), binds, S,
@@ -131,6 +138,7 @@ def check_senders(nodes: list[Node], binds: Mapping[str, int]) -> None:
                     senders.setdefault(h.slot, []).append(node.name)
         assert all(len(names) == 1 for names in senders.values()), senders
         assert all(slot < n for slot in senders)
+    assert sum(node.keeper.leading for node in nodes) <= 1  # one leader at a time
 
 
 async def until(
@@ -254,24 +262,60 @@ async def test_a_clean_stop_hands_the_slots_over_at_once(start: Start) -> None:
     await until(lambda: staying.count("c") == 4, [staying], binds, S.lease / 2)
 
 
-async def test_the_lowest_live_node_leads_and_reports_a_dead_one_once(start: Start) -> None:
+async def test_one_node_leads_until_it_dies_then_one_other_within_a_lease(
+    start: Start,
+) -> None:
     binds = {"c": 2}
     nodes = [await start(binds) for _ in range(3)]
     await until(lambda: fair(nodes, binds), nodes, binds, 3 * S.lease)
-    a, b, c = nodes
-    for node in nodes:  # at start, a node may lead before it sees the others
-        node.leading.clear()
-    await until(lambda: len(a.leading) >= 3, nodes, binds, 3 * S.lease)
-    assert (b.leading, c.leading) == ([], [])
-    assert set(a.leading) == {frozenset()}
-    assert a.keeper.leading and not b.keeper.leading
+    first = [n for n in nodes if n.keeper.leading]
+    assert len(first) == 1  # (until() checked at most one at every poll)
+    leader = first[0]
+    others = [n for n in nodes if n is not leader]
+    calls = len(leader.leading)
+    await until(lambda: len(leader.leading) >= calls + 3, nodes, binds, 3 * S.lease)
+    assert all(n.leading == [] for n in others)  # the chores run on the leader only
+    assert set(leader.leading[calls:]) == {frozenset()}
 
-    await a.keeper.stop(release=False)  # dies: its registration runs out
-    await until(lambda: frozenset({a.name}) in b.leading, nodes[1:], binds, 3 * S.lease)
-    await until(lambda: fair(nodes[1:], binds), nodes[1:], binds, 3 * S.lease)
-    assert b.leading.count(frozenset({a.name})) == 1  # forgotten once reported
-    assert not c.leading
-    assert a.name not in (await b.keeper.table.snapshot([])).nodes
+    row = await leader.keeper.table._pool.fetchrow(
+        "SELECT owner, epoch, expires_at FROM connector_slots WHERE connector = $1", LEADER)
+    assert row["owner"] == leader.name
+    await leader.keeper.stop(release=False)  # dies: its leadership runs out
+    gone = await leader.keeper.table._pool.fetchval(
+        "SELECT expires_at FROM connector_slots WHERE connector = $1", LEADER)
+    await until(lambda: any(n.keeper.leading for n in others), others, binds, 3 * S.lease)
+    (successor,) = [n for n in others if n.keeper.leading]
+    taken = await successor.keeper.table._pool.fetchrow(
+        "SELECT owner, epoch, acquired_at FROM connector_slots WHERE connector = $1", LEADER)
+    assert taken["owner"] == successor.name and taken["epoch"] == row["epoch"] + 1
+    # Not before the dead leader's lease ended; just after (a loaded machine: half a lease).
+    assert gone <= taken["acquired_at"] <= gone + S.lease / 2
+    await until(lambda: frozenset({leader.name}) in successor.leading, others, binds, S.lease)
+    await until(lambda: fair(others, binds), others, binds, 3 * S.lease)
+    assert successor.leading.count(frozenset({leader.name})) == 1  # forgotten once reported
+    (bystander,) = [n for n in others if n is not successor]
+    assert bystander.leading == []
+    assert leader.name not in (await successor.keeper.table.snapshot([])).nodes
+
+
+async def test_a_leader_cut_from_the_database_stops_its_chores_before_another_leads(
+    start: Start,
+) -> None:
+    binds = {"c": 2}
+    nodes = [await start(binds, chore_seconds=10 * S.lease) for _ in range(2)]  # chores
+    # that outlast a lease; whichever node took the leadership first keeps it
+    await until(lambda: fair(nodes, binds) and any(n.chores for n in nodes), nodes, binds,
+                3 * S.lease)  # fmt: skip
+    cut, other = sorted(nodes, key=lambda n: not n.chores)
+    assert len(cut.chores) == 1 and other.chores == []
+    cut.pool.cut()
+    await until(lambda: len(other.chores) == 1, nodes, binds, 3 * S.lease)
+    ((_began, ended),) = cut.chores
+    # Cancelled at its own deadline, before the other node's chores began.
+    assert ended < other.chores[0][0]
+    cut.pool.restore()  # back: it does not lead again while the other lives
+    await until(lambda: fair(nodes, binds), nodes, binds, 3 * S.lease)
+    assert other.keeper.leading and len(cut.chores) == 1
 
 
 def test_node_ids_differ_per_process_life() -> None:
@@ -284,10 +328,10 @@ async def test_slow_leader_chores_run_one_at_a_time_and_never_delay_renewals(
     start: Start,
 ) -> None:
     binds = {"c": 2}
-    slow = await start(binds, chore_seconds=10 * S.lease)
-    other = await start(binds)
-    nodes = [slow, other]
-    await until(lambda: fair(nodes, binds), nodes, binds, 3 * S.lease)
+    nodes = [await start(binds, chore_seconds=10 * S.lease) for _ in range(2)]
+    await until(lambda: fair(nodes, binds) and any(n.leading for n in nodes), nodes, binds,
+                3 * S.lease)  # fmt: skip
+    slow = next(n for n in nodes if n.leading)
     seen = len(slow.events)
     for _ in range(int(S.lease / 0.05)):  # a lease: the leader keeps its slot
         check_senders(nodes, binds)

@@ -19,7 +19,6 @@ from herald.cluster.leases import (
     Snapshot,
     acquire_slot,
     fair_share,
-    leader,
     plan,
     release_slot,
     renew_slot,
@@ -216,11 +215,6 @@ def test_connectors_not_configured_here_are_left_alone() -> None:
     s = snap("a", (0, None, 0), connector="other")
     p = plan(s, "a", {"c": 1})
     assert (p.release, dict(p.acquire)) == ((), {})
-
-
-def test_the_leader_is_the_lowest_live_node() -> None:
-    assert leader(["node-b", "node-a", "node-c"]) == "node-a"
-    assert leader([]) is None
 
 
 # --- the simulated cluster ----------------------------------------------------

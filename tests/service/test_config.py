@@ -67,6 +67,19 @@ def test_the_store_is_sqlite_unless_store_url_names_postgresql() -> None:
     assert info.value.path == "store.pool"
 
 
+def test_store_history_days_is_a_whole_number_of_days_from_eight() -> None:
+    url = "postgresql://herald@db.example:5432/herald"
+    assert parse_config({**GOOD, "store": {"url": url}}, env={"OPA_PW": "x"}
+                        ).store.history_days is None  # fmt: skip
+    kept = parse_config({**GOOD, "store": {"url": url, "history_days": 90}}, env={"OPA_PW": "x"})
+    assert kept.store.history_days == 90
+    for bad, said in ((7, "between 8 and"), (2.5, "must be int"), (True, "not a boolean")):
+        with pytest.raises(ConfigError) as info:
+            parse_config({**GOOD, "store": {"url": url, "history_days": bad}},
+                         env={"OPA_PW": "x"})  # fmt: skip
+        assert info.value.path == "store.history_days" and said in str(info.value)
+
+
 def test_processes_and_event_loop() -> None:
     default = parse_config(GOOD, env={"OPA_PW": "x"})
     assert (default.processes, default.loop, default.event_loop()) == (0, "auto", "uvloop")

@@ -207,10 +207,10 @@ async def _prepare(url: str, cwd: Path) -> tuple[str, str, str]:
     return key, said.split("password:")[1].split()[0], secret
 
 
-async def _serving(config: Path, url: str, cwd: Path) -> tuple[Any, str]:
-    """``herald serve --store url`` started; (process, its banner line)."""
+async def _serving(config: Path, url: str, cwd: Path, *more: str) -> tuple[Any, str]:
+    """``herald serve --store url [more]`` started; (process, its banner line)."""
     proc = await asyncio.create_subprocess_exec(
-        *HERALD, "serve", "--config", str(config), "--store", url, cwd=cwd,
+        *HERALD, "serve", "--config", str(config), "--store", url, *more, cwd=cwd,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)  # fmt: skip
     assert proc.stdout is not None
@@ -438,3 +438,50 @@ async def test_two_nodes_share_a_connectors_binds(tmp_path: Path, pg_dsn: str) -
             await _stop(proc)
         await sim.stop()
 
+
+
+@needs_the_whole_port
+async def test_one_node_leads_the_clusters_chores_and_another_takes_over(
+    tmp_path: Path, pg_dsn: str
+) -> None:
+    # docs/leases.md: the leadership is a lease; its holder alone runs the chores
+    # (here: making the history's day partitions); a stopped leader hands it over.
+    code, out = await _herald("db", "migrate", "--store", pg_dsn, cwd=tmp_path)
+    assert code == 0, out
+    nodes: list[Any] = []
+    said: list[str] = []
+    try:
+        async with connection(pg_dsn) as conn:
+
+            async def leader() -> str | None:
+                owner: str | None = await conn.fetchval(
+                    "SELECT owner FROM connector_slots WHERE connector = ':leader'"
+                    " AND expires_at > extract(epoch FROM clock_timestamp())")
+                return owner
+
+            for name in ("a", "b"):
+                home = tmp_path / name
+                home.mkdir()
+                nodes.append((await _serving(_config(home, free_port()), pg_dsn, home,
+                                             "--log-level", "info"))[0])  # fmt: skip
+                await eventually(lambda: _some(leader), timeout=30)
+            first = await leader()
+            assert first is not None and f"-{nodes[0].pid}-" in first  # the first node started
+            said.append(await _stop(nodes[0]))  # hands the leadership over at once
+            assert nodes[0].returncode == 0, said[0]
+
+            async def second() -> bool:
+                return f"-{nodes[1].pid}-" in (await leader() or "")
+
+            await eventually(second, timeout=15)  # its next cycle (2 s), within a lease (10 s)
+        said.append(await _stop(nodes[1]))
+    finally:
+        for proc in nodes:
+            await _stop(proc)
+    assert [s.count("leads the cluster") for s in said] == [1, 1]
+    # The chores ran on the leader only: the days ahead were made once, by the first.
+    assert ["history partitions: created" in s for s in said] == [True, False]
+
+
+async def _some(get: Any) -> bool:
+    return await get() is not None

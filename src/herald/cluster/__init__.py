@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from herald.cluster.leases import (
     DEFAULT_SETTINGS,
+    LEADER,
     Holding,
     LeaseSettings,
     Plan,
@@ -16,7 +17,6 @@ from herald.cluster.leases import (
     Snapshot,
     acquire_slot,
     fair_share,
-    leader,
     plan,
     release_slot,
     renew_slot,
@@ -25,6 +25,7 @@ from herald.cluster.leases import (
 
 __all__ = [
     "DEFAULT_SETTINGS",
+    "LEADER",
     "Holding",
     "LeaseSettings",
     "Plan",
@@ -32,7 +33,6 @@ __all__ = [
     "Snapshot",
     "acquire_slot",
     "fair_share",
-    "leader",
     "plan",
     "release_slot",
     "renew_slot",

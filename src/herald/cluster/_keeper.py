@@ -8,10 +8,11 @@ cycle against the :class:`SlotTable`:
 2. read a snapshot and :func:`~herald.cluster.leases.plan` on it;
 3. give back what the plan releases (``on_lost`` first, then the row), take
    what it acquires (``on_gained`` once the row is ours);
-4. if it is the leader (lowest live node id) and its registration is fresh,
-   start ``on_leader`` with the nodes whose registration ended (in a task of
-   its own, one at a time, so slow chores never delay a renewal), then forget
-   those nodes.
+4. while it holds the leadership (slot 0 of :data:`~herald.cluster.leases.LEADER`,
+   taken and kept like any slot), start ``on_leader`` with the nodes whose
+   registration ended (in a task of its own, one at a time, so slow chores
+   never delay a renewal), then forget those nodes. The chores are cancelled
+   when the leadership is lost (its deadline, like a slot's).
 
 It wakes earlier when the plan says another node's lease ends sooner (a dead
 node's slots are taken just after they free up). Independently of the cycle,
@@ -41,9 +42,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from herald.cluster._pg import SlotTable
 from herald.cluster.leases import (
     DEFAULT_SETTINGS,
+    LEADER,
     Holding,
     LeaseSettings,
-    leader,
     plan,
     slot_rate,
 )
@@ -80,8 +81,10 @@ class LeaseKeeper:
     ``table``'s lease must be ``settings.lease``. ``on_leader`` (optional) is
     started at each cycle while this node leads and the previous call has
     returned; its errors are logged and it is called again next cycle with
-    the same nodes (they are forgotten only after it returned). It must be
-    idempotent: two nodes may both believe they lead for a moment.
+    the same nodes (they are forgotten only after it returned). It is
+    cancelled when the leadership's deadline passes; a statement it had
+    under way may still finish on the server then, so chores must be
+    idempotent (they are single statements or transactions).
     """
 
     def __init__(
@@ -102,18 +105,19 @@ class LeaseKeeper:
         self.table = table
         self.node = table.node
         self.binds = dict(binds)
+        if LEADER in self.binds:
+            raise ValueError(f"{LEADER!r} is the leadership's slot, not a connector")
+        self._slots = {**self.binds, LEADER: 1}  # what the table holds for this node
         self.settings = settings
         self._on_gained = on_gained
         self._on_lost = on_lost
         self._on_leader = on_leader
         self._rng = rng or random.Random()
         self._holdings: dict[tuple[str, int], Holding] = {}
-        self._registered_at = float("-inf")
         self._task: asyncio.Task[None] | None = None
         self._chores: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._dropped: list[Holding] = []  # past their deadline, to hand back
-        self.leading = False
 
     # --- what senders ask ---
 
@@ -129,6 +133,12 @@ class LeaseKeeper:
         h = self._holdings.get((connector, slot))
         return h is not None and h.may_send(self._now(), self.settings)
 
+    @property
+    def leading(self) -> bool:
+        """Whether this node leads now: it holds the leadership's slot and may
+        act on it (ask before each chore: the deadline holds as for sending)."""
+        return self.may_send(LEADER, 0)
+
     def rate(self, connector: str, tps: float) -> float:
         """This node's share of ``connector``'s ``tps`` now: the slots it may send
         on times their share (:func:`~herald.cluster.leases.slot_rate`)."""
@@ -139,7 +149,7 @@ class LeaseKeeper:
 
     async def start(self) -> None:
         """Create the slot rows for ``binds`` and start the loop."""
-        await self.table.sync_slots(self.binds)
+        await self.table.sync_slots(self._slots)
         self._task = asyncio.create_task(self._run(), name=f"leases {self.node}")
 
     async def stop(self, *, release: bool = True) -> None:
@@ -184,7 +194,6 @@ class LeaseKeeper:
         sent = self._now()
         renewing = tuple(self._holdings.values())
         _now, renewed = await self.table.renew(renewing)
-        self._registered_at = sent
         for h in renewing:
             key = (h.connector, h.slot)
             current = self._holdings.get(key)
@@ -195,8 +204,8 @@ class LeaseKeeper:
             else:
                 self._lose(key)
 
-        snap = await self.table.snapshot(self.binds)
-        p = plan(snap, self.node, self.binds)
+        snap = await self.table.snapshot(self._slots)
+        p = plan(snap, self.node, self._slots)
         if p.release:
             giving = [self._holdings[(r.connector, r.slot)] for r in p.release
                       if (r.connector, r.slot) in self._holdings]  # fmt: skip
@@ -205,16 +214,15 @@ class LeaseKeeper:
             await self.table.release(giving)
         for connector, count in p.acquire.items():
             sent = self._now()
-            for row in await self.table.acquire(connector, count, self.binds[connector]):
+            for row in await self.table.acquire(connector, count, self._slots[connector]):
                 h = Holding(connector, row.slot, row.epoch, sent)
                 self._holdings[(connector, row.slot)] = h
-                self._on_gained(h)
+                if connector == LEADER:
+                    log.info("leases: %s leads the cluster (epoch %d)", self.node, row.epoch)
+                else:
+                    self._on_gained(h)
         self._rearm()
 
-        live = snap.live() | {self.node}
-        self.leading = leader(live) == self.node and (
-            self._now() < self._registered_at + s.sending_window
-        )
         ended = frozenset(n for n, ends in snap.nodes.items() if ends <= snap.now)
         if self.leading and self._chores is None and (ended or self._on_leader is not None):
             # Apart from the cycle: slow chores must not delay the renewals.
@@ -242,7 +250,10 @@ class LeaseKeeper:
 
     def _lose(self, key: tuple[str, int]) -> None:
         h = self._holdings.pop(key)
-        self._on_lost(h)
+        if h.connector != LEADER:
+            self._on_lost(h)
+        elif self._chores is not None:  # no chores past the leadership's deadline
+            self._chores.cancel()
 
     def _rearm(self) -> None:
         """One timer at the earliest deadline of what is held."""

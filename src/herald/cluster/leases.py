@@ -41,13 +41,18 @@ so one slot moves per missing slot; a joining node is seen at the others'
 next renewal and gets its share at its own next cycle after that, well inside
 one lease (``renew_every <= (lease - margin) / 2``).
 
-Leader (:func:`leader`): the lowest live node id does the cluster's chores
-(requeue what expired nodes held, ...). Those chores are idempotent
-statements, so two nodes that briefly both believe they lead waste a query
-and break nothing; in exchange leadership needs no dedicated connection,
-works through transaction poolers, and moves within one lease however its
-holder died (a session advisory lock stays held by a hung or partitioned node
-until the server notices its connection is gone).
+Leader (:data:`LEADER`): one node does the cluster's chores (requeue lapsed
+claims, expire validity periods, manage history partitions). Leadership is
+one more slot, slot 0 of the pseudo-connector :data:`LEADER`, under the same
+rules: acquired when free, renewed with the node's other slots, fenced by its
+epoch, and its holder stops leading ``margin`` before the lease could end,
+so two nodes never lead at once (each judged on its own clock) and a dead
+leader's successor takes over when its lease ends, within one lease however
+it died. Its fair share (``binds = 1``) moves nothing while its holder
+lives: leadership stays put as nodes come and go. Chosen over a session
+advisory lock, which a hung or partitioned node keeps until the server
+notices its connection is gone, which a PostgreSQL restart drops for every
+node at once, and which needs a dedicated connection (no transaction pooler).
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "DEFAULT_SETTINGS",
+    "LEADER",
     "Holding",
     "LeaseSettings",
     "Plan",
@@ -66,7 +72,6 @@ __all__ = [
     "Snapshot",
     "acquire_slot",
     "fair_share",
-    "leader",
     "plan",
     "release_slot",
     "renew_slot",
@@ -116,6 +121,11 @@ class LeaseSettings:
 
 
 DEFAULT_SETTINGS = LeaseSettings()
+
+#: The pseudo-connector whose one slot is the cluster's leadership. The colon
+#: keeps it apart from every configured connector (names are letters, digits,
+#: ``-`` and ``_``).
+LEADER = ":leader"
 
 
 def slot_rate(tps: float, binds: int) -> float:
@@ -287,8 +297,3 @@ def plan(snapshot: Snapshot, node: str, binds: Mapping[str, int]) -> Plan:
     ends = [e for x, e in snapshot.nodes.items() if x != node and e > now]
     ends += [r.expires_at for r in snapshot.slots if r.owner != node and not r.is_free(now)]
     return Plan(tuple(release), acquire, min(ends, default=None))
-
-
-def leader(nodes: Iterable[str]) -> str | None:
-    """The node that does the cluster's chores: the lowest live node id."""
-    return min(nodes, default=None)

@@ -42,6 +42,9 @@ ended while nothing could claim them), ``expire_sent`` (``sent`` and no receipt
 ``receipt_grace`` after the validity ended), parts whose receipt is overdue
 (their connector's ``receipt_timeout``: asked about with query_sm, or ended;
 ``_checks``), MO reassembly timeouts, and ``purge`` every ``purge_interval``.
+Given ``leader`` (several nodes on one PostgreSQL), the cluster-wide part
+(expiry, purge) runs only while ``leader()`` says this node leads; the parts
+bound to this node's binds and memory (receipt checks, MO) run everywhere.
 
 ``stop()``: stop claiming, stop the pumps and wait (bounded) for answers in
 flight, hand every message still held back to the store (claimable at
@@ -123,8 +126,10 @@ class Dispatcher:
         settings: DispatchSettings | None = None,
         ids: IdGenerator | None = None,
         slots: SlotGate | None = None,
+        leader: Callable[[], bool] | None = None,
     ) -> None:
         self._store = store
+        self._leader = leader
         self._clock = clock
         self._metrics = metrics
         self.settings = s = settings or DispatchSettings()
@@ -504,10 +509,12 @@ class Dispatcher:
         while not self._stopping:
             await asyncio.sleep(s.housekeeping_interval)  # stop() cancels this task
             now = self._clock()
+            leads = self._leader is None or self._leader()
             try:
-                await self._expire(now)
+                if leads:
+                    await self._expire(now)
                 await self.receipts.check(now)
-                if now >= next_purge:
+                if leads and now >= next_purge:
                     next_purge = now + s.purge_interval
                     purged = await self._store.purge(
                         now, parked_before=now - s.parked_ttl, dead_before=now - s.dead_ttl)

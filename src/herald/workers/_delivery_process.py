@@ -138,7 +138,8 @@ async def _run(config: HeraldConfig, sock: socket.socket) -> None:
         await store.aclose()
         raise
     dispatcher = Dispatcher(store, config, metrics=metrics, clock=time.time,
-                            slots=None if leases is None else leases.keeper)  # fmt: skip
+                            slots=None if leases is None else leases.slots,
+                            leader=None if leases is None else leases.leads)  # fmt: skip
     if leases is not None:
         leases.attach(dispatcher)
     metrics.watch_connectors(dispatcher.connectors.values())

@@ -1,4 +1,5 @@
-"""The bind and TPS leases of a ``herald serve`` node on PostgreSQL (docs/leases.md).
+"""The leases of a ``herald serve`` node on PostgreSQL (docs/leases.md): binds,
+TPS and the cluster's leadership.
 
 On a PostgreSQL store several nodes dispatch through the same connectors, so
 the process that runs dispatch (the delivery process, or the only one) holds
@@ -7,65 +8,98 @@ its slot ``n``, bound only while this node holds the slot, and the node sends
 at the slots' share of ``tps``. The keeper has a pool of its own (two
 connections), so a renewal never waits behind the store's calls.
 
+The keeper also elects the node that does the cluster's chores. While this
+node leads, its dispatcher's housekeeping expires validity periods and purges
+(``Dispatcher(..., leader=leases.leads)``; on the other nodes it skips them),
+and the keeper's leader hook (:meth:`ServeLeases.chores`) requeues claims
+whose lease lapsed and manages the history partitions
+(:class:`~herald.store.postgres.HistoryPartitions`).
+
 Slots need transceiver binds (docs/leases.md): with any other bind type in the
-configuration the node runs without leases, as one node alone, and says so.
+configuration the node shares no binds (it runs its connectors as one node
+alone, and says so) but still takes part in the election.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, Final
 
 from herald.config import HeraldConfig
 
-__all__ = ["KEEPER_CONNECTIONS", "ServeLeases"]
+__all__ = ["KEEPER_CONNECTIONS", "PARTITIONS_EVERY", "ServeLeases"]
 
 log = logging.getLogger("herald.workers")
 
 #: The keeper's own pool: renewals and the leader's chores, one at a time each.
 KEEPER_CONNECTIONS: Final = 2
+#: Seconds between two upkeeps of the history partitions by the leader (the
+#: first as soon as it leads): they are made days ahead, so hourly is plenty.
+PARTITIONS_EVERY: Final = 3600.0
+#: Seconds in a day, for ``[store] history_days``.
+_DAY: Final = 86_400.0
 
 
 class ServeLeases:
-    """``await ServeLeases.open(config)`` (``None``: no leases here), then
-    ``Dispatcher(..., slots=leases.keeper)``, ``leases.attach(dispatcher)``,
-    ``await leases.start()`` after the dispatcher's; ``await leases.stop()``
-    after the dispatcher stopped (its slots are handed back at once)."""
+    """``await ServeLeases.open(config)`` (``None``: on SQLite), then
+    ``Dispatcher(..., slots=leases.slots, leader=leases.leads)``,
+    ``leases.attach(dispatcher)``, ``await leases.start()`` after the
+    dispatcher's; ``await leases.stop()`` after the dispatcher stopped (its
+    slots and the leadership are handed back at once)."""
 
-    def __init__(self, keeper: Any, pool: Any) -> None:
+    def __init__(self, keeper: Any, pool: Any, *, shares_binds: bool = True,
+                 history_days: int | None = None,
+                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
         self.keeper = keeper
         self._pool = pool
+        self._shares_binds = shares_binds
+        self._keep = None if history_days is None else history_days * _DAY
+        self._clock = clock
         self._gained: Callable[[str, int], None] | None = None
         self._lost: Callable[[str, int], None] | None = None
+        self._partitions_at = -float("inf")  # the next upkeep (the first when it leads)
+        self.requeued = 0  # claims requeued by this node's chores (for tests)
 
     @classmethod
     async def open(cls, config: HeraldConfig) -> ServeLeases | None:
-        """The keeper of this node's slots, on ``config.store.url``; ``None`` on
-        SQLite, without connectors, or with a connector that is not a transceiver.
-        Raises :class:`~herald.store.StoreUnavailable` (the database is out of reach)."""
+        """The keeper of this node's slots and leadership, on ``config.store.url``;
+        ``None`` on SQLite. Raises :class:`~herald.store.StoreUnavailable` (the
+        database is out of reach)."""
         url = config.store.url
-        if url is None or not config.connectors:
+        if url is None:
             return None
         others = [c.name for c in config.connectors if c.bind_type != "transceiver"]
         if others:
             log.warning("connectors %s are not transceivers: binds are not shared between"
                         " nodes by leases; run this configuration on one node only",
                         ", ".join(others))  # fmt: skip
-            return None
+        binds = {} if others else {c.name: c.binds for c in config.connectors}
         from herald.cluster.leases import DEFAULT_SETTINGS
         from herald.cluster.postgres import LeaseKeeper, SlotTable, node_id
         from herald.store.postgres import create_pool
 
         pool = await create_pool(url, min_size=1, max_size=KEEPER_CONNECTIONS)
-        leases = cls(None, pool)
+        leases = cls(None, pool, shares_binds=not others,
+                     history_days=config.store.history_days)  # fmt: skip
         leases.keeper = LeaseKeeper(
-            SlotTable(pool, node_id(), DEFAULT_SETTINGS.lease),
-            {c.name: c.binds for c in config.connectors}, DEFAULT_SETTINGS,
+            SlotTable(pool, node_id(), DEFAULT_SETTINGS.lease), binds, DEFAULT_SETTINGS,
             on_gained=lambda h: leases._on(leases._gained, h.connector, h.slot),
             on_lost=lambda h: leases._on(leases._lost, h.connector, h.slot),
+            on_leader=leases.chores,
         )  # fmt: skip
         return leases
+
+    @property
+    def slots(self) -> Any:
+        """The dispatcher's slot gate: the keeper, or ``None`` when binds are not
+        shared (a connector that is not a transceiver)."""
+        return self.keeper if self._shares_binds else None
+
+    def leads(self) -> bool:
+        """Whether this node does the cluster's chores now (ask before each)."""
+        return bool(self.keeper.leading)
 
     def attach(self, dispatcher: Any) -> None:
         """Bind and unbind ``dispatcher``'s connectors as slots come and go."""
@@ -75,6 +109,24 @@ class ServeLeases:
     def _on(call: Callable[[str, int], None] | None, connector: str, slot: int) -> None:
         if call is not None:
             call(connector, slot)
+
+    async def chores(self, _ended: frozenset[str]) -> None:
+        """The leader's share of the cluster's chores, at each keeper cycle while
+        it leads (the keeper forgets the ended nodes after): requeue claims
+        whose lease lapsed (their holder died or stalled: the ``(owner,
+        attempt)`` fence refuses its late writes); and every
+        :data:`PARTITIONS_EVERY`, the history partitions. Each is idempotent."""
+        from herald.store.postgres import DispatchQueue, HistoryPartitions
+
+        now = self._clock()
+        self.requeued += await DispatchQueue(self._pool, self.keeper.node).requeue_expired(now)
+        if now >= self._partitions_at:
+            self._partitions_at = now + PARTITIONS_EVERY
+            done = await HistoryPartitions(self._pool).maintain(now, self._keep)
+            if done.created or done.dropped or done.moved or done.deleted:
+                log.info("history partitions: created %s, dropped %s; %d rows moved out of"
+                         " and %d deleted from the default partitions",
+                         done.created, done.dropped, done.moved, done.deleted)  # fmt: skip
 
     async def start(self) -> None:
         """Create the slot rows and start acquiring (the binds follow)."""

@@ -5,7 +5,8 @@ asyncpg (``pip install 'herald[postgresql]'``).
 
 What exists so far: the schema and its migrations (``herald db migrate``), the
 dispatch loop's core (:class:`DispatchQueue`: accept, claim, complete,
-release, requeue), and the message lifecycle (triggers from
+release, requeue), the history's day partitions (:class:`HistoryPartitions`:
+retention is a DROP), and the message lifecycle (triggers from
 ``store/lifecycle.py``) with the part of the :class:`~herald.store.Store` port
 it needs (:class:`PostgresStore`). ``herald serve --store URL`` runs on it
 once :class:`PostgresStore` has the whole port (:func:`serve_refusal` names
@@ -24,6 +25,7 @@ from herald.store.postgres._conn import (
     redact,
     schema_version,
 )
+from herald.store.postgres._history import HISTORY_TABLES, HistoryPartitions, Maintenance
 from herald.store.postgres._lifecycle import install as install_lifecycle
 from herald.store.postgres._queue import (
     MAX_CLAIM,
@@ -37,6 +39,7 @@ from herald.store.postgres._serve import missing_methods, open_served, serve_ref
 from herald.store.postgres._store import PostgresStore
 
 __all__ = [
+    "HISTORY_TABLES",
     "MAX_CLAIM",
     "MIGRATIONS",
     "SCHEMA_VERSION",
@@ -44,6 +47,8 @@ __all__ = [
     "Claim",
     "Completion",
     "DispatchQueue",
+    "HistoryPartitions",
+    "Maintenance",
     "PostgresStore",
     "check_url",
     "connect",

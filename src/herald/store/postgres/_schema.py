@@ -735,10 +735,61 @@ CREATE INDEX messages_secret_text ON messages (seq)
     WHERE {SECRET_TEXT_SQL} AND octet_length(body) > 0;
 """
 
+# V12: history in time partitions, so that retention is a DROP (postgres/_history.py,
+# docs/scale-out.md). fraud_decisions (a row per screened message, its request
+# as JSON; written once, read by time) becomes RANGE-partitioned by
+# created_at: the rows so far stay where they are, attached as the partition
+# fraud_decisions_before (MINVALUE up to the start of the UTC day after the
+# newest row or now, whichever is later: every existing row fits); a DEFAULT
+# partition takes what no day partition covers yet (normally nothing: the
+# leader creates days ahead and moves any such rows into the day it creates).
+# The primary key must hold the partition key: (id, created_at). The old
+# secondary indexes have the new ones' definitions, so ATTACH adopts them.
+_V12_HISTORY_PARTITIONS = """
+ALTER TABLE fraud_decisions DROP CONSTRAINT fraud_decisions_pkey;
+ALTER TABLE fraud_decisions RENAME TO fraud_decisions_before;
+ALTER INDEX fraud_decisions_account RENAME TO fraud_decisions_before_account;
+ALTER INDEX fraud_decisions_country RENAME TO fraud_decisions_before_country;
+ALTER INDEX fraud_decisions_time RENAME TO fraud_decisions_before_time;
+ALTER INDEX fraud_decisions_verification RENAME TO fraud_decisions_before_verification;
+CREATE TABLE fraud_decisions (
+    id text NOT NULL,
+    account_id bigint NOT NULL,
+    created_at double precision NOT NULL,
+    to_number text NOT NULL,
+    action text NOT NULL,
+    reasons text NOT NULL,
+    engine boolean NOT NULL,
+    country text,
+    price_micros bigint,
+    currency text,
+    verification_id text,
+    message_id text,
+    request text NOT NULL,
+    PRIMARY KEY (id, created_at)
+) PARTITION BY RANGE (created_at);
+CREATE INDEX fraud_decisions_account ON fraud_decisions (account_id, created_at);
+CREATE INDEX fraud_decisions_country ON fraud_decisions (account_id, country, created_at);
+CREATE INDEX fraud_decisions_time ON fraud_decisions (created_at);
+CREATE INDEX fraud_decisions_verification ON fraud_decisions (verification_id, created_at)
+    WHERE verification_id IS NOT NULL;
+CREATE TABLE fraud_decisions_default PARTITION OF fraud_decisions DEFAULT;
+DO $do$
+DECLARE
+    upto double precision := 86400 * (floor(greatest(
+        extract(epoch FROM now()),
+        (SELECT max(created_at) FROM fraud_decisions_before)) / 86400) + 1);
+BEGIN
+    EXECUTE format('ALTER TABLE fraud_decisions ATTACH PARTITION fraud_decisions_before'
+                   ' FOR VALUES FROM (MINVALUE) TO (%s)', upto);
+END
+$do$;
+"""
+
 #: In order; a database at version ``n`` has had ``MIGRATIONS[:n]`` applied.
 MIGRATIONS: tuple[str, ...] = (
     _V1_CORE, _V2_LIFECYCLE, _V3_LEASES, _V4_FRAUD_VERIFY, _V5_CHAT, _V6_CONFIG,
     _V7_INBOUND_ADMIN, _V8_OVERVIEW_MINUTES, _V9_PENDING_TO,
-    _V10_MESSAGES, _V11_SECRET_TEXTS,
+    _V10_MESSAGES, _V11_SECRET_TEXTS, _V12_HISTORY_PARTITIONS,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
