@@ -106,15 +106,22 @@ CORES = os.cpu_count() or 1
 SETUPS = ("sqlite", "pg1", "pg3")
 
 
+#: A setup's suffix for herald from ``--base-src`` (before/after a change, one run).
+BASE = "@base"
+
+
 def nodes_of(setup: str) -> int:
-    return 1 if setup == "sqlite" else int(setup.removeprefix("pg"))
+    kind = setup.removesuffix(BASE)
+    return 1 if kind == "sqlite" else int(kind.removeprefix("pg"))
 
 
 def setup_name(setup: str) -> str:
-    if setup == "sqlite":
-        return "SQLite, 1 node"
+    kind = setup.removesuffix(BASE)
+    base = " (base)" if setup.endswith(BASE) else ""
+    if kind == "sqlite":
+        return "SQLite, 1 node" + base
     n = nodes_of(setup)
-    return f"PostgreSQL, {n} node" + ("s" if n > 1 else "")
+    return f"PostgreSQL, {n} node" + ("s" if n > 1 else "") + base
 
 
 @dataclass
@@ -171,7 +178,7 @@ class Setup:
         began = time.monotonic()
         first_data = self.workdir / "node0" / "data"
         first_data.mkdir(parents=True)
-        if self.setup == "sqlite":
+        if self.setup.removesuffix(BASE) == "sqlite":
             creds = await create_account(first_data, "shop", bind_limit=64)
             self.api_key, self.system_id, self.password = (
                 creds.api_key, creds.system_id, creds.password)
@@ -205,7 +212,8 @@ class Setup:
             http, smpp = free_port(), free_port()
             node = HeraldProcess(home, herald_config(
                 data, http, smpp, self.bench.sim.port, binds=a.upstream_binds,
-                window=UPSTREAM_WINDOW, tps=UPSTREAM_TPS, processes=a.processes))
+                window=UPSTREAM_WINDOW, tps=UPSTREAM_TPS, processes=a.processes),
+                env={"PYTHONPATH": str(a.base_src)} if self.setup.endswith(BASE) else None)
             if self.url is not None:
                 node.command = (*node.command, "--store", self.url)
             self.nodes.append(node)
@@ -396,7 +404,7 @@ def table(parts: list[Part]) -> str:
     lines = [head, "|" + "|".join("-" * len(c) for c in head.split("|")[1:-1]) + "|"]
     sqlite: dict[tuple[int, str], float] = {}
     for p in parts:
-        if p.setup == "sqlite" and p.rate:
+        if p.setup == "sqlite" and p.rate:  # the ratio is to this tree's SQLite
             sqlite[(p.round, p.name)] = p.rate
     for p in parts:
         rate = "-" if p.rate is None else f"{p.rate:,.0f}"
@@ -487,7 +495,8 @@ def main(argv: Sequence[str] | None = None, cluster: PgCluster | None = None) ->
                         help=f"{QUICK_COUNT} SMPP and {QUICK_HTTP_COUNT} HTTP messages per setup")
     parser.add_argument("--setups", nargs="+", default=list(SETUPS),
                         help="sqlite and pgN (N herald serve nodes on one PostgreSQL), in "
-                             "this order each round (default: sqlite pg1 pg3)")
+                             f"this order each round (default: sqlite pg1 pg3); {BASE} after "
+                             "one: herald from --base-src")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--count", type=int, help=f"SMPP messages per setup (default {COUNT})")
     parser.add_argument("--http-count", type=int,
@@ -502,6 +511,10 @@ def main(argv: Sequence[str] | None = None, cluster: PgCluster | None = None) ->
                         help="the connector's binds to the sim, shared by the nodes (default 3)")
     parser.add_argument("--sim-window", type=int, default=64,
                         help="deliver_sm (receipts) in flight per bind from the sim (default 64)")
+    parser.add_argument("--base-src", type=Path, metavar="DIR",
+                        help=f"herald's src dir for the setups named with {BASE} (pg1{BASE}: "
+                             "before a change, in the same run; the store's schema and the "
+                             "load generator stay this tree's)")
     parser.add_argument("--processes", type=int, choices=(1, 2),
                         help="each node's processes (default: herald's own, auto: the front "
                              "and a delivery process on 2 CPUs or more)")
@@ -512,9 +525,13 @@ def main(argv: Sequence[str] | None = None, cluster: PgCluster | None = None) ->
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args(argv)
     for setup in args.setups:
-        if setup != "sqlite" and not (setup.startswith("pg") and setup[2:].isdigit()
-                                      and int(setup[2:]) >= 1):
-            parser.error(f"setup {setup!r}: sqlite or pgN (N >= 1 nodes)")
+        kind = setup.removesuffix(BASE)
+        if kind != "sqlite" and not (kind.startswith("pg") and kind[2:].isdigit()
+                                     and int(kind[2:]) >= 1):
+            parser.error(f"setup {setup!r}: sqlite or pgN (N >= 1 nodes), and {BASE} after it "
+                         "for herald from --base-src")
+        if setup.endswith(BASE) and args.base_src is None:
+            parser.error(f"setup {setup}: {BASE} needs --base-src")
         if nodes_of(setup) > args.upstream_binds:
             parser.error(f"setup {setup}: more nodes than --upstream-binds "
                          f"({args.upstream_binds}); a node without a bind sends nothing")
