@@ -136,6 +136,7 @@ class Part:
     cpu: dict[str, float]  # herald front, herald delivery, postgres, sim, load generator
     notes: list[str] = field(default_factory=list)
     round: int = 0
+    statements: list[str] = field(default_factory=list)  # --statements
 
     @property
     def rate(self) -> float | None:
@@ -277,6 +278,36 @@ class Setup:
             await conn.close()
         return int(row[0]), row[1]
 
+    async def _sql(self, query: str) -> list[Any]:
+        import asyncpg
+
+        assert self.url is not None
+        conn = await asyncpg.connect(self.url)
+        try:
+            return list(await conn.fetch(query))
+        finally:
+            await conn.close()
+
+    async def reset_statements(self) -> None:
+        """Empty pg_stat_statements (--statements; PostgreSQL setups)."""
+        if self.url is not None and self.bench.args.statements:
+            await self._sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            await self._sql("SELECT pg_stat_statements_reset()")
+
+    async def top_statements(self) -> list[str]:
+        """This database's statements by execution time since the reset, as lines."""
+        top = self.bench.args.statements
+        if self.url is None or not top:
+            return []
+        rows = await self._sql(
+            "SELECT calls, rows, total_exec_time, query FROM pg_stat_statements "
+            "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            f"ORDER BY total_exec_time DESC LIMIT {int(top)}")
+        total = sum(r["total_exec_time"] for r in rows) or 1.0
+        return [f"{r['total_exec_time'] / total:>5.0%} {r['total_exec_time']:>9.0f} ms "
+                f"{r['calls']:>7} calls {r['rows']:>8} rows  "
+                + " ".join(r["query"].split())[:110] for r in rows]
+
     async def stop(self) -> None:
         for node in self.nodes:
             with contextlib.suppress(Exception):
@@ -327,6 +358,7 @@ class Bench:
             if a.profile:
                 profiler = Profiler(setup.nodes[0], self.workdir, f"{setup.setup}-smpp")
                 await profiler.start()
+            await setup.reset_statements()
             before = self.cpu(setup)
             first, last_ack = await customer.submit_all(texts)
             ids = [customer.acked[t][0] for t in texts if t in customer.acked]
@@ -337,7 +369,8 @@ class Bench:
         finally:
             await customer.stop()
         part = Part(setup.setup, "smpp", len(ids), None if last is None else last - first,
-                    last_ack - first, {k: after[k] - before[k] for k in after if k in before})
+                    last_ack - first, {k: after[k] - before[k] for k in after if k in before},
+                    statements=await setup.top_statements())
         if customer.refused or customer.errors:
             part.notes.append(f"refused {dict(customer.refused)}, errors {dict(customer.errors)}")
         if last is None:
@@ -361,6 +394,7 @@ class Bench:
             await asyncio.gather(*(c.post("/v1/messages", item(f"warm {k}", k))
                                    for k, c in enumerate(clients)))
             await asyncio.sleep(0.1)  # so the warm-up's accepted_at precede `first`
+            await setup.reset_statements()
             before = self.cpu(setup)
             first = time.time()
             work = iter(enumerate(texts))
@@ -386,7 +420,8 @@ class Bench:
         after = self.cpu(setup)
         seconds = last - first if final >= len(ids) and last is not None else None
         part = Part(setup.setup, "http", len(ids), seconds, last_ack - first,
-                    {k: after[k] - before[k] for k in after if k in before})
+                    {k: after[k] - before[k] for k in after if k in before},
+                    statements=await setup.top_statements())
         if errors:
             part.notes.append(f"errors {dict(errors)}")
         if seconds is None:
@@ -398,7 +433,7 @@ class Bench:
 
 
 def table(parts: list[Part]) -> str:
-    head = (f"| {'setup':<22} | {'part':<4} | {'msgs':>6} | {'msg/s':>6} | {'vs sqlite':>9} |"
+    head = (f"| {'setup':<26} | {'part':<4} | {'msgs':>6} | {'msg/s':>6} | {'vs sqlite':>9} |"
             f" {'accepted/s':>10} | {'herald ms/msg (front+delivery)':>30} |"
             f" {'postgres ms/msg':>15} | {'CPU bound':>9} | {'sim / load ms/msg':>17} |")
     lines = [head, "|" + "|".join("-" * len(c) for c in head.split("|")[1:-1]) + "|"]
@@ -416,7 +451,7 @@ def table(parts: list[Part]) -> str:
         bound = f"{CORES / (herald + p.per_message('postgres')) * 1000:,.0f}"
         others = f"{p.per_message('sim'):.3f} / {p.per_message('load generator'):.3f}"
         lines.append(
-            f"| {setup_name(p.setup):<22} | {p.name:<4} | {p.count:>6} | {rate:>6} | {ratio:>9} |"
+            f"| {setup_name(p.setup):<26} | {p.name:<4} | {p.count:>6} | {rate:>6} | {ratio:>9} |"
             f" {p.count / p.accept_seconds:>10,.0f} | {split:>30} | {pg:>15} | {bound:>9} |"
             f" {others:>17} |")
     return "\n".join(lines)
@@ -435,7 +470,7 @@ def medians(parts: list[Part]) -> str:
         med = statistics.median(got)
         base = rates.get(("sqlite", name))
         ratio = f", {med / statistics.median(base):.2f}x SQLite" if base else ""
-        out.append(f"#   {setup_name(setup):<22} {name:<4} median {med:,.0f} msg/s{ratio} "
+        out.append(f"#   {setup_name(setup):<26} {name:<4} median {med:,.0f} msg/s{ratio} "
                    f"(rounds: {', '.join(f'{r:,.0f}' for r in got)})")
     return "\n".join(out)
 
@@ -447,7 +482,9 @@ async def run(args: argparse.Namespace, cluster: PgCluster | None = None) -> int
     own = cluster is None and any(s != "sqlite" for s in args.setups)
     try:
         await bench.sim.start()
-        bench.cluster = PgCluster.start() if own else cluster
+        bench.cluster = PgCluster.start(
+            {"shared_preload_libraries": "pg_stat_statements"} if args.statements else None,
+        ) if own else cluster
         for rnd in range(args.rounds):
             for name in args.setups:
                 setup = Setup(bench, name, workdir / f"r{rnd}-{name}")
@@ -472,6 +509,11 @@ async def run(args: argparse.Namespace, cluster: PgCluster | None = None) -> int
     for p in parts:
         for note in p.notes:
             print(f"# {setup_name(p.setup)} {p.name}: {note}")
+    for p in parts:
+        if p.statements:
+            print(f"\n## PostgreSQL's statements during {setup_name(p.setup)} {p.name} (round "
+                  f"{p.round + 1}), by execution time (pg_stat_statements, top level)")
+            print("\n".join(p.statements))
     for name, lines in bench.profiles.items():
         print(f"\n## node 0 during '{name}' (front and delivery process), py-spy 200/s")
         print(profile_tables(lines, args.top))
@@ -520,6 +562,9 @@ def main(argv: Sequence[str] | None = None, cluster: PgCluster | None = None) ->
                              "and a delivery process on 2 CPUs or more)")
     parser.add_argument("--profile", action="store_true",
                         help="py-spy node 0 (front and delivery) during each SMPP part")
+    parser.add_argument("--statements", type=int, default=0, metavar="N",
+                        help="the N statements PostgreSQL spent the most time on in each part "
+                             "(pg_stat_statements, preloaded in the private cluster)")
     parser.add_argument("--top", type=int, default=20)
     parser.add_argument("--json", type=Path, help="also write the parts here")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
