@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import resource
@@ -86,7 +87,8 @@ START_DELAY = 2.0  # seconds from spawning the nodes to the common start (import
 ANCHORS = (
     ("store loop, 1 node, 20 s", "15.0-16.8k msg/s", ">= 12k msg/s"),
     ("store loop, 3 nodes, 20 s", "12.1-17.9k msg/s", ">= 12k and >= 0.8x 1 node"),
-    ("claim cycle p99", "12 ms (8 s run)", "<= 100 ms (5 min), <= 20 ms at 500 msg/s"),
+    ("3 nodes, 5 min, 5M rows", "11.1k (last min 90%)", ">= 10k, last min >= 90% of first"),
+    ("claim cycle p99", "12 ms (8 s) - 79 ms (5 min)", "<= 100 ms (5 min), <= 20 ms at 500 msg/s"),
 )
 
 
@@ -100,6 +102,10 @@ class NodeResult:
     #: seqs complete() returned (--port-claim: the ids claimed and marked sent)
     completed: list[Any] = field(default_factory=list)
     cycles: list[float] = field(default_factory=list)  # claim+complete seconds
+    #: when each cycle ended, seconds from the common start (for the per-interval rows)
+    ended: list[float] = field(default_factory=list)
+    #: messages each cycle completed
+    sizes: list[int] = field(default_factory=list)
     window: float = 0.0  # seconds from the common start to this node's last cycle
     cpu: float = 0.0  # this process's CPU seconds over the window
 
@@ -148,6 +154,8 @@ async def run_node(
                     [Completion(c.seq, c.attempt, Status.SENT) for c in claims], now
                 )
                 result.cycles.append(time.perf_counter() - t0)
+                result.ended.append(time.time() - start_at)
+                result.sizes.append(len(ended))
                 result.completed.extend(ended)
 
     try:
@@ -184,6 +192,8 @@ async def run_port_node(
                 await store.update_statuses([StatusUpdate(m.id, Status.SENT, now)
                                              for m in claimed])  # fmt: skip
                 result.cycles.append(time.perf_counter() - t0)
+                result.ended.append(time.time() - start_at)
+                result.sizes.append(len(claimed))
                 result.completed.extend(m.id for m in claimed)
 
     try:
@@ -219,6 +229,9 @@ class Scenario:
     statuses: dict[int, int]
     queue_left: int
     server_cpu: float | None
+    preload_seconds: float = 0.0
+    #: the server's CPU seconds per interval (--interval; with a private cluster)
+    interval_cpu: list[float] = field(default_factory=list)
 
     @property
     def accepted(self) -> int:
@@ -237,6 +250,28 @@ class Scenario:
         if not cycles:
             return 0.0
         return cycles[min(len(cycles) - 1, int(q * len(cycles)))] * 1000
+
+    def intervals(self, width: float) -> list[tuple[float, float, float | None]]:
+        """(msg/s, claim cycle p99 ms, server CPU µs per message) per ``width`` seconds
+        of the window; the last interval takes the cycles that ended after the
+        deadline, over its real length."""
+        window = max(r.window for r in self.results)
+        count = max(1, round(window / width - 0.49))  # a few ms past the deadline: no new one
+        done = [0] * count
+        cycles: list[list[float]] = [[] for _ in range(count)]
+        for r in self.results:
+            for at, size, cycle in zip(r.ended, r.sizes, r.cycles, strict=True):
+                k = min(count - 1, int(at // width))
+                done[k] += size
+                cycles[k].append(cycle)
+        rows = []
+        for k in range(count):
+            length = width if k < count - 1 else max(window - k * width, 1e-9)
+            p99 = sorted(cycles[k])[int(0.99 * (len(cycles[k]) - 1))] * 1000 if cycles[k] else 0.0
+            cpu = self.interval_cpu[k] if len(self.interval_cpu) == count else None
+            per = None if cpu is None else cpu / max(done[k], 1) * 1e6
+            rows.append((done[k] / length, p99, per))
+        return rows
 
     def problems(self) -> list[str]:
         return exactly_once(
@@ -338,7 +373,9 @@ async def drain_and_count(
 def run_scenario(
     dsn: str, cluster: PgCluster | None, nodes: int, args: argparse.Namespace
 ) -> Scenario:
+    began = time.monotonic()
     asyncio.run(prepare(dsn, args.preload))
+    preload_seconds = time.monotonic() - began
     with tempfile.TemporaryDirectory(prefix="herald-cluster-") as tmp:
         start_at = time.time() + START_DELAY
         procs = []
@@ -356,18 +393,37 @@ def run_scenario(
         while time.time() < start_at - 0.2:
             time.sleep(0.05)
         cpu0 = server_cpu(cluster)
+        # the server's CPU at each interval's end, while the nodes run (the last: after)
+        marks: list[float | None] = []
+        if args.interval:
+            boundary = start_at + args.interval
+            while boundary < start_at + args.seconds - args.interval / 2 \
+                    and procs[0].poll() is None:
+                time.sleep(max(0.0, boundary - time.time()))
+                marks.append(server_cpu(cluster))
+                boundary += args.interval
         limit = START_DELAY + args.seconds + 120
         for p in procs:
             if p.wait(timeout=limit) != 0:
                 raise SystemExit(f"a node exited with {p.returncode}")
         cpu1 = server_cpu(cluster)
+        marks.append(cpu1)
         results = [NodeResult(**json.loads(o.read_text())) for o in outs]
     drained, stored, statuses, left = asyncio.run(
         drain_and_count(dsn, args.connectors, args.port_claim))
     return Scenario(
         nodes, results, drained, stored, statuses, left,
-        None if cpu0 is None or cpu1 is None else cpu1 - cpu0,
+        None if cpu0 is None or cpu1 is None else cpu1 - cpu0, preload_seconds,
+        interval_cpu(cpu0, marks),
     )
+
+
+def interval_cpu(cpu0: float | None, marks: Sequence[float | None]) -> list[float]:
+    """CPU seconds per interval from the readings at each end (none if one is missing)."""
+    readings = [r for r in (cpu0, *marks) if r is not None]
+    if len(readings) != len(marks) + 1:
+        return []
+    return [b - a for a, b in itertools.pairwise(readings)]
 
 
 def report(scenarios: list[Scenario], args: argparse.Namespace) -> None:
@@ -391,12 +447,26 @@ def report(scenarios: list[Scenario], args: argparse.Namespace) -> None:
               f"{s.cycle_ms(0.99):>6.1f}ms {s.cycle_ms(1.0):>6.1f}ms {node_cpu:>6.0f} µs "
               f"{server:>8} µs {bound:>10}  "
               + ("yes" if not problems else "NO: " + "; ".join(problems)))
+    for s in scenarios if args.interval else ():
+        rows = s.intervals(args.interval)
+        print(f"\n{s.nodes} node(s) per {args.interval:g} s"
+              + (f" ({args.preload} finished messages loaded in {s.preload_seconds:.0f} s)"
+                 if args.preload else "") + ":")
+        for k, (rate, p99, cpu) in enumerate(rows):
+            span = f"{k * args.interval:g}-{(k + 1) * args.interval:g} s"
+            print(f"  {span:>12} {rate:>8.0f} msg/s  cycle p99 {p99:>6.1f} ms"
+                  + ("" if cpu is None else f"  server CPU {cpu:>4.0f} µs/msg"))
+        first, last = rows[0], rows[-1]
+        print(f"  last / first: {last[0] / max(first[0], 1e-9):.0%} of the rate"
+              + ("" if first[2] is None or last[2] is None else
+                 f", {last[2] / max(first[2], 1e-9):.0%} of the server CPU per message")
+              + f"; worst interval's cycle p99 {max(r[1] for r in rows):.1f} ms")
     if len(scenarios) > 1 and scenarios[0].nodes == 1:
         for s in scenarios[1:]:
             print(f"{s.nodes} nodes / 1 node: {s.rate / max(scenarios[0].rate, 1e-9):.2f}x")
     print("\nissue 10's anchors on this machine (PostgreSQL on the same 2 cores):")
     for what, anchor, goal in ANCHORS:
-        print(f"  {what:<28} {anchor:<22} goal {goal}")
+        print(f"  {what:<28} {anchor:<27} goal {goal}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -418,6 +488,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--preload", type=int, default=0, metavar="N",
                         help="N finished messages in the table before each scenario "
                              "(issue 10's 5-minute run: --preload 5000000 --seconds 300)")
+    parser.add_argument("--interval", type=float, default=None, metavar="S",
+                        help="also print msg/s and the claim cycle p99 per S seconds and "
+                             "the last interval / the first (default: 60 when --seconds is "
+                             "120 or more, else none)")
     parser.add_argument("--port-claim", action="store_true",
                         help="run the loop through the Store port (PostgresStore: accept, "
                              "claim, update_statuses) instead of DispatchQueue; worker i's "
@@ -432,6 +506,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         node_main(json.loads(args.node))
         return 0
     args.seconds = args.seconds or (4.0 if args.quick else 20.0)
+    if args.interval is None and args.seconds >= 120:
+        args.interval = 60.0
+    print(f"# load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
+          f"on {CORES} CPUs", flush=True)
     cluster = None if args.dsn else PgCluster.start()
     scenarios = []
     try:
@@ -444,11 +522,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if cluster is not None:
             cluster.stop()
     report(scenarios, args)
+    print(f"# load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.json:
         args.json.write_text(json.dumps([
             {"nodes": s.nodes, "rate": s.rate, "accepted": s.accepted,
              "completed": s.completed, "drained": len(s.drained), "stored": s.stored,
-             "p99_ms": s.cycle_ms(0.99), "problems": s.problems()}
+             "p99_ms": s.cycle_ms(0.99), "problems": s.problems(),
+             "intervals": s.intervals(args.interval) if args.interval else []}
             for s in scenarios
         ]))
     return 1 if any(s.problems() for s in scenarios) else 0

@@ -75,6 +75,7 @@ from herald.store._model import (
 from herald.store._model_routing import MessageRoute
 from herald.store.postgres._accounts import PostgresAccounts, check_account
 from herald.store.postgres._admin import PostgresAdmin
+from herald.store.postgres._batch import Batcher
 from herald.store.postgres._chat import PostgresChat
 from herald.store.postgres._conn import create_pool, migrate
 from herald.store.postgres._controls import PostgresControls
@@ -110,6 +111,14 @@ __all__ = ["UNROUTED", "PostgresStore"]
 
 T = TypeVar("T")
 
+#: Seconds a plain accept (no idempotency key, quota or charge: an HTTP single
+#: send is one message per call) waits for the process's other plain accepts,
+#: to share one statement and one commit with them (_batch.Batcher), as the
+#: SQLite store's writer groups its commits. bench/e2e_cluster.py's HTTP part
+#: on 1 node: see docs/scale-out.md (one transaction per request before).
+ACCEPT_WINDOW = 0.002
+#: Messages in one merged accept at most (a group is cut there).
+ACCEPT_BATCH_ROWS = 5000
 #: SMPP 3.4 §4.4.2: message_id in submit_sm_resp is a C-string of at most 65 octets.
 MAX_UPSTREAM_ID_LENGTH = 65
 #: Connector names come from the config file; this bounds what is indexed.
@@ -179,6 +188,9 @@ class PostgresStore(PostgresMessages, PostgresAccounts, PostgresFraud, PostgresV
 
         self._pool = pool
         self._asyncpg = asyncpg
+        self._accepts = Batcher(
+            self._accept_plain, window=ACCEPT_WINDOW, max_rows=ACCEPT_BATCH_ROWS,
+            one_callers_fault=lambda exc: isinstance(exc, DuplicateMessageId | asyncpg.DataError))
 
     @classmethod
     async def open(cls, url: str, *, max_connections: int = 8) -> PostgresStore:
@@ -197,6 +209,7 @@ class PostgresStore(PostgresMessages, PostgresAccounts, PostgresFraud, PostgresV
         return store
 
     async def aclose(self) -> None:
+        await self._accepts.aclose()
         await self._stop_watching()
         await self._pool.close()
 
@@ -247,6 +260,9 @@ class PostgresStore(PostgresMessages, PostgresAccounts, PostgresFraud, PostgresV
             raise InvalidRecord("charges", "one per message")
         if not messages and idempotency is None:
             return None
+        if idempotency is None and quota is None and charges is None:
+            await self._accepts.submit(_accept_arrays(messages, [UNROUTED] * len(messages)))
+            return None
 
         async def accept(conn: Any) -> IdempotencyRecord | None:
             if idempotency is not None or quota is not None:  # _messages
@@ -259,6 +275,13 @@ class PostgresStore(PostgresMessages, PostgresAccounts, PostgresFraud, PostgresV
             return None
 
         return await self._run(accept)
+
+    async def _accept_plain(self, arrays: list[list[Any]]) -> None:
+        """Plain accepts' merged arrays: ACCEPT is one statement, atomic by itself."""
+        try:
+            await self._one(lambda c: c.execute(ACCEPT, *arrays))
+        except self._asyncpg.UniqueViolationError as exc:
+            raise DuplicateMessageId("a message with this id exists") from exc
 
     async def _accept_in(self, conn: Any, messages: Sequence[NewMessage],
                          charges: Sequence[Charge] | None) -> None:
