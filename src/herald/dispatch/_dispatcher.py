@@ -127,7 +127,8 @@ class Dispatcher:
         self._store = store
         self._clock = clock
         self._metrics = metrics
-        self.settings = s = settings or DispatchSettings()
+        # [cluster] claim_lease: how soon a dead node's claimed messages go out again
+        self.settings = s = settings or DispatchSettings(lease=config.cluster.claim_lease)
         self._routes = RouteTable(config.routes)
         self.connectors: dict[str, Connector] = {
             c.name: Connector(c, self, metrics, s, clock, slots=slots) for c in config.connectors

@@ -53,15 +53,15 @@ class ServeLeases:
                         " nodes by leases; run this configuration on one node only",
                         ", ".join(others))  # fmt: skip
             return None
-        from herald.cluster.leases import DEFAULT_SETTINGS
         from herald.cluster.postgres import LeaseKeeper, SlotTable, node_id
         from herald.store.postgres import create_pool
 
+        settings = config.cluster.leases  # [cluster] in herald.toml
         pool = await create_pool(url, min_size=1, max_size=KEEPER_CONNECTIONS)
         leases = cls(None, pool)
         leases.keeper = LeaseKeeper(
-            SlotTable(pool, node_id(), DEFAULT_SETTINGS.lease),
-            {c.name: c.binds for c in config.connectors}, DEFAULT_SETTINGS,
+            SlotTable(pool, node_id(), settings.lease),
+            {c.name: c.binds for c in config.connectors}, settings,
             on_gained=lambda h: leases._on(leases._gained, h.connector, h.slot),
             on_lost=lambda h: leases._on(leases._lost, h.connector, h.slot),
         )  # fmt: skip
