@@ -55,7 +55,8 @@ async def _run(args: argparse.Namespace) -> int:
     plan = ClusterPlan(tps=args.tps, binds=args.binds, window=args.window, lease=args.lease,
                        margin=args.margin, renew_every=args.renew_every,
                        claim_lease=args.claim_lease, http_rate=args.http_rate,
-                       smpp_rate=args.smpp_rate, seed=args.seed)
+                       smpp_rate=args.smpp_rate, seed=args.seed,
+                       drain_timeout=args.drain_timeout)
     began = time.monotonic()
     if args.keep:
         tmp = tempfile.mkdtemp(prefix="herald-cluster-", dir=args.workdir)
@@ -86,6 +87,7 @@ def main() -> int:
     parser.add_argument("--http-rate", type=float, default=20.0, help="per node")
     parser.add_argument("--smpp-rate", type=float, default=20.0, help="per node")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--drain-timeout", type=float, default=90.0)
     parser.add_argument("--workdir", help="where the nodes' logs go (default: a temporary dir)")
     parser.add_argument("--keep", action="store_true", help="keep the nodes' logs")
     return asyncio.run(_run(parser.parse_args()))

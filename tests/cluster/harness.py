@@ -486,6 +486,24 @@ class Cluster:
         self.note(f"{node.name}'s slots {held} re-owned")
         return kill
 
+    async def _node_states(self) -> str:
+        """Each live node's binds and connector gauges (/healthz, /metrics), for a report."""
+        said = []
+        async with httpx.AsyncClient(timeout=5) as client:
+            for node in self.nodes:
+                if not node.proc.running:
+                    continue
+                try:
+                    health = (await client.get(f"{node.url}/healthz")).json()
+                    metrics = (await client.get(f"{node.url}/metrics")).text
+                except httpx.HTTPError as exc:
+                    said.append(f"{node.name}: {exc!r}")
+                    continue
+                gauges = [line for line in metrics.splitlines() if not line.startswith("#")
+                          and ("connector" in line or "unsent" in line or "binds" in line)]
+                said.append(f"{node.name}: {health.get('upstreams')} {' '.join(gauges)}")
+        return "; ".join(said)
+
     # -- the end ---------------------------------------------------------------------
 
     async def finish(self) -> Report:
@@ -502,8 +520,9 @@ class Cluster:
                                     int(Status.DELIVERED))
             if rows and rows[0][0] == 0:
                 break
-            if time.monotonic() > deadline:
-                break  # the report names what is not final
+            if time.monotonic() > deadline:  # the report names what is not final
+                self.note("not drained; the nodes say: " + await self._node_states())
+                break
             await asyncio.sleep(POLL * 10)
         for node in self.nodes:
             if node.proc.running:
