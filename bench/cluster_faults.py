@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/cluster_faults.py                     # nodes come and go, 30 s phases
     .venv/bin/python bench/cluster_faults.py --restart           # a PostgreSQL restart
+    .venv/bin/python bench/cluster_faults.py --quick             # 4 s phases (what CI runs)
     .venv/bin/python bench/cluster_faults.py --phase 10 --tps 150 --window 10
 
 ``herald serve`` nodes (``processes = 1``) on one private PostgreSQL with one
@@ -12,7 +13,9 @@ window against the connector's ``tps``, the most sessions bound at once, each
 kill's slots, how soon they were held again and its duplicates upstream, and
 what the customers and the store say (acknowledged, lost, not final). Nothing
 is asserted; the exit status is 1 when the run found a problem (more binds than
-configured, a loss, a message not final, duplicates over the bound).
+configured, a loss, a message not final, duplicates over the bound). A
+correctness run that prints figures, like ``crash.py``: no other SMPP platform
+here runs as N nodes on one database, so no peer is measured beside it.
 """
 
 from __future__ import annotations
@@ -76,6 +79,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--restart", action="store_true", help="a PostgreSQL restart instead")
     parser.add_argument("--phase", type=float, default=30.0, help="seconds per window")
+    parser.add_argument("--quick", action="store_true", help="4 s windows (as the CI tests)")
     parser.add_argument("--down", type=float, default=1.0, help="seconds PostgreSQL stays down")
     parser.add_argument("--tps", type=float, default=100.0)
     parser.add_argument("--binds", type=int, default=3)
@@ -90,7 +94,10 @@ def main() -> int:
     parser.add_argument("--drain-timeout", type=float, default=90.0)
     parser.add_argument("--workdir", help="where the nodes' logs go (default: a temporary dir)")
     parser.add_argument("--keep", action="store_true", help="keep the nodes' logs")
-    return asyncio.run(_run(parser.parse_args()))
+    args = parser.parse_args()
+    if args.quick:
+        args.phase = 4.0
+    return asyncio.run(_run(args))
 
 
 if __name__ == "__main__":

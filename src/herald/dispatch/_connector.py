@@ -110,6 +110,8 @@ class ConnectorOwner(Protocol):
 
     def part_expired(self, connector: Connector, job: Job, gen: int) -> None: ...
 
+    def lease_lapsed(self, connector: Connector, job: Job, gen: int) -> None: ...
+
     def connector_down(self, connector: Connector, jobs: list[Job]) -> None: ...
 
     def room(self) -> None: ...
@@ -473,7 +475,11 @@ class Connector(ClientHandler):
 
     def _send(self, client: SmppClient, item: Item) -> None:
         job, gen, index = item
-        if index == 0 and job.message.expires_at <= self._clock():
+        now = self._clock()
+        if job.lease_until <= now:  # not ours any more: another node may send it
+            self._owner.lease_lapsed(self, job, gen)
+            return
+        if index == 0 and job.message.expires_at <= now:
             self._owner.part_expired(self, job, gen)
             return
         conn = client.conn
