@@ -103,7 +103,7 @@ class Kill:
     """A fault: a node's SIGKILL, or (``node`` None) a PostgreSQL restart."""
 
     node: str | None
-    at: float  # time.time() of the SIGKILL, or of the server's stop
+    at: float  # time.time() of the SIGKILL, or of the server's start after the stop
     slots: list[int]  # the node's at that moment (a restart: every slot)
     reowned_after: list[float] = field(default_factory=list)  # per slot, seconds after `at`
     duplicates: int = 0  # extra submits upstream put on this fault
@@ -614,13 +614,15 @@ async def database_restarts(workdir: Path, plan: ClusterPlan, phase: float, down
             await cluster.filled()
             await cluster.mark("3 nodes", phase)
             began = time.time()
-            cluster.kills.append(Kill(None, began, list(range(plan.binds))))
             cluster.note("PostgreSQL stopping")
             await asyncio.to_thread(server.shut_down)
             cluster.note("PostgreSQL stopped")
             await asyncio.sleep(down)
             await asyncio.to_thread(server.start_again)
             cluster.note("PostgreSQL started again")
+            # Its duplicates: texts sent before it was back and again after
+            # (what the nodes sent while their records could not be written).
+            cluster.kills.append(Kill(None, time.time(), list(range(plan.binds))))
             await cluster.shared(nodes, timeout=60)
             cluster.since("the restart, until the binds are shared again", began)
             await cluster.mark("3 nodes after the restart", phase)

@@ -279,15 +279,18 @@ class Connector(ClientHandler):
             self._then(slot, self.senders[slot].start)
         self._slots_changed()
 
-    def lose(self, slot: int) -> None:
-        """This node no longer holds ``slot``: stop sending on it at once, unbind."""
+    def lose(self, slot: int) -> asyncio.Task[None] | None:
+        """This node no longer holds ``slot``: stop sending on it at once, unbind;
+        the unbind's task (the keeper hands the slot back once it is done)."""
         if slot not in self._held:
-            return
+            return None
         self._held.discard(slot)
-        self._then(slot, partial(self.senders[slot].stop, self._settings.stop_timeout))
+        unbinding = self._then(slot, partial(self.senders[slot].stop,
+                                             self._settings.stop_timeout))
         self._slots_changed()
+        return unbinding
 
-    def _then(self, slot: int, step: Callable[[], Awaitable[None]]) -> None:
+    def _then(self, slot: int, step: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
         """Run ``step`` on slot's bind after its previous start or stop (an unbind
         still under way when the slot comes back must end before it binds again)."""
         before = self._binding.get(slot)
@@ -302,6 +305,7 @@ class Connector(ClientHandler):
         self._binding[slot] = task
         task.add_done_callback(
             lambda t: self._binding.pop(slot) if self._binding.get(slot) is t else None)
+        return task
 
     # ------------------------------------------------------------------- state
 

@@ -186,11 +186,11 @@ class Dispatcher:
         if found is not None:
             found.gain(slot)
 
-    def slot_lost(self, connector: str, slot: int) -> None:
-        """The lease keeper's ``on_lost``: stop sending on ``slot`` and unbind."""
+    def slot_lost(self, connector: str, slot: int) -> asyncio.Task[None] | None:
+        """The lease keeper's ``on_lost``: stop sending on ``slot`` and unbind;
+        the unbind's task, which the keeper awaits before handing the slot back."""
         found = self.connectors.get(connector)
-        if found is not None:
-            found.lose(slot)
+        return None if found is None else found.lose(slot)
 
     def room(self) -> None:
         """A connector drained (ConnectorOwner): claim, if the store may hold more.

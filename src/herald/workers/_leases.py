@@ -36,8 +36,8 @@ class ServeLeases:
     def __init__(self, keeper: Any, pool: Any) -> None:
         self.keeper = keeper
         self._pool = pool
-        self._gained: Callable[[str, int], None] | None = None
-        self._lost: Callable[[str, int], None] | None = None
+        self._gained: Callable[[str, int], Any] | None = None
+        self._lost: Callable[[str, int], Any] | None = None
 
     @classmethod
     async def open(cls, config: HeraldConfig) -> ServeLeases | None:
@@ -72,9 +72,9 @@ class ServeLeases:
         self._gained, self._lost = dispatcher.slot_gained, dispatcher.slot_lost
 
     @staticmethod
-    def _on(call: Callable[[str, int], None] | None, connector: str, slot: int) -> None:
-        if call is not None:
-            call(connector, slot)
+    def _on(call: Callable[[str, int], Any] | None, connector: str, slot: int) -> Any:
+        # on_lost's result is the unbind: the keeper hands the slot back after it
+        return None if call is None else call(connector, slot)
 
     async def start(self) -> None:
         """Create the slot rows and start acquiring (the binds follow)."""
