@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from herald.cluster.leases import DEFAULT_SETTINGS, LeaseSettings
 from herald.intake import (
     DEFAULT_POLICY,
     DEFAULT_VALIDITY_PERIOD,
@@ -32,9 +33,11 @@ from herald.text import Method, SmscDefault
 from herald.verify import Autofill, VerifySettings
 
 __all__ = [
+    "DEFAULT_CLAIM_LEASE",
     "DEFAULT_DATA_DIR",
     "DEFAULT_RECEIPT_TIMEOUT",
     "GUARD_AUDIT_LOG",
+    "ClusterConfig",
     "ConfigError",
     "ConnectorConfig",
     "GuardConfig",
@@ -62,6 +65,10 @@ BIND_TYPES: Final = ("transmitter", "receiver", "transceiver")
 #: deliveries from being ended early and still ends lost ones the same day,
 #: far inside the default validity (48 h).
 DEFAULT_RECEIPT_TIMEOUT: Final = 3600.0
+
+#: Seconds a dispatch claim holds a message (renewed while held): how soon the
+#: messages a dead herald had claimed are claimed again (DispatchSettings.lease).
+DEFAULT_CLAIM_LEASE: Final = 20.0
 
 # Hostile or mistyped values that would make herald misbehave rather than fail.
 MAX_BINDS_PER_CONNECTOR: Final = 64
@@ -248,6 +255,18 @@ class StoreConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    """``[cluster]``: the timings of nodes sharing a PostgreSQL store (docs/leases.md),
+    in seconds. ``leases``: a bind slot's lease, its margin and renewal period (the
+    cross-field checks of :class:`~herald.cluster.LeaseSettings`). ``claim_lease``:
+    how long a dispatch claim holds a message, so how soon a dead node's (or a
+    killed herald's, on SQLite too) in-flight messages are sent again."""
+
+    leases: LeaseSettings = DEFAULT_SETTINGS
+    claim_lease: float = DEFAULT_CLAIM_LEASE
+
+
+@dataclass(frozen=True, slots=True)
 class HeraldConfig:
     data_dir: Path = DEFAULT_DATA_DIR
     # Messages, accounts, ... : SQLite in data_dir unless [store] url names PostgreSQL.
@@ -262,6 +281,7 @@ class HeraldConfig:
     intake: IntakePolicy = DEFAULT_POLICY
     verify: VerifySettings = field(default_factory=VerifySettings)
     guard: GuardConfig = GuardConfig()
+    cluster: ClusterConfig = ClusterConfig()
     # Processes of `herald serve`: 1 = everything in one; 2 = the front (HTTP,
     # customers' SMPP, webhooks, receipts out) and dispatch (operators) apart;
     # 0 = "auto": 2 when this process may use 2 CPUs or more, else 1.
@@ -387,6 +407,20 @@ def _store(t: _Table) -> StoreConfig:
         days = t.integer("history_days", days, MIN_HISTORY_DAYS, 100 * 366)
     t.finish()
     return StoreConfig(url=url, history_days=days)
+
+
+def _cluster(t: _Table) -> ClusterConfig:
+    defaults = LeaseSettings()
+    lease = t.number("lease", defaults.lease, 0.1, 3600)
+    margin = t.number("margin", defaults.margin, 0.01, 3600)
+    renew_every = t.number("renew_every", defaults.renew_every, 0.01, 3600)
+    claim_lease = t.number("claim_lease", DEFAULT_CLAIM_LEASE, 0.5, 3600)
+    try:
+        leases = LeaseSettings(lease=lease, margin=margin, renew_every=renew_every)
+    except ValueError as exc:  # the cross-field checks; the message names both fields
+        raise ConfigError(t.path, str(exc).replace("leases.", "")) from None
+    t.finish()
+    return ClusterConfig(leases=leases, claim_lease=claim_lease)
 
 
 def _http(t: _Table) -> HttpConfig:
@@ -617,6 +651,7 @@ def parse_config(
     intake = _intake(_Table(top.get("intake", dict, {}), "intake"))
     verify = _verify(_Table(top.get("verify", dict, {}), "verify"))
     guard = _guard(_Table(top.get("guard", dict, {}), "guard"), base)
+    cluster = _cluster(_Table(top.get("cluster", dict, {}), "cluster"))
     processes = parse_processes(top.get("processes", (str, int), "auto"), top.at("processes"))
     intake_nice = top.integer("intake_nice", 0, 0, 19)
     loop = top.choice("loop", "auto", LOOPS)
@@ -648,6 +683,7 @@ def parse_config(
         intake=intake,
         verify=verify,
         guard=guard,
+        cluster=cluster,
         processes=processes,
         intake_nice=intake_nice,
         loop=loop,

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pytest
 
+from herald.cluster import LeaseSettings
 from herald.config import ConfigError, load_config, parse_config, parse_listen
+from herald.dispatch import DispatchSettings
 from herald.smpp.message_id import IdPolicy
 from herald.text import Method, SmscDefault
 
@@ -264,3 +267,24 @@ def test_the_guard_audit_log_herald_serve_reads(tmp_path: Path) -> None:
         with pytest.raises(ConfigError) as found:
             parse_config({"guard": bad}, base=tmp_path)
         assert found.value.path == where
+
+
+def test_cluster_timings_default_to_the_lease_rules_and_are_settable() -> None:
+    config = parse_config({})
+    assert config.cluster.leases == LeaseSettings()  # 10 s lease, 3 s margin, 2 s renewals
+    assert config.cluster.claim_lease == DispatchSettings().lease == 20.0
+    fast = parse_config({"cluster": {"lease": 2, "margin": 0.5, "renew_every": 0.5,
+                                     "claim_lease": 3}}).cluster  # fmt: skip
+    assert fast.leases == LeaseSettings(lease=2.0, margin=0.5, renew_every=0.5)
+    assert fast.claim_lease == 3.0
+
+
+@pytest.mark.parametrize(("cluster", "message"), [
+    ({"margin": 10}, "cluster: margin (10.0) must be shorter than lease (10.0)"),
+    ({"lease": 2, "margin": 0.5}, "cluster: renew_every (2.0) must allow two renewals"),
+    ({"claim_lease": 0}, "cluster.claim_lease: must be between 0.5 and 3600"),
+    ({"lease_seconds": 5}, "cluster.lease_seconds: unknown setting"),
+])  # fmt: skip
+def test_each_cluster_mistake_is_named(cluster: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_config({"cluster": cluster})

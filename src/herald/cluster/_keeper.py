@@ -6,7 +6,8 @@ cycle against the :class:`SlotTable`:
 1. renew its registration and every slot it holds (one statement); a slot not
    renewed is lost at once (``on_lost``);
 2. read a snapshot and :func:`~herald.cluster.leases.plan` on it;
-3. give back what the plan releases (``on_lost`` first, then the row), take
+3. give back what the plan releases (``on_lost`` first, and the closing of
+   its binds it returns, awaited for at most ``margin``; then the row), take
    what it acquires (``on_gained`` once the row is ours);
 4. while it holds the leadership (slot 0 of :data:`~herald.cluster.leases.LEADER`,
    taken and kept like any slot), start ``on_leader`` with the nodes whose
@@ -23,7 +24,8 @@ node whose renewals hang or fail stops sending in time. A cycle that fails
 
 Callbacks run synchronously in the keeper's task: ``on_gained(h)`` should open
 a bind for ``h`` and ``on_lost(h)`` stop sending on it and close it; both
-must return quickly (start a task for the slow part). A sender also asks
+must return quickly (start a task for the slow part; ``on_lost`` may return
+it, so that a slot given back is free only once its bind is closed). A sender also asks
 :meth:`LeaseKeeper.may_send` before each submit: the timer may be late by the
 event loop's latency, the check is not.
 """
@@ -38,6 +40,7 @@ import random
 import secrets
 import socket
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from herald.cluster._pg import SlotTable
 from herald.cluster.leases import (
@@ -54,6 +57,9 @@ __all__ = ["LeaseKeeper", "node_id"]
 log = logging.getLogger("herald.cluster")
 
 SlotCallback = Callable[[Holding], None]
+#: ``on_lost`` may return the closing of the slot's bind (awaited before the
+#: slot is handed back, at most ``margin``).
+LostCallback = Callable[[Holding], Awaitable[Any] | None]
 LeaderHook = Callable[[frozenset[str]], Awaitable[None]]
 
 #: Seconds after another node's lease ends before looking again (the server
@@ -94,7 +100,7 @@ class LeaseKeeper:
         settings: LeaseSettings = DEFAULT_SETTINGS,
         *,
         on_gained: SlotCallback = _nothing,
-        on_lost: SlotCallback = _nothing,
+        on_lost: LostCallback = _nothing,
         on_leader: LeaderHook | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -209,8 +215,12 @@ class LeaseKeeper:
         if p.release:
             giving = [self._holdings[(r.connector, r.slot)] for r in p.release
                       if (r.connector, r.slot) in self._holdings]  # fmt: skip
-            for h in giving:
-                self._lose((h.connector, h.slot))
+            closing = [asyncio.ensure_future(c) for h in giving
+                       if (c := self._lose((h.connector, h.slot))) is not None]
+            if closing:
+                # The binds close before the slots are free: the node taking one
+                # must never bind while this one's session is still open.
+                await asyncio.wait(closing, timeout=s.margin)
             await self.table.release(giving)
         for connector, count in p.acquire.items():
             sent = self._now()
@@ -248,12 +258,13 @@ class LeaseKeeper:
 
     # --- deadlines ---
 
-    def _lose(self, key: tuple[str, int]) -> None:
+    def _lose(self, key: tuple[str, int]) -> Awaitable[Any] | None:
         h = self._holdings.pop(key)
         if h.connector != LEADER:
-            self._on_lost(h)
-        elif self._chores is not None:  # no chores past the leadership's deadline
+            return self._on_lost(h)
+        if self._chores is not None:  # no chores past the leadership's deadline
             self._chores.cancel()
+        return None
 
     def _rearm(self) -> None:
         """One timer at the earliest deadline of what is held."""

@@ -110,6 +110,8 @@ class ConnectorOwner(Protocol):
 
     def part_expired(self, connector: Connector, job: Job, gen: int) -> None: ...
 
+    def lease_lapsed(self, connector: Connector, job: Job, gen: int) -> None: ...
+
     def connector_down(self, connector: Connector, jobs: list[Job]) -> None: ...
 
     def room(self) -> None: ...
@@ -277,15 +279,18 @@ class Connector(ClientHandler):
             self._then(slot, self.senders[slot].start)
         self._slots_changed()
 
-    def lose(self, slot: int) -> None:
-        """This node no longer holds ``slot``: stop sending on it at once, unbind."""
+    def lose(self, slot: int) -> asyncio.Task[None] | None:
+        """This node no longer holds ``slot``: stop sending on it at once, unbind;
+        the unbind's task (the keeper hands the slot back once it is done)."""
         if slot not in self._held:
-            return
+            return None
         self._held.discard(slot)
-        self._then(slot, partial(self.senders[slot].stop, self._settings.stop_timeout))
+        unbinding = self._then(slot, partial(self.senders[slot].stop,
+                                             self._settings.stop_timeout))
         self._slots_changed()
+        return unbinding
 
-    def _then(self, slot: int, step: Callable[[], Awaitable[None]]) -> None:
+    def _then(self, slot: int, step: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
         """Run ``step`` on slot's bind after its previous start or stop (an unbind
         still under way when the slot comes back must end before it binds again)."""
         before = self._binding.get(slot)
@@ -300,6 +305,7 @@ class Connector(ClientHandler):
         self._binding[slot] = task
         task.add_done_callback(
             lambda t: self._binding.pop(slot) if self._binding.get(slot) is t else None)
+        return task
 
     # ------------------------------------------------------------------- state
 
@@ -473,7 +479,11 @@ class Connector(ClientHandler):
 
     def _send(self, client: SmppClient, item: Item) -> None:
         job, gen, index = item
-        if index == 0 and job.message.expires_at <= self._clock():
+        now = self._clock()
+        if job.lease_until <= now:  # not ours any more: another node may send it
+            self._owner.lease_lapsed(self, job, gen)
+            return
+        if index == 0 and job.message.expires_at <= now:
             self._owner.part_expired(self, job, gen)
             return
         conn = client.conn

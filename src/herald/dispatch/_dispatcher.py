@@ -132,7 +132,8 @@ class Dispatcher:
         self._leader = leader
         self._clock = clock
         self._metrics = metrics
-        self.settings = s = settings or DispatchSettings()
+        # [cluster] claim_lease: how soon a dead node's claimed messages go out again
+        self.settings = s = settings or DispatchSettings(lease=config.cluster.claim_lease)
         self._routes = RouteTable(config.routes)
         self.connectors: dict[str, Connector] = {
             c.name: Connector(c, self, metrics, s, clock, slots=slots) for c in config.connectors
@@ -190,11 +191,11 @@ class Dispatcher:
         if found is not None:
             found.gain(slot)
 
-    def slot_lost(self, connector: str, slot: int) -> None:
-        """The lease keeper's ``on_lost``: stop sending on ``slot`` and unbind."""
+    def slot_lost(self, connector: str, slot: int) -> asyncio.Task[None] | None:
+        """The lease keeper's ``on_lost``: stop sending on ``slot`` and unbind;
+        the unbind's task, which the keeper awaits before handing the slot back."""
         found = self.connectors.get(connector)
-        if found is not None:
-            found.lose(slot)
+        return None if found is None else found.lose(slot)
 
     def room(self) -> None:
         """A connector drained (ConnectorOwner): claim, if the store may hold more.
@@ -255,8 +256,9 @@ class Dispatcher:
                 self._more_waiting = True  # unknown: look again when room opens up
                 await self._claim_signal.wait(s.poll_interval)
                 continue
+            claimed_at = self._clock()  # the store's lease ends at claimed_at + lease
             try:
-                claimed = await self._store.claim(limit, self._clock(), s.lease,
+                claimed = await self._store.claim(limit, claimed_at, s.lease,
                                                   class_limits=rooms)
             except StoreError as exc:
                 log.warning("claim failed (%s); retrying", exc)
@@ -265,7 +267,7 @@ class Dispatcher:
             self.claimed += len(claimed)
             # Cut short by room: it took all it could ask for, or a class had none.
             self._more_waiting = len(claimed) >= limit or min(rooms) <= 0
-            lease_until = self._clock() + s.lease
+            lease_until = claimed_at + s.lease
             for message in claimed:
                 self._admit(message, lease_until)
             if len(claimed) < limit:
@@ -383,6 +385,14 @@ class Dispatcher:
             if job.inflight == 0:
                 self._resolve(job)
 
+    def lease_lapsed(self, connector: Connector, job: Job, gen: int) -> None:
+        """Its claim ended before this part went out (the lease could not be
+        extended: a store outage, a stalled loop): send nothing more of it."""
+        if job.gen == gen and job.failing is None:
+            job.failing = Failing.LAPSED
+            if job.inflight == 0:
+                self._resolve(job)
+
     def connector_down(self, connector: Connector, jobs: list[Job]) -> None:
         for job in jobs:
             if job.inflight == 0:
@@ -400,6 +410,10 @@ class Dispatcher:
         failing = job.failing
         if failing is Failing.EXPIRED:
             self._finish(job, Status.EXPIRED, None, permanent=False)
+        elif failing is Failing.LAPSED:
+            # Handed back under its attempt: a no-op if another node claimed it
+            # meanwhile, else it is ready again (for any node) at once.
+            self._handback(job, self._clock())
         elif failing is Failing.PERMANENT and job.accepted > 0:
             self._finish(job, Status.REJECTED, job.permanent_status, permanent=True)
         else:
@@ -493,14 +507,20 @@ class Dispatcher:
             now = self._clock()
             horizon = now + s.lease / 2
             due = [job for job in self._jobs.values() if job.lease_until < horizon]
-            for job in due:
-                job.lease_until = now + s.lease
             if due:
-                items = [Reschedule(j.id, j.message.attempt, j.lease_until) for j in due]
+                until = now + s.lease
+                items = [Reschedule(j.id, j.message.attempt, until) for j in due]
                 try:
                     await retry_store("extend leases", partial(self._store.reschedule_many, items))
                 except StoreError as exc:
                     log.error("leases of %d messages not extended: %s", len(items), exc)
+                    continue
+                # Moved on once written, and only for claims still held when it
+                # was: one that lapsed meanwhile may be another node's now.
+                written = self._clock()
+                for job in due:
+                    if job.lease_until > written:
+                        job.lease_until = until
 
     async def _housekeeping(self) -> None:
         s = self.settings

@@ -17,6 +17,7 @@ class Failing(enum.Enum):
     TRANSIENT = "transient"  # retries on this connector are used up
     DOWN = "down"  # the connector lost its binds with the job queued
     EXPIRED = "expired"  # the validity ended while the job waited
+    LAPSED = "lapsed"  # its claim's lease ended: another node may hold it now
 
 
 class Job:

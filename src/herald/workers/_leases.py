@@ -57,8 +57,8 @@ class ServeLeases:
         self._shares_binds = shares_binds
         self._keep = None if history_days is None else history_days * _DAY
         self._clock = clock
-        self._gained: Callable[[str, int], None] | None = None
-        self._lost: Callable[[str, int], None] | None = None
+        self._gained: Callable[[str, int], Any] | None = None
+        self._lost: Callable[[str, int], Any] | None = None
         self._partitions_at = -float("inf")  # the next upkeep (the first when it leads)
         self.requeued = 0  # claims requeued by this node's chores (for tests)
 
@@ -76,15 +76,15 @@ class ServeLeases:
                         " nodes by leases; run this configuration on one node only",
                         ", ".join(others))  # fmt: skip
         binds = {} if others else {c.name: c.binds for c in config.connectors}
-        from herald.cluster.leases import DEFAULT_SETTINGS
         from herald.cluster.postgres import LeaseKeeper, SlotTable, node_id
         from herald.store.postgres import create_pool
 
+        settings = config.cluster.leases  # [cluster] in herald.toml
         pool = await create_pool(url, min_size=1, max_size=KEEPER_CONNECTIONS)
         leases = cls(None, pool, shares_binds=not others,
                      history_days=config.store.history_days)  # fmt: skip
         leases.keeper = LeaseKeeper(
-            SlotTable(pool, node_id(), DEFAULT_SETTINGS.lease), binds, DEFAULT_SETTINGS,
+            SlotTable(pool, node_id(), settings.lease), binds, settings,
             on_gained=lambda h: leases._on(leases._gained, h.connector, h.slot),
             on_lost=lambda h: leases._on(leases._lost, h.connector, h.slot),
             on_leader=leases.chores,
@@ -106,9 +106,9 @@ class ServeLeases:
         self._gained, self._lost = dispatcher.slot_gained, dispatcher.slot_lost
 
     @staticmethod
-    def _on(call: Callable[[str, int], None] | None, connector: str, slot: int) -> None:
-        if call is not None:
-            call(connector, slot)
+    def _on(call: Callable[[str, int], Any] | None, connector: str, slot: int) -> Any:
+        # on_lost's result is the unbind: the keeper hands the slot back after it
+        return None if call is None else call(connector, slot)
 
     async def chores(self, _ended: frozenset[str]) -> None:
         """The leader's share of the cluster's chores, at each keeper cycle while

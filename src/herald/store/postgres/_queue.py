@@ -194,6 +194,7 @@ class DispatchQueue:
         self._unavailable: tuple[type[BaseException], ...] = (
             OSError, TimeoutError, asyncpg.PostgresConnectionError,
             asyncpg.OperatorInterventionError, asyncpg.InterfaceError,
+            asyncpg.InternalClientError,  # a connection the server ended mid-protocol
         )  # fmt: skip
         self._duplicate: type[BaseException] = asyncpg.UniqueViolationError
 

@@ -231,7 +231,12 @@ class PostgresStore(PostgresMessages, PostgresAccounts, PostgresFraud, PostgresV
                     async with conn.transaction():
                         yield conn
         except (OSError, TimeoutError, e.InterfaceError, e.PostgresConnectionError,
-                e.OperatorInterventionError) as exc:  # fmt: skip
+                e.OperatorInterventionError, e.InternalClientError) as exc:  # fmt: skip
+            # InternalClientError: a server that shut down between a transaction's
+            # statements leaves the connection mid-protocol, and its COMMIT is
+            # refused unsent ("cannot switch to state 15; another operation (2) is
+            # in progress"). Left untranslated it ended dispatch's claim loop, so
+            # a node never sent again after a PostgreSQL restart (tests/cluster).
             raise StoreUnavailable(f"PostgreSQL: {exc}") from exc
         except e.DeadlockDetectedError as exc:
             raise StoreBusy(f"PostgreSQL: {exc}") from exc
