@@ -53,7 +53,7 @@ from herald.signaling.correlations import (
     unseal_blob,
 )
 
-__all__ = ["BUSY_TIMEOUT_MS", "FILE_NAME", "MAX_SNAPSHOTS", "SNAPSHOT_FILE_NAME",
+__all__ = ["BUSY_TIMEOUT_MS", "CHANGES_KEPT", "FILE_NAME", "MAX_SNAPSHOTS", "SNAPSHOT_FILE_NAME",
            "SNAPSHOT_MAX_AGE", "SQLiteCorrelations", "SQLiteSnapshots"]
 
 FILE_NAME = "guard-state.db"
@@ -103,6 +103,12 @@ CREATE TABLE IF NOT EXISTS engine_snapshots (
     proxy TEXT PRIMARY KEY,       -- a random id per proxy process
     written REAL NOT NULL,        -- wall clock
     sealed BLOB NOT NULL          -- the engine's snapshot (JSON), sealed
+);
+CREATE TABLE IF NOT EXISTS engine_changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- order written, never reused
+    proxy TEXT NOT NULL,          -- who wrote it (it skips its own)
+    written REAL NOT NULL,        -- wall clock
+    sealed BLOB NOT NULL          -- what changed in its engine since its last share
 );
 """
 _TABLES = ("home_routing_correlations", "home_routing_dialogues")
@@ -280,6 +286,15 @@ class SQLiteCorrelations:
             self.expire(0.0)
 
 
+#: Seconds a share between proxies is kept (a proxy that falls further behind,
+#: or starts, takes the snapshots and what is left).
+CHANGES_KEPT = 120.0
+
+
+def _change_row(key: bytes, proxy: str) -> bytes:
+    return row_key(key, f"change {proxy}")
+
+
 #: A snapshot older than this is not restored (state an hour old does not
 #: describe the network now; a restart or a fail-over takes minutes).
 SNAPSHOT_MAX_AGE = 3600.0
@@ -339,3 +354,38 @@ class SQLiteSnapshots:
             if data is not None:
                 out.append((max(0.0, now - written), data))
         return out
+
+    def share(self, proxy: str, data: bytes) -> None:
+        """Append what changed in ``proxy``'s engine since its last share
+        (see :meth:`shared`); forget shares older than :data:`CHANGES_KEPT`."""
+        now = self._clock()
+        sealed = seal_blob(self._key, _change_row(self._key, proxy), data)
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("INSERT INTO engine_changes (proxy, written, sealed) VALUES (?, ?, ?)",
+                       (proxy, now, sealed))  # fmt: skip
+            db.execute("DELETE FROM engine_changes WHERE written < ?", (now - CHANGES_KEPT,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def shared(self, after: int, proxy: str) -> tuple[int, list[tuple[float, bytes]]]:
+        """The shares other proxies than ``proxy`` appended after ``after``,
+        oldest first, as (age in seconds, data); and the last seq read (pass
+        it as ``after`` next time; 0 at first)."""
+        now = self._clock()
+        rows = self._db.execute(
+            "SELECT seq, proxy, written, sealed FROM engine_changes WHERE seq > ? ORDER BY seq",
+            (after,),
+        ).fetchall()
+        out = []
+        for seq, writer, written, sealed in rows:
+            after = max(after, seq)
+            if writer == proxy:
+                continue
+            data = unseal_blob(self._key, _change_row(self._key, writer), sealed)
+            if data is not None:
+                out.append((max(0.0, now - written), data))
+        return after, out

@@ -176,6 +176,7 @@ class Engine:
             (s.subscriber_buckets, limits.subscribers),
             (s.lookup_times, limits.subscribers),
             (s.gt_buckets, limits.senders),
+            (s.delivered, limits.correlations),
             (s.sweeps, limits.sweep_senders),
         ):
             while len(table) > limit:
@@ -254,6 +255,17 @@ class Engine:
         """The newest ``limit`` entries of every table, for a snapshot
         (:func:`herald.signaling.policy.snapshot.encode` it in any thread)."""
         return _snapshot.copy_state(self._s, self._c, now, limit)
+
+    def copy_changes(self, now: float, since: float, limit: int) -> _snapshot.Copied:
+        """What changed at or after ``since`` (at most ``limit`` entries a
+        table), for another proxy sharing the state (see
+        :func:`herald.signaling.policy.snapshot.copy_state`)."""
+        return _snapshot.copy_state(self._s, self._c, now, limit, since)
+
+    def share_deliveries(self) -> None:
+        """Remember deliveries no lookup of this engine's owed, so that a
+        proxy sharing the state can settle its own (see :meth:`copy_changes`)."""
+        self._s.record_deliveries = True
 
     def restore_state(self, data: bytes, now: float, age: float = 0.0) -> int:
         """Merge a snapshot taken ``age`` seconds ago (see
@@ -551,7 +563,11 @@ class Engine:
     def _commit(self, m: Message) -> None:
         f, s = m.f, self._s
         if m.mt and f.imsi:
-            s.pending.pop((f.calling_gt, m.imsi_key), None)
+            key = (f.calling_gt, m.imsi_key)
+            if s.pending.pop(key, None) is None and s.record_deliveries:
+                # Its lookup may be owed by another proxy sharing the state:
+                # shared, this delivery settles it there (snapshot.py).
+                bounded_put(s.delivered, key, f.time, self.policy.limits.correlations)
         if (
             f.opcode == _UPDATE_LOCATION
             and m.home_imsi

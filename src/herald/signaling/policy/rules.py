@@ -436,6 +436,9 @@ def _take(
         bounded_put(table, key, value, limit)
     else:
         table[key] = value
+        # Youngest last: a proxy shares only what changed since its last
+        # share by walking each table from its young end (snapshot.py).
+        table.move_to_end(key)
     return ok
 
 
@@ -475,6 +478,7 @@ def repeated_lookup(c: Compiled, s: State, m: Message) -> Finding | None:
             kept = tuple(t for t in kept if now - t <= window)
         times = (*kept, now)
         s.lookup_times[key] = times
+        s.lookup_times.move_to_end(key)  # youngest last (see _take)
     if len(times) > lk.repeated_max:
         return (
             Rule.REPEATED_LOOKUP,
@@ -517,6 +521,8 @@ def range_sweep(c: Compiled, s: State, m: Message) -> Finding | None:
     if blocks is None:
         blocks = {}
         bounded_put(s.sweeps, f.calling_gt, blocks, c.policy.limits.sweep_senders)
+    else:
+        s.sweeps.move_to_end(f.calling_gt)  # youngest last (see _take)
     block = hash(("block", msisdn[:-digits]))
     numbers = blocks.get(block)
     per_block = SWEEP_BLOCK_FACTOR * lk.sweep_distinct

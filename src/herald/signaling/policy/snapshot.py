@@ -84,14 +84,47 @@ def _newest(table: dict[Any, Any], limit: int) -> list[tuple[Any, Any]]:
     return items
 
 
-def copy_state(state: State, c: Compiled, now: float, limit: int) -> Copied:
-    """Step 1 (on the state's owner): the newest ``limit`` entries per table."""
+def _since(items: list[tuple[Any, Any]], at: int, since: float) -> list[tuple[Any, Any]]:
+    return [kv for kv in items if kv[1][at] >= since]
+
+
+def _sweep_time(blocks: dict[int, dict[int, float]]) -> float:
+    return max((max(n.values(), default=0.0) for n in blocks.values()), default=0.0)
+
+
+def copy_state(
+    state: State, c: Compiled, now: float, limit: int, since: float | None = None
+) -> Copied:
+    """Step 1 (on the state's owner): the newest ``limit`` entries per table.
+
+    With ``since`` (a share between proxies, not a snapshot): of those, only
+    the entries changed at or after ``since``, without dialogues (a dialogue's
+    answers come back through the proxy its first message crossed: each
+    accepted connection has its own connection to the peer) and pending
+    lookups (the answering proxy's to report), and with the deliveries
+    :attr:`State.delivered` holds (which settle them there). Every table keeps its youngest
+    entries last (``bounded_put``, and ``move_to_end`` where a rule updates
+    one in place), so the newest ``limit`` are the latest changes; more than
+    ``limit`` changes to one table between two shares lose the oldest."""
     tables = {name: _newest(getattr(state, name), limit) for name, _ in _TIMED}
-    tables["dialogues"] = _newest(state.dialogues, limit)
     tables["lookup_times"] = _newest(state.lookup_times, limit)
+    senders = _newest(state.sweeps, limit)
+    tables["delivered"] = [(k, (t,)) for k, t in _newest(state.delivered, limit)]
+    if since is None:
+        tables["dialogues"] = _newest(state.dialogues, limit)
+    else:
+        for name, at in _TIMED:
+            tables[name] = _since(tables[name], at, since)
+        tables["lookup_times"] = _since(tables["lookup_times"], -1, since)
+        tables["delivered"] = _since(tables["delivered"], 0, since)
+        tables["dialogues"] = []
+        # A lookup's pending delivery stays the answering proxy's: shared, a
+        # lookup only would be reported by both.
+        tables["pending"] = []
+        senders = [(gt, blocks) for gt, blocks in senders if _sweep_time(blocks) >= since]
     tables["sweeps"] = [
         (gt, {block: dict(numbers) for block, numbers in blocks.items()})
-        for gt, blocks in _newest(state.sweeps, limit)
+        for gt, blocks in senders
     ]
     return Copied(now, fingerprint(), tuple(p.name for p in c.partners), tables)
 
@@ -122,6 +155,7 @@ def encode(copied: Copied) -> bytes:
         "gt_buckets": [[k, v[0], rel(v[1])] for k, v in t["gt_buckets"]],
         "subscriber_buckets": [[k, v[0], rel(v[1])] for k, v in t["subscriber_buckets"]],
         "lookup_times": [[k, [rel(x) for x in v]] for k, v in t["lookup_times"]],
+        "delivered": [[gt, k, rel(v[0])] for (gt, k), v in t["delivered"]],
         "sweeps": [[gt, [[block, [[pos, rel(x)] for pos, x in numbers.items()]]
                          for block, numbers in blocks.items()]]
                    for gt, blocks in t["sweeps"]],
@@ -193,6 +227,11 @@ def restore_state(state: State, c: Compiled, data: bytes, now: float, age: float
             held = state.lookup_times.get(k, ())
             merged = tuple(sorted({*held, *(base + x for x in times)}))
             bounded_put(state.lookup_times, k, merged, limits.subscribers)
+            count += 1
+        for gt, k, _dt in snap.get("delivered", ()):
+            # Delivered through the proxy that shared this: no lookup-only
+            # alert is owed here for its lookup.
+            state.pending.pop((gt, k), None)
             count += 1
         for gt, blocks in snap["sweeps"]:
             mine = state.sweeps.get(gt)

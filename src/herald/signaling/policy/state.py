@@ -250,6 +250,12 @@ class State:
     # seen}; at most sweep_senders senders, each with at most
     # lookups_per_sender numbers (see rules.range_sweep, SWEEP_BLOCK_FACTOR).
     sweeps: OrderedDict[str, dict[int, dict[int, float]]] = field(default_factory=OrderedDict)
+    # (SMSC GT, IMSI key) -> when delivered: MT deliveries no lookup of this
+    # engine owed, kept only while the state is shared with other proxies
+    # (record_deliveries): the proxy whose lookup it was then owes no
+    # lookup-only alert.
+    delivered: OrderedDict[tuple[str, int], float] = field(default_factory=OrderedDict)
+    record_deliveries: bool = False
     origin_cache: dict[str, tuple[Origin, int]] = field(default_factory=dict)
     evicted_pending: int = 0
     # SRI-SM answers observed; with answers_may_be_missing (a capture that may
