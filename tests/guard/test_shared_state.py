@@ -17,9 +17,16 @@ from typing import Any
 
 import pytest
 
-from herald.guard.correlations import SQLiteCorrelations, SQLiteSnapshots
+from herald.guard.correlations import SQLiteCorrelations, SQLiteLookups, SQLiteSnapshots
 from herald.guard.inspector import Inspector
-from herald.guard.pg_state import BULK_TIMEOUT, PgLink, PostgresCorrelations, PostgresSnapshots
+from herald.guard.pg_state import (
+    BULK_TIMEOUT,
+    TABLES,
+    PgLink,
+    PostgresCorrelations,
+    PostgresLookups,
+    PostgresSnapshots,
+)
 from herald.guard.proxy import GuardProxy
 from herald.signaling import decode
 from herald.signaling.homerouting import HomeRouter
@@ -125,6 +132,7 @@ class Stores:
 
     snapshots: Any
     correlations: Callable[[Policy], Any]
+    lookups: Any
     rows: Callable[[], bytes]  # every stored octet, for the red-line check
 
 
@@ -152,7 +160,9 @@ def make_stores(store_kind: str, tmp_path: Path,
                 opened.append(store)
                 return store
 
-            return Stores(snaps, corr, rows)
+            lookups = SQLiteLookups(tmp_path, policy().salt, 1000)
+            opened.append(lookups)
+            return Stores(snaps, corr, lookups, rows)
     else:
         dsn = request.getfixturevalue("pg_store_dsn")
 
@@ -161,8 +171,7 @@ def make_stores(store_kind: str, tmp_path: Path,
             link.open()
             try:
                 found = b""
-                for table in ("guard_correlations", "guard_routed_dialogues",
-                              "guard_engine_snapshots", "guard_engine_changes"):  # fmt: skip
+                for table in TABLES:
                     got = link.call(lambda c, t=table: c.fetch(f"SELECT * FROM {t}"))  # type: ignore[misc]
                     found += b"".join(repr(tuple(r.values())).encode() for r in got)
                 return found
@@ -182,7 +191,11 @@ def make_stores(store_kind: str, tmp_path: Path,
                 opened.append(store)
                 return store
 
-            return Stores(snaps, corr, rows)
+            lookups_link = PgLink(dsn, name="lookups")
+            lookups_link.open()
+            lookups = PostgresLookups(lookups_link, policy().salt, 1000)
+            opened.append(lookups)
+            return Stores(snaps, corr, lookups, rows)
 
     yield make
     for store in opened:
@@ -190,9 +203,11 @@ def make_stores(store_kind: str, tmp_path: Path,
 
 
 @contextlib.asynccontextmanager
-async def _pair(make: Callable[[], Stores], extra: str = "") -> AsyncIterator[list[Rig]]:
+async def _pair(make: Callable[[], Stores], extra: str = "", *,
+                lookups: bool = True) -> AsyncIterator[list[Rig]]:  # fmt: skip
     """Two proxies on one shared store (shares only when the test says:
-    ``share_every`` is long), each with its A side connected and its B side."""
+    ``share_every`` is long; SRI-SM answers shared at once with ``lookups``),
+    each with its A side connected and its B side."""
     accepted: asyncio.Queue[Endpoint] = asyncio.Queue()
 
     async def on_b(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -212,7 +227,8 @@ async def _pair(make: Callable[[], Stores], extra: str = "") -> AsyncIterator[li
                       if p.home_routing.enabled else None)  # fmt: skip
             proxy = GuardProxy(Inspector(Engine(p)), ("127.0.0.1", b_port), on_block="udts",
                                interconnect="listen", home_router=router,
-                               snapshots=stores.snapshots, share_every=600.0)  # fmt: skip
+                               snapshots=stores.snapshots, share_every=600.0,
+                               lookups=stores.lookups if lookups else None)  # fmt: skip
             proxies.append(proxy)
             await proxy.restore()
             host, port = await proxy.start("127.0.0.1", 0)
@@ -233,12 +249,45 @@ async def _pair(make: Callable[[], Stores], extra: str = "") -> AsyncIterator[li
 SECRETS = (HOME_IMSI, MSC_HOME, HOME_MSISDN, NEAR_SMSC, FOREIGN)
 
 
-async def test_an_sms_through_both_proxies(make_stores: Callable[[], Stores]) -> None:
+async def test_an_sms_through_both_proxies_at_once(make_stores: Callable[[], Stores]) -> None:
     """An SMSC's lookup answered through one proxy, its delivery through the
-    other a share later: forwarded (not an unrequested delivery), and the
-    first proxy owes no lookup-only alert for it. The store's rows hold no
-    IMSI, node address, number or GT."""
+    other at once (before any share): forwarded, as the answer was shared as
+    it passed; and the first proxy owes no lookup-only alert for it. The
+    store's rows hold no IMSI, node address, number or GT."""
     async with _pair(make_stores) as (one, two):
+        sri, otid = fx.sri_sm(NEAR_SMSC)
+        await one.a.send(sri)
+        assert await one.b.next() == sri
+        answer = fx.sri_sm_result(otid, NEAR_SMSC)
+        await one.b.send(answer)
+        assert await one.a.next() == answer
+        await _barrier(one)  # the answer has been judged (and, on PostgreSQL, queued)
+        await asyncio.sleep(0.1)  # PostgreSQL's write is not waited for by the proxy
+        mt, _ = fx.mt_fsm_begin(NEAR_SMSC)
+        await two.a.send(mt, mt)  # two segments of one message
+        assert await two.b.next() == mt
+        assert await two.b.next() == mt
+        elsewhere, _ = fx.mt_fsm_begin(NEAR_SMSC, imsi="001010000000002")
+        await two.a.send(elsewhere)  # no lookup answered for this one: unrequested
+        returned = decode(await two.a.next())  # blocked, and returned (a UDTS)
+        assert returned.sccp.kind.name == "UDTS"
+        await _barrier(two)
+        assert two.proxy.stats.by_rule == {"sms-consistency": 1}
+        loop_now = asyncio.get_running_loop().time()
+        assert one.proxy.inspector.expire(loop_now + 1000) == []
+        assert one.proxy.stats.blocked == 0
+        rows = make_stores().rows()
+    assert rows
+    assert leaked(rows, SECRETS) == []
+
+
+async def test_an_sms_through_both_proxies_a_share_later(
+    make_stores: Callable[[], Stores],
+) -> None:
+    """The same through the engines' shares alone (no shared answers): the
+    delivery through the other proxy a share after the answer is forwarded,
+    and the share settles the first proxy's lookup."""
+    async with _pair(make_stores, lookups=False) as (one, two):
         sri, otid = fx.sri_sm(NEAR_SMSC)
         await one.a.send(sri)
         assert await one.b.next() == sri

@@ -368,6 +368,23 @@ def _snapshots(args: argparse.Namespace, policy: Any) -> Any:
     return SQLiteSnapshots(data_dir, policy.salt)
 
 
+def _lookups(data_dir: Path | None, url: str | None, policy: Any) -> Any:
+    """Where proxies on the same ``--store`` share SRI-SM answers at once (any
+    hash seed: rows are keyed by the policy's salted hashes), or None."""
+    limit = policy.limits.correlations
+    if url is not None:
+        from herald.guard.pg_state import PgLink, PostgresLookups
+
+        link = PgLink(url, name="lookups")
+        link.open()
+        return PostgresLookups(link, policy.salt, limit)
+    if data_dir is not None:
+        from herald.guard.correlations import SQLiteLookups
+
+        return SQLiteLookups(data_dir, policy.salt, limit)
+    return None
+
+
 def _proxy(args: argparse.Namespace) -> int:
     from herald.guard.audit import AuditError
     from herald.guard.metrics import MetricsServer, proxy_registry
@@ -422,6 +439,9 @@ def _proxy(args: argparse.Namespace) -> int:
         snapshots = _snapshots(args, policy)
         if snapshots is not None:
             opened.append(snapshots)
+        lookups = _lookups(data_dir, url, policy)
+        if lookups is not None:
+            opened.append(lookups)
         proxy = GuardProxy(
             inspector,
             peer,
@@ -432,6 +452,7 @@ def _proxy(args: argparse.Namespace) -> int:
             home_router=router,
             correlations=correlations,
             snapshots=snapshots,
+            lookups=lookups,
         )
     except (OSError, ValueError, sqlite3.Error, StoreUnavailable) as exc:
         for store in opened:

@@ -56,7 +56,8 @@ from herald.signaling.correlations import (
 )
 from herald.store._errors import StoreUnavailable
 
-__all__ = ["ANSWER_TIMEOUT", "PgLink", "PostgresCorrelations", "PostgresSnapshots"]
+__all__ = ["ANSWER_TIMEOUT", "PgLink", "PostgresCorrelations", "PostgresLookups",
+           "PostgresSnapshots"]
 
 log = logging.getLogger("herald.guard.pg_state")
 
@@ -73,7 +74,7 @@ RECONNECT_MAX: Final = 2.0
 APPLICATION_NAME: Final = "herald-guard-state"
 #: The tables this module needs (PostgreSQL migration _V12_GUARD_STATE).
 TABLES: Final = ("guard_correlations", "guard_routed_dialogues", "guard_engine_snapshots",
-                 "guard_engine_changes")  # fmt: skip
+                 "guard_engine_changes", "guard_sms_lookups")  # fmt: skip
 
 
 class PgLink:
@@ -111,6 +112,22 @@ class PgLink:
         except BaseException:
             self.close()
             raise
+
+    def post(self, work: Callable[[Any], Coroutine[Any, Any, Any]]) -> None:
+        """``work(connection)`` on the private loop, not waited for (a
+        failure is logged there, and the connection replaced)."""
+
+        async def run() -> None:
+            try:
+                await self._run(work)
+            except Exception as exc:
+                log.warning("%s: a write was lost: %s", self.where, exc)
+
+        coro = run()
+        try:
+            asyncio.run_coroutine_threadsafe(coro, self._loop)
+        except RuntimeError:  # closed
+            coro.close()
 
     def call(self, work: Callable[[Any], Coroutine[Any, Any, T]],
              timeout: float | None = None) -> T:  # fmt: skip
@@ -335,6 +352,79 @@ class PostgresCorrelations:
     def drop_dialogue(self, key: tuple[str, bytes]) -> None:
         # Deferred to the next expire(), as in SQLite: one statement a second.
         self._ended.add(row_key(self._key, _dialogue_id(*key)))
+
+
+_PUT_LOOKUP: Final = """
+INSERT INTO guard_sms_lookups (id, deadline, sealed) VALUES ($1, $2, $3)
+ON CONFLICT (id) DO UPDATE SET deadline = excluded.deadline, sealed = excluded.sealed,
+    delivered = false
+"""
+
+
+class PostgresLookups:
+    """:class:`~herald.signaling.policy.egress.SharedLookups` in herald's
+    PostgreSQL database, sealed as in SQLite
+    (:class:`herald.guard.correlations.SQLiteLookups`). An answer is written
+    without waiting (queued on the link's loop: the delivery that follows
+    comes tens of milliseconds later at the soonest); ``find`` waits at most
+    the link's timeout and answers None when the database does not."""
+
+    def __init__(self, link: PgLink, salt: bytes, limit: int,
+                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+        self._link = link
+        self._key = sealing_key(salt)
+        self._clock = clock
+        self.limit = limit
+
+    def close(self) -> None:
+        self._link.close()
+
+    def answered(self, requester: str, subscriber: str, node: str, when: float,
+                 until: float) -> None:  # fmt: skip
+        from herald.guard.correlations import lookup_id
+
+        wall = self._clock()
+        row = row_key(self._key, lookup_id(requester, subscriber))
+        sealed = seal(self._key, row, (node, repr(wall)))
+        deadline = wall + (until - when)
+        self._link.post(lambda c: c.execute(_PUT_LOOKUP, row, deadline, sealed))
+
+    def find(self, requester: str, subscriber: str, now: float) -> tuple[float, str] | None:
+        from herald.guard.correlations import lookup_id
+
+        row = row_key(self._key, lookup_id(requester, subscriber))
+        try:
+            found = self._link.call(lambda c: c.fetchrow(
+                "UPDATE guard_sms_lookups SET delivered = true WHERE id = $1"
+                " RETURNING deadline, sealed", row))  # fmt: skip
+        except StoreUnavailable as exc:
+            log.warning("shared SMS lookups: %s", exc)
+            return None
+        wall = self._clock()
+        if found is None or found["deadline"] <= wall:
+            return None
+        fields = unseal(self._key, row, bytes(found["sealed"]), 2)
+        if fields is None:
+            return None
+        node, answered = fields
+        return now + (float(answered) - wall), node
+
+    def delivered(self, requester: str, subscriber: str) -> bool:
+        from herald.guard.correlations import lookup_id
+
+        row = row_key(self._key, lookup_id(requester, subscriber))
+        try:
+            return bool(self._link.call(lambda c: c.fetchval(
+                "SELECT delivered FROM guard_sms_lookups WHERE id = $1", row)))  # fmt: skip
+        except StoreUnavailable as exc:
+            log.warning("shared SMS lookups: %s", exc)
+            return False
+
+    def expire(self) -> None:
+        wall, limit = self._clock(), self.limit
+        self._link.post(lambda c: c.execute(
+            "DELETE FROM guard_sms_lookups WHERE deadline <= $1"
+            " OR seq <= (SELECT max(seq) FROM guard_sms_lookups) - $2", wall, limit))  # fmt: skip
 
 
 class PostgresSnapshots:

@@ -60,6 +60,7 @@ from herald.signaling.policy import (
 )
 from herald.signaling.policy.bridge import facts_from_message
 from herald.signaling.policy.config import OnBlock
+from herald.signaling.policy.egress import SharedLookups
 from herald.signaling.policy.snapshot import SnapshotError
 from herald.signaling.policy.snapshot import encode as encode_snapshot
 from herald.store._errors import StoreUnavailable
@@ -67,6 +68,7 @@ from herald.store._errors import StoreUnavailable
 __all__ = [
     "GuardProxy",
     "LatencyHistogram",
+    "LookupStore",
     "ProxyStats",
     "SnapshotStore",
     "VerdictKey",
@@ -200,6 +202,13 @@ class ProxyStats:
     late_by_rule: dict[str, int] = field(default_factory=dict)
 
 
+class LookupStore(SharedLookups, Protocol):
+    """Where the proxies of a store share SRI-SM answers at once
+    (herald.guard.correlations.SQLiteLookups, herald.guard.pg_state.PostgresLookups)."""
+
+    def expire(self) -> None: ...
+
+
 class SnapshotStore(Protocol):
     """Where the engine's snapshots are kept (herald.guard.correlations.SQLiteSnapshots)."""
 
@@ -232,6 +241,7 @@ class GuardProxy:
         snapshots: SnapshotStore | None = None,
         snapshot_every: float = SNAPSHOT_EVERY,
         share_every: float = SHARE_EVERY,
+        lookups: LookupStore | None = None,
     ) -> None:
         if on_block not in (OnBlock.DROP, OnBlock.UDTS):
             raise ValueError(f"on_block must be {OnBlock.DROP!r} or {OnBlock.UDTS!r}")
@@ -267,6 +277,11 @@ class GuardProxy:
         self._store_warned = -60.0
         if snapshots is not None:
             inspector.engine.share_deliveries()
+        # SRI-SM answers shared at once with the other proxies of the store,
+        # purged on the timer.
+        self.lookups = lookups
+        if lookups is not None:
+            inspector.engine.share_lookups(lookups)
         self.stats = ProxyStats()
         self.latency = LatencyHistogram()
         self._server: asyncio.Server | None = None
@@ -701,6 +716,8 @@ class GuardProxy:
             if now >= next_snapshot:
                 await self.save_state()
                 next_snapshot = now + self.snapshot_every
+            if self.lookups is not None:
+                self.lookups.expire()
             late = self.inspector.expire(now, mode="proxy")
             if self.home_router is not None:
                 try:

@@ -40,7 +40,7 @@ from typing import Final
 from herald.signaling.policy import snapshot as _snapshot
 from herald.signaling.policy.categories import Category, Op, operation_name
 from herald.signaling.policy.config import Policy
-from herald.signaling.policy.egress import PendingMessages
+from herald.signaling.policy.egress import PendingMessages, SharedLookups
 from herald.signaling.policy.facts import ComponentKind, Direction, Facts, TcapKind
 from herald.signaling.policy.rules import (
     EGRESS_RULES,
@@ -210,6 +210,9 @@ class Engine:
             rule = Rule.PLATFORM_EGRESS if platform else Rule.LOOKUP_ONLY
             if actions[rule] is Action.ALLOW:
                 continue
+            shared = self._s.shared
+            if shared is not None and not platform and shared.delivered(requester, subscriber):
+                continue  # delivered through another proxy of the pair
             reason = (
                 "SRI-SM from a platform GT not followed by its MT-ForwardSM"
                 if platform
@@ -266,6 +269,12 @@ class Engine:
         """Remember deliveries no lookup of this engine's owed, so that a
         proxy sharing the state can settle its own (see :meth:`copy_changes`)."""
         self._s.record_deliveries = True
+
+    def share_lookups(self, shared: SharedLookups) -> None:
+        """Tell ``shared`` every SRI-SM answer about a home subscriber, and ask
+        it when a delivery follows no answer this engine saw (an active pair:
+        the answer may have crossed the other proxy a moment ago)."""
+        self._s.shared = shared
 
     def restore_state(self, data: bytes, now: float, age: float = 0.0) -> int:
         """Merge a snapshot taken ``age`` seconds ago (see
@@ -529,6 +538,13 @@ class Engine:
         msisdn = d[D_MSISDN] if (platform and d is not None) else ""
         limits = self.policy.limits
         bounded_put(s.correlations, key, (f.time, node, msisdn), limits.correlations)
+        subscriber = c.hash("imsi", f.imsi)
+        shared = s.shared
+        if shared is not None and not platform:
+            sms = self.policy.sms
+            # Kept until the delivery is late, and the lookup-only check past.
+            shared.answered(requester, subscriber, f.msc_number, f.time,
+                            f.time + max(sms.consistency_s, sms.lookup_only_s))  # fmt: skip
         if d is not None and d[D_LOOKUP_ONLY]:
             # TS 29.002 §12.1.1: sm-deliveryNotIntended declares a lookup (e.g.
             # number portability); no delivery is owed. The lookup rules still
@@ -536,7 +552,7 @@ class Engine:
             return
         entry: PendingLookup = (
             f.time + self.policy.sms.lookup_only_s,
-            c.hash("imsi", f.imsi),
+            subscriber,
             requester,
             platform,
         )

@@ -788,7 +788,8 @@ $do$;
 
 # V13: the signaling guard's own state, for proxies sharing it through this
 # database (herald/guard/pg_state.py): SMS home routing's correlations and
-# routed dialogues, the engines' snapshots and what running proxies share.
+# routed dialogues, the engines' snapshots and what running proxies share,
+# and the SRI-SM answers they share at once (guard_sms_lookups).
 # Read by the guard alone; every row sealed (a keyed hash for its key, its
 # fields encrypted and authenticated with a key from the guard policy's salt):
 # only deadlines and write times are in clear, for the purge.
@@ -819,6 +820,14 @@ CREATE TABLE guard_engine_changes (
     sealed bytea NOT NULL
 );
 CREATE INDEX guard_engine_changes_written ON guard_engine_changes (written);
+CREATE TABLE guard_sms_lookups (
+    seq bigserial PRIMARY KEY,
+    id bytea NOT NULL UNIQUE,
+    deadline double precision NOT NULL,
+    delivered boolean NOT NULL DEFAULT false,
+    sealed bytea NOT NULL
+);
+CREATE INDEX guard_sms_lookups_deadline ON guard_sms_lookups (deadline);
 """
 
 #: In order; a database at version ``n`` has had ``MIGRATIONS[:n]`` applied.
