@@ -466,7 +466,7 @@ def _proxy(args: argparse.Namespace) -> int:
         try:
             new_policy, new_text = read_policy(args.policy)
             proxy.reload(new_policy, on_block=args.on_block)
-        except (PolicyFileError, ValueError) as exc:
+        except (PolicyFileError, ValueError, OSError, sqlite3.Error, StoreUnavailable) as exc:
             print(f"herald guard proxy: policy reload refused, the previous policy stays: {exc}",
                   file=sys.stderr, flush=True)  # fmt: skip
             if audit is not None:

@@ -294,19 +294,25 @@ class GuardProxy:
         """Judge and route by ``policy`` from now on (SIGHUP), keeping all
         state. ``on_block`` overrides the policy's, as at start. Raises
         ValueError, changing nothing, when ``policy`` turns home routing on and
-        the proxy does not know its interconnect side."""
+        the proxy does not know its interconnect side, and whatever opening
+        the correlation store raises (StoreUnavailable, OSError, ...), changing
+        nothing either."""
         hr = policy.home_routing
         if hr.enabled and self.interconnect is None:
             raise ValueError("SMS home routing needs the interconnect side (--interconnect)")
+        router = None
+        if hr.enabled and self.home_router is None:
+            # First, so that a store that cannot be opened changes nothing.
+            store = self._correlations(policy) if self._correlations is not None else None
+            router = HomeRouter(policy, correlations=store)
         self.inspector.replace_policy(policy)
         self.on_block = on_block or policy.proxy.on_block
         self.return_cause = policy.proxy.return_cause
         if not hr.enabled:
             self.home_router = None
-        elif self.home_router is None:
-            store = self._correlations(policy) if self._correlations is not None else None
-            self.home_router = HomeRouter(policy, correlations=store)
-        else:
+        elif router is not None:
+            self.home_router = router
+        elif self.home_router is not None:
             self.home_router.replace_policy(policy)
 
     async def restore(self) -> tuple[int, int]:
