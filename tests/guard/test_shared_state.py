@@ -262,7 +262,8 @@ async def test_an_sms_through_both_proxies_at_once(make_stores: Callable[[], Sto
         await one.b.send(answer)
         assert await one.a.next() == answer
         await _barrier(one)  # the answer has been judged (and, on PostgreSQL, queued)
-        await asyncio.sleep(0.1)  # PostgreSQL's write is not waited for by the proxy
+        assert one.proxy.lookups is not None
+        one.proxy.lookups.flush()  # PostgreSQL's write is not waited for by the proxy
         mt, _ = fx.mt_fsm_begin(NEAR_SMSC)
         await two.a.send(mt, mt)  # two segments of one message
         assert await two.b.next() == mt
@@ -366,3 +367,22 @@ async def test_two_proxy_processes_on_postgresql(pg_store_dsn: str, tmp_path: Pa
         for a, b in ((a1, b1), (a2, b2)):
             await _barrier(Rig(None, a, b))  # type: ignore[arg-type]
             assert leaked(bytes(a.raw)) == []
+
+
+def test_postgresql_answers_a_question_after_the_writes_before_it(pg_store_dsn: str) -> None:
+    """Answers are written without waiting; a question asked right after them
+    is answered after them, on the link's one connection (never two
+    statements at once on it)."""
+    link = PgLink(pg_store_dsn, timeout=BULK_TIMEOUT, name="lookups")  # a loaded machine
+    link.open()
+    lookups = PostgresLookups(link, policy().salt, 1000)
+    try:
+        for n in range(20):
+            lookups.answered(NEAR_SMSC, f"subscriber-{n}", MSC_HOME, 5.0, 65.0)
+        assert lookups.find(NEAR_SMSC, "subscriber-19", 6.0) == (pytest.approx(5.0, abs=1),
+                                                                 MSC_HOME)  # fmt: skip
+        assert lookups.delivered(NEAR_SMSC, "subscriber-19")
+        assert not lookups.delivered(NEAR_SMSC, "subscriber-18")
+        assert lookups.find(NEAR_SMSC, "nobody", 6.0) is None
+    finally:
+        lookups.close()

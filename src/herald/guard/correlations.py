@@ -341,6 +341,9 @@ class SQLiteLookups:
         except sqlite3.Error as exc:
             self._failed(exc)
 
+    def flush(self) -> None:
+        """Nothing to wait for: each answer is committed as it is written."""
+
     def find(self, requester: str, subscriber: str, now: float) -> tuple[float, str] | None:
         row = row_key(self._key, lookup_id(requester, subscriber))
         try:

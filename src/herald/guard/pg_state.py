@@ -96,6 +96,10 @@ class PgLink:
         self._thread.start()
         self._conn: Any = None  # touched on the private loop only
         self._reconnecting: asyncio.Task[None] | None = None
+        # One statement at a time on the connection (asyncpg refuses two), in
+        # the order they were asked: a question follows the writes posted
+        # before it.
+        self._turn = asyncio.Lock()
 
     def open(self) -> None:
         """Connect and check the guard's tables are there. Raises
@@ -128,6 +132,10 @@ class PgLink:
             asyncio.run_coroutine_threadsafe(coro, self._loop)
         except RuntimeError:  # closed
             coro.close()
+
+    def flush(self, timeout: float = BULK_TIMEOUT) -> None:
+        """Wait until what was posted before is written (or failed)."""
+        self.call(lambda c: c.fetchval("SELECT 1"), timeout)
 
     def call(self, work: Callable[[Any], Coroutine[Any, Any, T]],
              timeout: float | None = None) -> T:  # fmt: skip
@@ -193,15 +201,16 @@ class PgLink:
         self._conn = conn
 
     async def _run(self, work: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
-        conn = self._conn
-        if conn is None or conn.is_closed():
-            self._lost()
-            raise StoreUnavailable(f"{self.where}: not connected (reconnecting)")
-        try:
-            return await work(conn)
-        except BaseException:  # an error, or cancelled past the bound: a fresh connection
-            self._lost()
-            raise
+        async with self._turn:
+            conn = self._conn
+            if conn is None or conn.is_closed():
+                self._lost()
+                raise StoreUnavailable(f"{self.where}: not connected (reconnecting)")
+            try:
+                return await work(conn)
+            except BaseException:  # an error, or cancelled past the bound: a fresh connection
+                self._lost()
+                raise
 
     def _lost(self) -> None:
         conn, self._conn = self._conn, None
@@ -222,6 +231,8 @@ class PgLink:
     async def _shut(self) -> None:
         if self._reconnecting is not None:
             self._reconnecting.cancel()
+        with contextlib.suppress(TimeoutError):  # the writes posted so far first
+            await asyncio.wait_for(self._turn.acquire(), 0.5)
         conn, self._conn = self._conn, None
         if conn is not None and not conn.is_closed():
             await asyncio.wait_for(conn.close(), 0.5)
@@ -388,6 +399,11 @@ class PostgresLookups:
         sealed = seal(self._key, row, (node, repr(wall)))
         deadline = wall + (until - when)
         self._link.post(lambda c: c.execute(_PUT_LOOKUP, row, deadline, sealed))
+
+    def flush(self) -> None:
+        """Wait until the answers written so far are stored. Raises
+        :class:`StoreUnavailable` if the database does not answer."""
+        self._link.flush()
 
     def find(self, requester: str, subscriber: str, now: float) -> tuple[float, str] | None:
         from herald.guard.correlations import lookup_id

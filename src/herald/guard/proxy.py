@@ -208,6 +208,8 @@ class LookupStore(SharedLookups, Protocol):
 
     def expire(self) -> None: ...
 
+    def flush(self) -> None: ...
+
 
 class SnapshotStore(Protocol):
     """Where the engine's snapshots are kept (herald.guard.correlations.SQLiteSnapshots)."""
