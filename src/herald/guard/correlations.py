@@ -306,8 +306,9 @@ def lookup_id(requester: str, subscriber: str) -> str:
 class SQLiteLookups:
     """:class:`~herald.signaling.policy.egress.SharedLookups` in
     ``data_dir/guard-state.db``: each SRI-SM answer about a home subscriber
-    is committed as the engine sees it (one short autocommit statement), so
-    the delivery that follows finds it through any proxy of the directory.
+    is committed before the proxy forwards it (:meth:`flush`, one
+    transaction for the batch of messages it judged together), so the
+    delivery that follows finds it through any proxy of the directory.
     Rows are sealed like the correlations (key: a keyed hash of the SMSC's GT
     and the IMSI's salted hash; fields: serving node and answer time), at
     most ``limit`` (the oldest purged by :meth:`expire`, the proxy's
@@ -322,8 +323,10 @@ class SQLiteLookups:
         self._clock = clock
         self.limit = limit
         self._warned = -60.0
+        self._unwritten: list[tuple[bytes, float, bytes]] = []
 
     def close(self) -> None:
+        self.flush()
         self._db.close()
 
     def _failed(self, exc: sqlite3.Error) -> None:
@@ -333,18 +336,32 @@ class SQLiteLookups:
 
     def answered(self, requester: str, subscriber: str, node: str, when: float,
                  until: float) -> None:  # fmt: skip
+        """Kept until :meth:`flush` (the proxy's, before it writes out the
+        batch of messages that judged this answer): one commit a batch."""
         wall = self._clock()
         row = row_key(self._key, lookup_id(requester, subscriber))
         sealed = seal(self._key, row, (node, repr(wall)))
+        self._unwritten.append((row, wall + (until - when), sealed))
+
+    def flush(self) -> None:
+        """Commit the answers kept since the last flush, in one transaction."""
+        rows, self._unwritten = self._unwritten, []
+        if not rows:
+            return
+        db = self._db
         try:
-            self._db.execute(_PUT_LOOKUP, (row, wall + (until - when), sealed))
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany(_PUT_LOOKUP, rows)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
         except sqlite3.Error as exc:
             self._failed(exc)
 
-    def flush(self) -> None:
-        """Nothing to wait for: each answer is committed as it is written."""
-
     def find(self, requester: str, subscriber: str, now: float) -> tuple[float, str] | None:
+        self.flush()
         row = row_key(self._key, lookup_id(requester, subscriber))
         try:
             found = self._db.execute(_FIND_LOOKUP, (row,)).fetchone()

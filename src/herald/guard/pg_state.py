@@ -401,6 +401,10 @@ class PostgresLookups:
         self._link.post(lambda c: c.execute(_PUT_LOOKUP, row, deadline, sealed))
 
     def flush(self) -> None:
+        """Nothing to do before a batch leaves: each answer's write is
+        already queued (:meth:`wait` waits for them)."""
+
+    def wait(self) -> None:
         """Wait until the answers written so far are stored. Raises
         :class:`StoreUnavailable` if the database does not answer."""
         self._link.flush()

@@ -208,7 +208,10 @@ class LookupStore(SharedLookups, Protocol):
 
     def expire(self) -> None: ...
 
-    def flush(self) -> None: ...
+    def flush(self) -> None:
+        """Store the answers given so far, before the messages that carried
+        them are forwarded."""
+        ...
 
 
 class SnapshotStore(Protocol):
@@ -694,7 +697,10 @@ class GuardProxy:
         judged: int,
     ) -> None:
         """Write what is ready in one call per direction (one system call,
-        not one per message), and record each judged message's latency."""
+        not one per message), and record each judged message's latency.
+        SRI-SM answers shared with the other proxies are stored first."""
+        if self.lookups is not None:
+            self.lookups.flush()
         if out:
             forward.write(b"".join(out))
             out.clear()
