@@ -69,7 +69,8 @@ T = 1000.0
 
 
 def _shared(source: Engine, target: Engine, now: float, since: float, age: float = 0.0) -> int:
-    return target.restore_state(encode(source.copy_changes(now, since, 1000)), now, age)
+    return target.restore_state(encode(source.copy_changes(now, since, 1000)), now, age,
+                                share=True)  # fmt: skip
 
 
 # ------------------------------------------------------------ the engine's part
@@ -89,6 +90,21 @@ def test_a_share_carries_what_changed_since_the_last() -> None:
     assert len(engine.copy_changes(T + 10, T + 6, 1000).tables["locations"]) == 1
     assert tables["dialogues"] == []  # answers come back through the same proxy
     assert engine.copy_changes(T + 10, T + 9.5, 1000).tables["locations"] == []
+
+
+def test_a_change_made_before_a_merge_is_still_shared() -> None:
+    """What another proxy shared goes to the old end of each table, so that
+    the next share, walking back from the young end until it meets a run of
+    entries older than the last share, still finds this engine's own change
+    made before a thousand older merged ones arrived."""
+    one, two = Engine(policy()), Engine(policy())
+    for n in range(1000):
+        one.inspect(update_location(T - 5 + n / 1000, NEAR_VLR, imsi=f"00101000000{n:04d}"))
+    two.inspect(update_location(T + 0.5, NEAR_VLR, imsi="001010000009999"))
+    assert _shared(one, two, T - 3, T - 6) >= 1000  # arriving late
+    tables = two.copy_changes(T + 2, T, 5000).tables
+    assert len(tables["locations"]) == 1  # its own, found behind the merged ones
+    assert [k for k, _ in tables["gt_buckets"]] == [NEAR_VLR]
 
 
 def test_a_location_learnt_by_one_proxy_holds_in_the_other() -> None:

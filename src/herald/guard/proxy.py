@@ -345,7 +345,7 @@ class GuardProxy:
         engine, entries = self.inspector.engine, 0
         for age, data in shares:
             try:
-                entries += engine.restore_state(data, now, age)
+                entries += engine.restore_state(data, now, age, share=True)
             except SnapshotError as exc:
                 log.warning("engine state shared by another proxy not merged: %s", exc)
         return entries

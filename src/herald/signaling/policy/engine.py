@@ -276,10 +276,12 @@ class Engine:
         the answer may have crossed the other proxy a moment ago)."""
         self._s.shared = shared
 
-    def restore_state(self, data: bytes, now: float, age: float = 0.0) -> int:
-        """Merge a snapshot taken ``age`` seconds ago (see
+    def restore_state(self, data: bytes, now: float, age: float = 0.0,
+                      share: bool = False) -> int:  # fmt: skip
+        """Merge a snapshot taken ``age`` seconds ago, or with ``share``
+        another proxy's changes (see
         :func:`herald.signaling.policy.snapshot.restore_state`)."""
-        return _snapshot.restore_state(self._s, self._c, data, now, age)
+        return _snapshot.restore_state(self._s, self._c, data, now, age, share)
 
     def lookup_answered(self, requester: str, imsi: str, node: str, when: float) -> None:
         """An SRI-SM answered to ``requester`` at ``when`` (naming ``imsi`` at
