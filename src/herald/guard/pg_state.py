@@ -11,7 +11,7 @@ and transaction id, of the proxy's id), its fields are encrypted and
 authenticated; only deadlines and write times are in clear, for the purge.
 The tables (``guard_correlations``, ``guard_routed_dialogues``,
 ``guard_engine_snapshots``, ``guard_engine_changes``: PostgreSQL migration
-``_V12_GUARD_STATE``) are read by nothing in herald but these classes: no
+``_V13_GUARD_STATE``) are read by nothing in herald but these classes: no
 API, console page, CLI command, log or metric shows them, and a copy of them
 names no subscriber, node or correlation id to whoever lacks the policy.
 
@@ -72,7 +72,7 @@ BULK_TIMEOUT: Final = 5.0
 RECONNECT_FIRST: Final = 0.25
 RECONNECT_MAX: Final = 2.0
 APPLICATION_NAME: Final = "herald-guard-state"
-#: The tables this module needs (PostgreSQL migration _V12_GUARD_STATE).
+#: The tables this module needs (PostgreSQL migration _V13_GUARD_STATE).
 TABLES: Final = ("guard_correlations", "guard_routed_dialogues", "guard_engine_snapshots",
                  "guard_engine_changes", "guard_sms_lookups")  # fmt: skip
 
