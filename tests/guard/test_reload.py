@@ -59,6 +59,29 @@ def test_a_reload_that_needs_the_interconnect_side_changes_nothing() -> None:
     assert proxy.home_router is None and not proxy.inspector.engine.policy.home_routing.enabled
 
 
+def test_a_reload_whose_correlation_store_is_away_changes_nothing() -> None:
+    """Home routing turned on by a reload, its PostgreSQL store unreachable:
+    the reload is refused whole (the policy in force stays)."""
+    from herald.guard.inspector import Inspector
+    from herald.guard.pg_state import PgLink, PostgresCorrelations
+    from herald.guard.proxy import GuardProxy
+    from herald.signaling.policy import Engine, Policy
+    from herald.store import StoreUnavailable
+    from peers.postgres import free_port
+
+    def correlations(p: Policy) -> PostgresCorrelations:
+        link = PgLink(f"postgresql://guard@127.0.0.1:{free_port()}/herald")
+        link.open()  # nothing listens there
+        return PostgresCorrelations(link, p.salt, p.home_routing.max_entries)
+
+    proxy = GuardProxy(Inspector(Engine(policy())), ("127.0.0.1", 9),
+                       interconnect="listen", correlations=correlations)  # fmt: skip
+    with pytest.raises(StoreUnavailable):
+        proxy.reload(policy('[home_routing]\nrouter_gt = "19990009999"\n' + DENY_SRI_SM))
+    assert proxy.home_router is None
+    assert proxy.inspector.engine.policy.deny.operations == frozenset()
+
+
 async def test_sighup_reloads_the_policy_and_audits_it(tmp_path: Path) -> None:
     path = tmp_path / "policy.toml"
     path.write_text(POLICY_TOML)

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
 
-from herald.guard.correlations import SNAPSHOT_FILE_NAME, SQLiteSnapshots
+from herald.guard.correlations import FILE_NAME, SNAPSHOT_FILE_NAME, SQLiteSnapshots
 from herald.signaling import decode
 from herald.signaling.map_ops import MapAc
 from herald.signaling.policy import Action, Engine, Rule
@@ -135,8 +136,11 @@ def test_a_snapshot_is_bounded_and_sealed_in_the_store(tmp_path: Path) -> None:
 async def test_the_proxy_restores_its_state_after_a_restart(tmp_path: Path) -> None:
     """``herald guard proxy --store`` twice, under one PYTHONHASHSEED: an
     SRI-SM answered through the first, the MT-ForwardSM through the second is
-    delivered (its SMS correlation survived); the same without a fixed seed
-    (the state is then not saved) is blocked."""
+    delivered (its SMS correlation survived). Without a fixed seed the
+    engine's state is not saved, and the delivery is still consistent: the
+    SRI-SM answer was also shared as it passed (sealed in guard-state.db,
+    keyed by the policy's salted hashes, whatever the seed); with that table
+    emptied between the two, it is blocked."""
     from herald.store import SQLiteConfig, SQLiteStore
 
     from . import m3ua_fixtures as fx
@@ -148,7 +152,7 @@ async def test_the_proxy_restores_its_state_after_a_restart(tmp_path: Path) -> N
     path = tmp_path / "policy.toml"
     path.write_text(POLICY_TOML)
 
-    async def lookup_then_deliver(seed: str) -> str:
+    async def lookup_then_deliver(seed: str, forget_shared: bool = False) -> str:
         env = {"PYTHONHASHSEED": seed}
         async with proxy_process(path, "--store", str(data), env=env) as first:
             a, b = await first.connect()
@@ -158,6 +162,9 @@ async def test_the_proxy_restores_its_state_after_a_restart(tmp_path: Path) -> N
             await b.send(fx.sri_sm_result(otid, NEAR_SMSC))
             await a.next()
             await _stop(first.process)
+        if forget_shared:
+            with sqlite3.connect(data / FILE_NAME) as db:
+                assert db.execute("DELETE FROM sms_lookups").rowcount == 1
         async with proxy_process(path, "--store", str(data), env=env) as second:
             a, b = await second.connect()
             await a.send(fx.mt_fsm(NEAR_SMSC))
@@ -172,5 +179,7 @@ async def test_the_proxy_restores_its_state_after_a_restart(tmp_path: Path) -> N
     result = await lookup_then_deliver("4242")
     assert result.startswith("delivered") and "blocked 0" in result
     result = await lookup_then_deliver("random")
+    assert result.startswith("delivered") and "blocked 0" in result
+    result = await lookup_then_deliver("random", forget_shared=True)
     assert result.startswith("blocked") and "blocked by sms-consistency: 1" in result
     assert os.environ.get("PYTHONHASHSEED") != "4242"  # the test's own process untouched

@@ -92,11 +92,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="DATA_DIR|URL",
         help="herald's running store, asked at each platform lookup: its SQLite data "
         "directory, or its PostgreSQL URL (postgresql://user@host:port/db; the password "
-        "from PGPASSWORD or ~/.pgpass). A data directory also keeps the guard's state: "
-        "[home_routing]'s correlations (guard-state.db: they survive a restart and are "
-        "shared by every proxy given the same directory) and, under a fixed "
-        "PYTHONHASHSEED, the engine's state (guard-snapshots.db: saved every 30 s and at "
-        "exit, restored at start); with a URL both stay in the proxy's memory",
+        "from PGPASSWORD or ~/.pgpass). It also keeps the guard's state, sealed, shared by "
+        "every proxy given the same store (an active pair behind a load balancer): "
+        "[home_routing]'s correlations (they survive a restart), and, under a fixed "
+        "PYTHONHASHSEED (the same on every proxy), the engine's state (saved every 30 s "
+        "and at exit, restored at start, its changes exchanged every second); in a data "
+        "directory guard-state.db and guard-snapshots.db, on PostgreSQL the guard_* tables",
     )
     proxy.add_argument(
         "--metrics",
@@ -160,6 +161,12 @@ def _data_dir(args: argparse.Namespace) -> Path | None:
     """The data directory given with ``--store`` (None for none, or a URL)."""
     store = getattr(args, "store", None)
     return store if isinstance(store, Path) else None
+
+
+def _store_url(args: argparse.Namespace) -> str | None:
+    """The PostgreSQL URL given with ``--store`` (None for none, or a directory)."""
+    store = getattr(args, "store", None)
+    return store if isinstance(store, str) else None
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -339,7 +346,8 @@ def _snapshots(args: argparse.Namespace, policy: Any) -> Any:
     by a later process: only under a fixed hash seed (the state's keys are the
     interpreter's keyed hashes; see herald.signaling.policy.snapshot)."""
     data_dir = _data_dir(args)
-    if data_dir is None:
+    url = _store_url(args)
+    if data_dir is None and url is None:
         return None
     seed = os.environ.get("PYTHONHASHSEED", "")
     if not seed.isdigit() or int(seed) == 0:
@@ -348,9 +356,33 @@ def _snapshots(args: argparse.Namespace, policy: Any) -> Any:
               "(not 0) to save it in --store and restore it after a restart",
               file=sys.stderr)  # fmt: skip
         return None
+    if url is not None:
+        from herald.guard.pg_state import BULK_TIMEOUT, PgLink, PostgresSnapshots
+
+        link = PgLink(url, timeout=BULK_TIMEOUT, name="snapshots")
+        link.open()
+        return PostgresSnapshots(link, policy.salt)
     from herald.guard.correlations import SQLiteSnapshots
 
+    assert data_dir is not None
     return SQLiteSnapshots(data_dir, policy.salt)
+
+
+def _lookups(data_dir: Path | None, url: str | None, policy: Any) -> Any:
+    """Where proxies on the same ``--store`` share SRI-SM answers at once (any
+    hash seed: rows are keyed by the policy's salted hashes), or None."""
+    limit = policy.limits.correlations
+    if url is not None:
+        from herald.guard.pg_state import PgLink, PostgresLookups
+
+        link = PgLink(url, name="lookups")
+        link.open()
+        return PostgresLookups(link, policy.salt, limit)
+    if data_dir is not None:
+        from herald.guard.correlations import SQLiteLookups
+
+        return SQLiteLookups(data_dir, policy.salt, limit)
+    return None
 
 
 def _proxy(args: argparse.Namespace) -> int:
@@ -361,6 +393,7 @@ def _proxy(args: argparse.Namespace) -> int:
     from herald.signaling.correlations import CorrelationStore
     from herald.signaling.homerouting import HomeRouter
     from herald.signaling.policy import Policy
+    from herald.store._errors import StoreUnavailable
 
     opened: list[Any] = []  # closed at exit
     try:
@@ -375,25 +408,29 @@ def _proxy(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     policy = inspector.engine.policy
     settings = policy.proxy
-    data_dir = _data_dir(args)
-    if args.store is not None and data_dir is None:
-        print("herald guard proxy: --store is a PostgreSQL store: it answers the platform "
-              "lookups; home routing's correlations and the engine's state stay in this "
-              "process's memory (a data directory keeps them)", file=sys.stderr)  # fmt: skip
+    data_dir, url = _data_dir(args), _store_url(args)
     correlation_store: list[Any] = []
 
     def correlations(p: Policy) -> CorrelationStore | None:
-        """Where home routing keeps its correlations: the data directory's
-        correlation store (opened once), else the proxy's memory."""
-        if data_dir is None:
+        """Where home routing keeps its correlations: the data directory's or
+        the PostgreSQL store's (opened once), else the proxy's memory."""
+        if data_dir is None and url is None:
             return None
         if not correlation_store:
-            from herald.guard.correlations import SQLiteCorrelations
+            store: Any
+            if url is not None:
+                from herald.guard.pg_state import PgLink, PostgresCorrelations
 
-            correlation_store.append(
-                SQLiteCorrelations(data_dir, p.salt, p.home_routing.max_entries)
-            )
-            opened.append(correlation_store[0])
+                link = PgLink(url, name="correlations")
+                link.open()
+                store = PostgresCorrelations(link, p.salt, p.home_routing.max_entries)
+            else:
+                from herald.guard.correlations import SQLiteCorrelations
+
+                assert data_dir is not None
+                store = SQLiteCorrelations(data_dir, p.salt, p.home_routing.max_entries)
+            correlation_store.append(store)
+            opened.append(store)
         return correlation_store[0]  # type: ignore[no-any-return]
 
     try:
@@ -402,6 +439,9 @@ def _proxy(args: argparse.Namespace) -> int:
         snapshots = _snapshots(args, policy)
         if snapshots is not None:
             opened.append(snapshots)
+        lookups = _lookups(data_dir, url, policy)
+        if lookups is not None:
+            opened.append(lookups)
         proxy = GuardProxy(
             inspector,
             peer,
@@ -412,8 +452,9 @@ def _proxy(args: argparse.Namespace) -> int:
             home_router=router,
             correlations=correlations,
             snapshots=snapshots,
+            lookups=lookups,
         )
-    except (OSError, ValueError, sqlite3.Error) as exc:
+    except (OSError, ValueError, sqlite3.Error, StoreUnavailable) as exc:
         for store in opened:
             store.close()
         return _fail(str(exc))
@@ -425,7 +466,7 @@ def _proxy(args: argparse.Namespace) -> int:
         try:
             new_policy, new_text = read_policy(args.policy)
             proxy.reload(new_policy, on_block=args.on_block)
-        except (PolicyFileError, ValueError) as exc:
+        except (PolicyFileError, ValueError, OSError, sqlite3.Error, StoreUnavailable) as exc:
             print(f"herald guard proxy: policy reload refused, the previous policy stays: {exc}",
                   file=sys.stderr, flush=True)  # fmt: skip
             if audit is not None:

@@ -36,6 +36,7 @@ in a table of herald's database, ``take`` being ``DELETE ... RETURNING`` too.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import time
@@ -53,8 +54,11 @@ from herald.signaling.correlations import (
     unseal_blob,
 )
 
-__all__ = ["BUSY_TIMEOUT_MS", "FILE_NAME", "MAX_SNAPSHOTS", "SNAPSHOT_FILE_NAME",
-           "SNAPSHOT_MAX_AGE", "SQLiteCorrelations", "SQLiteSnapshots"]
+log = logging.getLogger("herald.guard.correlations")
+
+__all__ = ["BUSY_TIMEOUT_MS", "CHANGES_KEPT", "FILE_NAME", "MAX_SNAPSHOTS", "SNAPSHOT_FILE_NAME",
+           "SNAPSHOT_MAX_AGE", "SQLiteCorrelations", "SQLiteLookups", "SQLiteSnapshots",
+           "lookup_id"]  # fmt: skip
 
 FILE_NAME = "guard-state.db"
 SNAPSHOT_FILE_NAME = "guard-snapshots.db"
@@ -89,6 +93,14 @@ CREATE TABLE IF NOT EXISTS home_routing_dialogues (
 );
 CREATE INDEX IF NOT EXISTS home_routing_dialogues_deadline
     ON home_routing_dialogues (deadline);
+CREATE TABLE IF NOT EXISTS sms_lookups (
+    seq INTEGER PRIMARY KEY,
+    id BLOB NOT NULL UNIQUE,      -- keyed hash of (SMSC GT, salted hash of the IMSI)
+    deadline REAL NOT NULL,
+    delivered INTEGER NOT NULL DEFAULT 0,  -- a delivery followed (find)
+    sealed BLOB NOT NULL          -- serving node, when answered
+);
+CREATE INDEX IF NOT EXISTS sms_lookups_deadline ON sms_lookups (deadline);
 CREATE TRIGGER IF NOT EXISTS home_routing_dialogues_bound
 AFTER INSERT ON home_routing_dialogues BEGIN
     DELETE FROM home_routing_dialogues
@@ -103,6 +115,12 @@ CREATE TABLE IF NOT EXISTS engine_snapshots (
     proxy TEXT PRIMARY KEY,       -- a random id per proxy process
     written REAL NOT NULL,        -- wall clock
     sealed BLOB NOT NULL          -- the engine's snapshot (JSON), sealed
+);
+CREATE TABLE IF NOT EXISTS engine_changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- order written, never reused
+    proxy TEXT NOT NULL,          -- who wrote it (it skips its own)
+    written REAL NOT NULL,        -- wall clock
+    sealed BLOB NOT NULL          -- what changed in its engine since its last share
 );
 """
 _TABLES = ("home_routing_correlations", "home_routing_dialogues")
@@ -280,6 +298,123 @@ class SQLiteCorrelations:
             self.expire(0.0)
 
 
+def lookup_id(requester: str, subscriber: str) -> str:
+    """What a shared SRI-SM answer is found by (then hashed with the key)."""
+    return f"lookup {requester} {subscriber}"
+
+
+class SQLiteLookups:
+    """:class:`~herald.signaling.policy.egress.SharedLookups` in
+    ``data_dir/guard-state.db``: each SRI-SM answer about a home subscriber
+    is committed before the proxy forwards it (:meth:`flush`, one
+    transaction for the batch of messages it judged together), so the
+    delivery that follows finds it through any proxy of the directory.
+    Rows are sealed like the correlations (key: a keyed hash of the SMSC's GT
+    and the IMSI's salted hash; fields: serving node and answer time), at
+    most ``limit`` (the oldest purged by :meth:`expire`, the proxy's
+    one-second timer, with the dead). A database error is logged and
+    answered as "none" (the delivery is then judged on this proxy's own)."""
+
+    def __init__(self, data_dir: Path, salt: bytes, limit: int,
+                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+        self.path, self._db = _connect(Path(data_dir))
+        self._db.execute("PRAGMA wal_autocheckpoint = 0")  # on the timer (expire)
+        self._key = sealing_key(salt)
+        self._clock = clock
+        self.limit = limit
+        self._warned = -60.0
+        self._unwritten: list[tuple[bytes, float, bytes]] = []
+
+    def close(self) -> None:
+        self.flush()
+        self._db.close()
+
+    def _failed(self, exc: sqlite3.Error) -> None:
+        if time.monotonic() - self._warned >= 60.0:
+            self._warned = time.monotonic()
+            log.warning("shared SMS lookups: the store failed (%s)", exc)
+
+    def answered(self, requester: str, subscriber: str, node: str, when: float,
+                 until: float) -> None:  # fmt: skip
+        """Kept until :meth:`flush` (the proxy's, before it writes out the
+        batch of messages that judged this answer): one commit a batch."""
+        wall = self._clock()
+        row = row_key(self._key, lookup_id(requester, subscriber))
+        sealed = seal(self._key, row, (node, repr(wall)))
+        self._unwritten.append((row, wall + (until - when), sealed))
+
+    def flush(self) -> None:
+        """Commit the answers kept since the last flush, in one transaction."""
+        rows, self._unwritten = self._unwritten, []
+        if not rows:
+            return
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany(_PUT_LOOKUP, rows)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            self._failed(exc)
+
+    def find(self, requester: str, subscriber: str, now: float) -> tuple[float, str] | None:
+        self.flush()
+        row = row_key(self._key, lookup_id(requester, subscriber))
+        try:
+            found = self._db.execute(_FIND_LOOKUP, (row,)).fetchone()
+        except sqlite3.Error as exc:
+            self._failed(exc)
+            return None
+        wall = self._clock()
+        if found is None or found[0] <= wall:
+            return None
+        fields = unseal(self._key, row, found[1], 2)
+        if fields is None:
+            return None
+        node, answered = fields
+        return now + (float(answered) - wall), node
+
+    def delivered(self, requester: str, subscriber: str) -> bool:
+        row = row_key(self._key, lookup_id(requester, subscriber))
+        try:
+            found = self._db.execute(_DELIVERED, (row,)).fetchone()
+        except sqlite3.Error as exc:
+            self._failed(exc)
+            return False
+        return found is not None and bool(found[0])
+
+    def expire(self) -> None:
+        db, wall = self._db, self._clock()
+        try:
+            db.execute("DELETE FROM sms_lookups WHERE deadline <= ?"
+                       " OR seq <= (SELECT max(seq) FROM sms_lookups) - ?",
+                       (wall, self.limit))  # fmt: skip
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:
+            self._failed(exc)
+
+
+_PUT_LOOKUP = """
+INSERT INTO sms_lookups (id, deadline, sealed) VALUES (?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET deadline = excluded.deadline, sealed = excluded.sealed,
+    delivered = 0
+"""
+_FIND_LOOKUP = "UPDATE sms_lookups SET delivered = 1 WHERE id = ? RETURNING deadline, sealed"
+_DELIVERED = "SELECT delivered FROM sms_lookups WHERE id = ?"
+
+
+#: Seconds a share between proxies is kept (a proxy that falls further behind,
+#: or starts, takes the snapshots and what is left).
+CHANGES_KEPT = 120.0
+
+
+def _change_row(key: bytes, proxy: str) -> bytes:
+    return row_key(key, f"change {proxy}")
+
+
 #: A snapshot older than this is not restored (state an hour old does not
 #: describe the network now; a restart or a fail-over takes minutes).
 SNAPSHOT_MAX_AGE = 3600.0
@@ -339,3 +474,38 @@ class SQLiteSnapshots:
             if data is not None:
                 out.append((max(0.0, now - written), data))
         return out
+
+    def share(self, proxy: str, data: bytes) -> None:
+        """Append what changed in ``proxy``'s engine since its last share
+        (see :meth:`shared`); forget shares older than :data:`CHANGES_KEPT`."""
+        now = self._clock()
+        sealed = seal_blob(self._key, _change_row(self._key, proxy), data)
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("INSERT INTO engine_changes (proxy, written, sealed) VALUES (?, ?, ?)",
+                       (proxy, now, sealed))  # fmt: skip
+            db.execute("DELETE FROM engine_changes WHERE written < ?", (now - CHANGES_KEPT,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def shared(self, after: int, proxy: str) -> tuple[int, list[tuple[float, bytes]]]:
+        """The shares other proxies than ``proxy`` appended after ``after``,
+        oldest first, as (age in seconds, data); and the last seq read (pass
+        it as ``after`` next time; 0 at first)."""
+        now = self._clock()
+        rows = self._db.execute(
+            "SELECT seq, proxy, written, sealed FROM engine_changes WHERE seq > ? ORDER BY seq",
+            (after,),
+        ).fetchall()
+        out = []
+        for seq, writer, written, sealed in rows:
+            after = max(after, seq)
+            if writer == proxy:
+                continue
+            data = unseal_blob(self._key, _change_row(self._key, writer), sealed)
+            if data is not None:
+                out.append((max(0.0, now - written), data))
+        return after, out

@@ -60,12 +60,15 @@ from herald.signaling.policy import (
 )
 from herald.signaling.policy.bridge import facts_from_message
 from herald.signaling.policy.config import OnBlock
+from herald.signaling.policy.egress import SharedLookups
 from herald.signaling.policy.snapshot import SnapshotError
 from herald.signaling.policy.snapshot import encode as encode_snapshot
+from herald.store._errors import StoreUnavailable
 
 __all__ = [
     "GuardProxy",
     "LatencyHistogram",
+    "LookupStore",
     "ProxyStats",
     "SnapshotStore",
     "VerdictKey",
@@ -103,8 +106,18 @@ CLOSE_TIMEOUT = 5.0
 # hence the bound and the interval.
 SNAPSHOT_EVERY = 30.0
 SNAPSHOT_ENTRIES = 10_000
+# How often proxies sharing a store exchange what changed in their engines,
+# seconds (an UpdateLocation through one is known to the other this much
+# later at most, plus one write and read), and how many of the newest entries
+# of each table a share looks at: more changes than this to one table between
+# two shares lose the oldest (about 1 us an entry on the loop).
+SHARE_EVERY = 1.0
+SHARE_ENTRIES = 5_000
 
 _UNENCODABLE = "home-routed message could not be rewritten"
+_STORE_FAILED = "home routing's correlation store did not answer"
+# What a shared correlation store raises when it cannot answer (refused then).
+_STORE_ERRORS = (StoreUnavailable, sqlite3.Error)
 
 # RFC 4666 §3.1.2: message class 1 (transfer), type 1 (DATA).
 _TRANSFER, _DATA = 1, 1
@@ -189,12 +202,28 @@ class ProxyStats:
     late_by_rule: dict[str, int] = field(default_factory=dict)
 
 
+class LookupStore(SharedLookups, Protocol):
+    """Where the proxies of a store share SRI-SM answers at once
+    (herald.guard.correlations.SQLiteLookups, herald.guard.pg_state.PostgresLookups)."""
+
+    def expire(self) -> None: ...
+
+    def flush(self) -> None:
+        """Store the answers given so far, before the messages that carried
+        them are forwarded."""
+        ...
+
+
 class SnapshotStore(Protocol):
     """Where the engine's snapshots are kept (herald.guard.correlations.SQLiteSnapshots)."""
 
     def save(self, proxy: str, data: bytes) -> None: ...
 
     def load(self) -> list[tuple[float, bytes]]: ...
+
+    def share(self, proxy: str, data: bytes) -> None: ...
+
+    def shared(self, after: int, proxy: str) -> tuple[int, list[tuple[float, bytes]]]: ...
 
 
 class GuardProxy:
@@ -216,6 +245,8 @@ class GuardProxy:
         correlations: Callable[[Policy], CorrelationStore | None] | None = None,
         snapshots: SnapshotStore | None = None,
         snapshot_every: float = SNAPSHOT_EVERY,
+        share_every: float = SHARE_EVERY,
+        lookups: LookupStore | None = None,
     ) -> None:
         if on_block not in (OnBlock.DROP, OnBlock.UDTS):
             raise ValueError(f"on_block must be {OnBlock.DROP!r} or {OnBlock.UDTS!r}")
@@ -242,7 +273,20 @@ class GuardProxy:
         # merged from every proxy's last snapshot at start (see restore()).
         self.snapshots = snapshots
         self.snapshot_every = snapshot_every
+        # ... and what changed in it exchanged with the other proxies of the
+        # store every share_every s (see share_state()).
+        self.share_every = share_every
         self._snapshot_id = secrets.token_hex(8)
+        self._shared_since = 0.0  # the engine's clock at the last share
+        self._shared_seq = 0  # the store's last share read
+        self._store_warned = -60.0
+        if snapshots is not None:
+            inspector.engine.share_deliveries()
+        # SRI-SM answers shared at once with the other proxies of the store,
+        # purged on the timer.
+        self.lookups = lookups
+        if lookups is not None:
+            inspector.engine.share_lookups(lookups)
         self.stats = ProxyStats()
         self.latency = LatencyHistogram()
         self._server: asyncio.Server | None = None
@@ -255,19 +299,25 @@ class GuardProxy:
         """Judge and route by ``policy`` from now on (SIGHUP), keeping all
         state. ``on_block`` overrides the policy's, as at start. Raises
         ValueError, changing nothing, when ``policy`` turns home routing on and
-        the proxy does not know its interconnect side."""
+        the proxy does not know its interconnect side, and whatever opening
+        the correlation store raises (StoreUnavailable, OSError, ...), changing
+        nothing either."""
         hr = policy.home_routing
         if hr.enabled and self.interconnect is None:
             raise ValueError("SMS home routing needs the interconnect side (--interconnect)")
+        router = None
+        if hr.enabled and self.home_router is None:
+            # First, so that a store that cannot be opened changes nothing.
+            store = self._correlations(policy) if self._correlations is not None else None
+            router = HomeRouter(policy, correlations=store)
         self.inspector.replace_policy(policy)
         self.on_block = on_block or policy.proxy.on_block
         self.return_cause = policy.proxy.return_cause
         if not hr.enabled:
             self.home_router = None
-        elif self.home_router is None:
-            store = self._correlations(policy) if self._correlations is not None else None
-            self.home_router = HomeRouter(policy, correlations=store)
-        else:
+        elif router is not None:
+            self.home_router = router
+        elif self.home_router is not None:
             self.home_router.replace_policy(policy)
 
     async def restore(self) -> tuple[int, int]:
@@ -285,7 +335,47 @@ class GuardProxy:
                 restored += 1
             except SnapshotError as exc:
                 log.warning("engine snapshot not restored: %s", exc)
+        # Then what the running proxies shared since their snapshots.
+        self._shared_seq, shares = self.snapshots.shared(0, self._snapshot_id)
+        entries += self._merge_shares(shares, now)
+        self._shared_since = now
         return restored, entries
+
+    def _merge_shares(self, shares: list[tuple[float, bytes]], now: float) -> int:
+        engine, entries = self.inspector.engine, 0
+        for age, data in shares:
+            try:
+                entries += engine.restore_state(data, now, age, share=True)
+            except SnapshotError as exc:
+                log.warning("engine state shared by another proxy not merged: %s", exc)
+        return entries
+
+    async def share_state(self) -> int:
+        """Exchange what changed with the other proxies of the store: what
+        changed in this engine since the last share is written (copied on the
+        loop, encoded, sealed and written in a thread), what the others wrote
+        since is read and merged (newer entries win, lookups and sweeps are
+        joined, a delivery through another proxy settles the lookup it
+        followed here). Entries merged; a store error is logged and the
+        proxy goes on (the next share catches up)."""
+        if self.snapshots is None:
+            return 0
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        copied = self.inspector.engine.copy_changes(now, self._shared_since, SHARE_ENTRIES)
+        store, proxy, after = self.snapshots, self._snapshot_id, self._shared_seq
+
+        def exchange() -> tuple[int, list[tuple[float, bytes]]]:
+            store.share(proxy, encode_snapshot(copied))
+            return store.shared(after, proxy)
+
+        try:
+            self._shared_seq, shares = await asyncio.to_thread(exchange)
+        except (OSError, sqlite3.Error, StoreUnavailable) as exc:
+            log.warning("engine state not shared: %s", exc)
+            return 0
+        self._shared_since = now
+        return self._merge_shares(shares, loop.time())
 
     async def save_state(self) -> None:
         """Save the engine's state now (copied on the loop, encoded, sealed and
@@ -302,7 +392,7 @@ class GuardProxy:
 
         try:
             await asyncio.to_thread(write)
-        except (OSError, sqlite3.Error) as exc:
+        except (OSError, sqlite3.Error, StoreUnavailable) as exc:
             log.warning("engine snapshot not saved: %s", exc)
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
@@ -491,6 +581,8 @@ class GuardProxy:
                     outcome = router.from_interconnect(decoded, now)
                 except SignalingError:
                     outcome = Outcome(None, None, _UNENCODABLE)
+                except _STORE_ERRORS as exc:
+                    outcome = self._store_failed(exc)
                 if outcome is not None and outcome.refusal:
                     self._refused(outcome, now, context, back_out, decoded)
                     continue
@@ -525,6 +617,11 @@ class GuardProxy:
                     # Fail closed: what cannot be rewritten does not leave.
                     self._refused(Outcome(None, None, _UNENCODABLE), now, context, back_out)
                     continue
+                except _STORE_ERRORS as exc:
+                    # Fail closed: an answer whose correlation is not stored
+                    # does not leave (the SMSC asks again).
+                    self._refused(self._store_failed(exc), now, context, back_out)
+                    continue
                 if rewritten is not None:
                     stats.home_routed += 1
                     if rewritten.forward is None:
@@ -537,6 +634,15 @@ class GuardProxy:
                         continue
             out.append(outgoing)
             stats.forwarded += 1
+
+    def _store_failed(self, exc: Exception) -> Outcome:
+        """A home-routed message the correlation store could not serve:
+        refused, with a warning at most once a minute."""
+        now = time.monotonic()
+        if now - self._store_warned >= 60.0:
+            self._store_warned = now
+            log.warning("home routing: the correlation store failed (%s); refusing", exc)
+        return Outcome(None, None, _STORE_FAILED)
 
     def _refused(
         self,
@@ -591,7 +697,10 @@ class GuardProxy:
         judged: int,
     ) -> None:
         """Write what is ready in one call per direction (one system call,
-        not one per message), and record each judged message's latency."""
+        not one per message), and record each judged message's latency.
+        SRI-SM answers shared with the other proxies are stored first."""
+        if self.lookups is not None:
+            self.lookups.flush()
         if out:
             forward.write(b"".join(out))
             out.clear()
@@ -611,15 +720,24 @@ class GuardProxy:
     async def _expire_loop(self) -> None:
         loop = asyncio.get_running_loop()
         next_snapshot = loop.time() + self.snapshot_every
+        next_share = loop.time() + self.share_every
         while True:
-            await asyncio.sleep(EXPIRE_INTERVAL)
+            await asyncio.sleep(min(EXPIRE_INTERVAL, self.share_every))
             now = loop.time()
+            if now >= next_share:
+                await self.share_state()
+                next_share = now + self.share_every
             if now >= next_snapshot:
                 await self.save_state()
                 next_snapshot = now + self.snapshot_every
+            if self.lookups is not None:
+                self.lookups.expire()
             late = self.inspector.expire(now, mode="proxy")
             if self.home_router is not None:
-                self.home_router.expire(now)
+                try:
+                    self.home_router.expire(now)
+                except _STORE_ERRORS as exc:
+                    log.warning("home routing: correlations not purged: %s", exc)
             self.stats.late_alerts += len(late)
             by_rule = self.stats.late_by_rule
             for verdict in late:

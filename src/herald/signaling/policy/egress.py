@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol, runtime_checkable
 
-__all__ = ["InMemoryPendingMessages", "PendingMessages"]
+__all__ = ["InMemoryPendingMessages", "PendingMessages", "SharedLookups"]
 
 
 @runtime_checkable
@@ -44,3 +44,29 @@ class InMemoryPendingMessages:
 
     def __len__(self) -> int:
         return len(self._until)
+
+
+@runtime_checkable
+class SharedLookups(Protocol):
+    """SRI-SM answers shared by the proxies of an active pair, at once: the
+    delivery that follows a lookup answered through one proxy may arrive
+    through the other before their next share. ``requester`` is the SMSC's
+    GT, ``subscriber`` the published (salted) hash of the IMSI, ``node`` the
+    serving node the HLR named ("" for none). Must be fast and must not
+    raise: a store that cannot answer ``find`` answers ``None``."""
+
+    def answered(self, requester: str, subscriber: str, node: str, when: float,
+                 until: float) -> None:  # fmt: skip
+        """The HLR answered ``requester`` at ``when``; the delivery may follow until ``until``."""
+        ...
+
+    def find(self, requester: str, subscriber: str, now: float) -> tuple[float, str] | None:
+        """(when answered, node) of a live answer to ``requester`` about
+        ``subscriber`` shared by any proxy, which a delivery now follows
+        (:meth:`delivered` says so from then on); None if there is none."""
+        ...
+
+    def delivered(self, requester: str, subscriber: str) -> bool:
+        """Whether a delivery through any proxy followed that answer (found by
+        :meth:`find`): its lookup was not a lookup only."""
+        ...

@@ -40,7 +40,7 @@ from typing import Final
 from herald.signaling.policy import snapshot as _snapshot
 from herald.signaling.policy.categories import Category, Op, operation_name
 from herald.signaling.policy.config import Policy
-from herald.signaling.policy.egress import PendingMessages
+from herald.signaling.policy.egress import PendingMessages, SharedLookups
 from herald.signaling.policy.facts import ComponentKind, Direction, Facts, TcapKind
 from herald.signaling.policy.rules import (
     EGRESS_RULES,
@@ -176,6 +176,7 @@ class Engine:
             (s.subscriber_buckets, limits.subscribers),
             (s.lookup_times, limits.subscribers),
             (s.gt_buckets, limits.senders),
+            (s.delivered, limits.correlations),
             (s.sweeps, limits.sweep_senders),
         ):
             while len(table) > limit:
@@ -209,6 +210,9 @@ class Engine:
             rule = Rule.PLATFORM_EGRESS if platform else Rule.LOOKUP_ONLY
             if actions[rule] is Action.ALLOW:
                 continue
+            shared = self._s.shared
+            if shared is not None and not platform and shared.delivered(requester, subscriber):
+                continue  # delivered through another proxy of the pair
             reason = (
                 "SRI-SM from a platform GT not followed by its MT-ForwardSM"
                 if platform
@@ -255,10 +259,29 @@ class Engine:
         (:func:`herald.signaling.policy.snapshot.encode` it in any thread)."""
         return _snapshot.copy_state(self._s, self._c, now, limit)
 
-    def restore_state(self, data: bytes, now: float, age: float = 0.0) -> int:
-        """Merge a snapshot taken ``age`` seconds ago (see
+    def copy_changes(self, now: float, since: float, limit: int) -> _snapshot.Copied:
+        """What changed at or after ``since`` (at most ``limit`` entries a
+        table), for another proxy sharing the state (see
+        :func:`herald.signaling.policy.snapshot.copy_state`)."""
+        return _snapshot.copy_state(self._s, self._c, now, limit, since)
+
+    def share_deliveries(self) -> None:
+        """Remember deliveries no lookup of this engine's owed, so that a
+        proxy sharing the state can settle its own (see :meth:`copy_changes`)."""
+        self._s.record_deliveries = True
+
+    def share_lookups(self, shared: SharedLookups) -> None:
+        """Tell ``shared`` every SRI-SM answer about a home subscriber, and ask
+        it when a delivery follows no answer this engine saw (an active pair:
+        the answer may have crossed the other proxy a moment ago)."""
+        self._s.shared = shared
+
+    def restore_state(self, data: bytes, now: float, age: float = 0.0,
+                      share: bool = False) -> int:  # fmt: skip
+        """Merge a snapshot taken ``age`` seconds ago, or with ``share``
+        another proxy's changes (see
         :func:`herald.signaling.policy.snapshot.restore_state`)."""
-        return _snapshot.restore_state(self._s, self._c, data, now, age)
+        return _snapshot.restore_state(self._s, self._c, data, now, age, share)
 
     def lookup_answered(self, requester: str, imsi: str, node: str, when: float) -> None:
         """An SRI-SM answered to ``requester`` at ``when`` (naming ``imsi`` at
@@ -517,6 +540,13 @@ class Engine:
         msisdn = d[D_MSISDN] if (platform and d is not None) else ""
         limits = self.policy.limits
         bounded_put(s.correlations, key, (f.time, node, msisdn), limits.correlations)
+        subscriber = c.hash("imsi", f.imsi)
+        shared = s.shared
+        if shared is not None and not platform:
+            sms = self.policy.sms
+            # Kept until the delivery is late, and the lookup-only check past.
+            shared.answered(requester, subscriber, f.msc_number, f.time,
+                            f.time + max(sms.consistency_s, sms.lookup_only_s))  # fmt: skip
         if d is not None and d[D_LOOKUP_ONLY]:
             # TS 29.002 §12.1.1: sm-deliveryNotIntended declares a lookup (e.g.
             # number portability); no delivery is owed. The lookup rules still
@@ -524,7 +554,7 @@ class Engine:
             return
         entry: PendingLookup = (
             f.time + self.policy.sms.lookup_only_s,
-            c.hash("imsi", f.imsi),
+            subscriber,
             requester,
             platform,
         )
@@ -551,7 +581,11 @@ class Engine:
     def _commit(self, m: Message) -> None:
         f, s = m.f, self._s
         if m.mt and f.imsi:
-            s.pending.pop((f.calling_gt, m.imsi_key), None)
+            key = (f.calling_gt, m.imsi_key)
+            if s.pending.pop(key, None) is None and s.record_deliveries:
+                # Its lookup may be owed by another proxy sharing the state:
+                # shared, this delivery settles it there (snapshot.py).
+                bounded_put(s.delivered, key, f.time, self.policy.limits.correlations)
         if (
             f.opcode == _UPDATE_LOCATION
             and m.home_imsi

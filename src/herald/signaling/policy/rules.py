@@ -34,6 +34,7 @@ from herald.signaling.policy.state import (
     D_AC_OTHER,
     Bucket,
     Compiled,
+    Correlation,
     Dialogue,
     State,
     bounded_put,
@@ -349,6 +350,8 @@ def sms_consistency(c: Compiled, s: State, m: Message) -> Finding | None:
     if not m.mt or f.sm_rp_da != _DA_IMSI or not m.home_imsi:
         return None
     corr = s.correlations.get((f.calling_gt, m.imsi_key))
+    if (corr is None or f.time - corr[0] > c.policy.sms.consistency_s) and s.shared is not None:
+        corr = _shared_answer(c, s, m)
     if corr is None or f.time - corr[0] > c.policy.sms.consistency_s:
         if not s.answers_seen and s.answers_may_be_missing:
             # No SRI-SM answer seen at all: the capture may hold one direction
@@ -362,6 +365,19 @@ def sms_consistency(c: Compiled, s: State, m: Message) -> Finding | None:
     if corr[1] and f.called_gt and node_key(f.called_gt) != corr[1]:
         return Rule.SMS_CONSISTENCY, "MT-ForwardSM sent to another node than its SRI-SM named"
     return None
+
+
+def _shared_answer(c: Compiled, s: State, m: Message) -> Correlation | None:
+    """An SRI-SM answer another proxy shared (see SharedLookups), kept here
+    for the rest of the message's segments; None if there is none."""
+    f = m.f
+    assert s.shared is not None
+    found = s.shared.find(f.calling_gt, c.hash("imsi", f.imsi), f.time)
+    if found is None:
+        return None
+    corr: Correlation = (found[0], node_key(found[1]) if found[1] else 0, "")
+    bounded_put(s.correlations, (f.calling_gt, m.imsi_key), corr, c.policy.limits.correlations)
+    return corr
 
 
 def sms_origin(c: Compiled, s: State, m: Message) -> Finding | None:
@@ -436,6 +452,9 @@ def _take(
         bounded_put(table, key, value, limit)
     else:
         table[key] = value
+        # Youngest last: a proxy shares only what changed since its last
+        # share by walking each table from its young end (snapshot.py).
+        table.move_to_end(key)
     return ok
 
 
@@ -475,6 +494,7 @@ def repeated_lookup(c: Compiled, s: State, m: Message) -> Finding | None:
             kept = tuple(t for t in kept if now - t <= window)
         times = (*kept, now)
         s.lookup_times[key] = times
+        s.lookup_times.move_to_end(key)  # youngest last (see _take)
     if len(times) > lk.repeated_max:
         return (
             Rule.REPEATED_LOOKUP,
@@ -517,6 +537,8 @@ def range_sweep(c: Compiled, s: State, m: Message) -> Finding | None:
     if blocks is None:
         blocks = {}
         bounded_put(s.sweeps, f.calling_gt, blocks, c.policy.limits.sweep_senders)
+    else:
+        s.sweeps.move_to_end(f.calling_gt)  # youngest last (see _take)
     block = hash(("block", msisdn[:-digits]))
     numbers = blocks.get(block)
     per_block = SWEEP_BLOCK_FACTOR * lk.sweep_distinct

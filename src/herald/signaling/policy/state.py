@@ -31,6 +31,7 @@ from herald.signaling.policy.categories import (
     Category,
 )
 from herald.signaling.policy.config import ListEntry, Partner, Policy
+from herald.signaling.policy.egress import SharedLookups
 from herald.signaling.policy.prefix import PrefixMap, SubscriberHasher
 from herald.signaling.policy.verdict import Action, Origin, Rule
 
@@ -250,6 +251,15 @@ class State:
     # seen}; at most sweep_senders senders, each with at most
     # lookups_per_sender numbers (see rules.range_sweep, SWEEP_BLOCK_FACTOR).
     sweeps: OrderedDict[str, dict[int, dict[int, float]]] = field(default_factory=OrderedDict)
+    # (SMSC GT, IMSI key) -> when delivered: MT deliveries no lookup of this
+    # engine owed, kept only while the state is shared with other proxies
+    # (record_deliveries): the proxy whose lookup it was then owes no
+    # lookup-only alert.
+    delivered: OrderedDict[tuple[str, int], float] = field(default_factory=OrderedDict)
+    record_deliveries: bool = False
+    # SRI-SM answers shared at once with the other proxies (sms-consistency
+    # asks it when it has no answer of its own), or None.
+    shared: SharedLookups | None = None
     origin_cache: dict[str, tuple[Origin, int]] = field(default_factory=dict)
     evicted_pending: int = 0
     # SRI-SM answers observed; with answers_may_be_missing (a capture that may

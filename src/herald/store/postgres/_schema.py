@@ -786,10 +786,54 @@ END
 $do$;
 """
 
+# V13: the signaling guard's own state, for proxies sharing it through this
+# database (herald/guard/pg_state.py): SMS home routing's correlations and
+# routed dialogues, the engines' snapshots and what running proxies share,
+# and the SRI-SM answers they share at once (guard_sms_lookups).
+# Read by the guard alone; every row sealed (a keyed hash for its key, its
+# fields encrypted and authenticated with a key from the guard policy's salt):
+# only deadlines and write times are in clear, for the purge.
+_V13_GUARD_STATE = """
+CREATE TABLE guard_correlations (
+    seq bigserial PRIMARY KEY,
+    id bytea NOT NULL UNIQUE,
+    deadline double precision NOT NULL,
+    sealed bytea NOT NULL
+);
+CREATE INDEX guard_correlations_deadline ON guard_correlations (deadline);
+CREATE TABLE guard_routed_dialogues (
+    seq bigserial PRIMARY KEY,
+    id bytea NOT NULL UNIQUE,
+    deadline double precision NOT NULL,
+    sealed bytea NOT NULL
+);
+CREATE INDEX guard_routed_dialogues_deadline ON guard_routed_dialogues (deadline);
+CREATE TABLE guard_engine_snapshots (
+    proxy text PRIMARY KEY,
+    written double precision NOT NULL,
+    sealed bytea NOT NULL
+);
+CREATE TABLE guard_engine_changes (
+    seq bigserial PRIMARY KEY,
+    proxy text NOT NULL,
+    written double precision NOT NULL,
+    sealed bytea NOT NULL
+);
+CREATE INDEX guard_engine_changes_written ON guard_engine_changes (written);
+CREATE TABLE guard_sms_lookups (
+    seq bigserial PRIMARY KEY,
+    id bytea NOT NULL UNIQUE,
+    deadline double precision NOT NULL,
+    delivered boolean NOT NULL DEFAULT false,
+    sealed bytea NOT NULL
+);
+CREATE INDEX guard_sms_lookups_deadline ON guard_sms_lookups (deadline);
+"""
+
 #: In order; a database at version ``n`` has had ``MIGRATIONS[:n]`` applied.
 MIGRATIONS: tuple[str, ...] = (
     _V1_CORE, _V2_LIFECYCLE, _V3_LEASES, _V4_FRAUD_VERIFY, _V5_CHAT, _V6_CONFIG,
     _V7_INBOUND_ADMIN, _V8_OVERVIEW_MINUTES, _V9_PENDING_TO,
-    _V10_MESSAGES, _V11_SECRET_TEXTS, _V12_HISTORY_PARTITIONS,
+    _V10_MESSAGES, _V11_SECRET_TEXTS, _V12_HISTORY_PARTITIONS, _V13_GUARD_STATE,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
