@@ -31,6 +31,7 @@ later; nothing was written) and :class:`StoreClosed`.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from decimal import Decimal
 from typing import Protocol
 
 from herald.store._billing import (
@@ -807,6 +808,15 @@ class FraudStore(Protocol):
         """Store a decision; a ``block`` also writes its webhook event (kind
         :attr:`EventKind.FRAUD`, to the account's callback URL if it has one)
         in the same transaction. :class:`Conflict` for an id that exists."""
+        ...
+
+    async def record_within_ceiling(self, decision: FraudDecision, ceiling_micros: Decimal,
+                                    since: float) -> int | None:  # fmt: skip
+        """Store ``decision`` (one that lets an SMS to ``decision.country`` through) as
+        :meth:`record_fraud_decision` does, unless :meth:`fraud_spend` of its account
+        and country since ``since`` plus its price would pass ``ceiling_micros``:
+        then store nothing and return that spend. Atomic across connections and
+        nodes: two calls never both take the last of a ceiling."""
         ...
 
     async def get_fraud_decision(self, decision_id: str, account_id: int) -> FraudDecision:
