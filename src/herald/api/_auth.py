@@ -32,10 +32,13 @@ the throttling in the proxy then.
 Accounts, and their controls (``herald.accounts.ControlBook``), are re-read
 from the store at most every ``account_cache_ttl`` seconds (their rate limit
 may change); a key used from an address outside the account's API networks
-is refused with 403 after its verification. Rate limits are token buckets in this
-process's memory: ``config.default_account_rate`` requests per second per
-account on every endpoint, and ``Account.rate_limit`` messages per second on
-the sending endpoints (a batch counts its messages; see ``herald.ratelimit``).
+is refused with 403 after its verification. Rate limits are token buckets:
+``config.default_account_rate`` requests per second per account on every
+endpoint, and ``Account.rate_limit`` messages per second on the sending
+endpoints (a batch counts its messages; see ``herald.ratelimit``). On SQLite
+they are in this process's memory; on PostgreSQL every node draws slices of
+one bucket per account in the store (``herald.cluster.budgets``), so the
+limits hold across nodes with a round trip per slice, not per message.
 """
 
 from __future__ import annotations
@@ -50,8 +53,9 @@ import os
 from starlette.requests import Request
 
 from herald.accounts import ControlBook, FailedLogins, InvalidCredentials, LoginsBusy, Principal
+from herald.cluster.budgets import budgets_for
 from herald.intake import AccountRules
-from herald.ratelimit import BucketTable, TokenBucket
+from herald.ratelimit import TokenBucket
 from herald.store import Account, StoreError, UnknownAccount
 
 from ._context import ApiContext
@@ -95,8 +99,9 @@ class Gate:
         limits = ctx.limits
         self._failures = FailedLogins(limits.auth_failure_rate, limits.auth_failure_burst,
                                       max_keys=limits.max_tracked_keys)
-        self._requests = BucketTable(limits.max_tracked_keys)
-        self._messages = BucketTable(limits.max_tracked_keys)
+        # On PostgreSQL the rates are the cluster's (herald.cluster.budgets).
+        self._requests = budgets_for(ctx.store, "api-requests", limits.max_tracked_keys)
+        self._messages = budgets_for(ctx.store, "api-messages", limits.max_tracked_keys)
         self._accounts: dict[int, tuple[Account, float]] = {}
         self.controls = ControlBook(ctx.store, ttl=limits.account_cache_ttl)
         self._inflight: dict[bytes, asyncio.Future[Principal]] = {}
@@ -141,11 +146,13 @@ class Gate:
             raise ApiProblem(403, "address-not-allowed",
                              f"the account's API keys may not be used from {client or 'here'}")
         rate = self._ctx.config.default_account_rate
-        bucket = self._requests.bucket(account.id, rate, rate * limits.burst_seconds, now)
-        wait = bucket.take(1, now)
-        if wait:
+        capacity = rate * limits.burst_seconds
+        over = self._requests.take_now(account.id, rate, capacity, 1, now)
+        if over is None:
+            over = await self._requests.take(account.id, rate, capacity, 1, now)
+        if over:
             raise rate_limited(
-                "rate-limited", f"more than {rate:g} API requests per second", wait
+                "rate-limited", f"more than {rate:g} API requests per second", over
             )
         return account
 
@@ -234,13 +241,15 @@ class Gate:
 
     # -- message rate ----------------------------------------------------------------
 
-    def charge_messages(self, account: Account, count: int, now: float) -> None:
+    async def charge_messages(self, account: Account, count: int, now: float) -> None:
         """Take ``count`` messages from the account's budget, or raise 429."""
         if count <= 0 or account.rate_limit == math.inf:
             return
         rate = account.rate_limit
         capacity = max(1.0, rate * self._ctx.limits.burst_seconds)
-        wait = self._messages.bucket(account.id, rate, capacity, now).take(count, now)
+        wait = self._messages.take_now(account.id, rate, capacity, count, now)
+        if wait is None:  # shared: the node's slice does not cover it (one round trip)
+            wait = await self._messages.take(account.id, rate, capacity, count, now)
         if wait:
             raise rate_limited(
                 "rate-limited", f"the account may send {rate:g} messages per second", wait
@@ -251,4 +260,4 @@ class Gate:
         if count > 0 and account.rate_limit != math.inf:
             rate = account.rate_limit
             capacity = max(1.0, rate * self._ctx.limits.burst_seconds)
-            self._messages.bucket(account.id, rate, capacity, now).give(count)
+            self._messages.give(account.id, rate, capacity, count, now)

@@ -23,7 +23,9 @@ Theory of operation
   unaffected (docs/billing.md).
 * The account's rate (``Account.rate_limit``, messages per second, a token
   bucket with one second of burst) is enforced per account across its binds:
-  ESME_RTHROTTLED beyond it.
+  ESME_RTHROTTLED beyond it. On PostgreSQL the bucket is shared by the nodes
+  (``herald.cluster.budgets``): a submit the node's slice of it does not cover
+  waits for one round trip to the store.
 * The account's controls (``docs/accounts.md``, read through a
   ``ControlBook`` at each bind and recheck): a bind from outside its SMPP
   networks is ESME_RBINDFAIL; a submit to a country it may not send to or to
@@ -63,6 +65,7 @@ from herald.accounts import (
     RecentKeys,
 )
 from herald.billing import Unpriced, no_prices, rate
+from herald.cluster.budgets import SharedBudgets
 from herald.defence import LiveDefence
 from herald.intake import IntakeError
 from herald.metrics import Metrics
@@ -97,6 +100,7 @@ from herald.store import (
     Status,
     Store,
     StoreError,
+    TokenLedger,
 )
 
 __all__ = ["ACCOUNT_RECHECK", "SMPP_34", "Binding", "CustomerSmpp", "customer_error"]
@@ -108,6 +112,8 @@ S = CommandStatus
 SMPP_34: Final = 0x34
 #: Seconds of burst an account's rate allows.
 BURST_SECONDS: Final = 1.0
+#: Accounts whose shared rate bucket a node keeps a slice of at most (LRU).
+MAX_SHARED_ACCOUNTS: Final = 10_000
 #: Seconds between looks for binds of accounts disabled since they bound.
 ACCOUNT_RECHECK: Final = 5.0
 #: Failed binds from one client address: this many at once, then one per 10 s.
@@ -300,7 +306,10 @@ class CustomerSmpp(ServerHandler):
         self.prices = prices
         self.defence = defence  # the pumping defence, for OTP messages (docs/fraud.md)
         self.binds: dict[int, set[ServerConnection]] = {}
-        self._buckets: dict[int, _Bucket] = {}
+        self._buckets: dict[int, _Bucket] = {}  # the accounts' rates (and buckets on SQLite)
+        # On PostgreSQL, one bucket per account across the nodes (herald.cluster.budgets).
+        self.shared_rates = (SharedBudgets(store, "smpp-messages", MAX_SHARED_ACCOUNTS)
+                             if isinstance(store, TokenLedger) else None)  # fmt: skip
         self._priorities: dict[int, Priority | None] = {}  # the accounts' default classes
         self._names: dict[int, str] = {}  # for [[classes]] entries naming accounts
         self._batch: list[_Pending] = []
@@ -487,10 +496,43 @@ class CustomerSmpp(ServerHandler):
             conn.respond(request.response(S(int(control.smpp_status))))
             return
         bucket = self._buckets.get(binding.account_id)
-        if bucket is not None and not bucket.take(len(messages), now):
-            self.metrics.rejected_at_intake.labels("smpp", "ESME_RTHROTTLED").inc()
-            conn.respond(request.response(S.ESME_RTHROTTLED))
+        if bucket is not None and self.shared_rates is not None and bucket.rate != math.inf:
+            over = self.shared_rates.take_now(binding.account_id, bucket.rate,
+                                              bucket.rate * BURST_SECONDS, len(messages), now)
+            if over is None:  # the node's slice of the shared bucket does not cover it
+                self._spawn(self._charge(conn, request, messages, bucket.rate, now))
+                return
+            admitted = not over
+        else:
+            admitted = bucket is None or bucket.take(len(messages), now)
+        if not admitted:
+            self._throttled(conn, request)
             return
+        self._admit(conn, binding, request, messages, now)
+
+    def _throttled(self, conn: ServerConnection, request: SubmitSm | DataSm | SubmitMulti,
+                   ) -> None:  # fmt: skip
+        self.metrics.rejected_at_intake.labels("smpp", "ESME_RTHROTTLED").inc()
+        conn.respond(request.response(S.ESME_RTHROTTLED))
+
+    async def _charge(self, conn: ServerConnection, request: SubmitSm | DataSm | SubmitMulti,
+                      messages: list[NewMessage], rate: float, now: float) -> None:  # fmt: skip
+        """A submit whose account's rate is shared across nodes, once the store has
+        said whether the account's bucket holds it (one round trip per slice)."""
+        assert self.shared_rates is not None
+        binding = conn.context
+        account_id = messages[0].account_id
+        over = await self.shared_rates.take(account_id, rate, rate * BURST_SECONDS,
+                                            len(messages), now)  # fmt: skip
+        if over or not self.accepting or not isinstance(binding, Binding):
+            self._throttled(conn, request)  # (stopped or unbound meanwhile: retryable)
+            return
+        self._admit(conn, binding, request, messages, now)
+
+    def _admit(self, conn: ServerConnection, binding: Binding,
+               request: SubmitSm | DataSm | SubmitMulti, messages: list[NewMessage],
+               now: float) -> None:  # fmt: skip
+        """A submit within the account's rate: priced, screened, queued for the commit."""
         charges = None
         ratings: list[Rating] | None = None
         prices = self.prices(binding.account_id)
@@ -537,7 +579,11 @@ class CustomerSmpp(ServerHandler):
                 p.conn.respond(p.request.response(S.ESME_RTHROTTLED))
             return
         if (bucket := self._buckets.get(account_id)) is not None:
-            bucket.give(len(p.messages))
+            if self.shared_rates is not None and bucket.rate != math.inf:
+                self.shared_rates.give(account_id, bucket.rate, bucket.rate * BURST_SECONDS,
+                                       len(p.messages), now)  # fmt: skip
+            else:
+                bucket.give(len(p.messages))
         log.info("%s: a submit of account %d refused by the pumping defence (%s)",
                  p.conn.name, account_id, decision.id)
         self.metrics.rejected_at_intake.labels("smpp", "fraud_blocked").inc()

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from herald.store._billing import (
     Balance,
@@ -96,6 +96,7 @@ from herald.store._model_fraud import (
     FraudOutcome,
     FraudSettings,
 )
+from herald.store._model_limits import TokenGrant
 from herald.store._model_routing import (
     ConnectorState,
     DeliveryCounts,
@@ -789,6 +790,34 @@ class VerifyStore(Protocol):
 
     async def get_conversion(self, message_id: str, account_id: int) -> float | None:
         """When the message converted (:meth:`record_conversion`), or ``None``."""
+        ...
+
+
+@runtime_checkable
+class TokenLedger(Protocol):
+    """Token buckets every node shares, keyed by ``(scope, key)`` (docs/scale-out.md,
+    "Limits across nodes"). Not part of :class:`Store`: the PostgreSQL store has
+    them; on SQLite (one process) the callers keep their buckets in memory.
+
+    A bucket starts full (``capacity``), refills at ``rate`` per second of the
+    callers' ``now`` (epoch seconds; a clock behind the last caller's refills
+    nothing), and may go into debt for a take larger than ``capacity``."""
+
+    async def take_tokens(self, scope: str, key: str, rate: float, capacity: float,
+                          need: float, want: float, now: float) -> TokenGrant:  # fmt: skip
+        """Grant between ``need`` and ``want`` tokens (as many as the bucket holds)
+        if it holds at least ``min(need, capacity)``, else none. One statement."""
+        ...
+
+    async def settle_tokens(self, scope: str, key: str, give: float,
+                            failed_at: float | None = None) -> None:  # fmt: skip
+        """Give back ``give`` tokens (not above the capacity) and, with
+        ``failed_at``, note a failure of the key then. No bucket: nothing."""
+        ...
+
+    async def forget_tokens(self, before: float) -> int:
+        """Drop the buckets full again and with no failure since ``before`` (an
+        absent bucket is a full one); how many."""
         ...
 
 

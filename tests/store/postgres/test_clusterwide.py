@@ -14,10 +14,17 @@ from collections.abc import Awaitable
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
+from argon2 import PasswordHasher
+from prometheus_client import CollectorRegistry
 
+from herald.accounts import Accounts
+from herald.api import ApiContext, ApiLimits, create_app
+from herald.cluster.budgets import LocalBudgets, SharedBudgets
 from herald.defence import LiveDefence
 from herald.ids import SortableIdGenerator
+from herald.metrics import Metrics
 from herald.rating import KeyKind, PriceKey, Rating
 from herald.store import FraudAction, FraudSettings
 from herald.store.postgres import PostgresStore
@@ -74,3 +81,88 @@ async def test_two_nodes_cannot_both_take_the_last_of_a_country_ceiling(
     assert blocked.reasons[-1].code == "country_ceiling"
     assert blocked.reasons[-1].figures == {"spent": 0.04, "price": 0.04, "ceiling": 0.06}
     assert await a.fraud_spend(account.id, "GB", T0 - 86_400) == 40_000
+
+
+# -- the shared token buckets ---------------------------------------------------------
+
+
+async def test_a_shared_bucket_grants_what_it_holds_refills_and_goes_into_debt(
+    two_stores: tuple[PostgresStore, PostgresStore],
+) -> None:
+    a, b = two_stores
+    grant = await a.take_tokens("t", "k", 10.0, 20.0, 1, 5, T0)  # a new bucket starts full
+    assert (grant.granted, grant.tokens) == (5, 15)
+    grant = await b.take_tokens("t", "k", 10.0, 20.0, 1, 100, T0)  # the other node: the rest
+    assert (grant.granted, grant.tokens) == (15, 0)
+    refused = await a.take_tokens("t", "k", 10.0, 20.0, 3, 3, T0 + 0.1)  # 1 token refilled
+    assert (refused.granted, refused.tokens) == (0, pytest.approx(1))
+    assert refused.wait(3, 10.0, 20.0) == pytest.approx(0.2)
+    assert (await a.take_tokens("t", "k", 10.0, 20.0, 3, 3, T0 + 0.5)).granted == 3
+    # A take larger than the capacity, once the bucket is full, leaves it in debt.
+    big = await a.take_tokens("t", "k", 10.0, 20.0, 30, 30, T0 + 10)
+    assert (big.granted, big.tokens) == (30, -10)
+    assert (await a.take_tokens("t", "k", 10.0, 20.0, 1, 1, T0 + 10.5)).granted == 0
+    # A clock behind the last take refills nothing; giving back stops at the capacity.
+    assert (await b.take_tokens("t", "k", 10.0, 20.0, 0, 0, T0)).tokens == -5  # as at 10.5
+    await b.settle_tokens("t", "k", 100)
+    assert (await a.take_tokens("t", "k", 10.0, 20.0, 0, 0, T0 + 10)).tokens == 20
+    # Failures noted; full buckets with no recent failure are forgotten.
+    await a.settle_tokens("t", "f", 0, failed_at=T0)  # no bucket: nothing
+    await a.take_tokens("t", "f", 1.0, 5.0, 1, 1, T0)
+    await b.settle_tokens("t", "f", 0, failed_at=T0 + 1)
+    assert (await a.take_tokens("t", "f", 1.0, 5.0, 0, 0, T0 + 2)).failed_at == T0 + 1
+    assert await a.forget_tokens(T0 + 1) == 0  # both were used (or failed) since
+    assert await a.forget_tokens(T0 + 100) == 2
+    with pytest.raises(ValueError):
+        await a.take_tokens("t", "k", 0.0, 20.0, 1, 1, T0)
+
+
+async def test_two_nodes_drawing_slices_admit_no_more_than_one_bucket(
+    two_stores: tuple[PostgresStore, PostgresStore],
+) -> None:
+    rate, capacity = 50.0, 50.0  # slices of 5
+    nodes = [SharedBudgets(store, "api-messages", 100) for store in two_stores]
+    takes = [nodes[n % 2].take(7, rate, capacity, 1, T0) for n in range(120)]
+    waits = await asyncio.gather(*takes)
+    assert sum(w == 0 for w in waits) == capacity  # the clock stands still: no refill
+    assert all(w > 0 for w in waits if w)
+    asked = sum(node.asked for node in nodes)
+    # Refusals are remembered: at most one round trip each after the bucket ran dry.
+    assert asked < len(takes)
+    # Each node's own memory (SQLite's buckets) would admit a bucket each.
+    local = [LocalBudgets(100) for _ in range(2)]
+    assert sum(local[n % 2].take_now(7, rate, capacity, 1, T0) == 0
+               for n in range(120)) == 2 * capacity  # fmt: skip
+
+
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+async def test_an_accounts_message_rate_holds_across_two_api_nodes(
+    two_stores: tuple[PostgresStore, PostgresStore],
+) -> None:
+    services = [Accounts(store, hasher=CHEAP_HASHER) for store in two_stores]
+    clients = []
+    try:
+        rate = 3.0
+        burst = round(rate * ApiLimits().burst_seconds)  # what one bucket admits at once
+        _, issued = await services[0].create("shop", T0, rate_limit=rate)
+        for store, service in zip(two_stores, services, strict=True):
+            app = create_app(ApiContext(
+                store=store, accounts=service, ids=SortableIdGenerator(), clock=lambda: T0,
+                metrics=Metrics(CollectorRegistry())))  # fmt: skip
+            clients.append(httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 40000)),
+                base_url="http://herald.test"))  # fmt: skip
+        auth = {"Authorization": f"Bearer {issued.key}"}
+        sends = [clients[n % 2].post("/v1/messages", headers=auth, json={
+            "to": f"+4479551234{n:02d}", "from": "ACME", "text": "hi"}) for n in range(3 * burst)]
+        answers = [r.status_code for r in await asyncio.gather(*sends)]
+        # The clock stands still: one burst in all (each node's own bucket would
+        # have let a burst through on each).
+        assert sorted(answers) == [202] * burst + [429] * (2 * burst)
+    finally:
+        for client in clients:
+            await client.aclose()
+        for service in services:
+            service.close()
