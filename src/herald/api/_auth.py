@@ -20,6 +20,11 @@ that verified recently and otherwise spends an argon2 verification (about
   verification waits (``herald.accounts.HashLanes``); too many of those
   waiting get 429 at once. Failed logins and lockouts are logged at warning
   (the key id and the address; never the secret).
+- **Across nodes** (PostgreSQL): a key that is not in the cache also holds a
+  token of the address's bucket in the store while it is verified, and a
+  failure is noted there (``FailedLogins.shared_take``): a wrong key at one
+  node counts at every node, and makes the address suspect there too. The
+  check at the top of every request stays in memory.
 - **Concurrent requests with the same key share one verification**
   (single flight), so a client opening 64 connections at once costs one
   argon2, not 64, and does not exhaust its own failure budget.
@@ -56,7 +61,7 @@ from herald.accounts import ControlBook, FailedLogins, InvalidCredentials, Login
 from herald.cluster.budgets import budgets_for
 from herald.intake import AccountRules
 from herald.ratelimit import TokenBucket
-from herald.store import Account, StoreError, UnknownAccount
+from herald.store import Account, StoreError, TokenLedger, UnknownAccount
 
 from ._context import ApiContext
 from ._problems import ApiProblem, rate_limited, store_problem
@@ -97,8 +102,9 @@ class Gate:
     def __init__(self, ctx: ApiContext) -> None:
         self._ctx = ctx
         limits = ctx.limits
-        self._failures = FailedLogins(limits.auth_failure_rate, limits.auth_failure_burst,
-                                      max_keys=limits.max_tracked_keys)
+        self._failures = FailedLogins(
+            limits.auth_failure_rate, limits.auth_failure_burst, max_keys=limits.max_tracked_keys,
+            ledger=ctx.store if isinstance(ctx.store, TokenLedger) else None, scope="api-logins")
         # On PostgreSQL the rates are the cluster's (herald.cluster.budgets).
         self._requests = budgets_for(ctx.store, "api-requests", limits.max_tracked_keys)
         self._messages = budgets_for(ctx.store, "api-messages", limits.max_tracked_keys)
@@ -180,7 +186,16 @@ class Gate:
             )
         future: asyncio.Future[Principal] = asyncio.get_running_loop().create_future()
         self._inflight[digest] = future
+        # On PostgreSQL a key to verify (not cached) holds a token of the address's
+        # bucket in the store too: its failures count on every node.
+        shared = (self._failures.shared
+                  and self._ctx.accounts.cached_api_key(presented, now) is None)  # fmt: skip
         try:
+            if shared and (wait := await self._failures.shared_take(client, now, now)):
+                shared = False  # nothing held there
+                raise rate_limited(
+                    "too-many-failed-logins",
+                    "too many failed authentications from this address; retry later", wait)
             principal = await self._ctx.accounts.authenticate_api_key(
                 presented, now, suspect=self._failures.suspect(client, now))
         except InvalidCredentials as exc:
@@ -188,17 +203,20 @@ class Gate:
             future.set_exception(exc)
             future.exception()  # retrieved: no "never retrieved" report if nobody waited
             log.warning("authentication failed from %s: %s", client or "-", exc.reason)
+            if shared:
+                await self._failures.shared_settle(client, now, failed=True)
             raise _unauthorized("the API key is not valid", presented=True) from None
-        except LoginsBusy as exc:
+        except (LoginsBusy, StoreError, ApiProblem) as exc:
             failures.give(1)
-            future.set_exception(exc)
+            future.set_exception(exc)  # (those waiting for it answer the same)
             future.exception()
-            raise _logins_busy() from None
-        except StoreError as exc:
-            failures.give(1)
-            future.set_exception(exc)
-            future.exception()
-            raise store_problem(exc) from None
+            if shared:
+                await self._failures.shared_settle(client, now, failed=False)
+            if isinstance(exc, LoginsBusy):
+                raise _logins_busy() from None
+            if isinstance(exc, StoreError):
+                raise store_problem(exc) from None
+            raise
         except BaseException:
             failures.give(1)
             future.cancel()
@@ -207,6 +225,8 @@ class Gate:
             del self._inflight[digest]
         failures.give(1)
         future.set_result(principal)
+        if shared:
+            await self._failures.shared_settle(client, now, failed=False)
         return principal
 
     async def _account(self, account_id: int, now: float) -> Account:

@@ -9,7 +9,9 @@ Theory of operation
   are throttled per client address and per system_id (``BindThrottle``): a
   locked-out bind is answered ESME_RBINDFAIL without any password check, and
   the connection closed (as after every refused bind). Failed binds and
-  lockouts are logged at warning, never with the password.
+  lockouts are logged at warning, never with the password. On PostgreSQL
+  a bind also holds its tokens in buckets the nodes share: a failed bind at
+  one node counts at every node.
 * submit_sm / data_sm / submit_multi become ``NewMessage`` rows
   (``_messages``). The rows of every submit received in one loop turn are
   accepted in one ``store.accept`` call — one group commit — and each submit
@@ -221,10 +223,32 @@ class BindThrottle:
     key failed lately), then reports :meth:`passed` or :meth:`failed`.
     """
 
-    def __init__(self) -> None:
-        self.addresses = FailedLogins(ADDRESS_FAILURE_RATE, ADDRESS_FAILURE_BURST)
-        self.system_ids = FailedLogins(SYSTEM_ID_FAILURE_RATE, SYSTEM_ID_FAILURE_BURST)
+    def __init__(self, ledger: TokenLedger | None = None) -> None:
+        self.addresses = FailedLogins(ADDRESS_FAILURE_RATE, ADDRESS_FAILURE_BURST,
+                                      ledger=ledger, scope="smpp-addresses")  # fmt: skip
+        self.system_ids = FailedLogins(SYSTEM_ID_FAILURE_RATE, SYSTEM_ID_FAILURE_BURST,
+                                       ledger=ledger, scope="smpp-system-ids")  # fmt: skip
         self.known = RecentKeys(KNOWN_ADDRESS_SECONDS)
+
+    async def shared_admit(self, address: str, system_id: str, epoch: float,
+                           now: float) -> float:  # fmt: skip
+        """After :meth:`admit`, on PostgreSQL: hold the same tokens in the buckets the
+        nodes share; 0.0, or the seconds a lockout there lasts (nothing held)."""
+        wait = await self.addresses.shared_take(address, epoch, now)
+        if wait or self.known.recent((system_id, address), now):
+            return wait
+        wait = await self.system_ids.shared_take(system_id, epoch, now)
+        if wait:
+            await self.addresses.shared_settle(address, epoch, failed=False)
+        return wait
+
+    async def shared_settle(self, address: str, system_id: str, epoch: float, now: float,
+                            *, failed: bool) -> None:  # fmt: skip
+        """End :meth:`shared_admit`'s holds: a failure noted, or the tokens given back
+        (call before :meth:`passed`, which makes the address known)."""
+        await self.addresses.shared_settle(address, epoch, failed=failed)
+        if not self.known.recent((system_id, address), now):
+            await self.system_ids.shared_settle(system_id, epoch, failed=failed)
 
     def admit(self, address: str, system_id: str, now: float) -> str | None:
         """Take one failure token of each key, or say why the bind is locked out."""
@@ -316,7 +340,7 @@ class CustomerSmpp(ServerHandler):
         self._flush_scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
         self.accepting = True
-        self.throttle = BindThrottle()
+        self.throttle = BindThrottle(store if isinstance(store, TokenLedger) else None)
         self.lockout_delay = LOCKOUT_ANSWER_DELAY
         self.controls = ControlBook(store)
 
@@ -336,6 +360,13 @@ class CustomerSmpp(ServerHandler):
         if self.throttle.admit(address, system_id, t) is not None:
             await asyncio.sleep(self.lockout_delay)
             return bind.response(S.ESME_RBINDFAIL)
+        # On PostgreSQL the same tokens are held in the buckets the nodes share.
+        if await self.throttle.shared_admit(address, system_id, now, t):
+            self.throttle.returned(address, system_id, conn.loop.time())
+            log.warning("%s: bind as %r from %s refused: locked out after failures on"
+                        " the nodes", conn.name, system_id, address or "-")  # fmt: skip
+            await asyncio.sleep(self.lockout_delay)
+            return bind.response(S.ESME_RBINDFAIL)
         suspect = self.throttle.suspect(address, system_id, t)
         try:
             principal = await self.accounts.authenticate_smpp(system_id, bind.password, now,
@@ -343,15 +374,21 @@ class CustomerSmpp(ServerHandler):
         except InvalidCredentials as exc:
             self.throttle.failed(address, system_id, conn.loop.time())
             log.warning("%s: failed bind from %s: %s", conn.name, address or "-", exc.reason)
+            await self.throttle.shared_settle(address, system_id, now, conn.loop.time(),
+                                              failed=True)  # fmt: skip
             return bind.response(S(int(exc.smpp_status)))
         except LoginsBusy:
             self.throttle.returned(address, system_id, conn.loop.time())
             log.warning("%s: bind as %r from %s refused: too many suspect binds wait",
                         conn.name, system_id, address or "-")
+            await self.throttle.shared_settle(address, system_id, now, conn.loop.time(),
+                                              failed=False)  # fmt: skip
             return bind.response(S.ESME_RBINDFAIL)
         except BaseException:
             self.throttle.returned(address, system_id, conn.loop.time())
             raise
+        await self.throttle.shared_settle(address, system_id, now, conn.loop.time(),
+                                          failed=False)  # fmt: skip
         self.throttle.passed(address, system_id, conn.loop.time())
         account = await self.store.get_account(principal.account_id)
         if account.disabled:

@@ -25,7 +25,13 @@ from herald.cluster.budgets import LocalBudgets, SharedBudgets
 from herald.defence import LiveDefence
 from herald.ids import SortableIdGenerator
 from herald.metrics import Metrics
+from herald.net import ServerSettings, SmppServer
 from herald.rating import KeyKind, PriceKey, Rating
+from herald.smpp.codec import encode as encode_pdu
+from herald.smpp.constants import CommandStatus
+from herald.smpp.pdus import BindTransmitter
+from herald.smpp_front import CustomerSmpp
+from herald.smpp_front._handler import ADDRESS_FAILURE_BURST
 from herald.store import FraudAction, FraudSettings
 from herald.store.postgres import PostgresStore
 
@@ -164,5 +170,89 @@ async def test_an_accounts_message_rate_holds_across_two_api_nodes(
     finally:
         for client in clients:
             await client.aclose()
+        for service in services:
+            service.close()
+
+
+# -- failed logins --------------------------------------------------------------------
+
+
+def _app_client(store: PostgresStore, service: Accounts, address: str) -> httpx.AsyncClient:
+    app = create_app(ApiContext(store=store, accounts=service, ids=SortableIdGenerator(),
+                                clock=lambda: T0, metrics=Metrics(CollectorRegistry())))
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=(address, 40000)),
+                             base_url="http://herald.test")  # fmt: skip
+
+
+async def test_a_wrong_api_key_at_one_node_counts_at_the_other(
+    two_stores: tuple[PostgresStore, PostgresStore],
+) -> None:
+    services = [Accounts(store, hasher=CHEAP_HASHER) for store in two_stores]
+    a, b = (_app_client(store, service, "192.0.2.7")
+            for store, service in zip(two_stores, services, strict=True))  # fmt: skip
+    elsewhere = _app_client(two_stores[1], services[1], "192.0.2.8")
+    try:
+        _, issued = await services[0].create("shop", T0)
+        wrong = issued.key[:-1] + ("a" if issued.key[-1] != "a" else "b")
+        body = {"to": "+447955123456", "from": "ACME", "text": "hi"}
+
+        async def send(client: httpx.AsyncClient, key: str) -> int:
+            answer = await client.post("/v1/messages", json=body,
+                                       headers={"Authorization": f"Bearer {key}"})
+            return answer.status_code
+
+        burst = int(ApiLimits().auth_failure_burst)
+        assert [await send(a, wrong) for _ in range(burst)] == [401] * burst
+        # Node b has seen no failure from the address, the store has: locked out
+        # there too, with no verification, even for the right key.
+        assert await send(b, wrong) == 429
+        assert await send(b, issued.key) == 429
+        assert await send(elsewhere, issued.key) == 202  # another address is not
+    finally:
+        for client in (a, b, elsewhere):
+            await client.aclose()
+        for service in services:
+            service.close()
+
+
+async def _raw_bind(port: int, address: str, system_id: str, password: str) -> int:
+    """One bind from ``address``; the bind_resp's status."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(address, 0))
+    try:
+        writer.write(encode_pdu(BindTransmitter(system_id=system_id, password=password,
+                                                sequence_number=1)))  # fmt: skip
+        answer = await asyncio.wait_for(reader.readexactly(16), 10)
+        return int.from_bytes(answer[8:12], "big")
+    finally:
+        writer.close()
+
+
+async def test_a_failed_bind_at_one_node_counts_at_the_other(
+    two_stores: tuple[PostgresStore, PostgresStore],
+) -> None:
+    services = [Accounts(store, hasher=CHEAP_HASHER) for store in two_stores]
+    servers = []
+    try:
+        account, _ = await services[0].create("shop", T0)
+        issued = await services[0].add_smpp(account.id, "shop", T0)
+        for store, service in zip(two_stores, services, strict=True):
+            handler = CustomerSmpp(store, service, SortableIdGenerator().new_id, lambda: T0,
+                                   Metrics(CollectorRegistry()))  # fmt: skip
+            handler.lockout_delay = 0.0
+            server = SmppServer(handler, ServerSettings(port=0))
+            await server.start()
+            servers.append(server)
+        a, b = (server.port for server in servers)
+        burst = int(ADDRESS_FAILURE_BURST)
+        wrong = [await _raw_bind(a, "127.0.0.2", "shop", f"wrong{n}") for n in range(burst)]
+        assert wrong == [CommandStatus.ESME_RINVPASWD] * burst
+        # Node b: the address is locked out by node a's failures, right password or not.
+        assert await _raw_bind(b, "127.0.0.2", "shop", "wrong") == CommandStatus.ESME_RBINDFAIL
+        assert await _raw_bind(b, "127.0.0.2", "shop",
+                               issued.password) == CommandStatus.ESME_RBINDFAIL  # fmt: skip
+        assert await _raw_bind(b, "127.0.0.3", "shop", issued.password) == 0
+    finally:
+        for server in servers:
+            await server.stop(1)
         for service in services:
             service.close()
