@@ -25,13 +25,13 @@ from herald.cluster.budgets import LocalBudgets, SharedBudgets
 from herald.defence import LiveDefence
 from herald.ids import SortableIdGenerator
 from herald.metrics import Metrics
-from herald.net import ServerSettings, SmppServer
+from herald.net import ClientSettings, ServerSettings, SmppClient, SmppServer
 from herald.rating import KeyKind, PriceKey, Rating
 from herald.smpp.codec import encode as encode_pdu
 from herald.smpp.constants import CommandStatus
-from herald.smpp.pdus import BindTransmitter
+from herald.smpp.pdus import BindTransceiver, BindTransmitter, SubmitSm
 from herald.smpp_front import CustomerSmpp
-from herald.smpp_front._handler import ADDRESS_FAILURE_BURST
+from herald.smpp_front._handler import ADDRESS_FAILURE_BURST, BURST_SECONDS
 from herald.store import FraudAction, FraudSettings
 from herald.store.postgres import PostgresStore
 
@@ -170,6 +170,42 @@ async def test_an_accounts_message_rate_holds_across_two_api_nodes(
     finally:
         for client in clients:
             await client.aclose()
+        for service in services:
+            service.close()
+
+
+async def test_an_accounts_message_rate_holds_across_two_smpp_nodes(
+    two_stores: tuple[PostgresStore, PostgresStore],
+) -> None:
+    services = [Accounts(store, hasher=CHEAP_HASHER) for store in two_stores]
+    servers, clients = [], []
+    rate = 3.0
+    burst = round(rate * BURST_SECONDS)
+    try:
+        account, _ = await services[0].create("shop", T0, rate_limit=rate, bind_limit=2)
+        issued = await services[0].add_smpp(account.id, "shop", T0)
+        for store, service in zip(two_stores, services, strict=True):
+            handler = CustomerSmpp(store, service, SortableIdGenerator().new_id, lambda: T0,
+                                   Metrics(CollectorRegistry()))  # fmt: skip
+            server = SmppServer(handler, ServerSettings(port=0))
+            await server.start()
+            servers.append(server)
+            client = SmppClient(ClientSettings("127.0.0.1", server.port, BindTransceiver(
+                system_id="shop", password=issued.password)))  # fmt: skip
+            await client.start()
+            await client.wait_bound(10)
+            clients.append(client)
+        submits = [clients[n % 2].submit(SubmitSm(
+            source_addr="ACME", destination_addr="447955123456", short_message=b"hi"))
+            for n in range(3 * burst)]  # fmt: skip
+        statuses = [r.command_status for r in await asyncio.gather(*submits)]
+        # The clock stands still: one burst in all, not one per node.
+        assert sorted(statuses) == [0] * burst + [CommandStatus.ESME_RTHROTTLED] * 2 * burst
+    finally:
+        for client in clients:
+            await client.stop()
+        for server in servers:
+            await server.stop(1)
         for service in services:
             service.close()
 
