@@ -20,7 +20,8 @@ from argon2 import PasswordHasher
 from prometheus_client import CollectorRegistry
 
 from herald.accounts import Accounts
-from herald.api import ApiContext, ApiLimits, create_app
+from herald.admin import Admin, AdminKeys
+from herald.api import AdminContext, ApiContext, ApiLimits, create_app
 from herald.cluster.budgets import LocalBudgets, SharedBudgets
 from herald.defence import LiveDefence
 from herald.ids import SortableIdGenerator
@@ -32,7 +33,7 @@ from herald.smpp.constants import CommandStatus
 from herald.smpp.pdus import BindTransceiver, BindTransmitter, SubmitSm
 from herald.smpp_front import CustomerSmpp
 from herald.smpp_front._handler import ADDRESS_FAILURE_BURST, BURST_SECONDS
-from herald.store import FraudAction, FraudSettings
+from herald.store import AdminScope, FraudAction, FraudSettings
 from herald.store.postgres import PostgresStore
 
 from .conftest import T0
@@ -249,6 +250,41 @@ async def test_a_wrong_api_key_at_one_node_counts_at_the_other(
             await client.aclose()
         for service in services:
             service.close()
+
+
+async def test_a_wrong_admin_key_at_one_node_counts_at_the_other(
+    two_stores: tuple[PostgresStore, PostgresStore],
+) -> None:
+    """The admin API's (and so the console sign-in's) failed-login budget."""
+    services = [Accounts(store, hasher=CHEAP_HASHER) for store in two_stores]
+    keys = [AdminKeys(store, hasher=CHEAP_HASHER) for store in two_stores]
+    admins = [Admin(store, s, k) for store, s, k in zip(two_stores, services, keys, strict=True)]
+    clients = []
+    try:
+        issued = await admins[0].issue_admin_key("cli:test", "ops", AdminScope.READ)
+        for store, service, admin in zip(two_stores, services, admins, strict=True):
+            app = create_app(ApiContext(
+                store=store, accounts=service, ids=SortableIdGenerator(), clock=lambda: T0,
+                metrics=Metrics(CollectorRegistry()), admin=AdminContext(admin)))  # fmt: skip
+            clients.append(httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app, client=("192.0.2.9", 40000)),
+                base_url="http://herald.test"))  # fmt: skip
+        wrong = issued.key[:-1] + ("x" if issued.key[-1] != "x" else "y")
+
+        async def ask(client: httpx.AsyncClient, key: str) -> int:
+            answer = await client.get("/v1/admin/accounts",
+                                      headers={"Authorization": f"Bearer {key}"})
+            return answer.status_code
+
+        burst = int(ApiLimits().auth_failure_burst)
+        assert [await ask(clients[0], wrong) for _ in range(burst)] == [401] * burst
+        assert await ask(clients[1], wrong) == 429
+        assert await ask(clients[1], issued.key) == 429  # locked out, right key or not
+    finally:
+        for client in clients:
+            await client.aclose()
+        for closing in (*keys, *services):
+            closing.close()
 
 
 async def _raw_bind(port: int, address: str, system_id: str, password: str) -> int:
