@@ -19,10 +19,10 @@ import pytest
 from argon2 import PasswordHasher
 from prometheus_client import CollectorRegistry
 
-from herald.accounts import Accounts
+from herald.accounts import Accounts, FailedLogins
 from herald.admin import Admin, AdminKeys
 from herald.api import AdminContext, ApiContext, ApiLimits, create_app
-from herald.cluster.budgets import LocalBudgets, SharedBudgets
+from herald.cluster.budgets import HOLD_SECONDS, LocalBudgets, SharedBudgets
 from herald.defence import LiveDefence
 from herald.ids import SortableIdGenerator
 from herald.metrics import Metrics
@@ -140,6 +140,37 @@ async def test_two_nodes_drawing_slices_admit_no_more_than_one_bucket(
     local = [LocalBudgets(100) for _ in range(2)]
     assert sum(local[n % 2].take_now(7, rate, capacity, 1, T0) == 0
                for n in range(120)) == 2 * capacity  # fmt: skip
+
+
+async def test_a_slice_not_spent_in_time_is_dropped(
+    two_stores: tuple[PostgresStore, PostgresStore],
+) -> None:
+    node = SharedBudgets(two_stores[0], "api-messages", 100)
+    assert await node.take(1, 100.0, 100.0, 1, T0) == 0  # draws 1 and a slice of 10
+    assert node.take_now(1, 100.0, 100.0, 1, T0 + HOLD_SECONDS / 2) == 0  # from the slice
+    assert node.asked == 1
+    assert node.take_now(1, 100.0, 100.0, 1, T0 + HOLD_SECONDS * 2) is None  # dropped
+    # The shared bucket counted the dropped tokens: another node finds them gone.
+    other = await two_stores[1].take_tokens("api-messages", "1", 100.0, 100.0, 0, 0, T0)
+    assert other.tokens == 89
+
+
+async def test_while_the_store_fails_each_node_counts_by_itself(
+    pg_store_dsn: str, caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = await PostgresStore.open(pg_store_dsn)
+    rate = 10.0  # slices of 1
+    node = SharedBudgets(store, "api-messages", 100)
+    logins = FailedLogins(0.1, 2, ledger=store, scope="api-logins")
+    assert await node.take(1, rate, rate, 1, T0) == 0  # one message, one in its slice
+    await store.aclose()  # the store is away from now on
+    waits = [await node.take(1, rate, rate, 1, T0) for _ in range(3 * int(rate))]
+    # The message of its slice, then the whole rate in a bucket of its own.
+    assert sum(w == 0 for w in waits) == 1 + rate
+    assert sum("per node while the store fails" in r.getMessage() for r in caplog.records) == 1
+    # Failed logins: this node's buckets alone (never a lockout for the store's absence).
+    assert await logins.shared_take("192.0.2.1", T0, T0) == 0.0
+    await logins.shared_settle("192.0.2.1", T0, failed=True)  # logged, not raised
 
 
 CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
