@@ -125,7 +125,7 @@ class SharedBudgets:
         if s is None:
             return None
         if now >= s.until:
-            s.tokens = min(0.0, s.tokens)  # unspent tokens are dropped, a debt is kept
+            s.tokens = 0.0  # unspent: dropped (the shared bucket counted them)
         if s.tokens >= cost:
             s.tokens -= cost
             return 0.0
@@ -167,8 +167,8 @@ class SharedBudgets:
             return self._fallback.take_now(key, rate, capacity, cost, now)
         self._failing = False
         if grant.granted:
-            s.tokens += grant.granted - cost  # (negative after a race with another take:
-            s.until = now + self._hold        # the next take repays it)
+            s.tokens += grant.granted - cost  # granted >= need: never below 0
+            s.until = now + self._hold
             s.refused_until = 0.0
             return 0.0
         wait = grant.wait(need, rate, capacity)
