@@ -1,5 +1,5 @@
 """What the store-backed ``herald`` commands share (private): running one
-action on the data directory's store, its errors as one line on stderr,
+action on the data directory's store or ``--store``'s, its errors as one line on stderr,
 opening the store ``--store`` names (:func:`open_store`), and reading a table
 file line by line."""
 
@@ -12,16 +12,33 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 from herald.intake import LineProblem, TableFileError
-from herald.store import SQLiteConfig, SQLiteStore, Store
+from herald.store import SQLiteConfig, SQLiteStore, Store, StoreError
 
-__all__ = ["STORE_HELP", "StoreAction", "file_lines", "open_store", "store_command"]
+__all__ = ["STORE_HELP", "StoreAction", "add_store_option", "file_lines", "open_store",
+           "store_command", "store_name"]
 
 #: ``--store``'s help, where a command takes it.
 STORE_HELP = ("postgresql://user@host:port/database: the PostgreSQL store of herald serve"
               " --store, instead of the data dir's SQLite (password: PGPASSWORD or ~/.pgpass)")
 
 #: A command's work: its arguments and the open store -> exit status.
-StoreAction = Callable[[argparse.Namespace, SQLiteStore], Awaitable[int]]
+StoreAction = Callable[[argparse.Namespace, Store], Awaitable[int]]
+
+
+def add_store_option(parser: argparse.ArgumentParser) -> None:
+    """``--store URL`` (the PostgreSQL store instead of ``--data-dir``'s SQLite)."""
+    parser.add_argument("--store", metavar="URL", help=STORE_HELP)
+
+
+def store_name(args: argparse.Namespace) -> str:
+    """What a command's message calls the store it worked on: the URL (its
+    password hidden) or the data directory."""
+    url = getattr(args, "store", None)
+    if url is None:
+        return str(args.data_dir)
+    from herald.store.postgres import redact
+
+    return redact(url)
 
 
 def store_command(
@@ -32,10 +49,11 @@ def store_command(
     file_errors: tuple[type[Exception], ...] = (TableFileError,),
     errors: tuple[type[Exception], ...] = (),
 ) -> Callable[[argparse.Namespace], int]:
-    """The ``func`` of a subcommand: ``action`` on the store of ``--data-dir``
-    (created with ``create``). ``file_errors`` are printed after the file
-    (``args.file``) they are about, ``errors`` (and ValueError, OSError) as
-    they are; either way the status is 1. ``name``: the command as printed
+    """The ``func`` of a subcommand: ``action`` on the store of ``--store`` (if the
+    command has it and it is given) or of ``--data-dir`` (created with
+    ``create``). ``file_errors`` are printed after the file (``args.file``)
+    they are about, ``errors`` (and the store's, ValueError, OSError) as they
+    are; either way the status is 1. ``name``: the command as printed
     (default ``args.command``)."""
 
     def run(args: argparse.Namespace) -> int:
@@ -45,7 +63,7 @@ def store_command(
         except file_errors as exc:
             where = f"{args.file}: " if getattr(args, "file", None) else ""
             print(f"{prog}: {where}{exc}", file=sys.stderr)
-        except (*errors, ValueError, OSError) as exc:
+        except (*errors, StoreError, ValueError, OSError) as exc:
             print(f"{prog}: {exc}", file=sys.stderr)
         return 1
 
@@ -53,7 +71,7 @@ def store_command(
 
 
 async def _with_store(action: StoreAction, args: argparse.Namespace, create: bool) -> int:
-    store = SQLiteStore.open(SQLiteConfig(data_dir=args.data_dir, create=create))
+    store = await open_store(args.data_dir, getattr(args, "store", None), create=create)
     try:
         return await action(args, store)
     finally:

@@ -126,6 +126,28 @@ async def test_spend_counts_what_was_let_through(store: Store, account: Account)
     assert await store.fraud_spend(account.id, "DE", T0 - 86_400) == 0
 
 
+async def test_a_decision_is_recorded_within_a_ceiling_or_not_at_all(
+    store: Store, account: Account,
+) -> None:
+    await store.record_fraud_decision(_decision(account, 1))  # 40,000 spent in GB
+    await store.record_fraud_decision(_decision(account, 2, at=T0 - 90_000))  # before `since`
+    ceiling = Decimal("100000")
+    assert await store.record_within_ceiling(_decision(account, 3), ceiling, T0 - 86_400) is None
+    # 80,000 spent: another 40,000 would pass 100,000; nothing is stored.
+    assert await store.record_within_ceiling(_decision(account, 4), ceiling,
+                                             T0 - 86_400) == 80_000  # fmt: skip
+    with pytest.raises(NotFound):
+        await store.get_fraud_decision("dec0004", account.id)
+    assert await store.record_within_ceiling(_decision(account, 5, price=20_000), ceiling,
+                                             T0 - 86_400) is None  # fmt: skip
+    assert await store.fraud_spend(account.id, "GB", T0 - 86_400) == 100_000  # exactly full
+    # Another country has its own ceiling; a fractional ceiling compares exactly.
+    assert await store.record_within_ceiling(_decision(account, 6, country="FR"),
+                                             Decimal("39999.5"), T0 - 86_400) == 0  # fmt: skip
+    with pytest.raises(Conflict):
+        await store.record_within_ceiling(_decision(account, 5, price=0), ceiling, T0 - 86_400)
+
+
 async def test_history_and_outcomes(store: Store, account: Account,
                                     make_message: MessageFactory) -> None:  # fmt: skip
     delivered, pending = make_message(), make_message()

@@ -247,6 +247,11 @@ class Accounts:
 
     # -- verifying -----------------------------------------------------------------------
 
+    def cached_api_key(self, presented: str, now: float) -> Principal | None:
+        """The account of a key that verified within ``cache_ttl``, or ``None``
+        (:meth:`authenticate_api_key` would verify it)."""
+        return self._cache.get(self._cache.digest(b"api", presented), now)
+
     async def authenticate_api_key(
         self, presented: str, now: float, *, suspect: bool = False
     ) -> Principal:

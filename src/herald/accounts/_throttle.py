@@ -22,17 +22,25 @@ interfaces. Two things keep failed logins from delaying valid ones:
 A flood from many addresses still gets one unsuspected try per address per
 ``suspect_for``; that bounds, not removes, the work it causes. Both tables
 are bounded (least recently used keys forgotten first).
+
+On PostgreSQL the nodes share the failure buckets (``FailedLogins(ledger=)``):
+a login about to be verified holds a token of the key's bucket in the store
+too, so one address or system_id has ``burst`` unverified logins in flight
+across the nodes, then ``rate`` failures per second, wherever it tries. The
+hashing lanes stay per node: the argon2 threads they share are each node's own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import OrderedDict, deque
 from collections.abc import Hashable
 from typing import Final
 
 from herald.accounts._credentials import AccountsError
 from herald.ratelimit import BucketTable, TokenBucket
+from herald.store import StoreError, TokenLedger
 
 __all__ = ["SUSPECT_SECONDS", "FailedLogins", "HashLanes", "LoginsBusy", "RecentKeys"]
 
@@ -40,6 +48,10 @@ __all__ = ["SUSPECT_SECONDS", "FailedLogins", "HashLanes", "LoginsBusy", "Recent
 SUSPECT_SECONDS: Final = 600.0
 #: Keys remembered at most per table.
 MAX_KEYS: Final = 10_000
+#: Seconds between sweeps of the shared buckets no longer needed (full, no recent failure).
+FORGET_EVERY: Final = 600.0
+
+log = logging.getLogger("herald.accounts")
 
 
 class LoginsBusy(AccountsError):
@@ -66,10 +78,20 @@ class RecentKeys:
 
 
 class FailedLogins:
-    """Failures per key: a token bucket (the lockout) and the last one's time."""
+    """Failures per key: a token bucket (the lockout) and the last one's time.
+
+    With a ``ledger`` (the PostgreSQL store, whose nodes share it), a login about
+    to be verified also holds a token of the key's bucket there, under
+    ``scope``, and a failure is noted there (:meth:`shared_take`,
+    :meth:`shared_settle`): a guess at one node counts on every node, and a
+    key that failed on another node lately is suspect here. The bucket in
+    memory stays the check of every request (no round trip); a lockout the
+    shared bucket answers is copied into it. Should the store fail, the
+    throttle is this process's alone until it answers again."""
 
     def __init__(self, rate: float, burst: float, *, suspect_for: float = SUSPECT_SECONDS,
-                 max_keys: int = MAX_KEYS) -> None:
+                 max_keys: int = MAX_KEYS, ledger: TokenLedger | None = None,
+                 scope: str = "logins") -> None:  # fmt: skip
         if rate <= 0 or burst < 1:
             raise ValueError("rate must be positive and burst at least 1")
         self.rate = rate
@@ -78,6 +100,49 @@ class FailedLogins:
         self._last = RecentKeys(suspect_for, max_keys)
         self._quiet: OrderedDict[Hashable, float] = OrderedDict()
         self._max = max_keys
+        self._ledger = ledger
+        self._scope = scope
+        self._forgotten = float("-inf")
+
+    @property
+    def shared(self) -> bool:
+        """Whether the nodes share the failures (a ledger was given)."""
+        return self._ledger is not None
+
+    async def shared_take(self, key: Hashable, epoch: float, now: float) -> float:
+        """Hold a token of ``key``'s shared bucket for a login about to be verified:
+        0.0 (held, or no ledger), or the seconds the key is locked out for across
+        the nodes (nothing held; the bucket here then says so too). ``epoch``:
+        the wall clock the nodes share; ``now``: this table's clock."""
+        if self._ledger is None:
+            return 0.0
+        try:
+            grant = await self._ledger.take_tokens(self._scope, str(key), self.rate, self.burst,
+                                                   1, 1, epoch)  # fmt: skip
+            if epoch - self._forgotten > FORGET_EVERY:
+                self._forgotten = epoch
+                await self._ledger.forget_tokens(epoch - self._last.ttl)
+        except StoreError as exc:
+            log.warning("failed logins are counted per node while the store fails (%s)", exc)
+            return 0.0
+        if grant.failed_at is not None and epoch - grant.failed_at < self._last.ttl:
+            self._last.note(key, now)  # failed on some node lately: suspect here too
+        if grant.granted:
+            return 0.0
+        bucket = self.bucket(key, now)
+        bucket.tokens = min(bucket.tokens, grant.tokens)
+        return grant.wait(1, self.rate, self.burst)
+
+    async def shared_settle(self, key: Hashable, epoch: float, *, failed: bool) -> None:
+        """End a :meth:`shared_take` that held a token: keep it and note the failure
+        at ``epoch`` (``failed``), or give it back."""
+        if self._ledger is None:
+            return
+        try:
+            await self._ledger.settle_tokens(self._scope, str(key), 0 if failed else 1,
+                                             epoch if failed else None)  # fmt: skip
+        except StoreError as exc:
+            log.warning("a failed login could not be counted across the nodes (%s)", exc)
 
     def bucket(self, key: Hashable, now: float) -> TokenBucket:
         """The key's failure budget: take a token before verifying, give it back on success."""

@@ -18,15 +18,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from herald._store_cli import add_store_option, open_store
 from herald.accounts._service import Accounts
 from herald.accounts.cli import DEFAULT_DATA_DIR
 from herald.admin import Admin, AdminError, AdminKeys, check_numbers, cli_actor, opt_out_csv
 from herald.intake import parse_opt_out_rows
-from herald.store import SQLiteConfig, SQLiteStore, StoreError
+from herald.store import Store, StoreError
 
 __all__ = ["register"]
 
-Action = Callable[[argparse.Namespace, SQLiteStore, Admin, int], Awaitable[None]]
+Action = Callable[[argparse.Namespace, Store, Admin, int], Awaitable[None]]
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -38,6 +39,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
                         help="herald's data directory (default: ./herald-data)")
+    add_store_option(common)
     common.add_argument("--account", required=True, help="the account's name")
 
     listing = actions.add_parser("list", parents=[common], help="print the opted-out numbers")
@@ -72,7 +74,7 @@ def _command(action: Action) -> Callable[[argparse.Namespace], int]:
 
 
 async def _with_store(action: Action, args: argparse.Namespace) -> None:
-    store = SQLiteStore.open(SQLiteConfig(data_dir=args.data_dir, create=False))
+    store = await open_store(args.data_dir, args.store)
     accounts = Accounts(store)
     keys = AdminKeys(store)
     try:
@@ -86,7 +88,7 @@ async def _with_store(action: Action, args: argparse.Namespace) -> None:
 
 
 def _changer(opted_out: bool) -> Action:
-    async def change(args: argparse.Namespace, store: SQLiteStore, admin: Admin,
+    async def change(args: argparse.Namespace, store: Store, admin: Admin,
                      account_id: int) -> None:
         numbers = check_numbers(args.numbers)  # InvalidInput: nothing changed
         changed = await admin.change_opt_outs(cli_actor(), args.account, numbers, opted_out,
@@ -98,7 +100,7 @@ def _changer(opted_out: bool) -> Action:
     return change
 
 
-async def _list(args: argparse.Namespace, store: SQLiteStore, admin: Admin,
+async def _list(args: argparse.Namespace, store: Store, admin: Admin,
                 account_id: int) -> None:
     entries = await store.list_opt_outs(account_id)
     for e in entries:
@@ -106,7 +108,7 @@ async def _list(args: argparse.Namespace, store: SQLiteStore, admin: Admin,
     print(f"{len(entries)} opted-out numbers for {args.account}.", file=sys.stderr)
 
 
-async def _import(args: argparse.Namespace, store: SQLiteStore, admin: Admin,
+async def _import(args: argparse.Namespace, store: Store, admin: Admin,
                   account_id: int) -> None:
     if str(args.file) == "-":
         numbers = parse_opt_out_rows(csv.reader(sys.stdin))
@@ -117,7 +119,7 @@ async def _import(args: argparse.Namespace, store: SQLiteStore, admin: Admin,
     print(f"Imported {len(numbers)} numbers for {args.account}: {changed} newly opted out.")
 
 
-async def _export(args: argparse.Namespace, store: SQLiteStore, admin: Admin,
+async def _export(args: argparse.Namespace, store: Store, admin: Admin,
                   account_id: int) -> None:
     entries = await store.list_opt_outs(account_id)
     text = opt_out_csv(entries)

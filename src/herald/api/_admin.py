@@ -58,6 +58,7 @@ from herald.store import (
     AuditEntry,
     AuditFilter,
     StoreError,
+    TokenLedger,
 )
 
 from ._admin_models import (
@@ -127,8 +128,11 @@ class AdminGate:
         self._admin = admin
         self._clock = ctx.clock
         limits = ctx.limits
-        self._failures = FailedLogins(limits.auth_failure_rate, limits.auth_failure_burst,
-                                      max_keys=limits.max_tracked_keys)  # fmt: skip
+        # On PostgreSQL the failures count on every node (FailedLogins.shared_take).
+        self._failures = FailedLogins(
+            limits.auth_failure_rate, limits.auth_failure_burst, max_keys=limits.max_tracked_keys,
+            ledger=ctx.store if isinstance(ctx.store, TokenLedger) else None,
+            scope="admin-logins")  # fmt: skip
 
     async def admit(self, request: Request, *, change: bool) -> AdminPrincipal:
         """The admin key's principal; raises :class:`ApiProblem` (401, 403, 429, 503)."""
@@ -157,15 +161,26 @@ class AdminGate:
             log.warning("refused an account API key on the admin API from %s", client or "-")
             raise ApiProblem(403, "forbidden", "account API keys do not open the admin API;"
                              " use an admin key (herald admin keys create)")
+        # Across nodes: every admin key checked holds a token of the address's bucket
+        # in the store while it is (admin requests are few: two round trips each).
+        wait = await self._failures.shared_take(client, now, now)
+        if wait:
+            raise rate_limited("too-many-failed-logins",
+                               "too many failed authentications from this address; retry later",
+                               wait)  # fmt: skip
+        failed = False
         try:
             return await self._admin.service.keys.authenticate(presented, now)
         except InvalidCredentials as exc:
+            failed = True
             failures.take(1, now)
             self._failures.failed(client, now)
             log.warning("admin authentication failed from %s: %s", client or "-", exc.reason)
             raise _unauthorized("the admin key is not valid", presented=True) from None
         except StoreError as exc:
             raise store_problem(exc) from None
+        finally:
+            await self._failures.shared_settle(client, now, failed=failed)
 
 
 _ENTRY: Final = re.compile(r"(\w+)\[(\d+)\]")

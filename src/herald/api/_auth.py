@@ -20,6 +20,11 @@ that verified recently and otherwise spends an argon2 verification (about
   verification waits (``herald.accounts.HashLanes``); too many of those
   waiting get 429 at once. Failed logins and lockouts are logged at warning
   (the key id and the address; never the secret).
+- **Across nodes** (PostgreSQL): a key that is not in the cache also holds a
+  token of the address's bucket in the store while it is verified, and a
+  failure is noted there (``FailedLogins.shared_take``): a wrong key at one
+  node counts at every node, and makes the address suspect there too. The
+  check at the top of every request stays in memory.
 - **Concurrent requests with the same key share one verification**
   (single flight), so a client opening 64 connections at once costs one
   argon2, not 64, and does not exhaust its own failure budget.
@@ -32,10 +37,13 @@ the throttling in the proxy then.
 Accounts, and their controls (``herald.accounts.ControlBook``), are re-read
 from the store at most every ``account_cache_ttl`` seconds (their rate limit
 may change); a key used from an address outside the account's API networks
-is refused with 403 after its verification. Rate limits are token buckets in this
-process's memory: ``config.default_account_rate`` requests per second per
-account on every endpoint, and ``Account.rate_limit`` messages per second on
-the sending endpoints (a batch counts its messages; see ``herald.ratelimit``).
+is refused with 403 after its verification. Rate limits are token buckets:
+``config.default_account_rate`` requests per second per account on every
+endpoint, and ``Account.rate_limit`` messages per second on the sending
+endpoints (a batch counts its messages; see ``herald.ratelimit``). On SQLite
+they are in this process's memory; on PostgreSQL every node draws slices of
+one bucket per account in the store (``herald.cluster.budgets``), so the
+limits hold across nodes with a round trip per slice, not per message.
 """
 
 from __future__ import annotations
@@ -50,9 +58,10 @@ import os
 from starlette.requests import Request
 
 from herald.accounts import ControlBook, FailedLogins, InvalidCredentials, LoginsBusy, Principal
+from herald.cluster.budgets import budgets_for
 from herald.intake import AccountRules
-from herald.ratelimit import BucketTable, TokenBucket
-from herald.store import Account, StoreError, UnknownAccount
+from herald.ratelimit import TokenBucket
+from herald.store import Account, StoreError, TokenLedger, UnknownAccount
 
 from ._context import ApiContext
 from ._problems import ApiProblem, rate_limited, store_problem
@@ -93,10 +102,12 @@ class Gate:
     def __init__(self, ctx: ApiContext) -> None:
         self._ctx = ctx
         limits = ctx.limits
-        self._failures = FailedLogins(limits.auth_failure_rate, limits.auth_failure_burst,
-                                      max_keys=limits.max_tracked_keys)
-        self._requests = BucketTable(limits.max_tracked_keys)
-        self._messages = BucketTable(limits.max_tracked_keys)
+        self._failures = FailedLogins(
+            limits.auth_failure_rate, limits.auth_failure_burst, max_keys=limits.max_tracked_keys,
+            ledger=ctx.store if isinstance(ctx.store, TokenLedger) else None, scope="api-logins")
+        # On PostgreSQL the rates are the cluster's (herald.cluster.budgets).
+        self._requests = budgets_for(ctx.store, "api-requests", limits.max_tracked_keys)
+        self._messages = budgets_for(ctx.store, "api-messages", limits.max_tracked_keys)
         self._accounts: dict[int, tuple[Account, float]] = {}
         self.controls = ControlBook(ctx.store, ttl=limits.account_cache_ttl)
         self._inflight: dict[bytes, asyncio.Future[Principal]] = {}
@@ -141,11 +152,13 @@ class Gate:
             raise ApiProblem(403, "address-not-allowed",
                              f"the account's API keys may not be used from {client or 'here'}")
         rate = self._ctx.config.default_account_rate
-        bucket = self._requests.bucket(account.id, rate, rate * limits.burst_seconds, now)
-        wait = bucket.take(1, now)
-        if wait:
+        capacity = rate * limits.burst_seconds
+        over = self._requests.take_now(account.id, rate, capacity, 1, now)
+        if over is None:
+            over = await self._requests.take(account.id, rate, capacity, 1, now)
+        if over:
             raise rate_limited(
-                "rate-limited", f"more than {rate:g} API requests per second", wait
+                "rate-limited", f"more than {rate:g} API requests per second", over
             )
         return account
 
@@ -173,7 +186,16 @@ class Gate:
             )
         future: asyncio.Future[Principal] = asyncio.get_running_loop().create_future()
         self._inflight[digest] = future
+        # On PostgreSQL a key to verify (not cached) holds a token of the address's
+        # bucket in the store too: its failures count on every node.
+        shared = (self._failures.shared
+                  and self._ctx.accounts.cached_api_key(presented, now) is None)  # fmt: skip
         try:
+            if shared and (wait := await self._failures.shared_take(client, now, now)):
+                shared = False  # nothing held there
+                raise rate_limited(
+                    "too-many-failed-logins",
+                    "too many failed authentications from this address; retry later", wait)
             principal = await self._ctx.accounts.authenticate_api_key(
                 presented, now, suspect=self._failures.suspect(client, now))
         except InvalidCredentials as exc:
@@ -181,17 +203,20 @@ class Gate:
             future.set_exception(exc)
             future.exception()  # retrieved: no "never retrieved" report if nobody waited
             log.warning("authentication failed from %s: %s", client or "-", exc.reason)
+            if shared:
+                await self._failures.shared_settle(client, now, failed=True)
             raise _unauthorized("the API key is not valid", presented=True) from None
-        except LoginsBusy as exc:
+        except (LoginsBusy, StoreError, ApiProblem) as exc:
             failures.give(1)
-            future.set_exception(exc)
+            future.set_exception(exc)  # (those waiting for it answer the same)
             future.exception()
-            raise _logins_busy() from None
-        except StoreError as exc:
-            failures.give(1)
-            future.set_exception(exc)
-            future.exception()
-            raise store_problem(exc) from None
+            if shared:
+                await self._failures.shared_settle(client, now, failed=False)
+            if isinstance(exc, LoginsBusy):
+                raise _logins_busy() from None
+            if isinstance(exc, StoreError):
+                raise store_problem(exc) from None
+            raise
         except BaseException:
             failures.give(1)
             future.cancel()
@@ -200,6 +225,8 @@ class Gate:
             del self._inflight[digest]
         failures.give(1)
         future.set_result(principal)
+        if shared:
+            await self._failures.shared_settle(client, now, failed=False)
         return principal
 
     async def _account(self, account_id: int, now: float) -> Account:
@@ -234,13 +261,15 @@ class Gate:
 
     # -- message rate ----------------------------------------------------------------
 
-    def charge_messages(self, account: Account, count: int, now: float) -> None:
+    async def charge_messages(self, account: Account, count: int, now: float) -> None:
         """Take ``count`` messages from the account's budget, or raise 429."""
         if count <= 0 or account.rate_limit == math.inf:
             return
         rate = account.rate_limit
         capacity = max(1.0, rate * self._ctx.limits.burst_seconds)
-        wait = self._messages.bucket(account.id, rate, capacity, now).take(count, now)
+        wait = self._messages.take_now(account.id, rate, capacity, count, now)
+        if wait is None:  # shared: the node's slice does not cover it (one round trip)
+            wait = await self._messages.take(account.id, rate, capacity, count, now)
         if wait:
             raise rate_limited(
                 "rate-limited", f"the account may send {rate:g} messages per second", wait
@@ -251,4 +280,4 @@ class Gate:
         if count > 0 and account.rate_limit != math.inf:
             rate = account.rate_limit
             capacity = max(1.0, rate * self._ctx.limits.burst_seconds)
-            self._messages.bucket(account.id, rate, capacity, now).give(count)
+            self._messages.give(account.id, rate, capacity, count, now)

@@ -126,7 +126,7 @@ class ChainRoutes:
         if payload.get("test") is True:
             raise _invalid([FieldError(("test",), "not_supported",
                                        "a chain cannot be a test message")])
-        self._gate.charge_messages(account, 1, now)
+        await self._gate.charge_messages(account, 1, now)
         try:
             chain, sms = await self._chain(chat, now, account, payload, legs)
         except ApiProblem:

@@ -65,6 +65,10 @@ BURST_SECONDS: Final = 2.0
 class ApiKeyVerifier(Protocol):
     """What the API needs from :class:`herald.accounts.Accounts`."""
 
+    def cached_api_key(self, presented: str, now: float) -> Principal | None:
+        """The key's account if it verified lately (no verification needed)."""
+        ...
+
     async def authenticate_api_key(
         self, presented: str, now: float, *, suspect: bool = False
     ) -> Principal:

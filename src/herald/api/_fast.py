@@ -224,7 +224,7 @@ class FastSend:
         status = 0
         try:
             account = await self._gate.admit(client[0] if client else "", plain.authorization, now)
-            self._gate.charge_messages(account, 1, now)
+            await self._gate.charge_messages(account, 1, now)
             refusals = self._routes.account_errors(account.id, plain.prepared)
             if refusals:  # the account's controls (docs/accounts.md): answered as the route does
                 self._gate.refund_messages(account, 1, now)

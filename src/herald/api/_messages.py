@@ -497,7 +497,7 @@ class MessageRoutes:
         if isinstance(payload, dict) and "channels" in payload and self.chains is not None:
             return await self.chains.send(now, account, payload, key, digest)  # _chains
         test = isinstance(payload, dict) and payload.get("test") is True
-        self._gate.charge_messages(account, 0 if test else 1, now)
+        await self._gate.charge_messages(account, 0 if test else 1, now)
         codes: Counter[str] = Counter()
         rules = ctx.destinations()
         outcome = self._prepare(payload, (), now, codes, rules, account.id)
@@ -552,7 +552,7 @@ class MessageRoutes:
         count = sum(
             1 for item in items if not (isinstance(item, dict) and item.get("test") is True)
         )
-        self._gate.charge_messages(account, count, now)
+        await self._gate.charge_messages(account, count, now)
         results: list[dict[str, Any]] = []
         messages: list[NewMessage] = []
         refusals: list[FieldError] = []

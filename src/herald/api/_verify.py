@@ -231,7 +231,7 @@ class VerifyRoutes:
         self._gate = gate
         self._messages = messages
 
-    def _message(self, account: Account, to: str, text: str, now: float
+    async def _message(self, account: Account, to: str, text: str, now: float
                  ) -> tuple[NewMessage, Rating | None]:  # fmt: skip
         """The SMS carrying the code, through the checks of ``POST /v1/messages``
         (its refusals name ``to``); the message budget is taken here."""
@@ -242,7 +242,7 @@ class VerifyRoutes:
         validity = max(policy.min_validity, min(settings.ttl, policy.max_validity))
         item = {"to": to, "from": sender, "text": text, "priority": "otp", "tag": VERIFY_TAG,
                 "validity_period": validity}  # fmt: skip
-        self._gate.charge_messages(account, 1, now)
+        await self._gate.charge_messages(account, 1, now)
         codes: Counter[str] = Counter()
         rules = ctx.destinations()
         outcome = self._messages._prepare(item, (), now, codes, rules, account.id)
@@ -338,7 +338,7 @@ class VerifyRoutes:
         req = _Request(payload, account, _locales(templates))
         code = new_code(req.code_length)
         autofill = ctx.verify.autofill(account.name)
-        message, rating = self._message(account, req.to, render(
+        message, rating = await self._message(account, req.to, render(
             req.locale, req.app, code, autofill, _template(templates, req.locale)), now)
         salt = new_salt()
         v = Verification(
@@ -475,7 +475,7 @@ class VerifyRoutes:
                              extra={"verification_status": v.status_at(now).label})
         code = new_code(v.code_length)
         templates = await self._templates(account)
-        message, rating = self._message(account, v.to, render(
+        message, rating = await self._message(account, v.to, render(
             v.locale, v.app, code, ctx.verify.autofill(account.name),
             _template(templates, v.locale)), now)
         salt = new_salt()

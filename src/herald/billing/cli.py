@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-from herald._store_cli import file_lines, store_command
+from herald._store_cli import add_store_option, file_lines, store_command, store_name
 from herald.accounts import Accounts
 from herald.admin import REFUND_POLICIES, Admin, AdminError, AdminKeys, BillingAdmin, cli_actor
 from herald.billing._lists import CHECK_INTERVAL
@@ -40,7 +40,7 @@ from herald.rating import price_list_csv
 from herald.store import (
     Balance,
     PriceSide,
-    SQLiteStore,
+    Store,
     StoreError,
     UnknownAccount,
 )
@@ -49,7 +49,7 @@ __all__ = ["CDR_COLUMNS", "register"]
 
 DEFAULT_DATA_DIR = Path("herald-data")
 
-Action = Callable[[argparse.Namespace, SQLiteStore], Awaitable[int]]
+Action = Callable[[argparse.Namespace, Store], Awaitable[int]]
 _command = functools.partial(store_command, errors=(AdminError, StoreError))
 
 
@@ -57,6 +57,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
                         help="herald's data directory (default: ./herald-data)")
+    add_store_option(common)
     owner = argparse.ArgumentParser(add_help=False)
     whose = owner.add_mutually_exclusive_group(required=True)
     whose.add_argument("--account", metavar="NAME", help="an account's sell list")
@@ -143,7 +144,7 @@ def _when(text: str) -> float:
 
 
 @asynccontextmanager
-async def _billing(store: SQLiteStore) -> AsyncIterator[BillingAdmin]:
+async def _billing(store: Store) -> AsyncIterator[BillingAdmin]:
     """The service that makes (and records, as ``cli:<os user>``) the changes."""
     accounts, keys = Accounts(store), AdminKeys(store)
     try:
@@ -159,14 +160,14 @@ def _side(args: argparse.Namespace) -> tuple[PriceSide, str]:
     return PriceSide.BUY, args.connector
 
 
-async def _account_id(store: SQLiteStore, name: str) -> int:
+async def _account_id(store: Store, name: str) -> int:
     try:
         return (await store.get_account_by_name(name)).id
     except UnknownAccount:
         raise UnknownAccount(f"no account named {name!r} (herald accounts list)") from None
 
 
-async def _owner(args: argparse.Namespace, store: SQLiteStore) -> tuple[PriceSide, str, str]:
+async def _owner(args: argparse.Namespace, store: Store) -> tuple[PriceSide, str, str]:
     """Side, stored owner and how to name it, from ``--account`` / ``--connector``."""
     if args.account is not None:
         return PriceSide.SELL, str(await _account_id(store, args.account)), (
@@ -180,7 +181,7 @@ async def _owner(args: argparse.Namespace, store: SQLiteStore) -> tuple[PriceSid
 # -- prices --------------------------------------------------------------------------
 
 
-async def _import(args: argparse.Namespace, store: SQLiteStore) -> int:
+async def _import(args: argparse.Namespace, store: Store) -> int:
     side, _, who = await _owner(args, store)
     async with _billing(store) as billing:
         lines = file_lines(args.file, "price list refused")
@@ -190,16 +191,16 @@ async def _import(args: argparse.Namespace, store: SQLiteStore) -> int:
     print(f"Price list of {who} imported: {done.entries:,} entries"
           f" (generation {done.generation}).")  # fmt: skip
     if balance is not None:
-        print(f"A running herald on {args.data_dir} charges by it within {CHECK_INTERVAL:g} s;"
+        print(f"A running herald on {store_name(args)} charges by it within {CHECK_INTERVAL:g} s;"
               f" the account's balance is {money(balance.balance)}"
               f" (credit limit {money(balance.credit_limit)}).")
     else:
         print(f"CDRs of messages it sends are costed by it; a running herald on"
-              f" {args.data_dir} routes least-cost rules by it within {CHECK_INTERVAL:g} s.")
+              f" {store_name(args)} routes least-cost rules by it within {CHECK_INTERVAL:g} s.")
     return 0
 
 
-async def _show(args: argparse.Namespace, store: SQLiteStore) -> int:
+async def _show(args: argparse.Namespace, store: Store) -> int:
     await _owner(args, store)  # the account's name is checked first, as for import
     async with _billing(store) as billing:
         prices, _ = await billing.price_list(*_side(args))
@@ -207,7 +208,7 @@ async def _show(args: argparse.Namespace, store: SQLiteStore) -> int:
     return 0
 
 
-async def _remove(args: argparse.Namespace, store: SQLiteStore) -> int:
+async def _remove(args: argparse.Namespace, store: Store) -> int:
     _, _, who = await _owner(args, store)
     async with _billing(store) as billing:
         generation = await billing.remove_price_list(cli_actor(), *_side(args))
@@ -215,7 +216,7 @@ async def _remove(args: argparse.Namespace, store: SQLiteStore) -> int:
     return 0
 
 
-async def _list(args: argparse.Namespace, store: SQLiteStore) -> int:
+async def _list(args: argparse.Namespace, store: Store) -> int:
     rows: list[tuple[str, ...]] = [("kind", "owner", "entries", "imported")]
     async with _billing(store) as billing:
         for info in await billing.price_lists():
@@ -236,25 +237,25 @@ def _print_balance(name: str, balance: Balance, billed: bool) -> None:
     print(f"refund policy:  {balance.refund_policy.label}")
 
 
-async def _show_balance(store: SQLiteStore, name: str) -> int:
+async def _show_balance(store: Store, name: str) -> int:
     async with _billing(store) as billing:
         _print_balance(name, *await billing.balance(name))
     return 0
 
 
-async def _balance_show(args: argparse.Namespace, store: SQLiteStore) -> int:
+async def _balance_show(args: argparse.Namespace, store: Store) -> int:
     await _account_id(store, args.account)
     return await _show_balance(store, args.account)
 
 
-async def _top_up(args: argparse.Namespace, store: SQLiteStore) -> int:
+async def _top_up(args: argparse.Namespace, store: Store) -> int:
     await _account_id(store, args.account)
     async with _billing(store) as billing:
         await billing.top_up(cli_actor(), args.account, args.amount, allow_negative=True)
     return await _show_balance(store, args.account)
 
 
-async def _balance_set(args: argparse.Namespace, store: SQLiteStore) -> int:
+async def _balance_set(args: argparse.Namespace, store: Store) -> int:
     if args.credit_limit is None and args.refund_policy is None:
         print("herald balance: give --credit-limit and/or --refund-policy", file=sys.stderr)
         return 2
@@ -268,13 +269,13 @@ async def _balance_set(args: argparse.Namespace, store: SQLiteStore) -> int:
 # -- CDRs ----------------------------------------------------------------------------
 
 
-async def _period(args: argparse.Namespace, store: SQLiteStore) -> int | None:
+async def _period(args: argparse.Namespace, store: Store) -> int | None:
     if args.until <= args.since:
         raise ValueError("--to must be after --from")
     return None if args.account is None else await _account_id(store, args.account)
 
 
-async def _export(args: argparse.Namespace, store: SQLiteStore) -> int:
+async def _export(args: argparse.Namespace, store: Store) -> int:
     account_id = await _period(args, store)
     names = {a.id: a.name for a in await store.list_accounts()}
     out: TextIO = sys.stdout if args.output is None else args.output.open(
@@ -308,7 +309,7 @@ def _table(rows: list[tuple[str, ...]], out: TextIO) -> None:
         out.write("  ".join(cells).rstrip() + "\n")
 
 
-async def _margin(args: argparse.Namespace, store: SQLiteStore) -> int:
+async def _margin(args: argparse.Namespace, store: Store) -> int:
     account_id = await _period(args, store)
     found = await store.margin(args.since, args.until, args.by, account_id=account_id)
     names = {str(a.id): a.name for a in await store.list_accounts()}

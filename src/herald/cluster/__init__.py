@@ -2,7 +2,8 @@
 
 This face holds the pure rules (:mod:`herald.cluster.leases`); the PostgreSQL
 table and the asyncio keeper that applies them are in
-:mod:`herald.cluster.postgres`, imported by the composition root.
+:mod:`herald.cluster.postgres`, imported by the composition root. Accounts'
+rates drawn in slices from buckets the nodes share: :mod:`herald.cluster.budgets`.
 """
 
 from __future__ import annotations

@@ -11,7 +11,9 @@ when the account enables it, every OTP message. In order:
 2. its **allow list**: allow, the engine is not asked;
 3. its **ceiling** for the destination country: the money its SMS there that
    the defence let through in the last 24 hours cost, plus this one, over the
-   ceiling: block;
+   ceiling: block. The store counts it again when it records an SMS that
+   passes (``record_within_ceiling``, under a lock per account and country),
+   so nodes on one PostgreSQL database never pass a ceiling together either;
 4. the **engine**. In ``monitor`` mode a block is recorded as ``would_block``
    and the SMS is sent.
 
@@ -104,6 +106,14 @@ def _matches(to: str, prefixes: tuple[str, ...]) -> str | None:
 
 _NO_LOCK: Final = contextlib.nullcontext()
 _Decided = Callable[[FraudAction, tuple[FraudReason, ...], bool], FraudDecision]
+
+
+def _over_ceiling(decided: _Decided, country: str, spent: int, price: int | None,
+                  cap: Decimal) -> FraudDecision:  # fmt: skip
+    cost = price or 0
+    figures = {"spent": spent / MICROS, "price": cost / MICROS, "ceiling": float(cap)}
+    return decided(FraudAction.BLOCK, (FraudReason("country_ceiling", country, figures),),
+                   False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,15 +247,25 @@ class LiveDefence:
                 message_id if sent else None, request)  # fmt: skip
 
         # A ceiling is read and its SMS recorded under one lock per account, so that
-        # two requests at once cannot both take the last of it.
-        capped = country is not None and country in settings.country_caps
-        async with self._ceiling_lock(account_id) if capped else _NO_LOCK:
+        # two requests at once here ask the engine knowing of each other; the store
+        # records an SMS that passes a ceiling only if the spend it counts under its
+        # own lock still leaves room (other nodes: ``record_within_ceiling``).
+        cap = None if country is None else settings.country_caps.get(country)
+        async with self._ceiling_lock(account_id) if cap is not None else _NO_LOCK:
             decision = await self._customer(settings, number, country, price, now,
                                             account_id, decided)
+            recorded = False
             if decision is None:
                 decision = self._ask(settings, account_id, number, country, rating,
                                      use_case, request, now, decision_id, decided)
-            await self._store.record_fraud_decision(decision)
+                if cap is not None and decision.action is not FraudAction.BLOCK:
+                    spent = await self._store.record_within_ceiling(
+                        decision, cap * MICROS, now - SPEND_WINDOW)
+                    recorded = spent is None
+                    if spent is not None:  # another node took the last of it meanwhile
+                        decision = _over_ceiling(decided, country or "", spent, price, cap)
+            if not recorded:
+                await self._store.record_fraud_decision(decision)
         if decision.message_id is not None and decision.engine:
             sent = _Sent(account_id, decision.id, now)
             self._in_flight[decision.message_id] = sent
@@ -273,9 +293,7 @@ class LiveDefence:
             spent = await self._store.fraud_spend(account_id, country, now - SPEND_WINDOW)
             cost = price or 0
             if Decimal(spent + cost) / MICROS > cap:
-                figures = {"spent": spent / MICROS, "price": cost / MICROS, "ceiling": float(cap)}
-                return decided(FraudAction.BLOCK,
-                               (FraudReason("country_ceiling", country, figures),), False)
+                return _over_ceiling(decided, country, spent, price, cap)
         return None
 
     def _ask(self, settings: FraudSettings, account_id: int, number: str, country: str | None,

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from herald._store_cli import file_lines, store_command
+from herald._store_cli import add_store_option, file_lines, store_command, store_name
 from herald.accounts import Accounts
 from herald.admin import Admin, AdminKeys, cli_actor
 from herald.intake import (
@@ -37,7 +37,7 @@ from herald.intake import (
 from herald.numbers._tables import CHECK_INTERVAL, load_index
 from herald.store import (
     NumberTableKind,
-    SQLiteStore,
+    Store,
     StoreError,
 )
 
@@ -49,7 +49,7 @@ KINDS = {"plan": NumberTableKind.PLAN, "ported": NumberTableKind.PORTED}
 #: tables themselves make (a plan decides what is assigned).
 _LOOKUP_POLICY = IntakePolicy(require_valid_number=False)
 
-Action = Callable[[argparse.Namespace, SQLiteStore], Awaitable[int]]
+Action = Callable[[argparse.Namespace, Store], Awaitable[int]]
 _command = functools.partial(store_command, name="numbers", errors=(StoreError,))
 
 
@@ -63,6 +63,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
                         help="herald's data directory (default: ./herald-data)")
+    add_store_option(common)
 
     plan = actions.add_parser("import-plan", parents=[common],
                               help="replace the numbering plan with a CSV file"
@@ -97,7 +98,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _admin(store: SQLiteStore) -> AsyncIterator[Admin]:
+async def _admin(store: Store) -> AsyncIterator[Admin]:
     """The admin service, through which changes are made and recorded."""
     accounts, keys = Accounts(store), AdminKeys(store)
     try:
@@ -107,18 +108,18 @@ async def _admin(store: SQLiteStore) -> AsyncIterator[Admin]:
         accounts.close()
 
 
-async def _import_plan(args: argparse.Namespace, store: SQLiteStore) -> int:
+async def _import_plan(args: argparse.Namespace, store: Store) -> int:
     started = time.perf_counter()
     async with _admin(store) as admin:
         done = await admin.import_number_table(cli_actor(), NumberTableKind.PLAN,
                                                file_lines(args.file))  # fmt: skip
     print(f"Numbering plan imported: {done.entries:,} prefixes, {done.networks:,} networks,"
           f" {done.octets:,} octets (generation {done.generation}, {_since(started)}).")
-    print(f"A running herald on {args.data_dir} uses it within {CHECK_INTERVAL:g} s.")
+    print(f"A running herald on {store_name(args)} uses it within {CHECK_INTERVAL:g} s.")
     return 0
 
 
-async def _import_ported(args: argparse.Namespace, store: SQLiteStore) -> int:
+async def _import_ported(args: argparse.Namespace, store: Store) -> int:
     started = time.perf_counter()
     async with _admin(store) as admin:
         done = await admin.import_number_table(cli_actor(), NumberTableKind.PORTED,
@@ -126,7 +127,7 @@ async def _import_ported(args: argparse.Namespace, store: SQLiteStore) -> int:
     print(f"Ported numbers imported: {done.entries:,} numbers, {done.networks:,}"
           f" networks, {done.octets:,} octets (generation {done.generation},"
           f" {_since(started)}).")
-    print(f"A running herald on {args.data_dir} uses them within {CHECK_INTERVAL:g} s.")
+    print(f"A running herald on {store_name(args)} uses them within {CHECK_INTERVAL:g} s.")
     return 0
 
 
@@ -140,7 +141,7 @@ def _network(net: Network | None) -> str:
     return f"{net.mcc}-{net.mnc} {net.name}".rstrip()
 
 
-async def _lookup(args: argparse.Namespace, store: SQLiteStore) -> int:
+async def _lookup(args: argparse.Namespace, store: Store) -> int:
     try:
         digits = normalize_destination("".join(args.number), field="number",
                                        policy=_LOOKUP_POLICY)
@@ -164,11 +165,11 @@ async def _lookup(args: argparse.Namespace, store: SQLiteStore) -> int:
     return 1
 
 
-async def _export(args: argparse.Namespace, store: SQLiteStore) -> int:
+async def _export(args: argparse.Namespace, store: Store) -> int:
     kind = KINDS[args.table]
     table = await store.get_number_table(kind)
     if table is None:
-        raise ValueError(f"no {args.table} table in {args.data_dir}")
+        raise ValueError(f"no {args.table} table in {store_name(args)}")
     lines: Iterable[str]
     if kind is NumberTableKind.PLAN:
         lines = plan_csv(NumberingPlan.from_bytes(table.data))
@@ -187,7 +188,7 @@ def _write(out: TextIO, lines: Iterable[str]) -> None:
         out.write(line)
 
 
-async def _status(args: argparse.Namespace, store: SQLiteStore) -> int:
+async def _status(args: argparse.Namespace, store: Store) -> int:
     print(f"generation {await store.number_tables_generation()}")
     for name, kind in sorted(KINDS.items()):
         table = await store.get_number_table(kind)
@@ -200,7 +201,7 @@ async def _status(args: argparse.Namespace, store: SQLiteStore) -> int:
     return 0
 
 
-async def _clear(args: argparse.Namespace, store: SQLiteStore) -> int:
+async def _clear(args: argparse.Namespace, store: Store) -> int:
     async with _admin(store) as admin:
         had = await admin.clear_number_table(cli_actor(), KINDS[args.table])
     generation = await store.number_tables_generation()

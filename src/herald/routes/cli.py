@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from herald._store_cli import store_command
+from herald._store_cli import add_store_option, store_command, store_name
 from herald.accounts import Accounts
 from herald.admin import Admin, AdminError, AdminKeys, cli_actor
 from herald.config import ConfigError, load_config
@@ -58,7 +58,7 @@ from herald.routing import (
 )
 from herald.store import (
     Priority,
-    SQLiteStore,
+    Store,
     StoredRoutes,
     StoreError,
 )
@@ -70,7 +70,7 @@ _CONNECTOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 #: Numbers are read as herald reads a destination, minus the checks the tables make.
 _LOOKUP_POLICY = IntakePolicy(require_valid_number=False)
 
-Action = Callable[[argparse.Namespace, SQLiteStore], Awaitable[int]]
+Action = Callable[[argparse.Namespace, Store], Awaitable[int]]
 _command = functools.partial(store_command, file_errors=(RoutesFileError, TableFileError),
                              errors=(StoreError, ConfigError, AdminError))
 
@@ -79,6 +79,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
                         help="herald's data directory (default: ./herald-data)")
+    add_store_option(common)
     config = argparse.ArgumentParser(add_help=False)
     config.add_argument("--config", type=Path,
                         help="herald.toml: check connector names against it, and use its"
@@ -149,7 +150,7 @@ def _time(text: str) -> float:
 
 
 @contextlib.asynccontextmanager
-async def _admin(store: SQLiteStore) -> AsyncIterator[Admin]:
+async def _admin(store: Store) -> AsyncIterator[Admin]:
     """The admin service, through which changes are made and recorded."""
     accounts, keys = Accounts(store), AdminKeys(store)
     try:
@@ -188,7 +189,7 @@ def _configured(args: argparse.Namespace) -> tuple[frozenset[str] | None, RouteT
 # -- routes --------------------------------------------------------------------------
 
 
-async def _import(args: argparse.Namespace, store: SQLiteStore) -> int:
+async def _import(args: argparse.Namespace, store: Store) -> int:
     text = args.file.read_text(encoding="utf-8")
     plan = parse_routes(text)
     known, _ = _configured(args)
@@ -200,7 +201,7 @@ async def _import(args: argparse.Namespace, store: SQLiteStore) -> int:
             cli_actor(), StoredRoutes(text, str(args.file), time.time()))
     classes = f", {_entries(len(plan.classes))}" if plan.classes else ""
     print(f"Routes imported: {done.rules} rules{classes} (generation {done.generation}).")
-    print(f"A running herald on {args.data_dir} uses them within {CHECK_INTERVAL:g} s.")
+    print(f"A running herald on {store_name(args)} uses them within {CHECK_INTERVAL:g} s.")
     return 0
 
 
@@ -229,7 +230,7 @@ def _action(rule: Rule) -> str:
             f" (min delivery rate {action.min_delivery_rate:.0%})")
 
 
-async def _list(args: argparse.Namespace, store: SQLiteStore) -> int:
+async def _list(args: argparse.Namespace, store: Store) -> int:
     stored = await store.get_routes()
     if stored is None:
         print("No routing rules: the [[routes]] of herald.toml decide.")
@@ -254,7 +255,7 @@ async def _list(args: argparse.Namespace, store: SQLiteStore) -> int:
     return 0
 
 
-async def _clear(args: argparse.Namespace, store: SQLiteStore) -> int:
+async def _clear(args: argparse.Namespace, store: Store) -> int:
     async with _admin(store) as admin:
         had = await admin.clear_routes(cli_actor())
     print("Routing rules removed: the [[routes]] of herald.toml decide." if had
@@ -262,7 +263,7 @@ async def _clear(args: argparse.Namespace, store: SQLiteStore) -> int:
     return 0
 
 
-async def _explain(args: argparse.Namespace, store: SQLiteStore) -> int:
+async def _explain(args: argparse.Namespace, store: Store) -> int:
     now = args.at if args.at is not None else time.time()
     _, fallback = _configured(args)
     found = await explain_route(
@@ -340,7 +341,7 @@ def _weekday(seconds: float) -> str:
 # -- connectors ----------------------------------------------------------------------
 
 
-async def _set_state(args: argparse.Namespace, store: SQLiteStore) -> int:
+async def _set_state(args: argparse.Namespace, store: Store) -> int:
     name = args.name
     if not _CONNECTOR.fullmatch(name):
         raise ValueError(f"{name!r} is not a connector name")
@@ -352,11 +353,11 @@ async def _set_state(args: argparse.Namespace, store: SQLiteStore) -> int:
             cli_actor(), name, disabled=args.disabled, reason=getattr(args, "reason", None))
     verb = "disabled: no rule or route sends to it" if args.disabled else "enabled"
     print(f"Connector {name} {verb} (generation {generation}).")
-    print(f"A running herald on {args.data_dir} follows within {CHECK_INTERVAL:g} s.")
+    print(f"A running herald on {store_name(args)} follows within {CHECK_INTERVAL:g} s.")
     return 0
 
 
-async def _connectors(args: argparse.Namespace, store: SQLiteStore) -> int:
+async def _connectors(args: argparse.Namespace, store: Store) -> int:
     plan = parse_stored(await store.get_routes())
     states = {s.connector: s for s in await store.connector_states()}
     now = time.time()

@@ -9,7 +9,9 @@ Theory of operation
   are throttled per client address and per system_id (``BindThrottle``): a
   locked-out bind is answered ESME_RBINDFAIL without any password check, and
   the connection closed (as after every refused bind). Failed binds and
-  lockouts are logged at warning, never with the password.
+  lockouts are logged at warning, never with the password. On PostgreSQL
+  a bind also holds its tokens in buckets the nodes share: a failed bind at
+  one node counts at every node.
 * submit_sm / data_sm / submit_multi become ``NewMessage`` rows
   (``_messages``). The rows of every submit received in one loop turn are
   accepted in one ``store.accept`` call — one group commit — and each submit
@@ -23,7 +25,9 @@ Theory of operation
   unaffected (docs/billing.md).
 * The account's rate (``Account.rate_limit``, messages per second, a token
   bucket with one second of burst) is enforced per account across its binds:
-  ESME_RTHROTTLED beyond it.
+  ESME_RTHROTTLED beyond it. On PostgreSQL the bucket is shared by the nodes
+  (``herald.cluster.budgets``): a submit the node's slice of it does not cover
+  waits for one round trip to the store.
 * The account's controls (``docs/accounts.md``, read through a
   ``ControlBook`` at each bind and recheck): a bind from outside its SMPP
   networks is ESME_RBINDFAIL; a submit to a country it may not send to or to
@@ -63,6 +67,7 @@ from herald.accounts import (
     RecentKeys,
 )
 from herald.billing import Unpriced, no_prices, rate
+from herald.cluster.budgets import SharedBudgets
 from herald.defence import LiveDefence
 from herald.intake import IntakeError
 from herald.metrics import Metrics
@@ -97,6 +102,7 @@ from herald.store import (
     Status,
     Store,
     StoreError,
+    TokenLedger,
 )
 
 __all__ = ["ACCOUNT_RECHECK", "SMPP_34", "Binding", "CustomerSmpp", "customer_error"]
@@ -108,6 +114,8 @@ S = CommandStatus
 SMPP_34: Final = 0x34
 #: Seconds of burst an account's rate allows.
 BURST_SECONDS: Final = 1.0
+#: Accounts whose shared rate bucket a node keeps a slice of at most (LRU).
+MAX_SHARED_ACCOUNTS: Final = 10_000
 #: Seconds between looks for binds of accounts disabled since they bound.
 ACCOUNT_RECHECK: Final = 5.0
 #: Failed binds from one client address: this many at once, then one per 10 s.
@@ -215,10 +223,32 @@ class BindThrottle:
     key failed lately), then reports :meth:`passed` or :meth:`failed`.
     """
 
-    def __init__(self) -> None:
-        self.addresses = FailedLogins(ADDRESS_FAILURE_RATE, ADDRESS_FAILURE_BURST)
-        self.system_ids = FailedLogins(SYSTEM_ID_FAILURE_RATE, SYSTEM_ID_FAILURE_BURST)
+    def __init__(self, ledger: TokenLedger | None = None) -> None:
+        self.addresses = FailedLogins(ADDRESS_FAILURE_RATE, ADDRESS_FAILURE_BURST,
+                                      ledger=ledger, scope="smpp-addresses")  # fmt: skip
+        self.system_ids = FailedLogins(SYSTEM_ID_FAILURE_RATE, SYSTEM_ID_FAILURE_BURST,
+                                       ledger=ledger, scope="smpp-system-ids")  # fmt: skip
         self.known = RecentKeys(KNOWN_ADDRESS_SECONDS)
+
+    async def shared_admit(self, address: str, system_id: str, epoch: float,
+                           now: float) -> float:  # fmt: skip
+        """After :meth:`admit`, on PostgreSQL: hold the same tokens in the buckets the
+        nodes share; 0.0, or the seconds a lockout there lasts (nothing held)."""
+        wait = await self.addresses.shared_take(address, epoch, now)
+        if wait or self.known.recent((system_id, address), now):
+            return wait
+        wait = await self.system_ids.shared_take(system_id, epoch, now)
+        if wait:
+            await self.addresses.shared_settle(address, epoch, failed=False)
+        return wait
+
+    async def shared_settle(self, address: str, system_id: str, epoch: float, now: float,
+                            *, failed: bool) -> None:  # fmt: skip
+        """End :meth:`shared_admit`'s holds: a failure noted, or the tokens given back
+        (call before :meth:`passed`, which makes the address known)."""
+        await self.addresses.shared_settle(address, epoch, failed=failed)
+        if not self.known.recent((system_id, address), now):
+            await self.system_ids.shared_settle(system_id, epoch, failed=failed)
 
     def admit(self, address: str, system_id: str, now: float) -> str | None:
         """Take one failure token of each key, or say why the bind is locked out."""
@@ -300,14 +330,17 @@ class CustomerSmpp(ServerHandler):
         self.prices = prices
         self.defence = defence  # the pumping defence, for OTP messages (docs/fraud.md)
         self.binds: dict[int, set[ServerConnection]] = {}
-        self._buckets: dict[int, _Bucket] = {}
+        self._buckets: dict[int, _Bucket] = {}  # the accounts' rates (and buckets on SQLite)
+        # On PostgreSQL, one bucket per account across the nodes (herald.cluster.budgets).
+        self.shared_rates = (SharedBudgets(store, "smpp-messages", MAX_SHARED_ACCOUNTS)
+                             if isinstance(store, TokenLedger) else None)  # fmt: skip
         self._priorities: dict[int, Priority | None] = {}  # the accounts' default classes
         self._names: dict[int, str] = {}  # for [[classes]] entries naming accounts
         self._batch: list[_Pending] = []
         self._flush_scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
         self.accepting = True
-        self.throttle = BindThrottle()
+        self.throttle = BindThrottle(store if isinstance(store, TokenLedger) else None)
         self.lockout_delay = LOCKOUT_ANSWER_DELAY
         self.controls = ControlBook(store)
 
@@ -327,6 +360,13 @@ class CustomerSmpp(ServerHandler):
         if self.throttle.admit(address, system_id, t) is not None:
             await asyncio.sleep(self.lockout_delay)
             return bind.response(S.ESME_RBINDFAIL)
+        # On PostgreSQL the same tokens are held in the buckets the nodes share.
+        if await self.throttle.shared_admit(address, system_id, now, t):
+            self.throttle.returned(address, system_id, conn.loop.time())
+            log.warning("%s: bind as %r from %s refused: locked out after failures on"
+                        " the nodes", conn.name, system_id, address or "-")  # fmt: skip
+            await asyncio.sleep(self.lockout_delay)
+            return bind.response(S.ESME_RBINDFAIL)
         suspect = self.throttle.suspect(address, system_id, t)
         try:
             principal = await self.accounts.authenticate_smpp(system_id, bind.password, now,
@@ -334,15 +374,21 @@ class CustomerSmpp(ServerHandler):
         except InvalidCredentials as exc:
             self.throttle.failed(address, system_id, conn.loop.time())
             log.warning("%s: failed bind from %s: %s", conn.name, address or "-", exc.reason)
+            await self.throttle.shared_settle(address, system_id, now, conn.loop.time(),
+                                              failed=True)  # fmt: skip
             return bind.response(S(int(exc.smpp_status)))
         except LoginsBusy:
             self.throttle.returned(address, system_id, conn.loop.time())
             log.warning("%s: bind as %r from %s refused: too many suspect binds wait",
                         conn.name, system_id, address or "-")
+            await self.throttle.shared_settle(address, system_id, now, conn.loop.time(),
+                                              failed=False)  # fmt: skip
             return bind.response(S.ESME_RBINDFAIL)
         except BaseException:
             self.throttle.returned(address, system_id, conn.loop.time())
             raise
+        await self.throttle.shared_settle(address, system_id, now, conn.loop.time(),
+                                          failed=False)  # fmt: skip
         self.throttle.passed(address, system_id, conn.loop.time())
         account = await self.store.get_account(principal.account_id)
         if account.disabled:
@@ -487,10 +533,43 @@ class CustomerSmpp(ServerHandler):
             conn.respond(request.response(S(int(control.smpp_status))))
             return
         bucket = self._buckets.get(binding.account_id)
-        if bucket is not None and not bucket.take(len(messages), now):
-            self.metrics.rejected_at_intake.labels("smpp", "ESME_RTHROTTLED").inc()
-            conn.respond(request.response(S.ESME_RTHROTTLED))
+        if bucket is not None and self.shared_rates is not None and bucket.rate != math.inf:
+            over = self.shared_rates.take_now(binding.account_id, bucket.rate,
+                                              bucket.rate * BURST_SECONDS, len(messages), now)
+            if over is None:  # the node's slice of the shared bucket does not cover it
+                self._spawn(self._charge(conn, request, messages, bucket.rate, now))
+                return
+            admitted = not over
+        else:
+            admitted = bucket is None or bucket.take(len(messages), now)
+        if not admitted:
+            self._throttled(conn, request)
             return
+        self._admit(conn, binding, request, messages, now)
+
+    def _throttled(self, conn: ServerConnection, request: SubmitSm | DataSm | SubmitMulti,
+                   ) -> None:  # fmt: skip
+        self.metrics.rejected_at_intake.labels("smpp", "ESME_RTHROTTLED").inc()
+        conn.respond(request.response(S.ESME_RTHROTTLED))
+
+    async def _charge(self, conn: ServerConnection, request: SubmitSm | DataSm | SubmitMulti,
+                      messages: list[NewMessage], rate: float, now: float) -> None:  # fmt: skip
+        """A submit whose account's rate is shared across nodes, once the store has
+        said whether the account's bucket holds it (one round trip per slice)."""
+        assert self.shared_rates is not None
+        binding = conn.context
+        account_id = messages[0].account_id
+        over = await self.shared_rates.take(account_id, rate, rate * BURST_SECONDS,
+                                            len(messages), now)  # fmt: skip
+        if over or not self.accepting or not isinstance(binding, Binding):
+            self._throttled(conn, request)  # (stopped or unbound meanwhile: retryable)
+            return
+        self._admit(conn, binding, request, messages, now)
+
+    def _admit(self, conn: ServerConnection, binding: Binding,
+               request: SubmitSm | DataSm | SubmitMulti, messages: list[NewMessage],
+               now: float) -> None:  # fmt: skip
+        """A submit within the account's rate: priced, screened, queued for the commit."""
         charges = None
         ratings: list[Rating] | None = None
         prices = self.prices(binding.account_id)
@@ -537,7 +616,11 @@ class CustomerSmpp(ServerHandler):
                 p.conn.respond(p.request.response(S.ESME_RTHROTTLED))
             return
         if (bucket := self._buckets.get(account_id)) is not None:
-            bucket.give(len(p.messages))
+            if self.shared_rates is not None and bucket.rate != math.inf:
+                self.shared_rates.give(account_id, bucket.rate, bucket.rate * BURST_SECONDS,
+                                       len(p.messages), now)  # fmt: skip
+            else:
+                bucket.give(len(p.messages))
         log.info("%s: a submit of account %d refused by the pumping defence (%s)",
                  p.conn.name, account_id, decision.id)
         self.metrics.rejected_at_intake.labels("smpp", "fraud_blocked").inc()

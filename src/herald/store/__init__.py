@@ -137,6 +137,7 @@ from herald.store._model_fraud import (
     FraudReason,
     FraudSettings,
 )
+from herald.store._model_limits import TokenGrant
 from herald.store._model_routing import (
     MAX_ROUTES_OCTETS,
     MAX_RULE_NAME_LENGTH,
@@ -166,6 +167,7 @@ from herald.store._port import (
     OutboxStore,
     RoutingStore,
     Store,
+    TokenLedger,
     VerifyStore,
 )
 
@@ -318,6 +320,8 @@ __all__ = [
     "StoreUnavailable",
     "StoredPriceList",
     "StoredRoutes",
+    "TokenGrant",
+    "TokenLedger",
     "UnknownAccount",
     "Verification",
     "VerificationSend",

@@ -31,7 +31,8 @@ later; nothing was written) and :class:`StoreClosed`.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from typing import Protocol
+from decimal import Decimal
+from typing import Protocol, runtime_checkable
 
 from herald.store._billing import (
     Balance,
@@ -95,6 +96,7 @@ from herald.store._model_fraud import (
     FraudOutcome,
     FraudSettings,
 )
+from herald.store._model_limits import TokenGrant
 from herald.store._model_routing import (
     ConnectorState,
     DeliveryCounts,
@@ -791,6 +793,34 @@ class VerifyStore(Protocol):
         ...
 
 
+@runtime_checkable
+class TokenLedger(Protocol):
+    """Token buckets every node shares, keyed by ``(scope, key)`` (docs/scale-out.md,
+    "Limits across nodes"). Not part of :class:`Store`: the PostgreSQL store has
+    them; on SQLite (one process) the callers keep their buckets in memory.
+
+    A bucket starts full (``capacity``), refills at ``rate`` per second of the
+    callers' ``now`` (epoch seconds; a clock behind the last caller's refills
+    nothing), and may go into debt for a take larger than ``capacity``."""
+
+    async def take_tokens(self, scope: str, key: str, rate: float, capacity: float,
+                          need: float, want: float, now: float) -> TokenGrant:  # fmt: skip
+        """Grant between ``need`` and ``want`` tokens (as many as the bucket holds)
+        if it holds at least ``min(need, capacity)``, else none. One statement."""
+        ...
+
+    async def settle_tokens(self, scope: str, key: str, give: float,
+                            failed_at: float | None = None) -> None:  # fmt: skip
+        """Give back ``give`` tokens (not above the capacity) and, with
+        ``failed_at``, note a failure of the key then. No bucket: nothing."""
+        ...
+
+    async def forget_tokens(self, before: float) -> int:
+        """Drop the buckets full again and with no failure since ``before`` (an
+        absent bucket is a full one); how many."""
+        ...
+
+
 class FraudStore(Protocol):
     """The live pumping defence (docs/fraud.md, "Live") and Verify texts."""
 
@@ -807,6 +837,15 @@ class FraudStore(Protocol):
         """Store a decision; a ``block`` also writes its webhook event (kind
         :attr:`EventKind.FRAUD`, to the account's callback URL if it has one)
         in the same transaction. :class:`Conflict` for an id that exists."""
+        ...
+
+    async def record_within_ceiling(self, decision: FraudDecision, ceiling_micros: Decimal,
+                                    since: float) -> int | None:  # fmt: skip
+        """Store ``decision`` (one that lets an SMS to ``decision.country`` through) as
+        :meth:`record_fraud_decision` does, unless :meth:`fraud_spend` of its account
+        and country since ``since`` plus its price would pass ``ceiling_micros``:
+        then store nothing and return that spend. Atomic across connections and
+        nodes: two calls never both take the last of a ceiling."""
         ...
 
     async def get_fraud_decision(self, decision_id: str, account_id: int) -> FraudDecision:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Collection, Sequence
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from herald.store._errors import Conflict, NotFound, UnknownAccount
@@ -100,27 +101,19 @@ class SQLiteFraud:
     # -- decisions --------------------------------------------------------------------
 
     async def record_fraud_decision(self, decision: FraudDecision) -> None:
-        d = decision
-        row = (d.id, d.account_id, d.created_at, d.to, d.action.value,
-               reasons_json(d.reasons), int(d.engine), d.country, d.price_micros, d.currency,
-               d.verification_id, d.message_id, request_json(d.request))
+        await self._write(lambda conn: _insert(conn, decision))
 
-        def write(conn: sqlite3.Connection) -> None:
-            try:
-                conn.execute(f"INSERT INTO fraud_decisions ({_COLUMNS})"
-                             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", row)
-            except sqlite3.IntegrityError:
-                raise Conflict(f"a decision {d.id} exists") from None
-            if d.action is FraudAction.BLOCK:  # docs/webhooks.md: verification.blocked
-                conn.execute(
-                    "INSERT INTO outbox (channel, kind, account_id, subject_id, status, url,"
-                    " created_at, next_attempt_at) SELECT ?, ?, id, ?, NULL, callback_url, ?, ?"
-                    " FROM accounts WHERE id = ? AND callback_url IS NOT NULL",
-                    (int(Channel.WEBHOOK), int(EventKind.FRAUD), d.id, d.created_at,
-                     d.created_at, d.account_id),
-                )  # fmt: skip
+    async def record_within_ceiling(self, decision: FraudDecision, ceiling_micros: Decimal,
+                                    since: float) -> int | None:  # fmt: skip
+        # One write transaction at a time: the sum and the insert cannot interleave.
+        def write(conn: sqlite3.Connection) -> int | None:
+            spent = _spend(conn, decision.account_id, decision.country or "", since)
+            if spent + (decision.price_micros or 0) > ceiling_micros:
+                return spent
+            _insert(conn, decision)
+            return None
 
-        await self._write(write)
+        return await self._write(write)
 
     async def get_fraud_decision(self, decision_id: str, account_id: int) -> FraudDecision:
         def read(conn: sqlite3.Connection) -> FraudDecision:
@@ -165,15 +158,7 @@ class SQLiteFraud:
         return await self._readers.run(read)
 
     async def fraud_spend(self, account_id: int, country: str, since: float) -> int:
-        def read(conn: sqlite3.Connection) -> int:
-            row = conn.execute(
-                "SELECT COALESCE(SUM(price_micros), 0) FROM fraud_decisions WHERE account_id = ?"
-                " AND country = ? AND created_at >= ? AND action <> ?",
-                (account_id, country, since, FraudAction.BLOCK.value),
-            ).fetchone()  # fmt: skip
-            return int(row[0])
-
-        return await self._readers.run(read)
+        return await self._readers.run(lambda conn: _spend(conn, account_id, country, since))
 
     async def fraud_history(self, since: float) -> tuple[FraudDecision, ...]:
         def read(conn: sqlite3.Connection) -> tuple[FraudDecision, ...]:
@@ -220,3 +205,33 @@ class SQLiteFraud:
                              " VALUES (?,?,?)", (account_id, locale, text))  # fmt: skip
 
         await self._write(write)
+
+
+def _insert(conn: sqlite3.Connection, d: FraudDecision) -> None:
+    """The decision and, for a block, its webhook event (docs/webhooks.md:
+    verification.blocked), in the caller's transaction."""
+    row = (d.id, d.account_id, d.created_at, d.to, d.action.value,
+           reasons_json(d.reasons), int(d.engine), d.country, d.price_micros, d.currency,
+           d.verification_id, d.message_id, request_json(d.request))  # fmt: skip
+    try:
+        conn.execute(f"INSERT INTO fraud_decisions ({_COLUMNS})"
+                     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", row)
+    except sqlite3.IntegrityError:
+        raise Conflict(f"a decision {d.id} exists") from None
+    if d.action is FraudAction.BLOCK:
+        conn.execute(
+            "INSERT INTO outbox (channel, kind, account_id, subject_id, status, url,"
+            " created_at, next_attempt_at) SELECT ?, ?, id, ?, NULL, callback_url, ?, ?"
+            " FROM accounts WHERE id = ? AND callback_url IS NOT NULL",
+            (int(Channel.WEBHOOK), int(EventKind.FRAUD), d.id, d.created_at,
+             d.created_at, d.account_id),
+        )  # fmt: skip
+
+
+def _spend(conn: sqlite3.Connection, account_id: int, country: str, since: float) -> int:
+    row = conn.execute(
+        "SELECT COALESCE(SUM(price_micros), 0) FROM fraud_decisions WHERE account_id = ?"
+        " AND country = ? AND created_at >= ? AND action <> ?",
+        (account_id, country, since, FraudAction.BLOCK.value),
+    ).fetchone()  # fmt: skip
+    return int(row[0])

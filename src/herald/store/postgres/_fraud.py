@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
+from decimal import Decimal
 from typing import Any
 
 from herald.store._errors import Conflict, NotFound, UnknownAccount
@@ -56,6 +57,9 @@ SELECT {int(Channel.WEBHOOK)}, {int(EventKind.FRAUD)}, a.id, d.id, NULL, a.callb
        d.created_at, d.created_at
 FROM d JOIN accounts a ON a.id = d.account_id
 WHERE d.action = '{_BLOCK}' AND a.callback_url IS NOT NULL"""
+
+_SPEND = ("SELECT coalesce(sum(price_micros), 0) FROM fraud_decisions WHERE account_id = $1"
+          " AND country = $2 AND created_at >= $3 AND action <> $4")
 
 # Ties in time are broken by id as SQLite does: byte order, whatever the
 # database's collation.
@@ -112,6 +116,29 @@ class PostgresFraud(StorePart):
         except self._asyncpg.UniqueViolationError as exc:
             raise Conflict(f"decision {d.id} exists") from exc
 
+    async def record_within_ceiling(self, decision: FraudDecision, ceiling_micros: Decimal,
+                                    since: float) -> int | None:  # fmt: skip
+        d = decision
+
+        async def write(c: Any) -> int | None:
+            # The (account, country) lock is held until the commit, so the sum, a
+            # statement after it, sees what the last holder wrote (READ COMMITTED).
+            await c.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                            f"fraud-ceiling {d.account_id} {d.country}")  # fmt: skip
+            spent = int(await c.fetchval(_SPEND, d.account_id, d.country, since, _BLOCK))
+            if spent + (d.price_micros or 0) > ceiling_micros:
+                return spent
+            await c.execute(
+                _RECORD, d.id, d.account_id, d.created_at, d.to, d.action.value,
+                reasons_json(d.reasons), d.engine, d.country, d.price_micros, d.currency,
+                d.verification_id, d.message_id, request_json(d.request))  # fmt: skip
+            return None
+
+        try:
+            return await self._run(write)
+        except self._asyncpg.UniqueViolationError as exc:
+            raise Conflict(f"decision {d.id} exists") from exc
+
     async def get_fraud_decision(self, decision_id: str, account_id: int) -> FraudDecision:
         r = await self._one(lambda c: c.fetchrow(
             f"SELECT {_COLUMNS} FROM fraud_decisions WHERE id = $1 AND account_id = $2",
@@ -144,10 +171,8 @@ class PostgresFraud(StorePart):
         return tuple(_decision(r) for r in rows)
 
     async def fraud_spend(self, account_id: int, country: str, since: float) -> int:
-        spent = await self._one(lambda c: c.fetchval(
-            "SELECT coalesce(sum(price_micros), 0) FROM fraud_decisions WHERE account_id = $1"
-            " AND country = $2 AND created_at >= $3 AND action <> $4",
-            account_id, country, since, _BLOCK))  # fmt: skip
+        spent = await self._one(lambda c: c.fetchval(_SPEND, account_id, country, since,
+                                                     _BLOCK))  # fmt: skip
         return int(spent)
 
     async def fraud_history(self, since: float) -> tuple[FraudDecision, ...]:

@@ -81,6 +81,7 @@ from herald.store.postgres._conn import create_pool, migrate
 from herald.store.postgres._controls import PostgresControls
 from herald.store.postgres._fraud import PostgresFraud
 from herald.store.postgres._lifecycle import install
+from herald.store.postgres._limits import PostgresLimits
 from herald.store.postgres._listing import PostgresListing, inbound_from_record
 from herald.store.postgres._messages import UNROUTED, PostgresMessages, stored_event
 from herald.store.postgres._numbers import PostgresNumbers
@@ -176,7 +177,7 @@ def _balance(r: Record) -> Balance:
 
 class PostgresStore(PostgresMessages, PostgresAccounts, PostgresFraud, PostgresVerify,
                     PostgresChat, PostgresRouting, PostgresNumbers, PostgresControls,
-                    PostgresListing, PostgresAdmin):
+                    PostgresListing, PostgresAdmin, PostgresLimits):
     """The lifecycle part of the store port on a PostgreSQL database.
 
     Open with :meth:`open` (migrates the database and installs the
