@@ -4,6 +4,8 @@ narrowest range wins, then the AS number; anything else has no type (fail open).
 from __future__ import annotations
 
 import pickle
+import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -73,3 +75,17 @@ def test_bad_tables_name_the_setting(table: dict[str, object], where: str, says:
     with pytest.raises(ConfigError) as caught:
         parse_config({"fraud": table})
     assert str(caught.value).startswith(where) and says in str(caught.value)
+
+
+def test_the_documented_example_parses() -> None:
+    text = (Path(__file__).resolve().parents[2] / "herald.example.toml").read_text()
+    start = text.index("# [fraud.address_types]")
+    lines = []
+    for line in text[start:].splitlines():
+        if not line.startswith("# "):
+            break
+        lines.append(line.removeprefix("# "))
+    types = parse_config(tomllib.loads("\n".join(lines))).address_types
+    assert types.type_of("203.0.113.200") == "hosting"
+    assert types.type_of("198.51.100.9") == "vpn"
+    assert types.type_of("192.0.2.1", "AS14061") == "hosting"
