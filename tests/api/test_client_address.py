@@ -19,6 +19,7 @@ from herald.store import SQLiteStore
 
 from .conftest import ApiFactory
 from .test_fraud import _billed
+from .test_verify import _check, _code
 
 PROXIES = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("2001:db8::/32"))
 
@@ -153,18 +154,17 @@ async def test_the_address_type_comes_from_the_hint_else_the_configured_tables(
 async def test_a_pumping_client_is_closed_by_its_typed_address_block(
     make_api: ApiFactory, store: SQLiteStore,
 ) -> None:
-    defence = LiveDefence(store, SortableIdGenerator(),
-                          addresses=AddressTypes({"hosting": ["203.0.113.0/24"]}))
+    types = AddressTypes({"hosting": ["203.0.113.0/24"]})
+    defence = LiveDefence(store, SortableIdGenerator(), addresses=types)
     api = await _billed(make_api, GB, defence=defence)
-    for n in range(120):  # the account's users, typing their codes
-        to = f"+4478{n % 90 + 10:02d}{n * 7919 % 10**6:06d}"
-        screening = await defence.screen(
-            account_id=api.account.id, to=to, use_case="other", message_id=f"h{n}",
-            rating=GB.rate(to.removeprefix("+"), None, 1), now=api.clock(),
-            hints={"ip": f"192.0.{n % 200}.{n % 250 + 1}"})
-        assert not screening.refuse
+    for n in range(60):  # the account's users, typing their codes (stored: a restart sees them)
+        created = await api.client.post("/v1/verifications", json={
+            "to": f"+4478{n % 90 + 10:02d}{n * 7919 % 10**6:06d}",
+            "ip": f"192.0.{n % 200}.{n % 250 + 1}"}, headers=api.auth)
+        assert created.status_code == 201, created.text
         api.clock.advance(20)
-        defence.converted(f"h{n}", api.clock())
+        checked = await _check(api, created.json()["id"], _code(api))
+        assert checked.json()["status"] == "approved"
     answers = []
     for n in range(40):  # bounded: it is closed long before
         answer = await api.client.post(
@@ -176,3 +176,11 @@ async def test_a_pumping_client_is_closed_by_its_typed_address_block(
             break
     decision = answers[-1].json()["decision"]
     assert decision["reasons"][-1]["cell"].startswith("ip_block:hosting|203.0.113")
+    # A restart rebuilds the engine with the types stored with the decisions (not
+    # looked up again): the block is still keyed, and held, as it was.
+    restarted = LiveDefence(store, SortableIdGenerator(), addresses=types)
+    again = await restarted.screen(
+        account_id=api.account.id, to="+447988123456", use_case="other", message_id="m1",
+        rating=GB.rate("447988123456", None, 1), now=api.clock(), hints={"ip": "203.0.113.9"})
+    assert again.refuse
+    assert again.decision.reasons[-1].cell.startswith("ip_block:hosting|203.0.113")
