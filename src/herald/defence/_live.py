@@ -15,7 +15,9 @@ when the account enables it, every OTP message. In order:
    passes (``record_within_ceiling``, under a lock per account and country),
    so nodes on one PostgreSQL database never pass a ceiling together either;
 4. the **engine**. In ``monitor`` mode a block is recorded as ``would_block``
-   and the SMS is sent.
+   and the SMS is sent. The client's address gets its type (the address-block
+   cell's key) from the ``ip_type`` hint, else the operator's ``[fraud]`` tables
+   (:class:`herald.fraud.AddressTypes`), else none; it is stored with the decision.
 
 (The account's geo permissions, ``herald accounts set --countries``, refused
 the SMS before: they are checked with the message, docs/accounts.md.) The
