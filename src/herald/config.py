@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from herald.cluster.leases import DEFAULT_SETTINGS, LeaseSettings
+from herald.fraud import AddressTypes
 from herald.intake import (
     DEFAULT_POLICY,
     DEFAULT_VALIDITY_PERIOD,
@@ -280,6 +281,9 @@ class HeraldConfig:
     inbound: tuple[InboundConfig, ...] = ()
     intake: IntakePolicy = DEFAULT_POLICY
     verify: VerifySettings = field(default_factory=VerifySettings)
+    # [fraud] address_types, asn_types: the pumping defence's client address types
+    # (docs/fraud.md, "Live"); empty: only the clients' own ip_type hints.
+    address_types: AddressTypes = field(default_factory=AddressTypes)
     guard: GuardConfig = GuardConfig()
     cluster: ClusterConfig = ClusterConfig()
     # Processes of `herald serve`: 1 = everything in one; 2 = the front (HTTP,
@@ -436,6 +440,22 @@ def _http(t: _Table) -> HttpConfig:
     t.finish()
     return HttpConfig(host=host, port=port, default_account_rate=rate,
                       trusted_proxies=tuple(proxies))
+
+
+def _fraud(t: _Table) -> AddressTypes:
+    tables: dict[str, dict[str, list[str]]] = {}
+    for key in ("address_types", "asn_types"):
+        table = _Table(t.get(key, dict, {}), t.at(key))
+        tables[key] = {kind: table.get(kind, list, []) for kind in table.data}
+        table.finish()
+    t.finish()
+    for key, arguments in (("address_types", {"ranges": tables["address_types"]}),
+                           ("asn_types", {"asns": tables["asn_types"]})):
+        try:
+            AddressTypes(**arguments)
+        except ValueError as exc:
+            raise ConfigError(t.at(key), str(exc)) from None
+    return AddressTypes(tables["address_types"], tables["asn_types"])
 
 
 def _verify(t: _Table) -> VerifySettings:
@@ -650,6 +670,7 @@ def parse_config(
     )
     intake = _intake(_Table(top.get("intake", dict, {}), "intake"))
     verify = _verify(_Table(top.get("verify", dict, {}), "verify"))
+    address_types = _fraud(_Table(top.get("fraud", dict, {}), "fraud"))
     guard = _guard(_Table(top.get("guard", dict, {}), "guard"), base)
     cluster = _cluster(_Table(top.get("cluster", dict, {}), "cluster"))
     processes = parse_processes(top.get("processes", (str, int), "auto"), top.at("processes"))
@@ -682,6 +703,7 @@ def parse_config(
         inbound=inbound,
         intake=intake,
         verify=verify,
+        address_types=address_types,
         guard=guard,
         cluster=cluster,
         processes=processes,

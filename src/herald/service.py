@@ -259,7 +259,7 @@ class Platform:
             log.exception("reading the price lists failed; starting without them")
         # The pumping defence lives here, with intake (docs/fraud.md, "Live"): the
         # HTTP API's and the SMPP front's OTP messages meet one engine per account.
-        defence = LiveDefence(store, ids)
+        defence = LiveDefence(store, ids, addresses=config.address_types)
         front = CustomerSmpp(store, accounts, ids.new_id, clock, metrics, on_accepted=accepted,
                              limits=FrontLimits(intake=config.intake,
                                                 destinations=numbers.rules, classes=classes),

@@ -12,12 +12,14 @@ import pytest
 from herald.api._client import client_address
 from herald.config import ConfigError, HttpConfig, parse_config
 from herald.defence import LiveDefence
+from herald.fraud import AddressTypes
 from herald.ids import SortableIdGenerator
 from herald.rating import parse_price_list
 from herald.store import SQLiteStore
 
 from .conftest import ApiFactory
 from .test_fraud import _billed
+from .test_verify import _check, _code
 
 PROXIES = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("2001:db8::/32"))
 
@@ -121,3 +123,64 @@ async def test_otp_messages_are_screened_with_the_client_address(make_api: ApiFa
     assert (sent.status_code, batch.status_code) == (202, 202), (sent.text, batch.text)
     decisions = await api.store.list_fraud_decisions(api.account.id)
     assert [d.request["ip"] for d in decisions] == ["203.0.113.10", "203.0.113.9"]
+
+
+async def test_the_address_type_comes_from_the_hint_else_the_configured_tables(
+    make_api: ApiFactory, store: SQLiteStore,
+) -> None:
+    types = AddressTypes({"hosting": ["203.0.113.0/24"]}, {"vpn": ["AS9009"]})
+    defence = LiveDefence(store, SortableIdGenerator(), addresses=types)
+    api = await _billed(make_api, GB, client="192.0.2.50", defence=defence)
+
+    async def asked(n: int, **hints: str) -> dict[str, str]:
+        answer = await api.client.post("/v1/verifications",
+                                       json={"to": f"+4479{10 + n:02d}{n:06d}", **hints},
+                                       headers=api.auth)  # fmt: skip
+        assert answer.status_code == 201, answer.text
+        api.clock.advance(30)
+        return (await store.get_fraud_decision(answer.json()["fraud"]["id"],
+                                               api.account.id)).request  # fmt: skip
+
+    assert (await asked(0, ip="203.0.113.9"))["ip_type"] == "hosting"  # a configured range
+    assert (await asked(1, ip="198.51.100.1", asn="as9009"))["ip_type"] == "vpn"  # its ASN
+    hinted = await asked(2, ip="203.0.113.9", ip_type="mobile", asn="9009")
+    assert (hinted["ip_type"], hinted["asn"]) == ("mobile", "AS9009")  # the client knows best
+    assert "ip_type" not in await asked(3, ip="198.51.100.1")  # unknown: no type (fail open)
+    # No address hint: the request's own address, which the user's ip_type does not describe.
+    own = await asked(4, ip_type="mobile")
+    assert own["ip"] == "192.0.2.50" and "ip_type" not in own
+
+
+async def test_a_pumping_client_is_closed_by_its_typed_address_block(
+    make_api: ApiFactory, store: SQLiteStore,
+) -> None:
+    types = AddressTypes({"hosting": ["203.0.113.0/24"]})
+    defence = LiveDefence(store, SortableIdGenerator(), addresses=types)
+    api = await _billed(make_api, GB, defence=defence)
+    for n in range(60):  # the account's users, typing their codes (stored: a restart sees them)
+        created = await api.client.post("/v1/verifications", json={
+            "to": f"+4478{n % 90 + 10:02d}{n * 7919 % 10**6:06d}",
+            "ip": f"192.0.{n % 200}.{n % 250 + 1}"}, headers=api.auth)
+        assert created.status_code == 201, created.text
+        api.clock.advance(20)
+        checked = await _check(api, created.json()["id"], _code(api))
+        assert checked.json()["status"] == "approved"
+    answers = []
+    for n in range(40):  # bounded: it is closed long before
+        answer = await api.client.post(
+            "/v1/verifications", json={"to": f"+4479{10 + n:02d}{n:06d}", "ip": "203.0.113.9"},
+            headers=api.auth)
+        answers.append(answer)
+        api.clock.advance(30)
+        if answer.status_code == 403:
+            break
+    decision = answers[-1].json()["decision"]
+    assert decision["reasons"][-1]["cell"].startswith("ip_block:hosting|203.0.113")
+    # A restart rebuilds the engine with the types stored with the decisions (not
+    # looked up again): the block is still keyed, and held, as it was.
+    restarted = LiveDefence(store, SortableIdGenerator(), addresses=types)
+    again = await restarted.screen(
+        account_id=api.account.id, to="+447988123456", use_case="other", message_id="m1",
+        rating=GB.rate("447988123456", None, 1), now=api.clock(), hints={"ip": "203.0.113.9"})
+    assert again.refuse
+    assert again.decision.reasons[-1].cell.startswith("ip_block:hosting|203.0.113")

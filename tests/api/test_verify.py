@@ -202,6 +202,9 @@ async def test_sends_per_number_per_hour(make_api: ApiFactory) -> None:
         ({"to": VALID_TO, "app": "Acme\x00"}, ["app"]),  # no store keeps U+0000 alike
         ({"to": VALID_TO, "app": "Acme\nPay"}, ["app"]),
         ({"to": VALID_TO, "ip": "300.1.1.1"}, ["ip"]),
+        ({"to": VALID_TO, "ip_type": "cloud"}, ["ip_type"]),
+        ({"to": VALID_TO, "asn": "AS-1"}, ["asn"]),
+        ({"to": VALID_TO, "asn": 64500}, ["asn"]),
         ({"to": VALID_TO, "device_id": 5}, ["device_id"]),
         ({"to": VALID_TO, "user_id": "u" * 129}, ["user_id"]),
         ({"to": VALID_TO, "code": "123456"}, ["code"]),

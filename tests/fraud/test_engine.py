@@ -149,6 +149,32 @@ def test_a_number_verified_at_human_speed_is_trusted_inside_a_blocked_range() ->
     assert again.reasons[0].code == "trusted_number"
 
 
+def test_a_trusted_number_that_seldom_types_does_not_close_its_range_to_neighbours() -> None:
+    engine = Engine(PRICES)
+    trusted, neighbour = "+447700900123", "+447700900777"
+    engine.request(Request("t0", T0, "shop", "login", trusted, "GB", "23430"))
+    engine.receipt(Receipt("t0", T0 + 2 * S, "DELIVRD"))
+    engine.verification(Verification("t0", T0 + 15 * S))
+    # The same person logs in forty times and types none of the codes (about 1 USD
+    # at risk in its 1k range, whose budget is 0.60), among other users who type
+    # theirs: allowed, it is trusted ...
+    for i in range(1, 41):
+        ts = T0 + i * 10 * MIN
+        decision = engine.request(Request(f"t{i}", ts, "shop", "login", trusted, "GB", "23430"))
+        assert decision.action is Action.ALLOW
+        engine.receipt(Receipt(f"t{i}", ts + 2 * S, "DELIVRD"))
+        for j in range(2):
+            rid = f"u{i}-{j}"
+            engine.request(Request(rid, ts + j * MIN, "shop", "login", f"+4477011{i:03d}{j:03d}",
+                                   "GB", "23430"))
+            engine.receipt(Receipt(rid, ts + j * MIN + 2 * S, "DELIVRD"))
+            engine.verification(Verification(rid, ts + j * MIN + 20 * S))
+    # ... and its loss is its own: the range stays open to the next person in it.
+    other = engine.request(Request("n0", T0 + 7 * HOUR, "shop", "login", neighbour, "GB",
+                                   "23430"))
+    assert other.action is Action.ALLOW, other.reasons
+
+
 def test_a_block_expires_and_escalates_on_repeat() -> None:
     engine = Engine(PRICES)
     rng = random.Random(5)

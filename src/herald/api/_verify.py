@@ -39,6 +39,7 @@ from starlette.responses import Response
 
 from herald.channels import AuthTemplateContent
 from herald.chat import content_json
+from herald.fraud import ADDRESS_TYPES, parse_asn
 from herald.ids import is_valid_id
 from herald.rating import Rating
 from herald.store import (
@@ -94,7 +95,7 @@ MAX_CONVERSIONS: Final = 1_000
 MAX_DECISIONS_SHOWN: Final = 100
 #: Seconds the per-number send limit looks back.
 SEND_WINDOW: Final = 3600.0
-_HINTS: Final = ("ip", "device_id", "platform", "user_id")
+_HINTS: Final = ("ip", "ip_type", "asn", "device_id", "platform", "user_id")
 _FIELDS: Final = frozenset({"to", "channel", "code_length", "locale", "use_case", "app",
                             "template", "within", *_HINTS})  # fmt: skip
 #: Seconds a WhatsApp code has to be delivered before the SMS goes (default, most).
@@ -192,6 +193,17 @@ class _Request:
                     value = str(ipaddress.ip_address(value))
                 except ValueError:
                     errors.append(FieldError((name,), "invalid", "an IPv4 or IPv6 address"))
+                    continue
+            elif value and name == "ip_type" and value not in ADDRESS_TYPES:
+                errors.append(FieldError((name,), "invalid_choice",
+                                         "one of " + ", ".join(ADDRESS_TYPES)))  # fmt: skip
+                continue
+            elif value and name == "asn":
+                try:
+                    value = parse_asn(value)
+                except ValueError:
+                    errors.append(FieldError((name,), "invalid",
+                                             "an AS number: AS64500 or 64500"))  # fmt: skip
                     continue
             if value:
                 self.client[name] = value
@@ -389,11 +401,14 @@ class VerifyRoutes:
         """Ask the pumping defence before anything is stored or charged; a block
         is 403 (:func:`blocked`), the message budget given back. A verification
         whose first SMS is blocked is not created (its decision keeps no id).
-        The client's address is the ``ip`` hint, else the request's own."""
+        The client's address is the ``ip`` hint, else the request's own (then the
+        ``ip_type`` and ``asn`` hints, which describe the end user's, are not used)."""
         hints = v.client
         if "ip" not in hints:
             address = client_address(request.scope, self._ctx.config.trusted_proxies)
-            hints = hints if address is None else {**hints, "ip": address}
+            hints = {k: h for k, h in hints.items() if k not in ("ip_type", "asn")}
+            if address is not None:
+                hints["ip"] = address
         try:
             screening = await self._messages.defence.screen(
                 account_id=account.id, to=message.to, use_case=v.use_case,
@@ -688,6 +703,11 @@ _CREATE_SCHEMA: Final = {
         "app": {"type": "string", "minLength": 1, "maxLength": MAX_APP_LENGTH,
                 "description": "The name the SMS shows (default: the account's name)"},
         "ip": {**_HINT_SCHEMA, "description": "The end user's IP address (a hint)"},
+        "ip_type": {"type": "string", "enum": list(ADDRESS_TYPES),
+                    "description": "The kind of network of the end user's address (a hint;"
+                    " else herald's [fraud] address_types, asn_types)"},
+        "asn": {"type": "string", "pattern": "^(AS|as)?[0-9]{1,10}$",
+                "description": "The AS number of the end user's address (a hint)"},
         "device_id": _HINT_SCHEMA, "platform": _HINT_SCHEMA, "user_id": _HINT_SCHEMA,
     },
 }  # fmt: skip

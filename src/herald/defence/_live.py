@@ -15,7 +15,9 @@ when the account enables it, every OTP message. In order:
    passes (``record_within_ceiling``, under a lock per account and country),
    so nodes on one PostgreSQL database never pass a ceiling together either;
 4. the **engine**. In ``monitor`` mode a block is recorded as ``would_block``
-   and the SMS is sent.
+   and the SMS is sent. The client's address gets its type (the address-block
+   cell's key) from the ``ip_type`` hint, else the operator's ``[fraud]`` tables
+   (:class:`herald.fraud.AddressTypes`), else none; it is stored with the decision.
 
 (The account's geo permissions, ``herald accounts set --countries``, refused
 the SMS before: they are checked with the message, docs/accounts.md.) The
@@ -50,7 +52,17 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
 
-from herald.fraud import Action, Block, Decision, Engine, Prices, Receipt, Request, Verification
+from herald.fraud import (
+    Action,
+    AddressTypes,
+    Block,
+    Decision,
+    Engine,
+    Prices,
+    Receipt,
+    Request,
+    Verification,
+)
 from herald.ids import IdGenerator
 from herald.intake import country_of as intake_country_of
 from herald.rating import MICROS, Rating
@@ -138,8 +150,10 @@ class LiveDefence:
     """See the module docstring. Times are epoch seconds (the callers' ``now``)."""
 
     def __init__(self, store: FraudStore, ids: IdGenerator, *, poll: float = POLL_INTERVAL,
-                 settings_ttl: float = SETTINGS_TTL, history: float = HISTORY) -> None:
+                 settings_ttl: float = SETTINGS_TTL, history: float = HISTORY,
+                 addresses: AddressTypes | None = None) -> None:
         self._store = store
+        self._addresses = addresses or AddressTypes()
         self._ids = ids
         self._poll = poll
         self._settings_ttl = settings_ttl
@@ -233,6 +247,9 @@ class LiveDefence:
         country = country_of(number)
         price = None if rating is None else rating.micros
         request = {"use_case": use_case, **(hints or {})}
+        if "ip_type" not in request and (kind := self._addresses.type_of(
+                request.get("ip"), request.get("asn"))) is not None:
+            request["ip_type"] = kind  # [fraud] address_types, asn_types; kept for a rebuild
         decision_id = self._ids.new_id(now)
         if rating is not None and rating.network:
             request["mcc_mnc"] = rating.network
@@ -303,7 +320,7 @@ class LiveDefence:
         # The engine knows the request by the decision's id (receipts, conversions).
         answer = self._request(engine, Request(
             id=decision_id, ts=_ms(now), account=str(account_id), use_case=use_case, to=number,
-            country=country, mcc_mnc=request.get("mcc_mnc"),
+            country=country, mcc_mnc=request.get("mcc_mnc"), ip_type=request.get("ip_type"),
             device_id=request.get("device_id"), ip=request.get("ip")),
             None if rating is None else rating.micros)  # fmt: skip
         reasons = tuple(FraudReason(r.code, r.cell, dict(r.figures)) for r in answer.reasons)
@@ -390,8 +407,8 @@ class LiveDefence:
                 self._request(engine, Request(
                     id=d.id, ts=ts, account=str(d.account_id),
                     use_case=request.get("use_case", "other"), to=d.to, country=d.country,
-                    mcc_mnc=request.get("mcc_mnc"), device_id=request.get("device_id"),
-                    ip=request.get("ip")),
+                    mcc_mnc=request.get("mcc_mnc"), ip_type=request.get("ip_type"),
+                    device_id=request.get("device_id"), ip=request.get("ip")),
                     d.price_micros)  # fmt: skip
             elif kind == 0:
                 o = outcomes[d.message_id or ""]

@@ -5,6 +5,7 @@ traffic through it (``herald fraud replay``, ``herald/fraud_cli.py``).
 No I/O and no clock here: the caller passes every time in.
 """
 
+from herald.fraud._addresses import ADDRESS_TYPES, AddressTypes, parse_asn
 from herald.fraud._engine import (
     HUMAN_MS,
     LEVELS,
@@ -19,6 +20,7 @@ from herald.fraud._events import Action, Decision, Reason, Receipt, Request, Ver
 from herald.fraud._replay import parse_ts, replay
 
 __all__ = [
-    "HUMAN_MS", "LEVELS", "MODES", "Action", "Block", "Controls", "Decision", "Engine", "Level",
-    "Prices", "Reason", "Receipt", "Request", "Verification", "parse_ts", "replay",
+    "ADDRESS_TYPES", "HUMAN_MS", "LEVELS", "MODES", "Action", "AddressTypes", "Block",
+    "Controls", "Decision", "Engine", "Level", "Prices", "Reason", "Receipt", "Request",
+    "Verification", "parse_asn", "parse_ts", "replay",
 ]

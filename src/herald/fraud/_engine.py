@@ -221,6 +221,8 @@ SOURCE_LEVELS = (
 #: A network as seen from one source (Engine._sound).
 ALARM = Level("alarm", 2.0, 0.20, 24 * HOUR_MS, reopen=0.5, noise_z=ALARM_Z)
 ALARM_MS = HOUR_MS
+#: The range levels, whole and as seen from a source (a trusted number's loss is its own).
+RANGES = frozenset(("range10k", "range1k"))
 #: Cells that learn no volume (no latitude) while they look attacked themselves.
 GUARDED = frozenset((*(level.name for level in SOURCE_LEVELS), ALARM.name))
 CLIENT_WEIGHT = 10.0
@@ -640,9 +642,11 @@ class Engine:
             reasons.append(Reason("sequential", range1k.key,
                                   {"previous": range1k.last_number, "this": tail}))
         range1k.last_number, range1k.last_number_ms = tail, req.ts
+        trusted = False
         if listed or refusal is not None:
             pass
         elif self._numbers.get(req.to):
+            trusted = True
             reasons.append(Reason("trusted_number", req.to))
         else:
             self._sound(alarm, path[1], at_risk, req.ts)
@@ -658,13 +662,18 @@ class Engine:
             if teaches and (cell.level.name not in GUARDED or cell.healthy()):
                 cell.volume += price  # a client cell or alarm losing money learns no latitude
                 cell.count += 1
+        # A trusted number is always allowed: what its codes lose is that person's,
+        # not its ranges' (a user who often asks and seldom types does not close the
+        # range to its neighbours). Its country, network and number still count it.
+        charged = tuple(c for c in cells if c.level.name not in RANGES) if trusted else cells
+        for cell in charged:
             cell.add(at_risk, req.ts, req.ts)
             if cell.level.flight_ms:
                 cell.flight += price
         if teaches:  # chance explains the loss of healthy traffic, not an attack's own codes
             alarm.noise += at_risk * (price - at_risk)  # price^2 x p(1 - p): its variance
         self._sent_order.append((req.ts, req.id))
-        self._sent[req.id] = _Sent(req.ts, req.to, source, country, cells, price, at_risk,
+        self._sent[req.id] = _Sent(req.ts, req.to, source, country, charged, price, at_risk,
                                    teaches)
         if controls is not None and country in controls.ceilings:
             day, spent = self._spent.get((req.account, country), (0, 0.0))
