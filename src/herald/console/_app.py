@@ -170,13 +170,22 @@ def _setting(name: str, text: str) -> Any:
     return _number(text)
 
 
+#: The list fields whose entries may hold a space or a comma (a sender name such as
+#: ``My Shop``, GSM 03.38 has both): one entry a line. The others (countries,
+#: sender rules, networks, number prefixes) hold neither: commas, spaces or lines.
+LINE_LISTS: Final = frozenset({"senders"})
+
+
 def _control(name: str, text: str) -> Any:
     """A controls form field as the JSON value ``PATCH .../controls`` takes: a list
-    from entries separated by commas, spaces or lines; an empty quota is none."""
+    of entries (one a line for :data:`LINE_LISTS`, else separated by commas,
+    spaces or lines); an empty quota is none."""
     if name == "daily_quota":
         return None if not text.strip() else _number(text)
     if name == "quota_unit":
         return text.strip()
+    if name in LINE_LISTS:
+        return [e.strip() for e in text.splitlines() if e.strip()]
     return [e for e in re.split(r"[\s,]+", text) if e]
 
 
