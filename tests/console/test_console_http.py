@@ -215,6 +215,11 @@ async def test_the_accounts_pages_show_the_admin_apis_accounts(console: Console)
         assert f'<td class="num">{balance["balance"]}</td>' in page.text
     assert "12.500000" in page.text
     detail = await client.get("/console/accounts/acme")
+    acme = accounts[0]
+    assert isinstance(acme["inbound"], bool) and isinstance(acme["rate_limit"], float)
+    # numbers and booleans as people write them: 100, not 100.0; yes, not True
+    assert f"<dt>rate_limit</dt><dd>{acme['rate_limit']:g}</dd>" in detail.text
+    assert f"<dt>inbound</dt><dd>{'yes' if acme['inbound'] else 'no'}</dd>" in detail.text
     for key in accounts[0]["api_keys"]:
         assert key["key_id"] in detail.text
     missing = await client.get("/console/accounts/nobody")
@@ -278,6 +283,12 @@ async def test_a_message_page_shows_its_timeline_and_cancels_it(console: Console
     page = await client.get(f"/console/messages/{message}")
     assert [e["event"] for e in api["timeline"]] == ["accepted"]
     assert api["timeline"][0]["at"] in page.text and "Cancel this message" in page.text
+    assert "<dt>route</dt><dd>not routed yet</dd>" in page.text and "send at" not in page.text
+    later = await _send(console, send_at=time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                       time.gmtime(time.time() + 86400)))
+    send_at = (await _admin(console).get(f"/v1/admin/messages/{later}")).json()["send_at"]
+    scheduled = (await client.get(f"/console/messages/{later}")).text
+    assert send_at and f"<dt>send at</dt><dd>{send_at}</dd>" in scheduled
     cancelled = await client.post(f"/console/messages/{message}/cancel", data={"csrf": csrf})
     assert cancelled.status_code == 200 and 'id="status" class="status status-cancelled"' \
         in cancelled.text

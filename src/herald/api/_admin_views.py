@@ -335,8 +335,10 @@ class Overview:
                                 "seconds": round(m.seconds, 1), **{
                         k: round(getattr(m, k) / m.seconds, 2) for k in COUNTERS}})  # fmt: skip
         points = list(self.day if day else self.history)
-        if day and points and self._recent and self._recent[-1].at > points[-1].at:
-            points.append(self._recent[-1])  # the minute so far, as the hour's newest
+        if points and self._recent and self._recent[-1].at > points[-1].at:
+            # the interval so far (since the last 5 s or minute point): the charts
+            # move with the counters, not up to a step behind them
+            points.append(self._recent[-1])
         for before, after in itertools.pairwise(points):
             span = after.at - before.at
             out.append({"seconds_ago": round(self._clock() - after.at, 1),

@@ -245,6 +245,14 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def _plain(value: Any) -> Any:
+    """A number as people write it: ``10000`` for a whole float (``10000.0``),
+    anything else as it is."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return int(value)
+    return value
+
+
 def _bar_top(series: list[dict[str, Any]]) -> int:
     """The tallest hour's blocks and alerts (at least 1): the bar chart's scale."""
     return max([int(sum(s["counts"].values())) for s in series] + [1])
@@ -262,6 +270,7 @@ def _templates() -> jinja2.Environment:
     env.globals["bar_top"] = _bar_top
     env.globals["chart"] = _chart
     env.filters["duration"] = _duration
+    env.filters["number"] = _plain
     env.globals["rule_spark"] = _rule_spark
     env.globals["static"] = STATIC_PREFIX
     env.filters["q"] = lambda value: quote(str(value), safe="")
