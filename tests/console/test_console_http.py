@@ -219,6 +219,9 @@ async def test_the_accounts_pages_show_the_admin_apis_accounts(console: Console)
     assert isinstance(acme["inbound"], bool) and isinstance(acme["rate_limit"], float)
     # numbers and booleans as people write them: 100, not 100.0; yes, not True
     assert f"<dt>rate_limit</dt><dd>{acme['rate_limit']:g}</dd>" in detail.text
+    writer, _ = await console.signed_in(console.write_key)  # the forms: the admin role's
+    form = (await writer.get("/console/accounts/acme")).text
+    assert f'name="rate_limit" value="{acme["rate_limit"]:g}"' in form
     assert f"<dt>inbound</dt><dd>{'yes' if acme['inbound'] else 'no'}</dd>" in detail.text
     for key in accounts[0]["api_keys"]:
         assert key["key_id"] in detail.text
