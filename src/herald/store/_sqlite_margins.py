@@ -1,4 +1,5 @@
-"""The SQLite store's margin sums, kept in hourly rollups extended on read.
+"""The SQLite store's margin sums, kept in hourly rollups extended on read (the
+arithmetic, shared with the PostgreSQL store, is ``herald.store._margins``).
 
 Theory of operation
 -------------------
@@ -169,9 +170,9 @@ def read_margins(conn: sqlite3.Connection, since: float, until: float,
              connector, buy, refunded) in conn.execute(_MOVED):  # fmt: skip
             hour = int(at) // HOUR  # as CAST(accepted_at AS INTEGER) / 3600
             add_cdr(deltas, (hour, account, old_connector, country), -1, sell, old_connector,
-                 old_buy, old_refunded)
+                    old_buy, old_refunded)
             add_cdr(deltas, (hour, account, connector, country), 1, sell, connector, buy,
-                 refunded)
+                    refunded)
             if status >= FINAL:
                 done.append((seq,))
             else:
