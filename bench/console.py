@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -196,6 +197,8 @@ async def main() -> None:
             ("fraud", "/console/fraud?account=acct3", "/v1/admin/accounts/acct3/fraud"),
             ("guard", "/console/guard", "/v1/admin/guard"),
             ("guard verdicts", "/console/guard", "/v1/admin/guard/verdicts?limit=500"),
+            ("route explainer", f"/console/routes/explain?account=acct3&to=%2B{number}",
+             "/v1/admin/connectors"),
         ]
         async with httpx.AsyncClient(base_url=url, timeout=60) as console, \
                 httpx.AsyncClient(base_url=url, timeout=60,
@@ -223,7 +226,7 @@ async def main() -> None:
                   f" 'being read and checked'), read and checked {ready:.0f} ms after it;"
                   f" after 100 more records {after:.0f} ms")
             print(f"{'page':<30} {'console ms p50':>14} {'p90':>7} {'max':>7}"
-                  f" {'admin API ms p50':>17} {'p90':>7}")
+                  f" {'admin API ms p50':>17} {'p90':>7} {'load':>5}")
             for name, page, endpoint in pages:
                 if "all" in name and args.accounts > MAX_SCANNED_ACCOUNTS and "status" not in name:
                     print(f"{name:<30} {'422: more than 200 accounts, name one':>40}")
@@ -241,7 +244,7 @@ async def main() -> None:
                                     times[-1]))
                 (c50, c90, cmax), (a50, a90, _) = figures
                 print(f"{name:<30} {c50:>14.1f} {c90:>7.1f} {cmax:>7.1f} {a50:>17.1f}"
-                      f" {a90:>7.1f}")
+                      f" {a90:>7.1f} {os.getloadavg()[0]:>5.1f}")
         server.should_exit = True
         await task
         keys.close()

@@ -56,6 +56,11 @@ class QueueView(Protocol):
         """Parts submitted and not yet answered."""
         ...
 
+    @property
+    def oldest_queued(self) -> float | None:
+        """When the oldest message with a part waiting in the queue was accepted."""
+        ...
+
 
 class BacklogSource(Protocol):
     """The store, as the backlog gauges read it."""
@@ -112,6 +117,11 @@ class Metrics:
             "herald_connector_inflight", "submit_sm sent upstream and not yet answered.",
             ["connector"], registry=registry,
         )
+        self.connector_oldest = Gauge(
+            "herald_connector_oldest_queued_seconds",
+            "Age of the oldest message with a part in a connector's queue (0: none waits).",
+            ["connector"], registry=registry,
+        )
         self.unsent = Gauge(
             "herald_messages_unsent", "Messages stored and not yet sent (read from the store).",
             registry=registry,
@@ -135,6 +145,9 @@ class Metrics:
             self.connector_queue.labels(connector.name).set_function(partial(_queued, connector))
             self.connector_inflight.labels(connector.name).set_function(
                 partial(_inflight, connector)
+            )
+            self.connector_oldest.labels(connector.name).set_function(
+                partial(_oldest, connector)
             )
 
     def watch_backlog(
@@ -167,6 +180,11 @@ class Metrics:
         if not isinstance(self.registry, Combined):
             self.registry = Combined(self.local)
         self.registry.sources.append(snapshot)
+
+
+def _oldest(connector: QueueView) -> float:
+    accepted_at = connector.oldest_queued
+    return 0.0 if accepted_at is None else max(0.0, time.time() - accepted_at)
 
 
 def _queued(connector: QueueView) -> float:

@@ -52,9 +52,12 @@ FORMS = [
     ("/console/routes", {"routes": ROUTES}, {"routes": BAD_ROUTES}, "routes.rule[1]"),
     ("/console/numbers", {"table": "plan", "numbers": PLAN},
      {"table": "plan", "numbers": PLAN + "4x,262,01,Nowhere\n"}, "line 4"),
+    # senders one a line: a name may hold a space or a comma (GSM 03.38 has both)
+    (f"{ACME}/controls", {"senders": "My Shop\r\nA,B Ltd\r\n\r\nACME*\r\n"},
+     {"senders": "My Shop\nMy Shop, Acme"}, "senders[1]"),
 ]
 IDS = ["settings", "controls", "top-up", "balance", "prices", "fraud-lists", "webhooks",
-       "sender-rules", "networks", "otp", "routes", "numbers"]
+       "sender-rules", "networks", "otp", "routes", "numbers", "senders"]
 
 
 def _admin(console: Console) -> httpx.AsyncClient:
@@ -108,7 +111,7 @@ async def test_the_forms_change_what_the_admin_api_shows(console: Console) -> No
     assert account == {**account, "callback_events": "delivered,undelivered", "inbound": True,
                        "inbound_url": None, "webhook_batch": 20, "webhook_batch_wait_ms": 250}
     assert controls == {**controls, "daily_quota": 500, "quota_unit": "segments",
-                        "countries": ["GB", "DE"], "senders": [],
+                        "countries": ["GB", "DE"], "senders": ["My Shop", "A,B Ltd", "ACME*"],
                         "sender_rules": ["US:numeric", "IN:registered"],
                         "api_allow": ["203.0.113.0/24"],
                         "smpp_allow": ["198.51.100.7/32", "2001:db8::/32"]}
@@ -125,11 +128,13 @@ async def test_the_forms_change_what_the_admin_api_shows(console: Console) -> No
     assert isinstance(numbers, dict)
     assert [(t["table"], t["entries"]) for t in numbers["tables"]] == [("plan", 2)]
     assert sorted(a for _, a, _ in await _console_changes(console)) == [
-        "account.controls", "account.controls", "account.controls", "account.fraud",
+        "account.controls", "account.controls", "account.controls", "account.controls",
+        "account.fraud",
         "account.fraud", "account.update", "account.update", "balance.set", "balance.top_up",
         "numbers.import", "prices.import", "routes.import"]
     page = (await writer.get(ACME)).text
     assert 'name="rate_limit" value="12.5"' in page and 'value="GB, DE"' in page
+    assert ">My Shop\nA,B Ltd\nACME*</textarea>" in page  # as entered, to edit
     removed = await writer.post("/console/billing/prices/account/acme/remove",
                                 data={"csrf": token})
     assert removed.status_code == 200 and "No price list" in removed.text

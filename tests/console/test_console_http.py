@@ -215,6 +215,14 @@ async def test_the_accounts_pages_show_the_admin_apis_accounts(console: Console)
         assert f'<td class="num">{balance["balance"]}</td>' in page.text
     assert "12.500000" in page.text
     detail = await client.get("/console/accounts/acme")
+    acme = accounts[0]
+    assert isinstance(acme["inbound"], bool) and isinstance(acme["rate_limit"], float)
+    # numbers and booleans as people write them: 100, not 100.0; yes, not True
+    assert f"<dt>rate_limit</dt><dd>{acme['rate_limit']:g}</dd>" in detail.text
+    writer, _ = await console.signed_in(console.write_key)  # the forms: the admin role's
+    form = (await writer.get("/console/accounts/acme")).text
+    assert f'name="rate_limit" value="{acme["rate_limit"]:g}"' in form
+    assert f"<dt>inbound</dt><dd>{'yes' if acme['inbound'] else 'no'}</dd>" in detail.text
     for key in accounts[0]["api_keys"]:
         assert key["key_id"] in detail.text
     missing = await client.get("/console/accounts/nobody")
@@ -278,6 +286,12 @@ async def test_a_message_page_shows_its_timeline_and_cancels_it(console: Console
     page = await client.get(f"/console/messages/{message}")
     assert [e["event"] for e in api["timeline"]] == ["accepted"]
     assert api["timeline"][0]["at"] in page.text and "Cancel this message" in page.text
+    assert "<dt>route</dt><dd>not routed yet</dd>" in page.text and "send at" not in page.text
+    later = await _send(console, send_at=time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                       time.gmtime(time.time() + 86400)))
+    send_at = (await _admin(console).get(f"/v1/admin/messages/{later}")).json()["send_at"]
+    scheduled = (await client.get(f"/console/messages/{later}")).text
+    assert send_at and f"<dt>send at</dt><dd>{send_at}</dd>" in scheduled
     cancelled = await client.post(f"/console/messages/{message}/cancel", data={"csrf": csrf})
     assert cancelled.status_code == 200 and 'id="status" class="status status-cancelled"' \
         in cancelled.text
@@ -510,3 +524,37 @@ async def test_the_billing_page_shows_the_admin_apis_margins_and_price_lists(
     for path in ("/console/billing", "/console/billing/margins"):
         bad = await client.get(path, params={"by": "colour"})
         assert bad.status_code == 422 and "by: must be one of" in bad.text
+
+
+async def test_an_accounts_spend_and_margin_on_its_page_and_the_billing_page(
+    console: Console,
+) -> None:
+    api = _admin(console)
+    await api.post("/v1/admin/accounts", json={"name": "globex"})
+    ids, now = SortableIdGenerator(), time.time()
+    for name, count in (("acme", 3), ("globex", 2)):
+        await api.post(f"/v1/admin/accounts/{name}/balance/top-up", json={"amount": "10"})
+        await api.put(f"/v1/admin/prices/account/{name}", content=b"destination,price\n+49,0.04\n",
+                      headers={"Content-Type": "text/csv"})
+        account = await console.store.get_account_by_name(name)
+        await console.store.accept([NewMessage(
+            id=ids.new_id(now), account_id=account.id, source=Source.HTTP,
+            to=f"4917012345{n}", sender="ACME", body=b"hi", encoding="gsm7", data_coding=0,
+            segments=1, accepted_at=now, expires_at=now + 3600) for n in range(count)],
+            charges=[Charge("49", None, "+49", 40_000) for _ in range(count)])  # fmt: skip
+    client, _ = await console.signed_in(console.read_key)
+    page = (await client.get("/console/accounts/globex")).text
+    # the account page loads its own sums after it (by country, the last day)
+    assert 'hx-get="/console/billing/margins?account=globex&amp;by=country&amp;days=1"' in page
+    part = (await client.get("/console/billing/margins", headers={"HX-Request": "true"},
+                             params={"account": "globex", "by": "country", "days": "1"})).text
+    assert "Spend and margin of globex" in part
+    assert '<td>+49</td><td class="num">2</td><td class="num">0.080000</td>' in part
+    everyone = (await client.get("/console/billing/margins", headers={"HX-Request": "true"},
+                                 params={"by": "country", "days": "1"})).text
+    assert '<td>+49</td><td class="num">5</td><td class="num">0.200000</td>' in everyone
+    shell = (await client.get("/console/billing", params={"account": "globex"})).text
+    assert 'hx-get="/console/billing/margins?by=account&amp;days=1&amp;account=globex"' in shell
+    assert "<option selected>globex</option>" in shell
+    missing = await client.get("/console/billing/margins", params={"account": "initech"})
+    assert missing.status_code == 404 and "initech" in missing.text

@@ -56,6 +56,22 @@ async def test_the_history_keeps_one_sample_per_step() -> None:
     assert [p["seconds_ago"] for p in series] == [15.0, 10.0, 5.0]
 
 
+async def test_the_hours_chart_moves_with_the_counters() -> None:
+    # The live part is read every 2 s, the hour's points kept every 5 s: what came
+    # since the last point is the chart's newest interval, as the counters show it.
+    metrics, clock = Metrics(CollectorRegistry()), Clock()
+    overview = Overview(metrics, clock)
+    await overview.read()
+    clock.now += HISTORY_STEP
+    await overview.read()
+    metrics.accepted.labels("api").inc(4)
+    clock.now += 2.0
+    _, rates, _, _ = await overview.read()
+    assert rates["accepted"] == round(4 / 7, 2)
+    *_, newest = overview.series()
+    assert (newest["seconds"], newest["accepted"], newest["seconds_ago"]) == (2.0, 2.0, 0.0)
+
+
 async def test_the_day_keeps_one_sample_a_minute_and_averages_the_gaps() -> None:
     metrics, clock = Metrics(CollectorRegistry()), Clock()
     overview = Overview(metrics, clock)

@@ -52,3 +52,20 @@ async def test_delivery_and_receipt_latency_by_connector_and_by_country(
             '<td class="latency">4.0 s, 30.0 s</td></tr>') in live
     assert '<td class="latency">500 ms, 500 ms</td>' in live
     assert 'id="chart-hour"' in live and 'id="chart-day"' in live
+
+
+async def test_the_oldest_queued_message_per_connector(console: Console) -> None:
+    # what dispatch's gauges say (tests/workers/test_upstream_health.py reads them
+    # from a real queue): eu-1 has 3 parts waiting, the oldest for 95 s; eu-2 none
+    console.metrics.connector_queue.labels("eu-1").set(3)
+    console.metrics.connector_oldest.labels("eu-1").set(95.04)
+    console.metrics.connector_queue.labels("eu-2").set(0)
+    console.metrics.connector_oldest.labels("eu-2").set(0)
+    api = console.client(Authorization=f"Bearer {console.read_key}")
+    eu1, eu2 = (await api.get("/v1/admin/overview")).json()["connectors"]
+    assert (eu1["queue"], eu1["oldest_queued_seconds"]) == (3, 95.0)
+    assert (eu2["queue"], eu2["oldest_queued_seconds"]) == (0, None)
+    client, _ = await console.signed_in(console.read_key)
+    live = (await client.get("/console/overview/live", headers={"HX-Request": "true"})).text
+    assert '<td class="queue">3</td><td class="oldest">95.0 s</td>' in live
+    assert '<td class="queue">0</td><td class="oldest">\u2013</td>' in live

@@ -142,12 +142,18 @@ async def test_queue_depth_and_submits_in_flight_per_connector(rig: Rig) -> None
                 await rig.metric("herald_connector_queue", connector="a"))  # fmt: skip
 
     await until(bound, 2, "a bound")
+    assert await rig.metric("herald_connector_oldest_queued_seconds", connector="a") == 0
+    sending = time.time()
     for n in range(7):  # the simulator never answers these (behaviour 02)
         await rig.send(f"+99902{n:06d}")
     # 2 binds x window 2 in flight, the other 3 waiting in a's queue
     await until(a, (4.0, 3.0), "a's queue and window")
     assert await rig.metric("herald_connector_queue", connector="b") == 0
     assert await rig.metric("herald_connector_inflight", connector="b") == 0
+    # the oldest waiting (the 5th) was accepted after `sending`: younger than that
+    oldest = await rig.metric("herald_connector_oldest_queued_seconds", connector="a")
+    assert oldest is not None and 0 < oldest <= time.time() - sending
+    assert await rig.metric("herald_connector_oldest_queued_seconds", connector="b") == 0
 
 
 @pytest.mark.parametrize("rig", [2], indirect=True, ids=["two-processes"])

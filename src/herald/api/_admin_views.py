@@ -107,6 +107,11 @@ DELIVERY_SAMPLE: Final = 1000
 CDR_PEERS: Final = 100
 #: Final statuses the overview counts as failed (delivered and cancelled are not).
 FAILED: Final = ("undelivered", "expired", "rejected", "failed")
+#: The per-connector gauges the overview reads, by the key it gives them.
+_CONNECTOR_GAUGES: Final = {"herald_connector_queue": "queue",
+                            "herald_connector_inflight": "inflight",
+                            "herald_connector_oldest_queued_seconds": "oldest"}
+
 COUNTERS: Final = ("accepted", "sent", "delivered", "failed")
 
 
@@ -267,9 +272,9 @@ class Overview:
                         totals["delivered"] += s.value
                     elif status in FAILED:
                         totals["failed"] += s.value
-                elif name in ("herald_connector_queue", "herald_connector_inflight"):
-                    key = "queue" if name == "herald_connector_queue" else "inflight"
-                    connectors.setdefault(labels["connector"], {})[key] = s.value
+                elif name in _CONNECTOR_GAUGES:
+                    connectors.setdefault(labels["connector"], {})[_CONNECTOR_GAUGES[name]] = (
+                        s.value)
                 elif name == "herald_messages_unsent":
                     backlog["unsent"] = s.value
                 elif name == "herald_messages_due":
@@ -330,8 +335,10 @@ class Overview:
                                 "seconds": round(m.seconds, 1), **{
                         k: round(getattr(m, k) / m.seconds, 2) for k in COUNTERS}})  # fmt: skip
         points = list(self.day if day else self.history)
-        if day and points and self._recent and self._recent[-1].at > points[-1].at:
-            points.append(self._recent[-1])  # the minute so far, as the hour's newest
+        if points and self._recent and self._recent[-1].at > points[-1].at:
+            # the interval so far (since the last 5 s or minute point): the charts
+            # move with the counters, not up to a step behind them
+            points.append(self._recent[-1])
         for before, after in itertools.pairwise(points):
             span = after.at - before.at
             out.append({"seconds_ago": round(self._clock() - after.at, 1),
@@ -568,6 +575,8 @@ class AdminViews:
                          "binds": c["binds"], "tps_limit": c["tps"],
                          "tps": rates.get("sent:" + c["name"]),
                          "queue": int(q.get("queue", 0)),
+                         "oldest_queued_seconds": round(q["oldest"], 1)
+                         if q.get("queue") and "oldest" in q else None,
                          "inflight": int(q.get("inflight", 0)),
                          "disabled": bool(state and state.disabled), **done})  # fmt: skip
         countries = sorted(({"country": k, **v} for k, v in by_country.items()),

@@ -76,6 +76,9 @@ MAX_MARGIN_DAYS: Final = 31
 #: Seconds the billing page's sums are shown before they are asked for again (each
 #: ask checks every charged message not yet final: about 0.1 s for a million).
 MARGIN_CACHE: Final = 30.0
+#: Sums kept for the billing page (by grouping, days and account): forgotten all at
+#: once beyond this, so a walk over every account's page holds no more.
+MAX_MARGINS_KEPT: Final = 256
 #: Accounts per page of the accounts list.
 ACCOUNTS_PAGE: Final = 100
 #: Opted-out numbers an account's page lists (the whole list: the admin API's CSV).
@@ -170,13 +173,22 @@ def _setting(name: str, text: str) -> Any:
     return _number(text)
 
 
+#: The list fields whose entries may hold a space or a comma (a sender name such as
+#: ``My Shop``, GSM 03.38 has both): one entry a line. The others (countries,
+#: sender rules, networks, number prefixes) hold neither: commas, spaces or lines.
+LINE_LISTS: Final = frozenset({"senders"})
+
+
 def _control(name: str, text: str) -> Any:
     """A controls form field as the JSON value ``PATCH .../controls`` takes: a list
-    from entries separated by commas, spaces or lines; an empty quota is none."""
+    of entries (one a line for :data:`LINE_LISTS`, else separated by commas,
+    spaces or lines); an empty quota is none."""
     if name == "daily_quota":
         return None if not text.strip() else _number(text)
     if name == "quota_unit":
         return text.strip()
+    if name in LINE_LISTS:
+        return [e.strip() for e in text.splitlines() if e.strip()]
     return [e for e in re.split(r"[\s,]+", text) if e]
 
 
@@ -233,6 +245,14 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def _plain(value: Any) -> Any:
+    """A number as people write it: ``10000`` for a whole float (``10000.0``),
+    anything else as it is."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return int(value)
+    return value
+
+
 def _bar_top(series: list[dict[str, Any]]) -> int:
     """The tallest hour's blocks and alerts (at least 1): the bar chart's scale."""
     return max([int(sum(s["counts"].values())) for s in series] + [1])
@@ -250,6 +270,7 @@ def _templates() -> jinja2.Environment:
     env.globals["bar_top"] = _bar_top
     env.globals["chart"] = _chart
     env.filters["duration"] = _duration
+    env.filters["number"] = _plain
     env.globals["rule_spark"] = _rule_spark
     env.globals["static"] = STATIC_PREFIX
     env.filters["q"] = lambda value: quote(str(value), safe="")
@@ -268,7 +289,7 @@ class Console:
         self._clock = clock
         self._env = _templates()
         #: The billing page's sums by (grouping, days): when summed, and the sums.
-        self._margins: dict[tuple[str, int], tuple[float, dict[str, Any]]] = {}
+        self._margins: dict[tuple[str, int, str | None], tuple[float, dict[str, Any]]] = {}
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -664,26 +685,33 @@ class Console:
 
     async def _billing_page(self, values: dict[str, Any], *, notice: str | None = None,
                             error: str | None = None, status: int = 200,
-                            params: Mapping[str, str] | None = None) -> Response:
+                            params: Mapping[str, str] | None = None,
+                            margins: dict[str, Any] | None = None) -> Response:
         by, days = _period(params or {})
-        return self._page("billing.html", status, **values, margins=None, by=by, days=days,
+        account = (params or {}).get("account") or None
+        return self._page("billing.html", status, **values, margins=margins, by=by, days=days,
                           groups=MARGIN_GROUPS, lists=await self._views.price_lists(),
-                          notice=notice, error=error)
+                          accounts=[a.name for a in await self._service.store.list_accounts()],
+                          account=account, notice=notice, error=error)
 
     async def margins(self, request: Request, values: dict[str, Any]) -> Response:
-        """The billing page's sums: a fragment htmx loads after the page (the store
-        brings its sums up to date first), or, without htmx, the page with them."""
-        by, days = _period(request.query_params)
+        """The billing page's sums (all accounts' or one's, ``account``): a fragment
+        htmx loads after the page (the store brings its sums up to date first; the
+        account page loads its own), or, without htmx, the page with them."""
+        params = request.query_params
+        by, days = _period(params)
+        name = params.get("account") or None
+        account_id = None if name is None else (await self._service.account(name)).id
         now = self._clock()
-        kept = self._margins.get((by, days))
+        kept = self._margins.get((by, days, name))
         if kept is None or now - kept[0] >= MARGIN_CACHE:
-            kept = (now, await self._views.margins(now - days * 86400, now, by))
-            self._margins[(by, days)] = kept
+            if len(self._margins) >= MAX_MARGINS_KEPT:
+                self._margins.clear()
+            kept = (now, await self._views.margins(now - days * 86400, now, by, account_id))
+            self._margins[(by, days, name)] = kept
         if request.headers.get("hx-request"):
-            return self._page("_margins.html", **values, margins=kept[1], by=by)
-        return self._page("billing.html", **values, margins=kept[1], by=by, days=days,
-                          groups=MARGIN_GROUPS, lists=await self._views.price_lists(),
-                          notice=None, error=None)
+            return self._page("_margins.html", **values, margins=kept[1], by=by, account=name)
+        return await self._billing_page(values, params=params, margins=kept[1])
 
     async def import_prices(self, request: Request, values: dict[str, Any],
                             form: Mapping[str, str], actor: str) -> Response:

@@ -332,6 +332,17 @@ class Connector(ClientHandler):
     def load(self) -> int:
         return sum(map(len, self._ready)) + len(self._delayed) + self.inflight
 
+    @property
+    def oldest_queued(self) -> float | None:
+        """When the oldest message with a part waiting here (queued or awaiting a
+        retry, not in flight) was accepted; ``None`` when none waits. Read by
+        the queue gauges when collected (the console's overview), never by the
+        pump: a pass over the queue, bounded by its capacity."""
+        waiting = [item for ready in self._ready for item in ready]
+        waiting += [item for _, _, item in self._delayed]
+        return min((job.message.accepted_at for job, gen, _ in waiting
+                    if job.gen == gen and job.failing is None), default=None)  # fmt: skip
+
     def load_upto(self, priority: int) -> int:
         """What a new message of class ``priority`` would wait behind: the parts
         queued (or waiting a retry) of its class and the more urgent ones, and

@@ -33,9 +33,10 @@ from herald.store._errors import (
     StoreError,
     UnknownAccount,
 )
+from herald.store._margins import MARGIN_KEYS, grouped
 from herald.store._model import STATUS_OF_CODE, NewMessage
 from herald.store._sqlite_conn import Readers
-from herald.store._sqlite_margins import apply_margin_update, grouped, read_margins
+from herald.store._sqlite_margins import apply_margin_update, read_margins
 from herald.store._sqlite_sql import INSERT_MESSAGE, duplicate_id, row_from_message
 from herald.store._writer import Group
 
@@ -89,8 +90,6 @@ def billed_rows(
     ]  # fmt: skip
 
 
-#: How a margin report may group CDRs, and the column each means.
-MARGIN_KEYS: Final = {"account": "account_id", "connector": "connector", "country": "country"}
 
 _CDR_COLUMNS: Final = (
     "c.message_id, c.account_id, c.accepted_at, c.country, c.network, c.segments,"

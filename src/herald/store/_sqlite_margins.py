@@ -1,4 +1,5 @@
-"""The SQLite store's margin sums, kept in hourly rollups extended on read.
+"""The SQLite store's margin sums, kept in hourly rollups extended on read (the
+arithmetic, shared with the PostgreSQL store, is ``herald.store._margins``).
 
 Theory of operation
 -------------------
@@ -36,22 +37,22 @@ same as summing every CDR of the period in that snapshot.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from herald.store._model import Status
+from herald.store._margins import (
+    FINAL,
+    HOUR,
+    Hours,
+    HourSums,
+    Sums,
+    add_cdr,
+    add_hours,
+    merge,
+    period_parts,
+)
 
-__all__ = ["HOUR", "MarginUpdate", "apply_margin_update", "grouped", "read_margins"]
-
-#: The rollup's grain: a period's cut hours are summed from the CDRs.
-HOUR: Final = 3600
-_FINAL: Final = int(Status.DELIVERED)  # final statuses are >= this
-
-#: (account_id, connector or '', country) -> [messages, revenue, cost, unpriced]
-Sums = dict[tuple[int, str, str], list[int]]
-#: (hour, account_id, connector or '', country) -> the same four
-HourSums = dict[tuple[int, int, str, str], list[int]]
+__all__ = ["MarginUpdate", "apply_margin_update", "read_margins"]
 
 _NEW_SUMS: Final = (
     "SELECT CAST(c.accepted_at AS INTEGER) / 3600, c.account_id, COALESCE(c.connector, ''),"
@@ -63,7 +64,7 @@ _NEW_SUMS: Final = (
 _NEW_PENDING: Final = (
     "SELECT m.seq, m.status, COALESCE(c.connector, ''), c.buy, c.refunded"
     " FROM messages m JOIN cdrs c ON c.message_id = m.id"
-    f" WHERE m.seq > ? AND m.seq <= ? AND m.status < {_FINAL}"
+    f" WHERE m.seq > ? AND m.seq <= ? AND m.status < {FINAL}"
 )
 _MOVED: Final = (
     "SELECT p.seq, p.connector, p.buy, p.refunded, m.status, c.accepted_at, c.account_id,"
@@ -101,43 +102,6 @@ class MarginUpdate:
     pending_done: list[tuple[int]]  # seq of messages now final
 
 
-def _add(sums: HourSums, key: tuple[int, int, str, str], sign: int, sell: int,
-         connector: str, buy: int | None, refunded: int) -> None:  # fmt: skip
-    row = sums.setdefault(key, [0, 0, 0, 0])
-    row[0] += sign
-    row[1] += sign * (sell - refunded)
-    row[2] += sign * (buy or 0)
-    row[3] += sign * (connector != "" and buy is None)
-
-
-def _merge(into: Sums, rows: Iterable[tuple[int, str, str, int, int, int, int]],
-           sign: int = 1) -> None:  # fmt: skip
-    for account, connector, country, *values in rows:
-        row = into.setdefault((account, connector, country), [0, 0, 0, 0])
-        for i, v in enumerate(values):
-            row[i] += sign * int(v or 0)
-
-
-def _first_hour_from(t: float) -> int:
-    """The smallest ``h`` with ``h * HOUR >= t`` (integer bounds: exact comparisons)."""
-    h = int(t // HOUR)
-    while h * HOUR < t:
-        h += 1
-    while (h - 1) * HOUR >= t:
-        h -= 1
-    return h
-
-
-def _last_hour_to(t: float) -> int:
-    """The greatest ``h`` with ``h * HOUR <= t``."""
-    h = int(t // HOUR)
-    while h * HOUR > t:
-        h -= 1
-    while (h + 1) * HOUR <= t:
-        h += 1
-    return h
-
-
 class _Snapshot:
     """One read transaction's view: the sums as of the mark plus what changed."""
 
@@ -154,7 +118,7 @@ class _Snapshot:
     def live(self, into: Sums, lo: float, hi: float, sign: int = 1) -> None:
         """Add (``sign`` -1: take out) the CDRs accepted in ``[lo, hi)``, read one by one."""
         sql, extra = self._where(_LIVE)
-        _merge(into, self._conn.execute(sql + " GROUP BY 1, 2, 3", (lo, hi, *extra)), sign)
+        merge(into, self._conn.execute(sql + " GROUP BY 1, 2, 3", (lo, hi, *extra)), sign)
 
     def count(self, lo: float, hi: float, limit: int = -1) -> int:
         """The CDRs accepted in ``[lo, hi)``, at most ``limit`` of them (-1: all):
@@ -166,12 +130,8 @@ class _Snapshot:
     def hours(self, into: Sums, first: int, last: int) -> None:
         """Add the sums of the hours ``[first, last)``: rolled up, and changed since."""
         sql, extra = self._where(_ROLLED)
-        _merge(into, self._conn.execute(sql + " GROUP BY 1, 2, 3", (first, last, *extra)))
-        for (hour, account, connector, country), values in self.deltas.items():
-            if first <= hour < last and self._account in (None, account):
-                row = into.setdefault((account, connector, country), [0, 0, 0, 0])
-                for i, v in enumerate(values):
-                    row[i] += v
+        merge(into, self._conn.execute(sql + " GROUP BY 1, 2, 3", (first, last, *extra)))
+        add_hours(into, self.deltas, first, last, self._account)
 
     def cut(self, into: Sums, hour: int, lo: float, hi: float) -> None:
         """Add the part ``[lo, hi)`` of ``hour``: read from the CDRs, or the whole
@@ -209,26 +169,20 @@ def read_margins(conn: sqlite3.Connection, since: float, until: float,
         for (seq, old_connector, old_buy, old_refunded, status, at, account, country, sell,
              connector, buy, refunded) in conn.execute(_MOVED):  # fmt: skip
             hour = int(at) // HOUR  # as CAST(accepted_at AS INTEGER) / 3600
-            _add(deltas, (hour, account, old_connector, country), -1, sell, old_connector,
-                 old_buy, old_refunded)
-            _add(deltas, (hour, account, connector, country), 1, sell, connector, buy,
-                 refunded)
-            if status >= _FINAL:
+            add_cdr(deltas, (hour, account, old_connector, country), -1, sell, old_connector,
+                    old_buy, old_refunded)
+            add_cdr(deltas, (hour, account, connector, country), 1, sell, connector, buy,
+                    refunded)
+            if status >= FINAL:
                 done.append((seq,))
             else:
                 moved.append((status, connector, buy, refunded, seq))
         sums: Sums = {}
-        first, last = _first_hour_from(since), _last_hour_to(until)
-        if since >= until:
-            pass
-        elif first > last:  # within one hour
-            snap.cut(sums, last, since, until)
-        else:
-            if since < first * HOUR:
-                snap.cut(sums, first - 1, since, first * HOUR)
-            snap.hours(sums, first, last)
-            if last * HOUR < until:
-                snap.cut(sums, last, last * HOUR, until)
+        for part in period_parts(since, until):
+            if isinstance(part, Hours):
+                snap.hours(sums, part.first, part.last)
+            else:
+                snap.cut(sums, part.hour, part.lo, part.hi)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -254,16 +208,3 @@ def apply_margin_update(conn: sqlite3.Connection, update: MarginUpdate) -> bool:
     conn.execute("UPDATE cdr_sums_mark SET last_seq = ?, version = version + 1",
                  (update.last_seq,))
     return True
-
-
-def grouped(sums: Mapping[tuple[int, str, str], list[int]], by: str
-            ) -> list[tuple[str, int, int, int, int]]:  # fmt: skip
-    """``sums`` by ``account`` (its id), ``connector`` ('' for none) or ``country``,
-    ordered as ``ORDER BY`` that column orders them; groups without messages left out."""
-    index = {"account": 0, "connector": 1, "country": 2}[by]
-    out: dict[int | str, list[int]] = {}
-    for key, values in sums.items():
-        row = out.setdefault(key[index], [0, 0, 0, 0])
-        for i, v in enumerate(values):
-            row[i] += v
-    return [(str(k), v[0], v[1], v[2], v[3]) for k, v in sorted(out.items()) if v[0] > 0]

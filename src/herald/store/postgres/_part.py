@@ -21,6 +21,11 @@ class StorePart:
         """``fn``'s statements in one transaction (PostgresStore's)."""
         raise NotImplementedError
 
+    async def _snapshot(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+        """``fn``'s reads in one snapshot: a read-only REPEATABLE READ transaction
+        (PostgresStore's)."""
+        raise NotImplementedError
+
     async def _one(self, fn: Callable[[Any], Awaitable[T]]) -> T:
         """``fn``'s one statement, or reads needing no snapshot (PostgresStore's)."""
         raise NotImplementedError

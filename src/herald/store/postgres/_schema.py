@@ -849,11 +849,51 @@ CREATE TABLE token_buckets (
 ) WITH ({TABLE_SETTINGS["token_buckets"]});
 """
 
+# V15: the margin sums (store/postgres/_margins.py; the SQLite store's V22): the CDRs'
+# sums by hour, account, connector and country; the CDRs summed while their
+# message was not final (with what was summed); the seqs below the mark not yet
+# seen (in flight or rolled back when the mark passed them) with the transactions
+# that could hold them; the mark. Nothing here is written on the hot path: each
+# margin read brings them up to date. They start empty (mark 0): summing what a
+# database holds now here would miss the seqs of transactions in flight, so the
+# first read sums it all once (herald serve reads every 60 s).
+_V15_CDR_SUMS = """
+CREATE TABLE cdr_sums (
+    hour bigint NOT NULL,
+    account_id bigint NOT NULL,
+    connector text NOT NULL,
+    country text NOT NULL,
+    messages bigint NOT NULL,
+    revenue bigint NOT NULL,
+    cost bigint NOT NULL,
+    unpriced bigint NOT NULL,
+    PRIMARY KEY (hour, account_id, connector, country)
+);
+CREATE TABLE cdr_sums_pending (
+    seq bigint PRIMARY KEY,
+    status smallint NOT NULL,
+    connector text NOT NULL,
+    buy bigint,
+    refunded bigint NOT NULL
+);
+CREATE TABLE cdr_sums_gaps (
+    lo bigint PRIMARY KEY,
+    hi bigint NOT NULL,
+    waits text NOT NULL
+);
+CREATE TABLE cdr_sums_mark (
+    single boolean PRIMARY KEY DEFAULT true CHECK (single),
+    last_seq bigint NOT NULL,
+    version bigint NOT NULL
+);
+INSERT INTO cdr_sums_mark (last_seq, version) VALUES (0, 0);
+"""
+
 #: In order; a database at version ``n`` has had ``MIGRATIONS[:n]`` applied.
 MIGRATIONS: tuple[str, ...] = (
     _V1_CORE, _V2_LIFECYCLE, _V3_LEASES, _V4_FRAUD_VERIFY, _V5_CHAT, _V6_CONFIG,
     _V7_INBOUND_ADMIN, _V8_OVERVIEW_MINUTES, _V9_PENDING_TO,
     _V10_MESSAGES, _V11_SECRET_TEXTS, _V12_HISTORY_PARTITIONS, _V13_GUARD_STATE,
-    _V14_TOKEN_BUCKETS,
+    _V14_TOKEN_BUCKETS, _V15_CDR_SUMS,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -36,7 +36,6 @@ from herald.store._billing import (
     Balance,
     Cdr,
     Charge,
-    MarginRow,
     PriceEntry,
     PriceKind,
     PriceSide,
@@ -83,6 +82,7 @@ from herald.store.postgres._fraud import PostgresFraud
 from herald.store.postgres._lifecycle import install
 from herald.store.postgres._limits import PostgresLimits
 from herald.store.postgres._listing import PostgresListing, inbound_from_record
+from herald.store.postgres._margins import PostgresMargins
 from herald.store.postgres._messages import UNROUTED, PostgresMessages, stored_event
 from herald.store.postgres._numbers import PostgresNumbers
 from herald.store.postgres._queue import Record, _accept_arrays, message_from_record
@@ -126,8 +126,6 @@ MAX_UPSTREAM_ID_LENGTH = 65
 MAX_CONNECTOR_LENGTH = 64
 #: ``retry_outbox`` keeps the start of a delivery error for the operator.
 MAX_ERROR_LENGTH = 500
-#: How a margin report may group CDRs, and the column each means (as SQLite's).
-MARGIN_KEYS = {"account": "account_id", "connector": "connector", "country": "country"}
 #: The largest ``claim_outbox`` / ``expire_*`` in one call.
 MAX_CLAIM = 10_000
 
@@ -177,7 +175,7 @@ def _balance(r: Record) -> Balance:
 
 class PostgresStore(PostgresMessages, PostgresAccounts, PostgresFraud, PostgresVerify,
                     PostgresChat, PostgresRouting, PostgresNumbers, PostgresControls,
-                    PostgresListing, PostgresAdmin, PostgresLimits):
+                    PostgresListing, PostgresAdmin, PostgresLimits, PostgresMargins):
     """The lifecycle part of the store port on a PostgreSQL database.
 
     Open with :meth:`open` (migrates the database and installs the
@@ -245,6 +243,12 @@ class PostgresStore(PostgresMessages, PostgresAccounts, PostgresFraud, PostgresV
     async def _run(self, fn: Callable[[Any], Awaitable[T]]) -> T:
         """``fn``'s statements in one transaction."""
         async with self._connection(True) as conn:
+            return await fn(conn)
+
+    async def _snapshot(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+        """``fn``'s reads in one snapshot (a read-only REPEATABLE READ transaction)."""
+        async with (self._connection(False) as conn,
+                    conn.transaction(isolation="repeatable_read", readonly=True)):
             return await fn(conn)
 
     async def _one(self, fn: Callable[[Any], Awaitable[T]]) -> T:
@@ -549,22 +553,6 @@ class PostgresStore(PostgresMessages, PostgresAccounts, PostgresFraud, PostgresV
         generation: int = await self._one(
             lambda c: c.fetchval("SELECT generation FROM price_lists_generation"))
         return generation
-
-    async def margin(
-        self, since: float, until: float, by: str, *, account_id: int | None = None
-    ) -> tuple[MarginRow, ...]:
-        column = MARGIN_KEYS.get(by)
-        if column is None:
-            raise InvalidRecord("by", f"one of {', '.join(MARGIN_KEYS)}")
-        rows = await self._one(lambda c: c.fetch(
-            f"SELECT coalesce({column}::text, '') AS key, count(*) AS messages,"
-            " sum(sell - refunded) AS revenue, coalesce(sum(buy), 0) AS cost,"
-            " count(*) FILTER (WHERE connector IS NOT NULL AND buy IS NULL) AS unpriced"
-            " FROM cdrs WHERE accepted_at >= $1 AND accepted_at < $2"
-            " AND ($3::bigint IS NULL OR account_id = $3)"
-            f" GROUP BY {column} ORDER BY {column} NULLS FIRST", since, until, account_id))
-        return tuple(MarginRow(r["key"], r["messages"], int(r["revenue"]), int(r["cost"]),
-                               r["unpriced"]) for r in rows)  # fmt: skip
 
     async def get_balance(self, account_id: int) -> Balance | None:
         row = await self._one(lambda c: c.fetchrow(
