@@ -6,7 +6,7 @@
     .venv/bin/python bench/cluster_faults.py --phase 10 --tps 150 --window 10
 
 ``herald serve`` nodes (``processes = 1``) on one private PostgreSQL with one
-connector to the simulator, under HTTP and SMPP load (``tests/cluster/harness.py``):
+connector to the simulator, under HTTP and SMPP load (``tests/nodes/harness.py``):
 1, 2 and 3 nodes, then ``kill -9`` of one and another joining; or three nodes
 and a PostgreSQL stop and start. The table: the simulator's submit rate per
 window against the connector's ``tps``, the most sessions bound at once, each
@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from cluster.harness import (  # noqa: E402
+from nodes.harness import (  # noqa: E402
     ClusterPlan,
     Report,
     database_restarts,

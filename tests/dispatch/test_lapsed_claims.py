@@ -1,6 +1,6 @@
 """A claim whose lease ended is not this node's any more: nothing of it is sent.
 
-Found by the cluster tests (tests/cluster, docs/scale-out.md): after a
+Found by the cluster tests (tests/nodes, docs/scale-out.md): after a
 PostgreSQL restart longer than the claims' lease, nodes sent the messages they
 still held in their queues while other nodes, which had claimed them again,
 sent them too (125 duplicates upstream in one run). The leases could not be

@@ -262,7 +262,7 @@ async def test_a_slot_given_up_is_handed_back_once_its_bind_is_closed(start: Sta
     # on_lost may return the unbind: the slot is released only once it is done
     # (within margin), so the node taking it never binds while the giver's
     # session is still open: the upstream would see more binds than configured
-    # (tests/cluster saw 4 of 3 under load, when the release came first).
+    # (tests/nodes saw 4 of 3 under load, when the release came first).
     binds = {"c": 2}
     giver = await start(binds, unbind_seconds=S.margin / 2)
     await until(lambda: giver.count("c") == 2, [giver], binds, 3 * S.lease)

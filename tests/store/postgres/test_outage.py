@@ -115,7 +115,7 @@ async def test_a_session_the_server_ends_between_statements_is_store_unavailable
     # ("cannot switch to state 15; another operation (2) is in progress"). It
     # must reach callers as StoreUnavailable (retryable, nothing written): as an
     # unknown error it ended dispatch's claim loop, and a node never sent again
-    # after a PostgreSQL restart (tests/cluster, docs/scale-out.md).
+    # after a PostgreSQL restart (tests/nodes, docs/scale-out.md).
     server_port = int(pg_store_dsn.rsplit(":", 1)[1].split("/")[0])
     proxy = LingeringProxy(server_port, linger=1.0)
     port = await proxy.start()

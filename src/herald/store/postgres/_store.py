@@ -235,7 +235,7 @@ class PostgresStore(PostgresMessages, PostgresAccounts, PostgresFraud, PostgresV
             # statements leaves the connection mid-protocol, and its COMMIT is
             # refused unsent ("cannot switch to state 15; another operation (2) is
             # in progress"). Left untranslated it ended dispatch's claim loop, so
-            # a node never sent again after a PostgreSQL restart (tests/cluster).
+            # a node never sent again after a PostgreSQL restart (tests/nodes).
             raise StoreUnavailable(f"PostgreSQL: {exc}") from exc
         except e.DeadlockDetectedError as exc:
             raise StoreBusy(f"PostgreSQL: {exc}") from exc

@@ -1,6 +1,6 @@
 """Several ``herald serve`` nodes on one PostgreSQL under HTTP and SMPP load, checked.
 
-The cluster tests (``tests/cluster``) and ``bench/cluster_faults.py`` run these:
+The cluster tests (``tests/nodes``) and ``bench/cluster_faults.py`` run these:
 real ``herald serve`` processes (``processes = 1``: the node is one process, so
 a SIGKILL kills all of it) on one database, one connector to the simulator
 (in this process, so it can count the sessions bound at every moment and keep

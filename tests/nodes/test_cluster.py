@@ -9,7 +9,7 @@ within one lease; a PostgreSQL restart loses nothing acknowledged.
 
 The CI versions run a few seconds per phase (about 40 s each on a loaded
 2-core machine, most of it starting processes); the ``slow`` ones (``pytest
--m slow tests/cluster``) the same with 30 s phases; ``bench/cluster_faults.py``
+-m slow tests/nodes``) the same with 30 s phases; ``bench/cluster_faults.py``
 prints the figures.
 """
 
