@@ -282,6 +282,15 @@ class SQLiteChains:
 
         return await self._readers.run(read)
 
+    async def chain_leg_content(self, chain_id: str, leg: int) -> str | None:
+        def read(conn: sqlite3.Connection) -> str | None:
+            r = conn.execute("SELECT l.content FROM chat_legs l JOIN chat_chains c"
+                             " ON c.seq = l.chain_seq WHERE c.id = ? AND l.leg = ?",
+                             (chain_id, leg)).fetchone()
+            return None if r is None else r[0]
+
+        return await self._readers.run(read)
+
     async def chain_of_provider_id(self, channel: str,
                                    provider_id: str) -> tuple[str, int] | None:
         def read(conn: sqlite3.Connection) -> tuple[str, int] | None:

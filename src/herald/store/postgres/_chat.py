@@ -439,6 +439,12 @@ class PostgresChat(StorePart):
             " WHERE c.id = $1 AND l.leg = $2", chain_id, leg))
         return None if r is None or r["sms"] is None else message_of(r["sms"])
 
+    async def chain_leg_content(self, chain_id: str, leg: int) -> str | None:
+        r = await self._one(lambda c: c.fetchrow(
+            "SELECT l.content FROM chat_legs l JOIN chat_chains c ON c.seq = l.chain_seq"
+            " WHERE c.id = $1 AND l.leg = $2", chain_id, leg))
+        return None if r is None else r["content"]
+
     async def chain_of_provider_id(self, channel: str,
                                    provider_id: str) -> tuple[str, int] | None:
         r = await self._one(lambda c: c.fetchrow(
