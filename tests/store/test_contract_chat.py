@@ -435,3 +435,26 @@ async def test_chains_are_listed_newest_first_a_page_at_a_time(
     assert await store.list_chains(MessageFilter(account.id + 1)) == ((), None)
     with pytest.raises(InvalidRecord):
         await store.list_chains(MessageFilter(account.id), "9" * 26)
+
+
+async def test_the_chains_a_cancel_by_reference_would_cancel(
+        store: Store, account: Account, make_message: MessageFactory) -> None:
+    other = await store.create_account("other", T0, rate_limit=100.0, bind_limit=2)
+
+    async def chain(n: int, owner: Account = account, reference: str = "spring") -> str:
+        base = _chain(owner, make_message, chain_id=f"{n:026d}")
+        await store.accept_chain(replace(base, account_id=owner.id, reference=reference))
+        return base.id
+
+    waiting, done, cancelled, newer = [await chain(n) for n in range(4)]
+    await chain(4, reference="autumn")
+    await chain(5, other)
+    assert await store.change_chain(ChainChange(done, 0, T0, Status.DELIVERED, delivered_by=0,
+                                                legs={0: LegUpdate("read")}))
+    assert await store.change_chain(ChainChange(cancelled, 0, T0, Status.SENT,
+                                                cancel_chain=True))
+    assert await store.chains_to_cancel(account.id, "spring", limit=10) == (waiting, newer)
+    assert await store.chains_to_cancel(account.id, "spring", limit=1) == (waiting,)
+    assert await store.chains_to_cancel(account.id, "winter", limit=10) == ()
+    with pytest.raises(InvalidRecord):
+        await store.chains_to_cancel(account.id, "spring", limit=0)

@@ -934,6 +934,14 @@ class ChatStore(Protocol):
         """The stored chains among ``chain_ids`` (at most 10,000), by id."""
         ...
 
+    async def chains_to_cancel(self, account_id: int, reference: str, *,
+                               limit: int) -> tuple[str, ...]:
+        """The ids of up to ``limit`` of the account's chains sent with
+        ``reference`` that are neither final nor cancelled yet, oldest first
+        (``DELETE /v1/messages?reference=``). Raises :class:`InvalidRecord`
+        unless ``1 <= limit <= 10,000``."""
+        ...
+
     async def chain_leg_sms(self, chain_id: str, leg: int) -> NewMessage | None:
         """The SMS an SMS leg of the chain sends when it starts, as intake stored it
         (None: no such chain or leg, or not an SMS leg)."""

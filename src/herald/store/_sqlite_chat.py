@@ -273,6 +273,18 @@ class SQLiteChains:
 
         return await self._readers.run(read) if wanted else {}
 
+    async def chains_to_cancel(self, account_id: int, reference: str, *,
+                               limit: int) -> tuple[str, ...]:
+        check_count("limit", limit)
+
+        def read(conn: sqlite3.Connection) -> tuple[str, ...]:
+            return tuple(r[0] for r in conn.execute(
+                "SELECT id FROM chat_chains WHERE account_id = ? AND reference = ?"
+                " AND done_at IS NULL AND cancelled_at IS NULL ORDER BY seq LIMIT ?",
+                (account_id, reference, limit)))
+
+        return await self._readers.run(read)
+
     async def chain_leg_sms(self, chain_id: str, leg: int) -> NewMessage | None:
         def read(conn: sqlite3.Connection) -> NewMessage | None:
             r = conn.execute("SELECT l.sms FROM chat_legs l JOIN chat_chains c"
