@@ -265,10 +265,11 @@ class WhatsAppClient(_Adapter):
             return Rejected.of(_NO_ANSWER, None, type(exc).__name__)
         return parse_done_answer(answer.status_code, answer.content[:MAX_ANSWER_BODY])
 
-    async def list_templates(self) -> list[TemplateState]:
-        """Every template of the business account (at most :data:`MAX_TEMPLATE_PAGES`
-        pages of 100). Raises ``httpx.HTTPError`` or ``ValueError`` (an answer
-        that cannot be read)."""
+    async def list_templates(self) -> tuple[list[TemplateState], bool]:
+        """The templates of the business account (at most :data:`MAX_TEMPLATE_PAGES`
+        pages of 100), and whether that is every one (False: there were more
+        pages). Raises ``httpx.HTTPError`` or ``ValueError`` (an answer that
+        cannot be read)."""
         found: list[TemplateState] = []
         after: str | None = None
         for _ in range(MAX_TEMPLATE_PAGES):
@@ -279,8 +280,8 @@ class WhatsAppClient(_Adapter):
             page, after = parse_template_list(answer.content[:MAX_LIST_BODY])
             found.extend(page)
             if after is None:
-                break
-        return found
+                return found, True
+        return found, False
 
     def inbound(self, body: bytes, headers: Mapping[str, str]) -> list[InboundChat]:
         """Verify, then read, the users' messages of a webhook (each opens the
