@@ -59,6 +59,20 @@ async def test_a_user_message_opens_the_window_and_reaches_the_account(rig: Rig)
     assert inbound == [(rig.account_id, TO[1:], NUMBER_ID, "whatsapp")]
 
 
+async def test_a_viber_users_message_reaches_the_account_once(rig: Rig) -> None:
+    body = rig.viber.inbound_body(TO[1:], "Where is my parcel?", "HeraldShop")
+    scheme = rig.viber.settings.scheme
+    forged = await rig.http.post("/v1/channels/viber/webhook", content=body,
+                                 headers={scheme.header: scheme.sign("not-it", body)})
+    assert forged.status_code == 401
+    rig.viber.duplicates = 2  # the provider repeats itself: stored once
+    assert await rig.viber.inbound(TO[1:], "Where is my parcel?", "HeraldShop") == 200
+    inbound = await rig.store._readers.run(lambda c: c.execute(
+        "SELECT account_id, from_addr, to_addr, connector, body FROM inbound").fetchall())
+    assert inbound == [(rig.account_id, TO[1:], "HeraldShop", "viber",
+                        "Where is my parcel?".encode("utf-16-be"))]
+
+
 # -- 3: provider webhook signatures ------------------------------------------------------------
 
 async def test_a_bad_webhook_signature_is_refused_and_changes_nothing(rig: Rig) -> None:

@@ -53,7 +53,12 @@ from herald.channels._templates import (
     template_path,
     templates_path,
 )
-from herald.channels._viber import ViberSettings, parse_callbacks, send_body
+from herald.channels._viber import (
+    ViberSettings,
+    parse_callbacks,
+    parse_viber_inbound,
+    send_body,
+)
 from herald.channels._viber import parse_send_answer as parse_viber_answer
 from herald.channels._whatsapp import (
     DEFAULT_API_VERSION,
@@ -317,3 +322,10 @@ class ViberClient(_Adapter):
         scheme = self.settings.scheme
         scheme.verify(self.settings.secret, header_value(headers, scheme.header), body)
         return parse_callbacks(self.settings, body)
+
+    def inbound(self, body: bytes, headers: Mapping[str, str]) -> list[InboundChat]:
+        """Verify, then read, the users' messages among the callbacks. Raises as
+        :meth:`events`."""
+        scheme = self.settings.scheme
+        scheme.verify(self.settings.secret, header_value(headers, scheme.header), body)
+        return parse_viber_inbound(self.settings, body)

@@ -433,8 +433,15 @@ class ChatService:
         return changed
 
     async def viber_webhook(self, body: bytes, headers: Mapping[str, str]) -> int:
+        """Apply a Viber provider's callbacks (verified first): statuses, and the
+        users' messages, which reach the sender's account like an SMS MO."""
         adapter = self.adapters["viber"]
-        return await self.provider_events("viber", list(adapter.events(body, headers)))
+        assert isinstance(adapter, ViberClient)
+        events = adapter.events(body, headers)  # raises before anything is read
+        changed = await self.provider_events("viber", list(events))
+        for message in adapter.inbound(body, headers):
+            await self._inbound("viber", message)
+        return changed
 
     async def _owner(self, channel: str, sender: str) -> int | None:
         name = self.settings.senders(channel).get(sender)
