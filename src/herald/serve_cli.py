@@ -21,6 +21,8 @@ from herald.config import (
     parse_listen,
     parse_processes,
 )
+from herald.sim.chat.cli import Misbehaviour, add_misbehaviour_options, misbehaviour
+from herald.sim.errors import SimConfigError
 from herald.store import SchemaError, StoreUnavailable
 
 DEFAULT_CONFIG = Path("herald.toml")
@@ -73,6 +75,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                         " else auto: uvloop where installed)")
     parser.add_argument("--log-level", default="warning",
                         choices=("debug", "info", "warning", "error"))
+    add_misbehaviour_options(parser.add_argument_group(
+        "the demo's WhatsApp fake", "with --demo: make its WhatsApp Cloud API fake misbehave,"
+        " as herald sim's does (docs/channels.md, \"Try it\")"))
     parser.set_defaults(func=_serve)
 
 
@@ -112,6 +117,15 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"herald serve: {exc}", file=sys.stderr)
         return 2
+    try:
+        whatsapp = misbehaviour(args)
+    except SimConfigError as exc:
+        print(f"herald serve: --{exc}", file=sys.stderr)
+        return 2
+    if whatsapp != Misbehaviour() and (not args.demo or config.channels is not None):
+        print("herald serve: the --whatsapp-* options make the demo's WhatsApp fake misbehave:"
+              " they need --demo, and no [channels] in the config", file=sys.stderr)
+        return 2
     if config.store.url is not None:
         from herald.store.postgres import serve_refusal
 
@@ -125,7 +139,8 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     from herald.service import run
 
-    main = run(config, demo=args.demo, log_level=args.log_level, migrate=args.migrate)
+    main = run(config, demo=args.demo, log_level=args.log_level, migrate=args.migrate,
+               demo_whatsapp=whatsapp)
     try:
         if config.event_loop() == "uvloop":
             import uvloop

@@ -598,8 +598,10 @@ def _write_env(path: Path, values: dict[str, str]) -> None:
 
 
 async def run(config: HeraldConfig, *, demo: bool = False, out: Any = None,
-              log_level: str = "WARNING", migrate: bool = False) -> None:
-    """Run until SIGINT/SIGTERM, then stop gracefully. ``migrate``: see :meth:`Platform.start`."""
+              log_level: str = "WARNING", migrate: bool = False,
+              demo_whatsapp: Any = None) -> None:
+    """Run until SIGINT/SIGTERM, then stop gracefully. ``migrate``: see :meth:`Platform.start`.
+    ``demo_whatsapp``: the demo's WhatsApp fake's misbehaviour (``herald.sim.chat.cli``)."""
     import sys
 
     out = out or sys.stdout
@@ -623,7 +625,7 @@ async def run(config: HeraldConfig, *, demo: bool = False, out: Any = None,
         if config.channels is None:  # WhatsApp first, SMS fallback (docs/channels.md)
             from herald.sim.chat.demo import DemoWhatsApp
 
-            whatsapp = DemoWhatsApp()
+            whatsapp = DemoWhatsApp(demo_whatsapp)
             await whatsapp.start()
             extras.append(whatsapp)
             config = demo_channels(config, whatsapp)

@@ -35,7 +35,8 @@ class LegBook:
     windows: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def accepted(self, provider_id: str) -> None:
-        self.states[provider_id] = LegState.ACCEPTED
+        # A status webhook may have overtaken the provider's answer: keep what it said.
+        self.states.setdefault(provider_id, LegState.ACCEPTED)
 
     def apply(self, events: Sequence[ProviderEvent]) -> None:
         for event in events:

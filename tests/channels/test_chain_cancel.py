@@ -88,6 +88,46 @@ async def test_a_leg_that_went_out_is_not_recalled_and_no_fallback_follows(
     assert final.status_code == (200 if ends == "cancelled" else 409)
 
 
+async def test_a_cancel_by_reference_cancels_the_campaigns_chains_too(rig: Rig) -> None:
+    """``DELETE /v1/messages?reference=``: every chain of the campaign is cancelled
+    as ``DELETE /v1/messages/{id}`` cancels one (a waiting SMS leg with its
+    chain), listed when it ended cancelled; a leg gone out is not recalled and
+    no fallback follows it; other references are not touched."""
+    gone = (await rig.send(sms_chain({**WA, "within": 60}, SMS, reference="spring",
+                                     callback_url=HOOK))).json()["id"]
+    await rig.steps()  # its WhatsApp leg went out; its timer waits
+    other_to = "+14155552672"
+    rig.fake.reject(other_to[1:], 131026)  # not on WhatsApp: its SMS leg starts, and waits
+    waiting_sms = (await rig.send(sms_chain(WA, SMS, to=other_to, reference="spring",
+                                            callback_url=HOOK))).json()["id"]
+    await rig.steps(1)
+    sms_id = (await rig.chain(waiting_sms))["legs"][1]["message_id"]
+    assert sms_id is not None
+    pending = (await rig.send(sms_chain(WA, SMS, reference="spring"))).json()["id"]
+    plain = (await rig.send({"to": TO, "from": "ACME", "text": "Spring sale",
+                             "reference": "spring"})).json()["id"]
+    autumn = (await rig.send(sms_chain(WA, SMS, reference="autumn"))).json()["id"]
+    sent_before = len(rig.fake.answers)
+
+    answer = await rig.http.delete("/v1/messages", params={"reference": "spring"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"cancelled": [waiting_sms, pending, plain]}
+    assert (await rig.store.get_message(sms_id)).status is Status.CANCELLED
+    assert (await rig.chain(pending))["status"] == "cancelled"
+    rig.clock.advance(61)  # the gone-out leg's timer fires: no SMS follows it
+    await rig.steps()
+    views = {c: await rig.chain(c) for c in (gone, waiting_sms, pending, autumn)}
+    assert [views[c]["status"] for c in (gone, waiting_sms, pending)] == ["cancelled"] * 3
+    assert views[gone]["legs"][1]["status"] == "not_started"
+    assert views[pending]["legs"][0]["error"]["name"] == "cancelled"
+    assert views[autumn]["status"] == "sent"  # another campaign: it went out
+    assert len(rig.fake.answers) == sent_before + 1  # autumn's only: nothing of spring
+    again = await rig.http.delete("/v1/messages", params={"reference": "spring"})
+    assert again.json() == {"cancelled": []}
+    assert sorted(await _webhooks(rig)) == sorted(
+        [(gone, int(Status.CANCELLED)), (waiting_sms, int(Status.CANCELLED))])  # once each
+
+
 async def test_cancelling_an_unknown_id_is_404(rig: Rig) -> None:
     chain_id = (await rig.send(sms_chain(WA, SMS))).json()["id"]
     other = chain_id[:-1] + ("0" if chain_id[-1] != "0" else "1")

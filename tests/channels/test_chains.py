@@ -53,9 +53,24 @@ async def test_a_user_message_opens_the_window_and_reaches_the_account(rig: Rig)
     assert answer.status_code == 202, answer.text
     await rig.steps()
     assert [r.kind for r in rig.fake.sent.values()] == ["text"]
+    assert rig.fake.schema_failures == []  # herald's text send fits the Cloud API's schema
     inbound = await rig.store._readers.run(lambda c: c.execute(
         "SELECT account_id, from_addr, to_addr, connector FROM inbound").fetchall())
     assert inbound == [(rig.account_id, TO[1:], NUMBER_ID, "whatsapp")]
+
+
+async def test_a_viber_users_message_reaches_the_account_once(rig: Rig) -> None:
+    body = rig.viber.inbound_body(TO[1:], "Where is my parcel?", "HeraldShop")
+    scheme = rig.viber.settings.scheme
+    forged = await rig.http.post("/v1/channels/viber/webhook", content=body,
+                                 headers={scheme.header: scheme.sign("not-it", body)})
+    assert forged.status_code == 401
+    rig.viber.duplicates = 2  # the provider repeats itself: stored once
+    assert await rig.viber.inbound(TO[1:], "Where is my parcel?", "HeraldShop") == 200
+    inbound = await rig.store._readers.run(lambda c: c.execute(
+        "SELECT account_id, from_addr, to_addr, connector, body FROM inbound").fetchall())
+    assert inbound == [(rig.account_id, TO[1:], "HeraldShop", "viber",
+                        "Where is my parcel?".encode("utf-16-be"))]
 
 
 # -- 3: provider webhook signatures ------------------------------------------------------------
@@ -148,13 +163,21 @@ async def _not_read_within_60(rig: Rig, read_at: float | None) -> dict[str, Any]
 
 
 async def test_not_read_within_60_s_starts_exactly_one_sms_leg(rig: Rig) -> None:
+    from herald.store import PriceSide
+
+    sell = parse_price_list(["destination,price\n", "+1,0.05\n"])  # SMS to +1: 0.05
+    rig.lists[rig.account_id] = sell
+    await rig.store.put_price_list(sell.stored(PriceSide.SELL, str(rig.account_id), T0))
+    await rig.store.adjust_balance(rig.account_id, add=1_000_000)
     view = await _not_read_within_60(rig, None)
     assert [leg["status"] for leg in view["legs"]] == ["delivered", "pending"]
     assert await rig.sms_count() == 1
     assert rig.store is not None and await rig.store.claim_chain_timers(T0 + 10_000, 30, 10) == ()
     # Both legs billed as priced: the template when WhatsApp priced it, the SMS when it started.
     assert view["legs"][0]["price"] == {"amount": "0.008000", "category": "utility"}
-    assert view["legs"][1]["price"] is None  # this account is not billed for SMS
+    assert view["legs"][1]["price"] == {"amount": "0.050000", "category": "sms"}
+    balance = await rig.store.get_balance(rig.account_id)
+    assert balance is not None and 1_000_000 - balance.balance == 8_000 + 50_000
 
 
 async def test_read_at_59_s_delivers_and_no_sms_leg_starts(rig: Rig) -> None:
@@ -330,6 +353,7 @@ async def test_the_ledger_equals_the_sum_of_priced_events(rig: Rig) -> None:
             assert chain.legs[1].price_micros == 50_000
             expected += 50_000
     assert 10_000_000 - balance.balance == expected
+    assert rig.fake.schema_failures == []  # the template and authentication template sends
     assert sum(leg.price_micros or 0 for c in chains.values() for leg in c.legs) == expected
 
 

@@ -64,8 +64,8 @@ async def test_heralds_template_requests_pass_the_check(served: tuple[FakeWhatsA
         order = await client.create_template(ORDER)
         login = await client.create_template(TemplateSpec("login_code", "en", "authentication"))
         assert isinstance(order, TemplateState) and isinstance(login, TemplateState)
-        assert {t.name for t in await client.list_templates()} == {"order_update",
-                                                                    "login_code"}
+        listed, complete = await client.list_templates()
+        assert {t.name for t in listed} == {"order_update", "login_code"} and complete
         fake.review("order_update", "en_US", "APPROVED")
         edited = TemplateSpec("order_update", "en_US", "utility",
                               "Order {{1}} is on its way", ("A-1042",))

@@ -156,3 +156,33 @@ async def test_a_delete_by_name_goes_at_the_provider_and_here(rig: Rig) -> None:
     assert (await rig.http.delete("/v1/templates/order_update",
                                   params={"lang": "de"})).status_code == 422
     assert rig.fake.schema_failures == []
+
+
+async def test_a_template_deleted_in_metas_tools_is_marked_deleted_and_frees_its_name(
+        rig: Rig) -> None:
+    await _approved(rig, ORDER)
+    await _approved(rig, {**ORDER, "language": "de"})
+    del rig.fake.templates[("order_update", "en_US")]  # deleted in Meta's own tools
+    rig.clock.advance(61)  # the service reads the list every 60 s
+    await rig.steps(1)
+    listed = {t["language"]: t for t in (await rig.http.get("/v1/templates")).json()["templates"]}
+    assert (listed["en_US"]["status"], listed["en_US"]["reason"]) == (
+        "deleted", "not at the provider")
+    assert listed["de"]["status"] == "approved"  # still there
+    leg = {"channel": "whatsapp", "template": {"name": "order_update", "language": "en_US",
+                                               "parameters": ["A-1042"]}}
+    refused = await rig.send(sms_chain(leg, SMS))
+    assert refused.status_code == 422, refused.text  # at intake: no provider call
+    assert refused.json()["errors"][0]["code"] == "template_not_approved"
+    assert rig.fake.answers == []
+    again = await _create(rig, ORDER)  # its name is free again
+    assert again.status_code == 201, again.text
+    assert again.json()["status"] == "pending"
+    # The webhook's DELETED says the same; a delete here then asks the provider nothing.
+    rig.fake.review("order_update", "de", "DELETED")
+    assert await rig.fake.template_update("order_update", "de") == 200
+    del rig.fake.templates[("order_update", "de")]
+    gone = await rig.http.delete("/v1/templates/order_update", params={"language": "de"})
+    assert gone.status_code == 204, gone.text
+    assert [t["language"] for t in (await rig.http.get("/v1/templates")).json()["templates"]] \
+        == ["en_US"]

@@ -41,6 +41,13 @@ async def test_the_code_goes_by_whatsapp_and_checks(rig: Rig) -> None:
     assert got["channel"] == "whatsapp"
     chain = await rig.chain(got["messages"][0])
     assert chain["delivered_by"] == 0
+    # The chain is final: the housekeeping purge erases the code its legs held.
+    chain_id = str(got["messages"][0])
+    assert code in (await rig.store.chain_leg_content(chain_id, 0) or "")
+    assert await rig.store.purge(T0 + 61, parked_before=T0, dead_before=T0) >= 2
+    assert code not in (await rig.store.chain_leg_content(chain_id, 0) or "")
+    sms = await rig.store.chain_leg_sms(chain_id, 1)  # the fallback never needed
+    assert sms is not None and code.encode() not in sms.body
 
 
 async def test_the_sms_goes_when_whatsapp_does_not_deliver_in_time(rig: Rig) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
 
 from herald.store import (
+    VERIFY_TAG,
     Account,
     ChainChange,
     Channel,
@@ -183,6 +185,49 @@ async def test_the_final_change_writes_one_webhook_event(
     events = await store.claim_outbox(Channel.WEBHOOK, T0, 30.0, 10)
     assert [(e.kind, e.subject_id, e.status, e.url) for e in events] == [
         (EventKind.CHAIN, "d" * 26, Status.DELIVERED, "https://example.com/h")]
+
+
+async def test_the_purge_erases_the_codes_of_final_chains(
+        store: Store, account: Account, make_message: MessageFactory) -> None:
+    """A WhatsApp-first verification's legs hold its code (the authentication
+    template's, the prepared SMS's text): once the chain is final nothing needs
+    them, and the purge empties them (nothing else of the chain changes)."""
+    auth = '{"template":"login_code","language":"en","code":"123456"}'
+    plain = '{"template":"t","language":"en","parameters":["A-1"]}'
+
+    def verify_chain(chain_id: str, content: str = auth, tag: str = VERIFY_TAG) -> NewChain:
+        sms = make_message(tag=tag, body=b"Your code is 123456",
+                           callback_events=StatusEvents.NONE)
+        return NewChain(chain_id, account.id, "+447700900123", (
+            NewChatLeg("whatsapp", "1065550001", content, "delivered", 30.0),
+            NewChatLeg("sms", "ACME", sms=sms)), T0)
+
+    done, waiting, other = (verify_chain("c" * 26), verify_chain("d" * 26),
+                            verify_chain("e" * 26, plain, "otp"))
+    for new in (done, waiting, other):
+        await store.accept_chain(new)
+        assert await store.change_chain(ChainChange(new.id, 0, T0 + 1, Status.SENT,
+                                                    legs={0: LegUpdate("accepted")}))
+    for new in (done, other):
+        assert await store.change_chain(ChainChange(new.id, 1, T0 + 2, Status.DELIVERED,
+                                                    delivered_by=0,
+                                                    legs={0: LegUpdate("delivered")}))
+    before = await store.get_chain(done.id)
+    assert await store.purge(T0 + 3, parked_before=T0, dead_before=T0) == 2  # its two legs
+    assert await store.get_chain(done.id) == before
+    erased = json.loads(await store.chain_leg_content(done.id, 0) or "")
+    assert erased == {"template": "login_code", "language": "en", "code": ""}
+    sms = await store.chain_leg_sms(done.id, 1)
+    assert sms is not None and sms.body == b"" and sms.tag == VERIFY_TAG
+    assert sms == replace(done.legs[1].sms, body=b"")  # type: ignore[arg-type]
+    # still to send: kept; a plain template and an SMS not tagged verify: kept
+    assert await store.chain_leg_content(waiting.id, 0) == auth
+    assert await store.chain_leg_sms(waiting.id, 1) == waiting.legs[1].sms
+    assert await store.chain_leg_content(other.id, 0) == plain
+    assert await store.chain_leg_sms(other.id, 1) == other.legs[1].sms
+    assert await store.chain_leg_content(done.id, 1) is None  # an SMS leg
+    assert await store.chain_leg_content("f" * 26, 0) is None
+    assert await store.purge(T0 + 4, parked_before=T0, dead_before=T0) == 0  # once
 
 
 async def test_statuses_are_parked_until_a_leg_carries_their_provider_id(
@@ -390,3 +435,26 @@ async def test_chains_are_listed_newest_first_a_page_at_a_time(
     assert await store.list_chains(MessageFilter(account.id + 1)) == ((), None)
     with pytest.raises(InvalidRecord):
         await store.list_chains(MessageFilter(account.id), "9" * 26)
+
+
+async def test_the_chains_a_cancel_by_reference_would_cancel(
+        store: Store, account: Account, make_message: MessageFactory) -> None:
+    other = await store.create_account("other", T0, rate_limit=100.0, bind_limit=2)
+
+    async def chain(n: int, owner: Account = account, reference: str = "spring") -> str:
+        base = _chain(owner, make_message, chain_id=f"{n:026d}")
+        await store.accept_chain(replace(base, account_id=owner.id, reference=reference))
+        return base.id
+
+    waiting, done, cancelled, newer = [await chain(n) for n in range(4)]
+    await chain(4, reference="autumn")
+    await chain(5, other)
+    assert await store.change_chain(ChainChange(done, 0, T0, Status.DELIVERED, delivered_by=0,
+                                                legs={0: LegUpdate("read")}))
+    assert await store.change_chain(ChainChange(cancelled, 0, T0, Status.SENT,
+                                                cancel_chain=True))
+    assert await store.chains_to_cancel(account.id, "spring", limit=10) == (waiting, newer)
+    assert await store.chains_to_cancel(account.id, "spring", limit=1) == (waiting,)
+    assert await store.chains_to_cancel(account.id, "winter", limit=10) == ()
+    with pytest.raises(InvalidRecord):
+        await store.chains_to_cancel(account.id, "spring", limit=0)

@@ -412,6 +412,24 @@ class ChainRoutes:
         raise ApiProblem(409, "cancel-too-late", f"the chain cannot be cancelled: {went}",
                          extra=extra)
 
+    async def cancel_by_reference(self, account_id: int, reference: str,
+                                  limit: int) -> list[str]:
+        """Cancel up to ``limit`` of the account's chains sent with ``reference``
+        (``DELETE /v1/messages?reference=``) as ``DELETE /v1/messages/{id}``
+        cancels one; returns the ids of those that ended ``cancelled``. A chain
+        whose current leg has gone out is not listed: that leg is not recalled,
+        and no leg starts after it. Raises :class:`StoreError`."""
+        chat = self._ctx.chat
+        if chat is None:
+            return []
+        ended: list[str] = []
+        for chain_id in await self._ctx.store.chains_to_cancel(account_id, reference,
+                                                                limit=limit):
+            found = await chat.cancel(chain_id, account_id)
+            if found is not None and found[0].status is Status.CANCELLED:
+                ended.append(chain_id)
+        return ended
+
     # -- provider webhooks -------------------------------------------------------------
 
     async def whatsapp_webhook(self, request: Request) -> Response:

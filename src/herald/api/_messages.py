@@ -716,16 +716,21 @@ class MessageRoutes:
     async def cancel_by_reference(self, request: Request,
                                   reference: _CancelReference) -> Response:
         """Cancel the account's waiting messages with ``reference`` (a campaign),
-        up to :data:`MAX_CANCEL_BY_REFERENCE`: 200 and their ids."""
+        up to :data:`MAX_CANCEL_BY_REFERENCE`: 200 and their ids. Its chains
+        first (``_chains``: no leg starts after the cancel), so that a chain's
+        waiting SMS leg is cancelled as part of its chain."""
         ctx = self._ctx
         now = ctx.clock()
         account = await self._gate.authenticate(request, now)
         try:
-            cancelled = await ctx.store.cancel_matching(
-                account.id, now, limit=MAX_CANCEL_BY_REFERENCE, reference=reference)
+            chains = [] if self.chains is None else await self.chains.cancel_by_reference(
+                account.id, reference, MAX_CANCEL_BY_REFERENCE)
+            room = MAX_CANCEL_BY_REFERENCE - len(chains)
+            cancelled = () if room <= 0 else await ctx.store.cancel_matching(
+                account.id, now, limit=room, reference=reference)
         except StoreError as exc:
             raise store_problem(exc) from None
-        return _json({"cancelled": list(cancelled)})
+        return _json({"cancelled": [*chains, *cancelled]})
 
     # -- GET /v1/messages ----------------------------------------------------------
 

@@ -12,6 +12,10 @@ into :class:`ViberSettings`:
   (``callback_id_field``), a status word (``callback_status_field``, mapped by
   ``statuses``: ``expired`` is the provider's TTL running out), an optional
   error word and a Unix time; signed by ``scheme`` with the provider's secret.
+- A user's message comes the same way: a callback whose status word is
+  ``inbound_word`` (``message``), with the user's number (``inbound_user_field``),
+  the sender name it was sent to (``inbound_sender_field``) and, for a text,
+  the text (``inbound_text_field``); nothing else of it is read.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from herald.channels._legs import LegEvent
 from herald.channels._port import (
     Accepted,
     AuthTemplateContent,
+    InboundChat,
     MalformedWebhook,
     ProviderEvent,
     Rejected,
@@ -44,7 +49,7 @@ from herald.channels._port import (
 from herald.channels._signature import VIBER_DEFAULT_SCHEME, HmacScheme
 
 __all__ = ["MAX_CALLBACKS_PER_BODY", "ViberSettings", "parse_callbacks", "parse_send_answer",
-           "send_body"]
+           "parse_viber_inbound", "send_body"]
 
 #: Callbacks read from one body; octets of one body.
 MAX_CALLBACKS_PER_BODY: Final = 1000
@@ -72,6 +77,11 @@ class ViberSettings:
     errors: Mapping[str, ErrorMeaning] = field(default_factory=lambda: dict(VIBER_DEFAULT_ERRORS))
     #: Seconds the provider keeps trying when a leg sets none (Viber allows 30 s..14 days).
     default_ttl: int = 86400
+    #: A user's message: its callback's status word and fields (see the module docstring).
+    inbound_word: str = "message"
+    inbound_user_field: str = "from"
+    inbound_sender_field: str = "to"
+    inbound_text_field: str = "text"
 
     def __post_init__(self) -> None:
         if not self.base_url.startswith(("http://", "https://")):
@@ -125,30 +135,60 @@ def parse_send_answer(settings: ViberSettings, status: int, body: bytes) -> Subm
     return Rejected.of(_UNKNOWN, None, f"HTTP {status}")
 
 
-def _callback(settings: ViberSettings, item: object) -> ProviderEvent | None:
+def _id_and_word(settings: ViberSettings, item: object) -> tuple[str, str, dict[str, Any]]:
     if not isinstance(item, dict):
         raise MalformedWebhook("a callback is not an object")
     provider_id = item.get(settings.callback_id_field)
     word = item.get(settings.callback_status_field)
     if not isinstance(provider_id, (str, int)) or not str(provider_id) or not isinstance(word, str):
         raise MalformedWebhook("a callback without id or status")
-    event = settings.statuses.get(word.lower())
-    if event is None:
-        return None
-    stamp: Any = item.get(settings.callback_time_field, 0)
+    return str(provider_id), word.lower(), item
+
+
+def _time(settings: ViberSettings, item: dict[str, Any]) -> float:
     try:
-        at = float(stamp)
+        return float(item.get(settings.callback_time_field, 0))
     except (TypeError, ValueError):
         raise MalformedWebhook("a callback time is not a number") from None
+
+
+def _callback(settings: ViberSettings, item: object) -> ProviderEvent | None:
+    provider_id, word, item = _id_and_word(settings, item)
+    event = settings.statuses.get(word)
+    if event is None:
+        return None
+    at = _time(settings, item)
     raw = item.get(settings.callback_error_field)
     error = settings.meaning(raw) if raw is not None else None
     if event is LegEvent.EXPIRED and error is None:
         error = _TTL_EXPIRED
-    return ProviderEvent(str(provider_id), event, at, error, None if raw is None else str(raw))
+    return ProviderEvent(provider_id, event, at, error, None if raw is None else str(raw))
+
+
+def _inbound(settings: ViberSettings, item: object) -> InboundChat | None:
+    provider_id, word, item = _id_and_word(settings, item)
+    if word != settings.inbound_word.lower():
+        return None
+    user, sender = item.get(settings.inbound_user_field), item.get(settings.inbound_sender_field)
+    if not (isinstance(user, str) and user and isinstance(sender, str) and sender):
+        raise MalformedWebhook("a user's message without its user or sender")
+    text = item.get(settings.inbound_text_field)
+    return InboundChat(provider_id, sender, user, _time(settings, item),
+                       "text" if isinstance(text, str) and text else "other",
+                       text if isinstance(text, str) and text else None)
 
 
 def parse_callbacks(settings: ViberSettings, body: bytes) -> list[ProviderEvent]:
     """The events of a (verified) callback body. Raises :class:`MalformedWebhook`."""
+    return [e for e in (_callback(settings, item) for item in _items(body)) if e is not None]
+
+
+def parse_viber_inbound(settings: ViberSettings, body: bytes) -> list[InboundChat]:
+    """The users' messages of a (verified) callback body. Raises :class:`MalformedWebhook`."""
+    return [m for m in (_inbound(settings, item) for item in _items(body)) if m is not None]
+
+
+def _items(body: bytes) -> list[Any]:
     if len(body) > MAX_CALLBACK_BODY:
         raise MalformedWebhook(f"body longer than {MAX_CALLBACK_BODY} octets")
     try:
@@ -158,4 +198,4 @@ def parse_callbacks(settings: ViberSettings, body: bytes) -> list[ProviderEvent]
     items = document if isinstance(document, list) else [document]
     if len(items) > MAX_CALLBACKS_PER_BODY:
         raise MalformedWebhook(f"more than {MAX_CALLBACKS_PER_BODY} callbacks")
-    return [e for e in (_callback(settings, item) for item in items) if e is not None]
+    return items

@@ -53,7 +53,12 @@ from herald.channels._templates import (
     template_path,
     templates_path,
 )
-from herald.channels._viber import ViberSettings, parse_callbacks, send_body
+from herald.channels._viber import (
+    ViberSettings,
+    parse_callbacks,
+    parse_viber_inbound,
+    send_body,
+)
 from herald.channels._viber import parse_send_answer as parse_viber_answer
 from herald.channels._whatsapp import (
     DEFAULT_API_VERSION,
@@ -265,10 +270,11 @@ class WhatsAppClient(_Adapter):
             return Rejected.of(_NO_ANSWER, None, type(exc).__name__)
         return parse_done_answer(answer.status_code, answer.content[:MAX_ANSWER_BODY])
 
-    async def list_templates(self) -> list[TemplateState]:
-        """Every template of the business account (at most :data:`MAX_TEMPLATE_PAGES`
-        pages of 100). Raises ``httpx.HTTPError`` or ``ValueError`` (an answer
-        that cannot be read)."""
+    async def list_templates(self) -> tuple[list[TemplateState], bool]:
+        """The templates of the business account (at most :data:`MAX_TEMPLATE_PAGES`
+        pages of 100), and whether that is every one (False: there were more
+        pages). Raises ``httpx.HTTPError`` or ``ValueError`` (an answer that
+        cannot be read)."""
         found: list[TemplateState] = []
         after: str | None = None
         for _ in range(MAX_TEMPLATE_PAGES):
@@ -279,8 +285,8 @@ class WhatsAppClient(_Adapter):
             page, after = parse_template_list(answer.content[:MAX_LIST_BODY])
             found.extend(page)
             if after is None:
-                break
-        return found
+                return found, True
+        return found, False
 
     def inbound(self, body: bytes, headers: Mapping[str, str]) -> list[InboundChat]:
         """Verify, then read, the users' messages of a webhook (each opens the
@@ -316,3 +322,10 @@ class ViberClient(_Adapter):
         scheme = self.settings.scheme
         scheme.verify(self.settings.secret, header_value(headers, scheme.header), body)
         return parse_callbacks(self.settings, body)
+
+    def inbound(self, body: bytes, headers: Mapping[str, str]) -> list[InboundChat]:
+        """Verify, then read, the users' messages among the callbacks. Raises as
+        :meth:`events`."""
+        scheme = self.settings.scheme
+        scheme.verify(self.settings.secret, header_value(headers, scheme.header), body)
+        return parse_viber_inbound(self.settings, body)

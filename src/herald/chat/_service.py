@@ -103,6 +103,9 @@ MAX_DECISIONS: Final = 20
 PARKED_TTL: Final = 24 * 3600.0
 #: A template's status until the provider answered its submission.
 SUBMITTING: Final = "submitting"
+#: A template's status once it is gone at the provider (deleted in Meta's own
+#: tools: its webhook's ``DELETED``, or missing from the provider's whole list).
+DELETED: Final = "deleted"
 #: Seconds a template may stay ``submitting`` before a sync that does not find
 #: it at the provider forgets it (herald stopped between storing and submitting).
 SUBMIT_GRACE: Final = 300.0
@@ -327,10 +330,14 @@ class ChatService:
                               ) -> ChatTemplate | Rejected:  # fmt: skip
         """Submit ``spec`` for Meta's review on the account's behalf: the stored
         template, or the provider's refusal (then nothing is kept). Raises
-        ``Conflict`` when the name and language are taken."""
+        ``Conflict`` when the name and language are taken (a :data:`DELETED`
+        template does not hold them)."""
         adapter = self.adapters["whatsapp"]
         assert isinstance(adapter, WhatsAppClient)
         now = self.clock()
+        known = await self.store.get_chat_template(spec.name, spec.language)
+        if known is not None and known.status == DELETED:  # gone at the provider: free
+            await self.store.remove_chat_template(spec.name, spec.language)
         # Stored first: a second submission of the name waits for this one's answer.
         await self.store.add_chat_template(ChatTemplate(
             account_id, spec.name, spec.language, spec.category, spec.body, SUBMITTING, None,
@@ -387,7 +394,9 @@ class ChatService:
         deleted: list[ChatTemplate] = []
         for t in mine:
             assert t.provider_id is not None
-            refused = await adapter.delete_template(t.name, t.provider_id)
+            # One the provider deleted already is forgotten here without asking it.
+            refused = None if t.status == DELETED else await adapter.delete_template(
+                t.name, t.provider_id)
             if refused is not None:
                 return deleted, refused
             await self.store.remove_chat_template(t.name, t.language)
@@ -397,10 +406,14 @@ class ChatService:
     async def sync_templates(self) -> int:
         """Read every template's status from the provider; how many changed. A
         template left ``submitting`` by a crash, and unknown to the provider after
-        :data:`SUBMIT_GRACE` seconds, is forgotten (it may be submitted again)."""
+        :data:`SUBMIT_GRACE` seconds, is forgotten (it may be submitted again);
+        one the provider's whole list lacks was deleted in Meta's own tools: it
+        is :data:`DELETED` (not sendable; its name free to submit again)."""
         adapter = self.adapters["whatsapp"]
         assert isinstance(adapter, WhatsAppClient)
-        states = {(s.name, s.language): s for s in await adapter.list_templates()}
+        asked = self.clock()
+        listed, complete = await adapter.list_templates()
+        states = {(s.name, s.language): s for s in listed}
         now = self.clock()
         changed = 0
         for t in await self.store.list_chat_templates():
@@ -409,13 +422,26 @@ class ChatService:
                 changed += await self.store.set_chat_template_status(
                     t.name, t.language, state.status, now, provider_id=state.provider_id,
                     reason=state.reason)
-            elif t.status == SUBMITTING and now - t.created_at > SUBMIT_GRACE:
-                changed += await self.store.remove_chat_template(t.name, t.language)
+            elif t.status == SUBMITTING:
+                if now - t.created_at > SUBMIT_GRACE:
+                    changed += await self.store.remove_chat_template(t.name, t.language)
+            elif complete and t.status != DELETED and t.created_at < asked:
+                # Not in the provider's whole list (one made since the read began
+                # may be missing from it): deleted in Meta's own tools.
+                changed += await self.store.set_chat_template_status(
+                    t.name, t.language, DELETED, now, reason="not at the provider")
         return changed
 
     async def viber_webhook(self, body: bytes, headers: Mapping[str, str]) -> int:
+        """Apply a Viber provider's callbacks (verified first): statuses, and the
+        users' messages, which reach the sender's account like an SMS MO."""
         adapter = self.adapters["viber"]
-        return await self.provider_events("viber", list(adapter.events(body, headers)))
+        assert isinstance(adapter, ViberClient)
+        events = adapter.events(body, headers)  # raises before anything is read
+        changed = await self.provider_events("viber", list(events))
+        for message in adapter.inbound(body, headers):
+            await self._inbound("viber", message)
+        return changed
 
     async def _owner(self, channel: str, sender: str) -> int | None:
         name = self.settings.senders(channel).get(sender)

@@ -483,8 +483,11 @@ class OutboxStore(Protocol):
         That is: idempotency records expired at ``now``; receipts parked before
         ``parked_before`` (their segment never came); events given up on
         (``retry_outbox(..., None, ...)``) that were created before ``dead_before``;
-        and the text of every final message tagged :data:`VERIFY_TAG` (it
-        holds a one-time code: the body becomes empty, the rest stays).
+        the text of every final message tagged :data:`VERIFY_TAG` (it
+        holds a one-time code: the body becomes empty, the rest stays); and the
+        codes the legs of final chains hold (an authentication template's
+        ``code`` becomes ``""``; a prepared SMS tagged :data:`VERIFY_TAG` gets
+        an empty body), one row per leg.
         """
         ...
 
@@ -931,9 +934,24 @@ class ChatStore(Protocol):
         """The stored chains among ``chain_ids`` (at most 10,000), by id."""
         ...
 
+    async def chains_to_cancel(self, account_id: int, reference: str, *,
+                               limit: int) -> tuple[str, ...]:
+        """The ids of up to ``limit`` of the account's chains sent with
+        ``reference`` that are neither final nor cancelled yet, oldest first
+        (``DELETE /v1/messages?reference=``). Raises :class:`InvalidRecord`
+        unless ``1 <= limit <= 10,000``."""
+        ...
+
     async def chain_leg_sms(self, chain_id: str, leg: int) -> NewMessage | None:
         """The SMS an SMS leg of the chain sends when it starts, as intake stored it
         (None: no such chain or leg, or not an SMS leg)."""
+        ...
+
+    async def chain_leg_content(self, chain_id: str, leg: int) -> str | None:
+        """What a chat leg of the chain sends, as intake stored it (``content``
+        of :class:`NewChatLeg`; an authentication template's code erased by
+        :meth:`purge` once the chain is final). None: no such chain or leg, or
+        an SMS leg."""
         ...
 
     async def chain_of_provider_id(self, channel: str,

@@ -29,6 +29,7 @@ Design notes for the first schema:
 from __future__ import annotations
 
 from herald.store._billing import PriceKind, PriceSide, RefundPolicy
+from herald.store._chat_secrets import SQLITE_CHAT_SECRET as CHAT_SECRET_SQL
 from herald.store._model import SECRET_TEXT_SQL, Status, StatusEvents
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
@@ -902,10 +903,19 @@ _V24_SECRET_TEXTS = f"""
 CREATE INDEX messages_secret_text ON messages(seq) WHERE {SECRET_TEXT_SQL} AND length(body) > 0;
 """
 
+# V25: a chain leg may hold a one-time code as well: an authentication
+# template's code (its content's "code"), and a Verify chain's prepared SMS
+# (tag verify) until it starts. Store.purge erases them once the chain is final
+# (herald.store._chat_secrets); this index holds only the
+# legs not yet erased, so the purge reads those, not the history.
+_V25_CHAT_SECRETS = f"""
+CREATE INDEX chat_legs_secret ON chat_legs(chain_seq) WHERE {CHAT_SECRET_SQL};
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     _V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11_ADMIN, _V12_ACCOUNT_CONTROLS,
     _V13_CANCEL, _V14_ROUTING, _V15_BILLING, _V16_VERIFY, _V17_FRAUD,
     _V18_VERIFY_TEMPLATES, _V19_CHAT_WINDOWS, _V20_CHAT_CHAINS, _V21_CHAIN_CANCEL,
-    _V22_CDR_SUMS, _V23_OVERVIEW_MINUTES, _V24_SECRET_TEXTS,
+    _V22_CDR_SUMS, _V23_OVERVIEW_MINUTES, _V24_SECRET_TEXTS, _V25_CHAT_SECRETS,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

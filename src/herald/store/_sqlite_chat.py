@@ -273,12 +273,33 @@ class SQLiteChains:
 
         return await self._readers.run(read) if wanted else {}
 
+    async def chains_to_cancel(self, account_id: int, reference: str, *,
+                               limit: int) -> tuple[str, ...]:
+        check_count("limit", limit)
+
+        def read(conn: sqlite3.Connection) -> tuple[str, ...]:
+            return tuple(r[0] for r in conn.execute(
+                "SELECT id FROM chat_chains WHERE account_id = ? AND reference = ?"
+                " AND done_at IS NULL AND cancelled_at IS NULL ORDER BY seq LIMIT ?",
+                (account_id, reference, limit)))
+
+        return await self._readers.run(read)
+
     async def chain_leg_sms(self, chain_id: str, leg: int) -> NewMessage | None:
         def read(conn: sqlite3.Connection) -> NewMessage | None:
             r = conn.execute("SELECT l.sms FROM chat_legs l JOIN chat_chains c"
                              " ON c.seq = l.chain_seq WHERE c.id = ? AND l.leg = ?",
                              (chain_id, leg)).fetchone()
             return None if r is None or r[0] is None else message_of(r[0])
+
+        return await self._readers.run(read)
+
+    async def chain_leg_content(self, chain_id: str, leg: int) -> str | None:
+        def read(conn: sqlite3.Connection) -> str | None:
+            r = conn.execute("SELECT l.content FROM chat_legs l JOIN chat_chains c"
+                             " ON c.seq = l.chain_seq WHERE c.id = ? AND l.leg = ?",
+                             (chain_id, leg)).fetchone()
+            return None if r is None else r[0]
 
         return await self._readers.run(read)
 

@@ -42,6 +42,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
 from herald.store._billing import Charge
+from herald.store._chat_secrets import ERASE_CHAT_SECRETS_SQLITE
 from herald.store._errors import (
     AccountExists,
     CredentialExists,
@@ -952,6 +953,7 @@ class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling, SQLi
                 f" INDEXED BY messages_secret_text WHERE {SECRET_TEXT_SQL} AND length(body) > 0"
                 f" AND status >= {int(Status.DELIVERED)})"
             ).rowcount
+            deleted += conn.execute(ERASE_CHAT_SECRETS_SQLITE).rowcount  # final chains' codes
             return deleted
 
         return await self._write(purge)

@@ -39,7 +39,8 @@ from herald.sim.chat._serve import (
 from herald.sim.chat.whatsapp import Chaos, FakeWhatsApp, FakeWhatsAppConfig
 from herald.sim.errors import SimConfigError
 
-__all__ = ["APP_SECRET_ENV", "TOKEN_ENV", "WhatsAppOptions", "add_options", "options", "running"]
+__all__ = ["APP_SECRET_ENV", "TOKEN_ENV", "Misbehaviour", "WhatsAppOptions",
+           "add_misbehaviour_options", "add_options", "misbehaviour", "options", "running"]
 
 TOKEN_ENV = "HERALD_SIM_WHATSAPP_TOKEN"
 APP_SECRET_ENV = "HERALD_SIM_WHATSAPP_APP_SECRET"
@@ -67,6 +68,11 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--whatsapp-open-windows", action="store_true",
                        help="treat every recipient's 24-hour window as open (free-form text "
                             "passes; default: refused with error 131047)")
+    add_misbehaviour_options(group)
+
+
+def add_misbehaviour_options(group: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
+    """The fake's misbehaviour, as ``herald sim`` and ``herald serve --demo`` take it."""
     group.add_argument("--whatsapp-reject", action="append", default=[],
                        metavar="NUMBER:CODE",
                        help="answer every send to NUMBER with Graph API error CODE, e.g. "
@@ -88,16 +94,45 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class Misbehaviour:
+    """What the fake does wrong on command (:func:`add_misbehaviour_options`)."""
+
+    chaos: Chaos = field(default_factory=Chaos)
+    rejects: Mapping[str, int] = field(default_factory=dict)  # number (digits) -> error code
+    throttle: int = 0
+    read_delay: float = 0.0
+
+    def apply(self, fake: FakeWhatsApp) -> None:
+        fake.chaos = self.chaos
+        for number, code in self.rejects.items():
+            fake.reject(number, code)
+        fake.throttle(self.throttle)
+        fake.read_delay = self.read_delay
+
+
+def misbehaviour(args: argparse.Namespace) -> Misbehaviour:
+    """The misbehaviour the options ask for. Raises SimConfigError naming the option."""
+    rejects = checked_rejects(args.whatsapp_reject, "whatsapp-reject", "CODE",
+                              lambda c: c.isascii() and c.isdigit() and 0 < len(c) <= 9)
+    chaos = Chaos(checked_count(args.whatsapp_duplicates, "whatsapp-duplicates", 1,
+                                MAX_DUPLICATES),
+                  args.whatsapp_reverse, args.whatsapp_drop_delivered)
+    read_delay = args.whatsapp_read_delay
+    if not (math.isfinite(read_delay) and read_delay >= 0):
+        raise SimConfigError("whatsapp-read-delay", "must be a number of seconds >= 0")
+    return Misbehaviour(chaos, {n: int(c) for n, c in rejects.items()},
+                        checked_count(args.whatsapp_throttle, "whatsapp-throttle", 0,
+                                      MAX_THROTTLE), read_delay)
+
+
+@dataclass(frozen=True, slots=True)
 class WhatsAppOptions:
     host: str
     port: int
     config: FakeWhatsAppConfig
     status_delay: float
     open_windows: bool
-    chaos: Chaos = field(default_factory=Chaos)
-    rejects: Mapping[str, int] = field(default_factory=dict)
-    throttle: int = 0
-    read_delay: float = 0.0
+    misbehaviour: Misbehaviour = field(default_factory=Misbehaviour)
 
 
 def options(args: argparse.Namespace) -> WhatsAppOptions | None:
@@ -113,18 +148,8 @@ def options(args: argparse.Namespace) -> WhatsAppOptions | None:
     webhook = checked_url(args.whatsapp_webhook, "whatsapp-webhook")
     config = FakeWhatsAppConfig(token=token, app_secret=secret, webhook_url=webhook, rate=rate,
                                 burst=max(1.0, rate / 10), seed=args.seed)
-    rejects = checked_rejects(args.whatsapp_reject, "whatsapp-reject", "CODE",
-                              lambda c: c.isascii() and c.isdigit() and 0 < len(c) <= 9)
-    chaos = Chaos(checked_count(args.whatsapp_duplicates, "whatsapp-duplicates", 1,
-                                MAX_DUPLICATES),
-                  args.whatsapp_reverse, args.whatsapp_drop_delivered)
-    read_delay = args.whatsapp_read_delay
-    if not (math.isfinite(read_delay) and read_delay >= 0):
-        raise SimConfigError("whatsapp-read-delay", "must be a number of seconds >= 0")
-    return WhatsAppOptions(host, port, config, delay, args.whatsapp_open_windows, chaos,
-                           {n: int(c) for n, c in rejects.items()},
-                           checked_count(args.whatsapp_throttle, "whatsapp-throttle", 0,
-                                         MAX_THROTTLE), read_delay)
+    return WhatsAppOptions(host, port, config, delay, args.whatsapp_open_windows,
+                           misbehaviour(args))
 
 
 async def _send_statuses(fake: FakeWhatsApp, delay: float) -> None:
@@ -142,11 +167,7 @@ async def running(opts: WhatsAppOptions) -> AsyncIterator[tuple[FakeWhatsApp, in
     """Serve the fake (and send its statuses) until the block ends."""
     fake = FakeWhatsApp(opts.config)
     fake.all_windows_open = opts.open_windows
-    fake.chaos = opts.chaos
-    for number, code in opts.rejects.items():
-        fake.reject(number, code)
-    fake.throttle(opts.throttle)
-    fake.read_delay = opts.read_delay
+    opts.misbehaviour.apply(fake)
     statuses = None
     if opts.config.webhook_url is not None:
         statuses = _send_statuses(fake, opts.status_delay)

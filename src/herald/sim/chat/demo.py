@@ -5,6 +5,8 @@ a fresh token and app secret each run (they never leave the process). Every
 recipient reads what it gets, except :data:`DEMO_NOT_ON_WHATSAPP`, which has
 no WhatsApp account (error 131026): a chain to it falls back to SMS. The fake
 sends its queued status webhooks every second, and approves templates at once.
+``herald serve --demo`` takes ``herald sim``'s ``--whatsapp-*`` misbehaviour
+options (:class:`~herald.sim.chat.cli.Misbehaviour`) for it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Final
 import httpx
 
 from herald.sim.chat._serve import serve_app
+from herald.sim.chat.cli import Misbehaviour
 from herald.sim.chat.whatsapp import FakeWhatsApp, FakeWhatsAppConfig
 
 __all__ = ["DEMO_BUSINESS_ACCOUNT_ID", "DEMO_NOT_ON_WHATSAPP", "DEMO_NUMBER_ID", "DemoWhatsApp"]
@@ -39,12 +42,14 @@ class DemoWhatsApp:
     """Start with :meth:`start`; set :attr:`fake`'s ``webhook_url`` to herald's
     receiver once it listens; end with :meth:`stop`."""
 
-    def __init__(self) -> None:
+    def __init__(self, misbehaviour: Misbehaviour | None = None) -> None:
         self.token = secrets.token_urlsafe(24)
         self.app_secret = secrets.token_urlsafe(24)
         self.fake = FakeWhatsApp(FakeWhatsAppConfig(token=self.token, app_secret=self.app_secret,
                                                     outcomes={"read": 1.0}))
         self.fake.reject(DEMO_NOT_ON_WHATSAPP, _UNDELIVERABLE)
+        if misbehaviour is not None:  # herald serve --demo --whatsapp-...
+            misbehaviour.apply(self.fake)
         self.fake.auto_approve = True  # /v1/templates: Meta's review is instant here
         self.port = 0
         self._stack = contextlib.AsyncExitStack()

@@ -4,7 +4,8 @@
 "reference"}`` and answers ``{"message_id"}``, or ``{"error": "not_viber_user"}``
 for a number marked with :meth:`not_on_viber`. Callbacks are POSTed to
 ``callback_url`` signed with the scheme of the settings: :meth:`deliver`,
-:meth:`expire` (the TTL ran out) and :meth:`seen` send one each.
+:meth:`expire` (the TTL ran out) and :meth:`seen` send one each; :meth:`inbound`
+a user's message to a sender name.
 """
 
 from __future__ import annotations
@@ -82,7 +83,9 @@ class FakeViber:
     async def callback(self, message_id: str, status: str, error: str | None = None) -> int:
         """POST one signed callback (:attr:`duplicates` times); return the
         receiver's HTTP status (the last)."""
-        body = self.callback_body(message_id, status, error)
+        return await self._post(self.callback_body(message_id, status, error))
+
+    async def _post(self, body: bytes) -> int:
         scheme = self.settings.scheme
         async with httpx.AsyncClient(trust_env=False, timeout=10.0) as http:
             for _ in range(max(1, self.duplicates)):
@@ -90,6 +93,18 @@ class FakeViber:
                     "Content-Type": "application/json",
                     scheme.header: scheme.sign(self.settings.secret, body)})
         return reply.status_code
+
+    def inbound_body(self, user: str, text: str, sender: str) -> bytes:
+        s = self.settings
+        return orjson.dumps({s.callback_id_field: f"vb-in-{next(self._ids):010d}",
+                             s.callback_status_field: s.inbound_word,
+                             s.inbound_user_field: user, s.inbound_sender_field: sender,
+                             s.inbound_text_field: text,
+                             s.callback_time_field: int(time.time())})
+
+    async def inbound(self, user: str, text: str, sender: str) -> int:
+        """POST the signed callback that says ``user`` wrote ``text`` to ``sender``."""
+        return await self._post(self.inbound_body(user, text, sender))
 
     async def expire(self, message_id: str) -> int:
         return await self.callback(message_id, "expired")

@@ -433,11 +433,26 @@ class PostgresChat(StorePart):
         rows = await self._one(lambda c: c.fetch(_chains_sql("id = ANY ($1::text[])"), wanted))
         return {chain.id: chain for chain in _chains(rows)}
 
+    async def chains_to_cancel(self, account_id: int, reference: str, *,
+                               limit: int) -> tuple[str, ...]:
+        _check_count("limit", limit)
+        rows = await self._one(lambda c: c.fetch(
+            "SELECT id FROM chat_chains WHERE account_id = $1 AND reference = $2"
+            " AND done_at IS NULL AND cancelled_at IS NULL ORDER BY seq LIMIT $3",
+            account_id, reference, limit))
+        return tuple(r["id"] for r in rows)
+
     async def chain_leg_sms(self, chain_id: str, leg: int) -> NewMessage | None:
         r = await self._one(lambda c: c.fetchrow(
             "SELECT l.sms FROM chat_legs l JOIN chat_chains c ON c.seq = l.chain_seq"
             " WHERE c.id = $1 AND l.leg = $2", chain_id, leg))
         return None if r is None or r["sms"] is None else message_of(r["sms"])
+
+    async def chain_leg_content(self, chain_id: str, leg: int) -> str | None:
+        r = await self._one(lambda c: c.fetchrow(
+            "SELECT l.content FROM chat_legs l JOIN chat_chains c ON c.seq = l.chain_seq"
+            " WHERE c.id = $1 AND l.leg = $2", chain_id, leg))
+        return None if r is None else r["content"]
 
     async def chain_of_provider_id(self, channel: str,
                                    provider_id: str) -> tuple[str, int] | None:

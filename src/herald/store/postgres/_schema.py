@@ -42,6 +42,7 @@ state (``due_at``, ``lease_until``, the owner) lives in ``dispatch_queue``.
 from __future__ import annotations
 
 from herald.store._billing import RefundPolicy
+from herald.store._chat_secrets import PG_CHAT_SECRET
 from herald.store._model import (
     DEFAULT_PRIORITY,
     DEFAULT_STATUS_EVENTS,
@@ -889,11 +890,18 @@ CREATE TABLE cdr_sums_mark (
 INSERT INTO cdr_sums_mark (last_seq, version) VALUES (0, 0);
 """
 
+# V16: the one-time codes a chain's legs hold (an authentication template's code,
+# a Verify chain's prepared SMS) are erased once the chain is final (purge;
+# herald.store._chat_secrets); the index holds only the legs not yet erased.
+_V16_CHAT_SECRETS = f"""
+CREATE INDEX chat_legs_secret ON chat_legs (chain_seq) WHERE {PG_CHAT_SECRET};
+"""
+
 #: In order; a database at version ``n`` has had ``MIGRATIONS[:n]`` applied.
 MIGRATIONS: tuple[str, ...] = (
     _V1_CORE, _V2_LIFECYCLE, _V3_LEASES, _V4_FRAUD_VERIFY, _V5_CHAT, _V6_CONFIG,
     _V7_INBOUND_ADMIN, _V8_OVERVIEW_MINUTES, _V9_PENDING_TO,
     _V10_MESSAGES, _V11_SECRET_TEXTS, _V12_HISTORY_PARTITIONS, _V13_GUARD_STATE,
-    _V14_TOKEN_BUCKETS, _V15_CDR_SUMS,
+    _V14_TOKEN_BUCKETS, _V15_CDR_SUMS, _V16_CHAT_SECRETS,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -42,6 +42,7 @@ from herald.store._billing import (
     RefundPolicy,
     StoredPriceList,
 )
+from herald.store._chat_secrets import ERASE_CHAT_SECRETS_PG
 from herald.store._errors import (
     DuplicateMessageId,
     InsufficientFunds,
@@ -467,7 +468,9 @@ class PostgresStore(PostgresMessages, PostgresAccounts, PostgresFraud, PostgresV
                 "UPDATE messages SET body = ''::bytea WHERE seq IN (SELECT seq FROM messages"
                 f" WHERE {SECRET_TEXT_SQL} AND octet_length(body) > 0"
                 f" AND status >= {int(Status.DELIVERED)})")
-            return _count(keys) + _count(parked) + _count(dead) + _count(erased)
+            legs = await conn.execute(ERASE_CHAT_SECRETS_PG)
+            return (_count(keys) + _count(parked) + _count(dead) + _count(erased)
+                    + _count(legs))
 
         return await self._run(purge)
 
