@@ -36,12 +36,9 @@ beyond its limit; ``take`` and ``find_dialogue`` never serve a dead row.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
 from herald.signaling.correlations import (
@@ -54,6 +51,7 @@ from herald.signaling.correlations import (
     unseal,
     unseal_blob,
 )
+from herald.store import _pglink
 from herald.store._errors import StoreUnavailable
 
 __all__ = ["ANSWER_TIMEOUT", "PgLink", "PostgresCorrelations", "PostgresLookups",
@@ -68,174 +66,32 @@ T = TypeVar("T")
 ANSWER_TIMEOUT: Final = 0.2
 #: Seconds a snapshot's or a share's write or read may take (in a thread).
 BULK_TIMEOUT: Final = 5.0
-#: Seconds between reconnection attempts once the database is lost (doubling).
-RECONNECT_FIRST: Final = 0.25
-RECONNECT_MAX: Final = 2.0
 APPLICATION_NAME: Final = "herald-guard-state"
 #: The tables this module needs (PostgreSQL migration _V13_GUARD_STATE).
 TABLES: Final = ("guard_correlations", "guard_routed_dialogues", "guard_engine_snapshots",
                  "guard_engine_changes", "guard_sms_lookups")  # fmt: skip
 
 
-class PgLink:
-    """One connection to ``url`` on a private event loop (see the module
-    docstring). :meth:`open` first (a wrong URL, an unreachable server or a
-    database without the guard's tables is an error at start), :meth:`call`
-    from any thread, :meth:`close` at the end."""
+class PgLink(_pglink.PgLink):
+    """The guard's link to ``url`` (:class:`herald.store._pglink.PgLink`): a
+    database without the guard's tables is an error at :meth:`open`."""
 
     def __init__(self, url: str, *, timeout: float = ANSWER_TIMEOUT, name: str = "state") -> None:
-        from herald.store.postgres._conn import check_url, redact
-
-        check_url(url)
-        self._url = url
-        self.where = redact(url)
-        self.timeout = timeout
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever,
-                                        name=f"herald-guard-pg-{name}", daemon=True)  # fmt: skip
-        self._thread.start()
-        self._conn: Any = None  # touched on the private loop only
-        self._reconnecting: asyncio.Task[None] | None = None
-        # One statement at a time on the connection (asyncpg refuses two), in
-        # the order they were asked: a question follows the writes posted
-        # before it.
-        self._turn = asyncio.Lock()
-
-    def open(self) -> None:
-        """Connect and check the guard's tables are there. Raises
-        :class:`StoreUnavailable` or ``ValueError`` (closing itself)."""
-        from herald.store.postgres._conn import CONNECT_TIMEOUT
-
-        future = asyncio.run_coroutine_threadsafe(self._open(), self._loop)
-        try:
-            future.result(CONNECT_TIMEOUT + 1)
-        except TimeoutError:
-            future.cancel()
-            self.close()
-            raise StoreUnavailable(f"{self.where}: no answer at start") from None
-        except BaseException:
-            self.close()
-            raise
-
-    def post(self, work: Callable[[Any], Coroutine[Any, Any, Any]]) -> None:
-        """``work(connection)`` on the private loop, not waited for (a
-        failure is logged there, and the connection replaced)."""
-
-        async def run() -> None:
-            try:
-                await self._run(work)
-            except Exception as exc:
-                log.warning("%s: a write was lost: %s", self.where, exc)
-
-        coro = run()
-        try:
-            asyncio.run_coroutine_threadsafe(coro, self._loop)
-        except RuntimeError:  # closed
-            coro.close()
+        super().__init__(url, timeout=timeout, thread_name=f"herald-guard-pg-{name}",
+                         application_name=APPLICATION_NAME, check=_guard_tables)  # fmt: skip
 
     def flush(self, timeout: float = BULK_TIMEOUT) -> None:
         """Wait until what was posted before is written (or failed)."""
         self.call(lambda c: c.fetchval("SELECT 1"), timeout)
 
-    def call(self, work: Callable[[Any], Coroutine[Any, Any, T]],
-             timeout: float | None = None) -> T:  # fmt: skip
-        """``work(connection)`` on the private loop, its result within
-        ``timeout`` (the link's by default). Raises :class:`StoreUnavailable`
-        for any failure; the connection is then replaced in the background."""
-        coro = self._run(work)
-        try:
-            future = asyncio.run_coroutine_threadsafe(coro, self._loop)
-        except RuntimeError as exc:  # closed
-            coro.close()
-            raise StoreUnavailable(f"{self.where}: {exc}") from None
-        try:
-            return future.result(self.timeout if timeout is None else timeout)
-        except TimeoutError:
-            future.cancel()
-            raise StoreUnavailable(f"{self.where}: no answer in time") from None
-        except StoreUnavailable:
-            raise
-        except Exception as exc:
-            raise StoreUnavailable(f"{self.where}: {type(exc).__name__}: {exc}") from None
 
-    def close(self) -> None:
-        if self._loop.is_closed():
-            return
-        if self._thread.is_alive():
-            future = asyncio.run_coroutine_threadsafe(self._shut(), self._loop)
-            with contextlib.suppress(Exception):
-                future.result(1.0)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(2.0)
-        if not self._thread.is_alive():
-            self._loop.close()
-
-    # -- on the private loop -------------------------------------------------------
-
-    async def _connect(self) -> Any:
-        from herald.store.postgres._conn import connect
-
-        conn = await connect(self._url)
-        limit = int(self.timeout * 1000) + 100  # the server ends what we gave up on
-        try:
-            await conn.execute(f"SET statement_timeout = {limit};"
-                               f" SET application_name = '{APPLICATION_NAME}'")  # fmt: skip
-        except BaseException:
-            conn.terminate()
-            raise
-        return conn
-
-    async def _open(self) -> None:
-        conn = await self._connect()
-        try:
-            found = await conn.fetchval(
-                "SELECT count(*) FROM unnest($1::text[]) t WHERE to_regclass(t) IS NOT NULL",
-                list(TABLES),
-            )
-        except BaseException:
-            conn.terminate()
-            raise
-        if found != len(TABLES):
-            await conn.close()
-            raise ValueError(f"{self.where} holds no guard state tables (herald db migrate)")
-        self._conn = conn
-
-    async def _run(self, work: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
-        async with self._turn:
-            conn = self._conn
-            if conn is None or conn.is_closed():
-                self._lost()
-                raise StoreUnavailable(f"{self.where}: not connected (reconnecting)")
-            try:
-                return await work(conn)
-            except BaseException:  # an error, or cancelled past the bound: a fresh connection
-                self._lost()
-                raise
-
-    def _lost(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None and not conn.is_closed():
-            conn.terminate()
-        if self._reconnecting is None or self._reconnecting.done():
-            self._reconnecting = self._loop.create_task(self._reconnect())
-
-    async def _reconnect(self) -> None:
-        delay = RECONNECT_FIRST
-        while self._conn is None:
-            try:
-                self._conn = await self._connect()
-            except Exception:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RECONNECT_MAX)
-
-    async def _shut(self) -> None:
-        if self._reconnecting is not None:
-            self._reconnecting.cancel()
-        with contextlib.suppress(TimeoutError):  # the writes posted so far first
-            await asyncio.wait_for(self._turn.acquire(), 0.5)
-        conn, self._conn = self._conn, None
-        if conn is not None and not conn.is_closed():
-            await asyncio.wait_for(conn.close(), 0.5)
+async def _guard_tables(conn: Any, where: str) -> None:
+    found = await conn.fetchval(
+        "SELECT count(*) FROM unnest($1::text[]) t WHERE to_regclass(t) IS NOT NULL",
+        list(TABLES),
+    )
+    if found != len(TABLES):
+        raise ValueError(f"{where} holds no guard state tables (herald db migrate)")
 
 
 def _dialogue_id(smsc_gt: str, tid: bytes) -> str:

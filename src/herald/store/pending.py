@@ -23,17 +23,15 @@ about a number the platform itself was asked to deliver to.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import sqlite3
-import threading
 import time
 from pathlib import Path
 from typing import Any, Final
 
 from herald.store._errors import StoreUnavailable
 from herald.store._model import Status
+from herald.store._pglink import RECONNECT_FIRST, RECONNECT_MAX, PgLink
 from herald.store._sqlite_conn import DB_FILENAME
 
 __all__ = ["PostgresPendingMessages", "SQLitePendingMessages"]
@@ -83,11 +81,6 @@ class SQLitePendingMessages:
 
 #: Seconds a PostgreSQL lookup may take before the answer is "no" (fail closed).
 ANSWER_TIMEOUT: Final = BUSY_TIMEOUT_MS / 1000
-#: Seconds between reconnection attempts once the database is lost (doubling);
-#: also how long lookups after a failed one answer "no" without asking (the
-#: proxy's loop waits for each question: in an outage, at most one a period).
-RECONNECT_FIRST: Final = 0.25
-RECONNECT_MAX: Final = 2.0
 #: Seconds between two warnings while the database keeps failing to answer.
 WARN_EVERY: Final = 60.0
 #: What the lookup's connections call themselves in pg_stat_activity.
@@ -107,28 +100,18 @@ class PostgresPendingMessages:
     Call :meth:`open` first (it connects, so that a wrong URL or an unreachable
     server is an error at start), :meth:`has_pending` from one thread at a time,
     :meth:`close` at the end. Between them, one connection on a private event
-    loop: lost, it is replaced in the background while lookups answer ``False``.
-    After a failed lookup the next ones answer ``False`` without asking for
-    ``hold`` seconds (doubling with each failure, up to ``RECONNECT_MAX``), so
-    an outage costs the caller one wait of ``timeout`` a period, not one a call.
+    loop (:class:`~herald.store._pglink.PgLink`): lost, it is replaced in the
+    background while lookups answer ``False``. After a failed lookup the next
+    ones answer ``False`` without asking for ``hold`` seconds (doubling with
+    each failure, up to ``RECONNECT_MAX``), so an outage costs the caller one
+    wait of ``timeout`` a period, not one a call.
     """
 
     def __init__(
         self, url: str, *, timeout: float = ANSWER_TIMEOUT, hold: float = RECONNECT_FIRST
     ) -> None:
-        from herald.store.postgres._conn import check_url
-
-        check_url(url)
-        self._url = url
-        self._timeout = timeout
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="herald-pending-pg", daemon=True
-        )
-        self._thread.start()
-        # Touched on the private loop only:
-        self._conn: Any = None
-        self._reconnecting: asyncio.Task[None] | None = None
+        self._link = PgLink(url, timeout=timeout, thread_name="herald-pending-pg",
+                            application_name=APPLICATION_NAME, check=_check_schema)  # fmt: skip
         # The caller's thread only: an outage is logged once a minute, not per lookup.
         self._failing_since: float | None = None
         self._warned_at = 0.0
@@ -140,36 +123,17 @@ class PostgresPendingMessages:
         """Connect, and check the database holds herald's messages. Raises
         :class:`StoreUnavailable` (unreachable, refused) or ``ValueError`` (no
         herald store there); closes itself then."""
-        from herald.store.postgres._conn import CONNECT_TIMEOUT
-
-        future = asyncio.run_coroutine_threadsafe(self._open(), self._loop)
-        try:
-            future.result(CONNECT_TIMEOUT + 1)
-        except TimeoutError:
-            future.cancel()
-            self.close()
-            raise StoreUnavailable(f"{self._redacted()}: no answer at start") from None
-        except BaseException:
-            self.close()
-            raise
+        self._link.open()
 
     def has_pending(self, msisdn: str, now: float) -> bool:
         """Whether a message to ``msisdn`` (E.164 digits) waits; False if unsure."""
         if self._failing_since is not None and time.monotonic() < self._hold_until:
             return self._fail_closed("held off after a failed lookup", asked=False)
-        ask = self._ask(msisdn.lstrip("+"), float(now))
+        to, at = msisdn.lstrip("+"), float(now)
         try:
-            future = asyncio.run_coroutine_threadsafe(ask, self._loop)
-        except RuntimeError as exc:  # closed
-            ask.close()
+            found = self._link.call(lambda c: c.fetchval(_PG_QUERY, to, at)) is not None
+        except StoreUnavailable as exc:  # whatever it is, the answer is "no"
             return self._fail_closed(str(exc))
-        try:
-            found = future.result(self._timeout)
-        except TimeoutError:
-            future.cancel()  # the lookup's connection is dropped (see _ask)
-            return self._fail_closed(f"no answer within {self._timeout * 1000:.0f} ms")
-        except Exception as exc:  # whatever it is, the answer is "no"
-            return self._fail_closed(f"{type(exc).__name__}: {exc}")
         if self._failing_since is not None:
             log.warning("platform egress: the store answers again after %.1f s"
                         " (%d lookups failed closed)",
@@ -180,89 +144,7 @@ class PostgresPendingMessages:
 
     def close(self) -> None:
         """Close the connection and stop the private loop (idempotent)."""
-        if self._loop.is_closed():
-            return
-        if self._thread.is_alive():
-            future = asyncio.run_coroutine_threadsafe(self._shut(), self._loop)
-            with contextlib.suppress(Exception):  # closing: a dead server is no news
-                future.result(1.0)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(2.0)
-        if not self._thread.is_alive():
-            self._loop.close()
-
-    # -- on the private loop -------------------------------------------------------
-
-    async def _connect(self) -> Any:
-        """A connection whose statements the server itself ends soon after the
-        caller stopped waiting: a lookup given up on (a table locked, say) must
-        not keep a backend waiting, one per retry, until the lock is released."""
-        from herald.store.postgres._conn import connect
-
-        conn = await connect(self._url)
-        limit = int(self._timeout * 1000) + 100
-        try:
-            await conn.execute(f"SET statement_timeout = {limit};"
-                               f" SET application_name = '{APPLICATION_NAME}'")  # fmt: skip
-        except BaseException:
-            conn.terminate()
-            raise
-        return conn
-
-    async def _open(self) -> None:
-        conn = await self._connect()
-        try:
-            found = await conn.fetchrow("SELECT to_regclass('messages') IS NOT NULL AS messages,"
-                                        " to_regclass('messages_pending_to') IS NOT NULL AS index")
-        except BaseException:
-            conn.terminate()
-            raise
-        if not (found["messages"] and found["index"]):
-            await conn.close()
-            # Without the index every lookup would read the table, past the
-            # bound on any real history: all of them would fail closed.
-            raise ValueError(
-                f"{self._redacted()} holds no herald store (no messages table: herald db migrate)"
-                if not found["messages"] else
-                f"{self._redacted()}: the store's schema predates the guard's lookup index"
-                " (messages_pending_to): herald db migrate"
-            )  # fmt: skip
-        self._conn = conn
-
-    async def _ask(self, to: str, now: float) -> bool:
-        conn = self._conn
-        if conn is None or conn.is_closed():
-            self._lost()
-            raise StoreUnavailable("not connected (reconnecting)")
-        try:
-            return await conn.fetchval(_PG_QUERY, to, now) is not None
-        except BaseException:  # an error, or cancelled past the bound: a fresh connection
-            self._lost()
-            raise
-
-    def _lost(self) -> None:
-        """Drop the connection (if any) and reconnect in the background."""
-        conn, self._conn = self._conn, None
-        if conn is not None and not conn.is_closed():
-            conn.terminate()
-        if self._reconnecting is None or self._reconnecting.done():
-            self._reconnecting = self._loop.create_task(self._reconnect())
-
-    async def _reconnect(self) -> None:
-        delay = RECONNECT_FIRST
-        while self._conn is None:  # until connected, or the loop stops (close)
-            try:
-                self._conn = await self._connect()
-            except Exception:  # refused, reset, timed out: try again later
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RECONNECT_MAX)
-
-    async def _shut(self) -> None:
-        if self._reconnecting is not None:
-            self._reconnecting.cancel()
-        conn, self._conn = self._conn, None
-        if conn is not None and not conn.is_closed():
-            await asyncio.wait_for(conn.close(), 0.5)
+        self._link.close()
 
     # -- the caller's thread -------------------------------------------------------
 
@@ -280,7 +162,17 @@ class PostgresPendingMessages:
                         " (%d lookups so far)", why, self._refused)  # fmt: skip
         return False
 
-    def _redacted(self) -> str:
-        from herald.store.postgres._conn import redact
 
-        return redact(self._url)
+async def _check_schema(conn: Any, where: str) -> None:
+    """``ValueError`` unless the database holds herald's messages and the lookup's index."""
+    found = await conn.fetchrow("SELECT to_regclass('messages') IS NOT NULL AS messages,"
+                                " to_regclass('messages_pending_to') IS NOT NULL AS index")
+    if not (found["messages"] and found["index"]):
+        # Without the index every lookup would read the table, past the bound
+        # on any real history: all of them would fail closed.
+        raise ValueError(
+            f"{where} holds no herald store (no messages table: herald db migrate)"
+            if not found["messages"] else
+            f"{where}: the store's schema predates the guard's lookup index"
+            " (messages_pending_to): herald db migrate"
+        )  # fmt: skip
