@@ -12,6 +12,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry
+from tests.dispatch.conftest import FAST, connector
+from tests.dispatch.upstream import OK, Answer, Upstream
+from tests.webhooks.receiver import Receiver, Reply
 
 from herald.config import HeraldConfig, RouteConfig, WebhookConfig
 from herald.dispatch import Dispatcher
@@ -20,9 +23,6 @@ from herald.metrics import Metrics
 from herald.smpp.constants import CommandStatus
 from herald.store import NewMessage, Source
 from herald.webhooks import SenderOptions, WebhookSender
-from tests.dispatch.conftest import FAST, connector
-from tests.dispatch.upstream import OK, Answer, Upstream
-from tests.webhooks.receiver import Receiver, Reply
 
 from .conftest import STEP, Console
 
