@@ -24,12 +24,12 @@ T0 = 1_800_000_000.0  # a fixed "now" for tests; the store never reads a clock
 
 #: Test modules whose part of the port the PostgreSQL store implements (all of them).
 POSTGRES_MODULES = frozenset({
-    "test_contract_accounts", "test_contract_admin", "test_contract_backlog",
-    "test_contract_batches", "test_contract_billing", "test_contract_cancel",
-    "test_contract_chat", "test_contract_controls", "test_contract_fraud",
-    "test_contract_messages", "test_contract_numbers", "test_contract_outbox",
-    "test_contract_priority", "test_contract_receipt_checks", "test_contract_routing",
-    "test_contract_verify", "test_lifecycle",
+    "test_contract_accounts", "test_contract_admin", "test_contract_attempts",
+    "test_contract_backlog", "test_contract_batches", "test_contract_billing",
+    "test_contract_cancel", "test_contract_chat", "test_contract_controls",
+    "test_contract_fraud", "test_contract_messages", "test_contract_numbers",
+    "test_contract_outbox", "test_contract_priority", "test_contract_receipt_checks",
+    "test_contract_routing", "test_contract_verify", "test_lifecycle",
 })
 #: And tests of other modules that use only what it implements, by module (none
 #: now: every contract module runs whole on both stores).

@@ -18,6 +18,7 @@ from herald.webhooks import (
     address_allowed,
     blocked_destination,
     check_url,
+    endpoint,
     literal_address,
     redact_url,
 )
@@ -137,6 +138,16 @@ def test_user_info_is_redacted_for_logs() -> None:
     )
     assert redact_url("https://example.com/h") == "https://example.com/h"
     assert redact_url("http://[::1/") == "<unparsable URL>"
+
+
+def test_an_endpoint_is_the_urls_host_and_port_never_its_secrets() -> None:
+    """What a message's timeline names a webhook attempt by: user info, path and
+    query may carry a customer's secrets, so none of them."""
+    assert endpoint("https://user:secret@Hooks.Example.com:8443/h?token=t") == \
+        "hooks.example.com:8443"
+    assert endpoint("https://hooks.example.com/h?token=t") == "hooks.example.com"
+    assert endpoint("http://[2001:db8::1]:8080/h") == "[2001:db8::1]:8080"
+    assert endpoint("mailto:someone") == endpoint("http://host:99999/") == ""
 
 
 # -- addresses --------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 from herald.config import WebhookConfig
 from herald.metrics import Metrics
 from herald.store import (
+    AttemptKind,
     FraudAction,
     FraudDecision,
     FraudReason,
@@ -121,6 +122,35 @@ async def test_a_500_is_retried_and_the_event_delivered_once(
     assert await pending_events(world) == 0
 
 
+async def test_each_failed_post_and_the_success_after_it_are_the_messages_webhook_attempts(
+    world: World, receiver: Receiver
+) -> None:
+    """A 500 then a 200: two attempts in the message's timeline, named by the
+    endpoint's host and port only (a URL's path and query may hold secrets). A
+    webhook delivered at its first attempt records nothing (the hot path)."""
+    receiver.script = [Reply(500, b"down")]
+    retried = await world.sent(receiver.url("/hook?token=s3cret"))
+    at_once = await world.sent(receiver.url())
+    sender = world.sender()
+    try:
+        results = {r.event_id: r for r in await sender.run_once()}
+        failed = next(r for r in results.values() if r.outcome is Outcome.RETRY)
+        assert failed.event_id == f"evt_{retried.id}_sent" and failed.next_attempt_at
+        world.clock.now = failed.next_attempt_at
+        (delivered,) = await sender.run_once()
+    finally:
+        await sender.aclose()
+    assert delivered.outcome is Outcome.DELIVERED
+    host = f"127.0.0.1:{receiver.port}"
+    attempts = await world.store.message_attempts(retried.id)
+    assert [(a.kind, a.at, a.number, a.target, a.answer, a.ok, a.reported)
+            for a in attempts] == [
+        (AttemptKind.WEBHOOK, T0, 1, host, "HTTP 500", False, Status.SENT),
+        (AttemptKind.WEBHOOK, failed.next_attempt_at, 2, host, "HTTP 200", True, Status.SENT),
+    ]  # fmt: skip
+    assert await world.store.message_attempts(at_once.id) == ()
+
+
 async def test_a_receiver_that_is_down_loses_nothing(world: World, receiver: Receiver) -> None:
     await receiver.close()  # the port is closed: connections are refused
     messages = [await world.sent(receiver.url(f"/m{i}")) for i in range(3)]
@@ -195,7 +225,7 @@ async def test_an_event_is_given_up_after_max_attempts_and_kept_with_its_error(
 ) -> None:
     config = dataclasses.replace(FAST, max_attempts=3)
     receiver.default = Reply(500, b"nope")
-    await world.sent(receiver.url())
+    message = await world.sent(receiver.url())
     sender = world.sender(config)
     seen: list[DeliveryResult] = []
     try:
@@ -214,9 +244,11 @@ async def test_an_event_is_given_up_after_max_attempts_and_kept_with_its_error(
     assert seen[-1].next_attempt_at is None
     assert seen[-1].error == "http_error: HTTP 500 Internal Server Error: nope"
     assert len(receiver.requests) == 3
-    # Kept (with its error) until purge removes given-up events: exactly this one.
+    # Kept (with its error) until purge removes given-up events: exactly this one,
+    # with the three attempts its message's timeline kept.
+    assert [a.answer for a in await world.store.message_attempts(message.id)] == ["HTTP 500"] * 3
     assert await world.store.purge(world.clock.now, parked_before=0.0,
-                                   dead_before=world.clock.now + 1) == 1  # fmt: skip
+                                   dead_before=world.clock.now + 1) == 1 + 3  # fmt: skip
 
 
 async def test_retries_follow_the_jittered_capped_exponential_schedule(

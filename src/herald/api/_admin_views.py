@@ -63,6 +63,7 @@ from herald.store import (
 
 from ._admin_guard import GuardViews
 from ._admin_routing import RoutingViews
+from ._attempts import TIMELINE_ORDER, attempt_events, attempts_view
 from ._blocked import decision_view
 from ._context import AdminContext
 from ._fraud import settings_view, updated_settings
@@ -650,8 +651,8 @@ class AdminViews:
                              since=q.since, until=q.until, limit=q.limit)
 
     async def message(self, message_id: str) -> dict[str, Any]:
-        """One message with its route, parts upstream, failed webhooks and a timeline.
-        Raises :class:`herald.admin.NotFound`."""
+        """One message with its route, parts upstream, failed webhooks, its submit and
+        webhook attempts and a timeline. Raises :class:`herald.admin.NotFound`."""
         store = self.service.store
         if not is_valid_id(message_id):
             raise NotFound(f"no message {message_id!r}")
@@ -670,6 +671,8 @@ class AdminViews:
                           "error_code": s.error_code, "updated_at": rfc3339(s.updated_at)}
                          for s in segments]  # fmt: skip
         view["webhooks"] = deliveries_view(failed)
+        view["attempts"] = attempts_view(await store.message_attempts(message_id), segments,
+                                         m.sent_at)  # fmt: skip
         view["charge"] = await self._charge(m)
         view["timeline"] = _timeline(view)
         return view
@@ -710,7 +713,8 @@ class AdminViews:
 
 
 def _timeline(view: dict[str, Any]) -> list[dict[str, Any]]:
-    """A message's events in time order: its statuses, parts and failed webhooks."""
+    """A message's events in time order: its statuses, attempts, parts and failed
+    webhooks (those of one instant in :data:`TIMELINE_ORDER`)."""
     events: list[dict[str, Any]] = [
         {"at": at, "event": status, "detail": ""} for status, at in view["timestamps"].items()]
     route = view["route"]
@@ -735,4 +739,5 @@ def _timeline(view: dict[str, Any]) -> list[dict[str, Any]]:
                        "event": f"webhook {w['state']}",
                        "detail": f"{w['event']} to {w['url']}: {w['attempts']} attempts,"
                                  f" {w['error']}"})
-    return sorted(events, key=lambda e: e["at"])
+    events += attempt_events(view["attempts"])
+    return sorted(events, key=lambda e: (e["at"], TIMELINE_ORDER.get(e["event"], 7)))

@@ -56,13 +56,21 @@ from math import ceil
 from typing import Final, Protocol
 
 from herald.config import ConnectorConfig
-from herald.dispatch._errors import Outcome, classify
+from herald.dispatch._errors import Outcome, classify, status_name
 from herald.dispatch._job import Failing, Job
 from herald.dispatch._pace import Backoff, TokenBucket
 from herald.dispatch._plan import Upstream
 from herald.dispatch._settings import DispatchSettings
 from herald.metrics import Metrics
-from herald.net import ClientHandler, ClientSettings, SmppClient, SmppConnection, SmppNetError
+from herald.net import (
+    ClientHandler,
+    ClientSettings,
+    ConnectionClosed,
+    ResponseTimeout,
+    SmppClient,
+    SmppConnection,
+    SmppNetError,
+)
 from herald.smpp.errors import SmppError
 from herald.smpp.message_id import IdPolicy
 from herald.smpp.pdus import (
@@ -109,6 +117,11 @@ class ConnectorOwner(Protocol):
                   outcome: Outcome, status: int | None, message_id: str) -> None: ...
 
     def part_expired(self, connector: Connector, job: Job, gen: int) -> None: ...
+
+    def submit_failed(self, connector: Connector, job: Job, index: int, answer: str) -> None:
+        """A submit_sm of part ``index`` was not accepted (``answer``: a command_status
+        name, ``timeout``, ``connection lost``), whatever happens to the part next."""
+        ...
 
     def lease_lapsed(self, connector: Connector, job: Job, gen: int) -> None: ...
 
@@ -533,6 +546,7 @@ class Connector(ClientHandler):
         self._outcomes[outcome].inc()
         if outcome is not Outcome.OK:
             self.uncommitted -= 1  # nothing will be recorded for this part
+            self._owner.submit_failed(self, job, index, _answer(status, future))
         if outcome is Outcome.THROTTLED:
             now = asyncio.get_running_loop().time()
             self._paused_until = max(self._paused_until, now + self._pause.next())
@@ -606,3 +620,15 @@ class Connector(ClientHandler):
             for job in jobs.values():
                 job.failing = Failing.DOWN
             self._owner.connector_down(self, list(jobs.values()))
+
+
+def _answer(status: int | None, future: asyncio.Future[Response]) -> str:
+    """What a failed submit got, for its message's timeline."""
+    if status is not None:
+        return status_name(status)
+    exc = None if future.cancelled() else future.exception()
+    if isinstance(exc, ResponseTimeout):
+        return "timeout"
+    if exc is None or isinstance(exc, ConnectionClosed):  # cancelled: the session went
+        return "connection lost"
+    return type(exc).__name__

@@ -24,6 +24,11 @@ back through :meth:`part_done`:
   already accepted it ends there (a message cannot be half-recalled).
 - throttling never reaches the dispatcher: the connector pauses and resends.
 
+Every submit that is not accepted (an error status, throttling, a timeout, a
+lost session) is noted for the message's timeline (``submit_failed``: batched
+``Store.record_failed_submits``, which SQLite's group commit folds into the
+transaction of the moment); a success writes nothing more than its segment.
+
 A job that leaves a connector does so once its parts in flight are answered
 (``Job.failing`` marks the decision, ``_resolve`` takes it). When no
 connector of the route can take a job now (all down, or all failed it
@@ -79,6 +84,7 @@ from herald.routing import FALLBACK, InboundTable, InvalidNumber, NoRoute, Route
 from herald.smpp.message_id import submit_id_keys
 from herald.smpp.pdus import Request
 from herald.store import (
+    MAX_ATTEMPTS_KEPT,
     Message,
     Priority,
     Reschedule,
@@ -88,6 +94,7 @@ from herald.store import (
     StatusUpdate,
     Store,
     StoreError,
+    SubmitFailure,
 )
 
 __all__ = ["Dispatcher"]
@@ -152,7 +159,10 @@ class Dispatcher:
         self._resizes: Batcher[tuple[Job, int, Connector]] = Batcher(
             "resizes", self._write_resizes)
         self._route_records: Batcher[RouteRecord] = Batcher("routes", self._write_routes)
-        self._batchers = (self._resizes, self._finals, self._handbacks, self._route_records)
+        self._failed_submits: Batcher[SubmitFailure] = Batcher(
+            "failed-submits", self._write_failed_submits)
+        self._batchers = (self._resizes, self._finals, self._handbacks, self._route_records,
+                          self._failed_submits)
         self._claim_signal = Signal()
         self._more_waiting = True  # the last claim may have left ready messages behind
         self._stopping = False
@@ -379,6 +389,14 @@ class Dispatcher:
         if job.inflight == 0:
             self._resolve(job)
 
+    def submit_failed(self, connector: Connector, job: Job, index: int, answer: str) -> None:
+        # For the message's timeline: only failures are written (a success is
+        # its segment record), the first MAX_ATTEMPTS_KEPT of a claim at most.
+        if job.failures < MAX_ATTEMPTS_KEPT:
+            job.failures += 1
+            self._failed_submits.add(
+                SubmitFailure(job.id, index, self._clock(), connector.name, answer))
+
     def part_expired(self, connector: Connector, job: Job, gen: int) -> None:
         if job.gen == gen:
             job.failing = Failing.EXPIRED
@@ -478,6 +496,13 @@ class Dispatcher:
             await retry_store("route records", partial(self._store.record_routes, batch))
         except StoreError as exc:  # the message goes on; only its record lacks the rule
             log.warning("the rules of %d routed messages not recorded: %s", len(batch), exc)
+
+    async def _write_failed_submits(self, batch: list[SubmitFailure]) -> None:
+        try:
+            await retry_store("failed submits",
+                              partial(self._store.record_failed_submits, batch))
+        except StoreError as exc:  # the messages go on; only their timelines lack these
+            log.warning("%d failed submits not recorded: %s", len(batch), exc)
 
     async def _write_resizes(self, batch: list[tuple[Job, int, Connector]]) -> None:
         results = await asyncio.gather(

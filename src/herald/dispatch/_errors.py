@@ -29,7 +29,9 @@ from typing import Final
 
 from herald.smpp.constants import CommandStatus
 
-__all__ = ["PERMANENT_STATUSES", "THROTTLE_STATUSES", "ErrorCode", "Outcome", "classify"]
+__all__ = [
+    "PERMANENT_STATUSES", "THROTTLE_STATUSES", "ErrorCode", "Outcome", "classify", "status_name",
+]
 
 S = CommandStatus
 
@@ -95,3 +97,13 @@ _CLASS: Final[dict[int, Outcome]] = {
 def classify(command_status: int) -> Outcome:
     """The class of a submit_sm_resp status (unknown statuses are transient)."""
     return _CLASS.get(command_status, Outcome.TRANSIENT)
+
+
+def status_name(command_status: int) -> str:
+    """A submit_sm_resp status as a message's timeline shows it: its SMPP 3.4
+    name (``ESME_RSYSERR``), or its number for a code the spec does not name
+    (vendor codes 0x400..0x4FF)."""
+    try:
+        return CommandStatus(command_status).name
+    except ValueError:
+        return f"0x{command_status:08X}"

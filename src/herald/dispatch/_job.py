@@ -36,6 +36,7 @@ class Job:
         "connector",
         "down_seen",
         "failing",
+        "failures",
         "gen",
         "inflight",
         "last_status",
@@ -65,6 +66,7 @@ class Job:
         self.retries = 0  # transient failures on the current connector
         self.throttles = 0  # throttled answers, for the part's own backoff
         self.failing: Failing | None = None
+        self.failures = 0  # failed submits noted for its timeline (bounded)
         self.last_status: int | None = None  # the last error status any upstream gave
         self.permanent_status: int | None = None  # the last permanent refusal
         self.down_seen = False  # a connector of the route was down

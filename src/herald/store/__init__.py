@@ -113,6 +113,15 @@ from herald.store._model_admin import (
     OverviewMinute,
     RecentFilter,
 )
+from herald.store._model_attempts import (
+    MAX_ANSWER_LENGTH,
+    MAX_ATTEMPTS_KEPT,
+    MAX_TARGET_LENGTH,
+    Attempt,
+    AttemptKind,
+    SubmitFailure,
+    WebhookAnswer,
+)
 from herald.store._model_chat import (
     MAX_CHAIN_LEGS,
     ChainChange,
@@ -158,6 +167,7 @@ from herald.store._model_verify import (
 from herald.store._port import (
     AccountStore,
     AdminStore,
+    AttemptStore,
     BillingStore,
     ChatStore,
     ControlStore,
@@ -189,6 +199,8 @@ __all__ = [
     "FINAL_STATUSES",
     "MAX_ADDRESS_LENGTH",
     "MAX_AMOUNT",
+    "MAX_ANSWER_LENGTH",
+    "MAX_ATTEMPTS_KEPT",
     "MAX_BODY_OCTETS",
     "MAX_CALLBACK_URL_LENGTH",
     "MAX_CHAIN_LEGS",
@@ -207,6 +219,7 @@ __all__ = [
     "MAX_RULE_NAME_LENGTH",
     "MAX_SEGMENTS",
     "MAX_TAG_LENGTH",
+    "MAX_TARGET_LENGTH",
     "MAX_WEBHOOK_BATCH",
     "MAX_WEBHOOK_BATCH_WAIT",
     "MICROS",
@@ -225,6 +238,9 @@ __all__ = [
     "AdminScope",
     "AdminStore",
     "ApiKeyRecord",
+    "Attempt",
+    "AttemptKind",
+    "AttemptStore",
     "AuditEntry",
     "AuditFilter",
     "Backlog",
@@ -320,6 +336,7 @@ __all__ = [
     "StoreUnavailable",
     "StoredPriceList",
     "StoredRoutes",
+    "SubmitFailure",
     "TokenGrant",
     "TokenLedger",
     "UnknownAccount",
@@ -327,6 +344,7 @@ __all__ = [
     "VerificationSend",
     "VerificationStatus",
     "VerifyStore",
+    "WebhookAnswer",
 ]
 
 

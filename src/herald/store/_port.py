@@ -80,6 +80,7 @@ from herald.store._model_admin import (
     OverviewMinute,
     RecentFilter,
 )
+from herald.store._model_attempts import Attempt, SubmitFailure, WebhookAnswer
 from herald.store._model_chat import (
     ChainChange,
     ChatChain,
@@ -108,7 +109,8 @@ from herald.store._model_routing import (
 from herald.store._model_verify import Verification, VerificationSend
 
 __all__ = [
-    "AccountStore", "AdminStore", "BillingStore", "ControlStore", "MessageStore",
+    "AccountStore", "AdminStore", "AttemptStore", "BillingStore", "ControlStore",
+    "MessageStore",
     "NumberTableStore", "OutboxStore", "RoutingStore", "Store", "VerifyStore",
 ]
 
@@ -463,16 +465,30 @@ class OutboxStore(Protocol):
         """
         ...
 
-    async def complete_outbox(self, event_ids: Sequence[int]) -> None:
-        """The events were delivered: forget them."""
+    async def complete_outbox(
+        self, event_ids: Sequence[int], *, answers: Mapping[int, WebhookAnswer] | None = None
+    ) -> None:
+        """The events were delivered: forget them.
+
+        ``answers``: the successful answers of events among them that failed
+        before (a webhook sender passes those of events claimed more than
+        once), each recorded as the last of its message's webhook attempts
+        (:meth:`AttemptStore.message_attempts`) in the same write.
+        """
         ...
 
     async def retry_outbox(
-        self, event_id: int, next_attempt_at: float | None, error: str
-    ) -> None:
+        self, event_id: int, next_attempt_at: float | None, error: str, *,
+        answer: WebhookAnswer | None = None,
+    ) -> None:  # fmt: skip
         """Delivery failed: try again at ``next_attempt_at``, or never (``None``: give up).
 
         Events given up on are kept (with ``error``) until :meth:`purge`.
+        ``answer``: how the attempt was answered, recorded (in the same write)
+        among the message's webhook attempts if the event is a message's
+        webhook and the message has fewer than ``MAX_ATTEMPTS_KEPT`` failed
+        attempts recorded. Raises :class:`InvalidRecord` for an empty target
+        or answer.
         """
         ...
 
@@ -487,8 +503,27 @@ class OutboxStore(Protocol):
         holds a one-time code: the body becomes empty, the rest stays); and the
         codes the legs of final chains hold (an authentication template's
         ``code`` becomes ``""``; a prepared SMS tagged :data:`VERIFY_TAG` gets
-        an empty body), one row per leg.
+        an empty body), one row per leg; and attempts
+        (:class:`AttemptStore`) made before ``dead_before``.
         """
+        ...
+
+
+class AttemptStore(Protocol):
+    """A message's submit and webhook attempts that did not succeed, for its
+    timeline (``store/_model_attempts.py``). Webhook attempts are written by
+    :meth:`OutboxStore.retry_outbox` and :meth:`OutboxStore.complete_outbox`."""
+
+    def record_failed_submits(self, failures: Sequence[SubmitFailure]) -> Awaitable[None]:
+        """Record submit_sm attempts that the upstream did not accept, numbered
+        per part in order, at most ``MAX_ATTEMPTS_KEPT`` failed attempts per
+        message (later ones are dropped). Queued as :meth:`MessageStore.record_segments`
+        says. Raises :class:`InvalidRecord` (empty connector or answer, a
+        negative part)."""
+        ...
+
+    async def message_attempts(self, message_id: str) -> tuple[Attempt, ...]:
+        """The message's recorded attempts, oldest first (none for an unknown id)."""
         ...
 
 
@@ -1047,8 +1082,8 @@ class ChatStore(Protocol):
 
 
 class Store(
-    AccountStore, MessageStore, OutboxStore, NumberTableStore, AdminStore, ControlStore,
-    RoutingStore, BillingStore, VerifyStore, FraudStore, ChatStore, Protocol,
+    AccountStore, MessageStore, OutboxStore, AttemptStore, NumberTableStore, AdminStore,
+    ControlStore, RoutingStore, BillingStore, VerifyStore, FraudStore, ChatStore, Protocol,
 ):
     """Everything the platform stores. Close with :meth:`aclose`."""
 

@@ -912,10 +912,30 @@ _V25_CHAT_SECRETS = f"""
 CREATE INDEX chat_legs_secret ON chat_legs(chain_seq) WHERE {CHAT_SECRET_SQL};
 """
 
+# V26: a message's submit and webhook attempts that did not succeed (and a
+# webhook's success after them), for its timeline (store/_sqlite_attempts.py).
+# Written only on the failure paths; read by message; purged by time.
+_V26_ATTEMPTS = """
+CREATE TABLE attempts (
+    message_id TEXT NOT NULL,
+    kind INTEGER NOT NULL,
+    at REAL NOT NULL,
+    number INTEGER NOT NULL,
+    target TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    ok INTEGER NOT NULL,
+    part INTEGER,
+    reported INTEGER
+);
+CREATE INDEX attempts_message ON attempts(message_id, kind, part);
+CREATE INDEX attempts_at ON attempts(at);
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     _V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11_ADMIN, _V12_ACCOUNT_CONTROLS,
     _V13_CANCEL, _V14_ROUTING, _V15_BILLING, _V16_VERIFY, _V17_FRAUD,
     _V18_VERIFY_TEMPLATES, _V19_CHAT_WINDOWS, _V20_CHAT_CHAINS, _V21_CHAIN_CANCEL,
     _V22_CDR_SUMS, _V23_OVERVIEW_MINUTES, _V24_SECRET_TEXTS, _V25_CHAT_SECRETS,
+    _V26_ATTEMPTS,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

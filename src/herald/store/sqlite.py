@@ -86,7 +86,16 @@ from herald.store._model import (
     Status,
     StatusUpdate,
 )
+from herald.store._model_attempts import WebhookAnswer
 from herald.store._sqlite_admin import SQLiteAdmin
+from herald.store._sqlite_attempts import (
+    G_OUTBOX_DONE_ANSWERED,
+    G_OUTBOX_RETRY_ANSWERED,
+    PURGE_ATTEMPTS,
+    SQLiteAttempts,
+    answer_text,
+    done_rows,
+)
 from herald.store._sqlite_billing import G_ACCEPT_BILLED, SQLiteBilling, accept_error, billed_rows
 from herald.store._sqlite_changes import cancel_in, cancel_matching_in, replace_in
 from herald.store._sqlite_chat import SQLiteChains, SQLiteChat, SQLiteChatTemplates
@@ -227,7 +236,7 @@ class _CommitWatch:
 _SEQ, _SEGMENTS, _EXPIRES_AT = (MESSAGE.at[c] for c in ("seq", "segments", "expires_at"))
 
 class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling, SQLiteVerify,
-                  SQLiteFraud, SQLiteChat, SQLiteChains, SQLiteChatTemplates):
+                  SQLiteFraud, SQLiteChat, SQLiteChains, SQLiteChatTemplates, SQLiteAttempts):
     """The :class:`~herald.store.Store` on SQLite. See the module docstring."""
 
     def __init__(self, config: SQLiteConfig, writer: GroupCommitWriter, readers: Readers):
@@ -905,14 +914,30 @@ class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling, SQLi
 
         return await self._write(claim)
 
-    async def complete_outbox(self, event_ids: Sequence[int]) -> None:
+    async def complete_outbox(
+        self, event_ids: Sequence[int], *, answers: Mapping[int, WebhookAnswer] | None = None
+    ) -> None:
+        if answers and (answered := {i: answers[i] for i in event_ids if i in answers}):
+            # Events that failed before: their last attempt is recorded as they go.
+            writes = [self._writer.submit(G_OUTBOX_DONE_ANSWERED, done_rows(answered),
+                                          len(answered))]
+            rest = [(i,) for i in event_ids if i not in answered]
+            if rest:
+                writes.append(self._writer.submit(G_OUTBOX_DONE, rest, len(rest)))
+            await asyncio.gather(*writes)
+            return
         if event_ids:
             rows = [(i,) for i in event_ids]
             await self._writer.submit(G_OUTBOX_DONE, rows, len(rows))
 
-    async def retry_outbox(self, event_id: int, next_attempt_at: float | None, error: str) -> None:
+    async def retry_outbox(self, event_id: int, next_attempt_at: float | None, error: str, *,
+                           answer: WebhookAnswer | None = None) -> None:
         row = (event_id, next_attempt_at, error[:MAX_ERROR_LENGTH])
-        await self._writer.submit(G_OUTBOX_RETRY, (row,))
+        if answer is None:
+            await self._writer.submit(G_OUTBOX_RETRY, (row,))
+        else:  # the attempt's record rides in the same row
+            rows = ((*row, event_id, *answer_text(answer), answer.at),)
+            await self._writer.submit(G_OUTBOX_RETRY_ANSWERED, rows)
 
     async def failed_deliveries(
         self, message_id: str, account_id: int, channel: Channel = Channel.WEBHOOK
@@ -954,6 +979,7 @@ class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling, SQLi
                 f" AND status >= {int(Status.DELIVERED)})"
             ).rowcount
             deleted += conn.execute(ERASE_CHAT_SECRETS_SQLITE).rowcount  # final chains' codes
+            deleted += conn.execute(PURGE_ATTEMPTS, (dead_before,)).rowcount
             return deleted
 
         return await self._write(purge)

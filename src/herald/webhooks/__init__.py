@@ -47,6 +47,7 @@ from herald.webhooks._policy import (
     address_allowed,
     blocked_destination,
     check_url,
+    endpoint,
     literal_address,
     redact_url,
 )
@@ -121,6 +122,7 @@ __all__ = [
     "blocked_destination",
     "check_url",
     "decision_view",
+    "endpoint",
     "fraud_payload",
     "inbound_payload",
     "literal_address",

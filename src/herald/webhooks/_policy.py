@@ -29,6 +29,7 @@ __all__ = [
     "address_allowed",
     "blocked_destination",
     "check_url",
+    "endpoint",
     "literal_address",
     "redact_url",
 ]
@@ -157,6 +158,22 @@ def redact_url(url: str) -> str:
         return url
     netloc = parts.netloc.rpartition("@")[2]
     return parts._replace(netloc="***@" + netloc).geturl()
+
+
+def endpoint(url: str) -> str:
+    """Where ``url`` posts to: its host, with the port if it names one; ``""``
+    if it has none. Never its path, query or user info: they may carry the
+    customer's secrets, and this is kept in a message's timeline."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:  # an unparsable URL or port
+        return ""
+    if not host:
+        return ""
+    if ":" in host:  # RFC 3986 §3.2.2: an IPv6 literal keeps its brackets
+        host = f"[{host}]"
+    return host if port is None else f"{host}:{port}"
 
 
 def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:

@@ -97,6 +97,7 @@ from herald.store import (
     OutboxEvent,
     StoreClosed,
     StoreError,
+    WebhookAnswer,
 )
 from herald.webhooks._errors import (
     BlockedAddress,
@@ -129,6 +130,7 @@ from herald.webhooks._policy import (
     WebhookTarget,
     address_allowed,
     check_url,
+    endpoint,
     redact_url,
 )
 from herald.webhooks._signature import (
@@ -191,6 +193,9 @@ BATCH_COUNT_HEADER: Final = "Herald-Event-Count"
 _RETURN_DELAY: Final = 0.0
 
 Resolver = Callable[[str, int], Awaitable[Sequence[IPAddress]]]
+#: Delivered events waiting to be forgotten: their ids, the answers of those that
+#: failed before (for their messages' timelines), and the write's future.
+_Completing = tuple[list[int], dict[int, WebhookAnswer], asyncio.Future[None]]
 
 
 class WebhookStore(Protocol):
@@ -201,11 +206,14 @@ class WebhookStore(Protocol):
         account_id: int | None = None,
     ) -> tuple[OutboxEvent, ...]: ...  # fmt: skip
 
-    async def complete_outbox(self, event_ids: Sequence[int]) -> None: ...
+    async def complete_outbox(
+        self, event_ids: Sequence[int], *, answers: Mapping[int, WebhookAnswer] | None = None
+    ) -> None: ...
 
     async def retry_outbox(
-        self, event_id: int, next_attempt_at: float | None, error: str
-    ) -> None: ...
+        self, event_id: int, next_attempt_at: float | None, error: str, *,
+        answer: WebhookAnswer | None = None,
+    ) -> None: ...  # fmt: skip
 
     async def get_account(self, account_id: int) -> Account: ...
 
@@ -381,7 +389,7 @@ class WebhookSender:
         self._batches: dict[tuple[int, str], _Batch] = {}  # endpoints gathering a batch
         self._settled: set[int] = set()  # outbox ids whose outcome write has been made
         # delivered events waiting for their completion write, and its outcome
-        self._completing: tuple[list[int], asyncio.Future[None]] | None = None
+        self._completing: _Completing | None = None
         self._results: list[DeliveryResult] | None = None  # run_once collects here
         self._nudge = asyncio.Event()
         self._starved = False  # the last claim took as many events as it asked for
@@ -685,9 +693,10 @@ class WebhookSender:
             url = self._url(delivery.url)
             secret = self._secret(delivery.account)
             if len(sending) == 1 and delivery.account.webhook_batch_max <= 1:
-                await self._post(url, bodies[0], secret, event_id=_public_id(sending[0]))
+                status = await self._post(url, bodies[0], secret,
+                                          event_id=_public_id(sending[0]))
             else:
-                await self._post(url, batch_body(bodies), secret, count=len(sending))
+                status = await self._post(url, batch_body(bodies), secret, count=len(sending))
         except DeliveryError as err:
             self._release_slot()
             await self._failed(sending, err)
@@ -699,7 +708,7 @@ class WebhookSender:
                 self._report(self._left_leased(event, _public_id(event), None))
             return
         self._release_slot()
-        await self._delivered(sending)
+        await self._delivered(sending, delivery.url, status)
 
     def _body(self, event: OutboxEvent, account: Account) -> bytes:
         """The event's body; :class:`SubjectGone` if its record (or account) vanished."""
@@ -746,8 +755,9 @@ class WebhookSender:
     async def _post(
         self, url: _Url, body: bytes, secret: str, *, event_id: str | None = None,
         count: int | None = None,
-    ) -> None:  # fmt: skip
-        """POST once; return on 2xx, else raise the :class:`DeliveryError` that says why."""
+    ) -> int:  # fmt: skip
+        """POST once; return the status of a 2xx, else raise the :class:`DeliveryError`
+        that says why."""
         timestamp = int(self._clock())
         headers = [
             (b"Content-Type", b"application/json"),
@@ -779,6 +789,7 @@ class WebhookSender:
             raise Unreachable(f"{type(exc).__name__}: {exc or 'connection failed'}") from None
         if not 200 <= response.status < 300:
             raise NonSuccessStatus(_describe(response), response.status)
+        return response.status
 
     async def _pin(self, url: _Url) -> Origin:
         """The URL's origin with the address to connect to: resolved, every address checked."""
@@ -819,12 +830,15 @@ class WebhookSender:
 
     # -- outcomes ----------------------------------------------------------------------
 
-    async def _delivered(self, events: list[OutboxEvent]) -> None:
+    async def _delivered(self, events: list[OutboxEvent], url: str, status: int) -> None:
         now = self._clock()
         self._count("delivered", len(events))
         self._settled.update(e.id for e in events)
+        # An event that failed before ends its message's record of attempts with
+        # this answer; one delivered at its first attempt writes nothing more.
+        retried = {e.id: _answer(now, url, f"HTTP {status}") for e in events if e.attempts > 1}
         try:
-            await asyncio.shield(self._complete([e.id for e in events]))
+            await asyncio.shield(self._complete([e.id for e in events], retried))
         except StoreError as exc:
             log.warning("webhooks: delivered %d events, could not record it (%s)",
                         len(events), exc)  # fmt: skip
@@ -835,7 +849,8 @@ class WebhookSender:
             self._report(DeliveryResult(event.id, _public_id(event), Outcome.DELIVERED,
                                         event.attempts, now))  # fmt: skip
 
-    def _complete(self, ids: list[int]) -> asyncio.Future[None]:
+    def _complete(self, ids: list[int],
+                  answers: dict[int, WebhookAnswer | None]) -> asyncio.Future[None]:
         """Forget delivered events in the store, with the others delivered within
         :data:`COMPLETE_DELAY` seconds: one write for them all (at a few hundred
         events a second, one per event would be most of the sender's store work).
@@ -844,19 +859,22 @@ class WebhookSender:
         pending = self._completing
         if pending is None:
             loop = asyncio.get_running_loop()
-            pending = self._completing = ([], loop.create_future())
+            pending = self._completing = ([], {}, loop.create_future())
             loop.call_later(COMPLETE_DELAY, self._flush_completions)
         pending[0].extend(ids)
+        if answers:
+            pending[1].update((i, a) for i, a in answers.items() if a is not None)
         if len(pending[0]) >= MAX_CLAIM_BATCH:
             self._flush_completions()
-        return pending[1]
+        return pending[2]
 
     def _flush_completions(self) -> None:
         pending, self._completing = self._completing, None
         if pending is None:
             return
-        ids, done = pending
-        task = asyncio.ensure_future(self._store.complete_outbox(ids))
+        ids, answers, done = pending
+        task = asyncio.ensure_future(self._store.complete_outbox(ids, answers=answers)
+                                     if answers else self._store.complete_outbox(ids))
 
         def written(task: asyncio.Future[None]) -> None:
             if done.done():
@@ -880,8 +898,12 @@ class WebhookSender:
             for event in events
         ]  # fmt: skip
         self._settled.update(e.id for e in events)
+        # How each was answered, for its message's timeline, in the same write.
+        answer = f"HTTP {err.status_code}" if isinstance(err, NonSuccessStatus) else err.outcome
         writes = asyncio.gather(
-            *(self._store.retry_outbox(e.id, next_at, error) for e, next_at in plans),
+            *(self._store.retry_outbox(e.id, next_at, error,
+                                       answer=_answer(now, e.url or "", answer))
+              for e, next_at in plans),
             return_exceptions=True,
         )  # one commit for them all: the writer batches what is queued together
         written = await asyncio.shield(writes)
@@ -939,6 +961,13 @@ _OUTCOME_LABELS: Final = ("delivered", "http_error", "timeout", "unreachable", "
                           "blocked", "gone", "error")  # fmt: skip
 #: Stands for an account that no longer exists: its events are given up.
 _NO_ACCOUNT: Final = Account(0, "-", 0.0, math.inf, 0, None, 0)
+
+
+def _answer(at: float, url: str, answer: str) -> WebhookAnswer | None:
+    """An attempt's answer as a message's timeline keeps it: at the URL's host,
+    never its path or query (``None`` for a URL without a host: nothing to name)."""
+    target = endpoint(url)
+    return WebhookAnswer(at, target, answer) if target else None
 
 
 def _describe(response: Response) -> str:

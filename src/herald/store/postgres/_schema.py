@@ -897,11 +897,31 @@ _V16_CHAT_SECRETS = f"""
 CREATE INDEX chat_legs_secret ON chat_legs (chain_seq) WHERE {PG_CHAT_SECRET};
 """
 
+# V17: a message's submit and webhook attempts that did not succeed (and a
+# webhook's success after them), for its timeline (postgres/_attempts.py).
+# Written only on the failure paths; read by message; purged by time.
+_V17_ATTEMPTS = """
+CREATE TABLE attempts (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    message_id text NOT NULL,
+    kind smallint NOT NULL,
+    at double precision NOT NULL,
+    number integer NOT NULL,
+    target text NOT NULL,
+    answer text NOT NULL,
+    ok boolean NOT NULL,
+    part integer,
+    reported smallint
+);
+CREATE INDEX attempts_message ON attempts (message_id, kind, part);
+CREATE INDEX attempts_at ON attempts (at);
+"""
+
 #: In order; a database at version ``n`` has had ``MIGRATIONS[:n]`` applied.
 MIGRATIONS: tuple[str, ...] = (
     _V1_CORE, _V2_LIFECYCLE, _V3_LEASES, _V4_FRAUD_VERIFY, _V5_CHAT, _V6_CONFIG,
     _V7_INBOUND_ADMIN, _V8_OVERVIEW_MINUTES, _V9_PENDING_TO,
     _V10_MESSAGES, _V11_SECRET_TEXTS, _V12_HISTORY_PARTITIONS, _V13_GUARD_STATE,
-    _V14_TOKEN_BUCKETS, _V15_CDR_SUMS, _V16_CHAT_SECRETS,
+    _V14_TOKEN_BUCKETS, _V15_CDR_SUMS, _V16_CHAT_SECRETS, _V17_ATTEMPTS,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

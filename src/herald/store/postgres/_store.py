@@ -26,7 +26,7 @@ the call took effect: retry).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -72,9 +72,18 @@ from herald.store._model import (
     Status,
     StatusUpdate,
 )
+from herald.store._model_attempts import WebhookAnswer
 from herald.store._model_routing import MessageRoute
 from herald.store.postgres._accounts import PostgresAccounts, check_account
 from herald.store.postgres._admin import PostgresAdmin
+from herald.store.postgres._attempts import (
+    DONE_ANSWERED,
+    PURGE_ATTEMPTS,
+    RETRY_ANSWERED,
+    PostgresAttempts,
+    done_arrays,
+    retry_args,
+)
 from herald.store.postgres._batch import Batcher
 from herald.store.postgres._chat import PostgresChat
 from herald.store.postgres._conn import create_pool, migrate
@@ -176,7 +185,8 @@ def _balance(r: Record) -> Balance:
 
 class PostgresStore(PostgresMessages, PostgresAccounts, PostgresFraud, PostgresVerify,
                     PostgresChat, PostgresRouting, PostgresNumbers, PostgresControls,
-                    PostgresListing, PostgresAdmin, PostgresLimits, PostgresMargins):
+                    PostgresListing, PostgresAdmin, PostgresLimits, PostgresMargins,
+                    PostgresAttempts):
     """The lifecycle part of the store port on a PostgreSQL database.
 
     Open with :meth:`open` (migrates the database and installs the
@@ -469,17 +479,29 @@ class PostgresStore(PostgresMessages, PostgresAccounts, PostgresFraud, PostgresV
                 f" WHERE {SECRET_TEXT_SQL} AND octet_length(body) > 0"
                 f" AND status >= {int(Status.DELIVERED)})")
             legs = await conn.execute(ERASE_CHAT_SECRETS_PG)
+            attempts = await conn.execute(PURGE_ATTEMPTS, dead_before)
             return (_count(keys) + _count(parked) + _count(dead) + _count(erased)
-                    + _count(legs))
+                    + _count(legs) + _count(attempts))
 
         return await self._run(purge)
 
-    async def complete_outbox(self, event_ids: Sequence[int]) -> None:
-        if event_ids:
+    async def complete_outbox(
+        self, event_ids: Sequence[int], *, answers: Mapping[int, WebhookAnswer] | None = None
+    ) -> None:
+        if answers and event_ids:  # events that failed before: their last attempt is recorded
+            arrays = done_arrays(event_ids, answers)
+            await self._one(lambda c: c.execute(DONE_ANSWERED, list(event_ids), *arrays))
+        elif event_ids:
             await self._one(lambda c: c.execute(
                 "DELETE FROM outbox WHERE id = ANY ($1::bigint[])", list(event_ids)))
 
-    async def retry_outbox(self, event_id: int, next_attempt_at: float | None, error: str) -> None:
+    async def retry_outbox(self, event_id: int, next_attempt_at: float | None, error: str, *,
+                           answer: WebhookAnswer | None = None) -> None:
+        if answer is not None:  # the attempt's record in the same statement
+            args = retry_args(answer)
+            await self._one(lambda c: c.execute(
+                RETRY_ANSWERED, event_id, next_attempt_at, error[:MAX_ERROR_LENGTH], *args))
+            return
         await self._one(lambda c: c.execute(
             "UPDATE outbox SET next_attempt_at = $2, last_error = $3 WHERE id = $1",
             event_id, next_attempt_at, error[:MAX_ERROR_LENGTH]))
