@@ -11,7 +11,7 @@ dispatched by type.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from herald.signaling.map_ops import map_ac
 from herald.signaling.map_types import (
@@ -260,22 +260,26 @@ def facts_from_message(
         # The usual message: one invoke or one result.
         first = components[0]
         kind = type(first)
+        # cast, not a union attribute: compiled, a field of a known
+        # NamedTuple is read by index, of a union by a generic lookup.
         if kind is Invoke:
             component = _INVOKE
-            opcode = first.opcode  # type: ignore[union-attr]
+            invoke = cast(Invoke, first)
+            opcode = invoke.opcode
             if opcode is None:
                 global_opcode = True
                 invokes: tuple[int, ...] = ()
             else:
                 invokes = (opcode,)
-                payload = first.argument  # type: ignore[union-attr]
+                payload = invoke.argument
         else:
             invokes = ()
             if kind is ReturnResult:
-                component = _RESULT_LAST if first.last else _RESULT_NOT_LAST  # type: ignore[union-attr]
-                opcode = first.opcode  # type: ignore[union-attr]
-                payload = first.result  # type: ignore[union-attr]
-                global_opcode = first.global_opcode is not None  # type: ignore[union-attr]
+                result = cast(ReturnResult, first)
+                component = _RESULT_LAST if result.last else _RESULT_NOT_LAST
+                opcode = result.opcode
+                payload = result.result
+                global_opcode = result.global_opcode is not None
             else:
                 component = _KIND_OF.get(kind)
     elif components:
