@@ -387,7 +387,7 @@ def sms_origin(c: Compiled, s: State, m: Message) -> Finding | None:
     the proxy: that is the policy's action, unless it says block."""
     if m.origin is not _FOREIGN or _SRI_SM not in m.f.invokes:
         return None
-    if c.policy.home_routing.enabled and c.actions[Rule.SMS_ORIGIN] is not _BLOCK_ACTION:
+    if c.home_routing and c.actions[Rule.SMS_ORIGIN] is not _BLOCK_ACTION:
         return None
     return Rule.SMS_ORIGIN, "SRI-SM from a network without a roaming agreement"
 

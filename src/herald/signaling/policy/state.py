@@ -135,6 +135,7 @@ class Compiled:
         self.subscriber_burst: float = rates.per_subscriber_burst
         self.senders_limit: int = limits.senders
         self.subscribers_limit: int = limits.subscribers
+        self.home_routing: bool = policy.home_routing.enabled
         self.actions: dict[Rule, Action] = dict(policy.actions)
         self.platform_gts = frozenset(policy.platform_gts)
         self.home_gts: PrefixMap[bool] = PrefixMap((p, True) for p in policy.home.gt_prefixes)
