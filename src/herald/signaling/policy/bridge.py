@@ -11,7 +11,7 @@ dispatched by type.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from herald.signaling.map_ops import map_ac
 from herald.signaling.map_types import (
@@ -260,11 +260,12 @@ def facts_from_message(
         # The usual message: one invoke or one result.
         first = components[0]
         kind = type(first)
-        # cast, not a union attribute: compiled, a field of a known
-        # NamedTuple is read by index, of a union by a generic lookup.
+        # Narrowed by annotation, not read as a union: compiled, a field of a
+        # known NamedTuple is read by index, of a union by a generic lookup
+        # (and typing.cast would be a call in pure Python).
         if kind is Invoke:
             component = _INVOKE
-            invoke = cast(Invoke, first)
+            invoke: Invoke = first  # type: ignore[assignment]
             opcode = invoke.opcode
             if opcode is None:
                 global_opcode = True
@@ -275,7 +276,7 @@ def facts_from_message(
         else:
             invokes = ()
             if kind is ReturnResult:
-                result = cast(ReturnResult, first)
+                result: ReturnResult = first  # type: ignore[assignment]
                 component = _RESULT_LAST if result.last else _RESULT_NOT_LAST
                 opcode = result.opcode
                 payload = result.result
