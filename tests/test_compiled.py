@@ -11,7 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import sys
 from pathlib import Path
+from types import FrameType
+
+import pytest
+
+from herald.guard.corpus import big_capture
+from herald.guard.inspector import Inspector
+from herald.signaling.policy import Engine, InMemoryPendingMessages, parse_policy
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 STAMP = SRC / "herald" / ".compiled-sources"
@@ -65,3 +73,37 @@ def test_an_edited_source_makes_its_compiled_module_stale(tmp_path: Path) -> Non
     assert stale(tmp_path, stamp) == []
     source.write_text("X = 2\n")
     assert stale(tmp_path, stamp) == ["herald/signaling/tcap.py"]
+
+
+def test_the_compiled_hot_path_runs_no_interpreted_herald_code() -> None:
+    """With the compiled build, judging a mixed capture calls no herald
+    function that runs interpreted, but for the reason texts of findings and
+    the pending-messages port (the platform's adapter) and an application
+    context's first sight (then cached). A hot-path module
+    left out of ``scripts/compile`` shows here: the engine's state module
+    was, and its ``bounded_put`` ran interpreted on every message."""
+    if not compiled(SRC):
+        pytest.skip("pure Python: scripts/compile has not run")
+    capture = big_capture(3_000)
+    inspector = Inspector(
+        Engine(parse_policy(capture.policy), InMemoryPendingMessages(capture.pending))
+    )
+    records = capture.records()
+    interpreted: set[str] = set()
+
+    def calls(frame: FrameType, event: str, arg: object) -> None:
+        path = frame.f_code.co_filename
+        if event == "call" and "/herald/" in path:
+            interpreted.add(f"{path.split('/herald/', 1)[1]}:{frame.f_code.co_name}")
+
+    sys.setprofile(calls)
+    try:
+        for first in range(0, len(records), 64):
+            for _ in inspector.judged(records[first : first + 64]):
+                pass
+    finally:
+        sys.setprofile(None)
+    allowed = {"signaling/policy/categories.py:operation_name",
+               "signaling/policy/egress.py:has_pending",
+               "signaling/map_ops.py:map_ac"}  # fmt: skip
+    assert interpreted <= allowed, sorted(interpreted - allowed)

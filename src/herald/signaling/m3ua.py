@@ -386,7 +386,10 @@ def parse_data(buf: bytes) -> tuple[RoutingLabel, int, int, int | None, int | No
     # (_parse_data) would find exactly this. One struct read instead of a
     # dozen index operations.
     if n >= 20:
-        word, length, third, rc, tag, size = _DATA_HEAD.unpack_from(buf)
+        # Typed: compiled, the six values are then machine integers (struct
+        # returns Any, and every comparison on Any is a generic call).
+        head: tuple[int, int, int, int, int, int] = _DATA_HEAD.unpack_from(buf)
+        word, length, third, rc, tag, size = head
         if word == _DATA_WORD and length == n and not n & 3 and n <= MAX_MESSAGE_LENGTH:
             if third == _RC_WORD:
                 if tag == _PD_WORD_TAG and size > 4 + _LABEL_LENGTH and (

@@ -277,13 +277,13 @@ def _forward_sm(buf: bytes, start: int, end: int) -> ForwardSmArg:
     if da_kind is _DA_IMSI:
         da = _new(SmRpDa, (da_kind, _imsi(buf, ds, de), None, None))
     elif da_kind is _DA_LMSI:
-        da = SmRpDa(da_kind, lmsi=_lmsi(buf, ds, de))
+        da = _new(SmRpDa, (da_kind, None, _lmsi(buf, ds, de), None))
     elif da_kind is _DA_NONE:
         _null(ds, de)
-        da = SmRpDa(da_kind)
+        da = _new(SmRpDa, (da_kind, None, None, None))
     else:
         isdn = da_kind is _DA_ROAMING_NUMBER
-        da = SmRpDa(da_kind, address=_address(buf, ds, de, isdn=isdn))
+        da = _new(SmRpDa, (da_kind, None, None, _address(buf, ds, de, isdn=isdn)))
     oa_raw = buf[os_ - 2 : oe] if os_ >= 2 and buf[os_ - 2] == ot else b""
     cached = _OA_CACHE.get(oa_raw) if oa_raw else None
     if cached is not None:
@@ -294,11 +294,11 @@ def _forward_sm(buf: bytes, start: int, end: int) -> ForwardSmArg:
             raise MapError(f"sm-RP-OA tag 0x{ot:02x}", os_)
         if oa_kind is _OA_NONE:
             _null(os_, oe)
-            oa = SmRpOa(oa_kind)
+            oa = _new(SmRpOa, (oa_kind, None))
         elif oa_kind is _OA_MSISDN:  # a subscriber (MO): not cached
-            oa = SmRpOa(oa_kind, _address(buf, os_, oe, cache=False))
+            oa = _new(SmRpOa, (oa_kind, _address(buf, os_, oe, cache=False)))
         else:
-            oa = SmRpOa(oa_kind, _address(buf, os_, oe, isdn=False))
+            oa = _new(SmRpOa, (oa_kind, _address(buf, os_, oe, isdn=False)))
             if oa_raw:
                 if len(_OA_CACHE) >= OA_CACHE_SIZE:
                     _OA_CACHE.clear()
@@ -325,7 +325,7 @@ def _psi(buf: bytes, start: int, end: int) -> ProvideSubscriberInfoArg:
     imsi = _imsi(buf, *_need(f, 0x80, "imsi", s))
     lmsi = _lmsi(buf, *f[0x81]) if 0x81 in f else None
     loc, state = _requested_info(buf, *_need(f, 0xA2, "requestedInfo", s))
-    return ProvideSubscriberInfoArg(imsi, lmsi, loc, state)
+    return _new(ProvideSubscriberInfoArg, (imsi, lmsi, loc, state))
 
 
 def _ati(buf: bytes, start: int, end: int) -> AnyTimeInterrogationArg:
@@ -339,7 +339,7 @@ def _ati(buf: bytes, start: int, end: int) -> AnyTimeInterrogationArg:
     msisdn = _address(buf, cs, ce, cache=False) if tag == 0x81 else None
     loc, state = _requested_info(buf, *_need(f, 0xA1, "requestedInfo", s))
     scf = _address(buf, *_need(f, 0x83, "gsmSCF-Address", s))
-    return AnyTimeInterrogationArg(scf, imsi, msisdn, loc, state)
+    return _new(AnyTimeInterrogationArg, (scf, imsi, msisdn, loc, state))
 
 
 def _sri(buf: bytes, start: int, end: int) -> SendRoutingInfoArg:
@@ -348,7 +348,7 @@ def _sri(buf: bytes, start: int, end: int) -> SendRoutingInfoArg:
     msisdn = _address(buf, *_need(f, 0x80, "msisdn", s), cache=False)
     itype = _int(buf, *f[0x83]) if 0x83 in f else None
     gmsc = _address(buf, *f[0x86]) if 0x86 in f else None
-    return SendRoutingInfoArg(msisdn, itype, gmsc)
+    return _new(SendRoutingInfoArg, (msisdn, itype, gmsc))
 
 
 def _update_location(buf: bytes, start: int, end: int) -> UpdateLocationArg:
@@ -360,8 +360,8 @@ def _update_location(buf: bytes, start: int, end: int) -> UpdateLocationArg:
     for tag, fs, fe in fields[3:]:
         if tag == 0x8A:
             lmsi = _lmsi(buf, fs, fe)
-    return UpdateLocationArg(_imsi(buf, i_s, i_e), _address(buf, m_s, m_e),
-                             _address(buf, v_s, v_e), lmsi)
+    return _new(UpdateLocationArg, (_imsi(buf, i_s, i_e), _address(buf, m_s, m_e),
+                                    _address(buf, v_s, v_e), lmsi))
 
 
 def _isd(buf: bytes, start: int, end: int) -> InsertSubscriberDataArg:
@@ -369,7 +369,7 @@ def _isd(buf: bytes, start: int, end: int) -> InsertSubscriberDataArg:
     f = _by_tag(_children(buf, s, e), frozenset({0x80, 0x81}), s)
     imsi = _imsi(buf, *f[0x80]) if 0x80 in f else None
     msisdn = _address(buf, *f[0x81], cache=False) if 0x81 in f else None
-    return InsertSubscriberDataArg(imsi, msisdn)
+    return _new(InsertSubscriberDataArg, (imsi, msisdn))
 
 
 def _identity(buf: bytes, tag: int, s: int, e: int) -> tuple[str, bytes | None]:
@@ -390,7 +390,7 @@ def _cancel_location(buf: bytes, start: int, end: int) -> CancelLocationArg:
         raise MapError("octets after CancelLocationArg", nxt)
     if tag != 0xA3:  # v1/v2: the bare Identity
         imsi, lmsi = _identity(buf, tag, s, e)
-        return CancelLocationArg(imsi, lmsi, None, version3=False)
+        return _new(CancelLocationArg, (imsi, lmsi, None, False))
     fields = _children(buf, s, e)
     if not fields:
         raise MapError("CancelLocationArg without identity", s)
@@ -399,7 +399,7 @@ def _cancel_location(buf: bytes, start: int, end: int) -> CancelLocationArg:
     for t, fs, fe in fields[1:]:
         if t == 0x0A:
             ctype = _int(buf, fs, fe)
-    return CancelLocationArg(imsi, lmsi, ctype, version3=True)
+    return _new(CancelLocationArg, (imsi, lmsi, ctype, True))
 
 
 def _prn(buf: bytes, start: int, end: int) -> ProvideRoamingNumberArg:
@@ -408,7 +408,7 @@ def _prn(buf: bytes, start: int, end: int) -> ProvideRoamingNumberArg:
     imsi = _imsi(buf, *_need(f, 0x80, "imsi", s))
     msc = _address(buf, *_need(f, 0x81, "msc-Number", s))
     msisdn = _address(buf, *f[0x82], cache=False) if 0x82 in f else None
-    return ProvideRoamingNumberArg(imsi, msc, msisdn)
+    return _new(ProvideRoamingNumberArg, (imsi, msc, msisdn))
 
 
 def _sai(buf: bytes, start: int, end: int) -> SendAuthenticationInfoArg:
@@ -416,7 +416,7 @@ def _sai(buf: bytes, start: int, end: int) -> SendAuthenticationInfoArg:
     if nxt != end:
         raise MapError("octets after SendAuthenticationInfoArg", nxt)
     if tag == 0x04:  # v2: the bare IMSI
-        return SendAuthenticationInfoArg(_imsi(buf, s, e), None, version3=False)
+        return _new(SendAuthenticationInfoArg, (_imsi(buf, s, e), None, False))
     if tag != 0x30:
         raise MapError(f"SendAuthenticationInfoArg tag 0x{tag:02x}", start)
     f = _by_tag(_children(buf, s, e), frozenset({0x80, 0x02}), s)
@@ -424,12 +424,12 @@ def _sai(buf: bytes, start: int, end: int) -> SendAuthenticationInfoArg:
     vectors = _int(buf, *_need(f, 0x02, "numberOfRequestedVectors", s))
     if not 1 <= vectors <= 5:  # NumberOfRequestedVectors ::= INTEGER (1..5)
         raise MapError(f"numberOfRequestedVectors {vectors}", f[0x02][0])
-    return SendAuthenticationInfoArg(imsi, vectors, version3=True)
+    return _new(SendAuthenticationInfoArg, (imsi, vectors, True))
 
 
 def _send_imsi(buf: bytes, start: int, end: int) -> SendImsiArg:
     s, e = _outer(buf, start, end, 0x04, "sendIMSI argument")
-    return SendImsiArg(_address(buf, s, e, cache=False))
+    return _new(SendImsiArg, (_address(buf, s, e, cache=False),))
 
 
 def _psl(buf: bytes, start: int, end: int) -> ProvideSubscriberLocationArg:
@@ -443,7 +443,7 @@ def _psl(buf: bytes, start: int, end: int) -> ProvideSubscriberLocationArg:
     f = _by_tag(fields[2:], frozenset({0x82, 0x83}), s)
     imsi = _imsi(buf, *f[0x82]) if 0x82 in f else None
     msisdn = _address(buf, *f[0x83], cache=False) if 0x83 in f else None
-    return ProvideSubscriberLocationArg(estimate, mlc, msisdn, imsi)
+    return _new(ProvideSubscriberLocationArg, (estimate, mlc, msisdn, imsi))
 
 
 # TS 29.002 §17.7.6: SM-DeliveryOutcome ::= ENUMERATED {memoryCapacityExceeded (0),
@@ -462,11 +462,11 @@ def _report_sm(buf: bytes, start: int, end: int) -> ReportSmDeliveryStatusArg:
     outcome = _int(buf, fields[2][1], fields[2][2])
     if not 0 <= outcome <= _MAX_DELIVERY_OUTCOME:
         raise MapError(f"sm-DeliveryOutcome {outcome}", fields[2][1])
-    return ReportSmDeliveryStatusArg(
+    return _new(ReportSmDeliveryStatusArg, (
         _address(buf, fields[0][1], fields[0][2], cache=False),
         _address(buf, fields[1][1], fields[1][2], isdn=False),
         outcome,
-    )
+    ))
 
 
 _ArgDecoder = Callable[[bytes, int, int], MapArgument]
@@ -541,13 +541,13 @@ def _ul_res(buf: bytes, start: int, end: int) -> UpdateLocationRes:
     if nxt != end:
         raise MapError("octets after UpdateLocationRes", nxt)
     if tag == 0x04:  # v2 CHOICE: the bare hlr-Number
-        return UpdateLocationRes(_address(buf, s, e))
+        return _new(UpdateLocationRes, (_address(buf, s, e),))
     if tag != 0x30:
         raise MapError(f"UpdateLocationRes tag 0x{tag:02x}", start)
     fields = _children(buf, s, e)
     if not fields or fields[0][0] != 0x04:
         raise MapError("UpdateLocationRes without hlr-Number", s)
-    return UpdateLocationRes(_address(buf, fields[0][1], fields[0][2]))
+    return _new(UpdateLocationRes, (_address(buf, fields[0][1], fields[0][2]),))
 
 
 _RESULTS: Final[dict[int, Callable[[bytes, int, int], MapResult]]] = {

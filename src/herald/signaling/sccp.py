@@ -96,6 +96,12 @@ _HEAD_CACHE: dict[bytes, tuple[SccpMessageType, SccpAddress, SccpAddress, int, b
 # Values are built with every field given to tuple.__new__ (see codec._new).
 _new: Final = tuple.__new__
 
+# Address indicator bit 7 -> its member, read once (calling an Enum class
+# runs EnumMeta.__call__, interpreted even in the compiled build).
+_ROUTING: Final = (RoutingIndicator.GLOBAL_TITLE, RoutingIndicator.SSN)
+_ON_GT: Final = RoutingIndicator.GLOBAL_TITLE
+_ON_SSN: Final = RoutingIndicator.SSN
+
 
 # ---------------------------------------------------------------------- decoding
 
@@ -135,17 +141,20 @@ def _decode_address(raw: bytes, base: int) -> SccpAddress:
         ssn = raw[pos]
         pos += 1
     gti = (ai >> 2) & 0x0F
-    routing = RoutingIndicator((ai >> 6) & 0x01)
+    routing = _ROUTING[(ai >> 6) & 0x01]
     gt = _global_title(raw, pos, gti, base) if gti else None
     if gt is None and pos != len(raw):
         raise SccpError("octets after an address without global title", base + pos)
-    if routing is RoutingIndicator.GLOBAL_TITLE and gt is None:
+    if routing is _ON_GT and gt is None:
         raise SccpError("route on GT without a global title", base,
                         ReturnCause.NO_TRANSLATION_FOR_NATURE)
-    if routing is RoutingIndicator.SSN and ssn is None:
+    if routing is _ON_SSN and ssn is None:
         raise SccpError("route on SSN without a subsystem number", base,
                         ReturnCause.UNEQUIPPED_USER)
-    return SccpAddress(routing, ssn, point_code, gt, bool(ai & 0x80))
+    # Every field given to tuple.__new__ (the NamedTuple's own __new__ is an
+    # interpreted function): an address routed on a subscriber's number (an
+    # SRI-SM's called party) misses the cache on every message.
+    return _new(SccpAddress, (routing, ssn, point_code, gt, bool(ai & 0x80)))
 
 
 def _global_title(raw: bytes, pos: int, gti: int, base: int) -> GlobalTitle:
@@ -192,7 +201,7 @@ def _global_title(raw: bytes, pos: int, gti: int, base: int) -> GlobalTitle:
     if len(digits) > MAX_GT_DIGITS:
         raise SccpError(f"global title of {len(digits)} digits", base + pos,
                         ReturnCause.NO_TRANSLATION_FOR_ADDRESS)
-    return GlobalTitle(digits, gti, tt, np, nai)
+    return _new(GlobalTitle, (digits, gti, tt, np, nai))
 
 
 def parse_unitdata(buf: bytes, pos: int, end: int) -> tuple[Unitdata, int, int]:

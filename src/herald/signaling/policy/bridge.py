@@ -260,22 +260,27 @@ def facts_from_message(
         # The usual message: one invoke or one result.
         first = components[0]
         kind = type(first)
+        # Narrowed by annotation, not read as a union: compiled, a field of a
+        # known NamedTuple is read by index, of a union by a generic lookup
+        # (and typing.cast would be a call in pure Python).
         if kind is Invoke:
             component = _INVOKE
-            opcode = first.opcode  # type: ignore[union-attr]
+            invoke: Invoke = first  # type: ignore[assignment]
+            opcode = invoke.opcode
             if opcode is None:
                 global_opcode = True
                 invokes: tuple[int, ...] = ()
             else:
                 invokes = (opcode,)
-                payload = first.argument  # type: ignore[union-attr]
+                payload = invoke.argument
         else:
             invokes = ()
             if kind is ReturnResult:
-                component = _RESULT_LAST if first.last else _RESULT_NOT_LAST  # type: ignore[union-attr]
-                opcode = first.opcode  # type: ignore[union-attr]
-                payload = first.result  # type: ignore[union-attr]
-                global_opcode = first.global_opcode is not None  # type: ignore[union-attr]
+                result: ReturnResult = first  # type: ignore[assignment]
+                component = _RESULT_LAST if result.last else _RESULT_NOT_LAST
+                opcode = result.opcode
+                payload = result.result
+                global_opcode = result.global_opcode is not None
             else:
                 component = _KIND_OF.get(kind)
     elif components:

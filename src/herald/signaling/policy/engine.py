@@ -87,6 +87,9 @@ _NO_CATEGORY: Final = Category.NONE
 # Enum.value is a Python-level property: read it once here.
 _CATEGORY_VALUES: Final = {category: category.value for category in Category}
 _RULE_VALUES: Final = {rule: rule.value for rule in Rule}
+# And back (calling an Enum class runs EnumMeta.__call__, interpreted).
+_RULES_BY_VALUE: Final = {rule.value: rule for rule in Rule}
+_CATEGORIES_BY_VALUE: Final = {category.value: category for category in Category}
 # Verdicts are built with tuple.__new__ and every field given: a NamedTuple's
 # own __new__ is a Python function with defaults, twice the cost.
 _new: Final = tuple.__new__
@@ -354,10 +357,10 @@ class Engine:
                         Message(c, f, origin, partner, dialogue, self._store),
                         _BLOCK,
                         (
-                            Rule(dialogue[D_BLOCKED]),
+                            _RULES_BY_VALUE[dialogue[D_BLOCKED]],
                             "continues a dialogue whose first message was blocked",
                         ),
-                        Category(dialogue[D_CATEGORY]),
+                        _CATEGORIES_BY_VALUE[dialogue[D_CATEGORY]],
                         dialogue[D_OPCODE],
                     )
 
@@ -510,16 +513,20 @@ class Engine:
             self._blocked += 1
         else:
             self._alerted += 1
-        return Verdict(
-            action,
-            finding[0],
-            category,
-            finding[1],
-            m.f.time,
-            operation_name(opcode),
-            m.origin,
-            m.subscriber,
-            m.sender,
+        return _new(
+            Verdict,
+            (
+                action,
+                finding[0],
+                category,
+                finding[1],
+                m.f.time,
+                "" if opcode is None else (_OP_NAMES.get(opcode) or operation_name(opcode)),
+                m.origin,
+                m.subscriber,
+                m.sender,
+                False,
+            ),
         )
 
     def _observe_result(self, m: Message) -> None:

@@ -387,7 +387,7 @@ def sms_origin(c: Compiled, s: State, m: Message) -> Finding | None:
     the proxy: that is the policy's action, unless it says block."""
     if m.origin is not _FOREIGN or _SRI_SM not in m.f.invokes:
         return None
-    if c.policy.home_routing.enabled and c.actions[Rule.SMS_ORIGIN] is not _BLOCK_ACTION:
+    if c.home_routing and c.actions[Rule.SMS_ORIGIN] is not _BLOCK_ACTION:
         return None
     return Rule.SMS_ORIGIN, "SRI-SM from a network without a roaming agreement"
 
@@ -459,19 +459,18 @@ def _take(
 
 
 def rate_limit(c: Compiled, s: State, m: Message) -> Finding | None:
-    f, r, now = m.f, c.policy.rates, m.f.time
-    limits = c.policy.limits
-    if not _take(s.gt_buckets, f.calling_gt, now, r.per_gt_per_s, r.per_gt_burst, limits.senders):
-        return Rule.RATE_LIMIT, f"sender above {r.per_gt_per_s:g} operations/s"
+    f = m.f
+    now = f.time
+    if not _take(s.gt_buckets, f.calling_gt, now, c.gt_rate, c.gt_burst, c.senders_limit):
+        return Rule.RATE_LIMIT, f"sender above {c.policy.rates.per_gt_per_s:g} operations/s"
     if f.imsi or f.msisdn:
         key = m.imsi_key if f.imsi else m.msisdn_key
-        rate = r.per_subscriber_per_min / 60.0
-        if not _take(
-            s.subscriber_buckets, key, now, rate, r.per_subscriber_burst, limits.subscribers
-        ):
+        if not _take(s.subscriber_buckets, key, now, c.subscriber_rate, c.subscriber_burst,
+                     c.subscribers_limit):  # fmt: skip
             return (
                 Rule.RATE_LIMIT,
-                f"above {r.per_subscriber_per_min:g} operations/min about one subscriber",
+                f"above {c.policy.rates.per_subscriber_per_min:g} operations/min about one "
+                "subscriber",
             )
     return None
 

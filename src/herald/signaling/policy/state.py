@@ -125,6 +125,17 @@ class Compiled:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self.hash = SubscriberHasher(policy.salt)
+        # The token buckets' figures, read on every message: attributes of
+        # this (compiled) class rather than of the policy's dataclasses,
+        # which compiled code reads through a generic attribute lookup.
+        rates, limits = policy.rates, policy.limits
+        self.gt_rate: float = rates.per_gt_per_s
+        self.gt_burst: float = rates.per_gt_burst
+        self.subscriber_rate: float = rates.per_subscriber_per_min / 60.0
+        self.subscriber_burst: float = rates.per_subscriber_burst
+        self.senders_limit: int = limits.senders
+        self.subscribers_limit: int = limits.subscribers
+        self.home_routing: bool = policy.home_routing.enabled
         self.actions: dict[Rule, Action] = dict(policy.actions)
         self.platform_gts = frozenset(policy.platform_gts)
         self.home_gts: PrefixMap[bool] = PrefixMap((p, True) for p in policy.home.gt_prefixes)
