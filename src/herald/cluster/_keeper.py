@@ -7,8 +7,9 @@ cycle against the :class:`SlotTable`:
    renewed is lost at once (``on_lost``);
 2. read a snapshot and :func:`~herald.cluster.leases.plan` on it;
 3. give back what the plan releases (``on_lost`` first, and the closing of
-   its binds it returns, awaited for at most ``margin``; then the row), take
-   what it acquires (``on_gained`` once the row is ours);
+   its bind it returns awaited; then the row, only once the bind is closed:
+   a bind still closing after ``margin`` keeps its row until the lease ends),
+   take what it acquires (``on_gained`` once the row is ours);
 4. while it holds the leadership (slot 0 of :data:`~herald.cluster.leases.LEADER`,
    taken and kept like any slot), start ``on_leader`` with the nodes whose
    registration ended (in a task of its own, one at a time, so slow chores
@@ -19,7 +20,10 @@ It wakes earlier when the plan says another node's lease ends sooner (a dead
 node's slots are taken just after they free up). Independently of the cycle,
 a timer fires at the earliest deadline (last successful renewal sent +
 ``lease - margin``) and drops every holding past it with ``on_lost``, so a
-node whose renewals hang or fail stops sending in time. A cycle that fails
+node whose renewals hang or fail stops sending in time, and its binds are
+closed before anyone else can take the slots: ``on_lost``'s closing must end
+within :attr:`LeaseSettings.unbind_within` (half the margin; the dispatcher
+cuts a connection whose unbind is not answered by then). A cycle that fails
 (database unreachable) is logged and retried after half a renewal period.
 
 Callbacks run synchronously in the keeper's task: ``on_gained(h)`` should open
@@ -58,7 +62,7 @@ log = logging.getLogger("herald.cluster")
 
 SlotCallback = Callable[[Holding], None]
 #: ``on_lost`` may return the closing of the slot's bind (awaited before the
-#: slot is handed back, at most ``margin``).
+#: slot is handed back; it must end within ``settings.unbind_within``).
 LostCallback = Callable[[Holding], Awaitable[Any] | None]
 LeaderHook = Callable[[frozenset[str]], Awaitable[None]]
 
@@ -123,7 +127,8 @@ class LeaseKeeper:
         self._task: asyncio.Task[None] | None = None
         self._chores: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._dropped: list[Holding] = []  # past their deadline, to hand back
+        # past their deadline, to hand back once their bind is closed
+        self._dropped: list[tuple[Holding, asyncio.Future[Any] | None]] = []
 
     # --- what senders ask ---
 
@@ -138,6 +143,12 @@ class LeaseKeeper:
         """Whether this node may submit on ``slot`` now (ask before each submit)."""
         h = self._holdings.get((connector, slot))
         return h is not None and h.may_send(self._now(), self.settings)
+
+    @property
+    def unbind_within(self) -> float:
+        """Seconds ``on_lost``'s closing of a bind may take (the dispatcher cuts a
+        connection whose unbind is not answered by then)."""
+        return self.settings.unbind_within
 
     @property
     def leading(self) -> bool:
@@ -160,8 +171,9 @@ class LeaseKeeper:
 
     async def stop(self, *, release: bool = True) -> None:
         """Stop the loop; ``on_lost`` for every holding; with ``release``, hand
-        them back and unregister so the others take them at once (without, they
-        free up when their leases end, as when a node dies)."""
+        them back once their binds are closed and unregister, so the others
+        take them at once (without, they free up when their leases end, as
+        when a node dies)."""
         for task in (self._task, self._chores):
             if task is not None:
                 task.cancel()
@@ -170,11 +182,13 @@ class LeaseKeeper:
         self._task = self._chores = None
         if self._timer is not None:
             self._timer.cancel()
-        for key in list(self._holdings):
-            self._lose(key)
+        closing = [c for key in list(self._holdings) if (c := self._closing(key)) is not None]
+        closing += [c for _h, c in self._dropped if c is not None]
         if release:
             try:
                 async with asyncio.timeout(STOP_TIMEOUT):
+                    if closing:  # the binds close before the slots are free
+                        await asyncio.wait(closing)
                     await self.table.leave()
             except Exception as exc:  # the leases end by themselves
                 log.warning("leases: could not hand slots back on stop: %s", exc)
@@ -194,8 +208,10 @@ class LeaseKeeper:
         """Renew, plan, release, acquire, lead; the seconds until the next cycle."""
         s = self.settings
         if self._dropped:
-            dropped, self._dropped = self._dropped, []
-            await self.table.release(dropped)
+            closed = [h for h, c in self._dropped if c is None or c.done()]
+            if closed:
+                await self.table.release(closed)
+            self._dropped = [(h, c) for h, c in self._dropped if c is not None and not c.done()]
 
         sent = self._now()
         renewing = tuple(self._holdings.values())
@@ -208,20 +224,26 @@ class LeaseKeeper:
             if (h.connector, h.slot, h.epoch) in renewed:
                 self._holdings[key] = Holding(h.connector, h.slot, h.epoch, sent)
             else:
-                self._lose(key)
+                self._closing(key)  # the slot is not ours: close at once
 
         snap = await self.table.snapshot(self._slots)
         p = plan(snap, self.node, self._slots)
         if p.release:
             giving = [self._holdings[(r.connector, r.slot)] for r in p.release
                       if (r.connector, r.slot) in self._holdings]  # fmt: skip
-            closing = [asyncio.ensure_future(c) for h in giving
-                       if (c := self._lose((h.connector, h.slot))) is not None]
-            if closing:
+            closing = {(h.connector, h.slot): self._closing((h.connector, h.slot))
+                       for h in giving}  # fmt: skip
+            waiting = [c for c in closing.values() if c is not None]
+            if waiting:
                 # The binds close before the slots are free: the node taking one
                 # must never bind while this one's session is still open.
-                await asyncio.wait(closing, timeout=s.margin)
-            await self.table.release(giving)
+                await asyncio.wait(waiting, timeout=s.margin)
+            closed = [h for h in giving
+                      if (c := closing[(h.connector, h.slot)]) is None or c.done()]  # fmt: skip
+            if len(closed) < len(giving):  # not renewed either: they lapse
+                log.warning("leases: %d binds still closing after %g s; their slots"
+                            " free up when their leases end", len(giving) - len(closed), s.margin)
+            await self.table.release(closed)
         for connector, count in p.acquire.items():
             sent = self._now()
             for row in await self.table.acquire(connector, count, self._slots[connector]):
@@ -258,6 +280,11 @@ class LeaseKeeper:
 
     # --- deadlines ---
 
+    def _closing(self, key: tuple[str, int]) -> asyncio.Future[Any] | None:
+        """:meth:`_lose`, with the closing of the slot's bind as a future."""
+        closing = self._lose(key)
+        return None if closing is None else asyncio.ensure_future(closing)
+
     def _lose(self, key: tuple[str, int]) -> Awaitable[Any] | None:
         h = self._holdings.pop(key)
         if h.connector != LEADER:
@@ -281,6 +308,5 @@ class LeaseKeeper:
         for key, h in list(self._holdings.items()):
             if not h.may_send(now, self.settings):
                 log.warning("leases: %s/%d not renewed in time, stopped sending", *key)
-                self._lose(key)
-                self._dropped.append(h)
+                self._dropped.append((h, self._closing(key)))
         self._rearm()

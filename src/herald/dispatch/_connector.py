@@ -109,6 +109,12 @@ class SlotGate(Protocol):
 
     def rate(self, connector: str, tps: float) -> float: ...
 
+    @property
+    def unbind_within(self) -> float:
+        """Seconds a lost slot's bind may take to close (the slot may be another
+        node's soon after)."""
+        ...
+
 
 class ConnectorOwner(Protocol):
     """What a connector reports to the dispatcher (all called on the event loop)."""
@@ -294,12 +300,19 @@ class Connector(ClientHandler):
 
     def lose(self, slot: int) -> asyncio.Task[None] | None:
         """This node no longer holds ``slot``: stop sending on it at once, unbind;
-        the unbind's task (the keeper hands the slot back once it is done)."""
-        if slot not in self._held:
+        the unbind's task (the keeper hands the slot back once it is done).
+
+        The unbind waits for the upstream's answer ``unbind_within`` seconds at
+        most (the gate's), not ``stop_timeout``: an upstream answers an unbind
+        after the submits it still owes, and the slot may be another node's
+        soon (docs/leases.md). Then the connection is cut; parts whose answer
+        had not come back end as transient failures (their outcome unknown),
+        retried like those of any lost session."""
+        if slot not in self._held or self._slots is None:
             return None
         self._held.discard(slot)
         unbinding = self._then(slot, partial(self.senders[slot].stop,
-                                             self._settings.stop_timeout))
+                                             self._slots.unbind_within))
         self._slots_changed()
         return unbinding
 
