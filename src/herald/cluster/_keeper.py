@@ -7,9 +7,10 @@ cycle against the :class:`SlotTable`:
    renewed is lost at once (``on_lost``);
 2. read a snapshot and :func:`~herald.cluster.leases.plan` on it;
 3. give back what the plan releases (``on_lost`` first, and the closing of
-   its bind it returns awaited; then the row, only once the bind is closed:
-   a bind still closing after ``margin`` keeps its row until the lease ends),
-   take what it acquires (``on_gained`` once the row is ours);
+   its bind it returns awaited, ``margin`` at most: the lease was just
+   renewed; then the row, only once the bind is closed: a bind still closing
+   keeps its row until the lease ends), take what it acquires (``on_gained``
+   once the row is ours);
 4. while it holds the leadership (slot 0 of :data:`~herald.cluster.leases.LEADER`,
    taken and kept like any slot), start ``on_leader`` with the nodes whose
    registration ended (in a task of its own, one at a time, so slow chores
@@ -22,8 +23,8 @@ a timer fires at the earliest deadline (last successful renewal sent +
 ``lease - margin``) and drops every holding past it with ``on_lost``, so a
 node whose renewals hang or fail stops sending in time, and its binds are
 closed before anyone else can take the slots: ``on_lost``'s closing must end
-within :attr:`LeaseSettings.unbind_within` (half the margin; the dispatcher
-cuts a connection whose unbind is not answered by then). A cycle that fails
+within :meth:`LeaseKeeper.unbind_within` (half the margin at a deadline; the
+dispatcher cuts a connection whose unbind is not answered by then). A cycle that fails
 (database unreachable) is logged and retried after half a renewal period.
 
 Callbacks run synchronously in the keeper's task: ``on_gained(h)`` should open
@@ -62,7 +63,7 @@ log = logging.getLogger("herald.cluster")
 
 SlotCallback = Callable[[Holding], None]
 #: ``on_lost`` may return the closing of the slot's bind (awaited before the
-#: slot is handed back; it must end within ``settings.unbind_within``).
+#: slot is handed back; it must end within ``LeaseKeeper.unbind_within``).
 LostCallback = Callable[[Holding], Awaitable[Any] | None]
 LeaderHook = Callable[[frozenset[str]], Awaitable[None]]
 
@@ -129,6 +130,7 @@ class LeaseKeeper:
         self._timer: asyncio.TimerHandle | None = None
         # past their deadline, to hand back once their bind is closed
         self._dropped: list[tuple[Holding, asyncio.Future[Any] | None]] = []
+        self._giving: set[tuple[str, int]] = set()  # being given back (on_lost under way)
 
     # --- what senders ask ---
 
@@ -144,10 +146,14 @@ class LeaseKeeper:
         h = self._holdings.get((connector, slot))
         return h is not None and h.may_send(self._now(), self.settings)
 
-    @property
-    def unbind_within(self) -> float:
-        """Seconds ``on_lost``'s closing of a bind may take (the dispatcher cuts a
-        connection whose unbind is not answered by then)."""
+    def unbind_within(self, connector: str, slot: int) -> float:
+        """Seconds the closing of ``slot``'s bind may take, asked from ``on_lost``
+        (the dispatcher cuts a connection whose unbind is not answered by then):
+        ``margin`` for a slot given back (its lease was just renewed, and it
+        is released only once the bind is closed), half of it for one lost at
+        its deadline or refused (another node may take it ``margin`` later)."""
+        if (connector, slot) in self._giving:
+            return self.settings.margin
         return self.settings.unbind_within
 
     @property
@@ -231,13 +237,18 @@ class LeaseKeeper:
         if p.release:
             giving = [self._holdings[(r.connector, r.slot)] for r in p.release
                       if (r.connector, r.slot) in self._holdings]  # fmt: skip
-            closing = {(h.connector, h.slot): self._closing((h.connector, h.slot))
-                       for h in giving}  # fmt: skip
+            self._giving = {(h.connector, h.slot) for h in giving}
+            try:
+                closing = {key: self._closing(key) for key in self._giving}
+            finally:
+                self._giving = set()
             waiting = [c for c in closing.values() if c is not None]
             if waiting:
                 # The binds close before the slots are free: the node taking one
-                # must never bind while this one's session is still open.
-                await asyncio.wait(waiting, timeout=s.margin)
+                # must never bind while this one's session is still open. Each
+                # closing ends within margin (and a turn of the loop to close the
+                # socket); the rest of the wait is slack for a stalled loop.
+                await asyncio.wait(waiting, timeout=s.margin + s.unbind_within)
             closed = [h for h in giving
                       if (c := closing[(h.connector, h.slot)]) is None or c.done()]  # fmt: skip
             if len(closed) < len(giving):  # not renewed either: they lapse

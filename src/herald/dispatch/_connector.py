@@ -111,10 +111,9 @@ class SlotGate(Protocol):
 
     def rate(self, connector: str, tps: float) -> float: ...
 
-    @property
-    def unbind_within(self) -> float:
-        """Seconds a lost slot's bind may take to close (the slot may be another
-        node's soon after)."""
+    def unbind_within(self, connector: str, slot: int) -> float:
+        """Seconds the bind of ``slot``, lost just now, may take to close (the
+        slot may be another node's soon after)."""
         ...
 
 
@@ -315,7 +314,7 @@ class Connector(ClientHandler):
             return None
         self._held.discard(slot)
         unbinding = self._then(slot, partial(self.senders[slot].stop,
-                                             self._slots.unbind_within))
+                                             self._slots.unbind_within(self.name, slot)))
         self._slots_changed()
         return unbinding
 
