@@ -211,6 +211,16 @@ class Dispatcher:
         found = self.connectors.get(connector)
         return None if found is None else found.lose(slot)
 
+    async def _probe_store(self) -> None:
+        """While the store is out of reach and the connectors, held full, ask
+        for no claim: a cheap read, so that submits resume as soon as it
+        answers (rather than at a record's next retry, seconds later)."""
+        try:
+            await self._store.routing_generation()
+        except StoreError:
+            return
+        self._writes.reached()
+
     def _hold_submits(self, hold: bool) -> None:
         """The store is out of reach (``hold``) or back: stop or resume every
         connector's submits (``UpstreamWrites``: parts sent meanwhile could not
@@ -275,6 +285,8 @@ class Dispatcher:
             limit = max(rooms)
             if limit <= 0:
                 self._more_waiting = True  # unknown: look again when room opens up
+                if self._writes.failing:  # submits wait for the store: ask it
+                    await self._probe_store()
                 await self._claim_signal.wait(s.poll_interval)
                 continue
             claimed_at = self._clock()  # the store's lease ends at claimed_at + lease
