@@ -23,7 +23,7 @@ Measurements, on the simulator's clock of arrival:
   this same machine);
 - at the end, once every stored message is final: acknowledged messages not
   stored, stored ones not final, and duplicates upstream (a text submitted
-  twice) per kill, by ``tests/crash/verify.py``'s attribution.
+  twice) per kill or restart, by ``tests/crash/verify.py``'s attribution.
 """
 
 from __future__ import annotations
@@ -134,6 +134,9 @@ class Report:
     events: list[tuple[float, str]] = field(default_factory=list)
     #: (second of the series) of each duplicated text's copies
     duplicate_times: list[list[float]] = field(default_factory=list)
+    #: the simulator's bound sessions around the first moment over the binds:
+    #: (second of the series, what, connection id, peer port, bound after)
+    breach: list[tuple[float, str, int, int, int]] = field(default_factory=list)
 
     def window(self, label: str) -> Window:
         return next(w for w in self.windows if w.label == label)
@@ -150,9 +153,12 @@ class Report:
         if self.duplicates_without_kill:
             found.append(f"{self.duplicates_without_kill} duplicates upstream with no kill")
         for kill in self.kills:
+            # A kill: what the node had in flight or unrecorded; a restart: what
+            # every node had when its writes began to fail (dispatch submits
+            # nothing more until the store takes a write again).
             bound = len(kill.slots) * self.plan.window
-            if kill.node is not None and kill.duplicates > bound:
-                found.append(f"kill of {kill.node}: {kill.duplicates} duplicates upstream, "
+            if kill.duplicates > bound:
+                found.append(f"{kill.what}: {kill.duplicates} duplicates upstream, "
                              f"over window x its binds = {bound}")
         return found
 
@@ -178,6 +184,10 @@ class Report:
         if self.series:
             rows.append("submits per second: " + " ".join(map(str, self.series)))
             rows.append("events: " + "; ".join(f"{t:.1f} s {what}" for t, what in self.events))
+        if self.breach:
+            rows.append("bound sessions around the breach: " + "; ".join(
+                f"{t:.2f} s #{conn} (:{port}) {what} -> {n}"
+                for t, what, conn, port, n in self.breach))
         if self.duplicate_times:
             rows.append("duplicated texts, seconds of their copies: " + " ".join(
                 "/".join(f"{t:.1f}" for t in times) for times in self.duplicate_times[:40]))
@@ -194,15 +204,35 @@ class CountingSim(Simulator):
         super().__init__(config)
         self.bound: set[Any] = set()
         self.most = 0
+        #: (time.time(), "bound" | "closed" and why, connection id, its peer's
+        #: port, sessions bound after it): what a report shows of a breach
+        self.changes: list[tuple[float, str, int, int, int]] = []
+        self.breach: int | None = None  # index in changes of the first count over `limit`
+        self.limit = 0
 
     def on_bound(self, conn: Any) -> None:
         self.bound.add(conn)
         self.most = max(self.most, len(self.bound))
+        self._note(conn, "bound")
+        if self.limit and len(self.bound) > self.limit and self.breach is None:
+            self.breach = len(self.changes) - 1
         super().on_bound(conn)
 
     def on_closed(self, conn: Any, reason: Any) -> None:
-        self.bound.discard(conn)
+        if conn in self.bound:
+            self.bound.discard(conn)
+            self._note(conn, f"closed ({getattr(reason, 'value', reason)})")
         super().on_closed(conn, reason)
+
+    def _note(self, conn: Any, what: str) -> None:
+        peer = conn.peer[1] if conn.peer else 0
+        self.changes.append((time.time(), what, conn.conn_id, peer, len(self.bound)))
+
+    def around_breach(self, count: int = 12) -> list[tuple[float, str, int, int, int]]:
+        """The changes before and after the first moment over the limit."""
+        if self.breach is None:
+            return []
+        return self.changes[max(0, self.breach - count):self.breach + count]
 
 
 def node_config(home: Path, dsn: str, plan: ClusterPlan, sim_port: int,
@@ -292,6 +322,7 @@ class Cluster:
         self.workdir, self.dsn, self.plan, self.log = workdir, dsn, plan, log
         self.sim = CountingSim(SimConfig(port=0, receipt_delay=plan.receipt_delay,
                                          seed=plan.seed, keep_records=True))
+        self.sim.limit = plan.binds
         self.ledger = Ledger(tag="cluster")
         self.nodes: list[Node] = []
         self.windows: list[Window] = []
@@ -535,6 +566,7 @@ class Cluster:
         acked = list(self.ledger.acked())
         hashes = {content_hash(a.text): a.text for a in self.ledger.attempts.values()}
         dups = duplicates(self.sim.records, hashes, [k.at for k in self.kills])
+        start = self.windows[0].start if self.windows else 0.0
         for kill, count in zip(self.kills, dups.per_kill, strict=True):
             kill.duplicates = count
         return Report(
@@ -549,6 +581,7 @@ class Cluster:
             series=self._series(), events=[
                 (at - self.windows[0].start, what) for at, what in self.events
             ] if self.windows else [],
+            breach=[(at - start, *rest) for at, *rest in self.sim.around_breach()],
         )
 
     def _duplicate_times(self, hashes: dict[str, str]) -> list[list[float]]:

@@ -5,7 +5,8 @@ the connector's ``binds``; the simulator's rate within 5 % of its ``tps`` with
 1, 2 and 3 nodes and while a node is killed and another joins; ``kill -9`` of
 a node loses nothing acknowledged, every message ends final, duplicates
 upstream stay within window x the killed node's binds, its slots are taken
-within one lease; a PostgreSQL restart loses nothing acknowledged.
+within one lease; a PostgreSQL restart loses nothing acknowledged, never has
+more binds than configured, and its duplicates stay within window x binds.
 
 The CI versions run a few seconds per phase (about 40 s each on a loaded
 2-core machine, most of it starting processes); the ``slow`` ones (``pytest
@@ -75,12 +76,13 @@ async def test_a_postgresql_restart_under_load_loses_nothing_acknowledged(
     plan = ClusterPlan(tps=TPS, seed=11)
     report = await database_restarts(tmp_path, plan, phase, down=1.0)
     print(report.table())
-    binds = f"{report.most_bound} sessions bound at once, configured {plan.binds}"
-    assert [p for p in report.problems() if p != binds] == [], report.table()
+    # binds never above configured (a lost slot's bind is closed before the
+    # slot is free: docs/leases.md); nothing acknowledged lost, every message
+    # final; the restart's duplicates within window x binds (what the nodes
+    # had in flight when the database went away)
+    assert report.problems() == [], report.table()
+    (restart,) = report.kills
+    assert restart.node is None and len(restart.slots) == plan.binds
     _rates_hold(report, ("3 nodes", "3 nodes after the restart"), phase)
     assert report.outcomes[("http", "acked")] > 100 and report.outcomes[("smpp", "acked")] > 50
     assert report.finals == {"delivered": report.stored} and report.stored >= report.acked
-    if report.most_bound > plan.binds:  # after everything else held
-        pytest.xfail(f"known, not fixed yet (docs/scale-out.md, Cluster tests): {binds}: "
-                     "a node's unbind of a slot still under way when another node "
-                     "bound on it, seen under heavy load around the restart")

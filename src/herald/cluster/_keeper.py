@@ -7,8 +7,10 @@ cycle against the :class:`SlotTable`:
    renewed is lost at once (``on_lost``);
 2. read a snapshot and :func:`~herald.cluster.leases.plan` on it;
 3. give back what the plan releases (``on_lost`` first, and the closing of
-   its binds it returns, awaited for at most ``margin``; then the row), take
-   what it acquires (``on_gained`` once the row is ours);
+   its bind it returns awaited, ``margin`` at most: the lease was just
+   renewed; then the row, only once the bind is closed: a bind still closing
+   keeps its row until the lease ends), take what it acquires (``on_gained``
+   once the row is ours);
 4. while it holds the leadership (slot 0 of :data:`~herald.cluster.leases.LEADER`,
    taken and kept like any slot), start ``on_leader`` with the nodes whose
    registration ended (in a task of its own, one at a time, so slow chores
@@ -19,7 +21,10 @@ It wakes earlier when the plan says another node's lease ends sooner (a dead
 node's slots are taken just after they free up). Independently of the cycle,
 a timer fires at the earliest deadline (last successful renewal sent +
 ``lease - margin``) and drops every holding past it with ``on_lost``, so a
-node whose renewals hang or fail stops sending in time. A cycle that fails
+node whose renewals hang or fail stops sending in time, and its binds are
+closed before anyone else can take the slots: ``on_lost``'s closing must end
+within :meth:`LeaseKeeper.unbind_within` (half the margin at a deadline; the
+dispatcher cuts a connection whose unbind is not answered by then). A cycle that fails
 (database unreachable) is logged and retried after half a renewal period.
 
 Callbacks run synchronously in the keeper's task: ``on_gained(h)`` should open
@@ -58,7 +63,7 @@ log = logging.getLogger("herald.cluster")
 
 SlotCallback = Callable[[Holding], None]
 #: ``on_lost`` may return the closing of the slot's bind (awaited before the
-#: slot is handed back, at most ``margin``).
+#: slot is handed back; it must end within ``LeaseKeeper.unbind_within``).
 LostCallback = Callable[[Holding], Awaitable[Any] | None]
 LeaderHook = Callable[[frozenset[str]], Awaitable[None]]
 
@@ -123,7 +128,9 @@ class LeaseKeeper:
         self._task: asyncio.Task[None] | None = None
         self._chores: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._dropped: list[Holding] = []  # past their deadline, to hand back
+        # past their deadline, to hand back once their bind is closed
+        self._dropped: list[tuple[Holding, asyncio.Future[Any] | None]] = []
+        self._giving: set[tuple[str, int]] = set()  # being given back (on_lost under way)
 
     # --- what senders ask ---
 
@@ -138,6 +145,16 @@ class LeaseKeeper:
         """Whether this node may submit on ``slot`` now (ask before each submit)."""
         h = self._holdings.get((connector, slot))
         return h is not None and h.may_send(self._now(), self.settings)
+
+    def unbind_within(self, connector: str, slot: int) -> float:
+        """Seconds the closing of ``slot``'s bind may take, asked from ``on_lost``
+        (the dispatcher cuts a connection whose unbind is not answered by then):
+        ``margin`` for a slot given back (its lease was just renewed, and it
+        is released only once the bind is closed), half of it for one lost at
+        its deadline or refused (another node may take it ``margin`` later)."""
+        if (connector, slot) in self._giving:
+            return self.settings.margin
+        return self.settings.unbind_within
 
     @property
     def leading(self) -> bool:
@@ -160,8 +177,9 @@ class LeaseKeeper:
 
     async def stop(self, *, release: bool = True) -> None:
         """Stop the loop; ``on_lost`` for every holding; with ``release``, hand
-        them back and unregister so the others take them at once (without, they
-        free up when their leases end, as when a node dies)."""
+        them back once their binds are closed and unregister, so the others
+        take them at once (without, they free up when their leases end, as
+        when a node dies)."""
         for task in (self._task, self._chores):
             if task is not None:
                 task.cancel()
@@ -170,11 +188,13 @@ class LeaseKeeper:
         self._task = self._chores = None
         if self._timer is not None:
             self._timer.cancel()
-        for key in list(self._holdings):
-            self._lose(key)
+        closing = [c for key in list(self._holdings) if (c := self._closing(key)) is not None]
+        closing += [c for _h, c in self._dropped if c is not None]
         if release:
             try:
                 async with asyncio.timeout(STOP_TIMEOUT):
+                    if closing:  # the binds close before the slots are free
+                        await asyncio.wait(closing)
                     await self.table.leave()
             except Exception as exc:  # the leases end by themselves
                 log.warning("leases: could not hand slots back on stop: %s", exc)
@@ -194,8 +214,10 @@ class LeaseKeeper:
         """Renew, plan, release, acquire, lead; the seconds until the next cycle."""
         s = self.settings
         if self._dropped:
-            dropped, self._dropped = self._dropped, []
-            await self.table.release(dropped)
+            closed = [h for h, c in self._dropped if c is None or c.done()]
+            if closed:
+                await self.table.release(closed)
+            self._dropped = [(h, c) for h, c in self._dropped if c is not None and not c.done()]
 
         sent = self._now()
         renewing = tuple(self._holdings.values())
@@ -208,20 +230,31 @@ class LeaseKeeper:
             if (h.connector, h.slot, h.epoch) in renewed:
                 self._holdings[key] = Holding(h.connector, h.slot, h.epoch, sent)
             else:
-                self._lose(key)
+                self._closing(key)  # the slot is not ours: close at once
 
         snap = await self.table.snapshot(self._slots)
         p = plan(snap, self.node, self._slots)
         if p.release:
             giving = [self._holdings[(r.connector, r.slot)] for r in p.release
                       if (r.connector, r.slot) in self._holdings]  # fmt: skip
-            closing = [asyncio.ensure_future(c) for h in giving
-                       if (c := self._lose((h.connector, h.slot))) is not None]
-            if closing:
+            self._giving = {(h.connector, h.slot) for h in giving}
+            try:
+                closing = {key: self._closing(key) for key in self._giving}
+            finally:
+                self._giving = set()
+            waiting = [c for c in closing.values() if c is not None]
+            if waiting:
                 # The binds close before the slots are free: the node taking one
-                # must never bind while this one's session is still open.
-                await asyncio.wait(closing, timeout=s.margin)
-            await self.table.release(giving)
+                # must never bind while this one's session is still open. Each
+                # closing ends within margin (and a turn of the loop to close the
+                # socket); the rest of the wait is slack for a stalled loop.
+                await asyncio.wait(waiting, timeout=s.margin + s.unbind_within)
+            closed = [h for h in giving
+                      if (c := closing[(h.connector, h.slot)]) is None or c.done()]  # fmt: skip
+            if len(closed) < len(giving):  # not renewed either: they lapse
+                log.warning("leases: %d binds still closing after %g s; their slots"
+                            " free up when their leases end", len(giving) - len(closed), s.margin)
+            await self.table.release(closed)
         for connector, count in p.acquire.items():
             sent = self._now()
             for row in await self.table.acquire(connector, count, self._slots[connector]):
@@ -258,6 +291,11 @@ class LeaseKeeper:
 
     # --- deadlines ---
 
+    def _closing(self, key: tuple[str, int]) -> asyncio.Future[Any] | None:
+        """:meth:`_lose`, with the closing of the slot's bind as a future."""
+        closing = self._lose(key)
+        return None if closing is None else asyncio.ensure_future(closing)
+
     def _lose(self, key: tuple[str, int]) -> Awaitable[Any] | None:
         h = self._holdings.pop(key)
         if h.connector != LEADER:
@@ -281,6 +319,5 @@ class LeaseKeeper:
         for key, h in list(self._holdings.items()):
             if not h.may_send(now, self.settings):
                 log.warning("leases: %s/%d not renewed in time, stopped sending", *key)
-                self._lose(key)
-                self._dropped.append(h)
+                self._dropped.append((h, self._closing(key)))
         self._rearm()

@@ -28,7 +28,9 @@ monotonic clock from the moment it *sent* the renewal: the database set the
 lease's end from a later instant, so the node stops at least ``margin``
 before anyone else can acquire the slot. ``margin`` absorbs the node's clock
 rate error, an event-loop stall between checking and writing, and the time to
-close the bind; clock *offsets* between machines do not matter at all.
+close the bind (:attr:`LeaseSettings.unbind_within`: half of it, after which
+the connection is cut whatever the upstream still owes); clock *offsets*
+between machines do not matter at all.
 
 Fair share (:func:`plan`): with ``k`` live nodes each wants between
 ``floor(n/k)`` and ``ceil(n/k)`` slots of a connector. A node below the floor
@@ -118,6 +120,14 @@ class LeaseSettings:
     def sending_window(self) -> float:
         """Seconds a node may send on a slot after it sent its last successful renewal."""
         return self.lease - self.margin
+
+    @property
+    def unbind_within(self) -> float:
+        """Seconds a node may take to close a lost slot's bind (unbind, then cut
+        the connection): half the margin, so the session is gone before anyone
+        else can take the slot; the other half covers the clock's rate error and
+        event-loop stalls."""
+        return self.margin / 2
 
 
 DEFAULT_SETTINGS = LeaseSettings()

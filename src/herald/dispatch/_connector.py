@@ -14,7 +14,9 @@ accounts):
    one bucket, so the rate holds however many binds there are);
 2. a bound session with **window room** (the least loaded one is picked);
 3. a **pause** after ESME_RTHROTTLED / ESME_RMSGQFUL (short, doubling while the
-   upstream keeps throttling, reset by the next accepted submit).
+   upstream keeps throttling, reset by the next accepted submit);
+4. a **hold** while the store is out of reach (:meth:`hold`, from the
+   dispatcher): what is sent then could not be recorded.
 
 Sending is ``conn.send(pdu)`` plus a done-callback on the response future:
 no task per message. The callback classifies the answer
@@ -108,6 +110,11 @@ class SlotGate(Protocol):
     def may_send(self, connector: str, slot: int) -> bool: ...
 
     def rate(self, connector: str, tps: float) -> float: ...
+
+    def unbind_within(self, connector: str, slot: int) -> float:
+        """Seconds the bind of ``slot``, lost just now, may take to close (the
+        slot may be another node's soon after)."""
+        ...
 
 
 class ConnectorOwner(Protocol):
@@ -226,6 +233,7 @@ class Connector(ClientHandler):
         # duplicates a crash can cause (the issue's promise), whatever the rate.
         self.uncommitted = 0
         self.uncommitted_limit = (0 if slots is not None else len(self.senders)) * config.window
+        self.held_back = False  # the store is out of reach: submit nothing (hold)
         self._bound = 0
         self._bucket: TokenBucket | None = None
         self._pause = Backoff(settings.throttle_pause_initial, settings.throttle_pause_max)
@@ -294,12 +302,19 @@ class Connector(ClientHandler):
 
     def lose(self, slot: int) -> asyncio.Task[None] | None:
         """This node no longer holds ``slot``: stop sending on it at once, unbind;
-        the unbind's task (the keeper hands the slot back once it is done)."""
-        if slot not in self._held:
+        the unbind's task (the keeper hands the slot back once it is done).
+
+        The unbind waits for the upstream's answer ``unbind_within`` seconds at
+        most (the gate's), not ``stop_timeout``: an upstream answers an unbind
+        after the submits it still owes, and the slot may be another node's
+        soon (docs/leases.md). Then the connection is cut; parts whose answer
+        had not come back end as transient failures (their outcome unknown),
+        retried like those of any lost session."""
+        if slot not in self._held or self._slots is None:
             return None
         self._held.discard(slot)
         unbinding = self._then(slot, partial(self.senders[slot].stop,
-                                             self._settings.stop_timeout))
+                                             self._slots.unbind_within(self.name, slot)))
         self._slots_changed()
         return unbinding
 
@@ -476,8 +491,8 @@ class Connector(ClientHandler):
             if now < self._paused_until:
                 await self._sleep(self._paused_until)
                 continue
-            if self.uncommitted >= self.uncommitted_limit:
-                await self._sleep(None)  # a commit (or a failed answer) frees room
+            if self.uncommitted >= self.uncommitted_limit or self.held_back:
+                await self._sleep(None)  # a commit (or a failed answer, or the store back)
                 continue
             client = self._pick()
             if client is None:
@@ -591,6 +606,12 @@ class Connector(ClientHandler):
         except (SmppNetError, SmppError, TimeoutError) as exc:
             log.debug("%s: query_sm unanswered (%s)", self.name, exc)
             return None
+
+    def hold(self, hold: bool) -> None:
+        """Stop submitting (``hold``: the store is out of reach, so nothing sent
+        now could be recorded) or resume. Parts in flight are answered as usual."""
+        self.held_back = hold
+        self._poke()
 
     def committed(self, count: int) -> None:
         """``count`` accepted parts are recorded (or given up): room to send again."""

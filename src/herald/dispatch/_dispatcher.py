@@ -15,7 +15,9 @@ A job's parts go through its connector's pump (``_connector``). Answers come
 back through :meth:`part_done`:
 
 - ESME_ROK: the segment is recorded (batched ``Store.record_segments``); the
-  store marks the message ``sent`` when all its segments are.
+  store marks the message ``sent`` when all its segments are. While the store
+  is out of reach (a write or a claim failed with ``StoreUnavailable``) no
+  connector submits, until a write goes through again (``_writes``).
 - transient (timeout, lost session, ESME_RSYSERR, unknown codes): the part is
   retried on the same connector after a backoff, ``retries_per_connector``
   times, then the job moves to the route's next connector.
@@ -93,7 +95,9 @@ from herald.store import (
     Status,
     StatusUpdate,
     Store,
+    StoreClosed,
     StoreError,
+    StoreUnavailable,
     SubmitFailure,
 )
 
@@ -149,7 +153,7 @@ class Dispatcher:
         if missing:
             raise ValueError(f"routes name unknown connectors: {sorted(missing)}")
         self.routing = LiveRouting(store, self._routes, self.connectors, clock)
-        self._writes = UpstreamWrites(store)
+        self._writes = UpstreamWrites(store, on_failing=self._hold_submits)
         self.receipts = ReceiptChecker(store, self.connectors, s, clock)
         self.inbox = Inbox(store, InboundTable(config.inbound), metrics, clock,
                            ids or SortableIdGenerator(), self._writes)
@@ -206,6 +210,23 @@ class Dispatcher:
         the unbind's task, which the keeper awaits before handing the slot back."""
         found = self.connectors.get(connector)
         return None if found is None else found.lose(slot)
+
+    async def _probe_store(self) -> None:
+        """While the store is out of reach and the connectors, held full, ask
+        for no claim: a cheap read, so that submits resume as soon as it
+        answers (rather than at a record's next retry, seconds later)."""
+        try:
+            await self._store.routing_generation()
+        except StoreError:
+            return
+        self._writes.reached()
+
+    def _hold_submits(self, hold: bool) -> None:
+        """The store is out of reach (``hold``) or back: stop or resume every
+        connector's submits (``UpstreamWrites``: parts sent meanwhile could not
+        be recorded, and each would go out twice)."""
+        for connector in self.connectors.values():
+            connector.hold(hold)
 
     def room(self) -> None:
         """A connector drained (ConnectorOwner): claim, if the store may hold more.
@@ -264,6 +285,8 @@ class Dispatcher:
             limit = max(rooms)
             if limit <= 0:
                 self._more_waiting = True  # unknown: look again when room opens up
+                if self._writes.failing:  # submits wait for the store: ask it
+                    await self._probe_store()
                 await self._claim_signal.wait(s.poll_interval)
                 continue
             claimed_at = self._clock()  # the store's lease ends at claimed_at + lease
@@ -272,8 +295,12 @@ class Dispatcher:
                                                   class_limits=rooms)
             except StoreError as exc:
                 log.warning("claim failed (%s); retrying", exc)
+                if isinstance(exc, StoreUnavailable) and not isinstance(exc, StoreClosed):
+                    self._writes.reached(False)
                 await self._claim_signal.wait(s.poll_interval)
                 continue
+            if self._writes.failing:
+                self._writes.reached()
             self.claimed += len(claimed)
             # Cut short by room: it took all it could ask for, or a class had none.
             self._more_waiting = len(claimed) >= limit or min(rooms) <= 0
@@ -540,6 +567,8 @@ class Dispatcher:
                 except StoreError as exc:
                     log.error("leases of %d messages not extended: %s", len(items), exc)
                     continue
+                if self._writes.failing:
+                    self._writes.reached()
                 # Moved on once written, and only for claims still held when it
                 # was: one that lapsed meanwhile may be another node's now.
                 written = self._clock()

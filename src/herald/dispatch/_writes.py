@@ -14,6 +14,15 @@ Receipts are answered (deliver_sm_resp / data_sm_resp) only after their
 commit, ESME_ROK; if the store refused them, ESME_RX_T_APPN, and the SMSC
 sends them again later. Segment records are retried (bounded): without them
 the message's receipts cannot be matched.
+
+A write the store cannot take because it is out of reach
+(``StoreUnavailable``: a database restart, a lost network) makes the writes
+**failing** until one of them, or another call of the dispatcher's, goes
+through again; ``on_failing(True/False)`` tells the dispatcher, which stops
+every connector's submits meanwhile. A part sent while its record cannot be
+written is sent again once its claim lapses (a duplicate upstream): stopping
+at the first failure keeps those to the parts already in flight, at most a
+window per bind (docs/scale-out.md, "Cluster tests").
 """
 
 from __future__ import annotations
@@ -69,8 +78,10 @@ class UpstreamWrites:
     parts are recorded).
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, on_failing: Callable[[bool], None] | None = None) -> None:
         self._store = store
+        self._on_failing = on_failing
+        self.failing = False  # the last write the store could not be reached for
         self._segments: list[_Segment] = []
         self._receipts: list[_Receipts] = []
         self._scheduled = False
@@ -79,6 +90,18 @@ class UpstreamWrites:
 
     def start(self) -> None:
         """Nothing to start: writes are queued as they come."""
+
+    def reached(self, ok: bool = True) -> None:
+        """The store took a write (``ok``) or could not be reached: the writes are
+        failing from the first such failure until the next success."""
+        if ok is self.failing:
+            self.failing = not ok
+            if ok:
+                log.warning("store reachable again: submits resume")
+            else:
+                log.warning("store out of reach: submits stop until it takes a write")
+            if self._on_failing is not None:
+                self._on_failing(not ok)
 
     async def close(self) -> None:
         """Write what is queued and wait for every write (retries included)."""
@@ -131,11 +154,15 @@ class UpstreamWrites:
 
         def settled(exc: BaseException | None) -> None:
             if isinstance(exc, (StoreBusy, StoreUnavailable)) and not isinstance(exc, StoreClosed):
+                if isinstance(exc, StoreUnavailable):
+                    self.reached(False)
                 # Refused for now: retry (bounded) in a task of its own.
                 self._track(self._retry(records), lambda _: release())
                 return
             if exc is not None:
                 self._lost(len(records), exc)
+            elif self.failing:
+                self.reached()
             release()
 
         try:
@@ -147,7 +174,9 @@ class UpstreamWrites:
         try:
             await retry_store("record segments", partial(self._store.record_segments, records))
         except StoreError as exc:
-            self._lost(len(records), exc)
+            self._lost(len(records), exc)  # still failing: submits stay stopped
+        else:
+            self.reached()
 
     @staticmethod
     def _lost(count: int, exc: BaseException) -> None:
@@ -161,15 +190,20 @@ class UpstreamWrites:
 
         def settled(exc: BaseException | None) -> None:
             if exc is None:
+                if self.failing:
+                    self.reached()
                 self.receipts_applied += len(pending)
                 respond_all(pending, CommandStatus.ESME_ROK)
             else:
+                if isinstance(exc, StoreUnavailable) and not isinstance(exc, StoreClosed):
+                    self.reached(False)
                 log.warning("%d receipts not stored (%s); upstreams will resend them",
                             len(pending), exc)
                 respond_all(pending, CommandStatus.ESME_RX_T_APPN)
 
         if not updates:  # nothing final among them: nothing to keep
-            settled(None)
+            self.receipts_applied += len(pending)
+            respond_all(pending, CommandStatus.ESME_ROK)
             return
         try:
             self._track(self._store.apply_receipts(updates), settled)

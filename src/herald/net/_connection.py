@@ -59,6 +59,9 @@ log = logging.getLogger("herald.smpp")
 #: Resume reading once the application owes fewer than this fraction of
 #: ``max_unanswered`` answers (hysteresis, so reading is not toggled per PDU).
 RESUME_FRACTION: Final = 0.5
+#: Seconds ``aclose`` waits for the transport to report the socket closed (a
+#: loop turn after close or abort; the bound only guards a transport that never does).
+LOST_WAIT: Final = 1.0
 
 
 class SmppNetError(Exception):
@@ -109,6 +112,7 @@ class SmppConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.peer: tuple[object, ...] | None = None
         self.closed: asyncio.Future[CloseReason] = self.loop.create_future()
+        self._lost: asyncio.Future[None] = self.loop.create_future()  # connection_lost ran
         self._pending: dict[int, asyncio.Future[Response]] = {}
         self._window_waiters: deque[asyncio.Future[None]] = deque()
         self._flush_scheduled = False
@@ -149,6 +153,8 @@ class SmppConnection(asyncio.Protocol):
             self.closed.set_result(CloseReason.CONNECTION_LOST)
         if self._write_open is not None and not self._write_open.done():
             self._write_open.set_result(None)
+        if not self._lost.done():
+            self._lost.set_result(None)
         self.owner.on_connection_lost(self, exc)
 
     def pause_writing(self) -> None:
@@ -249,14 +255,32 @@ class SmppConnection(asyncio.Protocol):
         self._drain(force=True)
 
     async def aclose(self, timeout: float = 5.0) -> None:
-        """Unbind if bound, wait (bounded) for the handshake, then close."""
+        """Unbind if bound, wait (bounded) for the handshake, then close; returns
+        once the socket is closed, ``timeout`` (and a loop turn) at the most.
+
+        A handshake not done in time ends with the transport aborted: a peer
+        that owes answers (SMPP 3.4 §4.2: it answers the unbind last) or reads
+        slowly must still see the session end by then. A bind handed to
+        another node counts on it (docs/leases.md).
+        """
+        handshake_done = True
         if self.session.state in (State.BOUND_TX, State.BOUND_RX, State.BOUND_TRX):
             self.unbind()
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(asyncio.shield(self.closed), timeout)
+            except TimeoutError:
+                handshake_done = False
         self.close()
-        if self.transport is not None:
-            self.transport.close()
+        transport = self.transport
+        if transport is not None:
+            if handshake_done:
+                transport.close()  # what is buffered is flushed first
+            else:
+                transport.abort()  # now, buffered bytes or not
+            # The socket closes a loop turn later (connection_lost); wait for
+            # it, bounded in case a transport never reports it.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._lost), LOST_WAIT)
 
     # ------------------------------------------------------------------ internals
 

@@ -124,7 +124,9 @@ class SmppClient(ConnectionOwner):
             raise TimeoutError(f"{self.settings.name}: not bound ({self.last_error!r})") from None
 
     async def stop(self, timeout: float = 5.0) -> None:
-        """Stop reconnecting; unbind (bounded by ``timeout``) and close."""
+        """Stop reconnecting; unbind (bounded by ``timeout``) and close. No
+        session of this client is open once it returns, whenever it is
+        called (a connection being made meanwhile included)."""
         self._stopping = True
         conn = self.conn
         if conn is not None:
@@ -134,6 +136,9 @@ class SmppClient(ConnectionOwner):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._runner
             self._runner = None
+        late = self.conn
+        if late is not None and late is not conn and late.transport is not None:
+            await late.aclose(timeout)  # made while the runner was being stopped
 
     # ----------------------------------------------------------------- requests
 
@@ -174,17 +179,27 @@ class SmppClient(ConnectionOwner):
 
     async def _connect_and_bind(self, loop: asyncio.AbstractEventLoop) -> None:
         settings = self.settings
-        _, conn = await asyncio.wait_for(
-            loop.create_connection(
-                lambda: SmppConnection(settings.session, self,
+
+        def made() -> SmppConnection:
+            # Kept at once: a stop() that cancels the connect while asyncio is
+            # handing the connection over still finds it to close.
+            self.conn = SmppConnection(settings.session, self,
                                        max_unanswered=settings.max_unanswered,
-                                       name=settings.name),
-                settings.host, settings.port, ssl=settings.ssl,
+                                       name=settings.name)  # fmt: skip
+            return self.conn
+
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for returns a result
+        # that arrives as its task is cancelled and swallows the cancellation,
+        # and this client then bound after stop() had begun.
+        async with asyncio.timeout(settings.connect_timeout):
+            _, conn = await loop.create_connection(
+                made, settings.host, settings.port, ssl=settings.ssl,
                 server_hostname=settings.server_hostname if settings.ssl else None,
-            ),
-            settings.connect_timeout,
-        )
+            )
         self.conn = conn
+        if self._stopping:  # stop() began while connecting: never bind
+            conn.close()
+            return
         response = await conn.send(settings.bind)
         if response.command_status != CommandStatus.ESME_ROK:
             conn.close()
