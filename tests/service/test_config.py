@@ -83,6 +83,20 @@ def test_store_history_days_is_a_whole_number_of_days_from_eight() -> None:
         assert info.value.path == "store.history_days" and said in str(info.value)
 
 
+def test_store_retention_days_on_either_store() -> None:
+    default = parse_config(GOOD, env={"OPA_PW": "x"}).store
+    assert (default.message_days, default.cdr_days) == (None, None)  # keep everything
+    kept = parse_config({**GOOD, "store": {"message_days": 90, "cdr_days": 3650}},
+                        env={"OPA_PW": "x"}).store  # fmt: skip
+    assert (kept.url, kept.message_days, kept.cdr_days) == (None, 90, 3650)  # SQLite
+    for key, bad, said in (("message_days", 7, "between 8 and"), ("cdr_days", 0, "between 1 and"),
+                           ("message_days", "90", "must be int"),
+                           ("cdr_days", True, "not a boolean")):
+        with pytest.raises(ConfigError) as info:
+            parse_config({**GOOD, "store": {key: bad}}, env={"OPA_PW": "x"})
+        assert info.value.path == f"store.{key}" and said in str(info.value)
+
+
 def test_processes_and_event_loop() -> None:
     default = parse_config(GOOD, env={"OPA_PW": "x"})
     assert (default.processes, default.loop, default.event_loop()) == (0, "auto", "uvloop")
