@@ -35,7 +35,7 @@ log = logging.getLogger("herald.dispatch")
 DAY: Final = 86_400.0
 #: Seconds between two steps of a pass: the store's other writers go between.
 PURGE_PAUSE: Final = 0.01
-#: Steps of a pass at most, per kind (2,000 rows each: 200 million rows); the
+#: Steps of a pass at most, per kind (500 rows each: 50 million rows); the
 #: next turn goes on where the rows left off.
 MAX_STEPS: Final = 100_000
 

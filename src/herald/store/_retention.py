@@ -55,7 +55,7 @@ __all__ = [
 
 #: Rows one purge step reads and deletes at most, in one transaction
 #: (``bench/retention.py``: the hot path's write waits one step at worst).
-PURGE_BATCH: Final = 2000
+PURGE_BATCH: Final = 500
 
 
 @dataclass(frozen=True, slots=True)
