@@ -9,10 +9,11 @@ task of its own unless one still runs, so expiry and receipt checks go on
 while a large backlog of old rows is deleted. A pass first reads the margin
 sums (bringing them up to date: a message they have not counted is kept),
 then calls ``purge_messages`` and ``purge_cdrs`` step by step (each one
-transaction of at most ``batch`` rows) with ``pause`` seconds between steps,
-so that a write on the hot path waits behind one step at most and the store
-has room between them. A failed step ends the pass; the next turn starts
-again from the oldest rows (every step is idempotent).
+transaction of at most ``batch`` rows), pausing after each as long as it took
+(``pause`` seconds at least): a write on the hot path waits behind one step at
+most, and a pass takes at most about half of the store's time, however busy.
+A failed step ends the pass; the next turn starts again from the oldest rows
+(every step is idempotent).
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ log = logging.getLogger("herald.dispatch")
 
 #: Seconds in a day (``[store] message_days``, ``cdr_days``).
 DAY: Final = 86_400.0
-#: Seconds between two steps of a pass: the store's other writers go between.
+#: Seconds between two steps of a pass at least (else as long as the step
+#: took): the store's other writers go between.
 PURGE_PAUSE: Final = 0.01
 #: Steps of a pass at most, per kind (500 rows each: 50 million rows); the
 #: next turn goes on where the rows left off.
@@ -88,27 +90,30 @@ class Retention:
         # Count what came since the last margin read: a message the sums have
         # not counted is kept (herald.store._retention).
         await self._store.margin(now, now, "account")
+        loop = asyncio.get_running_loop()
         messages = cdrs = 0
         if self._messages is not None:
             after: int | None = 0
             for _ in range(MAX_STEPS):
+                began = loop.time()
                 step = await self._store.purge_messages(
                     now - self._messages, after=after or 0, limit=self._batch)
                 messages += step.deleted
                 after = step.after
                 if after is None:
                     break
-                await asyncio.sleep(self._pause)
+                await asyncio.sleep(max(self._pause, loop.time() - began))
         if self._cdrs is not None:
             at: tuple[float, str] | None = None
             for _ in range(MAX_STEPS):
+                began = loop.time()
                 cdr_step = await self._store.purge_cdrs(now - self._cdrs, after=at,
                                                         limit=self._batch)  # fmt: skip
                 cdrs += cdr_step.deleted
                 at = cdr_step.after
                 if at is None:
                     break
-                await asyncio.sleep(self._pause)
+                await asyncio.sleep(max(self._pause, loop.time() - began))
         return RetentionPass(messages, cdrs)
 
     async def stop(self) -> None:
