@@ -18,7 +18,8 @@ accepts one new message every ``--probe-every`` seconds and times each accept
    pass with ``cdr_days = 8`` over their CDRs.
 
 Reported: the seconds and rate of each, and the probe's accept latency (median,
-99th percentile, max) while idle and during each pass. Nothing is asserted.
+99th percentile, max) while idle and during each pass. Exit 1 if a clone was
+left (``tests/bench/test_retention_run.py`` runs it with tiny counts).
 """
 
 from __future__ import annotations
@@ -192,7 +193,8 @@ async def phase(probe: Probe, work: Callable[[], Awaitable[Any]]) -> tuple[float
     return elapsed, result, probe.take()
 
 
-async def measure(store: Store, account_id: int, args: argparse.Namespace) -> None:
+async def measure(store: Store, account_id: int, args: argparse.Namespace) -> bool:
+    """The phases; whether every clone (and, with ``--cdrs``, its CDR) went."""
     probe = Probe(store, account_id, args.probe_every)
     seconds, _, waits = await phase(probe, lambda: asyncio.sleep(args.idle))
     print(f"  idle {seconds:.1f} s: {summary(waits)}", flush=True)
@@ -203,14 +205,19 @@ async def measure(store: Store, account_id: int, args: argparse.Namespace) -> No
     seconds, done, waits = await phase(probe, lambda: retention.run(time.time()))
     print(f"  purge of {done.messages:,} messages: {seconds:.1f} s,"
           f" {done.messages / seconds:,.0f} messages/s; {summary(waits)}", flush=True)
+    ok = done.messages == args.messages
     if args.cdrs:
         retention = Retention(store, StoreConfig(cdr_days=8), time.time, batch=args.batch)
         seconds, done, waits = await phase(probe, lambda: retention.run(time.time()))
         print(f"  purge of {done.cdrs:,} CDRs: {seconds:.1f} s,"
               f" {done.cdrs / seconds:,.0f} CDRs/s; {summary(waits)}", flush=True)
+        ok = ok and done.cdrs == args.messages
+    if not ok:
+        print("  PROBLEM: not every clone was purged", flush=True)
+    return ok
 
 
-async def run_sqlite(args: argparse.Namespace, tmp: Path) -> None:
+async def run_sqlite(args: argparse.Namespace, tmp: Path) -> bool:
     config = SQLiteConfig(data_dir=tmp / "sqlite")
     now = time.time()
     store = SQLiteStore.open(config)
@@ -225,12 +232,12 @@ async def run_sqlite(args: argparse.Namespace, tmp: Path) -> None:
           flush=True)  # fmt: skip
     store = SQLiteStore.open(config)
     try:
-        await measure(store, account_id, args)
+        return await measure(store, account_id, args)
     finally:
         await store.aclose()
 
 
-async def run_postgres(args: argparse.Namespace, dsn: str) -> None:
+async def run_postgres(args: argparse.Namespace, dsn: str) -> bool:
     from herald.store.postgres import PostgresStore
 
     now = time.time()
@@ -242,7 +249,7 @@ async def run_postgres(args: argparse.Namespace, dsn: str) -> None:
                             30 * DAY / args.messages)  # fmt: skip
         print(f"postgresql: {args.messages:,} messages filled in"
               f" {time.perf_counter() - began:.1f} s", flush=True)  # fmt: skip
-        await measure(store, account_id, args)
+        return await measure(store, account_id, args)
     finally:
         await store.aclose()
 
@@ -255,22 +262,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--probe-every", type=float, default=0.005)
     parser.add_argument("--idle", type=float, default=5.0)
     parser.add_argument("--cdrs", action="store_true", help="then purge the CDRs as well")
+    parser.add_argument("--quick", action="store_true", help="50,000 messages, 1 s idle")
+    parser.add_argument("--dsn", help="a PostgreSQL database to use (else a private cluster)")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.messages, args.idle = min(args.messages, 50_000), 1.0
     print(f"# bench/retention.py: {os.cpu_count()} CPUs, load average"
           f" {os.getloadavg()[0]:.1f}; {args.messages:,} final messages, steps of"
           f" {args.batch:,}, a probe accept every {args.probe_every * 1000:g} ms", flush=True)
+    ok = True
     if args.store in ("sqlite", "both"):
         with tempfile.TemporaryDirectory(prefix="herald-retention-") as tmp:
-            asyncio.run(run_sqlite(args, Path(tmp)))
+            ok = asyncio.run(run_sqlite(args, Path(tmp))) and ok
     if args.store in ("postgresql", "both"):
+        if args.dsn is not None:
+            return 0 if asyncio.run(run_postgres(args, args.dsn)) and ok else 1
         from peers.postgres import PgCluster
 
         cluster = PgCluster.start()
         try:
-            asyncio.run(run_postgres(args, cluster.create_database("retention")))
+            ok = asyncio.run(run_postgres(args, cluster.create_database("retention"))) and ok
         finally:
             cluster.stop()
-    return 0
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
