@@ -257,12 +257,15 @@ class StoreConfig:
     Retention, on either store (``docs/retention.md``; carried out
     by the leader's housekeeping, :mod:`herald.dispatch._retention`):
     ``message_days``, the days a final message is kept after it ended (with its
-    segments, routes and events; never a message not final); ``cdr_days``, the
-    days a CDR is kept after its message was accepted. ``None`` keeps them all."""
+    segments, routes and events; never a message not final); ``text_days``, the
+    days a final message keeps its text after it ended (fewer than
+    ``message_days``); ``cdr_days``, the days a CDR is kept after its message
+    was accepted. ``None`` keeps them all."""
 
     url: str | None = field(default=None, repr=False)
     history_days: int | None = None
     message_days: int | None = None
+    text_days: int | None = None
     cdr_days: int | None = None
 
 
@@ -423,11 +426,18 @@ def _store(t: _Table) -> StoreConfig:
     messages = t.get("message_days", int, None)
     if messages is not None:
         messages = t.integer("message_days", messages, MIN_MESSAGE_DAYS, 100 * 366)
+    texts = t.get("text_days", int, None)
+    if texts is not None:
+        texts = t.integer("text_days", texts, 1, 100 * 366)
+        if messages is not None and texts >= messages:
+            raise ConfigError(t.at("text_days"), f"must be fewer than message_days ({messages}):"
+                              " the message and its text go together then")  # fmt: skip
     cdrs = t.get("cdr_days", int, None)
     if cdrs is not None:
         cdrs = t.integer("cdr_days", cdrs, 1, 100 * 366)
     t.finish()
-    return StoreConfig(url=url, history_days=days, message_days=messages, cdr_days=cdrs)
+    return StoreConfig(url=url, history_days=days, message_days=messages, text_days=texts,
+                       cdr_days=cdrs)  # fmt: skip
 
 
 def _cluster(t: _Table) -> ClusterConfig:

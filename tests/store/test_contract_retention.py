@@ -226,3 +226,50 @@ async def test_cdrs_follow_their_own_setting_and_balances_and_margins_stay_right
     assert await store.list_cdrs(T0, T0 + 6 * hour) == ()
     assert await store.margin(T0, T0 + 6 * hour, "account") == ()
     assert await _balance(store, account) == balance
+
+
+async def _erase_texts(store: Store, before: float, limit: int = 2000) -> int:
+    erased = 0
+    for _ in range(1000):  # bounded: every step reads new rows or empties the list
+        step = await store.erase_texts(before, limit=limit)
+        erased += step.erased
+        if not step.more:
+            return erased
+    raise AssertionError("the pass never ended")
+
+
+async def test_texts_of_old_final_messages_are_erased_and_the_rows_stay(
+    store: Store, account: Account, make_message: MessageFactory
+) -> None:
+    ended, waiting, late = (make_message() for _ in range(3))
+    later = make_message(accepted_at=CUTOFF + 1)
+    await store.accept([ended, waiting, late, later])
+    await store.claim(10, CUTOFF + 1, 30)
+    await store.update_statuses([StatusUpdate(ended.id, Status.REJECTED, T0 + 2),
+                                 StatusUpdate(late.id, Status.REJECTED, CUTOFF + 5),
+                                 StatusUpdate(later.id, Status.REJECTED, CUTOFF + 6)])
+
+    async def bodies() -> list[bytes]:
+        return [(await store.get_message(m.id)).body for m in (ended, waiting, late, later)]
+
+    assert await _erase_texts(store, CUTOFF, limit=1) == 1
+    assert await bodies() == [b"", waiting.body, late.body, later.body]
+    assert (await store.get_message(ended.id)).status is Status.REJECTED  # the row stays
+    assert await _erase_texts(store, CUTOFF) == 0  # nothing new: the mark holds
+    # read while in flight, erased once it has ended; the others when their time comes
+    await store.update_statuses([StatusUpdate(waiting.id, Status.REJECTED, T0 + 50)])
+    assert await _erase_texts(store, CUTOFF) == 1
+    assert await _erase_texts(store, CUTOFF + 10) == 2
+    assert await bodies() == [b"", b"", b"", b""]
+    # a message purged while it waited leaves nothing behind
+    gone = make_message(accepted_at=CUTOFF + 2)
+    await store.accept([gone, make_message(accepted_at=CUTOFF + 100)])
+    await store.claim(10, CUTOFF + 100, 30)
+    assert await _erase_texts(store, CUTOFF + 50) == 0  # `gone` waits: not final
+    await store.update_statuses([StatusUpdate(gone.id, Status.REJECTED, CUTOFF + 3)])
+    await store.margin(T0, T0, "account")
+    assert await _purge_messages(store, CUTOFF + 50) == 5
+    assert await _erase_texts(store, CUTOFF + 50) == 0
+    for limit in (0, 10_001):
+        with pytest.raises(InvalidRecord):
+            await store.erase_texts(CUTOFF, limit=limit)

@@ -1,18 +1,18 @@
-"""Message retention: the housekeeping's purge of old messages and CDRs (private).
+"""Message retention: the housekeeping's purge of old messages, texts and CDRs (private).
 
 Theory of operation
 -------------------
-``[store] message_days`` and ``cdr_days`` (docs/retention.md). At each purge
-turn of the dispatcher's housekeeping (every ``purge_interval``, on the node
-that leads: on SQLite the only one), :meth:`Retention.kick` starts a pass in a
-task of its own unless one still runs, so expiry and receipt checks go on
-while a large backlog of old rows is deleted. A pass first reads the margin
-sums (bringing them up to date: a message they have not counted is kept),
-then calls ``purge_messages`` and ``purge_cdrs`` step by step (each one
-transaction of at most ``batch`` rows), pausing after each as long as it took
-(``pause`` seconds at least): a write on the hot path waits behind one step at
-most, and a pass takes at most about half of the store's time, however busy.
-A failed step ends the pass; the next turn starts again from the oldest rows
+``[store] message_days``, ``text_days`` and ``cdr_days`` (docs/retention.md).
+At each purge turn of the dispatcher's housekeeping (every ``purge_interval``,
+on the node that leads: on SQLite the only one), :meth:`Retention.kick` starts
+a pass in a task of its own unless one still runs, so expiry and receipt
+checks go on while a large backlog of old rows is deleted. A pass first reads
+the margin sums (bringing them up to date: a message they have not counted is
+kept), then calls ``purge_messages``, ``erase_texts`` and ``purge_cdrs`` step
+by step (each one transaction of at most ``batch`` rows), pausing after each
+as long as it took (``pause`` seconds at least): a write on the hot path waits
+behind one step at most, and a pass takes at most about half of the store's
+time, however busy. A failed step ends the pass; the next turn starts again
 (every step is idempotent).
 """
 
@@ -47,18 +47,20 @@ class RetentionPass:
     """What one pass deleted."""
 
     messages: int = 0
+    texts: int = 0
     cdrs: int = 0
 
 
 class Retention:
-    """Purges ``store`` by ``config``'s ``message_days`` and ``cdr_days``;
-    does nothing when both are unset. :meth:`kick` at each purge turn,
+    """Purges ``store`` by ``config``'s ``message_days``, ``text_days`` and
+    ``cdr_days``; does nothing when none is set. :meth:`kick` at each purge turn,
     ``await stop()`` when done."""
 
     def __init__(self, store: Store, config: StoreConfig, clock: Callable[[], float], *,
                  batch: int = PURGE_BATCH, pause: float = PURGE_PAUSE) -> None:  # fmt: skip
         self._store = store
         self._messages = None if config.message_days is None else config.message_days * DAY
+        self._texts = None if config.text_days is None else config.text_days * DAY
         self._cdrs = None if config.cdr_days is None else config.cdr_days * DAY
         self._clock = clock
         self._batch = batch
@@ -67,7 +69,7 @@ class Retention:
 
     @property
     def configured(self) -> bool:
-        return self._messages is not None or self._cdrs is not None
+        return any(d is not None for d in (self._messages, self._texts, self._cdrs))
 
     def kick(self) -> None:
         """Start a pass in the background, unless none is configured or one runs."""
@@ -80,8 +82,9 @@ class Retention:
         except StoreError as exc:  # the next turn starts again
             log.warning("retention: %s", exc)
             return
-        if done.messages or done.cdrs:
-            log.info("retention: purged %d messages and %d CDRs", done.messages, done.cdrs)
+        if done.messages or done.texts or done.cdrs:
+            log.info("retention: purged %d messages and %d CDRs, erased %d texts",
+                     done.messages, done.cdrs, done.texts)  # fmt: skip
 
     async def run(self, now: float) -> RetentionPass:
         """One pass at ``now``. Raises :class:`StoreError` (what it deleted stays deleted)."""
@@ -103,6 +106,15 @@ class Retention:
                 if after is None:
                     break
                 await asyncio.sleep(max(self._pause, loop.time() - began))
+        texts = 0
+        if self._texts is not None:
+            for _ in range(MAX_STEPS):
+                began = loop.time()
+                erased = await self._store.erase_texts(now - self._texts, limit=self._batch)
+                texts += erased.erased
+                if not erased.more:
+                    break
+                await asyncio.sleep(max(self._pause, loop.time() - began))
         if self._cdrs is not None:
             at: tuple[float, str] | None = None
             for _ in range(MAX_STEPS):
@@ -114,7 +126,7 @@ class Retention:
                 if at is None:
                     break
                 await asyncio.sleep(max(self._pause, loop.time() - began))
-        return RetentionPass(messages, cdrs)
+        return RetentionPass(messages, texts, cdrs)
 
     async def stop(self) -> None:
         """Cancel a pass that runs (the step under way commits or not, whole)."""

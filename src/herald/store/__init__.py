@@ -181,7 +181,7 @@ from herald.store._port import (
     TokenLedger,
     VerifyStore,
 )
-from herald.store._retention import PURGE_BATCH, CdrPurge, MessagePurge
+from herald.store._retention import PURGE_BATCH, CdrPurge, MessagePurge, TextErasure
 
 if TYPE_CHECKING:
     from herald.store.pending import PostgresPendingMessages, SQLitePendingMessages
@@ -343,6 +343,7 @@ __all__ = [
     "StoredPriceList",
     "StoredRoutes",
     "SubmitFailure",
+    "TextErasure",
     "TokenGrant",
     "TokenLedger",
     "UnknownAccount",

@@ -107,7 +107,7 @@ from herald.store._model_routing import (
     StoredRoutes,
 )
 from herald.store._model_verify import Verification, VerificationSend
-from herald.store._retention import PURGE_BATCH, CdrPurge, MessagePurge
+from herald.store._retention import PURGE_BATCH, CdrPurge, MessagePurge, TextErasure
 
 __all__ = [
     "AccountStore", "AdminStore", "AttemptStore", "BillingStore", "ControlStore",
@@ -557,6 +557,15 @@ class RetentionStore(Protocol):
         message_id)``) whose message is gone or final, taking them out of the
         margin sums; balances do not move. Resume with ``after=result.after``
         until it is ``None``. Raises :class:`InvalidRecord` for a bad ``limit``."""
+        ...
+
+
+    async def erase_texts(self, before: float, *, limit: int = PURGE_BATCH) -> TextErasure:
+        """Empty, in one transaction, the body of messages final and ended before
+        ``before`` (``[store] text_days``): of up to ``limit`` (1..10,000) messages
+        read earlier while not final or ended later, and of up to ``limit`` not
+        read yet, oldest first. The row stays. Call again while ``result.more``.
+        Raises :class:`InvalidRecord` for a bad ``limit``."""
         ...
 
 

@@ -27,6 +27,13 @@ final status. Messages are read in ``seq`` order, which is the order of
 acceptance: a step that reads a message accepted at or after the cutoff ends
 the pass (no message accepted then ended before it).
 
+``text_days`` (:meth:`Store.erase_texts`) empties the body of a message that
+is final and ended before its cutoff, keeping the row. Its pass does not
+start from the oldest row each time: a mark (``retention_text_mark``) says
+which messages it has read, and the ones it read while not final, or ended
+too recently, wait in ``retention_text_waiting`` (by ``seq``) until a later
+step finds them done.
+
 A CDR goes when accepted before the ``cdr_days`` cutoff and its message is
 gone or final with its sums up to date; its values are taken out of the
 hourly sums in the same transaction, so that a margin report stays the sum of
@@ -47,10 +54,12 @@ __all__ = [
     "MessagePurge",
     "OldCdr",
     "OldMessage",
+    "TextErasure",
     "cdr_deltas",
     "choose_cdrs",
     "choose_messages",
     "in_ranges",
+    "text_done",
 ]
 
 #: Rows one purge step reads and deletes at most, in one transaction
@@ -74,6 +83,20 @@ class CdrPurge:
 
     deleted: int
     after: tuple[float, str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class TextErasure:
+    """One :meth:`Store.erase_texts` step: texts erased, and whether there may
+    be more to do now (``False``: the pass is done)."""
+
+    erased: int
+    more: bool
+
+
+def text_done(status: int, done_at: float | None, before: float) -> bool:
+    """Whether a message's text may be erased: final, ended before ``before``."""
+    return status >= FINAL and done_at is not None and done_at < before
 
 
 class OldMessage(NamedTuple):

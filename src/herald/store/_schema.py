@@ -933,9 +933,18 @@ CREATE INDEX attempts_at ON attempts(at);
 
 # Message retention ([store] message_days, herald.store._retention): a CDR
 # outlives its message, so it keeps the message's final status, written by the
-# purge that deletes the message (NULL while the message is there).
+# purge that deletes the message (NULL while the message is there). [store]
+# text_days: the texts' erasure reads each message once, in seq order, from its
+# mark; the messages it read while not yet final (or ended too recently) wait
+# in a list of their own until a later step finds them done.
 _V27_RETENTION = """
 ALTER TABLE cdrs ADD COLUMN status INTEGER;
+CREATE TABLE retention_text_mark (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    after INTEGER NOT NULL
+);
+INSERT INTO retention_text_mark (id, after) VALUES (1, 0);
+CREATE TABLE retention_text_waiting (seq INTEGER PRIMARY KEY);
 """
 
 MIGRATIONS: tuple[str, ...] = (

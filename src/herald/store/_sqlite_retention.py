@@ -23,9 +23,11 @@ from herald.store._retention import (
     MessagePurge,
     OldCdr,
     OldMessage,
+    TextErasure,
     cdr_deltas,
     choose_cdrs,
     choose_messages,
+    text_done,
 )
 from herald.store._sqlite_conn import Readers
 
@@ -115,6 +117,7 @@ class SQLiteRetention:
             conn.executemany("DELETE FROM message_routes WHERE message_id = ?", ids)
             conn.executemany("DELETE FROM conversions WHERE message_id = ?", ids)
             conn.executemany("DELETE FROM outbox WHERE id = ?", [(e,) for e in events])
+            conn.executemany("DELETE FROM retention_text_waiting WHERE seq = ?", seqs)
             # The CDR outlives its message: it keeps the final status.
             conn.executemany("UPDATE cdrs SET status = ? WHERE message_id = ?",
                              [(m.status, m.id) for m in chosen])  # fmt: skip
@@ -160,3 +163,40 @@ class SQLiteRetention:
             return n
 
         return CdrPurge(await self._write(delete), resume)
+
+    async def erase_texts(self, before: float, *, limit: int = PURGE_BATCH) -> TextErasure:
+        _check_limit(limit)
+
+        def step(conn: sqlite3.Connection) -> TextErasure:
+            # The messages read earlier that are done now (the list is short:
+            # those in flight when their turn came).
+            done = conn.execute(
+                "SELECT w.seq FROM retention_text_waiting w JOIN messages m ON m.seq = w.seq"
+                f" WHERE m.status >= {FINAL} AND m.done_at < ? LIMIT ?", (before, limit)
+            ).fetchall()  # fmt: skip
+            conn.executemany("DELETE FROM retention_text_waiting WHERE seq = ?", done)
+            erase = [s for (s,) in done]
+            (mark,) = conn.execute("SELECT after FROM retention_text_mark").fetchone()
+            rows = conn.execute(
+                "SELECT seq, status, done_at, accepted_at FROM messages WHERE seq > ?"
+                " ORDER BY seq LIMIT ?", (mark, limit)).fetchall()  # fmt: skip
+            waiting: list[tuple[int]] = []
+            ended = len(rows) < limit
+            for seq, status, done_at, accepted_at in rows:
+                if accepted_at >= before:  # and so are the ones after it
+                    ended = True
+                    break
+                if text_done(status, done_at, before):
+                    erase.append(seq)
+                else:
+                    waiting.append((seq,))
+                mark = seq
+            conn.executemany("INSERT OR IGNORE INTO retention_text_waiting (seq) VALUES (?)",
+                             waiting)  # fmt: skip
+            conn.execute("UPDATE retention_text_mark SET after = ?", (mark,))
+            erased = conn.executemany(
+                "UPDATE messages SET body = X'' WHERE seq = ? AND length(body) > 0",
+                [(s,) for s in erase]).rowcount  # fmt: skip
+            return TextErasure(erased, len(done) == limit or not ended)
+
+        return await self._write(step)

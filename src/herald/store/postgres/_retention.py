@@ -22,10 +22,12 @@ from herald.store._retention import (
     MessagePurge,
     OldCdr,
     OldMessage,
+    TextErasure,
     cdr_deltas,
     choose_cdrs,
     choose_messages,
     in_ranges,
+    text_done,
 )
 from herald.store.postgres._margins import _UPSERT, _columns
 from herald.store.postgres._part import StorePart
@@ -101,6 +103,8 @@ class PostgresRetention(StorePart):
             events = [r["id"] for r in found if r["subject_id"] not in live]
             if events:
                 await conn.execute("DELETE FROM outbox WHERE id = ANY ($1::bigint[])", events)
+            await conn.execute("DELETE FROM retention_text_waiting WHERE seq = ANY ($1::bigint[])",
+                               [m.seq for m in chosen])  # fmt: skip
             deleted: int = await conn.fetchval(_DELETE_MESSAGES, [m.seq for m in chosen])
             return MessagePurge(deleted, resume)
 
@@ -137,5 +141,42 @@ class PostgresRetention(StorePart):
                 " AND s.account_id = k.account_id AND s.connector = k.connector"
                 " AND s.country = k.country AND s.messages = 0", *_columns(sums, 4))  # fmt: skip
             return CdrPurge(int(deleted.rsplit(" ", 1)[-1]), resume)
+
+        return await self._run(step)
+
+    async def erase_texts(self, before: float, *, limit: int = PURGE_BATCH) -> TextErasure:
+        _check_limit(limit)
+
+        async def step(conn: Any) -> TextErasure:
+            # One eraser at a time (a leadership changing hands): the mark's lock.
+            mark: int = await conn.fetchval("SELECT after FROM retention_text_mark FOR UPDATE")
+            # The messages read earlier that are done now (the list is short:
+            # those in flight when their turn came).
+            done = [r[0] for r in await conn.fetch(
+                "DELETE FROM retention_text_waiting WHERE seq IN (SELECT w.seq"
+                " FROM retention_text_waiting w JOIN messages m ON m.seq = w.seq"
+                f" WHERE m.status >= {FINAL} AND m.done_at < $1 LIMIT $2) RETURNING seq",
+                before, limit)]  # fmt: skip
+            erase = list(done)
+            rows = await conn.fetch(
+                "SELECT seq, status, done_at, accepted_at FROM messages WHERE seq > $1"
+                " ORDER BY seq LIMIT $2", mark, limit)  # fmt: skip
+            waiting: list[int] = []
+            ended = len(rows) < limit
+            for seq, status, done_at, accepted_at in rows:
+                if accepted_at >= before:  # and so are the ones after it
+                    ended = True
+                    break
+                (erase if text_done(status, done_at, before) else waiting).append(seq)
+                mark = seq
+            if waiting:
+                await conn.execute(
+                    "INSERT INTO retention_text_waiting (seq) SELECT unnest($1::bigint[])"
+                    " ON CONFLICT DO NOTHING", waiting)  # fmt: skip
+            await conn.execute("UPDATE retention_text_mark SET after = $1", mark)
+            erased = await conn.execute(
+                "UPDATE messages SET body = ''::bytea WHERE seq = ANY ($1::bigint[])"
+                " AND octet_length(body) > 0", erase)  # fmt: skip
+            return TextErasure(int(erased.rsplit(" ", 1)[-1]), len(done) == limit or not ended)
 
         return await self._run(step)
