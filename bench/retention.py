@@ -13,7 +13,8 @@ accepts one new message every ``--probe-every`` seconds and times each accept
 1. the probe alone for ``--idle`` seconds (its baseline);
 2. the margin sums brought up to date (what a retention pass does first: here
    all the clones are new to them);
-3. a retention pass with ``[store] message_days = 8`` (``herald.dispatch._retention``,
+3. with ``--texts``, a pass with ``text_days = 8``: every clone's text erased;
+4. a retention pass with ``[store] message_days = 8`` (``herald.dispatch._retention``,
    steps of ``--batch`` messages): every clone goes; with ``--cdrs``, then a
    pass with ``cdr_days = 8`` over their CDRs.
 
@@ -201,11 +202,18 @@ async def measure(store: Store, account_id: int, args: argparse.Namespace) -> bo
     now = time.time()
     seconds, _, waits = await phase(probe, lambda: store.margin(now, now, "account"))
     print(f"  margin sums brought up to date: {seconds:.2f} s; {summary(waits)}", flush=True)
+    ok = True
+    if args.texts:
+        retention = Retention(store, StoreConfig(text_days=8), time.time, batch=args.batch)
+        seconds, done, waits = await phase(probe, lambda: retention.run(time.time()))
+        print(f"  erasure of {done.texts:,} texts: {seconds:.1f} s,"
+              f" {done.texts / seconds:,.0f} texts/s; {summary(waits)}", flush=True)
+        ok = done.texts == args.messages
     retention = Retention(store, StoreConfig(message_days=8), time.time, batch=args.batch)
     seconds, done, waits = await phase(probe, lambda: retention.run(time.time()))
     print(f"  purge of {done.messages:,} messages: {seconds:.1f} s,"
           f" {done.messages / seconds:,.0f} messages/s; {summary(waits)}", flush=True)
-    ok = done.messages == args.messages
+    ok = ok and done.messages == args.messages
     if args.cdrs:
         retention = Retention(store, StoreConfig(cdr_days=8), time.time, batch=args.batch)
         seconds, done, waits = await phase(probe, lambda: retention.run(time.time()))
@@ -262,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--probe-every", type=float, default=0.005)
     parser.add_argument("--idle", type=float, default=5.0)
     parser.add_argument("--cdrs", action="store_true", help="then purge the CDRs as well")
+    parser.add_argument("--texts", action="store_true",
+                        help="erase the texts first (text_days) and time that too")
     parser.add_argument("--quick", action="store_true", help="50,000 messages, 1 s idle")
     parser.add_argument("--dsn", help="a PostgreSQL database to use (else a private cluster)")
     args = parser.parse_args(argv)
