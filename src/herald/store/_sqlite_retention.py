@@ -175,28 +175,32 @@ class SQLiteRetention:
                 f" WHERE m.status >= {FINAL} AND m.done_at < ? LIMIT ?", (before, limit)
             ).fetchall()  # fmt: skip
             conn.executemany("DELETE FROM retention_text_waiting WHERE seq = ?", done)
-            erase = [s for (s,) in done]
+            erased = conn.executemany(
+                "UPDATE messages SET body = X'' WHERE seq = ? AND length(body) > 0", done
+            ).rowcount  # fmt: skip
             (mark,) = conn.execute("SELECT after FROM retention_text_mark").fetchone()
             rows = conn.execute(
                 "SELECT seq, status, done_at, accepted_at FROM messages WHERE seq > ?"
                 " ORDER BY seq LIMIT ?", (mark, limit)).fetchall()  # fmt: skip
             waiting: list[tuple[int]] = []
+            last = mark
             ended = len(rows) < limit
             for seq, status, done_at, accepted_at in rows:
                 if accepted_at >= before:  # and so are the ones after it
                     ended = True
                     break
-                if text_done(status, done_at, before):
-                    erase.append(seq)
-                else:
+                if not text_done(status, done_at, before):
                     waiting.append((seq,))
-                mark = seq
+                last = seq
             conn.executemany("INSERT OR IGNORE INTO retention_text_waiting (seq) VALUES (?)",
                              waiting)  # fmt: skip
-            conn.execute("UPDATE retention_text_mark SET after = ?", (mark,))
-            erased = conn.executemany(
-                "UPDATE messages SET body = X'' WHERE seq = ? AND length(body) > 0",
-                [(s,) for s in erase]).rowcount  # fmt: skip
+            conn.execute("UPDATE retention_text_mark SET after = ?", (last,))
+            # One statement over the range read (500 single-row updates took
+            # 3 to 5 times as long as this with a writer busy with accepts).
+            erased += conn.execute(
+                "UPDATE messages SET body = X'' WHERE seq > ? AND seq <= ?"
+                f" AND status >= {FINAL} AND done_at < ? AND length(body) > 0",
+                (mark, last, before)).rowcount  # fmt: skip
             return TextErasure(erased, len(done) == limit or not ended)
 
         return await self._write(step)
