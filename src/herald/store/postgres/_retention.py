@@ -152,11 +152,17 @@ class PostgresRetention(StorePart):
             mark: int = await conn.fetchval("SELECT after FROM retention_text_mark FOR UPDATE")
             # The messages read earlier that are done now (the list is short:
             # those in flight when their turn came).
-            done = [r[0] for r in await conn.fetch(
-                "DELETE FROM retention_text_waiting WHERE seq IN (SELECT w.seq"
-                " FROM retention_text_waiting w JOIN messages m ON m.seq = w.seq"
-                f" WHERE m.status >= {FINAL} AND m.done_at < $1 LIMIT $2) RETURNING seq",
-                before, limit)]  # fmt: skip
+            # (The list read first: a join would let the planner scan messages
+            # while the list has no statistics yet.)
+            listed = [r[0] for r in await conn.fetch("SELECT seq FROM retention_text_waiting")]
+            done: list[int] = []
+            if listed:
+                done = [r[0] for r in await conn.fetch(
+                    "SELECT seq FROM messages WHERE seq = ANY ($1::bigint[])"
+                    f" AND status >= {FINAL} AND done_at < $2 LIMIT $3",
+                    listed, before, limit)]  # fmt: skip
+                await conn.execute(
+                    "DELETE FROM retention_text_waiting WHERE seq = ANY ($1::bigint[])", done)
             erase = list(done)
             rows = await conn.fetch(
                 "SELECT seq, status, done_at, accepted_at FROM messages WHERE seq > $1"
