@@ -170,12 +170,13 @@ class SQLiteRetention:
         def step(conn: sqlite3.Connection) -> TextErasure:
             # The messages read earlier that are done now (the list is short:
             # those in flight when their turn came).
-            # CROSS JOIN: the list first (else the planner may scan messages,
-            # the list having no statistics: EXPLAIN QUERY PLAN said SCAN m).
+            # (The list read first: joined, SQLite scanned messages for a Bloom
+            # filter at every step: 40 ms with 200,000 messages.)
+            listed = [s for (s,) in conn.execute("SELECT seq FROM retention_text_waiting")]
             done = conn.execute(
-                "SELECT w.seq FROM retention_text_waiting w CROSS JOIN messages m ON m.seq = w.seq"
-                f" WHERE m.status >= {FINAL} AND m.done_at < ? LIMIT ?", (before, limit)
-            ).fetchall()  # fmt: skip
+                "SELECT seq FROM messages WHERE seq IN (SELECT value FROM json_each(?))"
+                f" AND status >= {FINAL} AND done_at < ? LIMIT ?",
+                (json.dumps(listed), before, limit)).fetchall() if listed else []  # fmt: skip
             conn.executemany("DELETE FROM retention_text_waiting WHERE seq = ?", done)
             erased = conn.executemany(
                 "UPDATE messages SET body = X'' WHERE seq = ? AND length(body) > 0", done
