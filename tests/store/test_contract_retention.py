@@ -24,6 +24,7 @@ from herald.store import (
     StatusUpdate,
     Store,
     StoredPriceList,
+    SubmitFailure,
 )
 
 from .conftest import T0, MessageFactory
@@ -107,6 +108,8 @@ async def test_old_final_messages_go_with_what_references_them(
     await store.apply_receipts([ReceiptUpdate("up1", f"u{late.id}", Status.DELIVERED, CUTOFF + 5)])
     await store.record_routes([RouteRecord(delivered.id, "uk", T0 + 1)])
     await store.record_conversion(delivered.id, account.id, T0 + 4)
+    await store.record_failed_submits([SubmitFailure(delivered.id, 0, T0 + 1, "up1", "timeout")])
+    assert await store.message_attempts(delivered.id)
     await _drain_webhooks(store, T0 + 1000, keep={retried.id}, give_up={rejected.id})
     assert len(await store.failed_deliveries(rejected.id, account.id)) == 1  # given up
     assert await store.failed_deliveries(retried.id, account.id)  # to retry
@@ -117,6 +120,7 @@ async def test_old_final_messages_go_with_what_references_them(
     assert await store.get_segments(delivered.id) == ()
     assert await store.get_message_routes([delivered.id]) == {}
     assert await store.get_conversion(delivered.id, account.id) is None
+    assert await store.message_attempts(delivered.id) == ()
     assert await store.failed_deliveries(rejected.id, account.id) == ()
     # kept: events still to deliver, not final (queued, awaiting its receipt),
     # ended after the cutoff, accepted after it

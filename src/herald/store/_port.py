@@ -541,8 +541,8 @@ class RetentionStore(Protocol):
     ) -> MessagePurge:
         """Delete, in one transaction, the messages among the ``limit`` (1..10,000)
         next ones after seq ``after`` that are final and ended before
-        ``before``, with their segments, receipt checks, routes, conversions and
-        given-up events. Never a message that is not final (queued, in flight,
+        ``before``, with their segments, receipt checks, routes, conversions,
+        attempts and given-up events. Never a message that is not final (queued, in flight,
         awaiting its receipt) nor one with an event still to deliver. Its CDR
         stays, with the message's final status. Resume with ``after=result.after``
         until it is ``None``. Raises :class:`InvalidRecord` for a bad ``limit``."""

@@ -21,11 +21,12 @@ nothing still needs its row:
 - on SQLite, it is not the newest message: SQLite gives a new row the largest
   ``seq`` plus one, and a reused ``seq`` would hide a new message from the sums.
 
-With it go its segments (and their receipt checks), routes, conversions and
-given-up events; its CDR stays (``cdr_days`` decides) and keeps the message's
-final status. Messages are read in ``seq`` order, which is the order of
-acceptance: a step that reads a message accepted at or after the cutoff ends
-the pass (no message accepted then ended before it).
+With it go its segments (and their receipt checks), routes, conversions,
+submit and webhook attempts (its timeline) and given-up events; its CDR
+stays (``cdr_days`` decides) and keeps the message's final status. Messages
+are read in ``seq`` order, which is the order of acceptance: a step that reads
+a message accepted at or after the cutoff ends the pass (no message accepted
+then ended before it).
 
 ``text_days`` (:meth:`Store.erase_texts`) empties the body of a message that
 is final and ended before its cutoff, keeping the row. Its pass does not

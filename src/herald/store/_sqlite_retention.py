@@ -116,6 +116,7 @@ class SQLiteRetention:
             conn.executemany("DELETE FROM segments WHERE message_seq = ?", seqs)
             conn.executemany("DELETE FROM message_routes WHERE message_id = ?", ids)
             conn.executemany("DELETE FROM conversions WHERE message_id = ?", ids)
+            conn.executemany("DELETE FROM attempts WHERE message_id = ?", ids)
             conn.executemany("DELETE FROM outbox WHERE id = ?", [(e,) for e in events])
             conn.executemany("DELETE FROM retention_text_waiting WHERE seq = ?", seqs)
             # The CDR outlives its message: it keeps the final status.

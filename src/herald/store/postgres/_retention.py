@@ -50,7 +50,8 @@ WITH gone AS (
     RETURNING id, status),
 cdr AS (UPDATE cdrs c SET status = gone.status FROM gone WHERE c.message_id = gone.id),
 routes AS (DELETE FROM message_routes r USING gone WHERE r.message_id = gone.id),
-conv AS (DELETE FROM conversions v USING gone WHERE v.message_id = gone.id)
+conv AS (DELETE FROM conversions v USING gone WHERE v.message_id = gone.id),
+tries AS (DELETE FROM attempts a USING gone WHERE a.message_id = gone.id)
 SELECT count(*) FROM gone
 """
 _SCAN_CDRS: Final = (
