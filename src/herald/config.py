@@ -239,6 +239,9 @@ class GuardConfig:
 #: from the last 7 days of its decisions (``herald.defence.HISTORY``), and a
 #: day partition is dropped only once wholly older than the retention.
 MIN_HISTORY_DAYS = 8
+#: The fewest ``[store] message_days``: the pumping defence rebuilds itself from
+#: a week of decisions and their messages' conversions, which go with the messages.
+MIN_MESSAGE_DAYS = MIN_HISTORY_DAYS
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,10 +252,21 @@ class StoreConfig:
     password out of it (PGPASSWORD or ~/.pgpass); it is never shown in ``repr``.
     ``history_days``: on PostgreSQL, the days of history (the pumping defence's
     decisions) kept in its day partitions, older ones dropped by the cluster's
-    leader; ``None`` keeps all (the partitions are created either way)."""
+    leader; ``None`` keeps all (the partitions are created either way).
+
+    Retention, on either store (``docs/retention.md``; carried out
+    by the leader's housekeeping, :mod:`herald.dispatch._retention`):
+    ``message_days``, the days a final message is kept after it ended (with its
+    segments, routes and events; never a message not final); ``text_days``, the
+    days a final message keeps its text after it ended (fewer than
+    ``message_days``); ``cdr_days``, the days a CDR is kept after its message
+    was accepted. ``None`` keeps them all."""
 
     url: str | None = field(default=None, repr=False)
     history_days: int | None = None
+    message_days: int | None = None
+    text_days: int | None = None
+    cdr_days: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -409,8 +423,21 @@ def _store(t: _Table) -> StoreConfig:
     if days is not None:
         # The pumping defence rebuilds itself from a week of its decisions.
         days = t.integer("history_days", days, MIN_HISTORY_DAYS, 100 * 366)
+    messages = t.get("message_days", int, None)
+    if messages is not None:
+        messages = t.integer("message_days", messages, MIN_MESSAGE_DAYS, 100 * 366)
+    texts = t.get("text_days", int, None)
+    if texts is not None:
+        texts = t.integer("text_days", texts, 1, 100 * 366)
+        if messages is not None and texts >= messages:
+            raise ConfigError(t.at("text_days"), f"must be fewer than message_days ({messages}):"
+                              " the message and its text go together then")  # fmt: skip
+    cdrs = t.get("cdr_days", int, None)
+    if cdrs is not None:
+        cdrs = t.integer("cdr_days", cdrs, 1, 100 * 366)
     t.finish()
-    return StoreConfig(url=url, history_days=days)
+    return StoreConfig(url=url, history_days=days, message_days=messages, text_days=texts,
+                       cdr_days=cdrs)  # fmt: skip
 
 
 def _cluster(t: _Table) -> ClusterConfig:

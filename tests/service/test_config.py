@@ -83,6 +83,24 @@ def test_store_history_days_is_a_whole_number_of_days_from_eight() -> None:
         assert info.value.path == "store.history_days" and said in str(info.value)
 
 
+def test_store_retention_days_on_either_store() -> None:
+    default = parse_config(GOOD, env={"OPA_PW": "x"}).store
+    assert (default.message_days, default.text_days, default.cdr_days) == (None, None, None)
+    kept = parse_config({**GOOD, "store": {"message_days": 90, "text_days": 30,
+                                           "cdr_days": 3650}}, env={"OPA_PW": "x"}).store
+    assert (kept.url, kept.message_days, kept.text_days, kept.cdr_days) == (None, 90, 30, 3650)
+    for store, key, said in (({"message_days": 7}, "message_days", "between 8 and"),
+                             ({"cdr_days": 0}, "cdr_days", "between 1 and"),
+                             ({"text_days": 0}, "text_days", "between 1 and"),
+                             ({"message_days": 30, "text_days": 30}, "text_days",
+                              "fewer than message_days (30)"),
+                             ({"message_days": "90"}, "message_days", "must be int"),
+                             ({"cdr_days": True}, "cdr_days", "not a boolean")):
+        with pytest.raises(ConfigError) as info:
+            parse_config({**GOOD, "store": store}, env={"OPA_PW": "x"})
+        assert info.value.path == f"store.{key}" and said in str(info.value)
+
+
 def test_processes_and_event_loop() -> None:
     default = parse_config(GOOD, env={"OPA_PW": "x"})
     assert (default.processes, default.loop, default.event_loop()) == (0, "auto", "uvloop")

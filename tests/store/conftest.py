@@ -29,7 +29,8 @@ POSTGRES_MODULES = frozenset({
     "test_contract_cancel", "test_contract_chat", "test_contract_controls",
     "test_contract_fraud", "test_contract_messages", "test_contract_numbers",
     "test_contract_outbox", "test_contract_priority", "test_contract_receipt_checks",
-    "test_contract_routing", "test_contract_verify", "test_lifecycle",
+    "test_contract_retention", "test_contract_routing", "test_contract_verify",
+    "test_lifecycle",
 })
 #: And tests of other modules that use only what it implements, by module (none
 #: now: every contract module runs whole on both stores).

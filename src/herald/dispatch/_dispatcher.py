@@ -48,9 +48,10 @@ only per-message awaits are in those batchers' single tasks.
 ended while nothing could claim them), ``expire_sent`` (``sent`` and no receipt
 ``receipt_grace`` after the validity ended), parts whose receipt is overdue
 (their connector's ``receipt_timeout``: asked about with query_sm, or ended;
-``_checks``), MO reassembly timeouts, and ``purge`` every ``purge_interval``.
+``_checks``), MO reassembly timeouts, and ``purge`` every ``purge_interval``,
+with a retention pass (``[store] message_days``, ``cdr_days``: ``_retention``).
 Given ``leader`` (several nodes on one PostgreSQL), the cluster-wide part
-(expiry, purge) runs only while ``leader()`` says this node leads; the parts
+(expiry, purge, retention) runs only while ``leader()`` says this node leads; the parts
 bound to this node's binds and memory (receipt checks, MO) run everywhere.
 
 ``stop()``: stop claiming, stop the pumps and wait (bounded) for answers in
@@ -75,6 +76,7 @@ from herald.dispatch._inbox import Inbox
 from herald.dispatch._job import Failing, Job
 from herald.dispatch._pace import Backoff
 from herald.dispatch._plan import Unsendable, build_submits
+from herald.dispatch._retention import Retention
 from herald.dispatch._settings import DispatchSettings
 from herald.dispatch._tasks import Batcher, Signal, retry_store
 from herald.dispatch._writes import UpstreamWrites
@@ -157,6 +159,7 @@ class Dispatcher:
         self.receipts = ReceiptChecker(store, self.connectors, s, clock)
         self.inbox = Inbox(store, InboundTable(config.inbound), metrics, clock,
                            ids or SortableIdGenerator(), self._writes)
+        self.retention = Retention(store, config.store, clock)
         self._jobs: dict[str, Job] = {}
         self._finals: Batcher[StatusUpdate] = Batcher("finals", self._write_finals)
         self._handbacks: Batcher[Reschedule] = Batcher("handbacks", self._write_handbacks)
@@ -251,6 +254,7 @@ class Dispatcher:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.retention.stop()
         await self.receipts.close()
         timeout = self.settings.stop_timeout
         await asyncio.gather(*(c.stop_sending(timeout) for c in self.connectors.values()))
@@ -594,6 +598,7 @@ class Dispatcher:
                         now, parked_before=now - s.parked_ttl, dead_before=now - s.dead_ttl)
                     if purged:
                         log.info("purged %d rows", purged)
+                    self.retention.kick()  # in a task of its own: a pass may be long
             except StoreError as exc:
                 log.warning("housekeeping: %s", exc)
             self.inbox.housekeeping(loop.time())

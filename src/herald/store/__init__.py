@@ -175,11 +175,13 @@ from herald.store._port import (
     MessageStore,
     NumberTableStore,
     OutboxStore,
+    RetentionStore,
     RoutingStore,
     Store,
     TokenLedger,
     VerifyStore,
 )
+from herald.store._retention import PURGE_BATCH, CdrPurge, MessagePurge, TextErasure
 
 if TYPE_CHECKING:
     from herald.store.pending import PostgresPendingMessages, SQLitePendingMessages
@@ -226,6 +228,7 @@ __all__ = [
     "NO_CONTROLS",
     "NO_FRAUD_SETTINGS",
     "PRICE_SCALE",
+    "PURGE_BATCH",
     "RECENT_WINDOW",
     "SECRET_FIELDS",
     "SECRET_OUTCOMES",
@@ -247,6 +250,7 @@ __all__ = [
     "Balance",
     "BillingStore",
     "Cdr",
+    "CdrPurge",
     "ChainChange",
     "ChangeOutcome",
     "ChangeResult",
@@ -286,6 +290,7 @@ __all__ = [
     "MessageFilter",
     "MessageNotFound",
     "MessagePage",
+    "MessagePurge",
     "MessageRoute",
     "MessageStore",
     "NewChain",
@@ -313,6 +318,7 @@ __all__ = [
     "RefundPolicy",
     "Replacement",
     "Reschedule",
+    "RetentionStore",
     "RouteRecord",
     "RoutingStore",
     "SQLiteConfig",
@@ -337,6 +343,7 @@ __all__ = [
     "StoredPriceList",
     "StoredRoutes",
     "SubmitFailure",
+    "TextErasure",
     "TokenGrant",
     "TokenLedger",
     "UnknownAccount",

@@ -107,11 +107,12 @@ from herald.store._model_routing import (
     StoredRoutes,
 )
 from herald.store._model_verify import Verification, VerificationSend
+from herald.store._retention import PURGE_BATCH, CdrPurge, MessagePurge, TextErasure
 
 __all__ = [
     "AccountStore", "AdminStore", "AttemptStore", "BillingStore", "ControlStore",
-    "MessageStore",
-    "NumberTableStore", "OutboxStore", "RoutingStore", "Store", "VerifyStore",
+    "MessageStore", "NumberTableStore", "OutboxStore", "RetentionStore", "RoutingStore", "Store",
+    "VerifyStore",
 ]
 
 
@@ -524,6 +525,47 @@ class AttemptStore(Protocol):
 
     async def message_attempts(self, message_id: str) -> tuple[Attempt, ...]:
         """The message's recorded attempts, oldest first (none for an unknown id)."""
+        ...
+
+
+class RetentionStore(Protocol):
+    """Message retention (``[store] message_days``, ``cdr_days``): old rows
+    deleted a bounded step at a time (see :mod:`herald.store._retention`).
+
+    Call :meth:`BillingStore.margin` (any period) before a pass, so that the
+    margin sums are up to date: a message they have not counted yet is kept.
+    """
+
+    async def purge_messages(
+        self, before: float, *, after: int = 0, limit: int = PURGE_BATCH
+    ) -> MessagePurge:
+        """Delete, in one transaction, the messages among the ``limit`` (1..10,000)
+        next ones after seq ``after`` that are final and ended before
+        ``before``, with their segments, receipt checks, routes, conversions,
+        attempts and given-up events. Never a message that is not final (queued, in flight,
+        awaiting its receipt) nor one with an event still to deliver. Its CDR
+        stays, with the message's final status. Resume with ``after=result.after``
+        until it is ``None``. Raises :class:`InvalidRecord` for a bad ``limit``."""
+        ...
+
+    async def purge_cdrs(
+        self, before: float, *, after: tuple[float, str] | None = None,
+        limit: int = PURGE_BATCH,
+    ) -> CdrPurge:
+        """Delete, in one transaction, the CDRs among the ``limit`` (1..10,000)
+        oldest accepted before ``before`` (after ``after``'s ``(accepted_at,
+        message_id)``) whose message is gone or final, taking them out of the
+        margin sums; balances do not move. Resume with ``after=result.after``
+        until it is ``None``. Raises :class:`InvalidRecord` for a bad ``limit``."""
+        ...
+
+
+    async def erase_texts(self, before: float, *, limit: int = PURGE_BATCH) -> TextErasure:
+        """Empty, in one transaction, the body of messages final and ended before
+        ``before`` (``[store] text_days``): of up to ``limit`` (1..10,000) messages
+        read earlier while not final or ended later, and of up to ``limit`` not
+        read yet, oldest first. The row stays. Call again while ``result.more``.
+        Raises :class:`InvalidRecord` for a bad ``limit``."""
         ...
 
 
@@ -1083,7 +1125,8 @@ class ChatStore(Protocol):
 
 class Store(
     AccountStore, MessageStore, OutboxStore, AttemptStore, NumberTableStore, AdminStore,
-    ControlStore, RoutingStore, BillingStore, VerifyStore, FraudStore, ChatStore, Protocol,
+    ControlStore, RoutingStore, BillingStore, VerifyStore, FraudStore, ChatStore, RetentionStore,
+    Protocol,
 ):
     """Everything the platform stores. Close with :meth:`aclose`."""
 

@@ -931,11 +931,27 @@ CREATE INDEX attempts_message ON attempts(message_id, kind, part);
 CREATE INDEX attempts_at ON attempts(at);
 """
 
+# Message retention ([store] message_days, herald.store._retention): a CDR
+# outlives its message, so it keeps the message's final status, written by the
+# purge that deletes the message (NULL while the message is there). [store]
+# text_days: the texts' erasure reads each message once, in seq order, from its
+# mark; the messages it read while not yet final (or ended too recently) wait
+# in a list of their own until a later step finds them done.
+_V27_RETENTION = """
+ALTER TABLE cdrs ADD COLUMN status INTEGER;
+CREATE TABLE retention_text_mark (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    after INTEGER NOT NULL
+);
+INSERT INTO retention_text_mark (id, after) VALUES (1, 0);
+CREATE TABLE retention_text_waiting (seq INTEGER PRIMARY KEY);
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     _V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11_ADMIN, _V12_ACCOUNT_CONTROLS,
     _V13_CANCEL, _V14_ROUTING, _V15_BILLING, _V16_VERIFY, _V17_FRAUD,
     _V18_VERIFY_TEMPLATES, _V19_CHAT_WINDOWS, _V20_CHAT_CHAINS, _V21_CHAIN_CANCEL,
     _V22_CDR_SUMS, _V23_OVERVIEW_MINUTES, _V24_SECRET_TEXTS, _V25_CHAT_SECRETS,
-    _V26_ATTEMPTS,
+    _V26_ATTEMPTS, _V27_RETENTION,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

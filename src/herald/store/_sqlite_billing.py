@@ -93,7 +93,7 @@ def billed_rows(
 
 _CDR_COLUMNS: Final = (
     "c.message_id, c.account_id, c.accepted_at, c.country, c.network, c.segments,"
-    " c.price_key, c.sell, c.refunded, c.connector, c.buy, m.status"
+    " c.price_key, c.sell, c.refunded, c.connector, c.buy, COALESCE(c.status, m.status)"
 )
 
 
@@ -245,7 +245,8 @@ class SQLiteBilling:
     ) -> tuple[Cdr, ...]:
         if not 1 <= limit <= 10_000:
             raise InvalidRecord("limit", "must be 1..10000")
-        sql = (f"SELECT {_CDR_COLUMNS} FROM cdrs c JOIN messages m ON m.id = c.message_id"
+        # A purged message's CDR holds its final status (herald.store._retention).
+        sql = (f"SELECT {_CDR_COLUMNS} FROM cdrs c LEFT JOIN messages m ON m.id = c.message_id"
                " WHERE c.accepted_at >= ? AND c.accepted_at < ?")  # fmt: skip
         params: list[object] = [since, until]
         if account_id is not None:

@@ -12,9 +12,11 @@ when a message is accepted, sent or refunded: a margin read brings the sums up
 to date, from what happened since the previous read.
 
 - **New CDRs.** A CDR is written in the transaction that stores its message,
-  and a message's ``seq`` only grows (one writer; no message is deleted), so
-  the CDRs not yet summed are those of the messages after the mark
-  (``cdr_sums_mark.last_seq``): a range of the messages' primary key.
+  and a message's ``seq`` only grows (one writer; retention deletes only
+  messages already summed and never the newest, whose ``seq`` SQLite would
+  give again: ``herald.store._retention``), so the CDRs not yet summed are
+  those of the messages after the mark (``cdr_sums_mark.last_seq``): a range
+  of the messages' primary key. A CDR retention deletes leaves the sums with it.
 - **Changed CDRs.** A CDR changes after it is written, by the lifecycle
   triggers: its connector and buy price when its message is sent, its refund
   when the message ends. Once the message's status is final it never changes

@@ -102,6 +102,7 @@ from herald.store._sqlite_chat import SQLiteChains, SQLiteChat, SQLiteChatTempla
 from herald.store._sqlite_conn import DB_FILENAME, Readers, SQLiteConfig, connect, migrate
 from herald.store._sqlite_controls import ControlsMixin, apply_opt_outs, count_quota
 from herald.store._sqlite_fraud import SQLiteFraud
+from herald.store._sqlite_retention import SQLiteRetention
 from herald.store._sqlite_routing import SQLiteRouting
 from herald.store._sqlite_sql import (
     ACCOUNT_COLUMNS,
@@ -236,7 +237,8 @@ class _CommitWatch:
 _SEQ, _SEGMENTS, _EXPIRES_AT = (MESSAGE.at[c] for c in ("seq", "segments", "expires_at"))
 
 class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling, SQLiteVerify,
-                  SQLiteFraud, SQLiteChat, SQLiteChains, SQLiteChatTemplates, SQLiteAttempts):
+                  SQLiteFraud, SQLiteChat, SQLiteChains, SQLiteChatTemplates, SQLiteAttempts,
+                  SQLiteRetention):
     """The :class:`~herald.store.Store` on SQLite. See the module docstring."""
 
     def __init__(self, config: SQLiteConfig, writer: GroupCommitWriter, readers: Readers):

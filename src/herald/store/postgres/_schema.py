@@ -917,11 +917,29 @@ CREATE INDEX attempts_message ON attempts (message_id, kind, part);
 CREATE INDEX attempts_at ON attempts (at);
 """
 
+# Message retention ([store] message_days, herald.store._retention): a CDR
+# outlives its message, so it keeps the message's final status, written by the
+# purge that deletes the message (NULL while the message is there; adding a
+# nullable column without a default rewrites nothing). [store] text_days: the
+# texts' erasure reads each message once, in seq order, from its mark (locked
+# by each step: one eraser at a time); the messages it read while not yet
+# final (or ended too recently) wait in a list until a later step finds them done.
+_V18_RETENTION = """
+ALTER TABLE cdrs ADD COLUMN status smallint;
+CREATE TABLE retention_text_mark (
+    single boolean PRIMARY KEY DEFAULT true CHECK (single),
+    after bigint NOT NULL
+);
+INSERT INTO retention_text_mark (after) VALUES (0);
+CREATE TABLE retention_text_waiting (seq bigint PRIMARY KEY);
+"""
+
 #: In order; a database at version ``n`` has had ``MIGRATIONS[:n]`` applied.
 MIGRATIONS: tuple[str, ...] = (
     _V1_CORE, _V2_LIFECYCLE, _V3_LEASES, _V4_FRAUD_VERIFY, _V5_CHAT, _V6_CONFIG,
     _V7_INBOUND_ADMIN, _V8_OVERVIEW_MINUTES, _V9_PENDING_TO,
     _V10_MESSAGES, _V11_SECRET_TEXTS, _V12_HISTORY_PARTITIONS, _V13_GUARD_STATE,
     _V14_TOKEN_BUCKETS, _V15_CDR_SUMS, _V16_CHAT_SECRETS, _V17_ATTEMPTS,
+    _V18_RETENTION,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

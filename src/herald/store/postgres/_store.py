@@ -96,6 +96,7 @@ from herald.store.postgres._margins import PostgresMargins
 from herald.store.postgres._messages import UNROUTED, PostgresMessages, stored_event
 from herald.store.postgres._numbers import PostgresNumbers
 from herald.store.postgres._queue import Record, _accept_arrays, message_from_record
+from herald.store.postgres._retention import PostgresRetention
 from herald.store.postgres._routing import PostgresRouting
 from herald.store.postgres._sql import ACCEPT
 from herald.store.postgres._sql_lifecycle import (
@@ -186,7 +187,7 @@ def _balance(r: Record) -> Balance:
 class PostgresStore(PostgresMessages, PostgresAccounts, PostgresFraud, PostgresVerify,
                     PostgresChat, PostgresRouting, PostgresNumbers, PostgresControls,
                     PostgresListing, PostgresAdmin, PostgresLimits, PostgresMargins,
-                    PostgresAttempts):
+                    PostgresAttempts, PostgresRetention):
     """The lifecycle part of the store port on a PostgreSQL database.
 
     Open with :meth:`open` (migrates the database and installs the
@@ -629,8 +630,9 @@ class PostgresStore(PostgresMessages, PostgresAccounts, PostgresFraud, PostgresV
             raise InvalidRecord("limit", "must be 1..10000")
         after_at, after_id = (None, None) if after is None else after
         rows = await self._one(lambda c: c.fetch(
-            f"SELECT {CDR_COLUMNS}, {LIVE_STATUS} AS status"
-            " FROM cdrs c JOIN messages m ON m.id = c.message_id"
+            # A purged message's CDR holds its final status (herald.store._retention).
+            f"SELECT {CDR_COLUMNS}, coalesce(c.status, {LIVE_STATUS}) AS status"
+            " FROM cdrs c LEFT JOIN messages m ON m.id = c.message_id"
             " LEFT JOIN dispatch_queue q ON q.seq = m.seq"
             " WHERE c.accepted_at >= $1 AND c.accepted_at < $2"
             " AND ($3::bigint IS NULL OR c.account_id = $3)"
