@@ -713,20 +713,7 @@ def main() -> None:
         f"evictions of the oldest dialogue (empty table: {fresh:.2f} us/msg)\n"
     )
 
-    step = max(1, len(records) // args.pycrate)
-    subset = records[::step][: args.pycrate]
-    agree = agreement(subset)
-    r = against_pycrate(subset, corpus.policy, corpus.pending, args.repeats)
-    theirs = r["theirs"]
-    print(f"{'same ' + str(len(subset)) + ' messages':32s} {'msg/s':>10s} {'ratio':>8s}")
-    for name, key in (
-        ("herald, batched", "ours"),
-        ("herald, one at a time", "one by one"),
-        ("floor: bare TLV walk, no values", "walk"),
-        ("pycrate M3UA>SCCP>TCAP>MAP", "theirs"),
-    ):
-        print(f"{name:32s} {r[key]:10,.0f} {r[key] / theirs:7.0f}x")
-    print(f"(operation codes agree on {agree} of {len(subset)} messages; goal: 100x)\n")
+    pycrate_table(records, corpus.policy, corpus.pending, args.pycrate, args.repeats)
 
     independent(args.independent, args.pycrate, args.repeats)
     if args.no_proxy:
@@ -773,10 +760,19 @@ def independent(messages: int, pycrate: int, repeats: int) -> None:
         return len(records)
 
     whole = _best_interleaved({"batched": _fresh(batched, policy, [])}, repeats)["batched"]
+    pycrate_table(records, INDEPENDENT_POLICY, [], pycrate, repeats,
+                  whole=("herald, batched, whole capture", whole))
+
+
+def pycrate_table(records: list[tuple[float, bytes]], policy_text: str, pending: list[str],
+                  pycrate: int, repeats: int, *, whole: tuple[str, float] | None = None
+                  ) -> None:  # fmt: skip
+    """Print herald against pycrate's full decode on ``pycrate`` messages spread
+    over ``records`` (and ``whole``: a named rate over all of them, if given)."""
     step = max(1, len(records) // pycrate)
     subset = records[::step][:pycrate]
     agree = agreement(subset)
-    r = against_pycrate(subset, INDEPENDENT_POLICY, [], repeats)
+    r = against_pycrate(subset, policy_text, pending, repeats)
     theirs = r["theirs"]
     print(f"{'same ' + str(len(subset)) + ' messages':32s} {'msg/s':>10s} {'ratio':>8s}")
     for name, key in (
@@ -786,7 +782,8 @@ def independent(messages: int, pycrate: int, repeats: int) -> None:
         ("pycrate M3UA>SCCP>TCAP>MAP", "theirs"),
     ):
         print(f"{name:32s} {r[key]:10,.0f} {r[key] / theirs:7.0f}x")
-    print(f"{'herald, batched, whole capture':32s} {whole:10,.0f} {whole / theirs:7.0f}x")
+    if whole is not None:
+        print(f"{whole[0]:32s} {whole[1]:10,.0f} {whole[1] / theirs:7.0f}x")
     print(f"(operation codes agree on {agree} of {len(subset)} messages; goal: 100x)\n")
 
 
