@@ -256,3 +256,25 @@ def test_the_blocks_in_force_are_listed_until_they_expire() -> None:
     assert (reason.cell, "block", when + reason.figures["block_ms"]) in [
         (b.cell, b.kind, b.until) for b in held]
     assert engine.blocks(max(b.until for b in held)) == []
+
+
+def test_a_chance_alarm_in_a_launch_does_not_close_range_after_range() -> None:
+    # A source opens a country never seen: every range is new and none converted yet.
+    # Its first hours go unconverted, so its alarm on the network sounds; then its users
+    # type codes as usual. The alarm's strict floors would close a range on its first
+    # untyped code, and each block they made counted as one more block under the
+    # alarm, keeping them on: range after range closed for two days (seed 75).
+    engine = Engine(Prices("USD", {"KE": 0.4}, {"63902": 0.4}))
+    refused = []
+    for i in range(60):  # every hour two users in one fresh 10k range
+        for n, typed in enumerate((False, i >= 8 and i % 5 != 0)):  # the first never types
+            rid, ts = f"r{i}-{n}", T0 + i * HOUR + n * 2 * MIN
+            decision = engine.request(Request(rid, ts, "chatly", "signup",
+                                              f"+25471{i:03d}{n}00{n}", "KE", "63902"))
+            if decision.action is Action.BLOCK:
+                refused.append((rid, decision.reasons[-1].cell))
+                continue
+            engine.receipt(Receipt(rid, ts + 3 * S, "DELIVRD"))
+            if typed:
+                engine.verification(Verification(rid, ts + 20 * S))
+    assert refused == []
