@@ -34,11 +34,10 @@ SCOPED_WHOLE x its budget, so an attack through one source closes the range to
 that source alone. A source's view of a network is an *alarm*: its loss (over
 what chance explains: ALARM_Z standard deviations of codes converting at ``p``) raises
 that source's pressure (the ranges' budgets shrink, and ranges that never
-converted get strict floors) without refusing anything itself. Only evidence
-counts toward it: its own soundings and blocks its ranges earned on their
-ordinary budgets, not the blocks its strict floors or pressure made (they would
-keep it on by themselves: a launch, whose ranges are all new, closed range after
-range), and a sounding alone is not enough. Client hints
+converted get strict floors) without refusing anything itself. Its sounding
+counts only once the request that sounded it is judged: a chance loss alone
+never reaches the strict floors, which need a second recent block (seed 75).
+Client hints
 make two more cells, the address block (/24 and ASN type) and the device,
 blocked when they lose money over many numbers and never converted; their
 budgets follow their conversion shrunk toward their parent's.
@@ -660,8 +659,9 @@ class Engine:
                     return self._refuse(req, price, (*reasons, verdict))
                 refusal = verdict  # monitor: record it, send the code all the same
                 reasons.append(verdict)
-            # After the judgement: the alarm's sounding is one piece of evidence, which
-            # alone does not reach the strict floors (a chance loss sounds it now and then).
+            # After the judgement: a sounding alone does not reach the strict floors (a
+            # chance loss sounds it now and then; judged on the floors it had just switched
+            # on, its own request closed its range and that block kept them on, seed 75).
             self._sound(alarm, path[1], at_risk, req.ts)
         teaches = _teaches(cells)
         for cell in cells:
@@ -755,8 +755,8 @@ class Engine:
         number_recent = max(0.0, number.recent)
         throttled = number.throttle_until > now
         # The source's alarm tightens its ranges on the network (strict floors for those
-        # that never converted, pressure) while its evidence adds up to one recent block:
-        # its soundings and the blocks its ranges earned on their ordinary budgets.
+        # that never converted, pressure) while its soundings and its ranges' blocks add
+        # up to one recent block (decayed: one of them alone falls below at once).
         alarmed = alarm.blocks >= 1
         for depth in range(len(path) - 1, -1, -1):
             if depth == 4 and throttled:
@@ -771,13 +771,9 @@ class Engine:
                 # A range is judged on its other numbers: one person asking again and
                 # again is the number's business (its own, smaller budget).
                 own = max(0.0, number.shadow[depth - 2]) if depth in (2, 3) else 0.0
-                loss = cell.excess - own + at_risk
-                # Over its ordinary budget: evidence of its own that the network is
-                # attacked through this source (its block counts under the alarm).
-                evident = loss > factor * cell.budget(at_risk, now=now)
                 budget = factor * cell.budget(at_risk, cold=cell.hits == path[depth].hits == 0
                                               and alarmed, now=now)
-                over = loss > budget
+                over = cell.excess - own + at_risk > budget
                 if not over and depth in (2, 3) and alarmed and factor == 1.0:
                     # Its network is under attack: a range that gathers loss quickly is
                     # met with a smaller budget.
@@ -798,10 +794,7 @@ class Engine:
                         "until_ms": cell.throttle_until, "waits": 0})
                 if over:
                     explained = (*path[1:depth + (cell is not path[depth])], *group)
-                    # A block that only the alarm's strict floors or pressure made is no
-                    # evidence for the alarm: counted, it would keep them on by itself
-                    # (in a launch every range is new: range after range would close).
-                    wider = path[:depth] + (alarm,) * (cell is not path[depth] and evident)
+                    wider = path[:depth] + (alarm,) * (cell is not path[depth])
                     return self._block(cell, wider, explained, now, {
                         "budget": round(budget, 4), **figures})
         own = max(0.0, number.excess)  # same half-life: one person's is the number's
