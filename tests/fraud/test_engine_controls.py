@@ -278,3 +278,20 @@ def test_a_chance_alarm_in_a_launch_does_not_close_range_after_range() -> None:
             if typed:
                 engine.verification(Verification(rid, ts + 20 * S))
     assert refused == []
+
+
+def test_an_attack_spread_over_fresh_ranges_meets_the_strict_floors_once_evidenced() -> None:
+    # The other side of the launch above: a bot through one source, four codes to each
+    # of 40 fresh 10k ranges of a network, none typed in. The first ranges close on
+    # their ordinary budgets; those blocks and the alarm's sounding keep the strict
+    # floors on, so every later range is closed at its second code.
+    engine = Engine(Prices("USD", {"ID": 0.42}, {"51021": 0.42}))
+    allowed = [0] * 40
+    for i in range(40):
+        for k in range(4):
+            rid, ts = f"b{i}-{k}", T0 + (i * 4 + k) * 20 * MIN
+            decision = _pumped(engine, rid, ts, f"+62814{i:03d}{k}{k:03d}", country="ID",
+                               network="51021")
+            allowed[i] += decision.action is Action.ALLOW
+    assert min(allowed[:3]) >= 3  # ordinary budgets: three codes or 0.8 USD
+    assert allowed[5:] == [1] * 35
