@@ -261,9 +261,11 @@ def test_the_blocks_in_force_are_listed_until_they_expire() -> None:
 def test_a_chance_alarm_in_a_launch_does_not_close_range_after_range() -> None:
     # A source opens a country never seen: every range is new and none converted yet.
     # Its first hours go unconverted, so its alarm on the network sounds; then its users
-    # type codes as usual. The alarm's strict floors would close a range on its first
-    # untyped code, and each block they made counted as one more block under the
-    # alarm, keeping them on: range after range closed for two days (seed 75).
+    # type codes as usual. The request that sounded it was judged on the strict floors
+    # the sounding had just switched on, and its range closed on its neighbour's
+    # untyped code; that block kept the floors on, and each range they closed after
+    # kept them on in turn: range after range for two days (seed 75). A sounding alone
+    # must not switch them on.
     engine = Engine(Prices("USD", {"KE": 0.4}, {"63902": 0.4}))
     refused = []
     for i in range(60):  # every hour two users in one fresh 10k range
