@@ -256,3 +256,44 @@ def test_the_blocks_in_force_are_listed_until_they_expire() -> None:
     assert (reason.cell, "block", when + reason.figures["block_ms"]) in [
         (b.cell, b.kind, b.until) for b in held]
     assert engine.blocks(max(b.until for b in held)) == []
+
+
+def test_a_chance_alarm_in_a_launch_does_not_close_range_after_range() -> None:
+    # A source opens a country never seen: every range is new and none converted yet.
+    # Its first hours go unconverted, so its alarm on the network sounds; then its users
+    # type codes as usual. The request that sounded it was judged on the strict floors
+    # the sounding had just switched on, and its range closed on its neighbour's
+    # untyped code; that block kept the floors on, and each range they closed after
+    # kept them on in turn: range after range for two days (seed 75). A sounding alone
+    # must not switch them on.
+    engine = Engine(Prices("USD", {"KE": 0.4}, {"63902": 0.4}))
+    refused = []
+    for i in range(60):  # every hour two users in one fresh 10k range
+        for n, typed in enumerate((False, i >= 8 and i % 5 != 0)):  # the first never types
+            rid, ts = f"r{i}-{n}", T0 + i * HOUR + n * 2 * MIN
+            decision = engine.request(Request(rid, ts, "chatly", "signup",
+                                              f"+25471{i:03d}{n}00{n}", "KE", "63902"))
+            if decision.action is Action.BLOCK:
+                refused.append((rid, decision.reasons[-1].cell))
+                continue
+            engine.receipt(Receipt(rid, ts + 3 * S, "DELIVRD"))
+            if typed:
+                engine.verification(Verification(rid, ts + 20 * S))
+    assert refused == []
+
+
+def test_an_attack_spread_over_fresh_ranges_meets_the_strict_floors_once_evidenced() -> None:
+    # The other side of the launch above: a bot through one source, four codes to each
+    # of 40 fresh 10k ranges of a network, none typed in. The first ranges close on
+    # their ordinary budgets; those blocks and the alarm's sounding keep the strict
+    # floors on, so every later range is closed at its second code.
+    engine = Engine(Prices("USD", {"ID": 0.42}, {"51021": 0.42}))
+    allowed = [0] * 40
+    for i in range(40):
+        for k in range(4):
+            rid, ts = f"b{i}-{k}", T0 + (i * 4 + k) * 20 * MIN
+            decision = _pumped(engine, rid, ts, f"+62814{i:03d}{k}{k:03d}", country="ID",
+                               network="51021")
+            allowed[i] += decision.action is Action.ALLOW
+    assert min(allowed[:3]) >= 3  # ordinary budgets: three codes or 0.8 USD
+    assert allowed[5:] == [1] * 35

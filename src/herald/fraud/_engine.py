@@ -34,7 +34,10 @@ SCOPED_WHOLE x its budget, so an attack through one source closes the range to
 that source alone. A source's view of a network is an *alarm*: its loss (over
 what chance explains: ALARM_Z standard deviations of codes converting at ``p``) raises
 that source's pressure (the ranges' budgets shrink, and ranges that never
-converted get strict floors) without refusing anything itself. Client hints
+converted get strict floors) without refusing anything itself. Its sounding
+counts only once the request that sounded it is judged: a chance loss alone
+never reaches the strict floors, which need a second recent block (seed 75).
+Client hints
 make two more cells, the address block (/24 and ASN type) and the device,
 blocked when they lose money over many numbers and never converted; their
 budgets follow their conversion shrunk toward their parent's.
@@ -649,7 +652,6 @@ class Engine:
             trusted = True
             reasons.append(Reason("trusted_number", req.to))
         else:
-            self._sound(alarm, path[1], at_risk, req.ts)
             verdict = self._judge(path, scoped, clients, group, alarm, at_risk, price, p,
                                   req.ts)
             if verdict is not None:
@@ -657,6 +659,10 @@ class Engine:
                     return self._refuse(req, price, (*reasons, verdict))
                 refusal = verdict  # monitor: record it, send the code all the same
                 reasons.append(verdict)
+            # After the judgement: a sounding alone does not reach the strict floors (a
+            # chance loss sounds it now and then; judged on the floors it had just switched
+            # on, its own request closed its range and that block kept them on, seed 75).
+            self._sound(alarm, path[1], at_risk, req.ts)
         teaches = _teaches(cells)
         for cell in cells:
             if teaches and (cell.level.name not in GUARDED or cell.healthy()):
@@ -748,6 +754,10 @@ class Engine:
         number = path[-1]
         number_recent = max(0.0, number.recent)
         throttled = number.throttle_until > now
+        # The source's alarm tightens its ranges on the network (strict floors for those
+        # that never converted, pressure) while its soundings and its ranges' blocks add
+        # up to one recent block (decayed: one of them alone falls below at once).
+        alarmed = alarm.blocks >= 1
         for depth in range(len(path) - 1, -1, -1):
             if depth == 4 and throttled:
                 continue  # the throttle governs the number now
@@ -758,13 +768,13 @@ class Engine:
                 judged = ((scoped[SCOPED_DEPTHS.index(depth)], 1.0),
                           (path[depth], SCOPED_WHOLE))
             for cell, factor in judged:
-                budget = factor * cell.budget(at_risk, cold=cell.hits == path[depth].hits == 0
-                                              and alarm.blocks >= 1, now=now)
                 # A range is judged on its other numbers: one person asking again and
                 # again is the number's business (its own, smaller budget).
                 own = max(0.0, number.shadow[depth - 2]) if depth in (2, 3) else 0.0
+                budget = factor * cell.budget(at_risk, cold=cell.hits == path[depth].hits == 0
+                                              and alarmed, now=now)
                 over = cell.excess - own + at_risk > budget
-                if not over and depth in (2, 3) and alarm.blocks >= 1 and factor == 1.0:
+                if not over and depth in (2, 3) and alarmed and factor == 1.0:
                     # Its network is under attack: a range that gathers loss quickly is
                     # met with a smaller budget.
                     budget = max(PRESSURE_FLOOR_CODES * at_risk,
