@@ -208,7 +208,8 @@ async def _prepare(url: str, cwd: Path) -> tuple[str, str, str]:
 
 
 async def _serving(config: Path, url: str, cwd: Path, *more: str) -> tuple[Any, str]:
-    """``herald serve --store url [more]`` started; (process, its banner line)."""
+    """``herald serve --store url [more]`` started; (process, what it said up to and
+    including its banner line: the last)."""
     proc = await asyncio.create_subprocess_exec(
         *HERALD, "serve", "--config", str(config), "--store", url, *more, cwd=cwd,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -225,7 +226,7 @@ async def _serving(config: Path, url: str, cwd: Path, *more: str) -> tuple[Any, 
     except BaseException:
         said += await _stop(proc)
         raise AssertionError(f"herald serve did not start ({proc.returncode}): {said}") from None
-    return proc, said.splitlines()[-1]
+    return proc, said
 
 
 async def _stop(proc: Any) -> str:
@@ -248,7 +249,8 @@ async def test_a_message_goes_through_herald_serve_on_postgresql(
                      "system_id": "herald", "password": "pw", "binds": 2, "tps": 500}],
         routes=[{"prefix": "", "connectors": ["sim"]}],
         webhooks={"block_private_addresses": False})  # the receiver is on 127.0.0.1
-    proc, banner = await _serving(config, pg_dsn, tmp_path)
+    proc, said = await _serving(config, pg_dsn, tmp_path)
+    banner = said.splitlines()[-1]
     receiver = Receiver()
     try:
         hook = await receiver.start()
@@ -459,22 +461,25 @@ async def test_one_node_leads_the_clusters_chores_and_another_takes_over(
                     " AND expires_at > extract(epoch FROM clock_timestamp())")
                 return owner
 
-            for name in ("a", "b"):
+            started: list[str] = []  # what each said before its banner: on a quiet
+            for name in ("a", "b"):  # machine the first leads before it serves
                 home = tmp_path / name
                 home.mkdir()
-                nodes.append((await _serving(_config(home, free_port()), pg_dsn, home,
-                                             "--log-level", "info"))[0])  # fmt: skip
+                proc, before = await _serving(_config(home, free_port()), pg_dsn, home,
+                                              "--log-level", "info")  # fmt: skip
+                nodes.append(proc)
+                started.append(before)
                 await eventually(lambda: _some(leader), timeout=30)
             first = await leader()
             assert first is not None and f"-{nodes[0].pid}-" in first  # the first node started
-            said.append(await _stop(nodes[0]))  # hands the leadership over at once
+            said.append(started[0] + await _stop(nodes[0]))  # hands over at once
             assert nodes[0].returncode == 0, said[0]
 
             async def second() -> bool:
                 return f"-{nodes[1].pid}-" in (await leader() or "")
 
             await eventually(second, timeout=15)  # its next cycle (2 s), within a lease (10 s)
-        said.append(await _stop(nodes[1]))
+        said.append(started[1] + await _stop(nodes[1]))
     finally:
         for proc in nodes:
             await _stop(proc)
