@@ -46,12 +46,15 @@ from pathlib import Path
 from herald.signaling.correlations import (
     Correlation,
     RoutedRecord,
+    dialogue_row,
     row_key,
     seal,
     seal_blob,
+    seal_routed,
     sealing_key,
     unseal,
     unseal_blob,
+    unseal_routed,
 )
 
 log = logging.getLogger("herald.guard.correlations")
@@ -143,9 +146,6 @@ _DROP_DIALOGUE = "DELETE FROM home_routing_dialogues WHERE id = ?"
 # the next expire()).
 _ENDED_BATCH = 1024
 
-
-def _dialogue_id(smsc_gt: str, tid: bytes) -> str:
-    return f"dialogue {smsc_gt} {tid.hex()}"
 
 
 def _connect(
@@ -263,16 +263,13 @@ class SQLiteCorrelations:
 
     def put_dialogue(self, key: tuple[str, bytes], record: RoutedRecord, now: float) -> None:
         wall = self._clock()
-        row = row_key(self._key, _dialogue_id(*key))
+        row = dialogue_row(self._key, *key)
         self._ended.discard(row)  # the SMSC reuses its transaction id
-        fields = (record.node, record.imsi, record.correlation, record.router.hex(),
-                  ",".join(map(str, record.label)))  # fmt: skip
-        self._db.execute(
-            _PUT_DIALOGUE, (row, wall + (record.deadline - now), seal(self._key, row, fields))
-        )
+        sealed = seal_routed(self._key, row, record)
+        self._db.execute(_PUT_DIALOGUE, (row, wall + (record.deadline - now), sealed))
 
     def find_dialogue(self, key: tuple[str, bytes], now: float) -> RoutedRecord | None:
-        row = row_key(self._key, _dialogue_id(*key))
+        row = dialogue_row(self._key, *key)
         if row in self._ended:
             return None
         found = self._db.execute(_FIND_DIALOGUE, (row,)).fetchone()
@@ -280,20 +277,14 @@ class SQLiteCorrelations:
             return None
         deadline, sealed = found
         wall = self._clock()
-        fields = unseal(self._key, row, sealed, 5) if deadline > wall else None
-        if fields is None:
+        if deadline <= wall:
             return None
-        node, imsi, correlation, router, label = fields
-        numbers = tuple(int(x) for x in label.split(","))
-        if len(numbers) != 6:
-            return None
-        return RoutedRecord(now + (deadline - wall), node, imsi, correlation,
-                            bytes.fromhex(router), numbers)  # fmt: skip
+        return unseal_routed(self._key, row, sealed, now + (deadline - wall))
 
     def drop_dialogue(self, key: tuple[str, bytes]) -> None:
         # Deferred to the next expire() (one transaction a second for all):
         # an ended dialogue's row serves nothing, and costs a commit per SMS.
-        self._ended.add(row_key(self._key, _dialogue_id(*key)))
+        self._ended.add(dialogue_row(self._key, *key))
         if len(self._ended) >= _ENDED_BATCH:
             self.expire(0.0)
 

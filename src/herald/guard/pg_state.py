@@ -44,12 +44,15 @@ from typing import Any, Final, TypeVar
 from herald.signaling.correlations import (
     Correlation,
     RoutedRecord,
+    dialogue_row,
     row_key,
     seal,
     seal_blob,
+    seal_routed,
     sealing_key,
     unseal,
     unseal_blob,
+    unseal_routed,
 )
 from herald.store import _pglink
 from herald.store._errors import StoreUnavailable
@@ -93,9 +96,6 @@ async def _guard_tables(conn: Any, where: str) -> None:
     if found != len(TABLES):
         raise ValueError(f"{where} holds no guard state tables (herald db migrate)")
 
-
-def _dialogue_id(smsc_gt: str, tid: bytes) -> str:
-    return f"dialogue {smsc_gt} {tid.hex()}"
 
 
 _ADD: Final = """
@@ -189,16 +189,14 @@ class PostgresCorrelations:
 
     def put_dialogue(self, key: tuple[str, bytes], record: RoutedRecord, now: float) -> None:
         wall = self._clock()
-        row = row_key(self._key, _dialogue_id(*key))
+        row = dialogue_row(self._key, *key)
         self._ended.discard(row)
-        fields = (record.node, record.imsi, record.correlation, record.router.hex(),
-                  ",".join(map(str, record.label)))  # fmt: skip
-        sealed = seal(self._key, row, fields)
+        sealed = seal_routed(self._key, row, record)
         deadline = wall + (record.deadline - now)
         self._link.call(lambda c: c.execute(_PUT_DIALOGUE, row, deadline, sealed))
 
     def find_dialogue(self, key: tuple[str, bytes], now: float) -> RoutedRecord | None:
-        row = row_key(self._key, _dialogue_id(*key))
+        row = dialogue_row(self._key, *key)
         if row in self._ended:
             return None
         found = self._link.call(lambda c: c.fetchrow(_FIND_DIALOGUE, row))
@@ -206,19 +204,13 @@ class PostgresCorrelations:
             return None
         deadline, sealed = found["deadline"], bytes(found["sealed"])
         wall = self._clock()
-        fields = unseal(self._key, row, sealed, 5) if deadline > wall else None
-        if fields is None:
+        if deadline <= wall:
             return None
-        node, imsi, correlation, router, label = fields
-        numbers = tuple(int(x) for x in label.split(","))
-        if len(numbers) != 6:
-            return None
-        return RoutedRecord(now + (deadline - wall), node, imsi, correlation,
-                            bytes.fromhex(router), numbers)  # fmt: skip
+        return unseal_routed(self._key, row, sealed, now + (deadline - wall))
 
     def drop_dialogue(self, key: tuple[str, bytes]) -> None:
         # Deferred to the next expire(), as in SQLite: one statement a second.
-        self._ended.add(row_key(self._key, _dialogue_id(*key)))
+        self._ended.add(dialogue_row(self._key, *key))
 
 
 _PUT_LOOKUP: Final = """

@@ -43,12 +43,15 @@ __all__ = [
     "CorrelationStore",
     "MemoryCorrelations",
     "RoutedRecord",
+    "dialogue_row",
     "row_key",
     "seal",
     "seal_blob",
+    "seal_routed",
     "sealing_key",
     "unseal",
     "unseal_blob",
+    "unseal_routed",
 ]
 
 # A sealed record: nonce, then the ciphertext, then the tag.
@@ -248,3 +251,28 @@ def unseal(key: bytes, row: bytes, sealed: bytes, count: int) -> tuple[str, ...]
         return None
     parts = tuple(plain.decode("ascii", "replace").split(_SEP))
     return parts if len(parts) == count else None
+
+
+def dialogue_row(key: bytes, smsc_gt: str, tid: bytes) -> bytes:
+    """The stored row key of the routed dialogue ``tid`` of the SMSC ``smsc_gt``."""
+    return row_key(key, f"dialogue {smsc_gt} {tid.hex()}")
+
+
+def seal_routed(key: bytes, row: bytes, record: RoutedRecord) -> bytes:
+    """``record``'s fields sealed for ``row`` (its deadline is stored apart)."""
+    return seal(key, row, (record.node, record.imsi, record.correlation, record.router.hex(),
+                           ",".join(map(str, record.label))))  # fmt: skip
+
+
+def unseal_routed(key: bytes, row: bytes, sealed: bytes, deadline: float
+                  ) -> RoutedRecord | None:  # fmt: skip
+    """The record :func:`seal_routed` sealed for ``row``, due at ``deadline`` (the
+    caller's clock); None if it was not sealed for ``row`` with ``key``."""
+    fields = unseal(key, row, sealed, 5)
+    if fields is None:
+        return None
+    node, imsi, correlation, router, label = fields
+    numbers = tuple(int(x) for x in label.split(","))
+    if len(numbers) != 6:
+        return None
+    return RoutedRecord(deadline, node, imsi, correlation, bytes.fromhex(router), numbers)
