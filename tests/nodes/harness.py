@@ -20,7 +20,9 @@ Measurements, on the simulator's clock of arrival:
 - the submit rate in each window a scenario marks (``Cluster.mark``);
 - per SIGKILL: the slots the node held, and how long after the kill each was
   held by another node (``connector_slots.acquired_at``, the server's clock on
-  this same machine);
+  this same machine); the messages it had claimed, and how long after the kill
+  none was its own any more (the leader requeues a dead node's claims once its
+  registration ends: its slots and claims carry the same node id);
 - at the end, once every stored message is final: acknowledged messages not
   stored, stored ones not final, and duplicates upstream (a text submitted
   twice) per kill or restart, by ``tests/crash/verify.py``'s attribution.
@@ -107,6 +109,8 @@ class Kill:
     slots: list[int]  # the node's at that moment (a restart: every slot)
     reowned_after: list[float] = field(default_factory=list)  # per slot, seconds after `at`
     duplicates: int = 0  # extra submits upstream put on this fault
+    claims: int = 0  # messages the node had claimed at that moment (dispatch_queue)
+    requeued_after: float | None = None  # seconds after `at` until none was its own
 
     @property
     def what(self) -> str:
@@ -176,9 +180,11 @@ class Report:
                             f"{len(k.slots) * self.plan.window})")
                 continue
             reown = ", ".join(f"{s:.2f}" for s in k.reowned_after)
+            requeued = "-" if k.requeued_after is None else f"{k.requeued_after:.2f}"
             rows.append(f"{k.what}: slots {k.slots}, re-owned after {reown} s "
-                        f"(lease {self.plan.lease:g} s), duplicates upstream {k.duplicates} "
-                        f"(bound {len(k.slots) * self.plan.window})")
+                        f"(lease {self.plan.lease:g} s); its {k.claims} claims requeued after "
+                        f"{requeued} s (claim lease {self.plan.claim_lease:g} s); duplicates "
+                        f"upstream {k.duplicates} (bound {len(k.slots) * self.plan.window})")
         rows.append(f"acknowledged {self.acked}, stored {self.stored}, lost {len(self.lost)}, "
                     f"not final {len(self.not_final)}, finals {dict(self.finals)}")
         if self.series:
@@ -497,8 +503,10 @@ class Cluster:
         owner = f"%-{pid}-______"
         held = [r[0] for r in await self.query(
             "SELECT slot FROM connector_slots WHERE owner LIKE $1 ORDER BY slot", owner)]
+        claims = "SELECT count(*) FROM dispatch_queue WHERE owner LIKE $1"
         await node.proc.kill()
         kill = Kill(node.name, time.time(), held)
+        kill.claims = (await self.query(claims, owner))[0][0]
         self.kills.append(kill)
         self.note(f"{node.name} killed")
         node.stop.set()
@@ -508,11 +516,14 @@ class Cluster:
             rows = await self.query(
                 "SELECT acquired_at FROM connector_slots WHERE slot = ANY($1::int[])"
                 " AND owner IS NOT NULL AND owner NOT LIKE $2", held, owner)
-            if len(rows) == len(held):
+            if len(rows) == len(held) and not kill.reowned_after:
                 kill.reowned_after = [float(r[0]) - kill.at for r in rows]
+            if kill.requeued_after is None and not (await self.query(claims, owner))[0][0]:
+                kill.requeued_after = time.time() - kill.at
+            if kill.reowned_after and kill.requeued_after is not None:
                 break
             if time.monotonic() > deadline:
-                raise AssertionError(f"the slots {held} of {node.name} not re-owned")
+                raise AssertionError(f"the slots {held} or claims of {node.name} not re-owned")
             await asyncio.sleep(POLL)
         self.note(f"{node.name}'s slots {held} re-owned")
         return kill

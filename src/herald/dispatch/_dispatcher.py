@@ -177,7 +177,8 @@ class Dispatcher:
         self.claimed = 0  # messages claimed since start (for tests and benchmarks)
         #: Whether this node's claims are its own (several nodes: its lease
         #: keeper's registration holds; ``herald.workers._leases`` sets it):
-        #: while not, no claim is extended (the leader may requeue them).
+        #: while not, it claims nothing and extends no claim (the leader may
+        #: requeue them).
         self.node_alive: Callable[[], bool] = lambda: True
 
     # ------------------------------------------------------------------ control
@@ -298,7 +299,7 @@ class Dispatcher:
             accepting = [c for c in self.connectors.values() if c.accepting(now)]
             rooms = [min(s.max_claim, sum(max(0, c.room_for(p)) for c in accepting))
                      for p in classes]
-            limit = max(rooms)
+            limit = max(rooms) if self.node_alive() else 0  # lapsed: node_lapsed
             if limit <= 0:
                 self._more_waiting = True  # unknown: look again when room opens up
                 if self._writes.failing:  # submits wait for the store: ask it
