@@ -8,9 +8,11 @@ import asyncio
 import dataclasses
 import time
 
+import pytest
+
 from herald.config import HeraldConfig, RouteConfig, StoreConfig
 from herald.dispatch import Dispatcher
-from herald.store import Status, StatusUpdate
+from herald.store import InboundMessage, MessageNotFound, Status, StatusUpdate
 
 from .conftest import FAST, Rig, connector, eventually
 from .upstream import Upstream
@@ -52,6 +54,9 @@ async def test_retention_purges_old_final_messages_only_while_this_node_leads(ri
     await rig.store.claim(10, yesterday, 30)
     await rig.store.update_statuses([StatusUpdate(kept[0], Status.REJECTED, yesterday + 1)])
     recent = await rig.send(1)
+    for name, at in (("mo-old", old), ("mo-new", now)):  # inbound (MO) messages go too
+        await rig.store.add_inbound(InboundMessage(
+            name, rig.account.id, "+447000", "+447999", b"hi", "gsm7", 0, "a", at))
     leading = False
     config = HeraldConfig(connectors=(connector("a", port),), routes=(RouteConfig("", ("a",)),),
                           store=StoreConfig(message_days=8, text_days=1))  # fmt: skip
@@ -64,6 +69,7 @@ async def test_retention_purges_old_final_messages_only_while_this_node_leads(ri
         await asyncio.sleep(FAST.housekeeping_interval)
     assert len(await rig.store.get_messages(ended + kept + recent)) == 4
     assert (await rig.get(kept[0])).body
+    assert (await rig.store.get_inbound("mo-old")).body
     leading = True
 
     async def purged() -> bool:
@@ -76,3 +82,6 @@ async def test_retention_purges_old_final_messages_only_while_this_node_leads(ri
 
     await eventually(erased)
     assert (await rig.get(recent[0])).body
+    with pytest.raises(MessageNotFound):
+        await rig.store.get_inbound("mo-old")
+    assert (await rig.store.get_inbound("mo-new")).body

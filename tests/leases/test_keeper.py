@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from herald.cluster.leases import LEADER, Holding, LeaseSettings, fair_share
-from herald.cluster.postgres import LeaseKeeper, SlotTable, ensure_schema, node_id
+from herald.cluster.postgres import LeaseKeeper, SlotTable, ensure_schema, new_node_id, node_id
 from herald.store.postgres import connection, create_pool
 
 # Short, but with room for the event-loop stalls of a loaded test machine: a
@@ -344,10 +344,10 @@ async def test_a_leader_cut_from_the_database_stops_its_chores_before_another_le
     assert other.keeper.leading and len(cut.chores) == 1
 
 
-def test_node_ids_differ_per_process_life() -> None:
-    first, second = node_id(), node_id()
-    assert first != second
-    assert f"-{os.getpid()}-" in first
+def test_a_process_has_one_node_id_and_each_life_a_new_one() -> None:
+    assert node_id() == node_id()  # its keeper's and its store's claims'
+    assert f"-{os.getpid()}-" in node_id()
+    assert new_node_id() != new_node_id() != node_id()  # a restarted process's
 
 
 async def test_slow_leader_chores_run_one_at_a_time_and_never_delay_renewals(

@@ -20,16 +20,23 @@ Measurements, on the simulator's clock of arrival:
 - the submit rate in each window a scenario marks (``Cluster.mark``);
 - per SIGKILL: the slots the node held, and how long after the kill each was
   held by another node (``connector_slots.acquired_at``, the server's clock on
-  this same machine);
+  this same machine); the messages it had claimed, and how long after the kill
+  none was its own any more (the leader requeues a dead node's claims once its
+  registration ends: its slots and claims carry the same node id);
 - at the end, once every stored message is final: acknowledged messages not
   stored, stored ones not final, and duplicates upstream (a text submitted
-  twice) per kill or restart, by ``tests/crash/verify.py``'s attribution.
+  twice) per kill or restart, by ``tests/crash/verify.py``'s attribution; of
+  the others, those whose first copy came on a session that was cut (closed
+  without a completed unbind: a slot lost at its deadline, its unbind not
+  answered within half the margin, so the parts in flight on it were sent
+  again), per session, at most a window each; any other is a failure.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -42,7 +49,7 @@ import httpx
 
 from crash.load import HttpLoad, Ledger, SmppLoad, content_hash
 from crash.procs import HeraldProcess, free_port
-from crash.verify import duplicates
+from crash.verify import KILL_SLACK, duplicates
 from herald.accounts import Accounts
 from herald.sim import SimConfig, Simulator
 from herald.store import Status
@@ -107,6 +114,8 @@ class Kill:
     slots: list[int]  # the node's at that moment (a restart: every slot)
     reowned_after: list[float] = field(default_factory=list)  # per slot, seconds after `at`
     duplicates: int = 0  # extra submits upstream put on this fault
+    claims: int = 0  # messages the node had claimed at that moment (dispatch_queue)
+    requeued_after: float | None = None  # seconds after `at` until none was its own
 
     @property
     def what(self) -> str:
@@ -127,7 +136,12 @@ class Report:
     finals: Counter[str]
     submits: int
     duplicates: int
+    #: duplicates no kill (nor restart) explains, nor a session cut at a slot's
+    #: deadline (``cuts``)
     duplicates_without_kill: int
+    #: per session cut (closed without a completed unbind) with no kill, the
+    #: duplicates whose first copy came on it: at most a window each
+    cuts: dict[int, int] = field(default_factory=dict)
     #: submits per second of the simulator's clock, from the first window's start
     series: list[int] = field(default_factory=list)
     #: (second of the series, what happened): node starts, joins, kills
@@ -151,7 +165,12 @@ class Report:
         if self.not_final:
             found.append(f"{len(self.not_final)} messages not final: {self.not_final[:10]}")
         if self.duplicates_without_kill:
-            found.append(f"{self.duplicates_without_kill} duplicates upstream with no kill")
+            found.append(f"{self.duplicates_without_kill} duplicates upstream with no kill"
+                         " and no session cut")
+        for session, count in self.cuts.items():
+            if count > self.plan.window:
+                found.append(f"session {session} cut: {count} duplicates upstream, over"
+                             f" its window {self.plan.window}")
         for kill in self.kills:
             # A kill: what the node had in flight or unrecorded; a restart: what
             # every node had when its writes began to fail (dispatch submits
@@ -176,9 +195,11 @@ class Report:
                             f"{len(k.slots) * self.plan.window})")
                 continue
             reown = ", ".join(f"{s:.2f}" for s in k.reowned_after)
+            requeued = "-" if k.requeued_after is None else f"{k.requeued_after:.2f}"
             rows.append(f"{k.what}: slots {k.slots}, re-owned after {reown} s "
-                        f"(lease {self.plan.lease:g} s), duplicates upstream {k.duplicates} "
-                        f"(bound {len(k.slots) * self.plan.window})")
+                        f"(lease {self.plan.lease:g} s); its {k.claims} claims requeued after "
+                        f"{requeued} s (claim lease {self.plan.claim_lease:g} s); duplicates "
+                        f"upstream {k.duplicates} (bound {len(k.slots) * self.plan.window})")
         rows.append(f"acknowledged {self.acked}, stored {self.stored}, lost {len(self.lost)}, "
                     f"not final {len(self.not_final)}, finals {dict(self.finals)}")
         if self.series:
@@ -192,7 +213,8 @@ class Report:
             rows.append("duplicated texts, seconds of their copies: " + " ".join(
                 "/".join(f"{t:.1f}" for t in times) for times in self.duplicate_times[:40]))
         rows.append(f"submits upstream {self.submits}, duplicates {self.duplicates} "
-                    f"({self.duplicates_without_kill} without a kill); "
+                    f"({self.duplicates_without_kill} without a kill or a cut; per session"
+                    f" cut with no kill: {self.cuts}); "
                     f"customers: {dict(self.outcomes)}")
         return "\n".join(rows)
 
@@ -209,6 +231,10 @@ class CountingSim(Simulator):
         self.changes: list[tuple[float, str, int, int, int]] = []
         self.breach: int | None = None  # index in changes of the first count over `limit`
         self.limit = 0
+        #: per record (same index): the connection it came on; and how each
+        #: connection ended (CloseReason's value: "unbound" is a clean unbind)
+        self.sessions: list[int] = []
+        self.ends: dict[int, str] = {}
 
     def on_bound(self, conn: Any) -> None:
         self.bound.add(conn)
@@ -218,7 +244,13 @@ class CountingSim(Simulator):
             self.breach = len(self.changes) - 1
         super().on_bound(conn)
 
+    def on_request(self, conn: Any, request: Any) -> None:
+        kept = len(self.records)
+        super().on_request(conn, request)
+        self.sessions.extend([conn.conn_id] * (len(self.records) - kept))
+
     def on_closed(self, conn: Any, reason: Any) -> None:
+        self.ends[conn.conn_id] = str(getattr(reason, "value", reason))
         if conn in self.bound:
             self.bound.discard(conn)
             self._note(conn, f"closed ({getattr(reason, 'value', reason)})")
@@ -497,8 +529,10 @@ class Cluster:
         owner = f"%-{pid}-______"
         held = [r[0] for r in await self.query(
             "SELECT slot FROM connector_slots WHERE owner LIKE $1 ORDER BY slot", owner)]
+        claims = "SELECT count(*) FROM dispatch_queue WHERE owner LIKE $1"
         await node.proc.kill()
         kill = Kill(node.name, time.time(), held)
+        kill.claims = (await self.query(claims, owner))[0][0]
         self.kills.append(kill)
         self.note(f"{node.name} killed")
         node.stop.set()
@@ -508,11 +542,14 @@ class Cluster:
             rows = await self.query(
                 "SELECT acquired_at FROM connector_slots WHERE slot = ANY($1::int[])"
                 " AND owner IS NOT NULL AND owner NOT LIKE $2", held, owner)
-            if len(rows) == len(held):
+            if len(rows) == len(held) and not kill.reowned_after:
                 kill.reowned_after = [float(r[0]) - kill.at for r in rows]
+            if kill.requeued_after is None and not (await self.query(claims, owner))[0][0]:
+                kill.requeued_after = time.time() - kill.at
+            if kill.reowned_after and kill.requeued_after is not None:
                 break
             if time.monotonic() > deadline:
-                raise AssertionError(f"the slots {held} of {node.name} not re-owned")
+                raise AssertionError(f"the slots {held} or claims of {node.name} not re-owned")
             await asyncio.sleep(POLL)
         self.note(f"{node.name}'s slots {held} re-owned")
         return kill
@@ -566,6 +603,7 @@ class Cluster:
         acked = list(self.ledger.acked())
         hashes = {content_hash(a.text): a.text for a in self.ledger.attempts.values()}
         dups = duplicates(self.sim.records, hashes, [k.at for k in self.kills])
+        cuts, unexplained = self._cut_duplicates(hashes)
         start = self.windows[0].start if self.windows else 0.0
         for kill, count in zip(self.kills, dups.per_kill, strict=True):
             kill.duplicates = count
@@ -576,13 +614,38 @@ class Cluster:
             not_final=[i for i, s in statuses.items() if not s.final],
             finals=Counter(s.label for s in statuses.values() if s.final),
             submits=sum(1 for r in self.sim.records if r.content in hashes),
-            duplicates=dups.total, duplicates_without_kill=dups.without_kill,
+            duplicates=dups.total, duplicates_without_kill=unexplained, cuts=cuts,
             duplicate_times=self._duplicate_times(hashes),
             series=self._series(), events=[
                 (at - self.windows[0].start, what) for at, what in self.events
             ] if self.windows else [],
             breach=[(at - start, *rest) for at, *rest in self.sim.around_breach()],
         )
+
+    def _cut_duplicates(self, hashes: dict[str, str]) -> tuple[dict[int, int], int]:
+        """The duplicates no kill explains (``duplicates``' rule), split: per
+        session cut (closed without a completed unbind: a slot lost at its
+        deadline whose unbind was not answered in time, docs/leases.md), those
+        whose first copy came on it (parts in flight whose answer the node
+        never read: sent again, at most a window per cut); and the rest."""
+        kills = [k.at for k in self.kills]
+        copies: dict[str, list[tuple[float, int]]] = {}
+        records, sessions = self.sim.records, self.sim.sessions
+        for r, session in zip(records, sessions, strict=False):
+            if r.content in hashes:
+                copies.setdefault(r.content, []).append((r.time, session))
+        cuts: Counter[int] = Counter()
+        rest = 0
+        for seen in copies.values():
+            seen.sort()
+            for (before, session), (after, _) in itertools.pairwise(seen):
+                if any(before - KILL_SLACK <= t <= after for t in kills):
+                    continue
+                if self.sim.ends.get(session, "open") not in ("unbound", "open"):
+                    cuts[session] += 1
+                else:
+                    rest += 1
+        return dict(cuts), rest
 
     def _duplicate_times(self, hashes: dict[str, str]) -> list[list[float]]:
         start = self.windows[0].start if self.windows else 0.0

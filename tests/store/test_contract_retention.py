@@ -5,26 +5,42 @@ margin sums stay right."""
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import pytest
 
 from herald.store import (
     Account,
+    ChainChange,
     Channel,
+    FraudAction,
+    FraudDecision,
+    InboundMessage,
     InvalidRecord,
+    LegUpdate,
     MessageNotFound,
+    NewChain,
+    NewChatLeg,
     NewMessage,
+    NotFound,
     PriceEntry,
     PriceKind,
     PriceSide,
     ReceiptUpdate,
     RefundPolicy,
+    Retained,
     RouteRecord,
     SegmentRecord,
+    SQLiteStore,
     Status,
+    StatusEvents,
     StatusUpdate,
     Store,
     StoredPriceList,
     SubmitFailure,
+    Verification,
+    VerificationStatus,
 )
 
 from .conftest import T0, MessageFactory
@@ -277,3 +293,190 @@ async def test_texts_of_old_final_messages_are_erased_and_the_rows_stay(
     for limit in (0, 10_001):
         with pytest.raises(InvalidRecord):
             await store.erase_texts(CUTOFF, limit=limit)
+
+
+# -- the rest of the history (Store.purge_records, Retained) --------------------------
+
+
+async def _purge_records(store: Store, kind: Retained, before: float, limit: int = 2000) -> int:
+    deleted = 0
+    after: tuple[float, str] | None = None
+    for _ in range(1000):  # bounded: every step moves ``after`` on
+        step = await store.purge_records(kind, before, after=after, limit=limit)
+        deleted += step.deleted
+        if step.after is None:
+            return deleted
+        assert after is None or step.after > after
+        after = step.after
+    raise AssertionError("the pass never ended")
+
+
+async def _drain(store: Store, channel: Channel, now: float, keep: set[str],
+                 give_up: set[str]) -> None:  # fmt: skip
+    """Deliver ``channel``'s events due at ``now`` but those of ``keep`` (retried
+    later) and ``give_up`` (given up on)."""
+    for _ in range(20):
+        events = await store.claim_outbox(channel, now, 30, 100)
+        if not events:
+            return
+        await store.complete_outbox([e.id for e in events
+                                     if e.subject_id not in keep | give_up])  # fmt: skip
+        for e in events:
+            if e.subject_id in give_up:
+                await store.retry_outbox(e.id, None, "HTTP 500")
+            elif e.subject_id in keep:
+                await store.retry_outbox(e.id, now + 10**6, "HTTP 500")
+    raise AssertionError("the outbox never drained")
+
+
+async def _inbound_gone(store: Store, inbound_id: str) -> bool:
+    try:
+        await store.get_inbound(inbound_id)
+    except MessageNotFound:
+        return True
+    return False
+
+
+async def test_old_inbound_messages_go_unless_their_event_is_still_to_deliver(
+    store: Store, account: Account
+) -> None:
+    await store.update_account(dataclasses.replace(account, callback_url=HOOK))
+
+    def mo(name: str, at: float) -> InboundMessage:
+        return InboundMessage(id=name, account_id=account.id, to="+447000", sender="+447999",
+                              body=b"hi", encoding="gsm7", data_coding=0, connector="up1",
+                              received_at=at)  # fmt: skip
+
+    names = ["done", "given-up", "retried", "also-done"]
+    for k, name in enumerate(names):
+        await store.add_inbound(mo(name, T0 + k))
+    await store.add_inbound(mo("recent", CUTOFF + 1))
+    await _drain(store, Channel.WEBHOOK, T0 + 10, keep={"retried"}, give_up={"given-up"})
+    assert await _purge_records(store, Retained.INBOUND, CUTOFF, limit=1) == 3
+    assert [await _inbound_gone(store, n) for n in [*names, "recent"]] == [
+        True, True, False, True, False]  # fmt: skip
+    assert await store.failed_deliveries("given-up", account.id) == ()  # its event went too
+    # once delivered, a later pass takes it; one received after the cutoff stays
+    await _drain(store, Channel.WEBHOOK, T0 + 2 * 10**6, keep=set(), give_up=set())
+    assert await _purge_records(store, Retained.INBOUND, CUTOFF) == 1
+    assert await _inbound_gone(store, "retried") and not await _inbound_gone(store, "recent")
+    for limit in (0, 10_001):
+        with pytest.raises(InvalidRecord):
+            await store.purge_records(Retained.INBOUND, CUTOFF, limit=limit)
+
+
+async def test_old_chains_go_with_their_legs_once_over(
+    store: Store, account: Account, make_message: MessageFactory
+) -> None:
+    await store.update_account(dataclasses.replace(account, callback_url=HOOK))
+    wa = NewChatLeg("whatsapp", "1065550001", '{"template":"t","language":"en","parameters":[]}',
+                    "read", 60.0)  # fmt: skip
+
+    def chain(name: str, *, sms_first: bool = False, at: float = T0) -> NewChain:
+        sms = NewChatLeg("sms", "ACME", sms=make_message(callback_events=StatusEvents.NONE))
+        return NewChain(name * 26, account.id, "+447700900123",
+                        (sms,) if sms_first else (wa, sms), at)  # fmt: skip
+
+    async def end(name: str, at: float, **change: Any) -> None:
+        assert await store.change_chain(ChainChange(name * 26, 0, at, Status.DELIVERED,
+                                                    delivered_by=0, notify=True, **change))
+
+    for c in (chain("a"), chain("b"), chain("c"), chain("d", sms_first=True), chain("e"),
+              chain("f"), chain("g", at=CUTOFF + 1)):
+        await store.accept_chain(c)
+    await end("a", T0 + 1, legs={0: LegUpdate("read")})
+    await end("c", T0 + 1, arm={1: T0 + 50})  # a timer still set (not over)
+    await end("d", T0 + 1)  # its SMS leg's message is not final
+    await end("e", T0 + 1, legs={0: LegUpdate("read")})  # its webhook is retried
+    await end("f", CUTOFF + 5, legs={0: LegUpdate("read")})  # ended after the cutoff
+    await end("g", CUTOFF + 5, legs={0: LegUpdate("read")})
+    await _drain(store, Channel.WEBHOOK, T0 + 10, keep={"e" * 26}, give_up=set())
+
+    async def gone(name: str) -> bool:
+        try:
+            await store.get_chain(name * 26)
+        except MessageNotFound:
+            return True
+        return False
+
+    assert await _purge_records(store, Retained.CHAINS, CUTOFF, limit=2) == 1
+    assert [await gone(n) for n in "abcdefg"] == [True, False, False, False, False, False,
+                                                  False]  # fmt: skip
+    assert await store.chain_leg_content("a" * 26, 0) is None  # its legs went with it
+    assert await store.chain_of_provider_id("whatsapp", "x") is None
+    sms = (await store.get_chain("d" * 26)).legs[0].message_id
+    assert sms is not None
+    await store.update_statuses([StatusUpdate(sms, Status.REJECTED, T0 + 2)])
+    await _drain(store, Channel.WEBHOOK, T0 + 2 * 10**6, keep=set(), give_up=set())
+    assert await _purge_records(store, Retained.CHAINS, CUTOFF) == 2  # d, e
+    assert [await gone(n) for n in "bcdefg"] == [False, False, True, True, False, False]
+
+
+async def test_verifications_go_once_expired_before_the_cutoff(
+    store: Store, account: Account
+) -> None:
+    def verification(n: int, at: float) -> Verification:
+        return Verification(f"ver{n:04d}", account.id, f"+1415555{n:04d}", "login", "Acme",
+                            "en", 6, VerificationStatus.PENDING, at, at + 60, b"s" * 16,
+                            bytes([n]) * 32, client={"ip": "192.0.2.1"})  # fmt: skip
+
+    for n in range(5):  # 0..3 over before the cutoff: approved, cancelled, pending
+        await store.start_verification(verification(n, T0 + n), f"msg-{n}", window=3600,
+                                       limit=100)  # fmt: skip
+    await store.record_check("ver0000", account.id, sends=1, matched=True, now=T0 + 5,
+                             max_checks=5)  # fmt: skip
+    await store.cancel_verification("ver0001", account.id, T0 + 5)
+    cutoff = T0 + 63.5  # 0..2 expired before it, 3 (T0 + 63) too, 4 after it
+    assert await _purge_records(store, Retained.VERIFICATIONS, cutoff, limit=2) == 4
+    for n in range(4):
+        with pytest.raises(NotFound):
+            await store.get_verification(f"ver{n:04d}", account.id)
+        assert await store.verification_sends(f"ver{n:04d}", account.id) == ()
+    assert (await store.get_verification("ver0004", account.id)).status \
+        is VerificationStatus.PENDING
+    assert len(await store.verification_sends("ver0004", account.id)) == 1
+    assert await _purge_records(store, Retained.VERIFICATIONS, cutoff) == 0
+
+
+async def test_the_pumping_defences_old_decisions_go_on_sqlite(
+    store: Store, account: Account
+) -> None:
+    """On PostgreSQL they live in day partitions that ``history_days`` drops."""
+    await store.update_account(dataclasses.replace(account, callback_url=HOOK))
+
+    def decision(n: int, at: float, action: FraudAction = FraudAction.ALLOW) -> FraudDecision:
+        return FraudDecision(f"dec{n:04d}", account.id, at, "+447700900123", action, (), True,
+                             "GB", 40_000, "EUR", None, None, {"ip": "192.0.2.1"})  # fmt: skip
+
+    for n in range(4):
+        await store.record_fraud_decision(decision(n, T0 + n, FraudAction.BLOCK if n == 1
+                                                   else FraudAction.ALLOW))  # fmt: skip
+    await store.record_fraud_decision(decision(9, CUTOFF + 1))
+    await _drain(store, Channel.WEBHOOK, T0 + 10, keep={"dec0001"}, give_up=set())
+    purged = await _purge_records(store, Retained.FRAUD_DECISIONS, CUTOFF, limit=2)
+    left = {d.id for d in await store.list_fraud_decisions(account.id)}
+    if isinstance(store, SQLiteStore):
+        assert (purged, left) == (3, {"dec0001", "dec0009"})  # its block event is retried
+    else:
+        assert (purged, len(left)) == (0, 5)
+
+
+async def test_a_history_purge_moves_no_money(
+    store: Store, account: Account, make_message: MessageFactory
+) -> None:
+    await _billed(store, account, 10**6)
+    sms = NewChatLeg("sms", "ACME", sms=make_message(callback_events=StatusEvents.NONE))
+    await store.accept_chain(NewChain("a" * 26, account.id, "+447700900123", (sms,), T0))
+    chain = await store.get_chain("a" * 26)
+    message_id = chain.legs[0].message_id
+    assert message_id is not None
+    await store.update_statuses([StatusUpdate(message_id, Status.REJECTED, T0 + 1)])
+    assert await store.change_chain(ChainChange("a" * 26, chain.version, T0 + 1,
+                                                Status.REJECTED))  # fmt: skip
+    await store.margin(T0, T0, "account")
+    balance = await _balance(store, account)
+    margins = await store.margin(T0, T0 + 3600, "account")
+    for kind in Retained:
+        await _purge_records(store, kind, CUTOFF)
+    assert await _balance(store, account) == balance
+    assert await store.margin(T0, T0 + 3600, "account") == margins

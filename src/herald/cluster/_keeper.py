@@ -27,6 +27,14 @@ within :meth:`LeaseKeeper.unbind_within` (half the margin at a deadline; the
 dispatcher cuts a connection whose unbind is not answered by then). A cycle that fails
 (database unreachable) is logged and retried after half a renewal period.
 
+The node's registration has a deadline of its own, the same (last renewal
+sent + ``lease - margin``): past it, the leader may requeue the node's
+dispatch claims, so :attr:`LeaseKeeper.alive` turns false and ``on_lapsed``
+is called once (the dispatcher then sends none of the messages it claimed
+and stops extending their claims) before the leader can act (it sees the
+registration ended ``margin`` later at the earliest). A renewal that
+succeeds later makes the node alive again: it claims anew.
+
 Callbacks run synchronously in the keeper's task: ``on_gained(h)`` should open
 a bind for ``h`` and ``on_lost(h)`` stop sending on it and close it; both
 must return quickly (start a task for the slow part; ``on_lost`` may return
@@ -40,10 +48,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import random
-import secrets
-import socket
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -57,7 +62,7 @@ from herald.cluster.leases import (
     slot_rate,
 )
 
-__all__ = ["LeaseKeeper", "node_id"]
+__all__ = ["LeaseKeeper"]
 
 log = logging.getLogger("herald.cluster")
 
@@ -73,12 +78,6 @@ _AFTER_END = 0.01
 #: Seconds a clean stop may spend handing slots back before giving up (they
 #: then free up when their lease ends).
 STOP_TIMEOUT = 5.0
-
-
-def node_id() -> str:
-    """An id for this process: host, pid and a random part, so a restarted
-    process never takes the slots its previous life held for its own."""
-    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
 def _nothing(_h: Holding) -> None:
@@ -107,6 +106,7 @@ class LeaseKeeper:
         on_gained: SlotCallback = _nothing,
         on_lost: LostCallback = _nothing,
         on_leader: LeaderHook | None = None,
+        on_lapsed: Callable[[], None] = lambda: None,
         rng: random.Random | None = None,
     ) -> None:
         if table.lease != settings.lease:
@@ -123,6 +123,11 @@ class LeaseKeeper:
         self._on_gained = on_gained
         self._on_lost = on_lost
         self._on_leader = on_leader
+        self._on_lapsed = on_lapsed
+        # The registration's deadline (local time; None: not registered yet)
+        # and whether on_lapsed was called for the last lapse.
+        self._alive_until: float | None = None
+        self._lapsed = False
         self._rng = rng or random.Random()
         self._holdings: dict[tuple[str, int], Holding] = {}
         self._task: asyncio.Task[None] | None = None
@@ -155,6 +160,12 @@ class LeaseKeeper:
         if (connector, slot) in self._giving:
             return self.settings.margin
         return self.settings.unbind_within
+
+    @property
+    def alive(self) -> bool:
+        """Whether this node's registration holds now (its claims are its own:
+        ask before extending them; before the first renewal, ``True``)."""
+        return self._alive_until is None or self._now() < self._alive_until
 
     @property
     def leading(self) -> bool:
@@ -222,6 +233,8 @@ class LeaseKeeper:
         sent = self._now()
         renewing = tuple(self._holdings.values())
         _now, renewed = await self.table.renew(renewing)
+        self._alive_until = sent + s.sending_window
+        self._lapsed = False
         for h in renewing:
             key = (h.connector, h.slot)
             current = self._holdings.get(key)
@@ -309,9 +322,11 @@ class LeaseKeeper:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._holdings:
-            first = min(h.deadline(self.settings) for h in self._holdings.values())
-            self._timer = asyncio.get_running_loop().call_at(first, self._expire)
+        deadlines = [h.deadline(self.settings) for h in self._holdings.values()]
+        if self._alive_until is not None and not self._lapsed:
+            deadlines.append(self._alive_until)
+        if deadlines:
+            self._timer = asyncio.get_running_loop().call_at(min(deadlines), self._expire)
 
     def _expire(self) -> None:
         self._timer = None
@@ -320,4 +335,9 @@ class LeaseKeeper:
             if not h.may_send(now, self.settings):
                 log.warning("leases: %s/%d not renewed in time, stopped sending", *key)
                 self._dropped.append((h, self._closing(key)))
+        if not self._lapsed and not self.alive:
+            self._lapsed = True
+            log.warning("leases: %s not renewed in time; its claims are the leader's"
+                        " to requeue", self.node)  # fmt: skip
+            self._on_lapsed()
         self._rearm()

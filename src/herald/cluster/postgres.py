@@ -6,7 +6,8 @@ pool it is given); the rules themselves are in :mod:`herald.cluster.leases`.
 
 from __future__ import annotations
 
-from herald.cluster._keeper import STOP_TIMEOUT, LeaderHook, LeaseKeeper, SlotCallback, node_id
+from herald.cluster._identity import new_node_id, node_id
+from herald.cluster._keeper import STOP_TIMEOUT, LeaderHook, LeaseKeeper, SlotCallback
 from herald.cluster._pg import HOLDS_SLOT, SlotTable
 from herald.cluster._schema import ensure_schema
 
@@ -18,5 +19,6 @@ __all__ = [
     "SlotCallback",
     "SlotTable",
     "ensure_schema",
+    "new_node_id",
     "node_id",
 ]

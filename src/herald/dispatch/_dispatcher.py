@@ -175,6 +175,11 @@ class Dispatcher:
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self.claimed = 0  # messages claimed since start (for tests and benchmarks)
+        #: Whether this node's claims are its own (several nodes: its lease
+        #: keeper's registration holds; ``herald.workers._leases`` sets it):
+        #: while not, it claims nothing and extends no claim (the leader may
+        #: requeue them).
+        self.node_alive: Callable[[], bool] = lambda: True
 
     # ------------------------------------------------------------------ control
 
@@ -213,6 +218,14 @@ class Dispatcher:
         the unbind's task, which the keeper awaits before handing the slot back."""
         found = self.connectors.get(connector)
         return None if found is None else found.lose(slot)
+
+    def node_lapsed(self) -> None:
+        """This node's registration lapsed (its lease keeper could not renew it):
+        the leader may requeue every message it holds, so none is sent any more
+        (each is handed back under its attempt when its turn comes)."""
+        now = self._clock()
+        for job in self._jobs.values():
+            job.lease_until = min(job.lease_until, now)
 
     async def _probe_store(self) -> None:
         """While the store is out of reach and the connectors, held full, ask
@@ -286,7 +299,7 @@ class Dispatcher:
             accepting = [c for c in self.connectors.values() if c.accepting(now)]
             rooms = [min(s.max_claim, sum(max(0, c.room_for(p)) for c in accepting))
                      for p in classes]
-            limit = max(rooms)
+            limit = max(rooms) if self.node_alive() else 0  # lapsed: node_lapsed
             if limit <= 0:
                 self._more_waiting = True  # unknown: look again when room opens up
                 if self._writes.failing:  # submits wait for the store: ask it
@@ -560,6 +573,8 @@ class Dispatcher:
         s = self.settings
         while not self._stopping:
             await asyncio.sleep(s.lease / 4)  # stop() cancels this task
+            if not self.node_alive():  # the leader's to requeue: node_lapsed
+                continue
             now = self._clock()
             horizon = now + s.lease / 2
             due = [job for job in self._jobs.values() if job.lease_until < horizon]

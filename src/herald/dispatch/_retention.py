@@ -8,12 +8,13 @@ on the node that leads: on SQLite the only one), :meth:`Retention.kick` starts
 a pass in a task of its own unless one still runs, so expiry and receipt
 checks go on while a large backlog of old rows is deleted. A pass first reads
 the margin sums (bringing them up to date: a message they have not counted is
-kept), then calls ``purge_messages``, ``erase_texts`` and ``purge_cdrs`` step
-by step (each one transaction of at most ``batch`` rows), pausing after each
-as long as it took (``pause`` seconds at least): a write on the hot path waits
-behind one step at most, and a pass takes at most about half of the store's
-time, however busy. A failed step ends the pass; the next turn starts again
-(every step is idempotent).
+kept), then calls ``purge_messages``, ``purge_records`` (inbound messages,
+chains, verifications, the pumping defence's decisions: ``Retained``),
+``erase_texts`` and ``purge_cdrs`` step by step (each one transaction of at
+most ``batch`` rows), pausing after each as long as it took (``pause`` seconds
+at least): a write on the hot path waits behind one step at most, and a pass
+takes at most about half of the store's time, however busy. A failed step ends
+the pass; the next turn starts again (every step is idempotent).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from herald.config import StoreConfig
-from herald.store import PURGE_BATCH, Store, StoreError
+from herald.store import PURGE_BATCH, Retained, Store, StoreError
 
 __all__ = ["DAY", "MAX_STEPS", "PURGE_PAUSE", "Retention", "RetentionPass"]
 
@@ -49,6 +50,7 @@ class RetentionPass:
     messages: int = 0
     texts: int = 0
     cdrs: int = 0
+    records: int = 0  # inbound messages, chains, verifications, decisions
 
 
 class Retention:
@@ -82,9 +84,10 @@ class Retention:
         except StoreError as exc:  # the next turn starts again
             log.warning("retention: %s", exc)
             return
-        if done.messages or done.texts or done.cdrs:
-            log.info("retention: purged %d messages and %d CDRs, erased %d texts",
-                     done.messages, done.cdrs, done.texts)  # fmt: skip
+        if done.messages or done.texts or done.cdrs or done.records:
+            log.info("retention: purged %d messages, %d CDRs and %d other records"
+                     " (inbound, chains, verifications, decisions), erased %d texts",
+                     done.messages, done.cdrs, done.records, done.texts)  # fmt: skip
 
     async def run(self, now: float) -> RetentionPass:
         """One pass at ``now``. Raises :class:`StoreError` (what it deleted stays deleted)."""
@@ -94,7 +97,7 @@ class Retention:
         # not counted is kept (herald.store._retention).
         await self._store.margin(now, now, "account")
         loop = asyncio.get_running_loop()
-        messages = cdrs = 0
+        messages = cdrs = records = 0
         if self._messages is not None:
             after: int | None = 0
             for _ in range(MAX_STEPS):
@@ -106,6 +109,17 @@ class Retention:
                 if after is None:
                     break
                 await asyncio.sleep(max(self._pause, loop.time() - began))
+            for kind in Retained:
+                at: tuple[float, str] | None = None
+                for _ in range(MAX_STEPS):
+                    began = loop.time()
+                    got = await self._store.purge_records(kind, now - self._messages,
+                                                          after=at, limit=self._batch)  # fmt: skip
+                    records += got.deleted
+                    at = got.after
+                    if at is None:
+                        break
+                    await asyncio.sleep(max(self._pause, loop.time() - began))
         texts = 0
         if self._texts is not None:
             for _ in range(MAX_STEPS):
@@ -116,7 +130,7 @@ class Retention:
                     break
                 await asyncio.sleep(max(self._pause, loop.time() - began))
         if self._cdrs is not None:
-            at: tuple[float, str] | None = None
+            at = None
             for _ in range(MAX_STEPS):
                 began = loop.time()
                 cdr_step = await self._store.purge_cdrs(now - self._cdrs, after=at,
@@ -126,7 +140,7 @@ class Retention:
                 if at is None:
                     break
                 await asyncio.sleep(max(self._pause, loop.time() - began))
-        return RetentionPass(messages, texts, cdrs)
+        return RetentionPass(messages, texts, cdrs, records)
 
     async def stop(self) -> None:
         """Cancel a pass that runs (the step under way commits or not, whole)."""

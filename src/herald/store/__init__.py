@@ -181,7 +181,14 @@ from herald.store._port import (
     TokenLedger,
     VerifyStore,
 )
-from herald.store._retention import PURGE_BATCH, CdrPurge, MessagePurge, TextErasure
+from herald.store._retention import (
+    PURGE_BATCH,
+    CdrPurge,
+    MessagePurge,
+    RecordPurge,
+    Retained,
+    TextErasure,
+)
 
 if TYPE_CHECKING:
     from herald.store.pending import PostgresPendingMessages, SQLitePendingMessages
@@ -315,9 +322,11 @@ __all__ = [
     "ReceiptCheck",
     "ReceiptUpdate",
     "RecentFilter",
+    "RecordPurge",
     "RefundPolicy",
     "Replacement",
     "Reschedule",
+    "Retained",
     "RetentionStore",
     "RouteRecord",
     "RoutingStore",

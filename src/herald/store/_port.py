@@ -107,7 +107,14 @@ from herald.store._model_routing import (
     StoredRoutes,
 )
 from herald.store._model_verify import Verification, VerificationSend
-from herald.store._retention import PURGE_BATCH, CdrPurge, MessagePurge, TextErasure
+from herald.store._retention import (
+    PURGE_BATCH,
+    CdrPurge,
+    MessagePurge,
+    RecordPurge,
+    Retained,
+    TextErasure,
+)
 
 __all__ = [
     "AccountStore", "AdminStore", "AttemptStore", "BillingStore", "ControlStore",
@@ -559,6 +566,19 @@ class RetentionStore(Protocol):
         until it is ``None``. Raises :class:`InvalidRecord` for a bad ``limit``."""
         ...
 
+
+    async def purge_records(
+        self, kind: Retained, before: float, *, after: tuple[float, str] | None = None,
+        limit: int = PURGE_BATCH,
+    ) -> RecordPurge:
+        """Delete, in one transaction, of the ``limit`` (1..10,000) next rows of
+        ``kind`` after ``after``, those that ended before ``before``
+        (:class:`Retained` says what that is for each kind), with their legs or
+        sends and their given-up events. Never one still live: a chain not
+        final or with a timer set, an inbound message or a decision whose
+        event is still to deliver. Resume with ``after=result.after`` until it
+        is ``None``. Raises :class:`InvalidRecord` for a bad ``limit``."""
+        ...
 
     async def erase_texts(self, before: float, *, limit: int = PURGE_BATCH) -> TextErasure:
         """Empty, in one transaction, the body of messages final and ended before

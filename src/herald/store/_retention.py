@@ -39,12 +39,31 @@ A CDR goes when accepted before the ``cdr_days`` cutoff and its message is
 gone or final with its sums up to date; its values are taken out of the
 hourly sums in the same transaction, so that a margin report stays the sum of
 the CDRs kept. Balances are running totals: deleting a CDR never moves one.
+
+The rest of the history (:meth:`Store.purge_records`, a :class:`Retained` kind
+at a time) goes by ``message_days`` too, each from the moment it ended:
+
+- an inbound (MO) message when received before the cutoff, unless its
+  webhook or SMPP delivery is still to be made;
+- a chain when final and ended (``done_at``) before the cutoff, with its legs,
+  unless a timer of it is still set or an SMS leg's message is not final
+  (then it is not really over) or its event is still to deliver;
+- a verification when its expiry passed before the cutoff (an approval or
+  cancel comes before the expiry, so it ended before that), with its sends;
+  a pending one is over at its expiry, whatever its stored status says;
+- on SQLite, a decision of the pumping defence made before the cutoff, unless
+  its webhook event is still to deliver (on PostgreSQL they live in day
+  partitions that ``history_days`` drops: ``herald.store.postgres._history``).
+
+Their given-up events go with them. None of them is read by the margin sums,
+and balances are running totals: no money moves.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from enum import Enum
 from typing import Final, NamedTuple
 
 from herald.store._margins import FINAL, HOUR, HourSums, add_cdr
@@ -55,6 +74,8 @@ __all__ = [
     "MessagePurge",
     "OldCdr",
     "OldMessage",
+    "RecordPurge",
+    "Retained",
     "TextErasure",
     "cdr_deltas",
     "choose_cdrs",
@@ -81,6 +102,27 @@ class MessagePurge:
 class CdrPurge:
     """One :meth:`Store.purge_cdrs` step: CDRs deleted, and the ``(accepted_at,
     message_id)`` to resume ``after`` (``None``: the pass reached the cutoff)."""
+
+    deleted: int
+    after: tuple[float, str] | None
+
+
+class Retained(Enum):
+    """The history :meth:`Store.purge_records` deletes by ``[store] message_days``
+    besides messages (each row from the moment it ended; see the module)."""
+
+    INBOUND = "inbound"  # MO messages, by their reception
+    CHAINS = "chains"  # chains and their legs, by their end
+    VERIFICATIONS = "verifications"  # and their sends, by their expiry
+    FRAUD_DECISIONS = "fraud_decisions"  # SQLite's; PostgreSQL's by history_days
+
+
+@dataclass(frozen=True, slots=True)
+class RecordPurge:
+    """One :meth:`Store.purge_records` step: rows deleted (not counting the
+    rows that went with them: legs, sends, events), and the position to resume
+    ``after`` (``None``: the pass reached the cutoff). The position is the
+    store's: a row's time or sequence number and its id."""
 
     deleted: int
     after: tuple[float, str] | None

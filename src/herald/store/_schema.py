@@ -947,11 +947,17 @@ INSERT INTO retention_text_mark (id, after) VALUES (1, 0);
 CREATE TABLE retention_text_waiting (seq INTEGER PRIMARY KEY);
 """
 
+# Retention of verifications ([store] message_days, herald.store._retention):
+# a pass reads them in the order of their expiry, when they ended at the latest.
+_V28_VERIFICATIONS_EXPIRY = """
+CREATE INDEX verifications_expiry ON verifications(expires_at);
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     _V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11_ADMIN, _V12_ACCOUNT_CONTROLS,
     _V13_CANCEL, _V14_ROUTING, _V15_BILLING, _V16_VERIFY, _V17_FRAUD,
     _V18_VERIFY_TEMPLATES, _V19_CHAT_WINDOWS, _V20_CHAT_CHAINS, _V21_CHAIN_CANCEL,
     _V22_CDR_SUMS, _V23_OVERVIEW_MINUTES, _V24_SECRET_TEXTS, _V25_CHAT_SECRETS,
-    _V26_ATTEMPTS, _V27_RETENTION,
+    _V26_ATTEMPTS, _V27_RETENTION, _V28_VERIFICATIONS_EXPIRY,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -23,6 +23,8 @@ from herald.store._retention import (
     MessagePurge,
     OldCdr,
     OldMessage,
+    RecordPurge,
+    Retained,
     TextErasure,
     cdr_deltas,
     choose_cdrs,
@@ -57,6 +59,111 @@ _UPSERT = (
     " messages = messages + excluded.messages, revenue = revenue + excluded.revenue,"
     " cost = cost + excluded.cost, unpriced = unpriced + excluded.unpriced"
 )
+
+
+#: A kind's chosen rows: (seq or 0, id) each, the given-up events that go with
+#: them, and where to resume.
+_Chosen = tuple[list[tuple[int, str]], list[int], tuple[float, str] | None]
+
+
+def _events(conn: sqlite3.Connection, kind: EventKind, ids: list[str]
+            ) -> tuple[set[str], list[int]]:  # fmt: skip
+    """Of ``ids``' events of ``kind``: the ids with one still to deliver (kept),
+    and the given-up events of the others (they go with them)."""
+    found = conn.execute(
+        "SELECT id, subject_id, next_attempt_at FROM outbox WHERE kind = ?"
+        " AND subject_id IN (SELECT value FROM json_each(?))",
+        (int(kind), json.dumps(ids))).fetchall() if ids else []  # fmt: skip
+    live = {subject for _, subject, next_at in found if next_at is not None}
+    return live, [e for e, subject, _ in found if subject not in live]
+
+
+def _by_seq(conn: sqlite3.Connection, table: str, times: str, kind: EventKind, before: float,
+            after: tuple[float, str] | None, limit: int,
+            held: Callable[[sqlite3.Connection, list[int]], set[int]]) -> _Chosen:  # fmt: skip
+    """A step over ``table`` read in ``seq`` order (``times``: its start time and
+    end time or NULL; the pass ends at a start at or after ``before``): the
+    rows that ended before ``before``, but the newest row (SQLite would give its
+    seq to the next one, which a reader by seq might then miss), those ``held``
+    and those with an event still to deliver."""
+    rows = conn.execute(f"SELECT seq, id, {times} FROM {table} WHERE seq > ? ORDER BY seq"
+                        " LIMIT ?", (int(after[0]) if after else 0, limit)).fetchall()  # fmt: skip
+    if not rows:
+        return [], [], None
+    (newest,) = conn.execute(f"SELECT max(seq) FROM {table}").fetchone()
+    chosen: list[tuple[int, str]] = []
+    ended = len(rows) < limit
+    for seq, id_, start, end in rows:
+        if start >= before:
+            ended = True
+            break
+        if end is not None and end < before and seq != newest:
+            chosen.append((seq, id_))
+    kept = held(conn, [seq for seq, _ in chosen]) if chosen else set()
+    live, events = _events(conn, kind, [i for s, i in chosen if s not in kept])
+    chosen = [(s, i) for s, i in chosen if s not in kept and i not in live]
+    return chosen, events, None if ended else (float(rows[-1][0]), rows[-1][1])
+
+
+def _nothing_held(_conn: sqlite3.Connection, _seqs: list[int]) -> set[int]:
+    return set()
+
+
+def _chains_held(conn: sqlite3.Connection, seqs: list[int]) -> set[int]:
+    """Final chains that are not over: a timer still set, or an SMS leg whose
+    message is not final (a message purged already is over)."""
+    return {s for (s,) in conn.execute(
+        "SELECT chain_seq FROM chat_timers WHERE chain_seq IN (SELECT value FROM json_each(?1))"
+        " UNION SELECT l.chain_seq FROM chat_legs l JOIN messages m ON m.id = l.message_id"
+        " WHERE l.chain_seq IN (SELECT value FROM json_each(?1)) AND l.channel = 'sms'"
+        f" AND m.status < {FINAL}", (json.dumps(seqs),))}  # fmt: skip
+
+
+def _by_time(conn: sqlite3.Connection, table: str, column: str, kind: EventKind | None,
+             before: float, after: tuple[float, str] | None, limit: int) -> _Chosen:  # fmt: skip
+    """A step over ``table`` read in (``column``, id) order up to ``before``
+    (an index on ``column`` serves it): every row but those with an event of
+    ``kind`` still to deliver."""
+    at, last = after if after is not None else (float("-inf"), "")
+    rows = conn.execute(
+        f"SELECT {column}, id FROM {table} WHERE {column} < ? AND {column} >= ?"
+        f" AND ({column}, id) > (?, ?) ORDER BY {column}, id LIMIT ?",
+        (before, at, at, last, limit)).fetchall()  # fmt: skip
+    live, events = _events(conn, kind, [i for _, i in rows]) if kind else (set(), [])
+    chosen = [(0, i) for _, i in rows if i not in live]
+    return chosen, events, (rows[-1][0], rows[-1][1]) if len(rows) == limit else None
+
+
+#: Per kind: how a step chooses (in a reader's snapshot) and what it deletes
+#: (each statement once per chosen row, with its seq or id).
+_Choose = Callable[[sqlite3.Connection, float, tuple[float, str] | None, int], _Chosen]
+_RECORDS: dict[Retained, tuple[_Choose, tuple[tuple[str, bool], ...]]] = {
+    Retained.INBOUND: (
+        lambda c, before, after, limit: _by_seq(
+            c, "inbound", "received_at, received_at", EventKind.INBOUND, before, after, limit,
+            _nothing_held),
+        (("DELETE FROM inbound WHERE seq = ?", True),),
+    ),
+    Retained.CHAINS: (
+        lambda c, before, after, limit: _by_seq(
+            c, "chat_chains", f"created_at, CASE WHEN status >= {FINAL} THEN done_at END",
+            EventKind.CHAIN, before, after, limit, _chains_held),
+        (("DELETE FROM chat_legs WHERE chain_seq = ?", True),
+         ("DELETE FROM chat_timers WHERE chain_seq = ?", True),
+         (f"DELETE FROM chat_chains WHERE seq = ? AND status >= {FINAL}", True)),
+    ),
+    Retained.VERIFICATIONS: (
+        lambda c, before, after, limit: _by_time(
+            c, "verifications", "expires_at", None, before, after, limit),
+        (("DELETE FROM verification_sends WHERE verification_id = ?", False),
+         ("DELETE FROM verifications WHERE id = ?", False)),
+    ),
+    Retained.FRAUD_DECISIONS: (
+        lambda c, before, after, limit: _by_time(
+            c, "fraud_decisions", "created_at", EventKind.FRAUD, before, after, limit),
+        (("DELETE FROM fraud_decisions WHERE id = ?", False),),
+    ),
+}
 
 
 def _check_limit(limit: int) -> None:
@@ -164,6 +271,26 @@ class SQLiteRetention:
             return n
 
         return CdrPurge(await self._write(delete), resume)
+
+    async def purge_records(
+        self, kind: Retained, before: float, *, after: tuple[float, str] | None = None,
+        limit: int = PURGE_BATCH,
+    ) -> RecordPurge:
+        _check_limit(limit)
+        choose, deletes = _RECORDS[kind]
+        chosen, events, resume = await self._readers.run(
+            lambda c: _snapshot(c, lambda conn: choose(conn, before, after, limit)))
+        if not chosen:
+            return RecordPurge(0, resume)
+
+        def delete(conn: sqlite3.Connection) -> int:
+            conn.executemany("DELETE FROM outbox WHERE id = ?", [(e,) for e in events])
+            n = 0
+            for sql, by_seq in deletes:  # the last one deletes the rows counted
+                n = conn.executemany(sql, [(s if by_seq else i,) for s, i in chosen]).rowcount
+            return n
+
+        return RecordPurge(await self._write(delete), resume)
 
     async def erase_texts(self, before: float, *, limit: int = PURGE_BATCH) -> TextErasure:
         _check_limit(limit)

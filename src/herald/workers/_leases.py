@@ -11,8 +11,9 @@ connections), so a renewal never waits behind the store's calls.
 The keeper also elects the node that does the cluster's chores. While this
 node leads, its dispatcher's housekeeping expires validity periods and purges
 (``Dispatcher(..., leader=leases.leads)``; on the other nodes it skips them),
-and the keeper's leader hook (:meth:`ServeLeases.chores`) requeues claims
-whose lease lapsed and manages the history partitions
+and the keeper's leader hook (:meth:`ServeLeases.chores`) requeues the claims
+of nodes whose registration ended (as soon as it ended: one lease after their
+last renewal) and claims whose own lease lapsed, and manages the history partitions
 (:class:`~herald.store.postgres.HistoryPartitions`).
 
 Slots need transceiver binds (docs/leases.md): with any other bind type in the
@@ -59,6 +60,7 @@ class ServeLeases:
         self._clock = clock
         self._gained: Callable[[str, int], Any] | None = None
         self._lost: Callable[[str, int], Any] | None = None
+        self._lapsed: Callable[[], None] | None = None
         self._partitions_at = -float("inf")  # the next upkeep (the first when it leads)
         self.requeued = 0  # claims requeued by this node's chores (for tests)
 
@@ -83,11 +85,13 @@ class ServeLeases:
         pool = await create_pool(url, min_size=1, max_size=KEEPER_CONNECTIONS)
         leases = cls(None, pool, shares_binds=not others,
                      history_days=config.store.history_days)  # fmt: skip
+        # The store's claims carry this process's node_id() too: the leader
+        # requeues a lapsed node's claims by its registration's name.
         leases.keeper = LeaseKeeper(
             SlotTable(pool, node_id(), settings.lease), binds, settings,
             on_gained=lambda h: leases._on(leases._gained, h.connector, h.slot),
             on_lost=lambda h: leases._on(leases._lost, h.connector, h.slot),
-            on_leader=leases.chores,
+            on_leader=leases.chores, on_lapsed=leases._on_lapsed,
         )  # fmt: skip
         return leases
 
@@ -102,24 +106,40 @@ class ServeLeases:
         return bool(self.keeper.leading)
 
     def attach(self, dispatcher: Any) -> None:
-        """Bind and unbind ``dispatcher``'s connectors as slots come and go."""
+        """Bind and unbind ``dispatcher``'s connectors as slots come and go, and
+        fence its claims by this node's registration: none extended while it
+        has lapsed, none sent once it lapsed (the leader requeues them)."""
         self._gained, self._lost = dispatcher.slot_gained, dispatcher.slot_lost
+        self._lapsed = dispatcher.node_lapsed
+        keeper = self.keeper
+        dispatcher.node_alive = lambda: bool(keeper.alive)
+
+    def _on_lapsed(self) -> None:
+        if self._lapsed is not None:
+            self._lapsed()
 
     @staticmethod
     def _on(call: Callable[[str, int], Any] | None, connector: str, slot: int) -> Any:
         # on_lost's result is the unbind: the keeper hands the slot back after it
         return None if call is None else call(connector, slot)
 
-    async def chores(self, _ended: frozenset[str]) -> None:
+    async def chores(self, ended: frozenset[str]) -> None:
         """The leader's share of the cluster's chores, at each keeper cycle while
-        it leads (the keeper forgets the ended nodes after): requeue claims
-        whose lease lapsed (their holder died or stalled: the ``(owner,
-        attempt)`` fence refuses its late writes); and every
-        :data:`PARTITIONS_EVERY`, the history partitions. Each is idempotent."""
+        it leads (the keeper forgets the ended nodes after): requeue the
+        claims of the ``ended`` nodes (their registration lapsed: they died or
+        stalled; within one lease, not the claims' longer one) and claims whose
+        lease lapsed (the ``(owner, attempt)`` fence refuses a late holder's
+        writes, and a lapsed node's extensions are refused: RESCHEDULE); and
+        every :data:`PARTITIONS_EVERY`, the history partitions. Each is idempotent."""
         from herald.store.postgres import DispatchQueue, HistoryPartitions
 
         now = self._clock()
-        self.requeued += await DispatchQueue(self._pool, self.keeper.node).requeue_expired(now)
+        queue = DispatchQueue(self._pool, self.keeper.node)
+        lapsed = await queue.requeue_lapsed(ended, now)
+        if lapsed:
+            log.warning("requeued %d messages claimed by nodes whose lease ended: %s",
+                        lapsed, ", ".join(sorted(ended)))  # fmt: skip
+        self.requeued += lapsed + await queue.requeue_expired(now)
         if now >= self._partitions_at:
             self._partitions_at = now + PARTITIONS_EVERY
             done = await HistoryPartitions(self._pool).maintain(now, self._keep)
@@ -136,6 +156,7 @@ class ServeLeases:
         """Hand the slots back (the others take them at once) and close the pool;
         the dispatcher, stopped first, has unbound already and hears no more."""
         self._gained = self._lost = None
+        self._lapsed = None
         try:
             await self.keeper.stop()
         finally:

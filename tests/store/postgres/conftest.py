@@ -29,6 +29,7 @@ async def two_stores(pg_store_dsn: str) -> AsyncIterator[tuple[PostgresStore, Po
     """Two stores on one database, each with its own pool: two nodes."""
     a = await PostgresStore.open(pg_store_dsn, max_connections=6)
     b = await PostgresStore.open(pg_store_dsn, max_connections=6)
+    a.node, b.node = "node-a", "node-b"  # (one process: one node_id() otherwise)
     try:
         yield a, b
     finally:

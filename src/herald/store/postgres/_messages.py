@@ -45,13 +45,11 @@ queue row (``_sql_lifecycle.LIVE_MESSAGE``).
 from __future__ import annotations
 
 import math
-import os
-import secrets
-import socket
 from collections import deque
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
+from herald.cluster._identity import node_id
 from herald.store._errors import IdempotencyMismatch, InvalidRecord
 from herald.store._fair import Fairness, Verdict
 from herald.store._model import (
@@ -164,7 +162,11 @@ WHERE seq = ANY ($1::bigint[]) AND status < {_SENT}
 #: Claims given back or extended: each (message $1, current attempt $2) is
 #: claimable again from $3 (a hand-back, $5: no longer held; else held until
 #: then); $4 failed tries are counted. A row for another attempt, or for a
-#: message sent or ended (no longer queued), changes nothing.
+#: message sent or ended (no longer queued), changes nothing. An extension
+#: applies only to a claim its node $6 holds while that node is not known to
+#: have lapsed (a registration ended: the leader requeues its claims,
+#: herald.workers._leases), so a node whose lease keeper stalled cannot keep
+#: its claims by extending them.
 RESCHEDULE = f"""
 WITH r AS (
     SELECT * FROM unnest($1::text[], $2::integer[], $3::float8[], $4::integer[],
@@ -176,6 +178,9 @@ WITH r AS (
         owner = CASE WHEN r.release THEN NULL ELSE q.owner END
     FROM r JOIN messages m ON m.id = r.id
     WHERE q.seq = m.seq AND q.attempt = r.attempt AND m.status < {_SENT}
+      AND (r.release OR (q.owner = $6 AND NOT EXISTS (
+          SELECT 1 FROM cluster_nodes n WHERE n.node = $6
+            AND n.expires_at <= extract(epoch FROM clock_timestamp()))))
     RETURNING q.seq, r.failed
 )
 UPDATE messages m SET tries = m.tries + moved.failed
@@ -385,10 +390,25 @@ class PostgresMessages(StorePart):
 
     @property
     def _owner(self) -> str:
-        """This store's name on the rows it claims (for an operator reading the queue)."""
+        """This store's node on the rows it claims: the process's node id, which
+        its lease keeper registers under too (``herald.cluster._identity``),
+        unless :attr:`node` was set."""
         if self._claim_owner is None:
-            self._claim_owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+            self._claim_owner = node_id()
         return self._claim_owner
+
+    @property
+    def node(self) -> str:
+        """The node this store claims for (``dispatch_queue.owner``)."""
+        return self._owner
+
+    @node.setter
+    def node(self, name: str) -> None:
+        """Claim as ``name`` from now on (several nodes in one process: tests).
+        Set it before the first claim."""
+        if not name:
+            raise InvalidRecord("node", "a node needs a non-empty name")
+        self._claim_owner = name
 
     async def claim(
         self, limit: int, now: float, lease: float, *, class_limits: Sequence[int] | None = None
@@ -460,7 +480,7 @@ class PostgresMessages(StorePart):
         keys, rows = list(merged), list(merged.values())
         await self._one(lambda c: c.execute(
             RESCHEDULE, [k[0] for k in keys], [k[1] for k in keys], [r[0] for r in rows],
-            [r[1] for r in rows], [r[2] for r in rows]))
+            [r[1] for r in rows], [r[2] for r in rows], self._owner))
 
     async def set_segments(self, message_id: str, attempt: int, segments: int) -> bool:
         if not 1 <= segments <= MAX_SEGMENTS:

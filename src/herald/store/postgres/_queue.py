@@ -5,8 +5,10 @@ also a ``dispatch_queue`` row while it is queued or in flight. A node claims
 due rows of one connector (``owner``, a lease, ``attempt + 1``), sends them,
 and completes them: the queue row goes and the message takes ``sent`` (or a
 final status) in the same statement. A node that dies holds its claims until
-their lease ends; then :meth:`DispatchQueue.requeue_expired` (run by one node)
-makes them claimable again, and the dead holder's late completions are refused
+their lease ends, or sooner its registration as a node (the lease keeper's,
+under the same name: ``herald.cluster._identity``); then
+:meth:`DispatchQueue.requeue_expired` or :meth:`DispatchQueue.requeue_lapsed`
+(run by the leader) makes them claimable again, and the dead holder's late completions are refused
 by the ``(owner, attempt)`` fence. So a node's death costs at most its in-flight
 window in duplicates, never a lost or doubly-final message.
 
@@ -23,7 +25,7 @@ one commit (``synchronous_commit = on``), whatever the batch size; with a
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, Protocol
@@ -49,6 +51,24 @@ from herald.store.postgres._sql import (
 )
 
 __all__ = ["Claim", "Completion", "DispatchQueue", "message_from_record"]
+
+#: The claims of nodes $1 whose registration has ended (by the server's clock,
+#: in this statement) become claimable again from $2 at the latest; returns how
+#: many. The registrations are locked: a renewal that would bring one back
+#: waits for this commit, and the node's extensions that come after it are
+#: refused (their claims are not its own any more: RESCHEDULE's fence).
+REQUEUE_LAPSED = """
+WITH lapsed AS (
+    SELECT node FROM cluster_nodes
+    WHERE node = ANY ($1::text[]) AND expires_at <= extract(epoch FROM clock_timestamp())
+    FOR UPDATE
+), requeued AS (
+    UPDATE dispatch_queue q SET owner = NULL, lease_until = NULL, due_at = least(q.due_at, $2)
+    FROM lapsed WHERE q.owner = lapsed.node
+    RETURNING q.seq
+)
+SELECT count(*) AS requeued FROM requeued
+"""
 
 #: Claims handed out by one call at most (the issue's measured batch: up to 500).
 MAX_CLAIM = 500
@@ -301,6 +321,17 @@ class DispatchQueue:
         with self._translated():
             expired: int = await self._pool.fetchval(EXPIRE_QUEUED, now, limit)
         return expired
+
+    async def requeue_lapsed(self, nodes: Collection[str], now: float) -> int:
+        """Make the claims of ``nodes`` whose registration ended (``cluster_nodes``:
+        they died, or lost the database or their lease keeper) claimable again
+        from ``now``, without waiting for the claims' own lease; how many. A
+        node among them that renewed meanwhile keeps its claims."""
+        if not nodes:
+            return 0
+        with self._translated():
+            requeued: int = await self._pool.fetchval(REQUEUE_LAPSED, sorted(nodes), now)
+        return requeued
 
     async def requeue_expired(self, now: float) -> int:
         """Make claims whose lease ended before ``now`` claimable again; how many."""

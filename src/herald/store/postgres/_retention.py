@@ -22,6 +22,8 @@ from herald.store._retention import (
     MessagePurge,
     OldCdr,
     OldMessage,
+    RecordPurge,
+    Retained,
     TextErasure,
     cdr_deltas,
     choose_cdrs,
@@ -68,6 +70,46 @@ SELECT m.id FROM messages m WHERE m.id = ANY ($1::text[])
        OR EXISTS (SELECT 1 FROM cdr_sums_pending p WHERE p.seq = m.seq)
        OR EXISTS (SELECT 1 FROM cdr_sums_gaps g WHERE m.seq BETWEEN g.lo AND g.hi))
 """
+
+
+#: The events of kind $1 of the subjects $2 (those still to deliver keep theirs).
+_RECORD_EVENTS: Final = (
+    "SELECT id, subject_id, next_attempt_at FROM outbox"
+    " WHERE kind = $1 AND subject_id = ANY ($2::text[])"
+)
+#: Per kind read in seq order: the table, its start time and its end (NULL:
+#: not over), the kind of its events, and what keeps a row that ended (seqs
+#: $1): for a chain, a timer still set or an SMS leg whose message is not final.
+_BY_SEQ: Final = {
+    Retained.INBOUND: ("inbound", "received_at, received_at", EventKind.INBOUND, None),
+    Retained.CHAINS: (
+        "chat_chains", f"created_at, CASE WHEN status >= {FINAL} THEN done_at END",
+        EventKind.CHAIN,
+        "SELECT chain_seq FROM chat_timers WHERE chain_seq = ANY ($1::bigint[])"
+        " UNION SELECT l.chain_seq FROM chat_legs l JOIN messages m ON m.id = l.message_id"
+        " WHERE l.chain_seq = ANY ($1::bigint[]) AND l.channel = 'sms'"
+        f" AND m.status < {FINAL}",
+    ),
+}
+#: Per kind, what a step deletes of the rows chosen: $1 their seqs (``True``)
+#: or their ids.
+_DELETE_RECORDS: Final = {
+    Retained.INBOUND: (("DELETE FROM inbound WHERE seq = ANY ($1::bigint[])", True),),
+    Retained.CHAINS: (
+        ("DELETE FROM chat_legs WHERE chain_seq = ANY ($1::bigint[])", True),
+        ("DELETE FROM chat_timers WHERE chain_seq = ANY ($1::bigint[])", True),
+        (f"DELETE FROM chat_chains WHERE seq = ANY ($1::bigint[]) AND status >= {FINAL}", True),
+    ),
+    Retained.VERIFICATIONS: (
+        ("DELETE FROM verification_sends WHERE verification_id = ANY ($1::text[])", False),
+        ("DELETE FROM verifications WHERE id = ANY ($1::text[])", False),
+    ),
+}
+_VERIFICATIONS: Final = (
+    "SELECT expires_at, id FROM verifications WHERE expires_at < $1"
+    " AND ($2::float8 IS NULL OR (expires_at, id) > ($2, $3::text))"
+    " ORDER BY expires_at, id LIMIT $4"
+)
 
 
 def _check_limit(limit: int) -> None:
@@ -142,6 +184,59 @@ class PostgresRetention(StorePart):
                 " AND s.account_id = k.account_id AND s.connector = k.connector"
                 " AND s.country = k.country AND s.messages = 0", *_columns(sums, 4))  # fmt: skip
             return CdrPurge(int(deleted.rsplit(" ", 1)[-1]), resume)
+
+        return await self._run(step)
+
+    async def purge_records(
+        self, kind: Retained, before: float, *, after: tuple[float, str] | None = None,
+        limit: int = PURGE_BATCH,
+    ) -> RecordPurge:
+        _check_limit(limit)
+        if kind is Retained.FRAUD_DECISIONS:
+            # Day partitions, dropped by the leader past [store] history_days.
+            return RecordPurge(0, None)
+
+        async def step(conn: Any) -> RecordPurge:
+            chosen: list[tuple[int, str]] = []
+            resume: tuple[float, str] | None = None
+            event_kind: EventKind | None = None
+            if kind is Retained.VERIFICATIONS:
+                at, last = (None, None) if after is None else after
+                rows = await conn.fetch(_VERIFICATIONS, before, at, last, limit)
+                chosen = [(0, r["id"]) for r in rows]
+                if len(rows) == limit:
+                    resume = (rows[-1]["expires_at"], rows[-1]["id"])
+            else:
+                table, times, event_kind, held_sql = _BY_SEQ[kind]
+                rows = await conn.fetch(
+                    f"SELECT seq, id, {times} FROM {table} WHERE seq > $1 ORDER BY seq LIMIT $2",
+                    int(after[0]) if after else 0, limit)  # fmt: skip
+                ended = len(rows) < limit
+                for seq, id_, start, end in rows:
+                    if start >= before:
+                        ended = True
+                        break
+                    if end is not None and end < before:
+                        chosen.append((seq, id_))
+                if held_sql is not None and chosen:
+                    held = {r[0] for r in await conn.fetch(held_sql, [s for s, _ in chosen])}
+                    chosen = [(s, i) for s, i in chosen if s not in held]
+                if not ended:
+                    resume = (float(rows[-1]["seq"]), rows[-1]["id"])
+            if event_kind is not None and chosen:
+                found = await conn.fetch(_RECORD_EVENTS, int(event_kind), [i for _, i in chosen])
+                # An event still to deliver keeps its row (a later pass takes it).
+                live = {r["subject_id"] for r in found if r["next_attempt_at"] is not None}
+                chosen = [(s, i) for s, i in chosen if i not in live]
+                events = [r["id"] for r in found if r["subject_id"] not in live]
+                if events:
+                    await conn.execute("DELETE FROM outbox WHERE id = ANY ($1::bigint[])", events)
+            if not chosen:
+                return RecordPurge(0, resume)
+            done = ""
+            for sql, by_seq in _DELETE_RECORDS[kind]:  # the last one deletes the rows counted
+                done = await conn.execute(sql, [s if by_seq else i for s, i in chosen])
+            return RecordPurge(int(done.rsplit(" ", 1)[-1]), resume)
 
         return await self._run(step)
 

@@ -934,12 +934,18 @@ INSERT INTO retention_text_mark (after) VALUES (0);
 CREATE TABLE retention_text_waiting (seq bigint PRIMARY KEY);
 """
 
+# Retention of verifications ([store] message_days, herald.store._retention):
+# a pass reads them in the order of their expiry, when they ended at the latest.
+_V19_VERIFICATIONS_EXPIRY = """
+CREATE INDEX verifications_expiry ON verifications (expires_at, id);
+"""
+
 #: In order; a database at version ``n`` has had ``MIGRATIONS[:n]`` applied.
 MIGRATIONS: tuple[str, ...] = (
     _V1_CORE, _V2_LIFECYCLE, _V3_LEASES, _V4_FRAUD_VERIFY, _V5_CHAT, _V6_CONFIG,
     _V7_INBOUND_ADMIN, _V8_OVERVIEW_MINUTES, _V9_PENDING_TO,
     _V10_MESSAGES, _V11_SECRET_TEXTS, _V12_HISTORY_PARTITIONS, _V13_GUARD_STATE,
     _V14_TOKEN_BUCKETS, _V15_CDR_SUMS, _V16_CHAT_SECRETS, _V17_ATTEMPTS,
-    _V18_RETENTION,
+    _V18_RETENTION, _V19_VERIFICATIONS_EXPIRY,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
