@@ -84,7 +84,7 @@ from herald.store.postgres._attempts import (
     done_arrays,
     retry_args,
 )
-from herald.store.postgres._batch import Batcher
+from herald.store.postgres._batch import Batcher, InOrder
 from herald.store.postgres._chat import PostgresChat
 from herald.store.postgres._conn import create_pool, migrate
 from herald.store.postgres._controls import PostgresControls
@@ -131,6 +131,9 @@ T = TypeVar("T")
 ACCEPT_WINDOW = 0.002
 #: Messages in one merged accept at most (a group is cut there).
 ACCEPT_BATCH_ROWS = 5000
+#: Segment records and receipts in one transaction of the in-order writer at
+#: most (:meth:`PostgresStore.record_segments`; a group is cut there).
+UPSTREAM_BATCH_ROWS = 5000
 #: SMPP 3.4 §4.4.2: message_id in submit_sm_resp is a C-string of at most 65 octets.
 MAX_UPSTREAM_ID_LENGTH = 65
 #: Connector names come from the config file; this bounds what is indexed.
@@ -202,6 +205,7 @@ class PostgresStore(PostgresMessages, PostgresAccounts, PostgresFraud, PostgresV
         self._accepts = Batcher(
             self._accept_plain, window=ACCEPT_WINDOW, max_rows=ACCEPT_BATCH_ROWS,
             one_callers_fault=lambda exc: isinstance(exc, DuplicateMessageId | asyncpg.DataError))
+        self._upstream = InOrder(self._write_upstream, streams=2, max_rows=UPSTREAM_BATCH_ROWS)
 
     @classmethod
     async def open(cls, url: str, *, max_connections: int = 8) -> PostgresStore:
@@ -221,6 +225,7 @@ class PostgresStore(PostgresMessages, PostgresAccounts, PostgresFraud, PostgresV
 
     async def aclose(self) -> None:
         await self._accepts.aclose()
+        await self._upstream.aclose()
         await self._stop_watching()
         await self._pool.close()
 
@@ -391,36 +396,49 @@ class PostgresStore(PostgresMessages, PostgresAccounts, PostgresFraud, PostgresV
             _check_text("connector", s.connector, MAX_CONNECTOR_LENGTH)
             _check_text("upstream_id", s.upstream_id, MAX_UPSTREAM_ID_LENGTH)
             _check_text("upstream_key", s.upstream_key, MAX_UPSTREAM_ID_LENGTH)
-        if not segments:
-            return
-
-        async def record(conn: Any) -> None:
-            await conn.execute(
-                RECORD_SEGMENTS, [s.message_id for s in segments], [s.index for s in segments],
-                [s.connector for s in segments], [s.upstream_id for s in segments],
-                [s.upstream_key for s in segments], [s.at for s in segments],
-                [s.check_at for s in segments],
-            )  # fmt: skip
-
-        await self._one(record)
+        if segments:
+            await self._upstream.submit([list(segments), []])
 
     async def apply_receipts(self, receipts: Sequence[ReceiptUpdate]) -> None:
         final = [r for r in receipts if r.status.final]  # ENROUTE / ACCEPTD: nothing to keep
         for r in final:
             _check_text("connector", r.connector, MAX_CONNECTOR_LENGTH)
             _check_text("upstream_key", r.upstream_key, MAX_UPSTREAM_ID_LENGTH)
-        if not final:
-            return
+        if final:
+            await self._upstream.submit([[], final])
 
-        async def apply(conn: Any) -> None:
-            connectors, keys = [r.connector for r in final], [r.upstream_key for r in final]
-            await conn.execute(LOCK_RECEIPT_KEYS, connectors, keys)
-            await conn.execute(
-                APPLY_RECEIPTS, connectors, keys, [int(r.status) for r in final],
-                [r.error_code for r in final], [r.at for r in final],
-            )  # fmt: skip
+    async def _write_upstream(self, streams: list[list[Any]]) -> None:
+        """The segment records and receipts this store was given meanwhile, in
+        one transaction (``_batch.InOrder``: one at a time, in arrival order),
+        records first, as the SQLite store's writer runs them: a receipt whose
+        part is recorded in the same group finds it rather than being parked
+        and unparked. Under the one key lock per part (``_lifecycle.key_locks``)
+        of the records and receipts, taken all at once in one order, so two
+        nodes' groups never wait on each other in a cycle."""
+        segments: list[SegmentRecord] = streams[0]
+        final: list[ReceiptUpdate] = streams[1]
 
-        await self._run(apply)
+        async def write(conn: Any) -> None:
+            if final:
+                connectors = [s.connector for s in segments] + [r.connector for r in final]
+                keys = [s.upstream_key for s in segments] + [r.upstream_key for r in final]
+                await conn.execute(LOCK_RECEIPT_KEYS, connectors, keys)
+            if segments:
+                await conn.execute(
+                    RECORD_SEGMENTS, [s.message_id for s in segments],
+                    [s.index for s in segments], [s.connector for s in segments],
+                    [s.upstream_id for s in segments], [s.upstream_key for s in segments],
+                    [s.at for s in segments], [s.check_at for s in segments],
+                )  # fmt: skip
+            if final:
+                await conn.execute(
+                    APPLY_RECEIPTS, [r.connector for r in final], [r.upstream_key for r in final],
+                    [int(r.status) for r in final], [r.error_code for r in final],
+                    [r.at for r in final],
+                )  # fmt: skip
+
+        # Records alone: one statement, atomic by itself (no BEGIN and COMMIT).
+        await (self._run(write) if final else self._one(write))
 
     async def expire_unsent(self, now: float, limit: int) -> int:
         _check_count("limit", limit)
