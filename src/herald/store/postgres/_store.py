@@ -134,6 +134,19 @@ ACCEPT_BATCH_ROWS = 5000
 #: Segment records and receipts in one transaction of the in-order writer at
 #: most (:meth:`PostgresStore.record_segments`; a group is cut there).
 UPSTREAM_BATCH_ROWS = 5000
+#: The first statement of the in-order writer's transaction: the key locks of
+#: its parts (all at once, in one order: LOCK_RECEIPT_KEYS), and sequential
+#: scans off for the rest of the transaction. RECORD_SEGMENTS and
+#: APPLY_RECEIPTS find their rows by key (messages by id, segments by
+#: upstream key); planned while the tables are small (a fresh database: no
+#: statistics until autovacuum's first ANALYZE, 20,000 rows later), their
+#: cached generic plans hash-joined a sequential scan of the whole table,
+#: kept as the table grew: a statement's cost grew with the table
+#: (bench/e2e_cluster.py runs on fresh databases; docs/scale-out.md).
+UPSTREAM_LOCKS = f"""
+SELECT count(*) FROM (SELECT set_config('enable_seqscan', 'off', true)) hint
+CROSS JOIN ({LOCK_RECEIPT_KEYS}) locked
+"""
 #: SMPP 3.4 §4.4.2: message_id in submit_sm_resp is a C-string of at most 65 octets.
 MAX_UPSTREAM_ID_LENGTH = 65
 #: Connector names come from the config file; this bounds what is indexed.
@@ -419,10 +432,9 @@ class PostgresStore(PostgresMessages, PostgresAccounts, PostgresFraud, PostgresV
         final: list[ReceiptUpdate] = streams[1]
 
         async def write(conn: Any) -> None:
-            if final:
-                connectors = [s.connector for s in segments] + [r.connector for r in final]
-                keys = [s.upstream_key for s in segments] + [r.upstream_key for r in final]
-                await conn.execute(LOCK_RECEIPT_KEYS, connectors, keys)
+            connectors = [s.connector for s in segments] + [r.connector for r in final]
+            keys = [s.upstream_key for s in segments] + [r.upstream_key for r in final]
+            await conn.execute(UPSTREAM_LOCKS, connectors, keys)
             if segments:
                 await conn.execute(
                     RECORD_SEGMENTS, [s.message_id for s in segments],
@@ -437,8 +449,7 @@ class PostgresStore(PostgresMessages, PostgresAccounts, PostgresFraud, PostgresV
                     [r.at for r in final],
                 )  # fmt: skip
 
-        # Records alone: one statement, atomic by itself (no BEGIN and COMMIT).
-        await (self._run(write) if final else self._one(write))
+        await self._run(write)
 
     async def expire_unsent(self, now: float, limit: int) -> int:
         _check_count("limit", limit)
