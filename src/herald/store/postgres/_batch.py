@@ -14,8 +14,8 @@ reaches every caller of the group: the statement is atomic, nothing of it
 took effect.
 
 :class:`InOrder` is the other shape: writes that must commit in the order
-they were submitted (a segment's record before its receipt) run one
-transaction at a time, each holding what arrived during the one before.
+they were submitted (a part's records, its receipts) run one transaction at a
+time, each holding what arrived during the one before.
 """
 
 from __future__ import annotations
@@ -128,6 +128,7 @@ class InOrder:
         self._max_rows = max_rows
         self._pending: list[tuple[list[list[Any]], asyncio.Future[None]]] = []
         self._task: asyncio.Task[None] | None = None
+        self._last: asyncio.Future[None] | None = None  # the last submitted
         #: Transactions run (a group counts one): how much merging happened.
         self.executions = 0
 
@@ -137,9 +138,17 @@ class InOrder:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         self._pending.append((items, future))
+        self._last = future
         if self._task is None:
             self._task = loop.create_task(self._drain(), name="herald-pg-in-order")
         await future
+
+    async def written(self) -> None:
+        """Return once every write submitted so far has run (committed or
+        failed: its own caller hears which)."""
+        last = self._last
+        if last is not None and not last.done():
+            await asyncio.wait([last])
 
     def _group(self) -> list[tuple[list[list[Any]], asyncio.Future[None]]]:
         rows, cut = 0, 0

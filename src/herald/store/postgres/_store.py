@@ -134,15 +134,13 @@ ACCEPT_BATCH_ROWS = 5000
 #: Segment records and receipts in one transaction of the in-order writer at
 #: most (:meth:`PostgresStore.record_segments`; a group is cut there).
 UPSTREAM_BATCH_ROWS = 5000
-#: The first statement of the in-order writer's transaction: the key locks of
-#: its parts (all at once, in one order: LOCK_RECEIPT_KEYS), and sequential
-#: scans off for the rest of the transaction. RECORD_SEGMENTS and
-#: APPLY_RECEIPTS find their rows by key (messages by id, segments by
-#: upstream key); planned while the tables are small (a fresh database: no
-#: statistics until autovacuum's first ANALYZE, 20,000 rows later), their
-#: cached generic plans hash-joined a sequential scan of the whole table,
-#: kept as the table grew: a statement's cost grew with the table
-#: (bench/e2e_cluster.py runs on fresh databases; docs/scale-out.md).
+#: The first statement of the in-order writer's receipts transaction: the
+#: receipts' key locks (LOCK_RECEIPT_KEYS), and sequential scans off for the
+#: rest of the transaction. APPLY_RECEIPTS finds segments by upstream key;
+#: planned while the table was small (a fresh database: no statistics until
+#: autovacuum's first ANALYZE, 20,000 rows later), its cached generic plan
+#: hash-joined a sequential scan of the whole table, and kept it as the table
+#: grew: a statement's cost grew with the table (docs/scale-out.md).
 UPSTREAM_LOCKS = f"""
 SELECT count(*) FROM (SELECT set_config('enable_seqscan', 'off', true)) hint
 CROSS JOIN ({LOCK_RECEIPT_KEYS}) locked
@@ -218,7 +216,11 @@ class PostgresStore(PostgresMessages, PostgresAccounts, PostgresFraud, PostgresV
         self._accepts = Batcher(
             self._accept_plain, window=ACCEPT_WINDOW, max_rows=ACCEPT_BATCH_ROWS,
             one_callers_fault=lambda exc: isinstance(exc, DuplicateMessageId | asyncpg.DataError))
-        self._upstream = InOrder(self._write_upstream, streams=2, max_rows=UPSTREAM_BATCH_ROWS)
+        # Segment records, and receipts, each through a writer of their own
+        # (one transaction at a time, each holding what arrived meanwhile); a
+        # receipt goes once the records given before it committed.
+        self._records = InOrder(self._write_records, streams=1, max_rows=UPSTREAM_BATCH_ROWS)
+        self._receipts = InOrder(self._write_receipts, streams=1, max_rows=UPSTREAM_BATCH_ROWS)
 
     @classmethod
     async def open(cls, url: str, *, max_connections: int = 8) -> PostgresStore:
@@ -238,7 +240,8 @@ class PostgresStore(PostgresMessages, PostgresAccounts, PostgresFraud, PostgresV
 
     async def aclose(self) -> None:
         await self._accepts.aclose()
-        await self._upstream.aclose()
+        await self._records.aclose()
+        await self._receipts.aclose()
         await self._stop_watching()
         await self._pool.close()
 
@@ -410,7 +413,7 @@ class PostgresStore(PostgresMessages, PostgresAccounts, PostgresFraud, PostgresV
             _check_text("upstream_id", s.upstream_id, MAX_UPSTREAM_ID_LENGTH)
             _check_text("upstream_key", s.upstream_key, MAX_UPSTREAM_ID_LENGTH)
         if segments:
-            await self._upstream.submit([list(segments), []])
+            await self._records.submit([list(segments)])
 
     async def apply_receipts(self, receipts: Sequence[ReceiptUpdate]) -> None:
         final = [r for r in receipts if r.status.final]  # ENROUTE / ACCEPTD: nothing to keep
@@ -418,38 +421,38 @@ class PostgresStore(PostgresMessages, PostgresAccounts, PostgresFraud, PostgresV
             _check_text("connector", r.connector, MAX_CONNECTOR_LENGTH)
             _check_text("upstream_key", r.upstream_key, MAX_UPSTREAM_ID_LENGTH)
         if final:
-            await self._upstream.submit([[], final])
+            # As the SQLite store's writer orders them: the records given before
+            # (a part's, in dispatch's same loop turn) commit first, so its
+            # receipt finds the part rather than being parked and unparked.
+            await self._records.written()
+            await self._receipts.submit([final])
 
-    async def _write_upstream(self, streams: list[list[Any]]) -> None:
-        """The segment records and receipts this store was given meanwhile, in
-        one transaction (``_batch.InOrder``: one at a time, in arrival order),
-        records first, as the SQLite store's writer runs them: a receipt whose
-        part is recorded in the same group finds it rather than being parked
-        and unparked. Under the one key lock per part (``_lifecycle.key_locks``)
-        of the records and receipts, taken all at once in one order, so two
-        nodes' groups never wait on each other in a cycle."""
+    async def _write_records(self, streams: list[list[Any]]) -> None:
+        """The segment records given meanwhile (``_batch.InOrder``): one
+        statement, atomic by itself."""
         segments: list[SegmentRecord] = streams[0]
-        final: list[ReceiptUpdate] = streams[1]
+        await self._one(lambda conn: conn.execute(
+            RECORD_SEGMENTS, [s.message_id for s in segments], [s.index for s in segments],
+            [s.connector for s in segments], [s.upstream_id for s in segments],
+            [s.upstream_key for s in segments], [s.at for s in segments],
+            [s.check_at for s in segments]))  # fmt: skip
 
-        async def write(conn: Any) -> None:
-            connectors = [s.connector for s in segments] + [r.connector for r in final]
-            keys = [s.upstream_key for s in segments] + [r.upstream_key for r in final]
+    async def _write_receipts(self, streams: list[list[Any]]) -> None:
+        """The final receipts given meanwhile (``_batch.InOrder``), under their
+        key locks (``_lifecycle.key_locks``). A writer of their own: one that
+        waits for a key lock a record holds on another node does not hold up
+        this node's records (nor the window slots waiting for them)."""
+        final: list[ReceiptUpdate] = streams[0]
+
+        async def apply(conn: Any) -> None:
+            connectors, keys = [r.connector for r in final], [r.upstream_key for r in final]
             await conn.execute(UPSTREAM_LOCKS, connectors, keys)
-            if segments:
-                await conn.execute(
-                    RECORD_SEGMENTS, [s.message_id for s in segments],
-                    [s.index for s in segments], [s.connector for s in segments],
-                    [s.upstream_id for s in segments], [s.upstream_key for s in segments],
-                    [s.at for s in segments], [s.check_at for s in segments],
-                )  # fmt: skip
-            if final:
-                await conn.execute(
-                    APPLY_RECEIPTS, [r.connector for r in final], [r.upstream_key for r in final],
-                    [int(r.status) for r in final], [r.error_code for r in final],
-                    [r.at for r in final],
-                )  # fmt: skip
+            await conn.execute(
+                APPLY_RECEIPTS, connectors, keys, [int(r.status) for r in final],
+                [r.error_code for r in final], [r.at for r in final],
+            )  # fmt: skip
 
-        await self._run(write)
+        await self._run(apply)
 
     async def expire_unsent(self, now: float, limit: int) -> int:
         _check_count("limit", limit)
