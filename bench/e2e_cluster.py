@@ -4,6 +4,7 @@
     .venv/bin/python bench/e2e_cluster.py --quick         # 5,000 + 3,000
     .venv/bin/python bench/e2e_cluster.py --setups sqlite pg1 pg3 --rounds 2
     .venv/bin/python bench/e2e_cluster.py --profile       # + py-spy of node 0 (front and delivery)
+    .venv/bin/python bench/e2e_cluster.py --statements 20 --nested  # + the server's statements
 
 Issue 10's end-to-end figure: customers' messages in over SMPP and HTTP,
 out to the simulator, the receipt back, with herald on SQLite and on
