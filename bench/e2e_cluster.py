@@ -4,6 +4,7 @@
     .venv/bin/python bench/e2e_cluster.py --quick         # 5,000 + 3,000
     .venv/bin/python bench/e2e_cluster.py --setups sqlite pg1 pg3 --rounds 2
     .venv/bin/python bench/e2e_cluster.py --profile       # + py-spy of node 0 (front and delivery)
+    .venv/bin/python bench/e2e_cluster.py --statements 20 --nested  # + the server's statements
 
 Issue 10's end-to-end figure: customers' messages in over SMPP and HTTP,
 out to the simulator, the receipt back, with herald on SQLite and on
@@ -300,13 +301,17 @@ class Setup:
         if self.url is None or not top:
             return []
         rows = await self._sql(
-            "SELECT calls, rows, total_exec_time, query FROM pg_stat_statements "
-            "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-            f"ORDER BY total_exec_time DESC LIMIT {int(top)}")
-        total = sum(r["total_exec_time"] for r in rows) or 1.0
+            "SELECT calls, rows, total_exec_time, total_plan_time, toplevel, query"
+            " FROM pg_stat_statements"
+            " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            f" ORDER BY total_exec_time DESC LIMIT {int(top)}")
+        total = sum(r["total_exec_time"] for r in rows if r["toplevel"]) or 1.0
+        # --nested: a trigger's statements are listed too (marked "  >"), and
+        # their time is also in their top-level statement's.
         return [f"{r['total_exec_time'] / total:>5.0%} {r['total_exec_time']:>9.0f} ms "
-                f"{r['calls']:>7} calls {r['rows']:>8} rows  "
-                + " ".join(r["query"].split())[:110] for r in rows]
+                f"(plan {r['total_plan_time']:>5.0f}) {r['calls']:>7} calls {r['rows']:>8} rows "
+                + (" " if r["toplevel"] else ">") + " ".join(r["query"].split())[:110]
+                for r in rows]
 
     async def stop(self) -> None:
         for node in self.nodes:
@@ -385,6 +390,7 @@ class Bench:
         texts = self.texts(a.http_count, "http")
         ids: list[str] = []
         errors: Counter[str] = Counter()
+        profiler = None
 
         def item(text: str, k: int) -> dict[str, Any]:
             return {"to": f"+{NUMBER_PREFIX}{k % 100_000:05d}", "from": SENDER, "text": text}
@@ -394,6 +400,9 @@ class Bench:
             await asyncio.gather(*(c.post("/v1/messages", item(f"warm {k}", k))
                                    for k, c in enumerate(clients)))
             await asyncio.sleep(0.1)  # so the warm-up's accepted_at precede `first`
+            if a.profile:
+                profiler = Profiler(setup.nodes[0], self.workdir, f"{setup.setup}-http")
+                await profiler.start()
             await setup.reset_statements()
             before = self.cpu(setup)
             first = time.time()
@@ -418,6 +427,8 @@ class Bench:
             await asyncio.sleep(POLL)
             final, last = await setup.finals(first)
         after = self.cpu(setup)
+        if profiler is not None:
+            self.profiles[f"{setup.setup} http"] = await profiler.stop()
         seconds = last - first if final >= len(ids) and last is not None else None
         part = Part(setup.setup, "http", len(ids), seconds, last_ack - first,
                     {k: after[k] - before[k] for k in after if k in before},
@@ -483,7 +494,10 @@ async def run(args: argparse.Namespace, cluster: PgCluster | None = None) -> int
     try:
         await bench.sim.start()
         bench.cluster = PgCluster.start(
-            {"shared_preload_libraries": "pg_stat_statements"} if args.statements else None,
+            {"shared_preload_libraries": "pg_stat_statements",
+             "pg_stat_statements.track_planning": "on",
+             "pg_stat_statements.track": "all" if args.nested else "top"}
+            if args.statements else None,
         ) if own else cluster
         for rnd in range(args.rounds):
             for name in args.setups:
@@ -512,7 +526,7 @@ async def run(args: argparse.Namespace, cluster: PgCluster | None = None) -> int
     for p in parts:
         if p.statements:
             print(f"\n## PostgreSQL's statements during {setup_name(p.setup)} {p.name} (round "
-                  f"{p.round + 1}), by execution time (pg_stat_statements, top level)")
+                  f"{p.round + 1}), by execution time (pg_stat_statements; > nested: in a trigger)")
             print("\n".join(p.statements))
     for name, lines in bench.profiles.items():
         print(f"\n## node 0 during '{name}' (front and delivery process), py-spy 200/s")
@@ -561,10 +575,12 @@ def main(argv: Sequence[str] | None = None, cluster: PgCluster | None = None) ->
                         help="each node's processes (default: herald's own, auto: the front "
                              "and a delivery process on 2 CPUs or more)")
     parser.add_argument("--profile", action="store_true",
-                        help="py-spy node 0 (front and delivery) during each SMPP part")
+                        help="py-spy node 0 (front and delivery) during each part")
     parser.add_argument("--statements", type=int, default=0, metavar="N",
                         help="the N statements PostgreSQL spent the most time on in each part "
                              "(pg_stat_statements, preloaded in the private cluster)")
+    parser.add_argument("--nested", action="store_true",
+                        help="with --statements: the triggers' statements too")
     parser.add_argument("--top", type=int, default=20)
     parser.add_argument("--json", type=Path, help="also write the parts here")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")

@@ -12,6 +12,10 @@ run again call by call, so the error reaches the caller whose rows caused it
 and the others are stored. Any other error (connection lost, server down)
 reaches every caller of the group: the statement is atomic, nothing of it
 took effect.
+
+:class:`InOrder` is the other shape: writes that must commit in the order
+they were submitted (a part's records, its receipts) run one transaction at a
+time, each holding what arrived during the one before.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-__all__ = ["Batcher"]
+__all__ = ["Batcher", "InOrder"]
 
 #: Runs the statement on merged arrays; its result goes to every caller.
 Execute = Callable[[list[list[Any]]], Awaitable[Any]]
@@ -101,3 +105,89 @@ class Batcher:
         self._flush()
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
+
+
+class InOrder:
+    """Calls of one kind of write that run one transaction at a time, in arrival order.
+
+    What callers submit while a transaction is under way waits and goes into
+    the next one, all of it together: each transaction holds everything that
+    arrived during the previous one (the SQLite store's writer queue does the
+    same), and a transaction commits before the next one starts, so a write
+    submitted later never commits first. ``write`` gets every item of the
+    group in submission order, per stream; its error reaches every caller of
+    the group (the transaction took no effect). A group is cut at ``max_rows``.
+    """
+
+    def __init__(self, write: Callable[[list[list[Any]]], Awaitable[None]], *, streams: int,
+                 max_rows: int) -> None:
+        if streams < 1 or max_rows < 1:
+            raise ValueError("an ordered writer has >= 1 stream and >= 1 row a group")
+        self._write = write
+        self._streams = streams
+        self._max_rows = max_rows
+        self._pending: list[tuple[list[list[Any]], asyncio.Future[None]]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._last: asyncio.Future[None] | None = None  # the last submitted
+        #: Transactions run (a group counts one): how much merging happened.
+        self.executions = 0
+
+    async def submit(self, items: list[list[Any]]) -> None:
+        """Write ``items`` (one list per stream) in the next transaction; return
+        once it committed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._pending.append((items, future))
+        self._last = future
+        if self._task is None:
+            self._task = loop.create_task(self._drain(), name="herald-pg-in-order")
+        await future
+
+    async def written(self) -> None:
+        """Return once every write submitted so far has run (committed or
+        failed: its own caller hears which)."""
+        last = self._last
+        if last is not None and not last.done():
+            await asyncio.wait([last])
+
+    def _group(self) -> list[tuple[list[list[Any]], asyncio.Future[None]]]:
+        rows, cut = 0, 0
+        for cut, (items, _future) in enumerate(self._pending, 1):  # noqa: B007
+            rows += sum(len(s) for s in items)
+            if rows >= self._max_rows:
+                break
+        group, self._pending = self._pending[:cut], self._pending[cut:]
+        return group
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                group = self._group()
+                merged: list[list[Any]] = [[] for _ in range(self._streams)]
+                for items, _future in group:
+                    for stream, values in zip(merged, items, strict=True):
+                        stream.extend(values)
+                try:
+                    self.executions += 1
+                    await self._write(merged)
+                except BaseException as exc:
+                    for _items, future in group:
+                        if future.done():
+                            continue
+                        if isinstance(exc, Exception):
+                            future.set_exception(exc)
+                        else:
+                            future.cancel()  # the loop is going away
+                    if not isinstance(exc, Exception):
+                        raise
+                else:
+                    for _items, future in group:
+                        if not future.done():
+                            future.set_result(None)
+        finally:
+            self._task = None
+
+    async def aclose(self) -> None:
+        """Wait until every write submitted has run."""
+        while self._task is not None:
+            await asyncio.shield(self._task)

@@ -105,6 +105,9 @@ _EXPIRED = int(Status.EXPIRED)
 #: where that is fewer than the LIMIT it chose a bitmap scan, which reads and
 #: sorts every ready row of the account (a bulk sender's backlog) where the
 #: index gives them in order (seen in test_claim_plan.py's custom plan).
+#: And sequential scans: LEASE's generic plan, made while ``messages`` was
+#: small (a fresh database, no statistics yet), hash-joined a scan of the
+#: whole table and kept it as the table grew (bench/e2e_cluster.py).
 WAITING = f"""
 WITH RECURSIVE a AS (
     (SELECT priority, account_id FROM dispatch_queue WHERE connector = '{UNROUTED}'
@@ -115,7 +118,8 @@ WITH RECURSIVE a AS (
         WHERE connector = '{UNROUTED}' AND (priority, account_id) > (a.priority, a.account_id)
         ORDER BY priority, account_id LIMIT 1) x
 )
-SELECT priority, account_id FROM (SELECT set_config('enable_bitmapscan', 'off', true)) hint
+SELECT priority, account_id FROM (SELECT set_config('enable_bitmapscan', 'off', true),
+                                          set_config('enable_seqscan', 'off', true)) hint
 CROSS JOIN a
 """
 

@@ -93,7 +93,12 @@ WHERE m.id = u.id AND m.status < {_FINAL}
 #: Segments recorded upstream. An index beyond the message's count is
 #: ignored (it would make "all delivered" lie); recording an index again (a
 #: resend) replaces its upstream ids and check time, keeps its status and
-#: starts its checks over; the last record of an index in a batch wins.
+#: starts its checks over; the last record of an index in a batch wins. Each
+#: record's message is looked up by id (a LATERAL subquery with LIMIT is not
+#: flattened into a join): as a join, the generic plan asyncpg's prepared
+#: statement settled on while ``messages`` was small (a fresh database, no
+#: statistics yet) hash-joined a scan of the whole table, and kept it as the
+#: table grew (tests/store/postgres/test_fresh_plans.py).
 RECORD_SEGMENTS = f"""
 INSERT INTO segments (message_seq, idx, connector, upstream_id, upstream_key, status,
                       updated_at, check_at)
@@ -102,7 +107,7 @@ FROM (SELECT DISTINCT ON (message_id, idx) * FROM unnest($1::text[], $2::smallin
           $3::text[], $4::text[], $5::text[], $6::float8[], $7::float8[])
           WITH ORDINALITY AS r(message_id, idx, connector, upstream_id, upstream_key, at,
           check_at, ord) ORDER BY message_id, idx, ord DESC) r
-JOIN messages m ON m.id = r.message_id
+CROSS JOIN LATERAL (SELECT seq, segments FROM messages WHERE id = r.message_id LIMIT 1) m
 WHERE r.idx < m.segments
 ORDER BY m.seq, r.idx
 ON CONFLICT (message_seq, idx) DO UPDATE SET connector = excluded.connector,

@@ -84,7 +84,7 @@ from herald.store.postgres._attempts import (
     done_arrays,
     retry_args,
 )
-from herald.store.postgres._batch import Batcher
+from herald.store.postgres._batch import Batcher, InOrder
 from herald.store.postgres._chat import PostgresChat
 from herald.store.postgres._conn import create_pool, migrate
 from herald.store.postgres._controls import PostgresControls
@@ -131,6 +131,20 @@ T = TypeVar("T")
 ACCEPT_WINDOW = 0.002
 #: Messages in one merged accept at most (a group is cut there).
 ACCEPT_BATCH_ROWS = 5000
+#: Segment records and receipts in one transaction of the in-order writer at
+#: most (:meth:`PostgresStore.record_segments`; a group is cut there).
+UPSTREAM_BATCH_ROWS = 5000
+#: The first statement of the in-order writer's receipts transaction: the
+#: receipts' key locks (LOCK_RECEIPT_KEYS), and sequential scans off for the
+#: rest of the transaction. APPLY_RECEIPTS finds segments by upstream key;
+#: planned while the table was small (a fresh database: no statistics until
+#: autovacuum's first ANALYZE, 20,000 rows later), its cached generic plan
+#: hash-joined a sequential scan of the whole table, and kept it as the table
+#: grew: a statement's cost grew with the table (docs/scale-out.md).
+UPSTREAM_LOCKS = f"""
+SELECT count(*) FROM (SELECT set_config('enable_seqscan', 'off', true)) hint
+CROSS JOIN ({LOCK_RECEIPT_KEYS}) locked
+"""
 #: SMPP 3.4 §4.4.2: message_id in submit_sm_resp is a C-string of at most 65 octets.
 MAX_UPSTREAM_ID_LENGTH = 65
 #: Connector names come from the config file; this bounds what is indexed.
@@ -202,6 +216,11 @@ class PostgresStore(PostgresMessages, PostgresAccounts, PostgresFraud, PostgresV
         self._accepts = Batcher(
             self._accept_plain, window=ACCEPT_WINDOW, max_rows=ACCEPT_BATCH_ROWS,
             one_callers_fault=lambda exc: isinstance(exc, DuplicateMessageId | asyncpg.DataError))
+        # Segment records, and receipts, each through a writer of their own
+        # (one transaction at a time, each holding what arrived meanwhile); a
+        # receipt goes once the records given before it committed.
+        self._records = InOrder(self._write_records, streams=1, max_rows=UPSTREAM_BATCH_ROWS)
+        self._receipts = InOrder(self._write_receipts, streams=1, max_rows=UPSTREAM_BATCH_ROWS)
 
     @classmethod
     async def open(cls, url: str, *, max_connections: int = 8) -> PostgresStore:
@@ -221,6 +240,8 @@ class PostgresStore(PostgresMessages, PostgresAccounts, PostgresFraud, PostgresV
 
     async def aclose(self) -> None:
         await self._accepts.aclose()
+        await self._records.aclose()
+        await self._receipts.aclose()
         await self._stop_watching()
         await self._pool.close()
 
@@ -391,30 +412,41 @@ class PostgresStore(PostgresMessages, PostgresAccounts, PostgresFraud, PostgresV
             _check_text("connector", s.connector, MAX_CONNECTOR_LENGTH)
             _check_text("upstream_id", s.upstream_id, MAX_UPSTREAM_ID_LENGTH)
             _check_text("upstream_key", s.upstream_key, MAX_UPSTREAM_ID_LENGTH)
-        if not segments:
-            return
-
-        async def record(conn: Any) -> None:
-            await conn.execute(
-                RECORD_SEGMENTS, [s.message_id for s in segments], [s.index for s in segments],
-                [s.connector for s in segments], [s.upstream_id for s in segments],
-                [s.upstream_key for s in segments], [s.at for s in segments],
-                [s.check_at for s in segments],
-            )  # fmt: skip
-
-        await self._one(record)
+        if segments:
+            await self._records.submit([list(segments)])
 
     async def apply_receipts(self, receipts: Sequence[ReceiptUpdate]) -> None:
         final = [r for r in receipts if r.status.final]  # ENROUTE / ACCEPTD: nothing to keep
         for r in final:
             _check_text("connector", r.connector, MAX_CONNECTOR_LENGTH)
             _check_text("upstream_key", r.upstream_key, MAX_UPSTREAM_ID_LENGTH)
-        if not final:
-            return
+        if final:
+            # As the SQLite store's writer orders them: the records given before
+            # (a part's, in dispatch's same loop turn) commit first, so its
+            # receipt finds the part rather than being parked and unparked.
+            await self._records.written()
+            await self._receipts.submit([final])
+
+    async def _write_records(self, streams: list[list[Any]]) -> None:
+        """The segment records given meanwhile (``_batch.InOrder``): one
+        statement, atomic by itself."""
+        segments: list[SegmentRecord] = streams[0]
+        await self._one(lambda conn: conn.execute(
+            RECORD_SEGMENTS, [s.message_id for s in segments], [s.index for s in segments],
+            [s.connector for s in segments], [s.upstream_id for s in segments],
+            [s.upstream_key for s in segments], [s.at for s in segments],
+            [s.check_at for s in segments]))  # fmt: skip
+
+    async def _write_receipts(self, streams: list[list[Any]]) -> None:
+        """The final receipts given meanwhile (``_batch.InOrder``), under their
+        key locks (``_lifecycle.key_locks``). A writer of their own: one that
+        waits for a key lock a record holds on another node does not hold up
+        this node's records (nor the window slots waiting for them)."""
+        final: list[ReceiptUpdate] = streams[0]
 
         async def apply(conn: Any) -> None:
             connectors, keys = [r.connector for r in final], [r.upstream_key for r in final]
-            await conn.execute(LOCK_RECEIPT_KEYS, connectors, keys)
+            await conn.execute(UPSTREAM_LOCKS, connectors, keys)
             await conn.execute(
                 APPLY_RECEIPTS, connectors, keys, [int(r.status) for r in final],
                 [r.error_code for r in final], [r.at for r in final],
