@@ -77,7 +77,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, cast
 from urllib.parse import unquote, urlsplit
 
 from herald.accounts import load_master_key, webhook_secret
@@ -276,6 +276,21 @@ async def _system_resolver(host: str, port: int) -> Sequence[IPAddress]:
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     # sockaddr[0] may carry an IPv6 zone ("fe80::1%eth0"); the zone is no part of the address.
     return [ipaddress.ip_address(str(info[4][0]).partition("%")[0]) for info in infos]
+
+
+def _expire(task: asyncio.Task[Any], expired: list[bool]) -> None:
+    """A POST's deadline (:meth:`WebhookSender._post`): cancel it, saying why."""
+    expired.append(True)
+    task.cancel()
+
+
+#: Header names and fields every POST sends, encoded once.
+_CONTENT_TYPE: Final = (b"Content-Type", b"application/json")
+_IDENTITY: Final = (b"Accept-Encoding", b"identity")  # no decompression of what a receiver sends
+_TIMESTAMP_NAME: Final = TIMESTAMP_HEADER.encode()
+_SIGNATURE_NAME: Final = SIGNATURE_HEADER.encode()
+_EVENT_ID_NAME: Final = EVENT_ID_HEADER.encode()
+_BATCH_COUNT_NAME: Final = BATCH_COUNT_HEADER.encode()
 
 
 def _public_id(event: OutboxEvent) -> str:
@@ -760,25 +775,35 @@ class WebhookSender:
         that says why."""
         timestamp = int(self._clock())
         headers = [
-            (b"Content-Type", b"application/json"),
-            (b"Accept-Encoding", b"identity"),  # no decompression of what a receiver sends
-            (TIMESTAMP_HEADER.encode(), str(timestamp).encode()),
-            (SIGNATURE_HEADER.encode(), signature_header(secret, timestamp, body).encode()),
+            _CONTENT_TYPE,
+            _IDENTITY,
+            (_TIMESTAMP_NAME, str(timestamp).encode()),
+            (_SIGNATURE_NAME, signature_header(secret, timestamp, body).encode()),
         ]
         if event_id is not None:
-            headers.append((EVENT_ID_HEADER.encode(), event_id.encode()))
+            headers.append((_EVENT_ID_NAME, event_id.encode()))
         if count is not None:
-            headers.append((BATCH_COUNT_HEADER.encode(), str(count).encode()))
+            headers.append((_BATCH_COUNT_NAME, str(count).encode()))
         if url.authorization is not None:
             headers.append((b"Authorization", url.authorization))
+        # asyncio.timeout's rule (cancel the task at the deadline; a cancellation
+        # that was the deadline's becomes the timeout) without its objects: one
+        # timer a POST, and a POST is most of what the sender does per event.
+        task = cast(asyncio.Task[Any], asyncio.current_task())
+        cancelling = task.cancelling()
+        expired: list[bool] = []
+        timer = asyncio.get_running_loop().call_later(
+            self.config.timeout, _expire, task, expired)
         try:
-            async with asyncio.timeout(self.config.timeout):
-                origin = url.origin
-                if self.options.block_private_addresses:
-                    origin = await self._pin(url)
-                response = await self._client.post(origin, url.path, headers, body)
-        except TimeoutError:
-            raise DeliveryTimeout(f"no answer within {self.config.timeout:g} s") from None
+            origin = url.origin
+            if self.options.block_private_addresses:
+                origin = await self._pin(url)
+            response = await self._client.post(origin, url.path, headers, body)
+        except asyncio.CancelledError:
+            if expired and task.uncancel() <= cancelling:
+                raise DeliveryTimeout(
+                    f"no answer within {self.config.timeout:g} s") from None
+            raise
         except InvalidRequest as exc:
             raise InvalidWebhookUrl(f"not a request herald sends: {exc}") from None
         except ConnectFailed as exc:
@@ -787,6 +812,8 @@ class WebhookSender:
             raise Unreachable(f"not an HTTP/1.1 answer: {exc}") from None
         except ClientError as exc:
             raise Unreachable(f"{type(exc).__name__}: {exc or 'connection failed'}") from None
+        finally:
+            timer.cancel()
         if not 200 <= response.status < 300:
             raise NonSuccessStatus(_describe(response), response.status)
         return response.status
@@ -845,6 +872,8 @@ class WebhookSender:
             for event in events:
                 self._report(self._left_leased(event, _public_id(event), exc))
             return
+        if self._results is None and self._on_result is None:
+            return  # nobody reads the results (herald serve): none built, one per event
         for event in events:
             self._report(DeliveryResult(event.id, _public_id(event), Outcome.DELIVERED,
                                         event.attempts, now))  # fmt: skip
