@@ -49,7 +49,7 @@ Server-side request forgery hygiene
 Only ``http``/``https`` URLs; no redirects followed; no proxy or ``.netrc``
 from the environment (a customer URL must never receive the host's proxy
 credentials); a total time limit per POST, waiting for a connection included
-(``asyncio.timeout``, so a receiver trickling bytes cannot hold a slot); at
+(one timer that cancels the POST, so a receiver trickling bytes cannot hold a slot); at
 most :data:`MAX_ERROR_BODY` octets of a failed answer kept. With
 ``block_private_addresses`` the host name is resolved by the sender, every
 address checked by ``address_filter``, and the connection made to the
