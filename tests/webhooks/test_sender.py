@@ -20,6 +20,7 @@ from herald.config import WebhookConfig
 from herald.metrics import Metrics
 from herald.store import (
     AttemptKind,
+    Channel,
     FraudAction,
     FraudDecision,
     FraudReason,
@@ -403,6 +404,25 @@ async def test_a_url_herald_does_not_post_to_is_given_up_at_once(
         await sender.aclose()
     assert result.outcome is Outcome.GAVE_UP
     assert result.error == "invalid_url: the callback URL's scheme must be http or https, not 'ftp'"
+
+
+async def test_a_cancelled_wait_for_a_completion_write_leaves_the_write_and_the_others(
+    world: World, receiver: Receiver
+) -> None:
+    # Deliveries within COMPLETE_DELAY share one completion write; a delivery task
+    # cancelled while it waits (stop) must neither cancel that write nor fail the others.
+    for _ in range(2):
+        await world.sent(receiver.url())
+    first, second = await world.store.claim_outbox(Channel.WEBHOOK, T0, lease=60, limit=10)
+    sender = world.sender()
+    try:
+        cancelled = sender._complete([first.id], {})
+        waiting = sender._complete([second.id], {})
+        cancelled.cancel()
+        await asyncio.wait_for(waiting, 5.0)
+    finally:
+        await sender.aclose()
+    assert await pending_events(world) == 0  # both completed by the one write
 
 
 async def test_stop_returns_in_flight_events_for_the_next_sender(

@@ -49,7 +49,7 @@ Server-side request forgery hygiene
 Only ``http``/``https`` URLs; no redirects followed; no proxy or ``.netrc``
 from the environment (a customer URL must never receive the host's proxy
 credentials); a total time limit per POST, waiting for a connection included
-(``asyncio.timeout``, so a receiver trickling bytes cannot hold a slot); at
+(one timer that cancels the POST, so a receiver trickling bytes cannot hold a slot); at
 most :data:`MAX_ERROR_BODY` octets of a failed answer kept. With
 ``block_private_addresses`` the host name is resolved by the sender, every
 address checked by ``address_filter``, and the connection made to the
@@ -77,7 +77,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, cast
 from urllib.parse import unquote, urlsplit
 
 from herald.accounts import load_master_key, webhook_secret
@@ -194,8 +194,8 @@ _RETURN_DELAY: Final = 0.0
 
 Resolver = Callable[[str, int], Awaitable[Sequence[IPAddress]]]
 #: Delivered events waiting to be forgotten: their ids, the answers of those that
-#: failed before (for their messages' timelines), and the write's future.
-_Completing = tuple[list[int], dict[int, WebhookAnswer], asyncio.Future[None]]
+#: failed before (for their messages' timelines), and a future per caller of the write.
+_Completing = tuple[list[int], dict[int, WebhookAnswer], list[asyncio.Future[None]]]
 
 
 class WebhookStore(Protocol):
@@ -276,6 +276,21 @@ async def _system_resolver(host: str, port: int) -> Sequence[IPAddress]:
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     # sockaddr[0] may carry an IPv6 zone ("fe80::1%eth0"); the zone is no part of the address.
     return [ipaddress.ip_address(str(info[4][0]).partition("%")[0]) for info in infos]
+
+
+def _expire(task: asyncio.Task[Any], expired: list[bool]) -> None:
+    """A POST's deadline (:meth:`WebhookSender._post`): cancel it, saying why."""
+    expired.append(True)
+    task.cancel()
+
+
+#: Header names and fields every POST sends, encoded once.
+_CONTENT_TYPE: Final = (b"Content-Type", b"application/json")
+_IDENTITY: Final = (b"Accept-Encoding", b"identity")  # no decompression of what a receiver sends
+_TIMESTAMP_NAME: Final = TIMESTAMP_HEADER.encode()
+_SIGNATURE_NAME: Final = SIGNATURE_HEADER.encode()
+_EVENT_ID_NAME: Final = EVENT_ID_HEADER.encode()
+_BATCH_COUNT_NAME: Final = BATCH_COUNT_HEADER.encode()
 
 
 def _public_id(event: OutboxEvent) -> str:
@@ -650,7 +665,8 @@ class WebhookSender:
                 held, timeout=self.config.timeout if grace is None else grace
             )
             # Cancelled before its outcome was written: hand the event back. (One whose
-            # outcome write was under way keeps it: that write is shielded.)
+            # outcome write was under way keeps it: cancelling its task leaves that
+            # write alone, see _complete.)
             unsettled = [
                 event for task in pending for event in held[task].events
                 if event.id not in self._settled
@@ -760,25 +776,35 @@ class WebhookSender:
         that says why."""
         timestamp = int(self._clock())
         headers = [
-            (b"Content-Type", b"application/json"),
-            (b"Accept-Encoding", b"identity"),  # no decompression of what a receiver sends
-            (TIMESTAMP_HEADER.encode(), str(timestamp).encode()),
-            (SIGNATURE_HEADER.encode(), signature_header(secret, timestamp, body).encode()),
+            _CONTENT_TYPE,
+            _IDENTITY,
+            (_TIMESTAMP_NAME, str(timestamp).encode()),
+            (_SIGNATURE_NAME, signature_header(secret, timestamp, body).encode()),
         ]
         if event_id is not None:
-            headers.append((EVENT_ID_HEADER.encode(), event_id.encode()))
+            headers.append((_EVENT_ID_NAME, event_id.encode()))
         if count is not None:
-            headers.append((BATCH_COUNT_HEADER.encode(), str(count).encode()))
+            headers.append((_BATCH_COUNT_NAME, str(count).encode()))
         if url.authorization is not None:
             headers.append((b"Authorization", url.authorization))
+        # asyncio.timeout's rule (cancel the task at the deadline; a cancellation
+        # that was the deadline's becomes the timeout) without its objects: one
+        # timer a POST, and a POST is most of what the sender does per event.
+        task = cast(asyncio.Task[Any], asyncio.current_task())
+        cancelling = task.cancelling()
+        expired: list[bool] = []
+        timer = asyncio.get_running_loop().call_later(
+            self.config.timeout, _expire, task, expired)
         try:
-            async with asyncio.timeout(self.config.timeout):
-                origin = url.origin
-                if self.options.block_private_addresses:
-                    origin = await self._pin(url)
-                response = await self._client.post(origin, url.path, headers, body)
-        except TimeoutError:
-            raise DeliveryTimeout(f"no answer within {self.config.timeout:g} s") from None
+            origin = url.origin
+            if self.options.block_private_addresses:
+                origin = await self._pin(url)
+            response = await self._client.post(origin, url.path, headers, body)
+        except asyncio.CancelledError:
+            if expired and task.uncancel() <= cancelling:
+                raise DeliveryTimeout(
+                    f"no answer within {self.config.timeout:g} s") from None
+            raise
         except InvalidRequest as exc:
             raise InvalidWebhookUrl(f"not a request herald sends: {exc}") from None
         except ConnectFailed as exc:
@@ -787,6 +813,8 @@ class WebhookSender:
             raise Unreachable(f"not an HTTP/1.1 answer: {exc}") from None
         except ClientError as exc:
             raise Unreachable(f"{type(exc).__name__}: {exc or 'connection failed'}") from None
+        finally:
+            timer.cancel()
         if not 200 <= response.status < 300:
             raise NonSuccessStatus(_describe(response), response.status)
         return response.status
@@ -838,13 +866,15 @@ class WebhookSender:
         # this answer; one delivered at its first attempt writes nothing more.
         retried = {e.id: _answer(now, url, f"HTTP {status}") for e in events if e.attempts > 1}
         try:
-            await asyncio.shield(self._complete([e.id for e in events], retried))
+            await self._complete([e.id for e in events], retried)
         except StoreError as exc:
             log.warning("webhooks: delivered %d events, could not record it (%s)",
                         len(events), exc)  # fmt: skip
             for event in events:
                 self._report(self._left_leased(event, _public_id(event), exc))
             return
+        if self._results is None and self._on_result is None:
+            return  # nobody reads the results (herald serve): none built, one per event
         for event in events:
             self._report(DeliveryResult(event.id, _public_id(event), Outcome.DELIVERED,
                                         event.attempts, now))  # fmt: skip
@@ -855,36 +885,45 @@ class WebhookSender:
         :data:`COMPLETE_DELAY` seconds: one write for them all (at a few hundred
         events a second, one per event would be most of the sender's store work).
         A crash before that write makes them due again: sent twice, which at-least-once
-        delivery allows and their event ids make harmless."""
+        delivery allows and their event ids make harmless.
+
+        Each caller gets a future of its own: cancelling it (the caller's task
+        stopped) leaves the write and the other callers alone, as ``asyncio.shield``
+        of one shared future would, at a third of the cost (a future, no wrapper
+        and callbacks, per delivered POST)."""
+        loop = asyncio.get_running_loop()
         pending = self._completing
         if pending is None:
-            loop = asyncio.get_running_loop()
-            pending = self._completing = ([], {}, loop.create_future())
+            pending = self._completing = ([], {}, [])
             loop.call_later(COMPLETE_DELAY, self._flush_completions)
         pending[0].extend(ids)
         if answers:
             pending[1].update((i, a) for i, a in answers.items() if a is not None)
+        waiter: asyncio.Future[None] = loop.create_future()
+        pending[2].append(waiter)
         if len(pending[0]) >= MAX_CLAIM_BATCH:
             self._flush_completions()
-        return pending[2]
+        return waiter
 
     def _flush_completions(self) -> None:
         pending, self._completing = self._completing, None
         if pending is None:
             return
-        ids, answers, done = pending
+        ids, answers, waiters = pending
         task = asyncio.ensure_future(self._store.complete_outbox(ids, answers=answers)
                                      if answers else self._store.complete_outbox(ids))
 
         def written(task: asyncio.Future[None]) -> None:
-            if done.done():
-                return
-            if task.cancelled():
-                done.cancel()
-            elif task.exception() is not None:
-                done.set_exception(task.exception())  # type: ignore[arg-type]
-            else:
-                done.set_result(None)
+            exc = None if task.cancelled() else task.exception()
+            for done in waiters:
+                if done.done():  # its caller was cancelled
+                    continue
+                if task.cancelled():
+                    done.cancel()
+                elif exc is not None:
+                    done.set_exception(exc)
+                else:
+                    done.set_result(None)
 
         task.add_done_callback(written)
 
