@@ -45,7 +45,13 @@ the pace). These messages carry no callback_url: delivered = final in the
 store (``done_at``, polled read-only). The ``http single +hooks`` row sends
 ``--http-webhooks`` messages with a callback_url served by this script, and
 a message counts as delivered when its ``delivered`` webhook arrives (herald
-POSTs a ``sent`` and a ``delivered`` event per message).
+POSTs a ``sent`` and a ``delivered`` event per message; ``--callback-events
+final``: the final one only). With ``--rate R`` that row is an open loop
+instead: message k is POSTed at start + k/R, whatever the answers do (at most
+``--http-workers`` in flight), as at a steady customer load where nothing
+batches by itself; it then prints the receipt latency per message and, per
+herald process, CPU and wake-ups (voluntary context switches of its main
+thread) per message.
 
 CPU seconds per process over each timed part: herald, sim, this load
 generator (from /proc/PID/stat), and per message. ``--profile`` samples
