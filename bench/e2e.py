@@ -45,7 +45,13 @@ the pace). These messages carry no callback_url: delivered = final in the
 store (``done_at``, polled read-only). The ``http single +hooks`` row sends
 ``--http-webhooks`` messages with a callback_url served by this script, and
 a message counts as delivered when its ``delivered`` webhook arrives (herald
-POSTs a ``sent`` and a ``delivered`` event per message).
+POSTs a ``sent`` and a ``delivered`` event per message; ``--callback-events
+final``: the final one only). With ``--rate R`` that row is an open loop
+instead: message k is POSTed at start + k/R, whatever the answers do (at most
+``--http-workers`` in flight), as at a steady customer load where nothing
+batches by itself; it then prints the receipt latency per message and, per
+herald process, CPU and wake-ups (voluntary context switches of its main
+thread) per message.
 
 CPU seconds per process over each timed part: herald, sim, this load
 generator (from /proc/PID/stat), and per message. ``--profile`` samples
@@ -114,6 +120,15 @@ NUMBER_PREFIX = "4479111"
 
 def content_hash(text: str) -> str:
     return "sha256:" + hashlib.sha256(text.encode("ascii")).hexdigest()[:32]
+
+
+def wakeups(pid: int) -> float:
+    """Voluntary context switches of a live process so far (each is a sleep: an
+    event-loop wake-up, or a wait for a lock or the disk)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("voluntary_ctxt_switches:"):
+            return float(line.split()[1])
+    return 0.0
 
 
 def self_cpu() -> float:
@@ -310,6 +325,11 @@ class Bench:
             # herald serve and its delivery process, when it runs one
             pids = [self.herald.pid, self.herald.delivery_pid()]
             out["herald"] = sum(cpu_seconds(pid) for pid in pids if pid is not None)
+            if self.args.rate:  # per process, and their wake-ups (context switches)
+                for name, pid in zip(("front", "delivery"), pids, strict=True):
+                    if pid is not None:
+                        out[name] = cpu_seconds(pid)
+                        out[name + " wake-ups"] = wakeups(pid)
         return out
 
     async def start_sim(self) -> None:
@@ -415,11 +435,15 @@ class Bench:
         workers = a.batch_workers if batch else a.http_workers
         texts = self.texts(n, "batch" if batch else "http")
         ids: list[str] = []
+        sent: dict[str, float] = {}
         errors: Counter[str] = Counter()
+
         def item(text: str, k: int) -> dict[str, Any]:
             fields = {"to": f"+{NUMBER_PREFIX}{k % 100_000:05d}", "from": SENDER, "text": text}
             if webhooks:
                 fields["callback_url"] = receiver.url
+                if a.callback_events:
+                    fields["callback_events"] = a.callback_events
             return fields
 
         clients = [RawHttp("127.0.0.1", self.http_port, self.creds.api_key)
@@ -447,6 +471,9 @@ class Bench:
                         ids.extend(x["id"] for x in body["results"] if x["status"] == "accepted")
 
                 await asyncio.gather(*(batch_worker(c) for c in clients))
+            elif a.rate and webhooks:
+                await open_loop(clients, [item(t, k) for k, t in enumerate(texts)], a.rate,
+                                ids, errors, sent)
             else:
                 work_single = iter(enumerate(texts))
 
@@ -484,6 +511,14 @@ class Bench:
                     last_ack - first,
                     max(finals[i] for i in ids) - first if done and ids else None,
                     {k: after[k] - before[k] for k in after if k in before})
+        if sent and done:
+            part.to_receipt = percentiles([finals[i] - sent[i] for i in ids])
+        if a.rate and ids:
+            per = {k: 1000 * v / len(ids) for k, v in part.cpu.items()
+                   if k in ("front", "delivery", "front wake-ups", "delivery wake-ups")}
+            part.notes.append("per message: " + ", ".join(
+                f"{k} {v:.3f} ms" if "wake" not in k else f"{k} {v / 1000:.2f}"
+                for k, v in per.items()))
         part.notes.append(f"webhook POSTs received: {receiver.posts}" if webhooks else
                           "no callback_url: delivered = final in the store (done_at), polled")
         if errors:
@@ -491,6 +526,40 @@ class Bench:
         if not done:
             part.notes.append("not every delivered webhook arrived in time")
         return part
+
+
+async def open_loop(clients: list[RawHttp], items: list[dict[str, Any]], rate: float,
+                    ids: list[str], errors: Counter[str], sent: dict[str, float]) -> None:
+    """Item k is POSTed at start + k/rate on an idle client, whatever the answers
+    do (an open loop: nothing batches that would not at this rate); at most
+    ``len(clients)`` in flight (then the sends fall behind)."""
+    loop = asyncio.get_running_loop()
+    idle: asyncio.Queue[RawHttp] = asyncio.Queue()
+    for c in clients:
+        idle.put_nowait(c)
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def one(client: RawHttp, fields: dict[str, Any]) -> None:
+        at = time.time()
+        try:
+            status, body = await client.post("/v1/messages", fields)
+        finally:
+            idle.put_nowait(client)
+        if status == 202:
+            ids.append(body["id"])
+            sent[body["id"]] = at
+        else:
+            errors[str(status)] += 1
+
+    start = loop.time() + 0.01
+    for k, fields in enumerate(items):
+        if (delay := start + k / rate - loop.time()) > 0.0005:
+            await asyncio.sleep(delay)
+        task = asyncio.create_task(one(await idle.get(), fields))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    if tasks:
+        await asyncio.wait(set(tasks), timeout=PART_TIMEOUT)
 
 
 # -- profile ----------------------------------------------------------------------------
@@ -702,6 +771,12 @@ def main() -> None:
     parser.add_argument("--batch-workers", type=int, default=4)
     parser.add_argument("--http-webhooks", type=int,
                         help="messages in the HTTP single part with webhooks (0: skip it)")
+    parser.add_argument("--rate", type=float,
+                        help="the hooks part as an open loop: POST one message every 1/RATE "
+                             "s (at most --http-workers in flight); per-process CPU and "
+                             "wake-ups printed")
+    parser.add_argument("--callback-events",
+                        help="the hooks part's callback_events (e.g. final; default herald's)")
     parser.add_argument("--sim-window", type=int, default=64,
                         help="deliver_sm (receipts) in flight per bind from the sim (default 64)")
     parser.add_argument("--only", choices=("smpp", "http", "hooks", "batch"))
