@@ -15,7 +15,7 @@ def test_two_nodes_complete_every_accepted_message_exactly_once(
 ) -> None:
     out = tmp_path / "results.json"
     argv = ["--dsn", pg_dsn, "--nodes", "2", "--workers", "2", "--cycles", "3", "--batch-ms", "2",
-            "--json", str(out)]
+            "--waits", "--json", str(out)]
     assert main(argv) == 0
     (scenario,) = json.loads(out.read_text())
     accepted = 2 * 2 * 3 * ACCEPT_BATCH
@@ -23,6 +23,8 @@ def test_two_nodes_complete_every_accepted_message_exactly_once(
     assert scenario["completed"] + scenario["drained"] == accepted
     assert scenario["completed"] > 0  # the nodes did the work, not only the drainer
     assert scenario["problems"] == []
+    # --waits: the nodes' backends were sampled (busy or waiting) while they ran
+    assert sum(scenario["waits"].values()) > 0
 
 
 def test_two_nodes_on_the_ports_claim_complete_every_message_exactly_once(

@@ -18,7 +18,7 @@ from typing import Any
 from herald.store import Source
 from herald.store.postgres import connection
 from herald.store.postgres._messages import CANDIDATES, WAITING
-from herald.store.postgres._sql import CLAIM
+from herald.store.postgres._sql import CLAIM, EXPIRE_QUEUED
 
 from .history import fill_finished
 
@@ -75,6 +75,43 @@ def _scans(plan: dict[str, Any]) -> list[tuple[str, str, str | None]]:
     for child in plan.get("Plans", ()):
         found.extend(_scans(child))
     return found
+
+
+def _indexes(plan: dict[str, Any]) -> set[str]:
+    """The index of every node of a JSON plan (bitmap index scans included)."""
+    found = {plan["Index Name"]} if "Index Name" in plan else set()
+    for child in plan.get("Plans", ()):
+        found |= _indexes(child)
+    return found
+
+
+def _write_scans(plan: dict[str, Any], table: str) -> list[dict[str, Any]]:
+    """The scans that find the rows ``table``'s ModifyTable writes (not its InitPlans)."""
+    if plan["Node Type"] == "ModifyTable" and plan["Relation Name"] == table:
+        return [p for p in plan["Plans"] if p["Parent Relationship"] == "Outer"]
+    return [w for child in plan.get("Plans", ()) for w in _write_scans(child, table)]
+
+
+async def test_claim_writes_the_chosen_rows_by_primary_key(pg_store_dsn: str) -> None:
+    """The UPDATE (DELETE) of the rows a claim (an expiry) chose reaches them by
+    primary key, never through a partial index whose predicate it repeats:
+    with ``AND owner IS NULL`` there, a prepared claim on a fresh queue
+    planned ``dispatch_queue_claim`` with ``seq = ANY`` as an index condition
+    on a non-leading column, a walk of the whole claim index for every claim
+    (bench/cluster.py: 121 buffers per claimed message with 3 nodes, 16 after)."""
+    async with connection(pg_store_dsn) as conn:
+        for name, sql, args in (
+            ("claim(text, bigint, text, float8, float8)", CLAIM,
+             f"('c1', 50, 'node-a', {T0 + 1}, 30.0)"),
+            ("expire(float8, bigint)", EXPIRE_QUEUED, f"({T0 + 1}, 500)"),
+        ):
+            await conn.execute(f"PREPARE {name} AS {sql}")
+            for plan_mode in ("force_custom_plan", "force_generic_plan"):
+                await conn.execute(f"SET plan_cache_mode = {plan_mode}")
+                explained = await conn.fetchval(
+                    f"EXPLAIN (FORMAT JSON) EXECUTE {name.split('(')[0]}{args}")
+                (write,) = _write_scans(json.loads(explained)[0]["Plan"], "dispatch_queue")
+                assert _indexes(write) <= {"dispatch_queue_pkey"}, (name, plan_mode, write)
 
 
 async def test_claim_uses_the_claim_index_with_1m_finished_messages(pg_store_dsn: str) -> None:
