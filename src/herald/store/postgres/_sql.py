@@ -125,7 +125,12 @@ ORDER BY m.priority, m.seq
 #: $5 at time $6, in one statement (rows of several callers: one group
 #: commit). A claim this owner no longer holds (requeued, claimed again) is
 #: left alone; as in store/lifecycle.py, a status only grows and a final one
-#: stays. Returns the seqs whose claims ended here.
+#: stays. Returns the seqs whose claims ended here. ``q.seq = ANY ($2)``
+#: offers the planner the primary key for the queue rows: with the join
+#: alone it walked ``dispatch_queue_leases`` (``owner = $1`` implies that
+#: partial index's ``owner IS NOT NULL``), every claim in flight, per
+#: completion (a 5,000-row queue), or kept a sequential scan planned on a
+#: fresh queue (test_claim_plan.py).
 COMPLETE = f"""
 WITH done AS (
     SELECT * FROM unnest($2::bigint[], $3::integer[], $4::smallint[], $5::integer[],
@@ -133,7 +138,8 @@ WITH done AS (
         AS d(seq, attempt, status, error_code, at)
 ), gone AS (
     DELETE FROM dispatch_queue q USING done d
-    WHERE q.seq = d.seq AND q.owner = $1 AND q.attempt = d.attempt
+    WHERE q.seq = ANY ($2::bigint[]) AND q.seq = d.seq AND q.owner = $1
+        AND q.attempt = d.attempt
     RETURNING q.seq, q.queued_at
 ), marked AS (
     UPDATE messages m
