@@ -18,7 +18,7 @@ from typing import Any
 from herald.store import Source
 from herald.store.postgres import connection
 from herald.store.postgres._messages import CANDIDATES, WAITING
-from herald.store.postgres._sql import CLAIM, COMPLETE, EXPIRE_QUEUED
+from herald.store.postgres._sql import CLAIM, COMPLETE, EXPIRE_QUEUED, RELEASE
 
 from .history import fill_finished
 
@@ -93,7 +93,7 @@ def _write_scans(plan: dict[str, Any], table: str) -> list[dict[str, Any]]:
 
 
 #: The loop's writes of queue rows, prepared as asyncpg prepares them, with
-#: arguments to EXECUTE them with (a completion: 50 of the backlog's claims).
+#: arguments to EXECUTE them with (a completion, a release: 50 of the backlog's claims).
 _WRITES = (
     ("claim(text, bigint, text, float8, float8)", CLAIM, f"('c1', 50, 'node-a', {T0 + 1}, 30.0)"),
     ("expire(float8, bigint)", EXPIRE_QUEUED, f"({T0 + 1}, 500)"),
@@ -101,6 +101,9 @@ _WRITES = (
      "('node-x', '{" + ",".join(str(3 * n) for n in range(1, 51)) + "}', array_fill(1, "
      "ARRAY[50]), array_fill(3::smallint, ARRAY[50]), array_fill(NULL::int, ARRAY[50]), "
      f"array_fill({T0 + 1}::float8, ARRAY[50]))"),
+    ("release(text, bigint[], integer[], float8)", RELEASE,
+     "('node-x', '{" + ",".join(str(3 * n) for n in range(1, 51)) + "}', array_fill(1, "
+     f"ARRAY[50]), {T0 + 1})"),
 )
 
 
@@ -119,7 +122,7 @@ async def _assert_writes_by_primary_key(conn: Any) -> None:
 
 
 async def test_the_loop_writes_queue_rows_by_primary_key(pg_store_dsn: str) -> None:
-    """The UPDATE (DELETE) of the rows a claim (an expiry, a completion) chose
+    """The UPDATE (DELETE) of the rows a claim (an expiry, a completion, a release) chose
     reaches them by primary key, never through a partial index whose
     predicate its conditions imply: with ``AND owner IS NULL`` there, a
     prepared claim on a fresh queue planned ``dispatch_queue_claim`` with

@@ -158,11 +158,12 @@ SELECT g.seq FROM gone g
 
 #: Owner $1 hands claims back (throttled, shutting down): each (seq $2, claim
 #: attempt $3) becomes claimable again from $4. Returns the seqs released.
+#: The seqs are named (``q.seq = ANY``) as in COMPLETE, for the primary key.
 RELEASE = """
 UPDATE dispatch_queue q
 SET owner = NULL, lease_until = NULL, due_at = $4
 FROM unnest($2::bigint[], $3::integer[]) AS r(seq, attempt)
-WHERE q.seq = r.seq AND q.owner = $1 AND q.attempt = r.attempt
+WHERE q.seq = ANY ($2::bigint[]) AND q.seq = r.seq AND q.owner = $1 AND q.attempt = r.attempt
 RETURNING q.seq
 """
 
