@@ -566,12 +566,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--waits", action="store_true",
                         help="sample what the active backends wait on (pg_stat_activity, "
                              "every 50 ms) through each scenario")
+    parser.add_argument("--server-set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting of the private cluster (postgres -c), e.g. the "
+                             "operator's group commit: commit_delay=1000 commit_siblings=5 "
+                             "(repeatable; herald's own statements keep synchronous_commit on)")
     parser.add_argument("--dsn", default=None,
                         help="an existing database, emptied before each scenario "
                              "(default: a private cluster, a fresh database per scenario)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--node", help=argparse.SUPPRESS)  # internal: run one node
     args = parser.parse_args(argv)
+    settings = dict(item.partition("=")[::2] for item in args.server_set)
+    if any(not name or not value for name, value in settings.items()):
+        parser.error("--server-set takes NAME=VALUE")
+    if settings and args.dsn:
+        parser.error("--server-set sets the private cluster's settings; not with --dsn")
+    if args.statements:
+        settings["shared_preload_libraries"] = "pg_stat_statements"
     if args.node:
         node_main(json.loads(args.node))
         return 0
@@ -580,8 +591,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.interval = 60.0
     print(f"# load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
           f"on {CORES} CPUs", flush=True)
-    cluster = None if args.dsn else PgCluster.start(
-        {"shared_preload_libraries": "pg_stat_statements"} if args.statements else None)
+    if settings:
+        print(f"# server settings: {' '.join(f'{k}={v}' for k, v in settings.items())}")
+    cluster = None if args.dsn else PgCluster.start(settings)
     scenarios = []
     try:
         for i, nodes in enumerate(args.nodes):

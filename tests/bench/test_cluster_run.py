@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from cluster import ACCEPT_BATCH, exactly_once, main
 from herald.store import Status
 
@@ -52,3 +54,15 @@ def test_the_check_names_duplicates_losses_and_leftovers() -> None:
         "3 accepted but 2 stored", "1 left in the queue"]
     assert exactly_once(1, [[1]], 1, {int(Status.ACCEPTED): 1}, 0) == [
         "messages not sent: {'accepted': 1}"]
+
+
+def test_server_settings_are_name_value_and_for_the_private_cluster_only(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--server-set", "commit_delay", "--quick"])
+    assert exc.value.code == 2
+    assert "--server-set takes NAME=VALUE" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--server-set", "commit_delay=1000", "--dsn", "postgresql://127.0.0.1:1/x"])
+    assert "not with --dsn" in capsys.readouterr().err
