@@ -39,7 +39,8 @@ message must be stored, ``sent``, out of the queue, and completed exactly once
 no seq twice). The exit status is 1 when that check fails. ``--statements N``
 adds the N statements the server spent the most time on (pg_stat_statements:
 µs and shared buffers per row), ``--waits`` what the active backends waited on
-(pg_stat_activity sampled every 50 ms), per scenario. Below, the anchor
+(pg_stat_activity sampled every 50 ms), per scenario; ``--server-set
+NAME=VALUE`` sets the private cluster's (``postgres -c``). Below, the anchor
 figures issue 10 measured on this machine (2 cores, PostgreSQL on the same
 cores) and its goals. Figures move with the machine's load: compare rows of
 one run.
