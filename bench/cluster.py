@@ -36,7 +36,11 @@ is steadier), and the exactly-once check: after the nodes stop, whatever is
 left queued is claimed and completed by a drainer, and then every accepted
 message must be stored, ``sent``, out of the queue, and completed exactly once
 (the completions each node's ``complete`` returned, plus the drainer's, hold
-no seq twice). The exit status is 1 when that check fails. Below, the anchor
+no seq twice). The exit status is 1 when that check fails. ``--statements N``
+adds the N statements the server spent the most time on (pg_stat_statements:
+µs and shared buffers per row), ``--waits`` what the active backends waited on
+(pg_stat_activity sampled every 50 ms), per scenario; ``--server-set
+NAME=VALUE`` sets the private cluster's (``postgres -c``). Below, the anchor
 figures issue 10 measured on this machine (2 cores, PostgreSQL on the same
 cores) and its goals. Figures move with the machine's load: compare rows of
 one run.
@@ -53,6 +57,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -232,6 +237,10 @@ class Scenario:
     preload_seconds: float = 0.0
     #: the server's CPU seconds per interval (--interval; with a private cluster)
     interval_cpu: list[float] = field(default_factory=list)
+    #: --statements: the top statements by execution time, as lines
+    statements: list[str] = field(default_factory=list)
+    #: --waits: what the backends waited on (pg_stat_activity samples) -> samples
+    waits: dict[str, int] = field(default_factory=dict)
 
     @property
     def accepted(self) -> int:
@@ -326,7 +335,7 @@ def server_cpu(cluster: PgCluster | None) -> float | None:
     return total / tick
 
 
-async def prepare(dsn: str, preload: int) -> None:
+async def prepare(dsn: str, preload: int, statements: bool = False) -> None:
     async with connection(dsn) as conn:
         await migrate(conn)
         await conn.execute(
@@ -334,6 +343,42 @@ async def prepare(dsn: str, preload: int) -> None:
         if preload:
             await fill_finished(conn, preload, time.time())
             await conn.execute("VACUUM ANALYZE messages")
+        if statements:
+            await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            await conn.execute("SELECT pg_stat_statements_reset()")
+
+
+async def top_statements(dsn: str, top: int) -> list[str]:
+    """This database's statements by execution time since :func:`prepare`, as
+    lines: share, total ms, calls, rows, µs and shared buffers touched a row."""
+    async with connection(dsn) as conn:
+        rows = await conn.fetch(
+            "SELECT calls, rows, total_exec_time, shared_blks_hit + shared_blks_read AS blks,"
+            " query FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database"
+            " WHERE datname = current_database()) ORDER BY total_exec_time DESC LIMIT $1", top)
+    total = sum(r["total_exec_time"] for r in rows) or 1.0
+    return [f"{r['total_exec_time'] / total:>5.0%} {r['total_exec_time']:>8.0f} ms "
+            f"{r['calls']:>7} calls {r['rows']:>8} rows "
+            f"{r['total_exec_time'] * 1000 / max(r['rows'], 1):>6.1f} µs/row "
+            f"{r['blks'] / max(r['rows'], 1):>6.1f} buf/row  "
+            + " ".join(r["query"].split())[:90] for r in rows]
+
+
+async def sample_waits(dsn: str, stop: threading.Event, every: float = 0.05) -> dict[str, int]:
+    """What this database's active backends wait on, sampled every ``every``
+    seconds until ``stop`` is set (``CPU`` when running): wait event -> samples."""
+    counts: dict[str, int] = {}
+    async with connection(dsn) as conn:
+        while not stop.is_set():
+            for r in await conn.fetch(
+                    "SELECT wait_event_type, wait_event FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND state = 'active'"
+                    " AND pid <> pg_backend_pid()"):
+                key = "CPU" if r["wait_event"] is None else \
+                    f"{r['wait_event_type']}:{r['wait_event']}"
+                counts[key] = counts.get(key, 0) + 1
+            await asyncio.sleep(every)
+    return counts
 
 
 async def drain_and_count(
@@ -374,7 +419,7 @@ def run_scenario(
     dsn: str, cluster: PgCluster | None, nodes: int, args: argparse.Namespace
 ) -> Scenario:
     began = time.monotonic()
-    asyncio.run(prepare(dsn, args.preload))
+    asyncio.run(prepare(dsn, args.preload, bool(args.statements)))
     preload_seconds = time.monotonic() - began
     with tempfile.TemporaryDirectory(prefix="herald-cluster-") as tmp:
         start_at = time.time() + START_DELAY
@@ -393,6 +438,12 @@ def run_scenario(
         while time.time() < start_at - 0.2:
             time.sleep(0.05)
         cpu0 = server_cpu(cluster)
+        waits: dict[str, int] = {}
+        stop = threading.Event()
+        sampler = threading.Thread(  # beside the interval marks below
+            target=lambda: waits.update(asyncio.run(sample_waits(dsn, stop))))
+        if args.waits:
+            sampler.start()
         # the server's CPU at each interval's end, while the nodes run (the last: after)
         marks: list[float | None] = []
         if args.interval:
@@ -408,13 +459,17 @@ def run_scenario(
                 raise SystemExit(f"a node exited with {p.returncode}")
         cpu1 = server_cpu(cluster)
         marks.append(cpu1)
+        stop.set()
+        if args.waits:
+            sampler.join()
         results = [NodeResult(**json.loads(o.read_text())) for o in outs]
+    statements = asyncio.run(top_statements(dsn, args.statements)) if args.statements else []
     drained, stored, statuses, left = asyncio.run(
         drain_and_count(dsn, args.connectors, args.port_claim))
     return Scenario(
         nodes, results, drained, stored, statuses, left,
         None if cpu0 is None or cpu1 is None else cpu1 - cpu0, preload_seconds,
-        interval_cpu(cpu0, marks),
+        interval_cpu(cpu0, marks), statements, waits,
     )
 
 
@@ -461,6 +516,16 @@ def report(scenarios: list[Scenario], args: argparse.Namespace) -> None:
               + ("" if first[2] is None or last[2] is None else
                  f", {last[2] / max(first[2], 1e-9):.0%} of the server CPU per message")
               + f"; worst interval's cycle p99 {max(r[1] for r in rows):.1f} ms")
+    for s in scenarios:
+        if s.statements:
+            print(f"\n{s.nodes} node(s): PostgreSQL's statements by execution time "
+                  "(pg_stat_statements, top level)")
+            print("\n".join(s.statements))
+        if s.waits:
+            samples = sum(s.waits.values())
+            print(f"\n{s.nodes} node(s): active backends' wait events ({samples} samples)")
+            for event, n in sorted(s.waits.items(), key=lambda kv: -kv[1])[:10]:
+                print(f"  {n / samples:>5.0%} {event}")
     if len(scenarios) > 1 and scenarios[0].nodes == 1:
         for s in scenarios[1:]:
             print(f"{s.nodes} nodes / 1 node: {s.rate / max(scenarios[0].rate, 1e-9):.2f}x")
@@ -496,12 +561,29 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="run the loop through the Store port (PostgresStore: accept, "
                              "claim, update_statuses) instead of DispatchQueue; worker i's "
                              "messages are account 1 + i mod --connectors's")
+    parser.add_argument("--statements", type=int, default=0, metavar="N",
+                        help="the N statements PostgreSQL spent the most time on in each "
+                             "scenario (pg_stat_statements, preloaded in the private cluster)")
+    parser.add_argument("--waits", action="store_true",
+                        help="sample what the active backends wait on (pg_stat_activity, "
+                             "every 50 ms) through each scenario")
+    parser.add_argument("--server-set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting of the private cluster (postgres -c), e.g. the "
+                             "operator's group commit: commit_delay=1000 commit_siblings=5 "
+                             "(repeatable; herald's own statements keep synchronous_commit on)")
     parser.add_argument("--dsn", default=None,
                         help="an existing database, emptied before each scenario "
                              "(default: a private cluster, a fresh database per scenario)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--node", help=argparse.SUPPRESS)  # internal: run one node
     args = parser.parse_args(argv)
+    settings = dict(item.partition("=")[::2] for item in args.server_set)
+    if any(not name or not value for name, value in settings.items()):
+        parser.error("--server-set takes NAME=VALUE")
+    if settings and args.dsn:
+        parser.error("--server-set sets the private cluster's settings; not with --dsn")
+    if args.statements:
+        settings["shared_preload_libraries"] = "pg_stat_statements"
     if args.node:
         node_main(json.loads(args.node))
         return 0
@@ -510,7 +592,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.interval = 60.0
     print(f"# load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
           f"on {CORES} CPUs", flush=True)
-    cluster = None if args.dsn else PgCluster.start()
+    if settings:
+        print(f"# server settings: {' '.join(f'{k}={v}' for k, v in settings.items())}")
+    cluster = None if args.dsn else PgCluster.start(settings)
     scenarios = []
     try:
         for i, nodes in enumerate(args.nodes):
@@ -527,7 +611,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.json.write_text(json.dumps([
             {"nodes": s.nodes, "rate": s.rate, "accepted": s.accepted,
              "completed": s.completed, "drained": len(s.drained), "stored": s.stored,
-             "p99_ms": s.cycle_ms(0.99), "problems": s.problems(),
+             "p99_ms": s.cycle_ms(0.99), "problems": s.problems(), "waits": s.waits,
              "intervals": s.intervals(args.interval) if args.interval else []}
             for s in scenarios
         ]))

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from cluster import ACCEPT_BATCH, exactly_once, main
 from herald.store import Status
 
@@ -15,7 +17,7 @@ def test_two_nodes_complete_every_accepted_message_exactly_once(
 ) -> None:
     out = tmp_path / "results.json"
     argv = ["--dsn", pg_dsn, "--nodes", "2", "--workers", "2", "--cycles", "3", "--batch-ms", "2",
-            "--json", str(out)]
+            "--waits", "--json", str(out)]
     assert main(argv) == 0
     (scenario,) = json.loads(out.read_text())
     accepted = 2 * 2 * 3 * ACCEPT_BATCH
@@ -23,6 +25,8 @@ def test_two_nodes_complete_every_accepted_message_exactly_once(
     assert scenario["completed"] + scenario["drained"] == accepted
     assert scenario["completed"] > 0  # the nodes did the work, not only the drainer
     assert scenario["problems"] == []
+    # --waits: the nodes' backends were sampled (busy or waiting) while they ran
+    assert sum(scenario["waits"].values()) > 0
 
 
 def test_two_nodes_on_the_ports_claim_complete_every_message_exactly_once(
@@ -50,3 +54,15 @@ def test_the_check_names_duplicates_losses_and_leftovers() -> None:
         "3 accepted but 2 stored", "1 left in the queue"]
     assert exactly_once(1, [[1]], 1, {int(Status.ACCEPTED): 1}, 0) == [
         "messages not sent: {'accepted': 1}"]
+
+
+def test_server_settings_are_name_value_and_for_the_private_cluster_only(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--server-set", "commit_delay", "--quick"])
+    assert exc.value.code == 2
+    assert "--server-set takes NAME=VALUE" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--server-set", "commit_delay=1000", "--dsn", "postgresql://127.0.0.1:1/x"])
+    assert "not with --dsn" in capsys.readouterr().err

@@ -18,7 +18,7 @@ from typing import Any
 from herald.store import Source
 from herald.store.postgres import connection
 from herald.store.postgres._messages import CANDIDATES, WAITING
-from herald.store.postgres._sql import CLAIM
+from herald.store.postgres._sql import CLAIM, COMPLETE, EXPIRE_QUEUED, RELEASE
 
 from .history import fill_finished
 
@@ -77,6 +77,64 @@ def _scans(plan: dict[str, Any]) -> list[tuple[str, str, str | None]]:
     return found
 
 
+def _indexes(plan: dict[str, Any]) -> set[str]:
+    """The index of every node of a JSON plan (bitmap index scans included)."""
+    found = {plan["Index Name"]} if "Index Name" in plan else set()
+    for child in plan.get("Plans", ()):
+        found |= _indexes(child)
+    return found
+
+
+def _write_scans(plan: dict[str, Any], table: str) -> list[dict[str, Any]]:
+    """The scans that find the rows ``table``'s ModifyTable writes (not its InitPlans)."""
+    if plan["Node Type"] == "ModifyTable" and plan["Relation Name"] == table:
+        return [p for p in plan["Plans"] if p["Parent Relationship"] == "Outer"]
+    return [w for child in plan.get("Plans", ()) for w in _write_scans(child, table)]
+
+
+#: The loop's writes of queue rows, prepared as asyncpg prepares them, with
+#: arguments to EXECUTE them with (a completion, a release: 50 of the backlog's claims).
+_WRITES = (
+    ("claim(text, bigint, text, float8, float8)", CLAIM, f"('c1', 50, 'node-a', {T0 + 1}, 30.0)"),
+    ("expire(float8, bigint)", EXPIRE_QUEUED, f"({T0 + 1}, 500)"),
+    ("complete(text, bigint[], integer[], smallint[], integer[], float8[])", COMPLETE,
+     "('node-x', '{" + ",".join(str(3 * n) for n in range(1, 51)) + "}', array_fill(1, "
+     "ARRAY[50]), array_fill(3::smallint, ARRAY[50]), array_fill(NULL::int, ARRAY[50]), "
+     f"array_fill({T0 + 1}::float8, ARRAY[50]))"),
+    ("release(text, bigint[], integer[], float8)", RELEASE,
+     "('node-x', '{" + ",".join(str(3 * n) for n in range(1, 51)) + "}', array_fill(1, "
+     f"ARRAY[50]), {T0 + 1})"),
+)
+
+
+async def _assert_writes_by_primary_key(conn: Any) -> None:
+    """Each of :data:`_WRITES` reaches the queue rows it writes by primary key
+    (or a scan of a table the planner knows to be small), in both plan modes."""
+    for name, sql, args in _WRITES:
+        await conn.execute(f"PREPARE write_{name} AS {sql}")
+        for plan_mode in ("force_custom_plan", "force_generic_plan"):
+            await conn.execute(f"SET plan_cache_mode = {plan_mode}")
+            explained = await conn.fetchval(
+                f"EXPLAIN (FORMAT JSON) EXECUTE write_{name.split('(')[0]}{args}")
+            (write,) = _write_scans(json.loads(explained)[0]["Plan"], "dispatch_queue")
+            assert _indexes(write) <= {"dispatch_queue_pkey"}, (name, plan_mode, write)
+        await conn.execute(f"DEALLOCATE write_{name.split('(')[0]}; RESET plan_cache_mode")
+
+
+async def test_the_loop_writes_queue_rows_by_primary_key(pg_store_dsn: str) -> None:
+    """The UPDATE (DELETE) of the rows a claim (an expiry, a completion, a release) chose
+    reaches them by primary key, never through a partial index whose
+    predicate its conditions imply: with ``AND owner IS NULL`` there, a
+    prepared claim on a fresh queue planned ``dispatch_queue_claim`` with
+    ``seq = ANY`` as an index condition on a non-leading column, a walk of
+    the whole claim index for every claim (bench/cluster.py: 121 buffers per
+    claimed message with 3 nodes, 15 after). Here on a fresh, never analysed
+    queue (as a new database starts, and as asyncpg keeps the plan); the
+    1M-row test below checks the same with a backlog."""
+    async with connection(pg_store_dsn) as conn:
+        await _assert_writes_by_primary_key(conn)
+
+
 async def test_claim_uses_the_claim_index_with_1m_finished_messages(pg_store_dsn: str) -> None:
     async with connection(pg_store_dsn) as conn:
         # Unlogged (no WAL) only to fill faster: the planner does not look at it.
@@ -107,6 +165,8 @@ async def test_claim_uses_the_claim_index_with_1m_finished_messages(pg_store_dsn
             # The claimed rows' messages are fetched by primary key, not searched for.
             assert message_scans, (plan_mode, scans)
             assert {s[2] for s in message_scans} == {"messages_pkey"}, (plan_mode, scans)
+        await conn.execute("RESET plan_cache_mode")
+        await _assert_writes_by_primary_key(conn)
 
         # The port's claim: the accounts waiting per class, then each one's ready
         # rows, both from dispatch_queue_port alone (messages by primary key).

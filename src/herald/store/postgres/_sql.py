@@ -89,7 +89,14 @@ WHERE NOT n.test
 #: skipped, not waited for. ``= ANY (ARRAY (...))`` rather than ``IN (...)``:
 #: the chosen seqs are computed once and the rows fetched by primary key;
 #: with ``IN`` the planner may hash-join a sequential scan of the whole queue
-#: (seen with a 5,000-row backlog, test_claim_plan.py). Returns each message
+#: (seen with a 5,000-row backlog, test_claim_plan.py). The UPDATE repeats
+#: none of the subquery's conditions: the rows it returns are locked with
+#: ``owner IS NULL`` rechecked on their newest version, and ``AND owner IS
+#: NULL`` out here let the planner reach them through the claim index (its
+#: predicate), ``seq`` matched on a non-leading column: a walk of the whole
+#: index per claim (a prepared claim on a fresh queue kept that plan; with 3
+#: nodes it cost 6,000 buffers a claim of 50 and doubled the server's CPU per
+#: message, bench/cluster.py --statements). Returns each message
 #: with its claim's ``claim_attempt`` (completion and release name it: a
 #: fence against a holder whose lease ran out and whose message was claimed
 #: again) and ``claim_queued_at``, the first claim's time.
@@ -104,7 +111,7 @@ WITH claimed AS (
         ORDER BY priority, seq
         LIMIT $2
         FOR UPDATE SKIP LOCKED
-    )) AND q.owner IS NULL
+    ))
     RETURNING q.seq, q.attempt, q.queued_at
 )
 SELECT c.attempt AS claim_attempt, c.queued_at AS claim_queued_at,
@@ -118,7 +125,12 @@ ORDER BY m.priority, m.seq
 #: $5 at time $6, in one statement (rows of several callers: one group
 #: commit). A claim this owner no longer holds (requeued, claimed again) is
 #: left alone; as in store/lifecycle.py, a status only grows and a final one
-#: stays. Returns the seqs whose claims ended here.
+#: stays. Returns the seqs whose claims ended here. ``q.seq = ANY ($2)``
+#: offers the planner the primary key for the queue rows: with the join
+#: alone it walked ``dispatch_queue_leases`` (``owner = $1`` implies that
+#: partial index's ``owner IS NOT NULL``), every claim in flight, per
+#: completion (a 5,000-row queue), or kept a sequential scan planned on a
+#: fresh queue (test_claim_plan.py).
 COMPLETE = f"""
 WITH done AS (
     SELECT * FROM unnest($2::bigint[], $3::integer[], $4::smallint[], $5::integer[],
@@ -126,7 +138,8 @@ WITH done AS (
         AS d(seq, attempt, status, error_code, at)
 ), gone AS (
     DELETE FROM dispatch_queue q USING done d
-    WHERE q.seq = d.seq AND q.owner = $1 AND q.attempt = d.attempt
+    WHERE q.seq = ANY ($2::bigint[]) AND q.seq = d.seq AND q.owner = $1
+        AND q.attempt = d.attempt
     RETURNING q.seq, q.queued_at
 ), marked AS (
     UPDATE messages m
@@ -145,11 +158,12 @@ SELECT g.seq FROM gone g
 
 #: Owner $1 hands claims back (throttled, shutting down): each (seq $2, claim
 #: attempt $3) becomes claimable again from $4. Returns the seqs released.
+#: The seqs are named (``q.seq = ANY``) as in COMPLETE, for the primary key.
 RELEASE = """
 UPDATE dispatch_queue q
 SET owner = NULL, lease_until = NULL, due_at = $4
 FROM unnest($2::bigint[], $3::integer[]) AS r(seq, attempt)
-WHERE q.seq = r.seq AND q.owner = $1 AND q.attempt = r.attempt
+WHERE q.seq = ANY ($2::bigint[]) AND q.seq = r.seq AND q.owner = $1 AND q.attempt = r.attempt
 RETURNING q.seq
 """
 
@@ -166,7 +180,9 @@ SELECT count(*) AS requeued FROM requeued
 
 #: Up to $2 unclaimed messages whose validity ended before $1 leave the queue
 #: and become ``expired`` at $1 (store/lifecycle.py: from accepted or queued;
-#: a final status stays). Returns how many left the queue.
+#: a final status stays). Returns how many left the queue. The rows are
+#: locked with their conditions rechecked: the DELETE repeats none of them
+#: (reached by primary key, not a partial index; see CLAIM).
 EXPIRE_QUEUED = f"""
 WITH gone AS (
     DELETE FROM dispatch_queue
@@ -176,7 +192,7 @@ WITH gone AS (
         ORDER BY expires_at
         LIMIT $2
         FOR UPDATE SKIP LOCKED
-    )) AND owner IS NULL
+    ))
     RETURNING seq
 ), marked AS (
     UPDATE messages m
