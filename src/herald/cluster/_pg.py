@@ -176,8 +176,10 @@ class SlotTable:
         if count < 1:
             return ()
         rows = await self._pool.fetch(_ACQUIRE, connector, self.node, count, binds, self.lease)
+        # UPDATE ... RETURNING gives its rows in no defined order: sort them.
         return tuple(
-            Slot(r["connector"], r["slot"], r["owner"], r["epoch"], r["expires_at"]) for r in rows
+            Slot(r["connector"], r["slot"], r["owner"], r["epoch"], r["expires_at"])
+            for r in sorted(rows, key=lambda r: r["slot"])
         )
 
     async def release(self, holdings: Sequence[Holding]) -> frozenset[tuple[str, int]]:
