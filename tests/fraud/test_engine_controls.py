@@ -297,3 +297,38 @@ def test_an_attack_spread_over_fresh_ranges_meets_the_strict_floors_once_evidenc
             allowed[i] += decision.action is Action.ALLOW
     assert min(allowed[:3]) >= 3  # ordinary budgets: three codes or 0.8 USD
     assert allowed[5:] == [1] * 35
+
+
+def test_conversions_before_the_alert_do_not_open_a_rare_country_to_the_attack() -> None:
+    # Seed 84: the source's real users in the rarely-seen countries had typed codes in the
+    # hour before the attack; on those conversions the attack's codes passed the alert
+    # country by country (37 of 515 after its first block) and it ran on for two minutes.
+    codes = {"KG": "996", "TJ": "992", "SL": "232", "GN": "224", "MR": "222", "TD": "235",
+             "SO": "252", "PG": "675", "SB": "677", "AF": "93"}
+    engine = Engine(Prices("USD", {**dict.fromkeys(codes, 0.6), "LA": 0.6}))
+    rng = random.Random(7)
+    for i, iso in enumerate(codes):  # each country's user types the code, 50-5 min before
+        rid, ts = f"u{i}", T0 + (10 + 5 * i) * MIN
+        user = engine.request(Request(rid, ts, "shop", "signup",
+                                      f"+{codes[iso]}6{rng.randrange(10**7):07d}", iso, None))
+        assert user.action is Action.ALLOW
+        engine.receipt(Receipt(rid, ts + 2 * S, "DELIVRD"))
+        engine.verification(Verification(rid, ts + 20 * S))
+    start = T0 + HOUR
+    decisions = [_pumped(engine, f"b{i}", start + i * 6 * S,
+                         f"+{codes[iso]}7{rng.randrange(10**7):07d}", country=iso, network=None)
+                 for i, iso in enumerate(list(codes) * 11)]
+    first = next(i for i, d in enumerate(decisions) if d.action is Action.BLOCK)
+    assert first <= 6
+    assert decisions[first].reasons[-1].code == "unfamiliar_countries"
+    assert all(d.action is Action.BLOCK for d in decisions[first:]), [
+        d.reasons[-1].cell for d in decisions[first:] if d.action is Action.ALLOW]
+    # A code typed at human speed since the alert began vouches for its country: a user
+    # of another source converts in Laos, and the alerted source's next user there passes.
+    ts = start + 110 * 6 * S
+    assert engine.request(Request("l0", ts, "chat", "signup", "+85620555001", "LA", None)
+                          ).action is Action.ALLOW
+    engine.receipt(Receipt("l0", ts + 2 * S, "DELIVRD"))
+    engine.verification(Verification("l0", ts + 20 * S))
+    laos = engine.request(Request("l1", ts + MIN, "shop", "signup", "+85620555002", "LA", None))
+    assert laos.action is Action.ALLOW, laos.reasons
