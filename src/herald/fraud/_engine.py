@@ -51,8 +51,8 @@ Countries with little healthy volume also share one *unfamiliar* cell per
 source: when its loss, or the full price of its codes in flight (sent in the
 last minutes and not typed in), passes its budget spread over countries (many
 rarely-seen countries pumped at once) the source is on alert for a while,
-refusing codes to rarely-seen countries that do not convert at human speed,
-while a launch, whose users convert, goes on.
+refusing codes to rarely-seen countries that have not converted at human speed
+since the alert began, while a launch, whose users convert, goes on.
 
 Expected conversion ``p`` of a request: the conversion of its (account, use
 case), learned with a Beta prior, times its country's lift (its conversion
@@ -844,7 +844,8 @@ class Engine:
         """Many rarely-seen countries pumped at once through one source: each stays under
         its own budget, their sum does not. Once the source's group passes its budget it
         is on *alert* (expiring, escalating): a code to a rarely-seen country is then
-        refused unless the country converts at human speed and has little loss."""
+        refused unless its credit covers it, or it converted at human speed since the
+        alert began and has little loss."""
         country = path[0]
         figures = {"excess": round(group.excess, 4), "budget": round(group.budget(), 4),
                    "price": price, "expected_conversion": round(p, 4)}
