@@ -52,7 +52,8 @@ source: when its loss, or the full price of its codes in flight (sent in the
 last minutes and not typed in), passes its budget spread over countries (many
 rarely-seen countries pumped at once) the source is on alert for a while,
 refusing codes to rarely-seen countries that have not converted at human speed
-since the alert began, while a launch, whose users convert, goes on.
+since the alert began (or, the source's own users, in the last hour), while a
+launch, whose users convert, goes on.
 
 Expected conversion ``p`` of a request: the conversion of its (account, use
 case), learned with a Beta prior, times its country's lift (its conversion
@@ -203,6 +204,9 @@ UNFAMILIAR_COUNT = 40.0
 #: ... and then each of them whose own excess passes this share of its budget
 #: is blocked: a launch, whose users convert, stays well under it.
 UNFAMILIAR_SUSPECT = 0.3
+#: ... and, during an alert, has had one typed at human speed since it began, or
+#: this recently of the alerted source's own codes (its users there: a launch).
+UNFAMILIAR_HIT_MS = HOUR_MS
 #: The group goes on alert only for a loss spread over countries: the request's
 #: country holds less than this share of it.
 UNFAMILIAR_SPREAD = 0.5
@@ -497,8 +501,10 @@ class Engine:
         #: Client sources: address block (/24, by ASN type) and device; SOURCE_LEVELS.
         self._clients: list[dict[str, _Cell]] = [{} for _ in SOURCE_LEVELS]
         self._unfamiliar: dict[tuple[str, str], _Cell] = {}
-        #: When each source's unfamiliar group last went on alert (ms).
+        #: When each source's unfamiliar group last went on alert (ms), and when a code
+        #: of the source was last typed at human speed in each country (group key, ISO).
         self._alerted: dict[str, int] = {}
+        self._own_hits: dict[tuple[str, str], int] = {}
         #: A network as seen from one source: its loss raises the network's pressure.
         self._alarms: dict[str, _Cell] = {}
         #: Money sent today per (account, country), for the customers' ceilings.
@@ -845,7 +851,7 @@ class Engine:
         its own budget, their sum does not. Once the source's group passes its budget it
         is on *alert* (expiring, escalating): a code to a rarely-seen country is then
         refused unless its credit covers it, or it converted at human speed since the
-        alert began and has little loss."""
+        alert began (the source's own codes: in the last hour) and has little loss."""
         country = path[0]
         figures = {"excess": round(group.excess, 4), "budget": round(group.budget(), 4),
                    "price": price, "expected_conversion": round(p, 4)}
@@ -867,11 +873,15 @@ class Engine:
             self._hold(group)
             self._alerted[group.key] = now
             figures["block_ms"] = duration
-        # A code typed at human speed before the alert says nothing of what the source
+        # Other sources' conversions before the alert say nothing of what this source
         # sends now: real users of a rarely-seen country convert now and then, and the
-        # attack's codes to it passed on their conversions (seed 84: 6 of 12 countries
-        # had one in the hour before). Only one since the alert began vouches for it.
-        converts = (country.last_hit >= self._alerted.get(group.key, now)
+        # attack's codes to it passed on them (seed 84: 6 of its 12 countries had one in
+        # the hour before, none of the source's own). One since the alert began vouches
+        # for the country, and so does one of the source's own users in the last hour
+        # (a launch by the alerted source goes on).
+        converts = ((country.last_hit >= self._alerted.get(group.key, now)
+                     or now - self._own_hits.get((group.key, country.key), -HOUR_MS * 10**6)
+                     < UNFAMILIAR_HIT_MS)
                     and country.excess < UNFAMILIAR_SUSPECT * country.budget())
         if country.excess + at_risk <= 0 or converts:
             return None
@@ -915,6 +925,8 @@ class Engine:
         sent.settled = True
         if self._numbers.get(sent.number) is not False:
             self._remember(sent.number, True)
+        if (group := self._unfamiliar.get(sent.source)) is not None:
+            self._own_hits[(group.key, sent.country)] = event.ts
         for cell in sent.cells:
             cell.credit(sent.price, sent.ts, event.ts)
             cell.land(sent.price, 0.0, sent.ts, event.ts)
