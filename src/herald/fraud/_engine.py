@@ -875,7 +875,7 @@ class Engine:
             figures["block_ms"] = duration
         # Other sources' conversions before the alert say nothing of what this source
         # sends now: real users of a rarely-seen country convert now and then, and the
-        # attack's codes to it passed on them (seed 84: 6 of its 12 countries had one in
+        # attack's codes to it passed on them (seed 84: 7 of its 12 countries had one in
         # the hour before, none of the source's own). One since the alert began vouches
         # for the country, and so does one of the source's own users in the last hour
         # (a launch by the alerted source goes on).
