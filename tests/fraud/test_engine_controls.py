@@ -297,3 +297,46 @@ def test_an_attack_spread_over_fresh_ranges_meets_the_strict_floors_once_evidenc
             allowed[i] += decision.action is Action.ALLOW
     assert min(allowed[:3]) >= 3  # ordinary budgets: three codes or 0.8 USD
     assert allowed[5:] == [1] * 35
+
+
+def test_conversions_before_the_alert_do_not_open_a_rare_country_to_the_attack() -> None:
+    # Seed 84: real users in the rarely-seen countries had typed codes in the hour before
+    # the attack (other sources' users); on those conversions the attack's codes passed the
+    # alert country by country (37 of 515 after its first block), for two minutes.
+    codes = {"KG": "996", "TJ": "992", "SL": "232", "GN": "224", "MR": "222", "TD": "235",
+             "SO": "252", "PG": "675", "SB": "677", "AF": "93"}
+    engine = Engine(Prices("USD", {**dict.fromkeys(codes, 0.6), "LA": 0.6, "KE": 0.6}))
+    rng = random.Random(7)
+
+    def user(rid: str, ts: int, account: str, to: str, iso: str, typed: bool) -> None:
+        decision = engine.request(Request(rid, ts, account, "signup", to, iso, None))
+        assert decision.action is Action.ALLOW, decision.reasons
+        engine.receipt(Receipt(rid, ts + 2 * S, "DELIVRD"))
+        if typed:
+            engine.verification(Verification(rid, ts + 20 * S))
+
+    for i, iso in enumerate(codes):  # each country's user types the code, 50-5 min before
+        user(f"u{i}", T0 + (10 + 5 * i) * MIN, "chat",
+             f"+{codes[iso]}6{rng.randrange(10**7):07d}", iso, True)
+    for i in range(3):  # meanwhile the source itself launches Kenya; one user types it
+        user(f"k{i}", T0 + (30 + i) * MIN, "shop", f"+2547{i}{rng.randrange(10**7):07d}", "KE",
+             i == 2)
+    start = T0 + HOUR
+    decisions = [_pumped(engine, f"b{i}", start + i * 6 * S,
+                         f"+{codes[iso]}7{rng.randrange(10**7):07d}", country=iso, network=None)
+                 for i, iso in enumerate(list(codes) * 11)]
+    first = next(i for i, d in enumerate(decisions) if d.action is Action.BLOCK)
+    assert first <= 6
+    assert decisions[first].reasons[-1].code == "unfamiliar_countries"
+    assert all(d.action is Action.BLOCK for d in decisions[first:]), [
+        d.reasons[-1].cell for d in decisions[first:] if d.action is Action.ALLOW]
+    # The source's own users converting in the last hour vouch for their country (a launch
+    # by the alerted source goes on) ...
+    ts = start + 110 * 6 * S
+    kenya = engine.request(Request("k3", ts, "shop", "signup", "+254739876543", "KE", None))
+    assert kenya.action is Action.ALLOW, kenya.reasons
+    # ... and so does a code typed at human speed since the alert began, by any source: a
+    # user of another source converts in Laos, and the alerted source's next user passes.
+    user("l0", ts, "chat", "+85620555001", "LA", True)
+    laos = engine.request(Request("l1", ts + MIN, "shop", "signup", "+85620555002", "LA", None))
+    assert laos.action is Action.ALLOW, laos.reasons

@@ -51,8 +51,9 @@ Countries with little healthy volume also share one *unfamiliar* cell per
 source: when its loss, or the full price of its codes in flight (sent in the
 last minutes and not typed in), passes its budget spread over countries (many
 rarely-seen countries pumped at once) the source is on alert for a while,
-refusing codes to rarely-seen countries that do not convert at human speed,
-while a launch, whose users convert, goes on.
+refusing codes to rarely-seen countries that have not converted at human speed
+since the alert began (or, the source's own users, in the last hour), while a
+launch, whose users convert, goes on.
 
 Expected conversion ``p`` of a request: the conversion of its (account, use
 case), learned with a Beta prior, times its country's lift (its conversion
@@ -203,7 +204,8 @@ UNFAMILIAR_COUNT = 40.0
 #: ... and then each of them whose own excess passes this share of its budget
 #: is blocked: a launch, whose users convert, stays well under it.
 UNFAMILIAR_SUSPECT = 0.3
-#: ... and has had a code typed at human speed this recently.
+#: ... and, during an alert, has had one typed at human speed since it began, or
+#: this recently of the alerted source's own codes (its users there: a launch).
 UNFAMILIAR_HIT_MS = HOUR_MS
 #: The group goes on alert only for a loss spread over countries: the request's
 #: country holds less than this share of it.
@@ -499,6 +501,10 @@ class Engine:
         #: Client sources: address block (/24, by ASN type) and device; SOURCE_LEVELS.
         self._clients: list[dict[str, _Cell]] = [{} for _ in SOURCE_LEVELS]
         self._unfamiliar: dict[tuple[str, str], _Cell] = {}
+        #: When each source's unfamiliar group last went on alert (ms), and when a code
+        #: of the source was last typed at human speed in each country (group key, ISO).
+        self._alerted: dict[str, int] = {}
+        self._own_hits: dict[tuple[str, str], int] = {}
         #: A network as seen from one source: its loss raises the network's pressure.
         self._alarms: dict[str, _Cell] = {}
         #: Money sent today per (account, country), for the customers' ceilings.
@@ -844,7 +850,8 @@ class Engine:
         """Many rarely-seen countries pumped at once through one source: each stays under
         its own budget, their sum does not. Once the source's group passes its budget it
         is on *alert* (expiring, escalating): a code to a rarely-seen country is then
-        refused unless the country converts at human speed and has little loss."""
+        refused unless its credit covers it, or it converted at human speed since the
+        alert began (the source's own codes: in the last hour) and has little loss."""
         country = path[0]
         figures = {"excess": round(group.excess, 4), "budget": round(group.budget(), 4),
                    "price": price, "expected_conversion": round(p, 4)}
@@ -864,8 +871,17 @@ class Engine:
             group.until = now + duration
             group.strikes += 1
             self._hold(group)
+            self._alerted[group.key] = now
             figures["block_ms"] = duration
-        converts = (now - country.last_hit < UNFAMILIAR_HIT_MS
+        # Other sources' conversions before the alert say nothing of what this source
+        # sends now: real users of a rarely-seen country convert now and then, and the
+        # attack's codes to it passed on them (seed 84: 7 of its 12 countries had one in
+        # the hour before, none of the source's own). One since the alert began vouches
+        # for the country, and so does one of the source's own users in the last hour
+        # (a launch by the alerted source goes on).
+        converts = ((country.last_hit >= self._alerted.get(group.key, now)
+                     or now - self._own_hits.get((group.key, country.key), -HOUR_MS * 10**6)
+                     < UNFAMILIAR_HIT_MS)
                     and country.excess < UNFAMILIAR_SUSPECT * country.budget())
         if country.excess + at_risk <= 0 or converts:
             return None
@@ -909,6 +925,8 @@ class Engine:
         sent.settled = True
         if self._numbers.get(sent.number) is not False:
             self._remember(sent.number, True)
+        if (group := self._unfamiliar.get(sent.source)) is not None:
+            self._own_hits[(group.key, sent.country)] = event.ts
         for cell in sent.cells:
             cell.credit(sent.price, sent.ts, event.ts)
             cell.land(sent.price, 0.0, sent.ts, event.ts)
