@@ -89,23 +89,6 @@ async def _send(store: Store, messages: list[NewMessage], at: float) -> None:
                                  for m in messages])  # fmt: skip
 
 
-async def _drain_webhooks(store: Store, now: float, keep: set[str], give_up: set[str]) -> None:
-    """Deliver every webhook event due at ``now`` but those of ``keep`` (left to
-    retry later) and ``give_up`` (given up on)."""
-    for _ in range(20):  # bounded: a few events a message
-        events = await store.claim_outbox(Channel.WEBHOOK, now, 30, 100)
-        if not events:
-            return
-        await store.complete_outbox([e.id for e in events
-                                     if e.subject_id not in keep | give_up])  # fmt: skip
-        for e in events:
-            if e.subject_id in give_up:
-                await store.retry_outbox(e.id, None, "HTTP 500")
-            elif e.subject_id in keep:
-                await store.retry_outbox(e.id, now + 10**6, "HTTP 500")
-    raise AssertionError("the outbox never drained")
-
-
 async def test_old_final_messages_go_with_what_references_them(
     store: Store, account: Account, make_message: MessageFactory
 ) -> None:
@@ -126,7 +109,7 @@ async def test_old_final_messages_go_with_what_references_them(
     await store.record_conversion(delivered.id, account.id, T0 + 4)
     await store.record_failed_submits([SubmitFailure(delivered.id, 0, T0 + 1, "up1", "timeout")])
     assert await store.message_attempts(delivered.id)
-    await _drain_webhooks(store, T0 + 1000, keep={retried.id}, give_up={rejected.id})
+    await _drain(store, Channel.WEBHOOK, T0 + 1000, keep={retried.id}, give_up={rejected.id})
     assert len(await store.failed_deliveries(rejected.id, account.id)) == 1  # given up
     assert await store.failed_deliveries(retried.id, account.id)  # to retry
     await store.margin(T0, T0, "account")  # the sums up to date (see RetentionStore)
@@ -146,9 +129,9 @@ async def test_old_final_messages_go_with_what_references_them(
     assert (await store.get_message(queued.id)).status is Status.ACCEPTED  # waits for dispatch
     assert len(await store.get_segments(sent.id)) == 1
     # a later pass takes them once they are done
-    await _drain_webhooks(store, T0 + 2 * 10**6, keep=set(), give_up=set())
+    await _drain(store, Channel.WEBHOOK, T0 + 2 * 10**6, keep=set(), give_up=set())
     await store.apply_receipts([ReceiptUpdate("up1", f"u{sent.id}", Status.DELIVERED, T0 + 50)])
-    await _drain_webhooks(store, T0 + 2 * 10**6, keep=set(), give_up=set())
+    await _drain(store, Channel.WEBHOOK, T0 + 2 * 10**6, keep=set(), give_up=set())
     await store.margin(T0, T0, "account")
     assert await _purge_messages(store, CUTOFF) == 2  # retried, sent
     assert await _gone(store, retried) and await _gone(store, sent)
