@@ -366,16 +366,19 @@ async def top_statements(dsn: str, top: int) -> list[str]:
 
 async def sample_waits(dsn: str, stop: threading.Event, every: float = 0.05) -> dict[str, int]:
     """What this database's active backends wait on, sampled every ``every``
-    seconds until ``stop`` is set (``CPU`` when running): wait event -> samples."""
+    seconds until ``stop`` is set (``CPU`` when running): wait event -> samples.
+    A backend that is not a client's (an autovacuum worker) is named before it."""
     counts: dict[str, int] = {}
     async with connection(dsn) as conn:
         while not stop.is_set():
             for r in await conn.fetch(
-                    "SELECT wait_event_type, wait_event FROM pg_stat_activity"
+                    "SELECT backend_type, wait_event_type, wait_event FROM pg_stat_activity"
                     " WHERE datname = current_database() AND state = 'active'"
                     " AND pid <> pg_backend_pid()"):
                 key = "CPU" if r["wait_event"] is None else \
                     f"{r['wait_event_type']}:{r['wait_event']}"
+                if r["backend_type"] != "client backend":
+                    key = f"{r['backend_type']} {key}"
                 counts[key] = counts.get(key, 0) + 1
             await asyncio.sleep(every)
     return counts
