@@ -241,6 +241,10 @@ class Scenario:
     statements: list[str] = field(default_factory=list)
     #: --waits: what the backends waited on (pg_stat_activity samples) -> samples
     waits: dict[str, int] = field(default_factory=dict)
+    #: the server's counters at the start and at each interval's end (--interval)
+    stats: list[ServerStats | None] = field(default_factory=list)
+    #: the indexes of messages and dispatch_queue, bytes at the start and at the end
+    indexes: list[tuple[str, int, int]] = field(default_factory=list)
 
     @property
     def accepted(self) -> int:
@@ -335,6 +339,64 @@ def server_cpu(cluster: PgCluster | None) -> float | None:
     return total / tick
 
 
+#: What :func:`server_stats` reads at each interval's end: WAL written (records,
+#: full-page images, bytes; pg_stat_wal), checkpoints (by time and requested,
+#: buffers they wrote; pg_stat_bgwriter), autovacuum and autoanalyze runs of
+#: ``messages``, the sizes of ``messages``, its indexes and the queue, and the
+#: tables' blocks read from outside shared buffers (pg_statio_user_tables).
+_STATS = """
+SELECT w.wal_records, w.wal_fpi, w.wal_bytes::bigint,
+       b.checkpoints_timed, b.checkpoints_req, b.buffers_checkpoint,
+       b.buffers_backend, b.buffers_clean,
+       t.autovacuum_count, t.autoanalyze_count,
+       pg_relation_size('messages') AS heap, pg_indexes_size('messages') AS indexes,
+       pg_total_relation_size('dispatch_queue') AS queue,
+       (SELECT sum(heap_blks_read + coalesce(idx_blks_read, 0))::bigint
+        FROM pg_statio_user_tables) AS blks_read
+FROM pg_stat_wal w, pg_stat_bgwriter b, pg_stat_user_tables t
+WHERE t.relname = 'messages'
+"""
+
+
+@dataclass(frozen=True)
+class ServerStats:
+    """Cumulative server counters and sizes at one moment (:data:`_STATS`)."""
+
+    wal_records: int
+    wal_fpi: int
+    wal_bytes: int
+    checkpoints_timed: int
+    checkpoints_req: int
+    buffers_checkpoint: int
+    buffers_backend: int
+    buffers_clean: int
+    autovacuum_count: int
+    autoanalyze_count: int
+    heap: int
+    indexes: int
+    queue: int
+    blks_read: int
+
+
+async def server_stats(dsn: str) -> ServerStats | None:
+    """The counters of :data:`_STATS` now (None before ``messages`` exists)."""
+    async with connection(dsn) as conn:
+        row = await conn.fetchrow(_STATS)
+    return None if row is None else ServerStats(*(int(v) for v in row.values()))
+
+
+def index_sizes(dsn: str) -> list[tuple[str, int]]:
+    """Each index of ``messages`` and ``dispatch_queue`` with its size in bytes."""
+    async def fetch() -> list[tuple[str, int]]:
+        async with connection(dsn) as conn:
+            rows = await conn.fetch(
+                "SELECT indexrelid::regclass::text AS name, pg_relation_size(indexrelid) AS size"
+                " FROM pg_index WHERE indrelid IN ('messages'::regclass,"
+                " 'dispatch_queue'::regclass) ORDER BY 2 DESC")
+        return [(r["name"], r["size"]) for r in rows]
+    return asyncio.run(fetch())
+
+
 async def prepare(dsn: str, preload: int, statements: bool = False) -> None:
     async with connection(dsn) as conn:
         await migrate(conn)
@@ -343,6 +405,8 @@ async def prepare(dsn: str, preload: int, statements: bool = False) -> None:
         if preload:
             await fill_finished(conn, preload, time.time())
             await conn.execute("VACUUM ANALYZE messages")
+            # The preload's dirty pages written now, not by the run's first checkpoint.
+            await conn.execute("CHECKPOINT")
         if statements:
             await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
             await conn.execute("SELECT pg_stat_statements_reset()")
@@ -441,6 +505,8 @@ def run_scenario(
         while time.time() < start_at - 0.2:
             time.sleep(0.05)
         cpu0 = server_cpu(cluster)
+        stats = [asyncio.run(server_stats(dsn))] if args.interval else []
+        sizes0 = index_sizes(dsn) if args.interval else []
         waits: dict[str, int] = {}
         stop = threading.Event()
         sampler = threading.Thread(  # beside the interval marks below
@@ -455,6 +521,7 @@ def run_scenario(
                     and procs[0].poll() is None:
                 time.sleep(max(0.0, boundary - time.time()))
                 marks.append(server_cpu(cluster))
+                stats.append(asyncio.run(server_stats(dsn)))
                 boundary += args.interval
         limit = START_DELAY + args.seconds + 120
         for p in procs:
@@ -462,17 +529,21 @@ def run_scenario(
                 raise SystemExit(f"a node exited with {p.returncode}")
         cpu1 = server_cpu(cluster)
         marks.append(cpu1)
+        if args.interval:
+            stats.append(asyncio.run(server_stats(dsn)))
         stop.set()
         if args.waits:
             sampler.join()
         results = [NodeResult(**json.loads(o.read_text())) for o in outs]
     statements = asyncio.run(top_statements(dsn, args.statements)) if args.statements else []
+    after = dict(index_sizes(dsn)) if args.interval else {}
+    indexes = [(name, size, after.get(name, 0)) for name, size in sizes0]
     drained, stored, statuses, left = asyncio.run(
         drain_and_count(dsn, args.connectors, args.port_claim))
     return Scenario(
         nodes, results, drained, stored, statuses, left,
         None if cpu0 is None or cpu1 is None else cpu1 - cpu0, preload_seconds,
-        interval_cpu(cpu0, marks), statements, waits,
+        interval_cpu(cpu0, marks), statements, waits, stats, indexes,
     )
 
 
@@ -482,6 +553,58 @@ def interval_cpu(cpu0: float | None, marks: Sequence[float | None]) -> list[floa
     if len(readings) != len(marks) + 1:
         return []
     return [b - a for a, b in itertools.pairwise(readings)]
+
+
+def server_intervals(s: Scenario, rates: Sequence[float], width: float) -> list[dict[str, float]]:
+    """Per interval of ``width`` seconds (``rates``: its msg/s): WAL bytes and
+    full-page images a message, the share of WAL records that were full-page
+    images, checkpoints by time and requested, buffers written by checkpoints
+    and by backends, blocks read from outside shared buffers, autovacuum and
+    autoanalyze runs of ``messages``, and at the interval's end the sizes of
+    ``messages`` (heap, indexes) and the queue in bytes. Empty when the
+    counters were not read at every interval's end."""
+    if len(s.stats) != len(rates) + 1 or any(x is None for x in s.stats):
+        return []
+    rows = []
+    for k, (a, b) in enumerate(itertools.pairwise(s.stats)):
+        assert a is not None and b is not None
+        done = max(1.0, rates[k] * width)
+        rows.append({
+            "wal_bytes_per_msg": (b.wal_bytes - a.wal_bytes) / done,
+            "fpi_per_msg": (b.wal_fpi - a.wal_fpi) / done,
+            "fpi_share": (b.wal_fpi - a.wal_fpi) / max(1, b.wal_records - a.wal_records),
+            "checkpoints_timed": b.checkpoints_timed - a.checkpoints_timed,
+            "checkpoints_req": b.checkpoints_req - a.checkpoints_req,
+            "buffers_checkpoint": b.buffers_checkpoint - a.buffers_checkpoint,
+            "buffers_backend": b.buffers_backend - a.buffers_backend,
+            "blks_read": b.blks_read - a.blks_read,
+            "autovacuum": b.autovacuum_count - a.autovacuum_count,
+            "autoanalyze": b.autoanalyze_count - a.autoanalyze_count,
+            "heap": b.heap, "indexes": b.indexes, "queue": b.queue,
+        })  # fmt: skip
+    return rows
+
+
+def print_server_stats(s: Scenario, rates: Sequence[float], width: float) -> None:
+    """:func:`server_intervals` as lines, and the indexes' growth."""
+    rows = server_intervals(s, rates, width)
+    mb = 1 << 20
+    if rows:
+        print("  server per interval: WAL B/msg, FPI/msg, FPI share of WAL records, "
+              "checkpoints time+req, buffers written by checkpoints / backends, blocks read "
+              "(not in shared buffers), messages' autovacuum+analyze; at the end: messages "
+              "heap + indexes, queue (MB)")
+    for k, r in enumerate(rows):
+        span = f"{k * width:g}-{(k + 1) * width:g} s"
+        print(f"  {span:>12} {r['wal_bytes_per_msg']:>6.0f} B {r['fpi_per_msg']:>5.2f} FPI "
+              f"{r['fpi_share']:>4.0%}  ckpt {r['checkpoints_timed']:.0f}+"
+              f"{r['checkpoints_req']:.0f}  buf {r['buffers_checkpoint']:>6.0f}/"
+              f"{r['buffers_backend']:<6.0f} read {r['blks_read']:>6.0f} "
+              f"av {r['autovacuum']:.0f}+{r['autoanalyze']:.0f}  {r['heap'] / mb:>5.0f} + "
+              f"{r['indexes'] / mb:>4.0f} MB, queue {r['queue'] / mb:.0f} MB")
+    if s.indexes:
+        print("  indexes (MB, start -> end): " + ", ".join(
+            f"{name} {x / mb:.0f} -> {y / mb:.0f}" for name, x, y in s.indexes))
 
 
 def report(scenarios: list[Scenario], args: argparse.Namespace) -> None:
@@ -514,6 +637,7 @@ def report(scenarios: list[Scenario], args: argparse.Namespace) -> None:
             span = f"{k * args.interval:g}-{(k + 1) * args.interval:g} s"
             print(f"  {span:>12} {rate:>8.0f} msg/s  cycle p99 {p99:>6.1f} ms"
                   + ("" if cpu is None else f"  server CPU {cpu:>4.0f} µs/msg"))
+        print_server_stats(s, [r[0] for r in rows], args.interval)
         first, last = rows[0], rows[-1]
         print(f"  last / first: {last[0] / max(first[0], 1e-9):.0%} of the rate"
               + ("" if first[2] is None or last[2] is None else
@@ -615,7 +739,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             {"nodes": s.nodes, "rate": s.rate, "accepted": s.accepted,
              "completed": s.completed, "drained": len(s.drained), "stored": s.stored,
              "p99_ms": s.cycle_ms(0.99), "problems": s.problems(), "waits": s.waits,
-             "intervals": s.intervals(args.interval) if args.interval else []}
+             "intervals": s.intervals(args.interval) if args.interval else [],
+             "server": server_intervals(
+                 s, [r[0] for r in s.intervals(args.interval)], args.interval)
+             if args.interval else []}
             for s in scenarios
         ]))
     return 1 if any(s.problems() for s in scenarios) else 0

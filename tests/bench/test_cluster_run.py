@@ -66,3 +66,23 @@ def test_server_settings_are_name_value_and_for_the_private_cluster_only(
     with pytest.raises(SystemExit):
         main(["--server-set", "commit_delay=1000", "--dsn", "postgresql://127.0.0.1:1/x"])
     assert "not with --dsn" in capsys.readouterr().err
+
+
+def test_intervals_report_the_servers_wal_checkpoints_and_sizes(
+    pg_dsn: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "results.json"
+    argv = ["--dsn", pg_dsn, "--nodes", "1", "--workers", "1", "--seconds", "2",
+            "--interval", "1", "--json", str(out)]
+    assert main(argv) == 0
+    (scenario,) = json.loads(out.read_text())
+    server = scenario["server"]
+    assert len(server) == len(scenario["intervals"]) == 2
+    for interval in server:
+        # every message writes WAL (its insert, claim, completion and commits)
+        assert interval["wal_bytes_per_msg"] > 100
+        assert 0 <= interval["fpi_share"] <= 1
+        assert interval["checkpoints_timed"] >= 0 and interval["checkpoints_req"] >= 0
+    # the table holds what the loop accepted: it does not shrink
+    assert 0 < server[0]["heap"] <= server[1]["heap"]
+    assert server[1]["indexes"] > 0
