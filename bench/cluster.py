@@ -88,6 +88,19 @@ LEASE = 60.0
 CORES = os.cpu_count() or 1
 START_DELAY = 2.0  # seconds from spawning the nodes to the common start (imports, pools)
 
+#: The server settings docs/scale-out.md recommends for herald's write load
+#: ("Preparing a database"), which the private cluster runs unless ``--stock``
+#: (PostgreSQL's defaults, shared_buffers 128MB): checkpoints by time rather
+#: than every ~0.5 GB of WAL (a quiet 3-node loop writes ~2 GB a minute), the
+#: full-page images after each one compressed, and shared buffers that hold
+#: the pages the loop dirties, so backends do not write them out themselves.
+RECOMMENDED_SETTINGS = {
+    "max_wal_size": "8GB",
+    "checkpoint_timeout": "15min",
+    "wal_compression": "lz4",
+    "shared_buffers": "1GB",
+}
+
 #: Issue 10's figures on this machine, for comparison (msg/s unless stated).
 ANCHORS = (
     ("store loop, 1 node, 20 s", "15.0-16.8k msg/s", ">= 12k msg/s"),
@@ -245,6 +258,8 @@ class Scenario:
     stats: list[ServerStats | None] = field(default_factory=list)
     #: the indexes of messages and dispatch_queue, bytes at the start and at the end
     indexes: list[tuple[str, int, int]] = field(default_factory=list)
+    #: the server's values of RECOMMENDED_SETTINGS' names during the run
+    settings: dict[str, str] = field(default_factory=dict)
 
     @property
     def accepted(self) -> int:
@@ -383,6 +398,14 @@ async def server_stats(dsn: str) -> ServerStats | None:
     async with connection(dsn) as conn:
         row = await conn.fetchrow(_STATS)
     return None if row is None else ServerStats(*(int(v) for v in row.values()))
+
+
+def settings_in_force(dsn: str) -> dict[str, str]:
+    """The server's current values of :data:`RECOMMENDED_SETTINGS`' names."""
+    async def fetch() -> dict[str, str]:
+        async with connection(dsn) as conn:
+            return {name: await conn.fetchval(f"SHOW {name}") for name in RECOMMENDED_SETTINGS}
+    return asyncio.run(fetch())
 
 
 def index_sizes(dsn: str) -> list[tuple[str, int]]:
@@ -543,7 +566,7 @@ def run_scenario(
     return Scenario(
         nodes, results, drained, stored, statuses, left,
         None if cpu0 is None or cpu1 is None else cpu1 - cpu0, preload_seconds,
-        interval_cpu(cpu0, marks), statements, waits, stats, indexes,
+        interval_cpu(cpu0, marks), statements, waits, stats, indexes, settings_in_force(dsn),
     )
 
 
@@ -555,23 +578,29 @@ def interval_cpu(cpu0: float | None, marks: Sequence[float | None]) -> list[floa
     return [b - a for a, b in itertools.pairwise(readings)]
 
 
-def server_intervals(s: Scenario, rates: Sequence[float], width: float) -> list[dict[str, float]]:
-    """Per interval of ``width`` seconds (``rates``: its msg/s): WAL bytes and
+def server_intervals(s: Scenario, width: float) -> list[dict[str, float]]:
+    """Per interval of ``width`` seconds between two readings (the last one
+    taken after the nodes ended: it counts every cycle after): WAL bytes and
     full-page images a message, the share of WAL records that were full-page
     images, checkpoints by time and requested, buffers written by checkpoints
     and by backends, blocks read from outside shared buffers, autovacuum and
     autoanalyze runs of ``messages``, and at the interval's end the sizes of
-    ``messages`` (heap, indexes) and the queue in bytes. Empty when the
-    counters were not read at every interval's end."""
-    if len(s.stats) != len(rates) + 1 or any(x is None for x in s.stats):
+    ``messages`` (heap, indexes) and the queue in bytes. Empty when a reading
+    is missing."""
+    readings = [x for x in s.stats if x is not None]
+    if len(readings) < 2 or len(readings) != len(s.stats):
         return []
+    done = [0] * (len(readings) - 1)
+    for r in s.results:
+        for at, size in zip(r.ended, r.sizes, strict=True):
+            done[min(len(done) - 1, int(at // width))] += size
     rows = []
-    for k, (a, b) in enumerate(itertools.pairwise(s.stats)):
-        assert a is not None and b is not None
-        done = max(1.0, rates[k] * width)
+    for k, (a, b) in enumerate(itertools.pairwise(readings)):
+        count = max(1, done[k])
         rows.append({
-            "wal_bytes_per_msg": (b.wal_bytes - a.wal_bytes) / done,
-            "fpi_per_msg": (b.wal_fpi - a.wal_fpi) / done,
+            "messages": done[k],
+            "wal_bytes_per_msg": (b.wal_bytes - a.wal_bytes) / count,
+            "fpi_per_msg": (b.wal_fpi - a.wal_fpi) / count,
             "fpi_share": (b.wal_fpi - a.wal_fpi) / max(1, b.wal_records - a.wal_records),
             "checkpoints_timed": b.checkpoints_timed - a.checkpoints_timed,
             "checkpoints_req": b.checkpoints_req - a.checkpoints_req,
@@ -585,9 +614,9 @@ def server_intervals(s: Scenario, rates: Sequence[float], width: float) -> list[
     return rows
 
 
-def print_server_stats(s: Scenario, rates: Sequence[float], width: float) -> None:
+def print_server_stats(s: Scenario, width: float) -> None:
     """:func:`server_intervals` as lines, and the indexes' growth."""
-    rows = server_intervals(s, rates, width)
+    rows = server_intervals(s, width)
     mb = 1 << 20
     if rows:
         print("  server per interval: WAL B/msg, FPI/msg, FPI share of WAL records, "
@@ -637,7 +666,7 @@ def report(scenarios: list[Scenario], args: argparse.Namespace) -> None:
             span = f"{k * args.interval:g}-{(k + 1) * args.interval:g} s"
             print(f"  {span:>12} {rate:>8.0f} msg/s  cycle p99 {p99:>6.1f} ms"
                   + ("" if cpu is None else f"  server CPU {cpu:>4.0f} µs/msg"))
-        print_server_stats(s, [r[0] for r in rows], args.interval)
+        print_server_stats(s, args.interval)
         first, last = rows[0], rows[-1]
         print(f"  last / first: {last[0] / max(first[0], 1e-9):.0%} of the rate"
               + ("" if first[2] is None or last[2] is None else
@@ -698,6 +727,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="a setting of the private cluster (postgres -c), e.g. the "
                              "operator's group commit: commit_delay=1000 commit_siblings=5 "
                              "(repeatable; herald's own statements keep synchronous_commit on)")
+    parser.add_argument("--stock", action="store_true",
+                        help="run the private cluster on PostgreSQL's default settings, not "
+                             "the recommended ones (RECOMMENDED_SETTINGS, docs/scale-out.md)")
     parser.add_argument("--dsn", default=None,
                         help="an existing database, emptied before each scenario "
                              "(default: a private cluster, a fresh database per scenario)")
@@ -709,6 +741,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--server-set takes NAME=VALUE")
     if settings and args.dsn:
         parser.error("--server-set sets the private cluster's settings; not with --dsn")
+    recommended = not (args.stock or args.dsn)
+    settings = {**(RECOMMENDED_SETTINGS if recommended else {}), **settings}
     if args.statements:
         settings["shared_preload_libraries"] = "pg_stat_statements"
     if args.node:
@@ -720,7 +754,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"# load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
           f"on {CORES} CPUs", flush=True)
     if settings:
-        print(f"# server settings: {' '.join(f'{k}={v}' for k, v in settings.items())}")
+        print(f"# server settings: {' '.join(f'{k}={v}' for k, v in settings.items())}"
+              + (" (RECOMMENDED_SETTINGS: docs/scale-out.md, 'Preparing a database')"
+                 if recommended else ""))
+    elif args.stock:
+        print("# server settings: PostgreSQL's defaults (--stock)")
     cluster = None if args.dsn else PgCluster.start(settings)
     scenarios = []
     try:
@@ -740,9 +778,8 @@ def main(argv: Sequence[str] | None = None) -> int:
              "completed": s.completed, "drained": len(s.drained), "stored": s.stored,
              "p99_ms": s.cycle_ms(0.99), "problems": s.problems(), "waits": s.waits,
              "intervals": s.intervals(args.interval) if args.interval else [],
-             "server": server_intervals(
-                 s, [r[0] for r in s.intervals(args.interval)], args.interval)
-             if args.interval else []}
+             "settings": s.settings,
+             "server": server_intervals(s, args.interval) if args.interval else []}
             for s in scenarios
         ]))
     return 1 if any(s.problems() for s in scenarios) else 0
