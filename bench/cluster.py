@@ -358,7 +358,8 @@ def server_cpu(cluster: PgCluster | None) -> float | None:
 #: full-page images, bytes; pg_stat_wal), checkpoints (by time and requested,
 #: buffers they wrote; pg_stat_bgwriter), autovacuum and autoanalyze runs of
 #: ``messages``, the sizes of ``messages``, its indexes and the queue, and the
-#: tables' blocks read from outside shared buffers (pg_statio_user_tables).
+#: tables' blocks read from outside shared buffers or added (pg_statio_user_tables),
+#: and of those the reads of ``messages``' indexes.
 _STATS = """
 SELECT w.wal_records, w.wal_fpi, w.wal_bytes::bigint,
        b.checkpoints_timed, b.checkpoints_req, b.buffers_checkpoint,
@@ -367,7 +368,9 @@ SELECT w.wal_records, w.wal_fpi, w.wal_bytes::bigint,
        pg_relation_size('messages') AS heap, pg_indexes_size('messages') AS indexes,
        pg_total_relation_size('dispatch_queue') AS queue,
        (SELECT sum(heap_blks_read + coalesce(idx_blks_read, 0))::bigint
-        FROM pg_statio_user_tables) AS blks_read
+        FROM pg_statio_user_tables) AS blks_read,
+       (SELECT coalesce(idx_blks_read, 0) FROM pg_statio_user_tables
+        WHERE relname = 'messages') AS messages_idx_read
 FROM pg_stat_wal w, pg_stat_bgwriter b, pg_stat_user_tables t
 WHERE t.relname = 'messages'
 """
@@ -391,6 +394,7 @@ class ServerStats:
     indexes: int
     queue: int
     blks_read: int
+    messages_idx_read: int
 
 
 async def server_stats(dsn: str) -> ServerStats | None:
@@ -607,6 +611,7 @@ def server_intervals(s: Scenario, width: float) -> list[dict[str, float]]:
             "buffers_checkpoint": b.buffers_checkpoint - a.buffers_checkpoint,
             "buffers_backend": b.buffers_backend - a.buffers_backend,
             "blks_read": b.blks_read - a.blks_read,
+            "messages_idx_read": b.messages_idx_read - a.messages_idx_read,
             "autovacuum": b.autovacuum_count - a.autovacuum_count,
             "autoanalyze": b.autoanalyze_count - a.autoanalyze_count,
             "heap": b.heap, "indexes": b.indexes, "queue": b.queue,
@@ -620,8 +625,8 @@ def print_server_stats(s: Scenario, width: float) -> None:
     mb = 1 << 20
     if rows:
         print("  server per interval: WAL B/msg, FPI/msg, FPI share of WAL records, "
-              "checkpoints time+req, buffers written by checkpoints / backends, blocks read "
-              "(not in shared buffers), messages' autovacuum+analyze; at the end: messages "
+              "checkpoints time+req, buffers written by checkpoints / backends, blocks read or "
+              "added (not in shared buffers), messages' autovacuum+analyze; at the end: messages "
               "heap + indexes, queue (MB)")
     for k, r in enumerate(rows):
         span = f"{k * width:g}-{(k + 1) * width:g} s"
@@ -629,6 +634,7 @@ def print_server_stats(s: Scenario, width: float) -> None:
               f"{r['fpi_share']:>4.0%}  ckpt {r['checkpoints_timed']:.0f}+"
               f"{r['checkpoints_req']:.0f}  buf {r['buffers_checkpoint']:>6.0f}/"
               f"{r['buffers_backend']:<6.0f} read {r['blks_read']:>6.0f} "
+              f"({r['messages_idx_read']:.0f} messages' indexes) "
               f"av {r['autovacuum']:.0f}+{r['autoanalyze']:.0f}  {r['heap'] / mb:>5.0f} + "
               f"{r['indexes'] / mb:>4.0f} MB, queue {r['queue'] / mb:.0f} MB")
     if s.indexes:
