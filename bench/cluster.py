@@ -88,6 +88,19 @@ LEASE = 60.0
 CORES = os.cpu_count() or 1
 START_DELAY = 2.0  # seconds from spawning the nodes to the common start (imports, pools)
 
+#: The server settings docs/scale-out.md recommends for herald's write load
+#: ("Preparing a database"), which the private cluster runs unless ``--stock``
+#: (PostgreSQL's defaults, shared_buffers 128MB): checkpoints by time rather
+#: than every ~0.5 GB of WAL (a quiet 3-node loop writes ~2 GB a minute), the
+#: full-page images after each one compressed, and shared buffers that hold
+#: the pages the loop dirties, so backends do not write them out themselves.
+RECOMMENDED_SETTINGS = {
+    "max_wal_size": "8GB",
+    "checkpoint_timeout": "15min",
+    "wal_compression": "lz4",
+    "shared_buffers": "1GB",
+}
+
 #: Issue 10's figures on this machine, for comparison (msg/s unless stated).
 ANCHORS = (
     ("store loop, 1 node, 20 s", "15.0-16.8k msg/s", ">= 12k msg/s"),
@@ -241,6 +254,12 @@ class Scenario:
     statements: list[str] = field(default_factory=list)
     #: --waits: what the backends waited on (pg_stat_activity samples) -> samples
     waits: dict[str, int] = field(default_factory=dict)
+    #: the server's counters at the start and at each interval's end (--interval)
+    stats: list[ServerStats | None] = field(default_factory=list)
+    #: the indexes of messages and dispatch_queue, bytes at the start and at the end
+    indexes: list[tuple[str, int, int]] = field(default_factory=list)
+    #: the server's values of RECOMMENDED_SETTINGS' names during the run
+    settings: dict[str, str] = field(default_factory=dict)
 
     @property
     def accepted(self) -> int:
@@ -335,6 +354,76 @@ def server_cpu(cluster: PgCluster | None) -> float | None:
     return total / tick
 
 
+#: What :func:`server_stats` reads at each interval's end: WAL written (records,
+#: full-page images, bytes; pg_stat_wal), checkpoints (by time and requested,
+#: buffers they wrote; pg_stat_bgwriter), autovacuum and autoanalyze runs of
+#: ``messages``, the sizes of ``messages``, its indexes and the queue, and the
+#: tables' blocks read from outside shared buffers or added (pg_statio_user_tables),
+#: and of those the reads of ``messages``' indexes.
+_STATS = """
+SELECT w.wal_records, w.wal_fpi, w.wal_bytes::bigint,
+       b.checkpoints_timed, b.checkpoints_req, b.buffers_checkpoint,
+       b.buffers_backend, b.buffers_clean,
+       t.autovacuum_count, t.autoanalyze_count,
+       pg_relation_size('messages') AS heap, pg_indexes_size('messages') AS indexes,
+       pg_total_relation_size('dispatch_queue') AS queue,
+       (SELECT sum(heap_blks_read + coalesce(idx_blks_read, 0))::bigint
+        FROM pg_statio_user_tables) AS blks_read,
+       (SELECT coalesce(idx_blks_read, 0) FROM pg_statio_user_tables
+        WHERE relname = 'messages') AS messages_idx_read
+FROM pg_stat_wal w, pg_stat_bgwriter b, pg_stat_user_tables t
+WHERE t.relname = 'messages'
+"""
+
+
+@dataclass(frozen=True)
+class ServerStats:
+    """Cumulative server counters and sizes at one moment (:data:`_STATS`)."""
+
+    wal_records: int
+    wal_fpi: int
+    wal_bytes: int
+    checkpoints_timed: int
+    checkpoints_req: int
+    buffers_checkpoint: int
+    buffers_backend: int
+    buffers_clean: int
+    autovacuum_count: int
+    autoanalyze_count: int
+    heap: int
+    indexes: int
+    queue: int
+    blks_read: int
+    messages_idx_read: int
+
+
+async def server_stats(dsn: str) -> ServerStats | None:
+    """The counters of :data:`_STATS` now (None before ``messages`` exists)."""
+    async with connection(dsn) as conn:
+        row = await conn.fetchrow(_STATS)
+    return None if row is None else ServerStats(*(int(v) for v in row.values()))
+
+
+def settings_in_force(dsn: str) -> dict[str, str]:
+    """The server's current values of :data:`RECOMMENDED_SETTINGS`' names."""
+    async def fetch() -> dict[str, str]:
+        async with connection(dsn) as conn:
+            return {name: await conn.fetchval(f"SHOW {name}") for name in RECOMMENDED_SETTINGS}
+    return asyncio.run(fetch())
+
+
+def index_sizes(dsn: str) -> list[tuple[str, int]]:
+    """Each index of ``messages`` and ``dispatch_queue`` with its size in bytes."""
+    async def fetch() -> list[tuple[str, int]]:
+        async with connection(dsn) as conn:
+            rows = await conn.fetch(
+                "SELECT indexrelid::regclass::text AS name, pg_relation_size(indexrelid) AS size"
+                " FROM pg_index WHERE indrelid IN ('messages'::regclass,"
+                " 'dispatch_queue'::regclass) ORDER BY 2 DESC")
+        return [(r["name"], r["size"]) for r in rows]
+    return asyncio.run(fetch())
+
+
 async def prepare(dsn: str, preload: int, statements: bool = False) -> None:
     async with connection(dsn) as conn:
         await migrate(conn)
@@ -343,6 +432,8 @@ async def prepare(dsn: str, preload: int, statements: bool = False) -> None:
         if preload:
             await fill_finished(conn, preload, time.time())
             await conn.execute("VACUUM ANALYZE messages")
+            # The preload's dirty pages written now, not by the run's first checkpoint.
+            await conn.execute("CHECKPOINT")
         if statements:
             await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
             await conn.execute("SELECT pg_stat_statements_reset()")
@@ -441,6 +532,8 @@ def run_scenario(
         while time.time() < start_at - 0.2:
             time.sleep(0.05)
         cpu0 = server_cpu(cluster)
+        stats = [asyncio.run(server_stats(dsn))] if args.interval else []
+        sizes0 = index_sizes(dsn) if args.interval else []
         waits: dict[str, int] = {}
         stop = threading.Event()
         sampler = threading.Thread(  # beside the interval marks below
@@ -455,6 +548,7 @@ def run_scenario(
                     and procs[0].poll() is None:
                 time.sleep(max(0.0, boundary - time.time()))
                 marks.append(server_cpu(cluster))
+                stats.append(asyncio.run(server_stats(dsn)))
                 boundary += args.interval
         limit = START_DELAY + args.seconds + 120
         for p in procs:
@@ -462,17 +556,21 @@ def run_scenario(
                 raise SystemExit(f"a node exited with {p.returncode}")
         cpu1 = server_cpu(cluster)
         marks.append(cpu1)
+        if args.interval:
+            stats.append(asyncio.run(server_stats(dsn)))
         stop.set()
         if args.waits:
             sampler.join()
         results = [NodeResult(**json.loads(o.read_text())) for o in outs]
     statements = asyncio.run(top_statements(dsn, args.statements)) if args.statements else []
+    after = dict(index_sizes(dsn)) if args.interval else {}
+    indexes = [(name, size, after.get(name, 0)) for name, size in sizes0]
     drained, stored, statuses, left = asyncio.run(
         drain_and_count(dsn, args.connectors, args.port_claim))
     return Scenario(
         nodes, results, drained, stored, statuses, left,
         None if cpu0 is None or cpu1 is None else cpu1 - cpu0, preload_seconds,
-        interval_cpu(cpu0, marks), statements, waits,
+        interval_cpu(cpu0, marks), statements, waits, stats, indexes, settings_in_force(dsn),
     )
 
 
@@ -482,6 +580,66 @@ def interval_cpu(cpu0: float | None, marks: Sequence[float | None]) -> list[floa
     if len(readings) != len(marks) + 1:
         return []
     return [b - a for a, b in itertools.pairwise(readings)]
+
+
+def server_intervals(s: Scenario, width: float) -> list[dict[str, float]]:
+    """Per interval of ``width`` seconds between two readings (the last one
+    taken after the nodes ended: it counts every cycle after): WAL bytes and
+    full-page images a message, the share of WAL records that were full-page
+    images, checkpoints by time and requested, buffers written by checkpoints
+    and by backends, blocks read from outside shared buffers, autovacuum and
+    autoanalyze runs of ``messages``, and at the interval's end the sizes of
+    ``messages`` (heap, indexes) and the queue in bytes. Empty when a reading
+    is missing."""
+    readings = [x for x in s.stats if x is not None]
+    if len(readings) < 2 or len(readings) != len(s.stats):
+        return []
+    done = [0] * (len(readings) - 1)
+    for r in s.results:
+        for at, size in zip(r.ended, r.sizes, strict=True):
+            done[min(len(done) - 1, int(at // width))] += size
+    rows = []
+    for k, (a, b) in enumerate(itertools.pairwise(readings)):
+        count = max(1, done[k])
+        rows.append({
+            "messages": done[k],
+            "wal_bytes_per_msg": (b.wal_bytes - a.wal_bytes) / count,
+            "fpi_per_msg": (b.wal_fpi - a.wal_fpi) / count,
+            "fpi_share": (b.wal_fpi - a.wal_fpi) / max(1, b.wal_records - a.wal_records),
+            "checkpoints_timed": b.checkpoints_timed - a.checkpoints_timed,
+            "checkpoints_req": b.checkpoints_req - a.checkpoints_req,
+            "buffers_checkpoint": b.buffers_checkpoint - a.buffers_checkpoint,
+            "buffers_backend": b.buffers_backend - a.buffers_backend,
+            "blks_read": b.blks_read - a.blks_read,
+            "messages_idx_read": b.messages_idx_read - a.messages_idx_read,
+            "autovacuum": b.autovacuum_count - a.autovacuum_count,
+            "autoanalyze": b.autoanalyze_count - a.autoanalyze_count,
+            "heap": b.heap, "indexes": b.indexes, "queue": b.queue,
+        })  # fmt: skip
+    return rows
+
+
+def print_server_stats(s: Scenario, width: float) -> None:
+    """:func:`server_intervals` as lines, and the indexes' growth."""
+    rows = server_intervals(s, width)
+    mb = 1 << 20
+    if rows:
+        print("  server per interval: WAL B/msg, FPI/msg, FPI share of WAL records, "
+              "checkpoints time+req, buffers written by checkpoints / backends, blocks read or "
+              "added (not in shared buffers), messages' autovacuum+analyze; at the end: messages "
+              "heap + indexes, queue (MB)")
+    for k, r in enumerate(rows):
+        span = f"{k * width:g}-{(k + 1) * width:g} s"
+        print(f"  {span:>12} {r['wal_bytes_per_msg']:>6.0f} B {r['fpi_per_msg']:>5.2f} FPI "
+              f"{r['fpi_share']:>4.0%}  ckpt {r['checkpoints_timed']:.0f}+"
+              f"{r['checkpoints_req']:.0f}  buf {r['buffers_checkpoint']:>6.0f}/"
+              f"{r['buffers_backend']:<6.0f} read {r['blks_read']:>6.0f} "
+              f"({r['messages_idx_read']:.0f} messages' indexes) "
+              f"av {r['autovacuum']:.0f}+{r['autoanalyze']:.0f}  {r['heap'] / mb:>5.0f} + "
+              f"{r['indexes'] / mb:>4.0f} MB, queue {r['queue'] / mb:.0f} MB")
+    if s.indexes:
+        print("  indexes (MB, start -> end): " + ", ".join(
+            f"{name} {x / mb:.0f} -> {y / mb:.0f}" for name, x, y in s.indexes))
 
 
 def report(scenarios: list[Scenario], args: argparse.Namespace) -> None:
@@ -514,6 +672,7 @@ def report(scenarios: list[Scenario], args: argparse.Namespace) -> None:
             span = f"{k * args.interval:g}-{(k + 1) * args.interval:g} s"
             print(f"  {span:>12} {rate:>8.0f} msg/s  cycle p99 {p99:>6.1f} ms"
                   + ("" if cpu is None else f"  server CPU {cpu:>4.0f} µs/msg"))
+        print_server_stats(s, args.interval)
         first, last = rows[0], rows[-1]
         print(f"  last / first: {last[0] / max(first[0], 1e-9):.0%} of the rate"
               + ("" if first[2] is None or last[2] is None else
@@ -574,6 +733,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="a setting of the private cluster (postgres -c), e.g. the "
                              "operator's group commit: commit_delay=1000 commit_siblings=5 "
                              "(repeatable; herald's own statements keep synchronous_commit on)")
+    parser.add_argument("--stock", action="store_true",
+                        help="run the private cluster on PostgreSQL's default settings, not "
+                             "the recommended ones (RECOMMENDED_SETTINGS, docs/scale-out.md)")
     parser.add_argument("--dsn", default=None,
                         help="an existing database, emptied before each scenario "
                              "(default: a private cluster, a fresh database per scenario)")
@@ -585,6 +747,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--server-set takes NAME=VALUE")
     if settings and args.dsn:
         parser.error("--server-set sets the private cluster's settings; not with --dsn")
+    recommended = not (args.stock or args.dsn)
+    settings = {**(RECOMMENDED_SETTINGS if recommended else {}), **settings}
     if args.statements:
         settings["shared_preload_libraries"] = "pg_stat_statements"
     if args.node:
@@ -596,7 +760,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"# load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
           f"on {CORES} CPUs", flush=True)
     if settings:
-        print(f"# server settings: {' '.join(f'{k}={v}' for k, v in settings.items())}")
+        print(f"# server settings: {' '.join(f'{k}={v}' for k, v in settings.items())}"
+              + (" (RECOMMENDED_SETTINGS: docs/scale-out.md, 'Preparing a database')"
+                 if recommended else ""))
+    elif args.stock:
+        print("# server settings: PostgreSQL's defaults (--stock)")
     cluster = None if args.dsn else PgCluster.start(settings)
     scenarios = []
     try:
@@ -615,7 +783,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             {"nodes": s.nodes, "rate": s.rate, "accepted": s.accepted,
              "completed": s.completed, "drained": len(s.drained), "stored": s.stored,
              "p99_ms": s.cycle_ms(0.99), "problems": s.problems(), "waits": s.waits,
-             "intervals": s.intervals(args.interval) if args.interval else []}
+             "intervals": s.intervals(args.interval) if args.interval else [],
+             "settings": s.settings,
+             "server": server_intervals(s, args.interval) if args.interval else []}
             for s in scenarios
         ]))
     return 1 if any(s.problems() for s in scenarios) else 0

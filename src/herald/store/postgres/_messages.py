@@ -73,7 +73,7 @@ from herald.store._model_routing import MessageRoute
 from herald.store.postgres._controls import count_quota
 from herald.store.postgres._part import StorePart
 from herald.store.postgres._queue import Record, message_from_record
-from herald.store.postgres._sql import MESSAGE_COLUMNS
+from herald.store.postgres._sql import MESSAGE_COLUMNS, registration_ended
 from herald.store.postgres._sql_lifecycle import OUTBOX_COLUMNS
 from herald.store.postgres._watch import Watch
 
@@ -142,13 +142,14 @@ CROSS JOIN LATERAL (
 """
 
 #: Lease the chosen rows ($1) to $2 at $3 until $4: returns each message with
-#: its claim's attempt and first queued time.
+#: its claim's attempt and first queued time. None when node $2's registration
+#: has ended (the same fence as RESCHEDULE's and DispatchQueue's CLAIM).
 LEASE = f"""
 WITH claimed AS (
     UPDATE dispatch_queue q
     SET owner = $2, lease_until = $4, due_at = $4, attempt = q.attempt + 1,
         queued_at = coalesce(q.queued_at, $3)
-    WHERE q.seq = ANY ($1::bigint[])
+    WHERE q.seq = ANY ($1::bigint[]) AND NOT {registration_ended("$2")}
     RETURNING q.seq, q.attempt, q.queued_at
 )
 SELECT c.attempt AS claim_attempt, c.queued_at AS claim_queued_at,
@@ -182,9 +183,7 @@ WITH r AS (
         owner = CASE WHEN r.release THEN NULL ELSE q.owner END
     FROM r JOIN messages m ON m.id = r.id
     WHERE q.seq = m.seq AND q.attempt = r.attempt AND m.status < {_SENT}
-      AND (r.release OR (q.owner = $6 AND NOT EXISTS (
-          SELECT 1 FROM cluster_nodes n WHERE n.node = $6
-            AND n.expires_at <= extract(epoch FROM clock_timestamp()))))
+      AND (r.release OR (q.owner = $6 AND NOT {registration_ended("$6")}))
     RETURNING q.seq, r.failed
 )
 UPDATE messages m SET tries = m.tries + moved.failed
@@ -436,7 +435,9 @@ class PostgresMessages(StorePart):
                 return ()
             rows = {r["seq"]: r for r in await conn.fetch(
                 LEASE, [r["seq"] for r in live], self._owner, now, until)}
-            return tuple(message_from_record(rows[r["seq"]], claimed=True) for r in live)
+            # none when this node's registration has ended (LEASE's fence)
+            return tuple(message_from_record(rows[r["seq"]], claimed=True)
+                         for r in live if r["seq"] in rows)
 
         return await self._run(claim)
 

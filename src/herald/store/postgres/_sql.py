@@ -25,7 +25,20 @@ __all__ = [
     "MESSAGE_COLUMNS",
     "RELEASE",
     "REQUEUE_EXPIRED",
+    "registration_ended",
 ]
+
+
+def registration_ended(node: str) -> str:
+    """SQL true when node ``node`` (a placeholder such as ``$3``) is registered
+    in ``cluster_nodes`` and its registration has ended, by the server's clock
+    at this statement (docs/leases.md, "A lapsed node"): the leader requeues
+    such a node's claims, so it may neither extend them nor claim anew. A node
+    that never registered (no lease keeper: one node alone, the benchmarks) is
+    not refused. Uncorrelated with the rows it guards, so the planner checks
+    it once per statement (a one-time filter: one primary-key probe)."""
+    return (f"EXISTS (SELECT 1 FROM cluster_nodes n WHERE n.node = {node}"
+            " AND n.expires_at <= extract(epoch FROM clock_timestamp()))")
 
 #: The ``messages`` columns a claim returns (a ``Message`` is built from them by name).
 MESSAGE_COLUMNS = (
@@ -99,7 +112,10 @@ WHERE NOT n.test
 #: message, bench/cluster.py --statements). Returns each message
 #: with its claim's ``claim_attempt`` (completion and release name it: a
 #: fence against a holder whose lease ran out and whose message was claimed
-#: again) and ``claim_queued_at``, the first claim's time.
+#: again) and ``claim_queued_at``, the first claim's time. A node whose
+#: registration has ended claims nothing (registration_ended, checked once per
+#: statement before the index is read): its claims are the leader's to requeue,
+#: and the fence is the server's, not only the dispatcher's own check.
 CLAIM = f"""
 WITH claimed AS (
     UPDATE dispatch_queue q
@@ -108,6 +124,7 @@ WITH claimed AS (
     WHERE q.seq = ANY (ARRAY (
         SELECT seq FROM dispatch_queue
         WHERE connector = $1 AND owner IS NULL AND due_at <= $4 AND expires_at > $4
+          AND NOT {registration_ended("$3")}
         ORDER BY priority, seq
         LIMIT $2
         FOR UPDATE SKIP LOCKED
