@@ -104,7 +104,7 @@ POLL_INTERVAL: Final = 1.0
 #: Seconds the ids of the decisions fed are kept, so that none is fed twice (its
 #: own, or one both the rebuild and the first tail read): far longer than a
 #: decision's commit takes to reach the tail.
-TAIL_MEMORY: Final = 600.0
+TAIL_MEMORY: Final = 300.0
 #: Seconds an account's settings are used without a re-read (as its controls).
 SETTINGS_TTL: Final = 5.0
 #: The per-country ceilings count the money of this many seconds.

@@ -1,0 +1,145 @@
+"""The live pumping defence's cost per screened SMS, and its store reads per second.
+
+    .venv/bin/python bench/defence.py                       # 1 and 2 processes, SQLite
+    .venv/bin/python bench/defence.py --nodes 2 --requests 4000
+    .venv/bin/python bench/defence.py --herald-src /tmp/base/src   # another tree's herald
+
+Screens ``--requests`` OTP sends (``LiveDefence.screen``, as ``POST /v1/messages``
+with ``otp_messages`` on and ``POST /v1/verifications`` call it) through
+``--nodes`` :class:`herald.defence.LiveDefence` on one SQLite file (each with
+its own store: two intake processes), in turn, one at a time, ``--rate`` per
+second of the callers' clock: numbers spread over 5 countries and many
+ranges, as real traffic (allowed, the engine's usual path). Each allowed SMS
+is accepted into the store (not timed) and delivered ``--receipt-after``
+seconds later (not timed), so the receipts read back are as many as a live
+herald's. Printed: the screening's cost per SMS (median, p90, p99 of the
+wall time of ``screen``: the decision, its commit, and every poll of
+receipts, other engines' decisions and conversions it makes), and the store
+calls per second of the callers' clock, by method, per node.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+COUNTRIES = (("44", "7700"), ("49", "1512"), ("33", "6120"), ("1", "4155"), ("34", "6123"))
+
+
+class Counted:
+    """A store whose calls are counted by method name."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self.calls: Counter[str] = Counter()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._store, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] += 1
+            return attr(*args, **kwargs)
+
+        return call
+
+
+async def run(args: argparse.Namespace, nodes_n: int) -> dict[str, Any]:
+    from herald.defence import LiveDefence
+    from herald.ids import SortableIdGenerator
+    from herald.rating import KeyKind, PriceKey, Rating
+    from herald.store import NewMessage, Source, SQLiteConfig, SQLiteStore, Status, StatusUpdate
+
+    rng = random.Random(args.seed)
+    t0 = 1_800_000_000.0
+    with tempfile.TemporaryDirectory(prefix="herald-defence-") as tmp:
+        config = SQLiteConfig(data_dir=Path(tmp) / "data")
+        stores = [SQLiteStore.open(config) for _ in range(nodes_n)]
+        try:
+            account = await stores[0].create_account("acme", t0, rate_limit=1e6,
+                                                     bind_limit=2)  # fmt: skip
+            counted = [Counted(store) for store in stores]
+            nodes = [LiveDefence(c, SortableIdGenerator()) for c in counted]  # type: ignore[arg-type]
+            for node in nodes:
+                await node.prepare(t0)
+            for c in counted:
+                c.calls.clear()
+            ids = SortableIdGenerator()
+            price = Decimal("0.04")
+            costs: list[float] = []
+            pending: list[tuple[float, str]] = []
+            for n in range(args.requests):
+                now = t0 + n / args.rate
+                cc, prefix = rng.choice(COUNTRIES)
+                to = f"+{cc}{prefix}{rng.randrange(10**6):06d}"
+                rating = Rating(PriceKey(KeyKind.COUNTRY, cc), price, 1, price, cc)
+                message_id = ids.new_id(now)
+                node = nodes[n % nodes_n]
+                started = time.perf_counter()
+                screening = await node.screen(account_id=account.id, to=to, use_case="otp",
+                                              message_id=message_id, rating=rating, now=now)
+                costs.append(time.perf_counter() - started)
+                if not screening.refuse:
+                    await stores[n % nodes_n].accept([NewMessage(
+                        id=message_id, account_id=account.id, source=Source.HTTP, to=to,
+                        sender="ACME", body=b"code", encoding="gsm7", data_coding=0,
+                        segments=1, accepted_at=now, expires_at=now + 3600)])  # fmt: skip
+                    pending.append((now + args.receipt_after, message_id))
+                due = [m for at, m in pending if at <= now]
+                if due:
+                    pending = [(at, m) for at, m in pending if at > now]
+                    await stores[0].update_statuses(
+                        [StatusUpdate(m, Status.DELIVERED, now) for m in due])
+            seconds = args.requests / args.rate
+            calls: Counter[str] = Counter()
+            for c in counted:
+                calls.update(c.calls)
+            return {"costs": costs, "seconds": seconds, "calls": calls}
+        finally:
+            for store in stores:
+                await store.aclose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=3000, help="SMS screened per run")
+    parser.add_argument("--rate", type=float, default=100.0,
+                        help="SMS per second of the callers' clock")
+    parser.add_argument("--receipt-after", type=float, default=5.0,
+                        help="seconds from a send to its receipt")
+    parser.add_argument("--nodes", default="1,2", help="comma-separated: processes on one file")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--herald-src", type=Path, help="import herald from this tree's src")
+    args = parser.parse_args()
+    if args.requests > 200_000:
+        parser.error("--requests: at most 200000")
+    if args.herald_src:
+        sys.path.insert(0, str(args.herald_src.resolve()))
+    import herald
+
+    print(f"herald from {Path(herald.__file__).parent}; load average "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    for nodes_n in (int(x) for x in args.nodes.split(",")):
+        result = asyncio.run(run(args, nodes_n))
+        costs = sorted(result["costs"])
+        q = statistics.quantiles(costs, n=100)
+        per_s = {name: round(count / result["seconds"] / nodes_n, 2)
+                 for name, count in sorted(result["calls"].items())}
+        print(f"nodes {nodes_n}: {len(costs)} screened, per SMS median "
+              f"{statistics.median(costs) * 1e6:.0f} us, p90 {q[89] * 1e6:.0f} us, "
+              f"p99 {q[98] * 1e6:.0f} us; store calls per node per second: {per_s}")
+
+
+if __name__ == "__main__":
+    main()
