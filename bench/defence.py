@@ -16,7 +16,8 @@ herald's; ``--conversion`` of them are typed in 10-30 s after the send, through
 a node chosen at random (stored, not timed; fed there with ``converted``, timed
 with the screening that follows). Printed: the screening's cost per SMS (median, p90, p99 of the
 wall time of ``screen``: the decision, its commit, and every poll of
-receipts, other engines' decisions and conversions it makes), and the store
+receipts, other engines' decisions and conversions it makes; and the process's
+CPU time during the calls, writer thread included, per SMS), and the store
 calls per second of the callers' clock, by method, per node.
 """
 
@@ -80,6 +81,7 @@ async def run(args: argparse.Namespace, nodes_n: int) -> dict[str, Any]:
             ids = SortableIdGenerator()
             price = Decimal("0.001")  # cheap domestic: a new account at --rate stays healthy
             costs: list[float] = []
+            cpu = 0.0
             pending: list[tuple[float, str]] = []
             typing: list[tuple[float, str]] = []
             refused = 0
@@ -90,10 +92,11 @@ async def run(args: argparse.Namespace, nodes_n: int) -> dict[str, Any]:
                 rating = Rating(PriceKey(KeyKind.COUNTRY, cc), price, 1, price, cc)
                 message_id = ids.new_id(now)
                 node = nodes[n % nodes_n]
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), time.process_time()
                 screening = await node.screen(account_id=account.id, to=to, use_case="otp",
                                               message_id=message_id, rating=rating, now=now)
                 costs.append(time.perf_counter() - started)
+                cpu += time.process_time() - cpu_started
                 refused += screening.refuse
                 if not screening.refuse:
                     await stores[n % nodes_n].accept([NewMessage(
@@ -121,7 +124,8 @@ async def run(args: argparse.Namespace, nodes_n: int) -> dict[str, Any]:
             calls: Counter[str] = Counter()
             for c in counted:
                 calls.update(c.calls)
-            return {"costs": costs, "seconds": seconds, "calls": calls, "refused": refused}
+            return {"costs": costs, "seconds": seconds, "calls": calls, "refused": refused,
+                    "cpu": cpu}
         finally:
             for store in stores:
                 await store.aclose()
@@ -157,7 +161,7 @@ def main() -> None:
         print(f"nodes {nodes_n}: {len(costs)} screened ({result['refused']} refused), per SMS"
               " median "
               f" {statistics.median(costs) * 1e6:.0f} us, p90 {q[89] * 1e6:.0f} us, "
-              f"p99 {q[98] * 1e6:.0f} us; store calls per node per second: {per_s}")
+              f"p99 {q[98] * 1e6:.0f} us, CPU {result['cpu'] / len(costs) * 1e6:.0f} us; store calls per node per second: {per_s}")
 
 
 if __name__ == "__main__":

@@ -399,12 +399,14 @@ class LiveDefence:
         if now - self._polled >= self._poll:
             self._polled = now
             events: list[_Event] = []
-            await self._read_tail(now, events)
-            if self._in_flight:
-                await self._read_receipts(events)
-            events.sort(key=lambda e: e[:3])
-            for ts, _kind, _n, feed in events:
-                feed(ts)
+            try:
+                await self._read_tail(now, events)
+                if self._in_flight:
+                    await self._read_receipts(events)
+            finally:  # the tail read moved the cursor: what it read is fed, come what may
+                events.sort(key=lambda e: e[:3])
+                for ts, _kind, _n, feed in events:
+                    feed(ts)
             self._forget_old(now)
 
     async def _read_tail(self, now: float, events: list[_Event]) -> None:
