@@ -161,7 +161,8 @@ def main() -> None:
         print(f"nodes {nodes_n}: {len(costs)} screened ({result['refused']} refused), per SMS"
               " median "
               f" {statistics.median(costs) * 1e6:.0f} us, p90 {q[89] * 1e6:.0f} us, "
-              f"p99 {q[98] * 1e6:.0f} us, CPU {result['cpu'] / len(costs) * 1e6:.0f} us; store calls per node per second: {per_s}")
+              f"p99 {q[98] * 1e6:.0f} us, CPU {result['cpu'] / len(costs) * 1e6:.0f} us;"
+              f" store calls per node per second: {per_s}")
 
 
 if __name__ == "__main__":
