@@ -131,6 +131,39 @@ async def run(args: argparse.Namespace, nodes_n: int) -> dict[str, Any]:
                 await store.aclose()
 
 
+async def tail_probe() -> str:
+    """``fraud_tail`` on one SQLite store, 40 reads with nothing new and 40 after
+    50 new engine decisions each."""
+    from herald.store import FraudAction, FraudDecision, FraudReason, SQLiteConfig, SQLiteStore
+
+    with tempfile.TemporaryDirectory(prefix="herald-defence-") as tmp:
+        store = SQLiteStore.open(SQLiteConfig(data_dir=Path(tmp) / "data"))
+        try:
+            account = await store.create_account("acme", 1.8e9, rate_limit=1e6, bind_limit=1)
+            cursor = (await store.fraud_tail(None)).cursor
+            empty, full = [], []
+            n = 0
+            for _ in range(40):
+                started = time.perf_counter()
+                cursor = (await store.fraud_tail(cursor)).cursor
+                empty.append(time.perf_counter() - started)
+                for _ in range(50):
+                    n += 1
+                    await store.record_fraud_decision(FraudDecision(
+                        f"d{n:06d}", account.id, 1.8e9 + n, "+447700900123", FraudAction.ALLOW,
+                        (FraudReason("within_budget", "GB", {"excess": 0.1, "budget": 3.0}),),
+                        True, "GB", 1000, "EUR", None, f"m{n}", {"use_case": "otp"}))
+                started = time.perf_counter()
+                tail = await store.fraud_tail(cursor)
+                full.append(time.perf_counter() - started)
+                cursor = tail.cursor
+                assert len(tail.decisions) == 50
+        finally:
+            await store.aclose()
+    return (f"fraud_tail: nothing new median {statistics.median(empty) * 1e6:.0f} us, "
+            f"50 new decisions median {statistics.median(full) * 1e6:.0f} us")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000, help="SMS screened per run")
@@ -142,6 +175,8 @@ def main() -> None:
                         help="share of the codes sent that are typed in")
     parser.add_argument("--nodes", default="1,2", help="comma-separated: processes on one file")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--tail-probe", action="store_true",
+                        help="time fraud_tail alone first (a tree that has it)")
     parser.add_argument("--herald-src", type=Path, help="import herald from this tree's src")
     args = parser.parse_args()
     if args.requests > 200_000:
@@ -152,6 +187,8 @@ def main() -> None:
 
     print(f"herald from {Path(herald.__file__).parent}; load average "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if args.tail_probe:
+        print(asyncio.run(tail_probe()))
     for nodes_n in (int(x) for x in args.nodes.split(",")):
         result = asyncio.run(run(args, nodes_n))
         costs = sorted(result["costs"])
