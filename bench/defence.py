@@ -1,6 +1,7 @@
 """The live pumping defence's cost per screened SMS, and its store reads per second.
 
     .venv/bin/python bench/defence.py                       # 1 and 2 processes, SQLite
+    .venv/bin/python bench/defence.py --quick --tail-probe  # and fraud_tail alone
     .venv/bin/python bench/defence.py --nodes 2 --requests 4000
     .venv/bin/python bench/defence.py --herald-src /tmp/base/src   # another tree's herald
 
@@ -167,6 +168,7 @@ async def tail_probe() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000, help="SMS screened per run")
+    parser.add_argument("--quick", action="store_true", help="500 SMS per run")
     parser.add_argument("--rate", type=float, default=100.0,
                         help="SMS per second of the callers' clock")
     parser.add_argument("--receipt-after", type=float, default=5.0,
@@ -179,6 +181,8 @@ def main() -> None:
                         help="time fraud_tail alone first (a tree that has it)")
     parser.add_argument("--herald-src", type=Path, help="import herald from this tree's src")
     args = parser.parse_args()
+    if args.quick:
+        args.requests = 500
     if args.requests > 200_000:
         parser.error("--requests: at most 200000")
     if args.herald_src:
