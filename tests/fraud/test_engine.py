@@ -219,3 +219,35 @@ def test_missing_signals_fail_open() -> None:
     assert no_price.reasons[0].code == "unknown_price"
 
 
+
+
+def _premium(n: int) -> list[Request]:
+    """A burst to one 1k range of a premium network, 2 s apart."""
+    return [Request(f"p{i}", T0 + i * 2 * S, "shop", "signup", f"+29171500{10 + 7 * i:02d}",
+                    "ER", "65702") for i in range(n)]  # fmt: skip
+
+
+def test_a_request_taken_elsewhere_is_learned_as_it_was_taken() -> None:
+    """Another engine's decisions (a node of one cluster): a code it sent counts as
+    sent, even where this engine would refuse it; one it refused is never counted."""
+    one = Engine(PRICES)
+    decisions = [one.request(r) for r in _premium(12)]
+    first = next(n for n, d in enumerate(decisions) if d.action is Action.BLOCK)
+    # Fed as sent, every code: the block comes (in its state), the codes still count.
+    sent = Engine(PRICES)
+    for r in _premium(12):
+        assert sent.request(r, Action.ALLOW).action is Action.ALLOW
+    assert sent.blocks(T0 + 30 * S)  # it blocked what it was told was sent
+    after = Request("next", T0 + 30 * S, "shop", "signup", "+2917150099", "ER", "65702")
+    assert sent.request(after).action is Action.BLOCK
+    # Fed as refused, every code: nothing was sent, so nothing is blocked.
+    refused = Engine(PRICES)
+    for r in _premium(12):
+        assert refused.request(r, Action.BLOCK).action is Action.BLOCK
+    assert refused.blocks(T0 + 30 * S) == []
+    assert refused.request(after).action is Action.ALLOW
+    # Taken as this engine would have taken it: the same state as deciding itself.
+    same = Engine(PRICES)
+    for r, d in zip(_premium(12), decisions, strict=True):
+        assert same.request(r, d.action).action is d.action
+    assert same.blocks(T0 + 30 * S) == one.blocks(T0 + 30 * S) and first >= 1

@@ -167,6 +167,32 @@ async def test_history_and_outcomes(store: Store, account: Account,
     assert (outcomes[pending.id].status, outcomes[pending.id].converted_at) == (None, None)
 
 
+async def test_the_tail_gives_each_engine_decision_and_conversion_once(
+        store: Store, account: Account, make_message: MessageFactory) -> None:  # fmt: skip
+    sent, other = make_message(), make_message()
+    await store.accept([sent, other])
+    await store.record_fraud_decision(_decision(account, 1, message_id=sent.id))
+    await store.record_conversion(sent.id, account.id, T0 + 3)
+    start = await store.fraud_tail(None)  # the cursor of now, nothing before it
+    assert (start.decisions, start.conversions) == ((), ())
+    nothing = await store.fraud_tail(start.cursor)
+    assert (nothing.decisions, nothing.conversions) == ((), ())
+    second = _decision(account, 2, at=T0 + 5, message_id=other.id)
+    await store.record_fraud_decision(second)
+    await store.record_fraud_decision(_decision(account, 3, at=T0 + 6, engine=False))
+    await store.record_fraud_decision(_decision(account, 4, action=FraudAction.BLOCK,
+                                                at=T0 + 7))  # fmt: skip
+    await store.record_conversion(other.id, account.id, T0 + 9)
+    tail = await store.fraud_tail(nothing.cursor)
+    assert [d.id for d in tail.decisions] == ["dec0002", "dec0004"]  # the engine's only
+    assert tail.decisions[0] == second
+    assert tail.conversions == ((other.id, T0 + 9),)
+    again = await store.fraud_tail(tail.cursor)
+    assert (again.decisions, again.conversions) == ((), ())
+    await store.record_conversion(other.id, account.id, T0 + 12)  # recorded before: kept
+    assert (await store.fraud_tail(again.cursor)).conversions == ()
+
+
 async def test_verify_templates(store: Store, account: Account) -> None:
     assert await store.verify_templates(account.id) == {}
     await store.set_verify_template(account.id, "en", "{app}: {code}")

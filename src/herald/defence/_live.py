@@ -27,25 +27,38 @@ Every decision is stored (``record_fraud_decision``) before the SMS is
 accepted, with what the engine was asked; a block also writes its webhook
 event in that transaction. The engine learns:
 
-- **receipts** from the store: the messages it let through and whose final
-  status it has not seen are read back (one indexed read) at most every
-  ``poll`` seconds, before a decision, so it has every receipt that came
-  before the request it judges (the delivery process writes them);
+- **the other engines' decisions** and **every conversion** from the store:
+  at most every ``poll`` seconds, before a decision, the engine decisions and
+  conversions committed since its cursor (``fraud_tail``: by every process on
+  one SQLite file, every node on one PostgreSQL database) are fed in time
+  order, a decision as the engine that made it took it (``Engine.request``
+  with ``taken``: an SMS sent, or one refused). Its own decisions (their ids
+  are kept for :data:`TAIL_MEMORY` seconds) and the conversions it was told of
+  are not fed again. An attack spread over N nodes meets each engine at its
+  whole rate, less what the others sent in the last ``poll`` seconds (plus
+  their commits);
+- **receipts** from the store: the messages it or the others let through and
+  whose final status it has not seen are read back (one indexed read) at the
+  same time, so it has every receipt that came before the request it judges
+  (the delivery process writes them);
 - **conversions** at once, from this process: a Verify check approved, or
   ``POST /v1/messages/{id}/converted`` (both also stored, in ``conversions``).
 
 After a restart the engines are rebuilt from the store before the first
-decision: every engine decision of the last :data:`HISTORY` seconds, with the
-receipts and conversions of their messages, fed again in time order (receipts
-and conversions before requests at equal times, as ``herald fraud replay``
-does). The engine is deterministic, so it comes back as it was (its blocks
-included): a restart does not forget an attack in progress.
+decision: every engine decision of the last :data:`HISTORY` seconds (whichever
+process or node made it, each as it was taken), with the receipts and
+conversions of their messages, fed again in time order (receipts and
+conversions before requests at equal times, as ``herald fraud replay`` does).
+The engine is deterministic, so it comes back as it was (its blocks included):
+a restart does not forget an attack in progress. The tail's cursor is taken
+before the history is read, and what both return is fed once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -78,15 +91,20 @@ from herald.store import (
     StoreError,
 )
 
-__all__ = ["HISTORY", "POLL_INTERVAL", "SETTINGS_TTL", "SPEND_WINDOW", "LiveDefence",
-           "Screening", "country_of"]
+__all__ = ["HISTORY", "POLL_INTERVAL", "SETTINGS_TTL", "SPEND_WINDOW", "TAIL_MEMORY",
+           "LiveDefence", "Screening", "country_of"]
 
 log = logging.getLogger("herald.fraud")
 
 #: Seconds of decisions a rebuild feeds again: the longest block (7 days).
 HISTORY: Final = 7 * 86_400.0
-#: Seconds between reads of the receipts of the messages in flight.
+#: Seconds between reads of the other engines' decisions, the conversions and the
+#: receipts of the messages in flight.
 POLL_INTERVAL: Final = 1.0
+#: Seconds the ids of the decisions fed are kept, so that none is fed twice (its
+#: own, or one both the rebuild and the first tail read): far longer than a
+#: decision's commit takes to reach the tail.
+TAIL_MEMORY: Final = 300.0
 #: Seconds an account's settings are used without a re-read (as its controls).
 SETTINGS_TTL: Final = 5.0
 #: The per-country ceilings count the money of this many seconds.
@@ -99,6 +117,15 @@ _RECEIPT: Final[Mapping[Status, str]] = {
     Status.DELIVERED: "DELIVRD", Status.EXPIRED: "EXPIRED", Status.UNDELIVERED: "UNDELIV",
     Status.REJECTED: "UNDELIV", Status.FAILED: "UNDELIV", Status.CANCELLED: "UNDELIV",
 }  # fmt: skip
+#: What the engine answered, by stored action (``would_block``: it refused, monitor sent).
+_TAKEN: Final[Mapping[FraudAction, Action]] = {
+    FraudAction.ALLOW: Action.ALLOW, FraudAction.BLOCK: Action.BLOCK,
+    FraudAction.WOULD_BLOCK: Action.BLOCK,
+}  # fmt: skip
+#: Kinds of what is fed, in their order at equal times (as ``herald fraud replay``).
+_RECEIVED, _CONVERTED, _REQUESTED = 0, 1, 2
+#: (time in ms, kind, arrival, feed it at that time)
+_Event = tuple[int, int, int, Callable[[int], None]]
 
 
 def country_of(to: str) -> str | None:
@@ -167,6 +194,8 @@ class LiveDefence:
         self._ceiling_locks: dict[int, asyncio.Lock] = {}
         self._built = False
         self._polled = float("-inf")
+        self._cursor: tuple[int, int] | None = None  # fraud_tail's
+        self._fed: dict[str, float] = {}  # decision id: created at (TAIL_MEMORY)
 
     # -- settings ---------------------------------------------------------------------
 
@@ -251,6 +280,7 @@ class LiveDefence:
                 request.get("ip"), request.get("asn"))) is not None:
             request["ip_type"] = kind  # [fraud] address_types, asn_types; kept for a rebuild
         decision_id = self._ids.new_id(now)
+        self._fed[decision_id] = now  # the tail will read it: fed once, here
         if rating is not None and rating.network:
             request["mcc_mnc"] = rating.network
 
@@ -331,14 +361,26 @@ class LiveDefence:
         return decided(action, reasons, True)
 
     @staticmethod
-    def _request(engine: Engine, request: Request, price_micros: int | None) -> Decision:
-        """Ask ``engine`` with the SMS's own price (unbilled: the engine assumes one)."""
+    def _request(engine: Engine, request: Request, price_micros: int | None,
+                 taken: Action | None = None) -> Decision:  # fmt: skip
+        """Ask ``engine`` with the SMS's own price (unbilled: the engine assumes one);
+        ``taken``: a stored decision, fed as it was taken."""
         country = request.country or ""
         if price_micros is None:
             engine.prices.country.pop(country, None)
         else:
             engine.prices.country[country] = price_micros / MICROS
-        return engine.request(request)
+        return engine.request(request, taken)
+
+    def _feed_decision(self, d: FraudDecision, ts: int) -> None:
+        """A stored engine decision, fed to its account's engine as it was taken."""
+        request = d.request
+        self._request(self._engine(d.account_id), Request(
+            id=d.id, ts=ts, account=str(d.account_id),
+            use_case=request.get("use_case", "other"), to=d.to, country=d.country,
+            mcc_mnc=request.get("mcc_mnc"), ip_type=request.get("ip_type"),
+            device_id=request.get("device_id"), ip=request.get("ip")),
+            d.price_micros, _TAKEN[d.action])  # fmt: skip
 
     # -- what the engine learns -------------------------------------------------------
 
@@ -356,19 +398,56 @@ class LiveDefence:
             self._built = True
         if now - self._polled >= self._poll:
             self._polled = now
-            if self._in_flight:
-                await self._read_receipts()
+            events: list[_Event] = []
+            try:
+                await self._read_tail(now, events)
+                if self._in_flight:
+                    await self._read_receipts(events)
+            finally:  # the tail read moved the cursor: what it read is fed, come what may
+                events.sort(key=lambda e: e[:3])
+                for ts, _kind, _n, feed in events:
+                    feed(ts)
             self._forget_old(now)
 
-    async def _read_receipts(self) -> None:
+    async def _read_tail(self, now: float, events: list[_Event]) -> None:
+        """The other engines' decisions and every conversion since the cursor."""
+        tail = await self._store.fraud_tail(self._cursor)
+        self._cursor = tail.cursor
+        for d in tail.decisions:
+            if d.id in self._fed:  # its own, or the rebuild's
+                continue
+            self._fed[d.id] = d.created_at
+            events.append((_ms(d.created_at), _REQUESTED, len(events),
+                           functools.partial(self._feed_decision, d)))
+            if d.message_id is not None and d.action is not FraudAction.BLOCK \
+                    and now - d.created_at <= MAX_IN_FLIGHT_S:  # fmt: skip
+                sent = _Sent(d.account_id, d.id, d.created_at)
+                self._in_flight[d.message_id] = sent
+                self._sent[d.message_id] = sent
+        for message_id, at in tail.conversions:
+            typed = self._sent.get(message_id)
+            if typed is None or message_id in self._converted:  # not the engine's, or fed
+                continue
+            self._converted.add(message_id)
+            events.append((_ms(max(at, typed.at)), _CONVERTED, len(events),
+                           functools.partial(self._feed_conversion, typed)))
+
+    async def _read_receipts(self, events: list[_Event]) -> None:
         outcomes = await self._store.fraud_outcomes(list(self._in_flight))
         done = sorted((o for o in outcomes if o.status is not None and o.done_at is not None),
                       key=lambda o: o.done_at or 0.0)  # fmt: skip
         for o in done:
             sent = self._in_flight.pop(o.message_id)
             assert o.status is not None and o.done_at is not None
-            self._engine(sent.account_id).receipt(
-                Receipt(sent.decision_id, _ms(o.done_at), _RECEIPT[o.status]))
+            # Never before its request (another node's clock may be behind this one's).
+            events.append((_ms(max(o.done_at, sent.at)), _RECEIVED, len(events),
+                           functools.partial(self._feed_receipt, sent, _RECEIPT[o.status])))
+
+    def _feed_conversion(self, sent: _Sent, ts: int) -> None:
+        self._engine(sent.account_id).verification(Verification(sent.decision_id, ts))
+
+    def _feed_receipt(self, sent: _Sent, status: str, ts: int) -> None:
+        self._engine(sent.account_id).receipt(Receipt(sent.decision_id, ts, status))
 
     def _forget_old(self, now: float) -> None:
         """Bound memory: stop waiting for what is older than MAX_IN_FLIGHT_S. Both
@@ -381,10 +460,20 @@ class LiveDefence:
                 del table[message_id]
                 if table is self._sent:
                     self._converted.discard(message_id)
+        fed = self._fed  # about in time order: the oldest come first
+        while fed:
+            decision_id = next(iter(fed))
+            if now - fed[decision_id] <= TAIL_MEMORY:
+                break
+            del fed[decision_id]
 
     async def _rebuild(self, now: float) -> None:
         """Feed the engines again from the store (see the module docstring)."""
+        self._cursor = (await self._store.fraud_tail(None)).cursor  # before the history
         history = await self._store.fraud_history(now - self._history)
+        for d in history:
+            if now - d.created_at <= TAIL_MEMORY:  # the first tail may read it again
+                self._fed[d.id] = d.created_at
         if not history:
             return
         sent_ids = [d.message_id for d in history if d.message_id is not None]
@@ -402,14 +491,8 @@ class LiveDefence:
         for ts, kind, n in events:
             d = history[n]
             engine = self._engine(d.account_id)
-            if kind == 2:
-                request = d.request
-                self._request(engine, Request(
-                    id=d.id, ts=ts, account=str(d.account_id),
-                    use_case=request.get("use_case", "other"), to=d.to, country=d.country,
-                    mcc_mnc=request.get("mcc_mnc"), ip_type=request.get("ip_type"),
-                    device_id=request.get("device_id"), ip=request.get("ip")),
-                    d.price_micros)  # fmt: skip
+            if kind == 2:  # as it was taken: several engines (nodes) may have decided
+                self._feed_decision(d, ts)
             elif kind == 0:
                 o = outcomes[d.message_id or ""]
                 assert o.status is not None

@@ -597,7 +597,11 @@ class Engine:
         lift = min(LIFT_RANGE[1], max(LIFT_RANGE[0], lift))
         return min(0.98, base * lift)
 
-    def request(self, req: Request) -> Decision:
+    def request(self, req: Request, taken: Action | None = None) -> Decision:
+        """Judge ``req``. ``taken``: another engine decided it so (a node of one cluster,
+        docs/fraud.md "Live"): this one learns the code as sent (``allow``: judged as
+        in monitor mode, its state moving as if it refused it where it would) or as
+        never sent (``block``), whatever it would have answered itself."""
         self._forget_sent(req.ts)
         if self.cell_count() > self.max_cells:
             self._evict(req.ts)
@@ -615,7 +619,7 @@ class Engine:
         if controls is not None:
             verdict = self._control(controls, req, country, price)
             if verdict is not None and verdict.code != "allow_list":
-                if self.mode == ENFORCE:
+                if self.mode == ENFORCE and taken is not Action.ALLOW:
                     return self._refuse(req, price, (*reasons, verdict))
                 refusal = verdict
             listed = verdict is not None and verdict.code == "allow_list"
@@ -661,14 +665,17 @@ class Engine:
             verdict = self._judge(path, scoped, clients, group, alarm, at_risk, price, p,
                                   req.ts)
             if verdict is not None:
-                if self.mode == ENFORCE:
+                if self.mode == ENFORCE and taken is not Action.ALLOW:
                     return self._refuse(req, price, (*reasons, verdict))
                 refusal = verdict  # monitor: record it, send the code all the same
                 reasons.append(verdict)
             # After the judgement: a sounding alone does not reach the strict floors (a
             # chance loss sounds it now and then; judged on the floors it had just switched
             # on, its own request closed its range and that block kept them on, seed 75).
-            self._sound(alarm, path[1], at_risk, req.ts)
+            if taken is not Action.BLOCK:
+                self._sound(alarm, path[1], at_risk, req.ts)
+        if taken is Action.BLOCK:  # refused elsewhere, though this engine would send it
+            return self._refuse(req, price, (*reasons, Reason("refused_elsewhere", req.to)))
         teaches = _teaches(cells)
         for cell in cells:
             if teaches and (cell.level.name not in GUARDED or cell.healthy()):

@@ -145,6 +145,7 @@ from herald.store._model_fraud import (
     FraudOutcome,
     FraudReason,
     FraudSettings,
+    FraudTail,
 )
 from herald.store._model_limits import TokenGrant
 from herald.store._model_routing import (
@@ -285,6 +286,7 @@ __all__ = [
     "FraudReason",
     "FraudSettings",
     "FraudStore",
+    "FraudTail",
     "IdempotencyMismatch",
     "IdempotencyRecord",
     "InboundMessage",

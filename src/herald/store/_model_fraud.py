@@ -28,6 +28,7 @@ __all__ = [
     "FraudOutcome",
     "FraudReason",
     "FraudSettings",
+    "FraudTail",
     "caps_from_json",
     "caps_json",
     "reasons_from_json",
@@ -128,6 +129,19 @@ class FraudOutcome:
     status: Status | None
     done_at: float | None
     converted_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class FraudTail:
+    """What the store took since a cursor (docs/fraud.md, "Live"): the engine
+    decisions of every process and node, oldest first, the conversions
+    (message id, when its code was entered), and the cursor to ask from next.
+    A cursor is the store's own (opaque to the caller); each decision and
+    conversion comes in exactly one tail."""
+
+    decisions: tuple[FraudDecision, ...]
+    conversions: tuple[tuple[str, float], ...]
+    cursor: tuple[int, int]
 
 
 # -- stored forms (JSON text), the same in every store --------------------------------

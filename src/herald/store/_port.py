@@ -96,6 +96,7 @@ from herald.store._model_fraud import (
     FraudDecision,
     FraudOutcome,
     FraudSettings,
+    FraudTail,
 )
 from herald.store._model_limits import TokenGrant
 from herald.store._model_routing import (
@@ -975,6 +976,12 @@ class FraudStore(Protocol):
 
     async def fraud_outcomes(self, message_ids: Collection[str]) -> tuple[FraudOutcome, ...]:
         """The status (when final) and conversion of each of the messages that exists."""
+        ...
+
+    async def fraud_tail(self, cursor: tuple[int, int] | None) -> FraudTail:
+        """The engine decisions and conversions committed since ``cursor`` (by any
+        process or node), each once, with the next cursor; ``None``: none, only
+        the cursor of now (take it before reading :meth:`fraud_history`)."""
         ...
 
     async def verify_templates(self, account_id: int) -> dict[str, str]:

@@ -953,11 +953,22 @@ _V28_VERIFICATIONS_EXPIRY = """
 CREATE INDEX verifications_expiry ON verifications(expires_at);
 """
 
+# The live defence's tail (docs/fraud.md, "Live"): every process reads the
+# engine decisions and conversions the others committed, in the order of a
+# sequence number taken under the write lock (SQLite has one writer at a time,
+# so seq order is commit order). Rows from before carry none: a rebuild reads them.
+_V29_FRAUD_TAIL = """
+ALTER TABLE fraud_decisions ADD COLUMN seq INTEGER;
+CREATE INDEX fraud_decisions_seq ON fraud_decisions(seq);
+ALTER TABLE conversions ADD COLUMN seq INTEGER;
+CREATE INDEX conversions_seq ON conversions(seq);
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     _V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11_ADMIN, _V12_ACCOUNT_CONTROLS,
     _V13_CANCEL, _V14_ROUTING, _V15_BILLING, _V16_VERIFY, _V17_FRAUD,
     _V18_VERIFY_TEMPLATES, _V19_CHAT_WINDOWS, _V20_CHAT_CHAINS, _V21_CHAIN_CANCEL,
     _V22_CDR_SUMS, _V23_OVERVIEW_MINUTES, _V24_SECRET_TEXTS, _V25_CHAT_SECRETS,
-    _V26_ATTEMPTS, _V27_RETENTION, _V28_VERIFICATIONS_EXPIRY,
+    _V26_ATTEMPTS, _V27_RETENTION, _V28_VERIFICATIONS_EXPIRY, _V29_FRAUD_TAIL,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -24,6 +24,7 @@ from herald.store._model_fraud import (
     FraudMode,
     FraudOutcome,
     FraudSettings,
+    FraudTail,
     caps_from_json,
     caps_json,
     reasons_from_json,
@@ -168,6 +169,28 @@ class SQLiteFraud:
 
         return await self._readers.run(read)
 
+    async def fraud_tail(self, cursor: tuple[int, int] | None) -> FraudTail:
+        def read(conn: sqlite3.Connection) -> FraudTail:
+            if cursor is None:
+                r = conn.execute("SELECT (SELECT coalesce(max(seq), 0) FROM fraud_decisions),"
+                                 " (SELECT coalesce(max(seq), 0) FROM conversions)").fetchone()
+                return FraudTail((), (), (int(r[0]), int(r[1])))
+            # Conversions first: a decision commits before its code is sent, so
+            # the decision of every conversion read here is in the read after it.
+            conversions = conn.execute(
+                "SELECT seq, message_id, converted_at FROM conversions WHERE seq > ?"
+                " ORDER BY seq", (cursor[1],)).fetchall()  # fmt: skip
+            decisions = conn.execute(
+                f"SELECT seq, {_COLUMNS} FROM fraud_decisions WHERE seq > ? ORDER BY seq",
+                (cursor[0],)).fetchall()  # fmt: skip
+            return FraudTail(
+                tuple(_decision(r[1:]) for r in decisions),
+                tuple((r[1], float(r[2])) for r in conversions),
+                (decisions[-1][0] if decisions else cursor[0],
+                 conversions[-1][0] if conversions else cursor[1]))  # fmt: skip
+
+        return await self._readers.run(read)
+
     async def fraud_outcomes(self, message_ids: Collection[str]) -> tuple[FraudOutcome, ...]:
         def read(conn: sqlite3.Connection) -> tuple[FraudOutcome, ...]:
             found: list[FraudOutcome] = []
@@ -212,10 +235,12 @@ def _insert(conn: sqlite3.Connection, d: FraudDecision) -> None:
     verification.blocked), in the caller's transaction."""
     row = (d.id, d.account_id, d.created_at, d.to, d.action.value,
            reasons_json(d.reasons), int(d.engine), d.country, d.price_micros, d.currency,
-           d.verification_id, d.message_id, request_json(d.request))  # fmt: skip
+           d.verification_id, d.message_id, request_json(d.request), int(d.engine))  # fmt: skip
     try:
-        conn.execute(f"INSERT INTO fraud_decisions ({_COLUMNS})"
-                     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", row)
+        # An engine decision takes the next seq (fraud_tail), under the write lock.
+        conn.execute(f"INSERT INTO fraud_decisions ({_COLUMNS}, seq)"
+                     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?, CASE WHEN ? THEN"
+                     " (SELECT coalesce(max(seq), 0) + 1 FROM fraud_decisions) END)", row)
     except sqlite3.IntegrityError:
         raise Conflict(f"a decision {d.id} exists") from None
     if d.action is FraudAction.BLOCK:

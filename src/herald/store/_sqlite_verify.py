@@ -180,8 +180,10 @@ class SQLiteVerify:
             if conn.execute("SELECT 1 FROM messages WHERE id = ? AND account_id = ?",
                             (message_id, account_id)).fetchone() is None:  # fmt: skip
                 raise MessageNotFound(f"no message {message_id}")
+            # The next seq (fraud_tail), under the write lock.
             conn.execute("INSERT OR IGNORE INTO conversions (message_id, account_id,"
-                         " converted_at) VALUES (?,?,?)", (message_id, account_id, at))
+                         " converted_at, seq) VALUES (?,?,?, (SELECT coalesce(max(seq), 0)"
+                         " + 1 FROM conversions))", (message_id, account_id, at))
             row = conn.execute("SELECT converted_at FROM conversions WHERE message_id = ?",
                                (message_id,)).fetchone()  # fmt: skip
             return float(row[0])

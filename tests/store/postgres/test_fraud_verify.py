@@ -149,3 +149,37 @@ async def test_text_postgresql_cannot_hold_is_refused_by_field(
     async with pool.acquire() as conn:  # nothing written
         assert await conn.fetchval("SELECT count(*) FROM verification_sends") == 0
         assert await conn.fetchval("SELECT count(*) FROM verify_templates") == 0
+
+
+async def test_the_tail_waits_for_a_decision_that_commits_out_of_order(
+    nodes: tuple[PostgresStore, PostgresStore, Any],
+) -> None:
+    """Transactions commit out of the order of their ids: a decision whose
+    transaction began first but commits last is neither missed nor read twice
+    by another node's tail (docs/fraud.md, "Live")."""
+    a, b, pool = nodes
+    account = await a.create_account("acme", T0, rate_limit=100.0, bind_limit=1)
+    cursor = (await b.fraud_tail(None)).cursor
+    async with pool.acquire() as slow:
+        tx = slow.transaction()
+        await tx.start()
+        await slow.execute(
+            "INSERT INTO fraud_decisions (id, account_id, created_at, to_number, action,"
+            " reasons, engine, request) VALUES ('late', $1, $2, '+14155552671', 'allow',"
+            " '[]', true, '{}')", account.id, T0)  # fmt: skip
+        await a.record_fraud_decision(FraudDecision(
+            "early", account.id, T0 + 1, "+14155552672", FraudAction.ALLOW, (), engine=True))
+        held = await b.fraud_tail(cursor)
+        assert held.decisions == ()  # committed, but above a transaction still running
+        await tx.commit()
+    seen: list[str] = [d.id for d in held.decisions]
+    cursor = held.cursor
+    deadline = asyncio.get_running_loop().time() + WAIT_LIMIT
+    while len(seen) < 2:  # other tests' transactions on the cluster may hold it back too
+        assert asyncio.get_running_loop().time() < deadline, seen
+        tail = await b.fraud_tail(cursor)
+        seen += [d.id for d in tail.decisions]
+        cursor = tail.cursor
+        await asyncio.sleep(0.01)
+    assert sorted(seen) == ["early", "late"]
+    assert (await b.fraud_tail(cursor)).decisions == ()

@@ -25,6 +25,7 @@ from herald.store._model_fraud import (
     FraudMode,
     FraudOutcome,
     FraudSettings,
+    FraudTail,
     caps_from_json,
     caps_json,
     reasons_from_json,
@@ -60,6 +61,9 @@ WHERE d.action = '{_BLOCK}' AND a.callback_url IS NOT NULL"""
 
 _SPEND = ("SELECT coalesce(sum(price_micros), 0) FROM fraud_decisions WHERE account_id = $1"
           " AND country = $2 AND created_at >= $3 AND action <> $4")
+
+# The oldest transaction still running: every one below it has ended.
+_HORIZON = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
 
 # Ties in time are broken by id as SQLite does: byte order, whatever the
 # database's collation.
@@ -180,6 +184,31 @@ class PostgresFraud(StorePart):
             f"SELECT {_COLUMNS} FROM fraud_decisions WHERE created_at >= $1 AND engine"
             ' ORDER BY created_at, id COLLATE "C"', since))
         return tuple(_decision(r) for r in rows)
+
+    async def fraud_tail(self, cursor: tuple[int, int] | None) -> FraudTail:
+        """Rows whose transaction id is in [cursor, horizon): every transaction
+        below the horizon (the oldest one running) has ended, so none of them can
+        still commit into the range read (the migration _V20_FRAUD_TAIL)."""
+
+        async def read(c: Any) -> FraudTail:
+            horizon = int(await c.fetchval(_HORIZON))
+            if cursor is None:
+                return FraudTail((), (), (horizon, horizon))
+            # Conversions first: a decision commits before its code is sent, so
+            # the decision of every conversion read here is in the read after it.
+            conversions = await c.fetch(
+                "SELECT message_id, converted_at FROM conversions WHERE tx >= $1::text::xid8"
+                " AND tx < $2::text::xid8 ORDER BY converted_at", str(cursor[1]),
+                str(horizon))  # fmt: skip
+            decisions = await c.fetch(
+                f"SELECT {_COLUMNS} FROM fraud_decisions WHERE engine AND tx >= $1::text::xid8"
+                f" AND tx < $2::text::xid8 ORDER BY created_at, id COLLATE \"C\"",
+                str(cursor[0]), str(horizon))  # fmt: skip
+            return FraudTail(tuple(_decision(r) for r in decisions),
+                             tuple((r["message_id"], r["converted_at"]) for r in conversions),
+                             (horizon, horizon))  # fmt: skip
+
+        return await self._one(read)
 
     async def fraud_outcomes(self, message_ids: Collection[str]) -> tuple[FraudOutcome, ...]:
         """A final status is the ``messages`` row's own (a claim writes only the queue)."""

@@ -940,12 +940,27 @@ _V19_VERIFICATIONS_EXPIRY = """
 CREATE INDEX verifications_expiry ON verifications (expires_at, id);
 """
 
+# The live defence's tail (docs/fraud.md, "Live"): each node reads the engine
+# decisions and conversions the others committed. Sequence values commit out of
+# order; a transaction id read below the oldest running one's
+# (pg_snapshot_xmin) is settled, so a node reads [its cursor, that horizon) and
+# misses nothing nor reads anything twice. Added without a default first, so
+# the existing rows are not rewritten (they carry none: a rebuild reads them).
+_V20_FRAUD_TAIL = """
+ALTER TABLE fraud_decisions ADD COLUMN tx xid8;
+ALTER TABLE fraud_decisions ALTER COLUMN tx SET DEFAULT pg_current_xact_id();
+CREATE INDEX fraud_decisions_tx ON fraud_decisions (tx) WHERE engine;
+ALTER TABLE conversions ADD COLUMN tx xid8;
+ALTER TABLE conversions ALTER COLUMN tx SET DEFAULT pg_current_xact_id();
+CREATE INDEX conversions_tx ON conversions (tx);
+"""
+
 #: In order; a database at version ``n`` has had ``MIGRATIONS[:n]`` applied.
 MIGRATIONS: tuple[str, ...] = (
     _V1_CORE, _V2_LIFECYCLE, _V3_LEASES, _V4_FRAUD_VERIFY, _V5_CHAT, _V6_CONFIG,
     _V7_INBOUND_ADMIN, _V8_OVERVIEW_MINUTES, _V9_PENDING_TO,
     _V10_MESSAGES, _V11_SECRET_TEXTS, _V12_HISTORY_PARTITIONS, _V13_GUARD_STATE,
     _V14_TOKEN_BUCKETS, _V15_CDR_SUMS, _V16_CHAT_SECRETS, _V17_ATTEMPTS,
-    _V18_RETENTION, _V19_VERIFICATIONS_EXPIRY,
+    _V18_RETENTION, _V19_VERIFICATIONS_EXPIRY, _V20_FRAUD_TAIL,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
