@@ -376,3 +376,43 @@ async def test_margin_sums_revenue_and_cost_per_key(opened: tuple[PostgresStore,
     assert [(r.key, r.revenue) for r in by_country] == [("49", 70)]
     with pytest.raises(InvalidRecord):
         await store.margin(T0 - 1, T0 + 1, "planet")
+
+
+async def _index_scans(conn: Any) -> dict[str, int]:
+    """Index scans this transaction started, per index of the lifecycle's tables."""
+    rows = await conn.fetch(
+        "SELECT indexrelid::regclass::text AS name, pg_stat_get_xact_numscans(indexrelid) AS n"
+        " FROM pg_index WHERE indrelid = ANY ('{messages,segments,parked_receipts}'::regclass[])")
+    return {r["name"]: r["n"] for r in rows}
+
+
+async def test_a_batch_of_receipts_reads_no_parked_receipt_and_no_part_twice(
+    opened: tuple[PostgresStore, Any],
+) -> None:
+    # What the triggers do per row for a batch of n records and then their n
+    # receipts (one-part messages): the records look for parked receipts
+    # (nothing parked: nothing deleted, no part updated); the receipts' own
+    # updates change no key, so they look for none; neither roll-up reads the
+    # message's parts again (the statement's own parts are all of them).
+    store, pool = opened
+    account = await store.create_account("acme", T0, rate_limit=10, bind_limit=1)
+    batch = [_message(account.id, n) for n in range(20)]
+    await store.accept(batch)
+    n, ids, keys = len(batch), [m.id for m in batch], [f"k{i}" for i in range(len(batch))]
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(RECORD_SEGMENTS, ids, [0] * n, ["up1"] * n, keys, keys,
+                           [T0 + 1] * n, [None] * n)  # fmt: skip
+        recorded = await _index_scans(conn)
+        await conn.execute(LOCK_RECEIPT_KEYS, ["up1"] * n, keys)
+        await conn.execute(APPLY_RECEIPTS, ["up1"] * n, keys, [int(Status.DELIVERED)] * n,
+                           [None] * n, [T0 + 2] * n)  # fmt: skip
+        receipted = await _index_scans(conn)
+    got = await store.get_messages(ids)
+    assert {m.status for m in got.values()} == {Status.DELIVERED}
+    assert await pool.fetchval("SELECT count(*) FROM parked_receipts") == 0
+    # the record: the primary key's conflict check once per part, no count of parts
+    assert recorded["segments_pkey"] == n, recorded
+    # the receipts: parked receipts not looked at, the parts not read by primary key
+    assert receipted["parked_receipts_upstream"] == recorded["parked_receipts_upstream"], (
+        recorded, receipted)
+    assert receipted["segments_pkey"] == recorded["segments_pkey"], (recorded, receipted)
