@@ -410,9 +410,34 @@ async def test_a_batch_of_receipts_reads_no_parked_receipt_and_no_part_twice(
     got = await store.get_messages(ids)
     assert {m.status for m in got.values()} == {Status.DELIVERED}
     assert await pool.fetchval("SELECT count(*) FROM parked_receipts") == 0
-    # the record: the primary key's conflict check once per part, no count of parts
+    # the record: the primary key's conflict check once per part, no count of
+    # parts; each message read by its key at most once (the "sent" step), no foreign
+    # key's check per part and per receipt wait (migration V20)
     assert recorded["segments_pkey"] == n, recorded
+    assert recorded["messages_pkey"] <= n, recorded
     # the receipts: parked receipts not looked at, the parts not read by primary key
     assert receipted["parked_receipts_upstream"] == recorded["parked_receipts_upstream"], (
         recorded, receipted)
     assert receipted["segments_pkey"] == recorded["segments_pkey"], (recorded, receipted)
+
+
+async def test_retention_takes_the_parts_of_the_messages_it_deletes(
+    opened: tuple[PostgresStore, Any],
+) -> None:
+    # No foreign key cascades (migration V20): the purge's statement deletes them.
+    store, pool = opened
+    account = await store.create_account("acme", T0, rate_limit=10, bind_limit=1)
+    old, kept = _message(account.id, 0, segments=2), _message(account.id, 1)
+    await store.accept([old, kept])
+    await store.record_segments([SegmentRecord(m.id, i, "up1", f"{m.id}.{i}", f"{m.id}.{i}",
+                                               T0 + 1) for m in (old, kept)
+                                 for i in range(m.segments)])  # fmt: skip
+    await store.apply_receipts([ReceiptUpdate("up1", f"{old.id}.{i}", Status.DELIVERED, T0 + 2)
+                                for i in range(2)])  # fmt: skip
+    await store.margin(T0, T0, "account")  # the sums up to date (see RetentionStore)
+    step = await store.purge_messages(T0 + 100, after=0, limit=100)
+    assert step.deleted == 1
+    parts = await pool.fetch("SELECT message_seq, idx FROM segments ORDER BY 1, 2")
+    seq = await pool.fetchval("SELECT seq FROM messages WHERE id = $1", kept.id)
+    assert [tuple(r) for r in parts] == [(seq, 0)]  # the sent one's; none of the purged one
+    assert await pool.fetchval("SELECT count(*) FROM awaiting_receipts") == 1
