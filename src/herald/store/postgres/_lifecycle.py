@@ -218,16 +218,16 @@ _BUY_PRICE = f"""
 
 # -- segments: the parts roll up to the message (lifecycle.rollup) ---------------------
 
-# Every part recorded upstream: SUBMITTED. The parts this statement recorded
-# (distinct: the primary key) are counted first: when they are all of them (a
-# one-part message, or every part in one batch) no part is looked up.
+# Every part recorded upstream: SUBMITTED. (Counting the statement's own parts
+# first, "m.segments <= x.parts OR m.segments <= (SELECT count(*) ...)", made
+# the condition a join filter: the planner then hash-joined a walk of the whole
+# messages_pkey, 0.13 to 0.57 s per 3,000 HTTP messages end to end. The message
+# is found by key, and its parts counted, as here.)
 _SUBMITTED = f"""
     UPDATE messages m SET status = {_SENT}, sent_at = x.at
-    FROM (SELECT message_seq, max(updated_at) AS at, count(*) AS parts FROM new_rows
-          GROUP BY message_seq) x
+    FROM (SELECT message_seq, max(updated_at) AS at FROM new_rows GROUP BY message_seq) x
     WHERE m.seq = x.message_seq AND m.status < {_SENT}
-      AND (m.segments <= x.parts
-           OR m.segments <= (SELECT count(*) FROM segments s WHERE s.message_seq = m.seq));"""
+      AND m.segments <= (SELECT count(*) FROM segments s WHERE s.message_seq = m.seq);"""
 
 
 
@@ -291,17 +291,15 @@ _PARTS_CHANGED = f"""
 _ENDED_PARTS = f"""new_rows n JOIN old_rows o ON o.message_seq = n.message_seq AND o.idx = n.idx
         WHERE n.status >= {_FINAL} AND o.status < {_FINAL}"""
 
-# Every part delivered: DELIVERED (the parts this statement delivered counted
-# first, as for SUBMITTED).
+# Every part delivered: DELIVERED.
 _DELIVERED_ALL = f"""
     IF any_delivered THEN
         UPDATE messages m SET status = {_DELIVERED}, done_at = x.at
-        FROM (SELECT n.message_seq, max(n.updated_at) AS at, count(*) AS parts
-              FROM {_ENDED_PARTS} AND n.status = {_DELIVERED} GROUP BY n.message_seq) x
+        FROM (SELECT n.message_seq, max(n.updated_at) AS at FROM {_ENDED_PARTS}
+                  AND n.status = {_DELIVERED} GROUP BY n.message_seq) x
         WHERE m.seq = x.message_seq AND m.status < {_FINAL}
-          AND (m.segments <= x.parts
-               OR m.segments <= (SELECT count(*) FROM segments s
-                                 WHERE s.message_seq = m.seq AND s.status = {_DELIVERED}));
+          AND m.segments <= (SELECT count(*) FROM segments s
+                             WHERE s.message_seq = m.seq AND s.status = {_DELIVERED});
     END IF;"""
 
 # One part ended otherwise: so does the message (the first such part ended).
