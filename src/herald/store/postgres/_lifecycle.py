@@ -24,8 +24,9 @@ of statuses and compares it with the table.
   receipt ends it), then the receipts parked for the new parts apply (the
   first one parked wins).
 - ``segments_changed`` (after an UPDATE of segments: a receipt, a re-record):
-  receipts parked for the parts apply; every part delivered makes the
-  message ``delivered``, one part ended otherwise ends it.
+  receipts parked for the parts that took another key (a re-record) apply;
+  every part delivered makes the message ``delivered``, one part ended
+  otherwise ends it.
 
 A trigger that changes a table runs that table's trigger in turn (a receipt
 ends a part, the part ends the message, the message emits): the chain is
