@@ -298,6 +298,25 @@ async def test_a_resent_segment_takes_its_new_upstream_id(
     assert (segment.connector, segment.upstream_id) == ("up2", "new")
 
 
+async def test_a_resent_segment_applies_the_receipt_parked_for_its_new_upstream_id(
+    store: Store, make_message: MessageFactory
+) -> None:
+    # The resend's receipt beat its submit_sm_resp: parked, applied when the
+    # part is recorded again under that id (a record that replaces one).
+    new = make_message()
+    await store.accept([new])
+    await store.record_segments([SegmentRecord(new.id, 0, "up1", "old", "old", T0)])
+    await store.apply_receipts([
+        ReceiptUpdate("up2", "new", Status.UNDELIVERED, T0 + 1, error_code=9)])
+    assert (await store.get_message(new.id)).status is Status.SENT
+    await store.record_segments([SegmentRecord(new.id, 0, "up2", "new", "new", T0 + 2)])
+    got = await store.get_message(new.id)
+    assert (got.status, got.error_code, got.done_at) == (Status.UNDELIVERED, 9, T0 + 1)
+    [segment] = await store.get_segments(new.id)
+    assert (segment.connector, segment.upstream_id, segment.status) == (
+        "up2", "new", Status.UNDELIVERED)
+
+
 async def test_a_segment_index_beyond_the_count_is_not_recorded(
     store: Store, make_message: MessageFactory
 ) -> None:

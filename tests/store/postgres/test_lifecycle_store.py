@@ -376,3 +376,67 @@ async def test_margin_sums_revenue_and_cost_per_key(opened: tuple[PostgresStore,
     assert [(r.key, r.revenue) for r in by_country] == [("49", 70)]
     with pytest.raises(InvalidRecord):
         await store.margin(T0 - 1, T0 + 1, "planet")
+
+
+async def _index_scans(conn: Any) -> dict[str, int]:
+    """Index scans this transaction started, per index of the lifecycle's tables."""
+    rows = await conn.fetch(
+        "SELECT indexrelid::regclass::text AS name, pg_stat_get_xact_numscans(indexrelid) AS n"
+        " FROM pg_index WHERE indrelid = ANY ('{messages,segments,parked_receipts}'::regclass[])")
+    return {r["name"]: r["n"] for r in rows}
+
+
+async def test_records_and_receipts_find_messages_by_key_and_skip_parked_receipts(
+    opened: tuple[PostgresStore, Any],
+) -> None:
+    # What the triggers do per row for a batch of n records and then their n
+    # receipts (one-part messages): the records look for parked receipts
+    # (nothing parked: nothing deleted, no part updated); the receipts' own
+    # updates change no key, so they look for none; each roll-up finds its
+    # message by key.
+    store, pool = opened
+    account = await store.create_account("acme", T0, rate_limit=10, bind_limit=1)
+    batch = [_message(account.id, n) for n in range(20)]
+    await store.accept(batch)
+    n, ids, keys = len(batch), [m.id for m in batch], [f"k{i}" for i in range(len(batch))]
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(RECORD_SEGMENTS, ids, [0] * n, ["up1"] * n, keys, keys,
+                           [T0 + 1] * n, [None] * n)  # fmt: skip
+        recorded = await _index_scans(conn)
+        await conn.execute(LOCK_RECEIPT_KEYS, ["up1"] * n, keys)
+        await conn.execute(APPLY_RECEIPTS, ["up1"] * n, keys, [int(Status.DELIVERED)] * n,
+                           [None] * n, [T0 + 2] * n)  # fmt: skip
+        receipted = await _index_scans(conn)
+    got = await store.get_messages(ids)
+    assert {m.status for m in got.values()} == {Status.DELIVERED}
+    assert await pool.fetchval("SELECT count(*) FROM parked_receipts") == 0
+    # the record: each message found by its key once (the "sent" step: not a
+    # walk of the primary key, which counts one scan), no foreign key's check
+    # per part and per receipt wait (migration V21: 3n with them)
+    assert recorded["messages_pkey"] == n, recorded
+    # the receipts: parked receipts not looked at; each message found by key once
+    assert receipted["parked_receipts_upstream"] == recorded["parked_receipts_upstream"], (
+        recorded, receipted)
+    assert receipted["messages_pkey"] - recorded["messages_pkey"] == n, (recorded, receipted)
+
+
+async def test_retention_takes_the_parts_of_the_messages_it_deletes(
+    opened: tuple[PostgresStore, Any],
+) -> None:
+    # No foreign key cascades (migration V21): the purge's statement deletes them.
+    store, pool = opened
+    account = await store.create_account("acme", T0, rate_limit=10, bind_limit=1)
+    old, kept = _message(account.id, 0, segments=2), _message(account.id, 1)
+    await store.accept([old, kept])
+    await store.record_segments([SegmentRecord(m.id, i, "up1", f"{m.id}.{i}", f"{m.id}.{i}",
+                                               T0 + 1) for m in (old, kept)
+                                 for i in range(m.segments)])  # fmt: skip
+    await store.apply_receipts([ReceiptUpdate("up1", f"{old.id}.{i}", Status.DELIVERED, T0 + 2)
+                                for i in range(2)])  # fmt: skip
+    await store.margin(T0, T0, "account")  # the sums up to date (see RetentionStore)
+    step = await store.purge_messages(T0 + 100, after=0, limit=100)
+    assert step.deleted == 1
+    parts = await pool.fetch("SELECT message_seq, idx FROM segments ORDER BY 1, 2")
+    seq = await pool.fetchval("SELECT seq FROM messages WHERE id = $1", kept.id)
+    assert [tuple(r) for r in parts] == [(seq, 0)]  # the sent one's; none of the purged one
+    assert await pool.fetchval("SELECT count(*) FROM awaiting_receipts") == 1

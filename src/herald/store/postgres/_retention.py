@@ -4,9 +4,9 @@ Each step is one transaction that reads the margin sums' mark ``FOR SHARE``:
 a margin read that would move the mark meanwhile waits for the step (and the
 step sees every pending entry and gap committed with the mark it read). The
 ``DELETE`` of messages takes their segments, receipt-wait and queue rows with
-it (``ON DELETE CASCADE``). A step writes dead tuples that the tables'
-autovacuum settings (vacuum every 20,000 changes, no cost delay: migration
-V1) clear as the purge goes.
+it, in the same statement (no foreign keys: migration V21). A step writes
+dead tuples that the tables' autovacuum settings (vacuum every 20,000
+changes, no cost delay: migration V1) clear as the purge goes.
 """
 
 from __future__ import annotations
@@ -49,7 +49,10 @@ _EVENTS: Final = (
 _DELETE_MESSAGES: Final = f"""
 WITH gone AS (
     DELETE FROM messages WHERE seq = ANY ($1::bigint[]) AND status >= {FINAL}
-    RETURNING id, status),
+    RETURNING seq, id, status),
+parts AS (DELETE FROM segments s USING gone WHERE s.message_seq = gone.seq),
+waits AS (DELETE FROM awaiting_receipts w USING gone WHERE w.seq = gone.seq),
+queued AS (DELETE FROM dispatch_queue q USING gone WHERE q.seq = gone.seq),
 cdr AS (UPDATE cdrs c SET status = gone.status FROM gone WHERE c.message_id = gone.id),
 routes AS (DELETE FROM message_routes r USING gone WHERE r.message_id = gone.id),
 conv AS (DELETE FROM conversions v USING gone WHERE v.message_id = gone.id),

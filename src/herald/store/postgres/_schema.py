@@ -955,6 +955,21 @@ ALTER TABLE conversions ALTER COLUMN tx SET DEFAULT pg_current_xact_id();
 CREATE INDEX conversions_tx ON conversions (tx);
 """
 
+# V21: no foreign keys from the message's working rows (its queue row, its
+# parts, its wait for a receipt) to messages. Each was a row trigger: a
+# "SELECT ... FOR KEY SHARE" of the message per row inserted (three per
+# message: a query, a tuple lock and its WAL record each), though every
+# statement that inserts them takes the message from messages in the same
+# statement (the accept, the record's lookup by id, the "sent" step's trigger).
+# Retention, the one delete of messages (final ones only), takes the three
+# with it in its own statement (_retention._DELETE_MESSAGES), as the
+# cascade did.
+_V21_NO_MESSAGE_FKS = """
+ALTER TABLE dispatch_queue DROP CONSTRAINT dispatch_queue_seq_fkey;
+ALTER TABLE segments DROP CONSTRAINT segments_message_seq_fkey;
+ALTER TABLE awaiting_receipts DROP CONSTRAINT awaiting_receipts_seq_fkey;
+"""
+
 #: In order; a database at version ``n`` has had ``MIGRATIONS[:n]`` applied.
 MIGRATIONS: tuple[str, ...] = (
     _V1_CORE, _V2_LIFECYCLE, _V3_LEASES, _V4_FRAUD_VERIFY, _V5_CHAT, _V6_CONFIG,
@@ -962,5 +977,6 @@ MIGRATIONS: tuple[str, ...] = (
     _V10_MESSAGES, _V11_SECRET_TEXTS, _V12_HISTORY_PARTITIONS, _V13_GUARD_STATE,
     _V14_TOKEN_BUCKETS, _V15_CDR_SUMS, _V16_CHAT_SECRETS, _V17_ATTEMPTS,
     _V18_RETENTION, _V19_VERIFICATIONS_EXPIRY, _V20_FRAUD_TAIL,
+    _V21_NO_MESSAGE_FKS,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
