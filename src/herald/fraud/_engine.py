@@ -56,8 +56,11 @@ since the alert began (or, the source's own users, in the last hour), while a
 launch, whose users convert, goes on.
 
 Expected conversion ``p`` of a request: the conversion of its (account, use
-case), learned with a Beta prior, times its country's lift (its conversion
-over what its sources predict), shrunk toward 1. Codes typed in faster than
+case), learned with a Beta prior, times the lift of its destination: the
+country's (its conversions over what its sources predicted, shrunk toward 1),
+the network's shrunk toward the country's, the 10k range's toward the
+network's (``Level.lift_weight``), each kept within LIFT_RANGE. A network whose
+users type fewer codes (late SMS, no autofill) is not taken for a loss. Codes typed in faster than
 ``HUMAN_MS`` are a bot's: they count as lost and the number is never trusted.
 A number whose code was typed at human speed is trusted and always allowed.
 Consecutive numbers (a sweep) count at full price. Missing signals fail open:
