@@ -115,7 +115,7 @@ def test_a_low_converting_networks_real_users_are_not_refused() -> None:
     # A network whose users type fewer codes than the country's (SMS that arrive late,
     # phones without autofill): judged on the country's conversion, its codes
     # seemed to lose money all day and the whole network was blocked again and
-    # again (main's engine: 1,236-1,321 of about 1,450 requests of three days).
+    # again (main's engine: 921-945 of its 946-971 requests of days two and three).
     # Learned per network, its expected conversion is its own.
     for seed in (1, 2, 3):
         events = _users(random.Random(seed), 72, 1.0)
