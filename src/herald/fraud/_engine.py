@@ -470,11 +470,9 @@ def _teaches(cells: tuple[_Cell, ...]) -> bool:
 def _calm(cells: tuple[_Cell, ...], now: int) -> bool:
     """Whether a source's own view cells (its alarm on a network, its unfamiliar
     cell) look calm: none sounding or on alert, none with its loss or its codes in
-    flight over its budget. Not half of it, as for ranges: an alarm's budget is what
-    chance explains, and a network whose users convert less than its country's loses
-    half of that all day until its conversion is learned."""
-    return all(cell.until <= now and cell.excess <= cell.budget()
-               and (not cell.level.flight_ms or cell.flight <= cell.budget())
+    flight over half its budget."""
+    return all(cell.until <= now and cell.healthy()
+               and (not cell.level.flight_ms or cell.flight < 0.5 * cell.budget())
                for cell in cells)
 
 
