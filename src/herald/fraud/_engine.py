@@ -467,15 +467,6 @@ def _teaches(cells: tuple[_Cell, ...]) -> bool:
     return all(cell.healthy() for cell in cells[2:5])
 
 
-def _calm(cells: tuple[_Cell, ...], now: int) -> bool:
-    """Whether a source's own view cells (its alarm on a network, its unfamiliar
-    cell) look calm: none sounding or on alert, none with its loss or its codes in
-    flight over half its budget."""
-    return all(cell.until <= now and cell.healthy()
-               and (not cell.level.flight_ms or cell.flight < 0.5 * cell.budget())
-               for cell in cells)
-
-
 @dataclass(frozen=True, slots=True)
 class Block:
     """A cell the engine refuses (``kind`` ``block``) or throttles (``throttle``) until
@@ -729,15 +720,8 @@ class Engine:
         if teaches:  # chance explains the loss of healthy traffic, not an attack's own codes
             alarm.noise += at_risk * (price - at_risk)  # price^2 x p(1 - p): its variance
         self._sent_order.append((req.ts, req.id))
-        # Attacked cells teach nothing, one level up: while the source's view of the
-        # network (its alarm) or of rarely-seen countries (its unfamiliar cell) looks
-        # attacked, its codes do not teach the destination's conversion, though each of
-        # the attack's ranges still looks healthy (seed 84: a country's lift learned from
-        # the attack's own codes lowered what the later ones counted).
-        lifts = tuple(c for c in path if c.level.lift_weight) if _calm(
-            (alarm, *group), req.ts) else ()
         self._sent[req.id] = _Sent(req.ts, req.to, source, country, charged, price, at_risk,
-                                   teaches, lifts)
+                                   teaches, tuple(c for c in path if c.level.lift_weight))
         if controls is not None and country in controls.ceilings:
             day, spent = self._spent.get((req.account, country), (0, 0.0))
             today = req.ts // DAY_MS
