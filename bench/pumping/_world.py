@@ -24,6 +24,7 @@ __all__ = [
     "HOURLY",
     "LAUNCH_COUNTRY",
     "LEGIT_COUNTRIES",
+    "NETWORK_CONVERSION",
     "NEVER_SEEN",
     "RARE_COUNTRIES",
     "USE_CASE_CONVERSION",
@@ -51,6 +52,24 @@ USE_CASE_CONVERSION = {
     "login": 0.86,
     "password_reset": 0.72,
     "transaction": 0.92,
+}
+
+
+#: Networks whose users type fewer (or more) of their codes than their country's,
+#: a factor on the country's conversion (``corpus.py --networks-differ``). Real
+#: traffic has them: a network whose SMS arrive late (a congested or badly routed
+#: SMSC: the user gives up or asks for another channel), whose phones lack
+#: autofill, or whose subscribers are mostly on cheap prepaid plans; and one whose
+#: users type a little more than the country's. Chosen without looking at the
+#: engine: one attacked network among them (Indonesia's Indosat, a `curve_follow`
+#: target) and several that no attack uses on purpose.
+NETWORK_CONVERSION = {
+    "40420": 0.65,   # India, Vi: SMS delivered late under load
+    "62120": 0.70,   # Nigeria, Airtel
+    "72402": 0.75,   # Brazil, TIM
+    "334050": 0.70,  # Mexico, AT&T
+    "51021": 0.75,   # Indonesia, Indosat (a premium network some attacks pick)
+    "26201": 1.05,   # Germany, Telekom: autofill on most of its phones
 }
 
 

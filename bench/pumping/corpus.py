@@ -33,9 +33,12 @@ Delivery: 95 % DELIVRD after seconds, 3 % UNDELIV, 1.5 % EXPIRED after hours,
 0.5 % no receipt. A delivered code is typed in 5-60 s later (triangular, mode
 14 s) with a probability per use case (signup 62 %, login 86 %, password
 reset 72 %, transaction 92 %) times a factor per country (0.70 Nigeria to
-1.00 United Kingdom); a user who got no code or did not type it asks again
-30-120 s later in 35 % of cases, once. Logins come 85 % from returning users
-(same number, device, address). Each optional field is missing in 4 % of
+1.00 United Kingdom); with ``--networks-differ`` also a factor per network
+for six networks whose users type fewer or more codes than their country's
+(0.65 India's Vi to 1.05 Germany's Telekom, ``_world.NETWORK_CONVERSION``;
+the same draws, so only who types a code changes). A user who got no code or
+did not type it asks again 30-120 s later in 35 % of cases, once. Logins come
+85 % from returning users (same number, device, address). Each optional field is missing in 4 % of
 requests; ``ip_type`` is mobile, residential, vpn or hosting. Attackers' hints
 come from a mix of origins per style (``BOT_ORIGINS``: hosting, VPN,
 residential proxies, mobile), a new device each request, none at all in 15 %.
@@ -102,6 +105,7 @@ from pumping._world import (
     HOURLY,
     LAUNCH_COUNTRY,
     LEGIT_COUNTRIES,
+    NETWORK_CONVERSION,
     NEVER_SEEN,
     RARE_COUNTRIES,
     USE_CASE_CONVERSION,
@@ -168,6 +172,9 @@ class Plan:
     outage: tuple[Network, int, int]
     feature_day: int
     pools: dict[tuple[str, str], list[User]] = field(default_factory=dict)
+    #: A factor per network (mcc_mnc) on its users' conversion; empty: networks
+    #: convert like their country (the corpus before ``--networks-differ``).
+    network_conversion: dict[str, float] = field(default_factory=dict)
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -309,7 +316,8 @@ def _human(rng: random.Random, plan: Plan, ts: int, account: Account, country: C
            use_case: str, trap: str | None = None) -> Iterator[Req]:
     """One person asking for a code, and asking again if it did not come or was not typed."""
     user = _user(rng, plan, account, country, returning=use_case != "signup")
-    p_convert = min(0.98, USE_CASE_CONVERSION[use_case] * country.conversion)
+    p_convert = min(0.98, USE_CASE_CONVERSION[use_case] * country.conversion
+                    * plan.network_conversion.get(user.network.mcc_mnc, 1.0))
     net, out_start, out_end = plan.outage
     retry_p = 0.35
     for _attempt in range(2):
@@ -517,8 +525,11 @@ def _some_time(rng: random.Random, days: int, first_day: int = 1) -> int:
     return START_MS + rng.randrange(first_day * DAY, last * DAY, 60_000)
 
 
-def generate(seed: int, days: int = 7, scale: float = 1.0) -> list[Req]:
-    """Every request of the corpus, in time order (deterministic per arguments)."""
+def generate(seed: int, days: int = 7, scale: float = 1.0, *,
+             networks_differ: bool = False) -> list[Req]:
+    """Every request of the corpus, in time order (deterministic per arguments).
+    ``networks_differ``: some networks' users convert unlike their country's
+    (NETWORK_CONVERSION); the draws are the same, so only who types a code changes."""
     if days < 3:
         raise ValueError("days: at least 3 (a warm-up day and room for attacks and traps)")
     rng = random.Random(seed)
@@ -533,6 +544,7 @@ def generate(seed: int, days: int = 7, scale: float = 1.0) -> list[Req]:
         launch_start=START_MS + rng.randrange(2, max(3, days - 2)) * DAY + 6 * HOUR,
         outage=(rng.choice(outage_country.networks), outage_start, outage_start + 3 * HOUR),
         feature_day=rng.randrange(1, days),
+        network_conversion=dict(NETWORK_CONVERSION) if networks_differ else {},
     )
     # Each source gets its own generator, so one's volume does not move another's draws.
     sources: list[Callable[[random.Random], Iterator[Req]]] = [
@@ -610,10 +622,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=1.0,
                         help="volume factor (1: about 200,000 requests in 7 days)")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--networks-differ", action="store_true",
+                        help="some networks' users convert unlike their country's "
+                             "(_world.NETWORK_CONVERSION)")
     args = parser.parse_args(argv)
     if not 0 < args.scale <= 10:
         parser.error("--scale: between 0 and 10")
-    requests = generate(args.seed, args.days, args.scale)
+    requests = generate(args.seed, args.days, args.scale, networks_differ=args.networks_differ)
     write(requests, args.out, args.seed)
     print(f"{len(requests)} requests in {args.out}")
     for name, (count, stake) in sorted(stakes(requests).items()):

@@ -67,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
                         default=list(DEFAULT_ENGINES))
     parser.add_argument("--keep", type=Path, help="write corpora and decisions here")
     parser.add_argument("--quick", action="store_true", help="--scale 0.1")
+    parser.add_argument("--networks-differ", action="store_true",
+                        help="corpus.py --networks-differ")
     args = parser.parse_args(argv)
     if args.quick:
         args.scale = 0.1
@@ -75,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         for seed in args.seeds:
             directory = base / f"seed{seed}"
             started = time.perf_counter()
-            requests = corpus.generate(seed, args.days, args.scale)
+            requests = corpus.generate(seed, args.days, args.scale,
+                                       networks_differ=args.networks_differ)
             corpus.write(requests, directory, seed)
             attacks = sum(r.label == "attack" for r in requests)
             print(f"\nseed {seed}: {len(requests):,} requests, {attacks:,} attack "

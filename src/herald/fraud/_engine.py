@@ -56,8 +56,11 @@ since the alert began (or, the source's own users, in the last hour), while a
 launch, whose users convert, goes on.
 
 Expected conversion ``p`` of a request: the conversion of its (account, use
-case), learned with a Beta prior, times its country's lift (its conversion
-over what its sources predict), shrunk toward 1. Codes typed in faster than
+case), learned with a Beta prior, times the lift of its destination: the
+country's (its conversions over what its sources predicted, shrunk toward 1),
+the network's shrunk toward the country's, the 10k range's toward the
+network's (``Level.lift_weight``), each kept within LIFT_RANGE. A network whose
+users type fewer codes (late SMS, no autofill) is not taken for a loss. Codes typed in faster than
 ``HUMAN_MS`` are a bot's: they count as lost and the number is never trusted.
 A number whose code was typed at human speed is trusted and always allowed.
 Consecutive numbers (a sweep) count at full price. Missing signals fail open:
@@ -92,10 +95,9 @@ SEQUENCE_MS = 15 * 60_000
 #: Prior of the conversion of a source never seen (account, use case).
 PRIOR_CONVERSION = 0.6
 PRIOR_WEIGHT = 20.0
-#: How many expected conversions a country's lift needs to move away from 1.
-LIFT_WEIGHT = 10.0
-#: Countries differ in conversion, not by more than this: a country whose codes
-#: nobody types (all pumped) must not learn that this is normal.
+#: Destination cells differ in conversion, not by more than this (a lift on the
+#: source's conversion): a country, network or range whose codes nobody types
+#: (all pumped) must not learn that this is normal.
 LIFT_RANGE = (0.5, 1.5)
 #: Conversions may take a cell's excess this far below zero (a share of its
 #: budget): good history buys a little latitude, never a whole budget's worth.
@@ -165,17 +167,21 @@ class Level:
     #: The budget is at least this many standard deviations of what chance explains
     #: of the excess (``noise``: the variance of codes converting at ``p``); 0: not kept.
     noise_z: float = 0.0
+    #: The cell learns its own conversion (a lift on its sources'), shrunk toward its
+    #: parent's with this many expected conversions of prior (0: it takes its parent's).
+    lift_weight: float = 0.0
 
 
 #: Widest first. Narrow cells keep a long memory (slow-and-low attacks come back
 #: to a range every few hours); wide ones follow the day.
 LEVELS = (
-    Level("country", 3.0, 0.20, 6 * HOUR_MS, profile=True, flight_ms=FLIGHT_MS),
-    Level("network", 2.0, 0.20, 6 * HOUR_MS, profile=True),
+    Level("country", 3.0, 0.20, 6 * HOUR_MS, profile=True, flight_ms=FLIGHT_MS,
+          lift_weight=10.0),
+    Level("network", 2.0, 0.20, 6 * HOUR_MS, profile=True, lift_weight=20.0),
     # An attacked range or number sees a code every hour or two: a one-hour
     # block would never meet it again.
     Level("range10k", 0.8, 0.30, 72 * HOUR_MS, floor_codes=3.0, block_ms=12 * HOUR_MS,
-          reopen=0.8),
+          reopen=0.8, lift_weight=40.0),
     Level("range1k", 0.6, 0.30, 96 * HOUR_MS, floor_codes=3.0, block_ms=12 * HOUR_MS,
           reopen=0.8),
     Level("number", 0.8, 0.50, 24 * HOUR_MS, floor_codes=2.5, block_ms=12 * HOUR_MS,
@@ -285,9 +291,9 @@ class Prices:
 
 class _Cell:
     __slots__ = ("blocks", "count", "daily", "excess", "flight", "hits", "key", "last",
-                 "last_hit", "last_number", "last_number_ms", "level", "next_ok", "noise",
-                 "recent", "shadow", "strikes", "throttle_until", "trials", "until", "volume",
-                 "waits", "weekly")
+                 "last_hit", "last_number", "last_number_ms", "level", "lift_hits",
+                 "lift_trials", "next_ok", "noise", "recent", "shadow", "strikes",
+                 "throttle_until", "trials", "until", "volume", "waits", "weekly")
 
     def __init__(self, key: str, level: Level) -> None:
         self.key = key
@@ -310,6 +316,10 @@ class _Cell:
         self.last_number = -1
         self.last_number_ms = 0
         self.trials = 0.0  # delivered codes that may teach conversion (source cells)
+        #: Its conversion (level.lift_weight): codes typed in at human speed that teach,
+        #: and what their sources' conversion predicted of them (delivered codes).
+        self.lift_hits = 0.0
+        self.lift_trials = 0.0
         #: Throttle (numbers): until when, when the next code may pass, codes held.
         self.throttle_until = 0
         self.next_ok = 0
@@ -423,6 +433,7 @@ class _Sent:
     price: float
     at_risk: float  # what it added to each cell's excess
     teaches: bool  # its outcome may teach conversion (decided when it was sent)
+    lifts: tuple[_Cell, ...]  # the destination cells that learn their conversion
     delivered: bool = False
     settled: bool = False  # converted or undelivered: no longer at risk
 
@@ -493,7 +504,6 @@ class Engine:
         self._sent: dict[str, _Sent] = {}
         self._sent_order: deque[tuple[int, str]] = deque()  # (ts, id), oldest first
         self._sources: dict[tuple[str, str], _Rate] = {}
-        self._lift: dict[str, _Rate] = {}  # hits: conversions, trials: expected ones
         #: Numbers that typed a code at human speed (True) or faster (False), oldest first.
         self._numbers: dict[str, bool] = {}
         #: Ranges as seen from one source (account, use case): SCOPED_DEPTHS.
@@ -591,11 +601,36 @@ class Engine:
                 found.append(cell)
         return tuple(found)
 
-    def expected_conversion(self, source: tuple[str, str], country: str) -> float:
+    def expected_conversion(self, req: Request) -> float:
+        """The expected conversion of ``req`` from what the engine has learned so far
+        (it changes nothing); 0 for a destination it cannot place."""
+        country = req.country or _region(req.to)
+        if country is None or len(req.to) < 8:
+            return 0.0
+        keys = self._keys(req, country)
+        path = tuple(self._cells[depth].get(key) for depth, key in enumerate(keys))
+        return self._expected((req.account, req.use_case), path)
+
+    def _expected(self, source: tuple[str, str], path: tuple[_Cell | None, ...]) -> float:
+        """The source's conversion (Beta prior) times the lift of the narrowest
+        destination cell that learns one: each cell's lift is its conversions over
+        what its sources predicted, shrunk toward its parent's (the country's toward
+        1) with its level's ``lift_weight``, kept within LIFT_RANGE."""
         base = self._sources.get(source, _Rate()).value(PRIOR_CONVERSION, PRIOR_WEIGHT)
-        lift = self._lift.get(country, _Rate()).value(1.0, LIFT_WEIGHT)
-        lift = min(LIFT_RANGE[1], max(LIFT_RANGE[0], lift))
+        lift = 1.0
+        for cell in path:
+            if cell is None:
+                continue  # never seen: its parent's
+            weight = cell.level.lift_weight
+            if weight:
+                lift = (cell.lift_hits + weight * lift) / (cell.lift_trials + weight)
+                lift = min(LIFT_RANGE[1], max(LIFT_RANGE[0], lift))
         return min(0.98, base * lift)
+
+    @staticmethod
+    def _keys(req: Request, country: str) -> tuple[str, ...]:
+        """The request's cell keys, widest first (LEVELS)."""
+        return (country, f"{country}/{req.mcc_mnc or '?'}", req.to[:-4], req.to[:-3], req.to)
 
     def request(self, req: Request, taken: Action | None = None) -> Decision:
         """Judge ``req``. ``taken``: another engine decided it so (a node of one cluster,
@@ -626,9 +661,9 @@ class Engine:
             if verdict is not None:
                 reasons.append(verdict)
         source = (req.account, req.use_case)
-        p = self.expected_conversion(source, country)
-        keys = (country, f"{country}/{req.mcc_mnc or '?'}", req.to[:-4], req.to[:-3], req.to)
+        keys = self._keys(req, country)
         path = tuple(self._cell(depth, key) for depth, key in enumerate(keys))
+        p = self._expected(source, path)
         scope = f"{req.account}/{req.use_case}|"
         scoped = tuple(self._scoped_cell(n, scope + keys[depth])
                        for n, depth in enumerate(SCOPED_DEPTHS))
@@ -693,7 +728,7 @@ class Engine:
             alarm.noise += at_risk * (price - at_risk)  # price^2 x p(1 - p): its variance
         self._sent_order.append((req.ts, req.id))
         self._sent[req.id] = _Sent(req.ts, req.to, source, country, charged, price, at_risk,
-                                   teaches)
+                                   teaches, tuple(c for c in path if c.level.lift_weight))
         if controls is not None and country in controls.ceilings:
             day, spent = self._spent.get((req.account, country), (0, 0.0))
             today = req.ts // DAY_MS
@@ -910,7 +945,8 @@ class Engine:
                 p = self._sources.get(sent.source, _Rate()).value(PRIOR_CONVERSION,
                                                                    PRIOR_WEIGHT)
                 self._sources.setdefault(sent.source, _Rate()).trials += 1
-                self._lift.setdefault(sent.country, _Rate()).trials += p
+                for cell in sent.lifts:
+                    cell.lift_trials += p
         elif not sent.settled:  # an outage or an unallocated number: not a loss
             sent.settled = True
             variance = sent.at_risk * (sent.price - sent.at_risk) if sent.teaches else 0.0
@@ -941,4 +977,5 @@ class Engine:
             cell.last_hit = event.ts
         if sent.delivered and sent.teaches:
             self._sources.setdefault(sent.source, _Rate()).hits += 1
-            self._lift.setdefault(sent.country, _Rate()).hits += 1
+            for cell in sent.lifts:
+                cell.lift_hits += 1
