@@ -34,23 +34,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from pg_lifecycle import _server_cpu
+
 _CHILD = "--child"
-
-
-def _server_cpu(postmaster: int) -> float:
-    """CPU seconds of the postmaster's live children (the backends)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == postmaster:
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / tick
 
 
 async def _path(url: str, postmaster: int, count: int, batch: int, loops: int,
