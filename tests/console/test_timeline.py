@@ -109,3 +109,19 @@ async def test_the_timeline_shows_each_submit_and_webhook_attempt_with_its_answe
             assert f"<strong>{entry['event']}</strong> {entry['detail']}" in page
     assert "part 1 to eu-1, attempt 1: ESME_RSYSERR" in page
     assert f"delivered event to {host}, attempt 2: HTTP 200" in page
+
+
+def test_a_receipt_read_before_its_submit_was_recorded_is_shown_after_the_sending() -> None:
+    """A receipt that arrived before its submit_sm_resp was recorded (parked, then
+    applied with the record) carries a time before "sent": the timeline still
+    shows the sending first, with each event's own time."""
+    from herald.api._admin_views import _timeline
+
+    view = {"timestamps": {"accepted": "2026-12-07T10:00:00.100Z",
+                           "sent": "2026-12-07T10:00:00.300Z",
+                           "delivered": "2026-12-07T10:00:00.250Z"},
+            "route": {"connector": None, "rule": None}, "parts": [], "charge": None,
+            "webhooks": [], "attempts": []}  # fmt: skip
+    entries = _timeline(view)
+    assert [e["event"] for e in entries] == ["accepted", "sent", "delivered"]
+    assert entries[2]["at"] == "2026-12-07T10:00:00.250Z"

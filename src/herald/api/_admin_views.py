@@ -740,4 +740,20 @@ def _timeline(view: dict[str, Any]) -> list[dict[str, Any]]:
                        "detail": f"{w['event']} to {w['url']}: {w['attempts']} attempts,"
                                  f" {w['error']}"})
     events += attempt_events(view["attempts"])
-    return sorted(events, key=lambda e: (e["at"], TIMELINE_ORDER.get(e["event"], 7)))
+    # A receipt read before its submit_sm_resp was recorded (parked, then applied
+    # with the record) carries an earlier time than "sent": a final status is
+    # still shown after the sending it ends (its own time unchanged).
+    sent = view["timestamps"].get("sent")
+    after_sent = set(view["timestamps"]) - _BEFORE_SENT
+
+    def order(e: dict[str, Any]) -> tuple[Any, int]:
+        at = e["at"]
+        if sent is not None and e["event"] in after_sent and at < sent:
+            at = sent
+        return at, TIMELINE_ORDER.get(e["event"], 7)
+
+    return sorted(events, key=order)
+
+
+#: Statuses a message has before it is sent (the rest follow its sending).
+_BEFORE_SENT: Final = frozenset({"accepted", "scheduled", "queued", "sent"})
