@@ -370,7 +370,8 @@ SELECT w.wal_records, w.wal_fpi, w.wal_bytes::bigint,
        (SELECT sum(heap_blks_read + coalesce(idx_blks_read, 0))::bigint
         FROM pg_statio_user_tables) AS blks_read,
        (SELECT coalesce(idx_blks_read, 0) FROM pg_statio_user_tables
-        WHERE relname = 'messages') AS messages_idx_read
+        WHERE relname = 'messages') AS messages_idx_read,
+       t.n_tup_upd, t.n_tup_hot_upd
 FROM pg_stat_wal w, pg_stat_bgwriter b, pg_stat_user_tables t
 WHERE t.relname = 'messages'
 """
@@ -395,6 +396,8 @@ class ServerStats:
     queue: int
     blks_read: int
     messages_idx_read: int
+    updates: int  # of messages, and of those HOT (no index entry written)
+    hot_updates: int
 
 
 async def server_stats(dsn: str) -> ServerStats | None:
@@ -588,7 +591,8 @@ def server_intervals(s: Scenario, width: float) -> list[dict[str, float]]:
     full-page images a message, the share of WAL records that were full-page
     images, checkpoints by time and requested, buffers written by checkpoints
     and by backends, blocks read from outside shared buffers, autovacuum and
-    autoanalyze runs of ``messages``, and at the interval's end the sizes of
+    autoanalyze runs of ``messages``, the share of its updates that were HOT,
+    and at the interval's end the sizes of
     ``messages`` (heap, indexes) and the queue in bytes. Empty when a reading
     is missing."""
     readings = [x for x in s.stats if x is not None]
@@ -614,6 +618,7 @@ def server_intervals(s: Scenario, width: float) -> list[dict[str, float]]:
             "messages_idx_read": b.messages_idx_read - a.messages_idx_read,
             "autovacuum": b.autovacuum_count - a.autovacuum_count,
             "autoanalyze": b.autoanalyze_count - a.autoanalyze_count,
+            "hot_share": (b.hot_updates - a.hot_updates) / max(1, b.updates - a.updates),
             "heap": b.heap, "indexes": b.indexes, "queue": b.queue,
         })  # fmt: skip
     return rows
@@ -626,7 +631,8 @@ def print_server_stats(s: Scenario, width: float) -> None:
     if rows:
         print("  server per interval: WAL B/msg, FPI/msg, FPI share of WAL records, "
               "checkpoints time+req, buffers written by checkpoints / backends, blocks read or "
-              "added (not in shared buffers), messages' autovacuum+analyze; at the end: messages "
+              "added (not in shared buffers), messages' autovacuum+analyze, HOT share of messages' "
+              "updates; at the end: messages "
               "heap + indexes, queue (MB)")
     for k, r in enumerate(rows):
         span = f"{k * width:g}-{(k + 1) * width:g} s"
@@ -635,7 +641,8 @@ def print_server_stats(s: Scenario, width: float) -> None:
               f"{r['checkpoints_req']:.0f}  buf {r['buffers_checkpoint']:>6.0f}/"
               f"{r['buffers_backend']:<6.0f} read {r['blks_read']:>6.0f} "
               f"({r['messages_idx_read']:.0f} messages' indexes) "
-              f"av {r['autovacuum']:.0f}+{r['autoanalyze']:.0f}  {r['heap'] / mb:>5.0f} + "
+              f"av {r['autovacuum']:.0f}+{r['autoanalyze']:.0f} HOT {r['hot_share']:.0%}  "
+              f"{r['heap'] / mb:>5.0f} + "
               f"{r['indexes'] / mb:>4.0f} MB, queue {r['queue'] / mb:.0f} MB")
     if s.indexes:
         print("  indexes (MB, start -> end): " + ", ".join(

@@ -43,6 +43,22 @@ async def test_migrate_creates_the_schema_once(pg_dsn: str) -> None:
         assert set(tables[table]) == wanted, table
 
 
+async def test_a_database_from_before_v22_gets_messages_vacuumed_by_share(pg_dsn: str) -> None:
+    # V22: a database made by V1's "every 20,000 changes" for messages is moved
+    # to a share of the table (each vacuum passes over all its indexes).
+    async with connection(pg_dsn) as conn:
+        await migrate(conn, MIGRATIONS[:21])
+        before = set(await conn.fetchval(
+            "SELECT reloptions FROM pg_class WHERE relname = 'messages'"))
+        assert "autovacuum_vacuum_scale_factor=0" in before
+        await migrate(conn)
+        after = set(await conn.fetchval(
+            "SELECT reloptions FROM pg_class WHERE relname = 'messages'"))
+    assert after == {s.replace(" ", "") for s in TABLE_SETTINGS["messages"].split(",")}
+    assert "autovacuum_vacuum_scale_factor=0.05" in after
+    assert "autovacuum_analyze_scale_factor=1" in after
+
+
 async def test_nodes_migrating_at_once_apply_each_migration_once(pg_dsn: str) -> None:
     async def one() -> tuple[int, int]:
         async with connection(pg_dsn) as conn:

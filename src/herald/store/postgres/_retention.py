@@ -5,8 +5,9 @@ a margin read that would move the mark meanwhile waits for the step (and the
 step sees every pending entry and gap committed with the mark it read). The
 ``DELETE`` of messages takes their segments, receipt-wait and queue rows with
 it, in the same statement (no foreign keys: migration V21). A step writes
-dead tuples that the tables' autovacuum settings (vacuum every 20,000
-changes, no cost delay: migration V1) clear as the purge goes.
+dead tuples that the tables' autovacuum settings (no cost delay; vacuum
+every 20,000 changes, migration V1; ``messages`` when 5 % of it is dead,
+V22) clear as the purge goes.
 """
 
 from __future__ import annotations
