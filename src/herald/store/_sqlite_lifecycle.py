@@ -1,7 +1,12 @@
-"""The message lifecycle (``store/lifecycle.py``) as SQLite triggers (private).
+"""The message lifecycle (``store/lifecycle.py``) in SQLite: triggers and roll-ups (private).
 
-The triggers run in the writer's transaction, in the statement that changes a
-status: a step and everything it emits commit together, with no round trip.
+A message's own steps are triggers on ``messages``: they run in the writer's
+transaction, in the statement that changes a status, so a step and everything
+it emits commit together, with no round trip. Its parts' steps (a part
+recorded, its receipt, a parked receipt applied) roll up to the message in
+set-based statements the store runs once per batch of parts, in the same
+transaction (:func:`parts_recorded`, :func:`receipts_applied`,
+:func:`parts_ended`): a trigger on ``segments`` ran its program for every row.
 Their conditions are built here from the lifecycle's constants, never written
 as numbers; ``tests/store/test_lifecycle.py`` evaluates each condition in
 SQLite for every pair of statuses and compares it with the table.
@@ -17,14 +22,17 @@ step keep theirs (webhook before SMPP receipt).
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections.abc import Collection, Sequence
+from typing import Any
 
 from herald.store._billing import PriceKind, PriceSide, RefundPolicy
 from herald.store._model import Channel, EventKind, Source, Status, StatusEvents
 from herald.store.lifecycle import Emit
 
-__all__ = ["TRIGGERS", "emit_condition", "install", "smpp_receipt_condition",
-           "webhook_condition"]
+__all__ = ["RETIRED", "TRIGGERS", "emit_condition", "install", "parts_ended",
+           "parts_recorded", "receipts_applied", "smpp_receipt_condition", "webhook_condition"]
 
 _SENT = int(Status.SENT)
 _DELIVERED = int(Status.DELIVERED)
@@ -67,28 +75,109 @@ def _refunded(policy: RefundPolicy) -> str:
     return ",".join(str(int(s)) for s in sorted(s for s in Status if policy.refunds(s)))
 
 
-# -- the parts roll up to the message (lifecycle.rollup) ------------------------------
+# -- the parts roll up to the message (lifecycle.rollup), once per batch -------------
+#
+# A part's steps (recorded upstream, its receipt, a parked receipt applied)
+# are written by the store's own statements, a batch of rows at a time, and
+# rolled up here with one statement per batch instead of triggers on
+# ``segments``: a trigger runs its program (and each of its statements) for
+# every row, and the segment record and the receipt of a message ran 24 of them
+# (docs/performance.md, "Statement runs per message"). The batch's keys travel
+# as one JSON array (``json_each``); times stay bound values (never text). The
+# message's own steps still emit through the triggers on ``messages`` below.
 
-# Every part recorded upstream: SUBMITTED.
+# Every part recorded upstream: SUBMITTED (?1: the batch's message ids). The
+# message's sent_at is its latest part's record.
 _SUBMITTED = f"""
-    UPDATE messages SET status = {_SENT}, sent_at = NEW.updated_at
-    WHERE seq = NEW.message_seq AND status < {_SENT}
-      AND segments <= (SELECT count(*) FROM segments WHERE message_seq = NEW.message_seq);"""
+UPDATE messages SET status = {_SENT},
+    sent_at = (SELECT max(s.updated_at) FROM segments s WHERE s.message_seq = messages.seq)
+WHERE id IN (SELECT value FROM json_each(?1)) AND status < {_SENT}
+  AND segments <= (SELECT count(*) FROM segments s WHERE s.message_seq = messages.seq)"""
 
-# A receipt parked before this part was recorded: the first final one parked
-# wins. The rollup to SUBMITTED runs first, whatever order SQLite runs this
-# statement's triggers in (it is idempotent), so the message is "sent" before
-# a parked receipt ends it.
+# The batch's [connector, upstream_key] pairs with a receipt parked: usually
+# none, so the unparking below is skipped with this one probe per batch.
+_PARKED_KEYS = """
+SELECT DISTINCT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]')
+FROM json_each(?1) j WHERE EXISTS (SELECT 1 FROM parked_receipts p
+    WHERE p.connector = json_extract(j.value, '$[0]')
+      AND p.upstream_key = json_extract(j.value, '$[1]'))"""
+
+# A receipt parked before its part was recorded: the first final one parked
+# wins (?1 message id, ?2 part, ?3 connector, ?4 upstream key). The SUBMITTED
+# roll-up ran first, so the message is "sent" before a parked receipt ends it.
 _UNPARK = f"""
-    UPDATE segments SET (status, error_code, updated_at) = (
-        SELECT p.status, p.error_code, p.received_at FROM parked_receipts p
-        WHERE p.connector = NEW.connector AND p.upstream_key = NEW.upstream_key
-        ORDER BY p.id LIMIT 1)
-    WHERE message_seq = NEW.message_seq AND idx = NEW.idx AND status < {_FINAL};
-    DELETE FROM parked_receipts
-    WHERE connector = NEW.connector AND upstream_key = NEW.upstream_key;"""
-_PARKED = """EXISTS (SELECT 1 FROM parked_receipts
-             WHERE connector = NEW.connector AND upstream_key = NEW.upstream_key)"""
+UPDATE segments SET (status, error_code, updated_at) = (
+    SELECT p.status, p.error_code, p.received_at FROM parked_receipts p
+    WHERE p.connector = ?3 AND p.upstream_key = ?4 ORDER BY p.id LIMIT 1)
+WHERE message_seq = (SELECT seq FROM messages WHERE id = ?1) AND idx = ?2
+  AND connector = ?3 AND upstream_key = ?4 AND status < {_FINAL}
+RETURNING message_seq"""
+_UNPARKED = """
+DELETE FROM parked_receipts WHERE connector = ?3 AND upstream_key = ?4
+  AND EXISTS (SELECT 1 FROM segments WHERE message_seq = (SELECT seq FROM messages WHERE id = ?1)
+              AND idx = ?2 AND connector = ?3 AND upstream_key = ?4)"""
+
+# The messages of the batch's [connector, upstream_key] pairs: their parts
+# (NULL: no part has that key, so its receipt is parked) and whether a part is final.
+_RECEIPT_PARTS = f"""
+SELECT j.key, s.message_seq, s.status >= {_FINAL} FROM json_each(?1) j
+LEFT JOIN segments s ON s.connector = json_extract(j.value, '$[0]')
+                    AND s.upstream_key = json_extract(j.value, '$[1]')"""
+
+# One part ended otherwise: so does the message (the first to end, by its
+# receipt's time). ?1: message seqs.
+_ENDED = f"""
+UPDATE messages SET status = e.status, done_at = e.at, error_code = e.error_code
+FROM (SELECT s.message_seq AS seq, s.status AS status, s.error_code AS error_code,
+             min(s.updated_at) AS at
+      FROM segments s WHERE s.message_seq IN (SELECT value FROM json_each(?1))
+        AND s.status > {_DELIVERED} GROUP BY s.message_seq) e
+WHERE messages.seq = e.seq AND messages.status < {_FINAL}"""
+
+# Every part delivered: DELIVERED, at the last part's receipt. ?1: message seqs.
+_DELIVERED_ALL = f"""
+UPDATE messages SET status = {_DELIVERED}, done_at = d.at
+FROM (SELECT s.message_seq AS seq, count(*) AS n, max(s.updated_at) AS at
+      FROM segments s WHERE s.message_seq IN (SELECT value FROM json_each(?1))
+        AND s.status = {_DELIVERED} GROUP BY s.message_seq) d
+WHERE messages.seq = d.seq AND messages.status < {_FINAL} AND messages.segments <= d.n"""
+
+
+def parts_ended(conn: sqlite3.Connection, seqs: Collection[int]) -> None:
+    """Roll up the messages ``seqs`` whose parts may have reached a final status."""
+    if seqs:
+        batch = json.dumps(sorted(seqs))
+        conn.execute(_ENDED, (batch,))
+        conn.execute(_DELIVERED_ALL, (batch,))
+
+
+def parts_recorded(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> None:
+    """After ``rows`` of RECORD_SEGMENT (message id, part, connector, upstream id,
+    upstream key, ...) ran: the messages sent in full, then the parked receipts
+    of these parts applied (and the messages they end)."""
+    conn.execute(_SUBMITTED, (json.dumps(list({r[0]: None for r in rows})),))
+    parked = conn.execute(_PARKED_KEYS, (json.dumps([(r[2], r[4]) for r in rows]),)).fetchall()
+    if not parked:
+        return
+    keys = set(parked)
+    seqs: set[int] = set()
+    for r in rows:
+        if (r[2], r[4]) in keys:
+            params = (r[0], r[1], r[2], r[4])
+            seqs.update(seq for (seq,) in conn.execute(_UNPARK, params).fetchall())
+            conn.execute(_UNPARKED, params)
+    parts_ended(conn, seqs)
+
+
+def receipts_applied(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> list[int]:
+    """After ``rows`` of RECEIPT_APPLY (connector, upstream key, ...) ran: the
+    messages whose parts they ended, rolled up. Returns the positions in
+    ``rows`` of the receipts no part has (for parking)."""
+    found = conn.execute(_RECEIPT_PARTS, (json.dumps([(r[0], r[1]) for r in rows]),)).fetchall()
+    missing = [i for i, seq, _ in found if seq is None]
+    parts_ended(conn, {seq for _, seq, final in found if final})
+    return missing
+
 
 # -- what a step emits (lifecycle.emits and its predicates) ---------------------------
 
@@ -157,41 +246,19 @@ _INBOUND_EVENTS = f"""
            NEW.received_at, NEW.received_at
     WHERE EXISTS (SELECT 1 FROM smpp_credentials WHERE account_id = NEW.account_id);"""
 
+#: Triggers earlier versions created, now the store's own statements: dropped
+#: when a database is opened for writing.
+RETIRED = ("segments_sent", "segments_unpark_insert", "segments_unpark_update",
+           "segments_delivered", "segments_ended")
+
 #: name -> CREATE TRIGGER statement, in creation order.
 TRIGGERS: dict[str, str] = {
-    "segments_sent": f"""CREATE TRIGGER segments_sent AFTER INSERT ON segments BEGIN{_SUBMITTED}
-END""",
-    "segments_unpark_update": f"""CREATE TRIGGER segments_unpark_update
-AFTER UPDATE OF upstream_key ON segments WHEN {_PARKED}
-BEGIN{_UNPARK}
-END""",
-    # Every part delivered: DELIVERED.
-    "segments_delivered": f"""CREATE TRIGGER segments_delivered AFTER UPDATE OF status ON segments
-WHEN NEW.status = {_DELIVERED} AND OLD.status < {_FINAL}
-BEGIN
-    UPDATE messages SET status = {_DELIVERED}, done_at = NEW.updated_at
-    WHERE seq = NEW.message_seq AND status < {_FINAL}
-      AND segments <= (SELECT count(*) FROM segments
-                       WHERE message_seq = NEW.message_seq AND status = {_DELIVERED});
-END""",
-    # One part ended otherwise: so does the message.
-    "segments_ended": f"""CREATE TRIGGER segments_ended AFTER UPDATE OF status ON segments
-WHEN NEW.status > {_DELIVERED} AND OLD.status < {_FINAL}
-BEGIN
-    UPDATE messages SET status = NEW.status, done_at = NEW.updated_at,
-                        error_code = NEW.error_code
-    WHERE seq = NEW.message_seq AND status < {_FINAL};
-END""",
     "messages_smpp_receipt": f"""CREATE TRIGGER messages_smpp_receipt
 AFTER UPDATE OF status ON messages
 WHEN {emit_condition(Emit.SMPP_RECEIPT)}
      AND {smpp_receipt_condition("NEW.status", "NEW.source", "NEW.registered_delivery",
                                  "NEW.test")}
 BEGIN{_SMPP_RECEIPT}
-END""",
-    "segments_unpark_insert": f"""CREATE TRIGGER segments_unpark_insert
-AFTER INSERT ON segments WHEN {_PARKED}
-BEGIN{_SUBMITTED}{_UNPARK}
 END""",
     "messages_webhook": f"""CREATE TRIGGER messages_webhook AFTER UPDATE OF status ON messages
 WHEN {emit_condition(Emit.WEBHOOK)} AND NEW.test = 0
@@ -221,10 +288,11 @@ def install(conn: sqlite3.Connection) -> bool:
     try:
         have = dict(conn.execute(
             "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall())
-        if all(have.get(name) == sql for name, sql in TRIGGERS.items()):
+        if (all(have.get(name) == sql for name, sql in TRIGGERS.items())
+                and not any(name in have for name in RETIRED)):
             conn.execute("COMMIT")
             return False
-        for name in TRIGGERS:  # all of them: creation order is part of the behaviour
+        for name in (*RETIRED, *TRIGGERS):  # all: creation order is part of the behaviour
             conn.execute(f"DROP TRIGGER IF EXISTS {name}")
         for sql in TRIGGERS.values():
             conn.execute(sql)

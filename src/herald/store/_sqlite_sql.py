@@ -29,6 +29,7 @@ from herald.store._model import (
 )
 from herald.store._model_routing import MessageRoute
 from herald.store._rows import Columns
+from herald.store._sqlite_lifecycle import parts_recorded, receipts_applied
 from herald.store._writer import Group
 
 #: SMPP 3.4 §4.4.2: message_id in submit_sm_resp is a C-string of at most 65 octets.
@@ -367,8 +368,15 @@ def never(exc: sqlite3.IntegrityError) -> StoreError:
 G_ACCEPT = Group("accept", 0, (INSERT_MESSAGE,), duplicate_id)
 G_INBOUND = Group("inbound", 1, (INSERT_INBOUND,), duplicate_id)
 G_QUEUED = Group("queued", 2, (SET_QUEUED,), never)
-G_SEGMENT = Group("segment", 3, (RECORD_SEGMENT,), never)
-G_RECEIPT = Group("receipt", 4, (RECEIPT_APPLY, RECEIPT_PARK), never)
+def _park(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> None:
+    """After RECEIPT_APPLY: the messages rolled up, and the receipts no part has parked."""
+    missing = receipts_applied(conn, rows)
+    if missing:
+        conn.executemany(RECEIPT_PARK, [rows[i] for i in missing])
+
+
+G_SEGMENT = Group("segment", 3, (RECORD_SEGMENT,), never, then=parts_recorded)
+G_RECEIPT = Group("receipt", 4, (RECEIPT_APPLY,), never, then=_park)
 G_SENT = Group("sent", 5, (SET_SENT,), never)
 G_FINAL = Group("final", 6, (SET_FINAL,), never)
 G_RESCHEDULE = Group("reschedule", 7, (RESCHEDULE,), never)

@@ -83,7 +83,9 @@ class Group:
     ``on_integrity_error`` builds the error a caller gets when its rows break a
     constraint (for example a duplicate public id). ``columns``, if given,
     holds one slice per statement: the part of each row that statement binds
-    (a row feeding two tables: a message and its charge).
+    (a row feeding two tables: a message and its charge). ``then``, if given,
+    runs once after the statements with all the rows: what follows from them,
+    in a few set-based statements rather than a trigger per row.
     """
 
     name: str
@@ -91,15 +93,18 @@ class Group:
     statements: tuple[str, ...]
     on_integrity_error: Callable[[sqlite3.IntegrityError], StoreError]
     columns: tuple[slice, ...] | None = None
+    then: Callable[[sqlite3.Connection, Sequence[Row]], None] | None = None
 
     def run(self, conn: sqlite3.Connection, rows: Sequence[Row]) -> None:
-        """Every statement over ``rows``."""
+        """Every statement over ``rows``, then ``then``."""
         if self.columns is None:
             for sql in self.statements:
                 conn.executemany(sql, rows)
         else:
             for sql, part in zip(self.statements, self.columns, strict=True):
                 conn.executemany(sql, [row[part] for row in rows])
+        if self.then is not None:
+            self.then(conn, rows)
 
 
 # (group or None, rows or function, future, weight)

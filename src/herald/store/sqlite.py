@@ -35,6 +35,7 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import json
 import math
 import os
 import sqlite3
@@ -102,6 +103,7 @@ from herald.store._sqlite_chat import SQLiteChains, SQLiteChat, SQLiteChatTempla
 from herald.store._sqlite_conn import DB_FILENAME, Readers, SQLiteConfig, connect, migrate
 from herald.store._sqlite_controls import ControlsMixin, apply_opt_outs, count_quota
 from herald.store._sqlite_fraud import SQLiteFraud
+from herald.store._sqlite_lifecycle import parts_ended
 from herald.store._sqlite_retention import SQLiteRetention
 from herald.store._sqlite_routing import SQLiteRouting
 from herald.store._sqlite_sql import (
@@ -830,6 +832,10 @@ class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling, SQLi
 
         def settle(conn: sqlite3.Connection) -> None:
             conn.executemany(CHECK_END, ends)
+            if ends:
+                parts_ended(conn, [seq for (seq,) in conn.execute(
+                    "SELECT seq FROM messages WHERE id IN (SELECT value FROM json_each(?))",
+                    (json.dumps([e[0] for e in ends]),))])
             conn.executemany(CHECK_AGAIN, again)
 
         await self._write(settle)
