@@ -344,7 +344,10 @@ async def test_a_batch_of_records_and_receipts_moves_every_message_it_touches(
     # one part undelivered while the others are delivered
     multi = [make_message(segments=3, source=Source.SMPP, registered_delivery=1, **hooks_to)
              for _ in range(6)]
-    await store.accept([*single, *multi])
+    # every status change heard: "sent" and "delivered" in one transaction, in that order
+    chatty = [make_message(callback_url="https://hooks.example/y",
+                           callback_events=StatusEvents.ALL) for _ in range(4)]
+    await store.accept([*single, *multi, *chatty])
 
     def record(m_id: str, part: int, at: float) -> SegmentRecord:
         return SegmentRecord(m_id, part, _CONNECTOR, f"u-{m_id}-{part}", f"k-{m_id}-{part}", at)
@@ -378,6 +381,9 @@ async def test_a_batch_of_records_and_receipts_moves_every_message_it_touches(
             writes.append(store.apply_receipts([
                 receipt(m.id, 0, Status.DELIVERED, T0 + 9),
                 receipt(m.id, 1, Status.UNDELIVERED, T0 + 9, 0x0B)]))
+    for m in chatty:
+        writes.append(store.record_segments([record(m.id, 0, T0 + 6)]))
+        writes.append(store.apply_receipts([receipt(m.id, 0, Status.DELIVERED, T0 + 8)]))
     await asyncio.gather(*writes)
 
     got = await store.get_messages([m.id for m in (*single, *multi)])
@@ -409,9 +415,14 @@ async def test_a_batch_of_records_and_receipts_moves_every_message_it_touches(
               if e.kind == EventKind.STATUS]
     finals = {i: m.status for i, m in
               (await store.get_messages([m.id for m in (*single, *multi)])).items()}
-    hooks = sorted((e.subject_id, e.status) for e in events if e.channel == Channel.WEBHOOK)
+    heard = {m.id for m in chatty}
+    hooks = sorted((e.subject_id, e.status) for e in events
+                   if e.channel == Channel.WEBHOOK and e.subject_id not in heard)
     receipts = sorted((e.subject_id, e.status) for e in events if e.channel == Channel.SMPP)
     assert hooks == sorted(finals.items())
+    for m in chatty:  # both steps, in their order, each at its own time
+        assert [(e.status, e.created_at) for e in sorted(events, key=lambda e: e.id)
+                if e.subject_id == m.id] == [(Status.SENT, T0 + 6), (Status.DELIVERED, T0 + 8)]
     assert receipts == sorted((m.id, finals[m.id]) for m in multi)
 
 

@@ -1,23 +1,34 @@
-"""The message lifecycle (``store/lifecycle.py``) in SQLite: triggers and roll-ups (private).
+"""The message lifecycle (``store/lifecycle.py``) in SQLite, in the writer's transaction (private).
 
-A message's own steps are triggers on ``messages``: they run in the writer's
-transaction, in the statement that changes a status, so a step and everything
-it emits commit together, with no round trip. Its parts' steps (a part
-recorded, its receipt, a parked receipt applied) roll up to the message in
-set-based statements the store runs once per batch of parts, in the same
-transaction (:func:`parts_recorded`, :func:`receipts_applied`,
-:func:`parts_ended`): a trigger on ``segments`` ran its program for every row.
-Their conditions are built here from the lifecycle's constants, never written
+Everything a step writes commits with the step, with no round trip, in
+statements that run once per batch rather than triggers that run per row:
+
+* a message's parts (a part recorded upstream, its receipt, a parked receipt
+  applied) roll up to the message in set-based statements the store runs
+  after each batch of parts (:func:`parts_recorded`, :func:`receipts_applied`,
+  :func:`parts_ended`);
+* a message's own steps are noted by a temporary trigger on the writer's
+  connection (:data:`STEPS`), and what they emit (webhook events, SMPP
+  receipts, the CDR's buy price, refunds) is written before ``COMMIT``, one
+  statement per kind over the transaction's steps (:func:`emit_steps`).
+
+Why: SQLite enters the program of every trigger on a table (or column) for
+every row a statement changes, its WHEN tested inside it, and runs each of
+its statements; the delivery process ran 33 statements a message this way,
+24 of them for the segment record and the receipt (docs/performance.md,
+"Statement runs per message").
+
+The conditions are built here from the lifecycle's constants, never written
 as numbers; ``tests/store/test_lifecycle.py`` evaluates each condition in
-SQLite for every pair of statuses and compares it with the table.
+SQLite for every pair of statuses and compares it with the table, and walks
+each store through every transition.
 
-The triggers are derived objects, not schema: :func:`install` puts the current
-definitions in place each time a database is opened for writing (inside one
-write transaction, so concurrent openers agree), replacing what the migrations
-created. A change to the lifecycle therefore needs no migration. They are all
-recreated together, in the order of :data:`TRIGGERS`: SQLite runs the triggers
-of one statement in an order that follows creation, and the outbox rows of one
-step keep theirs (webhook before SMPP receipt).
+The persistent triggers (:data:`TRIGGERS`: an inbound message's events) are
+derived objects, not schema: :func:`install` puts the current definitions in
+place each time a database is opened for writing (inside one write
+transaction, so concurrent openers agree), replacing what the migrations
+created and dropping those of earlier versions (:data:`RETIRED`). A change to
+the lifecycle therefore needs no migration.
 """
 
 from __future__ import annotations
@@ -31,7 +42,8 @@ from herald.store._billing import PriceKind, PriceSide, RefundPolicy
 from herald.store._model import Channel, EventKind, Source, Status, StatusEvents
 from herald.store.lifecycle import Emit
 
-__all__ = ["RETIRED", "TRIGGERS", "emit_condition", "install", "parts_ended",
+__all__ = ["RETIRED", "STEPS", "TRIGGERS", "emit_condition", "emit_steps", "install",
+           "parts_ended",
            "parts_recorded", "receipts_applied", "smpp_receipt_condition", "webhook_condition"]
 
 _SENT = int(Status.SENT)
@@ -84,7 +96,7 @@ def _refunded(policy: RefundPolicy) -> str:
 # every row, and the segment record and the receipt of a message ran 24 of them
 # (docs/performance.md, "Statement runs per message"). The batch's keys travel
 # as one JSON array (``json_each``); times stay bound values (never text). The
-# message's own steps still emit through the triggers on ``messages`` below.
+# message's own steps are noted, and emit before COMMIT (below).
 
 # Every part recorded upstream: SUBMITTED (?1: the batch's message ids). The
 # message's sent_at is its latest part's record.
@@ -179,57 +191,106 @@ def receipts_applied(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) ->
     return missing
 
 
-# -- what a step emits (lifecycle.emits and its predicates) ---------------------------
+# -- what a message's steps emit (lifecycle.emits and its predicates), once per
+#    transaction -------------------------------------------------------------------
+#
+# The writer's connection notes each step that emits anything (lifecycle.emits:
+# a status that grows to "sent" or past it) in a temporary table, by a
+# temporary trigger (:data:`STEPS`); before COMMIT the store writes what the
+# transaction's steps emit, one statement per kind over all of them
+# (:func:`emit_steps`). Four triggers on ``messages`` did it per row before:
+# SQLite enters the program of every trigger on the column for every row
+# changed, a claim's move to "queued" included (their WHENs are tested inside).
+# Every status change goes through the store's writer, so through that
+# connection.
 
-_WEBHOOK_EVENT = f"""
-    INSERT INTO outbox (channel, kind, account_id, subject_id, status, url,
-                        created_at, next_attempt_at)
-    SELECT {_WEBHOOK}, {_STATUS}, NEW.account_id, NEW.id, NEW.status, u.url, u.at, u.at
-    FROM (SELECT COALESCE(NEW.callback_url, a.callback_url) AS url,
-                 COALESCE(NEW.webhook_events, a.webhook_events, {int(StatusEvents.ALL)}) AS events,
-                 CASE WHEN NEW.status >= {_FINAL} THEN NEW.done_at ELSE NEW.sent_at END AS at
-          FROM (SELECT NEW.account_id AS id) n LEFT JOIN accounts a ON a.id = n.id) u
-    WHERE {webhook_condition("NEW.status", "u.url", "u.events", "NEW.test")};"""
-
-_SMPP_RECEIPT = f"""
-    INSERT INTO outbox (channel, kind, account_id, subject_id, status, url,
-                        created_at, next_attempt_at)
-    VALUES ({_SMPP}, {_STATUS}, NEW.account_id, NEW.id, NEW.status, NULL,
-            NEW.done_at, NEW.done_at);"""
-
-_REFUND = f"""
-    UPDATE cdrs SET refunded = sell
-    WHERE message_id = NEW.id AND refunded = 0 AND sell > 0
-      AND (SELECT CASE refund_policy
-                  WHEN {int(RefundPolicy.REJECTED)}
-                      THEN NEW.status IN ({_refunded(RefundPolicy.REJECTED)})
-                  WHEN {int(RefundPolicy.UNDELIVERED)}
-                      THEN NEW.status IN ({_refunded(RefundPolicy.UNDELIVERED)})
-                  ELSE 0 END
-           FROM balances WHERE account_id = NEW.account_id);"""
+#: The writer's temporary table of steps and the trigger that fills it.
+STEPS = (
+    "CREATE TEMP TABLE IF NOT EXISTS stepped"
+    " (seq INTEGER NOT NULL, old INTEGER NOT NULL, new INTEGER NOT NULL)",
+    "CREATE TEMP TRIGGER IF NOT EXISTS messages_stepped AFTER UPDATE OF status ON main.messages"
+    f" WHEN {emit_condition(Emit.WEBHOOK)}"  # lifecycle.emits: every step that emits has it
+    " BEGIN INSERT INTO stepped (seq, old, new) VALUES (NEW.seq, OLD.status, NEW.status); END",
+)
+_ANY_STEP = "SELECT EXISTS (SELECT 1 FROM temp.stepped)"
+_STEPPED = "temp.stepped st JOIN messages m ON m.seq = st.seq"
 
 # The CDR takes its first part's connector and that connector's buy price
 # (network, then country, then default: herald.rating's order) times the parts
 # sent (dispatch may have re-cut the message), rounded half to even to a
-# micro-unit (herald.rating.charge's rule). The WHEN's EXISTS probe costs an
-# unbilled message 0.6 us, the UPDATE ... FROM 2.6 per sent message.
+# micro-unit (herald.rating.charge's rule).
 _SCALE = 10_000  # PRICE_SCALE / MICROS
 _BUY = int(PriceSide.BUY)
 _BUY_PRICE = f"""
-    UPDATE cdrs SET connector = x.connector,
-        buy = x.t / {_SCALE}
-              + (x.t % {_SCALE} > {_SCALE // 2}
-                 OR (x.t % {_SCALE} = {_SCALE // 2} AND (x.t / {_SCALE}) % 2 = 1))
-    FROM (SELECT s.connector AS connector, NEW.segments * COALESCE(
-              (SELECT price FROM prices WHERE side = {_BUY} AND owner = s.connector
-                  AND kind = {int(PriceKind.NETWORK)} AND key = c.network),
-              (SELECT price FROM prices WHERE side = {_BUY} AND owner = s.connector
-                  AND kind = {int(PriceKind.COUNTRY)} AND key = c.country),
-              (SELECT price FROM prices WHERE side = {_BUY} AND owner = s.connector
-                  AND kind = {int(PriceKind.DEFAULT)} AND key = '')) AS t
-          FROM cdrs c JOIN segments s ON s.message_seq = NEW.seq
-          WHERE c.message_id = NEW.id ORDER BY s.idx LIMIT 1) x
-    WHERE cdrs.message_id = NEW.id;"""
+UPDATE cdrs SET connector = x.connector,
+    buy = x.t / {_SCALE}
+          + (x.t % {_SCALE} > {_SCALE // 2}
+             OR (x.t % {_SCALE} = {_SCALE // 2} AND (x.t / {_SCALE}) % 2 = 1))
+FROM (SELECT c.message_id AS id, s.connector AS connector, m.segments * COALESCE(
+          (SELECT price FROM prices WHERE side = {_BUY} AND owner = s.connector
+              AND kind = {int(PriceKind.NETWORK)} AND key = c.network),
+          (SELECT price FROM prices WHERE side = {_BUY} AND owner = s.connector
+              AND kind = {int(PriceKind.COUNTRY)} AND key = c.country),
+          (SELECT price FROM prices WHERE side = {_BUY} AND owner = s.connector
+              AND kind = {int(PriceKind.DEFAULT)} AND key = '')) AS t
+      FROM {_STEPPED} JOIN cdrs c ON c.message_id = m.id
+      JOIN segments s ON s.message_seq = m.seq
+          AND s.idx = (SELECT min(idx) FROM segments WHERE message_seq = m.seq)
+      WHERE {emit_condition(Emit.BUY_PRICE, "st.old", "st.new")}) x
+WHERE cdrs.message_id = x.id"""
+
+_REFUND = f"""
+UPDATE cdrs SET refunded = sell
+WHERE refunded = 0 AND sell > 0 AND message_id IN (
+    SELECT m.id FROM {_STEPPED} JOIN balances b ON b.account_id = m.account_id
+    WHERE {emit_condition(Emit.REFUND, "st.old", "st.new")}
+      AND CASE b.refund_policy
+          WHEN {int(RefundPolicy.REJECTED)} THEN st.new IN ({_refunded(RefundPolicy.REJECTED)})
+          WHEN {int(RefundPolicy.UNDELIVERED)}
+              THEN st.new IN ({_refunded(RefundPolicy.UNDELIVERED)})
+          ELSE 0 END)"""
+
+# Webhook events in the order of the steps (a message's "sent" before its final).
+_WEBHOOK_EVENTS = f"""
+INSERT INTO outbox (channel, kind, account_id, subject_id, status, url,
+                    created_at, next_attempt_at)
+SELECT {_WEBHOOK}, {_STATUS}, m.account_id, m.id, st.new, COALESCE(m.callback_url, a.callback_url),
+       CASE WHEN st.new >= {_FINAL} THEN m.done_at ELSE m.sent_at END,
+       CASE WHEN st.new >= {_FINAL} THEN m.done_at ELSE m.sent_at END
+FROM {_STEPPED} LEFT JOIN accounts a ON a.id = m.account_id
+WHERE {webhook_condition("st.new", "COALESCE(m.callback_url, a.callback_url)",
+                         f"COALESCE(m.webhook_events, a.webhook_events, {int(StatusEvents.ALL)})",
+                         "m.test")}
+ORDER BY st.rowid"""
+
+_SMPP_RECEIPTS = f"""
+INSERT INTO outbox (channel, kind, account_id, subject_id, status, url,
+                    created_at, next_attempt_at)
+SELECT {_SMPP}, {_STATUS}, m.account_id, m.id, st.new, NULL, m.done_at, m.done_at
+FROM {_STEPPED}
+WHERE {emit_condition(Emit.SMPP_RECEIPT, "st.old", "st.new")}
+  AND {smpp_receipt_condition("st.new", "m.source", "m.registered_delivery", "m.test")}
+ORDER BY st.rowid"""
+
+# The messages that reached a final status (test messages not counted).
+_FINALS = f"""
+SELECT st.new, count(*) FROM {_STEPPED}
+WHERE {emit_condition(Emit.SMPP_RECEIPT, "st.old", "st.new")} AND m.test = 0 GROUP BY st.new"""
+
+
+def emit_steps(conn: sqlite3.Connection) -> dict[int, int]:
+    """Write what the transaction's steps emit (before its COMMIT, on the writer's
+    connection); returns how many messages reached each final status."""
+    if not conn.execute(_ANY_STEP).fetchone()[0]:
+        return {}
+    conn.execute(_BUY_PRICE)
+    conn.execute(_REFUND)
+    conn.execute(_WEBHOOK_EVENTS)
+    conn.execute(_SMPP_RECEIPTS)
+    finals = dict(conn.execute(_FINALS).fetchall())
+    conn.execute("DELETE FROM temp.stepped")
+    return finals
+
 
 # An inbound message: a webhook event (the account's inbound URL, else its
 # callback URL, when it hears inbound messages) and a deliver_sm for its SMPP binds.
@@ -249,32 +310,13 @@ _INBOUND_EVENTS = f"""
 #: Triggers earlier versions created, now the store's own statements: dropped
 #: when a database is opened for writing.
 RETIRED = ("segments_sent", "segments_unpark_insert", "segments_unpark_update",
-           "segments_delivered", "segments_ended")
+           "segments_delivered", "segments_ended", "messages_smpp_receipt", "messages_webhook",
+           "messages_refund", "messages_cdr_sent")
 
 #: name -> CREATE TRIGGER statement, in creation order.
 TRIGGERS: dict[str, str] = {
-    "messages_smpp_receipt": f"""CREATE TRIGGER messages_smpp_receipt
-AFTER UPDATE OF status ON messages
-WHEN {emit_condition(Emit.SMPP_RECEIPT)}
-     AND {smpp_receipt_condition("NEW.status", "NEW.source", "NEW.registered_delivery",
-                                 "NEW.test")}
-BEGIN{_SMPP_RECEIPT}
-END""",
-    "messages_webhook": f"""CREATE TRIGGER messages_webhook AFTER UPDATE OF status ON messages
-WHEN {emit_condition(Emit.WEBHOOK)} AND NEW.test = 0
-BEGIN{_WEBHOOK_EVENT}
-END""",
     "inbound_events": f"""CREATE TRIGGER inbound_events AFTER INSERT ON inbound
 BEGIN{_INBOUND_EVENTS}
-END""",
-    "messages_refund": f"""CREATE TRIGGER messages_refund AFTER UPDATE OF status ON messages
-WHEN {emit_condition(Emit.REFUND)}
-BEGIN{_REFUND}
-END""",
-    "messages_cdr_sent": f"""CREATE TRIGGER messages_cdr_sent AFTER UPDATE OF status ON messages
-WHEN {emit_condition(Emit.BUY_PRICE)}
-     AND EXISTS (SELECT 1 FROM cdrs WHERE message_id = NEW.id)
-BEGIN{_BUY_PRICE}
 END""",
 }
 

@@ -18,7 +18,9 @@ seconds for more), and runs them in one ``BEGIN IMMEDIATE … COMMIT``:
 2. individual writes, in arrival order, each in its own ``SAVEPOINT``.
 
 Only after ``COMMIT`` returns does it resolve the futures, with one
-``call_soon_threadsafe`` per event loop per batch. So an awaited write is
+``call_soon_threadsafe`` per event loop per batch. A ``before_commit``
+callback runs in the transaction just before ``COMMIT`` (the store writes what
+the batch's status changes emit there). So an awaited write is
 durable, and a crash loses only writes nobody was told about. An
 ``after_commit`` callback, run in the writer thread after each ``COMMIT``,
 returns calls to make on event loops: how the store tells others what the
@@ -147,9 +149,11 @@ class GroupCommitWriter:
         name: str = "herald-store-writer",
         after_commit: Callable[[], Sequence[Note]] | None = None,
         lock_path: Path | None = None,
+        before_commit: Callable[[sqlite3.Connection], None] | None = None,
     ) -> None:
         self._connect = connect
         self._after_commit = after_commit
+        self._before_commit = before_commit
         self._lock_path = lock_path
         self._lock_fd: int | None = None
         self._max_batch = max_batch
@@ -275,6 +279,8 @@ class GroupCommitWriter:
                     self._run_group(conn, group, groups[group], outcomes)
                 for op in individual:
                     self._run_individual(conn, op, outcomes)
+                if self._before_commit is not None:
+                    self._before_commit(conn)
                 conn.execute("COMMIT")
                 self.commits += 1
                 self.writes += len(batch)
@@ -385,8 +391,10 @@ class LoopCommitWriter(GroupCommitWriter):
         lock_path: Path | None = None,
         quiet_interval: float = 0.0,
         quiet_rate: float = 0.0,
+        before_commit: Callable[[sqlite3.Connection], None] | None = None,
     ) -> None:
         self._after_commit = after_commit
+        self._before_commit = before_commit
         self._max_batch = max_batch
         self._max_pending = max_pending
         self._commit_interval = commit_interval

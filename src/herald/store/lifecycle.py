@@ -31,8 +31,8 @@ order would give). :func:`rollup` says which message event the parts add up
 to.
 
 The stores implement this table. SQLite does it in the writer's transaction
-(no round trip per step): a message's steps in triggers, its parts' roll-up in
-statements run once per batch of parts; their conditions are written in
+(no round trip per step), in statements run once per batch of parts and once
+per transaction for what its steps emit; their conditions are written in
 ``store/_sqlite_lifecycle.py`` from the constants here, and
 ``tests/store/test_lifecycle.py`` checks them against this table for every
 pair of statuses, and each store against every transition of it.

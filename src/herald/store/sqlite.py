@@ -103,7 +103,7 @@ from herald.store._sqlite_chat import SQLiteChains, SQLiteChat, SQLiteChatTempla
 from herald.store._sqlite_conn import DB_FILENAME, Readers, SQLiteConfig, connect, migrate
 from herald.store._sqlite_controls import ControlsMixin, apply_opt_outs, count_quota
 from herald.store._sqlite_fraud import SQLiteFraud
-from herald.store._sqlite_lifecycle import parts_ended
+from herald.store._sqlite_lifecycle import STEPS, emit_steps, parts_ended
 from herald.store._sqlite_retention import SQLiteRetention
 from herald.store._sqlite_routing import SQLiteRouting
 from herald.store._sqlite_sql import (
@@ -171,9 +171,10 @@ MAX_IDS_PER_QUERY = 500
 class _CommitWatch:
     """What the writer's transaction did that others wait for, told after its commit.
 
-    Temporary triggers on the writer's connection call Python functions for
-    every outbox row inserted (the rows the lifecycle triggers write) and every
-    message that reached a final status (a few hundred nanoseconds each);
+    A temporary trigger on the writer's connection calls a Python function for
+    every outbox row inserted (a few hundred nanoseconds each), and the
+    lifecycle's writes before ``COMMIT`` (:meth:`before_commit`) count the
+    messages that reached a final status;
     after ``COMMIT`` the writer calls :meth:`after_commit` for the calls to
     make on each listener's loop (with the futures of that commit, in one
     wake-up of the loop): the outbox channels written to, and the finals
@@ -194,16 +195,17 @@ class _CommitWatch:
 
     def install(self, conn: sqlite3.Connection) -> None:
         conn.create_function("herald_outbox_event", 1, self._mark)
-        conn.create_function("herald_final", 1, self._final)
         conn.execute(
             "CREATE TEMP TRIGGER IF NOT EXISTS outbox_watch AFTER INSERT ON main.outbox"
             " BEGIN SELECT herald_outbox_event(NEW.channel); END"
         )
-        conn.execute(
-            "CREATE TEMP TRIGGER IF NOT EXISTS final_watch AFTER UPDATE OF status ON main.messages"
-            f" WHEN NEW.status >= {int(Status.DELIVERED)} AND OLD.status < {int(Status.DELIVERED)}"
-            " AND NEW.test = 0 BEGIN SELECT herald_final(NEW.status); END"
-        )
+        for sql in STEPS:  # the status changes whose emits are written before COMMIT
+            conn.execute(sql)
+
+    def before_commit(self, conn: sqlite3.Connection) -> None:  # writer, in the transaction
+        """Write what the transaction's status changes emit, and count the finals."""
+        for status, n in emit_steps(conn).items():
+            self._finals[status] = self._finals.get(status, 0) + n
 
     def listen(
         self, loop: asyncio.AbstractEventLoop, callback: Callable[[frozenset[Channel]], None]
@@ -217,9 +219,6 @@ class _CommitWatch:
 
     def _mark(self, channel: int) -> None:  # writer, inside the transaction
         self._marks |= 1 << channel
-
-    def _final(self, status: int) -> None:  # writer, inside the transaction
-        self._finals[status] = self._finals.get(status, 0) + 1
 
     def after_commit(self) -> list[Note]:  # writer, after COMMIT
         marks, self._marks = self._marks, 0
@@ -283,12 +282,12 @@ class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling, SQLi
                 connect_writer, max_batch=config.max_batch, max_pending=config.max_pending,
                 commit_interval=config.commit_interval, after_commit=watch.after_commit,
                 lock_path=lock_path, quiet_interval=config.quiet_interval,
-                quiet_rate=config.quiet_rate)
+                quiet_rate=config.quiet_rate, before_commit=watch.before_commit)
         else:
             writer = GroupCommitWriter(
                 connect_writer, max_batch=config.max_batch, max_pending=config.max_pending,
                 commit_interval=config.commit_interval, after_commit=watch.after_commit,
-                lock_path=lock_path)
+                lock_path=lock_path, before_commit=watch.before_commit)
         store = cls(config, writer, Readers(path, config))
         store._watch = watch
         return store
