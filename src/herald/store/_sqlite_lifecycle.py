@@ -212,8 +212,10 @@ STEPS = (
     f" WHEN {emit_condition(Emit.WEBHOOK)}"  # lifecycle.emits: every step that emits has it
     " BEGIN INSERT INTO stepped (seq, old, new) VALUES (NEW.seq, OLD.status, NEW.status); END",
 )
-_ANY_STEP = "SELECT EXISTS (SELECT 1 FROM temp.stepped)"
 _STEPPED = "temp.stepped st JOIN messages m ON m.seq = st.seq"
+# A message's webhook URL and subscription: its own, else its account's.
+_URL = "COALESCE(m.callback_url, a.callback_url)"
+_EVENTS = f"COALESCE(m.webhook_events, a.webhook_events, {int(StatusEvents.ALL)})"
 
 # The CDR takes its first part's connector and that connector's buy price
 # (network, then country, then default: herald.rating's order) times the parts
@@ -254,13 +256,11 @@ WHERE refunded = 0 AND sell > 0 AND message_id IN (
 _WEBHOOK_EVENTS = f"""
 INSERT INTO outbox (channel, kind, account_id, subject_id, status, url,
                     created_at, next_attempt_at)
-SELECT {_WEBHOOK}, {_STATUS}, m.account_id, m.id, st.new, COALESCE(m.callback_url, a.callback_url),
+SELECT {_WEBHOOK}, {_STATUS}, m.account_id, m.id, st.new, {_URL},
        CASE WHEN st.new >= {_FINAL} THEN m.done_at ELSE m.sent_at END,
        CASE WHEN st.new >= {_FINAL} THEN m.done_at ELSE m.sent_at END
 FROM {_STEPPED} LEFT JOIN accounts a ON a.id = m.account_id
-WHERE {webhook_condition("st.new", "COALESCE(m.callback_url, a.callback_url)",
-                         f"COALESCE(m.webhook_events, a.webhook_events, {int(StatusEvents.ALL)})",
-                         "m.test")}
+WHERE {webhook_condition("st.new", _URL, _EVENTS, "m.test")}
 ORDER BY st.rowid"""
 
 _SMPP_RECEIPTS = f"""
@@ -272,24 +272,43 @@ WHERE {emit_condition(Emit.SMPP_RECEIPT, "st.old", "st.new")}
   AND {smpp_receipt_condition("st.new", "m.source", "m.registered_delivery", "m.test")}
 ORDER BY st.rowid"""
 
-# The messages that reached a final status (test messages not counted).
-_FINALS = f"""
-SELECT st.new, count(*) FROM {_STEPPED}
-WHERE {emit_condition(Emit.SMPP_RECEIPT, "st.old", "st.new")} AND m.test = 0 GROUP BY st.new"""
+# What the transaction's steps emit, in one read: how many steps; whether any
+# prices a CDR, refunds one, posts a webhook or sends an SMPP receipt (so that
+# the statements above run only when they write something); and the final
+# statuses reached (test messages not counted), as text.
+_WANTED = f"""
+SELECT count(*),
+       max({emit_condition(Emit.BUY_PRICE, "st.old", "st.new")}
+           AND EXISTS (SELECT 1 FROM cdrs c WHERE c.message_id = m.id)),
+       max({emit_condition(Emit.REFUND, "st.old", "st.new")}
+           AND EXISTS (SELECT 1 FROM cdrs c WHERE c.message_id = m.id)),
+       max({webhook_condition("st.new", _URL, _EVENTS, "m.test")}),
+       max({emit_condition(Emit.SMPP_RECEIPT, "st.old", "st.new")}
+           AND {smpp_receipt_condition("st.new", "m.source", "m.registered_delivery", "m.test")}),
+       group_concat(CASE WHEN {emit_condition(Emit.SMPP_RECEIPT, "st.old", "st.new")}
+                         AND m.test = 0 THEN st.new END)
+FROM {_STEPPED} LEFT JOIN accounts a ON a.id = m.account_id"""
 
 
 def emit_steps(conn: sqlite3.Connection) -> dict[int, int]:
     """Write what the transaction's steps emit (before its COMMIT, on the writer's
     connection); returns how many messages reached each final status."""
-    if not conn.execute(_ANY_STEP).fetchone()[0]:
+    steps, buy, refund, webhook, smpp, finals = conn.execute(_WANTED).fetchone()
+    if not steps:
         return {}
-    conn.execute(_BUY_PRICE)
-    conn.execute(_REFUND)
-    conn.execute(_WEBHOOK_EVENTS)
-    conn.execute(_SMPP_RECEIPTS)
-    finals = dict(conn.execute(_FINALS).fetchall())
+    if buy:
+        conn.execute(_BUY_PRICE)
+    if refund:
+        conn.execute(_REFUND)
+    if webhook:
+        conn.execute(_WEBHOOK_EVENTS)
+    if smpp:
+        conn.execute(_SMPP_RECEIPTS)
     conn.execute("DELETE FROM temp.stepped")
-    return finals
+    counts: dict[int, int] = {}
+    for status in finals.split(",") if finals else ():
+        counts[int(status)] = counts.get(int(status), 0) + 1
+    return counts
 
 
 # An inbound message: a webhook event (the account's inbound URL, else its

@@ -365,9 +365,9 @@ def never(exc: sqlite3.IntegrityError) -> StoreError:
     return err
 
 
-G_ACCEPT = Group("accept", 0, (INSERT_MESSAGE,), duplicate_id)
-G_INBOUND = Group("inbound", 1, (INSERT_INBOUND,), duplicate_id)
-G_QUEUED = Group("queued", 2, (SET_QUEUED,), never)
+G_ACCEPT = Group("accept", 0, (INSERT_MESSAGE,), duplicate_id, steps=False)
+G_INBOUND = Group("inbound", 1, (INSERT_INBOUND,), duplicate_id, steps=False)
+G_QUEUED = Group("queued", 2, (SET_QUEUED,), never, steps=False)
 def _park(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> None:
     """After RECEIPT_APPLY: the messages rolled up, and the receipts no part has parked."""
     missing = receipts_applied(conn, rows)
@@ -379,9 +379,9 @@ G_SEGMENT = Group("segment", 3, (RECORD_SEGMENT,), never, then=parts_recorded)
 G_RECEIPT = Group("receipt", 4, (RECEIPT_APPLY,), never, then=_park)
 G_SENT = Group("sent", 5, (SET_SENT,), never)
 G_FINAL = Group("final", 6, (SET_FINAL,), never)
-G_RESCHEDULE = Group("reschedule", 7, (RESCHEDULE,), never)
-G_OUTBOX_DONE = Group("outbox-done", 8, (OUTBOX_DONE,), never)
-G_OUTBOX_RETRY = Group("outbox-retry", 9, (OUTBOX_RETRY,), never)
+G_RESCHEDULE = Group("reschedule", 7, (RESCHEDULE,), never, steps=False)
+G_OUTBOX_DONE = Group("outbox-done", 8, (OUTBOX_DONE,), never, steps=False)
+G_OUTBOX_RETRY = Group("outbox-retry", 9, (OUTBOX_RETRY,), never, steps=False)
 
 
 def check_text(name: str, value: str, limit: int) -> None:

@@ -87,7 +87,10 @@ class Group:
     holds one slice per statement: the part of each row that statement binds
     (a row feeding two tables: a message and its charge). ``then``, if given,
     runs once after the statements with all the rows: what follows from them,
-    in a few set-based statements rather than a trigger per row.
+    in a few set-based statements rather than a trigger per row. ``steps``
+    False: the group never moves a message's status to "sent" or past it (so a
+    transaction of such groups only need not look for steps to emit before its
+    ``COMMIT``: an accept's, a completion's).
     """
 
     name: str
@@ -96,6 +99,7 @@ class Group:
     on_integrity_error: Callable[[sqlite3.IntegrityError], StoreError]
     columns: tuple[slice, ...] | None = None
     then: Callable[[sqlite3.Connection, Sequence[Row]], None] | None = None
+    steps: bool = True
 
     def run(self, conn: sqlite3.Connection, rows: Sequence[Row]) -> None:
         """Every statement over ``rows``, then ``then``."""
@@ -279,7 +283,8 @@ class GroupCommitWriter:
                     self._run_group(conn, group, groups[group], outcomes)
                 for op in individual:
                     self._run_individual(conn, op, outcomes)
-                if self._before_commit is not None:
+                if self._before_commit is not None and (
+                        individual or any(group.steps for group in groups)):
                     self._before_commit(conn)
                 conn.execute("COMMIT")
                 self.commits += 1
