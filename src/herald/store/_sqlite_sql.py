@@ -7,6 +7,7 @@ reschedule only applies to the current claim (``attempt = ?``).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -313,13 +314,14 @@ CLAIM_ACCOUNT_SELECT = (
     " AND account_id = ?2 AND due_at <= ?3 AND (due_at, seq) > (?4, ?5)"
     " ORDER BY due_at, seq LIMIT ?6"
 )
+# A claim's writes, one statement each for all its rows (?1: their seqs, a JSON array).
 CLAIM_EXPIRE = (
     f"UPDATE messages SET status = {int(Status.EXPIRED)}, done_at = ?2"
-    f" WHERE seq = ?1 AND status < {_SENT}"
+    f" WHERE seq IN (SELECT value FROM json_each(?1)) AND status < {_SENT}"
 )
 CLAIM_LEASE = (
     f"UPDATE messages SET status = {_QUEUED}, queued_at = COALESCE(queued_at, ?2), due_at = ?3,"
-    " lease_until = ?3, attempt = attempt + 1 WHERE seq = ?1"
+    " lease_until = ?3, attempt = attempt + 1 WHERE seq IN (SELECT value FROM json_each(?1))"
 )
 # Receipt checks: the partial index segments_check serves the scan; only
 # segments of messages at least "sent" (never one whose parts may be sent
@@ -341,6 +343,13 @@ CHECK_AGAIN = (
     f" AND idx = ?2 AND status < {_FINAL}"
 )
 OUTBOX_DONE = "DELETE FROM outbox WHERE id = ?"
+# The claim's lease and the completion of events, one statement for all their
+# rows (their ids, a JSON array).
+OUTBOX_LEASE = (
+    "UPDATE outbox SET next_attempt_at = ?1, attempts = attempts + 1"
+    " WHERE id IN (SELECT value FROM json_each(?2))"
+)
+_OUTBOX_DONE_ALL = "DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?1))"
 OUTBOX_RETRY = "UPDATE outbox SET next_attempt_at = ?2, last_error = ?3 WHERE id = ?1"
 # Store.backlog: counts over the claim index and the outbox's due index (partial
 # indexes of what waits), never over the tables. Test messages have no due_at.
@@ -380,7 +389,11 @@ G_RECEIPT = Group("receipt", 4, (RECEIPT_APPLY,), never, then=_park)
 G_SENT = Group("sent", 5, (SET_SENT,), never)
 G_FINAL = Group("final", 6, (SET_FINAL,), never)
 G_RESCHEDULE = Group("reschedule", 7, (RESCHEDULE,), never, steps=False)
-G_OUTBOX_DONE = Group("outbox-done", 8, (OUTBOX_DONE,), never, steps=False)
+def _outbox_done(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> None:
+    conn.execute(_OUTBOX_DONE_ALL, (json.dumps([r[0] for r in rows]),))
+
+
+G_OUTBOX_DONE = Group("outbox-done", 8, (), never, then=_outbox_done, steps=False)
 G_OUTBOX_RETRY = Group("outbox-retry", 9, (OUTBOX_RETRY,), never, steps=False)
 
 

@@ -138,6 +138,7 @@ from herald.store._sqlite_sql import (
     MESSAGE,
     MESSAGE_COLUMNS,
     MESSAGE_WIDTH,
+    OUTBOX_LEASE,
     SET_SEGMENTS,
     SET_SEGMENTS_FORGET,
     account_from_row,
@@ -674,9 +675,9 @@ class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling, SQLi
                     continue  # a later class may still have room
                 live += self._claim_class(conn, cls, now, room, expired)
             if expired:
-                conn.executemany(CLAIM_EXPIRE, expired)
+                conn.execute(CLAIM_EXPIRE, (json.dumps([seq for seq, _ in expired]), now))
             if live:
-                conn.executemany(CLAIM_LEASE, [(r[_SEQ], now, until) for r in live])
+                conn.execute(CLAIM_LEASE, (json.dumps([r[_SEQ] for r in live]), now, until))
             # What the rows now hold: queued, first queued_at kept, attempt + 1.
             return tuple(claimed_message_from_row(r, now) for r in live)
 
@@ -913,10 +914,8 @@ class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling, SQLi
 
         def claim(conn: sqlite3.Connection) -> tuple[OutboxEvent, ...]:
             rows = conn.execute(sql, params).fetchall()
-            conn.executemany(
-                "UPDATE outbox SET next_attempt_at = ?, attempts = attempts + 1 WHERE id = ?",
-                [(until, r[0]) for r in rows],
-            )
+            if rows:
+                conn.execute(OUTBOX_LEASE, (until, json.dumps([r[0] for r in rows])))
             return tuple(claimed_event_from_row(r, until) for r in rows)
 
         return await self._write(claim)
