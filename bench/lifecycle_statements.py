@@ -2,6 +2,7 @@
 
     PYTHONPATH=src .venv/bin/python bench/lifecycle_statements.py            # 4,000 messages
     PYTHONPATH=src .venv/bin/python bench/lifecycle_statements.py --batch 50 --rounds 5
+    PYTHONPATH=/other/tree/src .venv/bin/python bench/lifecycle_statements.py   # its peer
 
 What the delivery process writes for each message after its accept, through
 the store's own API on a fresh data directory (the writer on the loop, as
@@ -176,7 +177,10 @@ def main() -> None:
     parser.add_argument("--parked", type=float, default=5.0,
                         help="per cent of receipts read before their segment record")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="1,000 messages, one round")
     args = parser.parse_args()
+    if args.quick:
+        args.messages, args.rounds = 1_000, 1
     import herald
     print(f"herald from {Path(herald.__file__).parent}; {args.messages} messages, "
           f"{args.batch} a transaction, {args.parked:g} % parked, {args.rounds} rounds")
