@@ -49,9 +49,9 @@ POSTs a ``sent`` and a ``delivered`` event per message; ``--callback-events
 final``: the final one only). With ``--rate R`` that row is an open loop
 instead: message k is POSTed at start + k/R, whatever the answers do (at most
 ``--http-workers`` in flight), as at a steady customer load where nothing
-batches by itself; it then prints the receipt latency per message and, per
-herald process, CPU and wake-ups (voluntary context switches of its main
-thread) per message.
+batches by itself; it then prints the receipt latency per message. That row
+(open or closed loop) also prints, per herald process, CPU and wake-ups
+(voluntary context switches of its main thread) per message.
 
 CPU seconds per process over each timed part: herald, sim, this load
 generator (from /proc/PID/stat), and per message. ``--profile`` samples
@@ -325,11 +325,11 @@ class Bench:
             # herald serve and its delivery process, when it runs one
             pids = [self.herald.pid, self.herald.delivery_pid()]
             out["herald"] = sum(cpu_seconds(pid) for pid in pids if pid is not None)
-            if self.args.rate:  # per process, and their wake-ups (context switches)
-                for name, pid in zip(("front", "delivery"), pids, strict=True):
-                    if pid is not None:
-                        out[name] = cpu_seconds(pid)
-                        out[name + " wake-ups"] = wakeups(pid)
+            # per process, and their wake-ups (context switches)
+            for name, pid in zip(("front", "delivery"), pids, strict=True):
+                if pid is not None:
+                    out[name] = cpu_seconds(pid)
+                    out[name + " wake-ups"] = wakeups(pid)
         return out
 
     async def start_sim(self) -> None:
@@ -513,7 +513,7 @@ class Bench:
                     {k: after[k] - before[k] for k in after if k in before})
         if sent and done:
             part.to_receipt = percentiles([finals[i] - sent[i] for i in ids])
-        if a.rate and ids:
+        if ids:
             per = {k: 1000 * v / len(ids) for k, v in part.cpu.items()
                    if k in ("front", "delivery", "front wake-ups", "delivery wake-ups")}
             part.notes.append("per message: " + ", ".join(

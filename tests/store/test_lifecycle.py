@@ -3,6 +3,7 @@ store walked through every transition of it."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import random
 import sqlite3
@@ -12,6 +13,7 @@ import pytest
 from herald.store import (
     Account,
     Channel,
+    CheckResult,
     EventKind,
     PriceEntry,
     PriceKind,
@@ -323,6 +325,126 @@ async def test_parts_roll_up_in_the_store_as_in_the_table(
     for message_id, parts, steps in cases:
         got = await store.get_message(message_id)
         assert got.status == _model(parts, steps), (parts, steps)
+
+
+# -- many parts and receipts in one transaction (the SQLite store rolls them up once
+#    per batch, not by a trigger per row: every message of the batch must move) ------
+
+
+async def test_a_batch_of_records_and_receipts_moves_every_message_it_touches(
+    store: Store, account: Account, make_message: MessageFactory,
+) -> None:
+    await store.add_smpp_credential(account.id, "acme", "hash", T0)
+    n = 24
+    # single parts: receipt in the same batch as the record (half of them queued
+    # before the record, as an early receipt read first), or parked a batch before
+    hooks_to = {"callback_url": "https://hooks.example/x", "callback_events": StatusEvents.FINAL}
+    single = [make_message(**hooks_to) for _ in range(n)]
+    # three parts, SMPP, every receipt asked for: delivered over two batches, or
+    # one part undelivered while the others are delivered
+    multi = [make_message(segments=3, source=Source.SMPP, registered_delivery=1, **hooks_to)
+             for _ in range(6)]
+    # every status change heard: "sent" and "delivered" in one transaction, in that order
+    chatty = [make_message(callback_url="https://hooks.example/y",
+                           callback_events=StatusEvents.ALL) for _ in range(4)]
+    await store.accept([*single, *multi, *chatty])
+
+    def record(m_id: str, part: int, at: float) -> SegmentRecord:
+        return SegmentRecord(m_id, part, _CONNECTOR, f"u-{m_id}-{part}", f"k-{m_id}-{part}", at)
+
+    def receipt(m_id: str, part: int, status: Status, at: float,
+                error: int | None = None) -> ReceiptUpdate:
+        return ReceiptUpdate(_CONNECTOR, f"k-{m_id}-{part}", status, at, error)
+
+    parked = [m.id for m in single[: n // 3]]
+    await store.apply_receipts([receipt(i, 0, Status.DELIVERED, T0 + 5) for i in parked])
+    # a receipt nobody's part has: stays parked, touches nothing
+    await store.apply_receipts([ReceiptUpdate(_CONNECTOR, "nobody", Status.DELIVERED, T0 + 5)])
+
+    # batch 1: queued in one loop turn (one transaction where the store batches)
+    writes = []
+    done_at = {}
+    for k, m in enumerate(single):
+        early = k % 2 == 0 and m.id not in parked
+        done_at[m.id] = T0 + 5 if m.id in parked else T0 + 7 if early else T0 + 8
+        if early:
+            writes.append(store.apply_receipts([receipt(m.id, 0, Status.DELIVERED, T0 + 7)]))
+        writes.append(store.record_segments([record(m.id, 0, T0 + 6)]))
+        if not early and m.id not in parked:
+            writes.append(store.apply_receipts([receipt(m.id, 0, Status.DELIVERED, T0 + 8)]))
+    for k, m in enumerate(multi):
+        writes.append(store.record_segments([record(m.id, p, T0 + 6 + p) for p in range(3)]))
+        if k % 2 == 0:
+            writes.append(store.apply_receipts([receipt(m.id, p, Status.DELIVERED, T0 + 9)
+                                                for p in (0, 1)]))
+        else:
+            writes.append(store.apply_receipts([
+                receipt(m.id, 0, Status.DELIVERED, T0 + 9),
+                receipt(m.id, 1, Status.UNDELIVERED, T0 + 9, 0x0B)]))
+    for m in chatty:
+        writes.append(store.record_segments([record(m.id, 0, T0 + 6)]))
+        writes.append(store.apply_receipts([receipt(m.id, 0, Status.DELIVERED, T0 + 8)]))
+    await asyncio.gather(*writes)
+
+    got = await store.get_messages([m.id for m in (*single, *multi)])
+    for m in single:
+        assert got[m.id].status is Status.DELIVERED, m.id
+        assert got[m.id].sent_at == T0 + 6
+        assert got[m.id].done_at == done_at[m.id], m.id
+    for k, m in enumerate(multi):
+        if k % 2 == 0:
+            assert got[m.id].status is Status.SENT, m.id  # one part still out
+            assert got[m.id].sent_at == T0 + 8
+        else:
+            assert (got[m.id].status, got[m.id].error_code) == (Status.UNDELIVERED, 0x0B)
+            assert got[m.id].done_at == T0 + 9
+
+    # batch 2: the last parts of the delivered ones, and a late receipt for an ended one
+    writes = [store.apply_receipts([receipt(m.id, 2, Status.DELIVERED, T0 + 10)])
+              for m in multi]
+    await asyncio.gather(*writes)
+    got = await store.get_messages([m.id for m in multi])
+    for k, m in enumerate(multi):
+        want = Status.DELIVERED if k % 2 == 0 else Status.UNDELIVERED
+        assert got[m.id].status is want, m.id
+        assert got[m.id].done_at == (T0 + 10 if k % 2 == 0 else T0 + 9)
+
+    # one webhook event (final only, the default) per message, one SMPP receipt
+    # per SMPP message, each with the message's final status
+    events = [e for c in Channel for e in await store.claim_outbox(c, T0 + 100, 1, 1000)
+              if e.kind == EventKind.STATUS]
+    finals = {i: m.status for i, m in
+              (await store.get_messages([m.id for m in (*single, *multi)])).items()}
+    heard = {m.id for m in chatty}
+    hooks = sorted((e.subject_id, e.status) for e in events
+                   if e.channel == Channel.WEBHOOK and e.subject_id not in heard)
+    receipts = sorted((e.subject_id, e.status) for e in events if e.channel == Channel.SMPP)
+    assert hooks == sorted(finals.items())
+    for m in chatty:  # both steps, in their order, each at its own time
+        assert [(e.status, e.created_at) for e in sorted(events, key=lambda e: e.id)
+                if e.subject_id == m.id] == [(Status.SENT, T0 + 6), (Status.DELIVERED, T0 + 8)]
+    assert receipts == sorted((m.id, finals[m.id]) for m in multi)
+
+
+async def test_receipt_checks_ending_several_parts_at_once_roll_up(
+    store: Store, account: Account, make_message: MessageFactory,
+) -> None:
+    ms = [make_message(segments=2) for _ in range(4)]
+    await store.accept(ms)
+    await store.record_segments([SegmentRecord(m.id, p, _CONNECTOR, f"u{m.id}{p}",
+                                               f"k{m.id}{p}", T0 + 1, check_at=T0 + 2)
+                                 for m in ms for p in (0, 1)])
+    await store.settle_receipt_checks(
+        [CheckResult(ms[0].id, p, T0 + 3, Status.DELIVERED) for p in (0, 1)]
+        + [CheckResult(ms[1].id, 0, T0 + 3, Status.DELIVERED),
+           CheckResult(ms[1].id, 1, T0 + 3, check_at=T0 + 60),
+           CheckResult(ms[2].id, 1, T0 + 4, Status.EXPIRED),
+           CheckResult(ms[3].id, 0, T0 + 3, Status.DELIVERED),
+           CheckResult(ms[3].id, 1, T0 + 3, Status.DELIVERED)])
+    got = await store.get_messages([m.id for m in ms])
+    assert [(got[m.id].status, got[m.id].done_at) for m in ms] == [
+        (Status.DELIVERED, T0 + 3), (Status.SENT, None), (Status.EXPIRED, T0 + 4),
+        (Status.DELIVERED, T0 + 3)]
 
 
 def test_the_docs_show_the_table_as_it_is() -> None:

@@ -494,3 +494,45 @@ async def test_margin_sums_are_made_at_upgrade_and_stored_once(tmp_path: Path) -
         assert (row.key, row.messages, row.revenue) == (str(account.id), 6, 600)
     finally:
         await store.aclose()
+
+
+def test_groups_said_not_to_step_change_no_status() -> None:
+    """A transaction of ``steps=False`` groups only writes nothing a status change
+    emits (the writer skips looking): none of them may update a status."""
+    import re
+
+    from herald.store import _sqlite_attempts, _sqlite_billing, _sqlite_sql
+    from herald.store._writer import Group
+
+    quiet = [g for module in (_sqlite_sql, _sqlite_attempts, _sqlite_billing)
+             for g in vars(module).values() if isinstance(g, Group) and not g.steps]
+    assert {g.name for g in quiet} >= {"accept", "accept-billed", "queued", "outbox-done"}
+    for group in quiet:
+        for sql in group.statements:
+            sets_status = re.search(r"UPDATE\s+messages\s+SET\b.*\bstatus\s*=\s*(\d+|\?)", sql)
+            if sets_status is not None:  # only to queued, which emits nothing
+                assert sets_status.group(1) == str(int(Status.QUEUED)), (group.name, sql)
+        # what runs after the statements: reviewed here (it deletes outbox rows)
+        assert group.then in (None, _sqlite_sql._outbox_done), group.name
+
+
+async def test_lifecycle_triggers_of_earlier_versions_are_dropped_at_open(tmp_path: Path) -> None:
+    from herald.store._sqlite_lifecycle import RETIRED
+
+    config = SQLiteConfig(data_dir=tmp_path)
+    SQLiteStore.open(config).close()
+    with sqlite3.connect(tmp_path / "herald.db") as conn:  # as an earlier version left it
+        for name in RETIRED:
+            conn.execute(f"CREATE TRIGGER {name} AFTER UPDATE OF status ON messages"
+                         " BEGIN SELECT 1; END")
+    conn.close()
+    store = SQLiteStore.open(config)
+    try:
+        with sqlite3.connect(tmp_path / "herald.db") as conn:
+            names = {r[0] for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+        conn.close()
+        assert not names & set(RETIRED)
+        assert "inbound_events" in names
+    finally:
+        await store.aclose()

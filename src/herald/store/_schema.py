@@ -19,9 +19,10 @@ Design notes for the first schema:
   segment's final status rolls up to its message; a receipt parked before its
   segment existed is applied when the segment is recorded; status changes and
   inbound messages write their outbox events in the same transaction. SQLite
-  keeps them in the ``WHERE`` clauses of the writer's statements and in
-  triggers that ``store/_sqlite_lifecycle.py`` installs at every open: the
-  triggers the migrations below create are history, replaced by those.
+  keeps them in the ``WHERE`` clauses of the writer's statements and in what
+  ``store/_sqlite_lifecycle.py`` runs in the writer's transaction (and the
+  triggers it installs at every open): the lifecycle triggers the migrations
+  below create are history, dropped or replaced at open.
 - SMPP 3.4 §5.2.17 registered_delivery bits 1..0: 01 = receipt on success or
   failure, 10 = receipt on failure only (delivered messages get none).
 """

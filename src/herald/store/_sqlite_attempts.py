@@ -63,16 +63,16 @@ _INSERT_WEBHOOK_FAILURE: Final = (
     _FROM_EVENT.format(ok=0) + " AND " + _ROOM.format(id="o.subject_id"))
 _INSERT_WEBHOOK_SUCCESS: Final = _FROM_EVENT.format(ok=1)
 
-G_FAILED_SUBMITS: Final = Group("failed-submits", 10, (_INSERT_SUBMIT,), never)
+G_FAILED_SUBMITS: Final = Group("failed-submits", 10, (_INSERT_SUBMIT,), never, steps=False)
 #: ``retry_outbox`` with an answer: row (id, next_attempt_at, error, id, target, answer, at).
 G_OUTBOX_RETRY_ANSWERED: Final = Group(
     "outbox-retry-answered", 9, (OUTBOX_RETRY, _INSERT_WEBHOOK_FAILURE), never,
-    columns=(slice(0, 3), slice(3, 7)))
+    columns=(slice(0, 3), slice(3, 7)), steps=False)
 #: ``complete_outbox`` of an event that failed before: row (id, target, answer, at);
 #: the attempt is read from the event before it is forgotten.
 G_OUTBOX_DONE_ANSWERED: Final = Group(
     "outbox-done-answered", 8, (_INSERT_WEBHOOK_SUCCESS, OUTBOX_DONE), never,
-    columns=(slice(0, 4), slice(0, 1)))
+    columns=(slice(0, 4), slice(0, 1)), steps=False)
 #: Store.purge: attempts as old as the given-up outbox events it deletes.
 PURGE_ATTEMPTS: Final = "DELETE FROM attempts WHERE at < ?"
 _READ: Final = f"SELECT {_COLUMNS} FROM attempts WHERE message_id = ? ORDER BY at, rowid"

@@ -73,7 +73,7 @@ def accept_error(exc: sqlite3.IntegrityError) -> StoreError:
 #: Accepting charged messages: each row is the message's then its CDR's.
 G_ACCEPT_BILLED: Final = Group(
     "accept-billed", 0, (INSERT_MESSAGE, INSERT_CDR), accept_error,
-    (slice(0, _MESSAGE_WIDTH), slice(_MESSAGE_WIDTH, None)),
+    (slice(0, _MESSAGE_WIDTH), slice(_MESSAGE_WIDTH, None)), steps=False,
 )  # fmt: skip
 
 

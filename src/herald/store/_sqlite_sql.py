@@ -7,6 +7,7 @@ reschedule only applies to the current claim (``attempt = ?``).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -29,6 +30,7 @@ from herald.store._model import (
 )
 from herald.store._model_routing import MessageRoute
 from herald.store._rows import Columns
+from herald.store._sqlite_lifecycle import parts_recorded, receipts_applied
 from herald.store._writer import Group
 
 #: SMPP 3.4 §4.4.2: message_id in submit_sm_resp is a C-string of at most 65 octets.
@@ -312,13 +314,14 @@ CLAIM_ACCOUNT_SELECT = (
     " AND account_id = ?2 AND due_at <= ?3 AND (due_at, seq) > (?4, ?5)"
     " ORDER BY due_at, seq LIMIT ?6"
 )
+# A claim's writes, one statement each for all its rows (?1: their seqs, a JSON array).
 CLAIM_EXPIRE = (
     f"UPDATE messages SET status = {int(Status.EXPIRED)}, done_at = ?2"
-    f" WHERE seq = ?1 AND status < {_SENT}"
+    f" WHERE seq IN (SELECT value FROM json_each(?1)) AND status < {_SENT}"
 )
 CLAIM_LEASE = (
     f"UPDATE messages SET status = {_QUEUED}, queued_at = COALESCE(queued_at, ?2), due_at = ?3,"
-    " lease_until = ?3, attempt = attempt + 1 WHERE seq = ?1"
+    " lease_until = ?3, attempt = attempt + 1 WHERE seq IN (SELECT value FROM json_each(?1))"
 )
 # Receipt checks: the partial index segments_check serves the scan; only
 # segments of messages at least "sent" (never one whose parts may be sent
@@ -340,6 +343,13 @@ CHECK_AGAIN = (
     f" AND idx = ?2 AND status < {_FINAL}"
 )
 OUTBOX_DONE = "DELETE FROM outbox WHERE id = ?"
+# The claim's lease and the completion of events, one statement for all their
+# rows (their ids, a JSON array).
+OUTBOX_LEASE = (
+    "UPDATE outbox SET next_attempt_at = ?1, attempts = attempts + 1"
+    " WHERE id IN (SELECT value FROM json_each(?2))"
+)
+_OUTBOX_DONE_ALL = "DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?1))"
 OUTBOX_RETRY = "UPDATE outbox SET next_attempt_at = ?2, last_error = ?3 WHERE id = ?1"
 # Store.backlog: counts over the claim index and the outbox's due index (partial
 # indexes of what waits), never over the tables. Test messages have no due_at.
@@ -364,16 +374,27 @@ def never(exc: sqlite3.IntegrityError) -> StoreError:
     return err
 
 
-G_ACCEPT = Group("accept", 0, (INSERT_MESSAGE,), duplicate_id)
-G_INBOUND = Group("inbound", 1, (INSERT_INBOUND,), duplicate_id)
-G_QUEUED = Group("queued", 2, (SET_QUEUED,), never)
-G_SEGMENT = Group("segment", 3, (RECORD_SEGMENT,), never)
-G_RECEIPT = Group("receipt", 4, (RECEIPT_APPLY, RECEIPT_PARK), never)
+G_ACCEPT = Group("accept", 0, (INSERT_MESSAGE,), duplicate_id, steps=False)
+G_INBOUND = Group("inbound", 1, (INSERT_INBOUND,), duplicate_id, steps=False)
+G_QUEUED = Group("queued", 2, (SET_QUEUED,), never, steps=False)
+def _park(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> None:
+    """After RECEIPT_APPLY: the messages rolled up, and the receipts no part has parked."""
+    missing = receipts_applied(conn, rows)
+    if missing:
+        conn.executemany(RECEIPT_PARK, [rows[i] for i in missing])
+
+
+G_SEGMENT = Group("segment", 3, (RECORD_SEGMENT,), never, then=parts_recorded)
+G_RECEIPT = Group("receipt", 4, (RECEIPT_APPLY,), never, then=_park)
 G_SENT = Group("sent", 5, (SET_SENT,), never)
 G_FINAL = Group("final", 6, (SET_FINAL,), never)
-G_RESCHEDULE = Group("reschedule", 7, (RESCHEDULE,), never)
-G_OUTBOX_DONE = Group("outbox-done", 8, (OUTBOX_DONE,), never)
-G_OUTBOX_RETRY = Group("outbox-retry", 9, (OUTBOX_RETRY,), never)
+G_RESCHEDULE = Group("reschedule", 7, (RESCHEDULE,), never, steps=False)
+def _outbox_done(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> None:
+    conn.execute(_OUTBOX_DONE_ALL, (json.dumps([r[0] for r in rows]),))
+
+
+G_OUTBOX_DONE = Group("outbox-done", 8, (), never, then=_outbox_done, steps=False)
+G_OUTBOX_RETRY = Group("outbox-retry", 9, (OUTBOX_RETRY,), never, steps=False)
 
 
 def check_text(name: str, value: str, limit: int) -> None:

@@ -18,7 +18,9 @@ seconds for more), and runs them in one ``BEGIN IMMEDIATE … COMMIT``:
 2. individual writes, in arrival order, each in its own ``SAVEPOINT``.
 
 Only after ``COMMIT`` returns does it resolve the futures, with one
-``call_soon_threadsafe`` per event loop per batch. So an awaited write is
+``call_soon_threadsafe`` per event loop per batch. A ``before_commit``
+callback runs in the transaction just before ``COMMIT`` (the store writes what
+the batch's status changes emit there). So an awaited write is
 durable, and a crash loses only writes nobody was told about. An
 ``after_commit`` callback, run in the writer thread after each ``COMMIT``,
 returns calls to make on event loops: how the store tells others what the
@@ -83,7 +85,12 @@ class Group:
     ``on_integrity_error`` builds the error a caller gets when its rows break a
     constraint (for example a duplicate public id). ``columns``, if given,
     holds one slice per statement: the part of each row that statement binds
-    (a row feeding two tables: a message and its charge).
+    (a row feeding two tables: a message and its charge). ``then``, if given,
+    runs once after the statements with all the rows: what follows from them,
+    in a few set-based statements rather than a trigger per row. ``steps``
+    False: the group never moves a message's status to "sent" or past it (so a
+    transaction of such groups only need not look for steps to emit before its
+    ``COMMIT``: an accept's, a completion's).
     """
 
     name: str
@@ -91,15 +98,19 @@ class Group:
     statements: tuple[str, ...]
     on_integrity_error: Callable[[sqlite3.IntegrityError], StoreError]
     columns: tuple[slice, ...] | None = None
+    then: Callable[[sqlite3.Connection, Sequence[Row]], None] | None = None
+    steps: bool = True
 
     def run(self, conn: sqlite3.Connection, rows: Sequence[Row]) -> None:
-        """Every statement over ``rows``."""
+        """Every statement over ``rows``, then ``then``."""
         if self.columns is None:
             for sql in self.statements:
                 conn.executemany(sql, rows)
         else:
             for sql, part in zip(self.statements, self.columns, strict=True):
                 conn.executemany(sql, [row[part] for row in rows])
+        if self.then is not None:
+            self.then(conn, rows)
 
 
 # (group or None, rows or function, future, weight)
@@ -142,9 +153,11 @@ class GroupCommitWriter:
         name: str = "herald-store-writer",
         after_commit: Callable[[], Sequence[Note]] | None = None,
         lock_path: Path | None = None,
+        before_commit: Callable[[sqlite3.Connection], None] | None = None,
     ) -> None:
         self._connect = connect
         self._after_commit = after_commit
+        self._before_commit = before_commit
         self._lock_path = lock_path
         self._lock_fd: int | None = None
         self._max_batch = max_batch
@@ -270,6 +283,9 @@ class GroupCommitWriter:
                     self._run_group(conn, group, groups[group], outcomes)
                 for op in individual:
                     self._run_individual(conn, op, outcomes)
+                if self._before_commit is not None and (
+                        individual or any(group.steps for group in groups)):
+                    self._before_commit(conn)
                 conn.execute("COMMIT")
                 self.commits += 1
                 self.writes += len(batch)
@@ -380,8 +396,10 @@ class LoopCommitWriter(GroupCommitWriter):
         lock_path: Path | None = None,
         quiet_interval: float = 0.0,
         quiet_rate: float = 0.0,
+        before_commit: Callable[[sqlite3.Connection], None] | None = None,
     ) -> None:
         self._after_commit = after_commit
+        self._before_commit = before_commit
         self._max_batch = max_batch
         self._max_pending = max_pending
         self._commit_interval = commit_interval

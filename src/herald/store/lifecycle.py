@@ -30,8 +30,9 @@ is recorded (the first final one parked wins: what applying them in arrival
 order would give). :func:`rollup` says which message event the parts add up
 to.
 
-The stores implement this table. SQLite does it in triggers, in the writer's
-transaction (no round trip per step): their conditions are written in
+The stores implement this table. SQLite does it in the writer's transaction
+(no round trip per step), in statements run once per batch of parts and once
+per transaction for what its steps emit; their conditions are written in
 ``store/_sqlite_lifecycle.py`` from the constants here, and
 ``tests/store/test_lifecycle.py`` checks them against this table for every
 pair of statuses, and each store against every transition of it.

@@ -35,6 +35,7 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import json
 import math
 import os
 import sqlite3
@@ -102,6 +103,7 @@ from herald.store._sqlite_chat import SQLiteChains, SQLiteChat, SQLiteChatTempla
 from herald.store._sqlite_conn import DB_FILENAME, Readers, SQLiteConfig, connect, migrate
 from herald.store._sqlite_controls import ControlsMixin, apply_opt_outs, count_quota
 from herald.store._sqlite_fraud import SQLiteFraud
+from herald.store._sqlite_lifecycle import STEPS, emit_steps, parts_ended
 from herald.store._sqlite_retention import SQLiteRetention
 from herald.store._sqlite_routing import SQLiteRouting
 from herald.store._sqlite_sql import (
@@ -136,6 +138,7 @@ from herald.store._sqlite_sql import (
     MESSAGE,
     MESSAGE_COLUMNS,
     MESSAGE_WIDTH,
+    OUTBOX_LEASE,
     SET_SEGMENTS,
     SET_SEGMENTS_FORGET,
     account_from_row,
@@ -169,9 +172,10 @@ MAX_IDS_PER_QUERY = 500
 class _CommitWatch:
     """What the writer's transaction did that others wait for, told after its commit.
 
-    Temporary triggers on the writer's connection call Python functions for
-    every outbox row inserted (the rows the lifecycle triggers write) and every
-    message that reached a final status (a few hundred nanoseconds each);
+    A temporary trigger on the writer's connection calls a Python function for
+    every outbox row inserted (a few hundred nanoseconds each), and the
+    lifecycle's writes before ``COMMIT`` (:meth:`before_commit`) count the
+    messages that reached a final status;
     after ``COMMIT`` the writer calls :meth:`after_commit` for the calls to
     make on each listener's loop (with the futures of that commit, in one
     wake-up of the loop): the outbox channels written to, and the finals
@@ -192,16 +196,17 @@ class _CommitWatch:
 
     def install(self, conn: sqlite3.Connection) -> None:
         conn.create_function("herald_outbox_event", 1, self._mark)
-        conn.create_function("herald_final", 1, self._final)
         conn.execute(
             "CREATE TEMP TRIGGER IF NOT EXISTS outbox_watch AFTER INSERT ON main.outbox"
             " BEGIN SELECT herald_outbox_event(NEW.channel); END"
         )
-        conn.execute(
-            "CREATE TEMP TRIGGER IF NOT EXISTS final_watch AFTER UPDATE OF status ON main.messages"
-            f" WHEN NEW.status >= {int(Status.DELIVERED)} AND OLD.status < {int(Status.DELIVERED)}"
-            " AND NEW.test = 0 BEGIN SELECT herald_final(NEW.status); END"
-        )
+        for sql in STEPS:  # the status changes whose emits are written before COMMIT
+            conn.execute(sql)
+
+    def before_commit(self, conn: sqlite3.Connection) -> None:  # writer, in the transaction
+        """Write what the transaction's status changes emit, and count the finals."""
+        for status, n in emit_steps(conn).items():
+            self._finals[status] = self._finals.get(status, 0) + n
 
     def listen(
         self, loop: asyncio.AbstractEventLoop, callback: Callable[[frozenset[Channel]], None]
@@ -215,9 +220,6 @@ class _CommitWatch:
 
     def _mark(self, channel: int) -> None:  # writer, inside the transaction
         self._marks |= 1 << channel
-
-    def _final(self, status: int) -> None:  # writer, inside the transaction
-        self._finals[status] = self._finals.get(status, 0) + 1
 
     def after_commit(self) -> list[Note]:  # writer, after COMMIT
         marks, self._marks = self._marks, 0
@@ -281,12 +283,12 @@ class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling, SQLi
                 connect_writer, max_batch=config.max_batch, max_pending=config.max_pending,
                 commit_interval=config.commit_interval, after_commit=watch.after_commit,
                 lock_path=lock_path, quiet_interval=config.quiet_interval,
-                quiet_rate=config.quiet_rate)
+                quiet_rate=config.quiet_rate, before_commit=watch.before_commit)
         else:
             writer = GroupCommitWriter(
                 connect_writer, max_batch=config.max_batch, max_pending=config.max_pending,
                 commit_interval=config.commit_interval, after_commit=watch.after_commit,
-                lock_path=lock_path)
+                lock_path=lock_path, before_commit=watch.before_commit)
         store = cls(config, writer, Readers(path, config))
         store._watch = watch
         return store
@@ -673,9 +675,9 @@ class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling, SQLi
                     continue  # a later class may still have room
                 live += self._claim_class(conn, cls, now, room, expired)
             if expired:
-                conn.executemany(CLAIM_EXPIRE, expired)
+                conn.execute(CLAIM_EXPIRE, (json.dumps([seq for seq, _ in expired]), now))
             if live:
-                conn.executemany(CLAIM_LEASE, [(r[_SEQ], now, until) for r in live])
+                conn.execute(CLAIM_LEASE, (json.dumps([r[_SEQ] for r in live]), now, until))
             # What the rows now hold: queued, first queued_at kept, attempt + 1.
             return tuple(claimed_message_from_row(r, now) for r in live)
 
@@ -830,6 +832,10 @@ class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling, SQLi
 
         def settle(conn: sqlite3.Connection) -> None:
             conn.executemany(CHECK_END, ends)
+            if ends:
+                parts_ended(conn, [seq for (seq,) in conn.execute(
+                    "SELECT seq FROM messages WHERE id IN (SELECT value FROM json_each(?))",
+                    (json.dumps([e[0] for e in ends]),))])
             conn.executemany(CHECK_AGAIN, again)
 
         await self._write(settle)
@@ -908,10 +914,8 @@ class SQLiteStore(SQLiteAdmin, ControlsMixin, SQLiteRouting, SQLiteBilling, SQLi
 
         def claim(conn: sqlite3.Connection) -> tuple[OutboxEvent, ...]:
             rows = conn.execute(sql, params).fetchall()
-            conn.executemany(
-                "UPDATE outbox SET next_attempt_at = ?, attempts = attempts + 1 WHERE id = ?",
-                [(until, r[0]) for r in rows],
-            )
+            if rows:
+                conn.execute(OUTBOX_LEASE, (until, json.dumps([r[0] for r in rows])))
             return tuple(claimed_event_from_row(r, until) for r in rows)
 
         return await self._write(claim)
