@@ -12,6 +12,7 @@ import dataclasses
 import ipaddress
 import json
 from collections.abc import Sequence
+from typing import cast
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -301,6 +302,40 @@ async def test_a_receiver_that_never_answers_times_out_and_is_retried(
     finally:
         await sender.aclose()
     assert second.outcome is Outcome.DELIVERED
+
+
+async def test_posts_that_hang_together_time_out_each_under_one_timer(
+    world: World, receiver: Receiver
+) -> None:
+    """Every POST has the sender's time limit, kept by one timer for them all
+    (not a ``call_later`` each: a timer per POST cost 2 µs a POST); each POST
+    still ends at its own deadline, as a timeout, and is retried."""
+    config = dataclasses.replace(FAST, timeout=0.5)
+    receiver.script = [Reply(mode="hang")] * 6
+    for _ in range(6):
+        await world.sent(receiver.url())
+    sender = world.sender(config)
+    loop = asyncio.get_running_loop()
+
+    def deadline_timers() -> int:
+        scheduled = cast(list[asyncio.TimerHandle], loop._scheduled)  # type: ignore[attr-defined]
+        return sum(1 for h in scheduled if not h.cancelled()
+                   and getattr(h._callback, "__name__", "") in ("_expire", "_fire"))
+
+    try:
+        started = loop.time()
+        running_once = asyncio.ensure_future(sender.run_once())
+        await receiver.wait_for(6)
+        assert deadline_timers() == 1  # six POSTs in flight, one timer
+        results = await running_once
+        took = loop.time() - started
+        receiver.release.set()
+    finally:
+        await sender.aclose()
+    assert outcomes(results) == [Outcome.RETRY] * 6
+    assert all(r.error is not None and r.error.startswith("timeout:") for r in results)
+    assert 0.5 <= took < 2.0
+    assert deadline_timers() == 0
 
 
 async def test_redirects_are_not_followed(world: World, receiver: Receiver) -> None:
