@@ -513,6 +513,38 @@ async def test_no_more_posts_in_flight_than_the_concurrency(
     assert receiver.max_active == 2
 
 
+async def test_a_full_endpoint_holds_its_own_deliveries_back_not_the_others(
+    world: World, receiver: Receiver
+) -> None:
+    """With ``concurrency`` above ``per_endpoint``, a busy endpoint gets no more
+    deliveries started than it has connections (more would only wait in the
+    HTTP client's queue, a task and a wake-up each); a second endpoint claimed
+    behind them is posted to meanwhile; when the first is answered, its
+    waiting deliveries go, in order."""
+    config = dataclasses.replace(FAST, concurrency=8, per_endpoint=2)
+    receiver.default = Reply(mode="hang")
+    first = [await world.sent(receiver.url()) for _ in range(6)]
+    other = Receiver()
+    async with other:
+        second = [await world.sent(other.url()) for _ in range(2)]
+        results: list[DeliveryResult] = []
+        sender = world.sender(config, results=results)
+        async with running(sender):
+            await receiver.wait_for(2)
+            await other.wait_for(2)  # not held up behind the first endpoint's queue
+            await asyncio.sleep(0.1)
+            assert len(receiver.requests) == 2 and receiver.max_active == 2
+            pools = sender._client._pools  # the client queues nothing
+            assert all(not pool.waiters for pool in pools.values())
+            assert sender.in_flight == 6  # 2 posting, 4 waiting in the sender
+            receiver.release.set()
+            await eventually(lambda: len(results) == 8, "all eight delivered")
+        assert [json.loads(r.body)["message"]["id"] for r in receiver.requests] == [
+            m.id for m in first]  # in the order they were claimed
+        assert {r.outcome for r in results} == {Outcome.DELIVERED}
+        assert len(other.requests) == len(second)
+
+
 async def test_inbound_messages_are_posted_as_text_or_binary(
     world: World, receiver: Receiver
 ) -> None:
