@@ -278,6 +278,11 @@ async def _system_resolver(host: str, port: int) -> Sequence[IPAddress]:
     return [ipaddress.ip_address(str(info[4][0]).partition("%")[0]) for info in infos]
 
 
+#: Deadlines this close (seconds) count as come when the timer fires (uvloop's
+#: clock has millisecond steps).
+_DEADLINE_SLACK: Final = 0.001
+
+
 class _Deadlines:
     """The POSTs' deadlines, under one timer (:meth:`WebhookSender._post`).
 
@@ -335,7 +340,9 @@ class _Deadlines:
     def _fire(self) -> None:
         self._timer = None
         queue = self._queue
-        now = self._loop.time()
+        # uvloop keeps time in milliseconds: a timer may fire a fraction of one
+        # before its deadline, which must not re-arm it for the same instant.
+        now = self._loop.time() + _DEADLINE_SLACK
         while queue and (queue[0][1] is None or queue[0][0] <= now):
             entry = queue.popleft()
             task = entry[1]
