@@ -428,3 +428,93 @@ async def test_a_stop_while_connecting_leaves_no_session_behind(
         assert not client.bound
         await eventually(lambda: not srv.connections, timeout=2.0)
     assert len(handler.closed) == len(handler.bound)  # every bind ended
+
+
+# -- send_then: answers as callbacks (dispatch's submit_sm) ----------------------------------
+
+
+async def test_requests_sent_in_one_turn_go_in_one_write_and_each_callback_gets_its_answer(
+    server: tuple[SmppServer, Recorder],
+) -> None:
+    srv, handler = server
+    client = SmppClient(settings(srv.port, session=SessionConfig(role=Role.ESME, window=64)))
+    await client.start()
+    await client.wait_bound(5)
+    conn = client.conn
+    assert conn is not None and conn.transport is not None
+    writes: list[bytes] = []
+    write = conn.transport.write
+    conn.transport.write = lambda data: (writes.append(bytes(data)), write(data))[1]  # type: ignore[method-assign]
+    answers: dict[int, object] = {}
+    turns: list[int] = []
+    for i in range(40):  # one loop turn: no await between them
+        conn.send_then(submit(i), lambda a, i=i: (answers.__setitem__(i, a),
+                                                   turns.append(len(writes))))
+    await eventually(lambda: len(answers) == 40)
+    assert len(writes) == 1  # the 40 submit_sm, one write
+    assert writes[0] == b"".join(
+        encode(r) for r in handler.requests)  # intact, in order, nothing else
+    assert [r.short_message for r in handler.requests] == [  # type: ignore[attr-defined]
+        f"hello {i}".encode() for i in range(40)]
+    # the server numbered its answers in the order it read the requests
+    assert [getattr(answers[i], "message_id", None) for i in range(40)] == [
+        f"id{i + 1}" for i in range(40)]
+    assert all(getattr(answers[i], "command_status", None) == 0 for i in range(40))
+    assert client.window_room == conn.session.window_room > 0
+    await client.stop()
+
+
+async def test_send_then_reports_a_timeout_and_a_lost_connection_to_the_callback() -> None:
+    handler = Recorder(answer=False)
+    srv = SmppServer(handler, ServerSettings(port=0))
+    await srv.start()
+    client = SmppClient(settings(
+        srv.port, session=SessionConfig(role=Role.ESME, window=4, response_timeout=0.3)))
+    await client.start()
+    await client.wait_bound(5)
+    conn = client.conn
+    assert conn is not None
+    timed_out: list[object] = []
+    conn.send_then(submit(0), timed_out.append)
+    await eventually(lambda: len(timed_out) == 1)
+    assert isinstance(timed_out[0], ResponseTimeout)
+    assert conn.session.window_room == 4  # its slot is free again
+
+    lost: list[object] = []
+    conn.send_then(submit(1), lost.append)
+    conn.send_then(submit(2), lost.append)
+    await eventually(lambda: len(handler.held) == 3)
+    held_conn, _ = handler.held[0]
+    assert held_conn.transport is not None
+    held_conn.transport.abort()
+    await eventually(lambda: len(lost) == 2)
+    assert all(isinstance(a, ConnectionClosed) for a in lost)
+    await client.stop()
+    await srv.stop(1)
+
+
+async def test_a_callback_that_raises_leaves_the_other_answers_and_the_writes_alone(
+    server: tuple[SmppServer, Recorder],
+) -> None:
+    srv, handler = server
+    client = SmppClient(settings(srv.port))
+    await client.start()
+    await client.wait_bound(5)
+    conn = client.conn
+    assert conn is not None
+    got: list[int] = []
+
+    def broken(_answer: object) -> None:
+        raise RuntimeError("a bug in the caller")
+
+    conn.send_then(submit(0), broken)
+    conn.send_then(submit(1), lambda a: got.append(1))
+
+    def send_more(_answer: object) -> None:
+        got.append(2)
+        conn.send_then(submit(3), lambda a: got.append(3))
+
+    conn.send_then(submit(2), send_more)
+    await eventually(lambda: got == [1, 2, 3])  # the submit sent from an answer went out too
+    assert len(handler.requests) == 4
+    await client.stop()

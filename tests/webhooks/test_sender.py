@@ -12,6 +12,7 @@ import dataclasses
 import ipaddress
 import json
 from collections.abc import Sequence
+from typing import cast
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -303,6 +304,40 @@ async def test_a_receiver_that_never_answers_times_out_and_is_retried(
     assert second.outcome is Outcome.DELIVERED
 
 
+async def test_posts_that_hang_together_time_out_each_under_one_timer(
+    world: World, receiver: Receiver
+) -> None:
+    """Every POST has the sender's time limit, kept by one timer for them all
+    (not a ``call_later`` each: a timer per POST cost 2 µs a POST); each POST
+    still ends at its own deadline, as a timeout, and is retried."""
+    config = dataclasses.replace(FAST, timeout=0.5)
+    receiver.script = [Reply(mode="hang")] * 6
+    for _ in range(6):
+        await world.sent(receiver.url())
+    sender = world.sender(config)
+    loop = asyncio.get_running_loop()
+
+    def deadline_timers() -> int:
+        scheduled = cast(list[asyncio.TimerHandle], loop._scheduled)  # type: ignore[attr-defined]
+        return sum(1 for h in scheduled if not h.cancelled()
+                   and getattr(h._callback, "__name__", "") in ("_expire", "_fire"))
+
+    try:
+        started = loop.time()
+        running_once = asyncio.ensure_future(sender.run_once())
+        await receiver.wait_for(6)
+        assert deadline_timers() == 1  # six POSTs in flight, one timer
+        results = await running_once
+        took = loop.time() - started
+        receiver.release.set()
+    finally:
+        await sender.aclose()
+    assert outcomes(results) == [Outcome.RETRY] * 6
+    assert all(r.error is not None and r.error.startswith("timeout:") for r in results)
+    assert 0.5 <= took < 2.0
+    assert deadline_timers() == 0
+
+
 async def test_redirects_are_not_followed(world: World, receiver: Receiver) -> None:
     elsewhere = Receiver()
     async with elsewhere:
@@ -476,6 +511,38 @@ async def test_no_more_posts_in_flight_than_the_concurrency(
         await eventually(lambda: len(results) == 5, "all five delivered")
     assert outcomes(results) == [Outcome.DELIVERED] * 5
     assert receiver.max_active == 2
+
+
+async def test_a_full_endpoint_holds_its_own_deliveries_back_not_the_others(
+    world: World, receiver: Receiver
+) -> None:
+    """With ``concurrency`` above ``per_endpoint``, a busy endpoint gets no more
+    deliveries started than it has connections (more would only wait in the
+    HTTP client's queue, a task and a wake-up each); a second endpoint claimed
+    behind them is posted to meanwhile; when the first is answered, its
+    waiting deliveries go, in order."""
+    config = dataclasses.replace(FAST, concurrency=8, per_endpoint=2)
+    receiver.default = Reply(mode="hang")
+    first = [await world.sent(receiver.url()) for _ in range(6)]
+    other = Receiver()
+    async with other:
+        second = [await world.sent(other.url()) for _ in range(2)]
+        results: list[DeliveryResult] = []
+        sender = world.sender(config, results=results)
+        async with running(sender):
+            await receiver.wait_for(2)
+            await other.wait_for(2)  # not held up behind the first endpoint's queue
+            await asyncio.sleep(0.1)
+            assert len(receiver.requests) == 2 and receiver.max_active == 2
+            pools = sender._client._pools  # the client queues nothing
+            assert all(not pool.waiters for pool in pools.values())
+            assert sender.in_flight == 6  # 2 posting, 4 waiting in the sender
+            receiver.release.set()
+            await eventually(lambda: len(results) == 8, "all eight delivered")
+        assert [json.loads(r.body)["message"]["id"] for r in receiver.requests] == [
+            m.id for m in first]  # in the order they were claimed
+        assert {r.outcome for r in results} == {Outcome.DELIVERED}
+        assert len(other.requests) == len(second)
 
 
 async def test_inbound_messages_are_posted_as_text_or_binary(

@@ -18,8 +18,9 @@ accounts):
 4. a **hold** while the store is out of reach (:meth:`hold`, from the
    dispatcher): what is sent then could not be recorded.
 
-Sending is ``conn.send(pdu)`` plus a done-callback on the response future:
-no task per message. The callback classifies the answer
+Sending is ``conn.send_then(pdu, callback)``: no task and no future per
+message; the connection calls back with each answer after the read that
+brought it. The callback classifies the answer
 (:func:`herald.dispatch._errors.classify`); a throttled part waits its own
 backoff in the connector's ``delayed`` heap (the rest of the queue keeps
 flowing after the brief pause); everything else goes to the dispatcher's
@@ -528,7 +529,7 @@ class Connector(ClientHandler):
         conn = client.conn
         try:
             assert conn is not None
-            future = conn.send(job.pdus[index])
+            conn.send_then(job.pdus[index], partial(self._answered, job, gen, index))
         except (SmppNetError, SmppError, AssertionError) as exc:
             # The session closed or its window filled between _pick and now:
             # nothing was sent; the entry goes back to the front.
@@ -541,27 +542,24 @@ class Connector(ClientHandler):
         if not job.sent:
             job.sent = True
             self._metrics.latency.observe(max(0.0, self._clock() - job.message.accepted_at))
-        future.add_done_callback(partial(self._answered, job, gen, index))
 
-    def _answered(self, job: Job, gen: int, index: int, future: asyncio.Future[Response]) -> None:
+    def _answered(self, job: Job, gen: int, index: int,
+                  answer: Response | SmppNetError) -> None:  # fmt: skip
         self.inflight -= 1
         job.inflight -= 1
         status: int | None = None
         message_id = ""
-        if future.cancelled():
-            outcome = Outcome.TRANSIENT
-        elif future.exception() is not None:
+        if isinstance(answer, SmppNetError):
             outcome = Outcome.TRANSIENT  # timeout or lost session: the outcome is unknown
             self._timeouts.inc()
         else:
-            response = future.result()
-            status = response.command_status
+            status = answer.command_status
             outcome = classify(status)
-            message_id = getattr(response, "message_id", "")
+            message_id = getattr(answer, "message_id", "")
         self._outcomes[outcome].inc()
         if outcome is not Outcome.OK:
             self.uncommitted -= 1  # nothing will be recorded for this part
-            self._owner.submit_failed(self, job, index, _answer(status, future))
+            self._owner.submit_failed(self, job, index, _answer(status, answer))
         if outcome is Outcome.THROTTLED:
             now = asyncio.get_running_loop().time()
             self._paused_until = max(self._paused_until, now + self._pause.next())
@@ -643,13 +641,12 @@ class Connector(ClientHandler):
             self._owner.connector_down(self, list(jobs.values()))
 
 
-def _answer(status: int | None, future: asyncio.Future[Response]) -> str:
+def _answer(status: int | None, answer: Response | SmppNetError) -> str:
     """What a failed submit got, for its message's timeline."""
     if status is not None:
         return status_name(status)
-    exc = None if future.cancelled() else future.exception()
-    if isinstance(exc, ResponseTimeout):
+    if isinstance(answer, ResponseTimeout):
         return "timeout"
-    if exc is None or isinstance(exc, ConnectionClosed):  # cancelled: the session went
+    if isinstance(answer, ConnectionClosed):
         return "connection lost"
-    return type(exc).__name__
+    return type(answer).__name__

@@ -174,6 +174,7 @@ class Dispatcher:
         self._more_waiting = True  # the last claim may have left ready messages behind
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._loop_time: Callable[[], float] = lambda: asyncio.get_running_loop().time()
         self.claimed = 0  # messages claimed since start (for tests and benchmarks)
         #: Whether this node's claims are its own (several nodes: its lease
         #: keeper's registration holds; ``herald.workers._leases`` sets it):
@@ -185,6 +186,9 @@ class Dispatcher:
 
     async def start(self) -> None:
         """Bind every connector (in the background) and start claiming."""
+        # The loop's clock, read once a message in _assign: asyncio.get_running_loop()
+        # costs a getpid() system call a call on CPython 3.11.
+        self._loop_time = asyncio.get_running_loop().time
         await self.inbox.start()
         self._writes.start()
         for batcher in self._batchers:
@@ -356,7 +360,7 @@ class Dispatcher:
 
     def _assign(self, job: Job, start: int) -> None:
         """Give ``job`` to the first usable connector of its route from ``start``."""
-        now = asyncio.get_running_loop().time()
+        now = self._loop_time()
         for pos in range(start, len(job.route)):
             connector = self.connectors[job.route[pos]]
             if not connector.accepting(now):

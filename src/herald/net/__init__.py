@@ -5,6 +5,7 @@ bytes and time, apply backpressure and turn responses into futures.
 """
 
 from herald.net._connection import (
+    Answered,
     ConnectionClosed,
     ConnectionOwner,
     ResponseTimeout,
@@ -16,6 +17,7 @@ from herald.net.client import BindFailed, ClientHandler, ClientSettings, NotBoun
 from herald.net.server import ServerConnection, ServerHandler, ServerSettings, SmppServer
 
 __all__ = [
+    "Answered",
     "BindFailed",
     "ClientHandler",
     "ClientSettings",

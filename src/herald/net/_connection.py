@@ -6,7 +6,9 @@ All protocol rules live in ``herald.smpp.session.Session``. This shell:
 
 * feeds received bytes with ``loop.time()`` and drains the session's events;
 * turns our requests into futures (``send`` / ``request``) resolved by the
-  matching response, a timeout or the end of the session;
+  matching response, a timeout or the end of the session, or, for callers
+  that send many (``send_then``: dispatch's submit_sm), into callbacks run
+  together once the read that answered them is decoded;
 * hands every other event to its owner (server or client) through
   ``ConnectionOwner.on_event``;
 * writes what the session queued, coalescing the writes of one loop turn into
@@ -29,7 +31,8 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from typing import Final, cast
+from collections.abc import Callable
+from typing import Final, TypeAlias, cast
 
 from herald.smpp.events import (
     BindRejected,
@@ -46,6 +49,7 @@ from herald.smpp.session import Session, SessionConfig
 from herald.smpp.states import State
 
 __all__ = [
+    "Answered",
     "ConnectionClosed",
     "ConnectionOwner",
     "ResponseTimeout",
@@ -84,6 +88,11 @@ class UnparsedResponse(SmppNetError):
     """The peer's response could not be decoded although its status was OK."""
 
 
+#: What ``send_then`` calls with the outcome of a request: the response, or the
+#: error ``send``'s future would have raised.
+Answered: TypeAlias = Callable[[Response | SmppNetError], None]
+
+
 class ConnectionOwner:
     """What the server or client does with the events the shell does not handle."""
 
@@ -114,6 +123,8 @@ class SmppConnection(asyncio.Protocol):
         self.closed: asyncio.Future[CloseReason] = self.loop.create_future()
         self._lost: asyncio.Future[None] = self.loop.create_future()  # connection_lost ran
         self._pending: dict[int, asyncio.Future[Response]] = {}
+        self._callbacks: dict[int, Answered] = {}  # send_then's requests
+        self._answers: list[tuple[Answered, Response | SmppNetError]] = []  # to call
         self._window_waiters: deque[asyncio.Future[None]] = deque()
         self._flush_scheduled = False
         self._draining = False  # inside _drain: an answer must not start another
@@ -191,6 +202,23 @@ class SmppConnection(asyncio.Protocol):
         self._pending[seq] = future
         self._schedule_flush()
         return future
+
+    def send_then(self, pdu: Request, answered: Answered) -> None:
+        """Send now, as :meth:`send`; ``answered`` gets the response (or the
+        :class:`SmppNetError` ``send``'s future would raise), in the loop turn
+        after the read that brought it, with the other answers of that read.
+
+        No future, no callback handle per request: for a caller with thousands
+        of requests a second in flight (dispatch's submit_sm). ``answered`` must
+        not raise (what it raises is logged, and the other answers still go).
+        """
+        if pdu.response_class is None:
+            raise TypeError(f"{type(pdu).__name__} has no response: use notify()")
+        if self.transport is None:
+            raise ConnectionClosed("not connected")
+        seq = self.session.send_request(pdu, self.loop.time())
+        self._callbacks[seq] = answered
+        self._schedule_flush()
 
     def notify(self, pdu: Request) -> None:
         """Send a request SMPP does not answer (outbind, alert_notification)."""
@@ -337,7 +365,13 @@ class SmppConnection(asyncio.Protocol):
 
     def _resolve(self, seq: int, outcome: Response | SmppNetError) -> None:
         future = self._pending.pop(seq, None)
-        if future is None or future.done():
+        if future is None:
+            answered = self._callbacks.pop(seq, None)
+            if answered is not None:
+                self._answers.append((answered, outcome))
+                self._schedule_flush()  # answered there, before the writes
+            return
+        if future.done():
             return
         if isinstance(outcome, SmppNetError):
             future.set_exception(outcome)
@@ -361,6 +395,10 @@ class SmppConnection(asyncio.Protocol):
             if not future.done():
                 future.set_exception(exc)
                 future.exception()  # mark retrieved: nobody may be awaiting it
+        callbacks, self._callbacks = self._callbacks, {}
+        if callbacks:
+            self._answers.extend((answered, exc) for answered in callbacks.values())
+            self._schedule_flush()
         waiters, self._window_waiters = self._window_waiters, deque()
         for waiter in waiters:
             if not waiter.done():
@@ -382,12 +420,23 @@ class SmppConnection(asyncio.Protocol):
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        if self._answers:
+            # First the answers: what they send in reply goes out in the write below.
+            self._answer_all()
         transport = self.transport
         if transport is not None:
             data = self.session.data_to_send()
             if data:
                 transport.write(data)
         self._rearm()
+
+    def _answer_all(self) -> None:
+        answers, self._answers = self._answers, []
+        for answered, outcome in answers:
+            try:
+                answered(outcome)
+            except Exception:  # a bug of the caller's: the other answers still go
+                log.exception("%s: a response callback failed", self.name)
 
     def _rearm(self) -> None:
         when = self.session.get_timer()
