@@ -26,8 +26,10 @@ from herald.store import (
 from .conftest import Api, ApiFactory
 from .test_verify import _check, _code
 
-#: A premium price: the engine's budgets are money, so a few codes trip it.
-PREMIUM = parse_price_list(["destination,price\n", "+1,1.00\n"])
+#: A price the range's budgets meet within a few codes (the engine's budgets are money).
+#: Not more: two codes at 1.00 in flight to a never-seen country pass its source's
+#: unfamiliar group (1.5 USD) and the second would be refused before any range is blocked.
+PREMIUM = parse_price_list(["destination,price\n", "+1,0.35\n"])
 #: Numbers of one 1k range, spaced so that they are not a sequential sweep.
 RANGE = [f"+1415555{2600 + 7 * n:04d}" for n in range(50)]
 
@@ -324,7 +326,7 @@ async def test_after_a_restart_the_receipts_of_earlier_codes_still_count(
         third = await client.post("/v1/verifications", json={"to": far_apart[2]},
                                   headers=api.auth)  # fmt: skip
         assert third.json()["fraud"]["reasons"][0]["figures"]["excess"] == pytest.approx(
-            1.8, abs=0.01)  # three codes at risk: the rebuild counted the first two
+            3 * 0.35 * 0.6, abs=0.01)  # three codes at risk: the rebuild counted the first two
         await api.store.update_statuses([StatusUpdate(m.id, Status.UNDELIVERED,
                                                       api.clock.now + 1)
                                          for m in api.accepted[:2]])  # fmt: skip
@@ -333,7 +335,7 @@ async def test_after_a_restart_the_receipts_of_earlier_codes_still_count(
                                    headers=api.auth)  # fmt: skip
     (reason,) = fourth.json()["fraud"]["reasons"]
     assert reason["code"] == "within_budget"
-    assert reason["figures"]["excess"] == pytest.approx(1.2, abs=0.01)  # the first two: back
+    assert reason["figures"]["excess"] == pytest.approx(2 * 0.35 * 0.6, abs=0.01)  # two back
 
 
 async def test_conversions_in_a_batch(make_api: ApiFactory) -> None:
@@ -403,9 +405,9 @@ async def test_otp_messages_of_a_batch_are_screened_each_with_its_own_answer(
     accepted = [r for r in results if r["status"] == "accepted"]
     assert answer.json()["accepted"] == len(accepted) == len(api.accepted)
     assert answer.json()["refused"] == 1 + len(blocked)
-    # Only what was accepted is charged (1.00 each).
+    # Only what was accepted is charged (0.35 each).
     after = (await api.store.get_balance(api.account.id)).balance  # type: ignore[union-attr]
-    assert before - after == len(accepted) * 1_000_000
+    assert before - after == len(accepted) * 350_000
     decisions = await api.client.get("/v1/fraud/decisions?limit=1000", headers=api.auth)
     assert len(decisions.json()["decisions"]) == len(items) - 1  # every OTP item asked
     # A batch none of which may go is refused whole, each item saying why.

@@ -27,8 +27,10 @@ from herald.rating import KeyKind, PriceKey, Rating
 from herald.store import Account, NewMessage, Source, SQLiteConfig, SQLiteStore, Store
 
 T0 = 1_800_000_000.0
-#: A premium price: the engine's budgets are money, so a few codes trip it.
-PRICE = Decimal("1.00")
+#: A price the range's budgets meet within a few codes (the engine's budgets are money).
+#: Not more: two codes at 1.00 in flight to a never-seen country pass its source's
+#: unfamiliar group (1.5 USD) and the second would be refused before any range is blocked.
+PRICE = Decimal("0.35")
 RATING = Rating(PriceKey(KeyKind.COUNTRY, "1"), PRICE, 1, PRICE, "1")
 #: Numbers of one 1k range, spaced so that they are not a sequential sweep.
 RANGE = [f"+1415555{2600 + 7 * n:04d}" for n in range(40)]

@@ -320,7 +320,7 @@ def test_conversions_before_the_alert_do_not_open_a_rare_country_to_the_attack()
              f"+{codes[iso]}6{rng.randrange(10**7):07d}", iso, True)
     for i in range(3):  # meanwhile the source itself launches Kenya; one user types it
         user(f"k{i}", T0 + (30 + i) * MIN, "shop", f"+2547{i}{rng.randrange(10**7):07d}", "KE",
-             i == 2)
+             i == 0)
     start = T0 + HOUR
     decisions = [_pumped(engine, f"b{i}", start + i * 6 * S,
                          f"+{codes[iso]}7{rng.randrange(10**7):07d}", country=iso, network=None)
@@ -340,3 +340,60 @@ def test_conversions_before_the_alert_do_not_open_a_rare_country_to_the_attack()
     user("l0", ts, "chat", "+85620555001", "LA", True)
     laos = engine.request(Request("l1", ts + MIN, "shop", "signup", "+85620555002", "LA", None))
     assert laos.action is Action.ALLOW, laos.reasons
+
+
+LAOS = Prices("USD", {"NP": 0.19, "AZ": 0.27, "LA": 0.21, "KH": 0.2},
+              {"45701": 0.21, "45702": 0.50})
+
+
+def test_a_burst_whose_codes_in_flight_are_mostly_to_one_rare_country_is_refused_there() -> None:
+    # Seed 84's rare-countries burst: cheap codes to three rarely-seen countries, then
+    # premium ones to Laos's 45702, one source. Its codes in flight pass the group's
+    # budget at the fifth code, but Laos holds most of them: left to Laos's own cells,
+    # which judge a code at price x p, the fifth passed and the burst ran on.
+    engine = Engine(LAOS)
+    burst = [(0, "+9779809765609", "NP", "42901"), (22, "+8562001146448", "LA", "45701"),
+             (56, "+994500424173", "AZ", "40001"), (56.1, "+8562067186943", "LA", "45702"),
+             (59.5, "+8562052654765", "LA", "45702"), (63, "+8562031402277", "LA", "45702"),
+             (66, "+8562077150923", "LA", "45702")]
+    decisions = [_pumped(engine, f"b{i}", T0 + int(at * S), to, country=iso, network=net)
+                 for i, (at, to, iso, net) in enumerate(burst)]
+    assert [d.action for d in decisions[:4]] == [Action.ALLOW] * 4
+    refused = decisions[4]
+    assert refused.action is Action.BLOCK
+    reason = refused.reasons[-1]
+    assert (reason.code, reason.cell) == ("unfamiliar_countries", "country:LA")
+    assert reason.figures["flight"] + 0.50 > reason.figures["budget"] == 1.5
+    assert all(d.action is Action.BLOCK for d in decisions[5:])
+    # Only that country: the source is not on alert, its users elsewhere go on.
+    cambodia = engine.request(Request("u0", T0 + 70 * S, "shop", "signup", "+85512345678",
+                                      "KH", None))
+    assert cambodia.action is Action.ALLOW, cambodia.reasons
+
+
+@pytest.mark.parametrize("typed", [True, False])
+def test_a_launch_whose_users_type_their_codes_is_not_refused_on_its_codes_in_flight(
+        typed: bool) -> None:
+    # A premium launch in one new country: a code every 10 s, 0.50 each, so the
+    # source's codes in flight pass the group's budget (1.5 USD) at the fourth. Its
+    # users type half of them 15 s later: their conversions vouch for the country.
+    # Nobody typing any: the fourth code is refused (the rule the launch passes).
+    engine = Engine(Prices("USD", {"LA": 0.21}, {"45702": 0.50}))
+    rng = random.Random(11)
+    decisions = []
+    for i in range(120):
+        rid, ts = f"l{i}", T0 + i * 10 * S
+        decision = engine.request(Request(rid, ts, "chat", "signup",
+                                          f"+85620{rng.randrange(10**7):07d}", "LA", "45702"))
+        decisions.append(decision)
+        if decision.action is Action.ALLOW:
+            engine.receipt(Receipt(rid, ts + 2 * S, "DELIVRD"))
+            if typed and i % 2 == 0:
+                engine.verification(Verification(rid, ts + 15 * S))
+    if typed:
+        assert all(d.action is Action.ALLOW for d in decisions), next(
+            d.reasons for d in decisions if d.action is Action.BLOCK)
+    else:
+        first = next(i for i, d in enumerate(decisions) if d.action is Action.BLOCK)
+        assert first == 3
+        assert decisions[first].reasons[-1].code == "unfamiliar_countries"

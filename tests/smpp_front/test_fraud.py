@@ -31,8 +31,10 @@ from herald.store import (
 
 from .test_front import Front, _registry, bound
 
-#: A premium price: the engine's budgets are money, so a few codes trip it.
-PREMIUM = parse_price_list(["destination,price\n", "+44,1.00\n"])
+#: A price the range's budgets meet within a few codes (the engine's budgets are money).
+#: Not more: two codes at 1.00 in flight to a never-seen country pass its source's
+#: unfamiliar group (1.5 USD) and the second would be refused before any range is blocked.
+PREMIUM = parse_price_list(["destination,price\n", "+44,0.35\n"])
 #: UK mobile numbers of one 1k range, spaced so that they are not a sequential sweep.
 RANGE = [f"44791112{2100 + 7 * n:04d}" for n in range(40)]
 

@@ -185,7 +185,7 @@ LEVELS = (
     Level("range1k", 0.6, 0.30, 96 * HOUR_MS, floor_codes=3.0, block_ms=12 * HOUR_MS,
           reopen=0.8),
     Level("number", 0.8, 0.50, 24 * HOUR_MS, floor_codes=2.5, block_ms=12 * HOUR_MS,
-          shadows=(72 * HOUR_MS, 96 * HOUR_MS)),
+          shadows=(72 * HOUR_MS, 96 * HOUR_MS), flight_ms=FLIGHT_MS),
 )
 #: Levels also kept per source (account, use case): an attack through one source
 #: blocks that source's view of a range, and the range stays open to the others.
@@ -897,38 +897,54 @@ class Engine:
         country = path[0]
         figures = {"excess": round(group.excess, 4), "budget": round(group.budget(), 4),
                    "price": price, "expected_conversion": round(p, 4)}
+        alerted = self._alerted.get(group.key, now)
         if group.until <= now:
             budget = group.budget()
             # Its loss, or its codes in flight at full price (before any receipt or any
             # expected conversion: a burst over many countries trips within a few codes),
-            # over its budget and spread over countries; one country's loss or flight is
-            # left to its own cells (a launch).
+            # over its budget and spread over countries: the source goes on alert. One
+            # country's loss is left to its own cells (a launch is one country).
+            flight = group.flight + price > budget
             if not ((group.excess + at_risk > budget and country.excess + at_risk
                      <= UNFAMILIAR_SPREAD * (group.excess + at_risk))
-                    or (group.flight + price > budget and country.flight + price
+                    or (flight and country.flight + price
                         <= UNFAMILIAR_SPREAD * (group.flight + price))):
-                return None
-            figures["flight"] = round(group.flight, 4)
-            duration = min(UNFAMILIAR_MAX_MS, group.level.block_ms * 2**group.strikes)
-            group.until = now + duration
-            group.strikes += 1
-            self._hold(group)
-            self._alerted[group.key] = now
-            figures["block_ms"] = duration
+                # A person asking again is the number's business (its throttle).
+                if group.flight - max(0.0, path[-1].flight) + price <= budget:
+                    return None
+                # ... but its codes in flight are judged by nothing else (a range or a
+                # number meets a burst through its loss, ``price x p``): when they are
+                # over the group's budget, the country that holds them is judged as if
+                # the source were on alert, and only this country (seed 84: three of the
+                # burst's first five codes, 1.2 of its 2.0 USD in flight, were to Laos);
+                # the number's own codes are left out (a person asking again is the
+                # number's business: its throttle). A launch goes on: its users' codes
+                # typed in the last hour vouch for it.
+                figures["flight"] = round(group.flight, 4)
+                alerted = now
+            else:
+                figures["flight"] = round(group.flight, 4)
+                duration = min(UNFAMILIAR_MAX_MS, group.level.block_ms * 2**group.strikes)
+                group.until = now + duration
+                group.strikes += 1
+                self._hold(group)
+                self._alerted[group.key] = alerted = now
+                figures["block_ms"] = duration
         # Other sources' conversions before the alert say nothing of what this source
         # sends now: real users of a rarely-seen country convert now and then, and the
         # attack's codes to it passed on them (seed 84: 7 of its 12 countries had one in
         # the hour before, none of the source's own). One since the alert began vouches
         # for the country, and so does one of the source's own users in the last hour
         # (a launch by the alerted source goes on).
-        converts = ((country.last_hit >= self._alerted.get(group.key, now)
+        converts = ((country.last_hit >= alerted
                      or now - self._own_hits.get((group.key, country.key), -HOUR_MS * 10**6)
                      < UNFAMILIAR_HIT_MS)
                     and country.excess < UNFAMILIAR_SUSPECT * country.budget())
         if country.excess + at_risk <= 0 or converts:
             return None
-        figures.update(cell_excess=round(country.excess, 4), until_ms=group.until,
-                       strikes=group.strikes)
+        figures["cell_excess"] = round(country.excess, 4)
+        if group.until > now:
+            figures.update(until_ms=group.until, strikes=group.strikes)
         return Reason("unfamiliar_countries", f"country:{country.key}", figures)
 
     # --- feedback -------------------------------------------------------------------------
