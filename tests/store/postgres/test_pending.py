@@ -266,6 +266,19 @@ async def test_the_lookup_uses_its_index_among_many_finished_messages(pg_store_d
             assert scans[0][0] in ("Index Scan", "Bitmap Heap Scan"), scans
 
 
+async def _hot_updates(conn: Any, statement: str, *args: Any) -> tuple[int, int]:
+    """``statement`` run in a transaction of its own: the rows of messages it
+    updated, and how many of those updates were HOT."""
+    counts = ("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables"
+              " WHERE relname = 'messages'")  # fmt: skip
+    async with conn.transaction():
+        before = await conn.fetchrow(counts)
+        await conn.execute(statement, *args)
+        after = await conn.fetchrow(counts)
+    return (after["n_tup_upd"] - before["n_tup_upd"],
+            after["n_tup_hot_upd"] - before["n_tup_hot_upd"])  # fmt: skip
+
+
 async def test_status_updates_stay_hot_with_the_lookup_index(
     pg_store: PostgresStore, pg_store_dsn: str
 ) -> None:
@@ -283,19 +296,9 @@ async def test_status_updates_stay_hot_with_the_lookup_index(
 
         # The store's own statements, each transition in a transaction of its
         # own (as the store commits them): sent, then final.
-        async def hot(statement: str, *args: Any) -> tuple[int, int]:
-            counts = ("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables"
-                      " WHERE relname = 'messages'")  # fmt: skip
-            async with conn.transaction():
-                before = await conn.fetchrow(counts)
-                await conn.execute(statement, *args)
-                after = await conn.fetchrow(counts)
-            return (after["n_tup_upd"] - before["n_tup_upd"],
-                    after["n_tup_hot_upd"] - before["n_tup_hot_upd"])  # fmt: skip
-
-        assert await hot(SET_SENT, ids, [T0 + 1] * n) == (n, n)
-        assert await hot(SET_FINAL, ids, [int(Status.DELIVERED)] * n, [T0 + 2] * n,
-                         [None] * n, [False] * n) == (n, n)  # fmt: skip
+        assert await _hot_updates(conn, SET_SENT, ids, [T0 + 1] * n) == (n, n)
+        assert await _hot_updates(conn, SET_FINAL, ids, [int(Status.DELIVERED)] * n,
+                                  [T0 + 2] * n, [None] * n, [False] * n) == (n, n)  # fmt: skip
 
 
 async def test_a_batch_updating_every_row_of_its_pages_stays_hot(
@@ -318,20 +321,10 @@ async def test_a_batch_updating_every_row_of_its_pages_stays_hot(
         pages = await conn.fetchval("SELECT count(DISTINCT (ctid::text::point)[0]) FROM messages")
         assert pages >= 4  # several full pages, not one with room to spare
 
-        async def hot(statement: str, *args: Any) -> tuple[int, int]:
-            counts = ("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables"
-                      " WHERE relname = 'messages'")  # fmt: skip
-            async with conn.transaction():
-                before = await conn.fetchrow(counts)
-                await conn.execute(statement, *args)
-                after = await conn.fetchrow(counts)
-            return (after["n_tup_upd"] - before["n_tup_upd"],
-                    after["n_tup_hot_upd"] - before["n_tup_hot_upd"])  # fmt: skip
-
-        assert await hot(SET_SENT, ids, [T0 + 1] * n) == (n, n)
+        assert await _hot_updates(conn, SET_SENT, ids, [T0 + 1] * n) == (n, n)
         # Then final, in a transaction of its own: the first versions are
         # pruned to make room, so these stay HOT too.
-        assert await hot(SET_FINAL, ids, [int(Status.DELIVERED)] * n, [T0 + 2] * n,
-                         [None] * n, [False] * n) == (n, n)  # fmt: skip
+        assert await _hot_updates(conn, SET_FINAL, ids, [int(Status.DELIVERED)] * n,
+                                  [T0 + 2] * n, [None] * n, [False] * n) == (n, n)  # fmt: skip
         assert await conn.fetchval(
             "SELECT count(DISTINCT (ctid::text::point)[0]) FROM messages") == pages
